@@ -1,0 +1,37 @@
+"""The ``real3d`` command. Each subcommand lives in its own module of this package and is
+registered here; argument parsing stays in this package."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="real3d",
+    help="Real-time indoor 3D scene understanding for robots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from real3d.cli import synth_cmd
+
+    app.command("synth")(synth_cmd.synth)
+
+
+_register()
+
+
+def main() -> None:
+    from real3d.core.errors import Real3DError
+
+    try:
+        app()
+    except Real3DError as e:
+        typer.secho(f"real3d: error: {e}", fg="red", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""Geometry: projection, back-projection, transforms."""
+
+from real3d.geometry.projection import (
+    depth_to_world_points,
+    pixel_rays,
+    project_points,
+    unproject_depth,
+)
+
+__all__ = ["pixel_rays", "unproject_depth", "project_points", "depth_to_world_points"]
