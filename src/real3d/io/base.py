@@ -1,0 +1,463 @@
+"""The reader contract shared by every format: options, statistics and the lazy Sequence.
+
+A reader decodes one *source* frame at a time into a :class:`RawFrame` (depth already in
+metres, colour uint8) and the base class does everything that is the same for all formats:
+depth sanitising and counting, the depth range clamp, colour/depth size reconciliation,
+resizing with intrinsics that follow, label mapping, stride / max-frames selection, and the
+skip-or-raise policy for frames that cannot be decoded.
+"""
+
+from __future__ import annotations
+
+import abc
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from real3d.core import ConfigError, FormatError, Frame, InputError, Intrinsics, sanitize_depth
+from real3d.core.labels import NYU40_TO_NYU13
+
+#: Label sets a reader can deliver in ``Frame.labels`` (uint8, 0 = void).
+LABEL_SETS = ("nyu13", "nyu40")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options every reader honours.
+
+    Attributes:
+        resize: output size as ``(height, width)`` in pixels, or a positive scale factor;
+            None keeps the sensor size. Colour is resized bilinearly, depth, labels and
+            instances with nearest neighbour (no mixing of invalid zeros into valid depth);
+            the intrinsics follow (:meth:`Intrinsics.resized`).
+        stride: keep every ``stride``-th source frame (>= 1).
+        max_frames: stop after this many frames (after the stride), None for all.
+        depth_range_m: ``(near, far)`` in metres; depth outside is set to 0 (invalid) and
+            counted in ``stats.depth_out_of_range``. None keeps every finite depth > 0.
+        label_set: label set of ``Frame.labels``: ``"nyu13"`` (default) or ``"nyu40"``.
+            Readers whose source labels cannot be mapped to it leave labels out.
+        strict: when True, a frame that cannot be decoded raises :class:`FormatError` while
+            iterating; when False (default) it is reported (warning + ``Sequence.skipped``)
+            and skipped.
+        intrinsics: colour-camera intrinsics to use where the source has none (or to
+            override them), for the source image size.
+    """
+
+    resize: tuple[int, int] | float | None = None
+    stride: int = 1
+    max_frames: int | None = None
+    depth_range_m: tuple[float, float] | None = None
+    label_set: str = "nyu13"
+    strict: bool = False
+    intrinsics: Intrinsics | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) \
+                or self.stride < 1:
+            raise ConfigError(f"ReadOptions.stride: expected an integer >= 1, got {self.stride!r}")
+        if self.max_frames is not None and (
+            not isinstance(self.max_frames, (int, np.integer)) or self.max_frames < 0
+        ):
+            raise ConfigError(
+                f"ReadOptions.max_frames: expected None or an integer >= 0, got {self.max_frames!r}"
+            )
+        if self.resize is not None:
+            if isinstance(self.resize, (int, float)) and not isinstance(self.resize, bool):
+                if not self.resize > 0:
+                    raise ConfigError(f"ReadOptions.resize: expected a factor > 0, got {self.resize}")
+            else:
+                r = tuple(self.resize)
+                if len(r) != 2 or any(int(v) != v or v <= 0 for v in r):
+                    raise ConfigError(
+                        "ReadOptions.resize: expected (height, width) positive integers or a "
+                        f"factor, got {self.resize!r}"
+                    )
+                object.__setattr__(self, "resize", (int(r[0]), int(r[1])))
+        if self.depth_range_m is not None:
+            r = tuple(float(v) for v in self.depth_range_m)
+            if len(r) != 2 or not (0 <= r[0] < r[1]):
+                raise ConfigError(
+                    "ReadOptions.depth_range_m: expected (near, far) metres with 0 <= near < far, "
+                    f"got {self.depth_range_m!r}"
+                )
+            object.__setattr__(self, "depth_range_m", r)
+        if self.label_set not in LABEL_SETS:
+            raise ConfigError(
+                f"ReadOptions.label_set: unknown label set {self.label_set!r}; valid: "
+                + ", ".join(LABEL_SETS)
+            )
+        if self.intrinsics is not None and not isinstance(self.intrinsics, Intrinsics):
+            raise ConfigError(
+                "ReadOptions.intrinsics: expected real3d.Intrinsics, got "
+                f"{type(self.intrinsics).__name__}"
+            )
+
+    @classmethod
+    def split(cls, options: dict) -> tuple[ReadOptions, dict]:
+        """Separate the common options from reader-specific ones."""
+        names = set(cls.__dataclass_fields__)
+        common = {k: v for k, v in options.items() if k in names}
+        rest = {k: v for k, v in options.items() if k not in names}
+        return cls(**common), rest
+
+
+@dataclass
+class SequenceStats:
+    """What the readers converted, counted over the frames decoded so far.
+
+    Attributes:
+        frames_decoded: frames successfully decoded.
+        frames_skipped: frames that could not be decoded (see ``Sequence.skipped``).
+        frames_without_depth / frames_without_pose: decoded frames lacking depth / a pose.
+        depth_pixels: depth pixels seen (at sensor resolution, before resizing).
+        depth_invalid_encoded: pixels the sensor encoding itself marks as invalid (0 in
+            mm / TUM / SUN PNGs, NYU disparity >= 2047, zero in ``.sens``, ...), now 0.
+        depth_nonfinite_or_negative: NaN, inf or negative values (e.g. 32FC1 NaN holes,
+            disparity past the Kinect's range) set to 0 by ``core.sanitize_depth``.
+        depth_out_of_range: pixels set to 0 by the ``depth_range_m`` clamp.
+        depth_valid: pixels left with a depth > 0.
+    """
+
+    frames_decoded: int = 0
+    frames_skipped: int = 0
+    frames_without_depth: int = 0
+    frames_without_pose: int = 0
+    depth_pixels: int = 0
+    depth_invalid_encoded: int = 0
+    depth_nonfinite_or_negative: int = 0
+    depth_out_of_range: int = 0
+    depth_valid: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SkippedFrame:
+    """A frame that could not be decoded: its position in the sequence and why."""
+
+    index: int
+    source_index: int
+    reason: str
+
+
+@dataclass
+class SequenceInfo:
+    """What a sequence is, known without decoding its images.
+
+    Attributes:
+        format: format name (a key of ``real3d.io.FORMATS``).
+        path: the path the sequence was opened from.
+        num_frames: frames after stride / max_frames.
+        num_source_frames: frames in the source.
+        size_hw: output (height, width) in pixels, when known up front.
+        intrinsics: output intrinsics when constant over the sequence, else None.
+        depth_encoding: how the source stores depth, e.g. ``"uint16 mm"``.
+        label_set: label set of ``Frame.labels``, or None when the source has no labels.
+        pose_source: where poses come from (``"trajectory.log"``, ``"tf"``, ``"gravity"``...)
+            or None when the source has no poses.
+        extra: format-specific facts (sensor name, topics, split, ...).
+    """
+
+    format: str
+    path: str
+    num_frames: int
+    num_source_frames: int
+    size_hw: tuple[int, int] | None = None
+    intrinsics: Intrinsics | None = None
+    depth_encoding: str | None = None
+    label_set: str | None = None
+    pose_source: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class RawFrame:
+    """One decoded source frame, before the common post-processing.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 colour.
+        depth_m: (Hd, Wd) float32 metres or None. 0 = invalid; NaN/inf/negative are allowed
+            here and get sanitised and counted. May differ in size from rgb; then rgb is
+            resized to the depth size (depth is the geometric reference).
+        intrinsics: intrinsics for the rgb size or for the depth size (then already
+            matching the output), or None to use ``ReadOptions.intrinsics``.
+        invalid_encoded: depth pixels the encoding marked invalid (already 0 in depth_m).
+        world_T_cam: (4, 4) float64 camera-to-world pose or None.
+        timestamp_s: capture time in seconds.
+        labels: (H, W) integer labels in ``label_src`` ids, or None.
+        label_src: ``"nyu13"``, ``"nyu40"`` or ``"nyu894"``.
+        instances: (H, W) integer instance ids or None.
+        meta: extra per-frame facts, copied into ``Frame.meta``.
+    """
+
+    rgb: np.ndarray
+    depth_m: np.ndarray | None
+    intrinsics: Intrinsics | None
+    invalid_encoded: int = 0
+    world_T_cam: np.ndarray | None = None
+    timestamp_s: float = 0.0
+    labels: np.ndarray | None = None
+    label_src: str = "nyu13"
+    instances: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def resize_rgb(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 -> (h, w, 3) uint8, bilinear."""
+    if rgb.shape[:2] == tuple(size_hw):
+        return rgb
+    im = Image.fromarray(rgb).resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def resize_nearest(x: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an (H, W) array, sampling at pixel centres.
+
+    Source pixel for output pixel i is ``floor((i + 0.5) * H / h)``, the same pixel-centre
+    convention as :meth:`Intrinsics.resized`, so labels and depth stay registered.
+    """
+    h, w = size_hw
+    if x.shape[:2] == (h, w):
+        return x
+    rows = np.minimum(((np.arange(h) + 0.5) * x.shape[0] / h).astype(np.int64), x.shape[0] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * x.shape[1] / w).astype(np.int64), x.shape[1] - 1)
+    return x[rows[:, None], cols[None, :]]
+
+
+def _nyu894_to(dst: str) -> np.ndarray:
+    from real3d.io.nyu import nyu894_to_40
+
+    t40 = nyu894_to_40()
+    return t40 if dst == "nyu40" else NYU40_TO_NYU13[t40]
+
+
+def map_source_labels(labels: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Map source label ids to ``dst`` (``"nyu13"`` or ``"nyu40"``), uint8 out.
+
+    Supported sources: ``nyu894`` (NYU Depth v2 labeled set), ``nyu40`` (also ScanNet's
+    ``nyu40id``), ``nyu13``. Ids outside the source set raise FormatError, because they
+    mean the file is not what it claims to be.
+    """
+    if src == dst:
+        table = None
+        n = {"nyu13": 14, "nyu40": 41}[src]
+    elif (src, dst) == ("nyu40", "nyu13"):
+        table = NYU40_TO_NYU13
+        n = len(table)
+    elif src == "nyu894":
+        table = _nyu894_to(dst)
+        n = len(table)
+    else:
+        raise ConfigError(f"no label mapping {src} -> {dst}")
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise FormatError(
+            f"labels: expected {src} ids in [0, {n - 1}], got [{labels.min()}, {labels.max()}]"
+        )
+    if table is None:
+        return labels.astype(np.uint8)
+    return table[labels.astype(np.int64)]
+
+
+class Sequence(abc.ABC):
+    """A lazily read sequence of :class:`Frame` objects.
+
+    ``len(seq)``, ``seq[i]`` (negative indices allowed) and ``for frame in seq`` decode one
+    frame at a time; nothing is decoded up front. ``seq.info`` describes the sequence,
+    ``seq.stats`` counts the conversions done so far, ``seq.skipped`` lists frames that could
+    not be decoded while iterating.
+
+    Indexing a frame that cannot be decoded raises :class:`FormatError` (you asked for that
+    frame); iteration skips it unless ``strict=True``.
+
+    Subclasses implement :meth:`_num_source_frames`, :meth:`_read_source` and
+    :meth:`_info`, and may override :meth:`source_poses` and :meth:`close`.
+    """
+
+    #: format name, the key in ``real3d.io.FORMATS``
+    format: str = ""
+
+    def __init__(self, path, options: ReadOptions | None = None) -> None:
+        self.path = Path(path)
+        self.options = options if options is not None else ReadOptions()
+        self.stats = SequenceStats()
+        self.skipped: list[SkippedFrame] = []
+
+    # -- to implement ------------------------------------------------------------------
+    @abc.abstractmethod
+    def _num_source_frames(self) -> int:
+        """Number of frames in the source (before stride / max_frames)."""
+
+    @abc.abstractmethod
+    def _read_source(self, source_index: int) -> RawFrame:
+        """Decode source frame ``source_index``; raise FormatError when it cannot be."""
+
+    @abc.abstractmethod
+    def _info(self) -> SequenceInfo:
+        """Metadata; ``num_frames`` etc. are filled in by :attr:`info`."""
+
+    def source_poses(self) -> list[np.ndarray | None] | None:
+        """Poses of the selected frames without decoding images, or None when that is not
+        possible cheaply (then callers decode frames to find out)."""
+        return None
+
+    def close(self) -> None:
+        """Release open files."""
+
+    # -- common behaviour --------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def source_indices(self) -> range:
+        """Source frame index of each frame of this sequence (stride / max_frames)."""
+        r = range(0, self._num_source_frames(), self.options.stride)
+        if self.options.max_frames is not None:
+            r = r[: self.options.max_frames]
+        return r
+
+    def __len__(self) -> int:
+        return len(self.source_indices())
+
+    @property
+    def info(self) -> SequenceInfo:
+        info = self._info()
+        info.format = self.format
+        info.path = str(self.path)
+        info.num_source_frames = self._num_source_frames()
+        info.num_frames = len(self)
+        if info.size_hw is not None:
+            info.size_hw = self._output_size(info.size_hw)
+        if info.intrinsics is not None:
+            info.intrinsics = info.intrinsics.resized(*self._output_size(
+                info.intrinsics.size_hw)[::-1])
+        return info
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not isinstance(index, (int, np.integer)):
+            raise InputError(f"Sequence index: expected an int or slice, got {type(index).__name__}")
+        sel = self.source_indices()
+        n = len(sel)
+        if not -n <= index < n:
+            raise IndexError(f"frame {index} out of range for a sequence of {n} frames")
+        index = int(index) % n
+        raw = self._read_source(sel[index])
+        return self._finish(raw, index)
+
+    def __iter__(self):
+        for k, src in enumerate(self.source_indices()):
+            try:
+                raw = self._read_source(src)
+                frame = self._finish(raw, k)
+            except FormatError as e:
+                if self.options.strict:
+                    raise
+                self.skipped.append(SkippedFrame(k, src, str(e)))
+                self.stats.frames_skipped += 1
+                warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=2)
+                continue
+            yield frame
+
+    def _output_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
+        r = self.options.resize
+        if r is None:
+            return tuple(size_hw)
+        if isinstance(r, tuple):
+            return r
+        return (max(1, round(size_hw[0] * r)), max(1, round(size_hw[1] * r)))
+
+    def _finish(self, raw: RawFrame, index: int) -> Frame:
+        """Common post-processing of one decoded frame, counted in ``stats``."""
+        opts = self.options
+        rgb = raw.rgb
+        if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3
+                and rgb.dtype == np.uint8):
+            raise FormatError(f"{self.format}: colour decoded to {getattr(rgb, 'shape', rgb)}, "
+                              "expected (H, W, 3) uint8")
+        intr = raw.intrinsics if raw.intrinsics is not None else opts.intrinsics
+        if opts.intrinsics is not None:
+            intr = opts.intrinsics
+        if intr is None:
+            raise FormatError(
+                f"{self.format}: {self.path} gives no camera intrinsics for frame {index}; "
+                "pass intrinsics=real3d.Intrinsics(...)"
+            )
+        depth = raw.depth_m
+        stats_update = {}
+        if depth is not None:
+            depth, n_bad = sanitize_depth(depth)
+            stats_update["depth_pixels"] = depth.size
+            stats_update["depth_invalid_encoded"] = int(raw.invalid_encoded)
+            stats_update["depth_nonfinite_or_negative"] = n_bad
+            n_out = 0
+            if opts.depth_range_m is not None:
+                near, far = opts.depth_range_m
+                out = (depth > 0) & ((depth < near) | (depth > far))
+                n_out = int(out.sum())
+                if n_out:
+                    depth = depth.copy()
+                    depth[out] = 0.0
+            stats_update["depth_out_of_range"] = n_out
+            stats_update["depth_valid"] = int((depth > 0).sum())
+            # Depth is the geometric reference: colour is brought to its size.
+            if depth.shape != rgb.shape[:2]:
+                if intr.size_hw == rgb.shape[:2]:
+                    intr = intr.resized(depth.shape[1], depth.shape[0])
+                rgb = resize_rgb(rgb, depth.shape)
+        if intr.size_hw != rgb.shape[:2]:
+            # Intrinsics for a different image size of the same camera (e.g. a user-given
+            # calibration at full resolution): scale them.
+            intr = intr.resized(rgb.shape[1], rgb.shape[0])
+        labels = raw.labels
+        if labels is not None:
+            labels = map_source_labels(labels, raw.label_src, opts.label_set)
+            labels = resize_nearest(labels, rgb.shape[:2])
+        instances = raw.instances
+        if instances is not None:
+            instances = resize_nearest(np.asarray(instances).astype(np.int32), rgb.shape[:2])
+        out_hw = self._output_size(rgb.shape[:2])
+        if out_hw != rgb.shape[:2]:
+            rgb = resize_rgb(rgb, out_hw)
+            intr = intr.resized(out_hw[1], out_hw[0])
+            if depth is not None:
+                depth = resize_nearest(depth, out_hw)
+            if labels is not None:
+                labels = resize_nearest(labels, out_hw)
+            if instances is not None:
+                instances = resize_nearest(instances, out_hw)
+        meta = dict(raw.meta)
+        meta.setdefault("format", self.format)
+        try:
+            frame = Frame(
+                rgb=np.ascontiguousarray(rgb),
+                depth_m=None if depth is None else np.ascontiguousarray(depth, dtype=np.float32),
+                intrinsics=intr,
+                world_T_cam=raw.world_T_cam,
+                timestamp_s=float(raw.timestamp_s),
+                labels=None if labels is None else np.ascontiguousarray(labels),
+                instances=None if instances is None else np.ascontiguousarray(instances),
+                index=index,
+                meta=meta,
+            )
+        except InputError as e:
+            # Whatever the file holds that a Frame rejects (a non-rigid pose, ...) is a
+            # property of the file, so it is reported as a format problem.
+            raise FormatError(f"{self.format}: frame {index} of {self.path}: {e}") from e
+        s = self.stats
+        for k, v in stats_update.items():
+            setattr(s, k, getattr(s, k) + v)
+        s.frames_decoded += 1
+        s.frames_without_depth += depth is None
+        s.frames_without_pose += raw.world_T_cam is None
+        return frame
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.format} {str(self.path)!r} frames={len(self)}>"
