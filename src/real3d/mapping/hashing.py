@@ -1,0 +1,218 @@
+"""A vectorised open-addressing hash from integer voxel coordinates to dense row ids.
+
+Why not a Python dict or Open3D's hashmap: a frame touches tens of thousands of voxels, and
+both cost a Python-level call (or a tensor round trip) per batch that dominates the 10 ms
+budget (see ARCHITECTURE.md). Here lookup and insertion are a handful of numpy passes over
+the batch: linear probing with Fibonacci hashing, load factor kept <= 0.5 so that almost
+every key resolves in one or two probes.
+
+Values are not stored in the table: each key gets a dense row id ``0..len-1`` in insertion
+order, and the owner keeps its per-voxel attributes in plain arrays indexed by that id.
+Growing the table therefore never moves the attributes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from real3d.core.errors import InputError, describe_array
+
+_EMPTY = np.int64(-1)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# 17 bits per axis: coordinates in [-2**16, 2**16) voxels (+-3.2 km at 5 cm). Keys stay
+# below 2**51, so they are exact in float64 and can be formed with one matrix product.
+_BITS = 17
+_OFFSET = 1 << (_BITS - 1)
+_AXIS_MASK = (1 << _BITS) - 1
+
+
+def pack_coords(ijk: np.ndarray) -> np.ndarray:
+    """Integer voxel coordinates (N, 3) -> (N,) int64 keys (17 bits per axis, all >= 0)."""
+    ijk = np.asarray(ijk)
+    if ijk.ndim != 2 or ijk.shape[1] != 3:
+        raise InputError(f"pack_coords: expected (N, 3) integer coordinates, got {describe_array(ijk)}")
+    c = ijk.astype(np.int64) + _OFFSET
+    if c.size and (c.min() < 0 or c.max() > _AXIS_MASK):
+        raise InputError(
+            f"pack_coords: voxel coordinates must lie in [{-_OFFSET}, {_OFFSET}), got "
+            f"[{int(ijk.min())}, {int(ijk.max())}]"
+        )
+    return (c[:, 0] << (2 * _BITS)) | (c[:, 1] << _BITS) | c[:, 2]
+
+
+_FLOAT_WEIGHTS = np.array([2.0 ** (2 * _BITS), 2.0**_BITS, 1.0])
+_FLOAT_OFFSET = float(_OFFSET) * float(_FLOAT_WEIGHTS.sum())
+
+
+def pack_floor(points: np.ndarray, cell_m: float) -> np.ndarray:
+    """Keys of the cells of edge ``cell_m`` holding ``points`` ((N, 3) float, metres).
+
+    Same keys as ``pack_coords(floor(points / cell_m))`` but without int64 temporaries.
+    Raises InputError when a point lies outside the representable range.
+    """
+    return keys_from_cells(np.floor(np.asarray(points, dtype=np.float64) * (1.0 / cell_m)))
+
+
+def keys_from_cells(cells: np.ndarray) -> np.ndarray:
+    """Keys of integer-valued float cell coordinates (N, 3) (e.g. ``np.floor(points / s)``)."""
+    if cells.size and (cells.min() < -_OFFSET or cells.max() >= _OFFSET):
+        raise InputError(
+            f"keys_from_cells: cells span [{cells.min():.0f}, {cells.max():.0f}], outside "
+            f"[{-_OFFSET}, {_OFFSET})"
+        )
+    return (cells @ _FLOAT_WEIGHTS + _FLOAT_OFFSET).astype(np.int64)
+
+
+def unpack_keys(keys: np.ndarray) -> np.ndarray:
+    """(N,) int64 keys -> (N, 3) int64 voxel coordinates (inverse of ``pack_coords``)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    out = np.empty((keys.shape[0], 3), dtype=np.int64)
+    out[:, 0] = (keys >> (2 * _BITS)) & _AXIS_MASK
+    out[:, 1] = (keys >> _BITS) & _AXIS_MASK
+    out[:, 2] = keys & _AXIS_MASK
+    return out - _OFFSET
+
+
+class VoxelHash:
+    """Set of int64 keys (>= 0), each mapped to a dense row id in insertion order.
+
+    Attributes:
+        keys: (len,) int64 keys in row order (a view; rows never move).
+    """
+
+    def __init__(self, capacity: int = 1 << 14) -> None:
+        bits = max(4, int(np.ceil(np.log2(max(capacity, 16)))))
+        self._alloc_table(bits)
+        self._keys = np.empty(max(capacity // 2, 16), dtype=np.int64)
+        self._n = 0
+
+    def _alloc_table(self, bits: int) -> None:
+        self._bits = bits
+        self._mask = np.int64((1 << bits) - 1)
+        self._table_keys = np.full(1 << bits, _EMPTY, dtype=np.int64)
+        self._table_rows = np.full(1 << bits, -1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys[: self._n]
+
+    @property
+    def table_size(self) -> int:
+        return int(self._table_keys.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._table_keys.nbytes + self._table_rows.nbytes + self._keys.nbytes)
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        h = keys.view(np.uint64) * _GOLDEN  # wraps mod 2**64 on purpose
+        return (h >> np.uint64(64 - self._bits)).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Row ids of ``keys`` ((N,) int64); -1 where a key is absent."""
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        rows = np.full(keys.shape[0], -1, dtype=np.int64)
+        pending = np.arange(keys.shape[0])
+        slot = self._slots(keys)
+        tk, tr = self._table_keys, self._table_rows
+        while pending.size:
+            s = slot[pending]
+            k = tk[s]
+            hit = k == keys[pending]
+            rows[pending[hit]] = tr[s[hit]]
+            go_on = ~hit & (k != _EMPTY)
+            pending = pending[go_on]
+            slot[pending] = (s[go_on] + 1) & self._mask
+        return rows
+
+    def insert(self, keys: np.ndarray) -> np.ndarray:
+        """Row ids of ``keys`` ((N,) int64 >= 0), adding the missing ones; duplicates allowed.
+
+        New keys get consecutive row ids starting at the old ``len``.
+        """
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        n_in = keys.shape[0]
+        if (self._n + n_in) * 2 > self.table_size:
+            self._grow(self._n + n_in)
+        rows = np.full(n_in, -1, dtype=np.int64)
+        pending = np.arange(n_in)
+        slot = self._slots(keys)
+        tk, tr = self._table_keys, self._table_rows
+        while pending.size:
+            s = slot[pending]
+            want = keys[pending]
+            k = tk[s]
+            hit = k == want
+            rows[pending[hit]] = tr[s[hit]]
+            empty = k == _EMPTY
+            if empty.any():
+                se, we, pe = s[empty], want[empty], pending[empty]
+                # Claim empty slots; when several different keys race for one slot the last
+                # write wins and the others probe on. Equal keys all win the same slot.
+                tk[se] = we
+                won = tk[se] == we
+                sw, pw = se[won], pe[won]
+                # One new row per claimed slot: pick a single owner among equal keys the
+                # same way (last write wins), then everybody reads the owner's row.
+                order = np.arange(sw.shape[0], dtype=np.int64)
+                tr[sw] = order
+                owner = tr[sw] == order
+                n_new = int(owner.sum())
+                self._ensure_rows(self._n + n_new)
+                new_rows = self._n + np.arange(n_new, dtype=np.int64)
+                tr[sw[owner]] = new_rows
+                self._keys[new_rows] = keys[pw[owner]]
+                self._n += n_new
+                rows[pw] = tr[sw]
+                hit[np.flatnonzero(empty)[won]] = True
+            go_on = ~hit
+            pending = pending[go_on]
+            slot[pending] = (s[go_on] + 1) & self._mask
+        return rows
+
+    def _ensure_rows(self, n: int) -> None:
+        if n > self._keys.shape[0]:
+            grown = np.empty(max(n, 2 * self._keys.shape[0]), dtype=np.int64)
+            grown[: self._n] = self._keys[: self._n]
+            self._keys = grown
+
+    def _grow(self, n_needed: int) -> None:
+        bits = self._bits
+        while (1 << bits) < 2 * n_needed:
+            bits += 1
+        old_keys = self.keys.copy()
+        self._alloc_table(bits)
+        if old_keys.size:
+            self._place(old_keys, np.arange(old_keys.shape[0], dtype=np.int64))
+
+    def _place(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Write distinct keys with known rows into an empty-enough table."""
+        pending = np.arange(keys.shape[0])
+        slot = self._slots(keys)
+        tk, tr = self._table_keys, self._table_rows
+        while pending.size:
+            s = slot[pending]
+            free = tk[s] == _EMPTY
+            sf, pf = s[free], pending[free]
+            tk[sf] = keys[pf]
+            won = tk[sf] == keys[pf]
+            tr[sf[won]] = rows[pf[won]]
+            placed = np.zeros(pending.shape[0], dtype=bool)
+            placed[np.flatnonzero(free)[won]] = True
+            pending = pending[~placed]
+            slot[pending] = (s[~placed] + 1) & self._mask
+
+    @classmethod
+    def from_keys(cls, keys: np.ndarray) -> VoxelHash:
+        """A hash holding distinct ``keys`` with row ids ``0..N-1`` in the given order."""
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        h = cls(capacity=max(16, 2 * keys.shape[0]))
+        h._ensure_rows(keys.shape[0])
+        h._keys[: keys.shape[0]] = keys
+        h._n = keys.shape[0]
+        if keys.size:
+            h._place(keys, np.arange(keys.shape[0], dtype=np.int64))
+        return h

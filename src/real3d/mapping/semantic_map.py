@@ -1,0 +1,578 @@
+"""Sparse semantic TSDF map: geometry, colour and class evidence fused from RGB-D frames.
+
+Storage: fine voxels (``voxel_size_m``) exist only within ``truncation_m`` of an observed
+surface, in a ``VoxelHash`` keyed by integer voxel coordinates; memory grows with the
+observed surface, not with the bounding volume. Free space seen along camera rays is kept
+in a second, coarse hash (``free_voxel_size_m``) that only counts how often each coarse
+cell was crossed, so every point is free, occupied or unknown.
+
+Fusion per frame (pixels subsampled by ``pixel_stride``):
+
+* TSDF: for each kept pixel, voxels whose centres lie on the ray within +-truncation of the
+  measured surface get ``sdf = r_surface - (c - o) . d`` (metres along the ray, > 0 in front
+  of the surface), stored as ``tsdf = clip(sdf / truncation_m, -1, 1)`` and averaged with
+  weight +1 per frame (capped at ``max_weight``). A voxel hit by several rays of one frame
+  is updated once (one of the rays wins), which is what projective fusion does too.
+* Class evidence: voxels within one voxel of the surface add ``log(max(p, min_prob))`` of
+  the pixel's class probabilities (naive-Bayes log-posterior, renormalised so its maximum is
+  0 and floored at ``min_log_evidence`` so that a changed scene can still flip a voxel).
+* Colour: running mean of the pixel colour over the same near-surface voxels.
+* Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
+  ``truncation_m`` before the surface.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from real3d.core.errors import ConfigError, FormatError, InputError, describe_array
+from real3d.core.frame import Frame
+from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
+
+MAP_FORMAT_VERSION = 1
+
+OCCUPIED = 1
+FREE = 0
+UNKNOWN = -1
+
+
+@dataclass(frozen=True)
+class SemanticMapConfig:
+    """Parameters of ``SemanticMap`` (metres unless named otherwise).
+
+    Attributes:
+        voxel_size_m: fine voxel edge.
+        truncation_m: TSDF truncation distance (>= voxel_size_m).
+        num_classes: channels of the class evidence, void included (14 for NYUv2-13).
+        pixel_stride: TSDF and labels use every ``pixel_stride``-th pixel in u and v.
+        free_stride: free-space carving uses every ``free_stride``-th pixel.
+        free_voxel_size_m: edge of the coarse free-space cells.
+        min_depth_m, max_depth_m: depth readings outside are ignored.
+        max_weight: TSDF/colour weights saturate here (older data fades slowly).
+        min_prob: probabilities are clipped from below before taking logs.
+        min_log_evidence: per-class log evidence is floored here (relative to the best class).
+        label_smoothing: when probabilities come from hard labels, mix the one-hot vector
+            with this much uniform mass (0 = pure one-hot).
+        label_band_voxels: voxels within this many voxel sizes of the measured surface take
+            the pixel's class probabilities and colour.
+    """
+
+    voxel_size_m: float = 0.05
+    truncation_m: float = 0.15
+    num_classes: int = 14
+    pixel_stride: int = 4
+    free_stride: int = 8
+    free_voxel_size_m: float = 0.1
+    min_depth_m: float = 0.1
+    max_depth_m: float = 6.0
+    max_weight: float = 64.0
+    min_prob: float = 1e-3
+    min_log_evidence: float = -30.0
+    label_smoothing: float = 0.1
+    label_band_voxels: float = 0.75
+
+    def __post_init__(self) -> None:
+        if not self.voxel_size_m > 0:
+            raise ConfigError(f"SemanticMapConfig: voxel_size_m must be > 0, got {self.voxel_size_m}")
+        if not self.truncation_m >= self.voxel_size_m:
+            raise ConfigError(
+                f"SemanticMapConfig: truncation_m ({self.truncation_m}) must be >= voxel_size_m "
+                f"({self.voxel_size_m})"
+            )
+        if self.num_classes < 2:
+            raise ConfigError(f"SemanticMapConfig: num_classes must be >= 2, got {self.num_classes}")
+        if self.pixel_stride < 1 or self.free_stride < 1:
+            raise ConfigError(
+                f"SemanticMapConfig: strides must be >= 1, got pixel_stride={self.pixel_stride}, "
+                f"free_stride={self.free_stride}"
+            )
+        if not self.free_voxel_size_m >= self.voxel_size_m:
+            raise ConfigError("SemanticMapConfig: free_voxel_size_m must be >= voxel_size_m")
+        if not 0 < self.min_depth_m < self.max_depth_m:
+            raise ConfigError("SemanticMapConfig: need 0 < min_depth_m < max_depth_m")
+        if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
+            raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
+
+
+@dataclass
+class SemanticPoints:
+    """Surface voxels of the map as a labelled point cloud (world frame, z up).
+
+    Attributes:
+        points: (N, 3) float64 voxel centres, metres.
+        labels: (N,) uint8 class ids (0 = no class evidence).
+        confidence: (N,) float32 posterior probability of ``labels``.
+        colors: (N, 3) uint8 mean observed colour.
+        tsdf: (N,) float32 truncated signed distance in [-1, 1].
+        weight: (N,) float32 fusion weight.
+        rows: (N,) int64 row ids of the voxels in the map.
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+    colors: np.ndarray
+    tsdf: np.ndarray
+    weight: np.ndarray
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+class SemanticMap:
+    """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
+
+    Example::
+
+        m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15)
+        for frame in sequence:
+            m.integrate(frame)                # ground-truth labels, or
+            m.integrate(frame, probs)         # (H, W, 14) float32 / (H, W) uint8
+        pts = m.semantic_points()
+    """
+
+    def __init__(self, config: SemanticMapConfig | None = None, **overrides) -> None:
+        if config is None:
+            config = SemanticMapConfig(**overrides)
+        elif overrides:
+            config = SemanticMapConfig(**{**asdict(config), **overrides})
+        self.config = config
+        self._hash = VoxelHash(1 << 16)
+        self._free = VoxelHash(1 << 14)
+        c = config.num_classes
+        self._cap = 0
+        self._tsdf = np.zeros(0, np.float32)
+        self._weight = np.zeros(0, np.float32)
+        self._color = np.zeros((0, 3), np.float32)
+        self._logev = np.zeros((0, c), np.float32)
+        self._class_weight = np.zeros(0, np.float32)
+        self._color_weight = np.zeros(0, np.float32)
+        self._free_count = np.zeros(0, np.float32)
+        self.frames_integrated = 0
+        # Bumped on every integrate; derived structures (scene graph, costmap) compare it.
+        self.version = 0
+
+    # ------------------------------------------------------------------ storage
+    def __len__(self) -> int:
+        """Number of allocated fine voxels."""
+        return len(self._hash)
+
+    @property
+    def voxel_size_m(self) -> float:
+        return self.config.voxel_size_m
+
+    @property
+    def num_free_cells(self) -> int:
+        return len(self._free)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by voxel storage (tables and attribute arrays)."""
+        return int(
+            self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
+            + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
+            + self._color_weight.nbytes
+            + self._free_count.nbytes
+        )
+
+    def _ensure_capacity(self, n: int) -> None:
+        if n <= self._cap:
+            return
+        cap = max(n, int(self._cap * 1.5), 4096)
+
+        def grow(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((cap, *a.shape[1:]), a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        self._tsdf = grow(self._tsdf)
+        self._weight = grow(self._weight)
+        self._color = grow(self._color)
+        self._logev = grow(self._logev)
+        self._class_weight = grow(self._class_weight)
+        self._color_weight = grow(self._color_weight)
+        self._scratch = np.zeros(cap, np.int64)
+        self._cap = cap
+
+    def _ensure_free_capacity(self, n: int) -> None:
+        if n > self._free_count.shape[0]:
+            out = np.zeros(max(n, int(self._free_count.shape[0] * 1.5), 4096), np.float32)
+            out[: self._free_count.shape[0]] = self._free_count
+            self._free_count = out
+
+    # ------------------------------------------------------------------ inputs
+    def _check_frame(self, frame: Frame) -> None:
+        if not isinstance(frame, Frame):
+            raise InputError(f"SemanticMap.integrate: expected a real3d.Frame, got {type(frame).__name__}")
+        if frame.depth_m is None:
+            raise InputError("SemanticMap.integrate: the frame has no depth (depth_m is None)")
+        if frame.world_T_cam is None:
+            raise InputError("SemanticMap.integrate: the frame has no pose (world_T_cam is None)")
+        if frame.intrinsics is None:
+            raise InputError("SemanticMap.integrate: the frame has no intrinsics")
+
+    def _class_probs_at(self, frame: Frame, probs, v: np.ndarray, u: np.ndarray):
+        """Per-pixel class probabilities at (v, u) as (N, C) float32, or None for no labels.
+
+        Returns (probs (N, C) float32, use (N,) bool): pixels whose label is void are not used.
+        """
+        c = self.config.num_classes
+        h, w = frame.size_hw
+        if probs is None:
+            if frame.labels is None:
+                return None, None
+            probs = frame.labels
+        probs = np.asarray(probs)
+        if probs.ndim == 2:
+            if probs.shape != (h, w):
+                raise InputError(
+                    f"SemanticMap.integrate: labels must be (H, W) = ({h}, {w}), got {describe_array(probs)}"
+                )
+            if probs.dtype != np.uint8:
+                raise InputError(f"SemanticMap.integrate: labels must be uint8, got {describe_array(probs)}")
+            lab = probs[v, u].astype(np.int64)
+            if lab.size and lab.max() >= c:
+                raise InputError(f"SemanticMap.integrate: label {int(lab.max())} >= num_classes {c}")
+            a = self.config.label_smoothing
+            p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
+            p[np.arange(lab.shape[0]), lab] = 1.0 - a
+            return p, lab != 0
+        if probs.ndim != 3 or probs.shape[:2] != (h, w) or probs.shape[2] not in (c, c - 1):
+            raise InputError(
+                f"SemanticMap.integrate: probabilities must be (H, W, {c}) or (H, W, {c - 1}) "
+                f"float32 with H, W = {h}, {w}, got {describe_array(probs)}"
+            )
+        if probs.dtype != np.float32:
+            raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
+        p = probs[v, u]
+        if not np.isfinite(p).all():
+            raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
+        if probs.shape[2] == c - 1:
+            # No void channel: prepend a zero-probability void.
+            p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
+        use = p[:, 1:].max(axis=1) >= p[:, 0]
+        return p, use
+
+    # ------------------------------------------------------------------ fusion
+    def integrate(self, frame: Frame, probs: np.ndarray | None = None) -> None:
+        """Fuse one frame.
+
+        Args:
+            frame: a ``Frame`` with depth_m (H, W) float32 metres, intrinsics and
+                world_T_cam (camera -> world, z up).
+            probs: class scores for the frame's pixels: (H, W, C) float32 probabilities with
+                C = num_classes (void at 0) or num_classes - 1 (no void), or (H, W) uint8
+                labels (0 = void, not fused). None uses ``frame.labels`` (ground truth);
+                when both are missing only geometry and free space are fused.
+
+        Raises:
+            InputError: missing depth, pose or intrinsics; wrong probability shape or dtype;
+                NaN/inf probabilities.
+        """
+        self._check_frame(frame)
+        cfg = self.config
+        s = cfg.pixel_stride
+        depth = frame.depth_m
+        h, w = depth.shape
+        vv, uu = np.mgrid[s // 2 : h : s, s // 2 : w : s]
+        v, u = vv.ravel(), uu.ravel()
+        d = depth[v, u]
+        ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
+        v, u, d = v[ok], u[ok], d[ok].astype(np.float64)
+        probs_px, use_px = self._class_probs_at(frame, probs, v, u)
+
+        K = frame.intrinsics
+        T = frame.world_T_cam
+        R, o = T[:3, :3], T[:3, 3]
+        # Ray directions in the world frame for pixels (u, v); |ray| scales z-depth to range.
+        cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        dirs = cam_dir @ R.T
+        ray_norm = np.linalg.norm(dirs, axis=1)
+        dirs /= ray_norm[:, None]
+        r_surf = d * ray_norm
+        surf = o + r_surf[:, None] * dirs
+
+        vs = cfg.voxel_size_m
+        trunc = cfg.truncation_m
+        n_side = int(np.ceil(trunc / vs))
+        offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
+        # Samples along each ray around the surface, in voxel units: (n_px * n_off, 3).
+        q = ((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3)
+        cell = np.floor(q)
+        # Signed distance of the voxel centre along the ray, > 0 in front of the surface:
+        # sample = surf + off * dir, so sdf(centre) = -off - (centre - sample) . dir.
+        px = np.repeat(np.arange(d.shape[0]), offs.shape[0])
+        q -= cell
+        q -= 0.5  # sample - centre, in voxels
+        sdf = np.einsum("ij,ij->i", q, dirs[px]) * vs - np.tile(offs, d.shape[0])
+        keep = np.abs(sdf) <= trunc
+        cell, sdf, px = cell[keep], sdf[keep], px[keep]
+        rows = self._hash.insert(keys_from_cells(cell))
+        self._ensure_capacity(len(self._hash))
+        # Several rays of one frame often reach the same voxel; keep one of them (the last
+        # writer into a scratch array) so each voxel gets exactly one update per frame.
+        order = np.arange(rows.shape[0])
+        self._scratch[rows] = order
+        first = self._scratch[rows] == order
+        rows, sdf, px = rows[first], sdf[first], px[first]
+
+        tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
+        w_new = np.minimum(self._weight[rows] + 1.0, cfg.max_weight)
+        # Running mean with a capped weight: old data keeps (w_new - 1) / w_new of its say.
+        t_old = self._tsdf[rows]
+        self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
+        self._weight[rows] = w_new
+
+        near = np.abs(sdf) <= cfg.label_band_voxels * vs
+        rn, pn = rows[near], px[near]
+        rgb = frame.rgb[v[pn], u[pn]].astype(np.float32)
+        cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
+        c_old = self._color[rn]
+        self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
+        self._color_weight[rn] = cw
+        if probs_px is not None:
+            use = use_px[pn]
+            rn_l, pn_l = rn[use], pn[use]
+            ev = self._logev[rn_l]
+            ev += np.log(np.maximum(probs_px[pn_l], cfg.min_prob))
+            ev -= ev.max(axis=1, keepdims=True)
+            np.maximum(ev, cfg.min_log_evidence, out=ev)
+            self._logev[rn_l] = ev
+            self._class_weight[rn_l] = self._class_weight[rn_l] + 1.0
+
+        self._carve_free(frame)
+        self.frames_integrated += 1
+        self.version += 1
+
+    def _carve_free(self, frame: Frame) -> None:
+        cfg = self.config
+        s = cfg.free_stride
+        depth = frame.depth_m
+        h, w = depth.shape
+        vv, uu = np.mgrid[s // 2 : h : s, s // 2 : w : s]
+        v, u = vv.ravel(), uu.ravel()
+        d = depth[v, u].astype(np.float64)
+        # Invalid or too-far readings: the ray is still free up to max range only if we
+        # trust "no return" -- we do not, so such rays carve nothing.
+        ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
+        v, u, d = v[ok], u[ok], d[ok]
+        if d.size == 0:
+            return
+        K = frame.intrinsics
+        T = frame.world_T_cam
+        cam = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        dirs_w = cam @ T[:3, :3].T
+        ray_len = np.linalg.norm(dirs_w, axis=1)
+        dirs_w /= ray_len[:, None]
+        r_free = d * ray_len - cfg.truncation_m  # free up to one truncation before the hit
+        fv = cfg.free_voxel_size_m
+        step = fv
+        n_max = int(np.ceil(max(float(r_free.max()), 0.0) / step))
+        if n_max <= 0:
+            return
+        t = (np.arange(n_max, dtype=np.float64) + 0.5) * step
+        valid = t[None, :] < r_free[:, None]
+        ray_i, step_i = np.nonzero(valid)
+        pts = T[:3, 3] + t[step_i, None] * dirs_w[ray_i]
+        keys = pack_floor(pts, fv)
+        rows = self._free.insert(keys)
+        self._ensure_free_capacity(len(self._free))
+        # One count per cell per frame, however many samples fell into it (duplicate
+        # indices in a fancy assignment write the same value).
+        self._free_count[rows] = self._free_count[rows] + 1.0
+
+    # ------------------------------------------------------------------ queries
+    def _rows_at(self, points_world: np.ndarray) -> np.ndarray:
+        p = np.asarray(points_world, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 3:
+            raise InputError(f"SemanticMap: expected points (N, 3) world metres, got {describe_array(p)}")
+        if not np.isfinite(p).all():
+            raise InputError("SemanticMap: query points contain NaN or inf")
+        return self._hash.lookup(pack_floor(p, self.config.voxel_size_m))
+
+    def class_posterior(self, rows: np.ndarray) -> np.ndarray:
+        """(N, C) float32 class posterior of map rows (void channel included)."""
+        ev = self._logev[rows]
+        e = np.exp(ev - ev.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def _labels_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        post = self.class_posterior(rows)
+        post[:, 0] = 0.0  # void is "no evidence", never a map class
+        lab = post.argmax(axis=1).astype(np.uint8)
+        conf = post[np.arange(rows.shape[0]), lab].astype(np.float32)
+        none = self._class_weight[rows] <= 0
+        lab[none] = 0
+        conf[none] = 0.0
+        return lab, conf
+
+    def query_labels(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class and confidence at world points.
+
+        Args:
+            points_world: (N, 3) float world metres.
+
+        Returns:
+            (labels (N,) uint8, 0 where the voxel is unmapped or has no class evidence;
+            confidence (N,) float32 posterior probability of that class, 0 where none).
+        """
+        rows = self._rows_at(points_world)
+        lab = np.zeros(rows.shape[0], np.uint8)
+        conf = np.zeros(rows.shape[0], np.float32)
+        hit = rows >= 0
+        if hit.any():
+            lab[hit], conf[hit] = self._labels_of_rows(rows[hit])
+        return lab, conf
+
+    def query_occupancy(self, points_world: np.ndarray) -> np.ndarray:
+        """Ternary occupancy at world points: 1 occupied, 0 free, -1 unknown ((N,) int8).
+
+        A fine voxel decides where it exists: occupied when its centre lies less than half a
+        voxel in front of the surface or behind it, free otherwise. Elsewhere a coarse cell
+        crossed by a ray means free; everything else is unknown.
+        """
+        rows = self._rows_at(points_world)
+        out = np.full(rows.shape[0], UNKNOWN, np.int8)
+        hit = rows >= 0
+        hit[hit] = self._weight[rows[hit]] > 0
+        sdf = self._tsdf[rows[hit]] * self.config.truncation_m
+        out[hit] = np.where(sdf < 0.5 * self.config.voxel_size_m, OCCUPIED, FREE)
+        rest = np.flatnonzero(~hit)
+        if rest.size:
+            p = np.asarray(points_world, dtype=np.float64)[rest]
+            fr = self._free.lookup(pack_floor(p, self.config.free_voxel_size_m))
+            free = fr >= 0
+            free[free] = self._free_count[fr[free]] > 0
+            out[rest[free]] = FREE
+        return out
+
+    def voxel_centers(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(N, 3) float64 world centres of map rows (all rows if None)."""
+        keys = self._hash.keys if rows is None else self._hash.keys[rows]
+        return (unpack_keys(keys) + 0.5) * self.config.voxel_size_m
+
+    def surface_rows(self, band_voxels: float = 0.5, min_weight: float = 1.0) -> np.ndarray:
+        """Row ids of voxels on the surface: |sdf| <= band_voxels * voxel_size and weight >= min_weight."""
+        n = len(self)
+        cfg = self.config
+        band = band_voxels * cfg.voxel_size_m / cfg.truncation_m
+        m = (np.abs(self._tsdf[:n]) <= band) & (self._weight[:n] >= min_weight)
+        return np.flatnonzero(m)
+
+    def semantic_points(self, band_voxels: float = 0.5, min_weight: float = 1.0) -> SemanticPoints:
+        """Surface voxels as a labelled point cloud (see ``SemanticPoints``)."""
+        rows = self.surface_rows(band_voxels, min_weight)
+        lab, conf = self._labels_of_rows(rows)
+        return SemanticPoints(
+            points=self.voxel_centers(rows),
+            labels=lab,
+            confidence=conf,
+            colors=np.clip(np.round(self._color[rows]), 0, 255).astype(np.uint8),
+            tsdf=self._tsdf[rows].copy(),
+            weight=self._weight[rows].copy(),
+            rows=rows,
+        )
+
+    def free_cells(self, min_count: float = 1.0) -> tuple[np.ndarray, float]:
+        """Centres of coarse cells observed free: ((M, 3) float64 world metres, cell size m)."""
+        n = len(self._free)
+        rows = np.flatnonzero(self._free_count[:n] >= min_count)
+        fv = self.config.free_voxel_size_m
+        return (unpack_keys(self._free.keys[rows]) + 0.5) * fv, fv
+
+    def voxel_arrays(self) -> dict[str, np.ndarray]:
+        """Views of all fine-voxel attributes, row-aligned: coords (N, 3) int64, tsdf,
+        weight, color (N, 3) float32, log_evidence (N, C), class_weight (label observations),
+        color_weight."""
+        n = len(self)
+        return {
+            "coords": unpack_keys(self._hash.keys),
+            "tsdf": self._tsdf[:n],
+            "weight": self._weight[:n],
+            "color": self._color[:n],
+            "log_evidence": self._logev[:n],
+            "class_weight": self._class_weight[:n],
+            "color_weight": self._color_weight[:n],
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the map to a versioned ``.npz`` atomically (temp file, then os.replace)."""
+        path = Path(path)
+        n, nf = len(self), len(self._free)
+        arrays = {
+            "format_version": np.array(MAP_FORMAT_VERSION),
+            "config_keys": np.array(list(asdict(self.config).keys())),
+            "config_values": np.array([float(v) for v in asdict(self.config).values()]),
+            "keys": self._hash.keys.copy(),
+            "tsdf": self._tsdf[:n], "weight": self._weight[:n], "color": self._color[:n],
+            "log_evidence": self._logev[:n], "class_weight": self._class_weight[:n],
+            "color_weight": self._color_weight[:n],
+            "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
+            "frames_integrated": np.array(self.frames_integrated),
+        }
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SemanticMap:
+        """Read a map written by ``save``. Raises FormatError for missing/corrupt/newer files."""
+        path = Path(path)
+        try:
+            z = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FormatError(f"SemanticMap.load: no such file {path}") from None
+        except Exception as e:  # truncated or not an npz
+            raise FormatError(f"SemanticMap.load: {path} is not a readable .npz ({e})") from e
+        with z:
+            try:
+                version = int(z["format_version"])
+                if version > MAP_FORMAT_VERSION:
+                    raise FormatError(
+                        f"SemanticMap.load: {path} has format version {version}, this real3d "
+                        f"reads <= {MAP_FORMAT_VERSION}"
+                    )
+                fields = SemanticMapConfig.__dataclass_fields__
+                cfg_kw = {}
+                for k, val in zip(z["config_keys"].tolist(), z["config_values"].tolist()):
+                    if k in fields:
+                        cfg_kw[k] = int(val) if fields[k].type in ("int", int) else float(val)
+                m = cls(SemanticMapConfig(**cfg_kw))
+                keys = z["keys"]
+                m._hash = VoxelHash.from_keys(keys)
+                n = keys.shape[0]
+                m._ensure_capacity(n)
+                m._tsdf[:n] = z["tsdf"]
+                m._weight[:n] = z["weight"]
+                m._color[:n] = z["color"]
+                m._logev[:n] = z["log_evidence"]
+                m._class_weight[:n] = z["class_weight"]
+                m._color_weight[:n] = z["color_weight"]
+                m._free = VoxelHash.from_keys(z["free_keys"])
+                m._ensure_free_capacity(len(m._free))
+                m._free_count[: len(m._free)] = z["free_count"]
+                m.frames_integrated = int(z["frames_integrated"])
+            except KeyError as e:
+                raise FormatError(f"SemanticMap.load: {path} lacks array {e}") from e
+        m.version = 1
+        return m
