@@ -186,6 +186,8 @@ class RawFrame:
         intrinsics: intrinsics for the rgb size or for the depth size (then already
             matching the output), or None to use ``ReadOptions.intrinsics``.
         invalid_encoded: depth pixels the encoding marked invalid (already 0 in depth_m).
+        nonfinite_removed: NaN/inf/negative pixels a reader had to drop itself before the
+            boundary (e.g. before re-projecting depth); added to the same statistic.
         world_T_cam: (4, 4) float64 camera-to-world pose or None.
         timestamp_s: capture time in seconds.
         labels: (H, W) integer labels in ``label_src`` ids, or None.
@@ -198,6 +200,7 @@ class RawFrame:
     depth_m: np.ndarray | None
     intrinsics: Intrinsics | None
     invalid_encoded: int = 0
+    nonfinite_removed: int = 0
     world_T_cam: np.ndarray | None = None
     timestamp_s: float = 0.0
     labels: np.ndarray | None = None
@@ -396,7 +399,7 @@ class Sequence(abc.ABC):
             depth, n_bad = sanitize_depth(depth)
             stats_update["depth_pixels"] = depth.size
             stats_update["depth_invalid_encoded"] = int(raw.invalid_encoded)
-            stats_update["depth_nonfinite_or_negative"] = n_bad
+            stats_update["depth_nonfinite_or_negative"] = n_bad + int(raw.nonfinite_removed)
             n_out = 0
             if opts.depth_range_m is not None:
                 near, far = opts.depth_range_m
