@@ -1,0 +1,537 @@
+"""ROS 1 bags, ROS 2 bags (sqlite3 or MCAP) and bare ``.mcap`` / ``.db3`` files via ``rosbags``.
+
+What is read:
+
+- colour: ``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8, mono8) or
+  ``sensor_msgs/CompressedImage`` (JPEG / PNG);
+- depth: ``sensor_msgs/Image`` 16UC1 / mono16 (millimetres) or 32FC1 (metres; NaN = no
+  measurement), or ``CompressedImage`` (16-bit PNG in mm, or the ``compressedDepth`` form of
+  image_transport with its 12-byte header, including its inverse-depth 32FC1 quantisation);
+- intrinsics: the first ``sensor_msgs/CameraInfo`` on the camera-info topic (K, width,
+  height; distortion is not undone);
+- poses: ``tf2_msgs/TFMessage`` on ``/tf`` and ``/tf_static`` and ``nav_msgs/Odometry``
+  (``header.frame_id`` -> ``child_frame_id``), chained from ``world_frame`` to the image's
+  ``header.frame_id`` (expected to be an optical frame: x right, y down, z forward).
+  Dynamic transforms are interpolated at the image time within ``max_pose_dt_s``.
+
+Colour and depth messages are paired by their bag (log) time: each colour message takes
+the nearest unused depth message within ``max_dt_s``; unmatched messages are dropped. The
+frame's timestamp is the colour message's ``header.stamp``.
+
+Topics are chosen automatically when not given: depth = an image topic with "depth" in its
+name, colour = another image topic (preferring "color" / "rgb" in the name), camera info =
+the CameraInfo topic sharing the longest prefix with the colour topic.
+
+Streaming: opening reads the bag's index and nothing else. Iterating decodes message by
+message in bag order. ``len()`` and indexing build a timestamp index on first use (for ROS 1
+from the bag's own index; for ROS 2 / MCAP by one pass over the two image topics that keeps
+only timestamps) and then fetch single messages by time. tf and odometry messages are small
+and are read once, on the first frame that needs a pose.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from real3d.core import ConfigError, FormatError, Intrinsics, make_pose, quat_to_rotation
+from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
+from real3d.io.codecs import decode_rgb, decode_u16, open_image
+from real3d.io.tum import interpolate_pose
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF = "tf2_msgs/msg/TFMessage"
+ODOMETRY = "nav_msgs/msg/Odometry"
+
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+
+
+def _stamp_s(header) -> float:
+    st = header.stamp
+    return float(st.sec) + 1e-9 * float(st.nanosec)
+
+
+def _rows(msg, bytes_per_px: int, what: str) -> np.ndarray:
+    """Image data -> (H, W * bytes_per_px) uint8 rows, honouring ``step`` padding."""
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    data = np.asarray(msg.data, dtype=np.uint8).ravel()
+    if h == 0 or w == 0:
+        raise FormatError(f"{what}: empty image {w}x{h}")
+    if step < w * bytes_per_px:
+        raise FormatError(f"{what}: step {step} < width {w} x {bytes_per_px} bytes "
+                          f"({msg.encoding} - wrong encoding or bit depth?)")
+    if data.size < step * h:
+        raise FormatError(f"{what}: {data.size} data bytes, expected {step * h} "
+                          f"({w}x{h}, step {step}): truncated message")
+    return data[: step * h].reshape(h, step)[:, : w * bytes_per_px]
+
+
+def decode_image_color(msg) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) -> (H, W, 3) uint8 RGB."""
+    enc = str(msg.encoding).lower()
+    h, w = int(msg.height), int(msg.width)
+    if enc in ("rgb8", "bgr8"):
+        a = _rows(msg, 3, "colour image").reshape(h, w, 3)
+        return a[..., ::-1].copy() if enc == "bgr8" else a.copy()
+    if enc in ("rgba8", "bgra8"):
+        a = _rows(msg, 4, "colour image").reshape(h, w, 4)[..., :3]
+        return a[..., ::-1].copy() if enc == "bgra8" else a.copy()
+    if enc == "mono8":
+        a = _rows(msg, 1, "colour image").reshape(h, w)
+        return np.repeat(a[..., None], 3, axis=2)
+    raise FormatError(f"colour image: encoding {msg.encoding!r} not supported; expected one of "
+                      f"{', '.join(COLOR_ENCODINGS)}")
+
+
+def decode_image_depth(msg) -> tuple[np.ndarray, int]:
+    """sensor_msgs/Image depth -> (float32 (H, W) metres, pixels the encoding marks invalid).
+
+    16UC1 / mono16 are millimetres with 0 = invalid; 32FC1 is metres where NaN (left for the
+    reader boundary to zero and count) or 0 means no measurement.
+    """
+    enc = str(msg.encoding)
+    h, w = int(msg.height), int(msg.width)
+    big = bool(msg.is_bigendian)
+    if enc in ("16UC1", "mono16"):
+        a = _rows(msg, 2, "depth image").copy().view(">u2" if big else "<u2").reshape(h, w)
+        raw = a.astype(np.uint16)
+        return raw.astype(np.float32) / np.float32(1000.0), int((raw == 0).sum())
+    if enc == "32FC1":
+        a = _rows(msg, 4, "depth image").copy().view(">f4" if big else "<f4").reshape(h, w)
+        d = a.astype(np.float32)
+        return d, int((d == 0).sum())
+    raise FormatError(f"depth image: encoding {enc!r} not supported; expected one of "
+                      f"{', '.join(DEPTH_ENCODINGS)}")
+
+
+def decode_compressed_depth(msg) -> tuple[np.ndarray, int]:
+    """sensor_msgs/CompressedImage depth -> (float32 metres, invalid count).
+
+    ``compressedDepth`` payloads start with a 12-byte header (int32 format, float32
+    depthQuantA, depthQuantB) before the PNG; 16-bit payloads are millimetres, 32FC1 ones are
+    stored as inverse depth ``v`` with ``depth_m = A / (v - B)`` and ``v = 0`` invalid.
+    Plain 16-bit PNGs are millimetres.
+    """
+    fmt = str(msg.format)
+    data = np.asarray(msg.data, dtype=np.uint8).tobytes()
+    if "compresseddepth" in fmt.lower():
+        if len(data) < 12:
+            raise FormatError("compressed depth: message shorter than its 12-byte header")
+        quant_a, quant_b = np.frombuffer(data[4:12], dtype="<f4")
+        raw = decode_u16(data[12:], "compressed depth")
+        if fmt.startswith("32FC1"):
+            valid = raw > 0
+            d = np.zeros(raw.shape, np.float32)
+            d[valid] = quant_a / (raw[valid].astype(np.float32) - quant_b)
+            return d, int((~valid).sum())
+        return raw.astype(np.float32) / np.float32(1000.0), int((raw == 0).sum())
+    raw = decode_u16(data, "compressed depth")
+    return raw.astype(np.float32) / np.float32(1000.0), int((raw == 0).sum())
+
+
+def pair_stream(events, max_dt_s: float):
+    """Pair a time-ordered stream of ``("c" | "d", t, payload)`` events.
+
+    Each colour event takes the nearest not yet used depth event within ``max_dt_s``
+    (earlier colour events choose first); colour events without one are dropped. Works in
+    one pass with a look-ahead of ``max_dt_s``, so it streams.
+
+    Yields:
+        (t_colour, colour_payload, t_depth, depth_payload), in colour time order.
+    """
+    pending: deque = deque()  # colour events waiting for their window to close
+    depths: deque = deque()  # [t, payload, used]
+
+    def resolve(c):
+        tc, pc = c
+        best = None
+        for d in depths:
+            if not d[2] and abs(d[0] - tc) <= max_dt_s and (
+                best is None or abs(d[0] - tc) < abs(best[0] - tc)
+            ):
+                best = d
+        if best is not None:
+            best[2] = True
+            return (tc, pc, best[0], best[1])
+        return None
+
+    for kind, t, payload in events:
+        if kind == "c":
+            pending.append((t, payload))
+        else:
+            depths.append([t, payload, False])
+        while pending and t > pending[0][0] + max_dt_s:
+            r = resolve(pending.popleft())
+            if r is not None:
+                yield r
+        horizon = (pending[0][0] if pending else t) - max_dt_s
+        while depths and depths[0][0] < horizon:
+            depths.popleft()
+    while pending:
+        r = resolve(pending.popleft())
+        if r is not None:
+            yield r
+
+
+class _TFBuffer:
+    """Transforms parent -> child (p_parent = T p_child) over time, as a tree."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, tuple[str, np.ndarray]] = {}
+        self.dynamic: dict[str, tuple[str, list[float], list[np.ndarray]]] = {}
+
+    def add(self, parent: str, child: str, t: float, txyz_qxyzw: np.ndarray, static: bool):
+        parent, child = parent.lstrip("/"), child.lstrip("/")
+        if static:
+            self.static[child] = (parent, txyz_qxyzw)
+        else:
+            entry = self.dynamic.setdefault(child, (parent, [], []))
+            entry[1].append(t)
+            entry[2].append(txyz_qxyzw)
+
+    def finalize(self) -> None:
+        for child, (parent, ts, vs) in list(self.dynamic.items()):
+            order = np.argsort(ts, kind="stable")
+            self.dynamic[child] = (parent, np.asarray(ts)[order], np.asarray(vs)[order])
+
+    def parent(self, frame: str):
+        if frame in self.dynamic:
+            return self.dynamic[frame][0]
+        if frame in self.static:
+            return self.static[frame][0]
+        return None
+
+    def root(self, frame: str) -> str:
+        seen = {frame}
+        while (p := self.parent(frame)) is not None and p not in seen:
+            seen.add(p)
+            frame = p
+        return frame
+
+    def lookup(self, world: str, frame: str, t: float, max_dt_s: float) -> np.ndarray | None:
+        """world_T_frame at time t, or None when the chain is missing or out of time."""
+        T = np.eye(4)
+        frame = frame.lstrip("/")
+        world = world.lstrip("/")
+        seen = set()
+        while frame != world:
+            if frame in seen:
+                return None
+            seen.add(frame)
+            if frame in self.dynamic:
+                parent, ts, vs = self.dynamic[frame]
+                edge = interpolate_pose(ts, vs, t, max_dt_s)
+                if edge is None:
+                    return None
+            elif frame in self.static:
+                parent, v = self.static[frame]
+                edge = make_pose(quat_to_rotation(v[3:]), v[:3])
+            else:
+                return None
+            T = edge @ T
+            frame = parent
+        return T
+
+
+def _transform_vec(tr) -> np.ndarray:
+    return np.array([tr.translation.x, tr.translation.y, tr.translation.z,
+                     tr.rotation.x, tr.rotation.y, tr.rotation.z, tr.rotation.w], np.float64)
+
+
+def _pose_vec(pose) -> np.ndarray:
+    return np.array([pose.position.x, pose.position.y, pose.position.z, pose.orientation.x,
+                     pose.orientation.y, pose.orientation.z, pose.orientation.w], np.float64)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class RosbagSequence(Sequence):
+    """RGB-D frames from a ROS 1 / ROS 2 / MCAP recording (see module docstring).
+
+    Args:
+        path: a ``.bag`` file, a ROS 2 bag folder (``metadata.yaml``), or a ``.mcap`` /
+            ``.db3`` file.
+        options: common :class:`ReadOptions`; ``intrinsics`` replaces a missing CameraInfo.
+        rgb_topic, depth_topic, camera_info_topic: topics; None = chosen automatically.
+        max_dt_s: colour/depth pairing tolerance in seconds (bag time).
+        world_frame: tf frame poses are expressed in; None = the root of the camera's tf tree.
+        max_pose_dt_s: how far a dynamic transform may be from the image time, seconds.
+    """
+
+    format = "rosbag"
+
+    def __init__(self, path, options: ReadOptions | None = None, *, rgb_topic: str | None = None,
+                 depth_topic: str | None = None, camera_info_topic: str | None = None,
+                 max_dt_s: float = 0.02, world_frame: str | None = None,
+                 max_pose_dt_s: float = 0.1) -> None:
+        super().__init__(path, options)
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        p = self.path
+        if not p.exists():
+            raise FormatError(f"rosbag: not found: {p}")
+        self.max_dt_s = float(max_dt_s)
+        self.max_pose_dt_s = float(max_pose_dt_s)
+        self.world_frame = world_frame
+        is_ros1 = p.is_file() and p.suffix == ".bag"
+        store = get_typestore(Stores.ROS1_NOETIC if is_ros1 else Stores.ROS2_HUMBLE)
+        try:
+            self._reader = AnyReader([p], default_typestore=store)
+            self._reader.open()
+        except Exception as e:  # rosbags raises several unrelated types for bad files
+            raise FormatError(f"rosbag: cannot open {p}: {type(e).__name__}: {e} "
+                              "(cut short or not a bag?)") from None
+        try:
+            self._choose_topics(rgb_topic, depth_topic, camera_info_topic)
+        except Exception:
+            self.close()
+            raise
+        self._index: list[tuple[int, int, int, int]] | None = None  # (t_c, k_c, t_d, k_d)
+        self._intrinsics: Intrinsics | None = None
+        self._intrinsics_read = False
+        self._tf: _TFBuffer | None = None
+        self._camera_frame: str | None = None
+
+    # -- topics ------------------------------------------------------------------------
+    def _choose_topics(self, rgb_topic, depth_topic, info_topic) -> None:
+        conns = self._reader.connections
+        by_topic: dict[str, list] = {}
+        for c in conns:
+            by_topic.setdefault(c.topic, []).append(c)
+        types = {t: cs[0].msgtype for t, cs in by_topic.items()}
+        images = sorted(t for t, ty in types.items() if ty in (IMAGE, COMPRESSED))
+        self.topics = dict(sorted(types.items()))
+
+        def pick(given, candidates, what):
+            if given is not None:
+                if given not in by_topic:
+                    raise ConfigError(f"rosbag: no topic {given!r} in {self.path}; topics: "
+                                      + ", ".join(sorted(by_topic)))
+                return given
+            return candidates[0] if candidates else None
+
+        depth_c = [t for t in images if "depth" in t.lower()]
+        color_c = sorted((t for t in images if t not in depth_c),
+                         key=lambda t: (not any(k in t.lower() for k in ("color", "rgb")), t))
+        self.depth_topic = pick(depth_topic, depth_c, "depth")
+        self.rgb_topic = pick(rgb_topic, color_c, "colour")
+        if self.rgb_topic is None:
+            raise FormatError(f"rosbag: no colour image topic in {self.path}; topics: "
+                              + ", ".join(f"{t} [{ty}]" for t, ty in self.topics.items()))
+        if self.depth_topic is None:
+            raise FormatError(f"rosbag: no depth image topic (an image topic with 'depth' in "
+                              f"its name) in {self.path}; pass depth_topic=")
+        infos = [t for t, ty in types.items() if ty == CAMERA_INFO]
+        infos.sort(key=lambda t: -_common_prefix(t, self.rgb_topic))
+        self.camera_info_topic = pick(info_topic, infos, "camera info")
+        self._conn = {k: by_topic[t] for k, t in (("c", self.rgb_topic), ("d", self.depth_topic))}
+        self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == TF]
+        self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY]
+        self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
+
+    def close(self) -> None:
+        r = getattr(self, "_reader", None)
+        if r is not None and r.stack is not None:
+            r.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- reading -----------------------------------------------------------------------
+    def _messages(self, conns, start=None, stop=None):
+        try:
+            yield from self._reader.messages(connections=conns, start=start, stop=stop)
+        except FormatError:
+            raise
+        except Exception as e:
+            raise FormatError(f"rosbag: {self.path}: cannot read messages ({type(e).__name__}: "
+                              f"{e}); cut short or corrupt?") from None
+
+    def _deserialize(self, raw, conn):
+        try:
+            return self._reader.deserialize(raw, conn.msgtype)
+        except Exception as e:
+            raise FormatError(f"rosbag: cannot decode a {conn.msgtype} message on {conn.topic}: "
+                              f"{e}") from None
+
+    def _timestamps(self, kind: str) -> list[int]:
+        conns = self._conn[kind]
+        ts = []
+        for r in self._reader.readers:
+            idx = getattr(r, "indexes", None)
+            if idx is None:
+                break
+            # ROS 1: the bag index already lists every message time; no data is read.
+            for c in conns:
+                ts.extend(e.time for e in idx.get(c.id, []))
+        else:
+            return sorted(ts)
+        return sorted(t for _, t, _ in self._messages(conns))
+
+    def _build_index(self) -> list[tuple[int, int, int, int]]:
+        if self._index is None:
+            tc, td = self._timestamps("c"), self._timestamps("d")
+            events = sorted([("c", t, k) for k, t in enumerate(tc)]
+                            + [("d", t, k) for k, t in enumerate(td)], key=lambda e: e[1])
+            # payload = occurrence of this timestamp among equal ones, to fetch it again
+            occ, ev = {}, []
+            for kind, t, _ in events:
+                n = occ.get((kind, t), 0)
+                occ[(kind, t)] = n + 1
+                ev.append((kind, t * 1e-9, (t, n)))
+            self._index = [(pc[0], pc[1], pd[0], pd[1])
+                           for _, pc, _, pd in pair_stream(iter(ev), self.max_dt_s)]
+        return self._index
+
+    def _num_source_frames(self) -> int:
+        return len(self._build_index())
+
+    def _fetch(self, kind: str, t: int, nth: int):
+        for k, (conn, _, raw) in enumerate(self._messages(self._conn[kind], start=t, stop=t + 1)):
+            if k == nth:
+                return conn, raw
+        raise FormatError(f"rosbag: message at {t} ns on {self._conn[kind][0].topic} not found")
+
+    def _read_source(self, i: int) -> RawFrame:
+        tc, kc, td, kd = self._build_index()[i]
+        return self._decode(self._fetch("c", tc, kc), self._fetch("d", td, kd), i)
+
+    def __iter__(self):
+        if self._index is not None:
+            yield from super().__iter__()
+            return
+        # Stream: pair in bag order and decode as pairs complete; nothing is read ahead
+        # beyond the pairing window.
+        conns = self._conn["c"] + self._conn["d"]
+        cids = {id(c) for c in self._conn["c"]}
+        events = (("c" if id(conn) in cids else "d", t * 1e-9, (conn, raw))
+                  for conn, t, raw in self._messages(conns))
+        stride = self.options.stride
+        limit = self.options.max_frames
+        k = 0
+        if limit == 0:
+            return
+        for n, (_, pc, _, pd) in enumerate(pair_stream(events, self.max_dt_s)):
+            if n % stride:
+                continue
+            k += 1
+            try:
+                frame = self._finish(self._decode(pc, pd, n), k - 1)
+            except FormatError as e:
+                if self.options.strict:
+                    raise
+                self._skip(k - 1, n, e)
+                frame = None
+            if frame is not None:
+                yield frame
+            if limit is not None and k >= limit:
+                return
+
+    def _skip(self, k: int, n: int, e: Exception) -> None:
+        import warnings
+
+        from real3d.io.base import SkippedFrame
+
+        self.skipped.append(SkippedFrame(k, n, str(e)))
+        self.stats.frames_skipped += 1
+        warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=3)
+
+    def _decode(self, color, depth, i: int) -> RawFrame:
+        cconn, craw = color
+        dconn, draw = depth
+        cmsg = self._deserialize(craw, cconn)
+        dmsg = self._deserialize(draw, dconn)
+        if cconn.msgtype == COMPRESSED:
+            rgb = decode_rgb(np.asarray(cmsg.data, np.uint8).tobytes(), "compressed colour")
+        else:
+            rgb = decode_image_color(cmsg)
+        if dconn.msgtype == COMPRESSED:
+            depth_m, invalid = decode_compressed_depth(dmsg)
+        else:
+            depth_m, invalid = decode_image_depth(dmsg)
+        t = _stamp_s(cmsg.header)
+        frame_id = str(cmsg.header.frame_id).lstrip("/")
+        if self._camera_frame is None:
+            self._camera_frame = frame_id
+        return RawFrame(
+            rgb=rgb, depth_m=depth_m, intrinsics=self._camera_intrinsics(),
+            invalid_encoded=invalid, world_T_cam=self._pose_at(frame_id, t), timestamp_s=t,
+            meta={"frame_id": frame_id, "depth_stamp_s": _stamp_s(dmsg.header)},
+        )
+
+    def _camera_intrinsics(self) -> Intrinsics | None:
+        if not self._intrinsics_read:
+            self._intrinsics_read = True
+            for conn, _, raw in self._messages(self._info_conns):
+                msg = self._deserialize(raw, conn)
+                K = np.asarray(msg.k if hasattr(msg, "k") else msg.K, np.float64).reshape(3, 3)
+                if K[0, 0] > 0 and K[1, 1] > 0:
+                    self._intrinsics = Intrinsics.from_K(K, int(msg.width), int(msg.height))
+                break
+        return self._intrinsics
+
+    def _load_tf(self) -> _TFBuffer:
+        if self._tf is None:
+            buf = _TFBuffer()
+            for conn, _, raw in self._messages(self._tf_conns + self._odom_conns):
+                msg = self._deserialize(raw, conn)
+                if conn.msgtype == TF:
+                    static = "static" in conn.topic
+                    for tr in msg.transforms:
+                        buf.add(str(tr.header.frame_id), str(tr.child_frame_id),
+                                _stamp_s(tr.header), _transform_vec(tr.transform), static)
+                else:
+                    buf.add(str(msg.header.frame_id), str(msg.child_frame_id),
+                            _stamp_s(msg.header), _pose_vec(msg.pose.pose), False)
+            buf.finalize()
+            self._tf = buf
+        return self._tf
+
+    def _pose_at(self, frame_id: str, t: float):
+        if not (self._tf_conns or self._odom_conns) or not frame_id:
+            return None
+        tf = self._load_tf()
+        world = self.world_frame or tf.root(frame_id)
+        if world == frame_id:
+            return None
+        return tf.lookup(world, frame_id, t, self.max_pose_dt_s)
+
+    def _info(self) -> SequenceInfo:
+        intr = self.options.intrinsics or self._camera_intrinsics()
+        pose_src = None
+        if self._tf_conns or self._odom_conns:
+            pose_src = "tf" if self._tf_conns else "odometry"
+            if self._tf_conns and self._odom_conns:
+                pose_src = "tf + odometry"
+        return SequenceInfo(
+            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
+            size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
+            depth_encoding=f"{self._conn['d'][0].msgtype.split('/')[-1]} on {self.depth_topic}",
+            pose_source=pose_src,
+            extra={"rgb_topic": self.rgb_topic, "depth_topic": self.depth_topic,
+                   "camera_info_topic": self.camera_info_topic,
+                   "ros": 1 if not self._reader.is2 else 2},
+        )
+
+
+def is_rosbag_path(p: Path) -> bool:
+    """A ``.bag`` / ``.mcap`` / ``.db3`` file or a folder with a ROS 2 ``metadata.yaml``."""
+    if p.is_file():
+        return p.suffix in (".bag", ".mcap", ".db3")
+    return p.is_dir() and (p / "metadata.yaml").is_file()
