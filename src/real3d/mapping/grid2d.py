@@ -1,0 +1,134 @@
+"""Top-down 2D projection of a ``SemanticMap``: obstacle, free and unknown cells.
+
+Shared by the scene graph (free space, rooms) and navigation (costmap). World frame z up,
+floor at z = 0 (real data: align with a floor fit first, see ``real3d.nav.gravity``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from real3d.core.errors import InputError
+from real3d.core.labels import NYU13
+from real3d.mapping.semantic_map import SemanticMap
+
+_FLOOR = NYU13.index("floor")
+
+
+@dataclass
+class Grid2D:
+    """Ternary top-down grid.
+
+    Attributes:
+        occupied: (H, W) bool, geometry inside the height band.
+        free: (H, W) bool, observed floor or free space and not occupied.
+        origin_xy: world (x, y) of the lower-left grid corner, metres.
+        resolution_m: cell edge, metres.
+        z_min_m, z_max_m: the height band.
+    Row i covers y in [origin_y + i * res, origin_y + (i + 1) * res), column j likewise x
+    (same layout as ``real3d.synth.types.OccupancyGrid``).
+    """
+
+    occupied: np.ndarray
+    free: np.ndarray
+    origin_xy: tuple[float, float]
+    resolution_m: float
+    z_min_m: float
+    z_max_m: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.occupied.shape
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return ~(self.occupied | self.free)
+
+    def world_to_cell(self, xy) -> np.ndarray:
+        """(N, 2) world xy metres -> (N, 2) int64 (row, col); may fall outside the grid."""
+        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        col = np.floor((xy[:, 0] - self.origin_xy[0]) / self.resolution_m).astype(np.int64)
+        row = np.floor((xy[:, 1] - self.origin_xy[1]) / self.resolution_m).astype(np.int64)
+        return np.stack([row, col], axis=1)
+
+    def cell_to_world(self, rc) -> np.ndarray:
+        """(N, 2) (row, col) -> (N, 2) world xy of cell centres, metres."""
+        rc = np.asarray(rc, np.float64).reshape(-1, 2)
+        return np.stack([self.origin_xy[0] + (rc[:, 1] + 0.5) * self.resolution_m,
+                         self.origin_xy[1] + (rc[:, 0] + 0.5) * self.resolution_m], axis=1)
+
+    def inside(self, rc) -> np.ndarray:
+        rc = np.asarray(rc).reshape(-1, 2)
+        h, w = self.shape
+        return (rc[:, 0] >= 0) & (rc[:, 0] < h) & (rc[:, 1] >= 0) & (rc[:, 1] < w)
+
+
+def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
+    h, w = grid.shape
+    ok = (rc[:, 0] >= 0) & (rc[:, 0] < h) & (rc[:, 1] >= 0) & (rc[:, 1] < w)
+    grid[rc[ok, 0], rc[ok, 1]] = True
+
+
+def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
+                   z_max_m: float = 1.5, min_weight: float = 2.0, bounds_xy=None,
+                   floor_label: int = _FLOOR) -> Grid2D:
+    """Project the map onto the floor plane.
+
+    Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
+    ``min_weight`` whose centre lies in [z_min_m, z_max_m] and whose class is not floor
+    (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
+    (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
+    free-space cell overlapping the band; occupied wins.
+
+    Args:
+        bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
+    """
+    if resolution_m <= 0 or not z_max_m > z_min_m:
+        raise InputError(
+            f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, "
+            f"[{z_min_m}, {z_max_m}]"
+        )
+    arr = semantic_map.voxel_arrays()
+    vs = semantic_map.voxel_size_m
+    trunc = semantic_map.config.truncation_m
+    centres = (arr["coords"] + 0.5) * vs
+    free_pts, fv = semantic_map.free_cells()
+    if bounds_xy is None:
+        allxy = np.concatenate([centres[:, :2], free_pts[:, :2]]) if len(free_pts) else centres[:, :2]
+        if len(allxy) == 0:
+            allxy = np.zeros((1, 2))
+        lo = np.floor(allxy.min(axis=0) / resolution_m) * resolution_m - 2 * resolution_m
+        hi = allxy.max(axis=0) + 2 * resolution_m
+        bounds_xy = (lo[0], lo[1], hi[0], hi[1])
+    x0, y0, x1, y1 = (float(b) for b in bounds_xy)
+    w = max(1, int(np.ceil((x1 - x0) / resolution_m)))
+    h = max(1, int(np.ceil((y1 - y0) / resolution_m)))
+    grid = Grid2D(np.zeros((h, w), bool), np.zeros((h, w), bool), (x0, y0), resolution_m, z_min_m, z_max_m)
+
+    observed = arr["weight"] >= min_weight
+    sdf = arr["tsdf"] * trunc
+    solid = observed & (sdf < 0.5 * vs)
+    z = centres[:, 2]
+    post_floor = np.zeros(len(z), bool)
+    has_cls = arr["class_weight"] > 0
+    if has_cls.any():
+        ev = arr["log_evidence"]
+        lab = np.argmax(ev[:, 1:], axis=1) + 1
+        post_floor = has_cls & (lab == floor_label)
+    in_band = (z >= z_min_m) & (z <= z_max_m)
+    _splat(grid.occupied, grid.world_to_cell(centres[solid & in_band & ~post_floor, :2]))
+    floor_surface = observed & (np.abs(sdf) < vs) & ((z < z_min_m) | post_floor)
+    _splat(grid.free, grid.world_to_cell(centres[floor_surface, :2]))
+    if len(free_pts):
+        band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_max_m)
+        fp = free_pts[band]
+        # A coarse cell covers several fine cells: mark all of them.
+        k = max(1, int(round(fv / resolution_m)))
+        offs = (np.arange(k) - (k - 1) / 2) * resolution_m
+        ox, oy = np.meshgrid(offs, offs)
+        sub = fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]
+        _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
+    grid.free &= ~grid.occupied
+    return grid

@@ -1,0 +1,412 @@
+"""3D scene graph built from a ``SemanticMap``: objects, structure, rooms and relations.
+
+Each ``update`` reclusters the map's labelled surface voxels (per class, connected
+components on a coarse grid), fits a gravity-aligned yaw box to every cluster and matches
+the clusters to the previous nodes of the same class, so node ids stay stable while the map
+grows. Rooms come from the free space: cores that survive an erosion by ``room_erosion_m``
+(doors close) are labelled and the rest of the free space joins the nearest core.
+
+JSON schema (``to_json``)::
+
+    {"schema": "real3d.scene_graph", "version": 1, "frame": "world, z up, metres",
+     "nodes": [{"id": int, "kind": "object" | "structure" | "room",
+                "label": int (NYUv2-13; 0 for rooms), "class_name": str,
+                "confidence": float, "centroid": [x, y, z],
+                "box": {"center": [x, y, z], "size": [sx, sy, sz], "yaw_rad": float} | null,
+                "n_observations": int, "n_voxels": int, "room_id": int | null,
+                "area_m2": float (rooms only)}],
+     "edges": [{"subject": int, "predicate": "on" | "next_to" | "in", "object": int}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from real3d.core.errors import InputError
+from real3d.core.labels import NYU13
+from real3d.mapping.grid2d import Grid2D, project_map_2d
+from real3d.mapping.semantic_map import SemanticMap
+from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, fit_box, polygon_area
+
+SCENE_GRAPH_SCHEMA_VERSION = 1
+STRUCTURE_CLASSES = ("floor", "wall", "ceiling", "window")
+
+
+@dataclass(frozen=True)
+class SceneGraphConfig:
+    """Parameters of ``SceneGraph`` (metres unless named otherwise).
+
+    Attributes:
+        cluster_cell_m: grid on which voxels are connected into instances (26-neighbourhood);
+            coarser than the map voxel so one-voxel gaps do not split an object.
+        min_cluster_voxels: smaller clusters are dropped as noise.
+        min_confidence: voxels whose class posterior is lower take no part.
+        min_weight: voxels fused fewer times take no part.
+        support_tol_m: |bottom of A - top of B| below this (with overlapping footprints)
+            means A is on B.
+        floor_snap_m: objects whose lowest voxel is this close to the floor get their box
+            extended down to it (their bottom is never seen).
+        next_to_m: footprints closer than this are next to each other.
+        match_iou: a new cluster keeps the id of the old node of the same class with the
+            highest 3D IoU above this, else of one whose centroid is within match_dist_m.
+        room_erosion_m: free space is eroded by this much to split rooms at doors.
+        room_min_area_m2: smaller room cores are ignored.
+        grid_resolution_m: cell of the free-space grid used for rooms.
+        z_min_m, z_max_m: height band of the free-space grid.
+    """
+
+    cluster_cell_m: float = 0.1
+    min_cluster_voxels: int = 25
+    min_confidence: float = 0.5
+    min_weight: float = 1.0
+    support_tol_m: float = 0.12
+    floor_snap_m: float = 0.25
+    next_to_m: float = 0.5
+    match_iou: float = 0.1
+    match_dist_m: float = 0.5
+    room_erosion_m: float = 0.5
+    room_min_area_m2: float = 1.0
+    grid_resolution_m: float = 0.1
+    z_min_m: float = 0.1
+    z_max_m: float = 1.5
+
+
+@dataclass
+class SceneNode:
+    """A node of the scene graph.
+
+    Attributes:
+        id: stable integer id (unique over all nodes of the graph's life).
+        kind: "object", "structure" or "room".
+        label: NYUv2-13 class id (0 for rooms).
+        class_name: class name ("room" for rooms).
+        confidence: mean class posterior of the node's voxels (1.0 for rooms).
+        centroid: (3,) float64 world metres (rooms: z = 0).
+        box: gravity-aligned yaw box (None for rooms).
+        n_observations: frames that labelled the node's best-observed voxel.
+        n_voxels: surface voxels in the node (rooms: free cells).
+        room_id: id of the room node containing the centroid, or None.
+        area_m2: footprint area of a room (0 for other kinds).
+    """
+
+    id: int
+    kind: str
+    label: int
+    class_name: str
+    confidence: float
+    centroid: np.ndarray
+    box: Box3D | None
+    n_observations: int
+    n_voxels: int
+    room_id: int | None = None
+    area_m2: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "id": int(self.id), "kind": self.kind, "label": int(self.label),
+            "class_name": self.class_name, "confidence": float(self.confidence),
+            "centroid": [float(v) for v in self.centroid],
+            "box": None if self.box is None else self.box.to_dict(),
+            "n_observations": int(self.n_observations), "n_voxels": int(self.n_voxels),
+            "room_id": None if self.room_id is None else int(self.room_id),
+            "area_m2": float(self.area_m2),
+        }
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``subject`` <predicate> ``object`` between node ids."""
+
+    subject: int
+    predicate: str
+    object: int
+
+
+@dataclass
+class _Cluster:
+    label: int
+    points: np.ndarray
+    confidence: float
+    n_obs: int
+
+
+@dataclass
+class SceneGraph:
+    """Scene graph of a ``SemanticMap``; call ``update(map)`` after integrating frames."""
+
+    config: SceneGraphConfig = field(default_factory=SceneGraphConfig)
+    nodes: dict[int, SceneNode] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    floor_z_m: float = 0.0
+    free_space: Grid2D | None = None
+    room_map: np.ndarray | None = None
+    _next_id: int = 1
+    _map_version: int = -1
+
+    # ------------------------------------------------------------------ building
+    def update(self, semantic_map: SemanticMap, force: bool = False) -> bool:
+        """Rebuild nodes and edges from the map, keeping ids. Returns False (no work) when
+        the map has not changed since the last update."""
+        if not isinstance(semantic_map, SemanticMap):
+            raise InputError(f"SceneGraph.update: expected a SemanticMap, got {type(semantic_map).__name__}")
+        if not force and semantic_map.version == self._map_version:
+            return False
+        self._map_version = semantic_map.version
+        cfg = self.config
+        sp = semantic_map.semantic_points(min_weight=cfg.min_weight)
+        keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
+        pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
+        n_obs = semantic_map._class_weight[sp.rows[keep]]
+        floor = NYU13.index("floor")
+        if (labels == floor).sum() > 20:
+            self.floor_z_m = float(np.median(pts[labels == floor, 2]))
+
+        structure_ids = {NYU13.index(n) for n in STRUCTURE_CLASSES}
+        clusters: list[_Cluster] = []
+        for lab in np.unique(labels):
+            sel = labels == lab
+            if lab in (floor, NYU13.index("ceiling")):
+                # One node each: floor and ceiling are single surfaces however fragmented.
+                groups = [np.flatnonzero(sel)]
+            else:
+                groups = self._components(pts[sel])
+                groups = [np.flatnonzero(sel)[g] for g in groups]
+            for g in groups:
+                if len(g) < cfg.min_cluster_voxels:
+                    continue
+                clusters.append(_Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max())))
+
+        new_nodes: list[SceneNode] = []
+        for c in clusters:
+            box = fit_box(c.points)
+            kind = "structure" if c.label in structure_ids else "object"
+            if kind == "object" and box.z_min - self.floor_z_m < cfg.floor_snap_m:
+                z1 = box.z_max
+                box = Box3D(np.array([box.center[0], box.center[1], (self.floor_z_m + z1) / 2]),
+                            np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)
+            new_nodes.append(SceneNode(
+                id=-1, kind=kind, label=c.label, class_name=NYU13.names[c.label],
+                confidence=c.confidence, centroid=c.points.mean(axis=0), box=box,
+                n_observations=c.n_obs, n_voxels=len(c.points)))
+        self._assign_ids(new_nodes)
+        self.nodes = {n.id: n for n in new_nodes}
+        self._update_rooms(semantic_map)
+        self._update_relations()
+        return True
+
+    def _components(self, points: np.ndarray) -> list[np.ndarray]:
+        """Indices of connected groups of points on the ``cluster_cell_m`` grid."""
+        cell = np.floor(points / self.config.cluster_cell_m).astype(np.int64)
+        lo = cell.min(axis=0)
+        cell -= lo
+        vol = np.zeros(tuple(cell.max(axis=0) + 1), bool)
+        vol[tuple(cell.T)] = True
+        comp, n = ndimage.label(vol, structure=np.ones((3, 3, 3), bool))
+        ids = comp[tuple(cell.T)]
+        order = np.argsort(ids, kind="stable")
+        splits = np.flatnonzero(np.diff(ids[order])) + 1
+        return np.split(order, splits)
+
+    def _assign_ids(self, new_nodes: list[SceneNode]) -> None:
+        cfg = self.config
+        old = [n for n in self.nodes.values() if n.kind != "room"]
+        scores = []
+        for i, nn in enumerate(new_nodes):
+            for o in old:
+                if o.label != nn.label:
+                    continue
+                iou = box_iou_3d(nn.box, o.box)
+                dist = float(np.linalg.norm(nn.centroid - o.centroid))
+                if iou > cfg.match_iou or dist < cfg.match_dist_m:
+                    scores.append((iou - 0.01 * dist, i, o.id))
+        scores.sort(reverse=True)
+        used_new, used_old = set(), set()
+        for _, i, oid in scores:
+            if i in used_new or oid in used_old:
+                continue
+            new_nodes[i].id = oid
+            used_new.add(i)
+            used_old.add(oid)
+        for n in new_nodes:
+            if n.id < 0:
+                n.id = self._take_id()
+
+    def _take_id(self) -> int:
+        i = self._next_id
+        self._next_id += 1
+        return i
+
+    def _update_rooms(self, semantic_map: SemanticMap) -> None:
+        cfg = self.config
+        grid = project_map_2d(semantic_map, cfg.grid_resolution_m, self.floor_z_m + cfg.z_min_m,
+                              self.floor_z_m + cfg.z_max_m)
+        self.free_space = grid
+        free = grid.free
+        res = grid.resolution_m
+        dist = ndimage.distance_transform_edt(free) * res
+        cores, n = ndimage.label(dist > cfg.room_erosion_m)
+        if n:
+            areas = ndimage.sum(np.ones_like(cores), cores, index=np.arange(1, n + 1)) * res * res
+            small = np.flatnonzero(areas < cfg.room_min_area_m2) + 1
+            cores[np.isin(cores, small)] = 0
+        room_map = np.zeros(free.shape, np.int64)
+        if (cores > 0).any():
+            _, (ri, ci) = ndimage.distance_transform_edt(cores == 0, return_indices=True)
+            room_map = cores[ri, ci]
+        old_rooms = [n for n in self.nodes.values() if n.kind == "room"]
+        rooms, grid_labels = [], []
+        for lab in np.unique(room_map[free]):
+            if lab == 0:
+                continue
+            cells = np.argwhere((room_map == lab) & free)
+            xy = grid.cell_to_world(cells)
+            rooms.append(SceneNode(id=-1, kind="room", label=0, class_name="room", confidence=1.0,
+                                   centroid=np.array([*xy.mean(axis=0), self.floor_z_m]), box=None,
+                                   n_observations=0, n_voxels=len(cells),
+                                   area_m2=float(len(cells) * res * res)))
+            grid_labels.append(int(lab))
+        # Stable room ids: the nearest previous room centroid within 1.5 m keeps its id.
+        used = set()
+        for k in np.argsort([-r.area_m2 for r in rooms]):
+            r = rooms[k]
+            best, bd = None, 1.5
+            for o in old_rooms:
+                d = float(np.linalg.norm(r.centroid[:2] - o.centroid[:2]))
+                if o.id not in used and d < bd:
+                    best, bd = o.id, d
+            r.id = best if best is not None else self._take_id()
+            used.add(r.id)
+        lut = np.zeros(int(room_map.max()) + 1, np.int64)
+        for r, lab in zip(rooms, grid_labels):
+            lut[lab] = r.id
+        self.room_map = lut[room_map]
+        for r in rooms:
+            self.nodes[r.id] = r
+        for n in self.nodes.values():
+            if n.kind == "room":
+                continue
+            rc = grid.world_to_cell(n.centroid[None, :2])
+            if grid.inside(rc)[0]:
+                rid = int(self.room_map[rc[0, 0], rc[0, 1]])
+                n.room_id = rid if rid > 0 else None
+
+    def _update_relations(self) -> None:
+        cfg = self.config
+        objs = [n for n in self.nodes.values() if n.kind == "object"]
+        floor_nodes = [n for n in self.nodes.values() if n.class_name == "floor"]
+        edges: list[Edge] = []
+        support: dict[int, int | None] = {}
+        for a in objs:
+            fa = a.box.footprint()
+            area_a = polygon_area(fa)
+            best, best_top = None, -np.inf
+            for b in objs:
+                if b.id == a.id or b.box.z_max >= a.box.z_max:
+                    continue
+                if abs(a.box.z_min - b.box.z_max) > cfg.support_tol_m:
+                    continue
+                ov = polygon_area(convex_intersection(fa, b.box.footprint()))
+                if ov > 0.3 * area_a and b.box.z_max > best_top:
+                    best, best_top = b.id, b.box.z_max
+            if best is None and floor_nodes and a.box.z_min - self.floor_z_m < cfg.support_tol_m:
+                best = floor_nodes[0].id
+            support[a.id] = best
+            if best is not None:
+                edges.append(Edge(a.id, "on", best))
+        for i, a in enumerate(objs):
+            for b in objs[i + 1:]:
+                if support.get(a.id) != support.get(b.id):
+                    continue
+                if _footprint_gap(a.box, b.box) < cfg.next_to_m:
+                    edges += [Edge(a.id, "next_to", b.id), Edge(b.id, "next_to", a.id)]
+        for n in self.nodes.values():
+            if n.kind != "room" and n.room_id is not None:
+                edges.append(Edge(n.id, "in", n.room_id))
+        self.edges = edges
+
+    # ------------------------------------------------------------------ queries
+    def objects(self) -> list[SceneNode]:
+        return [n for n in self.nodes.values() if n.kind == "object"]
+
+    def structures(self) -> list[SceneNode]:
+        return [n for n in self.nodes.values() if n.kind == "structure"]
+
+    def rooms(self) -> list[SceneNode]:
+        return [n for n in self.nodes.values() if n.kind == "room"]
+
+    def get_free_space(self) -> Grid2D:
+        """Top-down free/occupied grid of the last update (see ``Grid2D``)."""
+        if self.free_space is None:
+            raise InputError("SceneGraph.get_free_space: call update(map) first")
+        return self.free_space
+
+    def get_obstacles(self, z_min_m: float | None = None, z_max_m: float | None = None) -> list[SceneNode]:
+        """Object and wall nodes whose boxes reach into the height band (default the
+        config's band above the floor)."""
+        lo = self.floor_z_m + (self.config.z_min_m if z_min_m is None else z_min_m)
+        hi = self.floor_z_m + (self.config.z_max_m if z_max_m is None else z_max_m)
+        return [n for n in self.nodes.values()
+                if n.kind != "room" and n.class_name not in ("floor", "ceiling")
+                and n.box.z_max >= lo and n.box.z_min <= hi]
+
+    def relations(self, predicate: str | None = None) -> list[Edge]:
+        return [e for e in self.edges if predicate is None or e.predicate == predicate]
+
+    # ------------------------------------------------------------------ export
+    def to_dict(self) -> dict:
+        return {
+            "schema": "real3d.scene_graph", "version": SCENE_GRAPH_SCHEMA_VERSION,
+            "frame": "world, z up, metres", "floor_z_m": float(self.floor_z_m),
+            "nodes": [n.to_dict() for n in sorted(self.nodes.values(), key=lambda n: n.id)],
+            "edges": [{"subject": e.subject, "predicate": e.predicate, "object": e.object}
+                      for e in self.edges],
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """JSON text of the graph (schema in the module docstring); written atomically to
+        ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        return text
+
+    def to_networkx(self):
+        """A ``networkx.MultiDiGraph``: node attributes from ``SceneNode.to_dict``, one edge
+        per relation with attribute ``predicate`` (also the edge key)."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        for n in self.nodes.values():
+            g.add_node(n.id, **n.to_dict())
+        for e in self.edges:
+            g.add_edge(e.subject, e.object, key=e.predicate, predicate=e.predicate)
+        return g
+
+
+def _footprint_gap(a: Box3D, b: Box3D) -> float:
+    """Distance between two box footprints in metres (0 when they overlap)."""
+    pa, pb = a.footprint(), b.footprint()
+    if polygon_area(convex_intersection(pa, pb)) > 0:
+        return 0.0
+
+    def point_seg(p, s0, s1):
+        d = s1 - s0
+        t = np.clip(((p - s0) @ d) / max(d @ d, 1e-12), 0, 1)
+        return np.linalg.norm(p - (s0 + t * d))
+
+    best = np.inf
+    for P, Q in ((pa, pb), (pb, pa)):
+        for p in P:
+            for i in range(4):
+                best = min(best, point_seg(p, Q[i], Q[(i + 1) % 4]))
+    return float(best)
