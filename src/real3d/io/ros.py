@@ -45,6 +45,7 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TF = "tf2_msgs/msg/TFMessage"
+TF_TYPES = (TF, "tf/msg/tfMessage")  # the latter from older ROS 1 recordings
 ODOMETRY = "nav_msgs/msg/Odometry"
 
 COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -338,7 +339,7 @@ class RosbagSequence(Sequence):
         infos.sort(key=lambda t: -_common_prefix(t, self.rgb_topic))
         self.camera_info_topic = pick(info_topic, infos, "camera info")
         self._conn = {k: by_topic[t] for k, t in (("c", self.rgb_topic), ("d", self.depth_topic))}
-        self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == TF]
+        self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES]
         self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY]
         self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
 
@@ -355,6 +356,8 @@ class RosbagSequence(Sequence):
 
     # -- reading -----------------------------------------------------------------------
     def _messages(self, conns, start=None, stop=None):
+        if not conns:
+            return  # rosbags reads every topic when given none
         try:
             yield from self._reader.messages(connections=conns, start=start, stop=stop)
         except FormatError:
@@ -491,7 +494,7 @@ class RosbagSequence(Sequence):
             buf = _TFBuffer()
             for conn, _, raw in self._messages(self._tf_conns + self._odom_conns):
                 msg = self._deserialize(raw, conn)
-                if conn.msgtype == TF:
+                if conn.msgtype in TF_TYPES:
                     static = "static" in conn.topic
                     for tr in msg.transforms:
                         buf.add(str(tr.header.frame_id), str(tr.child_frame_id),
