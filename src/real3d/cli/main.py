@@ -16,8 +16,10 @@ app = typer.Typer(
 
 def _register() -> None:
     from real3d.cli import synth_cmd
+    from real3d.cli import info_cmd
 
     app.command("synth")(synth_cmd.synth)
+    app.command("info")(info_cmd.info)
 
 
 _register()

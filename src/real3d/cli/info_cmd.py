@@ -1,0 +1,107 @@
+"""``real3d info PATH``: what a recording or dataset holds, as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+
+def _parse_intrinsics(text: str | None):
+    from real3d.core import ConfigError, Intrinsics
+
+    if text is None:
+        return None
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 6:
+        raise ConfigError(f"--intrinsics: expected 'fx,fy,cx,cy,width,height', got {text!r}")
+    return Intrinsics(*vals[:4], int(vals[4]), int(vals[5]))
+
+
+def _sample_positions(n: int, k: int) -> list[int]:
+    if n == 0 or k <= 0:
+        return []
+    return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
+
+
+def info(
+    path: Path = typer.Argument(..., help="Recording or dataset: file or folder."),
+    frames: int = typer.Option(5, "--frames", "-n", help="Frames decoded (spread evenly) for "
+                               "depth statistics."),
+    format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
+    intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height "
+                                          "for sources without calibration."),
+) -> None:
+    """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage and
+    label set of PATH."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from real3d.core import FormatError
+    from real3d.io import open_sequence
+
+    opts = {}
+    intr = _parse_intrinsics(intrinsics)
+    if intr is not None:
+        opts["intrinsics"] = intr
+    with open_sequence(path, format=format, **opts) as seq:
+        meta = seq.info
+        n = meta.num_frames
+        decoded, errors = [], []
+        for k in _sample_positions(n, frames):
+            try:
+                decoded.append(seq[k])
+            except FormatError as e:
+                errors.append(f"frame {k}: {e}")
+        poses = seq.source_poses()
+        if poses is None:
+            poses_seen = [f.world_T_cam for f in decoded]
+            pose_note = f"(of {len(decoded)} decoded)"
+        else:
+            poses_seen, pose_note = poses, ""
+        table = Table(title=f"real3d info: {path}", show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        table.add_row("format", meta.format)
+        table.add_row("frames", f"{n}" + (f" of {meta.num_source_frames}"
+                                          if meta.num_source_frames != n else ""))
+        size = meta.size_hw or (decoded[0].size_hw if decoded else None)
+        table.add_row("resolution", f"{size[1]} x {size[0]} (W x H)" if size else "unknown")
+        K = meta.intrinsics or (decoded[0].intrinsics if decoded else None)
+        table.add_row("intrinsics", "none" if K is None else
+                      f"fx {K.fx:.2f}  fy {K.fy:.2f}  cx {K.cx:.2f}  cy {K.cy:.2f}")
+        table.add_row("depth encoding", meta.depth_encoding or "unknown")
+        depths = [f.depth_m for f in decoded if f.depth_m is not None]
+        if depths:
+            d = np.concatenate([x.ravel() for x in depths])
+            v = d[d > 0]
+            share = v.size / max(d.size, 1)
+            if v.size:
+                p = np.percentile(v, [0, 50, 100])
+                table.add_row("depth (m)", f"valid {100 * share:.1f} %  min {p[0]:.3f}  "
+                              f"median {p[1]:.3f}  max {p[2]:.3f}  ({len(depths)} frames)")
+            else:
+                table.add_row("depth (m)", f"no valid depth in {len(depths)} frames")
+        else:
+            table.add_row("depth (m)", "not decoded")
+        if poses_seen:
+            have = sum(p is not None for p in poses_seen)
+            table.add_row("poses", f"{have}/{len(poses_seen)} {pose_note} from "
+                          f"{meta.pose_source or 'nowhere'}".replace("  ", " "))
+        else:
+            table.add_row("poses", meta.pose_source or "none")
+        table.add_row("labels", meta.label_set or "none")
+        for key, val in meta.extra.items():
+            table.add_row(key, str(val))
+        s = seq.stats
+        table.add_row("converted", f"{s.depth_invalid_encoded} encoded-invalid, "
+                      f"{s.depth_nonfinite_or_negative} NaN/inf/negative, "
+                      f"{s.depth_out_of_range} out-of-range pixels -> 0")
+        if errors:
+            more = f" (and {len(errors) - 1} more frames)" if len(errors) > 1 else ""
+            table.add_row("error", errors[0] + more, style="red")
+        Console().print(table)
