@@ -120,6 +120,8 @@ class SceneMesh:
         face_label: (F,) uint8 NYUv2-13 id.
         face_instance: (F,) int32 instance id (0 = none).
         face_material: (F,) int32 index into ``SceneGT.materials``.
+        face_uv: (F, 2, 4) float32 affine map from homogeneous world points to texture
+            pixel coordinates (u, v) for the face's material; used by the renderer.
     """
 
     vertices: np.ndarray
@@ -128,6 +130,16 @@ class SceneMesh:
     face_label: np.ndarray
     face_instance: np.ndarray
     face_material: np.ndarray
+    face_uv: np.ndarray | None = None
+
+
+STRUCTURE_CLASSES = frozenset({"wall", "door", "floor", "rug", "ceiling", "window", "pillar"})
+
+
+def is_structure(class_name: str) -> bool:
+    """True for building structure (walls, floors, ceilings, windows, pillars), which scene
+    graphs keep as structure nodes rather than objects."""
+    return class_name in STRUCTURE_CLASSES
 
 
 @dataclass

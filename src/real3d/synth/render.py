@@ -1,0 +1,283 @@
+"""Ray-cast rendering of synthetic scenes with Open3D's RaycastingScene.
+
+Per frame: primary rays through every pixel centre give z-depth (rays with camera z = 1, so
+the hit distance is the z-depth), the primitive hit (-> class, instance, material) and the
+surface normal. Colour is Lambertian shading of textured albedo under the scene's point
+lights, with cast shadows from shadow rays (traced at reduced resolution for speed), plus
+emitted light from windows, screens and lamps. Camera effects and the depth sensor model
+then turn the clean signals into what a real RGB-D camera would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from real3d.core.camera import Intrinsics
+from real3d.core.errors import InputError
+from real3d.core.frame import Frame
+from real3d.core.pose import check_pose
+from real3d.geometry.o3d import import_open3d
+from real3d.geometry.projection import pixel_rays
+from real3d.synth.camera_effects import CameraEffectsConfig, apply_camera_effects
+from real3d.synth.sensor import DepthSensorConfig, simulate_depth
+from real3d.synth.textures import TextureBank
+from real3d.synth.types import SceneGT
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Rendering settings.
+
+    Attributes:
+        shadow_stride: shadow rays are traced every ``shadow_stride`` pixels in each
+            direction and upsampled (1 = full resolution).
+        max_shadow_lights: lights that cast shadows (nearest first); further lights light
+            without shadows.
+        ambient_range: range of the uniform ambient term (random per frame).
+        effects: camera effects (exposure, white balance, blur, noise, JPEG).
+        sensor: depth sensor model.
+        nthreads: Open3D ray-casting threads (0 = all cores).
+    """
+
+    shadow_stride: int = 2
+    max_shadow_lights: int = 2
+    ambient_range: tuple[float, float] = (0.12, 0.45)
+    effects: CameraEffectsConfig = field(default_factory=CameraEffectsConfig)
+    sensor: DepthSensorConfig = field(default_factory=DepthSensorConfig)
+    nthreads: int = 0
+
+
+@dataclass
+class RenderedViews:
+    """Clean per-pixel outputs of one ray cast (before camera effects and sensor noise).
+
+    Attributes:
+        depth_m: (H, W) float32 z-depth, 0 where no surface was hit.
+        face: (H, W) int64 index of the triangle hit, -1 for none.
+        normals_cam: (H, W, 3) float32 unit normals in the camera frame, facing the camera.
+        points_world: (H, W, 3) float32 hit points in the world frame.
+    """
+
+    depth_m: np.ndarray
+    face: np.ndarray
+    normals_cam: np.ndarray
+    points_world: np.ndarray
+
+
+class Renderer:
+    """Renders frames of one scene. Holds the ray-casting scene and per-face lookup tables.
+
+    Args:
+        scene: the scene ground truth (its mesh carries face classes, instances, materials
+            and texture maps).
+        bank: textures and photos used by the scene's materials.
+        config: rendering settings.
+    """
+
+    def __init__(self, scene: SceneGT, bank: TextureBank, config: RenderConfig | None = None):
+        self.scene = scene
+        self.bank = bank
+        self.config = config or RenderConfig()
+        o3d = import_open3d()
+        self._o3d = o3d
+        mesh = scene.mesh
+        self._rc = o3d.t.geometry.RaycastingScene()
+        self._rc.add_triangles(
+            o3d.core.Tensor(mesh.vertices.astype(np.float32)),
+            o3d.core.Tensor(mesh.triangles.astype(np.uint32)),
+        )
+        mats = scene.materials
+        n_photos = len(bank.photos)
+        tex_of_mat = np.zeros(len(mats), dtype=np.int64)
+        photo_of_mat = np.full(len(mats), -1, dtype=np.int64)
+        for i, m in enumerate(mats):
+            if m["kind"] == "photo":
+                photo_of_mat[i] = m["variant"] % n_photos
+            else:
+                ids = bank.ids(m["kind"])
+                tex_of_mat[i] = ids[m["variant"] % len(ids)]
+        fm = mesh.face_material
+        n_tex = len(bank.images)
+        size = bank.images.shape[1]
+        if bank.photos.shape[1] != size:
+            raise InputError("Renderer: texture and photo sizes differ in the bank")
+        # textures and photos in one atlas so one gather serves every pixel
+        self._atlas = np.ascontiguousarray(
+            np.concatenate([bank.images, bank.photos]).reshape(-1, 3), dtype=np.float32
+        )
+        self._size = size
+        is_photo = photo_of_mat >= 0
+        slot = np.where(is_photo, n_tex + photo_of_mat, tex_of_mat)
+        color = np.array([m["color"] for m in mats], dtype=np.float32).reshape(-1, 3)
+        strength = np.array([m["strength"] for m in mats], dtype=np.float32)
+        strength[is_photo] = 1.0
+        emissive = np.array([m["emissive"] for m in mats], dtype=np.float32)
+        specular = np.array([m["specular"] for m in mats], dtype=bool)
+        # one row per face: uv affine map (8), colour (3), strength, emissive, slot, photo
+        table = np.zeros((len(fm), 15), dtype=np.float32)
+        table[:, 0:8] = mesh.face_uv.reshape(-1, 8)
+        table[:, 8:11] = color[fm]
+        table[:, 11] = strength[fm]
+        table[:, 12] = emissive[fm]
+        table[:, 13] = slot[fm]
+        table[:, 14] = is_photo[fm]
+        self._face_table = table
+        self.face_specular = specular[fm]
+        self.lights_pos = np.array([lt["position"] for lt in scene.lights], dtype=np.float32).reshape(-1, 3)
+        self.lights_int = np.array([lt["intensity"] for lt in scene.lights], dtype=np.float32)
+        self.lights_col = np.array([lt["color"] for lt in scene.lights], dtype=np.float32).reshape(-1, 3)
+        self._rays_cache: dict[Intrinsics, np.ndarray] = {}
+
+    # -------------------------------------------------------------------------------
+    def _cam_rays(self, intrinsics: Intrinsics) -> np.ndarray:
+        rays = self._rays_cache.get(intrinsics)
+        if rays is None:
+            rays = pixel_rays(intrinsics).reshape(-1, 3).astype(np.float32)
+            self._rays_cache = {intrinsics: rays}
+        return rays
+
+    def cast(self, world_T_cam: np.ndarray, intrinsics: Intrinsics) -> RenderedViews:
+        """Primary ray cast: clean depth, faces hit, normals and hit points."""
+        world_T_cam = check_pose(world_T_cam, "Renderer.cast world_T_cam")
+        o3d = self._o3d
+        h, w = intrinsics.size_hw
+        d_cam = self._cam_rays(intrinsics)
+        R = world_T_cam[:3, :3].astype(np.float32)
+        t = world_T_cam[:3, 3].astype(np.float32)
+        d_world = d_cam @ R.T
+        rays = np.empty((h * w, 6), dtype=np.float32)
+        rays[:, :3] = t
+        rays[:, 3:] = d_world
+        ans = self._rc.cast_rays(o3d.core.Tensor(rays), nthreads=self.config.nthreads)
+        t_hit = ans["t_hit"].numpy()
+        prim = ans["primitive_ids"].numpy().astype(np.int64)
+        hit = np.isfinite(t_hit)
+        prim[~hit] = -1
+        depth = np.where(hit, t_hit, 0.0).astype(np.float32)
+        n_world = ans["primitive_normals"].numpy()
+        # face the camera: back faces (seen from inside thin parts) get flipped normals
+        flip = np.einsum("ij,ij->i", n_world, d_world) > 0
+        n_world[flip] *= -1
+        n_world[~hit] = 0
+        n_cam = n_world @ R
+        pts = t + d_world * depth[:, None]
+        return RenderedViews(
+            depth.reshape(h, w), prim.reshape(h, w), n_cam.reshape(h, w, 3).astype(np.float32),
+            pts.reshape(h, w, 3).astype(np.float32),
+        )
+
+    def albedo(self, views: RenderedViews) -> tuple[np.ndarray, np.ndarray]:
+        """Textured albedo (H, W, 3) float32 linear and emitted radiance (H, W, 3)."""
+        face = views.face.reshape(-1)
+        hit = np.flatnonzero(face >= 0)
+        rows = self._face_table[face[hit]]
+        p = views.points_world.reshape(-1, 3)[hit]
+        px, py, pz = p[:, 0], p[:, 1], p[:, 2]
+        u = rows[:, 0] * px + rows[:, 1] * py + rows[:, 2] * pz + rows[:, 3]
+        v = rows[:, 4] * px + rows[:, 5] * py + rows[:, 6] * pz + rows[:, 7]
+        S = self._size
+        iu = np.floor(u + 0.5).astype(np.int64)
+        iv = np.floor(v + 0.5).astype(np.int64)
+        photo = rows[:, 14] > 0
+        # tiled textures wrap, photos clamp to their edges
+        iu = np.where(photo, np.clip(iu, 0, S - 1), iu % S)
+        iv = np.where(photo, np.clip(iv, 0, S - 1), iv % S)
+        flat = (rows[:, 13].astype(np.int64) * S + iv) * S + iu
+        tex = self._atlas[flat]
+        s = rows[:, 11:12]
+        vals = rows[:, 8:11] * (1.0 - s + s * tex)
+        n = face.size
+        alb = np.zeros((n, 3), dtype=np.float32)
+        emit = np.zeros((n, 3), dtype=np.float32)
+        alb[hit] = vals
+        emit[hit] = vals * rows[:, 12:13]
+        h, w = views.face.shape
+        return alb.reshape(h, w, 3), emit.reshape(h, w, 3)
+
+    def irradiance(self, views: RenderedViews, world_T_cam: np.ndarray, rng) -> np.ndarray:
+        """Light arriving at each visible point (H, W, 3): a uniform ambient term plus the
+        ``max_shadow_lights`` lights nearest to the camera, each with cast shadows. Lights
+        further away are left out: in homes they sit behind walls, in halls the nearest
+        dominate."""
+        o3d = self._o3d
+        cfg = self.config
+        h, w = views.face.shape
+        hit = views.face >= 0
+        ambient = float(rng.uniform(*cfg.ambient_range))
+        E = np.zeros((h, w, 3), dtype=np.float32)
+        E[hit] = ambient
+        if len(self.lights_pos) == 0:
+            return E
+        R = world_T_cam[:3, :3].astype(np.float32)
+        cam_pos = world_T_cam[:3, 3]
+        order = np.argsort(np.linalg.norm(self.lights_pos - cam_pos, axis=1))
+        s = max(1, int(cfg.shadow_stride))
+        sub = (slice(None, None, s), slice(None, None, s))
+        hs = hit[sub]
+        p_sub = views.points_world[sub][hs]
+        n_sub = views.normals_cam[sub][hs] @ R.T
+        o_sub = p_sub + 2e-3 * n_sub
+        idx = np.flatnonzero(hit.reshape(-1))
+        p = views.points_world.reshape(-1, 3)[idx]
+        n = views.normals_cam.reshape(-1, 3)[idx] @ R.T
+        acc = np.zeros((len(idx), 3), dtype=np.float32)
+        for li in order[: cfg.max_shadow_lights]:
+            L = self.lights_pos[li]
+            to_l = L - p
+            d2 = np.einsum("ij,ij->i", to_l, to_l)
+            ndotl = np.clip(np.einsum("ij,ij->i", n, to_l), 0.0, None) / np.sqrt(d2 + 1e-12)
+            # soft inverse-square falloff so nearby lights do not blow out
+            gain = ndotl * (self.lights_int[li] / (1.0 + d2))
+            # unnormalised direction to the light: t = 1 is the light itself, so one
+            # scalar tfar serves every shadow ray
+            rays = np.concatenate([o_sub, L - o_sub], axis=1).astype(np.float32)
+            occ = self._rc.test_occlusions(
+                o3d.core.Tensor(rays), tnear=1e-4, tfar=0.98, nthreads=cfg.nthreads
+            ).numpy()
+            vis_sub = np.zeros(hs.shape, dtype=np.float32)
+            vis_sub[hs] = ~occ
+            vis = np.repeat(np.repeat(vis_sub, s, 0), s, 1)[:h, :w].reshape(-1)[idx]
+            acc += (gain * vis)[:, None] * self.lights_col[li]
+        E.reshape(-1, 3)[idx] += acc
+        return E
+
+    def render(self, world_T_cam: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator,
+               *, noise: bool = True, timestamp_s: float = 0.0, index: int = 0) -> Frame:
+        """Render one frame with ground truth.
+
+        Args:
+            world_T_cam: (4, 4) camera-to-world pose (OpenCV camera, world z up).
+            intrinsics: camera intrinsics; the image size is taken from them.
+            rng: random generator for lighting, camera effects and sensor noise.
+            noise: apply camera effects and the depth sensor model; False gives clean
+                tone-mapped colour and noise-free depth.
+        """
+        if not isinstance(intrinsics, Intrinsics):
+            raise InputError(f"Renderer.render: expected Intrinsics, got {type(intrinsics).__name__}")
+        world_T_cam = check_pose(world_T_cam, "Renderer.render world_T_cam")
+        views = self.cast(world_T_cam, intrinsics)
+        albedo, emitted = self.albedo(views)
+        E = self.irradiance(views, world_T_cam, rng)
+        radiance = albedo * E + emitted
+        face = views.face
+        hit = face >= 0
+        fidx = np.where(hit, face, 0)
+        labels = np.where(hit, self.scene.mesh.face_label[fidx], 0).astype(np.uint8)
+        instances = np.where(hit, self.scene.mesh.face_instance[fidx], 0).astype(np.int32)
+        if noise:
+            rgb = apply_camera_effects(radiance, rng, self.config.effects)
+            lum = albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+            spec = hit & self.face_specular[fidx]
+            depth = simulate_depth(views.depth_m, views.normals_cam, intrinsics, rng,
+                                   self.config.sensor, albedo=lum.astype(np.float32),
+                                   specular_mask=spec)
+        else:
+            rgb = apply_camera_effects(radiance, rng, CameraEffectsConfig.none())
+            depth = views.depth_m.copy()
+        return Frame(
+            rgb=rgb, depth_m=depth, intrinsics=intrinsics, world_T_cam=world_T_cam,
+            timestamp_s=float(timestamp_s), labels=labels, instances=instances,
+            depth_clean_m=views.depth_m, normals_cam=views.normals_cam, index=int(index),
+        )
