@@ -1,1 +1,25 @@
+"""2D segmentation networks (Real3DVisionNet), presets and pretrained weights."""
 
+from real3d.models.presets import PRESETS, build_model, get_preset
+from real3d.models.pretrained import (
+    PRETRAINED,
+    count_macs,
+    load_model,
+    load_pretrained,
+    load_weights,
+    save_weights,
+)
+from real3d.models.segmentation import (
+    Real3DVisionNet,
+    SegmentationResult,
+    SegNetConfig,
+    frame_to_tensors,
+    logits_to_result,
+    network_size,
+)
+
+__all__ = [
+    "PRESETS", "PRETRAINED", "get_preset", "build_model", "load_pretrained", "load_weights",
+    "load_model", "save_weights", "count_macs", "Real3DVisionNet", "SegNetConfig",
+    "SegmentationResult", "frame_to_tensors", "logits_to_result", "network_size",
+]

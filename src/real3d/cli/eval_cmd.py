@@ -1,0 +1,50 @@
+"""``real3d eval seg``: mIoU, per-class IoU and pixel accuracy of a segmentation model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
+
+
+@app.command("seg")
+def seg(
+    model: str = typer.Option("rgbd-default", "--model", help="Pretrained name, .safetensors or .onnx path."),
+    data: str = typer.Option("synth:kind=mixed,size=240x320,seed=7,n=200", "--data", help="Data spec."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="Where confusion.png, overlays, metrics.json go."),
+    head: str = typer.Option("refined", "--head", help="refined | coarse"),
+    max_samples: int | None = typer.Option(None, "--max-samples", help="Evaluate the first N samples."),
+    overlays: int = typer.Option(4, "--overlays", help="Example overlays to write."),
+    threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
+) -> None:
+    """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from real3d.eval import evaluate_segmentation
+
+    if threads:
+        torch.set_num_threads(threads)
+    if model.endswith(".onnx"):
+        from real3d.deploy import OrtSegmenter
+
+        net = OrtSegmenter(model, threads=threads)
+    else:
+        from real3d.models import load_model
+
+        net = load_model(model)
+    m = evaluate_segmentation(net, data, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays, progress=True)
+    d = m.to_dict()
+    t = Table(title=f"{model} on {data} ({head})")
+    t.add_column("class")
+    t.add_column("IoU %", justify="right")
+    for name, v in d["iou"].items():
+        t.add_row(name, "-" if v is None else f"{v:.1f}")
+    t.add_row("[b]mIoU[/b]", f"[b]{d['miou']:.2f}[/b]")
+    t.add_row("pixel acc", f"{d['pixel_acc']:.2f}")
+    t.add_row("mean acc", f"{d['mean_acc']:.2f}")
+    Console().print(t)
+    typer.echo(f"wrote {out / 'confusion.png'}, {out / 'metrics.json'} and {min(overlays, len(d['iou']))} overlays")

@@ -1,0 +1,40 @@
+"""``real3d export``: ONNX export (and static INT8) of a segmentation model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def export(
+    model: str = typer.Option("rgbd-default", "--model", help="Pretrained name, preset or .safetensors path."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx (the only format)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 (QDQ) graph."),
+    out: Path = typer.Option(Path("export"), "--out", help="Output folder."),
+    size: str = typer.Option("240x320", "--size", help="Example / calibration size HxW."),
+    head: str = typer.Option("refined", "--head", help="refined | coarse"),
+    calib: str = typer.Option("synth:kind=mixed,size=240x320,seed=11,n=64", "--calib", help="Calibration data spec."),
+    calib_frames: int = typer.Option(64, "--calib-frames", help="Calibration frames."),
+) -> None:
+    """Write OUT/<name>.onnx (FP32) and, with --int8, OUT/<name>.int8.onnx."""
+    from real3d.cli.synth_cmd import parse_size
+    from real3d.core.errors import ConfigError
+    from real3d.deploy import calibration_feeds, export_onnx, quantize_int8
+    from real3d.models import load_model
+
+    if fmt != "onnx":
+        raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
+    net = load_model(model)
+    hw = parse_size(size)
+    stem = Path(model).stem if model.endswith(".safetensors") else model
+    if head != "refined":
+        stem += f".{head}"
+    fp32 = export_onnx(net, out / f"{stem}.onnx", size_hw=hw, head=head)
+    typer.echo(f"wrote {fp32}")
+    if int8:
+        if not net.quantizable:
+            raise ConfigError(f"{model} does not declare itself quantizable")
+        feeds = calibration_feeds(net.config, calib, n=calib_frames, size_hw=hw)
+        q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds)
+        typer.echo(f"wrote {q}")

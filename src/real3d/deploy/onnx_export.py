@@ -1,0 +1,149 @@
+"""ONNX export and static INT8 quantisation of segmentation networks.
+
+The exported graph takes ``rgb`` (B, 3, H, W) float [0, 1] and/or ``depth_m`` (B, 1, H, W)
+float metres (0 = invalid), with H and W dynamic (multiples of 16), and returns ``logits``
+(B, K, H, W). The model's config travels in the ONNX metadata (``real3d.config``), so the
+runtime backend needs nothing else.
+
+INT8: static QDQ, per-channel weights, activations calibrated on frames from the data
+engine. Only convolutions are quantised: the attention's matrix products see sums over
+all pixels whose range varies with the input size, and keeping them in float costs little
+time (they are a few percent of the MACs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from real3d.core.errors import ConfigError
+from real3d.models.segmentation import Real3DVisionNet
+
+
+class _ExportWrapper(nn.Module):
+    """Fixes the head and the input list of a Real3DVisionNet for export."""
+
+    def __init__(self, model: Real3DVisionNet, head: str):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        cfg = self.model.config
+        it = iter(inputs)
+        rgb = next(it) if cfg.uses_rgb else None
+        depth = next(it) if cfg.uses_depth else None
+        return self.model(rgb, depth, head=self.head)
+
+
+def input_names(model_config) -> list[str]:
+    return (["rgb"] if model_config.uses_rgb else []) + (["depth_m"] if model_config.uses_depth else [])
+
+
+def export_onnx(
+    model: Real3DVisionNet,
+    path: str | Path,
+    size_hw: tuple[int, int] = (240, 320),
+    head: str = "refined",
+    opset: int = 17,
+) -> Path:
+    """Export ``model`` (eval mode) to ONNX at ``path``; returns the path.
+
+    ``size_hw`` is the example input size; H and W stay dynamic in the graph.
+    """
+    if not getattr(model, "exportable", False):
+        raise ConfigError(f"{type(model).__name__} does not declare itself exportable")
+    if head not in ("refined", "coarse"):
+        raise ConfigError(f"export_onnx: head must be 'refined' or 'coarse', got {head!r}")
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    model = model.eval()
+    wrapper = _ExportWrapper(model, head).eval()
+    names = input_names(cfg)
+    g = torch.Generator().manual_seed(0)
+    examples = []
+    for n in names:
+        c = 3 if n == "rgb" else 1
+        x = torch.rand(1, c, *size_hw, generator=g)
+        examples.append(x if n == "rgb" else x * 5.0)
+    dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
+    dyn["logits"] = {0: "batch", 2: "height", 3: "width"}
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper, tuple(examples), str(path), input_names=names, output_names=["logits"],
+            dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
+        )
+    m = onnx.load(str(path))
+    meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
+    for k, v in meta.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.save(m, str(path))
+    return path
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over a list of input dicts."""
+
+    def __init__(self, feeds: list[dict]):
+        self._it = iter(feeds)
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def calibration_feeds(model_config, data, n: int = 32, size_hw: tuple[int, int] | None = None) -> list[dict]:
+    """Input dicts for calibration from ``n`` samples of a Dataset or data spec string,
+    resized to ``size_hw`` (default: the model's infer_hw)."""
+    from real3d.train.data import augment, open_data
+
+    if isinstance(data, str):
+        data = open_data(data)
+    size_hw = tuple(size_hw or model_config.infer_hw)
+    feeds = []
+    for i in np.linspace(0, len(data) - 1, min(n, len(data))).astype(int):
+        s = augment(data[int(i)], size_hw, None, torch.Generator())
+        f = {}
+        if model_config.uses_rgb:
+            f["rgb"] = s["rgb"][None].numpy().astype(np.float32)
+        if model_config.uses_depth:
+            f["depth_m"] = s["depth_m"][None].numpy().astype(np.float32)
+        feeds.append(f)
+    return feeds
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: list[dict], per_channel: bool = True) -> Path:
+    """Static INT8 (QDQ) quantisation of an exported graph, calibrated on ``feeds``."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pre = out_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    quantize_static(
+        str(pre), str(out_path), _Calibration(feeds),
+        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
+    )
+    pre.unlink(missing_ok=True)
+    m = onnx.load(str(out_path))
+    src = onnx.load(str(fp32_path))
+    have = {p.key for p in m.metadata_props}
+    for p in src.metadata_props:
+        if p.key not in have:
+            e = m.metadata_props.add()
+            e.key, e.value = p.key, ("int8" if p.key == "real3d.precision" else p.value)
+    for p in m.metadata_props:
+        if p.key == "real3d.precision":
+            p.value = "int8"
+    onnx.save(m, str(out_path))
+    return out_path

@@ -1,0 +1,76 @@
+"""onnxruntime backend with the same ``predict`` API as the torch models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from real3d.core.errors import FormatError, InputError
+from real3d.core.frame import Frame
+from real3d.models.segmentation import SegmentationResult, SegNetConfig, frame_to_tensors, logits_to_result
+
+
+class OrtSegmenter:
+    """Runs an exported segmentation graph (FP32 or INT8) with onnxruntime on CPU.
+
+    ``predict(frame) -> SegmentationResult`` behaves as ``Real3DVisionNet.predict``: frames
+    of any size, answer at the frame's size. ``run(**inputs)`` takes the raw arrays
+    (rgb (B, 3, H, W) float32 [0, 1], depth_m (B, 1, H, W) float32 metres) and returns
+    (B, K, H, W) float32 logits.
+
+    Capability flags: ``exportable`` and ``quantizable`` are False (it is already a
+    deployed graph).
+    """
+
+    exportable = False
+    quantizable = False
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FormatError(f"OrtSegmenter: no such ONNX file {path}")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "real3d.config" not in meta:
+            raise FormatError(f"OrtSegmenter: {path} carries no real3d.config metadata; export it with real3d.deploy")
+        self.config = SegNetConfig.from_dict(json.loads(meta["real3d.config"]))
+        self.head = meta.get("real3d.head", "refined")
+        self.precision = meta.get("real3d.precision", "fp32")
+        self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    @property
+    def uses_depth(self) -> bool:
+        return self.config.uses_depth
+
+    def run(self, rgb: np.ndarray | None = None, depth_m: np.ndarray | None = None) -> np.ndarray:
+        feeds = {}
+        for name, arr in (("rgb", rgb), ("depth_m", depth_m)):
+            if name in self.input_names:
+                if arr is None:
+                    raise InputError(f"OrtSegmenter ({self.config.name}): input {name} is required")
+                arr = np.asarray(arr, dtype=np.float32)
+                if arr.ndim != 4:
+                    raise InputError(f"OrtSegmenter: expected {name} (B, C, H, W), got {arr.shape}")
+                if arr.shape[2] % 16 or arr.shape[3] % 16:
+                    raise InputError(f"OrtSegmenter: expected H, W multiples of 16, got {arr.shape[2]}x{arr.shape[3]}")
+                feeds[name] = arr
+        return self.session.run(["logits"], feeds)[0]
+
+    def predict(self, frame: Frame, head: str | None = None) -> SegmentationResult:
+        """Segment one frame; ``head`` must match the exported head (or be None)."""
+        if head is not None and head != self.head:
+            raise InputError(f"OrtSegmenter: this graph was exported with head {self.head!r}, asked for {head!r}")
+        rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
+        logits = self.run(
+            None if rgb_t is None else rgb_t.numpy(), None if depth_t is None else depth_t.numpy()
+        )
+        return logits_to_result(logits, out_hw, self.head)

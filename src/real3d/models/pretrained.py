@@ -1,0 +1,100 @@
+"""Saving and loading segmentation weights: safetensors tensors + a JSON model card.
+
+Loading never unpickles: tensors come from safetensors, the config and metadata from JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from real3d.core.errors import ConfigError, FormatError
+from real3d.models.presets import PRESETS, build_model
+from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+PRETRAINED = ("rgbd-default", "rgb-default")
+
+
+def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = None) -> Path:
+    """Write ``path`` (.safetensors) and a model card next to it (same stem, .json).
+
+    The card holds ``config`` (the SegNetConfig as a dict) plus whatever ``card`` adds
+    (command, data, seeds, metrics). Returns the safetensors path.
+    """
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"preset": model.config.name})
+    meta = dict(card or {})
+    meta["config"] = model.config.to_dict()
+    meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
+    meta.setdefault("size_bytes", path.stat().st_size)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_weights(path: str | Path) -> Real3DVisionNet:
+    """Model from a ``.safetensors`` file and its ``.json`` card (in eval mode)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    card_path = path.with_suffix(".json")
+    if not path.is_file() or not card_path.is_file():
+        raise FormatError(f"load_weights: expected {path} and {card_path}; missing")
+    card = json.loads(card_path.read_text())
+    if "config" not in card:
+        raise FormatError(f"load_weights: {card_path} has no 'config'")
+    model = Real3DVisionNet(SegNetConfig.from_dict(card["config"]))
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise FormatError(
+            f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    model.card = card  # type: ignore[attr-defined]
+    return model.eval()
+
+
+def load_pretrained(name: str = "rgbd-default") -> Real3DVisionNet:
+    """Shipped default weights by name (``rgbd-default``, ``rgb-default``), in eval mode."""
+    if name not in PRETRAINED:
+        raise ConfigError(f"unknown pretrained model {name!r}; valid: {', '.join(PRETRAINED)}")
+    return load_weights(WEIGHTS_DIR / f"{name}.safetensors")
+
+
+def load_model(spec: str | Path) -> Real3DVisionNet:
+    """A pretrained name, a preset name (random init) or a path to ``.safetensors``."""
+    s = str(spec)
+    if s in PRETRAINED:
+        return load_pretrained(s)
+    if s in PRESETS:
+        return build_model(s).eval()
+    p = Path(s)
+    if p.suffix in (".safetensors", ".json") or p.exists():
+        if p.is_dir():
+            p = p / "model.safetensors"
+        return load_weights(p)
+    raise ConfigError(
+        f"unknown model {s!r}; expected a path to .safetensors or one of "
+        f"{', '.join(PRETRAINED + tuple(PRESETS))}"
+    )
+
+
+def count_macs(model: torch.nn.Module, size_hw: tuple[int, int] = (240, 320), head: str = "refined") -> int:
+    """Multiply-accumulates of one forward pass at size_hw (conv, linear and matmul ops)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = model.config
+    rgb = torch.rand(1, 3, *size_hw) if cfg.uses_rgb else None
+    depth = torch.rand(1, 1, *size_hw) * 5 if cfg.uses_depth else None
+    was = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(rgb, depth, head=head)
+    model.train(was)
+    return int(fc.get_total_flops() // 2)

@@ -1,0 +1,319 @@
+"""Real3DVisionNet: 2D semantic segmentation from RGB, depth or both (NYUv2-13 output).
+
+One network class covers the proposed RGB-D model and every baseline, selected by
+``SegNetConfig.fusion``:
+
+- ``"attn"``: two encoders, cross-modal linear attention (RGB queries, depth keys/values)
+  at strides 8, 16, 32, residual into the RGB stream (the proposed model);
+- ``"add"`` / ``"se"``: the same two encoders fused by addition / squeeze-excitation;
+- ``"early"``: one encoder on the 5-channel stack rgb + depth + validity;
+- ``"rgb"``: RGB only (serves frames without depth); ``"depth"``: depth only.
+
+All share the progressive decoder (coarse at stride 8, refined at stride 2) and one contract:
+``forward`` on batched tensors, ``predict(frame) -> SegmentationResult`` on frames of any
+size, and the capability flags ``exportable`` / ``quantizable`` (tests export and quantise
+every preset that claims them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.core.frame import Frame
+from real3d.nn.blocks import Encoder, EncoderConfig
+from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
+from real3d.nn.fusion import make_fusion
+
+Fusion = Literal["attn", "add", "se", "early", "rgb", "depth"]
+Head = Literal["refined", "coarse", "both"]
+FUSION_KINDS = ("attn", "add", "se", "early", "rgb", "depth")
+HEADS = ("refined", "coarse", "both")
+
+# ImageNet statistics: a conventional, fixed normalisation of [0, 1] RGB.
+_RGB_MEAN = (0.485, 0.456, 0.406)
+_RGB_STD = (0.229, 0.224, 0.225)
+# Depth in metres is clipped to max_depth_m, scaled to [0, 1], then centred with these
+# (typical indoor depth 1-6 m); invalid pixels become 0 and a validity channel says so.
+_DEPTH_MEAN = 0.35
+_DEPTH_STD = 0.25
+
+
+@dataclass(frozen=True)
+class SegNetConfig:
+    """Everything needed to build a Real3DVisionNet.
+
+    Attributes:
+        name: preset name (``rgbd-small``...).
+        fusion: one of ``FUSION_KINDS``.
+        rgb_encoder: encoder of the RGB stream (or of the single stream for ``early``/``depth``;
+            its ``in_channels`` is set by ``fusion``).
+        depth_encoder: encoder of the depth stream for two-stream fusions, else None.
+        decoder: progressive decoder widths.
+        fusion_stages: encoder stages (0..4 = strides 2..32) where depth joins the RGB stream.
+        num_classes: output classes without void (13 for NYUv2-13).
+        infer_hw: (H, W) the network sees at ``predict`` for a 4:3 frame; other aspects are
+            resized to the same area, rounded to multiples of 16.
+        max_depth_m: depth beyond this is clipped before normalisation.
+    """
+
+    name: str
+    fusion: Fusion
+    rgb_encoder: EncoderConfig
+    depth_encoder: EncoderConfig | None = None
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    fusion_stages: tuple[int, ...] = (2, 3, 4)
+    num_classes: int = 13
+    infer_hw: tuple[int, int] = (240, 320)
+    max_depth_m: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSION_KINDS:
+            raise ConfigError(f"SegNetConfig.fusion: unknown {self.fusion!r}; valid: {', '.join(FUSION_KINDS)}")
+        two_stream = self.fusion in ("attn", "add", "se")
+        if two_stream and self.depth_encoder is None:
+            raise ConfigError(f"SegNetConfig {self.name}: fusion {self.fusion!r} needs a depth_encoder")
+        if not two_stream and self.depth_encoder is not None:
+            raise ConfigError(f"SegNetConfig {self.name}: fusion {self.fusion!r} takes no depth_encoder")
+        if any(s not in range(5) for s in self.fusion_stages):
+            raise ConfigError(f"SegNetConfig.fusion_stages: expected values in 0..4, got {self.fusion_stages}")
+        if any(v % 16 for v in self.infer_hw):
+            raise ConfigError(f"SegNetConfig.infer_hw: expected multiples of 16, got {self.infer_hw}")
+
+    @property
+    def uses_rgb(self) -> bool:
+        return self.fusion != "depth"
+
+    @property
+    def uses_depth(self) -> bool:
+        return self.fusion != "rgb"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SegNetConfig:
+        try:
+            d = dict(d)
+            d["rgb_encoder"] = _enc_from_dict(d["rgb_encoder"])
+            d["depth_encoder"] = _enc_from_dict(d["depth_encoder"]) if d.get("depth_encoder") else None
+            d["decoder"] = DecoderConfig(**d["decoder"])
+            d["fusion_stages"] = tuple(d["fusion_stages"])
+            d["infer_hw"] = tuple(d["infer_hw"])
+            return cls(**d)
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"SegNetConfig.from_dict: malformed config ({e}); got keys {sorted(d)}") from e
+
+
+def _enc_from_dict(d: dict) -> EncoderConfig:
+    return EncoderConfig(int(d["in_channels"]), tuple(d["widths"]), tuple(d["depths"]))
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Per-pixel segmentation of one frame, at the frame's size.
+
+    Attributes:
+        labels: (H, W) uint8 NYUv2-13 ids; never 0 (the network does not predict void).
+        probs: (K + 1, H, W) float32 class probabilities indexed by label id; channel 0 (void)
+            is all zeros, channels 1..K sum to 1 at every pixel.
+        head: which prediction produced it, ``"refined"`` or ``"coarse"``.
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    head: str = "refined"
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(H, W) float32 probability of the predicted class."""
+        return self.probs.max(axis=0)
+
+
+def normalize_rgb(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) float in [0, 1] -> ImageNet-normalised float (B, 3, H, W)."""
+    mean = torch.tensor(_RGB_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    std = torch.tensor(_RGB_STD, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb - mean) / std
+
+
+def normalize_depth(depth_m: torch.Tensor, max_depth_m: float) -> torch.Tensor:
+    """(B, 1, H, W) float metres, 0 = invalid -> (B, 2, H, W): normalised depth, validity."""
+    valid = (depth_m > 0).to(depth_m.dtype)
+    d = depth_m.clamp(0.0, max_depth_m) / max_depth_m
+    return torch.cat([(d - _DEPTH_MEAN) / _DEPTH_STD * valid, valid], dim=1)
+
+
+class Real3DVisionNet(nn.Module):
+    """RGB-D (or single-modality) segmentation network; see the module docstring.
+
+    Capability flags: ``exportable`` (ONNX export with dynamic H, W works) and
+    ``quantizable`` (static INT8 QDQ quantisation of its convolutions works).
+    """
+
+    exportable: bool = True
+    quantizable: bool = True
+
+    def __init__(self, config: SegNetConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        enc_in = {"attn": 3, "add": 3, "se": 3, "rgb": 3, "early": 5, "depth": 2}[c.fusion]
+        rgb_cfg = EncoderConfig(enc_in, c.rgb_encoder.widths, c.rgb_encoder.depths)
+        self.encoder = Encoder(rgb_cfg)
+        self.depth_encoder: Encoder | None = None
+        self.fusions = nn.ModuleDict()
+        if c.depth_encoder is not None:
+            d_cfg = EncoderConfig(2, c.depth_encoder.widths, c.depth_encoder.depths)
+            self.depth_encoder = Encoder(d_cfg)
+            for s in c.fusion_stages:
+                self.fusions[str(s)] = make_fusion(c.fusion, rgb_cfg.widths[s], d_cfg.widths[s])
+        self.decoder = ProgressiveDecoder(rgb_cfg.widths, c.num_classes, c.decoder)
+
+    @property
+    def uses_depth(self) -> bool:
+        return self.config.uses_depth
+
+    @property
+    def uses_rgb(self) -> bool:
+        return self.config.uses_rgb
+
+    def _check(self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None) -> torch.Tensor:
+        """Validate the inputs; returns the tensor whose size the output takes."""
+        ref = None
+        if self.uses_rgb:
+            if not isinstance(rgb, torch.Tensor) or rgb.ndim != 4 or rgb.shape[1] != 3:
+                raise InputError(f"{self.config.name}: expected rgb (B, 3, H, W) float in [0, 1], got {describe_array(rgb)}")
+            if not rgb.is_floating_point():
+                raise InputError(f"{self.config.name}: expected float rgb in [0, 1], got {describe_array(rgb)}")
+            ref = rgb
+        if self.uses_depth:
+            if depth_m is None:
+                raise InputError(f"{self.config.name} needs depth_m (B, 1, H, W) metres; got None")
+            if not isinstance(depth_m, torch.Tensor) or depth_m.ndim != 4 or depth_m.shape[1] != 1:
+                raise InputError(f"{self.config.name}: expected depth_m (B, 1, H, W) metres, got {describe_array(depth_m)}")
+            if ref is not None and (depth_m.shape[0] != ref.shape[0] or depth_m.shape[2:] != ref.shape[2:]):
+                raise InputError(
+                    f"{self.config.name}: depth_m {tuple(depth_m.shape)} does not match rgb {tuple(ref.shape)}"
+                )
+            ref = depth_m if ref is None else ref
+        h, w = ref.shape[-2:]
+        if h % 16 or w % 16:
+            raise InputError(f"{self.config.name}: expected H, W multiples of 16, got {h}x{w}")
+        return ref
+
+    def encode(self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None) -> list[torch.Tensor]:
+        """Encoder features at strides 2, 4, 8, 16, 32 after fusion."""
+        c = self.config
+        if c.fusion == "rgb":
+            return self.encoder(normalize_rgb(rgb))
+        dn = normalize_depth(depth_m, c.max_depth_m)
+        if c.fusion == "depth":
+            return self.encoder(dn)
+        if c.fusion == "early":
+            return self.encoder(torch.cat([normalize_rgb(rgb), dn], dim=1))
+        r, d = normalize_rgb(rgb), dn
+        feats = []
+        for i in range(5):
+            r = self.encoder.stage(i, r)
+            d = self.depth_encoder.stage(i, d)
+            if str(i) in self.fusions:
+                r = self.fusions[str(i)](r, d)
+            feats.append(r)
+        return feats
+
+    def forward(
+        self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None = None, head: Head = "refined"
+    ):
+        """Class logits.
+
+        Args:
+            rgb: (B, 3, H, W) float in [0, 1] (ignored by depth-only models, may be None).
+            depth_m: (B, 1, H, W) float metres, 0 = invalid (required unless RGB-only).
+            head: ``"refined"`` -> (B, K, H, W) logits from the refinement path;
+                ``"coarse"`` -> (B, K, H, W) logits from the stride-8 head, upsampled (the
+                refinement path is not run); ``"both"`` -> (refined (B, K, H, W),
+                coarse (B, K, H/8, W/8)) for training.
+            H and W must be multiples of 16; ``predict`` handles any frame size.
+        """
+        if head not in HEADS:
+            raise InputError(f"head: expected one of {HEADS}, got {head!r}")
+        # sizes are taken from the tensor (not Python ints) so exported graphs stay dynamic
+        size = self._check(rgb, depth_m).shape[-2:]
+        feats = self.encode(rgb, depth_m)
+        coarse, dec = self.decoder.coarse(feats)
+        if head == "coarse":
+            return F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+        refined = self.decoder.refine(feats, coarse, dec)
+        refined = F.interpolate(refined, size=size, mode="bilinear", align_corners=False)
+        if head == "both":
+            return refined, coarse
+        return refined
+
+    @torch.no_grad()
+    def predict(self, frame: Frame, head: Literal["refined", "coarse"] = "refined") -> SegmentationResult:
+        """Segment one frame of any size; the result has the frame's size.
+
+        The frame is resized to about ``config.infer_hw`` pixels (multiples of 16), run in
+        eval mode, and the logits are resized back. Intrinsics are not needed by the network.
+        Raises InputError when the model needs depth and the frame has none.
+        """
+        rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self(rgb_t, depth_t, head=head)
+        finally:
+            self.train(was_training)
+        return logits_to_result(logits, out_hw, head)
+
+
+def network_size(h: int, w: int, infer_hw: tuple[int, int]) -> tuple[int, int]:
+    """Size (multiples of 16) with about the area of ``infer_hw`` and the aspect of h x w."""
+    scale = (infer_hw[0] * infer_hw[1] / float(h * w)) ** 0.5
+    return max(32, int(round(h * scale / 16)) * 16), max(32, int(round(w * scale / 16)) * 16)
+
+
+def frame_to_tensors(
+    frame: Frame, config: SegNetConfig
+) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
+    """Frame -> (rgb (1, 3, h, w) float [0, 1] or None, depth (1, 1, h, w) metres or None,
+    (H, W) of the frame), resized to ``network_size``. Depth uses nearest-neighbour so
+    invalid zeros never blend into valid depth."""
+    if not isinstance(frame, Frame):
+        raise InputError(f"predict: expected a real3d.Frame, got {type(frame).__name__}")
+    if config.uses_depth and frame.depth_m is None:
+        raise InputError(
+            f"{config.name} needs depth but the frame has none; use an RGB-only model (rgb-default)"
+        )
+    h, w = frame.size_hw
+    nh, nw = network_size(h, w, config.infer_hw)
+    rgb_t = depth_t = None
+    if config.uses_rgb:
+        rgb_t = torch.from_numpy(np.ascontiguousarray(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
+        if (nh, nw) != (h, w):
+            rgb_t = F.interpolate(rgb_t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    if config.uses_depth:
+        depth_t = torch.from_numpy(np.ascontiguousarray(frame.depth_m))[None, None].float()
+        if (nh, nw) != (h, w):
+            depth_t = F.interpolate(depth_t, size=(nh, nw), mode="nearest")
+    return rgb_t, depth_t, (h, w)
+
+
+def logits_to_result(logits, out_hw: tuple[int, int], head: str = "refined") -> SegmentationResult:
+    """(1, K, h, w) logits (torch or numpy) -> SegmentationResult at out_hw."""
+    t = torch.as_tensor(logits).float()
+    if t.ndim != 4 or t.shape[0] != 1:
+        raise InputError(f"logits_to_result: expected (1, K, h, w), got {tuple(t.shape)}")
+    if tuple(t.shape[2:]) != tuple(out_hw):
+        t = F.interpolate(t, size=out_hw, mode="bilinear", align_corners=False)
+    p = torch.softmax(t[0], dim=0)
+    probs = torch.cat([torch.zeros_like(p[:1]), p], dim=0).numpy()
+    labels = (p.argmax(dim=0) + 1).to(torch.uint8).numpy()
+    return SegmentationResult(labels=labels, probs=probs, head=head)

@@ -1,0 +1,56 @@
+"""Segmentation losses."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def class_weights_from_counts(counts: torch.Tensor, c: float = 1.02) -> torch.Tensor:
+    """ENet-style class weights 1 / ln(c + frequency) from per-class pixel counts (K,).
+
+    Classes never seen get the largest weight seen (not infinity). Returned weights are
+    normalised to mean 1 over seen classes.
+    """
+    counts = counts.double()
+    freq = counts / counts.sum().clamp(min=1)
+    w = 1.0 / torch.log(c + freq)
+    seen = counts > 0
+    if seen.any():
+        w[~seen] = w[seen].max()
+        w = w / w[seen].mean()
+    return w.float()
+
+
+def label_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Pixel count per class 1..K of an int label tensor (void 0 not counted) -> (K,) int64."""
+    lab = labels.reshape(-1)
+    lab = lab[(lab > 0) & (lab <= num_classes)]
+    return torch.bincount(lab - 1, minlength=num_classes)
+
+
+def seg_loss(
+    refined: torch.Tensor,
+    coarse: torch.Tensor | None,
+    labels: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    coarse_weight: float = 0.4,
+) -> torch.Tensor:
+    """Class-balanced cross-entropy ignoring void.
+
+    Args:
+        refined: (B, K, H, W) logits at label resolution.
+        coarse: (B, K, h, w) logits at stride 8 (upsampled here) or None.
+        labels: (B, H, W) int64 NYUv2-13 ids, 0 = void (ignored).
+        weight: (K,) class weights or None.
+        coarse_weight: weight of the coarse head's loss (deep supervision).
+    """
+    target = labels - 1  # void -> -1, ignored
+    if not bool((target >= 0).any()):
+        # an all-void batch: zero loss that still flows through the graph (DDP needs it)
+        return refined.sum() * 0.0 + (coarse.sum() * 0.0 if coarse is not None else 0.0)
+    loss = F.cross_entropy(refined.float(), target, weight=weight, ignore_index=-1)
+    if coarse is not None and coarse_weight > 0:
+        up = F.interpolate(coarse.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        loss = loss + coarse_weight * F.cross_entropy(up, target, weight=weight, ignore_index=-1)
+    return loss
