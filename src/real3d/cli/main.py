@@ -20,6 +20,11 @@ def _register() -> None:
 
     app.command("synth")(synth_cmd.synth)
     app.command("info")(info_cmd.info)
+    from real3d.cli import eval_cmd, export_cmd, train_cmd
+
+    app.add_typer(train_cmd.app, name="train")
+    app.add_typer(eval_cmd.app, name="eval")
+    app.command("export")(export_cmd.export)
 
 
 _register()
