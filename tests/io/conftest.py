@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-NYU_META = REAL.parent / "nyuv2_meta"
 
 
 @pytest.fixture
