@@ -1,0 +1,127 @@
+"""2D costmap: lethal obstacles inflated by the robot radius, a soft cost band around them,
+unknown space kept apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from real3d.core.errors import InputError, describe_array
+from real3d.mapping.grid2d import Grid2D, project_map_2d
+from real3d.mapping.semantic_map import SemanticMap
+
+LETHAL = np.float32(np.inf)
+
+
+@dataclass(frozen=True)
+class CostmapConfig:
+    """Parameters of ``build_costmap`` (metres).
+
+    Attributes:
+        resolution_m: cell edge.
+        robot_radius_m: cells closer than this to an obstacle are lethal.
+        safety_margin_m: extra lethal padding for map and path discretisation.
+        inflation_m: beyond the lethal zone the cost decays over this distance.
+        inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
+        unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
+        z_min_m, z_max_m: the robot's height band above the floor.
+    """
+
+    resolution_m: float = 0.05
+    robot_radius_m: float = 0.2
+    safety_margin_m: float = 0.05
+    inflation_m: float = 0.3
+    inflation_weight: float = 4.0
+    unknown_cost: float = float("inf")
+    z_min_m: float = 0.1
+    z_max_m: float = 1.5
+
+
+@dataclass
+class Costmap:
+    """Per-cell traversal cost (>= 1, ``inf`` = lethal) on a ``Grid2D`` layout.
+
+    Attributes:
+        cost: (H, W) float32.
+        grid: the occupied/free/unknown grid it came from.
+        obstacle_distance_m: (H, W) float32 distance to the nearest occupied cell.
+    """
+
+    cost: np.ndarray
+    grid: Grid2D
+    obstacle_distance_m: np.ndarray
+    config: CostmapConfig
+
+    @property
+    def resolution_m(self) -> float:
+        return self.grid.resolution_m
+
+    @property
+    def lethal(self) -> np.ndarray:
+        return ~np.isfinite(self.cost)
+
+    def world_to_cell(self, xy) -> np.ndarray:
+        return self.grid.world_to_cell(xy)
+
+    def cell_to_world(self, rc) -> np.ndarray:
+        return self.grid.cell_to_world(rc)
+
+
+def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> Costmap:
+    """Inflate a ternary grid into a costmap.
+
+    Lethal: occupied cells and cells within robot_radius + safety_margin of one (Euclidean
+    distance transform); unknown cells cost ``unknown_cost``; free cells cost
+    ``1 + inflation_weight * exp(-3 (d - r_lethal) / inflation_m)`` inside the inflation band.
+    """
+    if grid.occupied.shape != grid.free.shape or grid.occupied.ndim != 2:
+        raise InputError(
+            f"costmap_from_grid: occupied and free must be equal (H, W) grids, got "
+            f"{describe_array(grid.occupied)} and {describe_array(grid.free)}"
+        )
+    res = grid.resolution_m
+    dist = (ndimage.distance_transform_edt(~grid.occupied) * res).astype(np.float32)
+    if not grid.occupied.any():
+        dist[:] = np.inf
+    r_lethal = config.robot_radius_m + config.safety_margin_m
+    cost = np.ones(grid.shape, np.float32)
+    band = dist - r_lethal
+    if config.inflation_m > 0:
+        soft = config.inflation_weight * np.exp(-3.0 * np.maximum(band, 0) / config.inflation_m)
+        cost += np.where(band < config.inflation_m, soft, 0).astype(np.float32)
+    cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
+    cost[dist < r_lethal] = LETHAL
+    return Costmap(cost, grid, dist, config)
+
+
+def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConfig(), floor_z_m: float = 0.0,
+                  bounds_xy=None) -> Costmap:
+    """Project the map's robot height band (above ``floor_z_m``) and inflate it."""
+    grid = project_map_2d(semantic_map, config.resolution_m, floor_z_m + config.z_min_m,
+                          floor_z_m + config.z_max_m, bounds_xy=bounds_xy)
+    return costmap_from_grid(grid, config)
+
+
+def clear_footprint(costmap: Costmap, xy, radius_m: float) -> None:
+    """Make unknown cells within ``radius_m`` of world ``xy`` free (cost 1) in place.
+
+    The camera never sees the floor under the robot, so the start is usually unknown; the
+    robot standing there is evidence that it is free. Occupied/lethal cells stay lethal.
+    """
+    g = costmap.grid
+    rc = g.world_to_cell(np.asarray(xy, float)[None])[0]
+    k = int(np.ceil(radius_m / g.resolution_m))
+    h, w = g.shape
+    r0, r1 = max(0, rc[0] - k), min(h, rc[0] + k + 1)
+    c0, c1 = max(0, rc[1] - k), min(w, rc[1] + k + 1)
+    if r0 >= r1 or c0 >= c1:
+        return
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    near = (rr - rc[0]) ** 2 + (cc - rc[1]) ** 2 <= k * k
+    unknown = ~g.free[r0:r1, c0:c1] & ~g.occupied[r0:r1, c0:c1]
+    lethal_by_obstacle = costmap.obstacle_distance_m[r0:r1, c0:c1] < (
+        costmap.config.robot_radius_m + costmap.config.safety_margin_m)
+    sel = near & unknown & ~lethal_by_obstacle
+    costmap.cost[r0:r1, c0:c1][sel] = 1.0

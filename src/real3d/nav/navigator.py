@@ -1,0 +1,95 @@
+"""Map-and-plan loop: fuse each RGB-D frame, refresh the costmap, plan to a goal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from real3d.core.camera import Intrinsics
+from real3d.core.errors import InputError
+from real3d.core.frame import Frame
+from real3d.mapping.semantic_map import SemanticMap, SemanticMapConfig
+from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap, clear_footprint
+from real3d.nav.planner import Path, plan_on_costmap
+
+
+class RobotNavigator:
+    """Keeps a ``SemanticMap`` and a costmap and plans paths on them.
+
+    Args:
+        map_config: configuration of the semantic map.
+        costmap_config: robot radius, height band, inflation.
+        replan_every: rebuild the costmap every this many frames (amortises its cost; a
+            goal change or a blocked cached path replans at once).
+        method: planner backend ("skimage" or "astar").
+        segmenter: optional callable (rgb (H, W, 3) uint8, depth_m (H, W) float32) ->
+            (H, W, C) float32 probabilities or (H, W) uint8 labels; None fuses geometry only.
+    """
+
+    def __init__(self, map_config: SemanticMapConfig | None = None,
+                 costmap_config: CostmapConfig = CostmapConfig(), replan_every: int = 5,
+                 method: str = "skimage", segmenter=None) -> None:
+        self.map = SemanticMap(map_config)
+        self.costmap_config = costmap_config
+        self.replan_every = max(1, int(replan_every))
+        self.method = method
+        self.segmenter = segmenter
+        self.costmap: Costmap | None = None
+        self.path: Path | None = None
+        self.trajectory: list[np.ndarray] = []
+        self.floor_z_m = 0.0
+        self._goal = None
+        self._frames = 0
+
+    def update(self, frame: Frame, probs=None) -> None:
+        """Fuse a frame (``probs`` as in ``SemanticMap.integrate``) and record the pose."""
+        if probs is None and self.segmenter is not None:
+            probs = self.segmenter(frame.rgb, frame.depth_m)
+        self.map.integrate(frame, probs)
+        self.trajectory.append(frame.world_T_cam[:3, 3].copy())
+        self._frames += 1
+
+    def refresh_costmap(self) -> Costmap:
+        self.costmap = build_costmap(self.map, self.costmap_config, self.floor_z_m)
+        return self.costmap
+
+    def plan(self, start_xy, goal_xy) -> Path:
+        """Plan on the current costmap (built if missing); the robot's own footprint
+        around ``start_xy`` counts as free. Raises NoPathError."""
+        if self.costmap is None:
+            self.refresh_costmap()
+        clear_footprint(self.costmap, start_xy, self.costmap_config.robot_radius_m + 0.1)
+        self.path = plan_on_costmap(self.costmap, start_xy, goal_xy, method=self.method)
+        return self.path
+
+    def navigate(self, rgb: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics,
+                 world_T_cam: np.ndarray, goal_xy, probs=None) -> Path:
+        """Fuse one observation and return a path from the camera's floor position to
+        ``goal_xy`` (world metres, z up).
+
+        Args:
+            rgb: (H, W, 3) uint8. depth_m: (H, W) float32 metres, 0 = invalid.
+            intrinsics: camera of both images. world_T_cam: (4, 4) camera -> world.
+            goal_xy: (2,) world metres.
+
+        Raises:
+            InputError: invalid images or pose. NoPathError: no path to the goal.
+        """
+        if world_T_cam is None:
+            raise InputError("RobotNavigator.navigate: world_T_cam is required")
+        frame = Frame(rgb=rgb, depth_m=depth_m, intrinsics=intrinsics, world_T_cam=world_T_cam,
+                      index=self._frames)
+        self.update(frame, probs)
+        goal = tuple(np.asarray(goal_xy, float).reshape(2))
+        start = frame.world_T_cam[:2, 3]
+        if (self.costmap is None or self._frames % self.replan_every == 0 or goal != self._goal
+                or self.path is None):
+            self.refresh_costmap()
+            self._goal = goal
+            return self.plan(start, goal)
+        # Between refreshes: keep the cached path, starting from the nearest waypoint ahead.
+        wp = self.path.waypoints
+        k = int(np.argmin(np.linalg.norm(wp - start, axis=1)))
+        rest = np.concatenate([start[None], wp[k + 1:]]) if k + 1 < len(wp) else np.stack([start, wp[-1]])
+        length = float(np.linalg.norm(np.diff(rest, axis=0), axis=1).sum())
+        self.path = Path(rest, length, self.path.cost, self.path.cells)
+        return self.path
