@@ -193,6 +193,8 @@ class RawFrame:
         labels: (H, W) integer labels in ``label_src`` ids, or None.
         label_src: ``"nyu13"``, ``"nyu40"`` or ``"nyu894"``.
         instances: (H, W) integer instance ids or None.
+        depth_clean_m: (H, W) float32 noise-free depth in metres (synthetic data) or None;
+            resized like depth, not counted in the statistics.
         meta: extra per-frame facts, copied into ``Frame.meta``.
     """
 
@@ -206,6 +208,7 @@ class RawFrame:
     labels: np.ndarray | None = None
     label_src: str = "nyu13"
     instances: np.ndarray | None = None
+    depth_clean_m: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
 
@@ -426,6 +429,10 @@ class Sequence(abc.ABC):
         instances = raw.instances
         if instances is not None:
             instances = resize_nearest(np.asarray(instances).astype(np.int32), rgb.shape[:2])
+        clean = raw.depth_clean_m
+        if clean is not None:
+            clean, _ = sanitize_depth(clean)
+            clean = resize_nearest(clean, rgb.shape[:2])
         out_hw = self._output_size(rgb.shape[:2])
         if out_hw != rgb.shape[:2]:
             rgb = resize_rgb(rgb, out_hw)
@@ -436,6 +443,8 @@ class Sequence(abc.ABC):
                 labels = resize_nearest(labels, out_hw)
             if instances is not None:
                 instances = resize_nearest(instances, out_hw)
+            if clean is not None:
+                clean = resize_nearest(clean, out_hw)
         meta = dict(raw.meta)
         meta.setdefault("format", self.format)
         try:
@@ -447,6 +456,7 @@ class Sequence(abc.ABC):
                 timestamp_s=float(raw.timestamp_s),
                 labels=None if labels is None else np.ascontiguousarray(labels),
                 instances=None if instances is None else np.ascontiguousarray(instances),
+                depth_clean_m=None if clean is None else np.ascontiguousarray(clean),
                 index=index,
                 meta=meta,
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from real3d.core import FormatError
+from real3d.core import ConfigError, FormatError, InputError
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
 
 
@@ -37,6 +37,9 @@ class Real3DSequence(Sequence):
 
     def __init__(self, path, options: ReadOptions | None = None) -> None:
         super().__init__(path, options)
+        if self.options.label_set != "nyu13":
+            raise ConfigError(f"real3d: the layout stores NYUv2-13 labels; label_set="
+                              f"{self.options.label_set!r} cannot be made from them")
         if not is_real3d_dir(self.path):
             raise FormatError(f"real3d: {self.path} lacks scene.json, intrinsics.json, color/ "
                               "or depth/")
@@ -48,19 +51,25 @@ class Real3DSequence(Sequence):
                 f"(real3d.synth.disk) is not available in this installation ({e})"
             ) from None
         self._source = disk.read_sequence(self.path)
+        self.scene_meta = getattr(self._source, "meta", {})
 
     def _num_source_frames(self) -> int:
         return len(self._source)
 
     def _read_source(self, i: int) -> RawFrame:
-        f = self._source[i]
+        try:
+            f = self._source[i]
+        except InputError as e:
+            # A Frame the stored files cannot make (e.g. a non-rigid pose) is a file problem.
+            raise FormatError(f"real3d: frame {i} of {self.path}: {e}") from e
         # Frames from the data engine are already in real3d's conventions; depth in metres.
         depth = f.depth_m
         invalid = 0 if depth is None else int((depth == 0).sum())
         return RawFrame(
             rgb=f.rgb, depth_m=depth, intrinsics=f.intrinsics, invalid_encoded=invalid,
             world_T_cam=f.world_T_cam, timestamp_s=f.timestamp_s,
-            labels=f.labels, label_src="nyu13", instances=f.instances, meta=dict(f.meta),
+            labels=f.labels, label_src="nyu13", instances=f.instances,
+            depth_clean_m=f.depth_clean_m, meta=dict(f.meta),
         )
 
     def close(self) -> None:
