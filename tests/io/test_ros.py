@@ -298,3 +298,41 @@ def test_pair_stream_nearest_unused_within_tolerance():
           ("c", 0.2, "c2"), ("d", 0.5, "d2")]
     pairs = [(pc, pd) for _, pc, _, pd in pair_stream(iter(ev), 0.02)]
     assert pairs == [("c0", "d0"), ("c1", "d1")]  # c2 has no depth within 20 ms
+
+
+def _count_messages(seq):
+    """Wrap the bag reader so the test sees how many messages were actually read."""
+    seen = []
+    orig = seq._reader.messages
+
+    def counting(*a, **kw):
+        for item in orig(*a, **kw):
+            seen.append(item[0].topic)
+            yield item
+
+    seq._reader.messages = counting
+    return seen
+
+
+def test_first_frame_streams_without_reading_the_rest(tmp_path):
+    path = tmp_path / "s.bag"
+    write_bag(path, "ros1", pose="none")
+    with open_sequence(path) as seq:
+        seen = _count_messages(seq)
+        first = next(iter(seq))
+        assert first.index == 0
+        images = [t for t in seen if "image" in t]
+        # colour 0, depth 0 and the next colour message that closes the pairing window
+        assert len(images) == 3 < 2 * N
+
+
+def test_ros1_length_from_bag_index(tmp_path):
+    path = tmp_path / "i.bag"
+    write_bag(path, "ros1", pose="none")
+    with open_sequence(path) as seq:
+        seen = _count_messages(seq)
+        assert len(seq) == N
+        assert seen == []  # timestamps came from the bag's index, no message was read
+        seq[2]
+        assert sorted(seen) == ["/camera/color/camera_info", "/camera/color/image_raw",
+                                "/camera/depth/image_rect_raw"]
