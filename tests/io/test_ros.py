@@ -25,7 +25,7 @@ N = 3
 def _frames():
     rng = np.random.default_rng(0)
     out = []
-    for k in range(N):
+    for _ in range(N):
         rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
         mm = rng.integers(300, 5000, (H, W)).astype(np.uint16)
         mm[0, :3] = 0  # encoded-invalid pixels

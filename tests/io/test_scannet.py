@@ -67,7 +67,7 @@ def test_export_round_trip(tmp_path):
     seq = open_sequence(tmp_path / "scene0000_00")
     assert isinstance(seq, ScanNetSequence) and len(seq) == 3
     got = list(seq)
-    for k, (f, (rgb, mm)) in enumerate(zip(got, data)):
+    for f, (rgb, mm) in zip(got, data):
         np.testing.assert_array_equal(f.depth_m, mm / np.float32(1000))
         # colour brought to the depth size; depth intrinsics used
         assert f.rgb.shape == (DH, DW, 3)

@@ -40,7 +40,8 @@ def text_rows(path: Path, what: str) -> list[list[str]]:
         text = path.read_text()
     except UnicodeDecodeError as e:
         raise FormatError(f"{what}: {path} is not a text file ({e})") from None
-    return [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return [ln.split() for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def floats(row: list[str], n: int | None, what: str, path: Path) -> np.ndarray:

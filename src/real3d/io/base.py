@@ -67,7 +67,8 @@ class ReadOptions:
         if self.resize is not None:
             if isinstance(self.resize, (int, float)) and not isinstance(self.resize, bool):
                 if not self.resize > 0:
-                    raise ConfigError(f"ReadOptions.resize: expected a factor > 0, got {self.resize}")
+                    raise ConfigError(
+                        f"ReadOptions.resize: expected a factor > 0, got {self.resize}")
             else:
                 r = tuple(self.resize)
                 if len(r) != 2 or any(int(v) != v or v <= 0 for v in r):
@@ -349,7 +350,8 @@ class Sequence(abc.ABC):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if not isinstance(index, (int, np.integer)):
-            raise InputError(f"Sequence index: expected an int or slice, got {type(index).__name__}")
+            raise InputError(
+                f"Sequence index: expected an int or slice, got {type(index).__name__}")
         sel = self.source_indices()
         n = len(sel)
         if not -n <= index < n:

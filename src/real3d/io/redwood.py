@@ -41,7 +41,8 @@ def read_trajectory_log(path) -> dict[int, np.ndarray]:
     poses = {}
     for k in range(0, len(rows), 5):
         head = _files.floats(rows[k], 3, "trajectory.log header", path)
-        m = np.stack([_files.floats(r, 4, "trajectory.log matrix", path) for r in rows[k + 1:k + 5]])
+        m = np.stack([_files.floats(r, 4, "trajectory.log matrix", path)
+                      for r in rows[k + 1:k + 5]])
         T = _files.check_rigid(m, f"trajectory.log entry {k // 5} of {path}")
         poses[int(head[0])] = T
     return poses

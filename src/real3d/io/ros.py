@@ -38,7 +38,7 @@ import numpy as np
 
 from real3d.core import ConfigError, FormatError, Intrinsics, make_pose, quat_to_rotation
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
-from real3d.io.codecs import decode_rgb, decode_u16, open_image
+from real3d.io.codecs import decode_rgb, decode_u16
 from real3d.io.tum import interpolate_pose
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -341,7 +341,8 @@ class RosbagSequence(Sequence):
         self._conn = {k: by_topic[t] for k, t in (("c", self.rgb_topic), ("d", self.depth_topic))}
         self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES]
         self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY]
-        self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
+        self._info_conns = by_topic.get(self.camera_info_topic, []) \
+            if self.camera_info_topic else []
 
     def close(self) -> None:
         r = getattr(self, "_reader", None)

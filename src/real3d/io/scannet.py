@@ -44,7 +44,13 @@ import numpy as np
 from real3d.core import FormatError, Intrinsics
 from real3d.io import _files
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
-from real3d.io.codecs import decode_depth_mm, decode_depth_scaled, decode_rgb, decode_u16, open_image
+from real3d.io.codecs import (
+    decode_depth_mm,
+    decode_depth_scaled,
+    decode_rgb,
+    decode_u16,
+    open_image,
+)
 
 # ---------------------------------------------------------------------------------------
 # exported frames
@@ -60,7 +66,8 @@ def read_scannet_label_map(tsv_path, src: str = "id", dst: str = "nyu40id") -> n
     pairs = []
     with tsv_path.open(newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
-        if reader.fieldnames is None or src not in reader.fieldnames or dst not in reader.fieldnames:
+        fields = reader.fieldnames or []
+        if src not in fields or dst not in fields:
             raise FormatError(f"ScanNet label map: {tsv_path} lacks columns {src!r}/{dst!r}")
         for row in reader:
             try:
@@ -237,7 +244,7 @@ class SensSequence(Sequence):
         index = []
         pos = self._fh.tell()
         self.truncated = False
-        for k in range(nframes):
+        for _ in range(nframes):
             if pos + _FRAME_HEADER.size > size:
                 self.truncated = True
                 break

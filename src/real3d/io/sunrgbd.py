@@ -79,7 +79,8 @@ class SUNRGBDSequence(Sequence):
             scenes = sorted((p for p in root.iterdir() if p.is_dir() and is_scene_dir(p)),
                             key=lambda p: _files.natural_key(p.name))
         if not scenes:
-            raise FormatError(f"sunrgbd: no scene folders (intrinsics.txt, image/, depth/) in {root}")
+            raise FormatError(
+                f"sunrgbd: no scene folders (intrinsics.txt, image/, depth/) in {root}")
         self._scenes = scenes
 
     def _num_source_frames(self) -> int:

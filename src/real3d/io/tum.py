@@ -42,7 +42,8 @@ def tum_intrinsics(camera: str, width: int = 640, height: int = 480) -> Intrinsi
     try:
         fx, fy, cx, cy = TUM_CAMERAS[camera]
     except KeyError:
-        raise ConfigError(f"unknown TUM camera {camera!r}; valid: {', '.join(TUM_CAMERAS)}") from None
+        raise ConfigError(
+            f"unknown TUM camera {camera!r}; valid: {', '.join(TUM_CAMERAS)}") from None
     intr = Intrinsics(fx, fy, cx, cy, 640, 480)
     return intr if (width, height) == (640, 480) else intr.resized(width, height)
 
