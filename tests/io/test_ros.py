@@ -336,3 +336,75 @@ def test_ros1_length_from_bag_index(tmp_path):
         seq[2]
         assert sorted(seen) == ["/camera/color/camera_info", "/camera/color/image_raw",
                                 "/camera/depth/image_rect_raw"]
+
+
+# -- message decoding, on plain objects ------------------------------------------------
+
+
+def _img(arr, encoding, step=None, big=False):
+    from types import SimpleNamespace
+
+    h, w = arr.shape[:2]
+    a = np.ascontiguousarray(arr)
+    if big:
+        a = a.astype(a.dtype.newbyteorder(">"))
+    rows = np.frombuffer(a.tobytes(), np.uint8).reshape(h, -1)
+    step = step or rows.shape[1]
+    padded = np.zeros((h, step), np.uint8)
+    padded[:, : rows.shape[1]] = rows
+    return SimpleNamespace(height=h, width=w, step=step, encoding=encoding,
+                           is_bigendian=int(big), data=padded.ravel())
+
+
+def test_decode_images_with_row_padding():
+    from real3d.io.ros import decode_image_color, decode_image_depth
+
+    rgb = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(decode_image_color(_img(rgb, "rgba8", step=16)), rgb[..., :3])
+    np.testing.assert_array_equal(decode_image_color(_img(rgb[..., :3], "bgr8", step=12)),
+                                  rgb[..., 2::-1])
+    mm = np.array([[0, 1500, 65535]], np.uint16)
+    d, n = decode_image_depth(_img(mm, "16UC1", step=8, big=True))
+    np.testing.assert_allclose(d, [[0, 1.5, 65.535]], rtol=1e-6)
+    assert n == 1
+
+
+def test_decode_wrong_encodings_and_sizes():
+    from real3d.io.ros import decode_image_color, decode_image_depth
+
+    with pytest.raises(FormatError, match="encoding 'mono8' not supported"):
+        decode_image_depth(_img(np.zeros((2, 3), np.uint8), "mono8"))
+    with pytest.raises(FormatError, match="encoding '16UC1' not supported"):
+        decode_image_color(_img(np.zeros((2, 3), np.uint16), "16UC1"))
+    msg = _img(np.zeros((2, 3), np.uint8), "16UC1")  # says 16-bit, carries 8-bit rows
+    with pytest.raises(FormatError, match="bit depth"):
+        decode_image_depth(msg)
+
+
+def test_decode_compressed_depth():
+    from types import SimpleNamespace
+
+    from real3d.io.ros import decode_compressed_depth
+
+    mm = np.array([[0, 1000, 2500]], np.uint16)
+    buf = _io.BytesIO()
+    Image.fromarray(mm).save(buf, format="PNG")
+    png = buf.getvalue()
+    head = np.array([0], "<i4").tobytes() + np.array([0, 0], "<f4").tobytes()
+    msg = SimpleNamespace(format="16UC1; compressedDepth png",
+                          data=np.frombuffer(head + png, np.uint8))
+    d, n = decode_compressed_depth(msg)
+    np.testing.assert_allclose(d, [[0, 1.0, 2.5]])
+    assert n == 1
+    # 32FC1: inverse depth quantised as v = A / depth + B
+    A, B = 100.0, -10.0
+    depth = np.array([[0, 2.0, 4.0]], np.float32)
+    v = np.where(depth > 0, np.rint(A / np.where(depth > 0, depth, 1) + B), 0).astype(np.uint16)
+    buf = _io.BytesIO()
+    Image.fromarray(v).save(buf, format="PNG")
+    head = np.array([0], "<i4").tobytes() + np.array([A, B], "<f4").tobytes()
+    msg = SimpleNamespace(format="32FC1; compressedDepth png",
+                          data=np.frombuffer(head + buf.getvalue(), np.uint8))
+    d, n = decode_compressed_depth(msg)
+    np.testing.assert_allclose(d, depth, rtol=1e-6)
+    assert n == 1

@@ -390,9 +390,8 @@ class Sequence(abc.ABC):
                 and rgb.dtype == np.uint8):
             raise FormatError(f"{self.format}: colour decoded to {getattr(rgb, 'shape', rgb)}, "
                               "expected (H, W, 3) uint8")
-        intr = raw.intrinsics if raw.intrinsics is not None else opts.intrinsics
-        if opts.intrinsics is not None:
-            intr = opts.intrinsics
+        # A calibration passed by the caller wins over what the source says.
+        intr = opts.intrinsics if opts.intrinsics is not None else raw.intrinsics
         if intr is None:
             raise FormatError(
                 f"{self.format}: {self.path} gives no camera intrinsics for frame {index}; "

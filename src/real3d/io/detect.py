@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from real3d.core import ConfigError, FormatError
@@ -97,8 +98,6 @@ def open_sequence(path, format: str | None = None, **options) -> Sequence:
     except KeyError:
         raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(sorted(FORMATS))}") from None
     common, specific = ReadOptions.split(options)
-    import inspect
-
     params = inspect.signature(cls.__init__).parameters
     allowed = [n for n, prm in params.items() if prm.kind is prm.KEYWORD_ONLY]
     unknown = sorted(set(specific) - set(allowed))

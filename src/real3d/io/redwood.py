@@ -15,6 +15,8 @@ entry belongs to frame ``id`` of its header line.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from real3d.core import FormatError
@@ -30,8 +32,6 @@ def read_trajectory_log(path) -> dict[int, np.ndarray]:
     Each entry is a header line of three integers (the first is the frame id) followed by the
     four rows of a camera-to-world matrix. Raises FormatError for a cut-short or malformed file.
     """
-    from pathlib import Path
-
     path = Path(path)
     rows = _files.text_rows(path, "trajectory.log")
     if len(rows) % 5:

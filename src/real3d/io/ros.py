@@ -31,13 +31,14 @@ and are read once, on the first frame that needs a pose.
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core import ConfigError, FormatError, Intrinsics, make_pose, quat_to_rotation
-from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
+from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo, SkippedFrame
 from real3d.io.codecs import decode_rgb, decode_u16
 from real3d.io.tum import interpolate_pose
 
@@ -448,10 +449,6 @@ class RosbagSequence(Sequence):
                 return
 
     def _skip(self, k: int, n: int, e: Exception) -> None:
-        import warnings
-
-        from real3d.io.base import SkippedFrame
-
         self.skipped.append(SkippedFrame(k, n, str(e)))
         self.stats.frames_skipped += 1
         warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=3)

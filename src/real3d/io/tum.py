@@ -19,6 +19,7 @@ not undone) or from ``camera=``; an unknown camera falls back to the ROS default
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -56,8 +57,6 @@ def camera_from_name(name: str) -> str | None:
 
 def read_file_list(path) -> tuple[np.ndarray, list[str]]:
     """TUM ``rgb.txt`` / ``depth.txt`` -> (timestamps float64 seconds, relative file names)."""
-    from pathlib import Path
-
     path = Path(path)
     times, names = [], []
     for row in _files.text_rows(path, "TUM file list"):
