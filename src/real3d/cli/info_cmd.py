@@ -69,11 +69,13 @@ def info(
         table.add_row("format", meta.format)
         table.add_row("frames", f"{n}" + (f" of {meta.num_source_frames}"
                                           if meta.num_source_frames != n else ""))
-        size = meta.size_hw or (decoded[0].size_hw if decoded else None)
-        table.add_row("resolution", f"{size[1]} x {size[0]} (W x H)" if size else "unknown")
+        sizes = sorted({f.size_hw for f in decoded}) or ([meta.size_hw] if meta.size_hw else [])
+        table.add_row("resolution", ", ".join(f"{w} x {h}" for h, w in sizes) + " (W x H)"
+                      + (" (varies)" if len(sizes) > 1 else "") if sizes else "unknown")
         K = meta.intrinsics or (decoded[0].intrinsics if decoded else None)
         table.add_row("intrinsics", "none" if K is None else
-                      f"fx {K.fx:.2f}  fy {K.fy:.2f}  cx {K.cx:.2f}  cy {K.cy:.2f}")
+                      f"fx {K.fx:.2f}  fy {K.fy:.2f}  cx {K.cx:.2f}  cy {K.cy:.2f}"
+                      + ("  (first frame)" if len(sizes) > 1 and meta.intrinsics is None else ""))
         table.add_row("depth encoding", meta.depth_encoding or "unknown")
         depths = [f.depth_m for f in decoded if f.depth_m is not None]
         if depths:

@@ -127,5 +127,5 @@ class SUNRGBDSequence(Sequence):
             format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
             depth_encoding="uint16 SUN bit-rotated mm",
             pose_source="gravity (extrinsics/, camera at origin)",
-            extra={"depth": self.depth_kind},
+            extra={"depth maps": self.depth_kind},
         )
