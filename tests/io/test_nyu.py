@@ -244,3 +244,23 @@ def test_register_identity_is_a_no_op():
     K = NYU_COLOR_INTRINSICS.resized(8, 6)
     out = register_depth_to_color(d, K, K, np.eye(3), np.zeros(3))
     np.testing.assert_array_equal(out, d)
+
+
+def test_raw_written_dump_round_trip(tmp_path):
+    rng = np.random.default_rng(8)
+    root = tmp_path / "office_0001"
+    root.mkdir()
+    disp = rng.integers(400, 1000, (6, 8)).astype(np.uint16)
+    disp[0, 0] = 2047  # no measurement
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    # NYU dumps: 16-bit PGM with the samples byte-swapped against the standard
+    (root / "d-100.000000-1.pgm").write_bytes(b"P5\n8 6\n65535\n" + disp.astype("<u2").tobytes())
+    Image.fromarray(rgb).save(root / "r-100.010000-2.ppm")
+    (root / "r-200.000000-3.ppm").write_bytes(b"")  # unpaired colour frame: ignored
+    seq = open_sequence(root, register=False)
+    assert seq.format == "nyu_raw" and len(seq) == 1
+    f = seq[0]
+    np.testing.assert_array_equal(f.rgb, rgb)
+    want = np.where(disp >= 2047, 0, 351.3 / (1092.5 - disp.astype(np.float32)))
+    np.testing.assert_allclose(f.depth_m, want, rtol=1e-6)
+    assert f.timestamp_s == 100.0 and seq.stats.depth_invalid_encoded == 1

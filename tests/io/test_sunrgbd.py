@@ -52,3 +52,26 @@ def test_sunrgbd_missing_intrinsics(real, tmp_path):
     (scene / "intrinsics.txt").unlink()
     with pytest.raises(FormatError):
         open_sequence(scene, format="sunrgbd")
+
+
+def test_sunrgbd_written_scene_round_trip(tmp_path):
+    from PIL import Image
+
+    scene = tmp_path / "scene_a"
+    for d in ("image", "depth", "extrinsics"):
+        (scene / d).mkdir(parents=True)
+    rng = np.random.default_rng(9)
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    mm = rng.integers(0, 8000, (6, 8)).astype(np.uint16)
+    stored = ((mm << np.uint16(3)) | (mm >> np.uint16(13))).astype(np.uint16)  # SUN rotation
+    Image.fromarray(rgb).save(scene / "image" / "a.png")
+    Image.fromarray(stored).save(scene / "depth" / "a.png")
+    (scene / "intrinsics.txt").write_text("10 0 3.5\n0 11 2.5\n0 0 1\n")
+    (scene / "extrinsics" / "1.txt").write_text("9 9 9 0\n9 9 9 0\n9 9 9 0\n")  # superseded
+    (scene / "extrinsics" / "2.txt").write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n")
+    f = open_sequence(scene)[0]
+    np.testing.assert_array_equal(f.rgb, rgb)
+    np.testing.assert_array_equal(f.depth_m, mm / np.float32(1000))
+    assert (f.intrinsics.fx, f.intrinsics.fy, f.intrinsics.cx) == (10, 11, 3.5)
+    # identity Rtilt: a level camera; its forward axis is world +y, image down is world -z
+    np.testing.assert_allclose(f.world_T_cam[:3, :3], [[1, 0, 0], [0, 0, 1], [0, -1, 0]])
