@@ -88,7 +88,9 @@ class MeshBuilder:
     _inst: list = field(default_factory=list)
     _mat: list = field(default_factory=list)
     _uv: list = field(default_factory=list)
+    _part: list = field(default_factory=list)
     _nv: int = 0
+    _n_parts: int = 0
 
     def add_material(self, m: Material) -> int:
         self.materials.append(m)
@@ -132,10 +134,12 @@ class MeshBuilder:
             self._tris.append((a, b, c))
             self._tris.append((a, c, d))
             for _ in range(2):
+                self._part.append(self._n_parts)
                 self._cls.append(cls_id)
                 self._inst.append(inst)
                 self._mat.append(mat)
                 self._uv.append(uv)
+        self._n_parts += 1
 
     def add_cylinder(self, center, radius: float, height: float, cls: str, inst: int, mat: int,
                      segments: int = 12) -> None:
@@ -170,10 +174,12 @@ class MeshBuilder:
             for tri, uv in (((a, b, c), uv_side), ((a, c, d), uv_side),
                             ((ib, b, a), uv_cap), ((it, d, c), uv_cap)):
                 self._tris.append(tri)
+                self._part.append(self._n_parts)
                 self._cls.append(cls_id)
                 self._inst.append(inst)
                 self._mat.append(mat)
                 self._uv.append(uv)
+        self._n_parts += 1
 
     def build(self) -> SceneMesh:
         cls = np.asarray(self._cls, dtype=np.int16)
@@ -185,4 +191,5 @@ class MeshBuilder:
             face_instance=np.asarray(self._inst, dtype=np.int32),
             face_material=np.asarray(self._mat, dtype=np.int32),
             face_uv=np.asarray(self._uv, dtype=np.float32),
+            face_part=np.asarray(self._part, dtype=np.int32),
         )

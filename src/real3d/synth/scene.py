@@ -474,7 +474,7 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
         # ceiling lamp and its light
         cx, cy = (room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2
         lamp = sb.instance("lamp", 0.0, room.room_id)
-        sb.cyl(lamp, (cx, cy, H - 0.06), rng.uniform(0.12, 0.25), 0.12,
+        sb.cyl(lamp, (cx, cy, H - 0.065), rng.uniform(0.12, 0.25), 0.12,
                sb.material("plain", "lamp", emissive=float(rng.uniform(1.0, 3.0))))
         sb.lights.append({"position": [cx, cy, H - 0.3], "intensity": float(rng.uniform(2.0, 6.0)),
                           "color": list(rng.uniform(0.85, 1.0, 3))})
@@ -1051,7 +1051,7 @@ def generate_warehouse(seed: int) -> SceneGT:
         sb.stamp(cc + _R2(yaw) @ np.array([0, 1.5]), b - a + 1, 3.0, yaw)
     for lx in np.linspace(W * 0.15, W * 0.85, int(rng.integers(2, 5))):
         for ly in np.linspace(D * 0.2, D * 0.8, int(rng.integers(1, 3))):
-            sb.cyl(sb.instance("lamp", 0.0, 0), (lx, ly, H - 0.1), 0.3, 0.15,
+            sb.cyl(sb.instance("lamp", 0.0, 0), (lx, ly, H - 0.09), 0.3, 0.17,
                    sb.material("plain", "lamp", emissive=float(rng.uniform(1.5, 3.0))))
             sb.lights.append({"position": [lx, ly, H - 0.5], "intensity": float(rng.uniform(6, 14)),
                               "color": list(rng.uniform(0.85, 1.0, 3))})

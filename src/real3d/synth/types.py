@@ -122,6 +122,8 @@ class SceneMesh:
         face_material: (F,) int32 index into ``SceneGT.materials``.
         face_uv: (F, 2, 4) float32 affine map from homogeneous world points to texture
             pixel coordinates (u, v) for the face's material; used by the renderer.
+        face_part: (F,) int32 index of the closed primitive (box or cylinder) the face
+            belongs to; each part is a closed convex surface.
     """
 
     vertices: np.ndarray
@@ -131,6 +133,7 @@ class SceneMesh:
     face_instance: np.ndarray
     face_material: np.ndarray
     face_uv: np.ndarray | None = None
+    face_part: np.ndarray | None = None
 
 
 STRUCTURE_CLASSES = frozenset({"wall", "door", "floor", "rug", "ceiling", "window", "pillar"})

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+from real3d.core import NYU13, ConfigError
+from real3d.core.labels import SYNTH, SYNTH_TO_NYU13
+from real3d.geometry.o3d import import_open3d
+from real3d.synth import generate_scene, is_structure
+
+
+@pytest.mark.parametrize("kind", ["home", "warehouse"])
+def test_scene_is_deterministic(kind):
+    a, b = generate_scene(11, kind), generate_scene(11, kind)
+    assert np.array_equal(a.mesh.vertices, b.mesh.vertices)
+    assert np.array_equal(a.mesh.face_instance, b.mesh.face_instance)
+    assert [o.to_dict() for o in a.objects] == [o.to_dict() for o in b.objects]
+    c = generate_scene(12, kind)
+    assert c.mesh.vertices.shape != a.mesh.vertices.shape or not np.array_equal(c.mesh.vertices, a.mesh.vertices)
+
+
+@pytest.mark.parametrize("kind", ["home", "warehouse"])
+def test_face_ground_truth_consistent(kind):
+    s = generate_scene(5, kind)
+    m = s.mesh
+    assert np.array_equal(m.face_label, SYNTH_TO_NYU13[m.face_class])
+    ids = {o.instance_id for o in s.objects}
+    assert set(np.unique(m.face_instance)) == ids
+    for o in s.objects:
+        faces = m.face_instance == o.instance_id
+        assert (m.face_label[faces] == o.label).all()
+        # every vertex of the object lies inside its yaw box (small tolerance)
+        v = m.vertices[np.unique(m.triangles[faces])].astype(np.float64) - o.center
+        c, sn = np.cos(o.yaw_rad), np.sin(o.yaw_rad)
+        local = np.stack([c * v[:, 0] + sn * v[:, 1], -sn * v[:, 0] + c * v[:, 1], v[:, 2]], 1)
+        assert (np.abs(local) <= o.size / 2 + 1e-4).all(), o.class_name
+
+
+def test_relations_point_at_supporting_objects():
+    s = generate_scene(2, "home")
+    assert s.relations
+    for r in s.relations:
+        child, parent = s.object_by_id(r.subject), s.object_by_id(r.object)
+        assert r.predicate == "on"
+        # the child's bottom is at or above the parent's bottom and within its footprint height
+        assert child.center[2] - child.size[2] / 2 >= parent.center[2] - parent.size[2] / 2 - 1e-6
+        assert np.linalg.norm(child.center[:2] - parent.center[:2]) < 0.5 * np.linalg.norm(parent.size[:2]) + 0.3
+
+
+def test_homes_have_rooms_doors_and_structure():
+    s = generate_scene(4, "home")
+    classes = {o.class_name for o in s.objects}
+    assert {"wall", "floor", "ceiling"} <= classes
+    if len(s.rooms) > 1:
+        assert "door" in classes
+    assert any(not is_structure(c) for c in classes)
+
+
+def test_occupancy_agrees_with_mesh():
+    """A cell is occupied exactly when geometry lies in the robot band above its centre:
+    a vertical ray through the band hits a face, or the band's bottom point is inside a
+    closed part (odd number of crossings with that part along an upward ray)."""
+    o3d = import_open3d()
+    s = generate_scene(9, "home")
+    occ, m = s.occupancy, s.mesh
+    assert len(m.face_part) == len(m.triangles)
+    rc = o3d.t.geometry.RaycastingScene()
+    rc.add_triangles(o3d.core.Tensor(m.vertices), o3d.core.Tensor(m.triangles.astype(np.uint32)))
+    xs, ys = occ.cell_centers()
+    X, Y = np.meshgrid(xs, ys)
+    n = X.size
+    lo, hi = occ.z_min_m, occ.z_max_m
+    up = np.zeros((n, 6), np.float32)
+    up[:, 0], up[:, 1], up[:, 2], up[:, 5] = X.ravel(), Y.ravel(), lo, 1.0
+    # a tiny tilt keeps rays off shared edges and face planes (grazing hits are ambiguous)
+    up[:, 3], up[:, 4] = 1.3e-5, 0.7e-5
+    ans = rc.list_intersections(o3d.core.Tensor(up))
+    ray_ids = ans["ray_ids"].numpy().astype(np.int64)
+    t = ans["t_hit"].numpy()
+    part = m.face_part[ans["primitive_ids"].numpy().astype(np.int64)]
+    in_band = np.zeros(n, bool)
+    in_band[ray_ids[t <= hi - lo]] = True
+    # parity per (ray, part): odd -> the start point is inside that closed part
+    # only parts reaching below the band's bottom can contain the rays' start points
+    # (this also skips ceilings, whose faces coincide with wall tops)
+    n_parts = int(m.face_part.max()) + 1
+    part_zmin = np.full(n_parts, np.inf)
+    np.minimum.at(part_zmin, m.face_part, m.vertices[m.triangles][:, :, 2].min(axis=1))
+    low = part_zmin[part] < lo
+    ray_ids, t, part = ray_ids[low], t[low], part[low]
+    key = ray_ids * (int(m.face_part.max()) + 1) + part
+    # a ray through the shared edge of two triangles reports the same crossing twice
+    crossing = np.unique(np.stack([key, np.round(t * 1e5).astype(np.int64)], 1), axis=0)
+    uniq, counts = np.unique(crossing[:, 0], return_counts=True)
+    inside = np.zeros(n, bool)
+    inside[(uniq[counts % 2 == 1] // (int(m.face_part.max()) + 1))] = True
+    hit = in_band | inside
+    grid = occ.occupied.ravel()
+    assert grid.any() and (~grid).any()
+    assert (hit == grid).mean() > 0.999, ((hit & ~grid).sum(), (grid & ~hit).sum())
+
+
+def test_unknown_kind():
+    with pytest.raises(ConfigError, match="home"):
+        generate_scene(0, "castle")
+
+
+def test_label_names_cover_nyu13_over_scenes():
+    seen = set()
+    for seed in range(12):
+        seen |= {NYU13.names[v] for v in np.unique(generate_scene(seed, "home").mesh.face_label)}
+    assert seen == set(NYU13.names[1:])
+    assert SYNTH.names[0] == "void"
