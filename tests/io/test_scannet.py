@@ -200,14 +200,17 @@ def test_sens_wrong_version(tmp_path):
         open_sequence(p)
 
 
-def test_write_sens_matches_reader(tmp_path):
+@pytest.mark.parametrize("color_format", ["png", "raw"])
+def test_write_sens_matches_reader(tmp_path, color_format):
     data = _data(2)
     p = tmp_path / "w.sens"
     write_sens(p, [(rgb, mm, _pose(k), 5 * k) for k, (rgb, mm) in enumerate(data)],
-               K_COLOR, K_DEPTH, color_format="png")
+               K_COLOR, K_DEPTH, color_format=color_format)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with open_sequence(p, resize=1.0) as seq:
             f = seq[1]
     np.testing.assert_array_equal(f.depth_m, data[1][1] / np.float32(1000))
     np.testing.assert_allclose(f.world_T_cam, _pose(1))
+    small = np.asarray(Image.fromarray(data[1][0]).resize((DW, DH), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(f.rgb, small)  # lossless colour formats: exact

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core import ConfigError, FormatError, Intrinsics, make_pose
+from real3d.core import ConfigError, FormatError, InputError, Intrinsics, make_pose
 from real3d.io import _files
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
 from real3d.io.codecs import decode_depth_float, decode_depth_nyu_disparity, decode_rgb, read_pgm16
@@ -227,6 +227,15 @@ class NYUv2LabeledSequence(Sequence):
 # raw dumps
 
 
+@lru_cache(maxsize=4)
+def _pixel_rays(K: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel (x / z, y / z) of camera K, float32 (H, W) each."""
+    u = (np.arange(K.width, dtype=np.float32) - np.float32(K.cx)) / np.float32(K.fx)
+    v = (np.arange(K.height, dtype=np.float32) - np.float32(K.cy)) / np.float32(K.fy)
+    return np.broadcast_to(u, (K.height, K.width)), np.broadcast_to(v[:, None],
+                                                                     (K.height, K.width))
+
+
 def register_depth_to_color(depth_m: np.ndarray, depth_K: Intrinsics = NYU_DEPTH_INTRINSICS,
                             color_K: Intrinsics = NYU_COLOR_INTRINSICS,
                             color_R_depth: np.ndarray = NYU_COLOR_R_DEPTH,
@@ -242,19 +251,35 @@ def register_depth_to_color(depth_m: np.ndarray, depth_K: Intrinsics = NYU_DEPTH
         (color_K.height, color_K.width) float32 z-depth in metres in the colour camera,
         0 where no depth pixel lands. Where several land on one pixel the nearest wins.
     """
-    v, u = np.nonzero(depth_m > 0)
-    z = depth_m[v, u].astype(np.float64)
-    p = np.stack([(u - depth_K.cx) * z / depth_K.fx, (v - depth_K.cy) * z / depth_K.fy, z])
-    q = np.asarray(color_R_depth) @ p + np.asarray(color_t_depth).reshape(3, 1)
-    front = q[2] > 1e-6
-    q = q[:, front]
-    uc = np.rint(color_K.fx * q[0] / q[2] + color_K.cx).astype(np.int64)
-    vc = np.rint(color_K.fy * q[1] / q[2] + color_K.cy).astype(np.int64)
+    if depth_m.shape != depth_K.size_hw:
+        raise InputError(f"register_depth_to_color: depth is {depth_m.shape}, depth_K is for "
+                         f"{depth_K.size_hw}")
+    valid = depth_m > 0
+    z = depth_m[valid].astype(np.float32)
+    rx, ry = _pixel_rays(depth_K)
+    x, y = rx[valid] * z, ry[valid] * z
+    R = np.asarray(color_R_depth, dtype=np.float32)
+    t = np.asarray(color_t_depth, dtype=np.float32).reshape(3)
+    # p_color = R p_depth + t, written out: a (3, N) matmul is slower on small machines.
+    qx = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + t[0]
+    qy = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + t[1]
+    qz = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + t[2]
+    front = qz > 1e-6
+    qx, qy, qz = qx[front], qy[front], qz[front]
+    uc = np.rint(color_K.fx * qx / qz + color_K.cx).astype(np.int64)
+    vc = np.rint(color_K.fy * qy / qz + color_K.cy).astype(np.int64)
     inside = (uc >= 0) & (uc < color_K.width) & (vc >= 0) & (vc < color_K.height)
-    out = np.full(color_K.height * color_K.width, np.inf)
-    np.minimum.at(out, vc[inside] * color_K.width + uc[inside], q[2, inside])
-    out[~np.isfinite(out)] = 0.0
-    return out.reshape(color_K.height, color_K.width).astype(np.float32)
+    idx = vc[inside] * color_K.width + uc[inside]
+    z = qz[inside]
+    # z-buffer: sort by pixel, then depth, and keep the first (nearest) entry per pixel
+    # (np.minimum.at does the same but is several times slower).
+    order = np.lexsort((z, idx))
+    idx, z = idx[order], z[order]
+    first = np.ones(idx.size, dtype=bool)
+    first[1:] = idx[1:] != idx[:-1]
+    out = np.zeros(color_K.height * color_K.width, np.float32)
+    out[idx[first]] = z[first]
+    return out.reshape(color_K.height, color_K.width)
 
 
 _RAW_NAME = re.compile(r"^([rd])-(\d+(?:\.\d+)?)-\d+\.(ppm|pgm)$")

@@ -1,0 +1,119 @@
+"""Per-frame read time of the real3d.io readers, on the shared real samples and on
+640x480 files written here (.sens, ROS 1 bag, NYU labeled .mat).
+
+Prints one table: format, source, frames, median / min ms per frame over repeats (first
+frame excluded from nothing: every repeat reopens the sequence, so open cost is separate).
+
+Usage: nice python benchmarks/io_read.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "real"
+
+
+def _time_sequence(open_fn, repeats: int):
+    opens, per_frame, n = [], [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        seq = open_fn()
+        t1 = time.perf_counter()
+        frames = list(seq)
+        t2 = time.perf_counter()
+        seq.close()
+        n = len(frames)
+        opens.append(1000 * (t1 - t0))
+        per_frame.append(1000 * (t2 - t1) / max(n, 1))
+    return n, statistics.median(opens), statistics.median(per_frame), min(per_frame)
+
+
+def _written_sources(tmp: Path):
+    from real3d.io import write_sens
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(10):
+        rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        mm = rng.integers(500, 4000, (480, 640)).astype(np.uint16)
+        T = np.eye(4)
+        T[0, 3] = k
+        frames.append((rgb, mm, T, k * 33_000))
+    K = np.array([[525.0, 0, 319.5], [0, 525.0, 239.5], [0, 0, 1]])
+    write_sens(tmp / "bench.sens", frames, K, K)
+
+    import h5py
+
+    with h5py.File(tmp / "bench.mat", "w") as f:
+        f.create_dataset("images", data=np.stack([fr[0].transpose(2, 1, 0) for fr in frames]),
+                         chunks=(1, 3, 640, 480))
+        f.create_dataset("depths", data=np.stack([(fr[1] / 1000).astype(np.float32).T
+                                                  for fr in frames]), chunks=(1, 640, 480))
+        f.create_dataset("labels", data=rng.integers(0, 895, (10, 640, 480)).astype(np.uint16),
+                         chunks=(1, 640, 480))
+
+    sys.path.insert(0, str(REPO / "tests" / "io"))
+    import test_ros  # the bag writer of the tests, at 640x480
+
+    test_ros.H, test_ros.W = 480, 640
+    test_ros.write_bag(tmp / "bench.bag", "ros1")
+    return [("sens", tmp / "bench.sens", {}), ("nyu_labeled", tmp / "bench.mat", {}),
+            ("rosbag", tmp / "bench.bag", {})]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    import real3d
+    from real3d.core import Intrinsics
+    from real3d.io import open_sequence
+
+    rows = []
+    if REAL.is_dir():
+        real_sources = [
+            ("redwood", REAL / "iclnuim_synthetic_seq", {}),
+            ("folder", REAL / "joinmap_kinect_seq",
+             {"intrinsics": Intrinsics(518.0, 519.0, 325.5, 253.5, 640, 480)}),
+            ("sunrgbd", REAL / "sunrgbd", {}),
+        ]
+        for fmt, path, opts in real_sources:
+            rows.append((fmt, path.name, *_time_sequence(
+                lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
+        import shutil
+
+        with tempfile.TemporaryDirectory() as d:
+            raw = Path(d) / "nyu_raw"
+            raw.mkdir()
+            shutil.copy(REAL / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
+            shutil.copy(REAL / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
+            for reg in (False, True):
+                rows.append(("nyu_raw", f"NYU sample register={reg}", *_time_sequence(
+                    lambda r=reg: open_sequence(raw, register=r), args.repeats)))
+    with tempfile.TemporaryDirectory() as d:
+        for fmt, path, opts in _written_sources(Path(d)):
+            rows.append((fmt, f"written 640x480 {path.suffix}", *_time_sequence(
+                lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
+
+    print(f"real3d {real3d.__version__}, Python {platform.python_version()}, "
+          f"numpy {np.__version__}, {platform.processor() or platform.machine()}, "
+          f"repeats {args.repeats}")
+    print(f"| {'format':12} | {'source':28} | frames | open ms | ms/frame median | min |")
+    print(f"|{'-' * 14}|{'-' * 30}|--------|---------|-----------------|-----|")
+    for fmt, src, n, t_open, med, best in rows:
+        print(f"| {fmt:12} | {src:28} | {n:6d} | {t_open:7.1f} | {med:15.1f} | {best:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
