@@ -90,8 +90,8 @@ def info(
                 table.add_row("depth (m)", f"no valid depth in {len(depths)} frames")
         else:
             table.add_row("depth (m)", "not decoded")
-        if poses_seen:
-            have = sum(p is not None for p in poses_seen)
+        have = sum(p is not None for p in poses_seen)
+        if poses_seen and (have or meta.pose_source):
             table.add_row("poses", f"{have}/{len(poses_seen)} {pose_note} from "
                           f"{meta.pose_source or 'nowhere'}".replace("  ", " "))
         else:

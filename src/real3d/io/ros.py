@@ -523,7 +523,8 @@ class RosbagSequence(Sequence):
         return SequenceInfo(
             format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
             size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
-            depth_encoding=f"{self._conn['d'][0].msgtype.split('/')[-1]} on {self.depth_topic}",
+            depth_encoding=f"sensor_msgs/{self._conn['d'][0].msgtype.split('/')[-1]} on "
+                           f"{self.depth_topic}",
             pose_source=pose_src,
             extra={"rgb_topic": self.rgb_topic, "depth_topic": self.depth_topic,
                    "camera_info_topic": self.camera_info_topic,
