@@ -135,7 +135,12 @@ class _SceneBuilder:
         self.box(inst, (xy[0], xy[1], z_base + lc[2]), size, yaw, mat, cls)
 
     def on(self, child: int, parent: int) -> None:
+        """``child`` rests on ``parent`` (support)."""
         self.relations.append(Relation(child, "on", parent))
+
+    def attached(self, child: int, parent: int) -> None:
+        """``child`` hangs on or is fixed to ``parent`` without resting on it."""
+        self.relations.append(Relation(child, "attached_to", parent))
 
     # -- placement mask ---------------------------------------------------------------
     def _rect_cells(self, center_xy, w, d, yaw, pad=0.0):
@@ -300,6 +305,7 @@ class _SceneBuilder:
 # homes
 
 ROOM_KINDS = ("living", "bedroom", "kitchen", "office", "dining")
+ROOM_WEIGHTS = (0.22, 0.34, 0.2, 0.12, 0.12)
 
 
 def _split_rooms(rng, W, D, n_rooms, min_size=2.6):
@@ -397,8 +403,9 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
     H = rng.uniform(2.4, 3.0)
     sb = _SceneBuilder(rng, (W, D))
     rects, splits = _split_rooms(rng, W, D, n_rooms)
-    kinds = list(rng.permutation(ROOM_KINDS))
-    rooms = [Room(i, str(kinds[i % len(kinds)]), *r) for i, r in enumerate(rects)]
+    # room types drawn with roughly the mix of NYUv2's scenes (bedrooms most common)
+    kinds = rng.choice(ROOM_KINDS, size=len(rects), p=ROOM_WEIGHTS)
+    rooms = [Room(i, str(kinds[i]), *r) for i, r in enumerate(rects)]
     sb.rooms = rooms
 
     # doors on every split line, at a spot that both rooms share
@@ -526,7 +533,7 @@ def _window(sb, room, side, a, b, z0, z1):
             x = sgn * ((b - a) / 2 + cw / 2 - 0.1)
             sb.local_box(ci, c, yaw, (x, WALL_T / 2 + 0.06, (bottom + ctop) / 2),
                          (cw, 0.06, ctop - bottom), cm)
-            sb.on(ci, w)
+            sb.attached(ci, w)
         cc, cyaw = _side_point(room, side, (a + b) / 2, WALL_T + 0.06)
         sb.stamp(cc, b - a + 2 * cw, 0.12, cyaw)
     elif style < 0.7:  # blinds over the upper part
@@ -534,7 +541,7 @@ def _window(sb, room, side, a, b, z0, z1):
         hb = (z1 - z0) * rng.uniform(0.2, 0.9)
         sb.local_box(bi, c, yaw, (0, WALL_T / 2 + 0.03, z1 - hb / 2), (b - a, 0.03, hb),
                      sb.material("plain", "blinds"))
-        sb.on(bi, w)
+        sb.attached(bi, w)
 
 
 def _door_leaf(sb, room, side, a, wdoor, hdoor):
@@ -600,7 +607,8 @@ def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None):
     kinds = kinds or ["cup", "bottle", "bowl", "vase", "box", "books", "paper", "plant",
                       "lamp", "clutter", "bag"]
     placed = []
-    for _ in range(n):
+    # real surfaces carry more than the few items a uniform draw gives: double the tries
+    for _ in range(2 * n):
         kind = str(rng.choice(kinds))
         if kind == "books":
             ow, od, oh = rng.uniform(0.12, 0.25), rng.uniform(0.15, 0.25), rng.uniform(0.03, 0.2)
@@ -862,7 +870,9 @@ def _furnish_bedroom(sb, room, H):
     rng = sb.rng
     bw = float(rng.choice([0.9, 1.4, 1.6, 1.8])) + rng.uniform(-0.05, 0.05)
     bd = rng.uniform(1.95, 2.15)
-    spot = sb.place_against_wall(room, bw + 1.0, bd, front_clear=0.6)
+    spot = sb.place_against_wall(room, bw + 1.0, bd, front_clear=0.4, tries=80)
+    if spot is None:  # a smaller room: the bed without room for nightstands
+        spot = sb.place_against_wall(room, bw + 0.1, bd, front_clear=0.3, tries=80)
     if spot is not None:
         c, yaw = spot
         _bed(sb, room, c, yaw, bw, bd)
@@ -985,7 +995,7 @@ _FURNISH = {
 
 def _decorate_walls(sb, room, H):
     rng = sb.rng
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(1, 6))):
         side = str(rng.choice(["S", "N", "W", "E"]))
         lo, hi = _opening_along(side, room)
         pw = rng.uniform(0.3, 1.2)
@@ -1010,8 +1020,58 @@ def _decorate_walls(sb, room, H):
 
 def _scatter_floor_objects(sb, room):
     rng = sb.rng
-    if rng.random() < 0.3:
-        _floor_extras(sb, room, int(rng.integers(1, 3)))
+    _fill_walls(sb, room, int(rng.integers(2, 6)))
+    _floor_extras(sb, room, int(rng.integers(1, 4)))
+
+
+def _fill_walls(sb, room, n):
+    """Extra furniture along free wall stretches: real rooms are cluttered, and NYUv2's
+    frames are dominated by furniture and objects rather than bare walls."""
+    rng = sb.rng
+    for _ in range(n):
+        what = str(rng.choice(["shelf_or_cabinet", "shelf_or_cabinet", "side_table", "chair",
+                               "desk", "boxes", "armchair"]))
+        if what == "shelf_or_cabinet":
+            _shelf_or_cabinet(sb, room)
+        elif what == "side_table":
+            w = rng.uniform(0.4, 0.9)
+            spot = sb.place_against_wall(room, w, w * rng.uniform(0.6, 1.0), front_clear=0.3)
+            if spot is not None:
+                d = w * 0.8
+                t, h = _table(sb, room, spot[0], spot[1], w, d, rng.uniform(0.45, 0.75))
+                _clutter_on(sb, room, t, spot[0], spot[1], w, d, h, int(rng.integers(1, 5)))
+        elif what == "chair":
+            spot = sb.place_free(room, 0.5, 0.5, pad=0.15)
+            if spot is not None:
+                _chair(sb, room, spot[0], spot[1], office=rng.random() < 0.3)
+        elif what == "armchair":
+            spot = sb.place_against_wall(room, 0.85, 0.85, front_clear=0.4)
+            if spot is not None:
+                _sofa(sb, room, spot[0], spot[1], 0.85, 0.85, cls="armchair")
+        elif what == "desk":
+            w, d = rng.uniform(0.9, 1.5), rng.uniform(0.5, 0.7)
+            spot = sb.place_against_wall(room, w, d, front_clear=0.7)
+            if spot is not None:
+                c, yaw = spot
+                t, h = _table(sb, room, c, yaw, w, d, rng.uniform(0.72, 0.76), cls="desk")
+                _clutter_on(sb, room, t, c, yaw, w, d, h, int(rng.integers(1, 6)))
+                cc = c + _R2(yaw) @ np.array([0, d / 2 + 0.3])
+                _chair(sb, room, cc, yaw + np.pi + rng.uniform(-0.5, 0.5), office=rng.random() < 0.5)
+        else:  # a stack of boxes against a wall
+            w = rng.uniform(0.3, 0.7)
+            spot = sb.place_against_wall(room, w, w, front_clear=0.2)
+            if spot is not None:
+                z = 0.0
+                parent = None
+                for _ in range(int(rng.integers(1, 4))):
+                    bh = rng.uniform(0.2, 0.5)
+                    b = sb.instance("box", spot[1], room.room_id)
+                    sb.box(b, (spot[0][0], spot[0][1], z + bh / 2), (w * rng.uniform(0.8, 1), w * rng.uniform(0.8, 1), bh),
+                           spot[1] + rng.uniform(-0.1, 0.1), sb.material("paper", "cardboard"))
+                    if parent is not None:
+                        sb.on(b, parent)
+                    parent = b
+                    z += bh
 
 
 # ---------------------------------------------------------------------------------------

@@ -55,7 +55,10 @@ class ObjectGT:
 
 @dataclass(frozen=True)
 class Relation:
-    """``subject`` <predicate> ``object`` between instance ids; predicate e.g. "on"."""
+    """``subject`` <predicate> ``object`` between instance ids.
+
+    Predicates: ``"on"`` (subject rests on object: support) and ``"attached_to"``
+    (curtains and blinds hung at a window)."""
 
     subject: int
     predicate: str
