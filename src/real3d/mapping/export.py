@@ -54,6 +54,16 @@ def extract_mesh(semantic_map: SemanticMap, min_weight: float = 1.0) -> Semantic
     vol[idx] = arr["tsdf"][keep]
     mask[idx] = True
     verts, faces, _, _ = marching_cubes(vol, level=0.0, mask=mask, allow_degenerate=False)
+    # Each vertex lies on a grid edge; drop faces with a vertex interpolated towards an
+    # unobserved voxel (the fill value), whatever scikit-image's mask test let through.
+    lo_idx = np.floor(verts + 1e-6).astype(np.int64)
+    hi_idx = np.minimum(np.ceil(verts - 1e-6).astype(np.int64), np.array(shape) - 1)
+    good_v = mask[tuple(lo_idx.T)] & mask[tuple(hi_idx.T)]
+    faces = faces[good_v[faces].all(axis=1)]
+    used = np.unique(faces)
+    remap = np.full(len(verts), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    verts, faces = verts[used], remap[faces]
     vs = semantic_map.voxel_size_m
     # Vertex i, j, k in array coordinates sits at the centre of voxel (lo + ijk).
     world = (verts + lo + 0.5) * vs

@@ -8,13 +8,16 @@ cell was crossed, so every point is free, occupied or unknown.
 
 Fusion per frame (pixels subsampled by ``pixel_stride``):
 
-* TSDF: for each kept pixel, voxels whose centres lie on the ray within +-truncation of the
-  measured surface get ``sdf = r_surface - (c - o) . d`` (metres along the ray, > 0 in front
-  of the surface), stored as ``tsdf = clip(sdf / truncation_m, -1, 1)`` and averaged with
-  weight +1 per frame (capped at ``max_weight``). A voxel hit by several rays of one frame
-  is updated once (one of the rays wins), which is what projective fusion does too.
-* Class evidence: voxels within one voxel of the surface add ``log(max(p, min_prob))`` of
-  the pixel's class probabilities (naive-Bayes log-posterior, renormalised so its maximum is
+* Allocation: for each kept pixel, the voxels holding samples along its ray within
+  +-truncation of the measured surface (one sample per voxel length).
+* TSDF: each allocated voxel centre is projected into the full-resolution depth image;
+  ``sdf = (depth - z_centre) * |ray| * cos(incidence)`` (metres, > 0 in front of the
+  surface; the incidence angle between ray and surface normal comes from the depth image,
+  so the value approximates the distance to the surface, not along the ray) is stored as ``tsdf = clip(sdf / truncation_m, -1, 1)`` (voxels more than a truncation
+  behind the surface are left alone) and averaged with weight +1 per frame, capped at
+  ``max_weight``. Each voxel gets exactly one update per frame.
+* Class evidence: voxels within ``label_band_voxels`` of the surface add ``log(max(p, min_prob))`` of
+  the class probabilities of the pixel they project to (naive-Bayes log-posterior, renormalised so its maximum is
   0 and floored at ``min_log_evidence`` so that a changed scene can still flip a voxel).
 * Colour: running mean of the pixel colour over the same near-surface voxels.
 * Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
@@ -60,7 +63,7 @@ class SemanticMapConfig:
         label_smoothing: when probabilities come from hard labels, mix the one-hot vector
             with this much uniform mass (0 = pure one-hot).
         label_band_voxels: voxels within this many voxel sizes of the measured surface take
-            the pixel's class probabilities and colour.
+            the class probabilities of the pixel they project to and colour.
     """
 
     voxel_size_m: float = 0.05
@@ -75,7 +78,7 @@ class SemanticMapConfig:
     min_prob: float = 1e-3
     min_log_evidence: float = -30.0
     label_smoothing: float = 0.1
-    label_band_voxels: float = 0.75
+    label_band_voxels: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.voxel_size_m > 0:
@@ -124,6 +127,35 @@ class SemanticPoints:
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
+
+
+def _incidence_cos(depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.ndarray,
+                   min_cos: float = 0.25, max_jump: float = 0.05) -> np.ndarray:
+    """|cos| of the angle between the viewing ray and the surface normal at pixels (v, u).
+
+    The normal comes from central differences of the back-projected depth; where a
+    neighbour is invalid or across a depth jump (relative change > ``max_jump``) the
+    result is 1 (no correction). Clamped below at ``min_cos``.
+    """
+    h, w = depth.shape
+    ul, ur = np.maximum(u - 1, 0), np.minimum(u + 1, w - 1)
+    vu, vd = np.maximum(v - 1, 0), np.minimum(v + 1, h - 1)
+    dl, dr, du, dd = depth[v, ul], depth[v, ur], depth[vu, u], depth[vd, u]
+    ok = (ur > ul) & (vd > vu)
+    for n in (dl, dr, du, dd):
+        ok &= (n > 0) & (np.abs(n - d) < max_jump * d)
+
+    def point(uu, vv, dd_):
+        return np.stack([(uu - K.cx) / K.fx * dd_, (vv - K.cy) / K.fy * dd_, dd_], axis=1)
+
+    tu = point(ur, v, dr) - point(ul, v, dl)
+    tv = point(u, vd, dd) - point(u, vu, du)
+    n = np.cross(tu, tv)
+    ray = point(u, v, np.ones_like(d))
+    num = np.abs((n * ray).sum(axis=1))
+    den = np.linalg.norm(n, axis=1) * np.linalg.norm(ray, axis=1)
+    cos = np.divide(num, den, out=np.ones_like(num), where=den > 0)
+    return np.where(ok, np.maximum(cos, min_cos), 1.0)
 
 
 class SemanticMap:
@@ -187,12 +219,13 @@ class SemanticMap:
             return
         cap = max(n, int(self._cap * 1.5), 4096)
 
-        def grow(a: np.ndarray) -> np.ndarray:
-            out = np.zeros((cap, *a.shape[1:]), a.dtype)
+        def grow(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
+            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
             out[: a.shape[0]] = a
             return out
 
-        self._tsdf = grow(self._tsdf)
+        # Allocated-but-unobserved voxels (weight 0) read as "far in front of a surface".
+        self._tsdf = grow(self._tsdf, 1.0)
         self._weight = grow(self._weight)
         self._color = grow(self._color)
         self._logev = grow(self._logev)
@@ -218,16 +251,14 @@ class SemanticMap:
         if frame.intrinsics is None:
             raise InputError("SemanticMap.integrate: the frame has no intrinsics")
 
-    def _class_probs_at(self, frame: Frame, probs, v: np.ndarray, u: np.ndarray):
-        """Per-pixel class probabilities at (v, u) as (N, C) float32, or None for no labels.
-
-        Returns (probs (N, C) float32, use (N,) bool): pixels whose label is void are not used.
-        """
+    def _prepare_probs(self, frame: Frame, probs):
+        """Validate the class input; returns None (no labels), ("labels", (H, W) uint8) or
+        ("probs", (H, W, C) float32 with a void channel)."""
         c = self.config.num_classes
         h, w = frame.size_hw
         if probs is None:
             if frame.labels is None:
-                return None, None
+                return None
             probs = frame.labels
         probs = np.asarray(probs)
         if probs.ndim == 2:
@@ -237,13 +268,9 @@ class SemanticMap:
                 )
             if probs.dtype != np.uint8:
                 raise InputError(f"SemanticMap.integrate: labels must be uint8, got {describe_array(probs)}")
-            lab = probs[v, u].astype(np.int64)
-            if lab.size and lab.max() >= c:
-                raise InputError(f"SemanticMap.integrate: label {int(lab.max())} >= num_classes {c}")
-            a = self.config.label_smoothing
-            p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
-            p[np.arange(lab.shape[0]), lab] = 1.0 - a
-            return p, lab != 0
+            if probs.size and int(probs.max()) >= c:
+                raise InputError(f"SemanticMap.integrate: label {int(probs.max())} >= num_classes {c}")
+            return ("labels", probs)
         if probs.ndim != 3 or probs.shape[:2] != (h, w) or probs.shape[2] not in (c, c - 1):
             raise InputError(
                 f"SemanticMap.integrate: probabilities must be (H, W, {c}) or (H, W, {c - 1}) "
@@ -251,14 +278,25 @@ class SemanticMap:
             )
         if probs.dtype != np.float32:
             raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
-        p = probs[v, u]
-        if not np.isfinite(p).all():
+        if not np.isfinite(probs).all():
             raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
-        if probs.shape[2] == c - 1:
+        return ("probs", probs)
+
+    def _probs_at(self, prepared, v: np.ndarray, u: np.ndarray):
+        """(N, C) float32 probabilities at pixels (v, u) and (N,) bool "use" (not void)."""
+        c = self.config.num_classes
+        kind, arr = prepared
+        if kind == "labels":
+            lab = arr[v, u].astype(np.int64)
+            a = self.config.label_smoothing
+            p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
+            p[np.arange(lab.shape[0]), lab] = 1.0 - a
+            return p, lab != 0
+        p = arr[v, u]
+        if arr.shape[2] == c - 1:
             # No void channel: prepend a zero-probability void.
             p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
-        use = p[:, 1:].max(axis=1) >= p[:, 0]
-        return p, use
+        return p, p[:, 1:].max(axis=1) >= p[:, 0]
 
     # ------------------------------------------------------------------ fusion
     def integrate(self, frame: Frame, probs: np.ndarray | None = None) -> None:
@@ -286,7 +324,7 @@ class SemanticMap:
         d = depth[v, u]
         ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
         v, u, d = v[ok], u[ok], d[ok].astype(np.float64)
-        probs_px, use_px = self._class_probs_at(frame, probs, v, u)
+        prepared = self._prepare_probs(frame, probs)
 
         K = frame.intrinsics
         T = frame.world_T_cam
@@ -303,25 +341,40 @@ class SemanticMap:
         trunc = cfg.truncation_m
         n_side = int(np.ceil(trunc / vs))
         offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
-        # Samples along each ray around the surface, in voxel units: (n_px * n_off, 3).
-        q = ((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3)
-        cell = np.floor(q)
-        # Signed distance of the voxel centre along the ray, > 0 in front of the surface:
-        # sample = surf + off * dir, so sdf(centre) = -off - (centre - sample) . dir.
-        px = np.repeat(np.arange(d.shape[0]), offs.shape[0])
-        q -= cell
-        q -= 0.5  # sample - centre, in voxels
-        sdf = np.einsum("ij,ij->i", q, dirs[px]) * vs - np.tile(offs, d.shape[0])
-        keep = np.abs(sdf) <= trunc
-        cell, sdf, px = cell[keep], sdf[keep], px[keep]
+        # Cells of samples along each ray within +-truncation of the surface: these are the
+        # voxels this frame allocates; their signed distances are computed projectively below.
+        cell = np.floor(((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3))
         rows = self._hash.insert(keys_from_cells(cell))
         self._ensure_capacity(len(self._hash))
-        # Several rays of one frame often reach the same voxel; keep one of them (the last
-        # writer into a scratch array) so each voxel gets exactly one update per frame.
+        # Several rays of one frame often reach the same voxel: keep one entry per voxel
+        # (the last writer into a scratch array), so each voxel gets one update per frame.
         order = np.arange(rows.shape[0])
         self._scratch[rows] = order
         first = self._scratch[rows] == order
-        rows, sdf, px = rows[first], sdf[first], px[first]
+        rows, cell = rows[first], cell[first]
+
+        # Projective signed distance of each voxel centre: read the depth at the pixel the
+        # centre projects to (not at the ray that allocated it, which would bias the value
+        # by up to half a voxel over the ray's angle to the surface).
+        cam = ((cell + 0.5) * vs - o) @ R
+        z = cam[:, 2]
+        zs = np.where(z > 1e-6, z, 1.0)
+        xn, yn = cam[:, 0] / zs, cam[:, 1] / zs
+        pu = np.rint(K.fx * xn + K.cx).astype(np.int64)
+        pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
+        ok = (z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
+        rows, pu, pv, z, xn, yn = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok]
+        dpx = depth[pv, pu].astype(np.float64)
+        sdf = (dpx - z) * np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
+        ok = (dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m)
+        rows, pu, pv, sdf, dpx = rows[ok], pu[ok], pv[ok], sdf[ok], dpx[ok]
+        # Along the ray the distance to a surface seen at incidence angle a is |sdf| / cos a:
+        # on a floor seen at 15 degrees, voxel centres half a voxel off the surface would read
+        # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
+        # and snapping work in true distances.
+        sdf = sdf * _incidence_cos(depth, K, pv, pu, dpx)
+        ok = sdf >= -trunc
+        rows, pu, pv, sdf = rows[ok], pu[ok], pv[ok], np.minimum(sdf[ok], trunc)
 
         tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
         w_new = np.minimum(self._weight[rows] + 1.0, cfg.max_weight)
@@ -331,17 +384,17 @@ class SemanticMap:
         self._weight[rows] = w_new
 
         near = np.abs(sdf) <= cfg.label_band_voxels * vs
-        rn, pn = rows[near], px[near]
-        rgb = frame.rgb[v[pn], u[pn]].astype(np.float32)
+        rn, vn, un = rows[near], pv[near], pu[near]
+        rgb = frame.rgb[vn, un].astype(np.float32)
         cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
         c_old = self._color[rn]
         self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
         self._color_weight[rn] = cw
-        if probs_px is not None:
-            use = use_px[pn]
-            rn_l, pn_l = rn[use], pn[use]
+        if prepared is not None:
+            p, use = self._probs_at(prepared, vn, un)
+            rn_l = rn[use]
             ev = self._logev[rn_l]
-            ev += np.log(np.maximum(probs_px[pn_l], cfg.min_prob))
+            ev += np.log(np.maximum(p[use], cfg.min_prob))
             ev -= ev.max(axis=1, keepdims=True)
             np.maximum(ev, cfg.min_log_evidence, out=ev)
             self._logev[rn_l] = ev
@@ -466,11 +519,13 @@ class SemanticMap:
         m = (np.abs(self._tsdf[:n]) <= band) & (self._weight[:n] >= min_weight)
         return np.flatnonzero(m)
 
-    def tsdf_gradient(self, rows: np.ndarray) -> np.ndarray:
-        """(N, 3) float64 unit TSDF gradients (surface normals, world frame) at map rows.
+    def sdf_gradient(self, rows: np.ndarray) -> np.ndarray:
+        """(N, 3) float64 gradient of the signed distance (metres per metre, world frame) at
+        map rows; its direction is the surface normal.
 
         Central differences over the 6-neighbourhood, one-sided where a neighbour is missing
-        or unobserved; zero where no neighbour along any axis exists.
+        or unobserved; zero along an axis without observed neighbours. The stored distance
+        is measured along camera rays, so the magnitude is >= 1 at oblique views.
         """
         keys = self._hash.keys[rows]
         t0 = self._tsdf[rows].astype(np.float64)
@@ -488,24 +543,28 @@ class SemanticMap:
             (vp, vm), (op, om) = vals, oks
             g = np.where(op & om, 0.5 * (vp - vm), np.where(op, vp - t0, np.where(om, t0 - vm, 0.0)))
             grad[:, axis] = g
-        norm = np.linalg.norm(grad, axis=1, keepdims=True)
-        return np.divide(grad, norm, out=np.zeros_like(grad), where=norm > 0)
+        return grad * (self.config.truncation_m / self.config.voxel_size_m)
 
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
                         snap: bool = True) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
-        With ``snap`` each voxel centre moves along the TSDF gradient onto the zero level
-        (by at most ``band_voxels`` voxels), which removes the half-voxel quantisation of
-        the centres; the wider band then leaves no holes on oblique surfaces.
+        With ``snap`` each voxel centre takes one Newton step onto the zero level,
+        ``p - sdf * g / |g|^2`` with g the sdf gradient (clamped to ``band_voxels`` voxels),
+        which removes the half-voxel quantisation of the centres; the wider band then
+        leaves no holes on oblique surfaces.
         """
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)
         pts = self.voxel_centers(rows)
         if snap and rows.size:
-            normal = self.tsdf_gradient(rows)
-            shift = self._tsdf[rows].astype(np.float64) * self.config.truncation_m
-            pts = pts - shift[:, None] * normal
+            g = self.sdf_gradient(rows)
+            g2 = (g * g).sum(axis=1)
+            sdf = self._tsdf[rows].astype(np.float64) * self.config.truncation_m
+            step = np.divide(sdf, g2, out=np.zeros_like(sdf), where=g2 > 1e-6)[:, None] * g
+            limit = band_voxels * self.config.voxel_size_m
+            n = np.linalg.norm(step, axis=1, keepdims=True)
+            pts = pts - step * np.minimum(1.0, limit / np.maximum(n, 1e-12))
         return SemanticPoints(
             points=pts,
             labels=lab,

@@ -97,16 +97,29 @@ def min_area_rect(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]
     return center, size, a
 
 
-def fit_box(points: np.ndarray, pad_m: float = 0.0) -> Box3D:
-    """Gravity-aligned box with yaw around (N, 3) world points: minimum-area footprint
-    rectangle times the z range, each side grown by ``pad_m``."""
+def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0) -> Box3D:
+    """Gravity-aligned box with yaw around (N, 3) world points.
+
+    The yaw is that of the minimum-area rectangle of the footprint. Extents along the box
+    axes and z span the points, or with ``trim`` > 0 the [trim, 1 - trim] quantiles (a
+    few stray surface voxels at edges otherwise widen the box by a voxel); each side is
+    grown by ``pad_m``.
+    """
     pts = np.asarray(points, np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise InputError(f"fit_box: expected (N, 3) points with N > 0, got {describe_array(pts)}")
-    c2, s2, yaw = min_area_rect(pts[:, :2])
-    z0, z1 = pts[:, 2].min(), pts[:, 2].max()
-    return Box3D(np.array([c2[0], c2[1], (z0 + z1) / 2]),
-                 np.array([s2[0] + 2 * pad_m, s2[1] + 2 * pad_m, z1 - z0 + 2 * pad_m]), yaw)
+    if not 0 <= trim < 0.5:
+        raise InputError(f"fit_box: expected 0 <= trim < 0.5, got {trim}")
+    _, _, yaw = min_area_rect(pts[:, :2])
+    c, s = np.cos(yaw), np.sin(yaw)
+    local = np.stack([c * pts[:, 0] + s * pts[:, 1], -s * pts[:, 0] + c * pts[:, 1], pts[:, 2]], axis=1)
+    if trim > 0:
+        lo, hi = np.quantile(local, [trim, 1 - trim], axis=0)
+    else:
+        lo, hi = local.min(axis=0), local.max(axis=0)
+    mid = (lo + hi) / 2
+    center = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1], mid[2]])
+    return Box3D(center, hi - lo + 2 * pad_m, float(yaw))
 
 
 def _clip(subject: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

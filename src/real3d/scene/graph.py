@@ -53,6 +53,8 @@ class SceneGraphConfig:
         floor_snap_m: objects whose lowest voxel is this close to the floor get their box
             extended down to it (their bottom is never seen).
         next_to_m: footprints closer than this are next to each other.
+        box_trim: box extents span the [trim, 1 - trim] quantiles of the voxels (robust to
+            stray edge voxels).
         match_iou: a new cluster keeps the id of the old node of the same class with the
             highest 3D IoU above this, else of one whose centroid is within match_dist_m.
         room_erosion_m: free space is eroded by this much to split rooms at doors.
@@ -68,6 +70,7 @@ class SceneGraphConfig:
     support_tol_m: float = 0.12
     floor_snap_m: float = 0.25
     next_to_m: float = 0.5
+    box_trim: float = 0.02
     match_iou: float = 0.1
     match_dist_m: float = 0.5
     room_erosion_m: float = 0.5
@@ -184,7 +187,7 @@ class SceneGraph:
 
         new_nodes: list[SceneNode] = []
         for c in clusters:
-            box = fit_box(c.points)
+            box = fit_box(c.points, trim=cfg.box_trim)
             kind = "structure" if c.label in structure_ids else "object"
             if kind == "object" and box.z_min - self.floor_z_m < cfg.floor_snap_m:
                 z1 = box.z_max
