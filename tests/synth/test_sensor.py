@@ -99,9 +99,9 @@ def test_grazing_surfaces_drop_out_more_than_frontal_ones():
 
 def test_dark_surfaces_drop_out_more_than_bright_ones():
     cfg = DepthSensorConfig(holes_per_frame=0.0, dark_signal=(0.02, 0.02))
-    depth, normals = _wall(3.0)
+    depth, normals = _wall(4.0)
     bright = _run(depth, normals, cfg=cfg, albedo=np.full((H, W), 0.8, np.float32))
-    dark = _run(depth, normals, cfg=cfg, albedo=np.full((H, W), 0.02, np.float32))
+    dark = _run(depth, normals, cfg=cfg, albedo=np.full((H, W), 0.005, np.float32))
     assert (bright == 0).mean() < 0.01
     assert (dark == 0).mean() > 0.5
 

@@ -16,7 +16,7 @@ report, effect by effect:
   the *total* error as measured, so the Gaussian part is reduced by the quantisation
   variance and the two together have the published standard deviation;
 - dropout: at grazing angles (probabilistic, starting at a per-frame angle), on dark
-  surfaces (returned IR signal ``albedo*cos(theta)/z**2`` below a threshold), on specular
+  surfaces (returned IR signal, falling with 1/z**2, below a threshold), on specular
   or transparent surfaces, and a few random hole blobs. Dark and specular dropout use a
   spatially coherent random field, because real sensors lose blobs, not salt and pepper.
 
@@ -61,8 +61,8 @@ class DepthSensorConfig:
         grazing_start_deg: range of the view angle (surface normal vs. viewing ray) where
             dropout starts; it rises linearly to certain dropout at ``grazing_full_deg``.
         grazing_full_deg: view angle of certain dropout.
-        dark_signal: range of the IR signal ``albedo*cos(theta)/z**2`` (z in metres) below
-            which dark surfaces start dropping out (certain dropout at zero signal).
+        dark_signal: range of the IR signal ``sqrt(albedo) * (1 + cos(theta))/2 / z**2`` (z
+            in metres) below which dark surfaces start dropping out (certain at zero signal).
         p_specular: range of the dropout probability on specular/transparent pixels.
         blob_px: size of the coherent dropout blobs.
         holes_per_frame: mean number of extra random holes (Poisson).
@@ -218,22 +218,25 @@ def _projector_shadow(z: np.ndarray, fb_px_m: float, side: int) -> np.ndarray:
     return shadow & (z > 0)
 
 
-def _coherent_uniform(rng: np.random.Generator, h: int, w: int, cell_px: float) -> np.ndarray:
-    """A smooth random field in [0, 1]: uniform values on a coarse grid, bilinearly
-    upsampled; thresholding it gives blobs of about ``cell_px`` instead of single pixels.
+def _coherent_uniform_at(rng: np.random.Generator, h: int, w: int, cell_px: float,
+                         flat_idx: np.ndarray) -> np.ndarray:
+    """A smooth random field in [0, 1] evaluated at the pixels ``flat_idx`` (row-major).
 
-    The upsampling is two small matrix products with hat-function weights, several times
-    faster than gathering the four corners per pixel.
+    Uniform values on a coarse grid of ``cell_px`` spacing, bilinearly interpolated:
+    thresholding it gives blobs instead of single pixels. Only the requested pixels are
+    interpolated, because dark or specular surfaces usually cover a small part of a frame.
     """
-    cell = np.float32(max(cell_px, 1.0))
+    cell = max(cell_px, 1.0)
     gh, gw = int(np.ceil(h / cell)) + 2, int(np.ceil(w / cell)) + 2
-    coarse = rng.random((gh, gw), dtype=np.float32)
-
-    def hat(n, m):
-        d = np.arange(n, dtype=np.float32)[:, None] / cell - np.arange(m, dtype=np.float32)
-        return np.maximum(np.float32(0.0), 1.0 - np.abs(d))
-
-    return (hat(h, gh) @ coarse) @ hat(w, gw).T
+    coarse = rng.random((gh, gw), dtype=np.float32).ravel()
+    fy = (flat_idx // w).astype(np.float32) / np.float32(cell)
+    fx = (flat_idx % w).astype(np.float32) / np.float32(cell)
+    iy, ix = fy.astype(np.int64), fx.astype(np.int64)
+    ty, tx = fy - iy, fx - ix
+    i00 = iy * gw + ix
+    top = coarse[i00] * (1 - tx) + coarse[i00 + 1] * tx
+    bot = coarse[i00 + gw] * (1 - tx) + coarse[i00 + gw + 1] * tx
+    return top * (1 - ty) + bot * ty
 
 
 def simulate_depth(
@@ -302,9 +305,11 @@ def simulate_depth(
             z[ev, eu] = z_clean[np.clip(ev + dv, 0, h - 1), np.clip(eu + du, 0, w - 1)]
         if cfg.p_flying > 0:
             # The neighbour across the jump: the valid 4-neighbour with the largest difference.
-            pad = np.pad(z_clean, 1)
-            neigh = np.stack([pad[ev, eu + 1], pad[ev + 2, eu + 1],
-                              pad[ev + 1, eu], pad[ev + 1, eu + 2]], axis=1)
+            # (Clamped indices: at the border the pixel is its own neighbour, diff 0.)
+            neigh = np.stack([z_clean[np.maximum(ev - 1, 0), eu],
+                              z_clean[np.minimum(ev + 1, h - 1), eu],
+                              z_clean[ev, np.maximum(eu - 1, 0)],
+                              z_clean[ev, np.minimum(eu + 1, w - 1)]], axis=1)
             own = z[ev, eu]
             diff = np.where(neigh > 0, np.abs(neigh - own[:, None]), -1.0)
             other = neigh[np.arange(ev.size), diff.argmax(axis=1)]
@@ -313,17 +318,29 @@ def simulate_depth(
             z[ev[fly], eu[fly]] = own[fly] + alpha[fly] * (other[fly] - own[fly])
 
     # -- axial noise (total sigma from the model, quantisation variance taken out) ----------
-    sig = np.float32(cfg.axial_a_m) + np.float32(cfg.axial_b_per_m) * (
-        z - np.float32(cfg.axial_z0_m)) ** 2
+    # (in-place arithmetic: this runs on every pixel of every frame)
+    sig = z - np.float32(cfg.axial_z0_m)
+    sig *= sig
+    sig *= np.float32(cfg.axial_b_per_m)
+    sig += np.float32(cfg.axial_a_m)
     if cfg.axial_angle_m > 0:
         # theta^2/(pi/2-theta)^2 with pi/2-theta = arcsin(cos_t), from cos_t directly.
-        q = np.arcsin(np.maximum(cos_t, 1e-3))
-        theta = np.float32(np.pi / 2) - q
-        sig += np.float32(cfg.axial_angle_m) / np.sqrt(np.maximum(z, 1e-3)) * (theta / q) ** 2
+        q = np.arcsin(np.maximum(cos_t, np.float32(1e-3)))
+        ratio = np.float32(np.pi / 2) - q
+        ratio /= q
+        ratio *= ratio
+        ratio *= np.float32(cfg.axial_angle_m)
+        ratio /= np.sqrt(np.maximum(z, np.float32(1e-3)))
+        sig += ratio
     if cfg.subpixel_steps > 0:
-        step = z * z * np.float32(1.0 / (fb_native * cfg.subpixel_steps))
-        var = sig * sig - step * step * np.float32(1 / 12)
-        sig = np.sqrt(np.maximum(var, 0.0))
+        # quantisation step^2/12, step = z^2/(f*b*steps)
+        q_var = z * z
+        q_var *= q_var
+        q_var *= np.float32(1.0 / (12.0 * (fb_native * cfg.subpixel_steps) ** 2))
+        sig *= sig
+        sig -= q_var
+        np.maximum(sig, 0.0, out=sig)
+        np.sqrt(sig, out=sig)
     z += sig * fast_standard_normal(rng, z.shape)
 
     if cfg.subpixel_steps > 0:
@@ -342,28 +359,40 @@ def simulate_depth(
     p_graze = (np.float32(cos_start) - cos_t) * np.float32(1.0 / (cos_start - cos_full))
     keep &= rng.random((h, w), dtype=np.float32) >= p_graze
 
+    # Dark and specular dropout share one coherent random field (drawn on every frame, so
+    # the generator advances the same way whatever the scene).
     p_coh = None
     if albedo is not None and dark_thr > 0:
-        zc = np.maximum(z_clean, 1e-3)
-        signal = np.clip(albedo, 0.0, 1.0) * cos_t / (zc * zc)
+        # IR return ~ reflectance * shading / z^2. Visible albedo is a poor proxy for IR
+        # reflectance (most dyes and paints reflect near-IR better than visible light), so it
+        # is compressed (square root), and the angle enters only weakly because grazing
+        # dropout is modelled on its own above.
+        zc = np.maximum(z_clean, np.float32(1e-3))
+        signal = np.sqrt(np.clip(albedo, 0.0, 1.0)) * (0.5 + 0.5 * cos_t) / (zc * zc)
         p_coh = 1.0 - signal * np.float32(1.0 / dark_thr)
     if specular_mask is not None and p_spec > 0:
         p_s = np.where(specular_mask, np.float32(p_spec), np.float32(0.0))
         p_coh = p_s if p_coh is None else 1.0 - (1.0 - np.clip(p_coh, 0, 1)) * (1.0 - p_s)
     if p_coh is not None:
-        keep &= _coherent_uniform(rng, h, w, cfg.blob_px * px_scale) >= p_coh
+        at = np.flatnonzero(p_coh > 0)
+        field = _coherent_uniform_at(rng, h, w, cfg.blob_px * px_scale, at)
+        keep.ravel()[at[field < p_coh.ravel()[at]]] = False
 
     if n_holes:
         cy = rng.uniform(0, h, n_holes)
         cx = rng.uniform(0, w, n_holes)
         rr = rng.uniform(*cfg.hole_radius_px, size=(n_holes, 2)) * px_scale
-        for y0, x0, (ry, rx) in zip(cy, cx, rr):
-            v0, v1 = int(max(0, y0 - ry)), int(min(h, y0 + ry + 1))
-            u0, u1 = int(max(0, x0 - rx)), int(min(w, x0 + rx + 1))
+        lobes = rng.integers(2, 6, n_holes)
+        phase = rng.uniform(0, 2 * np.pi, n_holes)
+        for y0, x0, (ry, rx), k, ph in zip(cy, cx, rr, lobes, phase):
+            v0, v1 = int(max(0, y0 - 1.3 * ry)), int(min(h, y0 + 1.3 * ry + 1))
+            u0, u1 = int(max(0, x0 - 1.3 * rx)), int(min(w, x0 + 1.3 * rx + 1))
             if v0 >= v1 or u0 >= u1:
                 continue
             yy = (np.arange(v0, v1)[:, None] - y0) / ry
             xx = (np.arange(u0, u1)[None, :] - x0) / rx
-            keep[v0:v1, u0:u1] &= yy**2 + xx**2 > 1.0
+            # a lobed outline, because sensor holes are irregular, not discs
+            edge = 1.0 + 0.3 * np.sin(k * np.arctan2(yy, xx) + ph)
+            keep[v0:v1, u0:u1] &= yy**2 + xx**2 > edge**2
 
     return np.where(keep, z, np.float32(0.0)).astype(np.float32, copy=False)
