@@ -268,10 +268,7 @@ class Renderer:
         instances = np.where(hit, self.scene.mesh.face_instance[fidx], 0).astype(np.int32)
         if noise:
             rgb = apply_camera_effects(radiance, rng, self.config.effects)
-            # the sensor sees its own near-infrared pattern: most materials (fabrics,
-            # paints, wood) are brighter there than their visible albedo, so darkness in
-            # colour is softened before the sensor's dark-surface dropout sees it
-            lum = np.sqrt(albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))
+            lum = albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
             spec = hit & self.face_specular[fidx]
             depth = simulate_depth(views.depth_m, views.normals_cam, intrinsics, rng,
                                    self.config.sensor, albedo=lum.astype(np.float32),
