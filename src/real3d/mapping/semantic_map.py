@@ -70,7 +70,7 @@ class SemanticMapConfig:
     truncation_m: float = 0.15
     num_classes: int = 14
     pixel_stride: int = 4
-    free_stride: int = 8
+    free_stride: int = 12
     free_voxel_size_m: float = 0.1
     min_depth_m: float = 0.1
     max_depth_m: float = 6.0
@@ -130,20 +130,21 @@ class SemanticPoints:
 
 
 def _incidence_cos(depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.ndarray,
-                   min_cos: float = 0.25, max_jump: float = 0.05) -> np.ndarray:
+                   min_cos: float = 0.25, max_jump: float = 0.05, step: int = 2) -> np.ndarray:
     """|cos| of the angle between the viewing ray and the surface normal at pixels (v, u).
 
-    The normal comes from central differences of the back-projected depth; where a
+    The normal comes from central differences (``step`` pixels each way, which averages
+    out some sensor noise) of the back-projected depth; where a
     neighbour is invalid or across a depth jump (relative change > ``max_jump``) the
     result is 1 (no correction). Clamped below at ``min_cos``.
     """
     h, w = depth.shape
-    ul, ur = np.maximum(u - 1, 0), np.minimum(u + 1, w - 1)
-    vu, vd = np.maximum(v - 1, 0), np.minimum(v + 1, h - 1)
+    ul, ur = np.maximum(u - step, 0), np.minimum(u + step, w - 1)
+    vu, vd = np.maximum(v - step, 0), np.minimum(v + step, h - 1)
     dl, dr, du, dd = depth[v, ul], depth[v, ur], depth[vu, u], depth[vd, u]
     ok = (ur > ul) & (vd > vu)
     for n in (dl, dr, du, dd):
-        ok &= (n > 0) & (np.abs(n - d) < max_jump * d)
+        ok &= (n > 0) & (np.abs(n - d) < step * max_jump * d)
 
     def point(uu, vv, dd_):
         return np.stack([(uu - K.cx) / K.fx * dd_, (vv - K.cy) / K.fy * dd_, dd_], axis=1)
@@ -351,6 +352,8 @@ class SemanticMap:
         order = np.arange(rows.shape[0])
         self._scratch[rows] = order
         first = self._scratch[rows] == order
+        # Which ray allocated each kept voxel: its incidence angle stands in for the voxel's.
+        ray_of = np.flatnonzero(first) // offs.shape[0]
         rows, cell = rows[first], cell[first]
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
@@ -363,16 +366,17 @@ class SemanticMap:
         pu = np.rint(K.fx * xn + K.cx).astype(np.int64)
         pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
         ok = (z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
-        rows, pu, pv, z, xn, yn = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok]
+        rows, pu, pv, z, xn, yn, ray_of = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok], ray_of[ok]
         dpx = depth[pv, pu].astype(np.float64)
         sdf = (dpx - z) * np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
         ok = (dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m)
-        rows, pu, pv, sdf, dpx = rows[ok], pu[ok], pv[ok], sdf[ok], dpx[ok]
+        rows, pu, pv, sdf, ray_of = rows[ok], pu[ok], pv[ok], sdf[ok], ray_of[ok]
         # Along the ray the distance to a surface seen at incidence angle a is |sdf| / cos a:
         # on a floor seen at 15 degrees, voxel centres half a voxel off the surface would read
         # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
-        # and snapping work in true distances.
-        sdf = sdf * _incidence_cos(depth, K, pv, pu, dpx)
+        # and snapping work in true distances. The angle is taken once per allocating ray
+        # (the voxel's own pixel is at most a voxel away on the image).
+        sdf = sdf * _incidence_cos(depth, K, v, u, d)[ray_of]
         ok = sdf >= -trunc
         rows, pu, pv, sdf = rows[ok], pu[ok], pv[ok], np.minimum(sdf[ok], trunc)
 
