@@ -657,8 +657,14 @@ def _small_object(sb, o, kind, xy, yaw, w, d, h, z):
     elif kind == "lamp":
         sb.cyl(o, (xy[0], xy[1], z + 0.015), w * 0.4, 0.03, sb.material("metal", "metal"))
         sb.cyl(o, (xy[0], xy[1], z + h * 0.4), 0.012, h * 0.75, sb.material("metal", "metal"))
+        glow = float(rng.uniform(0.0, 1.5))
         sb.cyl(o, (xy[0], xy[1], z + h * 0.85), w / 2, h * 0.3,
-               sb.material("fabric", "lampshade", emissive=float(rng.uniform(0.0, 1.5))))
+               sb.material("fabric", "lampshade", emissive=glow))
+        if glow > 0.5:  # a lamp that is on also lights the room: from under its shade,
+            # beside the pole (a light inside a closed part would be all shadow)
+            sb.lights.append({"position": [float(xy[0]) + 0.05, float(xy[1]), float(z + h * 0.65)],
+                              "intensity": float(rng.uniform(0.4, 1.5)),
+                              "color": [1.0, float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.6, 0.85))]})
     elif kind == "plant":
         sb.cyl(o, (xy[0], xy[1], z + h * 0.2), w * 0.35, h * 0.4, sb.material("stone", "pot"))
         leaf = sb.material("fabric", "plant")
