@@ -60,9 +60,9 @@ def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, traje
     return pil
 
 
-def save_topdown_png(path, costmap: Costmap, **kw) -> FsPath:
-    """Write ``render_topdown(costmap, **kw)`` as a PNG; returns the path."""
-    path = FsPath(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    render_topdown(costmap, **kw).save(path)
-    return path
+def save_topdown_png(png_path, costmap: Costmap, **kw) -> FsPath:
+    """Write ``render_topdown(costmap, **kw)`` as a PNG; returns its path."""
+    png_path = FsPath(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    render_topdown(costmap, **kw).save(png_path)
+    return png_path

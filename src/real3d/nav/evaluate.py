@@ -62,13 +62,14 @@ def collides(path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: f
 
 
 def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: int = 0,
-                 min_dist_m: float = 1.5, clearance_m: float = 0.1):
+                 min_dist_m: float = 1.5, clearance_m: float = 0.1, accept=None):
     """Start/goal pairs on ground-truth free cells, at least ``min_dist_m`` apart, and
     connected on the ground-truth costmap (same robot radius and margin).
 
     Start and goal keep ``clearance_m`` beyond the lethal radius from ground-truth
     obstacles: a robot does not stand or aim at the very edge of the lethal zone, and a
-    map quantised at 5 cm cannot place that edge to better than a voxel.
+    map quantised at 5 cm cannot place that edge to better than a voxel. ``accept``, when
+    given, is a predicate on a world xy (2,) that both ends must pass.
     """
     gt = gt_costmap(occ, config)
     r_lethal = config.robot_radius_m + config.safety_margin_m
@@ -83,6 +84,8 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
         pa, pb = gt.cell_to_world(np.stack([a, b]))
         if np.linalg.norm(pa - pb) < min_dist_m:
             continue
+        if accept is not None and not (accept(pa) and accept(pb)):
+            continue
         try:
             opt = plan_on_costmap(gt, pa, pb)
         except NoPathError:
@@ -92,13 +95,21 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
 
 
 def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20, seed: int = 0,
-                        method: str = "skimage", clearance_m: float = 0.1) -> NavMetrics:
+                        method: str = "skimage", clearance_m: float = 0.1,
+                        observed_only: bool = True) -> NavMetrics:
     """Plan on ``costmap`` between ground-truth-connected pairs (``sample_pairs``) and score
-    the paths."""
+    the paths. With ``observed_only`` both ends must lie on cells the map has seen free
+    (a map of a partly explored home cannot plan into rooms it never saw)."""
     import time
 
     cfg = costmap.config
-    pairs = sample_pairs(occ, cfg, n_pairs, seed, clearance_m=clearance_m)
+
+    def observed(xy) -> bool:
+        rc = costmap.world_to_cell(xy[None])
+        return bool(costmap.grid.inside(rc)[0] and costmap.grid.free[rc[0, 0], rc[0, 1]])
+
+    pairs = sample_pairs(occ, cfg, n_pairs, seed, clearance_m=clearance_m,
+                         accept=observed if observed_only else None)
     ok = coll = 0
     ratios, times = [], []
     for s, g, opt_len in pairs:

@@ -53,20 +53,37 @@ class GraphMetrics:
         return d
 
 
-def gt_objects(scene: SceneGT):
-    """Ground-truth objects that the graph should find (structure classes excluded)."""
+def gt_objects(scene: SceneGT, instance_ids=None):
+    """Ground-truth objects that the graph should find: structure classes excluded and,
+    when ``instance_ids`` is given, only those ids (e.g. ``visible_instances(frames)``)."""
     structure = {NYU13.index(n) for n in STRUCTURE_CLASSES}
-    return [o for o in scene.objects if o.label not in structure and o.label > 0]
+    keep = None if instance_ids is None else set(int(i) for i in instance_ids)
+    return [o for o in scene.objects if o.label not in structure and o.label > 0
+            and (keep is None or o.instance_id in keep)]
 
 
-def match_objects(graph: SceneGraph, scene: SceneGT, iou_threshold: float):
+def visible_instances(frames, min_pixels: int = 400) -> set[int]:
+    """Instance ids seen on at least ``min_pixels`` pixels over the frames' ``instances``
+    images (summed over frames): the objects a map of these frames can know about."""
+    counts: dict[int, int] = {}
+    for f in frames:
+        if f.instances is None:
+            continue
+        ids, n = np.unique(f.instances, return_counts=True)
+        for i, c in zip(ids.tolist(), n.tolist()):
+            if i > 0:
+                counts[i] = counts.get(i, 0) + c
+    return {i for i, c in counts.items() if c >= min_pixels}
+
+
+def match_objects(graph: SceneGraph, scene: SceneGT, iou_threshold: float, instance_ids=None):
     """Class-aware one-to-one matching maximising total IoU (Hungarian).
 
     Returns:
         list of (predicted node id, ground-truth instance id, IoU) with IoU >= threshold.
     """
     preds = graph.objects()
-    gts = gt_objects(scene)
+    gts = gt_objects(scene, instance_ids)
     if not preds or not gts:
         return []
     iou = np.zeros((len(preds), len(gts)))
@@ -80,19 +97,23 @@ def match_objects(graph: SceneGraph, scene: SceneGT, iou_threshold: float):
             if iou[i, j] >= iou_threshold]
 
 
-def evaluate_graph(graph: SceneGraph, scene: SceneGT, thresholds=(0.25, 0.5)) -> GraphMetrics:
-    """Precision/recall/F1 of object nodes at each IoU threshold and relation accuracy."""
+def evaluate_graph(graph: SceneGraph, scene: SceneGT, thresholds=(0.25, 0.5),
+                   instance_ids=None) -> GraphMetrics:
+    """Precision/recall/F1 of object nodes at each IoU threshold and relation accuracy.
+
+    ``instance_ids`` restricts the ground truth (e.g. to ``visible_instances(frames)``).
+    """
     n_pred = len(graph.objects())
-    n_gt = len(gt_objects(scene))
+    n_gt = len(gt_objects(scene, instance_ids))
     det = {}
     for t in thresholds:
-        m = match_objects(graph, scene, t)
+        m = match_objects(graph, scene, t, instance_ids)
         tp = len(m)
         p = tp / n_pred if n_pred else 0.0
         r = tp / n_gt if n_gt else 0.0
         f = 2 * p * r / (p + r) if p + r > 0 else 0.0
         det[t] = DetectionScore(t, p, r, f, tp, n_pred, n_gt)
-    m25 = match_objects(graph, scene, min(thresholds))
+    m25 = match_objects(graph, scene, min(thresholds), instance_ids)
     gt_to_pred = {g: p for p, g, _ in m25}
     have = {(e.subject, e.predicate, e.object) for e in graph.edges}
     n_eval = n_ok = 0
