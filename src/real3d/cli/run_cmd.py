@@ -1,0 +1,211 @@
+"""``real3d run INPUT --out DIR``: the whole pipeline over any sequence ``open_sequence`` reads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import typer
+
+
+def parse_goal(text: str | None):
+    """'2.5,-1' -> (2.5, -1.0) world metres."""
+    from real3d.core.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--goal: expected X,Y in metres such as 2.5,-1.0, got {text!r}") from None
+    return (x, y)
+
+
+def build_pipeline(model: str, rgb_model: str | None, backend: str, mode: str, policy: str,
+                   threads: int | None, **overrides):
+    """A Pipeline for the command line: the shipped weights via ``Pipeline.default`` (clear
+    error when missing), other model specs directly."""
+    from real3d.pipeline import Pipeline, PipelineConfig
+
+    kw = dict(model=model, rgb_model=rgb_model, backend=backend, mode=mode, overload_policy=policy,
+              threads=threads, **overrides)
+    if model == "rgbd-default" or rgb_model == "rgb-default":
+        return Pipeline.default(**kw)
+    return Pipeline(PipelineConfig(**kw))
+
+
+def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_frames: int | None = None,
+            title: str = "real3d run", rerun: bool = True) -> dict:
+    """Run ``pipeline`` over ``source`` with a progress bar, write every output into
+    ``out`` and print a summary table. Returns ``write_run_outputs``'s dict."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+    from rich.table import Table
+
+    from real3d.viz.report import RunRecorder, write_run_outputs
+    from real3d.viz.rerun_log import RerunLogger
+
+    console = Console(stderr=True)
+    total = len(source) if hasattr(source, "__len__") else None
+    if total is not None and max_frames is not None:
+        total = min(total, max_frames)
+    recorder = RunRecorder(expected_frames=total)
+    rr_log = RerunLogger.create(out / "recording.rrd") if rerun else None
+    if rerun and rr_log is None:
+        console.print("[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("frames", total=total, info="")
+
+        def on_result(res, frame):
+            recorder.on_result(res, frame)
+            if rr_log is not None:
+                rr_log.log_frame(res, frame)
+            progress.update(task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels")
+
+        summary = pipeline.run(source, on_result=on_result, max_frames=max_frames)
+        task2 = progress.add_task("writing outputs", total=None, info="")
+        result = write_run_outputs(out, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal)
+        if rr_log is not None:
+            rr_log.finish(pipeline)
+            result["files"]["recording.rrd"] = out / "recording.rrd"
+        progress.update(task2, total=1, completed=1)
+
+    m = result["metrics"]
+    pct = summary.latency_percentiles()
+    t = Table(title=title)
+    t.add_column("", style="bold")
+    t.add_column("value")
+    c = summary.counts
+    t.add_row("frames", f"{summary.frames_in} in: {c['fused']} fused, {c['rgb_only']} rgb-only, "
+                        f"{c['skipped']} skipped, {c['dropped']} dropped")
+    t.add_row("throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})")
+    for k in ("segment", "fuse", "graph", "costmap", "total"):
+        if k in pct:
+            t.add_row(f"latency {k}", f"p50 {pct[k]['p50']:.1f} ms, p95 {pct[k]['p95']:.1f} ms")
+    t.add_row("map", f"{m['map']['voxels']:,} voxels, {m['map']['bytes'] / 2**20:.1f} MiB")
+    sg = m["scene_graph"]
+    t.add_row("scene graph", f"{sg['objects']} objects, {sg['structures']} structures, {sg['rooms']} rooms, "
+                             f"{sg['edges']} relations")
+    p = m["path"]
+    t.add_row("path", p["status"] + (f", {p['length_m']:.2f} m" if p.get("length_m") else ""))
+    gt = m.get("ground_truth") or {}
+    if gt.get("seg2d"):
+        t.add_row("2D mIoU", f"{gt['seg2d']['miou']:.1f} %")
+    if gt.get("map3d"):
+        t.add_row("3D mIoU", f"{gt['map3d']['miou']:.1f} %")
+    if gt.get("objects"):
+        t.add_row("object F1 @0.25", f"{gt['objects']['detection']['0.25']['f1']:.2f}")
+    if gt.get("nav"):
+        t.add_row("nav success", f"{100 * (gt['nav']['success_rate'] or 0):.0f} % of {gt['nav']['n_pairs']} pairs")
+    t.add_row("peak RSS", f"{m['peak_rss_mb']:.0f} MiB")
+    for i, r in summary.skipped[:10]:
+        t.add_row(f"skipped {i}", r)
+    t.add_row("output", str(out / "report.html"))
+    Console().print(t)
+    return result
+
+
+def _pairs_view(path: Path) -> Path | None:
+    """For a folder of ``N.png`` + ``N_depth.png`` pairs (no layout any reader detects), a
+    temporary ``color/`` + ``depth/`` view of symlinks that the folder reader opens; the
+    reader does all decoding. None when the folder is not such a pair folder."""
+    if not path.is_dir():
+        return None
+    depth = {p.name[: -len("_depth" + p.suffix)]: p for p in path.iterdir()
+             if p.stem.endswith("_depth") and p.suffix.lower() in (".png", ".pgm")}
+    color = {p.stem: p for p in path.iterdir()
+             if p.stem in depth and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm")}
+    if not color:
+        return None
+    view = Path(tempfile.mkdtemp(prefix="real3d_pairs_"))
+    (view / "color").mkdir()
+    (view / "depth").mkdir()
+    for stem, c in color.items():
+        os.symlink(c.resolve(), view / "color" / f"{stem}{c.suffix}")
+        d = depth[stem]
+        os.symlink(d.resolve(), view / "depth" / f"{stem}{d.suffix}")
+    return view
+
+
+def open_input(path: Path, format: str | None, intrinsics: str | None, depth_encoding: str | None,
+               stride: int, max_frames: int | None):
+    """``open_sequence`` with the command's options; a folder of ``N.png``/``N_depth.png``
+    pairs is read through the folder reader (``--depth-encoding`` says how depth is stored)."""
+    from real3d.cli.info_cmd import _parse_intrinsics
+    from real3d.core.errors import FormatError
+    from real3d.io import open_sequence
+
+    opts = {"stride": stride}
+    if max_frames is not None:
+        opts["max_frames"] = max_frames
+    intr = _parse_intrinsics(intrinsics)
+    if intr is not None:
+        opts["intrinsics"] = intr
+    try:
+        fopts = dict(opts)
+        if depth_encoding is not None:
+            fopts["depth_encoding"] = depth_encoding
+        return open_sequence(path, format=format, **fopts)
+    except FormatError:
+        view = _pairs_view(Path(path)) if format is None else None
+        if view is None:
+            raise
+        return open_sequence(view, format="folder", depth_encoding=depth_encoding or "mm", **opts)
+
+
+def run(
+    input: Path = typer.Argument(..., help="Recording or dataset (anything real3d info reads)."),
+    out: Path = typer.Option(Path("real3d_run"), "--out", help="Output folder."),
+    backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Process at most N frames."),
+    goal: str | None = typer.Option(None, "--goal", help="X,Y world metres (z-up map frame) to plan "
+                                    "to; default: the farthest reachable free cell."),
+    model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset "
+                              "(random weights) or .safetensors path."),
+    rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth "
+                                  "('none' to skip such frames)."),
+    mode: str = typer.Option("offline", "--mode", help="offline (every frame, deterministic) | realtime"),
+    policy: str = typer.Option("drop", "--policy", help="Realtime overload policy: drop | keyframe"),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch / onnxruntime threads."),
+    format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
+    intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height for "
+                                          "sources without calibration."),
+    depth_encoding: str | None = typer.Option(None, "--depth-encoding", help="Folder sources: mm | tum | "
+                                              "sun | nyu_disparity."),
+    stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
+    gravity: str = typer.Option("auto", "--gravity", help="auto | floor | off: re-express poses in "
+                                "a floor-plane gravity frame (auto: unless the source is z-up)."),
+) -> None:
+    """Run segmentation, mapping, scene graph and planning over INPUT; write the report,
+    semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json into OUT."""
+    from real3d.core.errors import ConfigError
+
+    goal_xy = parse_goal(goal)
+    if gravity not in ("auto", "floor", "off"):
+        raise ConfigError(f"--gravity: expected auto | floor | off, got {gravity!r}")
+    seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
+    with seq:
+        info = seq.info
+        # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
+        z_up = info.format == "real3d" or info.pose_source == "gravity"
+        grav = ("off" if z_up else "floor") if gravity == "auto" else gravity
+        no_poses = info.pose_source is None
+        warning = None
+        if no_poses:
+            warning = ("the source has no poses: each frame is placed by a floor-plane fit of its own "
+                       "depth, which is right for a static camera only")
+        pipe = build_pipeline(model, None if rgb_model == "none" else rgb_model, backend, mode, policy, threads,
+                              gravity=grav, missing_pose="gravity" if no_poses else "skip",
+                              graph_every=30, costmap_every=30)
+        meta = {"input": str(input), "format": info.format, "frames": info.num_frames,
+                "model": model, "rgb_model": rgb_model, "backend": backend, "mode": mode,
+                "overload_policy": policy, "gravity": grav, "poses": info.pose_source or "none"}
+        if warning:
+            meta["warning"] = warning
+        execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames)
+        if seq.skipped:
+            typer.echo(f"reader skipped {len(seq.skipped)} frame(s)", err=True)

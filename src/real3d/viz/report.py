@@ -1,0 +1,529 @@
+"""What a pipeline run writes: map, graph, costmap, path, metrics and a visual report.
+
+``RunRecorder`` watches a ``Pipeline.run`` (pass ``recorder.on_result`` as its callback)
+and keeps only bounded summaries: per-frame latencies and statuses, a handful of
+segmentation samples, the 2D confusion matrix against ground-truth labels, a thinned set
+of observed surface points (for 3D scoring) and the process memory over time.
+``write_run_outputs`` then writes, each file atomically (temporary name, then rename)::
+
+    report.html, report.md        the report, pictures in report_files/
+    semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
+    scene_graph.json              the scene graph (schema in real3d.scene.graph)
+    costmap.png                   top-down costmap with objects, trajectory and path
+    path.json                     the planned path (world frame, z up, metres)
+    metrics.json                  run figures; with ground truth 2D/3D mIoU, object F1, nav
+    recording.rrd                 when rerun-sdk is installed (written by viz.rerun_log)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from real3d.core.labels import NYU13
+
+OUTPUT_FILES = ("report.html", "report.md", "semantic_map.ply", "scene_graph.json", "costmap.png",
+                "path.json", "metrics.json")
+
+
+# ---------------------------------------------------------------------------- files
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file next to ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; outputs are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_png(image, path) -> Path:
+    """Save a PIL image (or (H, W, 3) uint8 array) as PNG atomically."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_via_temp(path, writer) -> Path:
+    """Call ``writer(tmp_path)`` (a function that writes a file) and rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now, MiB (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _clean(o):
+    """Replace NaN/inf floats by None so the JSON is standard."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
+
+
+def write_json(path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(_clean(obj), indent=1, default=_json_default) + "\n")
+
+
+# ---------------------------------------------------------------------------- recording
+@dataclass
+class RunRecorder:
+    """Bounded record of a run, fed by ``on_result(result, frame)``.
+
+    Args:
+        expected_frames: frames the source will deliver (spreads the segmentation samples
+            evenly); None keeps every ``sample_every``-th processed frame.
+        n_samples: segmentation samples to keep.
+        rss_every: sample the process memory every this many frames.
+        surface_stride, max_surface_points: thinning of the ground-truth surface points
+            seen by the camera (synthetic data with ``depth_clean_m``) for 3D scoring.
+    """
+
+    expected_frames: int | None = None
+    n_samples: int = 6
+    sample_every: int = 50
+    rss_every: int = 10
+    surface_stride: int = 8
+    max_surface_points: int = 400_000
+    index: list = field(default_factory=list)
+    status: list = field(default_factory=list)
+    latency: dict = field(default_factory=dict)
+    map_voxels: list = field(default_factory=list)
+    rss: list = field(default_factory=list)  # (frame count, MiB)
+    samples: list = field(default_factory=list)
+    confusion: np.ndarray | None = None
+    surface_points: list = field(default_factory=list)
+    n_surface: int = 0
+    trajectory: list = field(default_factory=list)
+    t_start: float = field(default_factory=time.perf_counter)
+
+    def _want_sample(self, k: int) -> bool:
+        if self.expected_frames:
+            picks = np.linspace(0, self.expected_frames - 1, self.n_samples).round().astype(int)
+            return k in set(picks.tolist())
+        return k % self.sample_every == 0 and len(self.samples) < self.n_samples
+
+    def on_result(self, result, frame) -> None:
+        from real3d.eval.metrics import confusion_matrix
+
+        k = len(self.index)
+        self.index.append(result.index)
+        self.status.append(result.status)
+        for name, v in result.latency_ms.items():
+            self.latency.setdefault(name, [np.nan] * k).append(v)
+        for v in self.latency.values():
+            if len(v) < k + 1:
+                v.append(np.nan)
+        self.map_voxels.append(result.map_voxels)
+        if k % self.rss_every == 0:
+            self.rss.append((k, current_rss_mb()))
+        if frame is None or result.labels is None:
+            return
+        gt = frame.labels
+        if gt is not None and gt.shape == result.labels.shape:
+            c = confusion_matrix(result.labels, gt, 13)
+            self.confusion = c if self.confusion is None else self.confusion + c
+        if self._want_sample(k) or (self.expected_frames and k == self.expected_frames - 1 and not self.samples):
+            self.samples.append({"index": result.index, "status": result.status, "rgb": frame.rgb.copy(),
+                                 "pred": result.labels.copy(), "gt": None if gt is None else gt.copy()})
+        if (result.status == "fused" and frame.depth_clean_m is not None and frame.world_T_cam is not None
+                and self.n_surface < self.max_surface_points):
+            from real3d.mapping.evaluate import observed_surface_points
+
+            p = observed_surface_points([frame], stride=self.surface_stride)
+            self.surface_points.append(p.astype(np.float32))
+            self.n_surface += len(p)
+        if result.status == "fused" and frame.world_T_cam is not None:
+            self.trajectory.append(frame.world_T_cam[:3, 3].copy())
+
+    def latency_arrays(self) -> dict:
+        return {k: np.asarray(v, np.float64) for k, v in self.latency.items()}
+
+
+# ---------------------------------------------------------------------------- goal / path
+def auto_goal(costmap, start_xy) -> np.ndarray | None:
+    """The reachable free cell farthest (in path cost) from ``start_xy``: a goal that makes
+    the planner cross the explored space. None when nothing is reachable."""
+    from skimage.graph import MCP_Geometric
+
+    from real3d.nav.costmap import clear_footprint
+
+    cost = costmap.cost.copy()
+    cm = type(costmap)(cost, costmap.grid, costmap.obstacle_distance_m, costmap.config)
+    clear_footprint(cm, start_xy, costmap.config.robot_radius_m + 0.1)
+    rc = costmap.world_to_cell(np.asarray(start_xy, float)[None])[0]
+    if not costmap.grid.inside(rc[None])[0] or not np.isfinite(cm.cost[rc[0], rc[1]]):
+        return None
+    finite = np.isfinite(cm.cost)
+    c = np.where(finite, cm.cost, -1.0)  # negative = impassable for MCP
+    mcp = MCP_Geometric(c, fully_connected=True)
+    acc, _ = mcp.find_costs([tuple(int(v) for v in rc)])
+    acc = np.where(np.isfinite(acc) & finite, acc, -1.0)
+    if acc.max() <= 0:
+        return None
+    r, col = np.unravel_index(int(np.argmax(acc)), acc.shape)
+    return costmap.cell_to_world(np.array([[r, col]]))[0]
+
+
+def plan_for_report(pipeline, goal_xy=None) -> dict:
+    """Plan from the last camera position to ``goal_xy`` (or ``auto_goal``); a dict for
+    path.json (``status`` "ok" or the reason there is no path)."""
+    from real3d.core.errors import NoPathError
+
+    out = {"frame": "world, z up, metres", "status": "no map", "start_xy": None, "goal_xy": None,
+           "goal_source": "given" if goal_xy is not None else "auto: farthest reachable free cell",
+           "waypoints": [], "length_m": None}
+    cm = pipeline.costmap
+    if cm is None or not pipeline.trajectory:
+        return out
+    start = np.asarray(pipeline.trajectory[-1][:2], float)
+    out["start_xy"] = start.tolist()
+    goal = np.asarray(goal_xy, float) if goal_xy is not None else auto_goal(cm, start)
+    if goal is None:
+        out["status"] = "no reachable free space around the start"
+        return out
+    out["goal_xy"] = [float(v) for v in goal]
+    t0 = time.perf_counter()
+    try:
+        path = pipeline.plan(goal, start)
+    except NoPathError as e:
+        out["status"] = f"no path: {e}"
+        return out
+    out.update(status="ok", waypoints=path.waypoints.tolist(), length_m=float(path.length_m),
+               plan_ms=(time.perf_counter() - t0) * 1e3)
+    return out
+
+
+# ---------------------------------------------------------------------------- metrics
+def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int = 20) -> dict:
+    """Scores against synthetic ground truth (``SceneGT``); keys ``seg2d``, ``map3d``,
+    ``objects``, ``nav`` (each None when it cannot be computed)."""
+    from real3d.eval.metrics import metrics_from_confusion
+
+    out = {"seg2d": None, "map3d": None, "objects": None, "nav": None}
+    if recorder.confusion is not None:
+        m = metrics_from_confusion(recorder.confusion)
+        out["seg2d"] = m.to_dict()
+    if scene is None or not len(pipeline.map):
+        return out
+    from real3d.mapping.evaluate import evaluate_map
+    from real3d.nav.evaluate import evaluate_navigation
+    from real3d.scene.evaluate import evaluate_graph
+
+    ref = np.concatenate(recorder.surface_points).astype(np.float64) if recorder.surface_points else None
+    mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
+    d = mm.to_dict()
+    d["miou"] = 100 * d["miou"]
+    d["iou_per_class"] = {NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
+    out["map3d"] = d
+    g = evaluate_graph(pipeline.scene_graph, scene)
+    out["objects"] = g.to_dict()
+    cm = pipeline.costmap
+    if cm is not None:
+        out["nav"] = evaluate_navigation(cm, scene.occupancy, n_pairs=nav_pairs).to_dict()
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def _table_html(rows, header=None) -> str:
+    h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header) if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
+
+
+def _table_md(rows, header) -> str:
+    lines = ["| " + " | ".join(str(c) for c in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _f(v, nd=1, unit="") -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "n/a"
+    return f"{v:.{nd}f}{unit}"
+
+
+_CSS = """body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1000px;
+color:#222}h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 10px;text-align:left;
+font-size:14px}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:14px}
+.kpi{display:inline-block;margin:6px 18px 6px 0}.kpi b{font-size:24px;display:block}"""
+
+
+def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, path_info: dict,
+                 metrics: dict) -> tuple[Path, Path]:
+    """Pictures into ``out_dir/report_files`` and report.html / report.md next to them."""
+    from real3d.scene.draw import render_scene_graph
+    from real3d.viz.plots import bar_chart, label_legend, line_chart, segmentation_samples, stack_vertical
+
+    out = Path(out_dir)
+    fig_dir = out / "report_files"
+    figs = {}
+    lat = recorder.latency_arrays()
+    processed = np.array([s in ("fused", "rgb_only") for s in recorder.status], bool)
+    stage_series = {k: lat[k][processed] for k in ("segment", "fuse", "graph", "costmap", "total") if k in lat}
+    # graph / costmap run every N frames: plot only where they ran (NaN elsewhere)
+    for k in ("graph", "costmap"):
+        if k in stage_series:
+            v = stage_series[k].copy()
+            v[~(v > 0)] = np.nan
+            stage_series[k] = v
+    xs = np.flatnonzero(processed)
+    figs["latency"] = line_chart(stage_series, "Latency per stage over the run", "frame (stream order)",
+                                 "ms", x=xs if len(xs) else None)
+    mem = [line_chart({"map voxels (thousands)": np.asarray(recorder.map_voxels, float) / 1000},
+                      "Map size", "frame", "k voxels", size=(900, 220))]
+    if recorder.rss:
+        r = np.asarray(recorder.rss, float)
+        mem.append(line_chart({"RSS MiB": r[:, 1]}, "Process memory (resident)", "frame", "MiB",
+                              x=r[:, 0], size=(900, 220), ylim=(0, max(100.0, float(r[:, 1].max()) * 1.15))))
+    figs["memory"] = stack_vertical(mem)
+    figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
+    cm = pipeline.costmap
+    if cm is not None:
+        from real3d.nav.draw import render_topdown
+        from real3d.nav.planner import Path as NavPath
+
+        wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
+        p = NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
+        traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
+        scale = int(np.clip(900 // max(cm.grid.shape), 1, 6))
+        figs["topdown"] = render_topdown(cm, objects=pipeline.scene_graph.objects(), path=p, trajectory=traj,
+                                         goal_xy=path_info.get("goal_xy"), scale=scale)
+    figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
+    pix = pipeline.class_pixels[1:].astype(float)
+    hist = {}
+    gt_counts = None
+    if recorder.confusion is not None:
+        gt_counts = recorder.confusion[1:].sum(axis=1).astype(float)
+    for k, name in enumerate(NYU13.names[1:]):
+        pred_share = 100 * pix[k] / max(pix.sum(), 1)
+        if gt_counts is not None:
+            hist[name] = [pred_share, 100 * gt_counts[k] / max(gt_counts.sum(), 1)]
+        else:
+            hist[name] = pred_share
+    colors = {n: NYU13.colors[i + 1] for i, n in enumerate(NYU13.names[1:])}
+    figs["classes"] = bar_chart(hist, "Class histogram of the segmented pixels", "% of pixels", colors=colors,
+                                groups=["predicted", "ground truth"] if gt_counts is not None else None)
+    paths = {}
+    for name, im in figs.items():
+        paths[name] = atomic_save_png(im, fig_dir / f"{name}.png")
+
+    pct = summary.latency_percentiles()
+    counts = summary.counts
+    kpis = [("frames", f"{summary.frames_in}"), ("processed FPS", _f(summary.fps, 1)),
+            ("p50 latency", _f(pct.get("total", {}).get("p50"), 0, " ms")),
+            ("map voxels", f"{len(pipeline.map):,}"), ("objects", f"{len(pipeline.scene_graph.objects())}"),
+            ("peak RSS", _f(metrics.get("peak_rss_mb"), 0, " MiB"))]
+    lat_rows = [(k, _f(v.get("p50"), 1), _f(v.get("p95"), 1), _f(v.get("mean"), 1)) for k, v in pct.items()]
+    status_rows = [(k, v) for k, v in counts.items()]
+    issues = ([(i, "skipped", r) for i, r in summary.skipped] + [(i, "rgb only", r) for i, r in summary.rgb_only]
+              + [(i, "dropped", "overload") for i in summary.dropped[:50]])
+    gt = metrics.get("ground_truth") or {}
+    gt_rows = []
+    if gt.get("seg2d"):
+        gt_rows.append(("2D segmentation mIoU", _f(gt["seg2d"]["miou"], 1, " %")))
+        gt_rows.append(("2D pixel accuracy", _f(gt["seg2d"]["pixel_acc"], 1, " %")))
+    if gt.get("map3d"):
+        gt_rows.append(("3D map mIoU (surface voxels)", _f(gt["map3d"]["miou"], 1, " %")))
+        gt_rows.append(("3D map completeness", _f(100 * gt["map3d"]["completeness"], 1, " %")))
+        gt_rows.append(("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm")))
+    if gt.get("objects"):
+        for t, dsc in gt["objects"]["detection"].items():
+            gt_rows.append((f"object F1 @ IoU {t}", _f(dsc["f1"], 2)))
+    if gt.get("nav"):
+        gt_rows.append(("navigation success", _f(100 * gt["nav"]["success_rate"], 0, " %")
+                        + f" of {gt['nav']['n_pairs']} pairs"))
+        gt_rows.append(("navigation collisions", _f(100 * gt["nav"]["collision_rate"], 0, " %")))
+    meta_rows = [(k, v) for k, v in meta.items()]
+    path_txt = (f"{path_info['status']}" + (f", {path_info['length_m']:.2f} m from {np.round(path_info['start_xy'], 2).tolist()} "
+                f"to {np.round(path_info['goal_xy'], 2).tolist()} ({path_info['goal_source']})"
+                if path_info.get("status") == "ok" else ""))
+
+    sections = [
+        ("Latency per stage", "latency",
+         "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
+         "few frames). 'total' includes waiting in the queues between the overlapping stages."),
+        ("Segmentation samples", "segmentation", "Evenly spaced frames: colour, the network's labels and, "
+         "where the source has them, the ground truth."),
+        ("Top-down map", "topdown", "Costmap (white free, grey unknown, red obstacles and their "
+         "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
+         f"(green). Path: {path_txt}."),
+        ("Scene graph", "graph", "Objects and structure at their positions seen from above; edges: "
+         "on (orange), next to (blue), in room (grey)."),
+        ("Class histogram", "classes", "Share of segmented pixels per class"
+         + (" next to the ground truth share." if gt_counts is not None else ".")),
+        ("Memory", "memory", "Voxels in the map and resident memory of the process over the run."),
+    ]
+    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>real3d report</title><style>{_CSS}</style>"
+         "</head><body>", "<h1>real3d run report</h1>",
+         f"<p class='note'>{html.escape(str(meta.get('input', '')))} &middot; {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
+         "<div>" + "".join(f"<span class='kpi'><b>{html.escape(v)}</b>{html.escape(k)}</span>" for k, v in kpis) + "</div>"]
+    if meta.get("warning"):
+        h.append(f"<p><b>Note:</b> {html.escape(str(meta['warning']))}</p>")
+    if gt_rows:
+        h += ["<h2>Quality against ground truth</h2>", _table_html(gt_rows, ["metric", "value"])]
+    for title, key, note in sections:
+        if key not in paths:
+            continue
+        h += [f"<h2>{html.escape(title)}</h2>", f"<p class='note'>{html.escape(note)}</p>",
+              f"<img src='report_files/{key}.png' alt='{html.escape(title)}'>"]
+        if key == "latency":
+            h.append(_table_html(lat_rows, ["stage", "p50 ms", "p95 ms", "mean ms"]))
+    h += ["<h2>Frames</h2>", _table_html(status_rows, ["status", "frames"])]
+    if issues:
+        h += ["<p class='note'>Frames not fused and why:</p>", _table_html(issues[:200], ["frame", "what", "reason"])]
+    h += ["<h2>Run</h2>", _table_html(meta_rows, ["setting", "value"]), "</body></html>"]
+    html_path = atomic_write_text(out / "report.html", "\n".join(h))
+
+    md = ["# real3d run report", "", f"{meta.get('input', '')}", "",
+          _table_md([(k, v) for k, v in kpis], ["", ""]), ""]
+    if meta.get("warning"):
+        md += [f"**Note:** {meta['warning']}", ""]
+    if gt_rows:
+        md += ["## Quality against ground truth", "", _table_md(gt_rows, ["metric", "value"]), ""]
+    for title, key, note in sections:
+        if key not in paths:
+            continue
+        md += [f"## {title}", "", note, "", f"![{title}](report_files/{key}.png)", ""]
+        if key == "latency":
+            md += [_table_md(lat_rows, ["stage", "p50 ms", "p95 ms", "mean ms"]), ""]
+    md += ["## Frames", "", _table_md(status_rows, ["status", "frames"]), ""]
+    if issues:
+        md += [_table_md(issues[:200], ["frame", "what", "reason"]), ""]
+    md += ["## Run", "", _table_md(meta_rows, ["setting", "value"]), ""]
+    md_path = atomic_write_text(out / "report.md", "\n".join(md))
+    return html_path, md_path
+
+
+def write_run_outputs(out_dir, pipeline, summary, recorder: RunRecorder, meta: dict | None = None,
+                      scene=None, goal_xy=None) -> dict:
+    """Write every output file of a run into ``out_dir`` (see the module docstring).
+
+    Args:
+        pipeline: the ``Pipeline`` after ``run``.
+        summary: its ``RunSummary``.
+        recorder: the ``RunRecorder`` that watched the run.
+        meta: settings shown in the report (input, model, backend, ...).
+        scene: ``SceneGT`` of a synthetic source (enables the ground-truth metrics).
+        goal_xy: (2,) world metres; None picks ``auto_goal``.
+
+    Returns:
+        {"files": {name: path}, "metrics": the metrics.json content}.
+    """
+    from real3d.mapping.export import export_point_cloud_ply
+    from real3d.nav.draw import render_topdown
+    from real3d.nav.planner import Path as NavPath
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or {})
+    files = {}
+    # Refresh the derived structures once, so every file below describes the final map.
+    graph = pipeline.scene_graph
+    path_info = plan_for_report(pipeline, goal_xy)
+    files["path.json"] = write_json(out / "path.json", path_info)
+    files["semantic_map.ply"] = atomic_via_temp(out / "semantic_map.ply",
+                                                lambda p: export_point_cloud_ply(pipeline.map, p))
+    files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
+    cm = pipeline.costmap
+    if cm is not None:
+        wp = np.asarray(path_info["waypoints"] or np.zeros((0, 2)), float)
+        p = NavPath(wp, path_info["length_m"] or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
+        traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
+        img = render_topdown(cm, objects=graph.objects(), path=p, trajectory=traj,
+                             goal_xy=path_info.get("goal_xy"), scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)))
+    else:
+        from PIL import Image, ImageDraw
+
+        img = Image.new("RGB", (400, 120), (160, 160, 160))
+        ImageDraw.Draw(img).text((10, 50), "empty map: no frame was fused", fill=(0, 0, 0))
+    files["costmap.png"] = atomic_save_png(img, out / "costmap.png")
+
+    metrics = {
+        "run": summary.to_dict(),
+        "map": {"voxels": len(pipeline.map), "bytes": pipeline.map.nbytes, "frames_fused": pipeline.frames_fused,
+                "free_cells": pipeline.map.num_free_cells},
+        "scene_graph": {"objects": len(graph.objects()), "structures": len(graph.structures()),
+                        "rooms": len(graph.rooms()), "edges": len(graph.edges)},
+        "path": {k: path_info.get(k) for k in ("status", "length_m", "goal_source")},
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_mb_over_run": [[int(k), float(v)] for k, v in recorder.rss],
+        "settings": meta,
+    }
+    gt = ground_truth_metrics(pipeline, recorder, scene) if (scene is not None or recorder.confusion is not None) else None
+    metrics["ground_truth"] = gt
+    files["metrics.json"] = write_json(out / "metrics.json", metrics)
+    html_path, md_path = write_report(out, meta, summary, recorder, pipeline, path_info, metrics)
+    files["report.html"], files["report.md"] = html_path, md_path
+    return {"files": files, "metrics": metrics}
