@@ -175,7 +175,7 @@ def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
     h, w = img.shape[:2]
     pad = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge")
     acc = np.zeros_like(img)
-    for ox, oy in zip(dx, dy):
+    for ox, oy in zip(dx, dy, strict=True):
         acc += pad[r + oy:r + oy + h, r + ox:r + ox + w]
     acc *= 1.0 / length
     return acc
