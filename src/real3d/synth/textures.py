@@ -395,7 +395,12 @@ def _skimage_data_dir() -> str | None:
 
 def _load_photo(name: str) -> np.ndarray | None:
     """A bundled scikit-image photo as float32 sRGB values in [0, 1], (H, W, 3); None if the
-    file is not in this installation (some of skimage.data needs a download)."""
+    file is not in this installation (some of skimage.data needs a download).
+
+    The file is opened with PIL from skimage.data's folder rather than through the
+    skimage.data functions: those import skimage.io's plugin machinery (~0.4 s, a third of
+    the bank's build budget) and may try to download.
+    """
     root = _skimage_data_dir()
     if root is None:
         return None
