@@ -14,5 +14,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Frame", "Intrinsics", "LabelSet", "Real3DError", "InputError", "FormatError",
-    "ConfigError", "__version__",
+    "ConfigError", "Pipeline", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # Pipeline pulls in torch and every stage: import it only when asked for.
+    if name == "Pipeline":
+        from real3d.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'real3d' has no attribute {name!r}")

@@ -149,13 +149,16 @@ class StepResult:
     """What the pipeline did with one frame.
 
     Attributes:
-        index: the frame's position in the stream (``Frame.index`` when it is a Frame).
+        index: the frame's position in the stream in ``run`` (0-based, counting every item
+            the source delivered or failed to deliver); ``Frame.index`` in ``step``.
         timestamp_s: the frame's capture time (0 when unknown).
         status: ``"fused"``, ``"rgb_only"``, ``"skipped"`` or ``"dropped"``.
         reason: why a frame was skipped, dropped or not fused (None when fused).
         labels: (H, W) uint8 NYUv2-13 labels, None for skipped / dropped frames.
-        latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``
-            (from the frame entering the pipeline to its result, queue waits included).
+        latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``:
+            from the frame's arrival to its result in realtime mode (queue waits included),
+            from the start of its processing in offline mode (where the source is read
+            ahead) and in ``step``.
         model: which segmentation model ran (``"rgbd"``, ``"rgb"`` or ``""``).
         map_voxels: fine voxels in the map after this frame.
         map_bytes: bytes of voxel storage after this frame.
@@ -648,8 +651,7 @@ class Pipeline:
                         delay = (ts - t0_frame) - (time.perf_counter() - t_start)
                         if delay > 0:
                             time.sleep(delay)
-                    idx = obj.index if isinstance(obj, _ReadError) else (f.index if isinstance(f, Frame) else k)
-                    item = _Item(idx, obj, time.perf_counter())
+                    item = _Item(k, obj, time.perf_counter())
                     with cv:
                         if cfg.mode == "offline":
                             while len(q_in) >= cfg.queue_size and not stop.is_set():
@@ -676,6 +678,10 @@ class Pipeline:
                             break
                         item = q_in.popleft()
                         cv.notify_all()
+                    if cfg.mode == "offline":
+                        # Offline, the source is read ahead on purpose: latency counts from
+                        # when the frame's processing starts, not from the read-ahead.
+                        item.t_in = time.perf_counter()
                     if isinstance(item.frame, _ReadError):
                         item.status, item.reason, item.frame = "skipped", item.frame.reason, None
                     elif self._check(item):
@@ -779,6 +785,50 @@ class Pipeline:
             on_result(res, frame)
 
 
+def peak_rss_reset() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs``); False when
+    not possible (then ``peak_rss_mb`` keeps the process-wide peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory since the last ``peak_rss_reset`` (or process start), MiB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
+    """Throughput and latency of ``pipeline.run`` over ``frames[warmup:]`` (already
+    decoded, so the source costs nothing), after ``frames[:warmup]`` went through ``step``
+    (allocator and kernel warm-up).
+
+    Returns:
+        {"frames", "fps", "wall_s", "latency_ms": {stage: {"p50", "p95", "mean"}},
+         "peak_rss_mb", "counts"}; the map is reset before the measured run.
+    """
+    frames = list(frames)
+    for f in frames[:warmup]:
+        pipeline.step(f)
+    pipeline.reset()
+    peak_rss_reset()
+    s = pipeline.run(frames[warmup:])
+    return {"frames": s.frames_in, "fps": s.fps, "wall_s": s.wall_s, "latency_ms": s.latency_percentiles(),
+            "peak_rss_mb": peak_rss_mb(), "counts": dict(s.counts)}
+
+
 class SyntheticStream:
     """A synthetic sequence rendered on demand, frame by frame.
 
@@ -849,5 +899,5 @@ def _iterate(source, max_frames: int | None):
 
 __all__ = [
     "Pipeline", "PipelineConfig", "StepResult", "RunSummary", "load_segmenter", "check_frame",
-    "calibration_feeds_from_frames", "SyntheticStream", "BACKENDS", "MODES", "OVERLOAD_POLICIES", "STAGES",
+    "calibration_feeds_from_frames", "SyntheticStream", "benchmark", "peak_rss_mb", "peak_rss_reset", "BACKENDS", "MODES", "OVERLOAD_POLICIES", "STAGES",
 ]

@@ -25,6 +25,11 @@ def _register() -> None:
     app.add_typer(train_cmd.app, name="train")
     app.add_typer(eval_cmd.app, name="eval")
     app.command("export")(export_cmd.export)
+    from real3d.cli import bench_cmd, demo_cmd, run_cmd
+
+    app.command("demo")(demo_cmd.demo)
+    app.command("run")(run_cmd.run)
+    app.command("bench")(bench_cmd.bench)
 
 
 _register()

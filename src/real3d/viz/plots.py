@@ -203,7 +203,7 @@ def segmentation_samples(samples, label_set=NYU13, max_width: int = 320):
     has_gt = any(s.get("gt") is not None for s in samples)
     cols = 3 if has_gt else 2
     h0, w0 = samples[0]["rgb"].shape[:2]
-    scale = min(1.0, max_width / w0)
+    scale = max_width / w0
     pw, ph = int(round(w0 * scale)), int(round(h0 * scale))
     head = 22
     img = Image.new("RGB", (cols * pw + (cols - 1) * 4, len(samples) * (ph + head + 4) + 24), (255, 255, 255))

@@ -1,0 +1,201 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import real3d
+from real3d.core import ConfigError, FormatError
+from real3d.models import build_model
+from real3d.pipeline import Pipeline, PipelineConfig, StepResult, check_frame, load_segmenter
+from real3d.synth import TextureBank, generate_sequence
+
+HW = (60, 80)
+
+
+@pytest.fixture(scope="module")
+def seq():
+    return generate_sequence(2, 8, size=HW, bank=TextureBank(0))
+
+
+@pytest.fixture(scope="module")
+def nets():
+    torch.manual_seed(0)
+    return build_model("rgbd-tiny").eval(), build_model("rgb-tiny").eval()
+
+
+def make(nets, **kw):
+    kw.setdefault("graph_every", 4)
+    kw.setdefault("costmap_every", 4)
+    return Pipeline(PipelineConfig(**kw), segmenter=nets[0], rgb_segmenter=nets[1])
+
+
+def map_state(p):
+    a = p.map.voxel_arrays()
+    return {k: v.copy() for k, v in a.items()}
+
+
+def test_lazy_export():
+    assert real3d.Pipeline is Pipeline
+
+
+def test_offline_run_is_deterministic_and_equals_step(seq, nets):
+    runs = []
+    for _ in range(2):
+        p = make(nets)
+        labels = []
+        s = p.run(seq, on_result=lambda r, f: labels.append(r.labels))
+        assert s.counts["fused"] == len(seq) and s.frames_in == len(seq)
+        runs.append((map_state(p), labels, p.scene_graph.to_dict()))
+    p = make(nets)
+    stepped = [p.step(f) for f in seq]
+    assert all(isinstance(r, StepResult) and r.status == "fused" for r in stepped)
+    runs.append((map_state(p), [r.labels for r in stepped], p.scene_graph.to_dict()))
+    ref = runs[0]
+    for other in runs[1:]:
+        assert ref[0].keys() == other[0].keys()
+        for k in ref[0]:
+            np.testing.assert_array_equal(ref[0][k], other[0][k])
+        for a, b in zip(ref[1], other[1]):
+            np.testing.assert_array_equal(a, b)
+        assert ref[2] == other[2]
+
+
+class _Injected:
+    """A sequence with bad frames at fixed positions; position 3 fails to read."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __len__(self):
+        return len(self.frames) + 1
+
+    def __getitem__(self, i):
+        if i == 3:
+            raise FormatError("color/000003.png: truncated PNG")
+        f = self.frames[i if i < 3 else i - 1]
+        if i == 1:  # NaN written into the depth after the Frame was validated
+            d = f.depth_m.copy()
+            f = f.replace(depth_m=d)
+            d[5:9, 5:9] = np.nan
+        elif i == 2:
+            f = generate_sequence(2, 1, size=(40, 56))[0]
+        elif i == 4:
+            f = f.replace(world_T_cam=None)
+        return f
+
+
+def test_bad_frames_are_skipped_and_reported(seq, nets):
+    p = make(nets)
+    results = []
+    s = p.run(_Injected(seq.frames), on_result=lambda r, f: results.append(r))
+    assert s.frames_in == len(seq) + 1 and len(results) == s.frames_in
+    reasons = dict(s.skipped)
+    assert set(reasons) == {1, 2, 3, 4}
+    assert "NaN" in reasons[1]
+    assert "wrong size" in reasons[2]
+    assert "truncated" in reasons[3]
+    assert "missing pose" in reasons[4]
+    assert s.counts["fused"] == len(seq) + 1 - 4
+    assert [r.index for r in results] == list(range(len(seq) + 1))
+    assert p.frames_fused == s.counts["fused"]
+
+
+def test_missing_depth_uses_rgb_model_and_skips_fusion(seq, nets):
+    p = make(nets)
+    p.step(seq[0])
+    v = p.map.version
+    r = p.step(seq[1].replace(depth_m=None))
+    assert r.status == "rgb_only" and r.model == "rgb" and r.reason == "no depth"
+    assert r.labels.shape == HW and p.map.version == v
+    r = p.step(seq[2].replace(depth_m=np.zeros(HW, np.float32)))
+    assert r.status == "rgb_only" and "depth failed" in r.reason and p.map.version == v
+    p2 = make(nets, rgb_model=None)
+    p2.rgb_segmenter = None
+    r = p2.step(seq[1].replace(depth_m=None))
+    assert r.status == "skipped" and "rgb_model" in r.reason
+
+
+def test_check_frame_catches_mutations(seq):
+    f = seq[0]
+    assert check_frame(f) is None
+    assert "not a real3d.Frame" in check_frame("frame")
+    g = f.replace(depth_m=f.depth_m.copy())
+    g.depth_m[0, 0] = -1
+    assert "negative" in check_frame(g)
+    assert "wrong size" in check_frame(f, (10, 10))
+
+
+class _SlowSegmenter:
+    def __init__(self, net, delay_s):
+        self.net, self.config, self.delay_s = net, net.config, delay_s
+
+    def predict(self, frame):
+        time.sleep(self.delay_s)
+        return self.net.predict(frame)
+
+
+def test_realtime_drop_policy_counts_every_frame(seq, nets):
+    slow = _SlowSegmenter(nets[0], 0.05)
+    p = Pipeline(PipelineConfig(mode="realtime", source_fps=200.0, queue_size=1, graph_every=0, costmap_every=0),
+                 segmenter=slow, rgb_segmenter=nets[1])
+    seen = []
+    s = p.run(seq, on_result=lambda r, f: seen.append(r.index))
+    assert s.counts["dropped"] > 0 and s.counts["fused"] > 0
+    assert sum(s.counts.values()) == s.frames_in == len(seq)
+    assert sorted(seen) == list(range(len(seq)))
+    assert len(s.dropped) == s.counts["dropped"]
+
+
+def test_realtime_keyframe_policy_keeps_moving_frames(seq, nets):
+    slow = _SlowSegmenter(nets[0], 0.05)
+    still = [seq[0].replace(index=i, timestamp_s=i / 200) for i in range(6)]
+    p = Pipeline(PipelineConfig(mode="realtime", overload_policy="keyframe", source_fps=200.0, queue_size=1,
+                                graph_every=0, costmap_every=0), segmenter=slow, rgb_segmenter=nets[1])
+    s = p.run(still)
+    # the first frame is a keyframe; the camera never moves, so later ones are dropped when
+    # the queue is full
+    assert s.counts["dropped"] >= 1 and 0 not in s.dropped
+    assert sum(s.counts.values()) == 6
+
+
+def test_costmap_graph_and_plan(seq, nets):
+    p = make(nets)
+    p.run(seq)
+    assert p.costmap is not None and p.costmap.cost.ndim == 2
+    assert p.scene_graph.to_dict()["schema"] == "real3d.scene_graph"
+    from real3d.viz.report import auto_goal
+
+    goal = auto_goal(p.costmap, p.trajectory[-1][:2])
+    assert goal is not None
+    path = p.plan(goal)
+    assert np.allclose(path.waypoints[-1], goal) and path.length_m > 0
+
+
+def test_onnx_and_int8_backends_agree_with_torch(seq, nets, tmp_path):
+    cfg = PipelineConfig(cache_dir=str(tmp_path), calibration_frames=2)
+    ref = nets[0].predict(seq[0]).labels
+    fp32 = load_segmenter(nets[0], "onnx", cfg)
+    assert (fp32.predict(seq[0]).labels == ref).mean() > 0.98
+    int8 = load_segmenter(nets[0], "int8", cfg)
+    assert int8.precision == "int8"
+    assert int8.predict(seq[0]).labels.shape == HW
+    # cached by content: a second load reuses the files
+    n = len(list((tmp_path / "onnx").glob("*.onnx")))
+    load_segmenter(nets[0], "onnx", cfg)
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == n == 2
+
+
+def test_default_without_weights_raises_config_error(monkeypatch, tmp_path):
+    import real3d.models.pretrained as pre
+
+    monkeypatch.setattr(pre, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="shipped weights are missing"):
+        Pipeline.default()
+
+
+def test_bad_config_names():
+    with pytest.raises(ConfigError, match="valid: torch, onnx, int8"):
+        PipelineConfig(backend="tensorrt")
+    with pytest.raises(ConfigError):
+        PipelineConfig(overload_policy="block")
