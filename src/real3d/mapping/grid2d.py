@@ -73,14 +73,17 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
 
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
                    z_max_m: float = 1.5, min_weight: float = 2.0, bounds_xy=None,
-                   floor_label: int = _FLOOR) -> Grid2D:
+                   floor_label: int = _FLOOR, min_column_voxels: int = 2) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
     ``min_weight`` whose centre lies in [z_min_m, z_max_m] and whose class is not floor
     (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
     (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
-    free-space cell overlapping the band; occupied wins.
+    free-space cell overlapping the band; occupied wins. A cell needs at least
+    ``min_column_voxels`` solid voxels in the band to count as occupied: single voxels
+    are mostly depth outliers (flying pixels), and one of them would block a corridor
+    once inflated by the robot radius.
 
     Args:
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
@@ -118,7 +121,11 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         lab = np.argmax(ev[:, 1:], axis=1) + 1
         post_floor = has_cls & (lab == floor_label)
     in_band = (z >= z_min_m) & (z <= z_max_m)
-    _splat(grid.occupied, grid.world_to_cell(centres[solid & in_band & ~post_floor, :2]))
+    rc = grid.world_to_cell(centres[solid & in_band & ~post_floor, :2])
+    inside = grid.inside(rc)
+    flat = rc[inside, 0] * w + rc[inside, 1]
+    counts = np.bincount(flat, minlength=h * w).reshape(h, w)
+    grid.occupied |= counts >= min_column_voxels
     floor_surface = observed & (np.abs(sdf) < vs) & ((z < z_min_m) | post_floor)
     _splat(grid.free, grid.world_to_cell(centres[floor_surface, :2]))
     if len(free_pts):

@@ -110,13 +110,24 @@ def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0) -> Box3D:
         raise InputError(f"fit_box: expected (N, 3) points with N > 0, got {describe_array(pts)}")
     if not 0 <= trim < 0.5:
         raise InputError(f"fit_box: expected 0 <= trim < 0.5, got {trim}")
+    def to_local(yaw):
+        c, s = np.cos(yaw), np.sin(yaw)
+        return np.stack([c * pts[:, 0] + s * pts[:, 1], -s * pts[:, 0] + c * pts[:, 1], pts[:, 2]], axis=1)
+
     _, _, yaw = min_area_rect(pts[:, :2])
-    c, s = np.cos(yaw), np.sin(yaw)
-    local = np.stack([c * pts[:, 0] + s * pts[:, 1], -s * pts[:, 0] + c * pts[:, 1], pts[:, 2]], axis=1)
+    local = to_local(yaw)
     if trim > 0:
+        # Strays also tilt the minimum-area rectangle: fit again without the points the
+        # trimmed box leaves out.
+        lo, hi = np.quantile(local[:, :2], [trim, 1 - trim], axis=0)
+        inner = np.all((local[:, :2] >= lo) & (local[:, :2] <= hi), axis=1)
+        if inner.sum() >= 3:
+            _, _, yaw = min_area_rect(pts[inner, :2])
+            local = to_local(yaw)
         lo, hi = np.quantile(local, [trim, 1 - trim], axis=0)
     else:
         lo, hi = local.min(axis=0), local.max(axis=0)
+    c, s = np.cos(yaw), np.sin(yaw)
     mid = (lo + hi) / 2
     center = np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1], mid[2]])
     return Box3D(center, hi - lo + 2 * pad_m, float(yaw))

@@ -36,6 +36,9 @@ from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, fit_box, 
 
 SCENE_GRAPH_SCHEMA_VERSION = 1
 STRUCTURE_CLASSES = ("floor", "wall", "ceiling", "window")
+# Classes that stand on the floor: their legs and bottoms are rarely seen, so their boxes
+# reach down to the floor.
+FLOOR_STANDING_CLASSES = ("bed", "chair", "sofa", "table", "furniture")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class SceneGraphConfig:
         support_tol_m: |bottom of A - top of B| below this (with overlapping footprints)
             means A is on B.
         floor_snap_m: objects whose lowest voxel is this close to the floor get their box
-            extended down to it (their bottom is never seen).
+            extended down to it (their bottom is never seen); floor-standing classes
+            (``FLOOR_STANDING_CLASSES``) always do.
         next_to_m: footprints closer than this are next to each other.
         box_trim: box extents span the [trim, 1 - trim] quantiles of the voxels (robust to
             stray edge voxels).
@@ -64,7 +68,7 @@ class SceneGraphConfig:
     """
 
     cluster_cell_m: float = 0.1
-    min_cluster_voxels: int = 25
+    min_cluster_voxels: int = 15
     min_confidence: float = 0.5
     min_weight: float = 1.0
     support_tol_m: float = 0.12
@@ -189,7 +193,8 @@ class SceneGraph:
         for c in clusters:
             box = fit_box(c.points, trim=cfg.box_trim)
             kind = "structure" if c.label in structure_ids else "object"
-            if kind == "object" and box.z_min - self.floor_z_m < cfg.floor_snap_m:
+            standing = NYU13.names[c.label] in FLOOR_STANDING_CLASSES
+            if kind == "object" and (standing or box.z_min - self.floor_z_m < cfg.floor_snap_m):
                 z1 = box.z_max
                 box = Box3D(np.array([box.center[0], box.center[1], (self.floor_z_m + z1) / 2]),
                             np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)

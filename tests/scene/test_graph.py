@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+
+from real3d.core import InputError, Intrinsics, NYU13, look_at
+from real3d.mapping import SemanticMap
+from real3d.mapping.toyscene import ToyRenderer, box_mesh, toy_sequence
+from real3d.scene import SceneGraph, evaluate_graph
+from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
+
+K = Intrinsics.from_fov(160, 120, 1.0)
+FLOOR, CHAIR, TABLE, OBJ = (NYU13.index(n) for n in ("floor", "chair", "table", "objects"))
+
+
+def _scene(parts):
+    vs, ts, fl, n = [], [], [], 0
+    for c, s, yaw, lab in parts:
+        v, t = box_mesh(c, s, yaw)
+        vs.append(v)
+        ts.append(t + n)
+        n += len(v)
+        fl.append(np.full(len(t), lab, np.uint8))
+    nf = sum(len(t) for t in ts)
+    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
+                     np.concatenate(fl), np.zeros(nf, np.int32), np.zeros(nf, np.int32))
+    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
+    return SceneGT(0, "test", mesh, [], [], [], occ)
+
+
+def _fuse(scene, n_views, center=(0, 0, 0.3), radius=2.2, stride=2):
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=stride)
+    views = [look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), 1.4), center)
+             for a in np.linspace(0, 2 * np.pi, n_views, endpoint=False)]
+    return m, [r.render(K, T, index=i) for i, T in enumerate(views)]
+
+
+def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
+    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+                    ((-0.6, 0, 0.45), (0.5, 0.5, 0.9), 0.3, CHAIR),
+                    ((0.6, 0, 0.45), (0.5, 0.5, 0.9), -0.2, CHAIR),   # same class, 0.7 m apart
+                    ((0.0, 1.2, 0.375), (1.2, 0.7, 0.75), 0.0, TABLE)])
+    m, frames = _fuse(scene, 12)
+    g = SceneGraph()
+    ids_over_time = []
+    for i, f in enumerate(frames):
+        m.integrate(f)
+        if i >= 3:
+            assert g.update(m)
+            ids_over_time.append(sorted((n.class_name, n.id) for n in g.objects()))
+    assert not g.update(m)  # nothing changed: no work
+    chairs = [n for n in g.objects() if n.label == CHAIR]
+    tables = [n for n in g.objects() if n.label == TABLE]
+    assert len(chairs) == 2 and len(tables) == 1
+    assert {round(float(n.centroid[0])) for n in chairs} == {-1, 1}
+    # Once every object is in view, ids stop changing.
+    assert ids_over_time[-1] == ids_over_time[-4]
+    # The table box: footprint and height within a few centimetres, reaching the floor.
+    t = tables[0]
+    assert np.allclose(sorted(t.box.size[:2]), [0.7, 1.2], atol=0.08)
+    assert t.box.z_min == pytest.approx(0.0, abs=0.05) and t.box.z_max == pytest.approx(0.75, abs=0.05)
+    assert t.n_observations >= 6
+
+
+def test_support_relation_json_and_networkx():
+    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+                    ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
+                    ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ)])
+    m, frames = _fuse(scene, 10, center=(0, 0, 0.5))
+    for f in frames:
+        m.integrate(f)
+    g = SceneGraph()
+    g.update(m)
+    by_label = {n.label: n for n in g.objects()}
+    box_id, table_id = by_label[OBJ].id, by_label[TABLE].id
+    floor_id = next(n.id for n in g.structures() if n.label == FLOOR)
+    on = {(e.subject, e.object) for e in g.relations("on")}
+    assert (box_id, table_id) in on and (table_id, floor_id) in on
+    assert (box_id, floor_id) not in on
+    d = json.loads(g.to_json())
+    assert d["schema"] == "real3d.scene_graph" and d["version"] == 1
+    assert {n["id"] for n in d["nodes"]} == set(g.nodes)
+    node = next(n for n in d["nodes"] if n["id"] == box_id)
+    assert set(node) >= {"id", "kind", "label", "class_name", "confidence", "centroid", "box",
+                         "n_observations", "n_voxels", "room_id"}
+    nx_g = g.to_networkx()
+    assert nx_g.number_of_nodes() == len(g.nodes) and nx_g.number_of_edges() == len(g.edges)
+    assert nx_g.has_edge(box_id, table_id, key="on")
+    obstacles = {n.id for n in g.get_obstacles()}
+    assert table_id in obstacles and floor_id not in obstacles
+    with pytest.raises(InputError):
+        g.update("not a map")
+
+
+def test_toy_home_detection_f1_and_rooms():
+    seq = toy_sequence(0, n_frames=40, size=(120, 160))
+    m = SemanticMap(pixel_stride=2)
+    g = SceneGraph()
+    for f in seq:
+        m.integrate(f)
+    g.update(m)
+    r = evaluate_graph(g, seq.scene)
+    assert r.detection[0.25].f1 >= 0.9
+    assert r.relation_accuracy == 1.0
+    assert len(g.rooms()) == 2
+    # Every object sits in the room whose footprint holds its centroid.
+    for n in g.objects():
+        gt_room = next(rm for rm in seq.scene.rooms
+                       if rm.x0 <= n.centroid[0] <= rm.x1 and rm.y0 <= n.centroid[1] <= rm.y1)
+        same = [o for o in g.objects() if n.room_id == o.room_id]
+        assert all(rm.x0 - 0.2 <= o.centroid[0] <= rm.x1 + 0.2 for o in same for rm in [gt_room])
+    free = g.get_free_space()
+    assert free.free.any() and free.occupied.any()
