@@ -288,8 +288,10 @@ def apply_camera_effects(
     if use_vig:
         img *= (1.0 - np.float32(vig) * yy * yy)[:, None]
     if use_blur and blur_sigma > 0:
+        # A kernel cut at 2 sigma (renormalised by scipy) looks the same as a full one and
+        # is about a quarter cheaper.
         img = ndimage.gaussian_filter(img.reshape(h, w, 3), (blur_sigma, blur_sigma, 0),
-                                      mode="nearest", truncate=3.0).reshape(h, w * 3)
+                                      mode="nearest", truncate=2.0).reshape(h, w * 3)
     if use_motion and motion_len > 1:
         img = _motion_blur(img.reshape(h, w, 3), motion_len, motion_angle).reshape(h, w * 3)
 
