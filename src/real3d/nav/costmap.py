@@ -93,6 +93,7 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> 
         cost += np.where(band < config.inflation_m, soft, 0).astype(np.float32)
     cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
     cost[dist < r_lethal] = LETHAL
+    cost[grid.occupied] = LETHAL  # also when the robot radius is 0
     return Costmap(cost, grid, dist, config)
 
 

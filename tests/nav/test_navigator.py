@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from real3d.core import InputError, NoPathError, make_pose, transform_points
+from real3d.mapping.toyscene import toy_sequence
+from real3d.nav import CostmapConfig, RobotNavigator, floor_alignment, ransac_plane
+from real3d.nav.evaluate import collides, evaluate_navigation
+from real3d.nav.draw import save_topdown_png
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_sequence(0, n_frames=40, size=(120, 160))
+
+
+def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
+    nav = RobotNavigator(replan_every=4)
+    goal = (7.0, 1.8)  # in the second room, through the door
+    n_paths = 0
+    for f in toy:
+        try:
+            nav.navigate(f.rgb, f.depth_m, f.intrinsics, f.world_T_cam, goal, probs=f.labels)
+            n_paths += 1
+        except NoPathError:  # the goal room has not been seen yet
+            pass
+    assert n_paths >= 10  # once the second room is mapped, every frame returns a path
+    assert len(nav.trajectory) == len(toy)
+    nav.refresh_costmap()
+    path = nav.plan((2.4, 2.0), goal)
+    assert np.allclose(path.waypoints[-1], goal)
+    assert path.length_m >= np.linalg.norm(np.subtract(goal, (2.4, 2.0)))
+    assert not collides(path.waypoints, toy.scene.occupancy, nav.costmap_config.robot_radius_m)
+    m = evaluate_navigation(nav.costmap, toy.scene.occupancy, n_pairs=8, seed=1)
+    assert m.n_pairs == 8 and m.success_rate >= 0.85 and m.collision_rate == 0.0
+    assert m.length_ratio_mean < 1.25
+    png = save_topdown_png(tmp_path / "top.png", nav.costmap, path=path, trajectory=nav.trajectory, goal_xy=goal)
+    assert png.stat().st_size > 1000
+    with pytest.raises(NoPathError):
+        nav.plan((2.4, 2.0), (40.0, 40.0))
+
+
+def test_navigator_rejects_bad_input(toy):
+    f = toy[0]
+    nav = RobotNavigator()
+    with pytest.raises(InputError):
+        nav.navigate(f.rgb, f.depth_m, f.intrinsics, None, (1.0, 1.0))
+    bad = f.depth_m.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(InputError):
+        nav.navigate(f.rgb, bad, f.intrinsics, f.world_T_cam, (1.0, 1.0))
+    with pytest.raises(InputError):
+        nav.navigate(f.rgb, f.depth_m[:-1], f.intrinsics, f.world_T_cam, (1.0, 1.0))
+
+
+def test_floor_alignment_recovers_gravity():
+    rng = np.random.default_rng(0)
+    floor = np.c_[rng.uniform(-3, 3, (3000, 2)), rng.normal(0, 0.003, 3000)]
+    table = np.c_[rng.uniform(0, 1.5, (2500, 2)), 0.75 + rng.normal(0, 0.003, 2500)]
+    wall = np.c_[rng.uniform(-3, 3, 1500), np.full(1500, 3.0), rng.uniform(0, 2.5, 1500)]
+    pts = np.concatenate([floor, table, wall])
+    a = 0.4
+    R = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    world_T_true = make_pose(R, [0.5, -1.0, 2.0])  # an arbitrary world frame
+    pts_w = transform_points(world_T_true, pts)
+    world_T_gravity, gravity_T_world = floor_alignment(pts_w, up_hint=world_T_true[:3, 2] + [0.2, 0, 0])
+    assert np.allclose(world_T_gravity @ gravity_T_world, np.eye(4), atol=1e-9)
+    q = transform_points(gravity_T_world, pts_w)
+    assert np.abs(q[:3000, 2]).mean() < 0.005       # floor at z = 0
+    assert np.mean(q[3000:5500, 2]) == pytest.approx(0.75, abs=0.01)  # table top above it
+    fit = ransac_plane(pts_w, up_hint=world_T_true[:3, 2])
+    assert fit.inliers[:3000].mean() > 0.95
+    with pytest.raises(InputError):
+        ransac_plane(np.zeros((2, 3)))

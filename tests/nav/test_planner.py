@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+from real3d.core import ConfigError, InputError, NoPathError
+from real3d.mapping.grid2d import Grid2D
+from real3d.nav import CostmapConfig, astar, costmap_from_grid, plan, route_skimage, shortcut
+
+RES = 0.1
+
+
+def grid_from(occupied: np.ndarray) -> Grid2D:
+    occ = np.asarray(occupied, bool)
+    return Grid2D(occ, ~occ, (0.0, 0.0), RES, 0.1, 1.5)
+
+
+def cfg(radius=0.0, margin=0.0, inflation=0.0):
+    return CostmapConfig(resolution_m=RES, robot_radius_m=radius, safety_margin_m=margin,
+                         inflation_m=inflation)
+
+
+@pytest.mark.parametrize("planner", [astar, route_skimage])
+def test_open_grid_costs_match_the_octile_distance(planner):
+    cost = np.ones((20, 30))
+    cells, total = planner(cost, (2, 3), (12, 23))
+    # 10 diagonal moves and 10 straight moves at unit cell cost.
+    assert total == pytest.approx(10 * np.sqrt(2) + 10)
+    assert tuple(cells[0]) == (2, 3) and tuple(cells[-1]) == (12, 23)
+    steps = np.abs(np.diff(cells, axis=0))
+    assert steps.max() == 1
+
+
+def test_planners_agree_and_detour_through_the_gap():
+    occ = np.zeros((30, 30), bool)
+    occ[:, 15] = True
+    occ[25, 15] = False  # the only gap
+    cm = costmap_from_grid(grid_from(occ), cfg())
+    a_cells, a_cost = astar(cm.cost, (5, 5), (5, 25))
+    s_cells, s_cost = route_skimage(cm.cost, (5, 5), (5, 25))
+    assert a_cost == pytest.approx(s_cost)
+    for cells in (a_cells, s_cells):
+        assert (25, 15) in {tuple(c) for c in cells}
+        assert not occ[cells[:, 0], cells[:, 1]].any()
+    # Through the gap: (5, 5) -> (25, 15) -> (5, 25), each leg 10 diagonal + 10 straight moves.
+    assert a_cost == pytest.approx(2 * (10 * np.sqrt(2) + 10))
+
+
+@pytest.mark.parametrize("method", ["astar", "skimage"])
+def test_no_path_raises(method):
+    occ = np.zeros((20, 20), bool)
+    occ[:, 10] = True
+    cm = costmap_from_grid(grid_from(occ), cfg())
+    with pytest.raises(NoPathError):
+        plan(cm, (0.25, 0.25), (1.75, 0.25), method=method)
+    with pytest.raises(NoPathError):  # goal outside the map
+        plan(cm, (0.25, 0.25), (50.0, 0.25), method=method)
+    with pytest.raises(NoPathError):  # goal on an obstacle
+        plan(cm, (0.25, 0.25), (1.05, 0.55), method=method)
+
+
+def test_bad_arguments():
+    cm = costmap_from_grid(grid_from(np.zeros((10, 10), bool)), cfg())
+    with pytest.raises(ConfigError):
+        plan(cm, (0.1, 0.1), (0.5, 0.5), method="dijkstra9000")
+    with pytest.raises(InputError):
+        plan(cm, (np.nan, 0.1), (0.5, 0.5))
+    with pytest.raises(InputError):
+        plan(cm, (0.1, 0.1, 0.0), (0.5, 0.5))
+
+
+def test_inflation_makes_cells_near_obstacles_lethal():
+    occ = np.zeros((41, 41), bool)
+    occ[20, 20] = True
+    cm = costmap_from_grid(grid_from(occ), cfg(radius=0.3, margin=0.05, inflation=0.3))
+    d = np.hypot(*np.meshgrid(np.arange(41) - 20, np.arange(41) - 20)) * RES
+    assert np.all(~np.isfinite(cm.cost[d < 0.35]))
+    assert np.all(np.isfinite(cm.cost[d >= 0.36]))
+    ring = (d > 0.4) & (d < 0.6)
+    far = d > 0.7
+    assert cm.cost[ring].min() > 1.0 and np.all(cm.cost[far] == 1.0)
+    # Unknown space is kept apart and not planned through by default.
+    g = grid_from(np.zeros((10, 10), bool))
+    g.free[:, 5] = False
+    assert not np.isfinite(costmap_from_grid(g, cfg()).cost[:, 5]).any()
+
+
+def test_path_is_smoothed_and_in_world_metres():
+    occ = np.zeros((40, 40), bool)
+    occ[10:30, 20] = True
+    cm = costmap_from_grid(grid_from(occ), cfg(radius=0.1))
+    p = plan(cm, (0.55, 2.05), (3.55, 2.05))
+    assert np.allclose(p.waypoints[0], (0.55, 2.05)) and np.allclose(p.waypoints[-1], (3.55, 2.05))
+    assert len(p.waypoints) < len(p.cells) / 4  # shortcutting keeps only the corners
+    assert p.length_m == pytest.approx(np.linalg.norm(np.diff(p.waypoints, axis=0), axis=1).sum())
+    # Around the wall end (y = 1.0 or 3.0 plus clearance): longer than straight, shorter than the grid path.
+    assert 3.0 < p.length_m < len(p.cells) * RES * np.sqrt(2)
+    # Every segment of the smoothed path stays off lethal cells.
+    for a, b in zip(p.waypoints[:-1], p.waypoints[1:]):
+        t = np.linspace(0, 1, 200)[:, None]
+        rc = cm.world_to_cell(a + t * (b - a))
+        assert np.isfinite(cm.cost[rc[:, 0], rc[:, 1]]).all()
+    kept = shortcut(p.cells, cm.cost)
+    assert tuple(kept[0]) == tuple(p.cells[0]) and tuple(kept[-1]) == tuple(p.cells[-1])
