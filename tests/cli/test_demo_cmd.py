@@ -1,0 +1,39 @@
+import json
+import re
+
+from typer.testing import CliRunner
+
+from real3d.cli.main import app
+from real3d.viz.report import OUTPUT_FILES
+
+
+def test_demo_tiny_writes_every_file(tmp_path):
+    out = tmp_path / "demo"
+    r = CliRunner().invoke(app, ["demo", "--frames", "8", "--size", "48x64", "--out", str(out),
+                                 "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"])
+    assert r.exit_code == 0, r.output
+    for name in OUTPUT_FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["run"]["counts"]["fused"] == 8
+    gt = m["ground_truth"]
+    assert 0 <= gt["seg2d"]["miou"] <= 100 and 0 <= gt["map3d"]["miou"] <= 100
+    assert "0.25" in gt["objects"]["detection"]
+    nav = gt["nav"]  # success is null when no ground-truth pair was sampled on a tiny map
+    assert nav["n_pairs"] >= 0 and (nav["success_rate"] is None or 0 <= nav["success_rate"] <= 1)
+    graph = json.loads((out / "scene_graph.json").read_text())
+    assert graph["schema"] == "real3d.scene_graph"
+    path = json.loads((out / "path.json").read_text())
+    assert path["frame"].startswith("world")
+    html = (out / "report.html").read_text()
+    imgs = re.findall(r"src='([^']+\.png)'", html)
+    assert len(imgs) >= 5 and all((out / i).is_file() for i in imgs)
+    assert "random weights" in html
+    # atomic writes leave no temporary files behind
+    assert not list(out.glob(".*tmp")) and not list(out.glob("*.tmp"))
+    assert open(out / "semantic_map.ply", "rb").read(3) == b"ply"
+
+
+def test_demo_help():
+    r = CliRunner().invoke(app, ["demo", "--help"])
+    assert r.exit_code == 0 and "--frames" in r.output and "--size" in r.output
