@@ -1,0 +1,228 @@
+"""Semantic map fusion, scene-graph, costmap and planner timings; real3d's voxel hash vs
+Open3D's VoxelBlockGrid on the same frames.
+
+Each fusion backend runs in its own process (so peak memory is its own) over the same
+frames, after one untimed warm-up frame; figures are medians over frames and repeats.
+Reported: wall ms/frame, CPU ms/frame (process time: what the frame costs when the
+machine is shared), peak RSS growth from before the map was created (Open3D allocates
+``block_count`` blocks up front; 20,000 8^3 blocks here), voxels allocated.
+
+    python benchmarks/bench_mapping.py                 # data-engine frames (toy if absent)
+    python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import pickle
+import platform
+import resource
+import tempfile
+import time
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
+
+
+def _frames(args):
+    if not args.toy:
+        try:
+            from real3d.synth import generate_sequence
+
+            return generate_sequence(args.seed, args.frames, size=tuple(args.size), kind="home"), "data engine home"
+        except Exception as e:  # the data engine is optional for this benchmark
+            print(f"data engine unavailable ({e}); using toy scenes")
+    from real3d.mapping.toyscene import toy_sequence
+
+    return toy_sequence(args.seed, args.frames, size=tuple(args.size), depth_noise_m=0.0025), "toy scene"
+
+
+def _run_real3d(frames, stride: int, labels: bool, q) -> None:
+    from real3d.mapping import SemanticMap
+
+    base = _rss_mb()
+    m = SemanticMap(pixel_stride=stride)
+    m.integrate(frames[0], None if labels else np.zeros(frames[0].size_hw, np.uint8))
+    wall, cpu = [], []
+    for f in frames[1:]:
+        t, c = time.perf_counter(), time.process_time()
+        m.integrate(f, None if labels else np.zeros(f.size_hw, np.uint8))
+        wall.append((time.perf_counter() - t) * 1e3)
+        cpu.append((time.process_time() - c) * 1e3)
+    q.put({"wall": wall, "cpu": cpu, "mem": max(_peak_mb() - base, 0.0), "voxels": len(m),
+           "map_mb": m.nbytes / 1e6})
+
+
+def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q) -> None:
+    from real3d.geometry.o3d import import_open3d
+
+    o3d = import_open3d()
+    core = o3d.core
+    base = _rss_mb()  # before the grid: Open3D allocates block_count blocks up front
+    names, dtypes, ch = ["tsdf", "weight", "color"], [core.float32] * 3, [1, 1, 3]
+    if labels:
+        names.append("label")
+        dtypes.append(core.float32)
+        ch.append(14)
+    vbg = o3d.t.geometry.VoxelBlockGrid(names, dtypes, ch, voxel_size=voxel_size, block_resolution=8,
+                                        block_count=20000, device=core.Device("CPU:0"))
+
+    def step(f):
+        K = core.Tensor(f.intrinsics.K, core.float64)
+        ext = core.Tensor(np.linalg.inv(f.world_T_cam), core.float64)
+        depth = o3d.t.geometry.Image(core.Tensor(f.depth_m))
+        color = o3d.t.geometry.Image(core.Tensor(f.rgb.astype(np.float32)))
+        blocks = vbg.compute_unique_block_coordinates(depth, K, ext, 1.0, 6.0, trunc_voxels)
+        vbg.integrate(blocks, depth, color, K, K, ext, 1.0, 6.0, trunc_voxels)
+        if labels:
+            # The label update Open3D leaves to the caller: project every voxel of the touched
+            # blocks and add log-probabilities of the pixel's label (as real3d does).
+            buf, _ = vbg.hashmap().find(blocks)
+            coords, idx = vbg.voxel_coordinates_and_flattened_indices(buf)
+            p = coords.numpy() @ f.world_T_cam[:3, :3] - f.world_T_cam[:3, 3] @ f.world_T_cam[:3, :3]
+            z = p[:, 2]
+            ok = z > 0.1
+            u = np.rint(f.intrinsics.fx * p[ok, 0] / z[ok] + f.intrinsics.cx).astype(int)
+            v = np.rint(f.intrinsics.fy * p[ok, 1] / z[ok] + f.intrinsics.cy).astype(int)
+            inb = (u >= 0) & (u < f.intrinsics.width) & (v >= 0) & (v < f.intrinsics.height)
+            sel = idx.numpy()[ok][inb]
+            lab = f.labels[v[inb], u[inb]].astype(int)
+            attr = vbg.attribute("label").reshape((-1, 14))
+            cur = attr[core.Tensor(sel)].numpy()
+            cur[np.arange(len(sel)), lab] += 1.0
+            attr[core.Tensor(sel)] = core.Tensor(cur)
+
+    step(frames[0])
+    wall, cpu = [], []
+    for f in frames[1:]:
+        t, c = time.perf_counter(), time.process_time()
+        step(f)
+        wall.append((time.perf_counter() - t) * 1e3)
+        cpu.append((time.process_time() - c) * 1e3)
+    n_blocks = vbg.hashmap().size()
+    q.put({"wall": wall, "cpu": cpu, "mem": max(_peak_mb() - base, 0.0), "voxels": n_blocks * 512,
+           "map_mb": float("nan")})
+
+
+def _in_child(target, *args):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--toy", action="store_true")
+    ap.add_argument("--skip-open3d", action="store_true")
+    args = ap.parse_args()
+
+    seq, source = _frames(args)
+    frames = list(seq)
+    rows = []
+
+    def record(name, results):
+        wall = np.concatenate([r["wall"] for r in results])
+        cpu = np.concatenate([r["cpu"] for r in results])
+        r0 = results[-1]
+        rows.append((name, np.median(wall), np.percentile(wall, 90), np.median(cpu),
+                     np.median([r["mem"] for r in results]), r0["voxels"], r0["map_mb"]))
+
+    for stride in (2, 3, 4):
+        record(f"real3d hash, stride {stride}, labels",
+               [_in_child(_run_real3d, frames, stride, True) for _ in range(args.repeats)])
+    record("real3d hash, stride 4, no labels",
+           [_in_child(_run_real3d, frames, 4, False) for _ in range(args.repeats)])
+    if not args.skip_open3d:
+        record("Open3D VoxelBlockGrid (all pixels), TSDF+colour",
+               [_in_child(_run_open3d, frames, 0.05, 3.0, False) for _ in range(args.repeats)])
+        record("Open3D VoxelBlockGrid + Python label update",
+               [_in_child(_run_open3d, frames, 0.05, 3.0, True) for _ in range(args.repeats)])
+
+    # Scene graph, costmap and planners on the fused map.
+    from real3d.mapping import SemanticMap
+    from real3d.nav import CostmapConfig, astar, build_costmap, route_skimage
+    from real3d.scene import SceneGraph
+
+    m = SemanticMap()
+    g = SceneGraph()
+    graph_ms = []
+    for i, f in enumerate(frames):
+        m.integrate(f)
+        if i % 10 == 9:
+            t = time.perf_counter()
+            g.update(m)
+            graph_ms.append((time.perf_counter() - t) * 1e3)
+    cost_ms = []
+    for _ in range(5):
+        t = time.perf_counter()
+        cm = build_costmap(m, CostmapConfig())
+        cost_ms.append((time.perf_counter() - t) * 1e3)
+    free = np.argwhere(np.isfinite(cm.cost))
+    rng = np.random.default_rng(0)
+    plan_ms = {"astar": [], "skimage": []}
+    for _ in range(10):
+        a, b = free[rng.integers(0, len(free), 2)]
+        for name, fn in (("astar", astar), ("skimage", route_skimage)):
+            t = time.perf_counter()
+            try:
+                fn(cm.cost, a, b)
+            except Exception:
+                pass
+            plan_ms[name].append((time.perf_counter() - t) * 1e3)
+    big = np.ones((400, 400), np.float32)
+    big[100:300, 200] = np.inf
+    big_ms = {}
+    for name, fn in (("astar", astar), ("skimage", route_skimage)):
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fn(big, (10, 10), (390, 390))
+            ts.append((time.perf_counter() - t) * 1e3)
+        big_ms[name] = np.median(ts)
+
+    import scipy
+    import skimage
+
+    import real3d
+    from real3d.geometry.o3d import import_open3d
+
+    print(f"\nmachine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}; python {platform.python_version()}, numpy {np.__version__}, "
+          f"scipy {scipy.__version__}, scikit-image {skimage.__version__}, "
+          f"open3d {import_open3d().__version__}, real3d {real3d.__version__}")
+    print(f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
+          f"5 cm voxels, {args.repeats} repeats\n")
+    print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | peak RSS growth MB | voxels | map MB |")
+    print("|---|---|---|---|---|---|---|")
+    for name, med, p90, cpu, mem, vox, mb in rows:
+        print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | "
+              f"{'' if mb != mb else f'{mb:.1f}'} |")
+    print(f"\n| stage | median ms |\n|---|---|")
+    print(f"| scene graph update (every 10 frames, {len(g.objects())} objects) | {np.median(graph_ms):.1f} |")
+    print(f"| costmap build ({cm.cost.shape[0]}x{cm.cost.shape[1]} cells at 5 cm) | {np.median(cost_ms):.1f} |")
+    print(f"| plan A* (own) on that costmap | {np.median(plan_ms['astar']):.1f} |")
+    print(f"| plan skimage route_through_array on that costmap | {np.median(plan_ms['skimage']):.1f} |")
+    print(f"| plan A* (own), 400x400 with a wall | {big_ms['astar']:.1f} |")
+    print(f"| plan skimage, 400x400 with a wall | {big_ms['skimage']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
