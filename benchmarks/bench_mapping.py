@@ -4,8 +4,9 @@ Open3D's VoxelBlockGrid on the same frames.
 Each fusion backend runs in its own process (so peak memory is its own) over the same
 frames, after one untimed warm-up frame; figures are medians over frames and repeats.
 Reported: wall ms/frame, CPU ms/frame (process time: what the frame costs when the
-machine is shared), peak RSS growth from before the map was created (Open3D allocates
-``block_count`` blocks up front; 20,000 8^3 blocks here), voxels allocated.
+machine is shared), resident memory growth from before the map was created to after the
+last frame (Open3D allocates ``block_count`` blocks up front; 20,000 8^3 blocks here),
+voxels allocated (Open3D: blocks x 512).
 
     python benchmarks/bench_mapping.py                 # data-engine frames (toy if absent)
     python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
@@ -18,7 +19,6 @@ import multiprocessing as mp
 import os
 import pickle
 import platform
-import resource
 import tempfile
 import time
 
@@ -28,10 +28,6 @@ import numpy as np
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
 
 
 def _frames(args):
@@ -59,7 +55,7 @@ def _run_real3d(frames, stride: int, labels: bool, q) -> None:
         m.integrate(f, None if labels else np.zeros(f.size_hw, np.uint8))
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append((time.process_time() - c) * 1e3)
-    q.put({"wall": wall, "cpu": cpu, "mem": max(_peak_mb() - base, 0.0), "voxels": len(m),
+    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": len(m),
            "map_mb": m.nbytes / 1e6})
 
 
@@ -110,7 +106,7 @@ def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q)
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append((time.process_time() - c) * 1e3)
     n_blocks = vbg.hashmap().size()
-    q.put({"wall": wall, "cpu": cpu, "mem": max(_peak_mb() - base, 0.0), "voxels": n_blocks * 512,
+    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": n_blocks * 512,
            "map_mb": float("nan")})
 
 
@@ -210,7 +206,7 @@ def main() -> None:
           f"open3d {import_open3d().__version__}, real3d {real3d.__version__}")
     print(f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
           f"5 cm voxels, {args.repeats} repeats\n")
-    print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | peak RSS growth MB | voxels | map MB |")
+    print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | RSS growth MB | voxels | map MB |")
     print("|---|---|---|---|---|---|---|")
     for name, med, p90, cpu, mem, vox, mb in rows:
         print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | "

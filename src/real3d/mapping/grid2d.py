@@ -110,24 +110,22 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     h = max(1, int(np.ceil((y1 - y0) / resolution_m)))
     grid = Grid2D(np.zeros((h, w), bool), np.zeros((h, w), bool), (x0, y0), resolution_m, z_min_m, z_max_m)
 
-    observed = arr["weight"] >= min_weight
     sdf = arr["tsdf"] * trunc
-    solid = observed & (sdf < 0.5 * vs)
-    z = centres[:, 2]
-    post_floor = np.zeros(len(z), bool)
-    has_cls = arr["class_weight"] > 0
+    # Only voxels that can matter: observed and on or behind a surface.
+    cand = np.flatnonzero((arr["weight"] >= min_weight) & (sdf < vs))
+    sdf_c, z = sdf[cand], centres[cand, 2]
+    is_floor = np.zeros(len(cand), bool)
+    has_cls = arr["class_weight"][cand] > 0
     if has_cls.any():
-        ev = arr["log_evidence"]
-        lab = np.argmax(ev[:, 1:], axis=1) + 1
-        post_floor = has_cls & (lab == floor_label)
+        lab = np.argmax(arr["log_evidence"][cand[has_cls], 1:], axis=1) + 1
+        is_floor[has_cls] = lab == floor_label
     in_band = (z >= z_min_m) & (z <= z_max_m)
-    rc = grid.world_to_cell(centres[solid & in_band & ~post_floor, :2])
+    rc = grid.world_to_cell(centres[cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor], :2])
     inside = grid.inside(rc)
-    flat = rc[inside, 0] * w + rc[inside, 1]
-    counts = np.bincount(flat, minlength=h * w).reshape(h, w)
+    counts = np.bincount(rc[inside, 0] * w + rc[inside, 1], minlength=h * w).reshape(h, w)
     grid.occupied |= counts >= min_column_voxels
-    floor_surface = observed & (np.abs(sdf) < vs) & ((z < z_min_m) | post_floor)
-    _splat(grid.free, grid.world_to_cell(centres[floor_surface, :2]))
+    floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
+    _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):
         band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_max_m)
         fp = free_pts[band]
