@@ -18,6 +18,7 @@ def seg(
     max_samples: int | None = typer.Option(None, "--max-samples", help="Evaluate the first N samples."),
     overlays: int = typer.Option(4, "--overlays", help="Example overlays to write."),
     threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
+    cache: Path | None = typer.Option(None, "--cache", help="Render/read the data once into this folder."),
 ) -> None:
     """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
     import torch
@@ -36,7 +37,10 @@ def seg(
         from real3d.models import load_model
 
         net = load_model(model)
-    m = evaluate_segmentation(net, data, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays, progress=True)
+    from real3d.train.data import open_data
+
+    dataset = open_data(data, cache, progress=True)
+    m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays, progress=True)
     d = m.to_dict()
     t = Table(title=f"{model} on {data} ({head})")
     t.add_column("class")

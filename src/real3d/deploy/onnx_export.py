@@ -14,6 +14,7 @@ time (they are a few percent of the MACs).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,10 @@ def export_onnx(
         examples.append(x if n == "rgb" else x * 5.0)
     dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
     dyn["logits"] = {0: "batch", 2: "height", 3: "width"}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the input checks read shapes as Python values; the tracer warns about each one,
+        # but the sizes they read are taken from the tensors in the graph
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             wrapper, tuple(examples), str(path), input_names=names, output_names=["logits"],
             dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,

@@ -136,10 +136,11 @@ class SegmentationResult:
         return self.probs.max(axis=0)
 
 
-def normalize_rgb(rgb: torch.Tensor) -> torch.Tensor:
+def normalize_rgb(rgb: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 3, H, W) float in [0, 1] -> ImageNet-normalised float (B, 3, H, W)."""
-    mean = torch.tensor(_RGB_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    std = torch.tensor(_RGB_STD, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    if mean is None or std is None:
+        mean = torch.tensor(_RGB_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+        std = torch.tensor(_RGB_STD, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
     return (rgb - mean) / std
 
 
@@ -175,6 +176,9 @@ class Real3DVisionNet(nn.Module):
             for s in c.fusion_stages:
                 self.fusions[str(s)] = make_fusion(c.fusion, rgb_cfg.widths[s], d_cfg.widths[s])
         self.decoder = ProgressiveDecoder(rgb_cfg.widths, c.num_classes, c.decoder)
+        # constants, not weights: kept out of the state dict
+        self.register_buffer("rgb_mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_std", torch.tensor(_RGB_STD).view(1, 3, 1, 1), persistent=False)
 
     @property
     def uses_depth(self) -> bool:
@@ -203,6 +207,12 @@ class Real3DVisionNet(nn.Module):
                     f"{self.config.name}: depth_m {tuple(depth_m.shape)} does not match rgb {tuple(ref.shape)}"
                 )
             ref = depth_m if ref is None else ref
+        if not torch.jit.is_tracing():
+            # a data-dependent check cannot live in an exported graph; the runtime backend
+            # gets finite inputs from Frame, which rejects NaN/inf at construction
+            for name, x in (("rgb", rgb), ("depth_m", depth_m)):
+                if x is not None and not bool(torch.isfinite(x).all()):
+                    raise InputError(f"{self.config.name}: {name} contains NaN or inf values")
         h, w = ref.shape[-2:]
         if h % 16 or w % 16:
             raise InputError(f"{self.config.name}: expected H, W multiples of 16, got {h}x{w}")
@@ -212,13 +222,13 @@ class Real3DVisionNet(nn.Module):
         """Encoder features at strides 2, 4, 8, 16, 32 after fusion."""
         c = self.config
         if c.fusion == "rgb":
-            return self.encoder(normalize_rgb(rgb))
+            return self.encoder(normalize_rgb(rgb, self.rgb_mean, self.rgb_std))
         dn = normalize_depth(depth_m, c.max_depth_m)
         if c.fusion == "depth":
             return self.encoder(dn)
         if c.fusion == "early":
-            return self.encoder(torch.cat([normalize_rgb(rgb), dn], dim=1))
-        r, d = normalize_rgb(rgb), dn
+            return self.encoder(torch.cat([normalize_rgb(rgb, self.rgb_mean, self.rgb_std), dn], dim=1))
+        r, d = normalize_rgb(rgb, self.rgb_mean, self.rgb_std), dn
         feats = []
         for i in range(5):
             r = self.encoder.stage(i, r)

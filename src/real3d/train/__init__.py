@@ -1,12 +1,19 @@
 """Training: data specs and augmentation, losses, checkpoints, the training loop."""
 
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
-from real3d.train.data import AugmentConfig, SynthSpec, augment, open_data, parse_synth_spec
+from real3d.train.data import (
+    AugmentConfig,
+    SynthSpec,
+    ToySegData,
+    augment,
+    open_data,
+    parse_synth_spec,
+)
 from real3d.train.loop import TrainConfig, lr_at, train
 from real3d.train.losses import class_weights_from_counts, seg_loss
 
 __all__ = [
-    "TrainConfig", "train", "lr_at", "AugmentConfig", "SynthSpec", "augment", "open_data",
+    "TrainConfig", "train", "lr_at", "AugmentConfig", "SynthSpec", "ToySegData", "augment", "open_data",
     "parse_synth_spec", "save_checkpoint", "load_checkpoint", "seg_loss",
     "class_weights_from_counts",
 ]

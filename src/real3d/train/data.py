@@ -340,3 +340,38 @@ class StepSampler(Sampler):
         for s in range(self.start, self.total):
             base = s * self.world * self.b + self.rank * self.b
             yield from range(base, base + self.b)
+
+
+class ToySegData(Dataset):
+    """A tiny procedural dataset for smoke tests and examples: a wall, a floor band and one
+    box whose colour and depth identify its class (chair, table or furniture), plus a void
+    strip at the top. Item i depends only on i. Samples as in the module docstring.
+    """
+
+    _COLORS = {12: (0.8, 0.8, 0.7), 5: (0.4, 0.3, 0.2), 4: (0.9, 0.1, 0.1), 10: (0.1, 0.8, 0.1), 6: (0.1, 0.1, 0.9)}
+
+    def __init__(self, n: int = 8, size_hw: tuple[int, int] = (64, 96)):
+        self.n, self.size_hw = n, tuple(size_hw)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < self.n:
+            raise IndexError(f"ToySegData index {i} out of range [0, {self.n})")
+        g = torch.Generator().manual_seed(i)
+        h, w = self.size_hw
+        labels = torch.full((h, w), 12, dtype=torch.int64)
+        labels[h * 2 // 3:] = 5
+        y0 = int(torch.randint(0, h // 2, (), generator=g))
+        x0 = int(torch.randint(0, w // 2, (), generator=g))
+        labels[y0:y0 + h // 3, x0:x0 + w // 3] = (4, 10, 6)[i % 3]
+        labels[:2] = 0
+        palette = torch.zeros(14, 3)
+        for k, c in self._COLORS.items():
+            palette[k] = torch.tensor(c)
+        rgb = palette[labels].permute(2, 0, 1) + 0.05 * torch.randn(3, h, w, generator=g)
+        depth = torch.full((1, h, w), 4.0)
+        depth[0, labels == 5] = 2.0
+        depth[0, (labels == 4) | (labels == 10) | (labels == 6)] = 2.5
+        return {"rgb": (rgb.clamp(0, 1) * 255).to(torch.uint8), "depth_m": depth, "labels": labels}

@@ -111,6 +111,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     dataset=None,
+    stop_at: int | None = None,
 ) -> dict:
     """Train a segmentation model; returns a summary dict (final loss, steps, paths).
 
@@ -120,6 +121,8 @@ def train(
     Writes ``out_dir/log.csv``, ``out_dir/ckpt/last.{safetensors,json}`` and, at the end,
     ``out_dir/model.{safetensors,json}`` (weights + model card).
     ``dataset`` (a Dataset of samples, see ``real3d.train.data``) replaces ``cfg.data``.
+    ``stop_at`` ends the run early after that step (with a checkpoint), as an interruption
+    would; the schedule still follows ``cfg.steps``.
     """
     rank, world = _dist_info()
     if world > 1 and not dist.is_initialized():
@@ -222,14 +225,17 @@ def train(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.3f}")
-        if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        stopping = stop_at is not None and step >= stop_at
+        if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps or stopping):
             save_checkpoint(ckpt_path, model, opt, step, extra)
+        if stopping:
+            break
     if bar is not None:
         bar.close()
     if log_file is not None:
         log_file.close()
     summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out)}
-    if is_main:
+    if is_main and step >= cfg.steps:
         card = {
             "preset": mcfg.name,
             "train_config": _cfg_dict(cfg),
