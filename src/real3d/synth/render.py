@@ -178,12 +178,20 @@ class Renderer:
         u = rows[:, 0] * px + rows[:, 1] * py + rows[:, 2] * pz + rows[:, 3]
         v = rows[:, 4] * px + rows[:, 5] * py + rows[:, 6] * pz + rows[:, 7]
         S = self._size
-        iu = np.floor(u + 0.5).astype(np.int64)
-        iv = np.floor(v + 0.5).astype(np.int64)
-        photo = rows[:, 14] > 0
+        # +S * 4096 makes coordinates positive so truncation is floor; for power-of-two
+        # sizes the wrap is a bit mask
+        off = S * 4096 + 0.5
+        iu = (u + off).astype(np.int64) - S * 4096
+        iv = (v + off).astype(np.int64) - S * 4096
+        if S & (S - 1) == 0:
+            iu_w, iv_w = iu & (S - 1), iv & (S - 1)
+        else:
+            iu_w, iv_w = iu % S, iv % S
+        photo = np.flatnonzero(rows[:, 14] > 0)
         # tiled textures wrap, photos clamp to their edges
-        iu = np.where(photo, np.clip(iu, 0, S - 1), iu % S)
-        iv = np.where(photo, np.clip(iv, 0, S - 1), iv % S)
+        iu_w[photo] = np.clip(iu[photo], 0, S - 1)
+        iv_w[photo] = np.clip(iv[photo], 0, S - 1)
+        iu, iv = iu_w, iv_w
         flat = (rows[:, 13].astype(np.int64) * S + iv) * S + iu
         tex = self._atlas[flat]
         s = rows[:, 11:12]
