@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from real3d.core.errors import InputError
 from real3d.core.labels import NYU13
@@ -81,9 +82,9 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
     (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
     free-space cell overlapping the band; occupied wins. A cell needs at least
-    ``min_column_voxels`` solid voxels in the band to count as occupied: single voxels
-    are mostly depth outliers (flying pixels), and one of them would block a corridor
-    once inflated by the robot radius.
+    ``min_column_voxels`` solid voxels in the band, or one with two occupied neighbour
+    cells, to count as occupied: isolated voxels are mostly depth outliers (flying pixels),
+    and one of them would block a corridor once inflated by the robot radius.
 
     Args:
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
@@ -123,7 +124,12 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     rc = grid.world_to_cell(centres[cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor], :2])
     inside = grid.inside(rc)
     counts = np.bincount(rc[inside, 0] * w + rc[inside, 1], minlength=h * w).reshape(h, w)
-    grid.occupied |= counts >= min_column_voxels
+    # Outlier rejection: a cell is occupied with min_column_voxels solid voxels, or with one
+    # when at least two of its 8 neighbours hold one too (a bed top seen at a grazing angle
+    # is one voxel thick but wide; a flying pixel is alone).
+    any_ = counts > 0
+    nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
+    grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):
