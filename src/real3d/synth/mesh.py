@@ -131,15 +131,17 @@ class MeshBuilder:
             origin = u_ax * pu.min() + v_ax * pv.min()
             uv = self._uv_rows(material, origin, u_ax, v_ax, np.ptp(pu), np.ptp(pv), uv_offset)
             a, b, c, d = (base + i for i in quad)
-            self._tris.append((a, b, c))
-            self._tris.append((a, c, d))
-            for _ in range(2):
-                self._part.append(self._n_parts)
-                self._cls.append(cls_id)
-                self._inst.append(inst)
-                self._mat.append(mat)
-                self._uv.append(uv)
+            self._face((a, b, c), cls_id, inst, mat, uv)
+            self._face((a, c, d), cls_id, inst, mat, uv)
         self._n_parts += 1
+
+    def _face(self, tri, cls_id: int, inst: int, mat: int, uv: np.ndarray) -> None:
+        self._tris.append(tri)
+        self._part.append(self._n_parts)
+        self._cls.append(cls_id)
+        self._inst.append(inst)
+        self._mat.append(mat)
+        self._uv.append(uv)
 
     def add_cylinder(self, center, radius: float, height: float, cls: str, inst: int, mat: int,
                      segments: int = 12) -> None:
@@ -173,12 +175,7 @@ class MeshBuilder:
                                    2 * radius, 2 * radius, (0, 0))
             for tri, uv in (((a, b, c), uv_side), ((a, c, d), uv_side),
                             ((ib, b, a), uv_cap), ((it, d, c), uv_cap)):
-                self._tris.append(tri)
-                self._part.append(self._n_parts)
-                self._cls.append(cls_id)
-                self._inst.append(inst)
-                self._mat.append(mat)
-                self._uv.append(uv)
+                self._face(tri, cls_id, inst, mat, uv)
         self._n_parts += 1
 
     def build(self) -> SceneMesh:
