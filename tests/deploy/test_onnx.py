@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from real3d.core import Frame, Intrinsics
+from real3d.core.errors import ConfigError, FormatError, InputError
+from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
+from real3d.models import PRESETS, build_model
+from real3d.train import ToySegData, TrainConfig, train
+
+# FP32 parity tolerance on logits (float reassociation in onnxruntime's fused kernels)
+FP32_ATOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    """rgbd-tiny trained for a few steps on toy scenes, so its argmax is meaningful."""
+    out = tmp_path_factory.mktemp("toy")
+    cfg = TrainConfig(preset="rgbd-tiny", out_dir=str(out), steps=25, batch_size=4, crop_hw=(64, 96),
+                      warmup_steps=2, weight_samples=4, augment=None, lr=5e-3)
+    train(cfg, dataset=ToySegData(8), resume=False, progress=False)
+    from real3d.models import load_weights
+
+    return load_weights(out / "model.safetensors")
+
+
+def _inputs(n=4, hw=(64, 96), first=100):
+    data = ToySegData(first + n, hw)
+    items = [data[first + i] for i in range(n)]
+    rgb = torch.stack([s["rgb"] for s in items]).float() / 255
+    depth = torch.stack([s["depth_m"] for s in items])
+    labels = torch.stack([s["labels"] for s in items])
+    return rgb, depth, labels
+
+
+def test_fp32_and_int8_parity(toy_model, tmp_path):
+    m = toy_model.eval()
+    fp32 = export_onnx(m, tmp_path / "m.onnx", size_hw=(64, 96))
+    feeds = calibration_feeds(m.config, ToySegData(16), n=16, size_hw=(64, 96))
+    int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx", feeds)
+    rgb, depth, labels = _inputs()
+    with torch.no_grad():
+        ref = m(rgb, depth).numpy()
+    s32 = OrtSegmenter(fp32)
+    out32 = s32.run(rgb.numpy(), depth.numpy())
+    assert np.abs(out32 - ref).max() < FP32_ATOL
+    s8 = OrtSegmenter(int8)
+    assert s8.precision == "int8" and s32.precision == "fp32"
+    out8 = s8.run(rgb.numpy(), depth.numpy())
+    agree = (out8.argmax(1) == ref.argmax(1)).mean()
+    assert agree >= 0.98, agree
+    # mIoU loss <= 1 point against the labels
+    from real3d.eval import confusion_matrix, metrics_from_confusion
+
+    def miou(logits):
+        return metrics_from_confusion(confusion_matrix(logits.argmax(1) + 1, labels.numpy())).miou
+
+    assert miou(ref) - miou(out8) <= 0.01
+
+
+def test_dynamic_size_and_predict_api(toy_model, tmp_path):
+    m = toy_model.eval()
+    s = OrtSegmenter(export_onnx(m, tmp_path / "m.onnx", size_hw=(64, 96)))
+    rgb, depth, _ = _inputs(1, (96, 128))
+    with torch.no_grad():
+        ref = m(rgb, depth).numpy()
+    assert np.abs(s.run(rgb.numpy(), depth.numpy()) - ref).max() < FP32_ATOL
+    h, w = 100, 150
+    rng = np.random.default_rng(0)
+    frame = Frame(rgb=rng.integers(0, 255, (h, w, 3), dtype=np.uint8), depth_m=rng.uniform(1, 4, (h, w)).astype(np.float32),
+                  intrinsics=Intrinsics.from_fov(w, h, 1.0))
+    a, b = s.predict(frame), m.predict(frame)
+    assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
+    with pytest.raises(InputError, match="depth"):
+        s.predict(frame.replace(depth_m=None))
+    with pytest.raises(InputError, match="multiples of 16"):
+        s.run(np.zeros((1, 3, 60, 96), np.float32), np.zeros((1, 1, 60, 96), np.float32))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_capability_flags_hold(name, tmp_path):
+    torch.manual_seed(0)
+    m = build_model(name).eval()
+    assert m.exportable and m.quantizable
+    fp32 = export_onnx(m, tmp_path / "m.onnx", size_hw=(32, 48), head="coarse")
+    s = OrtSegmenter(fp32)
+    assert s.input_names == (["rgb"] if m.config.uses_rgb else []) + (["depth_m"] if m.config.uses_depth else [])
+    rgb, depth = torch.rand(1, 3, 32, 48), torch.rand(1, 1, 32, 48) * 4
+    with torch.no_grad():
+        ref = m(rgb, depth, head="coarse").numpy()
+    got = s.run(rgb.numpy() if m.config.uses_rgb else None, depth.numpy() if m.config.uses_depth else None)
+    assert np.abs(got - ref).max() < FP32_ATOL
+    q = quantize_int8(fp32, tmp_path / "q.onnx", calibration_feeds(m.config, ToySegData(2, (32, 48)), n=2, size_hw=(32, 48)))
+    assert OrtSegmenter(q).run(rgb.numpy() if m.config.uses_rgb else None, depth.numpy() if m.config.uses_depth else None).shape == ref.shape
+
+
+def test_errors(tmp_path):
+    with pytest.raises(FormatError):
+        OrtSegmenter(tmp_path / "missing.onnx")
+    with pytest.raises(ConfigError):
+        export_onnx(build_model("rgb-tiny"), tmp_path / "m.onnx", head="both")

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from real3d.core.errors import ConfigError
+from real3d.train import AugmentConfig, ToySegData, augment, parse_synth_spec
+from real3d.train.data import ScheduleDataset, StepSampler
+from real3d.train.losses import class_weights_from_counts, seg_loss
+
+
+def test_synth_spec_parsing():
+    s = parse_synth_spec("synth:kind=mixed,size=240x320,seed=0-999")
+    assert (s.kind, s.size_hw, s.seed, s.first, s.n) == ("mixed", (240, 320), 0, 0, 1000)
+    s = parse_synth_spec("synth:kind=home,seed=7,n=20,noise=0")
+    assert (s.seed, s.n, s.noise) == (7, 20, False)
+    assert parse_synth_spec(s.to_string()) == s
+    for bad in ("synth:colour=red", "synth:size=big", "synth:seed=5-1"):
+        with pytest.raises(ConfigError):
+            parse_synth_spec(bad)
+
+
+def test_augment_keeps_labels_valid_and_is_seeded():
+    sample = ToySegData(1, (64, 96))[0]
+    cfg = AugmentConfig()
+    a = augment(sample, (48, 64), cfg, torch.Generator().manual_seed(3))
+    b = augment(sample, (48, 64), cfg, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a["rgb"].shape == (3, 48, 64) and a["depth_m"].shape == (1, 48, 64) and a["labels"].shape == (48, 64)
+    # nearest sampling: no label or depth value that was not in the input appears
+    assert set(a["labels"].unique().tolist()) <= set(sample["labels"].unique().tolist()) | {0}
+    assert a["rgb"].min() >= 0 and a["rgb"].max() <= 1 and a["depth_m"].min() >= 0
+    plain = augment(sample, (64, 96), None, torch.Generator())
+    assert torch.equal(plain["labels"], sample["labels"])
+    assert torch.equal(plain["rgb"], sample["rgb"].float() / 255)
+
+
+def test_schedule_is_a_pure_function_of_the_step():
+    ds = ScheduleDataset(ToySegData(5), (32, 48), AugmentConfig(), seed=1)
+    first = [ds[k]["labels"] for k in range(12)]
+    ds2 = ScheduleDataset(ToySegData(5), (32, 48), AugmentConfig(), seed=1)
+    assert all(torch.equal(ds2[k]["labels"], first[k]) for k in (11, 3, 7))
+    # ranks take disjoint parts of every global batch
+    r0 = list(StepSampler(2, 4, 3, rank=0, world=2))
+    r1 = list(StepSampler(2, 4, 3, rank=1, world=2))
+    assert r0 == [12, 13, 14, 18, 19, 20] and r1 == [15, 16, 17, 21, 22, 23]
+
+
+def test_class_balanced_loss_ignores_void():
+    w = class_weights_from_counts(torch.tensor([100, 10, 0, 1]))
+    assert w[1] > w[0] and w[2] == w.max()
+    logits = torch.zeros(1, 4, 2, 2, requires_grad=True)
+    labels = torch.tensor([[[0, 0], [0, 0]]])
+    assert seg_loss(logits, None, labels).item() == 0.0  # all void
+    labels = torch.tensor([[[1, 0], [0, 0]]])
+    loss = seg_loss(logits, None, labels)
+    assert loss.item() == pytest.approx(torch.log(torch.tensor(4.0)).item(), rel=1e-5)
