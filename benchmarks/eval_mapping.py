@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=20, help="start/goal pairs per scene")
     ap.add_argument("--toy", action="store_true", help="use real3d.mapping.toyscene instead")
     ap.add_argument("--out", default="out/eval_mapping")
+    ap.add_argument("--cache", default=None,
+                    help="folder keeping generated sequences (pickle) for reruns")
     args = ap.parse_args()
 
     from real3d.mapping import SemanticMap
@@ -61,10 +63,24 @@ def main() -> None:
             seq = toy_sequence(seed, args.frames, size=tuple(args.size),
                                depth_noise_m=0.0 if args.no_noise else 0.0025)
         else:
+            import pickle
+
             from real3d.synth import generate_sequence
 
-            seq = generate_sequence(seed, args.frames, size=tuple(args.size), kind=args.kind,
-                                    noise=not args.no_noise)
+            cached = None
+            if args.cache:
+                cached = Path(args.cache) / (f"{args.kind}_{seed}_{args.frames}_{args.size[0]}x{args.size[1]}"
+                                             f"_{'clean' if args.no_noise else 'noisy'}.pkl")
+            if cached is not None and cached.exists():
+                with open(cached, "rb") as fh:
+                    seq = pickle.load(fh)
+            else:
+                seq = generate_sequence(seed, args.frames, size=tuple(args.size), kind=args.kind,
+                                        noise=not args.no_noise)
+                if cached is not None:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    with open(cached, "wb") as fh:
+                        pickle.dump(seq, fh, protocol=5)
         t_gen = time.perf_counter() - t0
         m = SemanticMap(pixel_stride=args.stride)
         g = SceneGraph()

@@ -52,7 +52,7 @@ class SceneGraphConfig:
         min_confidence: voxels whose class posterior is lower take no part.
         min_weight: voxels fused fewer times take no part.
         support_tol_m: |bottom of A - top of B| below this (with overlapping footprints)
-            means A is on B.
+            means A is on B; A also is on a larger B whose box holds A's bottom (shelves).
         floor_snap_m: objects whose lowest voxel is this close to the floor get their box
             extended down to it (their bottom is never seen); floor-standing classes
             (``FLOOR_STANDING_CLASSES``) always do.
@@ -313,15 +313,23 @@ class SceneGraph:
         for a in objs:
             fa = a.box.footprint()
             area_a = polygon_area(fa)
-            best, best_top = None, -np.inf
+            # Resting on top of b (bottom near b's top) is preferred; otherwise standing
+            # inside a larger b (a shelf board inside a bookcase's box).
+            best, best_key = None, None
             for b in objs:
-                if b.id == a.id or b.box.z_max >= a.box.z_max:
+                if b.id == a.id:
                     continue
-                if abs(a.box.z_min - b.box.z_max) > cfg.support_tol_m:
+                on_top = abs(a.box.z_min - b.box.z_max) <= cfg.support_tol_m and b.box.z_max < a.box.z_max
+                inside = (b.box.z_min + cfg.support_tol_m < a.box.z_min < b.box.z_max
+                          and polygon_area(b.box.footprint()) > area_a)
+                if not (on_top or inside):
                     continue
                 ov = polygon_area(convex_intersection(fa, b.box.footprint()))
-                if ov > 0.3 * area_a and b.box.z_max > best_top:
-                    best, best_top = b.id, b.box.z_max
+                if ov <= 0.3 * area_a:
+                    continue
+                key = (on_top, b.box.z_max if on_top else -abs(a.box.z_min - b.box.z_min))
+                if best_key is None or key > best_key:
+                    best, best_key = b.id, key
             if best is None and floor_nodes and a.box.z_min - self.floor_z_m < cfg.support_tol_m:
                 best = floor_nodes[0].id
             support[a.id] = best
