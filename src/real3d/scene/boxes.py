@@ -97,7 +97,7 @@ def min_area_rect(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]
     return center, size, a
 
 
-def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0) -> Box3D:
+def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0, max_points: int = 4000) -> Box3D:
     """Gravity-aligned box with yaw around (N, 3) world points.
 
     The yaw is that of the minimum-area rectangle of the footprint. Extents along the box
@@ -108,6 +108,9 @@ def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0) -> Box3D:
     pts = np.asarray(points, np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
         raise InputError(f"fit_box: expected (N, 3) points with N > 0, got {describe_array(pts)}")
+    if len(pts) > max_points:
+        # A regular subsample keeps hull and quantiles to within a voxel and bounds the cost.
+        pts = pts[:: int(np.ceil(len(pts) / max_points))]
     if not 0 <= trim < 0.5:
         raise InputError(f"fit_box: expected 0 <= trim < 0.5, got {trim}")
     def to_local(yaw):

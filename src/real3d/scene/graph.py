@@ -339,6 +339,10 @@ class SceneGraph:
             for b in objs[i + 1:]:
                 if support.get(a.id) != support.get(b.id):
                     continue
+                # Cheap reject first: footprint circumcircles farther apart than next_to_m.
+                reach = 0.5 * (np.hypot(*a.box.size[:2]) + np.hypot(*b.box.size[:2])) + cfg.next_to_m
+                if np.hypot(*(a.box.center[:2] - b.box.center[:2])) > reach:
+                    continue
                 if _footprint_gap(a.box, b.box) < cfg.next_to_m:
                     edges += [Edge(a.id, "next_to", b.id), Edge(b.id, "next_to", a.id)]
         for n in self.nodes.values():
@@ -414,15 +418,10 @@ def _footprint_gap(a: Box3D, b: Box3D) -> float:
     pa, pb = a.footprint(), b.footprint()
     if polygon_area(convex_intersection(pa, pb)) > 0:
         return 0.0
-
-    def point_seg(p, s0, s1):
-        d = s1 - s0
-        t = np.clip(((p - s0) @ d) / max(d @ d, 1e-12), 0, 1)
-        return np.linalg.norm(p - (s0 + t * d))
-
     best = np.inf
     for P, Q in ((pa, pb), (pb, pa)):
-        for p in P:
-            for i in range(4):
-                best = min(best, point_seg(p, Q[i], Q[(i + 1) % 4]))
-    return float(best)
+        s0, d = Q, np.roll(Q, -1, axis=0) - Q  # 4 edges
+        rel = P[:, None, :] - s0[None, :, :]   # (4 points, 4 edges, 2)
+        t = np.clip((rel * d[None]).sum(-1) / np.maximum((d * d).sum(-1), 1e-12)[None], 0, 1)
+        best = min(best, float(np.sqrt(((rel - t[..., None] * d[None]) ** 2).sum(-1)).min()))
+    return best
