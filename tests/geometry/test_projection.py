@@ -39,3 +39,15 @@ def test_world_points_and_errors():
         unproject_depth(np.zeros((10, 10), np.float32), K)
     with pytest.raises(InputError):
         project_points(np.zeros((3, 2)), K)
+
+
+def test_rotate_vectors_matches_matmul():
+    from real3d.core import camera_from_yaw_pitch
+    from real3d.geometry import rotate_vectors
+
+    R = camera_from_yaw_pitch((0, 0, 0), 0.4, -0.3, 0.1)[:3, :3]
+    v = np.random.default_rng(0).normal(size=(1000, 3)).astype(np.float32)
+    out = rotate_vectors(v, R)
+    assert out.dtype == np.float32 and np.allclose(out, v @ R.T.astype(np.float32), atol=1e-6)
+    with pytest.raises(InputError):
+        rotate_vectors(np.zeros((4, 2)), R)

@@ -4,7 +4,9 @@ from real3d.geometry.projection import (
     depth_to_world_points,
     pixel_rays,
     project_points,
+    rotate_vectors,
     unproject_depth,
 )
 
-__all__ = ["pixel_rays", "unproject_depth", "project_points", "depth_to_world_points"]
+__all__ = ["pixel_rays", "unproject_depth", "project_points", "depth_to_world_points",
+           "rotate_vectors"]

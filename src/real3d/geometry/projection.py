@@ -24,6 +24,33 @@ def pixel_rays(intrinsics: Intrinsics) -> np.ndarray:
     return rays
 
 
+def rotate_vectors(vectors: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``vectors @ R.T`` for many 3-vectors, without a BLAS call.
+
+    A (N, 3) x (3, 3) product is too small for BLAS to pay off, and its thread pool spins
+    when several processes share the cores (DataLoader workers); nine fused multiply-adds
+    over columns cost about a millisecond for 320x240 vectors and never oversubscribe.
+
+    Args:
+        vectors: (N, 3) float array.
+        R: (3, 3) matrix (a rotation, or any linear map).
+
+    Returns:
+        (N, 3) array of the same dtype as ``vectors``.
+    """
+    v = np.asarray(vectors)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise InputError(f"rotate_vectors: expected vectors (N, 3), got {describe_array(v)}")
+    R = np.asarray(R, dtype=v.dtype)
+    out = np.empty_like(v)
+    for i in range(3):
+        o = out[:, i]
+        np.multiply(v[:, 0], R[i, 0], out=o)
+        o += v[:, 1] * R[i, 1]
+        o += v[:, 2] * R[i, 2]
+    return out
+
+
 def unproject_depth(depth_m: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Back-project a depth image to camera-frame points.
 

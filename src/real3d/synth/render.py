@@ -19,7 +19,7 @@ from real3d.core.errors import InputError
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
 from real3d.geometry.o3d import import_open3d
-from real3d.geometry.projection import pixel_rays
+from real3d.geometry.projection import pixel_rays, rotate_vectors
 from real3d.synth.camera_effects import CameraEffectsConfig, apply_camera_effects
 from real3d.synth.sensor import DepthSensorConfig, simulate_depth
 from real3d.synth.textures import TextureBank
@@ -146,7 +146,7 @@ class Renderer:
         d_cam = self._cam_rays(intrinsics)
         R = world_T_cam[:3, :3].astype(np.float32)
         t = world_T_cam[:3, 3].astype(np.float32)
-        d_world = d_cam @ R.T
+        d_world = rotate_vectors(d_cam, R)
         rays = np.empty((h * w, 6), dtype=np.float32)
         rays[:, :3] = t
         rays[:, 3:] = d_world
@@ -161,7 +161,7 @@ class Renderer:
         flip = np.einsum("ij,ij->i", n_world, d_world) > 0
         n_world[flip] *= -1
         n_world[~hit] = 0
-        n_cam = n_world @ R
+        n_cam = rotate_vectors(n_world, R.T)
         pts = t + d_world * depth[:, None]
         return RenderedViews(
             depth.reshape(h, w), prim.reshape(h, w), n_cam.reshape(h, w, 3).astype(np.float32),
@@ -225,11 +225,11 @@ class Renderer:
         sub = (slice(None, None, s), slice(None, None, s))
         hs = hit[sub]
         p_sub = views.points_world[sub][hs]
-        n_sub = views.normals_cam[sub][hs] @ R.T
+        n_sub = rotate_vectors(views.normals_cam[sub][hs], R)
         o_sub = p_sub + 2e-3 * n_sub
         idx = np.flatnonzero(hit.reshape(-1))
         p = views.points_world.reshape(-1, 3)[idx]
-        n = views.normals_cam.reshape(-1, 3)[idx] @ R.T
+        n = rotate_vectors(views.normals_cam.reshape(-1, 3)[idx], R)
         acc = np.zeros((len(idx), 3), dtype=np.float32)
         for li in order[: cfg.max_shadow_lights]:
             L = self.lights_pos[li]
