@@ -39,6 +39,9 @@ STRUCTURE_CLASSES = ("floor", "wall", "ceiling", "window")
 # Classes that stand on the floor: their legs and bottoms are rarely seen, so their boxes
 # reach down to the floor.
 FLOOR_STANDING_CLASSES = ("bed", "chair", "sofa", "table", "furniture")
+# Classes of small things that often stand side by side (a monitor next to a lamp): they are
+# clustered on a finer grid so that neighbours do not merge.
+SMALL_OBJECT_CLASSES = ("objects", "books", "tv", "picture")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class SceneGraphConfig:
     Attributes:
         cluster_cell_m: grid on which voxels are connected into instances (26-neighbourhood);
             coarser than the map voxel so one-voxel gaps do not split an object.
+        small_cluster_cell_m: the same for ``SMALL_OBJECT_CLASSES``.
         min_cluster_voxels: smaller clusters are dropped as noise.
         min_confidence: voxels whose class posterior is lower take no part.
         min_weight: voxels fused fewer times take no part.
@@ -68,6 +72,7 @@ class SceneGraphConfig:
     """
 
     cluster_cell_m: float = 0.1
+    small_cluster_cell_m: float = 0.075
     min_cluster_voxels: int = 15
     min_confidence: float = 0.5
     min_weight: float = 1.0
@@ -182,7 +187,8 @@ class SceneGraph:
                 # One node each: floor and ceiling are single surfaces however fragmented.
                 groups = [np.flatnonzero(sel)]
             else:
-                groups = self._components(pts[sel])
+                small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
+                groups = self._components(pts[sel], cfg.small_cluster_cell_m if small else cfg.cluster_cell_m)
                 groups = [np.flatnonzero(sel)[g] for g in groups]
             for g in groups:
                 if len(g) < cfg.min_cluster_voxels:
@@ -208,9 +214,9 @@ class SceneGraph:
         self._update_relations()
         return True
 
-    def _components(self, points: np.ndarray) -> list[np.ndarray]:
-        """Indices of connected groups of points on the ``cluster_cell_m`` grid."""
-        cell = np.floor(points / self.config.cluster_cell_m).astype(np.int64)
+    def _components(self, points: np.ndarray, cell_m: float) -> list[np.ndarray]:
+        """Indices of connected groups of points on a grid of ``cell_m``."""
+        cell = np.floor(points / cell_m).astype(np.int64)
         lo = cell.min(axis=0)
         cell -= lo
         vol = np.zeros(tuple(cell.max(axis=0) + 1), bool)
