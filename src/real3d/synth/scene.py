@@ -504,6 +504,7 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
         _FURNISH[room.kind](sb, room, H)
         _decorate_walls(sb, room, H)
         _scatter_floor_objects(sb, room)
+        _wall_shelves(sb, room, H, int(rng.integers(0, 3)))
 
     objects = sb.objects()
     return SceneGT(
@@ -1022,6 +1023,31 @@ def _decorate_walls(sb, room, H):
         sb.box(p, (front[0], front[1], zc), (pw - 0.06, 0.002, ph - 0.06), yaw,
                sb.material("photo", "picture", color=(1, 1, 1), strength=1.0,
                            specular=sb.inst_info[p][0] == "mirror"))
+
+
+def _wall_shelves(sb, room, H, n):
+    """Boards fixed to walls above furniture height, loaded with books and small things."""
+    rng = sb.rng
+    for _ in range(n):
+        side = str(rng.choice(["S", "N", "W", "E"]))
+        lo, hi = _opening_along(side, room)
+        w, d = rng.uniform(0.6, 1.4), rng.uniform(0.18, 0.3)
+        if hi - lo < w + 0.6:
+            continue
+        t = rng.uniform(lo + 0.3 + w / 2, hi - 0.3 - w / 2)
+        c, yaw = _side_point(room, side, t, WALL_T + d / 2 + 0.005)
+        # keep clear of doors and of tall furniture: the board sits at 1.3-1.8 m
+        if not sb.is_free(c, w, d, yaw):
+            continue
+        z = rng.uniform(1.3, min(1.8, H - 0.5))
+        k = sb.instance("shelves", yaw, room.room_id)
+        sb.box(k, (c[0], c[1], z - 0.01), (w, d, 0.02), yaw,
+               sb.material(str(rng.choice(["wood", "plain"])), "furniture"))
+        if rng.random() < 0.5:
+            _book_row(sb, room, k, c, yaw, w, d, z, 0.3)
+        else:
+            _clutter_on(sb, room, k, c, yaw, w, d, z, int(rng.integers(2, 5)),
+                        ["vase", "box", "plant", "clutter", "books", "cup", "bottle"])
 
 
 def _scatter_floor_objects(sb, room):
