@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import pickle
 import platform
-import tempfile
 import time
 
 import numpy as np

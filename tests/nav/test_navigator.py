@@ -3,7 +3,7 @@ import pytest
 
 from real3d.core import InputError, NoPathError, make_pose, transform_points
 from real3d.mapping.toyscene import toy_sequence
-from real3d.nav import CostmapConfig, RobotNavigator, floor_alignment, ransac_plane
+from real3d.nav import RobotNavigator, floor_alignment, ransac_plane
 from real3d.nav.evaluate import collides, evaluate_navigation
 from real3d.nav.draw import save_topdown_png
 
