@@ -109,3 +109,28 @@ def test_folder_corrupt_frame_skipped(tmp_path):
         got = list(seq)
     assert [f.index for f in got] == [0, 2]
     assert seq.skipped[0].index == 1 and "2.png" in seq.skipped[0].reason
+
+
+def test_flat_pairs_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    want = []
+    for i in (2, 10):  # natural order: 2 before 10
+        rgb = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+        mm = rng.integers(1, 20000, (6, 8)).astype(np.uint16)
+        Image.fromarray(rgb).save(tmp_path / f"{i}.png")
+        Image.fromarray(mm).save(tmp_path / f"{i}_depth.png")
+        want.append((rgb, mm))
+    K = Intrinsics(5.0, 5.0, 3.5, 2.5, 8, 6)
+    seq = open_sequence(tmp_path, depth_encoding="tum", intrinsics=K)
+    assert seq.info.format == "pairs" and len(seq) == 2
+    for f, (rgb, mm) in zip(seq, want):
+        assert np.array_equal(f.rgb, rgb)
+        assert np.allclose(f.depth_m, mm.astype(np.float32) / 5000.0)
+
+
+def test_flat_pairs_real_tum(real):
+    seq = open_sequence(real / "tum_pair", depth_encoding="tum",
+                        intrinsics=Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480))
+    f = seq[0]
+    valid = f.depth_m[f.depth_m > 0]
+    assert len(seq) == 2 and 0.3 < np.median(valid) < 6.0 and valid.max() < 12.0

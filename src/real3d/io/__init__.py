@@ -25,7 +25,7 @@ from real3d.io.codecs import (
     sun_unshift,
 )
 from real3d.io.detect import FORMATS, detect_format, open_sequence
-from real3d.io.folder import FolderSequence, read_depth_file
+from real3d.io.folder import FolderSequence, PairsSequence, read_depth_file
 from real3d.io.nyu import NYURawSequence, NYUv2LabeledSequence, register_depth_to_color
 from real3d.io.real3d_disk import Real3DSequence
 from real3d.io.redwood import RedwoodSequence, read_trajectory_log
@@ -38,7 +38,7 @@ __all__ = [
     "open_sequence", "detect_format", "FORMATS", "ReadOptions", "Sequence", "SequenceInfo",
     "SequenceStats", "SkippedFrame",
     "NYUv2LabeledSequence", "NYURawSequence", "ScanNetSequence", "SensSequence",
-    "SUNRGBDSequence", "TUMSequence", "RedwoodSequence", "RosbagSequence", "FolderSequence",
+    "SUNRGBDSequence", "TUMSequence", "RedwoodSequence", "RosbagSequence", "FolderSequence", "PairsSequence",
     "Real3DSequence",
     "decode_rgb", "decode_u16", "read_pgm16", "read_depth_file", "decode_depth_mm",
     "decode_depth_tum", "decode_depth_sun", "decode_depth_nyu_disparity", "sun_unshift",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from real3d.core import ConfigError, FormatError
 from real3d.io.base import ReadOptions, Sequence
-from real3d.io.folder import FolderSequence
+from real3d.io.folder import FolderSequence, PairsSequence, find_flat_pairs
 from real3d.io.nyu import NYURawSequence, NYUv2LabeledSequence, list_raw_dump
 from real3d.io.real3d_disk import Real3DSequence, is_real3d_dir
 from real3d.io.redwood import RedwoodSequence
@@ -22,6 +22,7 @@ FORMATS: dict[str, type[Sequence]] = {
     for cls in (
         Real3DSequence, NYUv2LabeledSequence, NYURawSequence, ScanNetSequence, SensSequence,
         SUNRGBDSequence, TUMSequence, RedwoodSequence, RosbagSequence, FolderSequence,
+        PairsSequence,
     )
 }
 
@@ -65,12 +66,14 @@ def detect_format(path) -> str:
     rgb, dep = list_raw_dump(p)
     if rgb and dep:
         return "nyu_raw"
+    if find_flat_pairs(p):
+        return "pairs"
     raise FormatError(
         f"open_sequence: cannot tell the format of {p}. Expected one of: "
         "scene.json+intrinsics.json+color/+depth/ (real3d); rgb.txt+depth.txt (tum); "
         "color/+depth/+intrinsic/ (scannet); intrinsics.txt+image/+depth/ (sunrgbd); "
         "trajectory.log or camera*.json with color/+depth/ (redwood); color/+depth/ (folder); "
-        "r-*.ppm+d-*.pgm (nyu_raw); metadata.yaml (ROS 2 bag); or a .mat/.sens/.bag/.mcap file"
+        "r-*.ppm+d-*.pgm (nyu_raw); N.png+N_depth.png (pairs); metadata.yaml (ROS 2 bag); or a .mat/.sens/.bag/.mcap file"
     )
 
 

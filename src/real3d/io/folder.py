@@ -96,12 +96,7 @@ class FolderSequence(Sequence):
         root = self.path
         if not root.is_dir():
             raise FormatError(f"folder: {root} is not a directory")
-        colors = {p.stem: p for p in _files.list_files(root / "color", _files.COLOR_EXTS)}
-        depths = {p.stem: p for p in _files.list_files(root / "depth", _files.DEPTH_EXTS)}
-        stems = sorted(set(colors) & set(depths), key=_files.natural_key)
-        if not stems:
-            raise FormatError(f"folder: no colour/depth pairs with equal names under {root}")
-        self._pairs = [(colors[s], depths[s]) for s in stems]
+        self._pairs = self._find_pairs(root)
         self._intrinsics = find_intrinsics_file(root)
         self._poses: list[np.ndarray] | None = None
         pose_path = root / pose_file
@@ -112,6 +107,14 @@ class FolderSequence(Sequence):
                     f"folder: {pose_path} has {len(poses)} poses for {len(self._pairs)} frames"
                 )
             self._poses = poses
+
+    def _find_pairs(self, root: Path) -> list[tuple[Path, Path]]:
+        colors = {p.stem: p for p in _files.list_files(root / "color", _files.COLOR_EXTS)}
+        depths = {p.stem: p for p in _files.list_files(root / "depth", _files.DEPTH_EXTS)}
+        stems = sorted(set(colors) & set(depths), key=_files.natural_key)
+        if not stems:
+            raise FormatError(f"folder: no colour/depth pairs with equal names under {root}")
+        return [(colors[s], depths[s]) for s in stems]
 
     def _num_source_frames(self) -> int:
         return len(self._pairs)
@@ -139,3 +142,29 @@ class FolderSequence(Sequence):
             depth_encoding=f"uint16 {self.depth_encoding}",
             pose_source="pose.txt" if self._poses is not None else None,
         )
+
+
+def find_flat_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """``<stem>.png|jpg`` beside ``<stem>_depth.png|pgm`` in one folder, in natural order."""
+    files = [p for p in sorted(Path(root).iterdir()) if p.is_file()]
+    depths = {p.stem[: -len("_depth")]: p for p in files
+              if p.stem.endswith("_depth") and p.suffix.lower() in _files.DEPTH_EXTS}
+    colors = {p.stem: p for p in files
+              if not p.stem.endswith("_depth") and p.suffix.lower() in _files.COLOR_EXTS}
+    stems = sorted(set(colors) & set(depths), key=_files.natural_key)
+    return [(colors[s], depths[s]) for s in stems]
+
+
+class PairsSequence(FolderSequence):
+    """A flat folder of ``<stem>.png|jpg`` colour images each beside ``<stem>_depth.png``
+    (loose captures, e.g. ``1.png`` + ``1_depth.png``). Options as :class:`FolderSequence`;
+    pass ``depth_encoding="tum"`` for TUM-scaled depth and ``intrinsics=`` when the folder
+    has no intrinsics file."""
+
+    format = "pairs"
+
+    def _find_pairs(self, root: Path) -> list[tuple[Path, Path]]:
+        pairs = find_flat_pairs(root)
+        if not pairs:
+            raise FormatError(f"pairs: no <name>.png beside <name>_depth.png under {root}")
+        return pairs
