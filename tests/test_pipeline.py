@@ -199,3 +199,18 @@ def test_bad_config_names():
         PipelineConfig(backend="tensorrt")
     with pytest.raises(ConfigError):
         PipelineConfig(overload_policy="block")
+
+
+def test_segment_frame_matches_predict(seq, nets, tmp_path):
+    from real3d.pipeline import segment_frame
+
+    for net in nets:
+        ref = net.predict(seq[3])
+        labels, probs = segment_frame(net, seq[3])
+        np.testing.assert_array_equal(labels, ref.labels)
+        np.testing.assert_allclose(probs, ref.probs[1:], atol=1e-5)
+    ort = load_segmenter(nets[0], "onnx", PipelineConfig(cache_dir=str(tmp_path)))
+    ref = ort.predict(seq[3])
+    labels, probs = segment_frame(ort, seq[3])
+    np.testing.assert_array_equal(labels, ref.labels)
+    np.testing.assert_allclose(probs, ref.probs[1:], atol=1e-5)

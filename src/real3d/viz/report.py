@@ -413,7 +413,8 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
     sections = [
         ("Latency per stage", "latency",
          "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
-         "few frames). 'total' includes waiting in the queues between the overlapping stages."),
+         "few frames). 'total' runs from the start of a frame's processing (realtime mode: its arrival) to "
+         "its result, waits between the overlapping stages included."),
         ("Segmentation samples", "segmentation", "Evenly spaced frames: colour, the network's labels and, "
          "where the source has them, the ground truth."),
         ("Top-down map", "topdown", "Costmap (white free, grey unknown, red obstacles and their "
