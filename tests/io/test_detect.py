@@ -47,7 +47,7 @@ def test_unknown_format_and_option(tmp_path):
 
 def test_all_formats_registered():
     assert set(FORMATS) == {"real3d", "nyu_labeled", "nyu_raw", "scannet", "sens", "sunrgbd",
-                            "tum", "redwood", "rosbag", "folder"}
+                            "tum", "redwood", "rosbag", "folder", "pairs"}
 
 
 def _write_real3d(root):
