@@ -74,11 +74,13 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
 
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
                    z_max_m: float = 1.5, min_weight: float = 2.0, bounds_xy=None,
-                   floor_label: int = _FLOOR, min_column_voxels: int = 2) -> Grid2D:
+                   floor_label: int = _FLOOR, min_column_voxels: int = 2,
+                   min_hit_ratio: float = 0.15) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
-    ``min_weight`` whose centre lies in [z_min_m, z_max_m] and whose class is not floor
+    ``min_weight``, or hit as a surface in at least 2 frames and ``min_hit_ratio`` of those
+    that updated them, whose centre lies in [z_min_m, z_max_m] and whose class is not floor
     (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
     (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
     free-space cell overlapping the band; occupied wins. A cell needs at least
@@ -113,8 +115,14 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
 
     sdf = arr["tsdf"] * trunc
     # Only voxels that can matter: observed and on or behind a surface.
-    cand = np.flatnonzero((arr["weight"] >= min_weight) & (sdf < vs))
+    hits = arr["color_weight"]  # frames that saw a surface within a voxel of this one
+    # Thin things (leaves, chair legs) average to "free" in a TSDF because views through
+    # their gaps outweigh the views that hit them; a voxel hit in a good share of the frames
+    # that saw it counts as solid too.
+    hit_solid = (hits >= 2) & (hits >= min_hit_ratio * arr["weight"])
+    cand = np.flatnonzero(((arr["weight"] >= min_weight) & (sdf < vs)) | hit_solid)
     sdf_c, z = sdf[cand], centres[cand, 2]
+    sdf_c = np.where(hit_solid[cand], np.minimum(sdf_c, 0.0), sdf_c)
     is_floor = np.zeros(len(cand), bool)
     has_cls = arr["class_weight"][cand] > 0
     if has_cls.any():
