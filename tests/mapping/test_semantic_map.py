@@ -200,3 +200,18 @@ def test_toy_scene_accuracy_against_labelled_mesh():
     assert r.semantic_accuracy > 0.95
     assert r.accuracy_cm_mean < 2.0
     assert r.completeness > 0.85
+
+
+def test_frame_without_valid_depth_changes_nothing(tmp_path):
+    from real3d.scene import SceneGraph
+
+    f = Frame(np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64), np.float32),
+              Intrinsics.from_fov(64, 48, 1.0), look_at((0, 0, 1), (1, 0, 1)))
+    m = SemanticMap()
+    m.integrate(f)
+    assert len(m) == 0 and m.num_free_cells == 0 and m.frames_integrated == 1
+    assert m.query_occupancy(np.zeros((1, 3))).tolist() == [UNKNOWN]
+    g = SceneGraph()
+    g.update(m)
+    assert not g.nodes
+    assert len(SemanticMap.load(m.save(tmp_path / "empty.npz"))) == 0

@@ -187,6 +187,7 @@ class SemanticMap:
         self._logev = np.zeros((0, c), np.float32)
         self._class_weight = np.zeros(0, np.float32)
         self._color_weight = np.zeros(0, np.float32)
+        self._scratch = np.zeros(0, np.int64)
         self._free_count = np.zeros(0, np.float32)
         self.frames_integrated = 0
         # Bumped on every integrate; derived structures (scene graph, costmap) compare it.
