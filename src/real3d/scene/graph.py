@@ -82,8 +82,8 @@ class SceneGraphConfig:
     box_trim: float = 0.02
     match_iou: float = 0.1
     match_dist_m: float = 0.5
-    room_erosion_m: float = 0.5
-    room_min_area_m2: float = 1.0
+    room_erosion_m: float = 0.4
+    room_min_area_m2: float = 0.5
     grid_resolution_m: float = 0.1
     z_min_m: float = 0.1
     z_max_m: float = 1.5
