@@ -28,7 +28,17 @@ def test_two_iterations_lower_the_loss(tmp_path):
     assert rows[0].startswith("step,epoch,loss") and len(rows) == 3
     card = json.loads((out / "model.json").read_text())
     assert card["preset"] == "rgbd-tiny" and card["config"]["fusion"] == "attn"
-    assert load_weights(out / "model.safetensors").config.name == "rgbd-tiny"
+    first = load_weights(out / "model.safetensors")
+    assert first.config.name == "rgbd-tiny"
+    # a second phase starts from those weights (lr 0 leaves the parameters where they were)
+    cfg2 = _cfg(tmp_path, "b", steps=1, augment=None, amp="off", lr=0.0, init_weights=str(out / "model.safetensors"))
+    train(cfg2, dataset=ToySegData(4), resume=False, progress=False)
+    second = load_weights(tmp_path / "b" / "model.safetensors")
+    for (n, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
+        assert torch.equal(p, q), n
+    with pytest.raises(ConfigError, match="not a rgb-tiny"):
+        train(_cfg(tmp_path, "c", preset="rgb-tiny", init_weights=str(out / "model.safetensors")),
+              dataset=ToySegData(4), resume=False, progress=False)
 
 
 def test_resume_gives_the_same_steps_as_an_uninterrupted_run(tmp_path):

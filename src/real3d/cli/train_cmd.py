@@ -27,6 +27,7 @@ def seg(
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
     threads: int = typer.Option(0, "--threads", help="torch threads per process (0 = default)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --out."),
+    init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -38,6 +39,7 @@ def seg(
         crop_hw=parse_size(size), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,
         cache_dir=str(cache) if cache else None, seed=seed, ckpt_every=ckpt_every,
         augment=None if no_augment else AugmentConfig(), threads=threads,
+        init_weights=str(init) if init else None,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -49,6 +49,9 @@ class TrainConfig:
         ckpt_every: steps between checkpoints (and at the end).
         augment: augmentation settings, None disables augmentation.
         threads: torch intra-op threads per process (0 = leave torch's default).
+        init_weights: start from these weights (``.safetensors`` with its model card, same
+            preset) instead of a random init: a second training phase with a new schedule.
+            A checkpoint in ``out_dir`` still takes precedence (resume).
     """
 
     preset: str = "rgbd-small"
@@ -70,6 +73,7 @@ class TrainConfig:
     ckpt_every: int = 200
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     threads: int = 0
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.amp not in ("off", "bf16"):
@@ -155,6 +159,13 @@ def train(
         base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
     start_step = 0
     meta: dict = {}
+    if cfg.init_weights:
+        from real3d.models.pretrained import load_weights
+
+        init = load_weights(cfg.init_weights)
+        if init.config != mcfg:
+            raise ConfigError(f"init_weights {cfg.init_weights} are a {init.config.name}, not a {mcfg.name}")
+        model.load_state_dict(init.state_dict())
     if resume and ckpt_path.with_suffix(".json").is_file():
         meta = load_checkpoint(ckpt_path, model, opt)
         start_step = int(meta["step"])
