@@ -68,6 +68,8 @@ class SceneGraphConfig:
         room_erosion_m: free space is eroded by this much to split rooms at doors.
         room_min_area_m2: smaller room cores are ignored.
         grid_resolution_m: cell of the free-space grid used for rooms.
+        snap_points: move voxel centres onto the surface before fitting boxes (costs
+            six hash lookups per voxel).
         z_min_m, z_max_m: height band of the free-space grid.
     """
 
@@ -85,6 +87,7 @@ class SceneGraphConfig:
     room_erosion_m: float = 0.4
     room_min_area_m2: float = 0.5
     grid_resolution_m: float = 0.1
+    snap_points: bool = True
     z_min_m: float = 0.1
     z_max_m: float = 1.5
 
@@ -171,7 +174,7 @@ class SceneGraph:
             return False
         self._map_version = semantic_map.version
         cfg = self.config
-        sp = semantic_map.semantic_points(min_weight=cfg.min_weight)
+        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
         n_obs = semantic_map._class_weight[sp.rows[keep]]
@@ -235,8 +238,11 @@ class SceneGraph:
             for o in old:
                 if o.label != nn.label:
                     continue
-                iou = box_iou_3d(nn.box, o.box)
                 dist = float(np.linalg.norm(nn.centroid - o.centroid))
+                reach = 0.5 * (np.linalg.norm(nn.box.size) + np.linalg.norm(o.box.size))
+                if dist > max(reach, cfg.match_dist_m):
+                    continue  # boxes cannot overlap
+                iou = box_iou_3d(nn.box, o.box)
                 if iou > cfg.match_iou or dist < cfg.match_dist_m:
                     scores.append((iou - 0.01 * dist, i, o.id))
         scores.sort(reverse=True)
