@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +79,10 @@ class PipelineConfig:
         backend: ``"torch"``, ``"onnx"`` (onnxruntime FP32) or ``"int8"`` (onnxruntime,
             static INT8 calibrated on synthetic frames). ONNX graphs are exported once and
             cached under ``cache_dir`` keyed by the weights' content.
-        threads: intra-op threads of torch / onnxruntime (None: library default).
+        threads: intra-op threads of torch / onnxruntime (None: library default). The
+            stages already run side by side in threads, so 1 is the default: on 2 cores,
+            2 intra-op threads on top made a 40-frame demo 4x slower (spinning workers).
+            ``torch.set_num_threads`` is process-wide: building a Pipeline sets it.
         mode: ``"offline"`` or ``"realtime"`` (see the module docstring).
         overload_policy: ``"drop"`` or ``"keyframe"`` (realtime mode only).
         queue_size: capacity of each inter-stage queue (frames).
@@ -107,7 +110,7 @@ class PipelineConfig:
     model: str = "rgbd-default"
     rgb_model: str | None = "rgb-default"
     backend: str = "torch"
-    threads: int | None = None
+    threads: int | None = 1
     mode: str = "offline"
     overload_policy: str = "drop"
     queue_size: int = 2
@@ -949,5 +952,6 @@ def _iterate(source, max_frames: int | None):
 
 __all__ = [
     "Pipeline", "PipelineConfig", "StepResult", "RunSummary", "load_segmenter", "check_frame",
-    "calibration_feeds_from_frames", "segment_frame", "SyntheticStream", "benchmark", "peak_rss_mb", "peak_rss_reset", "BACKENDS", "MODES", "OVERLOAD_POLICIES", "STAGES",
+    "calibration_feeds_from_frames", "segment_frame", "SyntheticStream", "benchmark", "peak_rss_mb",
+    "peak_rss_reset", "BACKENDS", "MODES", "OVERLOAD_POLICIES", "STAGES",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
@@ -16,7 +15,7 @@ def bench(
     warmup: int = typer.Option(5, "--warmup", min=0, help="Frames run before measuring."),
     model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset or path."),
     rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="RGB-only model."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch / onnxruntime threads."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
     seed: int = typer.Option(0, "--seed", help="Synthetic scene seed."),
     out: Path = typer.Option(Path("real3d_bench.json"), "--out", help="JSON file for the results."),
 ) -> None:

@@ -18,7 +18,7 @@ def demo(
                               "(random weights, for testing) or .safetensors path."),
     rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth."),
     mode: str = typer.Option("offline", "--mode", help="offline | realtime"),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch / onnxruntime threads."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
     goal: str | None = typer.Option(None, "--goal", help="X,Y world metres; default: the farthest "
                                     "reachable free cell."),
 ) -> None:

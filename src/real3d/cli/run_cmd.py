@@ -170,7 +170,7 @@ def run(
                                   "('none' to skip such frames)."),
     mode: str = typer.Option("offline", "--mode", help="offline (every frame, deterministic) | realtime"),
     policy: str = typer.Option("drop", "--policy", help="Realtime overload policy: drop | keyframe"),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="torch / onnxruntime threads."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
     format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
     intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height for "
                                           "sources without calibration."),
