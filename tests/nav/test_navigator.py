@@ -71,3 +71,21 @@ def test_floor_alignment_recovers_gravity():
     assert fit.inliers[:3000].mean() > 0.95
     with pytest.raises(InputError):
         ransac_plane(np.zeros((2, 3)))
+
+
+def test_navigator_aligns_a_tilted_world_to_the_floor(toy):
+    # The same frames in a world frame that is rotated and shifted away from gravity.
+    a = 0.3
+    R = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    tilted_T_world = make_pose(R, [1.0, -2.0, 0.5])
+    frames = [f.replace(world_T_cam=tilted_T_world @ f.world_T_cam) for f in toy[:12]]
+    nav = RobotNavigator()
+    nav.align_to_floor(frames[:4])
+    for f in frames:
+        nav.update(f)
+    p = nav.map.semantic_points()
+    floor = p.points[p.labels == 5]
+    assert len(floor) > 500
+    assert np.median(np.abs(floor[:, 2])) < 0.02  # floor at z = 0 again
+    # Camera heights come back too (the toy camera flies at 1.3 m).
+    assert np.allclose(np.array(nav.trajectory)[:, 2], 1.3, atol=0.05)

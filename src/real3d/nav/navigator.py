@@ -39,11 +39,43 @@ class RobotNavigator:
         self.floor_z_m = 0.0
         self._goal = None
         self._frames = 0
+        # Set by align_to_floor for sequences whose world frame is not gravity-aligned.
+        self.gravity_T_world: np.ndarray | None = None
+
+    def align_to_floor(self, frames, up_hint=None, stride: int = 4) -> np.ndarray:
+        """Estimate gravity from the floor seen in ``frames`` (RANSAC plane fit) and use it
+        for every later frame: poses are mapped by ``gravity_T_world`` so the map has z up
+        and the floor at z = 0. Goals and starts are then given in the gravity frame.
+
+        Args:
+            frames: a few posed frames that see the floor.
+            up_hint: rough world up direction; default the image-up direction (-y) of the
+                first camera, right for a camera held roughly level.
+
+        Returns:
+            world_T_gravity (4, 4).
+        """
+        from real3d.geometry.projection import depth_to_world_points
+        from real3d.nav.gravity import floor_alignment
+
+        pts = []
+        for f in frames:
+            if f.depth_m is None or f.world_T_cam is None:
+                raise InputError("RobotNavigator.align_to_floor: frames need depth and a pose")
+            sub = np.zeros_like(f.depth_m)
+            sub[::stride, ::stride] = f.depth_m[::stride, ::stride]
+            pts.append(depth_to_world_points(sub, f.intrinsics, f.world_T_cam)[0])
+        if up_hint is None:
+            up_hint = -frames[0].world_T_cam[:3, 1]
+        world_T_gravity, self.gravity_T_world = floor_alignment(np.concatenate(pts), up_hint=up_hint)
+        return world_T_gravity
 
     def update(self, frame: Frame, probs=None) -> None:
         """Fuse a frame (``probs`` as in ``SemanticMap.integrate``) and record the pose."""
         if probs is None and self.segmenter is not None:
             probs = self.segmenter(frame.rgb, frame.depth_m)
+        if self.gravity_T_world is not None and frame.world_T_cam is not None:
+            frame = frame.replace(world_T_cam=self.gravity_T_world @ frame.world_T_cam)
         self.map.integrate(frame, probs)
         self.trajectory.append(frame.world_T_cam[:3, 3].copy())
         self._frames += 1
@@ -80,7 +112,7 @@ class RobotNavigator:
                       index=self._frames)
         self.update(frame, probs)
         goal = tuple(np.asarray(goal_xy, float).reshape(2))
-        start = frame.world_T_cam[:2, 3]
+        start = self.trajectory[-1][:2]
         if (self.costmap is None or self._frames % self.replan_every == 0 or goal != self._goal
                 or self.path is None):
             self.refresh_costmap()
