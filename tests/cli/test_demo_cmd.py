@@ -32,8 +32,22 @@ def test_demo_tiny_writes_every_file(tmp_path):
     # atomic writes leave no temporary files behind
     assert not list(out.glob(".*tmp")) and not list(out.glob("*.tmp"))
     assert open(out / "semantic_map.ply", "rb").read(3) == b"ply"
+    from real3d.viz.rerun_log import rerun_available
+
+    assert (out / "recording.rrd").is_file() == rerun_available()
 
 
 def test_demo_help():
     r = CliRunner().invoke(app, ["demo", "--help"])
     assert r.exit_code == 0 and "--frames" in r.output and "--size" in r.output
+
+
+def test_demo_without_shipped_weights_fails_clearly(monkeypatch, tmp_path):
+    import real3d.models.pretrained as pre
+    from real3d.core import ConfigError
+
+    monkeypatch.setattr(pre, "WEIGHTS_DIR", tmp_path)
+    r = CliRunner().invoke(app, ["demo", "--frames", "2", "--out", str(tmp_path / "d")])
+    assert r.exit_code != 0 and isinstance(r.exception, ConfigError)
+    assert "shipped weights are missing" in str(r.exception)
+    assert not (tmp_path / "d").exists()  # nothing rendered or written before the check

@@ -61,17 +61,24 @@ def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_
         task = progress.add_task("frames", total=total, info="")
 
         def on_result(res, frame):
+            nonlocal rr_log
             recorder.on_result(res, frame)
             if rr_log is not None:
-                rr_log.log_frame(res, frame)
+                try:
+                    rr_log.log_frame(res, frame)
+                except Exception as e:  # an optional extra must not end the run
+                    console.print(f"[yellow]rerun logging stopped: {e}[/yellow]")
+                    rr_log = None
             progress.update(task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels")
 
         summary = pipeline.run(source, on_result=on_result, max_frames=max_frames)
         task2 = progress.add_task("writing outputs", total=None, info="")
         result = write_run_outputs(out, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal)
         if rr_log is not None:
-            rr_log.finish(pipeline)
-            result["files"]["recording.rrd"] = out / "recording.rrd"
+            try:
+                result["files"]["recording.rrd"] = rr_log.finish(pipeline)
+            except Exception as e:
+                console.print(f"[yellow]no recording.rrd: {e}[/yellow]")
         progress.update(task2, total=1, completed=1)
 
     m = result["metrics"]
