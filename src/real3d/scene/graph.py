@@ -53,6 +53,10 @@ class SceneGraphConfig:
             coarser than the map voxel so one-voxel gaps do not split an object.
         small_cluster_cell_m: the same for ``SMALL_OBJECT_CLASSES``.
         min_cluster_voxels: smaller clusters are dropped as noise.
+        min_furniture_voxels: the same for ``FLOOR_STANDING_CLASSES`` (a lone table leg
+            is not a table).
+        merge_overlap: clusters of one class whose footprints overlap by more than this
+            fraction of the smaller one are one object (parts stacked on each other).
         min_confidence: voxels whose class posterior is lower take no part.
         min_weight: voxels fused fewer times take no part.
         support_tol_m: |bottom of A - top of B| below this (with overlapping footprints)
@@ -76,6 +80,8 @@ class SceneGraphConfig:
     cluster_cell_m: float = 0.1
     small_cluster_cell_m: float = 0.075
     min_cluster_voxels: int = 15
+    min_furniture_voxels: int = 40
+    merge_overlap: float = 0.5
     min_confidence: float = 0.5
     min_weight: float = 1.0
     support_tol_m: float = 0.12
@@ -193,8 +199,13 @@ class SceneGraph:
                 small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
                 groups = self._components(pts[sel], cfg.small_cluster_cell_m if small else cfg.cluster_cell_m)
                 groups = [np.flatnonzero(sel)[g] for g in groups]
+            big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
+            if big:
+                # Not for small things: books on the boards of one shelf share a footprint.
+                groups = self._merge_stacked(pts, groups)
+            min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
             for g in groups:
-                if len(g) < cfg.min_cluster_voxels:
+                if len(g) < min_voxels:
                     continue
                 clusters.append(_Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max())))
 
@@ -216,6 +227,43 @@ class SceneGraph:
         self._update_rooms(semantic_map)
         self._update_relations()
         return True
+
+    def _merge_stacked(self, pts: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
+        """Merge groups of one class whose footprints overlap by more than
+        ``merge_overlap`` of the smaller one: parts of one object that the grid did not
+        connect (a table top and its legs, a lamp shade and its base) stand on each other,
+        while separate objects of a class stand side by side."""
+        if len(groups) < 2:
+            return groups
+        from scipy.spatial import ConvexHull, QhullError
+
+        hulls = []
+        for g in groups:
+            xy = pts[g, :2]
+            try:
+                hulls.append(xy[ConvexHull(xy).vertices] if len(g) >= 3 else None)
+            except QhullError:
+                hulls.append(None)
+        parent = list(range(len(groups)))
+
+        def root(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        areas = [polygon_area(h) if h is not None else 0.0 for h in hulls]
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if hulls[i] is None or hulls[j] is None or min(areas[i], areas[j]) <= 0:
+                    continue
+                inter = polygon_area(convex_intersection(hulls[i], hulls[j]))
+                if inter > self.config.merge_overlap * min(areas[i], areas[j]):
+                    parent[root(i)] = root(j)
+        merged: dict[int, list[np.ndarray]] = {}
+        for i, g in enumerate(groups):
+            merged.setdefault(root(i), []).append(g)
+        return [np.concatenate(v) for v in merged.values()]
 
     def _components(self, points: np.ndarray, cell_m: float) -> list[np.ndarray]:
         """Indices of connected groups of points on a grid of ``cell_m``."""
