@@ -686,7 +686,7 @@ class Pipeline:
         cv = threading.Condition()
         q_fuse: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
         done_reading = threading.Event()
-        order_out: queue.Queue = queue.Queue()  # dropped-frame notices, in stream order
+        order_out: queue.Queue = queue.Queue()  # dropped frames, from the source thread
 
         def produce():
             try:
@@ -750,22 +750,35 @@ class Pipeline:
                    threading.Thread(target=segment_worker, name="real3d-segment", daemon=True)]
         for t in threads:
             t.start()
+        # Dropped frames are reported by the source thread as they happen, processed ones
+        # after fusion: results wait here until every earlier index has its result.
+        pending: dict = {}
+        next_index = 0
+
+        def settle(it: _Item) -> None:
+            nonlocal next_index
+            pending[it.index] = (self._result(it, time.perf_counter()), it.frame)
+            while next_index in pending:
+                self._emit(*pending.pop(next_index), summary, lat, on_result)
+                next_index += 1
+
         try:
             while True:
-                while True:  # results of frames dropped before segmentation, in order
+                while True:
                     try:
-                        d = order_out.get_nowait()
+                        settle(order_out.get_nowait())
                     except queue.Empty:
                         break
-                    self._emit(d, summary, lat, on_result)
                 item = q_fuse.get()
                 if item is None:
                     break
                 if item.status in ("fused", "rgb_only"):
                     self._fuse(item)
-                self._emit(item, summary, lat, on_result)
+                settle(item)
             while not order_out.empty():
-                self._emit(order_out.get_nowait(), summary, lat, on_result)
+                settle(order_out.get_nowait())
+            for k in sorted(pending):  # only reached if the source skipped indices
+                self._emit(*pending.pop(k), summary, lat, on_result)
         finally:
             stop.set()
             with cv:
@@ -821,8 +834,7 @@ class Pipeline:
             self._last_key_pose = f.world_T_cam
         q_in.append(item)
 
-    def _emit(self, item: _Item, summary: RunSummary, lat: dict, on_result) -> None:
-        res = self._result(item, time.perf_counter())
+    def _emit(self, res: StepResult, frame, summary: RunSummary, lat: dict, on_result) -> None:
         summary.counts[res.status] += 1
         if res.status == "skipped":
             summary.skipped.append((res.index, res.reason))
@@ -834,8 +846,7 @@ class Pipeline:
             for k in lat:
                 lat[k].append(res.latency_ms.get(k, 0.0))
         if on_result is not None:
-            frame = item.frame if isinstance(item.frame, Frame) else None
-            on_result(res, frame)
+            on_result(res, frame if isinstance(frame, Frame) else None)
 
 
 def peak_rss_reset() -> bool:
