@@ -16,6 +16,7 @@ from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
 
 _FLOOR = NYU13.index("floor")
+_STRUCTURE = [NYU13.index(n) for n in ("floor", "wall", "ceiling", "window")]
 
 
 @dataclass
@@ -122,12 +123,17 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     hit_solid = (hits >= 2) & (hits >= min_hit_ratio * arr["weight"])
     cand = np.flatnonzero(((arr["weight"] >= min_weight) & (sdf < vs)) | hit_solid)
     sdf_c, z = sdf[cand], centres[cand, 2]
-    sdf_c = np.where(hit_solid[cand], np.minimum(sdf_c, 0.0), sdf_c)
     is_floor = np.zeros(len(cand), bool)
+    is_structure = np.zeros(len(cand), bool)
     has_cls = arr["class_weight"][cand] > 0
     if has_cls.any():
         lab = np.argmax(arr["log_evidence"][cand[has_cls], 1:], axis=1) + 1
         is_floor[has_cls] = lab == floor_label
+        is_structure[has_cls] = np.isin(lab, _STRUCTURE)
+    # The hit rule is for thin things; walls and floors are large surfaces whose TSDF is
+    # reliable, and hits in front of them would only thicken them by a voxel.
+    thin = hit_solid[cand] & ~is_structure
+    sdf_c = np.where(thin, np.minimum(sdf_c, 0.0), sdf_c)
     in_band = (z >= z_min_m) & (z <= z_max_m)
     rc = grid.world_to_cell(centres[cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor], :2])
     inside = grid.inside(rc)
