@@ -4,12 +4,15 @@ the stages buys, and a memory soak.
     nice python benchmarks/bench_pipeline.py speed [--sizes 240x320,480x640] [--backends torch,onnx,int8]
         [--frames 100] [--repeats 3] [--threads 2] [--model rgbd-small --rgb-model rgb-small]
     nice python benchmarks/bench_pipeline.py soak [--frames 10000] [--cycle 60] [--backend int8]
+    nice python benchmarks/bench_pipeline.py realtime [--frames 300] [--fps 30] [--backend torch]
 
 ``speed`` renders a synthetic home once per size, then per backend runs the pipeline in
 offline mode (stages overlapped in threads) and, as the baseline measured in the same run,
 frame by frame with ``step`` (no overlap); medians over ``--repeats``. ``soak`` streams
 ``--frames`` frames cycling over ``--cycle`` rendered ones and samples the resident memory
 every 500 frames; the map stops growing once the cycle has been seen, so RSS must stay flat.
+``realtime`` replays frames at ``--fps`` in realtime mode with the drop and the keyframe
+policy and counts what was processed and dropped.
 
 Prints markdown tables (machine, versions, load average) and writes JSON with ``--out``.
 Model weights do not change the speed: without shipped weights use presets
@@ -53,7 +56,7 @@ def speed(args) -> dict:
     for size in args.sizes.split(","):
         hw = tuple(int(v) for v in size.split("x"))
         src = SyntheticStream(args.seed, args.frames + args.warmup, size=hw, bank=bank)
-        frames = [src[i] for i in range(len(src))]
+        frames = [src.sensor_frame(i) for i in range(len(src))]
         for be in args.backends.split(","):
             pipe = make_pipeline(args, be)
             overlapped, sequential = [], []
@@ -109,7 +112,7 @@ def soak(args) -> dict:
     from real3d.viz.report import current_rss_mb
 
     src = SyntheticStream(args.seed, args.cycle, size=(240, 320), bank=TextureBank(0))
-    frames = [src[i] for i in range(len(src))]
+    frames = [src.sensor_frame(i) for i in range(len(src))]
     del src
     pipe = make_pipeline(args, args.backend, graph_every=30, costmap_every=30)
 
@@ -147,9 +150,41 @@ def print_soak(res: dict) -> None:
               f"(drift {r[-1] - r[1]:+.0f} MiB)")
 
 
+def realtime(args) -> dict:
+    """Replay pre-rendered frames at ``--fps`` in realtime mode with each overload policy."""
+    from real3d.pipeline import SyntheticStream
+
+    src = SyntheticStream(args.seed, args.frames, size=(240, 320))
+    frames = [src.sensor_frame(i) for i in range(len(src))]
+    rows = []
+    for policy in ("drop", "keyframe"):
+        pipe = make_pipeline(args, args.backend, mode="realtime", overload_policy=policy, source_fps=args.fps)
+        for f in frames[:5]:
+            pipe.step(f)
+        pipe.reset()
+        s = pipe.run(frames)
+        lat = s.latency_percentiles()
+        rows.append({"policy": policy, "backend": args.backend, "source_fps": args.fps, "frames": s.frames_in,
+                     "counts": dict(s.counts), "fps": s.fps, "total_ms": lat.get("total", {}),
+                     "map_voxels": len(pipe.map)})
+    return {"rows": rows}
+
+
+def print_realtime(res: dict) -> None:
+    print("| policy | backend | source FPS | frames | processed | dropped | processed FPS | arrival-to-result p50 / p95 ms "
+          "| map voxels |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in res["rows"]:
+        c = r["counts"]
+        print(f"| {r['policy']} | {r['backend']} | {r['source_fps']:.0f} | {r['frames']} | {c['fused'] + c['rgb_only']} "
+              f"| {c['dropped']} | {r['fps']:.1f} | {r['total_ms'].get('p50', 0):.0f} / {r['total_ms'].get('p95', 0):.0f} "
+              f"| {r['map_voxels']} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("speed", "soak"))
+    ap.add_argument("what", choices=("speed", "soak", "realtime"))
+    ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--sizes", default="240x320,480x640")
     ap.add_argument("--backends", default="torch,onnx,int8")
     ap.add_argument("--backend", default="int8")
@@ -164,16 +199,16 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.frames is None:
-        args.frames = 100 if args.what == "speed" else 10000
+        args.frames = {"speed": 100, "soak": 10000, "realtime": 300}[args.what]
     info = machine()
     print(f"machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, torch {info['torch']}, "
           f"onnxruntime {info['onnxruntime']}; load average at start {info['load_avg'][0]:.1f}; "
           f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n")
-    res = speed(args) if args.what == "speed" else soak(args)
+    res = {"speed": speed, "soak": soak, "realtime": realtime}[args.what](args)
     res["machine"] = info
     res["machine"]["load_avg_end"] = list(os.getloadavg())
     res["args"] = vars(args)
-    (print_speed if args.what == "speed" else print_soak)(res)
+    {"speed": print_speed, "soak": print_soak, "realtime": print_realtime}[args.what](res)
     print(f"\nload average at end {res['machine']['load_avg_end'][0]:.1f}")
     if args.out:
         with open(args.out, "w") as fh:

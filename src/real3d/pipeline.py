@@ -931,6 +931,13 @@ class SyntheticStream:
         for i in range(self.n_frames):
             yield self[i]
 
+    def sensor_frame(self, i: int) -> Frame:
+        """Frame ``i`` as a sensor gives it: rgb, depth, intrinsics, pose and time only (no
+        ground truth), e.g. to keep many frames in memory for a benchmark."""
+        f = self[i]
+        return Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam,
+                     timestamp_s=f.timestamp_s, index=f.index)
+
 
 def _iterate(source, max_frames: int | None):
     """Frames of ``source``; indexable sources are read by index so that one undecodable

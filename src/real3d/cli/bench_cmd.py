@@ -50,7 +50,7 @@ def bench(
         task = progress.add_task("settings", total=len(size_list) * len(backend_list))
         for hw in size_list:
             seq = SyntheticStream(seed, frames + warmup, size=hw, kind="home", bank=bank)
-            data = [seq[i] for i in range(len(seq))]
+            data = [seq.sensor_frame(i) for i in range(len(seq))]
             for be in backend_list:
                 progress.update(task, description=f"{hw[1]}x{hw[0]} {be}")
                 pipe = build_pipeline(model, rgb_model, be, "offline", "drop", threads)
@@ -59,7 +59,7 @@ def bench(
                 results.append(r)
                 progress.advance(task)
                 del pipe
-    table = Table(title="real3d bench: whole pipeline, offline mode")
+    table = Table(title=f"real3d bench: whole pipeline, offline mode ({frames} frames held in memory)")
     for col in ("size", "backend", "FPS", "total p50/p95 ms", "segment p50/p95", "fuse p50/p95",
                 "graph p50", "costmap p50", "peak RSS MiB"):
         table.add_column(col)
