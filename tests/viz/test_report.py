@@ -40,3 +40,25 @@ def test_auto_goal_is_the_farthest_reachable_cell():
     goal = auto_goal(cm, (0.5, 0.5))
     assert goal is not None and goal[0] < 2.0  # on the start's side of the wall
     assert np.hypot(*(goal - 0.5)) > 2.5  # and far from the start
+
+
+def test_outputs_of_a_run_that_fused_nothing(tmp_path):
+    import json
+
+    from real3d.models import build_model
+    from real3d.pipeline import Pipeline, PipelineConfig
+    from real3d.synth import generate_sequence
+    from real3d.viz.report import OUTPUT_FILES, RunRecorder, write_run_outputs
+
+    frames = [f.replace(world_T_cam=None) for f in generate_sequence(1, 3, size=(36, 48))]
+    pipe = Pipeline(PipelineConfig(rgb_model=None), segmenter=build_model("rgbd-tiny").eval())
+    rec = RunRecorder(expected_frames=3)
+    summary = pipe.run(frames, on_result=rec.on_result)
+    assert summary.counts["skipped"] == 3
+    res = write_run_outputs(tmp_path, pipe, summary, rec, meta={"input": "no poses"})
+    for name in OUTPUT_FILES:
+        assert (tmp_path / name).is_file(), name
+    path = json.loads((tmp_path / "path.json").read_text())
+    assert path["status"] == "no map" and path["waypoints"] == []
+    assert res["metrics"]["map"]["voxels"] == 0
+    assert "missing pose" in (tmp_path / "report.md").read_text()
