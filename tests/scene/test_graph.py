@@ -112,3 +112,37 @@ def test_toy_home_detection_f1_and_rooms():
         assert all(rm.x0 - 0.2 <= o.centroid[0] <= rm.x1 + 0.2 for o in same for rm in [gt_room])
     free = g.get_free_space()
     assert free.free.any() and free.occupied.any()
+
+
+def test_evaluate_graph_hand_computed():
+    from real3d.scene.boxes import Box3D
+    from real3d.scene.graph import Edge, SceneNode
+    from real3d.synth.types import ObjectGT, Relation
+
+    gt = [ObjectGT(1, "table", TABLE, np.array([0.0, 0, 0.4]), np.array([1.0, 1, 0.8]), 0.0),
+          ObjectGT(2, "box", OBJ, np.array([0.0, 0, 0.9]), np.array([0.2, 0.2, 0.2]), 0.0),
+          ObjectGT(3, "chair", CHAIR, np.array([3.0, 0, 0.45]), np.array([0.5, 0.5, 0.9]), 0.0)]
+    scene = _scene([((0, 0, -0.05), (1, 1, 0.1), 0.0, FLOOR)])
+    scene.objects.extend(gt)
+    scene.relations.append(Relation(2, "on", 1))
+    g = SceneGraph()
+
+    def node(i, lab, c, s):
+        return SceneNode(i, "object", lab, NYU13.names[lab], 1.0, np.array(c, float),
+                         Box3D(np.array(c, float), np.array(s, float), 0.0), 1, 10)
+
+    # Table exact; box shifted by half its width (IoU 1/3); chair missing; one false positive.
+    g.nodes = {10: node(10, TABLE, (0, 0, 0.4), (1, 1, 0.8)),
+               11: node(11, OBJ, (0.1, 0, 0.9), (0.2, 0.2, 0.2)),
+               12: node(12, CHAIR, (-3, 0, 0.45), (0.5, 0.5, 0.9))}
+    g.edges = [Edge(11, "on", 10)]
+    r = evaluate_graph(g, scene)
+    d25, d50 = r.detection[0.25], r.detection[0.5]
+    assert (d25.true_positives, d25.n_predicted, d25.n_ground_truth) == (2, 3, 3)
+    assert d25.f1 == pytest.approx(2 / 3)
+    assert d50.true_positives == 1 and d50.f1 == pytest.approx(1 / 3)
+    assert r.relation_accuracy == 1.0 and r.n_relations_evaluated == 1
+    assert r.mean_matched_iou == pytest.approx((1 + 1 / 3) / 2)
+    # Restricting the ground truth to what was seen removes the missed chair.
+    r2 = evaluate_graph(g, scene, instance_ids={1, 2})
+    assert r2.detection[0.25].recall == 1.0
