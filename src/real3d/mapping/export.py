@@ -68,10 +68,10 @@ def extract_mesh(semantic_map: SemanticMap, min_weight: float = 1.0) -> Semantic
     # Vertex i, j, k in array coordinates sits at the centre of voxel (lo + ijk).
     world = (verts + lo + 0.5) * vs
     labels, _ = semantic_map.query_labels(world)
-    rows = semantic_map._rows_at(world)
+    rows = semantic_map.lookup_rows(world)
     colors = np.zeros((world.shape[0], 3), np.uint8)
     hit = rows >= 0
-    colors[hit] = np.clip(np.round(semantic_map._color[rows[hit]]), 0, 255).astype(np.uint8)
+    colors[hit] = np.clip(np.round(arr["color"][rows[hit]]), 0, 255).astype(np.uint8)
     return SemanticMesh(world, faces.astype(np.int64), labels, colors)
 
 

@@ -447,7 +447,9 @@ class SemanticMap:
         self._free_count[rows] = self._free_count[rows] + 1.0
 
     # ------------------------------------------------------------------ queries
-    def _rows_at(self, points_world: np.ndarray) -> np.ndarray:
+    def lookup_rows(self, points_world: np.ndarray) -> np.ndarray:
+        """Row ids (into ``voxel_arrays``) of the fine voxels holding (N, 3) world points;
+        -1 where no voxel is allocated. (N,) int64."""
         p = np.asarray(points_world, dtype=np.float64)
         if p.ndim != 2 or p.shape[1] != 3:
             raise InputError(f"SemanticMap: expected points (N, 3) world metres, got {describe_array(p)}")
@@ -481,7 +483,7 @@ class SemanticMap:
             (labels (N,) uint8, 0 where the voxel is unmapped or has no class evidence;
             confidence (N,) float32 posterior probability of that class, 0 where none).
         """
-        rows = self._rows_at(points_world)
+        rows = self.lookup_rows(points_world)
         lab = np.zeros(rows.shape[0], np.uint8)
         conf = np.zeros(rows.shape[0], np.float32)
         hit = rows >= 0
@@ -496,7 +498,7 @@ class SemanticMap:
         voxel in front of the surface or behind it, free otherwise. Elsewhere a coarse cell
         crossed by a ray means free; everything else is unknown.
         """
-        rows = self._rows_at(points_world)
+        rows = self.lookup_rows(points_world)
         out = np.full(rows.shape[0], UNKNOWN, np.int8)
         hit = rows >= 0
         hit[hit] = self._weight[rows[hit]] > 0

@@ -183,7 +183,7 @@ class SceneGraph:
         sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
-        n_obs = semantic_map._class_weight[sp.rows[keep]]
+        n_obs = semantic_map.voxel_arrays()["class_weight"][sp.rows[keep]]
         floor = NYU13.index("floor")
         if (labels == floor).sum() > 20:
             self.floor_z_m = float(np.median(pts[labels == floor, 2]))
@@ -231,8 +231,8 @@ class SceneGraph:
     def _merge_stacked(self, pts: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
         """Merge groups of one class whose footprints overlap by more than
         ``merge_overlap`` of the smaller one: parts of one object that the grid did not
-        connect (a table top and its legs, a lamp shade and its base) stand on each other,
-        while separate objects of a class stand side by side."""
+        connect (a table top over its legs, a chair seat over its base) stand on each
+        other, while separate objects of a class stand side by side."""
         if len(groups) < 2:
             return groups
         from scipy.spatial import ConvexHull, QhullError
