@@ -341,11 +341,11 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
     xs = np.flatnonzero(processed)
     figs["latency"] = line_chart(stage_series, "Latency per stage over the run", "frame (stream order)",
                                  "ms", x=xs if len(xs) else None)
-    mem = [line_chart({"map voxels (thousands)": np.asarray(recorder.map_voxels, float) / 1000},
+    mem = [line_chart({"voxels": np.asarray(recorder.map_voxels, float) / 1000},
                       "Map size", "frame", "k voxels", size=(900, 220))]
     if recorder.rss:
         r = np.asarray(recorder.rss, float)
-        mem.append(line_chart({"RSS MiB": r[:, 1]}, "Process memory (resident)", "frame", "MiB",
+        mem.append(line_chart({"RSS": r[:, 1]}, "Process memory (resident)", "frame", "MiB",
                               x=r[:, 0], size=(900, 220), ylim=(0, max(100.0, float(r[:, 1].max()) * 1.15))))
     figs["memory"] = stack_vertical(mem)
     figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
