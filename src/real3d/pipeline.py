@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -275,8 +276,10 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
     """A segmenter (``predict(frame) -> SegmentationResult``, ``config``) for ``spec`` (a
     ``load_model`` spec or an already built ``Real3DVisionNet``) on ``backend``.
 
-    ONNX backends export the network once into the cache folder (file name = content hash
-    of the weights); INT8 calibrates on ``config.calibration_frames`` synthetic frames.
+    ONNX backends export the network; for weights loaded from a file the graphs are kept in
+    the cache folder (file name = content hash of the weights) and reused, random-init
+    presets are exported afresh each time. INT8 calibrates on ``config.calibration_frames``
+    synthetic frames.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -292,35 +295,38 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
         return net.eval()
     from real3d.deploy import OrtSegmenter, export_onnx, quantize_int8
 
+    if backend == "int8" and not getattr(net, "quantizable", False):
+        raise ConfigError(f"{net.config.name} does not declare itself quantizable")
+    # Weights loaded from a file are exported once and kept; freshly initialised presets
+    # differ on every build, so their graphs live in a temporary folder only until
+    # onnxruntime has read them.
+    cached = getattr(net, "card", None) is not None
     root = _cache_root(config) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
-    key = f"{net.config.name}-{_weights_key(net)}"
-    fp32 = root / f"{key}.onnx"
-    if not fp32.is_file():
-        # Export to a temporary name and rename: a concurrent run never sees half a file.
-        tmp = Path(tempfile.mkdtemp(dir=root)) / fp32.name
-        export_onnx(net, tmp, size_hw=net.config.infer_hw)
-        os.replace(tmp, fp32)
-        tmp.parent.rmdir()
-    path = fp32
-    if backend == "int8":
-        if not getattr(net, "quantizable", False):
-            raise ConfigError(f"{net.config.name} does not declare itself quantizable")
-        q = root / f"{key}.int8.onnx"
-        if not q.is_file():
-            from real3d.synth import generate_sequence
+    work = Path(tempfile.mkdtemp(dir=root))
+    try:
+        key = f"{net.config.name}-{_weights_key(net)}"
+        final_dir = root if cached else work
+        fp32 = final_dir / f"{key}.onnx"
+        if not fp32.is_file():
+            # Written under a temporary name and renamed: a concurrent run never reads half a file.
+            export_onnx(net, work / f"{key}.part.onnx", size_hw=net.config.infer_hw)
+            os.replace(work / f"{key}.part.onnx", fp32)
+        path = fp32
+        if backend == "int8":
+            q = final_dir / f"{key}.int8.onnx"
+            if not q.is_file():
+                from real3d.synth import generate_sequence
 
-            n = max(1, int(config.calibration_frames))
-            seq = generate_sequence(11, n, size=net.config.infer_hw, kind="home", noise=True)
-            feeds = calibration_feeds_from_frames(seq.frames, net.config)
-            tmpdir = Path(tempfile.mkdtemp(dir=root))
-            quantize_int8(fp32, tmpdir / q.name, feeds)
-            os.replace(tmpdir / q.name, q)
-            for p in tmpdir.iterdir():
-                p.unlink()
-            tmpdir.rmdir()
-        path = q
-    return OrtSegmenter(path, threads=config.threads or 0)
+                n = max(1, int(config.calibration_frames))
+                seq = generate_sequence(11, n, size=net.config.infer_hw, kind="home", noise=True)
+                feeds = calibration_feeds_from_frames(seq.frames, net.config)
+                quantize_int8(fp32, work / f"{key}.part.int8.onnx", feeds)
+                os.replace(work / f"{key}.part.int8.onnx", q)
+            path = q
+        return OrtSegmenter(path, threads=config.threads or 0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _softmax_argmax(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
