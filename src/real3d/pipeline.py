@@ -515,6 +515,8 @@ class Pipeline:
         self._costmap_version = -1
         self.trajectory: list[np.ndarray] = []
         self.gravity_T_world: np.ndarray | None = None if cfg.gravity == "floor" else np.eye(4)
+        #: how the gravity frame was found (for reports)
+        self.gravity_note = "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
         self.class_pixels = np.zeros(14, np.int64)
@@ -620,9 +622,11 @@ class Pipeline:
         if self.gravity_T_world is None:
             try:
                 self.gravity_T_world = _floor_pose(f) @ np.linalg.inv(pose)
-            except Real3DError:
+                self.gravity_note = f"floor plane fitted in frame {item.index}"
+            except Real3DError as e:
                 # No floor in the first frame: keep the source's frame rather than guess.
                 self.gravity_T_world = np.eye(4)
+                self.gravity_note = f"no floor found in frame {item.index} ({e}); the source's frame is kept"
         if not np.array_equal(self.gravity_T_world, np.eye(4)):
             pose = self.gravity_T_world @ pose
         if pose is not f.world_T_cam:

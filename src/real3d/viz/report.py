@@ -489,6 +489,7 @@ def write_run_outputs(out_dir, pipeline, summary, recorder: RunRecorder, meta: d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
+    meta.setdefault("gravity frame", getattr(pipeline, "gravity_note", ""))
     files = {}
     # Refresh the derived structures once, so every file below describes the final map.
     graph = pipeline.scene_graph
