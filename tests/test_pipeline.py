@@ -221,3 +221,21 @@ def test_segment_frame_matches_predict(seq, nets, tmp_path):
     labels, probs = segment_frame(ort, seq[3])
     np.testing.assert_array_equal(labels, ref.labels)
     np.testing.assert_allclose(probs, ref.probs[1:], atol=1e-5)
+
+
+class _Failing:
+    def __init__(self, net):
+        self.net, self.config = net, net.config
+
+    def predict(self, frame):
+        if frame.index == 2:
+            raise RuntimeError("backend failure")
+        return self.net.predict(frame)
+
+
+def test_a_segmentation_error_skips_the_frame_only(seq, nets):
+    p = Pipeline(PipelineConfig(graph_every=0, costmap_every=0), segmenter=_Failing(nets[0]),
+                 rgb_segmenter=nets[1])
+    s = p.run(seq)
+    assert s.counts["skipped"] == 1 and s.counts["fused"] == len(seq) - 1
+    assert s.skipped[0][0] == 2 and "backend failure" in s.skipped[0][1]

@@ -29,7 +29,9 @@ Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult
 * no depth, or fewer than ``min_valid_depth`` valid depth pixels -> the RGB-only model
   segments it, the map is not updated -> ``"rgb_only"``;
 * otherwise the RGB-D model segments it and the map fuses its class probabilities ->
-  ``"fused"``.
+  ``"fused"``;
+* the network or the map rejects the frame (an error of real3d, torch or onnxruntime) ->
+  ``"skipped"`` ("segmentation failed: ...") or ``"rgb_only"`` ("fusion failed: ...").
 
 The scene graph and the costmap are derived from the map every ``graph_every`` /
 ``costmap_every`` fused frames (amortised) and on demand (``scene_graph``, ``costmap``,
@@ -591,6 +593,16 @@ class Pipeline:
 
     def _segment(self, item: _Item) -> None:
         t0 = time.perf_counter()
+        try:
+            self._segment_frame(item)
+        except (Real3DError, RuntimeError, ValueError) as e:
+            # One frame the network cannot take (odd size, a backend error) must not end
+            # a robot's run: report it and go on.
+            item.labels = item.probs = None
+            item.status, item.reason = "skipped", f"segmentation failed: {e}"
+        item.lat["segment"] = (time.perf_counter() - t0) * 1e3
+
+    def _segment_frame(self, item: _Item) -> None:
         f = item.frame
         d = f.depth_m
         depth_ok = d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
@@ -607,7 +619,6 @@ class Pipeline:
             item.reason = "no depth" if d is None else "depth failed (too few valid pixels)"
         else:
             item.status, item.reason = "skipped", "no usable depth and no rgb_model configured"
-        item.lat["segment"] = (time.perf_counter() - t0) * 1e3
 
     def _fuse(self, item: _Item) -> None:
         """Map fusion and the amortised graph / costmap refresh (fuse thread only)."""
@@ -634,8 +645,13 @@ class Pipeline:
                       timestamp_s=f.timestamp_s, index=f.index)
         # (13, H, W) -> (H, W, 13) as a view (the map reads only the pixels its voxels
         # project to; it adds the void channel itself).
-        self.map.integrate(f, np.moveaxis(item.probs, 0, -1))
-        item.probs = None  # the fuse queue holds frames; drop the biggest array early
+        try:
+            self.map.integrate(f, np.moveaxis(item.probs, 0, -1))
+        except Real3DError as e:
+            item.status, item.reason = "rgb_only", f"fusion failed: {e}"
+            return
+        finally:
+            item.probs = None  # the fuse queue holds frames; drop the biggest array early
         self.trajectory.append(pose[:3, 3].copy())
         self.frames_fused += 1
         item.lat["fuse"] = (time.perf_counter() - t0) * 1e3
