@@ -35,15 +35,23 @@ def machine() -> dict:
     import onnxruntime
     import torch
 
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
-            "load_avg": list(os.getloadavg())}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "load_avg": list(os.getloadavg()),
+    }
 
 
 def make_pipeline(args, backend: str, **kw):
     from real3d.pipeline import Pipeline, PipelineConfig
 
-    cfg = PipelineConfig(model=args.model, rgb_model=args.rgb_model, backend=backend, threads=args.threads, **kw)
+    cfg = PipelineConfig(
+        model=args.model, rgb_model=args.rgb_model, backend=backend, threads=args.threads, **kw
+    )
     return Pipeline(cfg)
 
 
@@ -66,29 +74,48 @@ def speed(args) -> dict:
                 peak_rss_reset()
                 lat = {}
                 t0 = time.perf_counter()
-                for f in frames[args.warmup:]:
+                for f in frames[args.warmup :]:
                     r = pipe.step(f)
                     for k, v in r.latency_ms.items():
                         lat.setdefault(k, []).append(v)
                 wall = time.perf_counter() - t0
-                sequential.append({"fps": args.frames / wall, "peak_rss_mb": peak_rss_mb(),
-                                   "latency_ms": {k: {"p50": float(np.percentile(v, 50)),
-                                                      "p95": float(np.percentile(v, 95))} for k, v in lat.items()}})
+                sequential.append(
+                    {
+                        "fps": args.frames / wall,
+                        "peak_rss_mb": peak_rss_mb(),
+                        "latency_ms": {
+                            k: {
+                                "p50": float(np.percentile(v, 50)),
+                                "p95": float(np.percentile(v, 95)),
+                            }
+                            for k, v in lat.items()
+                        },
+                    }
+                )
             med = int(np.argsort([o["fps"] for o in overlapped])[len(overlapped) // 2])
-            row = {"size_hw": list(hw), "backend": be, "overlapped": overlapped[med],
-                   "overlapped_fps_all": [o["fps"] for o in overlapped],
-                   "sequential_fps": float(np.median([s["fps"] for s in sequential])),
-                   "sequential_latency_ms": sequential[len(sequential) // 2]["latency_ms"]}
+            row = {
+                "size_hw": list(hw),
+                "backend": be,
+                "overlapped": overlapped[med],
+                "overlapped_fps_all": [o["fps"] for o in overlapped],
+                "sequential_fps": float(np.median([s["fps"] for s in sequential])),
+                "sequential_latency_ms": sequential[len(sequential) // 2]["latency_ms"],
+            }
             rows.append(row)
-            print(f"  {size} {be}: {row['overlapped']['fps']:.1f} FPS overlapped, "
-                  f"{row['sequential_fps']:.1f} FPS sequential", file=sys.stderr)
+            print(
+                f"  {size} {be}: {row['overlapped']['fps']:.1f} FPS overlapped, "
+                f"{row['sequential_fps']:.1f} FPS sequential",
+                file=sys.stderr,
+            )
             del pipe
     return {"rows": rows}
 
 
 def print_speed(res: dict) -> None:
-    print("| size (WxH) | backend | FPS overlapped | FPS step-by-step | segment p50/p95 ms | fuse p50/p95 ms "
-          "| graph p50 ms | costmap p50 ms | total p50/p95 ms | peak RSS MiB |")
+    print(
+        "| size (WxH) | backend | FPS overlapped | FPS step-by-step | segment p50/p95 ms | fuse p50/p95 ms "
+        "| graph p50 ms | costmap p50 ms | total p50/p95 ms | peak RSS MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in res["rows"]:
         o = r["overlapped"]
@@ -101,9 +128,11 @@ def print_speed(res: dict) -> None:
 
         graph = o["latency_ms"].get("graph", {}).get("p50")
         cost = o["latency_ms"].get("costmap", {}).get("p50")
-        print(f"| {r['size_hw'][1]}x{r['size_hw'][0]} | {r['backend']} | {o['fps']:.1f} | {r['sequential_fps']:.1f} "
-              f"| {pp('segment')} | {pp('fuse')} | {graph if graph is None else f'{graph:.0f}'} "
-              f"| {cost if cost is None else f'{cost:.0f}'} | {pp('total', o['latency_ms'])} | {o['peak_rss_mb']:.0f} |")
+        print(
+            f"| {r['size_hw'][1]}x{r['size_hw'][0]} | {r['backend']} | {o['fps']:.1f} | {r['sequential_fps']:.1f} "
+            f"| {pp('segment')} | {pp('fuse')} | {graph if graph is None else f'{graph:.0f}'} "
+            f"| {cost if cost is None else f'{cost:.0f}'} | {pp('total', o['latency_ms'])} | {o['peak_rss_mb']:.0f} |"
+        )
 
 
 def soak(args) -> dict:
@@ -129,13 +158,27 @@ def soak(args) -> dict:
     def on_result(res, frame):
         k = res.index
         if k % 500 == 0 or k == args.frames - 1:
-            samples.append({"frame": k, "rss_mb": current_rss_mb(), "map_voxels": res.map_voxels,
-                            "elapsed_s": time.perf_counter() - t0})
-            print(f"  frame {k}: RSS {samples[-1]['rss_mb']:.0f} MiB, {res.map_voxels} voxels", file=sys.stderr)
+            samples.append(
+                {
+                    "frame": k,
+                    "rss_mb": current_rss_mb(),
+                    "map_voxels": res.map_voxels,
+                    "elapsed_s": time.perf_counter() - t0,
+                }
+            )
+            print(
+                f"  frame {k}: RSS {samples[-1]['rss_mb']:.0f} MiB, {res.map_voxels} voxels",
+                file=sys.stderr,
+            )
 
     s = pipe.run(Cyclic(), on_result=on_result)
-    return {"frames": s.frames_in, "fps": s.fps, "counts": s.counts, "samples": samples,
-            "latency_ms": s.latency_percentiles()}
+    return {
+        "frames": s.frames_in,
+        "fps": s.fps,
+        "counts": s.counts,
+        "samples": samples,
+        "latency_ms": s.latency_percentiles(),
+    }
 
 
 def print_soak(res: dict) -> None:
@@ -146,8 +189,10 @@ def print_soak(res: dict) -> None:
         print(f"| {s['frame']} | {s['rss_mb']:.0f} | {s['map_voxels']} | {s['elapsed_s']:.0f} |")
     r = [s["rss_mb"] for s in res["samples"]]
     if len(r) > 2:
-        print(f"\nRSS after the first 500 frames: min {min(r[1:]):.0f}, max {max(r[1:]):.0f} MiB "
-              f"(drift {r[-1] - r[1]:+.0f} MiB)")
+        print(
+            f"\nRSS after the first 500 frames: min {min(r[1:]):.0f}, max {max(r[1:]):.0f} MiB "
+            f"(drift {r[-1] - r[1]:+.0f} MiB)"
+        )
 
 
 def realtime(args) -> dict:
@@ -158,31 +203,48 @@ def realtime(args) -> dict:
     frames = [src.sensor_frame(i) for i in range(len(src))]
     rows = []
     for policy in ("drop", "keyframe"):
-        pipe = make_pipeline(args, args.backend, mode="realtime", overload_policy=policy, source_fps=args.fps)
+        pipe = make_pipeline(
+            args, args.backend, mode="realtime", overload_policy=policy, source_fps=args.fps
+        )
         for f in frames[:5]:
             pipe.step(f)
         pipe.reset()
         s = pipe.run(frames)
         lat = s.latency_percentiles()
-        rows.append({"policy": policy, "backend": args.backend, "source_fps": args.fps, "frames": s.frames_in,
-                     "counts": dict(s.counts), "fps": s.fps, "total_ms": lat.get("total", {}),
-                     "map_voxels": len(pipe.map)})
+        rows.append(
+            {
+                "policy": policy,
+                "backend": args.backend,
+                "source_fps": args.fps,
+                "frames": s.frames_in,
+                "counts": dict(s.counts),
+                "fps": s.fps,
+                "total_ms": lat.get("total", {}),
+                "map_voxels": len(pipe.map),
+            }
+        )
     return {"rows": rows}
 
 
 def print_realtime(res: dict) -> None:
-    print("| policy | backend | source FPS | frames | processed | dropped | processed FPS | arrival-to-result p50 / p95 ms "
-          "| map voxels |")
+    print(
+        "| policy | backend | source FPS | frames | processed | dropped | processed FPS | arrival-to-result p50 / p95 ms "
+        "| map voxels |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in res["rows"]:
         c = r["counts"]
-        print(f"| {r['policy']} | {r['backend']} | {r['source_fps']:.0f} | {r['frames']} | {c['fused'] + c['rgb_only']} "
-              f"| {c['dropped']} | {r['fps']:.1f} | {r['total_ms'].get('p50', 0):.0f} / {r['total_ms'].get('p95', 0):.0f} "
-              f"| {r['map_voxels']} |")
+        print(
+            f"| {r['policy']} | {r['backend']} | {r['source_fps']:.0f} | {r['frames']} | {c['fused'] + c['rgb_only']} "
+            f"| {c['dropped']} | {r['fps']:.1f} | {r['total_ms'].get('p50', 0):.0f} / {r['total_ms'].get('p95', 0):.0f} "
+            f"| {r['map_voxels']} |"
+        )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("what", choices=("speed", "soak", "realtime"))
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--sizes", default="240x320,480x640")
@@ -201,9 +263,11 @@ def main() -> None:
     if args.frames is None:
         args.frames = {"speed": 100, "soak": 10000, "realtime": 300}[args.what]
     info = machine()
-    print(f"machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, torch {info['torch']}, "
-          f"onnxruntime {info['onnxruntime']}; load average at start {info['load_avg'][0]:.1f}; "
-          f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n")
+    print(
+        f"machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, torch {info['torch']}, "
+        f"onnxruntime {info['onnxruntime']}; load average at start {info['load_avg'][0]:.1f}; "
+        f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n"
+    )
     res = {"speed": speed, "soak": soak, "realtime": realtime}[args.what](args)
     res["machine"] = info
     res["machine"]["load_avg_end"] = list(os.getloadavg())

@@ -44,7 +44,7 @@ def test_offline_run_is_deterministic_and_equals_step(seq, nets):
     for _ in range(2):
         p = make(nets)
         labels = []
-        s = p.run(seq, on_result=lambda r, f: labels.append(r.labels))
+        s = p.run(seq, on_result=lambda r, f, out=labels: out.append(r.labels))
         assert s.counts["fused"] == len(seq) and s.frames_in == len(seq)
         runs.append((map_state(p), labels, p.scene_graph.to_dict()))
     p = make(nets)
@@ -137,8 +137,13 @@ class _SlowSegmenter:
 
 def test_realtime_drop_policy_counts_every_frame(seq, nets):
     slow = _SlowSegmenter(nets[0], 0.05)
-    p = Pipeline(PipelineConfig(mode="realtime", source_fps=200.0, queue_size=1, graph_every=0, costmap_every=0),
-                 segmenter=slow, rgb_segmenter=nets[1])
+    p = Pipeline(
+        PipelineConfig(
+            mode="realtime", source_fps=200.0, queue_size=1, graph_every=0, costmap_every=0
+        ),
+        segmenter=slow,
+        rgb_segmenter=nets[1],
+    )
     seen = []
     s = p.run(seq, on_result=lambda r, f: seen.append(r.index))
     assert s.counts["dropped"] > 0 and s.counts["fused"] > 0
@@ -150,8 +155,18 @@ def test_realtime_drop_policy_counts_every_frame(seq, nets):
 def test_realtime_keyframe_policy_keeps_moving_frames(seq, nets):
     slow = _SlowSegmenter(nets[0], 0.05)
     still = [seq[0].replace(index=i, timestamp_s=i / 200) for i in range(6)]
-    p = Pipeline(PipelineConfig(mode="realtime", overload_policy="keyframe", source_fps=200.0, queue_size=1,
-                                graph_every=0, costmap_every=0), segmenter=slow, rgb_segmenter=nets[1])
+    p = Pipeline(
+        PipelineConfig(
+            mode="realtime",
+            overload_policy="keyframe",
+            source_fps=200.0,
+            queue_size=1,
+            graph_every=0,
+            costmap_every=0,
+        ),
+        segmenter=slow,
+        rgb_segmenter=nets[1],
+    )
     s = p.run(still)
     # the first frame is a keyframe; the camera never moves, so later ones are dropped when
     # the queue is full
@@ -234,8 +249,11 @@ class _Failing:
 
 
 def test_a_segmentation_error_skips_the_frame_only(seq, nets):
-    p = Pipeline(PipelineConfig(graph_every=0, costmap_every=0), segmenter=_Failing(nets[0]),
-                 rgb_segmenter=nets[1])
+    p = Pipeline(
+        PipelineConfig(graph_every=0, costmap_every=0),
+        segmenter=_Failing(nets[0]),
+        rgb_segmenter=nets[1],
+    )
     s = p.run(seq)
     assert s.counts["skipped"] == 1 and s.counts["fused"] == len(seq) - 1
     assert s.skipped[0][0] == 2 and "backend failure" in s.skipped[0][1]

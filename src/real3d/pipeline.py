@@ -123,8 +123,11 @@ class PipelineConfig:
     min_valid_depth: float = 0.01
     missing_pose: str = "skip"
     gravity: str = "off"
-    map: SemanticMapConfig = field(default_factory=lambda: SemanticMapConfig(
-        voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4))
+    map: SemanticMapConfig = field(
+        default_factory=lambda: SemanticMapConfig(
+            voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4
+        )
+    )
     scene_graph: SceneGraphConfig = field(default_factory=SceneGraphConfig)
     costmap: CostmapConfig = field(default_factory=CostmapConfig)
     graph_every: int = 30
@@ -134,20 +137,29 @@ class PipelineConfig:
     calibration_frames: int = 16
 
     def __post_init__(self) -> None:
-        for name, value, valid in (("backend", self.backend, BACKENDS), ("mode", self.mode, MODES),
-                                   ("overload_policy", self.overload_policy, OVERLOAD_POLICIES),
-                                   ("missing_pose", self.missing_pose, MISSING_POSE),
-                                   ("gravity", self.gravity, GRAVITY)):
+        for name, value, valid in (
+            ("backend", self.backend, BACKENDS),
+            ("mode", self.mode, MODES),
+            ("overload_policy", self.overload_policy, OVERLOAD_POLICIES),
+            ("missing_pose", self.missing_pose, MISSING_POSE),
+            ("gravity", self.gravity, GRAVITY),
+        ):
             if value not in valid:
-                raise ConfigError(f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}")
+                raise ConfigError(
+                    f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}"
+                )
         if self.queue_size < 1:
             raise ConfigError(f"PipelineConfig.queue_size: expected >= 1, got {self.queue_size}")
         if self.graph_every < 0 or self.costmap_every < 0:
             raise ConfigError("PipelineConfig: graph_every and costmap_every must be >= 0")
         if self.source_fps is not None and not self.source_fps > 0:
-            raise ConfigError(f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}")
+            raise ConfigError(
+                f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}"
+            )
         if not 0 <= self.min_valid_depth < 1:
-            raise ConfigError(f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}")
+            raise ConfigError(
+                f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}"
+            )
 
 
 @dataclass(frozen=True)
@@ -229,9 +241,13 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {
-            "mode": self.mode, "overload_policy": self.overload_policy,
-            "frames_in": self.frames_in, "counts": dict(self.counts),
-            "processed": self.processed, "wall_s": self.wall_s, "fps": self.fps,
+            "mode": self.mode,
+            "overload_policy": self.overload_policy,
+            "frames_in": self.frames_in,
+            "counts": dict(self.counts),
+            "processed": self.processed,
+            "wall_s": self.wall_s,
+            "fps": self.fps,
             "skipped": [{"index": i, "reason": r} for i, r in self.skipped],
             "rgb_only": [{"index": i, "reason": r} for i, r in self.rgb_only],
             "dropped": list(self.dropped),
@@ -366,8 +382,12 @@ def segment_frame(segmenter, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
             logits = segmenter(rgb_t, depth_t, head="refined")
     elif isinstance(segmenter, OrtSegmenter):
         rgb_t, depth_t, out_hw = frame_to_tensors(frame, segmenter.config)
-        logits = torch.from_numpy(segmenter.run(None if rgb_t is None else rgb_t.numpy(),
-                                                None if depth_t is None else depth_t.numpy()))
+        logits = torch.from_numpy(
+            segmenter.run(
+                None if rgb_t is None else rgb_t.numpy(),
+                None if depth_t is None else depth_t.numpy(),
+            )
+        )
     else:
         r = segmenter.predict(frame)
         return r.labels, r.probs[1:]
@@ -388,7 +408,12 @@ def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
     if not isinstance(frame, Frame):
         return f"not a real3d.Frame ({type(frame).__name__})"
     rgb = frame.rgb
-    if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8):
+    if not (
+        isinstance(rgb, np.ndarray)
+        and rgb.ndim == 3
+        and rgb.shape[2] == 3
+        and rgb.dtype == np.uint8
+    ):
         return f"rgb is not (H, W, 3) uint8 ({getattr(rgb, 'dtype', '?')} {getattr(rgb, 'shape', '?')})"
     hw = rgb.shape[:2]
     if expect_hw is not None and tuple(hw) != tuple(expect_hw):
@@ -437,7 +462,18 @@ def _floor_pose(frame: Frame) -> np.ndarray:
 class _Item:
     """A frame travelling between the stages, with its timings."""
 
-    __slots__ = ("index", "frame", "t_in", "lat", "labels", "probs", "model", "status", "reason", "pose")
+    __slots__ = (
+        "index",
+        "frame",
+        "t_in",
+        "lat",
+        "labels",
+        "probs",
+        "model",
+        "status",
+        "reason",
+        "pose",
+    )
 
     def __init__(self, index: int, frame, t_in: float):
         self.index, self.frame, self.t_in = index, frame, t_in
@@ -475,17 +511,27 @@ class Pipeline:
             instead of loading ``config.model`` / ``config.rgb_model``.
     """
 
-    def __init__(self, config: PipelineConfig | None = None, *, segmenter=None, rgb_segmenter=None) -> None:
+    def __init__(
+        self, config: PipelineConfig | None = None, *, segmenter=None, rgb_segmenter=None
+    ) -> None:
         self.config = config = config or PipelineConfig()
-        self.segmenter = segmenter if segmenter is not None else load_segmenter(config.model, config.backend, config)
+        self.segmenter = (
+            segmenter
+            if segmenter is not None
+            else load_segmenter(config.model, config.backend, config)
+        )
         if rgb_segmenter is not None:
             self.rgb_segmenter = rgb_segmenter
         elif config.rgb_model is not None:
             self.rgb_segmenter = load_segmenter(config.rgb_model, config.backend, config)
         else:
             self.rgb_segmenter = None
-        if self.rgb_segmenter is not None and getattr(self.rgb_segmenter.config, "uses_depth", False):
-            raise ConfigError(f"rgb_model {self.rgb_segmenter.config.name} needs depth; choose an RGB-only model")
+        if self.rgb_segmenter is not None and getattr(
+            self.rgb_segmenter.config, "uses_depth", False
+        ):
+            raise ConfigError(
+                f"rgb_model {self.rgb_segmenter.config.name} needs depth; choose an RGB-only model"
+            )
         self.reset()
 
     @classmethod
@@ -496,9 +542,13 @@ class Pipeline:
         from real3d.models.pretrained import WEIGHTS_DIR
 
         config = PipelineConfig(**overrides)
-        missing = [str(WEIGHTS_DIR / f"{n}.{ext}") for n in (config.model, config.rgb_model)
-                   if n in ("rgbd-default", "rgb-default") for ext in ("safetensors", "json")
-                   if not (WEIGHTS_DIR / f"{n}.{ext}").is_file()]
+        missing = [
+            str(WEIGHTS_DIR / f"{n}.{ext}")
+            for n in (config.model, config.rgb_model)
+            if n in ("rgbd-default", "rgb-default")
+            for ext in ("safetensors", "json")
+            if not (WEIGHTS_DIR / f"{n}.{ext}").is_file()
+        ]
         if missing:
             raise ConfigError(
                 "Pipeline.default: the shipped weights are missing (" + ", ".join(missing) + "); "
@@ -518,7 +568,9 @@ class Pipeline:
         self.trajectory: list[np.ndarray] = []
         self.gravity_T_world: np.ndarray | None = None if cfg.gravity == "floor" else np.eye(4)
         #: how the gravity frame was found (for reports)
-        self.gravity_note = "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
+        self.gravity_note = (
+            "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
+        )
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
         self.class_pixels = np.zeros(14, np.int64)
@@ -605,7 +657,9 @@ class Pipeline:
     def _segment_frame(self, item: _Item) -> None:
         f = item.frame
         d = f.depth_m
-        depth_ok = d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
+        depth_ok = (
+            d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
+        )
         if depth_ok or not getattr(self.segmenter.config, "uses_depth", True):
             item.labels, item.probs = segment_frame(self.segmenter, f)
             item.model = "rgbd"
@@ -637,12 +691,20 @@ class Pipeline:
             except Real3DError as e:
                 # No floor in the first frame: keep the source's frame rather than guess.
                 self.gravity_T_world = np.eye(4)
-                self.gravity_note = f"no floor found in frame {item.index} ({e}); the source's frame is kept"
+                self.gravity_note = (
+                    f"no floor found in frame {item.index} ({e}); the source's frame is kept"
+                )
         if not np.array_equal(self.gravity_T_world, np.eye(4)):
             pose = self.gravity_T_world @ pose
         if pose is not f.world_T_cam:
-            f = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=pose,
-                      timestamp_s=f.timestamp_s, index=f.index)
+            f = Frame(
+                rgb=f.rgb,
+                depth_m=f.depth_m,
+                intrinsics=f.intrinsics,
+                world_T_cam=pose,
+                timestamp_s=f.timestamp_s,
+                index=f.index,
+            )
         # (13, H, W) -> (H, W, 13) as a view (the map reads only the pixels its voxels
         # project to; it adds the void channel itself).
         try:
@@ -668,10 +730,16 @@ class Pipeline:
         lat["total"] = (t_done - item.t_in) * 1e3
         return StepResult(
             index=item.index,
-            timestamp_s=float(getattr(f, "timestamp_s", 0.0) or 0.0) if isinstance(f, Frame) else 0.0,
-            status=item.status, reason=item.reason,
+            timestamp_s=float(getattr(f, "timestamp_s", 0.0) or 0.0)
+            if isinstance(f, Frame)
+            else 0.0,
+            status=item.status,
+            reason=item.reason,
             labels=item.labels,
-            latency_ms=lat, model=item.model, map_voxels=len(self.map), map_bytes=self.map.nbytes,
+            latency_ms=lat,
+            model=item.model,
+            map_voxels=len(self.map),
+            map_bytes=self.map.nbytes,
             n_objects=len(self._graph.objects()),
         )
 
@@ -687,8 +755,12 @@ class Pipeline:
         return self._result(item, time.perf_counter())
 
     # ------------------------------------------------------------------ streaming
-    def run(self, source, on_result: Callable[[StepResult, Frame | None], None] | None = None,
-            max_frames: int | None = None) -> RunSummary:
+    def run(
+        self,
+        source,
+        on_result: Callable[[StepResult, Frame | None], None] | None = None,
+        max_frames: int | None = None,
+    ) -> RunSummary:
         """Stream ``source`` through the pipeline with overlapping stages.
 
         Args:
@@ -772,8 +844,10 @@ class Pipeline:
                 q_fuse.put(None)
 
         t_run = time.perf_counter()
-        threads = [threading.Thread(target=produce, name="real3d-source", daemon=True),
-                   threading.Thread(target=segment_worker, name="real3d-segment", daemon=True)]
+        threads = [
+            threading.Thread(target=produce, name="real3d-source", daemon=True),
+            threading.Thread(target=segment_worker, name="real3d-segment", daemon=True),
+        ]
         for t in threads:
             t.start()
         # Dropped frames are reported by the source thread as they happen, processed ones
@@ -915,8 +989,14 @@ def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
     pipeline.reset()
     peak_rss_reset()
     s = pipeline.run(frames[warmup:])
-    return {"frames": s.frames_in, "fps": s.fps, "wall_s": s.wall_s, "latency_ms": s.latency_percentiles(),
-            "peak_rss_mb": peak_rss_mb(), "counts": dict(s.counts)}
+    return {
+        "frames": s.frames_in,
+        "fps": s.fps,
+        "wall_s": s.wall_s,
+        "latency_ms": s.latency_percentiles(),
+        "peak_rss_mb": peak_rss_mb(),
+        "counts": dict(s.counts),
+    }
 
 
 class SyntheticStream:
@@ -928,13 +1008,33 @@ class SyntheticStream:
     consumer should read each frame once.
     """
 
-    def __init__(self, seed: int, n_frames: int, size=(240, 320), kind: str = "home", noise: bool = True,
-                 mode: str = "robot", fps: float = 15.0, bank=None) -> None:
-        from real3d.synth import Renderer, TextureBank, generate_scene, random_intrinsics, trajectory
+    def __init__(
+        self,
+        seed: int,
+        n_frames: int,
+        size=(240, 320),
+        kind: str = "home",
+        noise: bool = True,
+        mode: str = "robot",
+        fps: float = 15.0,
+        bank=None,
+    ) -> None:
+        from real3d.synth import (
+            Renderer,
+            TextureBank,
+            generate_scene,
+            random_intrinsics,
+            trajectory,
+        )
 
         if not 1 <= int(n_frames) <= 100000:
             raise InputError(f"SyntheticStream: expected 1 <= n_frames <= 100000, got {n_frames}")
-        self.seed, self.n_frames, self.size_hw, self.noise = int(seed), int(n_frames), tuple(size), noise
+        self.seed, self.n_frames, self.size_hw, self.noise = (
+            int(seed),
+            int(n_frames),
+            tuple(size),
+            noise,
+        )
         self.scene = generate_scene(self.seed, kind)
         self._renderer = Renderer(self.scene, bank if bank is not None else TextureBank(0))
         ss = np.random.SeedSequence([self.seed, 303, self.n_frames])
@@ -950,8 +1050,14 @@ class SyntheticStream:
             raise IndexError(f"frame {i} out of range for {self.n_frames} frames")
         i = int(i) % self.n_frames
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 304, i]))
-        return self._renderer.render(self.poses[i], self.intrinsics, rng, noise=self.noise,
-                                     timestamp_s=self.times[i], index=i)
+        return self._renderer.render(
+            self.poses[i],
+            self.intrinsics,
+            rng,
+            noise=self.noise,
+            timestamp_s=self.times[i],
+            index=i,
+        )
 
     def __iter__(self):
         for i in range(self.n_frames):
@@ -961,8 +1067,14 @@ class SyntheticStream:
         """Frame ``i`` as a sensor gives it: rgb, depth, intrinsics, pose and time only (no
         ground truth), e.g. to keep many frames in memory for a benchmark."""
         f = self[i]
-        return Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam,
-                     timestamp_s=f.timestamp_s, index=f.index)
+        return Frame(
+            rgb=f.rgb,
+            depth_m=f.depth_m,
+            intrinsics=f.intrinsics,
+            world_T_cam=f.world_T_cam,
+            timestamp_s=f.timestamp_s,
+            index=f.index,
+        )
 
 
 def _iterate(source, max_frames: int | None):
@@ -995,7 +1107,20 @@ def _iterate(source, max_frames: int | None):
 
 
 __all__ = [
-    "Pipeline", "PipelineConfig", "StepResult", "RunSummary", "load_segmenter", "check_frame",
-    "calibration_feeds_from_frames", "segment_frame", "SyntheticStream", "benchmark", "peak_rss_mb",
-    "peak_rss_reset", "BACKENDS", "MODES", "OVERLOAD_POLICIES", "STAGES",
+    "Pipeline",
+    "PipelineConfig",
+    "StepResult",
+    "RunSummary",
+    "load_segmenter",
+    "check_frame",
+    "calibration_feeds_from_frames",
+    "segment_frame",
+    "SyntheticStream",
+    "benchmark",
+    "peak_rss_mb",
+    "peak_rss_reset",
+    "BACKENDS",
+    "MODES",
+    "OVERLOAD_POLICIES",
+    "STAGES",
 ]

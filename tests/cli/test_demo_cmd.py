@@ -9,8 +9,22 @@ from real3d.viz.report import OUTPUT_FILES
 
 def test_demo_tiny_writes_every_file(tmp_path):
     out = tmp_path / "demo"
-    r = CliRunner().invoke(app, ["demo", "--frames", "8", "--size", "48x64", "--out", str(out),
-                                 "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--frames",
+            "8",
+            "--size",
+            "48x64",
+            "--out",
+            str(out),
+            "--model",
+            "rgbd-tiny",
+            "--rgb-model",
+            "rgb-tiny",
+        ],
+    )
     assert r.exit_code == 0, r.output
     for name in OUTPUT_FILES:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
@@ -31,7 +45,7 @@ def test_demo_tiny_writes_every_file(tmp_path):
     assert "random weights" in html
     # atomic writes leave no temporary files behind
     assert not list(out.glob(".*tmp")) and not list(out.glob("*.tmp"))
-    assert open(out / "semantic_map.ply", "rb").read(3) == b"ply"
+    assert (out / "semantic_map.ply").read_bytes()[:3] == b"ply"
     from real3d.viz.rerun_log import rerun_available
 
     assert (out / "recording.rrd").is_file() == rerun_available()

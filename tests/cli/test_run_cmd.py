@@ -16,11 +16,22 @@ def invoke(args):
     return r
 
 
-@pytest.mark.parametrize("name,extra,has_poses", [
-    ("iclnuim_synthetic_seq", ["--max-frames", "3"], True),
-    ("joinmap_kinect_seq", ["--max-frames", "3", "--intrinsics", "518,519,325.5,253.5,640,480"], True),
-    ("tum_pair", ["--depth-encoding", "tum", "--intrinsics", "520.9,521.0,325.1,249.7,640,480"], False),
-])
+@pytest.mark.parametrize(
+    "name,extra,has_poses",
+    [
+        ("iclnuim_synthetic_seq", ["--max-frames", "3"], True),
+        (
+            "joinmap_kinect_seq",
+            ["--max-frames", "3", "--intrinsics", "518,519,325.5,253.5,640,480"],
+            True,
+        ),
+        (
+            "tum_pair",
+            ["--depth-encoding", "tum", "--intrinsics", "520.9,521.0,325.1,249.7,640,480"],
+            False,
+        ),
+    ],
+)
 def test_run_real_samples(tmp_path, name, extra, has_poses):
     if not (REAL / name).is_dir():
         pytest.skip(f"shared sample {name} not present")
@@ -30,7 +41,14 @@ def test_run_real_samples(tmp_path, name, extra, has_poses):
     c = m["run"]["counts"]
     assert c["fused"] >= 1 and c["skipped"] == 0
     assert m["map"]["voxels"] > 1000
-    for f in ("report.html", "report.md", "semantic_map.ply", "scene_graph.json", "costmap.png", "path.json"):
+    for f in (
+        "report.html",
+        "report.md",
+        "semantic_map.ply",
+        "scene_graph.json",
+        "costmap.png",
+        "path.json",
+    ):
         assert (out / f).is_file(), f
     assert (m["settings"]["poses"] != "none") == has_poses
 
@@ -51,7 +69,10 @@ def test_run_reports_bad_frames(tmp_path):
     assert 2 in skipped and "pose" in skipped[2]
     assert m["run"]["counts"]["fused"] == 3
     assert "skipped" in r.output
-    assert "truncated" in (out / "report.md").read_text() or "read error" in (out / "report.md").read_text()
+    assert (
+        "truncated" in (out / "report.md").read_text()
+        or "read error" in (out / "report.md").read_text()
+    )
 
 
 def test_run_help_and_bad_goal(tmp_path):

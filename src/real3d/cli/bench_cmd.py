@@ -10,12 +10,21 @@ import typer
 
 def bench(
     sizes: str = typer.Option("240x320,480x640", "--sizes", help="Comma-separated HxW sizes."),
-    backends: str = typer.Option("torch,onnx,int8", "--backends", help="Comma-separated: torch, onnx, int8."),
+    backends: str = typer.Option(
+        "torch,onnx,int8", "--backends", help="Comma-separated: torch, onnx, int8."
+    ),
     frames: int = typer.Option(60, "--frames", min=1, help="Measured frames per setting."),
     warmup: int = typer.Option(5, "--warmup", min=0, help="Frames run before measuring."),
-    model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset or path."),
+    model: str = typer.Option(
+        "rgbd-default", "--model", help="RGB-D model: pretrained name, preset or path."
+    ),
     rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="RGB-only model."),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
+    threads: int = typer.Option(
+        1,
+        "--threads",
+        min=1,
+        help="torch / onnxruntime intra-op threads (the stages already run in parallel).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Synthetic scene seed."),
     out: Path = typer.Option(Path("real3d_bench.json"), "--out", help="JSON file for the results."),
 ) -> None:
@@ -46,7 +55,9 @@ def bench(
     bank = TextureBank(0)
     results = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
         task = progress.add_task("settings", total=len(size_list) * len(backend_list))
         for hw in size_list:
             seq = SyntheticStream(seed, frames + warmup, size=hw, kind="home", bank=bank)
@@ -59,26 +70,58 @@ def bench(
                 results.append(r)
                 progress.advance(task)
                 del pipe
-    table = Table(title=f"real3d bench: whole pipeline, offline mode ({frames} frames held in memory)")
-    for col in ("size", "backend", "FPS", "total p50/p95 ms", "segment p50/p95", "fuse p50/p95",
-                "graph p50", "costmap p50", "peak RSS MiB"):
+    table = Table(
+        title=f"real3d bench: whole pipeline, offline mode ({frames} frames held in memory)"
+    )
+    for col in (
+        "size",
+        "backend",
+        "FPS",
+        "total p50/p95 ms",
+        "segment p50/p95",
+        "fuse p50/p95",
+        "graph p50",
+        "costmap p50",
+        "peak RSS MiB",
+    ):
         table.add_column(col)
+
+    def pp(lat, k, both=True):
+        if k not in lat:
+            return "-"
+        return f"{lat[k]['p50']:.1f}/{lat[k]['p95']:.1f}" if both else f"{lat[k]['p50']:.1f}"
+
     for r in results:
         lat = r["latency_ms"]
 
-        def pp(k, both=True):
-            if k not in lat:
-                return "-"
-            return f"{lat[k]['p50']:.1f}/{lat[k]['p95']:.1f}" if both else f"{lat[k]['p50']:.1f}"
-
-        table.add_row(f"{r['size_hw'][1]}x{r['size_hw'][0]}", r["backend"], f"{r['fps']:.1f}", pp("total"),
-                      pp("segment"), pp("fuse"), pp("graph", False), pp("costmap", False), f"{r['peak_rss_mb']:.0f}")
+        table.add_row(
+            f"{r['size_hw'][1]}x{r['size_hw'][0]}",
+            r["backend"],
+            f"{r['fps']:.1f}",
+            pp(lat, "total"),
+            pp(lat, "segment"),
+            pp(lat, "fuse"),
+            pp(lat, "graph", False),
+            pp(lat, "costmap", False),
+            f"{r['peak_rss_mb']:.0f}",
+        )
     Console().print(table)
-    doc = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                       "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                       "torch_threads": torch.get_num_threads(), "load_avg_1min_at_start": load,
-                       "numpy": np.__version__},
-           "model": model, "rgb_model": rgb_model, "frames": frames, "warmup": warmup, "results": results}
+    doc = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_1min_at_start": load,
+            "numpy": np.__version__,
+        },
+        "model": model,
+        "rgb_model": rgb_model,
+        "frames": frames,
+        "warmup": warmup,
+        "results": results,
+    }
     write_json(out, doc)
     Console().print(f"wrote {out}")
-

@@ -14,13 +14,25 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Scene seed."),
     kind: str = typer.Option("home", "--kind", help="home | warehouse"),
     backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
-    model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset "
-                              "(random weights, for testing) or .safetensors path."),
-    rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth."),
+    model: str = typer.Option(
+        "rgbd-default",
+        "--model",
+        help="RGB-D model: pretrained name, preset "
+        "(random weights, for testing) or .safetensors path.",
+    ),
+    rgb_model: str = typer.Option(
+        "rgb-default", "--rgb-model", help="Model for frames without depth."
+    ),
     mode: str = typer.Option("offline", "--mode", help="offline | realtime"),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
-    goal: str | None = typer.Option(None, "--goal", help="X,Y world metres; default: the farthest "
-                                    "reachable free cell."),
+    threads: int = typer.Option(
+        1,
+        "--threads",
+        min=1,
+        help="torch / onnxruntime intra-op threads (the stages already run in parallel).",
+    ),
+    goal: str | None = typer.Option(
+        None, "--goal", help="X,Y world metres; default: the farthest reachable free cell."
+    ),
 ) -> None:
     """Render a multi-room home, run segmentation -> map -> scene graph -> planning over it
     and write the report and every output file into OUT (default ./real3d_demo/)."""
@@ -31,12 +43,21 @@ def demo(
     hw = parse_size(size)
     goal_xy = parse_goal(goal)
     # Models first: a missing weights file should fail before any rendering.
-    pipe = build_pipeline(model, rgb_model, backend, mode, "drop", threads,
-                          graph_every=30, costmap_every=30)
+    pipe = build_pipeline(
+        model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30
+    )
     source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
-    meta = {"input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
-            "model": model, "rgb_model": rgb_model, "backend": backend, "mode": mode,
-            "objects in scene": len(source.scene.objects), "rooms in scene": len(source.scene.rooms)}
+    meta = {
+        "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
+        "model": model,
+        "rgb_model": rgb_model,
+        "backend": backend,
+        "mode": mode,
+        "objects in scene": len(source.scene.objects),
+        "rooms in scene": len(source.scene.rooms),
+    }
     if model not in ("rgbd-default",) and not model.endswith(".safetensors"):
-        meta["warning"] = f"model {model!r} is a preset with random weights: the labels are not meaningful"
+        meta["warning"] = (
+            f"model {model!r} is a preset with random weights: the labels are not meaningful"
+        )
     execute(pipe, source, out, meta, scene=source.scene, goal=goal_xy, title="real3d demo")

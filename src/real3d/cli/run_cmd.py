@@ -22,26 +22,55 @@ def parse_goal(text: str | None):
     return (x, y)
 
 
-def build_pipeline(model: str, rgb_model: str | None, backend: str, mode: str, policy: str,
-                   threads: int | None, **overrides):
+def build_pipeline(
+    model: str,
+    rgb_model: str | None,
+    backend: str,
+    mode: str,
+    policy: str,
+    threads: int | None,
+    **overrides,
+):
     """A Pipeline for the command line: the shipped weights via ``Pipeline.default`` (clear
     error when missing), other model specs directly."""
     from real3d.pipeline import Pipeline, PipelineConfig
 
-    kw = dict(model=model, rgb_model=rgb_model, backend=backend, mode=mode, overload_policy=policy,
-              threads=threads, **overrides)
+    kw = dict(
+        model=model,
+        rgb_model=rgb_model,
+        backend=backend,
+        mode=mode,
+        overload_policy=policy,
+        threads=threads,
+        **overrides,
+    )
     if model == "rgbd-default" or rgb_model == "rgb-default":
         return Pipeline.default(**kw)
     return Pipeline(PipelineConfig(**kw))
 
 
-def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_frames: int | None = None,
-            title: str = "real3d run", rerun: bool = True) -> dict:
+def execute(
+    pipeline,
+    source,
+    out: Path,
+    meta: dict,
+    scene=None,
+    goal=None,
+    max_frames: int | None = None,
+    title: str = "real3d run",
+    rerun: bool = True,
+) -> dict:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
     ``out`` and print a summary table. Returns ``write_run_outputs``'s dict."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.table import Table
 
     from real3d.viz.report import RunRecorder, write_run_outputs
@@ -54,10 +83,19 @@ def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_
     recorder = RunRecorder(expected_frames=total)
     rr_log = RerunLogger.create(out / "recording.rrd") if rerun else None
     if rerun and rr_log is None:
-        console.print("[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as progress:
+        console.print(
+            "[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]"
+        )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("frames", total=total, info="")
 
         def on_result(res, frame):
@@ -69,11 +107,15 @@ def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_
                 except Exception as e:  # an optional extra must not end the run
                     console.print(f"[yellow]rerun logging stopped: {e}[/yellow]")
                     rr_log = None
-            progress.update(task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels")
+            progress.update(
+                task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels"
+            )
 
         summary = pipeline.run(source, on_result=on_result, max_frames=max_frames)
         task2 = progress.add_task("writing outputs", total=None, info="")
-        result = write_run_outputs(out, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal)
+        result = write_run_outputs(
+            out, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal
+        )
         if rr_log is not None:
             try:
                 result["files"]["recording.rrd"] = rr_log.finish(pipeline)
@@ -87,16 +129,24 @@ def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_
     t.add_column("", style="bold")
     t.add_column("value")
     c = summary.counts
-    t.add_row("frames", f"{summary.frames_in} in: {c['fused']} fused, {c['rgb_only']} rgb-only, "
-                        f"{c['skipped']} skipped, {c['dropped']} dropped")
-    t.add_row("throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})")
+    t.add_row(
+        "frames",
+        f"{summary.frames_in} in: {c['fused']} fused, {c['rgb_only']} rgb-only, "
+        f"{c['skipped']} skipped, {c['dropped']} dropped",
+    )
+    t.add_row(
+        "throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})"
+    )
     for k in ("segment", "fuse", "graph", "costmap", "total"):
         if k in pct:
             t.add_row(f"latency {k}", f"p50 {pct[k]['p50']:.1f} ms, p95 {pct[k]['p95']:.1f} ms")
     t.add_row("map", f"{m['map']['voxels']:,} voxels, {m['map']['bytes'] / 2**20:.1f} MiB")
     sg = m["scene_graph"]
-    t.add_row("scene graph", f"{sg['objects']} objects, {sg['structures']} structures, {sg['rooms']} rooms, "
-                             f"{sg['edges']} relations")
+    t.add_row(
+        "scene graph",
+        f"{sg['objects']} objects, {sg['structures']} structures, {sg['rooms']} rooms, "
+        f"{sg['edges']} relations",
+    )
     p = m["path"]
     t.add_row("path", p["status"] + (f", {p['length_m']:.2f} m" if p.get("length_m") else ""))
     gt = m.get("ground_truth") or {}
@@ -107,7 +157,10 @@ def execute(pipeline, source, out: Path, meta: dict, scene=None, goal=None, max_
     if gt.get("objects"):
         t.add_row("object F1 @0.25", f"{gt['objects']['detection']['0.25']['f1']:.2f}")
     if gt.get("nav"):
-        t.add_row("nav success", f"{100 * (gt['nav']['success_rate'] or 0):.0f} % of {gt['nav']['n_pairs']} pairs")
+        t.add_row(
+            "nav success",
+            f"{100 * (gt['nav']['success_rate'] or 0):.0f} % of {gt['nav']['n_pairs']} pairs",
+        )
     t.add_row("peak RSS", f"{m['peak_rss_mb']:.0f} MiB")
     for i, r in summary.skipped[:10]:
         t.add_row(f"skipped {i}", r)
@@ -122,10 +175,16 @@ def _pairs_view(path: Path) -> Path | None:
     reader does all decoding. None when the folder is not such a pair folder."""
     if not path.is_dir():
         return None
-    depth = {p.name[: -len("_depth" + p.suffix)]: p for p in path.iterdir()
-             if p.stem.endswith("_depth") and p.suffix.lower() in (".png", ".pgm")}
-    color = {p.stem: p for p in path.iterdir()
-             if p.stem in depth and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm")}
+    depth = {
+        p.name[: -len("_depth" + p.suffix)]: p
+        for p in path.iterdir()
+        if p.stem.endswith("_depth") and p.suffix.lower() in (".png", ".pgm")
+    }
+    color = {
+        p.stem: p
+        for p in path.iterdir()
+        if p.stem in depth and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm")
+    }
     if not color:
         return None
     view = Path(tempfile.mkdtemp(prefix="real3d_pairs_"))
@@ -138,8 +197,14 @@ def _pairs_view(path: Path) -> Path | None:
     return view
 
 
-def open_input(path: Path, format: str | None, intrinsics: str | None, depth_encoding: str | None,
-               stride: int, max_frames: int | None):
+def open_input(
+    path: Path,
+    format: str | None,
+    intrinsics: str | None,
+    depth_encoding: str | None,
+    stride: int,
+    max_frames: int | None,
+):
     """``open_sequence`` with the command's options; a folder of ``N.png``/``N_depth.png``
     pairs is read through the folder reader (``--depth-encoding`` says how depth is stored)."""
     from real3d.cli.info_cmd import _parse_intrinsics
@@ -168,24 +233,51 @@ def run(
     input: Path = typer.Argument(..., help="Recording or dataset (anything real3d info reads)."),
     out: Path = typer.Option(Path("real3d_run"), "--out", help="Output folder."),
     backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
-    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Process at most N frames."),
-    goal: str | None = typer.Option(None, "--goal", help="X,Y world metres (z-up map frame) to plan "
-                                    "to; default: the farthest reachable free cell."),
-    model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset "
-                              "(random weights) or .safetensors path."),
-    rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth "
-                                  "('none' to skip such frames)."),
-    mode: str = typer.Option("offline", "--mode", help="offline (every frame, deterministic) | realtime"),
-    policy: str = typer.Option("drop", "--policy", help="Realtime overload policy: drop | keyframe"),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch / onnxruntime intra-op threads (the stages already run in parallel)."),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", min=1, help="Process at most N frames."
+    ),
+    goal: str | None = typer.Option(
+        None,
+        "--goal",
+        help="X,Y world metres (z-up map frame) to plan "
+        "to; default: the farthest reachable free cell.",
+    ),
+    model: str = typer.Option(
+        "rgbd-default",
+        "--model",
+        help="RGB-D model: pretrained name, preset (random weights) or .safetensors path.",
+    ),
+    rgb_model: str = typer.Option(
+        "rgb-default",
+        "--rgb-model",
+        help="Model for frames without depth ('none' to skip such frames).",
+    ),
+    mode: str = typer.Option(
+        "offline", "--mode", help="offline (every frame, deterministic) | realtime"
+    ),
+    policy: str = typer.Option(
+        "drop", "--policy", help="Realtime overload policy: drop | keyframe"
+    ),
+    threads: int = typer.Option(
+        1,
+        "--threads",
+        min=1,
+        help="torch / onnxruntime intra-op threads (the stages already run in parallel).",
+    ),
     format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
-    intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height for "
-                                          "sources without calibration."),
-    depth_encoding: str | None = typer.Option(None, "--depth-encoding", help="Folder sources: mm | tum | "
-                                              "sun | nyu_disparity."),
+    intrinsics: str | None = typer.Option(
+        None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration."
+    ),
+    depth_encoding: str | None = typer.Option(
+        None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity."
+    ),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
-    gravity: str = typer.Option("auto", "--gravity", help="auto | floor | off: re-express poses in "
-                                "a floor-plane gravity frame (auto: unless the source is z-up)."),
+    gravity: str = typer.Option(
+        "auto",
+        "--gravity",
+        help="auto | floor | off: re-express poses in "
+        "a floor-plane gravity frame (auto: unless the source is z-up).",
+    ),
 ) -> None:
     """Run segmentation, mapping, scene graph and planning over INPUT; write the report,
     semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json into OUT."""
@@ -203,14 +295,34 @@ def run(
         no_poses = info.pose_source is None
         warning = None
         if no_poses:
-            warning = ("the source has no poses: each frame is placed by a floor-plane fit of its own "
-                       "depth, which is right for a static camera only")
-        pipe = build_pipeline(model, None if rgb_model == "none" else rgb_model, backend, mode, policy, threads,
-                              gravity=grav, missing_pose="gravity" if no_poses else "skip",
-                              graph_every=30, costmap_every=30)
-        meta = {"input": str(input), "format": info.format, "frames": info.num_frames,
-                "model": model, "rgb_model": rgb_model, "backend": backend, "mode": mode,
-                "overload_policy": policy, "gravity": grav, "poses": info.pose_source or "none"}
+            warning = (
+                "the source has no poses: each frame is placed by a floor-plane fit of its own "
+                "depth, which is right for a static camera only"
+            )
+        pipe = build_pipeline(
+            model,
+            None if rgb_model == "none" else rgb_model,
+            backend,
+            mode,
+            policy,
+            threads,
+            gravity=grav,
+            missing_pose="gravity" if no_poses else "skip",
+            graph_every=30,
+            costmap_every=30,
+        )
+        meta = {
+            "input": str(input),
+            "format": info.format,
+            "frames": info.num_frames,
+            "model": model,
+            "rgb_model": rgb_model,
+            "backend": backend,
+            "mode": mode,
+            "overload_policy": policy,
+            "gravity": grav,
+            "poses": info.pose_source or "none",
+        }
         if warning:
             meta["warning"] = warning
         execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames)

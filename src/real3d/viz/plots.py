@@ -11,8 +11,16 @@ import numpy as np
 from real3d.core.labels import NYU13
 
 # Distinct, colour-blind-friendly series colours (Okabe-Ito).
-SERIES_COLORS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233),
-                 (213, 94, 0), (240, 228, 66), (0, 0, 0)]
+SERIES_COLORS = [
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+    (0, 0, 0),
+]
 
 
 def _font(size: int):
@@ -43,8 +51,16 @@ def _fmt(v: float) -> str:
     return f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
 
 
-def line_chart(series: dict, title: str, xlabel: str, ylabel: str, size=(900, 360),
-               x=None, ylim=None, smooth: int = 1):
+def line_chart(
+    series: dict,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    size=(900, 360),
+    x=None,
+    ylim=None,
+    smooth: int = 1,
+):
     """PIL image of one or more series against a shared x axis.
 
     Args:
@@ -77,7 +93,10 @@ def line_chart(series: dict, title: str, xlabel: str, ylabel: str, size=(900, 36
     x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
 
     def px(xv, yv):
-        return (left + (xv - x0) / (x1 - x0) * pw, top + ph - (np.clip(yv, y0, y1) - y0) / (y1 - y0) * ph)
+        return (
+            left + (xv - x0) / (x1 - x0) * pw,
+            top + ph - (np.clip(yv, y0, y1) - y0) / (y1 - y0) * ph,
+        )
 
     for t in _nice_ticks(y0, y1):
         if t < y0 - 1e-9 or t > y1 + 1e-9:
@@ -132,7 +151,11 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
     pw, ph = w - left - right, h - top - bottom
     d.text((left, 8), title, fill=(0, 0, 0), font=f_title)
     cats = list(values)
-    data = np.array([np.atleast_1d(np.asarray(values[c], np.float64)) for c in cats]) if cats else np.zeros((0, 1))
+    data = (
+        np.array([np.atleast_1d(np.asarray(values[c], np.float64)) for c in cats])
+        if cats
+        else np.zeros((0, 1))
+    )
     ng = data.shape[1] if data.size else 1
     hi = float(data.max()) * 1.1 if data.size and data.max() > 0 else 1.0
     for t in _nice_ticks(0, hi):
@@ -156,12 +179,22 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
             y = top + ph - v / hi * ph
             fill = col if g == 0 else tuple(int(255 - (255 - cv) * 0.45) for cv in col)
             d.rectangle([x0, y, x0 + bw - 1, top + ph], fill=fill, outline=(60, 60, 60))
-        d.text((left + i * slot + slot / 2, top + ph + 6), str(c), fill=(0, 0, 0), font=f_small, anchor="mt")
+        d.text(
+            (left + i * slot + slot / 2, top + ph + 6),
+            str(c),
+            fill=(0, 0, 0),
+            font=f_small,
+            anchor="mt",
+        )
     if groups:
         lx = left + pw - 260
         for g, name in enumerate(groups):
             fill = (90, 90, 90) if g == 0 else (200, 200, 200)
-            d.rectangle([lx + g * 130, top + 6, lx + g * 130 + 14, top + 20], fill=fill, outline=(60, 60, 60))
+            d.rectangle(
+                [lx + g * 130, top + 6, lx + g * 130 + 14, top + 20],
+                fill=fill,
+                outline=(60, 60, 60),
+            )
             d.text((lx + g * 130 + 20, top + 7), name, fill=(0, 0, 0), font=f_small)
     return img
 
@@ -180,7 +213,11 @@ def label_legend(label_set=NYU13, width: int = 900):
     for k, name in enumerate(names):
         r, c = divmod(k, per_row)
         x, y = 8 + c * cw, 6 + 24 * r
-        d.rectangle([x, y, x + 16, y + 16], fill=tuple(int(v) for v in label_set.colors[k + 1]), outline=(0, 0, 0))
+        d.rectangle(
+            [x, y, x + 16, y + 16],
+            fill=tuple(int(v) for v in label_set.colors[k + 1]),
+            outline=(0, 0, 0),
+        )
         d.text((x + 22, y + 2), name, fill=(0, 0, 0), font=f)
     return img
 
@@ -206,14 +243,21 @@ def segmentation_samples(samples, label_set=NYU13, max_width: int = 320):
     scale = max_width / w0
     pw, ph = int(round(w0 * scale)), int(round(h0 * scale))
     head = 22
-    img = Image.new("RGB", (cols * pw + (cols - 1) * 4, len(samples) * (ph + head + 4) + 24), (255, 255, 255))
+    img = Image.new(
+        "RGB", (cols * pw + (cols - 1) * 4, len(samples) * (ph + head + 4) + 24), (255, 255, 255)
+    )
     d = ImageDraw.Draw(img)
     titles = ["colour", "prediction", "ground truth"][:cols]
     for c, t in enumerate(titles):
         d.text((c * (pw + 4) + 4, 4), t, fill=(0, 0, 0), font=f)
     for r, s in enumerate(samples):
         y = 24 + r * (ph + head + 4)
-        d.text((4, y + 3), f"frame {s.get('index', r)}  ({s.get('status', '')})", fill=(60, 60, 60), font=f)
+        d.text(
+            (4, y + 3),
+            f"frame {s.get('index', r)}  ({s.get('status', '')})",
+            fill=(60, 60, 60),
+            font=f,
+        )
         panels = [s["rgb"], label_set.colorize(s["pred"])]
         if has_gt:
             g = s.get("gt")

@@ -30,8 +30,15 @@ import numpy as np
 
 from real3d.core.labels import NYU13
 
-OUTPUT_FILES = ("report.html", "report.md", "semantic_map.ply", "scene_graph.json", "costmap.png",
-                "path.json", "metrics.json")
+OUTPUT_FILES = (
+    "report.html",
+    "report.md",
+    "semantic_map.ply",
+    "scene_graph.json",
+    "costmap.png",
+    "path.json",
+    "metrics.json",
+)
 
 
 # ---------------------------------------------------------------------------- files
@@ -193,11 +200,24 @@ class RunRecorder:
         if gt is not None and gt.shape == result.labels.shape:
             c = confusion_matrix(result.labels, gt, 13)
             self.confusion = c if self.confusion is None else self.confusion + c
-        if self._want_sample(k) or (self.expected_frames and k == self.expected_frames - 1 and not self.samples):
-            self.samples.append({"index": result.index, "status": result.status, "rgb": frame.rgb.copy(),
-                                 "pred": result.labels.copy(), "gt": None if gt is None else gt.copy()})
-        if (result.status == "fused" and frame.depth_clean_m is not None and frame.world_T_cam is not None
-                and self.n_surface < self.max_surface_points):
+        if self._want_sample(k) or (
+            self.expected_frames and k == self.expected_frames - 1 and not self.samples
+        ):
+            self.samples.append(
+                {
+                    "index": result.index,
+                    "status": result.status,
+                    "rgb": frame.rgb.copy(),
+                    "pred": result.labels.copy(),
+                    "gt": None if gt is None else gt.copy(),
+                }
+            )
+        if (
+            result.status == "fused"
+            and frame.depth_clean_m is not None
+            and frame.world_T_cam is not None
+            and self.n_surface < self.max_surface_points
+        ):
             from real3d.mapping.evaluate import observed_surface_points
 
             p = observed_surface_points([frame], stride=self.surface_stride)
@@ -240,9 +260,15 @@ def plan_for_report(pipeline, goal_xy=None) -> dict:
     path.json (``status`` "ok" or the reason there is no path)."""
     from real3d.core.errors import NoPathError
 
-    out = {"frame": "world, z up, metres", "status": "no map", "start_xy": None, "goal_xy": None,
-           "goal_source": "given" if goal_xy is not None else "auto: farthest reachable free cell",
-           "waypoints": [], "length_m": None}
+    out = {
+        "frame": "world, z up, metres",
+        "status": "no map",
+        "start_xy": None,
+        "goal_xy": None,
+        "goal_source": "given" if goal_xy is not None else "auto: farthest reachable free cell",
+        "waypoints": [],
+        "length_m": None,
+    }
     cm = pipeline.costmap
     if cm is None or not pipeline.trajectory:
         return out
@@ -259,8 +285,12 @@ def plan_for_report(pipeline, goal_xy=None) -> dict:
     except NoPathError as e:
         out["status"] = f"no path: {e}"
         return out
-    out.update(status="ok", waypoints=path.waypoints.tolist(), length_m=float(path.length_m),
-               plan_ms=(time.perf_counter() - t0) * 1e3)
+    out.update(
+        status="ok",
+        waypoints=path.waypoints.tolist(),
+        length_m=float(path.length_m),
+        plan_ms=(time.perf_counter() - t0) * 1e3,
+    )
     return out
 
 
@@ -280,11 +310,17 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     from real3d.nav.evaluate import evaluate_navigation
     from real3d.scene.evaluate import evaluate_graph
 
-    ref = np.concatenate(recorder.surface_points).astype(np.float64) if recorder.surface_points else None
+    ref = (
+        np.concatenate(recorder.surface_points).astype(np.float64)
+        if recorder.surface_points
+        else None
+    )
     mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
     d = mm.to_dict()
     d["miou"] = 100 * d["miou"]
-    d["iou_per_class"] = {NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
+    d["iou_per_class"] = {
+        NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()
+    }
     out["map3d"] = d
     g = evaluate_graph(pipeline.scene_graph, scene)
     out["objects"] = g.to_dict()
@@ -297,7 +333,9 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
 # ---------------------------------------------------------------------------- report
 def _table_html(rows, header=None) -> str:
     h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header) if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
 
 
@@ -320,18 +358,27 @@ font-size:14px}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.n
 .kpi{display:inline-block;margin:6px 18px 6px 0}.kpi b{font-size:24px;display:block}"""
 
 
-def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, path_info: dict,
-                 metrics: dict) -> tuple[Path, Path]:
+def write_report(
+    out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, path_info: dict, metrics: dict
+) -> tuple[Path, Path]:
     """Pictures into ``out_dir/report_files`` and report.html / report.md next to them."""
     from real3d.scene.draw import render_scene_graph
-    from real3d.viz.plots import bar_chart, label_legend, line_chart, segmentation_samples, stack_vertical
+    from real3d.viz.plots import (
+        bar_chart,
+        label_legend,
+        line_chart,
+        segmentation_samples,
+        stack_vertical,
+    )
 
     out = Path(out_dir)
     fig_dir = out / "report_files"
     figs = {}
     lat = recorder.latency_arrays()
     processed = np.array([s in ("fused", "rgb_only") for s in recorder.status], bool)
-    stage_series = {k: lat[k][processed] for k in ("segment", "fuse", "graph", "costmap", "total") if k in lat}
+    stage_series = {
+        k: lat[k][processed] for k in ("segment", "fuse", "graph", "costmap", "total") if k in lat
+    }
     # graph / costmap run every N frames: plot only where they ran (NaN elsewhere)
     for k in ("graph", "costmap"):
         if k in stage_series:
@@ -339,14 +386,35 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
             v[~(v > 0)] = np.nan
             stage_series[k] = v
     xs = np.flatnonzero(processed)
-    figs["latency"] = line_chart(stage_series, "Latency per stage over the run", "frame (stream order)",
-                                 "ms", x=xs if len(xs) else None)
-    mem = [line_chart({"voxels": np.asarray(recorder.map_voxels, float) / 1000},
-                      "Map size", "frame", "k voxels", size=(900, 220))]
+    figs["latency"] = line_chart(
+        stage_series,
+        "Latency per stage over the run",
+        "frame (stream order)",
+        "ms",
+        x=xs if len(xs) else None,
+    )
+    mem = [
+        line_chart(
+            {"voxels": np.asarray(recorder.map_voxels, float) / 1000},
+            "Map size",
+            "frame",
+            "k voxels",
+            size=(900, 220),
+        )
+    ]
     if recorder.rss:
         r = np.asarray(recorder.rss, float)
-        mem.append(line_chart({"RSS": r[:, 1]}, "Process memory (resident)", "frame", "MiB",
-                              x=r[:, 0], size=(900, 220), ylim=(0, max(100.0, float(r[:, 1].max()) * 1.15))))
+        mem.append(
+            line_chart(
+                {"RSS": r[:, 1]},
+                "Process memory (resident)",
+                "frame",
+                "MiB",
+                x=r[:, 0],
+                size=(900, 220),
+                ylim=(0, max(100.0, float(r[:, 1].max()) * 1.15)),
+            )
+        )
     figs["memory"] = stack_vertical(mem)
     figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
     cm = pipeline.costmap
@@ -355,11 +423,21 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
         from real3d.nav.planner import Path as NavPath
 
         wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
-        p = NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
+        p = (
+            NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64))
+            if len(wp) > 1
+            else None
+        )
         traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
         scale = int(np.clip(900 // max(cm.grid.shape), 1, 6))
-        figs["topdown"] = render_topdown(cm, objects=pipeline.scene_graph.objects(), path=p, trajectory=traj,
-                                         goal_xy=path_info.get("goal_xy"), scale=scale)
+        figs["topdown"] = render_topdown(
+            cm,
+            objects=pipeline.scene_graph.objects(),
+            path=p,
+            trajectory=traj,
+            goal_xy=path_info.get("goal_xy"),
+            scale=scale,
+        )
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
     pix = pipeline.class_pixels[1:].astype(float)
     hist = {}
@@ -373,22 +451,36 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
         else:
             hist[name] = pred_share
     colors = {n: NYU13.colors[i + 1] for i, n in enumerate(NYU13.names[1:])}
-    figs["classes"] = bar_chart(hist, "Class histogram of the segmented pixels", "% of pixels", colors=colors,
-                                groups=["predicted", "ground truth"] if gt_counts is not None else None)
+    figs["classes"] = bar_chart(
+        hist,
+        "Class histogram of the segmented pixels",
+        "% of pixels",
+        colors=colors,
+        groups=["predicted", "ground truth"] if gt_counts is not None else None,
+    )
     paths = {}
     for name, im in figs.items():
         paths[name] = atomic_save_png(im, fig_dir / f"{name}.png")
 
     pct = summary.latency_percentiles()
     counts = summary.counts
-    kpis = [("frames", f"{summary.frames_in}"), ("processed FPS", _f(summary.fps, 1)),
-            ("p50 latency", _f(pct.get("total", {}).get("p50"), 0, " ms")),
-            ("map voxels", f"{len(pipeline.map):,}"), ("objects", f"{len(pipeline.scene_graph.objects())}"),
-            ("peak RSS", _f(metrics.get("peak_rss_mb"), 0, " MiB"))]
-    lat_rows = [(k, _f(v.get("p50"), 1), _f(v.get("p95"), 1), _f(v.get("mean"), 1)) for k, v in pct.items()]
+    kpis = [
+        ("frames", f"{summary.frames_in}"),
+        ("processed FPS", _f(summary.fps, 1)),
+        ("p50 latency", _f(pct.get("total", {}).get("p50"), 0, " ms")),
+        ("map voxels", f"{len(pipeline.map):,}"),
+        ("objects", f"{len(pipeline.scene_graph.objects())}"),
+        ("peak RSS", _f(metrics.get("peak_rss_mb"), 0, " MiB")),
+    ]
+    lat_rows = [
+        (k, _f(v.get("p50"), 1), _f(v.get("p95"), 1), _f(v.get("mean"), 1)) for k, v in pct.items()
+    ]
     status_rows = [(k, v) for k, v in counts.items()]
-    issues = ([(i, "skipped", r) for i, r in summary.skipped] + [(i, "rgb only", r) for i, r in summary.rgb_only]
-              + [(i, "dropped", "overload") for i in summary.dropped[:50]])
+    issues = (
+        [(i, "skipped", r) for i, r in summary.skipped]
+        + [(i, "rgb only", r) for i, r in summary.rgb_only]
+        + [(i, "dropped", "overload") for i in summary.dropped[:50]]
+    )
     gt = metrics.get("ground_truth") or {}
     gt_rows = []
     if gt.get("seg2d"):
@@ -397,39 +489,74 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
     if gt.get("map3d"):
         gt_rows.append(("3D map mIoU (surface voxels)", _f(gt["map3d"]["miou"], 1, " %")))
         gt_rows.append(("3D map completeness", _f(100 * gt["map3d"]["completeness"], 1, " %")))
-        gt_rows.append(("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm")))
+        gt_rows.append(
+            ("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm"))
+        )
     if gt.get("objects"):
         for t, dsc in gt["objects"]["detection"].items():
             gt_rows.append((f"object F1 @ IoU {t}", _f(dsc["f1"], 2)))
     if gt.get("nav"):
-        gt_rows.append(("navigation success", _f(100 * gt["nav"]["success_rate"], 0, " %")
-                        + f" of {gt['nav']['n_pairs']} pairs"))
+        gt_rows.append(
+            (
+                "navigation success",
+                _f(100 * gt["nav"]["success_rate"], 0, " %") + f" of {gt['nav']['n_pairs']} pairs",
+            )
+        )
         gt_rows.append(("navigation collisions", _f(100 * gt["nav"]["collision_rate"], 0, " %")))
     meta_rows = [(k, v) for k, v in meta.items()]
-    path_txt = (f"{path_info['status']}" + (f", {path_info['length_m']:.2f} m from {np.round(path_info['start_xy'], 2).tolist()} "
-                f"to {np.round(path_info['goal_xy'], 2).tolist()} ({path_info['goal_source']})"
-                if path_info.get("status") == "ok" else ""))
+    path_txt = f"{path_info['status']}" + (
+        f", {path_info['length_m']:.2f} m from {np.round(path_info['start_xy'], 2).tolist()} "
+        f"to {np.round(path_info['goal_xy'], 2).tolist()} ({path_info['goal_source']})"
+        if path_info.get("status") == "ok"
+        else ""
+    )
 
     sections = [
-        ("Latency per stage", "latency",
-         "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
-         "few frames). 'total' runs from the start of a frame's processing (realtime mode: its arrival) to "
-         "its result, waits between the overlapping stages included."),
-        ("Segmentation samples", "segmentation", "Evenly spaced frames: colour, the network's labels and, "
-         "where the source has them, the ground truth."),
-        ("Top-down map", "topdown", "Costmap (white free, grey unknown, red obstacles and their "
-         "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
-         f"(green). Path: {path_txt}."),
-        ("Scene graph", "graph", "Objects and structure at their positions seen from above; edges: "
-         "on (orange), next to (blue), in room (grey)."),
-        ("Class histogram", "classes", "Share of segmented pixels per class"
-         + (" next to the ground truth share." if gt_counts is not None else ".")),
+        (
+            "Latency per stage",
+            "latency",
+            "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
+            "few frames). 'total' runs from the start of a frame's processing (realtime mode: its arrival) to "
+            "its result, waits between the overlapping stages included.",
+        ),
+        (
+            "Segmentation samples",
+            "segmentation",
+            "Evenly spaced frames: colour, the network's labels and, "
+            "where the source has them, the ground truth.",
+        ),
+        (
+            "Top-down map",
+            "topdown",
+            "Costmap (white free, grey unknown, red obstacles and their "
+            "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
+            f"(green). Path: {path_txt}.",
+        ),
+        (
+            "Scene graph",
+            "graph",
+            "Objects and structure at their positions seen from above; edges: "
+            "on (orange), next to (blue), in room (grey).",
+        ),
+        (
+            "Class histogram",
+            "classes",
+            "Share of segmented pixels per class"
+            + (" next to the ground truth share." if gt_counts is not None else "."),
+        ),
         ("Memory", "memory", "Voxels in the map and resident memory of the process over the run."),
     ]
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>real3d report</title><style>{_CSS}</style>"
-         "</head><body>", "<h1>real3d run report</h1>",
-         f"<p class='note'>{html.escape(str(meta.get('input', '')))} &middot; {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
-         "<div>" + "".join(f"<span class='kpi'><b>{html.escape(v)}</b>{html.escape(k)}</span>" for k, v in kpis) + "</div>"]
+    h = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>real3d report</title><style>{_CSS}</style>"
+        "</head><body>",
+        "<h1>real3d run report</h1>",
+        f"<p class='note'>{html.escape(str(meta.get('input', '')))} &middot; {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
+        "<div>"
+        + "".join(
+            f"<span class='kpi'><b>{html.escape(v)}</b>{html.escape(k)}</span>" for k, v in kpis
+        )
+        + "</div>",
+    ]
     if meta.get("warning"):
         h.append(f"<p><b>Note:</b> {html.escape(str(meta['warning']))}</p>")
     if gt_rows:
@@ -437,18 +564,30 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
     for title, key, note in sections:
         if key not in paths:
             continue
-        h += [f"<h2>{html.escape(title)}</h2>", f"<p class='note'>{html.escape(note)}</p>",
-              f"<img src='report_files/{key}.png' alt='{html.escape(title)}'>"]
+        h += [
+            f"<h2>{html.escape(title)}</h2>",
+            f"<p class='note'>{html.escape(note)}</p>",
+            f"<img src='report_files/{key}.png' alt='{html.escape(title)}'>",
+        ]
         if key == "latency":
             h.append(_table_html(lat_rows, ["stage", "p50 ms", "p95 ms", "mean ms"]))
     h += ["<h2>Frames</h2>", _table_html(status_rows, ["status", "frames"])]
     if issues:
-        h += ["<p class='note'>Frames not fused and why:</p>", _table_html(issues[:200], ["frame", "what", "reason"])]
+        h += [
+            "<p class='note'>Frames not fused and why:</p>",
+            _table_html(issues[:200], ["frame", "what", "reason"]),
+        ]
     h += ["<h2>Run</h2>", _table_html(meta_rows, ["setting", "value"]), "</body></html>"]
     html_path = atomic_write_text(out / "report.html", "\n".join(h))
 
-    md = ["# real3d run report", "", f"{meta.get('input', '')}", "",
-          _table_md([(k, v) for k, v in kpis], ["", ""]), ""]
+    md = [
+        "# real3d run report",
+        "",
+        f"{meta.get('input', '')}",
+        "",
+        _table_md([(k, v) for k, v in kpis], ["", ""]),
+        "",
+    ]
     if meta.get("warning"):
         md += [f"**Note:** {meta['warning']}", ""]
     if gt_rows:
@@ -467,8 +606,15 @@ def write_report(out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, 
     return html_path, md_path
 
 
-def write_run_outputs(out_dir, pipeline, summary, recorder: RunRecorder, meta: dict | None = None,
-                      scene=None, goal_xy=None) -> dict:
+def write_run_outputs(
+    out_dir,
+    pipeline,
+    summary,
+    recorder: RunRecorder,
+    meta: dict | None = None,
+    scene=None,
+    goal_xy=None,
+) -> dict:
     """Write every output file of a run into ``out_dir`` (see the module docstring).
 
     Args:
@@ -495,16 +641,27 @@ def write_run_outputs(out_dir, pipeline, summary, recorder: RunRecorder, meta: d
     graph = pipeline.scene_graph
     path_info = plan_for_report(pipeline, goal_xy)
     files["path.json"] = write_json(out / "path.json", path_info)
-    files["semantic_map.ply"] = atomic_via_temp(out / "semantic_map.ply",
-                                                lambda p: export_point_cloud_ply(pipeline.map, p))
+    files["semantic_map.ply"] = atomic_via_temp(
+        out / "semantic_map.ply", lambda p: export_point_cloud_ply(pipeline.map, p)
+    )
     files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
     cm = pipeline.costmap
     if cm is not None:
         wp = np.asarray(path_info["waypoints"] or np.zeros((0, 2)), float)
-        p = NavPath(wp, path_info["length_m"] or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
+        p = (
+            NavPath(wp, path_info["length_m"] or 0.0, 0.0, np.zeros((0, 2), np.int64))
+            if len(wp) > 1
+            else None
+        )
         traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
-        img = render_topdown(cm, objects=graph.objects(), path=p, trajectory=traj,
-                             goal_xy=path_info.get("goal_xy"), scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)))
+        img = render_topdown(
+            cm,
+            objects=graph.objects(),
+            path=p,
+            trajectory=traj,
+            goal_xy=path_info.get("goal_xy"),
+            scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)),
+        )
     else:
         from PIL import Image, ImageDraw
 
@@ -514,16 +671,28 @@ def write_run_outputs(out_dir, pipeline, summary, recorder: RunRecorder, meta: d
 
     metrics = {
         "run": summary.to_dict(),
-        "map": {"voxels": len(pipeline.map), "bytes": pipeline.map.nbytes, "frames_fused": pipeline.frames_fused,
-                "free_cells": pipeline.map.num_free_cells},
-        "scene_graph": {"objects": len(graph.objects()), "structures": len(graph.structures()),
-                        "rooms": len(graph.rooms()), "edges": len(graph.edges)},
+        "map": {
+            "voxels": len(pipeline.map),
+            "bytes": pipeline.map.nbytes,
+            "frames_fused": pipeline.frames_fused,
+            "free_cells": pipeline.map.num_free_cells,
+        },
+        "scene_graph": {
+            "objects": len(graph.objects()),
+            "structures": len(graph.structures()),
+            "rooms": len(graph.rooms()),
+            "edges": len(graph.edges),
+        },
         "path": {k: path_info.get(k) for k in ("status", "length_m", "goal_source")},
         "peak_rss_mb": peak_rss_mb(),
         "rss_mb_over_run": [[int(k), float(v)] for k, v in recorder.rss],
         "settings": meta,
     }
-    gt = ground_truth_metrics(pipeline, recorder, scene) if (scene is not None or recorder.confusion is not None) else None
+    gt = (
+        ground_truth_metrics(pipeline, recorder, scene)
+        if (scene is not None or recorder.confusion is not None)
+        else None
+    )
     metrics["ground_truth"] = gt
     files["metrics.json"] = write_json(out / "metrics.json", metrics)
     html_path, md_path = write_report(out, meta, summary, recorder, pipeline, path_info, metrics)

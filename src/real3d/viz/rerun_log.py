@@ -35,8 +35,9 @@ class RerunLogger:
         self.rec = rr.RecordingStream("real3d")
         self.rec.save(str(self.tmp))
         self._n = 0
-        ann = rr.AnnotationContext([(i, n, tuple(int(c) for c in NYU13.colors[i]))
-                                    for i, n in enumerate(NYU13.names)])
+        ann = rr.AnnotationContext(
+            [(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)]
+        )
         self.rec.log("/", ann, static=True)
         self.rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
 
@@ -64,8 +65,15 @@ class RerunLogger:
             T = frame.world_T_cam
             self.rec.log("world/camera", rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]))
             K = frame.intrinsics
-            self.rec.log("world/camera", rr.Pinhole(focal_length=[K.fx, K.fy], principal_point=[K.cx, K.cy],
-                                                    width=K.width, height=K.height))
+            self.rec.log(
+                "world/camera",
+                rr.Pinhole(
+                    focal_length=[K.fx, K.fy],
+                    principal_point=[K.cx, K.cy],
+                    width=K.width,
+                    height=K.height,
+                ),
+            )
         self.rec.log("world/camera/rgb", rr.Image(frame.rgb))
         self.rec.log("world/camera/labels", rr.SegmentationImage(result.labels))
 
@@ -74,9 +82,16 @@ class RerunLogger:
         rr = self.rr
         sp = pipeline.map.semantic_points()
         if len(sp):
-            self.rec.log("world/map", rr.Points3D(sp.points, colors=NYU13.colorize(sp.labels),
-                                                  class_ids=sp.labels.astype(np.uint16), radii=pipeline.map.voxel_size_m / 2),
-                         static=True)
+            self.rec.log(
+                "world/map",
+                rr.Points3D(
+                    sp.points,
+                    colors=NYU13.colorize(sp.labels),
+                    class_ids=sp.labels.astype(np.uint16),
+                    radii=pipeline.map.voxel_size_m / 2,
+                ),
+                static=True,
+            )
         self.rec.flush()
         if hasattr(self.rec, "disconnect"):
             self.rec.disconnect()
