@@ -103,7 +103,8 @@ class PipelineConfig:
         scene_graph: scene graph parameters.
         costmap: costmap parameters.
         graph_every, costmap_every: refresh the scene graph / costmap every this many fused
-            frames (0: only on demand).
+            frames (0: only on demand). In realtime mode a due refresh waits while another
+            frame is queued for fusion, for at most three periods.
         plan_method: planner backend (``"skimage"`` or ``"astar"``).
         cache_dir: where exported ONNX graphs are kept (None: ``$XDG_CACHE_HOME/real3d`` or
             ``~/.cache/real3d``).
@@ -573,6 +574,7 @@ class Pipeline:
         )
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
+        self._graph_at = self._costmap_at = 0  # frames_fused at the last periodic refresh
         self.class_pixels = np.zeros(14, np.int64)
         self._last_key_pose: np.ndarray | None = None
         self.path: NavPath | None = None
@@ -674,8 +676,9 @@ class Pipeline:
         else:
             item.status, item.reason = "skipped", "no usable depth and no rgb_model configured"
 
-    def _fuse(self, item: _Item) -> None:
-        """Map fusion and the amortised graph / costmap refresh (fuse thread only)."""
+    def _fuse(self, item: _Item, defer: bool = False) -> None:
+        """Map fusion and the amortised graph / costmap refresh (fuse thread only);
+        ``defer``: another frame is waiting, postpone a due refresh if allowed."""
         if item.labels is not None:
             self.class_pixels += np.bincount(item.labels.ravel(), minlength=14)[:14]
         if item.status != "fused":
@@ -717,12 +720,20 @@ class Pipeline:
         self.trajectory.append(pose[:3, 3].copy())
         self.frames_fused += 1
         item.lat["fuse"] = (time.perf_counter() - t0) * 1e3
-        if cfg.graph_every and self.frames_fused % cfg.graph_every == 0:
-            t0 = time.perf_counter()
-            self._graph.update(self.map)
-            item.lat["graph"] = (time.perf_counter() - t0) * 1e3
-        if cfg.costmap_every and self.frames_fused % cfg.costmap_every == 0:
-            item.lat["costmap"] = self._refresh_costmap()
+        # A due refresh may wait while another frame is queued for fusion (realtime mode
+        # only, where a 30-100 ms refresh would back the queue up into drops), but never
+        # past three periods. Offline it runs exactly every N frames (deterministic ids).
+        n = self.frames_fused
+        if cfg.graph_every and n - self._graph_at >= cfg.graph_every:
+            if not defer or n - self._graph_at >= 3 * cfg.graph_every:
+                t0 = time.perf_counter()
+                self._graph.update(self.map)
+                item.lat["graph"] = (time.perf_counter() - t0) * 1e3
+                self._graph_at = n
+        if cfg.costmap_every and n - self._costmap_at >= cfg.costmap_every:
+            if not defer or n - self._costmap_at >= 3 * cfg.costmap_every:
+                item.lat["costmap"] = self._refresh_costmap()
+                self._costmap_at = n
 
     def _result(self, item: _Item, t_done: float) -> StepResult:
         f = item.frame
@@ -873,7 +884,7 @@ class Pipeline:
                 if item is None:
                     break
                 if item.status in ("fused", "rgb_only"):
-                    self._fuse(item)
+                    self._fuse(item, defer=cfg.mode == "realtime" and not q_fuse.empty())
                 settle(item)
             while not order_out.empty():
                 settle(order_out.get_nowait())
