@@ -28,8 +28,10 @@ def bench(
     seed: int = typer.Option(0, "--seed", help="Synthetic scene seed."),
     out: Path = typer.Option(Path("real3d_bench.json"), "--out", help="JSON file for the results."),
 ) -> None:
-    """Run the whole pipeline (offline mode, frames rendered beforehand) over a synthetic
-    home at each size with each backend; print a table and write the figures as JSON."""
+    """Measure pipeline FPS, per-stage latency and peak RSS per size and backend.
+
+    Offline mode over a synthetic home rendered beforehand; prints a table and writes the
+    figures as JSON."""
     import os
 
     import numpy as np

@@ -34,8 +34,10 @@ def demo(
         None, "--goal", help="X,Y world metres; default: the farthest reachable free cell."
     ),
 ) -> None:
-    """Render a multi-room home, run segmentation -> map -> scene graph -> planning over it
-    and write the report and every output file into OUT (default ./real3d_demo/)."""
+    """Render a multi-room home and run the whole chain over it (no data needed).
+
+    Segmentation -> semantic map -> scene graph -> planning; the report and every output
+    file go into OUT (default ./real3d_demo/)."""
     from real3d.cli.run_cmd import build_pipeline, execute, parse_goal
     from real3d.cli.synth_cmd import parse_size
     from real3d.pipeline import SyntheticStream

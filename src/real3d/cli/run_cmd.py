@@ -279,8 +279,10 @@ def run(
         "a floor-plane gravity frame (auto: unless the source is z-up).",
     ),
 ) -> None:
-    """Run segmentation, mapping, scene graph and planning over INPUT; write the report,
-    semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json into OUT."""
+    """Run the whole pipeline over INPUT and write the report and outputs into OUT.
+
+    Segmentation, mapping, scene graph and planning; OUT gets report.html / report.md,
+    semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json."""
     from real3d.core.errors import ConfigError
 
     goal_xy = parse_goal(goal)
