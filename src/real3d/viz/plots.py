@@ -76,9 +76,9 @@ def line_chart(
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
     f_title, f_small = _font(16), _font(12)
-    left, right, top, bottom = 62, 150, 34, 44
+    left, right, top, bottom = 62, 150, 48, 44
     pw, ph = w - left - right, h - top - bottom
-    d.text((left, 8), title, fill=(0, 0, 0), font=f_title)
+    d.text((6, 6), title, fill=(0, 0, 0), font=f_title)
     vals = [np.asarray(v, np.float64) for v in series.values() if len(v)]
     n = max((len(v) for v in vals), default=0)
     xs = np.arange(n, dtype=np.float64) if x is None else np.asarray(x, np.float64)
@@ -112,7 +112,7 @@ def line_chart(
         d.text((xx, top + ph + 6), _fmt(t), fill=(60, 60, 60), font=f_small, anchor="mt")
     d.rectangle([left, top, left + pw, top + ph], outline=(80, 80, 80))
     d.text((left + pw // 2, h - 16), xlabel, fill=(0, 0, 0), font=f_small, anchor="mm")
-    d.text((6, top - 18), ylabel, fill=(0, 0, 0), font=f_small)
+    d.text((6, top - 16), ylabel, fill=(0, 0, 0), font=f_small)
     for k, (name, v) in enumerate(series.items()):
         v = np.asarray(v, np.float64)
         if not len(v):
@@ -147,9 +147,9 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
     f_title, f_small = _font(16), _font(12)
-    left, right, top, bottom = 62, 20, 34, 70
+    left, right, top, bottom = 62, 20, 48, 70
     pw, ph = w - left - right, h - top - bottom
-    d.text((left, 8), title, fill=(0, 0, 0), font=f_title)
+    d.text((6, 6), title, fill=(0, 0, 0), font=f_title)
     cats = list(values)
     data = (
         np.array([np.atleast_1d(np.asarray(values[c], np.float64)) for c in cats])
@@ -165,7 +165,7 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
         d.line([(left, yy), (left + pw, yy)], fill=(230, 230, 230))
         d.text((left - 6, yy), _fmt(t), fill=(60, 60, 60), font=f_small, anchor="rm")
     d.rectangle([left, top, left + pw, top + ph], outline=(80, 80, 80))
-    d.text((6, top - 18), ylabel, fill=(0, 0, 0), font=f_small)
+    d.text((6, top - 16), ylabel, fill=(0, 0, 0), font=f_small)
     if not cats:
         return img
     slot = pw / len(cats)
