@@ -553,8 +553,9 @@ class Pipeline:
         if missing:
             raise ConfigError(
                 "Pipeline.default: the shipped weights are missing (" + ", ".join(missing) + "); "
-                "install a release that ships them, or pass model=/rgb_model= a .safetensors "
-                "path or a preset name (random weights, for testing only)"
+                "install a release that ships them, or give the models as a .safetensors path "
+                "or a preset name (random weights, for testing only): model= / rgb_model= in "
+                "Python, --model / --rgb-model on the command line"
             )
         return cls(config)
 
