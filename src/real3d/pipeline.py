@@ -61,6 +61,7 @@ from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap, clear_foot
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_on_costmap
 from real3d.scene.graph import SceneGraph, SceneGraphConfig
+from real3d.synth.sequence import SyntheticStream
 
 BACKENDS = ("torch", "onnx", "int8")
 MODES = ("offline", "realtime")
@@ -1009,84 +1010,6 @@ def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "counts": dict(s.counts),
     }
-
-
-class SyntheticStream:
-    """A synthetic sequence rendered on demand, frame by frame.
-
-    Same frames as ``real3d.synth.generate_sequence(seed, n_frames, size, kind, noise)``
-    (same seeds), but nothing is kept: a few hundred frames cost the memory of one. Supports
-    ``len``, indexing and iteration; ``scene`` is the ``SceneGT``. Indexing renders, so a
-    consumer should read each frame once.
-    """
-
-    def __init__(
-        self,
-        seed: int,
-        n_frames: int,
-        size=(240, 320),
-        kind: str = "home",
-        noise: bool = True,
-        mode: str = "robot",
-        fps: float = 15.0,
-        bank=None,
-    ) -> None:
-        from real3d.synth import (
-            Renderer,
-            TextureBank,
-            generate_scene,
-            random_intrinsics,
-            trajectory,
-        )
-
-        if not 1 <= int(n_frames) <= 100000:
-            raise InputError(f"SyntheticStream: expected 1 <= n_frames <= 100000, got {n_frames}")
-        self.seed, self.n_frames, self.size_hw, self.noise = (
-            int(seed),
-            int(n_frames),
-            tuple(size),
-            noise,
-        )
-        self.scene = generate_scene(self.seed, kind)
-        self._renderer = Renderer(self.scene, bank if bank is not None else TextureBank(0))
-        ss = np.random.SeedSequence([self.seed, 303, self.n_frames])
-        traj_rng, cam_rng, _ = (np.random.default_rng(s) for s in ss.spawn(3))
-        self.poses, self.times = trajectory(self.scene, self.n_frames, traj_rng, mode=mode, fps=fps)
-        self.intrinsics = random_intrinsics(cam_rng, self.size_hw)
-
-    def __len__(self) -> int:
-        return self.n_frames
-
-    def __getitem__(self, i: int) -> Frame:
-        if not -self.n_frames <= i < self.n_frames:
-            raise IndexError(f"frame {i} out of range for {self.n_frames} frames")
-        i = int(i) % self.n_frames
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 304, i]))
-        return self._renderer.render(
-            self.poses[i],
-            self.intrinsics,
-            rng,
-            noise=self.noise,
-            timestamp_s=self.times[i],
-            index=i,
-        )
-
-    def __iter__(self):
-        for i in range(self.n_frames):
-            yield self[i]
-
-    def sensor_frame(self, i: int) -> Frame:
-        """Frame ``i`` as a sensor gives it: rgb, depth, intrinsics, pose and time only (no
-        ground truth), e.g. to keep many frames in memory for a benchmark."""
-        f = self[i]
-        return Frame(
-            rgb=f.rgb,
-            depth_m=f.depth_m,
-            intrinsics=f.intrinsics,
-            world_T_cam=f.world_T_cam,
-            timestamp_s=f.timestamp_s,
-            index=f.index,
-        )
 
 
 def _iterate(source, max_frames: int | None):

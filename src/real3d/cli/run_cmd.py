@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
@@ -169,34 +167,6 @@ def execute(
     return result
 
 
-def _pairs_view(path: Path) -> Path | None:
-    """For a folder of ``N.png`` + ``N_depth.png`` pairs (no layout any reader detects), a
-    temporary ``color/`` + ``depth/`` view of symlinks that the folder reader opens; the
-    reader does all decoding. None when the folder is not such a pair folder."""
-    if not path.is_dir():
-        return None
-    depth = {
-        p.name[: -len("_depth" + p.suffix)]: p
-        for p in path.iterdir()
-        if p.stem.endswith("_depth") and p.suffix.lower() in (".png", ".pgm")
-    }
-    color = {
-        p.stem: p
-        for p in path.iterdir()
-        if p.stem in depth and p.suffix.lower() in (".png", ".jpg", ".jpeg", ".ppm")
-    }
-    if not color:
-        return None
-    view = Path(tempfile.mkdtemp(prefix="real3d_pairs_"))
-    (view / "color").mkdir()
-    (view / "depth").mkdir()
-    for stem, c in color.items():
-        os.symlink(c.resolve(), view / "color" / f"{stem}{c.suffix}")
-        d = depth[stem]
-        os.symlink(d.resolve(), view / "depth" / f"{stem}{d.suffix}")
-    return view
-
-
 def open_input(
     path: Path,
     format: str | None,
@@ -205,10 +175,9 @@ def open_input(
     stride: int,
     max_frames: int | None,
 ):
-    """``open_sequence`` with the command's options; a folder of ``N.png``/``N_depth.png``
-    pairs is read through the folder reader (``--depth-encoding`` says how depth is stored)."""
+    """``open_sequence`` with the command's options (``--depth-encoding`` says how depth is
+    stored in plain folders, e.g. ``tum`` for ``N.png`` + ``N_depth.png`` TUM pairs)."""
     from real3d.cli.info_cmd import _parse_intrinsics
-    from real3d.core.errors import FormatError
     from real3d.io import open_sequence
 
     opts = {"stride": stride}
@@ -217,16 +186,9 @@ def open_input(
     intr = _parse_intrinsics(intrinsics)
     if intr is not None:
         opts["intrinsics"] = intr
-    try:
-        fopts = dict(opts)
-        if depth_encoding is not None:
-            fopts["depth_encoding"] = depth_encoding
-        return open_sequence(path, format=format, **fopts)
-    except FormatError:
-        view = _pairs_view(Path(path)) if format is None else None
-        if view is None:
-            raise
-        return open_sequence(view, format="folder", depth_encoding=depth_encoding or "mm", **opts)
+    if depth_encoding is not None:
+        opts["depth_encoding"] = depth_encoding
+    return open_sequence(path, format=format, **opts)
 
 
 def run(

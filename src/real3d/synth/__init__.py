@@ -11,7 +11,7 @@ from real3d.synth.dataset import SynthDataset
 from real3d.synth.disk import read_sequence, write_sequence
 from real3d.synth.render import RenderConfig, Renderer
 from real3d.synth.scene import generate_home, generate_scene, generate_warehouse
-from real3d.synth.sequence import generate_sequence, random_intrinsics
+from real3d.synth.sequence import SyntheticStream, generate_sequence, random_intrinsics
 from real3d.synth.textures import TextureBank
 from real3d.synth.trajectory import free_mask, random_viewpoint, trajectory
 from real3d.synth.types import (
@@ -27,7 +27,7 @@ from real3d.synth.types import (
 
 __all__ = [
     "generate_sequence", "generate_scene", "generate_home", "generate_warehouse",
-    "SynthDataset", "write_sequence", "read_sequence", "Renderer", "RenderConfig",
+    "SynthDataset", "SyntheticStream", "write_sequence", "read_sequence", "Renderer", "RenderConfig",
     "TextureBank", "trajectory", "random_viewpoint", "free_mask", "random_intrinsics",
     "ObjectGT", "OccupancyGrid", "Relation", "Room", "SceneGT", "SceneMesh",
     "SyntheticSequence", "is_structure",

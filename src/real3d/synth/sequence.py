@@ -6,6 +6,7 @@ import numpy as np
 
 from real3d.core.camera import Intrinsics
 from real3d.core.errors import InputError
+from real3d.core.frame import Frame
 from real3d.synth.render import RenderConfig, Renderer
 from real3d.synth.scene import SCENE_KINDS, generate_scene
 from real3d.synth.textures import TextureBank
@@ -36,6 +37,59 @@ def random_intrinsics(rng: np.random.Generator, size: tuple[int, int]) -> Intrin
     return Intrinsics(f, fy, cx, cy, w, h)
 
 
+class SyntheticStream:
+    """A synthetic sequence rendered on demand, frame by frame.
+
+    The scene, the camera path and the intrinsics are made at construction; indexing
+    renders one frame (deterministic in ``(seed, n_frames, index)``), and nothing is kept,
+    so a few hundred frames cost the memory of one. ``generate_sequence`` is this stream
+    rendered in full. Supports ``len``, indexing and iteration; ``scene`` is the
+    ``SceneGT``. Arguments as for :func:`generate_sequence`.
+    """
+
+    def __init__(self, seed: int, n_frames: int, size=(240, 320), kind: str = "home",
+                 noise: bool = True, *, mode: str = "robot", fps: float = 15.0,
+                 bank: TextureBank | None = None, render_config: RenderConfig | None = None):
+        if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not 1 <= n_frames <= 100000:
+            raise InputError(f"synthetic sequence: expected 1 <= n_frames <= 100000, got {n_frames!r}")
+        h, w = check_size(size)
+        if kind not in SCENE_KINDS:
+            raise InputError(f"synthetic sequence: unknown kind {kind!r}; valid: {', '.join(SCENE_KINDS)}")
+        if mode not in TRAJECTORY_MODES:
+            raise InputError(f"synthetic sequence: unknown mode {mode!r}; valid: {', '.join(TRAJECTORY_MODES)}")
+        if not fps > 0:
+            raise InputError(f"synthetic sequence: expected fps > 0, got {fps}")
+        self.seed, self.n_frames, self.size_hw, self.noise = int(seed), int(n_frames), (h, w), bool(noise)
+        self.scene = generate_scene(self.seed, kind)
+        self._renderer = Renderer(self.scene, bank if bank is not None else TextureBank(0), render_config)
+        ss = np.random.SeedSequence([self.seed, 303, self.n_frames])
+        traj_rng, cam_rng, _ = (np.random.default_rng(s) for s in ss.spawn(3))
+        self.poses, self.times = trajectory(self.scene, self.n_frames, traj_rng, mode=mode, fps=fps)
+        self.intrinsics = random_intrinsics(cam_rng, self.size_hw)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __getitem__(self, i: int) -> Frame:
+        if not -self.n_frames <= i < self.n_frames:
+            raise IndexError(f"frame {i} out of range for {self.n_frames} frames")
+        i = int(i) % self.n_frames
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 304, i]))
+        return self._renderer.render(self.poses[i], self.intrinsics, rng, noise=self.noise,
+                                     timestamp_s=self.times[i], index=i)
+
+    def __iter__(self):
+        for i in range(self.n_frames):
+            yield self[i]
+
+    def sensor_frame(self, i: int) -> Frame:
+        """Frame ``i`` as a sensor gives it: rgb, depth, intrinsics, pose and time only (no
+        ground truth), e.g. to keep many frames in memory for a benchmark."""
+        f = self[i]
+        return Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics,
+                     world_T_cam=f.world_T_cam, timestamp_s=f.timestamp_s, index=f.index)
+
+
 def generate_sequence(seed: int, n_frames: int, size=(240, 320), kind: str = "home",
                       noise: bool = True, *, mode: str = "robot", fps: float = 15.0,
                       bank: TextureBank | None = None,
@@ -56,25 +110,8 @@ def generate_sequence(seed: int, n_frames: int, size=(240, 320), kind: str = "ho
     Returns:
         SyntheticSequence: frames (``Frame`` with labels, instances, clean depth, normals,
         pose and intrinsics) and ``.scene`` (mesh, objects, relations, rooms, occupancy).
+        :class:`SyntheticStream` gives the same frames rendered on demand.
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not 1 <= n_frames <= 100000:
-        raise InputError(f"generate_sequence: expected 1 <= n_frames <= 100000, got {n_frames!r}")
-    h, w = check_size(size)
-    if kind not in SCENE_KINDS:
-        raise InputError(f"generate_sequence: unknown kind {kind!r}; valid: {', '.join(SCENE_KINDS)}")
-    if mode not in TRAJECTORY_MODES:
-        raise InputError(f"generate_sequence: unknown mode {mode!r}; valid: {', '.join(TRAJECTORY_MODES)}")
-    if not fps > 0:
-        raise InputError(f"generate_sequence: expected fps > 0, got {fps}")
-    scene = generate_scene(seed, kind)
-    bank = bank if bank is not None else TextureBank(0)
-    renderer = Renderer(scene, bank, render_config)
-    ss = np.random.SeedSequence([int(seed), 303, int(n_frames)])
-    traj_rng, cam_rng, render_ss = (np.random.default_rng(s) for s in ss.spawn(3))
-    poses, times = trajectory(scene, n_frames, traj_rng, mode=mode, fps=fps)
-    intrinsics = random_intrinsics(cam_rng, (h, w))
-    frames = []
-    for i, (T, t) in enumerate(zip(poses, times)):
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 304, i]))
-        frames.append(renderer.render(T, intrinsics, rng, noise=noise, timestamp_s=t, index=i))
-    return SyntheticSequence(frames=frames, scene=scene)
+    stream = SyntheticStream(seed, n_frames, size, kind, noise, mode=mode, fps=fps, bank=bank,
+                             render_config=render_config)
+    return SyntheticSequence(frames=list(stream), scene=stream.scene)
