@@ -50,14 +50,15 @@ def step_costs(size, n_views, repeats, bank):
     keys = ("baseline_cast", "cast", "albedo", "lighting+shadows", "camera_effects", "depth_noise", "total_render")
     res = {k: [] for k in keys}
     o3d = r._o3d
-    from real3d.geometry.projection import pixel_rays
+    from real3d.geometry.projection import pixel_rays, rotate_vectors
 
     d_cam = pixel_rays(K).reshape(-1, 3).astype(np.float32)
     for _ in range(repeats):
         acc = dict.fromkeys(keys, 0.0)
         for T in poses:
             t0 = time.perf_counter()
-            rays = np.concatenate([np.broadcast_to(T[:3, 3], d_cam.shape), d_cam @ T[:3, :3].T], 1).astype(np.float32)
+            rays = np.concatenate([np.broadcast_to(T[:3, 3], d_cam.shape),
+                                   rotate_vectors(d_cam, T[:3, :3])], 1).astype(np.float32)
             r._rc.cast_rays(o3d.core.Tensor(rays), nthreads=1)
             t1 = time.perf_counter()
             v = r.cast(T, K)

@@ -28,6 +28,7 @@ from scipy import ndimage
 from scipy.special import ndtri
 
 from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.geometry.projection import rotate_vectors
 
 __all__ = ["CameraEffectsConfig", "apply_camera_effects", "fast_standard_normal",
            "linear_to_srgb"]
@@ -250,7 +251,8 @@ def apply_camera_effects(
     if cfg.auto_exposure:
         # A strided subsample is plenty for a percentile and 16x cheaper.
         step = max(1, min(h, w) // 60)
-        lum = (linear_rgb[::step, ::step] @ _LUMA).ravel()
+        sub = linear_rgb[::step, ::step]
+        lum = (sub[..., 0] * _LUMA[0] + sub[..., 1] * _LUMA[1] + sub[..., 2] * _LUMA[2]).ravel()
         k = int(round(pct / 100.0 * (lum.size - 1)))
         ref = float(np.partition(lum, k)[k])  # a percentile without np.percentile's overhead
         if ref <= 0.0:
@@ -269,11 +271,12 @@ def apply_camera_effects(
     # but equally plausible fall-off), so it becomes a row and a column factor.
     row_gain = np.tile(gain, w)
     if use_sat:
-        # White balance and saturation as one 3x3 colour matrix (one small matmul).
+        # White balance and saturation as one 3x3 colour matrix, applied without BLAS
+        # (its thread pool spins when several processes share the cores).
         sat_m = np.float32(sat) * np.eye(3, dtype=np.float32) + np.float32(1.0 - sat) * \
             np.outer(np.ones(3, np.float32), _LUMA)
         colour = (sat_m * gain[None, :]).T.astype(np.float32)
-        img = (linear_rgb.reshape(-1, 3) @ colour).reshape(h, w * 3)
+        img = rotate_vectors(linear_rgb.reshape(-1, 3), colour.T).reshape(h, w * 3)
         np.maximum(img, 0.0, out=img)
         row_gain = None
     if use_vig:

@@ -276,7 +276,7 @@ class Renderer:
         instances = np.where(hit, self.scene.mesh.face_instance[fidx], 0).astype(np.int32)
         if noise:
             rgb = apply_camera_effects(radiance, rng, self.config.effects)
-            lum = albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+            lum = 0.2126 * albedo[..., 0] + 0.7152 * albedo[..., 1] + 0.0722 * albedo[..., 2]
             spec = hit & self.face_specular[fidx]
             depth = simulate_depth(views.depth_m, views.normals_cam, intrinsics, rng,
                                    self.config.sensor, albedo=lum.astype(np.float32),
