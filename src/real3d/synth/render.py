@@ -31,8 +31,8 @@ class RenderConfig:
     """Rendering settings.
 
     Attributes:
-        shadow_stride: shadow rays are traced every ``shadow_stride`` pixels in each
-            direction and upsampled (1 = full resolution).
+        shadow_stride: lighting (shadow rays included) is computed every
+            ``shadow_stride`` pixels in each direction and repeated (1 = full resolution).
         max_shadow_lights: lights that cast shadows (nearest first); further lights light
             without shadows.
         ambient_range: range of the uniform ambient term (random per frame).
@@ -208,47 +208,45 @@ class Renderer:
         """Light arriving at each visible point (H, W, 3): a uniform ambient term plus the
         ``max_shadow_lights`` lights nearest to the camera, each with cast shadows. Lights
         further away are left out: in homes they sit behind walls, in halls the nearest
-        dominate."""
+        dominate.
+
+        Irradiance varies slowly across a surface, so it is computed (shadow rays included)
+        on every ``shadow_stride``-th pixel and repeated to full resolution; texture detail
+        comes from the full-resolution albedo it multiplies."""
         o3d = self._o3d
         cfg = self.config
         h, w = views.face.shape
         hit = views.face >= 0
         ambient = float(rng.uniform(*cfg.ambient_range))
-        E = np.zeros((h, w, 3), dtype=np.float32)
-        E[hit] = ambient
-        if len(self.lights_pos) == 0:
-            return E
-        R = world_T_cam[:3, :3].astype(np.float32)
-        cam_pos = world_T_cam[:3, 3]
-        order = np.argsort(np.linalg.norm(self.lights_pos - cam_pos, axis=1))
         s = max(1, int(cfg.shadow_stride))
         sub = (slice(None, None, s), slice(None, None, s))
         hs = hit[sub]
-        p_sub = views.points_world[sub][hs]
-        n_sub = rotate_vectors(views.normals_cam[sub][hs], R)
-        o_sub = p_sub + 2e-3 * n_sub
-        idx = np.flatnonzero(hit.reshape(-1))
-        p = views.points_world.reshape(-1, 3)[idx]
-        n = rotate_vectors(views.normals_cam.reshape(-1, 3)[idx], R)
-        acc = np.zeros((len(idx), 3), dtype=np.float32)
-        for li in order[: cfg.max_shadow_lights]:
-            L = self.lights_pos[li]
-            to_l = L - p
-            d2 = np.einsum("ij,ij->i", to_l, to_l)
-            ndotl = np.clip(np.einsum("ij,ij->i", n, to_l), 0.0, None) / np.sqrt(d2 + 1e-12)
-            # soft inverse-square falloff so nearby lights do not blow out
-            gain = ndotl * (self.lights_int[li] / (1.0 + d2))
-            # unnormalised direction to the light: t = 1 is the light itself, so one
-            # scalar tfar serves every shadow ray
-            rays = np.concatenate([o_sub, L - o_sub], axis=1).astype(np.float32)
-            occ = self._rc.test_occlusions(
-                o3d.core.Tensor(rays), tnear=1e-4, tfar=0.98, nthreads=cfg.nthreads
-            ).numpy()
-            vis_sub = np.zeros(hs.shape, dtype=np.float32)
-            vis_sub[hs] = ~occ
-            vis = np.repeat(np.repeat(vis_sub, s, 0), s, 1)[:h, :w].reshape(-1)[idx]
-            acc += (gain * vis)[:, None] * self.lights_col[li]
-        E.reshape(-1, 3)[idx] += acc
+        E_sub = np.full(hs.shape + (3,), ambient, dtype=np.float32)
+        if len(self.lights_pos) and hs.any():
+            R = world_T_cam[:3, :3].astype(np.float32)
+            cam_pos = world_T_cam[:3, 3]
+            order = np.argsort(np.linalg.norm(self.lights_pos - cam_pos, axis=1))
+            p = views.points_world[sub][hs]
+            n = rotate_vectors(views.normals_cam[sub][hs], R)
+            o = p + 2e-3 * n
+            acc = np.zeros((len(p), 3), dtype=np.float32)
+            for li in order[: cfg.max_shadow_lights]:
+                L = self.lights_pos[li]
+                to_l = L - p
+                d2 = np.einsum("ij,ij->i", to_l, to_l)
+                ndotl = np.clip(np.einsum("ij,ij->i", n, to_l), 0.0, None) / np.sqrt(d2 + 1e-12)
+                # soft inverse-square falloff so nearby lights do not blow out
+                gain = ndotl * (self.lights_int[li] / (1.0 + d2))
+                # unnormalised direction to the light: t = 1 is the light itself, so one
+                # scalar tfar serves every shadow ray
+                rays = np.concatenate([o, L - o], axis=1).astype(np.float32)
+                occ = self._rc.test_occlusions(
+                    o3d.core.Tensor(rays), tnear=1e-4, tfar=0.98, nthreads=cfg.nthreads
+                ).numpy()
+                acc += (gain * ~occ)[:, None] * self.lights_col[li]
+            E_sub[hs] += acc
+        E = np.repeat(np.repeat(E_sub, s, 0), s, 1)[:h, :w]
+        E[~hit] = 0.0
         return E
 
     def render(self, world_T_cam: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator,
