@@ -1,0 +1,141 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from real3d.core import Frame, Intrinsics
+from real3d.core.errors import ConfigError, InputError
+from real3d.models import (
+    PRESETS,
+    PRETRAINED,
+    SegNetConfig,
+    build_model,
+    get_preset,
+    load_pretrained,
+    load_weights,
+    network_size,
+    save_weights,
+)
+
+
+def _frame(h, w, depth=True, seed=0):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    d = rng.uniform(0.5, 6.0, (h, w)).astype(np.float32) if depth else None
+    return Frame(rgb=rgb, depth_m=d, intrinsics=Intrinsics.from_fov(w, h, 1.0))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_contract(name):
+    torch.manual_seed(0)
+    m = build_model(name).eval()
+    cfg = m.config
+    assert cfg.name == name and m.exportable in (True, False) and m.quantizable in (True, False)
+    rgb, depth = torch.rand(2, 3, 64, 96), torch.rand(2, 1, 64, 96) * 5
+    with torch.no_grad():
+        refined = m(rgb, depth)
+        coarse = m(rgb, depth, head="coarse")
+        r2, c2 = m(rgb, depth, head="both")
+    assert refined.shape == coarse.shape == (2, 13, 64, 96)
+    assert c2.shape == (2, 13, 8, 12) and torch.allclose(r2, refined)
+    # any frame size and aspect; the answer comes at the frame's size
+    for w, h in ((640, 480), (560, 400), (730, 530)):
+        res = m.predict(_frame(h, w, depth=cfg.uses_depth))
+        assert res.labels.shape == (h, w) and res.labels.dtype == np.uint8
+        assert res.probs.shape == (14, h, w) and res.probs.dtype == np.float32
+        assert res.labels.min() >= 1 and res.labels.max() <= 13
+        assert np.allclose(res.probs[1:].sum(0), 1.0, atol=1e-4) and not res.probs[0].any()
+        assert np.array_equal(res.labels, res.probs.argmax(0))
+
+
+def test_rgb_only_model_serves_frames_without_depth_and_rgbd_refuses_them():
+    frame = _frame(120, 160, depth=False)
+    assert build_model("rgb-tiny").predict(frame).labels.shape == (120, 160)
+    with pytest.raises(InputError, match="depth"):
+        build_model("rgbd-tiny").predict(frame)
+
+
+def test_bad_inputs_raise_input_error():
+    m = build_model("rgbd-tiny").eval()
+    rgb, depth = torch.rand(1, 3, 64, 96), torch.rand(1, 1, 64, 96)
+    with pytest.raises(InputError, match="multiples of 16"):
+        m(torch.rand(1, 3, 60, 96), torch.rand(1, 1, 60, 96))
+    with pytest.raises(InputError, match=r"\(B, 3, H, W\)"):
+        m(torch.rand(1, 4, 64, 96), depth)
+    with pytest.raises(InputError, match="does not match"):
+        m(rgb, torch.rand(1, 1, 32, 96))
+    with pytest.raises(InputError, match="needs depth_m"):
+        m(rgb, None)
+    bad = depth.clone()
+    bad[0, 0, 3, 3] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        m(rgb, bad)
+    with pytest.raises(InputError):
+        m(rgb, depth, head="fine")
+    with pytest.raises(InputError):
+        m.predict(np.zeros((64, 96, 3), np.uint8))
+    # a NaN depth never reaches predict: the Frame refuses it with the same error type
+    d = np.ones((64, 96), np.float32)
+    d[0, 0] = np.nan
+    with pytest.raises(InputError):
+        Frame(rgb=np.zeros((64, 96, 3), np.uint8), depth_m=d, intrinsics=Intrinsics.from_fov(96, 64, 1.0))
+
+
+def test_registry_and_config_round_trip():
+    with pytest.raises(ConfigError, match="rgbd-small"):
+        get_preset("rgbd-huge")
+    for cfg in PRESETS.values():
+        assert SegNetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError):
+        SegNetConfig("x", "attn", get_preset("rgb-tiny").rgb_encoder)  # no depth encoder
+
+
+def test_network_size():
+    assert network_size(480, 640, (240, 320)) == (240, 320)
+    for h, w in ((400, 560), (530, 730), (1080, 1440)):
+        nh, nw = network_size(h, w, (240, 320))
+        assert nh % 16 == 0 and nw % 16 == 0
+        assert abs(nh * nw / (240 * 320) - 1) < 0.15 and abs(nw / nh - w / h) < 0.1
+
+
+def test_weights_round_trip_without_unpickling(tmp_path, monkeypatch):
+    torch.manual_seed(1)
+    m = build_model("rgbd-tiny").eval()
+    p = save_weights(m, tmp_path / "w.safetensors", {"note": "test"})
+
+    def refuse(*a, **k):
+        raise AssertionError("weights must not be unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    m2 = load_weights(p)
+    x, d = torch.rand(1, 3, 64, 96), torch.rand(1, 1, 64, 96) * 4
+    with torch.no_grad():
+        assert torch.equal(m(x, d), m2(x, d))
+    assert m2.card["note"] == "test" and m2.card["params"] > 0
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_pretrained_weights_load_without_unpickling(name, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("weights must not be unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    m = load_pretrained(name)
+    card = m.card
+    for key in ("command", "data", "metrics", "size_bytes", "config"):
+        assert key in card, key
+    frame = _frame(480, 640, depth=m.uses_depth)
+    assert m.predict(frame).labels.shape == (480, 640)
+    assert (name == "rgb-default") == (not m.uses_depth)
+
+
+def test_shipped_weights_under_20_mb():
+    from real3d.models.pretrained import WEIGHTS_DIR
+
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*") if p.is_file())
+    assert total < 20 * 2**20
