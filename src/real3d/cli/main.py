@@ -15,21 +15,25 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from real3d.cli import synth_cmd
-    from real3d.cli import info_cmd
-
-    app.command("synth")(synth_cmd.synth)
-    app.command("info")(info_cmd.info)
-    from real3d.cli import eval_cmd, export_cmd, train_cmd
-
-    app.add_typer(train_cmd.app, name="train")
-    app.add_typer(eval_cmd.app, name="eval")
-    app.command("export")(export_cmd.export)
-    from real3d.cli import bench_cmd, demo_cmd, run_cmd
+    from real3d.cli import (
+        bench_cmd,
+        demo_cmd,
+        eval_cmd,
+        export_cmd,
+        info_cmd,
+        run_cmd,
+        synth_cmd,
+        train_cmd,
+    )
 
     app.command("demo")(demo_cmd.demo)
     app.command("run")(run_cmd.run)
     app.command("bench")(bench_cmd.bench)
+    app.command("synth")(synth_cmd.synth)
+    app.command("info")(info_cmd.info)
+    app.add_typer(train_cmd.app, name="train")
+    app.add_typer(eval_cmd.app, name="eval")
+    app.command("export")(export_cmd.export)
 
 
 _register()
