@@ -584,7 +584,7 @@ class Pipeline:
     @property
     def scene_graph(self) -> SceneGraph:
         """The scene graph of the current map (refreshed when the map changed)."""
-        if self.map.version != self._graph._map_version and len(self.map):
+        if self.map.version != self._graph.map_version and len(self.map):
             self._graph.update(self.map)
         return self._graph
 
@@ -618,7 +618,7 @@ class Pipeline:
 
     def _refresh_costmap(self) -> float:
         t0 = time.perf_counter()
-        floor_z = self._graph.floor_z_m if self._graph._map_version >= 0 else 0.0
+        floor_z = self._graph.floor_z_m if self._graph.map_version >= 0 else 0.0
         self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z)
         self._costmap_version = self.map.version
         return (time.perf_counter() - t0) * 1e3

@@ -171,6 +171,11 @@ class SceneGraph:
     _map_version: int = -1
 
     # ------------------------------------------------------------------ building
+    @property
+    def map_version(self) -> int:
+        """Version of the map the graph was last built from (-1: never built)."""
+        return self._map_version
+
     def update(self, semantic_map: SemanticMap, force: bool = False) -> bool:
         """Rebuild nodes and edges from the map, keeping ids. Returns False (no work) when
         the map has not changed since the last update."""
