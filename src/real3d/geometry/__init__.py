@@ -8,5 +8,10 @@ from real3d.geometry.projection import (
     unproject_depth,
 )
 
-__all__ = ["pixel_rays", "unproject_depth", "project_points", "depth_to_world_points",
-           "rotate_vectors"]
+__all__ = [
+    "depth_to_world_points",
+    "pixel_rays",
+    "project_points",
+    "rotate_vectors",
+    "unproject_depth",
+]

@@ -351,23 +351,24 @@ def _build_walls(sb: _SceneBuilder, room: Room, height: float, doors, windows, m
             lo, hi = room.y0, room.y1
             fixed = room.x0 + WALL_T / 2 if side == "W" else room.x1 - WALL_T / 2
         ops = sorted([o[1:] for o in doors + windows if o[0] == side])
-
-        def piece(a, b, z0, z1):
-            if b - a < 1e-3 or z1 - z0 < 1e-3:
-                return
-            mid = (a + b) / 2
-            if side in ("S", "N"):
-                sb.box(inst, (mid, fixed, (z0 + z1) / 2), (b - a, WALL_T, z1 - z0), 0.0, mat)
-            else:
-                sb.box(inst, (fixed, mid, (z0 + z1) / 2), (WALL_T, b - a, z1 - z0), 0.0, mat)
-
         cur = lo
         for a, b, z0, z1 in ops:
-            piece(cur, a, 0.0, height)
-            piece(a, b, 0.0, z0)
-            piece(a, b, z1, height)
+            _wall_piece(sb, inst, side, fixed, cur, a, 0.0, height, mat)
+            _wall_piece(sb, inst, side, fixed, a, b, 0.0, z0, mat)
+            _wall_piece(sb, inst, side, fixed, a, b, z1, height, mat)
             cur = b
-        piece(cur, hi, 0.0, height)
+        _wall_piece(sb, inst, side, fixed, cur, hi, 0.0, height, mat)
+
+
+def _wall_piece(sb, inst, side, fixed, a, b, z0, z1, mat):
+    """The part of a wall layer spanning [a, b] along its side and [z0, z1] in height."""
+    if b - a < 1e-3 or z1 - z0 < 1e-3:
+        return
+    mid = (a + b) / 2
+    if side in ("S", "N"):
+        sb.box(inst, (mid, fixed, (z0 + z1) / 2), (b - a, WALL_T, z1 - z0), 0.0, mat)
+    else:
+        sb.box(inst, (fixed, mid, (z0 + z1) / 2), (WALL_T, b - a, z1 - z0), 0.0, mat)
 
 
 def _opening_along(side, room):

@@ -34,8 +34,12 @@ from real3d.core.camera import Intrinsics
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.synth.camera_effects import fast_standard_normal
 
-__all__ = ["DepthSensorConfig", "simulate_depth", "axial_noise_sigma_m",
-           "disparity_step_m"]
+__all__ = [
+    "DepthSensorConfig",
+    "axial_noise_sigma_m",
+    "disparity_step_m",
+    "simulate_depth",
+]
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,13 @@ from scipy.spatial import cKDTree
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 
-__all__ = ["TextureBank", "random_palette_color", "sample_texture", "srgb_to_linear",
-           "PALETTE_HINTS"]
+__all__ = [
+    "PALETTE_HINTS",
+    "TextureBank",
+    "random_palette_color",
+    "sample_texture",
+    "srgb_to_linear",
+]
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
