@@ -18,7 +18,7 @@ from real3d.core.errors import InputError
 from real3d.core.frame import Frame
 from real3d.core.labels import NYU13
 from real3d.core.pose import camera_from_yaw_pitch
-from real3d.geometry.o3d import import_open3d
+from real3d.synth.render import MeshCaster
 from real3d.synth.types import (
     ObjectGT,
     OccupancyGrid,
@@ -192,17 +192,11 @@ def rasterize_occupancy(parts, rooms, resolution_m: float, z_min_m: float, z_max
 
 
 class ToyRenderer:
-    """Ray-casts a ``SceneGT`` mesh into labelled RGB-D frames."""
+    """Ray-casts a ``SceneGT`` mesh into labelled RGB-D frames, flat-shaded by class."""
 
     def __init__(self, scene: SceneGT) -> None:
-        o3d = import_open3d()
-        self._o3d = o3d
         self.scene = scene
-        self._rc = o3d.t.geometry.RaycastingScene()
-        mesh = o3d.t.geometry.TriangleMesh()
-        mesh.vertex.positions = o3d.core.Tensor(scene.mesh.vertices.astype(np.float32))
-        mesh.triangle.indices = o3d.core.Tensor(scene.mesh.triangles.astype(np.int32))
-        self._rc.add_triangles(mesh)
+        self._caster = MeshCaster(scene.mesh)
 
     def render(self, intrinsics: Intrinsics, world_T_cam: np.ndarray, rng=None,
                depth_noise_m: float = 0.0, index: int = 0) -> Frame:
@@ -210,31 +204,19 @@ class ToyRenderer:
 
         ``depth_noise_m`` adds Gaussian noise of that sigma at 1 m, growing with depth^2.
         """
-        o3d = self._o3d
-        K = intrinsics
-        Kc = np.array([[K.fx, 0, K.cx + 0.5], [0, K.fy, K.cy + 0.5], [0, 0, 1]])
-        cam_T_world = np.linalg.inv(world_T_cam)
-        rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
-            o3d.core.Tensor(Kc), o3d.core.Tensor(cam_T_world), K.width, K.height)
-        ans = self._rc.cast_rays(rays)
-        t_hit = ans["t_hit"].numpy()
-        prim = ans["primitive_ids"].numpy().astype(np.int64)
-        normals = ans["primitive_normals"].numpy()
-        hit = np.isfinite(t_hit)
-        # Rays from create_rays_pinhole are not unit: their camera z component is 1, so t is z-depth.
-        depth = np.where(hit, t_hit, 0.0).astype(np.float32)
-        clean = depth.copy()
-        prim_safe = np.where(hit, prim, 0)
-        labels = np.where(hit, self.scene.mesh.face_label[prim_safe], 0).astype(np.uint8)
-        inst = np.where(hit, self.scene.mesh.face_instance[prim_safe], 0).astype(np.int32)
+        views = self._caster.cast(world_T_cam, intrinsics)
+        labels, inst = self._caster.ground_truth(views)
+        hit = views.face >= 0
+        clean = views.depth_m
         light = np.array([0.3, 0.5, 0.8])
-        shade = 0.55 + 0.45 * np.abs(normals @ (light / np.linalg.norm(light)))
+        shade = 0.55 + 0.45 * np.abs(views.normals_cam @ (light / np.linalg.norm(light)))
         rgb = (NYU13.colors[labels].astype(np.float32) * shade[..., None]).clip(0, 255).astype(np.uint8)
+        depth = clean.copy()
         if depth_noise_m > 0:
             rng = np.random.default_rng(index) if rng is None else rng
             noise = rng.normal(0.0, 1.0, depth.shape).astype(np.float32) * depth_noise_m * depth**2
             depth = np.where(hit, np.maximum(depth + noise, 0.0), 0.0).astype(np.float32)
-        return Frame(rgb=rgb, depth_m=depth, intrinsics=K, world_T_cam=world_T_cam,
+        return Frame(rgb=rgb, depth_m=depth, intrinsics=intrinsics, world_T_cam=world_T_cam,
                      timestamp_s=index / 30.0, labels=labels, instances=inst,
                      depth_clean_m=clean, index=index)
 

@@ -23,7 +23,7 @@ from real3d.geometry.projection import pixel_rays, rotate_vectors
 from real3d.synth.camera_effects import CameraEffectsConfig, apply_camera_effects
 from real3d.synth.sensor import DepthSensorConfig, simulate_depth
 from real3d.synth.textures import TextureBank
-from real3d.synth.types import SceneGT
+from real3d.synth.types import SceneGT, SceneMesh
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,80 @@ class RenderedViews:
     points_world: np.ndarray
 
 
+class MeshCaster:
+    """Primary-ray casting of a labelled scene mesh under real3d's camera convention.
+
+    Holds Open3D's ray-casting scene (kept for shadow and other secondary rays) and a cache
+    of per-pixel camera rays. Shared by the textured ``Renderer`` and by simpler renderers
+    (flat-shaded test scenes) so the pixel-centre convention lives in one place.
+
+    Args:
+        mesh: the scene mesh (vertices, triangles and per-face ground truth).
+    """
+
+    def __init__(self, mesh: SceneMesh):
+        o3d = import_open3d()
+        self._o3d = o3d
+        self.mesh = mesh
+        self.raycasting_scene = o3d.t.geometry.RaycastingScene()
+        self.raycasting_scene.add_triangles(
+            o3d.core.Tensor(mesh.vertices.astype(np.float32)),
+            o3d.core.Tensor(mesh.triangles.astype(np.uint32)),
+        )
+        self._rays_cache: dict[Intrinsics, np.ndarray] = {}
+
+    def _cam_rays(self, intrinsics: Intrinsics) -> np.ndarray:
+        rays = self._rays_cache.get(intrinsics)
+        if rays is None:
+            rays = pixel_rays(intrinsics).reshape(-1, 3).astype(np.float32)
+            self._rays_cache = {intrinsics: rays}
+        return rays
+
+    def cast(self, world_T_cam: np.ndarray, intrinsics: Intrinsics, nthreads: int = 0) -> RenderedViews:
+        """Clean z-depth, faces hit, camera-facing normals and hit points for every pixel.
+
+        Rays go through pixel centres with camera z = 1, so the hit distance is z-depth.
+        """
+        world_T_cam = check_pose(world_T_cam, "MeshCaster.cast world_T_cam")
+        if not isinstance(intrinsics, Intrinsics):
+            raise InputError(f"MeshCaster.cast: expected Intrinsics, got {type(intrinsics).__name__}")
+        o3d = self._o3d
+        h, w = intrinsics.size_hw
+        d_cam = self._cam_rays(intrinsics)
+        R = world_T_cam[:3, :3].astype(np.float32)
+        t = world_T_cam[:3, 3].astype(np.float32)
+        d_world = rotate_vectors(d_cam, R)
+        rays = np.empty((h * w, 6), dtype=np.float32)
+        rays[:, :3] = t
+        rays[:, 3:] = d_world
+        ans = self.raycasting_scene.cast_rays(o3d.core.Tensor(rays), nthreads=nthreads)
+        t_hit = ans["t_hit"].numpy()
+        prim = ans["primitive_ids"].numpy().astype(np.int64)
+        hit = np.isfinite(t_hit)
+        prim[~hit] = -1
+        depth = np.where(hit, t_hit, 0.0).astype(np.float32)
+        n_world = ans["primitive_normals"].numpy()
+        # face the camera: back faces (seen from inside thin parts) get flipped normals
+        flip = np.einsum("ij,ij->i", n_world, d_world) > 0
+        n_world[flip] *= -1
+        n_world[~hit] = 0
+        n_cam = rotate_vectors(n_world, R.T)
+        pts = t + d_world * depth[:, None]
+        return RenderedViews(
+            depth.reshape(h, w), prim.reshape(h, w), n_cam.reshape(h, w, 3).astype(np.float32),
+            pts.reshape(h, w, 3).astype(np.float32),
+        )
+
+    def ground_truth(self, views: RenderedViews) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (H, W) uint8 NYUv2-13, instances (H, W) int32) of the faces hit; 0 where
+        nothing was hit."""
+        hit = views.face >= 0
+        fidx = np.where(hit, views.face, 0)
+        labels = np.where(hit, self.mesh.face_label[fidx], 0).astype(np.uint8)
+        instances = np.where(hit, self.mesh.face_instance[fidx], 0).astype(np.int32)
+        return labels, instances
+
+
 class Renderer:
     """Renders frames of one scene. Holds the ray-casting scene and per-face lookup tables.
 
@@ -80,14 +154,10 @@ class Renderer:
         self.scene = scene
         self.bank = bank
         self.config = config or RenderConfig()
-        o3d = import_open3d()
-        self._o3d = o3d
         mesh = scene.mesh
-        self._rc = o3d.t.geometry.RaycastingScene()
-        self._rc.add_triangles(
-            o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-            o3d.core.Tensor(mesh.triangles.astype(np.uint32)),
-        )
+        self.caster = MeshCaster(mesh)
+        self._o3d = self.caster._o3d
+        self._rc = self.caster.raycasting_scene
         mats = scene.materials
         n_photos = len(bank.photos)
         tex_of_mat = np.zeros(len(mats), dtype=np.int64)
@@ -128,45 +198,10 @@ class Renderer:
         self.lights_pos = np.array([lt["position"] for lt in scene.lights], dtype=np.float32).reshape(-1, 3)
         self.lights_int = np.array([lt["intensity"] for lt in scene.lights], dtype=np.float32)
         self.lights_col = np.array([lt["color"] for lt in scene.lights], dtype=np.float32).reshape(-1, 3)
-        self._rays_cache: dict[Intrinsics, np.ndarray] = {}
-
-    # -------------------------------------------------------------------------------
-    def _cam_rays(self, intrinsics: Intrinsics) -> np.ndarray:
-        rays = self._rays_cache.get(intrinsics)
-        if rays is None:
-            rays = pixel_rays(intrinsics).reshape(-1, 3).astype(np.float32)
-            self._rays_cache = {intrinsics: rays}
-        return rays
 
     def cast(self, world_T_cam: np.ndarray, intrinsics: Intrinsics) -> RenderedViews:
-        """Primary ray cast: clean depth, faces hit, normals and hit points."""
-        world_T_cam = check_pose(world_T_cam, "Renderer.cast world_T_cam")
-        o3d = self._o3d
-        h, w = intrinsics.size_hw
-        d_cam = self._cam_rays(intrinsics)
-        R = world_T_cam[:3, :3].astype(np.float32)
-        t = world_T_cam[:3, 3].astype(np.float32)
-        d_world = rotate_vectors(d_cam, R)
-        rays = np.empty((h * w, 6), dtype=np.float32)
-        rays[:, :3] = t
-        rays[:, 3:] = d_world
-        ans = self._rc.cast_rays(o3d.core.Tensor(rays), nthreads=self.config.nthreads)
-        t_hit = ans["t_hit"].numpy()
-        prim = ans["primitive_ids"].numpy().astype(np.int64)
-        hit = np.isfinite(t_hit)
-        prim[~hit] = -1
-        depth = np.where(hit, t_hit, 0.0).astype(np.float32)
-        n_world = ans["primitive_normals"].numpy()
-        # face the camera: back faces (seen from inside thin parts) get flipped normals
-        flip = np.einsum("ij,ij->i", n_world, d_world) > 0
-        n_world[flip] *= -1
-        n_world[~hit] = 0
-        n_cam = rotate_vectors(n_world, R.T)
-        pts = t + d_world * depth[:, None]
-        return RenderedViews(
-            depth.reshape(h, w), prim.reshape(h, w), n_cam.reshape(h, w, 3).astype(np.float32),
-            pts.reshape(h, w, 3).astype(np.float32),
-        )
+        """Primary ray cast (see :meth:`MeshCaster.cast`)."""
+        return self.caster.cast(world_T_cam, intrinsics, nthreads=self.config.nthreads)
 
     def albedo(self, views: RenderedViews) -> tuple[np.ndarray, np.ndarray]:
         """Textured albedo (H, W, 3) float32 linear and emitted radiance (H, W, 3)."""
@@ -267,15 +302,12 @@ class Renderer:
         albedo, emitted = self.albedo(views)
         E = self.irradiance(views, world_T_cam, rng)
         radiance = albedo * E + emitted
-        face = views.face
-        hit = face >= 0
-        fidx = np.where(hit, face, 0)
-        labels = np.where(hit, self.scene.mesh.face_label[fidx], 0).astype(np.uint8)
-        instances = np.where(hit, self.scene.mesh.face_instance[fidx], 0).astype(np.int32)
+        labels, instances = self.caster.ground_truth(views)
         if noise:
             rgb = apply_camera_effects(radiance, rng, self.config.effects)
             lum = 0.2126 * albedo[..., 0] + 0.7152 * albedo[..., 1] + 0.0722 * albedo[..., 2]
-            spec = hit & self.face_specular[fidx]
+            hit = views.face >= 0
+            spec = hit & self.face_specular[np.where(hit, views.face, 0)]
             depth = simulate_depth(views.depth_m, views.normals_cam, intrinsics, rng,
                                    self.config.sensor, albedo=lum.astype(np.float32),
                                    specular_mask=spec)
