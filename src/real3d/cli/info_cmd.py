@@ -103,7 +103,10 @@ def info(
         table.add_row("converted", f"{s.depth_invalid_encoded} encoded-invalid, "
                       f"{s.depth_nonfinite_or_negative} NaN/inf/negative, "
                       f"{s.depth_out_of_range} out-of-range pixels -> 0")
+        console = Console()
+        console.print(table)
         if errors:
+            # Below the table and unwrapped: the message names a path and must stay whole.
             more = f" (and {len(errors) - 1} more frames)" if len(errors) > 1 else ""
-            table.add_row("error", errors[0] + more, style="red")
-        Console().print(table)
+            console.print(f"error: {errors[0]}{more}", style="red", soft_wrap=True,
+                          markup=False, highlight=False)
