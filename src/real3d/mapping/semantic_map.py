@@ -20,6 +20,12 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
   the class probabilities of the pixel they project to (naive-Bayes log-posterior, renormalised so its maximum is
   0 and floored at ``min_log_evidence`` so that a changed scene can still flip a voxel).
 * Colour: running mean of the pixel colour over the same near-surface voxels.
+* Instances (optional): when the frame comes with a 2D instance segmentation (per-frame
+  segment ids whose numbering need not agree between frames), each segment is associated
+  with the map instance that most of its already-labelled near-surface voxels hold (same
+  class, one segment per map instance and frame), or starts a new map instance. Each voxel
+  keeps one instance id with a vote count: agreeing frames add a vote, disagreeing frames
+  remove one, and at zero the voxel takes the new id.
 * Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
   ``truncation_m`` before the surface.
 """
@@ -38,7 +44,7 @@ from real3d.core.errors import ConfigError, FormatError, InputError, describe_ar
 from real3d.core.frame import Frame
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
 
-MAP_FORMAT_VERSION = 1
+MAP_FORMAT_VERSION = 2  # 2: per-voxel instance id and votes
 
 OCCUPIED = 1
 FREE = 0
@@ -64,6 +70,16 @@ class SemanticMapConfig:
             with this much uniform mass (0 = pure one-hot).
         label_band_voxels: voxels within this many voxel sizes of the measured surface take
             the class probabilities of the pixel they project to and colour.
+        edge_step_px, edge_jump: pixels on depth edges (second difference of inverse depth
+            over ``edge_step_px`` pixels above ``edge_jump`` of the pixel's own; see
+            ``_on_depth_edge``), where sensors return flying pixels between foreground and
+            background, update geometry but give no class, instance or colour.
+        instance_min_overlap: a frame segment joins a map instance when at least this
+            fraction of its voxels already carry that instance (a fraction of all its
+            voxels, so that the few voxels a new object's segment shares with a touching
+            neighbour do not merge the two).
+        instance_min_voxels: ... and at least this many voxels do.
+        max_instance_votes: per-voxel instance votes saturate here.
     """
 
     voxel_size_m: float = 0.05
@@ -79,6 +95,11 @@ class SemanticMapConfig:
     min_log_evidence: float = -30.0
     label_smoothing: float = 0.1
     label_band_voxels: float = 1.0
+    edge_step_px: int = 2
+    edge_jump: float = 0.05
+    instance_min_overlap: float = 0.2
+    instance_min_voxels: int = 3
+    max_instance_votes: float = 16.0
 
     def __post_init__(self) -> None:
         if not self.voxel_size_m > 0:
@@ -115,6 +136,8 @@ class SemanticPoints:
         tsdf: (N,) float32 truncated signed distance in [-1, 1].
         weight: (N,) float32 fusion weight.
         rows: (N,) int64 row ids of the voxels in the map.
+        normals: (N, 3) float64 unit outward surface normals (sdf gradient; zero where it
+            is unknown), or None when the points were not snapped.
     """
 
     points: np.ndarray
@@ -124,6 +147,7 @@ class SemanticPoints:
     tsdf: np.ndarray
     weight: np.ndarray
     rows: np.ndarray
+    normals: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -159,6 +183,25 @@ def _incidence_cos(depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.nda
     return np.where(ok, np.maximum(cos, min_cos), 1.0)
 
 
+def _on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, jump: float) -> np.ndarray:
+    """(N,) bool: pixels (v, u) on a depth edge. Inverse depth is linear over the image
+    on any plane, so its second difference across ``step`` pixels (in u or in v) stays
+    near zero on flat surfaces however oblique, and is large at a discontinuity and on
+    flying pixels; an edge is where it exceeds ``jump`` of the pixel's own inverse depth.
+    Neighbours without depth count as no evidence."""
+    h, w = depth.shape
+    d = depth[v, u]
+    inv = 1.0 / np.maximum(d, 1e-6)
+    edge = np.zeros(v.shape[0], bool)
+    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
+                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
+        a, b = depth[av, au], depth[bv, bu]
+        ok = (a > 0) & (b > 0)
+        second = 1.0 / np.maximum(a, 1e-6) + 1.0 / np.maximum(b, 1e-6) - 2.0 * inv
+        edge |= ok & (np.abs(second) > jump * inv)
+    return edge
+
+
 class SemanticMap:
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
@@ -187,6 +230,10 @@ class SemanticMap:
         self._logev = np.zeros((0, c), np.float32)
         self._class_weight = np.zeros(0, np.float32)
         self._color_weight = np.zeros(0, np.float32)
+        self._instance = np.zeros(0, np.int32)
+        self._instance_votes = np.zeros(0, np.float32)
+        # Class of each map instance (index = instance id; 0 = unknown class).
+        self._instance_class = np.zeros(1, np.uint8)
         self._scratch = np.zeros(0, np.int64)
         self._free_count = np.zeros(0, np.float32)
         self.frames_integrated = 0
@@ -212,7 +259,7 @@ class SemanticMap:
         return int(
             self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
             + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
-            + self._color_weight.nbytes
+            + self._color_weight.nbytes + self._instance.nbytes + self._instance_votes.nbytes
             + self._free_count.nbytes
         )
 
@@ -233,6 +280,8 @@ class SemanticMap:
         self._logev = grow(self._logev)
         self._class_weight = grow(self._class_weight)
         self._color_weight = grow(self._color_weight)
+        self._instance = grow(self._instance)
+        self._instance_votes = grow(self._instance_votes)
         self._scratch = np.zeros(cap, np.int64)
         self._cap = cap
 
@@ -301,7 +350,23 @@ class SemanticMap:
         return p, p[:, 1:].max(axis=1) >= p[:, 0]
 
     # ------------------------------------------------------------------ fusion
-    def integrate(self, frame: Frame, probs: np.ndarray | None = None) -> None:
+    def _prepare_instances(self, frame: Frame, probs, instances):
+        """Validate the instance input; returns None or an (H, W) integer array."""
+        if instances is None:
+            # Ground-truth mode only: a frame's own instances go with its own labels.
+            instances = frame.instances if probs is None else None
+        if instances is None:
+            return None
+        instances = np.asarray(instances)
+        if instances.shape != frame.size_hw or instances.dtype.kind not in "iu":
+            raise InputError(
+                f"SemanticMap.integrate: instances must be (H, W) = {frame.size_hw} integer segment "
+                f"ids (0 = none), got {describe_array(instances)}"
+            )
+        return instances
+
+    def integrate(self, frame: Frame, probs: np.ndarray | None = None,
+                  instances: np.ndarray | None = None) -> None:
         """Fuse one frame.
 
         Args:
@@ -311,10 +376,13 @@ class SemanticMap:
                 C = num_classes (void at 0) or num_classes - 1 (no void), or (H, W) uint8
                 labels (0 = void, not fused). None uses ``frame.labels`` (ground truth);
                 when both are missing only geometry and free space are fused.
+            instances: (H, W) integer 2D instance segment ids of this frame (0 = none); ids
+                need not be consistent between frames. None uses ``frame.instances`` when
+                ``probs`` is None too (ground-truth mode), else fuses no instances.
 
         Raises:
-            InputError: missing depth, pose or intrinsics; wrong probability shape or dtype;
-                NaN/inf probabilities.
+            InputError: missing depth, pose or intrinsics; wrong probability or instance
+                shape or dtype; NaN/inf probabilities.
         """
         self._check_frame(frame)
         cfg = self.config
@@ -327,6 +395,7 @@ class SemanticMap:
         ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
         v, u, d = v[ok], u[ok], d[ok].astype(np.float64)
         prepared = self._prepare_probs(frame, probs)
+        inst_img = self._prepare_instances(frame, probs, instances)
 
         K = frame.intrinsics
         T = frame.world_T_cam
@@ -388,15 +457,18 @@ class SemanticMap:
         self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
         self._weight[rows] = w_new
 
-        near = np.abs(sdf) <= cfg.label_band_voxels * vs
+        near = (np.abs(sdf) <= cfg.label_band_voxels * vs) & ~_on_depth_edge(depth, pv, pu, cfg.edge_step_px,
+                                                                              cfg.edge_jump)
         rn, vn, un = rows[near], pv[near], pu[near]
         rgb = frame.rgb[vn, un].astype(np.float32)
         cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
         c_old = self._color[rn]
         self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
         self._color_weight[rn] = cw
+        seg_class = None
         if prepared is not None:
             p, use = self._probs_at(prepared, vn, un)
+            seg_class = np.where(use, p.argmax(axis=1), 0)
             rn_l = rn[use]
             ev = self._logev[rn_l]
             ev += np.log(np.maximum(p[use], cfg.min_prob))
@@ -404,10 +476,72 @@ class SemanticMap:
             np.maximum(ev, cfg.min_log_evidence, out=ev)
             self._logev[rn_l] = ev
             self._class_weight[rn_l] = self._class_weight[rn_l] + 1.0
+        if inst_img is not None:
+            self._fuse_instances(rn, inst_img[vn, un].astype(np.int64), seg_class)
 
         self._carve_free(frame)
         self.frames_integrated += 1
         self.version += 1
+
+    def _fuse_instances(self, rows: np.ndarray, seg: np.ndarray, pix_class: np.ndarray | None) -> None:
+        """Associate this frame's segments with map instances and vote (see module doc).
+
+        ``rows`` are unique voxel rows, ``seg`` their pixels' segment ids, ``pix_class``
+        their pixels' class ids (or None)."""
+        cfg = self.config
+        keep = seg > 0
+        rows, seg = rows[keep], seg[keep]
+        if rows.size == 0:
+            return
+        segs, seg_idx = np.unique(seg, return_inverse=True)
+        n_seg = segs.shape[0]
+        # Class of each segment: the majority class of its pixels (0 when unknown).
+        if pix_class is None:
+            cls = np.zeros(n_seg, np.int64)
+        else:
+            c = self.config.num_classes
+            votes = np.bincount(seg_idx * c + pix_class[keep], minlength=n_seg * c).reshape(n_seg, c)
+            votes[:, 0] = 0
+            cls = np.where(votes.max(axis=1) > 0, votes.argmax(axis=1), 0)
+        cur = self._instance[rows].astype(np.int64)
+        has = cur > 0
+        n_vox = np.bincount(seg_idx, minlength=n_seg)
+        assigned = np.zeros(n_seg, np.int64)
+        if has.any():
+            pair, cnt = np.unique(seg_idx[has] * (1 << 32) + cur[has], return_counts=True)
+            ps, pm = pair >> 32, pair & ((1 << 32) - 1)
+            inst_cls = self._instance_class[pm].astype(np.int64)
+            ok = ((cnt >= cfg.instance_min_voxels) & (cnt >= cfg.instance_min_overlap * n_vox[ps])
+                  & ((inst_cls == 0) | (cls[ps] == 0) | (inst_cls == cls[ps])))
+            used: set[int] = set()
+            # Greedy one-to-one: the largest overlaps first.
+            for k in np.argsort(-cnt, kind="stable"):
+                if not ok[k] or assigned[ps[k]] or int(pm[k]) in used:
+                    continue
+                assigned[ps[k]] = pm[k]
+                used.add(int(pm[k]))
+        new = np.flatnonzero(assigned == 0)
+        if new.size:
+            first = self._instance_class.shape[0]
+            assigned[new] = np.arange(first, first + new.size)
+            self._instance_class = np.concatenate([self._instance_class, cls[new].astype(np.uint8)])
+        # Unknown classes are learnt from the first segment that knows one.
+        unknown = self._instance_class[assigned] == 0
+        self._instance_class[assigned[unknown]] = cls[unknown].astype(np.uint8)
+        target = assigned[seg_idx]
+        votes = self._instance_votes[rows]
+        same = cur == target
+        votes = np.where(same, np.minimum(votes + 1.0, cfg.max_instance_votes), votes - 1.0)
+        flip = votes <= 0
+        cur = np.where(flip, target, cur)
+        votes = np.where(flip, 1.0, votes)
+        self._instance[rows] = cur.astype(np.int32)
+        self._instance_votes[rows] = votes.astype(np.float32)
+
+    @property
+    def num_instances(self) -> int:
+        """Map instances created so far (ids 1 .. num_instances)."""
+        return int(self._instance_class.shape[0] - 1)
 
     def _carve_free(self, frame: Frame) -> None:
         cfg = self.config
@@ -564,6 +698,7 @@ class SemanticMap:
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)
         pts = self.voxel_centers(rows)
+        normals = None
         if snap and rows.size:
             g = self.sdf_gradient(rows)
             g2 = (g * g).sum(axis=1)
@@ -572,6 +707,8 @@ class SemanticMap:
             limit = band_voxels * self.config.voxel_size_m
             n = np.linalg.norm(step, axis=1, keepdims=True)
             pts = pts - step * np.minimum(1.0, limit / np.maximum(n, 1e-12))
+            gn = np.sqrt(g2)[:, None]
+            normals = np.divide(g, gn, out=np.zeros_like(g), where=gn > 1e-6)
         return SemanticPoints(
             points=pts,
             labels=lab,
@@ -580,6 +717,7 @@ class SemanticMap:
             tsdf=self._tsdf[rows].copy(),
             weight=self._weight[rows].copy(),
             rows=rows,
+            normals=normals,
         )
 
     def free_cells(self, min_count: float = 1.0) -> tuple[np.ndarray, float]:
@@ -592,7 +730,7 @@ class SemanticMap:
     def voxel_arrays(self) -> dict[str, np.ndarray]:
         """Views of all fine-voxel attributes, row-aligned: coords (N, 3) int64, tsdf,
         weight, color (N, 3) float32, log_evidence (N, C), class_weight (label observations),
-        color_weight."""
+        color_weight, instance (N,) int32 map instance id (0 = none), instance_votes."""
         n = len(self)
         return {
             "coords": unpack_keys(self._hash.keys),
@@ -602,6 +740,8 @@ class SemanticMap:
             "log_evidence": self._logev[:n],
             "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
+            "instance": self._instance[:n],
+            "instance_votes": self._instance_votes[:n],
         }
 
     # ------------------------------------------------------------------ persistence
@@ -617,6 +757,8 @@ class SemanticMap:
             "tsdf": self._tsdf[:n], "weight": self._weight[:n], "color": self._color[:n],
             "log_evidence": self._logev[:n], "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
+            "instance": self._instance[:n], "instance_votes": self._instance_votes[:n],
+            "instance_class": self._instance_class,
             "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
             "frames_integrated": np.array(self.frames_integrated),
         }
@@ -670,6 +812,10 @@ class SemanticMap:
                 m._logev[:n] = z["log_evidence"]
                 m._class_weight[:n] = z["class_weight"]
                 m._color_weight[:n] = z["color_weight"]
+                if version >= 2:
+                    m._instance[:n] = z["instance"]
+                    m._instance_votes[:n] = z["instance_votes"]
+                    m._instance_class = z["instance_class"].astype(np.uint8)
                 m._free = VoxelHash.from_keys(z["free_keys"])
                 m._ensure_free_capacity(len(m._free))
                 m._free_count[: len(m._free)] = z["free_count"]

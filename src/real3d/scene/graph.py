@@ -1,7 +1,9 @@
 """3D scene graph built from a ``SemanticMap``: objects, structure, rooms and relations.
 
-Each ``update`` reclusters the map's labelled surface voxels (per class, connected
-components on a coarse grid), fits a gravity-aligned yaw box to every cluster and matches
+Each ``update`` groups the map's labelled surface voxels into instances: per class, by the
+map's fused instance ids where the map has them (2D instance segments fused over frames;
+stray fragments of an instance away from its main part are dropped), and by connected
+components on a coarse grid for voxels without one. It then fits a gravity-aligned yaw box to every cluster and matches
 the clusters to the previous nodes of the same class, so node ids stay stable while the map
 grows. Rooms come from the free space: cores that survive an erosion by ``room_erosion_m``
 (doors close) are labelled and the rest of the free space joins the nearest core.
@@ -14,7 +16,8 @@ JSON schema (``to_json``)::
                 "confidence": float, "centroid": [x, y, z],
                 "box": {"center": [x, y, z], "size": [sx, sy, sz], "yaw_rad": float} | null,
                 "n_observations": int, "n_voxels": int, "room_id": int | null,
-                "area_m2": float (rooms only)}],
+                "area_m2": float (rooms only),
+                "map_instance": int | null (the map's instance id the node was built from)}],
      "edges": [{"subject": int, "predicate": "on" | "next_to" | "in", "object": int}]}
 """
 
@@ -31,7 +34,7 @@ from scipy import ndimage
 from real3d.core.errors import InputError
 from real3d.core.labels import NYU13
 from real3d.mapping.grid2d import Grid2D, project_map_2d
-from real3d.mapping.semantic_map import SemanticMap
+from real3d.mapping.semantic_map import FREE, SemanticMap
 from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, fit_box, polygon_area
 
 SCENE_GRAPH_SCHEMA_VERSION = 1
@@ -42,6 +45,12 @@ FLOOR_STANDING_CLASSES = ("bed", "chair", "sofa", "table", "furniture")
 # Classes of small things that often stand side by side (a monitor next to a lamp): they are
 # clustered on a finer grid so that neighbours do not merge.
 SMALL_OBJECT_CLASSES = ("objects", "books", "tv", "picture")
+# Typical horizontal depth (metres) of each class across the face a camera sees. An object
+# seen from one side only has a box as thin as its visible surface; the box is deepened
+# behind that surface up to the next surface of another class, observed free space, or this
+# depth, whichever comes first (see ``SceneGraphConfig.complete_depth``).
+TYPICAL_DEPTH_M = {"bed": 2.0, "chair": 0.5, "sofa": 0.9, "table": 0.7, "furniture": 0.5, "tv": 0.1,
+                   "objects": 0.3, "books": 0.25, "picture": 0.04}
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,14 @@ class SceneGraphConfig:
         snap_points: move voxel centres onto the surface before fitting boxes (costs
             six hash lookups per voxel).
         z_min_m, z_max_m: height band of the free-space grid.
+        complete_depth: deepen the boxes of objects seen from one side (their mean surface
+            normal points one way along a box axis): march behind the visible face, in
+            voxel steps, until a third of the probes meet a surface of another class or two
+            thirds meet observed free space, at most to the class's ``TYPICAL_DEPTH_M``.
+        instance_merge_iou: map instances of one class whose boxes overlap more are one
+            object (see ``_merge_overlapping``).
+        complete_min_normal: the horizontal part of the mean unit normal must exceed this
+            (objects seen all round have mean normals near zero and are left alone).
     """
 
     cluster_cell_m: float = 0.1
@@ -96,6 +113,9 @@ class SceneGraphConfig:
     snap_points: bool = True
     z_min_m: float = 0.1
     z_max_m: float = 1.5
+    complete_depth: bool = True
+    complete_min_normal: float = 0.5
+    instance_merge_iou: float = 0.25
 
 
 @dataclass
@@ -127,6 +147,7 @@ class SceneNode:
     n_voxels: int
     room_id: int | None = None
     area_m2: float = 0.0
+    map_instance: int | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -137,6 +158,7 @@ class SceneNode:
             "n_observations": int(self.n_observations), "n_voxels": int(self.n_voxels),
             "room_id": None if self.room_id is None else int(self.room_id),
             "area_m2": float(self.area_m2),
+            "map_instance": None if self.map_instance is None else int(self.map_instance),
         }
 
 
@@ -155,6 +177,8 @@ class _Cluster:
     points: np.ndarray
     confidence: float
     n_obs: int
+    instance: int | None = None
+    normal: np.ndarray | None = None
 
 
 @dataclass
@@ -188,7 +212,10 @@ class SceneGraph:
         sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
-        n_obs = semantic_map.voxel_arrays()["class_weight"][sp.rows[keep]]
+        arrays = semantic_map.voxel_arrays()
+        n_obs = arrays["class_weight"][sp.rows[keep]]
+        inst = arrays["instance"][sp.rows[keep]]
+        normals = sp.normals[keep] if sp.normals is not None else None
         floor = NYU13.index("floor")
         if (labels == floor).sum() > 20:
             self.floor_z_m = float(np.median(pts[labels == floor, 2]))
@@ -196,23 +223,30 @@ class SceneGraph:
         structure_ids = {NYU13.index(n) for n in STRUCTURE_CLASSES}
         clusters: list[_Cluster] = []
         for lab in np.unique(labels):
-            sel = labels == lab
+            sel = np.flatnonzero(labels == lab)
+            big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
+            min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
             if lab in (floor, NYU13.index("ceiling")):
                 # One node each: floor and ceiling are single surfaces however fragmented.
-                groups = [np.flatnonzero(sel)]
+                found = [(sel, None)]
             else:
                 small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
-                groups = self._components(pts[sel], cfg.small_cluster_cell_m if small else cfg.cluster_cell_m)
-                groups = [np.flatnonzero(sel)[g] for g in groups]
-            big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
-            if big:
-                # Not for small things: books on the boards of one shelf share a footprint.
-                groups = self._merge_stacked(pts, groups)
-            min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
-            for g in groups:
+                cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
+                ids = inst[sel]
+                found = [(self._main_part(pts, sel[ids == i], cell), int(i)) for i in np.unique(ids[ids > 0])]
+                found = self._merge_overlapping(pts, found)
+                rest = sel[ids == 0]
+                if rest.size:
+                    groups = [rest[g] for g in self._components(pts[rest], cell)]
+                    if big:
+                        # Not for small things: books on the boards of one shelf share a footprint.
+                        groups = self._merge_stacked(pts, groups)
+                    found += [(g, None) for g in groups]
+            for g, i in found:
                 if len(g) < min_voxels:
                     continue
-                clusters.append(_Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max())))
+                clusters.append(_Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max()), i,
+                                         None if normals is None else normals[g].mean(axis=0)))
 
         new_nodes: list[SceneNode] = []
         for c in clusters:
@@ -223,10 +257,12 @@ class SceneGraph:
                 z1 = box.z_max
                 box = Box3D(np.array([box.center[0], box.center[1], (self.floor_z_m + z1) / 2]),
                             np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)
+            if kind == "object" and cfg.complete_depth and c.normal is not None:
+                box = self._complete_depth(box, c.normal, c.label, semantic_map)
             new_nodes.append(SceneNode(
                 id=-1, kind=kind, label=c.label, class_name=NYU13.names[c.label],
                 confidence=c.confidence, centroid=c.points.mean(axis=0), box=box,
-                n_observations=c.n_obs, n_voxels=len(c.points)))
+                n_observations=c.n_obs, n_voxels=len(c.points), map_instance=c.instance))
         self._assign_ids(new_nodes)
         self.nodes = {n.id: n for n in new_nodes}
         self._update_rooms(semantic_map)
@@ -270,6 +306,95 @@ class SceneGraph:
             merged.setdefault(root(i), []).append(g)
         return [np.concatenate(v) for v in merged.values()]
 
+    def _complete_depth(self, box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap) -> Box3D:
+        """Deepen a box seen from one side (see ``SceneGraphConfig.complete_depth``)."""
+        cfg = self.config
+        typical = TYPICAL_DEPTH_M.get(NYU13.names[label])
+        n = np.asarray(normal[:2], np.float64)
+        if typical is None or np.linalg.norm(n) < cfg.complete_min_normal:
+            return box
+        c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
+        axes = np.array([[c, s], [-s, c]])
+        along = axes @ n / np.linalg.norm(n)
+        k = int(np.argmax(np.abs(along)))
+        if abs(along[k]) < 0.7 or box.size[k] >= typical:
+            return box
+        behind = -np.sign(along[k]) * axes[k]  # away from the visible face
+        other = axes[1 - k]
+        vs = semantic_map.voxel_size_m
+        steps = np.arange(vs, typical - box.size[k] + 1e-9, vs)
+        if steps.size == 0:
+            return box
+        # Probes: a 3 x 3 grid over the back face, at every step behind it.
+        a = np.array([-0.35, 0.0, 0.35]) * box.size[1 - k]
+        z = box.z_min + np.array([0.25, 0.5, 0.75]) * box.size[2]
+        aa, zz = np.meshgrid(a, z, indexing="ij")
+        face = (box.center[:2] + behind * box.size[k] / 2)[None] + aa.reshape(-1, 1) * other[None]
+        probes = face[None, :, :] + steps[:, None, None] * behind[None, None, :]
+        xyz = np.concatenate([probes, np.broadcast_to(zz.reshape(1, -1, 1), probes.shape[:2] + (1,))], axis=2)
+        flat = xyz.reshape(-1, 3)
+        lab, _ = semantic_map.query_labels(flat)
+        occ = semantic_map.query_occupancy(flat)
+        n_probe = face.shape[0]
+        hit = ((lab != 0) & (lab != label)).reshape(len(steps), n_probe).mean(axis=1) >= 1 / 3
+        free = (occ == FREE).reshape(len(steps), n_probe).mean(axis=1) >= 2 / 3
+        stop = np.flatnonzero(hit | free)
+        extra = (steps[stop[0]] - vs if stop.size else typical - box.size[k])
+        if extra <= 0:
+            return box
+        size = box.size.copy()
+        size[k] += extra
+        center = box.center.copy()
+        center[:2] += behind * extra / 2
+        return Box3D(center, size, box.yaw_rad)
+
+    def _merge_overlapping(self, pts: np.ndarray, found: list) -> list:
+        """Merge map instances of one class whose boxes overlap (3D IoU above
+        ``instance_merge_iou``, or the smaller box mostly inside the larger): the two sides
+        of one object seen in frames that shared too few voxels to associate them. The
+        merged group keeps the id of its largest part."""
+        if len(found) < 2:
+            return found
+        boxes = [fit_box(pts[g], trim=self.config.box_trim) if len(g) >= 4 else None for g, _ in found]
+        parent = list(range(len(found)))
+
+        def root(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i in range(len(found)):
+            for j in range(i + 1, len(found)):
+                a, b = boxes[i], boxes[j]
+                if a is None or b is None:
+                    continue
+                iou = box_iou_3d(a, b)
+                inter = iou * (a.volume + b.volume) / (1.0 + iou)
+                if iou > self.config.instance_merge_iou or inter > 0.6 * min(a.volume, b.volume):
+                    parent[root(i)] = root(j)
+        groups: dict[int, list[int]] = {}
+        for i in range(len(found)):
+            groups.setdefault(root(i), []).append(i)
+        out = []
+        for members in groups.values():
+            big = max(members, key=lambda k: len(found[k][0]))
+            out.append((np.concatenate([found[k][0] for k in members]), found[big][1]))
+        return out
+
+    def _main_part(self, pts: np.ndarray, idx: np.ndarray, cell_m: float) -> np.ndarray:
+        """The voxels ``idx`` of one map instance without its stray fragments: connected
+        parts smaller than a tenth of the largest (voxels that took the id across a
+        segment boundary) are dropped; larger parts (one object cut in two by an occluder)
+        stay together."""
+        if idx.size < 2:
+            return idx
+        parts = self._components(pts[idx], cell_m)
+        if len(parts) == 1:
+            return idx
+        largest = max(len(p) for p in parts)
+        return idx[np.sort(np.concatenate([p for p in parts if len(p) >= 0.1 * largest]))]
+
     def _components(self, points: np.ndarray, cell_m: float) -> list[np.ndarray]:
         """Indices of connected groups of points on a grid of ``cell_m``."""
         cell = np.floor(points / cell_m).astype(np.int64)
@@ -286,10 +411,21 @@ class SceneGraph:
     def _assign_ids(self, new_nodes: list[SceneNode]) -> None:
         cfg = self.config
         old = [n for n in self.nodes.values() if n.kind != "room"]
+        # Nodes built from the same map instance keep their id outright.
+        by_instance = {(o.label, o.map_instance): o.id for o in old if o.map_instance is not None}
+        used_new, used_old = set(), set()
+        for i, nn in enumerate(new_nodes):
+            oid = by_instance.get((nn.label, nn.map_instance))
+            if nn.map_instance is not None and oid is not None and oid not in used_old:
+                nn.id = oid
+                used_new.add(i)
+                used_old.add(oid)
         scores = []
         for i, nn in enumerate(new_nodes):
+            if i in used_new:
+                continue
             for o in old:
-                if o.label != nn.label:
+                if o.label != nn.label or o.id in used_old:
                     continue
                 dist = float(np.linalg.norm(nn.centroid - o.centroid))
                 reach = 0.5 * (np.linalg.norm(nn.box.size) + np.linalg.norm(o.box.size))
@@ -299,7 +435,6 @@ class SceneGraph:
                 if iou > cfg.match_iou or dist < cfg.match_dist_m:
                     scores.append((iou - 0.01 * dist, i, o.id))
         scores.sort(reverse=True)
-        used_new, used_old = set(), set()
         for _, i, oid in scores:
             if i in used_new or oid in used_old:
                 continue

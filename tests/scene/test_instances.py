@@ -1,0 +1,126 @@
+"""Instance fusion in SemanticMap (2D segments -> map instances) and the scene graph's use of
+it: touching objects of one class, per-frame segment numbering, one-sided boxes."""
+
+import numpy as np
+import pytest
+
+from real3d.core import InputError, Intrinsics, NYU13, look_at
+from real3d.mapping import SemanticMap
+from real3d.mapping.toyscene import ToyRenderer, box_mesh
+from real3d.scene import SceneGraph, SceneGraphConfig
+from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
+
+K = Intrinsics.from_fov(160, 120, 1.0)
+FLOOR, WALL, CHAIR, BOOKS = (NYU13.index(n) for n in ("floor", "wall", "chair", "books"))
+
+
+def _scene(parts):
+    """parts: (center, size, yaw, label, instance id)."""
+    vs, ts, fl, fi, n = [], [], [], [], 0
+    for c, s, yaw, lab, inst in parts:
+        v, t = box_mesh(c, s, yaw)
+        vs.append(v)
+        ts.append(t + n)
+        n += len(v)
+        fl.append(np.full(len(t), lab, np.uint8))
+        fi.append(np.full(len(t), inst, np.int32))
+    nf = sum(len(t) for t in ts)
+    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
+                     np.concatenate(fl), np.concatenate(fi), np.zeros(nf, np.int32))
+    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
+    return SceneGT(0, "test", mesh, [], [], [], occ)
+
+
+def _frames(scene, angles, center=(0, 0, 0.4), radius=2.2, height=1.3):
+    r = ToyRenderer(scene)
+    return [r.render(K, look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), height), center),
+                     index=i) for i, a in enumerate(angles)]
+
+
+# Two chairs of one class side by side, touching (no gap), on a floor.
+TOUCHING = [((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+            ((-0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 2),
+            ((0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 3)]
+
+
+def _chairs(frames, **integrate_kw):
+    m = SemanticMap(pixel_stride=2)
+    for f in frames:
+        m.integrate(f, **{k: v(f) for k, v in integrate_kw.items()})
+    g = SceneGraph()
+    g.update(m)
+    return m, [n for n in g.objects() if n.label == CHAIR]
+
+
+def test_touching_objects_of_one_class_stay_apart_with_instance_segments():
+    frames = _frames(_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
+    # Class evidence alone: the two touching chairs are one connected blob.
+    _, merged = _chairs([f.replace(instances=None) for f in frames])
+    assert len(merged) == 1
+    m, chairs = _chairs(frames)
+    assert len(chairs) == 2
+    assert sorted(float(n.box.center[0]) for n in chairs) == pytest.approx([-0.25, 0.25], abs=0.06)
+    for n in chairs:
+        assert np.allclose(sorted(n.box.size[:2]), [0.5, 0.5], atol=0.08)
+        assert n.map_instance is not None
+
+
+def test_segment_numbering_may_change_between_frames():
+    frames = _frames(_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
+    rng = np.random.default_rng(0)
+
+    def shuffled(f):
+        # Each frame numbers its segments anew (as a 2D instance segmenter would).
+        lut = np.zeros(f.instances.max() + 1, np.int32)
+        lut[1:] = rng.permutation(np.arange(100, 100 + f.instances.max()))
+        return lut[f.instances]
+
+    m, chairs = _chairs(frames, instances=shuffled)
+    assert len(chairs) == 2
+    # Association kept one map instance per object: floor + 2 chairs (a few spares at most).
+    assert m.num_instances <= 5
+    inst = m.voxel_arrays()["instance"]
+    assert len({n.map_instance for n in chairs}) == 2 and all((inst == n.map_instance).sum() > 50 for n in chairs)
+
+
+def test_instance_input_is_validated_and_saved(tmp_path):
+    frames = _frames(_scene(TOUCHING), [0.0, 1.0])
+    m = SemanticMap(pixel_stride=2)
+    with pytest.raises(InputError, match="instances"):
+        m.integrate(frames[0], instances=np.zeros((10, 10), np.int32))
+    with pytest.raises(InputError, match="instances"):
+        m.integrate(frames[0], instances=frames[0].instances.astype(np.float32))
+    # Model probabilities do not pick up the frame's ground-truth instances by themselves.
+    m.integrate(frames[0], frames[0].labels)
+    assert m.num_instances == 0 and not m.voxel_arrays()["instance"].any()
+    m.integrate(frames[1])
+    assert m.num_instances >= 3
+    m2 = SemanticMap.load(m.save(tmp_path / "map.npz"))
+    assert m2.num_instances == m.num_instances
+    assert np.array_equal(m2.voxel_arrays()["instance"], m.voxel_arrays()["instance"])
+
+
+def test_box_of_an_object_seen_from_one_side_reaches_the_wall_behind():
+    # A 0.25 m deep row of books against a wall, seen only from the front: its visible
+    # surface is a thin slab; the box is deepened until the wall.
+    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+                    ((0, 0.35, 1.0), (4, 0.1, 2.0), 0.0, WALL, 2),
+                    ((0, 0.175, 0.5), (0.6, 0.25, 0.3), 0.0, BOOKS, 3)])
+    # Cameras at y < 0 facing +y, between the planes of the books' sides (|x| < 0.3).
+    front = np.linspace(-np.pi / 2 - 0.15, -np.pi / 2 + 0.15, 6)
+    # At the height of the books: their top is not seen either.
+    frames = _frames(scene, front, center=(0, 0.2, 0.5), radius=1.8, height=0.5)
+    m = SemanticMap(pixel_stride=2)
+    for f in frames:
+        m.integrate(f)
+    sizes = {}
+    for complete in (False, True):
+        g = SceneGraph(SceneGraphConfig(complete_depth=complete))
+        g.update(m)
+        (books,) = [n for n in g.objects() if n.label == BOOKS]
+        sizes[complete] = books.box
+    thin, deep = sizes[False], sizes[True]
+    assert min(thin.size[:2]) < 0.12
+    assert min(deep.size[:2]) == pytest.approx(0.25, abs=0.06)
+    assert max(deep.size[:2]) == pytest.approx(0.6, abs=0.06)
+    assert deep.center[1] == pytest.approx(0.175, abs=0.05)
