@@ -76,7 +76,7 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
                    z_max_m: float = 1.5, min_weight: float = 2.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
-                   min_hit_ratio: float = 0.15) -> Grid2D:
+                   min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -88,6 +88,9 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     ``min_column_voxels`` solid voxels in the band, or one with two occupied neighbour
     cells, to count as occupied: isolated voxels are mostly depth outliers (flying pixels),
     and one of them would block a corridor once inflated by the robot radius.
+    Cells within ``traversed_radius_m`` of a camera position (on the floor plane) are free
+    too unless occupied: whatever carried the camera stood there, and the floor right
+    under a camera is rarely in its view (doorways a robot drove through).
 
     Args:
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
@@ -116,7 +119,7 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
 
     sdf = arr["tsdf"] * trunc
     # Only voxels that can matter: observed and on or behind a surface.
-    hits = arr["color_weight"]  # frames that saw a surface within a voxel of this one
+    hits = arr["hits"]  # frames whose measured points fell in this voxel
     # Thin things (leaves, chair legs) average to "free" in a TSDF because views through
     # their gaps outweigh the views that hit them; a voxel hit in a good share of the frames
     # that saw it counts as solid too.
@@ -155,5 +158,12 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         ox, oy = np.meshgrid(offs, offs)
         sub = fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]
         _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
+    if traversed_radius_m > 0 and semantic_map.frames_integrated:
+        k = int(np.ceil(traversed_radius_m / resolution_m))
+        dr, dc = np.mgrid[-k:k + 1, -k:k + 1]
+        disc = (dr * dr + dc * dc) * resolution_m ** 2 <= traversed_radius_m ** 2
+        offs = np.stack([dr[disc], dc[disc]], axis=1)
+        cams = grid.world_to_cell(semantic_map.camera_positions[:, :2])
+        _splat(grid.free, (cams[:, None, :] + offs[None]).reshape(-1, 2))
     grid.free &= ~grid.occupied
     return grid

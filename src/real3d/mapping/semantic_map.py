@@ -44,7 +44,7 @@ from real3d.core.errors import ConfigError, FormatError, InputError, describe_ar
 from real3d.core.frame import Frame
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
 
-MAP_FORMAT_VERSION = 2  # 2: per-voxel instance id and votes
+MAP_FORMAT_VERSION = 2  # 2: per-voxel instance id, votes and endpoint hits; camera positions
 
 OCCUPIED = 1
 FREE = 0
@@ -73,7 +73,7 @@ class SemanticMapConfig:
         edge_step_px, edge_jump: pixels on depth edges (second difference of inverse depth
             over ``edge_step_px`` pixels above ``edge_jump`` of the pixel's own; see
             ``_on_depth_edge``), where sensors return flying pixels between foreground and
-            background, update geometry but give no class, instance or colour.
+            background, update geometry and colour but give no class or instance.
         instance_min_overlap: a frame segment joins a map instance when at least this
             fraction of its voxels already carry that instance (a fraction of all its
             voxels, so that the few voxels a new object's segment shares with a touching
@@ -202,6 +202,19 @@ def _on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, j
     return edge
 
 
+def _agrees_with_a_neighbour(depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol: float) -> np.ndarray:
+    """(N,) bool: one of the 4-neighbours of pixel (v, u) has a depth within ``tol`` of
+    its own (relative)."""
+    h, w = depth.shape
+    d = depth[v, u]
+    out = np.zeros(v.shape[0], bool)
+    for nv, nu in ((np.maximum(v - 1, 0), u), (np.minimum(v + 1, h - 1), u),
+                   (v, np.maximum(u - 1, 0)), (v, np.minimum(u + 1, w - 1))):
+        same = (nv == v) & (nu == u)
+        out |= ~same & (np.abs(depth[nv, nu] - d) <= tol * d)
+    return out
+
+
 class SemanticMap:
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
@@ -230,6 +243,7 @@ class SemanticMap:
         self._logev = np.zeros((0, c), np.float32)
         self._class_weight = np.zeros(0, np.float32)
         self._color_weight = np.zeros(0, np.float32)
+        self._hits = np.zeros(0, np.float32)
         self._instance = np.zeros(0, np.int32)
         self._instance_votes = np.zeros(0, np.float32)
         # Class of each map instance (index = instance id; 0 = unknown class).
@@ -237,6 +251,7 @@ class SemanticMap:
         self._scratch = np.zeros(0, np.int64)
         self._free_count = np.zeros(0, np.float32)
         self.frames_integrated = 0
+        self._camera_positions: list[np.ndarray] = []
         # Bumped on every integrate; derived structures (scene graph, costmap) compare it.
         self.version = 0
 
@@ -250,6 +265,11 @@ class SemanticMap:
         return self.config.voxel_size_m
 
     @property
+    def camera_positions(self) -> np.ndarray:
+        """(F, 3) float64 world positions of the cameras of the integrated frames."""
+        return np.array(self._camera_positions, np.float64).reshape(-1, 3)
+
+    @property
     def num_free_cells(self) -> int:
         return len(self._free)
 
@@ -260,6 +280,7 @@ class SemanticMap:
             self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
             + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
             + self._color_weight.nbytes + self._instance.nbytes + self._instance_votes.nbytes
+            + self._hits.nbytes
             + self._free_count.nbytes
         )
 
@@ -281,6 +302,7 @@ class SemanticMap:
         self._class_weight = grow(self._class_weight)
         self._color_weight = grow(self._color_weight)
         self._instance = grow(self._instance)
+        self._hits = grow(self._hits)
         self._instance_votes = grow(self._instance_votes)
         self._scratch = np.zeros(cap, np.int64)
         self._cap = cap
@@ -417,6 +439,14 @@ class SemanticMap:
         cell = np.floor(((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3))
         rows = self._hash.insert(keys_from_cells(cell))
         self._ensure_capacity(len(self._hash))
+        # Endpoint hits: the voxel holding each measured point (offset 0 along its ray).
+        # Things thinner than a voxel (a lamp pole, chair legs) rarely have a voxel centre
+        # that projects onto their few pixels, so the TSDF misses them; their endpoints do not.
+        # Flying pixels (isolated readings between a foreground edge and the background)
+        # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
+        agreed = _agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
+        hit_rows = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side])
+        self._hits[hit_rows] = self._hits[hit_rows] + 1.0
         # Several rays of one frame often reach the same voxel: keep one entry per voxel
         # (the last writer into a scratch array), so each voxel gets one update per frame.
         order = np.arange(rows.shape[0])
@@ -457,14 +487,17 @@ class SemanticMap:
         self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
         self._weight[rows] = w_new
 
-        near = (np.abs(sdf) <= cfg.label_band_voxels * vs) & ~_on_depth_edge(depth, pv, pu, cfg.edge_step_px,
-                                                                              cfg.edge_jump)
+        near = np.abs(sdf) <= cfg.label_band_voxels * vs
         rn, vn, un = rows[near], pv[near], pu[near]
         rgb = frame.rgb[vn, un].astype(np.float32)
         cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
         c_old = self._color[rn]
         self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
         self._color_weight[rn] = cw
+        # Classes and instances skip depth-edge pixels, whose depth may be a flying pixel
+        # between the object the label names and the one behind.
+        inner = ~_on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)
+        rn, vn, un = rn[inner], vn[inner], un[inner]
         seg_class = None
         if prepared is not None:
             p, use = self._probs_at(prepared, vn, un)
@@ -480,6 +513,7 @@ class SemanticMap:
             self._fuse_instances(rn, inst_img[vn, un].astype(np.int64), seg_class)
 
         self._carve_free(frame)
+        self._camera_positions.append(np.array(o, np.float64))
         self.frames_integrated += 1
         self.version += 1
 
@@ -730,7 +764,8 @@ class SemanticMap:
     def voxel_arrays(self) -> dict[str, np.ndarray]:
         """Views of all fine-voxel attributes, row-aligned: coords (N, 3) int64, tsdf,
         weight, color (N, 3) float32, log_evidence (N, C), class_weight (label observations),
-        color_weight, instance (N,) int32 map instance id (0 = none), instance_votes."""
+        color_weight, hits (frames whose measured points fell in the voxel), instance (N,)
+        int32 map instance id (0 = none), instance_votes."""
         n = len(self)
         return {
             "coords": unpack_keys(self._hash.keys),
@@ -740,6 +775,7 @@ class SemanticMap:
             "log_evidence": self._logev[:n],
             "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
+            "hits": self._hits[:n],
             "instance": self._instance[:n],
             "instance_votes": self._instance_votes[:n],
         }
@@ -758,9 +794,10 @@ class SemanticMap:
             "log_evidence": self._logev[:n], "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
             "instance": self._instance[:n], "instance_votes": self._instance_votes[:n],
-            "instance_class": self._instance_class,
+            "instance_class": self._instance_class, "hits": self._hits[:n],
             "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
             "frames_integrated": np.array(self.frames_integrated),
+            "camera_positions": self.camera_positions,
         }
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
@@ -816,6 +853,8 @@ class SemanticMap:
                     m._instance[:n] = z["instance"]
                     m._instance_votes[:n] = z["instance_votes"]
                     m._instance_class = z["instance_class"].astype(np.uint8)
+                    m._hits[:n] = z["hits"]
+                    m._camera_positions = list(z["camera_positions"])
                 m._free = VoxelHash.from_keys(z["free_keys"])
                 m._ensure_free_capacity(len(m._free))
                 m._free_count[: len(m._free)] = z["free_count"]

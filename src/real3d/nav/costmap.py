@@ -27,6 +27,8 @@ class CostmapConfig:
         inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
         unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
         z_min_m, z_max_m: the robot's height band above the floor.
+        traversed_radius_m: cells this close to where a camera was (on the floor plane)
+            are free unless the map says occupied (see ``project_map_2d``); 0 disables.
     """
 
     resolution_m: float = 0.05
@@ -37,6 +39,7 @@ class CostmapConfig:
     unknown_cost: float = float("inf")
     z_min_m: float = 0.1
     z_max_m: float = 1.5
+    traversed_radius_m: float = 0.2
 
 
 @dataclass
@@ -101,7 +104,8 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
                   bounds_xy=None) -> Costmap:
     """Project the map's robot height band (above ``floor_z_m``) and inflate it."""
     grid = project_map_2d(semantic_map, config.resolution_m, floor_z_m + config.z_min_m,
-                          floor_z_m + config.z_max_m, bounds_xy=bounds_xy)
+                          floor_z_m + config.z_max_m, bounds_xy=bounds_xy,
+                          traversed_radius_m=config.traversed_radius_m)
     return costmap_from_grid(grid, config)
 
 

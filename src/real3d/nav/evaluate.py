@@ -62,16 +62,25 @@ def collides(path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: f
 
 
 def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: int = 0,
-                 min_dist_m: float = 1.5, clearance_m: float = 0.1, accept=None):
+                 min_dist_m: float = 1.5, clearance_m: float = 0.1, accept=None,
+                 explored: Grid2D | None = None):
     """Start/goal pairs on ground-truth free cells, at least ``min_dist_m`` apart, and
     connected on the ground-truth costmap (same robot radius and margin).
 
     Start and goal keep ``clearance_m`` beyond the lethal radius from ground-truth
     obstacles: a robot does not stand or aim at the very edge of the lethal zone, and a
     map quantised at 5 cm cannot place that edge to better than a voxel. ``accept``, when
-    given, is a predicate on a world xy (2,) that both ends must pass.
+    given, is a predicate on a world xy (2,) that both ends must pass. With ``explored``
+    (a map's grid) the ground-truth path must stay on cells that grid knows (free or
+    occupied): a map cannot plan through rooms it never saw.
     """
     gt = gt_costmap(occ, config)
+    if explored is not None:
+        rc = explored.world_to_cell(gt.cell_to_world(np.argwhere(np.ones(gt.cost.shape, bool))))
+        inside = explored.inside(rc)
+        known = np.zeros(rc.shape[0], bool)
+        known[inside] = (explored.free | explored.occupied)[rc[inside, 0], rc[inside, 1]]
+        gt.cost[~known.reshape(gt.cost.shape)] = np.inf
     r_lethal = config.robot_radius_m + config.safety_margin_m
     free_rc = np.argwhere(np.isfinite(gt.cost) & occ.known
                           & (gt.obstacle_distance_m >= r_lethal + clearance_m))
@@ -98,8 +107,9 @@ def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20,
                         method: str = "skimage", clearance_m: float = 0.1,
                         observed_only: bool = True) -> NavMetrics:
     """Plan on ``costmap`` between ground-truth-connected pairs (``sample_pairs``) and score
-    the paths. With ``observed_only`` both ends must lie on cells the map has seen free
-    (a map of a partly explored home cannot plan into rooms it never saw)."""
+    the paths. With ``observed_only`` both ends must lie on cells the map has seen free and
+    the ground-truth path between them on cells the map knows (a map of a partly explored
+    home cannot plan into or through rooms it never saw)."""
     import time
 
     cfg = costmap.config
@@ -109,7 +119,8 @@ def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20,
         return bool(costmap.grid.inside(rc)[0] and costmap.grid.free[rc[0, 0], rc[0, 1]])
 
     pairs = sample_pairs(occ, cfg, n_pairs, seed, clearance_m=clearance_m,
-                         accept=observed if observed_only else None)
+                         accept=observed if observed_only else None,
+                         explored=costmap.grid if observed_only else None)
     ok = coll = 0
     ratios, times = [], []
     for s, g, opt_len in pairs:
