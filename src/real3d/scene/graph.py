@@ -179,6 +179,7 @@ class _Cluster:
     n_obs: int
     instance: int | None = None
     normal: np.ndarray | None = None
+    box: Box3D | None = None
 
 
 @dataclass
@@ -193,6 +194,7 @@ class SceneGraph:
     room_map: np.ndarray | None = None
     _next_id: int = 1
     _map_version: int = -1
+    _fits: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ building
     @property
@@ -216,6 +218,20 @@ class SceneGraph:
         n_obs = arrays["class_weight"][sp.rows[keep]]
         inst = arrays["instance"][sp.rows[keep]]
         normals = sp.normals[keep] if sp.normals is not None else None
+        # Boxes are refitted only for voxel groups that changed since the last update (same
+        # map rows: same box); on a growing map most objects are out of view and unchanged.
+        rows = sp.rows[keep]
+        old_fits, self._fits = self._fits, {}
+
+        def fit(g: np.ndarray) -> Box3D:
+            r = rows[g]
+            key = (len(r), int(r.sum()), int((r * r).sum()))
+            box = old_fits.get(key) or self._fits.get(key)
+            if box is None:
+                box = fit_box(pts[g], trim=cfg.box_trim)
+            self._fits[key] = box
+            return box
+
         floor = NYU13.index("floor")
         if (labels == floor).sum() > 20:
             self.floor_z_m = float(np.median(pts[labels == floor, 2]))
@@ -234,7 +250,7 @@ class SceneGraph:
                 cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
                 ids = inst[sel]
                 found = [(self._main_part(pts, sel[ids == i], cell), int(i)) for i in np.unique(ids[ids > 0])]
-                found = self._merge_overlapping(pts, found)
+                found = self._merge_overlapping(found, fit)
                 rest = sel[ids == 0]
                 if rest.size:
                     groups = [rest[g] for g in self._components(pts[rest], cell)]
@@ -246,11 +262,11 @@ class SceneGraph:
                 if len(g) < min_voxels:
                     continue
                 clusters.append(_Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max()), i,
-                                         None if normals is None else normals[g].mean(axis=0)))
+                                         None if normals is None else normals[g].mean(axis=0), fit(g)))
 
         new_nodes: list[SceneNode] = []
         for c in clusters:
-            box = fit_box(c.points, trim=cfg.box_trim)
+            box = c.box
             kind = "structure" if c.label in structure_ids else "object"
             standing = NYU13.names[c.label] in FLOOR_STANDING_CLASSES
             if kind == "object" and (standing or box.z_min - self.floor_z_m < cfg.floor_snap_m):
@@ -348,14 +364,14 @@ class SceneGraph:
         center[:2] += behind * extra / 2
         return Box3D(center, size, box.yaw_rad)
 
-    def _merge_overlapping(self, pts: np.ndarray, found: list) -> list:
+    def _merge_overlapping(self, found: list, fit) -> list:
         """Merge map instances of one class whose boxes overlap (3D IoU above
         ``instance_merge_iou``, or the smaller box mostly inside the larger): the two sides
         of one object seen in frames that shared too few voxels to associate them. The
         merged group keeps the id of its largest part."""
         if len(found) < 2:
             return found
-        boxes = [fit_box(pts[g], trim=self.config.box_trim) if len(g) >= 4 else None for g, _ in found]
+        boxes = [fit(g) if len(g) >= 4 else None for g, _ in found]
         parent = list(range(len(found)))
 
         def root(i):
@@ -369,6 +385,8 @@ class SceneGraph:
                 a, b = boxes[i], boxes[j]
                 if a is None or b is None:
                     continue
+                if np.linalg.norm(a.center - b.center) > 0.5 * (np.linalg.norm(a.size) + np.linalg.norm(b.size)):
+                    continue  # cannot overlap
                 iou = box_iou_3d(a, b)
                 inter = iou * (a.volume + b.volume) / (1.0 + iou)
                 if iou > self.config.instance_merge_iou or inter > 0.6 * min(a.volume, b.volume):
