@@ -23,22 +23,30 @@ import io
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 from PIL import Image
 from scipy import ndimage
 from scipy.special import ndtri
 
 from real3d.core.errors import ConfigError, InputError, describe_array
-from real3d.geometry.projection import rotate_vectors
 
-__all__ = ["CameraEffectsConfig", "apply_camera_effects", "fast_standard_normal",
-           "linear_to_srgb"]
+__all__ = ["GAUSS_FROM_BYTE", "CameraEffectsConfig", "apply_camera_effects",
+           "fast_standard_normal", "linear_to_srgb", "standard_normal_bytes"]
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _LUT_SIZE = 4096
 # Inverse normal CDF at 256 equally likely levels, see fast_standard_normal.
-_GAUSS_FROM_BYTE = ndtri((np.arange(256) + 0.5) / 256).astype(np.float32)
-_GAUSS_FROM_BYTE /= _GAUSS_FROM_BYTE.std()
-_GAUSS_FROM_BYTE.setflags(write=False)
+GAUSS_FROM_BYTE = ndtri((np.arange(256) + 0.5) / 256).astype(np.float32)
+GAUSS_FROM_BYTE /= GAUSS_FROM_BYTE.std()
+GAUSS_FROM_BYTE.setflags(write=False)
+_NO_BYTES = np.zeros(1, dtype=np.uint8)  # the noise argument of a noise-free frame
+
+
+def standard_normal_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random bytes (uint8) from ``rng``; ``GAUSS_FROM_BYTE[b]`` turns each into an
+    approximately standard normal sample (see :func:`fast_standard_normal`). Compiled
+    kernels take the bytes and look the samples up as they go."""
+    return np.frombuffer(rng.bytes(int(n)), dtype=np.uint8)
 
 
 def fast_standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -50,8 +58,8 @@ def fast_standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np
     """
     n = int(np.prod(shape))
     # intp indices: take() converts narrower index types first, which costs more than this.
-    idx = np.frombuffer(rng.bytes(n), dtype=np.uint8).astype(np.intp)
-    return _GAUSS_FROM_BYTE.take(idx).reshape(shape)
+    idx = standard_normal_bytes(rng, n).astype(np.intp)
+    return GAUSS_FROM_BYTE.take(idx).reshape(shape)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
@@ -182,6 +190,35 @@ def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
     return acc
 
 
+@njit(cache=True, nogil=True)
+def _colour_and_vignetting(src, colour, fall_x, fall_y, out):
+    """out[v, u] = max(colour @ src[v, u], 0) * fall_y[v] * fall_x[u] for (H, W, 3) float32
+    images; ``colour`` (3, 3) float32."""
+    h, w = src.shape[:2]
+    for v in range(h):
+        for u in range(w):
+            f = fall_y[v] * fall_x[u]
+            r, g, b = src[v, u, 0], src[v, u, 1], src[v, u, 2]
+            for i in range(3):
+                y = colour[i, 0] * r + colour[i, 1] * g + colour[i, 2] * b
+                out[v, u, i] = max(y, np.float32(0.0)) * f
+
+
+@njit(cache=True, nogil=True)
+def _noise_and_tone(y, c, noise_bytes, gauss, noise_std_t, t0, lut_scale, lut, out):
+    """Per value of the flat linear image ``y``: ``t = sqrt(y + c)``, plus
+    ``noise_std_t * gauss[noise_bytes[i]]`` when ``noise_std_t > 0``, then the tone curve
+    ``lut`` at the nearest of its steps over [t0, t1] (values below t0 clip to its first
+    entry: noise around black stays black, as on a sensor)."""
+    top = np.float32(lut.shape[0] - 1)
+    for i in range(y.shape[0]):
+        t = np.sqrt(y[i] + c)
+        if noise_std_t > 0:
+            t += noise_std_t * gauss[noise_bytes[i]]
+        x = min(max((t - t0) * lut_scale + np.float32(0.5), np.float32(0.0)), top)
+        out[i] = lut[int(x)]
+
+
 def _tone_lut(t0: float, t1: float, c: float, gamma: float, shoulder: float,
               contrast: float) -> np.ndarray:
     """uint8 sRGB value for each of ``_LUT_SIZE`` steps of ``t = sqrt(y + c)`` in [t0, t1].
@@ -265,38 +302,33 @@ def apply_camera_effects(
         gains /= gains @ _LUMA  # a colour cast, not an exposure change
     gain = (scale * gains).astype(np.float32)
 
-    # Per-pixel work runs on the (H, W*3) view: numpy broadcasting against a trailing axis
-    # of length 3 is several times slower than a contiguous row operation. Vignetting is
-    # made separable, (1 - v*x^2)(1 - v*y^2) instead of 1 - v*r^2 (a slightly different
-    # but equally plausible fall-off), so it becomes a row and a column factor.
-    row_gain = np.tile(gain, w)
+    # Per-pixel work: one compiled pass applies exposure, white balance and saturation as
+    # one 3x3 colour matrix, and the vignetting. Vignetting is made separable,
+    # (1 - v*x^2)(1 - v*y^2) instead of 1 - v*r^2 (a slightly different but equally
+    # plausible fall-off), so it is a row and a column factor.
     if use_sat:
-        # White balance and saturation as one 3x3 colour matrix, applied without BLAS
-        # (its thread pool spins when several processes share the cores).
         sat_m = np.float32(sat) * np.eye(3, dtype=np.float32) + np.float32(1.0 - sat) * \
             np.outer(np.ones(3, np.float32), _LUMA)
-        colour = (sat_m * gain[None, :]).T.astype(np.float32)
-        img = rotate_vectors(linear_rgb.reshape(-1, 3), colour.T).reshape(h, w * 3)
-        np.maximum(img, 0.0, out=img)
-        row_gain = None
+        colour = (sat_m * gain[None, :]).astype(np.float32)
+    else:
+        colour = np.diag(gain).astype(np.float32)
+    fall_x = np.ones(w, dtype=np.float32)
+    fall_y = np.ones(h, dtype=np.float32)
     if use_vig:
         radius = 0.5 * np.hypot(h, w)
         yy = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / np.float32(radius)
         xx = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / np.float32(radius)
-        fall_x = np.repeat(1.0 - np.float32(vig) * xx * xx, 3)
-        row_gain = fall_x if row_gain is None else row_gain * fall_x
-    if row_gain is not None:
-        src = linear_rgb.reshape(h, w * 3) if not use_sat else img
-        img = src * row_gain
-    if use_vig:
-        img *= (1.0 - np.float32(vig) * yy * yy)[:, None]
+        fall_x = 1.0 - np.float32(vig) * xx * xx
+        fall_y = 1.0 - np.float32(vig) * yy * yy
+    img = np.empty((h, w, 3), dtype=np.float32)
+    _colour_and_vignetting(linear_rgb, colour, fall_x, fall_y, img)
     if use_blur and blur_sigma > 0:
         # A kernel cut at 2 sigma (renormalised by scipy) looks the same as a full one and
         # is about a quarter cheaper.
-        img = ndimage.gaussian_filter(img.reshape(h, w, 3), (blur_sigma, blur_sigma, 0),
-                                      mode="nearest", truncate=2.0).reshape(h, w * 3)
+        img = ndimage.gaussian_filter(img, (blur_sigma, blur_sigma, 0), mode="nearest",
+                                      truncate=2.0)
     if use_motion and motion_len > 1:
-        img = _motion_blur(img.reshape(h, w, 3), motion_len, motion_angle).reshape(h, w * 3)
+        img = _motion_blur(img, motion_len, motion_angle)
 
     # -- noise and tone curve in the variance-stabilised domain -----------------------------
     if use_noise:
@@ -309,17 +341,11 @@ def apply_camera_effects(
     t0, t1 = np.sqrt(c), np.sqrt(y_max + c)
     lut = _tone_lut(t0, t1, c, gamma if use_tone else 1.0, shoulder if use_tone else 0.0,
                     contrast if use_tone else 0.0)
-    img += np.float32(c)
-    np.sqrt(img, out=img)
-    if noise_std_t > 0:
-        img += fast_standard_normal(rng, img.shape) * np.float32(noise_std_t)
-    # t -> nearest LUT index (the +0.5 makes the integer cast round); values below t0 (noise
-    # around black) clip to black as on a sensor.
-    k = (_LUT_SIZE - 1) / (t1 - t0)
-    img *= np.float32(k)
-    img -= np.float32(t0 * k - 0.5)
-    np.clip(img, 0, _LUT_SIZE - 1, out=img)
-    out = np.take(lut, img.astype(np.int16)).reshape(h, w, 3)
+    noise = standard_normal_bytes(rng, img.size) if noise_std_t > 0 else _NO_BYTES
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    _noise_and_tone(img.reshape(-1), np.float32(c), noise, GAUSS_FROM_BYTE,
+                    np.float32(noise_std_t), np.float32(t0),
+                    np.float32((_LUT_SIZE - 1) / (t1 - t0)), lut, out.reshape(-1))
 
     if use_jpeg:
         buf = io.BytesIO()

@@ -29,10 +29,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from real3d.core.camera import Intrinsics
 from real3d.core.errors import ConfigError, InputError, describe_array
-from real3d.synth.camera_effects import fast_standard_normal
+from real3d.synth.camera_effects import (
+    GAUSS_FROM_BYTE,
+    fast_standard_normal,
+    standard_normal_bytes,
+)
 
 __all__ = [
     "DepthSensorConfig",
@@ -40,6 +45,14 @@ __all__ = [
     "disparity_step_m",
     "simulate_depth",
 ]
+
+# placeholders for optional per-pixel inputs (the compiled kernels take arrays, not None)
+_NO_ALBEDO = np.zeros((1, 1), dtype=np.float32)
+_NO_MASK = np.zeros((1, 1), dtype=np.bool_)
+# arccos(x) = sqrt(1 - x) * sum(c_k x^k) on [0, 1] (Abramowitz & Stegun 4.4.46)
+_ACOS_POLY = np.array([1.5707963050, -0.2145988016, 0.0889789874, -0.0501743046,
+                       0.0308918810, -0.0170881256, 0.0066700901, -0.0012624911],
+                      dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -183,77 +196,160 @@ def _check(depth, normals, intrinsics, albedo, specular_mask) -> None:
         raise InputError("simulate_depth: normals_cam contains NaN or inf")
 
 
-def _discontinuities(z: np.ndarray, valid: np.ndarray, rel: float) -> np.ndarray:
-    """Valid pixels with a 4-neighbour whose depth differs by more than ``rel`` of the larger
-    one, or with an invalid 4-neighbour. (H, W) bool.
-
-    Works on log depth: ``min < (1 - rel) * max`` is ``|log a - log b| > -log(1 - rel)``,
-    one subtraction per pair. log(0) = -inf makes invalid neighbours jumps, and two invalid
-    neighbours give NaN, which compares False.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lz = np.log(z)
-        thr = np.float32(-np.log1p(-rel))
-        edge = np.zeros(z.shape, dtype=bool)
-        for a, b, ea, eb, va, vb in (
-            (lz[:, 1:], lz[:, :-1], edge[:, 1:], edge[:, :-1], valid[:, 1:], valid[:, :-1]),
-            (lz[1:], lz[:-1], edge[1:], edge[:-1], valid[1:], valid[:-1]),
-        ):
-            d = a - b
-            np.abs(d, out=d)
-            jump = d > thr
-            ea |= jump & va
-            eb |= jump & vb
-    return edge
+@njit(cache=True, nogil=True)
+def _view_cosine(normals, cam, cos_start):
+    """|cos| of the angle between each pixel's surface normal and its viewing ray, clipped to
+    1, as (H, W) float32; and how many pixels lie past the grazing start (cos < cos_start)."""
+    h, w = normals.shape[:2]
+    fx, fy, cx, cy = np.float32(cam[0]), np.float32(cam[1]), np.float32(cam[2]), np.float32(cam[3])
+    cos_t = np.empty((h, w), dtype=np.float32)
+    n_past = 0
+    for v in range(h):
+        ry = (np.float32(v) - cy) / fy
+        for u in range(w):
+            rx = (np.float32(u) - cx) / fx
+            c = abs(normals[v, u, 0] * rx + normals[v, u, 1] * ry + normals[v, u, 2])
+            c = min(c / np.sqrt(rx * rx + ry * ry + np.float32(1.0)), np.float32(1.0))
+            cos_t[v, u] = c
+            if c < cos_start:
+                n_past += 1
+    return cos_t, n_past
 
 
-def _projector_shadow(z: np.ndarray, fb_px_m: float, side: int) -> np.ndarray:
-    """Pixels the projector cannot see (exact per-scanline visibility), (H, W) bool.
-
-    Projector coordinate along the row: ``p = u - side*f*b/z``. With the projector at +x,
-    a pixel is hidden iff some pixel to its right has a smaller ``p`` (a nearer surface
-    crossing the projector ray); mirrored for -x. Invalid pixels never occlude.
-    """
+@njit(cache=True, nogil=True)
+def _discontinuities(z, rel):
+    """Row-major flat indices of valid pixels with a 4-neighbour that is invalid or whose
+    depth is below ``1 - rel`` times the larger of the two."""
     h, w = z.shape
-    invalid = z <= 0
-    with np.errstate(divide="ignore"):
-        shift = np.float32(fb_px_m) / z  # disparity in pixels; inf where invalid
-    u = np.arange(w, dtype=np.float32)[None, :]
+    ratio = np.float32(1.0 - rel)
+    out = np.empty(h * w, dtype=np.int64)
+    m = 0
+    for v in range(h):
+        for u in range(w):
+            a = z[v, u]
+            if a <= 0:
+                continue
+            jump = False
+            for dv, du in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                vv, uu = v + dv, u + du
+                if 0 <= vv < h and 0 <= uu < w:
+                    b = z[vv, uu]
+                    if b <= 0 or min(a, b) < ratio * max(a, b):
+                        jump = True
+                        break
+            if jump:
+                out[m] = v * w + u
+                m += 1
+    return out[:m]
+
+
+@njit(cache=True, nogil=True)
+def _axial_noise(z, cos_t, noise_bytes, gauss, a, b, z0, angle_c, quant_var_c, quant_k):
+    """In place on the flat float32 depth ``z``: add the axial noise of the model with a
+    standard normal sample per pixel (``gauss[noise_bytes[i]]``), then quantise disparity
+    to ``quant_k / z`` steps (``quant_k`` = 0: no quantisation). Pixels with z <= 0 stay 0;
+    a disparity of 0 gives inf, which the range test drops."""
+    half_pi = np.float32(np.pi / 2)
+    for i in range(z.shape[0]):
+        zi = z[i]
+        if zi <= 0:
+            z[i] = 0.0
+            continue
+        sig = a + b * (zi - z0) * (zi - z0)
+        if angle_c > 0:
+            # theta^2 / (pi/2 - theta)^2, theta = arccos(cos) from its polynomial form
+            # sqrt(1 - x) * P(x) (Abramowitz & Stegun 4.4.46, error < 2e-8 rad on [0, 1]):
+            # several times cheaper than the library arccos, and as exact in float32.
+            x = min(max(cos_t[i], np.float32(1e-3)), np.float32(1.0))
+            p = _ACOS_POLY[7]
+            for j in range(6, -1, -1):
+                p = p * x + _ACOS_POLY[j]
+            theta = np.sqrt(np.float32(1.0) - x) * p
+            r = theta / (half_pi - theta)
+            sig += angle_c * r * r / np.sqrt(max(zi, np.float32(1e-3)))
+        if quant_k > 0:
+            # the model's sigma is the total error: take the quantisation variance out
+            sig = np.sqrt(max(sig * sig - zi * zi * zi * zi * quant_var_c, np.float32(0.0)))
+        zi += sig * gauss[noise_bytes[i]]
+        if quant_k > 0:
+            d = np.rint(quant_k / zi) if zi != 0 else np.float32(0.0)
+            zi = quant_k / d if d != 0 else np.float32(np.inf)
+        z[i] = zi
+
+
+@njit(cache=True, nogil=True)
+def _dropout(z, z_clean, cos_t, min_range, max_range, shadow_fb_px, side, graze_u, cos_start,
+             graze_inv_span, albedo, dark_inv_thr, specular, p_spec, coarse, cell, out):
+    """Writes ``out`` = ``z`` where the sensor returns a depth and 0 where it does not.
+
+    Per pixel: valid clean depth; within range; not in the projector shadow (exact per
+    row, see :func:`simulate_depth`); grazing dropout past ``cos_start`` with the next
+    uniform of ``graze_u`` (one per such pixel, row-major); dark/specular dropout where the
+    coherent field (``coarse`` bilinearly interpolated at ``cell`` px spacing) is below the
+    dropout probability. ``albedo`` / ``specular`` of shape (1, 1) switch those off."""
+    h, w = z.shape
     tol = np.float32(1e-3)
-    shadow = np.zeros((h, w), dtype=bool)
-    if side > 0:
-        p = u - shift
-        p[invalid] = np.inf
-        after = np.minimum.accumulate(p[:, ::-1], axis=1)[:, ::-1]
-        shadow[:, :-1] = p[:, :-1] > after[:, 1:] + tol
-    else:
-        p = u + shift
-        p[invalid] = -np.inf
-        before = np.maximum.accumulate(p, axis=1)
-        shadow[:, 1:] = p[:, 1:] < before[:, :-1] - tol
-    shadow &= ~invalid
-    return shadow
-
-
-def _coherent_uniform_at(rng: np.random.Generator, h: int, w: int, cell_px: float,
-                         flat_idx: np.ndarray) -> np.ndarray:
-    """A smooth random field in [0, 1] evaluated at the pixels ``flat_idx`` (row-major).
-
-    Uniform values on a coarse grid of ``cell_px`` spacing, bilinearly interpolated:
-    thresholding it gives blobs instead of single pixels. Only the requested pixels are
-    interpolated, because dark or specular surfaces usually cover a small part of a frame.
-    """
-    cell = max(cell_px, 1.0)
-    gh, gw = int(np.ceil(h / cell)) + 2, int(np.ceil(w / cell)) + 2
-    coarse = rng.random((gh, gw), dtype=np.float32).ravel()
-    fy = (flat_idx // w).astype(np.float32) / np.float32(cell)
-    fx = (flat_idx % w).astype(np.float32) / np.float32(cell)
-    iy, ix = fy.astype(np.int64), fx.astype(np.int64)
-    ty, tx = fy - iy, fx - ix
-    i00 = iy * gw + ix
-    top = coarse[i00] * (1 - tx) + coarse[i00 + 1] * tx
-    bot = coarse[i00 + gw] * (1 - tx) + coarse[i00 + gw + 1] * tx
-    return top * (1 - ty) + bot * ty
+    use_dark = albedo.shape[0] == h and dark_inv_thr > 0
+    use_spec = specular.shape[0] == h and p_spec > 0
+    inv_cell = np.float32(1.0 / cell)
+    hidden = np.zeros(w, dtype=np.bool_)
+    k = 0
+    for v in range(h):
+        if shadow_fb_px > 0:
+            # projector coordinate p = u - side * f*b/z; hidden iff a pixel further along
+            # the row (away from the projector side) has a smaller p (larger for side < 0)
+            if side > 0:
+                running = np.float32(np.inf)
+                for u in range(w - 1, -1, -1):
+                    zc = z_clean[v, u]
+                    if zc > 0:
+                        p = np.float32(u) - shadow_fb_px / zc
+                        hidden[u] = p > running + tol
+                        running = min(running, p)
+                    else:
+                        hidden[u] = False
+            else:
+                running = np.float32(-np.inf)
+                for u in range(w):
+                    zc = z_clean[v, u]
+                    if zc > 0:
+                        p = np.float32(u) + shadow_fb_px / zc
+                        hidden[u] = p < running - tol
+                        running = max(running, p)
+                    else:
+                        hidden[u] = False
+        fy = np.float32(v) * inv_cell
+        iy = int(fy)
+        ty = fy - np.float32(iy)
+        for u in range(w):
+            zi = z[v, u]
+            zc = z_clean[v, u]
+            ct = cos_t[v, u]
+            keep = zc > 0 and zi >= min_range and zi <= max_range and not hidden[u]
+            if ct < cos_start:
+                if graze_u[k] < (cos_start - ct) * graze_inv_span:
+                    keep = False
+                k += 1
+            if keep and (use_dark or use_spec):
+                p_dark = np.float32(0.0)
+                if use_dark:
+                    # IR return ~ sqrt(reflectance) * shading / z^2 (see simulate_depth)
+                    zz = max(zc, np.float32(1e-3))
+                    alb = min(max(albedo[v, u], np.float32(0.0)), np.float32(1.0))
+                    signal = np.sqrt(alb) * (np.float32(0.5) + np.float32(0.5) * ct) / (zz * zz)
+                    p_dark = min(max(np.float32(1.0) - signal * dark_inv_thr, np.float32(0.0)),
+                                 np.float32(1.0))
+                p_s = p_spec if use_spec and specular[v, u] else np.float32(0.0)
+                p = np.float32(1.0) - (np.float32(1.0) - p_dark) * (np.float32(1.0) - p_s)
+                if p > 0:
+                    fx = np.float32(u) * inv_cell
+                    ix = int(fx)
+                    tx = fx - np.float32(ix)
+                    top = coarse[iy, ix] * (1 - tx) + coarse[iy, ix + 1] * tx
+                    bot = coarse[iy + 1, ix] * (1 - tx) + coarse[iy + 1, ix + 1] * tx
+                    if top * (1 - ty) + bot * ty < p:
+                        keep = False
+            out[v, u] = zi if keep else np.float32(0.0)
 
 
 def simulate_depth(
@@ -291,6 +387,7 @@ def simulate_depth(
     px_scale = w / cfg.native_width_px
     fx_native = intrinsics.fx / px_scale  # focal length at the native width
     fb_native = fx_native * cfg.baseline_m
+    cam = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy])
 
     # Per-frame parameters first, in a fixed order (determinism).
     max_range = rng.uniform(*cfg.max_range_m)
@@ -298,26 +395,17 @@ def simulate_depth(
     dark_thr = rng.uniform(*cfg.dark_signal)
     p_spec = rng.uniform(*cfg.p_specular)
     n_holes = int(rng.poisson(cfg.holes_per_frame))
+    cos_start = np.float32(np.cos(graze_start))
+    cos_full = np.cos(np.deg2rad(cfg.grazing_full_deg))
 
     z_clean = depth_clean_m
-    valid = z_clean > 0
-
-    # -- cosine of the view angle (normal vs. viewing ray) ----------------------------------
-    xr = (np.arange(w, dtype=np.float32) - np.float32(intrinsics.cx)) / np.float32(intrinsics.fx)
-    yr = (np.arange(h, dtype=np.float32) - np.float32(intrinsics.cy)) / np.float32(intrinsics.fy)
-    inv_norm = 1.0 / np.sqrt(xr[None, :] ** 2 + yr[:, None] ** 2 + 1.0)
-    n = normals_cam
-    # (in place: several times faster than the one-expression form at this size)
-    cos_t = n[..., 0] * xr
-    cos_t += n[..., 1] * yr[:, None]
-    cos_t += n[..., 2]
-    np.abs(cos_t, out=cos_t)
-    cos_t *= inv_norm
-    np.minimum(cos_t, 1.0, out=cos_t)
+    # cosine of the view angle (normal vs. viewing ray), and how many pixels are past the
+    # grazing start angle (they get one random number each below)
+    cos_t, n_graze = _view_cosine(normals_cam, cam, cos_start)
 
     # -- edges: lateral jitter and flying pixels (on the few discontinuity pixels only) -----
     z = z_clean.copy()
-    edge_idx = np.flatnonzero(_discontinuities(z_clean, valid, cfg.edge_rel_jump))
+    edge_idx = _discontinuities(z_clean, cfg.edge_rel_jump)
     ev, eu = edge_idx // w, edge_idx % w
     if ev.size:
         sigma = cfg.lateral_sigma_px * px_scale
@@ -339,70 +427,37 @@ def simulate_depth(
             alpha = rng.random(ev.size, dtype=np.float32)
             z[ev[fly], eu[fly]] = own[fly] + alpha[fly] * (other[fly] - own[fly])
 
-    # -- axial noise (total sigma from the model, quantisation variance taken out) ----------
-    # (in-place arithmetic: this runs on every pixel of every frame)
-    sig = z - np.float32(cfg.axial_z0_m)
-    sig *= sig
-    sig *= np.float32(cfg.axial_b_per_m)
-    sig += np.float32(cfg.axial_a_m)
-    if cfg.axial_angle_m > 0:
-        # theta^2/(pi/2-theta)^2 with pi/2-theta = arcsin(cos_t), from cos_t directly.
-        q = np.arcsin(np.maximum(cos_t, np.float32(1e-3)))
-        ratio = np.float32(np.pi / 2) - q
-        ratio /= q
-        ratio *= ratio
-        ratio *= np.float32(cfg.axial_angle_m)
-        ratio /= np.sqrt(np.maximum(z, np.float32(1e-3)))
-        sig += ratio
-    if cfg.subpixel_steps > 0:
-        # quantisation step^2/12, step = z^2/(f*b*steps)
-        q_var = z * z
-        q_var *= q_var
-        q_var *= np.float32(1.0 / (12.0 * (fb_native * cfg.subpixel_steps) ** 2))
-        sig *= sig
-        sig -= q_var
-        np.maximum(sig, 0.0, out=sig)
-        np.sqrt(sig, out=sig)
-    z += sig * fast_standard_normal(rng, z.shape)
-
-    if cfg.subpixel_steps > 0:
-        # Quantise the disparity d = f*b/z to 1/steps pixel and convert back.
-        k = np.float32(fb_native * cfg.subpixel_steps)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.rint(k / z)
-            z = k / d
+    # -- axial noise (total sigma from the model, quantisation variance taken out) and
+    # disparity quantisation to 1/steps pixel (z = f*b/d) -----------------------------------
+    quant_k = np.float32(fb_native * cfg.subpixel_steps)
+    quant_var_c = np.float32(1.0 / (12.0 * (fb_native * max(cfg.subpixel_steps, 1)) ** 2))
+    _axial_noise(z.reshape(-1), cos_t.reshape(-1), standard_normal_bytes(rng, h * w),
+                 GAUSS_FROM_BYTE, np.float32(cfg.axial_a_m), np.float32(cfg.axial_b_per_m),
+                 np.float32(cfg.axial_z0_m), np.float32(cfg.axial_angle_m), quant_var_c,
+                 quant_k)
 
     # -- dropout ------------------------------------------------------------------------------
-    # NaN and inf (from k/0 above) fail one of these comparisons, so they are dropped too.
-    keep = valid & (z >= cfg.min_range_m) & (z <= max_range)
-    if cfg.shadow:
-        keep &= ~_projector_shadow(z_clean, intrinsics.fx * cfg.baseline_m, cfg.projector_side)
-    cos_start = np.cos(graze_start)
-    cos_full = np.cos(np.deg2rad(cfg.grazing_full_deg))
-    # Random numbers only for the (usually few) pixels past the start angle.
-    cand = np.flatnonzero(cos_t < cos_start)
-    p_graze = (np.float32(cos_start) - cos_t.ravel()[cand]) * np.float32(
-        1.0 / (cos_start - cos_full))
-    keep.ravel()[cand[rng.random(cand.size, dtype=np.float32) < p_graze]] = False
-
-    # Dark and specular dropout share one coherent random field (drawn on every frame, so
-    # the generator advances the same way whatever the scene).
-    p_coh = None
-    if albedo is not None and dark_thr > 0:
-        # IR return ~ reflectance * shading / z^2. Visible albedo is a poor proxy for IR
-        # reflectance (most dyes and paints reflect near-IR better than visible light), so it
-        # is compressed (square root), and the angle enters only weakly because grazing
-        # dropout is modelled on its own above.
-        zc = np.maximum(z_clean, np.float32(1e-3))
-        signal = np.sqrt(np.clip(albedo, 0.0, 1.0)) * (0.5 + 0.5 * cos_t) / (zc * zc)
-        p_coh = 1.0 - signal * np.float32(1.0 / dark_thr)
-    if specular_mask is not None and p_spec > 0:
-        p_s = np.where(specular_mask, np.float32(p_spec), np.float32(0.0))
-        p_coh = p_s if p_coh is None else 1.0 - (1.0 - np.clip(p_coh, 0, 1)) * (1.0 - p_s)
-    if p_coh is not None:
-        at = np.flatnonzero(p_coh > 0)
-        field = _coherent_uniform_at(rng, h, w, cfg.blob_px * px_scale, at)
-        keep.ravel()[at[field < p_coh.ravel()[at]]] = False
+    graze_u = rng.random(n_graze, dtype=np.float32)
+    # Dark and specular dropout share one spatially coherent random field: uniform values on
+    # a coarse grid of blob_px spacing, bilinearly interpolated, so thresholding it drops
+    # blobs instead of single pixels. IR return ~ reflectance * shading / z^2. Visible
+    # albedo is a poor proxy for IR reflectance (most dyes and paints reflect near-IR better
+    # than visible light), so it is compressed (square root), and the angle enters only
+    # weakly because grazing dropout is modelled on its own.
+    use_dark = albedo is not None and dark_thr > 0
+    use_spec = specular_mask is not None and p_spec > 0
+    cell = max(cfg.blob_px * px_scale, 1.0)
+    if use_dark or use_spec:
+        gh, gw = int(np.ceil(h / cell)) + 2, int(np.ceil(w / cell)) + 2
+        coarse = rng.random((gh, gw), dtype=np.float32)
+    else:
+        coarse = _NO_ALBEDO
+    out = np.empty((h, w), dtype=np.float32)
+    _dropout(z, z_clean, cos_t, np.float32(cfg.min_range_m), np.float32(max_range),
+             np.float32(intrinsics.fx * cfg.baseline_m if cfg.shadow else 0.0),
+             cfg.projector_side, graze_u, cos_start, np.float32(1.0 / (cos_start - cos_full)),
+             albedo if use_dark else _NO_ALBEDO, np.float32(1.0 / dark_thr if use_dark else 0.0),
+             specular_mask if use_spec else _NO_MASK, np.float32(p_spec), coarse, cell, out)
 
     if n_holes:
         cy = rng.uniform(0, h, n_holes)
@@ -419,6 +474,5 @@ def simulate_depth(
             xx = (np.arange(u0, u1)[None, :] - x0) / rx
             # a lobed outline, because sensor holes are irregular, not discs
             edge = 1.0 + 0.3 * np.sin(k * np.arctan2(yy, xx) + ph)
-            keep[v0:v1, u0:u1] &= yy**2 + xx**2 > edge**2
-
-    return np.where(keep, z, np.float32(0.0)).astype(np.float32, copy=False)
+            out[v0:v1, u0:u1][yy**2 + xx**2 <= edge**2] = 0.0
+    return out

@@ -658,6 +658,20 @@ class TextureBank:
                 names.append("procedural:painting")
         self.photos = np.ascontiguousarray(np.stack(photos), dtype=np.float32)
         self.photo_names = tuple(names)
+        self._atlas: np.ndarray | None = None
+
+    def atlas(self) -> np.ndarray:
+        """Textures and photos in one array, so one gather serves every pixel of a render.
+
+        Returns:
+            (T + P, S, S, 3) float32, C-contiguous: slot t < T is ``images[t]``, slot T + p
+            is ``photos[p]``. Built on first use and kept (renderers of every scene share it).
+        """
+        if self._atlas is None:
+            self._atlas = np.ascontiguousarray(np.concatenate([self.images, self.photos]),
+                                               dtype=np.float32)
+            self._atlas.setflags(write=False)
+        return self._atlas
 
     @property
     def kind_names(self) -> tuple[str, ...]:
