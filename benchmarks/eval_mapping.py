@@ -1,7 +1,8 @@
 """Accuracy of the semantic map, scene graph and navigation on data-engine sequences.
 
-Fuses each sequence with ground-truth labels (or the labels passed through ``--label-noise``),
-then scores:
+Fuses each sequence with ground-truth labels and ground-truth 2D instance segments (the
+segment ids are only associated by overlap, never matched to the scene's ids; with
+``--no-instances`` the graph separates objects by class and connectivity alone), then scores:
   map: 3D semantic accuracy and mIoU of surface voxels against the labelled mesh (nearest
        face), geometric accuracy (voxel -> mesh) and completeness (observed clean-depth
        surface -> voxels, 5 cm);
@@ -37,6 +38,8 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=4, help="SemanticMap pixel_stride")
     ap.add_argument("--pairs", type=int, default=20, help="start/goal pairs per scene")
     ap.add_argument("--toy", action="store_true", help="use real3d.mapping.toyscene instead")
+    ap.add_argument("--no-instances", action="store_true",
+                    help="fuse class labels only, no 2D instance segments")
     ap.add_argument("--out", default="out/eval_mapping")
     ap.add_argument("--cache", default=None,
                     help="folder keeping generated sequences (pickle) for reruns")
@@ -87,7 +90,7 @@ def main() -> None:
         fuse_ms, graph_ms = [], []
         for i, f in enumerate(seq):
             t = time.perf_counter()
-            m.integrate(f)
+            m.integrate(f.replace(instances=None) if args.no_instances else f)
             fuse_ms.append((time.perf_counter() - t) * 1e3)
             if i % 10 == 9 or i == len(seq) - 1:
                 t = time.perf_counter()
