@@ -70,6 +70,44 @@ class SynthDataset(Dataset):
             kind = self.kind
         return scene_seed, kind
 
+    def worker_batches(self, batch_size: int, num_workers: int, seed: int = 0) -> list[list[int]]:
+        """Batches of every index once, ordered so that each DataLoader worker renders whole
+        scenes; pass them as ``DataLoader(ds, batch_sampler=..., num_workers=num_workers)``.
+
+        A DataLoader hands batch k to worker k % num_workers. With batches in index order,
+        every worker renders part of every scene and so builds every scene, which costs about
+        as much as rendering a quarter of the frames again. Here the scenes are dealt out
+        instead: each block of ``num_workers`` consecutive scenes goes to the workers in a
+        seeded random order (equal shares, and no periodic pattern of scene kinds, such as
+        every fourth scene a warehouse, lands on one worker), and batch k is cut from the
+        scenes of worker k % num_workers, in index order. Items are unchanged; only the order
+        in which they arrive differs.
+
+        Args:
+            batch_size: items per batch (>= 1).
+            num_workers: DataLoader workers (0 or 1: batches in index order).
+            seed: seeds the dealing of scenes.
+        """
+        if batch_size < 1 or num_workers < 0:
+            raise InputError(f"SynthDataset.worker_batches: expected batch_size >= 1 and "
+                             f"num_workers >= 0, got {batch_size}, {num_workers}")
+        n_workers = max(1, int(num_workers))
+        fps = self.frames_per_scene
+        n_scenes = -(-self.length // fps)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 606, int(seed)]))
+        owner = np.concatenate([rng.permutation(n_workers) for _ in range(-(-n_scenes // n_workers))])
+        per_worker: list[list[list[int]]] = []
+        for w in range(n_workers):
+            idx = [i for s in np.flatnonzero(owner[:n_scenes] == w)
+                   for i in range(s * fps, min((s + 1) * fps, self.length))]
+            per_worker.append([idx[k:k + batch_size] for k in range(0, len(idx), batch_size)])
+        # Round-robin over the workers' batch lists; where a worker's list runs out (only at
+        # the end, when the scenes do not split evenly) the rest go on in turn.
+        batches = []
+        for k in range(max(len(b) for b in per_worker)):
+            batches.extend(b[k] for b in per_worker if k < len(b))
+        return batches
+
     def _renderer(self, index: int) -> tuple[Renderer, np.ndarray]:
         scene_seed, kind = self.scene_for(index)
         key = (scene_seed, kind)
