@@ -22,7 +22,7 @@ from real3d.core.pose import check_pose
 from real3d.geometry.o3d import import_open3d
 from real3d.synth.camera_effects import CameraEffectsConfig, apply_camera_effects
 from real3d.synth.sensor import DepthSensorConfig, simulate_depth
-from real3d.synth.textures import TextureBank
+from real3d.synth.textures import SRGB8_TO_LINEAR, TextureBank
 from real3d.synth.types import SceneGT, SceneMesh
 
 
@@ -79,19 +79,20 @@ _EDGE_EPS_PX = 1e-7
 
 
 @njit(cache=True, nogil=True)
-def _rasterize(vertices, triangles, R, t, cam, z_near, zbuf, face):
-    """Z-buffer rasterisation of every triangle, both sides, into ``zbuf`` / ``face``.
+def _rasterize(vertices, triangles, R, t, cam, z_near, inv_zbuf, face):
+    """Z-buffer rasterisation of every triangle, both sides, into ``inv_zbuf`` / ``face``.
 
     vertices (V, 3) float64 world; triangles (F, 3) int32; R (3, 3), t (3,) float64
-    world_T_cam rotation and translation; cam = (fx, fy, cx, cy). zbuf (H, W) float64 (inf
-    where empty) and face (H, W) int64 (-1) are updated in place.
+    world_T_cam rotation and translation; cam = (fx, fy, cx, cy). inv_zbuf (H, W) float64
+    (1 / z-depth, 0 where empty) and face (H, W) int64 (-1) are updated in place.
 
     A triangle is clipped to z >= z_near, projected, and each image row is intersected with
     the projected polygon's edges to get the span of pixel centres it covers. The depth at a
     covered centre is not interpolated: it is the exact intersection of the centre's ray
-    (x, y, 1) with the triangle's plane n . p = d, i.e. z = d / (n . ray).
+    (x, y, 1) with the triangle's plane n . p = d, i.e. z = d / (n . ray); the buffer keeps
+    1 / z = (n / d) . ray, which needs no division per pixel.
     """
-    h, w = zbuf.shape
+    h, w = inv_zbuf.shape
     fx, fy, cx, cy = cam[0], cam[1], cam[2], cam[3]
     eps = _EDGE_EPS_PX
     n_v = vertices.shape[0]
@@ -115,6 +116,16 @@ def _rasterize(vertices, triangles, R, t, cam, z_near, zbuf, face):
             if tri[k, 2] >= z_near:
                 n_front += 1
         if n_front == 0:
+            continue
+        # outside one side plane of the view frustum (a one-pixel margin): nothing to draw
+        n_left = n_right = n_top = n_bottom = 0
+        for k in range(3):
+            x, y, z = tri[k, 0], tri[k, 1], tri[k, 2]
+            n_left += fx * x + (cx + 1.0) * z < 0.0
+            n_right += fx * x + (cx - w) * z > 0.0
+            n_top += fy * y + (cy + 1.0) * z < 0.0
+            n_bottom += fy * y + (cy - h) * z > 0.0
+        if n_left == 3 or n_right == 3 or n_top == 3 or n_bottom == 3:
             continue
         e1x, e1y, e1z = tri[1, 0] - tri[0, 0], tri[1, 1] - tri[0, 1], tri[1, 2] - tri[0, 2]
         e2x, e2y, e2z = tri[2, 0] - tri[0, 0], tri[2, 1] - tri[0, 1], tri[2, 2] - tri[0, 2]
@@ -148,6 +159,10 @@ def _rasterize(vertices, triangles, R, t, cam, z_near, zbuf, face):
             area += pu[k] * pv[k2] - pu[k2] * pv[k]
         if area == 0.0:  # seen edge-on
             continue
+        if d == 0.0:  # plane through the camera centre: seen edge-on
+            continue
+        inv_d = 1.0 / d
+        nx_d = nx * inv_d
         sgn = 1.0 if area > 0.0 else -1.0
         v0 = max(0, int(np.ceil(v_min - eps)))
         v1 = min(h - 1, int(np.floor(v_max + eps)))
@@ -171,22 +186,20 @@ def _rasterize(vertices, triangles, R, t, cam, z_near, zbuf, face):
                     hi = -1.0
             u0 = int(max(u_lo, np.ceil(lo - eps)))
             u1 = int(min(u_hi, np.floor(hi + eps)))
-            base = ny * (v - cy) / fy + nz
+            base = (ny * (v - cy) / fy + nz) * inv_d
             for u in range(u0, u1 + 1):
-                den = nx * ray_x[u] + base
-                if den != 0.0:
-                    z = d / den
-                    if 0.0 < z < zbuf[v, u]:
-                        zbuf[v, u] = z
-                        face[v, u] = f
+                inv_z = nx_d * ray_x[u] + base
+                if inv_z > inv_zbuf[v, u]:
+                    inv_zbuf[v, u] = inv_z
+                    face[v, u] = f
 
 
 @njit(cache=True, nogil=True)
-def _surface(zbuf, face, face_normals, R, t, cam, depth, normals_cam, points_world):
+def _surface(inv_zbuf, face, face_normals, R, t, cam, depth, normals_cam, points_world):
     """Per pixel: float32 depth (0 where empty), the hit face's unit normal in the camera
     frame turned towards the camera (0 where empty), and the hit point in the world frame
     (the camera centre where empty). Outputs are written in place."""
-    h, w = zbuf.shape
+    h, w = inv_zbuf.shape
     fx, fy, cx, cy = cam[0], cam[1], cam[2], cam[3]
     for v in range(h):
         ry = (v - cy) / fy
@@ -199,7 +212,7 @@ def _surface(zbuf, face, face_normals, R, t, cam, depth, normals_cam, points_wor
                     normals_cam[v, u, j] = 0.0
                     points_world[v, u, j] = t[j]
                 continue
-            z = zbuf[v, u]
+            z = 1.0 / inv_zbuf[v, u]
             depth[v, u] = z
             # camera-frame normal R^T n; flipped to face the camera (back faces of thin parts)
             n0 = R[0, 0] * face_normals[f, 0] + R[1, 0] * face_normals[f, 1] + R[2, 0] * face_normals[f, 2]
@@ -216,9 +229,10 @@ def _surface(zbuf, face, face_normals, R, t, cam, depth, normals_cam, points_wor
 
 
 @njit(cache=True, nogil=True)
-def _albedo(face, points_world, table, atlas, size, albedo, emitted):
+def _albedo(face, points_world, table, atlas, srgb8_to_linear, size, albedo, emitted):
     """Textured albedo and emitted radiance per pixel (see ``Renderer.albedo``); outputs
-    (H, W, 3) float32 written in place, 0 where nothing was hit."""
+    (H, W, 3) float32 written in place, 0 where nothing was hit. ``atlas`` (N, 3) uint8 sRGB
+    texels, decoded through the 256-entry table ``srgb8_to_linear``."""
     h, w = face.shape
     pow2 = size & (size - 1) == 0
     half = np.float32(0.5)
@@ -247,7 +261,7 @@ def _albedo(face, points_world, table, atlas, size, albedo, emitted):
             texel = (int(row[13]) * size + iv) * size + iu
             s = row[11]
             for j in range(3):
-                a = row[8 + j] * (np.float32(1.0) - s + s * atlas[texel, j])
+                a = row[8 + j] * (np.float32(1.0) - s + s * srgb8_to_linear[atlas[texel, j]])
                 albedo[v, u, j] = a
                 emitted[v, u, j] = a * row[12]
 
@@ -416,13 +430,13 @@ class MeshCaster:
         R = np.ascontiguousarray(world_T_cam[:3, :3], dtype=np.float64)
         t = np.ascontiguousarray(world_T_cam[:3, 3], dtype=np.float64)
         cam = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy])
-        zbuf = np.full((h, w), np.inf)
+        inv_zbuf = np.zeros((h, w))
         face = np.full((h, w), -1, dtype=np.int64)
-        _rasterize(self._vertices, self._triangles, R, t, cam, _Z_NEAR_M, zbuf, face)
+        _rasterize(self._vertices, self._triangles, R, t, cam, _Z_NEAR_M, inv_zbuf, face)
         depth = np.empty((h, w), dtype=np.float32)
         normals = np.empty((h, w, 3), dtype=np.float32)
         points = np.empty((h, w, 3), dtype=np.float32)
-        _surface(zbuf, face, self._face_normals, R, t, cam, depth, normals, points)
+        _surface(inv_zbuf, face, self._face_normals, R, t, cam, depth, normals, points)
         return RenderedViews(depth, face, normals, points)
 
     def ground_truth(self, views: RenderedViews) -> tuple[np.ndarray, np.ndarray]:
@@ -501,8 +515,8 @@ class Renderer:
         h, w = views.face.shape
         alb = np.empty((h, w, 3), dtype=np.float32)
         emit = np.empty((h, w, 3), dtype=np.float32)
-        _albedo(views.face, views.points_world, self._face_table, self._atlas, self._size,
-                alb, emit)
+        _albedo(views.face, views.points_world, self._face_table, self._atlas, SRGB8_TO_LINEAR,
+                self._size, alb, emit)
         return alb, emit
 
     def irradiance(self, views: RenderedViews, world_T_cam: np.ndarray, rng) -> np.ndarray:

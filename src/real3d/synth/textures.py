@@ -27,9 +27,11 @@ from PIL import Image
 from scipy.spatial import cKDTree
 
 from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.synth.camera_effects import linear_to_srgb
 
 __all__ = [
     "PALETTE_HINTS",
+    "SRGB8_TO_LINEAR",
     "TextureBank",
     "random_palette_color",
     "sample_texture",
@@ -43,6 +45,11 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """sRGB-encoded values in [0, 1] -> linear values in [0, 1] (IEC 61966-2-1), float32."""
     x = np.asarray(x, dtype=np.float32)
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+# linear value of each 8-bit sRGB code (see TextureBank.atlas)
+SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256) / 255.0)
+SRGB8_TO_LINEAR.setflags(write=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -661,16 +668,30 @@ class TextureBank:
         self._atlas: np.ndarray | None = None
 
     def atlas(self) -> np.ndarray:
-        """Textures and photos in one array, so one gather serves every pixel of a render.
+        """Textures and photos in one 8-bit sRGB array, so one gather serves every pixel of a
+        render; ``SRGB8_TO_LINEAR[code]`` gives the linear value back.
+
+        8 bits in sRGB is the precision of the photographs the bank is made from and of the
+        rendered images, and a quarter of the memory of float32: lookups scattered over the
+        bank stay in the processor's caches (texturing a frame costs about half as much).
 
         Returns:
-            (T + P, S, S, 3) float32, C-contiguous: slot t < T is ``images[t]``, slot T + p
-            is ``photos[p]``. Built on first use and kept (renderers of every scene share it).
+            (T + P, S, S, 3) uint8, C-contiguous, read-only: slot t < T is ``images[t]``,
+            slot T + p is ``photos[p]``. Built on first use and kept (renderers of every
+            scene share it).
         """
         if self._atlas is None:
-            self._atlas = np.ascontiguousarray(np.concatenate([self.images, self.photos]),
-                                               dtype=np.float32)
-            self._atlas.setflags(write=False)
+            # encoded through a table over 16-bit linear steps: 50x faster than evaluating the
+            # sRGB curve on every value, and the same code except for values within one such
+            # step of a code boundary (one code off there)
+            code_of = np.rint(linear_to_srgb(np.arange(65536) / 65535.0) * 255.0).astype(np.uint8)
+            atlas = np.empty((len(self.images) + len(self.photos),) + self.images.shape[1:],
+                             dtype=np.uint8)
+            for i, img in enumerate(list(self.images) + list(self.photos)):
+                steps = np.clip(img, 0.0, 1.0) * np.float32(65535.0) + np.float32(0.5)
+                atlas[i] = code_of.take(steps.astype(np.uint16))
+            atlas.setflags(write=False)
+            self._atlas = atlas
         return self._atlas
 
     @property
