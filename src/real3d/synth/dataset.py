@@ -23,6 +23,8 @@ class SynthDataset(Dataset):
     Item ``i`` is deterministic: it depends only on (seed, i) and the arguments, whichever
     worker renders it. Consecutive indices share a scene (``frames_per_scene``), so the
     cost of building a scene is amortised; each worker keeps the current scene's renderer.
+    With DataLoader workers, ``worker_batches`` orders the batches so that each scene is
+    built by one worker only.
 
     Args:
         length: number of items.

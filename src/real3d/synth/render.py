@@ -1,11 +1,16 @@
-"""Ray-cast rendering of synthetic scenes with Open3D's RaycastingScene.
+"""Rendering of synthetic scenes: rasterised visibility, textures, shadowed lighting.
 
-Per frame: primary rays through every pixel centre give z-depth (rays with camera z = 1, so
-the hit distance is the z-depth), the primitive hit (-> class, instance, material) and the
+Per frame: primary visibility is a z-buffer rasterisation of the scene mesh that answers
+exactly what a ray through every pixel centre would (rays with camera z = 1, so the hit
+distance is the z-depth): z-depth, the triangle hit (-> class, instance, material) and the
 surface normal. Colour is Lambertian shading of textured albedo under the scene's point
-lights, with cast shadows from shadow rays (traced at reduced resolution for speed), plus
-emitted light from windows, screens and lamps. Camera effects and the depth sensor model
-then turn the clean signals into what a real RGB-D camera would give.
+lights, with cast shadows from shadow rays traced by Open3D's RaycastingScene (at reduced
+resolution), plus emitted light from windows, screens and lamps. Camera effects and the
+depth sensor model then turn the clean signals into what a real RGB-D camera would give.
+
+The per-pixel loops are numba kernels (compiled on first use, cached on disk): one pass per
+step instead of chains of numpy temporaries. A 240x320 frame costs about 10 ms of one core,
+a third of the numpy renderer built on Open3D's primary ray cast (see docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ report, effect by effect:
   or transparent surfaces, and a few random hole blobs. Dark and specular dropout use a
   spatially coherent random field, because real sensors lose blobs, not salt and pepper.
 
-Everything is vectorised numpy; pixel-sized parameters are given at the native width and
-scaled to the image width.
+The per-pixel passes are compiled numba kernels (one pass per step, no temporaries);
+pixel-sized parameters are given at the native width and scaled to the image width.
 """
 
 from __future__ import annotations
