@@ -9,7 +9,7 @@ resolution), plus emitted light from windows, screens and lamps. Camera effects 
 depth sensor model then turn the clean signals into what a real RGB-D camera would give.
 
 The per-pixel loops are numba kernels (compiled on first use, cached on disk): one pass per
-step instead of chains of numpy temporaries. A 240x320 frame costs about 10 ms of one core,
+step instead of chains of numpy temporaries. A 240x320 frame costs about 11 ms of one core,
 a third of the numpy renderer built on Open3D's primary ray cast (see docs/BENCHMARKS.md).
 """
 
