@@ -1,34 +1,16 @@
 import numpy as np
 import pytest
 
-from real3d.core import Frame, InputError, Intrinsics, NYU13, look_at
+from real3d.core import NYU13, Frame, InputError, Intrinsics, look_at
 from real3d.core.errors import FormatError
 from real3d.mapping import FREE, OCCUPIED, UNKNOWN, SemanticMap
 from real3d.mapping.evaluate import evaluate_map, observed_surface_points
 from real3d.mapping.export import export_mesh_ply, export_point_cloud_ply, extract_mesh
-from real3d.mapping.toyscene import ToyRenderer, box_mesh, toy_sequence
+from real3d.mapping.toyscene import ToyRenderer, boxes_scene, toy_sequence
 from real3d.scene.boxes import Box3D, box_iou_3d, fit_box
-from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, TABLE = NYU13.index("floor"), NYU13.index("table")
-
-
-def _scene(parts):
-    """SceneGT holding only a mesh of (center, size, yaw, label, instance) boxes."""
-    vs, ts, fl, fi, n = [], [], [], [], 0
-    for c, s, yaw, lab, inst in parts:
-        v, t = box_mesh(c, s, yaw)
-        vs.append(v)
-        ts.append(t + n)
-        n += len(v)
-        fl.append(np.full(len(t), lab, np.uint8))
-        fi.append(np.full(len(t), inst, np.int32))
-    nf = sum(len(t) for t in ts)
-    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
-                     np.concatenate(fl), np.concatenate(fi), np.zeros(nf, np.int32))
-    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
-    return SceneGT(0, "test", mesh, [], [], [], occ)
 
 
 def _orbit(center, radius, height, n):
@@ -40,7 +22,7 @@ def _orbit(center, radius, height, n):
 def plane_and_box():
     # Floor plane (top face at z = 0) and a 0.6 x 0.4 x 0.5 m box rotated by 0.4 rad.
     box = ((0.0, 0.0, 0.25), (0.6, 0.4, 0.5), 0.4, TABLE, 2)
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1), box])
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1), box])
     r = ToyRenderer(scene)
     frames = [r.render(K, T, index=i) for i, T in enumerate(_orbit((0, 0, 0.25), 1.6, 1.2, 12))]
     m = SemanticMap(voxel_size_m=0.04, truncation_m=0.12, pixel_stride=1)
@@ -99,7 +81,7 @@ def test_memory_grows_with_surface_not_volume(plane_and_box):
 
 
 def test_label_fusion_converges_to_majority_under_noise():
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1)])
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1)])
     r = ToyRenderer(scene)
     rng = np.random.default_rng(0)
     m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2)

@@ -2,34 +2,18 @@
 
 import numpy as np
 
-from real3d.core import Intrinsics, NYU13, look_at
+from real3d.core import NYU13, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, box_mesh
+from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.nav import CostmapConfig, build_costmap
-from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
 
 K = Intrinsics.from_fov(320, 240, 1.0)
 FLOOR, OBJ = NYU13.index("floor"), NYU13.index("objects")
 
 
-def _scene(parts):
-    vs, ts, fl, n = [], [], [], 0
-    for c, s, lab in parts:
-        v, t = box_mesh(c, s, 0.0)
-        vs.append(v)
-        ts.append(t + n)
-        n += len(v)
-        fl.append(np.full(len(t), lab, np.uint8))
-    nf = sum(len(t) for t in ts)
-    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
-                     np.concatenate(fl), np.zeros(nf, np.int32), np.zeros(nf, np.int32))
-    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
-    return SceneGT(0, "test", mesh, [], [], [], occ)
-
-
 def _pole_frames(n=12):
     # A 2.4 cm pole, 1.2 m tall, half a voxel wide: a lamp stand.
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), FLOOR), ((0.01, 0.01, 0.6), (0.024, 0.024, 1.2), OBJ)])
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((0.01, 0.01, 0.6), (0.024, 0.024, 1.2), 0.0, OBJ)])
     r = ToyRenderer(scene)
     return [r.render(K, look_at((1.6 * np.cos(a), 1.6 * np.sin(a), 0.6), (0, 0, 0.6)), index=i)
             for i, a in enumerate(np.linspace(-0.6, 0.6, n))]

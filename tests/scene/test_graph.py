@@ -3,29 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from real3d.core import InputError, Intrinsics, NYU13, look_at
+from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, box_mesh, toy_sequence
+from real3d.mapping.toyscene import ToyRenderer, boxes_scene, toy_sequence
 from real3d.scene import SceneGraph, evaluate_graph
-from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, CHAIR, TABLE, OBJ = (NYU13.index(n) for n in ("floor", "chair", "table", "objects"))
-
-
-def _scene(parts):
-    vs, ts, fl, n = [], [], [], 0
-    for c, s, yaw, lab in parts:
-        v, t = box_mesh(c, s, yaw)
-        vs.append(v)
-        ts.append(t + n)
-        n += len(v)
-        fl.append(np.full(len(t), lab, np.uint8))
-    nf = sum(len(t) for t in ts)
-    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
-                     np.concatenate(fl), np.zeros(nf, np.int32), np.zeros(nf, np.int32))
-    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
-    return SceneGT(0, "test", mesh, [], [], [], occ)
 
 
 def _fuse(scene, n_views, center=(0, 0, 0.3), radius=2.2, stride=2):
@@ -37,7 +21,7 @@ def _fuse(scene, n_views, center=(0, 0, 0.3), radius=2.2, stride=2):
 
 
 def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
                     ((-0.6, 0, 0.45), (0.5, 0.5, 0.9), 0.3, CHAIR),
                     ((0.6, 0, 0.45), (0.5, 0.5, 0.9), -0.2, CHAIR),   # same class, 0.7 m apart
                     ((0.0, 1.2, 0.375), (1.2, 0.7, 0.75), 0.0, TABLE)])
@@ -64,7 +48,7 @@ def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
 
 
 def test_support_relation_json_and_networkx():
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
                     ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
                     ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ)])
     m, frames = _fuse(scene, 10, center=(0, 0, 0.5))
@@ -122,7 +106,7 @@ def test_evaluate_graph_hand_computed():
     gt = [ObjectGT(1, "table", TABLE, np.array([0.0, 0, 0.4]), np.array([1.0, 1, 0.8]), 0.0),
           ObjectGT(2, "box", OBJ, np.array([0.0, 0, 0.9]), np.array([0.2, 0.2, 0.2]), 0.0),
           ObjectGT(3, "chair", CHAIR, np.array([3.0, 0, 0.45]), np.array([0.5, 0.5, 0.9]), 0.0)]
-    scene = _scene([((0, 0, -0.05), (1, 1, 0.1), 0.0, FLOOR)])
+    scene = boxes_scene([((0, 0, -0.05), (1, 1, 0.1), 0.0, FLOOR)])
     scene.objects.extend(gt)
     scene.relations.append(Relation(2, "on", 1))
     g = SceneGraph()

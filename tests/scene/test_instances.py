@@ -4,31 +4,13 @@ it: touching objects of one class, per-frame segment numbering, one-sided boxes.
 import numpy as np
 import pytest
 
-from real3d.core import InputError, Intrinsics, NYU13, look_at
+from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, box_mesh
+from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.scene import SceneGraph, SceneGraphConfig
-from real3d.synth.types import OccupancyGrid, SceneGT, SceneMesh
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, WALL, CHAIR, BOOKS = (NYU13.index(n) for n in ("floor", "wall", "chair", "books"))
-
-
-def _scene(parts):
-    """parts: (center, size, yaw, label, instance id)."""
-    vs, ts, fl, fi, n = [], [], [], [], 0
-    for c, s, yaw, lab, inst in parts:
-        v, t = box_mesh(c, s, yaw)
-        vs.append(v)
-        ts.append(t + n)
-        n += len(v)
-        fl.append(np.full(len(t), lab, np.uint8))
-        fi.append(np.full(len(t), inst, np.int32))
-    nf = sum(len(t) for t in ts)
-    mesh = SceneMesh(np.concatenate(vs).astype(np.float32), np.concatenate(ts), np.zeros(nf, np.int16),
-                     np.concatenate(fl), np.concatenate(fi), np.zeros(nf, np.int32))
-    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
-    return SceneGT(0, "test", mesh, [], [], [], occ)
 
 
 def _frames(scene, angles, center=(0, 0, 0.4), radius=2.2, height=1.3):
@@ -53,11 +35,11 @@ def _chairs(frames, **integrate_kw):
 
 
 def test_touching_objects_of_one_class_stay_apart_with_instance_segments():
-    frames = _frames(_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
+    frames = _frames(boxes_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
     # Class evidence alone: the two touching chairs are one connected blob.
     _, merged = _chairs([f.replace(instances=None) for f in frames])
     assert len(merged) == 1
-    m, chairs = _chairs(frames)
+    _, chairs = _chairs(frames)
     assert len(chairs) == 2
     assert sorted(float(n.box.center[0]) for n in chairs) == pytest.approx([-0.25, 0.25], abs=0.06)
     for n in chairs:
@@ -66,7 +48,7 @@ def test_touching_objects_of_one_class_stay_apart_with_instance_segments():
 
 
 def test_segment_numbering_may_change_between_frames():
-    frames = _frames(_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
+    frames = _frames(boxes_scene(TOUCHING), np.linspace(0, 2 * np.pi, 10, endpoint=False))
     rng = np.random.default_rng(0)
 
     def shuffled(f):
@@ -84,7 +66,7 @@ def test_segment_numbering_may_change_between_frames():
 
 
 def test_instance_input_is_validated_and_saved(tmp_path):
-    frames = _frames(_scene(TOUCHING), [0.0, 1.0])
+    frames = _frames(boxes_scene(TOUCHING), [0.0, 1.0])
     m = SemanticMap(pixel_stride=2)
     with pytest.raises(InputError, match="instances"):
         m.integrate(frames[0], instances=np.zeros((10, 10), np.int32))
@@ -103,7 +85,7 @@ def test_instance_input_is_validated_and_saved(tmp_path):
 def test_box_of_an_object_seen_from_one_side_reaches_the_wall_behind():
     # A 0.25 m deep row of books against a wall, seen only from the front: its visible
     # surface is a thin slab; the box is deepened until the wall.
-    scene = _scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
                     ((0, 0.35, 1.0), (4, 0.1, 2.0), 0.0, WALL, 2),
                     ((0, 0.175, 0.5), (0.6, 0.25, 0.3), 0.0, BOOKS, 3)])
     # Cameras at y < 0 facing +y, between the planes of the books' sides (|x| < 0.3).

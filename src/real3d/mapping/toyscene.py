@@ -59,6 +59,38 @@ def box_mesh(center, size, yaw_rad: float) -> tuple[np.ndarray, np.ndarray]:
     return verts, np.array(tris, np.int32)
 
 
+def boxes_mesh(parts) -> SceneMesh:
+    """Labelled triangle mesh of ``BoxPart`` boxes (12 faces each; fine class 0)."""
+    verts, tris, f_lab, f_inst = [], [], [], []
+    n_v = 0
+    for p in parts:
+        v, t = box_mesh(p.center, p.size, p.yaw_rad)
+        verts.append(v)
+        tris.append(t + n_v)
+        n_v += v.shape[0]
+        f_lab.append(np.full(t.shape[0], p.label, np.uint8))
+        f_inst.append(np.full(t.shape[0], p.instance_id, np.int32))
+    n_f = sum(t.shape[0] for t in tris)
+    return SceneMesh(
+        vertices=np.concatenate(verts).astype(np.float32),
+        triangles=np.concatenate(tris).astype(np.int32),
+        face_class=np.zeros(n_f, np.int16),
+        face_label=np.concatenate(f_lab),
+        face_instance=np.concatenate(f_inst),
+        face_material=np.zeros(n_f, np.int32),
+    )
+
+
+def boxes_scene(parts) -> SceneGT:
+    """A ``SceneGT`` holding only the mesh of boxes given as ``BoxPart`` or tuples
+    (center, size, yaw_rad, label[, instance_id]); no objects, rooms or occupancy (a
+    placeholder grid). For tests that need a hand-made arrangement."""
+    boxes = [p if isinstance(p, BoxPart) else BoxPart(p[0], p[1], p[2], p[3], p[4] if len(p) > 4 else 0, "")
+             for p in parts]
+    occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
+    return SceneGT(0, "test", boxes_mesh(boxes), [], [], [], occ)
+
+
 def _room_parts(x0, y0, x1, y1, height, wall_t, next_id, door_y=None, door_w=0.9):
     """Floor, ceiling and four walls of an axis-aligned room; an optional door gap in the
     east wall (x = x1) centred at ``door_y``."""
@@ -142,24 +174,7 @@ def make_toy_scene(seed: int = 0, two_rooms: bool = True, height_m: float = 2.6)
         relations.append(Relation(next_id, "on", sup.instance_id))
         next_id += 1
 
-    verts, tris, f_lab, f_inst = [], [], [], []
-    n_v = 0
-    for p in parts:
-        v, t = box_mesh(p.center, p.size, p.yaw_rad)
-        verts.append(v)
-        tris.append(t + n_v)
-        n_v += v.shape[0]
-        f_lab.append(np.full(t.shape[0], p.label, np.uint8))
-        f_inst.append(np.full(t.shape[0], p.instance_id, np.int32))
-    n_f = sum(t.shape[0] for t in tris)
-    mesh = SceneMesh(
-        vertices=np.concatenate(verts).astype(np.float32),
-        triangles=np.concatenate(tris).astype(np.int32),
-        face_class=np.zeros(n_f, np.int16),
-        face_label=np.concatenate(f_lab),
-        face_instance=np.concatenate(f_inst),
-        face_material=np.zeros(n_f, np.int32),
-    )
+    mesh = boxes_mesh(parts)
     occupancy = rasterize_occupancy(parts, rooms, resolution_m=0.05, z_min_m=0.05, z_max_m=1.6)
     return SceneGT(seed=seed, kind="toy", mesh=mesh, objects=objects, relations=relations,
                    rooms=rooms, occupancy=occupancy)
