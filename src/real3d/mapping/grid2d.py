@@ -74,9 +74,10 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
 
 
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
-                   z_max_m: float = 1.5, min_weight: float = 2.0, bounds_xy=None,
+                   z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
-                   min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0) -> Grid2D:
+                   min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
+                   min_hits: int = 2) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -123,7 +124,7 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     # Thin things (leaves, chair legs) average to "free" in a TSDF because views through
     # their gaps outweigh the views that hit them; a voxel hit in a good share of the frames
     # that saw it counts as solid too.
-    hit_solid = (hits >= 2) & (hits >= min_hit_ratio * arr["weight"])
+    hit_solid = (hits >= min_hits) & (hits >= min_hit_ratio * arr["weight"])
     cand = np.flatnonzero(((arr["weight"] >= min_weight) & (sdf < vs)) | hit_solid)
     sdf_c, z = sdf[cand], centres[cand, 2]
     is_floor = np.zeros(len(cand), bool)

@@ -333,6 +333,10 @@ class SceneGraph:
         axes = np.array([[c, s], [-s, c]])
         along = axes @ n / np.linalg.norm(n)
         k = int(np.argmax(np.abs(along)))
+        if NYU13.names[label] in SMALL_OBJECT_CLASSES:
+            # Small things are about as deep as they are wide (a cup, a vase, a bag); a
+            # typical depth would make a 7 cm cup 30 cm deep.
+            typical = min(typical, max(box.size[1 - k], box.size[k]))
         if abs(along[k]) < 0.7 or box.size[k] >= typical:
             return box
         behind = -np.sign(along[k]) * axes[k]  # away from the visible face
