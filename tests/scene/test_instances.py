@@ -10,7 +10,7 @@ from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.scene import SceneGraph, SceneGraphConfig
 
 K = Intrinsics.from_fov(160, 120, 1.0)
-FLOOR, WALL, CHAIR, BOOKS = (NYU13.index(n) for n in ("floor", "wall", "chair", "books"))
+FLOOR, WALL, CHAIR, BOOKS, OBJECTS = (NYU13.index(n) for n in ("floor", "wall", "chair", "books", "objects"))
 
 
 def _frames(scene, angles, center=(0, 0, 0.4), radius=2.2, height=1.3):
@@ -106,3 +106,22 @@ def test_box_of_an_object_seen_from_one_side_reaches_the_wall_behind():
     assert min(deep.size[:2]) == pytest.approx(0.25, abs=0.06)
     assert max(deep.size[:2]) == pytest.approx(0.6, abs=0.06)
     assert deep.center[1] == pytest.approx(0.175, abs=0.05)
+
+
+def test_a_small_object_seen_from_one_side_is_not_deepened_past_its_width():
+    # A 12 cm wide, 12 cm deep, 30 cm tall thing (a vase) on a stool in the open, seen only
+    # from the front: nothing behind it stops the probes, yet its box must not grow to the
+    # 0.3 m typical depth of "objects" (it is about as deep as it is wide).
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+                         ((0, 0, 0.2), (0.12, 0.12, 0.3), 0.0, OBJECTS, 2)])
+    front = np.linspace(-np.pi / 2 - 0.1, -np.pi / 2 + 0.1, 6)
+    frames = _frames(scene, front, center=(0, 0, 0.2), radius=1.2, height=0.25)
+    m = SemanticMap(pixel_stride=1)
+    for f in frames:
+        m.integrate(f)
+    g = SceneGraph()
+    g.update(m)
+    (vase,) = [n for n in g.objects() if n.label == OBJECTS]
+    # Without the cap its box was 0.3 m deep, reaching 0.18 m behind the vase.
+    assert max(vase.box.size[:2]) < 0.2
+    assert vase.box.center[1] + vase.box.size[1] / 2 < 0.1

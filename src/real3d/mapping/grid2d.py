@@ -81,8 +81,9 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
-    ``min_weight``, or hit as a surface in at least 2 frames and ``min_hit_ratio`` of those
-    that updated them, whose centre lies in [z_min_m, z_max_m] and whose class is not floor
+    ``min_weight`` (3: voxels updated only once or twice are mostly the fringe of a
+    surface seen edge-on, one voxel beyond it), or hit as a surface in at least
+    ``min_hits`` frames and ``min_hit_ratio`` of those that updated them, whose centre lies in [z_min_m, z_max_m] and whose class is not floor
     (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
     (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
     free-space cell overlapping the band; occupied wins. A cell needs at least
