@@ -96,7 +96,7 @@ class SceneGraphConfig:
 
     cluster_cell_m: float = 0.1
     small_cluster_cell_m: float = 0.075
-    min_cluster_voxels: int = 15
+    min_cluster_voxels: int = 10
     min_furniture_voxels: int = 40
     merge_overlap: float = 0.5
     min_confidence: float = 0.5
