@@ -100,3 +100,25 @@ def test_path_is_smoothed_and_in_world_metres():
         assert np.isfinite(cm.cost[rc[:, 0], rc[:, 1]]).all()
     kept = shortcut(p.cells, cm.cost)
     assert tuple(kept[0]) == tuple(p.cells[0]) and tuple(kept[-1]) == tuple(p.cells[-1])
+
+
+def test_goal_tolerance_approaches_a_goal_inside_an_obstacles_inflation():
+    # A wall along row 10 (y = 1.0-1.1 m); the goal is 0.18 m from its centre line, inside
+    # the 0.25 m lethal zone; the nearest passable cells (row 7) are 0.12 m away.
+    occ = np.zeros((20, 20), bool)
+    occ[10, :] = True
+    cm = costmap_from_grid(grid_from(occ), cfg(radius=0.2, margin=0.05))
+    start = np.array([1.0, 0.3])
+    goal = cm.cell_to_world(np.array([[7, 10]]))[0] + np.array([0.0, 0.12])
+    with pytest.raises(NoPathError):
+        plan(cm, start, goal)
+    with pytest.raises(NoPathError):
+        plan(cm, start, goal, goal_tolerance_m=0.04)  # no passable cell that close
+    p = plan(cm, start, goal, goal_tolerance_m=0.15)
+    end = p.waypoints[-1]
+    assert np.linalg.norm(end - goal) <= 0.15
+    assert np.isfinite(cm.cost[tuple(cm.world_to_cell(end[None])[0])])
+    # A passable goal is reached exactly, tolerance or not.
+    assert np.allclose(plan(cm, start, start + 0.2, goal_tolerance_m=0.15).waypoints[-1], start + 0.2)
+    with pytest.raises(InputError):
+        plan(cm, start, goal, goal_tolerance_m=-1.0)

@@ -105,11 +105,13 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
 
 def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20, seed: int = 0,
                         method: str = "skimage", clearance_m: float = 0.1,
-                        observed_only: bool = True) -> NavMetrics:
+                        observed_only: bool = True, goal_tolerance_m: float = 0.0) -> NavMetrics:
     """Plan on ``costmap`` between ground-truth-connected pairs (``sample_pairs``) and score
     the paths. With ``observed_only`` both ends must lie on cells the map has seen free and
     the ground-truth path between them on cells the map knows (a map of a partly explored
-    home cannot plan into or through rooms it never saw)."""
+    home cannot plan into or through rooms it never saw). A path counts as a success when
+    it exists; with ``goal_tolerance_m`` > 0 it may end that close to a goal that the map
+    puts on a blocked cell (the planner's goal tolerance, like a success radius)."""
     import time
 
     cfg = costmap.config
@@ -129,7 +131,7 @@ def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20,
         clear_footprint(cm, g, cfg.robot_radius_m + 0.1)
         t0 = time.perf_counter()
         try:
-            path = plan_on_costmap(cm, s, g, method=method)
+            path = plan_on_costmap(cm, s, g, method=method, goal_tolerance_m=goal_tolerance_m)
         except NoPathError:
             continue
         finally:

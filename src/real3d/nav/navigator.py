@@ -23,16 +23,19 @@ class RobotNavigator:
         method: planner backend ("skimage" or "astar").
         segmenter: optional callable (rgb (H, W, 3) uint8, depth_m (H, W) float32) ->
             (H, W, C) float32 probabilities or (H, W) uint8 labels; None fuses geometry only.
+        goal_tolerance_m: a goal on a blocked cell is replaced by the nearest passable cell
+            within this distance (see ``plan_on_costmap``); 0 fails instead.
     """
 
     def __init__(self, map_config: SemanticMapConfig | None = None,
                  costmap_config: CostmapConfig = CostmapConfig(), replan_every: int = 5,
-                 method: str = "skimage", segmenter=None) -> None:
+                 method: str = "skimage", segmenter=None, goal_tolerance_m: float = 0.0) -> None:
         self.map = SemanticMap(map_config)
         self.costmap_config = costmap_config
         self.replan_every = max(1, int(replan_every))
         self.method = method
         self.segmenter = segmenter
+        self.goal_tolerance_m = float(goal_tolerance_m)
         self.costmap: Costmap | None = None
         self.path: Path | None = None
         self.trajectory: list[np.ndarray] = []
@@ -90,7 +93,8 @@ class RobotNavigator:
         if self.costmap is None:
             self.refresh_costmap()
         clear_footprint(self.costmap, start_xy, self.costmap_config.robot_radius_m + 0.1)
-        self.path = plan_on_costmap(self.costmap, start_xy, goal_xy, method=self.method)
+        self.path = plan_on_costmap(self.costmap, start_xy, goal_xy, method=self.method,
+                                    goal_tolerance_m=self.goal_tolerance_m)
         return self.path
 
     def navigate(self, rgb: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics,

@@ -158,15 +158,19 @@ def _visible(a, b, cost, limit: float) -> bool:
 
 
 def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage",
-                    smooth: bool = True) -> Path:
+                    smooth: bool = True, goal_tolerance_m: float = 0.0) -> Path:
     """Plan from ``start_xy`` to ``goal_xy`` (world metres) on a costmap.
 
     Args:
         method: "skimage" (default, faster on these grids, see docs/mapping.md) or "astar".
         smooth: apply line-of-sight shortcutting.
+        goal_tolerance_m: when the goal cell is blocked (lethal or unknown), plan to the
+            nearest passable cell within this distance instead; the path then ends there,
+            not at ``goal_xy``. 0 (default) plans to the goal cell or fails.
 
     Raises:
-        NoPathError: start/goal outside the map, on a blocked cell, or disconnected.
+        NoPathError: start/goal outside the map, on a blocked cell (the goal with no
+            passable cell within the tolerance), or disconnected.
         ConfigError: unknown method.
     """
     if method not in PLANNERS:
@@ -175,14 +179,39 @@ def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage"
     g = np.asarray(goal_xy, np.float64).reshape(-1)
     if s.shape != (2,) or g.shape != (2,) or not (np.isfinite(s).all() and np.isfinite(g).all()):
         raise InputError(f"plan: expected finite start_xy and goal_xy of shape (2,), got {s} and {g}")
+    if not (np.isfinite(goal_tolerance_m) and goal_tolerance_m >= 0):
+        raise InputError(f"plan: expected goal_tolerance_m >= 0, got {goal_tolerance_m}")
     rc = costmap.world_to_cell(np.stack([s, g]))
     inside = costmap.grid.inside(rc)
     if not inside.all():
         which = "start" if not inside[0] else "goal"
         raise NoPathError(f"plan: {which} {s if not inside[0] else g} lies outside the costmap")
+    end = g
+    if goal_tolerance_m > 0 and not np.isfinite(costmap.cost[rc[1, 0], rc[1, 1]]):
+        near = _nearest_passable(costmap, g, goal_tolerance_m)
+        if near is not None:
+            rc[1] = near
+            end = costmap.cell_to_world(near[None])[0]
     cells, total = PLANNERS[method](costmap.cost, rc[0], rc[1])
     kept = shortcut(cells, costmap.cost) if smooth else cells
     wp = costmap.cell_to_world(kept)
-    wp[0], wp[-1] = s, g
+    wp[0], wp[-1] = s, end
     length = float(np.linalg.norm(np.diff(wp, axis=0), axis=1).sum()) if len(wp) > 1 else 0.0
     return Path(wp, length, float(total), cells)
+
+
+def _nearest_passable(costmap: Costmap, xy: np.ndarray, radius_m: float):
+    """(row, col) of the passable cell nearest to world ``xy`` within ``radius_m``, or None."""
+    res = costmap.grid.resolution_m
+    k = int(np.ceil(radius_m / res))
+    rc = costmap.world_to_cell(xy[None])[0]
+    h, w = costmap.cost.shape
+    r0, r1, c0, c1 = max(0, rc[0] - k), min(h, rc[0] + k + 1), max(0, rc[1] - k), min(w, rc[1] + k + 1)
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    centres = costmap.cell_to_world(np.stack([rr.ravel(), cc.ravel()], axis=1))
+    d = np.linalg.norm(centres - xy, axis=1)
+    ok = (d <= radius_m) & np.isfinite(costmap.cost[rr.ravel(), cc.ravel()])
+    if not ok.any():
+        return None
+    i = np.flatnonzero(ok)[np.argmin(d[ok])]
+    return np.array([rr.ravel()[i], cc.ravel()[i]], np.int64)
