@@ -130,3 +130,33 @@ def test_evaluate_graph_hand_computed():
     # Restricting the ground truth to what was seen removes the missed chair.
     r2 = evaluate_graph(g, scene, instance_ids={1, 2})
     assert r2.detection[0.25].recall == 1.0
+
+
+def _node(i, cls, center, size, kind="object"):
+    from real3d.scene.boxes import Box3D
+    from real3d.scene.graph import SceneNode
+
+    c = np.asarray(center, float)
+    return SceneNode(id=i, kind=kind, label=NYU13.index(cls), class_name=cls, confidence=1.0, centroid=c,
+                     box=Box3D(c, np.asarray(size, float), 0.0), n_observations=5, n_voxels=50)
+
+
+def test_support_inside_a_bookcase_and_under_an_unseen_bottom():
+    g = SceneGraph()
+    g.nodes = {n.id: n for n in [
+        _node(1, "floor", (0, 0, 0), (6, 6, 0.02), kind="structure"),
+        _node(2, "furniture", (0, 0, 0.9), (1.0, 0.35, 1.8)),      # bookcase
+        _node(3, "books", (0, 0, 0.12), (0.6, 0.25, 0.24)),        # bottom board, level with it
+        _node(4, "books", (0, 0, 0.42), (0.6, 0.25, 0.24)),        # next board, 6 cm above 3
+        _node(5, "furniture", (2, 0, 0.45), (0.9, 0.5, 0.9)),      # dresser
+        _node(6, "objects", (2, 0, 1.1), (0.3, 0.3, 0.2)),         # box whose lowest 10 cm went unseen
+        _node(7, "picture", (2, 0.3, 1.3), (0.5, 0.03, 0.4)),      # hangs on the wall above
+        _node(8, "objects", (-2, 0, 0.15), (0.3, 0.3, 0.3)),       # on the open floor
+    ]}
+    g.floor_z_m = 0.0
+    g._update_relations()
+    on = {e.subject: e.object for e in g.relations("on")}
+    assert on[3] == 2 and on[4] == 2       # on the bookcase, not on the floor or the books below
+    assert on[6] == 5                      # on the dresser despite the 0.1 m gap
+    assert 7 not in on                     # a picture rests on nothing
+    assert on[8] == 1 and on[2] == 1 and on[5] == 1

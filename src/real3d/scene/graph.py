@@ -45,6 +45,11 @@ FLOOR_STANDING_CLASSES = ("bed", "chair", "sofa", "table", "furniture")
 # Classes of small things that often stand side by side (a monitor next to a lamp): they are
 # clustered on a finer grid so that neighbours do not merge.
 SMALL_OBJECT_CLASSES = ("objects", "books", "tv", "picture")
+# Furniture that holds things inside its box (shelves, bookcases, cabinets): an object
+# mostly inside such a box is on it.
+CONTAINER_CLASSES = ("furniture",)
+# Classes that hang on walls rather than rest on something.
+HANGING_CLASSES = ("picture", "window")
 # Typical horizontal depth (metres) of each class across the face a camera sees. An object
 # seen from one side only has a box as thin as its visible surface; the box is deepened
 # behind that surface up to the next surface of another class, observed free space, or this
@@ -70,6 +75,9 @@ class SceneGraphConfig:
         min_weight: voxels fused fewer times take no part.
         support_tol_m: |bottom of A - top of B| below this (with overlapping footprints)
             means A is on B; A also is on a larger B whose box holds A's bottom (shelves).
+        support_gap_m: an object off the floor with nothing within ``support_tol_m`` below
+            it is on the highest object whose top lies at most this far below its bottom
+            (the underside of things on tall furniture is often out of a robot's view).
         floor_snap_m: objects whose lowest voxel is this close to the floor get their box
             extended down to it (their bottom is never seen); floor-standing classes
             (``FLOOR_STANDING_CLASSES``) always do.
@@ -102,6 +110,7 @@ class SceneGraphConfig:
     min_confidence: float = 0.5
     min_weight: float = 1.0
     support_tol_m: float = 0.12
+    support_gap_m: float = 0.3
     floor_snap_m: float = 0.25
     next_to_m: float = 0.5
     box_trim: float = 0.02
@@ -532,27 +541,61 @@ class SceneGraph:
         floor_nodes = [n for n in self.nodes.values() if n.class_name == "floor"]
         edges: list[Edge] = []
         support: dict[int, int | None] = {}
+        footprints = {n.id: n.box.footprint() for n in objs}
+        areas = {n.id: polygon_area(f) for n, f in zip(objs, footprints.values())}
+
+        def overlap(a, b) -> float:
+            return polygon_area(convex_intersection(footprints[a.id], footprints[b.id]))
+
+        def container(a):
+            # A larger piece of furniture whose box holds a (a shelf board's books, also
+            # the bottom board's, whose bottoms are level with the bookcase's).
+            best = None
+            for b in objs:
+                if (b.id != a.id and b.class_name in CONTAINER_CLASSES and areas[b.id] > areas[a.id]
+                        and b.box.z_min - cfg.support_tol_m <= a.box.z_min < b.box.z_max
+                        and a.box.z_max <= b.box.z_max + cfg.support_tol_m
+                        and overlap(a, b) >= 0.7 * areas[a.id]
+                        and (best is None or areas[b.id] < areas[best.id])):
+                    best = b
+            return best
+
+        holder = {a.id: container(a) for a in objs}
         for a in objs:
-            fa = a.box.footprint()
-            area_a = polygon_area(fa)
-            # Resting on top of b (bottom near b's top) is preferred; otherwise standing
-            # inside a larger b (a shelf board inside a bookcase's box).
+            area_a = areas[a.id]
+            box_b = holder[a.id]
+            # Resting on top of b (bottom near b's top) is preferred, unless b stands in the
+            # same container as a (books on books on one shelf board are on the bookcase);
+            # then the container; then standing inside a larger b (a table's box); then,
+            # for objects off the floor whose bottom was not seen (a robot's camera below
+            # a dresser's top misses what lies right on it), the highest top below them
+            # within ``support_gap_m``.
             best, best_key = None, None
             for b in objs:
                 if b.id == a.id:
                     continue
                 on_top = abs(a.box.z_min - b.box.z_max) <= cfg.support_tol_m and b.box.z_max < a.box.z_max
+                if on_top and box_b is not None and b.id != box_b.id and holder[b.id] is box_b:
+                    continue
                 inside = (b.box.z_min + cfg.support_tol_m < a.box.z_min < b.box.z_max
-                          and polygon_area(b.box.footprint()) > area_a)
+                          and areas[b.id] > area_a)
                 if not (on_top or inside):
                     continue
-                ov = polygon_area(convex_intersection(fa, b.box.footprint()))
-                if ov <= 0.3 * area_a:
+                if overlap(a, b) <= 0.3 * area_a:
                     continue
                 key = (on_top, b.box.z_max if on_top else -abs(a.box.z_min - b.box.z_min))
                 if best_key is None or key > best_key:
                     best, best_key = b.id, key
-            if best is None and floor_nodes and a.box.z_min - self.floor_z_m < cfg.support_tol_m:
+            if (best is None or not best_key[0]) and box_b is not None:
+                best = box_b.id
+            off_floor = a.box.z_min - self.floor_z_m >= cfg.support_tol_m
+            if best is None and off_floor and a.class_name not in HANGING_CLASSES:
+                below = [b for b in objs if b.id != a.id
+                         and 0 < a.box.z_min - b.box.z_max <= cfg.support_gap_m
+                         and overlap(a, b) > 0.3 * area_a]
+                if below:
+                    best = max(below, key=lambda b: b.box.z_max).id
+            if best is None and floor_nodes and not off_floor:
                 best = floor_nodes[0].id
             support[a.id] = best
             if best is not None:
