@@ -122,3 +122,33 @@ def test_no_two_objects_fill_the_same_box():
         pillows = {o.instance_id for o in s.objects if o.class_name == "pillow"}
         stacked += sum(r.predicate == "on" and r.subject in pillows and r.object in pillows for r in s.relations)
     assert stacked > 0
+
+
+def test_pictures_hang_on_walls_not_across_openings():
+    # Points 2 cm behind the corners and middle of each picture must lie inside a wall: a
+    # ray from there back towards the room leaves the wall within those 2 cm (from a point
+    # in a doorway or a window it would cross the room to the opposite wall).
+    o3d = import_open3d()
+    n_pictures = 0
+    for seed in (2, 9, 14, 21):
+        s = generate_scene(seed, "home")
+        m = s.mesh
+        walls = m.face_label == NYU13.index("wall")
+        rc = o3d.t.geometry.RaycastingScene()
+        rc.add_triangles(o3d.core.Tensor(m.vertices),
+                         o3d.core.Tensor(m.triangles[walls].astype(np.uint32)))
+        rays = []
+        for o in s.objects:
+            if o.class_name != "picture":
+                continue
+            n_pictures += 1
+            c, sz, yaw = np.asarray(o.center), np.asarray(o.size), float(o.yaw_rad)
+            along, into = np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])
+            for u in (-0.45, 0.0, 0.45):
+                for v in (-0.45, 0.0, 0.45):
+                    xy = c[:2] + u * sz[0] * along - (sz[1] / 2 + 0.02) * into
+                    rays.append([xy[0], xy[1], c[2] + v * sz[2], into[0], into[1], 0.0])
+        if rays:
+            t = rc.cast_rays(o3d.core.Tensor(np.asarray(rays, np.float32)))["t_hit"].numpy()
+            assert np.all(t < 0.03), f"scene {seed}: a picture hangs where there is no wall"
+    assert n_pictures > 4

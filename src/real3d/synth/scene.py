@@ -80,6 +80,8 @@ class _SceneBuilder:
         ny = int(np.ceil(extent_xy[1] / GRID_RES_M)) + 1
         # placement mask: True where furniture footprint or keep-clear zone already is
         self.taken = np.zeros((ny, nx), dtype=bool)
+        # wall openings per room id: (side, a, b, z0, z1) as in _build_walls (doors, windows)
+        self.openings: dict[int, list] = {}
         self._mat_cache: dict[tuple, int] = {}
 
     # -- materials --------------------------------------------------------------------
@@ -477,6 +479,7 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
             top = min(H - 0.2, rng.uniform(1.9, 2.4))
             windows.append((side, a, a + ww, sill, top))
         _build_walls(sb, room, H, doors[room.room_id], windows, wall_mat)
+        sb.openings[room.room_id] = doors[room.room_id] + windows
         for side, a, b, z0, z1 in windows:
             _window(sb, room, side, a, b, z0, z1)
         # ceiling lamp and its light
@@ -496,6 +499,7 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
             if hi - lo > 2.0:
                 t = rng.uniform(lo + 0.5, hi - 1.5)
                 c, yaw = _side_point(r0, side, t + 0.45, WALL_T + 0.02)
+                sb.openings.setdefault(r0.room_id, []).append((side, t, t + 0.9, 0.0, 2.05))
                 d = sb.instance("door", yaw, r0.room_id)
                 sb.box(d, (c[0], c[1], 1.025), (0.9, 0.04, 2.05), yaw, sb.material("wood", "door"))
                 sb.stamp(c + _R2(yaw) @ np.array([0, 0.5]), 1.3, 1.0, yaw)
@@ -1014,8 +1018,10 @@ def _decorate_walls(sb, room, H):
             continue
         t = rng.uniform(lo + 0.3 + pw / 2, hi - 0.3 - pw / 2)
         zc = rng.uniform(1.3, min(1.9, H - ph / 2 - 0.2))
+        if _covers_opening(sb, room, side, t - pw / 2, t + pw / 2, zc - ph / 2, zc + ph / 2):
+            continue  # a picture never hangs across a doorway or a window
         c, yaw = _side_point(room, side, t, WALL_T + 0.015)
-        # skip if something tall stands there or an opening is there
+        # skip if something tall stands there
         probe = c + _R2(yaw) @ np.array([0, 0.05])
         if not sb.is_free(probe, pw, 0.05, yaw):
             if zc - ph / 2 < 1.2 or rng.random() < 0.5:
@@ -1026,6 +1032,13 @@ def _decorate_walls(sb, room, H):
         sb.box(p, (front[0], front[1], zc), (pw - 0.06, 0.002, ph - 0.06), yaw,
                sb.material("photo", "picture", color=(1, 1, 1), strength=1.0,
                            specular=sb.inst_info[p][0] == "mirror"))
+
+
+def _covers_opening(sb, room, side, a, b, z0, z1, margin=0.1) -> bool:
+    """True when [a, b] x [z0, z1] on ``side`` of ``room`` comes within ``margin`` of one of
+    the room's openings (doors, windows)."""
+    return any(o[0] == side and a < o[2] + margin and b > o[1] - margin and z0 < o[4] + margin
+               and z1 > o[3] - margin for o in sb.openings.get(room.room_id, []))
 
 
 def _wall_shelves(sb, room, H, n):
@@ -1043,6 +1056,8 @@ def _wall_shelves(sb, room, H, n):
         if not sb.is_free(c, w, d, yaw):
             continue
         z = rng.uniform(1.3, min(1.8, H - 0.5))
+        if _covers_opening(sb, room, side, t - w / 2, t + w / 2, z - 0.02, z + 0.35):
+            continue  # nor across a window
         k = sb.instance("shelves", yaw, room.room_id)
         sb.box(k, (c[0], c[1], z - 0.01), (w, d, 0.02), yaw,
                sb.material(str(rng.choice(["wood", "plain"])), "furniture"))
