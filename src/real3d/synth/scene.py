@@ -280,7 +280,7 @@ class _SceneBuilder:
             top = p.center[2] + p.size[2] / 2
             if top <= zlo or bottom >= zhi:
                 continue
-            r = 0.5 * np.hypot(p.size[0], p.size[1])
+            r = 0.5 * np.hypot(p.size[0], p.size[1]) + res
             j0, j1 = np.searchsorted(xs, [p.center[0] - r, p.center[0] + r])
             i0, i1 = np.searchsorted(ys, [p.center[1] - r, p.center[1] + r])
             if j1 <= j0 or i1 <= i0:
@@ -289,7 +289,11 @@ class _SceneBuilder:
             if p.kind == "box":
                 c, s = np.cos(p.yaw), np.sin(p.yaw)
                 lx, ly = c * X + s * Y, -s * X + c * Y
-                inside = (np.abs(lx) <= p.size[0] / 2) & (np.abs(ly) <= p.size[1] / 2)
+                # A part thinner than a cell (a door leaf, a shelf's side board) still
+                # occupies the row of cells its mid-plane crosses: half-extents are at least
+                # half a cell, so it cannot fall between cell centres.
+                hx, hy = max(p.size[0], res) / 2, max(p.size[1], res) / 2
+                inside = (np.abs(lx) <= hx) & (np.abs(ly) <= hy)
             else:
                 # the mesh is a 12-gon inscribed in the circle: use its inradius-safe test
                 ang = np.arctan2(Y, X)
@@ -297,7 +301,8 @@ class _SceneBuilder:
                 rad = p.size[0] / 2
                 local = np.mod(ang, seg) - seg / 2
                 edge = rad * np.cos(seg / 2) / np.cos(local)
-                inside = np.hypot(X, Y) <= edge
+                # a pole thinner than a cell reaches the centres of the cells around it
+                inside = np.hypot(X, Y) <= np.maximum(edge, res / np.sqrt(2))
             occ[i0:i1, j0:j1] |= inside
         known = np.ones_like(occ)
         return OccupancyGrid(occ, known, (float(x0), float(y0)), res, zlo, zhi)
