@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -72,8 +74,16 @@ def test_inflation_makes_cells_near_obstacles_lethal():
     occ[20, 20] = True
     cm = costmap_from_grid(grid_from(occ), cfg(radius=0.3, margin=0.05, inflation=0.3))
     d = np.hypot(*np.meshgrid(np.arange(41) - 20, np.arange(41) - 20)) * RES
-    assert np.all(~np.isfinite(cm.cost[d < 0.35]))
-    assert np.all(np.isfinite(cm.cost[d >= 0.36]))
+    assert np.all(~np.isfinite(cm.cost[d < 0.3]))
+    # The safety margin costs margin_cost: passable, but far dearer than open floor.
+    margin = (d >= 0.3) & (d < 0.35)
+    assert margin.any() and np.all(cm.cost[margin] == CostmapConfig().margin_cost)
+    assert np.all(np.isfinite(cm.cost[d >= 0.3]))
+    strict = costmap_from_grid(grid_from(occ), replace(cfg(radius=0.3, margin=0.05, inflation=0.3),
+                                                       margin_cost=np.inf))
+    assert np.all(~np.isfinite(strict.cost[d < 0.35])) and np.all(np.isfinite(strict.cost[d >= 0.36]))
+    with pytest.raises(InputError):
+        costmap_from_grid(grid_from(occ), replace(cfg(), margin_cost=0.5))
     ring = (d > 0.4) & (d < 0.6)
     far = d > 0.7
     assert cm.cost[ring].min() > 1.0 and np.all(cm.cost[far] == 1.0)
@@ -107,7 +117,7 @@ def test_goal_tolerance_approaches_a_goal_inside_an_obstacles_inflation():
     # the 0.25 m lethal zone; the nearest passable cells (row 7) are 0.12 m away.
     occ = np.zeros((20, 20), bool)
     occ[10, :] = True
-    cm = costmap_from_grid(grid_from(occ), cfg(radius=0.2, margin=0.05))
+    cm = costmap_from_grid(grid_from(occ), replace(cfg(radius=0.2, margin=0.05), margin_cost=np.inf))
     start = np.array([1.0, 0.3])
     goal = cm.cell_to_world(np.array([[7, 10]]))[0] + np.array([0.0, 0.12])
     with pytest.raises(NoPathError):
@@ -122,3 +132,21 @@ def test_goal_tolerance_approaches_a_goal_inside_an_obstacles_inflation():
     assert np.allclose(plan(cm, start, start + 0.2, goal_tolerance_m=0.15).waypoints[-1], start + 0.2)
     with pytest.raises(InputError):
         plan(cm, start, goal, goal_tolerance_m=-1.0)
+
+
+def test_a_doorway_inside_the_safety_margin_is_passable_but_avoided():
+    # A wall across the grid with a 0.4 m gap, robot radius 0.2 m, margin 0.1 m: every gap
+    # cell is exactly at the robot radius from the wall, so only inside the margin.
+    occ = np.zeros((20, 30), bool)
+    occ[10, :] = True
+    occ[10, 8:12] = False
+    soft = costmap_from_grid(grid_from(occ), cfg(radius=0.2, margin=0.1))
+    start, goal = np.array([0.95, 0.35]), np.array([0.95, 1.75])
+    p = plan(soft, start, goal)
+    assert p.waypoints[:, 1].min() < 1.0 < p.waypoints[:, 1].max()  # went through the gap
+    with pytest.raises(NoPathError):
+        plan(costmap_from_grid(grid_from(occ), replace(cfg(radius=0.2, margin=0.1), margin_cost=np.inf)), start, goal)
+    # With a second, wider door the planner takes that one even at some detour.
+    occ[10, 20:26] = False
+    p2 = plan(costmap_from_grid(grid_from(occ), cfg(radius=0.2, margin=0.1)), start, goal)
+    assert not any((r == 10 and 8 <= c < 12) for r, c in p2.cells)

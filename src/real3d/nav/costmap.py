@@ -22,7 +22,10 @@ class CostmapConfig:
     Attributes:
         resolution_m: cell edge.
         robot_radius_m: cells closer than this to an obstacle are lethal.
-        safety_margin_m: extra lethal padding for map and path discretisation.
+        safety_margin_m: padding beyond the robot radius for map and path discretisation.
+        margin_cost: cost of free cells inside that padding: high but finite (default), so
+            the planner keeps out of it where it can yet still passes a doorway the map
+            draws a few centimetres too narrow; ``inf`` makes the padding lethal too.
         inflation_m: beyond the lethal zone the cost decays over this distance.
         inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
         unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
@@ -34,6 +37,7 @@ class CostmapConfig:
     resolution_m: float = 0.05
     robot_radius_m: float = 0.2
     safety_margin_m: float = 0.05
+    margin_cost: float = 25.0
     inflation_m: float = 0.3
     inflation_weight: float = 4.0
     unknown_cost: float = float("inf")
@@ -75,9 +79,11 @@ class Costmap:
 def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> Costmap:
     """Inflate a ternary grid into a costmap.
 
-    Lethal: occupied cells and cells within robot_radius + safety_margin of one (Euclidean
-    distance transform); unknown cells cost ``unknown_cost``; free cells cost
-    ``1 + inflation_weight * exp(-3 (d - r_lethal) / inflation_m)`` inside the inflation band.
+    Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
+    transform); free cells within robot_radius + safety_margin cost ``margin_cost`` (lethal
+    when it is inf); unknown cells cost ``unknown_cost``; other free cells cost
+    ``1 + inflation_weight * exp(-3 (d - r_margin) / inflation_m)`` inside the inflation
+    band, r_margin = robot_radius + safety_margin.
     """
     if grid.occupied.shape != grid.free.shape or grid.occupied.ndim != 2:
         raise InputError(
@@ -88,14 +94,18 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> 
     dist = (ndimage.distance_transform_edt(~grid.occupied) * res).astype(np.float32)
     if not grid.occupied.any():
         dist[:] = np.inf
-    r_lethal = config.robot_radius_m + config.safety_margin_m
+    if not config.margin_cost >= 1:
+        raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
+    r_margin = config.robot_radius_m + config.safety_margin_m
     cost = np.ones(grid.shape, np.float32)
-    band = dist - r_lethal
+    band = dist - r_margin
     if config.inflation_m > 0:
         soft = config.inflation_weight * np.exp(-3.0 * np.maximum(band, 0) / config.inflation_m)
         cost += np.where(band < config.inflation_m, soft, 0).astype(np.float32)
+    in_margin = (dist < r_margin) & (dist >= config.robot_radius_m)
+    cost[in_margin] = np.maximum(cost[in_margin], np.float32(config.margin_cost))
     cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
-    cost[dist < r_lethal] = LETHAL
+    cost[dist < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0
     return Costmap(cost, grid, dist, config)
 

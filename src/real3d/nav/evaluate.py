@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -38,10 +38,12 @@ class NavMetrics:
 
 
 def gt_costmap(occ: OccupancyGrid, config: CostmapConfig) -> Costmap:
-    """Costmap of the ground-truth occupancy (cells outside the building are obstacles)."""
+    """Costmap of the ground-truth occupancy (cells outside the building are obstacles).
+    The safety margin is lethal here whatever ``config.margin_cost`` says: a pair counts as
+    connected only when the robot passes with the full margin."""
     grid = Grid2D(occ.occupied | ~occ.known, occ.known & ~occ.occupied, tuple(occ.origin_xy),
                   occ.resolution_m, occ.z_min_m, occ.z_max_m)
-    return costmap_from_grid(grid, config)
+    return costmap_from_grid(grid, replace(config, margin_cost=float("inf")))
 
 
 def collides(path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: float = 0.02) -> bool:
