@@ -71,3 +71,26 @@ def test_cells_a_camera_passed_over_are_free():
         cam = m.camera_positions[0, :2]
         rc = cm.world_to_cell(cam[None])[0]
         assert bool(cm.grid.free[rc[0], rc[1]]) == expect
+
+
+def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
+    # A 0.48 m high bed between the camera and a wall; the camera, 4 cm above the bed top,
+    # looks across it, so rays skim the mattress and the top itself is barely measured.
+    bed = NYU13.index("bed")
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+                         ((0, 2.5, 1.2), (6, 0.1, 2.4), 0.0, NYU13.index("wall"), 2),
+                         ((0, 0.8, 0.24), (1.6, 2.0, 0.48), 0.0, bed, 3)])
+    r = ToyRenderer(scene)
+    frames = [r.render(K, look_at((x, -1.2, 0.52), (x, 2.5, 0.52)), index=i)
+              for i, x in enumerate(np.linspace(-0.3, 0.3, 6))]
+    m = SemanticMap(pixel_stride=1)
+    for f in frames:
+        m.integrate(f)
+    cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0))
+    xs, ys = np.meshgrid(np.linspace(-0.6, 0.6, 7), np.linspace(0.1, 1.6, 7))
+    rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
+    # Over the bed: occupied or unknown, never free.
+    assert not cm.grid.free[rc[:, 0], rc[:, 1]].any()
+    # The floor in front of it is free.
+    front = cm.world_to_cell(np.array([[0.0, -0.6]]))[0]
+    assert cm.grid.free[front[0], front[1]]

@@ -77,16 +77,18 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
                    z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
                    min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
-                   min_hits: int = 2) -> Grid2D:
+                   min_hits: int = 2, free_low_m: float = 0.2) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
     ``min_weight`` (3: voxels updated only once or twice are mostly the fringe of a
     surface seen edge-on, one voxel beyond it), or hit as a surface in at least
-    ``min_hits`` frames and ``min_hit_ratio`` of those that updated them, whose centre lies in [z_min_m, z_max_m] and whose class is not floor
-    (a noisy floor can poke above z_min). Free: cells holding an observed floor surface
-    (any voxel of class ``floor_label`` or a surface voxel below z_min_m) or a coarse
-    free-space cell overlapping the band; occupied wins. A cell needs at least
+    ``min_hits`` frames and ``min_hit_ratio`` of those that updated them, whose centre
+    lies in [z_min_m, z_max_m] and whose class is not floor (a noisy floor can poke above
+    z_min). Free: cells holding an observed floor surface (any voxel of class
+    ``floor_label`` or a surface voxel below z_min_m) or a coarse free-space cell that
+    overlaps the band and starts at most ``free_low_m`` above its bottom (free space seen
+    only high up says nothing about a bed or a seat below it); occupied wins. A cell needs at least
     ``min_column_voxels`` solid voxels in the band, or one with two occupied neighbour
     cells, to count as occupied: isolated voxels are mostly depth outliers (flying pixels),
     and one of them would block a corridor once inflated by the robot radius.
@@ -152,7 +154,10 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):
-        band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_max_m)
+        # Only coarse cells low in the band: a ray that grazed a bed top or a sofa seat from
+        # a camera just above it proves the space over it free, not the column down to the
+        # floor (the coarse cell it crossed also holds the top of the mattress).
+        band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_min_m + free_low_m)
         fp = free_pts[band]
         # A coarse cell covers several fine cells: mark all of them.
         k = max(1, int(round(fv / resolution_m)))

@@ -483,8 +483,10 @@ class SceneGraph:
 
     def _update_rooms(self, semantic_map: SemanticMap) -> None:
         cfg = self.config
+        # Rooms are a matter of layout: any free space seen in the band counts (the costmap
+        # is stricter about what a robot may drive over).
         grid = project_map_2d(semantic_map, cfg.grid_resolution_m, self.floor_z_m + cfg.z_min_m,
-                              self.floor_z_m + cfg.z_max_m)
+                              self.floor_z_m + cfg.z_max_m, free_low_m=np.inf)
         self.free_space = grid
         free = grid.free
         res = grid.resolution_m
