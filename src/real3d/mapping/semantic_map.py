@@ -74,6 +74,11 @@ class SemanticMapConfig:
             over ``edge_step_px`` pixels above ``edge_jump`` of the pixel's own; see
             ``_on_depth_edge``), where sensors return flying pixels between foreground and
             background, update geometry and colour but give no class or instance.
+        geometry_edge_jump: a pixel whose depth differs from a 4-neighbour's by more than
+            this fraction of its own sits on a depth discontinuity (either side of it, or a
+            flying pixel between the two) and gives the TSDF no update; interpolated flying
+            pixels seen from a slowly moving camera otherwise add up to a phantom surface
+            along the viewing rays. Endpoint hits still use every pixel; 0 disables.
         instance_min_overlap: a frame segment joins a map instance when at least this
             fraction of its voxels already carry that instance (a fraction of all its
             voxels, so that the few voxels a new object's segment shares with a touching
@@ -97,6 +102,7 @@ class SemanticMapConfig:
     label_band_voxels: float = 1.0
     edge_step_px: int = 2
     edge_jump: float = 0.05
+    geometry_edge_jump: float = 0.05
     instance_min_overlap: float = 0.2
     instance_min_voxels: int = 3
     max_instance_votes: float = 16.0
@@ -120,6 +126,8 @@ class SemanticMapConfig:
             raise ConfigError("SemanticMapConfig: free_voxel_size_m must be >= voxel_size_m")
         if not 0 < self.min_depth_m < self.max_depth_m:
             raise ConfigError("SemanticMapConfig: need 0 < min_depth_m < max_depth_m")
+        if not self.geometry_edge_jump >= 0:
+            raise ConfigError(f"SemanticMapConfig: geometry_edge_jump must be >= 0, got {self.geometry_edge_jump}")
         if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
 
@@ -200,6 +208,22 @@ def _on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, j
         second = 1.0 / np.maximum(a, 1e-6) + 1.0 / np.maximum(b, 1e-6) - 2.0 * inv
         edge |= ok & (np.abs(second) > jump * inv)
     return edge
+
+
+def _depth_discontinuity(depth: np.ndarray, rel: float) -> np.ndarray:
+    """(H, W) bool: valid pixels with a valid 4-neighbour whose depth differs by more than
+    ``rel`` of their own."""
+    d = depth.astype(np.float32, copy=False)
+    out = np.zeros(d.shape, bool)
+    dv = np.abs(d[1:] - d[:-1])
+    both = (d[1:] > 0) & (d[:-1] > 0)
+    out[1:] |= both & (dv > rel * d[1:])
+    out[:-1] |= both & (dv > rel * d[:-1])
+    du = np.abs(d[:, 1:] - d[:, :-1])
+    both = (d[:, 1:] > 0) & (d[:, :-1] > 0)
+    out[:, 1:] |= both & (du > rel * d[:, 1:])
+    out[:, :-1] |= both & (du > rel * d[:, :-1])
+    return out
 
 
 def _agrees_with_a_neighbour(depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol: float) -> np.ndarray:
@@ -468,6 +492,8 @@ class SemanticMap:
         ok = (z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
         rows, pu, pv, z, xn, yn, ray_of = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok], ray_of[ok]
         dpx = depth[pv, pu].astype(np.float64)
+        if cfg.geometry_edge_jump > 0:
+            dpx[_depth_discontinuity(depth, cfg.geometry_edge_jump)[pv, pu]] = 0.0  # no update
         sdf = (dpx - z) * np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
         ok = (dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m)
         rows, pu, pv, sdf, ray_of = rows[ok], pu[ok], pv[ok], sdf[ok], ray_of[ok]

@@ -80,8 +80,9 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> 
     """Inflate a ternary grid into a costmap.
 
     Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
-    transform); free cells within robot_radius + safety_margin cost ``margin_cost`` (lethal
-    when it is inf); unknown cells cost ``unknown_cost``; other free cells cost
+    transform); free cells within robot_radius + safety_margin of an obstacle, or within
+    robot_radius of unknown space, cost ``margin_cost`` (lethal when it is inf); unknown
+    cells cost ``unknown_cost``; other free cells cost
     ``1 + inflation_weight * exp(-3 (d - r_margin) / inflation_m)`` inside the inflation
     band, r_margin = robot_radius + safety_margin.
     """
@@ -103,6 +104,12 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig()) -> 
         soft = config.inflation_weight * np.exp(-3.0 * np.maximum(band, 0) / config.inflation_m)
         cost += np.where(band < config.inflation_m, soft, 0).astype(np.float32)
     in_margin = (dist < r_margin) & (dist >= config.robot_radius_m)
+    unknown = ~grid.free & ~grid.occupied
+    if unknown.any() and config.robot_radius_m > 0:
+        # A robot whose body reaches into unseen space may meet what is hidden there: cells
+        # within the robot radius of unknown space cost as much as the safety margin.
+        to_unknown = ndimage.distance_transform_edt(~unknown) * res
+        in_margin |= to_unknown < config.robot_radius_m
     cost[in_margin] = np.maximum(cost[in_margin], np.float32(config.margin_cost))
     cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
     cost[dist < config.robot_radius_m] = LETHAL
