@@ -156,8 +156,8 @@ def main() -> None:
           f"numpy {np.__version__} real3d {real3d.__version__}")
     print(f"mean over seeds {args.seeds} ({args.frames} frames, {args.size[0]}x{args.size[1]}, "
           f"noise={not args.no_noise}, stride={args.stride}):")
-    print(f"| semantic acc | mIoU | geo acc cm | completeness@5cm | F1@0.25 | F1@0.5 | relation acc "
-          f"| nav success | collisions | length ratio | nav success, goal tol. 0.1 m | collisions |")
+    print("| semantic acc | mIoU | geo acc cm | completeness@5cm | F1@0.25 | F1@0.5 | relation acc "
+          "| nav success | collisions | length ratio | nav success, goal tol. 0.1 m | collisions |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     f25 = np.mean([r["graph"]["detection"]["0.25"]["f1"] for r in rows])
     f50 = np.mean([r["graph"]["detection"]["0.5"]["f1"] for r in rows])

@@ -790,14 +790,16 @@ def _bed(sb, room, c, yaw, w, d):
     if rng.random() < 0.7:  # blanket over the lower part
         sb.local_box(b, c, yaw, (0, 0.25 * d, fh + mh + 0.02), (w + 0.02, d * 0.55, 0.04),
                      sb.material("fabric", "bedding"))
+    support = b
     for i in range(int(rng.integers(1, 3)) if w < 1.3 else 2):
         p = sb.instance("pillow", yaw, room.room_id)
         # A narrow bed has room for one pillow across: a second one lies on the first.
         lx, lz = (0.0, 0.14 * i) if w < 1.3 else ((i - 0.5) * w * 0.48, 0.0)
         sb.local_box(p, c, yaw, (lx, -d / 2 + 0.3, fh + mh + 0.07 + lz), (min(0.6, w * 0.42), 0.38, 0.14),
                      sb.material("fabric", "pillow"))
-        sb.on(p, below if lz > 0 else b)
-        below = p
+        sb.on(p, support)
+        if w < 1.3:
+            support = p
     return b, fh + mh
 
 
