@@ -10,6 +10,14 @@ voxels allocated (Open3D: blocks x 512).
 
     python benchmarks/bench_mapping.py                 # data-engine frames (toy if absent)
     python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
+    python benchmarks/bench_mapping.py --scaling       # map memory vs scene size (rooms)
+
+``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
+side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
+own memory (``SemanticMap.nbytes``), the voxels it allocated, CPU ms per frame over the
+run, and for comparison the 8^3 blocks Open3D's VoxelBlockGrid touches on the same frames
+(at 20 bytes per voxel for TSDF, weight and colour, 76 with 14 class floats) and a dense
+5 cm grid over the bounding box of the observed surface.
 """
 
 from __future__ import annotations
@@ -108,6 +116,78 @@ def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q)
            "map_mb": float("nan")})
 
 
+def _scaled_frames(plan, frames_per_room: int, size):
+    """Frames of the homes in ``plan`` [(seed, n_rooms)], each shifted 30 m further in x."""
+    from real3d.synth.sequence import SyntheticStream
+
+    for i, (seed, rooms) in enumerate(plan):
+        for f in SyntheticStream(seed, frames_per_room * rooms, size, "home", True):
+            T = f.world_T_cam.copy()
+            T[0, 3] += 30.0 * i
+            yield f.replace(world_T_cam=T)
+
+
+def _scale_real3d(plan, frames_per_room, size, q) -> None:
+    from real3d.mapping import SemanticMap
+
+    m = SemanticMap()
+    cpu = []
+    for f in _scaled_frames(plan, frames_per_room, size):
+        c = time.process_time()
+        m.integrate(f)
+        cpu.append((time.process_time() - c) * 1e3)
+    coords = m.voxel_arrays()["coords"]
+    # Dense bounding box per home (30 m apart), summed: what a dense grid over each would hold.
+    dense = 0
+    for i in range(len(plan)):
+        c = coords[np.abs(coords[:, 0] * m.voxel_size_m - 30.0 * i - 7.5) < 15.0]
+        if len(c):
+            dense += int(np.prod(c.max(axis=0) - c.min(axis=0) + 1))
+    q.put({"voxels": len(m), "map_mb": m.nbytes / 1e6, "cpu": float(np.median(cpu)), "frames": len(cpu),
+           "dense_voxels": dense})
+
+
+def _scale_open3d(plan, frames_per_room, size, q) -> None:
+    from real3d.geometry.o3d import import_open3d
+
+    o3d = import_open3d()
+    core = o3d.core
+    vbg = o3d.t.geometry.VoxelBlockGrid(["tsdf", "weight", "color"], [core.float32] * 3, [1, 1, 3],
+                                        voxel_size=0.05, block_resolution=8, block_count=60000,
+                                        device=core.Device("CPU:0"))
+    for f in _scaled_frames(plan, frames_per_room, size):
+        K = core.Tensor(f.intrinsics.K, core.float64)
+        ext = core.Tensor(np.linalg.inv(f.world_T_cam), core.float64)
+        depth = o3d.t.geometry.Image(core.Tensor(f.depth_m))
+        color = o3d.t.geometry.Image(core.Tensor(f.rgb.astype(np.float32)))
+        blocks = vbg.compute_unique_block_coordinates(depth, K, ext, 1.0, 6.0, 3.0)
+        vbg.integrate(blocks, depth, color, K, K, ext, 1.0, 6.0, 3.0)
+    q.put({"blocks": int(vbg.hashmap().size())})
+
+
+def _scaling(args) -> None:
+    from real3d.synth import generate_scene
+
+    by_rooms: dict[int, list[int]] = {}
+    seed = 0
+    while not all(len(by_rooms.get(k, [])) >= n for k, n in ((1, 1), (3, 3), (4, 1))) and seed < 300:
+        by_rooms.setdefault(len(generate_scene(seed, "home").rooms), []).append(seed)
+        seed += 1
+    plans = {1: [(by_rooms[1][0], 1)], 3: [(by_rooms[3][0], 3)],
+             10: [(by_rooms[4][0], 4), (by_rooms[3][1], 3), (by_rooms[3][2], 3)]}
+    fpr = args.frames_per_room
+    print(f"| rooms | homes (seed: rooms) | frames | real3d voxels | real3d map MB | CPU ms/frame | "
+          f"Open3D blocks touched | Open3D MB at 20 / 76 B per voxel | dense 5 cm grid MB at 76 B |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, plan in plans.items():
+        r = _in_child(_scale_real3d, plan, fpr, tuple(args.size))
+        o = _in_child(_scale_open3d, plan, fpr, tuple(args.size)) if not args.skip_open3d else {"blocks": 0}
+        vox_o3d = o["blocks"] * 512
+        print(f"| {n} | {', '.join(f'{s}: {k}' for s, k in plan)} | {r['frames']} | {r['voxels']} | "
+              f"{r['map_mb']:.1f} | {r['cpu']:.1f} | {o['blocks']} | {vox_o3d * 20 / 1e6:.0f} / "
+              f"{vox_o3d * 76 / 1e6:.0f} | {r['dense_voxels'] * 76 / 1e6:.0f} |", flush=True)
+
+
 def _in_child(target, *args):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
@@ -126,7 +206,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--toy", action="store_true")
     ap.add_argument("--skip-open3d", action="store_true")
+    ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
+    ap.add_argument("--frames-per-room", type=int, default=100)
     args = ap.parse_args()
+    if args.scaling:
+        _scaling(args)
+        return
 
     seq, source = _frames(args)
     frames = list(seq)
