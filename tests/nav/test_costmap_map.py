@@ -94,3 +94,41 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
     # The floor in front of it is free.
     front = cm.world_to_cell(np.array([[0.0, -0.6]]))[0]
     assert cm.grid.free[front[0], front[1]]
+
+
+def test_flying_pixels_at_a_far_edge_make_no_phantom_obstacle():
+    # A wall panel 3 m away whose edge stands in front of a wall 4 m away; the sensor puts
+    # two columns of flying pixels (3.4 and 3.7 m, the same down the column, so they agree
+    # with their vertical neighbours) beside the edge, as a camera sliding sideways keeps
+    # seeing them. They must not become a surface between the two walls.
+    wall = NYU13.index("wall")
+    scene = boxes_scene([((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR, 1),
+                         ((-1.0, 3.05, 1.0), (2.0, 0.1, 2.0), 0.0, wall, 2),
+                         ((0, 4.05, 1.0), (6.0, 0.1, 2.0), 0.0, wall, 3)])
+    r = ToyRenderer(scene)
+    frames = []
+    for i, x in enumerate(np.linspace(0.3, 0.7, 10)):
+        f = r.render(K, look_at((x, 0.0, 0.8), (x, 4.0, 0.8)), index=i)
+        d = f.depth_m.copy()
+        jump = (d[:, 1:] > 1.2 * d[:, :-1]) & (d[:, :-1] > 0)
+        for v, u in zip(*np.nonzero(jump)):
+            near, far = d[v, u], d[v, u + 1]
+            d[v, u + 1] = near + 0.4 * (far - near)
+            if u + 2 < d.shape[1]:
+                d[v, u + 2] = near + 0.7 * (far - near)
+        frames.append(f.replace(depth_m=d))
+
+    def phantom(cfg):
+        m = SemanticMap(cfg)
+        for f in frames:
+            m.integrate(f)
+        cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5))
+        # the flying pixels' rays pass just beside the edge (x = 0) and reach 3.4-3.7 m there
+        xs, ys = np.meshgrid(np.linspace(-0.2, 0.3, 11), np.linspace(3.3, 3.8, 11))
+        rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        return int(cm.grid.occupied[rc[:, 0], rc[:, 1]].sum())
+
+    from real3d.mapping.semantic_map import SemanticMapConfig
+
+    assert phantom(SemanticMapConfig(pixel_stride=2)) == 0
+    assert phantom(SemanticMapConfig(pixel_stride=2, geometry_edge_jump=0.0)) > 0  # what the rule removes

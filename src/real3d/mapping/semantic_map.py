@@ -210,6 +210,23 @@ def _on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, j
     return edge
 
 
+def _between_surfaces(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, rel: float) -> np.ndarray:
+    """(N,) bool: pixels (v, u) whose depth lies between those ``step`` pixels to either
+    side (in u or in v), more than ``rel`` of their own from both: flying pixels, which a
+    sensor puts between a foreground edge and the background. A thin pole's pixels are
+    nearer than both sides and a surface's edge pixel has a surface on one side: neither
+    counts."""
+    h, w = depth.shape
+    d = depth[v, u]
+    out = np.zeros(v.shape[0], bool)
+    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
+                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
+        a, b = depth[av, au], depth[bv, bu]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        out |= (lo > 0) & (d - lo > rel * d) & (hi - d > rel * d)
+    return out
+
+
 def _depth_discontinuity(depth: np.ndarray, rel: float) -> np.ndarray:
     """(H, W) bool: valid pixels with a valid 4-neighbour whose depth differs by more than
     ``rel`` of their own."""
@@ -469,6 +486,9 @@ class SemanticMap:
         # Flying pixels (isolated readings between a foreground edge and the background)
         # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
         agreed = _agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
+        if cfg.geometry_edge_jump > 0:
+            # Neighbouring flying pixels agree with each other; they lie between surfaces.
+            agreed &= ~_between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
         hit_rows = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side])
         self._hits[hit_rows] = self._hits[hit_rows] + 1.0
         # Several rays of one frame often reach the same voxel: keep one entry per voxel
