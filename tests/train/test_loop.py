@@ -100,3 +100,31 @@ def test_data_parallel_two_processes_gloo(tmp_path):
     card = json.loads((tmp_path / "ddp" / "model.json").read_text())
     assert card["world_size"] == 2
     assert load_weights(tmp_path / "ddp" / "model.safetensors").config.name == "rgb-tiny"
+
+
+def test_a_non_finite_step_is_skipped_and_leaves_the_weights(tmp_path, monkeypatch):
+    import real3d.train.loop as loop
+
+    real_loss = loop.seg_loss
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        out = real_loss(*a, **k)
+        return out * float("nan") if calls["n"] == 2 else out  # an overflow on step 2
+
+    # The same 2-step schedule stopped after step 1, without the overflow ...
+    train(_cfg(tmp_path, "ref", steps=2, augment=None, amp="off"), dataset=ToySegData(4),
+          resume=False, progress=False, stop_at=1)
+    monkeypatch.setattr(loop, "seg_loss", flaky)
+    # ... holds the weights that the run whose step 2 overflowed ends with.
+    two = train(_cfg(tmp_path, "two", steps=2, augment=None, amp="off"), dataset=ToySegData(4),
+                resume=False, progress=False)
+    assert two["skipped_steps"] == 1
+    a = build_model("rgbd-tiny")
+    load_checkpoint(tmp_path / "ref" / "ckpt" / "last", a, restore_rng=False)
+    b = load_weights(tmp_path / "two" / "model.safetensors")
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.isfinite(q).all() and torch.equal(p, q), n
+    rows = (tmp_path / "two" / "log.csv").read_text().strip().splitlines()
+    assert rows[0].endswith(",skipped") and rows[-1].endswith(",1")

@@ -51,6 +51,9 @@ class TrainConfig:
         threads: torch intra-op threads per process (0 = leave torch's default).
         init_weights: start from these weights (``.safetensors`` with its model card, same
             preset) instead of a random init: a second training phase with a new schedule.
+        grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
+            loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
+            log's ``skipped`` column and the summary, and the weights stay as they were.
             A checkpoint in ``out_dir`` still takes precedence (resume).
     """
 
@@ -74,6 +77,7 @@ class TrainConfig:
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     threads: int = 0
     init_weights: str | None = None
+    grad_clip: float = 5.0
 
     def __post_init__(self) -> None:
         if self.amp not in ("off", "bf16"):
@@ -199,7 +203,7 @@ def train(
         log_file = open(log_path, "w" if new else "a", newline="")
         writer = csv.writer(log_file)
         if new:
-            writer.writerow(["step", "epoch", "loss", "lr", "seconds", "samples_per_s"])
+            writer.writerow(["step", "epoch", "loss", "lr", "seconds", "samples_per_s", "skipped"])
 
     bar = None
     if progress and is_main:
@@ -210,6 +214,7 @@ def train(
     step = start_step
     last_loss = float("nan")
     losses: list[float] = []
+    skipped = int(meta.get("skipped_steps", 0))
     t0 = time.perf_counter()
     extra = {"class_weights": weights.tolist() if weights is not None else None, "train_config": _cfg_dict(cfg)}
     for batch in loader:
@@ -220,8 +225,19 @@ def train(
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
         loss = seg_loss(refined, coarse, labels, weights, cfg.coarse_weight)
         opt.zero_grad(set_to_none=True)
+        # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
+        # every rank then sees the same non-finite norm and skips the same step.
         loss.backward()
-        opt.step()
+        params = [p for p in model.parameters() if p.grad is not None]
+        if cfg.grad_clip > 0:
+            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:
+            gnorm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) if params else torch.zeros(())
+        if bool(torch.isfinite(gnorm)):
+            opt.step()
+        else:
+            opt.zero_grad(set_to_none=True)
+            skipped += 1
         step += 1
         last_loss = float(loss.detach())
         if world > 1:
@@ -231,21 +247,22 @@ def train(
         losses.append(last_loss)
         if is_main:
             dt = time.perf_counter() - t0
-            writer.writerow([step, (step * cfg.batch_size * world) // len(base), f"{last_loss:.5f}", f"{opt.param_groups[0]['lr']:.6g}", f"{dt:.2f}", f"{(step - start_step) * cfg.batch_size * world / dt:.2f}"])
+            writer.writerow([step, (step * cfg.batch_size * world) // len(base), f"{last_loss:.5f}", f"{opt.param_groups[0]['lr']:.6g}", f"{dt:.2f}", f"{(step - start_step) * cfg.batch_size * world / dt:.2f}", skipped])
             log_file.flush()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.3f}")
         stopping = stop_at is not None and step >= stop_at
         if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps or stopping):
-            save_checkpoint(ckpt_path, model, opt, step, extra)
+            save_checkpoint(ckpt_path, model, opt, step, {**extra, "skipped_steps": skipped})
         if stopping:
             break
     if bar is not None:
         bar.close()
     if log_file is not None:
         log_file.close()
-    summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out)}
+    summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out),
+               "skipped_steps": skipped}
     if is_main and step >= cfg.steps:
         card = {
             "preset": mcfg.name,
