@@ -63,6 +63,8 @@ def test_lr_schedule_and_config_checks():
     with pytest.raises(ConfigError):
         TrainConfig(amp="fp8")
     with pytest.raises(ConfigError):
+        TrainConfig(grad_clip=-1.0)
+    with pytest.raises(ConfigError):
         TrainConfig(crop_hw=(60, 96))
 
 

@@ -82,6 +82,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.amp not in ("off", "bf16"):
             raise ConfigError(f"TrainConfig.amp: expected 'off' or 'bf16', got {self.amp!r}")
+        if not self.grad_clip >= 0:
+            raise ConfigError(f"TrainConfig.grad_clip: expected >= 0 (0 = off), got {self.grad_clip}")
         if self.class_weighting not in ("enet", "none"):
             raise ConfigError(f"TrainConfig.class_weighting: expected 'enet' or 'none', got {self.class_weighting!r}")
         if any(v % 16 for v in self.crop_hw):
