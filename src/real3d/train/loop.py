@@ -53,7 +53,8 @@ class TrainConfig:
             preset) instead of a random init: a second training phase with a new schedule.
         grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
             loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
-            log's ``skipped`` column and the summary, and the weights stay as they were.
+            log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
+            stay as they were.
             A checkpoint in ``out_dir`` still takes precedence (resume).
     """
 
@@ -223,6 +224,9 @@ def train(
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         rgb, depth, labels = batch["rgb"], batch["depth_m"], batch["labels"]
+        # BatchNorm running statistics change during the forward pass: keep a copy so that a
+        # skipped (non-finite) step can put them back.
+        buffers = [b.detach().clone() for b in model.buffers()]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
         loss = seg_loss(refined, coarse, labels, weights, cfg.coarse_weight)
@@ -239,6 +243,9 @@ def train(
             opt.step()
         else:
             opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers):
+                    b.copy_(saved)
             skipped += 1
         step += 1
         last_loss = float(loss.detach())
