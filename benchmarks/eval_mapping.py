@@ -9,12 +9,13 @@ segment ids are only associated by overlap, never matched to the scene's ids; wi
   graph: object P/R/F1 at 3D IoU 0.25 and 0.5 against the objects the frames show (>= 400
        instance pixels over the sequence; also reported against all objects), relation
        accuracy;
-  nav: success on ground-truth-connected start/goal pairs whose ends the map saw free,
-       collisions with the ground-truth
-       obstacles, path length over the optimum (same planner on the ground-truth grid).
+  nav: success on ground-truth-connected start/goal pairs whose ends the map saw free and
+       whose ground-truth path stays in space the map knows, collisions with the
+       ground-truth obstacles, path length over the optimum (same planner on the
+       ground-truth grid); the same pairs again with a 0.1 m goal tolerance.
 Writes a top-down PNG, a scene-graph PNG, a semantic PLY and the graph JSON per sequence.
 
-    python benchmarks/eval_mapping.py --seeds 0 1 2 --frames 150 --out out/eval_mapping
+    python benchmarks/eval_mapping.py --seeds 0 1 2 3 4 5 6 7 --frames 300 --out out/eval_mapping
 """
 
 from __future__ import annotations
