@@ -25,10 +25,15 @@ TOUCHING = [((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
             ((0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 3)]
 
 
-def _chairs(frames, **integrate_kw):
-    m = SemanticMap(pixel_stride=2)
+def _fuse(frames, stride=2, **integrate_kw):
+    m = SemanticMap(pixel_stride=stride)
     for f in frames:
         m.integrate(f, **{k: v(f) for k, v in integrate_kw.items()})
+    return m
+
+
+def _chairs(frames, **integrate_kw):
+    m = _fuse(frames, **integrate_kw)
     g = SceneGraph()
     g.update(m)
     return m, [n for n in g.objects() if n.label == CHAIR]
@@ -91,10 +96,7 @@ def test_box_of_an_object_seen_from_one_side_reaches_the_wall_behind():
     # Cameras at y < 0 facing +y, between the planes of the books' sides (|x| < 0.3).
     front = np.linspace(-np.pi / 2 - 0.15, -np.pi / 2 + 0.15, 6)
     # At the height of the books: their top is not seen either.
-    frames = _frames(scene, front, center=(0, 0.2, 0.5), radius=1.8, height=0.5)
-    m = SemanticMap(pixel_stride=2)
-    for f in frames:
-        m.integrate(f)
+    m = _fuse(_frames(scene, front, center=(0, 0.2, 0.5), radius=1.8, height=0.5))
     sizes = {}
     for complete in (False, True):
         g = SceneGraph(SceneGraphConfig(complete_depth=complete))
@@ -115,10 +117,7 @@ def test_a_small_object_seen_from_one_side_is_not_deepened_past_its_width():
     scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
                          ((0, 0, 0.2), (0.12, 0.12, 0.3), 0.0, OBJECTS, 2)])
     front = np.linspace(-np.pi / 2 - 0.1, -np.pi / 2 + 0.1, 6)
-    frames = _frames(scene, front, center=(0, 0, 0.2), radius=1.2, height=0.25)
-    m = SemanticMap(pixel_stride=1)
-    for f in frames:
-        m.integrate(f)
+    m = _fuse(_frames(scene, front, center=(0, 0, 0.2), radius=1.2, height=0.25), stride=1)
     g = SceneGraph()
     g.update(m)
     (vase,) = [n for n in g.objects() if n.label == OBJECTS]

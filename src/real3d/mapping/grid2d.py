@@ -77,13 +77,13 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
                    z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
                    min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
-                   min_hits: int = 2, free_low_m: float = 0.2) -> Grid2D:
+                   free_low_m: float = 0.2) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
     ``min_weight`` (3: voxels updated only once or twice are mostly the fringe of a
-    surface seen edge-on, one voxel beyond it), or hit as a surface in at least
-    ``min_hits`` frames and ``min_hit_ratio`` of those that updated them, whose centre
+    surface seen edge-on, one voxel beyond it), or hit as a surface in at least 2
+    frames and ``min_hit_ratio`` of those that updated them, whose centre
     lies in [z_min_m, z_max_m] and whose class is not floor (a noisy floor can poke above
     z_min). Free: cells holding an observed floor surface (any voxel of class
     ``floor_label`` or a surface voxel below z_min_m) or a coarse free-space cell that
@@ -127,7 +127,7 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     # Thin things (leaves, chair legs) average to "free" in a TSDF because views through
     # their gaps outweigh the views that hit them; a voxel hit in a good share of the frames
     # that saw it counts as solid too.
-    hit_solid = (hits >= min_hits) & (hits >= min_hit_ratio * arr["weight"])
+    hit_solid = (hits >= 2) & (hits >= min_hit_ratio * arr["weight"])
     cand = np.flatnonzero(((arr["weight"] >= min_weight) & (sdf < vs)) | hit_solid)
     sdf_c, z = sdf[cand], centres[cand, 2]
     is_floor = np.zeros(len(cand), bool)

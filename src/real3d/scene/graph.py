@@ -191,6 +191,27 @@ class _Cluster:
     box: Box3D | None = None
 
 
+def _link_groups(n: int, linked) -> list[list[int]]:
+    """Indices 0..n-1 grouped into the connected components of the pairwise relation
+    ``linked(i, j)`` (i < j), in order of their first member (union-find)."""
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if linked(i, j):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 @dataclass
 class SceneGraph:
     """Scene graph of a ``SemanticMap``; call ``update(map)`` after integrating frames."""
@@ -310,26 +331,15 @@ class SceneGraph:
                 hulls.append(xy[ConvexHull(xy).vertices] if len(g) >= 3 else None)
             except QhullError:
                 hulls.append(None)
-        parent = list(range(len(groups)))
-
-        def root(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
         areas = [polygon_area(h) if h is not None else 0.0 for h in hulls]
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if hulls[i] is None or hulls[j] is None or min(areas[i], areas[j]) <= 0:
-                    continue
-                inter = polygon_area(convex_intersection(hulls[i], hulls[j]))
-                if inter > self.config.merge_overlap * min(areas[i], areas[j]):
-                    parent[root(i)] = root(j)
-        merged: dict[int, list[np.ndarray]] = {}
-        for i, g in enumerate(groups):
-            merged.setdefault(root(i), []).append(g)
-        return [np.concatenate(v) for v in merged.values()]
+
+        def stacked(i, j) -> bool:
+            if hulls[i] is None or hulls[j] is None or min(areas[i], areas[j]) <= 0:
+                return False
+            inter = polygon_area(convex_intersection(hulls[i], hulls[j]))
+            return inter > self.config.merge_overlap * min(areas[i], areas[j])
+
+        return [np.concatenate([groups[k] for k in members]) for members in _link_groups(len(groups), stacked)]
 
     def _complete_depth(self, box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap) -> Box3D:
         """Deepen a box seen from one side (see ``SceneGraphConfig.complete_depth``)."""
@@ -385,30 +395,19 @@ class SceneGraph:
         if len(found) < 2:
             return found
         boxes = [fit(g) if len(g) >= 4 else None for g, _ in found]
-        parent = list(range(len(found)))
 
-        def root(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
+        def overlapping(i, j) -> bool:
+            a, b = boxes[i], boxes[j]
+            if a is None or b is None:
+                return False
+            if np.linalg.norm(a.center - b.center) > 0.5 * (np.linalg.norm(a.size) + np.linalg.norm(b.size)):
+                return False  # cannot overlap
+            iou = box_iou_3d(a, b)
+            inter = iou * (a.volume + b.volume) / (1.0 + iou)
+            return iou > self.config.instance_merge_iou or inter > 0.6 * min(a.volume, b.volume)
 
-        for i in range(len(found)):
-            for j in range(i + 1, len(found)):
-                a, b = boxes[i], boxes[j]
-                if a is None or b is None:
-                    continue
-                if np.linalg.norm(a.center - b.center) > 0.5 * (np.linalg.norm(a.size) + np.linalg.norm(b.size)):
-                    continue  # cannot overlap
-                iou = box_iou_3d(a, b)
-                inter = iou * (a.volume + b.volume) / (1.0 + iou)
-                if iou > self.config.instance_merge_iou or inter > 0.6 * min(a.volume, b.volume):
-                    parent[root(i)] = root(j)
-        groups: dict[int, list[int]] = {}
-        for i in range(len(found)):
-            groups.setdefault(root(i), []).append(i)
         out = []
-        for members in groups.values():
+        for members in _link_groups(len(found), overlapping):
             big = max(members, key=lambda k: len(found[k][0]))
             out.append((np.concatenate([found[k][0] for k in members]), found[big][1]))
         return out
