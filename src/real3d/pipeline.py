@@ -266,9 +266,10 @@ def _cache_root(config: PipelineConfig) -> Path:
 
 
 def _weights_key(net) -> str:
-    """Content hash of a network's weights (random-init presets differ per build)."""
+    """Content hash of a network's weights and INT8 recipe (random-init presets differ per build)."""
     h = hashlib.sha1()
     h.update(repr(net.config.to_dict()).encode())
+    h.update(repr((getattr(net, "card", None) or {}).get("int8_keep_float")).encode())
     for k, v in net.state_dict().items():
         h.update(k.encode())
         h.update(v.detach().cpu().numpy().tobytes())

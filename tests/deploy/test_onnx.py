@@ -4,7 +4,7 @@ import torch
 
 from real3d.core import Frame, Intrinsics
 from real3d.core.errors import ConfigError, FormatError, InputError
-from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
+from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8, select_float_nodes
 from real3d.models import PRESETS, build_model
 from real3d.train import ToySegData, TrainConfig, train
 
@@ -99,3 +99,47 @@ def test_errors(tmp_path):
         OrtSegmenter(tmp_path / "missing.onnx")
     with pytest.raises(ConfigError):
         export_onnx(build_model("rgb-tiny"), tmp_path / "m.onnx", head="both")
+
+
+def _float_convs(path):
+    """Names of Conv nodes whose weight input is not dequantized (left in float)."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    dq_outputs = {o for n in g.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return {n.name for n in g.node if n.op_type == "Conv" and n.input[1] not in dq_outputs}
+
+
+def test_keep_float_selection_and_card(toy_model, tmp_path):
+    import copy
+    import json
+
+    import onnx
+
+    m = toy_model.eval()
+    fp32 = export_onnx(m, tmp_path / "m.onnx", size_hw=(64, 96))
+    feeds = calibration_feeds(m.config, ToySegData(8), n=8, size_hw=(64, 96))
+    convs = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
+    assert _float_convs(quantize_int8(fp32, tmp_path / "all.onnx", feeds)) == set()
+    # a target no partial float set reaches: the search stops at max_nodes, in ranked order
+    keep, history = select_float_nodes(fp32, feeds, target_agreement=1.0, max_nodes=2)
+    assert len(keep) == 2 and set(keep) <= set(convs)
+    assert [n for n, _ in history] == [0, 1, 2] and all(0.0 <= a <= 1.0 for _, a in history)
+    q = quantize_int8(fp32, tmp_path / "k.onnx", feeds, keep_float=keep)
+    assert _float_convs(q) == set(keep)
+    meta = {p.key: p.value for p in onnx.load(str(q)).metadata_props}
+    assert json.loads(meta["real3d.int8_keep_float"]) == keep and meta["real3d.precision"] == "int8"
+    # every convolution in float: the graph computes what FP32 does
+    everything = quantize_int8(fp32, tmp_path / "f.onnx", feeds, keep_float=convs)
+    rgb, depth, _ = _inputs(2)
+    a = OrtSegmenter(everything).run(rgb.numpy(), depth.numpy())
+    assert np.abs(a - OrtSegmenter(fp32).run(rgb.numpy(), depth.numpy())).max() < FP32_ATOL
+    # a model card's list travels through the FP32 graph into the INT8 one
+    carded = copy.deepcopy(m)
+    carded.card = dict(m.card, int8_keep_float=keep[:1])
+    fp32c = export_onnx(carded, tmp_path / "c.onnx", size_hw=(64, 96))
+    assert _float_convs(quantize_int8(fp32c, tmp_path / "c.int8.onnx", feeds)) == set(keep[:1])
+    with pytest.raises(ConfigError, match="keep_float"):
+        quantize_int8(fp32, tmp_path / "x.onnx", feeds, keep_float=["/no/such/Conv"])
+    with pytest.raises(ConfigError, match="target_agreement"):
+        select_float_nodes(fp32, feeds, target_agreement=1.5)

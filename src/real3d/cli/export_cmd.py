@@ -16,11 +16,16 @@ def export(
     head: str = typer.Option("refined", "--head", help="refined | coarse"),
     calib: str = typer.Option("synth:kind=mixed,size=240x320,seed=11,n=64", "--calib", help="Calibration data spec."),
     calib_frames: int = typer.Option(64, "--calib-frames", help="Calibration frames."),
+    int8_target: float = typer.Option(
+        0.0, "--int8-target",
+        help="Search the fewest convolutions to keep in float so that INT8 argmax agreement with FP32 "
+             "on the calibration frames reaches this (e.g. 0.985); 0 = use the model card's list.",
+    ),
 ) -> None:
     """Write OUT/<name>.onnx (FP32) and, with --int8, OUT/<name>.int8.onnx."""
     from real3d.cli.synth_cmd import parse_size
     from real3d.core.errors import ConfigError
-    from real3d.deploy import calibration_feeds, export_onnx, quantize_int8
+    from real3d.deploy import calibration_feeds, export_onnx, quantize_int8, select_float_nodes
     from real3d.models import load_model
 
     if fmt != "onnx":
@@ -36,5 +41,10 @@ def export(
         if not net.quantizable:
             raise ConfigError(f"{model} does not declare itself quantizable")
         feeds = calibration_feeds(net.config, calib, n=calib_frames, size_hw=hw)
-        q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds)
+        keep = None
+        if int8_target:
+            keep, history = select_float_nodes(fp32, feeds, target_agreement=int8_target)
+            typer.echo(f"agreement on calibration frames by convolutions kept in float: {history}")
+            typer.echo(f"kept in float: {keep}")
+        q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds, keep_float=keep)
         typer.echo(f"wrote {q}")

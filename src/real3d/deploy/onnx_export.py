@@ -11,6 +11,13 @@ agreement with FP32 on held-out frames, where MinMax and Entropy gave 97.2 % and
 with the classifier heads left in float 97.3 %. Only convolutions are quantised: the attention's matrix products see sums over
 all pixels whose range varies with the input size, and keeping them in float costs little
 time (they are a few percent of the MACs).
+
+Some convolutions lose more than others to 8 bits (on rgbd-default the depth encoder's stem,
+whose input spans 0-10 m). ``select_float_nodes`` ranks every convolution by how much argmax
+agreement with FP32 keeping it in float recovers on the calibration frames, and keeps the
+fewest in float that reach a target. A model card's ``int8_keep_float`` list travels in the
+FP32 graph's metadata (``real3d.int8_keep_float``), and ``quantize_int8`` honours it, so
+every path that quantises shipped weights (CLI, pipeline, benchmarks) gets the same graph.
 """
 
 from __future__ import annotations
@@ -87,11 +94,17 @@ def export_onnx(
         )
     m = onnx.load(str(path))
     meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
+    keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
+    if keep:
+        meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
     for k, v in meta.items():
         e = m.metadata_props.add()
         e.key, e.value = k, v
     onnx.save(m, str(path))
     return path
+
+
+KEEP_FLOAT_KEY = "real3d.int8_keep_float"
 
 
 class _Calibration:
@@ -124,13 +137,44 @@ def calibration_feeds(model_config, data, n: int = 32, size_hw: tuple[int, int] 
     return feeds
 
 
-def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: list[dict], per_channel: bool = True) -> Path:
-    """Static INT8 (QDQ) quantisation of an exported graph, calibrated on ``feeds``."""
+def _metadata(path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    feeds: list[dict],
+    per_channel: bool = True,
+    keep_float: list[str] | None = None,
+    calibration_cache: str | Path | None = None,
+) -> Path:
+    """Static INT8 (QDQ) quantisation of an exported graph, calibrated on ``feeds``.
+
+    Args:
+        keep_float: names of Conv nodes left in float. None: the list in the graph's
+            ``real3d.int8_keep_float`` metadata (from the model card), else none.
+        calibration_cache: a JSON file for the activation ranges: read if it exists,
+            written otherwise (repeated quantisations of one graph calibrate once).
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
+    if not feeds and not (calibration_cache and Path(calibration_cache).is_file()):
+        raise ConfigError("quantize_int8: no calibration feeds")
+    src_meta = _metadata(fp32_path)
+    if keep_float is None:
+        keep_float = json.loads(src_meta.get(KEEP_FLOAT_KEY, "[]"))
+    keep_float = [str(n) for n in keep_float]
+    if keep_float:
+        convs = {n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type == "Conv"}
+        unknown = [n for n in keep_float if n not in convs]
+        if unknown:
+            raise ConfigError(f"quantize_int8: keep_float names no Conv node of {fp32_path.name}: {unknown[:3]}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     pre = out_path.with_suffix(".pre.onnx")
     quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
@@ -139,17 +183,69 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, feeds: list[dict]
         quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
+        nodes_to_exclude=keep_float,
+        **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
     )
     pre.unlink(missing_ok=True)
     m = onnx.load(str(out_path))
-    src = onnx.load(str(fp32_path))
-    have = {p.key for p in m.metadata_props}
-    for p in src.metadata_props:
-        if p.key not in have:
-            e = m.metadata_props.add()
-            e.key, e.value = p.key, ("int8" if p.key == "real3d.precision" else p.value)
-    for p in m.metadata_props:
-        if p.key == "real3d.precision":
-            p.value = "int8"
+    meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float)})
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
     onnx.save(m, str(out_path))
     return out_path
+
+
+def select_float_nodes(
+    fp32_path: str | Path,
+    feeds: list[dict],
+    target_agreement: float = 0.985,
+    max_nodes: int = 8,
+    threads: int = 0,
+) -> tuple[list[str], list[tuple[int, float]]]:
+    """Fewest Conv nodes to keep in float so that INT8 argmax agreement with the FP32 graph,
+    measured on ``feeds``, reaches ``target_agreement``.
+
+    Each Conv is scored by the agreement gained when it alone stays in float; nodes are
+    then added in that order (at most ``max_nodes``) until the target is met. Costs one
+    quantisation and one pass over ``feeds`` per Conv. Returns the chosen names and the
+    agreement after each addition ``[(n_float, agreement), ...]`` starting from none.
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    if not 0.0 < target_agreement <= 1.0:
+        raise ConfigError(f"select_float_nodes: target_agreement must lie in (0, 1], got {target_agreement}")
+    fp32_path = Path(fp32_path)
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+
+    def predictions(path):
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return [sess.run(None, f)[0].argmax(1) for f in feeds]
+
+    ref = predictions(fp32_path)
+    convs = [n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type == "Conv"]
+    with tempfile.TemporaryDirectory(prefix="real3d-int8-") as tmp:
+        cache, q = Path(tmp) / "ranges.json", Path(tmp) / "q.onnx"
+
+        def agreement(keep):
+            quantize_int8(fp32_path, q, feeds, keep_float=keep, calibration_cache=cache)
+            return float(np.mean([(a == b).mean() for a, b in zip(predictions(q), ref)]))
+
+        history = [(0, agreement([]))]
+        if history[0][1] >= target_agreement:
+            return [], history
+        gain = {c: agreement([c]) for c in convs}
+        order = sorted(convs, key=lambda c: -gain[c])[:max_nodes]
+        chosen: list[str] = []
+        for c in order:
+            chosen.append(c)
+            history.append((len(chosen), gain[c] if len(chosen) == 1 else agreement(chosen)))
+            if history[-1][1] >= target_agreement:
+                break
+    return chosen, history
