@@ -30,6 +30,8 @@ def export(
 
     if fmt != "onnx":
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
+    if not 0.0 <= int8_target <= 1.0:
+        raise ConfigError(f"--int8-target: expected an agreement in [0, 1] (0 = the model card's list), got {int8_target}")
     net = load_model(model)
     hw = parse_size(size)
     stem = Path(model).stem if model.endswith(".safetensors") else model
