@@ -4,7 +4,13 @@ import torch
 
 from real3d.core import Frame, Intrinsics
 from real3d.core.errors import ConfigError, FormatError, InputError
-from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8, select_float_nodes
+from real3d.deploy import (
+    OrtSegmenter,
+    calibration_feeds,
+    export_onnx,
+    quantize_int8,
+    select_float_nodes,
+)
 from real3d.models import PRESETS, build_model
 from real3d.train import ToySegData, TrainConfig, train
 
