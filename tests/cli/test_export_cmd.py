@@ -14,6 +14,8 @@ def test_export_int8_with_target(tmp_path):
                                  "--calib-frames", "2", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert "kept in float: []" in r.output
+    # written under temporary names and renamed: only the two finished graphs remain
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["rgbd-tiny.int8.onnx", "rgbd-tiny.onnx"]
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "rgbd-tiny.int8.onnx")).metadata_props}
     assert meta["real3d.precision"] == "int8" and json.loads(meta["real3d.int8_keep_float"]) == []
 

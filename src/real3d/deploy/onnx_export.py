@@ -23,6 +23,7 @@ every path that quantises shipped weights (CLI, pipeline, benchmarks) gets the s
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def export_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")  # renamed when complete: no half-written graph
     cfg = model.config
     model = model.eval()
     wrapper = _ExportWrapper(model, head).eval()
@@ -89,10 +91,10 @@ def export_onnx(
         # but the sizes they read are taken from the tensors in the graph
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
-            wrapper, tuple(examples), str(path), input_names=names, output_names=["logits"],
+            wrapper, tuple(examples), str(part), input_names=names, output_names=["logits"],
             dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
         )
-    m = onnx.load(str(path))
+    m = onnx.load(str(part))
     meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
     keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
     if keep:
@@ -100,7 +102,8 @@ def export_onnx(
     for k, v in meta.items():
         e = m.metadata_props.add()
         e.key, e.value = k, v
-    onnx.save(m, str(path))
+    onnx.save(m, str(part))
+    os.replace(part, path)
     return path
 
 
@@ -177,9 +180,10 @@ def quantize_int8(
             raise ConfigError(f"quantize_int8: keep_float names no Conv node of {fp32_path.name}: {unknown[:3]}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     pre = out_path.with_suffix(".pre.onnx")
+    part = out_path.with_name(out_path.name + ".part")  # renamed when complete
     quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
     quantize_static(
-        str(pre), str(out_path), _Calibration(feeds),
+        str(pre), str(part), _Calibration(feeds),
         quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
@@ -187,13 +191,14 @@ def quantize_int8(
         **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
     )
     pre.unlink(missing_ok=True)
-    m = onnx.load(str(out_path))
+    m = onnx.load(str(part))
     meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float)})
     del m.metadata_props[:]
     for k, v in meta.items():
         e = m.metadata_props.add()
         e.key, e.value = k, v
-    onnx.save(m, str(out_path))
+    onnx.save(m, str(part))
+    os.replace(part, out_path)
     return out_path
 
 
