@@ -140,12 +140,6 @@ def calibration_feeds(model_config, data, n: int = 32, size_hw: tuple[int, int] 
     return feeds
 
 
-def _metadata(path: Path) -> dict[str, str]:
-    import onnx
-
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-
-
 def quantize_int8(
     fp32_path: str | Path,
     out_path: str | Path,
@@ -169,12 +163,13 @@ def quantize_int8(
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if not feeds and not (calibration_cache and Path(calibration_cache).is_file()):
         raise ConfigError("quantize_int8: no calibration feeds")
-    src_meta = _metadata(fp32_path)
+    src = onnx.load(str(fp32_path))
+    src_meta = {p.key: p.value for p in src.metadata_props}
     if keep_float is None:
         keep_float = json.loads(src_meta.get(KEEP_FLOAT_KEY, "[]"))
     keep_float = [str(n) for n in keep_float]
     if keep_float:
-        convs = {n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type == "Conv"}
+        convs = {n.name for n in src.graph.node if n.op_type == "Conv"}
         unknown = [n for n in keep_float if n not in convs]
         if unknown:
             raise ConfigError(f"quantize_int8: keep_float names no Conv node of {fp32_path.name}: {unknown[:3]}")

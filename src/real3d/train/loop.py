@@ -51,11 +51,11 @@ class TrainConfig:
         threads: torch intra-op threads per process (0 = leave torch's default).
         init_weights: start from these weights (``.safetensors`` with its model card, same
             preset) instead of a random init: a second training phase with a new schedule.
+            A checkpoint in ``out_dir`` still takes precedence (resume).
         grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
             loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
             log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
             stay as they were.
-            A checkpoint in ``out_dir`` still takes precedence (resume).
     """
 
     preset: str = "rgbd-small"
@@ -235,10 +235,8 @@ def train(
         # every rank then sees the same non-finite norm and skips the same step.
         loss.backward()
         params = [p for p in model.parameters() if p.grad is not None]
-        if cfg.grad_clip > 0:
-            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        else:
-            gnorm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) if params else torch.zeros(())
+        # The total norm is needed either way; an infinite limit leaves the gradients as they are.
+        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         if bool(torch.isfinite(gnorm)):
             opt.step()
         else:
