@@ -124,3 +124,34 @@ def test_a_small_object_seen_from_one_side_is_not_deepened_past_its_width():
     # Without the cap its box was 0.3 m deep, reaching 0.18 m behind the vase.
     assert max(vase.box.size[:2]) < 0.2
     assert vase.box.center[1] + vase.box.size[1] / 2 < 0.1
+
+
+def test_a_wall_cabinet_above_seen_free_space_is_not_extended_to_the_floor():
+    # An upper cabinet (furniture, usually floor-standing) hung on a wall at 1.5-2.2 m with
+    # the space under it in view: its box stays where it was seen.
+    furniture = NYU13.index("furniture")
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+                         ((0, 0.45, 1.25), (4, 0.1, 2.5), 0.0, WALL, 2),
+                         ((0, 0.225, 1.85), (1.2, 0.35, 0.7), 0.0, furniture, 3)])
+    front = np.linspace(-np.pi / 2 - 0.3, -np.pi / 2 + 0.3, 8)
+    m = _fuse(_frames(scene, front, center=(0, 0.2, 1.2), radius=2.2, height=1.4))
+    g = SceneGraph()
+    g.update(m)
+    (cab,) = [n for n in g.objects() if n.label == furniture]
+    assert cab.box.z_min > 1.3
+    assert cab.box.z_max > 1.9
+
+
+def test_visible_instances_count_only_pixels_with_depth():
+    from real3d.core import Frame
+    from real3d.scene.evaluate import visible_instances
+
+    inst = np.zeros((20, 30), np.int32)
+    inst[:, :15] = 1
+    inst[:, 15:] = 2
+    depth = np.full((20, 30), 2.0, np.float32)
+    depth[:, 15:] = 0.0  # object 2 lies beyond the sensor's range
+    f = Frame(rgb=np.zeros((20, 30, 3), np.uint8), depth_m=depth, intrinsics=Intrinsics.from_fov(30, 20, 1.0),
+              instances=inst)
+    assert visible_instances([f] * 2, min_pixels=400) == {1}
+    assert visible_instances([f] * 2, min_pixels=400, with_depth=False) == {1, 2}

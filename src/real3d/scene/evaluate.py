@@ -62,14 +62,20 @@ def gt_objects(scene: SceneGT, instance_ids=None):
             and (keep is None or o.instance_id in keep)]
 
 
-def visible_instances(frames, min_pixels: int = 400) -> set[int]:
+def visible_instances(frames, min_pixels: int = 400, with_depth: bool = True) -> set[int]:
     """Instance ids seen on at least ``min_pixels`` pixels over the frames' ``instances``
-    images (summed over frames): the objects a map of these frames can know about."""
+    images (summed over frames): the objects a map of these frames can know about. With
+    ``with_depth`` only pixels with a valid depth reading count (an object the depth
+    sensor never returned, e.g. beyond its range, cannot be mapped)."""
     counts: dict[int, int] = {}
     for f in frames:
         if f.instances is None:
             continue
-        ids, n = np.unique(f.instances, return_counts=True)
+        inst = f.instances
+        if with_depth and f.depth_m is not None:
+            d = f.depth_m
+            inst = inst[np.isfinite(d) & (d > 0)]
+        ids, n = np.unique(inst, return_counts=True)
         for i, c in zip(ids.tolist(), n.tolist()):
             if i > 0:
                 counts[i] = counts.get(i, 0) + c

@@ -80,7 +80,8 @@ class SceneGraphConfig:
             (the underside of things on tall furniture is often out of a robot's view).
         floor_snap_m: objects whose lowest voxel is this close to the floor get their box
             extended down to it (their bottom is never seen); floor-standing classes
-            (``FLOOR_STANDING_CLASSES``) always do.
+            (``FLOOR_STANDING_CLASSES``) do too unless the space just under them was seen
+            free (an upper kitchen cabinet, a wall shelf; see ``_free_below``).
         next_to_m: footprints closer than this are next to each other.
         box_trim: box extents span the [trim, 1 - trim] quantiles of the voxels (robust to
             stray edge voxels).
@@ -299,7 +300,8 @@ class SceneGraph:
             box = c.box
             kind = "structure" if c.label in structure_ids else "object"
             standing = NYU13.names[c.label] in FLOOR_STANDING_CLASSES
-            if kind == "object" and (standing or box.z_min - self.floor_z_m < cfg.floor_snap_m):
+            if kind == "object" and (box.z_min - self.floor_z_m < cfg.floor_snap_m
+                                     or (standing and not self._free_below(box, semantic_map))):
                 z1 = box.z_max
                 box = Box3D(np.array([box.center[0], box.center[1], (self.floor_z_m + z1) / 2]),
                             np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)
@@ -340,6 +342,21 @@ class SceneGraph:
             return inter > self.config.merge_overlap * min(areas[i], areas[j])
 
         return [np.concatenate([groups[k] for k in members]) for members in _link_groups(len(groups), stacked)]
+
+    def _free_below(self, box: Box3D, semantic_map: SemanticMap) -> bool:
+        """Whether the space under a box that floats above the floor was seen free (an
+        upper kitchen cabinet, a wall shelf): probes on a 3 x 3 grid over the footprint in
+        the 35 cm under the box's bottom; more than half of them free."""
+        z0, z1 = max(self.floor_z_m + 0.1, box.z_min - 0.45), box.z_min - 0.1
+        if z1 <= z0:
+            return False
+        c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
+        u = np.array([-0.35, 0.0, 0.35])
+        ux, uy = np.meshgrid(u * box.size[0], u * box.size[1], indexing="ij")
+        xy = box.center[:2] + np.stack([c * ux - s * uy, s * ux + c * uy], axis=-1).reshape(-1, 2)
+        zs = np.linspace(z0, z1, max(2, int(np.ceil((z1 - z0) / 0.2)) + 1))
+        probes = np.concatenate([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))[:, None]], axis=1)
+        return bool((semantic_map.query_occupancy(probes) == FREE).mean() > 0.5)
 
     def _complete_depth(self, box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap) -> Box3D:
         """Deepen a box seen from one side (see ``SceneGraphConfig.complete_depth``)."""
