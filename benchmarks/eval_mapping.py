@@ -7,7 +7,8 @@ segment ids are only associated by overlap, never matched to the scene's ids; wi
        face), geometric accuracy (voxel -> mesh) and completeness (observed clean-depth
        surface -> voxels, 5 cm);
   graph: object P/R/F1 at 3D IoU 0.25 and 0.5 against the objects the frames show (>= 400
-       instance pixels over the sequence; also reported against all objects), relation
+       instance pixels with a depth reading over the sequence; also reported against all
+       objects), relation
        accuracy;
   nav: success on ground-truth-connected start/goal pairs whose ends the map saw free and
        whose ground-truth path stays in space the map knows, collisions with the

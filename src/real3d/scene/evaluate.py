@@ -73,8 +73,7 @@ def visible_instances(frames, min_pixels: int = 400, with_depth: bool = True) ->
             continue
         inst = f.instances
         if with_depth and f.depth_m is not None:
-            d = f.depth_m
-            inst = inst[np.isfinite(d) & (d > 0)]
+            inst = inst[f.depth_m > 0]  # 0 (and NaN) = no reading
         ids, n = np.unique(inst, return_counts=True)
         for i, c in zip(ids.tolist(), n.tolist()):
             if i > 0:
