@@ -74,8 +74,10 @@ def main() -> None:
 
             cached = None
             if args.cache:
+                from real3d.synth import engine_fingerprint
+
                 cached = Path(args.cache) / (f"{args.kind}_{seed}_{args.frames}_{args.size[0]}x{args.size[1]}"
-                                             f"_{'clean' if args.no_noise else 'noisy'}.pkl")
+                                             f"_{'clean' if args.no_noise else 'noisy'}_{engine_fingerprint()}.pkl")
             if cached is not None and cached.exists():
                 with open(cached, "rb") as fh:
                     seq = pickle.load(fh)

@@ -53,3 +53,30 @@ def test_class_balanced_loss_ignores_void():
     labels = torch.tensor([[[1, 0], [0, 0]]])
     loss = seg_loss(logits, None, labels)
     assert loss.item() == pytest.approx(torch.log(torch.tensor(4.0)).item(), rel=1e-5)
+
+
+def test_a_cache_drawn_by_another_engine_version_is_rendered_again(tmp_path):
+    import json
+
+    import numpy as np
+
+    from real3d.synth import engine_fingerprint
+    from real3d.train.data import open_data
+
+    fp = engine_fingerprint()
+    assert len(fp) == 12 and fp == engine_fingerprint()
+    spec = "synth:kind=home,size=48x64,seed=3,n=2"
+    first = open_data(spec, tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["key"].endswith(f"engine={fp}")
+    labels = np.array(first[1]["labels"])
+    # The same spec drawn by another engine version: its arrays must not be read as current.
+    meta["key"] = meta["key"].replace(fp, "0" * 12)
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    stale = np.load(tmp_path / "labels.npy", mmap_mode="r+")
+    stale[:] = 0
+    stale.flush()
+    del stale, first
+    again = open_data(spec, tmp_path)
+    assert np.array_equal(np.array(again[1]["labels"]), labels)
+    assert json.loads((tmp_path / "meta.json").read_text())["key"].endswith(f"engine={fp}")

@@ -9,6 +9,7 @@ the fly for training; ``write_sequence``/``read_sequence`` keep sequences on dis
 
 from real3d.synth.dataset import SynthDataset
 from real3d.synth.disk import read_sequence, write_sequence
+from real3d.synth.fingerprint import engine_fingerprint
 from real3d.synth.render import RenderConfig, Renderer
 from real3d.synth.scene import generate_home, generate_scene, generate_warehouse
 from real3d.synth.sequence import SyntheticStream, generate_sequence, random_intrinsics
@@ -38,6 +39,7 @@ __all__ = [
     "SyntheticSequence",
     "SyntheticStream",
     "TextureBank",
+    "engine_fingerprint",
     "free_mask",
     "generate_home",
     "generate_scene",

@@ -205,7 +205,10 @@ def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, 
     if spec == "synth" or spec.startswith("synth:"):
         parsed = parse_synth_spec(spec)
         ds: Dataset = SynthData(parsed)
-        key = parsed.to_string()
+        from real3d.synth import engine_fingerprint
+
+        # A cache drawn by another version of the engine is not this spec's data.
+        key = f"{parsed.to_string()},engine={engine_fingerprint()}"
     else:
         from real3d.io import open_sequence  # another stage; imported only when a path is given
 
