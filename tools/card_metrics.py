@@ -1,0 +1,114 @@
+"""Measure a segmentation model card's figures and write them into the card.
+
+For weights ``W.safetensors`` with card ``W.json``: held-out mIoU of the refined and coarse
+heads (torch), the INT8 graph's mIoU and its argmax agreement with the torch FP32 labels on
+the same views (INT8 built with the card's ``int8_keep_float``, or with a fresh search when
+``--int8-target`` is given, which also rewrites that list), and the NYUv2 sample. The card
+is rewritten atomically; ``--dry-run`` only prints.
+
+    python tools/card_metrics.py src/real3d/weights/rgbd-default.safetensors \
+        --heldout "synth:kind=mixed,size=240x320,seed=7,n=208" --cache runs/cache/heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights", type=Path)
+    ap.add_argument("--heldout", default="synth:kind=mixed,size=240x320,seed=7,n=208")
+    ap.add_argument("--cache", type=Path, default=None, help="render the held-out views once into this folder")
+    ap.add_argument("--calib", default="synth:kind=mixed,size=240x320,seed=11,n=64")
+    ap.add_argument("--int8-target", type=float, default=0.0,
+                    help="search the convolutions kept in float anew (e.g. 0.99); 0 = the card's list")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args()
+
+    import torch
+
+    from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8, select_float_nodes
+    from real3d.eval import confusion_matrix, metrics_from_confusion
+    from real3d.eval.segmentation import sample_to_frame
+    from real3d.models import load_model
+    from real3d.train.data import open_data
+
+    torch.set_num_threads(args.threads)
+    card_path = args.weights.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    net = load_model(str(args.weights))
+    data = open_data(args.heldout, args.cache)
+    t0 = time.perf_counter()
+    frames = [sample_to_frame(data[i], i) for i in range(len(data))]
+    conf = {"refined": None, "coarse": None, "int8": None}
+    fp32_labels = []
+    for f in frames:
+        for head in ("refined", "coarse"):
+            res = net.predict(f, head=head)
+            c = confusion_matrix(res.labels, f.labels)
+            conf[head] = c if conf[head] is None else conf[head] + c
+            if head == "refined":
+                fp32_labels.append(res.labels)
+    with tempfile.TemporaryDirectory(prefix="real3d-card-") as tmp:
+        fp32 = export_onnx(net, Path(tmp) / "m.onnx", size_hw=(240, 320))
+        feeds = calibration_feeds(net.config, args.calib, n=64, size_hw=(240, 320))
+        keep, history = None, None
+        if args.int8_target:
+            keep, history = select_float_nodes(fp32, feeds, target_agreement=args.int8_target,
+                                                threads=args.threads)
+        q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep)
+        seg = OrtSegmenter(q, threads=args.threads)
+        agree = []
+        for f, ref in zip(frames, fp32_labels):
+            res = seg.predict(f)
+            c = confusion_matrix(res.labels, f.labels)
+            conf["int8"] = c if conf["int8"] is None else conf["int8"] + c
+            agree.append((res.labels == ref).mean())
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from eval_nyu_sample import load_nyu_sample
+
+    nyu = load_nyu_sample(ROOT.parent / "shared" / "data" / "real" / "nyuv2_train_sample")
+    nyu_m = metrics_from_confusion(confusion_matrix(net.predict(nyu).labels, nyu.labels)).to_dict()
+    nyu_m["note"] = "one real NYUv2 frame; depth known only up to scale, mapped 0-255 -> 0-10 m"
+
+    def rounded(m):
+        return metrics_from_confusion(m).to_dict()
+
+    metrics = dict(card.get("metrics", {}))
+    metrics.update({
+        "heldout_refined": rounded(conf["refined"]),
+        "heldout_coarse": rounded(conf["coarse"]),
+        "heldout_int8_refined": rounded(conf["int8"]),
+        "int8_argmax_agreement_pct": round(100 * float(np.mean(agree)), 2),
+        "nyuv2_train_sample_refined": nyu_m,
+    })
+    card["metrics"] = metrics
+    if keep is not None:
+        card["int8_keep_float"] = keep
+        card["int8_selection"] = {"command": f"real3d export --model {args.weights.stem} --int8 "
+                                             f"--int8-target {args.int8_target}",
+                                  "calibration_agreement_by_float_convs": history}
+    print(json.dumps({k: (v["miou"] if isinstance(v, dict) and "miou" in v else v) for k, v in metrics.items()},
+                     indent=1))
+    print(f"{len(frames)} held-out views, {time.perf_counter() - t0:.0f} s")
+    if not args.dry_run:
+        tmp = card_path.with_name(card_path.name + ".tmp")
+        tmp.write_text(json.dumps(card, indent=2) + "\n")
+        os.replace(tmp, card_path)
+        print(f"wrote {card_path}")
+
+
+if __name__ == "__main__":
+    main()
