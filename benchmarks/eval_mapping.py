@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--toy", action="store_true", help="use real3d.mapping.toyscene instead")
     ap.add_argument("--no-instances", action="store_true",
                     help="fuse class labels only, no 2D instance segments")
+    ap.add_argument("--no-refine", action="store_true",
+                    help="scene graph without the learnt box refiner (rules only)")
     ap.add_argument("--out", default="out/eval_mapping")
     ap.add_argument("--cache", default=None,
                     help="folder keeping generated sequences (pickle) for reruns")
@@ -53,9 +55,9 @@ def main() -> None:
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.draw import save_topdown_png
     from real3d.nav.evaluate import evaluate_navigation
-    from real3d.scene import SceneGraph, evaluate_graph
-    from real3d.scene.evaluate import visible_instances
+    from real3d.scene import SceneGraph, SceneGraphConfig, evaluate_graph
     from real3d.scene.draw import save_scene_graph_png
+    from real3d.scene.evaluate import visible_instances
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def main() -> None:
                         pickle.dump(seq, fh, protocol=5)
         t_gen = time.perf_counter() - t0
         m = SemanticMap(pixel_stride=args.stride)
-        g = SceneGraph()
+        g = SceneGraph(SceneGraphConfig(refine_boxes=not args.no_refine))
         fuse_ms, graph_ms = [], []
         for i, f in enumerate(seq):
             t = time.perf_counter()

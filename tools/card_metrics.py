@@ -39,7 +39,13 @@ def main() -> None:
 
     import torch
 
-    from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8, select_float_nodes
+    from real3d.deploy import (
+        OrtSegmenter,
+        calibration_feeds,
+        export_onnx,
+        quantize_int8,
+        select_float_nodes,
+    )
     from real3d.eval import confusion_matrix, metrics_from_confusion
     from real3d.eval.segmentation import sample_to_frame
     from real3d.models import load_model

@@ -6,7 +6,7 @@ import pytest
 from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
 from real3d.mapping.toyscene import ToyRenderer, boxes_scene, toy_sequence
-from real3d.scene import SceneGraph, evaluate_graph
+from real3d.scene import SceneGraph, SceneGraphConfig, evaluate_graph
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, CHAIR, TABLE, OBJ = (NYU13.index(n) for n in ("floor", "chair", "table", "objects"))
@@ -26,7 +26,7 @@ def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
                     ((0.6, 0, 0.45), (0.5, 0.5, 0.9), -0.2, CHAIR),   # same class, 0.7 m apart
                     ((0.0, 1.2, 0.375), (1.2, 0.7, 0.75), 0.0, TABLE)])
     m, frames = _fuse(scene, 12)
-    g = SceneGraph()
+    g = SceneGraph(SceneGraphConfig(refine_boxes=False))  # boxes of the seen surfaces, exactly
     ids_over_time = []
     for i, f in enumerate(frames):
         m.integrate(f)
@@ -63,7 +63,7 @@ def test_support_relation_json_and_networkx():
     assert (box_id, table_id) in on and (table_id, floor_id) in on
     assert (box_id, floor_id) not in on
     d = json.loads(g.to_json())
-    assert d["schema"] == "real3d.scene_graph" and d["version"] == 1
+    assert d["schema"] == "real3d.scene_graph" and d["version"] == 2
     assert {n["id"] for n in d["nodes"]} == set(g.nodes)
     node = next(n for n in d["nodes"] if n["id"] == box_id)
     assert set(node) >= {"id", "kind", "label", "class_name", "confidence", "centroid", "box",

@@ -69,7 +69,7 @@ def test_a_cache_drawn_by_another_engine_version_is_rendered_again(tmp_path):
     first = open_data(spec, tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["key"].endswith(f"engine={fp}")
-    labels = np.array(first[1]["labels"])
+    labels = first[1]["labels"].numpy()
     # The same spec drawn by another engine version: its arrays must not be read as current.
     meta["key"] = meta["key"].replace(fp, "0" * 12)
     (tmp_path / "meta.json").write_text(json.dumps(meta))
@@ -78,5 +78,5 @@ def test_a_cache_drawn_by_another_engine_version_is_rendered_again(tmp_path):
     stale.flush()
     del stale, first
     again = open_data(spec, tmp_path)
-    assert np.array_equal(np.array(again[1]["labels"]), labels)
+    assert np.array_equal(again[1]["labels"].numpy(), labels)
     assert json.loads((tmp_path / "meta.json").read_text())["key"].endswith(f"engine={fp}")

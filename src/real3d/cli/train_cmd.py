@@ -45,3 +45,124 @@ def seg(
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:
         typer.echo(f"final loss {summary['final_loss']:.4f} after {summary['steps']} steps; weights: {summary['weights']}")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``"100-147"`` or ``"1,2,5-7"`` -> seed list."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise typer.BadParameter(f"expected seeds like 100-147 or 1,2,5-7, got {text!r}") from None
+    if not out:
+        raise typer.BadParameter(f"expected at least one seed, got {text!r}")
+    return out
+
+
+@app.command("boxes")
+def boxes(
+    seeds: str = typer.Option("100-147", "--seeds", help="Data-engine home seeds to learn from."),
+    val_seeds: str = typer.Option("148-159", "--val-seeds", help="Home seeds that choose min_score and report."),
+    frames: int = typer.Option(300, "--frames", min=10, help="Frames per sequence."),
+    snapshots: str = typer.Option("100,200,300", "--snapshots", help="Frame counts after which samples are taken."),
+    out: Path = typer.Option(Path("runs/box-refiner"), "--out", help="Output folder."),
+    cache: Path | None = typer.Option(None, "--cache", help="Keep collected samples here (.npz) for reruns."),
+    hidden: int = typer.Option(64, "--hidden", min=4, help="Hidden units per layer."),
+    epochs: int = typer.Option(400, "--epochs", min=1, help="Full-batch epochs."),
+    lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate."),
+    weight_decay: float = typer.Option(1e-2, "--weight-decay", help="AdamW weight decay."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initialisation."),
+    modes: str = typer.Option("instances,labels", "--modes",
+                              help="Fusions to learn from: instances (with 2D instance segments), labels (classes only)."),
+) -> None:
+    """Train the scene graph's box refiner (``real3d.scene.refine``) on data-engine homes
+    fused with ground-truth labels (with and/or without 2D instance segments); writes
+    OUT/box-refiner.safetensors and its model card OUT/box-refiner.json."""
+    import json
+    import time
+
+    import numpy as np
+
+    from real3d.scene.refine import collect_samples, estimate_detection, train_box_refiner
+
+    train_seeds, check_seeds = _parse_seeds(seeds), _parse_seeds(val_seeds)
+    if set(train_seeds) & set(check_seeds):
+        raise typer.BadParameter("--seeds and --val-seeds must not share a seed")
+    try:
+        snaps = tuple(int(v) for v in snapshots.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected frame counts like 100,200,300, got {snapshots!r}") from None
+    if not snaps or any(not 0 < v <= frames for v in snaps):
+        raise typer.BadParameter(f"snapshots must lie in 1..{frames}, got {snapshots!r}")
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    if not mode_list or any(m not in ("instances", "labels") for m in mode_list):
+        raise typer.BadParameter(f"--modes: expected instances and/or labels, got {modes!r}")
+
+    def one(seed_: int, mode: str) -> dict:
+        make = lambda: collect_samples([seed_], frames, snaps, instances=mode == "instances",
+                                       progress=False)
+        if cache is None:
+            return make()
+        from real3d.synth import engine_fingerprint
+
+        path = Path(cache) / f"boxes_{seed_}_{frames}_{'-'.join(map(str, snaps))}_{mode}_{engine_fingerprint()}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        s = make()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **s)
+        tmp.replace(path)
+        return s
+
+    def samples(which: list[int]) -> dict:
+        from tqdm import tqdm
+
+        parts = [one(s_, m) for s_ in tqdm(which, desc="box-refiner samples") for m in mode_list]
+        offset = 0
+        for p_ in parts:  # snapshot ids unique over the whole set
+            p_["snapshot"] = p_["snapshot"] + offset
+            offset = int(p_["snapshot"].max()) + 1
+        return {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
+
+    t0 = time.perf_counter()
+    tr, va = samples(train_seeds), samples(check_seeds)
+    t_collect = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = train_box_refiner(tr, hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed)
+    t_train = time.perf_counter() - t0
+    grid = [round(float(v), 2) for v in np.arange(0.0, 0.91, 0.05)]
+    by_score = {t: estimate_detection(va, ref, t) for t in grid}
+    best = max(grid, key=lambda t: (round(by_score[t]["f1"], 4), -t))
+    metrics = {
+        "validation_unrefined": estimate_detection(va),
+        "validation_refined_all_kept": by_score[0.0],
+        "validation_refined": by_score[best],
+        "train_unrefined": estimate_detection(tr),
+        "train_refined": estimate_detection(tr, ref, best),
+        "validation_f1_by_min_score": {str(t): round(by_score[t]["f1"], 4) for t in grid},
+    }
+    ref.card = {
+        "name": "box-refiner",
+        # Every option that changes the weights, spelt out (output and cache folders do not).
+        "command": " ".join(["real3d train boxes", "--seeds", seeds, "--val-seeds", val_seeds, "--frames", str(frames),
+                             "--snapshots", snapshots, "--hidden", str(hidden), "--epochs", str(epochs), "--lr", str(lr),
+                             "--weight-decay", str(weight_decay), "--seed", str(seed), "--modes", modes]),
+        "data": {"train_seeds": seeds, "val_seeds": val_seeds, "frames": frames, "snapshots": list(snaps),
+                 "kind": "home", "labels": "ground truth; modes: " + ", ".join(mode_list)
+                 + " (instances: with ground-truth 2D instance segments; labels: class labels only)",
+                 "n_train": len(tr["label"]), "n_val": len(va["label"])},
+        "model": {"hidden": hidden, "epochs": epochs, "lr": lr, "weight_decay": weight_decay, "seed": seed},
+        "min_score": best,
+        "metrics": metrics,
+        "note": "detection figures are estimates from the samples (largest cluster of a visible object, IoU >= "
+                "0.25 with it); benchmarks/eval_mapping.py gives the graph's own",
+        "seconds": {"collect": round(t_collect, 1), "train": round(t_train, 1)},
+    }
+    path = ref.save(Path(out) / "box-refiner.safetensors")
+    typer.echo(json.dumps(metrics, indent=1))
+    typer.echo(f"min_score {best}; weights: {path}")

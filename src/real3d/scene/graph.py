@@ -10,11 +10,13 @@ grows. Rooms come from the free space: cores that survive an erosion by ``room_e
 
 JSON schema (``to_json``)::
 
-    {"schema": "real3d.scene_graph", "version": 1, "frame": "world, z up, metres",
+    {"schema": "real3d.scene_graph", "version": 2, "frame": "world, z up, metres",
      "nodes": [{"id": int, "kind": "object" | "structure" | "room",
                 "label": int (NYUv2-13; 0 for rooms), "class_name": str,
                 "confidence": float, "centroid": [x, y, z],
                 "box": {"center": [x, y, z], "size": [sx, sy, sz], "yaw_rad": float} | null,
+                "observed_box": same as "box" | null (objects whose box the refiner
+                    changed: the box of what was seen, on which relations are judged),
                 "n_observations": int, "n_voxels": int, "room_id": int | null,
                 "area_m2": float (rooms only),
                 "map_instance": int | null (the map's instance id the node was built from)}],
@@ -36,8 +38,9 @@ from real3d.core.labels import NYU13
 from real3d.mapping.grid2d import Grid2D, project_map_2d
 from real3d.mapping.semantic_map import FREE, SemanticMap
 from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, fit_box, polygon_area
+from real3d.scene.refine import BoxRefiner, ClusterView, check_refiner, load_default_refiner
 
-SCENE_GRAPH_SCHEMA_VERSION = 1
+SCENE_GRAPH_SCHEMA_VERSION = 2
 STRUCTURE_CLASSES = ("floor", "wall", "ceiling", "window")
 # Classes that stand on the floor: their legs and bottoms are rarely seen, so their boxes
 # reach down to the floor.
@@ -101,6 +104,12 @@ class SceneGraphConfig:
             object (see ``_merge_overlapping``).
         complete_min_normal: the horizontal part of the mean unit normal must exceed this
             (objects seen all round have mean normals near zero and are left alone).
+        refine_boxes: pass object boxes through the shipped box refiner
+            (``real3d.scene.refine``: class size statistics and the free, unknown and
+            occupied space around each face learnt on data-engine homes) when the graph is
+            built without an explicit ``refiner``.
+        min_object_score: clusters whose refiner existence probability is lower are not
+            made nodes; None takes the refiner's model card value.
     """
 
     cluster_cell_m: float = 0.1
@@ -126,6 +135,8 @@ class SceneGraphConfig:
     complete_depth: bool = True
     complete_min_normal: float = 0.5
     instance_merge_iou: float = 0.25
+    refine_boxes: bool = True
+    min_object_score: float | None = None
 
 
 @dataclass
@@ -139,11 +150,15 @@ class SceneNode:
         class_name: class name ("room" for rooms).
         confidence: mean class posterior of the node's voxels (1.0 for rooms).
         centroid: (3,) float64 world metres (rooms: z = 0).
-        box: gravity-aligned yaw box (None for rooms).
+        box: gravity-aligned yaw box (None for rooms); for objects, the whole object as
+            the box refiner estimates it when one is used.
         n_observations: frames that labelled the node's best-observed voxel.
         n_voxels: surface voxels in the node (rooms: free cells).
         room_id: id of the room node containing the centroid, or None.
         area_m2: footprint area of a room (0 for other kinds).
+        map_instance: the map instance id the node was built from, or None.
+        observed_box: the box of the seen surface before refinement (None when no
+            refiner ran); relations are judged on it.
     """
 
     id: int
@@ -158,6 +173,7 @@ class SceneNode:
     room_id: int | None = None
     area_m2: float = 0.0
     map_instance: int | None = None
+    observed_box: Box3D | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -165,6 +181,7 @@ class SceneNode:
             "class_name": self.class_name, "confidence": float(self.confidence),
             "centroid": [float(v) for v in self.centroid],
             "box": None if self.box is None else self.box.to_dict(),
+            "observed_box": None if self.observed_box is None else self.observed_box.to_dict(),
             "n_observations": int(self.n_observations), "n_voxels": int(self.n_voxels),
             "room_id": None if self.room_id is None else int(self.room_id),
             "area_m2": float(self.area_m2),
@@ -226,6 +243,15 @@ class SceneGraph:
     _next_id: int = 1
     _map_version: int = -1
     _fits: dict = field(default_factory=dict, repr=False)
+    refiner: BoxRefiner | None = None
+    _views: dict = field(default_factory=dict, repr=False)
+    _points: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.refiner is None and self.config.refine_boxes:
+            self.refiner = load_default_refiner()
+        elif self.refiner is not None:
+            check_refiner(self.refiner)
 
     # ------------------------------------------------------------------ building
     @property
@@ -296,6 +322,7 @@ class SceneGraph:
                                          None if normals is None else normals[g].mean(axis=0), fit(g)))
 
         new_nodes: list[SceneNode] = []
+        views: list[ClusterView | None] = []
         for c in clusters:
             box = c.box
             kind = "structure" if c.label in structure_ids else "object"
@@ -307,15 +334,48 @@ class SceneGraph:
                             np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)
             if kind == "object" and cfg.complete_depth and c.normal is not None:
                 box = self._complete_depth(box, c.normal, c.label, semantic_map)
+            views.append(ClusterView(c.label, box, c.normal, len(c.points), c.n_obs) if kind == "object" else None)
             new_nodes.append(SceneNode(
                 id=-1, kind=kind, label=c.label, class_name=NYU13.names[c.label],
                 confidence=c.confidence, centroid=c.points.mean(axis=0), box=box,
                 n_observations=c.n_obs, n_voxels=len(c.points), map_instance=c.instance))
+        keep = self._refine(new_nodes, views, semantic_map)
+        new_nodes = [new_nodes[k] for k in keep]
         self._assign_ids(new_nodes)
+        self._views = {n.id: views[k] for n, k in zip(new_nodes, keep) if views[k] is not None}
+        self._points = {n.id: clusters[k].points for n, k in zip(new_nodes, keep) if views[k] is not None}
         self.nodes = {n.id: n for n in new_nodes}
         self._update_rooms(semantic_map)
         self._update_relations()
         return True
+
+    def _refine(self, nodes: list[SceneNode], views: list, semantic_map: SemanticMap) -> list[int]:
+        """Replace object boxes by the refiner's (see ``real3d.scene.refine``) and return
+        the indices of the nodes to keep: structure nodes, and objects whose existence
+        probability reaches ``min_object_score`` (default: the refiner card's)."""
+        idx = [k for k, v in enumerate(views) if v is not None]
+        if self.refiner is None or not idx:
+            return list(range(len(nodes)))
+        boxes, score = self.refiner.refine([views[k] for k in idx], semantic_map, self.floor_z_m)
+        cut = self.config.min_object_score
+        cut = self.refiner.min_score if cut is None else cut
+        drop = set()
+        for k, box, p in zip(idx, boxes, score):
+            nodes[k].observed_box = nodes[k].box
+            nodes[k].box = box
+            if p < cut:
+                drop.add(k)
+        return [k for k in range(len(nodes)) if k not in drop]
+
+    def cluster_views(self) -> tuple[list[ClusterView], list[int]]:
+        """What the box refiner saw of each object node at the last update (boxes before
+        refinement), and the node ids."""
+        ids = sorted(self._views)
+        return [self._views[i] for i in ids], ids
+
+    def cluster_points(self) -> dict[int, np.ndarray]:
+        """Surface points (N, 3) world metres of each object node at the last update."""
+        return dict(self._points)
 
     def _merge_stacked(self, pts: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
         """Merge groups of one class whose footprints overlap by more than
@@ -559,7 +619,10 @@ class SceneGraph:
         floor_nodes = [n for n in self.nodes.values() if n.class_name == "floor"]
         edges: list[Edge] = []
         support: dict[int, int | None] = {}
-        footprints = {n.id: n.box.footprint() for n in objs}
+        # Relations are judged on the boxes of what was seen: the refiner's whole-object boxes
+        # reach into space nobody observed, where a neighbour's box may also reach.
+        B = {n.id: n.box if n.observed_box is None else n.observed_box for n in objs}
+        footprints = {n.id: B[n.id].footprint() for n in objs}
         areas = {n.id: polygon_area(f) for n, f in zip(objs, footprints.values())}
 
         def overlap(a, b) -> float:
@@ -571,8 +634,8 @@ class SceneGraph:
             best = None
             for b in objs:
                 if (b.id != a.id and b.class_name in CONTAINER_CLASSES and areas[b.id] > areas[a.id]
-                        and b.box.z_min - cfg.support_tol_m <= a.box.z_min < b.box.z_max
-                        and a.box.z_max <= b.box.z_max + cfg.support_tol_m
+                        and B[b.id].z_min - cfg.support_tol_m <= B[a.id].z_min < B[b.id].z_max
+                        and B[a.id].z_max <= B[b.id].z_max + cfg.support_tol_m
                         and overlap(a, b) >= 0.7 * areas[a.id]
                         and (best is None or areas[b.id] < areas[best.id])):
                     best = b
@@ -592,27 +655,27 @@ class SceneGraph:
             for b in objs:
                 if b.id == a.id:
                     continue
-                on_top = abs(a.box.z_min - b.box.z_max) <= cfg.support_tol_m and b.box.z_max < a.box.z_max
+                on_top = abs(B[a.id].z_min - B[b.id].z_max) <= cfg.support_tol_m and B[b.id].z_max < B[a.id].z_max
                 if on_top and box_b is not None and b.id != box_b.id and holder[b.id] is box_b:
                     continue
-                inside = (b.box.z_min + cfg.support_tol_m < a.box.z_min < b.box.z_max
+                inside = (B[b.id].z_min + cfg.support_tol_m < B[a.id].z_min < B[b.id].z_max
                           and areas[b.id] > area_a)
                 if not (on_top or inside):
                     continue
                 if overlap(a, b) <= 0.3 * area_a:
                     continue
-                key = (on_top, b.box.z_max if on_top else -abs(a.box.z_min - b.box.z_min))
+                key = (on_top, B[b.id].z_max if on_top else -abs(B[a.id].z_min - B[b.id].z_min))
                 if best_key is None or key > best_key:
                     best, best_key = b.id, key
             if (best is None or not best_key[0]) and box_b is not None:
                 best = box_b.id
-            off_floor = a.box.z_min - self.floor_z_m >= cfg.support_tol_m
+            off_floor = B[a.id].z_min - self.floor_z_m >= cfg.support_tol_m
             if best is None and off_floor and a.class_name not in HANGING_CLASSES:
                 below = [b for b in objs if b.id != a.id
-                         and 0 < a.box.z_min - b.box.z_max <= cfg.support_gap_m
+                         and 0 < B[a.id].z_min - B[b.id].z_max <= cfg.support_gap_m
                          and overlap(a, b) > 0.3 * area_a]
                 if below:
-                    best = max(below, key=lambda b: b.box.z_max).id
+                    best = max(below, key=lambda b: B[b.id].z_max).id
             if best is None and floor_nodes and not off_floor:
                 best = floor_nodes[0].id
             support[a.id] = best
@@ -623,10 +686,10 @@ class SceneGraph:
                 if support.get(a.id) != support.get(b.id):
                     continue
                 # Cheap reject first: footprint circumcircles farther apart than next_to_m.
-                reach = 0.5 * (np.hypot(*a.box.size[:2]) + np.hypot(*b.box.size[:2])) + cfg.next_to_m
-                if np.hypot(*(a.box.center[:2] - b.box.center[:2])) > reach:
+                reach = 0.5 * (np.hypot(*B[a.id].size[:2]) + np.hypot(*B[b.id].size[:2])) + cfg.next_to_m
+                if np.hypot(*(B[a.id].center[:2] - B[b.id].center[:2])) > reach:
                     continue
-                if _footprint_gap(a.box, b.box) < cfg.next_to_m:
+                if _footprint_gap(B[a.id], B[b.id]) < cfg.next_to_m:
                     edges += [Edge(a.id, "next_to", b.id), Edge(b.id, "next_to", a.id)]
         for n in self.nodes.values():
             if n.kind != "room" and n.room_id is not None:
