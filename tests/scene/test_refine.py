@@ -75,6 +75,12 @@ def test_refiner_applies_its_deltas_and_round_trips(tmp_path):
         ref.predict(np.full((2, N_FEATURES), np.nan, np.float32))
     with pytest.raises(InputError):
         ref.predict(np.zeros((2, 3), np.float32))
+    from real3d.mapping import SemanticMap
+
+    with pytest.raises(InputError):
+        ref.refine([object()], SemanticMap(), 0.0)
+    with pytest.raises(InputError):
+        ref.refine([], "not a map", 0.0)
 
 
 def test_refiner_rejects_bad_files_and_arrays(tmp_path):

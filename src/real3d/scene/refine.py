@@ -215,6 +215,11 @@ class BoxRefiner:
 
     def refine(self, views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float):
         """Refined boxes and existence probabilities of ``views``: (list[Box3D], (N,))."""
+        if not isinstance(semantic_map, SemanticMap):
+            raise InputError(f"BoxRefiner.refine: expected a SemanticMap, got {type(semantic_map).__name__}")
+        bad = [type(v).__name__ for v in views if not isinstance(v, ClusterView)]
+        if bad:
+            raise InputError(f"BoxRefiner.refine: expected ClusterView items, got {bad[0]}")
         if not views:
             return [], np.zeros(0, np.float32)
         deltas, score = self.predict(cluster_features(views, semantic_map, floor_z_m))
