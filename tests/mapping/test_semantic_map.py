@@ -197,3 +197,35 @@ def test_frame_without_valid_depth_changes_nothing(tmp_path):
     g.update(m)
     assert not g.nodes
     assert len(SemanticMap.load(m.save(tmp_path / "empty.npz"))) == 0
+
+
+def test_measured_points_fit_a_thin_object_better_than_voxel_centres():
+    # A 7 cm bottle on 5 cm voxels: snapped voxel centres keep the grid's quantisation
+    # across the surface, the per-voxel mean of the measured points does not.
+    objects = NYU13.index("objects")
+    box = ((0.031, -0.017, 0.125), (0.07, 0.07, 0.25), 0.3, objects, 2)
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1), box])
+    r = ToyRenderer(scene)
+    m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=1)
+    for i, T in enumerate(_orbit((0.031, -0.017, 0.1), 1.0, 0.8, 12)):
+        m.integrate(r.render(K, T, index=i))
+    gt = Box3D(np.array(box[0]), np.array(box[1]), box[2])
+    iou = {}
+    for measured in (False, True):
+        p = m.semantic_points(measured=measured)
+        iou[measured] = box_iou_3d(fit_box(p.points[p.labels == objects], trim=0.02), gt)
+    assert iou[True] > iou[False] + 0.05
+    a = m.voxel_arrays()
+    has = a["hit_weight"] > 0
+    assert has.sum() > 100 and np.abs(a["hit_offset"][has]).max() <= 0.5 + 1e-5
+
+
+def test_mapping_fingerprint_covers_engine_fusion_and_clustering(monkeypatch):
+    import real3d.mapping.fingerprint as fpmod
+    import real3d.synth
+
+    fp = fpmod.mapping_fingerprint()
+    assert len(fp) == 12 and int(fp, 16) >= 0 and fp == fpmod.mapping_fingerprint()
+    # Another engine version gives another key.
+    monkeypatch.setattr(real3d.synth, "engine_fingerprint", lambda: "0" * 12)
+    assert fpmod.mapping_fingerprint() != fp

@@ -160,3 +160,26 @@ def test_support_inside_a_bookcase_and_under_an_unseen_bottom():
     assert on[6] == 5                      # on the dresser despite the 0.1 m gap
     assert 7 not in on                     # a picture rests on nothing
     assert on[8] == 1 and on[2] == 1 and on[5] == 1
+
+
+def test_an_object_split_into_tiny_map_instances_is_one_node():
+    # A small object's 2D segments that fail to match earlier ones leave it as many map
+    # instances of a voxel or two; the graph groups such voxels spatially.
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+                         ((0.0, 0.0, 0.15), (0.3, 0.25, 0.3), 0.0, OBJ, 2)])
+    m, frames = _fuse(scene, 8)
+    for f in frames:
+        m.integrate(f)
+    cfg = SceneGraphConfig(refine_boxes=False)
+    whole = SceneGraph(cfg)
+    whole.update(m)
+    assert len([n for n in whole.objects() if n.label == OBJ]) == 1
+    inst = m.voxel_arrays()["instance"]  # a view: writing to it splits the object
+    rows = np.flatnonzero(inst > 0)
+    assert rows.size > 2 * cfg.min_cluster_voxels
+    inst[rows] = 1000 + np.arange(rows.size)
+    split = SceneGraph(cfg)
+    split.update(m, force=True)
+    objs = [n for n in split.objects() if n.label == OBJ]
+    assert len(objs) == 1
+    assert objs[0].n_voxels == [n for n in whole.objects() if n.label == OBJ][0].n_voxels

@@ -106,9 +106,10 @@ def boxes(
                                        progress=False)
         if cache is None:
             return make()
-        from real3d.synth import engine_fingerprint
+        from real3d.mapping.fingerprint import mapping_fingerprint
 
-        path = Path(cache) / f"boxes_{seed_}_{frames}_{'-'.join(map(str, snaps))}_{mode}_{engine_fingerprint()}.npz"
+        # Samples depend on the engine, the fusion and the clustering: keyed by all three.
+        path = Path(cache) / f"boxes_{seed_}_{frames}_{'-'.join(map(str, snaps))}_{mode}_{mapping_fingerprint()}.npz"
         if path.is_file():
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}

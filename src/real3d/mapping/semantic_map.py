@@ -44,7 +44,8 @@ from real3d.core.errors import ConfigError, FormatError, InputError, describe_ar
 from real3d.core.frame import Frame
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
 
-MAP_FORMAT_VERSION = 2  # 2: per-voxel instance id, votes and endpoint hits; camera positions
+MAP_FORMAT_VERSION = 3  # 2: per-voxel instance id, votes and endpoint hits; camera positions;
+#                          3: per-voxel mean of the measured points
 
 OCCUPIED = 1
 FREE = 0
@@ -137,7 +138,8 @@ class SemanticPoints:
     """Surface voxels of the map as a labelled point cloud (world frame, z up).
 
     Attributes:
-        points: (N, 3) float64 voxel centres, metres.
+        points: (N, 3) float64 surface points, metres: voxel centres, snapped onto the
+            surface or the mean measured point per voxel (see ``semantic_points``).
         labels: (N,) uint8 class ids (0 = no class evidence).
         confidence: (N,) float32 posterior probability of ``labels``.
         colors: (N, 3) uint8 mean observed colour.
@@ -285,6 +287,10 @@ class SemanticMap:
         self._class_weight = np.zeros(0, np.float32)
         self._color_weight = np.zeros(0, np.float32)
         self._hits = np.zeros(0, np.float32)
+        # Running mean of the measured points that fell in each voxel, as an offset from
+        # the voxel centre in voxel units, and how many frames it averages (capped).
+        self._hit_offset = np.zeros((0, 3), np.float32)
+        self._hit_weight = np.zeros(0, np.float32)
         self._instance = np.zeros(0, np.int32)
         self._instance_votes = np.zeros(0, np.float32)
         # Class of each map instance (index = instance id; 0 = unknown class).
@@ -321,7 +327,7 @@ class SemanticMap:
             self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
             + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
             + self._color_weight.nbytes + self._instance.nbytes + self._instance_votes.nbytes
-            + self._hits.nbytes
+            + self._hits.nbytes + self._hit_offset.nbytes + self._hit_weight.nbytes
             + self._free_count.nbytes
         )
 
@@ -344,6 +350,8 @@ class SemanticMap:
         self._color_weight = grow(self._color_weight)
         self._instance = grow(self._instance)
         self._hits = grow(self._hits)
+        self._hit_offset = grow(self._hit_offset)
+        self._hit_weight = grow(self._hit_weight)
         self._instance_votes = grow(self._instance_votes)
         self._scratch = np.zeros(cap, np.int64)
         self._cap = cap
@@ -489,8 +497,19 @@ class SemanticMap:
         if cfg.geometry_edge_jump > 0:
             # Neighbouring flying pixels agree with each other; they lie between surfaces.
             agreed &= ~_between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
-        hit_rows = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side])
+        hit_rows, inv = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side], return_inverse=True)
         self._hits[hit_rows] = self._hits[hit_rows] + 1.0
+        # Where in its voxel each measured point lies: this frame's mean offset per voxel
+        # joins the voxel's running mean (one update per frame, weight capped like colour).
+        hit_cell = cell.reshape(-1, offs.shape[0], 3)[agreed, n_side]
+        off = surf[agreed] * (1.0 / vs) - hit_cell - 0.5
+        n_per = np.maximum(np.bincount(inv, minlength=hit_rows.size), 1).astype(np.float64)
+        mean_off = np.stack([np.bincount(inv, off[:, k], minlength=hit_rows.size) for k in range(3)], axis=1)
+        mean_off = mean_off.astype(np.float64).reshape(-1, 3) / n_per[:, None]
+        hw = np.minimum(self._hit_weight[hit_rows] + 1.0, cfg.max_weight)
+        o_old = self._hit_offset[hit_rows]
+        self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
+        self._hit_weight[hit_rows] = hw
         # Several rays of one frame often reach the same voxel: keep one entry per voxel
         # (the last writer into a scratch array), so each voxel gets one update per frame.
         order = np.arange(rows.shape[0])
@@ -767,13 +786,16 @@ class SemanticMap:
         return grad * (self.config.truncation_m / self.config.voxel_size_m)
 
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
-                        snap: bool = True) -> SemanticPoints:
+                        snap: bool = True, measured: bool = True) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
         With ``snap`` each voxel centre takes one Newton step onto the zero level,
         ``p - sdf * g / |g|^2`` with g the sdf gradient (clamped to ``band_voxels`` voxels),
         which removes the half-voxel quantisation of the centres; the wider band then
-        leaves no holes on oblique surfaces.
+        leaves no holes on oblique surfaces. With ``measured`` (and ``snap``), voxels that
+        measured points fell in take the mean of those points instead: it is also exact
+        across the surface, where the snapped centre keeps the voxel grid's quantisation
+        (an object a voxel and a half wide spans two or three voxel centres).
         """
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)
@@ -789,6 +811,9 @@ class SemanticMap:
             pts = pts - step * np.minimum(1.0, limit / np.maximum(n, 1e-12))
             gn = np.sqrt(g2)[:, None]
             normals = np.divide(g, gn, out=np.zeros_like(g), where=gn > 1e-6)
+            if measured:
+                has = self._hit_weight[rows] > 0
+                pts[has] = self.voxel_centers(rows[has]) + self._hit_offset[rows[has]] * self.config.voxel_size_m
         return SemanticPoints(
             points=pts,
             labels=lab,
@@ -810,7 +835,9 @@ class SemanticMap:
     def voxel_arrays(self) -> dict[str, np.ndarray]:
         """Views of all fine-voxel attributes, row-aligned: coords (N, 3) int64, tsdf,
         weight, color (N, 3) float32, log_evidence (N, C), class_weight (label observations),
-        color_weight, hits (frames whose measured points fell in the voxel), instance (N,)
+        color_weight, hits (frames whose measured points fell in the voxel), hit_offset
+        (N, 3) float32 mean position of those points relative to the voxel centre in voxel
+        units, hit_weight (frames in that mean, capped), instance (N,)
         int32 map instance id (0 = none), instance_votes."""
         n = len(self)
         return {
@@ -822,6 +849,8 @@ class SemanticMap:
             "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
             "hits": self._hits[:n],
+            "hit_offset": self._hit_offset[:n],
+            "hit_weight": self._hit_weight[:n],
             "instance": self._instance[:n],
             "instance_votes": self._instance_votes[:n],
         }
@@ -841,6 +870,7 @@ class SemanticMap:
             "color_weight": self._color_weight[:n],
             "instance": self._instance[:n], "instance_votes": self._instance_votes[:n],
             "instance_class": self._instance_class, "hits": self._hits[:n],
+            "hit_offset": self._hit_offset[:n], "hit_weight": self._hit_weight[:n],
             "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
             "frames_integrated": np.array(self.frames_integrated),
             "camera_positions": self.camera_positions,
@@ -901,6 +931,9 @@ class SemanticMap:
                     m._instance_class = z["instance_class"].astype(np.uint8)
                     m._hits[:n] = z["hits"]
                     m._camera_positions = list(z["camera_positions"])
+                if version >= 3:
+                    m._hit_offset[:n] = z["hit_offset"]
+                    m._hit_weight[:n] = z["hit_weight"]
                 m._free = VoxelHash.from_keys(z["free_keys"])
                 m._ensure_free_capacity(len(m._free))
                 m._free_count[: len(m._free)] = z["free_count"]

@@ -3,7 +3,8 @@
 Each ``update`` groups the map's labelled surface voxels into instances: per class, by the
 map's fused instance ids where the map has them (2D instance segments fused over frames;
 stray fragments of an instance away from its main part are dropped), and by connected
-components on a coarse grid for voxels without one. It then fits a gravity-aligned yaw box to every cluster and matches
+components on a coarse grid for voxels without one or with an instance too small to be an
+object (a small object's segments often each start a new map instance). It then fits a gravity-aligned yaw box to every cluster and matches
 the clusters to the previous nodes of the same class, so node ids stay stable while the map
 grows. Rooms come from the free space: cores that survive an erosion by ``room_erosion_m``
 (doors close) are labelled and the rest of the free space joins the nearest core.
@@ -95,6 +96,8 @@ class SceneGraphConfig:
         grid_resolution_m: cell of the free-space grid used for rooms.
         snap_points: move voxel centres onto the surface before fitting boxes (costs
             six hash lookups per voxel).
+        measured_points: with ``snap_points``, voxels that measured points fell in stand for
+            the mean of those points (``SemanticMap.semantic_points(measured=True)``).
         z_min_m, z_max_m: height band of the free-space grid.
         complete_depth: deepen the boxes of objects seen from one side (their mean surface
             normal points one way along a box axis): march behind the visible face, in
@@ -130,6 +133,7 @@ class SceneGraphConfig:
     room_min_area_m2: float = 0.5
     grid_resolution_m: float = 0.1
     snap_points: bool = True
+    measured_points: bool = False
     z_min_m: float = 0.1
     z_max_m: float = 1.5
     complete_depth: bool = True
@@ -268,7 +272,8 @@ class SceneGraph:
             return False
         self._map_version = semantic_map.version
         cfg = self.config
-        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points)
+        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points,
+                                           measured=cfg.measured_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
         arrays = semantic_map.voxel_arrays()
@@ -306,6 +311,11 @@ class SceneGraph:
                 small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
                 cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
                 ids = inst[sel]
+                # A small object's 2D segments often fail to match its earlier ones, so the
+                # map splits it into many instances of a voxel or two: voxels of instances
+                # too small to be an object are grouped like voxels without one.
+                u, cnt = np.unique(ids, return_counts=True)
+                ids = np.where(np.isin(ids, u[cnt < min_voxels]), 0, ids)
                 found = [(self._main_part(pts, sel[ids == i], cell), int(i)) for i in np.unique(ids[ids > 0])]
                 found = self._merge_overlapping(found, fit)
                 rest = sel[ids == 0]
