@@ -786,16 +786,18 @@ class SemanticMap:
         return grad * (self.config.truncation_m / self.config.voxel_size_m)
 
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
-                        snap: bool = True, measured: bool = True) -> SemanticPoints:
+                        snap: bool = True, measured: bool = False) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
         With ``snap`` each voxel centre takes one Newton step onto the zero level,
         ``p - sdf * g / |g|^2`` with g the sdf gradient (clamped to ``band_voxels`` voxels),
         which removes the half-voxel quantisation of the centres; the wider band then
         leaves no holes on oblique surfaces. With ``measured`` (and ``snap``), voxels that
-        measured points fell in take the mean of those points instead: it is also exact
-        across the surface, where the snapped centre keeps the voxel grid's quantisation
-        (an object a voxel and a half wide spans two or three voxel centres).
+        measured points fell in take the mean of those points instead: it is exact across
+        the surface, where the snapped centre keeps the voxel grid's quantisation (an object
+        a voxel and a half wide spans two or three voxel centres), but noisier along the
+        normal (a voxel's few endpoints against the TSDF's many rays), so the scene graph
+        fits boxes to it while the point cloud and its evaluation keep the snapped centres.
         """
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)

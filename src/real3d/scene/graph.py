@@ -133,7 +133,7 @@ class SceneGraphConfig:
     room_min_area_m2: float = 0.5
     grid_resolution_m: float = 0.1
     snap_points: bool = True
-    measured_points: bool = False
+    measured_points: bool = True
     z_min_m: float = 0.1
     z_max_m: float = 1.5
     complete_depth: bool = True
