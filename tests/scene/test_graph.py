@@ -182,4 +182,4 @@ def test_an_object_split_into_tiny_map_instances_is_one_node():
     split.update(m, force=True)
     objs = [n for n in split.objects() if n.label == OBJ]
     assert len(objs) == 1
-    assert objs[0].n_voxels == [n for n in whole.objects() if n.label == OBJ][0].n_voxels
+    assert objs[0].n_voxels == next(n for n in whole.objects() if n.label == OBJ).n_voxels
