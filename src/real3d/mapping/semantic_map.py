@@ -288,7 +288,9 @@ class SemanticMap:
         self._color_weight = np.zeros(0, np.float32)
         self._hits = np.zeros(0, np.float32)
         # Running mean of the measured points that fell in each voxel, as an offset from
-        # the voxel centre in voxel units, and how many frames it averages (capped).
+        # the voxel centre in voxel units, and how many frames it averages (capped). The
+        # weight is min(hits, max_weight) for maps built here, but 0 for voxels of maps
+        # read from format 2, which recorded hits without their positions.
         self._hit_offset = np.zeros((0, 3), np.float32)
         self._hit_weight = np.zeros(0, np.float32)
         self._instance = np.zeros(0, np.int32)
@@ -499,17 +501,16 @@ class SemanticMap:
             agreed &= ~_between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
         hit_rows, inv = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side], return_inverse=True)
         self._hits[hit_rows] = self._hits[hit_rows] + 1.0
-        # Where in its voxel each measured point lies: this frame's mean offset per voxel
-        # joins the voxel's running mean (one update per frame, weight capped like colour).
-        hit_cell = cell.reshape(-1, offs.shape[0], 3)[agreed, n_side]
-        off = surf[agreed] * (1.0 / vs) - hit_cell - 0.5
-        n_per = np.maximum(np.bincount(inv, minlength=hit_rows.size), 1).astype(np.float64)
-        mean_off = np.stack([np.bincount(inv, off[:, k], minlength=hit_rows.size) for k in range(3)], axis=1)
-        mean_off = mean_off.astype(np.float64).reshape(-1, 3) / n_per[:, None]
-        hw = np.minimum(self._hit_weight[hit_rows] + 1.0, cfg.max_weight)
-        o_old = self._hit_offset[hit_rows]
-        self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
-        self._hit_weight[hit_rows] = hw
+        if hit_rows.size:
+            # Where in its voxel each measured point lies: this frame's mean offset per
+            # voxel joins the voxel's running mean (one update per frame, capped weight).
+            off = surf[agreed] * (1.0 / vs) - cell.reshape(-1, offs.shape[0], 3)[agreed, n_side] - 0.5
+            n_per = np.bincount(inv)[:, None]
+            mean_off = np.stack([np.bincount(inv, off[:, k]) for k in range(3)], axis=1) / n_per
+            hw = np.minimum(self._hit_weight[hit_rows] + 1.0, cfg.max_weight)
+            o_old = self._hit_offset[hit_rows]
+            self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
+            self._hit_weight[hit_rows] = hw
         # Several rays of one frame often reach the same voxel: keep one entry per voxel
         # (the last writer into a scratch array), so each voxel gets one update per frame.
         order = np.arange(rows.shape[0])
@@ -801,7 +802,7 @@ class SemanticMap:
         """
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)
-        pts = self.voxel_centers(rows)
+        centres = pts = self.voxel_centers(rows)
         normals = None
         if snap and rows.size:
             g = self.sdf_gradient(rows)
@@ -815,7 +816,7 @@ class SemanticMap:
             normals = np.divide(g, gn, out=np.zeros_like(g), where=gn > 1e-6)
             if measured:
                 has = self._hit_weight[rows] > 0
-                pts[has] = self.voxel_centers(rows[has]) + self._hit_offset[rows[has]] * self.config.voxel_size_m
+                pts[has] = centres[has] + self._hit_offset[rows[has]] * self.config.voxel_size_m
         return SemanticPoints(
             points=pts,
             labels=lab,
