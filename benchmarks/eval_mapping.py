@@ -30,6 +30,26 @@ from pathlib import Path
 import numpy as np
 
 
+def _graph_config(cls, overrides: list[str], **base):
+    """A SceneGraphConfig from ``key=value`` strings, each value cast to the field's type."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kw = dict(base)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--graph: expected KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}")
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            kw[key] = value.lower() in ("1", "true", "yes")
+        elif default is None or isinstance(default, float):
+            kw[key] = None if value.lower() == "none" else float(value)
+        else:
+            kw[key] = type(default)(value)
+    return cls(**kw)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -44,6 +64,10 @@ def main() -> None:
                     help="fuse class labels only, no 2D instance segments")
     ap.add_argument("--no-refine", action="store_true",
                     help="scene graph without the learnt box refiner (rules only)")
+    ap.add_argument("--refiner", default=None,
+                    help="box-refiner weights (.safetensors) instead of the shipped ones")
+    ap.add_argument("--graph", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a SceneGraphConfig field (repeatable), e.g. min_cluster_voxels=6")
     ap.add_argument("--out", default="out/eval_mapping")
     ap.add_argument("--cache", default=None,
                     help="folder keeping generated sequences (pickle) for reruns")
@@ -59,6 +83,12 @@ def main() -> None:
     from real3d.scene.draw import save_scene_graph_png
     from real3d.scene.evaluate import visible_instances
 
+    gcfg = _graph_config(SceneGraphConfig, args.graph, refine_boxes=not args.no_refine)
+    refiner = None
+    if args.refiner and not args.no_refine:
+        from real3d.scene.refine import BoxRefiner
+
+        refiner = BoxRefiner.load(args.refiner)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -92,7 +122,7 @@ def main() -> None:
                         pickle.dump(seq, fh, protocol=5)
         t_gen = time.perf_counter() - t0
         m = SemanticMap(pixel_stride=args.stride)
-        g = SceneGraph(SceneGraphConfig(refine_boxes=not args.no_refine))
+        g = SceneGraph(gcfg, refiner=refiner)
         fuse_ms, graph_ms = [], []
         for i, f in enumerate(seq):
             t = time.perf_counter()
@@ -160,6 +190,10 @@ def main() -> None:
 
     print(f"\nmachine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
           f"numpy {np.__version__} real3d {real3d.__version__}")
+    if args.graph:
+        print("scene graph overrides:", " ".join(args.graph))
+    if refiner is not None:
+        print("box refiner:", args.refiner)
     print(f"mean over seeds {args.seeds} ({args.frames} frames, {args.size[0]}x{args.size[1]}, "
           f"noise={not args.no_noise}, stride={args.stride}):")
     print("| semantic acc | mIoU | geo acc cm | completeness@5cm | F1@0.25 | F1@0.5 | relation acc "
