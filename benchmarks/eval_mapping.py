@@ -34,13 +34,13 @@ def _graph_config(cls, overrides: list[str], **base):
     """A SceneGraphConfig from ``key=value`` strings, each value cast to the field's type."""
     import dataclasses
 
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     kw = dict(base)
     for item in overrides:
         key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise SystemExit(f"--graph: expected KEY=VALUE with KEY one of {sorted(fields)}, got {item!r}")
-        default = getattr(cls(), key)
+        if not sep or key not in defaults:
+            raise SystemExit(f"--graph: expected KEY=VALUE with KEY one of {sorted(defaults)}, got {item!r}")
+        default = defaults[key]
         if isinstance(default, bool):
             kw[key] = value.lower() in ("1", "true", "yes")
         elif default is None or isinstance(default, float):

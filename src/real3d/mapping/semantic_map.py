@@ -802,7 +802,8 @@ class SemanticMap:
         """
         rows = self.surface_rows(band_voxels, min_weight)
         lab, conf = self._labels_of_rows(rows)
-        centres = pts = self.voxel_centers(rows)
+        centres = self.voxel_centers(rows)
+        pts = centres
         normals = None
         if snap and rows.size:
             g = self.sdf_gradient(rows)
@@ -811,7 +812,7 @@ class SemanticMap:
             step = np.divide(sdf, g2, out=np.zeros_like(sdf), where=g2 > 1e-6)[:, None] * g
             limit = band_voxels * self.config.voxel_size_m
             n = np.linalg.norm(step, axis=1, keepdims=True)
-            pts = pts - step * np.minimum(1.0, limit / np.maximum(n, 1e-12))
+            pts = centres - step * np.minimum(1.0, limit / np.maximum(n, 1e-12))
             gn = np.sqrt(g2)[:, None]
             normals = np.divide(g, gn, out=np.zeros_like(g), where=gn > 1e-6)
             if measured:
