@@ -1,6 +1,7 @@
 """Costmaps built from a fused map: thin obstacles, flying pixels, traversed space."""
 
 import numpy as np
+from scipy import ndimage
 
 from real3d.core import NYU13, Intrinsics, look_at
 from real3d.mapping import SemanticMap
@@ -132,3 +133,25 @@ def test_flying_pixels_at_a_far_edge_make_no_phantom_obstacle():
 
     assert phantom(SemanticMapConfig(pixel_stride=2)) == 0
     assert phantom(SemanticMapConfig(pixel_stride=2, geometry_edge_jump=0.0)) > 0  # what the rule removes
+
+
+def test_obstacle_distances_use_measured_points_within_cells():
+    # A wall face at x = 1.04 m: its surface voxels lie in the cell [1.0, 1.05), whose centre
+    # is 1.5 cm in front of the face; the measured points are on it.
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((1.14, 0.0, 0.75), (0.2, 3.0, 1.5), 0.0, OBJ)])
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=2)
+    for i, y in enumerate(np.linspace(-0.4, 0.4, 6)):
+        m.integrate(r.render(K, look_at((-0.8, y, 0.8), (1.0, y, 0.5)), index=i))
+    cm = build_costmap(m, CostmapConfig())
+    assert cm.grid.obstacle_xy is not None and len(cm.grid.obstacle_xy)
+    rc = cm.world_to_cell(cm.grid.obstacle_xy)
+    assert cm.grid.occupied[rc[:, 0], rc[:, 1]].all()
+    row = cm.world_to_cell([(0.0, 0.0)])[0, 0]
+    cols = np.arange(cm.world_to_cell([(0.45, 0.0)])[0, 1], cm.world_to_cell([(0.95, 0.0)])[0, 1] + 1)
+    x = cm.grid.cell_to_world(np.stack([np.full_like(cols, row), cols], 1))[:, 0]
+    assert not cm.grid.occupied[row, cols].any()
+    true = 1.04 - x
+    centre_to_centre = ndimage.distance_transform_edt(~cm.grid.occupied)[row, cols] * cm.resolution_m
+    assert np.abs(centre_to_centre - true).max() > 0.012
+    assert np.abs(cm.obstacle_distance_m[row, cols] - true).max() < 0.006

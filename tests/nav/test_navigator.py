@@ -33,6 +33,10 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     m = evaluate_navigation(nav.costmap, toy.scene.occupancy, n_pairs=8, seed=1)
     assert m.n_pairs == 8 and m.success_rate >= 0.85 and m.collision_rate == 0.0
     assert m.length_ratio_mean < 1.25
+    assert m.clearance == "raster"
+    # The toy scene's mesh has no closed parts to take exact outlines from.
+    assert evaluate_navigation(nav.costmap, toy.scene.occupancy, n_pairs=2, seed=1,
+                               mesh=toy.scene.mesh).clearance == "raster"
     png = save_topdown_png(tmp_path / "top.png", nav.costmap, path=path, trajectory=nav.trajectory, goal_xy=goal)
     assert png.stat().st_size > 1000
     with pytest.raises(NoPathError):

@@ -29,6 +29,9 @@ class Grid2D:
         origin_xy: world (x, y) of the lower-left grid corner, metres.
         resolution_m: cell edge, metres.
         z_min_m, z_max_m: the height band.
+        obstacle_xy: optional (N, 2) float32 world xy of the measured surface points (or
+            voxel centres) that made cells occupied: sub-cell positions for obstacle
+            distances; None when only the cells are known.
     Row i covers y in [origin_y + i * res, origin_y + (i + 1) * res), column j likewise x
     (same layout as ``real3d.synth.types.OccupancyGrid``).
     """
@@ -39,6 +42,7 @@ class Grid2D:
     resolution_m: float
     z_min_m: float
     z_max_m: float
+    obstacle_xy: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -151,6 +155,19 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     any_ = counts > 0
     nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
     grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
+    # Where in its cell each obstacle is: the mean measured points of the voxels that were
+    # hit; in a cell without any, the centres of its solid voxels (at most half a voxel in
+    # front of the surface). One entry per 1 cm in xy.
+    solid = cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside]
+    cell = rc[inside, 0] * w + rc[inside, 1]
+    was_hit = hits[solid] > 0
+    cell_hit = np.bincount(cell[was_hit], minlength=h * w) > 0
+    keep = grid.occupied.ravel()[cell] & (was_hit | ~cell_hit[cell])
+    pts = centres[solid, :2] + np.where(was_hit[:, None], arr["hit_offset"][solid, :2] * vs, 0.0)
+    o = np.array([x0 - 1.0, y0 - 1.0])  # points lie at most half a voxel outside the grid
+    q = np.round((pts[keep] - o) / 0.01).astype(np.int64)
+    key = np.unique(q[:, 0] * (1 << 31) + q[:, 1])
+    grid.obstacle_xy = (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):

@@ -326,7 +326,7 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     out["objects"] = g.to_dict()
     cm = pipeline.costmap
     if cm is not None:
-        out["nav"] = evaluate_navigation(cm, scene.occupancy, n_pairs=nav_pairs).to_dict()
+        out["nav"] = evaluate_navigation(cm, scene.occupancy, n_pairs=nav_pairs, mesh=scene.mesh).to_dict()
     return out
 
 
