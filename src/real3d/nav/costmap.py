@@ -53,7 +53,9 @@ class Costmap:
     Attributes:
         cost: (H, W) float32.
         grid: the occupied/free/unknown grid it came from.
-        obstacle_distance_m: (H, W) float32 distance to the nearest occupied cell.
+        obstacle_distance_m: (H, W) float32 distance to the nearest obstacle: to the
+            nearest occupied cell's centre, or near obstacles to the nearest measured
+            obstacle point when the grid carries them (``Grid2D.obstacle_xy``).
     """
 
     cost: np.ndarray
