@@ -58,6 +58,10 @@ def test_footprints_clip_to_the_band():
         m = _mesh(boxes)
         m.face_part = None
         obstacle_footprints(m, 0.05, 1.8)
+    with pytest.raises(InputError, match="z_max_m > z_min_m"):
+        obstacle_footprints(_mesh(boxes), 1.8, 0.05)
+    with pytest.raises(InputError, match=r"\(N, 2\)"):
+        fp.distance(np.zeros((4, 3)))
 
 
 def test_exact_clearance_closes_a_gap_the_raster_opens():

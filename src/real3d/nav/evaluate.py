@@ -82,7 +82,10 @@ class Footprints:
     def distance(self, xy, cap_m: float = 1.0) -> np.ndarray:
         """(N,) distance in metres from each world point (N, 2) to the nearest outline, 0
         inside one; ``cap_m`` where none lies within ``cap_m``."""
-        xy = np.asarray(xy, np.float64).reshape(-1, 2)
+        xy = np.asarray(xy, np.float64)
+        if xy.ndim not in (1, 2) or xy.shape[-1] != 2:
+            raise InputError(f"Footprints.distance: expected points (N, 2) or (2,), got shape {xy.shape}")
+        xy = xy.reshape(-1, 2)
         out = np.full(len(xy), float(cap_m))
         for poly, lo, hi in zip(self.polygons, self._lo, self._hi):
             near = np.flatnonzero(((xy >= lo - cap_m) & (xy <= hi + cap_m)).all(axis=1))
@@ -108,6 +111,8 @@ def obstacle_footprints(mesh: SceneMesh, z_min_m: float, z_max_m: float) -> Foot
     left out, as in the ground-truth raster). Needs ``mesh.face_part``."""
     if mesh.face_part is None:
         raise InputError("obstacle_footprints: expected a SceneMesh with face_part (the closed part of each face)")
+    if not z_max_m > z_min_m:
+        raise InputError(f"obstacle_footprints: expected z_max_m > z_min_m, got [{z_min_m}, {z_max_m}]")
     v = np.asarray(mesh.vertices, np.float64)
     tri = np.asarray(mesh.triangles, np.int64)
     part = np.asarray(mesh.face_part)
