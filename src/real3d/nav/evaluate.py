@@ -49,23 +49,21 @@ class NavMetrics:
 
 
 def _hull_2d(pts: np.ndarray) -> np.ndarray:
-    """Counter-clockwise convex hull of (N, 2) points (monotone chain); 1 or 2 points when
-    they are degenerate."""
+    """Counter-clockwise convex hull of (N, 2) points; the two extreme points when they are
+    collinear, the point itself when there is one."""
+    from scipy.spatial import ConvexHull, QhullError
+
     pts = np.unique(np.round(pts, 6), axis=0)
-    if len(pts) < 3:
+    if len(pts) >= 3:
+        try:
+            return pts[ConvexHull(pts).vertices]
+        except QhullError:  # collinear
+            pass
+    if len(pts) < 2:
         return pts
-
-    def half(seq):
-        out: list = []
-        for p in seq:
-            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
-                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 1e-12:
-                out.pop()
-            out.append(p)
-        return out
-
-    lower, upper = half(pts), half(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    d = pts - pts[0]
+    s = d @ d[np.argmax((d * d).sum(axis=1))]
+    return pts[[np.argmin(s), np.argmax(s)]]
 
 
 @dataclass
