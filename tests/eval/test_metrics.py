@@ -74,3 +74,43 @@ def test_evaluate_runner_writes_outputs(tmp_path):
     assert m.iou[3] == 0.0 and m.iou[4] == 1.0 and m.iou[11] == 1.0
     assert (tmp_path / "confusion.png").is_file() and (tmp_path / "overlay_01.png").is_file()
     assert not (tmp_path / "overlay_02.png").exists() and (tmp_path / "metrics.json").is_file()
+
+
+def _conf(tp_a, fp_a_as_b, tp_b):
+    """2-class confusion: class 1 (a) and class 2 (b)."""
+    c = np.zeros((3, 3), np.int64)
+    c[1, 1], c[1, 2], c[2, 2] = tp_a, fp_a_as_b, tp_b
+    return c
+
+
+def test_bootstrap_miou_spread():
+    from real3d.eval import bootstrap_miou
+
+    # identical scenes: every resample gives the same mIoU
+    same = np.stack([_conf(8, 2, 10)] * 5)
+    std, lo, hi = bootstrap_miou(same, n_boot=200)
+    assert std == pytest.approx(0.0, abs=1e-12) and lo == pytest.approx(hi)
+    assert lo == pytest.approx(metrics_from_confusion(same.sum(0)).miou)
+    # one perfect and one poor scene: a real spread, bounded by the two extremes
+    mixed = np.stack([_conf(10, 0, 10), _conf(2, 8, 10)])
+    std, lo, hi = bootstrap_miou(mixed, n_boot=500, seed=1)
+    worst = metrics_from_confusion(_conf(2, 8, 10)).miou
+    assert std > 0.05 and worst - 1e-12 <= lo < hi <= 1.0 + 1e-12
+    assert bootstrap_miou(mixed, n_boot=500, seed=1) == (std, lo, hi)  # seeded
+    with pytest.raises(InputError):
+        bootstrap_miou(mixed[:1])
+    with pytest.raises(InputError):
+        bootstrap_miou(np.zeros((3, 3)))
+
+
+def test_evaluate_runner_groups_views_by_scene():
+    from real3d.train import ToySegData
+
+    data = ToySegData(4, (32, 48))
+    m = evaluate_segmentation(_Oracle(), data, views_per_scene=2)
+    assert m.miou_spread is not None and len(m.miou_spread) == 3
+    assert "miou_scene_bootstrap" in m.to_dict()
+    assert evaluate_segmentation(_Oracle(), data).miou_spread is None  # not grouped
+    assert evaluate_segmentation(_Oracle(), data, views_per_scene=4).miou_spread is None  # one scene
+    with pytest.raises(InputError):
+        evaluate_segmentation(_Oracle(), data, views_per_scene=0)

@@ -37,10 +37,14 @@ def seg(
         from real3d.models import load_model
 
         net = load_model(model)
-    from real3d.train.data import open_data
+    from real3d.train.data import open_data, parse_synth_spec
 
     dataset = open_data(data, cache, progress=True)
-    m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays, progress=True)
+    # Views of one synthetic scene come in blocks of the spec's fps: the mIoU's spread is
+    # estimated by resampling scenes.
+    per_scene = parse_synth_spec(data).fps if data == "synth" or data.startswith("synth:") else None
+    m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays,
+                              progress=True, views_per_scene=per_scene)
     d = m.to_dict()
     t = Table(title=f"{model} on {data} ({head})")
     t.add_column("class")
@@ -48,6 +52,10 @@ def seg(
     for name, v in d["iou"].items():
         t.add_row(name, "-" if v is None else f"{v:.1f}")
     t.add_row("[b]mIoU[/b]", f"[b]{d['miou']:.2f}[/b]")
+    if "miou_scene_bootstrap" in d:
+        b = d["miou_scene_bootstrap"]
+        t.add_row("mIoU std (scenes resampled)", f"{b['std']:.2f}")
+        t.add_row("mIoU 95 % range", f"{b['q025']:.1f}-{b['q975']:.1f}")
     t.add_row("pixel acc", f"{d['pixel_acc']:.2f}")
     t.add_row("mean acc", f"{d['mean_acc']:.2f}")
     Console().print(t)

@@ -42,6 +42,9 @@ class SegMetrics:
         pixel_acc: correctly labelled / labelled pixels.
         mean_acc: mean per-class recall over classes present in the ground truth.
         confusion: the (K + 1, K + 1) matrix.
+        miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
+            evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
+            were not grouped by scene.
     """
 
     iou: np.ndarray
@@ -49,14 +52,20 @@ class SegMetrics:
     pixel_acc: float
     mean_acc: float
     confusion: np.ndarray
+    miou_spread: tuple[float, float, float] | None = None
 
     def to_dict(self, names: tuple[str, ...] = NYU13_NAMES) -> dict:
-        return {
+        d = {
             "miou": round(100 * self.miou, 2),
             "pixel_acc": round(100 * self.pixel_acc, 2),
             "mean_acc": round(100 * self.mean_acc, 2),
             "iou": {names[i + 1]: (None if np.isnan(v) else round(100 * float(v), 2)) for i, v in enumerate(self.iou)},
         }
+        if self.miou_spread is not None:
+            std, lo, hi = self.miou_spread
+            d["miou_scene_bootstrap"] = {"std": round(100 * std, 2), "q025": round(100 * lo, 2),
+                                         "q975": round(100 * hi, 2)}
+        return d
 
 
 def metrics_from_confusion(conf: np.ndarray) -> SegMetrics:
@@ -80,3 +89,30 @@ def metrics_from_confusion(conf: np.ndarray) -> SegMetrics:
         mean_acc=float(np.nanmean(recall)) if np.any(~np.isnan(recall)) else float("nan"),
         confusion=conf,
     )
+
+
+def bootstrap_miou(group_confusions: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """Spread of the mIoU when whole groups of views are drawn again.
+
+    Views of one scene are not independent samples (a held-out set of 208 views is 13
+    scenes of 16), so the uncertainty of an mIoU comes from resampling scenes, not pixels
+    or views.
+
+    Args:
+        group_confusions: (G, K + 1, K + 1) int64, the confusion of each group (scene).
+        n_boot: bootstrap resamples (G groups drawn with replacement each time).
+        seed: seeds the resampling.
+
+    Returns:
+        (standard deviation, 2.5 % quantile, 97.5 % quantile) of the mIoU in [0, 1].
+    """
+    g = np.asarray(group_confusions)
+    if g.ndim != 3 or g.shape[1] != g.shape[2] or g.shape[0] < 2:
+        raise InputError(f"bootstrap_miou: expected (G >= 2, K+1, K+1) group confusions, got {describe_array(g)}")
+    if n_boot < 2:
+        raise InputError(f"bootstrap_miou: expected n_boot >= 2, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, g.shape[0], size=(n_boot, g.shape[0]))
+    mious = np.array([metrics_from_confusion(g[d].sum(axis=0)).miou for d in draws])
+    lo, hi = np.quantile(mious, [0.025, 0.975])
+    return float(np.std(mious)), float(lo), float(hi)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.camera import Intrinsics
+from real3d.core.errors import InputError
 from real3d.core.frame import Frame
 from real3d.eval.images import confusion_png, overlay_png
-from real3d.eval.metrics import SegMetrics, confusion_matrix, metrics_from_confusion
+from real3d.eval.metrics import SegMetrics, bootstrap_miou, confusion_matrix, metrics_from_confusion
 
 
 def sample_to_frame(sample: dict, index: int = 0) -> Frame:
@@ -32,6 +34,7 @@ def evaluate_segmentation(
     out_dir: str | Path | None = None,
     n_overlays: int = 4,
     progress: bool = False,
+    views_per_scene: int | None = None,
 ) -> SegMetrics:
     """Run ``model.predict`` on every sample of ``data`` and accumulate the confusion.
 
@@ -41,15 +44,23 @@ def evaluate_segmentation(
         head: ``"refined"`` or ``"coarse"``.
         max_samples: evaluate only the first N samples.
         out_dir: if given, writes ``confusion.png``, ``metrics.json`` and ``overlay_XX.png``.
+        views_per_scene: samples i // views_per_scene share a scene (a synthetic spec's
+            ``fps``; taken from a spec string when not given); with two or more scenes the
+            result carries ``miou_spread`` from resampling scenes (``bootstrap_miou``).
     """
     import json
 
     if isinstance(data, str):
-        from real3d.train.data import open_data
+        from real3d.train.data import open_data, parse_synth_spec
 
+        if views_per_scene is None and (data == "synth" or data.startswith("synth:")):
+            views_per_scene = parse_synth_spec(data).fps
         data = open_data(data)
+    if views_per_scene is not None and views_per_scene < 1:
+        raise InputError(f"evaluate_segmentation: expected views_per_scene >= 1, got {views_per_scene}")
     n = len(data) if max_samples is None else min(len(data), max_samples)
     conf = None
+    scenes: dict[int, np.ndarray] = {}
     it = range(n)
     if progress:
         from tqdm import tqdm
@@ -60,9 +71,14 @@ def evaluate_segmentation(
         res = model.predict(frame, head=head)
         c = confusion_matrix(res.labels, frame.labels)
         conf = c if conf is None else conf + c
+        if views_per_scene is not None:
+            k = i // views_per_scene
+            scenes[k] = c if k not in scenes else scenes[k] + c
         if out_dir is not None and i < n_overlays:
             overlay_png(frame.rgb, res.labels, frame.labels, Path(out_dir) / f"overlay_{i:02d}.png")
     m = metrics_from_confusion(conf)
+    if len(scenes) >= 2:
+        m = dataclasses.replace(m, miou_spread=bootstrap_miou(np.stack(list(scenes.values()))))
     if out_dir is not None:
         confusion_png(conf, Path(out_dir) / "confusion.png")
         (Path(out_dir) / "metrics.json").write_text(json.dumps(m.to_dict(), indent=2) + "\n")
