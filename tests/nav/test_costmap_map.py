@@ -155,3 +155,22 @@ def test_obstacle_distances_use_measured_points_within_cells():
     centre_to_centre = ndimage.distance_transform_edt(~cm.grid.occupied)[row, cols] * cm.resolution_m
     assert np.abs(centre_to_centre - true).max() > 0.012
     assert np.abs(cm.obstacle_distance_m[row, cols] - true).max() < 0.006
+
+
+def test_projection_without_obstacle_points_gives_the_same_cells():
+    # The scene graph's free-space projection skips the sub-cell obstacle points; the cells
+    # must not depend on whether they are collected.
+    from real3d.mapping.grid2d import project_map_2d
+
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((1.14, 0.0, 0.75), (0.2, 3.0, 1.5), 0.0, OBJ)])
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=2)
+    for i, y in enumerate(np.linspace(-0.4, 0.4, 4)):
+        m.integrate(r.render(K, look_at((-0.8, y, 0.8), (1.0, y, 0.5)), index=i))
+    with_pts = project_map_2d(m)
+    without = project_map_2d(m, obstacle_points=False)
+    assert with_pts.obstacle_xy is not None and len(with_pts.obstacle_xy) > 0
+    assert without.obstacle_xy is None
+    assert with_pts.occupied.any()
+    np.testing.assert_array_equal(with_pts.occupied, without.occupied)
+    np.testing.assert_array_equal(with_pts.free, without.free)

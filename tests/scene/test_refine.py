@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from real3d.core import NYU13, ConfigError, FormatError, InputError
-from real3d.scene.boxes import Box3D, box_iou_3d
+from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, polygon_area
 from real3d.scene.graph import SceneGraph, SceneGraphConfig
 from real3d.scene.refine import (
     N_FEATURES,
@@ -148,14 +148,29 @@ def test_graph_uses_the_refiner_and_drops_low_scores():
     assert plain.refiner is None and plain.objects()
     views, ids = plain.cluster_views()
     assert len(views) == len(plain.objects()) and set(plain.cluster_points()) == set(ids)
-    double = SceneGraph(refiner=_identity_refiner(bias=[0, 0, 0, 0, 0, np.log(2), 5.0]))
+    double = SceneGraph(SceneGraphConfig(nms_iou=None), refiner=_identity_refiner(bias=[0, 0, 0, 0, 0, np.log(2), 5.0]))
     double.update(m)
     a = sorted(n.box.size[2] for n in plain.objects())
     b = sorted(n.box.size[2] for n in double.objects())
     assert np.allclose(b, 2 * np.maximum(a, 0.02))
-    none = SceneGraph(SceneGraphConfig(min_object_score=0.5), refiner=_identity_refiner(bias=[0] * 6 + [-5.0]))
+    low = _identity_refiner(bias=[0] * 6 + [-5.0])
+    none = SceneGraph(SceneGraphConfig(min_object_score=0.5, isolated_min_voxels=0), refiner=low)
     none.update(m)
     assert not none.objects() and none.structures()
+    # Low-scored clusters that are large and have nothing of their class around stay.
+    rescued = SceneGraph(SceneGraphConfig(min_object_score=0.5, nms_iou=None), refiner=low)
+    rescued.update(m)
+    objs = plain.objects()
+
+    def isolated(n):
+        return all(o is n or o.label != n.label or (np.linalg.norm(o.centroid - n.centroid) >= 1.0
+                                                     and polygon_area(convex_intersection(
+                                                         o.box.footprint(), n.box.footprint())) == 0)
+                   for o in objs)
+
+    expect = sorted(tuple(np.round(n.centroid, 6)) for n in objs if n.n_voxels >= 20 and isolated(n))
+    assert expect and len(expect) < len(objs)
+    assert sorted(tuple(np.round(n.centroid, 6)) for n in rescued.objects()) == expect
     with pytest.raises(ConfigError):
         SceneGraph(refiner="not a refiner")
 
@@ -187,3 +202,29 @@ def test_shipped_refiner_improves_boxes_on_a_data_engine_home():
             assert '"observed_box"' in g.to_json()
     assert scores[True].mean_matched_iou > scores[False].mean_matched_iou + 0.03
     assert scores[True].detection[0.25].f1 >= scores[False].detection[0.25].f1
+
+
+def test_graph_suppresses_overlapping_boxes_of_one_class():
+    """A refiner that grows every box tenfold makes same-class boxes overlap: non-maximum
+    suppression keeps one of each overlapping group, and without it they all stay."""
+    from real3d.mapping import SemanticMap
+    from real3d.mapping.toyscene import toy_sequence
+
+    seq = toy_sequence(0, 30)
+    m = SemanticMap(pixel_stride=4)
+    for f in seq:
+        m.integrate(f)
+    grow = _identity_refiner(bias=[0, 0, 0, np.log(10), np.log(10), 0, 5.0])
+    both = SceneGraph(SceneGraphConfig(nms_iou=None), refiner=grow)
+    both.update(m)
+    nms = SceneGraph(SceneGraphConfig(nms_iou=0.3), refiner=grow)
+    nms.update(m)
+
+    def worst_pair(g):
+        o = g.objects()
+        return max([box_iou_3d(a.box, b.box) for i, a in enumerate(o) for b in o[i + 1:] if a.label == b.label],
+                   default=0.0)
+
+    assert worst_pair(both) > 0.3
+    assert worst_pair(nms) <= 0.3
+    assert 0 < len(nms.objects()) < len(both.objects())

@@ -77,11 +77,35 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
     grid[rc[ok, 0], rc[ok, 1]] = True
 
 
+def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, cell_m: float,
+                   z0: float, z1: float) -> np.ndarray:
+    """(H, W) bool: grid cells whose column of ``cell_m`` cubes over [z0, z1] is known at
+    every level: a free-space cell (centres ``free_pts``) or an observed fine voxel
+    (centres ``voxel_xyz``) lies in each cube. Columns are the coarse cells' xy squares."""
+    lv0 = int(np.floor(z0 / cell_m))
+    lv1 = int(np.floor(max(z1, z0) / cell_m))
+    n_levels = lv1 - lv0 + 1
+    pts = np.concatenate([np.reshape(free_pts, (-1, 3)), np.reshape(voxel_xyz, (-1, 3))])
+    c = np.floor(pts / cell_m).astype(np.int64)
+    c = c[(c[:, 2] >= lv0) & (c[:, 2] <= lv1)]
+    shift = 1 << 20
+    key = np.unique(((c[:, 0] + shift) * (2 * shift) + (c[:, 1] + shift)) * 64 + (c[:, 2] - lv0))
+    col, n = np.unique(key // 64, return_counts=True)
+    full = col[n >= n_levels]
+    # Each fine cell looks up the coarse column its centre falls in.
+    h, w = grid.shape
+    xy = grid.cell_to_world(np.argwhere(np.ones((h, w), bool)))
+    cc = np.floor(xy / cell_m).astype(np.int64)
+    ck = (cc[:, 0] + shift) * (2 * shift) + (cc[:, 1] + shift)
+    return np.isin(ck, full).reshape(h, w)
+
+
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
                    z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
                    min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
-                   free_low_m: float = 0.2) -> Grid2D:
+                   free_low_m: float = 0.2, obstacle_points: bool = True,
+                   free_column_top_m: float | None = None) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -102,6 +126,15 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
 
     Args:
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
+        obstacle_points: also collect ``Grid2D.obstacle_xy`` (sub-cell obstacle positions,
+            which only obstacle distances need; without them the field stays None).
+        free_column_top_m: when given, observed floor and low free space free a cell only
+            where the map knows its whole column from ``z_min_m`` up to this height: every
+            coarse free-space cell of the column (``free_voxel_size_m``) in that range was
+            crossed by a ray or holds an observed fine voxel. A camera low on a robot sees
+            the floor under a table, and the space between its legs, long before (or
+            without ever) seeing its top; the floor alone says nothing about what hangs
+            above it. Cells within ``traversed_radius_m`` of a camera stay free.
     """
     if resolution_m <= 0 or not z_max_m > z_min_m:
         raise InputError(
@@ -155,21 +188,27 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     any_ = counts > 0
     nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
     grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
-    # Where in its cell each obstacle is: the mean measured points of the voxels that were
-    # hit; in a cell without any, the centres of its solid voxels (at most half a voxel in
-    # front of the surface). One entry per 1 cm in xy.
-    solid = cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside]
-    cell = rc[inside, 0] * w + rc[inside, 1]
-    was_hit = hits[solid] > 0
-    cell_hit = np.bincount(cell[was_hit], minlength=h * w) > 0
-    keep = grid.occupied.ravel()[cell] & (was_hit | ~cell_hit[cell])
-    pts = centres[solid, :2] + np.where(was_hit[:, None], arr["hit_offset"][solid, :2] * vs, 0.0)
-    o = np.array([x0 - 1.0, y0 - 1.0])  # points lie at most half a voxel outside the grid
-    q = np.round((pts[keep] - o) / 0.01).astype(np.int64)
-    key = np.unique(q[:, 0] * (1 << 31) + q[:, 1])
-    grid.obstacle_xy = (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
+    if obstacle_points:
+        # Where in its cell each obstacle is: the mean measured points of the voxels that
+        # were hit; in a cell without any, the centres of its solid voxels (at most half a
+        # voxel in front of the surface). One entry per 1 cm in xy.
+        solid = cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside]
+        cell = rc[inside, 0] * w + rc[inside, 1]
+        was_hit = hits[solid] > 0
+        cell_hit = np.bincount(cell[was_hit], minlength=h * w) > 0
+        keep = grid.occupied.ravel()[cell] & (was_hit | ~cell_hit[cell])
+        pts = centres[solid, :2] + np.where(was_hit[:, None], arr["hit_offset"][solid, :2] * vs, 0.0)
+        o = np.array([x0 - 1.0, y0 - 1.0])  # points lie at most half a voxel outside the grid
+        q = np.round((pts[keep] - o) / 0.01).astype(np.int64)
+        key = np.unique(q[:, 0] * (1 << 31) + q[:, 1])
+        grid.obstacle_xy = (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
+    known = None
+    if free_column_top_m is not None:
+        known = _known_columns(grid, free_pts, centres[arr["weight"] > 0], semantic_map.config.free_voxel_size_m,
+                               z_min_m, min(z_max_m, free_column_top_m))
+        grid.free &= known
     if len(free_pts):
         # Only coarse cells low in the band: a ray that grazed a bed top or a sofa seat from
         # a camera just above it proves the space over it free, not the column down to the
@@ -180,8 +219,13 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         k = max(1, int(round(fv / resolution_m)))
         offs = (np.arange(k) - (k - 1) / 2) * resolution_m
         ox, oy = np.meshgrid(offs, offs)
-        sub = fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]
-        _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
+        sub = (fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]).reshape(-1, 2)
+        if known is not None:
+            rc_sub = grid.world_to_cell(sub)
+            ok = grid.inside(rc_sub)
+            ok[ok] = known[rc_sub[ok, 0], rc_sub[ok, 1]]
+            sub = sub[ok]
+        _splat(grid.free, grid.world_to_cell(sub))
     if traversed_radius_m > 0 and semantic_map.frames_integrated:
         k = int(np.ceil(traversed_radius_m / resolution_m))
         dr, dc = np.mgrid[-k:k + 1, -k:k + 1]

@@ -32,6 +32,10 @@ class CostmapConfig:
         z_min_m, z_max_m: the robot's height band above the floor.
         traversed_radius_m: cells this close to where a camera was (on the floor plane)
             are free unless the map says occupied (see ``project_map_2d``); 0 disables.
+        free_column_top_m: observed floor or low free space frees a cell only where the
+            map knows the column above it up to this height above the floor (see
+            ``project_map_2d``): a table top a low camera never saw must not be driven
+            under; None disables.
     """
 
     resolution_m: float = 0.05
@@ -44,6 +48,7 @@ class CostmapConfig:
     z_min_m: float = 0.1
     z_max_m: float = 1.5
     traversed_radius_m: float = 0.2
+    free_column_top_m: float | None = None
 
 
 @dataclass
@@ -154,7 +159,9 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
     """Project the map's robot height band (above ``floor_z_m``) and inflate it."""
     grid = project_map_2d(semantic_map, config.resolution_m, floor_z_m + config.z_min_m,
                           floor_z_m + config.z_max_m, bounds_xy=bounds_xy,
-                          traversed_radius_m=config.traversed_radius_m)
+                          traversed_radius_m=config.traversed_radius_m,
+                          free_column_top_m=None if config.free_column_top_m is None
+                          else floor_z_m + config.free_column_top_m)
     return costmap_from_grid(grid, config)
 
 

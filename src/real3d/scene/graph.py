@@ -113,6 +113,16 @@ class SceneGraphConfig:
             built without an explicit ``refiner``.
         min_object_score: clusters whose refiner existence probability is lower are not
             made nodes; None takes the refiner's model card value.
+        isolated_min_voxels, isolated_m: a cluster scored below ``min_object_score`` is
+            still made a node when it has at least ``isolated_min_voxels`` voxels and no
+            other cluster of its class lies within ``isolated_m`` (centroids) or overlaps
+            its footprint. The existence score is there to reject second fragments of an
+            object and things barely seen; a cluster of that size with nothing of its
+            class around is neither (0 disables).
+        nms_iou: of two object nodes of one class whose refined boxes overlap at a 3D IoU
+            above this, only the one with the higher existence score is kept
+            (non-maximum suppression: the refiner can grow two fragments of one object
+            into the same whole-object box); None disables.
     """
 
     cluster_cell_m: float = 0.1
@@ -141,6 +151,9 @@ class SceneGraphConfig:
     instance_merge_iou: float = 0.25
     refine_boxes: bool = True
     min_object_score: float | None = None
+    isolated_min_voxels: int = 20
+    isolated_m: float = 1.0
+    nms_iou: float | None = 0.3
 
 
 @dataclass
@@ -366,16 +379,46 @@ class SceneGraph:
         idx = [k for k, v in enumerate(views) if v is not None]
         if self.refiner is None or not idx:
             return list(range(len(nodes)))
+        cfg = self.config
         boxes, score = self.refiner.refine([views[k] for k in idx], semantic_map, self.floor_z_m)
-        cut = self.config.min_object_score
+        cut = cfg.min_object_score
         cut = self.refiner.min_score if cut is None else cut
-        drop = set()
-        for k, box, p in zip(idx, boxes, score):
+        for k, box in zip(idx, boxes):
             nodes[k].observed_box = nodes[k].box
             nodes[k].box = box
-            if p < cut:
-                drop.add(k)
-        return [k for k in range(len(nodes)) if k not in drop]
+        score_of = {k: float(p) for k, p in zip(idx, score)}
+        keep = {k for k in idx if score_of[k] >= cut}
+        if cfg.isolated_min_voxels > 0:
+            for k in idx:
+                if k not in keep and nodes[k].n_voxels >= cfg.isolated_min_voxels and self._isolated(nodes, idx, k):
+                    keep.add(k)
+        if cfg.nms_iou is not None:
+            order = sorted(keep, key=lambda k: -score_of[k])
+            kept: list[int] = []
+            for k in order:
+                a = nodes[k]
+                if any(nodes[j].label == a.label and _boxes_may_overlap(a.box, nodes[j].box)
+                       and box_iou_3d(a.box, nodes[j].box) > cfg.nms_iou for j in kept):
+                    keep.discard(k)
+                else:
+                    kept.append(k)
+        objects = set(idx)
+        return [k for k in range(len(nodes)) if k not in objects or k in keep]
+
+    def _isolated(self, nodes: list[SceneNode], idx: list[int], k: int) -> bool:
+        """Whether no other object cluster of node k's class lies within ``isolated_m``
+        of it (centroids) or overlaps its observed footprint."""
+        a = nodes[k]
+        foot = a.observed_box.footprint()
+        for j in idx:
+            b = nodes[j]
+            if j == k or b.label != a.label:
+                continue
+            if np.linalg.norm(a.centroid - b.centroid) < self.config.isolated_m:
+                return False
+            if polygon_area(convex_intersection(foot, b.observed_box.footprint())) > 0:
+                return False
+        return True
 
     def cluster_views(self) -> tuple[list[ClusterView], list[int]]:
         """What the box refiner saw of each object node at the last update (boxes before
@@ -572,7 +615,7 @@ class SceneGraph:
         # Rooms are a matter of layout: any free space seen in the band counts (the costmap
         # is stricter about what a robot may drive over).
         grid = project_map_2d(semantic_map, cfg.grid_resolution_m, self.floor_z_m + cfg.z_min_m,
-                              self.floor_z_m + cfg.z_max_m, free_low_m=np.inf)
+                              self.floor_z_m + cfg.z_max_m, free_low_m=np.inf, obstacle_points=False)
         self.free_space = grid
         free = grid.free
         res = grid.resolution_m
@@ -767,6 +810,11 @@ class SceneGraph:
         for e in self.edges:
             g.add_edge(e.subject, e.object, key=e.predicate, predicate=e.predicate)
         return g
+
+
+def _boxes_may_overlap(a: Box3D, b: Box3D) -> bool:
+    """False when the boxes' circumscribed spheres are apart (then their IoU is 0)."""
+    return bool(np.linalg.norm(a.center - b.center) <= 0.5 * (np.linalg.norm(a.size) + np.linalg.norm(b.size)))
 
 
 def _footprint_gap(a: Box3D, b: Box3D) -> float:
