@@ -87,7 +87,9 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
     m = SemanticMap(pixel_stride=1)
     for f in frames:
         m.integrate(f)
-    cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0))
+    # The column rule is off: the camera never sees above 0.8 m within a metre of itself,
+    # so with it the floor in front would stay unknown too (see the table-top test below).
+    cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None))
     xs, ys = np.meshgrid(np.linspace(-0.6, 0.6, 7), np.linspace(0.1, 1.6, 7))
     rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
     # Over the bed: occupied or unknown, never free.
@@ -174,3 +176,42 @@ def test_projection_without_obstacle_points_gives_the_same_cells():
     assert with_pts.occupied.any()
     np.testing.assert_array_equal(with_pts.occupied, without.occupied)
     np.testing.assert_array_equal(with_pts.free, without.free)
+
+
+def test_free_column_rule_keeps_the_space_under_an_unseen_table_top_out():
+    # A table top (0.70-0.75 m) on a floor, a wall 3 m away; a camera 0.3 m high looks
+    # down under the top from 0.6 m in front of it, so it sees the floor and the wall below
+    # the top and never the top itself. A second camera far away sees an open area.
+    top = ((1.0, 0.0, 0.725), (0.8, 1.2, 0.05), 0.0, OBJ)
+    scene = boxes_scene([((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR), top,
+                         ((3.5, 0.0, 1.25), (0.2, 8.0, 2.5), 0.0, NYU13.index("wall"))])
+    r = ToyRenderer(scene)
+    frames = [r.render(K, look_at((0.0, y, 0.3), (2.0, y, 0.15)), index=i)
+              for i, y in enumerate(np.linspace(-0.3, 0.3, 5))]
+    assert not any((f.instances == 2).any() for f in frames if f.instances is not None)  # the top is never seen
+    m = SemanticMap(pixel_stride=2)
+    for f in frames:
+        m.integrate(f)
+    under = [(1.0, 0.0), (1.2, 0.3), (0.8, -0.3)]
+    beyond = [(2.4, 0.0), (2.6, 0.4)]  # in front of the wall, past the table, nothing above
+    plain = build_costmap(m, CostmapConfig(traversed_radius_m=0.0, free_column_top_m=None))
+    strict = build_costmap(m, CostmapConfig(traversed_radius_m=0.0, free_column_top_m=1.0))
+    rc_u, rc_b = plain.world_to_cell(under), plain.world_to_cell(beyond)
+    assert plain.grid.free[rc_u[:, 0], rc_u[:, 1]].all()        # floor seen under the top
+    assert not strict.grid.free[rc_u[:, 0], rc_u[:, 1]].any()   # but nothing above it
+    assert not strict.grid.occupied[rc_u[:, 0], rc_u[:, 1]].any()  # unknown, not invented
+    assert strict.grid.free[rc_b[:, 0], rc_b[:, 1]].all()       # columns seen whole stay free
+    assert (strict.grid.free <= plain.grid.free).all()
+
+
+def test_free_column_parameters_are_checked():
+    import pytest
+
+    from real3d.core.errors import InputError
+    from real3d.mapping.grid2d import project_map_2d
+
+    m = SemanticMap()
+    with pytest.raises(InputError):
+        project_map_2d(m, free_column_top_m=1.0, free_column_gap_m=-0.1)
+    with pytest.raises(InputError):
+        project_map_2d(m, z_min_m=0.1, free_column_top_m=0.05)

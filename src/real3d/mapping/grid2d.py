@@ -78,26 +78,36 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
 
 
 def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, cell_m: float,
-                   z0: float, z1: float) -> np.ndarray:
-    """(H, W) bool: grid cells whose column of ``cell_m`` cubes over [z0, z1] is known at
-    every level: a free-space cell (centres ``free_pts``) or an observed fine voxel
-    (centres ``voxel_xyz``) lies in each cube. Columns are the coarse cells' xy squares."""
-    lv0 = int(np.floor(z0 / cell_m))
-    lv1 = int(np.floor(max(z1, z0) / cell_m))
-    n_levels = lv1 - lv0 + 1
+                   z0: float, z1: float, max_gap_levels: int) -> np.ndarray:
+    """(H, W) bool: grid cells whose column of ``cell_m`` cubes over [z0, z1) the map
+    knows: its top cube holds a free-space cell (centres ``free_pts``) or an observed fine
+    voxel (centres ``voxel_xyz``), and no run of unknown cubes below it is longer than
+    ``max_gap_levels``. Columns are the coarse cells' xy squares."""
+    lv0 = int(np.floor(z0 / cell_m + 1e-9))
+    lv1 = max(lv0, int(np.ceil(z1 / cell_m - 1e-9)) - 1)
+    n_levels = min(lv1 - lv0 + 1, 62)
     pts = np.concatenate([np.reshape(free_pts, (-1, 3)), np.reshape(voxel_xyz, (-1, 3))])
     c = np.floor(pts / cell_m).astype(np.int64)
-    c = c[(c[:, 2] >= lv0) & (c[:, 2] <= lv1)]
+    c = c[(c[:, 2] >= lv1 - n_levels + 1) & (c[:, 2] <= lv1)]
     shift = 1 << 20
-    key = np.unique(((c[:, 0] + shift) * (2 * shift) + (c[:, 1] + shift)) * 64 + (c[:, 2] - lv0))
-    col, n = np.unique(key // 64, return_counts=True)
-    full = col[n >= n_levels]
+    col = (c[:, 0] + shift) * (2 * shift) + (c[:, 1] + shift)
+    order = np.argsort(col, kind="stable")
+    col, bit = col[order], np.left_shift(np.int64(1), c[order, 2] - (lv1 - n_levels + 1))
+    cols, start = np.unique(col, return_index=True)
+    known = np.bitwise_or.reduceat(bit, start) if len(col) else np.zeros(0, np.int64)
+    every = np.int64((1 << n_levels) - 1)
+    unknown = ~known & every
+    ok = ((known >> (n_levels - 1)) & 1) == 1
+    run = unknown.copy()  # after k steps: bits that start a run of > k unknown levels
+    for _ in range(max_gap_levels):
+        run &= run >> 1
+    ok &= run == 0
     # Each fine cell looks up the coarse column its centre falls in.
     h, w = grid.shape
     xy = grid.cell_to_world(np.argwhere(np.ones((h, w), bool)))
     cc = np.floor(xy / cell_m).astype(np.int64)
     ck = (cc[:, 0] + shift) * (2 * shift) + (cc[:, 1] + shift)
-    return np.isin(ck, full).reshape(h, w)
+    return np.isin(ck, cols[ok]).reshape(h, w)
 
 
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
@@ -105,7 +115,7 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
                    min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
                    free_low_m: float = 0.2, obstacle_points: bool = True,
-                   free_column_top_m: float | None = None) -> Grid2D:
+                   free_column_top_m: float | None = None, free_column_gap_m: float = 0.2) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -129,13 +139,19 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         obstacle_points: also collect ``Grid2D.obstacle_xy`` (sub-cell obstacle positions,
             which only obstacle distances need; without them the field stays None).
         free_column_top_m: when given, observed floor and low free space free a cell only
-            where the map knows its whole column from ``z_min_m`` up to this height: every
-            coarse free-space cell of the column (``free_voxel_size_m``) in that range was
-            crossed by a ray or holds an observed fine voxel. A camera low on a robot sees
-            the floor under a table, and the space between its legs, long before (or
-            without ever) seeing its top; the floor alone says nothing about what hangs
-            above it. Cells within ``traversed_radius_m`` of a camera stay free.
+            where the map knows its column from ``z_min_m`` up to this height: the
+            column's coarse free-space cells (``free_voxel_size_m``) in that range were
+            crossed by a ray or hold an observed fine voxel, the top one always, and no
+            unknown stretch between is longer than ``free_column_gap_m`` (free space is
+            carved by every 12th pixel only, so a column seen from one place has gaps). A
+            camera low on a robot sees the floor under a table, and the space between its
+            legs, without ever seeing its top; the floor alone says nothing about what
+            hangs above it. Cells within ``traversed_radius_m`` of a camera stay free.
+        free_column_gap_m: see ``free_column_top_m``.
     """
+    if free_column_gap_m < 0 or (free_column_top_m is not None and not free_column_top_m > z_min_m):
+        raise InputError(f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
+                         f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})")
     if resolution_m <= 0 or not z_max_m > z_min_m:
         raise InputError(
             f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, "
@@ -207,7 +223,8 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     known = None
     if free_column_top_m is not None:
         known = _known_columns(grid, free_pts, centres[arr["weight"] > 0], semantic_map.config.free_voxel_size_m,
-                               z_min_m, min(z_max_m, free_column_top_m))
+                               z_min_m, min(z_max_m, free_column_top_m),
+                               int(round(free_column_gap_m / semantic_map.config.free_voxel_size_m)))
         grid.free &= known
     if len(free_pts):
         # Only coarse cells low in the band: a ray that grazed a bed top or a sofa seat from

@@ -35,7 +35,9 @@ class CostmapConfig:
         free_column_top_m: observed floor or low free space frees a cell only where the
             map knows the column above it up to this height above the floor (see
             ``project_map_2d``): a table top a low camera never saw must not be driven
-            under; None disables.
+            under. 1 m covers tables, desks and counters; None disables.
+        free_column_gap_m: the longest unknown stretch such a column may have below its
+            known top (free space is carved along sparse rays).
     """
 
     resolution_m: float = 0.05
@@ -48,7 +50,8 @@ class CostmapConfig:
     z_min_m: float = 0.1
     z_max_m: float = 1.5
     traversed_radius_m: float = 0.2
-    free_column_top_m: float | None = None
+    free_column_top_m: float | None = 1.0
+    free_column_gap_m: float = 0.2
 
 
 @dataclass
@@ -161,7 +164,8 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
                           floor_z_m + config.z_max_m, bounds_xy=bounds_xy,
                           traversed_radius_m=config.traversed_radius_m,
                           free_column_top_m=None if config.free_column_top_m is None
-                          else floor_z_m + config.free_column_top_m)
+                          else floor_z_m + config.free_column_top_m,
+                          free_column_gap_m=config.free_column_gap_m)
     return costmap_from_grid(grid, config)
 
 
