@@ -85,29 +85,31 @@ def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, ce
     ``max_gap_levels``. Columns are the coarse cells' xy squares."""
     lv0 = int(np.floor(z0 / cell_m + 1e-9))
     lv1 = max(lv0, int(np.ceil(z1 / cell_m - 1e-9)) - 1)
-    n_levels = min(lv1 - lv0 + 1, 62)
-    pts = np.concatenate([np.reshape(free_pts, (-1, 3)), np.reshape(voxel_xyz, (-1, 3))])
-    c = np.floor(pts / cell_m).astype(np.int64)
-    c = c[(c[:, 2] >= lv1 - n_levels + 1) & (c[:, 2] <= lv1)]
-    shift = 1 << 20
-    col = (c[:, 0] + shift) * (2 * shift) + (c[:, 1] + shift)
-    order = np.argsort(col, kind="stable")
-    col, bit = col[order], np.left_shift(np.int64(1), c[order, 2] - (lv1 - n_levels + 1))
-    cols, start = np.unique(col, return_index=True)
-    known = np.bitwise_or.reduceat(bit, start) if len(col) else np.zeros(0, np.int64)
-    every = np.int64((1 << n_levels) - 1)
-    unknown = ~known & every
-    ok = ((known >> (n_levels - 1)) & 1) == 1
-    run = unknown.copy()  # after k steps: bits that start a run of > k unknown levels
-    for _ in range(max_gap_levels):
-        run &= run >> 1
-    ok &= run == 0
-    # Each fine cell looks up the coarse column its centre falls in.
     h, w = grid.shape
-    xy = grid.cell_to_world(np.argwhere(np.ones((h, w), bool)))
-    cc = np.floor(xy / cell_m).astype(np.int64)
-    ck = (cc[:, 0] + shift) * (2 * shift) + (cc[:, 1] + shift)
-    return np.isin(ck, cols[ok]).reshape(h, w)
+    # Coarse columns over the grid's extent, one boolean per level.
+    x0, y0 = grid.origin_xy
+    c0 = np.floor(np.array([x0, y0]) / cell_m).astype(np.int64)
+    c1 = np.floor((np.array([x0, y0]) + np.array([w, h]) * grid.resolution_m) / cell_m).astype(np.int64)
+    nx, ny = c1 - c0 + 1
+    vol = np.zeros((nx, ny, lv1 - lv0 + 1), bool)
+    for pts in (free_pts, voxel_xyz):
+        c = np.floor(np.reshape(pts, (-1, 3)) / cell_m).astype(np.int64)
+        c[:, :2] -= c0
+        c[:, 2] -= lv0
+        ok = ((c[:, 0] >= 0) & (c[:, 0] < nx) & (c[:, 1] >= 0) & (c[:, 1] < ny)
+              & (c[:, 2] >= 0) & (c[:, 2] < vol.shape[2]))
+        vol[c[ok, 0], c[ok, 1], c[ok, 2]] = True
+    known = vol[:, :, -1].copy()
+    g = max_gap_levels + 1
+    if g <= vol.shape[2]:
+        # A window of g consecutive unknown levels anywhere in the column rejects it.
+        windows = np.lib.stride_tricks.sliding_window_view(~vol, g, axis=2)
+        known &= ~windows.all(axis=3).any(axis=2)
+    # Each fine cell looks up the coarse column its centre falls in.
+    rr, cc = np.mgrid[0:h, 0:w]
+    cx = np.floor((x0 + (cc + 0.5) * grid.resolution_m) / cell_m).astype(np.int64) - c0[0]
+    cy = np.floor((y0 + (rr + 0.5) * grid.resolution_m) / cell_m).astype(np.int64) - c0[1]
+    return known[np.clip(cx, 0, nx - 1), np.clip(cy, 0, ny - 1)]
 
 
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
