@@ -32,7 +32,8 @@ import numpy as np
 
 
 def _graph_config(cls, overrides: list[str], **base):
-    """A SceneGraphConfig from ``key=value`` strings, each value cast to the field's type."""
+    """A config dataclass (SceneGraphConfig, CostmapConfig) from ``key=value`` strings, each
+    value cast to the field's type."""
     import dataclasses
 
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
@@ -40,7 +41,7 @@ def _graph_config(cls, overrides: list[str], **base):
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in defaults:
-            raise SystemExit(f"--graph: expected KEY=VALUE with KEY one of {sorted(defaults)}, got {item!r}")
+            raise SystemExit(f"expected KEY=VALUE with KEY one of {sorted(defaults)}, got {item!r}")
         default = defaults[key]
         if isinstance(default, bool):
             kw[key] = value.lower() in ("1", "true", "yes")
@@ -69,6 +70,8 @@ def main() -> None:
                     help="box-refiner weights (.safetensors) instead of the shipped ones")
     ap.add_argument("--graph", action="append", default=[], metavar="KEY=VALUE",
                     help="override a SceneGraphConfig field (repeatable), e.g. min_cluster_voxels=6")
+    ap.add_argument("--costmap", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a CostmapConfig field (repeatable), e.g. free_column_top_m=none")
     ap.add_argument("--raster-clearance", action="store_true",
                     help="score navigation clearance on the ground-truth raster (cell-centre distances) "
                          "instead of the exact outlines of the scene's parts")
@@ -139,7 +142,8 @@ def main() -> None:
         mm = evaluate_map(m, seq.scene.mesh, observed_surface_points(seq.frames))
         gm = evaluate_graph(g, seq.scene, instance_ids=visible_instances(seq.frames))
         gm_all = evaluate_graph(g, seq.scene)
-        ccfg = CostmapConfig(z_min_m=seq.scene.occupancy.z_min_m + 0.05, z_max_m=seq.scene.occupancy.z_max_m)
+        ccfg = _graph_config(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m + 0.05,
+                             z_max_m=seq.scene.occupancy.z_max_m)
         t = time.perf_counter()
         cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m)
         costmap_ms = (time.perf_counter() - t) * 1e3
@@ -198,6 +202,8 @@ def main() -> None:
           f"numpy {np.__version__} real3d {real3d.__version__}")
     if args.graph:
         print("scene graph overrides:", " ".join(args.graph))
+    if args.costmap:
+        print("costmap overrides:", " ".join(args.costmap))
     if refiner is not None:
         print("box refiner:", args.refiner)
     print(f"mean over seeds {args.seeds} ({args.frames} frames, {args.size[0]}x{args.size[1]}, "
