@@ -97,7 +97,7 @@ def main() -> None:
                 r = None if rgb is None else rgb.numpy()
                 d = None if depth is None else depth.numpy()
                 row[f"{k}_{hw[0]}x{hw[1]}"] = _median_ms(lambda: s.run(r, d), args.repeats)
-        if name in weights and heldout is not None:
+        if name in weights and heldout is not None and args.eval_samples > 0:
             n = min(args.eval_samples, len(heldout))
             row["miou"] = 100 * evaluate_segmentation(model, heldout, max_samples=n).miou
             row["miou_coarse"] = 100 * evaluate_segmentation(model, heldout, head="coarse", max_samples=n).miou

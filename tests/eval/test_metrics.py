@@ -114,3 +114,10 @@ def test_evaluate_runner_groups_views_by_scene():
     assert evaluate_segmentation(_Oracle(), data, views_per_scene=4).miou_spread is None  # one scene
     with pytest.raises(InputError):
         evaluate_segmentation(_Oracle(), data, views_per_scene=0)
+
+
+def test_evaluate_runner_rejects_an_empty_evaluation():
+    from real3d.train import ToySegData
+
+    with pytest.raises(InputError, match="no samples"):
+        evaluate_segmentation(_Oracle(), ToySegData(2, (32, 48)), max_samples=0)

@@ -59,6 +59,9 @@ def evaluate_segmentation(
     if views_per_scene is not None and views_per_scene < 1:
         raise InputError(f"evaluate_segmentation: expected views_per_scene >= 1, got {views_per_scene}")
     n = len(data) if max_samples is None else min(len(data), max_samples)
+    if n < 1:
+        raise InputError(f"evaluate_segmentation: no samples to evaluate (data has {len(data)}, "
+                         f"max_samples={max_samples})")
     conf = None
     scenes: dict[int, np.ndarray] = {}
     it = range(n)
