@@ -72,6 +72,13 @@ def main() -> None:
     calib_data = open_data(args.calib) if not args.no_int8 else None
     calib_cache: dict = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench_seg_"))
+    # One process-wide warm-up (thread pool, allocator, kernel selection) before any row is
+    # timed: without it the first row measured up to 1.8 times slower than the same network
+    # timed later in the run.
+    first = models[0][1]
+    rgb, depth = _inputs(first.config, sizes[0])
+    with torch.no_grad():
+        _median_ms(lambda: first(rgb, depth), 20, warmup=10)
     for name, model in models:
         cfg = model.config
         row = {"model": name, "preset": cfg.name, "fusion": cfg.fusion,
