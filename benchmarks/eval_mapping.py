@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _graph_config(cls, overrides: list[str], **base):
+def _config_from(cls, overrides: list[str], **base):
     """A config dataclass (SceneGraphConfig, CostmapConfig) from ``key=value`` strings, each
     value cast to the field's type."""
     import dataclasses
@@ -90,7 +90,7 @@ def main() -> None:
     from real3d.scene.draw import save_scene_graph_png
     from real3d.scene.evaluate import visible_instances
 
-    gcfg = _graph_config(SceneGraphConfig, args.graph, refine_boxes=not args.no_refine)
+    gcfg = _config_from(SceneGraphConfig, args.graph, refine_boxes=not args.no_refine)
     refiner = None
     if args.refiner and not args.no_refine:
         from real3d.scene.refine import BoxRefiner
@@ -142,7 +142,7 @@ def main() -> None:
         mm = evaluate_map(m, seq.scene.mesh, observed_surface_points(seq.frames))
         gm = evaluate_graph(g, seq.scene, instance_ids=visible_instances(seq.frames))
         gm_all = evaluate_graph(g, seq.scene)
-        ccfg = _graph_config(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m + 0.05,
+        ccfg = _config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m + 0.05,
                              z_max_m=seq.scene.occupancy.z_max_m)
         t = time.perf_counter()
         cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m)

@@ -32,7 +32,7 @@ def main() -> None:
     import torch
 
     from real3d.core.labels import NYU13
-    from real3d.eval import confusion_matrix, metrics_from_confusion
+    from real3d.eval import bootstrap_miou_draws, confusion_matrix, metrics_from_confusion
     from real3d.eval.segmentation import sample_to_frame
     from real3d.models import load_model
     from real3d.train.data import open_data, parse_synth_spec
@@ -46,19 +46,15 @@ def main() -> None:
     n = len(data) // per_scene * per_scene
     if n < 2 * per_scene:
         raise SystemExit(f"--heldout: need at least two scenes of {per_scene} views, got {len(data)} views")
-    conf = np.zeros((2, n // per_scene, 14, 14), np.int64)
+    per_view = [[], []]
     for i in range(n):
         f = sample_to_frame(data[i], i)
         for k, net in enumerate(nets):
-            conf[k, i // per_scene] += confusion_matrix(net.predict(f, head=args.head).labels, f.labels)
+            per_view[k].append(confusion_matrix(net.predict(f, head=args.head).labels, f.labels))
+    conf = [np.stack(v).reshape(-1, per_scene, *v[0].shape).sum(axis=1) for v in per_view]
     m = [metrics_from_confusion(c.sum(axis=0)) for c in conf]
-    rng = np.random.default_rng(0)
-    diff = []
-    for _ in range(args.resamples):
-        j = rng.integers(0, conf.shape[1], conf.shape[1])
-        diff.append(metrics_from_confusion(conf[1, j].sum(axis=0)).miou - metrics_from_confusion(conf[0, j].sum(axis=0)).miou)
-    d = 100 * np.asarray(diff)
-    print(f"{n} views, {conf.shape[1]} scenes, {args.head} head")
+    d = 100 * bootstrap_miou_draws(conf[1], reference=conf[0], n_boot=args.resamples)
+    print(f"{n} views, {len(conf[0])} scenes, {args.head} head")
     print(f"A {100 * m[0].miou:.2f}  B {100 * m[1].miou:.2f}  B - A {100 * (m[1].miou - m[0].miou):+.2f}"
           f"  (scene bootstrap std {d.std():.2f}, 95 % {np.quantile(d, 0.025):+.2f} to {np.quantile(d, 0.975):+.2f},"
           f" B ahead in {100 * np.mean(d > 0):.1f} % of resamples)")

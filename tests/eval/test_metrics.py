@@ -121,3 +121,19 @@ def test_evaluate_runner_rejects_an_empty_evaluation():
 
     with pytest.raises(InputError, match="no samples"):
         evaluate_segmentation(_Oracle(), ToySegData(2, (32, 48)), max_samples=0)
+
+
+def test_bootstrap_paired_difference():
+    from real3d.eval import bootstrap_miou, bootstrap_miou_draws
+
+    a = np.stack([_conf(10, 0, 10), _conf(2, 8, 10), _conf(6, 4, 10)])
+    b = np.stack([_conf(9, 1, 10), _conf(3, 7, 10), _conf(5, 5, 10)])
+    # a model against itself: every paired draw is exactly 0
+    assert np.all(bootstrap_miou_draws(a, reference=a, n_boot=50) == 0.0)
+    # the paired draws are the differences of the unpaired ones over the same resamples
+    d = bootstrap_miou_draws(b, reference=a, n_boot=50, seed=3)
+    np.testing.assert_allclose(d, bootstrap_miou_draws(b, n_boot=50, seed=3) - bootstrap_miou_draws(a, n_boot=50, seed=3))
+    std, lo, hi = bootstrap_miou(b, n_boot=50, seed=3, reference=a)
+    assert std == pytest.approx(np.std(d)) and lo <= hi
+    with pytest.raises(InputError):
+        bootstrap_miou_draws(b, reference=a[:2])

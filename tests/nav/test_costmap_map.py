@@ -179,16 +179,18 @@ def test_projection_without_obstacle_points_gives_the_same_cells():
 
 
 def test_free_column_rule_keeps_the_space_under_an_unseen_table_top_out():
-    # A table top (0.70-0.75 m) on a floor, a wall 3 m away; a camera 0.3 m high looks
-    # down under the top from 0.6 m in front of it, so it sees the floor and the wall below
-    # the top and never the top itself. A second camera far away sees an open area.
+    # A table top (0.70-0.75 m) on a floor, a wall 3.5 m away. A camera 0.3 m high, tilted
+    # down, sees the floor under the top and never the top itself; a second camera beside
+    # the table looks away from it, over the open floor in front of the wall.
     top = ((1.0, 0.0, 0.725), (0.8, 1.2, 0.05), 0.0, OBJ)
     scene = boxes_scene([((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR), top,
                          ((3.5, 0.0, 1.25), (0.2, 8.0, 2.5), 0.0, NYU13.index("wall"))])
     r = ToyRenderer(scene)
-    frames = [r.render(K, look_at((0.0, y, 0.3), (2.0, y, 0.15)), index=i)
+    frames = [r.render(K, look_at((0.0, y, 0.3), (2.0, y, -0.3)), index=i)
               for i, y in enumerate(np.linspace(-0.3, 0.3, 5))]
-    assert not any((f.instances == 2).any() for f in frames if f.instances is not None)  # the top is never seen
+    frames += [r.render(K, look_at((1.8, y, 0.3), (3.4, y - 2.5, 0.9)), index=5 + i)
+               for i, y in enumerate(np.linspace(1.8, 2.2, 3))]
+    assert not any((f.labels == OBJ).any() for f in frames)  # the top, the only "objects" part, is never seen
     m = SemanticMap(pixel_stride=2)
     for f in frames:
         m.integrate(f)

@@ -91,8 +91,9 @@ def metrics_from_confusion(conf: np.ndarray) -> SegMetrics:
     )
 
 
-def bootstrap_miou(group_confusions: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Spread of the mIoU when whole groups of views are drawn again.
+def bootstrap_miou_draws(group_confusions: np.ndarray, reference: np.ndarray | None = None,
+                         n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """mIoU of ``n_boot`` resamples of whole groups of views (scenes), in [0, 1].
 
     Views of one scene are not independent samples (a held-out set of 208 views is 13
     scenes of 16), so the uncertainty of an mIoU comes from resampling scenes, not pixels
@@ -100,19 +101,36 @@ def bootstrap_miou(group_confusions: np.ndarray, n_boot: int = 1000, seed: int =
 
     Args:
         group_confusions: (G, K + 1, K + 1) int64, the confusion of each group (scene).
-        n_boot: bootstrap resamples (G groups drawn with replacement each time).
+        reference: optional (G, K + 1, K + 1), another model's confusions on the same
+            groups: each draw is then the paired difference mIoU(groups) - mIoU(reference)
+            over the same resampled groups, which cancels what the scenes do to both.
+        n_boot: resamples (G groups drawn with replacement each time).
         seed: seeds the resampling.
 
     Returns:
-        (standard deviation, 2.5 % quantile, 97.5 % quantile) of the mIoU in [0, 1].
+        (n_boot,) float64.
     """
     g = np.asarray(group_confusions)
     if g.ndim != 3 or g.shape[1] != g.shape[2] or g.shape[0] < 2:
         raise InputError(f"bootstrap_miou: expected (G >= 2, K+1, K+1) group confusions, got {describe_array(g)}")
+    ref = None if reference is None else np.asarray(reference)
+    if ref is not None and ref.shape != g.shape:
+        raise InputError(f"bootstrap_miou: reference {describe_array(ref)} must match the groups {describe_array(g)}")
     if n_boot < 2:
         raise InputError(f"bootstrap_miou: expected n_boot >= 2, got {n_boot}")
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, g.shape[0], size=(n_boot, g.shape[0]))
-    mious = np.array([metrics_from_confusion(g[d].sum(axis=0)).miou for d in draws])
-    lo, hi = np.quantile(mious, [0.025, 0.975])
-    return float(np.std(mious)), float(lo), float(hi)
+    out = np.array([metrics_from_confusion(g[d].sum(axis=0)).miou for d in draws])
+    if ref is not None:
+        out -= np.array([metrics_from_confusion(ref[d].sum(axis=0)).miou for d in draws])
+    return out
+
+
+def bootstrap_miou(group_confusions: np.ndarray, n_boot: int = 1000, seed: int = 0,
+                   reference: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(standard deviation, 2.5 % quantile, 97.5 % quantile) of ``bootstrap_miou_draws``:
+    the spread of an mIoU (or, with ``reference``, of a paired difference) when whole
+    scenes are drawn again."""
+    d = bootstrap_miou_draws(group_confusions, reference, n_boot, seed)
+    lo, hi = np.quantile(d, [0.025, 0.975])
+    return float(np.std(d)), float(lo), float(hi)

@@ -222,12 +222,6 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         grid.obstacle_xy = (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
-    known = None
-    if free_column_top_m is not None:
-        known = _known_columns(grid, free_pts, centres[arr["weight"] > 0], semantic_map.config.free_voxel_size_m,
-                               z_min_m, min(z_max_m, free_column_top_m),
-                               int(round(free_column_gap_m / semantic_map.config.free_voxel_size_m)))
-        grid.free &= known
     if len(free_pts):
         # Only coarse cells low in the band: a ray that grazed a bed top or a sofa seat from
         # a camera just above it proves the space over it free, not the column down to the
@@ -238,13 +232,12 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
         k = max(1, int(round(fv / resolution_m)))
         offs = (np.arange(k) - (k - 1) / 2) * resolution_m
         ox, oy = np.meshgrid(offs, offs)
-        sub = (fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]).reshape(-1, 2)
-        if known is not None:
-            rc_sub = grid.world_to_cell(sub)
-            ok = grid.inside(rc_sub)
-            ok[ok] = known[rc_sub[ok, 0], rc_sub[ok, 1]]
-            sub = sub[ok]
-        _splat(grid.free, grid.world_to_cell(sub))
+        sub = fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]
+        _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
+    if free_column_top_m is not None:
+        # Floor and free space so far; the cells a camera stood over (below) stay free.
+        grid.free &= _known_columns(grid, free_pts, centres[arr["weight"] > 0], fv, z_min_m,
+                                    min(z_max_m, free_column_top_m), int(round(free_column_gap_m / fv)))
     if traversed_radius_m > 0 and semantic_map.frames_integrated:
         k = int(np.ceil(traversed_radius_m / resolution_m))
         dr, dc = np.mgrid[-k:k + 1, -k:k + 1]

@@ -530,8 +530,8 @@ class SceneGraph:
             a, b = boxes[i], boxes[j]
             if a is None or b is None:
                 return False
-            if np.linalg.norm(a.center - b.center) > 0.5 * (np.linalg.norm(a.size) + np.linalg.norm(b.size)):
-                return False  # cannot overlap
+            if not _boxes_may_overlap(a, b):
+                return False
             iou = box_iou_3d(a, b)
             inter = iou * (a.volume + b.volume) / (1.0 + iou)
             return iou > self.config.instance_merge_iou or inter > 0.6 * min(a.volume, b.volume)
