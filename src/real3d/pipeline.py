@@ -335,7 +335,8 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
             os.replace(work / f"{key}.part.onnx", fp32)
         path = fp32
         if backend == "int8":
-            q = final_dir / f"{key}.int8.onnx"
+            # the name says the weight range: graphs cached before 7-bit weights are not reused
+            q = final_dir / f"{key}.int8w7.onnx"
             if not q.is_file():
                 from real3d.synth import generate_sequence
 

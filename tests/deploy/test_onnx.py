@@ -149,3 +149,32 @@ def test_keep_float_selection_and_card(toy_model, tmp_path):
         quantize_int8(fp32, tmp_path / "x.onnx", feeds, keep_float=["/no/such/Conv"])
     with pytest.raises(ConfigError, match="target_agreement"):
         select_float_nodes(fp32, feeds, target_agreement=1.5)
+
+
+def test_weight_formats(toy_model, tmp_path):
+    """int7 (default) stores int8 weights within -64..64, int8 uses the full range, uint8 is
+    unsigned; the format is recorded in the graph and an unknown one is refused."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = toy_model.eval()
+    fp32 = export_onnx(m, tmp_path / "m.onnx", size_hw=(64, 96))
+    feeds = calibration_feeds(m.config, ToySegData(8), n=8, size_hw=(64, 96))
+    rgb, depth, _ = _inputs(2)
+    ref = OrtSegmenter(fp32).run(rgb.numpy(), depth.numpy()).argmax(1)
+    ranges = tmp_path / "ranges.json"
+    for fmt, dtype, lo, hi in (("int7", np.int8, -64, 64), ("int8", np.int8, -128, 127), ("uint8", np.uint8, 0, 255)):
+        q = quantize_int8(fp32, tmp_path / f"{fmt}.onnx", feeds, calibration_cache=ranges, weight_format=fmt)
+        g = onnx.load(str(q))
+        assert {p.key: p.value for p in g.metadata_props}["real3d.int8_weight_format"] == fmt
+        init = {t.name: numpy_helper.to_array(t) for t in g.graph.initializer}
+        weights = [init[n.input[0]] for n in g.graph.node
+                   if n.op_type == "DequantizeLinear" and n.input[0] in init and init[n.input[0]].ndim == 4]
+        assert weights and all(w.dtype == dtype for w in weights)
+        assert min(int(w.min()) for w in weights) >= lo and max(int(w.max()) for w in weights) <= hi
+        if fmt == "int8":  # the full range is used somewhere
+            assert max(int(np.abs(w.astype(int)).max()) for w in weights) > 64
+        agree = (OrtSegmenter(q).run(rgb.numpy(), depth.numpy()).argmax(1) == ref).mean()
+        assert agree >= 0.9, (fmt, agree)
+    with pytest.raises(ConfigError, match="weight_format"):
+        quantize_int8(fp32, tmp_path / "x.onnx", feeds, weight_format="int4")

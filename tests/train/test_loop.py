@@ -130,3 +130,24 @@ def test_a_non_finite_step_is_skipped_and_leaves_the_weights(tmp_path, monkeypat
         assert torch.isfinite(q.float()).all() and torch.equal(p, q), n
     rows = (tmp_path / "two" / "log.csv").read_text().strip().splitlines()
     assert rows[0].endswith(",skipped") and rows[-1].endswith(",1")
+
+
+def test_amp_auto_uses_bf16_only_where_native_and_resume_keeps_it(tmp_path, monkeypatch):
+    import real3d.train.loop as loop
+
+    assert TrainConfig().amp == "auto"
+    assert loop.resolve_amp("off") == "off" and loop.resolve_amp("bf16") == "bf16"
+    monkeypatch.setattr(loop, "bf16_is_native", lambda: False)
+    assert loop.resolve_amp("auto") == "off"
+    monkeypatch.setattr(loop, "bf16_is_native", lambda: True)
+    assert loop.resolve_amp("auto") == "bf16"
+    # a run started where bf16 is native and resumed where it is not stays in bf16
+    data = ToySegData(4)
+    part = train(_cfg(tmp_path, "p", steps=2), dataset=data, resume=False, progress=False, stop_at=1)
+    assert part["amp"] == "bf16"
+    monkeypatch.setattr(loop, "bf16_is_native", lambda: False)
+    rest = train(_cfg(tmp_path, "p", steps=2), dataset=data, resume=True, progress=False)
+    assert rest["amp"] == "bf16"
+    assert json.loads((tmp_path / "p" / "model.json").read_text())["amp"] == "bf16"
+    fresh = train(_cfg(tmp_path, "q", steps=1), dataset=data, resume=False, progress=False)
+    assert fresh["amp"] == "off"

@@ -21,6 +21,12 @@ def export(
         help="Search the fewest convolutions to keep in float so that INT8 argmax agreement with FP32 "
              "on the calibration frames reaches this (e.g. 0.985); 0 = use the model card's list.",
     ),
+    weight_format: str = typer.Option(
+        "int7", "--int8-weights",
+        help="int7 (default): int8 weights in -64..64, which no x86 kernel saturates; int8: the full "
+             "range, exact only on CPUs with VNNI or on ARM (AVX2-only CPUs saturate its sums); "
+             "uint8: unsigned weights (onnxruntime's U8U8 kernels).",
+    ),
 ) -> None:
     """Write OUT/<name>.onnx (FP32) and, with --int8, OUT/<name>.int8.onnx."""
     from real3d.cli.synth_cmd import parse_size
@@ -32,6 +38,10 @@ def export(
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
     if not 0.0 <= int8_target <= 1.0:
         raise ConfigError(f"--int8-target: expected an agreement in [0, 1] (0 = the model card's list), got {int8_target}")
+    from real3d.deploy.onnx_export import WEIGHT_FORMATS
+
+    if weight_format not in WEIGHT_FORMATS:
+        raise ConfigError(f"--int8-weights: expected one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
     net = load_model(model)
     hw = parse_size(size)
     stem = Path(model).stem if model.endswith(".safetensors") else model
@@ -45,8 +55,9 @@ def export(
         feeds = calibration_feeds(net.config, calib, n=calib_frames, size_hw=hw)
         keep = None
         if int8_target:
-            keep, history = select_float_nodes(fp32, feeds, target_agreement=int8_target)
+            keep, history = select_float_nodes(fp32, feeds, target_agreement=int8_target,
+                                               weight_format=weight_format)
             typer.echo(f"agreement on calibration frames by convolutions kept in float: {history}")
             typer.echo(f"kept in float: {keep}")
-        q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds, keep_float=keep)
+        q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds, keep_float=keep, weight_format=weight_format)
         typer.echo(f"wrote {q}")

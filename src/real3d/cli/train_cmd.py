@@ -19,7 +19,7 @@ def seg(
     size: str = typer.Option("240x320", "--size", help="Training crop HxW (multiples of 16)."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak AdamW learning rate."),
     warmup: int = typer.Option(50, "--warmup", help="Linear warm-up steps."),
-    amp: str = typer.Option("bf16", "--amp", help="bf16 | off"),
+    amp: str = typer.Option("auto", "--amp", help="auto (bf16 where the CPU has it natively) | bf16 | off"),
     workers: int = typer.Option(0, "--workers", help="Data loader processes."),
     cache: Path | None = typer.Option(None, "--cache", help="Render the data once into this folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of init and data schedule."),

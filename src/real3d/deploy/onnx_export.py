@@ -18,6 +18,15 @@ agreement with FP32 keeping it in float recovers on the calibration frames, and 
 fewest in float that reach a target. A model card's ``int8_keep_float`` list travels in the
 FP32 graph's metadata (``real3d.int8_keep_float``), and ``quantize_int8`` honours it, so
 every path that quantises shipped weights (CLI, pipeline, benchmarks) gets the same graph.
+
+Weights are quantised to 7 bits (-64..64, onnxruntime's ``reduce_range``) by default. On x86
+CPUs without VNNI (AVX2 only) onnxruntime computes U8S8 convolutions with an instruction that
+adds pairs of uint8 x int8 products into int16 and saturates: with full 8-bit weights a pair
+can reach 2 x 255 x 127 = 64,770, past 32,767. On an AVX2-only host a toy rgbd-tiny kept
+98.9 % argmax agreement with full-range weights and 99.9 % with 7-bit weights (docs/
+BENCHMARKS.md has the shipped weights). VNNI CPUs sum in int32 and do not saturate; there
+``reduce_range=False`` keeps one more bit of weight precision, but the graph then computes
+differently from machine to machine.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from torch import nn
 
 from real3d.core.errors import ConfigError
 from real3d.models.segmentation import Real3DVisionNet
+
+
+WEIGHT_FORMATS = ("int7", "int8", "uint8")
 
 
 class _ExportWrapper(nn.Module):
@@ -147,10 +159,14 @@ def quantize_int8(
     per_channel: bool = True,
     keep_float: list[str] | None = None,
     calibration_cache: str | Path | None = None,
+    weight_format: str = "int7",
 ) -> Path:
     """Static INT8 (QDQ) quantisation of an exported graph, calibrated on ``feeds``.
 
     Args:
+        weight_format: how convolution weights are stored (see the module notes): ``int7``
+            int8 limited to -64..64, ``int8`` the full signed range (exact only on CPUs with
+            VNNI, or on ARM), ``uint8`` unsigned with a zero point (onnxruntime's U8U8 kernels).
         keep_float: names of Conv nodes left in float. None: the list in the graph's
             ``real3d.int8_keep_float`` metadata (from the model card), else none.
         calibration_cache: a JSON file for the activation ranges: read if it exists,
@@ -160,6 +176,8 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if weight_format not in WEIGHT_FORMATS:
+        raise ConfigError(f"quantize_int8: weight_format must be one of {WEIGHT_FORMATS}, got {weight_format!r}")
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if not feeds and not (calibration_cache and Path(calibration_cache).is_file()):
         raise ConfigError("quantize_int8: no calibration feeds")
@@ -180,14 +198,16 @@ def quantize_int8(
     quantize_static(
         str(pre), str(part), _Calibration(feeds),
         quant_format=QuantFormat.QDQ, per_channel=per_channel,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QUInt8 if weight_format == "uint8" else QuantType.QInt8,
         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
-        nodes_to_exclude=keep_float,
+        nodes_to_exclude=keep_float, reduce_range=weight_format == "int7",
         **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
     )
     pre.unlink(missing_ok=True)
     m = onnx.load(str(part))
-    meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float)})
+    meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float),
+                             "real3d.int8_weight_format": weight_format})
     del m.metadata_props[:]
     for k, v in meta.items():
         e = m.metadata_props.add()
@@ -203,6 +223,7 @@ def select_float_nodes(
     target_agreement: float = 0.985,
     max_nodes: int = 8,
     threads: int = 0,
+    weight_format: str = "int7",
 ) -> tuple[list[str], list[tuple[int, float]]]:
     """Fewest Conv nodes to keep in float so that INT8 argmax agreement with the FP32 graph,
     measured on ``feeds``, reaches ``target_agreement``.
@@ -234,7 +255,8 @@ def select_float_nodes(
         cache, q = Path(tmp) / "ranges.json", Path(tmp) / "q.onnx"
 
         def agreement(keep):
-            quantize_int8(fp32_path, q, feeds, keep_float=keep, calibration_cache=cache)
+            quantize_int8(fp32_path, q, feeds, keep_float=keep, calibration_cache=cache,
+                          weight_format=weight_format)
             return float(np.mean([(a == b).mean() for a, b in zip(predictions(q), ref)]))
 
         history = [(0, agreement([]))]

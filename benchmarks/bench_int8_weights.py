@@ -1,0 +1,142 @@
+"""INT8 graphs with 7-bit and full 8-bit weights: argmax agreement, mIoU and latency.
+
+onnxruntime runs U8S8 convolutions on x86 CPUs without VNNI (AVX2 only) with an instruction
+that sums pairs of uint8 x int8 products into int16 with saturation; full-range 8-bit weights
+can overflow it, 7-bit weights (``reduce_range``) cannot. This script measures what that does
+to the shipped weights on the machine it runs on. For each weights file it exports the FP32
+graph, calibrates once (64 frames of the calibration stream), and quantises four ways:
+{the card's float-kept convolutions, every convolution quantised} x {7-bit, 8-bit weights}.
+Each graph labels the held-out views; reported are the pixel argmax agreement with the FP32
+graph, the mIoU against ground truth, and the latency of one 240x320 and one 480x640 forward
+pass (median of ``--repeats`` after a warm-up, threads as given). The CPU's vector extensions
+are printed with the table, since the result depends on them.
+
+    python benchmarks/bench_int8_weights.py --weights rgbd-default rgb-default \\
+        --cache runs/cache/heldout832 --threads 2 --repeats 30 --json out/int8_weights.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_extensions() -> list[str]:
+    """The vector extensions that decide onnxruntime's int8 kernels (from /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+    want = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+    return [f for f in want if f in flags]
+
+
+def latency_ms(session, feed: dict, repeats: int) -> float:
+    session.run(None, feed)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        session.run(None, feed)
+        times.append(1000 * (time.perf_counter() - t))
+    return float(np.median(times))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", nargs="+", default=["rgbd-default", "rgb-default"])
+    ap.add_argument("--heldout", default="synth:kind=mixed,size=240x320,seed=7,n=832")
+    ap.add_argument("--cache", type=Path, default=None, help="render the held-out views once into this folder")
+    ap.add_argument("--views", type=int, default=0, help="use the first N held-out views (0 = all)")
+    ap.add_argument("--calib", default="synth:kind=mixed,size=240x320,seed=11,n=64")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    import onnxruntime as ort
+    import torch
+
+    from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
+    from real3d.eval import confusion_matrix, metrics_from_confusion
+    from real3d.eval.segmentation import sample_to_frame
+    from real3d.models import load_model
+    from real3d.train.data import open_data
+
+    torch.set_num_threads(args.threads)
+    data = open_data(args.heldout, args.cache)
+    n = len(data) if not args.views else min(args.views, len(data))
+    frames = [sample_to_frame(data[i], i) for i in range(n)]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = args.threads
+    ext = cpu_extensions()
+    print(f"{platform.processor() or platform.machine()}, extensions {ext}, onnxruntime {ort.__version__}, "
+          f"{args.threads} threads, {n} held-out views")
+    rows = []
+    for name in args.weights:
+        net = load_model(name)
+        card_keep = list(getattr(net, "card", {}).get("int8_keep_float", []))
+        with tempfile.TemporaryDirectory(prefix="real3d-int8w-") as tmp:
+            tmp = Path(tmp)
+            fp32 = export_onnx(net, tmp / "m.onnx", size_hw=(240, 320))
+            feeds = calibration_feeds(net.config, args.calib, n=64, size_hw=(240, 320))
+            ranges = tmp / "ranges.json"
+            ref_seg = OrtSegmenter(fp32, threads=args.threads)
+            ref = [ref_seg.predict(f).labels for f in frames]
+            conf = sum(confusion_matrix(r, f.labels) for r, f in zip(ref, frames))
+            rows.append({"weights": name, "graph": "fp32", "float_convs": None, "weights_as": None,
+                         "agreement_pct": 100.0, "miou": 100 * metrics_from_confusion(conf).miou})
+            variants = [(keep, bits) for keep in ([card_keep, []] if card_keep else [[]]) for bits in ("int7", "int8", "uint8")]
+            for keep, bits in variants:
+                q = quantize_int8(fp32, tmp / f"q{len(keep)}_{bits}.onnx", feeds, keep_float=keep,
+                                  calibration_cache=ranges, weight_format=bits)
+                seg = OrtSegmenter(q, threads=args.threads)
+                labels = [seg.predict(f).labels for f in frames]
+                agree = float(np.mean([(a == b).mean() for a, b in zip(labels, ref)]))
+                conf = sum(confusion_matrix(lab, f.labels) for lab, f in zip(labels, frames))
+                rows.append({"weights": name, "graph": "int8", "float_convs": len(keep), "weights_as": bits,
+                             "agreement_pct": 100 * agree, "miou": 100 * metrics_from_confusion(conf).miou})
+            # latency: every graph on the same fixed inputs, interleaved per size
+            sessions = {"fp32": ort.InferenceSession(str(fp32), opts, providers=["CPUExecutionProvider"])}
+            for keep, bits in variants:
+                sessions[(len(keep), bits)] = ort.InferenceSession(
+                    str(tmp / f"q{len(keep)}_{bits}.onnx"), opts, providers=["CPUExecutionProvider"])
+            rng = np.random.default_rng(0)
+            for hw in ((240, 320), (480, 640)):
+                feed = {}
+                if net.config.uses_rgb:
+                    feed["rgb"] = rng.uniform(0, 1, (1, 3, *hw)).astype(np.float32)
+                if net.config.uses_depth:
+                    feed["depth_m"] = rng.uniform(0.5, 6, (1, 1, *hw)).astype(np.float32)
+                for row in rows:
+                    if row["weights"] != name:
+                        continue
+                    key = "fp32" if row["graph"] == "fp32" else (row["float_convs"], row["weights_as"])
+                    row[f"ms_{hw[0]}x{hw[1]}"] = latency_ms(sessions[key], feed, args.repeats)
+    print("| weights | graph | convs kept in float | weights as | argmax agreement % | mIoU | ms 240x320 | ms 480x640 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fc = "-" if r["float_convs"] is None else r["float_convs"]
+        wb = "-" if r["weights_as"] is None else r["weights_as"]
+        print(f"| {r['weights']} | {r['graph']} | {fc} | {wb} | {r['agreement_pct']:.2f} | {r['miou']:.2f} "
+              f"| {r['ms_240x320']:.2f} | {r['ms_480x640']:.2f} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        out = {"cpu_extensions": ext, "onnxruntime": ort.__version__, "threads": args.threads,
+               "views": n, "heldout": args.heldout, "repeats": args.repeats, "rows": rows}
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(out, indent=1) + "\n")
+        tmp.replace(args.json)
+
+
+if __name__ == "__main__":
+    main()
