@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--calib", default="synth:kind=mixed,size=240x320,seed=11,n=64")
     ap.add_argument("--int8-target", type=float, default=0.0,
                     help="search the convolutions kept in float anew (e.g. 0.99); 0 = the card's list")
+    ap.add_argument("--int8-weights", default="int7", help="int7 | int8 | uint8 (real3d.deploy.quantize_int8)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
@@ -81,8 +82,9 @@ def main() -> None:
         keep, history = None, None
         if args.int8_target:
             keep, history = select_float_nodes(fp32, feeds, target_agreement=args.int8_target,
-                                                threads=args.threads)
-        q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep)
+                                                threads=args.threads, weight_format=args.int8_weights)
+        q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep,
+                          weight_format=args.int8_weights)
         seg = OrtSegmenter(q, threads=args.threads)
         agree = []
         for f, ref in zip(frames, fp32_labels):
@@ -90,6 +92,7 @@ def main() -> None:
             per_view["int8"].append(confusion_matrix(res.labels, f.labels))
             agree.append((res.labels == ref).mean())
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_int8_weights import cpu_extensions
     from eval_nyu_sample import load_nyu_sample
 
     nyu = load_nyu_sample(ROOT.parent / "shared" / "data" / "real" / "nyuv2_train_sample")
@@ -111,6 +114,8 @@ def main() -> None:
         "heldout_coarse": rounded(per_view["coarse"]),
         "heldout_int8_refined": rounded(per_view["int8"]),
         "int8_argmax_agreement_pct": round(100 * float(np.mean(agree)), 2),
+        "int8_weight_format": args.int8_weights,
+        "int8_cpu_extensions": cpu_extensions(),
         "nyuv2_train_sample_refined": nyu_m,
     })
     if 0 < args.subset < len(frames):
