@@ -18,6 +18,7 @@ def test_export_int8_with_target(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["rgbd-tiny.int8.onnx", "rgbd-tiny.onnx"]
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "rgbd-tiny.int8.onnx")).metadata_props}
     assert meta["real3d.precision"] == "int8" and json.loads(meta["real3d.int8_keep_float"]) == []
+    assert meta["real3d.int8_weight_format"] == "int7"
 
 
 def test_export_rejects_bad_target(tmp_path):
@@ -26,3 +27,10 @@ def test_export_rejects_bad_target(tmp_path):
                                  "--calib-frames", "2", "--out", str(tmp_path)])
     assert r.exit_code != 0
     assert "--int8-target" in str(r.exception) + r.output
+
+
+def test_export_rejects_bad_weight_format(tmp_path):
+    r = CliRunner().invoke(app, ["export", "--model", "rgbd-tiny", "--int8", "--int8-weights", "int4",
+                                 "--size", "32x48", "--out", str(tmp_path)])
+    assert r.exit_code != 0
+    assert "--int8-weights" in str(r.exception) + r.output
