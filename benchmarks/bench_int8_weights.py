@@ -4,11 +4,13 @@ onnxruntime runs U8S8 convolutions on x86 CPUs without VNNI (AVX2 only) with an 
 that sums pairs of uint8 x int8 products into int16 with saturation; full-range 8-bit weights
 can overflow it, 7-bit weights (``reduce_range``) cannot. This script measures what that does
 to the shipped weights on the machine it runs on. For each weights file it exports the FP32
-graph, calibrates once (64 frames of the calibration stream), and quantises four ways:
-{the card's float-kept convolutions, every convolution quantised} x {7-bit, 8-bit weights}.
+graph, calibrates once (64 frames of the calibration stream), and quantises six ways:
+{the card's float-kept convolutions, every convolution quantised} x {int7, int8, uint8
+weights}.
 Each graph labels the held-out views; reported are the pixel argmax agreement with the FP32
 graph, the mIoU against ground truth, and the latency of one 240x320 and one 480x640 forward
-pass (median of ``--repeats`` after a warm-up, threads as given). The CPU's vector extensions
+pass through ``OrtSegmenter.run`` as ``bench_segmentation.py`` times it (median of
+``--repeats`` after a warm-up, threads as given). The CPU's vector extensions
 are printed with the table, since the result depends on them.
 
     python benchmarks/bench_int8_weights.py --weights rgbd-default rgb-default \\
@@ -21,10 +23,10 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_segmentation import _inputs, _median_ms
 
 
 def cpu_extensions() -> list[str]:
@@ -39,16 +41,6 @@ def cpu_extensions() -> list[str]:
             flags.update(line.split(":", 1)[1].split())
     want = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
     return [f for f in want if f in flags]
-
-
-def latency_ms(session, feed: dict, repeats: int) -> float:
-    session.run(None, feed)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        session.run(None, feed)
-        times.append(1000 * (time.perf_counter() - t))
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -76,8 +68,6 @@ def main() -> None:
     data = open_data(args.heldout, args.cache)
     n = len(data) if not args.views else min(args.views, len(data))
     frames = [sample_to_frame(data[i], i) for i in range(n)]
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.threads
     ext = cpu_extensions()
     print(f"{platform.processor() or platform.machine()}, extensions {ext}, onnxruntime {ort.__version__}, "
           f"{args.threads} threads, {n} held-out views")
@@ -91,6 +81,8 @@ def main() -> None:
             feeds = calibration_feeds(net.config, args.calib, n=64, size_hw=(240, 320))
             ranges = tmp / "ranges.json"
             ref_seg = OrtSegmenter(fp32, threads=args.threads)
+            segs = [ref_seg]
+            first_row = len(rows)
             ref = [ref_seg.predict(f).labels for f in frames]
             conf = sum(confusion_matrix(r, f.labels) for r, f in zip(ref, frames))
             rows.append({"weights": name, "graph": "fp32", "float_convs": None, "weights_as": None,
@@ -100,28 +92,19 @@ def main() -> None:
                 q = quantize_int8(fp32, tmp / f"q{len(keep)}_{bits}.onnx", feeds, keep_float=keep,
                                   calibration_cache=ranges, weight_format=bits)
                 seg = OrtSegmenter(q, threads=args.threads)
+                segs.append(seg)
                 labels = [seg.predict(f).labels for f in frames]
                 agree = float(np.mean([(a == b).mean() for a, b in zip(labels, ref)]))
                 conf = sum(confusion_matrix(lab, f.labels) for lab, f in zip(labels, frames))
                 rows.append({"weights": name, "graph": "int8", "float_convs": len(keep), "weights_as": bits,
                              "agreement_pct": 100 * agree, "miou": 100 * metrics_from_confusion(conf).miou})
-            # latency: every graph on the same fixed inputs, interleaved per size
-            sessions = {"fp32": ort.InferenceSession(str(fp32), opts, providers=["CPUExecutionProvider"])}
-            for keep, bits in variants:
-                sessions[(len(keep), bits)] = ort.InferenceSession(
-                    str(tmp / f"q{len(keep)}_{bits}.onnx"), opts, providers=["CPUExecutionProvider"])
-            rng = np.random.default_rng(0)
+            # latency through the runtime the pipeline uses, every graph on the same inputs
             for hw in ((240, 320), (480, 640)):
-                feed = {}
-                if net.config.uses_rgb:
-                    feed["rgb"] = rng.uniform(0, 1, (1, 3, *hw)).astype(np.float32)
-                if net.config.uses_depth:
-                    feed["depth_m"] = rng.uniform(0.5, 6, (1, 1, *hw)).astype(np.float32)
-                for row in rows:
-                    if row["weights"] != name:
-                        continue
-                    key = "fp32" if row["graph"] == "fp32" else (row["float_convs"], row["weights_as"])
-                    row[f"ms_{hw[0]}x{hw[1]}"] = latency_ms(sessions[key], feed, args.repeats)
+                rgb, depth = _inputs(net.config, hw)
+                r = None if rgb is None else rgb.numpy()
+                d = None if depth is None else depth.numpy()
+                for row, seg in zip(rows[first_row:], segs):
+                    row[f"ms_{hw[0]}x{hw[1]}"] = _median_ms(lambda: seg.run(r, d), args.repeats)
     print("| weights | graph | convs kept in float | weights as | argmax agreement % | mIoU | ms 240x320 | ms 480x640 |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

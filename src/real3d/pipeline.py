@@ -315,6 +315,7 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
     if backend == "torch":
         return net.eval()
     from real3d.deploy import OrtSegmenter, export_onnx, quantize_int8
+    from real3d.deploy.onnx_export import DEFAULT_WEIGHT_FORMAT
 
     if backend == "int8" and not getattr(net, "quantizable", False):
         raise ConfigError(f"{net.config.name} does not declare itself quantizable")
@@ -335,8 +336,8 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
             os.replace(work / f"{key}.part.onnx", fp32)
         path = fp32
         if backend == "int8":
-            # the name says the weight range: graphs cached before 7-bit weights are not reused
-            q = final_dir / f"{key}.int8w7.onnx"
+            # the name carries the weight format, so a graph cached with another one is not reused
+            q = final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx"
             if not q.is_file():
                 from real3d.synth import generate_sequence
 

@@ -27,7 +27,7 @@ can reach 2 x 255 x 127 = 64,770, past 32,767. On an AVX2-only host a toy rgbd-t
 shipped rgbd-default 98.5 % against 99.4 % (docs/BENCHMARKS.md). VNNI CPUs sum in int32
 and do not saturate; there ``weight_format="int8"`` keeps one more bit of weight precision,
 but that graph computes differently from one x86 CPU to another. ``uint8`` weights (U8U8
-kernels) do not saturate either and ran 1.25-1.35x slower.
+kernels) do not saturate either and ran 1.2-1.35x slower.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from real3d.models.segmentation import Real3DVisionNet
 
 
 WEIGHT_FORMATS = ("int7", "int8", "uint8")
+DEFAULT_WEIGHT_FORMAT = "int7"
 
 
 class _ExportWrapper(nn.Module):
@@ -160,7 +161,7 @@ def quantize_int8(
     per_channel: bool = True,
     keep_float: list[str] | None = None,
     calibration_cache: str | Path | None = None,
-    weight_format: str = "int7",
+    weight_format: str = DEFAULT_WEIGHT_FORMAT,
 ) -> Path:
     """Static INT8 (QDQ) quantisation of an exported graph, calibrated on ``feeds``.
 
@@ -224,7 +225,7 @@ def select_float_nodes(
     target_agreement: float = 0.985,
     max_nodes: int = 8,
     threads: int = 0,
-    weight_format: str = "int7",
+    weight_format: str = DEFAULT_WEIGHT_FORMAT,
 ) -> tuple[list[str], list[tuple[int, float]]]:
     """Fewest Conv nodes to keep in float so that INT8 argmax agreement with the FP32 graph,
     measured on ``feeds``, reaches ``target_agreement``.
