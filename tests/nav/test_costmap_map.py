@@ -1,9 +1,10 @@
 """Costmaps built from a fused map: thin obstacles, flying pixels, traversed space."""
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
-from real3d.core import NYU13, Intrinsics, look_at
+from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
 from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.nav import CostmapConfig, build_costmap
@@ -89,14 +90,22 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
         m.integrate(f)
     # The column rule is off: the camera never sees above 0.8 m within a metre of itself,
     # so with it the floor in front would stay unknown too (see the table-top test below).
-    cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None))
     xs, ys = np.meshgrid(np.linspace(-0.6, 0.6, 7), np.linspace(0.1, 1.6, 7))
-    rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
-    # Over the bed: occupied or unknown, never free.
-    assert not cm.grid.free[rc[:, 0], rc[:, 1]].any()
-    # The floor in front of it is free.
-    front = cm.world_to_cell(np.array([[0.0, -0.6]]))[0]
-    assert cm.grid.free[front[0], front[1]]
+    front = np.array([[0.0, -0.6]])
+    for low in (0.2, CostmapConfig().free_low_m):
+        cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None,
+                                            free_low_m=low))
+        rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        # Over the bed: occupied or unknown, never free.
+        assert not cm.grid.free[rc[:, 0], rc[:, 1]].any()
+        # The floor in front of it: the camera never sees it (it looks level from 0.52 m),
+        # but rays towards the bed pass 0.3-0.5 m over it. Free space that low frees it
+        # when coarse cells up to 0.2 m above the band's bottom count; by default (up to
+        # 0.05 m) it stays unknown, and only space seen within 0.15 m of the floor counts.
+        f = cm.world_to_cell(front)[0]
+        assert cm.grid.free[f[0], f[1]] == (low >= 0.2)
+    with pytest.raises(InputError):
+        build_costmap(m, CostmapConfig(free_low_m=-0.1))
 
 
 def test_flying_pixels_at_a_far_edge_make_no_phantom_obstacle():

@@ -150,3 +150,22 @@ def test_a_doorway_inside_the_safety_margin_is_passable_but_avoided():
     occ[10, 20:26] = False
     p2 = plan(costmap_from_grid(grid_from(occ), cfg(radius=0.2, margin=0.1)), start, goal)
     assert not any((r == 10 and 8 <= c < 12) for r, c in p2.cells)
+
+
+def test_shortcut_does_not_cut_through_a_zone_the_path_went_round():
+    # The start sits in one zone (cost 25 next to the start); the grid path leaves it and
+    # goes round a second zone; the worst cell of the whole stretch is 25, so a worst-cell
+    # test alone would let one straight segment from the start cross the second zone; the
+    # segment's total cost forbids it.
+    cost = np.ones((20, 40), np.float32)
+    cost[9:12, 0:3] = 25.0  # the zone the start is in
+    cost[4:16, 18:22] = 25.0  # a zone across the straight line
+    start, goal = (10, 1), (10, 38)
+    cells, _ = route_skimage(cost, start, goal)
+    assert not (cost[cells[:, 0], cells[:, 1]][3:] >= 25).any()  # the planner went round
+    kept = shortcut(cells, cost)
+    for a, b in zip(kept[:-1], kept[1:]):
+        n = int(np.abs(b - a).max()) * 4 + 2
+        rc = np.round(a + np.linspace(0, 1, n)[:, None] * (b - a)).astype(int)
+        inner = rc[np.any(rc != np.array(start), axis=1)]
+        assert not ((inner[:, 1] >= 18) & (inner[:, 1] < 22) & (cost[inner[:, 0], inner[:, 1]] >= 25)).any()

@@ -154,6 +154,8 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     if free_column_gap_m < 0 or (free_column_top_m is not None and not free_column_top_m > z_min_m):
         raise InputError(f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
                          f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})")
+    if not free_low_m >= 0:
+        raise InputError(f"project_map_2d: expected free_low_m >= 0, got {free_low_m}")
     if resolution_m <= 0 or not z_max_m > z_min_m:
         raise InputError(
             f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, "

@@ -38,6 +38,11 @@ class CostmapConfig:
             under. 1 m covers tables, desks and counters; None disables.
         free_column_gap_m: the longest unknown stretch such a column may have below its
             known top (free space is carved along sparse rays).
+        free_low_m: observed free space frees a cell only through coarse free-space cells
+            that start at most this far above the band's bottom (see ``project_map_2d``).
+            Rays that skim over a low object whose top the sensor never returned (a bag
+            seen at a grazing angle) cross the coarse cell that also holds that top: with
+            0.2 m the inside of such a bag was free.
     """
 
     resolution_m: float = 0.05
@@ -52,6 +57,7 @@ class CostmapConfig:
     traversed_radius_m: float = 0.2
     free_column_top_m: float | None = 1.0
     free_column_gap_m: float = 0.2
+    free_low_m: float = 0.05
 
 
 @dataclass
@@ -165,7 +171,7 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
                           traversed_radius_m=config.traversed_radius_m,
                           free_column_top_m=None if config.free_column_top_m is None
                           else floor_z_m + config.free_column_top_m,
-                          free_column_gap_m=config.free_column_gap_m)
+                          free_column_gap_m=config.free_column_gap_m, free_low_m=config.free_low_m)
     return costmap_from_grid(grid, config)
 
 

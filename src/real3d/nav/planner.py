@@ -125,7 +125,12 @@ def _line_cells(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Line-of-sight shortcutting: from each kept cell jump to the farthest later cell whose
-    straight segment crosses no cell costlier than the worst cell of the path it replaces.
+    straight segment crosses no cell costlier than the worst cell of the path it replaces
+    and costs no more in all (length times the mean cost of the cells it crosses) than
+    that stretch of the path. Without the second test a path that starts in a costly zone
+    (the safety margin, or next to unknown space) may cut through the margin of another
+    obstacle further on, since the worst cell of the stretch is as costly as any cell of
+    that margin.
 
     Returns the kept cells (K, 2), first and last included.
     """
@@ -135,14 +140,17 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     i = 0
     n = len(cells)
     path_cost = cost[cells[:, 0], cells[:, 1]]
+    # Cost of the grid path up to each cell, as the planners count it.
+    step = np.linalg.norm(np.diff(cells, axis=0).astype(np.float64), axis=1)
+    acc = np.concatenate([[0.0], np.cumsum(step * 0.5 * (path_cost[1:] + path_cost[:-1]))])
     while i < n - 1:
         j_best = i + 1
         lo, hi = i + 1, n - 1
-        # Binary search for the farthest visible cell; visibility is not strictly monotone
-        # along a path, so finish with a linear scan down from the bound it finds.
+        # Binary search for a far visible cell (visibility is not monotone along a path,
+        # so it is not always the farthest).
         while lo <= hi:
             mid = (lo + hi) // 2
-            if _visible(cells[i], cells[mid], cost, float(path_cost[i:mid + 1].max())):
+            if _visible(cells[i], cells[mid], cost, float(path_cost[i:mid + 1].max()), acc[mid] - acc[i]):
                 j_best, lo = mid, mid + 1
             else:
                 hi = mid - 1
@@ -151,10 +159,13 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return cells[keep]
 
 
-def _visible(a, b, cost, limit: float) -> bool:
+def _visible(a, b, cost, limit: float, budget: float) -> bool:
     line = _line_cells(a, b)
     vals = cost[line[:, 0], line[:, 1]]
-    return bool(np.all(vals <= limit + 1e-6))
+    if not np.all(vals <= limit + 1e-6):
+        return False
+    length = float(np.hypot(b[0] - a[0], b[1] - a[1]))
+    return length * float(vals.mean()) <= budget * (1 + 1e-6) + 1e-6
 
 
 def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage",
