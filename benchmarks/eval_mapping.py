@@ -145,7 +145,7 @@ def main() -> None:
         ccfg = _config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m + 0.05,
                              z_max_m=seq.scene.occupancy.z_max_m)
         t = time.perf_counter()
-        cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m)
+        cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m, objects=g.objects())
         costmap_ms = (time.perf_counter() - t) * 1e3
         mesh = None if args.raster_clearance else seq.scene.mesh
         nm = evaluate_navigation(cm, seq.scene.occupancy, n_pairs=args.pairs, seed=seed, mesh=mesh)

@@ -621,8 +621,11 @@ class Pipeline:
 
     def _refresh_costmap(self) -> float:
         t0 = time.perf_counter()
-        floor_z = self._graph.floor_z_m if self._graph.map_version >= 0 else 0.0
-        self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z)
+        built = self._graph.map_version >= 0
+        floor_z = self._graph.floor_z_m if built else 0.0
+        # The object layer takes the graph as it was last refreshed (every graph_every frames).
+        self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z,
+                                      objects=self._graph.objects() if built else None)
         self._costmap_version = self.map.version
         return (time.perf_counter() - t0) * 1e3
 

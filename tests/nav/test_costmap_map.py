@@ -1,5 +1,7 @@
 """Costmaps built from a fused map: thin obstacles, flying pixels, traversed space."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -226,3 +228,31 @@ def test_free_column_parameters_are_checked():
         project_map_2d(m, free_column_top_m=1.0, free_column_gap_m=-0.1)
     with pytest.raises(InputError):
         project_map_2d(m, z_min_m=0.1, free_column_top_m=0.05)
+
+
+def test_object_layer_takes_scene_graph_boxes_in_the_band():
+    from real3d.scene import SceneGraph
+    from real3d.scene.boxes import Box3D
+
+    scene = boxes_scene([((0, 0, -0.05), (6, 6, 0.1), 0.0, FLOOR, 1),
+                         ((0, 1.5, 0.4), (0.5, 0.5, 0.8), 0.0, NYU13.index("furniture"), 2)])
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=2)
+    for i, x in enumerate(np.linspace(-0.5, 0.5, 5)):
+        m.integrate(r.render(K, look_at((x, -1.0, 1.0), (0.0, 1.5, 0.3)), index=i))
+    g = SceneGraph()
+    g.update(m)
+    assert g.objects()
+    cfg = CostmapConfig(free_column_top_m=None)
+    plain = build_costmap(m, cfg)
+    layered = build_costmap(m, cfg, objects=g.objects() + g.structures())
+    assert (layered.cost >= plain.cost).all() and (layered.cost > plain.cost).any()
+    # Boxes out of the band (a shelf above 1.5 m) add nothing; object_layer=False ignores them.
+    high = Box3D(np.array([0.0, 0.0, 2.2]), np.array([0.5, 0.5, 0.2]), 0.0)
+    tall = replace(cfg, z_max_m=2.5)
+    assert not np.array_equal(build_costmap(m, tall, objects=[high]).cost, build_costmap(m, tall).cost)
+    assert np.array_equal(build_costmap(m, cfg, objects=[high]).cost, plain.cost)
+    off = build_costmap(m, replace(cfg, object_layer=False), objects=g.objects())
+    assert np.array_equal(off.cost, plain.cost)
+    with pytest.raises(InputError):
+        build_costmap(m, cfg, objects=["a box"])

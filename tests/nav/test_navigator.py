@@ -43,6 +43,17 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
         nav.plan((2.4, 2.0), (40.0, 40.0))
 
 
+def test_navigator_object_layer_adds_the_scene_graph_boxes(toy):
+    plain, layered = RobotNavigator(), RobotNavigator(object_layer=True)
+    for f in toy[:40]:
+        plain.update(f, probs=f.labels)
+        layered.update(f, probs=f.labels)
+    a, b = plain.refresh_costmap(), layered.refresh_costmap()
+    assert plain.scene_graph is None and layered.scene_graph.objects()
+    assert (b.cost >= a.cost).all() and (b.cost > a.cost).any()
+    assert layered.plan((2.4, 2.0), (3.0, 2.0)).length_m > 0
+
+
 def test_navigator_rejects_bad_input(toy):
     f = toy[0]
     nav = RobotNavigator()

@@ -169,3 +169,34 @@ def test_shortcut_does_not_cut_through_a_zone_the_path_went_round():
         rc = np.round(a + np.linspace(0, 1, n)[:, None] * (b - a)).astype(int)
         inner = rc[np.any(rc != np.array(start), axis=1)]
         assert not ((inner[:, 1] >= 18) & (inner[:, 1] < 22) & (cost[inner[:, 0], inner[:, 1]] >= 25)).any()
+
+
+def test_object_boxes_add_a_graded_zone_that_paths_keep_off():
+    from real3d.scene.boxes import Box3D
+
+    occ = np.zeros((40, 60), bool)
+    box = Box3D(np.array([3.0, 2.0, 0.5]), np.array([0.4, 0.4, 1.0]), 0.0)  # x 2.8-3.2, y 1.8-2.2
+    c = replace(cfg(radius=0.2, margin=0.05), object_margin_m=0.1)
+    plain = costmap_from_grid(grid_from(occ), c)
+    cm = costmap_from_grid(grid_from(occ), c, object_boxes=[box])
+    xy = cm.cell_to_world(np.argwhere(np.ones(cm.cost.shape, bool))).reshape(40, 60, 2)
+    d = np.hypot(np.maximum(np.abs(xy[..., 0] - 3.0) - 0.2, 0), np.maximum(np.abs(xy[..., 1] - 2.0) - 0.2, 0))
+    assert np.all(cm.cost[d == 0] == pytest.approx(2 * c.object_cost))
+    zone = (d > 0) & (d < 0.3)
+    assert np.all((cm.cost[zone] >= c.object_cost) & (cm.cost[zone] < 2 * c.object_cost))
+    # Dearer nearer the box (cells 0.05, 0.15, 0.25 m from it), untouched beyond the zone.
+    assert cm.cost[20, 32] > cm.cost[20, 33] > cm.cost[20, 34] > cm.cost[20, 35] == 1.0
+    assert np.array_equal(cm.cost[d >= 0.31], plain.cost[d >= 0.31])
+    # A path along the box's row goes round it, clear of the whole zone.
+    p = plan(cm, (1.05, 2.05), (4.95, 2.05))
+    pts = np.concatenate([a + np.linspace(0, 1, 50)[:, None] * (b - a)
+                          for a, b in zip(p.waypoints[:-1], p.waypoints[1:])])
+    gap = np.hypot(np.maximum(np.abs(pts[:, 0] - 3.0) - 0.2, 0), np.maximum(np.abs(pts[:, 1] - 2.0) - 0.2, 0))
+    assert gap.min() >= 0.25
+    # inf makes the zone lethal; bad parameters are refused.
+    lethal = costmap_from_grid(grid_from(occ), replace(c, object_cost=np.inf), object_boxes=[box])
+    assert not np.isfinite(lethal.cost[d < 0.3]).any()
+    with pytest.raises(InputError):
+        costmap_from_grid(grid_from(occ), replace(c, object_cost=0.5), object_boxes=[box])
+    with pytest.raises(InputError):
+        costmap_from_grid(grid_from(occ), replace(c, object_margin_m=-0.1), object_boxes=[box])

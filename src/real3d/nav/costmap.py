@@ -1,5 +1,5 @@
 """2D costmap: lethal obstacles inflated by the robot radius, a soft cost band around them,
-unknown space kept apart."""
+unknown space kept apart, and an optional layer of scene-graph object boxes."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ class CostmapConfig:
             Rays that skim over a low object whose top the sensor never returned (a bag
             seen at a grazing angle) cross the coarse cell that also holds that top: with
             0.2 m the inside of such a bag was free.
+        object_layer: let ``build_costmap`` add the boxes of its ``objects`` (below).
+        object_cost, object_margin_m: free cells within ``robot_radius_m +
+            object_margin_m`` of the footprint of a scene-graph object box that reaches into
+            the height band (the ``objects`` of ``build_costmap``) cost from
+            ``object_cost`` at that distance up to twice that on the footprint. The boxes
+            stand for whole objects, parts of which the camera may never have measured (a
+            lamp shade above a low camera's view, the far side of a bag). High but finite,
+            like the margin, so that a box grown too large or turned wrong slows the
+            planner instead of closing a passage; ``inf`` makes the zone lethal.
     """
 
     resolution_m: float = 0.05
@@ -58,6 +67,9 @@ class CostmapConfig:
     free_column_top_m: float | None = 1.0
     free_column_gap_m: float = 0.2
     free_low_m: float = 0.05
+    object_layer: bool = True
+    object_cost: float = 25.0
+    object_margin_m: float = 0.1
 
 
 @dataclass
@@ -110,8 +122,30 @@ def _refine_distance(grid: Grid2D, dist: np.ndarray, config: CostmapConfig) -> n
     return out
 
 
+def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
+    """(H, W) float32 distance from each cell centre to the nearest footprint of ``boxes``
+    (``Box3D``; 0 inside one), inf where none lies within ``reach_m``."""
+    from real3d.nav.footprints import Footprints
+
+    out = np.full(grid.shape, np.inf, np.float32)
+    h, w = grid.shape
+    for box in boxes:
+        poly = box.footprint()
+        lo = grid.world_to_cell(poly.min(axis=0) - reach_m)[0]
+        hi = grid.world_to_cell(poly.max(axis=0) + reach_m)[0]
+        r0, c0 = max(0, lo[0]), max(0, lo[1])
+        r1, c1 = min(h, hi[0] + 1), min(w, hi[1] + 1)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        centres = grid.cell_to_world(np.stack([rr.ravel(), cc.ravel()], axis=1))
+        d = Footprints([poly]).distance(centres, cap_m=reach_m).reshape(rr.shape)
+        out[r0:r1, c0:c1] = np.minimum(out[r0:r1, c0:c1], np.where(d < reach_m, d, np.inf))
+    return out
+
+
 def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
-                      obstacle_distance_m: np.ndarray | None = None) -> Costmap:
+                      obstacle_distance_m: np.ndarray | None = None, object_boxes=None) -> Costmap:
     """Inflate a ternary grid into a costmap.
 
     Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
@@ -122,7 +156,9 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     ``1 + inflation_weight * exp(-3 (d - r_margin) / inflation_m)`` inside the inflation
     band, r_margin = robot_radius + safety_margin. ``obstacle_distance_m`` (H, W), when
     given, replaces the cell-centre distance transform (e.g. distances to the exact
-    obstacle outlines).
+    obstacle outlines). ``object_boxes``: ``Box3D`` of objects (e.g. scene-graph nodes);
+    free cells within reach = robot_radius + object_margin of their footprints cost at
+    least ``object_cost * (2 - d / reach)``, d the distance to the nearest footprint.
     """
     if grid.occupied.shape != grid.free.shape or grid.occupied.ndim != 2:
         raise InputError(
@@ -157,6 +193,17 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         to_unknown = ndimage.distance_transform_edt(~unknown) * res
         in_margin |= to_unknown < config.robot_radius_m
     cost[in_margin] = np.maximum(cost[in_margin], np.float32(config.margin_cost))
+    boxes = list(object_boxes) if object_boxes is not None else []
+    if boxes:
+        if not (config.object_cost >= 1 and config.object_margin_m >= 0):
+            raise InputError(f"costmap_from_grid: expected object_cost >= 1 (or inf) and object_margin_m >= 0, "
+                             f"got {config.object_cost} and {config.object_margin_m}")
+        reach = config.robot_radius_m + config.object_margin_m
+        d_box = _box_distance(grid, boxes, reach)
+        near = np.isfinite(d_box)
+        # Dearer towards the box: inside the zone the planner, and the shortcutting after
+        # it, still keep as far off as they can.
+        cost[near] = np.maximum(cost[near], (config.object_cost * (2.0 - d_box[near] / reach)).astype(np.float32))
     cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
     cost[dist < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0
@@ -164,15 +211,38 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
 
 
 def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConfig(), floor_z_m: float = 0.0,
-                  bounds_xy=None) -> Costmap:
-    """Project the map's robot height band (above ``floor_z_m``) and inflate it."""
+                  bounds_xy=None, objects=None) -> Costmap:
+    """Project the map's robot height band (above ``floor_z_m``) and inflate it.
+
+    ``objects``: scene-graph nodes (``SceneNode``, e.g. ``SceneGraph.objects()``; nodes of
+    other kinds are skipped) or ``Box3D``; those whose boxes reach into the height band
+    form the object layer (``CostmapConfig.object_cost``; ``object_layer=False`` ignores
+    them).
+    """
     grid = project_map_2d(semantic_map, config.resolution_m, floor_z_m + config.z_min_m,
                           floor_z_m + config.z_max_m, bounds_xy=bounds_xy,
                           traversed_radius_m=config.traversed_radius_m,
                           free_column_top_m=None if config.free_column_top_m is None
                           else floor_z_m + config.free_column_top_m,
                           free_column_gap_m=config.free_column_gap_m, free_low_m=config.free_low_m)
-    return costmap_from_grid(grid, config)
+    boxes = _boxes_in_band(objects if config.object_layer else None, floor_z_m + config.z_min_m,
+                           floor_z_m + config.z_max_m)
+    return costmap_from_grid(grid, config, object_boxes=boxes)
+
+
+def _boxes_in_band(objects, z0: float, z1: float) -> list:
+    """The ``Box3D`` of ``objects`` (object ``SceneNode`` or ``Box3D``) whose z range meets
+    [z0, z1]."""
+    from real3d.scene.boxes import Box3D
+
+    out = []
+    for o in objects if objects is not None else []:
+        box = o if isinstance(o, Box3D) else getattr(o, "box", None)
+        if not isinstance(box, Box3D):
+            raise InputError(f"build_costmap: expected objects given as SceneNode or Box3D, got {type(o).__name__}")
+        if getattr(o, "kind", "object") == "object" and box.z_max >= z0 and box.z_min <= z1:
+            out.append(box)
+    return out
 
 
 def clear_footprint(costmap: Costmap, xy, radius_m: float) -> None:
