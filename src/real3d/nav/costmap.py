@@ -125,10 +125,10 @@ def _refine_distance(grid: Grid2D, dist: np.ndarray, config: CostmapConfig) -> n
 def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
     """(H, W) float32 distance from each cell centre to the nearest footprint of ``boxes``
     (``Box3D``; 0 inside one), inf where none lies within ``reach_m``."""
-    from real3d.nav.footprints import Footprints
-
     out = np.full(grid.shape, np.inf, np.float32)
     h, w = grid.shape
+    res = grid.resolution_m
+    x0, y0 = grid.origin_xy
     for box in boxes:
         poly = box.footprint()
         lo = grid.world_to_cell(poly.min(axis=0) - reach_m)[0]
@@ -137,9 +137,13 @@ def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
         r1, c1 = min(h, hi[0] + 1), min(w, hi[1] + 1)
         if r0 >= r1 or c0 >= c1:
             continue
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        centres = grid.cell_to_world(np.stack([rr.ravel(), cc.ravel()], axis=1))
-        d = Footprints([poly]).distance(centres, cap_m=reach_m).reshape(rr.shape)
+        # Cell centres in the box's frame; distance to an axis-aligned rectangle there.
+        dx = x0 + (np.arange(c0, c1) + 0.5) * res - box.center[0]
+        dy = y0 + (np.arange(r0, r1) + 0.5) * res - box.center[1]
+        c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
+        u = c * dx[None, :] + s * dy[:, None]
+        v = -s * dx[None, :] + c * dy[:, None]
+        d = np.hypot(np.maximum(np.abs(u) - box.size[0] / 2, 0), np.maximum(np.abs(v) - box.size[1] / 2, 0))
         out[r0:r1, c0:c1] = np.minimum(out[r0:r1, c0:c1], np.where(d < reach_m, d, np.inf))
     return out
 
