@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--calib", default="synth:kind=mixed,size=240x320,seed=11,n=64")
     ap.add_argument("--int8-target", type=float, default=0.0,
                     help="search the convolutions kept in float anew (e.g. 0.99); 0 = the card's list")
+    ap.add_argument("--int8-cost", default="macs", help="macs | count (real3d.deploy.select_float_nodes)")
     ap.add_argument("--int8-weights", default="int7", help="int7 | int8 | uint8 (real3d.deploy.quantize_int8)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dry-run", action="store_true")
@@ -82,7 +83,8 @@ def main() -> None:
         keep, history = None, None
         if args.int8_target:
             keep, history = select_float_nodes(fp32, feeds, target_agreement=args.int8_target,
-                                                threads=args.threads, weight_format=args.int8_weights)
+                                                threads=args.threads, weight_format=args.int8_weights,
+                                                cost=args.int8_cost)
         q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep,
                           weight_format=args.int8_weights)
         seg = OrtSegmenter(q, threads=args.threads)

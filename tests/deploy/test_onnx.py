@@ -11,6 +11,7 @@ from real3d.deploy import (
     quantize_int8,
     select_float_nodes,
 )
+from real3d.deploy.onnx_export import conv_macs
 from real3d.models import PRESETS, build_model
 from real3d.train import ToySegData, TrainConfig, train
 
@@ -149,6 +150,36 @@ def test_keep_float_selection_and_card(toy_model, tmp_path):
         quantize_int8(fp32, tmp_path / "x.onnx", feeds, keep_float=["/no/such/Conv"])
     with pytest.raises(ConfigError, match="target_agreement"):
         select_float_nodes(fp32, feeds, target_agreement=1.5)
+
+
+def test_conv_macs_and_cost_aware_selection(toy_model, tmp_path):
+    """conv_macs counts what torch's convolutions do on the same input; the cost-aware
+    search adds nodes in order of gain per float MAC and refuses an unknown cost."""
+    m = toy_model.eval()
+    fp32 = export_onnx(m, tmp_path / "m.onnx", size_hw=(64, 96))
+    feeds = calibration_feeds(m.config, ToySegData(8), n=6, size_hw=(64, 96))
+    expected = []
+
+    def hook(mod, inp, out):
+        expected.append(mod.weight.numel() * out.shape[0] * out.shape[2] * out.shape[3])
+
+    hooks = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
+    with torch.no_grad():
+        m(torch.from_numpy(feeds[0]["rgb"]), torch.from_numpy(feeds[0]["depth_m"]))
+    for h in hooks:
+        h.remove()
+    macs = conv_macs(fp32, feeds[0])
+    assert len(macs) == len(expected) and sum(macs.values()) == sum(expected)
+    assert sorted(macs.values()) == sorted(expected)
+    keep, history = select_float_nodes(fp32, feeds, target_agreement=1.0, max_nodes=3, cost="macs")
+    keep_n, history_n = select_float_nodes(fp32, feeds, target_agreement=1.0, max_nodes=3, cost="count")
+    assert history[0] == history_n[0] and len(keep) == len(history) - 1 <= 3
+    assert set(keep) <= set(macs) and set(keep_n) <= set(macs)
+    if len(keep) > 1 and len(keep_n) > 1:
+        # the MAC-ranked list spends no more float MACs on its first nodes than the gain-ranked one
+        assert macs[keep[0]] <= max(macs[k] for k in keep_n)
+    with pytest.raises(ConfigError, match="cost"):
+        select_float_nodes(fp32, feeds, cost="latency")
 
 
 def test_weight_formats(toy_model, tmp_path):

@@ -18,8 +18,13 @@ def export(
     calib_frames: int = typer.Option(64, "--calib-frames", help="Calibration frames."),
     int8_target: float = typer.Option(
         0.0, "--int8-target",
-        help="Search the fewest convolutions to keep in float so that INT8 argmax agreement with FP32 "
+        help="Search the convolutions to keep in float so that INT8 argmax agreement with FP32 "
              "on the calibration frames reaches this (e.g. 0.985); 0 = use the model card's list.",
+    ),
+    int8_cost: str = typer.Option(
+        "macs", "--int8-cost",
+        help="How --int8-target ranks convolutions: macs (default): most agreement per float "
+             "multiply-accumulate, for speed; count: most agreement each, for the fewest float nodes.",
     ),
     weight_format: str = typer.Option(
         "int7", "--int8-weights",
@@ -40,6 +45,10 @@ def export(
         raise ConfigError(f"--int8-target: expected an agreement in [0, 1] (0 = the model card's list), got {int8_target}")
     from real3d.deploy.onnx_export import WEIGHT_FORMATS
 
+    from real3d.deploy.onnx_export import SELECTION_COSTS
+
+    if int8_cost not in SELECTION_COSTS:
+        raise ConfigError(f"--int8-cost: expected one of {', '.join(SELECTION_COSTS)}, got {int8_cost!r}")
     if weight_format not in WEIGHT_FORMATS:
         raise ConfigError(f"--int8-weights: expected one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
     net = load_model(model)
@@ -56,7 +65,7 @@ def export(
         keep = None
         if int8_target:
             keep, history = select_float_nodes(fp32, feeds, target_agreement=int8_target,
-                                               weight_format=weight_format)
+                                               weight_format=weight_format, cost=int8_cost)
             typer.echo(f"agreement on calibration frames by convolutions kept in float: {history}")
             typer.echo(f"kept in float: {keep}")
         q = quantize_int8(fp32, out / f"{stem}.int8.onnx", feeds, keep_float=keep, weight_format=weight_format)

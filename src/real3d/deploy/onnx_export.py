@@ -219,6 +219,39 @@ def quantize_int8(
     return out_path
 
 
+def conv_macs(fp32_path: str | Path, feed: dict) -> dict[str, int]:
+    """Multiply-accumulates of every Conv node of a graph on one input ``feed``.
+
+    The graph's spatial sizes are dynamic (the decoder's Resize takes its size from the
+    tensors), so shapes are read from one run with every Conv output exposed, not from
+    shape inference.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.load(str(fp32_path))
+    weights = {i.name: list(i.dims) for i in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    exposed = {o.name for o in m.graph.output}
+    for n in convs:
+        if n.output[0] not in exposed:
+            m.graph.output.append(onnx.ValueInfoProto(name=n.output[0]))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [n.output[0] for n in convs]
+    outs = dict(zip(names, sess.run(names, feed)))
+    macs = {}
+    for n in convs:
+        w = weights.get(n.input[1])
+        if w is None:
+            raise ConfigError(f"conv_macs: {n.name} takes its weights from a tensor, not an initializer")
+        o = outs[n.output[0]].shape  # (B, C_out, H, W)
+        macs[n.name] = int(np.prod(w)) * int(np.prod(o[2:])) * int(o[0])
+    return macs
+
+
+SELECTION_COSTS = ("macs", "count")
+
+
 def select_float_nodes(
     fp32_path: str | Path,
     feeds: list[dict],
@@ -226,14 +259,22 @@ def select_float_nodes(
     max_nodes: int = 8,
     threads: int = 0,
     weight_format: str = DEFAULT_WEIGHT_FORMAT,
+    cost: str = "macs",
 ) -> tuple[list[str], list[tuple[int, float]]]:
-    """Fewest Conv nodes to keep in float so that INT8 argmax agreement with the FP32 graph,
-    measured on ``feeds``, reaches ``target_agreement``.
+    """Conv nodes to keep in float so that INT8 argmax agreement with the FP32 graph,
+    measured on ``feeds``, reaches ``target_agreement`` at little float cost.
 
-    Each Conv is scored by the agreement gained when it alone stays in float; nodes are
-    then added in that order (at most ``max_nodes``) until the target is met. Costs one
-    quantisation and one pass over ``feeds`` per Conv. Returns the chosen names and the
-    agreement after each addition ``[(n_float, agreement), ...]`` starting from none.
+    Each Conv is scored by the agreement gained when it alone stays in float. Nodes are
+    then added in order (at most ``max_nodes``) until the target is met:
+
+    - ``cost="macs"`` (default): most gain per float multiply-accumulate first, so cheap
+      convolutions that recover as much as an expensive one are preferred (a float
+      convolution runs several times slower than its INT8 form);
+    - ``cost="count"``: most gain first (the fewest nodes).
+
+    Nodes whose float form gains nothing are never added. Costs one quantisation and one
+    pass over ``feeds`` per Conv. Returns the chosen names and the agreement after each
+    addition ``[(n_float, agreement), ...]`` starting from none.
     """
     import tempfile
 
@@ -242,6 +283,10 @@ def select_float_nodes(
 
     if not 0.0 < target_agreement <= 1.0:
         raise ConfigError(f"select_float_nodes: target_agreement must lie in (0, 1], got {target_agreement}")
+    if cost not in SELECTION_COSTS:
+        raise ConfigError(f"select_float_nodes: cost must be one of {SELECTION_COSTS}, got {cost!r}")
+    if not feeds:
+        raise ConfigError("select_float_nodes: no feeds")
     fp32_path = Path(fp32_path)
     opts = ort.SessionOptions()
     if threads:
@@ -264,12 +309,18 @@ def select_float_nodes(
         history = [(0, agreement([]))]
         if history[0][1] >= target_agreement:
             return [], history
-        gain = {c: agreement([c]) for c in convs}
-        order = sorted(convs, key=lambda c: -gain[c])[:max_nodes]
+        base = history[0][1]
+        gain = {c: agreement([c]) - base for c in convs}
+        useful = [c for c in convs if gain[c] > 0]
+        if cost == "macs":
+            macs = conv_macs(fp32_path, feeds[0])
+            order = sorted(useful, key=lambda c: -gain[c] / max(macs[c], 1))
+        else:
+            order = sorted(useful, key=lambda c: -gain[c])
         chosen: list[str] = []
-        for c in order:
+        for c in order[:max_nodes]:
             chosen.append(c)
-            history.append((len(chosen), gain[c] if len(chosen) == 1 else agreement(chosen)))
+            history.append((len(chosen), base + gain[c] if len(chosen) == 1 else agreement(chosen)))
             if history[-1][1] >= target_agreement:
                 break
     return chosen, history
