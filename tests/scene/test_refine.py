@@ -228,3 +228,24 @@ def test_graph_suppresses_overlapping_boxes_of_one_class():
     assert worst_pair(both) > 0.3
     assert worst_pair(nms) <= 0.3
     assert 0 < len(nms.objects()) < len(both.objects())
+
+
+
+def test_point_spread_locates_the_surface_in_the_box():
+    """Points on the +x face of a box seen from +x: quantiles along e0 at the face (in
+    offset units), spread evenly along e1 and z; none without points."""
+    from real3d.scene.refine import SPREAD_QUANTILES, point_spread
+
+    box = Box3D(np.array([1.0, 2.0, 0.5]), np.array([0.4, 0.2, 0.05]), 0.0)
+    u = np.linspace(-1, 1, 21)
+    yy, zz = np.meshgrid(2.0 + 0.1 * u, 0.5 + 0.025 * u, indexing="ij")
+    pts = np.c_[np.full(yy.size, 1.2), yy.reshape(-1), zz.reshape(-1)]
+    q = point_spread(ClusterView(CHAIR, box, np.array([0.9, 0.0, 0.0]), len(pts), 3, pts)).reshape(3, -1)
+    assert q.shape == (3, len(SPREAD_QUANTILES))
+    assert np.allclose(q[0], 0.2 / 0.4)  # the seen face, half the box's depth in front
+    assert np.allclose(q[1], np.quantile(0.1 * u, SPREAD_QUANTILES) / 0.2, atol=1e-9)
+    assert np.allclose(q[2], np.quantile(0.025 * u, SPREAD_QUANTILES) / 0.1, atol=1e-9)  # 0.1 m floor
+    # Seen from -x, e0 flips: the same points lie on the far side.
+    back = point_spread(ClusterView(CHAIR, box, np.array([-0.9, 0.0, 0.0]), len(pts), 3, pts)).reshape(3, -1)
+    assert np.allclose(back[0], -0.5)
+    assert not point_spread(ClusterView(CHAIR, box, None, 0, 0)).any()

@@ -63,7 +63,7 @@ def _parse_seeds(text: str) -> list[int]:
 
 @app.command("boxes")
 def boxes(
-    seeds: str = typer.Option("100-195,212-307,308-499", "--seeds", help="Data-engine home seeds to learn from."),
+    seeds: str = typer.Option("100-195,212-403", "--seeds", help="Data-engine home seeds to learn from."),
     val_seeds: str = typer.Option("196-211", "--val-seeds", help="Home seeds that choose min_score and report."),
     frames: int = typer.Option(300, "--frames", min=10, help="Frames per sequence."),
     snapshots: str = typer.Option("100,200,300", "--snapshots", help="Frame counts after which samples are taken."),

@@ -357,7 +357,7 @@ class SceneGraph:
                             np.array([box.size[0], box.size[1], z1 - self.floor_z_m]), box.yaw_rad)
             if kind == "object" and cfg.complete_depth and c.normal is not None:
                 box = self._complete_depth(box, c.normal, c.label, semantic_map)
-            views.append(ClusterView(c.label, box, c.normal, len(c.points), c.n_obs) if kind == "object" else None)
+            views.append(ClusterView(c.label, box, c.normal, len(c.points), c.n_obs, c.points) if kind == "object" else None)
             new_nodes.append(SceneNode(
                 id=-1, kind=kind, label=c.label, class_name=NYU13.names[c.label],
                 confidence=c.confidence, centroid=c.points.mean(axis=0), box=box,

@@ -1,7 +1,8 @@
 """Learned refinement of object boxes seen in part: a small network that maps what the map
-knows about a cluster (class, its box, which way its surface faces, and what lies just
-outside each face: free space, unknown space, the same class, another class) to the box of
-the whole object, and to a score that the cluster is an object of its own.
+knows about a cluster (class, its box, which way its surface faces, where its surface
+points lie inside the box, and what lies just outside each face: free space, unknown
+space, the same class, another class) to the box of the whole object, and to a score that
+the cluster is an object of its own.
 
 The boxes the scene graph fits cover what the camera saw: the front of a chair, the end of
 a counter, the lower half of a screen. Rules deepen them by class, but how far an object
@@ -39,7 +40,10 @@ REFINE_CLASSES = ("bed", "books", "chair", "furniture", "objects", "picture", "s
 PROBE_DISTANCES_M = (0.05, 0.2)
 _FACES = ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0), (2, 1.0))
 _GRID = np.array([-0.35, 0.0, 0.35])
-N_FEATURES = len(REFINE_CLASSES) + 3 + 2 + 2 + 3 + len(_FACES) * len(PROBE_DISTANCES_M) * 4 + 3
+# Quantiles of the cluster's surface points along e0, e1 and z (see ``point_spread``).
+SPREAD_QUANTILES = (0.1, 0.5, 0.9)
+N_FEATURES = (len(REFINE_CLASSES) + 3 + 2 + 2 + 3 + len(_FACES) * len(PROBE_DISTANCES_M) * 4 + 3
+              + 3 * len(SPREAD_QUANTILES))
 MIN_SIZE_M = 0.02
 OFFSET_SCALE_FLOOR_M = 0.1
 MAX_LOG_RATIO = 1.6
@@ -59,6 +63,7 @@ class ClusterView:
             says how one-sided the view was), or None.
         n_voxels: surface voxels in the cluster.
         n_observations: frames that labelled its best-observed voxel.
+        points: (N, 3) the cluster's surface points (world metres), or None.
     """
 
     label: int
@@ -66,6 +71,7 @@ class ClusterView:
     normal: np.ndarray | None
     n_voxels: int
     n_observations: int
+    points: np.ndarray | None = None
 
 
 def canonical_axes(box: Box3D, normal: np.ndarray | None) -> np.ndarray:
@@ -77,6 +83,22 @@ def canonical_axes(box: Box3D, normal: np.ndarray | None) -> np.ndarray:
         along = axes @ np.asarray(normal[:2], np.float64)
         axes = axes * np.where(along < 0, -1.0, 1.0)[:, None]
     return axes
+
+
+def point_spread(view: ClusterView) -> np.ndarray:
+    """(9,) where the cluster's surface points lie in its box: the ``SPREAD_QUANTILES`` of
+    their offsets from the box centre along the canonical axes e0, e1 and z, in units of
+    ``max(size, 0.1 m)`` per axis (the scale of the predicted offsets); zeros without
+    points. Depth noise and edge pixels stretch the box of a cup or a bottle along the
+    viewing ray; the quantiles say where most of its surface really is."""
+    if view.points is None or len(view.points) == 0:
+        return np.zeros(3 * len(SPREAD_QUANTILES))
+    box = view.box
+    axes = canonical_axes(box, view.normal)
+    d = np.asarray(view.points, np.float64) - np.asarray(box.center, np.float64)
+    local = np.stack([d[:, :2] @ axes[0], d[:, :2] @ axes[1], d[:, 2]], axis=1)
+    scale = np.maximum(np.maximum(np.asarray(box.size, np.float64), MIN_SIZE_M), OFFSET_SCALE_FLOOR_M)
+    return (np.quantile(local, SPREAD_QUANTILES, axis=0) / scale).T.reshape(-1)
 
 
 def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float) -> np.ndarray:
@@ -116,7 +138,7 @@ def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_
         inside = [(i_occ[k] == FREE).mean(), (i_occ[k] == UNKNOWN).mean(), (i_lab[k] == v.label).mean()]
         rows.append(np.concatenate([
             onehot, np.log(size), [v.box.z_min - floor_z_m, v.box.z_max - floor_z_m],
-            [np.log1p(v.n_voxels), np.log1p(v.n_observations)], nl, faces, inside]))
+            [np.log1p(v.n_voxels), np.log1p(v.n_observations)], nl, faces, inside, point_spread(v)]))
     return np.asarray(rows, np.float32)
 
 
