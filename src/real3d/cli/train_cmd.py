@@ -69,7 +69,7 @@ def boxes(
     snapshots: str = typer.Option("100,200,300", "--snapshots", help="Frame counts after which samples are taken."),
     out: Path = typer.Option(Path("runs/box-refiner"), "--out", help="Output folder."),
     cache: Path | None = typer.Option(None, "--cache", help="Keep collected samples here (.npz) for reruns."),
-    hidden: int = typer.Option(64, "--hidden", min=4, help="Hidden units per layer."),
+    hidden: int = typer.Option(128, "--hidden", min=4, help="Hidden units per layer."),
     epochs: int = typer.Option(400, "--epochs", min=1, help="Full-batch epochs."),
     lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate."),
     weight_decay: float = typer.Option(1e-2, "--weight-decay", help="AdamW weight decay."),
