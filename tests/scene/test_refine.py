@@ -230,7 +230,6 @@ def test_graph_suppresses_overlapping_boxes_of_one_class():
     assert 0 < len(nms.objects()) < len(both.objects())
 
 
-
 def test_point_spread_locates_the_surface_in_the_box():
     """Points on the +x face of a box seen from +x: quantiles along e0 at the face (in
     offset units), spread evenly along e1 and z; none without points."""

@@ -85,20 +85,28 @@ def canonical_axes(box: Box3D, normal: np.ndarray | None) -> np.ndarray:
     return axes
 
 
-def point_spread(view: ClusterView) -> np.ndarray:
+def _size_and_scale(box: Box3D) -> tuple[np.ndarray, np.ndarray]:
+    """The box's size floored at ``MIN_SIZE_M`` and the per-axis unit of centre offsets,
+    ``max(size, OFFSET_SCALE_FLOOR_M)``."""
+    size = np.maximum(np.asarray(box.size, np.float64), MIN_SIZE_M)
+    return size, np.maximum(size, OFFSET_SCALE_FLOOR_M)
+
+
+def point_spread(view: ClusterView, axes: np.ndarray | None = None) -> np.ndarray:
     """(9,) where the cluster's surface points lie in its box: the ``SPREAD_QUANTILES`` of
-    their offsets from the box centre along the canonical axes e0, e1 and z, in units of
-    ``max(size, 0.1 m)`` per axis (the scale of the predicted offsets); zeros without
-    points. Depth noise and edge pixels stretch the box of a cup or a bottle along the
-    viewing ray; the quantiles say where most of its surface really is."""
+    their offsets from the box centre along the canonical axes e0, e1 and z (``axes``, from
+    ``canonical_axes`` when not given), in units of ``max(size, 0.1 m)`` per axis (the
+    scale of the predicted offsets); zeros without points. Depth noise and edge pixels
+    stretch the box of a cup or a bottle along the viewing ray; the quantiles say where
+    most of its surface really is."""
     if view.points is None or len(view.points) == 0:
         return np.zeros(3 * len(SPREAD_QUANTILES))
     box = view.box
-    axes = canonical_axes(box, view.normal)
+    if axes is None:
+        axes = canonical_axes(box, view.normal)
     d = np.asarray(view.points, np.float64) - np.asarray(box.center, np.float64)
     local = np.stack([d[:, :2] @ axes[0], d[:, :2] @ axes[1], d[:, 2]], axis=1)
-    scale = np.maximum(np.maximum(np.asarray(box.size, np.float64), MIN_SIZE_M), OFFSET_SCALE_FLOOR_M)
-    return (np.quantile(local, SPREAD_QUANTILES, axis=0) / scale).T.reshape(-1)
+    return (np.quantile(local, SPREAD_QUANTILES, axis=0) / _size_and_scale(box)[1]).T.reshape(-1)
 
 
 def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float) -> np.ndarray:
@@ -138,7 +146,7 @@ def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_
         inside = [(i_occ[k] == FREE).mean(), (i_occ[k] == UNKNOWN).mean(), (i_lab[k] == v.label).mean()]
         rows.append(np.concatenate([
             onehot, np.log(size), [v.box.z_min - floor_z_m, v.box.z_max - floor_z_m],
-            [np.log1p(v.n_voxels), np.log1p(v.n_observations)], nl, faces, inside, point_spread(v)]))
+            [np.log1p(v.n_voxels), np.log1p(v.n_observations)], nl, faces, inside, point_spread(v, axes)]))
     return np.asarray(rows, np.float32)
 
 
@@ -172,8 +180,7 @@ def apply_deltas(view: ClusterView, delta: np.ndarray) -> Box3D:
     log size ratios along the box's x, y, z) describes, in world coordinates."""
     box = view.box
     axes = canonical_axes(box, view.normal)
-    size = np.maximum(np.asarray(box.size, np.float64), MIN_SIZE_M)
-    scale = np.maximum(size, OFFSET_SCALE_FLOOR_M)
+    size, scale = _size_and_scale(box)
     off = np.clip(delta[:3], -MAX_OFFSET, MAX_OFFSET) * scale
     center = np.asarray(box.center, np.float64).copy()
     center[:2] += off[0] * axes[0] + off[1] * axes[1]
@@ -188,8 +195,7 @@ def target_deltas(view: ClusterView, gt_center: np.ndarray, gt_size: np.ndarray,
     degrees); the inverse of ``apply_deltas`` up to that yaw difference."""
     box = view.box
     axes = canonical_axes(box, view.normal)
-    size = np.maximum(np.asarray(box.size, np.float64), MIN_SIZE_M)
-    scale = np.maximum(size, OFFSET_SCALE_FLOOR_M)
+    size, scale = _size_and_scale(box)
     d = np.asarray(gt_center, np.float64) - np.asarray(box.center, np.float64)
     off = np.array([axes[0] @ d[:2], axes[1] @ d[:2], d[2]]) / scale
     rel = np.mod(gt_yaw_rad - box.yaw_rad, np.pi)
