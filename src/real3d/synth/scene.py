@@ -612,8 +612,9 @@ def _chair(sb, room, c, yaw, office=False):
     return ch
 
 
-def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None):
-    """Small objects on a support surface of size w x d at height z (local frame c, yaw)."""
+def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None, max_h=None):
+    """Small objects on a support surface of size w x d at height z (local frame c, yaw),
+    at most ``max_h`` tall (the room under a shelf board above)."""
     rng = sb.rng
     kinds = kinds or ["cup", "bottle", "bowl", "vase", "box", "books", "paper", "plant",
                       "lamp", "clutter", "bag"]
@@ -636,7 +637,9 @@ def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None):
         else:
             ow = od = rng.uniform(0.05, 0.15)
             oh = rng.uniform(0.06, 0.35)
-        if ow > w - 0.04 or od > d - 0.04:
+        if max_h is not None:
+            oh = min(oh, max_h)
+        if ow > w - 0.04 or od > d - 0.04 or oh <= 0.01:
             continue
         for _ in range(8):
             lx = rng.uniform(-w / 2 + ow / 2 + 0.02, w / 2 - ow / 2 - 0.02)
@@ -681,8 +684,10 @@ def _small_object(sb, o, kind, xy, yaw, w, d, h, z):
         leaf = sb.material("fabric", "plant")
         for _ in range(int(rng.integers(2, 5))):
             off = rng.uniform(-w * 0.3, w * 0.3, 2)
-            s = rng.uniform(0.4, 0.8) * w
-            sb.box(o, (xy[0] + off[0], xy[1] + off[1], z + h * rng.uniform(0.5, 0.85)),
+            s = rng.uniform(0.28, 0.56) * w
+            # the turned leaf block stays within the plant's w x w footprint
+            off = np.clip(off, -(w / 2 - 0.71 * s), w / 2 - 0.71 * s)
+            sb.box(o, (xy[0] + off[0], xy[1] + off[1], z + h * rng.uniform(0.5, 0.8)),  # top <= h
                    (s, s, h * 0.4), rng.uniform(0, np.pi), leaf)
     elif kind == "books":
         n = int(rng.integers(1, 5))
@@ -733,7 +738,7 @@ def _bookshelf(sb, room, c, yaw, w, d, h):
             _book_row(sb, room, k, c, yaw, w - 2 * t, d, z, gap - t - 0.02)
         elif rng.random() < 0.5:
             _clutter_on(sb, room, k, c, yaw, w - 2 * t, d, z, int(rng.integers(1, 3)),
-                        ["box", "vase", "plant", "clutter"])
+                        ["box", "vase", "plant", "clutter"], max_h=gap - t - 0.02)
     return k
 
 
@@ -766,10 +771,12 @@ def _sofa(sb, room, c, yaw, w, d, cls="sofa"):
     for sx in (-1, 1):
         sb.local_box(s, c, yaw, (sx * (w / 2 - arm / 2), 0.0, seat_h * 0.75 + 0.05),
                      (arm, d, seat_h * 1.5 + 0.1), mat)
-    n_cush = int(rng.integers(0, 4))
+    # Cushions 0.38 m wide sit side by side between the arms: as many as fit there.
+    inner = w - 2 * arm
+    n_cush = min(int(rng.integers(0, 4)), int(inner // 0.4))
     for i in range(n_cush):
         p = sb.instance("pillow", yaw, room.room_id)
-        lx = -w / 2 + arm + 0.2 + i * (w - 2 * arm - 0.4) / max(n_cush - 1, 1)
+        lx = 0.0 if n_cush == 1 else -inner / 2 + 0.2 + i * (inner - 0.4) / (n_cush - 1)
         sb.local_box(p, c, yaw, (lx, -d / 2 + 0.3, seat_h + 0.2), (0.38, 0.12, 0.36),
                      sb.material("fabric", "pillow"))
         sb.on(p, s)
@@ -892,12 +899,13 @@ def _furnish_bedroom(sb, room, H):
     bw = float(rng.choice([0.9, 1.4, 1.6, 1.8])) + rng.uniform(-0.05, 0.05)
     bd = rng.uniform(1.95, 2.15)
     spot = sb.place_against_wall(room, bw + 1.0, bd, front_clear=0.4, tries=80)
+    stands = spot is not None
     if spot is None:  # a smaller room: the bed without room for nightstands
         spot = sb.place_against_wall(room, bw + 0.1, bd, front_clear=0.3, tries=80)
     if spot is not None:
         c, yaw = spot
         _bed(sb, room, c, yaw, bw, bd)
-        for sx in (-1, 1):
+        for sx in (-1, 1) if stands else ():
             if rng.random() < 0.8:
                 nc = c + _R2(yaw) @ np.array([sx * (bw / 2 + 0.26), -bd / 2 + 0.22])
                 nh = rng.uniform(0.45, 0.6)
@@ -981,10 +989,15 @@ def _furnish_office(sb, room, H):
             continue
         c, yaw = spot
         t, h = _table(sb, room, c, yaw, w, d, rng.uniform(0.72, 0.76), cls="desk")
+        placed = []  # (centre, width) of the desk's monitors along it
         for _ in range(int(rng.integers(1, 3))):
-            m = sb.instance("monitor", yaw, room.room_id)
             mx = rng.uniform(-w / 4, w / 4)
             mw = rng.uniform(0.45, 0.7)
+            mx = _beside(mx, mw, placed, w / 2)
+            if mx is None:  # no room left on the desk for a second screen
+                continue
+            placed.append((mx, mw))
+            m = sb.instance("monitor", yaw, room.room_id)
             body = sb.material("plain", "tv_body")
             sb.local_box(m, c, yaw, (mx, -d / 2 + 0.2, h + 0.1), (0.08, 0.08, 0.2), body)
             sb.local_box(m, c, yaw, (mx, -d / 2 + 0.18, h + 0.2 + mw * 0.3), (mw, 0.04, mw * 0.6), body)
@@ -992,10 +1005,24 @@ def _furnish_office(sb, room, H):
         _clutter_on(sb, room, t, c + _R2(yaw) @ np.array([0, 0.15]), yaw, w, d - 0.35, h,
                     int(rng.integers(1, 5)), ["paper", "books", "cup", "lamp", "clutter", "box"])
         cc = c + _R2(yaw) @ np.array([rng.uniform(-0.2, 0.2), d / 2 + 0.35])
-        _chair(sb, room, cc, yaw + np.pi + rng.uniform(-0.6, 0.6), office=True)
+        cyaw = yaw + np.pi + rng.uniform(-0.6, 0.6)
+        if sb.is_free(cc, 0.6, 0.6, cyaw):  # the desk's chair, where nothing else stands
+            sb.stamp(cc, 0.6, 0.6, cyaw)
+            _chair(sb, room, cc, cyaw, office=True)
     for _ in range(int(rng.integers(1, 3))):
         _shelf_or_cabinet(sb, room)
     _floor_extras(sb, room, int(rng.integers(1, 4)))
+
+
+def _beside(x: float, width: float, placed, half_span: float, gap: float = 0.02) -> float | None:
+    """``x`` moved as little as needed along a line so that an item ``width`` wide centred
+    there keeps ``gap`` from the ``placed`` (centre, width) items and stays within
+    ±``half_span``; None when no such place exists."""
+    lim = half_span - width / 2
+    cands = [x] + [c + sd * ((w + width) / 2 + gap) for c, w in placed for sd in (-1.0, 1.0)]
+    ok = [c for c in cands if abs(c) <= lim + 1e-9
+          and all(abs(c - c2) >= (w2 + width) / 2 + gap - 1e-9 for c2, w2 in placed)]
+    return min(ok, key=lambda c: abs(c - x)) if ok else None
 
 
 def _furnish_dining(sb, room, H):
@@ -1016,6 +1043,7 @@ _FURNISH = {
 
 def _decorate_walls(sb, room, H):
     rng = sb.rng
+    hung = []  # (side, along-wall extent, height extent) of the pictures hung so far
     for _ in range(int(rng.integers(1, 6))):
         side = str(rng.choice(["S", "N", "W", "E"]))
         lo, hi = _opening_along(side, room)
@@ -1027,6 +1055,9 @@ def _decorate_walls(sb, room, H):
         zc = rng.uniform(1.3, min(1.9, H - ph / 2 - 0.2))
         if _covers_opening(sb, room, side, t - pw / 2, t + pw / 2, zc - ph / 2, zc + ph / 2):
             continue  # a picture never hangs across a doorway or a window
+        if any(sd == side and t - pw / 2 < b + 0.05 and a - 0.05 < t + pw / 2
+               and zc - ph / 2 < z1 + 0.05 and z0 - 0.05 < zc + ph / 2 for sd, a, b, z0, z1 in hung):
+            continue  # nor over another picture
         c, yaw = _side_point(room, side, t, WALL_T + 0.015)
         # skip if something tall stands there
         probe = c + _R2(yaw) @ np.array([0, 0.05])
@@ -1034,6 +1065,7 @@ def _decorate_walls(sb, room, H):
             if zc - ph / 2 < 1.2 or rng.random() < 0.5:
                 continue
         p = sb.instance("picture" if rng.random() < 0.9 else "mirror", yaw, room.room_id)
+        hung.append((side, t - pw / 2, t + pw / 2, zc - ph / 2, zc + ph / 2))
         sb.box(p, (c[0], c[1], zc), (pw, 0.03, ph), yaw, sb.material("plain", "frame"))
         front = c + _R2(yaw) @ np.array([0, 0.016])
         sb.box(p, (front[0], front[1], zc), (pw - 0.06, 0.002, ph - 0.06), yaw,
