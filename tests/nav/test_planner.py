@@ -75,9 +75,11 @@ def test_inflation_makes_cells_near_obstacles_lethal():
     cm = costmap_from_grid(grid_from(occ), cfg(radius=0.3, margin=0.05, inflation=0.3))
     d = np.hypot(*np.meshgrid(np.arange(41) - 20, np.arange(41) - 20)) * RES
     assert np.all(~np.isfinite(cm.cost[d < 0.3]))
-    # The safety margin costs margin_cost: passable, but far dearer than open floor.
+    # The safety margin costs margin_cost on top of the inflation's peak: passable, but far
+    # dearer than open floor.
     margin = (d >= 0.3) & (d < 0.35)
-    assert margin.any() and np.all(cm.cost[margin] == CostmapConfig().margin_cost)
+    c = CostmapConfig()
+    assert margin.any() and np.allclose(cm.cost[margin], 1 + c.inflation_weight + c.margin_cost)
     assert np.all(np.isfinite(cm.cost[d >= 0.3]))
     strict = costmap_from_grid(grid_from(occ), replace(cfg(radius=0.3, margin=0.05, inflation=0.3),
                                                        margin_cost=np.inf))
@@ -181,9 +183,11 @@ def test_object_boxes_add_a_graded_zone_that_paths_keep_off():
     cm = costmap_from_grid(grid_from(occ), c, object_boxes=[box])
     xy = cm.cell_to_world(np.argwhere(np.ones(cm.cost.shape, bool))).reshape(40, 60, 2)
     d = np.hypot(np.maximum(np.abs(xy[..., 0] - 3.0) - 0.2, 0), np.maximum(np.abs(xy[..., 1] - 2.0) - 0.2, 0))
-    assert np.all(cm.cost[d == 0] == pytest.approx(2 * c.object_cost))
+    # The zone's cost adds to the cell's own (1 on open floor).
+    assert np.all(cm.cost[d == 0] == pytest.approx(1 + 2 * c.object_cost))
     zone = (d > 0) & (d < 0.3)
-    assert np.all((cm.cost[zone] >= c.object_cost) & (cm.cost[zone] < 2 * c.object_cost))
+    extra = cm.cost[zone] - plain.cost[zone]
+    assert np.all((extra >= c.object_cost) & (extra < 2 * c.object_cost))
     # Dearer nearer the box (cells 0.05, 0.15, 0.25 m from it), untouched beyond the zone.
     assert cm.cost[20, 32] > cm.cost[20, 33] > cm.cost[20, 34] > cm.cost[20, 35] == 1.0
     assert np.array_equal(cm.cost[d >= 0.31], plain.cost[d >= 0.31])
@@ -200,3 +204,73 @@ def test_object_boxes_add_a_graded_zone_that_paths_keep_off():
         costmap_from_grid(grid_from(occ), replace(c, object_cost=0.5), object_boxes=[box])
     with pytest.raises(InputError):
         costmap_from_grid(grid_from(occ), replace(c, object_margin_m=-0.1), object_boxes=[box])
+
+
+def _grid_with_heights(occupied, top_m, bottom_m, res=0.05):
+    occ = np.asarray(occupied, bool)
+    g = Grid2D(occ, ~occ, (0.0, 0.0), res, 0.1, 1.8)
+    g.top_z_m = np.where(occ, np.float32(top_m), np.float32(np.nan))
+    g.bottom_z_m = np.where(occ, np.float32(bottom_m), np.float32(np.nan))
+    return g
+
+
+def test_a_thin_tall_obstacle_keeps_paths_off_what_it_may_carry():
+    occ = np.zeros((60, 80), bool)
+    occ[30, 40] = True  # a pole: one cell, from the floor up to 1 m (a lamp whose shade went unseen)
+    c = CostmapConfig()
+    pole = costmap_from_grid(_grid_with_heights(occ, 1.0, 0.15), c)
+    plain = costmap_from_grid(_grid_with_heights(occ, 1.0, 0.15), replace(c, overhang_m=0.0))
+    d = np.hypot(*np.meshgrid(np.arange(80) - 40, np.arange(60) - 30)) * 0.05
+    zone = (d > c.robot_radius_m + c.safety_margin_m) & (d < c.robot_radius_m + c.overhang_m)
+    assert zone.any() and np.all(pole.cost[zone] >= plain.cost[zone] + c.margin_cost)
+    beyond = d >= c.robot_radius_m + c.overhang_m + 0.05
+    assert np.array_equal(pole.cost[beyond], plain.cost[beyond])
+    # A path past it keeps out of the zone where there is room.
+    p = plan(pole, (0.3, 1.525), (3.7, 1.525))
+    pts = np.concatenate([a + np.linspace(0, 1, 50)[:, None] * (b - a)
+                          for a, b in zip(p.waypoints[:-1], p.waypoints[1:])])
+    assert np.hypot(pts[:, 0] - 2.025, pts[:, 1] - 1.525).min() >= c.robot_radius_m + c.overhang_m - 0.05
+    # Not a pole: short (a bottle on the floor), standing on something (a cup on a shelf),
+    # wide (a cabinet), or a grid without column heights.
+    for top, bottom in ((0.35, 0.15), (1.0, 0.8)):
+        same = costmap_from_grid(_grid_with_heights(occ, top, bottom), c)
+        assert np.array_equal(same.cost, plain.cost)
+    wide = np.zeros_like(occ)
+    wide[26:34, 36:44] = True
+    assert np.array_equal(costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), c).cost,
+                          costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), replace(c, overhang_m=0.0)).cost)
+    bare = Grid2D(occ, ~occ, (0.0, 0.0), 0.05, 0.1, 1.8)
+    assert np.array_equal(costmap_from_grid(bare, c).cost, plain.cost)
+
+
+def test_cells_near_unknown_space_cost_more_the_nearer_they_are():
+    occ = np.zeros((40, 60), bool)
+    free = np.ones_like(occ)
+    free[:, :20] = False  # unknown: columns 0-19
+    c = CostmapConfig()
+    cm = costmap_from_grid(Grid2D(occ, free, (0.0, 0.0), 0.05, 0.1, 1.8), c)
+    row = cm.cost[20]
+    assert not np.isfinite(row[:20]).any()
+    # Columns 20, 24 and 25 lie 0.05, 0.25 and 0.30 m from the nearest unknown cell centre.
+    assert row[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m))
+    assert row[20] > row[22] > row[24] > row[25] == 1.0
+    assert c.unknown_margin_cost < c.margin_cost
+    off = costmap_from_grid(Grid2D(occ, free, (0.0, 0.0), 0.05, 0.1, 1.8), replace(c, unknown_margin_m=0.0))
+    assert np.all(off.cost[:, 20:] == 1.0)
+
+
+def test_shortcut_keeps_the_clearance_of_the_path_it_replaces():
+    # An L-shaped path round a corner cell (2, 2) that is cheap but close to an obstacle.
+    cells = np.array([(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2), (4, 3), (4, 4)])
+    cost = np.ones((5, 5))
+    clearance = np.full((5, 5), 1.0)
+    clearance[1:4, 1:4] = 0.21  # the margin of something in the middle
+    assert len(shortcut(cells, cost)) == 2
+    kept = shortcut(cells, cost, clearance, clearance_cap_m=0.25)
+    assert len(kept) > 2
+    for a, b in zip(kept[:-1], kept[1:]):
+        n = int(np.abs(b - a).max()) * 2 + 2
+        rc = np.round(a + np.linspace(0, 1, n)[:, None] * (b - a)).astype(int)
+        assert clearance[rc[:, 0], rc[:, 1]].min() >= 1.0
+    # Beyond the cap a line may come closer: clearance there is the cost's business.
+    assert len(shortcut(cells, cost, clearance, clearance_cap_m=0.2)) == 2

@@ -32,6 +32,9 @@ class Grid2D:
         obstacle_xy: optional (N, 2) float32 world xy of the measured surface points (or
             voxel centres) that made cells occupied: sub-cell positions for obstacle
             distances; None when only the cells are known.
+        top_z_m, bottom_z_m: optional (H, W) float32 heights of the highest and lowest
+            solid voxel centres in the band of each occupied cell, NaN elsewhere (None when
+            not computed).
     Row i covers y in [origin_y + i * res, origin_y + (i + 1) * res), column j likewise x
     (same layout as ``real3d.synth.types.OccupancyGrid``).
     """
@@ -43,6 +46,8 @@ class Grid2D:
     z_min_m: float
     z_max_m: float
     obstacle_xy: np.ndarray | None = None
+    top_z_m: np.ndarray | None = None
+    bottom_z_m: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -208,6 +213,15 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     any_ = counts > 0
     nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
     grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
+    # Height range of each occupied column (thin tall obstacles, see the costmap).
+    flat = rc[inside, 0] * w + rc[inside, 1]
+    zs = z[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside].astype(np.float32)
+    top = np.full(h * w, -np.inf, np.float32)
+    bottom = np.full(h * w, np.inf, np.float32)
+    np.maximum.at(top, flat, zs)
+    np.minimum.at(bottom, flat, zs)
+    grid.top_z_m = np.where(grid.occupied, top.reshape(h, w), np.float32(np.nan))
+    grid.bottom_z_m = np.where(grid.occupied, bottom.reshape(h, w), np.float32(np.nan))
     if obstacle_points:
         # Where in its cell each obstacle is: the mean measured points of the voxels that
         # were hit; in a cell without any, the centres of its solid voxels (at most half a

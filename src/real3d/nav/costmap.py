@@ -29,6 +29,12 @@ class CostmapConfig:
         inflation_m: beyond the lethal zone the cost decays over this distance.
         inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
         unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
+        unknown_margin_m, unknown_margin_cost: free cells closer than ``unknown_margin_m``
+            to unknown space (the robot's body, or the cell-sized uncertainty of where the
+            seen space ends, would reach into space nobody saw) cost ``unknown_margin_cost``
+            more at that distance, up to 1.5 times that right at the unknown edge. Below
+            ``margin_cost``: an obstacle the map has measured is surer than one that unseen
+            space may hide. 0 disables.
         z_min_m, z_max_m: the robot's height band above the floor.
         traversed_radius_m: cells this close to where a camera was (on the floor plane)
             are free unless the map says occupied (see ``project_map_2d``); 0 disables.
@@ -43,11 +49,19 @@ class CostmapConfig:
             Rays that skim over a low object whose top the sensor never returned (a bag
             seen at a grazing angle) cross the coarse cell that also holds that top: with
             0.2 m the inside of such a bag was free.
+        overhang_m, thin_extent_m, thin_bottom_m, thin_top_m: an obstacle whose footprint
+            (a connected group of occupied cells) spans at most ``thin_extent_m`` and that
+            rises from within ``thin_bottom_m`` of the band's bottom to at least
+            ``thin_top_m`` above it is a pole (a floor lamp, a coat stand, a plant stem)
+            whose top a low camera may never have seen: what it carries up there (a lamp
+            shade) may reach ``overhang_m`` out. Free cells within ``robot_radius_m +
+            overhang_m`` of it cost from ``margin_cost`` at that distance up to twice that
+            next to it (high but finite, like the margin). ``overhang_m=0`` disables.
         object_layer: let ``build_costmap`` add the boxes of its ``objects`` (below).
         object_cost, object_margin_m: free cells within ``robot_radius_m +
             object_margin_m`` of the footprint of a scene-graph object box that reaches into
-            the height band (the ``objects`` of ``build_costmap``) cost from
-            ``object_cost`` at that distance up to twice that on the footprint. The boxes
+            the height band (the ``objects`` of ``build_costmap``) cost ``object_cost``
+            more at that distance, up to twice that on the footprint. The boxes
             stand for whole objects, parts of which the camera may never have measured (a
             lamp shade above a low camera's view, the far side of a bag). High but finite,
             like the margin, so that a box grown too large or turned wrong slows the
@@ -57,16 +71,22 @@ class CostmapConfig:
     resolution_m: float = 0.05
     robot_radius_m: float = 0.2
     safety_margin_m: float = 0.05
-    margin_cost: float = 25.0
+    margin_cost: float = 200.0
     inflation_m: float = 0.3
     inflation_weight: float = 4.0
     unknown_cost: float = float("inf")
+    unknown_margin_m: float = 0.3
+    unknown_margin_cost: float = 100.0
     z_min_m: float = 0.1
     z_max_m: float = 1.5
     traversed_radius_m: float = 0.2
     free_column_top_m: float | None = 1.0
     free_column_gap_m: float = 0.2
     free_low_m: float = 0.05
+    overhang_m: float = 0.25
+    thin_extent_m: float = 0.25
+    thin_bottom_m: float = 0.2
+    thin_top_m: float = 0.4
     object_layer: bool = True
     object_cost: float = 25.0
     object_margin_m: float = 0.1
@@ -148,21 +168,42 @@ def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
     return out
 
 
+def _thin_tall(grid: Grid2D, config: CostmapConfig) -> np.ndarray:
+    """(H, W) bool: occupied cells of poles (see ``CostmapConfig.overhang_m``); none when
+    the grid carries no column heights."""
+    out = np.zeros(grid.shape, bool)
+    if config.overhang_m <= 0 or grid.top_z_m is None or grid.bottom_z_m is None or not grid.occupied.any():
+        return out
+    lab, _ = ndimage.label(grid.occupied, structure=np.ones((3, 3), bool))
+    max_cells = int(np.floor(config.thin_extent_m / grid.resolution_m + 1e-6))
+    for i, sl in enumerate(ndimage.find_objects(lab)):
+        if sl is None or max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) > max_cells:
+            continue
+        comp = lab[sl] == i + 1
+        top = float(np.nanmax(grid.top_z_m[sl][comp])) - grid.z_min_m
+        bottom = float(np.nanmin(grid.bottom_z_m[sl][comp])) - grid.z_min_m
+        if bottom <= config.thin_bottom_m and top >= config.thin_top_m:
+            out[sl] |= comp
+    return out
+
+
 def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
                       obstacle_distance_m: np.ndarray | None = None, object_boxes=None) -> Costmap:
     """Inflate a ternary grid into a costmap.
 
     Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
     transform, refined to the measured obstacle points of ``grid.obstacle_xy`` when the
-    grid carries them); free cells within robot_radius + safety_margin of an obstacle, or within
-    robot_radius of unknown space, cost ``margin_cost`` (lethal when it is inf); unknown
-    cells cost ``unknown_cost``; other free cells cost
+    grid carries them); unknown cells cost ``unknown_cost``. Free cells cost
     ``1 + inflation_weight * exp(-3 (d - r_margin) / inflation_m)`` inside the inflation
-    band, r_margin = robot_radius + safety_margin. ``obstacle_distance_m`` (H, W), when
-    given, replaces the cell-centre distance transform (e.g. distances to the exact
-    obstacle outlines). ``object_boxes``: ``Box3D`` of objects (e.g. scene-graph nodes);
-    free cells within reach = robot_radius + object_margin of their footprints cost at
-    least ``object_cost * (2 - d / reach)``, d the distance to the nearest footprint.
+    band (r_margin = robot_radius + safety_margin), plus, where they lie in them, the
+    zones' costs, which add up: ``margin_cost`` within r_margin of an obstacle (lethal when
+    it is inf); ``unknown_margin_cost * (1.5 - 0.5 d_u / unknown_margin_m)`` within
+    ``unknown_margin_m`` of unknown space; ``margin_cost * (2 - d_p / reach_p)`` within
+    reach_p = robot_radius + overhang of a pole (``CostmapConfig.overhang_m``); and, for
+    ``object_boxes`` (``Box3D`` of objects, e.g. scene-graph nodes), ``object_cost * (2 -
+    d_b / reach_b)`` within reach_b = robot_radius + object_margin of their footprints.
+    ``obstacle_distance_m`` (H, W), when given, replaces the cell-centre distance
+    transform (e.g. distances to the exact obstacle outlines).
     """
     if grid.occupied.shape != grid.free.shape or grid.occupied.ndim != 2:
         raise InputError(
@@ -189,14 +230,28 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     if config.inflation_m > 0:
         soft = config.inflation_weight * np.exp(-3.0 * np.maximum(band, 0) / config.inflation_m)
         cost += np.where(band < config.inflation_m, soft, 0).astype(np.float32)
+    # The zones below add up: a cell in the safety margin of one obstacle and near unknown
+    # space costs more than one in either, so that inside a zone it cannot avoid (a start
+    # next to unseen space) the planner still keeps clear of the others.
     in_margin = (dist < r_margin) & (dist >= config.robot_radius_m)
+    cost[in_margin] += np.float32(config.margin_cost)
     unknown = ~grid.free & ~grid.occupied
-    if unknown.any() and config.robot_radius_m > 0:
-        # A robot whose body reaches into unseen space may meet what is hidden there: cells
-        # within the robot radius of unknown space cost as much as the safety margin.
+    if unknown.any() and config.unknown_margin_m > 0:
+        if not config.unknown_margin_cost >= 0:
+            raise InputError(f"costmap_from_grid: expected unknown_margin_cost >= 0, got {config.unknown_margin_cost}")
+        # A robot whose body reaches into unseen space may meet what is hidden there (a bed
+        # the camera never saw, whose edge lies in a cell the map calls free); dearer
+        # towards that space, so that within the zone the path keeps as far off as it can.
         to_unknown = ndimage.distance_transform_edt(~unknown) * res
-        in_margin |= to_unknown < config.robot_radius_m
-    cost[in_margin] = np.maximum(cost[in_margin], np.float32(config.margin_cost))
+        near = to_unknown < config.unknown_margin_m
+        cost[near] += (config.unknown_margin_cost
+                       * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)).astype(np.float32)
+    poles = _thin_tall(grid, config)
+    if poles.any():
+        reach = config.robot_radius_m + config.overhang_m
+        d_pole = (ndimage.distance_transform_edt(~poles) * res).astype(np.float32)
+        near = d_pole < reach
+        cost[near] += (config.margin_cost * (2.0 - d_pole[near] / reach)).astype(np.float32)
     boxes = list(object_boxes) if object_boxes is not None else []
     if boxes:
         if not (config.object_cost >= 1 and config.object_margin_m >= 0):
@@ -207,7 +262,7 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         near = np.isfinite(d_box)
         # Dearer towards the box: inside the zone the planner, and the shortcutting after
         # it, still keep as far off as they can.
-        cost[near] = np.maximum(cost[near], (config.object_cost * (2.0 - d_box[near] / reach)).astype(np.float32))
+        cost[near] += (config.object_cost * (2.0 - d_box[near] / reach)).astype(np.float32)
     cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
     cost[dist < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0

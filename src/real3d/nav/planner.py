@@ -123,7 +123,8 @@ def _line_cells(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pts
 
 
-def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def shortcut(cells: np.ndarray, cost: np.ndarray, clearance: np.ndarray | None = None,
+             clearance_cap_m: float = np.inf) -> np.ndarray:
     """Line-of-sight shortcutting: from each kept cell jump to the farthest later cell whose
     straight segment crosses no cell costlier than the worst cell of the path it replaces
     and costs no more in all (length times the mean cost of the cells it crosses) than
@@ -131,6 +132,11 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     (the safety margin, or next to unknown space) may cut through the margin of another
     obstacle further on, since the worst cell of the stretch is as costly as any cell of
     that margin.
+
+    With ``clearance`` (H, W), each cell's distance to the nearest obstacle, a segment
+    must also keep as far from obstacles as the stretch it replaces, up to
+    ``clearance_cap_m``: a cheap line may otherwise cross the safety margin of an obstacle
+    that the costlier grid path kept clear of.
 
     Returns the kept cells (K, 2), first and last included.
     """
@@ -143,6 +149,7 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     # Cost of the grid path up to each cell, as the planners count it.
     step = np.linalg.norm(np.diff(cells, axis=0).astype(np.float64), axis=1)
     acc = np.concatenate([[0.0], np.cumsum(step * 0.5 * (path_cost[1:] + path_cost[:-1]))])
+    path_clear = None if clearance is None else np.minimum(clearance[cells[:, 0], cells[:, 1]], clearance_cap_m)
     while i < n - 1:
         j_best = i + 1
         lo, hi = i + 1, n - 1
@@ -150,7 +157,9 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
         # so it is not always the farthest).
         while lo <= hi:
             mid = (lo + hi) // 2
-            if _visible(cells[i], cells[mid], cost, float(path_cost[i:mid + 1].max()), acc[mid] - acc[i]):
+            floor_m = None if path_clear is None else float(path_clear[i:mid + 1].min())
+            if _visible(cells[i], cells[mid], cost, float(path_cost[i:mid + 1].max()), acc[mid] - acc[i],
+                        clearance, floor_m):
                 j_best, lo = mid, mid + 1
             else:
                 hi = mid - 1
@@ -159,10 +168,12 @@ def shortcut(cells: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return cells[keep]
 
 
-def _visible(a, b, cost, limit: float, budget: float) -> bool:
+def _visible(a, b, cost, limit: float, budget: float, clearance=None, floor_m=None) -> bool:
     line = _line_cells(a, b)
     vals = cost[line[:, 0], line[:, 1]]
     if not np.all(vals <= limit + 1e-6):
+        return False
+    if clearance is not None and clearance[line[:, 0], line[:, 1]].min() < floor_m - 1e-6:
         return False
     length = float(np.hypot(b[0] - a[0], b[1] - a[1]))
     return length * float(vals.mean()) <= budget * (1 + 1e-6) + 1e-6
@@ -204,7 +215,9 @@ def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage"
             rc[1] = near
             end = costmap.cell_to_world(near[None])[0]
     cells, total = PLANNERS[method](costmap.cost, rc[0], rc[1])
-    kept = shortcut(cells, costmap.cost) if smooth else cells
+    cfg = costmap.config
+    kept = shortcut(cells, costmap.cost, costmap.obstacle_distance_m,
+                    cfg.robot_radius_m + cfg.safety_margin_m) if smooth else cells
     wp = costmap.cell_to_world(kept)
     wp[0], wp[-1] = s, end
     length = float(np.linalg.norm(np.diff(wp, axis=0), axis=1).sum()) if len(wp) > 1 else 0.0
