@@ -1,0 +1,105 @@
+"""Navigation scoring of costmap settings on saved maps of data-engine homes.
+
+Fuses each home once (300 noisy frames at 240x320, ground-truth labels and instances,
+``SemanticMap(pixel_stride=4)``, the scene graph updated every 10 frames with the shipped
+box refiner, as ``eval_mapping.py`` does) and keeps the map, the graph's objects and the
+scene under ``--maps``; then scores navigation as ``eval_mapping.py`` does (20 pairs per
+home, clearance to the exact outlines, without and with a 0.1 m goal tolerance) for the
+costmap settings given, so that settings can be compared on the same maps in minutes.
+
+    python benchmarks/eval_nav_maps.py --seeds 0..75 --maps runs/navmaps --costmap margin_cost=200
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_mapping import _config_from  # noqa: E402
+
+
+def _seeds(items: list[str]) -> list[int]:
+    out = []
+    for it in items:
+        a, sep, b = it.partition("..")
+        out += list(range(int(a), int(b) + 1)) if sep else [int(a)]
+    return out
+
+
+def _fused(seed: int, folder: Path, frames: int):
+    from real3d.mapping import SemanticMap
+    from real3d.scene import SceneGraph, SceneGraphConfig
+    from real3d.synth import engine_fingerprint, generate_sequence
+
+    tag = f"home_{seed}_{frames}_{engine_fingerprint()}"
+    mp, sp = folder / f"{tag}_map.npz", folder / f"{tag}_scene.pkl"
+    if mp.exists() and sp.exists():
+        with open(sp, "rb") as fh:
+            return SemanticMap.load(mp), pickle.load(fh)
+    seq = generate_sequence(seed, frames, size=(240, 320), kind="home", noise=True)
+    m = SemanticMap(pixel_stride=4)
+    g = SceneGraph(SceneGraphConfig())
+    for i, f in enumerate(seq):
+        m.integrate(f)
+        if i % 10 == 9 or i == len(seq) - 1:
+            g.update(m)
+    folder.mkdir(parents=True, exist_ok=True)
+    m.save(mp)
+    extra = {"scene": seq.scene, "objects": g.objects(), "floor_z": g.floor_z_m}
+    tmp = sp.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(extra, fh, protocol=5)
+    tmp.replace(sp)
+    return m, extra
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", nargs="+", default=["0..7"], help="seeds or ranges A..B")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--maps", default="runs/navmaps", help="folder keeping the fused maps")
+    ap.add_argument("--band-offset", type=float, default=0.05,
+                    help="costmap band bottom above the ground truth's (eval_mapping.py uses 0.05 m)")
+    ap.add_argument("--costmap", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a CostmapConfig field (repeatable)")
+    args = ap.parse_args()
+
+    from real3d.nav import CostmapConfig, build_costmap
+    from real3d.nav.evaluate import evaluate_navigation
+
+    t0 = time.perf_counter()
+    n = ok = coll = ok_t = coll_t = 0
+    ratios, bad = [], []
+    for seed in _seeds(args.seeds):
+        m, d = _fused(seed, Path(args.maps), args.frames)
+        occ = d["scene"].occupancy
+        cfg = _config_from(CostmapConfig, args.costmap, z_min_m=occ.z_min_m + args.band_offset,
+                           z_max_m=occ.z_max_m)
+        cm = build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])
+        res = [evaluate_navigation(cm, occ, n_pairs=20, seed=seed, goal_tolerance_m=tol, mesh=d["scene"].mesh)
+               for tol in (0.0, 0.1)]
+        k = [round(r.success_rate * r.n_pairs) for r in res]
+        c = [round(r.collision_rate * kk) if kk else 0 for r, kk in zip(res, k)]
+        n += res[0].n_pairs
+        ok, ok_t, coll, coll_t = ok + k[0], ok_t + k[1], coll + c[0], coll_t + c[1]
+        ratios.append(res[0].length_ratio_mean)
+        if c[0] or c[1] or k[0] < res[0].n_pairs:
+            bad.append(f"home {seed}: {res[0].n_pairs - k[0]} failed, {c[0]} / {c[1]} colliding")
+        print(f"home {seed}: {k[0]}/{res[0].n_pairs} paths, {c[0]} colliding; with goal tolerance "
+              f"{k[1]}, {c[1]} colliding; length ratio {res[0].length_ratio_mean:.3f}", flush=True)
+    print(f"\ncostmap overrides: {' '.join(args.costmap) or 'none'}; band bottom +{args.band_offset} m")
+    print(f"pairs {n}: success {ok} ({ok / max(n, 1):.4f}), colliding {coll}; with goal tolerance 0.1 m: "
+          f"success {ok_t}, colliding {coll_t}; length ratio {np.nanmean(ratios):.4f} (mean per home); "
+          f"{time.perf_counter() - t0:.0f} s")
+    for b in bad:
+        print(" ", b)
+
+
+if __name__ == "__main__":
+    main()
