@@ -52,6 +52,27 @@ def _config_from(cls, overrides: list[str], **base):
     return cls(**kw)
 
 
+def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False):
+    """Fuse every frame into a ``SemanticMap(pixel_stride=stride)`` and update a
+    ``SceneGraph`` every 10 frames and after the last. Returns (map, graph, per-frame fuse
+    ms, per-update graph ms)."""
+    from real3d.mapping import SemanticMap
+    from real3d.scene import SceneGraph, SceneGraphConfig
+
+    m = SemanticMap(pixel_stride=stride)
+    g = SceneGraph(graph_config or SceneGraphConfig(), refiner=refiner)
+    fuse_ms, graph_ms = [], []
+    for i, f in enumerate(seq):
+        t = time.perf_counter()
+        m.integrate(f.replace(instances=None) if no_instances else f)
+        fuse_ms.append((time.perf_counter() - t) * 1e3)
+        if i % 10 == 9 or i == len(seq) - 1:
+            t = time.perf_counter()
+            g.update(m)
+            graph_ms.append((time.perf_counter() - t) * 1e3)
+    return m, g, fuse_ms, graph_ms
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -80,13 +101,12 @@ def main() -> None:
                     help="folder keeping generated sequences (pickle) for reruns")
     args = ap.parse_args()
 
-    from real3d.mapping import SemanticMap
     from real3d.mapping.evaluate import evaluate_map, observed_surface_points
     from real3d.mapping.export import export_point_cloud_ply
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.draw import save_topdown_png
     from real3d.nav.evaluate import evaluate_navigation
-    from real3d.scene import SceneGraph, SceneGraphConfig, evaluate_graph
+    from real3d.scene import SceneGraphConfig, evaluate_graph
     from real3d.scene.draw import save_scene_graph_png
     from real3d.scene.evaluate import visible_instances
 
@@ -128,17 +148,7 @@ def main() -> None:
                     with open(cached, "wb") as fh:
                         pickle.dump(seq, fh, protocol=5)
         t_gen = time.perf_counter() - t0
-        m = SemanticMap(pixel_stride=args.stride)
-        g = SceneGraph(gcfg, refiner=refiner)
-        fuse_ms, graph_ms = [], []
-        for i, f in enumerate(seq):
-            t = time.perf_counter()
-            m.integrate(f.replace(instances=None) if args.no_instances else f)
-            fuse_ms.append((time.perf_counter() - t) * 1e3)
-            if i % 10 == 9 or i == len(seq) - 1:
-                t = time.perf_counter()
-                g.update(m)
-                graph_ms.append((time.perf_counter() - t) * 1e3)
+        m, g, fuse_ms, graph_ms = fuse_sequence(seq, args.stride, gcfg, refiner, args.no_instances)
         mm = evaluate_map(m, seq.scene.mesh, observed_surface_points(seq.frames))
         gm = evaluate_graph(g, seq.scene, instance_ids=visible_instances(seq.frames))
         gm_all = evaluate_graph(g, seq.scene)

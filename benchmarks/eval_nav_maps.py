@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_mapping import _config_from  # noqa: E402
+from eval_mapping import _config_from, fuse_sequence  # noqa: E402
 
 
 def _seeds(items: list[str]) -> list[int]:
@@ -34,7 +34,6 @@ def _seeds(items: list[str]) -> list[int]:
 
 def _fused(seed: int, folder: Path, frames: int):
     from real3d.mapping import SemanticMap
-    from real3d.scene import SceneGraph, SceneGraphConfig
     from real3d.synth import engine_fingerprint, generate_sequence
 
     tag = f"home_{seed}_{frames}_{engine_fingerprint()}"
@@ -43,12 +42,7 @@ def _fused(seed: int, folder: Path, frames: int):
         with open(sp, "rb") as fh:
             return SemanticMap.load(mp), pickle.load(fh)
     seq = generate_sequence(seed, frames, size=(240, 320), kind="home", noise=True)
-    m = SemanticMap(pixel_stride=4)
-    g = SceneGraph(SceneGraphConfig())
-    for i, f in enumerate(seq):
-        m.integrate(f)
-        if i % 10 == 9 or i == len(seq) - 1:
-            g.update(m)
+    m, g, _, _ = fuse_sequence(seq, stride=4)
     folder.mkdir(parents=True, exist_ok=True)
     m.save(mp)
     extra = {"scene": seq.scene, "objects": g.objects(), "floor_z": g.floor_z_m}

@@ -204,9 +204,12 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     thin = hit_solid[cand] & ~is_structure
     sdf_c = np.where(thin, np.minimum(sdf_c, 0.0), sdf_c)
     in_band = (z >= z_min_m) & (z <= z_max_m)
-    rc = grid.world_to_cell(centres[cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor], :2])
+    is_solid = (sdf_c < 0.5 * vs) & in_band & ~is_floor
+    rc = grid.world_to_cell(centres[cand[is_solid], :2])
     inside = grid.inside(rc)
-    counts = np.bincount(rc[inside, 0] * w + rc[inside, 1], minlength=h * w).reshape(h, w)
+    solid = cand[is_solid][inside]  # rows of the solid voxels in the band over the grid
+    cell = rc[inside, 0] * w + rc[inside, 1]  # their flat cell index
+    counts = np.bincount(cell, minlength=h * w).reshape(h, w)
     # Outlier rejection: a cell is occupied with min_column_voxels solid voxels, or with one
     # when at least two of its 8 neighbours hold one too (a bed top seen at a grazing angle
     # is one voxel thick but wide; a flying pixel is alone).
@@ -214,20 +217,17 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
     grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
     # Height range of each occupied column (thin tall obstacles, see the costmap).
-    flat = rc[inside, 0] * w + rc[inside, 1]
-    zs = z[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside].astype(np.float32)
+    zs = centres[solid, 2].astype(np.float32)
     top = np.full(h * w, -np.inf, np.float32)
     bottom = np.full(h * w, np.inf, np.float32)
-    np.maximum.at(top, flat, zs)
-    np.minimum.at(bottom, flat, zs)
+    np.maximum.at(top, cell, zs)
+    np.minimum.at(bottom, cell, zs)
     grid.top_z_m = np.where(grid.occupied, top.reshape(h, w), np.float32(np.nan))
     grid.bottom_z_m = np.where(grid.occupied, bottom.reshape(h, w), np.float32(np.nan))
     if obstacle_points:
         # Where in its cell each obstacle is: the mean measured points of the voxels that
         # were hit; in a cell without any, the centres of its solid voxels (at most half a
         # voxel in front of the surface). One entry per 1 cm in xy.
-        solid = cand[(sdf_c < 0.5 * vs) & in_band & ~is_floor][inside]
-        cell = rc[inside, 0] * w + rc[inside, 1]
         was_hit = hits[solid] > 0
         cell_hit = np.bincount(cell[was_hit], minlength=h * w) > 0
         keep = grid.occupied.ravel()[cell] & (was_hit | ~cell_hit[cell])

@@ -23,9 +23,10 @@ class CostmapConfig:
         resolution_m: cell edge.
         robot_radius_m: cells closer than this to an obstacle are lethal.
         safety_margin_m: padding beyond the robot radius for map and path discretisation.
-        margin_cost: cost of free cells inside that padding: high but finite (default), so
-            the planner keeps out of it where it can yet still passes a doorway the map
-            draws a few centimetres too narrow; ``inf`` makes the padding lethal too.
+        margin_cost: added cost of free cells inside that padding: high but finite
+            (default), so the planner keeps out of it where it can yet still passes a
+            doorway the map draws a few centimetres too narrow; ``inf`` makes the padding
+            lethal too.
         inflation_m: beyond the lethal zone the cost decays over this distance.
         inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
         unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
@@ -171,20 +172,16 @@ def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
 def _thin_tall(grid: Grid2D, config: CostmapConfig) -> np.ndarray:
     """(H, W) bool: occupied cells of poles (see ``CostmapConfig.overhang_m``); none when
     the grid carries no column heights."""
-    out = np.zeros(grid.shape, bool)
     if config.overhang_m <= 0 or grid.top_z_m is None or grid.bottom_z_m is None or not grid.occupied.any():
-        return out
-    lab, _ = ndimage.label(grid.occupied, structure=np.ones((3, 3), bool))
-    max_cells = int(np.floor(config.thin_extent_m / grid.resolution_m + 1e-6))
-    for i, sl in enumerate(ndimage.find_objects(lab)):
-        if sl is None or max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) > max_cells:
-            continue
-        comp = lab[sl] == i + 1
-        top = float(np.nanmax(grid.top_z_m[sl][comp])) - grid.z_min_m
-        bottom = float(np.nanmin(grid.bottom_z_m[sl][comp])) - grid.z_min_m
-        if bottom <= config.thin_bottom_m and top >= config.thin_top_m:
-            out[sl] |= comp
-    return out
+        return np.zeros(grid.shape, bool)
+    lab, n = ndimage.label(grid.occupied, structure=np.ones((3, 3), bool))
+    idx = np.arange(1, n + 1)
+    extent = np.array([max(r.stop - r.start, c.stop - c.start) for r, c in ndimage.find_objects(lab)])
+    top = ndimage.maximum(np.nan_to_num(grid.top_z_m, nan=-np.inf), lab, idx) - grid.z_min_m
+    bottom = ndimage.minimum(np.nan_to_num(grid.bottom_z_m, nan=np.inf), lab, idx) - grid.z_min_m
+    pole = ((extent * grid.resolution_m <= config.thin_extent_m + 1e-6)
+            & (bottom <= config.thin_bottom_m) & (top >= config.thin_top_m))
+    return np.concatenate([[False], pole])[lab]
 
 
 def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
@@ -224,6 +221,9 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
             dist = _refine_distance(grid, dist, config)
     if not config.margin_cost >= 1:
         raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
+    if not (config.unknown_margin_cost >= 0 and config.unknown_margin_m >= 0):
+        raise InputError(f"costmap_from_grid: expected unknown_margin_cost >= 0 and unknown_margin_m >= 0, got "
+                         f"{config.unknown_margin_cost} and {config.unknown_margin_m}")
     r_margin = config.robot_radius_m + config.safety_margin_m
     cost = np.ones(grid.shape, np.float32)
     band = dist - r_margin
@@ -237,8 +237,6 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     cost[in_margin] += np.float32(config.margin_cost)
     unknown = ~grid.free & ~grid.occupied
     if unknown.any() and config.unknown_margin_m > 0:
-        if not config.unknown_margin_cost >= 0:
-            raise InputError(f"costmap_from_grid: expected unknown_margin_cost >= 0, got {config.unknown_margin_cost}")
         # A robot whose body reaches into unseen space may meet what is hidden there (a bed
         # the camera never saw, whose edge lies in a cell the map calls free); dearer
         # towards that space, so that within the zone the path keeps as far off as it can.
@@ -263,7 +261,7 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         # Dearer towards the box: inside the zone the planner, and the shortcutting after
         # it, still keep as far off as they can.
         cost[near] += (config.object_cost * (2.0 - d_box[near] / reach)).astype(np.float32)
-    cost[~grid.free & ~grid.occupied] = np.float32(config.unknown_cost)
+    cost[unknown] = np.float32(config.unknown_cost)
     cost[dist < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0
     return Costmap(cost, grid, dist, config)
