@@ -52,10 +52,13 @@ def _config_from(cls, overrides: list[str], **base):
     return cls(**kw)
 
 
-def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False):
+def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False,
+                  model=None):
     """Fuse every frame into a ``SemanticMap(pixel_stride=stride)`` and update a
-    ``SceneGraph`` every 10 frames and after the last. Returns (map, graph, per-frame fuse
-    ms, per-update graph ms)."""
+    ``SceneGraph`` every 10 frames and after the last. ``model`` (a segmentation network
+    with ``predict``), when given, replaces the ground-truth labels by its class
+    probabilities, and no instance segments are fused. Returns (map, graph, per-frame fuse
+    ms, per-update graph ms); fuse ms leave the network's time out."""
     from real3d.mapping import SemanticMap
     from real3d.scene import SceneGraph, SceneGraphConfig
 
@@ -63,8 +66,12 @@ def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_inst
     g = SceneGraph(graph_config or SceneGraphConfig(), refiner=refiner)
     fuse_ms, graph_ms = [], []
     for i, f in enumerate(seq):
+        probs = None if model is None else np.moveaxis(model.predict(f).probs, 0, -1)
         t = time.perf_counter()
-        m.integrate(f.replace(instances=None) if no_instances else f)
+        if probs is not None:
+            m.integrate(f, probs)
+        else:
+            m.integrate(f.replace(instances=None) if no_instances else f)
         fuse_ms.append((time.perf_counter() - t) * 1e3)
         if i % 10 == 9 or i == len(seq) - 1:
             t = time.perf_counter()
@@ -152,7 +159,7 @@ def main() -> None:
         mm = evaluate_map(m, seq.scene.mesh, observed_surface_points(seq.frames))
         gm = evaluate_graph(g, seq.scene, instance_ids=visible_instances(seq.frames))
         gm_all = evaluate_graph(g, seq.scene)
-        ccfg = _config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m + 0.05,
+        ccfg = _config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m,
                              z_max_m=seq.scene.occupancy.z_max_m)
         t = time.perf_counter()
         cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m, objects=g.objects())

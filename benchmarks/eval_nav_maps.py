@@ -1,6 +1,7 @@
 """Navigation scoring of costmap settings on saved maps of data-engine homes.
 
-Fuses each home once (300 noisy frames at 240x320, ground-truth labels and instances,
+Fuses each home once (300 noisy frames at 240x320, ground-truth labels and instances, or
+with ``--model`` a segmentation network's class probabilities and no instances,
 ``SemanticMap(pixel_stride=4)``, the scene graph updated every 10 frames with the shipped
 box refiner, as ``eval_mapping.py`` does) and keeps the map, the graph's objects and the
 scene under ``--maps``; then scores navigation as ``eval_mapping.py`` does (20 pairs per
@@ -32,17 +33,19 @@ def _seeds(items: list[str]) -> list[int]:
     return out
 
 
-def _fused(seed: int, folder: Path, frames: int):
+def _fused(seed: int, folder: Path, frames: int, model_name: str | None = None, model=None):
     from real3d.mapping import SemanticMap
     from real3d.synth import engine_fingerprint, generate_sequence
 
     tag = f"home_{seed}_{frames}_{engine_fingerprint()}"
+    if model_name is not None:
+        tag += "_" + "".join(c if c.isalnum() or c in "-." else "_" for c in Path(model_name).stem)
     mp, sp = folder / f"{tag}_map.npz", folder / f"{tag}_scene.pkl"
     if mp.exists() and sp.exists():
         with open(sp, "rb") as fh:
             return SemanticMap.load(mp), pickle.load(fh)
     seq = generate_sequence(seed, frames, size=(240, 320), kind="home", noise=True)
-    m, g, _, _ = fuse_sequence(seq, stride=4)
+    m, g, _, _ = fuse_sequence(seq, stride=4, model=model)
     folder.mkdir(parents=True, exist_ok=True)
     m.save(mp)
     extra = {"scene": seq.scene, "objects": g.objects(), "floor_z": g.floor_z_m}
@@ -58,11 +61,22 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", default=["0..7"], help="seeds or ranges A..B")
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--maps", default="runs/navmaps", help="folder keeping the fused maps")
-    ap.add_argument("--band-offset", type=float, default=0.05,
-                    help="costmap band bottom above the ground truth's (eval_mapping.py uses 0.05 m)")
+    ap.add_argument("--band-offset", type=float, default=0.0,
+                    help="costmap band bottom above the ground truth's (eval_mapping.py uses the same)")
     ap.add_argument("--costmap", action="append", default=[], metavar="KEY=VALUE",
                     help="override a CostmapConfig field (repeatable)")
+    ap.add_argument("--model", default=None,
+                    help="fuse this segmentation model's probabilities instead of the ground-truth "
+                         "labels (a pretrained name such as rgbd-default, or a .safetensors path)")
     args = ap.parse_args()
+    model = None
+    if args.model is not None:
+        import torch
+
+        from real3d.models import load_model
+
+        torch.set_num_threads(1)
+        model = load_model(args.model)
 
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.evaluate import evaluate_navigation
@@ -71,7 +85,7 @@ def main() -> None:
     n = ok = coll = ok_t = coll_t = 0
     ratios, bad = [], []
     for seed in _seeds(args.seeds):
-        m, d = _fused(seed, Path(args.maps), args.frames)
+        m, d = _fused(seed, Path(args.maps), args.frames, args.model, model)
         occ = d["scene"].occupancy
         cfg = _config_from(CostmapConfig, args.costmap, z_min_m=occ.z_min_m + args.band_offset,
                            z_max_m=occ.z_max_m)
@@ -87,7 +101,8 @@ def main() -> None:
             bad.append(f"home {seed}: {res[0].n_pairs - k[0]} failed, {c[0]} / {c[1]} colliding")
         print(f"home {seed}: {k[0]}/{res[0].n_pairs} paths, {c[0]} colliding; with goal tolerance "
               f"{k[1]}, {c[1]} colliding; length ratio {res[0].length_ratio_mean:.3f}", flush=True)
-    print(f"\ncostmap overrides: {' '.join(args.costmap) or 'none'}; band bottom +{args.band_offset} m")
+    print(f"\nlabels: {args.model or 'ground truth'}; costmap overrides: {' '.join(args.costmap) or 'none'}; "
+          f"band bottom +{args.band_offset} m")
     print(f"pairs {n}: success {ok} ({ok / max(n, 1):.4f}), colliding {coll}; with goal tolerance 0.1 m: "
           f"success {ok_t}, colliding {coll_t}; length ratio {np.nanmean(ratios):.4f} (mean per home); "
           f"{time.perf_counter() - t0:.0f} s")

@@ -94,18 +94,19 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
     # so with it the floor in front would stay unknown too (see the table-top test below).
     xs, ys = np.meshgrid(np.linspace(-0.6, 0.6, 7), np.linspace(0.1, 1.6, 7))
     front = np.array([[0.0, -0.6]])
-    for low in (0.2, CostmapConfig().free_low_m):
-        cm = build_costmap(m, CostmapConfig(z_min_m=0.1, z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None,
+    for low in (0.25, CostmapConfig().free_low_m):
+        cm = build_costmap(m, CostmapConfig(z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None,
                                             free_low_m=low))
         rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
         # Over the bed: occupied or unknown, never free.
         assert not cm.grid.free[rc[:, 0], rc[:, 1]].any()
         # The floor in front of it: the camera never sees it (it looks level from 0.52 m),
         # but rays towards the bed pass 0.3-0.5 m over it. Free space that low frees it
-        # when coarse cells up to 0.2 m above the band's bottom count; by default (up to
-        # 0.05 m) it stays unknown, and only space seen within 0.15 m of the floor counts.
+        # when coarse cells starting up to 0.25 m above the band's 5 cm bottom count; by
+        # default (up to 0.1 m) it stays unknown: only space seen within 0.2 m of the
+        # floor counts.
         f = cm.world_to_cell(front)[0]
-        assert cm.grid.free[f[0], f[1]] == (low >= 0.2)
+        assert cm.grid.free[f[0], f[1]] == (low >= 0.25)
     with pytest.raises(InputError):
         build_costmap(m, CostmapConfig(free_low_m=-0.1))
 

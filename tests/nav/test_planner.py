@@ -252,11 +252,24 @@ def test_cells_near_unknown_space_cost_more_the_nearer_they_are():
     row = cm.cost[20]
     assert not np.isfinite(row[:20]).any()
     # Columns 20, 24 and 25 lie 0.05, 0.25 and 0.30 m from the nearest unknown cell centre.
-    assert row[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m))
+    r_margin = c.robot_radius_m + c.safety_margin_m  # 0.25 m
+    assert row[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m)
+                                    + 2 * c.unknown_body_cost * (1 - 0.05 / r_margin))
     assert row[20] > row[22] > row[24] > row[25] == 1.0
+    # Column 24 lies r_margin off: from there on only the outer zone counts.
+    assert row[24] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.25 / c.unknown_margin_m))
+    assert row[20] - row[24] > c.unknown_body_cost  # the body term makes the edge far dearer
     assert c.unknown_margin_cost < c.margin_cost
-    off = costmap_from_grid(Grid2D(occ, free, (0.0, 0.0), 0.05, 0.1, 1.8), replace(c, unknown_margin_m=0.0))
+    grid = Grid2D(occ, free, (0.0, 0.0), 0.05, 0.1, 1.8)
+    no_body = costmap_from_grid(grid, replace(c, unknown_body_cost=0.0)).cost[20]
+    assert no_body[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m))
+    assert np.array_equal(no_body[24:], row[24:])
+    off = costmap_from_grid(grid, replace(c, unknown_margin_m=0.0))
     assert np.all(off.cost[:, 20:] == 1.0)
+    for bad in (dict(unknown_body_cost=-1.0), dict(unknown_margin_cost=-1.0), dict(unknown_margin_m=float("nan")),
+                dict(unknown_hole_m2=-0.01)):
+        with pytest.raises(InputError, match="unknown_"):
+            costmap_from_grid(grid, replace(c, **bad))
 
 
 def test_shortcut_keeps_the_clearance_of_the_path_it_replaces():
@@ -274,3 +287,20 @@ def test_shortcut_keeps_the_clearance_of_the_path_it_replaces():
         assert clearance[rc[:, 0], rc[:, 1]].min() >= 1.0
     # Beyond the cap a line may come closer: clearance there is the cost's business.
     assert len(shortcut(cells, cost, clearance, clearance_cap_m=0.2)) == 2
+
+
+def test_small_holes_in_seen_space_stay_lethal_but_make_no_zone():
+    occ = np.zeros((40, 60), bool)
+    free = np.ones_like(occ)
+    free[:, :10] = False  # unknown space along the left border
+    free[20:23, 30:33] = False  # a 3 x 3 hole (0.0225 m^2) in the middle of seen space
+    free[5:10, 40:50] = False  # a 5 x 10 unknown patch (0.125 m^2): space nobody saw
+    c = CostmapConfig()
+    grid = Grid2D(occ, free, (0.0, 0.0), 0.05, 0.1, 1.8)
+    cm = costmap_from_grid(grid, c)
+    assert not np.isfinite(cm.cost[20:23, 30:33]).any()  # the hole itself stays lethal
+    assert np.all(cm.cost[18:25, 27:36][np.isfinite(cm.cost[18:25, 27:36])] == 1.0)  # no zone round it
+    assert cm.cost[12, 45] > 1.0 and cm.cost[20, 10] > c.unknown_margin_cost  # the others keep theirs
+    every = costmap_from_grid(grid, replace(c, unknown_hole_m2=0.0))
+    assert every.cost[21, 29] > c.unknown_margin_cost
+    assert np.array_equal(every.cost[:, :25], cm.cost[:, :25])

@@ -36,7 +36,16 @@ class CostmapConfig:
             more at that distance, up to 1.5 times that right at the unknown edge. Below
             ``margin_cost``: an obstacle the map has measured is surer than one that unseen
             space may hide. 0 disables.
-        z_min_m, z_max_m: the robot's height band above the floor.
+        unknown_body_cost: free cells closer than r_margin = robot_radius_m +
+            safety_margin_m to unknown space (the body itself, give or take a cell, would
+            sweep unseen cells, where a chair under a table may stand) cost
+            ``2 * unknown_body_cost * (1 - d / r_margin)`` more on top, so that a path along
+            the edge of the seen space pays far more than one a body's width in. 0 disables.
+        unknown_hole_m2: unknown groups of cells no larger than this (0.03 m^2: 12 cells of
+            5 cm) and enclosed by the grid are holes in seen space, not space nobody saw:
+            they stay lethal but get neither zone above. 0 disables.
+        z_min_m, z_max_m: the robot's height band above the floor. The bottom, 5 cm, is the
+            lowest thing the robot cannot drive over (an office chair's star base).
         traversed_radius_m: cells this close to where a camera was (on the floor plane)
             are free unless the map says occupied (see ``project_map_2d``); 0 disables.
         free_column_top_m: observed floor or low free space frees a cell only where the
@@ -49,7 +58,9 @@ class CostmapConfig:
             that start at most this far above the band's bottom (see ``project_map_2d``).
             Rays that skim over a low object whose top the sensor never returned (a bag
             seen at a grazing angle) cross the coarse cell that also holds that top: with
-            0.2 m the inside of such a bag was free.
+            the band's bottom at 0.1 m, 0.2 m here let the inside of such a bag be free. 0.1 m over the band's
+            5 cm bottom keeps the two lowest 10 cm cells (up to 0.2 m above the floor)
+            whichever way the floor estimate errs by a few millimetres.
         overhang_m, thin_extent_m, thin_bottom_m, thin_top_m: an obstacle whose footprint
             (a connected group of occupied cells) spans at most ``thin_extent_m`` and that
             rises from within ``thin_bottom_m`` of the band's bottom to at least
@@ -78,12 +89,14 @@ class CostmapConfig:
     unknown_cost: float = float("inf")
     unknown_margin_m: float = 0.3
     unknown_margin_cost: float = 100.0
-    z_min_m: float = 0.1
+    unknown_body_cost: float = 100.0
+    unknown_hole_m2: float = 0.03
+    z_min_m: float = 0.05
     z_max_m: float = 1.5
     traversed_radius_m: float = 0.2
     free_column_top_m: float | None = 1.0
     free_column_gap_m: float = 0.2
-    free_low_m: float = 0.05
+    free_low_m: float = 0.1
     overhang_m: float = 0.25
     thin_extent_m: float = 0.25
     thin_bottom_m: float = 0.2
@@ -195,7 +208,8 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     band (r_margin = robot_radius + safety_margin), plus, where they lie in them, the
     zones' costs, which add up: ``margin_cost`` within r_margin of an obstacle (lethal when
     it is inf); ``unknown_margin_cost * (1.5 - 0.5 d_u / unknown_margin_m)`` within
-    ``unknown_margin_m`` of unknown space; ``margin_cost * (2 - d_p / reach_p)`` within
+    ``unknown_margin_m`` of unknown space, plus ``2 unknown_body_cost (1 - d_u / r_margin)``
+    within r_margin of it (small enclosed holes, ``unknown_hole_m2``, make neither); ``margin_cost * (2 - d_p / reach_p)`` within
     reach_p = robot_radius + overhang of a pole (``CostmapConfig.overhang_m``); and, for
     ``object_boxes`` (``Box3D`` of objects, e.g. scene-graph nodes), ``object_cost * (2 -
     d_b / reach_b)`` within reach_b = robot_radius + object_margin of their footprints.
@@ -221,9 +235,11 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
             dist = _refine_distance(grid, dist, config)
     if not config.margin_cost >= 1:
         raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
-    if not (config.unknown_margin_cost >= 0 and config.unknown_margin_m >= 0):
-        raise InputError(f"costmap_from_grid: expected unknown_margin_cost >= 0 and unknown_margin_m >= 0, got "
-                         f"{config.unknown_margin_cost} and {config.unknown_margin_m}")
+    if not (config.unknown_margin_cost >= 0 and config.unknown_margin_m >= 0 and config.unknown_body_cost >= 0
+            and config.unknown_hole_m2 >= 0):
+        raise InputError(f"costmap_from_grid: expected unknown_margin_cost, unknown_margin_m, unknown_body_cost and "
+                         f"unknown_hole_m2 >= 0, got {config.unknown_margin_cost}, {config.unknown_margin_m}, "
+                         f"{config.unknown_body_cost} and {config.unknown_hole_m2}")
     r_margin = config.robot_radius_m + config.safety_margin_m
     cost = np.ones(grid.shape, np.float32)
     band = dist - r_margin
@@ -240,10 +256,23 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         # A robot whose body reaches into unseen space may meet what is hidden there (a bed
         # the camera never saw, whose edge lies in a cell the map calls free); dearer
         # towards that space, so that within the zone the path keeps as far off as it can.
-        to_unknown = ndimage.distance_transform_edt(~unknown) * res
+        # Small holes inside seen space (free space is carved along sparse rays, so a
+        # corridor the camera crossed can keep a few unseen cells) stay unknown, hence
+        # lethal, but make no zone: theirs would push paths off a corridor's middle
+        # towards what the map has really measured.
+        zone_src = unknown & ~_small_holes(unknown, int(config.unknown_hole_m2 / res ** 2 + 1e-6))
+        to_unknown = (ndimage.distance_transform_edt(~zone_src) * res if zone_src.any()
+                      else np.full(grid.shape, np.inf))
         near = to_unknown < config.unknown_margin_m
         cost[near] += (config.unknown_margin_cost
                        * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)).astype(np.float32)
+        if config.unknown_body_cost > 0 and config.robot_radius_m > 0:
+            # Within r_margin the body itself, give or take a cell, sweeps unseen cells: a path
+            # along the edge of what the camera saw (a chair under a table it never saw)
+            # must pay much more there than a few cells further in.
+            reach_u = config.robot_radius_m + config.safety_margin_m
+            body = to_unknown < reach_u
+            cost[body] += (config.unknown_body_cost * 2.0 * (1.0 - to_unknown[body] / reach_u)).astype(np.float32)
     poles = _thin_tall(grid, config)
     if poles.any():
         reach = config.robot_radius_m + config.overhang_m
@@ -265,6 +294,18 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     cost[dist < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0
     return Costmap(cost, grid, dist, config)
+
+
+def _small_holes(unknown: np.ndarray, max_cells: int) -> np.ndarray:
+    """(H, W) bool: the cells of 4-connected unknown groups of at most ``max_cells`` cells
+    that do not touch the grid's border."""
+    if max_cells < 1 or not unknown.any():
+        return np.zeros_like(unknown)
+    lab, n = ndimage.label(unknown)
+    small = np.bincount(lab.ravel(), minlength=n + 1) <= max_cells
+    small[0] = False
+    small[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = False
+    return small[lab]
 
 
 def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConfig(), floor_z_m: float = 0.0,
