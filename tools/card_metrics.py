@@ -119,7 +119,12 @@ def main() -> None:
         "int8_weight_format": args.int8_weights,
         "int8_cpu_extensions": cpu_extensions(),
         "nyuv2_train_sample_refined": nyu_m,
+        "measured_date": time.strftime("%Y-%m-%d", time.gmtime()),
     })
+    if args.heldout.startswith("synth"):
+        from real3d.synth import engine_fingerprint
+
+        metrics["heldout_engine_fingerprint"] = engine_fingerprint()
     if 0 < args.subset < len(frames):
         metrics[f"heldout_first{args.subset}_refined"] = rounded(per_view["refined"], args.subset)
         metrics[f"heldout_first{args.subset}_int8_refined"] = rounded(per_view["int8"], args.subset)
