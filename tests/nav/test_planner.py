@@ -264,8 +264,11 @@ def test_cells_near_unknown_space_cost_more_the_nearer_they_are():
     no_body = costmap_from_grid(grid, replace(c, unknown_body_cost=0.0)).cost[20]
     assert no_body[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m))
     assert np.array_equal(no_body[24:], row[24:])
-    off = costmap_from_grid(grid, replace(c, unknown_margin_m=0.0))
+    off = costmap_from_grid(grid, replace(c, unknown_margin_m=0.0, unknown_body_cost=0.0))
     assert np.all(off.cost[:, 20:] == 1.0)
+    body_only = costmap_from_grid(grid, replace(c, unknown_margin_m=0.0)).cost[20]
+    assert body_only[20] == pytest.approx(1 + 2 * c.unknown_body_cost * (1 - 0.05 / r_margin))
+    assert np.all(body_only[24:] == 1.0)
     for bad in (dict(unknown_body_cost=-1.0), dict(unknown_margin_cost=-1.0), dict(unknown_margin_m=float("nan")),
                 dict(unknown_hole_m2=-0.01)):
         with pytest.raises(InputError, match="unknown_"):

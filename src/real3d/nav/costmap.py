@@ -58,9 +58,9 @@ class CostmapConfig:
             that start at most this far above the band's bottom (see ``project_map_2d``).
             Rays that skim over a low object whose top the sensor never returned (a bag
             seen at a grazing angle) cross the coarse cell that also holds that top: with
-            the band's bottom at 0.1 m, 0.2 m here let the inside of such a bag be free. 0.1 m over the band's
-            5 cm bottom keeps the two lowest 10 cm cells (up to 0.2 m above the floor)
-            whichever way the floor estimate errs by a few millimetres.
+            the band's bottom at 0.1 m, 0.2 m here let the inside of such a bag be free.
+            0.1 m over the band's 5 cm bottom keeps the two lowest 10 cm cells (up to 0.2 m
+            above the floor) whichever way the floor estimate errs by a few millimetres.
         overhang_m, thin_extent_m, thin_bottom_m, thin_top_m: an obstacle whose footprint
             (a connected group of occupied cells) spans at most ``thin_extent_m`` and that
             rises from within ``thin_bottom_m`` of the band's bottom to at least
@@ -209,7 +209,8 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     zones' costs, which add up: ``margin_cost`` within r_margin of an obstacle (lethal when
     it is inf); ``unknown_margin_cost * (1.5 - 0.5 d_u / unknown_margin_m)`` within
     ``unknown_margin_m`` of unknown space, plus ``2 unknown_body_cost (1 - d_u / r_margin)``
-    within r_margin of it (small enclosed holes, ``unknown_hole_m2``, make neither); ``margin_cost * (2 - d_p / reach_p)`` within
+    within r_margin of it (small enclosed holes, ``unknown_hole_m2``, make neither);
+    ``margin_cost * (2 - d_p / reach_p)`` within
     reach_p = robot_radius + overhang of a pole (``CostmapConfig.overhang_m``); and, for
     ``object_boxes`` (``Box3D`` of objects, e.g. scene-graph nodes), ``object_cost * (2 -
     d_b / reach_b)`` within reach_b = robot_radius + object_margin of their footprints.
@@ -252,7 +253,10 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     in_margin = (dist < r_margin) & (dist >= config.robot_radius_m)
     cost[in_margin] += np.float32(config.margin_cost)
     unknown = ~grid.free & ~grid.occupied
-    if unknown.any() and config.unknown_margin_m > 0:
+    reach_u = config.robot_radius_m + config.safety_margin_m
+    margin_on = config.unknown_margin_m > 0
+    body_on = config.unknown_body_cost > 0 and reach_u > 0
+    if unknown.any() and (margin_on or body_on):
         # A robot whose body reaches into unseen space may meet what is hidden there (a bed
         # the camera never saw, whose edge lies in a cell the map calls free); dearer
         # towards that space, so that within the zone the path keeps as far off as it can.
@@ -263,14 +267,14 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         zone_src = unknown & ~_small_holes(unknown, int(config.unknown_hole_m2 / res ** 2 + 1e-6))
         to_unknown = (ndimage.distance_transform_edt(~zone_src) * res if zone_src.any()
                       else np.full(grid.shape, np.inf))
-        near = to_unknown < config.unknown_margin_m
-        cost[near] += (config.unknown_margin_cost
-                       * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)).astype(np.float32)
-        if config.unknown_body_cost > 0 and config.robot_radius_m > 0:
-            # Within r_margin the body itself, give or take a cell, sweeps unseen cells: a path
-            # along the edge of what the camera saw (a chair under a table it never saw)
-            # must pay much more there than a few cells further in.
-            reach_u = config.robot_radius_m + config.safety_margin_m
+        if margin_on:
+            near = to_unknown < config.unknown_margin_m
+            cost[near] += (config.unknown_margin_cost
+                           * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)).astype(np.float32)
+        if body_on:
+            # Within r_margin the body itself, give or take a cell, sweeps unseen cells: a
+            # path along the edge of what the camera saw (a chair under a table it never
+            # saw) must pay much more there than a few cells further in.
             body = to_unknown < reach_u
             cost[body] += (config.unknown_body_cost * 2.0 * (1.0 - to_unknown[body] / reach_u)).astype(np.float32)
     poles = _thin_tall(grid, config)
