@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,26 @@ def test_a_cache_drawn_by_another_engine_version_is_rendered_again(tmp_path):
     again = open_data(spec, tmp_path)
     assert np.array_equal(again[1]["labels"].numpy(), labels)
     assert json.loads((tmp_path / "meta.json").read_text())["key"].endswith(f"engine={fp}")
+
+
+def test_trajectory_spec_takes_frames_of_camera_paths():
+    from real3d.synth import SyntheticStream
+    from real3d.train.data import SynthData
+
+    spec = parse_synth_spec("synth:kind=home,size=60x80,seed=2,n=6,camera=robot,traj=40,fps=4")
+    assert spec.camera == "robot" and spec.traj == 40
+    assert "camera=robot" in spec.to_string()
+    # Views keep the spelling their caches are keyed by.
+    assert "camera" not in parse_synth_spec("synth:kind=home,size=60x80,seed=2,n=6").to_string()
+    data = SynthData(spec)
+    a = data[5]
+    assert a["rgb"].shape == (3, 60, 80) and a["depth_m"].shape == (1, 60, 80) and a["labels"].shape == (60, 80)
+    # Item 5 is the second scene's frame 1 * (40 // 4) = 10, of scene seed 1,000,000 + 200,000 + 1.
+    f = SyntheticStream(1_200_001, 40, (60, 80), "home", True, mode="robot")[10]
+    assert torch.equal(a["labels"], torch.as_tensor(f.labels, dtype=torch.int64))
+    assert torch.equal(a["rgb"], torch.as_tensor(np.moveaxis(f.rgb, -1, 0)))
+    assert torch.equal(SynthData(spec)[5]["rgb"], a["rgb"])  # deterministic
+    assert not torch.equal(data[4]["labels"], a["labels"])
+    for bad in ("synth:camera=drone", "synth:camera=robot,fps=8,traj=4"):
+        with pytest.raises(ConfigError):
+            parse_synth_spec(bad)

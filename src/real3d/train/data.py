@@ -10,6 +10,12 @@ Data specs (strings, as on the command line):
   a..b of the seed-0 stream; ``seed=S,n=N`` takes the first N items of stream S. Streams
   with different seeds share no scene, so held-out sets use another seed
   (``synth:kind=mixed,seed=7,n=200``). ``fps=F`` sets views per scene (default 16).
+  ``camera=robot`` (or ``handheld``) takes frames of camera trajectories instead
+  (``real3d.synth.SyntheticStream``, the frames the pipeline streams): item j is frame
+  ``(j % F) * (traj // F)`` of a ``traj``-frame trajectory (default 300) through scene
+  ``1_000_000 + 100_000 * seed + j // F`` (those scene seeds keep clear of the small ones
+  the map and navigation evaluations use); ``kind=mixed`` makes every fourth scene a
+  warehouse.
 - anything else: a path that ``real3d.io.open_sequence`` reads (frames need labels).
 
 ``CachedData`` renders a spec once into ``.npy`` files and memory-maps them: training
@@ -42,14 +48,19 @@ class SynthSpec:
     n: int = 1000
     noise: bool = True
     fps: int = 16
+    camera: str = "views"
+    traj: int = 300
 
     @property
     def length(self) -> int:
         return self.n
 
     def to_string(self) -> str:
-        return (f"synth:kind={self.kind},size={self.size_hw[0]}x{self.size_hw[1]},seed={self.seed},"
-                f"first={self.first},n={self.n},noise={int(self.noise)},fps={self.fps}")
+        out = (f"synth:kind={self.kind},size={self.size_hw[0]}x{self.size_hw[1]},seed={self.seed},"
+               f"first={self.first},n={self.n},noise={int(self.noise)},fps={self.fps}")
+        if self.camera != "views":  # views keep their earlier spelling (cache keys)
+            out += f",camera={self.camera},traj={self.traj}"
+        return out
 
 
 def parse_synth_spec(spec: str) -> SynthSpec:
@@ -71,17 +82,24 @@ def parse_synth_spec(spec: str) -> SynthSpec:
             elif k == "seed" and "-" in v:
                 a, b = v.split("-", 1)
                 fields["seed"], fields["first"], fields["n"] = 0, int(a), int(b) - int(a) + 1
-            elif k in ("seed", "n", "first", "fps"):
+            elif k in ("seed", "n", "first", "fps", "traj"):
                 fields[k] = int(v)
             elif k == "noise":
                 fields["noise"] = v not in ("0", "false", "no")
+            elif k == "camera":
+                if v not in ("views", "robot", "handheld"):
+                    raise ConfigError(f"synth spec: camera must be views, robot or handheld, got {v!r}")
+                fields["camera"] = v
             else:
-                raise ConfigError(f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps")
+                raise ConfigError(f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, "
+                                  f"camera, traj")
         except ValueError as e:
             raise ConfigError(f"synth spec: bad value for {k!r}: {v!r} ({e})") from None
     s = SynthSpec(**fields)
     if s.n < 1 or s.first < 0:
         raise ConfigError(f"synth spec: expected n >= 1 and first >= 0, got n={s.n}, first={s.first}")
+    if s.camera != "views" and not (s.fps >= 1 and s.traj >= s.fps):
+        raise ConfigError(f"synth spec: trajectories need fps >= 1 and traj >= fps, got fps={s.fps}, traj={s.traj}")
     return s
 
 
@@ -92,16 +110,37 @@ class SynthData(Dataset):
         from real3d.synth import SynthDataset
 
         self.spec = spec
-        self.ds = SynthDataset(spec.first + spec.n, size_hw=spec.size_hw, kind=spec.kind, seed=spec.seed,
-                               noise=spec.noise, frames_per_scene=spec.fps)
+        self.ds = None
+        self._stream = (None, None)  # (scene index, SyntheticStream) of the last trajectory
+        self._bank = None
+        if spec.camera == "views":
+            self.ds = SynthDataset(spec.first + spec.n, size_hw=spec.size_hw, kind=spec.kind, seed=spec.seed,
+                                   noise=spec.noise, frames_per_scene=spec.fps)
 
     def __len__(self) -> int:
         return self.spec.n
 
+    def _trajectory_item(self, j: int) -> dict:
+        from real3d.synth import SyntheticStream, TextureBank
+
+        sp = self.spec
+        k, slot = divmod(j, sp.fps)
+        if self._stream[0] != k:
+            if self._bank is None:
+                self._bank = TextureBank(0)
+            kind = sp.kind if sp.kind != "mixed" else ("warehouse" if k % 4 == 3 else "home")
+            self._stream = (k, SyntheticStream(1_000_000 + 100_000 * sp.seed + k, sp.traj, sp.size_hw, kind,
+                                               sp.noise, mode=sp.camera, bank=self._bank))
+        f = self._stream[1][slot * (sp.traj // sp.fps)]
+        return {"rgb": np.moveaxis(f.rgb, -1, 0), "depth_m": f.depth_m, "labels": f.labels}
+
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.spec.n:
             raise IndexError(f"SynthData index {i} out of range [0, {self.spec.n})")
-        item = self.ds[self.spec.first + i]
+        if self.ds is None:
+            item = self._trajectory_item(self.spec.first + i)
+        else:
+            item = self.ds[self.spec.first + i]
         return {
             "rgb": torch.as_tensor(item["rgb"], dtype=torch.uint8),
             "depth_m": torch.as_tensor(item["depth_m"], dtype=torch.float32).reshape(1, *item["rgb"].shape[-2:]),
