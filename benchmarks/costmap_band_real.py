@@ -31,9 +31,6 @@ def main() -> None:
     args = ap.parse_args()
     bottoms = [float(b) for b in args.bottoms.split(",")]
 
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from real3d.cli.run_cmd import build_pipeline
     from real3d.core import Intrinsics
     from real3d.io import open_sequence

@@ -253,9 +253,8 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     in_margin = (dist < r_margin) & (dist >= config.robot_radius_m)
     cost[in_margin] += np.float32(config.margin_cost)
     unknown = ~grid.free & ~grid.occupied
-    reach_u = config.robot_radius_m + config.safety_margin_m
     margin_on = config.unknown_margin_m > 0
-    body_on = config.unknown_body_cost > 0 and reach_u > 0
+    body_on = config.unknown_body_cost > 0 and r_margin > 0
     if unknown.any() and (margin_on or body_on):
         # A robot whose body reaches into unseen space may meet what is hidden there (a bed
         # the camera never saw, whose edge lies in a cell the map calls free); dearer
@@ -275,8 +274,8 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
             # Within r_margin the body itself, give or take a cell, sweeps unseen cells: a
             # path along the edge of what the camera saw (a chair under a table it never
             # saw) must pay much more there than a few cells further in.
-            body = to_unknown < reach_u
-            cost[body] += (config.unknown_body_cost * 2.0 * (1.0 - to_unknown[body] / reach_u)).astype(np.float32)
+            body = to_unknown < r_margin
+            cost[body] += (config.unknown_body_cost * 2.0 * (1.0 - to_unknown[body] / r_margin)).astype(np.float32)
     poles = _thin_tall(grid, config)
     if poles.any():
         reach = config.robot_radius_m + config.overhang_m
