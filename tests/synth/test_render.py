@@ -90,3 +90,24 @@ def test_render_rejects_bad_input(scene_and_renderer):
         r.render(np.eye(3), K, np.random.default_rng(0))
     with pytest.raises(InputError):
         r.render(np.eye(4), (100, 100, 39.5, 29.5), np.random.default_rng(0))
+
+
+def test_torch_shadow_rays_render_what_open3d_renders(bank):
+    from real3d.core.errors import ConfigError
+    from real3d.synth import RenderConfig
+
+    scene = generate_scene(21, "home")
+    K = Intrinsics(100.0, 100.0, 39.5, 29.5, 80, 60)
+    a, b = Renderer(scene, bank), Renderer(scene, bank, RenderConfig(shadow_rays="torch"))
+    lit = 0
+    for k in range(4):
+        T = random_viewpoint(scene, np.random.default_rng(10 + k))
+        fa = a.render(T, K, np.random.default_rng(k), noise=True)
+        fb = b.render(T, K, np.random.default_rng(k), noise=True)
+        assert np.array_equal(fa.depth_m, fb.depth_m) and np.array_equal(fa.labels, fb.labels)
+        diff = np.abs(fa.rgb.astype(int) - fb.rgb.astype(int)).max(-1)
+        assert (diff > 2).mean() < 0.002, k
+        lit += int(fa.rgb.max() > 0)
+    assert lit == 4
+    with pytest.raises(ConfigError):
+        RenderConfig(shadow_rays="embree")

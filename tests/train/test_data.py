@@ -104,3 +104,20 @@ def test_trajectory_spec_takes_frames_of_camera_paths():
     for bad in ("synth:camera=drone", "synth:camera=robot,fps=8,traj=4"):
         with pytest.raises(ConfigError):
             parse_synth_spec(bad)
+
+
+def test_joined_specs_give_both_parts_in_order_each_cached_apart(tmp_path):
+    from real3d.train.data import open_data, split_data_spec
+
+    views = "synth:kind=home,size=48x64,seed=3,n=2"
+    traj = "synth:kind=home,size=48x64,seed=2,n=3,camera=robot,traj=30,fps=3"
+    assert split_data_spec(f"{views}+{traj}") == [views, traj]
+    # a path is one part even when it holds '+'; so is a mix with a non-synth part
+    assert split_data_spec("some/dir+x") == ["some/dir+x"]
+    joined = open_data(f"{views}+{traj}", tmp_path)
+    assert len(joined) == 5
+    a, b = open_data(views), open_data(traj)
+    assert torch.equal(joined[1]["labels"], a[1]["labels"])
+    assert torch.equal(joined[2]["rgb"], b[0]["rgb"])
+    assert torch.equal(joined[4]["labels"], b[2]["labels"])
+    assert (tmp_path / "part0" / "meta.json").is_file() and (tmp_path / "part1" / "meta.json").is_file()

@@ -29,6 +29,7 @@ def seg(
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --out."),
     init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="Clip gradients to this global norm (0 = off)."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N (data stays on the CPU)."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -40,7 +41,7 @@ def seg(
         crop_hw=parse_size(size), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,
         cache_dir=str(cache) if cache else None, seed=seed, ckpt_every=ckpt_every,
         augment=None if no_augment else AugmentConfig(), threads=threads,
-        init_weights=str(init) if init else None, grad_clip=grad_clip,
+        init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

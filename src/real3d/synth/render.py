@@ -5,7 +5,8 @@ exactly what a ray through every pixel centre would (rays with camera z = 1, so 
 distance is the z-depth): z-depth, the triangle hit (-> class, instance, material) and the
 surface normal. Colour is Lambertian shading of textured albedo under the scene's point
 lights, with cast shadows from shadow rays traced by Open3D's RaycastingScene (at reduced
-resolution), plus emitted light from windows, screens and lamps. Camera effects and the
+resolution; ``RenderConfig.shadow_rays="torch"`` traces them with real3d's brute-force torch
+test instead, on a GPU where there is one, for hosts without Open3D), plus emitted light from windows, screens and lamps. Camera effects and the
 depth sensor model then turn the clean signals into what a real RGB-D camera would give.
 
 The per-pixel loops are numba kernels (compiled on first use, cached on disk): one pass per
@@ -21,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from real3d.core.camera import Intrinsics
-from real3d.core.errors import InputError
+from real3d.core.errors import ConfigError, InputError
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
 from real3d.geometry.o3d import import_open3d
@@ -45,6 +46,10 @@ class RenderConfig:
         sensor: depth sensor model.
         nthreads: threads of Open3D's shadow-ray tests (0 = all cores; 1 suits one
             worker process per core).
+        shadow_rays: ``"open3d"`` (default: Open3D's RaycastingScene) or ``"torch"``
+            (``real3d.geometry.raycast.TorchOccluder``: every ray against every triangle, on
+            CUDA when available; the same float32 test, so the two differ only for rays that
+            graze an edge).
     """
 
     shadow_stride: int = 2
@@ -53,6 +58,11 @@ class RenderConfig:
     effects: CameraEffectsConfig = field(default_factory=CameraEffectsConfig)
     sensor: DepthSensorConfig = field(default_factory=DepthSensorConfig)
     nthreads: int = 0
+    shadow_rays: str = "open3d"
+
+    def __post_init__(self) -> None:
+        if self.shadow_rays not in ("open3d", "torch"):
+            raise ConfigError(f"RenderConfig.shadow_rays: expected 'open3d' or 'torch', got {self.shadow_rays!r}")
 
 
 @dataclass
@@ -409,6 +419,25 @@ class MeshCaster:
         self._face_label = np.ascontiguousarray(mesh.face_label, dtype=np.uint8)
         self._face_instance = np.ascontiguousarray(mesh.face_instance, dtype=np.int32)
         self._raycasting_scene = None
+        self._torch_occluder = None
+
+    def occlusion_test(self, backend: str = "open3d", nthreads: int = 0):
+        """``f(rays (N, 6) float32, tnear, tfar) -> (N,) bool``: whether each ray (origin,
+        unnormalised direction) meets the mesh at tnear < t < tfar, traced by Open3D or by
+        ``TorchOccluder`` (see ``RenderConfig.shadow_rays``)."""
+        if backend == "torch":
+            if self._torch_occluder is None:
+                from real3d.geometry.raycast import TorchOccluder
+
+                self._torch_occluder = TorchOccluder(self._vertices, self._triangles)
+            return self._torch_occluder.test_occlusions
+        o3d = import_open3d()
+        rc = self.raycasting_scene
+
+        def test(rays, tnear, tfar):
+            return rc.test_occlusions(o3d.core.Tensor(rays), tnear=tnear, tfar=tfar, nthreads=nthreads).numpy()
+
+        return test
 
     @property
     def raycasting_scene(self):
@@ -543,8 +572,7 @@ class Renderer:
         idx, p, n = _light_samples(views.face, views.points_world, views.normals_cam, R, s)
         acc = np.zeros((len(idx), 3), dtype=np.float32)
         if len(self.lights_pos) and len(idx):
-            o3d = import_open3d()
-            rc = self.caster.raycasting_scene
+            occluded = self.caster.occlusion_test(cfg.shadow_rays, cfg.nthreads)
             cam_pos = world_T_cam[:3, 3]
             order = np.argsort(np.linalg.norm(self.lights_pos - cam_pos, axis=1))
             for li in order[: cfg.max_shadow_lights]:
@@ -553,8 +581,7 @@ class Renderer:
                 if len(lit) == 0:
                     continue
                 # tfar < 1 stops each ray just short of the light itself
-                occ = rc.test_occlusions(o3d.core.Tensor(rays), tnear=1e-4, tfar=0.98,
-                                         nthreads=cfg.nthreads).numpy()
+                occ = occluded(rays, 1e-4, 0.98)
                 _add_light(acc, gain, lit, occ, self.lights_col[li])
         E = np.empty((h, w, 3), dtype=np.float32)
         _expand_irradiance(views.face, idx, acc, np.float32(ambient), s, E)

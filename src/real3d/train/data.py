@@ -15,7 +15,9 @@ Data specs (strings, as on the command line):
   ``(j % F) * (traj // F)`` of a ``traj``-frame trajectory (default 300) through scene
   ``1_000_000 + 100_000 * seed + j // F`` (those scene seeds keep clear of the small ones
   the map and navigation evaluations use); ``kind=mixed`` makes every fourth scene a
-  warehouse.
+  warehouse. ``rays=torch`` traces the engine's shadow rays with torch (on a GPU where
+  there is one) instead of Open3D, for hosts without Open3D (``RenderConfig.shadow_rays``).
+- ``A+B``: synth specs joined into one dataset (e.g. views and trajectory frames).
 - anything else: a path that ``real3d.io.open_sequence`` reads (frames need labels).
 
 ``CachedData`` renders a spec once into ``.npy`` files and memory-maps them: training
@@ -50,6 +52,7 @@ class SynthSpec:
     fps: int = 16
     camera: str = "views"
     traj: int = 300
+    rays: str = "open3d"
 
     @property
     def length(self) -> int:
@@ -60,7 +63,14 @@ class SynthSpec:
                f"first={self.first},n={self.n},noise={int(self.noise)},fps={self.fps}")
         if self.camera != "views":  # views keep their earlier spelling (cache keys)
             out += f",camera={self.camera},traj={self.traj}"
+        if self.rays != "open3d":
+            out += f",rays={self.rays}"
         return out
+
+    def render_config(self):
+        from real3d.synth import RenderConfig
+
+        return RenderConfig(shadow_rays=self.rays)
 
 
 def parse_synth_spec(spec: str) -> SynthSpec:
@@ -90,9 +100,13 @@ def parse_synth_spec(spec: str) -> SynthSpec:
                 if v not in ("views", "robot", "handheld"):
                     raise ConfigError(f"synth spec: camera must be views, robot or handheld, got {v!r}")
                 fields["camera"] = v
+            elif k == "rays":
+                if v not in ("open3d", "torch"):
+                    raise ConfigError(f"synth spec: rays must be open3d or torch, got {v!r}")
+                fields["rays"] = v
             else:
                 raise ConfigError(f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, "
-                                  f"camera, traj")
+                                  f"camera, traj, rays")
         except ValueError as e:
             raise ConfigError(f"synth spec: bad value for {k!r}: {v!r} ({e})") from None
     s = SynthSpec(**fields)
@@ -107,15 +121,21 @@ class SynthData(Dataset):
     """Samples of a SynthSpec, rendered on the fly."""
 
     def __init__(self, spec: SynthSpec):
-        from real3d.synth import SynthDataset
-
         self.spec = spec
+        # the engine is built on first use: a cache that already holds these samples never
+        # needs it (nor its compiled kernels and Open3D)
         self.ds = None
         self._stream = (None, None)  # (scene index, SyntheticStream) of the last trajectory
         self._bank = None
-        if spec.camera == "views":
-            self.ds = SynthDataset(spec.first + spec.n, size_hw=spec.size_hw, kind=spec.kind, seed=spec.seed,
-                                   noise=spec.noise, frames_per_scene=spec.fps)
+
+    def _views(self):
+        if self.ds is None:
+            from real3d.synth import SynthDataset
+
+            sp = self.spec
+            self.ds = SynthDataset(sp.first + sp.n, size_hw=sp.size_hw, kind=sp.kind, seed=sp.seed,
+                                   noise=sp.noise, frames_per_scene=sp.fps, render_config=sp.render_config())
+        return self.ds
 
     def __len__(self) -> int:
         return self.spec.n
@@ -130,17 +150,18 @@ class SynthData(Dataset):
                 self._bank = TextureBank(0)
             kind = sp.kind if sp.kind != "mixed" else ("warehouse" if k % 4 == 3 else "home")
             self._stream = (k, SyntheticStream(1_000_000 + 100_000 * sp.seed + k, sp.traj, sp.size_hw, kind,
-                                               sp.noise, mode=sp.camera, bank=self._bank))
+                                               sp.noise, mode=sp.camera, bank=self._bank,
+                                               render_config=sp.render_config()))
         f = self._stream[1][slot * (sp.traj // sp.fps)]
         return {"rgb": np.moveaxis(f.rgb, -1, 0), "depth_m": f.depth_m, "labels": f.labels}
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.spec.n:
             raise IndexError(f"SynthData index {i} out of range [0, {self.spec.n})")
-        if self.ds is None:
+        if self.spec.camera != "views":
             item = self._trajectory_item(self.spec.first + i)
         else:
-            item = self.ds[self.spec.first + i]
+            item = self._views()[self.spec.first + i]
         return {
             "rgb": torch.as_tensor(item["rgb"], dtype=torch.uint8),
             "depth_m": torch.as_tensor(item["depth_m"], dtype=torch.float32).reshape(1, *item["rgb"].shape[-2:]),
@@ -194,7 +215,10 @@ def _fill_cache(source: Dataset, d: Path, key: str, workers: int, progress: bool
     labels = np.lib.format.open_memmap(d / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
     # in-order batches of one scene each, so every worker builds each scene once
     fps = getattr(getattr(source, "spec", None), "fps", 16)
-    loader = DataLoader(source, batch_size=fps, shuffle=False, num_workers=workers)
+    # rendering item 0 above may have started CUDA (shadow rays traced with torch on a GPU);
+    # CUDA cannot be used again in a forked worker, so such workers are spawned
+    ctx = "spawn" if workers and torch.cuda.is_initialized() else None
+    loader = DataLoader(source, batch_size=fps, shuffle=False, num_workers=workers, multiprocessing_context=ctx)
     it = loader
     if progress:
         from tqdm import tqdm
@@ -238,9 +262,33 @@ class FrameData(Dataset):
         return frame_to_sample(self.frames[i])
 
 
+def split_data_spec(spec: str) -> list[str]:
+    """``A+B+...`` -> [A, B, ...] where every part is a synth spec; any other spec (a path,
+    which may itself contain '+') is one part."""
+    if "+" not in spec or Path(spec).exists():
+        return [spec]
+    parts = [p.strip() for p in spec.split("+")]
+    if not all(p == "synth" or p.startswith("synth:") for p in parts):
+        return [spec]
+    return parts
+
+
 def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, progress: bool = False) -> Dataset:
     """Dataset of samples for a data spec (see the module docstring); with ``cache_dir``,
-    the samples are rendered/read once into a memory-mapped cache there."""
+    the samples are rendered/read once into a memory-mapped cache there.
+
+    ``A+B`` joins synth specs into one dataset of len(A) + len(B) samples (A's first), so
+    training draws from each in proportion to its size: e.g. single views and trajectory
+    frames together. Each part is cached in its own subfolder of ``cache_dir``, named by
+    its position, so a part renders once however the mix is spelt around it."""
+    parts = split_data_spec(spec)
+    if len(parts) > 1:
+        from torch.utils.data import ConcatDataset
+
+        return ConcatDataset([
+            open_data(p, None if cache_dir is None else Path(cache_dir) / f"part{i}", workers, progress)
+            for i, p in enumerate(parts)
+        ])
     if spec == "synth" or spec.startswith("synth:"):
         parsed = parse_synth_spec(spec)
         ds: Dataset = SynthData(parsed)

@@ -58,6 +58,10 @@ class TrainConfig:
             loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
             log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
             stay as they were.
+        device: ``"cpu"`` (default) or ``"cuda"`` (``"cuda:N"``). Data loading and
+            augmentation stay on the CPU (seeded per schedule item as always); the model, the
+            loss and the optimizer run on the device. ``amp="auto"`` is bf16 on CUDA. Under
+            torchrun with CUDA each process takes GPU ``LOCAL_RANK`` and NCCL.
     """
 
     preset: str = "rgbd-small"
@@ -81,8 +85,11 @@ class TrainConfig:
     threads: int = 0
     init_weights: str | None = None
     grad_clip: float = 5.0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"TrainConfig.device: expected 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise ConfigError(f"TrainConfig.amp: expected 'auto', 'off' or 'bf16', got {self.amp!r}")
         if not self.grad_clip >= 0:
@@ -138,8 +145,9 @@ def train(
     would; the schedule still follows ``cfg.steps``.
     """
     rank, world = _dist_info()
+    device = _resolve_device(cfg.device, world)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
@@ -175,6 +183,9 @@ def train(
         if init.config != mcfg:
             raise ConfigError(f"init_weights {cfg.init_weights} are a {init.config.name}, not a {mcfg.name}")
         model.load_state_dict(init.state_dict())
+    # Module.to keeps the Parameter objects, so the optimizer built above still holds them;
+    # a loaded optimizer state follows its parameters' device.
+    model.to(device)
     if resume and ckpt_path.with_suffix(".json").is_file():
         meta = load_checkpoint(ckpt_path, model, opt)
         start_step = int(meta["step"])
@@ -184,10 +195,11 @@ def train(
         weights = _estimate_class_weights(base, cfg, mcfg.num_classes)
     else:
         weights = None
+    weights_dev = weights.to(device) if weights is not None else None
 
     net: torch.nn.Module = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     ds = ScheduleDataset(base, cfg.crop_hw, cfg.augment, cfg.seed)
     loader = DataLoader(
         ds,
@@ -196,6 +208,7 @@ def train(
         num_workers=cfg.workers,
         persistent_workers=False,
         drop_last=False,
+        pin_memory=device.type == "cuda",
     )
     is_main = rank == 0
     if is_main:
@@ -221,20 +234,20 @@ def train(
     losses: list[float] = []
     skipped = int(meta.get("skipped_steps", 0))
     # a resumed run keeps the precision it started with
-    amp = meta.get("amp") or resolve_amp(cfg.amp)
+    amp = meta.get("amp") or resolve_amp(cfg.amp, device.type)
     t0 = time.perf_counter()
     extra = {"class_weights": weights.tolist() if weights is not None else None, "train_config": _cfg_dict(cfg),
              "amp": amp}
     for batch in loader:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        rgb, depth, labels = batch["rgb"], batch["depth_m"], batch["labels"]
+        rgb, depth, labels = (batch[k].to(device, non_blocking=True) for k in ("rgb", "depth_m", "labels"))
         # BatchNorm running statistics change during the forward pass: keep a copy so that a
         # skipped (non-finite) step can put them back.
         buffers = [b.detach().clone() for b in model.buffers()]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
-        loss = seg_loss(refined, coarse, labels, weights, cfg.coarse_weight)
+        loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
         opt.zero_grad(set_to_none=True)
         # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
         # every rank then sees the same non-finite norm and skips the same step.
@@ -253,7 +266,7 @@ def train(
         step += 1
         last_loss = float(loss.detach())
         if world > 1:
-            t = torch.tensor([last_loss])
+            t = torch.tensor([last_loss], device=device)
             dist.all_reduce(t)
             last_loss = float(t) / world
         losses.append(last_loss)
@@ -274,13 +287,15 @@ def train(
     if log_file is not None:
         log_file.close()
     summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out),
-               "skipped_steps": skipped, "amp": amp}
+               "skipped_steps": skipped, "amp": amp, "device": str(device),
+               "seconds": time.perf_counter() - t0}
     if is_main and step >= cfg.steps:
         card = {
             "preset": mcfg.name,
             "train_config": _cfg_dict(cfg),
             "world_size": world,
             "amp": amp,
+            "device": device.type,
             "final_loss": last_loss,
         }
         summary["weights"] = str(save_weights(model, out / "model.safetensors", card))
@@ -297,11 +312,29 @@ def bf16_is_native() -> bool:
     return any(bool(getattr(cpu, c, lambda: False)()) for c in checks)
 
 
-def resolve_amp(amp: str) -> str:
-    """``auto`` -> ``bf16`` where ``bf16_is_native()``, else ``off``; other values as given."""
+def resolve_amp(amp: str, device_type: str = "cpu") -> str:
+    """``auto`` -> ``bf16`` on CUDA or where ``bf16_is_native()``, else ``off``; other
+    values as given."""
     if amp == "auto":
-        return "bf16" if bf16_is_native() else "off"
+        return "bf16" if device_type == "cuda" or bf16_is_native() else "off"
     return amp
+
+
+def _resolve_device(name: str, world: int) -> torch.device:
+    """The training device; a CUDA device that is not there raises ConfigError. Under
+    torchrun with CUDA, process LOCAL_RANK takes GPU LOCAL_RANK."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"TrainConfig.device={name!r}: torch {torch.__version__} sees no CUDA device; use 'cpu'")
+    dev = torch.device(name)
+    if world > 1 and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"TrainConfig.device={name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if dev.index is not None:
+        torch.cuda.set_device(dev)
+    return dev
 
 
 def _cfg_dict(cfg: TrainConfig) -> dict:
