@@ -44,7 +44,8 @@ def _run(cfg_kw: dict, data, warmup: int, steps: int) -> dict:
         if cfg.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         s = train(cfg, dataset=data, resume=False, progress=False)
-        rows = list(csv.DictReader(open(Path(d) / "log.csv")))
+        with open(Path(d) / "log.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
     t = {int(r["step"]): float(r["seconds"]) for r in rows}
     dt = t[warmup + steps] - t[warmup]
     out = {"samples_per_s": steps * cfg.batch_size / dt, "step_ms": 1000 * dt / steps,

@@ -328,7 +328,10 @@ def _resolve_device(name: str, world: int) -> torch.device:
     if not torch.cuda.is_available():
         raise ConfigError(f"TrainConfig.device={name!r}: torch {torch.__version__} sees no CUDA device; use 'cpu'")
     dev = torch.device(name)
-    if world > 1 and dev.index is None:
+    if world > 1:
+        if dev.index is not None:
+            raise ConfigError(f"TrainConfig.device={name!r}: under torchrun each process takes GPU LOCAL_RANK; "
+                              "pass 'cuda'")
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"TrainConfig.device={name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
