@@ -32,7 +32,7 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from real3d.deploy import calibration_feeds, export_onnx, quantize_int8
+    from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
     from real3d.models import load_model
 
     hw = tuple(int(v) for v in args.size.lower().split("x"))
@@ -44,22 +44,19 @@ def main() -> None:
             fp32 = export_onnx(net, Path(d) / f"m{i}.onnx", size_hw=(240, 320))
             feeds = calibration_feeds(net.config, args.calib, n=32, size_hw=(240, 320))
             q = quantize_int8(fp32, Path(d) / f"m{i}.int8.onnx", feeds, keep_float=keep, weight_format="int7")
-            so = ort.SessionOptions()
-            so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
-            sessions.append((path, len(keep or []), ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])))
+            # the session settings every real3d INT8 user gets (and bench_segmentation times)
+            sessions.append((path, len(keep or []), OrtSegmenter(q, threads=args.threads)))
         rng = np.random.default_rng(0)
-        inputs = {i.name for i in sessions[0][2].get_inputs()}
-        feed = {"rgb": rng.random((1, 3, *hw), dtype=np.float32),
-                "depth_m": rng.random((1, 1, *hw), dtype=np.float32) * 5 + 0.5}
-        feed = {k: v for k, v in feed.items() if k in inputs}
+        rgb = rng.random((1, 3, *hw), dtype=np.float32)
+        depth = rng.random((1, 1, *hw), dtype=np.float32) * 5 + 0.5
         for _, _, s in sessions:
             for _ in range(10):
-                s.run(None, feed)
+                s.run(rgb, depth)
         times: list[list[float]] = [[], []]
         for _ in range(args.repeats):
             for i, (_, _, s) in enumerate(sessions):
                 t = time.perf_counter()
-                s.run(None, feed)
+                s.run(rgb, depth)
                 times[i].append((time.perf_counter() - t) * 1000)
     print(f"onnxruntime {ort.__version__}, {args.threads} threads, INT8 at {hw[0]}x{hw[1]}, "
           f"{args.repeats} alternating runs each")

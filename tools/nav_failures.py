@@ -3,19 +3,21 @@ that finds no path, where the ground-truth path (over the cells the map knows) c
 the map's costmap makes lethal, and what those cells are: occupied, unknown, or free but
 within the robot radius of a map obstacle (with that distance).
 
-Reads the map that ``benchmarks/eval_nav_maps.py`` saved for the home (run it first).
+Uses the map that ``benchmarks/eval_nav_maps.py`` keeps for the home under ``--maps``,
+fusing it first (as that script does) if it is not there yet.
 
-    python benchmarks/eval_nav_maps.py --seeds 141
     python tools/nav_failures.py 141
 """
 
 from __future__ import annotations
 
 import argparse
-import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -27,20 +29,15 @@ def main() -> None:
     args = ap.parse_args()
 
     from real3d.core.errors import NoPathError
-    from real3d.mapping import SemanticMap
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.costmap import Costmap, clear_footprint
-    from real3d.nav.evaluate import gt_costmap, obstacle_footprints, sample_pairs
+    from real3d.nav.evaluate import gt_costmap, limit_to_explored, obstacle_footprints, sample_pairs
     from real3d.nav.planner import plan_on_costmap
-    from real3d.synth import engine_fingerprint
 
-    tag = f"home_{args.seed}_{args.frames}_{engine_fingerprint()}"
-    mp, sp = Path(args.maps) / f"{tag}_map.npz", Path(args.maps) / f"{tag}_scene.pkl"
-    if not (mp.exists() and sp.exists()):
-        raise SystemExit(f"no saved map {mp}: run benchmarks/eval_nav_maps.py --seeds {args.seed} first")
-    m = SemanticMap.load(mp)
-    with open(sp, "rb") as fh:
-        d = pickle.load(fh)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from eval_nav_maps import _fused
+
+    m, d = _fused(args.seed, Path(args.maps), args.frames)
     occ = d["scene"].occupancy
     cfg = CostmapConfig(z_min_m=occ.z_min_m, z_max_m=occ.z_max_m)
     cm = build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])
@@ -51,15 +48,11 @@ def main() -> None:
         rc = cm.world_to_cell(xy[None])
         return bool(grid.inside(rc)[0] and grid.free[rc[0, 0], rc[0, 1]])
 
-    # the same pairs as evaluate_navigation, and the ground-truth costmap limited to known cells
+    # the same pairs as evaluate_navigation, and the ground-truth costmap over the known cells
     pairs = sample_pairs(occ, cfg, args.pairs, args.seed, clearance_m=0.1, accept=observed, explored=grid,
                          footprints=fp)
     gt = gt_costmap(occ, cfg, fp)
-    rc_all = grid.world_to_cell(gt.cell_to_world(np.argwhere(np.ones(gt.cost.shape, bool))))
-    inside = grid.inside(rc_all)
-    known = np.zeros(len(rc_all), bool)
-    known[inside] = (grid.free | grid.occupied)[rc_all[inside, 0], rc_all[inside, 1]]
-    gt.cost[~known.reshape(gt.cost.shape)] = np.inf
+    limit_to_explored(gt, grid)
 
     failed = 0
     for s, g, _ in pairs:

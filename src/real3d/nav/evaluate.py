@@ -182,6 +182,16 @@ def collides(path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: f
     return bool((dist[rc[:, 0], rc[:, 1]] + 0.71 * occ.resolution_m < radius_m).any())
 
 
+def limit_to_explored(gt: Costmap, explored: Grid2D) -> None:
+    """Make the cells of ``gt`` that ``explored`` (a map's grid) does not know (neither free
+    nor occupied, or outside it) lethal, in place: ground-truth paths over what a map saw."""
+    rc = explored.world_to_cell(gt.cell_to_world(np.argwhere(np.ones(gt.cost.shape, bool))))
+    inside = explored.inside(rc)
+    known = np.zeros(rc.shape[0], bool)
+    known[inside] = (explored.free | explored.occupied)[rc[inside, 0], rc[inside, 1]]
+    gt.cost[~known.reshape(gt.cost.shape)] = np.inf
+
+
 def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: int = 0,
                  min_dist_m: float = 1.5, clearance_m: float = 0.1, accept=None,
                  explored: Grid2D | None = None, footprints: Footprints | None = None):
@@ -198,11 +208,7 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
     """
     gt = gt_costmap(occ, config, footprints)
     if explored is not None:
-        rc = explored.world_to_cell(gt.cell_to_world(np.argwhere(np.ones(gt.cost.shape, bool))))
-        inside = explored.inside(rc)
-        known = np.zeros(rc.shape[0], bool)
-        known[inside] = (explored.free | explored.occupied)[rc[inside, 0], rc[inside, 1]]
-        gt.cost[~known.reshape(gt.cost.shape)] = np.inf
+        limit_to_explored(gt, explored)
     r_lethal = config.robot_radius_m + config.safety_margin_m
     free_rc = np.argwhere(np.isfinite(gt.cost) & occ.known
                           & (gt.obstacle_distance_m >= r_lethal + clearance_m))

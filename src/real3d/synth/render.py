@@ -6,8 +6,9 @@ distance is the z-depth): z-depth, the triangle hit (-> class, instance, materia
 surface normal. Colour is Lambertian shading of textured albedo under the scene's point
 lights, with cast shadows from shadow rays traced by Open3D's RaycastingScene (at reduced
 resolution; ``RenderConfig.shadow_rays="torch"`` traces them with real3d's brute-force torch
-test instead, on a GPU where there is one, for hosts without Open3D), plus emitted light from windows, screens and lamps. Camera effects and the
-depth sensor model then turn the clean signals into what a real RGB-D camera would give.
+test instead, on a GPU where there is one, for hosts without Open3D), plus emitted light
+from windows, screens and lamps. Camera effects and the depth sensor model then turn the
+clean signals into what a real RGB-D camera would give.
 
 The per-pixel loops are numba kernels (compiled on first use, cached on disk): one pass per
 step instead of chains of numpy temporaries. A 240x320 frame costs about 11 ms of one core,
@@ -48,8 +49,8 @@ class RenderConfig:
             worker process per core).
         shadow_rays: ``"open3d"`` (default: Open3D's RaycastingScene) or ``"torch"``
             (``real3d.geometry.raycast.TorchOccluder``: every ray against every triangle, on
-            CUDA when available; the same float32 test, so the two differ only for rays that
-            graze an edge).
+            CUDA when available; both test in float32, so they differ only for rays that
+            graze an edge or a vertex).
     """
 
     shadow_stride: int = 2

@@ -280,7 +280,7 @@ def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, 
     ``A+B`` joins synth specs into one dataset of len(A) + len(B) samples (A's first), so
     training draws from each in proportion to its size: e.g. single views and trajectory
     frames together. Each part is cached in its own subfolder of ``cache_dir``, named by
-    its position, so a part renders once however the mix is spelt around it."""
+    its position (``part0``, ``part1``, ...), and keyed by its own spec as a single spec is."""
     parts = split_data_spec(spec)
     if len(parts) > 1:
         from torch.utils.data import ConcatDataset

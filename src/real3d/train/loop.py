@@ -287,8 +287,7 @@ def train(
     if log_file is not None:
         log_file.close()
     summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out),
-               "skipped_steps": skipped, "amp": amp, "device": str(device),
-               "seconds": time.perf_counter() - t0}
+               "skipped_steps": skipped, "amp": amp, "device": str(device)}
     if is_main and step >= cfg.steps:
         card = {
             "preset": mcfg.name,
