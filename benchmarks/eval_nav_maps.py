@@ -9,6 +9,8 @@ home, clearance to the exact outlines, without and with a 0.1 m goal tolerance) 
 costmap settings given, so that settings can be compared on the same maps in minutes.
 
     python benchmarks/eval_nav_maps.py --seeds 0..75 --maps runs/navmaps --costmap margin_cost=200
+
+``--time-costmap N`` also times ``build_costmap`` on each map (median of N).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def main() -> None:
     ap.add_argument("--model", default=None,
                     help="fuse this segmentation model's probabilities instead of the ground-truth "
                          "labels (a pretrained name such as rgbd-default, or a .safetensors path)")
+    ap.add_argument("--time-costmap", type=int, default=0, metavar="N",
+                    help="also time build_costmap on each home's map N times and print the median")
     args = ap.parse_args()
     model = None
     if args.model is not None:
@@ -90,6 +94,14 @@ def main() -> None:
         cfg = _config_from(CostmapConfig, args.costmap, z_min_m=occ.z_min_m + args.band_offset,
                            z_max_m=occ.z_max_m)
         cm = build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])
+        if args.time_costmap > 0:
+            ts = []
+            for _ in range(args.time_costmap):
+                t1 = time.perf_counter()
+                build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])
+                ts.append((time.perf_counter() - t1) * 1e3)
+            print(f"home {seed}: build_costmap {np.median(ts):.1f} ms (median of {len(ts)}; {len(m)} voxels, "
+                  f"{cm.cost.shape[0]}x{cm.cost.shape[1]} cells)", flush=True)
         res = [evaluate_navigation(cm, occ, n_pairs=20, seed=seed, goal_tolerance_m=tol, mesh=d["scene"].mesh)
                for tol in (0.0, 0.1)]
         k = [round(r.success_rate * r.n_pairs) for r in res]

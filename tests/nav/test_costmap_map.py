@@ -257,3 +257,39 @@ def test_object_layer_takes_scene_graph_boxes_in_the_band():
     assert np.array_equal(off.cost, plain.cost)
     with pytest.raises(InputError):
         build_costmap(m, cfg, objects=["a box"])
+
+
+def test_obstacle_points_stay_on_the_seen_face_of_a_board_seen_from_one_side():
+    # A 2 cm board with its face at x = 1.0 m, seen from the front only: the TSDF's band
+    # makes the cells up to a truncation behind the face occupied (space nobody saw), but
+    # obstacle distances are measured from the face, where the camera showed the board.
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((1.01, 0.0, 0.5), (0.02, 1.2, 1.0), 0.0, OBJ)])
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=2)
+    for i, y in enumerate(np.linspace(-0.3, 0.3, 6)):
+        m.integrate(r.render(K, look_at((-0.6, y, 0.9), (1.0, y, 0.4)), index=i))
+    cm = build_costmap(m, CostmapConfig())
+    occ = cm.grid.cell_to_world(np.argwhere(cm.grid.occupied))
+    occ_x = occ[np.abs(occ[:, 1]) < 0.5, 0]  # away from the board's ends
+    assert occ_x.max() > 1.1  # the band behind the face is occupied
+    assert (occ_x < 1.05).any()
+    pts, behind = cm.grid.obstacle_xy, cm.grid.behind_xy
+    assert pts is not None and len(pts) and behind is not None and len(behind)
+    assert pts[:, 0].min() > 0.97
+    assert pts[np.abs(pts[:, 1]) < 0.5, 0].max() < 1.04
+    # Past its ends, where the floor behind it shows, the band's averages cross zero a
+    # voxel behind the face: no deeper than that.
+    assert pts[:, 0].max() < 1.09
+    assert behind[:, 0].min() > 1.04 and behind[:, 0].max() > 1.1
+    # Cells just behind the band: dear, not lethal, as far as the face allows.
+    rc = cm.world_to_cell([(1.3, 0.0)])[0]
+    assert cm.obstacle_distance_m[rc[0], rc[1]] < 0.2
+    # The face is surface, the band behind it is not.
+    arr = m.voxel_arrays()
+    c = (arr["coords"] + 0.5) * m.voxel_size_m
+    mid = (np.abs(c[:, 1]) < 0.2) & (c[:, 2] > 0.2) & (c[:, 2] < 0.8) & (arr["weight"] >= 3)
+    face = np.flatnonzero(mid & (np.abs(c[:, 0] - 1.025) < 0.01))
+    deep = np.flatnonzero(mid & (np.abs(c[:, 0] - 1.125) < 0.01))
+    assert len(face) and len(deep)
+    assert m.zero_crossing(face).mean() > 0.9
+    assert not m.zero_crossing(deep).any()

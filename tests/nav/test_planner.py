@@ -154,6 +154,45 @@ def test_a_doorway_inside_the_safety_margin_is_passable_but_avoided():
     assert not any((r == 10 and 8 <= c < 12) for r, c in p2.cells)
 
 
+def test_space_behind_a_seen_surface_is_dear_not_lethal():
+    # A wall across the grid with a 0.6 m gap; robot radius 0.35 m. The wall right of the
+    # gap was seen from the far side only: its three cells next to the gap are the
+    # truncation band behind that surface (behind_xy), the surface itself starts 0.3 m
+    # further right. By what the camera showed the gap is 0.9 m wide; counting the band,
+    # 0.6 m, too narrow for the robot.
+    occ = np.zeros((20, 30), bool)
+    occ[10, :] = True
+    occ[10, 8:14] = False
+    grid = grid_from(occ)
+    centres = lambda cols: grid.cell_to_world(np.stack([np.full(len(cols), 10), cols], 1)).astype(np.float32)
+    grid.obstacle_xy = np.concatenate([centres(np.arange(0, 8)), centres(np.arange(17, 30))])
+    grid.behind_xy = centres(np.arange(14, 17))
+    c = cfg(radius=0.35)
+    cm = costmap_from_grid(grid, c)
+    start, goal = np.array([1.15, 0.35]), np.array([1.15, 1.75])
+    p = plan(cm, start, goal)
+    assert p.waypoints[:, 1].min() < 1.0 < p.waypoints[:, 1].max()  # through the gap
+    gap = cm.cost[10, 8:14]
+    assert np.isfinite(gap).any() and (gap[np.isfinite(gap)] > c.behind_cost).all()
+    assert cm.obstacle_distance_m[10, 13] < 0.11  # distances count the band
+    with pytest.raises(NoPathError):
+        plan(costmap_from_grid(grid, replace(c, behind_cost=np.inf)), start, goal)
+    # Without the band's points the same cells are the plain cell-centre costmap's.
+    bare = grid_from(occ)
+    np.testing.assert_array_equal(~np.isfinite(costmap_from_grid(bare, c).cost),
+                                  ~np.isfinite(costmap_from_grid(grid, replace(c, behind_cost=np.inf)).cost))
+    # Given another way round, the planner takes it rather than pass the band.
+    occ2 = occ.copy()
+    occ2[10, 22:29] = False
+    grid2 = grid_from(occ2)
+    grid2.obstacle_xy = np.concatenate([centres(np.arange(0, 8)), centres(np.arange(17, 22)), centres([29])])
+    grid2.behind_xy = grid.behind_xy
+    p2 = plan(costmap_from_grid(grid2, c), start, goal)
+    assert not any((r == 10 and 8 <= col < 14) for r, col in p2.cells)
+    with pytest.raises(InputError):
+        costmap_from_grid(grid, replace(c, behind_cost=0.5))
+
+
 def test_shortcut_does_not_cut_through_a_zone_the_path_went_round():
     # The start sits in one zone (cost 25 next to the start); the grid path leaves it and
     # goes round a second zone; the worst cell of the whole stretch is 25, so a worst-cell

@@ -32,6 +32,11 @@ class Grid2D:
         obstacle_xy: optional (N, 2) float32 world xy of the measured surface points (or
             voxel centres) that made cells occupied: sub-cell positions for obstacle
             distances; None when only the cells are known.
+        behind_xy: optional (M, 2) float32 world xy of the rest of those points: the ones
+            only the truncation band behind a seen surface puts there (space no frame saw,
+            which may be the inside of a thick object or nothing behind a thin one), and
+            single-frame points more than a voxel behind that surface. None with
+            ``obstacle_xy``.
         top_z_m, bottom_z_m: optional (H, W) float32 heights of the highest and lowest
             solid voxel centres in the band of each occupied cell, NaN elsewhere (None when
             not computed).
@@ -46,6 +51,7 @@ class Grid2D:
     z_min_m: float
     z_max_m: float
     obstacle_xy: np.ndarray | None = None
+    behind_xy: np.ndarray | None = None
     top_z_m: np.ndarray | None = None
     bottom_z_m: np.ndarray | None = None
 
@@ -117,6 +123,32 @@ def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, ce
     return known[np.clip(cx, 0, nx - 1), np.clip(cy, 0, ny - 1)]
 
 
+def _per_cm(xy: np.ndarray, x0: float, y0: float) -> np.ndarray:
+    """(M, 2) float32: ``xy`` rounded to 1 cm, one entry per centimetre square."""
+    o = np.array([x0 - 1.0, y0 - 1.0])  # points lie at most half a voxel outside the grid
+    q = np.round((xy - o) / 0.01).astype(np.int64)
+    key = np.unique(q[:, 0] * (1 << 31) + q[:, 1])
+    return (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
+
+
+def _near_surface(points: np.ndarray, surface: np.ndarray, reach_m: float) -> np.ndarray:
+    """(N,) bool: ``points`` with a ``surface`` point within ``reach_m``.
+
+    For solid voxels with neither a measured point nor the zero level next to them: such a
+    voxel lies in the truncation band behind a surface, up to a truncation distance deep,
+    inside a thick object or, behind one seen from one side only (the back of a chair, a
+    thin board), in space no frame saw. The map cannot tell which; the costmap makes such
+    space dear rather than lethal (``CostmapConfig.behind_cost``). One without a surface
+    within reach is an obstacle like any other."""
+    from scipy.spatial import cKDTree
+
+    if not len(points) or not len(surface):
+        return np.zeros(len(points), bool)
+    tree = cKDTree(surface, balanced_tree=False, compact_nodes=False)
+    d, _ = tree.query(points, distance_upper_bound=reach_m)
+    return np.isfinite(d)
+
+
 def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
                    z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
                    floor_label: int = _FLOOR, min_column_voxels: int = 2,
@@ -143,8 +175,9 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
 
     Args:
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
-        obstacle_points: also collect ``Grid2D.obstacle_xy`` (sub-cell obstacle positions,
-            which only obstacle distances need; without them the field stays None).
+        obstacle_points: also collect ``Grid2D.obstacle_xy`` and ``Grid2D.behind_xy``
+            (sub-cell obstacle positions, which only obstacle distances need; without them
+            the fields stay None).
         free_column_top_m: when given, observed floor and low free space free a cell only
             where the map knows its column from ``z_min_m`` up to this height: the
             column's coarse free-space cells (``free_voxel_size_m``) in that range were
@@ -226,16 +259,33 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     grid.bottom_z_m = np.where(grid.occupied, bottom.reshape(h, w), np.float32(np.nan))
     if obstacle_points:
         # Where in its cell each obstacle is: the mean measured points of the voxels that
-        # were hit; in a cell without any, the centres of its solid voxels (at most half a
-        # voxel in front of the surface). One entry per 1 cm in xy.
+        # were hit; in a cell without any, the centres of its solid voxels. One entry per
+        # 1 cm in xy.
+        sdf_s = sdf[solid]
         was_hit = hits[solid] > 0
+        # A point measured in only one frame, more than a voxel behind the surface the
+        # TSDF's many rays agree on, is a stray reading (a depth-noise tail behind a chair
+        # back), not a surface.
+        trusted = (hits[solid] >= 2) | (was_hit & (sdf_s > -vs))
         cell_hit = np.bincount(cell[was_hit], minlength=h * w) > 0
         keep = grid.occupied.ravel()[cell] & (was_hit | ~cell_hit[cell])
-        pts = centres[solid, :2] + np.where(was_hit[:, None], arr["hit_offset"][solid, :2] * vs, 0.0)
-        o = np.array([x0 - 1.0, y0 - 1.0])  # points lie at most half a voxel outside the grid
-        q = np.round((pts[keep] - o) / 0.01).astype(np.int64)
-        key = np.unique(q[:, 0] * (1 << 31) + q[:, 1])
-        grid.obstacle_xy = (np.stack([key >> 31, key & ((1 << 31) - 1)], axis=1) * 0.01 + o).astype(np.float32)
+        pts3 = centres[solid] + np.where(was_hit[:, None], arr["hit_offset"][solid] * vs, 0.0)
+        # Which of them only the truncation band behind a seen surface puts there
+        # (behind_xy): stray points, and voxels without a measured point behind the zero
+        # level (sdf < 0) and without it next to them, with a surface point within reach.
+        sel = np.flatnonzero(keep)
+        surface = trusted[sel] | (sdf_s[sel] >= 0)
+        ask = ~surface & ~was_hit[sel]
+        surface[ask] = semantic_map.zero_crossing(solid[sel[ask]])
+        # A voxel without a measured point stands at its column's centre in xy; where a
+        # surface voxel of the same column stands there too, the point is an obstacle
+        # point anyway and needs no search.
+        col = arr["coords"][solid[sel], 0] * (1 << 32) + arr["coords"][solid[sel], 1]
+        ask = ~surface & ~(~was_hit[sel] & np.isin(col, col[surface & ~was_hit[sel]]))
+        behind = np.zeros(len(solid), bool)
+        behind[sel[ask]] = _near_surface(pts3[sel[ask]], pts3[sel[surface]], trunc + 0.5 * np.sqrt(3.0) * vs)
+        grid.obstacle_xy = _per_cm(pts3[keep & ~behind, :2], x0, y0)
+        grid.behind_xy = _per_cm(pts3[keep & behind, :2], x0, y0)
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):

@@ -786,6 +786,29 @@ class SemanticMap:
             grad[:, axis] = g
         return grad * (self.config.truncation_m / self.config.voxel_size_m)
 
+    def zero_crossing(self, rows: np.ndarray, max_jump_m: float | None = None) -> np.ndarray:
+        """(N,) bool: map rows the zero level passes next to: the voxel's tsdf is 0, or an
+        observed 6-neighbour's tsdf has the opposite sign, with the signed distances of the
+        two differing by at most ``max_jump_m`` (default two voxels). A voxel behind a
+        surface (or in front of one) without such a neighbour lies somewhere in the
+        truncation band, even where its averaged value is near 0; and where the end of one
+        surface's band meets what views from the far side saw in front of nothing (-0.13 m
+        next to +0.15 m), the sign flips without a surface between."""
+        jump = (2 * self.config.voxel_size_m if max_jump_m is None else max_jump_m) / self.config.truncation_m
+        rows = np.asarray(rows, np.int64)
+        keys = self._hash.keys[rows]
+        t0 = self._tsdf[rows]
+        out = t0 == 0
+        n = len(self)
+        for step in (1 << 34, 1 << 17, 1):
+            for sign in (1, -1):
+                r = self._hash.lookup(keys + sign * step)
+                ok = r >= 0
+                ok[ok] = self._weight[r[ok]] > 0
+                t = self._tsdf[np.where(ok, r, 0) % max(n, 1)]
+                out |= ok & ((t >= 0) != (t0 >= 0)) & (np.abs(t - t0) <= jump)
+        return out
+
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
                         snap: bool = True, measured: bool = False) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).

@@ -27,6 +27,14 @@ class CostmapConfig:
             (default), so the planner keeps out of it where it can yet still passes a
             doorway the map draws a few centimetres too narrow; ``inf`` makes the padding
             lethal too.
+        behind_cost: added cost of free cells within ``robot_radius_m`` of the space behind
+            a seen surface only (``Grid2D.behind_xy``: the TSDF's truncation band, solid
+            up to 15 cm behind a surface no frame saw from the other side) but not of an
+            obstacle the camera showed. That space is the inside of a thick object or
+            nothing behind a thin one (a chair back seen from the front); the map cannot
+            tell which. Far above ``margin_cost``, so that the planner goes round where
+            it can, but finite, so that a passage behind a thin thing stays open; ``inf``
+            makes it lethal.
         inflation_m: beyond the lethal zone the cost decays over this distance.
         inflation_weight: extra cost per cell right at the lethal boundary (decays to 0).
         unknown_cost: cost of unknown cells; ``inf`` keeps the planner out of them.
@@ -84,6 +92,7 @@ class CostmapConfig:
     robot_radius_m: float = 0.2
     safety_margin_m: float = 0.05
     margin_cost: float = 200.0
+    behind_cost: float = 1000.0
     inflation_m: float = 0.3
     inflation_weight: float = 4.0
     unknown_cost: float = float("inf")
@@ -138,22 +147,31 @@ class Costmap:
         return self.grid.cell_to_world(rc)
 
 
-def _refine_distance(grid: Grid2D, dist: np.ndarray, config: CostmapConfig) -> np.ndarray:
-    """Distances from free cell centres to the nearest obstacle point (``grid.obstacle_xy``)
-    instead of the nearest occupied cell's centre, where they shape the cost: a surface
-    anywhere in a 5 cm cell moves the lethal edge by up to half a cell either way."""
+def _refine_distance(grid: Grid2D, dist: np.ndarray, config: CostmapConfig, points: np.ndarray,
+                     extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distances from free cell centres to the nearest obstacle point (``points``, e.g.
+    ``grid.obstacle_xy``) instead of the nearest occupied cell's centre, where they shape
+    the cost: a surface anywhere in a 5 cm cell moves the lethal edge by up to half a cell
+    either way. Returns those distances, and the same counting the ``extra`` points too
+    (the first again when there are none)."""
     from scipy.spatial import cKDTree
 
     res = grid.resolution_m
     cap = config.robot_radius_m + config.safety_margin_m + config.inflation_m + 2 * res
     rc = np.argwhere((dist < cap) & ~grid.occupied)
-    if not len(rc):
-        return dist
-    d, _ = cKDTree(grid.obstacle_xy).query(grid.cell_to_world(rc), distance_upper_bound=cap + res)
+    if not len(rc) or not len(points):
+        return dist, dist
+    xy = grid.cell_to_world(rc)
+    d, _ = cKDTree(points).query(xy, distance_upper_bound=cap + res)
     out = dist.copy()
     # A cell whose nearest point lies beyond the bound keeps its cell-centre distance.
     out[rc[:, 0], rc[:, 1]] = np.where(np.isfinite(d), d, out[rc[:, 0], rc[:, 1]]).astype(np.float32)
-    return out
+    if extra is None or not len(extra):
+        return out, out
+    d2, _ = cKDTree(extra).query(xy, distance_upper_bound=cap + res)
+    both = out.copy()
+    both[rc[:, 0], rc[:, 1]] = np.minimum(out[rc[:, 0], rc[:, 1]], d2).astype(np.float32)
+    return out, both
 
 
 def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
@@ -203,7 +221,9 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
 
     Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
     transform, refined to the measured obstacle points of ``grid.obstacle_xy`` when the
-    grid carries them); unknown cells cost ``unknown_cost``. Free cells cost
+    grid carries them); cells within robot_radius of only the space behind seen surfaces
+    (``grid.behind_xy``) cost ``behind_cost`` more instead; unknown cells cost
+    ``unknown_cost``. Free cells cost
     ``1 + inflation_weight * exp(-3 (d - r_margin) / inflation_m)`` inside the inflation
     band (r_margin = robot_radius + safety_margin), plus, where they lie in them, the
     zones' costs, which add up: ``margin_cost`` within r_margin of an obstacle (lethal when
@@ -228,14 +248,20 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         if dist.shape != grid.shape:
             raise InputError(f"costmap_from_grid: expected obstacle_distance_m of shape {grid.shape}, "
                              f"got {describe_array(dist)}")
+        dist_seen = dist
     else:
         dist = (ndimage.distance_transform_edt(~grid.occupied) * res).astype(np.float32)
+        dist_seen = dist
         if not grid.occupied.any():
             dist[:] = np.inf
-        elif grid.obstacle_xy is not None and len(grid.obstacle_xy):
-            dist = _refine_distance(grid, dist, config)
+        elif grid.obstacle_xy is not None:
+            # Lethal by what the camera showed (obstacle_xy); every other zone, and the
+            # distances the costmap reports, also count the space behind seen surfaces.
+            dist_seen, dist = _refine_distance(grid, dist, config, grid.obstacle_xy, grid.behind_xy)
     if not config.margin_cost >= 1:
         raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
+    if not config.behind_cost >= 1:
+        raise InputError(f"costmap_from_grid: expected behind_cost >= 1 (or inf), got {config.behind_cost}")
     if not (config.unknown_margin_cost >= 0 and config.unknown_margin_m >= 0 and config.unknown_body_cost >= 0
             and config.unknown_hole_m2 >= 0):
         raise InputError(f"costmap_from_grid: expected unknown_margin_cost, unknown_margin_m, unknown_body_cost and "
@@ -293,8 +319,10 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         # Dearer towards the box: inside the zone the planner, and the shortcutting after
         # it, still keep as far off as they can.
         cost[near] += (config.object_cost * (2.0 - d_box[near] / reach)).astype(np.float32)
+    # Within the robot radius of space behind a seen surface only: dear, not lethal.
+    cost[(dist < config.robot_radius_m) & (dist_seen >= config.robot_radius_m)] += np.float32(config.behind_cost)
     cost[unknown] = np.float32(config.unknown_cost)
-    cost[dist < config.robot_radius_m] = LETHAL
+    cost[dist_seen < config.robot_radius_m] = LETHAL
     cost[grid.occupied] = LETHAL  # also when the robot radius is 0
     return Costmap(cost, grid, dist, config)
 
