@@ -92,13 +92,14 @@ def test_render_rejects_bad_input(scene_and_renderer):
         r.render(np.eye(4), (100, 100, 39.5, 29.5), np.random.default_rng(0))
 
 
-def test_torch_shadow_rays_render_what_open3d_renders(bank):
+@pytest.mark.parametrize("backend", ["torch", "bvh"])
+def test_other_shadow_ray_backends_render_what_open3d_renders(bank, backend):
     from real3d.core.errors import ConfigError
     from real3d.synth import RenderConfig
 
     scene = generate_scene(21, "home")
     K = Intrinsics(100.0, 100.0, 39.5, 29.5, 80, 60)
-    a, b = Renderer(scene, bank), Renderer(scene, bank, RenderConfig(shadow_rays="torch"))
+    a, b = Renderer(scene, bank), Renderer(scene, bank, RenderConfig(shadow_rays=backend))
     # a control that casts no shadows: the views must have shadows for the comparison to mean anything
     c = Renderer(scene, bank)
     c.caster.occlusion_test = lambda *_: (lambda rays, tnear, tfar: np.zeros(len(rays), bool))

@@ -14,7 +14,11 @@ def test_synth_spec_parsing():
     s = parse_synth_spec("synth:kind=home,seed=7,n=20,noise=0")
     assert (s.seed, s.n, s.noise) == (7, 20, False)
     assert parse_synth_spec(s.to_string()) == s
-    for bad in ("synth:colour=red", "synth:size=big", "synth:seed=5-1"):
+    for rays in ("bvh", "torch"):
+        s = parse_synth_spec(f"synth:kind=home,seed=7,n=20,rays={rays}")
+        assert s.rays == rays and s.render_config().shadow_rays == rays
+        assert parse_synth_spec(s.to_string()) == s
+    for bad in ("synth:colour=red", "synth:size=big", "synth:seed=5-1", "synth:rays=embree"):
         with pytest.raises(ConfigError):
             parse_synth_spec(bad)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from real3d.core.errors import InputError
+from real3d.geometry.bvh import check_rays, check_triangle_mesh
 
 
 class TorchOccluder:
@@ -29,14 +29,7 @@ class TorchOccluder:
 
     def __init__(self, vertices: np.ndarray, triangles: np.ndarray, device: str | torch.device | None = None,
                  pairs_per_chunk: int = 1 << 24):
-        v = np.asarray(vertices)
-        f = np.asarray(triangles)
-        if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3:
-            raise InputError(f"TorchOccluder: expected vertices (V, 3) and triangles (T, 3), got "
-                             f"{v.shape} and {f.shape}")
-        if len(f) and (f.min() < 0 or f.max() >= len(v)):
-            raise InputError(f"TorchOccluder: triangle indices must lie in [0, {len(v)}), got "
-                             f"[{f.min()}, {f.max()}]")
+        v, f = check_triangle_mesh("TorchOccluder", vertices, triangles)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -58,9 +51,7 @@ class TorchOccluder:
     def test_occlusions(self, rays: np.ndarray, tnear: float = 0.0, tfar: float = float("inf")) -> np.ndarray:
         """rays: (N, 6) float (origin, direction; t scales the direction, unnormalised)
         -> (N,) bool, True where some triangle is hit at tnear < t < tfar."""
-        r = np.asarray(rays)
-        if r.ndim != 2 or r.shape[1] != 6:
-            raise InputError(f"TorchOccluder.test_occlusions: expected rays (N, 6), got {r.shape}")
+        r = check_rays("TorchOccluder.test_occlusions", rays)
         n, n_tri = len(r), len(self._lo)
         if n == 0 or n_tri == 0:
             return np.zeros(n, dtype=bool)

@@ -5,8 +5,9 @@ exactly what a ray through every pixel centre would (rays with camera z = 1, so 
 distance is the z-depth): z-depth, the triangle hit (-> class, instance, material) and the
 surface normal. Colour is Lambertian shading of textured albedo under the scene's point
 lights, with cast shadows from shadow rays traced by Open3D's RaycastingScene (at reduced
-resolution; ``RenderConfig.shadow_rays="torch"`` traces them with real3d's brute-force torch
-test instead, on a GPU where there is one, for hosts without Open3D), plus emitted light
+resolution; for hosts without Open3D, ``RenderConfig.shadow_rays="bvh"`` traces them with
+real3d's numba BVH on the CPU and ``"torch"`` with its brute-force torch test, on a GPU
+where there is one), plus emitted light
 from windows, screens and lamps. Camera effects and the depth sensor model then turn the
 clean signals into what a real RGB-D camera would give.
 
@@ -47,10 +48,11 @@ class RenderConfig:
         sensor: depth sensor model.
         nthreads: threads of Open3D's shadow-ray tests (0 = all cores; 1 suits one
             worker process per core).
-        shadow_rays: ``"open3d"`` (default: Open3D's RaycastingScene) or ``"torch"``
-            (``real3d.geometry.raycast.TorchOccluder``: every ray against every triangle, on
-            CUDA when available; both test in float32, so they differ only for rays that
-            graze an edge or a vertex).
+        shadow_rays: ``"open3d"`` (default: Open3D's RaycastingScene), ``"bvh"``
+            (``real3d.geometry.bvh.BVHOccluder``: a numba bounding volume hierarchy, one
+            CPU thread, float64) or ``"torch"`` (``real3d.geometry.raycast.TorchOccluder``:
+            every ray against every triangle, on CUDA when available, float32). They differ
+            only for rays that graze an edge or a vertex.
     """
 
     shadow_stride: int = 2
@@ -62,8 +64,9 @@ class RenderConfig:
     shadow_rays: str = "open3d"
 
     def __post_init__(self) -> None:
-        if self.shadow_rays not in ("open3d", "torch"):
-            raise ConfigError(f"RenderConfig.shadow_rays: expected 'open3d' or 'torch', got {self.shadow_rays!r}")
+        if self.shadow_rays not in ("open3d", "bvh", "torch"):
+            raise ConfigError(f"RenderConfig.shadow_rays: expected 'open3d', 'bvh' or 'torch', got "
+                              f"{self.shadow_rays!r}")
 
 
 @dataclass
@@ -421,17 +424,24 @@ class MeshCaster:
         self._face_instance = np.ascontiguousarray(mesh.face_instance, dtype=np.int32)
         self._raycasting_scene = None
         self._torch_occluder = None
+        self._bvh_occluder = None
 
     def occlusion_test(self, backend: str = "open3d", nthreads: int = 0):
         """``f(rays (N, 6) float32, tnear, tfar) -> (N,) bool``: whether each ray (origin,
-        unnormalised direction) meets the mesh at tnear < t < tfar, traced by Open3D or by
-        ``TorchOccluder`` (see ``RenderConfig.shadow_rays``)."""
+        unnormalised direction) meets the mesh at tnear < t < tfar, traced by Open3D, by
+        ``BVHOccluder`` or by ``TorchOccluder`` (see ``RenderConfig.shadow_rays``)."""
         if backend == "torch":
             if self._torch_occluder is None:
                 from real3d.geometry.raycast import TorchOccluder
 
                 self._torch_occluder = TorchOccluder(self._vertices, self._triangles)
             return self._torch_occluder.test_occlusions
+        if backend == "bvh":
+            if self._bvh_occluder is None:
+                from real3d.geometry.bvh import BVHOccluder
+
+                self._bvh_occluder = BVHOccluder(self._vertices, self._triangles)
+            return self._bvh_occluder.test_occlusions
         o3d = import_open3d()
         rc = self.raycasting_scene
 

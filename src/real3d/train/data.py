@@ -15,8 +15,9 @@ Data specs (strings, as on the command line):
   ``(j % F) * (traj // F)`` of a ``traj``-frame trajectory (default 300) through scene
   ``1_000_000 + 100_000 * seed + j // F`` (those scene seeds keep clear of the small ones
   the map and navigation evaluations use); ``kind=mixed`` makes every fourth scene a
-  warehouse. ``rays=torch`` traces the engine's shadow rays with torch (on a GPU where
-  there is one) instead of Open3D, for hosts without Open3D (``RenderConfig.shadow_rays``).
+  warehouse. ``rays=bvh`` traces the engine's shadow rays with real3d's numba BVH on the
+  CPU, ``rays=torch`` with torch (on a GPU where there is one), instead of Open3D, for
+  hosts without Open3D (``RenderConfig.shadow_rays``).
 - ``A+B``: synth specs joined into one dataset (e.g. views and trajectory frames).
 - anything else: a path that ``real3d.io.open_sequence`` reads (frames need labels).
 
@@ -101,8 +102,8 @@ def parse_synth_spec(spec: str) -> SynthSpec:
                     raise ConfigError(f"synth spec: camera must be views, robot or handheld, got {v!r}")
                 fields["camera"] = v
             elif k == "rays":
-                if v not in ("open3d", "torch"):
-                    raise ConfigError(f"synth spec: rays must be open3d or torch, got {v!r}")
+                if v not in ("open3d", "bvh", "torch"):
+                    raise ConfigError(f"synth spec: rays must be open3d, bvh or torch, got {v!r}")
                 fields["rays"] = v
             else:
                 raise ConfigError(f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, "
