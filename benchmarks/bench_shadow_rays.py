@@ -92,7 +92,8 @@ def main() -> None:
           f"numba {numba.__version__}; one thread; homes {args.scenes}, {n_frames} views at 240x320")
     print(f"BVH build: {np.median(t_build):.1f} ms median over {len(t_build)} homes "
           f"({', '.join(str(len(m.triangles)) for m in meshes.values())} triangles)")
-    print("| backend | frame ms (median) | occlusion tests on the recorded rays, ms (median of passes) | ms per frame |")
+    print("| backend | frame ms (median) | occlusion tests on the recorded rays, ms (median of passes) "
+          "| ms per frame |")
     print("|---|---|---|---|")
     for k in frame_ms:
         occ = float(np.median(totals[k]))

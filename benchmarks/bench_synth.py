@@ -9,6 +9,8 @@ throughput of another checkout of real3d (e.g. ``git worktree add /tmp/base <com
 run in a subprocess on the same scene, views and datasets.
 
     python benchmarks/bench_synth.py --repeats 5 --frames 1024 --baseline-src /tmp/base/src
+
+``--rays bvh`` (or ``torch``) renders with that shadow-ray backend instead of Open3D's.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ STEPS = {
 }
 
 
+_RAYS = "open3d"  # shadow-ray backend (--rays)
+
+
 def machine() -> str:
     import numba
-    import open3d  # noqa: F401  (version only; real3d loads libusb first)
+
+    from real3d.geometry.o3d import import_open3d
+
+    open3d = import_open3d()  # version only (with the bundled libusb where the system has none)
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
@@ -76,7 +84,7 @@ def views(size, n_views):
 def render_ms(size, n_views, repeats, bank):
     """Median ms per ``Renderer.render`` (noise on, one thread) over ``repeats`` passes."""
     scene, K, poses = views(size, n_views)
-    r = Renderer(scene, bank, RenderConfig(nthreads=1))
+    r = Renderer(scene, bank, RenderConfig(nthreads=1, shadow_rays=_RAYS))
     rng = np.random.default_rng(1)
     r.render(poses[0], K, rng)  # lazy set-up (ray-casting scene, compiled kernels)
     res = []
@@ -97,7 +105,7 @@ def step_costs(size, n_views, repeats, bank):
 
     o3d = import_open3d()
     scene, K, poses = views(size, n_views)
-    r = Renderer(scene, bank, RenderConfig(nthreads=1))
+    r = Renderer(scene, bank, RenderConfig(nthreads=1, shadow_rays=_RAYS))
     rc = r.caster.raycasting_scene
     rng = np.random.default_rng(1)
     r.render(poses[0], K, rng)
@@ -147,7 +155,7 @@ def throughput(size, n_frames, workers, repeats, frames_per_scene, scene_batches
     fps = []
     for rep in range(repeats):
         ds = SynthDataset(n_frames, size_hw=size, kind="mixed", seed=100 + rep, noise=True,
-                          frames_per_scene=frames_per_scene, render_config=RenderConfig(nthreads=1))
+                          frames_per_scene=frames_per_scene, render_config=RenderConfig(nthreads=1, shadow_rays=_RAYS))
         if workers == 0:
             ds[0]  # texture bank and first scene outside the timing, as in a long-running loader
             t = time.perf_counter()
@@ -208,13 +216,17 @@ def main() -> None:
     ap.add_argument("--baseline-repeats", type=int, default=3)
     ap.add_argument("--baseline-frames", type=int, default=384)
     ap.add_argument("--as-baseline", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--rays", default="open3d", choices=("open3d", "bvh", "torch"),
+                    help="the engine's shadow-ray backend (RenderConfig.shadow_rays)")
     args = ap.parse_args()
+    global _RAYS
+    _RAYS = args.rays
     torch.set_num_threads(1)
     if args.as_baseline:
         as_baseline(args)
         return
     print(machine())
-    print(f"start: {load()}")
+    print(f"shadow rays: {args.rays}; start: {load()}")
     bank = TextureBank(0)
     base = None
     if args.baseline_src:

@@ -2,15 +2,14 @@
 hierarchy compiled with numba.
 
 The data engine's shadow rays go through Open3D's ``RaycastingScene`` by default. This
-occluder needs nothing but numba and numpy, so the engine can render at full speed on the
-CPU cores of a host without Open3D (a GPU training host, where ``TorchOccluder`` would have
-sixteen rendering processes queue on one GPU for small kernels), one single-threaded test
-per rendering process.
+occluder needs nothing but numba and numpy, so the engine can render on all the
+CPU cores of a host without Open3D (a GPU training host, where ``TorchOccluder`` makes all
+rendering processes share the one GPU), one single-threaded test per rendering process.
 
 The hierarchy splits each node's triangles by their centroids at the best of 16 planes per
 axis by the surface-area heuristic (the median along the longest axis where none splits
-them), down to leaves of at most ``leaf_size`` triangles. Each ray walks
-it with a stack, nearer child first, and stops at its first hit (any hit will do for an
+them), down to leaves of at most ``leaf_size`` triangles. Each ray walks it with a
+stack, nearer child first, and stops at its first hit (any hit will do for an
 occlusion test). The ray-triangle test is Moeller-Trumbore in float64; like Embree's
 float32 test it can disagree with another exact test only for rays that graze an edge or
 a vertex.
