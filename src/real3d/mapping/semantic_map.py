@@ -768,23 +768,29 @@ class SemanticMap:
         or unobserved; zero along an axis without observed neighbours. The stored distance
         is measured along camera rays, so the magnitude is >= 1 at oblique views.
         """
-        keys = self._hash.keys[rows]
         t0 = self._tsdf[rows].astype(np.float64)
         grad = np.zeros((rows.shape[0], 3))
+        nb = self._neighbour_tsdf(rows)
+        for axis in range(3):
+            (op, vp), (om, vm) = nb[2 * axis], nb[2 * axis + 1]
+            vp, vm = np.where(op, vp, 0.0), np.where(om, vm, 0.0)
+            g = np.where(op & om, 0.5 * (vp - vm), np.where(op, vp - t0, np.where(om, t0 - vm, 0.0)))
+            grad[:, axis] = g
+        return grad * (self.config.truncation_m / self.config.voxel_size_m)
+
+    def _neighbour_tsdf(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For the 6-neighbours of map rows, in the order +x, -x, +y, -y, +z, -z: (observed
+        (N,) bool, tsdf (N,), meaningless where not observed)."""
+        keys = self._hash.keys[rows]
         n = len(self)
-        for axis, step in enumerate((1 << 34, 1 << 17, 1)):
-            vals, oks = [], []
+        out = []
+        for step in (1 << 34, 1 << 17, 1):
             for sign in (1, -1):
                 r = self._hash.lookup(keys + sign * step)
                 ok = r >= 0
                 ok[ok] = self._weight[r[ok]] > 0
-                val = np.where(ok, self._tsdf[np.where(ok, r, 0) % max(n, 1)], 0.0)
-                vals.append(val)
-                oks.append(ok)
-            (vp, vm), (op, om) = vals, oks
-            g = np.where(op & om, 0.5 * (vp - vm), np.where(op, vp - t0, np.where(om, t0 - vm, 0.0)))
-            grad[:, axis] = g
-        return grad * (self.config.truncation_m / self.config.voxel_size_m)
+                out.append((ok, self._tsdf[np.where(ok, r, 0) % max(n, 1)]))
+        return out
 
     def zero_crossing(self, rows: np.ndarray, max_jump_m: float | None = None) -> np.ndarray:
         """(N,) bool: map rows the zero level passes next to: the voxel's tsdf is 0, or an
@@ -796,17 +802,10 @@ class SemanticMap:
         next to +0.15 m), the sign flips without a surface between."""
         jump = (2 * self.config.voxel_size_m if max_jump_m is None else max_jump_m) / self.config.truncation_m
         rows = np.asarray(rows, np.int64)
-        keys = self._hash.keys[rows]
         t0 = self._tsdf[rows]
         out = t0 == 0
-        n = len(self)
-        for step in (1 << 34, 1 << 17, 1):
-            for sign in (1, -1):
-                r = self._hash.lookup(keys + sign * step)
-                ok = r >= 0
-                ok[ok] = self._weight[r[ok]] > 0
-                t = self._tsdf[np.where(ok, r, 0) % max(n, 1)]
-                out |= ok & ((t >= 0) != (t0 >= 0)) & (np.abs(t - t0) <= jump)
+        for ok, t in self._neighbour_tsdf(rows):
+            out |= ok & ((t >= 0) != (t0 >= 0)) & (np.abs(t - t0) <= jump)
         return out
 
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
