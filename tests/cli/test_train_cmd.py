@@ -36,3 +36,11 @@ def test_train_boxes_rejects_bad_arguments(tmp_path):
         assert r.exit_code != 0
         assert "Invalid value" in r.output or "Error" in r.output, r.output
     assert not list(tmp_path.iterdir())
+
+
+def test_train_seg_rejects_an_untrained_teacher_before_rendering(tmp_path):
+    r = CliRunner().invoke(app, ["train", "seg", "--preset", "rgb-tiny", "--teacher", "rgbd-tiny", "--steps", "1",
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code != 0
+    assert "expected trained weights" in str(r.exception) + r.output
+    assert not (tmp_path / "out").exists()

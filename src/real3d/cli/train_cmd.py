@@ -30,6 +30,10 @@ def seg(
     init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="Clip gradients to this global norm (0 = off)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N (data stays on the CPU)."),
+    teacher: str | None = typer.Option(None, "--teacher",
+                                       help="Also learn a trained network's class distributions (name or .safetensors)."),
+    distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation term."),
+    distill_temperature: float = typer.Option(2.0, "--distill-temperature", help="Softmax temperature of distillation."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -42,6 +46,7 @@ def seg(
         cache_dir=str(cache) if cache else None, seed=seed, ckpt_every=ckpt_every,
         augment=None if no_augment else AugmentConfig(), threads=threads,
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
+        teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -10,10 +10,10 @@ from real3d.train.data import (
     parse_synth_spec,
 )
 from real3d.train.loop import TrainConfig, lr_at, train
-from real3d.train.losses import class_weights_from_counts, seg_loss
+from real3d.train.losses import class_weights_from_counts, distill_loss, seg_loss
 
 __all__ = [
     "TrainConfig", "train", "lr_at", "AugmentConfig", "SynthSpec", "ToySegData", "augment", "open_data",
-    "parse_synth_spec", "save_checkpoint", "load_checkpoint", "seg_loss",
+    "parse_synth_spec", "save_checkpoint", "load_checkpoint", "seg_loss", "distill_loss",
     "class_weights_from_counts",
 ]

@@ -19,12 +19,12 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from real3d.core.errors import ConfigError
-from real3d.models.presets import get_preset
+from real3d.models.presets import PRESETS, get_preset
 from real3d.models.pretrained import save_weights
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
 from real3d.train.data import AugmentConfig, ScheduleDataset, StepSampler, open_data
-from real3d.train.losses import class_weights_from_counts, label_counts, seg_loss
+from real3d.train.losses import class_weights_from_counts, distill_loss, label_counts, seg_loss
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,13 @@ class TrainConfig:
             augmentation stay on the CPU (seeded per schedule item as always); the model, the
             loss and the optimizer run on the device. ``amp="auto"`` is bf16 on CUDA. Under
             torchrun with CUDA each process takes GPU ``LOCAL_RANK`` and NCCL.
+        teacher: a trained segmentation network (pretrained name or ``.safetensors`` path)
+            whose refined class distributions the model also learns to match (knowledge
+            distillation, ``real3d.train.losses.distill_loss``) on the same augmented
+            batch; the teacher sees whichever of RGB and depth it was trained on, so an
+            RGB-D teacher can teach an RGB-only student. None: labels only.
+        distill_weight: weight of the distillation term added to the label loss.
+        distill_temperature: softmax temperature of the distillation term.
     """
 
     preset: str = "rgbd-small"
@@ -86,8 +93,15 @@ class TrainConfig:
     init_weights: str | None = None
     grad_clip: float = 5.0
     device: str = "cpu"
+    teacher: str | None = None
+    distill_weight: float = 1.0
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
+        if not self.distill_weight >= 0:
+            raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
+        if not self.distill_temperature > 0:
+            raise ConfigError(f"TrainConfig.distill_temperature: expected > 0, got {self.distill_temperature}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise ConfigError(f"TrainConfig.device: expected 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.amp not in ("auto", "off", "bf16"):
@@ -153,6 +167,8 @@ def train(
     out = Path(cfg.out_dir)
     ckpt_path = out / "ckpt" / "last"
     mcfg = model_config or get_preset(cfg.preset)
+    # checked before any data is rendered
+    teacher = _load_teacher(cfg.teacher, mcfg, device) if cfg.teacher else None
 
     torch.manual_seed(cfg.seed)
     model = Real3DVisionNet(mcfg)
@@ -248,6 +264,11 @@ def train(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
         loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
+        if teacher is not None and cfg.distill_weight > 0:
+            tcfg = teacher.config
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+                t_logits = teacher(rgb if tcfg.uses_rgb else None, depth if tcfg.uses_depth else None, head="refined")
+            loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
         opt.zero_grad(set_to_none=True)
         # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
         # every rank then sees the same non-finite norm and skips the same step.
@@ -301,6 +322,22 @@ def train(
     if world > 1:
         dist.barrier()
     return summary
+
+
+def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Real3DVisionNet:
+    """The distillation teacher, frozen and in eval mode on ``device``. Only trained weights
+    qualify: a preset name would be a random network."""
+    from real3d.models.pretrained import PRETRAINED, load_model
+
+    if spec in PRESETS and spec not in PRETRAINED:
+        raise ConfigError(f"TrainConfig.teacher: expected trained weights (a pretrained name such as "
+                          f"{sorted(PRETRAINED)[0]!r} or a .safetensors path), got the preset {spec!r}")
+    teacher = load_model(spec)
+    if teacher.config.num_classes != student.num_classes:
+        raise ConfigError(f"TrainConfig.teacher: {spec} predicts {teacher.config.num_classes} classes, "
+                          f"the student {student.num_classes}")
+    teacher.eval().requires_grad_(False)
+    return teacher.to(device)
 
 
 def bf16_is_native() -> bool:

@@ -54,3 +54,36 @@ def seg_loss(
         up = F.interpolate(coarse.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
         loss = loss + coarse_weight * F.cross_entropy(up, target, weight=weight, ignore_index=-1)
     return loss
+
+
+def distill_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    temperature: float = 2.0,
+) -> torch.Tensor:
+    """Pixel-wise knowledge distillation: KL(teacher || student) of the class distributions
+    softened by ``temperature``, times ``temperature**2`` (so its gradient keeps the scale of
+    a cross-entropy as the temperature changes), averaged over the pixels that count.
+
+    Args:
+        student: (B, K, H, W) logits of the network being trained.
+        teacher: (B, K, H, W) logits of the teacher (no gradient flows into them).
+        labels: (B, H, W) NYUv2-13 ids; void pixels (0) are left out. None: every pixel.
+        temperature: > 0; 1 compares the plain softmax outputs.
+    """
+    if student.shape != teacher.shape or student.ndim != 4:
+        raise ValueError(f"distill_loss: expected student and teacher logits of one (B, K, H, W) shape, "
+                         f"got {tuple(student.shape)} and {tuple(teacher.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"distill_loss: expected temperature > 0, got {temperature}")
+    t = temperature
+    log_p_s = F.log_softmax(student.float() / t, dim=1)
+    log_p_t = F.log_softmax(teacher.detach().float() / t, dim=1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1)  # (B, H, W)
+    if labels is not None:
+        valid = labels > 0
+        if not bool(valid.any()):
+            return student.sum() * 0.0
+        kl = kl[valid]
+    return kl.mean() * (t * t)
