@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from real3d.core.errors import ConfigError
+from real3d.core.errors import ConfigError, InputError
 from real3d.models import build_model, load_weights
 from real3d.models.presets import get_preset
 from real3d.models.pretrained import save_weights
@@ -42,9 +42,9 @@ def test_distill_loss_is_zero_on_agreement_and_ignores_void():
     t.requires_grad_(True)
     distill_loss(s, t).backward()
     assert s.grad is not None and float(s.grad.abs().sum()) > 0 and t.grad is None
-    with pytest.raises(ValueError, match="one \\(B, K, H, W\\) shape"):
+    with pytest.raises(InputError, match="one \\(B, K, H, W\\) shape"):
         distill_loss(s, t[:, :4])
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ConfigError, match="temperature"):
         distill_loss(s, t, temperature=0.0)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from real3d.core.errors import ConfigError, InputError
+
 
 def class_weights_from_counts(counts: torch.Tensor, c: float = 1.02) -> torch.Tensor:
     """ENet-style class weights 1 / ln(c + frequency) from per-class pixel counts (K,).
@@ -73,10 +75,10 @@ def distill_loss(
         temperature: > 0; 1 compares the plain softmax outputs.
     """
     if student.shape != teacher.shape or student.ndim != 4:
-        raise ValueError(f"distill_loss: expected student and teacher logits of one (B, K, H, W) shape, "
+        raise InputError(f"distill_loss: expected student and teacher logits of one (B, K, H, W) shape, "
                          f"got {tuple(student.shape)} and {tuple(teacher.shape)}")
     if not temperature > 0:
-        raise ValueError(f"distill_loss: expected temperature > 0, got {temperature}")
+        raise ConfigError(f"distill_loss: expected temperature > 0, got {temperature}")
     t = temperature
     log_p_s = F.log_softmax(student.float() / t, dim=1)
     log_p_t = F.log_softmax(teacher.detach().float() / t, dim=1)
