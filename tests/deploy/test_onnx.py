@@ -78,6 +78,8 @@ def test_dynamic_size_and_predict_api(toy_model, tmp_path):
                   intrinsics=Intrinsics.from_fov(w, h, 1.0))
     a, b = s.predict(frame), m.predict(frame)
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
+    a, b = s.predict(frame, flip=True), m.predict(frame, flip=True)
+    assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
     with pytest.raises(InputError, match="depth"):
         s.predict(frame.replace(depth_m=None))
     with pytest.raises(InputError, match="multiples of 16"):

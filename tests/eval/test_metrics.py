@@ -137,3 +137,19 @@ def test_bootstrap_paired_difference():
     assert std == pytest.approx(np.std(d)) and lo <= hi
     with pytest.raises(InputError):
         bootstrap_miou_draws(b, reference=a[:2])
+
+
+def test_evaluate_runner_passes_flip_to_the_model():
+    from types import SimpleNamespace
+
+    from real3d.train import ToySegData
+
+    class _FlipOnlyRight:
+        def predict(self, frame, head="refined", flip=False):
+            lab = frame.labels.copy() if flip else np.full_like(frame.labels, 12)
+            lab[lab == 0] = 12
+            return SimpleNamespace(labels=lab)
+
+    data = ToySegData(2, (32, 48))
+    assert evaluate_segmentation(_FlipOnlyRight(), data, flip=True).miou == 1.0
+    assert evaluate_segmentation(_FlipOnlyRight(), data).miou < 0.5

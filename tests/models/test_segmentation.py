@@ -139,3 +139,23 @@ def test_shipped_weights_under_20_mb():
 
     total = sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*") if p.is_file())
     assert total < 20 * 2**20
+
+
+@pytest.mark.parametrize("name", ["rgbd-tiny", "rgb-small"])
+def test_predict_flip_averages_the_mirrored_frame(name):
+    torch.manual_seed(0)
+    m = build_model(name).eval()
+    frame = _frame(70, 110, depth=m.uses_depth, seed=3)
+    mirror = frame.replace(rgb=frame.rgb[:, ::-1].copy(),
+                           depth_m=None if frame.depth_m is None else frame.depth_m[:, ::-1].copy())
+    plain, mirrored, both = m.predict(frame), m.predict(mirror), m.predict(frame, flip=True)
+    expect = 0.5 * (plain.probs + mirrored.probs[:, :, ::-1])
+    assert both.labels.shape == (70, 110) and np.allclose(both.probs, expect, atol=1e-5)
+    assert np.array_equal(both.labels, expect[1:].argmax(0) + 1)
+    # a random network is not mirror-symmetric: the average differs from either run
+    assert not np.allclose(both.probs, plain.probs, atol=1e-3)
+    sym = frame.replace(rgb=np.ascontiguousarray(np.concatenate([frame.rgb[:, :55], frame.rgb[:, :55][:, ::-1]], 1)),
+                        depth_m=None if frame.depth_m is None else
+                        np.ascontiguousarray(np.concatenate([frame.depth_m[:, :55], frame.depth_m[:, :55][:, ::-1]], 1)))
+    r = m.predict(sym, flip=True)
+    assert np.allclose(r.probs, r.probs[:, :, ::-1], atol=1e-5)

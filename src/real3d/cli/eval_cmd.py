@@ -19,6 +19,7 @@ def seg(
     overlays: int = typer.Option(4, "--overlays", help="Example overlays to write."),
     threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
     cache: Path | None = typer.Option(None, "--cache", help="Render/read the data once into this folder."),
+    flip: bool = typer.Option(False, "--flip", help="Also run each mirrored frame and average (about 2x the time)."),
 ) -> None:
     """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
     import torch
@@ -44,9 +45,9 @@ def seg(
     # estimated by resampling scenes.
     per_scene = parse_synth_spec(data).fps if data == "synth" or data.startswith("synth:") else None
     m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays,
-                              progress=True, views_per_scene=per_scene)
+                              progress=True, views_per_scene=per_scene, flip=flip)
     d = m.to_dict()
-    t = Table(title=f"{model} on {data} ({head})")
+    t = Table(title=f"{model} on {data} ({head}{', flip-averaged' if flip else ''})")
     t.add_column("class")
     t.add_column("IoU %", justify="right")
     for name, v in d["iou"].items():

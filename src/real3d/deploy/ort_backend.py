@@ -65,12 +65,16 @@ class OrtSegmenter:
                 feeds[name] = arr
         return self.session.run(["logits"], feeds)[0]
 
-    def predict(self, frame: Frame, head: str | None = None) -> SegmentationResult:
-        """Segment one frame; ``head`` must match the exported head (or be None)."""
+    def predict(self, frame: Frame, head: str | None = None, flip: bool = False) -> SegmentationResult:
+        """Segment one frame; ``head`` must match the exported head (or be None). ``flip``
+        as in ``Real3DVisionNet.predict`` (the mirrored frame is a second run)."""
         if head is not None and head != self.head:
             raise InputError(f"OrtSegmenter: this graph was exported with head {self.head!r}, asked for {head!r}")
         rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
-        logits = self.run(
-            None if rgb_t is None else rgb_t.numpy(), None if depth_t is None else depth_t.numpy()
-        )
-        return logits_to_result(logits, out_hw, self.head)
+
+        def run(mirror: bool) -> np.ndarray:
+            r, d = (rgb_t, depth_t) if not mirror else (
+                None if rgb_t is None else rgb_t.flip(-1), None if depth_t is None else depth_t.flip(-1))
+            return self.run(None if r is None else r.contiguous().numpy(), None if d is None else d.contiguous().numpy())
+
+        return logits_to_result(run(False), out_hw, self.head, flipped_logits=run(True) if flip else None)

@@ -35,6 +35,7 @@ def evaluate_segmentation(
     n_overlays: int = 4,
     progress: bool = False,
     views_per_scene: int | None = None,
+    flip: bool = False,
 ) -> SegMetrics:
     """Run ``model.predict`` on every sample of ``data`` and accumulate the confusion.
 
@@ -47,6 +48,7 @@ def evaluate_segmentation(
         views_per_scene: samples i // views_per_scene share a scene (a synthetic spec's
             ``fps``; taken from a spec string when not given); with two or more scenes the
             result carries ``miou_spread`` from resampling scenes (``bootstrap_miou``).
+        flip: also run each mirrored frame and average the two (``predict(flip=True)``).
     """
     import json
 
@@ -71,7 +73,7 @@ def evaluate_segmentation(
         it = tqdm(it, desc="eval", unit="frame")
     for i in it:
         frame = sample_to_frame(data[i], i)
-        res = model.predict(frame, head=head)
+        res = model.predict(frame, head=head, flip=True) if flip else model.predict(frame, head=head)
         c = confusion_matrix(res.labels, frame.labels)
         conf = c if conf is None else conf + c
         if views_per_scene is not None:

@@ -267,21 +267,28 @@ class Real3DVisionNet(nn.Module):
         return refined
 
     @torch.no_grad()
-    def predict(self, frame: Frame, head: Literal["refined", "coarse"] = "refined") -> SegmentationResult:
+    def predict(
+        self, frame: Frame, head: Literal["refined", "coarse"] = "refined", flip: bool = False
+    ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
         The frame is resized to about ``config.infer_hw`` pixels (multiples of 16), run in
         eval mode, and the logits are resized back. Intrinsics are not needed by the network.
+        ``flip=True`` also runs the mirrored frame (in the same batch) and averages the two
+        class distributions: more accurate, about twice the compute.
         Raises InputError when the model needs depth and the frame has none.
         """
         rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
+        if flip:
+            rgb_t = None if rgb_t is None else torch.cat([rgb_t, rgb_t.flip(-1)])
+            depth_t = None if depth_t is None else torch.cat([depth_t, depth_t.flip(-1)])
         was_training = self.training
         self.eval()
         try:
             logits = self(rgb_t, depth_t, head=head)
         finally:
             self.train(was_training)
-        return logits_to_result(logits, out_hw, head)
+        return logits_to_result(logits[:1], out_hw, head, flipped_logits=logits[1:] if flip else None)
 
 
 def network_size(h: int, w: int, infer_hw: tuple[int, int]) -> tuple[int, int]:
@@ -316,14 +323,30 @@ def frame_to_tensors(
     return rgb_t, depth_t, (h, w)
 
 
-def logits_to_result(logits, out_hw: tuple[int, int], head: str = "refined") -> SegmentationResult:
-    """(1, K, h, w) logits (torch or numpy) -> SegmentationResult at out_hw."""
+def logits_to_result(
+    logits, out_hw: tuple[int, int], head: str = "refined", flipped_logits=None
+) -> SegmentationResult:
+    """(1, K, h, w) logits (torch or numpy) -> SegmentationResult at out_hw.
+
+    ``flipped_logits``: the logits of the horizontally mirrored frame, same shape; their
+    class probabilities, mirrored back, are averaged with those of ``logits``.
+    """
+    p = _probs_at(logits, out_hw)
+    if flipped_logits is not None:
+        q = _probs_at(flipped_logits, out_hw)
+        if q.shape != p.shape:
+            raise InputError(f"logits_to_result: flipped_logits {tuple(q.shape)} differ from logits {tuple(p.shape)}")
+        p = 0.5 * (p + q.flip(-1))
+    probs = torch.cat([torch.zeros_like(p[:1]), p], dim=0).numpy()
+    labels = (p.argmax(dim=0) + 1).to(torch.uint8).numpy()
+    return SegmentationResult(labels=labels, probs=probs, head=head)
+
+
+def _probs_at(logits, out_hw: tuple[int, int]) -> torch.Tensor:
+    """(1, K, h, w) logits -> (K, H, W) softmax probabilities at out_hw (bilinear logits)."""
     t = torch.as_tensor(logits).float()
     if t.ndim != 4 or t.shape[0] != 1:
         raise InputError(f"logits_to_result: expected (1, K, h, w), got {tuple(t.shape)}")
     if tuple(t.shape[2:]) != tuple(out_hw):
         t = F.interpolate(t, size=out_hw, mode="bilinear", align_corners=False)
-    p = torch.softmax(t[0], dim=0)
-    probs = torch.cat([torch.zeros_like(p[:1]), p], dim=0).numpy()
-    labels = (p.argmax(dim=0) + 1).to(torch.uint8).numpy()
-    return SegmentationResult(labels=labels, probs=probs, head=head)
+    return torch.softmax(t[0], dim=0)

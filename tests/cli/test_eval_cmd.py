@@ -1,0 +1,28 @@
+import json
+
+from typer.testing import CliRunner
+
+from real3d.cli.main import app
+
+
+def test_eval_seg_plain_and_flip_averaged(tmp_path):
+    spec = "synth:kind=home,size=48x64,seed=7,n=2"
+    runs = {}
+    for flip in (False, True):
+        out = tmp_path / ("flip" if flip else "plain")
+        r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(out),
+                                     "--overlays", "1", "--threads", "1"] + (["--flip"] if flip else []))
+        assert r.exit_code == 0, r.output
+        assert ("flip-averaged" in r.output) == flip
+        assert (out / "confusion.png").is_file() and (out / "overlay_00.png").is_file()
+        runs[flip] = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= runs[True]["miou"] <= 100.0
+    # the random network is not mirror-symmetric, so the two confusions differ
+    assert runs[True]["pixel_acc"] != runs[False]["pixel_acc"] or runs[True]["iou"] != runs[False]["iou"]
+
+
+def test_eval_seg_rejects_a_bad_spec(tmp_path):
+    r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", "synth:kind=nowhere",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code != 0
+    assert "kind" in str(r.exception) + r.output
