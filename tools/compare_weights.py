@@ -31,36 +31,19 @@ def main() -> None:
 
     import torch
 
-    from real3d.core.labels import NYU13
-    from real3d.eval import bootstrap_miou_draws, confusion_matrix, metrics_from_confusion
-    from real3d.eval.segmentation import sample_to_frame
+    from real3d.eval import compare_labellings
     from real3d.models import load_model
     from real3d.train.data import open_data, parse_synth_spec
 
     torch.set_num_threads(args.threads)
     if not args.heldout.startswith("synth"):
         raise SystemExit("--heldout: expected a synth: spec (its views are grouped by scene)")
-    per_scene = parse_synth_spec(args.heldout).fps
-    data = open_data(args.heldout, args.cache)
-    nets = [load_model(args.a), load_model(args.b)]
-    n = len(data) // per_scene * per_scene
-    if n < 2 * per_scene:
-        raise SystemExit(f"--heldout: need at least two scenes of {per_scene} views, got {len(data)} views")
-    per_view = [[], []]
-    for i in range(n):
-        f = sample_to_frame(data[i], i)
-        for k, net in enumerate(nets):
-            per_view[k].append(confusion_matrix(net.predict(f, head=args.head).labels, f.labels))
-    conf = [np.stack(v).reshape(-1, per_scene, *v[0].shape).sum(axis=1) for v in per_view]
-    m = [metrics_from_confusion(c.sum(axis=0)) for c in conf]
-    d = 100 * bootstrap_miou_draws(conf[1], reference=conf[0], n_boot=args.resamples)
-    print(f"{n} views, {len(conf[0])} scenes, {args.head} head")
-    print(f"A {100 * m[0].miou:.2f}  B {100 * m[1].miou:.2f}  B - A {100 * (m[1].miou - m[0].miou):+.2f}"
-          f"  (scene bootstrap std {d.std():.2f}, 95 % {np.quantile(d, 0.025):+.2f} to {np.quantile(d, 0.975):+.2f},"
-          f" B ahead in {100 * np.mean(d > 0):.1f} % of resamples)")
-    print("per-class IoU, B - A:", ", ".join(f"{NYU13.names[i + 1]} {100 * (m[1].iou[i] - m[0].iou[i]):+.1f}"
-                                             for i in range(len(m[0].iou))))
-
+    a, b = load_model(args.a), load_model(args.b)
+    cmp = compare_labellings(lambda f: a.predict(f, head=args.head).labels, lambda f: b.predict(f, head=args.head).labels,
+                             open_data(args.heldout, args.cache), parse_synth_spec(args.heldout).fps,
+                             n_boot=args.resamples)
+    print(f"{cmp.views} views, {cmp.scenes} scenes, {args.head} head")
+    print(cmp.summary())
 
 if __name__ == "__main__":
     main()

@@ -153,3 +153,32 @@ def test_evaluate_runner_passes_flip_to_the_model():
     data = ToySegData(2, (32, 48))
     assert evaluate_segmentation(_FlipOnlyRight(), data, flip=True).miou == 1.0
     assert evaluate_segmentation(_FlipOnlyRight(), data).miou < 0.5
+
+
+def test_compare_labellings_pairs_the_same_views():
+    from real3d.eval import compare_labellings
+    from real3d.train import ToySegData
+
+    data = ToySegData(6, (32, 48))
+
+    def right(f):
+        return f.labels.copy()
+
+    def wrong_on_odd_frames(f):
+        lab = f.labels.copy()
+        if f.index % 2:
+            lab[lab > 0] = 12
+        return lab
+
+    same = compare_labellings(right, right, data, views_per_scene=2, n_boot=50)
+    assert same.views == 6 and same.scenes == 3
+    assert same.a.miou == same.b.miou == 1.0 and np.all(same.draws == 0.0)
+    worse = compare_labellings(right, wrong_on_odd_frames, data, views_per_scene=2, n_boot=50)
+    assert worse.b.miou < worse.a.miou and np.all(worse.draws < 0)
+    assert "B - A -" in worse.summary() and "per-class IoU" in worse.summary()
+    # whole scenes only: 5 views of 2 per scene -> 4 views
+    assert compare_labellings(right, right, data, views_per_scene=2, max_samples=5, n_boot=10).views == 4
+    with pytest.raises(InputError, match="two whole scenes"):
+        compare_labellings(right, right, data, views_per_scene=4)
+    with pytest.raises(InputError, match="views_per_scene"):
+        compare_labellings(right, right, data, views_per_scene=0)

@@ -1,5 +1,6 @@
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -159,3 +160,15 @@ def test_predict_flip_averages_the_mirrored_frame(name):
                         np.ascontiguousarray(np.concatenate([frame.depth_m[:, :55], frame.depth_m[:, :55][:, ::-1]], 1)))
     r = m.predict(sym, flip=True)
     assert np.allclose(r.probs, r.probs[:, :, ::-1], atol=1e-5)
+
+
+def test_predict_takes_read_only_arrays_quietly():
+    # np.asarray(PIL.Image) and memory-mapped captures are read-only
+    m = build_model("rgbd-tiny").eval()
+    frame = _frame(48, 64, seed=5)
+    rgb, depth = frame.rgb.copy(), frame.depth_m.copy()
+    rgb.flags.writeable = depth.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = m.predict(frame.replace(rgb=rgb, depth_m=depth))
+    assert np.array_equal(r.labels, m.predict(frame).labels)

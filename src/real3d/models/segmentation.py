@@ -297,6 +297,13 @@ def network_size(h: int, w: int, infer_hw: tuple[int, int]) -> tuple[int, int]:
     return max(32, int(round(h * scale / 16)) * 16), max(32, int(round(w * scale / 16)) * 16)
 
 
+def _owned(a: np.ndarray) -> np.ndarray:
+    """Contiguous and writable (torch refuses to wrap a read-only array, such as
+    ``np.asarray(PIL.Image)``, without a warning); copies only when it must."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
 def frame_to_tensors(
     frame: Frame, config: SegNetConfig
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
@@ -313,11 +320,11 @@ def frame_to_tensors(
     nh, nw = network_size(h, w, config.infer_hw)
     rgb_t = depth_t = None
     if config.uses_rgb:
-        rgb_t = torch.from_numpy(np.ascontiguousarray(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
+        rgb_t = torch.from_numpy(_owned(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
         if (nh, nw) != (h, w):
             rgb_t = F.interpolate(rgb_t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
     if config.uses_depth:
-        depth_t = torch.from_numpy(np.ascontiguousarray(frame.depth_m))[None, None].float()
+        depth_t = torch.from_numpy(_owned(frame.depth_m))[None, None].float()
         if (nh, nw) != (h, w):
             depth_t = F.interpolate(depth_t, size=(nh, nw), mode="nearest")
     return rgb_t, depth_t, (h, w)
