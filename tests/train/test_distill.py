@@ -110,3 +110,25 @@ def test_teacher_checks(tmp_path):
         TrainConfig(distill_weight=-1.0)
     with pytest.raises(ConfigError, match="distill_temperature"):
         TrainConfig(distill_temperature=0.0)
+    with pytest.raises(ConfigError, match="teacher_flip"):
+        TrainConfig(teacher_flip=True)
+
+
+def test_flip_averaged_teacher(tmp_path, teacher_path):
+    from real3d.train.loop import teacher_logits
+
+    t = load_weights(teacher_path)
+    torch.manual_seed(1)
+    rgb, depth = torch.rand(2, 3, 32, 48), 0.5 + 4 * torch.rand(2, 1, 32, 48)
+    with torch.no_grad():
+        plain = teacher_logits(t, rgb, depth)
+        mirrored = teacher_logits(t, rgb.flip(-1), depth.flip(-1))
+        both = teacher_logits(t, rgb, depth, flip=True, temperature=2.0)
+    assert torch.equal(plain, t(rgb, depth, head="refined"))
+    # softmax(both / T) is the mean of the plain and the un-mirrored mirrored distributions at T
+    want = 0.5 * (torch.softmax(plain / 2.0, 1) + torch.softmax(mirrored.flip(-1) / 2.0, 1))
+    torch.testing.assert_close(torch.softmax(both / 2.0, 1), want, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(torch.softmax(plain / 2.0, 1), want, atol=1e-3)  # the mirror changed it
+    run = train(_cfg(tmp_path, "flip", teacher=str(teacher_path), teacher_flip=True, steps=2),
+                dataset=ToySegData(4), resume=False, progress=False)
+    assert all(math.isfinite(v) for v in run["losses"])

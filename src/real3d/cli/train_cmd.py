@@ -34,6 +34,8 @@ def seg(
                                        help="Also learn a trained network's class distributions (name or .safetensors)."),
     distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation term."),
     distill_temperature: float = typer.Option(2.0, "--distill-temperature", help="Softmax temperature of distillation."),
+    teacher_flip: bool = typer.Option(False, "--teacher-flip",
+                                      help="Teach the mean of the teacher's plain and mirrored distributions."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -47,6 +49,7 @@ def seg(
         augment=None if no_augment else AugmentConfig(), threads=threads,
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
         teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
+        teacher_flip=teacher_flip,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -69,6 +69,9 @@ class TrainConfig:
             RGB-D teacher can teach an RGB-only student. None: labels only.
         distill_weight: weight of the distillation term added to the label loss.
         distill_temperature: softmax temperature of the distillation term.
+        teacher_flip: the teacher also sees the mirrored batch, and the student learns the
+            average of the two (softened) class distributions, as ``predict(flip=True)``
+            averages them; it doubles the teacher's cost. Needs ``teacher``.
     """
 
     preset: str = "rgbd-small"
@@ -96,8 +99,11 @@ class TrainConfig:
     teacher: str | None = None
     distill_weight: float = 1.0
     distill_temperature: float = 2.0
+    teacher_flip: bool = False
 
     def __post_init__(self) -> None:
+        if self.teacher_flip and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
         if not self.distill_weight >= 0:
             raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
         if not self.distill_temperature > 0:
@@ -265,9 +271,8 @@ def train(
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
         loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
         if teacher is not None and cfg.distill_weight > 0:
-            tcfg = teacher.config
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-                t_logits = teacher(rgb if tcfg.uses_rgb else None, depth if tcfg.uses_depth else None, head="refined")
+                t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature)
             loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
         opt.zero_grad(set_to_none=True)
         # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
@@ -322,6 +327,25 @@ def train(
     if world > 1:
         dist.barrier()
     return summary
+
+
+def teacher_logits(teacher: Real3DVisionNet, rgb: torch.Tensor, depth: torch.Tensor, flip: bool = False,
+                   temperature: float = 2.0) -> torch.Tensor:
+    """The teacher's refined logits for a batch (it sees whichever of RGB and depth it uses).
+
+    With ``flip`` it also runs the mirrored batch; the result is then ``T * log p`` where
+    ``p`` is the mean of the two class distributions at temperature ``T``, so that the
+    distillation loss's ``softmax(logits / T)`` is exactly that mean.
+    """
+    tcfg = teacher.config
+    x_rgb, x_depth = (rgb if tcfg.uses_rgb else None), (depth if tcfg.uses_depth else None)
+    if not flip:
+        return teacher(x_rgb, x_depth, head="refined")
+    b = rgb.shape[0]
+    both = teacher(None if x_rgb is None else torch.cat([x_rgb, x_rgb.flip(-1)]),
+                   None if x_depth is None else torch.cat([x_depth, x_depth.flip(-1)]), head="refined").float()
+    p = 0.5 * (torch.softmax(both[:b] / temperature, dim=1) + torch.softmax(both[b:].flip(-1) / temperature, dim=1))
+    return temperature * torch.log(p.clamp_min(1e-12))
 
 
 def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Real3DVisionNet:
