@@ -12,6 +12,7 @@ from real3d.models import (
     PRESETS,
     PRETRAINED,
     SegNetConfig,
+    average_weights,
     build_model,
     get_preset,
     load_pretrained,
@@ -117,6 +118,53 @@ def test_weights_round_trip_without_unpickling(tmp_path, monkeypatch):
     with torch.no_grad():
         assert torch.equal(m(x, d), m2(x, d))
     assert m2.card["note"] == "test" and m2.card["params"] > 0
+
+
+def test_save_weights_leaves_no_partial_files(tmp_path, monkeypatch):
+    import real3d.models.pretrained as pretrained
+
+    m = build_model("rgb-tiny").eval()
+    good = save_weights(m, tmp_path / "w.safetensors")
+    before = good.read_bytes()
+
+    def broken(state, filename, metadata=None):
+        with open(filename, "wb") as f:  # half a file, then the disk fills up
+            f.write(b"\x00" * 100)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pretrained, "save_file", broken)
+    torch.manual_seed(5)
+    with pytest.raises(OSError):
+        save_weights(build_model("rgb-tiny"), tmp_path / "w.safetensors")
+    assert good.read_bytes() == before  # the earlier weights are untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json", "w.safetensors"]
+
+
+def test_average_weights_is_the_tensor_mean(tmp_path):
+    torch.manual_seed(2)
+    a, b = build_model("rgbd-tiny").eval(), build_model("rgbd-tiny").eval()
+    with torch.no_grad():
+        for m, shift in ((a, 0.0), (b, 1.0)):
+            for name, buf in m.named_buffers():
+                if "running_mean" in name:
+                    buf.add_(shift)
+    pa = save_weights(a, tmp_path / "a.safetensors", {"note": "first"})
+    pb = save_weights(b, tmp_path / "b.safetensors")
+    avg = average_weights([pa, pb], [0.25, 0.75])
+    sa, sb, so = a.state_dict(), b.state_dict(), avg.state_dict()
+    for k, v in so.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, 0.25 * sa[k] + 0.75 * sb[k], atol=1e-6), k
+        else:
+            assert torch.equal(v, sa[k]), k
+    assert avg.card["note"] == "first" and not avg.training
+    with pytest.raises(ConfigError, match="sum to 1"):
+        average_weights([pa, pb], [0.5, 0.6])
+    with pytest.raises(ConfigError, match="at least 2"):
+        average_weights([pa])
+    pc = save_weights(build_model("rgb-tiny"), tmp_path / "c.safetensors")
+    with pytest.raises(ConfigError, match="different network"):
+        average_weights([pa, pc])
 
 
 @pytest.mark.parametrize("name", PRETRAINED)

@@ -3,6 +3,7 @@
 from real3d.models.presets import PRESETS, build_model, get_preset
 from real3d.models.pretrained import (
     PRETRAINED,
+    average_weights,
     count_macs,
     load_model,
     load_pretrained,
@@ -20,6 +21,6 @@ from real3d.models.segmentation import (
 
 __all__ = [
     "PRESETS", "PRETRAINED", "get_preset", "build_model", "load_pretrained", "load_weights",
-    "load_model", "save_weights", "count_macs", "Real3DVisionNet", "SegNetConfig",
+    "load_model", "save_weights", "average_weights", "count_macs", "Real3DVisionNet", "SegNetConfig",
     "SegmentationResult", "frame_to_tensors", "logits_to_result", "network_size",
 ]

@@ -6,6 +6,8 @@ Loading never unpickles: tensors come from safetensors, the config and metadata 
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 
 import torch
@@ -27,14 +29,54 @@ def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = N
     """
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
+    card_path = path.with_suffix(".json")
+    st_tmp, js_tmp = path.with_name(path.name + ".part"), card_path.with_name(card_path.name + ".part")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"preset": model.config.name})
-    meta = dict(card or {})
-    meta["config"] = model.config.to_dict()
-    meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
-    meta.setdefault("size_bytes", path.stat().st_size)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    try:
+        save_file(state, str(st_tmp), metadata={"preset": model.config.name})
+        meta = dict(card or {})
+        meta["config"] = model.config.to_dict()
+        meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
+        meta.setdefault("size_bytes", st_tmp.stat().st_size)
+        js_tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(st_tmp, path)
+        os.replace(js_tmp, card_path)
+    finally:
+        st_tmp.unlink(missing_ok=True)
+        js_tmp.unlink(missing_ok=True)
     return path
+
+
+def average_weights(paths: list[str | Path], coefficients: list[float] | None = None) -> Real3DVisionNet:
+    """One model whose every floating-point tensor (parameters and BatchNorm running
+    statistics) is the weighted mean of that tensor in the models at ``paths``.
+
+    The models must share one network (the same config). Weights fine-tuned from a common
+    start average into a working model; unrelated ones do not. Integer tensors (BatchNorm's
+    batch counters) are taken from the first model, and so is the card. ``coefficients``
+    (default equal) must be finite, non-negative and sum to 1.
+    """
+    if len(paths) < 2:
+        raise ConfigError(f"average_weights: expected at least 2 weights files, got {len(paths)}")
+    coef = [1.0 / len(paths)] * len(paths) if coefficients is None else [float(c) for c in coefficients]
+    if len(coef) != len(paths):
+        raise ConfigError(f"average_weights: {len(coef)} coefficients for {len(paths)} weights files")
+    if not all(math.isfinite(c) and c >= 0 for c in coef) or abs(sum(coef) - 1.0) > 1e-6:
+        raise ConfigError(f"average_weights: coefficients must be finite, >= 0 and sum to 1; got {coef}")
+    models = [load_weights(p) for p in paths]
+    first = models[0]
+    for p, m in zip(paths[1:], models[1:]):
+        if m.config.to_dict() != first.config.to_dict():
+            raise ConfigError(f"average_weights: {p} is a different network from {paths[0]}")
+    states = [m.state_dict() for m in models]
+    out = {}
+    for k, v in states[0].items():
+        if v.is_floating_point():
+            out[k] = sum(c * s[k].double() for c, s in zip(coef, states)).to(v.dtype)
+        else:
+            out[k] = v.clone()
+    first.load_state_dict(out)
+    return first.eval()
 
 
 def load_weights(path: str | Path) -> Real3DVisionNet:

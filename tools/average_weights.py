@@ -1,0 +1,36 @@
+"""Average segmentation weights tensor by tensor (a weight average of fine-tuned models).
+
+Every floating-point tensor of the output, BatchNorm running statistics included, is the
+weighted mean of that tensor in the inputs; the inputs must be the same network, and
+the average is only meaningful for weights fine-tuned from a common start. The output
+card is the first input's card with an ``averaged_from`` entry naming the inputs.
+
+    python tools/average_weights.py src/real3d/weights/rgbd-default.safetensors \\
+        runs/candidate/model.safetensors --out runs/average/model.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights", nargs="+", help="two or more .safetensors files (each with its .json card)")
+    ap.add_argument("--coefficients", default=None, help="comma-separated, summing to 1 (default: equal)")
+    ap.add_argument("--out", type=Path, required=True, help="output .safetensors (its card is written beside it)")
+    args = ap.parse_args()
+
+    from real3d.models import average_weights, save_weights
+
+    coef = None if args.coefficients is None else [float(c) for c in args.coefficients.split(",")]
+    model = average_weights(args.weights, coef)
+    card = {k: v for k, v in model.card.items() if k not in ("config", "params", "size_bytes")}
+    card["averaged_from"] = {"weights": [str(w) for w in args.weights],
+                             "coefficients": coef or [1.0 / len(args.weights)] * len(args.weights)}
+    print(save_weights(model, args.out, card))
+
+
+if __name__ == "__main__":
+    main()
