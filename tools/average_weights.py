@@ -26,9 +26,8 @@ def main() -> None:
 
     coef = None if args.coefficients is None else [float(c) for c in args.coefficients.split(",")]
     model = average_weights(args.weights, coef)
+    # save_weights derives these from the model and the file it writes
     card = {k: v for k, v in model.card.items() if k not in ("config", "params", "size_bytes")}
-    card["averaged_from"] = {"weights": [str(w) for w in args.weights],
-                             "coefficients": coef or [1.0 / len(args.weights)] * len(args.weights)}
     print(save_weights(model, args.out, card))
 
 

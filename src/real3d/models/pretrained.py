@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.models.presets import PRESETS, build_model
@@ -28,23 +28,30 @@ def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = N
     (command, data, seeds, metrics). Returns the safetensors path.
     """
     path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    card_path = path.with_suffix(".json")
-    st_tmp, js_tmp = path.with_name(path.name + ".part"), card_path.with_name(card_path.name + ".part")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    data = save(state, metadata={"preset": model.config.name})
+    meta = dict(card or {})
+    meta["config"] = model.config.to_dict()
+    meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
+    meta.setdefault("size_bytes", len(data))
+    write_file_pair(path, data, json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def write_file_pair(path: Path, data: bytes, card_text: str) -> None:
+    """Write ``path`` (tensors) and its ``.json`` beside it, each under a temporary name
+    renamed into place once both are written; a failed write leaves the old pair intact."""
+    card_path = path.with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    st_tmp, js_tmp = path.with_name(path.name + ".part"), card_path.with_name(card_path.name + ".part")
     try:
-        save_file(state, str(st_tmp), metadata={"preset": model.config.name})
-        meta = dict(card or {})
-        meta["config"] = model.config.to_dict()
-        meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
-        meta.setdefault("size_bytes", st_tmp.stat().st_size)
-        js_tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        st_tmp.write_bytes(data)
+        js_tmp.write_text(card_text)
         os.replace(st_tmp, path)
         os.replace(js_tmp, card_path)
     finally:
         st_tmp.unlink(missing_ok=True)
         js_tmp.unlink(missing_ok=True)
-    return path
 
 
 def average_weights(paths: list[str | Path], coefficients: list[float] | None = None) -> Real3DVisionNet:
@@ -53,8 +60,9 @@ def average_weights(paths: list[str | Path], coefficients: list[float] | None = 
 
     The models must share one network (the same config). Weights fine-tuned from a common
     start average into a working model; unrelated ones do not. Integer tensors (BatchNorm's
-    batch counters) are taken from the first model, and so is the card. ``coefficients``
-    (default equal) must be finite, non-negative and sum to 1.
+    batch counters) are taken from the first model, and so is the card, with an
+    ``averaged_from`` entry naming the inputs and coefficients. ``coefficients`` (default
+    equal) must be finite, non-negative and sum to 1.
     """
     if len(paths) < 2:
         raise ConfigError(f"average_weights: expected at least 2 weights files, got {len(paths)}")
@@ -76,6 +84,7 @@ def average_weights(paths: list[str | Path], coefficients: list[float] | None = 
         else:
             out[k] = v.clone()
     first.load_state_dict(out)
+    first.card = {**first.card, "averaged_from": {"weights": [str(p) for p in paths], "coefficients": coef}}
     return first.eval()
 
 

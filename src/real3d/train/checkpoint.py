@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from real3d.core.errors import FormatError
+from real3d.models.pretrained import write_file_pair
 
 
 def _rng_state() -> dict:
@@ -54,12 +55,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         "rng": _rng_state(),
         **(extra or {}),
     }
-    st_tmp = path.with_suffix(".safetensors.tmp")
-    js_tmp = path.with_suffix(".json.tmp")
-    save_file(tensors, str(st_tmp))
-    js_tmp.write_text(json.dumps(meta))
-    st_tmp.replace(path.with_suffix(".safetensors"))
-    js_tmp.replace(path.with_suffix(".json"))
+    write_file_pair(path.with_suffix(".safetensors"), save(tensors), json.dumps(meta))
     return path.with_suffix(".safetensors")
 
 
