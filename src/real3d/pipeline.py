@@ -331,9 +331,8 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
         final_dir = root if cached else work
         fp32 = final_dir / f"{key}.onnx"
         if not fp32.is_file():
-            # Written under a temporary name and renamed: a concurrent run never reads half a file.
-            export_onnx(net, work / f"{key}.part.onnx", size_hw=net.config.infer_hw)
-            os.replace(work / f"{key}.part.onnx", fp32)
+            # written whole or not at all (real3d.core.files): a concurrent run never reads half a file
+            export_onnx(net, fp32, size_hw=net.config.infer_hw)
         path = fp32
         if backend == "int8":
             # the name carries the weight format, so a graph cached with another one is not reused
@@ -344,8 +343,7 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
                 n = max(1, int(config.calibration_frames))
                 seq = generate_sequence(11, n, size=net.config.infer_hw, kind="home", noise=True)
                 feeds = calibration_feeds_from_frames(seq.frames, net.config)
-                quantize_int8(fp32, work / f"{key}.part.int8.onnx", feeds)
-                os.replace(work / f"{key}.part.int8.onnx", q)
+                quantize_int8(fp32, q, feeds)
             path = q
         return OrtSegmenter(path, threads=config.threads or 0)
     finally:

@@ -44,6 +44,7 @@ def synth(
     from rich.table import Table
 
     from real3d.core.errors import InputError
+    from real3d.core.files import atomic_path
     from real3d.synth import TextureBank, generate_sequence, write_sequence
     from real3d.synth.scene import SCENE_KINDS
     from real3d.viz.contact_sheet import contact_sheet
@@ -72,8 +73,7 @@ def synth(
                           str(len(seq.scene.rooms)), f"{100 * valid:.1f} %", str(folder))
             progress.advance(task)
     sheet = np.concatenate(sheets[:4], axis=0) if len(sheets) > 1 else sheets[0]
-    tmp = out / ".contact_sheet.png.tmp"
-    Image.fromarray(sheet).save(tmp, format="PNG")
-    tmp.replace(out / "contact_sheet.png")
+    with atomic_path(out / "contact_sheet.png") as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
     Console().print(table)
     Console().print(f"contact sheet: {out / 'contact_sheet.png'}")

@@ -94,6 +94,7 @@ def boxes(
 
     import numpy as np
 
+    from real3d.core.files import atomic_path
     from real3d.scene.refine import collect_samples, estimate_detection, train_box_refiner
 
     train_seeds, check_seeds = _parse_seeds(seeds), _parse_seeds(val_seeds)
@@ -123,10 +124,8 @@ def boxes(
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
         s = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **s)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **s)
         return s
 
     def samples(which: list[int]) -> dict:

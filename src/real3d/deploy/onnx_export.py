@@ -33,7 +33,6 @@ kernels) do not saturate either and ran 1.2-1.35x slower.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -42,8 +41,8 @@ import torch
 from torch import nn
 
 from real3d.core.errors import ConfigError
+from real3d.core.files import atomic_path
 from real3d.models.segmentation import Real3DVisionNet
-
 
 WEIGHT_FORMATS = ("int7", "int8", "uint8")
 DEFAULT_WEIGHT_FORMAT = "int7"
@@ -87,37 +86,36 @@ def export_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")  # renamed when complete: no half-written graph
-    cfg = model.config
-    model = model.eval()
-    wrapper = _ExportWrapper(model, head).eval()
-    names = input_names(cfg)
-    g = torch.Generator().manual_seed(0)
-    examples = []
-    for n in names:
-        c = 3 if n == "rgb" else 1
-        x = torch.rand(1, c, *size_hw, generator=g)
-        examples.append(x if n == "rgb" else x * 5.0)
-    dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
-    dyn["logits"] = {0: "batch", 2: "height", 3: "width"}
-    with torch.no_grad(), warnings.catch_warnings():
-        # the input checks read shapes as Python values; the tracer warns about each one,
-        # but the sizes they read are taken from the tensors in the graph
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            wrapper, tuple(examples), str(part), input_names=names, output_names=["logits"],
-            dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
-        )
-    m = onnx.load(str(part))
-    meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
-    keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
-    if keep:
-        meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
-    for k, v in meta.items():
-        e = m.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(m, str(part))
-    os.replace(part, path)
+    with atomic_path(path) as part:  # renamed when complete: no half-written graph
+        cfg = model.config
+        model = model.eval()
+        wrapper = _ExportWrapper(model, head).eval()
+        names = input_names(cfg)
+        g = torch.Generator().manual_seed(0)
+        examples = []
+        for n in names:
+            c = 3 if n == "rgb" else 1
+            x = torch.rand(1, c, *size_hw, generator=g)
+            examples.append(x if n == "rgb" else x * 5.0)
+        dyn = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
+        dyn["logits"] = {0: "batch", 2: "height", 3: "width"}
+        with torch.no_grad(), warnings.catch_warnings():
+            # the input checks read shapes as Python values; the tracer warns about each one,
+            # but the sizes they read are taken from the tensors in the graph
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                wrapper, tuple(examples), str(part), input_names=names, output_names=["logits"],
+                dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+        m = onnx.load(str(part))
+        meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
+        keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
+        if keep:
+            meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
+        for k, v in meta.items():
+            e = m.metadata_props.add()
+            e.key, e.value = k, v
+        onnx.save(m, str(part))
     return path
 
 
@@ -194,28 +192,29 @@ def quantize_int8(
         if unknown:
             raise ConfigError(f"quantize_int8: keep_float names no Conv node of {fp32_path.name}: {unknown[:3]}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    pre = out_path.with_suffix(".pre.onnx")
-    part = out_path.with_name(out_path.name + ".part")  # renamed when complete
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-    quantize_static(
-        str(pre), str(part), _Calibration(feeds),
-        quant_format=QuantFormat.QDQ, per_channel=per_channel,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QUInt8 if weight_format == "uint8" else QuantType.QInt8,
-        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
-        nodes_to_exclude=keep_float, reduce_range=weight_format == "int7",
-        **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
-    )
-    pre.unlink(missing_ok=True)
-    m = onnx.load(str(part))
-    meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float),
-                             "real3d.int8_weight_format": weight_format})
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        e = m.metadata_props.add()
-        e.key, e.value = k, v
-    onnx.save(m, str(part))
-    os.replace(part, out_path)
+    with atomic_path(out_path) as part:  # renamed when complete
+        pre = part.with_suffix(".pre.onnx")  # a unique name beside it, removed below
+        try:
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            quantize_static(
+                str(pre), str(part), _Calibration(feeds),
+                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QUInt8 if weight_format == "uint8" else QuantType.QInt8,
+                op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
+                nodes_to_exclude=keep_float, reduce_range=weight_format == "int7",
+                **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
+            )
+        finally:
+            pre.unlink(missing_ok=True)
+        m = onnx.load(str(part))
+        meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float),
+                                 "real3d.int8_weight_format": weight_format})
+        del m.metadata_props[:]
+        for k, v in meta.items():
+            e = m.metadata_props.add()
+            e.key, e.value = k, v
+        onnx.save(m, str(part))
     return out_path
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.errors import InputError, describe_array
+from real3d.core.files import atomic_path
 from real3d.core.labels import NYU13, LabelSet
 from real3d.mapping.semantic_map import SemanticMap
 
@@ -94,9 +94,7 @@ def _write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.
     if labels is not None:
         v["label"] = labels
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(v.tobytes())
         if faces is not None:
@@ -104,7 +102,6 @@ def _write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.
             fa["n"] = 3
             fa["i"] = faces
             f.write(fa.tobytes())
-    os.replace(tmp, path)
     return path
 
 

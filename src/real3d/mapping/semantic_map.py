@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.errors import ConfigError, FormatError, InputError, describe_array
+from real3d.core.files import atomic_write_bytes
 from real3d.core.frame import Frame
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
 
@@ -883,7 +883,7 @@ class SemanticMap:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the map to a versioned ``.npz`` atomically (temp file, then os.replace)."""
+        """Write the map to a versioned ``.npz`` atomically (``real3d.core.files``)."""
         path = Path(path)
         n, nf = len(self), len(self._free)
         arrays = {
@@ -903,19 +903,7 @@ class SemanticMap:
         }
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_write_bytes(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SemanticMap:

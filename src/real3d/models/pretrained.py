@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
 
 from real3d.core.errors import ConfigError, FormatError
+from real3d.core.files import atomic_write_files
 from real3d.models.presets import PRESETS, build_model
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 
@@ -39,19 +39,9 @@ def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = N
 
 
 def write_file_pair(path: Path, data: bytes, card_text: str) -> None:
-    """Write ``path`` (tensors) and its ``.json`` beside it, each under a temporary name
-    renamed into place once both are written; a failed write leaves the old pair intact."""
-    card_path = path.with_suffix(".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    st_tmp, js_tmp = path.with_name(path.name + ".part"), card_path.with_name(card_path.name + ".part")
-    try:
-        st_tmp.write_bytes(data)
-        js_tmp.write_text(card_text)
-        os.replace(st_tmp, path)
-        os.replace(js_tmp, card_path)
-    finally:
-        st_tmp.unlink(missing_ok=True)
-        js_tmp.unlink(missing_ok=True)
+    """Write ``path`` (tensors) and its ``.json`` card beside it as one group
+    (``real3d.core.files.atomic_write_files``): a failed write leaves the old pair intact."""
+    atomic_write_files({path: data, path.with_suffix(".json"): card_text})
 
 
 def average_weights(paths: list[str | Path], coefficients: list[float] | None = None) -> Real3DVisionNet:

@@ -29,12 +29,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from real3d.core.errors import InputError
+from real3d.core.files import atomic_write_text
 from real3d.core.labels import NYU13
 from real3d.mapping.grid2d import Grid2D, project_map_2d
 from real3d.mapping.semantic_map import FREE, SemanticMap
@@ -792,11 +792,7 @@ class SceneGraph:
         ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            atomic_write_text(path, text)
         return text
 
     def to_networkx(self):

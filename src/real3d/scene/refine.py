@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from real3d.core.errors import ConfigError, FormatError, InputError
+from real3d.core.files import atomic_write_files
 from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import FREE, UNKNOWN, SemanticMap
 from real3d.scene.boxes import Box3D, box_iou_3d
@@ -256,17 +257,11 @@ class BoxRefiner:
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``path`` (.safetensors, card in its metadata) and the card beside it as
         ``.json``; both atomically."""
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(self.params, str(tmp), metadata={"card": json.dumps(self.card)})
-        os.replace(tmp, path)
-        card_path = path.with_suffix(".json")
-        tmp = card_path.with_name(card_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.card, indent=2) + "\n")
-        os.replace(tmp, card_path)
+        atomic_write_files({path: save(self.params, metadata={"card": json.dumps(self.card)}),
+                            path.with_suffix(".json"): json.dumps(self.card, indent=2) + "\n"})
         return path
 
     @classmethod

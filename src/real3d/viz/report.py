@@ -21,13 +21,13 @@ import html
 import json
 import os
 import resource
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from real3d.core.files import atomic_path, atomic_write_bytes, atomic_write_text
 from real3d.core.labels import NYU13
 
 OUTPUT_FILES = (
@@ -42,35 +42,6 @@ OUTPUT_FILES = (
 
 
 # ---------------------------------------------------------------------------- files
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file next to ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def atomic_save_png(image, path) -> Path:
     """Save a PIL image (or (H, W, 3) uint8 array) as PNG atomically."""
     import io
@@ -87,16 +58,8 @@ def atomic_save_png(image, path) -> Path:
 def atomic_via_temp(path, writer) -> Path:
     """Call ``writer(tmp_path)`` (a function that writes a file) and rename into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        writer(tmp)
     return path
 
 
