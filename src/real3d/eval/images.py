@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from real3d.core.files import atomic_path
 from real3d.core.labels import NYU13, NYU13_NAMES
 
 
@@ -39,8 +40,8 @@ def confusion_png(conf: np.ndarray, path: str | Path, names: tuple[str, ...] = N
         img.paste(col.rotate(90, expand=True), (margin + i * cell, 2))
     draw.text((4, 4), "gt \\ pred", fill="black", font=font)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
     return path
 
 
@@ -55,6 +56,6 @@ def overlay_png(rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, path: 
     if gt is not None:
         panels.append(NYU13.colorize(gt))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(panels, axis=1)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")
     return path

@@ -10,9 +10,16 @@ import numpy as np
 
 from real3d.core.camera import Intrinsics
 from real3d.core.errors import InputError
+from real3d.core.files import atomic_write_text
 from real3d.core.frame import Frame
 from real3d.eval.images import confusion_png, overlay_png
-from real3d.eval.metrics import SegMetrics, bootstrap_miou, bootstrap_miou_draws, confusion_matrix, metrics_from_confusion
+from real3d.eval.metrics import (
+    SegMetrics,
+    bootstrap_miou,
+    bootstrap_miou_draws,
+    confusion_matrix,
+    metrics_from_confusion,
+)
 
 
 def sample_to_frame(sample: dict, index: int = 0) -> Frame:
@@ -87,7 +94,7 @@ def evaluate_segmentation(
         m = dataclasses.replace(m, miou_spread=bootstrap_miou(np.stack(list(scenes.values()))))
     if out_dir is not None:
         confusion_png(conf, Path(out_dir) / "confusion.png")
-        (Path(out_dir) / "metrics.json").write_text(json.dumps(m.to_dict(), indent=2) + "\n")
+        atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(m.to_dict(), indent=2) + "\n")
     return m
 
 

@@ -6,6 +6,7 @@ from pathlib import Path as FsPath
 
 import numpy as np
 
+from real3d.core.files import atomic_path
 from real3d.core.labels import NYU13
 from real3d.nav.costmap import Costmap
 from real3d.nav.planner import Path
@@ -63,6 +64,6 @@ def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, traje
 def save_topdown_png(png_path, costmap: Costmap, **kw) -> FsPath:
     """Write ``render_topdown(costmap, **kw)`` as a PNG; returns its path."""
     png_path = FsPath(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    render_topdown(costmap, **kw).save(png_path)
+    with atomic_path(png_path) as tmp:
+        render_topdown(costmap, **kw).save(tmp, format="PNG")
     return png_path

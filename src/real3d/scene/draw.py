@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from real3d.core.files import atomic_path
 from real3d.core.labels import NYU13
 from real3d.scene.graph import SceneGraph
 
@@ -64,6 +65,6 @@ def render_scene_graph(graph: SceneGraph, size_px: int = 900, margin_px: int = 6
 def save_scene_graph_png(graph: SceneGraph, path) -> Path:
     """Write ``render_scene_graph(graph)`` as a PNG; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    render_scene_graph(graph).save(path)
+    with atomic_path(path) as tmp:
+        render_scene_graph(graph).save(tmp, format="PNG")
     return path

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from real3d.core.errors import ConfigError, InputError
+from real3d.core.files import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ def _fill_cache(source: Dataset, d: Path, key: str, workers: int, progress: bool
         i += k
     for a in (rgb, depth, labels):
         a.flush()
-    (d / "meta.json").write_text(json.dumps({"key": key, "n": n, "size_hw": [h, w]}))
+    # written last and whole: its key marks the arrays as complete
+    atomic_write_text(d / "meta.json", json.dumps({"key": key, "n": n, "size_hw": [h, w]}))
 
 
 def frame_to_sample(frame) -> dict:

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from real3d.core.errors import ConfigError
+from real3d.core.files import atomic_write_text
 from real3d.models.presets import PRESETS, get_preset
 from real3d.models.pretrained import save_weights
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
@@ -235,7 +236,8 @@ def train(
     is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps({"train": _cfg_dict(cfg), "model": mcfg.to_dict()}, indent=2))
+        atomic_write_text(out / "train_config.json",
+                          json.dumps({"train": _cfg_dict(cfg), "model": mcfg.to_dict()}, indent=2))
     log_path = out / "log.csv"
     log_file = None
     if is_main:
