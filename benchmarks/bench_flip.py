@@ -1,12 +1,16 @@
-"""Test-time flip: what ``predict(frame, flip=True)`` gains in held-out mIoU and costs in time.
+"""Test-time augmentation: what ``predict(frame, flip=True, scales=...)`` gains in held-out
+mIoU and costs in time.
 
-Each held-out view is labelled twice by one model, plainly and with the mirrored frame's
-class distribution averaged in; the mIoU difference is bootstrapped over whole scenes (as in
-``tools/compare_weights.py``). Then ``predict`` is timed both ways on one frame per size
-(the whole call: resizing, the network, upsampling and softmax), alternating the two so
-that a drifting machine affects both alike; medians of ``--repeats``.
+Each held-out view is labelled twice by one model, with variant A (default: plain) and
+variant B (default: flip, the mirrored frame's class distribution averaged in); the mIoU
+difference is bootstrapped over whole scenes (as in ``tools/compare_weights.py``). Then
+``predict`` is timed both ways on one frame per size (the whole call: resizing, the
+network, upsampling and softmax), alternating the two so that a drifting machine affects
+both alike; medians of ``--repeats``. A variant is ``plain``, ``flip``, ``flip@1,1.2``
+(flip at scales 1 and 1.2) or ``@1,1.2`` (scales alone).
 
     python benchmarks/bench_flip.py --model rgbd-default --cache runs/cache/heldout832
+    python benchmarks/bench_flip.py --a flip --b flip@1,1.2 --cache runs/cache/heldout832
 """
 
 from __future__ import annotations
@@ -21,6 +25,17 @@ import numpy as np
 from PIL import Image
 
 
+def parse_variant(v: str) -> dict:
+    """``plain`` | ``flip`` | ``[flip]@s1,s2,...`` -> keyword arguments of ``predict``."""
+    name, _, scales = v.partition("@")
+    if name not in ("plain", "flip", ""):
+        raise SystemExit(f"variant {v!r}: expected plain, flip, flip@1,1.2 or @1,1.2")
+    kw = {"flip": True} if name == "flip" else {}
+    if scales:
+        kw["scales"] = tuple(float(x) for x in scales.split(","))
+    return kw
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="rgbd-default", help="pretrained name or .safetensors path")
@@ -31,7 +46,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--a", default="plain", help="variant A: plain | flip | flip@1,1.2 | @1,1.2")
+    ap.add_argument("--b", default="flip", help="variant B, as --a")
     args = ap.parse_args()
+    kw = {False: parse_variant(args.a), True: parse_variant(args.b)}
 
     import torch
 
@@ -45,15 +63,15 @@ def main() -> None:
     net = load_model(args.model)
     data = open_data(args.heldout, args.cache)
     t0 = time.perf_counter()
-    cmp = compare_labellings(lambda f: net.predict(f).labels, lambda f: net.predict(f, flip=True).labels,
+    cmp = compare_labellings(lambda f: net.predict(f, **kw[False]).labels, lambda f: net.predict(f, **kw[True]).labels,
                              data, parse_synth_spec(args.heldout).fps, max_samples=args.eval_samples,
                              n_boot=args.resamples)
     print(f"{args.model}: {cmp.views} views, {cmp.scenes} scenes, {time.perf_counter() - t0:.0f} s")
-    print(cmp.summary(("plain", "flip-averaged")))
+    print(cmp.summary((args.a, args.b)))
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"torch {torch.__version__}, python {platform.python_version()}; predict(), median of {args.repeats}")
-    print("| size | plain ms | flip ms | ratio |\n|---|---|---|---|")
+    print(f"| size | {args.a} ms | {args.b} ms | ratio |\n|---|---|---|---|")
     base = sample_to_frame(data[0], 0)
     for s in args.sizes.split(","):
         h, w = (int(v) for v in s.split("x"))
@@ -64,11 +82,11 @@ def main() -> None:
         times: dict[bool, list[float]] = {False: [], True: []}
         with torch.no_grad():
             for k in range(3 + args.repeats):
-                for flip in (False, True):
+                for side in (False, True):
                     t = time.perf_counter()
-                    net.predict(frame, flip=flip)
+                    net.predict(frame, **kw[side])
                     if k >= 3:
-                        times[flip].append(1000 * (time.perf_counter() - t))
+                        times[side].append(1000 * (time.perf_counter() - t))
         a, b = statistics.median(times[False]), statistics.median(times[True])
         print(f"| {h}x{w} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
 

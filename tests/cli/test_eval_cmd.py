@@ -26,3 +26,16 @@ def test_eval_seg_rejects_a_bad_spec(tmp_path):
                                  "--out", str(tmp_path)])
     assert r.exit_code != 0
     assert "kind" in str(r.exception) + r.output
+
+
+def test_eval_seg_scales(tmp_path):
+    spec = "synth:kind=home,size=48x64,seed=7,n=2"
+    r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path),
+                                 "--overlays", "0", "--threads", "1", "--scales", "1,1.25"])
+    assert r.exit_code == 0, r.output
+    assert "scales1,1.25" in "".join(r.output.split())  # the table title may wrap
+    for bad in ("1,x", "0.1", ""):
+        r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path),
+                                     "--scales", bad])
+        assert r.exit_code != 0
+        assert "scales" in str(r.exception) + r.output

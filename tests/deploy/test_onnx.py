@@ -80,6 +80,8 @@ def test_dynamic_size_and_predict_api(toy_model, tmp_path):
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
     a, b = s.predict(frame, flip=True), m.predict(frame, flip=True)
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
+    a, b = s.predict(frame, flip=True, scales=(1.0, 1.25)), m.predict(frame, flip=True, scales=(1.0, 1.25))
+    assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
     with pytest.raises(InputError, match="depth"):
         s.predict(frame.replace(depth_m=None))
     with pytest.raises(InputError, match="multiples of 16"):

@@ -155,6 +155,24 @@ def test_evaluate_runner_passes_flip_to_the_model():
     assert evaluate_segmentation(_FlipOnlyRight(), data).miou < 0.5
 
 
+def test_evaluate_runner_passes_scales_to_the_model():
+    from types import SimpleNamespace
+
+    from real3d.train import ToySegData
+
+    seen = []
+
+    class _Model:
+        def predict(self, frame, head="refined", **tta):
+            seen.append(tta)
+            return SimpleNamespace(labels=np.where(frame.labels == 0, 12, frame.labels))
+
+    data = ToySegData(2, (32, 48))
+    evaluate_segmentation(_Model(), data)
+    evaluate_segmentation(_Model(), data, flip=True, scales=(1.0, 1.2))
+    assert seen == [{}, {}, {"flip": True, "scales": (1.0, 1.2)}, {"flip": True, "scales": (1.0, 1.2)}]
+
+
 def test_compare_labellings_pairs_the_same_views():
     from real3d.eval import compare_labellings
     from real3d.train import ToySegData

@@ -211,6 +211,33 @@ def test_predict_flip_averages_the_mirrored_frame(name):
     assert np.allclose(r.probs, r.probs[:, :, ::-1], atol=1e-5)
 
 
+def test_predict_scales_average_the_rescaled_runs():
+    torch.manual_seed(0)
+    m = build_model("rgbd-tiny").eval()  # infer_hw of the preset, a 70x110 frame resized to it
+    frame = _frame(70, 110, seed=4)
+    sizes = []
+    hook = m.register_forward_pre_hook(lambda mod, args: sizes.append(tuple(args[0].shape[-2:])))
+    one, big, both = m.predict(frame), m.predict(frame, scales=(1.5,)), m.predict(frame, scales=(1.0, 1.5))
+    hook.remove()
+    h1, w1 = sizes[0]
+    assert sizes[1] == sizes[3] and sizes[0] == sizes[2]
+    assert abs(sizes[1][0] * sizes[1][1] / (h1 * w1) - 2.25) < 0.35  # 1.5x the side, 2.25x the area
+    assert both.labels.shape == (70, 110) and np.allclose(both.probs[1:].sum(0), 1.0, atol=1e-5)
+    assert np.allclose(both.probs, 0.5 * (one.probs + big.probs), atol=1e-5)
+    assert not np.allclose(big.probs, one.probs, atol=1e-3)
+    assert np.array_equal(m.predict(frame, scales=[1.0]).probs, one.probs)
+    flipped = m.predict(frame, flip=True, scales=(1.0, 1.5))
+    assert np.allclose(flipped.probs, 0.5 * (m.predict(frame, flip=True).probs
+                                             + m.predict(frame, flip=True, scales=(1.5,)).probs), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [(), (0.1,), (float("nan"),), (1.0, 5.0), "1.2", [1.0] * 9, ("a",), None])
+def test_predict_rejects_bad_scales(bad):
+    m = build_model("rgb-tiny").eval()
+    with pytest.raises(InputError, match="scales"):
+        m.predict(_frame(48, 64, depth=False), scales=bad)
+
+
 def test_predict_takes_read_only_arrays_quietly():
     # np.asarray(PIL.Image) and memory-mapped captures are read-only
     m = build_model("rgbd-tiny").eval()

@@ -20,13 +20,22 @@ def seg(
     threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
     cache: Path | None = typer.Option(None, "--cache", help="Render/read the data once into this folder."),
     flip: bool = typer.Option(False, "--flip", help="Also run each mirrored frame and average (about 2x the time)."),
+    scales: str = typer.Option("1", "--scales", help="Comma-separated multiples of the model's size to run at "
+                               "and average, e.g. 1,1.2 (time grows with the sum of squared scales)."),
 ) -> None:
     """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
     import torch
     from rich.console import Console
     from rich.table import Table
 
+    from real3d.core.errors import InputError
     from real3d.eval import evaluate_segmentation
+    from real3d.models.segmentation import check_scales
+
+    try:
+        scale_list = check_scales([float(v) for v in scales.split(",")])
+    except ValueError:
+        raise InputError(f"--scales: expected comma-separated numbers such as 1,1.2, got {scales!r}") from None
 
     if threads:
         torch.set_num_threads(threads)
@@ -45,9 +54,11 @@ def seg(
     # estimated by resampling scenes.
     per_scene = parse_synth_spec(data).fps if data == "synth" or data.startswith("synth:") else None
     m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays,
-                              progress=True, views_per_scene=per_scene, flip=flip)
+                              progress=True, views_per_scene=per_scene, flip=flip,
+                              scales=scale_list)
     d = m.to_dict()
-    t = Table(title=f"{model} on {data} ({head}{', flip-averaged' if flip else ''})")
+    tta = (", flip-averaged" if flip else "") + (f", scales {scales}" if scale_list != (1.0,) else "")
+    t = Table(title=f"{model} on {data} ({head}{tta})")
     t.add_column("class")
     t.add_column("IoU %", justify="right")
     for name, v in d["iou"].items():

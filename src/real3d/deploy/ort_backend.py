@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.errors import FormatError, InputError
 from real3d.core.frame import Frame
-from real3d.models.segmentation import SegmentationResult, SegNetConfig, frame_to_tensors, logits_to_result
+from real3d.models.segmentation import SegmentationResult, SegNetConfig, tta_predict
 
 
 class OrtSegmenter:
@@ -65,16 +66,19 @@ class OrtSegmenter:
                 feeds[name] = arr
         return self.session.run(["logits"], feeds)[0]
 
-    def predict(self, frame: Frame, head: str | None = None, flip: bool = False) -> SegmentationResult:
+    def predict(self, frame: Frame, head: str | None = None, flip: bool = False,
+                scales: Sequence[float] = (1.0,)) -> SegmentationResult:
         """Segment one frame; ``head`` must match the exported head (or be None). ``flip``
-        as in ``Real3DVisionNet.predict`` (the mirrored frame is a second run)."""
+        and ``scales`` as in ``Real3DVisionNet.predict`` (each mirrored or rescaled frame
+        is a run of its own)."""
         if head is not None and head != self.head:
             raise InputError(f"OrtSegmenter: this graph was exported with head {self.head!r}, asked for {head!r}")
-        rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
 
-        def run(mirror: bool) -> np.ndarray:
-            r, d = (rgb_t, depth_t) if not mirror else (
-                None if rgb_t is None else rgb_t.flip(-1), None if depth_t is None else depth_t.flip(-1))
-            return self.run(None if r is None else r.contiguous().numpy(), None if d is None else d.contiguous().numpy())
+        def run(rgb_t, depth_t) -> np.ndarray:
+            ref = rgb_t if rgb_t is not None else depth_t
+            return np.concatenate([
+                self.run(None if rgb_t is None else rgb_t[i:i + 1].contiguous().numpy(),
+                         None if depth_t is None else depth_t[i:i + 1].contiguous().numpy())
+                for i in range(ref.shape[0])])
 
-        return logits_to_result(run(False), out_hw, self.head, flipped_logits=run(True) if flip else None)
+        return tta_predict(run, frame, self.config, self.head, flip, scales)

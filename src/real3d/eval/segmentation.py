@@ -44,6 +44,7 @@ def evaluate_segmentation(
     progress: bool = False,
     views_per_scene: int | None = None,
     flip: bool = False,
+    scales: tuple[float, ...] = (1.0,),
 ) -> SegMetrics:
     """Run ``model.predict`` on every sample of ``data`` and accumulate the confusion.
 
@@ -57,6 +58,7 @@ def evaluate_segmentation(
             ``fps``; taken from a spec string when not given); with two or more scenes the
             result carries ``miou_spread`` from resampling scenes (``bootstrap_miou``).
         flip: also run each mirrored frame and average the two (``predict(flip=True)``).
+        scales: run at these multiples of the model's size and average (``predict(scales=...)``).
     """
     import json
 
@@ -72,6 +74,9 @@ def evaluate_segmentation(
     if n < 1:
         raise InputError(f"evaluate_segmentation: no samples to evaluate (data has {len(data)}, "
                          f"max_samples={max_samples})")
+    # only what differs from plain prediction is passed: a model without test-time
+    # augmentation (or with flip alone) can still be evaluated plainly
+    tta = ({"flip": True} if flip else {}) | ({"scales": tuple(scales)} if tuple(scales) != (1.0,) else {})
     conf = None
     scenes: dict[int, np.ndarray] = {}
     it = range(n)
@@ -81,7 +86,7 @@ def evaluate_segmentation(
         it = tqdm(it, desc="eval", unit="frame")
     for i in it:
         frame = sample_to_frame(data[i], i)
-        res = model.predict(frame, head=head, flip=True) if flip else model.predict(frame, head=head)
+        res = model.predict(frame, head=head, **tta)
         c = confusion_matrix(res.labels, frame.labels)
         conf = c if conf is None else conf + c
         if views_per_scene is not None:

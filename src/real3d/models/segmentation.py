@@ -17,6 +17,8 @@ every preset that claims them).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -268,30 +270,32 @@ class Real3DVisionNet(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, frame: Frame, head: Literal["refined", "coarse"] = "refined", flip: bool = False
+        self, frame: Frame, head: Literal["refined", "coarse"] = "refined", flip: bool = False,
+        scales: Sequence[float] = (1.0,),
     ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
         The frame is resized to about ``config.infer_hw`` pixels (multiples of 16), run in
         eval mode, and the logits are resized back. Intrinsics are not needed by the network.
+        Test-time augmentation, both off by default:
         ``flip=True`` also runs the mirrored frame (in the same batch) and averages the two
         class distributions: more accurate, about twice the compute.
-        Raises InputError when the model needs depth and the frame has none.
+        ``scales`` runs the network at each of these multiples of ``infer_hw`` (side
+        lengths, e.g. ``(1.0, 1.2)``) and averages the class distributions; the compute
+        grows with the sum of the squared scales (docs/segmentation.md, Test-time
+        augmentation, gives the measured gain).
+        Raises InputError when the model needs depth and the frame has none, or for
+        scales outside [0.25, 4].
         """
-        rgb_t, depth_t, out_hw = frame_to_tensors(frame, self.config)
-        if flip:
-            rgb_t = None if rgb_t is None else torch.cat([rgb_t, rgb_t.flip(-1)])
-            depth_t = None if depth_t is None else torch.cat([depth_t, depth_t.flip(-1)])
         was_training = self.training
         self.eval()
         try:
-            logits = self(rgb_t, depth_t, head=head)
+            return tta_predict(lambda r, d: self(r, d, head=head), frame, self.config, head, flip, scales)
         finally:
             self.train(was_training)
-        return logits_to_result(logits[:1], out_hw, head, flipped_logits=logits[1:] if flip else None)
 
 
-def network_size(h: int, w: int, infer_hw: tuple[int, int]) -> tuple[int, int]:
+def network_size(h: int, w: int, infer_hw: tuple[float, float]) -> tuple[int, int]:
     """Size (multiples of 16) with about the area of ``infer_hw`` and the aspect of h x w."""
     scale = (infer_hw[0] * infer_hw[1] / float(h * w)) ** 0.5
     return max(32, int(round(h * scale / 16)) * 16), max(32, int(round(w * scale / 16)) * 16)
@@ -305,11 +309,11 @@ def _owned(a: np.ndarray) -> np.ndarray:
 
 
 def frame_to_tensors(
-    frame: Frame, config: SegNetConfig
+    frame: Frame, config: SegNetConfig, scale: float = 1.0
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
     """Frame -> (rgb (1, 3, h, w) float [0, 1] or None, depth (1, 1, h, w) metres or None,
-    (H, W) of the frame), resized to ``network_size``. Depth uses nearest-neighbour so
-    invalid zeros never blend into valid depth."""
+    (H, W) of the frame), resized to ``network_size`` for ``config.infer_hw`` times
+    ``scale``. Depth uses nearest-neighbour so invalid zeros never blend into valid depth."""
     if not isinstance(frame, Frame):
         raise InputError(f"predict: expected a real3d.Frame, got {type(frame).__name__}")
     if config.uses_depth and frame.depth_m is None:
@@ -317,7 +321,7 @@ def frame_to_tensors(
             f"{config.name} needs depth but the frame has none; use an RGB-only model (rgb-default)"
         )
     h, w = frame.size_hw
-    nh, nw = network_size(h, w, config.infer_hw)
+    nh, nw = network_size(h, w, (config.infer_hw[0] * scale, config.infer_hw[1] * scale))
     rgb_t = depth_t = None
     if config.uses_rgb:
         rgb_t = torch.from_numpy(_owned(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
@@ -338,12 +342,57 @@ def logits_to_result(
     ``flipped_logits``: the logits of the horizontally mirrored frame, same shape; their
     class probabilities, mirrored back, are averaged with those of ``logits``.
     """
+    return _result(_mean_probs(logits, out_hw, flipped_logits), head)
+
+
+SCALE_RANGE = (0.25, 4.0)
+
+
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """Test-time scales as a tuple of floats; InputError unless 1 to 8 finite values in
+    ``SCALE_RANGE``."""
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence):
+        raise InputError(f"scales: expected a sequence of floats such as (1.0, 1.2), got {scales!r}")
+    try:
+        out = tuple(float(v) for v in scales)
+    except (TypeError, ValueError):
+        raise InputError(f"scales: expected numbers, got {scales!r}") from None
+    lo, hi = SCALE_RANGE
+    if not 1 <= len(out) <= 8 or not all(math.isfinite(v) and lo <= v <= hi for v in out):
+        raise InputError(f"scales: expected 1 to 8 values in [{lo}, {hi}], got {scales!r}")
+    return out
+
+
+def tta_predict(run, frame: Frame, config: SegNetConfig, head: str, flip: bool = False,
+                scales: Sequence[float] = (1.0,)) -> SegmentationResult:
+    """The ``predict`` of every backend: ``run(rgb, depth)`` maps the network inputs
+    (``frame_to_tensors``; a batch of 2 with ``flip``, the frame then its mirror) to
+    (B, K, h, w) logits. The class distributions of every scale (and mirror) are
+    resized to the frame and averaged."""
+    p = None
+    for s in check_scales(scales):
+        rgb_t, depth_t, out_hw = frame_to_tensors(frame, config, scale=s)
+        if flip:
+            rgb_t = None if rgb_t is None else torch.cat([rgb_t, rgb_t.flip(-1)])
+            depth_t = None if depth_t is None else torch.cat([depth_t, depth_t.flip(-1)])
+        logits = run(rgb_t, depth_t)
+        q = _mean_probs(logits[:1], out_hw, logits[1:] if flip else None)
+        p = q if p is None else p + q
+    return _result(p / len(scales), head)
+
+
+def _mean_probs(logits, out_hw: tuple[int, int], flipped_logits=None) -> torch.Tensor:
     p = _probs_at(logits, out_hw)
     if flipped_logits is not None:
         q = _probs_at(flipped_logits, out_hw)
         if q.shape != p.shape:
             raise InputError(f"logits_to_result: flipped_logits {tuple(q.shape)} differ from logits {tuple(p.shape)}")
         p = 0.5 * (p + q.flip(-1))
+    return p
+
+
+def _result(p: torch.Tensor, head: str) -> SegmentationResult:
+    """(K, H, W) class probabilities -> SegmentationResult (void channel 0 added)."""
     probs = torch.cat([torch.zeros_like(p[:1]), p], dim=0).numpy()
     labels = (p.argmax(dim=0) + 1).to(torch.uint8).numpy()
     return SegmentationResult(labels=labels, probs=probs, head=head)
