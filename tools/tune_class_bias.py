@@ -43,9 +43,10 @@ def main() -> None:
     if "class_bias" in (getattr(model, "card", None) or {}):
         raise SystemExit(f"{args.weights} already carries class offsets; fit them on the weights before")
     t = time.perf_counter()
-    logits, labels = collect_logits(model, open_data(args.data, args.cache), max_views=args.views, stride=args.stride)
+    data = open_data(args.data, args.cache)
+    logits, labels = collect_logits(model, data, max_views=args.views, stride=args.stride)
     fit = fit_class_bias(logits, labels)
-    print(f"{len(labels)} pixels of {min(args.views, len(open_data(args.data, args.cache)))} views; "
+    print(f"{len(labels)} pixels of {min(args.views, len(data))} views; "
           f"fit mIoU {fit.miou_before:.2f} -> {fit.miou_after:.2f} ({time.perf_counter() - t:.0f} s)")
     print("offsets:", ", ".join(f"{b:+.2f}" for b in fit.bias))
     apply_class_bias(model, fit.bias)

@@ -1,11 +1,9 @@
 import os
 
 import numpy as np
-import pytest
 
 from real3d.viz.report import (
     atomic_save_png,
-    atomic_via_temp,
     atomic_write_text,
     auto_goal,
     write_json,
@@ -21,19 +19,6 @@ def test_atomic_writes_leave_only_the_target(tmp_path):
         "\n", ""
     ) == '{"x":null,"y":2.5,"z":[0,1]}'
     assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) != oct(0o600)
-
-
-def test_failed_write_keeps_the_old_file(tmp_path):
-    target = tmp_path / "m.ply"
-    target.write_text("old")
-
-    def broken(p):
-        p.write_text("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_via_temp(target, broken)
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["m.ply"]
 
 
 def test_auto_goal_is_the_farthest_reachable_cell():

@@ -34,14 +34,9 @@ def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = N
     meta["config"] = model.config.to_dict()
     meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
     meta.setdefault("size_bytes", len(data))
-    write_file_pair(path, data, json.dumps(meta, indent=2) + "\n")
+    # tensors and card as one group: a failed write leaves the old pair intact
+    atomic_write_files({path: data, path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n"})
     return path
-
-
-def write_file_pair(path: Path, data: bytes, card_text: str) -> None:
-    """Write ``path`` (tensors) and its ``.json`` card beside it as one group
-    (``real3d.core.files.atomic_write_files``): a failed write leaves the old pair intact."""
-    atomic_write_files({path: data, path.with_suffix(".json"): card_text})
 
 
 def average_weights(paths: list[str | Path], coefficients: list[float] | None = None) -> Real3DVisionNet:

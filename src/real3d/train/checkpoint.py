@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from real3d.core.errors import FormatError
-from real3d.models.pretrained import write_file_pair
+from real3d.core.files import atomic_write_files
 
 
 def _rng_state() -> dict:
@@ -55,7 +55,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         "rng": _rng_state(),
         **(extra or {}),
     }
-    write_file_pair(path.with_suffix(".safetensors"), save(tensors), json.dumps(meta))
+    atomic_write_files({path.with_suffix(".safetensors"): save(tensors), path.with_suffix(".json"): json.dumps(meta)})
     return path.with_suffix(".safetensors")
 
 

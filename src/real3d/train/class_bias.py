@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from real3d.core.errors import InputError
+from real3d.eval.metrics import metrics_from_confusion
 
 
 @dataclass
@@ -76,13 +77,11 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
 
 
 def _miou(logits: torch.Tensor, labels: torch.Tensor, bias: torch.Tensor) -> float:
-    k = logits.shape[1]
-    pred = (logits + bias).argmax(1)
-    conf = torch.bincount(labels * k + pred, minlength=k * k).reshape(k, k).double()
-    tp = conf.diag()
-    union = conf.sum(0) + conf.sum(1) - tp
-    present = union > 0  # as in real3d.eval: classes in ground truth or prediction
-    return float((tp[present] / union[present]).mean()) * 100.0
+    """mIoU (%) of ``argmax(logits + bias)``, by the rule of ``real3d.eval``."""
+    n = logits.shape[1] + 1  # label ids 1..K, 0 = void (none here)
+    pred = (logits + bias).argmax(1) + 1
+    conf = torch.bincount((labels + 1) * n + pred, minlength=n * n).reshape(n, n)
+    return metrics_from_confusion(conf.numpy()).miou * 100.0
 
 
 def fit_class_bias(logits: torch.Tensor, labels: torch.Tensor, steps: tuple[float, ...] = (0.4, 0.2, 0.1, 0.05),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core.files import atomic_path, atomic_write_bytes, atomic_write_text
+from real3d.core.files import atomic_write_bytes, atomic_write_text
 from real3d.core.labels import NYU13
 
 OUTPUT_FILES = (
@@ -53,14 +53,6 @@ def atomic_save_png(image, path) -> Path:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_via_temp(path, writer) -> Path:
-    """Call ``writer(tmp_path)`` (a function that writes a file) and rename into place."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        writer(tmp)
-    return path
 
 
 def current_rss_mb() -> float:
@@ -604,9 +596,7 @@ def write_run_outputs(
     graph = pipeline.scene_graph
     path_info = plan_for_report(pipeline, goal_xy)
     files["path.json"] = write_json(out / "path.json", path_info)
-    files["semantic_map.ply"] = atomic_via_temp(
-        out / "semantic_map.ply", lambda p: export_point_cloud_ply(pipeline.map, p)
-    )
+    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply")  # atomic itself
     files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
     cm = pipeline.costmap
     if cm is not None:
