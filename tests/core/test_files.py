@@ -30,10 +30,9 @@ def test_atomic_path_keeps_the_suffix_for_writers_that_read_it(tmp_path):
 def test_a_failed_writer_keeps_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "map.ply"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="writer failed"):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half a fi")
-            raise RuntimeError("writer failed")
+    with pytest.raises(RuntimeError, match="writer failed"), atomic_path(target) as tmp:
+        tmp.write_text("half a fi")
+        raise RuntimeError("writer failed")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["map.ply"]
 
