@@ -33,7 +33,7 @@ def main() -> None:
     import onnxruntime as ort
 
     from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
-    from real3d.models import load_model
+    from real3d.models import load_model, network_size
 
     hw = tuple(int(v) for v in args.size.lower().split("x"))
     sessions = []
@@ -41,8 +41,8 @@ def main() -> None:
         for i, path in enumerate((args.a, args.b)):
             net = load_model(path)
             keep = json.loads(Path(path).with_suffix(".json").read_text()).get("int8_keep_float")
-            fp32 = export_onnx(net, Path(d) / f"m{i}.onnx", size_hw=(240, 320))
-            feeds = calibration_feeds(net.config, args.calib, n=32, size_hw=(240, 320))
+            fp32 = export_onnx(net, Path(d) / f"m{i}.onnx", size_hw=network_size(240, 320, net.config.infer_hw))
+            feeds = calibration_feeds(net.config, args.calib, n=32)
             q = quantize_int8(fp32, Path(d) / f"m{i}.int8.onnx", feeds, keep_float=keep, weight_format="int7")
             # the session settings every real3d INT8 user gets (and bench_segmentation times)
             sessions.append((path, len(keep or []), OrtSegmenter(q, threads=args.threads)))

@@ -61,7 +61,7 @@ def main() -> None:
     from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
     from real3d.eval import confusion_matrix, metrics_from_confusion
     from real3d.eval.segmentation import sample_to_frame
-    from real3d.models import load_model
+    from real3d.models import load_model, network_size
     from real3d.train.data import open_data
 
     torch.set_num_threads(args.threads)
@@ -77,8 +77,8 @@ def main() -> None:
         card_keep = list(getattr(net, "card", {}).get("int8_keep_float", []))
         with tempfile.TemporaryDirectory(prefix="real3d-int8w-") as tmp:
             tmp = Path(tmp)
-            fp32 = export_onnx(net, tmp / "m.onnx", size_hw=(240, 320))
-            feeds = calibration_feeds(net.config, args.calib, n=64, size_hw=(240, 320))
+            fp32 = export_onnx(net, tmp / "m.onnx", size_hw=network_size(240, 320, net.config.infer_hw))
+            feeds = calibration_feeds(net.config, args.calib, n=64)
             ranges = tmp / "ranges.json"
             ref_seg = OrtSegmenter(fp32, threads=args.threads)
             segs = [ref_seg]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ def main() -> None:
 
     import torch
 
+    from real3d.core.files import atomic_write_text
     from real3d.deploy import (
         OrtSegmenter,
         calibration_feeds,
@@ -58,7 +58,7 @@ def main() -> None:
     )
     from real3d.eval import bootstrap_miou, confusion_matrix, metrics_from_confusion
     from real3d.eval.segmentation import sample_to_frame
-    from real3d.models import load_model
+    from real3d.models import load_model, network_size
     from real3d.train.data import open_data, parse_synth_spec
 
     torch.set_num_threads(args.threads)
@@ -78,8 +78,8 @@ def main() -> None:
             if head == "refined":
                 fp32_labels.append(res.labels)
     with tempfile.TemporaryDirectory(prefix="real3d-card-") as tmp:
-        fp32 = export_onnx(net, Path(tmp) / "m.onnx", size_hw=(240, 320))
-        feeds = calibration_feeds(net.config, args.calib, n=64, size_hw=(240, 320))
+        fp32 = export_onnx(net, Path(tmp) / "m.onnx", size_hw=network_size(240, 320, net.config.infer_hw))
+        feeds = calibration_feeds(net.config, args.calib, n=64)
         keep, history = None, None
         if args.int8_target:
             keep, history = select_float_nodes(fp32, feeds, target_agreement=args.int8_target,
@@ -138,9 +138,7 @@ def main() -> None:
                      indent=1))
     print(f"{len(frames)} held-out views, {time.perf_counter() - t0:.0f} s")
     if not args.dry_run:
-        tmp = card_path.with_name(card_path.name + ".tmp")
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
-        os.replace(tmp, card_path)
+        atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
         print(f"wrote {card_path}")
 
 

@@ -95,11 +95,39 @@ def test_registry_and_config_round_trip():
 
 
 def test_network_size():
-    assert network_size(480, 640, (240, 320)) == (240, 320)
-    for h, w in ((400, 560), (530, 730), (1080, 1440)):
-        nh, nw = network_size(h, w, (240, 320))
-        assert nh % 16 == 0 and nw % 16 == 0
-        assert abs(nh * nw / (240 * 320) - 1) < 0.15 and abs(nw / nh - w / h) < 0.1
+    # sides are multiples of the network's stride (32), so every decoder level lines up
+    assert network_size(240, 320, (224, 288)) == (224, 288)
+    assert network_size(480, 640, (224, 288)) == (224, 288)
+    assert network_size(480, 640, (240, 320)) == (256, 320)  # 240 is not a multiple of 32
+    for h, w in ((400, 560), (530, 730), (1080, 1440), (320, 240), (100, 700)):
+        for infer in ((240, 320), (224, 288), (480, 640)):
+            nh, nw = network_size(h, w, infer)
+            assert nh % 32 == 0 and nw % 32 == 0
+            assert abs(nh * nw / (infer[0] * infer[1]) - 1) < 0.35
+            # no other rounding of the sides to multiples of 32 keeps the aspect better
+            err = abs(np.log(nw / nh / (w / h)))
+            s = (infer[0] * infer[1] / (h * w)) ** 0.5
+            for a in (np.floor(h * s / 32) * 32, np.ceil(h * s / 32) * 32):
+                for b in (np.floor(w * s / 32) * 32, np.ceil(w * s / 32) * 32):
+                    if a > 0 and b > 0:
+                        assert err <= abs(np.log(b / a / (w / h))) + 1e-12
+    assert network_size(10, 10, (224, 288), multiple=16) == (256, 256)
+    with pytest.raises(InputError, match="network_size"):
+        network_size(0, 10, (224, 288))
+
+
+def test_predict_runs_the_network_at_multiples_of_32():
+    torch.manual_seed(0)
+    m = build_model("rgbd-tiny").eval()
+    seen = []
+    hook = m.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape[-2:])))
+    frame = Frame(rgb=np.zeros((240, 320, 3), np.uint8), depth_m=np.full((240, 320), 2.0, np.float32),
+                  intrinsics=Intrinsics.from_fov(320, 240, 1.0))
+    try:
+        res = m.predict(frame)
+    finally:
+        hook.remove()
+    assert seen == [(256, 320)] and res.labels.shape == (240, 320)
 
 
 def test_weights_round_trip_without_unpickling(tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,21 @@ def test_collect_logits_leaves_out_void():
     assert int(labels.min()) >= 0 and int(labels.max()) <= 12
     with pytest.raises(InputError, match="stride"):
         collect_logits(m, data, stride=0)
+
+
+def test_collect_logits_sees_what_predict_sees():
+    from real3d.eval.segmentation import sample_to_frame
+
+    data = ToySegData(2, (64, 96))
+    torch.manual_seed(2)
+    m = build_model("rgbd-tiny").eval()
+    # infer_hw (224, 288) runs a 64x96 view at 224x320: the logits come back at 64x96
+    m.config = dataclasses.replace(m.config, infer_hw=(224, 288))
+    logits, labels = collect_logits(m, data, stride=1, batch_size=2)
+    pred = torch.cat([torch.from_numpy(m.predict(sample_to_frame(data[i], i)).labels.astype(np.int64))[
+        data[i]["labels"] > 0] for i in range(2)]) - 1
+    assert len(pred) == len(labels)
+    assert float((logits.argmax(1) == pred).float().mean()) > 0.999
 
 
 def test_tool_writes_weights_with_the_fit_in_their_card(tmp_path):

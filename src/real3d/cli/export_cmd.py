@@ -12,7 +12,11 @@ def export(
     fmt: str = typer.Option("onnx", "--format", help="onnx (the only format)."),
     int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 (QDQ) graph."),
     out: Path = typer.Option(Path("export"), "--out", help="Output folder."),
-    size: str = typer.Option("240x320", "--size", help="Example / calibration size HxW."),
+    size: str = typer.Option(
+        "", "--size",
+        help="Example / calibration size HxW; default: the size predict runs the network at "
+             "for each calibration frame (the model's infer_hw, sides multiples of 32).",
+    ),
     head: str = typer.Option("refined", "--head", help="refined | coarse"),
     calib: str = typer.Option("synth:kind=mixed,size=240x320,seed=11,n=64", "--calib", help="Calibration data spec."),
     calib_frames: int = typer.Option(64, "--calib-frames", help="Calibration frames."),
@@ -37,7 +41,7 @@ def export(
     from real3d.cli.synth_cmd import parse_size
     from real3d.core.errors import ConfigError
     from real3d.deploy import calibration_feeds, export_onnx, quantize_int8, select_float_nodes
-    from real3d.models import load_model
+    from real3d.models import load_model, network_size
 
     if fmt != "onnx":
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
@@ -52,11 +56,12 @@ def export(
     if weight_format not in WEIGHT_FORMATS:
         raise ConfigError(f"--int8-weights: expected one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
     net = load_model(model)
-    hw = parse_size(size)
+    hw = parse_size(size) if size else None
     stem = Path(model).stem if model.endswith(".safetensors") else model
     if head != "refined":
         stem += f".{head}"
-    fp32 = export_onnx(net, out / f"{stem}.onnx", size_hw=hw, head=head)
+    example_hw = hw or network_size(*net.config.infer_hw, net.config.infer_hw)
+    fp32 = export_onnx(net, out / f"{stem}.onnx", size_hw=example_hw, head=head)
     typer.echo(f"wrote {fp32}")
     if int8:
         if not net.quantizable:

@@ -16,7 +16,10 @@ def seg(
     out: Path = typer.Option(Path("runs/seg"), "--out", help="Output folder (log, checkpoints, weights)."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per step per process."),
-    size: str = typer.Option("240x320", "--size", help="Training crop HxW (multiples of 16)."),
+    size: str = typer.Option(
+        "256x320", "--size",
+        help="Training crop HxW (multiples of 16; multiples of 32 match how predict runs the network).",
+    ),
     lr: float = typer.Option(2e-3, "--lr", help="Peak AdamW learning rate."),
     warmup: int = typer.Option(50, "--warmup", help="Linear warm-up steps."),
     amp: str = typer.Option("auto", "--amp", help="auto (bf16 where the CPU has it natively) | bf16 | off"),

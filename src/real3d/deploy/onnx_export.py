@@ -134,15 +134,18 @@ class _Calibration:
 
 def calibration_feeds(model_config, data, n: int = 32, size_hw: tuple[int, int] | None = None) -> list[dict]:
     """Input dicts for calibration from ``n`` samples of a Dataset or data spec string,
-    resized to ``size_hw`` (default: the model's infer_hw)."""
+    resized to ``size_hw`` (default: the size ``predict`` runs the network at for each
+    sample, ``network_size`` of the model's infer_hw)."""
+    from real3d.models.segmentation import network_size
     from real3d.train.data import augment, open_data
 
     if isinstance(data, str):
         data = open_data(data)
-    size_hw = tuple(size_hw or model_config.infer_hw)
     feeds = []
     for i in np.linspace(0, len(data) - 1, min(n, len(data))).astype(int):
-        s = augment(data[int(i)], size_hw, None, torch.Generator())
+        sample = data[int(i)]
+        hw = tuple(size_hw) if size_hw else network_size(*sample["labels"].shape[-2:], model_config.infer_hw)
+        s = augment(sample, hw, None, torch.Generator())
         f = {}
         if model_config.uses_rgb:
             f["rgb"] = s["rgb"][None].numpy().astype(np.float32)

@@ -11,6 +11,7 @@ from real3d.models.pretrained import (
     save_weights,
 )
 from real3d.models.segmentation import (
+    NETWORK_STRIDE,
     Real3DVisionNet,
     SegmentationResult,
     SegNetConfig,
@@ -22,5 +23,5 @@ from real3d.models.segmentation import (
 __all__ = [
     "PRESETS", "PRETRAINED", "get_preset", "build_model", "load_pretrained", "load_weights",
     "load_model", "save_weights", "average_weights", "count_macs", "Real3DVisionNet", "SegNetConfig",
-    "SegmentationResult", "frame_to_tensors", "logits_to_result", "network_size",
+    "SegmentationResult", "NETWORK_STRIDE", "frame_to_tensors", "logits_to_result", "network_size",
 ]

@@ -60,8 +60,9 @@ class SegNetConfig:
         decoder: progressive decoder widths.
         fusion_stages: encoder stages (0..4 = strides 2..32) where depth joins the RGB stream.
         num_classes: output classes without void (13 for NYUv2-13).
-        infer_hw: (H, W) the network sees at ``predict`` for a 4:3 frame; other aspects are
-            resized to the same area, rounded to multiples of 16.
+        infer_hw: (H, W) whose area the network sees at ``predict``; each frame is resized to
+            about that area with its own aspect, sides multiples of ``NETWORK_STRIDE``
+            (``network_size``), so (224, 288) is the size itself for a 4:3 frame.
         max_depth_m: depth beyond this is clipped before normalisation.
     """
 
@@ -275,8 +276,8 @@ class Real3DVisionNet(nn.Module):
     ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
-        The frame is resized to about ``config.infer_hw`` pixels (multiples of 16), run in
-        eval mode, and the logits are resized back. Intrinsics are not needed by the network.
+        The frame is resized to about ``config.infer_hw`` pixels (``network_size``: sides
+        multiples of the network's stride, 32, with the frame's aspect), run in eval mode, and the logits are resized back. Intrinsics are not needed by the network.
         Test-time augmentation, both off by default:
         ``flip=True`` also runs the mirrored frame (in the same batch) and averages the two
         class distributions: more accurate, about twice the compute.
@@ -295,10 +296,37 @@ class Real3DVisionNet(nn.Module):
             self.train(was_training)
 
 
-def network_size(h: int, w: int, infer_hw: tuple[float, float]) -> tuple[int, int]:
-    """Size (multiples of 16) with about the area of ``infer_hw`` and the aspect of h x w."""
-    scale = (infer_hw[0] * infer_hw[1] / float(h * w)) ** 0.5
-    return max(32, int(round(h * scale / 16)) * 16), max(32, int(round(w * scale / 16)) * 16)
+NETWORK_STRIDE = 32
+"""Output stride of every preset's encoder (five stages of stride 2). Inputs whose sides are
+multiples of it keep the stride-32 features aligned with the stride-16 and stride-8 ones in
+the decoder; other multiples of 16 leave a half-cell offset between the levels, which cost
+the shipped rgbd-default about 0.6 held-out mIoU (docs/segmentation.md, Inference size)."""
+
+
+def network_size(h: int, w: int, infer_hw: tuple[float, float], multiple: int = NETWORK_STRIDE) -> tuple[int, int]:
+    """The size the network runs at for an h x w frame: sides multiples of ``multiple``
+    (default ``NETWORK_STRIDE``), with the aspect of h x w as closely as those allow and
+    then the area of ``infer_hw`` as closely as possible.
+
+    Each side scaled to the area of ``infer_hw`` is rounded down and up to a multiple; of
+    the (up to) four pairs the one with the smallest aspect error wins, ties going to the
+    smaller area error. A 4:3 frame with ``infer_hw`` (224, 288) runs at 224 x 288."""
+    if h < 1 or w < 1:
+        raise InputError(f"network_size: expected a frame size of at least 1 x 1, got {h} x {w}")
+    if multiple < 1:
+        raise InputError(f"network_size: expected multiple >= 1, got {multiple}")
+    area = float(infer_hw[0]) * float(infer_hw[1])
+    scale = (area / float(h * w)) ** 0.5
+
+    def sides(v: float) -> set[int]:
+        lo = max(1, math.floor(v / multiple)) * multiple
+        hi = max(1, math.ceil(v / multiple)) * multiple
+        return {lo, hi}
+
+    def cost(hw: tuple[int, int]) -> tuple[float, float]:
+        return abs(math.log((hw[1] / hw[0]) / (w / h))), abs(math.log(hw[0] * hw[1] / area))
+
+    return min(((a, b) for a in sides(h * scale) for b in sides(w * scale)), key=cost)
 
 
 def _owned(a: np.ndarray) -> np.ndarray:

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from real3d.core.errors import InputError
 from real3d.eval.metrics import metrics_from_confusion
+from real3d.models.segmentation import network_size
 
 
 @dataclass
@@ -47,8 +49,9 @@ class ClassBiasFit:
 def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
                    batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Refined logits and labels of the labelled pixels of ``data`` (samples as
-    ``real3d.train.data.open_data`` gives them, at a size the network takes), every
-    ``stride``-th pixel in each direction. Returns (logits (N, K) float32, labels (N,)
+    ``real3d.train.data.open_data`` gives them), every ``stride``-th pixel in each
+    direction. The network runs as ``predict`` runs it: at ``network_size`` for the
+    model's ``infer_hw``, its logits resized back to the labels' size. Returns (logits (N, K) float32, labels (N,)
     int64 class index 0..K-1); void pixels are left out."""
     if stride < 1:
         raise InputError(f"collect_logits: expected stride >= 1, got {stride}")
@@ -63,7 +66,7 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
             items = [data[j] for j in range(i, min(n, i + batch_size))]
             rgb = torch.stack([s["rgb"] for s in items]).float() / 255.0
             depth = torch.stack([s["depth_m"].reshape(1, *s["labels"].shape) for s in items]).float()
-            out = model(rgb if model.uses_rgb else None, depth if model.uses_depth else None, head="refined")
+            out = _predict_logits(model, rgb, depth)
             out = out[:, :, stride // 2::stride, stride // 2::stride]
             g = torch.stack([s["labels"] for s in items])[:, stride // 2::stride, stride // 2::stride]
             k = out.shape[1]
@@ -74,6 +77,20 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
     finally:
         model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
+
+
+def _predict_logits(model, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) refined logits at the inputs' size, the network run at the size
+    ``predict`` uses (bilinear RGB, nearest depth, bilinear logits, as there)."""
+    h, w = rgb.shape[-2:]
+    nh, nw = network_size(h, w, model.config.infer_hw)
+    if (nh, nw) != (h, w):
+        rgb = F.interpolate(rgb, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        depth = F.interpolate(depth, size=(nh, nw), mode="nearest")
+    out = model(rgb if model.uses_rgb else None, depth if model.uses_depth else None, head="refined")
+    if tuple(out.shape[-2:]) != (h, w):
+        out = F.interpolate(out.float(), size=(h, w), mode="bilinear", align_corners=False)
+    return out
 
 
 def _miou(logits: torch.Tensor, labels: torch.Tensor, bias: torch.Tensor) -> float:

@@ -36,7 +36,9 @@ class TrainConfig:
         out_dir: where the log, checkpoints and final weights go.
         steps: optimizer steps in total (the schedule length).
         batch_size: samples per step per process.
-        crop_hw: (H, W) training resolution, multiples of 16.
+        crop_hw: (H, W) training resolution, multiples of 16; multiples of 32
+            (``real3d.models.NETWORK_STRIDE``) keep the decoder's levels aligned, as
+            ``predict`` runs them.
         lr, weight_decay, warmup_steps: AdamW and schedule (linear warm-up, cosine to 1 %).
         coarse_weight: loss weight of the coarse head.
         class_weighting: ``"enet"`` (1/ln(1.02 + f) from the first ``weight_samples``
@@ -80,7 +82,7 @@ class TrainConfig:
     out_dir: str = "runs/seg"
     steps: int = 2000
     batch_size: int = 8
-    crop_hw: tuple[int, int] = (240, 320)
+    crop_hw: tuple[int, int] = (256, 320)
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
