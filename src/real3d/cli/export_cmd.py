@@ -41,16 +41,13 @@ def export(
     from real3d.cli.synth_cmd import parse_size
     from real3d.core.errors import ConfigError
     from real3d.deploy import calibration_feeds, export_onnx, quantize_int8, select_float_nodes
+    from real3d.deploy.onnx_export import SELECTION_COSTS, WEIGHT_FORMATS
     from real3d.models import load_model, network_size
 
     if fmt != "onnx":
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
     if not 0.0 <= int8_target <= 1.0:
         raise ConfigError(f"--int8-target: expected an agreement in [0, 1] (0 = the model card's list), got {int8_target}")
-    from real3d.deploy.onnx_export import WEIGHT_FORMATS
-
-    from real3d.deploy.onnx_export import SELECTION_COSTS
-
     if int8_cost not in SELECTION_COSTS:
         raise ConfigError(f"--int8-cost: expected one of {', '.join(SELECTION_COSTS)}, got {int8_cost!r}")
     if weight_format not in WEIGHT_FORMATS:

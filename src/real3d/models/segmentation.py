@@ -277,7 +277,8 @@ class Real3DVisionNet(nn.Module):
         """Segment one frame of any size; the result has the frame's size.
 
         The frame is resized to about ``config.infer_hw`` pixels (``network_size``: sides
-        multiples of the network's stride, 32, with the frame's aspect), run in eval mode, and the logits are resized back. Intrinsics are not needed by the network.
+        multiples of the network's stride, 32, with the frame's aspect), run in eval mode,
+        and the logits are resized back. Intrinsics are not needed by the network.
         Test-time augmentation, both off by default:
         ``flip=True`` also runs the mirrored frame (in the same batch) and averages the two
         class distributions: more accurate, about twice the compute.
@@ -340,8 +341,8 @@ def frame_to_tensors(
     frame: Frame, config: SegNetConfig, scale: float = 1.0
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
     """Frame -> (rgb (1, 3, h, w) float [0, 1] or None, depth (1, 1, h, w) metres or None,
-    (H, W) of the frame), resized to ``network_size`` for ``config.infer_hw`` times
-    ``scale``. Depth uses nearest-neighbour so invalid zeros never blend into valid depth."""
+    (H, W) of the frame), resized (``resize_inputs``) to ``network_size`` for
+    ``config.infer_hw`` times ``scale``."""
     if not isinstance(frame, Frame):
         raise InputError(f"predict: expected a real3d.Frame, got {type(frame).__name__}")
     if config.uses_depth and frame.depth_m is None:
@@ -353,13 +354,24 @@ def frame_to_tensors(
     rgb_t = depth_t = None
     if config.uses_rgb:
         rgb_t = torch.from_numpy(_owned(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
-        if (nh, nw) != (h, w):
-            rgb_t = F.interpolate(rgb_t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
     if config.uses_depth:
         depth_t = torch.from_numpy(_owned(frame.depth_m))[None, None].float()
-        if (nh, nw) != (h, w):
-            depth_t = F.interpolate(depth_t, size=(nh, nw), mode="nearest")
+    rgb_t, depth_t = resize_inputs(rgb_t, depth_t, (nh, nw))
     return rgb_t, depth_t, (h, w)
+
+
+def resize_inputs(
+    rgb: torch.Tensor | None, depth_m: torch.Tensor | None, size_hw: tuple[int, int]
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(B, 3, H, W) RGB and (B, 1, H, W) depth (either may be None) resized to ``size_hw``
+    as ``predict`` resizes them: RGB bilinear with antialiasing, depth nearest-neighbour
+    so invalid zeros never blend into valid depth. Tensors already at that size pass as is."""
+    size_hw = (int(size_hw[0]), int(size_hw[1]))
+    if rgb is not None and tuple(rgb.shape[-2:]) != size_hw:
+        rgb = F.interpolate(rgb, size=size_hw, mode="bilinear", align_corners=False, antialias=True)
+    if depth_m is not None and tuple(depth_m.shape[-2:]) != size_hw:
+        depth_m = F.interpolate(depth_m, size=size_hw, mode="nearest")
+    return rgb, depth_m
 
 
 def logits_to_result(

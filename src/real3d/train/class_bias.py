@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from real3d.core.errors import InputError
 from real3d.eval.metrics import metrics_from_confusion
-from real3d.models.segmentation import network_size
+from real3d.models.segmentation import network_size, resize_inputs
 
 
 @dataclass
@@ -51,8 +51,8 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
     """Refined logits and labels of the labelled pixels of ``data`` (samples as
     ``real3d.train.data.open_data`` gives them), every ``stride``-th pixel in each
     direction. The network runs as ``predict`` runs it: at ``network_size`` for the
-    model's ``infer_hw``, its logits resized back to the labels' size. Returns (logits (N, K) float32, labels (N,)
-    int64 class index 0..K-1); void pixels are left out."""
+    model's ``infer_hw``, its logits resized back to the labels' size. Returns (logits
+    (N, K) float32, labels (N,) int64 class index 0..K-1); void pixels are left out."""
     if stride < 1:
         raise InputError(f"collect_logits: expected stride >= 1, got {stride}")
     n = len(data) if max_views is None else min(len(data), max_views)
@@ -80,13 +80,10 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
 
 
 def _predict_logits(model, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-    """(B, K, H, W) refined logits at the inputs' size, the network run at the size
-    ``predict`` uses (bilinear RGB, nearest depth, bilinear logits, as there)."""
+    """(B, K, H, W) refined logits at the inputs' size, the network run at the size and
+    with the resizing ``predict`` uses (logits resized back bilinearly, as there)."""
     h, w = rgb.shape[-2:]
-    nh, nw = network_size(h, w, model.config.infer_hw)
-    if (nh, nw) != (h, w):
-        rgb = F.interpolate(rgb, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-        depth = F.interpolate(depth, size=(nh, nw), mode="nearest")
+    rgb, depth = resize_inputs(rgb, depth, network_size(h, w, model.config.infer_hw))
     out = model(rgb if model.uses_rgb else None, depth if model.uses_depth else None, head="refined")
     if tuple(out.shape[-2:]) != (h, w):
         out = F.interpolate(out.float(), size=(h, w), mode="bilinear", align_corners=False)
