@@ -223,19 +223,19 @@ def test_bad_config_names():
         PipelineConfig(overload_policy="block")
 
 
-def test_segment_frame_matches_predict(seq, nets, tmp_path):
+def test_segment_frame_is_predict_without_void(seq, nets, tmp_path):
     from real3d.pipeline import segment_frame
 
-    for net in nets:
-        ref = net.predict(seq[3])
-        labels, probs = segment_frame(net, seq[3])
-        np.testing.assert_array_equal(labels, ref.labels)
-        np.testing.assert_allclose(probs, ref.probs[1:], atol=1e-5)
     ort = load_segmenter(nets[0], "onnx", PipelineConfig(cache_dir=str(tmp_path)))
-    ref = ort.predict(seq[3])
-    labels, probs = segment_frame(ort, seq[3])
-    np.testing.assert_array_equal(labels, ref.labels)
-    np.testing.assert_allclose(probs, ref.probs[1:], atol=1e-5)
+    for seg in (*nets, ort):
+        ref = seg.predict(seq[3])
+        labels, probs = segment_frame(seg, seq[3])
+        assert labels.dtype == np.uint8 and probs.shape == (13, *seq[3].size_hw)
+        np.testing.assert_array_equal(labels, ref.labels)
+        np.testing.assert_array_equal(probs, ref.probs[1:])
+        # the labels are the most probable class (ids 1..13)
+        np.testing.assert_array_equal(labels, probs.argmax(axis=0) + 1)
+        np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
 
 
 class _Failing:

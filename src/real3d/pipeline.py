@@ -350,53 +350,11 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _softmax_argmax(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K, H, W) float32 logits -> (labels (H, W) uint8 in 1..K, probs (K, H, W) float32).
-
-    A running max over the K planes: reductions over the leading axis are several times
-    slower in torch (softmax / argmax over dim 0 of a (13, 240, 320) tensor cost 14-18 ms of
-    CPU against 4 ms here), and this runs on every frame.
-    """
-    x = np.ascontiguousarray(logits, dtype=np.float32)
-    best = x[0].copy()
-    idx = np.zeros(best.shape, np.uint8)
-    for k in range(1, x.shape[0]):
-        np.copyto(idx, np.uint8(k), where=x[k] > best)
-        np.maximum(best, x[k], out=best)
-    e = np.exp(x - best)
-    e /= e.sum(axis=0, keepdims=True)
-    return idx + np.uint8(1), e
-
-
 def segment_frame(segmenter, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
-    float32, no void channel). Real3DVisionNet and OrtSegmenter take a fast path (same
-    network input as ``predict``, cheaper post-processing); other segmenters go through
-    ``predict``."""
-    import torch
-    import torch.nn.functional as F
-
-    from real3d.deploy.ort_backend import OrtSegmenter
-    from real3d.models.segmentation import Real3DVisionNet, frame_to_tensors
-
-    if isinstance(segmenter, Real3DVisionNet) and not segmenter.training:
-        rgb_t, depth_t, out_hw = frame_to_tensors(frame, segmenter.config)
-        with torch.inference_mode():
-            logits = segmenter(rgb_t, depth_t, head="refined")
-    elif isinstance(segmenter, OrtSegmenter):
-        rgb_t, depth_t, out_hw = frame_to_tensors(frame, segmenter.config)
-        logits = torch.from_numpy(
-            segmenter.run(
-                None if rgb_t is None else rgb_t.numpy(),
-                None if depth_t is None else depth_t.numpy(),
-            )
-        )
-    else:
-        r = segmenter.predict(frame)
-        return r.labels, r.probs[1:]
-    if tuple(logits.shape[2:]) != tuple(out_hw):
-        logits = F.interpolate(logits.float(), size=out_hw, mode="bilinear", align_corners=False)
-    return _softmax_argmax(logits[0].float().numpy())
+    float32, no void channel), as its ``predict`` gives them."""
+    r = segmenter.predict(frame)
+    return r.labels, r.probs[1:]
 
 
 # ---------------------------------------------------------------------------- frames

@@ -17,6 +17,7 @@ from real3d.models import (
     get_preset,
     load_pretrained,
     load_weights,
+    logits_to_result,
     network_size,
     save_weights,
 )
@@ -276,3 +277,14 @@ def test_predict_takes_read_only_arrays_quietly():
         warnings.simplefilter("error")
         r = m.predict(frame.replace(rgb=rgb, depth_m=depth))
     assert np.array_equal(r.labels, m.predict(frame).labels)
+
+
+def test_logits_to_result_labels_are_the_first_most_probable_class():
+    logits = torch.randn(1, 13, 6, 7)
+    logits[0, 4, 0, :] = logits[0, 9, 0, :] = 50.0  # a tie: the lower class wins, as argmax
+    r = logits_to_result(logits, (6, 7))
+    assert r.labels.dtype == np.uint8 and r.probs.shape == (14, 6, 7)
+    np.testing.assert_array_equal(r.labels, logits[0].numpy().argmax(axis=0) + 1)
+    assert (r.labels[0] == 5).all()
+    np.testing.assert_array_equal(r.probs[0], 0.0)
+    np.testing.assert_allclose(r.probs[1:], torch.softmax(logits[0], 0).numpy(), atol=1e-6)
