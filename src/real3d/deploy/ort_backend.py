@@ -76,6 +76,8 @@ class OrtSegmenter:
 
         def run(rgb_t, depth_t) -> np.ndarray:
             ref = rgb_t if rgb_t is not None else depth_t
+            if ref.shape[0] == 1:
+                return self.run(None if rgb_t is None else rgb_t.numpy(), None if depth_t is None else depth_t.numpy())
             return np.concatenate([
                 self.run(None if rgb_t is None else rgb_t[i:i + 1].contiguous().numpy(),
                          None if depth_t is None else depth_t[i:i + 1].contiguous().numpy())

@@ -290,12 +290,14 @@ class Real3DVisionNet(nn.Module):
         scales outside [0.25, 4].
         """
         was_training = self.training
-        self.eval()
+        if was_training:  # a module walk each way, about 0.4 ms: only when needed
+            self.eval()
         try:
             with torch.inference_mode():
                 return tta_predict(lambda r, d: self(r, d, head=head), frame, self.config, head, flip, scales)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
 
 
 NETWORK_STRIDE = 32
@@ -383,7 +385,9 @@ def logits_to_result(
     ``flipped_logits``: the logits of the horizontally mirrored frame, same shape; their
     class probabilities, mirrored back, are averaged with those of ``logits``.
     """
-    return _result(_mean_probs(logits, out_hw, flipped_logits), head)
+    buf = _probs_buffer(logits, out_hw)
+    _mean_probs(logits, out_hw, flipped_logits, out=buf[1:])
+    return _result(buf, head)
 
 
 SCALE_RANGE = (0.25, 4.0)
@@ -410,44 +414,69 @@ def tta_predict(run, frame: Frame, config: SegNetConfig, head: str, flip: bool =
     (``frame_to_tensors``; a batch of 2 with ``flip``, the frame then its mirror) to
     (B, K, h, w) logits. The class distributions of every scale (and mirror) are
     resized to the frame and averaged."""
-    p = None
-    for s in check_scales(scales):
+    scales = check_scales(scales)
+    buf = None
+    for s in scales:
         rgb_t, depth_t, out_hw = frame_to_tensors(frame, config, scale=s)
         if flip:
             rgb_t = None if rgb_t is None else torch.cat([rgb_t, rgb_t.flip(-1)])
             depth_t = None if depth_t is None else torch.cat([depth_t, depth_t.flip(-1)])
         logits = run(rgb_t, depth_t)
-        q = _mean_probs(logits[:1], out_hw, logits[1:] if flip else None)
-        p = q if p is None else p + q
-    return _result(p / len(scales), head)
+        if buf is None:
+            buf = _probs_buffer(logits, out_hw)
+            _mean_probs(logits[:1], out_hw, logits[1:] if flip else None, out=buf[1:])
+        else:
+            buf[1:] += _mean_probs(logits[:1], out_hw, logits[1:] if flip else None)
+    if len(scales) > 1:
+        buf[1:] /= len(scales)
+    return _result(buf, head)
 
 
-def _mean_probs(logits, out_hw: tuple[int, int], flipped_logits=None) -> torch.Tensor:
-    p = _probs_at(logits, out_hw)
+def _probs_buffer(logits, out_hw: tuple[int, int]) -> torch.Tensor:
+    """(K + 1, H, W) float32 for a result's probabilities, channel 0 (void) zero; the class
+    channels are written in place, so no copy adds the void channel afterwards."""
+    if getattr(logits, "ndim", 0) != 4:
+        raise InputError(f"logits_to_result: expected (1, K, h, w), got {tuple(getattr(logits, 'shape', ()))}")
+    buf = torch.empty((int(logits.shape[1]) + 1, *out_hw), dtype=torch.float32)
+    buf[0].zero_()
+    return buf
+
+
+def _mean_probs(logits, out_hw: tuple[int, int], flipped_logits=None,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """(K, H, W) class probabilities at out_hw (in ``out`` when given), averaged with those
+    of the mirrored frame's logits when given."""
+    p = _probs_at(logits, out_hw, out)
     if flipped_logits is not None:
         q = _probs_at(flipped_logits, out_hw)
         if q.shape != p.shape:
             raise InputError(f"logits_to_result: flipped_logits {tuple(q.shape)} differ from logits {tuple(p.shape)}")
-        p = 0.5 * (p + q.flip(-1))
+        p.add_(q.flip(-1)).mul_(0.5)
     return p
 
 
-def _result(p: torch.Tensor, head: str) -> SegmentationResult:
-    """(K, H, W) class probabilities -> SegmentationResult (void channel 0 added).
+def _result(buf: torch.Tensor, head: str) -> SegmentationResult:
+    """(K + 1, H, W) probabilities, void channel 0 zero -> SegmentationResult.
 
     The labels come from ``max(dim=0).indices`` (the first maximum, as ``argmax``): torch's
     ``argmax`` over the leading dimension of a (13, 240, 320) tensor took about 14 ms on 2
     cores, ``max`` about 1.2 ms."""
-    probs = torch.cat([torch.zeros_like(p[:1]), p], dim=0).numpy()
-    labels = (p.max(dim=0).indices + 1).to(torch.uint8).numpy()
-    return SegmentationResult(labels=labels, probs=probs, head=head)
+    labels = (buf[1:].max(dim=0).indices + 1).to(torch.uint8).numpy()
+    return SegmentationResult(labels=labels, probs=buf.numpy(), head=head)
 
 
-def _probs_at(logits, out_hw: tuple[int, int]) -> torch.Tensor:
-    """(1, K, h, w) logits -> (K, H, W) softmax probabilities at out_hw (bilinear logits)."""
+def _probs_at(logits, out_hw: tuple[int, int], out: torch.Tensor | None = None) -> torch.Tensor:
+    """(1, K, h, w) logits -> (K, H, W) softmax probabilities at out_hw (bilinear logits),
+    in ``out`` when given. The softmax over the leading dimension is written out (max,
+    subtract, exp, divide in place): on one thread at 480x640, with the labels, it took
+    15 ms against 28 ms for ``torch.softmax`` and a copy that adds the void channel."""
     t = torch.as_tensor(logits).float()
     if t.ndim != 4 or t.shape[0] != 1:
         raise InputError(f"logits_to_result: expected (1, K, h, w), got {tuple(t.shape)}")
     if tuple(t.shape[2:]) != tuple(out_hw):
         t = F.interpolate(t, size=out_hw, mode="bilinear", align_corners=False)
-    return torch.softmax(t[0], dim=0)
+    t = t[0]
+    e = torch.empty_like(t) if out is None else out
+    torch.sub(t, t.amax(dim=0), out=e)
+    e.exp_()
+    return e.div_(e.sum(dim=0))
