@@ -8,6 +8,7 @@ mIoU (one confusion matrix over all frames), the mean of the per-home mIoUs, pix
 and per-class IoU.
 
     python benchmarks/eval_seg_trajectories.py --model rgbd-default --seeds 100..111
+    python benchmarks/eval_seg_trajectories.py --model rgbd-default --flip --scales 1,1.2
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=15)
     ap.add_argument("--head", default="refined")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flip", action="store_true", help="test-time flip (predict(flip=True))")
+    ap.add_argument("--scales", default="1", help="test-time scales, e.g. 1,1.2 (predict(scales=...))")
     args = ap.parse_args()
+    tta = {"flip": args.flip, "scales": tuple(float(v) for v in args.scales.split(","))}
 
     import torch
 
@@ -49,14 +53,14 @@ def main() -> None:
         cm = None
         for i in range(0, len(seq), args.every):
             f = seq[i]
-            c = confusion_matrix(net.predict(f, head=args.head).labels, f.labels)
+            c = confusion_matrix(net.predict(f, head=args.head, **tta).labels, f.labels)
             cm = c if cm is None else cm + c
         per_home.append(metrics_from_confusion(cm).miou)
         total = cm if total is None else total + cm
     m = metrics_from_confusion(total)
     names = NYU13.names[1:] if len(NYU13.names) == len(m.iou) + 1 else NYU13.names
-    print(f"model {args.model} ({args.head}), homes {args.seeds}, every {args.every}th of {args.frames} frames, "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(f"model {args.model} ({args.head}, flip {args.flip}, scales {args.scales}), homes {args.seeds}, "
+          f"every {args.every}th of {args.frames} frames, {time.perf_counter() - t0:.0f} s")
     print(f"pooled mIoU {100 * m.miou:.2f}, mean per-home mIoU {100 * np.mean(per_home):.2f} "
           f"(range {100 * min(per_home):.1f}-{100 * max(per_home):.1f}), pixel accuracy {100 * m.pixel_acc:.2f}")
     print("per class: " + ", ".join(f"{n} {100 * v:.1f}" for n, v in zip(names, m.iou)))

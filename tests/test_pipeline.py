@@ -257,3 +257,25 @@ def test_a_segmentation_error_skips_the_frame_only(seq, nets):
     s = p.run(seq)
     assert s.counts["skipped"] == 1 and s.counts["fused"] == len(seq) - 1
     assert s.skipped[0][0] == 2 and "backend failure" in s.skipped[0][1]
+
+
+def test_segmentation_tta_reaches_predict_and_is_validated(seq, nets):
+    from real3d.pipeline import segment_frame
+
+    tta = {"flip": True, "scales": (1.0, 1.25)}
+    ref = nets[0].predict(seq[2], **tta)
+    assert not np.array_equal(ref.probs, nets[0].predict(seq[2]).probs)  # it changes the answer
+    labels, probs = segment_frame(nets[0], seq[2], **tta)
+    np.testing.assert_array_equal(labels, ref.labels)
+    np.testing.assert_array_equal(probs, ref.probs[1:])
+    p = make(nets, seg_flip=True, seg_scales=[1.0, 1.25])
+    assert p.config.seg_scales == (1.0, 1.25)
+    r = p.step(seq[2])
+    assert r.status == "fused"
+    np.testing.assert_array_equal(r.labels, ref.labels)
+    # the RGB-only model gets the same augmentation
+    r = p.step(seq[3].replace(depth_m=None))
+    np.testing.assert_array_equal(r.labels, nets[1].predict(seq[3].replace(depth_m=None), **tta).labels)
+    for bad in ((), (0.1,), (1.0, float("nan")), "1,2"):
+        with pytest.raises(ConfigError, match="seg_scales"):
+            PipelineConfig(seg_scales=bad)

@@ -80,3 +80,19 @@ def test_run_help_and_bad_goal(tmp_path):
     assert r.exit_code == 0 and "--backend" in r.output and "--goal" in r.output
     r = CliRunner().invoke(app, ["run", str(tmp_path), "--goal", "north"])
     assert r.exit_code != 0
+    for bad in ("1,x", "9"):
+        r = CliRunner().invoke(app, ["run", str(tmp_path), "--seg-scales", bad])
+        assert r.exit_code != 0 and "scales" in str(r.exception or r.output)
+
+
+def test_run_with_segmentation_tta(tmp_path):
+    from real3d.synth import generate_sequence, write_sequence
+
+    seq = generate_sequence(4, 3, size=(48, 64))
+    src = write_sequence(tmp_path / "seq", seq.frames, seq.scene, image_format="png")
+    out = tmp_path / "out"
+    invoke([str(src), "--out", str(out), "--seg-flip", "--seg-scales", "1,1.2"])
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["run"]["counts"]["fused"] == 3
+    assert m["settings"]["segmentation test-time augmentation"] == "flip, scales 1, 1.2"
+    assert "flip, scales 1, 1.2" in (out / "report.md").read_text()

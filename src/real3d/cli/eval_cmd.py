@@ -9,6 +9,17 @@ import typer
 app = typer.Typer(help="Evaluate models.", no_args_is_help=True)
 
 
+def parse_scales(text: str, option: str = "--scales") -> tuple[float, ...]:
+    """'1,1.2' -> (1.0, 1.2), checked as ``predict`` checks its scales."""
+    from real3d.core.errors import InputError
+    from real3d.models.segmentation import check_scales
+
+    try:
+        return check_scales([float(v) for v in text.split(",")])
+    except ValueError:
+        raise InputError(f"{option}: expected comma-separated numbers such as 1,1.2, got {text!r}") from None
+
+
 @app.command("seg")
 def seg(
     model: str = typer.Option("rgbd-default", "--model", help="Pretrained name, .safetensors or .onnx path."),
@@ -28,14 +39,9 @@ def seg(
     from rich.console import Console
     from rich.table import Table
 
-    from real3d.core.errors import InputError
     from real3d.eval import evaluate_segmentation
-    from real3d.models.segmentation import check_scales
 
-    try:
-        scale_list = check_scales([float(v) for v in scales.split(",")])
-    except ValueError:
-        raise InputError(f"--scales: expected comma-separated numbers such as 1,1.2, got {scales!r}") from None
+    scale_list = parse_scales(scales)
 
     if threads:
         torch.set_num_threads(threads)

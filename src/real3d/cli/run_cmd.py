@@ -240,14 +240,26 @@ def run(
         help="auto | floor | off: re-express poses in "
         "a floor-plane gravity frame (auto: unless the source is z-up).",
     ),
+    seg_flip: bool = typer.Option(
+        False, "--seg-flip", help="Test-time flip: also segment each mirrored frame and average."
+    ),
+    seg_scales: str = typer.Option(
+        "1",
+        "--seg-scales",
+        help="Comma-separated multiples of the model's size to segment at and average, e.g. "
+        "1,1.2 (with --seg-flip: 90.11 against 89.22 held-out mIoU for rgbd-default, 3.5x "
+        "the segmentation time).",
+    ),
 ) -> None:
     """Run the whole pipeline over INPUT and write the report and outputs into OUT.
 
     Segmentation, mapping, scene graph and planning; OUT gets report.html / report.md,
     semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json."""
+    from real3d.cli.eval_cmd import parse_scales
     from real3d.core.errors import ConfigError
 
     goal_xy = parse_goal(goal)
+    scales = parse_scales(seg_scales, "--seg-scales")
     if gravity not in ("auto", "floor", "off"):
         raise ConfigError(f"--gravity: expected auto | floor | off, got {gravity!r}")
     seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
@@ -274,6 +286,8 @@ def run(
             missing_pose="gravity" if no_poses else "skip",
             graph_every=30,
             costmap_every=30,
+            seg_flip=seg_flip,
+            seg_scales=scales,
         )
         meta = {
             "input": str(input),
@@ -287,6 +301,10 @@ def run(
             "gravity": grav,
             "poses": info.pose_source or "none",
         }
+        if seg_flip or scales != (1.0,):
+            meta["segmentation test-time augmentation"] = (
+                ("flip, " if seg_flip else "") + "scales " + ", ".join(f"{v:g}" for v in scales)
+            )
         if warning:
             meta["warning"] = warning
         execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames)
