@@ -132,3 +132,34 @@ def test_flip_averaged_teacher(tmp_path, teacher_path):
     run = train(_cfg(tmp_path, "flip", teacher=str(teacher_path), teacher_flip=True, steps=2),
                 dataset=ToySegData(4), resume=False, progress=False)
     assert all(math.isfinite(v) for v in run["losses"])
+
+
+def test_multiscale_teacher(tmp_path, teacher_path):
+    from real3d.models import network_size
+    from real3d.models.segmentation import resize_inputs
+    from real3d.train.loop import teacher_logits
+
+    t = load_weights(teacher_path)
+    torch.manual_seed(2)
+    rgb, depth = torch.rand(2, 3, 64, 96), 0.5 + 4 * torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        plain = teacher_logits(t, rgb, depth)
+        r, d = resize_inputs(rgb, depth, network_size(64, 96, (64 * 1.5, 96 * 1.5)))
+        assert tuple(r.shape[-2:]) == (96, 160)  # sides multiples of 32
+        big = torch.nn.functional.interpolate(t(r, d, head="refined"), size=(64, 96), mode="bilinear",
+                                              align_corners=False)
+        both = teacher_logits(t, rgb, depth, temperature=2.0, scales=(1.0, 1.5))
+        flip_one = teacher_logits(t, rgb, depth, flip=True, temperature=2.0)
+        flip_both = teacher_logits(t, rgb, depth, flip=True, temperature=2.0, scales=(1.0,))
+    want = 0.5 * (torch.softmax(plain / 2.0, 1) + torch.softmax(big / 2.0, 1))
+    torch.testing.assert_close(torch.softmax(both / 2.0, 1), want, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(torch.softmax(plain / 2.0, 1), want, atol=1e-3)  # the scale changed it
+    torch.testing.assert_close(flip_one, flip_both)
+    with pytest.raises(ConfigError, match="teacher_scales"):
+        TrainConfig(teacher_scales=(1.0, 1.2))  # no teacher
+    with pytest.raises(ConfigError, match="teacher_scales"):
+        TrainConfig(teacher="rgbd-default", teacher_scales=(1.0, 9.0))
+    assert TrainConfig(teacher="rgbd-default", teacher_scales=[1, 1.2]).teacher_scales == (1.0, 1.2)
+    run = train(_cfg(tmp_path, "ms", teacher=str(teacher_path), teacher_flip=True, teacher_scales=(1.0, 1.25),
+                     steps=2), dataset=ToySegData(4), resume=False, progress=False)
+    assert all(math.isfinite(v) for v in run["losses"])

@@ -39,9 +39,13 @@ def seg(
     distill_temperature: float = typer.Option(2.0, "--distill-temperature", help="Softmax temperature of distillation."),
     teacher_flip: bool = typer.Option(False, "--teacher-flip",
                                       help="Teach the mean of the teacher's plain and mirrored distributions."),
+    teacher_scales: str = typer.Option("1", "--teacher-scales",
+                                       help="Also run the teacher at these multiples of the crop size, e.g. 1,1.2, "
+                                            "and teach the mean distribution."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
+    from real3d.cli.eval_cmd import parse_scales
     from real3d.cli.synth_cmd import parse_size
     from real3d.train import AugmentConfig, TrainConfig, train
 
@@ -52,7 +56,7 @@ def seg(
         augment=None if no_augment else AugmentConfig(), threads=threads,
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
         teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
-        teacher_flip=teacher_flip,
+        teacher_flip=teacher_flip, teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

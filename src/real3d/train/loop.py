@@ -16,13 +16,20 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from real3d.core.errors import ConfigError
+from real3d.core.errors import ConfigError, InputError
 from real3d.core.files import atomic_write_text
 from real3d.models.presets import PRESETS, get_preset
 from real3d.models.pretrained import save_weights
-from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
+from real3d.models.segmentation import (
+    Real3DVisionNet,
+    SegNetConfig,
+    check_scales,
+    network_size,
+    resize_inputs,
+)
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
 from real3d.train.data import AugmentConfig, ScheduleDataset, StepSampler, open_data
 from real3d.train.losses import class_weights_from_counts, distill_loss, label_counts, seg_loss
@@ -75,6 +82,11 @@ class TrainConfig:
         teacher_flip: the teacher also sees the mirrored batch, and the student learns the
             average of the two (softened) class distributions, as ``predict(flip=True)``
             averages them; it doubles the teacher's cost. Needs ``teacher``.
+        teacher_scales: the teacher also runs at these multiples of the crop size (sides
+            rounded to multiples of 32, as ``predict(scales=...)`` rounds them), its logits
+            resized back, and the student learns the mean of the distributions (with
+            ``teacher_flip``, of every scale and mirror): the target ``predict(flip=True,
+            scales=(1.0, 1.2))`` gives. Each scale adds a teacher pass. Needs ``teacher``.
     """
 
     preset: str = "rgbd-small"
@@ -103,10 +115,17 @@ class TrainConfig:
     distill_weight: float = 1.0
     distill_temperature: float = 2.0
     teacher_flip: bool = False
+    teacher_scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         if self.teacher_flip and not self.teacher:
             raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
+        try:
+            object.__setattr__(self, "teacher_scales", check_scales(self.teacher_scales))
+        except InputError as e:
+            raise ConfigError(f"TrainConfig.teacher_scales: {e}") from None
+        if self.teacher_scales != (1.0,) and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_scales: needs a teacher (TrainConfig.teacher)")
         if not self.distill_weight >= 0:
             raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
         if not self.distill_temperature > 0:
@@ -276,7 +295,8 @@ def train(
         loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
         if teacher is not None and cfg.distill_weight > 0:
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-                t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature)
+                t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature,
+                                          cfg.teacher_scales)
             loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
         opt.zero_grad(set_to_none=True)
         # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
@@ -334,22 +354,38 @@ def train(
 
 
 def teacher_logits(teacher: Real3DVisionNet, rgb: torch.Tensor, depth: torch.Tensor, flip: bool = False,
-                   temperature: float = 2.0) -> torch.Tensor:
+                   temperature: float = 2.0, scales: tuple[float, ...] = (1.0,)) -> torch.Tensor:
     """The teacher's refined logits for a batch (it sees whichever of RGB and depth it uses).
 
-    With ``flip`` it also runs the mirrored batch; the result is then ``T * log p`` where
-    ``p`` is the mean of the two class distributions at temperature ``T``, so that the
+    With ``flip`` it also runs the mirrored batch, and with ``scales`` other than ``(1.0,)``
+    it also runs the batch resized by each factor (sides multiples of 32, ``network_size``;
+    RGB bilinear, depth nearest, as ``predict``), its logits resized back to the batch's
+    size. The result is then ``T * log p`` where ``p`` is the mean of the class
+    distributions at temperature ``T`` over every scale and mirror, so that the
     distillation loss's ``softmax(logits / T)`` is exactly that mean.
     """
     tcfg = teacher.config
     x_rgb, x_depth = (rgb if tcfg.uses_rgb else None), (depth if tcfg.uses_depth else None)
-    if not flip:
+    scales = tuple(scales)
+    if not flip and scales == (1.0,):
         return teacher(x_rgb, x_depth, head="refined")
-    b = rgb.shape[0]
-    both = teacher(None if x_rgb is None else torch.cat([x_rgb, x_rgb.flip(-1)]),
-                   None if x_depth is None else torch.cat([x_depth, x_depth.flip(-1)]), head="refined").float()
-    p = 0.5 * (torch.softmax(both[:b] / temperature, dim=1) + torch.softmax(both[b:].flip(-1) / temperature, dim=1))
-    return temperature * torch.log(p.clamp_min(1e-12))
+    b, (h, w) = rgb.shape[0], tuple(rgb.shape[-2:])
+    p = None
+    for s in scales:
+        r, d = x_rgb, x_depth
+        if s != 1.0:
+            r, d = resize_inputs(r, d, network_size(h, w, (h * s, w * s)))
+        if flip:
+            r = None if r is None else torch.cat([r, r.flip(-1)])
+            d = None if d is None else torch.cat([d, d.flip(-1)])
+        out = teacher(r, d, head="refined").float()
+        if tuple(out.shape[-2:]) != (h, w):
+            out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+        q = torch.softmax(out[:b] / temperature, dim=1)
+        if flip:
+            q = 0.5 * (q + torch.softmax(out[b:].flip(-1) / temperature, dim=1))
+        p = q if p is None else p + q
+    return temperature * torch.log((p / len(scales)).clamp_min(1e-12))
 
 
 def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Real3DVisionNet:
@@ -407,4 +443,5 @@ def _resolve_device(name: str, world: int) -> torch.device:
 def _cfg_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d["crop_hw"] = list(cfg.crop_hw)
+    d["teacher_scales"] = list(cfg.teacher_scales)
     return d
