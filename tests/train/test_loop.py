@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import socket
 
@@ -7,7 +8,7 @@ import torch
 from real3d.core.errors import ConfigError
 from real3d.train import TrainConfig, ToySegData, lr_at, train
 from real3d.train.checkpoint import load_checkpoint
-from real3d.models import load_weights, build_model
+from real3d.models import build_model, load_weights, save_weights
 
 
 def _cfg(tmp_path, name, **kw):
@@ -36,9 +37,15 @@ def test_two_iterations_lower_the_loss(tmp_path):
     second = load_weights(tmp_path / "b" / "model.safetensors")
     for (n, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
         assert torch.equal(p, q), n
-    with pytest.raises(ConfigError, match="not a rgb-tiny"):
+    with pytest.raises(ConfigError, match="differ from the preset rgb-tiny in .*fusion"):
         train(_cfg(tmp_path, "c", preset="rgb-tiny", init_weights=str(out / "model.safetensors")),
               dataset=ToySegData(4), resume=False, progress=False)
+    # the inference size is no part of the architecture: the next phase keeps the weights' own
+    first.config = dataclasses.replace(first.config, infer_hw=(64, 96))
+    save_weights(first, tmp_path / "hw.safetensors", {})
+    train(_cfg(tmp_path, "d", steps=1, init_weights=str(tmp_path / "hw.safetensors")),
+          dataset=ToySegData(4), resume=False, progress=False)
+    assert load_weights(tmp_path / "d" / "model.safetensors").config.infer_hw == (64, 96)
 
 
 def test_resume_gives_the_same_steps_as_an_uninterrupted_run(tmp_path):

@@ -7,6 +7,7 @@ safetensors checkpoints with exact resume, and data-parallel training over proce
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -196,6 +197,18 @@ def train(
     ckpt_path = out / "ckpt" / "last"
     mcfg = model_config or get_preset(cfg.preset)
     # checked before any data is rendered
+    init = None
+    if cfg.init_weights:
+        from real3d.models.pretrained import load_weights
+
+        init = load_weights(cfg.init_weights)
+        a, b = init.config.to_dict(), mcfg.to_dict()
+        differ = [k for k in sorted(set(a) | set(b)) if k != "infer_hw" and a.get(k) != b.get(k)]
+        if differ:
+            raise ConfigError(f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
+                              f"{mcfg.name} in {', '.join(differ)}")
+        # the inference size is no part of the architecture: keep the one the weights were tuned at
+        mcfg = dataclasses.replace(mcfg, infer_hw=init.config.infer_hw)
     teacher = _load_teacher(cfg.teacher, mcfg, device) if cfg.teacher else None
 
     torch.manual_seed(cfg.seed)
@@ -220,12 +233,7 @@ def train(
         base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
     start_step = 0
     meta: dict = {}
-    if cfg.init_weights:
-        from real3d.models.pretrained import load_weights
-
-        init = load_weights(cfg.init_weights)
-        if init.config != mcfg:
-            raise ConfigError(f"init_weights {cfg.init_weights} are a {init.config.name}, not a {mcfg.name}")
+    if init is not None:
         model.load_state_dict(init.state_dict())
     # Module.to keeps the Parameter objects, so the optimizer built above still holds them;
     # a loaded optimizer state follows its parameters' device.
