@@ -44,3 +44,15 @@ def test_train_seg_rejects_an_untrained_teacher_before_rendering(tmp_path):
     assert r.exit_code != 0
     assert "expected trained weights" in str(r.exception) + r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_train_seg_rejects_bad_teacher_scales(tmp_path):
+    for extra in (["--teacher-scales", "1,x"], ["--teacher-scales", "1,1.2"],
+                  ["--teacher", "rgbd-default", "--teacher-scales", "1,9"]):
+        r = CliRunner().invoke(app, ["train", "seg", "--preset", "rgbd-tiny", "--steps", "1",
+                                     "--out", str(tmp_path / "out"), *extra])
+        assert r.exit_code != 0
+        msg = str(r.exception) + r.output
+        assert "teacher-scales" in msg or "teacher_scales" in msg
+        assert "1,9" not in extra or "1 to 8 values in [0.25, 4.0]" in msg
+        assert not (tmp_path / "out").exists()

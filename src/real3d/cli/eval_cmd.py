@@ -15,9 +15,13 @@ def parse_scales(text: str, option: str = "--scales") -> tuple[float, ...]:
     from real3d.models.segmentation import check_scales
 
     try:
-        return check_scales([float(v) for v in text.split(",")])
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise InputError(f"{option}: expected comma-separated numbers such as 1,1.2, got {text!r}") from None
+    try:
+        return check_scales(values)
+    except InputError as e:
+        raise InputError(f"{option}: {e}") from None
 
 
 @app.command("seg")
