@@ -5,13 +5,12 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from real3d.core.errors import ConfigError, InputError
 from real3d.models import build_model, load_weights
 from real3d.models.presets import get_preset
 from real3d.models.pretrained import save_weights
-from real3d.train import TrainConfig, ToySegData, distill_loss, train
+from real3d.train import ToySegData, TrainConfig, distill_loss, train
 
 
 def test_distill_loss_against_a_hand_computed_pixel():

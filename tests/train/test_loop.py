@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from real3d.core.errors import ConfigError
-from real3d.train import TrainConfig, ToySegData, lr_at, train
-from real3d.train.checkpoint import load_checkpoint
 from real3d.models import build_model, load_weights, save_weights
+from real3d.train import ToySegData, TrainConfig, lr_at, train
+from real3d.train.checkpoint import load_checkpoint
 
 
 def _cfg(tmp_path, name, **kw):
