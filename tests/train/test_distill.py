@@ -113,12 +113,16 @@ def test_teacher_checks(tmp_path):
         TrainConfig(teacher_flip=True)
 
 
+def _batch(seed, h, w):
+    torch.manual_seed(seed)
+    return torch.rand(2, 3, h, w), 0.5 + 4 * torch.rand(2, 1, h, w)
+
+
 def test_flip_averaged_teacher(tmp_path, teacher_path):
     from real3d.train.loop import teacher_logits
 
     t = load_weights(teacher_path)
-    torch.manual_seed(1)
-    rgb, depth = torch.rand(2, 3, 32, 48), 0.5 + 4 * torch.rand(2, 1, 32, 48)
+    rgb, depth = _batch(1, 32, 48)
     with torch.no_grad():
         plain = teacher_logits(t, rgb, depth)
         mirrored = teacher_logits(t, rgb.flip(-1), depth.flip(-1))
@@ -139,8 +143,7 @@ def test_multiscale_teacher(tmp_path, teacher_path):
     from real3d.train.loop import teacher_logits
 
     t = load_weights(teacher_path)
-    torch.manual_seed(2)
-    rgb, depth = torch.rand(2, 3, 64, 96), 0.5 + 4 * torch.rand(2, 1, 64, 96)
+    rgb, depth = _batch(2, 64, 96)
     with torch.no_grad():
         plain = teacher_logits(t, rgb, depth)
         r, d = resize_inputs(rgb, depth, network_size(64, 96, (64 * 1.5, 96 * 1.5)))

@@ -76,11 +76,9 @@ class OrtSegmenter:
 
         def run(rgb_t, depth_t) -> np.ndarray:
             ref = rgb_t if rgb_t is not None else depth_t
-            if ref.shape[0] == 1:
-                return self.run(None if rgb_t is None else rgb_t.numpy(), None if depth_t is None else depth_t.numpy())
-            return np.concatenate([
-                self.run(None if rgb_t is None else rgb_t[i:i + 1].contiguous().numpy(),
-                         None if depth_t is None else depth_t[i:i + 1].contiguous().numpy())
-                for i in range(ref.shape[0])])
+            outs = [self.run(None if rgb_t is None else rgb_t[i:i + 1].contiguous().numpy(),
+                             None if depth_t is None else depth_t[i:i + 1].contiguous().numpy())
+                    for i in range(ref.shape[0])]
+            return outs[0] if len(outs) == 1 else np.concatenate(outs)  # no copy for one frame
 
         return tta_predict(run, frame, self.config, self.head, flip, scales)
