@@ -29,6 +29,9 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=1600)
     ap.add_argument("--stride", type=int, default=3, help="every N-th pixel in each direction")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--on-top", action="store_true",
+                    help="the weights already carry offsets: fit new ones on top (the card keeps the earlier "
+                         "fit as class_bias_before)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -40,8 +43,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = load_model(args.weights)
-    if "class_bias" in (getattr(model, "card", None) or {}):
-        raise SystemExit(f"{args.weights} already carries class offsets; fit them on the weights before")
+    earlier = (getattr(model, "card", None) or {}).get("class_bias")
+    if earlier is not None and not args.on_top:
+        raise SystemExit(f"{args.weights} already carries class offsets; fit them on the weights before, "
+                         "or pass --on-top to fit more on top of them")
     t = time.perf_counter()
     data = open_data(args.data, args.cache)
     logits, labels = collect_logits(model, data, max_views=args.views, stride=args.stride)
@@ -51,6 +56,9 @@ def main() -> None:
     print("offsets:", ", ".join(f"{b:+.2f}" for b in fit.bias))
     apply_class_bias(model, fit.bias)
     card = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k not in ("config", "metrics")}
+    if earlier is not None:
+        before = card.get("class_bias_before")
+        card["class_bias_before"] = dict(earlier, **({"before": before} if before else {}))
     card["class_bias"] = dict(fit.to_dict(), data=args.data, views=args.views, pixel_stride=args.stride,
                               command="python tools/tune_class_bias.py " + shlex.join(sys.argv[1:]))
     print("wrote", save_weights(model, args.out, card))

@@ -128,3 +128,12 @@ def test_tool_writes_weights_with_the_fit_in_their_card(tmp_path):
                             "synth:kind=home,size=48x64,seed=3,n=2", "--views", "2", "--out", str(tmp_path / "x")],
                            capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode != 0 and "already carries" in again.stderr
+    on_top = subprocess.run([sys.executable, str(ROOT / "tools" / "tune_class_bias.py"), str(out), "--data",
+                             "synth:kind=home,size=48x64,seed=4,n=2", "--views", "2", "--threads", "1", "--on-top",
+                             "--out", str(tmp_path / "x.safetensors")],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert on_top.returncode == 0, on_top.stderr
+    m2 = load_model(tmp_path / "x.safetensors")
+    assert m2.card["class_bias_before"]["bias"] == fit["bias"] and "seed=4" in m2.card["class_bias"]["data"]
+    assert torch.allclose(m2.decoder.refine_head.bias - m.decoder.refine_head.bias,
+                          torch.tensor(m2.card["class_bias"]["bias"]), atol=1e-3)

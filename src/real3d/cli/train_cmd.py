@@ -42,6 +42,9 @@ def seg(
     teacher_scales: str = typer.Option("1", "--teacher-scales",
                                        help="Also run the teacher at these multiples of the crop size, e.g. 1,1.2, "
                                             "and teach the mean distribution."),
+    lovasz_weight: float = typer.Option(0.0, "--lovasz-weight",
+                                        help="Weight of a Lovász-softmax (IoU surrogate) term on the refined output."),
+    lovasz_stride: int = typer.Option(2, "--lovasz-stride", help="The Lovász term uses every N-th pixel each way."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -57,6 +60,7 @@ def seg(
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
         teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
         teacher_flip=teacher_flip, teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
+        lovasz_weight=lovasz_weight, lovasz_stride=lovasz_stride,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -64,9 +64,7 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
     try:
         for i in range(0, n, batch_size):
             items = [data[j] for j in range(i, min(n, i + batch_size))]
-            rgb = torch.stack([s["rgb"] for s in items]).float() / 255.0
-            depth = torch.stack([s["depth_m"].reshape(1, *s["labels"].shape) for s in items]).float()
-            out = _predict_logits(model, rgb, depth)
+            out = _predict_logits(model, *stack_views(items))
             out = out[:, :, stride // 2::stride, stride // 2::stride]
             g = torch.stack([s["labels"] for s in items])[:, stride // 2::stride, stride // 2::stride]
             k = out.shape[1]
@@ -77,6 +75,14 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
     finally:
         model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
+
+
+def stack_views(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples (as ``real3d.train.data.open_data`` gives them) -> (rgb (B, 3, H, W) float
+    in [0, 1], depth (B, 1, H, W) metres) at the samples' own size."""
+    rgb = torch.stack([s["rgb"] for s in items]).float() / 255.0
+    depth = torch.stack([s["depth_m"].reshape(1, *s["labels"].shape) for s in items]).float()
+    return rgb, depth
 
 
 def _predict_logits(model, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ from real3d.models.segmentation import (
 )
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
 from real3d.train.data import AugmentConfig, ScheduleDataset, StepSampler, open_data
-from real3d.train.losses import class_weights_from_counts, distill_loss, label_counts, seg_loss
+from real3d.train.losses import class_weights_from_counts, distill_loss, label_counts, lovasz_softmax_loss, seg_loss
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,11 @@ class TrainConfig:
             resized back, and the student learns the mean of the distributions (with
             ``teacher_flip``, of every scale and mirror): the target ``predict(flip=True,
             scales=(1.0, 1.2))`` gives. Each scale adds a teacher pass. Needs ``teacher``.
+        lovasz_weight: weight of a Lovász-softmax term on the refined output (a surrogate of
+            1 - IoU over the batch, ``real3d.train.losses.lovasz_softmax_loss``) added to the
+            label loss; 0 (default) leaves it out.
+        lovasz_stride: the Lovász term uses every N-th pixel in each direction (its sort
+            over the batch's pixels is the cost).
     """
 
     preset: str = "rgbd-small"
@@ -117,6 +122,8 @@ class TrainConfig:
     distill_temperature: float = 2.0
     teacher_flip: bool = False
     teacher_scales: tuple[float, ...] = (1.0,)
+    lovasz_weight: float = 0.0
+    lovasz_stride: int = 2
 
     def __post_init__(self) -> None:
         if self.teacher_flip and not self.teacher:
@@ -129,6 +136,9 @@ class TrainConfig:
             raise ConfigError("TrainConfig.teacher_scales: needs a teacher (TrainConfig.teacher)")
         if not self.distill_weight >= 0:
             raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
+        if not self.lovasz_weight >= 0 or self.lovasz_stride < 1:
+            raise ConfigError(f"TrainConfig.lovasz_weight / lovasz_stride: expected >= 0 and >= 1, "
+                              f"got {self.lovasz_weight}, {self.lovasz_stride}")
         if not self.distill_temperature > 0:
             raise ConfigError(f"TrainConfig.distill_temperature: expected > 0, got {self.distill_temperature}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
@@ -301,6 +311,8 @@ def train(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
         loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
+        if cfg.lovasz_weight > 0:
+            loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
         if teacher is not None and cfg.distill_weight > 0:
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
                 t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature,
