@@ -113,10 +113,10 @@ class PipelineConfig:
         seg_flip, seg_scales: test-time augmentation of the segmentation, as
             ``predict(frame, flip=..., scales=...)``: also run the mirrored frame, and/or
             run at these multiples of the model's size, averaging the class distributions.
-            More accurate and several times slower (the rgbd-default weights shipped before
-            2026-12-06's last phases, on the held-out synthetic views: 89.22 plain, 90.11
-            with flip and scales (1.0, 1.2) at 3.5 times the segmentation time;
-            docs/segmentation.md): for offline runs over recordings.
+            More accurate and several times slower (the shipped rgbd-default on the
+            held-out synthetic views: 89.47 plain, 90.33 with flip and scales (1.0, 1.2)
+            at about 3.5 times the segmentation time; docs/BENCHMARKS.md): for offline
+            runs over recordings.
     """
 
     model: str = "rgbd-default"
