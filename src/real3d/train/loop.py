@@ -33,7 +33,13 @@ from real3d.models.segmentation import (
 )
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
 from real3d.train.data import AugmentConfig, ScheduleDataset, StepSampler, open_data
-from real3d.train.losses import class_weights_from_counts, distill_loss, label_counts, lovasz_softmax_loss, seg_loss
+from real3d.train.losses import (
+    class_weights_from_counts,
+    distill_loss,
+    label_counts,
+    lovasz_softmax_loss,
+    seg_loss,
+)
 
 
 @dataclass(frozen=True)
