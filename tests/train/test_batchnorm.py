@@ -80,6 +80,11 @@ def test_bad_requests_fail_and_leave_the_statistics():
     with pytest.raises(OSError):
         recalibrate_batchnorm(m, Broken(4, (64, 96)), batch_size=2)
     assert torch.all(bn.running_mean == 3.0) and bn.momentum == 0.1
+    m.unused = torch.nn.BatchNorm2d(4)  # a layer the forward pass never reaches
+    with pytest.raises(InputError, match="1 BatchNorm layers saw no batch"):
+        recalibrate_batchnorm(m, ToySegData(2, (64, 96)), batch_size=2)
+    assert torch.all(bn.running_mean == 3.0) and int(bn.num_batches_tracked) == 0
+    del m.unused
     with pytest.raises(InputError, match="no BatchNorm"):
         recalibrate_batchnorm(torch.nn.Conv2d(3, 3, 1), ToySegData(2, (64, 96)), batch_size=2)
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from real3d.core.errors import InputError
 from real3d.models.segmentation import network_size, resize_inputs
-from real3d.train.class_bias import stack_views
+from real3d.train.data import stack_views
 
 
 @dataclass
@@ -85,6 +85,10 @@ def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, 
                 r, d = (rgb.flip(-1), depth.flip(-1)) if mirrored else (rgb, depth)
                 model(r if model.uses_rgb else None, d if model.uses_depth else None, head="both")
             batches += 1
+        unused = [i for i, m in enumerate(layers) if int(m.num_batches_tracked) == 0]
+        if unused:
+            raise InputError(f"recalibrate_batchnorm: {len(unused)} BatchNorm layers saw no batch "
+                             f"(first: #{unused[0]})")
     except BaseException:  # a failed run leaves the statistics as they were
         for m, (mean, var, count, _) in zip(layers, before):
             m.running_mean.copy_(mean)
@@ -95,9 +99,6 @@ def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, 
         for m, (*_, momentum) in zip(layers, before):
             m.momentum = momentum
         model.train(was_training)
-    unused = [i for i, m in enumerate(layers) if int(m.num_batches_tracked) == 0]
-    if unused:
-        raise InputError(f"recalibrate_batchnorm: {len(unused)} BatchNorm layers saw no batch (first: #{unused[0]})")
     shift = max(float(((m.running_mean - mean).abs() / (m.running_var + m.eps).sqrt()).max())
                 for m, (mean, *_) in zip(layers, before))
     return BatchNormRecalibration(layers=len(layers), views=batches * batch_size, batches=batches, flip=flip,

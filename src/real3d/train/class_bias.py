@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from real3d.core.errors import InputError
 from real3d.eval.metrics import metrics_from_confusion
 from real3d.models.segmentation import network_size, resize_inputs
+from real3d.train.data import stack_views
 
 
 @dataclass
@@ -75,14 +76,6 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
     finally:
         model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
-
-
-def stack_views(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples (as ``real3d.train.data.open_data`` gives them) -> (rgb (B, 3, H, W) float
-    in [0, 1], depth (B, 1, H, W) metres) at the samples' own size."""
-    rgb = torch.stack([s["rgb"] for s in items]).float() / 255.0
-    depth = torch.stack([s["depth_m"].reshape(1, *s["labels"].shape) for s in items]).float()
-    return rgb, depth
 
 
 def _predict_logits(model, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

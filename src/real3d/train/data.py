@@ -325,6 +325,14 @@ class AugmentConfig:
     depth_dropout: float = 0.02
 
 
+def stack_views(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples (as ``open_data`` gives them) -> (rgb (B, 3, H, W) float
+    in [0, 1], depth (B, 1, H, W) metres) at the samples' own size."""
+    rgb = torch.stack([s["rgb"] for s in items]).float() / 255.0
+    depth = torch.stack([s["depth_m"].reshape(1, *s["labels"].shape) for s in items]).float()
+    return rgb, depth
+
+
 def augment(sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, gen: torch.Generator) -> dict:
     """Augment one sample and bring it to out_hw (H, W). ``cfg=None``: resize only.
 
