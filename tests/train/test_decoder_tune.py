@@ -98,12 +98,13 @@ def test_bad_settings_and_caches_are_refused(tmp_path):
         open_view_cache(tmp_path / "c")
 
 
-def test_a_failed_cache_leaves_nothing_behind(tmp_path):
+@pytest.mark.parametrize("bad", [0, 3])
+def test_a_failed_cache_leaves_nothing_behind(tmp_path, bad):
     m = _model()
 
     class Broken(ToySegData):
         def __getitem__(self, i):
-            if i == 3:
+            if i == bad:
                 raise RuntimeError("a view that cannot be read")
             return super().__getitem__(i)
 

@@ -113,13 +113,13 @@ def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, 
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    h, w = data[0]["labels"].shape
-    nh, nw = network_size(h, w, model.config.infer_hw)
     was_training = model.training
     model.eval()
-    feats = teacher = None
-    labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
     try:
+        h, w = data[0]["labels"].shape
+        nh, nw = network_size(h, w, model.config.infer_hw)
+        feats = teacher = None
+        labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(n, h, w))
         with torch.inference_mode():
             for i in range(0, n, batch_size):
                 items = [data[j] for j in range(i, min(n, i + batch_size))]
