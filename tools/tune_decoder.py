@@ -74,7 +74,7 @@ def main() -> None:
         if (args.features / "meta.json").is_file():
             cache = open_view_cache(args.features)
             same = all(cache.meta.get(k) == v for k, v in want.items())
-            if not same or (args.views is not None and cache.meta["views"] != args.views):
+            if not same or cache.meta.get("max_views") != args.views:
                 cache = None
         if cache is None:
             data = open_data(args.data, args.cache)

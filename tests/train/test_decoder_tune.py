@@ -129,6 +129,11 @@ def test_tool_writes_tuned_weights_with_their_card(tmp_path):
     assert entry["config"]["kd_weight"] == 1.0 and entry["config"]["steps"] == 3
     assert "metrics" not in m.card
     assert not torch.equal(m.decoder.refine_head.weight, before.decoder.refine_head.weight)
+    # a request for fewer views makes the cache again rather than reuse the larger one
+    fewer = subprocess.run(cmd[:-2] + ["--views", "1", "--out", str(tmp_path / "one.safetensors")],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert fewer.returncode == 0, fewer.stderr
+    assert load_model(tmp_path / "one.safetensors").card["decoder_tune"]["views"] == 1
     assert torch.equal(m.encoder.stages[0][0].weight, before.encoder.stages[0][0].weight)
     bad = subprocess.run(cmd[:-2] + ["--kd-weight", "1", "--teacher-scales", "x", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=600, check=False)

@@ -145,7 +145,7 @@ def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, 
                     progress(i + len(items), n)
         for a in [*feats, labels] + ([teacher] if teacher is not None else []):
             a.flush()
-        meta = {"views": n, "view_hw": [h, w], "network_hw": [nh, nw], "config": model.config.to_dict(),
+        meta = {"views": n, "max_views": max_views, "view_hw": [h, w], "network_hw": [nh, nw], "config": model.config.to_dict(),
                 "teacher": {"flip": teacher_flip, "scales": list(scales)} if with_teacher else None,
                 "source": source}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
