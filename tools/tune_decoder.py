@@ -2,7 +2,7 @@
 
 Runs ``real3d.train.decoder_tune``: the encoder features of ``--views`` labelled views of
 ``--data`` (never the held-out views), computed once at the size ``predict`` uses and kept
-in ``--features`` (made again only when missing or made from other settings), optionally
+in ``--features`` (made again unless made from these weights, data and settings), optionally
 with the network's own test-time-augmented prediction as a distillation target; then
 ``--steps`` steps that train the decoder alone. The output card is the input card plus
 ``decoder_tune`` (the command, data, settings, seconds, last losses); its ``metrics`` are
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 import time
@@ -67,16 +66,9 @@ def main() -> None:
         cfg = DecoderTuneConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, ce_weight=args.ce_weight,
                                 kd_weight=kd, lovasz_weight=args.lovasz_weight, seed=args.seed)
         model = load_model(args.weights)
-        want = {"source": args.data, "config": json.loads(json.dumps(model.config.to_dict())),
-                "teacher": {"flip": args.teacher_flip, "scales": list(scales)} if with_teacher else None}
         t0 = time.perf_counter()
-        cache = None
-        if (args.features / "meta.json").is_file():
-            cache = open_view_cache(args.features)
-            same = all(cache.meta.get(k) == v for k, v in want.items())
-            if not same or cache.meta.get("max_views") != args.views:
-                cache = None
-        if cache is None:
+        cache = open_view_cache(args.features) if (args.features / "meta.json").is_file() else None
+        if cache is None or not cache.matches(model, args.data, args.teacher_flip, scales, args.views):
             data = open_data(args.data, args.cache)
             cache = cache_views(model, data, args.features, max_views=args.views, teacher_flip=args.teacher_flip,
                                 teacher_scales=scales, source=args.data,

@@ -40,7 +40,6 @@ The scene graph and the costmap are derived from the map every ``graph_every`` /
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import shutil
@@ -282,13 +281,9 @@ def _cache_root(config: PipelineConfig) -> Path:
 
 def _weights_key(net) -> str:
     """Content hash of a network's weights and INT8 recipe (random-init presets differ per build)."""
-    h = hashlib.sha1()
-    h.update(repr(net.config.to_dict()).encode())
-    h.update(repr((getattr(net, "card", None) or {}).get("int8_keep_float")).encode())
-    for k, v in net.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+    from real3d.models import weights_fingerprint
+
+    return weights_fingerprint(net, repr((getattr(net, "card", None) or {}).get("int8_keep_float")))
 
 
 def calibration_feeds_from_frames(frames, model_config) -> list[dict]:

@@ -43,6 +43,10 @@ def test_cache_holds_what_the_encoder_gives_at_the_predict_size(tmp_path):
     assert torch.allclose(t.sum(1), torch.ones(()), atol=5e-3)
     again = open_view_cache(tmp_path / "c")
     assert again.meta == cache.meta and again.teacher is not None
+    assert again.matches(m, "", True, (1.0, 1.5))
+    assert not again.matches(m, "", True, (1.0,)) and not again.matches(m, "", False, (1.0, 1.5))
+    assert not again.matches(m, "other", True, (1.0, 1.5)) and not again.matches(m, "", True, (1.0, 1.5), 4)
+    assert not again.matches(_model(9), "", True, (1.0, 1.5))  # same layout, other weights
 
 
 def test_the_decoder_on_cached_features_gives_the_network_output(tmp_path):
@@ -129,6 +133,11 @@ def test_tool_writes_tuned_weights_with_their_card(tmp_path):
     assert entry["config"]["kd_weight"] == 1.0 and entry["config"]["steps"] == 3
     assert "metrics" not in m.card
     assert not torch.equal(m.decoder.refine_head.weight, before.decoder.refine_head.weight)
+    stamp = (tmp_path / "f" / "meta.json").stat().st_mtime_ns
+    same = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "same.safetensors")],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert same.returncode == 0, same.stderr
+    assert (tmp_path / "f" / "meta.json").stat().st_mtime_ns == stamp  # the stored features were used
     # a request for fewer views makes the cache again rather than reuse the larger one
     fewer = subprocess.run(cmd[:-2] + ["--views", "1", "--out", str(tmp_path / "one.safetensors")],
                            capture_output=True, text=True, timeout=600, check=False)

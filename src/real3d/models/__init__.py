@@ -9,6 +9,7 @@ from real3d.models.pretrained import (
     load_pretrained,
     load_weights,
     save_weights,
+    weights_fingerprint,
 )
 from real3d.models.segmentation import (
     NETWORK_STRIDE,
@@ -24,4 +25,5 @@ __all__ = [
     "PRESETS", "PRETRAINED", "get_preset", "build_model", "load_pretrained", "load_weights",
     "load_model", "save_weights", "average_weights", "count_macs", "Real3DVisionNet", "SegNetConfig",
     "SegmentationResult", "NETWORK_STRIDE", "frame_to_tensors", "logits_to_result", "network_size",
+    "weights_fingerprint",
 ]

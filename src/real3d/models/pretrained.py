@@ -5,6 +5,7 @@ Loading never unpickles: tensors come from safetensors, the config and metadata 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -37,6 +38,20 @@ def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = N
     # tensors and card as one group: a failed write leaves the old pair intact
     atomic_write_files({path: data, path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n"})
     return path
+
+
+def weights_fingerprint(net: torch.nn.Module, extra: str = "") -> str:
+    """Content hash (16 hex digits) of a network's config and every tensor of its state
+    dict, with ``extra`` (e.g. an export recipe) mixed in: equal for the same weights,
+    different for any other (random-init presets differ per build)."""
+    h = hashlib.sha1()
+    h.update(repr(net.config.to_dict()).encode())
+    if extra:
+        h.update(extra.encode())
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def average_weights(paths: list[str | Path], coefficients: list[float] | None = None) -> Real3DVisionNet:

@@ -11,8 +11,9 @@ uses, on whole clean views, without paying for the encoder at every step:
    (half the network size), the target the decoder then learns to reach in one pass.
 2. ``tune_decoder`` trains only ``model.decoder`` on those features (AdamW, cosine
    schedule; BatchNorm statistics kept, their scale and shift trained): cross-entropy on the
-   labels at the views' own size (the refined logits resized as ``predict`` resizes them),
-   optionally a Lovász-softmax term and the distillation term.
+   labels at the views' own size (the decoder's stride-2 logits resized bilinearly to it in
+   one step, where ``predict`` goes through the network size), optionally a Lovász-softmax
+   term and the distillation term at the decoder's own output resolution.
 
 The encoder is untouched, so what one step costs is the decoder's share of the network.
 The cache is written to a temporary folder and renamed into place when complete.
@@ -37,10 +38,11 @@ import torch
 import torch.nn.functional as F
 
 from real3d.core.errors import ConfigError, InputError
+from real3d.models.pretrained import weights_fingerprint
 from real3d.models.segmentation import check_scales, network_size, resize_inputs
 from real3d.train.data import stack_views
 from real3d.train.loop import teacher_logits
-from real3d.train.losses import distill_loss, lovasz_softmax_loss
+from real3d.train.losses import distill_loss, lovasz_softmax_loss, seg_loss
 
 LEVELS = 5  # encoder feature maps at strides 2, 4, 8, 16, 32
 
@@ -92,6 +94,16 @@ class ViewCache:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def matches(self, model, source: str, teacher_flip: bool = False,
+                teacher_scales: tuple[float, ...] = (1.0,), max_views: int | None = None) -> bool:
+        """Whether ``cache_views`` with these arguments, on these very weights, would make
+        this cache again (so it can be used instead)."""
+        scales = list(check_scales(teacher_scales))
+        teacher = {"flip": teacher_flip, "scales": scales} if teacher_flip or scales != [1.0] else None
+        m = self.meta
+        return (m.get("weights") == weights_fingerprint(model) and m.get("source") == source
+                and m.get("teacher") == teacher and m.get("max_views") == max_views)
 
 
 def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, batch_size: int = 8,
@@ -145,7 +157,8 @@ def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, 
                     progress(i + len(items), n)
         for a in [*feats, labels] + ([teacher] if teacher is not None else []):
             a.flush()
-        meta = {"views": n, "max_views": max_views, "view_hw": [h, w], "network_hw": [nh, nw], "config": model.config.to_dict(),
+        meta = {"views": n, "max_views": max_views, "view_hw": [h, w], "network_hw": [nh, nw],
+                "config": _config_json(model), "weights": weights_fingerprint(model),
                 "teacher": {"flip": teacher_flip, "scales": list(scales)} if with_teacher else None,
                 "source": source}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -186,7 +199,7 @@ def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
     in eval mode. Raises ConfigError when the cache was made by another network layout or
     the distillation term is asked of a cache without teacher targets."""
     cfg = cfg or DecoderTuneConfig()
-    if cache.meta.get("config") != json.loads(json.dumps(model.config.to_dict())):
+    if cache.meta.get("config") != _config_json(model):
         raise ConfigError(f"tune_decoder: the cache at {cache.path} was made by another network "
                           f"({cache.meta.get('config', {}).get('name')}); make it again with this model")
     if cfg.kd_weight > 0 and cache.teacher is None:
@@ -194,7 +207,7 @@ def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
                           "teacher_flip / teacher_scales, or set kd_weight 0")
     dec = model.decoder
     model.eval()  # BatchNorm uses (and keeps) its running statistics
-    frozen = [p for p in model.parameters() if p.requires_grad]
+    trainable_before = [p for p in model.parameters() if p.requires_grad]
     for p in model.parameters():
         p.requires_grad_(False)
     params = list(dec.parameters())
@@ -214,8 +227,8 @@ def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
             ref = dec.refine(fs, coarse, d)
             up = F.interpolate(ref, size=y.shape[-2:], mode="bilinear", align_corners=False)
             loss = ref.sum() * 0.0
-            if cfg.ce_weight > 0 and bool((y > 0).any()):
-                loss = loss + cfg.ce_weight * F.cross_entropy(up, y - 1, ignore_index=-1)
+            if cfg.ce_weight > 0:
+                loss = loss + cfg.ce_weight * seg_loss(up, None, y)
             if cfg.lovasz_weight > 0:
                 loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(up, y, stride=2)
             if cfg.kd_weight > 0:
@@ -235,8 +248,12 @@ def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
     finally:
         for p in params:
             p.requires_grad_(False)
-        for p in frozen:
+        for p in trainable_before:
             p.requires_grad_(True)
         model.eval()
     return losses
 
+
+def _config_json(model) -> dict:
+    """The model's config as the cache's JSON metadata holds it (tuples as lists)."""
+    return json.loads(json.dumps(model.config.to_dict()))
