@@ -7,7 +7,9 @@ difference is bootstrapped over whole scenes (as in ``tools/compare_weights.py``
 ``predict`` is timed both ways on one frame per size (the whole call: resizing, the
 network, upsampling and softmax), alternating the two so that a drifting machine affects
 both alike; medians of ``--repeats``. A variant is ``plain``, ``flip``, ``flip@1,1.2``
-(flip at scales 1 and 1.2) or ``@1,1.2`` (scales alone).
+(flip at scales 1 and 1.2) or ``@1,1.2`` (scales alone), each with bilinear upsampling of
+the class distributions; ``guided``, ``flip+guided`` or ``flip+guided@1,1.2`` upsample them
+along the colour image's edges instead (the model's ``guide_radius``, ``real3d.nn.guided``).
 
     python benchmarks/bench_flip.py --model rgbd-default --cache runs/cache/heldout832
     python benchmarks/bench_flip.py --a flip --b flip@1,1.2 --cache runs/cache/heldout832
@@ -26,11 +28,13 @@ from PIL import Image
 
 
 def parse_variant(v: str) -> dict:
-    """``plain`` | ``flip`` | ``[flip]@s1,s2,...`` -> keyword arguments of ``predict``."""
+    """``plain`` | ``flip`` | ``guided`` | ``flip+guided``, each optionally ``@s1,s2,...``
+    -> keyword arguments of ``predict``."""
     name, _, scales = v.partition("@")
-    if name not in ("plain", "flip", ""):
-        raise SystemExit(f"variant {v!r}: expected plain, flip, flip@1,1.2 or @1,1.2")
-    kw = {"flip": True} if name == "flip" else {}
+    parts = set(name.split("+")) - {""}
+    if not parts <= {"plain", "flip", "guided"} or ("plain" in parts and len(parts) > 1):
+        raise SystemExit(f"variant {v!r}: expected plain, flip, guided or flip+guided, optionally @1,1.2")
+    kw = {"flip": "flip" in parts, "guided": "guided" in parts}
     if scales:
         kw["scales"] = tuple(float(x) for x in scales.split(","))
     return kw
@@ -46,7 +50,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resamples", type=int, default=1000)
-    ap.add_argument("--a", default="plain", help="variant A: plain | flip | flip@1,1.2 | @1,1.2")
+    ap.add_argument("--a", default="plain", help="variant A: plain | flip | guided | flip+guided, optionally @1,1.2")
     ap.add_argument("--b", default="flip", help="variant B, as --a")
     args = ap.parse_args()
     kw = {False: parse_variant(args.a), True: parse_variant(args.b)}

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -82,6 +84,15 @@ def test_dynamic_size_and_predict_api(toy_model, tmp_path):
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
     a, b = s.predict(frame, flip=True, scales=(1.0, 1.25)), m.predict(frame, flip=True, scales=(1.0, 1.25))
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
+    # the guided upsampling of the probabilities is the same code for both backends
+    plain_cfg = m.config
+    try:
+        m.config = s.config = dataclasses.replace(plain_cfg, guide_radius=2, guide_eps=1e-3)
+        a, b = s.predict(frame, flip=True), m.predict(frame, flip=True)
+        assert np.allclose(a.probs, b.probs, atol=1e-4)
+        assert not np.allclose(a.probs, s.predict(frame, flip=True, guided=False).probs, atol=1e-3)
+    finally:
+        m.config = s.config = plain_cfg
     with pytest.raises(InputError, match="depth"):
         s.predict(frame.replace(depth_m=None))
     with pytest.raises(InputError, match="multiples of 16"):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import pickle
 import warnings
@@ -288,3 +289,55 @@ def test_logits_to_result_labels_are_the_first_most_probable_class():
     assert (r.labels[0] == 5).all()
     np.testing.assert_array_equal(r.probs[0], 0.0)
     np.testing.assert_allclose(r.probs[1:], torch.softmax(logits[0], 0).numpy(), atol=1e-6)
+
+
+def _guided(model, radius=2, eps=1e-3):
+    model.config = dataclasses.replace(model.config, guide_radius=radius, guide_eps=eps)
+    return model
+
+
+def test_guided_config_is_checked_and_round_trips():
+    base = get_preset("rgbd-tiny")
+    for bad in ({"guide_radius": -1}, {"guide_radius": True}, {"guide_radius": 1.5}, {"guide_eps": 0.0},
+                {"guide_eps": float("nan")}, {"guide_eps": "1e-3"}):
+        with pytest.raises(ConfigError, match="guide"):
+            dataclasses.replace(base, **bad)
+    with pytest.raises(ConfigError, match="guide_radius"):
+        dataclasses.replace(get_preset("depth-small"), guide_radius=2)
+    cfg = dataclasses.replace(base, guide_radius=3, guide_eps=3e-4)
+    assert SegNetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    old = {k: v for k, v in base.to_dict().items() if not k.startswith("guide")}  # a card from before
+    assert SegNetConfig.from_dict(old).guide_radius == 0
+
+
+def test_predict_guided_follows_the_colour_edges():
+    torch.manual_seed(0)
+    m = build_model("rgbd-tiny").eval()
+    frame = _frame(70, 110, seed=6)
+    plain = m.predict(frame)
+    with pytest.raises(InputError, match="guide_radius"):
+        m.predict(frame, guided=True)
+    _guided(m)
+    g = m.predict(frame)
+    assert np.array_equal(m.predict(frame, guided=False).probs, plain.probs)
+    assert g.labels.shape == (70, 110) and g.probs.shape == plain.probs.shape
+    assert np.allclose(g.probs[1:].sum(0), 1.0, atol=1e-5) and np.all(g.probs[0] == 0)
+    assert np.array_equal(g.labels, g.probs[1:].argmax(0) + 1)
+    assert not np.allclose(g.probs, plain.probs, atol=1e-3)
+    # the guide is the frame's colour image: another image, same network input, other output
+    other = frame.replace(rgb=np.ascontiguousarray(255 - frame.rgb))
+    g2 = m.predict(other)
+    assert not np.allclose(g2.probs, g.probs, atol=1e-3)
+    # flip and scales average the guided distributions as they average the plain ones
+    mirror = frame.replace(rgb=frame.rgb[:, ::-1].copy(), depth_m=frame.depth_m[:, ::-1].copy())
+    both = m.predict(frame, flip=True)
+    assert np.allclose(both.probs, 0.5 * (g.probs + m.predict(mirror).probs[:, :, ::-1]), atol=1e-4)
+    two = m.predict(frame, scales=(1.0, 1.5))
+    assert np.allclose(two.probs, 0.5 * (g.probs + m.predict(frame, scales=(1.5,)).probs), atol=1e-5)
+
+
+def test_guided_predict_on_a_flat_image_is_finite():
+    m = _guided(build_model("rgb-tiny").eval())
+    frame = Frame(rgb=np.full((48, 64, 3), 128, np.uint8), depth_m=None, intrinsics=Intrinsics.from_fov(64, 48, 1.0))
+    r = m.predict(frame)
+    assert np.isfinite(r.probs).all() and np.allclose(r.probs[1:].sum(0), 1.0, atol=1e-5)

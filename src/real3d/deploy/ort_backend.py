@@ -67,10 +67,10 @@ class OrtSegmenter:
         return self.session.run(["logits"], feeds)[0]
 
     def predict(self, frame: Frame, head: str | None = None, flip: bool = False,
-                scales: Sequence[float] = (1.0,)) -> SegmentationResult:
-        """Segment one frame; ``head`` must match the exported head (or be None). ``flip``
-        and ``scales`` as in ``Real3DVisionNet.predict`` (each mirrored or rescaled frame
-        is a run of its own)."""
+                scales: Sequence[float] = (1.0,), guided: bool | None = None) -> SegmentationResult:
+        """Segment one frame; ``head`` must match the exported head (or be None). ``flip``,
+        ``scales`` and ``guided`` as in ``Real3DVisionNet.predict`` (each mirrored or
+        rescaled frame is a run of its own)."""
         if head is not None and head != self.head:
             raise InputError(f"OrtSegmenter: this graph was exported with head {self.head!r}, asked for {head!r}")
 
@@ -81,4 +81,4 @@ class OrtSegmenter:
                     for i in range(ref.shape[0])]
             return outs[0] if len(outs) == 1 else np.concatenate(outs)  # no copy for one frame
 
-        return tta_predict(run, frame, self.config, self.head, flip, scales)
+        return tta_predict(run, frame, self.config, self.head, flip, scales, guided)

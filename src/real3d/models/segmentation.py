@@ -32,6 +32,7 @@ from real3d.core.frame import Frame
 from real3d.nn.blocks import Encoder, EncoderConfig
 from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
 from real3d.nn.fusion import make_fusion
+from real3d.nn.guided import guided_upsample
 
 Fusion = Literal["attn", "add", "se", "early", "rgb", "depth"]
 Head = Literal["refined", "coarse", "both"]
@@ -64,6 +65,11 @@ class SegNetConfig:
             about that area with its own aspect, sides multiples of ``NETWORK_STRIDE``
             (``network_size``), so (224, 288) is the size itself for a 4:3 frame.
         max_depth_m: depth beyond this is clipped before normalisation.
+        guide_radius: ``predict`` upsamples the class probabilities with the frame's colour
+            image as guide (``real3d.nn.guided``), windows of this radius on the grid of half
+            the network size; 0 = plain bilinear upsampling (needs an RGB model otherwise).
+        guide_eps: the guided filter's regularisation (RGB in [0, 1], squared); smaller
+            follows fainter edges.
     """
 
     name: str
@@ -75,6 +81,8 @@ class SegNetConfig:
     num_classes: int = 13
     infer_hw: tuple[int, int] = (240, 320)
     max_depth_m: float = 10.0
+    guide_radius: int = 0
+    guide_eps: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSION_KINDS:
@@ -88,6 +96,12 @@ class SegNetConfig:
             raise ConfigError(f"SegNetConfig.fusion_stages: expected values in 0..4, got {self.fusion_stages}")
         if any(v % 16 for v in self.infer_hw):
             raise ConfigError(f"SegNetConfig.infer_hw: expected multiples of 16, got {self.infer_hw}")
+        if isinstance(self.guide_radius, bool) or not isinstance(self.guide_radius, int) or self.guide_radius < 0:
+            raise ConfigError(f"SegNetConfig.guide_radius: expected an integer >= 0, got {self.guide_radius!r}")
+        if self.guide_radius and self.fusion == "depth":
+            raise ConfigError(f"SegNetConfig {self.name}: guide_radius needs an RGB model (the guide is the colour image)")
+        if not (isinstance(self.guide_eps, (int, float)) and math.isfinite(self.guide_eps) and self.guide_eps > 0):
+            raise ConfigError(f"SegNetConfig.guide_eps: expected a finite value > 0, got {self.guide_eps!r}")
 
     @property
     def uses_rgb(self) -> bool:
@@ -272,7 +286,7 @@ class Real3DVisionNet(nn.Module):
     @torch.no_grad()
     def predict(
         self, frame: Frame, head: Literal["refined", "coarse"] = "refined", flip: bool = False,
-        scales: Sequence[float] = (1.0,),
+        scales: Sequence[float] = (1.0,), guided: bool | None = None,
     ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
@@ -286,6 +300,9 @@ class Real3DVisionNet(nn.Module):
         lengths, e.g. ``(1.0, 1.2)``) and averages the class distributions; the compute
         grows with the sum of the squared scales (docs/segmentation.md, Test-time
         augmentation, gives the measured gain).
+        ``guided``: upsample the class probabilities along the colour image's edges
+        (``config.guide_radius``, ``real3d.nn.guided``); None does as the config says,
+        False upsamples bilinearly, True needs a config with ``guide_radius`` > 0.
         Raises InputError when the model needs depth and the frame has none, or for
         scales outside [0.25, 4].
         """
@@ -294,7 +311,8 @@ class Real3DVisionNet(nn.Module):
             self.eval()
         try:
             with torch.inference_mode():
-                return tta_predict(lambda r, d: self(r, d, head=head), frame, self.config, head, flip, scales)
+                return tta_predict(lambda r, d: self(r, d, head=head), frame, self.config, head, flip, scales,
+                                   guided)
         finally:
             if was_training:
                 self.train()
@@ -409,27 +427,65 @@ def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
 
 
 def tta_predict(run, frame: Frame, config: SegNetConfig, head: str, flip: bool = False,
-                scales: Sequence[float] = (1.0,)) -> SegmentationResult:
+                scales: Sequence[float] = (1.0,), guided: bool | None = None) -> SegmentationResult:
     """The ``predict`` of every backend: ``run(rgb, depth)`` maps the network inputs
     (``frame_to_tensors``; a batch of 2 with ``flip``, the frame then its mirror) to
     (B, K, h, w) logits. The class distributions of every scale (and mirror) are
-    resized to the frame and averaged."""
+    resized to the frame and averaged; with ``guided`` (None: when ``config.guide_radius``
+    is set) each scale's are upsampled along the colour image's edges (``guided_probs``)."""
     scales = check_scales(scales)
+    if guided is None:
+        guided = config.guide_radius > 0
+    elif guided and config.guide_radius <= 0:
+        raise InputError(f"{config.name}: guided=True needs a config with guide_radius > 0")
+    guide = None
+    if guided:
+        guide = torch.from_numpy(_owned(frame.rgb)).permute(2, 0, 1)[None].float().div_(255.0)
     buf = None
-    for s in scales:
+    for n, s in enumerate(scales):
         rgb_t, depth_t, out_hw = frame_to_tensors(frame, config, scale=s)
         if flip:
             rgb_t = None if rgb_t is None else torch.cat([rgb_t, rgb_t.flip(-1)])
             depth_t = None if depth_t is None else torch.cat([depth_t, depth_t.flip(-1)])
         logits = run(rgb_t, depth_t)
-        if buf is None:
+        if n == 0:
             buf = _probs_buffer(logits, out_hw)
+        if guide is not None:
+            p = guided_probs(logits[:1], guide, config.guide_radius, config.guide_eps, logits[1:] if flip else None)
+            if n == 0:
+                buf[1:] = p
+            else:
+                buf[1:] += p
+        elif n == 0:
             _mean_probs(logits[:1], out_hw, logits[1:] if flip else None, out=buf[1:])
         else:
             buf[1:] += _mean_probs(logits[:1], out_hw, logits[1:] if flip else None)
     if len(scales) > 1:
         buf[1:] /= len(scales)
     return _result(buf, head)
+
+
+def guided_probs(logits, guide: torch.Tensor, radius: int, eps: float, flipped_logits=None) -> torch.Tensor:
+    """(1, K, h, w) network logits -> (K, H, W) class probabilities at the size of ``guide``
+    ((1, 3, H, W) RGB in [0, 1], the frame), upsampled along its edges.
+
+    The logits are area-resized to half the network size (the grid of the refined head,
+    whose output the network upsamples bilinearly) and turned into probabilities there,
+    averaged with the mirrored frame's when given; ``real3d.nn.guided.guided_upsample``
+    fits the filter on that grid against the area-resized frame and applies it at the
+    frame's size."""
+    t = torch.as_tensor(logits).float()
+    if t.ndim != 4 or t.shape[0] != 1:
+        raise InputError(f"guided_probs: expected (1, K, h, w) logits, got {tuple(t.shape)}")
+    low_hw = (max(1, t.shape[2] // 2), max(1, t.shape[3] // 2))
+    p = F.interpolate(t, size=low_hw, mode="area").softmax(1)
+    if flipped_logits is not None:
+        f = torch.as_tensor(flipped_logits).float()
+        if f.shape != t.shape:
+            raise InputError(f"guided_probs: flipped_logits {tuple(f.shape)} differ from logits {tuple(t.shape)}")
+        p = p.add_(F.interpolate(f, size=low_hw, mode="area").softmax(1).flip(-1)).mul_(0.5)
+    guide_low = F.interpolate(guide, size=low_hw, mode="area")
+    return guided_upsample(p, guide_low, guide, radius, eps)[0]
 
 
 def _probs_buffer(logits, out_hw: tuple[int, int]) -> torch.Tensor:
