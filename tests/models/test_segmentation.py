@@ -341,3 +341,21 @@ def test_guided_predict_on_a_flat_image_is_finite():
     frame = Frame(rgb=np.full((48, 64, 3), 128, np.uint8), depth_m=None, intrinsics=Intrinsics.from_fov(64, 48, 1.0))
     r = m.predict(frame)
     assert np.isfinite(r.probs).all() and np.allclose(r.probs[1:].sum(0), 1.0, atol=1e-5)
+
+
+def test_guided_predict_of_a_large_frame_filters_at_the_network_size():
+    import torch.nn.functional as F
+
+    from real3d.models.segmentation import GUIDED_MAX_AREA, frame_to_tensors, guided_probs
+
+    torch.manual_seed(0)
+    m = _guided(build_model("rgbd-tiny").eval())
+    frame = _frame(400, 560, seed=7)
+    rgb, depth, out_hw = frame_to_tensors(frame, m.config)
+    assert out_hw[0] * out_hw[1] > GUIDED_MAX_AREA * rgb.shape[-2] * rgb.shape[-1]
+    with torch.no_grad():
+        logits = m(rgb, depth)
+    p = guided_probs(logits, rgb, 2, 1e-3, guide_low=F.avg_pool2d(rgb, 2)).contiguous()
+    expect = F.interpolate(p[None], size=out_hw, mode="bilinear", align_corners=False)[0].numpy()
+    r = m.predict(frame)
+    assert r.labels.shape == (400, 560) and np.allclose(r.probs[1:], expect, atol=1e-5)
