@@ -279,3 +279,25 @@ def test_segmentation_tta_reaches_predict_and_is_validated(seq, nets):
     for bad in ((), (0.1,), (1.0, float("nan")), "1,2"):
         with pytest.raises(ConfigError, match="seg_scales"):
             PipelineConfig(seg_scales=bad)
+    with pytest.raises(ConfigError, match="seg_guided"):
+        PipelineConfig(seg_guided="yes")
+
+
+def test_segmentation_guided_setting_reaches_predict(seq, nets):
+    import dataclasses
+
+    from real3d.pipeline import segment_frame
+
+    net = nets[0]
+    plain_cfg = net.config
+    try:
+        net.config = dataclasses.replace(plain_cfg, guide_radius=2)
+        guided = net.predict(seq[2])
+        assert not np.array_equal(guided.probs, net.predict(seq[2], guided=False).probs)
+        np.testing.assert_array_equal(segment_frame(net, seq[2])[0], guided.labels)
+        np.testing.assert_array_equal(segment_frame(net, seq[2], guided=False)[0],
+                                      net.predict(seq[2], guided=False).labels)
+        p = make(nets, seg_guided=False)
+        np.testing.assert_array_equal(p.step(seq[2]).labels, net.predict(seq[2], guided=False).labels)
+    finally:
+        net.config = plain_cfg

@@ -250,6 +250,13 @@ def run(
         "1,1.2 (with --seg-flip about +0.9 held-out mIoU for rgbd-default, 3.5x the "
         "segmentation time).",
     ),
+    seg_guided: bool | None = typer.Option(
+        None,
+        "--seg-guided/--no-seg-guided",
+        help="Upsample the class probabilities along the image's edges (default: as the model's "
+        "card says, on for the shipped weights: +1.3 held-out mIoU for rgbd-default); "
+        "--no-seg-guided upsamples bilinearly, which is faster.",
+    ),
 ) -> None:
     """Run the whole pipeline over INPUT and write the report and outputs into OUT.
 
@@ -288,6 +295,7 @@ def run(
             costmap_every=30,
             seg_flip=seg_flip,
             seg_scales=scales,
+            seg_guided=seg_guided,
         )
         meta = {
             "input": str(input),
@@ -305,6 +313,8 @@ def run(
             meta["segmentation test-time augmentation"] = (
                 ("flip, " if seg_flip else "") + "scales " + ", ".join(f"{v:g}" for v in scales)
             )
+        if seg_guided is not None:
+            meta["segmentation upsampling"] = "guided" if seg_guided else "bilinear"
         if warning:
             meta["warning"] = warning
         execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames)
