@@ -279,8 +279,9 @@ def test_segmentation_tta_reaches_predict_and_is_validated(seq, nets):
     for bad in ((), (0.1,), (1.0, float("nan")), "1,2"):
         with pytest.raises(ConfigError, match="seg_scales"):
             PipelineConfig(seg_scales=bad)
-    with pytest.raises(ConfigError, match="seg_guided"):
-        PipelineConfig(seg_guided="yes")
+    for bad in ("yes", None, 1):
+        with pytest.raises(ConfigError, match="seg_guided"):
+            PipelineConfig(seg_guided=bad)
 
 
 def test_segmentation_guided_setting_reaches_predict(seq, nets):
@@ -294,10 +295,21 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
         net.config = dataclasses.replace(plain_cfg, guide_radius=2)
         guided = net.predict(seq[2])
         assert not np.array_equal(guided.probs, net.predict(seq[2], guided=False).probs)
-        np.testing.assert_array_equal(segment_frame(net, seq[2])[0], guided.labels)
+        np.testing.assert_array_equal(segment_frame(net, seq[2], guided=True)[0], guided.labels)
         np.testing.assert_array_equal(segment_frame(net, seq[2], guided=False)[0],
                                       net.predict(seq[2], guided=False).labels)
-        p = make(nets, seg_guided=False)
-        np.testing.assert_array_equal(p.step(seq[2]).labels, net.predict(seq[2], guided=False).labels)
+        # the pipeline upsamples bilinearly unless asked (its budget goes to the frame rate)
+        assert PipelineConfig().seg_guided is False
+        np.testing.assert_array_equal(make(nets).step(seq[2]).labels, net.predict(seq[2], guided=False).labels)
+        np.testing.assert_array_equal(make(nets, seg_guided=True).step(seq[2]).labels, guided.labels)
     finally:
         net.config = plain_cfg
+    # a segmenter without the guided setting is asked nothing when it is off
+    class Plain:
+        config = None
+
+        def predict(self, frame):
+            return net.predict(frame, guided=False)
+
+    np.testing.assert_array_equal(segment_frame(Plain(), seq[2], guided=False)[0],
+                                  net.predict(seq[2], guided=False).labels)

@@ -116,10 +116,12 @@ class PipelineConfig:
             held-out synthetic views: 89.47 plain, 90.33 with flip and scales (1.0, 1.2)
             at about 3.5 times the segmentation time; docs/BENCHMARKS.md): for offline
             runs over recordings.
-        seg_guided: the guided upsampling of the class probabilities, as
-            ``predict(frame, guided=...)``: None as the model's config says (on in the
-            shipped cards: 90.76 against 89.47 held-out mIoU for rgbd-default, about 1.3
-            times the ``predict`` time at 240x320), False for bilinear upsampling.
+        seg_guided: upsample the class probabilities along the image's edges, as
+            ``predict(frame, guided=True)`` (for models whose config sets
+            ``guide_radius``, as the shipped cards do: 90.76 against 89.47 held-out mIoU for
+            rgbd-default). Off by default: the real-time budget goes to the frame rate (on
+            one thread of an AVX2-only CPU the INT8 pipeline at 320x240 ran 23.8 FPS
+            without it, 16.9 with it; docs/BENCHMARKS.md, "Guided upsampling").
     """
 
     model: str = "rgbd-default"
@@ -149,13 +151,13 @@ class PipelineConfig:
     calibration_frames: int = 16
     seg_flip: bool = False
     seg_scales: tuple[float, ...] = (1.0,)
-    seg_guided: bool | None = None
+    seg_guided: bool = False
 
     def __post_init__(self) -> None:
         from real3d.models.segmentation import check_scales
 
-        if self.seg_guided not in (None, True, False):
-            raise ConfigError(f"PipelineConfig.seg_guided: expected None, True or False, got {self.seg_guided!r}")
+        if not isinstance(self.seg_guided, bool):
+            raise ConfigError(f"PipelineConfig.seg_guided: expected True or False, got {self.seg_guided!r}")
 
         try:
             object.__setattr__(self, "seg_scales", check_scales(self.seg_scales))
@@ -371,15 +373,16 @@ def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None =
 def segment_frame(segmenter, frame: Frame, flip: bool = False,
                   scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
-    float32, no void channel), as its ``predict`` gives them (with ``flip``, ``scales`` and
-    ``guided`` passed on when not the defaults, for segmenters whose ``predict`` takes them)."""
+    float32, no void channel), as its ``predict`` gives them (with ``flip`` and ``scales``
+    passed on when not the defaults, for segmenters whose ``predict`` takes them; ``guided``
+    when True, or when False for a segmenter whose config would upsample guided)."""
     tta = {}
     if flip:
         tta["flip"] = True
     if tuple(scales) != (1.0,):
         tta["scales"] = tuple(scales)
-    if guided is not None:
-        tta["guided"] = guided
+    if guided or (guided is not None and getattr(getattr(segmenter, "config", None), "guide_radius", 0) > 0):
+        tta["guided"] = bool(guided)
     r = segmenter.predict(frame, **tta)
     return r.labels, r.probs[1:]
 
