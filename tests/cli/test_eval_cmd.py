@@ -39,3 +39,16 @@ def test_eval_seg_scales(tmp_path):
                                      "--scales", bad])
         assert r.exit_code != 0
         assert "scales" in str(r.exception) + r.output
+
+
+def test_eval_seg_guided_switch(tmp_path):
+    spec = "synth:kind=home,size=48x64,seed=7,n=2"
+    args = ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path), "--overlays", "0",
+            "--threads", "1"]
+    r = CliRunner().invoke(app, args + ["--no-guided"])
+    assert r.exit_code == 0, r.output
+    assert "bilinearupsampling" in "".join(r.output.split())
+    # a preset does not set guide_radius: asking for the guided path is refused clearly
+    r = CliRunner().invoke(app, args + ["--guided"])
+    assert r.exit_code != 0
+    assert "guide_radius" in str(r.exception) + r.output

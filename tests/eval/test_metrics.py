@@ -171,6 +171,9 @@ def test_evaluate_runner_passes_scales_to_the_model():
     evaluate_segmentation(_Model(), data)
     evaluate_segmentation(_Model(), data, flip=True, scales=(1.0, 1.2))
     assert seen == [{}, {}, {"flip": True, "scales": (1.0, 1.2)}, {"flip": True, "scales": (1.0, 1.2)}]
+    seen.clear()
+    evaluate_segmentation(_Model(), data, guided=False)
+    assert seen == [{"guided": False}, {"guided": False}]
 
 
 def test_compare_labellings_pairs_the_same_views():

@@ -299,7 +299,7 @@ def _guided(model, radius=2, eps=1e-3):
 def test_guided_config_is_checked_and_round_trips():
     base = get_preset("rgbd-tiny")
     for bad in ({"guide_radius": -1}, {"guide_radius": True}, {"guide_radius": 1.5}, {"guide_eps": 0.0},
-                {"guide_eps": float("nan")}, {"guide_eps": "1e-3"}):
+                {"guide_eps": float("nan")}, {"guide_eps": "1e-3"}, {"guide_eps": True}):
         with pytest.raises(ConfigError, match="guide"):
             dataclasses.replace(base, **bad)
     with pytest.raises(ConfigError, match="guide_radius"):

@@ -45,6 +45,7 @@ def evaluate_segmentation(
     views_per_scene: int | None = None,
     flip: bool = False,
     scales: tuple[float, ...] = (1.0,),
+    guided: bool | None = None,
 ) -> SegMetrics:
     """Run ``model.predict`` on every sample of ``data`` and accumulate the confusion.
 
@@ -59,6 +60,8 @@ def evaluate_segmentation(
             result carries ``miou_spread`` from resampling scenes (``bootstrap_miou``).
         flip: also run each mirrored frame and average the two (``predict(flip=True)``).
         scales: run at these multiples of the model's size and average (``predict(scales=...)``).
+        guided: ``predict(guided=...)``: None as the model's config says, False bilinear
+            upsampling of the class probabilities, True along the image's edges.
     """
     import json
 
@@ -77,6 +80,8 @@ def evaluate_segmentation(
     # only what differs from plain prediction is passed: a model without test-time
     # augmentation (or with flip alone) can still be evaluated plainly
     tta = ({"flip": True} if flip else {}) | ({"scales": tuple(scales)} if tuple(scales) != (1.0,) else {})
+    if guided is not None:
+        tta["guided"] = guided
     conf = None
     scenes: dict[int, np.ndarray] = {}
     it = range(n)

@@ -100,7 +100,8 @@ class SegNetConfig:
             raise ConfigError(f"SegNetConfig.guide_radius: expected an integer >= 0, got {self.guide_radius!r}")
         if self.guide_radius and self.fusion == "depth":
             raise ConfigError(f"SegNetConfig {self.name}: guide_radius needs an RGB model (the guide is the colour image)")
-        if not (isinstance(self.guide_eps, (int, float)) and math.isfinite(self.guide_eps) and self.guide_eps > 0):
+        if isinstance(self.guide_eps, bool) or not (isinstance(self.guide_eps, (int, float))
+                                                    and math.isfinite(self.guide_eps) and self.guide_eps > 0):
             raise ConfigError(f"SegNetConfig.guide_eps: expected a finite value > 0, got {self.guide_eps!r}")
 
     @property

@@ -106,7 +106,7 @@ def guided_upsample(
         )
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
         raise InputError(f"guided_upsample: expected an integer radius >= 1, got {radius!r}")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+    if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
         raise InputError(f"guided_upsample: expected eps > 0, got {eps!r}")
     probs, guide_low, guide = probs.float(), guide_low.float(), guide.float()
     pairs = [(i, j) for i in range(c) for j in range(i, c)]
