@@ -1,9 +1,9 @@
 """Guided upsampling: mIoU of ``predict`` over a grid of the filter's radius and eps.
 
 The network runs once per view (at the size ``predict`` uses); its logits are then turned
-into labels at the view's size by the plain bilinear path and by the guided filter for
-every (radius, eps) pair (``real3d.models.segmentation.guided_probs``, the code ``predict``
-runs; the coarse guide is the network input averaged over 2 x 2 pixels, as there). Prints
+into labels at the view's size by ``predict``'s own post-processing
+(``real3d.models.segmentation.tta_predict`` given those logits), bilinear and guided with
+every (radius, eps) pair. Prints
 each setting's mIoU and its difference from the plain path on the same views. Choose the
 setting on views the held-out figures do not use, e.g. those the class offsets were fitted
 on:
@@ -34,11 +34,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
+    import dataclasses
+
     import torch
 
     from real3d.eval import confusion_matrix, metrics_from_confusion, sample_to_frame
     from real3d.models import load_model
-    from real3d.models.segmentation import _area, _mean_probs, frame_to_tensors, guided_probs
+    from real3d.models.segmentation import frame_to_tensors, tta_predict
     from real3d.train.data import open_data
 
     torch.set_num_threads(args.threads)
@@ -51,21 +53,23 @@ def main() -> None:
         raise SystemExit(f"--first {args.first} / --n {args.n}: outside the {len(data)} views of --data")
     settings = list(itertools.product((int(r) for r in args.radii.split(",")),
                                       (float(e) for e in args.eps.split(","))))
+    configs = {s: dataclasses.replace(net.config, guide_radius=s[0], guide_eps=s[1]) for s in settings}
     confs = {s: np.zeros((14, 14), np.int64) for s in ["plain", *settings]}
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(args.first, last):
-            sample = data[i]
-            frame = sample_to_frame(sample, i)
-            labels = np.asarray(sample["labels"])
-            rgb_t, depth_t, out_hw = frame_to_tensors(frame, net.config)
+            frame = sample_to_frame(data[i], i)
+            rgb_t, depth_t, _ = frame_to_tensors(frame, net.config)
             logits = net(rgb_t, depth_t)
-            guide = torch.from_numpy(np.ascontiguousarray(frame.rgb)).permute(2, 0, 1)[None].float() / 255.0
-            guide_low = _area(rgb_t, (rgb_t.shape[-2] // 2, rgb_t.shape[-1] // 2))
-            confs["plain"] += confusion_matrix(_mean_probs(logits, out_hw).argmax(0).numpy() + 1, labels)
-            for r, e in settings:
-                q = guided_probs(logits, guide, r, e, guide_low=guide_low)
-                confs[(r, e)] += confusion_matrix(q.argmax(0).numpy() + 1, labels)
+
+            def run(rgb, depth, out=logits):  # the network's answer for this view, computed once
+                return out
+
+            res = tta_predict(run, frame, net.config, "refined", guided=False)
+            confs["plain"] += confusion_matrix(res.labels, frame.labels)
+            for s in settings:
+                res = tta_predict(run, frame, configs[s], "refined", guided=True)
+                confs[s] += confusion_matrix(res.labels, frame.labels)
     base = metrics_from_confusion(confs["plain"]).miou * 100
     print(f"{args.model}: views {args.first}-{last - 1} of {args.data}, {time.perf_counter() - t0:.0f} s")
     print("| radius | eps | mIoU | vs plain |\n|---|---|---|---|")

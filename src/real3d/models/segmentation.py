@@ -480,17 +480,17 @@ network's size, then resized bilinearly: the filter's cost grows with its output
 (docs/segmentation.md, Guided upsampling, gives the figures)."""
 
 
-def guided_probs(logits, guide: torch.Tensor, radius: int, eps: float, flipped_logits=None,
-                 guide_low: torch.Tensor | None = None) -> torch.Tensor:
+def guided_probs(logits, guide: torch.Tensor, radius: int, eps: float, flipped_logits=None, *,
+                 guide_low: torch.Tensor) -> torch.Tensor:
     """(1, K, h, w) network logits -> (K, H, W) class probabilities at the size of ``guide``
     ((1, 3, H, W) RGB in [0, 1], the frame), upsampled along its edges.
 
     The logits are area-resized to half the network size (the grid of the refined head,
     whose output the network upsamples bilinearly) and turned into probabilities there,
     averaged with the mirrored frame's when given; ``real3d.nn.guided.guided_upsample``
-    fits the filter on that grid against ``guide_low`` (default: the frame area-resized to
-    it; ``predict`` passes its network input averaged over 2 x 2 pixels, which is cheaper)
-    and applies it at the frame's size."""
+    fits the filter on that grid against ``guide_low``, (1, 3, h/2, w/2) RGB on that grid
+    (``predict`` passes its network input averaged over 2 x 2 pixels), and applies it at the
+    frame's size."""
     t = torch.as_tensor(logits).float()
     if t.ndim != 4 or t.shape[0] != 1:
         raise InputError(f"guided_probs: expected (1, K, h, w) logits, got {tuple(t.shape)}")
@@ -501,8 +501,6 @@ def guided_probs(logits, guide: torch.Tensor, radius: int, eps: float, flipped_l
         if f.shape != t.shape:
             raise InputError(f"guided_probs: flipped_logits {tuple(f.shape)} differ from logits {tuple(t.shape)}")
         p = p.add_(_area(f, low_hw).softmax(1).flip(-1)).mul_(0.5)
-    if guide_low is None:
-        guide_low = F.interpolate(guide, size=low_hw, mode="area")
     return guided_upsample(p, guide_low, guide, radius, eps)[0]
 
 
