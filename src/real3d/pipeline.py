@@ -60,7 +60,17 @@ from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap, clear_foot
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_on_costmap
 from real3d.scene.graph import SceneGraph, SceneGraphConfig
-from real3d.synth.sequence import SyntheticStream
+
+
+def __getattr__(name: str):
+    # ``real3d.pipeline.SyntheticStream`` stays importable, but the data engine is loaded
+    # only when asked for: the pipeline itself never needs it.
+    if name == "SyntheticStream":
+        from real3d.synth.sequence import SyntheticStream
+
+        return SyntheticStream
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 BACKENDS = ("torch", "onnx", "int8")
 MODES = ("offline", "realtime")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from real3d.core import InputError, NoPathError
+from real3d.core.gt import OccupancyGrid, SceneMesh
 from real3d.nav import CostmapConfig, plan_on_costmap
 from real3d.nav.evaluate import collides, gt_costmap, obstacle_footprints
-from real3d.synth.types import OccupancyGrid, SceneMesh
 
 _CORNERS = np.array([[x, y, z] for z in (-0.5, 0.5) for y in (-0.5, 0.5) for x in (-0.5, 0.5)])
 _TRIS = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],

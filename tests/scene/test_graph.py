@@ -99,9 +99,9 @@ def test_toy_home_detection_f1_and_rooms():
 
 
 def test_evaluate_graph_hand_computed():
+    from real3d.core.gt import ObjectGT, Relation
     from real3d.scene.boxes import Box3D
     from real3d.scene.graph import Edge, SceneNode
-    from real3d.synth.types import ObjectGT, Relation
 
     gt = [ObjectGT(1, "table", TABLE, np.array([0.0, 0, 0.4]), np.array([1.0, 1, 0.8]), 0.0),
           ObjectGT(2, "box", OBJ, np.array([0.0, 0, 0.9]), np.array([0.2, 0.2, 0.2]), 0.0),

@@ -44,8 +44,8 @@ def bench(
     from real3d.cli.run_cmd import build_pipeline
     from real3d.cli.synth_cmd import parse_size
     from real3d.core.errors import ConfigError
-    from real3d.pipeline import BACKENDS, SyntheticStream, benchmark
-    from real3d.synth import TextureBank
+    from real3d.pipeline import BACKENDS, benchmark
+    from real3d.synth import SyntheticStream, TextureBank
     from real3d.viz.report import write_json
 
     size_list = [parse_size(s) for s in sizes.split(",") if s]

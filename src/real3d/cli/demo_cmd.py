@@ -40,7 +40,7 @@ def demo(
     file go into OUT (default ./real3d_demo/)."""
     from real3d.cli.run_cmd import build_pipeline, execute, parse_goal
     from real3d.cli.synth_cmd import parse_size
-    from real3d.pipeline import SyntheticStream
+    from real3d.synth import SyntheticStream
 
     hw = parse_size(size)
     goal_xy = parse_goal(goal)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from real3d.core import ConfigError, FormatError, Frame, InputError, Intrinsics, sanitize_depth
 from real3d.core.labels import NYU40_TO_NYU13
+from real3d.io.nyu_tables import nyu894_to_40
 
 #: Label sets a reader can deliver in ``Frame.labels`` (uint8, 0 = void).
 LABEL_SETS = ("nyu13", "nyu40")
@@ -236,8 +237,6 @@ def resize_nearest(x: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 
 def _nyu894_to(dst: str) -> np.ndarray:
-    from real3d.io.nyu import nyu894_to_40
-
     t40 = nyu894_to_40()
     return t40 if dst == "nyu40" else NYU40_TO_NYU13[t40]
 

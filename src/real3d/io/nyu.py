@@ -19,10 +19,8 @@ centres at 0-based integers, so the principal points here are the published ones
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,12 @@ from real3d.core import ConfigError, FormatError, InputError, Intrinsics, make_p
 from real3d.io import _files
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
 from real3d.io.codecs import decode_depth_float, decode_depth_nyu_disparity, decode_rgb, read_pgm16
+from real3d.io.nyu_tables import (  # noqa: F401 (nyu894_*: public here before they moved)
+    nyu894_names,
+    nyu894_to_40,
+    nyu_gravity_rotations,
+    nyu_splits,
+)
 from real3d.io.sunrgbd import CAM_TO_ZUP
 
 #: NYU colour camera (published fx, fy, cx, cy = 518.8579, 519.4696, 325.5824, 253.7362 in
@@ -50,41 +54,6 @@ _NYU_R_PUBLISHED = np.array([
 NYU_COLOR_R_DEPTH = np.linalg.inv(_NYU_R_PUBLISHED.T)
 NYU_COLOR_t_DEPTH = -np.array([2.5031875059141302e-02, 6.6238747008330102e-04,
                                -2.9342312935846411e-04])
-
-_DATA = "real3d.io.data"
-
-
-@lru_cache(maxsize=1)
-def nyu894_to_40() -> np.ndarray:
-    """uint8 (895,) table: NYU 894-class id -> NYUv2-40 id (0 -> 0)."""
-    with resources.files(_DATA).joinpath("nyu894_to_40.npy").open("rb") as f:
-        return np.load(f)
-
-
-@lru_cache(maxsize=1)
-def nyu894_names() -> tuple[str, ...]:
-    """Names of the 894 classes; ``names[i]`` is class id ``i + 1``."""
-    return tuple(json.loads(resources.files(_DATA).joinpath("nyu894_names.json").read_text()))
-
-
-@lru_cache(maxsize=1)
-def nyu_splits() -> dict[str, tuple[int, ...]]:
-    """Official split: {"train": 795, "test": 654} 0-based indices into the 1,449 frames."""
-    d = json.loads(resources.files(_DATA).joinpath("nyu_splits.json").read_text())
-    return {k: tuple(v) for k, v in d.items()}
-
-
-@lru_cache(maxsize=1)
-def nyu_gravity_rotations() -> np.ndarray:
-    """float64 (1449, 3, 3): per labeled frame, R with ``p_g = R @ p_cam`` where the
-    gravity-aligned frame g keeps the camera's axes names with +y pointing down along gravity.
-
-    Direction checked on the data: read this way the median camera looks 8 degrees below
-    the horizon, as a hand-held Kinect does (the transpose would have it look up).
-    """
-    with resources.files(_DATA).joinpath("nyu_gravity_rotations.npy").open("rb") as f:
-        return np.load(f).astype(np.float64)
-
 
 def gravity_pose(R_g_cam: np.ndarray) -> np.ndarray:
     """NYU gravity rotation (p_g = R p_cam, y down) -> (4, 4) gravity_T_cam with world z up

@@ -1,20 +1,203 @@
-"""real3d's own on-disk layout, written by the data engine (``real3d.synth.disk``).
+"""real3d's own on-disk sequence layout, close to ScanNet's exported frames: reading it.
 
-Layout (ScanNet-like)::
+::
 
-    scene.json  intrinsics.json  color/  depth/ (uint16 mm)  label/  instance/  pose/
+    DIR/
+      scene.json              format, version, seed, kind, frame count, size, label set,
+                              objects (boxes), relations, rooms, lights, materials
+      intrinsics.json         fx, fy, cx, cy, width, height (pixels)
+      intrinsic/intrinsic_color.txt   4x4 camera matrix (ScanNet style)
+      timestamps.txt          one time in seconds per frame
+      color/000000.jpg        (or .png) uint8 RGB
+      depth/000000.png        uint16 millimetres, 0 = invalid (sensor-noised depth)
+      depth_clean/000000.png  uint16 millimetres, noise-free depth
+      label/000000.png        uint8 NYUv2-13, 0 = void
+      instance/000000.png     uint16 instance ids, 0 = none
+      pose/000000.txt         4x4 world_T_cam (p_world = T @ p_cam), metres
+      mesh.ply                binary PLY, faces with label, instance and fine class
+      occupancy.npz           2D occupancy at robot height
 
-Reading is delegated to ``real3d.synth.disk.read_sequence``, imported only when such a
-folder is opened; its frames then pass through the same options (resize, stride,
-max_frames, depth range, label set) and statistics as every other reader.
+The data engine writes the layout (``real3d.synth.disk.write_sequence``, into a temporary
+sibling folder renamed into place at the end, so a reader never sees half a sequence);
+``read_sequence`` reads it back with its scene ground truth, and ``Real3DSequence`` serves it
+through ``open_sequence`` with the same options (resize, stride, max_frames, depth range,
+label set) and statistics as every other reader.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from real3d.core import ConfigError, FormatError, InputError
+from real3d.core.camera import Intrinsics
+from real3d.core.frame import Frame
+from real3d.core.gt import ObjectGT, OccupancyGrid, Relation, Room, SceneGT, SceneMesh
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
+
+FORMAT_NAME = "real3d-synth"
+FORMAT_VERSION = 1
+IMAGE_FORMATS = ("jpg", "png")
+# Binary PLY records of ``mesh.ply``: per-vertex position and colour, per-face triangle,
+# NYUv2-13 label, instance id and fine class.
+PLY_VERTEX_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
+                             ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+PLY_FACE_DTYPE = np.dtype([("n", "u1"), ("v", "<i4", (3,)), ("label", "u1"), ("instance", "<i4"),
+                           ("fine_class", "<i2")])
+
+
+def read_ply(path: Path) -> SceneMesh:
+    """Read a mesh written by ``real3d.synth.disk.write_ply`` (labels, instances, classes per face)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FormatError(f"cannot read mesh {path}: {e}") from e
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply\n") or end < 0:
+        raise FormatError(f"{path}: not a PLY file (no 'ply' magic or no end_header)")
+    header = data[:end].decode("ascii", errors="replace").splitlines()
+    nv = nf = None
+    for line in header:
+        parts = line.split()
+        if parts[:2] == ["element", "vertex"]:
+            nv = int(parts[2])
+        elif parts[:2] == ["element", "face"]:
+            nf = int(parts[2])
+    if nv is None or nf is None or "property short fine_class" not in header:
+        raise FormatError(f"{path}: not a real3d labelled mesh (missing elements or properties)")
+    body = data[end + len(b"end_header\n"):]
+    vdt, fdt = PLY_VERTEX_DTYPE, PLY_FACE_DTYPE
+    need = nv * vdt.itemsize + nf * fdt.itemsize
+    if len(body) < need:
+        raise FormatError(f"{path}: truncated PLY ({len(body)} of {need} body bytes)")
+    vert = np.frombuffer(body, dtype=vdt, count=nv)
+    face = np.frombuffer(body, dtype=fdt, count=nf, offset=nv * vdt.itemsize)
+    verts = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float32)
+    return SceneMesh(
+        vertices=verts,
+        triangles=face["v"].astype(np.int32),
+        face_class=face["fine_class"].astype(np.int16),
+        face_label=face["label"].astype(np.uint8),
+        face_instance=face["instance"].astype(np.int32),
+        face_material=np.zeros(nf, dtype=np.int32),
+    )
+
+
+def _read_image(path: Path, mode_ok: tuple[str, ...], what: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in mode_ok:
+                raise FormatError(f"{path}: expected a {what} image (mode {'/'.join(mode_ok)}), got mode {im.mode}")
+            return np.asarray(im)
+    except FormatError:
+        raise
+    except FileNotFoundError as e:
+        raise FormatError(f"missing file {path}") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise FormatError(f"{path}: corrupt or truncated image ({e})") from e
+
+
+class DiskSequence:
+    """A sequence in real3d's layout, read lazily frame by frame.
+
+    Supports ``len``, indexing and iteration (``Frame`` objects with labels, instances,
+    clean depth and pose). ``scene`` loads the scene ground truth on first access.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        meta_path = self.path / "scene.json"
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except FileNotFoundError as e:
+            raise FormatError(f"{self.path}: no scene.json; not a real3d sequence folder") from e
+        except (OSError, json.JSONDecodeError) as e:
+            raise FormatError(f"{meta_path}: unreadable ({e})") from e
+        if self.meta.get("format") != FORMAT_NAME:
+            raise FormatError(f"{meta_path}: format is {self.meta.get('format')!r}, expected {FORMAT_NAME!r}")
+        if self.meta.get("version", 0) > FORMAT_VERSION:
+            raise FormatError(f"{meta_path}: version {self.meta.get('version')} is newer than supported {FORMAT_VERSION}")
+        try:
+            self.intrinsics = Intrinsics.from_dict(json.loads((self.path / "intrinsics.json").read_text()))
+            self.timestamps = np.atleast_1d(np.loadtxt(self.path / "timestamps.txt", dtype=np.float64))
+        except (OSError, ValueError, json.JSONDecodeError) as e:
+            raise FormatError(f"{self.path}: missing or corrupt intrinsics.json/timestamps.txt ({e})") from e
+        self.n_frames = int(self.meta["n_frames"])
+        if len(self.timestamps) != self.n_frames:
+            raise FormatError(f"{self.path}: {len(self.timestamps)} timestamps for {self.n_frames} frames")
+        self.image_format = self.meta.get("image_format", "jpg")
+        self._scene: SceneGT | None = None
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __iter__(self):
+        for i in range(self.n_frames):
+            yield self[i]
+
+    def __getitem__(self, i: int) -> Frame:
+        if i < 0:
+            i += self.n_frames
+        if not 0 <= i < self.n_frames:
+            raise IndexError(f"frame {i} out of range [0, {self.n_frames})")
+        name = f"{i:06d}"
+        p = self.path
+        rgb = _read_image(p / "color" / f"{name}.{self.image_format}", ("RGB",), "RGB")
+        depth = _read_image(p / "depth" / f"{name}.png", ("I;16", "I;16L", "I"), "16-bit depth")
+        clean = _read_image(p / "depth_clean" / f"{name}.png", ("I;16", "I;16L", "I"), "16-bit depth")
+        labels = _read_image(p / "label" / f"{name}.png", ("L",), "8-bit label")
+        inst = _read_image(p / "instance" / f"{name}.png", ("I;16", "I;16L", "I"), "16-bit instance")
+        try:
+            pose = np.loadtxt(p / "pose" / f"{name}.txt", dtype=np.float64)
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{p / 'pose' / (name + '.txt')}: missing or corrupt pose ({e})") from e
+        if pose.shape != (4, 4):
+            raise FormatError(f"{p / 'pose' / (name + '.txt')}: expected a 4x4 matrix, got {pose.shape}")
+        return Frame(
+            rgb=rgb, depth_m=(depth.astype(np.float32) / 1000.0),
+            intrinsics=self.intrinsics, world_T_cam=pose, timestamp_s=float(self.timestamps[i]),
+            labels=labels.astype(np.uint8), instances=inst.astype(np.int32),
+            depth_clean_m=(clean.astype(np.float32) / 1000.0), index=i,
+        )
+
+    @property
+    def scene(self) -> SceneGT:
+        if self._scene is None:
+            m = self.meta
+            try:
+                occ = np.load(self.path / "occupancy.npz")
+                grid = OccupancyGrid(
+                    occupied=occ["occupied"], known=occ["known"],
+                    origin_xy=tuple(float(v) for v in occ["origin_xy"]),
+                    resolution_m=float(occ["resolution_m"]),
+                    z_min_m=float(occ["z_band_m"][0]), z_max_m=float(occ["z_band_m"][1]),
+                )
+            except (OSError, KeyError, ValueError) as e:
+                raise FormatError(f"{self.path}: missing or corrupt occupancy.npz ({e})") from e
+            self._scene = SceneGT(
+                seed=int(m["seed"]), kind=m["kind"], mesh=read_ply(self.path / "mesh.ply"),
+                objects=[ObjectGT.from_dict(o) for o in m["objects"]],
+                relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
+                rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
+                occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
+            )
+        return self._scene
+
+
+def read_sequence(path) -> DiskSequence:
+    """Open a sequence folder written by ``real3d.synth.disk.write_sequence`` (lazy, frame by frame)."""
+    return DiskSequence(path)
+
+
+def is_sequence_dir(path) -> bool:
+    """True when ``path`` looks like real3d's layout (used by format detection)."""
+    p = Path(path)
+    return (p / "scene.json").is_file() and (p / "intrinsics.json").is_file() and (p / "color").is_dir()
 
 
 def is_real3d_dir(p: Path) -> bool:
@@ -23,14 +206,14 @@ def is_real3d_dir(p: Path) -> bool:
 
 
 class Real3DSequence(Sequence):
-    """A folder written by ``real3d.synth.disk.write_sequence``.
+    """A folder in real3d's own layout (see the module docstring).
 
     Args:
         path: the folder.
         options: common :class:`ReadOptions`.
 
     Raises:
-        FormatError: the folder is not in the layout, or ``real3d.synth.disk`` is missing.
+        FormatError: the folder is not in the layout.
     """
 
     format = "real3d"
@@ -43,14 +226,7 @@ class Real3DSequence(Sequence):
         if not is_real3d_dir(self.path):
             raise FormatError(f"real3d: {self.path} lacks scene.json, intrinsics.json, color/ "
                               "or depth/")
-        try:
-            from real3d.synth import disk
-        except ImportError as e:
-            raise FormatError(
-                f"real3d: {self.path} is in real3d's own layout, but its reader "
-                f"(real3d.synth.disk) is not available in this installation ({e})"
-            ) from None
-        self._source = disk.read_sequence(self.path)
+        self._source = read_sequence(self.path)
         self.scene_meta = getattr(self._source, "meta", {})
 
     def _num_source_frames(self) -> int:

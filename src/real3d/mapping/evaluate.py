@@ -8,10 +8,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from real3d.core.frame import Frame
+from real3d.core.gt import SceneMesh
 from real3d.geometry.o3d import import_open3d
 from real3d.geometry.projection import depth_to_world_points
 from real3d.mapping.semantic_map import SemanticMap
-from real3d.synth.types import SceneMesh
 
 
 @dataclass

@@ -15,10 +15,10 @@ import numpy as np
 from scipy import ndimage
 
 from real3d.core.errors import InputError, NoPathError
+from real3d.core.gt import OccupancyGrid, SceneMesh
 from real3d.mapping.grid2d import Grid2D
 from real3d.nav.costmap import Costmap, CostmapConfig, clear_footprint, costmap_from_grid
 from real3d.nav.planner import plan_on_costmap
-from real3d.synth.types import OccupancyGrid, SceneMesh
 
 
 @dataclass

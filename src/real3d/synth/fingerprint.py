@@ -18,10 +18,12 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def engine_fingerprint() -> str:
-    """12 hex digits of the SHA-256 of ``real3d/synth/*.py`` and ``real3d/core/labels.py``
-    (file names and code, in sorted order: docstrings, comments and blank lines do not
-    count, see ``real3d.core.sourcehash``)."""
-    files = sorted(_PACKAGE.glob("*.py")) + [_PACKAGE.parent / "core" / "labels.py"]
+    """12 hex digits of the SHA-256 of ``real3d/synth/*.py``, ``real3d/core/labels.py`` and
+    ``real3d/core/gt.py`` (the ground-truth types the engine fills) (file names and code, in
+    sorted order: docstrings, comments and blank lines do not count, see
+    ``real3d.core.sourcehash``)."""
+    core = _PACKAGE.parent / "core"
+    files = sorted(_PACKAGE.glob("*.py")) + [core / "labels.py", core / "gt.py"]
     h = hashlib.sha256()
     update_with_sources(h, files)
     return h.hexdigest()[:12]
