@@ -6,8 +6,8 @@ from real3d.core.errors import FormatError
 from real3d.mapping import FREE, OCCUPIED, UNKNOWN, SemanticMap
 from real3d.mapping.evaluate import evaluate_map, observed_surface_points
 from real3d.mapping.export import export_mesh_ply, export_point_cloud_ply, extract_mesh
-from real3d.mapping.toyscene import ToyRenderer, boxes_scene, toy_sequence
 from real3d.scene.boxes import Box3D, box_iou_3d, fit_box
+from real3d.testing.toyscene import ToyRenderer, boxes_scene, toy_sequence
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, TABLE = NYU13.index("floor"), NYU13.index("table")
@@ -218,14 +218,3 @@ def test_measured_points_fit_a_thin_object_better_than_voxel_centres():
     a = m.voxel_arrays()
     has = a["hit_weight"] > 0
     assert has.sum() > 100 and np.abs(a["hit_offset"][has]).max() <= 0.5 + 1e-5
-
-
-def test_mapping_fingerprint_covers_engine_fusion_and_clustering(monkeypatch):
-    import real3d.mapping.fingerprint as fpmod
-    import real3d.synth
-
-    fp = fpmod.mapping_fingerprint()
-    assert len(fp) == 12 and int(fp, 16) >= 0 and fp == fpmod.mapping_fingerprint()
-    # Another engine version gives another key.
-    monkeypatch.setattr(real3d.synth, "engine_fingerprint", lambda: "0" * 12)
-    assert fpmod.mapping_fingerprint() != fp

@@ -8,8 +8,8 @@ from scipy import ndimage
 
 from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.nav import CostmapConfig, build_costmap
+from real3d.testing.toyscene import ToyRenderer, boxes_scene
 
 K = Intrinsics.from_fov(320, 240, 1.0)
 FLOOR, OBJ = NYU13.index("floor"), NYU13.index("objects")

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from real3d.core import InputError, NoPathError, make_pose, transform_points
-from real3d.mapping.toyscene import toy_sequence
 from real3d.nav import RobotNavigator, floor_alignment, ransac_plane
-from real3d.nav.evaluate import collides, evaluate_navigation
 from real3d.nav.draw import save_topdown_png
+from real3d.nav.evaluate import collides, evaluate_navigation
+from real3d.testing.toyscene import toy_sequence
 
 
 @pytest.fixture(scope="module")

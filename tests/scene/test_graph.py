@@ -5,8 +5,8 @@ import pytest
 
 from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, boxes_scene, toy_sequence
 from real3d.scene import SceneGraph, SceneGraphConfig, evaluate_graph
+from real3d.testing.toyscene import ToyRenderer, boxes_scene, toy_sequence
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, CHAIR, TABLE, OBJ = (NYU13.index(n) for n in ("floor", "chair", "table", "objects"))
@@ -183,3 +183,36 @@ def test_an_object_split_into_tiny_map_instances_is_one_node():
     objs = [n for n in split.objects() if n.label == OBJ]
     assert len(objs) == 1
     assert objs[0].n_voxels == next(n for n in whole.objects() if n.label == OBJ).n_voxels
+
+
+def test_json_round_trip_and_a_loaded_graph_keeps_ids_on_update(tmp_path):
+    from real3d.core import FormatError
+
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+                         ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
+                         ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ)])
+    m, frames = _fuse(scene, 10, center=(0, 0, 0.5))
+    for f in frames:
+        m.integrate(f)
+    cfg = SceneGraphConfig(refine_boxes=False)
+    g = SceneGraph(cfg)
+    g.update(m)
+    path = tmp_path / "graph.json"
+    g.to_json(path)
+    back = SceneGraph.from_json(path, cfg)
+    assert back.to_dict() == g.to_dict()
+    assert SceneGraph.from_json(g.to_json(), cfg).to_dict() == g.to_dict()
+    # Updating the loaded graph from the same map keeps every object's id; new ids start
+    # above the loaded ones.
+    back.update(m)
+    assert {(n.class_name, n.id) for n in back.objects()} == {(n.class_name, n.id) for n in g.objects()}
+    assert min(n.id for n in back.rooms()) > max(g.nodes)
+    bad = g.to_dict()
+    with pytest.raises(FormatError):
+        SceneGraph.from_dict({**bad, "schema": "other"})
+    with pytest.raises(FormatError):
+        SceneGraph.from_dict({**bad, "version": 99})
+    with pytest.raises(FormatError):
+        SceneGraph.from_dict({**bad, "nodes": [{"id": 1}]})
+    with pytest.raises(FormatError):
+        SceneGraph.from_json("{not json", cfg)

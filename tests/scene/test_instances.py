@@ -6,8 +6,8 @@ import pytest
 
 from real3d.core import NYU13, InputError, Intrinsics, look_at
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, boxes_scene
 from real3d.scene import SceneGraph, SceneGraphConfig
+from real3d.testing.toyscene import ToyRenderer, boxes_scene
 
 K = Intrinsics.from_fov(160, 120, 1.0)
 FLOOR, WALL, CHAIR, BOOKS, OBJECTS = (NYU13.index(n) for n in ("floor", "wall", "chair", "books", "objects"))

@@ -106,7 +106,12 @@ def boxes(
     import numpy as np
 
     from real3d.core.files import atomic_path
-    from real3d.scene.refine import collect_samples, estimate_detection, train_box_refiner
+    from real3d.train.box_refiner import (
+        collect_samples,
+        estimate_detection,
+        samples_fingerprint,
+        train_box_refiner,
+    )
 
     train_seeds, check_seeds = _parse_seeds(seeds), _parse_seeds(val_seeds)
     if set(train_seeds) & set(check_seeds):
@@ -127,10 +132,8 @@ def boxes(
                                        progress=False)
         if cache is None:
             return make()
-        from real3d.mapping.fingerprint import mapping_fingerprint
-
         # Samples depend on the engine, the fusion and the clustering: keyed by all three.
-        path = Path(cache) / f"boxes_{seed_}_{frames}_{'-'.join(map(str, snaps))}_{mode}_{mapping_fingerprint()}.npz"
+        path = Path(cache) / f"boxes_{seed_}_{frames}_{'-'.join(map(str, snaps))}_{mode}_{samples_fingerprint()}.npz"
         if path.is_file():
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}

@@ -47,6 +47,12 @@ class Box3D:
         return {"center": [float(v) for v in self.center], "size": [float(v) for v in self.size],
                 "yaw_rad": float(self.yaw_rad)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Box3D:
+        """The box ``to_dict`` describes."""
+        return cls(np.asarray(d["center"], np.float64), np.asarray(d["size"], np.float64),
+                   float(d["yaw_rad"]))
+
 
 def convex_hull_2d(points: np.ndarray) -> np.ndarray:
     """Counter-clockwise convex hull (M, 2) of (N, 2) points (Qhull); degenerate (collinear

@@ -10,7 +10,8 @@ from scipy.optimize import linear_sum_assignment
 from real3d.core.gt import SceneGT
 from real3d.core.labels import NYU13
 from real3d.scene.boxes import Box3D, box_iou_3d
-from real3d.scene.graph import STRUCTURE_CLASSES, SceneGraph
+from real3d.scene.config import STRUCTURE_CLASSES
+from real3d.scene.graph import SceneGraph
 
 # Predicate spellings that mean the same relation.
 _PREDICATE_ALIASES = {"supported_by": "on", "supported-by": "on", "on_top_of": "on",
