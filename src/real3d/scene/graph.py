@@ -14,6 +14,7 @@ and relations (``relations``).
 JSON schema (``to_json``)::
 
     {"schema": "real3d.scene_graph", "version": 2, "frame": "world, z up, metres",
+     "floor_z_m": float,
      "nodes": [{"id": int, "kind": "object" | "structure" | "room",
                 "label": int (NYUv2-13; 0 for rooms), "class_name": str,
                 "confidence": float, "centroid": [x, y, z],
