@@ -79,7 +79,7 @@ class SceneGraph:
     free_space: Grid2D | None = None
     room_map: np.ndarray | None = None
     refiner: BoxRefiner | None = None
-    _builder: SceneGraphBuilder = field(default_factory=SceneGraphBuilder, repr=False, compare=False)
+    _builder: SceneGraphBuilder = field(default_factory=SceneGraphBuilder, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.refiner is None and self.config.refine_boxes:
