@@ -26,7 +26,7 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     assert n_paths >= 10  # once the second room is mapped, every frame returns a path
     assert len(nav.trajectory) == len(toy)
     nav.refresh_costmap()
-    path = nav.plan((2.4, 2.0), goal)
+    path = nav.plan(goal, (2.4, 2.0))
     assert np.allclose(path.waypoints[-1], goal)
     assert path.length_m >= np.linalg.norm(np.subtract(goal, (2.4, 2.0)))
     assert not collides(path.waypoints, toy.scene.occupancy, nav.costmap_config.robot_radius_m)
@@ -40,7 +40,7 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     png = save_topdown_png(tmp_path / "top.png", nav.costmap, path=path, trajectory=nav.trajectory, goal_xy=goal)
     assert png.stat().st_size > 1000
     with pytest.raises(NoPathError):
-        nav.plan((2.4, 2.0), (40.0, 40.0))
+        nav.plan((40.0, 40.0), (2.4, 2.0))
 
 
 def test_navigator_object_layer_adds_the_scene_graph_boxes(toy):
@@ -51,7 +51,7 @@ def test_navigator_object_layer_adds_the_scene_graph_boxes(toy):
     a, b = plain.refresh_costmap(), layered.refresh_costmap()
     assert plain.scene_graph is None and layered.scene_graph.objects()
     assert (b.cost >= a.cost).all() and (b.cost > a.cost).any()
-    assert layered.plan((2.4, 2.0), (3.0, 2.0)).length_m > 0
+    assert layered.plan((3.0, 2.0), start_xy=(2.4, 2.0)).length_m > 0
 
 
 def test_navigator_rejects_bad_input(toy):
