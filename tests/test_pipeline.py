@@ -339,3 +339,30 @@ def test_segmenters_must_implement_the_contract(nets):
         Pipeline(PipelineConfig(rgb_model=None), segmenter=Bare())
     with pytest.raises(ConfigError, match="needs depth"):
         Pipeline(PipelineConfig(), segmenter=nets[0], rgb_segmenter=nets[0])
+
+
+def test_without_a_model_frames_fuse_their_own_labels(seq):
+    p = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=0, costmap_every=0))
+    assert p.segmenter is None
+    r = p.step(seq[0])
+    assert r.status == "fused" and r.model == "" and np.array_equal(r.labels, seq[0].labels)
+    assert p.step(seq[1].replace(depth_m=None)).status == "skipped"
+    # fuse: the same map as integrate, the pose joins the trajectory; bad input raises
+    q = Pipeline(PipelineConfig(model=None, rgb_model=None))
+    from real3d.mapping import SemanticMap
+
+    m = SemanticMap(q.config.map)
+    for f in seq:
+        q.fuse(f)
+        m.integrate(f)
+    np.testing.assert_array_equal(q.map.voxel_arrays()["log_evidence"], m.voxel_arrays()["log_evidence"])
+    assert len(q.trajectory) == len(seq) and np.allclose(q.trajectory[-1], seq[-1].world_T_cam[:3, 3])
+    with pytest.raises(InputError, match="pose"):
+        q.fuse(seq[3].replace(world_T_cam=None))
+    # plan's goal comes first, the start defaults to the last camera position; the costmap
+    # is left as it is
+    before = q.costmap.cost.copy()
+    start = q.trajectory[-1][:2]
+    path = q.plan(start + 0.2)
+    assert np.allclose(path.waypoints[0], start) and np.allclose(path.waypoints[-1], start + 0.2)
+    np.testing.assert_array_equal(q.costmap.cost, before)
