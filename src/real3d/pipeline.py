@@ -44,7 +44,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -753,9 +753,10 @@ class Pipeline:
             n_objects=len(self._graph.objects()),
         )
 
-    def step(self, frame) -> StepResult:
-        """Run one frame through every stage (synchronously). Never raises for a bad frame:
-        the result's ``status`` and ``reason`` say what happened."""
+    def step(self, frame: Frame) -> StepResult:
+        """Run one frame through every stage (synchronously). Never raises for a bad frame
+        (anything that is not a valid ``Frame`` included): the result's ``status`` and
+        ``reason`` say what happened."""
         t_in = time.perf_counter()
         index = frame.index if isinstance(frame, Frame) else -1
         item = _Item(index, frame, t_in)
@@ -767,7 +768,7 @@ class Pipeline:
     # ------------------------------------------------------------------ streaming
     def run(
         self,
-        source,
+        source: Sequence[Frame] | Iterable[Frame],
         on_result: Callable[[StepResult, Frame | None], None] | None = None,
         max_frames: int | None = None,
     ) -> RunSummary:

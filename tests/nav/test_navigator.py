@@ -104,3 +104,49 @@ def test_navigator_aligns_a_tilted_world_to_the_floor(toy):
     assert np.median(np.abs(floor[:, 2])) < 0.02  # floor at z = 0 again
     # Camera heights come back too (the toy camera flies at 1.3 m).
     assert np.allclose(np.array(nav.trajectory)[:, 2], 1.3, atol=0.05)
+
+
+def test_navigator_segments_with_a_model_or_a_callable(toy):
+    import torch
+
+    from real3d.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("rgbd-tiny").eval()
+    calls = []
+
+    def labels_of(rgb, depth_m):  # a plain callable: (rgb, depth) -> labels
+        calls.append(rgb.shape)
+        return np.full(depth_m.shape, 5, np.uint8)
+
+    by_net, by_fn = RobotNavigator(segmenter=net), RobotNavigator(segmenter=labels_of)
+    assert by_net.pipeline.segmenter is net and by_fn.pipeline.segmenter is None
+    for f in toy[:2]:
+        by_net.update(f)
+        by_fn.update(f)
+    assert len(calls) == 2
+    assert set(np.unique(by_fn.map.semantic_points().labels)) <= {0, 5}
+    ref = RobotNavigator()
+    for f in toy[:2]:
+        ref.update(f, probs=net.predict(f))
+    np.testing.assert_array_equal(by_net.map.voxel_arrays()["log_evidence"], ref.map.voxel_arrays()["log_evidence"])
+    with pytest.raises(InputError, match="Segmenter or a callable"):
+        RobotNavigator(segmenter="rgbd-tiny")
+
+
+def test_navigator_plans_from_its_last_position_and_keeps_its_costmap(toy):
+    nav = RobotNavigator()
+    with pytest.raises(NoPathError):
+        nav.plan((2.0, 2.0))  # nothing fused: no position, empty map
+    for f in toy[:20]:
+        nav.update(f, probs=f.labels)
+    cm = nav.refresh_costmap()
+    before = cm.cost.copy()
+    start = nav.trajectory[-1][:2]
+    goal = (2.4, 2.0)
+    a = nav.plan(goal)
+    b = nav.plan(goal, start)
+    assert np.allclose(a.waypoints[0], start) and np.allclose(a.waypoints[-1], goal)
+    np.testing.assert_array_equal(a.waypoints, b.waypoints)
+    assert nav.costmap is cm
+    np.testing.assert_array_equal(cm.cost, before)  # the footprint is freed on a copy

@@ -110,7 +110,7 @@ def export_onnx(
             )
         m = onnx.load(str(part))
         meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
-        keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
+        keep = (model.card or {}).get("int8_keep_float")
         if keep:
             meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
         for k, v in meta.items():

@@ -30,7 +30,7 @@ def weights_key(net: Real3DVisionNet) -> str:
     """Content hash of a network's weights and INT8 recipe (random-init presets differ per build)."""
     from real3d.models.pretrained import weights_fingerprint
 
-    return weights_fingerprint(net, repr((getattr(net, "card", None) or {}).get("int8_keep_float")))
+    return weights_fingerprint(net, repr((net.card or {}).get("int8_keep_float")))
 
 
 def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
@@ -68,7 +68,7 @@ def ort_segmenter(net: Real3DVisionNet, backend: str, *, cache_dir: str | os.Pat
         raise ConfigError(f"ort_segmenter: unknown backend {backend!r}; valid: {', '.join(ORT_BACKENDS)}")
     if backend == "int8" and not net.quantizable:
         raise ConfigError(f"{net.config.name} does not declare itself quantizable")
-    cached = getattr(net, "card", None) is not None
+    cached = net.card is not None
     root = cache_root(cache_dir) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=root))

@@ -109,7 +109,7 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
             f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )
-    model.card = card  # type: ignore[attr-defined]
+    model.card = card
     return model.eval()
 
 

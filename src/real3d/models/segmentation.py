@@ -181,6 +181,8 @@ class Real3DVisionNet(nn.Module):
 
     exportable: bool = True
     quantizable: bool = True
+    card: dict | None = None
+    """The model card of weights loaded from a file (``load_weights``); None for a fresh network."""
 
     def __init__(self, config: SegNetConfig):
         super().__init__()
