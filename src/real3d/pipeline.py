@@ -77,8 +77,8 @@ class PipelineConfig:
     Attributes:
         model: RGB-D segmentation model for ``real3d.models.create_model`` (a shipped name,
             a preset name = random weights, or a ``.safetensors`` path); None: no network,
-            each frame fuses its own labels (``Frame.labels``, ground truth) when it has
-            them, else geometry only.
+            each frame fuses its own labels and instances (``Frame.labels``, ground truth)
+            when it has them, else geometry only.
         rgb_model: model for frames without usable depth (None: such frames are skipped).
         backend: ``"torch"``, ``"onnx"`` (onnxruntime FP32) or ``"int8"`` (onnxruntime,
             static INT8 calibrated on synthetic frames). ONNX graphs are exported once and
@@ -428,7 +428,7 @@ class _Item:
         self.index, self.frame, self.t_in = index, frame, t_in
         self.lat: dict = {}
         self.labels = None  # (H, W) uint8
-        self.segmentation = None  # SegmentationResult, or the frame's own labels
+        self.segmentation = None  # SegmentationResult; None: the frame's own labels
         self.model = ""
         self.status = ""
         self.reason = None
@@ -626,10 +626,10 @@ class Pipeline:
         )
         no_depth = "no depth" if d is None else "depth failed (too few valid pixels)"
         if self.segmenter is None:
-            # No network: the frame's own labels (ground truth), else geometry only.
+            # No network: the map takes the frame's own labels and instances (ground
+            # truth; segmentation None), else geometry only.
             if depth_ok:
-                item.labels = item.segmentation = f.labels
-                item.status = "fused"
+                item.labels, item.status = f.labels, "fused"
             else:
                 item.status, item.reason = "skipped", f"{no_depth} and no segmentation model"
             return

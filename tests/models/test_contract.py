@@ -52,3 +52,20 @@ def test_supports_guided_says_whether_guided_upsampling_happens():
 def test_label_set_for_other_class_counts():
     ls = label_set_for(5)
     assert ls.num_classes == 5 and ls.names[0] == "void" and ls.colors.shape == (6, 3)
+
+
+def test_missing_members_names_exactly_what_the_protocol_checks():
+    from real3d.models.contract import _MEMBERS
+
+    m = build_model("rgb-tiny").eval()
+
+    class Partial:
+        def __init__(self, drop):
+            for a in _MEMBERS:
+                if a != drop:
+                    setattr(self, a, getattr(m, a))
+
+    for drop in _MEMBERS:
+        p = Partial(drop)
+        assert missing_members(p) == [drop] and not isinstance(p, Segmenter)
+    assert isinstance(Partial(None), Segmenter)
