@@ -313,6 +313,8 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
     finally:
         net.config = plain_cfg
     # a segmenter without guided upsampling is asked nothing when it is off, and refuses it on
+    assert not net.supports_guided
+
     class Plain(_Wrapped):
         supports_guided = False
 
@@ -321,8 +323,8 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
 
     np.testing.assert_array_equal(segment_frame(Plain(net), seq[2], guided=False)[0],
                                   net.predict(seq[2], guided=False).labels)
-    with pytest.raises(InputError, match="guided"):
-        segment_frame(Plain(net), seq[2], guided=True)
+    with pytest.raises(InputError, match="guide_radius"):  # predict itself refuses it
+        segment_frame(net, seq[2], guided=True)
 
 
 def test_segmenters_must_implement_the_contract(nets):

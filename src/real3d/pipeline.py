@@ -312,10 +312,10 @@ def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tup
         tta["flip"] = True
     if tuple(scales) != (1.0,):
         tta["scales"] = tuple(scales)
-    if guided is not None and segmenter.supports_guided:
+    # guided=True always reaches predict (which refuses it without supports_guided);
+    # guided=False only where it changes the answer
+    if guided or (guided is not None and segmenter.supports_guided):
         tta["guided"] = bool(guided)
-    elif guided:
-        raise InputError(f"{segmenter.name}: guided=True needs a segmenter that supports guided upsampling")
     return segmenter.predict(frame, **tta)
 
 
@@ -323,8 +323,8 @@ def segment_frame(segmenter: Segmenter, frame: Frame, flip: bool = False,
                   scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
     float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
-    on when not the defaults; ``guided`` when not None and the segmenter
-    ``supports_guided``; True for one that does not raises InputError)."""
+    on when not the defaults; ``guided`` when True, or when False for a segmenter that
+    ``supports_guided``; ``predict`` raises InputError for True without that capability)."""
     r = _predict(segmenter, frame, flip, scales, guided)
     return r.labels, r.probs[1:]
 
