@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import real3d
-from real3d.core import ConfigError, FormatError
+from real3d.core import ConfigError, FormatError, InputError
 from real3d.models import build_model
 from real3d.pipeline import Pipeline, PipelineConfig, StepResult, check_frame, load_segmenter
 from real3d.synth import TextureBank, generate_sequence
@@ -126,9 +126,20 @@ def test_check_frame_catches_mutations(seq):
     assert "wrong size" in check_frame(f, (10, 10))
 
 
-class _SlowSegmenter:
+class _Wrapped:
+    """A segmenter around a network: the contract's attributes come from the network."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+
+class _SlowSegmenter(_Wrapped):
     def __init__(self, net, delay_s):
-        self.net, self.config, self.delay_s = net, net.config, delay_s
+        super().__init__(net)
+        self.delay_s = delay_s
 
     def predict(self, frame):
         time.sleep(self.delay_s)
@@ -238,10 +249,7 @@ def test_segment_frame_is_predict_without_void(seq, nets, tmp_path):
         np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
 
 
-class _Failing:
-    def __init__(self, net):
-        self.net, self.config = net, net.config
-
+class _Failing(_Wrapped):
     def predict(self, frame):
         if frame.index == 2:
             raise RuntimeError("backend failure")
@@ -304,12 +312,59 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
         np.testing.assert_array_equal(make(nets, seg_guided=True).step(seq[2]).labels, guided.labels)
     finally:
         net.config = plain_cfg
-    # a segmenter without the guided setting is asked nothing when it is off
-    class Plain:
-        config = None
+    # a segmenter without guided upsampling is asked nothing when it is off, and refuses it on
+    assert not net.supports_guided
+
+    class Plain(_Wrapped):
+        supports_guided = False
 
         def predict(self, frame):
             return net.predict(frame, guided=False)
 
-    np.testing.assert_array_equal(segment_frame(Plain(), seq[2], guided=False)[0],
+    np.testing.assert_array_equal(segment_frame(Plain(net), seq[2], guided=False)[0],
                                   net.predict(seq[2], guided=False).labels)
+    with pytest.raises(InputError, match="guide_radius"):  # predict itself refuses it
+        segment_frame(net, seq[2], guided=True)
+
+
+def test_segmenters_must_implement_the_contract(nets):
+    from real3d.models import Segmenter
+
+    assert all(isinstance(n, Segmenter) for n in nets)
+
+    class Bare:
+        def predict(self, frame):
+            return nets[0].predict(frame)
+
+    assert not isinstance(Bare(), Segmenter)
+    with pytest.raises(ConfigError, match="lacks name, label_set"):
+        Pipeline(PipelineConfig(rgb_model=None), segmenter=Bare())
+    with pytest.raises(ConfigError, match="needs depth"):
+        Pipeline(PipelineConfig(), segmenter=nets[0], rgb_segmenter=nets[0])
+
+
+def test_without_a_model_frames_fuse_their_own_labels(seq):
+    p = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=0, costmap_every=0))
+    assert p.segmenter is None
+    r = p.step(seq[0])
+    assert r.status == "fused" and r.model == "" and np.array_equal(r.labels, seq[0].labels)
+    assert p.step(seq[1].replace(depth_m=None)).status == "skipped"
+    # fuse: the same map as integrate, the pose joins the trajectory; bad input raises
+    q = Pipeline(PipelineConfig(model=None, rgb_model=None))
+    from real3d.mapping import SemanticMap
+
+    m = SemanticMap(q.config.map)
+    for f in seq:
+        q.fuse(f)
+        m.integrate(f)
+    np.testing.assert_array_equal(q.map.voxel_arrays()["log_evidence"], m.voxel_arrays()["log_evidence"])
+    assert len(q.trajectory) == len(seq) and np.allclose(q.trajectory[-1], seq[-1].world_T_cam[:3, 3])
+    with pytest.raises(InputError, match="pose"):
+        q.fuse(seq[3].replace(world_T_cam=None))
+    # plan's goal comes first, the start defaults to the last camera position; the costmap
+    # is left as it is
+    before = q.costmap.cost.copy()
+    start = q.trajectory[-1][:2]
+    path = q.plan(start + 0.2)
+    assert np.allclose(path.waypoints[0], start) and np.allclose(path.waypoints[-1], start + 0.2)
+    np.testing.assert_array_equal(q.costmap.cost, before)

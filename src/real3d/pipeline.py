@@ -40,25 +40,25 @@ The scene graph and the costmap are derived from the map every ``graph_every`` /
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from real3d.core.errors import ConfigError, InputError, Real3DError
 from real3d.core.frame import Frame
 from real3d.mapping.semantic_map import SemanticMap, SemanticMapConfig
-from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap, clear_footprint
+from real3d.models.contract import Segmenter
+from real3d.models.factory import BACKENDS, ModelSpec
+from real3d.models.segmentation import SegmentationResult
+from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap
 from real3d.nav.planner import Path as NavPath
-from real3d.nav.planner import plan_on_costmap
+from real3d.nav.planner import plan_path
 from real3d.scene.graph import SceneGraph, SceneGraphConfig
 
 
@@ -72,7 +72,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-BACKENDS = ("torch", "onnx", "int8")
 MODES = ("offline", "realtime")
 OVERLOAD_POLICIES = ("drop", "keyframe")
 MISSING_POSE = ("skip", "gravity")
@@ -86,8 +85,10 @@ class PipelineConfig:
     """Everything ``Pipeline`` needs (metres, seconds unless named otherwise).
 
     Attributes:
-        model: RGB-D segmentation model for ``real3d.models.load_model`` (a pretrained name,
-            a preset name = random weights, or a ``.safetensors`` path).
+        model: RGB-D segmentation model for ``real3d.models.create_model`` (a shipped name,
+            a preset name = random weights, or a ``.safetensors`` path); None: no network,
+            each frame fuses its own labels and instances (``Frame.labels``, ground truth)
+            when it has them, else geometry only.
         rgb_model: model for frames without usable depth (None: such frames are skipped).
         backend: ``"torch"``, ``"onnx"`` (onnxruntime FP32) or ``"int8"`` (onnxruntime,
             static INT8 calibrated on synthetic frames). ONNX graphs are exported once and
@@ -116,6 +117,8 @@ class PipelineConfig:
             frames (0: only on demand). In realtime mode a due refresh waits while another
             frame is queued for fusion, for at most three periods.
         plan_method: planner backend (``"skimage"`` or ``"astar"``).
+        goal_tolerance_m: ``plan`` replaces a goal on a blocked cell by the nearest passable
+            cell within this distance (see ``real3d.nav.plan_on_costmap``); 0 fails instead.
         cache_dir: where exported ONNX graphs are kept (None: ``$XDG_CACHE_HOME/real3d`` or
             ``~/.cache/real3d``).
         calibration_frames: synthetic frames used to calibrate the INT8 graph.
@@ -134,7 +137,7 @@ class PipelineConfig:
             without it, 16.9 with it; docs/BENCHMARKS.md, "Guided upsampling").
     """
 
-    model: str = "rgbd-default"
+    model: str | None = "rgbd-default"
     rgb_model: str | None = "rgb-default"
     backend: str = "torch"
     threads: int | None = 1
@@ -157,6 +160,7 @@ class PipelineConfig:
     graph_every: int = 30
     costmap_every: int = 30
     plan_method: str = "skimage"
+    goal_tolerance_m: float = 0.0
     cache_dir: str | None = None
     calibration_frames: int = 16
     seg_flip: bool = False
@@ -292,109 +296,63 @@ class RunSummary:
 
 
 # ---------------------------------------------------------------------------- models
-def _cache_root(config: PipelineConfig) -> Path:
-    if config.cache_dir is not None:
-        return Path(config.cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "real3d"
-
-
-def _weights_key(net) -> str:
-    """Content hash of a network's weights and INT8 recipe (random-init presets differ per build)."""
-    from real3d.models import weights_fingerprint
-
-    return weights_fingerprint(net, repr((getattr(net, "card", None) or {}).get("int8_keep_float")))
-
-
-def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
-    """INT8 calibration inputs from Frames: dicts of ``rgb`` (1, 3, h, w) float32 [0, 1] and
-    ``depth_m`` (1, 1, h, w) float32 metres at the model's network size."""
-    from real3d.models.segmentation import frame_to_tensors
-
-    feeds = []
-    for f in frames:
-        rgb_t, depth_t, _ = frame_to_tensors(f, model_config)
-        d = {}
-        if rgb_t is not None:
-            d["rgb"] = rgb_t.numpy().astype(np.float32)
-        if depth_t is not None:
-            d["depth_m"] = depth_t.numpy().astype(np.float32)
-        feeds.append(d)
-    return feeds
-
-
-def load_segmenter(spec, backend: str = "torch", config: PipelineConfig | None = None):
-    """A segmenter (``predict(frame) -> SegmentationResult``, ``config``) for ``spec`` (a
-    ``load_model`` spec or an already built ``Real3DVisionNet``) on ``backend``.
-
-    ONNX backends export the network; for weights loaded from a file the graphs are kept in
-    the cache folder (file name = content hash of the weights) and reused, random-init
-    presets are exported afresh each time. INT8 calibrates on ``config.calibration_frames``
-    synthetic frames.
-    """
+def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConfig | None = None) -> Segmenter:
+    """``real3d.models.create_model(spec, backend)`` with the pipeline's settings: the
+    graph cache folder (``config.cache_dir``), ``config.calibration_frames`` for INT8 and
+    ``config.threads`` (which also sets torch's process-wide thread count)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     config = config or PipelineConfig()
-    from real3d.models import load_model
+    from real3d.models import create_model
 
-    net = load_model(spec) if isinstance(spec, (str, Path)) else spec
     if config.threads:
         import torch
 
         torch.set_num_threads(int(config.threads))
-    if backend == "torch":
-        return net.eval()
-    from real3d.deploy import OrtSegmenter, export_onnx, quantize_int8
-    from real3d.deploy.onnx_export import DEFAULT_WEIGHT_FORMAT
-
-    if backend == "int8" and not getattr(net, "quantizable", False):
-        raise ConfigError(f"{net.config.name} does not declare itself quantizable")
-    # Weights loaded from a file are exported once and kept; freshly initialised presets
-    # differ on every build, so their graphs live in a temporary folder only until
-    # onnxruntime has read them.
-    cached = getattr(net, "card", None) is not None
-    root = _cache_root(config) / "onnx"
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=root))
-    try:
-        key = f"{net.config.name}-{_weights_key(net)}"
-        final_dir = root if cached else work
-        fp32 = final_dir / f"{key}.onnx"
-        if not fp32.is_file():
-            # written whole or not at all (real3d.core.files): a concurrent run never reads half a file
-            export_onnx(net, fp32, size_hw=net.config.infer_hw)
-        path = fp32
-        if backend == "int8":
-            # the name carries the weight format, so a graph cached with another one is not reused
-            q = final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx"
-            if not q.is_file():
-                from real3d.synth import generate_sequence
-
-                n = max(1, int(config.calibration_frames))
-                seq = generate_sequence(11, n, size=net.config.infer_hw, kind="home", noise=True)
-                feeds = calibration_feeds_from_frames(seq.frames, net.config)
-                quantize_int8(fp32, q, feeds)
-            path = q
-        return OrtSegmenter(path, threads=config.threads or 0)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return create_model(spec, backend, cache_dir=config.cache_dir, threads=config.threads,
+                        calibration_frames=config.calibration_frames)
 
 
-def segment_frame(segmenter, frame: Frame, flip: bool = False,
-                  scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
-    float32, no void channel), as its ``predict`` gives them (with ``flip`` and ``scales``
-    passed on when not the defaults, for segmenters whose ``predict`` takes them; ``guided``
-    when True, or when False for a segmenter whose config would upsample guided)."""
+def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tuple[float, ...] = (1.0,),
+             guided: bool | None = None) -> SegmentationResult:
+    """``segmenter.predict(frame)`` with the test-time settings that differ from the
+    defaults (a segmenter is asked nothing it need not do)."""
     tta = {}
     if flip:
         tta["flip"] = True
     if tuple(scales) != (1.0,):
         tta["scales"] = tuple(scales)
-    if guided or (guided is not None and getattr(getattr(segmenter, "config", None), "guide_radius", 0) > 0):
+    # guided=True always reaches predict (which refuses it without supports_guided);
+    # guided=False only where it changes the answer
+    if guided or (guided is not None and segmenter.supports_guided):
         tta["guided"] = bool(guided)
-    r = segmenter.predict(frame, **tta)
+    return segmenter.predict(frame, **tta)
+
+
+def segment_frame(segmenter: Segmenter, frame: Frame, flip: bool = False,
+                  scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
+    float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
+    on when not the defaults; ``guided`` when True, or when False for a segmenter that
+    ``supports_guided``; ``predict`` raises InputError for True without that capability)."""
+    r = _predict(segmenter, frame, flip, scales, guided)
     return r.labels, r.probs[1:]
+
+
+def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
+    """Alias of ``real3d.deploy.calibration_feeds_from_frames`` (INT8 calibration lives there)."""
+    from real3d.deploy.runtime import calibration_feeds_from_frames as feeds
+
+    return feeds(frames, model_config)
+
+
+def _check_segmenter(seg, role: str) -> None:
+    from real3d.models.contract import missing_members
+
+    missing = missing_members(seg)
+    if missing:
+        raise ConfigError(f"Pipeline: {role} must implement real3d.models.Segmenter; "
+                          f"{type(seg).__name__} lacks {', '.join(missing)}")
 
 
 # ---------------------------------------------------------------------------- frames
@@ -469,7 +427,7 @@ class _Item:
         "t_in",
         "lat",
         "labels",
-        "probs",
+        "segmentation",
         "model",
         "status",
         "reason",
@@ -480,7 +438,7 @@ class _Item:
         self.index, self.frame, self.t_in = index, frame, t_in
         self.lat: dict = {}
         self.labels = None  # (H, W) uint8
-        self.probs = None  # (13, H, W) float32
+        self.segmentation = None  # SegmentationResult; None: the frame's own labels
         self.model = ""
         self.status = ""
         self.reason = None
@@ -507,32 +465,30 @@ class Pipeline:
 
     Args:
         config: PipelineConfig (default settings when None).
-        segmenter, rgb_segmenter: already built segmenters (anything with
-            ``predict(frame) -> SegmentationResult`` and a ``config`` with ``uses_depth``)
+        segmenter, rgb_segmenter: already built segmenters (``real3d.models.Segmenter``)
             instead of loading ``config.model`` / ``config.rgb_model``.
+
+    Raises:
+        ConfigError: a segmenter that does not implement ``Segmenter``, or an RGB-only
+            segmenter that needs depth.
     """
 
     def __init__(
-        self, config: PipelineConfig | None = None, *, segmenter=None, rgb_segmenter=None
+        self, config: PipelineConfig | None = None, *, segmenter: Segmenter | None = None,
+        rgb_segmenter: Segmenter | None = None,
     ) -> None:
         self.config = config = config or PipelineConfig()
-        self.segmenter = (
-            segmenter
-            if segmenter is not None
-            else load_segmenter(config.model, config.backend, config)
-        )
-        if rgb_segmenter is not None:
-            self.rgb_segmenter = rgb_segmenter
-        elif config.rgb_model is not None:
-            self.rgb_segmenter = load_segmenter(config.rgb_model, config.backend, config)
-        else:
-            self.rgb_segmenter = None
-        if self.rgb_segmenter is not None and getattr(
-            self.rgb_segmenter.config, "uses_depth", False
-        ):
-            raise ConfigError(
-                f"rgb_model {self.rgb_segmenter.config.name} needs depth; choose an RGB-only model"
-            )
+        if segmenter is None and config.model is not None:
+            segmenter = load_segmenter(config.model, config.backend, config)
+        if rgb_segmenter is None and config.rgb_model is not None:
+            rgb_segmenter = load_segmenter(config.rgb_model, config.backend, config)
+        for seg, role in ((segmenter, "segmenter"), (rgb_segmenter, "rgb_segmenter")):
+            if seg is not None:
+                _check_segmenter(seg, role)
+        if rgb_segmenter is not None and rgb_segmenter.uses_depth:
+            raise ConfigError(f"rgb_model {rgb_segmenter.name} needs depth; choose an RGB-only model")
+        self.segmenter: Segmenter | None = segmenter
+        self.rgb_segmenter: Segmenter | None = rgb_segmenter
         self.reset()
 
     @classmethod
@@ -597,10 +553,12 @@ class Pipeline:
             self._refresh_costmap()
         return self._costmap
 
-    def plan(self, goal_xy, start_xy=None) -> NavPath:
+    def plan(self, goal_xy: ArrayLike, start_xy: ArrayLike | None = None) -> NavPath:
         """Path from ``start_xy`` (default: the last fused camera position) to ``goal_xy``,
-        both (2,) world metres in the map's frame (z up). The robot's footprint at the start
-        counts as free. Raises NoPathError (no map yet, outside, blocked or disconnected)."""
+        both (2,) world metres in the map's frame (z up), on the current costmap. The
+        robot's footprint at the start counts as free (``Costmap.with_free_footprint``;
+        the costmap itself is left as it is). Raises NoPathError (no map yet, outside,
+        blocked or disconnected)."""
         from real3d.core.errors import NoPathError
 
         cm = self.costmap
@@ -610,17 +568,26 @@ class Pipeline:
             if not self.trajectory:
                 raise NoPathError("Pipeline.plan: no camera position yet; pass start_xy")
             start_xy = self.trajectory[-1][:2]
-        cm = Costmap(cm.cost.copy(), cm.grid, cm.obstacle_distance_m, cm.config)
-        clear_footprint(cm, start_xy, cm.config.robot_radius_m + 0.1)
-        self.path = plan_on_costmap(cm, start_xy, goal_xy, method=self.config.plan_method)
+        self.path = plan_path(cm, goal_xy, start_xy, method=self.config.plan_method,
+                               goal_tolerance_m=self.config.goal_tolerance_m)
         return self.path
 
-    def _refresh_costmap(self) -> float:
+    def refresh_costmap(self, floor_z_m: float | None = None) -> Costmap:
+        """Rebuild the costmap from the current map now and return it.
+
+        ``floor_z_m``: the floor height the robot's height band starts from; None: the
+        scene graph's floor estimate once the graph has been built, else 0. The object
+        layer takes the graph's objects as of its last refresh (none before the first)."""
+        self._refresh_costmap(floor_z_m)
+        return self._costmap
+
+    def _refresh_costmap(self, floor_z_m: float | None = None) -> float:
         t0 = time.perf_counter()
         built = self._graph.map_version >= 0
-        floor_z = self._graph.floor_z_m if built else 0.0
+        if floor_z_m is None:
+            floor_z_m = self._graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
-        self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z,
+        self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z_m,
                                       objects=self._graph.objects() if built else None)
         self._costmap_version = self.map.version
         return (time.perf_counter() - t0) * 1e3
@@ -656,7 +623,7 @@ class Pipeline:
         except (Real3DError, RuntimeError, ValueError) as e:
             # One frame the network cannot take (odd size, a backend error) must not end
             # a robot's run: report it and go on.
-            item.labels = item.probs = None
+            item.labels = item.segmentation = None
             item.status, item.reason = "skipped", f"segmentation failed: {e}"
         item.lat["segment"] = (time.perf_counter() - t0) * 1e3
 
@@ -667,21 +634,67 @@ class Pipeline:
         depth_ok = (
             d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
         )
-        if depth_ok or not getattr(self.segmenter.config, "uses_depth", True):
-            item.labels, item.probs = segment_frame(self.segmenter, f, cfg.seg_flip, cfg.seg_scales,
-                                                      cfg.seg_guided)
-            item.model = "rgbd"
-            item.status = "fused" if depth_ok else "rgb_only"
-            if not depth_ok:
-                item.reason = "no depth" if d is None else "depth failed (too few valid pixels)"
+        no_depth = "no depth" if d is None else "depth failed (too few valid pixels)"
+        if self.segmenter is None:
+            # No network: the map takes the frame's own labels and instances (ground
+            # truth; segmentation None), else geometry only.
+            if depth_ok:
+                item.labels, item.status = f.labels, "fused"
+            else:
+                item.status, item.reason = "skipped", f"{no_depth} and no segmentation model"
+            return
+        if depth_ok or not self.segmenter.uses_depth:
+            seg, model = self.segmenter, "rgbd"
         elif self.rgb_segmenter is not None:
-            item.labels, item.probs = segment_frame(self.rgb_segmenter, f, cfg.seg_flip, cfg.seg_scales,
-                                                      cfg.seg_guided)
-            item.model = "rgb"
-            item.status = "rgb_only"
-            item.reason = "no depth" if d is None else "depth failed (too few valid pixels)"
+            seg, model = self.rgb_segmenter, "rgb"
         else:
             item.status, item.reason = "skipped", "no usable depth and no rgb_model configured"
+            return
+        item.segmentation = _predict(seg, f, cfg.seg_flip, cfg.seg_scales, cfg.seg_guided)
+        item.labels = item.segmentation.labels
+        item.model = model
+        item.status = "fused" if depth_ok else "rgb_only"
+        if not depth_ok:
+            item.reason = no_depth
+
+    def _gravity_pose(self, f: Frame, pose: np.ndarray, index: int) -> np.ndarray:
+        """``pose`` in the gravity frame (``gravity_T_world``, fitted on the first frame
+        fused when ``config.gravity`` is ``"floor"``); ``pose`` itself when that is the identity."""
+        if self.gravity_T_world is None:
+            try:
+                self.gravity_T_world = _floor_pose(f) @ np.linalg.inv(pose)
+                self.gravity_note = f"floor plane fitted in frame {index}"
+            except Real3DError as e:
+                # No floor in the first frame: keep the source's frame rather than guess.
+                self.gravity_T_world = np.eye(4)
+                self.gravity_note = (
+                    f"no floor found in frame {index} ({e}); the source's frame is kept"
+                )
+        if not np.array_equal(self.gravity_T_world, np.eye(4)):
+            pose = self.gravity_T_world @ pose
+        return pose
+
+    def fuse(self, frame: Frame, segmentation: SegmentationResult | np.ndarray | None = None) -> None:
+        """Fuse one posed RGB-D frame whose segmentation is already known, without running
+        a network (ground truth, or a segmentation made elsewhere).
+
+        ``segmentation``: anything ``SemanticMap.integrate`` takes (a SegmentationResult,
+        (C, H, W) probabilities, (H, W) uint8 labels; None: ``frame.labels`` and
+        ``frame.instances``, else geometry only). The pose goes through ``gravity_T_world``
+        as in ``step`` and joins ``trajectory``. No periodic graph or costmap refresh.
+        Unlike ``step`` it raises: InputError for a frame without depth or pose, or input
+        the map refuses.
+        """
+        if not isinstance(frame, Frame):
+            raise InputError(f"Pipeline.fuse: expected a real3d.Frame, got {type(frame).__name__}")
+        if frame.world_T_cam is None:
+            raise InputError("Pipeline.fuse: the frame has no pose (world_T_cam is None)")
+        pose = self._gravity_pose(frame, frame.world_T_cam, frame.index)
+        if pose is not frame.world_T_cam:
+            frame = frame.replace(world_T_cam=pose)
+        self.map.integrate(frame, segmentation)
+        self.trajectory.append(pose[:3, 3].copy())
+        self.frames_fused += 1
 
     def _fuse(self, item: _Item, defer: bool = False) -> None:
         """Map fusion and the amortised graph / costmap refresh (fuse thread only);
@@ -693,37 +706,26 @@ class Pipeline:
         cfg = self.config
         t0 = time.perf_counter()
         f = item.frame
-        pose = item.pose
-        if self.gravity_T_world is None:
-            try:
-                self.gravity_T_world = _floor_pose(f) @ np.linalg.inv(pose)
-                self.gravity_note = f"floor plane fitted in frame {item.index}"
-            except Real3DError as e:
-                # No floor in the first frame: keep the source's frame rather than guess.
-                self.gravity_T_world = np.eye(4)
-                self.gravity_note = (
-                    f"no floor found in frame {item.index} ({e}); the source's frame is kept"
-                )
-        if not np.array_equal(self.gravity_T_world, np.eye(4)):
-            pose = self.gravity_T_world @ pose
+        pose = self._gravity_pose(f, item.pose, item.index)
         if pose is not f.world_T_cam:
-            f = Frame(
-                rgb=f.rgb,
-                depth_m=f.depth_m,
-                intrinsics=f.intrinsics,
-                world_T_cam=pose,
-                timestamp_s=f.timestamp_s,
-                index=f.index,
-            )
-        # (13, H, W) -> (H, W, 13) as a view (the map reads only the pixels its voxels
-        # project to; it adds the void channel itself).
+            if item.segmentation is None:  # no network: the frame's own labels and instances go along
+                f = f.replace(world_T_cam=pose)
+            else:
+                f = Frame(
+                    rgb=f.rgb,
+                    depth_m=f.depth_m,
+                    intrinsics=f.intrinsics,
+                    world_T_cam=pose,
+                    timestamp_s=f.timestamp_s,
+                    index=f.index,
+                )
         try:
-            self.map.integrate(f, np.moveaxis(item.probs, 0, -1))
+            self.map.integrate(f, item.segmentation)
         except Real3DError as e:
             item.status, item.reason = "rgb_only", f"fusion failed: {e}"
             return
         finally:
-            item.probs = None  # the fuse queue holds frames; drop the biggest array early
+            item.segmentation = None  # the fuse queue holds frames; drop the biggest array early
         self.trajectory.append(pose[:3, 3].copy())
         self.frames_fused += 1
         item.lat["fuse"] = (time.perf_counter() - t0) * 1e3
@@ -761,9 +763,10 @@ class Pipeline:
             n_objects=len(self._graph.objects()),
         )
 
-    def step(self, frame) -> StepResult:
-        """Run one frame through every stage (synchronously). Never raises for a bad frame:
-        the result's ``status`` and ``reason`` say what happened."""
+    def step(self, frame: Frame) -> StepResult:
+        """Run one frame through every stage (synchronously). Never raises for a bad frame
+        (anything that is not a valid ``Frame`` included): the result's ``status`` and
+        ``reason`` say what happened."""
         t_in = time.perf_counter()
         index = frame.index if isinstance(frame, Frame) else -1
         item = _Item(index, frame, t_in)
@@ -775,7 +778,7 @@ class Pipeline:
     # ------------------------------------------------------------------ streaming
     def run(
         self,
-        source,
+        source: Sequence[Frame] | Iterable[Frame],
         on_result: Callable[[StepResult, Frame | None], None] | None = None,
         max_frames: int | None = None,
     ) -> RunSummary:
@@ -1054,6 +1057,7 @@ __all__ = [
     "load_segmenter",
     "check_frame",
     "calibration_feeds_from_frames",
+    "Segmenter",
     "segment_frame",
     "SyntheticStream",
     "benchmark",

@@ -103,6 +103,32 @@ def test_label_fusion_converges_to_majority_under_noise():
     assert (p.labels[few] == FLOOR).mean() < (p.labels[many] == FLOOR).mean()
 
 
+def test_segmentation_layouts_fuse_alike(plane_and_box):
+    from real3d.models import SegmentationResult
+
+    _, frames, _ = plane_and_box
+    h, w = frames[0].size_hw
+    rng = np.random.default_rng(0)
+    maps = {k: SemanticMap(voxel_size_m=0.05) for k in ("result", "chw", "chw13", "hwc13")}
+    for f in frames[:3]:
+        p = rng.random((14, h, w), dtype=np.float32)
+        p[0] = 0
+        p[1:] /= p[1:].sum(axis=0)
+        r = SegmentationResult(labels=(p[1:].argmax(0) + 1).astype(np.uint8), probs=p)
+        maps["result"].integrate(f, r)  # the canonical input: what predict returns
+        maps["chw"].integrate(f, p)
+        maps["chw13"].integrate(f, p[1:])
+        maps["hwc13"].integrate(f, np.moveaxis(p[1:], 0, -1))  # the older channels-last layout
+    ref = maps["hwc13"].voxel_arrays()
+    assert ref["class_weight"].max() > 0
+    for k in ("result", "chw", "chw13"):
+        a = maps[k].voxel_arrays()
+        for name in ("log_evidence", "class_weight", "tsdf"):
+            np.testing.assert_array_equal(a[name], ref[name], err_msg=f"{k} {name}")
+    with pytest.raises(InputError, match=r"\(14, H, W\)"):
+        maps["chw"].integrate(frames[0], np.zeros((5, h, w), np.float32))
+
+
 def test_probability_inputs_and_bad_inputs(plane_and_box):
     _, frames, _ = plane_and_box
     f = frames[0]

@@ -190,6 +190,38 @@ def test_projection_without_obstacle_points_gives_the_same_cells():
     np.testing.assert_array_equal(with_pts.free, without.free)
 
 
+def test_projection_config_and_the_keyword_form_give_one_grid():
+    import pytest
+
+    from real3d.mapping.grid2d import ProjectionConfig, project_map_2d
+
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((1.14, 0.0, 0.75), (0.2, 3.0, 1.5), 0.0, OBJ)])
+    r = ToyRenderer(scene)
+    m = SemanticMap(pixel_stride=2)
+    for i, y in enumerate(np.linspace(-0.4, 0.4, 4)):
+        m.integrate(r.render(K, look_at((-0.8, y, 0.8), (1.0, y, 0.5)), index=i))
+    cc = CostmapConfig(traversed_radius_m=0.3)
+    pc = cc.projection(floor_z_m=0.02)
+    assert pc == ProjectionConfig(resolution_m=0.05, z_min_m=0.07, z_max_m=1.52, traversed_radius_m=0.3,
+                                  free_low_m=0.1, free_column_top_m=1.02, free_column_gap_m=0.2)
+    a = project_map_2d(m, pc)
+    b = project_map_2d(m, 0.05, 0.07, 1.52, traversed_radius_m=0.3, free_low_m=0.1, free_column_top_m=1.02)
+    c = build_costmap(m, cc, floor_z_m=0.02).grid
+    assert a.occupied.any() and a.free.any()
+    for g in (b, c):
+        np.testing.assert_array_equal(a.occupied, g.occupied)
+        np.testing.assert_array_equal(a.free, g.free)
+        np.testing.assert_array_equal(a.obstacle_xy, g.obstacle_xy)
+    bounds = (-1.0, -1.0, 2.0, 1.0)
+    np.testing.assert_array_equal(project_map_2d(m, pc, bounds_xy=bounds).occupied,
+                                  project_map_2d(m, 0.05, 0.07, 1.52, 3.0, bounds, traversed_radius_m=0.3,
+                                                 free_low_m=0.1, free_column_top_m=1.02).occupied)
+    with pytest.raises(InputError, match="not both"):
+        project_map_2d(m, pc, free_low_m=0.3)
+    with pytest.raises(InputError, match="unknown setting"):
+        project_map_2d(m, resolution=0.05)
+
+
 def test_free_column_rule_keeps_the_space_under_an_unseen_table_top_out():
     # A table top (0.70-0.75 m) on a floor, a wall 3.5 m away. A camera 0.3 m high, tilted
     # down, sees the floor under the top and never the top itself; a second camera beside

@@ -26,7 +26,7 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     assert n_paths >= 10  # once the second room is mapped, every frame returns a path
     assert len(nav.trajectory) == len(toy)
     nav.refresh_costmap()
-    path = nav.plan((2.4, 2.0), goal)
+    path = nav.plan(goal, (2.4, 2.0))
     assert np.allclose(path.waypoints[-1], goal)
     assert path.length_m >= np.linalg.norm(np.subtract(goal, (2.4, 2.0)))
     assert not collides(path.waypoints, toy.scene.occupancy, nav.costmap_config.robot_radius_m)
@@ -40,7 +40,7 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     png = save_topdown_png(tmp_path / "top.png", nav.costmap, path=path, trajectory=nav.trajectory, goal_xy=goal)
     assert png.stat().st_size > 1000
     with pytest.raises(NoPathError):
-        nav.plan((2.4, 2.0), (40.0, 40.0))
+        nav.plan((40.0, 40.0), (2.4, 2.0))
 
 
 def test_navigator_object_layer_adds_the_scene_graph_boxes(toy):
@@ -51,7 +51,7 @@ def test_navigator_object_layer_adds_the_scene_graph_boxes(toy):
     a, b = plain.refresh_costmap(), layered.refresh_costmap()
     assert plain.scene_graph is None and layered.scene_graph.objects()
     assert (b.cost >= a.cost).all() and (b.cost > a.cost).any()
-    assert layered.plan((2.4, 2.0), (3.0, 2.0)).length_m > 0
+    assert layered.plan((3.0, 2.0), start_xy=(2.4, 2.0)).length_m > 0
 
 
 def test_navigator_rejects_bad_input(toy):
@@ -104,3 +104,49 @@ def test_navigator_aligns_a_tilted_world_to_the_floor(toy):
     assert np.median(np.abs(floor[:, 2])) < 0.02  # floor at z = 0 again
     # Camera heights come back too (the toy camera flies at 1.3 m).
     assert np.allclose(np.array(nav.trajectory)[:, 2], 1.3, atol=0.05)
+
+
+def test_navigator_segments_with_a_model_or_a_callable(toy):
+    import torch
+
+    from real3d.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("rgbd-tiny").eval()
+    calls = []
+
+    def labels_of(rgb, depth_m):  # a plain callable: (rgb, depth) -> labels
+        calls.append(rgb.shape)
+        return np.full(depth_m.shape, 5, np.uint8)
+
+    by_net, by_fn = RobotNavigator(segmenter=net), RobotNavigator(segmenter=labels_of)
+    assert by_net.pipeline.segmenter is net and by_fn.pipeline.segmenter is None
+    for f in toy[:2]:
+        by_net.update(f)
+        by_fn.update(f)
+    assert len(calls) == 2
+    assert set(np.unique(by_fn.map.semantic_points().labels)) <= {0, 5}
+    ref = RobotNavigator()
+    for f in toy[:2]:
+        ref.update(f, probs=net.predict(f))
+    np.testing.assert_array_equal(by_net.map.voxel_arrays()["log_evidence"], ref.map.voxel_arrays()["log_evidence"])
+    with pytest.raises(InputError, match="Segmenter or a callable"):
+        RobotNavigator(segmenter="rgbd-tiny")
+
+
+def test_navigator_plans_from_its_last_position_and_keeps_its_costmap(toy):
+    nav = RobotNavigator()
+    with pytest.raises(NoPathError):
+        nav.plan((2.0, 2.0))  # nothing fused: no position, empty map
+    for f in toy[:20]:
+        nav.update(f, probs=f.labels)
+    cm = nav.refresh_costmap()
+    before = cm.cost.copy()
+    start = nav.trajectory[-1][:2]
+    goal = (2.4, 2.0)
+    a = nav.plan(goal)
+    b = nav.plan(goal, start)
+    assert np.allclose(a.waypoints[0], start) and np.allclose(a.waypoints[-1], goal)
+    np.testing.assert_array_equal(a.waypoints, b.waypoints)
+    assert nav.costmap is cm
+    np.testing.assert_array_equal(cm.cost, before)  # the footprint is freed on a copy

@@ -346,3 +346,33 @@ def test_small_holes_in_seen_space_stay_lethal_but_make_no_zone():
     every = costmap_from_grid(grid, replace(c, unknown_hole_m2=0.0))
     assert every.cost[21, 29] > c.unknown_margin_cost
     assert np.array_equal(every.cost[:, :25], cm.cost[:, :25])
+
+
+def test_with_free_footprint_frees_unknown_cells_in_a_new_costmap():
+    from real3d.nav import clear_footprint, plan_path
+
+    occ = np.zeros((20, 20), bool)
+    occ[10, 14] = True
+    free = ~occ
+    free[8:13, 3:8] = False  # unknown around the robot, which never saw its own floor
+    g = Grid2D(occ, free, (0.0, 0.0), RES, 0.1, 1.5)
+    cm = costmap_from_grid(g, cfg(radius=0.2))
+    before = cm.cost.copy()
+    start, goal = (0.55, 1.05), (1.75, 1.75)
+    out = cm.with_free_footprint(start, radius_m=0.2)
+    np.testing.assert_array_equal(cm.cost, before)  # the original is unchanged
+    assert out.grid is cm.grid and out.cost is not cm.cost
+    rc = cm.world_to_cell([start])[0]
+    assert not np.isfinite(before[rc[0], rc[1]]) and out.cost[rc[0], rc[1]] == 1.0
+    rr, cc = np.nonzero(out.cost != before)
+    assert len(rr) and (np.hypot(rr - rc[0], cc - rc[1]) <= 2).all()  # within the radius only
+    # the in-place form does the same to the costmap it is given
+    clear_footprint(cm, start, 0.2)
+    np.testing.assert_array_equal(cm.cost, out.cost)
+    # default radius: robot radius + FOOTPRINT_PAD_M; a plan from the unknown start works
+    cm.cost[:] = before
+    with pytest.raises(NoPathError):
+        plan(cm, start, goal)
+    p = plan_path(cm, goal, start)
+    assert np.allclose(p.waypoints[0], start) and np.allclose(p.waypoints[-1], goal)
+    np.testing.assert_array_equal(cm.cost, before)

@@ -57,9 +57,9 @@ def seg(
 
         net = OrtSegmenter(model, threads=threads)
     else:
-        from real3d.models import load_model
+        from real3d.models import create_model
 
-        net = load_model(model)
+        net = create_model(model)
     from real3d.train.data import open_data, parse_synth_spec
 
     dataset = open_data(data, cache, progress=True)

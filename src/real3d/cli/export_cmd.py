@@ -42,7 +42,7 @@ def export(
     from real3d.core.errors import ConfigError
     from real3d.deploy import calibration_feeds, export_onnx, quantize_int8, select_float_nodes
     from real3d.deploy.onnx_export import SELECTION_COSTS, WEIGHT_FORMATS
-    from real3d.models import load_model, network_size
+    from real3d.models import create_model, network_size
 
     if fmt != "onnx":
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
@@ -52,7 +52,7 @@ def export(
         raise ConfigError(f"--int8-cost: expected one of {', '.join(SELECTION_COSTS)}, got {int8_cost!r}")
     if weight_format not in WEIGHT_FORMATS:
         raise ConfigError(f"--int8-weights: expected one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
-    net = load_model(model)
+    net = create_model(model)
     hw = parse_size(size) if size else None
     stem = Path(model).stem if model.endswith(".safetensors") else model
     if head != "refined":

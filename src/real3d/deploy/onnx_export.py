@@ -42,6 +42,7 @@ from torch import nn
 
 from real3d.core.errors import ConfigError
 from real3d.core.files import atomic_path
+from real3d.models.contract import Segmenter
 from real3d.models.segmentation import Real3DVisionNet
 
 WEIGHT_FORMATS = ("int7", "int8", "uint8")
@@ -78,7 +79,7 @@ def export_onnx(
 
     ``size_hw`` is the example input size; H and W stay dynamic in the graph.
     """
-    if not getattr(model, "exportable", False):
+    if not isinstance(model, Segmenter) or not model.exportable:
         raise ConfigError(f"{type(model).__name__} does not declare itself exportable")
     if head not in ("refined", "coarse"):
         raise ConfigError(f"export_onnx: head must be 'refined' or 'coarse', got {head!r}")
@@ -109,7 +110,7 @@ def export_onnx(
             )
         m = onnx.load(str(part))
         meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
-        keep = (getattr(model, "card", None) or {}).get("int8_keep_float")
+        keep = (model.card or {}).get("int8_keep_float")
         if keep:
             meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
         for k, v in meta.items():

@@ -10,6 +10,8 @@ import numpy as np
 
 from real3d.core.errors import FormatError, InputError
 from real3d.core.frame import Frame
+from real3d.core.labels import LabelSet
+from real3d.models.contract import label_set_for
 from real3d.models.segmentation import SegmentationResult, SegNetConfig, tta_predict
 
 
@@ -21,8 +23,10 @@ class OrtSegmenter:
     (rgb (B, 3, H, W) float32 [0, 1], depth_m (B, 1, H, W) float32 metres) and returns
     (B, K, H, W) float32 logits.
 
-    Capability flags: ``exportable`` and ``quantizable`` are False (it is already a
-    deployed graph).
+    Implements ``real3d.models.Segmenter``. Capability flags: ``exportable`` and
+    ``quantizable`` are False (it is already a deployed graph: quantise the FP32 ONNX file
+    with ``quantize_int8`` instead); ``supports_guided`` follows the exported config's
+    ``guide_radius``, as for the torch network.
     """
 
     exportable = False
@@ -51,6 +55,26 @@ class OrtSegmenter:
     @property
     def uses_depth(self) -> bool:
         return self.config.uses_depth
+
+    @property
+    def uses_rgb(self) -> bool:
+        return self.config.uses_rgb
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def label_set(self) -> LabelSet:
+        return label_set_for(self.config.num_classes)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.config.infer_hw
+
+    @property
+    def supports_guided(self) -> bool:
+        return self.config.guide_radius > 0
 
     def run(self, rgb: np.ndarray | None = None, depth_m: np.ndarray | None = None) -> np.ndarray:
         feeds = {}

@@ -149,12 +149,67 @@ def _near_surface(points: np.ndarray, surface: np.ndarray, reach_m: float) -> np
     return np.isfinite(d)
 
 
-def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_m: float = 0.1,
-                   z_max_m: float = 1.5, min_weight: float = 3.0, bounds_xy=None,
-                   floor_label: int = _FLOOR, min_column_voxels: int = 2,
-                   min_hit_ratio: float = 0.15, traversed_radius_m: float = 0.0,
-                   free_low_m: float = 0.2, obstacle_points: bool = True,
-                   free_column_top_m: float | None = None, free_column_gap_m: float = 0.2) -> Grid2D:
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """How ``project_map_2d`` turns the map into a ternary grid (metres, world heights).
+
+    Attributes:
+        resolution_m: cell edge.
+        z_min_m, z_max_m: the height band whose solid voxels make cells occupied.
+        min_weight: TSDF weight a voxel needs to count as solid.
+        floor_label: class id of the floor (never an obstacle).
+        min_column_voxels: solid voxels a cell needs in the band to be occupied (or one
+            with two occupied neighbour cells).
+        min_hit_ratio: share of the frames that updated a voxel in which it was hit as a
+            surface that makes it solid on its own (thin things).
+        traversed_radius_m: cells this close to a camera position are free unless
+            occupied; 0 disables.
+        free_low_m: coarse free-space cells free the grid only when they start at most this
+            far above ``z_min_m``.
+        obstacle_points: also collect ``Grid2D.obstacle_xy`` and ``Grid2D.behind_xy``.
+        free_column_top_m: when given, floor and low free space free a cell only where the
+            map knows its column from ``z_min_m`` up to this height.
+        free_column_gap_m: the longest unknown stretch such a column may have.
+    The function's docstring gives the rules in full.
+    """
+
+    resolution_m: float = 0.05
+    z_min_m: float = 0.1
+    z_max_m: float = 1.5
+    min_weight: float = 3.0
+    floor_label: int = _FLOOR
+    min_column_voxels: int = 2
+    min_hit_ratio: float = 0.15
+    traversed_radius_m: float = 0.0
+    free_low_m: float = 0.2
+    obstacle_points: bool = True
+    free_column_top_m: float | None = None
+    free_column_gap_m: float = 0.2
+
+
+# The keyword form's argument order before ProjectionConfig (bounds_xy was the fifth).
+_LEGACY_ORDER = ("resolution_m", "z_min_m", "z_max_m", "min_weight", "bounds_xy", "floor_label",
+                 "min_column_voxels", "min_hit_ratio", "traversed_radius_m", "free_low_m",
+                 "obstacle_points", "free_column_top_m", "free_column_gap_m")
+
+
+def _legacy_config(args: tuple, kwargs: dict) -> tuple[ProjectionConfig, object]:
+    """(config, bounds_xy) from the keyword form ``project_map_2d(map, resolution_m, ...)``."""
+    if len(args) > len(_LEGACY_ORDER):
+        raise InputError(f"project_map_2d: expected at most {len(_LEGACY_ORDER)} settings, got {len(args)}")
+    given = dict(zip(_LEGACY_ORDER, args))
+    for k, v in kwargs.items():
+        if k not in _LEGACY_ORDER:
+            raise InputError(f"project_map_2d: unknown setting {k!r}; valid: {', '.join(_LEGACY_ORDER)}")
+        if k in given:
+            raise InputError(f"project_map_2d: {k} given twice")
+        given[k] = v
+    bounds_xy = given.pop("bounds_xy", None)
+    return ProjectionConfig(**given), bounds_xy
+
+
+def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float | None = None, *args,
+                   bounds_xy=None, **kwargs) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -172,23 +227,40 @@ def project_map_2d(semantic_map: SemanticMap, resolution_m: float = 0.05, z_min_
     Cells within ``traversed_radius_m`` of a camera position (on the floor plane) are free
     too unless occupied: whatever carried the camera stood there, and the floor right
     under a camera is rarely in its view (doorways a robot drove through).
+    With ``free_column_top_m``, observed floor and low free space free a cell only where
+    the map knows its column from ``z_min_m`` up to that height: the column's coarse
+    free-space cells (``free_voxel_size_m``) in that range were crossed by a ray or hold an
+    observed fine voxel, the top one always, and no unknown stretch between is longer than
+    ``free_column_gap_m`` (free space is carved by every 12th pixel only, so a column seen
+    from one place has gaps). A camera low on a robot sees the floor under a table, and
+    the space between its legs, without ever seeing its top; the floor alone says nothing
+    about what hangs above it. Cells within ``traversed_radius_m`` of a camera stay free.
 
     Args:
+        semantic_map: the map.
+        config: the settings (``ProjectionConfig``; None: its defaults). The older keyword
+            form, ``project_map_2d(map, resolution_m, z_min_m, z_max_m, ..., free_low_m=...)``
+            with the fields of ``ProjectionConfig`` (and ``bounds_xy`` fifth), still works.
         bounds_xy: optional (x0, y0, x1, y1) world metres; default the map's extent.
-        obstacle_points: also collect ``Grid2D.obstacle_xy`` and ``Grid2D.behind_xy``
-            (sub-cell obstacle positions, which only obstacle distances need; without them
-            the fields stay None).
-        free_column_top_m: when given, observed floor and low free space free a cell only
-            where the map knows its column from ``z_min_m`` up to this height: the
-            column's coarse free-space cells (``free_voxel_size_m``) in that range were
-            crossed by a ray or hold an observed fine voxel, the top one always, and no
-            unknown stretch between is longer than ``free_column_gap_m`` (free space is
-            carved by every 12th pixel only, so a column seen from one place has gaps). A
-            camera low on a robot sees the floor under a table, and the space between its
-            legs, without ever seeing its top; the floor alone says nothing about what
-            hangs above it. Cells within ``traversed_radius_m`` of a camera stay free.
-        free_column_gap_m: see ``free_column_top_m``.
+
+    Raises:
+        InputError: inconsistent settings (band, resolution, free-space rules) or an
+            unknown setting in the keyword form.
     """
+    if isinstance(config, ProjectionConfig):
+        if args or kwargs:
+            raise InputError("project_map_2d: give either a ProjectionConfig or the separate settings, not both")
+    elif config is None and not args and not kwargs:
+        config = ProjectionConfig()
+    else:
+        if bounds_xy is not None:
+            kwargs = {**kwargs, "bounds_xy": bounds_xy}
+        config, bounds_xy = _legacy_config(args if config is None else (config, *args), kwargs)
+    c = config
+    resolution_m, z_min_m, z_max_m = c.resolution_m, c.z_min_m, c.z_max_m
+    free_low_m, free_column_top_m, free_column_gap_m = c.free_low_m, c.free_column_top_m, c.free_column_gap_m
+    min_weight, min_hit_ratio, min_column_voxels = c.min_weight, c.min_hit_ratio, c.min_column_voxels
+    floor_label, traversed_radius_m, obstacle_points = c.floor_label, c.traversed_radius_m, c.obstacle_points
     if free_column_gap_m < 0 or (free_column_top_m is not None and not free_column_top_m > z_min_m):
         raise InputError(f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
                          f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})")

@@ -36,6 +36,7 @@ import io
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from real3d.core.errors import ConfigError, FormatError, InputError, describe_ar
 from real3d.core.files import atomic_write_bytes
 from real3d.core.frame import Frame
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
+
+if TYPE_CHECKING:
+    from real3d.models.segmentation import SegmentationResult
 
 MAP_FORMAT_VERSION = 3  # 2: per-voxel instance id, votes and endpoint hits; camera positions;
 #                          3: per-voxel mean of the measured points
@@ -266,7 +270,7 @@ class SemanticMap:
         m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15)
         for frame in sequence:
             m.integrate(frame)                # ground-truth labels, or
-            m.integrate(frame, probs)         # (H, W, 14) float32 / (H, W) uint8
+            m.integrate(frame, result)        # SegmentationResult / (14, H, W) float32 / (H, W) uint8
         pts = m.semantic_points()
     """
 
@@ -377,13 +381,15 @@ class SemanticMap:
 
     def _prepare_probs(self, frame: Frame, probs):
         """Validate the class input; returns None (no labels), ("labels", (H, W) uint8) or
-        ("probs", (H, W, C) float32 with a void channel)."""
+        ("probs", (H, W, C) float32 view, with or without the void channel)."""
         c = self.config.num_classes
         h, w = frame.size_hw
         if probs is None:
             if frame.labels is None:
                 return None
             probs = frame.labels
+        if hasattr(probs, "probs") and hasattr(probs, "labels"):  # a SegmentationResult
+            probs = probs.probs
         probs = np.asarray(probs)
         if probs.ndim == 2:
             if probs.shape != (h, w):
@@ -395,16 +401,19 @@ class SemanticMap:
             if probs.size and int(probs.max()) >= c:
                 raise InputError(f"SemanticMap.integrate: label {int(probs.max())} >= num_classes {c}")
             return ("labels", probs)
-        if probs.ndim != 3 or probs.shape[:2] != (h, w) or probs.shape[2] not in (c, c - 1):
+        channels_first = probs.ndim == 3 and probs.shape[1:] == (h, w) and probs.shape[0] in (c, c - 1)
+        channels_last = probs.ndim == 3 and probs.shape[:2] == (h, w) and probs.shape[2] in (c, c - 1)
+        if not (channels_first or channels_last):
             raise InputError(
-                f"SemanticMap.integrate: probabilities must be (H, W, {c}) or (H, W, {c - 1}) "
-                f"float32 with H, W = {h}, {w}, got {describe_array(probs)}"
+                f"SemanticMap.integrate: probabilities must be ({c}, H, W) or ({c - 1}, H, W) "
+                f"float32 with H, W = {h}, {w} (or the same channels last), got {describe_array(probs)}"
             )
         if probs.dtype != np.float32:
             raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
         if not np.isfinite(probs).all():
             raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
-        return ("probs", probs)
+        # The map reads only the pixels its voxels project to: a channels-last view, no copy.
+        return ("probs", np.moveaxis(probs, 0, -1) if channels_first else probs)
 
     def _probs_at(self, prepared, v: np.ndarray, u: np.ndarray):
         """(N, C) float32 probabilities at pixels (v, u) and (N,) bool "use" (not void)."""
@@ -438,17 +447,21 @@ class SemanticMap:
             )
         return instances
 
-    def integrate(self, frame: Frame, probs: np.ndarray | None = None,
+    def integrate(self, frame: Frame, probs: SegmentationResult | np.ndarray | None = None,
                   instances: np.ndarray | None = None) -> None:
         """Fuse one frame.
 
         Args:
             frame: a ``Frame`` with depth_m (H, W) float32 metres, intrinsics and
                 world_T_cam (camera -> world, z up).
-            probs: class scores for the frame's pixels: (H, W, C) float32 probabilities with
-                C = num_classes (void at 0) or num_classes - 1 (no void), or (H, W) uint8
-                labels (0 = void, not fused). None uses ``frame.labels`` (ground truth);
-                when both are missing only geometry and free space are fused.
+            probs: the frame's segmentation: a ``SegmentationResult`` (what every
+                segmenter's ``predict`` returns), or its layout, (C, H, W) float32 class
+                probabilities indexed by label id with C = num_classes (void at 0) or
+                num_classes - 1 (no void); or (H, W) uint8 labels (0 = void, not fused).
+                Channels-last (H, W, C) probabilities are accepted too (for a square
+                frame of C or C - 1 pixels a side both fit; it is read as (C, H, W)).
+                None uses ``frame.labels`` (ground truth); when both are missing only
+                geometry and free space are fused.
             instances: (H, W) integer 2D instance segment ids of this frame (0 = none); ids
                 need not be consistent between frames. None uses ``frame.instances`` when
                 ``probs`` is None too (ground-truth mode), else fuses no instances.

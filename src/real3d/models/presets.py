@@ -48,7 +48,10 @@ def get_preset(name: str) -> SegNetConfig:
 
 
 def build_model(config: SegNetConfig | str) -> Real3DVisionNet:
-    """A freshly initialised network from a config or a preset name."""
+    """A freshly initialised network from a config or a preset name, in training mode
+    (for training code): the network ``create_model(config)`` returns, before ``eval()``.
+    Unlike ``create_model`` it takes no shipped names or paths; an unknown name raises
+    ConfigError listing the presets."""
     if isinstance(config, str):
         config = get_preset(config)
     return Real3DVisionNet(config)

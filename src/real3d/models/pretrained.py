@@ -15,7 +15,6 @@ from safetensors.torch import load_file, save
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.core.files import atomic_write_files
-from real3d.models.presets import PRESETS, build_model
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -89,7 +88,10 @@ def average_weights(paths: list[str | Path], coefficients: list[float] | None = 
 
 
 def load_weights(path: str | Path) -> Real3DVisionNet:
-    """Model from a ``.safetensors`` file and its ``.json`` card (in eval mode)."""
+    """Model from a ``.safetensors`` file and its ``.json`` card (in eval mode): what
+    ``create_model`` does with a weights path. Any suffix is replaced by ``.safetensors``;
+    a missing file raises FormatError (``create_model`` raises ConfigError for a string
+    that is neither a name nor a path)."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -107,33 +109,27 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
             f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )
-    model.card = card  # type: ignore[attr-defined]
+    model.card = card
     return model.eval()
 
 
 def load_pretrained(name: str = "rgbd-default") -> Real3DVisionNet:
-    """Shipped default weights by name (``rgbd-default``, ``rgb-default``), in eval mode."""
+    """Shipped default weights by name (``rgbd-default``, ``rgb-default``), in eval mode.
+
+    Alias of ``create_model(name)`` restricted to ``PRETRAINED`` (a preset name raises)."""
     if name not in PRETRAINED:
         raise ConfigError(f"unknown pretrained model {name!r}; valid: {', '.join(PRETRAINED)}")
-    return load_weights(WEIGHTS_DIR / f"{name}.safetensors")
+    from real3d.models.factory import create_model
+
+    return create_model(name)
 
 
 def load_model(spec: str | Path) -> Real3DVisionNet:
-    """A pretrained name, a preset name (random init) or a path to ``.safetensors``."""
-    s = str(spec)
-    if s in PRETRAINED:
-        return load_pretrained(s)
-    if s in PRESETS:
-        return build_model(s).eval()
-    p = Path(s)
-    if p.suffix in (".safetensors", ".json") or p.exists():
-        if p.is_dir():
-            p = p / "model.safetensors"
-        return load_weights(p)
-    raise ConfigError(
-        f"unknown model {s!r}; expected a path to .safetensors or one of "
-        f"{', '.join(PRETRAINED + tuple(PRESETS))}"
-    )
+    """A pretrained name, a preset name (random init) or a path to ``.safetensors``, in
+    eval mode. Alias of ``create_model(spec)`` (torch backend)."""
+    from real3d.models.factory import create_model
+
+    return create_model(spec)
 
 
 def count_macs(model: torch.nn.Module, size_hw: tuple[int, int] = (240, 320), head: str = "refined") -> int:

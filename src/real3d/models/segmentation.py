@@ -29,6 +29,8 @@ from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.frame import Frame
+from real3d.core.labels import LabelSet
+from real3d.models.contract import label_set_for
 from real3d.nn.blocks import Encoder, EncoderConfig
 from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
 from real3d.nn.fusion import make_fusion
@@ -172,12 +174,15 @@ def normalize_depth(depth_m: torch.Tensor, max_depth_m: float) -> torch.Tensor:
 class Real3DVisionNet(nn.Module):
     """RGB-D (or single-modality) segmentation network; see the module docstring.
 
-    Capability flags: ``exportable`` (ONNX export with dynamic H, W works) and
-    ``quantizable`` (static INT8 QDQ quantisation of its convolutions works).
+    Implements ``real3d.models.Segmenter``. Capability flags: ``exportable`` (ONNX export
+    with dynamic H, W works), ``quantizable`` (static INT8 QDQ quantisation of its
+    convolutions works) and ``supports_guided`` (its config sets ``guide_radius``).
     """
 
     exportable: bool = True
     quantizable: bool = True
+    card: dict | None = None
+    """The model card of weights loaded from a file (``load_weights``); None for a fresh network."""
 
     def __init__(self, config: SegNetConfig):
         super().__init__()
@@ -205,6 +210,22 @@ class Real3DVisionNet(nn.Module):
     @property
     def uses_rgb(self) -> bool:
         return self.config.uses_rgb
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def label_set(self) -> LabelSet:
+        return label_set_for(self.config.num_classes)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.config.infer_hw
+
+    @property
+    def supports_guided(self) -> bool:
+        return self.config.guide_radius > 0
 
     def _check(self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None) -> torch.Tensor:
         """Validate the inputs; returns the tensor whose size the output takes."""

@@ -1,6 +1,7 @@
 """Navigation: costmap from the semantic map, grid planners, a map-and-plan navigator."""
 
 from real3d.nav.costmap import (
+    FOOTPRINT_PAD_M,
     LETHAL,
     Costmap,
     CostmapConfig,
@@ -10,12 +11,21 @@ from real3d.nav.costmap import (
 )
 from real3d.nav.gravity import PlaneFit, floor_alignment, ransac_plane
 from real3d.nav.navigator import RobotNavigator
-from real3d.nav.planner import PLANNERS, Path, astar, plan_on_costmap, route_skimage, shortcut
+from real3d.nav.planner import (
+    PLANNERS,
+    Path,
+    astar,
+    plan_on_costmap,
+    plan_path,
+    route_skimage,
+    shortcut,
+)
 
 plan = plan_on_costmap
 
 __all__ = [
     "Costmap", "CostmapConfig", "build_costmap", "costmap_from_grid", "clear_footprint", "LETHAL",
-    "Path", "plan", "plan_on_costmap", "astar", "route_skimage", "shortcut", "PLANNERS",
+    "FOOTPRINT_PAD_M", "Path", "plan", "plan_on_costmap", "plan_path", "astar", "route_skimage", "shortcut",
+    "PLANNERS",
     "RobotNavigator", "PlaneFit", "ransac_plane", "floor_alignment",
 ]

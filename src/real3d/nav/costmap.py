@@ -6,13 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from real3d.core.errors import InputError, describe_array
-from real3d.mapping.grid2d import Grid2D, project_map_2d
+from real3d.mapping.grid2d import Grid2D, ProjectionConfig, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
 
 LETHAL = np.float32(np.inf)
+FOOTPRINT_PAD_M = 0.1
+"""Where a plan starts, the unknown cells within ``robot_radius_m`` plus this count as free
+(``Costmap.with_free_footprint``): the body and a little slack for the pose's error."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,16 @@ class CostmapConfig:
     object_cost: float = 25.0
     object_margin_m: float = 0.1
 
+    def projection(self, floor_z_m: float = 0.0) -> ProjectionConfig:
+        """The ``project_map_2d`` settings of this costmap over a floor at ``floor_z_m``:
+        the height band and the free-space rules, in world heights."""
+        return ProjectionConfig(
+            resolution_m=self.resolution_m, z_min_m=floor_z_m + self.z_min_m,
+            z_max_m=floor_z_m + self.z_max_m, traversed_radius_m=self.traversed_radius_m,
+            free_low_m=self.free_low_m, free_column_gap_m=self.free_column_gap_m,
+            free_column_top_m=None if self.free_column_top_m is None else floor_z_m + self.free_column_top_m,
+        )
+
 
 @dataclass
 class Costmap:
@@ -142,6 +156,20 @@ class Costmap:
 
     def world_to_cell(self, xy) -> np.ndarray:
         return self.grid.world_to_cell(xy)
+
+    def with_free_footprint(self, xy: ArrayLike, radius_m: float | None = None) -> Costmap:
+        """A new costmap (``cost`` copied, the rest shared) in which the unknown cells within
+        ``radius_m`` of world ``xy`` (metres) are free, cost 1; this one is unchanged.
+
+        The camera never sees the floor under the robot, so the start is usually unknown; the
+        robot standing there is evidence that it is free. Occupied cells, and cells within
+        ``robot_radius_m + safety_margin_m`` of an obstacle, keep their cost. ``radius_m``
+        None: ``config.robot_radius_m + FOOTPRINT_PAD_M``."""
+        if radius_m is None:
+            radius_m = self.config.robot_radius_m + FOOTPRINT_PAD_M
+        out = Costmap(self.cost.copy(), self.grid, self.obstacle_distance_m, self.config)
+        _free_footprint(out, xy, radius_m)
+        return out
 
     def cell_to_world(self, rc) -> np.ndarray:
         return self.grid.cell_to_world(rc)
@@ -348,12 +376,7 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
     form the object layer (``CostmapConfig.object_cost``; ``object_layer=False`` ignores
     them).
     """
-    grid = project_map_2d(semantic_map, config.resolution_m, floor_z_m + config.z_min_m,
-                          floor_z_m + config.z_max_m, bounds_xy=bounds_xy,
-                          traversed_radius_m=config.traversed_radius_m,
-                          free_column_top_m=None if config.free_column_top_m is None
-                          else floor_z_m + config.free_column_top_m,
-                          free_column_gap_m=config.free_column_gap_m, free_low_m=config.free_low_m)
+    grid = project_map_2d(semantic_map, config.projection(floor_z_m), bounds_xy=bounds_xy)
     boxes = _boxes_in_band(objects if config.object_layer else None, floor_z_m + config.z_min_m,
                            floor_z_m + config.z_max_m)
     return costmap_from_grid(grid, config, object_boxes=boxes)
@@ -375,11 +398,12 @@ def _boxes_in_band(objects, z0: float, z1: float) -> list:
 
 
 def clear_footprint(costmap: Costmap, xy, radius_m: float) -> None:
-    """Make unknown cells within ``radius_m`` of world ``xy`` free (cost 1) in place.
+    """In-place form of ``Costmap.with_free_footprint`` (kept for callers that own a copy)."""
+    _free_footprint(costmap, xy, radius_m)
 
-    The camera never sees the floor under the robot, so the start is usually unknown; the
-    robot standing there is evidence that it is free. Occupied/lethal cells stay lethal.
-    """
+
+def _free_footprint(costmap: Costmap, xy, radius_m: float) -> None:
+    """Unknown cells within ``radius_m`` of world ``xy`` not near an obstacle -> cost 1, in place."""
     g = costmap.grid
     rc = g.world_to_cell(np.asarray(xy, float)[None])[0]
     k = int(np.ceil(radius_m / g.resolution_m))

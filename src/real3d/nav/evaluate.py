@@ -17,7 +17,7 @@ from scipy import ndimage
 from real3d.core.errors import InputError, NoPathError
 from real3d.core.gt import OccupancyGrid, SceneMesh
 from real3d.mapping.grid2d import Grid2D
-from real3d.nav.costmap import Costmap, CostmapConfig, clear_footprint, costmap_from_grid
+from real3d.nav.costmap import Costmap, CostmapConfig, costmap_from_grid
 from real3d.nav.planner import plan_on_costmap
 
 
@@ -260,10 +260,10 @@ def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20,
     ok = coll = 0
     ratios, times = [], []
     for s, g, opt_len in pairs:
-        cm = Costmap(costmap.cost.copy(), costmap.grid, costmap.obstacle_distance_m, cfg)
         # The robot's own body at the start is free space the camera never saw; nothing
         # is assumed about the goal's surroundings (unknown there may hide an obstacle).
-        clear_footprint(cm, s, cfg.robot_radius_m)
+        cm = Costmap(costmap.cost, costmap.grid, costmap.obstacle_distance_m, cfg).with_free_footprint(
+            s, cfg.robot_radius_m)
         t0 = time.perf_counter()
         try:
             path = plan_on_costmap(cm, s, g, method=method, goal_tolerance_m=goal_tolerance_m)

@@ -11,6 +11,7 @@ import heapq
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from real3d.core.errors import ConfigError, InputError, NoPathError
 from real3d.nav.costmap import Costmap
@@ -181,7 +182,8 @@ def _visible(a, b, cost, limit: float, budget: float, clearance=None, floor_m=No
 
 def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage",
                     smooth: bool = True, goal_tolerance_m: float = 0.0) -> Path:
-    """Plan from ``start_xy`` to ``goal_xy`` (world metres) on a costmap.
+    """Plan from ``start_xy`` to ``goal_xy`` (world metres) on a costmap, as it is (the
+    grid search; ``plan_path`` plans a robot's path from where it stands, goal first).
 
     Args:
         method: "skimage" (default, faster on these grids, see docs/mapping.md) or "astar".
@@ -222,6 +224,17 @@ def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage"
     wp[0], wp[-1] = s, end
     length = float(np.linalg.norm(np.diff(wp, axis=0), axis=1).sum()) if len(wp) > 1 else 0.0
     return Path(wp, length, float(total), cells)
+
+
+def plan_path(costmap: Costmap, goal_xy: ArrayLike, start_xy: ArrayLike, method: str = "skimage",
+              goal_tolerance_m: float = 0.0, footprint_m: float | None = None) -> Path:
+    """A robot's path from where it stands: ``plan_on_costmap`` on
+    ``costmap.with_free_footprint(start_xy, footprint_m)`` (unknown cells under the robot
+    count as free; ``footprint_m`` None: robot radius + ``FOOTPRINT_PAD_M``). The costmap
+    itself is left as it is. Goal first, as in ``Pipeline.plan`` and
+    ``RobotNavigator.plan``. Raises NoPathError as ``plan_on_costmap``."""
+    return plan_on_costmap(costmap.with_free_footprint(start_xy, footprint_m), start_xy, goal_xy,
+                           method=method, goal_tolerance_m=goal_tolerance_m)
 
 
 def _nearest_passable(costmap: Costmap, xy: np.ndarray, radius_m: float):
