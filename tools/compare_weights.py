@@ -16,7 +16,6 @@ import argparse
 from pathlib import Path
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("a", help="weights A (name or .safetensors), the reference")
