@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
 
 
 def _time_sequence(open_fn, repeats: int):
@@ -75,18 +74,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from real3d.core import Intrinsics
     from real3d.core.machine import describe_machine
     from real3d.io import open_sequence
+    from real3d.io.real_samples import real_samples_dir, sample_options
 
     rows = []
-    if REAL.is_dir():
-        real_sources = [
-            ("redwood", REAL / "iclnuim_synthetic_seq", {}),
-            ("folder", REAL / "joinmap_kinect_seq",
-             {"intrinsics": Intrinsics(518.0, 519.0, 325.5, 253.5, 640, 480)}),
-            ("sunrgbd", REAL / "sunrgbd", {}),
-        ]
+    real = real_samples_dir(REPO)
+    if real.is_dir():
+        formats = (("redwood", "iclnuim_synthetic_seq"), ("folder", "joinmap_kinect_seq"),
+                   ("sunrgbd", "sunrgbd"))
+        real_sources = [(fmt, real / name, sample_options(name)) for fmt, name in formats]
         for fmt, path, opts in real_sources:
             rows.append((fmt, path.name, *_time_sequence(
                 lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
@@ -95,8 +92,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             raw = Path(d) / "nyu_raw"
             raw.mkdir()
-            shutil.copy(REAL / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
-            shutil.copy(REAL / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
+            shutil.copy(real / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
+            shutil.copy(real / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
             for reg in (False, True):
                 rows.append(("nyu_raw", f"NYU sample register={reg}", *_time_sequence(
                     lambda r=reg: open_sequence(raw, register=r), args.repeats)))

@@ -22,7 +22,9 @@ DEPTH_RANGE_M = 10.0
 
 def nyu_sample_dir(repo_root: str | Path) -> Path:
     """Where the shared data keep the sample for a checkout at ``repo_root``."""
-    return Path(repo_root).resolve().parent / "shared" / "data" / "real" / "nyuv2_train_sample"
+    from real3d.io.real_samples import real_samples_dir
+
+    return real_samples_dir(repo_root) / "nyuv2_train_sample"
 
 
 def load_nyu_sample(root: str | Path):
