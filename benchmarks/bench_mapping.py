@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import time
 
 import numpy as np
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    """Resident memory of this process, MB (10^6 bytes)."""
+    from real3d.core.machine import current_rss_mb
+
+    return current_rss_mb() * 2**20 / 1e6
 
 
 def _frames(args):
