@@ -18,7 +18,6 @@ along the colour image's edges instead (the model's ``guide_radius``, ``real3d.n
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -73,8 +72,9 @@ def main() -> None:
     print(f"{args.model}: {cmp.views} views, {cmp.scenes} scenes, {time.perf_counter() - t0:.0f} s")
     print(cmp.summary((args.a, args.b)))
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"torch {torch.__version__}, python {platform.python_version()}; predict(), median of {args.repeats}")
+    from real3d.core.machine import describe_machine
+
+    print(f"\nmachine: {describe_machine(('torch',))}; {args.threads} threads; predict(), median of {args.repeats}")
     print(f"| size | {args.a} ms | {args.b} ms | ratio |\n|---|---|---|---|")
     base = sample_to_frame(data[0], 0)
     for s in args.sizes.split(","):

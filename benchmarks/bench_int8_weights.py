@@ -21,26 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_segmentation import _inputs, _median_ms
-
-
-def cpu_extensions() -> list[str]:
-    """The vector extensions that decide onnxruntime's int8 kernels (from /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-    want = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
-    return [f for f in want if f in flags]
 
 
 def main() -> None:
@@ -58,9 +42,11 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
+    from real3d.core.machine import cpu_extensions, cpu_model
     from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
     from real3d.eval import confusion_matrix, metrics_from_confusion
     from real3d.eval.segmentation import sample_to_frame
+    from real3d.eval.timing import median_ms, random_inputs
     from real3d.models import load_model, network_size
     from real3d.train.data import open_data
 
@@ -69,7 +55,7 @@ def main() -> None:
     n = len(data) if not args.views else min(args.views, len(data))
     frames = [sample_to_frame(data[i], i) for i in range(n)]
     ext = cpu_extensions()
-    print(f"{platform.processor() or platform.machine()}, extensions {ext}, onnxruntime {ort.__version__}, "
+    print(f"{cpu_model()}, extensions {ext}, onnxruntime {ort.__version__}, "
           f"{args.threads} threads, {n} held-out views")
     rows = []
     for name in args.weights:
@@ -100,11 +86,11 @@ def main() -> None:
                              "agreement_pct": 100 * agree, "miou": 100 * metrics_from_confusion(conf).miou})
             # latency through the runtime the pipeline uses, every graph on the same inputs
             for hw in ((240, 320), (480, 640)):
-                rgb, depth = _inputs(net.config, hw)
+                rgb, depth = random_inputs(net.config, hw)
                 r = None if rgb is None else rgb.numpy()
                 d = None if depth is None else depth.numpy()
                 for row, seg in zip(rows[first_row:], segs):
-                    row[f"ms_{hw[0]}x{hw[1]}"] = _median_ms(lambda: seg.run(r, d), args.repeats)
+                    row[f"ms_{hw[0]}x{hw[1]}"] = median_ms(lambda: seg.run(r, d), args.repeats)
     print("| weights | graph | convs kept in float | weights as | argmax agreement % | mIoU | ms 240x320 | ms 480x640 |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

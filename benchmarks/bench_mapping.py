@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import time
 
 import numpy as np
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    """Resident memory of this process, MB (10^6 bytes)."""
+    from real3d.core.machine import current_rss_mb
+
+    return current_rss_mb() * 2**20 / 1e6
 
 
 def _frames(args):
@@ -277,16 +277,9 @@ def main() -> None:
             ts.append((time.perf_counter() - t) * 1e3)
         big_ms[name] = np.median(ts)
 
-    import scipy
-    import skimage
+    from real3d.core.machine import describe_machine
 
-    import real3d
-    from real3d.geometry.o3d import import_open3d
-
-    print(f"\nmachine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}; python {platform.python_version()}, numpy {np.__version__}, "
-          f"scipy {scipy.__version__}, scikit-image {skimage.__version__}, "
-          f"open3d {import_open3d().__version__}, real3d {real3d.__version__}")
+    print(f"\nmachine: {describe_machine(('numpy', 'scipy', 'skimage', 'open3d', 'real3d'))}")
     print(f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
           f"5 cm voxels, {args.repeats} repeats\n")
     print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | RSS growth MB | voxels | map MB |")

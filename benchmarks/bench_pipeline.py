@@ -23,27 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 
 import numpy as np
-
-
-def machine() -> dict:
-    import onnxruntime
-    import torch
-
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "numpy": np.__version__,
-        "load_avg": list(os.getloadavg()),
-    }
 
 
 def make_pipeline(args, backend: str, **kw):
@@ -138,7 +122,7 @@ def print_speed(res: dict) -> None:
 def soak(args) -> dict:
     from real3d.pipeline import SyntheticStream
     from real3d.synth import TextureBank
-    from real3d.viz.report import current_rss_mb
+    from real3d.core.machine import current_rss_mb
 
     src = SyntheticStream(args.seed, args.cycle, size=(240, 320), bank=TextureBank(0))
     frames = [src.sensor_frame(i) for i in range(len(src))]
@@ -262,15 +246,16 @@ def main() -> None:
     args = ap.parse_args()
     if args.frames is None:
         args.frames = {"speed": 100, "soak": 10000, "realtime": 300}[args.what]
-    info = machine()
+    from real3d.core.machine import describe_machine, load_average, machine_info
+
+    info = machine_info(("torch", "onnxruntime", "numpy"))
     print(
-        f"machine: {info['cpus']} CPUs, {info['platform']}, Python {info['python']}, torch {info['torch']}, "
-        f"onnxruntime {info['onnxruntime']}; load average at start {info['load_avg'][0]:.1f}; "
+        f"machine: {describe_machine(('torch', 'onnxruntime'))}; {platform.platform()}; "
         f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n"
     )
     res = {"speed": speed, "soak": soak, "realtime": realtime}[args.what](args)
     res["machine"] = info
-    res["machine"]["load_avg_end"] = list(os.getloadavg())
+    res["machine"]["load_avg_end"] = load_average()
     res["args"] = vars(args)
     {"speed": print_speed, "soak": print_soak, "realtime": print_realtime}[args.what](res)
     print(f"\nload average at end {res['machine']['load_avg_end'][0]:.1f}")

@@ -12,32 +12,11 @@ default: the shipped rgbd-default and rgb-default); the others print "-".
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) * 1000)
-    return statistics.median(ts)
-
-
-def _inputs(cfg, hw):
-    g = torch.Generator().manual_seed(0)
-    rgb = torch.rand(1, 3, *hw, generator=g) if cfg.uses_rgb else None
-    depth = torch.rand(1, 1, *hw, generator=g) * 5 + 0.5 if cfg.uses_depth else None
-    return rgb, depth
 
 
 def main() -> None:
@@ -54,10 +33,10 @@ def main() -> None:
     ap.add_argument("--no-int8", action="store_true")
     args = ap.parse_args()
 
-    import onnxruntime as ort
-
+    from real3d.core.machine import describe_machine
     from real3d.deploy import OrtSegmenter, calibration_feeds, export_onnx, quantize_int8
     from real3d.eval import evaluate_segmentation
+    from real3d.eval.timing import median_ms, random_inputs
     from real3d.models import PRESETS, build_model, count_macs, load_model
     from real3d.train.data import open_data
 
@@ -76,9 +55,9 @@ def main() -> None:
     # timed: without it the first row measured up to 1.8 times slower than the same network
     # timed later in the run.
     first = models[0][1]
-    rgb, depth = _inputs(first.config, sizes[0])
+    rgb, depth = random_inputs(first.config, sizes[0])
     with torch.no_grad():
-        _median_ms(lambda: first(rgb, depth), 20, warmup=10)
+        median_ms(lambda: first(rgb, depth), 20, warmup=10)
     for name, model in models:
         cfg = model.config
         row = {"model": name, "preset": cfg.name, "fusion": cfg.fusion,
@@ -86,10 +65,10 @@ def main() -> None:
         for hw in sizes:
             tag = f"{hw[0]}x{hw[1]}"
             row[f"gmac_{tag}"] = count_macs(model, hw) / 1e9
-            rgb, depth = _inputs(cfg, hw)
+            rgb, depth = random_inputs(cfg, hw)
             with torch.no_grad():
-                row[f"torch_{tag}"] = _median_ms(lambda: model(rgb, depth), args.repeats)
-                row[f"torch_coarse_{tag}"] = _median_ms(lambda: model(rgb, depth, head="coarse"), args.repeats)
+                row[f"torch_{tag}"] = median_ms(lambda: model(rgb, depth), args.repeats)
+                row[f"torch_coarse_{tag}"] = median_ms(lambda: model(rgb, depth, head="coarse"), args.repeats)
         fp32 = export_onnx(model, tmp / f"{name}.onnx", size_hw=sizes[0])
         onnx_paths = {"ort32": fp32}
         if not args.no_int8:
@@ -100,10 +79,10 @@ def main() -> None:
         sessions = {k: OrtSegmenter(p, threads=args.threads) for k, p in onnx_paths.items()}
         for k, s in sessions.items():
             for hw in sizes:
-                rgb, depth = _inputs(cfg, hw)
+                rgb, depth = random_inputs(cfg, hw)
                 r = None if rgb is None else rgb.numpy()
                 d = None if depth is None else depth.numpy()
-                row[f"{k}_{hw[0]}x{hw[1]}"] = _median_ms(lambda: s.run(r, d), args.repeats)
+                row[f"{k}_{hw[0]}x{hw[1]}"] = median_ms(lambda: s.run(r, d), args.repeats)
         if name in weights and heldout is not None and args.eval_samples > 0:
             n = min(args.eval_samples, len(heldout))
             row["miou"] = 100 * evaluate_segmentation(model, heldout, max_samples=n).miou
@@ -124,8 +103,7 @@ def main() -> None:
         rows.append(row)
         print(f"done {name}", flush=True)
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, onnxruntime {ort.__version__}, python {platform.python_version()}")
+    print(f"\nmachine: {describe_machine(('torch', 'onnxruntime'))}; {torch.get_num_threads()} torch threads")
     print(f"latency: median of {args.repeats} runs, batch 1, ms; mIoU on {args.heldout} (first {args.eval_samples})\n")
     cols = ["model", "fusion", "params_M"]
     for hw in sizes:

@@ -13,7 +13,6 @@ rays on which the backends disagree.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -26,9 +25,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="passes over the recorded rays")
     args = ap.parse_args()
 
-    import numba
-
     from real3d.core import Intrinsics
+    from real3d.core.machine import describe_machine
     from real3d.geometry.bvh import BVHOccluder
     from real3d.geometry.o3d import import_open3d
     from real3d.synth import RenderConfig, Renderer, TextureBank, generate_scene, random_viewpoint
@@ -88,8 +86,8 @@ def main() -> None:
             totals[k].append(t[k] * 1e3)
     n_rays = sum(len(rec[1]) for rec in recorded)
     n_frames = len(frame_ms["open3d"])
-    print(f"machine: {platform.machine()}, python {platform.python_version()}, open3d {o3d.__version__}, "
-          f"numba {numba.__version__}; one thread; homes {args.scenes}, {n_frames} views at 240x320")
+    print(f"machine: {describe_machine(('open3d', 'numba'))}; one thread; homes {args.scenes}, "
+          f"{n_frames} views at 240x320")
     print(f"BVH build: {np.median(t_build):.1f} ms median over {len(t_build)} homes "
           f"({', '.join(str(len(m.triangles)) for m in meshes.values())} triangles)")
     print("| backend | frame ms (median) | occlusion tests on the recorded rays, ms (median of passes) "

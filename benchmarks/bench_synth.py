@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import real3d
+from real3d.core.machine import describe_machine, load_average
 from real3d.synth import (
     RenderConfig,
     Renderer,
@@ -54,19 +54,11 @@ _RAYS = "open3d"  # shadow-ray backend (--rays)
 
 
 def machine() -> str:
-    import numba
-
-    from real3d.geometry.o3d import import_open3d
-
-    open3d = import_open3d()  # version only (with the bundled libusb where the system has none)
-
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
-            f"torch {torch.__version__}, open3d {open3d.__version__}, real3d {real3d.__version__}")
+    return describe_machine(("numpy", "numba", "torch", "open3d", "real3d"))
 
 
 def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "load average " + " ".join(f"{x:.2f}" for x in load_average())
 
 
 def med(xs):

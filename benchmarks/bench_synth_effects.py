@@ -23,16 +23,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import io  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-import PIL  # noqa: E402
-import scipy  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from real3d.core import Intrinsics  # noqa: E402
+from real3d.core.machine import describe_machine  # noqa: E402
 from real3d.synth.camera_effects import (  # noqa: E402
     CameraEffectsConfig,
     apply_camera_effects,
@@ -65,17 +63,6 @@ def _times_ms(fn, repeats: int, warmup: int = 3, best_of: int = 5):
             runs.append((time.perf_counter() - t) * 1000)
         best.append(min(runs))
     return wall, cpu, best
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _room(h: int, w: int, bank: TextureBank, rng: np.random.Generator):
@@ -120,11 +107,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="240x320,480x640")
     args = ap.parse_args()
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy "
-          f"{scipy.__version__}, pillow {PIL.__version__}; 1 BLAS/OpenMP thread; "
-          f"repeats {args.repeats}")
+    print(f"machine: {describe_machine(('numpy', 'scipy', 'PIL'))}")
+    print(f"1 BLAS/OpenMP thread; repeats {args.repeats}")
     print()
 
     build, build_cpu, _ = _times_ms(lambda i: TextureBank(seed=i, size=256),

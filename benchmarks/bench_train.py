@@ -17,23 +17,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _run(cfg_kw: dict, data, warmup: int, steps: int) -> dict:
@@ -72,6 +60,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
 
+    from real3d.core.machine import describe_machine
     from real3d.train import open_data
 
     torch.set_num_threads(args.threads)
@@ -94,8 +83,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"\n{args.preset}, crops {h}x{w}, {args.steps} timed steps after {args.warmup}, median of "
           f"{args.repeats}; data {args.data}; {args.workers} loader workers, {args.threads} torch threads")
-    print(f"CPU {_cpu_name()} ({os.cpu_count()} logical cores), GPU {gpu}; Python {platform.python_version()}, "
-          f"torch {torch.__version__}\n")
+    print(f"CPU {describe_machine(('torch',))}; GPU {gpu}\n")
     print("| device | batch | precision | samples/s (median) | range | ms/step | peak GPU memory (GiB) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

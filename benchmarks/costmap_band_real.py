@@ -16,12 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-SAMPLES = {
-    "joinmap_kinect_seq": dict(intrinsics=(518.0, 519.0, 325.5, 253.5, 640, 480)),
-    "iclnuim_synthetic_seq": dict(),
-    "tum_pair": dict(intrinsics=(520.9, 521.0, 325.1, 249.7, 640, 480), depth_encoding="tum"),
-}
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = ("joinmap_kinect_seq", "iclnuim_synthetic_seq", "tum_pair")
 
 
 def main() -> None:
@@ -32,23 +28,18 @@ def main() -> None:
     bottoms = [float(b) for b in args.bottoms.split(",")]
 
     from real3d.cli.run_cmd import build_pipeline
-    from real3d.core import Intrinsics
     from real3d.io import open_sequence
+    from real3d.io.real_samples import real_samples_dir, sample_options
     from real3d.nav import CostmapConfig, build_costmap
 
     print("| sample | frames | floor z m | band bottom m | occupied cells | free cells | passable cells |")
     print("|---|---|---|---|---|---|---|")
-    for name, opts in SAMPLES.items():
-        if not (REAL / name).is_dir():
+    real = real_samples_dir(REPO)
+    for name in SAMPLES:
+        if not (real / name).is_dir():
             print(f"| {name} | missing | | | | | |")
             continue
-        kw = {}
-        if "intrinsics" in opts:
-            fx, fy, cx, cy, w, h = opts["intrinsics"]
-            kw["intrinsics"] = Intrinsics(fx, fy, cx, cy, w, h)
-        if "depth_encoding" in opts:
-            kw["depth_encoding"] = opts["depth_encoding"]
-        seq = open_sequence(REAL / name, **kw)
+        seq = open_sequence(real / name, **sample_options(name))
         z_up = seq.info.format == "real3d" or seq.info.pose_source == "gravity"
         pipe = build_pipeline("rgbd-default", "rgb-default", "torch", "offline", "drop", args.threads,
                               gravity="off" if z_up else "floor",

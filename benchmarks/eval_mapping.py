@@ -24,60 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _config_from(cls, overrides: list[str], **base):
-    """A config dataclass (SceneGraphConfig, CostmapConfig) from ``key=value`` strings, each
-    value cast to the field's type."""
-    import dataclasses
-
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    kw = dict(base)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in defaults:
-            raise SystemExit(f"expected KEY=VALUE with KEY one of {sorted(defaults)}, got {item!r}")
-        default = defaults[key]
-        if isinstance(default, bool):
-            kw[key] = value.lower() in ("1", "true", "yes")
-        elif default is None or isinstance(default, float):
-            kw[key] = None if value.lower() == "none" else float(value)
-        else:
-            kw[key] = type(default)(value)
-    return cls(**kw)
-
-
-def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False,
-                  model=None):
-    """Fuse every frame into a ``SemanticMap(pixel_stride=stride)`` and update a
-    ``SceneGraph`` every 10 frames and after the last. ``model`` (a segmentation network
-    with ``predict``), when given, replaces the ground-truth labels by its class
-    probabilities, and no instance segments are fused. Returns (map, graph, per-frame fuse
-    ms, per-update graph ms); fuse ms leave the network's time out."""
-    from real3d.mapping import SemanticMap
-    from real3d.scene import SceneGraph, SceneGraphConfig
-
-    m = SemanticMap(pixel_stride=stride)
-    g = SceneGraph(graph_config or SceneGraphConfig(), refiner=refiner)
-    fuse_ms, graph_ms = [], []
-    for i, f in enumerate(seq):
-        probs = None if model is None else np.moveaxis(model.predict(f).probs, 0, -1)
-        t = time.perf_counter()
-        if probs is not None:
-            m.integrate(f, probs)
-        else:
-            m.integrate(f.replace(instances=None) if no_instances else f)
-        fuse_ms.append((time.perf_counter() - t) * 1e3)
-        if i % 10 == 9 or i == len(seq) - 1:
-            t = time.perf_counter()
-            g.update(m)
-            graph_ms.append((time.perf_counter() - t) * 1e3)
-    return m, g, fuse_ms, graph_ms
 
 
 def main() -> None:
@@ -108,6 +58,10 @@ def main() -> None:
                     help="folder keeping generated sequences (pickle) for reruns")
     args = ap.parse_args()
 
+    from real3d.cli.values import config_from_overrides
+    from real3d.core.errors import ConfigError
+    from real3d.core.machine import describe_machine
+    from real3d.eval.fusion import fuse_sequence
     from real3d.mapping.evaluate import evaluate_map, observed_surface_points
     from real3d.mapping.export import export_point_cloud_ply
     from real3d.nav import CostmapConfig, build_costmap
@@ -117,7 +71,13 @@ def main() -> None:
     from real3d.scene.draw import save_scene_graph_png
     from real3d.scene.evaluate import visible_instances
 
-    gcfg = _config_from(SceneGraphConfig, args.graph, refine_boxes=not args.no_refine)
+    def config_from(cls, overrides, **base):
+        try:
+            return config_from_overrides(cls, overrides, **base)
+        except ConfigError as e:
+            raise SystemExit(str(e)) from None
+
+    gcfg = config_from(SceneGraphConfig, args.graph, refine_boxes=not args.no_refine)
     refiner = None
     if args.refiner and not args.no_refine:
         from real3d.scene.refine import BoxRefiner
@@ -159,7 +119,7 @@ def main() -> None:
         mm = evaluate_map(m, seq.scene.mesh, observed_surface_points(seq.frames))
         gm = evaluate_graph(g, seq.scene, instance_ids=visible_instances(seq.frames))
         gm_all = evaluate_graph(g, seq.scene)
-        ccfg = _config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m,
+        ccfg = config_from(CostmapConfig, args.costmap, z_min_m=seq.scene.occupancy.z_min_m,
                              z_max_m=seq.scene.occupancy.z_max_m)
         t = time.perf_counter()
         cm = build_costmap(m, ccfg, floor_z_m=g.floor_z_m, objects=g.objects())
@@ -213,10 +173,7 @@ def main() -> None:
         vals = [v for v in vals if v == v]
         return float(np.mean(vals)) if vals else float("nan")
 
-    import real3d
-
-    print(f"\nmachine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()} "
-          f"numpy {np.__version__} real3d {real3d.__version__}")
+    print(f"\nmachine: {describe_machine(('numpy', 'real3d'))}")
     if args.graph:
         print("scene graph overrides:", " ".join(args.graph))
     if args.costmap:

@@ -3,8 +3,8 @@
 Fuses each home once (300 noisy frames at 240x320, ground-truth labels and instances, or
 with ``--model`` a segmentation network's class probabilities and no instances,
 ``SemanticMap(pixel_stride=4)``, the scene graph updated every 10 frames with the shipped
-box refiner, as ``eval_mapping.py`` does) and keeps the map, the graph's objects and the
-scene under ``--maps``; then scores navigation as ``eval_mapping.py`` does (20 pairs per
+box refiner, as ``eval_mapping.py`` does; ``real3d.eval.fusion.fused_home``) and keeps the
+map, the graph's objects and the scene under ``--maps``; then scores navigation as ``eval_mapping.py`` does (20 pairs per
 home, clearance to the exact outlines, without and with a 0.1 m goal tolerance) for the
 costmap settings given, so that settings can be compared on the same maps in minutes.
 
@@ -16,46 +16,9 @@ costmap settings given, so that settings can be compared on the same maps in min
 from __future__ import annotations
 
 import argparse
-import pickle
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_mapping import _config_from, fuse_sequence  # noqa: E402
-
-
-def _seeds(items: list[str]) -> list[int]:
-    out = []
-    for it in items:
-        a, sep, b = it.partition("..")
-        out += list(range(int(a), int(b) + 1)) if sep else [int(a)]
-    return out
-
-
-def _fused(seed: int, folder: Path, frames: int, model_name: str | None = None, model=None):
-    from real3d.mapping import SemanticMap
-    from real3d.synth import engine_fingerprint, generate_sequence
-
-    tag = f"home_{seed}_{frames}_{engine_fingerprint()}"
-    if model_name is not None:
-        tag += "_" + "".join(c if c.isalnum() or c in "-." else "_" for c in Path(model_name).stem)
-    mp, sp = folder / f"{tag}_map.npz", folder / f"{tag}_scene.pkl"
-    if mp.exists() and sp.exists():
-        with open(sp, "rb") as fh:
-            return SemanticMap.load(mp), pickle.load(fh)
-    seq = generate_sequence(seed, frames, size=(240, 320), kind="home", noise=True)
-    m, g, _, _ = fuse_sequence(seq, stride=4, model=model)
-    folder.mkdir(parents=True, exist_ok=True)
-    m.save(mp)
-    extra = {"scene": seq.scene, "objects": g.objects(), "floor_z": g.floor_z_m}
-    tmp = sp.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(extra, fh, protocol=5)
-    tmp.replace(sp)
-    return m, extra
 
 
 def main() -> None:
@@ -82,17 +45,28 @@ def main() -> None:
         torch.set_num_threads(1)
         model = load_model(args.model)
 
+    from real3d.cli.values import config_from_overrides, parse_seeds
+    from real3d.core.errors import ConfigError
+    from real3d.eval.fusion import fused_home
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.evaluate import evaluate_navigation
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ConfigError as e:
+        raise SystemExit(f"--seeds: {e}") from None
 
     t0 = time.perf_counter()
     n = ok = coll = ok_t = coll_t = 0
     ratios, bad = [], []
-    for seed in _seeds(args.seeds):
-        m, d = _fused(seed, Path(args.maps), args.frames, args.model, model)
+    for seed in seeds:
+        m, d = fused_home(seed, args.maps, args.frames, args.model, model)
         occ = d["scene"].occupancy
-        cfg = _config_from(CostmapConfig, args.costmap, z_min_m=occ.z_min_m + args.band_offset,
-                           z_max_m=occ.z_max_m)
+        try:
+            cfg = config_from_overrides(CostmapConfig, args.costmap, z_min_m=occ.z_min_m + args.band_offset,
+                                        z_max_m=occ.z_max_m)
+        except ConfigError as e:
+            raise SystemExit(str(e)) from None
         cm = build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])
         if args.time_costmap > 0:
             ts = []

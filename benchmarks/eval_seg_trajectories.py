@@ -19,11 +19,6 @@ import time
 import numpy as np
 
 
-def _seeds(text: str) -> list[int]:
-    a, sep, b = text.partition("..")
-    return list(range(int(a), int(b) + 1)) if sep else [int(t) for t in text.split(",")]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="rgbd-default", help="pretrained name, preset or .safetensors path")
@@ -39,6 +34,7 @@ def main() -> None:
 
     import torch
 
+    from real3d.cli.values import parse_seeds
     from real3d.core.labels import NYU13
     from real3d.eval.segmentation import confusion_matrix, metrics_from_confusion
     from real3d.models import load_model
@@ -48,7 +44,7 @@ def main() -> None:
     net = load_model(args.model)
     t0 = time.perf_counter()
     total, per_home = None, []
-    for seed in _seeds(args.seeds):
+    for seed in parse_seeds(args.seeds):
         seq = generate_sequence(seed, args.frames, size=(240, 320), kind="home", noise=True)
         cm = None
         for i in range(0, len(seq), args.every):

@@ -10,9 +10,7 @@ Usage: nice python benchmarks/io_read.py [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real"
 
 
 def _time_sequence(open_fn, repeats: int):
@@ -62,11 +59,12 @@ def _written_sources(tmp: Path):
         f.create_dataset("labels", data=rng.integers(0, 895, (10, 640, 480)).astype(np.uint16),
                          chunks=(1, 640, 480))
 
-    sys.path.insert(0, str(REPO / "tests" / "io"))
-    import test_ros  # the bag writer of the tests, at 640x480
+    from real3d.core import Intrinsics
+    from real3d.io.ros_write import write_rgbd_bag
 
-    test_ros.H, test_ros.W = 480, 640
-    test_ros.write_bag(tmp / "bench.bag", "ros1")
+    # three frames, as the reader's tests write them, at 640x480
+    write_rgbd_bag(tmp / "bench.bag", [(rgb, mm, T) for rgb, mm, T, _ in frames[:3]],
+                   Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480), kind="ros1")
     return [("sens", tmp / "bench.sens", {}), ("nyu_labeled", tmp / "bench.mat", {}),
             ("rosbag", tmp / "bench.bag", {})]
 
@@ -76,18 +74,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    import real3d
-    from real3d.core import Intrinsics
+    from real3d.core.machine import describe_machine
     from real3d.io import open_sequence
+    from real3d.io.real_samples import real_samples_dir, sample_options
 
     rows = []
-    if REAL.is_dir():
-        real_sources = [
-            ("redwood", REAL / "iclnuim_synthetic_seq", {}),
-            ("folder", REAL / "joinmap_kinect_seq",
-             {"intrinsics": Intrinsics(518.0, 519.0, 325.5, 253.5, 640, 480)}),
-            ("sunrgbd", REAL / "sunrgbd", {}),
-        ]
+    real = real_samples_dir(REPO)
+    if real.is_dir():
+        formats = (("redwood", "iclnuim_synthetic_seq"), ("folder", "joinmap_kinect_seq"),
+                   ("sunrgbd", "sunrgbd"))
+        real_sources = [(fmt, real / name, sample_options(name)) for fmt, name in formats]
         for fmt, path, opts in real_sources:
             rows.append((fmt, path.name, *_time_sequence(
                 lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
@@ -96,8 +92,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             raw = Path(d) / "nyu_raw"
             raw.mkdir()
-            shutil.copy(REAL / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
-            shutil.copy(REAL / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
+            shutil.copy(real / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
+            shutil.copy(real / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
             for reg in (False, True):
                 rows.append(("nyu_raw", f"NYU sample register={reg}", *_time_sequence(
                     lambda r=reg: open_sequence(raw, register=r), args.repeats)))
@@ -106,9 +102,7 @@ def main() -> None:
             rows.append((fmt, f"written 640x480 {path.suffix}", *_time_sequence(
                 lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
 
-    print(f"real3d {real3d.__version__}, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, {platform.processor() or platform.machine()}, "
-          f"repeats {args.repeats}")
+    print(f"machine: {describe_machine(('real3d', 'numpy'))}; repeats {args.repeats}")
     print(f"| {'format':12} | {'source':28} | frames | open ms | ms/frame median | min |")
     print(f"|{'-' * 14}|{'-' * 30}|--------|---------|-----------------|-----|")
     for fmt, src, n, t_open, med, best in rows:

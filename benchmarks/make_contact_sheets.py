@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from real3d.synth import SynthDataset, TextureBank, generate_sequence

@@ -23,11 +23,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from real3d.models import average_weights, save_weights
+    from real3d.models.cards import derived_card
 
     coef = None if args.coefficients is None else [float(c) for c in args.coefficients.split(",")]
     model = average_weights(args.weights, coef)
     # save_weights derives these from the model and the file it writes
-    card = {k: v for k, v in model.card.items() if k not in ("config", "params", "size_bytes")}
+    card = derived_card(model, drop=("config", "params", "size_bytes"))
     print(save_weights(model, args.out, card))
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ def main() -> None:
 
     import torch
 
-    from real3d.core.files import atomic_write_text
+    from real3d.core.machine import cpu_extensions
     from real3d.deploy import (
         OrtSegmenter,
         calibration_feeds,
@@ -57,13 +56,14 @@ def main() -> None:
         select_float_nodes,
     )
     from real3d.eval import bootstrap_miou, confusion_matrix, metrics_from_confusion
+    from real3d.eval.nyu_sample import load_nyu_sample, nyu_sample_dir
     from real3d.eval.segmentation import sample_to_frame
     from real3d.models import load_model, network_size
+    from real3d.models.cards import read_card, write_card
     from real3d.train.data import open_data, parse_synth_spec
 
     torch.set_num_threads(args.threads)
-    card_path = args.weights.with_suffix(".json")
-    card = json.loads(card_path.read_text())
+    card = read_card(args.weights)
     net = load_model(str(args.weights))
     data = open_data(args.heldout, args.cache)
     t0 = time.perf_counter()
@@ -93,11 +93,7 @@ def main() -> None:
             res = seg.predict(f)
             per_view["int8"].append(confusion_matrix(res.labels, f.labels))
             agree.append((res.labels == ref).mean())
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_int8_weights import cpu_extensions
-    from eval_nyu_sample import load_nyu_sample
-
-    nyu = load_nyu_sample(ROOT.parent / "shared" / "data" / "real" / "nyuv2_train_sample")
+    nyu = load_nyu_sample(nyu_sample_dir(ROOT))
     nyu_m = metrics_from_confusion(confusion_matrix(net.predict(nyu).labels, nyu.labels)).to_dict()
     nyu_m["note"] = "one real NYUv2 frame; depth known only up to scale, mapped 0-255 -> 0-10 m"
 
@@ -138,8 +134,7 @@ def main() -> None:
                      indent=1))
     print(f"{len(frames)} held-out views, {time.perf_counter() - t0:.0f} s")
     if not args.dry_run:
-        atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
-        print(f"wrote {card_path}")
+        print(f"wrote {write_card(args.weights, card)}")
 
 
 if __name__ == "__main__":

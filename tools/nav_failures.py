@@ -3,8 +3,8 @@ that finds no path, where the ground-truth path (over the cells the map knows) c
 the map's costmap makes lethal, and what those cells are: occupied, unknown, or free but
 within the robot radius of a map obstacle (with that distance).
 
-Uses the map that ``benchmarks/eval_nav_maps.py`` keeps for the home under ``--maps``,
-fusing it first (as that script does) if it is not there yet.
+Uses the map that ``benchmarks/eval_nav_maps.py`` keeps for the home under ``--maps``
+(``real3d.eval.fusion.fused_home``), fusing it first if it is not there yet.
 
     python tools/nav_failures.py 141
 """
@@ -12,12 +12,8 @@ fusing it first (as that script does) if it is not there yet.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -29,15 +25,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from real3d.core.errors import NoPathError
+    from real3d.eval.fusion import fused_home
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.costmap import Costmap, clear_footprint
     from real3d.nav.evaluate import gt_costmap, limit_to_explored, obstacle_footprints, sample_pairs
     from real3d.nav.planner import plan_on_costmap
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from eval_nav_maps import _fused
-
-    m, d = _fused(args.seed, Path(args.maps), args.frames)
+    m, d = fused_home(args.seed, args.maps, args.frames)
     occ = d["scene"].occupancy
     cfg = CostmapConfig(z_min_m=occ.z_min_m, z_max_m=occ.z_max_m)
     cm = build_costmap(m, cfg, floor_z_m=d["floor_z"], objects=d["objects"])

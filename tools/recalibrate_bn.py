@@ -17,8 +17,6 @@ averaged network). The output card is the input card plus ``batchnorm_recalibrat
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ def main() -> None:
     import torch
 
     from real3d.models import load_model, save_weights
+    from real3d.models.cards import derived_card, tool_command
     from real3d.train.batchnorm import recalibrate_batchnorm
     from real3d.train.data import open_data
 
@@ -50,9 +49,9 @@ def main() -> None:
     print(f"{stats.layers} BatchNorm layers, {stats.views} views in {stats.batches} batches"
           f"{' (and mirrored)' if stats.flip else ''} at {stats.size_hw[0]}x{stats.size_hw[1]}; "
           f"largest mean shift {stats.mean_shift:.3f} std ({time.perf_counter() - t:.0f} s)")
-    card = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k not in ("config", "metrics")}
+    card = derived_card(model)
     card["batchnorm_recalibration"] = dict(stats.to_dict(), data=args.data,
-                                           command="python tools/recalibrate_bn.py " + shlex.join(sys.argv[1:]))
+                                           command=tool_command("tools/recalibrate_bn.py"))
     print("wrote", save_weights(model, args.out, card))
 
 

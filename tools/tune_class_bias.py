@@ -15,8 +15,6 @@ the input weights: run ``tools/card_metrics.py`` on the output.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ def main() -> None:
     import torch
 
     from real3d.models import load_model, save_weights
+    from real3d.models.cards import derived_card, tool_command
     from real3d.train.class_bias import apply_class_bias, collect_logits, fit_class_bias
     from real3d.train.data import open_data
 
@@ -55,12 +54,12 @@ def main() -> None:
           f"fit mIoU {fit.miou_before:.2f} -> {fit.miou_after:.2f} ({time.perf_counter() - t:.0f} s)")
     print("offsets:", ", ".join(f"{b:+.2f}" for b in fit.bias))
     apply_class_bias(model, fit.bias)
-    card = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k not in ("config", "metrics")}
+    card = derived_card(model)
     if earlier is not None:
         before = card.get("class_bias_before")
         card["class_bias_before"] = dict(earlier, **({"before": before} if before else {}))
     card["class_bias"] = dict(fit.to_dict(), data=args.data, views=args.views, pixel_stride=args.stride,
-                              command="python tools/tune_class_bias.py " + shlex.join(sys.argv[1:]))
+                              command=tool_command("tools/tune_class_bias.py"))
     print("wrote", save_weights(model, args.out, card))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ def main() -> None:
 
     from real3d.core.errors import Real3DError
     from real3d.models import load_model, save_weights
+    from real3d.models.cards import derived_card, tool_command
     from real3d.train.data import open_data
     from real3d.train.decoder_tune import (
         DecoderTuneConfig,
@@ -85,8 +85,8 @@ def main() -> None:
     except Real3DError as e:
         raise SystemExit(f"tune_decoder: {e}") from None
     seconds = time.perf_counter() - t0
-    card = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k not in ("config", "metrics")}
-    entry = {"command": "python tools/tune_decoder.py " + shlex.join(sys.argv[1:]), "data": args.data,
+    card = derived_card(model)
+    entry = {"command": tool_command("tools/tune_decoder.py"), "data": args.data,
              "views": len(cache), "network_hw": cache.meta["network_hw"], "teacher": cache.meta["teacher"],
              "config": dataclasses.asdict(cfg), "seconds": round(seconds, 1),
              "last_losses_mean": round(sum(losses[-50:]) / len(losses[-50:]), 5)}

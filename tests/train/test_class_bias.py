@@ -106,6 +106,7 @@ def test_collect_logits_sees_what_predict_sees():
     assert float((logits.argmax(1) == pred).float().mean()) > 0.999
 
 
+@pytest.mark.slow
 def test_tool_writes_weights_with_the_fit_in_their_card(tmp_path):
     src = tmp_path / "w.safetensors"
     from real3d.models import save_weights

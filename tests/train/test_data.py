@@ -110,6 +110,7 @@ def test_trajectory_spec_takes_frames_of_camera_paths():
             parse_synth_spec(bad)
 
 
+@pytest.mark.slow
 def test_joined_specs_give_both_parts_in_order_each_cached_apart(tmp_path):
     from real3d.train.data import open_data, split_data_spec
 

@@ -63,6 +63,7 @@ def test_the_decoder_on_cached_features_gives_the_network_output(tmp_path):
     assert (want.argmax(1) == got.argmax(1)).float().mean() > 0.99
 
 
+@pytest.mark.slow
 def test_tuning_trains_the_decoder_alone_and_lowers_the_loss(tmp_path):
     m, data = _model(2), ToySegData(4, (64, 96))
     cache = cache_views(m, data, tmp_path / "c", teacher_flip=True)
@@ -117,6 +118,7 @@ def test_a_failed_cache_leaves_nothing_behind(tmp_path, bad):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_tool_writes_tuned_weights_with_their_card(tmp_path):
     src = tmp_path / "w.safetensors"
     torch.manual_seed(3)

@@ -203,6 +203,7 @@ def train(
     ``stop_at`` ends the run early after that step (with a checkpoint), as an interruption
     would; the schedule still follows ``cfg.steps``.
     """
+    # setup: processes, device, model configuration (checked before any data is rendered)
     rank, world = _dist_info()
     device = _resolve_device(cfg.device, world)
     if world > 1 and not dist.is_initialized():
@@ -211,92 +212,27 @@ def train(
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     ckpt_path = out / "ckpt" / "last"
-    mcfg = model_config or get_preset(cfg.preset)
-    # checked before any data is rendered
-    init = None
-    if cfg.init_weights:
-        from real3d.models.pretrained import load_weights
-
-        init = load_weights(cfg.init_weights)
-        a, b = init.config.to_dict(), mcfg.to_dict()
-        differ = [k for k in sorted(set(a) | set(b)) if k != "infer_hw" and a.get(k) != b.get(k)]
-        if differ:
-            raise ConfigError(f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
-                              f"{mcfg.name} in {', '.join(differ)}")
-        # the inference size is no part of the architecture: keep the one the weights were tuned at
-        mcfg = dataclasses.replace(mcfg, infer_hw=init.config.infer_hw)
+    mcfg, init = _model_config(cfg, model_config)
     teacher = _load_teacher(cfg.teacher, mcfg, device) if cfg.teacher else None
 
-    torch.manual_seed(cfg.seed)
-    model = Real3DVisionNet(mcfg)
-    decay, no_decay = [], []
-    for n, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr,
-    )
-    if dataset is not None:
-        base = dataset
-    elif world > 1 and cfg.cache_dir:
-        # rank 0 fills the cache, the others wait and then map it
-        if rank == 0:
-            base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
-        dist.barrier()
-        if rank != 0:
-            base = open_data(cfg.data, cfg.cache_dir)
-    else:
-        base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
-    start_step = 0
-    meta: dict = {}
-    if init is not None:
-        model.load_state_dict(init.state_dict())
-    # Module.to keeps the Parameter objects, so the optimizer built above still holds them;
-    # a loaded optimizer state follows its parameters' device.
-    model.to(device)
-    if resume and ckpt_path.with_suffix(".json").is_file():
-        meta = load_checkpoint(ckpt_path, model, opt)
-        start_step = int(meta["step"])
-    if "class_weights" in meta:
-        weights = torch.tensor(meta["class_weights"])
-    elif cfg.class_weighting == "enet":
-        weights = _estimate_class_weights(base, cfg, mcfg.num_classes)
-    else:
-        weights = None
+    # model and optimiser, data, then the state a checkpoint or init weights give them
+    model, opt = _model_and_optimizer(cfg, mcfg)
+    base = _open_base(cfg, dataset, rank, world, progress)
+    start_step, meta = _restore(model, opt, init, device, ckpt_path if resume else None)
+    weights = _class_weights(meta, base, cfg, mcfg.num_classes)
     weights_dev = weights.to(device) if weights is not None else None
-
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    ds = ScheduleDataset(base, cfg.crop_hw, cfg.augment, cfg.seed)
-    loader = DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        sampler=StepSampler(start_step, cfg.steps, cfg.batch_size, rank, world),
-        num_workers=cfg.workers,
-        persistent_workers=False,
-        drop_last=False,
-        pin_memory=device.type == "cuda",
-    )
+    loader = _loader(base, cfg, start_step, rank, world, device)
     is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "train_config.json",
                           json.dumps({"train": _cfg_dict(cfg), "model": mcfg.to_dict()}, indent=2))
-    log_path = out / "log.csv"
-    log_file = None
-    if is_main:
-        new = start_step == 0 or not log_path.exists()
-        log_file = open(log_path, "w" if new else "a", newline="")
-        writer = csv.writer(log_file)
-        if new:
-            writer.writerow(["step", "epoch", "loss", "lr", "seconds", "samples_per_s", "skipped"])
+    log = _TrainLog(out / "log.csv", start_step, cfg.steps, f"train {mcfg.name}", progress) if is_main else None
 
-    bar = None
-    if progress and is_main:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=start_step, desc=f"train {mcfg.name}", unit="step")
+    # the steps, with checkpoints
     model.train()
     step = start_step
     last_loss = float("nan")
@@ -308,37 +244,8 @@ def train(
     extra = {"class_weights": weights.tolist() if weights is not None else None, "train_config": _cfg_dict(cfg),
              "amp": amp}
     for batch in loader:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        rgb, depth, labels = (batch[k].to(device, non_blocking=True) for k in ("rgb", "depth_m", "labels"))
-        # BatchNorm running statistics change during the forward pass: keep a copy so that a
-        # skipped (non-finite) step can put them back.
-        buffers = [b.detach().clone() for b in model.buffers()]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
-        loss = seg_loss(refined, coarse, labels, weights_dev, cfg.coarse_weight)
-        if cfg.lovasz_weight > 0:
-            loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
-        if teacher is not None and cfg.distill_weight > 0:
-            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-                t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature,
-                                          cfg.teacher_scales)
-            loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
-        opt.zero_grad(set_to_none=True)
-        # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
-        # every rank then sees the same non-finite norm and skips the same step.
-        loss.backward()
-        params = [p for p in model.parameters() if p.grad is not None]
-        # The total norm is needed either way; an infinite limit leaves the gradients as they are.
-        gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-        if bool(torch.isfinite(gnorm)):
-            opt.step()
-        else:
-            opt.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                for b, saved in zip(model.buffers(), buffers):
-                    b.copy_(saved)
-            skipped += 1
+        loss, finite = _train_step(net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device)
+        skipped += not finite
         step += 1
         last_loss = float(loss.detach())
         if world > 1:
@@ -346,22 +253,19 @@ def train(
             dist.all_reduce(t)
             last_loss = float(t) / world
         losses.append(last_loss)
-        if is_main:
+        if log is not None:
             dt = time.perf_counter() - t0
-            writer.writerow([step, (step * cfg.batch_size * world) // len(base), f"{last_loss:.5f}", f"{opt.param_groups[0]['lr']:.6g}", f"{dt:.2f}", f"{(step - start_step) * cfg.batch_size * world / dt:.2f}", skipped])
-            log_file.flush()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{last_loss:.3f}")
+            log.row(step, (step * cfg.batch_size * world) // len(base), last_loss, opt.param_groups[0]["lr"], dt,
+                    (step - start_step) * cfg.batch_size * world / dt, skipped)
         stopping = stop_at is not None and step >= stop_at
         if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps or stopping):
             save_checkpoint(ckpt_path, model, opt, step, {**extra, "skipped_steps": skipped})
         if stopping:
             break
-    if bar is not None:
-        bar.close()
-    if log_file is not None:
-        log_file.close()
+    if log is not None:
+        log.close()
+
+    # the final weights and their model card
     summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out),
                "skipped_steps": skipped, "amp": amp, "device": str(device)}
     if is_main and step >= cfg.steps:
@@ -377,6 +281,160 @@ def train(
     if world > 1:
         dist.barrier()
     return summary
+
+
+def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[SegNetConfig, Real3DVisionNet | None]:
+    """The network's configuration and, with ``cfg.init_weights``, the weights to start from
+    (which must have the same architecture)."""
+    mcfg = model_config or get_preset(cfg.preset)
+    if not cfg.init_weights:
+        return mcfg, None
+    from real3d.models.pretrained import load_weights
+
+    init = load_weights(cfg.init_weights)
+    a, b = init.config.to_dict(), mcfg.to_dict()
+    differ = [k for k in sorted(set(a) | set(b)) if k != "infer_hw" and a.get(k) != b.get(k)]
+    if differ:
+        raise ConfigError(f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
+                          f"{mcfg.name} in {', '.join(differ)}")
+    # the inference size is no part of the architecture: keep the one the weights were tuned at
+    return dataclasses.replace(mcfg, infer_hw=init.config.infer_hw), init
+
+
+def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVisionNet, torch.optim.AdamW]:
+    """A seeded fresh network and AdamW over it (no weight decay on biases and norms)."""
+    torch.manual_seed(cfg.seed)
+    model = Real3DVisionNet(mcfg)
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+    return model, opt
+
+
+def _open_base(cfg: TrainConfig, dataset, rank: int, world: int, progress: bool):
+    """The training samples: ``dataset`` if given, else ``cfg.data`` (cached)."""
+    if dataset is not None:
+        return dataset
+    if world > 1 and cfg.cache_dir:
+        # rank 0 fills the cache, the others wait and then map it
+        if rank == 0:
+            base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
+        dist.barrier()
+        if rank != 0:
+            base = open_data(cfg.data, cfg.cache_dir)
+        return base
+    return open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
+
+
+def _restore(model: Real3DVisionNet, opt, init: Real3DVisionNet | None, device: torch.device,
+             ckpt_path: Path | None) -> tuple[int, dict]:
+    """Load the init weights, move the model to ``device`` and resume from the checkpoint at
+    ``ckpt_path`` when there is one; returns (first step, checkpoint metadata or {})."""
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+    # Module.to keeps the Parameter objects, so the optimizer built before still holds them;
+    # a loaded optimizer state follows its parameters' device.
+    model.to(device)
+    if ckpt_path is not None and ckpt_path.with_suffix(".json").is_file():
+        meta = load_checkpoint(ckpt_path, model, opt)
+        return int(meta["step"]), meta
+    return 0, {}
+
+
+def _class_weights(meta: dict, base, cfg: TrainConfig, num_classes: int) -> torch.Tensor | None:
+    """The loss's class weights: a checkpoint's, else estimated (``enet``), else None."""
+    if "class_weights" in meta:
+        return torch.tensor(meta["class_weights"])
+    if cfg.class_weighting == "enet":
+        return _estimate_class_weights(base, cfg, num_classes)
+    return None
+
+
+def _loader(base, cfg: TrainConfig, start_step: int, rank: int, world: int, device: torch.device) -> DataLoader:
+    """Batches of this process's part of the schedule from ``start_step`` on."""
+    ds = ScheduleDataset(base, cfg.crop_hw, cfg.augment, cfg.seed)
+    return DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=StepSampler(start_step, cfg.steps, cfg.batch_size, rank, world),
+        num_workers=cfg.workers,
+        persistent_workers=False,
+        drop_last=False,
+        pin_memory=device.type == "cuda",
+    )
+
+
+class _TrainLog:
+    """The CSV log (appended to when resuming) and the progress bar of the main process."""
+
+    def __init__(self, path: Path, start_step: int, steps: int, desc: str, progress: bool):
+        new = start_step == 0 or not path.exists()
+        self.file = open(path, "w" if new else "a", newline="")
+        self.writer = csv.writer(self.file)
+        if new:
+            self.writer.writerow(["step", "epoch", "loss", "lr", "seconds", "samples_per_s", "skipped"])
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, initial=start_step, desc=desc, unit="step")
+
+    def row(self, step: int, epoch: int, loss: float, lr: float, seconds: float, samples_per_s: float,
+            skipped: int) -> None:
+        self.writer.writerow([step, epoch, f"{loss:.5f}", f"{lr:.6g}", f"{seconds:.2f}", f"{samples_per_s:.2f}",
+                              skipped])
+        self.file.flush()
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.file.close()
+
+
+def _train_step(net: torch.nn.Module, model: Real3DVisionNet, opt, teacher: Real3DVisionNet | None, batch: dict,
+                step: int, cfg: TrainConfig, mcfg: SegNetConfig, weights: torch.Tensor | None, amp: str,
+                device: torch.device) -> tuple[torch.Tensor, bool]:
+    """One optimizer step (schedule, forward, losses, backward, clipping). A step whose
+    gradient norm is not finite is skipped and the BatchNorm statistics put back; returns
+    (loss, whether the step was taken)."""
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg)
+    rgb, depth, labels = (batch[k].to(device, non_blocking=True) for k in ("rgb", "depth_m", "labels"))
+    # BatchNorm running statistics change during the forward pass: keep a copy so that a
+    # skipped (non-finite) step can put them back.
+    buffers = [b.detach().clone() for b in model.buffers()]
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+        refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
+    loss = seg_loss(refined, coarse, labels, weights, cfg.coarse_weight)
+    if cfg.lovasz_weight > 0:
+        loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
+    if teacher is not None and cfg.distill_weight > 0:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature,
+                                      cfg.teacher_scales)
+        loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
+    opt.zero_grad(set_to_none=True)
+    # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
+    # every rank then sees the same non-finite norm and skips the same step.
+    loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    # The total norm is needed either way; an infinite limit leaves the gradients as they are.
+    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+    if bool(torch.isfinite(gnorm)):
+        opt.step()
+        return loss, True
+    opt.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for b, saved in zip(model.buffers(), buffers):
+            b.copy_(saved)
+    return loss, False
 
 
 def teacher_logits(teacher: Real3DVisionNet, rgb: torch.Tensor, depth: torch.Tensor, flip: bool = False,

@@ -1,10 +1,10 @@
 """What a pipeline run writes: map, graph, costmap, path, metrics and a visual report.
 
-``RunRecorder`` watches a ``Pipeline.run`` (pass ``recorder.on_result`` as its callback)
-and keeps only bounded summaries: per-frame latencies and statuses, a handful of
-segmentation samples, the 2D confusion matrix against ground-truth labels, a thinned set
-of observed surface points (for 3D scoring) and the process memory over time.
-``write_run_outputs`` then writes, each file atomically (temporary name, then rename)::
+A ``RunRecorder`` (``real3d.eval.recorder``) watches a ``Pipeline.run`` (pass
+``recorder.on_result`` as its callback). ``write_run_outputs`` then plans a path
+(``real3d.nav.goals``), scores the run against ground truth where there is some
+(``real3d.eval.run_metrics``) and writes, each file atomically (temporary name, then
+rename)::
 
     report.html, report.md        the report, pictures in report_files/
     semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
@@ -19,16 +19,34 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import resource
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.files import atomic_write_bytes, atomic_write_text
 from real3d.core.labels import NYU13
+from real3d.core.machine import current_rss_mb, peak_rss_mb
+from real3d.eval.recorder import RunRecorder
+from real3d.eval.run_metrics import ground_truth_metrics
+from real3d.nav.goals import auto_goal, plan_for_report
+
+# The names below were defined here before recording, scoring and goal choice moved to
+# their stages; they stay importable from this module.
+__all__ = [
+    "OUTPUT_FILES",
+    "RunRecorder",
+    "atomic_save_png",
+    "atomic_write_text",
+    "auto_goal",
+    "current_rss_mb",
+    "ground_truth_metrics",
+    "peak_rss_mb",
+    "plan_for_report",
+    "write_json",
+    "write_report",
+    "write_run_outputs",
+]
 
 OUTPUT_FILES = (
     "report.html",
@@ -53,21 +71,6 @@ def atomic_save_png(image, path) -> Path:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def current_rss_mb() -> float:
-    """Resident memory of this process now, MiB (Linux /proc; 0 where unavailable)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _json_default(o):
@@ -97,194 +100,6 @@ def write_json(path, obj) -> Path:
     return atomic_write_text(path, json.dumps(_clean(obj), indent=1, default=_json_default) + "\n")
 
 
-# ---------------------------------------------------------------------------- recording
-@dataclass
-class RunRecorder:
-    """Bounded record of a run, fed by ``on_result(result, frame)``.
-
-    Args:
-        expected_frames: frames the source will deliver (spreads the segmentation samples
-            evenly); None keeps every ``sample_every``-th processed frame.
-        n_samples: segmentation samples to keep.
-        rss_every: sample the process memory every this many frames.
-        surface_stride, max_surface_points: thinning of the ground-truth surface points
-            seen by the camera (synthetic data with ``depth_clean_m``) for 3D scoring.
-    """
-
-    expected_frames: int | None = None
-    n_samples: int = 6
-    sample_every: int = 50
-    rss_every: int = 10
-    surface_stride: int = 8
-    max_surface_points: int = 400_000
-    index: list = field(default_factory=list)
-    status: list = field(default_factory=list)
-    latency: dict = field(default_factory=dict)
-    map_voxels: list = field(default_factory=list)
-    rss: list = field(default_factory=list)  # (frame count, MiB)
-    samples: list = field(default_factory=list)
-    confusion: np.ndarray | None = None
-    surface_points: list = field(default_factory=list)
-    n_surface: int = 0
-    trajectory: list = field(default_factory=list)
-    t_start: float = field(default_factory=time.perf_counter)
-
-    def _want_sample(self, k: int) -> bool:
-        if self.expected_frames:
-            picks = np.linspace(0, self.expected_frames - 1, self.n_samples).round().astype(int)
-            return k in set(picks.tolist())
-        return k % self.sample_every == 0 and len(self.samples) < self.n_samples
-
-    def on_result(self, result, frame) -> None:
-        from real3d.eval.metrics import confusion_matrix
-
-        k = len(self.index)
-        self.index.append(result.index)
-        self.status.append(result.status)
-        for name, v in result.latency_ms.items():
-            self.latency.setdefault(name, [np.nan] * k).append(v)
-        for v in self.latency.values():
-            if len(v) < k + 1:
-                v.append(np.nan)
-        self.map_voxels.append(result.map_voxels)
-        if k % self.rss_every == 0:
-            self.rss.append((k, current_rss_mb()))
-        if frame is None or result.labels is None:
-            return
-        gt = frame.labels
-        if gt is not None and gt.shape == result.labels.shape:
-            c = confusion_matrix(result.labels, gt, 13)
-            self.confusion = c if self.confusion is None else self.confusion + c
-        if self._want_sample(k) or (
-            self.expected_frames and k == self.expected_frames - 1 and not self.samples
-        ):
-            self.samples.append(
-                {
-                    "index": result.index,
-                    "status": result.status,
-                    "rgb": frame.rgb.copy(),
-                    "pred": result.labels.copy(),
-                    "gt": None if gt is None else gt.copy(),
-                }
-            )
-        if (
-            result.status == "fused"
-            and frame.depth_clean_m is not None
-            and frame.world_T_cam is not None
-            and self.n_surface < self.max_surface_points
-        ):
-            from real3d.mapping.evaluate import observed_surface_points
-
-            p = observed_surface_points([frame], stride=self.surface_stride)
-            self.surface_points.append(p.astype(np.float32))
-            self.n_surface += len(p)
-        if result.status == "fused" and frame.world_T_cam is not None:
-            self.trajectory.append(frame.world_T_cam[:3, 3].copy())
-
-    def latency_arrays(self) -> dict:
-        return {k: np.asarray(v, np.float64) for k, v in self.latency.items()}
-
-
-# ---------------------------------------------------------------------------- goal / path
-def auto_goal(costmap, start_xy) -> np.ndarray | None:
-    """The reachable free cell farthest (in path cost) from ``start_xy``: a goal that makes
-    the planner cross the explored space. None when nothing is reachable."""
-    from skimage.graph import MCP_Geometric
-
-    from real3d.nav.costmap import clear_footprint
-
-    cost = costmap.cost.copy()
-    cm = type(costmap)(cost, costmap.grid, costmap.obstacle_distance_m, costmap.config)
-    clear_footprint(cm, start_xy, costmap.config.robot_radius_m + 0.1)
-    rc = costmap.world_to_cell(np.asarray(start_xy, float)[None])[0]
-    if not costmap.grid.inside(rc[None])[0] or not np.isfinite(cm.cost[rc[0], rc[1]]):
-        return None
-    finite = np.isfinite(cm.cost)
-    c = np.where(finite, cm.cost, -1.0)  # negative = impassable for MCP
-    mcp = MCP_Geometric(c, fully_connected=True)
-    acc, _ = mcp.find_costs([tuple(int(v) for v in rc)])
-    acc = np.where(np.isfinite(acc) & finite, acc, -1.0)
-    if acc.max() <= 0:
-        return None
-    r, col = np.unravel_index(int(np.argmax(acc)), acc.shape)
-    return costmap.cell_to_world(np.array([[r, col]]))[0]
-
-
-def plan_for_report(pipeline, goal_xy=None) -> dict:
-    """Plan from the last camera position to ``goal_xy`` (or ``auto_goal``); a dict for
-    path.json (``status`` "ok" or the reason there is no path)."""
-    from real3d.core.errors import NoPathError
-
-    out = {
-        "frame": "world, z up, metres",
-        "status": "no map",
-        "start_xy": None,
-        "goal_xy": None,
-        "goal_source": "given" if goal_xy is not None else "auto: farthest reachable free cell",
-        "waypoints": [],
-        "length_m": None,
-    }
-    cm = pipeline.costmap
-    if cm is None or not pipeline.trajectory:
-        return out
-    start = np.asarray(pipeline.trajectory[-1][:2], float)
-    out["start_xy"] = start.tolist()
-    goal = np.asarray(goal_xy, float) if goal_xy is not None else auto_goal(cm, start)
-    if goal is None:
-        out["status"] = "no reachable free space around the start"
-        return out
-    out["goal_xy"] = [float(v) for v in goal]
-    t0 = time.perf_counter()
-    try:
-        path = pipeline.plan(goal, start)
-    except NoPathError as e:
-        out["status"] = f"no path: {e}"
-        return out
-    out.update(
-        status="ok",
-        waypoints=path.waypoints.tolist(),
-        length_m=float(path.length_m),
-        plan_ms=(time.perf_counter() - t0) * 1e3,
-    )
-    return out
-
-
-# ---------------------------------------------------------------------------- metrics
-def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int = 20) -> dict:
-    """Scores against synthetic ground truth (``SceneGT``); keys ``seg2d``, ``map3d``,
-    ``objects``, ``nav`` (each None when it cannot be computed)."""
-    from real3d.eval.metrics import metrics_from_confusion
-
-    out = {"seg2d": None, "map3d": None, "objects": None, "nav": None}
-    if recorder.confusion is not None:
-        m = metrics_from_confusion(recorder.confusion)
-        out["seg2d"] = m.to_dict()
-    if scene is None or not len(pipeline.map):
-        return out
-    from real3d.mapping.evaluate import evaluate_map
-    from real3d.nav.evaluate import evaluate_navigation
-    from real3d.scene.evaluate import evaluate_graph
-
-    ref = (
-        np.concatenate(recorder.surface_points).astype(np.float64)
-        if recorder.surface_points
-        else None
-    )
-    mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
-    d = mm.to_dict()
-    d["miou"] = 100 * d["miou"]
-    d["iou_per_class"] = {
-        NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()
-    }
-    out["map3d"] = d
-    g = evaluate_graph(pipeline.scene_graph, scene)
-    out["objects"] = g.to_dict()
-    cm = pipeline.costmap
-    if cm is not None:
-        out["nav"] = evaluate_navigation(cm, scene.occupancy, n_pairs=nav_pairs, mesh=scene.mesh).to_dict()
-    return out
-
-
 # ---------------------------------------------------------------------------- report
 def _table_html(rows, header=None) -> str:
     h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header) if header else ""
@@ -311,6 +126,30 @@ color:#222}h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:4
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 10px;text-align:left;
 font-size:14px}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:14px}
 .kpi{display:inline-block;margin:6px 18px 6px 0}.kpi b{font-size:24px;display:block}"""
+
+
+def _topdown(pipeline, path_info: dict):
+    """The costmap seen from above with the objects, the trajectory and the planned path
+    (``path_info`` as ``plan_for_report`` gives it), at most about 900 px wide."""
+    from real3d.nav.draw import render_topdown
+    from real3d.nav.planner import Path as NavPath
+
+    cm = pipeline.costmap
+    wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
+    p = (
+        NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64))
+        if len(wp) > 1
+        else None
+    )
+    traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
+    return render_topdown(
+        cm,
+        objects=pipeline.scene_graph.objects(),
+        path=p,
+        trajectory=traj,
+        goal_xy=path_info.get("goal_xy"),
+        scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)),
+    )
 
 
 def write_report(
@@ -372,27 +211,8 @@ def write_report(
         )
     figs["memory"] = stack_vertical(mem)
     figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
-    cm = pipeline.costmap
-    if cm is not None:
-        from real3d.nav.draw import render_topdown
-        from real3d.nav.planner import Path as NavPath
-
-        wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
-        p = (
-            NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64))
-            if len(wp) > 1
-            else None
-        )
-        traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
-        scale = int(np.clip(900 // max(cm.grid.shape), 1, 6))
-        figs["topdown"] = render_topdown(
-            cm,
-            objects=pipeline.scene_graph.objects(),
-            path=p,
-            trajectory=traj,
-            goal_xy=path_info.get("goal_xy"),
-            scale=scale,
-        )
+    if pipeline.costmap is not None:
+        figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
     pix = pipeline.class_pixels[1:].astype(float)
     hist = {}
@@ -584,8 +404,6 @@ def write_run_outputs(
         {"files": {name: path}, "metrics": the metrics.json content}.
     """
     from real3d.mapping.export import export_point_cloud_ply
-    from real3d.nav.draw import render_topdown
-    from real3d.nav.planner import Path as NavPath
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -598,23 +416,8 @@ def write_run_outputs(
     files["path.json"] = write_json(out / "path.json", path_info)
     files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply")  # atomic itself
     files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
-    cm = pipeline.costmap
-    if cm is not None:
-        wp = np.asarray(path_info["waypoints"] or np.zeros((0, 2)), float)
-        p = (
-            NavPath(wp, path_info["length_m"] or 0.0, 0.0, np.zeros((0, 2), np.int64))
-            if len(wp) > 1
-            else None
-        )
-        traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
-        img = render_topdown(
-            cm,
-            objects=graph.objects(),
-            path=p,
-            trajectory=traj,
-            goal_xy=path_info.get("goal_xy"),
-            scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)),
-        )
+    if pipeline.costmap is not None:
+        img = _topdown(pipeline, path_info)
     else:
         from PIL import Image, ImageDraw
 

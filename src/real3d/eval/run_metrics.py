@@ -1,0 +1,49 @@
+"""Scores of a pipeline run against synthetic ground truth: 2D segmentation (from the
+``RunRecorder``'s confusion matrix), the 3D semantic map, the scene graph's objects and
+navigation on the final costmap."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from real3d.core.labels import NYU13
+
+if TYPE_CHECKING:
+    from real3d.eval.recorder import RunRecorder
+
+
+def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int = 20) -> dict:
+    """Scores against synthetic ground truth (``SceneGT``); keys ``seg2d``, ``map3d``,
+    ``objects``, ``nav`` (each None when it cannot be computed)."""
+    from real3d.eval.metrics import metrics_from_confusion
+
+    out = {"seg2d": None, "map3d": None, "objects": None, "nav": None}
+    if recorder.confusion is not None:
+        m = metrics_from_confusion(recorder.confusion)
+        out["seg2d"] = m.to_dict()
+    if scene is None or not len(pipeline.map):
+        return out
+    from real3d.mapping.evaluate import evaluate_map
+    from real3d.nav.evaluate import evaluate_navigation
+    from real3d.scene.evaluate import evaluate_graph
+
+    ref = (
+        np.concatenate(recorder.surface_points).astype(np.float64)
+        if recorder.surface_points
+        else None
+    )
+    mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
+    d = mm.to_dict()
+    d["miou"] = 100 * d["miou"]
+    d["iou_per_class"] = {
+        NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()
+    }
+    out["map3d"] = d
+    g = evaluate_graph(pipeline.scene_graph, scene)
+    out["objects"] = g.to_dict()
+    cm = pipeline.costmap
+    if cm is not None:
+        out["nav"] = evaluate_navigation(cm, scene.occupancy, n_pairs=nav_pairs, mesh=scene.mesh).to_dict()
+    return out

@@ -1,0 +1,38 @@
+from types import SimpleNamespace
+
+import numpy as np
+
+from real3d.eval.recorder import RunRecorder
+
+
+def _result(i, status="fused", labels=None, latency=None):
+    return SimpleNamespace(index=i, status=status, latency_ms=latency or {"segment": 1.0, "total": 2.0},
+                           map_voxels=10 * i, labels=labels)
+
+
+def _frame(labels):
+    h, w = labels.shape
+    return SimpleNamespace(labels=labels, rgb=np.zeros((h, w, 3), np.uint8), depth_clean_m=None,
+                           world_T_cam=np.eye(4))
+
+
+def test_recorder_keeps_bounded_summaries():
+    rec = RunRecorder(expected_frames=10, n_samples=3, rss_every=4)
+    gt = np.array([[1, 2], [3, 0]], np.uint8)
+    for i in range(10):
+        lat = {"segment": 1.0, "total": 2.0} if i != 4 else {"segment": 1.0, "total": 2.0, "graph": 5.0}
+        rec.on_result(_result(i, labels=gt.copy(), latency=lat), _frame(gt))
+    assert rec.index == list(range(10)) and rec.map_voxels[-1] == 90
+    # the void pixel is not counted: 3 labelled pixels per frame, all right
+    assert rec.confusion.sum() == 30 and np.trace(rec.confusion) == 30
+    assert [s["index"] for s in rec.samples] == [0, 4, 9]
+    assert [k for k, _ in rec.rss] == [0, 4, 8]
+    lat = rec.latency_arrays()
+    assert lat["segment"].shape == (10,) and np.isnan(lat["graph"]).sum() == 9 and lat["graph"][4] == 5.0
+    assert len(rec.trajectory) == 10
+
+
+def test_frames_without_labels_only_count():
+    rec = RunRecorder()
+    rec.on_result(_result(0, status="skipped"), None)
+    assert rec.status == ["skipped"] and rec.confusion is None and rec.samples == []
