@@ -2,9 +2,9 @@
 
 A submanifold map pairs every site with its neighbours at each kernel offset: the
 neighbour's key is the site's key plus a constant (see ``tensor.key_delta``), so each
-offset is one add and the lookup for all offsets is one ``torch.searchsorted`` into the
-sorted keys. Offsets come in pairs ``d``, ``-d`` whose pairs are the same with input and
-output swapped, so only half of them are searched.
+offset is one add and a ``torch.searchsorted`` into the sorted keys. Offsets come in
+pairs ``d``, ``-d`` whose pairs are the same with input and output swapped, so only half
+of them are looked up, and the offsets along z of one (dx, dy) column share one search.
 
 A stride-``f`` map with kernel ``f`` needs no search at all: a site's output is
 ``floor(c / f)`` and its kernel offset is ``c mod f``; ``torch.unique`` over the parent
@@ -53,24 +53,51 @@ def build_submanifold_map(keys: torch.Tensor, kernel_size: int = 3, dilation: in
     n = keys.shape[0]
     volume = len(offsets)
     centre = volume // 2
-    # Offsets k and volume-1-k are negatives of each other: search the first half only.
-    deltas = torch.tensor([key_delta(o) for o in offsets[:centre]], dtype=torch.int64)
     in_rows: list[torch.Tensor | None] = [None] * volume
     out_rows: list[torch.Tensor | None] = [None] * volume
-    if centre:
-        queries = keys.unsqueeze(0) + deltas.unsqueeze(1)  # (centre, N): each row stays sorted
-        pos = torch.searchsorted(keys, queries).clamp_(max=n - 1)
-        found = keys[pos] == queries
-        for k in range(centre):
-            rows = torch.nonzero(found[k]).squeeze(1)
-            nbr = pos[k, rows]
-            # Site ``rows[j]`` has its neighbour at offset d in row ``nbr[j]``; seen from
-            # that neighbour, the site is at offset -d.
-            in_rows[k], out_rows[k] = nbr, rows
-            in_rows[volume - 1 - k], out_rows[volume - 1 - k] = rows, nbr
-    all_rows = torch.arange(n, dtype=torch.int64)
-    in_rows[centre] = out_rows[centre] = all_rows
+    # Offsets k and volume-1-k are negatives of each other: look up the first half only.
+    for k, (hit, pos) in enumerate(_lookup_first_half(keys, offsets[:centre], dilation)):
+        rows = torch.nonzero(hit).squeeze(1)
+        nbr = pos[rows]
+        # Site ``rows[j]`` has its neighbour at offset d in row ``nbr[j]``; seen from that
+        # neighbour, the site is at offset -d. Both index lists are ascending.
+        in_rows[k], out_rows[k] = nbr, rows
+        in_rows[volume - 1 - k], out_rows[volume - 1 - k] = rows, nbr
+    in_rows[centre] = out_rows[centre] = torch.arange(n, dtype=torch.int64)
     return KernelMap(tuple(in_rows), tuple(out_rows), n, n, identity_offset=centre)
+
+
+def _lookup_first_half(keys: torch.Tensor, offsets: list[tuple[int, int, int]], dilation: int):
+    """Yield (hit (N,) bool, row (N,) int64) per offset: whether site + offset exists, and where.
+
+    Sites that differ only in z are adjacent in key order, so with dilation 1 the
+    offsets of one (dx, dy) column need one binary search: if ``p`` is the insertion
+    point of ``q``, the insertion point of ``q + 1`` is ``p + (keys[p] == q)``.
+    """
+    n = keys.shape[0]
+    last = n - 1
+    i = 0
+    while i < len(offsets):
+        dx, dy, dz0 = offsets[i]
+        j = i
+        while j < len(offsets) and offsets[j][:2] == (dx, dy):
+            j += 1
+        query = keys + key_delta((dx, dy, dz0))
+        if dilation == 1:
+            pos = torch.searchsorted(keys, query)
+            for step in range(j - i):
+                clamped = pos.clamp(max=last)
+                hit = keys[clamped] == query
+                yield hit, clamped
+                if step + 1 < j - i:
+                    pos = pos + hit
+                    query = query + 1
+        else:
+            for k in range(i, j):
+                q = keys + key_delta(offsets[k])
+                clamped = torch.searchsorted(keys, q).clamp_(max=last)
+                yield keys[clamped] == q, clamped
+        i = j
 
 
 def build_downsample_map(coords: torch.Tensor, factor: int = 2) -> tuple[KernelMap, torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from real3d.core.errors import InputError, describe_array
 from real3d.sparse.kernel_map import build_downsample_map, build_submanifold_map
@@ -23,7 +24,7 @@ from real3d.sparse.tensor import KernelMap, SparseTensor
 
 def apply_kernel_map(feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor,
                      bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Sparse convolution of raw features through a kernel map.
+    """Sparse convolution of raw features through a kernel map (differentiable).
 
     Args:
         feats: (num_in, C_in) float features.
@@ -34,20 +35,82 @@ def apply_kernel_map(feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor,
     Returns:
         (num_out, C_out) features.
     """
-    c_out = weight.shape[2]
+    out = _KernelMapConv.apply(feats, weight, kmap)
+    return out if bias is None else out + bias
+
+
+def _conv_forward(feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor) -> torch.Tensor:
     centre = kmap.identity_offset
     if centre >= 0:
         out = feats @ weight[centre]
     else:
-        out = feats.new_zeros((kmap.num_out, c_out))
+        out = feats.new_zeros((kmap.num_out, weight.shape[2]))
     for k in range(kmap.volume):
         rows_in = kmap.in_rows[k]
         if k == centre or rows_in.shape[0] == 0:
             continue
         out.index_add_(0, kmap.out_rows[k], feats.index_select(0, rows_in) @ weight[k])
-    if bias is not None:
-        out = out + bias
     return out
+
+
+class _KernelMapConv(torch.autograd.Function):
+    """Gather-matmul-scatter convolution with a hand-written backward.
+
+    Autograd through the per-offset ops would allocate a full (num_in, C_in) gradient per
+    offset and sum K of them; here the input gradient is the same convolution through the
+    transposed map with transposed weights, and the weight gradient is one matmul per
+    offset. Both keep the fixed offset order, so they are deterministic too.
+    """
+
+    @staticmethod
+    def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, kmap: KernelMap) -> torch.Tensor:
+        ctx.save_for_backward(feats, weight)
+        ctx.kmap = kmap
+        return _conv_forward(feats, kmap, weight)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        feats, weight = ctx.saved_tensors
+        kmap: KernelMap = ctx.kmap
+        grad_out = grad_out.contiguous()
+        grad_feats = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_feats = _conv_forward(grad_out, kmap.transposed(), weight.transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.zeros_like(weight)
+            for k in range(kmap.volume):
+                if k == kmap.identity_offset:
+                    grad_weight[k] = _sum_of_outer_products(feats, grad_out)
+                elif kmap.in_rows[k].shape[0]:
+                    grad_weight[k] = _sum_of_outer_products(feats.index_select(0, kmap.in_rows[k]),
+                                                            grad_out.index_select(0, kmap.out_rows[k]))
+        return grad_feats, grad_weight, None
+
+
+_CHUNK_ROWS = 512
+
+
+def _sum_of_outer_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a.T @ b`` for (M, C_in) and (M, C_out), summed in an order fixed by M alone.
+
+    A plain matmul with a long reduction may split that reduction over threads, which
+    changes the bits with the thread count. Here fixed 512-row chunks each give one product
+    (a batched matmul parallelises over chunks) and the partial sums are added pairwise in
+    elementwise ops.
+    """
+    m = a.shape[0]
+    chunks = -(-m // _CHUNK_ROWS)
+    pad = chunks * _CHUNK_ROWS - m
+    if pad:
+        a = F.pad(a, (0, 0, 0, pad))
+        b = F.pad(b, (0, 0, 0, pad))
+    partial = torch.bmm(a.reshape(chunks, _CHUNK_ROWS, -1).transpose(1, 2), b.reshape(chunks, _CHUNK_ROWS, -1))
+    while partial.shape[0] > 1:
+        if partial.shape[0] % 2:
+            partial = torch.cat((partial, partial.new_zeros((1, *partial.shape[1:]))))
+        partial = partial[0::2] + partial[1::2]
+    return partial[0]
 
 
 def _check_weight(x: SparseTensor, weight: torch.Tensor, where: str) -> None:
