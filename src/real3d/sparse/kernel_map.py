@@ -125,5 +125,5 @@ def build_downsample_map(coords: torch.Tensor, factor: int = 2) -> tuple[KernelM
     counts = torch.bincount(offset, minlength=factor**3).tolist()
     in_rows = torch.split(order, counts)
     out_rows = torch.split(inverse[order], counts)
-    kmap = KernelMap(tuple(in_rows), tuple(out_rows), coords.shape[0], out_keys.shape[0])
+    kmap = KernelMap(tuple(in_rows), tuple(out_rows), coords.shape[0], out_keys.shape[0], in_once=True)
     return kmap, unpack_keys(out_keys), out_keys

@@ -43,13 +43,18 @@ def _conv_forward(feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor) ->
     centre = kmap.identity_offset
     if centre >= 0:
         out = feats @ weight[centre]
+    elif kmap.out_once:
+        out = feats.new_empty((kmap.num_out, weight.shape[2]))
     else:
         out = feats.new_zeros((kmap.num_out, weight.shape[2]))
+    # When every output row gets exactly one pair (transposed strided conv), rows are
+    # written instead of accumulated: no zero fill, no read-modify-write.
+    write = out.index_copy_ if kmap.out_once else out.index_add_
     for k in range(kmap.volume):
         rows_in = kmap.in_rows[k]
         if k == centre or rows_in.shape[0] == 0:
             continue
-        out.index_add_(0, kmap.out_rows[k], feats.index_select(0, rows_in) @ weight[k])
+        write(0, kmap.out_rows[k], feats.index_select(0, rows_in) @ weight[k])
     return out
 
 
@@ -57,9 +62,9 @@ class _KernelMapConv(torch.autograd.Function):
     """Gather-matmul-scatter convolution with a hand-written backward.
 
     Autograd through the per-offset ops would allocate a full (num_in, C_in) gradient per
-    offset and sum K of them; here the input gradient is the same convolution through the
-    transposed map with transposed weights, and the weight gradient is one matmul per
-    offset. Both keep the fixed offset order, so they are deterministic too.
+    offset and sum K of them. Here, per offset, the gathered output gradient serves both
+    the input gradient (scattered through the transposed pairs) and the weight gradient
+    (one deterministic sum of outer products). Offsets keep their fixed order.
     """
 
     @staticmethod
@@ -74,17 +79,30 @@ class _KernelMapConv(torch.autograd.Function):
         feats, weight = ctx.saved_tensors
         kmap: KernelMap = ctx.kmap
         grad_out = grad_out.contiguous()
+        need_feats, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        centre = kmap.identity_offset
         grad_feats = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            grad_feats = _conv_forward(grad_out, kmap.transposed(), weight.transpose(1, 2))
-        if ctx.needs_input_grad[1]:
+        if need_feats:
+            if centre >= 0:
+                grad_feats = grad_out @ weight[centre].t()
+            elif kmap.in_once:
+                grad_feats = feats.new_empty(feats.shape)
+            else:
+                grad_feats = feats.new_zeros(feats.shape)
+            write = grad_feats.index_copy_ if kmap.in_once and centre < 0 else grad_feats.index_add_
+        if need_weight:
             grad_weight = torch.zeros_like(weight)
-            for k in range(kmap.volume):
-                if k == kmap.identity_offset:
-                    grad_weight[k] = _sum_of_outer_products(feats, grad_out)
-                elif kmap.in_rows[k].shape[0]:
-                    grad_weight[k] = _sum_of_outer_products(feats.index_select(0, kmap.in_rows[k]),
-                                                            grad_out.index_select(0, kmap.out_rows[k]))
+            if centre >= 0:
+                grad_weight[centre] = _sum_of_outer_products(feats, grad_out)
+        for k in range(kmap.volume):
+            rows_in = kmap.in_rows[k]
+            if k == centre or rows_in.shape[0] == 0:
+                continue
+            g = grad_out.index_select(0, kmap.out_rows[k])
+            if need_feats:
+                write(0, rows_in, g @ weight[k].t())
+            if need_weight:
+                grad_weight[k] = _sum_of_outer_products(feats.index_select(0, rows_in), g)
         return grad_feats, grad_weight, None
 
 
@@ -96,20 +114,23 @@ def _sum_of_outer_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     A plain matmul with a long reduction may split that reduction over threads, which
     changes the bits with the thread count. Here fixed 512-row chunks each give one product
-    (a batched matmul parallelises over chunks) and the partial sums are added pairwise in
-    elementwise ops.
+    (a batched matmul parallelises over chunks, the last partial chunk is a small matmul
+    of its own) and the partial sums are added pairwise in elementwise ops.
     """
     m = a.shape[0]
-    chunks = -(-m // _CHUNK_ROWS)
-    pad = chunks * _CHUNK_ROWS - m
-    if pad:
-        a = F.pad(a, (0, 0, 0, pad))
-        b = F.pad(b, (0, 0, 0, pad))
-    partial = torch.bmm(a.reshape(chunks, _CHUNK_ROWS, -1).transpose(1, 2), b.reshape(chunks, _CHUNK_ROWS, -1))
+    full = m // _CHUNK_ROWS
+    parts = []
+    if full:
+        rows = full * _CHUNK_ROWS
+        parts.append(torch.bmm(a[:rows].reshape(full, _CHUNK_ROWS, -1).transpose(1, 2),
+                               b[:rows].reshape(full, _CHUNK_ROWS, -1)))
+    if m > full * _CHUNK_ROWS:
+        parts.append((a[full * _CHUNK_ROWS:].t() @ b[full * _CHUNK_ROWS:]).unsqueeze(0))
+    partial = parts[0] if len(parts) == 1 else torch.cat(parts)
     while partial.shape[0] > 1:
-        if partial.shape[0] % 2:
-            partial = torch.cat((partial, partial.new_zeros((1, *partial.shape[1:]))))
-        partial = partial[0::2] + partial[1::2]
+        half = partial.shape[0] // 2
+        paired = partial[:half] + partial[half:2 * half]
+        partial = torch.cat((paired, partial[2 * half:])) if partial.shape[0] % 2 else paired
     return partial[0]
 
 

@@ -101,6 +101,8 @@ class KernelMap:
         num_in, num_out: number of input and output sites.
         identity_offset: index of the offset whose pairs are all (i, i) for
             i in range(num_in) (the centre of a submanifold kernel), or -1.
+        in_once, out_once: every input (output) row appears in exactly one pair over all
+            offsets (the inputs of a kernel-2 stride-2 map, the outputs of its transpose).
     """
 
     in_rows: tuple[torch.Tensor, ...]
@@ -108,6 +110,8 @@ class KernelMap:
     num_in: int
     num_out: int
     identity_offset: int = -1
+    in_once: bool = False
+    out_once: bool = False
 
     @property
     def volume(self) -> int:
@@ -120,7 +124,8 @@ class KernelMap:
 
     def transposed(self) -> KernelMap:
         """The same pairs with inputs and outputs swapped (for transposed convolution)."""
-        return KernelMap(self.out_rows, self.in_rows, self.num_out, self.num_in, self.identity_offset)
+        return KernelMap(self.out_rows, self.in_rows, self.num_out, self.num_in, self.identity_offset,
+                         in_once=self.out_once, out_once=self.in_once)
 
     def neighbour_table(self) -> torch.Tensor:
         """(num_out, K) int64: input row feeding each output row per offset, ``num_in`` where none.
