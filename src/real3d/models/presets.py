@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from real3d.core.errors import ConfigError
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
-from real3d.nn.blocks import EncoderConfig
+from real3d.nn.blocks import MOBILENETV2_WIDTHS, EncoderConfig
 from real3d.nn.decoder import DecoderConfig
 
 _RGB_TINY = EncoderConfig(3, (16, 24, 48, 96, 128), (1, 1, 1, 1))
@@ -17,6 +17,8 @@ _RGB_SMALL = EncoderConfig(3, (16, 32, 64, 128, 192), (1, 1, 2, 1))
 _DEPTH_SMALL = EncoderConfig(2, (8, 16, 32, 64, 96), (1, 1, 1, 1))
 _RGB_BASE = EncoderConfig(3, (24, 48, 96, 192, 256), (1, 2, 2, 1))
 _DEPTH_BASE = EncoderConfig(2, (16, 24, 48, 96, 128), (1, 1, 2, 1))
+# MobileNetV2 1.0, initialised from ImageNet for training (real3d.models.imagenet)
+_RGB_MNV2 = EncoderConfig(3, MOBILENETV2_WIDTHS, kind="mobilenetv2")
 
 
 def _two_stream(name: str, fusion: str, rgb: EncoderConfig, depth: EncoderConfig, dec: DecoderConfig) -> SegNetConfig:
@@ -28,9 +30,12 @@ PRESETS: dict[str, SegNetConfig] = {
     "rgbd-tiny": _two_stream("rgbd-tiny", "attn", _RGB_TINY, _DEPTH_TINY, DecoderConfig(48, 24)),
     "rgbd-small": _two_stream("rgbd-small", "attn", _RGB_SMALL, _DEPTH_SMALL, DecoderConfig(64, 32)),
     "rgbd-base": _two_stream("rgbd-base", "attn", _RGB_BASE, _DEPTH_BASE, DecoderConfig(96, 48)),
+    # ImageNet-initialisable RGB stream (MobileNetV2), residual depth stream
+    "rgbd-mnv2": _two_stream("rgbd-mnv2", "attn", _RGB_MNV2, _DEPTH_SMALL, DecoderConfig(64, 32)),
     # RGB-only models (serve frames without depth)
     "rgb-tiny": SegNetConfig("rgb-tiny", "rgb", _RGB_TINY, decoder=DecoderConfig(48, 24)),
     "rgb-small": SegNetConfig("rgb-small", "rgb", _RGB_SMALL, decoder=DecoderConfig(64, 32)),
+    "rgb-mnv2": SegNetConfig("rgb-mnv2", "rgb", _RGB_MNV2, decoder=DecoderConfig(64, 32)),
     # baselines at the small widths
     "depth-small": SegNetConfig("depth-small", "depth", _RGB_SMALL, decoder=DecoderConfig(64, 32)),
     "early-small": SegNetConfig("early-small", "early", _RGB_SMALL, decoder=DecoderConfig(64, 32)),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -31,7 +31,7 @@ from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.labels import LabelSet
 from real3d.models.contract import label_set_for
-from real3d.nn.blocks import Encoder, EncoderConfig
+from real3d.nn.blocks import EncoderConfig, make_encoder
 from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
 from real3d.nn.fusion import make_fusion
 from real3d.nn.guided import guided_upsample
@@ -132,7 +132,7 @@ class SegNetConfig:
 
 
 def _enc_from_dict(d: dict) -> EncoderConfig:
-    return EncoderConfig(int(d["in_channels"]), tuple(d["widths"]), tuple(d["depths"]))
+    return EncoderConfig(int(d["in_channels"]), tuple(d["widths"]), tuple(d["depths"]), d.get("kind", "residual"))
 
 
 @dataclass(frozen=True)
@@ -189,13 +189,13 @@ class Real3DVisionNet(nn.Module):
         self.config = config
         c = config
         enc_in = {"attn": 3, "add": 3, "se": 3, "rgb": 3, "early": 5, "depth": 2}[c.fusion]
-        rgb_cfg = EncoderConfig(enc_in, c.rgb_encoder.widths, c.rgb_encoder.depths)
-        self.encoder = Encoder(rgb_cfg)
-        self.depth_encoder: Encoder | None = None
+        rgb_cfg = replace(c.rgb_encoder, in_channels=enc_in)
+        self.encoder = make_encoder(rgb_cfg)
+        self.depth_encoder: nn.Module | None = None
         self.fusions = nn.ModuleDict()
         if c.depth_encoder is not None:
-            d_cfg = EncoderConfig(2, c.depth_encoder.widths, c.depth_encoder.depths)
-            self.depth_encoder = Encoder(d_cfg)
+            d_cfg = replace(c.depth_encoder, in_channels=2)
+            self.depth_encoder = make_encoder(d_cfg)
             for s in c.fusion_stages:
                 self.fusions[str(s)] = make_fusion(c.fusion, rgb_cfg.widths[s], d_cfg.widths[s])
         self.decoder = ProgressiveDecoder(rgb_cfg.widths, c.num_classes, c.decoder)
