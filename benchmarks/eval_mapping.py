@@ -61,7 +61,7 @@ def main() -> None:
     from real3d.cli.values import config_from_overrides
     from real3d.core.errors import ConfigError
     from real3d.core.machine import describe_machine
-    from real3d.eval.fusion import fuse_sequence
+    from real3d.testing.fusion import fuse_sequence
     from real3d.mapping.evaluate import evaluate_map, observed_surface_points
     from real3d.mapping.export import export_point_cloud_ply
     from real3d.nav import CostmapConfig, build_costmap

@@ -3,7 +3,7 @@
 Fuses each home once (300 noisy frames at 240x320, ground-truth labels and instances, or
 with ``--model`` a segmentation network's class probabilities and no instances,
 ``SemanticMap(pixel_stride=4)``, the scene graph updated every 10 frames with the shipped
-box refiner, as ``eval_mapping.py`` does; ``real3d.eval.fusion.fused_home``) and keeps the
+box refiner, as ``eval_mapping.py`` does; ``real3d.testing.fusion.fused_home``) and keeps the
 map, the graph's objects and the scene under ``--maps``; then scores navigation as ``eval_mapping.py`` does (20 pairs per
 home, clearance to the exact outlines, without and with a 0.1 m goal tolerance) for the
 costmap settings given, so that settings can be compared on the same maps in minutes.
@@ -47,7 +47,7 @@ def main() -> None:
 
     from real3d.cli.values import config_from_overrides, parse_seeds
     from real3d.core.errors import ConfigError
-    from real3d.eval.fusion import fused_home
+    from real3d.testing.fusion import fused_home
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.evaluate import evaluate_navigation
 

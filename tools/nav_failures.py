@@ -4,7 +4,7 @@ the map's costmap makes lethal, and what those cells are: occupied, unknown, or 
 within the robot radius of a map obstacle (with that distance).
 
 Uses the map that ``benchmarks/eval_nav_maps.py`` keeps for the home under ``--maps``
-(``real3d.eval.fusion.fused_home``), fusing it first if it is not there yet.
+(``real3d.testing.fusion.fused_home``), fusing it first if it is not there yet.
 
     python tools/nav_failures.py 141
 """
@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from real3d.core.errors import NoPathError
-    from real3d.eval.fusion import fused_home
+    from real3d.testing.fusion import fused_home
     from real3d.nav import CostmapConfig, build_costmap
     from real3d.nav.costmap import Costmap, clear_footprint
     from real3d.nav.evaluate import gt_costmap, limit_to_explored, obstacle_footprints, sample_pairs

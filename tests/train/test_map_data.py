@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from real3d.core.errors import FormatError, InputError
-from real3d.mapping.toyscene import toy_sequence
+from real3d.testing.toyscene import toy_sequence
 from real3d.train.map_data import MapSample, fuse_frames, label_points, sample_from_map
 
 

@@ -11,8 +11,9 @@ import numpy as np
 from real3d.core.errors import FormatError, InputError
 from real3d.core.frame import Frame
 from real3d.core.labels import LabelSet
+from real3d.core.segmentation import SegmentationResult
 from real3d.models.contract import label_set_for
-from real3d.models.segmentation import SegmentationResult, SegNetConfig, tta_predict
+from real3d.models.segmentation import SegNetConfig, tta_predict
 
 
 class OrtSegmenter:

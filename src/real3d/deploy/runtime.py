@@ -84,11 +84,10 @@ def ort_segmenter(net: Real3DVisionNet, backend: str, *, cache_dir: str | os.Pat
             # the name carries the weight format, so a graph cached with another one is not reused
             q = final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx"
             if not q.is_file():
-                from real3d.synth import generate_sequence
+                from real3d.train.data import calibration_frames as synthetic_frames
 
-                n = max(1, int(calibration_frames))
-                seq = generate_sequence(11, n, size=net.config.infer_hw, kind="home", noise=True)
-                feeds = calibration_feeds_from_frames(seq.frames, net.config)
+                frames = synthetic_frames(max(1, int(calibration_frames)), net.config.infer_hw)
+                feeds = calibration_feeds_from_frames(frames, net.config)
                 quantize_int8(fp32, q, feeds)
             path = q
         return OrtSegmenter(path, threads=threads or 0)

@@ -1,8 +1,19 @@
 """Evaluation: metrics, pictures and runners."""
 
 from real3d.eval.images import confusion_png, overlay_png
-from real3d.eval.metrics import SegMetrics, bootstrap_miou, bootstrap_miou_draws, confusion_matrix, metrics_from_confusion
-from real3d.eval.segmentation import PairedComparison, compare_labellings, evaluate_segmentation, sample_to_frame
+from real3d.eval.metrics import (
+    SegMetrics,
+    bootstrap_miou,
+    bootstrap_miou_draws,
+    confusion_matrix,
+    metrics_from_confusion,
+)
+from real3d.eval.segmentation import (
+    PairedComparison,
+    compare_labellings,
+    evaluate_segmentation,
+    sample_to_frame,
+)
 
 __all__ = [
     "SegMetrics", "bootstrap_miou", "bootstrap_miou_draws", "confusion_matrix", "metrics_from_confusion", "confusion_png", "overlay_png",

@@ -43,10 +43,11 @@ import numpy as np
 from real3d.core.errors import ConfigError, FormatError, InputError, describe_array
 from real3d.core.files import atomic_write_bytes
 from real3d.core.frame import Frame
+from real3d.core.refinement import MapRefinement
 from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
 
 if TYPE_CHECKING:
-    from real3d.models.segmentation import SegmentationResult
+    from real3d.core.segmentation import SegmentationResult
 
 MAP_FORMAT_VERSION = 3  # 2: per-voxel instance id, votes and endpoint hits; camera positions;
 #                          3: per-voxel mean of the measured points
@@ -305,7 +306,10 @@ class SemanticMap:
         self._free_count = np.zeros(0, np.float32)
         self.frames_integrated = 0
         self._camera_positions: list[np.ndarray] = []
-        # Bumped on every integrate; derived structures (scene graph, costmap) compare it.
+        # A 3D network's labels and instances for the first rows (see set_refinement).
+        self._refinement: MapRefinement | None = None
+        # Bumped on every integrate and refinement; derived structures (scene graph,
+        # costmap) compare it.
         self.version = 0
 
     # ------------------------------------------------------------------ storage
@@ -710,6 +714,43 @@ class SemanticMap:
         e = np.exp(ev - ev.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
+    # ------------------------------------------------------------------ refinement
+    @property
+    def refinement(self) -> MapRefinement | None:
+        """The last ``set_refinement`` (None: labels come from the fusion alone)."""
+        return self._refinement
+
+    def set_refinement(self, refinement: MapRefinement | None) -> None:
+        """Use a 3D network's labels (and instances) for the rows it covers (see
+        ``real3d.core.refinement``); None goes back to the fusion's. The fused evidence
+        is not changed. Bumps ``version``.
+
+        Raises:
+            InputError: not a MapRefinement, or one covering more rows than the map has.
+        """
+        if refinement is not None:
+            if not isinstance(refinement, MapRefinement):
+                raise InputError(f"set_refinement: expected a MapRefinement or None, got {type(refinement).__name__}")
+            if len(refinement) > len(self):
+                raise InputError(f"set_refinement: covers {len(refinement)} rows, the map has {len(self)}")
+            if len(refinement) and int(refinement.labels.max()) >= self.config.num_classes:
+                raise InputError(f"set_refinement: label {int(refinement.labels.max())} >= num_classes "
+                                 f"{self.config.num_classes}")
+        self._refinement = refinement
+        self.version += 1
+
+    def instances_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) int32 instance ids of map rows: the refinement's where it has
+        instances (rows it does not cover get 0), else the fused 2D instances."""
+        rows = np.asarray(rows, np.int64)
+        r = self._refinement
+        if r is None or r.instances is None:
+            return self._instance[rows].copy()
+        out = np.zeros(rows.shape[0], np.int32)
+        has = rows < len(r)
+        out[has] = r.instances[rows[has]]
+        return out
+
     def _labels_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         post = self.class_posterior(rows)
         post[:, 0] = 0.0  # void is "no evidence", never a map class
@@ -718,6 +759,11 @@ class SemanticMap:
         none = self._class_weight[rows] <= 0
         lab[none] = 0
         conf[none] = 0.0
+        r = self._refinement
+        if r is not None:
+            has = rows < len(r)
+            lab[has] = r.labels[rows[has]]
+            conf[has] = r.confidence[rows[has]]
         return lab, conf
 
     def query_labels(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

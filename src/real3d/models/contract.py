@@ -18,7 +18,7 @@ from real3d.core.labels import NYU13, LabelSet
 
 if TYPE_CHECKING:
     from real3d.core.frame import Frame
-    from real3d.models.segmentation import SegmentationResult
+    from real3d.core.segmentation import SegmentationResult
 
 
 @runtime_checkable

@@ -11,23 +11,14 @@ The backend runs it: ``"torch"`` (the network itself), ``"onnx"`` (onnxruntime F
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from real3d.core.errors import ConfigError
 from real3d.models.contract import Segmenter
-from real3d.models.presets import PRESETS
-from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
+from real3d.models.pretrained import ModelSpec, list_models, network_for
 
 BACKENDS = ("torch", "onnx", "int8")
 
-ModelSpec = str | os.PathLike | SegNetConfig | Real3DVisionNet
-
-
-def list_models() -> tuple[str, ...]:
-    """Every model name ``create_model`` takes: shipped weights first, then presets."""
-    from real3d.models.pretrained import PRETRAINED
-
-    return PRETRAINED + tuple(PRESETS)
+__all__ = ["BACKENDS", "ModelSpec", "create_model", "list_models"]
 
 
 def create_model(spec: ModelSpec = "rgbd-default", backend: str = "torch", *,
@@ -50,35 +41,10 @@ def create_model(spec: ModelSpec = "rgbd-default", backend: str = "torch", *,
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    net = _network(spec)
+    net = network_for(spec)
     if backend == "torch":
         return net.eval()
     from real3d.deploy.runtime import ort_segmenter
 
     return ort_segmenter(net, backend, cache_dir=cache_dir, threads=threads,
                          calibration_frames=calibration_frames)
-
-
-def _network(spec: ModelSpec) -> Real3DVisionNet:
-    from real3d.models import pretrained
-
-    if isinstance(spec, Real3DVisionNet):
-        return spec
-    if isinstance(spec, SegNetConfig):
-        return Real3DVisionNet(spec)
-    if not isinstance(spec, (str, os.PathLike)):
-        raise ConfigError(f"create_model: expected a model name, a weights path, a SegNetConfig or a "
-                          f"Real3DVisionNet, got {type(spec).__name__}")
-    s = str(spec)
-    if s in pretrained.PRETRAINED:
-        return pretrained.load_weights(pretrained.WEIGHTS_DIR / f"{s}.safetensors")
-    if s in PRESETS:
-        return Real3DVisionNet(PRESETS[s])
-    p = Path(s)
-    if p.suffix in (".safetensors", ".json") or p.exists():
-        if p.is_dir():
-            p = p / "model.safetensors"
-        return pretrained.load_weights(p)
-    raise ConfigError(
-        f"unknown model {s!r}; expected a path to .safetensors or one of {', '.join(list_models())}"
-    )

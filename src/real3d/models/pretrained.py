@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -15,10 +16,13 @@ from safetensors.torch import load_file, save
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.core.files import atomic_write_files
+from real3d.models.presets import PRESETS
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 PRETRAINED = ("rgbd-default", "rgb-default")
+
+ModelSpec = str | os.PathLike | SegNetConfig | Real3DVisionNet
 
 
 def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = None) -> Path:
@@ -113,23 +117,49 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
     return model.eval()
 
 
+def list_models() -> tuple[str, ...]:
+    """Every model name ``create_model`` takes: shipped weights first, then presets."""
+    return PRETRAINED + tuple(PRESETS)
+
+
+def network_for(spec: ModelSpec) -> Real3DVisionNet:
+    """The torch network for ``spec`` (what ``create_model(spec)`` serves): a shipped name,
+    a preset name (random init), a weights path, a ``SegNetConfig`` or a network (as is)."""
+    if isinstance(spec, Real3DVisionNet):
+        return spec
+    if isinstance(spec, SegNetConfig):
+        return Real3DVisionNet(spec)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f"create_model: expected a model name, a weights path, a SegNetConfig or a "
+                          f"Real3DVisionNet, got {type(spec).__name__}")
+    s = str(spec)
+    if s in PRETRAINED:
+        return load_weights(WEIGHTS_DIR / f"{s}.safetensors")
+    if s in PRESETS:
+        return Real3DVisionNet(PRESETS[s])
+    p = Path(s)
+    if p.suffix in (".safetensors", ".json") or p.exists():
+        if p.is_dir():
+            p = p / "model.safetensors"
+        return load_weights(p)
+    raise ConfigError(
+        f"unknown model {s!r}; expected a path to .safetensors or one of {', '.join(list_models())}"
+    )
+
+
 def load_pretrained(name: str = "rgbd-default") -> Real3DVisionNet:
     """Shipped default weights by name (``rgbd-default``, ``rgb-default``), in eval mode.
 
     Alias of ``create_model(name)`` restricted to ``PRETRAINED`` (a preset name raises)."""
     if name not in PRETRAINED:
         raise ConfigError(f"unknown pretrained model {name!r}; valid: {', '.join(PRETRAINED)}")
-    from real3d.models.factory import create_model
-
-    return create_model(name)
+    return load_weights(WEIGHTS_DIR / f"{name}.safetensors")
 
 
 def load_model(spec: str | Path) -> Real3DVisionNet:
     """A pretrained name, a preset name (random init) or a path to ``.safetensors``, in
     eval mode. Alias of ``create_model(spec)`` (torch backend)."""
-    from real3d.models.factory import create_model
-
-    return create_model(spec)
+    return network_for(spec).eval()
 
 
 def count_macs(model: torch.nn.Module, size_hw: tuple[int, int] = (240, 320), head: str = "refined") -> int:

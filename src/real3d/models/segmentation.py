@@ -30,6 +30,7 @@ from torch import nn
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.labels import LabelSet
+from real3d.core.segmentation import SegmentationResult
 from real3d.models.contract import label_set_for
 from real3d.nn.blocks import EncoderConfig, make_encoder
 from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
@@ -133,27 +134,6 @@ class SegNetConfig:
 
 def _enc_from_dict(d: dict) -> EncoderConfig:
     return EncoderConfig(int(d["in_channels"]), tuple(d["widths"]), tuple(d["depths"]), d.get("kind", "residual"))
-
-
-@dataclass(frozen=True)
-class SegmentationResult:
-    """Per-pixel segmentation of one frame, at the frame's size.
-
-    Attributes:
-        labels: (H, W) uint8 NYUv2-13 ids; never 0 (the network does not predict void).
-        probs: (K + 1, H, W) float32 class probabilities indexed by label id; channel 0 (void)
-            is all zeros, channels 1..K sum to 1 at every pixel.
-        head: which prediction produced it, ``"refined"`` or ``"coarse"``.
-    """
-
-    labels: np.ndarray
-    probs: np.ndarray
-    head: str = "refined"
-
-    @property
-    def confidence(self) -> np.ndarray:
-        """(H, W) float32 probability of the predicted class."""
-        return self.probs.max(axis=0)
 
 
 def normalize_rgb(rgb: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:

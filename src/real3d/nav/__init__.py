@@ -10,7 +10,6 @@ from real3d.nav.costmap import (
     costmap_from_grid,
 )
 from real3d.nav.gravity import PlaneFit, floor_alignment, ransac_plane
-from real3d.nav.navigator import RobotNavigator
 from real3d.nav.planner import (
     PLANNERS,
     Path,
@@ -29,3 +28,13 @@ __all__ = [
     "PLANNERS",
     "RobotNavigator", "PlaneFit", "ransac_plane", "floor_alignment",
 ]
+
+
+def __getattr__(name: str):
+    # The seed's ``real3d.nav.RobotNavigator``: the navigator wraps a Pipeline, so it lives in
+    # ``real3d.pipeline``, above this stage; it is imported only when asked for.
+    if name == "RobotNavigator":
+        from real3d.pipeline.navigator import RobotNavigator
+
+        return RobotNavigator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

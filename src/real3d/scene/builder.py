@@ -60,7 +60,7 @@ class SceneGraphBuilder:
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
         arrays = semantic_map.voxel_arrays()
         n_obs = arrays["class_weight"][sp.rows[keep]]
-        inst = arrays["instance"][sp.rows[keep]]
+        inst = semantic_map.instances_of_rows(sp.rows[keep])
         normals = sp.normals[keep] if sp.normals is not None else None
         fit = self._fits.fitter(pts, sp.rows[keep], cfg.box_trim)
 

@@ -1,7 +1,14 @@
 """Sparse voxel tensors and sparse 3D convolution in plain torch (see docs/sparse.md)."""
 
 from real3d.sparse.kernel_map import build_downsample_map, build_submanifold_map, kernel_offsets
-from real3d.sparse.modules import BatchNorm, GlobalPool, ReLU, StridedConv3d, SubmanifoldConv3d, TransposedConv3d
+from real3d.sparse.modules import (
+    BatchNorm,
+    GlobalPool,
+    ReLU,
+    StridedConv3d,
+    SubmanifoldConv3d,
+    TransposedConv3d,
+)
 from real3d.sparse.ops import (
     apply_kernel_map,
     batch_norm,

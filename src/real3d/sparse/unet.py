@@ -108,6 +108,11 @@ class SparseUNet(nn.Module):
         return len(self.config.channels)
 
     def forward(self, x: SparseTensor) -> torch.Tensor:
+        return self.head(self.features(x).feats)
+
+    def features(self, x: SparseTensor) -> SparseTensor:
+        """The last decoder level's per-site features before the head: a stride-1
+        SparseTensor on the sites of ``x`` (same order), (N, channels[0]) features."""
         for block in self.stem:
             x = block(x)
         skips = []
@@ -117,7 +122,7 @@ class SparseUNet(nn.Module):
         for level in reversed(range(self.levels - 1)):
             x = self.up[level](x)
             x = self.up_refine[level](ops.cat(x, skips[level]))
-        return self.head(x.feats)
+        return x
 
     def kernel_tables(self, x: SparseTensor) -> list[torch.Tensor]:
         """Neighbour tables ``forward_tables`` needs for the sites of ``x`` (stride 1).
@@ -140,6 +145,11 @@ class SparseUNet(nn.Module):
 
     def forward_tables(self, feats: torch.Tensor, *tables: torch.Tensor) -> torch.Tensor:
         """Same network on raw (N, in_channels) features with ``kernel_tables`` output."""
+        return self.head(self.features_tables(feats, *tables))
+
+    def features_tables(self, feats: torch.Tensor, *tables: torch.Tensor) -> torch.Tensor:
+        """``features`` on raw (N, in_channels) features with ``kernel_tables`` output:
+        (N, channels[0])."""
         n = self.levels
         subm, down, up = tables[:n], tables[n:2 * n - 1], tables[2 * n - 1:]
         for block in self.stem:
@@ -152,4 +162,4 @@ class SparseUNet(nn.Module):
         for level in reversed(range(n - 1)):
             feats = self.up[level].forward_table(feats, up[level])
             feats = self.up_refine[level].forward_table(torch.cat((feats, skips[level]), dim=1), subm[level])
-        return self.head(feats)
+        return feats

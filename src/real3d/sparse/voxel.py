@@ -8,7 +8,14 @@ import numpy as np
 import torch
 
 from real3d.core.errors import ConfigError, InputError, describe_array
-from real3d.sparse.tensor import COORD_MAX, COORD_MIN, SparseTensor, check_coords, pack_keys, unpack_keys
+from real3d.sparse.tensor import (
+    COORD_MAX,
+    COORD_MIN,
+    SparseTensor,
+    check_coords,
+    pack_keys,
+    unpack_keys,
+)
 
 
 def voxelize(points: torch.Tensor, feats: torch.Tensor, voxel_size_m: float,

@@ -276,6 +276,14 @@ def split_data_spec(spec: str) -> list[str]:
     return parts
 
 
+def calibration_frames(n: int, size_hw: tuple[int, int]) -> list:
+    """``n`` noisy frames (``Frame``) of data-engine home 11 along its robot path at
+    ``size_hw``: the default INT8 calibration set of ``create_model(backend="int8")``."""
+    from real3d.synth import generate_sequence
+
+    return list(generate_sequence(11, n, size=tuple(size_hw), kind="home", noise=True).frames)
+
+
 def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, progress: bool = False) -> Dataset:
     """Dataset of samples for a data spec (see the module docstring); with ``cache_dir``,
     the samples are rendered/read once into a memory-mapped cache there.

@@ -207,5 +207,5 @@ def fuse_frames(frames, segmenter=None, map_config: SemanticMapConfig | None = N
         if segmenter is None:
             m.integrate(f.replace(instances=None))
         else:
-            m.integrate(f, np.moveaxis(segmenter.predict(f).probs, 0, -1))
+            m.integrate(f, segmenter.predict(f).probs)
     return m

@@ -15,8 +15,6 @@ import pickle
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False,
                   model=None):
@@ -39,7 +37,7 @@ def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_inst
     g = SceneGraph(graph_config or SceneGraphConfig(), refiner=refiner)
     fuse_ms, graph_ms = [], []
     for i, f in enumerate(seq):
-        probs = None if model is None else np.moveaxis(model.predict(f).probs, 0, -1)
+        probs = None if model is None else model.predict(f).probs  # (C, H, W)
         t = time.perf_counter()
         if probs is not None:
             m.integrate(f, probs)

@@ -45,352 +45,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from real3d.core.errors import ConfigError, InputError, Real3DError
 from real3d.core.frame import Frame
-from real3d.mapping.semantic_map import SemanticMap, SemanticMapConfig
+from real3d.core.segmentation import SegmentationResult
+from real3d.mapping.semantic_map import SemanticMap
 from real3d.models.contract import Segmenter
-from real3d.models.factory import BACKENDS, ModelSpec
-from real3d.models.segmentation import SegmentationResult
-from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap
+from real3d.nav.costmap import Costmap, build_costmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
-from real3d.scene.graph import SceneGraph, SceneGraphConfig
-
-
-def __getattr__(name: str):
-    # ``real3d.pipeline.SyntheticStream`` stays importable, but the data engine is loaded
-    # only when asked for: the pipeline itself never needs it.
-    if name == "SyntheticStream":
-        from real3d.synth.sequence import SyntheticStream
-
-        return SyntheticStream
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-MODES = ("offline", "realtime")
-OVERLOAD_POLICIES = ("drop", "keyframe")
-MISSING_POSE = ("skip", "gravity")
-GRAVITY = ("off", "floor")
-STAGES = ("check", "segment", "fuse", "graph", "costmap")
-STATUSES = ("fused", "rgb_only", "skipped", "dropped")
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything ``Pipeline`` needs (metres, seconds unless named otherwise).
-
-    Attributes:
-        model: RGB-D segmentation model for ``real3d.models.create_model`` (a shipped name,
-            a preset name = random weights, or a ``.safetensors`` path); None: no network,
-            each frame fuses its own labels and instances (``Frame.labels``, ground truth)
-            when it has them, else geometry only.
-        rgb_model: model for frames without usable depth (None: such frames are skipped).
-        backend: ``"torch"``, ``"onnx"`` (onnxruntime FP32) or ``"int8"`` (onnxruntime,
-            static INT8 calibrated on synthetic frames). ONNX graphs are exported once and
-            cached under ``cache_dir`` keyed by the weights' content.
-        threads: intra-op threads of torch / onnxruntime (None: library default). The
-            stages already run side by side in threads, so 1 is the default: on 2 cores,
-            2 intra-op threads on top made a 40-frame demo 4x slower (spinning workers).
-            ``torch.set_num_threads`` is process-wide: building a Pipeline sets it.
-        mode: ``"offline"`` or ``"realtime"`` (see the module docstring).
-        overload_policy: ``"drop"`` or ``"keyframe"`` (realtime mode only).
-        queue_size: capacity of each inter-stage queue (frames).
-        source_fps: realtime replay rate; None uses the frame timestamps (30 fps when they
-            do not increase).
-        keyframe_translation_m, keyframe_rotation_deg: motion that makes a frame a keyframe.
-        min_valid_depth: share of valid depth pixels below which depth counts as failed.
-        missing_pose: ``"skip"`` frames without a pose, or ``"gravity"``: place each such
-            frame by a floor-plane fit of its own depth (camera above the world origin; right
-            for a static camera or single frames, not for a moving one).
-        gravity: ``"off"`` (poses are already z-up, floor at z = 0, as in synthetic data) or
-            ``"floor"``: fit the floor plane in the first frame with depth and pose and
-            re-express every pose in that gravity frame (z up, floor at z = 0).
-        map: semantic map parameters.
-        scene_graph: scene graph parameters.
-        costmap: costmap parameters.
-        graph_every, costmap_every: refresh the scene graph / costmap every this many fused
-            frames (0: only on demand). In realtime mode a due refresh waits while another
-            frame is queued for fusion, for at most three periods.
-        plan_method: planner backend (``"skimage"`` or ``"astar"``).
-        goal_tolerance_m: ``plan`` replaces a goal on a blocked cell by the nearest passable
-            cell within this distance (see ``real3d.nav.plan_on_costmap``); 0 fails instead.
-        cache_dir: where exported ONNX graphs are kept (None: ``$XDG_CACHE_HOME/real3d`` or
-            ``~/.cache/real3d``).
-        calibration_frames: synthetic frames used to calibrate the INT8 graph.
-        seg_flip, seg_scales: test-time augmentation of the segmentation, as
-            ``predict(frame, flip=..., scales=...)``: also run the mirrored frame, and/or
-            run at these multiples of the model's size, averaging the class distributions.
-            More accurate and several times slower (the shipped rgbd-default on the
-            held-out synthetic views: 89.47 plain, 90.33 with flip and scales (1.0, 1.2)
-            at about 3.5 times the segmentation time; docs/BENCHMARKS.md): for offline
-            runs over recordings.
-        seg_guided: upsample the class probabilities along the image's edges, as
-            ``predict(frame, guided=True)`` (for models whose config sets
-            ``guide_radius``, as the shipped cards do: 90.76 against 89.47 held-out mIoU for
-            rgbd-default). Off by default: the real-time budget goes to the frame rate (on
-            one thread of an AVX2-only CPU the INT8 pipeline at 320x240 ran 23.8 FPS
-            without it, 16.9 with it; docs/BENCHMARKS.md, "Guided upsampling").
-    """
-
-    model: str | None = "rgbd-default"
-    rgb_model: str | None = "rgb-default"
-    backend: str = "torch"
-    threads: int | None = 1
-    mode: str = "offline"
-    overload_policy: str = "drop"
-    queue_size: int = 2
-    source_fps: float | None = None
-    keyframe_translation_m: float = 0.10
-    keyframe_rotation_deg: float = 10.0
-    min_valid_depth: float = 0.01
-    missing_pose: str = "skip"
-    gravity: str = "off"
-    map: SemanticMapConfig = field(
-        default_factory=lambda: SemanticMapConfig(
-            voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4
-        )
-    )
-    scene_graph: SceneGraphConfig = field(default_factory=SceneGraphConfig)
-    costmap: CostmapConfig = field(default_factory=CostmapConfig)
-    graph_every: int = 30
-    costmap_every: int = 30
-    plan_method: str = "skimage"
-    goal_tolerance_m: float = 0.0
-    cache_dir: str | None = None
-    calibration_frames: int = 16
-    seg_flip: bool = False
-    seg_scales: tuple[float, ...] = (1.0,)
-    seg_guided: bool = False
-
-    def __post_init__(self) -> None:
-        from real3d.models.segmentation import check_scales
-
-        if not isinstance(self.seg_guided, bool):
-            raise ConfigError(f"PipelineConfig.seg_guided: expected True or False, got {self.seg_guided!r}")
-
-        try:
-            object.__setattr__(self, "seg_scales", check_scales(self.seg_scales))
-        except InputError as e:
-            raise ConfigError(f"PipelineConfig.seg_scales: {e}") from None
-        for name, value, valid in (
-            ("backend", self.backend, BACKENDS),
-            ("mode", self.mode, MODES),
-            ("overload_policy", self.overload_policy, OVERLOAD_POLICIES),
-            ("missing_pose", self.missing_pose, MISSING_POSE),
-            ("gravity", self.gravity, GRAVITY),
-        ):
-            if value not in valid:
-                raise ConfigError(
-                    f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}"
-                )
-        if self.queue_size < 1:
-            raise ConfigError(f"PipelineConfig.queue_size: expected >= 1, got {self.queue_size}")
-        if self.graph_every < 0 or self.costmap_every < 0:
-            raise ConfigError("PipelineConfig: graph_every and costmap_every must be >= 0")
-        if self.source_fps is not None and not self.source_fps > 0:
-            raise ConfigError(
-                f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}"
-            )
-        if not 0 <= self.min_valid_depth < 1:
-            raise ConfigError(
-                f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}"
-            )
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What the pipeline did with one frame.
-
-    Attributes:
-        index: the frame's position in the stream in ``run`` (0-based, counting every item
-            the source delivered or failed to deliver); ``Frame.index`` in ``step``.
-        timestamp_s: the frame's capture time (0 when unknown).
-        status: ``"fused"``, ``"rgb_only"``, ``"skipped"`` or ``"dropped"``.
-        reason: why a frame was skipped, dropped or not fused (None when fused).
-        labels: (H, W) uint8 NYUv2-13 labels, None for skipped / dropped frames.
-        latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``:
-            from the frame's arrival to its result in realtime mode (queue waits included),
-            from the start of its processing in offline mode (where the source is read
-            ahead) and in ``step``.
-        model: which segmentation model ran (``"rgbd"``, ``"rgb"`` or ``""``).
-        map_voxels: fine voxels in the map after this frame.
-        map_bytes: bytes of voxel storage after this frame.
-        n_objects: object nodes in the scene graph as of its last refresh.
-    """
-
-    index: int
-    timestamp_s: float
-    status: str
-    reason: str | None = None
-    labels: np.ndarray | None = None
-    latency_ms: dict = field(default_factory=dict)
-    model: str = ""
-    map_voxels: int = 0
-    map_bytes: int = 0
-    n_objects: int = 0
-
-
-@dataclass
-class RunSummary:
-    """Counts and timings of a ``Pipeline.run``.
-
-    Attributes:
-        frames_in: items taken from the source.
-        counts: {status: frames}.
-        skipped: (index, reason) of skipped frames. dropped: indices of dropped frames.
-        rgb_only: (index, reason) of frames segmented without depth and not fused.
-        wall_s: wall-clock seconds of the run.
-        fps: processed (fused + rgb_only) frames per wall-clock second.
-        latency_ms: {stage: (N,) float64 per processed frame, 0 where the stage did not run}.
-        mode, overload_policy: how the run was made.
-    """
-
-    frames_in: int = 0
-    counts: dict = field(default_factory=lambda: {s: 0 for s in STATUSES})
-    skipped: list = field(default_factory=list)
-    dropped: list = field(default_factory=list)
-    rgb_only: list = field(default_factory=list)
-    wall_s: float = 0.0
-    latency_ms: dict = field(default_factory=dict)
-    mode: str = "offline"
-    overload_policy: str = "drop"
-
-    @property
-    def processed(self) -> int:
-        return self.counts["fused"] + self.counts["rgb_only"]
-
-    @property
-    def fps(self) -> float:
-        return self.processed / self.wall_s if self.wall_s > 0 else 0.0
-
-    def latency_percentiles(self, q=(50, 95)) -> dict:
-        """{stage: {"p50": ms, "p95": ms, "mean": ms}} over the frames where it ran."""
-        out = {}
-        for k, v in self.latency_ms.items():
-            v = np.asarray(v, np.float64)
-            v = v[v > 0] if k in ("graph", "costmap") else v
-            if len(v):
-                out[k] = {f"p{p}": float(np.percentile(v, p)) for p in q}
-                out[k]["mean"] = float(v.mean())
-        return out
-
-    def to_dict(self) -> dict:
-        return {
-            "mode": self.mode,
-            "overload_policy": self.overload_policy,
-            "frames_in": self.frames_in,
-            "counts": dict(self.counts),
-            "processed": self.processed,
-            "wall_s": self.wall_s,
-            "fps": self.fps,
-            "skipped": [{"index": i, "reason": r} for i, r in self.skipped],
-            "rgb_only": [{"index": i, "reason": r} for i, r in self.rgb_only],
-            "dropped": list(self.dropped),
-            "latency_ms": self.latency_percentiles(),
-        }
-
-
-# ---------------------------------------------------------------------------- models
-def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConfig | None = None) -> Segmenter:
-    """``real3d.models.create_model(spec, backend)`` with the pipeline's settings: the
-    graph cache folder (``config.cache_dir``), ``config.calibration_frames`` for INT8 and
-    ``config.threads`` (which also sets torch's process-wide thread count)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    config = config or PipelineConfig()
-    from real3d.models import create_model
-
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(int(config.threads))
-    return create_model(spec, backend, cache_dir=config.cache_dir, threads=config.threads,
-                        calibration_frames=config.calibration_frames)
-
-
-def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tuple[float, ...] = (1.0,),
-             guided: bool | None = None) -> SegmentationResult:
-    """``segmenter.predict(frame)`` with the test-time settings that differ from the
-    defaults (a segmenter is asked nothing it need not do)."""
-    tta = {}
-    if flip:
-        tta["flip"] = True
-    if tuple(scales) != (1.0,):
-        tta["scales"] = tuple(scales)
-    # guided=True always reaches predict (which refuses it without supports_guided);
-    # guided=False only where it changes the answer
-    if guided or (guided is not None and segmenter.supports_guided):
-        tta["guided"] = bool(guided)
-    return segmenter.predict(frame, **tta)
-
-
-def segment_frame(segmenter: Segmenter, frame: Frame, flip: bool = False,
-                  scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
-    float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
-    on when not the defaults; ``guided`` when True, or when False for a segmenter that
-    ``supports_guided``; ``predict`` raises InputError for True without that capability)."""
-    r = _predict(segmenter, frame, flip, scales, guided)
-    return r.labels, r.probs[1:]
-
-
-def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
-    """Alias of ``real3d.deploy.calibration_feeds_from_frames`` (INT8 calibration lives there)."""
-    from real3d.deploy.runtime import calibration_feeds_from_frames as feeds
-
-    return feeds(frames, model_config)
-
-
-def _check_segmenter(seg, role: str) -> None:
-    from real3d.models.contract import missing_members
-
-    missing = missing_members(seg)
-    if missing:
-        raise ConfigError(f"Pipeline: {role} must implement real3d.models.Segmenter; "
-                          f"{type(seg).__name__} lacks {', '.join(missing)}")
-
-
-# ---------------------------------------------------------------------------- frames
-def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
-    """Why ``frame`` cannot enter the pipeline, or None when it can.
-
-    Frames are validated when built, but their arrays are mutable and drivers hand over
-    objects of any kind, so the pipeline checks again: type, rgb (H, W, 3) uint8, depth
-    (H, W) float32 finite and >= 0, intrinsics of the rgb size, and (``expect_hw``) the
-    stream's size.
-    """
-    if not isinstance(frame, Frame):
-        return f"not a real3d.Frame ({type(frame).__name__})"
-    rgb = frame.rgb
-    if not (
-        isinstance(rgb, np.ndarray)
-        and rgb.ndim == 3
-        and rgb.shape[2] == 3
-        and rgb.dtype == np.uint8
-    ):
-        return f"rgb is not (H, W, 3) uint8 ({getattr(rgb, 'dtype', '?')} {getattr(rgb, 'shape', '?')})"
-    hw = rgb.shape[:2]
-    if expect_hw is not None and tuple(hw) != tuple(expect_hw):
-        return f"wrong size: {hw[0]}x{hw[1]}, the stream is {expect_hw[0]}x{expect_hw[1]} (H x W)"
-    if frame.intrinsics.size_hw != hw:
-        return f"intrinsics are for {frame.intrinsics.height}x{frame.intrinsics.width}, rgb is {hw[0]}x{hw[1]}"
-    d = frame.depth_m
-    if d is not None:
-        if not (isinstance(d, np.ndarray) and d.shape == hw and d.dtype == np.float32):
-            return f"depth is not ({hw[0]}, {hw[1]}) float32 ({getattr(d, 'dtype', '?')} {getattr(d, 'shape', '?')})"
-        bad = ~np.isfinite(d)
-        if bad.any():
-            return f"depth has {int(bad.sum())} NaN/inf pixels"
-        if (d < 0).any():
-            return f"depth has {int((d < 0).sum())} negative pixels"
-    if frame.world_T_cam is not None and not np.isfinite(frame.world_T_cam).all():
-        return "pose has NaN/inf entries"
-    return None
+from real3d.pipeline.config import STAGES, PipelineConfig
+from real3d.pipeline.results import RunSummary, StepResult
+from real3d.pipeline.segment import _check_segmenter, _predict, check_frame, load_segmenter
+from real3d.pipeline.source import _iterate, _ReadError
+from real3d.scene.graph import SceneGraph
 
 
 def _pose_delta(a_T: np.ndarray, b_T: np.ndarray) -> tuple[float, float]:
@@ -445,13 +116,6 @@ class _Item:
         self.pose = None
 
 
-class _ReadError:
-    """Stands in for a frame the source could not deliver (reader error)."""
-
-    def __init__(self, index: int, reason: str):
-        self.index, self.reason = index, reason
-
-
 class Pipeline:
     """Segmentation -> semantic map -> scene graph -> navigation, frame by frame.
 
@@ -467,6 +131,8 @@ class Pipeline:
         config: PipelineConfig (default settings when None).
         segmenter, rgb_segmenter: already built segmenters (``real3d.models.Segmenter``)
             instead of loading ``config.model`` / ``config.rgb_model``.
+        map_refiner: an already built ``real3d.models.MapRefiner`` (anything with
+            ``refine(SemanticMap)``) instead of loading ``config.map_refiner``.
 
     Raises:
         ConfigError: a segmenter that does not implement ``Segmenter``, or an RGB-only
@@ -475,7 +141,7 @@ class Pipeline:
 
     def __init__(
         self, config: PipelineConfig | None = None, *, segmenter: Segmenter | None = None,
-        rgb_segmenter: Segmenter | None = None,
+        rgb_segmenter: Segmenter | None = None, map_refiner=None,
     ) -> None:
         self.config = config = config or PipelineConfig()
         if segmenter is None and config.model is not None:
@@ -489,6 +155,14 @@ class Pipeline:
             raise ConfigError(f"rgb_model {rgb_segmenter.name} needs depth; choose an RGB-only model")
         self.segmenter: Segmenter | None = segmenter
         self.rgb_segmenter: Segmenter | None = rgb_segmenter
+        if map_refiner is None and config.map_refiner is not None:
+            from real3d.models.map_refiner import MapRefiner
+
+            map_refiner = MapRefiner(config.map_refiner)
+        if map_refiner is not None and not callable(getattr(map_refiner, "refine", None)):
+            raise ConfigError(f"map_refiner: expected an object with refine(SemanticMap), got "
+                              f"{type(map_refiner).__name__}")
+        self.map_refiner = map_refiner
         self.reset()
 
     @classmethod
@@ -531,7 +205,7 @@ class Pipeline:
         )
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
-        self._graph_at = self._costmap_at = 0  # frames_fused at the last periodic refresh
+        self._graph_at = self._costmap_at = self._refine_at = 0  # frames_fused at the last periodic refresh
         self.class_pixels = np.zeros(14, np.int64)
         self._last_key_pose: np.ndarray | None = None
         self.path: NavPath | None = None
@@ -540,8 +214,19 @@ class Pipeline:
     def scene_graph(self) -> SceneGraph:
         """The scene graph of the current map (refreshed when the map changed)."""
         if self.map.version != self._graph.map_version and len(self.map):
+            self._refine_map()
             self._graph.update(self.map)
         return self._graph
+
+    def _refine_map(self) -> float:
+        """Run the map refiner when the map changed since its last run; returns ms."""
+        ref = self.map.refinement
+        if self.map_refiner is None or not len(self.map) or (ref is not None and ref.map_version + 1 == self.map.version):
+            return 0.0
+        t0 = time.perf_counter()
+        self.map_refiner.refine(self.map)
+        self._refine_at = self.frames_fused
+        return (time.perf_counter() - t0) * 1e3
 
     @property
     def costmap(self) -> Costmap | None:
@@ -733,6 +418,10 @@ class Pipeline:
         # only, where a 30-100 ms refresh would back the queue up into drops), but never
         # past three periods. Offline it runs exactly every N frames (deterministic ids).
         n = self.frames_fused
+        if self.map_refiner is not None and n - self._refine_at >= cfg.refine_every:
+            if not defer or n - self._refine_at >= 3 * cfg.refine_every:
+                item.lat["refine"] = self._refine_map()
+                self._refine_at = n
         if cfg.graph_every and n - self._graph_at >= cfg.graph_every:
             if not defer or n - self._graph_at >= 3 * cfg.graph_every:
                 t0 = time.perf_counter()
@@ -968,103 +657,3 @@ class Pipeline:
                 lat[k].append(res.latency_ms.get(k, 0.0))
         if on_result is not None:
             on_result(res, frame if isinstance(frame, Frame) else None)
-
-
-def peak_rss_reset() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs``); False when
-    not possible (then ``peak_rss_mb`` keeps the process-wide peak)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since the last ``peak_rss_reset`` (or process start), MiB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
-    """Throughput and latency of ``pipeline.run`` over ``frames[warmup:]`` (already
-    decoded, so the source costs nothing), after ``frames[:warmup]`` went through ``step``
-    (allocator and kernel warm-up).
-
-    Returns:
-        {"frames", "fps", "wall_s", "latency_ms": {stage: {"p50", "p95", "mean"}},
-         "peak_rss_mb", "counts"}; the map is reset before the measured run.
-    """
-    frames = list(frames)
-    for f in frames[:warmup]:
-        pipeline.step(f)
-    pipeline.reset()
-    peak_rss_reset()
-    s = pipeline.run(frames[warmup:])
-    return {
-        "frames": s.frames_in,
-        "fps": s.fps,
-        "wall_s": s.wall_s,
-        "latency_ms": s.latency_percentiles(),
-        "peak_rss_mb": peak_rss_mb(),
-        "counts": dict(s.counts),
-    }
-
-
-def _iterate(source, max_frames: int | None):
-    """Frames of ``source``; indexable sources are read by index so that one undecodable
-    frame becomes a ``_ReadError`` instead of ending the iteration."""
-    n_max = max_frames if max_frames is not None else None
-    if hasattr(source, "__len__") and hasattr(source, "__getitem__"):
-        n = len(source)
-        if n_max is not None:
-            n = min(n, n_max)
-        for k in range(n):
-            try:
-                yield source[k]
-            except (Real3DError, OSError, ValueError) as e:
-                yield _ReadError(k, f"read error: {e}")
-        return
-    it = iter(source)
-    k = 0
-    while n_max is None or k < n_max:
-        try:
-            obj = next(it)
-        except StopIteration:
-            return
-        except (Real3DError, OSError, ValueError) as e:
-            # A generator cannot continue after raising: report it and stop.
-            yield _ReadError(k, f"read error (source ended): {e}")
-            return
-        yield obj
-        k += 1
-
-
-__all__ = [
-    "Pipeline",
-    "PipelineConfig",
-    "StepResult",
-    "RunSummary",
-    "load_segmenter",
-    "check_frame",
-    "calibration_feeds_from_frames",
-    "Segmenter",
-    "segment_frame",
-    "SyntheticStream",
-    "benchmark",
-    "peak_rss_mb",
-    "peak_rss_reset",
-    "BACKENDS",
-    "MODES",
-    "OVERLOAD_POLICIES",
-    "STAGES",
-]

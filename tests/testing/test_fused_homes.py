@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from real3d.eval.fusion import fuse_sequence, fused_home, fused_home_tag
+from real3d.testing.fusion import fuse_sequence, fused_home, fused_home_tag
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,8 @@ frames, plan to a goal.
 ``RobotNavigator`` is a thin layer over ``real3d.Pipeline``, which owns the map, the
 trajectory, the gravity frame, the scene graph and the costmap building; the navigator adds
 the robot's loop (``navigate``: replan every ``replan_every`` frames, follow the cached path
-in between) and keeps the costmap of its last refresh. The pipeline composes the stages and
-imports ``real3d.nav``, so the navigator imports it inside its constructor: ``real3d.nav``
-stays importable on its own, below the pipeline in the stage order.
+in between) and keeps the costmap of its last refresh. It lives with the pipeline it wraps;
+``real3d.nav.RobotNavigator`` (the seed's name) is a lazy alias of it.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from real3d.core.frame import Frame
 from real3d.mapping.semantic_map import SemanticMap, SemanticMapConfig
 from real3d.nav.costmap import Costmap, CostmapConfig
 from real3d.nav.planner import Path, plan_path
+from real3d.pipeline.config import PipelineConfig
+from real3d.pipeline.runner import Pipeline
 
 
 class RobotNavigator:
@@ -58,7 +59,6 @@ class RobotNavigator:
                  method: str = "skimage", segmenter=None, goal_tolerance_m: float = 0.0,
                  object_layer: bool = False) -> None:
         from real3d.models.contract import Segmenter
-        from real3d.pipeline import Pipeline, PipelineConfig
 
         is_model = isinstance(segmenter, Segmenter)
         if segmenter is not None and not is_model and not callable(segmenter):

@@ -1,0 +1,105 @@
+"""What the pipeline reports: ``StepResult`` per frame, ``RunSummary`` per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from real3d.pipeline.config import STATUSES
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What the pipeline did with one frame.
+
+    Attributes:
+        index: the frame's position in the stream in ``run`` (0-based, counting every item
+            the source delivered or failed to deliver); ``Frame.index`` in ``step``.
+        timestamp_s: the frame's capture time (0 when unknown).
+        status: ``"fused"``, ``"rgb_only"``, ``"skipped"`` or ``"dropped"``.
+        reason: why a frame was skipped, dropped or not fused (None when fused).
+        labels: (H, W) uint8 NYUv2-13 labels, None for skipped / dropped frames.
+        latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``:
+            from the frame's arrival to its result in realtime mode (queue waits included),
+            from the start of its processing in offline mode (where the source is read
+            ahead) and in ``step``.
+        model: which segmentation model ran (``"rgbd"``, ``"rgb"`` or ``""``).
+        map_voxels: fine voxels in the map after this frame.
+        map_bytes: bytes of voxel storage after this frame.
+        n_objects: object nodes in the scene graph as of its last refresh.
+    """
+
+    index: int
+    timestamp_s: float
+    status: str
+    reason: str | None = None
+    labels: np.ndarray | None = None
+    latency_ms: dict = field(default_factory=dict)
+    model: str = ""
+    map_voxels: int = 0
+    map_bytes: int = 0
+    n_objects: int = 0
+
+
+@dataclass
+class RunSummary:
+    """Counts and timings of a ``Pipeline.run``.
+
+    Attributes:
+        frames_in: items taken from the source.
+        counts: {status: frames}.
+        skipped: (index, reason) of skipped frames. dropped: indices of dropped frames.
+        rgb_only: (index, reason) of frames segmented without depth and not fused.
+        wall_s: wall-clock seconds of the run.
+        fps: processed (fused + rgb_only) frames per wall-clock second.
+        latency_ms: {stage: (N,) float64 per processed frame, 0 where the stage did not run}.
+        mode, overload_policy: how the run was made.
+    """
+
+    frames_in: int = 0
+    counts: dict = field(default_factory=lambda: {s: 0 for s in STATUSES})
+    skipped: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    rgb_only: list = field(default_factory=list)
+    wall_s: float = 0.0
+    latency_ms: dict = field(default_factory=dict)
+    mode: str = "offline"
+    overload_policy: str = "drop"
+
+    @property
+    def processed(self) -> int:
+        return self.counts["fused"] + self.counts["rgb_only"]
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.wall_s if self.wall_s > 0 else 0.0
+
+    def latency_percentiles(self, q=(50, 95)) -> dict:
+        """{stage: {"p50": ms, "p95": ms, "mean": ms}} over the frames where it ran."""
+        out = {}
+        for k, v in self.latency_ms.items():
+            v = np.asarray(v, np.float64)
+            v = v[v > 0] if k in ("graph", "costmap") else v
+            if len(v):
+                out[k] = {f"p{p}": float(np.percentile(v, p)) for p in q}
+                out[k]["mean"] = float(v.mean())
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode,
+            "overload_policy": self.overload_policy,
+            "frames_in": self.frames_in,
+            "counts": dict(self.counts),
+            "processed": self.processed,
+            "wall_s": self.wall_s,
+            "fps": self.fps,
+            "skipped": [{"index": i, "reason": r} for i, r in self.skipped],
+            "rgb_only": [{"index": i, "reason": r} for i, r in self.rgb_only],
+            "dropped": list(self.dropped),
+            "latency_ms": self.latency_percentiles(),
+        }
+
+
+# ---------------------------------------------------------------------------- models

@@ -1,0 +1,110 @@
+"""Getting and running the pipeline's segmenters, and checking frames before they reach
+them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from real3d.core.errors import ConfigError
+from real3d.core.frame import Frame
+from real3d.core.segmentation import SegmentationResult
+from real3d.models.contract import Segmenter
+from real3d.models.factory import BACKENDS, ModelSpec
+from real3d.pipeline.config import PipelineConfig
+
+
+def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConfig | None = None) -> Segmenter:
+    """``real3d.models.create_model(spec, backend)`` with the pipeline's settings: the
+    graph cache folder (``config.cache_dir``), ``config.calibration_frames`` for INT8 and
+    ``config.threads`` (which also sets torch's process-wide thread count)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    config = config or PipelineConfig()
+    from real3d.models import create_model
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(int(config.threads))
+    return create_model(spec, backend, cache_dir=config.cache_dir, threads=config.threads,
+                        calibration_frames=config.calibration_frames)
+
+
+def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tuple[float, ...] = (1.0,),
+             guided: bool | None = None) -> SegmentationResult:
+    """``segmenter.predict(frame)`` with the test-time settings that differ from the
+    defaults (a segmenter is asked nothing it need not do)."""
+    tta = {}
+    if flip:
+        tta["flip"] = True
+    if tuple(scales) != (1.0,):
+        tta["scales"] = tuple(scales)
+    # guided=True always reaches predict (which refuses it without supports_guided);
+    # guided=False only where it changes the answer
+    if guided or (guided is not None and segmenter.supports_guided):
+        tta["guided"] = bool(guided)
+    return segmenter.predict(frame, **tta)
+
+
+def segment_frame(segmenter: Segmenter, frame: Frame, flip: bool = False,
+                  scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
+    float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
+    on when not the defaults; ``guided`` when True, or when False for a segmenter that
+    ``supports_guided``; ``predict`` raises InputError for True without that capability)."""
+    r = _predict(segmenter, frame, flip, scales, guided)
+    return r.labels, r.probs[1:]
+
+
+def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
+    """Alias of ``real3d.deploy.calibration_feeds_from_frames`` (INT8 calibration lives there)."""
+    from real3d.deploy.runtime import calibration_feeds_from_frames as feeds
+
+    return feeds(frames, model_config)
+
+
+def _check_segmenter(seg, role: str) -> None:
+    from real3d.models.contract import missing_members
+
+    missing = missing_members(seg)
+    if missing:
+        raise ConfigError(f"Pipeline: {role} must implement real3d.models.Segmenter; "
+                          f"{type(seg).__name__} lacks {', '.join(missing)}")
+
+
+# ---------------------------------------------------------------------------- frames
+def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
+    """Why ``frame`` cannot enter the pipeline, or None when it can.
+
+    Frames are validated when built, but their arrays are mutable and drivers hand over
+    objects of any kind, so the pipeline checks again: type, rgb (H, W, 3) uint8, depth
+    (H, W) float32 finite and >= 0, intrinsics of the rgb size, and (``expect_hw``) the
+    stream's size.
+    """
+    if not isinstance(frame, Frame):
+        return f"not a real3d.Frame ({type(frame).__name__})"
+    rgb = frame.rgb
+    if not (
+        isinstance(rgb, np.ndarray)
+        and rgb.ndim == 3
+        and rgb.shape[2] == 3
+        and rgb.dtype == np.uint8
+    ):
+        return f"rgb is not (H, W, 3) uint8 ({getattr(rgb, 'dtype', '?')} {getattr(rgb, 'shape', '?')})"
+    hw = rgb.shape[:2]
+    if expect_hw is not None and tuple(hw) != tuple(expect_hw):
+        return f"wrong size: {hw[0]}x{hw[1]}, the stream is {expect_hw[0]}x{expect_hw[1]} (H x W)"
+    if frame.intrinsics.size_hw != hw:
+        return f"intrinsics are for {frame.intrinsics.height}x{frame.intrinsics.width}, rgb is {hw[0]}x{hw[1]}"
+    d = frame.depth_m
+    if d is not None:
+        if not (isinstance(d, np.ndarray) and d.shape == hw and d.dtype == np.float32):
+            return f"depth is not ({hw[0]}, {hw[1]}) float32 ({getattr(d, 'dtype', '?')} {getattr(d, 'shape', '?')})"
+        bad = ~np.isfinite(d)
+        if bad.any():
+            return f"depth has {int(bad.sum())} NaN/inf pixels"
+        if (d < 0).any():
+            return f"depth has {int((d < 0).sum())} negative pixels"
+    if frame.world_T_cam is not None and not np.isfinite(frame.world_T_cam).all():
+        return "pose has NaN/inf entries"
+    return None

@@ -1,0 +1,83 @@
+"""MapRefiner over a fused map and inside the pipeline."""
+
+import numpy as np
+import pytest
+import torch
+
+from real3d.core.errors import ConfigError, InputError
+from real3d.mapping import SemanticMap
+from real3d.models.map_refiner import MapRefiner
+from real3d.models.seg3d import create_seg3d
+from real3d.testing.toyscene import toy_sequence
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_sequence(n_frames=6, size=(60, 80))
+
+
+def _fused(frames):
+    m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2)
+    for f in frames:
+        m.integrate(f.replace(instances=None))
+    return m
+
+
+def test_refiner_sets_labels_and_instances_on_the_map(toy):
+    m = _fused(toy.frames)
+    torch.manual_seed(0)
+    refiner = MapRefiner(create_seg3d("seg3d-tiny"), min_instance_points=1)
+    ref = refiner.refine(m)
+    assert m.refinement is ref and len(ref) == len(m) and ref.map_version == m.version - 1
+    assert ref.instances is not None and ref.instances.dtype == np.int32
+    sp = m.semantic_points()
+    lab, conf = ref.labels[sp.rows], ref.confidence[sp.rows]
+    np.testing.assert_array_equal(sp.labels, lab)
+    assert ((conf > 0) & (conf <= 1)).all()
+    # instances only on surface voxels of object classes
+    assert (ref.instances[np.setdiff1d(np.arange(len(m)), sp.rows)] == 0).all()
+
+
+def test_refiner_refuses_bad_maps(toy):
+    refiner = MapRefiner("seg3d-tiny")
+    with pytest.raises(InputError, match="empty"):
+        refiner.refine(SemanticMap(voxel_size_m=0.05))
+    with pytest.raises(InputError, match="voxels"):
+        refiner.refine(_coarse(toy))
+    with pytest.raises(InputError, match="SemanticMap"):
+        refiner.refine(np.zeros((3, 3)))
+
+
+def _coarse(toy):
+    m = SemanticMap(voxel_size_m=0.1, truncation_m=0.3, pixel_stride=2)
+    m.integrate(toy.frames[0])
+    return m
+
+
+def test_pipeline_runs_the_refiner_before_the_graph(toy):
+    from real3d.models import build_model
+    from real3d.pipeline import Pipeline, PipelineConfig
+
+    torch.manual_seed(0)
+    seg = build_model("rgbd-tiny").eval()
+    calls = []
+
+    class Counting(MapRefiner):
+        def refine(self, semantic_map):
+            calls.append(semantic_map.version)
+            return super().refine(semantic_map)
+
+    cfg = PipelineConfig(graph_every=3, costmap_every=3, refine_every=3,
+                         map=PipelineConfig().map.__class__(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2))
+    pipe = Pipeline(cfg, segmenter=seg, map_refiner=Counting("seg3d-tiny"))
+    results = [pipe.step(f) for f in toy.frames]
+    assert [r.status for r in results] == ["fused"] * 6
+    assert len(calls) == 2 and "refine" in results[2].latency_ms
+    assert pipe.map.refinement is not None
+    # the on-demand graph refines again only when the map changed since
+    pipe.scene_graph
+    assert len(calls) == 2
+    with pytest.raises(ConfigError, match="refine"):
+        Pipeline(cfg, segmenter=seg, map_refiner=object())
+    with pytest.raises(ConfigError, match="refine_every"):
+        PipelineConfig(refine_every=0)
