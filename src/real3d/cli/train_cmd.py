@@ -1,4 +1,5 @@
-"""``real3d train seg``: train a segmentation network (also under torchrun)."""
+"""``real3d train seg`` (a 2D segmentation network, also under torchrun), ``train boxes``
+(the scene graph's box refiner) and ``train seg3d`` (the 3D network on fused maps)."""
 
 from __future__ import annotations
 
@@ -189,3 +190,38 @@ def boxes(
     path = ref.save(Path(out) / "box-refiner.safetensors")
     typer.echo(json.dumps(metrics, indent=1))
     typer.echo(f"min_score {best}; weights: {path}")
+
+
+@app.command("seg3d")
+def seg3d(
+    data: Path = typer.Option(..., "--data", help="Folder of MapSample .npz files (tools/build_map_dataset.py)."),
+    out: Path = typer.Option(Path("runs/seg3d/model.safetensors"), "--out", help="Weights to write (.safetensors + .json card)."),
+    model: str = typer.Option("seg3d-small", "--model", help="seg3d preset or weights to start from."),
+    val: Path | None = typer.Option(None, "--val", help="Folder of held-out MapSample files scored into the card."),
+    steps: int = typer.Option(1200, "--steps", min=1, help="Optimizer steps."),
+    batch: int = typer.Option(2, "--batch", min=1, help="Crops per step."),
+    crop: float = typer.Option(3.0, "--crop", help="Crop edge in x and y, metres."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak AdamW learning rate."),
+    offset_weight: float = typer.Option(1.0, "--offset-weight", help="Weight of the centre-offset loss."),
+    seed: int = typer.Option(0, "--seed", help="Seed of init, crops and augmentation."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
+    ckpt_every: int = typer.Option(250, "--ckpt-every", help="Steps between checkpoints written to --out (0 = none)."),
+) -> None:
+    """Train the 3D segmentation network (``real3d.models.seg3d``) on fused maps; the card
+    records the command, the data and, with --val, the fusion-vs-network scores."""
+    import torch
+
+    from real3d.train.seg3d import Seg3DTrainConfig, format_seg3d_eval, train_seg3d
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = Seg3DTrainConfig(model=model, iterations=steps, batch=batch, crop_m=crop, lr=lr,
+                           offset_weight=offset_weight, seed=seed, checkpoint_every=ckpt_every)
+    command = " ".join(["real3d train seg3d", "--data", str(data), "--out", str(out), "--model", model,
+                        *(["--val", str(val)] if val else []), "--steps", str(steps), "--batch", str(batch),
+                        "--crop", f"{crop:g}", "--lr", f"{lr:g}", "--offset-weight", f"{offset_weight:g}",
+                        "--seed", str(seed), "--threads", str(threads)])
+    card = train_seg3d(data, out, cfg, val_dir=val, log=lambda m: typer.echo(m), command=command)
+    if "eval" in card:
+        typer.echo(format_seg3d_eval(card["eval"]))
+    typer.echo(f"wrote {out}")

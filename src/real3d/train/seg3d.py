@@ -159,9 +159,10 @@ def seg3d_loss(net: Seg3DNet, batch: list[dict], weights: torch.Tensor, offset_w
 
 
 def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainConfig | None = None,
-                val_dir: str | Path | None = None, log=print) -> dict:
+                val_dir: str | Path | None = None, log=print, command: str | None = None) -> dict:
     """Train a ``Seg3DNet`` on the samples in ``train_dir``; write ``out_path``
-    (.safetensors + card). With ``val_dir``, the card carries ``evaluate_seg3d`` on it.
+    (.safetensors + card). With ``val_dir``, the card carries ``evaluate_seg3d`` on it;
+    ``command`` (the command line that ran it) is recorded in the card.
 
     Returns the card."""
     cfg = config or Seg3DTrainConfig()
@@ -205,7 +206,8 @@ def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainC
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.iterations:
             save_seg3d(net, out_path, {"train": {"config": asdict(cfg), "data": str(train_dir),
                                                  "checkpoint_step": step + 1, "history": history}})
-    card = {"train": {"config": asdict(cfg), "data": str(train_dir), "samples": len(data),
+    card = {"command": command, "origin": "trained from scratch by real3d (no pretrained part)",
+            "train": {"config": asdict(cfg), "data": str(train_dir), "samples": len(data),
                       "seconds": time.perf_counter() - t0, "threads": torch.get_num_threads(),
                       "history": history}}
     if val_dir is not None:

@@ -1,0 +1,124 @@
+"""End to end on held-out data-engine homes: the map and scene graph the pipeline builds
+with the shipped 2D model, without and with the 3D map refiner, beside ground-truth labels.
+
+Per home (noisy frames along the robot path, 240x320), three runs of ``real3d.Pipeline``
+with default settings, side by side:
+  fusion:   the 2D model's class probabilities fused, the graph from the fused labels (what
+            the pipeline gives without a 3D network);
+  refined:  the same fused map refined once by the 3D network (``--seg3d``), then the
+            graph rebuilt from it (what ``PipelineConfig(map_refiner=...)`` does before
+            each graph update);
+  gt:       ground-truth labels and 2D instance segments fused (an upper bound no robot
+            has: named as such).
+Scores: map semantic accuracy and mIoU of surface voxels against the labelled mesh
+(``evaluate_map``), object F1 at 3D IoU 0.25 / 0.5 against the objects the frames show
+(``evaluate_graph`` with ``visible_instances``), and the refiner's time per run.
+
+    python benchmarks/eval_seg3d.py --seeds 0-15 --seg3d src/real3d/weights/seg3d-default.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b or a) + 1))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0-15", help="home seeds, e.g. 0-15 or 0,3,5")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--model", default="rgbd-default", help="2D segmenter")
+    ap.add_argument("--seg3d", required=True, help="3D network weights (.safetensors) or preset")
+    ap.add_argument("--no-gt", action="store_true", help="skip the ground-truth upper bound")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("out/eval_seg3d"))
+    args = ap.parse_args()
+
+    import torch
+
+    from real3d.core.machine import describe_machine
+    from real3d.mapping.evaluate import evaluate_map, observed_surface_points
+    from real3d.models import create_model
+    from real3d.models.map_refiner import MapRefiner
+    from real3d.pipeline import Pipeline, PipelineConfig
+    from real3d.scene import evaluate_graph
+    from real3d.scene.evaluate import visible_instances
+    from real3d.synth import generate_sequence
+
+    torch.set_num_threads(args.threads)
+    seg = create_model(args.model)
+    refiner = MapRefiner(args.seg3d)
+    print(describe_machine())
+    print(f"2D model {args.model}, 3D model {refiner.name} ({args.seg3d}), {args.frames} frames per home")
+    rows = []
+    for seed in _seeds(args.seeds):
+        t0 = time.perf_counter()
+        seq = generate_sequence(seed, args.frames, size=(240, 320), kind="home", noise=True)
+        ref_pts = observed_surface_points(seq.frames)
+        visible = visible_instances(seq.frames)
+        row = {"seed": seed}
+        runs = [("fusion", dict(), None), ("refined", dict(), refiner)]
+        if not args.no_gt:
+            runs.append(("gt", dict(model=None, rgb_model=None), None))
+        for name, overrides, ref in runs:
+            if name == "refined":
+                # same fused map as "fusion": refine it, rebuild the graph
+                pipe.map_refiner = ref
+                t = time.perf_counter()
+                ref.refine(pipe.map)
+                refine_ms = (time.perf_counter() - t) * 1e3
+            else:
+                pipe = Pipeline(PipelineConfig(**overrides), segmenter=seg if name == "fusion" else None)
+                for f in seq.frames:
+                    pipe.step(f if name == "gt" else f.replace(labels=None, instances=None))
+                refine_ms = 0.0
+            mm = evaluate_map(pipe.map, seq.scene.mesh, ref_pts)
+            gm = evaluate_graph(pipe.scene_graph, seq.scene, instance_ids=visible)
+            d25, d50 = gm.detection[0.25], gm.detection[0.5]
+            row[name] = {"acc": mm.semantic_accuracy, "miou": mm.miou, "f1_25": d25.f1, "f1_50": d50.f1,
+                         "tp": d25.true_positives, "pred": d25.n_predicted, "gt": d25.n_ground_truth,
+                         "refine_ms": refine_ms}
+        rows.append(row)
+        print(f"home {seed:3d} ({time.perf_counter() - t0:.0f} s): " + "  ".join(
+            f"{k} acc {row[k]['acc']:.3f} mIoU {row[k]['miou']:.3f} F1@.25 {row[k]['f1_25']:.3f} "
+            f"({row[k]['tp']}/{row[k]['pred']}/{row[k]['gt']})" for k in ("fusion", "refined", "gt") if k in row),
+            flush=True)
+    print()
+    print("| run | semantic acc | mIoU | F1@0.25 pooled (TP / pred / gt) | F1@0.25 mean | F1@0.5 mean |")
+    print("|---|---|---|---|---|---|")
+    summary = {}
+    for k in ("fusion", "refined", "gt"):
+        if k not in rows[0]:
+            continue
+        tp = sum(r[k]["tp"] for r in rows)
+        pred = sum(r[k]["pred"] for r in rows)
+        gt = sum(r[k]["gt"] for r in rows)
+        pooled = 2 * tp / max(1, pred + gt)
+        s = {m: float(np.mean([r[k][m] for r in rows])) for m in ("acc", "miou", "f1_25", "f1_50")}
+        s["f1_25_pooled"] = pooled
+        summary[k] = s
+        label = {"gt": "ground-truth labels + instances (upper bound)", "fusion": "2D fusion",
+                 "refined": f"2D fusion + {refiner.name}"}[k]
+        print(f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "
+              f"{s['f1_25']:.3f} | {s['f1_50']:.3f} |")
+    ms = [r["refined"]["refine_ms"] for r in rows]
+    print(f"\nrefiner: {np.mean(ms):.0f} ms mean per whole-map run ({args.threads} threads)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "eval_seg3d.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                          "rows": rows, "summary": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
