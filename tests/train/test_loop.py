@@ -194,3 +194,31 @@ def test_cuda_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert json.loads((tmp_path / "full" / "model.json").read_text())["device"] == "cuda"
     bf = train(_cfg(tmp_path, "bf", steps=4, device="cuda"), dataset=data, resume=False, progress=False)
     assert bf["amp"] == "bf16" and all(map(torch.isfinite, map(torch.tensor, bf["losses"])))
+
+
+def test_imagenet_init_starts_the_mobilenet_encoder_and_is_recorded(tmp_path):
+    from safetensors.torch import load_file
+
+    from real3d.models.imagenet import convert_mobilenetv2, sha256_file, write_backbone_weights
+    from real3d.nn.mobilenet import MobileNetV2Features
+
+    torch.manual_seed(3)
+    state = {k: (torch.randn_like(v) if v.is_floating_point() else v)
+             for k, v in MobileNetV2Features(with_head=True).state_dict().items()}
+    for k in state:
+        if k.endswith("running_var"):
+            state[k] = state[k].abs() + 0.5
+    torch.save(state, tmp_path / "src.pt")
+    path = write_backbone_weights(convert_mobilenetv2(tmp_path / "src.pt", expected_sha256=sha256_file(tmp_path / "src.pt")),
+                                  tmp_path / "bb.safetensors")
+    cfg = _cfg(tmp_path, "m", preset="rgb-mnv2", steps=1, augment=None, amp="off", lr=1e-12, weight_decay=0.0,
+               imagenet_init=str(path))
+    train(cfg, dataset=ToySegData(4), resume=False, progress=False)
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["pretrained"]["encoders"] == ["encoder"] and card["pretrained"]["origin"]["licence"].startswith("MIT")
+    trained = load_weights(tmp_path / "m" / "model.safetensors")
+    src = load_file(str(path))
+    enc = trained.encoder.state_dict()
+    # one step at a vanishing learning rate: the convolutions are still the ImageNet ones
+    conv = [k for k in src if k in enc and k.endswith("weight") and src[k].ndim == 4]
+    assert conv and all(torch.allclose(enc[k], src[k], atol=1e-6) for k in conv)

@@ -46,6 +46,9 @@ def seg(
     lovasz_weight: float = typer.Option(0.0, "--lovasz-weight",
                                         help="Weight of a Lovász-softmax (IoU surrogate) term on the refined output."),
     lovasz_stride: int = typer.Option(2, "--lovasz-stride", help="The Lovász term uses every N-th pixel each way."),
+    imagenet: str | None = typer.Option(None, "--imagenet",
+                                        help="Start the MobileNetV2 encoders of a *-mnv2 preset from ImageNet "
+                                        "weights: 'auto' (imported into the user cache when missing) or a path."),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -61,7 +64,7 @@ def seg(
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
         teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
         teacher_flip=teacher_flip, teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
-        lovasz_weight=lovasz_weight, lovasz_stride=lovasz_stride,
+        lovasz_weight=lovasz_weight, lovasz_stride=lovasz_stride, imagenet_init=imagenet,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

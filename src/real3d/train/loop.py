@@ -99,6 +99,12 @@ class TrainConfig:
             label loss; 0 (default) leaves it out.
         lovasz_stride: the Lovász term uses every N-th pixel in each direction (its sort
             over the batch's pixels is the cost).
+        imagenet_init: start the MobileNetV2 encoders of a ``*-mnv2`` preset from ImageNet
+            weights (``real3d.models.imagenet.init_from_imagenet``): ``"auto"`` imports them
+            into the user cache when missing (``ensure_imagenet_mobilenetv2``), or a path to
+            converted weights; None: random init. Ignored when resuming a checkpoint or
+            starting from ``init_weights``. The card records the pretrained part's origin
+            and licence.
     """
 
     preset: str = "rgbd-small"
@@ -130,6 +136,7 @@ class TrainConfig:
     teacher_scales: tuple[float, ...] = (1.0,)
     lovasz_weight: float = 0.0
     lovasz_stride: int = 2
+    imagenet_init: str | None = None
 
     def __post_init__(self) -> None:
         if self.teacher_flip and not self.teacher:
@@ -218,6 +225,9 @@ def train(
     # model and optimiser, data, then the state a checkpoint or init weights give them
     model, opt = _model_and_optimizer(cfg, mcfg)
     base = _open_base(cfg, dataset, rank, world, progress)
+    pretrained = None
+    if cfg.imagenet_init and init is None:
+        pretrained = _imagenet_init(model, cfg.imagenet_init)
     start_step, meta = _restore(model, opt, init, device, ckpt_path if resume else None)
     weights = _class_weights(meta, base, cfg, mcfg.num_classes)
     weights_dev = weights.to(device) if weights is not None else None
@@ -277,10 +287,27 @@ def train(
             "device": device.type,
             "final_loss": last_loss,
         }
+        if pretrained is not None:
+            card["pretrained"] = pretrained
         summary["weights"] = str(save_weights(model, out / "model.safetensors", card))
     if world > 1:
         dist.barrier()
     return summary
+
+
+def _imagenet_init(model: Real3DVisionNet, spec: str) -> dict:
+    """Load ImageNet weights into the model's MobileNetV2 encoders (see
+    ``TrainConfig.imagenet_init``); returns what the model card records about them."""
+    import json as _json
+
+    from real3d.models.imagenet import ensure_imagenet_mobilenetv2, init_from_imagenet
+
+    path = ensure_imagenet_mobilenetv2() if spec == "auto" else Path(spec)
+    encoders = init_from_imagenet(model, path)
+    card_path = Path(path).with_suffix(".json")
+    src = _json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return {"encoders": encoders, "weights": Path(path).name,
+            **{k: src[k] for k in ("origin", "sha256") if k in src}}
 
 
 def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[SegNetConfig, Real3DVisionNet | None]:
