@@ -4,7 +4,9 @@ Storage: fine voxels (``voxel_size_m``) exist only within ``truncation_m`` of an
 surface, in a ``VoxelHash`` keyed by integer voxel coordinates; memory grows with the
 observed surface, not with the bounding volume. Free space seen along camera rays is kept
 in a second, coarse hash (``free_voxel_size_m``) that only counts how often each coarse
-cell was crossed, so every point is free, occupied or unknown.
+cell was crossed, so every point is free, occupied or unknown. The arrays, their growth and
+the file format are ``real3d.mapping.storage.MapStorage``, the base class; the settings
+``real3d.mapping.config.SemanticMapConfig``.
 
 Fusion per frame (pixels subsampled by ``pixel_stride``):
 
@@ -32,110 +34,27 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
 
 from __future__ import annotations
 
-import io
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from real3d.core.errors import ConfigError, FormatError, InputError, describe_array
-from real3d.core.files import atomic_write_bytes
+from real3d.core.errors import InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.refinement import MapRefinement
-from real3d.mapping.hashing import VoxelHash, keys_from_cells, pack_floor, unpack_keys
+from real3d.mapping.config import SemanticMapConfig
+from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
+from real3d.mapping.storage import MAP_FORMAT_VERSION, MapStorage
 
 if TYPE_CHECKING:
     from real3d.core.segmentation import SegmentationResult
 
-MAP_FORMAT_VERSION = 3  # 2: per-voxel instance id, votes and endpoint hits; camera positions;
-#                          3: per-voxel mean of the measured points
+__all__ = ["FREE", "MAP_FORMAT_VERSION", "OCCUPIED", "UNKNOWN", "SemanticMap", "SemanticMapConfig",
+           "SemanticPoints"]
 
 OCCUPIED = 1
 FREE = 0
 UNKNOWN = -1
-
-
-@dataclass(frozen=True)
-class SemanticMapConfig:
-    """Parameters of ``SemanticMap`` (metres unless named otherwise).
-
-    Attributes:
-        voxel_size_m: fine voxel edge.
-        truncation_m: TSDF truncation distance (>= voxel_size_m).
-        num_classes: channels of the class evidence, void included (14 for NYUv2-13).
-        pixel_stride: TSDF and labels use every ``pixel_stride``-th pixel in u and v.
-        free_stride: free-space carving uses every ``free_stride``-th pixel.
-        free_voxel_size_m: edge of the coarse free-space cells.
-        min_depth_m, max_depth_m: depth readings outside are ignored.
-        max_weight: TSDF/colour weights saturate here (older data fades slowly).
-        min_prob: probabilities are clipped from below before taking logs.
-        min_log_evidence: per-class log evidence is floored here (relative to the best class).
-        label_smoothing: when probabilities come from hard labels, mix the one-hot vector
-            with this much uniform mass (0 = pure one-hot).
-        label_band_voxels: voxels within this many voxel sizes of the measured surface take
-            the class probabilities of the pixel they project to and colour.
-        edge_step_px, edge_jump: pixels on depth edges (second difference of inverse depth
-            over ``edge_step_px`` pixels above ``edge_jump`` of the pixel's own; see
-            ``_on_depth_edge``), where sensors return flying pixels between foreground and
-            background, update geometry and colour but give no class or instance.
-        geometry_edge_jump: a pixel whose depth differs from a 4-neighbour's by more than
-            this fraction of its own sits on a depth discontinuity (either side of it, or a
-            flying pixel between the two) and gives the TSDF no update; interpolated flying
-            pixels seen from a slowly moving camera otherwise add up to a phantom surface
-            along the viewing rays. Endpoint hits still use every pixel; 0 disables.
-        instance_min_overlap: a frame segment joins a map instance when at least this
-            fraction of its voxels already carry that instance (a fraction of all its
-            voxels, so that the few voxels a new object's segment shares with a touching
-            neighbour do not merge the two).
-        instance_min_voxels: ... and at least this many voxels do.
-        max_instance_votes: per-voxel instance votes saturate here.
-    """
-
-    voxel_size_m: float = 0.05
-    truncation_m: float = 0.15
-    num_classes: int = 14
-    pixel_stride: int = 4
-    free_stride: int = 12
-    free_voxel_size_m: float = 0.1
-    min_depth_m: float = 0.1
-    max_depth_m: float = 6.0
-    max_weight: float = 64.0
-    min_prob: float = 1e-3
-    min_log_evidence: float = -30.0
-    label_smoothing: float = 0.1
-    label_band_voxels: float = 1.0
-    edge_step_px: int = 2
-    edge_jump: float = 0.05
-    geometry_edge_jump: float = 0.05
-    instance_min_overlap: float = 0.2
-    instance_min_voxels: int = 3
-    max_instance_votes: float = 16.0
-
-    def __post_init__(self) -> None:
-        if not self.voxel_size_m > 0:
-            raise ConfigError(f"SemanticMapConfig: voxel_size_m must be > 0, got {self.voxel_size_m}")
-        if not self.truncation_m >= self.voxel_size_m:
-            raise ConfigError(
-                f"SemanticMapConfig: truncation_m ({self.truncation_m}) must be >= voxel_size_m "
-                f"({self.voxel_size_m})"
-            )
-        if self.num_classes < 2:
-            raise ConfigError(f"SemanticMapConfig: num_classes must be >= 2, got {self.num_classes}")
-        if self.pixel_stride < 1 or self.free_stride < 1:
-            raise ConfigError(
-                f"SemanticMapConfig: strides must be >= 1, got pixel_stride={self.pixel_stride}, "
-                f"free_stride={self.free_stride}"
-            )
-        if not self.free_voxel_size_m >= self.voxel_size_m:
-            raise ConfigError("SemanticMapConfig: free_voxel_size_m must be >= voxel_size_m")
-        if not 0 < self.min_depth_m < self.max_depth_m:
-            raise ConfigError("SemanticMapConfig: need 0 < min_depth_m < max_depth_m")
-        if not self.geometry_edge_jump >= 0:
-            raise ConfigError(f"SemanticMapConfig: geometry_edge_jump must be >= 0, got {self.geometry_edge_jump}")
-        if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
-            raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
 
 
 @dataclass
@@ -263,7 +182,7 @@ def _agrees_with_a_neighbour(depth: np.ndarray, v: np.ndarray, u: np.ndarray, to
     return out
 
 
-class SemanticMap:
+class SemanticMap(MapStorage):
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
     Example::
@@ -276,103 +195,13 @@ class SemanticMap:
     """
 
     def __init__(self, config: SemanticMapConfig | None = None, **overrides) -> None:
-        if config is None:
-            config = SemanticMapConfig(**overrides)
-        elif overrides:
-            config = SemanticMapConfig(**{**asdict(config), **overrides})
-        self.config = config
-        self._hash = VoxelHash(1 << 16)
-        self._free = VoxelHash(1 << 14)
-        c = config.num_classes
-        self._cap = 0
-        self._tsdf = np.zeros(0, np.float32)
-        self._weight = np.zeros(0, np.float32)
-        self._color = np.zeros((0, 3), np.float32)
-        self._logev = np.zeros((0, c), np.float32)
-        self._class_weight = np.zeros(0, np.float32)
-        self._color_weight = np.zeros(0, np.float32)
-        self._hits = np.zeros(0, np.float32)
-        # Running mean of the measured points that fell in each voxel, as an offset from
-        # the voxel centre in voxel units, and how many frames it averages (capped). The
-        # weight is min(hits, max_weight) for maps built here, but 0 for voxels of maps
-        # read from format 2, which recorded hits without their positions.
-        self._hit_offset = np.zeros((0, 3), np.float32)
-        self._hit_weight = np.zeros(0, np.float32)
-        self._instance = np.zeros(0, np.int32)
-        self._instance_votes = np.zeros(0, np.float32)
-        # Class of each map instance (index = instance id; 0 = unknown class).
-        self._instance_class = np.zeros(1, np.uint8)
-        self._scratch = np.zeros(0, np.int64)
-        self._free_count = np.zeros(0, np.float32)
-        self.frames_integrated = 0
-        self._camera_positions: list[np.ndarray] = []
+        super().__init__(config, **overrides)
         # A 3D network's labels and instances for the first rows (see set_refinement).
         self._refinement: MapRefinement | None = None
         # Bumped on every integrate and refinement; derived structures (scene graph,
         # costmap) compare it.
         self.version = 0
 
-    # ------------------------------------------------------------------ storage
-    def __len__(self) -> int:
-        """Number of allocated fine voxels."""
-        return len(self._hash)
-
-    @property
-    def voxel_size_m(self) -> float:
-        return self.config.voxel_size_m
-
-    @property
-    def camera_positions(self) -> np.ndarray:
-        """(F, 3) float64 world positions of the cameras of the integrated frames."""
-        return np.array(self._camera_positions, np.float64).reshape(-1, 3)
-
-    @property
-    def num_free_cells(self) -> int:
-        return len(self._free)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by voxel storage (tables and attribute arrays)."""
-        return int(
-            self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
-            + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
-            + self._color_weight.nbytes + self._instance.nbytes + self._instance_votes.nbytes
-            + self._hits.nbytes + self._hit_offset.nbytes + self._hit_weight.nbytes
-            + self._free_count.nbytes
-        )
-
-    def _ensure_capacity(self, n: int) -> None:
-        if n <= self._cap:
-            return
-        cap = max(n, int(self._cap * 1.5), 4096)
-
-        def grow(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
-            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
-            out[: a.shape[0]] = a
-            return out
-
-        # Allocated-but-unobserved voxels (weight 0) read as "far in front of a surface".
-        self._tsdf = grow(self._tsdf, 1.0)
-        self._weight = grow(self._weight)
-        self._color = grow(self._color)
-        self._logev = grow(self._logev)
-        self._class_weight = grow(self._class_weight)
-        self._color_weight = grow(self._color_weight)
-        self._instance = grow(self._instance)
-        self._hits = grow(self._hits)
-        self._hit_offset = grow(self._hit_offset)
-        self._hit_weight = grow(self._hit_weight)
-        self._instance_votes = grow(self._instance_votes)
-        self._scratch = np.zeros(cap, np.int64)
-        self._cap = cap
-
-    def _ensure_free_capacity(self, n: int) -> None:
-        if n > self._free_count.shape[0]:
-            out = np.zeros(max(n, int(self._free_count.shape[0] * 1.5), 4096), np.float32)
-            out[: self._free_count.shape[0]] = self._free_count
-            self._free_count = out
-
-    # ------------------------------------------------------------------ inputs
     def _check_frame(self, frame: Frame) -> None:
         if not isinstance(frame, Frame):
             raise InputError(f"SemanticMap.integrate: expected a real3d.Frame, got {type(frame).__name__}")
@@ -916,102 +745,3 @@ class SemanticMap:
         rows = np.flatnonzero(self._free_count[:n] >= min_count)
         fv = self.config.free_voxel_size_m
         return (unpack_keys(self._free.keys[rows]) + 0.5) * fv, fv
-
-    def voxel_arrays(self) -> dict[str, np.ndarray]:
-        """Views of all fine-voxel attributes, row-aligned: coords (N, 3) int64, tsdf,
-        weight, color (N, 3) float32, log_evidence (N, C), class_weight (label observations),
-        color_weight, hits (frames whose measured points fell in the voxel), hit_offset
-        (N, 3) float32 mean position of those points relative to the voxel centre in voxel
-        units, hit_weight (frames in that mean, capped), instance (N,)
-        int32 map instance id (0 = none), instance_votes."""
-        n = len(self)
-        return {
-            "coords": unpack_keys(self._hash.keys),
-            "tsdf": self._tsdf[:n],
-            "weight": self._weight[:n],
-            "color": self._color[:n],
-            "log_evidence": self._logev[:n],
-            "class_weight": self._class_weight[:n],
-            "color_weight": self._color_weight[:n],
-            "hits": self._hits[:n],
-            "hit_offset": self._hit_offset[:n],
-            "hit_weight": self._hit_weight[:n],
-            "instance": self._instance[:n],
-            "instance_votes": self._instance_votes[:n],
-        }
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the map to a versioned ``.npz`` atomically (``real3d.core.files``)."""
-        path = Path(path)
-        n, nf = len(self), len(self._free)
-        arrays = {
-            "format_version": np.array(MAP_FORMAT_VERSION),
-            "config_keys": np.array(list(asdict(self.config).keys())),
-            "config_values": np.array([float(v) for v in asdict(self.config).values()]),
-            "keys": self._hash.keys.copy(),
-            "tsdf": self._tsdf[:n], "weight": self._weight[:n], "color": self._color[:n],
-            "log_evidence": self._logev[:n], "class_weight": self._class_weight[:n],
-            "color_weight": self._color_weight[:n],
-            "instance": self._instance[:n], "instance_votes": self._instance_votes[:n],
-            "instance_class": self._instance_class, "hits": self._hits[:n],
-            "hit_offset": self._hit_offset[:n], "hit_weight": self._hit_weight[:n],
-            "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
-            "frames_integrated": np.array(self.frames_integrated),
-            "camera_positions": self.camera_positions,
-        }
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        return atomic_write_bytes(path, buf.getvalue())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SemanticMap:
-        """Read a map written by ``save``. Raises FormatError for missing/corrupt/newer files."""
-        path = Path(path)
-        try:
-            z = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise FormatError(f"SemanticMap.load: no such file {path}") from None
-        except Exception as e:  # truncated or not an npz
-            raise FormatError(f"SemanticMap.load: {path} is not a readable .npz ({e})") from e
-        with z:
-            try:
-                version = int(z["format_version"])
-                if version > MAP_FORMAT_VERSION:
-                    raise FormatError(
-                        f"SemanticMap.load: {path} has format version {version}, this real3d "
-                        f"reads <= {MAP_FORMAT_VERSION}"
-                    )
-                fields = SemanticMapConfig.__dataclass_fields__
-                cfg_kw = {}
-                for k, val in zip(z["config_keys"].tolist(), z["config_values"].tolist()):
-                    if k in fields:
-                        cfg_kw[k] = int(val) if fields[k].type in ("int", int) else float(val)
-                m = cls(SemanticMapConfig(**cfg_kw))
-                keys = z["keys"]
-                m._hash = VoxelHash.from_keys(keys)
-                n = keys.shape[0]
-                m._ensure_capacity(n)
-                m._tsdf[:n] = z["tsdf"]
-                m._weight[:n] = z["weight"]
-                m._color[:n] = z["color"]
-                m._logev[:n] = z["log_evidence"]
-                m._class_weight[:n] = z["class_weight"]
-                m._color_weight[:n] = z["color_weight"]
-                if version >= 2:
-                    m._instance[:n] = z["instance"]
-                    m._instance_votes[:n] = z["instance_votes"]
-                    m._instance_class = z["instance_class"].astype(np.uint8)
-                    m._hits[:n] = z["hits"]
-                    m._camera_positions = list(z["camera_positions"])
-                if version >= 3:
-                    m._hit_offset[:n] = z["hit_offset"]
-                    m._hit_weight[:n] = z["hit_weight"]
-                m._free = VoxelHash.from_keys(z["free_keys"])
-                m._ensure_free_capacity(len(m._free))
-                m._free_count[: len(m._free)] = z["free_count"]
-                m.frames_integrated = int(z["frames_integrated"])
-            except KeyError as e:
-                raise FormatError(f"SemanticMap.load: {path} lacks array {e}") from e
-        m.version = 1
-        return m
