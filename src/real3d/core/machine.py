@@ -135,6 +135,25 @@ def current_rss_mb() -> float:
         return 0.0
 
 
+def peak_rss_reset() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs``); False when
+    not possible (then ``peak_rss_mb`` keeps the process-wide peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB."""
+    """Peak resident memory since the last ``peak_rss_reset`` (or process start), MiB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from real3d.core.machine import peak_rss_mb, peak_rss_reset
+
 if TYPE_CHECKING:
     from real3d.pipeline.runner import Pipeline
 
-
-
-
-
-def peak_rss_reset() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs``); False when
-    not possible (then ``peak_rss_mb`` keeps the process-wide peak)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since the last ``peak_rss_reset`` (or process start), MiB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+__all__ = ["benchmark", "peak_rss_mb", "peak_rss_reset"]
 
 
 def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:

@@ -63,16 +63,13 @@ class PipelineConfig:
         seg_flip, seg_scales: test-time augmentation of the segmentation, as
             ``predict(frame, flip=..., scales=...)``: also run the mirrored frame, and/or
             run at these multiples of the model's size, averaging the class distributions.
-            More accurate and several times slower (the shipped rgbd-default on the
-            held-out synthetic views: 89.47 plain, 90.33 with flip and scales (1.0, 1.2)
-            at about 3.5 times the segmentation time; docs/BENCHMARKS.md): for offline
-            runs over recordings.
+            More accurate and several times slower (figures: docs/BENCHMARKS.md): for
+            offline runs over recordings.
         seg_guided: upsample the class probabilities along the image's edges, as
             ``predict(frame, guided=True)`` (for models whose config sets
-            ``guide_radius``, as the shipped cards do: 90.76 against 89.47 held-out mIoU for
-            rgbd-default). Off by default: the real-time budget goes to the frame rate (on
-            one thread of an AVX2-only CPU the INT8 pipeline at 320x240 ran 23.8 FPS
-            without it, 16.9 with it; docs/BENCHMARKS.md, "Guided upsampling").
+            ``guide_radius``, as the shipped cards do). Off by default: the real-time budget
+            goes to the frame rate (accuracy and cost: docs/BENCHMARKS.md, "Guided
+            upsampling").
         map_refiner: a 3D network over the map (``real3d.models.MapRefiner``: a ``seg3d``
             preset name or weights path): its labels and object instances replace the
             fusion's in the scene graph and the map's label queries; None: fusion alone.
