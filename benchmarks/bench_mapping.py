@@ -176,8 +176,8 @@ def _scaling(args) -> None:
     plans = {1: [(by_rooms[1][0], 1)], 3: [(by_rooms[3][0], 3)],
              10: [(by_rooms[4][0], 4), (by_rooms[3][1], 3), (by_rooms[3][2], 3)]}
     fpr = args.frames_per_room
-    print(f"| rooms | homes (seed: rooms) | frames | real3d voxels | real3d map MB | CPU ms/frame | "
-          f"Open3D blocks touched | Open3D MB at 20 / 76 B per voxel | dense 5 cm grid MB at 76 B |")
+    print("| rooms | homes (seed: rooms) | frames | real3d voxels | real3d map MB | CPU ms/frame | "
+          "Open3D blocks touched | Open3D MB at 20 / 76 B per voxel | dense 5 cm grid MB at 76 B |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n, plan in plans.items():
         r = _in_child(_scale_real3d, plan, fpr, tuple(args.size))
@@ -287,7 +287,7 @@ def main() -> None:
     for name, med, p90, cpu, mem, vox, mb in rows:
         print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | "
               f"{'' if mb != mb else f'{mb:.1f}'} |")
-    print(f"\n| stage | median ms |\n|---|---|")
+    print("\n| stage | median ms |\n|---|---|")
     print(f"| scene graph update (every 10 frames, {len(g.objects())} objects) | {np.median(graph_ms):.1f} |")
     print(f"| costmap build ({cm.cost.shape[0]}x{cm.cost.shape[1]} cells at 5 cm) | {np.median(cost_ms):.1f} |")
     print(f"| plan A* (own) on that costmap | {np.median(plan_ms['astar']):.1f} |")

@@ -69,21 +69,21 @@ def main() -> None:
         ref_pts = observed_surface_points(seq.frames)
         visible = visible_instances(seq.frames)
         row = {"seed": seed}
-        runs = [("fusion", dict(), None), ("refined", dict(), refiner)]
-        if not args.no_gt:
-            runs.append(("gt", dict(model=None, rgb_model=None), None))
-        for name, overrides, ref in runs:
+        runs = ["fusion", "refined"] + ([] if args.no_gt else ["gt"])
+        pipe = None
+        for name in runs:
+            refine_ms = 0.0
             if name == "refined":
-                # same fused map as "fusion": refine it, rebuild the graph
-                pipe.map_refiner = ref
+                # the "fusion" run's map, refined; the graph is rebuilt from it
                 t = time.perf_counter()
-                ref.refine(pipe.map)
+                refiner.refine(pipe.map)
                 refine_ms = (time.perf_counter() - t) * 1e3
             else:
-                pipe = Pipeline(PipelineConfig(**overrides), segmenter=seg if name == "fusion" else None)
+                gt = name == "gt"
+                cfg = PipelineConfig(model=None, rgb_model=None) if gt else PipelineConfig()
+                pipe = Pipeline(cfg, segmenter=None if gt else seg)
                 for f in seq.frames:
-                    pipe.step(f if name == "gt" else f.replace(labels=None, instances=None))
-                refine_ms = 0.0
+                    pipe.step(f if gt else f.replace(labels=None, instances=None))
             mm = evaluate_map(pipe.map, seq.scene.mesh, ref_pts)
             gm = evaluate_graph(pipe.scene_graph, seq.scene, instance_ids=visible)
             d25, d50 = gm.detection[0.25], gm.detection[0.5]

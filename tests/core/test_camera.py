@@ -17,7 +17,7 @@ def test_resize_keeps_pixel_centre_convention():
     assert h.cx == pytest.approx(159.5) and h.cy == pytest.approx(119.5)
     assert h.fx == pytest.approx(250.0)
     # a 3D point projects to the same relative position
-    x, y, z = 0.3, -0.2, 2.0
+    x, _y, z = 0.3, -0.2, 2.0
     u = k.fx * x / z + k.cx
     u2 = h.fx * x / z + h.cx
     assert (u + 0.5) / 640 == pytest.approx((u2 + 0.5) / 320)
