@@ -580,7 +580,7 @@ class SemanticMap(MapStorage):
         out[has] = r.instances[rows[has]]
         return out
 
-    def _labels_of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _labels_of_rows(self, rows: np.ndarray, use_refinement: bool = True) -> tuple[np.ndarray, np.ndarray]:
         post = self.class_posterior(rows)
         post[:, 0] = 0.0  # void is "no evidence", never a map class
         lab = post.argmax(axis=1).astype(np.uint8)
@@ -588,7 +588,7 @@ class SemanticMap(MapStorage):
         none = self._class_weight[rows] <= 0
         lab[none] = 0
         conf[none] = 0.0
-        r = self._refinement
+        r = self._refinement if use_refinement else None
         if r is not None:
             has = rows < len(r)
             lab[has] = r.labels[rows[has]]
@@ -697,7 +697,8 @@ class SemanticMap(MapStorage):
         return out
 
     def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
-                        snap: bool = True, measured: bool = False) -> SemanticPoints:
+                        snap: bool = True, measured: bool = False,
+                        use_refinement: bool = True) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
         With ``snap`` each voxel centre takes one Newton step onto the zero level,
@@ -709,9 +710,11 @@ class SemanticMap(MapStorage):
         a voxel and a half wide spans two or three voxel centres), but noisier along the
         normal (a voxel's few endpoints against the TSDF's many rays), so the scene graph
         fits boxes to it while the point cloud and its evaluation keep the snapped centres.
+        With ``use_refinement`` False the labels are the fusion's even where a refinement
+        is set (``set_refinement``).
         """
         rows = self.surface_rows(band_voxels, min_weight)
-        lab, conf = self._labels_of_rows(rows)
+        lab, conf = self._labels_of_rows(rows, use_refinement)
         centres = self.voxel_centers(rows)
         pts = centres
         normals = None

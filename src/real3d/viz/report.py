@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from real3d.core.errors import InputError
 from real3d.core.files import atomic_write_bytes, atomic_write_text
 from real3d.core.labels import NYU13
 from real3d.core.machine import current_rss_mb, peak_rss_mb
@@ -214,6 +215,13 @@ def write_report(
     if pipeline.costmap is not None:
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
+    if pipeline.map.refinement is not None and len(pipeline.map):
+        from real3d.viz.mapview import before_after
+
+        try:
+            figs["refined"] = before_after(pipeline.map)
+        except InputError:
+            pass  # nothing labelled to draw
     pix = pipeline.class_pixels[1:].astype(float)
     hist = {}
     gt_counts = None
@@ -306,6 +314,13 @@ def write_report(
             "Costmap (white free, grey unknown, red obstacles and their "
             "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
             f"(green). Path: {path_txt}.",
+        ),
+        (
+            "Map labels: 2D fusion and 3D network",
+            "refined",
+            "The semantic map from above (highest labelled surface per cell, ceiling left out): left the "
+            "2D segmentation fused over the frames, right the same map after the 3D network "
+            f"({(meta.get('map refiner') or '').split(' (')[0]}) refined it; the scene graph uses the right one.",
         ),
         (
             "Scene graph",

@@ -1,0 +1,46 @@
+"""The semantic map seen from above: each floor cell takes the class of the highest labelled
+surface point over it, ceiling left out, so furniture shows over the floor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from real3d.core.errors import InputError
+from real3d.core.labels import NYU13
+
+
+def topdown_labels(semantic_map, cell_m: float | None = None, use_refinement: bool = True,
+                   max_px: int = 440) -> np.ndarray:
+    """(H, W, 3) uint8 image of the map from above (x right, y up, world frame), cells of
+    ``cell_m`` metres (default: the map's voxel size, enlarged so the image fits
+    ``max_px``), NYUv2-13 colours; white where nothing was labelled. ``use_refinement``
+    False draws the fusion's labels even where a 3D network refined the map."""
+    sp = semantic_map.semantic_points(use_refinement=use_refinement)
+    keep = (sp.labels > 0) & (sp.labels != NYU13.index("ceiling"))
+    pts, lab = sp.points[keep], sp.labels[keep]
+    if not len(pts):
+        raise InputError("topdown_labels: the map has no labelled surface point")
+    lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+    cell = float(cell_m or semantic_map.voxel_size_m)
+    cell = max(cell, float((hi - lo).max()) / max_px)
+    ij = np.floor((pts[:, :2] - lo) / cell).astype(np.int64)
+    w, h = (ij.max(0) + 1).tolist()
+    order = np.argsort(pts[:, 2], kind="stable")  # later (higher) points overwrite lower ones
+    img = np.full((h, w, 3), 255, np.uint8)
+    colors = np.asarray(NYU13.colors, np.uint8)
+    img[h - 1 - ij[order, 1], ij[order, 0]] = colors[lab[order]]
+    return img
+
+
+def before_after(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
+    """The fusion's labels (left) and the refined ones (right) side by side; the map must
+    have a refinement."""
+    if semantic_map.refinement is None:
+        raise InputError("before_after: the map has no refinement")
+    a = topdown_labels(semantic_map, use_refinement=False, max_px=max_px)
+    b = topdown_labels(semantic_map, use_refinement=True, max_px=max_px)
+    h = max(a.shape[0], b.shape[0])
+    out = np.full((h, a.shape[1] + gap + b.shape[1], 3), 255, np.uint8)
+    out[: a.shape[0], : a.shape[1]] = a
+    out[: b.shape[0], a.shape[1] + gap:] = b
+    return out
