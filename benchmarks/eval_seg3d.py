@@ -8,6 +8,8 @@ with default settings, side by side:
   refined:  the same fused map refined once by the 3D network (``--seg3d``), then the
             graph rebuilt from it (what ``PipelineConfig(map_refiner=...)`` does before
             each graph update);
+  labels_only, instances_only: the refiner's labels without its instances, and its
+            instances on the fusion's labels (what each half changes);
   gt:       ground-truth labels and 2D instance segments fused (an upper bound no robot
             has: named as such).
 Scores: map semantic accuracy and mIoU of surface voxels against the labelled mesh
@@ -60,6 +62,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seg = create_model(args.model)
     refiner = MapRefiner(args.seg3d)
+    # the whole refiner, and each half of it alone (on the same map)
+    variants = {"refined": refiner, "labels_only": MapRefiner(refiner.net, instances=False),
+                "instances_only": MapRefiner(refiner.net, labels=False)}
     print(describe_machine())
     print(f"2D model {args.model}, 3D model {refiner.name} ({args.seg3d}), {args.frames} frames per home")
     rows = []
@@ -69,14 +74,14 @@ def main() -> None:
         ref_pts = observed_surface_points(seq.frames)
         visible = visible_instances(seq.frames)
         row = {"seed": seed}
-        runs = ["fusion", "refined"] + ([] if args.no_gt else ["gt"])
+        runs = ["fusion", "refined", "labels_only", "instances_only"] + ([] if args.no_gt else ["gt"])
         pipe = None
         for name in runs:
             refine_ms = 0.0
-            if name == "refined":
+            if name in variants:
                 # the "fusion" run's map, refined; the graph is rebuilt from it
                 t = time.perf_counter()
-                refiner.refine(pipe.map)
+                variants[name].refine(pipe.map)
                 refine_ms = (time.perf_counter() - t) * 1e3
             else:
                 gt = name == "gt"
@@ -99,7 +104,7 @@ def main() -> None:
     print("| run | semantic acc | mIoU | F1@0.25 pooled (TP / pred / gt) | F1@0.25 mean | F1@0.5 mean |")
     print("|---|---|---|---|---|---|")
     summary = {}
-    for k in ("fusion", "refined", "gt"):
+    for k in ("fusion", "refined", "labels_only", "instances_only", "gt"):
         if k not in rows[0]:
             continue
         tp = sum(r[k]["tp"] for r in rows)
@@ -110,7 +115,9 @@ def main() -> None:
         s["f1_25_pooled"] = pooled
         summary[k] = s
         label = {"gt": "ground-truth labels + instances (upper bound)", "fusion": "2D fusion",
-                 "refined": f"2D fusion + {refiner.name}"}[k]
+                 "refined": f"2D fusion + {refiner.name}",
+                 "labels_only": f"2D fusion + {refiner.name} labels only (no 3D instances)",
+                 "instances_only": f"2D fusion labels + {refiner.name} instances only"}[k]
         print(f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "
               f"{s['f1_25']:.3f} | {s['f1_50']:.3f} |")
     ms = [r["refined"]["refine_ms"] for r in rows]

@@ -33,7 +33,13 @@ def test_refiner_sets_labels_and_instances_on_the_map(toy):
     sp = m.semantic_points()
     lab, conf = ref.labels[sp.rows], ref.confidence[sp.rows]
     np.testing.assert_array_equal(sp.labels, lab)
-    assert ((conf > 0) & (conf <= 1)).all()
+    assert ((conf >= 0) & (conf <= 1)).all() and (conf[lab > 0] > 0).all()
+    fused, _ = m.fused_labels()
+    assert (ref.labels[fused == 0] == 0).all()  # no label where the fusion has no evidence
+    # labels=False: the fusion's labels, the network's instances
+    keep = MapRefiner(refiner.net, labels=False, min_instance_points=1).refine(m)
+    np.testing.assert_array_equal(keep.labels, fused)
+    assert keep.instances is not None
     # instances only on surface voxels of object classes
     assert (ref.instances[np.setdiff1d(np.arange(len(m)), sp.rows)] == 0).all()
 

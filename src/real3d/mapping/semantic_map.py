@@ -568,6 +568,12 @@ class SemanticMap(MapStorage):
         self._refinement = refinement
         self.version += 1
 
+    def fused_labels(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The fusion's (labels (R,) uint8, 0 = no class evidence; confidence (R,) float32)
+        of map rows (all rows when None), whatever refinement is set."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, np.int64)
+        return self._labels_of_rows(rows, use_refinement=False)
+
     def instances_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows),) int32 instance ids of map rows: the refinement's where it has
         instances (rows it does not cover get 0), else the fused 2D instances."""

@@ -26,10 +26,15 @@ class MapRefiner:
             False keeps the map's fused instances.
         cluster_radius_m: shifted points closer than this join one instance, metres.
         min_instance_points: smaller groups get no instance.
+        labels: use the network's labels; False keeps the fusion's (and groups instances
+            on them), which isolates what the instances alone change.
+
+    Voxels the fusion has no class evidence for stay unlabelled, as they are without the
+    refiner.
     """
 
     def __init__(self, model: Seg3DNet | str | os.PathLike = "seg3d-small", instances: bool = True,
-                 cluster_radius_m: float = 0.1, min_instance_points: int = 20) -> None:
+                 cluster_radius_m: float = 0.1, min_instance_points: int = 20, labels: bool = True) -> None:
         self.net = model if isinstance(model, Seg3DNet) else create_seg3d(model)
         self.net.eval()
         self.instances = bool(instances) and self.net.offset_head is not None
@@ -38,6 +43,7 @@ class MapRefiner:
                              f"{cluster_radius_m}, {min_instance_points}")
         self.cluster_radius_m = float(cluster_radius_m)
         self.min_instance_points = int(min_instance_points)
+        self.labels = bool(labels)
         self.last_ms = 0.0
 
     @property
@@ -61,16 +67,22 @@ class MapRefiner:
                              f"{semantic_map.voxel_size_m} m")
         t = time.perf_counter()
         version = semantic_map.version
-        out = self.net.predict(voxel_arrays(semantic_map))
-        conf = out.probs.max(axis=1).astype(np.float32)
+        arrays = voxel_arrays(semantic_map)
+        out = self.net.predict(arrays)
+        if self.labels:
+            labels, conf = out.labels, out.probs.max(axis=1).astype(np.float32)
+            none = np.asarray(arrays["class_weight"]) <= 0
+            labels[none], conf[none] = 0, 0.0
+        else:
+            labels, conf = semantic_map.fused_labels()
         inst = None
         if self.instances:
             sp = semantic_map.semantic_points()
-            inst = np.zeros(len(out.labels), np.int32)
+            inst = np.zeros(len(labels), np.int32)
             if len(sp.rows):
-                inst[sp.rows] = cluster_instances(sp.points, out.offsets[sp.rows], out.labels[sp.rows],
+                inst[sp.rows] = cluster_instances(sp.points, out.offsets[sp.rows], labels[sp.rows],
                                                   self.cluster_radius_m, self.min_instance_points)
-        ref = MapRefinement(out.labels, conf, inst, version, self.name)
+        ref = MapRefinement(labels, conf, inst, version, self.name)
         semantic_map.set_refinement(ref)
         self.last_ms = (time.perf_counter() - t) * 1e3
         return ref

@@ -223,6 +223,10 @@ class Seg3DNet(nn.Module):
         c0 = cfg.channels[0]
         self.offset_head = nn.Sequential(nn.Linear(c0, c0), nn.ReLU(), nn.Linear(c0, 3)) if cfg.instance_head else None
         self.evidence_scale = nn.Parameter(torch.ones(())) if cfg.evidence_skip else None
+        if cfg.evidence_skip:
+            # a fresh network answers exactly what the fusion says; training adds corrections
+            nn.init.zeros_(self.backbone.head.weight)
+            nn.init.zeros_(self.backbone.head.bias)
         self.card: dict | None = None
 
     @property

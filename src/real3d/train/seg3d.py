@@ -4,8 +4,8 @@ Each iteration draws ``batch`` samples, crops each to a ``crop_m`` x ``crop_m`` 
 (full height) around a random labelled voxel, rotates it by a multiple of 90 degrees about
 z and mirrors it at random (voxel indices, points and centre offsets transformed together),
 jitters colour brightness, and runs the network on the crops as one batch. The loss is
-cross-entropy over labelled voxels (class weights ~ 1 / sqrt(frequency) over the training
-set, normalised to mean 1) plus ``offset_weight`` x the L1 error of the predicted offsets
+cross-entropy over labelled voxels (optionally weighted ~ 1 / sqrt(class frequency) over
+the training set) plus ``offset_weight`` x the L1 error of the predicted offsets
 to the centres of ground-truth object instances (voxels of ``THING_CLASSES`` with an
 instance). Deterministic for a seed on one thread count.
 
@@ -45,6 +45,8 @@ class Seg3DTrainConfig:
         offset_weight: weight of the centre-offset loss.
         seed: draws of samples, crops and augmentations; torch's init.
         log_every: steps between log lines.
+        class_weighting: ``"none"`` or ``"sqrt"`` (cross-entropy weights ~ 1 / sqrt of
+            each class's voxel frequency, mean 1).
         checkpoint_every: steps between checkpoints written to the output path (0: none);
             each replaces the last, so a stopped run leaves its latest weights.
     """
@@ -60,8 +62,11 @@ class Seg3DTrainConfig:
     seed: int = 0
     log_every: int = 25
     checkpoint_every: int = 0
+    class_weighting: str = "none"
 
     def __post_init__(self) -> None:
+        if self.class_weighting not in ("none", "sqrt"):
+            raise ConfigError(f"Seg3DTrainConfig.class_weighting: expected none or sqrt, got {self.class_weighting!r}")
         if self.iterations < 1 or self.batch < 1 or not self.crop_m > 0 or not self.lr > 0:
             raise ConfigError(f"Seg3DTrainConfig: iterations, batch >= 1 and crop_m, lr > 0 expected, got {self}")
 
@@ -138,7 +143,7 @@ def class_weights(samples: list[dict]) -> np.ndarray:
     return (w / w[counts > 0].mean()).astype(np.float32)
 
 
-def seg3d_loss(net: Seg3DNet, batch: list[dict], weights: torch.Tensor, offset_weight: float) -> tuple[torch.Tensor, dict]:
+def seg3d_loss(net: Seg3DNet, batch: list[dict], weights: torch.Tensor | None, offset_weight: float) -> tuple[torch.Tensor, dict]:
     """Loss of ``net`` on prepared (cropped) samples; returns (loss, parts)."""
     x, prior, order = net.input_batch(batch)
     out = net(x, prior)
@@ -174,7 +179,7 @@ def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainC
     log(f"loaded {len(data)} samples ({sum(len(d['labels']) for d in data)} voxels) in {time.perf_counter() - t0:.0f} s")
     net = create_seg3d(cfg.model)
     net.train()
-    weights = torch.from_numpy(class_weights(data))
+    weights = torch.from_numpy(class_weights(data)) if cfg.class_weighting == "sqrt" else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
