@@ -141,3 +141,19 @@ def test_bad_voxel_arrays_are_refused():
         net.predict({k: v[:0] for k, v in a.items()})
     with pytest.raises(InputError):
         net.predict("a map")
+
+
+def test_adjacent_grouping_splits_touching_objects_where_their_centres_differ():
+    # two boxes of one class side by side (touching), each point told its own box's centre
+    g = np.stack(np.meshgrid(np.arange(0, 0.5, 0.05), np.arange(0, 0.5, 0.05), [0.0], indexing="ij"), -1).reshape(-1, 3)
+    a, b = g, g + [0.5, 0, 0]
+    pts = np.concatenate([a, b])
+    off = np.concatenate([a.mean(0) - a, b.mean(0) - b]) + np.random.default_rng(0).normal(scale=0.02, size=pts.shape)
+    lab = np.full(len(pts), 4, np.uint8)
+    inst = cluster_instances(pts, off, lab, radius_m=0.1, min_points=10, adjacency_m=0.08)
+    assert len(np.unique(inst)) == 2 and len(np.unique(inst[:100])) == 1 and inst[0] != inst[100]
+    # without offsets the touching boxes are one region
+    one = cluster_instances(pts, np.zeros_like(pts), lab, radius_m=0.1, min_points=10, adjacency_m=0.08)
+    assert len(np.unique(one)) == 1
+    with pytest.raises(InputError):
+        cluster_instances(pts, off, lab, adjacency_m=0.0)

@@ -307,9 +307,17 @@ class Seg3DNet(nn.Module):
 
 def cluster_instances(points: np.ndarray, offsets: np.ndarray, labels: np.ndarray,
                       radius_m: float = 0.1, min_points: int = 20,
-                      classes: tuple[int, ...] = THING_CLASSES) -> np.ndarray:
-    """Object instances from centre offsets: per class, points shifted by their offsets
-    that lie within ``radius_m`` of each other (transitively) form one instance.
+                      classes: tuple[int, ...] = THING_CLASSES, adjacency_m: float | None = None) -> np.ndarray:
+    """Object instances from centre offsets, per class.
+
+    Two ways to link two points of a class (linked points, transitively, form an instance):
+
+    * ``adjacency_m`` None (PointGroup's shifted-point grouping): their shifted points
+      (point + offset) lie within ``radius_m``;
+    * ``adjacency_m`` given (region growing cut by the offsets): the points themselves lie
+      within ``adjacency_m`` and their shifted points within ``radius_m``. An instance is
+      then always a connected surface, and two touching objects part where their predicted
+      centres differ; noise in the offsets only matters where it jumps between neighbours.
 
     Args:
         points: (N, 3) float world metres; offsets: (N, 3) float metres; labels: (N,) ids.
@@ -330,8 +338,8 @@ def cluster_instances(points: np.ndarray, offsets: np.ndarray, labels: np.ndarra
     if points.shape != (n, 3) or offsets.shape != (n, 3) or labels.shape != (n,):
         raise InputError(f"cluster_instances: expected points (N, 3), offsets (N, 3), labels (N,), got "
                          f"{describe_array(points)}, {describe_array(offsets)}, {describe_array(labels)}")
-    if not radius_m > 0:
-        raise InputError(f"cluster_instances: radius_m must be > 0, got {radius_m}")
+    if not radius_m > 0 or (adjacency_m is not None and not adjacency_m > 0):
+        raise InputError(f"cluster_instances: radius_m and adjacency_m must be > 0, got {radius_m}, {adjacency_m}")
     out = np.zeros(n, np.int32)
     next_id = 1
     shifted = points + offsets
@@ -339,7 +347,12 @@ def cluster_instances(points: np.ndarray, offsets: np.ndarray, labels: np.ndarra
         rows = np.flatnonzero(labels == c)
         if rows.size < min_points:
             continue
-        pairs = cKDTree(shifted[rows]).query_pairs(radius_m, output_type="ndarray")
+        if adjacency_m is None:
+            pairs = cKDTree(shifted[rows]).query_pairs(radius_m, output_type="ndarray")
+        else:
+            pairs = cKDTree(points[rows]).query_pairs(adjacency_m, output_type="ndarray")
+            d = np.linalg.norm(shifted[rows[pairs[:, 0]]] - shifted[rows[pairs[:, 1]]], axis=1)
+            pairs = pairs[d <= radius_m]
         m = rows.size
         graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
         _, comp = connected_components(graph, directed=False)
