@@ -60,60 +60,8 @@ from real3d.nav.planner import plan_path
 from real3d.pipeline.config import STAGES, PipelineConfig
 from real3d.pipeline.results import RunSummary, StepResult
 from real3d.pipeline.segment import _check_segmenter, _predict, check_frame, load_segmenter
-from real3d.pipeline.source import _iterate, _ReadError
+from real3d.pipeline.source import _floor_pose, _Item, _iterate, _pose_delta, _ReadError
 from real3d.scene.graph import SceneGraph
-
-
-def _pose_delta(a_T: np.ndarray, b_T: np.ndarray) -> tuple[float, float]:
-    """(translation metres, rotation degrees) between two poses."""
-    t = float(np.linalg.norm(a_T[:3, 3] - b_T[:3, 3]))
-    r = a_T[:3, :3].T @ b_T[:3, :3]
-    ang = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
-    return t, ang
-
-
-def _floor_pose(frame: Frame) -> np.ndarray:
-    """world_T_cam of a camera whose world is the gravity frame of its own floor plane
-    (z up, floor z = 0); raises InputError when no floor is found."""
-    from real3d.geometry.projection import depth_to_world_points
-    from real3d.nav.gravity import floor_alignment
-
-    d = np.zeros_like(frame.depth_m)
-    d[::4, ::4] = frame.depth_m[::4, ::4]
-    pts, _ = depth_to_world_points(d, frame.intrinsics, np.eye(4))
-    if len(pts) < 100:
-        raise InputError("too few depth points for a floor fit")
-    # Camera frame as world: image-up (-y) is the rough up direction.
-    _, gravity_T_cam = floor_alignment(pts, up_hint=(0.0, -1.0, 0.0))
-    return gravity_T_cam
-
-
-# ---------------------------------------------------------------------------- pipeline
-class _Item:
-    """A frame travelling between the stages, with its timings."""
-
-    __slots__ = (
-        "index",
-        "frame",
-        "t_in",
-        "lat",
-        "labels",
-        "segmentation",
-        "model",
-        "status",
-        "reason",
-        "pose",
-    )
-
-    def __init__(self, index: int, frame, t_in: float):
-        self.index, self.frame, self.t_in = index, frame, t_in
-        self.lat: dict = {}
-        self.labels = None  # (H, W) uint8
-        self.segmentation = None  # SegmentationResult; None: the frame's own labels
-        self.model = ""
-        self.status = ""
-        self.reason = None
-        self.pose = None
 
 
 class Pipeline:

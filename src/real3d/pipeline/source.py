@@ -1,9 +1,13 @@
-"""Reading frames from a source for ``Pipeline.run``: an undecodable frame becomes a
-report, not the end of the stream."""
+"""Frames as they enter the pipeline: reading them from a source for ``Pipeline.run`` (an
+undecodable frame becomes a report, not the end of the stream), the per-frame work record,
+and the pose helpers of keyframe selection and floor alignment."""
 
 from __future__ import annotations
 
-from real3d.core.errors import Real3DError
+import numpy as np
+
+from real3d.core.errors import InputError, Real3DError
+from real3d.core.frame import Frame
 
 
 class _ReadError:
@@ -40,3 +44,55 @@ def _iterate(source, max_frames: int | None):
             return
         yield obj
         k += 1
+
+
+def _pose_delta(a_T: np.ndarray, b_T: np.ndarray) -> tuple[float, float]:
+    """(translation metres, rotation degrees) between two poses."""
+    t = float(np.linalg.norm(a_T[:3, 3] - b_T[:3, 3]))
+    r = a_T[:3, :3].T @ b_T[:3, :3]
+    ang = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
+    return t, ang
+
+
+def _floor_pose(frame: Frame) -> np.ndarray:
+    """world_T_cam of a camera whose world is the gravity frame of its own floor plane
+    (z up, floor z = 0); raises InputError when no floor is found."""
+    from real3d.geometry.projection import depth_to_world_points
+    from real3d.nav.gravity import floor_alignment
+
+    d = np.zeros_like(frame.depth_m)
+    d[::4, ::4] = frame.depth_m[::4, ::4]
+    pts, _ = depth_to_world_points(d, frame.intrinsics, np.eye(4))
+    if len(pts) < 100:
+        raise InputError("too few depth points for a floor fit")
+    # Camera frame as world: image-up (-y) is the rough up direction.
+    _, gravity_T_cam = floor_alignment(pts, up_hint=(0.0, -1.0, 0.0))
+    return gravity_T_cam
+
+
+# ---------------------------------------------------------------------------- pipeline
+class _Item:
+    """A frame travelling between the stages, with its timings."""
+
+    __slots__ = (
+        "index",
+        "frame",
+        "t_in",
+        "lat",
+        "labels",
+        "segmentation",
+        "model",
+        "status",
+        "reason",
+        "pose",
+    )
+
+    def __init__(self, index: int, frame, t_in: float):
+        self.index, self.frame, self.t_in = index, frame, t_in
+        self.lat: dict = {}
+        self.labels = None  # (H, W) uint8
+        self.segmentation = None  # SegmentationResult; None: the frame's own labels
+        self.model = ""
+        self.status = ""
+        self.reason = None
+        self.pose = None
