@@ -87,3 +87,14 @@ def test_pipeline_runs_the_refiner_before_the_graph(toy):
         Pipeline(cfg, segmenter=seg, map_refiner=object())
     with pytest.raises(ConfigError, match="refine_every"):
         PipelineConfig(refine_every=0)
+
+
+def test_shipped_3d_network_loads_with_its_card_and_refines(toy):
+    net = create_seg3d("seg3d-default")
+    card = net.card
+    assert card["name"] == "seg3d-default" and "command" in card and "licence" in card
+    e2e = card["metrics"]["end_to_end_held_out_homes"]["summary"]
+    assert {"fusion", "refined", "gt"} <= set(e2e)
+    m = _fused(toy.frames)
+    ref = MapRefiner(net).refine(m)
+    assert len(ref) == len(m) and ref.instances is not None

@@ -408,16 +408,25 @@ def load_seg3d(path: str | os.PathLike) -> Seg3DNet:
     return net.eval()
 
 
+SHIPPED3D = ("seg3d-default",)
+
+
 def create_seg3d(spec: str | os.PathLike | Seg3DConfig = "seg3d-small") -> Seg3DNet:
-    """A preset name (random init), a weights path or a config -> ``Seg3DNet``."""
+    """A shipped name (``SHIPPED3D``: trained weights in ``real3d/weights``), a preset name
+    (random init), a weights path or a config -> ``Seg3DNet``."""
     if isinstance(spec, Seg3DConfig):
         return Seg3DNet(spec)
     s = str(spec)
+    if s in SHIPPED3D:
+        from real3d.models.pretrained import WEIGHTS_DIR
+
+        return load_seg3d(WEIGHTS_DIR / f"{s}.safetensors")
     if s in PRESETS3D:
         return Seg3DNet(PRESETS3D[s])
     if s.endswith(".safetensors") or Path(s).exists():
         return load_seg3d(s)
-    raise ConfigError(f"unknown 3D model {s!r}; expected a .safetensors path or one of {', '.join(PRESETS3D)}")
+    raise ConfigError(f"unknown 3D model {s!r}; expected a .safetensors path or one of "
+                      f"{', '.join((*SHIPPED3D, *PRESETS3D))}")
 
 
 def with_encoding(config: Seg3DConfig, encoding, name: str | None = None) -> Seg3DConfig:
