@@ -10,10 +10,11 @@ from real3d.core.labels import NYU13
 
 
 def topdown_labels(semantic_map, cell_m: float | None = None, use_refinement: bool = True,
-                   max_px: int = 440) -> np.ndarray:
+                   max_px: int = 440, min_px: int = 300) -> np.ndarray:
     """(H, W, 3) uint8 image of the map from above (x right, y up, world frame), cells of
     ``cell_m`` metres (default: the map's voxel size, enlarged so the image fits
-    ``max_px``), NYUv2-13 colours; white where nothing was labelled. ``use_refinement``
+    ``max_px``; a small map is enlarged by whole pixels towards ``min_px``), NYUv2-13
+    colours; white where nothing was labelled. ``use_refinement``
     False draws the fusion's labels even where a 3D network refined the map."""
     sp = semantic_map.semantic_points(use_refinement=use_refinement)
     keep = (sp.labels > 0) & (sp.labels != NYU13.index("ceiling"))
@@ -29,7 +30,8 @@ def topdown_labels(semantic_map, cell_m: float | None = None, use_refinement: bo
     img = np.full((h, w, 3), 255, np.uint8)
     colors = np.asarray(NYU13.colors, np.uint8)
     img[h - 1 - ij[order, 1], ij[order, 0]] = colors[lab[order]]
-    return img
+    k = max(1, min_px // max(h, w))
+    return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
 
 
 def before_after(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
