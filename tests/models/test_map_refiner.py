@@ -98,3 +98,27 @@ def test_shipped_3d_network_loads_with_its_card_and_refines(toy):
     m = _fused(toy.frames)
     ref = MapRefiner(net).refine(m)
     assert len(ref) == len(m) and ref.instances is not None
+
+
+def test_incremental_refinement_reruns_changed_blocks_and_stays_close_to_a_whole_map_run():
+    toy = toy_sequence(seed=2, n_frames=16, size=(60, 80))
+    m = _fused(toy.frames[:10])
+    net = create_seg3d("seg3d-default")
+    inc = MapRefiner(net, block_voxels=8)
+    inc.refine(m)
+    assert inc.last_rows_run == len(m)  # first run: everything
+    first = m.refinement
+    inc.refine(m)  # nothing changed: nothing rerun, same answer
+    assert inc.last_rows_run == 0
+    np.testing.assert_array_equal(m.refinement.labels, first.labels)
+    for f in toy.frames[10:12]:
+        m.integrate(f.replace(instances=None))
+    part = inc.refine(m)
+    assert 0 < inc.last_rows_run < len(m)
+    full = MapRefiner(net, incremental=False).refine(m)
+    labelled = full.labels > 0
+    assert (part.labels[labelled] == full.labels[labelled]).mean() > 0.97
+    # another map: a whole run again
+    other = _fused(toy.frames[:3])
+    inc.refine(other)
+    assert inc.last_rows_run == len(other)
