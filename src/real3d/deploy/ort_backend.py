@@ -10,13 +10,12 @@ import numpy as np
 
 from real3d.core.errors import FormatError, InputError
 from real3d.core.frame import Frame
-from real3d.core.labels import LabelSet
 from real3d.core.segmentation import SegmentationResult
-from real3d.models.contract import label_set_for
+from real3d.models.contract import ConfigCapabilities
 from real3d.models.segmentation import SegNetConfig, tta_predict
 
 
-class OrtSegmenter:
+class OrtSegmenter(ConfigCapabilities):
     """Runs an exported segmentation graph (FP32 or INT8) with onnxruntime on CPU.
 
     ``predict(frame) -> SegmentationResult`` behaves as ``Real3DVisionNet.predict``: frames
@@ -52,30 +51,6 @@ class OrtSegmenter:
         self.precision = meta.get("real3d.precision", "fp32")
         self.path = path
         self.input_names = [i.name for i in self.session.get_inputs()]
-
-    @property
-    def uses_depth(self) -> bool:
-        return self.config.uses_depth
-
-    @property
-    def uses_rgb(self) -> bool:
-        return self.config.uses_rgb
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def label_set(self) -> LabelSet:
-        return label_set_for(self.config.num_classes)
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        return self.config.infer_hw
-
-    @property
-    def supports_guided(self) -> bool:
-        return self.config.guide_radius > 0
 
     def run(self, rgb: np.ndarray | None = None, depth_m: np.ndarray | None = None) -> np.ndarray:
         feeds = {}

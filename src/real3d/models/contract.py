@@ -93,3 +93,32 @@ def missing_members(obj) -> list[str]:
 
 _MEMBERS = ("name", "label_set", "uses_rgb", "uses_depth", "input_hw", "exportable", "quantizable",
             "supports_guided", "predict")
+
+
+class ConfigCapabilities:
+    """The ``Segmenter`` properties that a segmentation network's ``config``
+    (``SegNetConfig``) answers, shared by the torch network and the ONNX backends."""
+
+    @property
+    def uses_depth(self) -> bool:
+        return self.config.uses_depth
+
+    @property
+    def uses_rgb(self) -> bool:
+        return self.config.uses_rgb
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def label_set(self) -> LabelSet:
+        return label_set_for(self.config.num_classes)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.config.infer_hw
+
+    @property
+    def supports_guided(self) -> bool:
+        return self.config.guide_radius > 0

@@ -29,9 +29,8 @@ from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.frame import Frame
-from real3d.core.labels import LabelSet
 from real3d.core.segmentation import SegmentationResult
-from real3d.models.contract import label_set_for
+from real3d.models.contract import ConfigCapabilities
 from real3d.nn.blocks import EncoderConfig, make_encoder
 from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
 from real3d.nn.fusion import make_fusion
@@ -151,7 +150,7 @@ def normalize_depth(depth_m: torch.Tensor, max_depth_m: float) -> torch.Tensor:
     return torch.cat([(d - _DEPTH_MEAN) / _DEPTH_STD * valid, valid], dim=1)
 
 
-class Real3DVisionNet(nn.Module):
+class Real3DVisionNet(ConfigCapabilities, nn.Module):
     """RGB-D (or single-modality) segmentation network; see the module docstring.
 
     Implements ``real3d.models.Segmenter``. Capability flags: ``exportable`` (ONNX export
@@ -182,30 +181,6 @@ class Real3DVisionNet(nn.Module):
         # constants, not weights: kept out of the state dict
         self.register_buffer("rgb_mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("rgb_std", torch.tensor(_RGB_STD).view(1, 3, 1, 1), persistent=False)
-
-    @property
-    def uses_depth(self) -> bool:
-        return self.config.uses_depth
-
-    @property
-    def uses_rgb(self) -> bool:
-        return self.config.uses_rgb
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def label_set(self) -> LabelSet:
-        return label_set_for(self.config.num_classes)
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        return self.config.infer_hw
-
-    @property
-    def supports_guided(self) -> bool:
-        return self.config.guide_radius > 0
 
     def _check(self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None) -> torch.Tensor:
         """Validate the inputs; returns the tensor whose size the output takes."""
