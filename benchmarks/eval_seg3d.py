@@ -29,14 +29,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0-15", help="home seeds, e.g. 0-15 or 0,3,5")
@@ -49,6 +41,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+
+    from real3d.cli.values import parse_seeds
 
     from real3d.core.machine import describe_machine
     from real3d.mapping.evaluate import evaluate_map, observed_surface_points
@@ -68,7 +62,7 @@ def main() -> None:
     print(describe_machine())
     print(f"2D model {args.model}, 3D model {refiner.name} ({args.seg3d}), {args.frames} frames per home")
     rows = []
-    for seed in _seeds(args.seeds):
+    for seed in parse_seeds(args.seeds):
         t0 = time.perf_counter()
         seq = generate_sequence(seed, args.frames, size=(240, 320), kind="home", noise=True)
         ref_pts = observed_surface_points(seq.frames)

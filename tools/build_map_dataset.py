@@ -16,11 +16,6 @@ import time
 from pathlib import Path
 
 
-def _seeds(text: str) -> list[int]:
-    a, sep, b = text.partition("-")
-    return list(range(int(a), int(b) + 1)) if sep else [int(t) for t in text.split(",")]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", required=True, help="scene seeds, A-B or a comma list")
@@ -35,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from real3d.cli.values import parse_seeds
+
     from real3d.models import load_model
     from real3d.models.pretrained import weights_fingerprint
     from real3d.synth import TextureBank, engine_fingerprint, generate_sequence
@@ -46,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     model_id = "gt" if model is None else f"{args.model}@{weights_fingerprint(model)}"
     bank = TextureBank(0)
     args.out.mkdir(parents=True, exist_ok=True)
-    for seed in _seeds(args.seeds):
+    for seed in parse_seeds(args.seeds):
         kind = args.kind if args.kind != "mixed" else ("warehouse" if seed % 4 == 3 else "home")
         path = args.out / f"seed_{kind}_{seed:06d}.npz"
         if path.exists():

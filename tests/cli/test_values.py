@@ -32,6 +32,7 @@ def test_bad_overrides_name_the_fields(item):
 def test_seeds_with_ranges():
     assert parse_seeds("0..2,7") == [0, 1, 2, 7]
     assert parse_seeds(["0..2", "7"]) == [0, 1, 2, 7]
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7] and parse_seeds("2000-2002") == [2000, 2001, 2002]
     assert parse_seeds("100..101") == [100, 101]
     with pytest.raises(ConfigError, match="A..B"):
         parse_seeds("1..x")

@@ -102,8 +102,9 @@ def test_cluster_instances_groups_points_by_their_shifted_centres():
         assert len(np.unique(inst[50 * k:50 * (k + 1)])) == 1
     # without offsets the two touching chairs merge (or fall apart): never three clean groups
     raw = cluster_instances(pts, np.zeros_like(pts), labels, radius_m=0.05, min_points=10)
-    assert not all(len(np.unique(raw[50 * k:50 * (k + 1)])) == 1 and raw[50 * k] > 0 for k in range(3)) \
-        or len(np.unique(raw)) != 3
+    clean = len(np.unique(raw)) == 3 and all(
+        len(np.unique(raw[50 * k:50 * (k + 1)])) == 1 and raw[50 * k] > 0 for k in range(3))
+    assert not clean
     # structure classes get no instance
     assert (cluster_instances(pts, perfect, np.full(150, 12, np.uint8)) == 0).all()
     with pytest.raises(InputError):

@@ -100,7 +100,10 @@ def seg3d(
     import torch
 
     from real3d.models.seg3d import create_seg3d
-    from real3d.train.seg3d import evaluate_seg3d, format_seg3d_eval, sample_paths, write_json
+    import json
+
+    from real3d.core.files import atomic_write_text
+    from real3d.train.seg3d import evaluate_seg3d, format_seg3d_eval, sample_paths
 
     if threads:
         torch.set_num_threads(threads)
@@ -111,4 +114,4 @@ def seg3d(
     typer.echo(f"{res['samples']} maps, {res['predict_ms_mean']:.0f} ms per map ({torch.get_num_threads()} threads)")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "metrics.json", res)
+        atomic_write_text(out / "metrics.json", json.dumps(res, indent=2))

@@ -38,7 +38,8 @@ def config_from_overrides(cls, overrides: Iterable[str], **base):
 
 def parse_seeds(items: str | Iterable[str]) -> list[int]:
     """Seeds from text: each item (or comma-separated part) a seed ``N`` or an inclusive
-    range ``A..B``; ``"0..2,7"`` and ``["0..2", "7"]`` both give [0, 1, 2, 7].
+    range ``A..B`` (or ``A-B``); ``"0..2,7"``, ``"0-2,7"`` and ``["0..2", "7"]`` all give
+    [0, 1, 2, 7].
 
     Raises:
         ConfigError: a part that is neither.
@@ -47,6 +48,9 @@ def parse_seeds(items: str | Iterable[str]) -> list[int]:
     out: list[int] = []
     for part in (p.strip() for item in parts for p in item.split(",")):
         a, sep, b = part.partition("..")
+        if not sep and part:  # A-B; a leading "-" is a sign, not a range
+            head, sep, b = part[1:].partition("-")
+            a = part[0] + head
         try:
             out += list(range(int(a), int(b) + 1)) if sep else [int(a)]
         except ValueError:

@@ -86,3 +86,8 @@ class SemanticMapConfig:
             raise ConfigError(f"SemanticMapConfig: geometry_edge_jump must be >= 0, got {self.geometry_edge_jump}")
         if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
+
+
+# The map the pipeline builds by default (``PipelineConfig.map``) and the 3D training data
+# is fused into: 5 cm voxels, 15 cm truncation, every 4th pixel.
+PIPELINE_MAP_CONFIG = SemanticMapConfig(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4)

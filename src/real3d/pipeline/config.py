@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from real3d.core.errors import ConfigError, InputError
-from real3d.mapping.semantic_map import SemanticMapConfig
+from real3d.mapping.config import PIPELINE_MAP_CONFIG, SemanticMapConfig
 from real3d.models.factory import BACKENDS
 from real3d.nav.costmap import CostmapConfig
 from real3d.scene.graph import SceneGraphConfig
@@ -90,11 +90,7 @@ class PipelineConfig:
     min_valid_depth: float = 0.01
     missing_pose: str = "skip"
     gravity: str = "off"
-    map: SemanticMapConfig = field(
-        default_factory=lambda: SemanticMapConfig(
-            voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4
-        )
-    )
+    map: SemanticMapConfig = PIPELINE_MAP_CONFIG
     scene_graph: SceneGraphConfig = field(default_factory=SceneGraphConfig)
     costmap: CostmapConfig = field(default_factory=CostmapConfig)
     graph_every: int = 30

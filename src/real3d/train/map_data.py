@@ -25,7 +25,8 @@ import numpy as np
 
 from real3d.core.errors import FormatError, InputError, describe_array
 from real3d.core.files import atomic_path
-from real3d.mapping.semantic_map import SemanticMap, SemanticMapConfig
+from real3d.mapping.config import PIPELINE_MAP_CONFIG, SemanticMapConfig
+from real3d.mapping.semantic_map import SemanticMap
 
 MAP_SAMPLE_VERSION = 1
 
@@ -201,7 +202,7 @@ def fuse_frames(frames, segmenter=None, map_config: SemanticMapConfig | None = N
     the frame's own ``labels`` when ``segmenter`` is None (ground-truth fusion, an upper bound).
     ``map_config`` defaults to the pipeline's map settings."""
     if map_config is None:
-        map_config = SemanticMapConfig(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=4)
+        map_config = PIPELINE_MAP_CONFIG
     m = SemanticMap(map_config)
     for f in frames:
         if segmenter is None:

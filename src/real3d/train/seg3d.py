@@ -16,7 +16,6 @@ fusion first, network second, measured in the same run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -255,11 +254,3 @@ def format_seg3d_eval(res: dict) -> str:
         ious = " ".join("   -  " if v is None else f"{100 * v:6.1f}" for v in r["iou"])
         lines.append(f"{k:10s} {100 * r['miou']:6.1f} {100 * r['accuracy']:6.1f}  {ious}")
     return "\n".join(lines)
-
-
-def write_json(path: str | Path, obj: dict) -> None:
-    """Write ``obj`` as JSON whole or not at all."""
-    from real3d.core.files import atomic_path
-
-    with atomic_path(Path(path)) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2))
