@@ -12,8 +12,12 @@ from windows, screens and lamps. Camera effects and the depth sensor model then 
 clean signals into what a real RGB-D camera would give.
 
 The per-pixel loops are numba kernels (compiled on first use, cached on disk): one pass per
-step instead of chains of numpy temporaries. A 240x320 frame costs about 11 ms of one core,
-a third of the numpy renderer built on Open3D's primary ray cast (see docs/BENCHMARKS.md).
+step instead of chains of numpy temporaries (throughput against the numpy renderer built on
+Open3D's primary ray cast: docs/BENCHMARKS.md, "Data engine").
+
+The module is somewhat over 600 lines because the kernels of one frame (rasterise, surface,
+albedo, light, radiance, ground truth) and the two classes that drive them read best in
+the order a frame passes through them.
 """
 
 from __future__ import annotations
