@@ -1,22 +1,6 @@
-"""Writing real3d's on-disk sequence layout, close to ScanNet's exported frames (read by
-``real3d.io.real3d_disk``, which also holds the layout's format constants).
-
-::
-
-    DIR/
-      scene.json              format, version, seed, kind, frame count, size, label set,
-                              objects (boxes), relations, rooms, lights, materials
-      intrinsics.json         fx, fy, cx, cy, width, height (pixels)
-      intrinsic/intrinsic_color.txt   4x4 camera matrix (ScanNet style)
-      timestamps.txt          one time in seconds per frame
-      color/000000.jpg        (or .png) uint8 RGB
-      depth/000000.png        uint16 millimetres, 0 = invalid (sensor-noised depth)
-      depth_clean/000000.png  uint16 millimetres, noise-free depth
-      label/000000.png        uint8 NYUv2-13, 0 = void
-      instance/000000.png     uint16 instance ids, 0 = none
-      pose/000000.txt         4x4 world_T_cam (p_world = T @ p_cam), metres
-      mesh.ply                binary PLY, faces with label, instance and fine class
-      occupancy.npz           2D occupancy at robot height
+"""Writing real3d's on-disk sequence layout, close to ScanNet's exported frames. The layout
+(every file, its units and encoding) is drawn once, in ``real3d.io.real3d_disk``, which
+reads it back and holds its format constants.
 
 A sequence is written into a temporary sibling folder and renamed into place at the end,
 so a reader never sees half a sequence. ``read_sequence``, ``DiskSequence``, ``read_ply`` and
