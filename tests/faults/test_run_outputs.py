@@ -225,6 +225,7 @@ def test_sigint_while_writing_completes_the_set(seq_dir, old_set, tmp_path):
     m = assert_complete(out)
     # Every frame was processed before the signal: the set is whole and not partial.
     assert m["run"]["frames_in"] == 2 and m["partial"] is False
+    assert "outputs in" in log.read_text() and "complete" in log.read_text()
     assert temporaries(parent) == []
 
 

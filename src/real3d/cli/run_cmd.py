@@ -34,13 +34,14 @@ class StopSignals:
 
     The first signal sets ``event`` (pass it to ``Pipeline.run(stop=...)``) and says so on
     stderr; a second raises ``RunAborted`` in the main thread, unless ``committing`` is set
-    (the output set is being swapped in: a few renames), in which case it is raised right
-    after (``check_abort``).
+    (the complete output set is being swapped in: a few renames, which must not be cut),
+    in which case it is ignored.
 
     Attributes:
         event: set by the first signal.
         signame: ``"SIGINT"`` / ``"SIGTERM"`` of the first signal, None before.
         exit_code: 128 + the signal number of the first signal (130 / 143), None before.
+        partial: set by ``execute`` when the signal cut the run short.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -50,7 +51,7 @@ class StopSignals:
         self.signame: str | None = None
         self.exit_code: int | None = None
         self.committing = False
-        self._pending: RunAborted | None = None
+        self.partial = False
         self._previous: dict = {}
 
     def __enter__(self) -> StopSignals:
@@ -73,17 +74,8 @@ class StopSignals:
             os.write(2, f"\nreal3d: {name} received: stopping; writing the outputs of the frames "
                         f"processed so far (send it again to abort without writing)\n".encode())
             return
-        aborted = RunAborted(name, 128 + signum)
-        if self.committing:
-            self._pending = aborted
-            return
-        raise aborted
-
-    def check_abort(self) -> None:
-        """Raise the ``RunAborted`` of a signal that came while ``committing``."""
-        self.committing = False
-        if self._pending is not None:
-            raise self._pending
+        if not self.committing:
+            raise RunAborted(name, 128 + signum)
 
 
 @contextmanager
@@ -106,9 +98,12 @@ def interruptible_outputs(out: Path) -> Iterator[tuple]:
                        err=True)
             raise typer.Exit(e.code) from None
     if signals.signame is not None:
-        if outputs.committed:
+        if outputs.committed and signals.partial:
             typer.echo(f"real3d: stopped by {signals.signame}: the outputs of the frames processed "
                        f"are in {out} (metrics.json: \"partial\": true)", err=True)
+        elif outputs.committed:
+            typer.echo(f"real3d: {signals.signame} came after the last frame: the outputs in {out} "
+                       "are complete", err=True)
         else:
             typer.echo(f"real3d: stopped by {signals.signame} before any frame; {out} left as it was",
                        err=True)
@@ -247,6 +242,8 @@ def execute(
         stop = signals.event if signals is not None else None
         summary = pipeline.run(source, on_result=on_result, max_frames=max_frames, stop=stop)
         stopped_by = signals.signame if signals is not None and summary.stopped else None
+        if signals is not None:
+            signals.partial = summary.stopped
         if summary.stopped and summary.frames_in == 0:
             progress.stop()
             console.print(f"real3d: stopped before the first frame; {out} left as it was")
@@ -264,9 +261,11 @@ def execute(
         result["files"] = {k: outputs.final(v) for k, v in result["files"].items()}
         if signals is not None:
             signals.committing = True
-        outputs.commit()
-        if signals is not None:
-            signals.check_abort()
+        try:
+            outputs.commit()
+        finally:
+            if signals is not None:
+                signals.committing = False
         progress.update(task2, total=1, completed=1)
 
     m = result["metrics"]

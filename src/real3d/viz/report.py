@@ -392,7 +392,8 @@ def write_report(
     issues = (
         [(i, "skipped", r) for i, r in summary.skipped]
         + [(i, "rgb only", r) for i, r in summary.rgb_only]
-        + [(i, "dropped", "overload") for i in summary.dropped[:50]]
+        + [(i, "dropped", "overload or run stopped" if getattr(summary, "stopped", False) else "overload")
+           for i in summary.dropped[:50]]
     )
     gt = metrics.get("ground_truth") or {}
     gt_rows = []
