@@ -264,6 +264,25 @@ def test_a_new_set_replaces_the_old_one_whole(seq_dir, old_set, tmp_path):
     assert temporaries(parent) == []
 
 
+def test_stop_signals_first_stops_second_aborts_and_handlers_come_back(capfd):
+    from real3d.cli.run_cmd import RunAborted, StopSignals
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with StopSignals() as sig:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert sig.event.wait(5) and sig.signame == "SIGTERM" and sig.exit_code == 143
+        sig.committing = True  # the complete set is being swapped in: not cut
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        sig.committing = False
+        with pytest.raises(RunAborted) as e:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here
+        assert e.value.signame == "SIGINT" and e.value.code == 130
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert "SIGTERM received" in capfd.readouterr().err
+
+
 def run_main(monkeypatch, capsys, args) -> tuple[int, str]:
     """``real3d ARGS`` through the console entry point (error -> exit code mapping)."""
     from real3d.cli import main as cli_main
