@@ -38,28 +38,31 @@ def demo(
 
     Segmentation -> semantic map -> scene graph -> planning; the report and every output
     file go into OUT (default ./real3d_demo/)."""
-    from real3d.cli.run_cmd import build_pipeline, execute, parse_goal
+    from real3d.cli.run_cmd import build_pipeline, execute, interruptible_outputs, parse_goal
     from real3d.cli.synth_cmd import parse_size
     from real3d.synth import SyntheticStream
 
     hw = parse_size(size)
     goal_xy = parse_goal(goal)
-    # Models first: a missing weights file should fail before any rendering.
-    pipe = build_pipeline(
-        model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30
-    )
-    source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
-    meta = {
-        "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
-        "model": model,
-        "rgb_model": rgb_model,
-        "backend": backend,
-        "mode": mode,
-        "objects in scene": len(source.scene.objects),
-        "rooms in scene": len(source.scene.rooms),
-    }
-    if model not in ("rgbd-default",) and not model.endswith(".safetensors"):
-        meta["warning"] = (
-            f"model {model!r} is a preset with random weights: the labels are not meaningful"
+    # The output folder first, then the models: a bad --out or a missing weights file
+    # should fail before any rendering.
+    with interruptible_outputs(out) as (outputs, signals):
+        pipe = build_pipeline(
+            model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30
         )
-    execute(pipe, source, out, meta, scene=source.scene, goal=goal_xy, title="real3d demo")
+        source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
+        meta = {
+            "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
+            "model": model,
+            "rgb_model": rgb_model,
+            "backend": backend,
+            "mode": mode,
+            "objects in scene": len(source.scene.objects),
+            "rooms in scene": len(source.scene.rooms),
+        }
+        if model not in ("rgbd-default",) and not model.endswith(".safetensors"):
+            meta["warning"] = (
+                f"model {model!r} is a preset with random weights: the labels are not meaningful"
+            )
+        execute(pipe, source, out, meta, scene=source.scene, goal=goal_xy, title="real3d demo",
+                outputs=outputs, signals=signals)

@@ -1,10 +1,113 @@
-"""``real3d run INPUT --out DIR``: the whole pipeline over any sequence ``open_sequence`` reads."""
+"""``real3d run INPUT --out DIR``: the whole pipeline over any sequence ``open_sequence`` reads.
+
+SIGINT / SIGTERM during a run: the first stops taking frames, the outputs of what was
+processed are written (marked partial) and the command exits 130 / 143; a second aborts at
+once (exit 130 / 143, the earlier outputs kept). The output set is swapped in whole
+(``real3d.viz.report.OutputSet``), so an interrupted, failed or killed run never leaves a
+mix of old and new files or temporaries.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+
+
+class RunAborted(BaseException):
+    """A second SIGINT / SIGTERM: give up the run at once (not an ``Exception``, so that no
+    ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, signame: str, code: int) -> None:
+        super().__init__(signame)
+        self.signame, self.code = signame, code
+
+
+class StopSignals:
+    """SIGINT and SIGTERM handlers for the duration of a run (the previous handlers are
+    restored on leaving the block; outside the main thread nothing is installed).
+
+    The first signal sets ``event`` (pass it to ``Pipeline.run(stop=...)``) and says so on
+    stderr; a second raises ``RunAborted`` in the main thread, unless ``committing`` is set
+    (the complete output set is being swapped in: a few renames, which must not be cut),
+    in which case it is ignored.
+
+    Attributes:
+        event: set by the first signal.
+        signame: ``"SIGINT"`` / ``"SIGTERM"`` of the first signal, None before.
+        exit_code: 128 + the signal number of the first signal (130 / 143), None before.
+        partial: set by ``execute`` when the signal cut the run short.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signame: str | None = None
+        self.exit_code: int | None = None
+        self.committing = False
+        self.partial = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.signame is None:
+            self.signame, self.exit_code = name, 128 + signum
+            self.event.set()
+            # os.write: safe in a signal handler (a console may be holding its own lock).
+            os.write(2, f"\nreal3d: {name} received: stopping; writing the outputs of the frames "
+                        f"processed so far (send it again to abort without writing)\n".encode())
+            return
+        if not self.committing:
+            raise RunAborted(name, 128 + signum)
+
+
+@contextmanager
+def interruptible_outputs(out: Path) -> Iterator[tuple]:
+    """``(OutputSet, StopSignals)`` for a command that runs a pipeline into ``out``.
+
+    ``out`` is checked on entry, before any model is loaded or frame read (InputError). A
+    signal during the block ends the command with exit code 130 (SIGINT) / 143 (SIGTERM)
+    after the block, with a line on stderr: after the first signal the outputs written
+    by ``execute`` are kept (marked partial), after a second nothing is, and ``out`` keeps
+    its earlier set."""
+    from real3d.viz.report import OutputSet
+
+    with StopSignals() as signals:
+        try:
+            with OutputSet(out) as outputs:
+                yield outputs, signals
+        except RunAborted as e:
+            typer.echo(f"real3d: {e.signame} again: aborted; nothing written, {out} left as it was",
+                       err=True)
+            raise typer.Exit(e.code) from None
+    if signals.signame is not None:
+        if outputs.committed and signals.partial:
+            typer.echo(f"real3d: stopped by {signals.signame}: the outputs of the frames processed "
+                       f"are in {out} (metrics.json: \"partial\": true)", err=True)
+        elif outputs.committed:
+            typer.echo(f"real3d: {signals.signame} came after the last frame: the outputs in {out} "
+                       "are complete", err=True)
+        else:
+            typer.echo(f"real3d: stopped by {signals.signame} before any frame; {out} left as it was",
+                       err=True)
+        raise typer.Exit(signals.exit_code)
 
 
 def parse_goal(text: str | None):
@@ -57,9 +160,28 @@ def execute(
     max_frames: int | None = None,
     title: str = "real3d run",
     rerun: bool = True,
-) -> dict:
+    outputs=None,
+    signals: StopSignals | None = None,
+) -> dict | None:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
-    ``out`` and print a summary table. Returns ``write_run_outputs``'s dict."""
+    ``out`` as one set and print a summary table.
+
+    Args:
+        outputs: the open ``OutputSet`` of ``out`` (opened here when None): the files go
+            into its staging folder, which replaces ``out`` at the end.
+        signals: the ``StopSignals`` in force; its event stops the run early, and the
+            outputs of what was processed are then written marked partial.
+
+    Returns:
+        ``write_run_outputs``'s dict; None when the run was stopped before it took a frame
+        (nothing written, ``out`` left as it was).
+    """
+    from real3d.viz.report import OutputSet
+
+    if outputs is None:
+        with OutputSet(out) as outs:
+            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun,
+                           outs, signals)
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -75,15 +197,19 @@ def execute(
     from real3d.viz.rerun_log import RerunLogger
 
     console = Console(stderr=True)
+    staging = outputs.staging
     total = len(source) if hasattr(source, "__len__") else None
     if total is not None and max_frames is not None:
         total = min(total, max_frames)
     recorder = RunRecorder(expected_frames=total)
-    rr_log = RerunLogger.create(out / "recording.rrd") if rerun else None
+    rr_log = RerunLogger.create(staging / "recording.rrd") if rerun else None
     if rerun and rr_log is None:
         console.print(
             "[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]"
         )
+    # Without a terminal the bar is drawn only at the end: say how far the run is in plain
+    # lines (first frame, then every tenth of the run or every 50 frames).
+    line_every = max(1, total // 10) if total else 50
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -95,9 +221,10 @@ def execute(
         transient=False,
     ) as progress:
         task = progress.add_task("frames", total=total, info="")
+        done = 0
 
         def on_result(res, frame):
-            nonlocal rr_log
+            nonlocal rr_log, done
             recorder.on_result(res, frame)
             if rr_log is not None:
                 try:
@@ -108,22 +235,42 @@ def execute(
             progress.update(
                 task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels"
             )
+            done += 1
+            if not console.is_terminal and (done == 1 or done % line_every == 0):
+                console.print(f"frame {done}/{total if total else '?'}: {res.status}", highlight=False)
 
-        summary = pipeline.run(source, on_result=on_result, max_frames=max_frames)
+        stop = signals.event if signals is not None else None
+        summary = pipeline.run(source, on_result=on_result, max_frames=max_frames, stop=stop)
+        stopped_by = signals.signame if signals is not None and summary.stopped else None
+        if signals is not None:
+            signals.partial = summary.stopped
+        if summary.stopped and summary.frames_in == 0:
+            progress.stop()
+            console.print(f"real3d: stopped before the first frame; {out} left as it was")
+            return None
         task2 = progress.add_task("writing outputs", total=None, info="")
         result = write_run_outputs(
-            out, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal
+            staging, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal,
+            atomic=False, stopped_by=stopped_by,
         )
         if rr_log is not None:
             try:
                 result["files"]["recording.rrd"] = rr_log.finish(pipeline)
             except Exception as e:
                 console.print(f"[yellow]no recording.rrd: {e}[/yellow]")
+        result["files"] = {k: outputs.final(v) for k, v in result["files"].items()}
+        if signals is not None:
+            signals.committing = True
+        try:
+            outputs.commit()
+        finally:
+            if signals is not None:
+                signals.committing = False
         progress.update(task2, total=1, completed=1)
 
     m = result["metrics"]
     pct = summary.latency_percentiles()
-    t = Table(title=title)
+    t = Table(title=title + (" (partial)" if summary.stopped else ""))
     t.add_column("", style="bold")
     t.add_column("value")
     c = summary.counts
@@ -132,6 +279,11 @@ def execute(
         f"{summary.frames_in} in: {c['fused']} fused, {c['rgb_only']} rgb-only, "
         f"{c['skipped']} skipped, {c['dropped']} dropped",
     )
+    if summary.stopped:
+        t.add_row("stopped", f"early, by {stopped_by or 'a stop request'}: partial outputs")
+    if summary.n_gaps:
+        t.add_row("timestamp gaps", f"{summary.n_gaps} longer than "
+                  f"{pipeline.config.max_gap_s:g} s, replayed as {pipeline.config.max_gap_s:g} s")
     t.add_row(
         "throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})"
     )
@@ -276,57 +428,61 @@ def run(
     scales = parse_scales(seg_scales, "--seg-scales")
     if gravity not in ("auto", "floor", "off"):
         raise ConfigError(f"--gravity: expected auto | floor | off, got {gravity!r}")
-    seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
-    with seq:
-        info = seq.info
-        # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
-        z_up = info.format == "real3d" or info.pose_source == "gravity"
-        grav = ("off" if z_up else "floor") if gravity == "auto" else gravity
-        no_poses = info.pose_source is None
-        warning = None
-        if no_poses:
-            warning = (
-                "the source has no poses: each frame is placed by a floor-plane fit of its own "
-                "depth, which is right for a static camera only"
+    # --out is checked (and its staging folder made) before the input is opened or a
+    # model loaded: a bad output folder fails at once, not after the whole run.
+    with interruptible_outputs(out) as (outputs, signals):
+        seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
+        with seq:
+            info = seq.info
+            # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
+            z_up = info.format == "real3d" or info.pose_source == "gravity"
+            grav = ("off" if z_up else "floor") if gravity == "auto" else gravity
+            no_poses = info.pose_source is None
+            warning = None
+            if no_poses:
+                warning = (
+                    "the source has no poses: each frame is placed by a floor-plane fit of its own "
+                    "depth, which is right for a static camera only"
+                )
+            pipe = build_pipeline(
+                model,
+                None if rgb_model == "none" else rgb_model,
+                backend,
+                mode,
+                policy,
+                threads,
+                gravity=grav,
+                missing_pose="gravity" if no_poses else "skip",
+                graph_every=30,
+                costmap_every=30,
+                seg_flip=seg_flip,
+                seg_scales=scales,
+                seg_guided=seg_guided,
+                map_refiner=map_refiner,
+                refine_every=refine_every,
             )
-        pipe = build_pipeline(
-            model,
-            None if rgb_model == "none" else rgb_model,
-            backend,
-            mode,
-            policy,
-            threads,
-            gravity=grav,
-            missing_pose="gravity" if no_poses else "skip",
-            graph_every=30,
-            costmap_every=30,
-            seg_flip=seg_flip,
-            seg_scales=scales,
-            seg_guided=seg_guided,
-            map_refiner=map_refiner,
-            refine_every=refine_every,
-        )
-        meta = {
-            "input": str(input),
-            "format": info.format,
-            "frames": info.num_frames,
-            "model": model,
-            "rgb_model": rgb_model,
-            "backend": backend,
-            "mode": mode,
-            "overload_policy": policy,
-            "gravity": grav,
-            "poses": info.pose_source or "none",
-        }
-        if seg_flip or scales != (1.0,):
-            meta["segmentation test-time augmentation"] = (
-                ("flip, " if seg_flip else "") + "scales " + ", ".join(f"{v:g}" for v in scales)
-            )
-        meta["segmentation upsampling"] = "guided" if seg_guided else "bilinear"
-        if map_refiner:
-            meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
-        if warning:
-            meta["warning"] = warning
-        execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames)
-        if seq.skipped:
-            typer.echo(f"reader skipped {len(seq.skipped)} frame(s)", err=True)
+            meta = {
+                "input": str(input),
+                "format": info.format,
+                "frames": info.num_frames,
+                "model": model,
+                "rgb_model": rgb_model,
+                "backend": backend,
+                "mode": mode,
+                "overload_policy": policy,
+                "gravity": grav,
+                "poses": info.pose_source or "none",
+            }
+            if seg_flip or scales != (1.0,):
+                meta["segmentation test-time augmentation"] = (
+                    ("flip, " if seg_flip else "") + "scales " + ", ".join(f"{v:g}" for v in scales)
+                )
+            meta["segmentation upsampling"] = "guided" if seg_guided else "bilinear"
+            if map_refiner:
+                meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
+            if warning:
+                meta["warning"] = warning
+            execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames,
+                    outputs=outputs, signals=signals)
+            if seq.skipped:
+                typer.echo(f"reader skipped {len(seq.skipped)} frame(s)", err=True)

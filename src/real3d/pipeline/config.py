@@ -40,6 +40,9 @@ class PipelineConfig:
         queue_size: capacity of each inter-stage queue (frames).
         source_fps: realtime replay rate; None uses the frame timestamps (30 fps when they
             do not increase).
+        max_gap_s: realtime replay waits at most this long for a frame whose timestamp
+            follows the previous one by more (a pause in the recording); every such gap is
+            reported in ``RunSummary.gaps``.
         keyframe_translation_m, keyframe_rotation_deg: motion that makes a frame a keyframe.
         min_valid_depth: share of valid depth pixels below which depth counts as failed.
         missing_pose: ``"skip"`` frames without a pose, or ``"gravity"``: place each such
@@ -85,6 +88,7 @@ class PipelineConfig:
     overload_policy: str = "drop"
     queue_size: int = 2
     source_fps: float | None = None
+    max_gap_s: float = 1.0
     keyframe_translation_m: float = 0.10
     keyframe_rotation_deg: float = 10.0
     min_valid_depth: float = 0.01
@@ -139,6 +143,8 @@ class PipelineConfig:
             raise ConfigError(
                 f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}"
             )
+        if not self.max_gap_s > 0:  # also refuses NaN
+            raise ConfigError(f"PipelineConfig.max_gap_s: expected > 0 seconds, got {self.max_gap_s}")
         if not 0 <= self.min_valid_depth < 1:
             raise ConfigError(
                 f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}"

@@ -42,6 +42,10 @@ class StepResult:
     n_objects: int = 0
 
 
+#: gaps listed by ``RunSummary.gaps`` (all are counted)
+MAX_GAPS_LISTED = 100
+
+
 @dataclass
 class RunSummary:
     """Counts and timings of a ``Pipeline.run``.
@@ -55,6 +59,11 @@ class RunSummary:
         fps: processed (fused + rgb_only) frames per wall-clock second.
         latency_ms: {stage: (N,) float64 per processed frame, 0 where the stage did not run}.
         mode, overload_policy: how the run was made.
+        stopped: the run was stopped early (``Pipeline.run``'s ``stop``) before the source
+            ended: the counts and outputs cover the frames taken so far.
+        gaps: (index, seconds) of the first ``MAX_GAPS_LISTED`` realtime replay gaps longer
+            than ``PipelineConfig.max_gap_s``: the frame came that long after the previous
+            one in the recording, the replay waited only ``max_gap_s``. n_gaps: all of them.
     """
 
     frames_in: int = 0
@@ -66,6 +75,9 @@ class RunSummary:
     latency_ms: dict = field(default_factory=dict)
     mode: str = "offline"
     overload_policy: str = "drop"
+    stopped: bool = False
+    gaps: list = field(default_factory=list)
+    n_gaps: int = 0
 
     @property
     def processed(self) -> int:
@@ -99,6 +111,9 @@ class RunSummary:
             "rgb_only": [{"index": i, "reason": r} for i, r in self.rgb_only],
             "dropped": list(self.dropped),
             "latency_ms": self.latency_percentiles(),
+            "stopped": self.stopped,
+            "n_gaps": self.n_gaps,
+            "gaps": [{"index": i, "gap_s": g} for i, g in self.gaps],
         }
 
 

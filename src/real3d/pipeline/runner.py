@@ -18,7 +18,12 @@ Two modes:
     ``keyframe_rotation_deg`` from the last accepted frame is dropped when the queue is
     full; a keyframe always gets in (it evicts the oldest waiting frame).
 
-  Every dropped frame is counted and reported with its index.
+  Every dropped frame is counted and reported with its index. A pause in the recording
+  longer than ``max_gap_s`` is replayed as ``max_gap_s`` and reported (``RunSummary.gaps``).
+
+``run(source, stop=event)`` ends early when ``event`` is set (``real3d run`` sets it on
+SIGINT / SIGTERM): no further frame is read, a realtime wait ends within 50 ms, and the
+summary says ``stopped``.
 
 Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult.status``):
 
@@ -40,6 +45,7 @@ The scene graph and the costmap are derived from the map every ``graph_every`` /
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -58,10 +64,12 @@ from real3d.nav.costmap import Costmap, build_costmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import STAGES, PipelineConfig
-from real3d.pipeline.results import RunSummary, StepResult
+from real3d.pipeline.results import MAX_GAPS_LISTED, RunSummary, StepResult
 from real3d.pipeline.segment import _check_segmenter, _predict, check_frame, load_segmenter
 from real3d.pipeline.source import _floor_pose, _Item, _iterate, _pose_delta, _ReadError
 from real3d.scene.graph import SceneGraph
+
+_END = object()  # the source has no more frames
 
 
 class Pipeline:
@@ -418,6 +426,7 @@ class Pipeline:
         source: Sequence[Frame] | Iterable[Frame],
         on_result: Callable[[StepResult, Frame | None], None] | None = None,
         max_frames: int | None = None,
+        stop: threading.Event | None = None,
     ) -> RunSummary:
         """Stream ``source`` through the pipeline with overlapping stages.
 
@@ -429,6 +438,11 @@ class Pipeline:
                 frame, dropped and skipped ones included (``frame`` None when the source
                 could not deliver it). Runs on the calling thread.
             max_frames: stop after taking this many items from the source.
+            stop: set it (from any thread, a signal handler or ``on_result``) to end the run
+                early: no further frame is taken from the source (a realtime wait ends at
+                once), frames waiting for segmentation are reported ``"dropped"`` ("run
+                stopped"), the frame being segmented and those already segmented are
+                finished, and ``run`` returns with ``summary.stopped`` set.
 
         Returns:
             RunSummary. The map, graph and costmap stay on the pipeline.
@@ -436,7 +450,12 @@ class Pipeline:
         cfg = self.config
         summary = RunSummary(mode=cfg.mode, overload_policy=cfg.overload_policy)
         lat = {k: [] for k in (*STAGES, "total")}
-        stop = threading.Event()
+        shutdown = threading.Event()  # set when run ends, for whatever reason
+        external = stop if stop is not None else threading.Event()
+
+        def stopping() -> bool:
+            return shutdown.is_set() or external.is_set()
+
         errors: list[BaseException] = []
         q_in: deque = deque()
         cv = threading.Condition()
@@ -444,27 +463,55 @@ class Pipeline:
         done_reading = threading.Event()
         order_out: queue.Queue = queue.Queue()  # dropped frames, from the source thread
 
+        def wait(seconds: float) -> None:
+            # In short slices: a stop (which wakes the wait at once) or the end of the run
+            # is seen within 50 ms.
+            end = time.perf_counter() + seconds
+            while not stopping():
+                left = end - time.perf_counter()
+                if left <= 0:
+                    return
+                external.wait(min(left, 0.05))
+
         def produce():
             try:
                 t_start = time.perf_counter()
-                t0_frame = None
-                for k, obj in enumerate(_iterate(source, max_frames)):
-                    if stop.is_set():
+                t0_frame = prev_ts = None
+                skipped_s = 0.0  # replay time left out at gaps longer than max_gap_s
+                frames = _iterate(source, max_frames)
+                for k in itertools.count():
+                    if stopping():
+                        summary.stopped = external.is_set()
+                        break
+                    obj = next(frames, _END)
+                    if obj is _END:
                         break
                     f = obj if not isinstance(obj, _ReadError) else None
                     if cfg.mode == "realtime" and f is not None:
                         # Replay at the source's rate: wait until the frame's capture time.
-                        ts = self._replay_time(f, k, t0_frame)
+                        ts = self._replay_time(f, k, prev_ts)
                         if t0_frame is None:
                             t0_frame = ts
-                        delay = (ts - t0_frame) - (time.perf_counter() - t_start)
+                        elif ts - prev_ts > cfg.max_gap_s:
+                            skipped_s += ts - prev_ts - cfg.max_gap_s
+                            summary.n_gaps += 1
+                            if len(summary.gaps) < MAX_GAPS_LISTED:
+                                summary.gaps.append((k, ts - prev_ts))
+                        prev_ts = ts
+                        delay = (ts - t0_frame - skipped_s) - (time.perf_counter() - t_start)
                         if delay > 0:
-                            time.sleep(delay)
+                            wait(delay)
+                        if stopping():
+                            summary.stopped = external.is_set()
+                            break
                     item = _Item(k, obj, time.perf_counter())
                     with cv:
                         if cfg.mode == "offline":
-                            while len(q_in) >= cfg.queue_size and not stop.is_set():
+                            while len(q_in) >= cfg.queue_size and not stopping():
                                 cv.wait(0.1)
+                            if stopping():
+                                summary.stopped = external.is_set()
+                                break
                             q_in.append(item)
                         else:
                             self._admit(q_in, item, order_out)
@@ -479,7 +526,7 @@ class Pipeline:
 
         def segment_worker():
             try:
-                while not stop.is_set():
+                while not shutdown.is_set():
                     with cv:
                         while not q_in and not done_reading.is_set():
                             cv.wait(0.1)
@@ -487,6 +534,12 @@ class Pipeline:
                             break
                         item = q_in.popleft()
                         cv.notify_all()
+                    if external.is_set():
+                        # Stopped: what still waits is reported, not processed.
+                        item.status, item.reason = "dropped", "run stopped"
+                        summary.stopped = True
+                        q_fuse.put(item)
+                        continue
                     if cfg.mode == "offline":
                         # Offline, the source is read ahead on purpose: latency counts from
                         # when the frame's processing starts, not from the read-ahead.
@@ -538,7 +591,7 @@ class Pipeline:
             for k in sorted(pending):  # only reached if the source skipped indices
                 self._emit(*pending.pop(k), summary, lat, on_result)
         finally:
-            stop.set()
+            shutdown.set()
             with cv:
                 cv.notify_all()
             # Unblock a worker waiting on a full fuse queue.
@@ -555,13 +608,18 @@ class Pipeline:
             raise errors[0]
         return summary
 
-    def _replay_time(self, f: Frame, k: int, t0: float | None) -> float:
+    def _replay_time(self, f: Frame, k: int, prev: float | None) -> float:
+        """Replay time (seconds) of the ``k``-th item: ``k / source_fps``, else the frame's
+        timestamp; 1/30 s after the previous one (``prev``) when the timestamps do not
+        increase or are not finite."""
         cfg = self.config
         if cfg.source_fps is not None:
             return k / cfg.source_fps
         ts = float(f.timestamp_s)
-        if t0 is not None and ts <= t0 and k > 0:
-            return k / 30.0  # timestamps do not increase: assume 30 fps
+        if prev is None:
+            return ts if np.isfinite(ts) else 0.0
+        if not np.isfinite(ts) or ts <= prev:
+            return prev + 1 / 30.0
         return ts
 
     def _admit(self, q_in: deque, item: _Item, dropped_out: queue.Queue) -> None:

@@ -3,8 +3,11 @@
 A ``RunRecorder`` (``real3d.eval.recorder``) watches a ``Pipeline.run`` (pass
 ``recorder.on_result`` as its callback). ``write_run_outputs`` then plans a path
 (``real3d.nav.goals``), scores the run against ground truth where there is some
-(``real3d.eval.run_metrics``) and writes, each file atomically (temporary name, then
-rename)::
+(``real3d.eval.run_metrics``) and writes the output set below. The set is written whole
+or not at all: every file goes into a temporary sibling folder (``.NAME.tmp-PID-XXXX``)
+that replaces the output folder by renames at the end (``OutputSet``,
+``real3d.core.files.atomic_dir``), so a failed or killed run leaves the earlier set
+complete and no temporaries::
 
     report.html, report.md        the report, pictures in report_files/
     semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
@@ -13,19 +16,30 @@ rename)::
     path.json                     the planned path (world frame, z up, metres)
     metrics.json                  run figures; with ground truth 2D/3D mIoU, object F1, nav
     recording.rrd                 when rerun-sdk is installed (written by viz.rerun_log)
+
+A run stopped early (``RunSummary.stopped``; ``real3d run`` on SIGINT / SIGTERM) writes the
+set of what it processed, marked ``"partial": true`` in metrics.json and in the report.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
+import re
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from real3d.core.errors import InputError
-from real3d.core.files import atomic_write_bytes, atomic_write_text
+from real3d.core.files import (
+    atomic_write_bytes,
+    atomic_write_text,
+    make_staging_dir,
+    swap_in_dir,
+)
 from real3d.core.labels import NYU13
 from real3d.core.machine import current_rss_mb, peak_rss_mb
 from real3d.eval.recorder import RunRecorder
@@ -36,10 +50,12 @@ from real3d.nav.goals import auto_goal, plan_for_report
 # their stages; they stay importable from this module.
 __all__ = [
     "OUTPUT_FILES",
+    "OutputSet",
     "RunRecorder",
     "atomic_save_png",
     "atomic_write_text",
     "auto_goal",
+    "check_output_folder",
     "current_rss_mb",
     "ground_truth_metrics",
     "peak_rss_mb",
@@ -58,6 +74,120 @@ OUTPUT_FILES = (
     "path.json",
     "metrics.json",
 )
+#: what else an output folder of an earlier run may hold: pictures, the optional
+#: recording, and per-file temporaries of versions that wrote the files in place
+_OUTPUT_EXTRAS = ("report_files", "recording.rrd")
+_OUTPUT_TEMPORARY = re.compile(r"^\.[^/]+\.part(\.[A-Za-z0-9]+)?$|^\.recording\.rrd\.tmp$")
+#: free space the disk of the output folder must have before a run starts
+MIN_FREE_BYTES = 16 * 2**20
+
+
+# ---------------------------------------------------------------------------- output set
+def check_output_folder(out) -> Path:
+    """Check that ``out`` can take a run's output set, before any work starts.
+
+    ``out`` may be missing (it is created, parents included) or a folder an earlier run
+    wrote (it is replaced as a whole at the end). Returns the path with symbolic links
+    resolved (the set replaces the folder a link points to, not the link).
+
+    Raises:
+        InputError: ``out`` or a folder above it is a file; ``out`` is the current folder
+            or holds it; the folder is not writable (``out``, or the nearest existing folder
+            above it); ``out`` holds files that are not a run's outputs (they would be
+            deleted with the earlier set); less than ``MIN_FREE_BYTES`` free on its disk.
+    """
+    given = Path(out)
+    path = Path(os.path.realpath(given))
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output folder {given}: expected a folder (or a new name), got a file")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if path == cwd or path in cwd.parents or path.parent == path:
+        raise InputError(
+            f"output folder {given}: expected a folder of its own, got the current folder or one "
+            "above it (the output set replaces the folder as a whole); name a subfolder"
+        )
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"output folder {given}: {existing} is a file, not a folder")
+    need = [existing] + ([path] if path.exists() else [])
+    for folder in need:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"output folder {given}: cannot write in {folder} (permission denied "
+                             "or a read-only file system)")
+    if path.exists():
+        foreign = sorted(
+            e.name for e in path.iterdir()
+            if e.name not in OUTPUT_FILES + _OUTPUT_EXTRAS and not _OUTPUT_TEMPORARY.match(e.name)
+        )
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise InputError(
+                f"output folder {given}: expected a new folder or one an earlier run wrote, got a "
+                f"folder that also holds {shown} (the output set replaces the folder as a whole); "
+                "choose another folder"
+            )
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise InputError(f"output folder {given}: only {free / 2**20:.1f} MiB free on its disk; "
+                         f"a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB")
+    return path
+
+
+class OutputSet:
+    """The folder a run's output set is written into, swapped in whole at the end.
+
+    Example::
+
+        with OutputSet(out) as outs:        # checks out (InputError), makes the staging folder
+            ...                              # write every file into outs.staging
+            outs.commit()                    # staging replaces out; without it out is untouched
+
+    Leaving the block without ``commit`` (an exception, an abort) deletes the staging
+    folder: ``out`` keeps the earlier set, and no temporary is left.
+
+    Attributes:
+        given: the output folder as given.
+        path: the output folder with symbolic links resolved.
+        staging: the temporary sibling folder being filled (None outside the block).
+        committed: whether ``commit`` swapped the set in.
+    """
+
+    def __init__(self, out) -> None:
+        self.given = Path(out)
+        self.path = check_output_folder(out)
+        self.staging: Path | None = None
+        self.committed = False
+
+    def __enter__(self) -> OutputSet:
+        try:
+            self.staging = make_staging_dir(self.path)
+        except OSError as e:
+            raise InputError(f"output folder {self.given}: cannot create a folder beside it "
+                             f"({e.strerror or e})") from e
+        return self
+
+    def commit(self) -> None:
+        """Replace the output folder by the staging folder (two renames)."""
+        if self.staging is None or self.committed:
+            raise InputError("OutputSet.commit: expected an open, uncommitted output set")
+        try:
+            swap_in_dir(self.staging, self.path)
+        except OSError as e:
+            raise InputError(f"output folder {self.given}: could not move the new outputs into "
+                             f"place ({e.strerror or e}); the earlier outputs are kept") from e
+        self.committed = True
+
+    def final(self, p: Path) -> Path:
+        """Where ``p`` (a path in the staging folder) lies once committed."""
+        return self.given / Path(p).relative_to(self.staging)
+
+    def __exit__(self, *exc) -> None:
+        if self.staging is not None and not self.committed and os.path.lexists(self.staging):
+            shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging = None
+
 
 
 # ---------------------------------------------------------------------------- files
@@ -262,7 +392,8 @@ def write_report(
     issues = (
         [(i, "skipped", r) for i, r in summary.skipped]
         + [(i, "rgb only", r) for i, r in summary.rgb_only]
-        + [(i, "dropped", "overload") for i in summary.dropped[:50]]
+        + [(i, "dropped", "overload or run stopped" if getattr(summary, "stopped", False) else "overload")
+           for i in summary.dropped[:50]]
     )
     gt = metrics.get("ground_truth") or {}
     gt_rows = []
@@ -347,6 +478,8 @@ def write_report(
         )
         + "</div>",
     ]
+    if meta.get("partial run"):
+        h.append(f"<p><b>Partial run:</b> {html.escape(str(meta['partial run']))}</p>")
     if meta.get("warning"):
         h.append(f"<p><b>Note:</b> {html.escape(str(meta['warning']))}</p>")
     if gt_rows:
@@ -378,6 +511,8 @@ def write_report(
         _table_md([(k, v) for k, v in kpis], ["", ""]),
         "",
     ]
+    if meta.get("partial run"):
+        md += [f"**Partial run:** {meta['partial run']}", ""]
     if meta.get("warning"):
         md += [f"**Note:** {meta['warning']}", ""]
     if gt_rows:
@@ -404,32 +539,70 @@ def write_run_outputs(
     meta: dict | None = None,
     scene=None,
     goal_xy=None,
+    *,
+    atomic: bool = True,
+    stopped_by: str | None = None,
 ) -> dict:
     """Write every output file of a run into ``out_dir`` (see the module docstring).
 
     Args:
         pipeline: the ``Pipeline`` after ``run``.
-        summary: its ``RunSummary``.
+        summary: its ``RunSummary``; ``summary.stopped`` marks the set partial.
         recorder: the ``RunRecorder`` that watched the run.
         meta: settings shown in the report (input, model, backend, ...).
         scene: ``SceneGT`` of a synthetic source (enables the ground-truth metrics).
         goal_xy: (2,) world metres; None picks ``auto_goal``.
+        atomic: write the set into a temporary sibling folder and swap it in whole
+            (``OutputSet``; ``out_dir`` is checked first, see ``check_output_folder``);
+            False: write into ``out_dir`` as it is (for a caller that already writes
+            into an ``OutputSet``'s staging folder).
+        stopped_by: what stopped the run early (e.g. ``"SIGINT"``), for the report.
 
     Returns:
         {"files": {name: path}, "metrics": the metrics.json content}.
+
+    Raises:
+        InputError: ``out_dir`` cannot take the set, or a write failed (disk full, ...):
+            the earlier set in ``out_dir`` is kept (atomic) and no temporary is left.
     """
+    args = (pipeline, summary, recorder, meta, scene, goal_xy, stopped_by)
+    if not atomic:
+        return _write_outputs(Path(out_dir), *args)
+    with OutputSet(out_dir) as outs:
+        result = _write_outputs(outs.staging, *args)
+        result["files"] = {k: outs.final(v) for k, v in result["files"].items()}
+        outs.commit()
+    return result
+
+
+def _write_outputs(out: Path, *args) -> dict:
+    try:
+        return _write_files(out, *args)
+    except OSError as e:
+        raise InputError(f"could not write the run's outputs ({e.strerror or e}"
+                         f"{': ' + Path(e.filename).name if e.filename else ''}); "
+                         "an earlier output set is kept") from e
+
+
+def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, stopped_by) -> dict:
     from real3d.mapping.export import export_point_cloud_ply
 
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
     meta.setdefault("gravity frame", getattr(pipeline, "gravity_note", ""))
+    partial = bool(getattr(summary, "stopped", False)) or stopped_by is not None
+    if partial:
+        meta["partial run"] = (
+            f"stopped early{' by ' + stopped_by if stopped_by else ''} after "
+            f"{summary.frames_in} frames ({summary.processed} processed): the outputs describe "
+            "those frames only"
+        )
     files = {}
     # Refresh the derived structures once, so every file below describes the final map.
     graph = pipeline.scene_graph
     path_info = plan_for_report(pipeline, goal_xy)
     files["path.json"] = write_json(out / "path.json", path_info)
-    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply")  # atomic itself
+    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply")
     files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
     if pipeline.costmap is not None:
         img = _topdown(pipeline, path_info)
@@ -441,6 +614,8 @@ def write_run_outputs(
     files["costmap.png"] = atomic_save_png(img, out / "costmap.png")
 
     metrics = {
+        "partial": partial,
+        "stopped_by": stopped_by if stopped_by else ("stop requested" if partial else None),
         "run": summary.to_dict(),
         "map": {
             "voxels": len(pipeline.map),
