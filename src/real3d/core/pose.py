@@ -8,14 +8,29 @@ from real3d.core.errors import InputError, describe_array
 
 
 def check_pose(T, name: str = "pose", tol: float = 1e-4) -> np.ndarray:
-    """Validate a 4x4 rigid transform and return it as float64.
+    """Validate a 4x4 rigid transform and return it as a new float64 array.
 
-    Raises InputError for wrong shape, non-finite entries, a bottom row other than
-    [0, 0, 0, 1] or a rotation block that is not orthonormal with det +1 (within ``tol``).
+    Integer, float32 and float64 (and wider float) entries are accepted; float16 is refused:
+    its 11-bit mantissa cannot hold a rotation to ``tol`` nor a translation to a millimetre
+    beyond 2 m, so the caller converts from float32 or float64 data instead.
+
+    Raises:
+        InputError: wrong shape; a dtype that is not real (complex, bool, string, object) or
+            is float16; non-finite entries; a bottom row other than [0, 0, 0, 1]; a rotation
+            block that is not orthonormal with det +1 (within ``tol``).
     """
-    T = np.asarray(T)
+    try:
+        T = np.asarray(T)
+    except (TypeError, ValueError) as e:  # ragged nesting, an unconvertible object
+        raise InputError(f"{name}: expected a (4, 4) rigid transform, got {type(T).__name__} ({e})") from None
     if T.shape != (4, 4):
         raise InputError(f"{name}: expected a (4, 4) rigid transform, got {describe_array(T)}")
+    if T.dtype == np.float16:
+        raise InputError(f"{name}: float16 is too imprecise for a pose; pass float32 or float64")
+    if T.dtype.kind not in "iuf":
+        raise InputError(
+            f"{name}: expected a real-valued (integer or float) (4, 4) transform, got {describe_array(T)}"
+        )
     T = T.astype(np.float64)
     if not np.isfinite(T).all():
         raise InputError(f"{name}: expected finite values, got NaN/inf")
