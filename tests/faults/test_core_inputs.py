@@ -13,7 +13,7 @@ import pytest
 from real3d.core import NYU13, ConfigError, Frame, InputError, Intrinsics, LabelSet, check_pose, map_labels
 from real3d.core.counts import ratio_count
 from real3d.core.labels import register_mapping
-from real3d.core.pose import make_pose, quat_to_rotation
+from real3d.core.pose import look_at, make_pose, quat_to_rotation, transform_points
 from real3d.core.segmentation import SegmentationResult
 from real3d.mapping import SemanticMap
 from real3d.mapping.config import SemanticMapConfig
@@ -113,6 +113,23 @@ def test_float32_and_integer_poses_are_accepted_as_float64():
     assert out.dtype == np.float64 and np.allclose(out, T, atol=1e-6)
     assert check_pose(np.eye(4, dtype=np.int32)).dtype == np.float64
     assert _frame(pose=T.astype(np.float32)).world_T_cam.dtype == np.float64
+
+
+@pytest.mark.parametrize("call", [
+    lambda: make_pose(np.eye(3), ("1", "2", "x")),
+    lambda: make_pose(np.eye(3, dtype=complex), (0, 0, 0)),
+    lambda: make_pose(np.eye(4), (0, 0, 0)),
+    lambda: quat_to_rotation([0, 0, 0, 1j]),
+    lambda: quat_to_rotation([0, 0, 1]),
+    lambda: look_at((0, 0, "1"), (1, 0, 0)),
+    lambda: look_at((0, 0, np.nan), (1, 0, 0)),
+    lambda: transform_points(np.eye(4), np.ones((2, 3), complex)),
+    lambda: SemanticMap().query_labels(np.ones((2, 3), complex)),
+    lambda: SemanticMap().query_occupancy([[1, 2], [3]]),
+])
+def test_pose_helpers_and_map_queries_refuse_non_real_input(call):
+    with pytest.raises(InputError):
+        call()
 
 
 # ---------------------------------------------------------------- Frame

@@ -43,6 +43,7 @@ from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
+from real3d.core.values import real_array
 from real3d.core.refinement import MapRefinement
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
@@ -593,7 +594,7 @@ class SemanticMap(MapStorage):
     def lookup_rows(self, points_world: np.ndarray) -> np.ndarray:
         """Row ids (into ``voxel_arrays``) of the fine voxels holding (N, 3) world points;
         -1 where no voxel is allocated. (N,) int64."""
-        p = np.asarray(points_world, dtype=np.float64)
+        p = real_array(points_world, "SemanticMap: query points")
         if p.ndim != 2 or p.shape[1] != 3:
             raise InputError(f"SemanticMap: expected points (N, 3) world metres, got {describe_array(p)}")
         if not np.isfinite(p).all():
