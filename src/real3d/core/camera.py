@@ -7,11 +7,13 @@ coordinates, so a camera point (x, y, z) lands at ``u = fx * x / z + cx``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from real3d.core.errors import InputError
+from real3d.core.values import real_array, real_number, whole_number
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class Intrinsics:
         fx, fy: focal lengths in pixels (> 0).
         cx, cy: principal point in pixels, pixel centres at integers.
         width, height: image size in pixels (> 0).
+
+    Raises:
+        InputError: a value that is not a real number (a string, a bool, None, a complex
+            number), NaN or inf, fx or fy <= 0, a width or height that is not a whole
+            number > 0.
     """
 
     fx: float
@@ -32,23 +39,16 @@ class Intrinsics:
     height: int
 
     def __post_init__(self) -> None:
-        vals = (self.fx, self.fy, self.cx, self.cy)
-        if not all(np.isfinite(v) for v in vals):
-            raise InputError(f"Intrinsics: expected finite fx, fy, cx, cy, got {vals}")
+        for name in ("fx", "fy", "cx", "cy"):
+            object.__setattr__(self, name, real_number(getattr(self, name), f"Intrinsics.{name}", "pixels"))
         if self.fx <= 0 or self.fy <= 0:
             raise InputError(f"Intrinsics: expected fx, fy > 0, got fx={self.fx}, fy={self.fy}")
-        if int(self.width) != self.width or int(self.height) != self.height:
-            raise InputError(
-                f"Intrinsics: expected integer width/height, got {self.width}x{self.height}"
-            )
+        for name in ("width", "height"):
+            object.__setattr__(self, name, whole_number(getattr(self, name), f"Intrinsics.{name}", "pixels"))
         if self.width <= 0 or self.height <= 0:
             raise InputError(
                 f"Intrinsics: expected width, height > 0, got {self.width}x{self.height}"
             )
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
-        for name in ("fx", "fy", "cx", "cy"):
-            object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def size_hw(self) -> tuple[int, int]:
@@ -65,7 +65,7 @@ class Intrinsics:
     @classmethod
     def from_K(cls, K, width: int, height: int) -> Intrinsics:
         """Build from a 3x3 (or 4x4, ScanNet-style) camera matrix."""
-        K = np.asarray(K, dtype=np.float64)
+        K = real_array(K, "Intrinsics.from_K: K")
         if K.shape not in ((3, 3), (4, 4)):
             raise InputError(f"Intrinsics.from_K: expected a 3x3 or 4x4 matrix, got {K.shape}")
         return cls(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
@@ -73,6 +73,9 @@ class Intrinsics:
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_rad: float) -> Intrinsics:
         """Square pixels, principal point at the image centre, horizontal FOV in radians."""
+        width = whole_number(width, "Intrinsics.from_fov: width", "pixels")
+        height = whole_number(height, "Intrinsics.from_fov: height", "pixels")
+        hfov_rad = real_number(hfov_rad, "Intrinsics.from_fov: hfov_rad", "radians")
         if not 0 < hfov_rad < np.pi:
             raise InputError(f"Intrinsics.from_fov: expected 0 < hfov_rad < pi, got {hfov_rad}")
         f = 0.5 * width / np.tan(0.5 * hfov_rad)
@@ -92,6 +95,10 @@ class Intrinsics:
         Pixel-centre convention: the image edge at -0.5 maps to -0.5, so
         ``c' = (c + 0.5) * s - 0.5``.
         """
+        width = whole_number(width, "Intrinsics.resized: width", "pixels")
+        height = whole_number(height, "Intrinsics.resized: height", "pixels")
+        if width <= 0 or height <= 0:
+            raise InputError(f"Intrinsics.resized: expected width, height > 0, got {width}x{height}")
         sx = width / self.width
         sy = height / self.height
         return Intrinsics(
@@ -105,12 +112,15 @@ class Intrinsics:
 
     def scaled(self, factor: float) -> Intrinsics:
         """Resize by a factor (rounded to whole pixels)."""
+        factor = real_number(factor, "Intrinsics.scaled: factor", "a ratio")
         if factor <= 0:
             raise InputError(f"Intrinsics.scaled: expected factor > 0, got {factor}")
         return self.resized(max(1, round(self.width * factor)), max(1, round(self.height * factor)))
 
     def cropped(self, x0: int, y0: int, width: int, height: int) -> Intrinsics:
         """Intrinsics of the crop ``image[y0:y0+height, x0:x0+width]``."""
+        x0, y0, width, height = (whole_number(v, f"Intrinsics.cropped: {n}", "pixels")
+                                 for v, n in ((x0, "x0"), (y0, "y0"), (width, "width"), (height, "height")))
         if x0 < 0 or y0 < 0 or x0 + width > self.width or y0 + height > self.height:
             raise InputError(
                 f"Intrinsics.cropped: crop ({x0}, {y0}, {width}, {height}) leaves the "
@@ -126,7 +136,17 @@ class Intrinsics:
 
     @classmethod
     def from_dict(cls, d: dict) -> Intrinsics:
+        """From ``{"fx", "fy", "cx", "cy", "width", "height"}`` (what ``to_dict`` writes).
+
+        Raises:
+            InputError: not a mapping, a missing key or a value of the wrong type.
+        """
+        if not isinstance(d, Mapping):
+            raise InputError(
+                "Intrinsics.from_dict: expected a mapping with keys fx, fy, cx, cy, width, height, "
+                f"got {type(d).__name__}"
+            )
         try:
             return cls(d["fx"], d["fy"], d["cx"], d["cy"], d["width"], d["height"])
         except KeyError as e:
-            raise InputError(f"Intrinsics.from_dict: missing key {e}; got keys {sorted(d)}") from e
+            raise InputError(f"Intrinsics.from_dict: missing key {e}; got keys {sorted(map(str, d))}") from e

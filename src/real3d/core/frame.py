@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from real3d.core.camera import Intrinsics
-from real3d.core.errors import InputError, describe_array
+from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.core.labels import get_label_set
 from real3d.core.pose import check_pose
+from real3d.core.values import real_number, whole_number
 
 
-def _check_image(name: str, x, hw: tuple[int, int] | None, dtypes, channels: int | None):
+def _check_image(name: str, x, hw: tuple[int, int] | None, dtypes, channels: int | None) -> np.ndarray:
+    """Check an image field; returns it C-contiguous (a copy only when it was not)."""
     if not isinstance(x, np.ndarray):
         raise InputError(f"Frame.{name}: expected a numpy array, got {type(x).__name__}")
     want_ndim = 2 if channels is None else 3
@@ -28,6 +31,11 @@ def _check_image(name: str, x, hw: tuple[int, int] | None, dtypes, channels: int
             f"Frame.{name}: expected size {hw[0]}x{hw[1]} (H x W) to match rgb, got "
             f"{x.shape[0]}x{x.shape[1]}"
         )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"Frame.{name}: expected a non-empty image, got {describe_array(x)}")
+    # Views with negative or gapped strides (a flipped or sliced image) work in numpy but
+    # not in torch.from_numpy or onnxruntime further down.
+    return np.ascontiguousarray(x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,11 +50,20 @@ class Frame:
         world_T_cam: (4, 4) float64 camera-to-world pose (p_world = world_T_cam @ p_cam),
             or None when unknown.
         timestamp_s: capture time in seconds.
-        labels: optional (H, W) uint8 ground-truth labels (NYUv2-13, 0 = void).
-        instances: optional (H, W) int32 ground-truth instance ids (0 = none).
+        labels: optional (H, W) uint8 ground-truth labels of ``label_set`` (0 = void),
+            each in [0, number of classes].
+        instances: optional (H, W) int32 ground-truth instance ids (0 = none, >= 0).
         depth_clean_m: optional (H, W) float32 noise-free depth (synthetic data).
-        normals_cam: optional (H, W, 3) float32 unit surface normals in the camera frame.
-        index: position of the frame in its sequence.
+        normals_cam: optional (H, W, 3) float32 unit surface normals in the camera frame
+            (finite; zero where unknown).
+        index: position of the frame in its sequence (an integer >= 0).
+        meta: free-form details from the reader (a dict).
+        label_set: name of the label set of ``labels`` (``real3d.core.labels``),
+            ``"nyu13"`` unless a reader was asked for another.
+
+    Image arrays are kept C-contiguous (a strided view is copied once). Every field is
+    checked when the Frame is built: a wrong type, shape, dtype or value range raises
+    InputError naming the field, what was expected and what came.
     """
 
     rgb: np.ndarray
@@ -60,9 +77,13 @@ class Frame:
     normals_cam: np.ndarray | None = None
     index: int = 0
     meta: dict = field(default_factory=dict)
+    label_set: str = "nyu13"
 
     def __post_init__(self) -> None:
-        _check_image("rgb", self.rgb, None, (np.uint8,), 3)
+        def put(name: str, value) -> None:
+            object.__setattr__(self, name, value)
+
+        put("rgb", _check_image("rgb", self.rgb, None, (np.uint8,), 3))
         hw = self.rgb.shape[:2]
         if not isinstance(self.intrinsics, Intrinsics):
             raise InputError(
@@ -77,7 +98,8 @@ class Frame:
             d = getattr(self, name)
             if d is None:
                 continue
-            _check_image(name, d, hw, (np.float32,), None)
+            d = _check_image(name, d, hw, (np.float32,), None)
+            put(name, d)
             if not np.isfinite(d).all():
                 raise InputError(
                     f"Frame.{name}: expected finite depth in metres (0 = invalid), found "
@@ -88,16 +110,40 @@ class Frame:
                     f"Frame.{name}: expected depth >= 0 metres (0 = invalid), found "
                     f"{int((d < 0).sum())} negative pixels (min {float(d.min())})"
                 )
+        if not isinstance(self.label_set, str):
+            raise InputError(f"Frame.label_set: expected a label set name, got {type(self.label_set).__name__}")
         if self.labels is not None:
-            _check_image("labels", self.labels, hw, (np.uint8,), None)
+            labels = _check_image("labels", self.labels, hw, (np.uint8,), None)
+            put("labels", labels)
+            try:
+                n = get_label_set(self.label_set).num_classes
+            except ConfigError as e:
+                raise InputError(f"Frame.label_set: {e}") from None
+            top = int(labels.max())
+            if top > n:
+                raise InputError(
+                    f"Frame.labels: expected {self.label_set} ids in [0, {n}] ({n} classes, 0 = void), "
+                    f"got a label {top}"
+                )
         if self.instances is not None:
-            _check_image("instances", self.instances, hw, (np.int32,), None)
+            inst = _check_image("instances", self.instances, hw, (np.int32,), None)
+            put("instances", inst)
+            if int(inst.min()) < 0:
+                raise InputError(f"Frame.instances: expected ids >= 0 (0 = none), got {int(inst.min())}")
         if self.normals_cam is not None:
-            _check_image("normals_cam", self.normals_cam, hw, (np.float32,), 3)
+            normals = _check_image("normals_cam", self.normals_cam, hw, (np.float32,), 3)
+            put("normals_cam", normals)
+            if not np.isfinite(normals).all():
+                raise InputError("Frame.normals_cam: expected finite unit normals (zero where unknown), found NaN/inf")
         if self.world_T_cam is not None:
-            object.__setattr__(self, "world_T_cam", check_pose(self.world_T_cam, "Frame.world_T_cam"))
-        if not np.isfinite(self.timestamp_s):
-            raise InputError(f"Frame.timestamp_s: expected a finite time, got {self.timestamp_s}")
+            put("world_T_cam", check_pose(self.world_T_cam, "Frame.world_T_cam"))
+        put("timestamp_s", real_number(self.timestamp_s, "Frame.timestamp_s", "seconds"))
+        index = whole_number(self.index, "Frame.index")
+        if index < 0:
+            raise InputError(f"Frame.index: expected an integer >= 0, got {index}")
+        put("index", index)
+        if not isinstance(self.meta, dict):
+            raise InputError(f"Frame.meta: expected a dict, got {type(self.meta).__name__}")
 
     @property
     def size_hw(self) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from real3d.core.errors import ConfigError, InputError
+from real3d.core.errors import ConfigError, InputError, describe_array
 
 VOID = 0
 
@@ -96,10 +96,33 @@ class LabelSet:
     colors: np.ndarray
 
     def __post_init__(self) -> None:
-        if len(self.names) != len(self.colors):
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"LabelSet.name: expected a non-empty string, got {self.name!r}")
+        names = self.names
+        if isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) < 2 \
+                or not all(isinstance(n, str) for n in names):
             raise InputError(
-                f"LabelSet {self.name}: {len(self.names)} names but {len(self.colors)} colours"
+                f"LabelSet {self.name}: expected names as a tuple of strings, void first and at "
+                f"least one class, got {names!r}"
             )
+        if len(set(names)) != len(names):
+            raise InputError(f"LabelSet {self.name}: class names repeat: {names!r}")
+        object.__setattr__(self, "names", tuple(names))
+        colors = np.asarray(self.colors) if not isinstance(self.colors, (str, bytes)) else None
+        if colors is None or colors.dtype.kind not in "iu" or colors.ndim != 2 or colors.shape[1] != 3:
+            raise InputError(
+                f"LabelSet {self.name}: expected colours as an (N, 3) uint8 array, got "
+                f"{describe_array(self.colors)}"
+            )
+        if len(names) != len(colors):
+            raise InputError(
+                f"LabelSet {self.name}: {len(names)} names but {len(colors)} colours"
+            )
+        if colors.size and (colors.min() < 0 or colors.max() > 255):
+            raise InputError(
+                f"LabelSet {self.name}: colours must lie in [0, 255], got [{colors.min()}, {colors.max()}]"
+            )
+        object.__setattr__(self, "colors", colors.astype(np.uint8))
 
     @property
     def num_classes(self) -> int:
@@ -116,13 +139,25 @@ class LabelSet:
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """Labels (H, W) integer -> (H, W, 3) uint8 colour image; out-of-range ids raise."""
-        labels = np.asarray(labels)
+        labels = _integer_labels(labels, f"LabelSet {self.name}.colorize")
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.names)):
             raise InputError(
                 f"LabelSet {self.name}.colorize: labels must lie in [0, {len(self.names) - 1}], "
                 f"got [{labels.min()}, {labels.max()}]"
             )
         return self.colors[labels]
+
+
+def _integer_labels(labels, name: str) -> np.ndarray:
+    """``labels`` as an integer array; float, bool, complex or object labels raise InputError
+    (a float label 2.7 would otherwise be truncated to 2 without a word)."""
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{name}: expected an integer label array, got {type(labels).__name__} ({e})") from None
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"{name}: expected integer labels, got {describe_array(labels)}")
+    return labels
 
 
 def _palette(n: int, seed: int) -> np.ndarray:
@@ -158,11 +193,16 @@ def get_label_set(name: str) -> LabelSet:
 def map_labels(labels: np.ndarray, src: str, dst: str = "nyu13") -> np.ndarray:
     """Map a label image from label set ``src`` to ``dst`` (uint8 out).
 
-    Ids outside the source set raise InputError; identical sets return a uint8 copy.
+    Non-integer labels and ids outside the source set raise InputError; identical sets
+    return a uint8 copy.
     """
-    labels = np.asarray(labels)
+    labels = _integer_labels(labels, f"map_labels {src}->{dst}")
     if src == dst:
-        get_label_set(src)
+        n = len(get_label_set(src).names)
+        if labels.size and (labels.min() < 0 or labels.max() >= n):
+            raise InputError(
+                f"map_labels {src}->{dst}: ids must lie in [0, {n - 1}], got [{labels.min()}, {labels.max()}]"
+            )
         return labels.astype(np.uint8, copy=True)
     try:
         table = _MAPPINGS[(src, dst)]
@@ -180,12 +220,25 @@ def map_labels(labels: np.ndarray, src: str, dst: str = "nyu13") -> np.ndarray:
 
 
 def register_mapping(src: str, dst: str, table: np.ndarray) -> None:
-    """Register a lookup table ``src id -> dst id`` (used by readers with own label sets)."""
-    table = np.asarray(table)
-    if table.ndim != 1:
-        raise InputError(f"register_mapping: expected a 1-D table, got {table.shape}")
+    """Register a lookup table ``src id -> dst id`` (used by readers with own label sets).
+
+    Raises:
+        InputError: not a non-empty 1-D integer table, or ids outside ``dst``'s range
+            (or [0, 255] for an unregistered ``dst``).
+    """
+    table = _integer_labels(table, f"register_mapping {src}->{dst}")
+    if table.ndim != 1 or table.size == 0:
+        raise InputError(f"register_mapping: expected a non-empty 1-D table, got {describe_array(table)}")
+    top = len(_LABEL_SETS[dst].names) - 1 if dst in _LABEL_SETS else 255
+    if table.min() < 0 or table.max() > top:
+        raise InputError(
+            f"register_mapping {src}->{dst}: ids must lie in [0, {top}], got [{table.min()}, {table.max()}]"
+        )
     _MAPPINGS[(src, dst)] = table.astype(np.uint8)
 
 
 def register_label_set(label_set: LabelSet) -> None:
+    """Make ``label_set`` known to ``get_label_set`` under its name."""
+    if not isinstance(label_set, LabelSet):
+        raise InputError(f"register_label_set: expected a LabelSet, got {type(label_set).__name__}")
     _LABEL_SETS[label_set.name] = label_set

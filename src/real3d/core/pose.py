@@ -5,17 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from real3d.core.errors import InputError, describe_array
+from real3d.core.values import real_array
 
 
 def check_pose(T, name: str = "pose", tol: float = 1e-4) -> np.ndarray:
-    """Validate a 4x4 rigid transform and return it as float64.
+    """Validate a 4x4 rigid transform and return it as a new float64 array.
 
-    Raises InputError for wrong shape, non-finite entries, a bottom row other than
-    [0, 0, 0, 1] or a rotation block that is not orthonormal with det +1 (within ``tol``).
+    Integer, float32 and float64 (and wider float) entries are accepted; float16 is refused:
+    its 11-bit mantissa cannot hold a rotation to ``tol`` nor a translation to a millimetre
+    beyond 2 m, so the caller converts from float32 or float64 data instead.
+
+    Raises:
+        InputError: wrong shape; a dtype that is not real (complex, bool, string, object) or
+            is float16; non-finite entries; a bottom row other than [0, 0, 0, 1]; a rotation
+            block that is not orthonormal with det +1 (within ``tol``).
     """
-    T = np.asarray(T)
+    try:
+        T = np.asarray(T)
+    except (TypeError, ValueError) as e:  # ragged nesting, an unconvertible object
+        raise InputError(f"{name}: expected a (4, 4) rigid transform, got {type(T).__name__} ({e})") from None
     if T.shape != (4, 4):
         raise InputError(f"{name}: expected a (4, 4) rigid transform, got {describe_array(T)}")
+    if T.dtype == np.float16:
+        raise InputError(f"{name}: float16 is too imprecise for a pose; pass float32 or float64")
+    if T.dtype.kind not in "iuf":
+        raise InputError(
+            f"{name}: expected a real-valued (integer or float) (4, 4) transform, got {describe_array(T)}"
+        )
     T = T.astype(np.float64)
     if not np.isfinite(T).all():
         raise InputError(f"{name}: expected finite values, got NaN/inf")
@@ -28,10 +44,15 @@ def check_pose(T, name: str = "pose", tol: float = 1e-4) -> np.ndarray:
 
 
 def make_pose(R, t) -> np.ndarray:
-    """4x4 transform from a 3x3 rotation and a translation (3,)."""
+    """4x4 transform from a 3x3 rotation and a translation (3,) (not checked for rigidity:
+    see ``check_pose``). Raises InputError for non-real values or wrong shapes."""
+    R = real_array(R, "make_pose: R")
+    t = real_array(t, "make_pose: t")
+    if R.shape != (3, 3) or t.size != 3:
+        raise InputError(f"make_pose: expected R (3, 3) and t (3,), got {describe_array(R)} and {describe_array(t)}")
     T = np.eye(4)
     T[:3, :3] = R
-    T[:3, 3] = np.asarray(t, dtype=np.float64).reshape(3)
+    T[:3, 3] = t.reshape(3)
     return T
 
 
@@ -48,14 +69,17 @@ def invert_pose(a_T_b: np.ndarray) -> np.ndarray:
 def transform_points(a_T_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
     """Apply a_T_b to points (..., 3) given in frame b; returns points in frame a."""
     points_b = np.asarray(points_b)
-    if points_b.shape[-1] != 3:
+    if points_b.dtype.kind not in "iuf" or points_b.ndim == 0 or points_b.shape[-1] != 3:
         raise InputError(f"transform_points: expected points (..., 3), got {describe_array(points_b)}")
     return points_b @ a_T_b[:3, :3].T + a_T_b[:3, 3]
 
 
 def quat_to_rotation(q_xyzw) -> np.ndarray:
     """Unit quaternion (qx, qy, qz, qw) -> 3x3 rotation. The quaternion is normalised first."""
-    q = np.asarray(q_xyzw, dtype=np.float64).reshape(4)
+    q = real_array(q_xyzw, "quat_to_rotation: q_xyzw")
+    if q.size != 4:
+        raise InputError(f"quat_to_rotation: expected 4 values (qx, qy, qz, qw), got {describe_array(q)}")
+    q = q.reshape(4)
     n = np.linalg.norm(q)
     if not np.isfinite(n) or n < 1e-12:
         raise InputError(f"quat_to_rotation: expected a non-zero quaternion, got {q.tolist()}")
@@ -95,13 +119,18 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
 
     The camera's +z points at the target, +x to the right and +y down in the image.
     """
-    eye = np.asarray(eye, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - eye
+    eye, target, up = (real_array(v, f"look_at: {n}") for v, n in ((eye, "eye"), (target, "target"), (up, "up")))
+    if eye.shape != (3,) or target.shape != (3,) or up.shape != (3,):
+        raise InputError(
+            f"look_at: expected eye, target and up of shape (3,), got {eye.shape}, {target.shape}, {up.shape}"
+        )
+    if not (np.isfinite(eye).all() and np.isfinite(target).all() and np.isfinite(up).all()):
+        raise InputError("look_at: eye, target and up must be finite")
+    z = target - eye
     n = np.linalg.norm(z)
     if n < 1e-9:
         raise InputError("look_at: eye and target coincide")
     z /= n
-    up = np.asarray(up, dtype=np.float64)
     x = np.cross(z, up)
     if np.linalg.norm(x) < 1e-6:
         raise InputError("look_at: viewing direction is parallel to the up vector")

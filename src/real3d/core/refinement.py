@@ -46,6 +46,10 @@ class MapRefinement:
         i = self.instances
         if i is not None and (not isinstance(i, np.ndarray) or i.dtype != np.int32 or i.shape != (n,)):
             raise InputError(f"MapRefinement.instances: expected ({n},) int32 or None, got {describe_array(i)}")
+        if isinstance(self.map_version, (bool, np.bool_)) or not isinstance(self.map_version, (int, np.integer)):
+            raise InputError(f"MapRefinement.map_version: expected an integer, got {self.map_version!r}")
+        if not isinstance(self.source, str):
+            raise InputError(f"MapRefinement.source: expected a string, got {type(self.source).__name__}")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

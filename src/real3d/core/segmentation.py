@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from real3d.core.errors import InputError, describe_array
+
 
 @dataclass(frozen=True)
 class SegmentationResult:
@@ -17,11 +19,36 @@ class SegmentationResult:
         probs: (K + 1, H, W) float32 class probabilities indexed by label id; channel 0 (void)
             is all zeros, channels 1..K sum to 1 at every pixel.
         head: which prediction produced it, ``"refined"`` or ``"coarse"``.
+
+    Raises:
+        InputError: a field of the wrong type, shape or dtype, labels beyond the last
+            channel, or another head name. (Values of ``probs`` are the map's to check:
+            ``SemanticMap.integrate`` refuses NaN/inf and values outside [0, 1].)
     """
 
     labels: np.ndarray
     probs: np.ndarray
     head: str = "refined"
+
+    def __post_init__(self) -> None:
+        lab, p = self.labels, self.probs
+        if not isinstance(p, np.ndarray) or p.ndim != 3 or p.dtype != np.float32 or p.shape[0] < 2:
+            raise InputError(
+                f"SegmentationResult.probs: expected a (K + 1, H, W) float32 array with K >= 1, "
+                f"got {describe_array(p)}"
+            )
+        if not isinstance(lab, np.ndarray) or lab.dtype != np.uint8 or lab.shape != p.shape[1:]:
+            raise InputError(
+                f"SegmentationResult.labels: expected a {p.shape[1:]} uint8 array (the size of "
+                f"probs), got {describe_array(lab)}"
+            )
+        if lab.size and int(lab.max()) >= p.shape[0]:
+            raise InputError(
+                f"SegmentationResult.labels: expected ids in [0, {p.shape[0] - 1}] (a channel of "
+                f"probs), got a label {int(lab.max())}"
+            )
+        if self.head not in ("refined", "coarse"):
+            raise InputError(f"SegmentationResult.head: expected 'refined' or 'coarse', got {self.head!r}")
 
     @property
     def confidence(self) -> np.ndarray:

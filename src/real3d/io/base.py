@@ -459,6 +459,7 @@ class Sequence(abc.ABC):
                 depth_clean_m=None if clean is None else np.ascontiguousarray(clean),
                 index=index,
                 meta=meta,
+                label_set=opts.label_set,
             )
         except InputError as e:
             # Whatever the file holds that a Frame rejects (a non-rigid pose, ...) is a

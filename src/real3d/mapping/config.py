@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
+
+import numpy as np
 
 from real3d.core.errors import ConfigError
 
@@ -64,6 +67,16 @@ class SemanticMapConfig:
     max_instance_votes: float = 16.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            integral = f.type in ("int", int)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral if integral else numbers.Real):
+                raise ConfigError(
+                    f"SemanticMapConfig.{f.name}: expected {'an integer' if integral else 'a real number'}, "
+                    f"got {type(v).__name__} {v!r}"
+                )
+            if not np.isfinite(float(v)):
+                raise ConfigError(f"SemanticMapConfig.{f.name}: expected a finite value, got {v}")
         if not self.voxel_size_m > 0:
             raise ConfigError(f"SemanticMapConfig: voxel_size_m must be > 0, got {self.voxel_size_m}")
         if not self.truncation_m >= self.voxel_size_m:
@@ -86,6 +99,21 @@ class SemanticMapConfig:
             raise ConfigError(f"SemanticMapConfig: geometry_edge_jump must be >= 0, got {self.geometry_edge_jump}")
         if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
+        positive = {"max_weight": self.max_weight, "max_instance_votes": self.max_instance_votes,
+                    "edge_step_px": self.edge_step_px, "edge_jump": self.edge_jump}
+        for name, v in positive.items():
+            if not v > 0:
+                raise ConfigError(f"SemanticMapConfig: {name} must be > 0, got {v}")
+        if not self.min_log_evidence < 0 or not self.label_band_voxels >= 0 or not self.instance_min_voxels >= 0:
+            raise ConfigError(
+                "SemanticMapConfig: need min_log_evidence < 0, label_band_voxels >= 0 and "
+                f"instance_min_voxels >= 0, got {self.min_log_evidence}, {self.label_band_voxels}, "
+                f"{self.instance_min_voxels}"
+            )
+        if not 0 <= self.instance_min_overlap <= 1:
+            raise ConfigError(
+                f"SemanticMapConfig: instance_min_overlap must lie in [0, 1], got {self.instance_min_overlap}"
+            )
 
 
 # The map the pipeline builds by default (``PipelineConfig.map``) and the 3D training data

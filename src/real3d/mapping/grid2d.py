@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError
 from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
@@ -94,8 +95,8 @@ def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, ce
     knows: its top cube holds a free-space cell (centres ``free_pts``) or an observed fine
     voxel (centres ``voxel_xyz``), and no run of unknown cubes below it is longer than
     ``max_gap_levels``. Columns are the coarse cells' xy squares."""
-    lv0 = int(np.floor(z0 / cell_m + 1e-9))
-    lv1 = max(lv0, int(np.ceil(z1 / cell_m - 1e-9)) - 1)
+    lv0 = ratio_count(z0, cell_m, "floor")
+    lv1 = max(lv0, ratio_count(z1, cell_m) - 1)
     h, w = grid.shape
     # Coarse columns over the grid's extent, one boolean per level.
     x0, y0 = grid.origin_xy
@@ -284,8 +285,8 @@ def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float |
         hi = allxy.max(axis=0) + 2 * resolution_m
         bounds_xy = (lo[0], lo[1], hi[0], hi[1])
     x0, y0, x1, y1 = (float(b) for b in bounds_xy)
-    w = max(1, int(np.ceil((x1 - x0) / resolution_m)))
-    h = max(1, int(np.ceil((y1 - y0) / resolution_m)))
+    w = max(1, ratio_count(x1 - x0, resolution_m))
+    h = max(1, ratio_count(y1 - y0, resolution_m))
     grid = Grid2D(np.zeros((h, w), bool), np.zeros((h, w), bool), (x0, y0), resolution_m, z_min_m, z_max_m)
 
     sdf = arr["tsdf"] * trunc
@@ -377,7 +378,7 @@ def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float |
         grid.free &= _known_columns(grid, free_pts, centres[arr["weight"] > 0], fv, z_min_m,
                                     min(z_max_m, free_column_top_m), int(round(free_column_gap_m / fv)))
     if traversed_radius_m > 0 and semantic_map.frames_integrated:
-        k = int(np.ceil(traversed_radius_m / resolution_m))
+        k = ratio_count(traversed_radius_m, resolution_m)
         dr, dc = np.mgrid[-k:k + 1, -k:k + 1]
         disc = (dr * dr + dc * dc) * resolution_m ** 2 <= traversed_radius_m ** 2
         offs = np.stack([dr[disc], dc[disc]], axis=1)

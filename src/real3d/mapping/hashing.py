@@ -50,15 +50,26 @@ def pack_floor(points: np.ndarray, cell_m: float) -> np.ndarray:
     Same keys as ``pack_coords(floor(points / cell_m))`` but without int64 temporaries.
     Raises InputError when a point lies outside the representable range.
     """
-    return keys_from_cells(np.floor(np.asarray(points, dtype=np.float64) * (1.0 / cell_m)))
+    return keys_from_cells(np.floor(np.asarray(points, dtype=np.float64) * (1.0 / cell_m)), cell_m)
 
 
-def keys_from_cells(cells: np.ndarray) -> np.ndarray:
-    """Keys of integer-valued float cell coordinates (N, 3) (e.g. ``np.floor(points / s)``)."""
-    if cells.size and (cells.min() < -_OFFSET or cells.max() >= _OFFSET):
+def keys_from_cells(cells: np.ndarray, cell_m: float | None = None) -> np.ndarray:
+    """Keys of integer-valued float cell coordinates (N, 3) (e.g. ``np.floor(points / s)``).
+
+    ``cell_m`` (the cell edge in metres), when given, lets an out-of-range error name the
+    map's extent in metres. Raises InputError for cells outside the representable range
+    (NaN included)."""
+    if cells.size and not (cells.min() >= -_OFFSET and cells.max() < _OFFSET):
+        if cell_m is None or not np.isfinite(cells).all():
+            raise InputError(
+                f"keys_from_cells: cells span [{cells.min():.0f}, {cells.max():.0f}], outside "
+                f"[{-_OFFSET}, {_OFFSET})"
+            )
+        lim = _OFFSET * cell_m
         raise InputError(
-            f"keys_from_cells: cells span [{cells.min():.0f}, {cells.max():.0f}], outside "
-            f"[{-_OFFSET}, {_OFFSET})"
+            f"points up to {max(abs(float(cells.min())), abs(float(cells.max()))) * cell_m:.0f} m "
+            f"from the origin: a map of {cell_m} m cells reaches +-{lim:.0f} m "
+            f"(coordinates [{-lim:.1f}, {lim:.1f}) m per axis)"
         )
     return (cells @ _FLOAT_WEIGHTS + _FLOAT_OFFSET).astype(np.int64)
 

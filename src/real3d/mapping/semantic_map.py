@@ -39,8 +39,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
 from real3d.core.frame import Frame
+from real3d.core.pose import check_pose
+from real3d.core.values import real_array
 from real3d.core.refinement import MapRefinement
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
@@ -201,8 +204,44 @@ class SemanticMap(MapStorage):
         # Bumped on every integrate and refinement; derived structures (scene graph,
         # costmap) compare it.
         self.version = 0
+        # Cubes (integer coordinates, edge camera_spacing_m) that hold a recorded camera
+        # position, and the list of positions they were built from (see _record_camera).
+        self._camera_cells: set[tuple[int, int, int]] = set()
+        self._camera_cells_of: list | None = None
 
-    def _check_frame(self, frame: Frame) -> None:
+    @property
+    def camera_spacing_m(self) -> float:
+        """Edge of the cubes in which one camera position is kept: half a voxel."""
+        return 0.5 * self.config.voxel_size_m
+
+    def _record_camera(self, position: np.ndarray) -> None:
+        """Keep ``position`` ((3,) world metres) in ``camera_positions`` unless an earlier
+        camera stood in the same cube of edge ``camera_spacing_m``.
+
+        The positions mark where the robot has been (``project_map_2d``'s
+        ``traversed_radius_m``), so one per small cube loses at most the cube's diagonal of
+        that and keeps the list as large as the set of places visited, not as the number of
+        frames: a camera that stays on a fixed map adds nothing. A list read from a file
+        (or set by hand) is deduplicated the same way, keeping the first in each cube.
+        """
+        s = self.camera_spacing_m
+        if self._camera_cells_of is not self._camera_positions:
+            kept, cells = [], set()
+            for q in self._camera_positions:
+                c = tuple(int(x) for x in np.floor(np.asarray(q, np.float64) / s))
+                if c not in cells:
+                    cells.add(c)
+                    kept.append(np.asarray(q, np.float64))
+            self._camera_positions[:] = kept
+            self._camera_cells, self._camera_cells_of = cells, self._camera_positions
+        c = tuple(int(x) for x in np.floor(position / s))
+        if c not in self._camera_cells:
+            self._camera_cells.add(c)
+            self._camera_positions.append(np.array(position, np.float64))
+
+    def _check_frame(self, frame: Frame) -> np.ndarray:
+        """Check what fusion needs of ``frame``; returns its pose, checked again (a Frame
+        validates its pose when built, but the array may have been changed since)."""
         if not isinstance(frame, Frame):
             raise InputError(f"SemanticMap.integrate: expected a real3d.Frame, got {type(frame).__name__}")
         if frame.depth_m is None:
@@ -211,6 +250,7 @@ class SemanticMap(MapStorage):
             raise InputError("SemanticMap.integrate: the frame has no pose (world_T_cam is None)")
         if frame.intrinsics is None:
             raise InputError("SemanticMap.integrate: the frame has no intrinsics")
+        return check_pose(frame.world_T_cam, "SemanticMap.integrate: frame.world_T_cam")
 
     def _prepare_probs(self, frame: Frame, probs):
         """Validate the class input; returns None (no labels), ("labels", (H, W) uint8) or
@@ -223,7 +263,13 @@ class SemanticMap(MapStorage):
             probs = frame.labels
         if hasattr(probs, "probs") and hasattr(probs, "labels"):  # a SegmentationResult
             probs = probs.probs
-        probs = np.asarray(probs)
+        try:
+            probs = np.asarray(probs)
+        except (TypeError, ValueError) as e:  # ragged nesting, an unconvertible object
+            raise InputError(
+                f"SemanticMap.integrate: expected (H, W) uint8 labels or (C, H, W) float32 "
+                f"probabilities, got {type(probs).__name__} ({e})"
+            ) from None
         if probs.ndim == 2:
             if probs.shape != (h, w):
                 raise InputError(
@@ -232,7 +278,10 @@ class SemanticMap(MapStorage):
             if probs.dtype != np.uint8:
                 raise InputError(f"SemanticMap.integrate: labels must be uint8, got {describe_array(probs)}")
             if probs.size and int(probs.max()) >= c:
-                raise InputError(f"SemanticMap.integrate: label {int(probs.max())} >= num_classes {c}")
+                raise InputError(
+                    f"SemanticMap.integrate: labels must lie in [0, {c - 1}] ({c - 1} classes and "
+                    f"void 0, num_classes={c}), got a label {int(probs.max())}"
+                )
             return ("labels", probs)
         channels_first = probs.ndim == 3 and probs.shape[1:] == (h, w) and probs.shape[0] in (c, c - 1)
         channels_last = probs.ndim == 3 and probs.shape[:2] == (h, w) and probs.shape[2] in (c, c - 1)
@@ -243,8 +292,15 @@ class SemanticMap(MapStorage):
             )
         if probs.dtype != np.float32:
             raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
-        if not np.isfinite(probs).all():
+        # min and max propagate NaN and show inf: two passes, no temporary mask.
+        lo, hi = (float(probs.min()), float(probs.max())) if probs.size else (0.0, 0.0)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
+        if lo < 0.0 or hi > 1.0 + 1e-3:
+            raise InputError(
+                f"SemanticMap.integrate: probabilities must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] "
+                "(logits? apply a softmax first)"
+            )
         # The map reads only the pixels its voxels project to: a channels-last view, no copy.
         return ("probs", np.moveaxis(probs, 0, -1) if channels_first else probs)
 
@@ -278,6 +334,14 @@ class SemanticMap(MapStorage):
                 f"SemanticMap.integrate: instances must be (H, W) = {frame.size_hw} integer segment "
                 f"ids (0 = none), got {describe_array(instances)}"
             )
+        if instances.size and instances.dtype.kind == "i" and int(instances.min()) < 0:
+            raise InputError(
+                f"SemanticMap.integrate: instance ids must be >= 0 (0 = none), got {int(instances.min())}"
+            )
+        if instances.size and int(instances.max()) >= 1 << 31:
+            raise InputError(
+                f"SemanticMap.integrate: instance ids must be < 2**31, got {int(instances.max())}"
+            )
         return instances
 
     def integrate(self, frame: Frame, probs: SegmentationResult | np.ndarray | None = None,
@@ -300,10 +364,12 @@ class SemanticMap(MapStorage):
                 ``probs`` is None too (ground-truth mode), else fuses no instances.
 
         Raises:
-            InputError: missing depth, pose or intrinsics; wrong probability or instance
-                shape or dtype; NaN/inf probabilities.
+            InputError: missing depth, pose or intrinsics; a pose that is no longer rigid;
+                wrong probability or instance shape or dtype; labels outside
+                [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1]; negative
+                instance ids; points beyond the map's extent. Nothing is fused then.
         """
-        self._check_frame(frame)
+        T = self._check_frame(frame)
         cfg = self.config
         s = cfg.pixel_stride
         depth = frame.depth_m
@@ -317,7 +383,6 @@ class SemanticMap(MapStorage):
         inst_img = self._prepare_instances(frame, probs, instances)
 
         K = frame.intrinsics
-        T = frame.world_T_cam
         R, o = T[:3, :3], T[:3, 3]
         # Ray directions in the world frame for pixels (u, v); |ray| scales z-depth to range.
         cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
@@ -329,12 +394,12 @@ class SemanticMap(MapStorage):
 
         vs = cfg.voxel_size_m
         trunc = cfg.truncation_m
-        n_side = int(np.ceil(trunc / vs))
+        n_side = ratio_count(trunc, vs)
         offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
         # Cells of samples along each ray within +-truncation of the surface: these are the
         # voxels this frame allocates; their signed distances are computed projectively below.
         cell = np.floor(((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3))
-        rows = self._hash.insert(keys_from_cells(cell))
+        rows = self._hash.insert(keys_from_cells(cell, vs))
         self._ensure_capacity(len(self._hash))
         # Endpoint hits: the voxel holding each measured point (offset 0 along its ray).
         # Things thinner than a voxel (a lamp pole, chair legs) rarely have a voxel centre
@@ -424,8 +489,8 @@ class SemanticMap(MapStorage):
         if inst_img is not None:
             self._fuse_instances(rn, inst_img[vn, un].astype(np.int64), seg_class)
 
-        self._carve_free(frame)
-        self._camera_positions.append(np.array(o, np.float64))
+        self._carve_free(frame, T)
+        self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
 
@@ -489,7 +554,7 @@ class SemanticMap(MapStorage):
         """Map instances created so far (ids 1 .. num_instances)."""
         return int(self._instance_class.shape[0] - 1)
 
-    def _carve_free(self, frame: Frame) -> None:
+    def _carve_free(self, frame: Frame, T: np.ndarray) -> None:
         cfg = self.config
         s = cfg.free_stride
         depth = frame.depth_m
@@ -504,7 +569,6 @@ class SemanticMap(MapStorage):
         if d.size == 0:
             return
         K = frame.intrinsics
-        T = frame.world_T_cam
         cam = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
         dirs_w = cam @ T[:3, :3].T
         ray_len = np.linalg.norm(dirs_w, axis=1)
@@ -512,7 +576,7 @@ class SemanticMap(MapStorage):
         r_free = d * ray_len - cfg.truncation_m  # free up to one truncation before the hit
         fv = cfg.free_voxel_size_m
         step = fv
-        n_max = int(np.ceil(max(float(r_free.max()), 0.0) / step))
+        n_max = ratio_count(max(float(r_free.max()), 0.0), step)
         if n_max <= 0:
             return
         t = (np.arange(n_max, dtype=np.float64) + 0.5) * step
@@ -530,7 +594,7 @@ class SemanticMap(MapStorage):
     def lookup_rows(self, points_world: np.ndarray) -> np.ndarray:
         """Row ids (into ``voxel_arrays``) of the fine voxels holding (N, 3) world points;
         -1 where no voxel is allocated. (N,) int64."""
-        p = np.asarray(points_world, dtype=np.float64)
+        p = real_array(points_world, "SemanticMap: query points")
         if p.ndim != 2 or p.shape[1] != 3:
             raise InputError(f"SemanticMap: expected points (N, 3) world metres, got {describe_array(p)}")
         if not np.isfinite(p).all():

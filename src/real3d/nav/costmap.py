@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage
 
+from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
 from real3d.mapping.grid2d import Grid2D, ProjectionConfig, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
@@ -317,7 +318,7 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         # corridor the camera crossed can keep a few unseen cells) stay unknown, hence
         # lethal, but make no zone: theirs would push paths off a corridor's middle
         # towards what the map has really measured.
-        zone_src = unknown & ~_small_holes(unknown, int(config.unknown_hole_m2 / res ** 2 + 1e-6))
+        zone_src = unknown & ~_small_holes(unknown, ratio_count(config.unknown_hole_m2, res ** 2, "floor"))
         to_unknown = (ndimage.distance_transform_edt(~zone_src) * res if zone_src.any()
                       else np.full(grid.shape, np.inf))
         if margin_on:
@@ -406,7 +407,7 @@ def _free_footprint(costmap: Costmap, xy, radius_m: float) -> None:
     """Unknown cells within ``radius_m`` of world ``xy`` not near an obstacle -> cost 1, in place."""
     g = costmap.grid
     rc = g.world_to_cell(np.asarray(xy, float)[None])[0]
-    k = int(np.ceil(radius_m / g.resolution_m))
+    k = ratio_count(radius_m, g.resolution_m)
     h, w = g.shape
     r0, r1 = max(0, rc[0] - k), min(h, rc[0] + k + 1)
     c0, c1 = max(0, rc[1] - k), min(w, rc[1] + k + 1)

@@ -14,6 +14,7 @@ from itertools import pairwise
 import numpy as np
 from scipy import ndimage
 
+from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, NoPathError
 from real3d.core.gt import OccupancyGrid, SceneMesh
 from real3d.mapping.grid2d import Grid2D
@@ -158,7 +159,7 @@ def gt_costmap(occ: OccupancyGrid, config: CostmapConfig, footprints: Footprints
 def _densify(path_xy: np.ndarray, step_m: float) -> np.ndarray:
     pts = [path_xy[:1]]
     for a, b in pairwise(path_xy):
-        n = max(2, int(np.ceil(np.linalg.norm(b - a) / step_m)) + 1)
+        n = max(2, ratio_count(float(np.linalg.norm(b - a)), step_m) + 1)
         pts.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
     return np.concatenate(pts)
 

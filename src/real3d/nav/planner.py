@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from real3d.core.counts import ratio_count
 from real3d.core.errors import ConfigError, InputError, NoPathError
 from real3d.nav.costmap import Costmap
 
@@ -240,7 +241,7 @@ def plan_path(costmap: Costmap, goal_xy: ArrayLike, start_xy: ArrayLike, method:
 def _nearest_passable(costmap: Costmap, xy: np.ndarray, radius_m: float):
     """(row, col) of the passable cell nearest to world ``xy`` within ``radius_m``, or None."""
     res = costmap.grid.resolution_m
-    k = int(np.ceil(radius_m / res))
+    k = ratio_count(radius_m, res)
     rc = costmap.world_to_cell(xy[None])[0]
     h, w = costmap.cost.shape
     r0, r1, c0, c1 = max(0, rc[0] - k), min(h, rc[0] + k + 1), max(0, rc[1] - k), min(w, rc[1] + k + 1)

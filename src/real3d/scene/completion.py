@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from real3d.core.counts import ratio_count
 from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import FREE, SemanticMap
 from real3d.scene.boxes import Box3D
@@ -49,7 +50,7 @@ def free_below(box: Box3D, floor_z_m: float, semantic_map: SemanticMap) -> bool:
     u = np.array([-0.35, 0.0, 0.35])
     ux, uy = np.meshgrid(u * box.size[0], u * box.size[1], indexing="ij")
     xy = box.center[:2] + np.stack([c * ux - s * uy, s * ux + c * uy], axis=-1).reshape(-1, 2)
-    zs = np.linspace(z0, z1, max(2, int(np.ceil((z1 - z0) / 0.2)) + 1))
+    zs = np.linspace(z0, z1, max(2, ratio_count(z1 - z0, 0.2) + 1))
     probes = np.concatenate([np.repeat(xy, len(zs), axis=0), np.tile(zs, len(xy))[:, None]], axis=1)
     return bool((semantic_map.query_occupancy(probes) == FREE).mean() > 0.5)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real3d.core.camera import Intrinsics
+from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError
 from real3d.core.frame import Frame
 from real3d.core.gt import ObjectGT, OccupancyGrid, Relation, Room, SceneGT, SceneMesh
@@ -179,8 +180,8 @@ def rasterize_occupancy(parts, rooms, resolution_m: float, z_min_m: float, z_max
     y0 = min(r.y0 for r in rooms) - 0.3
     x1 = max(r.x1 for r in rooms) + 0.3
     y1 = max(r.y1 for r in rooms) + 0.3
-    w = int(np.ceil((x1 - x0) / resolution_m))
-    h = int(np.ceil((y1 - y0) / resolution_m))
+    w = ratio_count(x1 - x0, resolution_m)
+    h = ratio_count(y1 - y0, resolution_m)
     xs = x0 + (np.arange(w) + 0.5) * resolution_m
     ys = y0 + (np.arange(h) + 0.5) * resolution_m
     X, Y = np.meshgrid(xs, ys)
