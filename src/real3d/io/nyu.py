@@ -177,7 +177,7 @@ class NYUv2LabeledSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         h, w = self._images.shape[3], self._images.shape[2]

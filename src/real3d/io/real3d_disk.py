@@ -33,9 +33,9 @@ import numpy as np
 from PIL import Image
 
 from real3d.core import ConfigError, FormatError, InputError
-from real3d.core.camera import Intrinsics
 from real3d.core.frame import Frame
 from real3d.core.gt import ObjectGT, OccupancyGrid, Relation, Room, SceneGT, SceneMesh
+from real3d.io._files import intrinsics_from_dict, read_json
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
 
 FORMAT_NAME = "real3d-synth"
@@ -116,18 +116,32 @@ class DiskSequence:
             self.meta = json.loads(meta_path.read_text())
         except FileNotFoundError as e:
             raise FormatError(f"{self.path}: no scene.json; not a real3d sequence folder") from e
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
             raise FormatError(f"{meta_path}: unreadable ({e})") from e
+        if not isinstance(self.meta, dict):
+            raise FormatError(f"{meta_path}: expected a JSON object with format, version and "
+                              f"n_frames, got a JSON {type(self.meta).__name__}")
         if self.meta.get("format") != FORMAT_NAME:
             raise FormatError(f"{meta_path}: format is {self.meta.get('format')!r}, expected {FORMAT_NAME!r}")
-        if self.meta.get("version", 0) > FORMAT_VERSION:
-            raise FormatError(f"{meta_path}: version {self.meta.get('version')} is newer than supported {FORMAT_VERSION}")
+        version = self.meta.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise FormatError(f"{meta_path}: version {version!r}: expected an integer")
+        if version > FORMAT_VERSION:
+            raise FormatError(f"{meta_path}: version {version} is newer than supported {FORMAT_VERSION}")
+        n_frames = self.meta.get("n_frames")
+        if not isinstance(n_frames, int) or isinstance(n_frames, bool) or n_frames < 0:
+            raise FormatError(f"{meta_path}: n_frames {n_frames!r}: expected an integer >= 0")
+        self.intrinsics = intrinsics_from_dict(
+            read_json(self.path / "intrinsics.json", "intrinsics.json"),
+            self.path / "intrinsics.json")
         try:
-            self.intrinsics = Intrinsics.from_dict(json.loads((self.path / "intrinsics.json").read_text()))
             self.timestamps = np.atleast_1d(np.loadtxt(self.path / "timestamps.txt", dtype=np.float64))
-        except (OSError, ValueError, json.JSONDecodeError) as e:
-            raise FormatError(f"{self.path}: missing or corrupt intrinsics.json/timestamps.txt ({e})") from e
-        self.n_frames = int(self.meta["n_frames"])
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{self.path}: missing or corrupt timestamps.txt ({e})") from e
+        if self.timestamps.ndim != 1:
+            raise FormatError(f"{self.path}/timestamps.txt: expected one time per line, got "
+                              f"shape {self.timestamps.shape}")
+        self.n_frames = n_frames
         if len(self.timestamps) != self.n_frames:
             raise FormatError(f"{self.path}: {len(self.timestamps)} timestamps for {self.n_frames} frames")
         self.image_format = self.meta.get("image_format", "jpg")
@@ -179,13 +193,19 @@ class DiskSequence:
                 )
             except (OSError, KeyError, ValueError) as e:
                 raise FormatError(f"{self.path}: missing or corrupt occupancy.npz ({e})") from e
-            self._scene = SceneGT(
-                seed=int(m["seed"]), kind=m["kind"], mesh=read_ply(self.path / "mesh.ply"),
-                objects=[ObjectGT.from_dict(o) for o in m["objects"]],
-                relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
-                rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
-                occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
-            )
+            mesh = read_ply(self.path / "mesh.ply")
+            try:
+                self._scene = SceneGT(
+                    seed=int(m["seed"]), kind=m["kind"], mesh=mesh,
+                    objects=[ObjectGT.from_dict(o) for o in m["objects"]],
+                    relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
+                    rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
+                    occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                raise FormatError(f"{self.path}/scene.json: the scene ground truth (seed, kind, "
+                                  f"objects, relations, rooms) is incomplete or malformed "
+                                  f"({type(e).__name__}: {e})") from e
         return self._scene
 
 

@@ -64,16 +64,20 @@ def read_scannet_label_map(tsv_path, src: str = "id", dst: str = "nyu40id") -> n
     tsv_path = Path(tsv_path)
     _files.require_file(tsv_path, "ScanNet label map")
     pairs = []
-    with tsv_path.open(newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        fields = reader.fieldnames or []
-        if src not in fields or dst not in fields:
-            raise FormatError(f"ScanNet label map: {tsv_path} lacks columns {src!r}/{dst!r}")
-        for row in reader:
-            try:
-                pairs.append((int(row[src]), int(row[dst] or 0)))
-            except ValueError:
-                continue
+    try:
+        with tsv_path.open(newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            fields = reader.fieldnames or []
+            if src not in fields or dst not in fields:
+                raise FormatError(f"ScanNet label map: {tsv_path} lacks columns {src!r}/{dst!r}")
+            for row in reader:
+                try:
+                    pairs.append((int(row[src]), int(row[dst] or 0)))
+                except (ValueError, TypeError):
+                    continue
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise FormatError(f"ScanNet label map: cannot read {tsv_path} ({e})") from None
+    pairs = [(a, b) for a, b in pairs if a >= 0]
     if not pairs:
         raise FormatError(f"ScanNet label map: {tsv_path} has no rows")
     table = np.zeros(max(a for a, _ in pairs) + 1, dtype=np.int64)
@@ -162,7 +166,7 @@ class ScanNetSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(
@@ -315,7 +319,7 @@ class SensSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         dw, dh = self.depth_size

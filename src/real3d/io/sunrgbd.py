@@ -104,23 +104,22 @@ class SUNRGBDSequence(Sequence):
             intr = Intrinsics.from_K(K, depth.shape[1], depth.shape[0])
         except ValueError as e:
             raise FormatError(f"sunrgbd: {scene}/intrinsics.txt: {e}") from None
-        rtilt = read_rtilt(scene)
-        pose = None if rtilt is None else gravity_pose_from_rtilt(rtilt)
+        pose = self._pose(i)
         meta = {"scene": scene.name, "color_path": str(colors[0]), "depth_path": str(depths[0])}
         scene_txt = scene / "scene.txt"
         if scene_txt.is_file():
-            meta["scene_type"] = scene_txt.read_text().strip()
+            meta["scene_type"] = scene_txt.read_text(errors="replace").strip()
         if pose is not None:
             meta["gravity_T_cam"] = pose
         return RawFrame(rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
                         world_T_cam=pose, timestamp_s=float(i), meta=meta)
 
+    def _pose(self, i: int):
+        r = read_rtilt(self._scenes[i])
+        return None if r is None else gravity_pose_from_rtilt(r)
+
     def source_poses(self):
-        out = []
-        for i in self.source_indices():
-            r = read_rtilt(self._scenes[i])
-            out.append(None if r is None else gravity_pose_from_rtilt(r))
-        return out
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(
