@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import warnings
 
 import numpy as np
@@ -520,3 +521,44 @@ def test_every_file_damaged_gives_real3d_errors_only(tmp_path, fmt):
             except Exception as e:  # noqa: BLE001 - the point of the test
                 pytest.fail(f"{fmt}: {rel} {name}: {type(e).__name__}: {e}")
             shutil.rmtree(work)
+
+
+def _blocks(fn, fifo, timeout_s: float = 10.0) -> bool:
+    """Run ``fn`` in a thread; True when it was still blocked after ``timeout_s`` (then the
+    FIFO is opened for writing and closed, which ends the blocked read)."""
+    errors = []
+
+    def run():
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            errors.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    blocked = t.is_alive()
+    while t.is_alive():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        t.join(0.2)
+    if errors:
+        raise errors[0]
+    return blocked
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("fmt", sorted(BUILDERS))
+def test_fifo_in_place_of_any_file_never_blocks(tmp_path, fmt):
+    target = BUILDERS[fmt](tmp_path / "clean")
+    files = _representatives(sorted(p.relative_to(tmp_path / "clean")
+                                    for p in (tmp_path / "clean").rglob("*") if p.is_file()))
+    for n, rel in enumerate(files):
+        work = tmp_path / f"case{n}"
+        shutil.copytree(tmp_path / "clean", work)
+        (work / rel).unlink()
+        os.mkfifo(work / rel)
+        path = work / target.relative_to(tmp_path / "clean")
+        assert not _blocks(lambda: _exercise(path, fmt), work / rel), f"{fmt}: {rel} blocks"

@@ -53,7 +53,7 @@ def read_ply(path: Path) -> SceneMesh:
     """Read a mesh written by ``real3d.synth.disk.write_ply`` (labels, instances, classes per face)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _require_file(path).read_bytes()
     except OSError as e:
         raise FormatError(f"cannot read mesh {path}: {e}") from e
     end = data.find(b"end_header\n")
@@ -87,7 +87,15 @@ def read_ply(path: Path) -> SceneMesh:
     )
 
 
+def _require_file(path: Path) -> Path:
+    # Checked before opening: opening a FIFO or device in place of a file would block.
+    if not path.is_file():
+        raise FormatError(f"missing file {path} (or not a regular file)")
+    return path
+
+
 def _read_image(path: Path, mode_ok: tuple[str, ...], what: str) -> np.ndarray:
+    _require_file(path)
     try:
         with Image.open(path) as im:
             im.load()
@@ -112,6 +120,8 @@ class DiskSequence:
     def __init__(self, path):
         self.path = Path(path)
         meta_path = self.path / "scene.json"
+        if meta_path.exists() and not meta_path.is_file():
+            raise FormatError(f"{meta_path}: not a regular file")
         try:
             self.meta = json.loads(meta_path.read_text())
         except FileNotFoundError as e:
@@ -135,7 +145,8 @@ class DiskSequence:
             read_json(self.path / "intrinsics.json", "intrinsics.json"),
             self.path / "intrinsics.json")
         try:
-            self.timestamps = np.atleast_1d(np.loadtxt(self.path / "timestamps.txt", dtype=np.float64))
+            self.timestamps = np.atleast_1d(np.loadtxt(
+                _require_file(self.path / "timestamps.txt"), dtype=np.float64))
         except (OSError, ValueError) as e:
             raise FormatError(f"{self.path}: missing or corrupt timestamps.txt ({e})") from e
         if self.timestamps.ndim != 1:
@@ -167,7 +178,7 @@ class DiskSequence:
         labels = _read_image(p / "label" / f"{name}.png", ("L",), "8-bit label")
         inst = _read_image(p / "instance" / f"{name}.png", ("I;16", "I;16L", "I"), "16-bit instance")
         try:
-            pose = np.loadtxt(p / "pose" / f"{name}.txt", dtype=np.float64)
+            pose = np.loadtxt(_require_file(p / "pose" / f"{name}.txt"), dtype=np.float64)
         except (OSError, ValueError) as e:
             raise FormatError(f"{p / 'pose' / (name + '.txt')}: missing or corrupt pose ({e})") from e
         if pose.shape != (4, 4):
@@ -184,7 +195,7 @@ class DiskSequence:
         if self._scene is None:
             m = self.meta
             try:
-                occ = np.load(self.path / "occupancy.npz")
+                occ = np.load(_require_file(self.path / "occupancy.npz"))
                 grid = OccupancyGrid(
                     occupied=occ["occupied"], known=occ["known"],
                     origin_xy=tuple(float(v) for v in occ["origin_xy"]),
