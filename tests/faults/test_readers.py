@@ -562,3 +562,15 @@ def test_fifo_in_place_of_any_file_never_blocks(tmp_path, fmt):
         os.mkfifo(work / rel)
         path = work / target.relative_to(tmp_path / "clean")
         assert not _blocks(lambda: _exercise(path, fmt), work / rel), f"{fmt}: {rel} blocks"
+
+
+def test_scannet_missing_depth_image_is_reported(tmp_path):
+    root = build_scannet(tmp_path / "scene0000_00")
+    (root / "depth" / "2.png").unlink()
+    _expect_one_bad(root, 2, "no depth image")
+
+
+def test_sunrgbd_scene_without_depth_folder_is_reported(tmp_path):
+    root = build_sunrgbd(tmp_path / "sun")
+    shutil.rmtree(root / "scene_1" / "depth")
+    _expect_one_bad(root, 1, "lacks depth/")
