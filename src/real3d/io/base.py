@@ -374,11 +374,20 @@ class Sequence(abc.ABC):
             raise FormatError(reason)
         try:
             return self._read_source(source_index)
-        except ConfigError:
+        except (FormatError, ConfigError):
             raise
         except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
             raise as_format_error(e, f"{self.format}: source frame {source_index} of "
                                      f"{self.path}") from e
+
+    def _frame(self, source_index: int, index: int) -> Frame:
+        """Source frame ``source_index`` decoded and post-processed as frame ``index``."""
+        raw = self._read_checked(source_index)
+        try:
+            return self._finish(raw, index)
+        except InputError as e:
+            # what the file holds (a size, a calibration) made a conversion fail
+            raise FormatError(f"{self.format}: frame {index} of {self.path}: {e}") from e
 
     # -- common behaviour --------------------------------------------------------------
     def __enter__(self):
@@ -422,14 +431,12 @@ class Sequence(abc.ABC):
         if not -n <= index < n:
             raise IndexError(f"frame {index} out of range for a sequence of {n} frames")
         index = int(index) % n
-        raw = self._read_checked(sel[index])
-        return self._finish(raw, index)
+        return self._frame(sel[index], index)
 
     def __iter__(self):
         for k, src in enumerate(self.source_indices()):
             try:
-                raw = self._read_checked(src)
-                frame = self._finish(raw, k)
+                frame = self._frame(src, k)
             except FormatError as e:
                 if self.options.strict:
                     raise

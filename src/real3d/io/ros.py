@@ -37,7 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core import ConfigError, FormatError, Intrinsics, make_pose, quat_to_rotation
+from real3d.core import (
+    ConfigError,
+    FormatError,
+    InputError,
+    Intrinsics,
+    make_pose,
+    quat_to_rotation,
+)
 from real3d.core.errors import Real3DError
 from real3d.io.base import (
     DAMAGED_INPUT_ERRORS,
@@ -447,7 +454,11 @@ class RosbagSequence(Sequence):
                 continue
             k += 1
             try:
-                frame = self._finish(self._decode_checked(pc, pd, n), k - 1)
+                raw = self._decode_checked(pc, pd, n)
+                try:
+                    frame = self._finish(raw, k - 1)
+                except InputError as e:
+                    raise FormatError(f"rosbag: frame {k - 1} of {self.path}: {e}") from e
             except FormatError as e:
                 if self.options.strict:
                     raise
@@ -463,7 +474,7 @@ class RosbagSequence(Sequence):
         :class:`FormatError` (as :meth:`Sequence._read_checked` does for indexed reads)."""
         try:
             return self._decode(color, depth, i)
-        except ConfigError:
+        except (FormatError, ConfigError):
             raise
         except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
             raise as_format_error(e, f"rosbag: frame {i} of {self.path}") from e
