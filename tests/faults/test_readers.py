@@ -574,3 +574,35 @@ def test_sunrgbd_scene_without_depth_folder_is_reported(tmp_path):
     root = build_sunrgbd(tmp_path / "sun")
     shutil.rmtree(root / "scene_1" / "depth")
     _expect_one_bad(root, 1, "lacks depth/")
+
+
+def test_pipeline_run_skips_and_reports_the_bad_frames_of_a_damaged_folder(tmp_path):
+    torch = pytest.importorskip("torch")
+    from real3d.models import build_model
+    from real3d.pipeline import Pipeline, PipelineConfig
+
+    root = tmp_path / "f"
+    (root / "color").mkdir(parents=True)
+    (root / "depth").mkdir()
+    h, w = 48, 64
+    rng = np.random.default_rng(0)
+    for k in range(N):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            root / "color" / f"{k}.png")
+        Image.fromarray(np.full((h, w), 2000 + 10 * k, np.uint16)).save(root / "depth" / f"{k}.png")
+    lines = [_quat_line(k) for k in range(N)]
+    lines[1] = "0 0 0 0 0 0 0"  # zero quaternion
+    (root / "pose.txt").write_text("\n".join(lines) + "\n")
+    (root / "intrinsics.json").write_text(json.dumps(
+        {"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5, "width": w, "height": h}))
+    (root / "depth" / "3.png").unlink()
+    torch.manual_seed(0)
+    pipe = Pipeline(PipelineConfig(graph_every=0, costmap_every=0),
+                    segmenter=build_model("rgbd-tiny").eval(),
+                    rgb_segmenter=build_model("rgb-tiny").eval())
+    with open_sequence(root) as seq:
+        summary = pipe.run(seq)
+    reasons = dict(summary.skipped)
+    assert set(reasons) == {1, 3}, reasons
+    assert "quaternion" in reasons[1] and "no depth image" in reasons[3]
+    assert summary.counts["fused"] == N - 2
