@@ -606,3 +606,27 @@ def test_pipeline_run_skips_and_reports_the_bad_frames_of_a_damaged_folder(tmp_p
     assert set(reasons) == {1, 3}, reasons
     assert "quaternion" in reasons[1] and "no depth image" in reasons[3]
     assert summary.counts["fused"] == N - 2
+
+
+def test_camera_json_with_infinite_size_is_a_format_error(tmp_path):
+    root = build_redwood(tmp_path / "r")
+    (root / "camera_intrinsic.json").write_text(
+        '{"width": 1e400, "height": 6, "intrinsic_matrix": [10, 0, 0, 0, 10, 0, 3.5, 2.5, 1]}')
+    with pytest.raises(FormatError, match="camera json"):
+        open_sequence(root)
+
+
+def test_real3d_scene_ground_truth_damage_is_a_format_error(tmp_path):
+    from real3d.io.real3d_disk import read_sequence
+
+    root = build_real3d(tmp_path / "r")
+    meta = json.loads((root / "scene.json").read_text())
+    meta["seed"] = "x"
+    (root / "scene.json").write_text(json.dumps(meta))
+    with pytest.raises(FormatError, match="scene ground truth"):
+        read_sequence(root).scene
+    root = build_real3d(tmp_path / "r2")
+    ply = (root / "mesh.ply").read_bytes().replace(b"element vertex 3", b"element vertex x", 1)
+    (root / "mesh.ply").write_bytes(ply)
+    with pytest.raises(FormatError, match="PLY header"):
+        read_sequence(root).scene

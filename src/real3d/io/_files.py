@@ -112,7 +112,7 @@ def intrinsics_from_open3d_json(path: Path) -> Intrinsics:
     try:
         m = np.asarray(d["intrinsic_matrix"], dtype=np.float64).reshape(3, 3).T
         return Intrinsics.from_K(m, int(d["width"]), int(d["height"]))
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:
         raise FormatError(
             f"camera json: {path}: expected width, height and a 9-number intrinsic_matrix ({e})"
         ) from None

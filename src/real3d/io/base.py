@@ -30,7 +30,7 @@ LABEL_SETS = ("nyu13", "nyu40")
 #: What decoding libraries (PIL, h5py, zlib, struct, rosbags, numpy) raise for damaged
 #: bytes; a reader turns these into :class:`FormatError` for the one frame they belong to.
 DAMAGED_INPUT_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, EOFError,
-                        struct.error, zlib.error)
+                        OverflowError, struct.error, zlib.error)
 
 
 def as_format_error(e: Exception, what: str) -> FormatError:

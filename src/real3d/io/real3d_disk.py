@@ -63,11 +63,14 @@ def read_ply(path: Path) -> SceneMesh:
     nv = nf = None
     for line in header:
         parts = line.split()
-        if parts[:2] == ["element", "vertex"]:
-            nv = int(parts[2])
-        elif parts[:2] == ["element", "face"]:
-            nf = int(parts[2])
-    if nv is None or nf is None or "property short fine_class" not in header:
+        try:
+            if parts[:2] == ["element", "vertex"]:
+                nv = int(parts[2])
+            elif parts[:2] == ["element", "face"]:
+                nf = int(parts[2])
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}: malformed PLY header line {line!r}") from None
+    if nv is None or nf is None or nv < 0 or nf < 0 or "property short fine_class" not in header:
         raise FormatError(f"{path}: not a real3d labelled mesh (missing elements or properties)")
     body = data[end + len(b"end_header\n"):]
     vdt, fdt = PLY_VERTEX_DTYPE, PLY_FACE_DTYPE
@@ -213,7 +216,7 @@ class DiskSequence:
                     rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
                     occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
                 )
-            except (KeyError, TypeError, ValueError) as e:
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
                 raise FormatError(f"{self.path}/scene.json: the scene ground truth (seed, kind, "
                                   f"objects, relations, rooms) is incomplete or malformed "
                                   f"({type(e).__name__}: {e})") from e
