@@ -68,7 +68,13 @@ def test_trajectory_cut_short(tmp_path):
     p = tmp_path / "r" / "trajectory.log"
     p.write_text("\n".join(p.read_text().splitlines()[:7]))
     with pytest.raises(FormatError, match="cut short"):
-        open_sequence(tmp_path / "r")
+        read_trajectory_log(p)
+    # The reader keeps the complete entry and reports the frame of the cut one.
+    seq = open_sequence(tmp_path / "r")
+    assert [(b.index, "cut short" in b.reason) for b in seq.known_bad()] == [(1, True)]
+    with pytest.warns(UserWarning, match="skipping frame 1"):
+        got = list(seq)
+    assert [f.index for f in got] == [0] and got[0].world_T_cam[0, 3] == 0
 
 
 def test_trajectory_not_rigid(tmp_path):

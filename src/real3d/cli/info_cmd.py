@@ -22,6 +22,10 @@ def _parse_intrinsics(text: str | None):
     return Intrinsics(*vals[:4], int(vals[4]), int(vals[5]))
 
 
+#: bad frames whose reason ``info`` prints below its table
+_MAX_REASONS = 5
+
+
 def _sample_positions(n: int, k: int) -> list[int]:
     if n == 0 or k <= 0:
         return []
@@ -36,8 +40,8 @@ def info(
     intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height "
                                           "for sources without calibration."),
 ) -> None:
-    """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage and
-    label set of PATH."""
+    """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage,
+    label set and the frames that cannot be used (with reasons) of PATH."""
     from rich.console import Console
     from rich.table import Table
 
@@ -51,13 +55,18 @@ def info(
     with open_sequence(path, format=format, **opts) as seq:
         meta = seq.info
         n = meta.num_frames
-        decoded, errors = [], []
+        decoded, errors = [], {}
         for k in _sample_positions(n, frames):
             try:
                 decoded.append(seq[k])
             except FormatError as e:
-                errors.append(f"frame {k}: {e}")
+                errors[k] = str(e)
         poses = seq.source_poses()
+        # Frames known to be unusable without decoding (bad pose rows, missing depth files,
+        # unreadable pose files seen just now) and the sampled frames that failed to decode.
+        bad = {b.index: b.reason for b in seq.known_bad()}
+        sampled_bad = {k: r for k, r in errors.items() if k not in bad}
+        bad.update(sampled_bad)
         if poses is None:
             poses_seen = [f.world_T_cam for f in decoded]
             pose_note = f"(of {len(decoded)} decoded)"
@@ -99,14 +108,25 @@ def info(
         table.add_row("labels", meta.label_set or "none")
         for key, val in meta.extra.items():
             table.add_row(key, str(val))
+        if bad:
+            known = len(bad) - len(sampled_bad)
+            parts = ([f"{known} known without decoding"] if known else []) + (
+                [f"{len(sampled_bad)} of {len(_sample_positions(n, frames))} decoded"]
+                if sampled_bad else [])
+            table.add_row("bad frames", f"{len(bad)} ({', '.join(parts)}); skipped when read")
+        else:
+            table.add_row("bad frames", f"none known (of {len(decoded)} decoded)")
         s = seq.stats
         table.add_row("converted", f"{s.depth_invalid_encoded} encoded-invalid, "
                       f"{s.depth_nonfinite_or_negative} NaN/inf/negative, "
                       f"{s.depth_out_of_range} out-of-range pixels -> 0")
         console = Console()
         console.print(table)
-        if errors:
-            # Below the table and unwrapped: the message names a path and must stay whole.
-            more = f" (and {len(errors) - 1} more frames)" if len(errors) > 1 else ""
-            console.print(f"error: {errors[0]}{more}", style="red", soft_wrap=True,
+        # Below the table and unwrapped: the messages name paths and must stay whole.
+        shown = sorted(bad.items())[:_MAX_REASONS]
+        for k, reason in shown:
+            console.print(f"bad frame {k}: {reason}", style="red", soft_wrap=True,
+                          markup=False, highlight=False)
+        if len(bad) > len(shown):
+            console.print(f"(and {len(bad) - len(shown)} more bad frames)", soft_wrap=True,
                           markup=False, highlight=False)

@@ -23,7 +23,10 @@ def list_files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
     """Files in ``folder`` with one of ``exts`` (case-insensitive), in natural order."""
     if not folder.is_dir():
         raise FormatError(f"expected a folder {folder}")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts]
+    try:
+        files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts]
+    except OSError as e:
+        raise FormatError(f"cannot list {folder}: {e}") from None
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
@@ -40,6 +43,8 @@ def text_rows(path: Path, what: str) -> list[list[str]]:
         text = path.read_text()
     except UnicodeDecodeError as e:
         raise FormatError(f"{what}: {path} is not a text file ({e})") from None
+    except OSError as e:
+        raise FormatError(f"{what}: cannot read {path} ({e})") from None
     return [ln.split() for ln in text.splitlines()
             if ln.strip() and not ln.lstrip().startswith("#")]
 
@@ -48,7 +53,7 @@ def floats(row: list[str], n: int | None, what: str, path: Path) -> np.ndarray:
     """Parse a row of numbers; FormatError names the file when it is not ``n`` numbers."""
     try:
         vals = np.array([float(v) for v in row], dtype=np.float64)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise FormatError(f"{what}: {path}: expected numbers, got {' '.join(row)!r}") from None
     if n is not None and len(vals) != n:
         raise FormatError(f"{what}: {path}: expected {n} numbers per row, got {len(vals)}")
@@ -62,12 +67,42 @@ def read_matrix_txt(path: Path, shape: tuple[int, int], what: str) -> np.ndarray
     return vals.reshape(shape)
 
 
-def read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str):
+    """The parsed JSON of ``path`` (any JSON value; callers check its type)."""
     require_file(path, what)
     try:
         return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise FormatError(f"{what}: {path} is not valid JSON ({e})") from None
+    except OSError as e:
+        raise FormatError(f"{what}: cannot read {path} ({e})") from None
+
+
+INTRINSICS_FIELDS = ("fx", "fy", "cx", "cy", "width", "height")
+
+
+def intrinsics_from_dict(d, path: Path) -> Intrinsics:
+    """real3d's ``intrinsics.json`` content (an object with numbers fx, fy, cx, cy and
+    integers width, height) -> Intrinsics; FormatError naming the fields otherwise."""
+    expected = ("expected an object with numbers " + ", ".join(INTRINSICS_FIELDS[:4])
+                + " and integers width, height")
+    if not isinstance(d, dict):
+        raise FormatError(f"intrinsics.json: {path}: {expected}, got a JSON "
+                          f"{type(d).__name__}")
+    missing = [k for k in INTRINSICS_FIELDS if k not in d]
+    if missing:
+        raise FormatError(f"intrinsics.json: {path}: {expected}; missing {', '.join(missing)}")
+    vals = [d[k] for k in INTRINSICS_FIELDS]
+    got = ", ".join(f"{k}={d[k]!r}" for k in INTRINSICS_FIELDS)
+    try:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals) \
+                or any(not float(v).is_integer() for v in vals[4:]):
+            raise FormatError(f"intrinsics.json: {path}: {expected}; got {got}")
+        return Intrinsics(*(float(v) for v in vals[:4]), int(vals[4]), int(vals[5]))
+    except (ValueError, TypeError, OverflowError) as e:
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"intrinsics.json: {path}: {e} ({got})") from None
 
 
 def intrinsics_from_open3d_json(path: Path) -> Intrinsics:
@@ -77,7 +112,7 @@ def intrinsics_from_open3d_json(path: Path) -> Intrinsics:
     try:
         m = np.asarray(d["intrinsic_matrix"], dtype=np.float64).reshape(3, 3).T
         return Intrinsics.from_K(m, int(d["width"]), int(d["height"]))
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, OverflowError) as e:
         raise FormatError(
             f"camera json: {path}: expected width, height and a 9-number intrinsic_matrix ({e})"
         ) from None

@@ -10,7 +10,9 @@ skip-or-raise policy for frames that cannot be decoded.
 from __future__ import annotations
 
 import abc
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +20,27 @@ import numpy as np
 from PIL import Image
 
 from real3d.core import ConfigError, FormatError, Frame, InputError, Intrinsics, sanitize_depth
+from real3d.core.errors import Real3DError
 from real3d.core.labels import NYU40_TO_NYU13
 from real3d.io.nyu_tables import nyu894_to_40
 
 #: Label sets a reader can deliver in ``Frame.labels`` (uint8, 0 = void).
 LABEL_SETS = ("nyu13", "nyu40")
+
+#: What decoding libraries (PIL, h5py, zlib, struct, rosbags, numpy) raise for damaged
+#: bytes; a reader turns these into :class:`FormatError` for the one frame they belong to.
+DAMAGED_INPUT_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, EOFError,
+                        OverflowError, struct.error, zlib.error)
+
+
+def as_format_error(e: Exception, what: str) -> FormatError:
+    """``e`` as a :class:`FormatError` about ``what`` (a FormatError passes unchanged; an
+    InputError about file contents or a library's error for damaged bytes is wrapped)."""
+    if isinstance(e, FormatError):
+        return e
+    if isinstance(e, InputError):
+        return FormatError(f"{what}: {e}")
+    return FormatError(f"{what}: damaged input ({type(e).__name__}: {e})")
 
 
 @dataclass(frozen=True)
@@ -278,7 +296,9 @@ class Sequence(abc.ABC):
     not be decoded while iterating.
 
     Indexing a frame that cannot be decoded raises :class:`FormatError` (you asked for that
-    frame); iteration skips it unless ``strict=True``.
+    frame); iteration skips it unless ``strict=True``. Some broken frames are known at open
+    without decoding an image (a bad pose row, a colour image without its depth image):
+    :meth:`known_bad` lists them, and they are refused and skipped the same way.
 
     Subclasses implement :meth:`_num_source_frames`, :meth:`_read_source` and
     :meth:`_info`, and may override :meth:`source_poses` and :meth:`close`.
@@ -292,6 +312,9 @@ class Sequence(abc.ABC):
         self.options = options if options is not None else ReadOptions()
         self.stats = SequenceStats()
         self.skipped: list[SkippedFrame] = []
+        # source index -> why that frame cannot be delivered, found without decoding images
+        # (at open, or by source_poses); filled by the readers.
+        self._bad_sources: dict[int, str] = {}
 
     # -- to implement ------------------------------------------------------------------
     @abc.abstractmethod
@@ -313,6 +336,58 @@ class Sequence(abc.ABC):
 
     def close(self) -> None:
         """Release open files."""
+
+    # -- known-bad frames ----------------------------------------------------------------
+    def known_bad(self) -> list[SkippedFrame]:
+        """Frames of this sequence (after stride / max_frames) known to be unusable without
+        decoding their images: a bad pose row, a colour image without its depth image, an
+        unreadable pose file seen by :meth:`source_poses`, ... Iteration skips and reports
+        them like any undecodable frame; indexing one raises :class:`FormatError`."""
+        return [SkippedFrame(k, src, self._bad_sources[src])
+                for k, src in enumerate(self.source_indices()) if src in self._bad_sources]
+
+    def _mark_bad(self, source_index: int, reason: str) -> None:
+        self._bad_sources.setdefault(int(source_index), reason)
+
+    def _collect_poses(self, pose_of) -> list[np.ndarray | None]:
+        """``pose_of(source_index)`` for each selected frame; a pose that cannot be read is
+        None here and the frame is marked bad (see :meth:`known_bad`)."""
+        out = []
+        for src in self.source_indices():
+            pose = None
+            if src not in self._bad_sources:
+                try:
+                    pose = pose_of(src)
+                except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
+                    if isinstance(e, ConfigError):
+                        raise
+                    self._mark_bad(src, str(as_format_error(e, f"{self.format}: pose of "
+                                                               f"source frame {src}")))
+            out.append(pose)
+        return out
+
+    def _read_checked(self, source_index: int) -> RawFrame:
+        """:meth:`_read_source`, with known-bad frames refused and whatever a damaged file
+        makes a decoder raise turned into :class:`FormatError`."""
+        reason = self._bad_sources.get(source_index)
+        if reason is not None:
+            raise FormatError(reason)
+        try:
+            return self._read_source(source_index)
+        except (FormatError, ConfigError):
+            raise
+        except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
+            raise as_format_error(e, f"{self.format}: source frame {source_index} of "
+                                     f"{self.path}") from e
+
+    def _frame(self, source_index: int, index: int) -> Frame:
+        """Source frame ``source_index`` decoded and post-processed as frame ``index``."""
+        raw = self._read_checked(source_index)
+        try:
+            return self._finish(raw, index)
+        except InputError as e:
+            # what the file holds (a size, a calibration) made a conversion fail
+            raise FormatError(f"{self.format}: frame {index} of {self.path}: {e}") from e
 
     # -- common behaviour --------------------------------------------------------------
     def __enter__(self):
@@ -356,22 +431,24 @@ class Sequence(abc.ABC):
         if not -n <= index < n:
             raise IndexError(f"frame {index} out of range for a sequence of {n} frames")
         index = int(index) % n
-        raw = self._read_source(sel[index])
-        return self._finish(raw, index)
+        return self._frame(sel[index], index)
 
     def __iter__(self):
         for k, src in enumerate(self.source_indices()):
             try:
-                raw = self._read_source(src)
-                frame = self._finish(raw, k)
+                frame = self._frame(src, k)
             except FormatError as e:
                 if self.options.strict:
                     raise
-                self.skipped.append(SkippedFrame(k, src, str(e)))
-                self.stats.frames_skipped += 1
-                warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=2)
+                self._report_skip(k, src, e, stacklevel=3)
                 continue
             yield frame
+
+    def _report_skip(self, k: int, source_index: int, e: Exception, stacklevel: int = 2) -> None:
+        """Record frame ``k`` as skipped: ``skipped``, ``stats`` and a warning."""
+        self.skipped.append(SkippedFrame(k, source_index, str(e)))
+        self.stats.frames_skipped += 1
+        warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=stacklevel)
 
     def _output_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
         r = self.options.resize

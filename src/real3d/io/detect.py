@@ -11,7 +11,7 @@ from real3d.io.folder import FolderSequence, PairsSequence, find_flat_pairs
 from real3d.io.nyu import NYURawSequence, NYUv2LabeledSequence, list_raw_dump
 from real3d.io.real3d_disk import Real3DSequence, is_real3d_dir
 from real3d.io.redwood import RedwoodSequence
-from real3d.io.ros import RosbagSequence, is_rosbag_path
+from real3d.io.ros import BAG_SUFFIXES, RosbagSequence, check_rosbag_path, is_rosbag_path
 from real3d.io.scannet import ScanNetSequence, SensSequence
 from real3d.io.sunrgbd import SUNRGBDSequence, is_scene_dir
 from real3d.io.tum import TUMSequence
@@ -37,6 +37,10 @@ def detect_format(path) -> str:
     p = Path(path)
     if not p.exists():
         raise FormatError(f"open_sequence: not found: {p}")
+    if not p.is_file() and not p.is_dir():
+        raise FormatError(f"open_sequence: {p} is neither a regular file nor a folder (a FIFO, "
+                          "socket or device?); expected a recording file (.mat, .sens, .bag, "
+                          ".mcap, .db3) or a dataset folder")
     if p.is_file():
         suffix = p.suffix.lower()
         if suffix == ".mat":
@@ -47,6 +51,15 @@ def detect_format(path) -> str:
             return "rosbag"
         raise FormatError(f"open_sequence: unknown file type {p.name!r}; expected .mat (NYU v2 "
                           "labeled), .sens (ScanNet), .bag / .mcap / .db3 (ROS), or a folder")
+    try:
+        return _detect_folder(p)
+    except OSError as e:  # an unreadable folder
+        raise FormatError(f"open_sequence: cannot read the folder {p}: {e}") from None
+
+
+def _detect_folder(p: Path) -> str:
+    if p.suffix.lower() in BAG_SUFFIXES and not (p / "metadata.yaml").is_file():
+        check_rosbag_path(p)  # raises: a folder named like a bag file
     if is_real3d_dir(p):
         return "real3d"
     if is_rosbag_path(p):

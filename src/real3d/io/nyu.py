@@ -27,7 +27,14 @@ import numpy as np
 
 from real3d.core import ConfigError, FormatError, InputError, Intrinsics, make_pose
 from real3d.io import _files
-from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
+from real3d.io.base import (
+    DAMAGED_INPUT_ERRORS,
+    RawFrame,
+    ReadOptions,
+    Sequence,
+    SequenceInfo,
+    as_format_error,
+)
 from real3d.io.codecs import decode_depth_float, decode_depth_nyu_disparity, decode_rgb, read_pgm16
 from real3d.io.nyu_tables import (  # noqa: F401 (nyu894_*: public here before they moved)
     nyu894_names,
@@ -104,9 +111,10 @@ class NYUv2LabeledSequence(Sequence):
             self._depths = self._dataset("depths" if depth == "filled" else "rawDepths", 3)
             self._labels = self._h5["labels"] if "labels" in self._h5 else None
             self._instances = self._h5["instances"] if "instances" in self._h5 else None
-        except FormatError:
+        except (FormatError, *DAMAGED_INPUT_ERRORS, RuntimeError) as e:
+            # h5py reports a damaged file's metadata as KeyError / OSError / RuntimeError
             self._h5.close()
-            raise
+            raise as_format_error(e, f"nyu_labeled: {p}") from None
         n = self._images.shape[0]
         if self._depths.shape[0] != n or self._images.shape[1:] != (3,) + self._depths.shape[1:]:
             self._h5.close()
@@ -156,7 +164,7 @@ class NYUv2LabeledSequence(Sequence):
             depth = np.asarray(self._depths[k], dtype=np.float32).T
             labels = None if self._labels is None else np.asarray(self._labels[k]).T
             inst = None if self._instances is None else np.asarray(self._instances[k]).T
-        except (OSError, ValueError) as e:
+        except (*DAMAGED_INPUT_ERRORS, RuntimeError) as e:
             raise FormatError(f"nyu_labeled: cannot read frame {k} of {self.path}: {e}") from None
         if rgb.dtype != np.uint8:
             raise FormatError(f"nyu_labeled: images are {rgb.dtype}, expected uint8")
@@ -177,7 +185,7 @@ class NYUv2LabeledSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         h, w = self._images.shape[3], self._images.shape[2]

@@ -33,9 +33,9 @@ import numpy as np
 from PIL import Image
 
 from real3d.core import ConfigError, FormatError, InputError
-from real3d.core.camera import Intrinsics
 from real3d.core.frame import Frame
 from real3d.core.gt import ObjectGT, OccupancyGrid, Relation, Room, SceneGT, SceneMesh
+from real3d.io._files import intrinsics_from_dict, read_json
 from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo
 
 FORMAT_NAME = "real3d-synth"
@@ -53,7 +53,7 @@ def read_ply(path: Path) -> SceneMesh:
     """Read a mesh written by ``real3d.synth.disk.write_ply`` (labels, instances, classes per face)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _require_file(path).read_bytes()
     except OSError as e:
         raise FormatError(f"cannot read mesh {path}: {e}") from e
     end = data.find(b"end_header\n")
@@ -63,11 +63,14 @@ def read_ply(path: Path) -> SceneMesh:
     nv = nf = None
     for line in header:
         parts = line.split()
-        if parts[:2] == ["element", "vertex"]:
-            nv = int(parts[2])
-        elif parts[:2] == ["element", "face"]:
-            nf = int(parts[2])
-    if nv is None or nf is None or "property short fine_class" not in header:
+        try:
+            if parts[:2] == ["element", "vertex"]:
+                nv = int(parts[2])
+            elif parts[:2] == ["element", "face"]:
+                nf = int(parts[2])
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}: malformed PLY header line {line!r}") from None
+    if nv is None or nf is None or nv < 0 or nf < 0 or "property short fine_class" not in header:
         raise FormatError(f"{path}: not a real3d labelled mesh (missing elements or properties)")
     body = data[end + len(b"end_header\n"):]
     vdt, fdt = PLY_VERTEX_DTYPE, PLY_FACE_DTYPE
@@ -87,7 +90,15 @@ def read_ply(path: Path) -> SceneMesh:
     )
 
 
+def _require_file(path: Path) -> Path:
+    # Checked before opening: opening a FIFO or device in place of a file would block.
+    if not path.is_file():
+        raise FormatError(f"missing file {path} (or not a regular file)")
+    return path
+
+
 def _read_image(path: Path, mode_ok: tuple[str, ...], what: str) -> np.ndarray:
+    _require_file(path)
     try:
         with Image.open(path) as im:
             im.load()
@@ -112,22 +123,39 @@ class DiskSequence:
     def __init__(self, path):
         self.path = Path(path)
         meta_path = self.path / "scene.json"
+        if meta_path.exists() and not meta_path.is_file():
+            raise FormatError(f"{meta_path}: not a regular file")
         try:
             self.meta = json.loads(meta_path.read_text())
         except FileNotFoundError as e:
             raise FormatError(f"{self.path}: no scene.json; not a real3d sequence folder") from e
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
             raise FormatError(f"{meta_path}: unreadable ({e})") from e
+        if not isinstance(self.meta, dict):
+            raise FormatError(f"{meta_path}: expected a JSON object with format, version and "
+                              f"n_frames, got a JSON {type(self.meta).__name__}")
         if self.meta.get("format") != FORMAT_NAME:
             raise FormatError(f"{meta_path}: format is {self.meta.get('format')!r}, expected {FORMAT_NAME!r}")
-        if self.meta.get("version", 0) > FORMAT_VERSION:
-            raise FormatError(f"{meta_path}: version {self.meta.get('version')} is newer than supported {FORMAT_VERSION}")
+        version = self.meta.get("version", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise FormatError(f"{meta_path}: version {version!r}: expected an integer")
+        if version > FORMAT_VERSION:
+            raise FormatError(f"{meta_path}: version {version} is newer than supported {FORMAT_VERSION}")
+        n_frames = self.meta.get("n_frames")
+        if not isinstance(n_frames, int) or isinstance(n_frames, bool) or n_frames < 0:
+            raise FormatError(f"{meta_path}: n_frames {n_frames!r}: expected an integer >= 0")
+        self.intrinsics = intrinsics_from_dict(
+            read_json(self.path / "intrinsics.json", "intrinsics.json"),
+            self.path / "intrinsics.json")
         try:
-            self.intrinsics = Intrinsics.from_dict(json.loads((self.path / "intrinsics.json").read_text()))
-            self.timestamps = np.atleast_1d(np.loadtxt(self.path / "timestamps.txt", dtype=np.float64))
-        except (OSError, ValueError, json.JSONDecodeError) as e:
-            raise FormatError(f"{self.path}: missing or corrupt intrinsics.json/timestamps.txt ({e})") from e
-        self.n_frames = int(self.meta["n_frames"])
+            self.timestamps = np.atleast_1d(np.loadtxt(
+                _require_file(self.path / "timestamps.txt"), dtype=np.float64))
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{self.path}: missing or corrupt timestamps.txt ({e})") from e
+        if self.timestamps.ndim != 1:
+            raise FormatError(f"{self.path}/timestamps.txt: expected one time per line, got "
+                              f"shape {self.timestamps.shape}")
+        self.n_frames = n_frames
         if len(self.timestamps) != self.n_frames:
             raise FormatError(f"{self.path}: {len(self.timestamps)} timestamps for {self.n_frames} frames")
         self.image_format = self.meta.get("image_format", "jpg")
@@ -153,7 +181,7 @@ class DiskSequence:
         labels = _read_image(p / "label" / f"{name}.png", ("L",), "8-bit label")
         inst = _read_image(p / "instance" / f"{name}.png", ("I;16", "I;16L", "I"), "16-bit instance")
         try:
-            pose = np.loadtxt(p / "pose" / f"{name}.txt", dtype=np.float64)
+            pose = np.loadtxt(_require_file(p / "pose" / f"{name}.txt"), dtype=np.float64)
         except (OSError, ValueError) as e:
             raise FormatError(f"{p / 'pose' / (name + '.txt')}: missing or corrupt pose ({e})") from e
         if pose.shape != (4, 4):
@@ -170,7 +198,7 @@ class DiskSequence:
         if self._scene is None:
             m = self.meta
             try:
-                occ = np.load(self.path / "occupancy.npz")
+                occ = np.load(_require_file(self.path / "occupancy.npz"))
                 grid = OccupancyGrid(
                     occupied=occ["occupied"], known=occ["known"],
                     origin_xy=tuple(float(v) for v in occ["origin_xy"]),
@@ -179,13 +207,19 @@ class DiskSequence:
                 )
             except (OSError, KeyError, ValueError) as e:
                 raise FormatError(f"{self.path}: missing or corrupt occupancy.npz ({e})") from e
-            self._scene = SceneGT(
-                seed=int(m["seed"]), kind=m["kind"], mesh=read_ply(self.path / "mesh.ply"),
-                objects=[ObjectGT.from_dict(o) for o in m["objects"]],
-                relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
-                rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
-                occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
-            )
+            mesh = read_ply(self.path / "mesh.ply")
+            try:
+                self._scene = SceneGT(
+                    seed=int(m["seed"]), kind=m["kind"], mesh=mesh,
+                    objects=[ObjectGT.from_dict(o) for o in m["objects"]],
+                    relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
+                    rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
+                    occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
+                )
+            except (KeyError, TypeError, ValueError, OverflowError) as e:
+                raise FormatError(f"{self.path}/scene.json: the scene ground truth (seed, kind, "
+                                  f"objects, relations, rooms) is incomplete or malformed "
+                                  f"({type(e).__name__}: {e})") from e
         return self._scene
 
 

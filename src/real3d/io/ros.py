@@ -37,8 +37,23 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core import ConfigError, FormatError, Intrinsics, make_pose, quat_to_rotation
-from real3d.io.base import RawFrame, ReadOptions, Sequence, SequenceInfo, SkippedFrame
+from real3d.core import (
+    ConfigError,
+    FormatError,
+    InputError,
+    Intrinsics,
+    make_pose,
+    quat_to_rotation,
+)
+from real3d.core.errors import Real3DError
+from real3d.io.base import (
+    DAMAGED_INPUT_ERRORS,
+    RawFrame,
+    ReadOptions,
+    Sequence,
+    SequenceInfo,
+    as_format_error,
+)
 from real3d.io.codecs import decode_rgb, decode_u16
 from real3d.io.tum import interpolate_pose
 
@@ -285,6 +300,8 @@ class RosbagSequence(Sequence):
         p = self.path
         if not p.exists():
             raise FormatError(f"rosbag: not found: {p}")
+        # Checked before opening: a FIFO would block the open, a folder is no ROS 1 bag.
+        check_rosbag_path(p)
         self.max_dt_s = float(max_dt_s)
         self.max_pose_dt_s = float(max_pose_dt_s)
         self.world_frame = world_frame
@@ -437,21 +454,30 @@ class RosbagSequence(Sequence):
                 continue
             k += 1
             try:
-                frame = self._finish(self._decode(pc, pd, n), k - 1)
+                raw = self._decode_checked(pc, pd, n)
+                try:
+                    frame = self._finish(raw, k - 1)
+                except InputError as e:
+                    raise FormatError(f"rosbag: frame {k - 1} of {self.path}: {e}") from e
             except FormatError as e:
                 if self.options.strict:
                     raise
-                self._skip(k - 1, n, e)
+                self._report_skip(k - 1, n, e, stacklevel=3)
                 frame = None
             if frame is not None:
                 yield frame
             if limit is not None and k >= limit:
                 return
 
-    def _skip(self, k: int, n: int, e: Exception) -> None:
-        self.skipped.append(SkippedFrame(k, n, str(e)))
-        self.stats.frames_skipped += 1
-        warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=3)
+    def _decode_checked(self, color, depth, i: int) -> RawFrame:
+        """:meth:`_decode`, with what a damaged message makes a decoder raise turned into
+        :class:`FormatError` (as :meth:`Sequence._read_checked` does for indexed reads)."""
+        try:
+            return self._decode(color, depth, i)
+        except (FormatError, ConfigError):
+            raise
+        except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
+            raise as_format_error(e, f"rosbag: frame {i} of {self.path}") from e
 
     def _decode(self, color, depth, i: int) -> RawFrame:
         cconn, craw = color
@@ -477,21 +503,40 @@ class RosbagSequence(Sequence):
         )
 
     def _camera_intrinsics(self) -> Intrinsics | None:
+        """Intrinsics from the first usable CameraInfo message (one that cannot be decoded
+        or holds no valid camera matrix is passed over); None when there is none."""
         if not self._intrinsics_read:
             self._intrinsics_read = True
+            self.camera_info_problems: list[str] = []
             for conn, _, raw in self._messages(self._info_conns):
-                msg = self._deserialize(raw, conn)
-                K = np.asarray(msg.k if hasattr(msg, "k") else msg.K, np.float64).reshape(3, 3)
-                if K[0, 0] > 0 and K[1, 1] > 0:
+                try:
+                    msg = self._deserialize(raw, conn)
+                    K = np.asarray(msg.k if hasattr(msg, "k") else msg.K,
+                                   np.float64).reshape(3, 3)
+                    if not (K[0, 0] > 0 and K[1, 1] > 0):
+                        # an uncalibrated camera publishes zeros: wait for a calibrated one
+                        self.camera_info_problems.append(f"K = {K.ravel().tolist()}")
+                        continue
                     self._intrinsics = Intrinsics.from_K(K, int(msg.width), int(msg.height))
+                except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
+                    self.camera_info_problems.append(str(as_format_error(
+                        e, f"CameraInfo on {conn.topic}")))
+                    continue
                 break
         return self._intrinsics
 
     def _load_tf(self) -> _TFBuffer:
         if self._tf is None:
             buf = _TFBuffer()
+            bad = []
             for conn, _, raw in self._messages(self._tf_conns + self._odom_conns):
-                msg = self._deserialize(raw, conn)
+                # A message that cannot be decoded is left out (a pose that needed it is
+                # then missing, not the whole sequence); how many is said once.
+                try:
+                    msg = self._deserialize(raw, conn)
+                except FormatError as e:
+                    bad.append(str(e))
+                    continue
                 if conn.msgtype in TF_TYPES:
                     static = "static" in conn.topic
                     for tr in msg.transforms:
@@ -500,6 +545,10 @@ class RosbagSequence(Sequence):
                 else:
                     buf.add(str(msg.header.frame_id), str(msg.child_frame_id),
                             _stamp_s(msg.header), _pose_vec(msg.pose.pose), False)
+            if bad:
+                warnings.warn(f"rosbag: {len(bad)} tf/odometry message(s) of {self.path} "
+                              f"could not be decoded and were left out; first: {bad[0]}",
+                              stacklevel=4)
             buf.finalize()
             self._tf = buf
         return self._tf
@@ -528,12 +577,34 @@ class RosbagSequence(Sequence):
             pose_source=pose_src,
             extra={"rgb_topic": self.rgb_topic, "depth_topic": self.depth_topic,
                    "camera_info_topic": self.camera_info_topic,
-                   "ros": 1 if not self._reader.is2 else 2},
+                   "ros": 1 if not self._reader.is2 else 2, **self._info_problems()},
         )
+
+    def _info_problems(self) -> dict:
+        problems = getattr(self, "camera_info_problems", None)
+        if not problems:
+            return {}
+        return {"unusable camera info": f"{len(problems)} message(s); first: {problems[0]}"}
+
+
+BAG_SUFFIXES = (".bag", ".mcap", ".db3")
 
 
 def is_rosbag_path(p: Path) -> bool:
     """A ``.bag`` / ``.mcap`` / ``.db3`` file or a folder with a ROS 2 ``metadata.yaml``."""
     if p.is_file():
-        return p.suffix in (".bag", ".mcap", ".db3")
+        return p.suffix in BAG_SUFFIXES
     return p.is_dir() and (p / "metadata.yaml").is_file()
+
+
+def check_rosbag_path(p: Path) -> None:
+    """Raise FormatError unless ``p`` is a regular file or a ROS 2 bag folder, naming what was
+    expected (a FIFO, device or a folder named ``x.bag`` is not a bag)."""
+    if p.is_file() or (p.is_dir() and (p / "metadata.yaml").is_file()):
+        return
+    if p.is_dir():
+        raise FormatError(f"rosbag: {p} is a folder without metadata.yaml; expected a ROS 1 "
+                          ".bag file, a .mcap / .db3 file, or a ROS 2 bag folder holding "
+                          "metadata.yaml")
+    raise FormatError(f"rosbag: {p} is not a regular file (a FIFO, socket or device?); "
+                      "expected a ROS 1 .bag file, a .mcap / .db3 file, or a ROS 2 bag folder")

@@ -10,6 +10,8 @@ Exported layout (what ScanNet's SensReader writes, plus the 2D label export)::
     label-filt/<i>.png                  optional 2D labels: nyu40 ids, or raw ScanNet ids
                                         mapped through scannetv2-labels.combined.tsv
 
+Every index with a colour or a depth image is a frame; one missing the other image, or
+with a pose file that cannot be read, is reported and skipped (``known_bad()``, ``skipped``).
 Depth is the geometric reference: colour is resized to the depth size and the depth
 intrinsics are used (ScanNet's colour and depth streams are calibrated to the same
 viewpoint). Labels are resized with nearest neighbour.
@@ -64,16 +66,20 @@ def read_scannet_label_map(tsv_path, src: str = "id", dst: str = "nyu40id") -> n
     tsv_path = Path(tsv_path)
     _files.require_file(tsv_path, "ScanNet label map")
     pairs = []
-    with tsv_path.open(newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        fields = reader.fieldnames or []
-        if src not in fields or dst not in fields:
-            raise FormatError(f"ScanNet label map: {tsv_path} lacks columns {src!r}/{dst!r}")
-        for row in reader:
-            try:
-                pairs.append((int(row[src]), int(row[dst] or 0)))
-            except ValueError:
-                continue
+    try:
+        with tsv_path.open(newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            fields = reader.fieldnames or []
+            if src not in fields or dst not in fields:
+                raise FormatError(f"ScanNet label map: {tsv_path} lacks columns {src!r}/{dst!r}")
+            for row in reader:
+                try:
+                    pairs.append((int(row[src]), int(row[dst] or 0)))
+                except (ValueError, TypeError):
+                    continue
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise FormatError(f"ScanNet label map: cannot read {tsv_path} ({e})") from None
+    pairs = [(a, b) for a, b in pairs if a >= 0]
     if not pairs:
         raise FormatError(f"ScanNet label map: {tsv_path} has no rows")
     table = np.zeros(max(a for a, _ in pairs) + 1, dtype=np.int64)
@@ -118,9 +124,16 @@ class ScanNetSequence(Sequence):
             raise FormatError(f"scannet: {root} is not a directory")
         colors = {p.stem: p for p in _files.list_files(root / "color", _files.COLOR_EXTS)}
         depths = {p.stem: p for p in _files.list_files(root / "depth", (".png",))}
-        stems = sorted(set(colors) & set(depths), key=_files.natural_key)
-        if not stems:
+        if not set(colors) & set(depths):
             raise FormatError(f"scannet: no colour/depth pairs with equal names under {root}")
+        # Every exported index is a frame; one whose colour or depth image is missing is
+        # known to be bad (reported), not silently left out.
+        stems = sorted(set(colors) | set(depths), key=_files.natural_key)
+        for i, stem in enumerate(stems):
+            if stem not in colors or stem not in depths:
+                self._mark_bad(i, f"scannet: frame {stem} has no "
+                                  f"{'colour' if stem not in colors else 'depth'} image "
+                                  f"(expected color/{stem}.jpg and depth/{stem}.png)")
         self._stems = stems
         self._colors, self._depths = colors, depths
         intr_dir = root / "intrinsic"
@@ -142,6 +155,8 @@ class ScanNetSequence(Sequence):
 
     def _read_source(self, i: int) -> RawFrame:
         stem = self._stems[i]
+        if stem not in self._colors or stem not in self._depths:
+            raise FormatError(f"scannet: frame {stem} lacks its colour or depth image")
         depth, invalid = decode_depth_mm(decode_u16(self._depths[stem]))
         rgb = decode_rgb(self._colors[stem])
         intr = Intrinsics.from_K(self._K_depth, depth.shape[1], depth.shape[0])
@@ -162,7 +177,7 @@ class ScanNetSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(
@@ -315,7 +330,7 @@ class SensSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         dw, dh = self.depth_size

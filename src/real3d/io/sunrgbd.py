@@ -8,7 +8,9 @@ One frame per scene folder::
     <scene>/intrinsics.txt          3x3 camera matrix of the colour image
     <scene>/extrinsics/*.txt        3x4 [Rtilt | 0]; the last file (sorted) is current
 
-The path may be one scene folder (a one-frame sequence) or a folder of scene folders.
+The path may be one scene folder (a one-frame sequence) or a folder of scene folders. A
+scene folder with two of the three parts (``intrinsics.txt``, ``image/``, ``depth/``) is a
+damaged scene: a frame listed by ``known_bad()`` and skipped while iterating.
 
 Gravity: SUN's ``Rtilt`` acts on points written as (x, z, -y) of the camera (x right,
 y forward, z up) and gives gravity-aligned coordinates with z up. So
@@ -32,8 +34,13 @@ from real3d.io.codecs import decode_depth_sun, decode_rgb, decode_u16
 CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
+def _scene_parts(p: Path) -> dict[str, bool]:
+    return {"intrinsics.txt": (p / "intrinsics.txt").is_file(), "image/": (p / "image").is_dir(),
+            "depth/": (p / "depth").is_dir()}
+
+
 def is_scene_dir(p: Path) -> bool:
-    return (p / "intrinsics.txt").is_file() and (p / "image").is_dir() and (p / "depth").is_dir()
+    return all(_scene_parts(p).values())
 
 
 def read_rtilt(scene: Path) -> np.ndarray | None:
@@ -76,11 +83,18 @@ class SUNRGBDSequence(Sequence):
         if is_scene_dir(root):
             scenes = [root]
         else:
-            scenes = sorted((p for p in root.iterdir() if p.is_dir() and is_scene_dir(p)),
+            # A folder with some but not all of a scene's parts is a damaged scene: it is a
+            # frame, reported as bad, rather than silently left out.
+            scenes = sorted((p for p in root.iterdir() if p.is_dir()
+                             and sum(_scene_parts(p).values()) >= 2),
                             key=lambda p: _files.natural_key(p.name))
-        if not scenes:
+        if not any(is_scene_dir(p) for p in scenes):
             raise FormatError(
                 f"sunrgbd: no scene folders (intrinsics.txt, image/, depth/) in {root}")
+        for i, scene in enumerate(scenes):
+            missing = [k for k, ok in _scene_parts(scene).items() if not ok]
+            if missing:
+                self._mark_bad(i, f"sunrgbd: scene {scene} lacks {', '.join(missing)}")
         self._scenes = scenes
 
     def _num_source_frames(self) -> int:
@@ -104,23 +118,22 @@ class SUNRGBDSequence(Sequence):
             intr = Intrinsics.from_K(K, depth.shape[1], depth.shape[0])
         except ValueError as e:
             raise FormatError(f"sunrgbd: {scene}/intrinsics.txt: {e}") from None
-        rtilt = read_rtilt(scene)
-        pose = None if rtilt is None else gravity_pose_from_rtilt(rtilt)
+        pose = self._pose(i)
         meta = {"scene": scene.name, "color_path": str(colors[0]), "depth_path": str(depths[0])}
         scene_txt = scene / "scene.txt"
         if scene_txt.is_file():
-            meta["scene_type"] = scene_txt.read_text().strip()
+            meta["scene_type"] = scene_txt.read_text(errors="replace").strip()
         if pose is not None:
             meta["gravity_T_cam"] = pose
         return RawFrame(rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
                         world_T_cam=pose, timestamp_s=float(i), meta=meta)
 
+    def _pose(self, i: int):
+        r = read_rtilt(self._scenes[i])
+        return None if r is None else gravity_pose_from_rtilt(r)
+
     def source_poses(self):
-        out = []
-        for i in self.source_indices():
-            r = read_rtilt(self._scenes[i])
-            out.append(None if r is None else gravity_pose_from_rtilt(r))
-        return out
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(

@@ -10,7 +10,11 @@ Layout (as downloaded, e.g. ``rgbd_dataset_freiburg1_desk/``)::
 
 Colour and depth are associated by timestamp (each used once, closest pairs first, within
 ``max_dt_s``); the pose is interpolated at the colour timestamp (linear translation, slerp
-rotation) when ground truth lies within ``max_dt_s`` of it. Intrinsics come from the sequence
+rotation) when ground truth lies within ``max_dt_s`` of it. A damaged ground-truth row (not
+8 numbers, NaN/inf, a zero quaternion) spoils only the frames whose pose would use it: they
+are listed by ``known_bad()`` and skipped while iterating; a ``groundtruth.txt`` without
+one usable row is refused. Unreadable rows of ``rgb.txt`` / ``depth.txt`` are left out and
+counted in ``info.extra``. Intrinsics come from the sequence
 name (freiburg1/2/3 factory calibrations as published with the benchmark; lens distortion is
 not undone) or from ``camera=``; an unknown camera falls back to the ROS default
 (525, 525, 319.5, 239.5) and says so in ``info.extra``.
@@ -19,6 +23,7 @@ not undone) or from ``camera=``; an unknown camera falls back to the ROS default
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,16 +60,78 @@ def camera_from_name(name: str) -> str | None:
     return f"freiburg{m.group(1)}" if m else None
 
 
-def read_file_list(path) -> tuple[np.ndarray, list[str]]:
-    """TUM ``rgb.txt`` / ``depth.txt`` -> (timestamps float64 seconds, relative file names)."""
+def read_file_list(path, bad_rows: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """TUM ``rgb.txt`` / ``depth.txt`` -> (timestamps float64 seconds, relative file names).
+
+    A row that is not ``timestamp filename`` (with a finite timestamp) raises FormatError,
+    or, when ``bad_rows`` is a list, is left out and described there.
+    """
     path = Path(path)
     times, names = [], []
     for row in _files.text_rows(path, "TUM file list"):
-        if len(row) < 2:
-            raise FormatError(f"TUM file list: {path}: expected 'timestamp filename', got {row}")
-        times.append(_files.floats(row[:1], 1, "TUM file list", path)[0])
+        try:
+            if len(row) < 2:
+                raise FormatError(
+                    f"TUM file list: {path}: expected 'timestamp filename', got {row}")
+            t = _files.floats(row[:1], 1, "TUM file list", path)[0]
+            if not np.isfinite(t):
+                raise FormatError(f"TUM file list: {path}: timestamp {row[0]!r} is not finite")
+        except FormatError as e:
+            if bad_rows is None:
+                raise
+            bad_rows.append(str(e))
+            continue
+        times.append(t)
         names.append(row[1])
     return np.asarray(times, dtype=np.float64), names
+
+
+def read_groundtruth(path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """TUM ``groundtruth.txt`` -> (times (N,) float64 sorted, rows (N, 7)
+    ``tx ty tz qx qy qz qw`` float64, {row: why it is unusable}).
+
+    Rows whose timestamp can be read are all kept, so that a frame near a damaged row is
+    not silently given the pose of a farther one; a damaged row's values are NaN and its
+    reason is in the dict. Rows without a readable timestamp are left out. A file without
+    rows gives empty arrays; one whose rows are all unusable raises FormatError.
+    """
+    path = Path(path)
+    times, vals, bad = [], [], {}
+    reasons = []
+    for n, row in enumerate(_files.text_rows(path, "groundtruth.txt")):
+        try:
+            t = float(row[0])
+        except ValueError:
+            reasons.append(f"row {n + 1}: timestamp {row[0]!r} is not a number")
+            continue
+        if not np.isfinite(t):
+            reasons.append(f"row {n + 1}: timestamp {row[0]!r} is not finite")
+            continue
+        try:
+            v = _files.floats(row, 8, "groundtruth.txt", path)[1:]
+            if not np.isfinite(v).all():
+                raise FormatError(f"groundtruth.txt: {path}: row {n + 1} (t={t}) has NaN/inf")
+            if np.linalg.norm(v[3:]) < 1e-6:
+                raise FormatError(
+                    f"groundtruth.txt: {path}: row {n + 1} (t={t}) has a zero quaternion")
+        except FormatError as e:
+            bad[len(times)] = str(e)
+            reasons.append(str(e))
+            v = np.full(7, np.nan)
+        times.append(t)
+        vals.append(v)
+    rows_seen = len(times) + len(reasons) - len(bad)
+    if rows_seen == 0:
+        return np.zeros(0), np.zeros((0, 7)), {}
+    if len(bad) == len(times):
+        raise FormatError(f"groundtruth.txt: {path}: no usable row (expected 8 numbers "
+                          "'timestamp tx ty tz qx qy qz qw' per row with a non-zero "
+                          f"quaternion); {reasons[0] if reasons else 'the file is empty'}")
+    times = np.asarray(times, dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return times[order], np.stack(vals)[order], {int(rank[k]): r for k, r in bad.items()}
 
 
 def associate(t_a: np.ndarray, t_b: np.ndarray, max_dt_s: float) -> list[tuple[int, int]]:
@@ -104,30 +171,47 @@ def slerp_xyzw(q0: np.ndarray, q1: np.ndarray, w: float) -> np.ndarray:
     return (np.sin((1 - w) * theta) * q0 + np.sin(w * theta) * q1) / np.sin(theta)
 
 
-def interpolate_pose(times: np.ndarray, txyz_qxyzw: np.ndarray, t: float,
-                     max_dt_s: float) -> np.ndarray | None:
-    """Pose at time ``t`` from sorted samples (N,) and (N, 7) rows ``tx ty tz qx qy qz qw``.
-
-    Interpolates between the bracketing samples when both are within ``max_dt_s`` of ``t``,
-    else takes the nearest sample within ``max_dt_s``; None when there is none.
-    """
+def samples_used(times: np.ndarray, t: float, max_dt_s: float) -> tuple[int, ...]:
+    """Indices of the sorted samples ``times`` that :func:`interpolate_pose` uses for time
+    ``t``: the two bracketing ones, or the one nearest within ``max_dt_s``, or none."""
     if len(times) == 0:
-        return None
+        return ()
     k = int(np.searchsorted(times, t))
     lo, hi = k - 1, k
     has_lo = lo >= 0 and t - times[lo] <= max_dt_s
     has_hi = hi < len(times) and times[hi] - t <= max_dt_s
     if hi < len(times) and times[hi] == t:
-        v = txyz_qxyzw[hi]
-    elif has_lo and has_hi:
+        return (hi,)
+    if has_lo and has_hi:
+        return (lo, hi)
+    if has_lo or has_hi:
+        return (lo,) if has_lo and (not has_hi or t - times[lo] <= times[hi] - t) else (hi,)
+    return ()
+
+
+def interpolate_pose(times: np.ndarray, txyz_qxyzw: np.ndarray, t: float,
+                     max_dt_s: float) -> np.ndarray | None:
+    """Pose at time ``t`` from sorted samples (N,) and (N, 7) rows ``tx ty tz qx qy qz qw``.
+
+    Interpolates between the bracketing samples when both are within ``max_dt_s`` of ``t``,
+    else takes the nearest sample within ``max_dt_s``; None when there is none. A sample
+    with NaN/inf values or a zero quaternion raises FormatError.
+    """
+    used = samples_used(times, t, max_dt_s)
+    for k in used:
+        v = txyz_qxyzw[k]
+        if not np.isfinite(v).all() or np.linalg.norm(v[3:]) < 1e-6:
+            raise FormatError(f"pose sample at t={times[k]}: expected finite 'tx ty tz qx qy "
+                              f"qz qw' with a non-zero quaternion, got {np.asarray(v).tolist()}")
+    if not used:
+        return None
+    if len(used) == 1:
+        v = txyz_qxyzw[used[0]]
+    else:
+        lo, hi = used
         w = (t - times[lo]) / (times[hi] - times[lo])
         a, b = txyz_qxyzw[lo], txyz_qxyzw[hi]
         v = np.concatenate([a[:3] + w * (b[:3] - a[:3]), slerp_xyzw(a[3:], b[3:], w)])
-    elif has_lo or has_hi:
-        v = txyz_qxyzw[lo] if has_lo and (not has_hi or t - times[lo] <= times[hi] - t) \
-            else txyz_qxyzw[hi]
-    else:
-        return None
     return make_pose(quat_to_rotation(v[3:]), v[:3])
 
 
@@ -150,8 +234,12 @@ class TUMSequence(Sequence):
         if not root.is_dir():
             raise FormatError(f"tum: {root} is not a directory")
         self.max_dt_s = float(max_dt_s)
-        t_rgb, rgb_names = read_file_list(root / "rgb.txt")
-        t_depth, depth_names = read_file_list(root / "depth.txt")
+        self._bad_list_rows: list[str] = []
+        t_rgb, rgb_names = read_file_list(root / "rgb.txt", self._bad_list_rows)
+        t_depth, depth_names = read_file_list(root / "depth.txt", self._bad_list_rows)
+        if self._bad_list_rows:
+            warnings.warn(f"tum: {len(self._bad_list_rows)} unreadable row(s) of rgb.txt / "
+                          f"depth.txt left out; first: {self._bad_list_rows[0]}", stacklevel=2)
         pairs = associate(t_rgb, t_depth, self.max_dt_s)
         if not pairs:
             raise FormatError(f"tum: no colour/depth pairs within {self.max_dt_s} s in {root}")
@@ -162,12 +250,16 @@ class TUMSequence(Sequence):
         tum_intrinsics(self.camera)  # validates the name
         gt = root / "groundtruth.txt"
         self._gt = None
-        if gt.is_file():
-            rows = [_files.floats(r, 8, "groundtruth.txt", gt) for r in _files.text_rows(gt, "gt")]
-            if rows:
-                a = np.stack(rows)
-                a = a[np.argsort(a[:, 0])]
-                self._gt = (a[:, 0], a[:, 1:])
+        times, vals, bad_rows = read_groundtruth(gt) if gt.is_file() else ((), (), {})
+        if len(times):
+            self._gt = (times, vals)
+            if bad_rows:
+                # A frame whose pose would use a damaged row is known to be bad now.
+                for i, (t, _, _) in enumerate(self._frames):
+                    hit = [k for k in samples_used(times, t, self.max_dt_s) if k in bad_rows]
+                    if hit:
+                        self._mark_bad(i, f"tum: pose of the frame at t={t:.6f}: "
+                                          f"{bad_rows[hit[0]]}")
 
     def _num_source_frames(self) -> int:
         return len(self._frames)
@@ -175,7 +267,11 @@ class TUMSequence(Sequence):
     def _pose(self, i: int):
         if self._gt is None:
             return None
-        return interpolate_pose(self._gt[0], self._gt[1], self._frames[i][0], self.max_dt_s)
+        try:
+            return interpolate_pose(self._gt[0], self._gt[1], self._frames[i][0],
+                                    self.max_dt_s)
+        except FormatError as e:
+            raise FormatError(f"tum: groundtruth.txt of {self.path}: {e}") from None
 
     def _read_source(self, i: int) -> RawFrame:
         t, cpath, dpath = self._frames[i]
@@ -189,14 +285,17 @@ class TUMSequence(Sequence):
         )
 
     def source_poses(self):
-        return [self._pose(i) for i in self.source_indices()]
+        return self._collect_poses(self._pose)
 
     def _info(self) -> SequenceInfo:
         intr = self.options.intrinsics or tum_intrinsics(self.camera)
+        extra = {"camera": self.camera + (" (name unknown: ROS default)"
+                                          if self._camera_guessed else "")}
+        if self._bad_list_rows:
+            extra["unreadable list rows"] = (f"{len(self._bad_list_rows)} left out; first: "
+                                             f"{self._bad_list_rows[0]}")
         return SequenceInfo(
             format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
             size_hw=intr.size_hw, intrinsics=intr, depth_encoding="uint16, 5000 per metre",
-            pose_source="groundtruth.txt" if self._gt is not None else None,
-            extra={"camera": self.camera + (" (name unknown: ROS default)"
-                                            if self._camera_guessed else "")},
+            pose_source="groundtruth.txt" if self._gt is not None else None, extra=extra,
         )
