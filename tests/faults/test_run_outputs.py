@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from real3d.cli.main import app
-from real3d.core.errors import ConfigError, InputError
+from real3d.core.errors import ConfigError, OutputError
 from real3d.core.files import atomic_dir, remove_stale_temporaries
 from real3d.viz.report import OUTPUT_FILES, OutputSet
 
@@ -245,7 +245,7 @@ def test_a_failed_write_mid_set_keeps_the_earlier_set(seq_dir, old_set, tmp_path
     monkeypatch.setattr(real3d.mapping.export, "export_point_cloud_ply", disk_full)
     r = CliRunner().invoke(app, ["run", str(seq_dir), "--out", str(out), "--max-frames", "2", *TINY])
     assert r.exit_code != 0
-    assert isinstance(r.exception, InputError), r.exception
+    assert isinstance(r.exception, OutputError), r.exception
     assert "No space left" in str(r.exception) and "semantic_map.ply" in str(r.exception)
     assert snapshot(out) == before  # path.json, written before the map, is the old one too
     assert temporaries(parent) == []

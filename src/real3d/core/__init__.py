@@ -1,7 +1,7 @@
 """Core types and conventions: Frame, Intrinsics, poses, label sets, errors."""
 
 from real3d.core.camera import Intrinsics
-from real3d.core.errors import ConfigError, FormatError, InputError, NoPathError, Real3DError
+from real3d.core.errors import ConfigError, FormatError, InputError, NoPathError, OutputError, Real3DError
 from real3d.core.frame import Frame, sanitize_depth
 from real3d.core.labels import (
     NYU13,
@@ -33,6 +33,7 @@ __all__ = [
     "Intrinsics",
     "LabelSet",
     "NoPathError",
+    "OutputError",
     "Real3DError",
     "camera_from_yaw_pitch",
     "check_pose",

@@ -23,6 +23,11 @@ class ConfigError(Real3DError, ValueError):
     """An unknown name (preset, backend, format) or an inconsistent configuration."""
 
 
+class OutputError(Real3DError, OSError):
+    """Writing a result failed (disk full, permission lost, a rename refused); whatever was
+    complete on disk before is kept and no temporary file is left."""
+
+
 class NoPathError(Real3DError):
     """A planner found no path between the requested start and goal."""
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core.errors import InputError
+from real3d.core.errors import InputError, OutputError
 from real3d.core.files import (
     atomic_write_bytes,
     atomic_write_text,
@@ -164,7 +164,7 @@ class OutputSet:
         try:
             self.staging = make_staging_dir(self.path)
         except OSError as e:
-            raise InputError(f"output folder {self.given}: cannot create a folder beside it "
+            raise OutputError(f"output folder {self.given}: cannot create a folder beside it "
                              f"({e.strerror or e})") from e
         return self
 
@@ -175,7 +175,7 @@ class OutputSet:
         try:
             swap_in_dir(self.staging, self.path)
         except OSError as e:
-            raise InputError(f"output folder {self.given}: could not move the new outputs into "
+            raise OutputError(f"output folder {self.given}: could not move the new outputs into "
                              f"place ({e.strerror or e}); the earlier outputs are kept") from e
         self.committed = True
 
@@ -562,8 +562,9 @@ def write_run_outputs(
         {"files": {name: path}, "metrics": the metrics.json content}.
 
     Raises:
-        InputError: ``out_dir`` cannot take the set, or a write failed (disk full, ...):
-            the earlier set in ``out_dir`` is kept (atomic) and no temporary is left.
+        InputError: ``out_dir`` cannot take the set (checked before anything is written).
+        OutputError: a write failed (disk full, ...): the earlier set in ``out_dir`` is
+            kept (atomic) and no temporary is left.
     """
     args = (pipeline, summary, recorder, meta, scene, goal_xy, stopped_by)
     if not atomic:
@@ -579,7 +580,7 @@ def _write_outputs(out: Path, *args) -> dict:
     try:
         return _write_files(out, *args)
     except OSError as e:
-        raise InputError(f"could not write the run's outputs ({e.strerror or e}"
+        raise OutputError(f"could not write the run's outputs ({e.strerror or e}"
                          f"{': ' + Path(e.filename).name if e.filename else ''}); "
                          "an earlier output set is kept") from e
 
