@@ -630,3 +630,19 @@ def test_real3d_scene_ground_truth_damage_is_a_format_error(tmp_path):
     (root / "mesh.ply").write_bytes(ply)
     with pytest.raises(FormatError, match="PLY header"):
         read_sequence(root).scene
+
+
+def test_real3d_run_counts_the_frames_the_reader_knew_to_be_bad(tmp_path):
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from real3d.cli.main import app
+
+    root = build_folder(tmp_path / "f")
+    (root / "depth" / "2.png").unlink()
+    r = CliRunner().invoke(app, ["run", str(root), "--out", str(tmp_path / "out"),
+                                 "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"])
+    assert r.exit_code == 0, r.output
+    assert "reader skipped 1 frame(s)" in r.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["run"]["counts"]["skipped"] == 1

@@ -484,5 +484,8 @@ def run(
                 meta["warning"] = warning
             execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames,
                     outputs=outputs, signals=signals)
-            if seq.skipped:
-                typer.echo(f"reader skipped {len(seq.skipped)} frame(s)", err=True)
+            # frames the reader knew to be bad at open (a bad pose row, a missing depth
+            # image) and those that failed to decode; the pipeline reported each as skipped
+            bad = {s.index for s in seq.known_bad()} | {s.index for s in seq.skipped}
+            if bad:
+                typer.echo(f"reader skipped {len(bad)} frame(s)", err=True)
