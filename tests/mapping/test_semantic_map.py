@@ -244,3 +244,25 @@ def test_measured_points_fit_a_thin_object_better_than_voxel_centres():
     a = m.voxel_arrays()
     has = a["hit_weight"] > 0
     assert has.sum() > 100 and np.abs(a["hit_offset"][has]).max() <= 0.5 + 1e-5
+
+
+def test_label_entropy_is_low_for_agreeing_evidence_and_high_for_even_evidence(plane_and_box):
+    m_gt, frames, _ = plane_and_box
+    h, w = frames[0].size_hw
+    even = np.zeros((14, h, w), np.float32)
+    even[1:] = 1.0 / 13
+    unsure = SemanticMap(voxel_size_m=0.04, truncation_m=0.12, pixel_stride=1)
+    for f in frames[:3]:
+        unsure.integrate(f, even)
+    sure = m_gt.label_entropy()
+    has = m_gt.voxel_arrays()["class_weight"] > 0
+    assert sure.shape == (len(m_gt),) and sure.dtype == np.float32
+    assert np.all(sure[~has] == 1.0)  # no class evidence: as unsure as can be
+    assert np.median(sure[has]) < 0.05  # ground-truth labels agree frame after frame
+    e = unsure.label_entropy()
+    assert np.all(e[unsure.voxel_arrays()["class_weight"] > 0] > 0.99)
+    assert np.array_equal(m_gt.label_entropy(np.array([0, 1])), sure[:2])
+    with pytest.raises(InputError):
+        m_gt.label_entropy(np.array([len(m_gt)]))
+    with pytest.raises(InputError):
+        m_gt.label_entropy(np.array([0.5]))

@@ -607,6 +607,28 @@ class SemanticMap(MapStorage):
         e = np.exp(ev - ev.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
+    def label_entropy(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(R,) float32 normalised entropy in [0, 1] of the fused class posterior of map rows
+        (all rows when None), over the map classes (void left out): 0 when one class holds
+        all the evidence, 1 when the classes are equally likely. Rows without class
+        evidence get 1. The fusion's, whatever refinement is set.
+
+        Raises:
+            InputError: a row outside the map.
+        """
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise InputError(f"label_entropy: expected (R,) integer rows, got {describe_array(rows)}")
+        rows = rows.astype(np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise InputError(f"label_entropy: rows must be in 0..{len(self) - 1}")
+        k = self.config.num_classes - 1
+        post = self.class_posterior(rows)[:, 1:].astype(np.float64)
+        post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-30)
+        h = -(post * np.log(np.clip(post, 1e-30, None))).sum(axis=1) / np.log(k)
+        h[self._class_weight[rows] <= 0] = 1.0
+        return np.clip(h, 0.0, 1.0).astype(np.float32)
+
     # ------------------------------------------------------------------ refinement
     @property
     def refinement(self) -> MapRefinement | None:
