@@ -53,6 +53,15 @@ def test_a_700_m_jump_is_skipped_and_reported_and_the_costmap_stays_room_sized(t
     assert p.step(toy.frames[4]).status == "fused"
 
 
+def test_run_reports_the_jump_among_the_skipped_frames(toy):
+    frames = list(toy.frames[:6])
+    frames[3] = shifted(frames[3], 250.0)
+    p = geometry_only()
+    summary = p.run(frames)
+    assert summary.counts["fused"] == 5 and [i for i, _ in summary.skipped] == [3]
+    assert "pose jump" in summary.skipped[0][1]
+
+
 def test_a_sustained_jump_reanchors_once_and_the_grids_are_capped(toy):
     p = geometry_only(pose_reanchor_after=3)
     for f in toy.frames[:3]:

@@ -123,11 +123,20 @@ def pose_problem(world_T_cam) -> str | None:
         return f"pose is not a real-valued matrix ({T.dtype})"
     if not np.isfinite(T).all():
         return "pose has NaN/inf entries"
+    R = T[:3, :3].astype(np.float64)
+    tol = 1e-4
+    if (np.abs(T[3] - _BOTTOM).max() <= tol and np.abs(R @ R.T - _EYE3).max() <= tol
+            and np.linalg.det(R) > 0):
+        return None  # the cheap test of every frame; check_pose words the failures
     try:
-        check_pose(T, "pose")
+        check_pose(T, "pose", tol=tol)
     except InputError as e:
         return f"pose is not a rigid transform: {e}"
     return None
+
+
+_BOTTOM = np.array([0.0, 0.0, 0.0, 1.0])
+_EYE3 = np.eye(3)
 
 
 def implausible_depth(depth_m: np.ndarray, min_median_m: float, max_median_m: float) -> str | None:
