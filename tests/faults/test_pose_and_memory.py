@@ -84,8 +84,11 @@ def test_a_sustained_jump_reanchors_once_and_the_grids_are_capped(toy):
     messages = [str(w.message) for w in caught]
     assert sum("re-anchored" in m for m in messages) == 1
     assert sum("costmap covers" in m for m in messages) == 1
-    # planning from the camera works on the cropped costmap (no error of another kind)
+    # planning from the camera works on the cropped costmap, and its picture stays bounded
     p.plan(camera + 0.1)
+    from real3d.nav.draw import render_topdown
+
+    assert max(render_topdown(cm, trajectory=np.asarray(p.trajectory)).size) <= 4096
 
 
 def test_build_costmap_refuses_explicit_bounds_over_the_limit(toy):
