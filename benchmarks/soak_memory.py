@@ -12,7 +12,8 @@ Each variant runs in its own process, so that its resident memory is its own:
 * ``unbounded``: the trajectory keeps one entry per frame (``trajectory_step_m=0``,
   ``trajectory_max_points=None``), as before it was bounded: the baseline.
 
-Printed per variant: ms per frame, resident memory (``/proc/self/statm``) after the warm-up
+Printed per variant: ms per frame, resident memory (``/proc/self/statm``; with ``--trim``
+after glibc's ``malloc_trim``, so that free heap does not count) after the warm-up
 and at the end, the slope of resident memory over the frames after the warm-up (least
 squares, bytes per frame) and what it comes to over a day at 30 fps, the peak, and the
 records that can grow: trajectory entries, the map's camera positions, the map's voxel
@@ -45,6 +46,17 @@ def _rss_bytes() -> float:
     return current_rss_mb() * 2**20
 
 
+def _trim() -> bool:
+    """Give the allocator's free memory back to the system (glibc ``malloc_trim``), so
+    that resident memory counts live data, not free heap; False where unavailable."""
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
+    except (OSError, AttributeError):
+        return False
+
+
 def _camera_positions(pipe) -> int:
     return len(pipe.map.camera_positions)
 
@@ -72,6 +84,8 @@ def child(args) -> dict:
         if i + 1 == warm:
             t_warm = time.perf_counter()
         if i + 1 >= warm and ((i + 1 - warm) % every == 0 or i + 1 == args.frames):
+            if args.trim:
+                _trim()
             samples.append((i + 1, _rss_bytes()))
     wall = time.perf_counter() - t0
     n, rss = (np.array(v, np.float64) for v in zip(*samples))
@@ -105,6 +119,8 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=50, help="resident memory samples after the warm-up")
     ap.add_argument("--warmup", type=float, default=0.1, help="share of the frames before sampling starts")
     ap.add_argument("--variants", default="unbounded,bounded", help=f"comma-separated: {', '.join(VARIANTS)}")
+    ap.add_argument("--trim", action="store_true",
+                    help="return free heap to the system (malloc_trim) before each sample: live memory only")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
@@ -122,12 +138,13 @@ def main(argv=None) -> None:
         ap.error(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     print(describe_machine())
     print(f"{args.frames} frames of {args.size[0]}x{args.size[1]} per variant, a loop of {args.loop} frames, "
-          f"refresh every {args.refresh}, slope over the frames after the first {args.warmup:.0%}\n")
+          f"refresh every {args.refresh}, slope over the frames after the first {args.warmup:.0%}"
+          f"{', malloc_trim before each sample' if args.trim else ''}\n")
     rows = []
     for v in names:
         cmd = [sys.executable, __file__, "--child", v, "--frames", str(args.frames), "--loop", str(args.loop),
                "--size", *map(str, args.size), "--refresh", str(args.refresh), "--samples", str(args.samples),
-               "--warmup", str(args.warmup), "--seed", str(args.seed)]
+               "--warmup", str(args.warmup), "--seed", str(args.seed), *(["--trim"] if args.trim else [])]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     head = ("variant", "ms/frame", "RSS warm MB", "RSS end MB", "slope B/frame", "MB/day@30fps", "peak MB",
