@@ -24,6 +24,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _BITS = 17
 _OFFSET = 1 << (_BITS - 1)
 _AXIS_MASK = (1 << _BITS) - 1
+AXIS_RANGE_VOXELS = _OFFSET  # voxel coordinates lie in [-AXIS_RANGE_VOXELS, AXIS_RANGE_VOXELS) per axis
 
 
 def pack_coords(ijk: np.ndarray) -> np.ndarray:

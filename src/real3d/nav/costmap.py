@@ -91,6 +91,10 @@ class CostmapConfig:
             lamp shade above a low camera's view, the far side of a bag). High but finite,
             like the margin, so that a box grown too large or turned wrong slows the
             planner instead of closing a passage; ``inf`` makes the zone lethal.
+        max_extent_m, max_cells: the largest grid ``build_costmap`` makes (longest side,
+            metres; cells). A map whose bounds exceed either (a voxel cluster far away, from
+            a bad pose) gets a costmap of a window that size around the camera instead of
+            one over its whole bounds (``Costmap.cropped_from_xy`` says so).
     """
 
     resolution_m: float = 0.05
@@ -118,6 +122,8 @@ class CostmapConfig:
     object_layer: bool = True
     object_cost: float = 25.0
     object_margin_m: float = 0.1
+    max_extent_m: float = 100.0
+    max_cells: int = 4_000_000
 
     def projection(self, floor_z_m: float = 0.0) -> ProjectionConfig:
         """The ``project_map_2d`` settings of this costmap over a floor at ``floor_z_m``:
@@ -140,12 +146,15 @@ class Costmap:
         obstacle_distance_m: (H, W) float32 distance to the nearest obstacle: to the
             nearest occupied cell's centre, or near obstacles to the nearest measured
             obstacle point when the grid carries them (``Grid2D.obstacle_xy``).
+        cropped_from_xy: the map's own (x0, y0, x1, y1) bounds, world metres, when the
+            grid covers only a window of them (``CostmapConfig.max_extent_m``); else None.
     """
 
     cost: np.ndarray
     grid: Grid2D
     obstacle_distance_m: np.ndarray
     config: CostmapConfig
+    cropped_from_xy: tuple | None = None
 
     @property
     def resolution_m(self) -> float:
@@ -168,7 +177,7 @@ class Costmap:
         None: ``config.robot_radius_m + FOOTPRINT_PAD_M``."""
         if radius_m is None:
             radius_m = self.config.robot_radius_m + FOOTPRINT_PAD_M
-        out = Costmap(self.cost.copy(), self.grid, self.obstacle_distance_m, self.config)
+        out = Costmap(self.cost.copy(), self.grid, self.obstacle_distance_m, self.config, self.cropped_from_xy)
         _free_footprint(out, xy, radius_m)
         return out
 
@@ -369,18 +378,43 @@ def _small_holes(unknown: np.ndarray, max_cells: int) -> np.ndarray:
 
 
 def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConfig(), floor_z_m: float = 0.0,
-                  bounds_xy=None, objects=None) -> Costmap:
+                  bounds_xy=None, objects=None, center_xy=None) -> Costmap:
     """Project the map's robot height band (above ``floor_z_m``) and inflate it.
+
+    The grid covers the map's bounds, or ``bounds_xy`` (x0, y0, x1, y1) world metres. A
+    map larger than ``config.max_extent_m`` / ``config.max_cells`` is cropped to a window
+    of that size around ``center_xy`` ((2,) world metres; None: the map's last camera
+    position), and the costmap's ``cropped_from_xy`` holds the map's own bounds.
 
     ``objects``: scene-graph nodes (``SceneNode``, e.g. ``SceneGraph.objects()``; nodes of
     other kinds are skipped) or ``Box3D``; those whose boxes reach into the height band
     form the object layer (``CostmapConfig.object_cost``; ``object_layer=False`` ignores
     them).
+
+    Raises:
+        InputError: ``bounds_xy`` larger than the limits, or inconsistent settings.
     """
+    from real3d.scene.extent import capped_bounds_xy, check_extent_limits, grid_side_cells
+
+    res = config.resolution_m
+    check_extent_limits("build_costmap", config.max_extent_m, config.max_cells)
+    full = None
+    if bounds_xy is None:
+        bounds_xy, full = capped_bounds_xy(semantic_map, res, config.max_extent_m, config.max_cells, center_xy)
+    else:
+        x0, y0, x1, y1 = (float(b) for b in bounds_xy)
+        w, h = np.ceil((x1 - x0) / res), np.ceil((y1 - y0) / res)
+        if not (w * h <= config.max_cells and max(x1 - x0, y1 - y0) <= config.max_extent_m + 1e-6):
+            side = grid_side_cells(res, config.max_extent_m, config.max_cells)
+            raise InputError(f"build_costmap: bounds_xy {x1 - x0:.6g} x {y1 - y0:.6g} m make {w:.0f} x {h:.0f} "
+                             f"cells; the limit is max_extent_m {config.max_extent_m:g} m and max_cells "
+                             f"{config.max_cells} ({side} x {side} cells of {res:g} m)")
     grid = project_map_2d(semantic_map, config.projection(floor_z_m), bounds_xy=bounds_xy)
     boxes = _boxes_in_band(objects if config.object_layer else None, floor_z_m + config.z_min_m,
                            floor_z_m + config.z_max_m)
-    return costmap_from_grid(grid, config, object_boxes=boxes)
+    cm = costmap_from_grid(grid, config, object_boxes=boxes)
+    cm.cropped_from_xy = full
+    return cm
 
 
 def _boxes_in_band(objects, z0: float, z1: float) -> list:

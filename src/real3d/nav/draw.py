@@ -13,8 +13,9 @@ from real3d.nav.planner import Path
 
 
 def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, trajectory=None,
-                   goal_xy=None, scale: int = 4):
-    """RGB picture (PIL.Image) of a costmap, north (+y) up.
+                   goal_xy=None, scale: int = 4, max_px: int = 4096):
+    """RGB picture (PIL.Image) of a costmap, north (+y) up, ``scale`` pixels per cell
+    (less where the picture's longer side would exceed ``max_px``, down to 1).
 
     Colours: unknown grey, free white, soft inflation shades of blue, lethal inflation light
     red, occupied dark red; object boxes (nodes with ``box`` and ``label``) outlined in their
@@ -24,6 +25,7 @@ def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, traje
 
     g = costmap.grid
     h, w = g.shape
+    scale = max(1, min(int(scale), int(max_px) // max(h, w)))
     img = np.full((h, w, 3), 160, np.uint8)
     img[g.free] = (255, 255, 255)
     finite = np.isfinite(costmap.cost)

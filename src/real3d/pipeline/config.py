@@ -78,6 +78,24 @@ class PipelineConfig:
             fusion's in the scene graph and the map's label queries; None: fusion alone.
         refine_every: run the map refiner every this many fused frames (and before an
             on-demand scene graph when the map changed since).
+        pose_max_speed_mps: ``step`` and ``run`` skip a frame whose camera moved farther
+            from the last accepted pose than ``pose_max_speed_mps * dt + pose_max_jump_m``
+            (dt: seconds between the two timestamps); None disables the check. Frames
+            placed by ``missing_pose="gravity"`` and ``fuse`` are not checked.
+        pose_max_jump_m: metres a pose may move on top of what the speed allows: SLAM loop
+            closures and relocalisations within a building.
+        pose_max_step_m: metres per frame the camera may move (plus ``pose_max_jump_m``)
+            when the timestamps cannot say (missing, equal or decreasing).
+        pose_reanchor_after: after this many consecutive frames were skipped as a jump
+            while agreeing with each other, the next agreeing frame is accepted and becomes
+            the new reference (a relocalisation; its ``StepResult.reason`` says so).
+        min_median_depth_m, max_median_depth_m: a frame whose valid depth has a median
+            outside this range (a depth scale off by 1000, e.g. millimetres read as metres)
+            goes down the RGB path with the reason; the pipeline warns once.
+        trajectory_step_m: ``Pipeline.trajectory`` gets a new entry when the camera moved
+            at least this far from the previous one (else its last entry moves along).
+        trajectory_max_points: when ``trajectory`` reaches this many entries every other
+            one is dropped (and the spacing doubles); None keeps every entry.
     """
 
     model: str | None = "rgbd-default"
@@ -108,6 +126,14 @@ class PipelineConfig:
     seg_guided: bool = False
     map_refiner: str | None = None
     refine_every: int = 30
+    pose_max_speed_mps: float | None = 5.0
+    pose_max_jump_m: float = 5.0
+    pose_max_step_m: float = 1.0
+    pose_reanchor_after: int = 10
+    min_median_depth_m: float = 0.02
+    max_median_depth_m: float = 20.0
+    trajectory_step_m: float = 0.02
+    trajectory_max_points: int | None = 10_000
 
     def __post_init__(self) -> None:
         from real3d.models.segmentation import check_scales
@@ -145,7 +171,29 @@ class PipelineConfig:
             )
         if not self.max_gap_s > 0:  # also refuses NaN
             raise ConfigError(f"PipelineConfig.max_gap_s: expected > 0 seconds, got {self.max_gap_s}")
+        if self.pose_max_speed_mps is not None and not self.pose_max_speed_mps > 0:
+            raise ConfigError(f"PipelineConfig.pose_max_speed_mps: expected > 0 or None, got "
+                              f"{self.pose_max_speed_mps}")
+        if not (self.pose_max_jump_m >= 0 and self.pose_max_step_m > 0):
+            raise ConfigError(f"PipelineConfig: expected pose_max_jump_m >= 0 and pose_max_step_m > 0, got "
+                              f"{self.pose_max_jump_m} and {self.pose_max_step_m}")
+        if not (_is_int(self.pose_reanchor_after) and self.pose_reanchor_after >= 1):
+            raise ConfigError(f"PipelineConfig.pose_reanchor_after: expected an int >= 1, got "
+                              f"{self.pose_reanchor_after!r}")
+        if not 0 <= self.min_median_depth_m < self.max_median_depth_m:
+            raise ConfigError(f"PipelineConfig: expected 0 <= min_median_depth_m < max_median_depth_m, got "
+                              f"{self.min_median_depth_m} and {self.max_median_depth_m}")
+        if not self.trajectory_step_m >= 0:
+            raise ConfigError(f"PipelineConfig.trajectory_step_m: expected >= 0, got {self.trajectory_step_m}")
+        if self.trajectory_max_points is not None and not (
+                _is_int(self.trajectory_max_points) and self.trajectory_max_points >= 2):
+            raise ConfigError(f"PipelineConfig.trajectory_max_points: expected an int >= 2 or None, got "
+                              f"{self.trajectory_max_points!r}")
         if not 0 <= self.min_valid_depth < 1:
             raise ConfigError(
                 f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}"
             )
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)

@@ -18,7 +18,8 @@ class StepResult:
             the source delivered or failed to deliver); ``Frame.index`` in ``step``.
         timestamp_s: the frame's capture time (0 when unknown).
         status: ``"fused"``, ``"rgb_only"``, ``"skipped"`` or ``"dropped"``.
-        reason: why a frame was skipped, dropped or not fused (None when fused).
+        reason: why a frame was skipped, dropped or not fused; None when fused, except for
+            a frame that re-anchored the pose check (``"pose re-anchored: ..."``).
         labels: (H, W) uint8 NYUv2-13 labels, None for skipped / dropped frames.
         latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``:
             from the frame's arrival to its result in realtime mode (queue waits included),

@@ -28,11 +28,13 @@ summary says ``stopped``.
 Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult.status``):
 
 * not a Frame, mutated into an invalid state (NaN/inf/negative depth, depth or intrinsics
-  of another size than rgb), a size different from the stream's first frame, no pose
-  (``missing_pose="skip"``), or a reader error (truncated or corrupt image) -> ``"skipped"``
-  with the reason;
-* no depth, or fewer than ``min_valid_depth`` valid depth pixels -> the RGB-only model
-  segments it, the map is not updated -> ``"rgb_only"``;
+  of another size than rgb, a pose that is no longer a rigid transform), a size different
+  from the stream's first frame, no pose (``missing_pose="skip"``), a pose outside the
+  map's coordinate range, a pose jump beyond ``pose_max_speed_mps`` (see "Pose checks"
+  below), or a reader error (truncated or corrupt image) -> ``"skipped"`` with the reason;
+* no depth, fewer than ``min_valid_depth`` valid depth pixels, or depth whose median is
+  implausible for a room (``min_median_depth_m``, ``max_median_depth_m``: a unit error;
+  warned once) -> the RGB-only model segments it, the map is not updated -> ``"rgb_only"``;
 * otherwise the RGB-D model segments it and the map fuses its class probabilities ->
   ``"fused"``;
 * the network or the map rejects the frame (an error of real3d, torch or onnxruntime) ->
@@ -40,7 +42,16 @@ Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult
 
 The scene graph and the costmap are derived from the map every ``graph_every`` /
 ``costmap_every`` fused frames (amortised) and on demand (``scene_graph``, ``costmap``,
-``plan``).
+``plan``). Their grids are capped (``CostmapConfig.max_extent_m``,
+``SceneGraphConfig.max_extent_m``): a larger map is covered around the camera only.
+
+Pose checks: a frame's camera must not move farther from the last accepted pose than
+``pose_max_speed_mps * dt + pose_max_jump_m`` (dt from the timestamps; without usable
+timestamps ``pose_max_step_m`` per frame instead of the speed term). A jumping frame is
+skipped; once ``pose_reanchor_after`` consecutive jumping frames agree with each other,
+the next one that agrees is taken as a relocalisation and becomes the reference. One-off
+events of a run (the first implausible depth, the first re-anchor, a cropped costmap) are
+warned once (``warnings.warn``) and kept in ``Pipeline.notes``.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import itertools
 import queue
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
@@ -65,7 +77,14 @@ from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import STAGES, PipelineConfig
 from real3d.pipeline.results import MAX_GAPS_LISTED, RunSummary, StepResult
-from real3d.pipeline.segment import _check_segmenter, _predict, check_frame, load_segmenter
+from real3d.pipeline.segment import (
+    _check_segmenter,
+    _predict,
+    check_frame,
+    implausible_depth,
+    load_segmenter,
+    pose_problem,
+)
 from real3d.pipeline.source import _floor_pose, _Item, _iterate, _pose_delta, _ReadError
 from real3d.scene.graph import SceneGraph
 
@@ -153,7 +172,20 @@ class Pipeline:
         self._graph = SceneGraph(cfg.scene_graph)
         self._costmap: Costmap | None = None
         self._costmap_version = -1
+        #: (3,) float64 camera positions of the fused frames, gravity frame, metres, oldest
+        #: first; the last entry is always the latest fused position. Entries are at least
+        #: ``trajectory_step_m`` apart (thinned to every other one, the spacing doubled,
+        #: when ``trajectory_max_points`` is reached), so it stays bounded on long runs.
         self.trajectory: list[np.ndarray] = []
+        self._trajectory_step_m = cfg.trajectory_step_m
+        # (position (3,), timestamp_s or None, index) of the last pose accepted by the jump
+        # check, and the same with a count for the consecutive rejected frames that agree.
+        self._pose_ref: tuple | None = None
+        self._pose_candidate: tuple | None = None
+        #: how often the pose check re-anchored (took a sustained jump as a relocalisation)
+        self.pose_reanchors = 0
+        #: one-off events of the run, by kind ("depth", "pose", "costmap"): the message
+        self.notes: dict[str, str] = {}
         self.gravity_T_world: np.ndarray | None = None if cfg.gravity == "floor" else np.eye(4)
         #: how the gravity frame was found (for reports)
         self.gravity_note = (
@@ -228,10 +260,39 @@ class Pipeline:
         if floor_z_m is None:
             floor_z_m = self._graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
+        center = self.trajectory[-1][:2] if self.trajectory else None
         self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z_m,
-                                      objects=self._graph.objects() if built else None)
+                                      objects=self._graph.objects() if built else None, center_xy=center)
         self._costmap_version = self.map.version
+        full = self._costmap.cropped_from_xy
+        if full is not None:
+            g = self._costmap.grid
+            x0, y0 = g.origin_xy
+            self._note("costmap", f"the map spans {full[2] - full[0]:.1f} x {full[3] - full[1]:.1f} m, more than "
+                                  f"CostmapConfig.max_extent_m / max_cells allow: the costmap covers "
+                                  f"x [{x0:.1f}, {x0 + g.shape[1] * g.resolution_m:.1f}], y [{y0:.1f}, "
+                                  f"{y0 + g.shape[0] * g.resolution_m:.1f}] m around the camera")
         return (time.perf_counter() - t0) * 1e3
+
+    def _note(self, kind: str, message: str, warn: bool = True) -> None:
+        """Keep a one-off event of the run in ``notes``; warn the first time of its kind."""
+        first = kind not in self.notes
+        self.notes[kind] = message
+        if first and warn:
+            warnings.warn(f"real3d Pipeline: {message}", stacklevel=3)
+
+    def _record_position(self, position: np.ndarray) -> None:
+        """Append a fused camera position to ``trajectory`` (see ``reset``)."""
+        traj = self.trajectory
+        position = np.array(position[:3], np.float64)
+        if len(traj) >= 2 and np.linalg.norm(traj[-1] - traj[-2]) < self._trajectory_step_m:
+            traj[-1] = position  # the last entry moves along until it is far enough out
+        else:
+            traj.append(position)
+        limit = self.config.trajectory_max_points
+        if limit is not None and len(traj) > limit:
+            traj[:] = traj[::-1][::2][::-1]  # every other entry, the latest kept
+            self._trajectory_step_m *= 2
 
     # ------------------------------------------------------------------ stages
     def _check(self, item: _Item) -> bool:
@@ -248,6 +309,8 @@ class Pipeline:
                     reason = f"no pose, and no floor for a gravity pose ({e})"
             elif pose is None:
                 reason = "missing pose"
+            else:
+                reason = self._map_range_problem(pose) or self._pose_jump(item, f, pose)
             item.pose = pose
         if reason is None and self.size_hw is None:
             self.size_hw = tuple(f.size_hw)
@@ -256,6 +319,70 @@ class Pipeline:
             item.status, item.reason = "skipped", reason
             return False
         return True
+
+    def _map_range_problem(self, pose: np.ndarray) -> str | None:
+        """Why a camera at ``pose`` cannot be fused into the map (its measurements would
+        fall outside the coordinates the map's voxel keys can hold), or None."""
+        from real3d.mapping.hashing import AXIS_RANGE_VOXELS
+
+        mc = self.config.map
+        g = self.gravity_T_world
+        t = (pose if g is None else g @ pose)[:3, 3]
+        half = AXIS_RANGE_VOXELS * min(mc.voxel_size_m, mc.free_voxel_size_m)
+        limit = half - mc.max_depth_m
+        if np.abs(t).max() <= limit:
+            return None
+        return (f"pose outside the map's range: camera at ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) m, but the map "
+                f"holds coordinates within +-{half:.1f} m of its origin ({AXIS_RANGE_VOXELS} voxels of "
+                f"{min(mc.voxel_size_m, mc.free_voxel_size_m):g} m), so cameras must stay within "
+                f"+-{limit:.1f} m (less max_depth_m)")
+
+    def _pose_jump(self, item: _Item, f: Frame, pose: np.ndarray) -> str | None:
+        """The jump check of the module docstring: why ``pose`` is an implausible jump
+        from the last accepted pose, or None (then it becomes the reference). Runs in
+        stream order (on the segmentation thread in ``run``)."""
+        cfg = self.config
+        if cfg.pose_max_speed_mps is None:
+            return None
+        try:
+            ts = float(f.timestamp_s)
+        except (TypeError, ValueError):
+            ts = float("nan")  # no usable timestamp: the per-frame limit applies
+        here = (pose[:3, 3].copy(), ts if np.isfinite(ts) else None, item.index)
+        ref = self._pose_ref
+        if ref is None:
+            self._pose_ref = here
+            return None
+        dist, limit, how = self._jump(ref, here)
+        if dist <= limit:
+            self._pose_ref, self._pose_candidate = here, None
+            return None
+        cand = self._pose_candidate
+        n = 1
+        if cand is not None:
+            d, lim, _ = self._jump(cand[:3], here)
+            n = cand[3] + 1 if d <= lim else 1
+        if n > cfg.pose_reanchor_after:
+            self._pose_ref, self._pose_candidate = here, None
+            self.pose_reanchors += 1
+            item.reason = (f"pose re-anchored: {n - 1} frames before this one jumped away from frame {ref[2]} "
+                           f"({dist:.3g} m {how}) and agreed with each other; taken as a relocalisation")
+            self._note("pose", f"{item.reason} (frame {item.index}; {self.pose_reanchors} re-anchor(s) so far)")
+            return None
+        self._pose_candidate = (*here, n)
+        return (f"pose jump: the camera moved {dist:.4g} m from frame {ref[2]} {how}; the limit is {limit:.3g} m "
+                f"(pose_max_speed_mps, pose_max_step_m, pose_max_jump_m)")
+
+    def _jump(self, ref: tuple, here: tuple) -> tuple[float, float, str]:
+        """(distance m, allowed distance m, how the allowance was found) between two
+        (position, timestamp_s or None, index) records."""
+        cfg = self.config
+        dist = float(np.linalg.norm(here[0] - ref[0]))
+        dt = here[1] - ref[1] if here[1] is not None and ref[1] is not None else 0.0
+        if dt > 0:
+            return dist, cfg.pose_max_speed_mps * dt + cfg.pose_max_jump_m, f"in {dt:.3g} s"
+        frames = max(1, here[2] - ref[2])
+        return dist, cfg.pose_max_step_m * frames + cfg.pose_max_jump_m, f"over {frames} frame(s) without usable timestamps"
 
     def _segment(self, item: _Item) -> None:
         t0 = time.perf_counter()
@@ -276,6 +403,12 @@ class Pipeline:
             d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
         )
         no_depth = "no depth" if d is None else "depth failed (too few valid pixels)"
+        if depth_ok:
+            bad = implausible_depth(d, cfg.min_median_depth_m, cfg.max_median_depth_m)
+            if bad is not None:
+                depth_ok, no_depth = False, bad
+                self._note("depth", f"frame {item.index}: {bad}; frames like it go down the RGB path "
+                                    f"(min_median_depth_m, max_median_depth_m)")
         if self.segmenter is None:
             # No network: the map takes the frame's own labels and instances (ground
             # truth; segmentation None), else geometry only.
@@ -322,19 +455,23 @@ class Pipeline:
         ``segmentation``: anything ``SemanticMap.integrate`` takes (a SegmentationResult,
         (C, H, W) probabilities, (H, W) uint8 labels; None: ``frame.labels`` and
         ``frame.instances``, else geometry only). The pose goes through ``gravity_T_world``
-        as in ``step`` and joins ``trajectory``. No periodic graph or costmap refresh.
-        Unlike ``step`` it raises: InputError for a frame without depth or pose, or input
-        the map refuses.
+        as in ``step`` and joins ``trajectory``. No periodic graph or costmap refresh, and
+        no pose jump check (the caller vouches for its poses). Unlike ``step`` it raises:
+        InputError for a frame without depth or pose, a pose that is not a rigid
+        transform, or input the map refuses.
         """
         if not isinstance(frame, Frame):
             raise InputError(f"Pipeline.fuse: expected a real3d.Frame, got {type(frame).__name__}")
         if frame.world_T_cam is None:
             raise InputError("Pipeline.fuse: the frame has no pose (world_T_cam is None)")
+        problem = pose_problem(frame.world_T_cam) or self._map_range_problem(frame.world_T_cam)
+        if problem is not None:
+            raise InputError(f"Pipeline.fuse: {problem}")
         pose = self._gravity_pose(frame, frame.world_T_cam, frame.index)
         if pose is not frame.world_T_cam:
             frame = frame.replace(world_T_cam=pose)
         self.map.integrate(frame, segmentation)
-        self.trajectory.append(pose[:3, 3].copy())
+        self._record_position(pose[:3, 3])
         self.frames_fused += 1
 
     def _fuse(self, item: _Item, defer: bool = False) -> None:
@@ -367,7 +504,7 @@ class Pipeline:
             return
         finally:
             item.segmentation = None  # the fuse queue holds frames; drop the biggest array early
-        self.trajectory.append(pose[:3, 3].copy())
+        self._record_position(pose[:3, 3])
         self.frames_fused += 1
         item.lat["fuse"] = (time.perf_counter() - t0) * 1e3
         # A due refresh may wait while another frame is queued for fusion (realtime mode

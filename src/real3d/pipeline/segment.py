@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from real3d.core.errors import ConfigError
+from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.frame import Frame
+from real3d.core.pose import check_pose
 from real3d.core.segmentation import SegmentationResult
 from real3d.models.contract import Segmenter
 from real3d.models.factory import BACKENDS, ModelSpec
@@ -78,8 +79,8 @@ def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
 
     Frames are validated when built, but their arrays are mutable and drivers hand over
     objects of any kind, so the pipeline checks again: type, rgb (H, W, 3) uint8, depth
-    (H, W) float32 finite and >= 0, intrinsics of the rgb size, and (``expect_hw``) the
-    stream's size.
+    (H, W) float32 finite and >= 0, intrinsics of the rgb size, (``expect_hw``) the
+    stream's size, and a rigid pose (``pose_problem``).
     """
     if not isinstance(frame, Frame):
         return f"not a real3d.Frame ({type(frame).__name__})"
@@ -105,6 +106,56 @@ def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
             return f"depth has {int(bad.sum())} NaN/inf pixels"
         if (d < 0).any():
             return f"depth has {int((d < 0).sum())} negative pixels"
-    if frame.world_T_cam is not None and not np.isfinite(frame.world_T_cam).all():
+    if frame.world_T_cam is not None:
+        return pose_problem(frame.world_T_cam)
+    return None
+
+
+def pose_problem(world_T_cam) -> str | None:
+    """Why ``world_T_cam`` is not a rigid transform (shape (4, 4), real and finite, bottom
+    row [0, 0, 0, 1], rotation block orthonormal with det +1 within 1e-4, as ``Frame``
+    checks when built), or None when it is. A pose scaled or sheared after the frame was
+    built would stretch everything it places."""
+    T = world_T_cam
+    if not isinstance(T, np.ndarray) or T.shape != (4, 4):
+        return f"pose is not a (4, 4) matrix ({describe_array(T)})"
+    if T.dtype.kind not in "fiu":
+        return f"pose is not a real-valued matrix ({T.dtype})"
+    if not np.isfinite(T).all():
         return "pose has NaN/inf entries"
+    R = T[:3, :3].astype(np.float64)
+    tol = 1e-4
+    if (np.abs(T[3] - _BOTTOM).max() <= tol and np.abs(R @ R.T - _EYE3).max() <= tol
+            and np.linalg.det(R) > 0):
+        return None  # the cheap test of every frame; check_pose words the failures
+    try:
+        check_pose(T, "pose", tol=tol)
+    except InputError as e:
+        return f"pose is not a rigid transform: {e}"
+    return None
+
+
+_BOTTOM = np.array([0.0, 0.0, 0.0, 1.0])
+_EYE3 = np.eye(3)
+
+
+def implausible_depth(depth_m: np.ndarray, min_median_m: float, max_median_m: float) -> str | None:
+    """Why the valid (> 0) depth of a frame is implausible for a room, or None.
+
+    The median of the valid pixels (a regular subsample) must lie in [``min_median_m``,
+    ``max_median_m``]; outside, the depth scale is almost certainly wrong (millimetres
+    read as metres put a room a few kilometres away, where the map adds nothing).
+    """
+    sub = depth_m[::4, ::4]
+    v = sub[sub > 0]
+    if v.size < 16:
+        v = depth_m[depth_m > 0]
+    if v.size == 0:
+        return None
+    med = float(np.median(v))
+    if med > max_median_m:
+        hint = " (whole numbers: millimetres passed as metres?)" if np.all(v == np.round(v)) else ""
+        return f"depth implausible for a room: median {med:.4g} m > {max_median_m:g} m{hint}"
+    if med < min_median_m:
+        return f"depth implausible for a room: median {med:.4g} m < {min_median_m:g} m (wrong depth scale?)"
     return None

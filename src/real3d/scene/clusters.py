@@ -138,19 +138,60 @@ def link_groups(n: int, linked) -> list[list[int]]:
     return list(groups.values())
 
 
+DENSE_LABEL_CELLS = 1 << 24
+"""``components`` labels a dense volume over the points' bounding box up to this many
+cells (16 MB); points spread wider (a cluster far away, from a bad pose) are labelled
+over their occupied cells only."""
+
+
 def components(points: np.ndarray, cell_m: float) -> list[np.ndarray]:
     """Indices of connected groups of points (N, 3) on a grid of ``cell_m``
-    (26-neighbourhood)."""
+    (26-neighbourhood), groups in the order of their first cell in (x, y, z) order."""
     cell = np.floor(points / cell_m).astype(np.int64)
     lo = cell.min(axis=0)
     cell -= lo
-    vol = np.zeros(tuple(cell.max(axis=0) + 1), bool)
-    vol[tuple(cell.T)] = True
-    comp, n = ndimage.label(vol, structure=np.ones((3, 3, 3), bool))
-    ids = comp[tuple(cell.T)]
+    shape = cell.max(axis=0) + 1
+    if float(np.prod(shape.astype(np.float64))) <= DENSE_LABEL_CELLS:
+        vol = np.zeros(tuple(shape), bool)
+        vol[tuple(cell.T)] = True
+        comp, n = ndimage.label(vol, structure=np.ones((3, 3, 3), bool))
+        ids = comp[tuple(cell.T)]
+    else:
+        ids = _sparse_labels(cell)
     order = np.argsort(ids, kind="stable")
     splits = np.flatnonzero(np.diff(ids[order])) + 1
     return np.split(order, splits)
+
+
+def _sparse_labels(cell: np.ndarray) -> np.ndarray:
+    """(N,) component ids (1, 2, ... in the order of each component's first cell in
+    (x, y, z) order, as ``ndimage.label`` numbers them) of integer cells (N, 3) >= 0,
+    26-connected; memory in proportion to N, not to the bounding box."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    span = cell.max(axis=0) + 3  # one cell of padding either side: neighbours never wrap
+    keys = ((cell[:, 0] + 1) * span[1] + cell[:, 1] + 1) * span[2] + cell[:, 2] + 1
+    uniq, inv = np.unique(keys, return_inverse=True)
+    rows, cols = [], []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dz in (-1, 0, 1):
+                if (dx, dy, dz) <= (0, 0, 0):
+                    continue  # each pair once
+                nb = uniq + (dx * span[1] + dy) * span[2] + dz
+                pos = np.minimum(np.searchsorted(uniq, nb), len(uniq) - 1)
+                hit = np.flatnonzero(uniq[pos] == nb)
+                rows.append(hit)
+                cols.append(pos[hit])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), bool), (r, c)), shape=(len(uniq), len(uniq)))
+    _, lab = connected_components(graph, directed=False)
+    # Number components by their first cell (uniq is in (x, y, z) order).
+    _, first = np.unique(lab, return_index=True)
+    order = np.empty(len(first), np.int64)
+    order[np.argsort(first)] = np.arange(1, len(first) + 1)
+    return order[lab][inv]
 
 
 def main_part(pts: np.ndarray, idx: np.ndarray, cell_m: float) -> np.ndarray:

@@ -59,6 +59,10 @@ class SceneGraphConfig:
         room_erosion_m: free space is eroded by this much to split rooms at doors.
         room_min_area_m2: smaller room cores are ignored.
         grid_resolution_m: cell of the free-space grid used for rooms.
+        max_extent_m, max_cells: the largest free-space grid (longest side, metres;
+            cells): the grid of a map whose bounds exceed either (a voxel cluster far away,
+            from a bad pose) covers a window that size around the last camera position,
+            and rooms are found there only.
         snap_points: move voxel centres onto the surface before fitting boxes (costs
             six hash lookups per voxel).
         measured_points: with ``snap_points``, voxels that measured points fell in stand for
@@ -107,6 +111,8 @@ class SceneGraphConfig:
     room_erosion_m: float = 0.4
     room_min_area_m2: float = 0.5
     grid_resolution_m: float = 0.1
+    max_extent_m: float = 200.0
+    max_cells: int = 4_000_000
     snap_points: bool = True
     measured_points: bool = True
     z_min_m: float = 0.1

@@ -15,6 +15,7 @@ from scipy import ndimage
 from real3d.mapping.grid2d import Grid2D, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.config import SceneGraphConfig
+from real3d.scene.extent import capped_bounds_xy
 from real3d.scene.nodes import SceneNode
 
 
@@ -27,7 +28,7 @@ def segment_rooms(semantic_map: SemanticMap, floor_z_m: float, cfg: SceneGraphCo
         semantic_map: the map.
         floor_z_m: floor height, world metres.
         cfg: the graph's parameters (``grid_resolution_m``, ``z_min_m``, ``z_max_m``,
-            ``room_erosion_m``, ``room_min_area_m2``).
+            ``room_erosion_m``, ``room_min_area_m2``, ``max_extent_m``, ``max_cells``).
         old_rooms: room nodes of the previous update: the nearest previous room centroid
             within 1.5 m gives a room its id.
         take_id: gives a new node id.
@@ -38,8 +39,9 @@ def segment_rooms(semantic_map: SemanticMap, floor_z_m: float, cfg: SceneGraphCo
     """
     # Rooms are a matter of layout: any free space seen in the band counts (the costmap
     # is stricter about what a robot may drive over).
+    bounds, _ = capped_bounds_xy(semantic_map, cfg.grid_resolution_m, cfg.max_extent_m, cfg.max_cells)
     grid = project_map_2d(semantic_map, cfg.grid_resolution_m, floor_z_m + cfg.z_min_m,
-                          floor_z_m + cfg.z_max_m, free_low_m=np.inf, obstacle_points=False)
+                          floor_z_m + cfg.z_max_m, free_low_m=np.inf, obstacle_points=False, bounds_xy=bounds)
     free = grid.free
     res = grid.resolution_m
     dist = ndimage.distance_transform_edt(free) * res
