@@ -10,7 +10,10 @@ Each variant runs in its own process, so that its resident memory is its own:
 
 * ``bounded``: the pipeline's defaults (``trajectory_step_m``, ``trajectory_max_points``);
 * ``unbounded``: the trajectory keeps one entry per frame (``trajectory_step_m=0``,
-  ``trajectory_max_points=None``), as before it was bounded: the baseline.
+  ``trajectory_max_points=None``), as before it was bounded: the baseline;
+* ``run``: the defaults through ``Pipeline.run`` (offline, stage threads) with the
+  ``RunRecorder`` that ``real3d run`` attaches: the per-run records (``RunSummary``, the
+  recorder's rows) included, as a robot's long run keeps them.
 
 Printed per variant: ms per frame, resident memory (``/proc/self/statm``; with ``--trim``
 after glibc's ``malloc_trim``, so that free heap does not count) after the warm-up
@@ -36,6 +39,7 @@ import numpy as np
 VARIANTS = {
     "bounded": {},
     "unbounded": {"trajectory_step_m": 0.0, "trajectory_max_points": None},
+    "run": {},
 }
 DAY_FRAMES = 24 * 3600 * 30
 
@@ -77,16 +81,30 @@ def child(args) -> dict:
     statuses = {}
     t0 = time.perf_counter()
     t_warm = None
-    for i in range(args.frames):
-        f = loop[i % len(loop)]
-        r = pipe.step(f.replace(index=i, timestamp_s=i / 30.0))
-        statuses[r.status] = statuses.get(r.status, 0) + 1
+    def observe(i: int, status: str) -> None:
+        nonlocal t_warm
+        statuses[status] = statuses.get(status, 0) + 1
         if i + 1 == warm:
             t_warm = time.perf_counter()
         if i + 1 >= warm and ((i + 1 - warm) % every == 0 or i + 1 == args.frames):
             if args.trim:
                 _trim()
             samples.append((i + 1, _rss_bytes()))
+
+    frames = (loop[i % len(loop)].replace(index=i, timestamp_s=i / 30.0) for i in range(args.frames))
+    if args.child == "run":
+        from real3d.eval.recorder import RunRecorder
+
+        recorder = RunRecorder(expected_frames=args.frames)
+
+        def on_result(res, frame) -> None:
+            recorder.on_result(res, frame)
+            observe(res.index, res.status)
+
+        pipe.run(frames, on_result=on_result)
+    else:
+        for i, f in enumerate(frames):
+            observe(i, pipe.step(f).status)
     wall = time.perf_counter() - t0
     n, rss = (np.array(v, np.float64) for v in zip(*samples))
     slope = float(np.polyfit(n, rss, 1)[0]) if len(n) >= 2 else 0.0
@@ -118,7 +136,7 @@ def main(argv=None) -> None:
     ap.add_argument("--refresh", type=int, default=300, help="graph / costmap refresh every N fused frames")
     ap.add_argument("--samples", type=int, default=50, help="resident memory samples after the warm-up")
     ap.add_argument("--warmup", type=float, default=0.1, help="share of the frames before sampling starts")
-    ap.add_argument("--variants", default="unbounded,bounded", help=f"comma-separated: {', '.join(VARIANTS)}")
+    ap.add_argument("--variants", default="unbounded,bounded,run", help=f"comma-separated: {', '.join(VARIANTS)}")
     ap.add_argument("--trim", action="store_true",
                     help="return free heap to the system (malloc_trim) before each sample: live memory only")
     ap.add_argument("--seed", type=int, default=0)

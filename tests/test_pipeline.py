@@ -368,3 +368,28 @@ def test_without_a_model_frames_fuse_their_own_labels(seq):
     path = q.plan(start + 0.2)
     assert np.allclose(path.waypoints[0], start) and np.allclose(path.waypoints[-1], start + 0.2)
     np.testing.assert_array_equal(q.costmap.cost, before)
+
+
+def test_thinned_rows_keep_an_evenly_spaced_aligned_sample():
+    from real3d.core.errors import InputError
+    from real3d.pipeline.results import ThinnedRows
+
+    rows = ThinnedRows(("a", "b"), capacity=8)
+    for k in range(100):
+        rows.add({"a": k} if k % 2 else {"a": k, "b": 2 * k})
+    arr = rows.arrays()
+    assert rows.offered == 100 and rows.stride == 16 and len(rows.positions) < 8
+    assert np.array_equal(arr["a"], np.asarray(rows.positions, float))
+    assert np.array_equal(arr["b"], 2 * arr["a"])  # every kept position is even: b was given
+    assert np.all(np.diff(rows.positions) == 16)
+    with pytest.raises(InputError):
+        ThinnedRows(("a",), capacity=1)
+
+
+def test_run_summary_lists_are_bounded_and_counts_are_whole(monkeypatch):
+    import real3d.pipeline.runner as runner
+
+    monkeypatch.setattr(runner, "MAX_FRAMES_LISTED", 3)
+    pipe = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=0, costmap_every=0))
+    s = pipe.run([object()] * 7)
+    assert s.counts["skipped"] == 7 and len(s.skipped) == 3

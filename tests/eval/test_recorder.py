@@ -29,10 +29,34 @@ def test_recorder_keeps_bounded_summaries():
     assert [k for k, _ in rec.rss] == [0, 4, 8]
     lat = rec.latency_arrays()
     assert lat["segment"].shape == (10,) and np.isnan(lat["graph"]).sum() == 9 and lat["graph"][4] == 5.0
-    assert len(rec.trajectory) == 10
+    assert rec.position == list(range(10)) and rec.row_stride == 1
 
 
 def test_frames_without_labels_only_count():
     rec = RunRecorder()
     rec.on_result(_result(0, status="skipped"), None)
     assert rec.status == ["skipped"] and rec.confusion is None and rec.samples == []
+
+
+def test_recorder_rows_stay_bounded_over_a_long_run():
+    rec = RunRecorder(max_rows=100, rss_every=1)
+    for i in range(1000):
+        rec.on_result(_result(i, latency={"segment": float(i), "total": 1.0}), None)
+    assert rec.frames_seen == 1000
+    assert 50 <= len(rec.position) < 100 and rec.row_stride == 16
+    assert len(rec.index) == len(rec.status) == len(rec.map_voxels) == len(rec.position)
+    lat = rec.latency_arrays()
+    assert lat["segment"].shape == (len(rec.position),)
+    assert np.array_equal(lat["segment"], np.asarray(rec.position, float))  # rows stay aligned
+    assert np.all(np.diff(rec.position) == 16) and rec.position[0] == 0
+    assert 10 <= len(rec.rss) < 20 and rec.rss[-1][0] > 900
+
+
+def test_recorder_refuses_bad_settings():
+    import pytest
+
+    from real3d.core.errors import InputError
+
+    for kw in ({"max_rows": 10}, {"max_rows": True}, {"rss_every": 0}):
+        with pytest.raises(InputError):
+            RunRecorder(**kw)

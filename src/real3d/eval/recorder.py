@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from real3d.core.errors import InputError
 from real3d.core.machine import current_rss_mb
 
 
@@ -27,6 +28,13 @@ class RunRecorder:
         rss_every: sample the process memory every this many frames.
         surface_stride, max_surface_points: thinning of the ground-truth surface points
             seen by the camera (synthetic data with ``depth_clean_m``) for 3D scoring.
+        max_rows: per-frame rows (``position``, ``index``, ``status``, ``latency``,
+            ``map_voxels``) kept before they are thinned: then every other row is dropped
+            and only every ``row_stride``-th frame is recorded (the stride doubles each
+            time they fill up again), so a run of any length keeps an evenly spaced
+            sample. ``rss`` is thinned the same way at ``max(20, max_rows // 50)`` samples.
+
+    ``position`` is each kept row's place in the stream (0-based, dropped frames included).
     """
 
     expected_frames: int | None = None
@@ -35,6 +43,8 @@ class RunRecorder:
     rss_every: int = 10
     surface_stride: int = 8
     max_surface_points: int = 400_000
+    max_rows: int = 20_000
+    position: list = field(default_factory=list)
     index: list = field(default_factory=list)
     status: list = field(default_factory=list)
     latency: dict = field(default_factory=dict)
@@ -44,8 +54,34 @@ class RunRecorder:
     confusion: np.ndarray | None = None
     surface_points: list = field(default_factory=list)
     n_surface: int = 0
-    trajectory: list = field(default_factory=list)
+    frames_seen: int = 0
+    row_stride: int = 1
     t_start: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_rows, bool) or int(self.max_rows) != self.max_rows or self.max_rows < 100:
+            raise InputError(f"RunRecorder: max_rows must be an integer >= 100, got {self.max_rows!r}")
+        if isinstance(self.rss_every, bool) or int(self.rss_every) != self.rss_every or self.rss_every < 1:
+            raise InputError(f"RunRecorder: rss_every must be an integer >= 1, got {self.rss_every!r}")
+
+    def _record_row(self, k: int, result) -> None:
+        if k % self.row_stride:
+            return
+        n = len(self.position)
+        self.position.append(k)
+        self.index.append(result.index)
+        self.status.append(result.status)
+        for name, v in result.latency_ms.items():
+            self.latency.setdefault(name, [np.nan] * n).append(v)
+        for v in self.latency.values():
+            if len(v) < n + 1:
+                v.append(np.nan)
+        self.map_voxels.append(result.map_voxels)
+        if len(self.position) >= self.max_rows:
+            for name in ("position", "index", "status", "map_voxels"):
+                setattr(self, name, getattr(self, name)[::2])
+            self.latency = {name: v[::2] for name, v in self.latency.items()}
+            self.row_stride *= 2
 
     def _want_sample(self, k: int) -> bool:
         if self.expected_frames:
@@ -56,17 +92,14 @@ class RunRecorder:
     def on_result(self, result, frame) -> None:
         from real3d.eval.metrics import confusion_matrix
 
-        k = len(self.index)
-        self.index.append(result.index)
-        self.status.append(result.status)
-        for name, v in result.latency_ms.items():
-            self.latency.setdefault(name, [np.nan] * k).append(v)
-        for v in self.latency.values():
-            if len(v) < k + 1:
-                v.append(np.nan)
-        self.map_voxels.append(result.map_voxels)
+        k = self.frames_seen
+        self.frames_seen += 1
+        self._record_row(k, result)
         if k % self.rss_every == 0:
             self.rss.append((k, current_rss_mb()))
+            if len(self.rss) >= max(20, self.max_rows // 50):
+                self.rss = self.rss[::2]
+                self.rss_every *= 2
         if frame is None or result.labels is None:
             return
         gt = frame.labels
@@ -96,8 +129,6 @@ class RunRecorder:
             p = observed_surface_points([frame], stride=self.surface_stride)
             self.surface_points.append(p.astype(np.float32))
             self.n_surface += len(p)
-        if result.status == "fused" and frame.world_T_cam is not None:
-            self.trajectory.append(frame.world_T_cam[:3, 3].copy())
 
     def latency_arrays(self) -> dict:
         return {k: np.asarray(v, np.float64) for k, v in self.latency.items()}

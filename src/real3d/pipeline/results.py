@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from real3d.core.errors import InputError
 from real3d.pipeline.config import STATUSES
 
 
@@ -45,6 +46,48 @@ class StepResult:
 
 #: gaps listed by ``RunSummary.gaps`` (all are counted)
 MAX_GAPS_LISTED = 100
+#: frames listed by ``RunSummary.skipped`` / ``rgb_only`` / ``dropped`` each (all are counted)
+MAX_FRAMES_LISTED = 1000
+#: per-frame latency rows ``RunSummary.latency_ms`` keeps before it thins them
+MAX_LATENCY_ROWS = 20_000
+
+
+class ThinnedRows:
+    """Per-frame rows of named values that stay bounded over a run of any length.
+
+    Every row is kept until ``capacity`` rows are held; then every other row is dropped
+    and from then on only every ``stride``-th offered row is kept (the stride doubles each
+    time the rows fill up again). The rows left are an evenly spaced sample of the whole
+    run, so percentiles over them estimate the run's; ``positions`` says which offered row
+    (0-based) each kept row was.
+    """
+
+    def __init__(self, names, capacity: int = MAX_LATENCY_ROWS) -> None:
+        if isinstance(capacity, bool) or int(capacity) != capacity or capacity < 2:
+            raise InputError(f"ThinnedRows: capacity must be an integer >= 2, got {capacity!r}")
+        self.capacity = int(capacity)
+        self.stride = 1
+        self.offered = 0
+        self.positions: list[int] = []
+        self.values: dict[str, list[float]] = {k: [] for k in names}
+
+    def add(self, row: dict) -> None:
+        """Offer one row ({name: value}; a missing name counts 0)."""
+        k = self.offered
+        self.offered += 1
+        if k % self.stride:
+            return
+        self.positions.append(k)
+        for name, v in self.values.items():
+            v.append(float(row.get(name, 0.0)))
+        if len(self.positions) >= self.capacity:
+            self.positions = self.positions[::2]
+            for name in self.values:
+                self.values[name] = self.values[name][::2]
+            self.stride *= 2
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, np.float64) for k, v in self.values.items()}
 
 
 @dataclass
@@ -54,11 +97,15 @@ class RunSummary:
     Attributes:
         frames_in: items taken from the source.
         counts: {status: frames}.
-        skipped: (index, reason) of skipped frames. dropped: indices of dropped frames.
-        rgb_only: (index, reason) of frames segmented without depth and not fused.
+        skipped: (index, reason) of the first ``MAX_FRAMES_LISTED`` skipped frames.
+        dropped: indices of the first ``MAX_FRAMES_LISTED`` dropped frames.
+        rgb_only: (index, reason) of the first ``MAX_FRAMES_LISTED`` frames segmented
+            without depth and not fused. ``counts`` counts them all.
         wall_s: wall-clock seconds of the run.
         fps: processed (fused + rgb_only) frames per wall-clock second.
-        latency_ms: {stage: (N,) float64 per processed frame, 0 where the stage did not run}.
+        latency_ms: {stage: (N,) float64 per processed frame, 0 where the stage did not run};
+            over ``MAX_LATENCY_ROWS`` processed frames, an evenly spaced sample of them
+            (``latency_stride``: every how many processed frames a row was kept).
         mode, overload_policy: how the run was made.
         stopped: the run was stopped early (``Pipeline.run``'s ``stop``) before the source
             ended: the counts and outputs cover the frames taken so far.
@@ -79,6 +126,7 @@ class RunSummary:
     stopped: bool = False
     gaps: list = field(default_factory=list)
     n_gaps: int = 0
+    latency_stride: int = 1
 
     @property
     def processed(self) -> int:
@@ -112,6 +160,7 @@ class RunSummary:
             "rgb_only": [{"index": i, "reason": r} for i, r in self.rgb_only],
             "dropped": list(self.dropped),
             "latency_ms": self.latency_percentiles(),
+            "latency_stride": self.latency_stride,
             "stopped": self.stopped,
             "n_gaps": self.n_gaps,
             "gaps": [{"index": i, "gap_s": g} for i, g in self.gaps],

@@ -76,7 +76,7 @@ from real3d.nav.costmap import Costmap, build_costmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import STAGES, PipelineConfig
-from real3d.pipeline.results import MAX_GAPS_LISTED, RunSummary, StepResult
+from real3d.pipeline.results import MAX_FRAMES_LISTED, MAX_GAPS_LISTED, RunSummary, StepResult, ThinnedRows
 from real3d.pipeline.segment import (
     _check_segmenter,
     _predict,
@@ -586,7 +586,7 @@ class Pipeline:
         """
         cfg = self.config
         summary = RunSummary(mode=cfg.mode, overload_policy=cfg.overload_policy)
-        lat = {k: [] for k in (*STAGES, "total")}
+        lat = ThinnedRows((*STAGES, "total"))
         shutdown = threading.Event()  # set when run ends, for whatever reason
         external = stop if stop is not None else threading.Event()
 
@@ -740,7 +740,8 @@ class Pipeline:
             for t in threads:
                 t.join()
         summary.wall_s = time.perf_counter() - t_run
-        summary.latency_ms = {k: np.asarray(v, np.float64) for k, v in lat.items()}
+        summary.latency_ms = lat.arrays()
+        summary.latency_stride = lat.stride
         if errors:
             raise errors[0]
         return summary
@@ -787,16 +788,17 @@ class Pipeline:
             self._last_key_pose = f.world_T_cam
         q_in.append(item)
 
-    def _emit(self, res: StepResult, frame, summary: RunSummary, lat: dict, on_result) -> None:
+    def _emit(self, res: StepResult, frame, summary: RunSummary, lat: ThinnedRows, on_result) -> None:
         summary.counts[res.status] += 1
         if res.status == "skipped":
-            summary.skipped.append((res.index, res.reason))
+            if len(summary.skipped) < MAX_FRAMES_LISTED:
+                summary.skipped.append((res.index, res.reason))
         elif res.status == "dropped":
-            summary.dropped.append(res.index)
+            if len(summary.dropped) < MAX_FRAMES_LISTED:
+                summary.dropped.append(res.index)
         else:
-            if res.status == "rgb_only":
+            if res.status == "rgb_only" and len(summary.rgb_only) < MAX_FRAMES_LISTED:
                 summary.rgb_only.append((res.index, res.reason))
-            for k in lat:
-                lat[k].append(res.latency_ms.get(k, 0.0))
+            lat.add(res.latency_ms)
         if on_result is not None:
             on_result(res, frame if isinstance(frame, Frame) else None)

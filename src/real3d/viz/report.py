@@ -310,7 +310,7 @@ def write_report(
             v = stage_series[k].copy()
             v[~(v > 0)] = np.nan
             stage_series[k] = v
-    xs = np.flatnonzero(processed)
+    xs = np.asarray(recorder.position, np.int64)[processed]
     figs["latency"] = line_chart(
         stage_series,
         "Latency per stage over the run",
@@ -324,6 +324,7 @@ def write_report(
             "Map size",
             "frame",
             "k voxels",
+            x=np.asarray(recorder.position, float) if recorder.position else None,
             size=(900, 220),
         )
     ]
