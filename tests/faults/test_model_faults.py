@@ -483,6 +483,7 @@ def no_work(monkeypatch):
     (["train", "seg", "--size", "60x96"], "--size"),
     (["train", "seg", "--lr", "nan"], "lr"),
     (["train", "seg", "--lr", "-1"], "lr"),
+    (["train", "seg", "--lr", "0"], "--lr"),
     (["train", "seg", "--lr", "inf"], "lr"),
     (["train", "seg", "--warmup", "-1"], "warmup_steps"),
     (["train", "seg", "--workers", "-2"], "workers"),
@@ -531,7 +532,7 @@ def test_training_configs_check_their_values():
     from real3d.train.seg3d import Seg3DTrainConfig
 
     for bad in ({"crop_hw": (0, 0)}, {"crop_hw": (-32, 64)}, {"crop_hw": (64,)}, {"lr": float("nan")},
-                {"lr": 0.0}, {"weight_decay": float("inf")}, {"warmup_steps": -1}, {"steps": True},
+                {"lr": -1e-3}, {"weight_decay": float("inf")}, {"warmup_steps": -1}, {"steps": True},
                 {"ckpt_every": 0}, {"coarse_weight": float("nan")}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             TrainConfig(**bad)

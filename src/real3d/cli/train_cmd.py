@@ -53,10 +53,11 @@ def seg(
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
     from real3d.cli.eval_cmd import parse_scales
-    from real3d.cli.values import parse_hw
+    from real3d.cli.values import check_rate, parse_hw
     from real3d.train import AugmentConfig, TrainConfig, train
 
     # TrainConfig checks every value (sizes, counts, rates) before any data is rendered
+    check_rate(lr, "--lr")
     cfg = TrainConfig(
         preset=preset, data=data, out_dir=str(out), steps=steps, batch_size=batch_size,
         crop_hw=parse_hw(size, "--size", multiple=16), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,

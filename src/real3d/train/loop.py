@@ -172,8 +172,9 @@ class TrainConfig:
             if not _is_count(getattr(self, name), low):
                 need = "an integer" + ("" if low is None else f" >= {low}")
                 raise ConfigError(f"TrainConfig.{name}: expected {need}, got {getattr(self, name)!r}")
-        # rates: finite, and > 0 (the learning rate, the temperature) or >= 0 (weights)
-        for name, strict in (("lr", True), ("distill_temperature", True), ("weight_decay", False),
+        # rates: finite, and > 0 (the temperature) or >= 0 (weights; a learning rate of 0
+        # keeps the weights, as a BatchNorm-only or a check run may want)
+        for name, strict in (("lr", False), ("distill_temperature", True), ("weight_decay", False),
                              ("coarse_weight", False), ("grad_clip", False), ("distill_weight", False),
                              ("lovasz_weight", False)):
             v = getattr(self, name)
