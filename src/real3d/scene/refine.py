@@ -262,8 +262,9 @@ class BoxRefiner:
         from safetensors.numpy import save
 
         path = Path(path)
-        data = save(self.params, metadata={"card": json.dumps(self.card)})
-        side = {**self.card, "sha256": hashlib.sha256(data).hexdigest()}
+        card = {k: v for k, v in self.card.items() if k != "sha256"}  # the digest of earlier weights
+        data = save(self.params, metadata={"card": json.dumps(card)})
+        side = {**card, "sha256": hashlib.sha256(data).hexdigest()}
         atomic_write_files({path: data, path.with_suffix(".json"): json.dumps(side, indent=2) + "\n"})
         return path
 
@@ -272,7 +273,8 @@ class BoxRefiner:
         """Read weights written by ``save`` (safetensors: nothing is unpickled).
 
         When the card beside the file (``.json``) records a ``sha256``, the file must match
-        it; the arrays must have the shapes ``__init__`` checks and be finite.
+        it (and the loaded ``card`` carries it); the arrays must have the shapes
+        ``__init__`` checks and be finite.
 
         Raises:
             FormatError: a missing, corrupt or altered file or card."""
@@ -282,6 +284,7 @@ class BoxRefiner:
         if not path.is_file():
             raise FormatError(f"BoxRefiner.load: no such file {path}")
         side = path.with_suffix(".json")
+        expected = None
         if side.is_file():
             try:
                 expected = json.loads(side.read_text()).get("sha256")
@@ -302,6 +305,8 @@ class BoxRefiner:
             raise FormatError(f"BoxRefiner.load: {path} is not a readable safetensors file: {e}") from e
         if not isinstance(card, dict):
             raise FormatError(f"BoxRefiner.load: {path} carries a card of type {type(card).__name__}, expected an object")
+        if expected is not None:
+            card["sha256"] = expected  # the card as written beside the file
         bad = [k for k, v in params.items() if v.dtype.kind != "f" or v.ndim not in (1, 2) or not np.isfinite(v).all()]
         if bad:
             raise FormatError(f"BoxRefiner.load: {path} array {bad[0]!r} is not a finite float vector or matrix")
