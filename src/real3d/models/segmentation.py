@@ -89,6 +89,9 @@ class SegNetConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"SegNetConfig.name: expected a non-empty string, got {self.name!r}")
+        for seq in ("fusion_stages", "infer_hw"):  # lists (as JSON gives them) become tuples
+            if isinstance(getattr(self, seq), list):
+                object.__setattr__(self, seq, tuple(getattr(self, seq)))
         if not isinstance(self.fusion, str) or self.fusion not in FUSION_KINDS:
             raise ConfigError(f"SegNetConfig.fusion: unknown {self.fusion!r}; valid: {', '.join(FUSION_KINDS)}")
         two_stream = self.fusion in ("attn", "add", "se")
