@@ -547,3 +547,9 @@ def test_training_configs_check_their_values():
                 {"weight_decay": -1.0}, {"log_every": 0}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             Seg3DTrainConfig(**bad)
+
+
+def test_create_model_checks_its_counts():
+    for kw in ({"calibration_frames": -1}, {"calibration_frames": 0}, {"threads": -2}, {"threads": 1.5}):
+        with pytest.raises(ConfigError, match=next(iter(kw))):
+            create_model("rgbd-tiny", backend="int8", **kw)
