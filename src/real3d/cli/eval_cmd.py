@@ -46,9 +46,17 @@ def seg(
     from rich.console import Console
     from rich.table import Table
 
+    from real3d.cli.values import check_count
     from real3d.eval import evaluate_segmentation
 
     scale_list = parse_scales(scales)
+    if head not in ("refined", "coarse"):
+        from real3d.core.errors import ConfigError
+
+        raise ConfigError(f"--head: expected refined or coarse, got {head!r}")
+    check_count(max_samples, "--max-samples", 1, allow_none=True)
+    check_count(overlays, "--overlays", 0)
+    check_count(threads, "--threads", 0)
 
     if threads:
         torch.set_num_threads(threads)
@@ -103,8 +111,10 @@ def seg3d(
     import json
 
     from real3d.core.files import atomic_write_text
+    from real3d.cli.values import check_count
     from real3d.train.seg3d import evaluate_seg3d, format_seg3d_eval, sample_paths
 
+    check_count(threads, "--threads", 0)
     if threads:
         torch.set_num_threads(threads)
     net = create_seg3d(model)

@@ -38,14 +38,21 @@ def export(
     ),
 ) -> None:
     """Write OUT/<name>.onnx (FP32) and, with --int8, OUT/<name>.int8.onnx."""
-    from real3d.cli.synth_cmd import parse_size
+    from real3d.cli.values import check_count, check_rate, parse_hw
     from real3d.core.errors import ConfigError
     from real3d.deploy import calibration_feeds, export_onnx, quantize_int8, select_float_nodes
     from real3d.deploy.onnx_export import SELECTION_COSTS, WEIGHT_FORMATS
     from real3d.models import create_model, network_size
 
+    # every argument is checked before the model is loaded
     if fmt != "onnx":
         raise ConfigError(f"--format: unknown {fmt!r}; valid: onnx")
+    if head not in ("refined", "coarse"):
+        raise ConfigError(f"--head: expected refined or coarse, got {head!r}")
+    # the network takes sides that are multiples of 16 (predict runs multiples of 32)
+    hw = parse_hw(size, "--size", multiple=16) if size else None
+    check_count(calib_frames, "--calib-frames", 1)
+    check_rate(int8_target, "--int8-target", inclusive=True, maximum=1.0)
     if not 0.0 <= int8_target <= 1.0:
         raise ConfigError(f"--int8-target: expected an agreement in [0, 1] (0 = the model card's list), got {int8_target}")
     if int8_cost not in SELECTION_COSTS:
@@ -53,7 +60,6 @@ def export(
     if weight_format not in WEIGHT_FORMATS:
         raise ConfigError(f"--int8-weights: expected one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
     net = create_model(model)
-    hw = parse_size(size) if size else None
     stem = Path(model).stem if model.endswith(".safetensors") else model
     if head != "refined":
         stem += f".{head}"

@@ -53,12 +53,14 @@ def seg(
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
     from real3d.cli.eval_cmd import parse_scales
-    from real3d.cli.synth_cmd import parse_size
+    from real3d.cli.values import check_rate, parse_hw
     from real3d.train import AugmentConfig, TrainConfig, train
 
+    # TrainConfig checks every value (sizes, counts, rates) before any data is rendered
+    check_rate(lr, "--lr")
     cfg = TrainConfig(
         preset=preset, data=data, out_dir=str(out), steps=steps, batch_size=batch_size,
-        crop_hw=parse_size(size), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,
+        crop_hw=parse_hw(size, "--size", multiple=16), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,
         cache_dir=str(cache) if cache else None, seed=seed, ckpt_every=ckpt_every,
         augment=None if no_augment else AugmentConfig(), threads=threads,
         init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
@@ -117,6 +119,10 @@ def boxes(
         train_box_refiner,
     )
 
+    from real3d.cli.values import check_rate
+
+    check_rate(lr, "--lr")
+    check_rate(weight_decay, "--weight-decay", inclusive=True)
     train_seeds, check_seeds = _parse_seeds(seeds), _parse_seeds(val_seeds)
     if set(train_seeds) & set(check_seeds):
         raise typer.BadParameter("--seeds and --val-seeds must not share a seed")
@@ -214,12 +220,15 @@ def seg3d(
     records the command, the data and, with --val, the fusion-vs-network scores."""
     import torch
 
+    from real3d.cli.values import check_count
     from real3d.train.seg3d import Seg3DTrainConfig, format_seg3d_eval, train_seg3d
 
-    if threads:
-        torch.set_num_threads(threads)
+    check_count(threads, "--threads", 0)
+    # Seg3DTrainConfig checks the counts and rates before any sample is read
     cfg = Seg3DTrainConfig(model=model, iterations=steps, batch=batch, crop_m=crop, lr=lr,
                            offset_weight=offset_weight, seed=seed, checkpoint_every=ckpt_every)
+    if threads:
+        torch.set_num_threads(threads)
     command = " ".join(["real3d train seg3d", "--data", str(data), "--out", str(out), "--model", model,
                         *(["--val", str(val)] if val else []), "--steps", str(steps), "--batch", str(batch),
                         "--crop", f"{crop:g}", "--lr", f"{lr:g}", "--offset-weight", f"{offset_weight:g}",

@@ -109,7 +109,8 @@ def export_onnx(
                 dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
             )
         m = onnx.load(str(part))
-        meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32"}
+        meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32",
+                "real3d.model": model.model_name}
         keep = (model.card or {}).get("int8_keep_float")
         if keep:
             meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))

@@ -33,24 +33,54 @@ class OrtSegmenter(ConfigCapabilities):
     quantizable = False
 
     def __init__(self, path: str | Path, threads: int = 0):
+        """Open the exported graph at ``path`` (``threads``: onnxruntime intra-op threads,
+        0 = its default).
+
+        Raises:
+            FormatError: a missing, empty, truncated or corrupt file, a graph onnxruntime
+                cannot load, or one without the metadata ``real3d.deploy`` writes (a valid
+                config, the head, inputs and a ``logits`` output).
+        """
         import onnxruntime as ort
 
         path = Path(path)
         if not path.is_file():
             raise FormatError(f"OrtSegmenter: no such ONNX file {path}")
+        if path.stat().st_size == 0:
+            raise FormatError(f"OrtSegmenter: {path} is empty; export the model again (real3d export)")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            meta = self.session.get_modelmeta().custom_metadata_map
+            self.input_names = [i.name for i in self.session.get_inputs()]
+            outputs = [o.name for o in self.session.get_outputs()]
+        except Exception as e:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...)
+            raise FormatError(f"OrtSegmenter: {path} is not a loadable ONNX graph, it is truncated or corrupt "
+                              f"({type(e).__name__}: {_first_line(e)}); export the model again") from None
         if "real3d.config" not in meta:
             raise FormatError(f"OrtSegmenter: {path} carries no real3d.config metadata; export it with real3d.deploy")
-        self.config = SegNetConfig.from_dict(json.loads(meta["real3d.config"]))
+        try:
+            self.config = SegNetConfig.from_dict(json.loads(meta["real3d.config"]))
+        except (ValueError, TypeError) as e:  # JSONDecodeError and ConfigError are ValueErrors
+            raise FormatError(f"OrtSegmenter: {path} has an invalid real3d.config ({e})") from None
         self.head = meta.get("real3d.head", "refined")
+        if self.head not in ("refined", "coarse"):
+            raise FormatError(f"OrtSegmenter: {path} has real3d.head {self.head!r}; expected refined or coarse")
         self.precision = meta.get("real3d.precision", "fp32")
+        self._model_name = meta.get("real3d.model") or self.config.name
         self.path = path
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        expected = (["rgb"] if self.config.uses_rgb else []) + (["depth_m"] if self.config.uses_depth else [])
+        if sorted(self.input_names) != sorted(expected) or "logits" not in outputs:
+            raise FormatError(f"OrtSegmenter: {path} has inputs {self.input_names} and outputs {outputs}; "
+                              f"its config {self.config.name} needs inputs {expected} and a logits output")
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model exported (its card's, e.g. ``rgbd-default``), else the network's."""
+        return self._model_name
 
     def run(self, rgb: np.ndarray | None = None, depth_m: np.ndarray | None = None) -> np.ndarray:
         feeds = {}
@@ -64,7 +94,11 @@ class OrtSegmenter(ConfigCapabilities):
                 if arr.shape[2] % 16 or arr.shape[3] % 16:
                     raise InputError(f"OrtSegmenter: expected H, W multiples of 16, got {arr.shape[2]}x{arr.shape[3]}")
                 feeds[name] = arr
-        return self.session.run(["logits"], feeds)[0]
+        try:
+            return self.session.run(["logits"], feeds)[0]
+        except Exception as e:  # onnxruntime's own classes: a graph whose weights or nodes are corrupt
+            raise FormatError(f"OrtSegmenter ({self.model_name}): {self.path} failed to run "
+                              f"({type(e).__name__}: {_first_line(e)}); the graph is corrupt, export it again") from None
 
     def predict(self, frame: Frame, head: str | None = None, flip: bool = False,
                 scales: Sequence[float] = (1.0,), guided: bool | None = None) -> SegmentationResult:
@@ -81,4 +115,10 @@ class OrtSegmenter(ConfigCapabilities):
                     for i in range(ref.shape[0])]
             return outs[0] if len(outs) == 1 else np.concatenate(outs)  # no copy for one frame
 
-        return tta_predict(run, frame, self.config, self.head, flip, scales, guided)
+        return tta_predict(run, frame, self.config, self.head, flip, scales, guided, model_name=self.model_name)
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message, at most 300 characters."""
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -7,12 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from real3d.core.errors import ConfigError
+from real3d.core.errors import ConfigError, FormatError
+from real3d.core.files import atomic_write_text
 from real3d.deploy.ort_backend import OrtSegmenter
+from real3d.models.cards import file_sha256
 from real3d.models.segmentation import Real3DVisionNet
 
 ORT_BACKENDS = ("onnx", "int8")
@@ -58,7 +63,9 @@ def ort_segmenter(net: Real3DVisionNet, backend: str, *, cache_dir: str | os.Pat
     For weights loaded from a file (a network with a model card) the graphs are kept in
     ``cache_root(cache_dir) / "onnx"`` (file name = content hash of the weights and the INT8
     recipe) and reused; random-init presets differ on every build, so their graphs live in
-    a temporary folder only until onnxruntime has read them. ``threads``: onnxruntime
+    a temporary folder only until onnxruntime has read them. A cached graph is checked
+    against the sha256 recorded beside it and rebuilt when corrupt (``cached_graph``,
+    with a ``CacheRebuiltWarning``). ``threads``: onnxruntime
     intra-op threads (None or 0: its default). Raises ConfigError for an unknown backend or
     a network that does not declare the capability the backend needs.
     """
@@ -72,24 +79,92 @@ def ort_segmenter(net: Real3DVisionNet, backend: str, *, cache_dir: str | os.Pat
     root = cache_root(cache_dir) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=root))
+    threads = threads or 0
     try:
         key = f"{net.config.name}-{weights_key(net)}"
         final_dir = root if cached else work
         fp32 = final_dir / f"{key}.onnx"
-        if not fp32.is_file():
-            # written whole or not at all (real3d.core.files): a concurrent run never reads half a file
-            export_onnx(net, fp32, size_hw=net.config.infer_hw)
-        path = fp32
-        if backend == "int8":
-            # the name carries the weight format, so a graph cached with another one is not reused
-            q = final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx"
-            if not q.is_file():
-                from real3d.train.data import calibration_frames as synthetic_frames
 
-                frames = synthetic_frames(max(1, int(calibration_frames)), net.config.infer_hw)
-                feeds = calibration_feeds_from_frames(frames, net.config)
-                quantize_int8(fp32, q, feeds)
-            path = q
-        return OrtSegmenter(path, threads=threads or 0)
+        def export(path: Path) -> None:
+            # written whole or not at all (real3d.core.files): a concurrent run never reads half a file
+            export_onnx(net, path, size_hw=net.config.infer_hw)
+
+        if backend == "onnx":
+            return cached_graph(fp32, export, threads)
+        # the name carries the weight format, so a graph cached with another one is not reused
+
+        def quantize(path: Path) -> None:
+            from real3d.train.data import calibration_frames as synthetic_frames
+
+            cached_graph(fp32, export, threads)  # the FP32 graph, checked or rebuilt
+            frames = synthetic_frames(max(1, int(calibration_frames)), net.config.infer_hw)
+            quantize_int8(fp32, path, calibration_feeds_from_frames(frames, net.config))
+
+        return cached_graph(final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx", quantize, threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class CacheRebuiltWarning(UserWarning):
+    """A graph in the export cache was corrupt (its digest or onnxruntime said so) and was
+    built again."""
+
+
+_WARNED: set[str] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def digest_path(graph: str | os.PathLike) -> Path:
+    """The file beside a cached graph that records its sha256 (``G.onnx`` -> ``G.onnx.sha256``)."""
+    graph = Path(graph)
+    return graph.with_name(graph.name + ".sha256")
+
+
+def cached_graph(path: Path, build: Callable[[Path], None], threads: int = 0) -> OrtSegmenter:
+    """The graph at ``path`` served by onnxruntime, built by ``build(path)`` when absent.
+
+    A cached graph is reused only when its sha256 matches the digest recorded beside it
+    (``digest_path``) and onnxruntime loads it; otherwise it is removed and built again,
+    with a ``CacheRebuiltWarning`` (once per path and process). A graph cached without a
+    digest (by an older real3d) is reused when onnxruntime loads it, and its digest is
+    recorded then. The digest is written after the graph, each atomically.
+    """
+    path = Path(path)
+    if path.is_file():
+        try:
+            _check_digest(path)
+            seg = OrtSegmenter(path, threads=threads)
+            if not digest_path(path).is_file():
+                atomic_write_text(digest_path(path), file_sha256(path) + "\n")
+            return seg
+        except FormatError as e:
+            _warn_rebuild(path, e)
+            path.unlink(missing_ok=True)
+            digest_path(path).unlink(missing_ok=True)
+    build(path)
+    atomic_write_text(digest_path(path), file_sha256(path) + "\n")
+    return OrtSegmenter(path, threads=threads)
+
+
+def _check_digest(path: Path) -> None:
+    """FormatError when the digest recorded beside ``path`` is unreadable or differs from
+    the file's; nothing when none is recorded."""
+    rec = digest_path(path)
+    if not rec.is_file():
+        return
+    try:
+        expected = rec.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"the digest {rec} is unreadable ({e})") from None
+    actual = file_sha256(path)
+    if actual != expected:
+        raise FormatError(f"{path} has sha256 {actual}, {rec} records {expected[:64]!r}")
+
+
+def _warn_rebuild(path: Path, err: Exception) -> None:
+    with _WARNED_LOCK:
+        first = str(path) not in _WARNED
+        _WARNED.add(str(path))
+    if first:
+        warnings.warn(f"the cached graph {path} was corrupt and is built again: {err}", CacheRebuiltWarning,
+                      stacklevel=4)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from real3d.core.errors import FormatError
+from real3d.core.errors import FormatError, Real3DError
 from real3d.core.files import atomic_write_bytes
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.hashing import VoxelHash, unpack_keys
@@ -172,7 +174,15 @@ class MapStorage:
     @classmethod
     def load(cls, path: str | os.PathLike) -> MapStorage:
         """Read a map written by ``save`` (an instance of the class it is called on).
-        Raises FormatError for missing/corrupt/newer files."""
+
+        Every array is checked for its shape and kind against the voxel count and the
+        config it was saved with; voxel keys must be distinct.
+
+        Raises:
+            FormatError: a missing, truncated or corrupt file (not a zip, a damaged member),
+                a newer format version, or arrays that are missing or do not fit (the message
+                names the array, what it should be and what it is).
+        """
         path = Path(path)
         try:
             z = np.load(path, allow_pickle=False)
@@ -182,42 +192,95 @@ class MapStorage:
             raise FormatError(f"SemanticMap.load: {path} is not a readable .npz ({e})") from e
         with z:
             try:
-                version = int(z["format_version"])
-                if version > MAP_FORMAT_VERSION:
-                    raise FormatError(
-                        f"SemanticMap.load: {path} has format version {version}, this real3d "
-                        f"reads <= {MAP_FORMAT_VERSION}"
-                    )
-                fields = SemanticMapConfig.__dataclass_fields__
-                cfg_kw = {}
-                for k, val in zip(z["config_keys"].tolist(), z["config_values"].tolist()):
-                    if k in fields:
-                        cfg_kw[k] = int(val) if fields[k].type in ("int", int) else float(val)
-                m = cls(SemanticMapConfig(**cfg_kw))
-                keys = z["keys"]
-                m._hash = VoxelHash.from_keys(keys)
-                n = keys.shape[0]
-                m._ensure_capacity(n)
-                m._tsdf[:n] = z["tsdf"]
-                m._weight[:n] = z["weight"]
-                m._color[:n] = z["color"]
-                m._logev[:n] = z["log_evidence"]
-                m._class_weight[:n] = z["class_weight"]
-                m._color_weight[:n] = z["color_weight"]
-                if version >= 2:
-                    m._instance[:n] = z["instance"]
-                    m._instance_votes[:n] = z["instance_votes"]
-                    m._instance_class = z["instance_class"].astype(np.uint8)
-                    m._hits[:n] = z["hits"]
-                    m._camera_positions = list(z["camera_positions"])
-                if version >= 3:
-                    m._hit_offset[:n] = z["hit_offset"]
-                    m._hit_weight[:n] = z["hit_weight"]
-                m._free = VoxelHash.from_keys(z["free_keys"])
-                m._ensure_free_capacity(len(m._free))
-                m._free_count[: len(m._free)] = z["free_count"]
-                m.frames_integrated = int(z["frames_integrated"])
+                m = cls._from_npz(z, path)
+            except FormatError:
+                raise
             except KeyError as e:
                 raise FormatError(f"SemanticMap.load: {path} lacks array {e}") from e
+            except (ValueError, TypeError, OverflowError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+                # a damaged member (bad CRC, truncated stream) or values of the wrong kind
+                raise FormatError(f"SemanticMap.load: {path} is corrupt ({type(e).__name__}: {e})") from e
         m.version = 1
+        return m
+
+    @classmethod
+    def _from_npz(cls, z, path: Path) -> MapStorage:
+        """The map in the open ``.npz`` ``z`` (``load``'s work; raises what numpy, zipfile
+        and zlib raise for damaged members, FormatError for arrays that do not fit)."""
+
+        def arr(name: str, shape: tuple, kinds: str) -> np.ndarray:
+            a = z[name]
+            if a.shape != shape or a.dtype.kind not in kinds:
+                raise FormatError(f"SemanticMap.load: {path} array {name!r}: expected shape {shape} of kind "
+                                  f"{kinds!r}, got {a.dtype} {a.shape}")
+            return a
+
+        version = int(arr("format_version", (), "iu"))
+        if version > MAP_FORMAT_VERSION:
+            raise FormatError(
+                f"SemanticMap.load: {path} has format version {version}, this real3d "
+                f"reads <= {MAP_FORMAT_VERSION}"
+            )
+        if version < 1:
+            raise FormatError(f"SemanticMap.load: {path} has format version {version}; expected 1..{MAP_FORMAT_VERSION}")
+        keys_c = z["config_keys"]
+        vals_c = z["config_values"]
+        if keys_c.ndim != 1 or keys_c.dtype.kind != "U" or vals_c.shape != keys_c.shape or vals_c.dtype.kind != "f":
+            raise FormatError(f"SemanticMap.load: {path} config arrays: expected names and numbers of one length, "
+                              f"got {keys_c.dtype} {keys_c.shape} and {vals_c.dtype} {vals_c.shape}")
+        fields = SemanticMapConfig.__dataclass_fields__
+        cfg_kw = {}
+        for k, val in zip(keys_c.tolist(), vals_c.tolist()):
+            if k in fields:
+                cfg_kw[k] = int(val) if fields[k].type in ("int", int) else float(val)
+        try:
+            config = SemanticMapConfig(**cfg_kw)
+        except (Real3DError, ValueError, TypeError) as e:
+            raise FormatError(f"SemanticMap.load: {path} holds an invalid map config ({e})") from None
+        m = cls(config)
+        keys = z["keys"]
+        if keys.ndim != 1 or keys.dtype != np.int64:
+            raise FormatError(f"SemanticMap.load: {path} array 'keys': expected int64 (N,), got {keys.dtype} {keys.shape}")
+        n, c = keys.shape[0], config.num_classes
+        if n and np.unique(keys).shape[0] != n:
+            raise FormatError(f"SemanticMap.load: {path} array 'keys' repeats voxels; the file is corrupt")
+        m._hash = VoxelHash.from_keys(keys)
+        m._ensure_capacity(n)
+        m._tsdf[:n] = arr("tsdf", (n,), "f")
+        m._weight[:n] = arr("weight", (n,), "f")
+        m._color[:n] = arr("color", (n, 3), "f")
+        m._logev[:n] = arr("log_evidence", (n, c), "f")
+        m._class_weight[:n] = arr("class_weight", (n,), "f")
+        m._color_weight[:n] = arr("color_weight", (n,), "f")
+        if version >= 2:
+            m._instance[:n] = arr("instance", (n,), "iu")
+            m._instance_votes[:n] = arr("instance_votes", (n,), "f")
+            ic = z["instance_class"]
+            if ic.ndim != 1 or ic.shape[0] < 1 or ic.dtype.kind not in "iu":
+                raise FormatError(f"SemanticMap.load: {path} array 'instance_class': expected integers (I,), "
+                                  f"got {ic.dtype} {ic.shape}")
+            m._instance_class = ic.astype(np.uint8)
+            m._hits[:n] = arr("hits", (n,), "f")
+            cams = z["camera_positions"]
+            if cams.ndim != 2 or cams.shape[1] != 3 or cams.dtype.kind != "f":
+                raise FormatError(f"SemanticMap.load: {path} array 'camera_positions': expected float (F, 3), "
+                                  f"got {cams.dtype} {cams.shape}")
+            m._camera_positions = list(cams)
+        if version >= 3:
+            m._hit_offset[:n] = arr("hit_offset", (n, 3), "f")
+            m._hit_weight[:n] = arr("hit_weight", (n,), "f")
+        free_keys = z["free_keys"]
+        if free_keys.ndim != 1 or free_keys.dtype != np.int64:
+            raise FormatError(f"SemanticMap.load: {path} array 'free_keys': expected int64 (M,), "
+                              f"got {free_keys.dtype} {free_keys.shape}")
+        nf = free_keys.shape[0]
+        if nf and np.unique(free_keys).shape[0] != nf:
+            raise FormatError(f"SemanticMap.load: {path} array 'free_keys' repeats cells; the file is corrupt")
+        free_count = arr("free_count", (nf,), "f")
+        m._free = VoxelHash.from_keys(free_keys)
+        m._ensure_free_capacity(nf)
+        m._free_count[:nf] = free_count
+        m.frames_integrated = int(arr("frames_integrated", (), "iu"))
+        if m.frames_integrated < 0:
+            raise FormatError(f"SemanticMap.load: {path} has frames_integrated {m.frames_integrated} < 0")
         return m

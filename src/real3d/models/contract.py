@@ -112,6 +112,14 @@ class ConfigCapabilities:
         return self.config.name
 
     @property
+    def model_name(self) -> str:
+        """The name the model goes by where it differs from its network's: the model card's
+        ``name`` (``rgbd-default`` for an ``rgbd-small`` network), else ``name``."""
+        card = getattr(self, "card", None)
+        named = card.get("name") if isinstance(card, dict) else None
+        return named if isinstance(named, str) and named else self.config.name
+
+    @property
     def label_set(self) -> LabelSet:
         return label_set_for(self.config.num_classes)
 

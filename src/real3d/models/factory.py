@@ -36,11 +36,17 @@ def create_model(spec: ModelSpec = "rgbd-default", backend: str = "torch", *,
             frames).
 
     Raises:
-        ConfigError: an unknown name (the message lists the valid ones) or backend.
-        FormatError: a weights path that is missing or does not fit its card.
+        ConfigError: an unknown name (the message lists the valid ones) or backend, or a
+            count out of range (``calibration_frames`` >= 1, ``threads`` >= 0).
+        FormatError: a weights path that is missing, corrupt (its card's sha256 differs)
+            or does not fit its card.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if isinstance(calibration_frames, bool) or not isinstance(calibration_frames, int) or calibration_frames < 1:
+        raise ConfigError(f"create_model: calibration_frames: expected an integer >= 1, got {calibration_frames!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise ConfigError(f"create_model: threads: expected None or an integer >= 0, got {threads!r}")
     net = network_for(spec)
     if backend == "torch":
         return net.eval()

@@ -28,10 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.core.files import atomic_write_files
+from real3d.models.cards import parse_card
 from real3d.nn.mobilenet import MobileNetV2Features, adapt_stem_weight
 
 MOBILENETV2_NAME = "mobilenetv2-imagenet"
@@ -189,11 +190,14 @@ def load_imagenet_mobilenetv2(path: str | os.PathLike | None = None, in_channels
     if not path.is_file() or not card_path.is_file():
         raise FormatError(f"load_imagenet_mobilenetv2: expected {path} and {card_path}; missing "
                           "(python tools/import_imagenet_weights.py writes them)")
-    card = json.loads(card_path.read_text())
+    card = parse_card(card_path.read_bytes(), card_path)
     digest = sha256_file(path)
     if card.get("sha256") != digest:
-        raise FormatError(f"load_imagenet_mobilenetv2: {path} has sha256 {digest}, its card says {card.get('sha256')}")
-    state = load_file(str(path))
+        raise FormatError(f"load_imagenet_mobilenetv2: {path} has sha256 {digest}, its card says {card.get('sha256')}; "
+                          "the file is corrupt: remove both and import them again (tools/import_imagenet_weights.py)")
+    from real3d.models.pretrained import read_tensors
+
+    state = read_tensors(path, "load_imagenet_mobilenetv2")
     if not with_head:
         state = {k: v for k, v in state.items() if not k.startswith("features.18.")}
     if in_channels != 3:

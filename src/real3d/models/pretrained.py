@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.core.files import atomic_write_files
+from real3d.models.cards import DIGEST_KEY, bytes_sha256, parse_card, verify_weights
 from real3d.models.presets import PRESETS
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 
@@ -28,14 +29,16 @@ ModelSpec = str | os.PathLike | SegNetConfig | Real3DVisionNet
 def save_weights(model: Real3DVisionNet, path: str | Path, card: dict | None = None) -> Path:
     """Write ``path`` (.safetensors) and a model card next to it (same stem, .json).
 
-    The card holds ``config`` (the SegNetConfig as a dict) plus whatever ``card`` adds
-    (command, data, seeds, metrics). Returns the safetensors path.
+    The card holds ``config`` (the SegNetConfig as a dict), ``sha256`` (of the weights file,
+    checked by ``load_weights``) plus whatever ``card`` adds (command, data, seeds,
+    metrics). Returns the safetensors path.
     """
     path = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     data = save(state, metadata={"preset": model.config.name})
     meta = dict(card or {})
     meta["config"] = model.config.to_dict()
+    meta[DIGEST_KEY] = bytes_sha256(data)
     meta.setdefault("params", int(sum(p.numel() for p in model.parameters())))
     meta.setdefault("size_bytes", len(data))
     # tensors and card as one group: a failed write leaves the old pair intact
@@ -93,21 +96,41 @@ def average_weights(paths: list[str | Path], coefficients: list[float] | None = 
 
 def load_weights(path: str | Path) -> Real3DVisionNet:
     """Model from a ``.safetensors`` file and its ``.json`` card (in eval mode): what
-    ``create_model`` does with a weights path. Any suffix is replaced by ``.safetensors``;
-    a missing file raises FormatError (``create_model`` raises ConfigError for a string
-    that is neither a name nor a path)."""
+    ``create_model`` does with a weights path. Any suffix is replaced by ``.safetensors``.
+
+    The card is checked whole (``SegNetConfig``'s fields, types and ranges), the file
+    against the card's ``sha256`` (a card without one loads with an
+    ``UnverifiedWeightsWarning``), and the tensors must fit the network and be finite.
+
+    Raises:
+        FormatError: a missing, corrupt or altered file or card (the message names the file
+            and, for the card, the field). ``create_model`` raises ConfigError for a string
+            that is neither a name nor a path.
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
         raise FormatError(f"load_weights: expected {path} and {card_path}; missing")
-    card = json.loads(card_path.read_text())
+    card = parse_card(card_path.read_bytes(), card_path)
     if "config" not in card:
         raise FormatError(f"load_weights: {card_path} has no 'config'")
-    model = Real3DVisionNet(SegNetConfig.from_dict(card["config"]))
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        config = SegNetConfig.from_dict(card["config"])
+    except ConfigError as e:
+        raise FormatError(f"load_weights: {card_path} has an invalid 'config': {e}") from None
+    name = card.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise FormatError(f"load_weights: {card_path} field name: expected a non-empty string, got {name!r}")
+    verify_weights(path, card, "load_weights")
+    model = Real3DVisionNet(config)
+    state = read_tensors(path, "load_weights")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        raise FormatError(f"load_weights: {path} does not fit {config.name} as its card describes it: "
+                          f"{str(e).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise FormatError(
             f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, "
@@ -115,6 +138,24 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
         )
     model.card = card
     return model.eval()
+
+
+def read_tensors(path: str | Path, who: str) -> dict[str, torch.Tensor]:
+    """Every tensor of the safetensors file ``path``; FormatError naming ``who`` for a file
+    that cannot be parsed or holds a floating-point tensor with NaN or inf."""
+    from safetensors import SafetensorError
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise FormatError(f"{who}: {path} is not a readable safetensors file ({e}); restore it or save the "
+                          "weights again") from None
+    # any NaN or inf makes the sum non-finite; float64 sums cannot overflow for real weights
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v.sum(dtype=torch.float64)))]
+    if bad:
+        raise FormatError(f"{who}: {path} holds NaN or inf in {len(bad)} tensors (first: {bad[0]}): the file is "
+                          "corrupt; restore it or save the weights again")
+    return state
 
 
 def list_models() -> tuple[str, ...]:

@@ -26,6 +26,7 @@ Frames and units: voxel ``coords`` are integer indices on the map's grid (world 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -92,12 +93,26 @@ class Seg3DConfig:
     voxel_size_m: float = 0.05
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"Seg3DConfig.name: expected a non-empty string, got {self.name!r}")
+        if not isinstance(self.encoding, (str, tuple, list)):
+            raise ConfigError(f"Seg3DConfig.encoding: expected encoding names, got {self.encoding!r}")
         object.__setattr__(self, "encoding", expand_encoding(self.encoding))
+        if (not isinstance(self.channels, (tuple, list)) or not self.channels
+                or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 1 <= c <= 4096
+                       for c in self.channels)):
+            raise ConfigError(f"Seg3DConfig.channels: expected integers in 1..4096, got {self.channels!r}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if isinstance(self.kernel_size, bool) or not isinstance(self.kernel_size, int):
+            raise ConfigError(f"Seg3DConfig.kernel_size: expected an odd integer, got {self.kernel_size!r}")
+        for flag in ("instance_head", "evidence_skip"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"Seg3DConfig.{flag}: expected true or false, got {getattr(self, flag)!r}")
         if self.evidence_skip and "evidence" not in self.encoding:
             raise ConfigError(f"{self.name}: evidence_skip needs the 'evidence' encoding, got {self.encoding}")
-        if not self.voxel_size_m > 0:
-            raise ConfigError(f"{self.name}: voxel_size_m must be > 0, got {self.voxel_size_m}")
+        v = self.voxel_size_m
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ConfigError(f"Seg3DConfig.voxel_size_m: expected a finite value > 0, got {v!r}")
         SparseUNetConfig(self.in_channels, NUM_CLASSES, self.channels, self.kernel_size)
 
     @property
@@ -111,6 +126,8 @@ class Seg3DConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> Seg3DConfig:
+        if not isinstance(d, dict):
+            raise FormatError(f"Seg3DConfig: expected an object, got {type(d).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         extra = set(d) - known
         if extra:
@@ -374,9 +391,12 @@ def save_seg3d(net: Seg3DNet, path: str | os.PathLike, card: dict | None = None)
     path = Path(path)
     if path.suffix != ".safetensors":
         raise InputError(f"save_seg3d: expected a .safetensors path, got {path}")
+    from real3d.models.cards import DIGEST_KEY, bytes_sha256
+
     full = {"kind": "seg3d", "config": net.config.to_dict(), **(card or {})}
     tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     blob = save(tensors, metadata={"real3d": "seg3d"})
+    full[DIGEST_KEY] = bytes_sha256(blob)  # checked by load_seg3d
     atomic_write_files({path: blob, path.with_suffix(".json"): json.dumps(full, indent=2).encode()})
     return path
 
@@ -384,24 +404,34 @@ def save_seg3d(net: Seg3DNet, path: str | os.PathLike, card: dict | None = None)
 def load_seg3d(path: str | os.PathLike) -> Seg3DNet:
     """A ``Seg3DNet`` from ``save_seg3d`` output, in eval mode, with ``card`` set.
 
+    The file is checked against its card's ``sha256`` (a card without one loads with an
+    ``UnverifiedWeightsWarning``) and its tensors must be finite.
+
     Raises:
-        FormatError: missing files, another kind of model, or weights that do not fit."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+        FormatError: missing, corrupt or altered files, another kind of model, an invalid
+            config, or weights that do not fit."""
+    from real3d.models.cards import parse_card, verify_weights
+    from real3d.models.pretrained import read_tensors
 
     path = Path(path)
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
         raise FormatError(f"load_seg3d: expected {path} and its card {card_path}")
+    card = parse_card(card_path.read_bytes(), card_path)
+    if card.get("kind") != "seg3d":
+        raise FormatError(f"load_seg3d: {card_path} is not a 3D segmentation model card")
+    if not isinstance(card.get("config"), dict):
+        raise FormatError(f"load_seg3d: {card_path} field config: expected an object, got {card.get('config')!r}")
     try:
-        card = json.loads(card_path.read_text())
-        if card.get("kind") != "seg3d":
-            raise FormatError(f"load_seg3d: {card_path} is not a 3D segmentation model card")
         net = Seg3DNet(Seg3DConfig.from_dict(card["config"]))
-        state = load_file(str(path))
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise FormatError(f"load_seg3d: {card_path} has an invalid 'config' ({type(e).__name__}: {e})") from None
+    verify_weights(path, card, "load_seg3d")
+    state = read_tensors(path, "load_seg3d")
+    try:
         missing, unexpected = net.load_state_dict(state, strict=False)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, ConfigError, SafetensorError) as e:
-        raise FormatError(f"load_seg3d: cannot read {path} ({e})") from e
+    except RuntimeError as e:
+        raise FormatError(f"load_seg3d: {path} does not fit its card ({str(e).splitlines()[-1].strip()})") from None
     if missing or unexpected:
         raise FormatError(f"load_seg3d: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}")
     net.card = card

@@ -22,6 +22,7 @@ in ``real3d.train.box_refiner``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -257,29 +258,69 @@ class BoxRefiner:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``path`` (.safetensors, card in its metadata) and the card beside it as
-        ``.json``; both atomically."""
+        ``.json`` with the sha256 of the weights file (checked by ``load``); both atomically."""
         from safetensors.numpy import save
 
         path = Path(path)
-        atomic_write_files({path: save(self.params, metadata={"card": json.dumps(self.card)}),
-                            path.with_suffix(".json"): json.dumps(self.card, indent=2) + "\n"})
+        card = {k: v for k, v in self.card.items() if k != "sha256"}  # the digest of earlier weights
+        data = save(self.params, metadata={"card": json.dumps(card)})
+        side = {**card, "sha256": hashlib.sha256(data).hexdigest()}
+        atomic_write_files({path: data, path.with_suffix(".json"): json.dumps(side, indent=2) + "\n"})
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike = DEFAULT_WEIGHTS) -> BoxRefiner:
-        """Read weights written by ``save`` (safetensors: nothing is unpickled)."""
+        """Read weights written by ``save`` (safetensors: nothing is unpickled).
+
+        When the card beside the file (``.json``) records a ``sha256``, the file must match
+        it (and the loaded ``card`` carries it); the arrays must have the shapes
+        ``__init__`` checks and be finite.
+
+        Raises:
+            FormatError: a missing, corrupt or altered file or card."""
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
         if not path.is_file():
             raise FormatError(f"BoxRefiner.load: no such file {path}")
+        side = path.with_suffix(".json")
+        expected = None
+        if side.is_file():
+            try:
+                expected = json.loads(side.read_text()).get("sha256")
+            except (ValueError, AttributeError) as e:  # JSONDecodeError, UnicodeDecodeError; a non-object
+                raise FormatError(f"BoxRefiner.load: the card {side} is not a JSON object ({e})") from None
+            if expected is not None:
+                actual = hashlib.sha256(path.read_bytes()).hexdigest()
+                if actual != expected:
+                    raise FormatError(f"BoxRefiner.load: {path} is corrupt or was changed after its card was "
+                                      f"written: sha256 {actual}, its card {side} expects {expected}; restore "
+                                      "the file (reinstall real3d for the shipped one) or train it again")
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 params = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not iterable)
                 meta = fh.metadata() or {}
+            card = json.loads(meta.get("card", "{}"))
         except (SafetensorError, OSError, ValueError) as e:
             raise FormatError(f"BoxRefiner.load: {path} is not a readable safetensors file: {e}") from e
-        card = json.loads(meta.get("card", "{}"))
+        if not isinstance(card, dict):
+            raise FormatError(f"BoxRefiner.load: {path} carries a card of type {type(card).__name__}, expected an object")
+        if expected is not None:
+            card["sha256"] = expected  # the card as written beside the file
+        bad = [k for k, v in params.items() if v.dtype.kind != "f" or v.ndim not in (1, 2) or not np.isfinite(v).all()]
+        if bad:
+            raise FormatError(f"BoxRefiner.load: {path} array {bad[0]!r} is not a finite float vector or matrix")
+        p = params
+        if set(p) == {"mean", "std", "w0", "b0", "w1", "b1", "w2", "b2"} and p["w0"].ndim == 2:
+            shapes_ok = (p["mean"].shape == p["std"].shape == (p["w0"].shape[0],) and p["w1"].ndim == 2
+                         and p["w2"].ndim == 2 and p["b0"].shape == (p["w0"].shape[1],)
+                         and p["w1"].shape[0] == p["w0"].shape[1] and p["b1"].shape == (p["w1"].shape[1],)
+                         and p["w2"].shape[0] == p["w1"].shape[1] and p["b2"].shape == (p["w2"].shape[1],))
+            if not shapes_ok:
+                raise FormatError(f"BoxRefiner.load: {path} holds layers whose shapes do not chain: "
+                                  f"{ {k: v.shape for k, v in p.items()} }")
+            if not (p["std"] > 0).all():
+                raise FormatError(f"BoxRefiner.load: {path} array 'std' has values <= 0")
         return cls(params, card)
 
 

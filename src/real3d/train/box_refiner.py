@@ -10,11 +10,12 @@ truth. ``samples_fingerprint`` keys samples kept on disk (``real3d train boxes -
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
 
-from real3d.core.errors import InputError
+from real3d.core.errors import ConfigError, InputError
 from real3d.core.sourcehash import update_with_sources
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.boxes import Box3D, box_iou_3d
@@ -185,6 +186,13 @@ def train_box_refiner(samples: dict[str, np.ndarray], hidden: int = 64, epochs: 
     untrained refiner leaves boxes as they are."""
     import torch
 
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        raise ConfigError(f"train_box_refiner: hidden: expected an integer >= 1, got {hidden!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"train_box_refiner: epochs: expected an integer >= 1, got {epochs!r}")
+    if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"train_box_refiner: expected a finite lr > 0 and weight_decay >= 0, got {lr!r}, "
+                          f"{weight_decay!r}")
     x = np.asarray(samples["features"], np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES or len(x) < 8:
         raise InputError(f"train_box_refiner: expected (N >= 8, {N_FEATURES}) features, got {x.shape}")

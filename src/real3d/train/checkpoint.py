@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from real3d.core.errors import FormatError
 from real3d.core.files import atomic_write_files
+from real3d.models.cards import bytes_sha256, parse_card, verify_weights
 
 
 def _rng_state() -> dict:
@@ -55,26 +57,38 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         "rng": _rng_state(),
         **(extra or {}),
     }
-    atomic_write_files({path.with_suffix(".safetensors"): save(tensors), path.with_suffix(".json"): json.dumps(meta)})
+    blob = save(tensors)
+    meta["sha256"] = bytes_sha256(blob)  # checked by load_checkpoint
+    atomic_write_files({path.with_suffix(".safetensors"): blob, path.with_suffix(".json"): json.dumps(meta)})
     return path.with_suffix(".safetensors")
 
 
 def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, restore_rng: bool = True) -> dict:
-    """Restore model (and optimizer, RNG states) in place; returns the JSON metadata."""
+    """Restore model (and optimizer, RNG states) in place; returns the JSON metadata.
+
+    Raises:
+        FormatError: missing, corrupt or altered files (the tensors are checked against the
+            sha256 the metadata records, when it records one) or ones that do not fit."""
     path = Path(path).with_suffix("")
     st_path, js_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
     if not st_path.is_file() or not js_path.is_file():
         raise FormatError(f"checkpoint: expected {st_path} and {js_path}")
-    tensors = load_file(str(st_path))
-    meta = json.loads(js_path.read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if optimizer is not None:
-        state: dict = {}
-        for k, v in tensors.items():
-            if k.startswith("optim."):
-                _, pid, name = k.split(".", 2)
-                state.setdefault(int(pid), {})[name] = v
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    if restore_rng and "rng" in meta:
-        _set_rng_state(meta["rng"])
+    meta = parse_card(js_path.read_bytes(), js_path)
+    if "sha256" in meta:
+        verify_weights(st_path, meta, "checkpoint")
+    try:
+        tensors = load_file(str(st_path))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if optimizer is not None:
+            state: dict = {}
+            for k, v in tensors.items():
+                if k.startswith("optim."):
+                    _, pid, name = k.split(".", 2)
+                    state.setdefault(int(pid), {})[name] = v
+            optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        if restore_rng and "rng" in meta:
+            _set_rng_state(meta["rng"])
+    except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, OSError) as e:
+        raise FormatError(f"checkpoint: {st_path} and {js_path} cannot be restored ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); remove them or train with --fresh") from None
     return meta

@@ -162,10 +162,31 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.grad_clip: expected >= 0 (0 = off), got {self.grad_clip}")
         if self.class_weighting not in ("enet", "none"):
             raise ConfigError(f"TrainConfig.class_weighting: expected 'enet' or 'none', got {self.class_weighting!r}")
-        if any(v % 16 for v in self.crop_hw):
-            raise ConfigError(f"TrainConfig.crop_hw: expected multiples of 16, got {self.crop_hw}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"TrainConfig: steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        hw = tuple(self.crop_hw) if isinstance(self.crop_hw, (tuple, list)) else ()
+        if len(hw) != 2 or not all(_is_count(v, 16) and v % 16 == 0 for v in hw):
+            raise ConfigError(f"TrainConfig.crop_hw: expected (H, W), positive multiples of 16, got {self.crop_hw!r}")
+        object.__setattr__(self, "crop_hw", hw)
+        for name, low in (("steps", 1), ("batch_size", 1), ("warmup_steps", 0), ("weight_samples", 1),
+                          ("workers", 0), ("ckpt_every", 1), ("threads", 0), ("seed", None),
+                          ("lovasz_stride", 1)):
+            if not _is_count(getattr(self, name), low):
+                need = "an integer" + ("" if low is None else f" >= {low}")
+                raise ConfigError(f"TrainConfig.{name}: expected {need}, got {getattr(self, name)!r}")
+        # rates: finite, and > 0 (the temperature) or >= 0 (weights; a learning rate of 0
+        # keeps the weights, as a BatchNorm-only or a check run may want)
+        for name, strict in (("lr", False), ("distill_temperature", True), ("weight_decay", False),
+                             ("coarse_weight", False), ("grad_clip", False), ("distill_weight", False),
+                             ("lovasz_weight", False)):
+            v = getattr(self, name)
+            ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+                  and (v > 0 if strict else v >= 0))
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}")
+
+
+def _is_count(v, low: int | None) -> bool:
+    """``v`` is an int (not a bool), at least ``low`` when given."""
+    return not isinstance(v, bool) and isinstance(v, int) and (low is None or v >= low)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -16,8 +16,10 @@ Samples are written as one ``.npz`` each (write, then rename), with a format ver
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,17 +129,27 @@ class MapSample:
         """
         path = Path(path)
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
                 arrays = {name: z[name] for name in (*cls._ROW_FIELDS, "free_coords")}
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise FormatError(f"MapSample.load: cannot read {path} ({e})") from e
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise FormatError(f"MapSample.load: cannot read {path} ({type(e).__name__}: {e})") from e
+        if not isinstance(header, dict):
+            raise FormatError(f"MapSample.load: {path} has a header of type {type(header).__name__}, expected an object")
         if header.get("version") != MAP_SAMPLE_VERSION:
             raise FormatError(f"MapSample.load: {path} has format version {header.get('version')}, "
                               f"expected {MAP_SAMPLE_VERSION}")
         try:
-            return cls(voxel_size_m=float(header["voxel_size_m"]),
-                       free_voxel_size_m=float(header["free_voxel_size_m"]), meta=header.get("meta", {}), **arrays)
+            sizes = [float(header[k]) for k in ("voxel_size_m", "free_voxel_size_m")]
+        except (KeyError, TypeError, ValueError) as e:
+            raise FormatError(f"MapSample.load: {path} header lacks a numeric voxel size ({e})") from None
+        if not all(math.isfinite(v) and v > 0 for v in sizes):
+            raise FormatError(f"MapSample.load: {path} has voxel sizes {sizes}; expected finite values > 0")
+        meta = header.get("meta", {})
+        if not isinstance(meta, dict):
+            raise FormatError(f"MapSample.load: {path} header field meta: expected an object, got {type(meta).__name__}")
+        try:
+            return cls(voxel_size_m=sizes[0], free_voxel_size_m=sizes[1], meta=meta, **arrays)
         except InputError as e:
             raise FormatError(f"MapSample.load: {path} is inconsistent ({e})") from e
 

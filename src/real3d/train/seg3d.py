@@ -66,8 +66,18 @@ class Seg3DTrainConfig:
     def __post_init__(self) -> None:
         if self.class_weighting not in ("none", "sqrt"):
             raise ConfigError(f"Seg3DTrainConfig.class_weighting: expected none or sqrt, got {self.class_weighting!r}")
-        if self.iterations < 1 or self.batch < 1 or not self.crop_m > 0 or not self.lr > 0:
-            raise ConfigError(f"Seg3DTrainConfig: iterations, batch >= 1 and crop_m, lr > 0 expected, got {self}")
+        for name, low in (("iterations", 1), ("batch", 1), ("warmup", 0), ("log_every", 1),
+                          ("checkpoint_every", 0), ("seed", None)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low):
+                need = "an integer" + ("" if low is None else f" >= {low}")
+                raise ConfigError(f"Seg3DTrainConfig.{name}: expected {need}, got {v!r}")
+        for name, strict in (("crop_m", True), ("lr", True), ("weight_decay", False), ("offset_weight", False)):
+            v = getattr(self, name)
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                    or not (v > 0 if strict else v >= 0)):
+                raise ConfigError(f"Seg3DTrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, "
+                                  f"got {v!r}")
 
 
 def sample_paths(folder: str | Path) -> list[Path]:
