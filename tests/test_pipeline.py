@@ -387,9 +387,9 @@ def test_thinned_rows_keep_an_evenly_spaced_aligned_sample():
 
 
 def test_run_summary_lists_are_bounded_and_counts_are_whole(monkeypatch):
-    import real3d.pipeline.runner as runner
+    import real3d.pipeline.stream as stream
 
-    monkeypatch.setattr(runner, "MAX_FRAMES_LISTED", 3)
+    monkeypatch.setattr(stream, "MAX_FRAMES_LISTED", 3)
     pipe = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=0, costmap_every=0))
     s = pipe.run([object()] * 7)
     assert s.counts["skipped"] == 7 and len(s.skipped) == 3
