@@ -31,7 +31,7 @@ class SemanticMapConfig:
             the class probabilities of the pixel they project to and colour.
         edge_step_px, edge_jump: pixels on depth edges (second difference of inverse depth
             over ``edge_step_px`` pixels above ``edge_jump`` of the pixel's own; see
-            ``_on_depth_edge``), where sensors return flying pixels between foreground and
+            ``real3d.mapping.depth_tests.on_depth_edge``), where sensors return flying pixels between foreground and
             background, update geometry and colour but give no class or instance.
         geometry_edge_jump: a pixel whose depth differs from a 4-neighbour's by more than
             this fraction of its own sits on a depth discontinuity (either side of it, or a

@@ -30,6 +30,10 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
   remove one, and at zero the voxel takes the new id.
 * Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
   ``truncation_m`` before the surface.
+
+The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``.
+This module stays at about 750 lines because fusion and the queries work on the same
+private arrays of the storage; splitting them would only spread one class over files.
 """
 
 from __future__ import annotations
@@ -46,6 +50,13 @@ from real3d.core.pose import check_pose
 from real3d.core.values import real_array
 from real3d.core.refinement import MapRefinement
 from real3d.mapping.config import SemanticMapConfig
+from real3d.mapping.depth_tests import (
+    agrees_with_a_neighbour,
+    between_surfaces,
+    depth_discontinuity,
+    incidence_cos,
+    on_depth_edge,
+)
 from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
 from real3d.mapping.storage import MAP_FORMAT_VERSION, MapStorage
 
@@ -88,101 +99,6 @@ class SemanticPoints:
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
-
-
-def _incidence_cos(depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.ndarray,
-                   min_cos: float = 0.25, max_jump: float = 0.05, step: int = 2) -> np.ndarray:
-    """|cos| of the angle between the viewing ray and the surface normal at pixels (v, u).
-
-    The normal comes from central differences (``step`` pixels each way, which averages
-    out some sensor noise) of the back-projected depth; where a
-    neighbour is invalid or across a depth jump (relative change > ``max_jump``) the
-    result is 1 (no correction). Clamped below at ``min_cos``.
-    """
-    h, w = depth.shape
-    ul, ur = np.maximum(u - step, 0), np.minimum(u + step, w - 1)
-    vu, vd = np.maximum(v - step, 0), np.minimum(v + step, h - 1)
-    dl, dr, du, dd = depth[v, ul], depth[v, ur], depth[vu, u], depth[vd, u]
-    ok = (ur > ul) & (vd > vu)
-    for n in (dl, dr, du, dd):
-        ok &= (n > 0) & (np.abs(n - d) < step * max_jump * d)
-
-    def point(uu, vv, dd_):
-        return np.stack([(uu - K.cx) / K.fx * dd_, (vv - K.cy) / K.fy * dd_, dd_], axis=1)
-
-    tu = point(ur, v, dr) - point(ul, v, dl)
-    tv = point(u, vd, dd) - point(u, vu, du)
-    n = np.cross(tu, tv)
-    ray = point(u, v, np.ones_like(d))
-    num = np.abs((n * ray).sum(axis=1))
-    den = np.linalg.norm(n, axis=1) * np.linalg.norm(ray, axis=1)
-    cos = np.divide(num, den, out=np.ones_like(num), where=den > 0)
-    return np.where(ok, np.maximum(cos, min_cos), 1.0)
-
-
-def _on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, jump: float) -> np.ndarray:
-    """(N,) bool: pixels (v, u) on a depth edge. Inverse depth is linear over the image
-    on any plane, so its second difference across ``step`` pixels (in u or in v) stays
-    near zero on flat surfaces however oblique, and is large at a discontinuity and on
-    flying pixels; an edge is where it exceeds ``jump`` of the pixel's own inverse depth.
-    Neighbours without depth count as no evidence."""
-    h, w = depth.shape
-    d = depth[v, u]
-    inv = 1.0 / np.maximum(d, 1e-6)
-    edge = np.zeros(v.shape[0], bool)
-    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
-                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
-        a, b = depth[av, au], depth[bv, bu]
-        ok = (a > 0) & (b > 0)
-        second = 1.0 / np.maximum(a, 1e-6) + 1.0 / np.maximum(b, 1e-6) - 2.0 * inv
-        edge |= ok & (np.abs(second) > jump * inv)
-    return edge
-
-
-def _between_surfaces(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, rel: float) -> np.ndarray:
-    """(N,) bool: pixels (v, u) whose depth lies between those ``step`` pixels to either
-    side (in u or in v), more than ``rel`` of their own from both: flying pixels, which a
-    sensor puts between a foreground edge and the background. A thin pole's pixels are
-    nearer than both sides and a surface's edge pixel has a surface on one side: neither
-    counts."""
-    h, w = depth.shape
-    d = depth[v, u]
-    out = np.zeros(v.shape[0], bool)
-    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
-                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
-        a, b = depth[av, au], depth[bv, bu]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        out |= (lo > 0) & (d - lo > rel * d) & (hi - d > rel * d)
-    return out
-
-
-def _depth_discontinuity(depth: np.ndarray, rel: float) -> np.ndarray:
-    """(H, W) bool: valid pixels with a valid 4-neighbour whose depth differs by more than
-    ``rel`` of their own."""
-    d = depth.astype(np.float32, copy=False)
-    out = np.zeros(d.shape, bool)
-    dv = np.abs(d[1:] - d[:-1])
-    both = (d[1:] > 0) & (d[:-1] > 0)
-    out[1:] |= both & (dv > rel * d[1:])
-    out[:-1] |= both & (dv > rel * d[:-1])
-    du = np.abs(d[:, 1:] - d[:, :-1])
-    both = (d[:, 1:] > 0) & (d[:, :-1] > 0)
-    out[:, 1:] |= both & (du > rel * d[:, 1:])
-    out[:, :-1] |= both & (du > rel * d[:, :-1])
-    return out
-
-
-def _agrees_with_a_neighbour(depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol: float) -> np.ndarray:
-    """(N,) bool: one of the 4-neighbours of pixel (v, u) has a depth within ``tol`` of
-    its own (relative)."""
-    h, w = depth.shape
-    d = depth[v, u]
-    out = np.zeros(v.shape[0], bool)
-    for nv, nu in ((np.maximum(v - 1, 0), u), (np.minimum(v + 1, h - 1), u),
-                   (v, np.maximum(u - 1, 0)), (v, np.minimum(u + 1, w - 1))):
-        same = (nv == v) & (nu == u)
-        out |= ~same & (np.abs(depth[nv, nu] - d) <= tol * d)
-    return out
 
 
 class SemanticMap(MapStorage):
@@ -406,10 +322,10 @@ class SemanticMap(MapStorage):
         # that projects onto their few pixels, so the TSDF misses them; their endpoints do not.
         # Flying pixels (isolated readings between a foreground edge and the background)
         # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
-        agreed = _agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
+        agreed = agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
         if cfg.geometry_edge_jump > 0:
             # Neighbouring flying pixels agree with each other; they lie between surfaces.
-            agreed &= ~_between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
+            agreed &= ~between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
         hit_rows, inv = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side], return_inverse=True)
         self._hits[hit_rows] = self._hits[hit_rows] + 1.0
         if hit_rows.size:
@@ -444,7 +360,7 @@ class SemanticMap(MapStorage):
         rows, pu, pv, z, xn, yn, ray_of = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok], ray_of[ok]
         dpx = depth[pv, pu].astype(np.float64)
         if cfg.geometry_edge_jump > 0:
-            dpx[_depth_discontinuity(depth, cfg.geometry_edge_jump)[pv, pu]] = 0.0  # no update
+            dpx[depth_discontinuity(depth, cfg.geometry_edge_jump)[pv, pu]] = 0.0  # no update
         sdf = (dpx - z) * np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
         ok = (dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m)
         rows, pu, pv, sdf, ray_of = rows[ok], pu[ok], pv[ok], sdf[ok], ray_of[ok]
@@ -453,7 +369,7 @@ class SemanticMap(MapStorage):
         # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
         # and snapping work in true distances. The angle is taken once per allocating ray
         # (the voxel's own pixel is at most a voxel away on the image).
-        sdf = sdf * _incidence_cos(depth, K, v, u, d)[ray_of]
+        sdf = sdf * incidence_cos(depth, K, v, u, d)[ray_of]
         ok = sdf >= -trunc
         rows, pu, pv, sdf = rows[ok], pu[ok], pv[ok], np.minimum(sdf[ok], trunc)
 
@@ -473,7 +389,7 @@ class SemanticMap(MapStorage):
         self._color_weight[rn] = cw
         # Classes and instances skip depth-edge pixels, whose depth may be a flying pixel
         # between the object the label names and the one behind.
-        inner = ~_on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)
+        inner = ~on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)
         rn, vn, un = rn[inner], vn[inner], un[inner]
         seg_class = None
         if prepared is not None:
