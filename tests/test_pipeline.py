@@ -393,3 +393,12 @@ def test_run_summary_lists_are_bounded_and_counts_are_whole(monkeypatch):
     pipe = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=0, costmap_every=0))
     s = pipe.run([object()] * 7)
     assert s.counts["skipped"] == 7 and len(s.skipped) == 3
+
+
+@pytest.mark.parametrize("kw", [
+    {"queue_size": "3"}, {"calibration_frames": 0}, {"threads": 0}, {"threads": True},
+    {"max_gap_s": "1"}, {"source_fps": "x"}, {"graph_every": 1.5}, {"refine_every": None},
+])
+def test_config_values_of_the_wrong_type_are_config_errors(kw):
+    with pytest.raises(ConfigError, match=next(iter(kw))):
+        PipelineConfig(**kw)

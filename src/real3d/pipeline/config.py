@@ -156,8 +156,22 @@ class PipelineConfig:
                 raise ConfigError(
                     f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}"
                 )
-        if self.refine_every < 1:
-            raise ConfigError(f"PipelineConfig.refine_every: expected >= 1, got {self.refine_every}")
+        for name, low in (("refine_every", 1), ("queue_size", 1), ("graph_every", 0), ("costmap_every", 0),
+                          ("calibration_frames", 1)):
+            value = getattr(self, name)
+            if not (_is_int(value) and value >= low):
+                raise ConfigError(f"PipelineConfig.{name}: expected an int >= {low}, got {value!r}")
+        if self.threads is not None and not (_is_int(self.threads) and self.threads >= 1):
+            raise ConfigError(f"PipelineConfig.threads: expected an int >= 1 or None, got {self.threads!r}")
+        for name in ("max_gap_s", "pose_max_jump_m", "pose_max_step_m", "min_median_depth_m",
+                     "max_median_depth_m", "trajectory_step_m", "min_valid_depth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"PipelineConfig.{name}: expected a number, got {value!r}")
+        for name in ("source_fps", "pose_max_speed_mps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"PipelineConfig.{name}: expected a number or None, got {value!r}")
         if self.map_refiner is not None and not isinstance(self.map_refiner, str):
             raise ConfigError(f"PipelineConfig.map_refiner: expected a 3D model name or weights path, "
                               f"got {type(self.map_refiner).__name__}")
