@@ -66,9 +66,14 @@ def main() -> None:
     net = load_model(args.model)
     data = open_data(args.heldout, args.cache)
     t0 = time.perf_counter()
-    cmp = compare_labellings(lambda f: net.predict(f, **kw[False]).labels, lambda f: net.predict(f, **kw[True]).labels,
-                             data, parse_synth_spec(args.heldout).fps, max_samples=args.eval_samples,
-                             n_boot=args.resamples)
+    cmp = compare_labellings(
+        lambda f: net.predict(f, **kw[False]).labels,
+        lambda f: net.predict(f, **kw[True]).labels,
+        data,
+        parse_synth_spec(args.heldout).fps,
+        max_samples=args.eval_samples,
+        n_boot=args.resamples,
+    )
     print(f"{args.model}: {cmp.views} views, {cmp.scenes} scenes, {time.perf_counter() - t0:.0f} s")
     print(cmp.summary((args.a, args.b)))
 
@@ -79,10 +84,16 @@ def main() -> None:
     base = sample_to_frame(data[0], 0)
     for s in args.sizes.split(","):
         h, w = (int(v) for v in s.split("x"))
-        frame = base if (h, w) == base.size_hw else base.replace(  # the held-out view, rescaled
-            rgb=np.asarray(Image.fromarray(base.rgb).resize((w, h), Image.BILINEAR)),
-            depth_m=np.asarray(Image.fromarray(base.depth_m).resize((w, h), Image.NEAREST)),
-            intrinsics=base.intrinsics.resized(w, h), labels=None)
+        frame = (
+            base
+            if (h, w) == base.size_hw
+            else base.replace(  # the held-out view, rescaled
+                rgb=np.asarray(Image.fromarray(base.rgb).resize((w, h), Image.BILINEAR)),
+                depth_m=np.asarray(Image.fromarray(base.depth_m).resize((w, h), Image.NEAREST)),
+                intrinsics=base.intrinsics.resized(w, h),
+                labels=None,
+            )
+        )
         times: dict[bool, list[float]] = {False: [], True: []}
         with torch.no_grad():
             for k in range(3 + args.repeats):

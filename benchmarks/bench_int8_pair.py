@@ -58,12 +58,15 @@ def main() -> None:
                 t = time.perf_counter()
                 s.run(rgb, depth)
                 times[i].append((time.perf_counter() - t) * 1000)
-    print(f"onnxruntime {ort.__version__}, {args.threads} threads, INT8 at {hw[0]}x{hw[1]}, "
-          f"{args.repeats} alternating runs each")
+    print(
+        f"onnxruntime {ort.__version__}, {args.threads} threads, INT8 at {hw[0]}x{hw[1]}, "
+        f"{args.repeats} alternating runs each"
+    )
     for (path, n_float, _), t in zip(sessions, times):
         q1, q3 = np.percentile(t, [25, 75])
-        print(f"{path}: {n_float} float convolutions, median {statistics.median(t):.2f} ms "
-              f"(quartiles {q1:.2f}-{q3:.2f})")
+        print(
+            f"{path}: {n_float} float convolutions, median {statistics.median(t):.2f} ms (quartiles {q1:.2f}-{q3:.2f})"
+        )
 
 
 if __name__ == "__main__":

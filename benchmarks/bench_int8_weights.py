@@ -55,8 +55,7 @@ def main() -> None:
     n = len(data) if not args.views else min(args.views, len(data))
     frames = [sample_to_frame(data[i], i) for i in range(n)]
     ext = cpu_extensions()
-    print(f"{cpu_model()}, extensions {ext}, onnxruntime {ort.__version__}, "
-          f"{args.threads} threads, {n} held-out views")
+    print(f"{cpu_model()}, extensions {ext}, onnxruntime {ort.__version__}, {args.threads} threads, {n} held-out views")
     rows = []
     for name in args.weights:
         net = load_model(name)
@@ -71,19 +70,43 @@ def main() -> None:
             first_row = len(rows)
             ref = [ref_seg.predict(f).labels for f in frames]
             conf = sum(confusion_matrix(r, f.labels) for r, f in zip(ref, frames))
-            rows.append({"weights": name, "graph": "fp32", "float_convs": None, "weights_as": None,
-                         "agreement_pct": 100.0, "miou": 100 * metrics_from_confusion(conf).miou})
-            variants = [(keep, bits) for keep in ([card_keep, []] if card_keep else [[]]) for bits in ("int7", "int8", "uint8")]
+            rows.append(
+                {
+                    "weights": name,
+                    "graph": "fp32",
+                    "float_convs": None,
+                    "weights_as": None,
+                    "agreement_pct": 100.0,
+                    "miou": 100 * metrics_from_confusion(conf).miou,
+                }
+            )
+            variants = [
+                (keep, bits) for keep in ([card_keep, []] if card_keep else [[]]) for bits in ("int7", "int8", "uint8")
+            ]
             for keep, bits in variants:
-                q = quantize_int8(fp32, tmp / f"q{len(keep)}_{bits}.onnx", feeds, keep_float=keep,
-                                  calibration_cache=ranges, weight_format=bits)
+                q = quantize_int8(
+                    fp32,
+                    tmp / f"q{len(keep)}_{bits}.onnx",
+                    feeds,
+                    keep_float=keep,
+                    calibration_cache=ranges,
+                    weight_format=bits,
+                )
                 seg = OrtSegmenter(q, threads=args.threads)
                 segs.append(seg)
                 labels = [seg.predict(f).labels for f in frames]
                 agree = float(np.mean([(a == b).mean() for a, b in zip(labels, ref)]))
                 conf = sum(confusion_matrix(lab, f.labels) for lab, f in zip(labels, frames))
-                rows.append({"weights": name, "graph": "int8", "float_convs": len(keep), "weights_as": bits,
-                             "agreement_pct": 100 * agree, "miou": 100 * metrics_from_confusion(conf).miou})
+                rows.append(
+                    {
+                        "weights": name,
+                        "graph": "int8",
+                        "float_convs": len(keep),
+                        "weights_as": bits,
+                        "agreement_pct": 100 * agree,
+                        "miou": 100 * metrics_from_confusion(conf).miou,
+                    }
+                )
             # latency through the runtime the pipeline uses, every graph on the same inputs
             for hw in ((240, 320), (480, 640)):
                 rgb, depth = random_inputs(net.config, hw)
@@ -91,17 +114,28 @@ def main() -> None:
                 d = None if depth is None else depth.numpy()
                 for row, seg in zip(rows[first_row:], segs):
                     row[f"ms_{hw[0]}x{hw[1]}"] = median_ms(lambda: seg.run(r, d), args.repeats)
-    print("| weights | graph | convs kept in float | weights as | argmax agreement % | mIoU | ms 240x320 | ms 480x640 |")
+    print(
+        "| weights | graph | convs kept in float | weights as | argmax agreement % | mIoU | ms 240x320 | ms 480x640 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         fc = "-" if r["float_convs"] is None else r["float_convs"]
         wb = "-" if r["weights_as"] is None else r["weights_as"]
-        print(f"| {r['weights']} | {r['graph']} | {fc} | {wb} | {r['agreement_pct']:.2f} | {r['miou']:.2f} "
-              f"| {r['ms_240x320']:.2f} | {r['ms_480x640']:.2f} |")
+        print(
+            f"| {r['weights']} | {r['graph']} | {fc} | {wb} | {r['agreement_pct']:.2f} | {r['miou']:.2f} "
+            f"| {r['ms_240x320']:.2f} | {r['ms_480x640']:.2f} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        out = {"cpu_extensions": ext, "onnxruntime": ort.__version__, "threads": args.threads,
-               "views": n, "heldout": args.heldout, "repeats": args.repeats, "rows": rows}
+        out = {
+            "cpu_extensions": ext,
+            "onnxruntime": ort.__version__,
+            "threads": args.threads,
+            "views": n,
+            "heldout": args.heldout,
+            "repeats": args.repeats,
+            "rows": rows,
+        }
         tmp = args.json.with_name(args.json.name + ".tmp")
         tmp.write_text(json.dumps(out, indent=1) + "\n")
         tmp.replace(args.json)

@@ -61,15 +61,19 @@ def main() -> None:
         total = time.perf_counter() - t0
         graph = pipe.scene_graph
         results[name] = (pipe, graph)
-        print(f"{name:12s}: {len(ms)} refinements, {np.median(ms):.0f} ms median, {max(ms):.0f} ms max, "
-              f"{np.mean(rows):,.0f} rows run per call (map {len(pipe.map):,} voxels); refiner "
-              f"{100 * sum(ms) / 1e3 / total:.1f} % of {total:.0f} s; {len(graph.objects())} objects")
+        print(
+            f"{name:12s}: {len(ms)} refinements, {np.median(ms):.0f} ms median, {max(ms):.0f} ms max, "
+            f"{np.mean(rows):,.0f} rows run per call (map {len(pipe.map):,} voxels); refiner "
+            f"{100 * sum(ms) / 1e3 / total:.1f} % of {total:.0f} s; {len(graph.objects())} objects"
+        )
     (pw, _), (pi, _) = results["whole map"], results["incremental"]
     a, b = pw.map.refinement.labels, pi.map.refinement.labels
     n = min(len(a), len(b))
     lab = (a[:n] > 0) | (b[:n] > 0)
-    print(f"final labels: incremental equals whole-map on {100 * (a[:n][lab] == b[:n][lab]).mean():.2f} % "
-          f"of {lab.sum():,} labelled voxels")
+    print(
+        f"final labels: incremental equals whole-map on {100 * (a[:n][lab] == b[:n][lab]).mean():.2f} % "
+        f"of {lab.sum():,} labelled voxels"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,7 @@ def _run_real3d(frames, stride: int, labels: bool, q) -> None:
         m.integrate(f, None if labels else np.zeros(f.size_hw, np.uint8))
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append((time.process_time() - c) * 1e3)
-    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": len(m),
-           "map_mb": m.nbytes / 1e6})
+    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": len(m), "map_mb": m.nbytes / 1e6})
 
 
 def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q) -> None:
@@ -76,8 +75,9 @@ def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q)
         names.append("label")
         dtypes.append(core.float32)
         ch.append(14)
-    vbg = o3d.t.geometry.VoxelBlockGrid(names, dtypes, ch, voxel_size=voxel_size, block_resolution=8,
-                                        block_count=20000, device=core.Device("CPU:0"))
+    vbg = o3d.t.geometry.VoxelBlockGrid(
+        names, dtypes, ch, voxel_size=voxel_size, block_resolution=8, block_count=20000, device=core.Device("CPU:0")
+    )
 
     def step(f):
         K = core.Tensor(f.intrinsics.K, core.float64)
@@ -112,8 +112,7 @@ def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q)
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append((time.process_time() - c) * 1e3)
     n_blocks = vbg.hashmap().size()
-    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": n_blocks * 512,
-           "map_mb": float("nan")})
+    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": n_blocks * 512, "map_mb": float("nan")})
 
 
 def _scaled_frames(plan, frames_per_room: int, size):
@@ -143,8 +142,15 @@ def _scale_real3d(plan, frames_per_room, size, q) -> None:
         c = coords[np.abs(coords[:, 0] * m.voxel_size_m - 30.0 * i - 7.5) < 15.0]
         if len(c):
             dense += int(np.prod(c.max(axis=0) - c.min(axis=0) + 1))
-    q.put({"voxels": len(m), "map_mb": m.nbytes / 1e6, "cpu": float(np.median(cpu)), "frames": len(cpu),
-           "dense_voxels": dense})
+    q.put(
+        {
+            "voxels": len(m),
+            "map_mb": m.nbytes / 1e6,
+            "cpu": float(np.median(cpu)),
+            "frames": len(cpu),
+            "dense_voxels": dense,
+        }
+    )
 
 
 def _scale_open3d(plan, frames_per_room, size, q) -> None:
@@ -152,9 +158,15 @@ def _scale_open3d(plan, frames_per_room, size, q) -> None:
 
     o3d = import_open3d()
     core = o3d.core
-    vbg = o3d.t.geometry.VoxelBlockGrid(["tsdf", "weight", "color"], [core.float32] * 3, [1, 1, 3],
-                                        voxel_size=0.05, block_resolution=8, block_count=60000,
-                                        device=core.Device("CPU:0"))
+    vbg = o3d.t.geometry.VoxelBlockGrid(
+        ["tsdf", "weight", "color"],
+        [core.float32] * 3,
+        [1, 1, 3],
+        voxel_size=0.05,
+        block_resolution=8,
+        block_count=60000,
+        device=core.Device("CPU:0"),
+    )
     for f in _scaled_frames(plan, frames_per_room, size):
         K = core.Tensor(f.intrinsics.K, core.float64)
         ext = core.Tensor(np.linalg.inv(f.world_T_cam), core.float64)
@@ -173,19 +185,27 @@ def _scaling(args) -> None:
     while not all(len(by_rooms.get(k, [])) >= n for k, n in ((1, 1), (3, 3), (4, 1))) and seed < 300:
         by_rooms.setdefault(len(generate_scene(seed, "home").rooms), []).append(seed)
         seed += 1
-    plans = {1: [(by_rooms[1][0], 1)], 3: [(by_rooms[3][0], 3)],
-             10: [(by_rooms[4][0], 4), (by_rooms[3][1], 3), (by_rooms[3][2], 3)]}
+    plans = {
+        1: [(by_rooms[1][0], 1)],
+        3: [(by_rooms[3][0], 3)],
+        10: [(by_rooms[4][0], 4), (by_rooms[3][1], 3), (by_rooms[3][2], 3)],
+    }
     fpr = args.frames_per_room
-    print("| rooms | homes (seed: rooms) | frames | real3d voxels | real3d map MB | CPU ms/frame | "
-          "Open3D blocks touched | Open3D MB at 20 / 76 B per voxel | dense 5 cm grid MB at 76 B |")
+    print(
+        "| rooms | homes (seed: rooms) | frames | real3d voxels | real3d map MB | CPU ms/frame | "
+        "Open3D blocks touched | Open3D MB at 20 / 76 B per voxel | dense 5 cm grid MB at 76 B |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n, plan in plans.items():
         r = _in_child(_scale_real3d, plan, fpr, tuple(args.size))
         o = _in_child(_scale_open3d, plan, fpr, tuple(args.size)) if not args.skip_open3d else {"blocks": 0}
         vox_o3d = o["blocks"] * 512
-        print(f"| {n} | {', '.join(f'{s}: {k}' for s, k in plan)} | {r['frames']} | {r['voxels']} | "
-              f"{r['map_mb']:.1f} | {r['cpu']:.1f} | {o['blocks']} | {vox_o3d * 20 / 1e6:.0f} / "
-              f"{vox_o3d * 76 / 1e6:.0f} | {r['dense_voxels'] * 76 / 1e6:.0f} |", flush=True)
+        print(
+            f"| {n} | {', '.join(f'{s}: {k}' for s, k in plan)} | {r['frames']} | {r['voxels']} | "
+            f"{r['map_mb']:.1f} | {r['cpu']:.1f} | {o['blocks']} | {vox_o3d * 20 / 1e6:.0f} / "
+            f"{vox_o3d * 76 / 1e6:.0f} | {r['dense_voxels'] * 76 / 1e6:.0f} |",
+            flush=True,
+        )
 
 
 def _in_child(target, *args):
@@ -221,19 +241,33 @@ def main() -> None:
         wall = np.concatenate([r["wall"] for r in results])
         cpu = np.concatenate([r["cpu"] for r in results])
         r0 = results[-1]
-        rows.append((name, np.median(wall), np.percentile(wall, 90), np.median(cpu),
-                     np.median([r["mem"] for r in results]), r0["voxels"], r0["map_mb"]))
+        rows.append(
+            (
+                name,
+                np.median(wall),
+                np.percentile(wall, 90),
+                np.median(cpu),
+                np.median([r["mem"] for r in results]),
+                r0["voxels"],
+                r0["map_mb"],
+            )
+        )
 
     for stride in (2, 3, 4):
-        record(f"real3d hash, stride {stride}, labels",
-               [_in_child(_run_real3d, frames, stride, True) for _ in range(args.repeats)])
-    record("real3d hash, stride 4, no labels",
-           [_in_child(_run_real3d, frames, 4, False) for _ in range(args.repeats)])
+        record(
+            f"real3d hash, stride {stride}, labels",
+            [_in_child(_run_real3d, frames, stride, True) for _ in range(args.repeats)],
+        )
+    record("real3d hash, stride 4, no labels", [_in_child(_run_real3d, frames, 4, False) for _ in range(args.repeats)])
     if not args.skip_open3d:
-        record("Open3D VoxelBlockGrid (all pixels), TSDF+colour",
-               [_in_child(_run_open3d, frames, 0.05, 3.0, False) for _ in range(args.repeats)])
-        record("Open3D VoxelBlockGrid + Python label update",
-               [_in_child(_run_open3d, frames, 0.05, 3.0, True) for _ in range(args.repeats)])
+        record(
+            "Open3D VoxelBlockGrid (all pixels), TSDF+colour",
+            [_in_child(_run_open3d, frames, 0.05, 3.0, False) for _ in range(args.repeats)],
+        )
+        record(
+            "Open3D VoxelBlockGrid + Python label update",
+            [_in_child(_run_open3d, frames, 0.05, 3.0, True) for _ in range(args.repeats)],
+        )
 
     # Scene graph, costmap and planners on the fused map.
     from real3d.mapping import SemanticMap
@@ -280,13 +314,14 @@ def main() -> None:
     from real3d.core.machine import describe_machine
 
     print(f"\nmachine: {describe_machine(('numpy', 'scipy', 'skimage', 'open3d', 'real3d'))}")
-    print(f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
-          f"5 cm voxels, {args.repeats} repeats\n")
+    print(
+        f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
+        f"5 cm voxels, {args.repeats} repeats\n"
+    )
     print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | RSS growth MB | voxels | map MB |")
     print("|---|---|---|---|---|---|---|")
     for name, med, p90, cpu, mem, vox, mb in rows:
-        print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | "
-              f"{'' if mb != mb else f'{mb:.1f}'} |")
+        print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | {'' if mb != mb else f'{mb:.1f}'} |")
     print("\n| stage | median ms |\n|---|---|")
     print(f"| scene graph update (every 10 frames, {len(g.objects())} objects) | {np.median(graph_ms):.1f} |")
     print(f"| costmap build ({cm.cost.shape[0]}x{cm.cost.shape[1]} cells at 5 cm) | {np.median(cost_ms):.1f} |")

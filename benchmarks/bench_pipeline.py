@@ -33,9 +33,7 @@ import numpy as np
 def make_pipeline(args, backend: str, **kw):
     from real3d.pipeline import Pipeline, PipelineConfig
 
-    cfg = PipelineConfig(
-        model=args.model, rgb_model=args.rgb_model, backend=backend, threads=args.threads, **kw
-    )
+    cfg = PipelineConfig(model=args.model, rgb_model=args.rgb_model, backend=backend, threads=args.threads, **kw)
     return Pipeline(cfg)
 
 
@@ -187,9 +185,7 @@ def realtime(args) -> dict:
     frames = [src.sensor_frame(i) for i in range(len(src))]
     rows = []
     for policy in ("drop", "keyframe"):
-        pipe = make_pipeline(
-            args, args.backend, mode="realtime", overload_policy=policy, source_fps=args.fps
-        )
+        pipe = make_pipeline(args, args.backend, mode="realtime", overload_policy=policy, source_fps=args.fps)
         for f in frames[:5]:
             pipe.step(f)
         pipe.reset()
@@ -212,7 +208,8 @@ def realtime(args) -> dict:
 
 def print_realtime(res: dict) -> None:
     print(
-        "| policy | backend | source FPS | frames | processed | dropped | processed FPS | arrival-to-result p50 / p95 ms "
+        "| policy | backend | source FPS | frames | processed | dropped | processed FPS "
+        "| arrival-to-result p50 / p95 ms "
         "| map voxels |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
@@ -220,15 +217,14 @@ def print_realtime(res: dict) -> None:
         c = r["counts"]
         print(
             f"| {r['policy']} | {r['backend']} | {r['source_fps']:.0f} | {r['frames']} | {c['fused'] + c['rgb_only']} "
-            f"| {c['dropped']} | {r['fps']:.1f} | {r['total_ms'].get('p50', 0):.0f} / {r['total_ms'].get('p95', 0):.0f} "
+            f"| {c['dropped']} | {r['fps']:.1f} "
+            f"| {r['total_ms'].get('p50', 0):.0f} / {r['total_ms'].get('p95', 0):.0f} "
             f"| {r['map_voxels']} |"
         )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=("speed", "soak", "realtime"))
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--sizes", default="240x320,480x640")

@@ -43,7 +43,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     names = list(PRESETS) if args.presets == "all" else args.presets.split(",")
-    weights = dict(w.split("=", 1) for w in args.weights) if args.weights else {"rgbd-default": "rgbd-default", "rgb-default": "rgb-default"}
+    weights = (
+        dict(w.split("=", 1) for w in args.weights)
+        if args.weights
+        else {"rgbd-default": "rgbd-default", "rgb-default": "rgb-default"}
+    )
     rows = []
     # trained rows first, then architecture-only rows
     models = [(n, load_model(p)) for n, p in weights.items()] + [(n, build_model(n).eval()) for n in names]
@@ -60,8 +64,12 @@ def main() -> None:
         median_ms(lambda: first(rgb, depth), 20, warmup=10)
     for name, model in models:
         cfg = model.config
-        row = {"model": name, "preset": cfg.name, "fusion": cfg.fusion,
-               "params_M": sum(p.numel() for p in model.parameters()) / 1e6}
+        row = {
+            "model": name,
+            "preset": cfg.name,
+            "fusion": cfg.fusion,
+            "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        }
         for hw in sizes:
             tag = f"{hw[0]}x{hw[1]}"
             row[f"gmac_{tag}"] = count_macs(model, hw) / 1e9
@@ -98,7 +106,11 @@ def main() -> None:
                         r = smp["rgb"][None] if cfg.uses_rgb else None
                         d = smp["depth_m"][None] if cfg.uses_depth else None
                         ref.append(model(r, d).argmax(1).numpy())
-                        q.append(sessions["ort8"].run(None if r is None else r.numpy(), None if d is None else d.numpy()).argmax(1))
+                        q.append(
+                            sessions["ort8"]
+                            .run(None if r is None else r.numpy(), None if d is None else d.numpy())
+                            .argmax(1)
+                        )
                 row["int8_agree"] = 100 * float(np.mean(np.concatenate(ref) == np.concatenate(q)))
         rows.append(row)
         print(f"done {name}", flush=True)

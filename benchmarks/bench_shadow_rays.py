@@ -49,6 +49,7 @@ def main() -> None:
                     def f(rays, tnear, tfar):
                         recorded.append((_seed, rays.copy(), tnear, tfar))
                         return _test(rays, tnear, tfar)
+
                     return f
 
                 r.caster.occlusion_test = record
@@ -86,12 +87,17 @@ def main() -> None:
             totals[k].append(t[k] * 1e3)
     n_rays = sum(len(rec[1]) for rec in recorded)
     n_frames = len(frame_ms["open3d"])
-    print(f"machine: {describe_machine(('open3d', 'numba'))}; one thread; homes {args.scenes}, "
-          f"{n_frames} views at 240x320")
-    print(f"BVH build: {np.median(t_build):.1f} ms median over {len(t_build)} homes "
-          f"({', '.join(str(len(m.triangles)) for m in meshes.values())} triangles)")
-    print("| backend | frame ms (median) | occlusion tests on the recorded rays, ms (median of passes) "
-          "| ms per frame |")
+    print(
+        f"machine: {describe_machine(('open3d', 'numba'))}; one thread; homes {args.scenes}, "
+        f"{n_frames} views at 240x320"
+    )
+    print(
+        f"BVH build: {np.median(t_build):.1f} ms median over {len(t_build)} homes "
+        f"({', '.join(str(len(m.triangles)) for m in meshes.values())} triangles)"
+    )
+    print(
+        "| backend | frame ms (median) | occlusion tests on the recorded rays, ms (median of passes) | ms per frame |"
+    )
     print("|---|---|---|---|")
     for k in frame_ms:
         occ = float(np.median(totals[k]))

@@ -41,15 +41,28 @@ def room_points(voxel_m: float) -> torch.Tensor:
         return (o + s[:, None, None] * u + t[None, :, None] * v).reshape(-1, 3)
 
     w, d, h = 6.0, 5.0, 2.6
-    parts = [rect((0, 0, 0), (w, 0, 0), (0, d, 0)),
-             rect((0, 0, 0), (w, 0, 0), (0, 0, h)), rect((0, d, 0), (w, 0, 0), (0, 0, h)),
-             rect((0, 0, 0), (0, d, 0), (0, 0, h)), rect((w, 0, 0), (0, d, 0), (0, 0, h))]
-    boxes = [((0.5, 0.5), (1.6, 0.8, 0.75)), ((3.0, 2.0), (1.2, 1.2, 0.72)), ((4.8, 0.3), (1.0, 0.5, 1.9)),
-             ((0.4, 3.6), (2.0, 0.9, 0.45)), ((3.3, 3.9), (0.5, 0.5, 0.9))]
+    parts = [
+        rect((0, 0, 0), (w, 0, 0), (0, d, 0)),
+        rect((0, 0, 0), (w, 0, 0), (0, 0, h)),
+        rect((0, d, 0), (w, 0, 0), (0, 0, h)),
+        rect((0, 0, 0), (0, d, 0), (0, 0, h)),
+        rect((w, 0, 0), (0, d, 0), (0, 0, h)),
+    ]
+    boxes = [
+        ((0.5, 0.5), (1.6, 0.8, 0.75)),
+        ((3.0, 2.0), (1.2, 1.2, 0.72)),
+        ((4.8, 0.3), (1.0, 0.5, 1.9)),
+        ((0.4, 3.6), (2.0, 0.9, 0.45)),
+        ((3.3, 3.9), (0.5, 0.5, 0.9)),
+    ]
     for (x, y), (sx, sy, sz) in boxes:
-        parts += [rect((x, y, sz), (sx, 0, 0), (0, sy, 0)),
-                  rect((x, y, 0), (sx, 0, 0), (0, 0, sz)), rect((x, y + sy, 0), (sx, 0, 0), (0, 0, sz)),
-                  rect((x, y, 0), (0, sy, 0), (0, 0, sz)), rect((x + sx, y, 0), (0, sy, 0), (0, 0, sz))]
+        parts += [
+            rect((x, y, sz), (sx, 0, 0), (0, sy, 0)),
+            rect((x, y, 0), (sx, 0, 0), (0, 0, sz)),
+            rect((x, y + sy, 0), (sx, 0, 0), (0, 0, sz)),
+            rect((x, y, 0), (0, sy, 0), (0, 0, sz)),
+            rect((x + sx, y, 0), (0, sy, 0), (0, 0, sz)),
+        ]
     return torch.cat(parts).float()
 
 
@@ -142,8 +155,10 @@ def main() -> None:
     net = SparseUNet(SparseUNetConfig(in_channels=4, num_classes=14, channels=tuple(args.channels)))
     net.train()
     print(f"host: {machine()}")
-    print(f"scene: {base.num_sites} voxels of {args.voxel} m, channels {tuple(args.channels)}, "
-          f"{args.repeats} repeats (median)")
+    print(
+        f"scene: {base.num_sites} voxels of {args.voxel} m, channels {tuple(args.channels)}, "
+        f"{args.repeats} repeats (median)"
+    )
 
     def ours_forward(grad: bool):
         f = feats.clone().requires_grad_(grad)
@@ -155,8 +170,10 @@ def main() -> None:
     try:
         import spconv.pytorch as spconv
         import spconv.pytorch.ops as spconv_ops
+
         spconv_ops.get_current_stream = lambda: 0  # CPU: no CUDA stream to ask torch for
         import spconv as spconv_pkg
+
         spconv_version = spconv_pkg.__version__
     except ImportError:
         spconv = None
@@ -194,8 +211,16 @@ def main() -> None:
             d_grad = float((ours_f.grad - sp_f.grad).abs().max())
             g_scale = float(ours_f.grad.abs().max())
             scale = float(ours_out.abs().max().detach())
-            rows.append((f"spconv {spconv_version}", threads, s_fwd, s_bwd,
-                         f"max diff to ours: output {d_out:.1e} (max |output| {scale:.1f}), input grad {d_grad:.1e} (max {g_scale:.1e})"))
+            rows.append(
+                (
+                    f"spconv {spconv_version}",
+                    threads,
+                    s_fwd,
+                    s_bwd,
+                    f"max diff to ours: output {d_out:.1e} (max |output| {scale:.1f}), "
+                    f"input grad {d_grad:.1e} (max {g_scale:.1e})",
+                )
+            )
     print()
     print("| backend | threads | forward ms | forward+backward ms | notes |")
     print("|---|---|---|---|---|")

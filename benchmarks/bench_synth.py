@@ -107,8 +107,9 @@ def step_costs(size, n_views, repeats, bank):
         acc = dict.fromkeys(STEPS, 0.0)
         for T in poses:
             t0 = time.perf_counter()
-            rays = np.concatenate([np.broadcast_to(T[:3, 3], d_cam.shape),
-                                   rotate_vectors(d_cam, T[:3, :3])], 1).astype(np.float32)
+            rays = np.concatenate([np.broadcast_to(T[:3, 3], d_cam.shape), rotate_vectors(d_cam, T[:3, :3])], 1).astype(
+                np.float32
+            )
             rc.cast_rays(o3d.core.Tensor(rays), nthreads=1)
             t1 = time.perf_counter()
             v = r.cast(T, K)
@@ -123,8 +124,7 @@ def step_costs(size, n_views, repeats, bank):
             hit = v.face >= 0
             spec = hit & r.face_specular[np.where(hit, v.face, 0)]
             t5b = time.perf_counter()
-            simulate_depth(v.depth_m, v.normals_cam, K, rng, r.config.sensor, albedo=lum,
-                           specular_mask=spec)
+            simulate_depth(v.depth_m, v.normals_cam, K, rng, r.config.sensor, albedo=lum, specular_mask=spec)
             t6 = time.perf_counter()
             r.render(T, K, rng)
             t7 = time.perf_counter()
@@ -146,8 +146,15 @@ def throughput(size, n_frames, workers, repeats, frames_per_scene, scene_batches
     bank built) and counts the frames after those."""
     fps = []
     for rep in range(repeats):
-        ds = SynthDataset(n_frames, size_hw=size, kind="mixed", seed=100 + rep, noise=True,
-                          frames_per_scene=frames_per_scene, render_config=RenderConfig(nthreads=1, shadow_rays=_RAYS))
+        ds = SynthDataset(
+            n_frames,
+            size_hw=size,
+            kind="mixed",
+            seed=100 + rep,
+            noise=True,
+            frames_per_scene=frames_per_scene,
+            render_config=RenderConfig(nthreads=1, shadow_rays=_RAYS),
+        )
         if workers == 0:
             ds[0]  # texture bank and first scene outside the timing, as in a long-running loader
             t = time.perf_counter()
@@ -156,8 +163,9 @@ def throughput(size, n_frames, workers, repeats, frames_per_scene, scene_batches
             fps.append((n_frames - 1) / (time.perf_counter() - t))
             continue
         if scene_batches:
-            loader = DataLoader(ds, batch_sampler=ds.worker_batches(8, workers), num_workers=workers,
-                                worker_init_fn=_one_thread)
+            loader = DataLoader(
+                ds, batch_sampler=ds.worker_batches(8, workers), num_workers=workers, worker_init_fn=_one_thread
+            )
         else:
             loader = DataLoader(ds, batch_size=8, num_workers=workers, worker_init_fn=_one_thread)
         it = iter(loader)
@@ -179,9 +187,19 @@ def baseline_figures(args) -> dict:
     """Whole-frame ms and throughput of the checkout at ``--baseline-src``, from a subprocess
     that runs this script's ``--as-baseline`` mode with that checkout first on the path."""
     env = dict(os.environ, PYTHONPATH=args.baseline_src)
-    cmd = [sys.executable, os.path.abspath(__file__), "--as-baseline", "--repeats",
-           str(args.baseline_repeats), "--frames", str(args.baseline_frames), "--views",
-           str(args.views), "--frames-per-scene", str(args.frames_per_scene)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--as-baseline",
+        "--repeats",
+        str(args.baseline_repeats),
+        "--frames",
+        str(args.baseline_frames),
+        "--views",
+        str(args.views),
+        "--frames-per-scene",
+        str(args.frames_per_scene),
+    ]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -189,11 +207,14 @@ def baseline_figures(args) -> dict:
 def as_baseline(args) -> None:
     """Figures that need only the API every checkout has; printed as one JSON line."""
     bank = TextureBank(0)
-    res = {"real3d": os.path.dirname(real3d.__file__),
-           "render_ms": {f"{h}x{w}": render_ms((h, w), args.views, args.repeats, bank) for h, w in SIZES},
-           "fps": {str(nw): throughput((240, 320), args.frames, nw, args.repeats,
-                                       args.frames_per_scene, scene_batches=False)
-                   for nw in (0, 2)}}
+    res = {
+        "real3d": os.path.dirname(real3d.__file__),
+        "render_ms": {f"{h}x{w}": render_ms((h, w), args.views, args.repeats, bank) for h, w in SIZES},
+        "fps": {
+            str(nw): throughput((240, 320), args.frames, nw, args.repeats, args.frames_per_scene, scene_batches=False)
+            for nw in (0, 2)
+        },
+    }
     print(json.dumps(res))
 
 
@@ -203,13 +224,18 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1024)
     ap.add_argument("--views", type=int, default=10)
     ap.add_argument("--frames-per-scene", type=int, default=32)
-    ap.add_argument("--baseline-src", default=None,
-                    help="src folder of another real3d checkout to measure as the baseline")
+    ap.add_argument(
+        "--baseline-src", default=None, help="src folder of another real3d checkout to measure as the baseline"
+    )
     ap.add_argument("--baseline-repeats", type=int, default=3)
     ap.add_argument("--baseline-frames", type=int, default=384)
     ap.add_argument("--as-baseline", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--rays", default="open3d", choices=("open3d", "bvh", "torch"),
-                    help="the engine's shadow-ray backend (RenderConfig.shadow_rays)")
+    ap.add_argument(
+        "--rays",
+        default="open3d",
+        choices=("open3d", "bvh", "torch"),
+        help="the engine's shadow-ray backend (RenderConfig.shadow_rays)",
+    )
     args = ap.parse_args()
     global _RAYS
     _RAYS = args.rays
@@ -229,23 +255,30 @@ def main() -> None:
     head = " ".join(f"{h}x{w}".rjust(10) for h, w in SIZES)
     print(f"{'step':44s} {head}")
     if base:
-        print(f"{'baseline checkout: whole frame':44s} "
-              + " ".join(f"{base['render_ms'][f'{h}x{w}']:10.2f}" for h, w in SIZES))
+        print(
+            f"{'baseline checkout: whole frame':44s} "
+            + " ".join(f"{base['render_ms'][f'{h}x{w}']:10.2f}" for h, w in SIZES)
+        )
     for k, label in STEPS.items():
         print(f"{label:44s} " + " ".join(f"{rows[s][k]:10.2f}" for s in SIZES))
-    print(f"\nSynthDataset throughput at 240x320, noise on, mixed homes/warehouses, "
-          f"{args.frames_per_scene} views per scene, {args.frames} frames, median of {args.repeats}")
-    for workers, scene_batches, what in ((0, False, "in this process"),
-                                         (1, False, "1 DataLoader worker"),
-                                         (2, False, "2 workers, batches in index order"),
-                                         (2, True, "2 workers, worker_batches (whole scenes)")):
-        f = throughput((240, 320), args.frames, workers, args.repeats, args.frames_per_scene,
-                       scene_batches)
+    print(
+        f"\nSynthDataset throughput at 240x320, noise on, mixed homes/warehouses, "
+        f"{args.frames_per_scene} views per scene, {args.frames} frames, median of {args.repeats}"
+    )
+    for workers, scene_batches, what in (
+        (0, False, "in this process"),
+        (1, False, "1 DataLoader worker"),
+        (2, False, "2 workers, batches in index order"),
+        (2, True, "2 workers, worker_batches (whole scenes)"),
+    ):
+        f = throughput((240, 320), args.frames, workers, args.repeats, args.frames_per_scene, scene_batches)
         print(f"  {what:42s} {f:6.1f} frames/s")
     if base:
-        print(f"  baseline checkout ({args.baseline_frames} frames, median of "
-              f"{args.baseline_repeats}): in this process {base['fps']['0']:.1f}, "
-              f"2 workers (index order) {base['fps']['2']:.1f} frames/s")
+        print(
+            f"  baseline checkout ({args.baseline_frames} frames, median of "
+            f"{args.baseline_repeats}): in this process {base['fps']['0']:.1f}, "
+            f"2 workers (index order) {base['fps']['2']:.1f} frames/s"
+        )
     print(f"end: {load()}")
 
 

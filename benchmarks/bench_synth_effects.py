@@ -92,12 +92,11 @@ def _room(h: int, w: int, bank: TextureBank, rng: np.random.Generator):
     albedo = sample_texture(bank.images, tex_id.ravel(), uv).reshape(h, w, 3) * base
     shade = np.abs(normals[..., 2]) * 0.8 + 0.2
     radiance = (albedo * shade[..., None] * rng.uniform(0.5, 2.0)).astype(np.float32)
-    radiance[: h // 5, w // 2: w // 2 + w // 6] = 6.0  # a bright window
+    radiance[: h // 5, w // 2 : w // 2 + w // 6] = 6.0  # a bright window
     spec = np.zeros((h, w), bool)
-    spec[h // 2: h // 2 + h // 8, : w // 8] = True
+    spec[h // 2 : h // 2 + h // 8, : w // 8] = True
     lum = (albedo @ np.array([0.2126, 0.7152, 0.0722])).astype(np.float32)
-    return (intr, radiance, depth.astype(np.float32), normals.astype(np.float32), lum, spec,
-            tex_id.ravel(), uv)
+    return (intr, radiance, depth.astype(np.float32), normals.astype(np.float32), lum, spec, tex_id.ravel(), uv)
 
 
 def main() -> None:
@@ -111,22 +110,24 @@ def main() -> None:
     print(f"1 BLAS/OpenMP thread; repeats {args.repeats}")
     print()
 
-    build, build_cpu, _ = _times_ms(lambda i: TextureBank(seed=i, size=256),
-                                    args.bank_repeats, warmup=1, best_of=1)
+    build, build_cpu, _ = _times_ms(lambda i: TextureBank(seed=i, size=256), args.bank_repeats, warmup=1, best_of=1)
     bank = TextureBank(0, 256)
-    print(f"TextureBank(size=256): {len(bank.images)} textures, {len(bank.photos)} photos, "
-          f"build median {statistics.median(build):.0f} ms wall, "
-          f"{statistics.median(build_cpu):.0f} ms CPU")
+    print(
+        f"TextureBank(size=256): {len(bank.images)} textures, {len(bank.photos)} photos, "
+        f"build median {statistics.median(build):.0f} ms wall, "
+        f"{statistics.median(build_cpu):.0f} ms CPU"
+    )
     print()
-    print("| step | size | wall median ms | wall mean ms | CPU median ms | CPU mean ms "
-          "| mean of per-draw best ms |")
+    print("| step | size | wall median ms | wall mean ms | CPU median ms | CPU mean ms | mean of per-draw best ms |")
     print("|---|---|---|---|---|---|---|")
 
     def row(name, size, times):
         wall, cpu, best = times
-        print(f"| {name} | {size} | {statistics.median(wall):.2f} | {statistics.mean(wall):.2f} "
-              f"| {statistics.median(cpu):.2f} | {statistics.mean(cpu):.2f} "
-              f"| {statistics.mean(best):.2f} |")
+        print(
+            f"| {name} | {size} | {statistics.median(wall):.2f} | {statistics.mean(wall):.2f} "
+            f"| {statistics.median(cpu):.2f} | {statistics.mean(cpu):.2f} "
+            f"| {statistics.mean(best):.2f} |"
+        )
 
     for spec in args.sizes.split(","):
         h, w = (int(x) for x in spec.lower().split("x"))
@@ -139,24 +140,53 @@ def main() -> None:
         uv32 = uv.astype(np.float32)
         reps = args.repeats
 
-        row(f"sample_texture nearest, N={n} (scene uv)", label,
-            _times_ms(lambda i: sample_texture(bank.images, tex_id, uv32), reps))
-        row(f"sample_texture nearest, N={n} (random uv)", label,
-            _times_ms(lambda i: sample_texture(bank.images, rand_id, rand_uv), reps))
-        row(f"sample_texture bilinear, N={n} (scene uv)", label,
-            _times_ms(lambda i: sample_texture(bank.images, tex_id, uv32, bilinear=True),
-                      reps))
-        row("apply_camera_effects default", label, _times_ms(
-            lambda i: apply_camera_effects(radiance, np.random.default_rng(i)), reps))
-        row("apply_camera_effects none()", label, _times_ms(
-            lambda i: apply_camera_effects(radiance, np.random.default_rng(i),
-                                           CameraEffectsConfig.none()), reps))
-        row("simulate_depth default (albedo, specular)", label, _times_ms(
-            lambda i: simulate_depth(depth, normals, intr, np.random.default_rng(i),
-                                     albedo=lum, specular_mask=specular), reps))
-        row("simulate_depth noise_only()", label, _times_ms(
-            lambda i: simulate_depth(depth, normals, intr, np.random.default_rng(i),
-                                     DepthSensorConfig.noise_only()), reps))
+        row(
+            f"sample_texture nearest, N={n} (scene uv)",
+            label,
+            _times_ms(lambda i: sample_texture(bank.images, tex_id, uv32), reps),
+        )
+        row(
+            f"sample_texture nearest, N={n} (random uv)",
+            label,
+            _times_ms(lambda i: sample_texture(bank.images, rand_id, rand_uv), reps),
+        )
+        row(
+            f"sample_texture bilinear, N={n} (scene uv)",
+            label,
+            _times_ms(lambda i: sample_texture(bank.images, tex_id, uv32, bilinear=True), reps),
+        )
+        row(
+            "apply_camera_effects default",
+            label,
+            _times_ms(lambda i: apply_camera_effects(radiance, np.random.default_rng(i)), reps),
+        )
+        row(
+            "apply_camera_effects none()",
+            label,
+            _times_ms(
+                lambda i: apply_camera_effects(radiance, np.random.default_rng(i), CameraEffectsConfig.none()), reps
+            ),
+        )
+        row(
+            "simulate_depth default (albedo, specular)",
+            label,
+            _times_ms(
+                lambda i: simulate_depth(
+                    depth, normals, intr, np.random.default_rng(i), albedo=lum, specular_mask=specular
+                ),
+                reps,
+            ),
+        )
+        row(
+            "simulate_depth noise_only()",
+            label,
+            _times_ms(
+                lambda i: simulate_depth(
+                    depth, normals, intr, np.random.default_rng(i), DepthSensorConfig.noise_only()
+                ),
+                reps,
+            ),
+        )
         u8 = apply_camera_effects(radiance, rng0, CameraEffectsConfig.none())
 
         def jpeg(i):
@@ -167,8 +197,7 @@ def main() -> None:
                 np.array(im)
 
         row("baseline: PIL JPEG round trip (q=80)", label, _times_ms(jpeg, reps))
-        row("baseline: sRGB encode (np.power)", label,
-            _times_ms(lambda i: linear_to_srgb(radiance), reps))
+        row("baseline: sRGB encode (np.power)", label, _times_ms(lambda i: linear_to_srgb(radiance), reps))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ def _run(cfg_kw: dict, data, warmup: int, steps: int) -> dict:
             rows = list(csv.DictReader(fh))
     t = {int(r["step"]): float(r["seconds"]) for r in rows}
     dt = t[warmup + steps] - t[warmup]
-    out = {"samples_per_s": steps * cfg.batch_size / dt, "step_ms": 1000 * dt / steps,
-           "loss_first": s["losses"][0], "loss_last": s["losses"][-1], "amp": s["amp"]}
+    out = {
+        "samples_per_s": steps * cfg.batch_size / dt,
+        "step_ms": 1000 * dt / steps,
+        "loss_first": s["losses"][0],
+        "loss_last": s["losses"][-1],
+        "amp": s["amp"],
+    }
     if cfg.device.startswith("cuda"):
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return out
@@ -69,27 +74,49 @@ def main() -> None:
     rows = []
     for dev in args.devices.split(","):
         for b in (int(v) for v in args.batch_sizes.split(",")):
-            kw = dict(preset=args.preset, batch_size=b, crop_hw=(h, w), lr=3e-4, warmup_steps=5,
-                      amp=args.amp, workers=args.workers, threads=args.threads, device=dev, seed=0)
+            kw = dict(
+                preset=args.preset,
+                batch_size=b,
+                crop_hw=(h, w),
+                lr=3e-4,
+                warmup_steps=5,
+                amp=args.amp,
+                workers=args.workers,
+                threads=args.threads,
+                device=dev,
+                seed=0,
+            )
             runs = [_run(kw, data, args.warmup, args.steps) for _ in range(args.repeats)]
             sps = [r["samples_per_s"] for r in runs]
-            row = {"device": dev, "batch": b, "amp": runs[0]["amp"], "samples_per_s": statistics.median(sps),
-                   "min": min(sps), "max": max(sps), "step_ms": statistics.median(r["step_ms"] for r in runs),
-                   "peak_gib": runs[0].get("peak_gib"), "loss_first": runs[0]["loss_first"],
-                   "loss_last": runs[0]["loss_last"]}
+            row = {
+                "device": dev,
+                "batch": b,
+                "amp": runs[0]["amp"],
+                "samples_per_s": statistics.median(sps),
+                "min": min(sps),
+                "max": max(sps),
+                "step_ms": statistics.median(r["step_ms"] for r in runs),
+                "peak_gib": runs[0].get("peak_gib"),
+                "loss_first": runs[0]["loss_first"],
+                "loss_last": runs[0]["loss_last"],
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    print(f"\n{args.preset}, crops {h}x{w}, {args.steps} timed steps after {args.warmup}, median of "
-          f"{args.repeats}; data {args.data}; {args.workers} loader workers, {args.threads} torch threads")
+    print(
+        f"\n{args.preset}, crops {h}x{w}, {args.steps} timed steps after {args.warmup}, median of "
+        f"{args.repeats}; data {args.data}; {args.workers} loader workers, {args.threads} torch threads"
+    )
     print(f"CPU {describe_machine(('torch',))}; GPU {gpu}\n")
     print("| device | batch | precision | samples/s (median) | range | ms/step | peak GPU memory (GiB) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         peak = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "-"
-        print(f"| {r['device']} | {r['batch']} | {r['amp']} | {r['samples_per_s']:.1f} | "
-              f"{r['min']:.1f}-{r['max']:.1f} | {r['step_ms']:.1f} | {peak} |")
+        print(
+            f"| {r['device']} | {r['batch']} | {r['amp']} | {r['samples_per_s']:.1f} | "
+            f"{r['min']:.1f}-{r['max']:.1f} | {r['step_ms']:.1f} | {peak} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -41,20 +41,29 @@ def main() -> None:
             continue
         seq = open_sequence(real / name, **sample_options(name))
         z_up = seq.info.format == "real3d" or seq.info.pose_source == "gravity"
-        pipe = build_pipeline("rgbd-default", "rgb-default", "torch", "offline", "drop", args.threads,
-                              gravity="off" if z_up else "floor",
-                              missing_pose="gravity" if seq.info.pose_source is None else "skip",
-                              graph_every=30, costmap_every=30)
+        pipe = build_pipeline(
+            "rgbd-default",
+            "rgb-default",
+            "torch",
+            "offline",
+            "drop",
+            args.threads,
+            gravity="off" if z_up else "floor",
+            missing_pose="gravity" if seq.info.pose_source is None else "skip",
+            graph_every=30,
+            costmap_every=30,
+        )
         n = 0
         for f in seq:
             pipe.step(f)
             n += 1
         graph = pipe.scene_graph  # brought up to date with the map
         for b in bottoms:
-            cm = build_costmap(pipe.map, CostmapConfig(z_min_m=b), floor_z_m=graph.floor_z_m,
-                               objects=graph.objects())
-            print(f"| {name} | {n} | {graph.floor_z_m:.3f} | {b:.2f} | {int(cm.grid.occupied.sum())} | "
-                  f"{int(cm.grid.free.sum())} | {int(np.isfinite(cm.cost).sum())} |")
+            cm = build_costmap(pipe.map, CostmapConfig(z_min_m=b), floor_z_m=graph.floor_z_m, objects=graph.objects())
+            print(
+                f"| {name} | {n} | {graph.floor_z_m:.3f} | {b:.2f} | {int(cm.grid.occupied.sum())} | "
+                f"{int(cm.grid.free.sum())} | {int(np.isfinite(cm.cost).sum())} |"
+            )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def _frames(spec: str, cache: Path | None, limit: int | None):
     from real3d.eval.segmentation import sample_to_frame
     from real3d.train.data import open_data
 
-    data = open_data(spec, None if cache is None else cache / spec.replace(":", "_").replace(",", "_").replace("=", "-"))
+    data = open_data(
+        spec, None if cache is None else cache / spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    )
     n = len(data) if limit is None else min(limit, len(data))
     for i in range(n):
         yield sample_to_frame(data[i], i)
@@ -40,8 +42,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="rgbd-default,rgb-default")
-    ap.add_argument("--fit", default="synth:kind=mixed,size=240x320,seed=9,n=104",
-                    help="data the temperature is fitted on (no scene shared with training or --heldout)")
+    ap.add_argument(
+        "--fit",
+        default="synth:kind=mixed,size=240x320,seed=9,n=104",
+        help="data the temperature is fitted on (no scene shared with training or --heldout)",
+    )
     ap.add_argument("--heldout", default="synth:kind=mixed,size=240x320,seed=7,n=208")
     ap.add_argument("--fit-pixels", type=int, default=4000, help="labelled pixels drawn per fitting frame")
     ap.add_argument("--bins", type=int, default=15)
@@ -55,8 +60,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cache = Path(args.cache) if args.cache else None
     real = load_nyu_sample(nyu_sample_dir(REPO))
-    out: dict = {"machine": describe_machine(("numpy", "torch")), "fit": args.fit, "heldout": args.heldout,
-                 "real": "nyuv2_train_sample (1 frame)", "bins": args.bins, "models": {}}
+    out: dict = {
+        "machine": describe_machine(("numpy", "torch")),
+        "fit": args.fit,
+        "heldout": args.heldout,
+        "real": "nyuv2_train_sample (1 frame)",
+        "bins": args.bins,
+        "models": {},
+    }
     print(out["machine"])
     for name in args.models.split(","):
         t0 = time.perf_counter()
@@ -81,9 +92,11 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|")
         for split, r in rows.items():
             for how, m in r.items():
-                print(f"| {split} | {'T = %.2f' % temp if how == 'temperature' else 'none'} | {100 * m['ece']:.2f} | "
-                      f"{100 * m['mce']:.2f} | {m['brier']:.4f} | {m['nll']:.4f} | {100 * m['accuracy']:.2f} | "
-                      f"{100 * m['confidence']:.2f} | {m['pixels']} |")
+                print(
+                    f"| {split} | {'T = %.2f' % temp if how == 'temperature' else 'none'} | {100 * m['ece']:.2f} | "
+                    f"{100 * m['mce']:.2f} | {m['brier']:.4f} | {m['nll']:.4f} | {100 * m['accuracy']:.2f} | "
+                    f"{100 * m['confidence']:.2f} | {m['pixels']} |"
+                )
     dst = Path(args.out)
     dst.mkdir(parents=True, exist_ok=True)
     from real3d.core.files import atomic_write_text

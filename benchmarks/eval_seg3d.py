@@ -57,8 +57,11 @@ def main() -> None:
     seg = create_model(args.model)
     refiner = MapRefiner(args.seg3d)
     # the whole refiner, and each half of it alone (on the same map)
-    variants = {"refined": refiner, "labels_only": MapRefiner(refiner.net, instances=False),
-                "instances_only": MapRefiner(refiner.net, labels=False)}
+    variants = {
+        "refined": refiner,
+        "labels_only": MapRefiner(refiner.net, instances=False),
+        "instances_only": MapRefiner(refiner.net, labels=False),
+    }
     print(describe_machine())
     print(f"2D model {args.model}, 3D model {refiner.name} ({args.seg3d}), {args.frames} frames per home")
     rows = []
@@ -86,14 +89,27 @@ def main() -> None:
             mm = evaluate_map(pipe.map, seq.scene.mesh, ref_pts)
             gm = evaluate_graph(pipe.scene_graph, seq.scene, instance_ids=visible)
             d25, d50 = gm.detection[0.25], gm.detection[0.5]
-            row[name] = {"acc": mm.semantic_accuracy, "miou": mm.miou, "f1_25": d25.f1, "f1_50": d50.f1,
-                         "tp": d25.true_positives, "pred": d25.n_predicted, "gt": d25.n_ground_truth,
-                         "refine_ms": refine_ms}
+            row[name] = {
+                "acc": mm.semantic_accuracy,
+                "miou": mm.miou,
+                "f1_25": d25.f1,
+                "f1_50": d50.f1,
+                "tp": d25.true_positives,
+                "pred": d25.n_predicted,
+                "gt": d25.n_ground_truth,
+                "refine_ms": refine_ms,
+            }
         rows.append(row)
-        print(f"home {seed:3d} ({time.perf_counter() - t0:.0f} s): " + "  ".join(
-            f"{k} acc {row[k]['acc']:.3f} mIoU {row[k]['miou']:.3f} F1@.25 {row[k]['f1_25']:.3f} "
-            f"({row[k]['tp']}/{row[k]['pred']}/{row[k]['gt']})" for k in ("fusion", "refined", "gt") if k in row),
-            flush=True)
+        print(
+            f"home {seed:3d} ({time.perf_counter() - t0:.0f} s): "
+            + "  ".join(
+                f"{k} acc {row[k]['acc']:.3f} mIoU {row[k]['miou']:.3f} F1@.25 {row[k]['f1_25']:.3f} "
+                f"({row[k]['tp']}/{row[k]['pred']}/{row[k]['gt']})"
+                for k in ("fusion", "refined", "gt")
+                if k in row
+            ),
+            flush=True,
+        )
     print()
     print("| run | semantic acc | mIoU | F1@0.25 pooled (TP / pred / gt) | F1@0.25 mean | F1@0.5 mean |")
     print("|---|---|---|---|---|---|")
@@ -108,17 +124,23 @@ def main() -> None:
         s = {m: float(np.mean([r[k][m] for r in rows])) for m in ("acc", "miou", "f1_25", "f1_50")}
         s["f1_25_pooled"] = pooled
         summary[k] = s
-        label = {"gt": "ground-truth labels + instances (upper bound)", "fusion": "2D fusion",
-                 "refined": f"2D fusion + {refiner.name}",
-                 "labels_only": f"2D fusion + {refiner.name} labels only (no 3D instances)",
-                 "instances_only": f"2D fusion labels + {refiner.name} instances only"}[k]
-        print(f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "
-              f"{s['f1_25']:.3f} | {s['f1_50']:.3f} |")
+        label = {
+            "gt": "ground-truth labels + instances (upper bound)",
+            "fusion": "2D fusion",
+            "refined": f"2D fusion + {refiner.name}",
+            "labels_only": f"2D fusion + {refiner.name} labels only (no 3D instances)",
+            "instances_only": f"2D fusion labels + {refiner.name} instances only",
+        }[k]
+        print(
+            f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "
+            f"{s['f1_25']:.3f} | {s['f1_50']:.3f} |"
+        )
     ms = [r["refined"]["refine_ms"] for r in rows]
     print(f"\nrefiner: {np.mean(ms):.0f} ms mean per whole-map run ({args.threads} threads)")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "eval_seg3d.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                          "rows": rows, "summary": summary}, indent=2))
+    (args.out / "eval_seg3d.json").write_text(
+        json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows, "summary": summary}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -55,10 +55,14 @@ def main() -> None:
         total = cm if total is None else total + cm
     m = metrics_from_confusion(total)
     names = NYU13.names[1:] if len(NYU13.names) == len(m.iou) + 1 else NYU13.names
-    print(f"model {args.model} ({args.head}, flip {args.flip}, scales {args.scales}), homes {args.seeds}, "
-          f"every {args.every}th of {args.frames} frames, {time.perf_counter() - t0:.0f} s")
-    print(f"pooled mIoU {100 * m.miou:.2f}, mean per-home mIoU {100 * np.mean(per_home):.2f} "
-          f"(range {100 * min(per_home):.1f}-{100 * max(per_home):.1f}), pixel accuracy {100 * m.pixel_acc:.2f}")
+    print(
+        f"model {args.model} ({args.head}, flip {args.flip}, scales {args.scales}), homes {args.seeds}, "
+        f"every {args.every}th of {args.frames} frames, {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"pooled mIoU {100 * m.miou:.2f}, mean per-home mIoU {100 * np.mean(per_home):.2f} "
+        f"(range {100 * min(per_home):.1f}-{100 * max(per_home):.1f}), pixel accuracy {100 * m.pixel_acc:.2f}"
+    )
     print("per class: " + ", ".join(f"{n} {100 * v:.1f}" for n, v in zip(names, m.iou)))
 
 

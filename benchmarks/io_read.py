@@ -52,21 +52,23 @@ def _written_sources(tmp: Path):
     import h5py
 
     with h5py.File(tmp / "bench.mat", "w") as f:
-        f.create_dataset("images", data=np.stack([fr[0].transpose(2, 1, 0) for fr in frames]),
-                         chunks=(1, 3, 640, 480))
-        f.create_dataset("depths", data=np.stack([(fr[1] / 1000).astype(np.float32).T
-                                                  for fr in frames]), chunks=(1, 640, 480))
-        f.create_dataset("labels", data=rng.integers(0, 895, (10, 640, 480)).astype(np.uint16),
-                         chunks=(1, 640, 480))
+        f.create_dataset("images", data=np.stack([fr[0].transpose(2, 1, 0) for fr in frames]), chunks=(1, 3, 640, 480))
+        f.create_dataset(
+            "depths", data=np.stack([(fr[1] / 1000).astype(np.float32).T for fr in frames]), chunks=(1, 640, 480)
+        )
+        f.create_dataset("labels", data=rng.integers(0, 895, (10, 640, 480)).astype(np.uint16), chunks=(1, 640, 480))
 
     from real3d.core import Intrinsics
     from real3d.io.ros_write import write_rgbd_bag
 
     # three frames, as the reader's tests write them, at 640x480
-    write_rgbd_bag(tmp / "bench.bag", [(rgb, mm, T) for rgb, mm, T, _ in frames[:3]],
-                   Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480), kind="ros1")
-    return [("sens", tmp / "bench.sens", {}), ("nyu_labeled", tmp / "bench.mat", {}),
-            ("rosbag", tmp / "bench.bag", {})]
+    write_rgbd_bag(
+        tmp / "bench.bag",
+        [(rgb, mm, T) for rgb, mm, T, _ in frames[:3]],
+        Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480),
+        kind="ros1",
+    )
+    return [("sens", tmp / "bench.sens", {}), ("nyu_labeled", tmp / "bench.mat", {}), ("rosbag", tmp / "bench.bag", {})]
 
 
 def main() -> None:
@@ -81,12 +83,10 @@ def main() -> None:
     rows = []
     real = real_samples_dir(REPO)
     if real.is_dir():
-        formats = (("redwood", "iclnuim_synthetic_seq"), ("folder", "joinmap_kinect_seq"),
-                   ("sunrgbd", "sunrgbd"))
+        formats = (("redwood", "iclnuim_synthetic_seq"), ("folder", "joinmap_kinect_seq"), ("sunrgbd", "sunrgbd"))
         real_sources = [(fmt, real / name, sample_options(name)) for fmt, name in formats]
         for fmt, path, opts in real_sources:
-            rows.append((fmt, path.name, *_time_sequence(
-                lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
+            rows.append((fmt, path.name, *_time_sequence(lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
         import shutil
 
         with tempfile.TemporaryDirectory() as d:
@@ -95,12 +95,22 @@ def main() -> None:
             shutil.copy(real / "single_frames" / "NYU_color.ppm", raw / "r-1.000000-1.ppm")
             shutil.copy(real / "single_frames" / "NYU_depth.pgm", raw / "d-1.000000-2.pgm")
             for reg in (False, True):
-                rows.append(("nyu_raw", f"NYU sample register={reg}", *_time_sequence(
-                    lambda r=reg: open_sequence(raw, register=r), args.repeats)))
+                rows.append(
+                    (
+                        "nyu_raw",
+                        f"NYU sample register={reg}",
+                        *_time_sequence(lambda r=reg: open_sequence(raw, register=r), args.repeats),
+                    )
+                )
     with tempfile.TemporaryDirectory() as d:
         for fmt, path, opts in _written_sources(Path(d)):
-            rows.append((fmt, f"written 640x480 {path.suffix}", *_time_sequence(
-                lambda p=path, o=opts: open_sequence(p, **o), args.repeats)))
+            rows.append(
+                (
+                    fmt,
+                    f"written 640x480 {path.suffix}",
+                    *_time_sequence(lambda p=path, o=opts: open_sequence(p, **o), args.repeats),
+                )
+            )
 
     print(f"machine: {describe_machine(('real3d', 'numpy'))}; repeats {args.repeats}")
     print(f"| {'format':12} | {'source':28} | frames | open ms | ms/frame median | min |")

@@ -73,14 +73,18 @@ def child(args) -> dict:
 
     h, w = args.size
     loop = toy_sequence(args.seed, n_frames=args.loop, size=(h, w), two_rooms=False).frames
-    pipe = Pipeline(PipelineConfig(model=None, rgb_model=None, graph_every=args.refresh,
-                                   costmap_every=args.refresh, **VARIANTS[args.child]))
+    pipe = Pipeline(
+        PipelineConfig(
+            model=None, rgb_model=None, graph_every=args.refresh, costmap_every=args.refresh, **VARIANTS[args.child]
+        )
+    )
     every = max(1, args.frames // args.samples)
     warm = max(args.loop, int(args.frames * args.warmup))
     samples = []
     statuses = {}
     t0 = time.perf_counter()
     t_warm = None
+
     def observe(i: int, status: str) -> None:
         nonlocal t_warm
         statuses[status] = statuses.get(status, 0) + 1
@@ -114,7 +118,8 @@ def child(args) -> dict:
         "statuses": statuses,
         "ms_per_frame": wall / args.frames * 1e3,
         "ms_per_frame_after_warmup": (time.perf_counter() - t_warm) / max(1, args.frames - warm) * 1e3
-        if t_warm else float("nan"),
+        if t_warm
+        else float("nan"),
         "rss_after_warmup_mb": rss[0] / 2**20,
         "rss_end_mb": rss[-1] / 2**20,
         "slope_b_per_frame": slope,
@@ -137,8 +142,11 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=50, help="resident memory samples after the warm-up")
     ap.add_argument("--warmup", type=float, default=0.1, help="share of the frames before sampling starts")
     ap.add_argument("--variants", default="unbounded,bounded,run", help=f"comma-separated: {', '.join(VARIANTS)}")
-    ap.add_argument("--trim", action="store_true",
-                    help="return free heap to the system (malloc_trim) before each sample: live memory only")
+    ap.add_argument(
+        "--trim",
+        action="store_true",
+        help="return free heap to the system (malloc_trim) before each sample: live memory only",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
@@ -155,25 +163,57 @@ def main(argv=None) -> None:
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     print(describe_machine())
-    print(f"{args.frames} frames of {args.size[0]}x{args.size[1]} per variant, a loop of {args.loop} frames, "
-          f"refresh every {args.refresh}, slope over the frames after the first {args.warmup:.0%}"
-          f"{', malloc_trim before each sample' if args.trim else ''}\n")
+    print(
+        f"{args.frames} frames of {args.size[0]}x{args.size[1]} per variant, a loop of {args.loop} frames, "
+        f"refresh every {args.refresh}, slope over the frames after the first {args.warmup:.0%}"
+        f"{', malloc_trim before each sample' if args.trim else ''}\n"
+    )
     rows = []
     for v in names:
-        cmd = [sys.executable, __file__, "--child", v, "--frames", str(args.frames), "--loop", str(args.loop),
-               "--size", *map(str, args.size), "--refresh", str(args.refresh), "--samples", str(args.samples),
-               "--warmup", str(args.warmup), "--seed", str(args.seed), *(["--trim"] if args.trim else [])]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            v,
+            "--frames",
+            str(args.frames),
+            "--loop",
+            str(args.loop),
+            "--size",
+            *map(str, args.size),
+            "--refresh",
+            str(args.refresh),
+            "--samples",
+            str(args.samples),
+            "--warmup",
+            str(args.warmup),
+            "--seed",
+            str(args.seed),
+            *(["--trim"] if args.trim else []),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    head = ("variant", "ms/frame", "RSS warm MB", "RSS end MB", "slope B/frame", "MB/day@30fps", "peak MB",
-            "trajectory", "cam positions", "map MB")
+    head = (
+        "variant",
+        "ms/frame",
+        "RSS warm MB",
+        "RSS end MB",
+        "slope B/frame",
+        "MB/day@30fps",
+        "peak MB",
+        "trajectory",
+        "cam positions",
+        "map MB",
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        print(f"| {r['variant']} | {r['ms_per_frame_after_warmup']:.2f} | {r['rss_after_warmup_mb']:.1f} | "
-              f"{r['rss_end_mb']:.1f} | {r['slope_b_per_frame']:.1f} | {r['mb_per_day_30fps']:.0f} | "
-              f"{r['peak_rss_mb']:.1f} | {r['trajectory_entries']} | {r['camera_positions']} | "
-              f"{r['map_bytes'] / 1e6:.2f} |")
+        print(
+            f"| {r['variant']} | {r['ms_per_frame_after_warmup']:.2f} | {r['rss_after_warmup_mb']:.1f} | "
+            f"{r['rss_end_mb']:.1f} | {r['slope_b_per_frame']:.1f} | {r['mb_per_day_30fps']:.0f} | "
+            f"{r['peak_rss_mb']:.1f} | {r['trajectory_entries']} | {r['camera_positions']} | "
+            f"{r['map_bytes'] / 1e6:.2f} |"
+        )
     print("\nstatuses: " + "; ".join(f"{r['variant']}: {r['statuses']}" for r in rows))
     if args.json:
         with open(args.json, "w") as fh:

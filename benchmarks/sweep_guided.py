@@ -51,8 +51,7 @@ def main() -> None:
     last = len(data) if args.n <= 0 else min(len(data), args.first + args.n)
     if not 0 <= args.first < last:
         raise SystemExit(f"--first {args.first} / --n {args.n}: outside the {len(data)} views of --data")
-    settings = list(itertools.product((int(r) for r in args.radii.split(",")),
-                                      (float(e) for e in args.eps.split(","))))
+    settings = list(itertools.product((int(r) for r in args.radii.split(",")), (float(e) for e in args.eps.split(","))))
     configs = {s: dataclasses.replace(net.config, guide_radius=s[0], guide_eps=s[1]) for s in settings}
     confs = {s: np.zeros((14, 14), np.int64) for s in ["plain", *settings]}
     t0 = time.perf_counter()

@@ -73,7 +73,10 @@ def main() -> None:
             a, b, c = instance_f1_counts(ip, gi, lab, THING_CLASSES)
             t, pr, g = t + a, pr + b, g + c
         name = {None: "shifted points", "none": "connectivity, no offsets"}.get(adj, "region growing")
-        print(f"| {name} | {'-' if adj in (None, 'none') else adj} | {r} | {2 * t / max(1, pr + g):.3f} ({t} / {pr} / {g}) |")
+        print(
+            f"| {name} | {'-' if adj in (None, 'none') else adj} | {r} "
+            f"| {2 * t / max(1, pr + g):.3f} ({t} / {pr} / {g}) |"
+        )
 
 
 if __name__ == "__main__":

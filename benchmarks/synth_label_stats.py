@@ -55,8 +55,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--size", default="240x320")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nyu", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"
-                                         / "nyuv2_meta" / "nyu13_test_label_stats.json"))
+    ap.add_argument(
+        "--nyu",
+        default=str(
+            Path(__file__).resolve().parents[1].parent
+            / "shared"
+            / "data"
+            / "nyuv2_meta"
+            / "nyu13_test_label_stats.json"
+        ),
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
@@ -73,27 +81,35 @@ def main() -> None:
 
     def traj_labels():
         for s in range(n_seq):
-            seq = generate_sequence(10_000 + args.seed + s, 100, size=(h, w), kind="home",
-                                    noise=False, bank=bank)
+            seq = generate_sequence(10_000 + args.seed + s, 100, size=(h, w), kind="home", noise=False, bank=bank)
             for f in seq:
                 yield f.labels
 
     results["trajectory_home"] = accumulate(traj_labels())
     elapsed = time.perf_counter() - t0
     nyu = json.loads(Path(args.nyu).read_text()) if Path(args.nyu).is_file() else None
-    hdr = f"{'class':10s} | {'NYU px%':>7s} {'NYU fr%':>7s} | {'views px%':>9s} {'fr%':>5s} | {'traj px%':>8s} {'fr%':>5s} | {'whs px%':>7s} {'fr%':>5s}"
-    print(f"frames: views_home={results['views_home']['frames']}, trajectory_home="
-          f"{results['trajectory_home']['frames']}, views_warehouse={results['views_warehouse']['frames']}; "
-          f"size {h}x{w}; {elapsed:.0f} s")
+    hdr = (
+        f"{'class':10s} | {'NYU px%':>7s} {'NYU fr%':>7s} | {'views px%':>9s} {'fr%':>5s} "
+        f"| {'traj px%':>8s} {'fr%':>5s} | {'whs px%':>7s} {'fr%':>5s}"
+    )
+    print(
+        f"frames: views_home={results['views_home']['frames']}, trajectory_home="
+        f"{results['trajectory_home']['frames']}, views_warehouse={results['views_warehouse']['frames']}; "
+        f"size {h}x{w}; {elapsed:.0f} s"
+    )
     print(hdr)
     print("-" * len(hdr))
     for c in NYU13.names[1:]:
         row = [results[k]["classes"][c] for k in ("views_home", "trajectory_home", "views_warehouse")]
         nc = nyu["classes"][c] if nyu else {"pixel_share_of_labelled": np.nan, "frames_present": np.nan}
-        print(f"{c:10s} | {100 * nc['pixel_share_of_labelled']:7.1f} {100 * nc['frames_present']:7.1f} | "
-              + " | ".join(f"{100 * r['pixel_share_of_labelled']:8.1f} {100 * r['frames_present']:5.1f}" for r in row))
-    print(f"void share: views_home {100 * results['views_home']['void_share']:.1f} %, "
-          f"trajectory_home {100 * results['trajectory_home']['void_share']:.1f} %")
+        print(
+            f"{c:10s} | {100 * nc['pixel_share_of_labelled']:7.1f} {100 * nc['frames_present']:7.1f} | "
+            + " | ".join(f"{100 * r['pixel_share_of_labelled']:8.1f} {100 * r['frames_present']:5.1f}" for r in row)
+        )
+    print(
+        f"void share: views_home {100 * results['views_home']['void_share']:.1f} %, "
+        f"trajectory_home {100 * results['trajectory_home']['void_share']:.1f} %"
+    )
     if args.out:
         tmp = Path(args.out).with_suffix(".tmp")
         tmp.write_text(json.dumps({"size_hw": [h, w], "seed": args.seed, **results}, indent=1))

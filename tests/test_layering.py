@@ -47,8 +47,9 @@ ALLOWED = {
     "viz": _BASE | _NETS | {"models", "eval", "mapping", "scene", "nav"},
     "pipeline": _BASE | _NETS | {"synth", "models", "deploy", "eval", "mapping", "scene", "nav"},
     "testing": _BASE | {"synth", "mapping", "scene"},
-    "cli": _BASE | _NETS | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav",
-                            "viz", "pipeline", "testing"},
+    "cli": _BASE
+    | _NETS
+    | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing"},
     "real3d": _BASE | {"pipeline"},
 }
 
@@ -119,8 +120,9 @@ def _package(module: str) -> str:
 
 
 def synth_imports(graph) -> list[str]:
-    return sorted(f"{m} -> {t}" for m, ts in graph.items() for t, _ in ts
-                  if _package(m) in STAGES and _package(t) == "synth")
+    return sorted(
+        f"{m} -> {t}" for m, ts in graph.items() for t, _ in ts if _package(m) in STAGES and _package(t) == "synth"
+    )
 
 
 def import_cycles(graph) -> list[list[str]]:

@@ -149,9 +149,7 @@ class _SlowSegmenter(_Wrapped):
 def test_realtime_drop_policy_counts_every_frame(seq, nets):
     slow = _SlowSegmenter(nets[0], 0.05)
     p = Pipeline(
-        PipelineConfig(
-            mode="realtime", source_fps=200.0, queue_size=1, graph_every=0, costmap_every=0
-        ),
+        PipelineConfig(mode="realtime", source_fps=200.0, queue_size=1, graph_every=0, costmap_every=0),
         segmenter=slow,
         rgb_segmenter=nets[1],
     )
@@ -304,8 +302,9 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
         guided = net.predict(seq[2])
         assert not np.array_equal(guided.probs, net.predict(seq[2], guided=False).probs)
         np.testing.assert_array_equal(segment_frame(net, seq[2], guided=True)[0], guided.labels)
-        np.testing.assert_array_equal(segment_frame(net, seq[2], guided=False)[0],
-                                      net.predict(seq[2], guided=False).labels)
+        np.testing.assert_array_equal(
+            segment_frame(net, seq[2], guided=False)[0], net.predict(seq[2], guided=False).labels
+        )
         # the pipeline upsamples bilinearly unless asked (its budget goes to the frame rate)
         assert PipelineConfig().seg_guided is False
         np.testing.assert_array_equal(make(nets).step(seq[2]).labels, net.predict(seq[2], guided=False).labels)
@@ -321,8 +320,9 @@ def test_segmentation_guided_setting_reaches_predict(seq, nets):
         def predict(self, frame):
             return net.predict(frame, guided=False)
 
-    np.testing.assert_array_equal(segment_frame(Plain(net), seq[2], guided=False)[0],
-                                  net.predict(seq[2], guided=False).labels)
+    np.testing.assert_array_equal(
+        segment_frame(Plain(net), seq[2], guided=False)[0], net.predict(seq[2], guided=False).labels
+    )
     with pytest.raises(InputError, match="guide_radius"):  # predict itself refuses it
         segment_frame(net, seq[2], guided=True)
 
@@ -395,10 +395,19 @@ def test_run_summary_lists_are_bounded_and_counts_are_whole(monkeypatch):
     assert s.counts["skipped"] == 7 and len(s.skipped) == 3
 
 
-@pytest.mark.parametrize("kw", [
-    {"queue_size": "3"}, {"calibration_frames": 0}, {"threads": 0}, {"threads": True},
-    {"max_gap_s": "1"}, {"source_fps": "x"}, {"graph_every": 1.5}, {"refine_every": None},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"queue_size": "3"},
+        {"calibration_frames": 0},
+        {"threads": 0},
+        {"threads": True},
+        {"max_gap_s": "1"},
+        {"source_fps": "x"},
+        {"graph_every": 1.5},
+        {"refine_every": None},
+    ],
+)
 def test_config_values_of_the_wrong_type_are_config_errors(kw):
     with pytest.raises(ConfigError, match=next(iter(kw))):
         PipelineConfig(**kw)

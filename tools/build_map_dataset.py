@@ -22,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", default="home", help="home, warehouse, or mixed (every fourth seed a warehouse)")
     ap.add_argument("--frames", type=int, default=300, help="frames along each robot path")
     ap.add_argument("--size", default="240x320", help="frame size HxW")
-    ap.add_argument("--model", default="rgbd-default", help="segmenter (a name, preset or weights path); "
-                    "'gt' fuses the ground-truth labels instead")
+    ap.add_argument(
+        "--model",
+        default="rgbd-default",
+        help="segmenter (a name, preset or weights path); 'gt' fuses the ground-truth labels instead",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -53,15 +56,25 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         m = fuse_frames(seq.frames, model)
         t2 = time.perf_counter()
-        meta = {"seed": seed, "kind": kind, "frames": args.frames, "size": [h, w], "segmenter": model_id,
-                "engine": engine_fingerprint(), "command": " ".join(["python", *sys.argv])}
+        meta = {
+            "seed": seed,
+            "kind": kind,
+            "frames": args.frames,
+            "size": [h, w],
+            "segmenter": model_id,
+            "engine": engine_fingerprint(),
+            "command": " ".join(["python", *sys.argv]),
+        }
         s = sample_from_map(m, seq.scene.mesh, meta=meta)
         s.save(path)
         t3 = time.perf_counter()
         both = s.surface & (s.labels > 0)
         acc = float((s.fusion_labels()[both] == s.labels[both]).mean()) if both.any() else float("nan")
-        print(f"{path.name}: {len(s)} voxels, {int(s.surface.sum())} surface, fusion acc {acc:.3f}; "
-              f"render {t1 - t0:.1f} s, segment+fuse {t2 - t1:.1f} s, label+save {t3 - t2:.1f} s", flush=True)
+        print(
+            f"{path.name}: {len(s)} voxels, {int(s.surface.sum())} surface, fusion acc {acc:.3f}; "
+            f"render {t1 - t0:.1f} s, segment+fuse {t2 - t1:.1f} s, label+save {t3 - t2:.1f} s",
+            flush=True,
+        )
     return 0
 
 

@@ -33,12 +33,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", type=Path)
     ap.add_argument("--heldout", default="synth:kind=mixed,size=240x320,seed=7,n=832")
-    ap.add_argument("--subset", type=int, default=208,
-                    help="also report the first N held-out views (the earlier cards' set); 0 = no")
+    ap.add_argument(
+        "--subset",
+        type=int,
+        default=208,
+        help="also report the first N held-out views (the earlier cards' set); 0 = no",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="render the held-out views once into this folder")
     ap.add_argument("--calib", default="synth:kind=mixed,size=240x320,seed=11,n=64")
-    ap.add_argument("--int8-target", type=float, default=0.0,
-                    help="search the convolutions kept in float anew (e.g. 0.99); 0 = the card's list")
+    ap.add_argument(
+        "--int8-target",
+        type=float,
+        default=0.0,
+        help="search the convolutions kept in float anew (e.g. 0.99); 0 = the card's list",
+    )
     ap.add_argument("--int8-cost", default="macs", help="macs | count (real3d.deploy.select_float_nodes)")
     ap.add_argument("--int8-weights", default="int7", help="int7 | int8 | uint8 (real3d.deploy.quantize_int8)")
     ap.add_argument("--threads", type=int, default=2)
@@ -82,11 +90,15 @@ def main() -> None:
         feeds = calibration_feeds(net.config, args.calib, n=64)
         keep, history = None, None
         if args.int8_target:
-            keep, history = select_float_nodes(fp32, feeds, target_agreement=args.int8_target,
-                                                threads=args.threads, weight_format=args.int8_weights,
-                                                cost=args.int8_cost)
-        q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep,
-                          weight_format=args.int8_weights)
+            keep, history = select_float_nodes(
+                fp32,
+                feeds,
+                target_agreement=args.int8_target,
+                threads=args.threads,
+                weight_format=args.int8_weights,
+                cost=args.int8_cost,
+            )
+        q = quantize_int8(fp32, Path(tmp) / "m.int8.onnx", feeds, keep_float=keep, weight_format=args.int8_weights)
         seg = OrtSegmenter(q, threads=args.threads)
         agree = []
         for f, ref in zip(frames, fp32_labels):
@@ -106,17 +118,19 @@ def main() -> None:
         return m.to_dict()
 
     metrics = dict(card.get("metrics", {}))
-    metrics.update({
-        "heldout": args.heldout,
-        "heldout_refined": rounded(per_view["refined"]),
-        "heldout_coarse": rounded(per_view["coarse"]),
-        "heldout_int8_refined": rounded(per_view["int8"]),
-        "int8_argmax_agreement_pct": round(100 * float(np.mean(agree)), 2),
-        "int8_weight_format": args.int8_weights,
-        "int8_cpu_extensions": cpu_extensions(),
-        "nyuv2_train_sample_refined": nyu_m,
-        "measured_date": time.strftime("%Y-%m-%d", time.gmtime()),
-    })
+    metrics.update(
+        {
+            "heldout": args.heldout,
+            "heldout_refined": rounded(per_view["refined"]),
+            "heldout_coarse": rounded(per_view["coarse"]),
+            "heldout_int8_refined": rounded(per_view["int8"]),
+            "int8_argmax_agreement_pct": round(100 * float(np.mean(agree)), 2),
+            "int8_weight_format": args.int8_weights,
+            "int8_cpu_extensions": cpu_extensions(),
+            "nyuv2_train_sample_refined": nyu_m,
+            "measured_date": time.strftime("%Y-%m-%d", time.gmtime()),
+        }
+    )
     if args.heldout.startswith("synth"):
         from real3d.synth import engine_fingerprint
 
@@ -127,11 +141,13 @@ def main() -> None:
     card["metrics"] = metrics
     if keep is not None:
         card["int8_keep_float"] = keep
-        card["int8_selection"] = {"command": f"real3d export --model {args.weights.stem} --int8 "
-                                             f"--int8-target {args.int8_target}",
-                                  "calibration_agreement_by_float_convs": history}
-    print(json.dumps({k: (v["miou"] if isinstance(v, dict) and "miou" in v else v) for k, v in metrics.items()},
-                     indent=1))
+        card["int8_selection"] = {
+            "command": f"real3d export --model {args.weights.stem} --int8 --int8-target {args.int8_target}",
+            "calibration_agreement_by_float_convs": history,
+        }
+    print(
+        json.dumps({k: (v["miou"] if isinstance(v, dict) and "miou" in v else v) for k, v in metrics.items()}, indent=1)
+    )
     print(f"{len(frames)} held-out views, {time.perf_counter() - t0:.0f} s")
     if not args.dry_run:
         print(f"wrote {write_card(args.weights, card)}")

@@ -37,11 +37,16 @@ def main() -> None:
     if not args.heldout.startswith("synth"):
         raise SystemExit("--heldout: expected a synth: spec (its views are grouped by scene)")
     a, b = load_model(args.a), load_model(args.b)
-    cmp = compare_labellings(lambda f: a.predict(f, head=args.head).labels, lambda f: b.predict(f, head=args.head).labels,
-                             open_data(args.heldout, args.cache), parse_synth_spec(args.heldout).fps,
-                             n_boot=args.resamples)
+    cmp = compare_labellings(
+        lambda f: a.predict(f, head=args.head).labels,
+        lambda f: b.predict(f, head=args.head).labels,
+        open_data(args.heldout, args.cache),
+        parse_synth_spec(args.heldout).fps,
+        n_boot=args.resamples,
+    )
     print(f"{cmp.views} views, {cmp.scenes} scenes, {args.head} head")
     print(cmp.summary())
+
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,9 @@ def main(meta: Path) -> None:
     map894 = np.asarray(m40["mapClass"]).ravel().astype(np.int64)
     assert map894.shape == (894,) and map894.min() >= 1 and map894.max() <= 40
     table = np.concatenate([[0], map894]).astype(np.uint8)
-    names = [str(np.asarray(n).ravel()[0]) if np.asarray(n).size else ""
-             for n in np.asarray(m40["allClassName"]).ravel()]
+    names = [
+        str(np.asarray(n).ravel()[0]) if np.asarray(n).size else "" for n in np.asarray(m40["allClassName"]).ravel()
+    ]
     assert len(names) == 894
 
     m13 = sio.loadmat(meta / "class13Mapping.mat")["classMapping13"][0, 0]
@@ -45,8 +46,7 @@ def main(meta: Path) -> None:
         raise SystemExit("published 40 -> 13 table differs from real3d.core's NYU40_TO_NYU13")
 
     sp = sio.loadmat(meta / "splits.mat")
-    splits = {k: (np.asarray(sp[f"{k}Ndxs"]).ravel().astype(int) - 1).tolist()
-              for k in ("train", "test")}
+    splits = {k: (np.asarray(sp[f"{k}Ndxs"]).ravel().astype(int) - 1).tolist() for k in ("train", "test")}
     assert len(splits["train"]) == 795 and len(splits["test"]) == 654
     assert not set(splits["train"]) & set(splits["test"])
 

@@ -43,8 +43,9 @@ def main() -> None:
         return bool(grid.inside(rc)[0] and grid.free[rc[0, 0], rc[0, 1]])
 
     # the same pairs as evaluate_navigation, and the ground-truth costmap over the known cells
-    pairs = sample_pairs(occ, cfg, args.pairs, args.seed, clearance_m=0.1, accept=observed, explored=grid,
-                         footprints=fp)
+    pairs = sample_pairs(
+        occ, cfg, args.pairs, args.seed, clearance_m=0.1, accept=observed, explored=grid, footprints=fp
+    )
     gt = gt_costmap(occ, cfg, fp)
     limit_to_explored(gt, grid)
 
@@ -59,12 +60,18 @@ def main() -> None:
             failed += 1
         ref = plan_on_costmap(gt, s, g)
         w = ref.waypoints
-        pts = np.concatenate([a + (b - a) * np.linspace(0, 1, int(np.ceil(np.linalg.norm(b - a) / 0.02)) + 1)[:, None]
-                              for a, b in zip(w[:-1], w[1:])])
+        pts = np.concatenate(
+            [
+                a + (b - a) * np.linspace(0, 1, int(np.ceil(np.linalg.norm(b - a) / 0.02)) + 1)[:, None]
+                for a, b in zip(w[:-1], w[1:])
+            ]
+        )
         rc = cm.world_to_cell(pts)
         cells = np.unique(rc[~np.isfinite(c.cost[rc[:, 0], rc[:, 1]])], axis=0)
-        print(f"pair {np.round(s, 2)} -> {np.round(g, 2)}: ground-truth path {ref.length_m:.2f} m crosses "
-              f"{len(cells)} lethal cells")
+        print(
+            f"pair {np.round(s, 2)} -> {np.round(g, 2)}: ground-truth path {ref.length_m:.2f} m crosses "
+            f"{len(cells)} lethal cells"
+        )
         for r, col in cells:
             kind = "occupied" if grid.occupied[r, col] else ("free" if grid.free[r, col] else "unknown")
             xy = cm.cell_to_world(np.array([[r, col]]))[0]

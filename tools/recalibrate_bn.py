@@ -44,14 +44,16 @@ def main() -> None:
     model = load_model(args.weights)
     t = time.perf_counter()
     data = open_data(args.data, args.cache, workers=args.threads)
-    stats = recalibrate_batchnorm(model, data, max_views=args.views, batch_size=args.batch_size,
-                                  flip=not args.no_flip)
-    print(f"{stats.layers} BatchNorm layers, {stats.views} views in {stats.batches} batches"
-          f"{' (and mirrored)' if stats.flip else ''} at {stats.size_hw[0]}x{stats.size_hw[1]}; "
-          f"largest mean shift {stats.mean_shift:.3f} std ({time.perf_counter() - t:.0f} s)")
+    stats = recalibrate_batchnorm(model, data, max_views=args.views, batch_size=args.batch_size, flip=not args.no_flip)
+    print(
+        f"{stats.layers} BatchNorm layers, {stats.views} views in {stats.batches} batches"
+        f"{' (and mirrored)' if stats.flip else ''} at {stats.size_hw[0]}x{stats.size_hw[1]}; "
+        f"largest mean shift {stats.mean_shift:.3f} std ({time.perf_counter() - t:.0f} s)"
+    )
     card = derived_card(model)
-    card["batchnorm_recalibration"] = dict(stats.to_dict(), data=args.data,
-                                           command=tool_command("tools/recalibrate_bn.py"))
+    card["batchnorm_recalibration"] = dict(
+        stats.to_dict(), data=args.data, command=tool_command("tools/recalibrate_bn.py")
+    )
     print("wrote", save_weights(model, args.out, card))
 
 

@@ -36,11 +36,17 @@ def main() -> None:
     absent = [k for k in d_state if k not in s_state]
     shape = [k for k in d_state if k in s_state and s_state[k].shape != d_state[k].shape]
     if absent or shape:
-        raise SystemExit(f"{args.source} does not hold {args.preset}'s RGB stream: "
-                         f"missing {absent[:5]}, other shapes {shape[:5]}")
+        raise SystemExit(
+            f"{args.source} does not hold {args.preset}'s RGB stream: missing {absent[:5]}, other shapes {shape[:5]}"
+        )
     dst.load_state_dict({k: s_state[k] for k in d_state})
-    card = {"init_from": {"weights": str(args.source), "tensors": len(d_state),
-                          "dropped": sorted({k.split(".")[0] for k in s_state if k not in d_state})}}
+    card = {
+        "init_from": {
+            "weights": str(args.source),
+            "tensors": len(d_state),
+            "dropped": sorted({k.split(".")[0] for k in s_state if k not in d_state}),
+        }
+    }
     out = save_weights(dst, args.out, card)
     print(f"{out}: {len(d_state)} tensors from {args.source}; dropped {card['init_from']['dropped']}")
 

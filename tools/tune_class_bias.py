@@ -27,9 +27,12 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=1600)
     ap.add_argument("--stride", type=int, default=3, help="every N-th pixel in each direction")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--on-top", action="store_true",
-                    help="the weights already carry offsets: fit new ones on top (the card keeps the earlier "
-                         "fit as class_bias_before)")
+    ap.add_argument(
+        "--on-top",
+        action="store_true",
+        help="the weights already carry offsets: fit new ones on top (the card keeps the earlier "
+        "fit as class_bias_before)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
@@ -44,22 +47,31 @@ def main() -> None:
     model = load_model(args.weights)
     earlier = (getattr(model, "card", None) or {}).get("class_bias")
     if earlier is not None and not args.on_top:
-        raise SystemExit(f"{args.weights} already carries class offsets; fit them on the weights before, "
-                         "or pass --on-top to fit more on top of them")
+        raise SystemExit(
+            f"{args.weights} already carries class offsets; fit them on the weights before, "
+            "or pass --on-top to fit more on top of them"
+        )
     t = time.perf_counter()
     data = open_data(args.data, args.cache)
     logits, labels = collect_logits(model, data, max_views=args.views, stride=args.stride)
     fit = fit_class_bias(logits, labels)
-    print(f"{len(labels)} pixels of {min(args.views, len(data))} views; "
-          f"fit mIoU {fit.miou_before:.2f} -> {fit.miou_after:.2f} ({time.perf_counter() - t:.0f} s)")
+    print(
+        f"{len(labels)} pixels of {min(args.views, len(data))} views; "
+        f"fit mIoU {fit.miou_before:.2f} -> {fit.miou_after:.2f} ({time.perf_counter() - t:.0f} s)"
+    )
     print("offsets:", ", ".join(f"{b:+.2f}" for b in fit.bias))
     apply_class_bias(model, fit.bias)
     card = derived_card(model)
     if earlier is not None:
         before = card.get("class_bias_before")
         card["class_bias_before"] = dict(earlier, **({"before": before} if before else {}))
-    card["class_bias"] = dict(fit.to_dict(), data=args.data, views=args.views, pixel_stride=args.stride,
-                              command=tool_command("tools/tune_class_bias.py"))
+    card["class_bias"] = dict(
+        fit.to_dict(),
+        data=args.data,
+        views=args.views,
+        pixel_stride=args.stride,
+        command=tool_command("tools/tune_class_bias.py"),
+    )
     print("wrote", save_weights(model, args.out, card))
 
 

@@ -63,16 +63,30 @@ def main() -> None:
     with_teacher = args.teacher_flip or scales != (1.0,)
     kd = args.kd_weight if args.kd_weight is not None else (1.0 if with_teacher else 0.0)
     try:
-        cfg = DecoderTuneConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, ce_weight=args.ce_weight,
-                                kd_weight=kd, lovasz_weight=args.lovasz_weight, seed=args.seed)
+        cfg = DecoderTuneConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            ce_weight=args.ce_weight,
+            kd_weight=kd,
+            lovasz_weight=args.lovasz_weight,
+            seed=args.seed,
+        )
         model = load_model(args.weights)
         t0 = time.perf_counter()
         cache = open_view_cache(args.features) if (args.features / "meta.json").is_file() else None
         if cache is None or not cache.matches(model, args.data, args.teacher_flip, scales, args.views):
             data = open_data(args.data, args.cache)
-            cache = cache_views(model, data, args.features, max_views=args.views, teacher_flip=args.teacher_flip,
-                                teacher_scales=scales, source=args.data,
-                                progress=lambda i, n: print(f"\rfeatures {i}/{n}", end="", file=sys.stderr))
+            cache = cache_views(
+                model,
+                data,
+                args.features,
+                max_views=args.views,
+                teacher_flip=args.teacher_flip,
+                teacher_scales=scales,
+                source=args.data,
+                progress=lambda i, n: print(f"\rfeatures {i}/{n}", end="", file=sys.stderr),
+            )
             print(file=sys.stderr)
         t_cache = time.perf_counter() - t0
         print(f"{len(cache)} views at {cache.meta['network_hw']} ({t_cache:.0f} s)")
@@ -86,10 +100,16 @@ def main() -> None:
         raise SystemExit(f"tune_decoder: {e}") from None
     seconds = time.perf_counter() - t0
     card = derived_card(model)
-    entry = {"command": tool_command("tools/tune_decoder.py"), "data": args.data,
-             "views": len(cache), "network_hw": cache.meta["network_hw"], "teacher": cache.meta["teacher"],
-             "config": dataclasses.asdict(cfg), "seconds": round(seconds, 1),
-             "last_losses_mean": round(sum(losses[-50:]) / len(losses[-50:]), 5)}
+    entry = {
+        "command": tool_command("tools/tune_decoder.py"),
+        "data": args.data,
+        "views": len(cache),
+        "network_hw": cache.meta["network_hw"],
+        "teacher": cache.meta["teacher"],
+        "config": dataclasses.asdict(cfg),
+        "seconds": round(seconds, 1),
+        "last_losses_mean": round(sum(losses[-50:]) / len(losses[-50:]), 5),
+    }
     if "decoder_tune" in card:
         card["decoder_tune_before"] = card["decoder_tune"]
     card["decoder_tune"] = entry

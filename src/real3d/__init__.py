@@ -13,8 +13,15 @@ from real3d.core import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Frame", "Intrinsics", "LabelSet", "Real3DError", "InputError", "FormatError",
-    "ConfigError", "Pipeline", "__version__",
+    "Frame",
+    "Intrinsics",
+    "LabelSet",
+    "Real3DError",
+    "InputError",
+    "FormatError",
+    "ConfigError",
+    "Pipeline",
+    "__version__",
 ]
 
 

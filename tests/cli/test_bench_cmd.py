@@ -31,10 +31,7 @@ def test_bench_tiny_writes_json(tmp_path):
     doc = json.loads(out.read_text())
     (res,) = doc["results"]
     assert res["backend"] == "torch" and res["size_hw"] == [48, 64] and res["frames"] == 3
-    assert (
-        res["fps"] > 0
-        and res["latency_ms"]["segment"]["p95"] >= res["latency_ms"]["segment"]["p50"] > 0
-    )
+    assert res["fps"] > 0 and res["latency_ms"]["segment"]["p95"] >= res["latency_ms"]["segment"]["p50"] > 0
     assert res["peak_rss_mb"] > 50
     assert "FPS" in r.output
 

@@ -10,8 +10,24 @@ def test_eval_seg_plain_and_flip_averaged(tmp_path):
     runs = {}
     for flip in (False, True):
         out = tmp_path / ("flip" if flip else "plain")
-        r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(out),
-                                     "--overlays", "1", "--threads", "1"] + (["--flip"] if flip else []))
+        r = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "seg",
+                "--model",
+                "rgbd-tiny",
+                "--data",
+                spec,
+                "--out",
+                str(out),
+                "--overlays",
+                "1",
+                "--threads",
+                "1",
+            ]
+            + (["--flip"] if flip else []),
+        )
         assert r.exit_code == 0, r.output
         assert ("flip-averaged" in r.output) == flip
         assert (out / "confusion.png").is_file() and (out / "overlay_00.png").is_file()
@@ -22,29 +38,60 @@ def test_eval_seg_plain_and_flip_averaged(tmp_path):
 
 
 def test_eval_seg_rejects_a_bad_spec(tmp_path):
-    r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", "synth:kind=nowhere",
-                                 "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app, ["eval", "seg", "--model", "rgbd-tiny", "--data", "synth:kind=nowhere", "--out", str(tmp_path)]
+    )
     assert r.exit_code != 0
     assert "kind" in str(r.exception) + r.output
 
 
 def test_eval_seg_scales(tmp_path):
     spec = "synth:kind=home,size=48x64,seed=7,n=2"
-    r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path),
-                                 "--overlays", "0", "--threads", "1", "--scales", "1,1.25"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "seg",
+            "--model",
+            "rgbd-tiny",
+            "--data",
+            spec,
+            "--out",
+            str(tmp_path),
+            "--overlays",
+            "0",
+            "--threads",
+            "1",
+            "--scales",
+            "1,1.25",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "scales1,1.25" in "".join(r.output.split())  # the table title may wrap
     for bad in ("1,x", "0.1", ""):
-        r = CliRunner().invoke(app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path),
-                                     "--scales", bad])
+        r = CliRunner().invoke(
+            app, ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path), "--scales", bad]
+        )
         assert r.exit_code != 0
         assert "scales" in str(r.exception) + r.output
 
 
 def test_eval_seg_guided_switch(tmp_path):
     spec = "synth:kind=home,size=48x64,seed=7,n=2"
-    args = ["eval", "seg", "--model", "rgbd-tiny", "--data", spec, "--out", str(tmp_path), "--overlays", "0",
-            "--threads", "1"]
+    args = [
+        "eval",
+        "seg",
+        "--model",
+        "rgbd-tiny",
+        "--data",
+        spec,
+        "--out",
+        str(tmp_path),
+        "--overlays",
+        "0",
+        "--threads",
+        "1",
+    ]
     r = CliRunner().invoke(app, args + ["--no-guided"])
     assert r.exit_code == 0, r.output
     assert "bilinearupsampling" in "".join(r.output.split())

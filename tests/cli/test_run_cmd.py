@@ -69,10 +69,7 @@ def test_run_reports_bad_frames(tmp_path):
     assert 2 in skipped and "pose" in skipped[2]
     assert m["run"]["counts"]["fused"] == 3
     assert "skipped" in r.output
-    assert (
-        "truncated" in (out / "report.md").read_text()
-        or "read error" in (out / "report.md").read_text()
-    )
+    assert "truncated" in (out / "report.md").read_text() or "read error" in (out / "report.md").read_text()
 
 
 def test_run_help_and_bad_goal(tmp_path):

@@ -6,8 +6,9 @@ from real3d.cli.main import app
 
 
 def test_synth_writes_sequences_and_sheet(tmp_path):
-    r = CliRunner().invoke(app, ["synth", "--out", str(tmp_path), "--scenes", "2", "--frames", "3",
-                                 "--size", "48x64", "--seed", "5"])
+    r = CliRunner().invoke(
+        app, ["synth", "--out", str(tmp_path), "--scenes", "2", "--frames", "3", "--size", "48x64", "--seed", "5"]
+    )
     assert r.exit_code == 0, r.output
     for s in (5, 6):
         meta = json.loads((tmp_path / f"scene_{s:05d}" / "scene.json").read_text())

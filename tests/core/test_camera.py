@@ -31,10 +31,16 @@ def test_crop():
         k.cropped(500, 0, 200, 100)
 
 
-@pytest.mark.parametrize("args", [
-    (0, 500, 1, 1, 10, 10), (500, -1, 1, 1, 10, 10), (500, 500, np.nan, 1, 10, 10),
-    (500, 500, 1, 1, 0, 10), (500, 500, 1, 1, 10.5, 10),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 500, 1, 1, 10, 10),
+        (500, -1, 1, 1, 10, 10),
+        (500, 500, np.nan, 1, 10, 10),
+        (500, 500, 1, 1, 0, 10),
+        (500, 500, 1, 1, 10.5, 10),
+    ],
+)
 def test_bad_intrinsics_raise(args):
     with pytest.raises(InputError):
         Intrinsics(*args)

@@ -6,8 +6,21 @@ from real3d.core.labels import NYU40, SYNTH, SYNTH_CLASSES
 
 
 def test_nyu13_order():
-    assert NYU13.names[1:] == ("bed", "books", "ceiling", "chair", "floor", "furniture", "objects",
-                               "picture", "sofa", "table", "tv", "wall", "window")
+    assert NYU13.names[1:] == (
+        "bed",
+        "books",
+        "ceiling",
+        "chair",
+        "floor",
+        "furniture",
+        "objects",
+        "picture",
+        "sofa",
+        "table",
+        "tv",
+        "wall",
+        "window",
+    )
     assert NYU13.num_classes == 13
 
 
@@ -21,8 +34,14 @@ def test_nyu40_folding_matches_official_table():
 
 
 def test_synth_classes_fold():
-    for fine, coarse in (("door", "wall"), ("desk", "table"), ("curtain", "window"),
-                         ("rack", "furniture"), ("package", "objects"), ("pillar", "wall")):
+    for fine, coarse in (
+        ("door", "wall"),
+        ("desk", "table"),
+        ("curtain", "window"),
+        ("rack", "furniture"),
+        ("package", "objects"),
+        ("pillar", "wall"),
+    ):
         out = map_labels(np.array([SYNTH.index(fine)]), "synth")
         assert NYU13.names[out[0]] == coarse
     assert set(SYNTH_CLASSES.values()) == set(NYU13.names[1:])

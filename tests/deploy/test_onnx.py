@@ -25,8 +25,17 @@ FP32_ATOL = 1e-3
 def toy_model(tmp_path_factory):
     """rgbd-tiny trained for a few steps on toy scenes, so its argmax is meaningful."""
     out = tmp_path_factory.mktemp("toy")
-    cfg = TrainConfig(preset="rgbd-tiny", out_dir=str(out), steps=25, batch_size=4, crop_hw=(64, 96),
-                      warmup_steps=2, weight_samples=4, augment=None, lr=5e-3)
+    cfg = TrainConfig(
+        preset="rgbd-tiny",
+        out_dir=str(out),
+        steps=25,
+        batch_size=4,
+        crop_hw=(64, 96),
+        warmup_steps=2,
+        weight_samples=4,
+        augment=None,
+        lr=5e-3,
+    )
     train(cfg, dataset=ToySegData(8), resume=False, progress=False)
     from real3d.models import load_weights
 
@@ -76,8 +85,11 @@ def test_dynamic_size_and_predict_api(toy_model, tmp_path):
     assert np.abs(s.run(rgb.numpy(), depth.numpy()) - ref).max() < FP32_ATOL
     h, w = 100, 150
     rng = np.random.default_rng(0)
-    frame = Frame(rgb=rng.integers(0, 255, (h, w, 3), dtype=np.uint8), depth_m=rng.uniform(1, 4, (h, w)).astype(np.float32),
-                  intrinsics=Intrinsics.from_fov(w, h, 1.0))
+    frame = Frame(
+        rgb=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+        depth_m=rng.uniform(1, 4, (h, w)).astype(np.float32),
+        intrinsics=Intrinsics.from_fov(w, h, 1.0),
+    )
     a, b = s.predict(frame), m.predict(frame)
     assert a.labels.shape == (h, w) and np.allclose(a.probs, b.probs, atol=1e-4)
     a, b = s.predict(frame, flip=True), m.predict(frame, flip=True)
@@ -112,8 +124,15 @@ def test_capability_flags_hold(name, tmp_path):
         ref = m(rgb, depth, head="coarse").numpy()
     got = s.run(rgb.numpy() if m.config.uses_rgb else None, depth.numpy() if m.config.uses_depth else None)
     assert np.abs(got - ref).max() < FP32_ATOL
-    q = quantize_int8(fp32, tmp_path / "q.onnx", calibration_feeds(m.config, ToySegData(2, (32, 48)), n=2, size_hw=(32, 48)))
-    assert OrtSegmenter(q).run(rgb.numpy() if m.config.uses_rgb else None, depth.numpy() if m.config.uses_depth else None).shape == ref.shape
+    q = quantize_int8(
+        fp32, tmp_path / "q.onnx", calibration_feeds(m.config, ToySegData(2, (32, 48)), n=2, size_hw=(32, 48))
+    )
+    assert (
+        OrtSegmenter(q)
+        .run(rgb.numpy() if m.config.uses_rgb else None, depth.numpy() if m.config.uses_depth else None)
+        .shape
+        == ref.shape
+    )
 
 
 def test_errors(tmp_path):
@@ -214,8 +233,11 @@ def test_weight_formats(toy_model, tmp_path):
         g = onnx.load(str(q))
         assert {p.key: p.value for p in g.metadata_props}["real3d.int8_weight_format"] == fmt
         init = {t.name: numpy_helper.to_array(t) for t in g.graph.initializer}
-        weights = [init[n.input[0]] for n in g.graph.node
-                   if n.op_type == "DequantizeLinear" and n.input[0] in init and init[n.input[0]].ndim == 4]
+        weights = [
+            init[n.input[0]]
+            for n in g.graph.node
+            if n.op_type == "DequantizeLinear" and n.input[0] in init and init[n.input[0]].ndim == 4
+        ]
         assert weights and all(w.dtype == dtype for w in weights)
         assert min(int(w.min()) for w in weights) >= lo and max(int(w.max()) for w in weights) <= hi
         if fmt == "int8":  # the full range is used somewhere

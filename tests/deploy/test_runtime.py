@@ -15,9 +15,11 @@ from real3d.models import Segmenter, build_model, create_model, save_weights
 
 def _frame(h=60, w=80):
     rng = np.random.default_rng(0)
-    return Frame(rgb=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
-                 depth_m=rng.uniform(0.5, 6.0, (h, w)).astype(np.float32),
-                 intrinsics=Intrinsics.from_fov(w, h, 1.0))
+    return Frame(
+        rgb=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+        depth_m=rng.uniform(0.5, 6.0, (h, w)).astype(np.float32),
+        intrinsics=Intrinsics.from_fov(w, h, 1.0),
+    )
 
 
 def test_onnx_backend_is_a_segmenter_with_the_networks_attributes(tmp_path):

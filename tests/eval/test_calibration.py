@@ -72,9 +72,9 @@ def test_temperature_scaling_lowers_ece_on_an_over_confident_model():
     before.add_pixels(sharp, y)
     t = fit_temperature(sharp[: n // 2], y[: n // 2])
     assert t == pytest.approx(3.0, rel=0.1)
-    fixed = apply_temperature(sharp[n // 2:], t, axis=1).astype(np.float64)
+    fixed = apply_temperature(sharp[n // 2 :], t, axis=1).astype(np.float64)
     after = CalibrationStats()
-    after.add_pixels(fixed, y[n // 2:])
+    after.add_pixels(fixed, y[n // 2 :])
     assert before.result()["ece"] > 0.1
     assert after.result()["ece"] < 0.02
     assert after.result()["nll"] < before.result()["nll"]

@@ -132,7 +132,9 @@ def test_bootstrap_paired_difference():
     assert np.all(bootstrap_miou_draws(a, reference=a, n_boot=50) == 0.0)
     # the paired draws are the differences of the unpaired ones over the same resamples
     d = bootstrap_miou_draws(b, reference=a, n_boot=50, seed=3)
-    np.testing.assert_allclose(d, bootstrap_miou_draws(b, n_boot=50, seed=3) - bootstrap_miou_draws(a, n_boot=50, seed=3))
+    np.testing.assert_allclose(
+        d, bootstrap_miou_draws(b, n_boot=50, seed=3) - bootstrap_miou_draws(a, n_boot=50, seed=3)
+    )
     std, lo, hi = bootstrap_miou(b, n_boot=50, seed=3, reference=a)
     assert std == pytest.approx(np.std(d)) and lo <= hi
     with pytest.raises(InputError):

@@ -6,14 +6,14 @@ from real3d.eval.recorder import RunRecorder
 
 
 def _result(i, status="fused", labels=None, latency=None):
-    return SimpleNamespace(index=i, status=status, latency_ms=latency or {"segment": 1.0, "total": 2.0},
-                           map_voxels=10 * i, labels=labels)
+    return SimpleNamespace(
+        index=i, status=status, latency_ms=latency or {"segment": 1.0, "total": 2.0}, map_voxels=10 * i, labels=labels
+    )
 
 
 def _frame(labels):
     h, w = labels.shape
-    return SimpleNamespace(labels=labels, rgb=np.zeros((h, w, 3), np.uint8), depth_clean_m=None,
-                           world_T_cam=np.eye(4))
+    return SimpleNamespace(labels=labels, rgb=np.zeros((h, w, 3), np.uint8), depth_clean_m=None, world_T_cam=np.eye(4))
 
 
 def test_recorder_keeps_bounded_summaries():

@@ -33,28 +33,36 @@ def _pose(t=(0.0, 0.0, 0.0)) -> np.ndarray:
 
 def _frame(pose=None, **kw) -> Frame:
     """A tiny frame of a wall 1.5 m in front of the camera."""
-    args = dict(rgb=np.full((H, W, 3), 128, np.uint8), depth_m=np.full((H, W), 1.5, np.float32),
-                intrinsics=K, world_T_cam=np.eye(4) if pose is None else pose)
+    args = dict(
+        rgb=np.full((H, W, 3), 128, np.uint8),
+        depth_m=np.full((H, W), 1.5, np.float32),
+        intrinsics=K,
+        world_T_cam=np.eye(4) if pose is None else pose,
+    )
     args.update(kw)
     return Frame(**args)
 
 
 # ---------------------------------------------------------------- Intrinsics
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(fx="100"), "fx"),
-    (dict(cy=None), "cy"),
-    (dict(fx=complex(100, 0)), "fx"),
-    (dict(fy=float("nan")), "fy"),
-    (dict(cx=np.inf), "cx"),
-    (dict(fx=True), "fx"),
-    (dict(width=True), "width"),
-    (dict(height=np.bool_(True)), "height"),
-    (dict(width=640.5), "width"),
-    (dict(width="640"), "width"),
-    (dict(height=float("nan")), "height"),
-    (dict(width=None), "width"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(fx="100"), "fx"),
+        (dict(cy=None), "cy"),
+        (dict(fx=complex(100, 0)), "fx"),
+        (dict(fy=float("nan")), "fy"),
+        (dict(cx=np.inf), "cx"),
+        (dict(fx=True), "fx"),
+        (dict(width=True), "width"),
+        (dict(height=np.bool_(True)), "height"),
+        (dict(width=640.5), "width"),
+        (dict(width="640"), "width"),
+        (dict(height=float("nan")), "height"),
+        (dict(width=None), "width"),
+    ],
+)
 def test_intrinsics_refuse_wrong_types_naming_the_field(kwargs, field):
     base = dict(fx=100.0, fy=100.0, cx=319.5, cy=239.5, width=640, height=480)
     with pytest.raises(InputError, match=rf"Intrinsics\.{field}: expected (a finite real number|an integer)"):
@@ -67,19 +75,22 @@ def test_intrinsics_take_numpy_scalars_and_whole_floats():
     assert k == Intrinsics(100.0, 100.0, 319.5, 239.5, 640, 480)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: Intrinsics.from_dict([100, 100, 319.5, 239.5, 640, 480]),
-    lambda: Intrinsics.from_dict({"fx": 1.0}),
-    lambda: Intrinsics.from_dict({"fx": "1", "fy": 1, "cx": 0, "cy": 0, "width": 2, "height": 2}),
-    lambda: Intrinsics.from_K([[100, 0, 10], [0, 100, "x"], [0, 0, 1]], 20, 20),
-    lambda: Intrinsics.from_K(np.eye(3, dtype=complex) * 100, 20, 20),
-    lambda: Intrinsics.from_fov("640", 480, 1.0),
-    lambda: Intrinsics.from_fov(640, 480, None),
-    lambda: K.resized(True, 10),
-    lambda: K.resized(0, 10),
-    lambda: K.scaled("2"),
-    lambda: K.cropped(0.5, 0, 4, 4),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: Intrinsics.from_dict([100, 100, 319.5, 239.5, 640, 480]),
+        lambda: Intrinsics.from_dict({"fx": 1.0}),
+        lambda: Intrinsics.from_dict({"fx": "1", "fy": 1, "cx": 0, "cy": 0, "width": 2, "height": 2}),
+        lambda: Intrinsics.from_K([[100, 0, 10], [0, 100, "x"], [0, 0, 1]], 20, 20),
+        lambda: Intrinsics.from_K(np.eye(3, dtype=complex) * 100, 20, 20),
+        lambda: Intrinsics.from_fov("640", 480, 1.0),
+        lambda: Intrinsics.from_fov(640, 480, None),
+        lambda: K.resized(True, 10),
+        lambda: K.resized(0, 10),
+        lambda: K.scaled("2"),
+        lambda: K.cropped(0.5, 0, 4, 4),
+    ],
+)
 def test_intrinsics_builders_refuse_wrong_types(call):
     with pytest.raises(InputError):
         call()
@@ -87,18 +98,22 @@ def test_intrinsics_builders_refuse_wrong_types(call):
 
 # ---------------------------------------------------------------- poses
 
-@pytest.mark.parametrize("pose, message", [
-    (np.eye(4, dtype=np.complex128), "real-valued"),
-    (np.eye(4, dtype=bool), "real-valued"),
-    (np.eye(4).astype(str), "real-valued"),
-    (np.eye(4).astype(object), "real-valued"),
-    ([[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "rigid transform"),
-    ("identity", r"\(4, 4\)"),
-    (None, r"\(4, 4\)"),
-    (np.eye(4, dtype=np.float16), "float16 is too imprecise for a pose; pass float32 or float64"),
-    (np.diag([3.0, 3.0, 3.0, 1.0]), "not a proper rotation"),
-    (np.full((4, 4), np.nan), "finite"),
-])
+
+@pytest.mark.parametrize(
+    "pose, message",
+    [
+        (np.eye(4, dtype=np.complex128), "real-valued"),
+        (np.eye(4, dtype=bool), "real-valued"),
+        (np.eye(4).astype(str), "real-valued"),
+        (np.eye(4).astype(object), "real-valued"),
+        ([[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "rigid transform"),
+        ("identity", r"\(4, 4\)"),
+        (None, r"\(4, 4\)"),
+        (np.eye(4, dtype=np.float16), "float16 is too imprecise for a pose; pass float32 or float64"),
+        (np.diag([3.0, 3.0, 3.0, 1.0]), "not a proper rotation"),
+        (np.full((4, 4), np.nan), "finite"),
+    ],
+)
 def test_bad_poses_are_refused_with_a_reason(pose, message):
     with pytest.raises(InputError, match=message):
         check_pose(pose, "Frame.world_T_cam")
@@ -115,18 +130,21 @@ def test_float32_and_integer_poses_are_accepted_as_float64():
     assert _frame(pose=T.astype(np.float32)).world_T_cam.dtype == np.float64
 
 
-@pytest.mark.parametrize("call", [
-    lambda: make_pose(np.eye(3), ("1", "2", "x")),
-    lambda: make_pose(np.eye(3, dtype=complex), (0, 0, 0)),
-    lambda: make_pose(np.eye(4), (0, 0, 0)),
-    lambda: quat_to_rotation([0, 0, 0, 1j]),
-    lambda: quat_to_rotation([0, 0, 1]),
-    lambda: look_at((0, 0, "1"), (1, 0, 0)),
-    lambda: look_at((0, 0, np.nan), (1, 0, 0)),
-    lambda: transform_points(np.eye(4), np.ones((2, 3), complex)),
-    lambda: SemanticMap().query_labels(np.ones((2, 3), complex)),
-    lambda: SemanticMap().query_occupancy([[1, 2], [3]]),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: make_pose(np.eye(3), ("1", "2", "x")),
+        lambda: make_pose(np.eye(3, dtype=complex), (0, 0, 0)),
+        lambda: make_pose(np.eye(4), (0, 0, 0)),
+        lambda: quat_to_rotation([0, 0, 0, 1j]),
+        lambda: quat_to_rotation([0, 0, 1]),
+        lambda: look_at((0, 0, "1"), (1, 0, 0)),
+        lambda: look_at((0, 0, np.nan), (1, 0, 0)),
+        lambda: transform_points(np.eye(4), np.ones((2, 3), complex)),
+        lambda: SemanticMap().query_labels(np.ones((2, 3), complex)),
+        lambda: SemanticMap().query_occupancy([[1, 2], [3]]),
+    ],
+)
 def test_pose_helpers_and_map_queries_refuse_non_real_input(call):
     with pytest.raises(InputError):
         call()
@@ -134,29 +152,33 @@ def test_pose_helpers_and_map_queries_refuse_non_real_input(call):
 
 # ---------------------------------------------------------------- Frame
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(timestamp_s="abc"), r"Frame\.timestamp_s: expected a finite real number \(seconds\)"),
-    (dict(timestamp_s=None), r"Frame\.timestamp_s"),
-    (dict(timestamp_s=True), r"Frame\.timestamp_s"),
-    (dict(timestamp_s=float("nan")), r"Frame\.timestamp_s"),
-    (dict(index=True), r"Frame\.index: expected an integer"),
-    (dict(index=1.5), r"Frame\.index"),
-    (dict(index=-1), r"Frame\.index: expected an integer >= 0"),
-    (dict(meta=None), r"Frame\.meta: expected a dict"),
-    (dict(labels=np.full((H, W), 200, np.uint8)), r"Frame\.labels: expected nyu13 ids in \[0, 13\]"),
-    (dict(labels=np.full((H, W), 41, np.uint8), label_set="nyu40"), r"nyu40 ids in \[0, 40\]"),
-    (dict(labels=np.ones((H, W), np.uint8), label_set="ade20k"), r"Frame\.label_set: unknown label set"),
-    (dict(labels=np.ones((H, W), np.uint8), label_set=13), r"Frame\.label_set"),
-    (dict(labels=np.ones((H, W), np.int64)), r"Frame\.labels: expected dtype uint8"),
-    (dict(instances=np.full((H, W), -3, np.int32)), r"Frame\.instances: expected ids >= 0"),
-    (dict(normals_cam=np.full((H, W, 3), np.nan, np.float32)), r"Frame\.normals_cam: expected finite"),
-    (dict(rgb=np.zeros((H, W, 3), object)), r"Frame\.rgb: expected dtype uint8"),
-    (dict(rgb=np.zeros((H, W, 3), np.float32)), r"Frame\.rgb: expected dtype uint8"),
-    (dict(depth_m=np.ones((H, W), np.float64)), r"Frame\.depth_m: expected dtype float32"),
-    (dict(depth_m=[[1.0] * W] * H), r"Frame\.depth_m: expected a numpy array"),
-    (dict(depth_m=np.full((H, W), np.nan, np.float32)), r"Frame\.depth_m: expected finite"),
-    (dict(intrinsics=None), r"Frame\.intrinsics: expected real3d\.Intrinsics"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(timestamp_s="abc"), r"Frame\.timestamp_s: expected a finite real number \(seconds\)"),
+        (dict(timestamp_s=None), r"Frame\.timestamp_s"),
+        (dict(timestamp_s=True), r"Frame\.timestamp_s"),
+        (dict(timestamp_s=float("nan")), r"Frame\.timestamp_s"),
+        (dict(index=True), r"Frame\.index: expected an integer"),
+        (dict(index=1.5), r"Frame\.index"),
+        (dict(index=-1), r"Frame\.index: expected an integer >= 0"),
+        (dict(meta=None), r"Frame\.meta: expected a dict"),
+        (dict(labels=np.full((H, W), 200, np.uint8)), r"Frame\.labels: expected nyu13 ids in \[0, 13\]"),
+        (dict(labels=np.full((H, W), 41, np.uint8), label_set="nyu40"), r"nyu40 ids in \[0, 40\]"),
+        (dict(labels=np.ones((H, W), np.uint8), label_set="ade20k"), r"Frame\.label_set: unknown label set"),
+        (dict(labels=np.ones((H, W), np.uint8), label_set=13), r"Frame\.label_set"),
+        (dict(labels=np.ones((H, W), np.int64)), r"Frame\.labels: expected dtype uint8"),
+        (dict(instances=np.full((H, W), -3, np.int32)), r"Frame\.instances: expected ids >= 0"),
+        (dict(normals_cam=np.full((H, W, 3), np.nan, np.float32)), r"Frame\.normals_cam: expected finite"),
+        (dict(rgb=np.zeros((H, W, 3), object)), r"Frame\.rgb: expected dtype uint8"),
+        (dict(rgb=np.zeros((H, W, 3), np.float32)), r"Frame\.rgb: expected dtype uint8"),
+        (dict(depth_m=np.ones((H, W), np.float64)), r"Frame\.depth_m: expected dtype float32"),
+        (dict(depth_m=[[1.0] * W] * H), r"Frame\.depth_m: expected a numpy array"),
+        (dict(depth_m=np.full((H, W), np.nan, np.float32)), r"Frame\.depth_m: expected finite"),
+        (dict(intrinsics=None), r"Frame\.intrinsics: expected real3d\.Intrinsics"),
+    ],
+)
 def test_frame_refuses_each_bad_field_by_name(kwargs, message):
     with pytest.raises(InputError, match=message):
         _frame(**kwargs)
@@ -176,23 +198,27 @@ def test_frame_keeps_labels_in_their_set_and_makes_strided_images_contiguous():
 
 # ---------------------------------------------------------------- label sets
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: LabelSet("x", "void,a", np.zeros((2, 3), np.uint8)), "tuple of strings"),
-    (lambda: LabelSet("x", ("void", 3), np.zeros((2, 3), np.uint8)), "tuple of strings"),
-    (lambda: LabelSet("x", ("void",), np.zeros((1, 3), np.uint8)), "at least one class"),
-    (lambda: LabelSet("x", ("void", "a", "a"), np.zeros((3, 3), np.uint8)), "repeat"),
-    (lambda: LabelSet("x", ("void", "a"), np.zeros((2, 4), np.uint8)), r"\(N, 3\) uint8"),
-    (lambda: LabelSet("x", ("void", "a"), np.zeros((2, 3), np.float32)), r"\(N, 3\) uint8"),
-    (lambda: LabelSet("x", ("void", "a"), np.full((2, 3), 300)), r"\[0, 255\]"),
-    (lambda: LabelSet("x", ("void", "a"), np.zeros((3, 3), np.uint8)), "2 names but 3 colours"),
-    (lambda: LabelSet(None, ("void", "a"), np.zeros((2, 3), np.uint8)), "LabelSet.name"),
-    (lambda: NYU13.colorize(np.full((2, 2), 2.7)), "integer labels"),
-    (lambda: NYU13.colorize(np.full((2, 2), 14)), r"\[0, 13\]"),
-    (lambda: map_labels(np.full((2, 2), 2.7), "nyu40"), "integer labels"),
-    (lambda: map_labels(np.full((2, 2), 200, np.uint8), "nyu13", "nyu13"), r"\[0, 13\]"),
-    (lambda: register_mapping("mine", "nyu13", [0, 1, 300]), r"\[0, 13\]"),
-    (lambda: register_mapping("mine", "nyu13", [0.5, 1.0]), "integer labels"),
-])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: LabelSet("x", "void,a", np.zeros((2, 3), np.uint8)), "tuple of strings"),
+        (lambda: LabelSet("x", ("void", 3), np.zeros((2, 3), np.uint8)), "tuple of strings"),
+        (lambda: LabelSet("x", ("void",), np.zeros((1, 3), np.uint8)), "at least one class"),
+        (lambda: LabelSet("x", ("void", "a", "a"), np.zeros((3, 3), np.uint8)), "repeat"),
+        (lambda: LabelSet("x", ("void", "a"), np.zeros((2, 4), np.uint8)), r"\(N, 3\) uint8"),
+        (lambda: LabelSet("x", ("void", "a"), np.zeros((2, 3), np.float32)), r"\(N, 3\) uint8"),
+        (lambda: LabelSet("x", ("void", "a"), np.full((2, 3), 300)), r"\[0, 255\]"),
+        (lambda: LabelSet("x", ("void", "a"), np.zeros((3, 3), np.uint8)), "2 names but 3 colours"),
+        (lambda: LabelSet(None, ("void", "a"), np.zeros((2, 3), np.uint8)), "LabelSet.name"),
+        (lambda: NYU13.colorize(np.full((2, 2), 2.7)), "integer labels"),
+        (lambda: NYU13.colorize(np.full((2, 2), 14)), r"\[0, 13\]"),
+        (lambda: map_labels(np.full((2, 2), 2.7), "nyu40"), "integer labels"),
+        (lambda: map_labels(np.full((2, 2), 200, np.uint8), "nyu13", "nyu13"), r"\[0, 13\]"),
+        (lambda: register_mapping("mine", "nyu13", [0, 1, 300]), r"\[0, 13\]"),
+        (lambda: register_mapping("mine", "nyu13", [0.5, 1.0]), "integer labels"),
+    ],
+)
 def test_label_sets_and_mappings_refuse_bad_input(call, message):
     with pytest.raises(InputError, match=message):
         call()
@@ -205,6 +231,7 @@ def test_label_sets_accept_lists_and_integer_colours():
 
 # ---------------------------------------------------------------- SegmentationResult
 
+
 def _result(**kw) -> SegmentationResult:
     p = np.zeros((14, H, W), np.float32)
     p[5] = 1.0
@@ -213,15 +240,18 @@ def _result(**kw) -> SegmentationResult:
     return SegmentationResult(**args)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(probs=np.zeros((14, H, W), np.float64)), r"SegmentationResult\.probs"),
-    (dict(probs=np.zeros((H, W), np.float32)), r"SegmentationResult\.probs"),
-    (dict(probs=[[[0.0]]]), r"SegmentationResult\.probs"),
-    (dict(labels=np.full((H, W + 1), 5, np.uint8)), r"SegmentationResult\.labels"),
-    (dict(labels=np.full((H, W), 5, np.int64)), r"SegmentationResult\.labels"),
-    (dict(labels=np.full((H, W), 200, np.uint8)), r"ids in \[0, 13\]"),
-    (dict(head="both"), r"SegmentationResult\.head"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(probs=np.zeros((14, H, W), np.float64)), r"SegmentationResult\.probs"),
+        (dict(probs=np.zeros((H, W), np.float32)), r"SegmentationResult\.probs"),
+        (dict(probs=[[[0.0]]]), r"SegmentationResult\.probs"),
+        (dict(labels=np.full((H, W + 1), 5, np.uint8)), r"SegmentationResult\.labels"),
+        (dict(labels=np.full((H, W), 5, np.int64)), r"SegmentationResult\.labels"),
+        (dict(labels=np.full((H, W), 200, np.uint8)), r"ids in \[0, 13\]"),
+        (dict(head="both"), r"SegmentationResult\.head"),
+    ],
+)
 def test_segmentation_results_are_checked(kwargs, message):
     with pytest.raises(InputError, match=message):
         _result(**kwargs)
@@ -229,28 +259,33 @@ def test_segmentation_results_are_checked(kwargs, message):
 
 # ---------------------------------------------------------------- float ratios -> counts
 
-@pytest.mark.parametrize("a, b, mode, expect", [
-    (3 * 0.05, 0.05, "ceil", 3),     # 3.0000000000000004: plain ceil gives 4
-    (0.15, 0.05, "ceil", 3),         # 2.9999999999999996
-    (0.15, 0.05, "floor", 3),        # plain floor gives 2
-    (1.1, 0.1, "ceil", 11),          # 11.000000000000002
-    (0.3, 0.1, "floor", 3),
-    (0.7, 0.1, "floor", 7),
-    (0.16, 0.05, "ceil", 4),         # a real remainder still rounds up ...
-    (0.16, 0.05, "floor", 3),        # ... or down
-    (0.0, 0.05, "ceil", 0),
-    (-3 * 0.05, 0.05, "ceil", -3),
-    (-0.16, 0.05, "floor", -4),
-    (1e-12, 1.0, "ceil", 0),         # within the tolerance of 0
-    (1e-6, 1.0, "ceil", 1),          # not within it
-])
+
+@pytest.mark.parametrize(
+    "a, b, mode, expect",
+    [
+        (3 * 0.05, 0.05, "ceil", 3),  # 3.0000000000000004: plain ceil gives 4
+        (0.15, 0.05, "ceil", 3),  # 2.9999999999999996
+        (0.15, 0.05, "floor", 3),  # plain floor gives 2
+        (1.1, 0.1, "ceil", 11),  # 11.000000000000002
+        (0.3, 0.1, "floor", 3),
+        (0.7, 0.1, "floor", 7),
+        (0.16, 0.05, "ceil", 4),  # a real remainder still rounds up ...
+        (0.16, 0.05, "floor", 3),  # ... or down
+        (0.0, 0.05, "ceil", 0),
+        (-3 * 0.05, 0.05, "ceil", -3),
+        (-0.16, 0.05, "floor", -4),
+        (1e-12, 1.0, "ceil", 0),  # within the tolerance of 0
+        (1e-6, 1.0, "ceil", 1),  # not within it
+    ],
+)
 def test_ratio_count_snaps_only_rounding_errors(a, b, mode, expect):
     assert ratio_count(a, b, mode) == expect
     assert int(np.ceil(3 * 0.05 / 0.05)) == 4  # the defect the helper removes
 
 
-@pytest.mark.parametrize("args", [(1.0, 0.0), (float("nan"), 1.0), (1.0, float("inf")), (1e308, 1e-308),
-                                  (1.0, 1.0, "round")])
+@pytest.mark.parametrize(
+    "args", [(1.0, 0.0), (float("nan"), 1.0), (1.0, float("inf")), (1e308, 1e-308), (1.0, 1.0, "round")]
+)
 def test_ratio_count_refuses_what_has_no_count(args):
     with pytest.raises(InputError, match="ratio_count"):
         ratio_count(*args)
@@ -272,16 +307,20 @@ def test_a_truncation_of_three_voxels_computed_in_floats_allocates_as_the_litera
 
 # ---------------------------------------------------------------- SemanticMap inputs
 
-@pytest.mark.parametrize("probs, message", [
-    (np.full((H, W), 200, np.uint8), r"labels must lie in \[0, 13\]"),
-    (np.ones((H, W), np.int64), "labels must be uint8"),
-    (np.full((5, H, W), 0.2, np.float32), r"probabilities must be \(14, H, W\) or \(13, H, W\)"),
-    (np.full((14, H, W), np.nan, np.float32), "NaN or inf"),
-    (np.full((14, H, W), 3.0, np.float32), r"must lie in \[0, 1\].*softmax"),
-    (np.full((14, H, W), -0.5, np.float32), r"must lie in \[0, 1\]"),
-    (np.full((14, H, W), 0.1, np.float64), "must be float32"),
-    ([[1, 2], [3]], "expected \\(H, W\\) uint8 labels"),
-])
+
+@pytest.mark.parametrize(
+    "probs, message",
+    [
+        (np.full((H, W), 200, np.uint8), r"labels must lie in \[0, 13\]"),
+        (np.ones((H, W), np.int64), "labels must be uint8"),
+        (np.full((5, H, W), 0.2, np.float32), r"probabilities must be \(14, H, W\) or \(13, H, W\)"),
+        (np.full((14, H, W), np.nan, np.float32), "NaN or inf"),
+        (np.full((14, H, W), 3.0, np.float32), r"must lie in \[0, 1\].*softmax"),
+        (np.full((14, H, W), -0.5, np.float32), r"must lie in \[0, 1\]"),
+        (np.full((14, H, W), 0.1, np.float64), "must be float32"),
+        ([[1, 2], [3]], "expected \\(H, W\\) uint8 labels"),
+    ],
+)
 def test_integrate_refuses_bad_class_input_and_fuses_nothing(probs, message):
     m = SemanticMap()
     with pytest.raises(InputError, match=message):
@@ -296,12 +335,15 @@ def test_integrate_refuses_frame_labels_beyond_the_maps_classes():
     assert len(m) == 0
 
 
-@pytest.mark.parametrize("instances, message", [
-    (np.full((H, W), -2, np.int32), "instance ids must be >= 0"),
-    (np.full((H, W), 1 << 40, np.int64), "instance ids must be < 2\\*\\*31"),
-    (np.ones((H, W), np.float32), "integer segment ids"),
-    (np.ones((H, W), bool), "integer segment ids"),
-])
+@pytest.mark.parametrize(
+    "instances, message",
+    [
+        (np.full((H, W), -2, np.int32), "instance ids must be >= 0"),
+        (np.full((H, W), 1 << 40, np.int64), "instance ids must be < 2\\*\\*31"),
+        (np.ones((H, W), np.float32), "integer segment ids"),
+        (np.ones((H, W), bool), "integer segment ids"),
+    ],
+)
 def test_integrate_refuses_bad_instances(instances, message):
     m = SemanticMap()
     with pytest.raises(InputError, match=message):
@@ -325,17 +367,28 @@ def test_a_frame_beyond_the_maps_extent_names_the_limit_in_metres():
     assert len(m) == 0
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(voxel_size_m="0.05"), dict(pixel_stride=True), dict(pixel_stride=2.5), dict(num_classes=None),
-    dict(max_weight=float("nan")), dict(max_weight=0.0), dict(edge_step_px=0), dict(min_log_evidence=1.0),
-    dict(instance_min_overlap=1.5), dict(truncation_m=complex(0.15, 0)),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(voxel_size_m="0.05"),
+        dict(pixel_stride=True),
+        dict(pixel_stride=2.5),
+        dict(num_classes=None),
+        dict(max_weight=float("nan")),
+        dict(max_weight=0.0),
+        dict(edge_step_px=0),
+        dict(min_log_evidence=1.0),
+        dict(instance_min_overlap=1.5),
+        dict(truncation_m=complex(0.15, 0)),
+    ],
+)
 def test_map_config_refuses_wrong_types_and_values(kwargs):
     with pytest.raises(ConfigError, match="SemanticMapConfig"):
         SemanticMapConfig(**kwargs)
 
 
 # ---------------------------------------------------------------- bounded camera record
+
 
 def test_fusing_the_same_frame_keeps_the_map_the_same_size():
     f = _frame(pose=_pose((0.0, 0.0, 0.4)))

@@ -77,8 +77,13 @@ def frame(depth: bool = True, seed: int = 0) -> Frame:
     rng = np.random.default_rng(seed)
     rgb = rng.integers(0, 256, (*HW, 3), dtype=np.uint8)
     d = rng.uniform(0.5, 4.0, HW).astype(np.float32) if depth else None
-    return Frame(rgb=rgb, depth_m=d, intrinsics=Intrinsics.from_fov(HW[1], HW[0], 1.0),
-                 world_T_cam=np.eye(4), labels=np.ones(HW, np.uint8))
+    return Frame(
+        rgb=rgb,
+        depth_m=d,
+        intrinsics=Intrinsics.from_fov(HW[1], HW[0], 1.0),
+        world_T_cam=np.eye(4),
+        labels=np.ones(HW, np.uint8),
+    )
 
 
 def small(net):
@@ -146,7 +151,7 @@ def test_nan_tensors_in_unverified_weights_are_refused(tiny_weights):
     header = json.loads(data[8:start])
     name = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
     a = start + header[name]["data_offsets"][0]
-    data[a:a + 16] = b"\xff" * 16  # float32 0xffffffff is NaN
+    data[a : a + 16] = b"\xff" * 16  # float32 0xffffffff is NaN
     tiny_weights.write_bytes(bytes(data))
     with pytest.warns(UnverifiedWeightsWarning), pytest.raises(FormatError, match="NaN or inf"):
         load_weights(tiny_weights)
@@ -161,13 +166,26 @@ def test_truncated_or_empty_unverified_weights_are_format_errors(tiny_weights):
             load_weights(tiny_weights)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("infer_hw", [-32, 0]), ("infer_hw", [0, 0]), ("infer_hw", [240]), ("infer_hw", "240x320"),
-    ("num_classes", "13"), ("num_classes", 0), ("num_classes", 13.5), ("max_depth_m", -1.0),
-    ("fusion_stages", [7]), ("name", 5), ("guide_radius", -1), ("decoder", {"width": -4}),
-    ("rgb_encoder", {"in_channels": 3, "widths": [0, 32, 64, 128, 192], "depths": [1, 1, 2, 1]}),
-    ("rgb_encoder", None), ("bogus", 1),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("infer_hw", [-32, 0]),
+        ("infer_hw", [0, 0]),
+        ("infer_hw", [240]),
+        ("infer_hw", "240x320"),
+        ("num_classes", "13"),
+        ("num_classes", 0),
+        ("num_classes", 13.5),
+        ("max_depth_m", -1.0),
+        ("fusion_stages", [7]),
+        ("name", 5),
+        ("guide_radius", -1),
+        ("decoder", {"width": -4}),
+        ("rgb_encoder", {"in_channels": 3, "widths": [0, 32, 64, 128, 192], "depths": [1, 1, 2, 1]}),
+        ("rgb_encoder", None),
+        ("bogus", 1),
+    ],
+)
 def test_invalid_card_configs_are_format_errors_naming_the_field(tiny_weights, field, value):
     if field == "bogus":
         edit_config(tiny_weights, bogus=1)
@@ -206,8 +224,13 @@ def test_weights_of_the_wrong_shape_are_a_format_error(tmp_path, tiny_weights):
 
 def test_seg3d_cards_are_validated(tmp_path):
     w = copy_shipped("seg3d-default", tmp_path)
-    for changes in ({"voxel_size_m": -0.05}, {"channels": [32, "x"]}, {"kernel_size": "3"}, {"name": 3},
-                    {"instance_head": "yes"}):
+    for changes in (
+        {"voxel_size_m": -0.05},
+        {"channels": [32, "x"]},
+        {"kernel_size": "3"},
+        {"name": 3},
+        {"instance_head": "yes"},
+    ):
         shutil.copy(WEIGHTS_DIR / "seg3d-default.json", w.with_suffix(".json"))
         edit_config(w, **changes)
         with pytest.raises(FormatError, match=next(iter(changes))):
@@ -287,8 +310,12 @@ def _damaged_graphs(src, dst):
     flipped = bytearray(data)
     for i in range(0, 400, 3):  # the protobuf structure at the start of the file
         flipped[i] ^= 0xFF
-    cases = {"truncated": data[: len(data) // 2], "empty": b"", "flipped": bytes(flipped),
-             "text": b"this is not a graph\n"}
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "flipped": bytes(flipped),
+        "text": b"this is not a graph\n",
+    }
     for name, blob in cases.items():
         p = dst / f"{name}.onnx"
         p.write_bytes(blob)
@@ -384,8 +411,13 @@ def test_damaged_map_files_are_format_errors(saved_map, tmp_path):
     for i in range(len(data) // 3, len(data) // 3 + 200):
         flipped[i] ^= 0xFF
     zip_garbage = b"PK\x03\x04" + bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8))
-    for name, blob in {"truncated": data[: len(data) // 2], "empty": b"", "flipped": bytes(flipped),
-                       "zip-garbage": zip_garbage, "text": b"hello"}.items():
+    for name, blob in {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "flipped": bytes(flipped),
+        "zip-garbage": zip_garbage,
+        "text": b"hello",
+    }.items():
         p = tmp_path / f"{name}.npz"
         p.write_bytes(blob)
         with pytest.raises(FormatError, match="SemanticMap.load"):
@@ -422,11 +454,21 @@ def test_damaged_map_samples_are_format_errors(tmp_path):
     from real3d.train.map_data import MapSample
 
     n = 5
-    s = MapSample(coords=np.zeros((n, 3), np.int32), voxel_size_m=0.05, tsdf=np.zeros(n, np.float32),
-                  weight=np.ones(n, np.float32), color=np.zeros((n, 3), np.float32),
-                  log_evidence=np.zeros((n, 13), np.float32), class_weight=np.zeros(n, np.float32),
-                  surface=np.ones(n, bool), points=np.zeros((n, 3), np.float32), labels=np.zeros(n, np.uint8),
-                  instances=np.zeros(n, np.int32), free_coords=np.zeros((0, 3), np.int32), free_voxel_size_m=0.2)
+    s = MapSample(
+        coords=np.zeros((n, 3), np.int32),
+        voxel_size_m=0.05,
+        tsdf=np.zeros(n, np.float32),
+        weight=np.ones(n, np.float32),
+        color=np.zeros((n, 3), np.float32),
+        log_evidence=np.zeros((n, 13), np.float32),
+        class_weight=np.zeros(n, np.float32),
+        surface=np.ones(n, bool),
+        points=np.zeros((n, 3), np.float32),
+        labels=np.zeros(n, np.uint8),
+        instances=np.zeros(n, np.int32),
+        free_coords=np.zeros((0, 3), np.int32),
+        free_voxel_size_m=0.2,
+    )
     path = s.save(tmp_path / "s.npz")
     assert len(MapSample.load(path)) == n
     data = path.read_bytes()
@@ -437,9 +479,12 @@ def test_damaged_map_samples_are_format_errors(tmp_path):
         (tmp_path / f"{name}.npz").write_bytes(blob)
         with pytest.raises(FormatError, match="MapSample.load"):
             MapSample.load(tmp_path / f"{name}.npz")
-    for header in ([1, 2], {"version": 1, "voxel_size_m": "abc", "free_voxel_size_m": 0.2},
-                   {"version": 1, "voxel_size_m": float("nan"), "free_voxel_size_m": 0.2},
-                   {"version": 1, "voxel_size_m": 0.05, "free_voxel_size_m": 0.2, "meta": [1]}):
+    for header in (
+        [1, 2],
+        {"version": 1, "voxel_size_m": "abc", "free_voxel_size_m": 0.2},
+        {"version": 1, "voxel_size_m": float("nan"), "free_voxel_size_m": 0.2},
+        {"version": 1, "voxel_size_m": 0.05, "free_voxel_size_m": 0.2, "meta": [1]},
+    ):
         p = _rewrite_npz(path, tmp_path / "h.npz", header=np.frombuffer(json.dumps(header).encode(), np.uint8))
         with pytest.raises(FormatError, match="MapSample.load"):
             MapSample.load(p)
@@ -477,40 +522,43 @@ def no_work(monkeypatch):
     monkeypatch.setattr(real3d.train.box_refiner, "collect_samples", _forbid)
 
 
-@pytest.mark.parametrize("args, option", [
-    (["export", "--size", "0x0"], "--size"),
-    (["export", "--size", "-32x64"], "--size"),
-    (["export", "--size", "30x40"], "--size"),
-    (["export", "--size", "big"], "--size"),
-    (["export", "--calib-frames", "-1"], "--calib-frames"),
-    (["export", "--calib-frames", "0", "--int8"], "--calib-frames"),
-    (["export", "--int8-target", "nan"], "--int8-target"),
-    (["export", "--head", "middle"], "--head"),
-    (["train", "seg", "--size", "0x0"], "--size"),
-    (["train", "seg", "--size", "60x96"], "--size"),
-    (["train", "seg", "--lr", "nan"], "lr"),
-    (["train", "seg", "--lr", "-1"], "lr"),
-    (["train", "seg", "--lr", "0"], "--lr"),
-    (["train", "seg", "--lr", "inf"], "lr"),
-    (["train", "seg", "--warmup", "-1"], "warmup_steps"),
-    (["train", "seg", "--workers", "-2"], "workers"),
-    (["train", "seg", "--ckpt-every", "0"], "ckpt_every"),
-    (["train", "seg", "--threads", "-1"], "threads"),
-    (["train", "seg", "--grad-clip", "nan"], "grad_clip"),
-    (["train", "seg", "--distill-weight", "inf"], "distill_weight"),
-    (["train", "seg3d", "--data", "DATA", "--lr", "nan"], "lr"),
-    (["train", "seg3d", "--data", "DATA", "--crop", "0"], "crop_m"),
-    (["train", "seg3d", "--data", "DATA", "--ckpt-every", "-1"], "checkpoint_every"),
-    (["train", "seg3d", "--data", "DATA", "--offset-weight", "nan"], "offset_weight"),
-    (["train", "seg3d", "--data", "DATA", "--threads", "-1"], "--threads"),
-    (["train", "boxes", "--lr", "nan"], "--lr"),
-    (["train", "boxes", "--weight-decay", "-1"], "--weight-decay"),
-    (["eval", "seg", "--max-samples", "0"], "--max-samples"),
-    (["eval", "seg", "--overlays", "-1"], "--overlays"),
-    (["eval", "seg", "--threads", "-1"], "--threads"),
-    (["eval", "seg", "--head", "x"], "--head"),
-    (["eval", "seg3d", "--model", "seg3d-tiny", "--data", "DATA", "--threads", "-1"], "--threads"),
-])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["export", "--size", "0x0"], "--size"),
+        (["export", "--size", "-32x64"], "--size"),
+        (["export", "--size", "30x40"], "--size"),
+        (["export", "--size", "big"], "--size"),
+        (["export", "--calib-frames", "-1"], "--calib-frames"),
+        (["export", "--calib-frames", "0", "--int8"], "--calib-frames"),
+        (["export", "--int8-target", "nan"], "--int8-target"),
+        (["export", "--head", "middle"], "--head"),
+        (["train", "seg", "--size", "0x0"], "--size"),
+        (["train", "seg", "--size", "60x96"], "--size"),
+        (["train", "seg", "--lr", "nan"], "lr"),
+        (["train", "seg", "--lr", "-1"], "lr"),
+        (["train", "seg", "--lr", "0"], "--lr"),
+        (["train", "seg", "--lr", "inf"], "lr"),
+        (["train", "seg", "--warmup", "-1"], "warmup_steps"),
+        (["train", "seg", "--workers", "-2"], "workers"),
+        (["train", "seg", "--ckpt-every", "0"], "ckpt_every"),
+        (["train", "seg", "--threads", "-1"], "threads"),
+        (["train", "seg", "--grad-clip", "nan"], "grad_clip"),
+        (["train", "seg", "--distill-weight", "inf"], "distill_weight"),
+        (["train", "seg3d", "--data", "DATA", "--lr", "nan"], "lr"),
+        (["train", "seg3d", "--data", "DATA", "--crop", "0"], "crop_m"),
+        (["train", "seg3d", "--data", "DATA", "--ckpt-every", "-1"], "checkpoint_every"),
+        (["train", "seg3d", "--data", "DATA", "--offset-weight", "nan"], "offset_weight"),
+        (["train", "seg3d", "--data", "DATA", "--threads", "-1"], "--threads"),
+        (["train", "boxes", "--lr", "nan"], "--lr"),
+        (["train", "boxes", "--weight-decay", "-1"], "--weight-decay"),
+        (["eval", "seg", "--max-samples", "0"], "--max-samples"),
+        (["eval", "seg", "--overlays", "-1"], "--overlays"),
+        (["eval", "seg", "--threads", "-1"], "--threads"),
+        (["eval", "seg", "--head", "x"], "--head"),
+        (["eval", "seg3d", "--model", "seg3d-tiny", "--data", "DATA", "--threads", "-1"], "--threads"),
+    ],
+)
 def test_bad_option_values_are_real3d_errors_before_any_work(no_work, tmp_path, args, option):
     from real3d.cli.main import app
 
@@ -538,13 +586,28 @@ def test_training_configs_check_their_values():
     from real3d.train import TrainConfig
     from real3d.train.seg3d import Seg3DTrainConfig
 
-    for bad in ({"crop_hw": (0, 0)}, {"crop_hw": (-32, 64)}, {"crop_hw": (64,)}, {"lr": float("nan")},
-                {"lr": -1e-3}, {"weight_decay": float("inf")}, {"warmup_steps": -1}, {"steps": True},
-                {"ckpt_every": 0}, {"coarse_weight": float("nan")}):
+    for bad in (
+        {"crop_hw": (0, 0)},
+        {"crop_hw": (-32, 64)},
+        {"crop_hw": (64,)},
+        {"lr": float("nan")},
+        {"lr": -1e-3},
+        {"weight_decay": float("inf")},
+        {"warmup_steps": -1},
+        {"steps": True},
+        {"ckpt_every": 0},
+        {"coarse_weight": float("nan")},
+    ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             TrainConfig(**bad)
-    for bad in ({"lr": float("nan")}, {"lr": float("inf")}, {"crop_m": 0.0}, {"warmup": -1},
-                {"weight_decay": -1.0}, {"log_every": 0}):
+    for bad in (
+        {"lr": float("nan")},
+        {"lr": float("inf")},
+        {"crop_m": 0.0},
+        {"warmup": -1},
+        {"weight_decay": -1.0},
+        {"log_every": 0},
+    ):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             Seg3DTrainConfig(**bad)
 

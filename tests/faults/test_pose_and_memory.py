@@ -155,8 +155,10 @@ def _posed_frames(poses, stamps):
     """Tiny depth-less frames: only the pose check can object to them."""
     K = Intrinsics(fx=8.0, fy=8.0, cx=4.0, cy=4.0, width=8, height=8)
     rgb = np.zeros((8, 8, 3), np.uint8)
-    return [Frame(rgb=rgb, depth_m=None, intrinsics=K, world_T_cam=T, timestamp_s=float(t), index=i)
-            for i, (T, t) in enumerate(zip(poses, stamps))]
+    return [
+        Frame(rgb=rgb, depth_m=None, intrinsics=K, world_T_cam=T, timestamp_s=float(t), index=i)
+        for i, (T, t) in enumerate(zip(poses, stamps))
+    ]
 
 
 @pytest.mark.parametrize("mode", ["robot", "handheld"])
@@ -174,8 +176,10 @@ def test_generated_camera_paths_pass_the_pose_check(mode):
 def test_real_captures_pass_the_pose_check():
     from real3d.io import open_sequence
 
-    folders = {"joinmap_kinect_seq": Intrinsics(fx=518.0, fy=519.0, cx=325.5, cy=253.5, width=640, height=480),
-               "iclnuim_synthetic_seq": None}
+    folders = {
+        "joinmap_kinect_seq": Intrinsics(fx=518.0, fy=519.0, cx=325.5, cy=253.5, width=640, height=480),
+        "iclnuim_synthetic_seq": None,
+    }
     if not all((REAL / name).is_dir() for name in folders):
         pytest.skip("the real captures are not here")
     for name, K in folders.items():
@@ -206,14 +210,16 @@ class FixedSegmenter:
 
 
 def test_millimetre_depth_goes_down_the_rgb_path_with_one_warning(toy):
-    p = Pipeline(PipelineConfig(graph_every=0, costmap_every=0), segmenter=FixedSegmenter(True),
-                 rgb_segmenter=FixedSegmenter(False))
+    p = Pipeline(
+        PipelineConfig(graph_every=0, costmap_every=0),
+        segmenter=FixedSegmenter(True),
+        rgb_segmenter=FixedSegmenter(False),
+    )
     assert p.step(toy.frames[0]).status == "fused"
     voxels = len(p.map)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        results = [p.step(f.replace(depth_m=np.round(f.depth_m * 1000).astype(np.float32)))
-                   for f in toy.frames[1:4]]
+        results = [p.step(f.replace(depth_m=np.round(f.depth_m * 1000).astype(np.float32))) for f in toy.frames[1:4]]
     assert all(r.status == "rgb_only" and r.model == "rgb" for r in results)
     assert "millimetres" in results[0].reason and "median" in results[0].reason
     assert len(p.map) == voxels
@@ -243,8 +249,15 @@ def test_the_trajectory_stays_bounded_and_ends_at_the_latest_position(toy):
 
 
 def test_config_refuses_bad_pose_and_trajectory_settings():
-    for bad in ({"pose_max_speed_mps": 0.0}, {"pose_max_jump_m": -1.0}, {"pose_max_step_m": 0.0},
-                {"pose_reanchor_after": 0}, {"pose_reanchor_after": True}, {"min_median_depth_m": 30.0},
-                {"trajectory_step_m": -0.1}, {"trajectory_max_points": 1}):
+    for bad in (
+        {"pose_max_speed_mps": 0.0},
+        {"pose_max_jump_m": -1.0},
+        {"pose_max_step_m": 0.0},
+        {"pose_reanchor_after": 0},
+        {"pose_reanchor_after": True},
+        {"min_median_depth_m": 30.0},
+        {"trajectory_step_m": -0.1},
+        {"trajectory_max_points": 1},
+    ):
         with pytest.raises(ConfigError):
             PipelineConfig(**bad)

@@ -53,8 +53,9 @@ def _quat_line(k: int) -> str:
 
 
 def _intr_json(root) -> None:
-    (root / "intrinsics.json").write_text(json.dumps(
-        {"fx": K.fx, "fy": K.fy, "cx": K.cx, "cy": K.cy, "width": W, "height": H}))
+    (root / "intrinsics.json").write_text(
+        json.dumps({"fx": K.fx, "fy": K.fy, "cx": K.cx, "cy": K.cy, "width": W, "height": H})
+    )
 
 
 # -- fixtures of each format ---------------------------------------------------------
@@ -107,8 +108,9 @@ def build_redwood(root):
         rows = "\n".join(" ".join(f"{v:.12f}" for v in r) for r in _pose(k))
         log += f"{k} {k} {k + 1}\n{rows}\n"
     (root / "trajectory.log").write_text(log)
-    (root / "camera_intrinsic.json").write_text(json.dumps(
-        {"width": W, "height": H, "intrinsic_matrix": [K.fx, 0, 0, 0, K.fy, 0, K.cx, K.cy, 1]}))
+    (root / "camera_intrinsic.json").write_text(
+        json.dumps({"width": W, "height": H, "intrinsic_matrix": [K.fx, 0, 0, 0, K.fy, 0, K.cx, K.cy, 1]})
+    )
     return root
 
 
@@ -129,8 +131,7 @@ def build_scannet(root):
 def build_sens(root):
     root.mkdir(parents=True)
     path = root / "scene.sens"
-    write_sens(path, [(_rgb(k), _mm(k), _pose(k), 1000 * k) for k in range(N)], K.K, K.K,
-               color_format="png")
+    write_sens(path, [(_rgb(k), _mm(k), _pose(k), 1000 * k) for k in range(N)], K.K, K.K, color_format="png")
     return path
 
 
@@ -187,25 +188,49 @@ def build_real3d(root):
     from real3d.core import Frame
     from real3d.core.gt import OccupancyGrid, SceneGT, SceneMesh
 
-    mesh = SceneMesh(vertices=np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32),
-                     triangles=np.array([[0, 1, 2]], np.int32), face_class=np.zeros(1, np.int16),
-                     face_label=np.array([5], np.uint8), face_instance=np.zeros(1, np.int32),
-                     face_material=np.zeros(1, np.int32))
-    occ = OccupancyGrid(occupied=np.zeros((2, 2), bool), known=np.ones((2, 2), bool),
-                        origin_xy=(0.0, 0.0), resolution_m=0.5, z_min_m=0.1, z_max_m=1.5)
-    scene = SceneGT(seed=0, kind="home", mesh=mesh, objects=[], relations=[], rooms=[],
-                    occupancy=occ)
-    frames = [Frame(rgb=_rgb(k), depth_m=_mm(k) / np.float32(1000), intrinsics=K,
-                    world_T_cam=_pose(k), timestamp_s=0.1 * k,
-                    labels=np.full((H, W), 3, np.uint8), instances=np.zeros((H, W), np.int32))
-              for k in range(N)]
+    mesh = SceneMesh(
+        vertices=np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32),
+        triangles=np.array([[0, 1, 2]], np.int32),
+        face_class=np.zeros(1, np.int16),
+        face_label=np.array([5], np.uint8),
+        face_instance=np.zeros(1, np.int32),
+        face_material=np.zeros(1, np.int32),
+    )
+    occ = OccupancyGrid(
+        occupied=np.zeros((2, 2), bool),
+        known=np.ones((2, 2), bool),
+        origin_xy=(0.0, 0.0),
+        resolution_m=0.5,
+        z_min_m=0.1,
+        z_max_m=1.5,
+    )
+    scene = SceneGT(seed=0, kind="home", mesh=mesh, objects=[], relations=[], rooms=[], occupancy=occ)
+    frames = [
+        Frame(
+            rgb=_rgb(k),
+            depth_m=_mm(k) / np.float32(1000),
+            intrinsics=K,
+            world_T_cam=_pose(k),
+            timestamp_s=0.1 * k,
+            labels=np.full((H, W), 3, np.uint8),
+            instances=np.zeros((H, W), np.int32),
+        )
+        for k in range(N)
+    ]
     return disk.write_sequence(root, frames, scene, image_format="png")
 
 
 BUILDERS = {
-    "tum": build_tum, "folder": build_folder, "pairs": build_pairs, "redwood": build_redwood,
-    "scannet": build_scannet, "sens": build_sens, "sunrgbd": build_sunrgbd,
-    "nyu_labeled": build_nyu_labeled, "nyu_raw": build_nyu_raw, "rosbag": build_bag,
+    "tum": build_tum,
+    "folder": build_folder,
+    "pairs": build_pairs,
+    "redwood": build_redwood,
+    "scannet": build_scannet,
+    "sens": build_sens,
+    "sunrgbd": build_sunrgbd,
+    "nyu_labeled": build_nyu_labeled,
+    "nyu_raw": build_nyu_raw,
+    "rosbag": build_bag,
     "real3d": build_real3d,
 }
 
@@ -350,8 +375,9 @@ def test_sens_non_rigid_pose_info_completes(tmp_path):
     path = tmp_path / "s.sens"
     bad = _pose(2) * 2
     bad[3, 3] = 1
-    write_sens(path, [(_rgb(k), _mm(k), bad if k == 2 else _pose(k), 1000 * k)
-                      for k in range(N)], K.K, K.K, color_format="png")
+    write_sens(
+        path, [(_rgb(k), _mm(k), bad if k == 2 else _pose(k), 1000 * k) for k in range(N)], K.K, K.K, color_format="png"
+    )
     _expect_one_bad(path, 2, "not a rigid transform")
 
 
@@ -394,13 +420,17 @@ def test_folder_named_like_a_bag(tmp_path):
             call()
 
 
-@pytest.mark.parametrize("content", [
-    [10, 10, 3.5, 2.5, 8, 6], "fx", {"fx": "10", "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8,
-                                     "height": 6},
-    {"fx": 10, "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8.5, "height": 6},
-    {"fx": 10, "fy": 10, "cx": 3.5}, {"fx": -1, "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8,
-                                      "height": 6},
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        [10, 10, 3.5, 2.5, 8, 6],
+        "fx",
+        {"fx": "10", "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8, "height": 6},
+        {"fx": 10, "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8.5, "height": 6},
+        {"fx": 10, "fy": 10, "cx": 3.5},
+        {"fx": -1, "fy": 10, "cx": 3.5, "cy": 2.5, "width": 8, "height": 6},
+    ],
+)
 def test_wrong_intrinsics_json_names_the_fields(tmp_path, content):
     root = build_folder(tmp_path / "f")
     (root / "intrinsics.json").write_text(json.dumps(content))
@@ -425,7 +455,7 @@ def test_ros_bag_damaged_message_skips_that_frame(tmp_path):
     data = path.read_bytes()
     at = [i for i in range(len(data)) if data.startswith(b"16UC1", i)]
     assert len(at) == N  # one depth message per frame, stored uncompressed
-    path.write_bytes(data[:at[1]] + b"16XC1" + data[at[1] + 5:])
+    path.write_bytes(data[: at[1]] + b"16XC1" + data[at[1] + 5 :])
     _expect_one_bad(path, 1, "16XC1")
 
 
@@ -472,8 +502,7 @@ def _damages(path):
         path.unlink()
         path.mkdir()
 
-    return [("half", cut_half), ("empty", empty), ("flip", flip), ("flip_late", flip_late),
-            ("folder", folder)]
+    return [("half", cut_half), ("empty", empty), ("flip", flip), ("flip_late", flip_late), ("folder", folder)]
 
 
 def _representatives(files: list) -> list:
@@ -494,8 +523,13 @@ def _exercise(path, fmt) -> None:
         except Real3DError:
             return
         with seq:
-            for step in (lambda: seq.info, seq.source_poses, seq.known_bad,
-                         lambda: list(seq), lambda: [seq[k] for k in range(len(seq))]):
+            for step in (
+                lambda: seq.info,
+                seq.source_poses,
+                seq.known_bad,
+                lambda: list(seq),
+                lambda: [seq[k] for k in range(len(seq))],
+            ):
                 try:
                     step()
                 except Real3DError:
@@ -505,8 +539,9 @@ def _exercise(path, fmt) -> None:
 @pytest.mark.parametrize("fmt", sorted(BUILDERS))
 def test_every_file_damaged_gives_real3d_errors_only(tmp_path, fmt):
     target = BUILDERS[fmt](tmp_path / "clean")
-    files = _representatives(sorted(p.relative_to(tmp_path / "clean")
-                                    for p in (tmp_path / "clean").rglob("*") if p.is_file()))
+    files = _representatives(
+        sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean").rglob("*") if p.is_file())
+    )
     assert files
     n = 0
     for rel in files:
@@ -553,8 +588,9 @@ def _blocks(fn, fifo, timeout_s: float = 10.0) -> bool:
 @pytest.mark.parametrize("fmt", sorted(BUILDERS))
 def test_fifo_in_place_of_any_file_never_blocks(tmp_path, fmt):
     target = BUILDERS[fmt](tmp_path / "clean")
-    files = _representatives(sorted(p.relative_to(tmp_path / "clean")
-                                    for p in (tmp_path / "clean").rglob("*") if p.is_file()))
+    files = _representatives(
+        sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean").rglob("*") if p.is_file())
+    )
     for n, rel in enumerate(files):
         work = tmp_path / f"case{n}"
         shutil.copytree(tmp_path / "clean", work)
@@ -587,19 +623,21 @@ def test_pipeline_run_skips_and_reports_the_bad_frames_of_a_damaged_folder(tmp_p
     h, w = 48, 64
     rng = np.random.default_rng(0)
     for k in range(N):
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
-            root / "color" / f"{k}.png")
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "color" / f"{k}.png")
         Image.fromarray(np.full((h, w), 2000 + 10 * k, np.uint16)).save(root / "depth" / f"{k}.png")
     lines = [_quat_line(k) for k in range(N)]
     lines[1] = "0 0 0 0 0 0 0"  # zero quaternion
     (root / "pose.txt").write_text("\n".join(lines) + "\n")
-    (root / "intrinsics.json").write_text(json.dumps(
-        {"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5, "width": w, "height": h}))
+    (root / "intrinsics.json").write_text(
+        json.dumps({"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5, "width": w, "height": h})
+    )
     (root / "depth" / "3.png").unlink()
     torch.manual_seed(0)
-    pipe = Pipeline(PipelineConfig(graph_every=0, costmap_every=0),
-                    segmenter=build_model("rgbd-tiny").eval(),
-                    rgb_segmenter=build_model("rgb-tiny").eval())
+    pipe = Pipeline(
+        PipelineConfig(graph_every=0, costmap_every=0),
+        segmenter=build_model("rgbd-tiny").eval(),
+        rgb_segmenter=build_model("rgb-tiny").eval(),
+    )
     with open_sequence(root) as seq:
         summary = pipe.run(seq)
     reasons = dict(summary.skipped)
@@ -611,7 +649,8 @@ def test_pipeline_run_skips_and_reports_the_bad_frames_of_a_damaged_folder(tmp_p
 def test_camera_json_with_infinite_size_is_a_format_error(tmp_path):
     root = build_redwood(tmp_path / "r")
     (root / "camera_intrinsic.json").write_text(
-        '{"width": 1e400, "height": 6, "intrinsic_matrix": [10, 0, 0, 0, 10, 0, 3.5, 2.5, 1]}')
+        '{"width": 1e400, "height": 6, "intrinsic_matrix": [10, 0, 0, 0, 10, 0, 3.5, 2.5, 1]}'
+    )
     with pytest.raises(FormatError, match="camera json"):
         open_sequence(root)
 
@@ -640,8 +679,9 @@ def test_real3d_run_counts_the_frames_the_reader_knew_to_be_bad(tmp_path):
 
     root = build_folder(tmp_path / "f")
     (root / "depth" / "2.png").unlink()
-    r = CliRunner().invoke(app, ["run", str(root), "--out", str(tmp_path / "out"),
-                                 "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"])
+    r = CliRunner().invoke(
+        app, ["run", str(root), "--out", str(tmp_path / "out"), "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"]
+    )
     assert r.exit_code == 0, r.output
     assert "reader skipped 1 frame(s)" in r.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

@@ -47,8 +47,7 @@ def seq_dir(frames, tmp_path_factory) -> Path:
     from real3d.synth import write_sequence
 
     fr = [frames.frames[k % 3].replace(index=k, timestamp_s=k / 4) for k in range(N_FRAMES)]
-    return write_sequence(tmp_path_factory.mktemp("seq") / "seq", fr, frames.scene,
-                          image_format="png")
+    return write_sequence(tmp_path_factory.mktemp("seq") / "seq", fr, frames.scene, image_format="png")
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +61,7 @@ def old_set(seq_dir, tmp_path_factory) -> Path:
 
 def snapshot(folder: Path) -> dict:
     """{relative path: bytes} of every file under ``folder``."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def copy_old_set(old_set: Path, parent: Path) -> Path:
@@ -123,7 +121,10 @@ def start_run(seq_dir: Path, out: Path, log: Path, *extra, go: Path | None = Non
     with open(log, "wb") as err:
         return subprocess.Popen(
             [sys.executable, *cmd, "run", str(seq_dir), "--out", str(out), *mode, *TINY, *extra],
-            stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=log.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=log.parent,
         )
 
 
@@ -143,8 +144,7 @@ def wait_for(log: Path, pattern: str, proc: subprocess.Popen, timeout_s: float =
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_run_writes_the_partial_outputs(seq_dir, tmp_path, sig, code):
     parent = tmp_path / "runs"
     parent.mkdir()
@@ -194,8 +194,7 @@ def test_kill_9_of_a_second_run_keeps_the_earlier_set(seq_dir, old_set, tmp_path
         proc = start_run(seq_dir, out, log)
         wait_for(log, r"^frame 4/40", proc)
     else:  # path.json of the new set written, the map not yet
-        proc = start_run(seq_dir, out, log, "--mode", "offline", "--max-frames", "3",
-                         go=tmp_path / "go")
+        proc = start_run(seq_dir, out, log, "--mode", "offline", "--max-frames", "3", go=tmp_path / "go")
         wait_for(log, r"^writing semantic_map.ply", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
@@ -309,8 +308,13 @@ def no_work(monkeypatch):
 @pytest.mark.parametrize("case", ["file", "under_a_file", "foreign_files", "disk_full", "cwd"])
 def test_a_bad_out_fails_before_any_work(seq_dir, tmp_path, monkeypatch, capsys, no_work, case):
     out = tmp_path / "out"
-    expect = {"file": "got a file", "under_a_file": "is a file", "foreign_files": "notes.txt",
-              "disk_full": "MiB free", "cwd": "current folder"}[case]
+    expect = {
+        "file": "got a file",
+        "under_a_file": "is a file",
+        "foreign_files": "notes.txt",
+        "disk_full": "MiB free",
+        "cwd": "current folder",
+    }[case]
     if case == "file":
         out.write_text("not a folder")
     elif case == "under_a_file":
@@ -339,8 +343,7 @@ def test_a_bad_out_fails_before_any_work(seq_dir, tmp_path, monkeypatch, capsys,
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="permissions do not apply to root")
 @pytest.mark.parametrize("existing", [False, True])
-def test_a_read_only_out_fails_before_any_work(seq_dir, tmp_path, monkeypatch, capsys, no_work,
-                                               existing):
+def test_a_read_only_out_fails_before_any_work(seq_dir, tmp_path, monkeypatch, capsys, no_work, existing):
     ro = tmp_path / "ro"
     ro.mkdir()
     out = ro / "out"
@@ -411,8 +414,7 @@ def test_an_output_set_that_is_not_committed_leaves_nothing(tmp_path):
 def realtime_pipeline(**kw):
     from real3d.pipeline import Pipeline, PipelineConfig
 
-    return Pipeline(PipelineConfig(model=None, rgb_model=None, mode="realtime", graph_every=0,
-                                   costmap_every=0, **kw))
+    return Pipeline(PipelineConfig(model=None, rgb_model=None, mode="realtime", graph_every=0, costmap_every=0, **kw))
 
 
 def test_an_hour_long_timestamp_gap_is_capped_and_reported(frames):

@@ -14,22 +14,31 @@ def _unit_square():
 
 
 # rays against the unit square, with tnear 0 and tfar 1
-_RAYS = np.array([
-    [0.5, 0.5, 0, 0, 0, 2],      # hits at t = 0.5
-    [0.5, 0.5, 0, 0, 0, 0.9],    # stops short: t = 1.11 > tfar
-    [1.5, 0.5, 0, 0, 0, 2],      # passes beside the square
-    [0.5, 0.5, 0, 0, 0, -2],     # points away
-    [0.2, 0.7, 2, 0, 0, -2],     # from behind, t = 0.5
-    [0.5, 0.5, 0, 1, 0, 0],      # parallel to the plane
-], dtype=np.float32)
+_RAYS = np.array(
+    [
+        [0.5, 0.5, 0, 0, 0, 2],  # hits at t = 0.5
+        [0.5, 0.5, 0, 0, 0, 0.9],  # stops short: t = 1.11 > tfar
+        [1.5, 0.5, 0, 0, 0, 2],  # passes beside the square
+        [0.5, 0.5, 0, 0, 0, -2],  # points away
+        [0.2, 0.7, 2, 0, 0, -2],  # from behind, t = 0.5
+        [0.5, 0.5, 0, 1, 0, 0],  # parallel to the plane
+    ],
+    dtype=np.float32,
+)
 
 
 def test_hand_made_rays_hit_where_they_should():
     v, f = _unit_square()
     occ = TorchOccluder(v, f, device="cpu", pairs_per_chunk=3)  # several chunks
     rays = _RAYS
-    assert TorchOccluder(v, f, device="cpu").test_occlusions(rays, 0.0, 1.0).tolist() == \
-        [True, False, False, False, True, False]
+    assert TorchOccluder(v, f, device="cpu").test_occlusions(rays, 0.0, 1.0).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
     assert occ.test_occlusions(rays, 0.0, 1.0).tolist() == [True, False, False, False, True, False]
     # tnear excludes the hit at t = 0.5
     assert not occ.test_occlusions(rays[:1], 0.6, 1.0)[0]
@@ -51,8 +60,9 @@ def test_bvh_hand_made_rays_and_degenerate_meshes():
     assert many.test_occlusions(rays, 0.0, 1.0).tolist() == [True, False, False, False, True, False]
     # 20,000 tiny triangles along a line: a deep hierarchy, still walked right
     x = np.linspace(0, 1, 20001)
-    vv = np.concatenate([np.stack([x, np.zeros_like(x), np.ones_like(x)], 1),
-                         np.stack([x, np.full_like(x, 1e-3), np.ones_like(x)], 1)])
+    vv = np.concatenate(
+        [np.stack([x, np.zeros_like(x), np.ones_like(x)], 1), np.stack([x, np.full_like(x, 1e-3), np.ones_like(x)], 1)]
+    )
     ff = np.stack([np.arange(20000), np.arange(1, 20001), 20001 + np.arange(20000)], 1)
     line = BVHOccluder(vv, ff, leaf_size=1)
     # inside triangle i at y = 2e-4: x_i + 0.3 of a step; the last probe passes beside them
@@ -72,13 +82,17 @@ def test_agrees_with_open3d_on_a_scene(occluder):
     origins = rng.uniform(lo, hi, (4000, 3)).astype(np.float32)
     targets = rng.uniform(lo, hi, (4000, 3)).astype(np.float32)
     rays = np.hstack([origins, targets - origins]).astype(np.float32)
-    occ = (TorchOccluder(mesh.vertices, mesh.triangles, device="cpu") if occluder == "torch"
-           else BVHOccluder(mesh.vertices, mesh.triangles))
+    occ = (
+        TorchOccluder(mesh.vertices, mesh.triangles, device="cpu")
+        if occluder == "torch"
+        else BVHOccluder(mesh.vertices, mesh.triangles)
+    )
     ours = occ.test_occlusions(rays, 1e-4, 0.98)
     o3d = import_open3d()
     rc = o3d.t.geometry.RaycastingScene()
-    rc.add_triangles(o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-                     o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
+    rc.add_triangles(
+        o3d.core.Tensor(mesh.vertices.astype(np.float32)), o3d.core.Tensor(mesh.triangles.astype(np.uint32))
+    )
     ref = rc.test_occlusions(o3d.core.Tensor(rays), tnear=1e-4, tfar=0.98).numpy()
     assert 0.2 < ref.mean() < 0.98  # the test means something: many rays hit, some do not
     assert (ours != ref).sum() <= 2  # grazing rays at most

@@ -28,8 +28,15 @@ class _Fake(Sequence):
         d[0, 2] = np.inf
         d[0, 3] = -1.0
         rgb = np.full((6, 8, 3), i, np.uint8)
-        return RawFrame(rgb=rgb, depth_m=d, intrinsics=K, invalid_encoded=1, timestamp_s=i,
-                        labels=np.full((6, 8), 14, np.int64), label_src="nyu40")
+        return RawFrame(
+            rgb=rgb,
+            depth_m=d,
+            intrinsics=K,
+            invalid_encoded=1,
+            timestamp_s=i,
+            labels=np.full((6, 8), 14, np.int64),
+            label_src="nyu40",
+        )
 
     def _info(self):
         return SequenceInfo(self.format, str(self.path), 0, 0, size_hw=(6, 8), intrinsics=K)
@@ -40,8 +47,7 @@ def test_stats_count_every_conversion():
     f = seq[0]
     assert f.depth_m[0, :4].tolist() == [0, 0, 0, 0] and np.isfinite(f.depth_m).all()
     s = seq.stats
-    assert (s.depth_pixels, s.depth_invalid_encoded, s.depth_nonfinite_or_negative,
-            s.depth_valid) == (48, 1, 3, 44)
+    assert (s.depth_pixels, s.depth_invalid_encoded, s.depth_nonfinite_or_negative, s.depth_valid) == (48, 1, 3, 44)
     assert f.labels[0, 0] == 10  # nyu40 desk -> nyu13 table
     assert s.frames_without_pose == 1
 
@@ -82,14 +88,23 @@ def test_resize_follows_intrinsics_and_nearest():
 def test_resize_nearest_pixel_centres():
     x = np.arange(6).reshape(1, 6)
     np.testing.assert_array_equal(resize_nearest(x, (1, 3)), [[1, 3, 5]])
-    np.testing.assert_array_equal(resize_nearest(x, (1, 12)), [[0, 0, 1, 1, 2, 2, 3, 3, 4, 4,
-                                                                 5, 5]])
+    np.testing.assert_array_equal(resize_nearest(x, (1, 12)), [[0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]])
 
 
-@pytest.mark.parametrize("kw", [dict(stride=0), dict(stride=1.5), dict(max_frames=-1),
-                                dict(resize=(10,)), dict(resize=-1.0), dict(resize=(0, 5)),
-                                dict(depth_range_m=(2, 1)), dict(label_set="ade20k"),
-                                dict(intrinsics=(1, 2, 3, 4))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=0),
+        dict(stride=1.5),
+        dict(max_frames=-1),
+        dict(resize=(10,)),
+        dict(resize=-1.0),
+        dict(resize=(0, 5)),
+        dict(depth_range_m=(2, 1)),
+        dict(label_set="ade20k"),
+        dict(intrinsics=(1, 2, 3, 4)),
+    ],
+)
 def test_bad_options(kw):
     with pytest.raises(ConfigError):
         ReadOptions(**kw)

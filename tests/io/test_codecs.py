@@ -59,8 +59,7 @@ def test_wrong_dtype_raises():
 
 def _png_bytes(arr, mode=None) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr, mode).save(buf, format="PNG") if mode else \
-        Image.fromarray(arr).save(buf, format="PNG")
+    Image.fromarray(arr, mode).save(buf, format="PNG") if mode else Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -74,8 +73,7 @@ def test_truncated_png_raises(tmp_path):
 
 def test_truncated_jpeg_raises(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
-        buf, format="JPEG")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buf, format="JPEG")
     p = tmp_path / "c.jpg"
     p.write_bytes(buf.getvalue()[:300])
     with pytest.raises(FormatError, match="truncated or corrupt"):
@@ -121,8 +119,7 @@ def test_pgm_byte_orders_and_errors(tmp_path):
 
 
 def test_sun_matches_reference_decodings(real):
-    pairs = [(real / "single_frames" / "SUN_depth.png",
-              real / "single_frames" / "SUN_depth_decoded_mm.png")]
+    pairs = [(real / "single_frames" / "SUN_depth.png", real / "single_frames" / "SUN_depth_decoded_mm.png")]
     for ref in sorted((real / "sunrgbd").rglob("*.decoded_mm.png")):
         pairs.append((ref.with_name(ref.name.replace(".decoded_mm", "")), ref))
     assert len(pairs) == 7
@@ -156,9 +153,14 @@ def test_nyu_raw_disparity_matches_reference(real):
     assert (read_pgm16(real / "single_frames" / "NYU_depth.pgm") >= 2047).mean() > 0.5
 
 
-@pytest.mark.parametrize("name", ["single_frames/depth_only_person_kinect.png",
-                                  "kinect_v2_emsanet/sample_depth.png",
-                                  "iclnuim_synthetic_seq/depth/00000.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "single_frames/depth_only_person_kinect.png",
+        "kinect_v2_emsanet/sample_depth.png",
+        "iclnuim_synthetic_seq/depth/00000.png",
+    ],
+)
 def test_mm_pngs_plausible(real, name):
     d, n = decode_depth_mm(decode_u16(real / name))
     v = d[d > 0]

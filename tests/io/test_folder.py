@@ -25,8 +25,7 @@ def test_joinmap_frames_poses_and_depth(real):
         assert f.rgb.shape == (480, 640, 3) and f.depth_m.shape == (480, 640)
         assert f.intrinsics == JOINMAP_K
         # independent quaternion convention check (scipy: x, y, z, w)
-        np.testing.assert_allclose(f.world_T_cam[:3, :3],
-                                   Rotation.from_quat(row[3:]).as_matrix(), atol=1e-6)
+        np.testing.assert_allclose(f.world_T_cam[:3, :3], Rotation.from_quat(row[3:]).as_matrix(), atol=1e-6)
         np.testing.assert_allclose(f.world_T_cam[:3, 3], row[:3])
         v = f.depth_m[f.depth_m > 0]
         assert 0.5 < np.median(v) < 6.0 and v.max() < 12.0
@@ -63,8 +62,9 @@ def _write_folder(root, n=3, h=6, w=8, poses=True, intr=True):
     if poses:
         (root / "pose.txt").write_text("".join(f"{k} 0 0 0 0 0 1\n" for k in range(n)))
     if intr:
-        (root / "intrinsics.json").write_text(json.dumps(
-            {"fx": 10.0, "fy": 10.0, "cx": 3.5, "cy": 2.5, "width": w, "height": h}))
+        (root / "intrinsics.json").write_text(
+            json.dumps({"fx": 10.0, "fy": 10.0, "cx": 3.5, "cy": 2.5, "width": w, "height": h})
+        )
     return out
 
 
@@ -129,8 +129,9 @@ def test_flat_pairs_round_trip(tmp_path):
 
 
 def test_flat_pairs_real_tum(real):
-    seq = open_sequence(real / "tum_pair", depth_encoding="tum",
-                        intrinsics=Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480))
+    seq = open_sequence(
+        real / "tum_pair", depth_encoding="tum", intrinsics=Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480)
+    )
     f = seq[0]
     valid = f.depth_m[f.depth_m > 0]
     assert len(seq) == 2 and 0.3 < np.median(valid) < 6.0 and valid.max() < 12.0

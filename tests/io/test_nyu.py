@@ -41,8 +41,7 @@ def test_tables_shape_and_hand_checked_ids():
     assert sorted(s["train"] + s["test"]) == list(range(1449))
     R = nyu_gravity_rotations()
     assert R.shape == (1449, 3, 3)
-    np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape),
-                               atol=1e-5)
+    np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-5)
 
 
 def test_tables_match_published_files():
@@ -159,8 +158,7 @@ def test_labeled_reads_one_frame(tmp_path, monkeypatch):
     seen = []
     ds = seq._images
     orig = type(ds).__getitem__
-    monkeypatch.setattr(type(ds), "__getitem__",
-                        lambda self, key: (seen.append(key), orig(self, key))[1])
+    monkeypatch.setattr(type(ds), "__getitem__", lambda self, key: (seen.append(key), orig(self, key))[1])
     seq[1]
     assert 1 in seen and not any(isinstance(k, slice) for k in seen)
 
@@ -234,7 +232,8 @@ def test_raw_registration_aligns_edges(real, tmp_path):
     raw = np.where(raw > 0, raw, 0).astype(np.float32)
     assert s0 > 1.3 * _edge_score(decode_rgb(root / "r-1294439283.036458-1.ppm"), raw)
     assert seq.stats.depth_invalid_encoded == int(
-        (read_pgm16(root / "d-1294439283.032390-2.pgm", "little") >= 2047).sum())
+        (read_pgm16(root / "d-1294439283.032390-2.pgm", "little") >= 2047).sum()
+    )
 
 
 def test_register_identity_is_a_no_op():

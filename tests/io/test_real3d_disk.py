@@ -17,13 +17,21 @@ K = Intrinsics(10.0, 10.0, 3.5, 2.5, 8, 6)
 def _scene():
     mesh = types.SceneMesh(
         vertices=np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32),
-        triangles=np.array([[0, 1, 2]], np.int32), face_class=np.zeros(1, np.int16),
-        face_label=np.array([5], np.uint8), face_instance=np.zeros(1, np.int32),
-        face_material=np.zeros(1, np.int32))
-    occ = types.OccupancyGrid(occupied=np.zeros((2, 2), bool), known=np.ones((2, 2), bool),
-                              origin_xy=(0.0, 0.0), resolution_m=0.5, z_min_m=0.1, z_max_m=1.5)
-    return types.SceneGT(seed=0, kind="home", mesh=mesh, objects=[], relations=[], rooms=[],
-                         occupancy=occ)
+        triangles=np.array([[0, 1, 2]], np.int32),
+        face_class=np.zeros(1, np.int16),
+        face_label=np.array([5], np.uint8),
+        face_instance=np.zeros(1, np.int32),
+        face_material=np.zeros(1, np.int32),
+    )
+    occ = types.OccupancyGrid(
+        occupied=np.zeros((2, 2), bool),
+        known=np.ones((2, 2), bool),
+        origin_xy=(0.0, 0.0),
+        resolution_m=0.5,
+        z_min_m=0.1,
+        z_max_m=1.5,
+    )
+    return types.SceneGT(seed=0, kind="home", mesh=mesh, objects=[], relations=[], rooms=[], occupancy=occ)
 
 
 def _frames(n=3):
@@ -32,12 +40,17 @@ def _frames(n=3):
     for k in range(n):
         T = np.eye(4)
         T[0, 3] = k
-        out.append(Frame(
-            rgb=rng.integers(0, 256, (6, 8, 3), dtype=np.uint8),
-            depth_m=(rng.integers(0, 5000, (6, 8)) / 1000).astype(np.float32),
-            intrinsics=K, world_T_cam=T, timestamp_s=0.1 * k,
-            labels=rng.integers(0, 14, (6, 8)).astype(np.uint8),
-            instances=rng.integers(0, 5, (6, 8)).astype(np.int32)))
+        out.append(
+            Frame(
+                rgb=rng.integers(0, 256, (6, 8, 3), dtype=np.uint8),
+                depth_m=(rng.integers(0, 5000, (6, 8)) / 1000).astype(np.float32),
+                intrinsics=K,
+                world_T_cam=T,
+                timestamp_s=0.1 * k,
+                labels=rng.integers(0, 14, (6, 8)).astype(np.uint8),
+                instances=rng.integers(0, 5, (6, 8)).astype(np.int32),
+            )
+        )
     return out
 
 

@@ -14,7 +14,7 @@ from real3d.io import RedwoodSequence, open_sequence, read_trajectory_log
 
 def _log_matrices(path):
     rows = [r for r in (ln.split() for ln in path.read_text().splitlines()) if r]
-    return [np.array(rows[k + 1:k + 5], dtype=float) for k in range(0, len(rows), 5)]
+    return [np.array(rows[k + 1 : k + 5], dtype=float) for k in range(0, len(rows), 5)]
 
 
 def test_iclnuim_sample(real):
@@ -41,8 +41,9 @@ def _write(root, n=2, log=True):
         Image.fromarray(rgb).save(root / "color" / f"{k:05d}.png")
         Image.fromarray(mm).save(root / "depth" / f"{k:05d}.png")
         data.append((rgb, mm))
-    (root / "camera_intrinsic.json").write_text(json.dumps(
-        {"width": 6, "height": 4, "intrinsic_matrix": [5, 0, 0, 0, 6, 0, 2.5, 1.5, 1]}))
+    (root / "camera_intrinsic.json").write_text(
+        json.dumps({"width": 6, "height": 4, "intrinsic_matrix": [5, 0, 0, 0, 6, 0, 2.5, 1.5, 1]})
+    )
     if log:
         text = ""
         for k in range(n):

@@ -41,8 +41,9 @@ class _Msgs:
         self.ts = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
         if "tf2_msgs/msg/TFMessage" not in self.ts.types:
             # rosbags' ROS 1 store lacks tf2_msgs; real ROS 1 bags embed the definition.
-            self.ts.register(get_types_from_msg("geometry_msgs/TransformStamped[] transforms",
-                                                "tf2_msgs/msg/TFMessage"))
+            self.ts.register(
+                get_types_from_msg("geometry_msgs/TransformStamped[] transforms", "tf2_msgs/msg/TFMessage")
+            )
         self.T = self.ts.types
 
     def header(self, t_ns: int, frame: str):
@@ -60,20 +61,33 @@ class _Msgs:
         raw = np.frombuffer(data.tobytes(), np.uint8)
         step = step if step is not None else raw.size // h
         return self.T["sensor_msgs/msg/Image"](
-            header=self.header(t_ns, frame), height=h, width=w, encoding=encoding,
-            is_bigendian=int(bigendian), step=step, data=raw)
+            header=self.header(t_ns, frame),
+            height=h,
+            width=w,
+            encoding=encoding,
+            is_bigendian=int(bigendian),
+            step=step,
+            data=raw,
+        )
 
     def compressed(self, t_ns, frame, payload: bytes, fmt: str):
         return self.T["sensor_msgs/msg/CompressedImage"](
-            header=self.header(t_ns, frame), format=fmt, data=np.frombuffer(payload, np.uint8))
+            header=self.header(t_ns, frame), format=fmt, data=np.frombuffer(payload, np.uint8)
+        )
 
     def camera_info(self, t_ns, frame):
         fx, fy, cx, cy = K
         k = np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64)
-        roi = self.T["sensor_msgs/msg/RegionOfInterest"](
-            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-        fields = dict(header=self.header(t_ns, frame), height=H, width=W,
-                      distortion_model="plumb_bob", binning_x=0, binning_y=0, roi=roi)
+        roi = self.T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+        fields = dict(
+            header=self.header(t_ns, frame),
+            height=H,
+            width=W,
+            distortion_model="plumb_bob",
+            binning_x=0,
+            binning_y=0,
+            roi=roi,
+        )
         names = ("D", "K", "R", "P") if self.ros1 else ("d", "k", "r", "p")
         vals = (np.zeros(5), k, np.eye(3).ravel(), np.zeros(12))
         fields.update(dict(zip(names, vals)))
@@ -83,36 +97,36 @@ class _Msgs:
         T = self.T
         tr = T["geometry_msgs/msg/Transform"](
             translation=T["geometry_msgs/msg/Vector3"](x=xyz[0], y=xyz[1], z=xyz[2]),
-            rotation=T["geometry_msgs/msg/Quaternion"](x=q_xyzw[0], y=q_xyzw[1], z=q_xyzw[2],
-                                                       w=q_xyzw[3]))
+            rotation=T["geometry_msgs/msg/Quaternion"](x=q_xyzw[0], y=q_xyzw[1], z=q_xyzw[2], w=q_xyzw[3]),
+        )
         st = T["geometry_msgs/msg/TransformStamped"](
-            header=self.header(t_ns, parent), child_frame_id=child, transform=tr)
+            header=self.header(t_ns, parent), child_frame_id=child, transform=tr
+        )
         return T["tf2_msgs/msg/TFMessage"](transforms=[st])
 
     def odom(self, t_ns, parent, child, xyz):
         T = self.T
         pose = T["geometry_msgs/msg/Pose"](
             position=T["geometry_msgs/msg/Point"](x=xyz[0], y=xyz[1], z=xyz[2]),
-            orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
+            orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+        )
         pwc = T["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=np.zeros(36))
         tw = T["geometry_msgs/msg/Twist"](
             linear=T["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
-            angular=T["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0))
+            angular=T["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
+        )
         twc = T["geometry_msgs/msg/TwistWithCovariance"](twist=tw, covariance=np.zeros(36))
-        return T["nav_msgs/msg/Odometry"](header=self.header(t_ns, parent), child_frame_id=child,
-                                          pose=pwc, twist=twc)
+        return T["nav_msgs/msg/Odometry"](header=self.header(t_ns, parent), child_frame_id=child, pose=pwc, twist=twc)
 
     def serialize(self, msg, msgtype):
-        return self.ts.serialize_ros1(msg, msgtype) if self.ros1 else self.ts.serialize_cdr(msg,
-                                                                                           msgtype)
+        return self.ts.serialize_ros1(msg, msgtype) if self.ros1 else self.ts.serialize_cdr(msg, msgtype)
 
 
 T0 = 1_700_000_000 * 10**9
 DT = 100_000_000  # 10 Hz
 
 
-def write_bag(path, kind: str, *, color="rgb8", depth="16UC1", with_info=True, pose="tf",
-              corrupt_depth_frame=None):
+def write_bag(path, kind: str, *, color="rgb8", depth="16UC1", with_info=True, pose="tf", corrupt_depth_frame=None):
     """Write N colour/depth pairs (depth 5 ms after colour), camera info, tf or odometry.
 
     kind: "ros1", "sqlite3" or "mcap". Returns the frames written.
@@ -127,12 +141,13 @@ def write_bag(path, kind: str, *, color="rgb8", depth="16UC1", with_info=True, p
         writer = Writer2(path, version=9, storage_plugin=plugin)
     IMG, CMP = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
     with writer:
+
         def conn(topic, msgtype):
             return writer.add_connection(topic, msgtype, typestore=m.ts)
+
         c_rgb = conn("/camera/color/image_raw", CMP if color == "jpeg" else IMG)
         c_dep = conn("/camera/depth/image_rect_raw", IMG)
-        c_inf = conn("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo") if with_info \
-            else None
+        c_inf = conn("/camera/color/camera_info", "sensor_msgs/msg/CameraInfo") if with_info else None
         c_tf = conn("/tf", "tf2_msgs/msg/TFMessage") if pose == "tf" else None
         c_tfs = conn("/tf_static", "tf2_msgs/msg/TFMessage") if pose == "tf" else None
         c_odom = conn("/odom", "nav_msgs/msg/Odometry") if pose == "odom" else None
@@ -142,13 +157,11 @@ def write_bag(path, kind: str, *, color="rgb8", depth="16UC1", with_info=True, p
 
         if c_tfs is not None:
             # camera optical frame 0.5 m above base_link, same orientation
-            put(c_tfs, T0, m.tf(T0, "base_link", "camera_optical", (0.0, 0.0, 0.5),
-                                (0, 0, 0, 1)))
+            put(c_tfs, T0, m.tf(T0, "base_link", "camera_optical", (0.0, 0.0, 0.5), (0, 0, 0, 1)))
         for k, (rgb, mm) in enumerate(frames):
             t = T0 + k * DT
             if c_tf is not None:
-                put(c_tf, t - 1000, m.tf(t - 1000, "odom", "base_link", (0.1 * k, 0, 0),
-                                         (0, 0, 0, 1)))
+                put(c_tf, t - 1000, m.tf(t - 1000, "odom", "base_link", (0.1 * k, 0, 0), (0, 0, 0, 1)))
             if c_odom is not None:
                 put(c_odom, t - 1000, m.odom(t - 1000, "odom", "camera_optical", (0.1 * k, 0, 0)))
             if c_inf is not None:
@@ -214,8 +227,7 @@ def test_mcap_file_direct(tmp_path):
         assert seq.info.extra["ros"] == 2
 
 
-@pytest.mark.parametrize("color,depth", [("bgr8", "32FC1"), ("jpeg", "16UC1be"),
-                                         ("mono8", "16UC1")])
+@pytest.mark.parametrize("color,depth", [("bgr8", "32FC1"), ("jpeg", "16UC1be"), ("mono8", "16UC1")])
 def test_bag_encodings(tmp_path, color, depth):
     path = tmp_path / "enc.bag"
     frames = write_bag(path, "ros1", color=color, depth=depth, pose="odom")
@@ -294,8 +306,7 @@ def test_not_a_bag(tmp_path):
 
 
 def test_pair_stream_nearest_unused_within_tolerance():
-    ev = [("c", 0.0, "c0"), ("d", 0.004, "d0"), ("d", 0.09, "d1"), ("c", 0.1, "c1"),
-          ("c", 0.2, "c2"), ("d", 0.5, "d2")]
+    ev = [("c", 0.0, "c0"), ("d", 0.004, "d0"), ("d", 0.09, "d1"), ("c", 0.1, "c1"), ("c", 0.2, "c2"), ("d", 0.5, "d2")]
     pairs = [(pc, pd) for _, pc, _, pd in pair_stream(iter(ev), 0.02)]
     assert pairs == [("c0", "d0"), ("c1", "d1")]  # c2 has no depth within 20 ms
 
@@ -334,8 +345,7 @@ def test_ros1_length_from_bag_index(tmp_path):
         assert len(seq) == N
         assert seen == []  # timestamps came from the bag's index, no message was read
         seq[2]
-        assert sorted(seen) == ["/camera/color/camera_info", "/camera/color/image_raw",
-                                "/camera/depth/image_rect_raw"]
+        assert sorted(seen) == ["/camera/color/camera_info", "/camera/color/image_raw", "/camera/depth/image_rect_raw"]
 
 
 # -- message decoding, on plain objects ------------------------------------------------
@@ -352,8 +362,7 @@ def _img(arr, encoding, step=None, big=False):
     step = step or rows.shape[1]
     padded = np.zeros((h, step), np.uint8)
     padded[:, : rows.shape[1]] = rows
-    return SimpleNamespace(height=h, width=w, step=step, encoding=encoding,
-                           is_bigendian=int(big), data=padded.ravel())
+    return SimpleNamespace(height=h, width=w, step=step, encoding=encoding, is_bigendian=int(big), data=padded.ravel())
 
 
 def test_decode_images_with_row_padding():
@@ -361,8 +370,7 @@ def test_decode_images_with_row_padding():
 
     rgb = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     np.testing.assert_array_equal(decode_image_color(_img(rgb, "rgba8", step=16)), rgb[..., :3])
-    np.testing.assert_array_equal(decode_image_color(_img(rgb[..., :3], "bgr8", step=12)),
-                                  rgb[..., 2::-1])
+    np.testing.assert_array_equal(decode_image_color(_img(rgb[..., :3], "bgr8", step=12)), rgb[..., 2::-1])
     mm = np.array([[0, 1500, 65535]], np.uint16)
     d, n = decode_image_depth(_img(mm, "16UC1", step=8, big=True))
     np.testing.assert_allclose(d, [[0, 1.5, 65.535]], rtol=1e-6)
@@ -391,8 +399,7 @@ def test_decode_compressed_depth():
     Image.fromarray(mm).save(buf, format="PNG")
     png = buf.getvalue()
     head = np.array([0], "<i4").tobytes() + np.array([0, 0], "<f4").tobytes()
-    msg = SimpleNamespace(format="16UC1; compressedDepth png",
-                          data=np.frombuffer(head + png, np.uint8))
+    msg = SimpleNamespace(format="16UC1; compressedDepth png", data=np.frombuffer(head + png, np.uint8))
     d, n = decode_compressed_depth(msg)
     np.testing.assert_allclose(d, [[0, 1.0, 2.5]])
     assert n == 1
@@ -403,8 +410,7 @@ def test_decode_compressed_depth():
     buf = _io.BytesIO()
     Image.fromarray(v).save(buf, format="PNG")
     head = np.array([0], "<i4").tobytes() + np.array([A, B], "<f4").tobytes()
-    msg = SimpleNamespace(format="32FC1; compressedDepth png",
-                          data=np.frombuffer(head + buf.getvalue(), np.uint8))
+    msg = SimpleNamespace(format="32FC1; compressedDepth png", data=np.frombuffer(head + buf.getvalue(), np.uint8))
     d, n = decode_compressed_depth(msg)
     np.testing.assert_allclose(d, depth, rtol=1e-6)
     assert n == 1

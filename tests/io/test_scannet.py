@@ -96,8 +96,7 @@ def test_export_raw_ids_need_label_map(tmp_path):
     _write_export(tmp_path / "s", labels=lab)
     with pytest.raises(FormatError, match=r"nyu40 ids in \[0, 40\]"):
         open_sequence(tmp_path / "s")[0]
-    (tmp_path / "scannetv2-labels.combined.tsv").write_text(
-        "id\traw_category\tnyu40id\n300\tchair\t5\n")
+    (tmp_path / "scannetv2-labels.combined.tsv").write_text("id\traw_category\tnyu40id\n300\tchair\t5\n")
     f = open_sequence(tmp_path / "s")[0]
     assert f.labels[0, 0] == 4  # nyu40 chair (5) -> NYU13 chair (4)
 
@@ -154,8 +153,7 @@ def test_sens_round_trip(tmp_path):
             np.testing.assert_array_equal(f.depth_m, mm / np.float32(1000))
             assert f.timestamp_s == pytest.approx(k + 1.0)
             assert f.intrinsics == Intrinsics.from_K(K_DEPTH, DW, DH)
-            want = np.asarray(Image.open(io.BytesIO(_jpeg(rgb))).resize((DW, DH),
-                                                                        Image.Resampling.BILINEAR))
+            want = np.asarray(Image.open(io.BytesIO(_jpeg(rgb))).resize((DW, DH), Image.Resampling.BILINEAR))
             np.testing.assert_array_equal(f.rgb, want)
         np.testing.assert_allclose(got[2].world_T_cam, _pose(2))
         assert got[1].world_T_cam is None
@@ -204,8 +202,9 @@ def test_sens_wrong_version(tmp_path):
 def test_write_sens_matches_reader(tmp_path, color_format):
     data = _data(2)
     p = tmp_path / "w.sens"
-    write_sens(p, [(rgb, mm, _pose(k), 5 * k) for k, (rgb, mm) in enumerate(data)],
-               K_COLOR, K_DEPTH, color_format=color_format)
+    write_sens(
+        p, [(rgb, mm, _pose(k), 5 * k) for k, (rgb, mm) in enumerate(data)], K_COLOR, K_DEPTH, color_format=color_format
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with open_sequence(p, resize=1.0) as seq:

@@ -54,8 +54,7 @@ def test_tum_round_trip(tmp_path):
         # interpolated between the 5 ms-offset samples: exactly the analytic pose
         a = t - 100.0
         np.testing.assert_allclose(f.world_T_cam[0, 3], a, atol=1e-6)
-        np.testing.assert_allclose(f.world_T_cam[:2, :2],
-                                   [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], atol=1e-6)
+        np.testing.assert_allclose(f.world_T_cam[:2, :2], [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], atol=1e-6)
 
 
 def test_tum_missing_image_is_skipped(tmp_path):

@@ -14,8 +14,10 @@ FLOOR, TABLE = NYU13.index("floor"), NYU13.index("table")
 
 
 def _orbit(center, radius, height, n):
-    return [look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), height), center)
-            for a in np.linspace(0, 2 * np.pi, n, endpoint=False)]
+    return [
+        look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), height), center)
+        for a in np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +61,14 @@ def test_plane_and_box_geometry_is_recovered(plane_and_box):
 
 def test_ternary_occupancy(plane_and_box):
     m, _, _ = plane_and_box
-    q = np.array([[0.8, 0.0, 0.72],    # on a viewing ray between a camera and the box: free
-                  [1.0, 1.0, -0.02],   # just under the floor surface: occupied
-                  [0.0, 0.0, 0.49],    # on the box's top face: occupied surface
-                  [30.0, 30.0, 5.0]])  # never seen: unknown
+    q = np.array(
+        [
+            [0.8, 0.0, 0.72],  # on a viewing ray between a camera and the box: free
+            [1.0, 1.0, -0.02],  # just under the floor surface: occupied
+            [0.0, 0.0, 0.49],  # on the box's top face: occupied surface
+            [30.0, 30.0, 5.0],
+        ]
+    )  # never seen: unknown
     assert m.query_occupancy(q).tolist() == [FREE, OCCUPIED, OCCUPIED, UNKNOWN]
     lab, conf = m.query_labels(np.array([[0.8, 0.0, 0.0], [0.0, 0.0, 0.49], [30.0, 30.0, 5.0]]))
     assert lab.tolist() == [FLOOR, TABLE, 0]
@@ -213,8 +219,12 @@ def test_toy_scene_accuracy_against_labelled_mesh():
 def test_frame_without_valid_depth_changes_nothing(tmp_path):
     from real3d.scene import SceneGraph
 
-    f = Frame(np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64), np.float32),
-              Intrinsics.from_fov(64, 48, 1.0), look_at((0, 0, 1), (1, 0, 1)))
+    f = Frame(
+        np.zeros((48, 64, 3), np.uint8),
+        np.zeros((48, 64), np.float32),
+        Intrinsics.from_fov(64, 48, 1.0),
+        look_at((0, 0, 1), (1, 0, 1)),
+    )
     m = SemanticMap()
     m.integrate(f)
     assert len(m) == 0 and m.num_free_cells == 0 and m.frames_integrated == 1

@@ -25,8 +25,10 @@ REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real"
 def _fake_source(path: Path) -> dict:
     """A random state dict in the source's layout, saved the way the source file is."""
     torch.manual_seed(3)
-    state = {k: (torch.randn_like(v) if v.is_floating_point() else v)
-             for k, v in MobileNetV2Features(with_head=True).state_dict().items()}
+    state = {
+        k: (torch.randn_like(v) if v.is_floating_point() else v)
+        for k, v in MobileNetV2Features(with_head=True).state_dict().items()
+    }
     for k in state:
         if k.endswith("running_var"):
             state[k] = state[k].abs() + 0.5

@@ -73,8 +73,12 @@ def test_pipeline_runs_the_refiner_before_the_graph(toy):
             calls.append(semantic_map.version)
             return super().refine(semantic_map)
 
-    cfg = PipelineConfig(graph_every=3, costmap_every=3, refine_every=3,
-                         map=PipelineConfig().map.__class__(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2))
+    cfg = PipelineConfig(
+        graph_every=3,
+        costmap_every=3,
+        refine_every=3,
+        map=PipelineConfig().map.__class__(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2),
+    )
     pipe = Pipeline(cfg, segmenter=seg, map_refiner=Counting("seg3d-tiny"))
     results = [pipe.step(f) for f in toy.frames]
     assert [r.status for r in results] == ["fused"] * 6

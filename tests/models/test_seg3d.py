@@ -28,9 +28,14 @@ def _arrays(n=300, seed=0):
     coords = cells[rng.permutation(len(cells))[:n]].astype(np.int32)
     ev = rng.normal(size=(n, NUM_CLASSES)).astype(np.float32) * 3
     cw = rng.integers(0, 4, n).astype(np.float32)
-    return {"coords": coords, "tsdf": rng.uniform(-1, 1, n).astype(np.float32),
-            "weight": rng.uniform(0, 30, n).astype(np.float32), "color": rng.uniform(0, 255, (n, 3)).astype(np.float32),
-            "log_evidence": ev - ev.max(axis=1, keepdims=True), "class_weight": cw}
+    return {
+        "coords": coords,
+        "tsdf": rng.uniform(-1, 1, n).astype(np.float32),
+        "weight": rng.uniform(0, 30, n).astype(np.float32),
+        "color": rng.uniform(0, 255, (n, 3)).astype(np.float32),
+        "log_evidence": ev - ev.max(axis=1, keepdims=True),
+        "class_weight": cw,
+    }
 
 
 def test_encodings_have_the_declared_channels():
@@ -99,11 +104,12 @@ def test_cluster_instances_groups_points_by_their_shifted_centres():
     inst = cluster_instances(pts, perfect, labels, radius_m=0.05, min_points=10)
     assert len(np.unique(inst)) == 3 and (inst > 0).all()
     for k in range(3):
-        assert len(np.unique(inst[50 * k:50 * (k + 1)])) == 1
+        assert len(np.unique(inst[50 * k : 50 * (k + 1)])) == 1
     # without offsets the two touching chairs merge (or fall apart): never three clean groups
     raw = cluster_instances(pts, np.zeros_like(pts), labels, radius_m=0.05, min_points=10)
     clean = len(np.unique(raw)) == 3 and all(
-        len(np.unique(raw[50 * k:50 * (k + 1)])) == 1 and raw[50 * k] > 0 for k in range(3))
+        len(np.unique(raw[50 * k : 50 * (k + 1)])) == 1 and raw[50 * k] > 0 for k in range(3)
+    )
     assert not clean
     # structure classes get no instance
     assert (cluster_instances(pts, perfect, np.full(150, 12, np.uint8)) == 0).all()

@@ -123,8 +123,11 @@ def test_predict_runs_the_network_at_multiples_of_32():
     m = build_model("rgbd-tiny").eval()
     seen = []
     hook = m.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape[-2:])))
-    frame = Frame(rgb=np.zeros((240, 320, 3), np.uint8), depth_m=np.full((240, 320), 2.0, np.float32),
-                  intrinsics=Intrinsics.from_fov(320, 240, 1.0))
+    frame = Frame(
+        rgb=np.zeros((240, 320, 3), np.uint8),
+        depth_m=np.full((240, 320), 2.0, np.float32),
+        intrinsics=Intrinsics.from_fov(320, 240, 1.0),
+    )
     try:
         res = m.predict(frame)
     finally:
@@ -226,17 +229,21 @@ def test_predict_flip_averages_the_mirrored_frame(name):
     torch.manual_seed(0)
     m = build_model(name).eval()
     frame = _frame(70, 110, depth=m.uses_depth, seed=3)
-    mirror = frame.replace(rgb=frame.rgb[:, ::-1].copy(),
-                           depth_m=None if frame.depth_m is None else frame.depth_m[:, ::-1].copy())
+    mirror = frame.replace(
+        rgb=frame.rgb[:, ::-1].copy(), depth_m=None if frame.depth_m is None else frame.depth_m[:, ::-1].copy()
+    )
     plain, mirrored, both = m.predict(frame), m.predict(mirror), m.predict(frame, flip=True)
     expect = 0.5 * (plain.probs + mirrored.probs[:, :, ::-1])
     assert both.labels.shape == (70, 110) and np.allclose(both.probs, expect, atol=1e-5)
     assert np.array_equal(both.labels, expect[1:].argmax(0) + 1)
     # a random network is not mirror-symmetric: the average differs from either run
     assert not np.allclose(both.probs, plain.probs, atol=1e-3)
-    sym = frame.replace(rgb=np.ascontiguousarray(np.concatenate([frame.rgb[:, :55], frame.rgb[:, :55][:, ::-1]], 1)),
-                        depth_m=None if frame.depth_m is None else
-                        np.ascontiguousarray(np.concatenate([frame.depth_m[:, :55], frame.depth_m[:, :55][:, ::-1]], 1)))
+    sym = frame.replace(
+        rgb=np.ascontiguousarray(np.concatenate([frame.rgb[:, :55], frame.rgb[:, :55][:, ::-1]], 1)),
+        depth_m=None
+        if frame.depth_m is None
+        else np.ascontiguousarray(np.concatenate([frame.depth_m[:, :55], frame.depth_m[:, :55][:, ::-1]], 1)),
+    )
     r = m.predict(sym, flip=True)
     assert np.allclose(r.probs, r.probs[:, :, ::-1], atol=1e-5)
 
@@ -257,8 +264,11 @@ def test_predict_scales_average_the_rescaled_runs():
     assert not np.allclose(big.probs, one.probs, atol=1e-3)
     assert np.array_equal(m.predict(frame, scales=[1.0]).probs, one.probs)
     flipped = m.predict(frame, flip=True, scales=(1.0, 1.5))
-    assert np.allclose(flipped.probs, 0.5 * (m.predict(frame, flip=True).probs
-                                             + m.predict(frame, flip=True, scales=(1.5,)).probs), atol=1e-5)
+    assert np.allclose(
+        flipped.probs,
+        0.5 * (m.predict(frame, flip=True).probs + m.predict(frame, flip=True, scales=(1.5,)).probs),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("bad", [(), (0.1,), (float("nan"),), (1.0, 5.0), "1.2", [1.0] * 9, ("a",), None])
@@ -298,8 +308,15 @@ def _guided(model, radius=2, eps=1e-3):
 
 def test_guided_config_is_checked_and_round_trips():
     base = get_preset("rgbd-tiny")
-    for bad in ({"guide_radius": -1}, {"guide_radius": True}, {"guide_radius": 1.5}, {"guide_eps": 0.0},
-                {"guide_eps": float("nan")}, {"guide_eps": "1e-3"}, {"guide_eps": True}):
+    for bad in (
+        {"guide_radius": -1},
+        {"guide_radius": True},
+        {"guide_radius": 1.5},
+        {"guide_eps": 0.0},
+        {"guide_eps": float("nan")},
+        {"guide_eps": "1e-3"},
+        {"guide_eps": True},
+    ):
         with pytest.raises(ConfigError, match="guide"):
             dataclasses.replace(base, **bad)
     with pytest.raises(ConfigError, match="guide_radius"):

@@ -19,8 +19,10 @@ def _pole_frames(n=12):
     # A 2.4 cm pole, 1.2 m tall, half a voxel wide: a lamp stand.
     scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((0.01, 0.01, 0.6), (0.024, 0.024, 1.2), 0.0, OBJ)])
     r = ToyRenderer(scene)
-    return [r.render(K, look_at((1.6 * np.cos(a), 1.6 * np.sin(a), 0.6), (0, 0, 0.6)), index=i)
-            for i, a in enumerate(np.linspace(-0.6, 0.6, n))]
+    return [
+        r.render(K, look_at((1.6 * np.cos(a), 1.6 * np.sin(a), 0.6), (0, 0, 0.6)), index=i)
+        for i, a in enumerate(np.linspace(-0.6, 0.6, n))
+    ]
 
 
 def _sensor_like(frames, seed=0):
@@ -64,14 +66,15 @@ def test_a_pole_thinner_than_a_voxel_is_an_obstacle_among_flying_pixels():
     found, only_there = _pole_cell_occupied(_sensor_like(_pole_frames()))
     # The pole is an obstacle, and no flying pixel on the open floor makes one.
     assert found and only_there
+
+
 def test_cells_a_camera_passed_over_are_free():
     frames = _pole_frames(3)
     m = SemanticMap()
     for f in frames:
         m.integrate(f)
     for radius, expect in ((0.0, False), (0.2, True)):
-        cm = build_costmap(m, CostmapConfig(traversed_radius_m=radius),
-                           bounds_xy=(-2.5, -2.5, 2.5, 2.5))
+        cm = build_costmap(m, CostmapConfig(traversed_radius_m=radius), bounds_xy=(-2.5, -2.5, 2.5, 2.5))
         cam = m.camera_positions[0, :2]
         rc = cm.world_to_cell(cam[None])[0]
         assert bool(cm.grid.free[rc[0], rc[1]]) == expect
@@ -81,12 +84,17 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
     # A 0.48 m high bed between the camera and a wall; the camera, 4 cm above the bed top,
     # looks across it, so rays skim the mattress and the top itself is barely measured.
     bed = NYU13.index("bed")
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
-                         ((0, 2.5, 1.2), (6, 0.1, 2.4), 0.0, NYU13.index("wall"), 2),
-                         ((0, 0.8, 0.24), (1.6, 2.0, 0.48), 0.0, bed, 3)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+            ((0, 2.5, 1.2), (6, 0.1, 2.4), 0.0, NYU13.index("wall"), 2),
+            ((0, 0.8, 0.24), (1.6, 2.0, 0.48), 0.0, bed, 3),
+        ]
+    )
     r = ToyRenderer(scene)
-    frames = [r.render(K, look_at((x, -1.2, 0.52), (x, 2.5, 0.52)), index=i)
-              for i, x in enumerate(np.linspace(-0.3, 0.3, 6))]
+    frames = [
+        r.render(K, look_at((x, -1.2, 0.52), (x, 2.5, 0.52)), index=i) for i, x in enumerate(np.linspace(-0.3, 0.3, 6))
+    ]
     m = SemanticMap(pixel_stride=1)
     for f in frames:
         m.integrate(f)
@@ -95,8 +103,9 @@ def test_a_bed_seen_only_at_a_grazing_angle_is_never_free():
     xs, ys = np.meshgrid(np.linspace(-0.6, 0.6, 7), np.linspace(0.1, 1.6, 7))
     front = np.array([[0.0, -0.6]])
     for low in (0.25, CostmapConfig().free_low_m):
-        cm = build_costmap(m, CostmapConfig(z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None,
-                                            free_low_m=low))
+        cm = build_costmap(
+            m, CostmapConfig(z_max_m=1.5, traversed_radius_m=0.0, free_column_top_m=None, free_low_m=low)
+        )
         rc = cm.world_to_cell(np.stack([xs.ravel(), ys.ravel()], axis=1))
         # Over the bed: occupied or unknown, never free.
         assert not cm.grid.free[rc[:, 0], rc[:, 1]].any()
@@ -117,9 +126,13 @@ def test_flying_pixels_at_a_far_edge_make_no_phantom_obstacle():
     # with their vertical neighbours) beside the edge, as a camera sliding sideways keeps
     # seeing them. They must not become a surface between the two walls.
     wall = NYU13.index("wall")
-    scene = boxes_scene([((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR, 1),
-                         ((-1.0, 3.05, 1.0), (2.0, 0.1, 2.0), 0.0, wall, 2),
-                         ((0, 4.05, 1.0), (6.0, 0.1, 2.0), 0.0, wall, 3)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR, 1),
+            ((-1.0, 3.05, 1.0), (2.0, 0.1, 2.0), 0.0, wall, 2),
+            ((0, 4.05, 1.0), (6.0, 0.1, 2.0), 0.0, wall, 3),
+        ]
+    )
     r = ToyRenderer(scene)
     frames = []
     for i, x in enumerate(np.linspace(0.3, 0.7, 10)):
@@ -202,8 +215,15 @@ def test_projection_config_and_the_keyword_form_give_one_grid():
         m.integrate(r.render(K, look_at((-0.8, y, 0.8), (1.0, y, 0.5)), index=i))
     cc = CostmapConfig(traversed_radius_m=0.3)
     pc = cc.projection(floor_z_m=0.02)
-    assert pc == ProjectionConfig(resolution_m=0.05, z_min_m=0.07, z_max_m=1.52, traversed_radius_m=0.3,
-                                  free_low_m=0.1, free_column_top_m=1.02, free_column_gap_m=0.2)
+    assert pc == ProjectionConfig(
+        resolution_m=0.05,
+        z_min_m=0.07,
+        z_max_m=1.52,
+        traversed_radius_m=0.3,
+        free_low_m=0.1,
+        free_column_top_m=1.02,
+        free_column_gap_m=0.2,
+    )
     a = project_map_2d(m, pc)
     b = project_map_2d(m, 0.05, 0.07, 1.52, traversed_radius_m=0.3, free_low_m=0.1, free_column_top_m=1.02)
     c = build_costmap(m, cc, floor_z_m=0.02).grid
@@ -213,9 +233,12 @@ def test_projection_config_and_the_keyword_form_give_one_grid():
         np.testing.assert_array_equal(a.free, g.free)
         np.testing.assert_array_equal(a.obstacle_xy, g.obstacle_xy)
     bounds = (-1.0, -1.0, 2.0, 1.0)
-    np.testing.assert_array_equal(project_map_2d(m, pc, bounds_xy=bounds).occupied,
-                                  project_map_2d(m, 0.05, 0.07, 1.52, 3.0, bounds, traversed_radius_m=0.3,
-                                                 free_low_m=0.1, free_column_top_m=1.02).occupied)
+    np.testing.assert_array_equal(
+        project_map_2d(m, pc, bounds_xy=bounds).occupied,
+        project_map_2d(
+            m, 0.05, 0.07, 1.52, 3.0, bounds, traversed_radius_m=0.3, free_low_m=0.1, free_column_top_m=1.02
+        ).occupied,
+    )
     with pytest.raises(InputError, match="not both"):
         project_map_2d(m, pc, free_low_m=0.3)
     with pytest.raises(InputError, match="unknown setting"):
@@ -227,13 +250,17 @@ def test_free_column_rule_keeps_the_space_under_an_unseen_table_top_out():
     # down, sees the floor under the top and never the top itself; a second camera beside
     # the table looks away from it, over the open floor in front of the wall.
     top = ((1.0, 0.0, 0.725), (0.8, 1.2, 0.05), 0.0, OBJ)
-    scene = boxes_scene([((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR), top,
-                         ((3.5, 0.0, 1.25), (0.2, 8.0, 2.5), 0.0, NYU13.index("wall"))])
+    scene = boxes_scene(
+        [((0, 0, -0.05), (10, 10, 0.1), 0.0, FLOOR), top, ((3.5, 0.0, 1.25), (0.2, 8.0, 2.5), 0.0, NYU13.index("wall"))]
+    )
     r = ToyRenderer(scene)
-    frames = [r.render(K, look_at((0.0, y, 0.3), (2.0, y, -0.3)), index=i)
-              for i, y in enumerate(np.linspace(-0.3, 0.3, 5))]
-    frames += [r.render(K, look_at((1.8, y, 0.3), (3.4, y - 2.5, 0.9)), index=5 + i)
-               for i, y in enumerate(np.linspace(1.8, 2.2, 3))]
+    frames = [
+        r.render(K, look_at((0.0, y, 0.3), (2.0, y, -0.3)), index=i) for i, y in enumerate(np.linspace(-0.3, 0.3, 5))
+    ]
+    frames += [
+        r.render(K, look_at((1.8, y, 0.3), (3.4, y - 2.5, 0.9)), index=5 + i)
+        for i, y in enumerate(np.linspace(1.8, 2.2, 3))
+    ]
     assert not any((f.labels == OBJ).any() for f in frames)  # the top, the only "objects" part, is never seen
     m = SemanticMap(pixel_stride=2)
     for f in frames:
@@ -243,10 +270,10 @@ def test_free_column_rule_keeps_the_space_under_an_unseen_table_top_out():
     plain = build_costmap(m, CostmapConfig(traversed_radius_m=0.0, free_column_top_m=None))
     strict = build_costmap(m, CostmapConfig(traversed_radius_m=0.0, free_column_top_m=1.0))
     rc_u, rc_b = plain.world_to_cell(under), plain.world_to_cell(beyond)
-    assert plain.grid.free[rc_u[:, 0], rc_u[:, 1]].all()        # floor seen under the top
-    assert not strict.grid.free[rc_u[:, 0], rc_u[:, 1]].any()   # but nothing above it
+    assert plain.grid.free[rc_u[:, 0], rc_u[:, 1]].all()  # floor seen under the top
+    assert not strict.grid.free[rc_u[:, 0], rc_u[:, 1]].any()  # but nothing above it
     assert not strict.grid.occupied[rc_u[:, 0], rc_u[:, 1]].any()  # unknown, not invented
-    assert strict.grid.free[rc_b[:, 0], rc_b[:, 1]].all()       # columns seen whole stay free
+    assert strict.grid.free[rc_b[:, 0], rc_b[:, 1]].all()  # columns seen whole stay free
     assert (strict.grid.free <= plain.grid.free).all()
 
 
@@ -267,8 +294,12 @@ def test_object_layer_takes_scene_graph_boxes_in_the_band():
     from real3d.scene import SceneGraph
     from real3d.scene.boxes import Box3D
 
-    scene = boxes_scene([((0, 0, -0.05), (6, 6, 0.1), 0.0, FLOOR, 1),
-                         ((0, 1.5, 0.4), (0.5, 0.5, 0.8), 0.0, NYU13.index("furniture"), 2)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (6, 6, 0.1), 0.0, FLOOR, 1),
+            ((0, 1.5, 0.4), (0.5, 0.5, 0.8), 0.0, NYU13.index("furniture"), 2),
+        ]
+    )
     r = ToyRenderer(scene)
     m = SemanticMap(pixel_stride=2)
     for i, x in enumerate(np.linspace(-0.5, 0.5, 5)):

@@ -26,8 +26,7 @@ def test_auto_goal_is_the_farthest_reachable_cell():
 def _pipeline(cm, trajectory):
     from real3d.nav import plan
 
-    return SimpleNamespace(costmap=cm, trajectory=trajectory,
-                           plan=lambda goal, start: plan(cm, start, goal))
+    return SimpleNamespace(costmap=cm, trajectory=trajectory, plan=lambda goal, start: plan(cm, start, goal))
 
 
 def test_plan_for_report():

@@ -9,8 +9,22 @@ from real3d.nav import CostmapConfig, plan_on_costmap
 from real3d.nav.evaluate import collides, gt_costmap, obstacle_footprints
 
 _CORNERS = np.array([[x, y, z] for z in (-0.5, 0.5) for y in (-0.5, 0.5) for x in (-0.5, 0.5)])
-_TRIS = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                  [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+_TRIS = np.array(
+    [
+        [0, 1, 3],
+        [0, 3, 2],
+        [4, 6, 7],
+        [4, 7, 5],
+        [0, 4, 5],
+        [0, 5, 1],
+        [2, 3, 7],
+        [2, 7, 6],
+        [0, 2, 6],
+        [0, 6, 4],
+        [1, 5, 7],
+        [1, 7, 3],
+    ]
+)
 
 
 def _mesh(boxes) -> SceneMesh:
@@ -23,8 +37,15 @@ def _mesh(boxes) -> SceneMesh:
         part += [i] * len(_TRIS)
     n = len(part)
     z = np.zeros(n, np.int32)
-    return SceneMesh(np.concatenate(verts).astype(np.float32), np.concatenate(tris).astype(np.int32),
-                     z.astype(np.int16), z.astype(np.uint8), z, z, face_part=np.array(part, np.int32))
+    return SceneMesh(
+        np.concatenate(verts).astype(np.float32),
+        np.concatenate(tris).astype(np.int32),
+        z.astype(np.int16),
+        z.astype(np.uint8),
+        z,
+        z,
+        face_part=np.array(part, np.int32),
+    )
 
 
 def _raster(boxes, shape=(60, 80), res=0.05) -> OccupancyGrid:
@@ -40,17 +61,20 @@ def _raster(boxes, shape=(60, 80), res=0.05) -> OccupancyGrid:
 
 
 def test_footprint_distances_match_geometry():
-    fp = obstacle_footprints(_mesh([((1, 1, 0.5), (0.4, 0.2, 1.0), 0.0),
-                                    ((3, 1, 0.5), (0.4, 0.4, 1.0), np.pi / 4)]), 0.05, 1.8)
+    fp = obstacle_footprints(
+        _mesh([((1, 1, 0.5), (0.4, 0.2, 1.0), 0.0), ((3, 1, 0.5), (0.4, 0.4, 1.0), np.pi / 4)]), 0.05, 1.8
+    )
     assert len(fp.polygons) == 2
     d = fp.distance([(1.5, 1.0), (1.0, 1.0), (1.5, 1.5), (3.5, 1.0), (9.0, 9.0)], cap_m=1.0)
     assert d == pytest.approx([0.3, 0.0, np.hypot(0.3, 0.4), 0.5 - 0.2 * np.sqrt(2), 1.0], abs=1e-6)
 
 
 def test_footprints_clip_to_the_band():
-    boxes = [((1, 1, 0.015), (1, 1, 0.03), 0.0),   # a rug below the band
-             ((2, 1, 2.2), (0.2, 0.2, 0.6), 0.0),  # a shelf above it
-             ((3, 1, 1.5), (0.2, 0.2, 1.0), 0.0)]  # a cabinet reaching into it from above
+    boxes = [
+        ((1, 1, 0.015), (1, 1, 0.03), 0.0),  # a rug below the band
+        ((2, 1, 2.2), (0.2, 0.2, 0.6), 0.0),  # a shelf above it
+        ((3, 1, 1.5), (0.2, 0.2, 1.0), 0.0),
+    ]  # a cabinet reaching into it from above
     fp = obstacle_footprints(_mesh(boxes), 0.05, 1.8)
     assert len(fp.polygons) == 1
     assert fp.distance([(3.0, 1.0)])[0] == 0.0

@@ -35,8 +35,10 @@ def test_navigator_maps_and_plans_collision_free(toy, tmp_path):
     assert m.length_ratio_mean < 1.25
     assert m.clearance == "raster"
     # The toy scene's mesh has no closed parts to take exact outlines from.
-    assert evaluate_navigation(nav.costmap, toy.scene.occupancy, n_pairs=2, seed=1,
-                               mesh=toy.scene.mesh).clearance == "raster"
+    assert (
+        evaluate_navigation(nav.costmap, toy.scene.occupancy, n_pairs=2, seed=1, mesh=toy.scene.mesh).clearance
+        == "raster"
+    )
     png = save_topdown_png(tmp_path / "top.png", nav.costmap, path=path, trajectory=nav.trajectory, goal_xy=goal)
     assert png.stat().st_size > 1000
     with pytest.raises(NoPathError):
@@ -80,7 +82,7 @@ def test_floor_alignment_recovers_gravity():
     world_T_gravity, gravity_T_world = floor_alignment(pts_w, up_hint=world_T_true[:3, 2] + [0.2, 0, 0])
     assert np.allclose(world_T_gravity @ gravity_T_world, np.eye(4), atol=1e-9)
     q = transform_points(gravity_T_world, pts_w)
-    assert np.abs(q[:3000, 2]).mean() < 0.005       # floor at z = 0
+    assert np.abs(q[:3000, 2]).mean() < 0.005  # floor at z = 0
     assert np.mean(q[3000:5500, 2]) == pytest.approx(0.75, abs=0.01)  # table top above it
     fit = ransac_plane(pts_w, up_hint=world_T_true[:3, 2])
     assert fit.inliers[:3000].mean() > 0.95

@@ -16,8 +16,7 @@ def grid_from(occupied: np.ndarray) -> Grid2D:
 
 
 def cfg(radius=0.0, margin=0.0, inflation=0.0):
-    return CostmapConfig(resolution_m=RES, robot_radius_m=radius, safety_margin_m=margin,
-                         inflation_m=inflation)
+    return CostmapConfig(resolution_m=RES, robot_radius_m=radius, safety_margin_m=margin, inflation_m=inflation)
 
 
 @pytest.mark.parametrize("planner", [astar, route_skimage])
@@ -81,8 +80,7 @@ def test_inflation_makes_cells_near_obstacles_lethal():
     c = CostmapConfig()
     assert margin.any() and np.allclose(cm.cost[margin], 1 + c.inflation_weight + c.margin_cost)
     assert np.all(np.isfinite(cm.cost[d >= 0.3]))
-    strict = costmap_from_grid(grid_from(occ), replace(cfg(radius=0.3, margin=0.05, inflation=0.3),
-                                                       margin_cost=np.inf))
+    strict = costmap_from_grid(grid_from(occ), replace(cfg(radius=0.3, margin=0.05, inflation=0.3), margin_cost=np.inf))
     assert np.all(~np.isfinite(strict.cost[d < 0.35])) and np.all(np.isfinite(strict.cost[d >= 0.36]))
     with pytest.raises(InputError):
         costmap_from_grid(grid_from(occ), replace(cfg(), margin_cost=0.5))
@@ -179,8 +177,10 @@ def test_space_behind_a_seen_surface_is_dear_not_lethal():
         plan(costmap_from_grid(grid, replace(c, behind_cost=np.inf)), start, goal)
     # Without the band's points the same cells are the plain cell-centre costmap's.
     bare = grid_from(occ)
-    np.testing.assert_array_equal(~np.isfinite(costmap_from_grid(bare, c).cost),
-                                  ~np.isfinite(costmap_from_grid(grid, replace(c, behind_cost=np.inf)).cost))
+    np.testing.assert_array_equal(
+        ~np.isfinite(costmap_from_grid(bare, c).cost),
+        ~np.isfinite(costmap_from_grid(grid, replace(c, behind_cost=np.inf)).cost),
+    )
     # Given another way round, the planner takes it rather than pass the band.
     occ2 = occ.copy()
     occ2[10, 22:29] = False
@@ -232,8 +232,9 @@ def test_object_boxes_add_a_graded_zone_that_paths_keep_off():
     assert np.array_equal(cm.cost[d >= 0.31], plain.cost[d >= 0.31])
     # A path along the box's row goes round it, clear of the whole zone.
     p = plan(cm, (1.05, 2.05), (4.95, 2.05))
-    pts = np.concatenate([a + np.linspace(0, 1, 50)[:, None] * (b - a)
-                          for a, b in zip(p.waypoints[:-1], p.waypoints[1:])])
+    pts = np.concatenate(
+        [a + np.linspace(0, 1, 50)[:, None] * (b - a) for a, b in zip(p.waypoints[:-1], p.waypoints[1:])]
+    )
     gap = np.hypot(np.maximum(np.abs(pts[:, 0] - 3.0) - 0.2, 0), np.maximum(np.abs(pts[:, 1] - 2.0) - 0.2, 0))
     assert gap.min() >= 0.25
     # inf makes the zone lethal; bad parameters are refused.
@@ -266,8 +267,9 @@ def test_a_thin_tall_obstacle_keeps_paths_off_what_it_may_carry():
     assert np.array_equal(pole.cost[beyond], plain.cost[beyond])
     # A path past it keeps out of the zone where there is room.
     p = plan(pole, (0.3, 1.525), (3.7, 1.525))
-    pts = np.concatenate([a + np.linspace(0, 1, 50)[:, None] * (b - a)
-                          for a, b in zip(p.waypoints[:-1], p.waypoints[1:])])
+    pts = np.concatenate(
+        [a + np.linspace(0, 1, 50)[:, None] * (b - a) for a, b in zip(p.waypoints[:-1], p.waypoints[1:])]
+    )
     assert np.hypot(pts[:, 0] - 2.025, pts[:, 1] - 1.525).min() >= c.robot_radius_m + c.overhang_m - 0.05
     # Not a pole: short (a bottle on the floor), standing on something (a cup on a shelf),
     # wide (a cabinet), or a grid without column heights.
@@ -276,8 +278,10 @@ def test_a_thin_tall_obstacle_keeps_paths_off_what_it_may_carry():
         assert np.array_equal(same.cost, plain.cost)
     wide = np.zeros_like(occ)
     wide[26:34, 36:44] = True
-    assert np.array_equal(costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), c).cost,
-                          costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), replace(c, overhang_m=0.0)).cost)
+    assert np.array_equal(
+        costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), c).cost,
+        costmap_from_grid(_grid_with_heights(wide, 1.0, 0.15), replace(c, overhang_m=0.0)).cost,
+    )
     bare = Grid2D(occ, ~occ, (0.0, 0.0), 0.05, 0.1, 1.8)
     assert np.array_equal(costmap_from_grid(bare, c).cost, plain.cost)
 
@@ -292,8 +296,11 @@ def test_cells_near_unknown_space_cost_more_the_nearer_they_are():
     assert not np.isfinite(row[:20]).any()
     # Columns 20, 24 and 25 lie 0.05, 0.25 and 0.30 m from the nearest unknown cell centre.
     r_margin = c.robot_radius_m + c.safety_margin_m  # 0.25 m
-    assert row[20] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m)
-                                    + 2 * c.unknown_body_cost * (1 - 0.05 / r_margin))
+    assert row[20] == pytest.approx(
+        1
+        + c.unknown_margin_cost * (1.5 - 0.5 * 0.05 / c.unknown_margin_m)
+        + 2 * c.unknown_body_cost * (1 - 0.05 / r_margin)
+    )
     assert row[20] > row[22] > row[24] > row[25] == 1.0
     # Column 24 lies r_margin off: from there on only the outer zone counts.
     assert row[24] == pytest.approx(1 + c.unknown_margin_cost * (1.5 - 0.5 * 0.25 / c.unknown_margin_m))
@@ -308,8 +315,12 @@ def test_cells_near_unknown_space_cost_more_the_nearer_they_are():
     body_only = costmap_from_grid(grid, replace(c, unknown_margin_m=0.0)).cost[20]
     assert body_only[20] == pytest.approx(1 + 2 * c.unknown_body_cost * (1 - 0.05 / r_margin))
     assert np.all(body_only[24:] == 1.0)
-    for bad in (dict(unknown_body_cost=-1.0), dict(unknown_margin_cost=-1.0), dict(unknown_margin_m=float("nan")),
-                dict(unknown_hole_m2=-0.01)):
+    for bad in (
+        dict(unknown_body_cost=-1.0),
+        dict(unknown_margin_cost=-1.0),
+        dict(unknown_margin_m=float("nan")),
+        dict(unknown_hole_m2=-0.01),
+    ):
         with pytest.raises(InputError, match="unknown_"):
             costmap_from_grid(grid, replace(c, **bad))
 

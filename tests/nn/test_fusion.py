@@ -18,8 +18,8 @@ def _reference_attention(m: CrossModalAttention, rgb, depth):
     for bi in range(b):
         for hd in range(heads):
             for i in range(h * w):
-                sim = (q[bi, hd, :, i:i + 1] * k[bi, hd]).sum(0)  # (N,)
-                out[bi, hd * d:(hd + 1) * d, i] = (v[bi, hd] * sim).sum(1) / sim.sum()
+                sim = (q[bi, hd, :, i : i + 1] * k[bi, hd]).sum(0)  # (N,)
+                out[bi, hd * d : (hd + 1) * d, i] = (v[bi, hd] * sim).sum(1) / sim.sum()
     att = out.reshape(b, heads * d, h, w)
     return rgb + m.gate * (m.out(att) + m.local(xd))
 

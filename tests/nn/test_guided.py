@@ -31,19 +31,30 @@ def test_inverse_of_symmetric_matrices(c):
 
 def _reference(probs, guide_low, guide, radius, eps):
     """The guided filter written out with a per-pixel matrix solve."""
+
     def box(x):
         return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
     b, k, h, w = probs.shape
     c = guide_low.shape[1]
     mi, mp = box(guide_low), box(probs)
-    cov = torch.stack([box(guide_low[:, j:j + 1] * probs) - mi[:, j:j + 1] * mp for j in range(c)], -1)  # b k h w c
-    sig = torch.stack([torch.stack([box(guide_low[:, i:i + 1] * guide_low[:, j:j + 1])[:, 0] - mi[:, i] * mi[:, j]
-                                    for j in range(c)], -1) for i in range(c)], -2)  # b h w c c
+    cov = torch.stack([box(guide_low[:, j : j + 1] * probs) - mi[:, j : j + 1] * mp for j in range(c)], -1)  # b k h w c
+    sig = torch.stack(
+        [
+            torch.stack(
+                [box(guide_low[:, i : i + 1] * guide_low[:, j : j + 1])[:, 0] - mi[:, i] * mi[:, j] for j in range(c)],
+                -1,
+            )
+            for i in range(c)
+        ],
+        -2,
+    )  # b h w c c
     a = torch.linalg.solve((sig + eps * torch.eye(c))[:, None], cov[..., None])[..., 0]  # b k h w c
     bias = mp - (a * mi.permute(0, 2, 3, 1)[:, None]).sum(-1)
     size = guide.shape[-2:]
-    ma = F.interpolate(box(a.permute(0, 1, 4, 2, 3).reshape(b, k * c, h, w)), size=size, mode="bilinear",
-                       align_corners=False).view(b, k, c, *size)
+    ma = F.interpolate(
+        box(a.permute(0, 1, 4, 2, 3).reshape(b, k * c, h, w)), size=size, mode="bilinear", align_corners=False
+    ).view(b, k, c, *size)
     mb = F.interpolate(box(bias), size=size, mode="bilinear", align_corners=False)
     q = ((ma * guide[:, None]).sum(2) + mb).clamp(0, 1)
     return q / q.sum(1, keepdim=True)
@@ -85,15 +96,18 @@ def test_boundaries_follow_the_guide_edge():
     assert int((guided != truth).sum()) == 0
 
 
-@pytest.mark.parametrize("args, match", [
-    ((torch.rand(4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, 1e-3), "expected probs"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 5, 6), torch.rand(1, 3, 12, 12), 1, 1e-3), "guide_low"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 1, 12, 12), 1, 1e-3), "guide_low"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 0, 1e-3), "radius"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), True, 1e-3), "radius"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, 0.0), "eps"),
-    ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, float("nan")), "eps"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((torch.rand(4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, 1e-3), "expected probs"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 5, 6), torch.rand(1, 3, 12, 12), 1, 1e-3), "guide_low"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 1, 12, 12), 1, 1e-3), "guide_low"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 0, 1e-3), "radius"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), True, 1e-3), "radius"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, 0.0), "eps"),
+        ((torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 12, 12), 1, float("nan")), "eps"),
+    ],
+)
 def test_bad_inputs(args, match):
     with pytest.raises(InputError, match=match):
         guided_upsample(*args)

@@ -13,8 +13,16 @@ def reference_features(state: dict, x: torch.Tensor, taps=(1, 3, 6, 13, 17)) -> 
     """MobileNetV2 in plain functional calls straight from a flat-layout state dict."""
 
     def bn(y, prefix):
-        return F.batch_norm(y, state[prefix + ".running_mean"], state[prefix + ".running_var"],
-                            state[prefix + ".weight"], state[prefix + ".bias"], False, 0.0, 1e-5)
+        return F.batch_norm(
+            y,
+            state[prefix + ".running_mean"],
+            state[prefix + ".running_var"],
+            state[prefix + ".weight"],
+            state[prefix + ".bias"],
+            False,
+            0.0,
+            1e-5,
+        )
 
     out = []
     y = F.relu6(bn(F.conv2d(x, state["features.0.0.weight"], stride=2, padding=1), "features.0.1"))

@@ -10,8 +10,13 @@ def test_link_groups_are_connected_components_in_order_of_first_member():
 
 
 def test_components_join_diagonal_neighbours_and_split_gaps():
-    pts = np.array([[0.05, 0.05, 0.05], [0.15, 0.15, 0.15],   # diagonal cells: one group
-                    [0.45, 0.05, 0.05]])                        # two empty cells away
+    pts = np.array(
+        [
+            [0.05, 0.05, 0.05],
+            [0.15, 0.15, 0.15],  # diagonal cells: one group
+            [0.45, 0.05, 0.05],
+        ]
+    )  # two empty cells away
     groups = sorted(sorted(g.tolist()) for g in components(pts, 0.1))
     assert groups == [[0, 1], [2]]
 

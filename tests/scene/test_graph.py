@@ -15,16 +15,22 @@ FLOOR, CHAIR, TABLE, OBJ = (NYU13.index(n) for n in ("floor", "chair", "table", 
 def _fuse(scene, n_views, center=(0, 0, 0.3), radius=2.2, stride=2):
     r = ToyRenderer(scene)
     m = SemanticMap(pixel_stride=stride)
-    views = [look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), 1.4), center)
-             for a in np.linspace(0, 2 * np.pi, n_views, endpoint=False)]
+    views = [
+        look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), 1.4), center)
+        for a in np.linspace(0, 2 * np.pi, n_views, endpoint=False)
+    ]
     return m, [r.render(K, T, index=i) for i, T in enumerate(views)]
 
 
 def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
-                    ((-0.6, 0, 0.45), (0.5, 0.5, 0.9), 0.3, CHAIR),
-                    ((0.6, 0, 0.45), (0.5, 0.5, 0.9), -0.2, CHAIR),   # same class, 0.7 m apart
-                    ((0.0, 1.2, 0.375), (1.2, 0.7, 0.75), 0.0, TABLE)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+            ((-0.6, 0, 0.45), (0.5, 0.5, 0.9), 0.3, CHAIR),
+            ((0.6, 0, 0.45), (0.5, 0.5, 0.9), -0.2, CHAIR),  # same class, 0.7 m apart
+            ((0.0, 1.2, 0.375), (1.2, 0.7, 0.75), 0.0, TABLE),
+        ]
+    )
     m, frames = _fuse(scene, 12)
     g = SceneGraph(SceneGraphConfig(refine_boxes=False))  # boxes of the seen surfaces, exactly
     ids_over_time = []
@@ -48,9 +54,13 @@ def test_separated_objects_stay_separate_and_one_object_stays_one_over_time():
 
 
 def test_support_relation_json_and_networkx():
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
-                    ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
-                    ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+            ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
+            ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ),
+        ]
+    )
     m, frames = _fuse(scene, 10, center=(0, 0, 0.5))
     for f in frames:
         m.integrate(f)
@@ -66,8 +76,18 @@ def test_support_relation_json_and_networkx():
     assert d["schema"] == "real3d.scene_graph" and d["version"] == 2
     assert {n["id"] for n in d["nodes"]} == set(g.nodes)
     node = next(n for n in d["nodes"] if n["id"] == box_id)
-    assert set(node) >= {"id", "kind", "label", "class_name", "confidence", "centroid", "box",
-                         "n_observations", "n_voxels", "room_id"}
+    assert set(node) >= {
+        "id",
+        "kind",
+        "label",
+        "class_name",
+        "confidence",
+        "centroid",
+        "box",
+        "n_observations",
+        "n_voxels",
+        "room_id",
+    }
     nx_g = g.to_networkx()
     assert nx_g.number_of_nodes() == len(g.nodes) and nx_g.number_of_edges() == len(g.edges)
     assert nx_g.has_edge(box_id, table_id, key="on")
@@ -90,8 +110,9 @@ def test_toy_home_detection_f1_and_rooms():
     assert len(g.rooms()) == 2
     # Every object sits in the room whose footprint holds its centroid.
     for n in g.objects():
-        gt_room = next(rm for rm in seq.scene.rooms
-                       if rm.x0 <= n.centroid[0] <= rm.x1 and rm.y0 <= n.centroid[1] <= rm.y1)
+        gt_room = next(
+            rm for rm in seq.scene.rooms if rm.x0 <= n.centroid[0] <= rm.x1 and rm.y0 <= n.centroid[1] <= rm.y1
+        )
         same = [o for o in g.objects() if n.room_id == o.room_id]
         assert all(rm.x0 - 0.2 <= o.centroid[0] <= rm.x1 + 0.2 for o in same for rm in [gt_room])
     free = g.get_free_space()
@@ -103,22 +124,35 @@ def test_evaluate_graph_hand_computed():
     from real3d.scene.boxes import Box3D
     from real3d.scene.graph import Edge, SceneNode
 
-    gt = [ObjectGT(1, "table", TABLE, np.array([0.0, 0, 0.4]), np.array([1.0, 1, 0.8]), 0.0),
-          ObjectGT(2, "box", OBJ, np.array([0.0, 0, 0.9]), np.array([0.2, 0.2, 0.2]), 0.0),
-          ObjectGT(3, "chair", CHAIR, np.array([3.0, 0, 0.45]), np.array([0.5, 0.5, 0.9]), 0.0)]
+    gt = [
+        ObjectGT(1, "table", TABLE, np.array([0.0, 0, 0.4]), np.array([1.0, 1, 0.8]), 0.0),
+        ObjectGT(2, "box", OBJ, np.array([0.0, 0, 0.9]), np.array([0.2, 0.2, 0.2]), 0.0),
+        ObjectGT(3, "chair", CHAIR, np.array([3.0, 0, 0.45]), np.array([0.5, 0.5, 0.9]), 0.0),
+    ]
     scene = boxes_scene([((0, 0, -0.05), (1, 1, 0.1), 0.0, FLOOR)])
     scene.objects.extend(gt)
     scene.relations.append(Relation(2, "on", 1))
     g = SceneGraph()
 
     def node(i, lab, c, s):
-        return SceneNode(i, "object", lab, NYU13.names[lab], 1.0, np.array(c, float),
-                         Box3D(np.array(c, float), np.array(s, float), 0.0), 1, 10)
+        return SceneNode(
+            i,
+            "object",
+            lab,
+            NYU13.names[lab],
+            1.0,
+            np.array(c, float),
+            Box3D(np.array(c, float), np.array(s, float), 0.0),
+            1,
+            10,
+        )
 
     # Table exact; box shifted by half its width (IoU 1/3); chair missing; one false positive.
-    g.nodes = {10: node(10, TABLE, (0, 0, 0.4), (1, 1, 0.8)),
-               11: node(11, OBJ, (0.1, 0, 0.9), (0.2, 0.2, 0.2)),
-               12: node(12, CHAIR, (-3, 0, 0.45), (0.5, 0.5, 0.9))}
+    g.nodes = {
+        10: node(10, TABLE, (0, 0, 0.4), (1, 1, 0.8)),
+        11: node(11, OBJ, (0.1, 0, 0.9), (0.2, 0.2, 0.2)),
+        12: node(12, CHAIR, (-3, 0, 0.45), (0.5, 0.5, 0.9)),
+    }
     g.edges = [Edge(11, "on", 10)]
     r = evaluate_graph(g, scene)
     d25, d50 = r.detection[0.25], r.detection[0.5]
@@ -137,36 +171,47 @@ def _node(i, cls, center, size, kind="object"):
     from real3d.scene.graph import SceneNode
 
     c = np.asarray(center, float)
-    return SceneNode(id=i, kind=kind, label=NYU13.index(cls), class_name=cls, confidence=1.0, centroid=c,
-                     box=Box3D(c, np.asarray(size, float), 0.0), n_observations=5, n_voxels=50)
+    return SceneNode(
+        id=i,
+        kind=kind,
+        label=NYU13.index(cls),
+        class_name=cls,
+        confidence=1.0,
+        centroid=c,
+        box=Box3D(c, np.asarray(size, float), 0.0),
+        n_observations=5,
+        n_voxels=50,
+    )
 
 
 def test_support_inside_a_bookcase_and_under_an_unseen_bottom():
     g = SceneGraph()
-    g.nodes = {n.id: n for n in [
-        _node(1, "floor", (0, 0, 0), (6, 6, 0.02), kind="structure"),
-        _node(2, "furniture", (0, 0, 0.9), (1.0, 0.35, 1.8)),      # bookcase
-        _node(3, "books", (0, 0, 0.12), (0.6, 0.25, 0.24)),        # bottom board, level with it
-        _node(4, "books", (0, 0, 0.42), (0.6, 0.25, 0.24)),        # next board, 6 cm above 3
-        _node(5, "furniture", (2, 0, 0.45), (0.9, 0.5, 0.9)),      # dresser
-        _node(6, "objects", (2, 0, 1.1), (0.3, 0.3, 0.2)),         # box whose lowest 10 cm went unseen
-        _node(7, "picture", (2, 0.3, 1.3), (0.5, 0.03, 0.4)),      # hangs on the wall above
-        _node(8, "objects", (-2, 0, 0.15), (0.3, 0.3, 0.3)),       # on the open floor
-    ]}
+    g.nodes = {
+        n.id: n
+        for n in [
+            _node(1, "floor", (0, 0, 0), (6, 6, 0.02), kind="structure"),
+            _node(2, "furniture", (0, 0, 0.9), (1.0, 0.35, 1.8)),  # bookcase
+            _node(3, "books", (0, 0, 0.12), (0.6, 0.25, 0.24)),  # bottom board, level with it
+            _node(4, "books", (0, 0, 0.42), (0.6, 0.25, 0.24)),  # next board, 6 cm above 3
+            _node(5, "furniture", (2, 0, 0.45), (0.9, 0.5, 0.9)),  # dresser
+            _node(6, "objects", (2, 0, 1.1), (0.3, 0.3, 0.2)),  # box whose lowest 10 cm went unseen
+            _node(7, "picture", (2, 0.3, 1.3), (0.5, 0.03, 0.4)),  # hangs on the wall above
+            _node(8, "objects", (-2, 0, 0.15), (0.3, 0.3, 0.3)),  # on the open floor
+        ]
+    }
     g.floor_z_m = 0.0
     g._update_relations()
     on = {e.subject: e.object for e in g.relations("on")}
-    assert on[3] == 2 and on[4] == 2       # on the bookcase, not on the floor or the books below
-    assert on[6] == 5                      # on the dresser despite the 0.1 m gap
-    assert 7 not in on                     # a picture rests on nothing
+    assert on[3] == 2 and on[4] == 2  # on the bookcase, not on the floor or the books below
+    assert on[6] == 5  # on the dresser despite the 0.1 m gap
+    assert 7 not in on  # a picture rests on nothing
     assert on[8] == 1 and on[2] == 1 and on[5] == 1
 
 
 def test_an_object_split_into_tiny_map_instances_is_one_node():
     # A small object's 2D segments that fail to match earlier ones leave it as many map
     # instances of a voxel or two; the graph groups such voxels spatially.
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
-                         ((0.0, 0.0, 0.15), (0.3, 0.25, 0.3), 0.0, OBJ, 2)])
+    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR), ((0.0, 0.0, 0.15), (0.3, 0.25, 0.3), 0.0, OBJ, 2)])
     m, frames = _fuse(scene, 8)
     for f in frames:
         m.integrate(f)
@@ -188,9 +233,13 @@ def test_an_object_split_into_tiny_map_instances_is_one_node():
 def test_json_round_trip_and_a_loaded_graph_keeps_ids_on_update(tmp_path):
     from real3d.core import FormatError
 
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
-                         ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
-                         ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR),
+            ((0, 0, 0.375), (1.2, 0.8, 0.75), 0.2, TABLE),
+            ((0.1, 0.05, 0.875), (0.3, 0.25, 0.25), 0.2, OBJ),
+        ]
+    )
     m, frames = _fuse(scene, 10, center=(0, 0, 0.5))
     for f in frames:
         m.integrate(f)

@@ -15,14 +15,18 @@ FLOOR, WALL, CHAIR, BOOKS, OBJECTS = (NYU13.index(n) for n in ("floor", "wall", 
 
 def _frames(scene, angles, center=(0, 0, 0.4), radius=2.2, height=1.3):
     r = ToyRenderer(scene)
-    return [r.render(K, look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), height), center),
-                     index=i) for i, a in enumerate(angles)]
+    return [
+        r.render(K, look_at((center[0] + radius * np.cos(a), center[1] + radius * np.sin(a), height), center), index=i)
+        for i, a in enumerate(angles)
+    ]
 
 
 # Two chairs of one class side by side, touching (no gap), on a floor.
-TOUCHING = [((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
-            ((-0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 2),
-            ((0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 3)]
+TOUCHING = [
+    ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+    ((-0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 2),
+    ((0.25, 0, 0.45), (0.5, 0.5, 0.9), 0.0, CHAIR, 3),
+]
 
 
 def _fuse(frames, stride=2, **integrate_kw):
@@ -90,9 +94,13 @@ def test_instance_input_is_validated_and_saved(tmp_path):
 def test_box_of_an_object_seen_from_one_side_reaches_the_wall_behind():
     # A 0.25 m deep row of books against a wall, seen only from the front: its visible
     # surface is a thin slab; the box is deepened until the wall.
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
-                    ((0, 0.35, 1.0), (4, 0.1, 2.0), 0.0, WALL, 2),
-                    ((0, 0.175, 0.5), (0.6, 0.25, 0.3), 0.0, BOOKS, 3)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+            ((0, 0.35, 1.0), (4, 0.1, 2.0), 0.0, WALL, 2),
+            ((0, 0.175, 0.5), (0.6, 0.25, 0.3), 0.0, BOOKS, 3),
+        ]
+    )
     # Cameras at y < 0 facing +y, between the planes of the books' sides (|x| < 0.3).
     front = np.linspace(-np.pi / 2 - 0.15, -np.pi / 2 + 0.15, 6)
     # At the height of the books: their top is not seen either.
@@ -114,8 +122,9 @@ def test_a_small_object_seen_from_one_side_is_not_deepened_past_its_width():
     # A 12 cm wide, 12 cm deep, 30 cm tall thing (a vase) on a stool in the open, seen only
     # from the front: nothing behind it stops the probes, yet its box must not grow to the
     # 0.3 m typical depth of "objects" (it is about as deep as it is wide).
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
-                         ((0, 0, 0.2), (0.12, 0.12, 0.3), 0.0, OBJECTS, 2)])
+    scene = boxes_scene(
+        [((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1), ((0, 0, 0.2), (0.12, 0.12, 0.3), 0.0, OBJECTS, 2)]
+    )
     front = np.linspace(-np.pi / 2 - 0.1, -np.pi / 2 + 0.1, 6)
     m = _fuse(_frames(scene, front, center=(0, 0, 0.2), radius=1.2, height=0.25), stride=1)
     g = SceneGraph(SceneGraphConfig(refine_boxes=False))  # the completion rule alone
@@ -130,9 +139,13 @@ def test_a_wall_cabinet_above_seen_free_space_is_not_extended_to_the_floor():
     # An upper cabinet (furniture, usually floor-standing) hung on a wall at 1.5-2.2 m with
     # the space under it in view: its box stays where it was seen.
     furniture = NYU13.index("furniture")
-    scene = boxes_scene([((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
-                         ((0, 0.45, 1.25), (4, 0.1, 2.5), 0.0, WALL, 2),
-                         ((0, 0.225, 1.85), (1.2, 0.35, 0.7), 0.0, furniture, 3)])
+    scene = boxes_scene(
+        [
+            ((0, 0, -0.05), (8, 8, 0.1), 0.0, FLOOR, 1),
+            ((0, 0.45, 1.25), (4, 0.1, 2.5), 0.0, WALL, 2),
+            ((0, 0.225, 1.85), (1.2, 0.35, 0.7), 0.0, furniture, 3),
+        ]
+    )
     front = np.linspace(-np.pi / 2 - 0.3, -np.pi / 2 + 0.3, 8)
     m = _fuse(_frames(scene, front, center=(0, 0.2, 1.2), radius=2.2, height=1.4))
     g = SceneGraph()
@@ -151,7 +164,8 @@ def test_visible_instances_count_only_pixels_with_depth():
     inst[:, 15:] = 2
     depth = np.full((20, 30), 2.0, np.float32)
     depth[:, 15:] = 0.0  # object 2 lies beyond the sensor's range
-    f = Frame(rgb=np.zeros((20, 30, 3), np.uint8), depth_m=depth, intrinsics=Intrinsics.from_fov(30, 20, 1.0),
-              instances=inst)
+    f = Frame(
+        rgb=np.zeros((20, 30, 3), np.uint8), depth_m=depth, intrinsics=Intrinsics.from_fov(30, 20, 1.0), instances=inst
+    )
     assert visible_instances([f] * 2, min_pixels=400) == {1}
     assert visible_instances([f] * 2, min_pixels=400, with_depth=False) == {1, 2}

@@ -18,11 +18,16 @@ CHAIR, TV = NYU13.index("chair"), NYU13.index("tv")
 
 
 def _identity_refiner(hidden=4, bias=None, card=None):
-    p = {"mean": np.zeros(N_FEATURES, np.float32), "std": np.ones(N_FEATURES, np.float32),
-         "w0": np.zeros((N_FEATURES, hidden), np.float32), "b0": np.zeros(hidden, np.float32),
-         "w1": np.zeros((hidden, hidden), np.float32), "b1": np.zeros(hidden, np.float32),
-         "w2": np.zeros((hidden, 7), np.float32),
-         "b2": np.zeros(7, np.float32) if bias is None else np.asarray(bias, np.float32)}
+    p = {
+        "mean": np.zeros(N_FEATURES, np.float32),
+        "std": np.ones(N_FEATURES, np.float32),
+        "w0": np.zeros((N_FEATURES, hidden), np.float32),
+        "b0": np.zeros(hidden, np.float32),
+        "w1": np.zeros((hidden, hidden), np.float32),
+        "b1": np.zeros(hidden, np.float32),
+        "w2": np.zeros((hidden, 7), np.float32),
+        "b2": np.zeros(7, np.float32) if bias is None else np.asarray(bias, np.float32),
+    }
     return BoxRefiner(p, card)
 
 
@@ -51,7 +56,7 @@ def test_target_deltas_invert_apply_deltas(normal):
 def test_face_probes_lie_outside_each_face():
     box = Box3D(np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.4, 0.6]), 0.0)
     p = _face_probes(box, canonical_axes(box, None)).reshape(5, 2, 9, 3)
-    assert np.allclose(p[0, 0, :, 0], 0.55) and np.allclose(p[0, 1, :, 0], 0.7)   # +x at 5 / 20 cm
+    assert np.allclose(p[0, 0, :, 0], 0.55) and np.allclose(p[0, 1, :, 0], 0.7)  # +x at 5 / 20 cm
     assert np.allclose(p[1, 0, :, 0], -0.55)
     assert np.allclose(p[2, 0, :, 1], 0.25) and np.allclose(p[3, 1, :, 1], -0.4)
     assert np.allclose(p[4, 0, :, 2], 1.35)
@@ -121,10 +126,15 @@ def test_graph_uses_the_refiner_and_drops_low_scores():
     objs = plain.objects()
 
     def isolated(n):
-        return all(o is n or o.label != n.label or (np.linalg.norm(o.centroid - n.centroid) >= 1.0
-                                                     and polygon_area(convex_intersection(
-                                                         o.box.footprint(), n.box.footprint())) == 0)
-                   for o in objs)
+        return all(
+            o is n
+            or o.label != n.label
+            or (
+                np.linalg.norm(o.centroid - n.centroid) >= 1.0
+                and polygon_area(convex_intersection(o.box.footprint(), n.box.footprint())) == 0
+            )
+            for o in objs
+        )
 
     expect = sorted(tuple(np.round(n.centroid, 6)) for n in objs if n.n_voxels >= 20 and isolated(n))
     assert expect and len(expect) < len(objs)
@@ -180,8 +190,9 @@ def test_graph_suppresses_overlapping_boxes_of_one_class():
 
     def worst_pair(g):
         o = g.objects()
-        return max([box_iou_3d(a.box, b.box) for i, a in enumerate(o) for b in o[i + 1:] if a.label == b.label],
-                   default=0.0)
+        return max(
+            [box_iou_3d(a.box, b.box) for i, a in enumerate(o) for b in o[i + 1 :] if a.label == b.label], default=0.0
+        )
 
     assert worst_pair(both) > 0.3
     assert worst_pair(nms) <= 0.3

@@ -11,8 +11,16 @@ def _c(rows):
 
 
 def test_keys_round_trip_and_order_follow_batch_then_xyz():
-    coords = _c([[0, -3, 5, 0], [0, -3, 5, 1], [0, 2, -7, 4], [1, COORD_MIN, COORD_MIN, COORD_MIN],
-                 [1, COORD_MAX, COORD_MAX, COORD_MAX], [7, 0, 0, 0]])
+    coords = _c(
+        [
+            [0, -3, 5, 0],
+            [0, -3, 5, 1],
+            [0, 2, -7, 4],
+            [1, COORD_MIN, COORD_MIN, COORD_MIN],
+            [1, COORD_MAX, COORD_MAX, COORD_MAX],
+            [7, 0, 0, 0],
+        ]
+    )
     keys = pack_keys(coords)
     assert torch.equal(unpack_keys(keys), coords)
     assert bool((keys[1:] > keys[:-1]).all())  # rows above are listed in lexicographic order

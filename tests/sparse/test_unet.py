@@ -44,8 +44,13 @@ def test_forward_reuses_one_map_per_stride_and_kind():
         net(x)
     # 3 submanifold maps (one per stride) + 2 down maps (the up convs reuse them).
     assert x.cache.builds == 5
-    assert sorted(x.cache.maps) == [("down", 1, 2, 1), ("down", 2, 2, 1), ("subm", 1, 3, 1),
-                                    ("subm", 2, 3, 1), ("subm", 4, 3, 1)]
+    assert sorted(x.cache.maps) == [
+        ("down", 1, 2, 1),
+        ("down", 2, 2, 1),
+        ("subm", 1, 3, 1),
+        ("subm", 2, 3, 1),
+        ("subm", 4, 3, 1),
+    ]
     # Submanifold convs: 2 + 1 + 1 + 1 + 1 (stem, two down refines, two up refines) = 6,
     # of which 3 built their map; the two transposed convs reuse the down maps.
     assert x.cache.hits == 3 + 2

@@ -77,8 +77,7 @@ def test_default_config_same_seed_same_bytes_and_varies_between_seeds():
     a = apply_camera_effects(img, np.random.default_rng(7))
     b = apply_camera_effects(img, np.random.default_rng(7))
     assert a.tobytes() == b.tobytes()
-    means = [apply_camera_effects(img, np.random.default_rng(s)).mean(axis=(0, 1))
-             for s in range(12)]
+    means = [apply_camera_effects(img, np.random.default_rng(s)).mean(axis=(0, 1)) for s in range(12)]
     means = np.array(means)
     assert means.std(axis=0).min() > 2.0  # exposure/white balance really change per frame
 
@@ -107,8 +106,7 @@ def test_white_balance_casts_colour_and_vignetting_darkens_corners():
         # a colour cast, not an exposure change: green (most of luminance) stays near grey
         assert abs(rgb[1] - MID_GREY_U8) < 12
     assert np.median(spreads) > 10
-    vig = apply_camera_effects(flat, np.random.default_rng(3),
-                               replace(CLEAN, p_vignetting=1.0, vignetting=(0.4, 0.4)))
+    vig = apply_camera_effects(flat, np.random.default_rng(3), replace(CLEAN, p_vignetting=1.0, vignetting=(0.4, 0.4)))
     assert int(vig[0, 0, 1]) < int(vig[30, 40, 1]) - 20
 
 
@@ -116,12 +114,10 @@ def test_blur_and_jpeg_change_the_image_a_little():
     img = np.full((32, 32, 3), 0.05, np.float32)
     img[:, 16:] = 0.5  # a vertical step edge
     clean = apply_camera_effects(img, np.random.default_rng(0), CLEAN)
-    blurred = apply_camera_effects(img, np.random.default_rng(0),
-                                   replace(CLEAN, p_blur=1.0, blur_sigma_px=(1.5, 1.5)))
+    blurred = apply_camera_effects(img, np.random.default_rng(0), replace(CLEAN, p_blur=1.0, blur_sigma_px=(1.5, 1.5)))
     assert len(np.unique(clean[16, :, 1])) == 2
     assert len(np.unique(blurred[16, :, 1])) > 4
-    jpeg = apply_camera_effects(_scene(), np.random.default_rng(0),
-                                replace(CLEAN, p_jpeg=1.0, jpeg_quality=(30, 30)))
+    jpeg = apply_camera_effects(_scene(), np.random.default_rng(0), replace(CLEAN, p_jpeg=1.0, jpeg_quality=(30, 30)))
     ref = apply_camera_effects(_scene(), np.random.default_rng(0), CLEAN)
     diff = np.abs(jpeg.astype(int) - ref.astype(int))
     assert 0 < diff.mean() < 10
@@ -137,13 +133,16 @@ def test_motion_blur_smears_along_one_direction():
     assert extent.max() >= 5  # a streak, not a dot
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((8, 8, 3), np.float64),
-    np.zeros((8, 8), np.float32),
-    np.zeros((8, 8, 4), np.float32),
-    np.zeros((0, 8, 3), np.float32),
-    [[[0.1, 0.1, 0.1]]],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((8, 8, 3), np.float64),
+        np.zeros((8, 8), np.float32),
+        np.zeros((8, 8, 4), np.float32),
+        np.zeros((0, 8, 3), np.float32),
+        [[[0.1, 0.1, 0.1]]],
+    ],
+)
 def test_bad_input_shapes_and_dtypes_raise(bad):
     with pytest.raises(InputError):
         apply_camera_effects(bad, np.random.default_rng(0))
@@ -157,8 +156,16 @@ def test_non_finite_or_negative_radiance_raises(value):
         apply_camera_effects(img, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("kw", [dict(p_blur=1.5), dict(gamma=(1.2, 0.8)), dict(contrast=(0, 1.0)),
-                                dict(jpeg_quality=(50, 120)), dict(read_noise=(0.0, 0.01))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(p_blur=1.5),
+        dict(gamma=(1.2, 0.8)),
+        dict(contrast=(0, 1.0)),
+        dict(jpeg_quality=(50, 120)),
+        dict(read_noise=(0.0, 0.01)),
+    ],
+)
 def test_bad_config_raises(kw):
     with pytest.raises(ConfigError):
         CameraEffectsConfig(**kw)

@@ -51,7 +51,7 @@ def test_worker_batches_deal_whole_scenes_to_workers():
         # (up to the tail, where the workers' shares run out unevenly).
         scenes_of = [set() for _ in range(n)]
         full_rounds = len(batches) - len(batches) % n - n
-        for k, b in enumerate(batches[:max(full_rounds, 0)]):
+        for k, b in enumerate(batches[: max(full_rounds, 0)]):
             scenes_of[k % n] |= {i // 4 for i in b}
         for a in range(n):
             for c in range(a + 1, n):

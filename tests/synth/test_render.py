@@ -16,8 +16,7 @@ def scene_and_renderer(bank):
 def _raycaster(scene):
     o3d = import_open3d()
     rc = o3d.t.geometry.RaycastingScene()
-    rc.add_triangles(o3d.core.Tensor(scene.mesh.vertices),
-                     o3d.core.Tensor(scene.mesh.triangles.astype(np.uint32)))
+    rc.add_triangles(o3d.core.Tensor(scene.mesh.vertices), o3d.core.Tensor(scene.mesh.triangles.astype(np.uint32)))
     return o3d, rc
 
 
@@ -46,7 +45,8 @@ def test_labels_and_instances_match_faces_hit(scene_and_renderer):
     f = r.render(T, K, rng, noise=False)
     K_o3d = o3d.core.Tensor(np.array([[K.fx, 0, K.cx + 0.5], [0, K.fy, K.cy + 0.5], [0, 0, 1]]))
     rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
-        K_o3d, o3d.core.Tensor(np.linalg.inv(T)), K.width, K.height)
+        K_o3d, o3d.core.Tensor(np.linalg.inv(T)), K.width, K.height
+    )
     ans = rc.cast_rays(rays)
     prim = ans["primitive_ids"].numpy().astype(np.int64)
     hit = prim != rc.INVALID_ID
@@ -73,7 +73,9 @@ def test_render_outputs_and_noise(scene_and_renderer):
     n = np.linalg.norm(f.normals_cam[f.depth_clean_m > 0], axis=-1)
     assert np.allclose(n, 1, atol=1e-4)
     # normals face the camera
-    rays = np.dstack(list(np.meshgrid((np.arange(80) - 39.5) / 100, (np.arange(60) - 29.5) / 100)) + [np.ones((60, 80))])
+    rays = np.dstack(
+        list(np.meshgrid((np.arange(80) - 39.5) / 100, (np.arange(60) - 29.5) / 100)) + [np.ones((60, 80))]
+    )
     assert (np.einsum("hwc,hwc->hw", rays, f.normals_cam)[f.depth_clean_m > 0] <= 1e-6).all()
     valid = (f.depth_m > 0) & (f.depth_clean_m > 0)
     err = f.depth_m[valid] - f.depth_clean_m[valid]
@@ -102,7 +104,7 @@ def test_other_shadow_ray_backends_render_what_open3d_renders(bank, backend):
     a, b = Renderer(scene, bank), Renderer(scene, bank, RenderConfig(shadow_rays=backend))
     # a control that casts no shadows: the views must have shadows for the comparison to mean anything
     c = Renderer(scene, bank)
-    c.caster.occlusion_test = lambda *_: (lambda rays, tnear, tfar: np.zeros(len(rays), bool))
+    c.caster.occlusion_test = lambda *_: lambda rays, tnear, tfar: np.zeros(len(rays), bool)
     shadowed = 0
     for k in range(4):
         T = random_viewpoint(scene, np.random.default_rng(10 + k))

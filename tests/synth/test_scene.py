@@ -157,8 +157,7 @@ def test_pictures_hang_on_walls_not_across_openings():
         m = s.mesh
         walls = m.face_label == NYU13.index("wall")
         rc = o3d.t.geometry.RaycastingScene()
-        rc.add_triangles(o3d.core.Tensor(m.vertices),
-                         o3d.core.Tensor(m.triangles[walls].astype(np.uint32)))
+        rc.add_triangles(o3d.core.Tensor(m.vertices), o3d.core.Tensor(m.triangles[walls].astype(np.uint32)))
         rays = []
         for o in s.objects:
             if o.class_name != "picture":
@@ -183,10 +182,13 @@ def test_door_leaves_and_poles_are_in_the_occupancy():
         s = generate_scene(seed, "home")
         occ = s.occupancy
         for o in s.objects:
-            if o.class_name in ("door", "lamp") and o.center[2] - o.size[2] / 2 < occ.z_max_m \
-                    and o.center[2] + o.size[2] / 2 > occ.z_min_m:
+            if (
+                o.class_name in ("door", "lamp")
+                and o.center[2] - o.size[2] / 2 < occ.z_max_m
+                and o.center[2] + o.size[2] / 2 > occ.z_min_m
+            ):
                 r, c = occ.world_to_cell(np.asarray(o.center[:2])[None])[0]
-                assert occ.occupied[r - 1:r + 2, c - 1:c + 2].any(), (seed, o.class_name, o.center)
+                assert occ.occupied[r - 1 : r + 2, c - 1 : c + 2].any(), (seed, o.class_name, o.center)
                 assert occ.occupied[r, c] or o.class_name == "lamp", (seed, o.center)
                 n += 1
     assert n >= 4

@@ -110,10 +110,10 @@ def test_specular_pixels_drop_out_in_blobs():
     cfg = DepthSensorConfig(holes_per_frame=0.0, p_specular=(0.7, 0.7))
     depth, normals = _wall(2.0)
     spec = np.zeros((H, W), bool)
-    spec[:, W // 2:] = True
+    spec[:, W // 2 :] = True
     out = _run(depth, normals, cfg=cfg, specular_mask=spec)
     assert (out[:, : W // 2] == 0).mean() < 0.01
-    lost = out[:, W // 2:] == 0
+    lost = out[:, W // 2 :] == 0
     assert lost.mean() > 0.5
     # blobs, not salt and pepper: a lost pixel's right neighbour is usually lost too
     assert (lost[:, 1:] & lost[:, :-1]).sum() / lost[:, 1:].sum() > 0.8
@@ -128,8 +128,9 @@ def _box_scene():
 @pytest.mark.parametrize("side", [1, -1])
 def test_projector_shadow_band_has_the_geometric_width(side):
     depth, normals = _box_scene()
-    cfg = DepthSensorConfig.noise_only(projector_side=side, shadow=True, subpixel_steps=0,
-                                       axial_a_m=0.0, axial_b_per_m=0.0, axial_angle_m=0.0)
+    cfg = DepthSensorConfig.noise_only(
+        projector_side=side, shadow=True, subpixel_steps=0, axial_a_m=0.0, axial_b_per_m=0.0, axial_angle_m=0.0
+    )
     out = _run(depth, normals, cfg=cfg)
     row = out[120]
     width = K.fx * 0.075 * (1 / 1.5 - 1 / 3.0)  # disparity difference in pixels
@@ -147,8 +148,7 @@ def test_projector_shadow_band_has_the_geometric_width(side):
 
 def test_flying_pixels_lie_between_foreground_and_background():
     depth, normals = _box_scene()
-    cfg = DepthSensorConfig.noise_only(p_flying=1.0, axial_a_m=0.0, axial_b_per_m=0.0,
-                                       subpixel_steps=0)
+    cfg = DepthSensorConfig.noise_only(p_flying=1.0, axial_a_m=0.0, axial_b_per_m=0.0, subpixel_steps=0)
     out = _run(depth, normals, cfg=cfg)
     mixed = (out > 1.5 + 1e-4) & (out < 3.0 - 1e-4)
     assert mixed.sum() > 100
@@ -171,8 +171,7 @@ def test_output_is_never_nan_or_negative_on_junk_input():
     albedo = rng.random((H, W), dtype=np.float32)
     spec = rng.random((H, W)) < 0.1
     for seed in range(5):
-        out = simulate_depth(depth, normals, K, np.random.default_rng(seed), albedo=albedo,
-                             specular_mask=spec)
+        out = simulate_depth(depth, normals, K, np.random.default_rng(seed), albedo=albedo, specular_mask=spec)
         assert out.dtype == np.float32 and out.shape == (H, W)
         assert np.isfinite(out).all() and out.min() >= 0.0
         assert out.max() <= 8.0
@@ -195,9 +194,21 @@ def test_input_is_not_modified():
     assert np.array_equal(depth, d0) and np.array_equal(normals, n0)
 
 
-@pytest.mark.parametrize("what", ["depth_shape", "depth_dtype", "normals_shape",
-                                  "normals_dtype", "albedo_shape", "mask_dtype", "nan",
-                                  "negative", "intrinsics", "nan_normals"])
+@pytest.mark.parametrize(
+    "what",
+    [
+        "depth_shape",
+        "depth_dtype",
+        "normals_shape",
+        "normals_dtype",
+        "albedo_shape",
+        "mask_dtype",
+        "nan",
+        "negative",
+        "intrinsics",
+        "nan_normals",
+    ],
+)
 def test_bad_inputs_raise(what):
     depth, normals = _wall(2.0)
     kw = {}
@@ -226,9 +237,16 @@ def test_bad_inputs_raise(what):
         simulate_depth(depth, normals, intr, np.random.default_rng(0), **kw)
 
 
-@pytest.mark.parametrize("kw", [dict(max_range_m=(8.0, 4.0)), dict(min_range_m=5.0),
-                                dict(projector_side=0), dict(p_flying=2.0),
-                                dict(grazing_start_deg=(80.0, 95.0))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(max_range_m=(8.0, 4.0)),
+        dict(min_range_m=5.0),
+        dict(projector_side=0),
+        dict(p_flying=2.0),
+        dict(grazing_start_deg=(80.0, 95.0)),
+    ],
+)
 def test_bad_config_raises(kw):
     with pytest.raises(ConfigError):
         DepthSensorConfig(**kw)

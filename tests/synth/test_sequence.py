@@ -31,10 +31,17 @@ def test_sequence_contents(home_seq, clean_seq):
         assert np.array_equal(fr.depth_m, fr.depth_clean_m)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(n_frames=0), dict(size=(8, 8)), dict(size="240x320"), dict(kind="garage"),
-    dict(mode="fly"), dict(fps=0),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(n_frames=0),
+        dict(size=(8, 8)),
+        dict(size="240x320"),
+        dict(kind="garage"),
+        dict(mode="fly"),
+        dict(fps=0),
+    ],
+)
 def test_bad_arguments(bank, kw):
     args = dict(seed=0, n_frames=1, size=(60, 80), kind="home", bank=bank)
     args.update(kw)

@@ -11,8 +11,19 @@ from real3d.synth.textures import (
 )
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-REQUIRED_KINDS = ("wood", "fabric", "tiles", "carpet", "plaster", "brick", "stone", "metal",
-                  "paper", "leather", "plain")
+REQUIRED_KINDS = (
+    "wood",
+    "fabric",
+    "tiles",
+    "carpet",
+    "plaster",
+    "brick",
+    "stone",
+    "metal",
+    "paper",
+    "leather",
+    "plain",
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +117,12 @@ def test_sample_texture_bilinear_is_the_average_between_texels():
     imgs = np.zeros((1, 8, 8, 3), np.float32)
     imgs[0, 2, 3] = 1.0
     imgs[0, 2, 4] = 3.0
-    out = sample_texture(imgs, np.array([0, 0]), np.array([[3.5, 2.0], [7.5, 2.0]]),
-                         bilinear=True)
+    out = sample_texture(imgs, np.array([0, 0]), np.array([[3.5, 2.0], [7.5, 2.0]]), bilinear=True)
     assert np.allclose(out[0], 2.0)
     assert np.allclose(out[1], 0.0)  # between texel 7 and the wrapped texel 0 (both 0)
     # at texel centres bilinear equals nearest
     uv = np.array([[3.0, 2.0], [4.0, 2.0]])
-    assert np.allclose(sample_texture(imgs, [0, 0], uv, bilinear=True),
-                       sample_texture(imgs, [0, 0], uv))
+    assert np.allclose(sample_texture(imgs, [0, 0], uv, bilinear=True), sample_texture(imgs, [0, 0], uv))
 
 
 def test_sample_texture_bad_inputs_raise(tex_bank):

@@ -11,8 +11,7 @@ def test_cameras_never_inside_geometry(kind, mode):
     scene = generate_scene(13, kind)
     o3d = import_open3d()
     rc = o3d.t.geometry.RaycastingScene()
-    rc.add_triangles(o3d.core.Tensor(scene.mesh.vertices),
-                     o3d.core.Tensor(scene.mesh.triangles.astype(np.uint32)))
+    rc.add_triangles(o3d.core.Tensor(scene.mesh.vertices), o3d.core.Tensor(scene.mesh.triangles.astype(np.uint32)))
     rng = np.random.default_rng(0)
     poses, t = trajectory(scene, 120, rng, mode=mode, fps=15)
     assert poses.shape == (120, 4, 4) and np.allclose(np.diff(t), 1 / 15)

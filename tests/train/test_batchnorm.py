@@ -28,8 +28,9 @@ def test_statistics_are_the_average_of_the_batch_statistics(flip):
         bn.running_var.fill_(100.0)
     weights = {k: v.clone() for k, v in m.state_dict().items() if "running" not in k and "num_batches" not in k}
     seen = {0: [], len(bns) - 1: []}
-    hooks = [bns[i].register_forward_hook(lambda mod, inp, out, i=i: seen[i].append(inp[0].detach().clone()))
-             for i in seen]
+    hooks = [
+        bns[i].register_forward_hook(lambda mod, inp, out, i=i: seen[i].append(inp[0].detach().clone())) for i in seen
+    ]
     stats = recalibrate_batchnorm(m, ToySegData(5, (64, 96)), batch_size=2, flip=flip)
     for h in hooks:
         h.remove()
@@ -94,10 +95,27 @@ def test_tool_writes_weights_with_the_run_in_their_card(tmp_path):
     torch.manual_seed(1)
     save_weights(build_model("rgbd-tiny"), src, {"metrics": {"heldout_refined": {"miou": 1.0}}, "seeds": [1]})
     out = tmp_path / "bn" / "w.safetensors"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "recalibrate_bn.py"), str(src), "--data",
-                        "synth:kind=home,size=48x64,seed=3,n=4", "--views", "4", "--batch-size", "2",
-                        "--threads", "1", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "recalibrate_bn.py"),
+            str(src),
+            "--data",
+            "synth:kind=home,size=48x64,seed=3,n=4",
+            "--views",
+            "4",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     m = load_model(out)
     rec = m.card["batchnorm_recalibration"]

@@ -13,11 +13,11 @@ def _samples(n, rng):
     """Chairs seen at half their depth (x): the whole chair is twice as deep, its centre
     half a box size behind the seen face (-e0)."""
     feats = rng.normal(size=(n, N_FEATURES)).astype(np.float32)
-    feats[:, :len(REFINE_CLASSES)] = 0
+    feats[:, : len(REFINE_CLASSES)] = 0
     feats[:, REFINE_CLASSES.index("chair")] = 1
     size = np.stack([rng.uniform(0.2, 0.3, n), rng.uniform(0.4, 0.5, n), rng.uniform(0.8, 0.9, n)], 1)
     k0 = len(REFINE_CLASSES)
-    feats[:, k0:k0 + 3] = np.log(size)
+    feats[:, k0 : k0 + 3] = np.log(size)
     deltas = np.zeros((n, 6), np.float32)
     deltas[:, 0] = -0.5 * size[:, 0] / np.maximum(size[:, 0], 0.1)
     deltas[:, 3] = np.log(2)
@@ -26,11 +26,22 @@ def _samples(n, rng):
     box = np.concatenate([rng.uniform(-2, 2, (n, 3)), size, rng.uniform(-1, 1, (n, 1))], 1)
     normal = np.stack([np.cos(box[:, 6]), np.sin(box[:, 6]), np.zeros(n)], 1) * 0.9
     views = [ClusterView(CHAIR, Box3D(b[:3], b[3:6], float(b[6])), nm, 50, 5) for b, nm in zip(box, normal)]
-    gt = np.array([[*apply_deltas(v, d).center, *apply_deltas(v, d).size, v.box.yaw_rad]
-                   for v, d in zip(views, deltas)])
-    return {"features": feats, "deltas": deltas, "has_gt": np.ones(n, bool), "exists": exists,
-            "box": box, "normal": normal, "gt_box": gt, "label": np.full(n, CHAIR), "n_voxels": np.full(n, 50),
-            "n_visible": np.full(n, int(exists.sum())), "snapshot": np.zeros(n, np.int64)}
+    gt = np.array(
+        [[*apply_deltas(v, d).center, *apply_deltas(v, d).size, v.box.yaw_rad] for v, d in zip(views, deltas)]
+    )
+    return {
+        "features": feats,
+        "deltas": deltas,
+        "has_gt": np.ones(n, bool),
+        "exists": exists,
+        "box": box,
+        "normal": normal,
+        "gt_box": gt,
+        "label": np.full(n, CHAIR),
+        "n_voxels": np.full(n, 50),
+        "n_visible": np.full(n, int(exists.sum())),
+        "snapshot": np.zeros(n, np.int64),
+    }
 
 
 def test_training_learns_a_class_size_prior_and_existence():

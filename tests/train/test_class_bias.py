@@ -33,8 +33,10 @@ def test_fit_undoes_a_bias_toward_rare_classes():
     assert abs(float(fit.bias.mean())) < 1e-5 and fit.pixels == len(labels)
     # the offsets carry over to other pixels of the same distribution
     other_logits, other_labels = _skewed_logits(seed=1)
-    assert _miou(other_logits, other_labels, torch.from_numpy(fit.bias)) > _miou(
-        other_logits, other_labels, torch.zeros(4)) + 2.0
+    assert (
+        _miou(other_logits, other_labels, torch.from_numpy(fit.bias))
+        > _miou(other_logits, other_labels, torch.zeros(4)) + 2.0
+    )
 
 
 def test_fit_reports_what_its_offsets_give():
@@ -50,12 +52,15 @@ def test_fit_reports_what_its_offsets_give():
     assert fit.miou_after > fit.miou_before
 
 
-@pytest.mark.parametrize("logits, labels", [
-    (torch.zeros(5, 3), torch.zeros(4, dtype=torch.long)),
-    (torch.zeros(5, 3), torch.full((5,), 3)),
-    (torch.full((5, 3), float("nan")), torch.zeros(5, dtype=torch.long)),
-    (torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)),
-])
+@pytest.mark.parametrize(
+    "logits, labels",
+    [
+        (torch.zeros(5, 3), torch.zeros(4, dtype=torch.long)),
+        (torch.zeros(5, 3), torch.full((5,), 3)),
+        (torch.full((5, 3), float("nan")), torch.zeros(5, dtype=torch.long)),
+        (torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)),
+    ],
+)
 def test_fit_rejects_bad_input(logits, labels):
     with pytest.raises(InputError, match="fit_class_bias"):
         fit_class_bias(logits, labels)
@@ -100,8 +105,15 @@ def test_collect_logits_sees_what_predict_sees():
     # infer_hw (224, 288) runs a 64x96 view at 224x320: the logits come back at 64x96
     m.config = dataclasses.replace(m.config, infer_hw=(224, 288))
     logits, labels = collect_logits(m, data, stride=1, batch_size=2)
-    pred = torch.cat([torch.from_numpy(m.predict(sample_to_frame(data[i], i)).labels.astype(np.int64))[
-        data[i]["labels"] > 0] for i in range(2)]) - 1
+    pred = (
+        torch.cat(
+            [
+                torch.from_numpy(m.predict(sample_to_frame(data[i], i)).labels.astype(np.int64))[data[i]["labels"] > 0]
+                for i in range(2)
+            ]
+        )
+        - 1
+    )
     assert len(pred) == len(labels)
     assert float((logits.argmax(1) == pred).float().mean()) > 0.999
 
@@ -114,27 +126,75 @@ def test_tool_writes_weights_with_the_fit_in_their_card(tmp_path):
     torch.manual_seed(1)
     save_weights(build_model("rgbd-tiny"), src, {"metrics": {"heldout_refined": {"miou": 1.0}}})
     out = tmp_path / "biased" / "w.safetensors"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "tune_class_bias.py"), str(src), "--data",
-                        "synth:kind=home,size=48x64,seed=3,n=2", "--views", "2", "--threads", "1", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "tune_class_bias.py"),
+            str(src),
+            "--data",
+            "synth:kind=home,size=48x64,seed=3,n=2",
+            "--views",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     m = load_model(out)
     fit = m.card["class_bias"]
     assert len(fit["bias"]) == 13 and fit["miou_after"] >= fit["miou_before"] and fit["views"] == 2
     assert "metrics" not in m.card  # they described the weights before the offsets
     before = load_model(src)
-    assert torch.allclose(m.decoder.refine_head.bias - before.decoder.refine_head.bias,
-                          torch.tensor(fit["bias"]), atol=1e-3)
-    again = subprocess.run([sys.executable, str(ROOT / "tools" / "tune_class_bias.py"), str(out), "--data",
-                            "synth:kind=home,size=48x64,seed=3,n=2", "--views", "2", "--out", str(tmp_path / "x")],
-                           capture_output=True, text=True, timeout=600, check=False)
+    assert torch.allclose(
+        m.decoder.refine_head.bias - before.decoder.refine_head.bias, torch.tensor(fit["bias"]), atol=1e-3
+    )
+    again = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "tune_class_bias.py"),
+            str(out),
+            "--data",
+            "synth:kind=home,size=48x64,seed=3,n=2",
+            "--views",
+            "2",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode != 0 and "already carries" in again.stderr
-    on_top = subprocess.run([sys.executable, str(ROOT / "tools" / "tune_class_bias.py"), str(out), "--data",
-                             "synth:kind=home,size=48x64,seed=4,n=2", "--views", "2", "--threads", "1", "--on-top",
-                             "--out", str(tmp_path / "x.safetensors")],
-                            capture_output=True, text=True, timeout=600, check=False)
+    on_top = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "tune_class_bias.py"),
+            str(out),
+            "--data",
+            "synth:kind=home,size=48x64,seed=4,n=2",
+            "--views",
+            "2",
+            "--threads",
+            "1",
+            "--on-top",
+            "--out",
+            str(tmp_path / "x.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert on_top.returncode == 0, on_top.stderr
     m2 = load_model(tmp_path / "x.safetensors")
     assert m2.card["class_bias_before"]["bias"] == fit["bias"] and "seed=4" in m2.card["class_bias"]["data"]
-    assert torch.allclose(m2.decoder.refine_head.bias - m.decoder.refine_head.bias,
-                          torch.tensor(m2.card["class_bias"]["bias"]), atol=1e-3)
+    assert torch.allclose(
+        m2.decoder.refine_head.bias - m.decoder.refine_head.bias, torch.tensor(m2.card["class_bias"]["bias"]), atol=1e-3
+    )

@@ -124,9 +124,24 @@ def test_tool_writes_tuned_weights_with_their_card(tmp_path):
     torch.manual_seed(3)
     save_weights(build_model("rgbd-tiny"), src, {"metrics": {"heldout_refined": {"miou": 1.0}}})
     out = tmp_path / "tuned" / "w.safetensors"
-    cmd = [sys.executable, str(ROOT / "tools" / "tune_decoder.py"), str(src), "--data",
-           "synth:kind=home,size=48x64,seed=3,n=2", "--features", str(tmp_path / "f"), "--teacher-flip",
-           "--steps", "3", "--batch-size", "2", "--threads", "1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "tools" / "tune_decoder.py"),
+        str(src),
+        "--data",
+        "synth:kind=home,size=48x64,seed=3,n=2",
+        "--features",
+        str(tmp_path / "f"),
+        "--teacher-flip",
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
     m, before = load_model(out), load_model(src)
@@ -136,16 +151,31 @@ def test_tool_writes_tuned_weights_with_their_card(tmp_path):
     assert "metrics" not in m.card
     assert not torch.equal(m.decoder.refine_head.weight, before.decoder.refine_head.weight)
     stamp = (tmp_path / "f" / "meta.json").stat().st_mtime_ns
-    same = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "same.safetensors")],
-                          capture_output=True, text=True, timeout=600, check=False)
+    same = subprocess.run(
+        cmd[:-2] + ["--out", str(tmp_path / "same.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert same.returncode == 0, same.stderr
     assert (tmp_path / "f" / "meta.json").stat().st_mtime_ns == stamp  # the stored features were used
     # a request for fewer views makes the cache again rather than reuse the larger one
-    fewer = subprocess.run(cmd[:-2] + ["--views", "1", "--out", str(tmp_path / "one.safetensors")],
-                           capture_output=True, text=True, timeout=600, check=False)
+    fewer = subprocess.run(
+        cmd[:-2] + ["--views", "1", "--out", str(tmp_path / "one.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert fewer.returncode == 0, fewer.stderr
     assert load_model(tmp_path / "one.safetensors").card["decoder_tune"]["views"] == 1
     assert torch.equal(m.encoder.stages[0][0].weight, before.encoder.stages[0][0].weight)
-    bad = subprocess.run(cmd[:-2] + ["--kd-weight", "1", "--teacher-scales", "x", "--out", str(tmp_path / "x")],
-                         capture_output=True, text=True, timeout=600, check=False)
+    bad = subprocess.run(
+        cmd[:-2] + ["--kd-weight", "1", "--teacher-scales", "x", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert bad.returncode != 0 and "--teacher-scales" in bad.stderr

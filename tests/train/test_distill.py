@@ -48,8 +48,19 @@ def test_distill_loss_is_zero_on_agreement_and_ignores_void():
 
 
 def _cfg(tmp_path, name, **kw):
-    base = dict(preset="rgb-tiny", out_dir=str(tmp_path / name), steps=6, batch_size=4, crop_hw=(64, 96),
-                warmup_steps=1, weight_samples=4, ckpt_every=100, lr=3e-3, augment=None, amp="off")
+    base = dict(
+        preset="rgb-tiny",
+        out_dir=str(tmp_path / name),
+        steps=6,
+        batch_size=4,
+        crop_hw=(64, 96),
+        warmup_steps=1,
+        weight_samples=4,
+        ckpt_every=100,
+        lr=3e-3,
+        augment=None,
+        amp="off",
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -75,8 +86,12 @@ def _kl_to(student_path, teacher_path, data):
 def test_an_rgb_student_moves_towards_an_rgbd_teacher(tmp_path, teacher_path):
     data = ToySegData(4)
     plain = train(_cfg(tmp_path, "plain"), dataset=data, resume=False, progress=False)
-    kd = train(_cfg(tmp_path, "kd", teacher=str(teacher_path), distill_weight=20.0, distill_temperature=1.0),
-               dataset=data, resume=False, progress=False)
+    kd = train(
+        _cfg(tmp_path, "kd", teacher=str(teacher_path), distill_weight=20.0, distill_temperature=1.0),
+        dataset=data,
+        resume=False,
+        progress=False,
+    )
     assert all(math.isfinite(v) for v in kd["losses"])
     card = load_weights(kd["weights"])  # the card records the teacher
     import json
@@ -132,8 +147,12 @@ def test_flip_averaged_teacher(tmp_path, teacher_path):
     want = 0.5 * (torch.softmax(plain / 2.0, 1) + torch.softmax(mirrored.flip(-1) / 2.0, 1))
     torch.testing.assert_close(torch.softmax(both / 2.0, 1), want, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(torch.softmax(plain / 2.0, 1), want, atol=1e-3)  # the mirror changed it
-    run = train(_cfg(tmp_path, "flip", teacher=str(teacher_path), teacher_flip=True, steps=2),
-                dataset=ToySegData(4), resume=False, progress=False)
+    run = train(
+        _cfg(tmp_path, "flip", teacher=str(teacher_path), teacher_flip=True, steps=2),
+        dataset=ToySegData(4),
+        resume=False,
+        progress=False,
+    )
     assert all(math.isfinite(v) for v in run["losses"])
 
 
@@ -148,8 +167,9 @@ def test_multiscale_teacher(tmp_path, teacher_path):
         plain = teacher_logits(t, rgb, depth)
         r, d = resize_inputs(rgb, depth, network_size(64, 96, (64 * 1.5, 96 * 1.5)))
         assert tuple(r.shape[-2:]) == (96, 160)  # sides multiples of 32
-        big = torch.nn.functional.interpolate(t(r, d, head="refined"), size=(64, 96), mode="bilinear",
-                                              align_corners=False)
+        big = torch.nn.functional.interpolate(
+            t(r, d, head="refined"), size=(64, 96), mode="bilinear", align_corners=False
+        )
         both = teacher_logits(t, rgb, depth, temperature=2.0, scales=(1.0, 1.5))
         flip_one = teacher_logits(t, rgb, depth, flip=True, temperature=2.0)
         flip_both = teacher_logits(t, rgb, depth, flip=True, temperature=2.0, scales=(1.0,))
@@ -162,6 +182,10 @@ def test_multiscale_teacher(tmp_path, teacher_path):
     with pytest.raises(ConfigError, match="teacher_scales"):
         TrainConfig(teacher="rgbd-default", teacher_scales=(1.0, 9.0))
     assert TrainConfig(teacher="rgbd-default", teacher_scales=[1, 1.2]).teacher_scales == (1.0, 1.2)
-    run = train(_cfg(tmp_path, "ms", teacher=str(teacher_path), teacher_flip=True, teacher_scales=(1.0, 1.25),
-                     steps=2), dataset=ToySegData(4), resume=False, progress=False)
+    run = train(
+        _cfg(tmp_path, "ms", teacher=str(teacher_path), teacher_flip=True, teacher_scales=(1.0, 1.25), steps=2),
+        dataset=ToySegData(4),
+        resume=False,
+        progress=False,
+    )
     assert all(math.isfinite(v) for v in run["losses"])

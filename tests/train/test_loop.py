@@ -12,8 +12,17 @@ from real3d.train.checkpoint import load_checkpoint
 
 
 def _cfg(tmp_path, name, **kw):
-    base = dict(preset="rgbd-tiny", out_dir=str(tmp_path / name), steps=4, batch_size=4, crop_hw=(64, 96),
-                warmup_steps=1, weight_samples=4, ckpt_every=100, lr=3e-3)
+    base = dict(
+        preset="rgbd-tiny",
+        out_dir=str(tmp_path / name),
+        steps=4,
+        batch_size=4,
+        crop_hw=(64, 96),
+        warmup_steps=1,
+        weight_samples=4,
+        ckpt_every=100,
+        lr=3e-3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -38,13 +47,21 @@ def test_two_iterations_lower_the_loss(tmp_path):
     for (n, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
         assert torch.equal(p, q), n
     with pytest.raises(ConfigError, match="differ from the preset rgb-tiny in .*fusion"):
-        train(_cfg(tmp_path, "c", preset="rgb-tiny", init_weights=str(out / "model.safetensors")),
-              dataset=ToySegData(4), resume=False, progress=False)
+        train(
+            _cfg(tmp_path, "c", preset="rgb-tiny", init_weights=str(out / "model.safetensors")),
+            dataset=ToySegData(4),
+            resume=False,
+            progress=False,
+        )
     # the inference size is no part of the architecture: the next phase keeps the weights' own
     first.config = dataclasses.replace(first.config, infer_hw=(64, 96))
     save_weights(first, tmp_path / "hw.safetensors", {})
-    train(_cfg(tmp_path, "d", steps=1, init_weights=str(tmp_path / "hw.safetensors")),
-          dataset=ToySegData(4), resume=False, progress=False)
+    train(
+        _cfg(tmp_path, "d", steps=1, init_weights=str(tmp_path / "hw.safetensors")),
+        dataset=ToySegData(4),
+        resume=False,
+        progress=False,
+    )
     assert load_weights(tmp_path / "d" / "model.safetensors").config.infer_hw == (64, 96)
 
 
@@ -86,8 +103,16 @@ def _ddp_worker(rank, world, port, out_dir, result_dir):
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    cfg = TrainConfig(preset="rgb-tiny", out_dir=out_dir, steps=2, batch_size=2, crop_hw=(32, 48),
-                      warmup_steps=1, weight_samples=2, amp="off")
+    cfg = TrainConfig(
+        preset="rgb-tiny",
+        out_dir=out_dir,
+        steps=2,
+        batch_size=2,
+        crop_hw=(32, 48),
+        warmup_steps=1,
+        weight_samples=2,
+        amp="off",
+    )
     s = train(cfg, dataset=ToySegData(8, (32, 48)), resume=False, progress=False)
     from safetensors.torch import save_file
     from torch import distributed as dist
@@ -123,12 +148,18 @@ def test_a_non_finite_step_is_skipped_and_leaves_the_weights(tmp_path, monkeypat
         return out * float("nan") if calls["n"] == 2 else out  # an overflow on step 2
 
     # The same 2-step schedule stopped after step 1, without the overflow ...
-    train(_cfg(tmp_path, "ref", steps=2, augment=None, amp="off"), dataset=ToySegData(4),
-          resume=False, progress=False, stop_at=1)
+    train(
+        _cfg(tmp_path, "ref", steps=2, augment=None, amp="off"),
+        dataset=ToySegData(4),
+        resume=False,
+        progress=False,
+        stop_at=1,
+    )
     monkeypatch.setattr(loop, "seg_loss", flaky)
     # ... holds the weights that the run whose step 2 overflowed ends with.
-    two = train(_cfg(tmp_path, "two", steps=2, augment=None, amp="off"), dataset=ToySegData(4),
-                resume=False, progress=False)
+    two = train(
+        _cfg(tmp_path, "two", steps=2, augment=None, amp="off"), dataset=ToySegData(4), resume=False, progress=False
+    )
     assert two["skipped_steps"] == 1
     a = build_model("rgbd-tiny")
     load_checkpoint(tmp_path / "ref" / "ckpt" / "last", a, restore_rng=False)
@@ -203,16 +234,29 @@ def test_imagenet_init_starts_the_mobilenet_encoder_and_is_recorded(tmp_path):
     from real3d.nn.mobilenet import MobileNetV2Features
 
     torch.manual_seed(3)
-    state = {k: (torch.randn_like(v) if v.is_floating_point() else v)
-             for k, v in MobileNetV2Features(with_head=True).state_dict().items()}
+    state = {
+        k: (torch.randn_like(v) if v.is_floating_point() else v)
+        for k, v in MobileNetV2Features(with_head=True).state_dict().items()
+    }
     for k in state:
         if k.endswith("running_var"):
             state[k] = state[k].abs() + 0.5
     torch.save(state, tmp_path / "src.pt")
-    path = write_backbone_weights(convert_mobilenetv2(tmp_path / "src.pt", expected_sha256=sha256_file(tmp_path / "src.pt")),
-                                  tmp_path / "bb.safetensors")
-    cfg = _cfg(tmp_path, "m", preset="rgb-mnv2", steps=1, augment=None, amp="off", lr=1e-12, weight_decay=0.0,
-               imagenet_init=str(path))
+    path = write_backbone_weights(
+        convert_mobilenetv2(tmp_path / "src.pt", expected_sha256=sha256_file(tmp_path / "src.pt")),
+        tmp_path / "bb.safetensors",
+    )
+    cfg = _cfg(
+        tmp_path,
+        "m",
+        preset="rgb-mnv2",
+        steps=1,
+        augment=None,
+        amp="off",
+        lr=1e-12,
+        weight_decay=0.0,
+        imagenet_init=str(path),
+    )
     train(cfg, dataset=ToySegData(4), resume=False, progress=False)
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     assert card["pretrained"]["encoders"] == ["encoder"] and card["pretrained"]["origin"]["licence"].startswith("MIT")

@@ -46,13 +46,29 @@ def test_gradient_steps_lower_it_and_stride_subsamples():
 
 
 def test_training_with_the_term(tmp_path):
-    cfg = TrainConfig(preset="rgb-tiny", out_dir=str(tmp_path / "a"), steps=2, batch_size=4, crop_hw=(64, 96),
-                      warmup_steps=1, weight_samples=4, ckpt_every=100, lr=3e-3, augment=None, amp="off",
-                      lovasz_weight=1.0, lovasz_stride=1)
+    cfg = TrainConfig(
+        preset="rgb-tiny",
+        out_dir=str(tmp_path / "a"),
+        steps=2,
+        batch_size=4,
+        crop_hw=(64, 96),
+        warmup_steps=1,
+        weight_samples=4,
+        ckpt_every=100,
+        lr=3e-3,
+        augment=None,
+        amp="off",
+        lovasz_weight=1.0,
+        lovasz_stride=1,
+    )
     s = train(cfg, dataset=ToySegData(4), resume=False, progress=False)
     assert s["losses"][1] < s["losses"][0]
-    plain = train(TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "b"), "lovasz_weight": 0.0}),
-                  dataset=ToySegData(4), resume=False, progress=False)
+    plain = train(
+        TrainConfig(**{**cfg.__dict__, "out_dir": str(tmp_path / "b"), "lovasz_weight": 0.0}),
+        dataset=ToySegData(4),
+        resume=False,
+        progress=False,
+    )
     assert s["losses"][0] > plain["losses"][0] + 0.05  # the same first batch, one more term
     for bad in ({"lovasz_weight": -1.0}, {"lovasz_stride": 0}):
         with pytest.raises(ConfigError, match="lovasz"):

@@ -107,8 +107,27 @@ def test_a_few_steps_lower_the_loss(samples):
 
 def test_cli_trains_and_evaluates(samples, tmp_path):
     out = tmp_path / "m.safetensors"
-    r = CliRunner().invoke(app, ["train", "seg3d", "--data", str(samples), "--val", str(samples), "--model",
-                                 "seg3d-tiny", "--steps", "2", "--crop", "2", "--out", str(out), "--threads", "1"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "seg3d",
+            "--data",
+            str(samples),
+            "--val",
+            str(samples),
+            "--model",
+            "seg3d-tiny",
+            "--steps",
+            "2",
+            "--crop",
+            "2",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["command"].startswith("real3d train seg3d") and card["train"]["samples"] == 2
@@ -116,7 +135,9 @@ def test_cli_trains_and_evaluates(samples, tmp_path):
     assert "fusion" in r.output and "network" in r.output
     net = load_seg3d(out)
     assert evaluate_seg3d(net, sample_paths(samples))["network"] == card["eval"]["network"]
-    r = CliRunner().invoke(app, ["eval", "seg3d", "--model", str(out), "--data", str(samples), "--out", str(tmp_path / "ev")])
+    r = CliRunner().invoke(
+        app, ["eval", "seg3d", "--model", str(out), "--data", str(samples), "--out", str(tmp_path / "ev")]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["samples"] == 2
     r = CliRunner().invoke(app, ["eval", "seg3d", "--model", str(out), "--data", str(tmp_path / "none")])

@@ -10,9 +10,7 @@ def _colour_pixels(img, rgb):
 
 
 def test_line_chart_draws_each_series_in_its_colour():
-    img = line_chart(
-        {"a": np.linspace(0, 10, 50), "b": np.full(50, 5.0)}, "t", "x", "ms", size=(400, 200)
-    )
+    img = line_chart({"a": np.linspace(0, 10, 50), "b": np.full(50, 5.0)}, "t", "x", "ms", size=(400, 200))
     assert img.size == (400, 200)
     assert _colour_pixels(img, (0, 114, 178)) > 50 and _colour_pixels(img, (230, 159, 0)) > 50
     empty = line_chart({}, "t", "x", "y", size=(300, 150))
@@ -41,9 +39,6 @@ def test_segmentation_samples_panels():
     gt = np.full((30, 40), 5, np.uint8)
     img = segmentation_samples([{"rgb": rgb, "pred": pred, "gt": gt, "index": 0}], max_width=80)
     assert img.width == 3 * 80 + 8
-    assert (
-        _colour_pixels(img, NYU13.colors[12]) == 80 * 60
-        and _colour_pixels(img, NYU13.colors[5]) == 80 * 60
-    )
+    assert _colour_pixels(img, NYU13.colors[12]) == 80 * 60 and _colour_pixels(img, NYU13.colors[5]) == 80 * 60
     no_gt = segmentation_samples([{"rgb": rgb, "pred": pred, "gt": None, "index": 0}], max_width=80)
     assert no_gt.width == 2 * 80 + 4

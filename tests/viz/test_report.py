@@ -15,9 +15,7 @@ def test_atomic_writes_leave_only_the_target(tmp_path):
     write_json(tmp_path / "b.json", {"x": float("nan"), "y": np.float32(2.5), "z": np.arange(2)})
     atomic_save_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "c.png")
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.json", "c.png"]
-    assert (tmp_path / "b.json").read_text().replace(" ", "").replace(
-        "\n", ""
-    ) == '{"x":null,"y":2.5,"z":[0,1]}'
+    assert (tmp_path / "b.json").read_text().replace(" ", "").replace("\n", "") == '{"x":null,"y":2.5,"z":[0,1]}'
     assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) != oct(0o600)
 
 
@@ -29,9 +27,7 @@ def test_auto_goal_is_the_farthest_reachable_cell():
     occ[:, 20] = True  # a wall splits the grid; the right half is unreachable
     free = ~occ
     grid = Grid2D(occ, free, (0.0, 0.0), 0.1, 0.1, 1.5)
-    cm = costmap_from_grid(
-        grid, CostmapConfig(robot_radius_m=0.1, safety_margin_m=0.0, inflation_m=0.0)
-    )
+    cm = costmap_from_grid(grid, CostmapConfig(robot_radius_m=0.1, safety_margin_m=0.0, inflation_m=0.0))
     goal = auto_goal(cm, (0.5, 0.5))
     assert goal is not None and goal[0] < 2.0  # on the start's side of the wall
     assert np.hypot(*(goal - 0.5)) > 2.5  # and far from the start

@@ -10,14 +10,10 @@ import typer
 
 def bench(
     sizes: str = typer.Option("240x320,480x640", "--sizes", help="Comma-separated HxW sizes."),
-    backends: str = typer.Option(
-        "torch,onnx,int8", "--backends", help="Comma-separated: torch, onnx, int8."
-    ),
+    backends: str = typer.Option("torch,onnx,int8", "--backends", help="Comma-separated: torch, onnx, int8."),
     frames: int = typer.Option(60, "--frames", min=1, help="Measured frames per setting."),
     warmup: int = typer.Option(5, "--warmup", min=0, help="Frames run before measuring."),
-    model: str = typer.Option(
-        "rgbd-default", "--model", help="RGB-D model: pretrained name, preset or path."
-    ),
+    model: str = typer.Option("rgbd-default", "--model", help="RGB-D model: pretrained name, preset or path."),
     rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="RGB-only model."),
     threads: int = typer.Option(
         1,
@@ -57,9 +53,7 @@ def bench(
     bank = TextureBank(0)
     results = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
         task = progress.add_task("settings", total=len(size_list) * len(backend_list))
         for hw in size_list:
             seq = SyntheticStream(seed, frames + warmup, size=hw, kind="home", bank=bank)
@@ -72,9 +66,7 @@ def bench(
                 results.append(r)
                 progress.advance(task)
                 del pipe
-    table = Table(
-        title=f"real3d bench: whole pipeline, offline mode ({frames} frames held in memory)"
-    )
+    table = Table(title=f"real3d bench: whole pipeline, offline mode ({frames} frames held in memory)")
     for col in (
         "size",
         "backend",

@@ -17,12 +17,9 @@ def demo(
     model: str = typer.Option(
         "rgbd-default",
         "--model",
-        help="RGB-D model: pretrained name, preset "
-        "(random weights, for testing) or .safetensors path.",
+        help="RGB-D model: pretrained name, preset (random weights, for testing) or .safetensors path.",
     ),
-    rgb_model: str = typer.Option(
-        "rgb-default", "--rgb-model", help="Model for frames without depth."
-    ),
+    rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth."),
     mode: str = typer.Option("offline", "--mode", help="offline | realtime"),
     threads: int = typer.Option(
         1,
@@ -47,9 +44,7 @@ def demo(
     # The output folder first, then the models: a bad --out or a missing weights file
     # should fail before any rendering.
     with interruptible_outputs(out) as (outputs, signals):
-        pipe = build_pipeline(
-            model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30
-        )
+        pipe = build_pipeline(model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30)
         source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
         meta = {
             "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
@@ -61,8 +56,15 @@ def demo(
             "rooms in scene": len(source.scene.rooms),
         }
         if model not in ("rgbd-default",) and not model.endswith(".safetensors"):
-            meta["warning"] = (
-                f"model {model!r} is a preset with random weights: the labels are not meaningful"
-            )
-        execute(pipe, source, out, meta, scene=source.scene, goal=goal_xy, title="real3d demo",
-                outputs=outputs, signals=signals)
+            meta["warning"] = f"model {model!r} is a preset with random weights: the labels are not meaningful"
+        execute(
+            pipe,
+            source,
+            out,
+            meta,
+            scene=source.scene,
+            goal=goal_xy,
+            title="real3d demo",
+            outputs=outputs,
+            signals=signals,
+        )

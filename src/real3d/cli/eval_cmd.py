@@ -35,11 +35,18 @@ def seg(
     threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
     cache: Path | None = typer.Option(None, "--cache", help="Render/read the data once into this folder."),
     flip: bool = typer.Option(False, "--flip", help="Also run each mirrored frame and average (about 2x the time)."),
-    scales: str = typer.Option("1", "--scales", help="Comma-separated multiples of the model's size to run at "
-                               "and average, e.g. 1,1.2 (time grows with the sum of squared scales)."),
-    guided: bool | None = typer.Option(None, "--guided/--no-guided",
-                                       help="Upsample the class probabilities along the image's edges or "
-                                       "bilinearly (default: as the model's card says; on for the shipped weights)."),
+    scales: str = typer.Option(
+        "1",
+        "--scales",
+        help="Comma-separated multiples of the model's size to run at "
+        "and average, e.g. 1,1.2 (time grows with the sum of squared scales).",
+    ),
+    guided: bool | None = typer.Option(
+        None,
+        "--guided/--no-guided",
+        help="Upsample the class probabilities along the image's edges or "
+        "bilinearly (default: as the model's card says; on for the shipped weights).",
+    ),
 ) -> None:
     """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
     import torch
@@ -74,9 +81,19 @@ def seg(
     # Views of one synthetic scene come in blocks of the spec's fps: the mIoU's spread is
     # estimated by resampling scenes.
     per_scene = parse_synth_spec(data).fps if data == "synth" or data.startswith("synth:") else None
-    m = evaluate_segmentation(net, dataset, head=head, max_samples=max_samples, out_dir=out, n_overlays=overlays,
-                              progress=True, views_per_scene=per_scene, flip=flip,
-                              scales=scale_list, guided=guided)
+    m = evaluate_segmentation(
+        net,
+        dataset,
+        head=head,
+        max_samples=max_samples,
+        out_dir=out,
+        n_overlays=overlays,
+        progress=True,
+        views_per_scene=per_scene,
+        flip=flip,
+        scales=scale_list,
+        guided=guided,
+    )
     d = m.to_dict()
     tta = (", flip-averaged" if flip else "") + (f", scales {scales}" if scale_list != (1.0,) else "")
     tta += "" if guided is None else (", guided upsampling" if guided else ", bilinear upsampling")

@@ -34,11 +34,11 @@ def _sample_positions(n: int, k: int) -> list[int]:
 
 def info(
     path: Path = typer.Argument(..., help="Recording or dataset: file or folder."),
-    frames: int = typer.Option(5, "--frames", "-n", help="Frames decoded (spread evenly) for "
-                               "depth statistics."),
+    frames: int = typer.Option(5, "--frames", "-n", help="Frames decoded (spread evenly) for depth statistics."),
     format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
-    intrinsics: str | None = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height "
-                                          "for sources without calibration."),
+    intrinsics: str | None = typer.Option(
+        None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration."
+    ),
 ) -> None:
     """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage,
     label set and the frames that cannot be used (with reasons) of PATH."""
@@ -76,15 +76,22 @@ def info(
         table.add_column("field", style="bold")
         table.add_column("value")
         table.add_row("format", meta.format)
-        table.add_row("frames", f"{n}" + (f" of {meta.num_source_frames}"
-                                          if meta.num_source_frames != n else ""))
+        table.add_row("frames", f"{n}" + (f" of {meta.num_source_frames}" if meta.num_source_frames != n else ""))
         sizes = sorted({f.size_hw for f in decoded}) or ([meta.size_hw] if meta.size_hw else [])
-        table.add_row("resolution", ", ".join(f"{w} x {h}" for h, w in sizes) + " (W x H)"
-                      + (" (varies)" if len(sizes) > 1 else "") if sizes else "unknown")
+        table.add_row(
+            "resolution",
+            ", ".join(f"{w} x {h}" for h, w in sizes) + " (W x H)" + (" (varies)" if len(sizes) > 1 else "")
+            if sizes
+            else "unknown",
+        )
         K = meta.intrinsics or (decoded[0].intrinsics if decoded else None)
-        table.add_row("intrinsics", "none" if K is None else
-                      f"fx {K.fx:.2f}  fy {K.fy:.2f}  cx {K.cx:.2f}  cy {K.cy:.2f}"
-                      + ("  (first frame)" if len(sizes) > 1 and meta.intrinsics is None else ""))
+        table.add_row(
+            "intrinsics",
+            "none"
+            if K is None
+            else f"fx {K.fx:.2f}  fy {K.fy:.2f}  cx {K.cx:.2f}  cy {K.cy:.2f}"
+            + ("  (first frame)" if len(sizes) > 1 and meta.intrinsics is None else ""),
+        )
         table.add_row("depth encoding", meta.depth_encoding or "unknown")
         depths = [f.depth_m for f in decoded if f.depth_m is not None]
         if depths:
@@ -93,16 +100,20 @@ def info(
             share = v.size / max(d.size, 1)
             if v.size:
                 p = np.percentile(v, [0, 50, 100])
-                table.add_row("depth (m)", f"valid {100 * share:.1f} %  min {p[0]:.3f}  "
-                              f"median {p[1]:.3f}  max {p[2]:.3f}  ({len(depths)} frames)")
+                table.add_row(
+                    "depth (m)",
+                    f"valid {100 * share:.1f} %  min {p[0]:.3f}  "
+                    f"median {p[1]:.3f}  max {p[2]:.3f}  ({len(depths)} frames)",
+                )
             else:
                 table.add_row("depth (m)", f"no valid depth in {len(depths)} frames")
         else:
             table.add_row("depth (m)", "not decoded")
         have = sum(p is not None for p in poses_seen)
         if poses_seen and (have or meta.pose_source):
-            table.add_row("poses", f"{have}/{len(poses_seen)} {pose_note} from "
-                          f"{meta.pose_source or 'nowhere'}".replace("  ", " "))
+            table.add_row(
+                "poses", f"{have}/{len(poses_seen)} {pose_note} from {meta.pose_source or 'nowhere'}".replace("  ", " ")
+            )
         else:
             table.add_row("poses", meta.pose_source or "none")
         table.add_row("labels", meta.label_set or "none")
@@ -111,22 +122,25 @@ def info(
         if bad:
             known = len(bad) - len(sampled_bad)
             parts = ([f"{known} known without decoding"] if known else []) + (
-                [f"{len(sampled_bad)} of {len(_sample_positions(n, frames))} decoded"]
-                if sampled_bad else [])
+                [f"{len(sampled_bad)} of {len(_sample_positions(n, frames))} decoded"] if sampled_bad else []
+            )
             table.add_row("bad frames", f"{len(bad)} ({', '.join(parts)}); skipped when read")
         else:
             table.add_row("bad frames", f"none known (of {len(decoded)} decoded)")
         s = seq.stats
-        table.add_row("converted", f"{s.depth_invalid_encoded} encoded-invalid, "
-                      f"{s.depth_nonfinite_or_negative} NaN/inf/negative, "
-                      f"{s.depth_out_of_range} out-of-range pixels -> 0")
+        table.add_row(
+            "converted",
+            f"{s.depth_invalid_encoded} encoded-invalid, "
+            f"{s.depth_nonfinite_or_negative} NaN/inf/negative, "
+            f"{s.depth_out_of_range} out-of-range pixels -> 0",
+        )
         console = Console()
         console.print(table)
         # Below the table and unwrapped: the messages name paths and must stay whole.
         shown = sorted(bad.items())[:_MAX_REASONS]
         for k, reason in shown:
-            console.print(f"bad frame {k}: {reason}", style="red", soft_wrap=True,
-                          markup=False, highlight=False)
+            console.print(f"bad frame {k}: {reason}", style="red", soft_wrap=True, markup=False, highlight=False)
         if len(bad) > len(shown):
-            console.print(f"(and {len(bad) - len(shown)} more bad frames)", soft_wrap=True,
-                          markup=False, highlight=False)
+            console.print(
+                f"(and {len(bad) - len(shown)} more bad frames)", soft_wrap=True, markup=False, highlight=False
+            )

@@ -71,8 +71,11 @@ class StopSignals:
             self.signame, self.exit_code = name, 128 + signum
             self.event.set()
             # os.write: safe in a signal handler (a console may be holding its own lock).
-            os.write(2, f"\nreal3d: {name} received: stopping; writing the outputs of the frames "
-                        f"processed so far (send it again to abort without writing)\n".encode())
+            os.write(
+                2,
+                f"\nreal3d: {name} received: stopping; writing the outputs of the frames "
+                f"processed so far (send it again to abort without writing)\n".encode(),
+            )
             return
         if not self.committing:
             raise RunAborted(name, 128 + signum)
@@ -94,19 +97,21 @@ def interruptible_outputs(out: Path) -> Iterator[tuple]:
             with OutputSet(out) as outputs:
                 yield outputs, signals
         except RunAborted as e:
-            typer.echo(f"real3d: {e.signame} again: aborted; nothing written, {out} left as it was",
-                       err=True)
+            typer.echo(f"real3d: {e.signame} again: aborted; nothing written, {out} left as it was", err=True)
             raise typer.Exit(e.code) from None
     if signals.signame is not None:
         if outputs.committed and signals.partial:
-            typer.echo(f"real3d: stopped by {signals.signame}: the outputs of the frames processed "
-                       f"are in {out} (metrics.json: \"partial\": true)", err=True)
+            typer.echo(
+                f"real3d: stopped by {signals.signame}: the outputs of the frames processed "
+                f'are in {out} (metrics.json: "partial": true)',
+                err=True,
+            )
         elif outputs.committed:
-            typer.echo(f"real3d: {signals.signame} came after the last frame: the outputs in {out} "
-                       "are complete", err=True)
+            typer.echo(
+                f"real3d: {signals.signame} came after the last frame: the outputs in {out} are complete", err=True
+            )
         else:
-            typer.echo(f"real3d: stopped by {signals.signame} before any frame; {out} left as it was",
-                       err=True)
+            typer.echo(f"real3d: stopped by {signals.signame} before any frame; {out} left as it was", err=True)
         raise typer.Exit(signals.exit_code)
 
 
@@ -180,8 +185,7 @@ def execute(
 
     if outputs is None:
         with OutputSet(out) as outs:
-            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun,
-                           outs, signals)
+            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun, outs, signals)
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -204,9 +208,7 @@ def execute(
     recorder = RunRecorder(expected_frames=total)
     rr_log = RerunLogger.create(staging / "recording.rrd") if rerun else None
     if rerun and rr_log is None:
-        console.print(
-            "[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]"
-        )
+        console.print("[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]")
     # Without a terminal the bar is drawn only at the end: say how far the run is in plain
     # lines (first frame, then every tenth of the run or every 50 frames).
     line_every = max(1, total // 10) if total else 50
@@ -232,9 +234,7 @@ def execute(
                 except Exception as e:  # an optional extra must not end the run
                     console.print(f"[yellow]rerun logging stopped: {e}[/yellow]")
                     rr_log = None
-            progress.update(
-                task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels"
-            )
+            progress.update(task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels")
             done += 1
             if not console.is_terminal and (done == 1 or done % line_every == 0):
                 console.print(f"frame {done}/{total if total else '?'}: {res.status}", highlight=False)
@@ -250,8 +250,15 @@ def execute(
             return None
         task2 = progress.add_task("writing outputs", total=None, info="")
         result = write_run_outputs(
-            staging, pipeline, summary, recorder, meta=meta, scene=scene, goal_xy=goal,
-            atomic=False, stopped_by=stopped_by,
+            staging,
+            pipeline,
+            summary,
+            recorder,
+            meta=meta,
+            scene=scene,
+            goal_xy=goal,
+            atomic=False,
+            stopped_by=stopped_by,
         )
         if rr_log is not None:
             try:
@@ -282,11 +289,12 @@ def execute(
     if summary.stopped:
         t.add_row("stopped", f"early, by {stopped_by or 'a stop request'}: partial outputs")
     if summary.n_gaps:
-        t.add_row("timestamp gaps", f"{summary.n_gaps} longer than "
-                  f"{pipeline.config.max_gap_s:g} s, replayed as {pipeline.config.max_gap_s:g} s")
-    t.add_row(
-        "throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})"
-    )
+        t.add_row(
+            "timestamp gaps",
+            f"{summary.n_gaps} longer than "
+            f"{pipeline.config.max_gap_s:g} s, replayed as {pipeline.config.max_gap_s:g} s",
+        )
+    t.add_row("throughput", f"{summary.fps:.1f} frames/s over {summary.wall_s:.1f} s ({summary.mode})")
     for k in ("segment", "fuse", "graph", "costmap", "total"):
         if k in pct:
             t.add_row(f"latency {k}", f"p50 {pct[k]['p50']:.1f} ms, p95 {pct[k]['p95']:.1f} ms")
@@ -294,8 +302,7 @@ def execute(
     sg = m["scene_graph"]
     t.add_row(
         "scene graph",
-        f"{sg['objects']} objects, {sg['structures']} structures, {sg['rooms']} rooms, "
-        f"{sg['edges']} relations",
+        f"{sg['objects']} objects, {sg['structures']} structures, {sg['rooms']} rooms, {sg['edges']} relations",
     )
     p = m["path"]
     t.add_row("path", p["status"] + (f", {p['length_m']:.2f} m" if p.get("length_m") else ""))
@@ -347,14 +354,11 @@ def run(
     input: Path = typer.Argument(..., help="Recording or dataset (anything real3d info reads)."),
     out: Path = typer.Option(Path("real3d_run"), "--out", help="Output folder."),
     backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
-    max_frames: int | None = typer.Option(
-        None, "--max-frames", min=1, help="Process at most N frames."
-    ),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Process at most N frames."),
     goal: str | None = typer.Option(
         None,
         "--goal",
-        help="X,Y world metres (z-up map frame) to plan "
-        "to; default: the farthest reachable free cell.",
+        help="X,Y world metres (z-up map frame) to plan to; default: the farthest reachable free cell.",
     ),
     model: str = typer.Option(
         "rgbd-default",
@@ -366,12 +370,8 @@ def run(
         "--rgb-model",
         help="Model for frames without depth ('none' to skip such frames).",
     ),
-    mode: str = typer.Option(
-        "offline", "--mode", help="offline (every frame, deterministic) | realtime"
-    ),
-    policy: str = typer.Option(
-        "drop", "--policy", help="Realtime overload policy: drop | keyframe"
-    ),
+    mode: str = typer.Option("offline", "--mode", help="offline (every frame, deterministic) | realtime"),
+    policy: str = typer.Option("drop", "--policy", help="Realtime overload policy: drop | keyframe"),
     threads: int = typer.Option(
         1,
         "--threads",
@@ -389,8 +389,7 @@ def run(
     gravity: str = typer.Option(
         "auto",
         "--gravity",
-        help="auto | floor | off: re-express poses in "
-        "a floor-plane gravity frame (auto: unless the source is z-up).",
+        help="auto | floor | off: re-express poses in a floor-plane gravity frame (auto: unless the source is z-up).",
     ),
     seg_flip: bool = typer.Option(
         False, "--seg-flip", help="Test-time flip: also segment each mirrored frame and average."
@@ -482,8 +481,9 @@ def run(
                 meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
             if warning:
                 meta["warning"] = warning
-            execute(pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames,
-                    outputs=outputs, signals=signals)
+            execute(
+                pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames, outputs=outputs, signals=signals
+            )
             # frames the reader knew to be bad at open (a bad pose row, a missing depth
             # image) and those that failed to decode; the pipeline reported each as skipped
             bad = {s.index for s in seq.known_bad()} | {s.index for s in seq.skipped}

@@ -59,18 +59,27 @@ def synth(
     for col in ("scene", "seed", "frames", "objects", "rooms", "valid depth", "folder"):
         table.add_column(col)
     sheets = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
         task = progress.add_task("scenes", total=scenes)
         for k in range(scenes):
             s = seed + k
             seq = generate_sequence(s, frames, size=hw, kind=kind, noise=noise, mode=mode, bank=bank)
-            folder = write_sequence(out / f"scene_{s:05d}", seq.frames, seq.scene,
-                                    image_format=image_format, overwrite=overwrite)
+            folder = write_sequence(
+                out / f"scene_{s:05d}", seq.frames, seq.scene, image_format=image_format, overwrite=overwrite
+            )
             sheets.append(contact_sheet(seq.frames, max_rows=4))
             valid = np.mean([(f.depth_m > 0).mean() for f in seq.frames])
-            table.add_row(str(k), str(s), str(len(seq)), str(len(seq.scene.objects)),
-                          str(len(seq.scene.rooms)), f"{100 * valid:.1f} %", str(folder))
+            table.add_row(
+                str(k),
+                str(s),
+                str(len(seq)),
+                str(len(seq.scene.objects)),
+                str(len(seq.scene.rooms)),
+                f"{100 * valid:.1f} %",
+                str(folder),
+            )
             progress.advance(task)
     sheet = np.concatenate(sheets[:4], axis=0) if len(sheets) > 1 else sheets[0]
     with atomic_path(out / "contact_sheet.png") as tmp:

@@ -13,12 +13,15 @@ app = typer.Typer(help="Train networks.", no_args_is_help=True)
 @app.command("seg")
 def seg(
     preset: str = typer.Option("rgbd-small", "--preset", help="Model preset (real3d.models.PRESETS)."),
-    data: str = typer.Option("synth:kind=mixed,size=240x320,seed=0-999", "--data", help="Data spec: synth:... or a sequence path."),
+    data: str = typer.Option(
+        "synth:kind=mixed,size=240x320,seed=0-999", "--data", help="Data spec: synth:... or a sequence path."
+    ),
     out: Path = typer.Option(Path("runs/seg"), "--out", help="Output folder (log, checkpoints, weights)."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Optimizer steps."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per step per process."),
     size: str = typer.Option(
-        "256x320", "--size",
+        "256x320",
+        "--size",
         help="Training crop HxW (multiples of 16; multiples of 32 match how predict runs the network).",
     ),
     lr: float = typer.Option(2e-3, "--lr", help="Peak AdamW learning rate."),
@@ -34,21 +37,31 @@ def seg(
     init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="Clip gradients to this global norm (0 = off)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N (data stays on the CPU)."),
-    teacher: str | None = typer.Option(None, "--teacher",
-                                       help="Also learn a trained network's class distributions (name or .safetensors)."),
+    teacher: str | None = typer.Option(
+        None, "--teacher", help="Also learn a trained network's class distributions (name or .safetensors)."
+    ),
     distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the distillation term."),
-    distill_temperature: float = typer.Option(2.0, "--distill-temperature", help="Softmax temperature of distillation."),
-    teacher_flip: bool = typer.Option(False, "--teacher-flip",
-                                      help="Teach the mean of the teacher's plain and mirrored distributions."),
-    teacher_scales: str = typer.Option("1", "--teacher-scales",
-                                       help="Also run the teacher at these multiples of the crop size, e.g. 1,1.2, "
-                                            "and teach the mean distribution."),
-    lovasz_weight: float = typer.Option(0.0, "--lovasz-weight",
-                                        help="Weight of a Lovász-softmax (IoU surrogate) term on the refined output."),
+    distill_temperature: float = typer.Option(
+        2.0, "--distill-temperature", help="Softmax temperature of distillation."
+    ),
+    teacher_flip: bool = typer.Option(
+        False, "--teacher-flip", help="Teach the mean of the teacher's plain and mirrored distributions."
+    ),
+    teacher_scales: str = typer.Option(
+        "1",
+        "--teacher-scales",
+        help="Also run the teacher at these multiples of the crop size, e.g. 1,1.2, and teach the mean distribution.",
+    ),
+    lovasz_weight: float = typer.Option(
+        0.0, "--lovasz-weight", help="Weight of a Lovász-softmax (IoU surrogate) term on the refined output."
+    ),
     lovasz_stride: int = typer.Option(2, "--lovasz-stride", help="The Lovász term uses every N-th pixel each way."),
-    imagenet: str | None = typer.Option(None, "--imagenet",
-                                        help="Start the MobileNetV2 encoders of a *-mnv2 preset from ImageNet "
-                                        "weights: 'auto' (imported into the user cache when missing) or a path."),
+    imagenet: str | None = typer.Option(
+        None,
+        "--imagenet",
+        help="Start the MobileNetV2 encoders of a *-mnv2 preset from ImageNet "
+        "weights: 'auto' (imported into the user cache when missing) or a path.",
+    ),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -59,18 +72,38 @@ def seg(
     # TrainConfig checks every value (sizes, counts, rates) before any data is rendered
     check_rate(lr, "--lr")
     cfg = TrainConfig(
-        preset=preset, data=data, out_dir=str(out), steps=steps, batch_size=batch_size,
-        crop_hw=parse_hw(size, "--size", multiple=16), lr=lr, warmup_steps=warmup, amp=amp, workers=workers,
-        cache_dir=str(cache) if cache else None, seed=seed, ckpt_every=ckpt_every,
-        augment=None if no_augment else AugmentConfig(), threads=threads,
-        init_weights=str(init) if init else None, grad_clip=grad_clip, device=device,
-        teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
-        teacher_flip=teacher_flip, teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
-        lovasz_weight=lovasz_weight, lovasz_stride=lovasz_stride, imagenet_init=imagenet,
+        preset=preset,
+        data=data,
+        out_dir=str(out),
+        steps=steps,
+        batch_size=batch_size,
+        crop_hw=parse_hw(size, "--size", multiple=16),
+        lr=lr,
+        warmup_steps=warmup,
+        amp=amp,
+        workers=workers,
+        cache_dir=str(cache) if cache else None,
+        seed=seed,
+        ckpt_every=ckpt_every,
+        augment=None if no_augment else AugmentConfig(),
+        threads=threads,
+        init_weights=str(init) if init else None,
+        grad_clip=grad_clip,
+        device=device,
+        teacher=teacher,
+        distill_weight=distill_weight,
+        distill_temperature=distill_temperature,
+        teacher_flip=teacher_flip,
+        teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
+        lovasz_weight=lovasz_weight,
+        lovasz_stride=lovasz_stride,
+        imagenet_init=imagenet,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:
-        typer.echo(f"final loss {summary['final_loss']:.4f} after {summary['steps']} steps; weights: {summary['weights']}")
+        typer.echo(
+            f"final loss {summary['final_loss']:.4f} after {summary['steps']} steps; weights: {summary['weights']}"
+        )
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -100,8 +133,11 @@ def boxes(
     lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate."),
     weight_decay: float = typer.Option(1e-2, "--weight-decay", help="AdamW weight decay."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initialisation."),
-    modes: str = typer.Option("instances,labels", "--modes",
-                              help="Fusions to learn from: instances (with 2D instance segments), labels (classes only)."),
+    modes: str = typer.Option(
+        "instances,labels",
+        "--modes",
+        help="Fusions to learn from: instances (with 2D instance segments), labels (classes only).",
+    ),
 ) -> None:
     """Train the scene graph's box refiner (``real3d.scene.refine``) on data-engine homes
     fused with ground-truth labels (with and/or without 2D instance segments); writes
@@ -138,8 +174,7 @@ def boxes(
         raise typer.BadParameter(f"--modes: expected instances and/or labels, got {modes!r}")
 
     def one(seed_: int, mode: str) -> dict:
-        make = lambda: collect_samples([seed_], frames, snaps, instances=mode == "instances",
-                                       progress=False)
+        make = lambda: collect_samples([seed_], frames, snaps, instances=mode == "instances", progress=False)
         if cache is None:
             return make()
         # Samples depend on the engine, the fusion and the clustering: keyed by all three.
@@ -182,18 +217,48 @@ def boxes(
     ref.card = {
         "name": "box-refiner",
         # Every option that changes the weights, spelt out (output and cache folders do not).
-        "command": " ".join(["real3d train boxes", "--seeds", seeds, "--val-seeds", val_seeds, "--frames", str(frames),
-                             "--snapshots", snapshots, "--hidden", str(hidden), "--epochs", str(epochs), "--lr", str(lr),
-                             "--weight-decay", str(weight_decay), "--seed", str(seed), "--modes", modes]),
-        "data": {"train_seeds": seeds, "val_seeds": val_seeds, "frames": frames, "snapshots": list(snaps),
-                 "kind": "home", "labels": "ground truth; modes: " + ", ".join(mode_list)
-                 + " (instances: with ground-truth 2D instance segments; labels: class labels only)",
-                 "n_train": len(tr["label"]), "n_val": len(va["label"])},
+        "command": " ".join(
+            [
+                "real3d train boxes",
+                "--seeds",
+                seeds,
+                "--val-seeds",
+                val_seeds,
+                "--frames",
+                str(frames),
+                "--snapshots",
+                snapshots,
+                "--hidden",
+                str(hidden),
+                "--epochs",
+                str(epochs),
+                "--lr",
+                str(lr),
+                "--weight-decay",
+                str(weight_decay),
+                "--seed",
+                str(seed),
+                "--modes",
+                modes,
+            ]
+        ),
+        "data": {
+            "train_seeds": seeds,
+            "val_seeds": val_seeds,
+            "frames": frames,
+            "snapshots": list(snaps),
+            "kind": "home",
+            "labels": "ground truth; modes: "
+            + ", ".join(mode_list)
+            + " (instances: with ground-truth 2D instance segments; labels: class labels only)",
+            "n_train": len(tr["label"]),
+            "n_val": len(va["label"]),
+        },
         "model": {"hidden": hidden, "epochs": epochs, "lr": lr, "weight_decay": weight_decay, "seed": seed},
         "min_score": best,
         "metrics": metrics,
         "note": "detection figures are estimates from the samples (largest cluster of a visible object, IoU >= "
-                "0.25 with it); benchmarks/eval_mapping.py gives the graph's own",
+        "0.25 with it); benchmarks/eval_mapping.py gives the graph's own",
         "seconds": {"collect": round(t_collect, 1), "train": round(t_train, 1)},
     }
     path = ref.save(Path(out) / "box-refiner.safetensors")
@@ -204,7 +269,9 @@ def boxes(
 @app.command("seg3d")
 def seg3d(
     data: Path = typer.Option(..., "--data", help="Folder of MapSample .npz files (tools/build_map_dataset.py)."),
-    out: Path = typer.Option(Path("runs/seg3d/model.safetensors"), "--out", help="Weights to write (.safetensors + .json card)."),
+    out: Path = typer.Option(
+        Path("runs/seg3d/model.safetensors"), "--out", help="Weights to write (.safetensors + .json card)."
+    ),
     model: str = typer.Option("seg3d-small", "--model", help="seg3d preset or weights to start from."),
     val: Path | None = typer.Option(None, "--val", help="Folder of held-out MapSample files scored into the card."),
     steps: int = typer.Option(1200, "--steps", min=1, help="Optimizer steps."),
@@ -225,14 +292,44 @@ def seg3d(
 
     check_count(threads, "--threads", 0)
     # Seg3DTrainConfig checks the counts and rates before any sample is read
-    cfg = Seg3DTrainConfig(model=model, iterations=steps, batch=batch, crop_m=crop, lr=lr,
-                           offset_weight=offset_weight, seed=seed, checkpoint_every=ckpt_every)
+    cfg = Seg3DTrainConfig(
+        model=model,
+        iterations=steps,
+        batch=batch,
+        crop_m=crop,
+        lr=lr,
+        offset_weight=offset_weight,
+        seed=seed,
+        checkpoint_every=ckpt_every,
+    )
     if threads:
         torch.set_num_threads(threads)
-    command = " ".join(["real3d train seg3d", "--data", str(data), "--out", str(out), "--model", model,
-                        *(["--val", str(val)] if val else []), "--steps", str(steps), "--batch", str(batch),
-                        "--crop", f"{crop:g}", "--lr", f"{lr:g}", "--offset-weight", f"{offset_weight:g}",
-                        "--seed", str(seed), "--threads", str(threads)])
+    command = " ".join(
+        [
+            "real3d train seg3d",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--model",
+            model,
+            *(["--val", str(val)] if val else []),
+            "--steps",
+            str(steps),
+            "--batch",
+            str(batch),
+            "--crop",
+            f"{crop:g}",
+            "--lr",
+            f"{lr:g}",
+            "--offset-weight",
+            f"{offset_weight:g}",
+            "--seed",
+            str(seed),
+            "--threads",
+            str(threads),
+        ]
+    )
     card = train_seg3d(data, out, cfg, val_dir=val, log=lambda m: typer.echo(m), command=command)
     if "eval" in card:
         typer.echo(format_seg3d_eval(card["eval"]))

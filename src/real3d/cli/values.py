@@ -90,8 +90,9 @@ def check_count(value: int | None, option: str, minimum: int = 0, *, allow_none:
     return value
 
 
-def check_rate(value: float, option: str, *, minimum: float = 0.0, inclusive: bool = False,
-               maximum: float | None = None) -> float:
+def check_rate(
+    value: float, option: str, *, minimum: float = 0.0, inclusive: bool = False, maximum: float | None = None
+) -> float:
     """``value`` as a finite float > ``minimum`` (>= with ``inclusive``) and <= ``maximum``
     when given; InputError naming ``option`` otherwise (NaN and inf included)."""
     try:

@@ -46,9 +46,7 @@ class Intrinsics:
         for name in ("width", "height"):
             object.__setattr__(self, name, whole_number(getattr(self, name), f"Intrinsics.{name}", "pixels"))
         if self.width <= 0 or self.height <= 0:
-            raise InputError(
-                f"Intrinsics: expected width, height > 0, got {self.width}x{self.height}"
-            )
+            raise InputError(f"Intrinsics: expected width, height > 0, got {self.width}x{self.height}")
 
     @property
     def size_hw(self) -> tuple[int, int]:
@@ -58,9 +56,7 @@ class Intrinsics:
     @property
     def K(self) -> np.ndarray:
         """3x3 float64 camera matrix."""
-        return np.array(
-            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
-        )
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64)
 
     @classmethod
     def from_K(cls, K, width: int, height: int) -> Intrinsics:
@@ -119,19 +115,24 @@ class Intrinsics:
 
     def cropped(self, x0: int, y0: int, width: int, height: int) -> Intrinsics:
         """Intrinsics of the crop ``image[y0:y0+height, x0:x0+width]``."""
-        x0, y0, width, height = (whole_number(v, f"Intrinsics.cropped: {n}", "pixels")
-                                 for v, n in ((x0, "x0"), (y0, "y0"), (width, "width"), (height, "height")))
+        x0, y0, width, height = (
+            whole_number(v, f"Intrinsics.cropped: {n}", "pixels")
+            for v, n in ((x0, "x0"), (y0, "y0"), (width, "width"), (height, "height"))
+        )
         if x0 < 0 or y0 < 0 or x0 + width > self.width or y0 + height > self.height:
             raise InputError(
-                f"Intrinsics.cropped: crop ({x0}, {y0}, {width}, {height}) leaves the "
-                f"{self.width}x{self.height} image"
+                f"Intrinsics.cropped: crop ({x0}, {y0}, {width}, {height}) leaves the {self.width}x{self.height} image"
             )
         return Intrinsics(self.fx, self.fy, self.cx - x0, self.cy - y0, width, height)
 
     def to_dict(self) -> dict:
         return {
-            "fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy,
-            "width": self.width, "height": self.height,
+            "fx": self.fx,
+            "fy": self.fy,
+            "cx": self.cx,
+            "cy": self.cy,
+            "width": self.width,
+            "height": self.height,
         }
 
     @classmethod

@@ -23,13 +23,11 @@ def _check_image(name: str, x, hw: tuple[int, int] | None, dtypes, channels: int
         raise InputError(f"Frame.{name}: expected shape {shape}, got {describe_array(x)}")
     if x.dtype not in dtypes:
         raise InputError(
-            f"Frame.{name}: expected dtype {' or '.join(str(np.dtype(d)) for d in dtypes)}, "
-            f"got {describe_array(x)}"
+            f"Frame.{name}: expected dtype {' or '.join(str(np.dtype(d)) for d in dtypes)}, got {describe_array(x)}"
         )
     if hw is not None and x.shape[:2] != hw:
         raise InputError(
-            f"Frame.{name}: expected size {hw[0]}x{hw[1]} (H x W) to match rgb, got "
-            f"{x.shape[0]}x{x.shape[1]}"
+            f"Frame.{name}: expected size {hw[0]}x{hw[1]} (H x W) to match rgb, got {x.shape[0]}x{x.shape[1]}"
         )
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise InputError(f"Frame.{name}: expected a non-empty image, got {describe_array(x)}")
@@ -86,9 +84,7 @@ class Frame:
         put("rgb", _check_image("rgb", self.rgb, None, (np.uint8,), 3))
         hw = self.rgb.shape[:2]
         if not isinstance(self.intrinsics, Intrinsics):
-            raise InputError(
-                f"Frame.intrinsics: expected real3d.Intrinsics, got {type(self.intrinsics).__name__}"
-            )
+            raise InputError(f"Frame.intrinsics: expected real3d.Intrinsics, got {type(self.intrinsics).__name__}")
         if self.intrinsics.size_hw != hw:
             raise InputError(
                 f"Frame: intrinsics are for {self.intrinsics.height}x{self.intrinsics.width} "

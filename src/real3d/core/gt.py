@@ -46,17 +46,26 @@ class ObjectGT:
 
     def to_dict(self) -> dict:
         return {
-            "instance_id": int(self.instance_id), "class_name": self.class_name,
-            "label": int(self.label), "center": [float(v) for v in self.center],
-            "size": [float(v) for v in self.size], "yaw_rad": float(self.yaw_rad),
+            "instance_id": int(self.instance_id),
+            "class_name": self.class_name,
+            "label": int(self.label),
+            "center": [float(v) for v in self.center],
+            "size": [float(v) for v in self.size],
+            "yaw_rad": float(self.yaw_rad),
             "room_id": int(self.room_id),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> ObjectGT:
-        return cls(int(d["instance_id"]), d["class_name"], int(d["label"]),
-                   np.asarray(d["center"], float), np.asarray(d["size"], float),
-                   float(d["yaw_rad"]), int(d.get("room_id", -1)))
+        return cls(
+            int(d["instance_id"]),
+            d["class_name"],
+            int(d["label"]),
+            np.asarray(d["center"], float),
+            np.asarray(d["size"], float),
+            float(d["yaw_rad"]),
+            int(d.get("room_id", -1)),
+        )
 
 
 @dataclass(frozen=True)

@@ -16,44 +16,132 @@ from real3d.core.errors import ConfigError, InputError, describe_array
 VOID = 0
 
 NYU13_NAMES: tuple[str, ...] = (
-    "void", "bed", "books", "ceiling", "chair", "floor", "furniture", "objects",
-    "picture", "sofa", "table", "tv", "wall", "window",
+    "void",
+    "bed",
+    "books",
+    "ceiling",
+    "chair",
+    "floor",
+    "furniture",
+    "objects",
+    "picture",
+    "sofa",
+    "table",
+    "tv",
+    "wall",
+    "window",
 )
 
 # One distinguishable colour per NYUv2-13 class (void black).
 NYU13_COLORS = np.array(
     [
-        [0, 0, 0],        # void
-        [0, 0, 255],      # bed
-        [232, 88, 47],    # books
-        [0, 217, 0],      # ceiling
-        [148, 0, 240],    # chair
-        [222, 241, 23],   # floor
+        [0, 0, 0],  # void
+        [0, 0, 255],  # bed
+        [232, 88, 47],  # books
+        [0, 217, 0],  # ceiling
+        [148, 0, 240],  # chair
+        [222, 241, 23],  # floor
         [255, 205, 205],  # furniture
-        [0, 223, 228],    # objects
+        [0, 223, 228],  # objects
         [106, 135, 204],  # picture
-        [116, 28, 41],    # sofa
-        [240, 35, 235],   # table
-        [0, 166, 156],    # tv
-        [249, 139, 0],    # wall
+        [116, 28, 41],  # sofa
+        [240, 35, 235],  # table
+        [0, 166, 156],  # tv
+        [249, 139, 0],  # wall
         [225, 228, 194],  # window
     ],
     dtype=np.uint8,
 )
 
 NYU40_NAMES: tuple[str, ...] = (
-    "void", "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window",
-    "bookshelf", "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser",
-    "pillow", "mirror", "floor mat", "clothes", "ceiling", "books", "refridgerator",
-    "television", "paper", "towel", "shower curtain", "box", "whiteboard", "person",
-    "night stand", "toilet", "sink", "lamp", "bathtub", "bag", "otherstructure",
-    "otherfurniture", "otherprop",
+    "void",
+    "wall",
+    "floor",
+    "cabinet",
+    "bed",
+    "chair",
+    "sofa",
+    "table",
+    "door",
+    "window",
+    "bookshelf",
+    "picture",
+    "counter",
+    "blinds",
+    "desk",
+    "shelves",
+    "curtain",
+    "dresser",
+    "pillow",
+    "mirror",
+    "floor mat",
+    "clothes",
+    "ceiling",
+    "books",
+    "refridgerator",
+    "television",
+    "paper",
+    "towel",
+    "shower curtain",
+    "box",
+    "whiteboard",
+    "person",
+    "night stand",
+    "toilet",
+    "sink",
+    "lamp",
+    "bathtub",
+    "bag",
+    "otherstructure",
+    "otherfurniture",
+    "otherprop",
 )
 
 # NYUv2-40 id -> NYUv2-13 id (index 0 = void), the official class13Mapping table.
 NYU40_TO_NYU13 = np.array(
-    [0, 12, 5, 6, 1, 4, 9, 10, 12, 13, 6, 8, 6, 13, 10, 6, 13, 6, 7, 7, 5, 7, 3, 2, 6, 11,
-     7, 7, 7, 7, 7, 7, 6, 7, 7, 7, 7, 7, 7, 6, 7],
+    [
+        0,
+        12,
+        5,
+        6,
+        1,
+        4,
+        9,
+        10,
+        12,
+        13,
+        6,
+        8,
+        6,
+        13,
+        10,
+        6,
+        13,
+        6,
+        7,
+        7,
+        5,
+        7,
+        3,
+        2,
+        6,
+        11,
+        7,
+        7,
+        7,
+        7,
+        7,
+        7,
+        6,
+        7,
+        7,
+        7,
+        7,
+        7,
+        7,
+        6,
+        7,
+    ],
     dtype=np.uint8,
 )
 
@@ -61,22 +149,59 @@ NYU40_TO_NYU13 = np.array(
 # desk -> table, curtain/blinds -> window, shelves/cabinets -> furniture, props -> objects).
 # Warehouse classes keep their own names and fold the same way.
 SYNTH_CLASSES: dict[str, str] = {
-    "wall": "wall", "door": "wall", "floor": "floor", "rug": "floor", "ceiling": "ceiling",
-    "window": "window", "curtain": "window", "blinds": "window",
-    "bed": "bed", "chair": "chair", "office_chair": "chair", "stool": "chair",
-    "sofa": "sofa", "armchair": "sofa",
-    "table": "table", "desk": "table", "coffee_table": "table",
-    "cabinet": "furniture", "dresser": "furniture", "bookshelf": "furniture",
-    "shelves": "furniture", "nightstand": "furniture", "wardrobe": "furniture",
-    "counter": "furniture", "fridge": "furniture", "tv_stand": "furniture",
-    "books": "books", "picture": "picture", "tv": "tv",
-    "pillow": "objects", "lamp": "objects", "plant": "objects", "box": "objects",
-    "bottle": "objects", "cup": "objects", "bowl": "objects", "vase": "objects",
-    "monitor": "objects", "bag": "objects", "clothes": "objects", "paper": "objects",
-    "sink": "objects", "toilet": "objects", "mirror": "objects", "clutter": "objects",
+    "wall": "wall",
+    "door": "wall",
+    "floor": "floor",
+    "rug": "floor",
+    "ceiling": "ceiling",
+    "window": "window",
+    "curtain": "window",
+    "blinds": "window",
+    "bed": "bed",
+    "chair": "chair",
+    "office_chair": "chair",
+    "stool": "chair",
+    "sofa": "sofa",
+    "armchair": "sofa",
+    "table": "table",
+    "desk": "table",
+    "coffee_table": "table",
+    "cabinet": "furniture",
+    "dresser": "furniture",
+    "bookshelf": "furniture",
+    "shelves": "furniture",
+    "nightstand": "furniture",
+    "wardrobe": "furniture",
+    "counter": "furniture",
+    "fridge": "furniture",
+    "tv_stand": "furniture",
+    "books": "books",
+    "picture": "picture",
+    "tv": "tv",
+    "pillow": "objects",
+    "lamp": "objects",
+    "plant": "objects",
+    "box": "objects",
+    "bottle": "objects",
+    "cup": "objects",
+    "bowl": "objects",
+    "vase": "objects",
+    "monitor": "objects",
+    "bag": "objects",
+    "clothes": "objects",
+    "paper": "objects",
+    "sink": "objects",
+    "toilet": "objects",
+    "mirror": "objects",
+    "clutter": "objects",
     # warehouse
-    "rack": "furniture", "package": "objects", "pallet": "objects", "pillar": "wall",
-    "loose_box": "objects", "crate": "objects", "barrel": "objects",
+    "rack": "furniture",
+    "package": "objects",
+    "pallet": "objects",
+    "pillar": "wall",
+    "loose_box": "objects",
+    "crate": "objects",
+    "barrel": "objects",
 }
 SYNTH_CLASS_NAMES: tuple[str, ...] = ("void", *SYNTH_CLASSES.keys())
 
@@ -99,8 +224,12 @@ class LabelSet:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"LabelSet.name: expected a non-empty string, got {self.name!r}")
         names = self.names
-        if isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) < 2 \
-                or not all(isinstance(n, str) for n in names):
+        if (
+            isinstance(names, str)
+            or not isinstance(names, (tuple, list))
+            or len(names) < 2
+            or not all(isinstance(n, str) for n in names)
+        ):
             raise InputError(
                 f"LabelSet {self.name}: expected names as a tuple of strings, void first and at "
                 f"least one class, got {names!r}"
@@ -111,13 +240,10 @@ class LabelSet:
         colors = np.asarray(self.colors) if not isinstance(self.colors, (str, bytes)) else None
         if colors is None or colors.dtype.kind not in "iu" or colors.ndim != 2 or colors.shape[1] != 3:
             raise InputError(
-                f"LabelSet {self.name}: expected colours as an (N, 3) uint8 array, got "
-                f"{describe_array(self.colors)}"
+                f"LabelSet {self.name}: expected colours as an (N, 3) uint8 array, got {describe_array(self.colors)}"
             )
         if len(names) != len(colors):
-            raise InputError(
-                f"LabelSet {self.name}: {len(names)} names but {len(colors)} colours"
-            )
+            raise InputError(f"LabelSet {self.name}: {len(names)} names but {len(colors)} colours")
         if colors.size and (colors.min() < 0 or colors.max() > 255):
             raise InputError(
                 f"LabelSet {self.name}: colours must lie in [0, 255], got [{colors.min()}, {colors.max()}]"
@@ -133,9 +259,7 @@ class LabelSet:
         try:
             return self.names.index(name)
         except ValueError:
-            raise ConfigError(
-                f"LabelSet {self.name}: unknown class {name!r}; valid: {', '.join(self.names)}"
-            ) from None
+            raise ConfigError(f"LabelSet {self.name}: unknown class {name!r}; valid: {', '.join(self.names)}") from None
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """Labels (H, W) integer -> (H, W, 3) uint8 colour image; out-of-range ids raise."""
@@ -172,9 +296,7 @@ NYU40 = LabelSet("nyu40", NYU40_NAMES, _palette(len(NYU40_NAMES), 40))
 SYNTH = LabelSet("synth", SYNTH_CLASS_NAMES, _palette(len(SYNTH_CLASS_NAMES), 7))
 
 # synthetic fine id -> NYUv2-13 id
-SYNTH_TO_NYU13 = np.array(
-    [0] + [NYU13.index(SYNTH_CLASSES[n]) for n in SYNTH_CLASS_NAMES[1:]], dtype=np.uint8
-)
+SYNTH_TO_NYU13 = np.array([0] + [NYU13.index(SYNTH_CLASSES[n]) for n in SYNTH_CLASS_NAMES[1:]], dtype=np.uint8)
 
 _LABEL_SETS = {"nyu13": NYU13, "nyu40": NYU40, "synth": SYNTH}
 _MAPPINGS = {("nyu40", "nyu13"): NYU40_TO_NYU13, ("synth", "nyu13"): SYNTH_TO_NYU13}
@@ -185,9 +307,7 @@ def get_label_set(name: str) -> LabelSet:
     try:
         return _LABEL_SETS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown label set {name!r}; valid: {', '.join(sorted(_LABEL_SETS))}"
-        ) from None
+        raise ConfigError(f"unknown label set {name!r}; valid: {', '.join(sorted(_LABEL_SETS))}") from None
 
 
 def map_labels(labels: np.ndarray, src: str, dst: str = "nyu13") -> np.ndarray:
@@ -208,13 +328,11 @@ def map_labels(labels: np.ndarray, src: str, dst: str = "nyu13") -> np.ndarray:
         table = _MAPPINGS[(src, dst)]
     except KeyError:
         raise ConfigError(
-            f"no label mapping {src} -> {dst}; available: "
-            + ", ".join(f"{a}->{b}" for a, b in _MAPPINGS)
+            f"no label mapping {src} -> {dst}; available: " + ", ".join(f"{a}->{b}" for a, b in _MAPPINGS)
         ) from None
     if labels.size and (labels.min() < 0 or labels.max() >= len(table)):
         raise InputError(
-            f"map_labels {src}->{dst}: ids must lie in [0, {len(table) - 1}], "
-            f"got [{labels.min()}, {labels.max()}]"
+            f"map_labels {src}->{dst}: ids must lie in [0, {len(table) - 1}], got [{labels.min()}, {labels.max()}]"
         )
     return table[labels.astype(np.int64)]
 

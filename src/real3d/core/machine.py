@@ -1,8 +1,9 @@
 """The machine a measurement ran on, as benchmarks print it next to their figures.
 
 CPU model, the vector extensions that decide which kernels onnxruntime and torch pick
-(AVX-512 or not changes INT8 latency most), cores, load and library versions; and the process's resident memory. Everything here reads the machine
-(``/proc`` on Linux, ``platform``) and never fails: what cannot be read is reported as such.
+(AVX-512 or not changes INT8 latency most), cores, load and library versions; and the
+process's resident memory. Everything here reads the machine (``/proc`` on Linux,
+``platform``) and never fails: what cannot be read is reported as such.
 """
 
 from __future__ import annotations
@@ -121,8 +122,10 @@ def describe_machine(libraries: Iterable[str] = ("numpy",)) -> str:
     avx = "AVX-512" if "avx512f" in ext else "no AVX-512"
     load = " ".join(f"{x:.2f}" for x in load_average()) or "n/a"
     versions = ", ".join(f"{k} {v}" for k, v in library_versions(libraries).items())
-    return (f"{cpu_model()}, {os.cpu_count()} cores, {avx} ({' '.join(ext) or 'no vector extensions known'}), "
-            f"load average {load}; python {platform.python_version()}" + (f", {versions}" if versions else ""))
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, {avx} ({' '.join(ext) or 'no vector extensions known'}), "
+        f"load average {load}; python {platform.python_version()}" + (f", {versions}" if versions else "")
+    )
 
 
 def current_rss_mb() -> float:
@@ -156,4 +159,3 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-

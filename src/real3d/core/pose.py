@@ -29,9 +29,7 @@ def check_pose(T, name: str = "pose", tol: float = 1e-4) -> np.ndarray:
     if T.dtype == np.float16:
         raise InputError(f"{name}: float16 is too imprecise for a pose; pass float32 or float64")
     if T.dtype.kind not in "iuf":
-        raise InputError(
-            f"{name}: expected a real-valued (integer or float) (4, 4) transform, got {describe_array(T)}"
-        )
+        raise InputError(f"{name}: expected a real-valued (integer or float) (4, 4) transform, got {describe_array(T)}")
     T = T.astype(np.float64)
     if not np.isfinite(T).all():
         raise InputError(f"{name}: expected finite values, got NaN/inf")

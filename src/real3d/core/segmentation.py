@@ -34,8 +34,7 @@ class SegmentationResult:
         lab, p = self.labels, self.probs
         if not isinstance(p, np.ndarray) or p.ndim != 3 or p.dtype != np.float32 or p.shape[0] < 2:
             raise InputError(
-                f"SegmentationResult.probs: expected a (K + 1, H, W) float32 array with K >= 1, "
-                f"got {describe_array(p)}"
+                f"SegmentationResult.probs: expected a (K + 1, H, W) float32 array with K >= 1, got {describe_array(p)}"
             )
         if not isinstance(lab, np.ndarray) or lab.dtype != np.uint8 or lab.shape != p.shape[1:]:
             raise InputError(

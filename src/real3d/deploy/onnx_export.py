@@ -6,11 +6,11 @@ float metres (0 = invalid), with H and W dynamic (multiples of 16), and returns 
 runtime backend needs nothing else.
 
 INT8: static QDQ, per-channel weights, activations calibrated on frames from the data
-engine with the Percentile method (99.999 %): on rgb-default it gave 98.4 % argmax
-agreement with FP32 on held-out frames, where MinMax and Entropy gave 97.2 % and MinMax
-with the classifier heads left in float 97.3 %. Only convolutions are quantised: the attention's matrix products see sums over
-all pixels whose range varies with the input size, and keeping them in float costs little
-time (they are a few percent of the MACs).
+engine with the Percentile method (99.999 %), which kept argmax agreement with FP32 higher
+than MinMax and Entropy calibration (docs/segmentation.md). Only convolutions are
+quantised: the attention's matrix products see sums over all pixels whose range varies with
+the input size, and keeping them in float costs little time (they are a small part of the
+MACs).
 
 Some convolutions lose more than others to 8 bits (on rgbd-default the depth encoder's stem,
 whose input spans 0-10 m). ``select_float_nodes`` ranks every convolution by how much argmax
@@ -105,12 +105,23 @@ def export_onnx(
             # but the sizes they read are taken from the tensors in the graph
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
-                wrapper, tuple(examples), str(part), input_names=names, output_names=["logits"],
-                dynamic_axes=dyn, opset_version=opset, do_constant_folding=True, dynamo=False,
+                wrapper,
+                tuple(examples),
+                str(part),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=dyn,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
             )
         m = onnx.load(str(part))
-        meta = {"real3d.config": json.dumps(cfg.to_dict()), "real3d.head": head, "real3d.precision": "fp32",
-                "real3d.model": model.model_name}
+        meta = {
+            "real3d.config": json.dumps(cfg.to_dict()),
+            "real3d.head": head,
+            "real3d.precision": "fp32",
+            "real3d.model": model.model_name,
+        }
         keep = (model.card or {}).get("int8_keep_float")
         if keep:
             meta[KEEP_FLOAT_KEY] = json.dumps(list(keep))
@@ -202,19 +213,30 @@ def quantize_int8(
         try:
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
             quantize_static(
-                str(pre), str(part), _Calibration(feeds),
-                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                str(pre),
+                str(part),
+                _Calibration(feeds),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QUInt8 if weight_format == "uint8" else QuantType.QInt8,
-                op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
-                nodes_to_exclude=keep_float, reduce_range=weight_format == "int7",
+                op_types_to_quantize=["Conv"],
+                calibrate_method=CalibrationMethod.Percentile,
+                nodes_to_exclude=keep_float,
+                reduce_range=weight_format == "int7",
                 **({"calibration_cache_path": str(calibration_cache)} if calibration_cache else {}),
             )
         finally:
             pre.unlink(missing_ok=True)
         m = onnx.load(str(part))
-        meta = dict(src_meta, **{"real3d.precision": "int8", KEEP_FLOAT_KEY: json.dumps(keep_float),
-                                 "real3d.int8_weight_format": weight_format})
+        meta = dict(
+            src_meta,
+            **{
+                "real3d.precision": "int8",
+                KEEP_FLOAT_KEY: json.dumps(keep_float),
+                "real3d.int8_weight_format": weight_format,
+            },
+        )
         del m.metadata_props[:]
         for k, v in meta.items():
             e = m.metadata_props.add()
@@ -306,8 +328,7 @@ def select_float_nodes(
         cache, q = Path(tmp) / "ranges.json", Path(tmp) / "q.onnx"
 
         def agreement(keep):
-            quantize_int8(fp32_path, q, feeds, keep_float=keep, calibration_cache=cache,
-                          weight_format=weight_format)
+            quantize_int8(fp32_path, q, feeds, keep_float=keep, calibration_cache=cache, weight_format=weight_format)
             return float(np.mean([(a == b).mean() for a, b in zip(predictions(q), ref)]))
 
         history = [(0, agreement([]))]

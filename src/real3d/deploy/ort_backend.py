@@ -58,8 +58,10 @@ class OrtSegmenter(ConfigCapabilities):
             self.input_names = [i.name for i in self.session.get_inputs()]
             outputs = [o.name for o in self.session.get_outputs()]
         except Exception as e:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...)
-            raise FormatError(f"OrtSegmenter: {path} is not a loadable ONNX graph, it is truncated or corrupt "
-                              f"({type(e).__name__}: {_first_line(e)}); export the model again") from None
+            raise FormatError(
+                f"OrtSegmenter: {path} is not a loadable ONNX graph, it is truncated or corrupt "
+                f"({type(e).__name__}: {_first_line(e)}); export the model again"
+            ) from None
         if "real3d.config" not in meta:
             raise FormatError(f"OrtSegmenter: {path} carries no real3d.config metadata; export it with real3d.deploy")
         try:
@@ -74,8 +76,10 @@ class OrtSegmenter(ConfigCapabilities):
         self.path = path
         expected = (["rgb"] if self.config.uses_rgb else []) + (["depth_m"] if self.config.uses_depth else [])
         if sorted(self.input_names) != sorted(expected) or "logits" not in outputs:
-            raise FormatError(f"OrtSegmenter: {path} has inputs {self.input_names} and outputs {outputs}; "
-                              f"its config {self.config.name} needs inputs {expected} and a logits output")
+            raise FormatError(
+                f"OrtSegmenter: {path} has inputs {self.input_names} and outputs {outputs}; "
+                f"its config {self.config.name} needs inputs {expected} and a logits output"
+            )
 
     @property
     def model_name(self) -> str:
@@ -97,11 +101,19 @@ class OrtSegmenter(ConfigCapabilities):
         try:
             return self.session.run(["logits"], feeds)[0]
         except Exception as e:  # onnxruntime's own classes: a graph whose weights or nodes are corrupt
-            raise FormatError(f"OrtSegmenter ({self.model_name}): {self.path} failed to run "
-                              f"({type(e).__name__}: {_first_line(e)}); the graph is corrupt, export it again") from None
+            raise FormatError(
+                f"OrtSegmenter ({self.model_name}): {self.path} failed to run "
+                f"({type(e).__name__}: {_first_line(e)}); the graph is corrupt, export it again"
+            ) from None
 
-    def predict(self, frame: Frame, head: str | None = None, flip: bool = False,
-                scales: Sequence[float] = (1.0,), guided: bool | None = None) -> SegmentationResult:
+    def predict(
+        self,
+        frame: Frame,
+        head: str | None = None,
+        flip: bool = False,
+        scales: Sequence[float] = (1.0,),
+        guided: bool | None = None,
+    ) -> SegmentationResult:
         """Segment one frame; ``head`` must match the exported head (or be None). ``flip``,
         ``scales`` and ``guided`` as in ``Real3DVisionNet.predict`` (each mirrored or
         rescaled frame is a run of its own)."""
@@ -110,9 +122,13 @@ class OrtSegmenter(ConfigCapabilities):
 
         def run(rgb_t, depth_t) -> np.ndarray:
             ref = rgb_t if rgb_t is not None else depth_t
-            outs = [self.run(None if rgb_t is None else rgb_t[i:i + 1].contiguous().numpy(),
-                             None if depth_t is None else depth_t[i:i + 1].contiguous().numpy())
-                    for i in range(ref.shape[0])]
+            outs = [
+                self.run(
+                    None if rgb_t is None else rgb_t[i : i + 1].contiguous().numpy(),
+                    None if depth_t is None else depth_t[i : i + 1].contiguous().numpy(),
+                )
+                for i in range(ref.shape[0])
+            ]
             return outs[0] if len(outs) == 1 else np.concatenate(outs)  # no copy for one frame
 
         return tta_predict(run, frame, self.config, self.head, flip, scales, guided, model_name=self.model_name)

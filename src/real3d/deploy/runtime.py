@@ -55,8 +55,14 @@ def calibration_feeds_from_frames(frames, model_config) -> list[dict]:
     return feeds
 
 
-def ort_segmenter(net: Real3DVisionNet, backend: str, *, cache_dir: str | os.PathLike | None = None,
-                  threads: int | None = None, calibration_frames: int = 16) -> OrtSegmenter:
+def ort_segmenter(
+    net: Real3DVisionNet,
+    backend: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    calibration_frames: int = 16,
+) -> OrtSegmenter:
     """``net`` exported to ONNX and served by onnxruntime: ``"onnx"`` (FP32) or ``"int8"``
     (static INT8, calibrated on ``calibration_frames`` synthetic frames).
 
@@ -166,5 +172,6 @@ def _warn_rebuild(path: Path, err: Exception) -> None:
         first = str(path) not in _WARNED
         _WARNED.add(str(path))
     if first:
-        warnings.warn(f"the cached graph {path} was corrupt and is built again: {err}", CacheRebuiltWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"the cached graph {path} was corrupt and is built again: {err}", CacheRebuiltWarning, stacklevel=4
+        )

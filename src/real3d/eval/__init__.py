@@ -23,7 +23,20 @@ from real3d.eval.segmentation import (
 )
 
 __all__ = [
-    "CalibrationStats", "apply_temperature", "calibration_error", "fit_temperature", "pixels_for_fit",
-    "SegMetrics", "bootstrap_miou", "bootstrap_miou_draws", "confusion_matrix", "metrics_from_confusion", "confusion_png", "overlay_png",
-    "PairedComparison", "compare_labellings", "evaluate_segmentation", "sample_to_frame",
+    "CalibrationStats",
+    "apply_temperature",
+    "calibration_error",
+    "fit_temperature",
+    "pixels_for_fit",
+    "SegMetrics",
+    "bootstrap_miou",
+    "bootstrap_miou_draws",
+    "confusion_matrix",
+    "metrics_from_confusion",
+    "confusion_png",
+    "overlay_png",
+    "PairedComparison",
+    "compare_labellings",
+    "evaluate_segmentation",
+    "sample_to_frame",
 ]

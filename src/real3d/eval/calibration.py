@@ -141,7 +141,9 @@ class CalibrationStats:
         edges = np.linspace(0.0, 1.0, self.n_bins + 1)
         bins = [
             {
-                "lo": float(edges[i]), "hi": float(edges[i + 1]), "count": int(self.count[i]),
+                "lo": float(edges[i]),
+                "hi": float(edges[i + 1]),
+                "count": int(self.count[i]),
                 "confidence": float(conf_b[i]) if nz[i] else None,
                 "accuracy": float(acc_b[i]) if nz[i] else None,
             }
@@ -197,8 +199,10 @@ def fit_temperature(p: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = 
     p = np.asarray(p, dtype=np.float64)
     y = np.asarray(y)
     if p.ndim != 2 or p.shape[1] < 2 or y.shape != (p.shape[0],) or not len(y):
-        raise InputError(f"fit_temperature: expected (N, K) probabilities and (N,) classes with N >= 1, "
-                         f"got {describe_array(p)} and {describe_array(y)}")
+        raise InputError(
+            f"fit_temperature: expected (N, K) probabilities and (N,) classes with N >= 1, "
+            f"got {describe_array(p)} and {describe_array(y)}"
+        )
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= p.shape[1]:
         raise InputError(f"fit_temperature: classes must be integers in 0..{p.shape[1] - 1}")
     lo, hi = bounds
@@ -216,8 +220,9 @@ def fit_temperature(p: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = 
     return float(np.exp(res.x))
 
 
-def pixels_for_fit(probs: np.ndarray, labels: np.ndarray, max_pixels: int | None = None,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pixels_for_fit(
+    probs: np.ndarray, labels: np.ndarray, max_pixels: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The labelled pixels of one frame as ``fit_temperature`` takes them: (N, K) float64
     probabilities over classes 1..K and (N,) classes 0..K-1; at most ``max_pixels`` drawn
     at random (deterministic in ``seed``)."""

@@ -45,7 +45,9 @@ def confusion_png(conf: np.ndarray, path: str | Path, names: tuple[str, ...] = N
     return path
 
 
-def overlay_png(rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, path: str | Path, alpha: float = 0.55) -> Path:
+def overlay_png(
+    rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, path: str | Path, alpha: float = 0.55
+) -> Path:
     """Side by side: rgb, prediction blended over rgb, ground truth (void black) if given.
 
     rgb (H, W, 3) uint8; pred, gt (H, W) uint8 NYUv2-13 ids.

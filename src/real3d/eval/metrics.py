@@ -36,15 +36,15 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = 13) ->
 @dataclass(frozen=True)
 class SegMetrics:
     """Attributes:
-        iou: (K,) float64 IoU of classes 1..K in [0, 1], NaN where a class is absent from both
-            ground truth and prediction.
-        miou: mean of the non-NaN IoUs, in [0, 1].
-        pixel_acc: correctly labelled / labelled pixels.
-        mean_acc: mean per-class recall over classes present in the ground truth.
-        confusion: the (K + 1, K + 1) matrix.
-        miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
-            evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
-            were not grouped by scene.
+    iou: (K,) float64 IoU of classes 1..K in [0, 1], NaN where a class is absent from both
+        ground truth and prediction.
+    miou: mean of the non-NaN IoUs, in [0, 1].
+    pixel_acc: correctly labelled / labelled pixels.
+    mean_acc: mean per-class recall over classes present in the ground truth.
+    confusion: the (K + 1, K + 1) matrix.
+    miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
+        evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
+        were not grouped by scene.
     """
 
     iou: np.ndarray
@@ -63,8 +63,11 @@ class SegMetrics:
         }
         if self.miou_spread is not None:
             std, lo, hi = self.miou_spread
-            d["miou_scene_bootstrap"] = {"std": round(100 * std, 2), "q025": round(100 * lo, 2),
-                                         "q975": round(100 * hi, 2)}
+            d["miou_scene_bootstrap"] = {
+                "std": round(100 * std, 2),
+                "q025": round(100 * lo, 2),
+                "q975": round(100 * hi, 2),
+            }
         return d
 
 
@@ -91,8 +94,9 @@ def metrics_from_confusion(conf: np.ndarray) -> SegMetrics:
     )
 
 
-def bootstrap_miou_draws(group_confusions: np.ndarray, reference: np.ndarray | None = None,
-                         n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def bootstrap_miou_draws(
+    group_confusions: np.ndarray, reference: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
     """mIoU of ``n_boot`` resamples of whole groups of views (scenes), in [0, 1].
 
     Views of one scene are not independent samples (a held-out set of 208 views is 13
@@ -126,8 +130,9 @@ def bootstrap_miou_draws(group_confusions: np.ndarray, reference: np.ndarray | N
     return out
 
 
-def bootstrap_miou(group_confusions: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                   reference: np.ndarray | None = None) -> tuple[float, float, float]:
+def bootstrap_miou(
+    group_confusions: np.ndarray, n_boot: int = 1000, seed: int = 0, reference: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """(standard deviation, 2.5 % quantile, 97.5 % quantile) of ``bootstrap_miou_draws``:
     the spread of an mIoU (or, with ``reference``, of a paired difference) when whole
     scenes are drawn again."""

@@ -106,9 +106,7 @@ class RunRecorder:
         if gt is not None and gt.shape == result.labels.shape:
             c = confusion_matrix(result.labels, gt, 13)
             self.confusion = c if self.confusion is None else self.confusion + c
-        if self._want_sample(k) or (
-            self.expected_frames and k == self.expected_frames - 1 and not self.samples
-        ):
+        if self._want_sample(k) or (self.expected_frames and k == self.expected_frames - 1 and not self.samples):
             self.samples.append(
                 {
                     "index": result.index,

@@ -29,17 +29,11 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     from real3d.nav.evaluate import evaluate_navigation
     from real3d.scene.evaluate import evaluate_graph
 
-    ref = (
-        np.concatenate(recorder.surface_points).astype(np.float64)
-        if recorder.surface_points
-        else None
-    )
+    ref = np.concatenate(recorder.surface_points).astype(np.float64) if recorder.surface_points else None
     mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
     d = mm.to_dict()
     d["miou"] = 100 * d["miou"]
-    d["iou_per_class"] = {
-        NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()
-    }
+    d["iou_per_class"] = {NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
     out["map3d"] = d
     g = evaluate_graph(pipeline.scene_graph, scene)
     out["objects"] = g.to_dict()

@@ -31,7 +31,9 @@ def sample_to_frame(sample: dict, index: int = 0) -> Frame:
     h, w = rgb.shape[:2]
     depth = np.ascontiguousarray(np.asarray(sample["depth_m"], dtype=np.float32).reshape(h, w))
     labels = np.asarray(sample["labels"]).astype(np.uint8)
-    return Frame(rgb=rgb, depth_m=depth, intrinsics=Intrinsics.from_fov(w, h, np.radians(60.0)), labels=labels, index=index)
+    return Frame(
+        rgb=rgb, depth_m=depth, intrinsics=Intrinsics.from_fov(w, h, np.radians(60.0)), labels=labels, index=index
+    )
 
 
 def evaluate_segmentation(
@@ -75,8 +77,9 @@ def evaluate_segmentation(
         raise InputError(f"evaluate_segmentation: expected views_per_scene >= 1, got {views_per_scene}")
     n = len(data) if max_samples is None else min(len(data), max_samples)
     if n < 1:
-        raise InputError(f"evaluate_segmentation: no samples to evaluate (data has {len(data)}, "
-                         f"max_samples={max_samples})")
+        raise InputError(
+            f"evaluate_segmentation: no samples to evaluate (data has {len(data)}, max_samples={max_samples})"
+        )
     # only what differs from plain prediction is passed: a model without test-time
     # augmentation (or with flip alone) can still be evaluated plainly
     tta = ({"flip": True} if flip else {}) | ({"scales": tuple(scales)} if tuple(scales) != (1.0,) else {})
@@ -133,9 +136,11 @@ class PairedComparison:
         a, b, d = self.a, self.b, 100 * self.draws
         na, nb = names
         lo, hi = np.quantile(d, [0.025, 0.975])
-        line = (f"{na} {100 * a.miou:.2f}  {nb} {100 * b.miou:.2f}  {nb} - {na} {100 * (b.miou - a.miou):+.2f}"
-                f"  (scene bootstrap std {d.std():.2f}, 95 % {lo:+.2f} to {hi:+.2f},"
-                f" {nb} ahead in {100 * np.mean(d > 0):.1f} % of resamples)")
+        line = (
+            f"{na} {100 * a.miou:.2f}  {nb} {100 * b.miou:.2f}  {nb} - {na} {100 * (b.miou - a.miou):+.2f}"
+            f"  (scene bootstrap std {d.std():.2f}, 95 % {lo:+.2f} to {hi:+.2f},"
+            f" {nb} ahead in {100 * np.mean(d > 0):.1f} % of resamples)"
+        )
         per_class = ", ".join(f"{class_names[i + 1]} {100 * (b.iou[i] - a.iou[i]):+.1f}" for i in range(len(a.iou)))
         return f"{line}\nper-class IoU, {nb} - {na}: {per_class}"
 
@@ -165,8 +170,10 @@ def compare_labellings(
     n = len(data) if max_samples is None or max_samples <= 0 else min(len(data), max_samples)
     n = n // views_per_scene * views_per_scene
     if n < 2 * views_per_scene:
-        raise InputError(f"compare_labellings: need at least two whole scenes of {views_per_scene} views, "
-                         f"got {len(data)} views (max_samples={max_samples})")
+        raise InputError(
+            f"compare_labellings: need at least two whole scenes of {views_per_scene} views, "
+            f"got {len(data)} views (max_samples={max_samples})"
+        )
     per_view: list[list[np.ndarray]] = [[], []]
     for i in range(n):
         frame = sample_to_frame(data[i], i)

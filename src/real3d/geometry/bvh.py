@@ -267,8 +267,17 @@ class BVHOccluder:
         self._b = np.zeros(cap, np.int64)
         if n:
             lo_t, hi_t = self._tris.min(axis=1), self._tris.max(axis=1)
-            m = _build(np.ascontiguousarray(self._tris.mean(axis=1)), lo_t, hi_t, int(leaf_size), self._order,
-                       self._lo, self._hi, self._a, self._b)
+            m = _build(
+                np.ascontiguousarray(self._tris.mean(axis=1)),
+                lo_t,
+                hi_t,
+                int(leaf_size),
+                self._order,
+                self._lo,
+                self._hi,
+                self._a,
+                self._b,
+            )
             self._lo, self._hi, self._a, self._b = self._lo[:m], self._hi[:m], self._a[:m], self._b[:m]
         # Leaves read their triangles in order: v0 and the two edges from it, contiguous.
         t = self._tris[self._order]
@@ -286,6 +295,14 @@ class BVHOccluder:
         out = np.zeros(len(r), dtype=bool)
         if len(r) == 0 or len(self._tris) == 0:
             return out
-        _occluded(np.ascontiguousarray(r, dtype=np.float64), float(tnear), float(tfar), self._leaf_tris, self._boxes,
-                  self._a, self._b, out)
+        _occluded(
+            np.ascontiguousarray(r, dtype=np.float64),
+            float(tnear),
+            float(tfar),
+            self._leaf_tris,
+            self._boxes,
+            self._a,
+            self._b,
+            out,
+        )
         return out

@@ -27,8 +27,13 @@ class TorchOccluder:
             bytes per pair).
     """
 
-    def __init__(self, vertices: np.ndarray, triangles: np.ndarray, device: str | torch.device | None = None,
-                 pairs_per_chunk: int = 1 << 24):
+    def __init__(
+        self,
+        vertices: np.ndarray,
+        triangles: np.ndarray,
+        device: str | torch.device | None = None,
+        pairs_per_chunk: int = 1 << 24,
+    ):
         v, f = check_triangle_mesh("TorchOccluder", vertices, triangles)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -63,8 +68,8 @@ class TorchOccluder:
         step = max(1, min(4096, self.pairs_per_chunk // n_tri))
         eps = 1e-12
         for a in range(0, n, step):
-            o = rt[a:a + step, :3]
-            d = rt[a:a + step, 3:]
+            o = rt[a : a + step, :3]
+            d = rt[a : a + step, 3:]
             ends = o + d * t_box
             lo = torch.minimum(o.amin(0), ends.amin(0))
             hi = torch.maximum(o.amax(0), ends.amax(0))
@@ -83,5 +88,5 @@ class TorchOccluder:
             for i in (1, 2, 3):
                 sl = slice(i * m, (i + 1) * m)
                 hit &= od[:, sl] + t * dd[:, sl] >= offsets[i]
-            out[a:a + step] = hit.any(dim=1)
+            out[a : a + step] = hit.any(dim=1)
         return out.cpu().numpy()

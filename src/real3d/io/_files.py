@@ -45,8 +45,7 @@ def text_rows(path: Path, what: str) -> list[list[str]]:
         raise FormatError(f"{what}: {path} is not a text file ({e})") from None
     except OSError as e:
         raise FormatError(f"{what}: cannot read {path} ({e})") from None
-    return [ln.split() for ln in text.splitlines()
-            if ln.strip() and not ln.lstrip().startswith("#")]
+    return [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
 def floats(row: list[str], n: int | None, what: str, path: Path) -> np.ndarray:
@@ -84,19 +83,18 @@ INTRINSICS_FIELDS = ("fx", "fy", "cx", "cy", "width", "height")
 def intrinsics_from_dict(d, path: Path) -> Intrinsics:
     """real3d's ``intrinsics.json`` content (an object with numbers fx, fy, cx, cy and
     integers width, height) -> Intrinsics; FormatError naming the fields otherwise."""
-    expected = ("expected an object with numbers " + ", ".join(INTRINSICS_FIELDS[:4])
-                + " and integers width, height")
+    expected = "expected an object with numbers " + ", ".join(INTRINSICS_FIELDS[:4]) + " and integers width, height"
     if not isinstance(d, dict):
-        raise FormatError(f"intrinsics.json: {path}: {expected}, got a JSON "
-                          f"{type(d).__name__}")
+        raise FormatError(f"intrinsics.json: {path}: {expected}, got a JSON {type(d).__name__}")
     missing = [k for k in INTRINSICS_FIELDS if k not in d]
     if missing:
         raise FormatError(f"intrinsics.json: {path}: {expected}; missing {', '.join(missing)}")
     vals = [d[k] for k in INTRINSICS_FIELDS]
     got = ", ".join(f"{k}={d[k]!r}" for k in INTRINSICS_FIELDS)
     try:
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals) \
-                or any(not float(v).is_integer() for v in vals[4:]):
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals) or any(
+            not float(v).is_integer() for v in vals[4:]
+        ):
             raise FormatError(f"intrinsics.json: {path}: {expected}; got {got}")
         return Intrinsics(*(float(v) for v in vals[:4]), int(vals[4]), int(vals[5]))
     except (ValueError, TypeError, OverflowError) as e:
@@ -128,9 +126,11 @@ def check_rigid(T: np.ndarray, what: str, tol: float = 1e-3) -> np.ndarray | Non
     if T.shape != (4, 4) or not np.isfinite(T).all():
         return None
     R = T[:3, :3]
-    if not np.allclose(T[3], [0, 0, 0, 1], atol=tol) or not np.allclose(
-        R @ R.T, np.eye(3), atol=tol
-    ) or np.linalg.det(R) < 0:
+    if (
+        not np.allclose(T[3], [0, 0, 0, 1], atol=tol)
+        or not np.allclose(R @ R.T, np.eye(3), atol=tol)
+        or np.linalg.det(R) < 0
+    ):
         raise FormatError(f"{what}: not a rigid transform: {T.tolist()}")
     # Re-orthonormalise so that Frame's stricter check accepts float32-rounded rotations.
     u, _, vt = np.linalg.svd(R)

@@ -29,8 +29,17 @@ LABEL_SETS = ("nyu13", "nyu40")
 
 #: What decoding libraries (PIL, h5py, zlib, struct, rosbags, numpy) raise for damaged
 #: bytes; a reader turns these into :class:`FormatError` for the one frame they belong to.
-DAMAGED_INPUT_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, EOFError,
-                        OverflowError, struct.error, zlib.error)
+DAMAGED_INPUT_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    EOFError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+)
 
 
 def as_format_error(e: Exception, what: str) -> FormatError:
@@ -74,20 +83,14 @@ class ReadOptions:
     intrinsics: Intrinsics | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) \
-                or self.stride < 1:
+        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
             raise ConfigError(f"ReadOptions.stride: expected an integer >= 1, got {self.stride!r}")
-        if self.max_frames is not None and (
-            not isinstance(self.max_frames, (int, np.integer)) or self.max_frames < 0
-        ):
-            raise ConfigError(
-                f"ReadOptions.max_frames: expected None or an integer >= 0, got {self.max_frames!r}"
-            )
+        if self.max_frames is not None and (not isinstance(self.max_frames, (int, np.integer)) or self.max_frames < 0):
+            raise ConfigError(f"ReadOptions.max_frames: expected None or an integer >= 0, got {self.max_frames!r}")
         if self.resize is not None:
             if isinstance(self.resize, (int, float)) and not isinstance(self.resize, bool):
                 if not self.resize > 0:
-                    raise ConfigError(
-                        f"ReadOptions.resize: expected a factor > 0, got {self.resize}")
+                    raise ConfigError(f"ReadOptions.resize: expected a factor > 0, got {self.resize}")
             else:
                 r = tuple(self.resize)
                 if len(r) != 2 or any(int(v) != v or v <= 0 for v in r):
@@ -106,13 +109,11 @@ class ReadOptions:
             object.__setattr__(self, "depth_range_m", r)
         if self.label_set not in LABEL_SETS:
             raise ConfigError(
-                f"ReadOptions.label_set: unknown label set {self.label_set!r}; valid: "
-                + ", ".join(LABEL_SETS)
+                f"ReadOptions.label_set: unknown label set {self.label_set!r}; valid: " + ", ".join(LABEL_SETS)
             )
         if self.intrinsics is not None and not isinstance(self.intrinsics, Intrinsics):
             raise ConfigError(
-                "ReadOptions.intrinsics: expected real3d.Intrinsics, got "
-                f"{type(self.intrinsics).__name__}"
+                f"ReadOptions.intrinsics: expected real3d.Intrinsics, got {type(self.intrinsics).__name__}"
             )
 
     @classmethod
@@ -279,9 +280,7 @@ def map_source_labels(labels: np.ndarray, src: str, dst: str) -> np.ndarray:
         raise ConfigError(f"no label mapping {src} -> {dst}")
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise FormatError(
-            f"labels: expected {src} ids in [0, {n - 1}], got [{labels.min()}, {labels.max()}]"
-        )
+        raise FormatError(f"labels: expected {src} ids in [0, {n - 1}], got [{labels.min()}, {labels.max()}]")
     if table is None:
         return labels.astype(np.uint8)
     return table[labels.astype(np.int64)]
@@ -343,8 +342,11 @@ class Sequence(abc.ABC):
         decoding their images: a bad pose row, a colour image without its depth image, an
         unreadable pose file seen by :meth:`source_poses`, ... Iteration skips and reports
         them like any undecodable frame; indexing one raises :class:`FormatError`."""
-        return [SkippedFrame(k, src, self._bad_sources[src])
-                for k, src in enumerate(self.source_indices()) if src in self._bad_sources]
+        return [
+            SkippedFrame(k, src, self._bad_sources[src])
+            for k, src in enumerate(self.source_indices())
+            if src in self._bad_sources
+        ]
 
     def _mark_bad(self, source_index: int, reason: str) -> None:
         self._bad_sources.setdefault(int(source_index), reason)
@@ -361,8 +363,7 @@ class Sequence(abc.ABC):
                 except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
                     if isinstance(e, ConfigError):
                         raise
-                    self._mark_bad(src, str(as_format_error(e, f"{self.format}: pose of "
-                                                               f"source frame {src}")))
+                    self._mark_bad(src, str(as_format_error(e, f"{self.format}: pose of source frame {src}")))
             out.append(pose)
         return out
 
@@ -377,8 +378,7 @@ class Sequence(abc.ABC):
         except (FormatError, ConfigError):
             raise
         except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
-            raise as_format_error(e, f"{self.format}: source frame {source_index} of "
-                                     f"{self.path}") from e
+            raise as_format_error(e, f"{self.format}: source frame {source_index} of {self.path}") from e
 
     def _frame(self, source_index: int, index: int) -> Frame:
         """Source frame ``source_index`` decoded and post-processed as frame ``index``."""
@@ -416,16 +416,14 @@ class Sequence(abc.ABC):
         if info.size_hw is not None:
             info.size_hw = self._output_size(info.size_hw)
         if info.intrinsics is not None:
-            info.intrinsics = info.intrinsics.resized(*self._output_size(
-                info.intrinsics.size_hw)[::-1])
+            info.intrinsics = info.intrinsics.resized(*self._output_size(info.intrinsics.size_hw)[::-1])
         return info
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if not isinstance(index, (int, np.integer)):
-            raise InputError(
-                f"Sequence index: expected an int or slice, got {type(index).__name__}")
+            raise InputError(f"Sequence index: expected an int or slice, got {type(index).__name__}")
         sel = self.source_indices()
         n = len(sel)
         if not -n <= index < n:
@@ -462,10 +460,10 @@ class Sequence(abc.ABC):
         """Common post-processing of one decoded frame, counted in ``stats``."""
         opts = self.options
         rgb = raw.rgb
-        if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3
-                and rgb.dtype == np.uint8):
-            raise FormatError(f"{self.format}: colour decoded to {getattr(rgb, 'shape', rgb)}, "
-                              "expected (H, W, 3) uint8")
+        if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8):
+            raise FormatError(
+                f"{self.format}: colour decoded to {getattr(rgb, 'shape', rgb)}, expected (H, W, 3) uint8"
+            )
         # A calibration passed by the caller wins over what the source says.
         intr = opts.intrinsics if opts.intrinsics is not None else raw.intrinsics
         if intr is None:

@@ -59,9 +59,7 @@ def decode_rgb(src, what: str = "colour image") -> np.ndarray:
     """
     im = open_image(src, what)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise FormatError(
-            f"{what}: {_source_name(src)} has {im.mode} pixels; expected an 8-bit colour image"
-        )
+        raise FormatError(f"{what}: {_source_name(src)} has {im.mode} pixels; expected an 8-bit colour image")
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.uint8)
@@ -80,13 +78,13 @@ def decode_u16(src, what: str = "depth image") -> np.ndarray:
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise FormatError(f"{what}: {_source_name(src)} has values outside uint16")
         return a.astype(np.uint16)
-    raise FormatError(
-        f"{what}: {_source_name(src)} is a {im.mode} image; expected 16-bit single channel"
-    )
+    raise FormatError(f"{what}: {_source_name(src)} is a {im.mode} image; expected 16-bit single channel")
 
 
-_PNM_HEADER = re.compile(rb"^(P[56])\s+(?:#[^\n]*\n\s*)*(\d+)\s+(?:#[^\n]*\n\s*)*(\d+)\s+"
-                         rb"(?:#[^\n]*\n\s*)*(\d+)\s")
+_PNM_HEADER = re.compile(
+    rb"^(P[56])\s+(?:#[^\n]*\n\s*)*(\d+)\s+(?:#[^\n]*\n\s*)*(\d+)\s+"
+    rb"(?:#[^\n]*\n\s*)*(\d+)\s"
+)
 
 
 def read_pgm16(path, byteorder: str = "big") -> np.ndarray:
@@ -106,7 +104,7 @@ def read_pgm16(path, byteorder: str = "big") -> np.ndarray:
     if maxval < 256:
         raise FormatError(f"PGM: {path} is 8-bit (maxval {maxval}); expected 16-bit depth")
     need = w * h * 2
-    body = data[m.end():]
+    body = data[m.end() :]
     if len(body) < need:
         raise FormatError(f"PGM: {path} truncated: {len(body)} of {need} pixel bytes")
     dt = ">u2" if byteorder == "big" else "<u2"

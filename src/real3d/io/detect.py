@@ -20,8 +20,16 @@ from real3d.io.tum import TUMSequence
 FORMATS: dict[str, type[Sequence]] = {
     cls.format: cls
     for cls in (
-        Real3DSequence, NYUv2LabeledSequence, NYURawSequence, ScanNetSequence, SensSequence,
-        SUNRGBDSequence, TUMSequence, RedwoodSequence, RosbagSequence, FolderSequence,
+        Real3DSequence,
+        NYUv2LabeledSequence,
+        NYURawSequence,
+        ScanNetSequence,
+        SensSequence,
+        SUNRGBDSequence,
+        TUMSequence,
+        RedwoodSequence,
+        RosbagSequence,
+        FolderSequence,
         PairsSequence,
     )
 }
@@ -38,9 +46,11 @@ def detect_format(path) -> str:
     if not p.exists():
         raise FormatError(f"open_sequence: not found: {p}")
     if not p.is_file() and not p.is_dir():
-        raise FormatError(f"open_sequence: {p} is neither a regular file nor a folder (a FIFO, "
-                          "socket or device?); expected a recording file (.mat, .sens, .bag, "
-                          ".mcap, .db3) or a dataset folder")
+        raise FormatError(
+            f"open_sequence: {p} is neither a regular file nor a folder (a FIFO, "
+            "socket or device?); expected a recording file (.mat, .sens, .bag, "
+            ".mcap, .db3) or a dataset folder"
+        )
     if p.is_file():
         suffix = p.suffix.lower()
         if suffix == ".mat":
@@ -49,8 +59,10 @@ def detect_format(path) -> str:
             return "sens"
         if is_rosbag_path(p):
             return "rosbag"
-        raise FormatError(f"open_sequence: unknown file type {p.name!r}; expected .mat (NYU v2 "
-                          "labeled), .sens (ScanNet), .bag / .mcap / .db3 (ROS), or a folder")
+        raise FormatError(
+            f"open_sequence: unknown file type {p.name!r}; expected .mat (NYU v2 "
+            "labeled), .sens (ScanNet), .bag / .mcap / .db3 (ROS), or a folder"
+        )
     try:
         return _detect_folder(p)
     except OSError as e:  # an unreadable folder
@@ -86,7 +98,8 @@ def _detect_folder(p: Path) -> str:
         "scene.json+intrinsics.json+color/+depth/ (real3d); rgb.txt+depth.txt (tum); "
         "color/+depth/+intrinsic/ (scannet); intrinsics.txt+image/+depth/ (sunrgbd); "
         "trajectory.log or camera*.json with color/+depth/ (redwood); color/+depth/ (folder); "
-        "r-*.ppm+d-*.pgm (nyu_raw); N.png+N_depth.png (pairs); metadata.yaml (ROS 2 bag); or a .mat/.sens/.bag/.mcap file"
+        "r-*.ppm+d-*.pgm (nyu_raw); N.png+N_depth.png (pairs); metadata.yaml (ROS 2 bag); "
+        "or a .mat/.sens/.bag/.mcap file"
     )
 
 

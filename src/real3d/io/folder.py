@@ -42,9 +42,7 @@ def read_depth_file(path: Path, encoding: str = "mm") -> tuple[np.ndarray, int]:
     try:
         decode = DEPTH_DECODERS[encoding]
     except KeyError:
-        raise ConfigError(
-            f"unknown depth encoding {encoding!r}; valid: {', '.join(DEPTH_DECODERS)}"
-        ) from None
+        raise ConfigError(f"unknown depth encoding {encoding!r}; valid: {', '.join(DEPTH_DECODERS)}") from None
     path = Path(path)
     if path.suffix.lower() == ".pgm":
         raw = read_pgm16(path, "little" if encoding == "nyu_disparity" else "big")
@@ -66,9 +64,11 @@ def read_pose_lines(path: Path, lenient: bool = False) -> list[np.ndarray | str]
         try:
             v = _files.floats(row, 7, "pose list", path)
             if not np.isfinite(v).all() or np.linalg.norm(v[3:7]) < 1e-6:
-                raise FormatError(f"pose list: {path}: line {n + 1}: expected finite "
-                                  f"'tx ty tz qx qy qz qw' with a non-zero quaternion, got "
-                                  f"{' '.join(row)!r}")
+                raise FormatError(
+                    f"pose list: {path}: line {n + 1}: expected finite "
+                    f"'tx ty tz qx qy qz qw' with a non-zero quaternion, got "
+                    f"{' '.join(row)!r}"
+                )
             poses.append(make_pose(quat_to_rotation(v[3:7]), v[:3]))
         except FormatError as e:
             if not lenient:
@@ -104,25 +104,27 @@ class FolderSequence(Sequence):
 
     format = "folder"
 
-    def __init__(self, path, options: ReadOptions | None = None, *, depth_encoding: str = "mm",
-                 pose_file: str | None = "pose.txt") -> None:
+    def __init__(
+        self,
+        path,
+        options: ReadOptions | None = None,
+        *,
+        depth_encoding: str = "mm",
+        pose_file: str | None = "pose.txt",
+    ) -> None:
         super().__init__(path, options)
         if depth_encoding not in DEPTH_DECODERS:
-            raise ConfigError(
-                f"unknown depth encoding {depth_encoding!r}; valid: {', '.join(DEPTH_DECODERS)}"
-            )
+            raise ConfigError(f"unknown depth encoding {depth_encoding!r}; valid: {', '.join(DEPTH_DECODERS)}")
         self.depth_encoding = depth_encoding
         root = self.path
         if not root.is_dir():
             raise FormatError(f"folder: {root} is not a directory")
         self._pairs = self._find_pairs(root)
         if not any(d is not None for _, d in self._pairs):
-            raise FormatError(f"{self.format}: no colour/depth pairs with equal names under "
-                              f"{root}")
+            raise FormatError(f"{self.format}: no colour/depth pairs with equal names under {root}")
         for i, (cpath, dpath) in enumerate(self._pairs):
             if dpath is None:
-                self._mark_bad(i, f"{self.format}: {cpath.name} has no depth image "
-                                  f"({self._depth_hint(cpath)})")
+                self._mark_bad(i, f"{self.format}: {cpath.name} has no depth image ({self._depth_hint(cpath)})")
         self._intrinsics = find_intrinsics_file(root)
         self._poses: list[np.ndarray | None] | None = None
         pose_path = None if pose_file is None else root / pose_file
@@ -134,8 +136,9 @@ class FolderSequence(Sequence):
         captures) one per complete colour/depth pair."""
         lines = read_pose_lines(pose_path, lenient=True)
         if all(isinstance(v, str) for v in lines):
-            raise FormatError(f"{self.format}: {pose_path} has no usable line; "
-                              + (lines[0] if lines else "it is empty"))
+            raise FormatError(
+                f"{self.format}: {pose_path} has no usable line; " + (lines[0] if lines else "it is empty")
+            )
         complete = [i for i, (_, d) in enumerate(self._pairs) if d is not None]
         if len(lines) == len(self._pairs):
             owners = list(range(len(self._pairs)))
@@ -145,7 +148,8 @@ class FolderSequence(Sequence):
             raise FormatError(
                 f"{self.format}: {pose_path} has {len(lines)} poses for {len(self._pairs)} "
                 f"frames ({len(complete)} with depth); expected one line per colour image in "
-                "name order (pass pose_file=None to read the frames without poses)")
+                "name order (pass pose_file=None to read the frames without poses)"
+            )
         poses: list[np.ndarray | None] = [None] * len(self._pairs)
         for i, v in zip(owners, lines):
             if isinstance(v, str):
@@ -173,9 +177,13 @@ class FolderSequence(Sequence):
         rgb = decode_rgb(cpath)
         depth, invalid = read_depth_file(dpath, self.depth_encoding)
         return RawFrame(
-            rgb=rgb, depth_m=depth, intrinsics=self._intrinsics, invalid_encoded=invalid,
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=self._intrinsics,
+            invalid_encoded=invalid,
             world_T_cam=None if self._poses is None else self._poses[i],
-            timestamp_s=float(i), meta={"color_path": str(cpath), "depth_path": str(dpath)},
+            timestamp_s=float(i),
+            meta={"color_path": str(cpath), "depth_path": str(dpath)},
         )
 
     def source_poses(self):
@@ -186,8 +194,12 @@ class FolderSequence(Sequence):
     def _info(self) -> SequenceInfo:
         intr = self.options.intrinsics or self._intrinsics
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=None if intr is None else intr.size_hw,
+            intrinsics=intr,
             depth_encoding=f"uint16 {self.depth_encoding}",
             pose_source="pose.txt" if self._poses is not None else None,
         )
@@ -202,10 +214,12 @@ def find_flat_pairs(root: Path, unpaired: bool = False) -> list[tuple[Path, Path
         files = [p for p in sorted(Path(root).iterdir()) if p.is_file()]
     except OSError as e:
         raise FormatError(f"pairs: cannot list {root}: {e}") from None
-    depths = {p.stem[: -len("_depth")]: p for p in files
-              if p.stem.endswith("_depth") and p.suffix.lower() in _files.DEPTH_EXTS}
-    colors = {p.stem: p for p in files
-              if not p.stem.endswith("_depth") and p.suffix.lower() in _files.COLOR_EXTS}
+    depths = {
+        p.stem[: -len("_depth")]: p
+        for p in files
+        if p.stem.endswith("_depth") and p.suffix.lower() in _files.DEPTH_EXTS
+    }
+    colors = {p.stem: p for p in files if not p.stem.endswith("_depth") and p.suffix.lower() in _files.COLOR_EXTS}
     stems = set(colors) if unpaired else set(colors) & set(depths)
     return [(colors[s], depths.get(s)) for s in sorted(stems, key=_files.natural_key)]
 

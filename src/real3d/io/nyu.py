@@ -53,14 +53,22 @@ NYU_DEPTH_INTRINSICS = Intrinsics(582.62448, 582.69103, 312.04476, 237.44390, 64
 # stored negated; undone here so that p_color = R @ p_depth + t with R close to identity.
 # The translation puts the depth (IR) camera 2.5 cm to the left of the colour camera,
 # where it sits on a Kinect v1 seen from behind.
-_NYU_R_PUBLISHED = np.array([
-    9.9997798940829263e-01, 5.0518419386157446e-03, 4.3011152014118693e-03,
-    -5.0359919480810989e-03, 9.9998051861143999e-01, -3.6879781309514218e-03,
-    -4.3196624923060242e-03, 3.6662365748484798e-03, 9.9998394948385538e-01,
-]).reshape(3, 3, order="F")
+_NYU_R_PUBLISHED = np.array(
+    [
+        9.9997798940829263e-01,
+        5.0518419386157446e-03,
+        4.3011152014118693e-03,
+        -5.0359919480810989e-03,
+        9.9998051861143999e-01,
+        -3.6879781309514218e-03,
+        -4.3196624923060242e-03,
+        3.6662365748484798e-03,
+        9.9998394948385538e-01,
+    ]
+).reshape(3, 3, order="F")
 NYU_COLOR_R_DEPTH = np.linalg.inv(_NYU_R_PUBLISHED.T)
-NYU_COLOR_t_DEPTH = -np.array([2.5031875059141302e-02, 6.6238747008330102e-04,
-                               -2.9342312935846411e-04])
+NYU_COLOR_t_DEPTH = -np.array([2.5031875059141302e-02, 6.6238747008330102e-04, -2.9342312935846411e-04])
+
 
 def gravity_pose(R_g_cam: np.ndarray) -> np.ndarray:
     """NYU gravity rotation (p_g = R p_cam, y down) -> (4, 4) gravity_T_cam with world z up
@@ -87,8 +95,15 @@ class NYUv2LabeledSequence(Sequence):
 
     format = "nyu_labeled"
 
-    def __init__(self, path, options: ReadOptions | None = None, *, split: str | None = None,
-                 depth: str = "filled", gravity: bool = True) -> None:
+    def __init__(
+        self,
+        path,
+        options: ReadOptions | None = None,
+        *,
+        split: str | None = None,
+        depth: str = "filled",
+        gravity: bool = True,
+    ) -> None:
         super().__init__(path, options)
         import h5py
 
@@ -118,15 +133,13 @@ class NYUv2LabeledSequence(Sequence):
         n = self._images.shape[0]
         if self._depths.shape[0] != n or self._images.shape[1:] != (3,) + self._depths.shape[1:]:
             self._h5.close()
-            raise FormatError(f"nyu_labeled: images {self._images.shape} and depths "
-                              f"{self._depths.shape} disagree")
+            raise FormatError(f"nyu_labeled: images {self._images.shape} and depths {self._depths.shape} disagree")
         if split is None:
             self._frames = list(range(n))
         elif split in ("train", "test"):
             if n != NYU_LABELED_SIZE:
                 self._h5.close()
-                raise FormatError(f"nyu_labeled: split {split!r} needs the full {NYU_LABELED_SIZE}"
-                                  f" frames, {p} has {n}")
+                raise FormatError(f"nyu_labeled: split {split!r} needs the full {NYU_LABELED_SIZE} frames, {p} has {n}")
             self._frames = list(nyu_splits()[split])
         else:
             raise ConfigError(f"nyu_labeled: split must be 'train', 'test' or None, got {split!r}")
@@ -136,8 +149,7 @@ class NYUv2LabeledSequence(Sequence):
 
     def _dataset(self, name: str, ndim: int):
         if name not in self._h5:
-            raise FormatError(f"nyu_labeled: {self.path} has no '{name}' array "
-                              f"(found {sorted(self._h5.keys())})")
+            raise FormatError(f"nyu_labeled: {self.path} has no '{name}' array (found {sorted(self._h5.keys())})")
         ds = self._h5[name]
         if ds.ndim != ndim:
             raise FormatError(f"nyu_labeled: '{name}' has shape {ds.shape}, expected {ndim} dims")
@@ -178,10 +190,16 @@ class NYUv2LabeledSequence(Sequence):
         if pose is not None:
             meta["gravity_T_cam"] = pose
         return RawFrame(
-            rgb=rgb, depth_m=depth, intrinsics=NYU_COLOR_INTRINSICS.resized(rgb.shape[1],
-                                                                            rgb.shape[0]),
-            invalid_encoded=invalid, world_T_cam=pose, timestamp_s=float(k),
-            labels=labels, label_src="nyu894", instances=instances, meta=meta,
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=NYU_COLOR_INTRINSICS.resized(rgb.shape[1], rgb.shape[0]),
+            invalid_encoded=invalid,
+            world_T_cam=pose,
+            timestamp_s=float(k),
+            labels=labels,
+            label_src="nyu894",
+            instances=instances,
+            meta=meta,
         )
 
     def source_poses(self):
@@ -190,12 +208,15 @@ class NYUv2LabeledSequence(Sequence):
     def _info(self) -> SequenceInfo:
         h, w = self._images.shape[3], self._images.shape[2]
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=(h, w), intrinsics=NYU_COLOR_INTRINSICS.resized(w, h),
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=(h, w),
+            intrinsics=NYU_COLOR_INTRINSICS.resized(w, h),
             depth_encoding=f"float32 m ({self.depth_kind})",
             label_set=self.options.label_set if self._labels is not None else None,
-            pose_source="gravity (published rotations, camera at origin)" if self.gravity
-            else None,
+            pose_source="gravity (published rotations, camera at origin)" if self.gravity else None,
             extra={"split": self.split or "all", "file_frames": int(self._images.shape[0])},
         )
 
@@ -209,14 +230,16 @@ def _pixel_rays(K: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel (x / z, y / z) of camera K, float32 (H, W) each."""
     u = (np.arange(K.width, dtype=np.float32) - np.float32(K.cx)) / np.float32(K.fx)
     v = (np.arange(K.height, dtype=np.float32) - np.float32(K.cy)) / np.float32(K.fy)
-    return np.broadcast_to(u, (K.height, K.width)), np.broadcast_to(v[:, None],
-                                                                     (K.height, K.width))
+    return np.broadcast_to(u, (K.height, K.width)), np.broadcast_to(v[:, None], (K.height, K.width))
 
 
-def register_depth_to_color(depth_m: np.ndarray, depth_K: Intrinsics = NYU_DEPTH_INTRINSICS,
-                            color_K: Intrinsics = NYU_COLOR_INTRINSICS,
-                            color_R_depth: np.ndarray = NYU_COLOR_R_DEPTH,
-                            color_t_depth: np.ndarray = NYU_COLOR_t_DEPTH) -> np.ndarray:
+def register_depth_to_color(
+    depth_m: np.ndarray,
+    depth_K: Intrinsics = NYU_DEPTH_INTRINSICS,
+    color_K: Intrinsics = NYU_COLOR_INTRINSICS,
+    color_R_depth: np.ndarray = NYU_COLOR_R_DEPTH,
+    color_t_depth: np.ndarray = NYU_COLOR_t_DEPTH,
+) -> np.ndarray:
     """Re-project depth from the depth camera into the colour camera.
 
     Args:
@@ -229,8 +252,7 @@ def register_depth_to_color(depth_m: np.ndarray, depth_K: Intrinsics = NYU_DEPTH
         0 where no depth pixel lands. Where several land on one pixel the nearest wins.
     """
     if depth_m.shape != depth_K.size_hw:
-        raise InputError(f"register_depth_to_color: depth is {depth_m.shape}, depth_K is for "
-                         f"{depth_K.size_hw}")
+        raise InputError(f"register_depth_to_color: depth is {depth_m.shape}, depth_K is for {depth_K.size_hw}")
     valid = depth_m > 0
     z = depth_m[valid].astype(np.float32)
     rx, ry = _pixel_rays(depth_K)
@@ -290,8 +312,9 @@ class NYURawSequence(Sequence):
 
     format = "nyu_raw"
 
-    def __init__(self, path, options: ReadOptions | None = None, *, register: bool = True,
-                 max_dt_s: float = 0.05) -> None:
+    def __init__(
+        self, path, options: ReadOptions | None = None, *, register: bool = True, max_dt_s: float = 0.05
+    ) -> None:
         super().__init__(path, options)
         from real3d.io.tum import associate
 
@@ -301,8 +324,7 @@ class NYURawSequence(Sequence):
         rgb, dep = list_raw_dump(root)
         if not rgb or not dep:
             raise FormatError(f"nyu_raw: no r-*.ppm / d-*.pgm frames in {root}")
-        pairs = associate(np.array([t for t, _ in dep]), np.array([t for t, _ in rgb]),
-                          float(max_dt_s))
+        pairs = associate(np.array([t for t, _ in dep]), np.array([t for t, _ in rgb]), float(max_dt_s))
         if not pairs:
             raise FormatError(f"nyu_raw: no colour frame within {max_dt_s} s of a depth frame")
         self._pairs = [(dep[i][0], rgb[j][1], dep[i][1]) for i, j in pairs]
@@ -325,15 +347,25 @@ class NYURawSequence(Sequence):
         else:
             intr = NYU_DEPTH_INTRINSICS
             removed = 0
-        return RawFrame(rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
-                        nonfinite_removed=removed, timestamp_s=t, meta={"registered": self.register,
-                                             "color_path": str(cpath), "depth_path": str(dpath)})
+        return RawFrame(
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intr,
+            invalid_encoded=invalid,
+            nonfinite_removed=removed,
+            timestamp_s=t,
+            meta={"registered": self.register, "color_path": str(cpath), "depth_path": str(dpath)},
+        )
 
     def _info(self) -> SequenceInfo:
         intr = NYU_COLOR_INTRINSICS if self.register else NYU_DEPTH_INTRINSICS
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=intr.size_hw, intrinsics=intr,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=intr.size_hw,
+            intrinsics=intr,
             depth_encoding="Kinect disparity uint16 LE, 351.3 / (1092.5 - d)",
             extra={"registered": self.register},
         )

@@ -43,10 +43,10 @@ FORMAT_VERSION = 1
 IMAGE_FORMATS = ("jpg", "png")
 # Binary PLY records of ``mesh.ply``: per-vertex position and colour, per-face triangle,
 # NYUv2-13 label, instance id and fine class.
-PLY_VERTEX_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                             ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-PLY_FACE_DTYPE = np.dtype([("n", "u1"), ("v", "<i4", (3,)), ("label", "u1"), ("instance", "<i4"),
-                           ("fine_class", "<i2")])
+PLY_VERTEX_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+PLY_FACE_DTYPE = np.dtype(
+    [("n", "u1"), ("v", "<i4", (3,)), ("label", "u1"), ("instance", "<i4"), ("fine_class", "<i2")]
+)
 
 
 def read_ply(path: Path) -> SceneMesh:
@@ -72,7 +72,7 @@ def read_ply(path: Path) -> SceneMesh:
             raise FormatError(f"{path}: malformed PLY header line {line!r}") from None
     if nv is None or nf is None or nv < 0 or nf < 0 or "property short fine_class" not in header:
         raise FormatError(f"{path}: not a real3d labelled mesh (missing elements or properties)")
-    body = data[end + len(b"end_header\n"):]
+    body = data[end + len(b"end_header\n") :]
     vdt, fdt = PLY_VERTEX_DTYPE, PLY_FACE_DTYPE
     need = nv * vdt.itemsize + nf * fdt.itemsize
     if len(body) < need:
@@ -132,8 +132,10 @@ class DiskSequence:
         except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
             raise FormatError(f"{meta_path}: unreadable ({e})") from e
         if not isinstance(self.meta, dict):
-            raise FormatError(f"{meta_path}: expected a JSON object with format, version and "
-                              f"n_frames, got a JSON {type(self.meta).__name__}")
+            raise FormatError(
+                f"{meta_path}: expected a JSON object with format, version and "
+                f"n_frames, got a JSON {type(self.meta).__name__}"
+            )
         if self.meta.get("format") != FORMAT_NAME:
             raise FormatError(f"{meta_path}: format is {self.meta.get('format')!r}, expected {FORMAT_NAME!r}")
         version = self.meta.get("version", 0)
@@ -145,16 +147,16 @@ class DiskSequence:
         if not isinstance(n_frames, int) or isinstance(n_frames, bool) or n_frames < 0:
             raise FormatError(f"{meta_path}: n_frames {n_frames!r}: expected an integer >= 0")
         self.intrinsics = intrinsics_from_dict(
-            read_json(self.path / "intrinsics.json", "intrinsics.json"),
-            self.path / "intrinsics.json")
+            read_json(self.path / "intrinsics.json", "intrinsics.json"), self.path / "intrinsics.json"
+        )
         try:
-            self.timestamps = np.atleast_1d(np.loadtxt(
-                _require_file(self.path / "timestamps.txt"), dtype=np.float64))
+            self.timestamps = np.atleast_1d(np.loadtxt(_require_file(self.path / "timestamps.txt"), dtype=np.float64))
         except (OSError, ValueError) as e:
             raise FormatError(f"{self.path}: missing or corrupt timestamps.txt ({e})") from e
         if self.timestamps.ndim != 1:
-            raise FormatError(f"{self.path}/timestamps.txt: expected one time per line, got "
-                              f"shape {self.timestamps.shape}")
+            raise FormatError(
+                f"{self.path}/timestamps.txt: expected one time per line, got shape {self.timestamps.shape}"
+            )
         self.n_frames = n_frames
         if len(self.timestamps) != self.n_frames:
             raise FormatError(f"{self.path}: {len(self.timestamps)} timestamps for {self.n_frames} frames")
@@ -187,10 +189,15 @@ class DiskSequence:
         if pose.shape != (4, 4):
             raise FormatError(f"{p / 'pose' / (name + '.txt')}: expected a 4x4 matrix, got {pose.shape}")
         return Frame(
-            rgb=rgb, depth_m=(depth.astype(np.float32) / 1000.0),
-            intrinsics=self.intrinsics, world_T_cam=pose, timestamp_s=float(self.timestamps[i]),
-            labels=labels.astype(np.uint8), instances=inst.astype(np.int32),
-            depth_clean_m=(clean.astype(np.float32) / 1000.0), index=i,
+            rgb=rgb,
+            depth_m=(depth.astype(np.float32) / 1000.0),
+            intrinsics=self.intrinsics,
+            world_T_cam=pose,
+            timestamp_s=float(self.timestamps[i]),
+            labels=labels.astype(np.uint8),
+            instances=inst.astype(np.int32),
+            depth_clean_m=(clean.astype(np.float32) / 1000.0),
+            index=i,
         )
 
     @property
@@ -200,26 +207,34 @@ class DiskSequence:
             try:
                 occ = np.load(_require_file(self.path / "occupancy.npz"))
                 grid = OccupancyGrid(
-                    occupied=occ["occupied"], known=occ["known"],
+                    occupied=occ["occupied"],
+                    known=occ["known"],
                     origin_xy=tuple(float(v) for v in occ["origin_xy"]),
                     resolution_m=float(occ["resolution_m"]),
-                    z_min_m=float(occ["z_band_m"][0]), z_max_m=float(occ["z_band_m"][1]),
+                    z_min_m=float(occ["z_band_m"][0]),
+                    z_max_m=float(occ["z_band_m"][1]),
                 )
             except (OSError, KeyError, ValueError) as e:
                 raise FormatError(f"{self.path}: missing or corrupt occupancy.npz ({e})") from e
             mesh = read_ply(self.path / "mesh.ply")
             try:
                 self._scene = SceneGT(
-                    seed=int(m["seed"]), kind=m["kind"], mesh=mesh,
+                    seed=int(m["seed"]),
+                    kind=m["kind"],
+                    mesh=mesh,
                     objects=[ObjectGT.from_dict(o) for o in m["objects"]],
                     relations=[Relation(int(a), str(p), int(b)) for a, p, b in m["relations"]],
                     rooms=[Room(r["room_id"], r["kind"], r["x0"], r["y0"], r["x1"], r["y1"]) for r in m["rooms"]],
-                    occupancy=grid, materials=m.get("materials", []), lights=m.get("lights", []),
+                    occupancy=grid,
+                    materials=m.get("materials", []),
+                    lights=m.get("lights", []),
                 )
             except (KeyError, TypeError, ValueError, OverflowError) as e:
-                raise FormatError(f"{self.path}/scene.json: the scene ground truth (seed, kind, "
-                                  f"objects, relations, rooms) is incomplete or malformed "
-                                  f"({type(e).__name__}: {e})") from e
+                raise FormatError(
+                    f"{self.path}/scene.json: the scene ground truth (seed, kind, "
+                    f"objects, relations, rooms) is incomplete or malformed "
+                    f"({type(e).__name__}: {e})"
+                ) from e
         return self._scene
 
 
@@ -235,8 +250,13 @@ def is_sequence_dir(path) -> bool:
 
 
 def is_real3d_dir(p: Path) -> bool:
-    return (p.is_dir() and (p / "scene.json").is_file() and (p / "intrinsics.json").is_file()
-            and (p / "color").is_dir() and (p / "depth").is_dir())
+    return (
+        p.is_dir()
+        and (p / "scene.json").is_file()
+        and (p / "intrinsics.json").is_file()
+        and (p / "color").is_dir()
+        and (p / "depth").is_dir()
+    )
 
 
 class Real3DSequence(Sequence):
@@ -255,11 +275,12 @@ class Real3DSequence(Sequence):
     def __init__(self, path, options: ReadOptions | None = None) -> None:
         super().__init__(path, options)
         if self.options.label_set != "nyu13":
-            raise ConfigError(f"real3d: the layout stores NYUv2-13 labels; label_set="
-                              f"{self.options.label_set!r} cannot be made from them")
+            raise ConfigError(
+                f"real3d: the layout stores NYUv2-13 labels; label_set="
+                f"{self.options.label_set!r} cannot be made from them"
+            )
         if not is_real3d_dir(self.path):
-            raise FormatError(f"real3d: {self.path} lacks scene.json, intrinsics.json, color/ "
-                              "or depth/")
+            raise FormatError(f"real3d: {self.path} lacks scene.json, intrinsics.json, color/ or depth/")
         self._source = read_sequence(self.path)
         self.scene_meta = getattr(self._source, "meta", {})
 
@@ -276,10 +297,17 @@ class Real3DSequence(Sequence):
         depth = f.depth_m
         invalid = 0 if depth is None else int((depth == 0).sum())
         return RawFrame(
-            rgb=f.rgb, depth_m=depth, intrinsics=f.intrinsics, invalid_encoded=invalid,
-            world_T_cam=f.world_T_cam, timestamp_s=f.timestamp_s,
-            labels=f.labels, label_src="nyu13", instances=f.instances,
-            depth_clean_m=f.depth_clean_m, meta=dict(f.meta),
+            rgb=f.rgb,
+            depth_m=depth,
+            intrinsics=f.intrinsics,
+            invalid_encoded=invalid,
+            world_T_cam=f.world_T_cam,
+            timestamp_s=f.timestamp_s,
+            labels=f.labels,
+            label_src="nyu13",
+            instances=f.instances,
+            depth_clean_m=f.depth_clean_m,
+            meta=dict(f.meta),
         )
 
     def close(self) -> None:
@@ -292,10 +320,13 @@ class Real3DSequence(Sequence):
 
         intr = find_intrinsics_file(self.path)
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
-            depth_encoding="uint16 mm", label_set=self.options.label_set
-            if (self.path / "label").is_dir() else None,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=None if intr is None else intr.size_hw,
+            intrinsics=intr,
+            depth_encoding="uint16 mm",
+            label_set=self.options.label_set if (self.path / "label").is_dir() else None,
             pose_source="pose/" if (self.path / "pose").is_dir() else None,
         )
-

@@ -16,8 +16,7 @@ SAMPLE_OPTIONS: dict[str, dict] = {
     "joinmap_kinect_seq": {"intrinsics": Intrinsics(518.0, 519.0, 325.5, 253.5, 640, 480)},
     "sunrgbd": {},
     # the TUM Freiburg 2 colour camera; TUM depth has 5000 units per metre
-    "tum_pair": {"intrinsics": Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480),
-                 "depth_encoding": "tum"},
+    "tum_pair": {"intrinsics": Intrinsics(520.9, 521.0, 325.1, 249.7, 640, 480), "depth_encoding": "tum"},
 }
 
 

@@ -46,9 +46,7 @@ def read_trajectory_log(path, bad: dict[int, str] | None = None) -> dict[int, np
     path = Path(path)
     rows = _files.text_rows(path, "trajectory.log")
     if len(rows) % 5 and bad is None:
-        raise FormatError(
-            f"trajectory.log: {path} has {len(rows)} lines; expected 5 per pose (cut short?)"
-        )
+        raise FormatError(f"trajectory.log: {path} has {len(rows)} lines; expected 5 per pose (cut short?)")
     poses = {}
     for k in range(0, len(rows), 5):
         entry = k // 5
@@ -56,18 +54,18 @@ def read_trajectory_log(path, bad: dict[int, str] | None = None) -> dict[int, np
         try:
             head = _files.floats(rows[k], 3, "trajectory.log header", path)
             if not np.isfinite(head[0]) or head[0] != int(head[0]) or head[0] < 0:
-                raise FormatError(f"trajectory.log header: {path}: entry {entry}: frame id "
-                                  f"{rows[k][0]!r} is not an integer >= 0")
+                raise FormatError(
+                    f"trajectory.log header: {path}: entry {entry}: frame id {rows[k][0]!r} is not an integer >= 0"
+                )
             fid = int(head[0])
             if k + 5 > len(rows):
-                raise FormatError(f"trajectory.log: {path}: cut short inside entry {entry} "
-                                  f"(frame {fid}): {len(rows) - k} of 5 lines")
-            m = np.stack([_files.floats(r, 4, "trajectory.log matrix", path)
-                          for r in rows[k + 1:k + 5]])
+                raise FormatError(
+                    f"trajectory.log: {path}: cut short inside entry {entry} (frame {fid}): {len(rows) - k} of 5 lines"
+                )
+            m = np.stack([_files.floats(r, 4, "trajectory.log matrix", path) for r in rows[k + 1 : k + 5]])
             T = _files.check_rigid(m, f"trajectory.log entry {entry} of {path}")
             if T is None:
-                raise FormatError(f"trajectory.log: {path}: entry {entry} (frame {fid}) has "
-                                  "NaN/inf values")
+                raise FormatError(f"trajectory.log: {path}: entry {entry} (frame {fid}) has NaN/inf values")
         except FormatError as e:
             if bad is None:
                 raise
@@ -90,8 +88,7 @@ class RedwoodSequence(Sequence):
 
     format = "redwood"
 
-    def __init__(self, path, options: ReadOptions | None = None, *,
-                 depth_scale: float = 1000.0) -> None:
+    def __init__(self, path, options: ReadOptions | None = None, *, depth_scale: float = 1000.0) -> None:
         super().__init__(path, options)
         root = self.path
         if not root.is_dir():
@@ -102,8 +99,9 @@ class RedwoodSequence(Sequence):
             pairs = []
             for n, row in enumerate(_files.text_rows(match, "rgbd.match")):
                 if len(row) < 2:
-                    self._mark_bad(len(pairs), f"rgbd.match: {match}: line {n + 1}: expected "
-                                               f"'depth color', got {' '.join(row)!r}")
+                    self._mark_bad(
+                        len(pairs), f"rgbd.match: {match}: line {n + 1}: expected 'depth color', got {' '.join(row)!r}"
+                    )
                     pairs.append((None, None))
                     continue
                 pairs.append((root / row[1], root / row[0]))
@@ -113,8 +111,7 @@ class RedwoodSequence(Sequence):
             raise FormatError(f"redwood: no frames under {root}")
         for i, (cpath, dpath) in enumerate(pairs):
             if cpath is not None and dpath is None:
-                self._mark_bad(i, f"redwood: {cpath.name} has no depth image (expected "
-                                  f"depth/{cpath.stem}.png)")
+                self._mark_bad(i, f"redwood: {cpath.name} has no depth image (expected depth/{cpath.stem}.png)")
         self._pairs = pairs
         self._intrinsics = find_intrinsics_file(root)
         traj = root / "trajectory.log"
@@ -123,8 +120,7 @@ class RedwoodSequence(Sequence):
             bad: dict[int, str] = {}
             self._poses = read_trajectory_log(traj, bad)
             if bad and not self._poses:
-                raise FormatError(f"redwood: {traj} has no usable entry; "
-                                  + next(iter(bad.values())))
+                raise FormatError(f"redwood: {traj} has no usable entry; " + next(iter(bad.values())))
             for fid, reason in bad.items():
                 self._mark_bad(fid, f"redwood: {reason}")
 
@@ -141,7 +137,8 @@ class RedwoodSequence(Sequence):
             raise FormatError(
                 f"redwood: {len(colors)} colour but {len(depths)} depth images under {root}, "
                 "and no colour image has a depth image of the same name; expected "
-                "color/<name>.jpg|png beside depth/<name>.png, or rgbd.match")
+                "color/<name>.jpg|png beside depth/<name>.png, or rgbd.match"
+            )
         return list(zip(colors, depths))
 
     def _num_source_frames(self) -> int:
@@ -156,8 +153,12 @@ class RedwoodSequence(Sequence):
             raise FormatError(f"redwood: frame {i} has no depth image")
         depth, invalid = decode_depth_scaled(decode_u16(dpath), self.depth_scale)
         return RawFrame(
-            rgb=decode_rgb(cpath), depth_m=depth, intrinsics=self._intrinsics,
-            invalid_encoded=invalid, world_T_cam=self._pose(i), timestamp_s=float(i),
+            rgb=decode_rgb(cpath),
+            depth_m=depth,
+            intrinsics=self._intrinsics,
+            invalid_encoded=invalid,
+            world_T_cam=self._pose(i),
+            timestamp_s=float(i),
             meta={"color_path": str(cpath), "depth_path": str(dpath)},
         )
 
@@ -167,8 +168,12 @@ class RedwoodSequence(Sequence):
     def _info(self) -> SequenceInfo:
         intr = self.options.intrinsics or self._intrinsics
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=None if intr is None else intr.size_hw,
+            intrinsics=intr,
             depth_encoding=f"uint16, {self.depth_scale:g} per metre",
             pose_source="trajectory.log" if self._poses is not None else None,
         )

@@ -80,11 +80,13 @@ def _rows(msg, bytes_per_px: int, what: str) -> np.ndarray:
     if h == 0 or w == 0:
         raise FormatError(f"{what}: empty image {w}x{h}")
     if step < w * bytes_per_px:
-        raise FormatError(f"{what}: step {step} < width {w} x {bytes_per_px} bytes "
-                          f"({msg.encoding} - wrong encoding or bit depth?)")
+        raise FormatError(
+            f"{what}: step {step} < width {w} x {bytes_per_px} bytes ({msg.encoding} - wrong encoding or bit depth?)"
+        )
     if data.size < step * h:
-        raise FormatError(f"{what}: {data.size} data bytes, expected {step * h} "
-                          f"({w}x{h}, step {step}): truncated message")
+        raise FormatError(
+            f"{what}: {data.size} data bytes, expected {step * h} ({w}x{h}, step {step}): truncated message"
+        )
     return data[: step * h].reshape(h, step)[:, : w * bytes_per_px]
 
 
@@ -101,8 +103,9 @@ def decode_image_color(msg) -> np.ndarray:
     if enc == "mono8":
         a = _rows(msg, 1, "colour image").reshape(h, w)
         return np.repeat(a[..., None], 3, axis=2)
-    raise FormatError(f"colour image: encoding {msg.encoding!r} not supported; expected one of "
-                      f"{', '.join(COLOR_ENCODINGS)}")
+    raise FormatError(
+        f"colour image: encoding {msg.encoding!r} not supported; expected one of {', '.join(COLOR_ENCODINGS)}"
+    )
 
 
 def decode_image_depth(msg) -> tuple[np.ndarray, int]:
@@ -122,8 +125,7 @@ def decode_image_depth(msg) -> tuple[np.ndarray, int]:
         a = _rows(msg, 4, "depth image").copy().view(">f4" if big else "<f4").reshape(h, w)
         d = a.astype(np.float32)
         return d, int((d == 0).sum())
-    raise FormatError(f"depth image: encoding {enc!r} not supported; expected one of "
-                      f"{', '.join(DEPTH_ENCODINGS)}")
+    raise FormatError(f"depth image: encoding {enc!r} not supported; expected one of {', '.join(DEPTH_ENCODINGS)}")
 
 
 def decode_compressed_depth(msg) -> tuple[np.ndarray, int]:
@@ -168,9 +170,7 @@ def pair_stream(events, max_dt_s: float):
         tc, pc = c
         best = None
         for d in depths:
-            if not d[2] and abs(d[0] - tc) <= max_dt_s and (
-                best is None or abs(d[0] - tc) < abs(best[0] - tc)
-            ):
+            if not d[2] and abs(d[0] - tc) <= max_dt_s and (best is None or abs(d[0] - tc) < abs(best[0] - tc)):
                 best = d
         if best is not None:
             best[2] = True
@@ -256,13 +256,33 @@ class _TFBuffer:
 
 
 def _transform_vec(tr) -> np.ndarray:
-    return np.array([tr.translation.x, tr.translation.y, tr.translation.z,
-                     tr.rotation.x, tr.rotation.y, tr.rotation.z, tr.rotation.w], np.float64)
+    return np.array(
+        [
+            tr.translation.x,
+            tr.translation.y,
+            tr.translation.z,
+            tr.rotation.x,
+            tr.rotation.y,
+            tr.rotation.z,
+            tr.rotation.w,
+        ],
+        np.float64,
+    )
 
 
 def _pose_vec(pose) -> np.ndarray:
-    return np.array([pose.position.x, pose.position.y, pose.position.z, pose.orientation.x,
-                     pose.orientation.y, pose.orientation.z, pose.orientation.w], np.float64)
+    return np.array(
+        [
+            pose.position.x,
+            pose.position.y,
+            pose.position.z,
+            pose.orientation.x,
+            pose.orientation.y,
+            pose.orientation.z,
+            pose.orientation.w,
+        ],
+        np.float64,
+    )
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -289,10 +309,18 @@ class RosbagSequence(Sequence):
 
     format = "rosbag"
 
-    def __init__(self, path, options: ReadOptions | None = None, *, rgb_topic: str | None = None,
-                 depth_topic: str | None = None, camera_info_topic: str | None = None,
-                 max_dt_s: float = 0.02, world_frame: str | None = None,
-                 max_pose_dt_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        path,
+        options: ReadOptions | None = None,
+        *,
+        rgb_topic: str | None = None,
+        depth_topic: str | None = None,
+        camera_info_topic: str | None = None,
+        max_dt_s: float = 0.02,
+        world_frame: str | None = None,
+        max_pose_dt_s: float = 0.1,
+    ) -> None:
         super().__init__(path, options)
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
@@ -311,8 +339,7 @@ class RosbagSequence(Sequence):
             self._reader = AnyReader([p], default_typestore=store)
             self._reader.open()
         except Exception as e:  # rosbags raises several unrelated types for bad files
-            raise FormatError(f"rosbag: cannot open {p}: {type(e).__name__}: {e} "
-                              "(cut short or not a bag?)") from None
+            raise FormatError(f"rosbag: cannot open {p}: {type(e).__name__}: {e} (cut short or not a bag?)") from None
         try:
             self._choose_topics(rgb_topic, depth_topic, camera_info_topic)
         except Exception:
@@ -337,30 +364,36 @@ class RosbagSequence(Sequence):
         def pick(given, candidates, what):
             if given is not None:
                 if given not in by_topic:
-                    raise ConfigError(f"rosbag: no topic {given!r} in {self.path}; topics: "
-                                      + ", ".join(sorted(by_topic)))
+                    raise ConfigError(
+                        f"rosbag: no topic {given!r} in {self.path}; topics: " + ", ".join(sorted(by_topic))
+                    )
                 return given
             return candidates[0] if candidates else None
 
         depth_c = [t for t in images if "depth" in t.lower()]
-        color_c = sorted((t for t in images if t not in depth_c),
-                         key=lambda t: (not any(k in t.lower() for k in ("color", "rgb")), t))
+        color_c = sorted(
+            (t for t in images if t not in depth_c),
+            key=lambda t: (not any(k in t.lower() for k in ("color", "rgb")), t),
+        )
         self.depth_topic = pick(depth_topic, depth_c, "depth")
         self.rgb_topic = pick(rgb_topic, color_c, "colour")
         if self.rgb_topic is None:
-            raise FormatError(f"rosbag: no colour image topic in {self.path}; topics: "
-                              + ", ".join(f"{t} [{ty}]" for t, ty in self.topics.items()))
+            raise FormatError(
+                f"rosbag: no colour image topic in {self.path}; topics: "
+                + ", ".join(f"{t} [{ty}]" for t, ty in self.topics.items())
+            )
         if self.depth_topic is None:
-            raise FormatError(f"rosbag: no depth image topic (an image topic with 'depth' in "
-                              f"its name) in {self.path}; pass depth_topic=")
+            raise FormatError(
+                f"rosbag: no depth image topic (an image topic with 'depth' in "
+                f"its name) in {self.path}; pass depth_topic="
+            )
         infos = [t for t, ty in types.items() if ty == CAMERA_INFO]
         infos.sort(key=lambda t: -_common_prefix(t, self.rgb_topic))
         self.camera_info_topic = pick(info_topic, infos, "camera info")
         self._conn = {k: by_topic[t] for k, t in (("c", self.rgb_topic), ("d", self.depth_topic))}
         self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES]
         self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY]
-        self._info_conns = by_topic.get(self.camera_info_topic, []) \
-            if self.camera_info_topic else []
+        self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
 
     def close(self) -> None:
         r = getattr(self, "_reader", None)
@@ -382,15 +415,15 @@ class RosbagSequence(Sequence):
         except FormatError:
             raise
         except Exception as e:
-            raise FormatError(f"rosbag: {self.path}: cannot read messages ({type(e).__name__}: "
-                              f"{e}); cut short or corrupt?") from None
+            raise FormatError(
+                f"rosbag: {self.path}: cannot read messages ({type(e).__name__}: {e}); cut short or corrupt?"
+            ) from None
 
     def _deserialize(self, raw, conn):
         try:
             return self._reader.deserialize(raw, conn.msgtype)
         except Exception as e:
-            raise FormatError(f"rosbag: cannot decode a {conn.msgtype} message on {conn.topic}: "
-                              f"{e}") from None
+            raise FormatError(f"rosbag: cannot decode a {conn.msgtype} message on {conn.topic}: {e}") from None
 
     def _timestamps(self, kind: str) -> list[int]:
         conns = self._conn[kind]
@@ -409,16 +442,16 @@ class RosbagSequence(Sequence):
     def _build_index(self) -> list[tuple[int, int, int, int]]:
         if self._index is None:
             tc, td = self._timestamps("c"), self._timestamps("d")
-            events = sorted([("c", t, k) for k, t in enumerate(tc)]
-                            + [("d", t, k) for k, t in enumerate(td)], key=lambda e: e[1])
+            events = sorted(
+                [("c", t, k) for k, t in enumerate(tc)] + [("d", t, k) for k, t in enumerate(td)], key=lambda e: e[1]
+            )
             # payload = occurrence of this timestamp among equal ones, to fetch it again
             occ, ev = {}, []
             for kind, t, _ in events:
                 n = occ.get((kind, t), 0)
                 occ[(kind, t)] = n + 1
                 ev.append((kind, t * 1e-9, (t, n)))
-            self._index = [(pc[0], pc[1], pd[0], pd[1])
-                           for _, pc, _, pd in pair_stream(iter(ev), self.max_dt_s)]
+            self._index = [(pc[0], pc[1], pd[0], pd[1]) for _, pc, _, pd in pair_stream(iter(ev), self.max_dt_s)]
         return self._index
 
     def _num_source_frames(self) -> int:
@@ -442,8 +475,7 @@ class RosbagSequence(Sequence):
         # beyond the pairing window.
         conns = self._conn["c"] + self._conn["d"]
         cids = {id(c) for c in self._conn["c"]}
-        events = (("c" if id(conn) in cids else "d", t * 1e-9, (conn, raw))
-                  for conn, t, raw in self._messages(conns))
+        events = (("c" if id(conn) in cids else "d", t * 1e-9, (conn, raw)) for conn, t, raw in self._messages(conns))
         stride = self.options.stride
         limit = self.options.max_frames
         k = 0
@@ -497,8 +529,12 @@ class RosbagSequence(Sequence):
         if self._camera_frame is None:
             self._camera_frame = frame_id
         return RawFrame(
-            rgb=rgb, depth_m=depth_m, intrinsics=self._camera_intrinsics(),
-            invalid_encoded=invalid, world_T_cam=self._pose_at(frame_id, t), timestamp_s=t,
+            rgb=rgb,
+            depth_m=depth_m,
+            intrinsics=self._camera_intrinsics(),
+            invalid_encoded=invalid,
+            world_T_cam=self._pose_at(frame_id, t),
+            timestamp_s=t,
             meta={"frame_id": frame_id, "depth_stamp_s": _stamp_s(dmsg.header)},
         )
 
@@ -511,16 +547,14 @@ class RosbagSequence(Sequence):
             for conn, _, raw in self._messages(self._info_conns):
                 try:
                     msg = self._deserialize(raw, conn)
-                    K = np.asarray(msg.k if hasattr(msg, "k") else msg.K,
-                                   np.float64).reshape(3, 3)
+                    K = np.asarray(msg.k if hasattr(msg, "k") else msg.K, np.float64).reshape(3, 3)
                     if not (K[0, 0] > 0 and K[1, 1] > 0):
                         # an uncalibrated camera publishes zeros: wait for a calibrated one
                         self.camera_info_problems.append(f"K = {K.ravel().tolist()}")
                         continue
                     self._intrinsics = Intrinsics.from_K(K, int(msg.width), int(msg.height))
                 except (Real3DError, *DAMAGED_INPUT_ERRORS) as e:
-                    self.camera_info_problems.append(str(as_format_error(
-                        e, f"CameraInfo on {conn.topic}")))
+                    self.camera_info_problems.append(str(as_format_error(e, f"CameraInfo on {conn.topic}")))
                     continue
                 break
         return self._intrinsics
@@ -540,15 +574,27 @@ class RosbagSequence(Sequence):
                 if conn.msgtype in TF_TYPES:
                     static = "static" in conn.topic
                     for tr in msg.transforms:
-                        buf.add(str(tr.header.frame_id), str(tr.child_frame_id),
-                                _stamp_s(tr.header), _transform_vec(tr.transform), static)
+                        buf.add(
+                            str(tr.header.frame_id),
+                            str(tr.child_frame_id),
+                            _stamp_s(tr.header),
+                            _transform_vec(tr.transform),
+                            static,
+                        )
                 else:
-                    buf.add(str(msg.header.frame_id), str(msg.child_frame_id),
-                            _stamp_s(msg.header), _pose_vec(msg.pose.pose), False)
+                    buf.add(
+                        str(msg.header.frame_id),
+                        str(msg.child_frame_id),
+                        _stamp_s(msg.header),
+                        _pose_vec(msg.pose.pose),
+                        False,
+                    )
             if bad:
-                warnings.warn(f"rosbag: {len(bad)} tf/odometry message(s) of {self.path} "
-                              f"could not be decoded and were left out; first: {bad[0]}",
-                              stacklevel=4)
+                warnings.warn(
+                    f"rosbag: {len(bad)} tf/odometry message(s) of {self.path} "
+                    f"could not be decoded and were left out; first: {bad[0]}",
+                    stacklevel=4,
+                )
             buf.finalize()
             self._tf = buf
         return self._tf
@@ -570,14 +616,21 @@ class RosbagSequence(Sequence):
             if self._tf_conns and self._odom_conns:
                 pose_src = "tf + odometry"
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=None if intr is None else intr.size_hw, intrinsics=intr,
-            depth_encoding=f"sensor_msgs/{self._conn['d'][0].msgtype.split('/')[-1]} on "
-                           f"{self.depth_topic}",
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=None if intr is None else intr.size_hw,
+            intrinsics=intr,
+            depth_encoding=f"sensor_msgs/{self._conn['d'][0].msgtype.split('/')[-1]} on {self.depth_topic}",
             pose_source=pose_src,
-            extra={"rgb_topic": self.rgb_topic, "depth_topic": self.depth_topic,
-                   "camera_info_topic": self.camera_info_topic,
-                   "ros": 1 if not self._reader.is2 else 2, **self._info_problems()},
+            extra={
+                "rgb_topic": self.rgb_topic,
+                "depth_topic": self.depth_topic,
+                "camera_info_topic": self.camera_info_topic,
+                "ros": 1 if not self._reader.is2 else 2,
+                **self._info_problems(),
+            },
         )
 
     def _info_problems(self) -> dict:
@@ -603,8 +656,12 @@ def check_rosbag_path(p: Path) -> None:
     if p.is_file() or (p.is_dir() and (p / "metadata.yaml").is_file()):
         return
     if p.is_dir():
-        raise FormatError(f"rosbag: {p} is a folder without metadata.yaml; expected a ROS 1 "
-                          ".bag file, a .mcap / .db3 file, or a ROS 2 bag folder holding "
-                          "metadata.yaml")
-    raise FormatError(f"rosbag: {p} is not a regular file (a FIFO, socket or device?); "
-                      "expected a ROS 1 .bag file, a .mcap / .db3 file, or a ROS 2 bag folder")
+        raise FormatError(
+            f"rosbag: {p} is a folder without metadata.yaml; expected a ROS 1 "
+            ".bag file, a .mcap / .db3 file, or a ROS 2 bag folder holding "
+            "metadata.yaml"
+        )
+    raise FormatError(
+        f"rosbag: {p} is not a regular file (a FIFO, socket or device?); "
+        "expected a ROS 1 .bag file, a .mcap / .db3 file, or a ROS 2 bag folder"
+    )

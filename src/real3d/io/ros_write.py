@@ -37,8 +37,9 @@ class _Messages:
         self.ts = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
         if "tf2_msgs/msg/TFMessage" not in self.ts.types:
             # rosbags' ROS 1 store lacks tf2_msgs; real ROS 1 bags embed the definition.
-            self.ts.register(get_types_from_msg("geometry_msgs/TransformStamped[] transforms",
-                                                "tf2_msgs/msg/TFMessage"))
+            self.ts.register(
+                get_types_from_msg("geometry_msgs/TransformStamped[] transforms", "tf2_msgs/msg/TFMessage")
+            )
         self.T = self.ts.types
 
     def header(self, t_ns: int, frame: str):
@@ -51,16 +52,28 @@ class _Messages:
         h, w = arr.shape[:2]
         raw = np.frombuffer(np.ascontiguousarray(arr).tobytes(), np.uint8)
         return self.T["sensor_msgs/msg/Image"](
-            header=self.header(t_ns, frame), height=h, width=w, encoding=encoding,
-            is_bigendian=0, step=raw.size // h, data=raw)
+            header=self.header(t_ns, frame),
+            height=h,
+            width=w,
+            encoding=encoding,
+            is_bigendian=0,
+            step=raw.size // h,
+            data=raw,
+        )
 
     def camera_info(self, t_ns: int, frame: str, K: Intrinsics):
         k = np.array([K.fx, 0, K.cx, 0, K.fy, K.cy, 0, 0, 1], np.float64)
         p = np.array([K.fx, 0, K.cx, 0, 0, K.fy, K.cy, 0, 0, 0, 1, 0], np.float64)
-        roi = self.T["sensor_msgs/msg/RegionOfInterest"](
-            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-        fields = dict(header=self.header(t_ns, frame), height=K.height, width=K.width,
-                      distortion_model="plumb_bob", binning_x=0, binning_y=0, roi=roi)
+        roi = self.T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+        fields = dict(
+            header=self.header(t_ns, frame),
+            height=K.height,
+            width=K.width,
+            distortion_model="plumb_bob",
+            binning_x=0,
+            binning_y=0,
+            roi=roi,
+        )
         names = ("D", "K", "R", "P") if self.ros1 else ("d", "k", "r", "p")
         fields.update(zip(names, (np.zeros(5), k, np.eye(3).ravel(), p)))
         return self.T["sensor_msgs/msg/CameraInfo"](**fields)
@@ -71,9 +84,11 @@ class _Messages:
         qx, qy, qz, qw = (float(v) for v in rotation_to_quat(parent_T_child[:3, :3]))
         tr = T["geometry_msgs/msg/Transform"](
             translation=T["geometry_msgs/msg/Vector3"](x=x, y=y, z=z),
-            rotation=T["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw))
+            rotation=T["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw),
+        )
         st = T["geometry_msgs/msg/TransformStamped"](
-            header=self.header(t_ns, parent), child_frame_id=child, transform=tr)
+            header=self.header(t_ns, parent), child_frame_id=child, transform=tr
+        )
         return T["tf2_msgs/msg/TFMessage"](transforms=[st])
 
     def serialize(self, msg, msgtype: str) -> bytes:
@@ -82,10 +97,18 @@ class _Messages:
         return self.ts.serialize_cdr(msg, msgtype)
 
 
-def write_rgbd_bag(path: str | Path, frames: Iterable[tuple], intrinsics: Intrinsics, *,
-                   kind: str = "ros1", start_ns: int = 1_700_000_000 * 10**9, period_s: float = 0.1,
-                   depth_delay_s: float = 0.005, world_frame: str = "odom",
-                   camera_frame: str = "camera_optical") -> int:
+def write_rgbd_bag(
+    path: str | Path,
+    frames: Iterable[tuple],
+    intrinsics: Intrinsics,
+    *,
+    kind: str = "ros1",
+    start_ns: int = 1_700_000_000 * 10**9,
+    period_s: float = 0.1,
+    depth_delay_s: float = 0.005,
+    world_frame: str = "odom",
+    camera_frame: str = "camera_optical",
+) -> int:
     """Write RGB-D frames as a bag at ``path`` (layout in the module docstring).
 
     Args:
@@ -118,6 +141,7 @@ def write_rgbd_bag(path: str | Path, frames: Iterable[tuple], intrinsics: Intrin
         writer = Writer2(Path(path), version=9, storage_plugin=plugin)
     n = 0
     with writer:
+
         def conn(topic: str, msgtype: str):
             return writer.add_connection(topic, msgtype, typestore=m.ts)
 
@@ -131,11 +155,13 @@ def write_rgbd_bag(path: str | Path, frames: Iterable[tuple], intrinsics: Intrin
 
         for k, (rgb, depth_mm, world_T_cam) in enumerate(frames):
             if rgb.shape != (*hw, 3) or rgb.dtype != np.uint8:
-                raise InputError(f"write_rgbd_bag: frame {k} rgb expected {(*hw, 3)} uint8, "
-                                 f"got {rgb.shape} {rgb.dtype}")
+                raise InputError(
+                    f"write_rgbd_bag: frame {k} rgb expected {(*hw, 3)} uint8, got {rgb.shape} {rgb.dtype}"
+                )
             if depth_mm.shape != hw or depth_mm.dtype != np.uint16:
-                raise InputError(f"write_rgbd_bag: frame {k} depth_mm expected {hw} uint16, "
-                                 f"got {depth_mm.shape} {depth_mm.dtype}")
+                raise InputError(
+                    f"write_rgbd_bag: frame {k} depth_mm expected {hw} uint16, got {depth_mm.shape} {depth_mm.dtype}"
+                )
             t = start_ns + round(k * period_s * 1e9)
             if world_T_cam is not None:
                 if c_tf is None:

@@ -131,9 +131,12 @@ class ScanNetSequence(Sequence):
         stems = sorted(set(colors) | set(depths), key=_files.natural_key)
         for i, stem in enumerate(stems):
             if stem not in colors or stem not in depths:
-                self._mark_bad(i, f"scannet: frame {stem} has no "
-                                  f"{'colour' if stem not in colors else 'depth'} image "
-                                  f"(expected color/{stem}.jpg and depth/{stem}.png)")
+                self._mark_bad(
+                    i,
+                    f"scannet: frame {stem} has no "
+                    f"{'colour' if stem not in colors else 'depth'} image "
+                    f"(expected color/{stem}.jpg and depth/{stem}.png)",
+                )
         self._stems = stems
         self._colors, self._depths = colors, depths
         intr_dir = root / "intrinsic"
@@ -150,8 +153,7 @@ class ScanNetSequence(Sequence):
         p = self.path / "pose" / f"{self._stems[i]}.txt"
         if not p.is_file():
             return None
-        return _files.check_rigid(_files.read_matrix_txt(p, (4, 4), "ScanNet pose"),
-                                  f"ScanNet pose {p}")
+        return _files.check_rigid(_files.read_matrix_txt(p, (4, 4), "ScanNet pose"), f"ScanNet pose {p}")
 
     def _read_source(self, i: int) -> RawFrame:
         stem = self._stems[i]
@@ -171,8 +173,14 @@ class ScanNetSequence(Sequence):
                     raw = self._label_table[raw]
                 labels = raw
         return RawFrame(
-            rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
-            world_T_cam=self._pose(i), timestamp_s=float(i), labels=labels, label_src="nyu40",
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intr,
+            invalid_encoded=invalid,
+            world_T_cam=self._pose(i),
+            timestamp_s=float(i),
+            labels=labels,
+            label_src="nyu40",
             meta={"color_path": str(self._colors[stem]), "depth_path": str(self._depths[stem])},
         )
 
@@ -181,8 +189,12 @@ class ScanNetSequence(Sequence):
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            depth_encoding="uint16 mm", pose_source="pose/",
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            depth_encoding="uint16 mm",
+            pose_source="pose/",
             label_set=self.options.label_set if self._label_dir is not None else None,
         )
 
@@ -207,8 +219,7 @@ class SensSequence(Sequence):
 
     format = "sens"
 
-    def __init__(self, path, options: ReadOptions | None = None, *,
-                 allow_truncated: bool = False) -> None:
+    def __init__(self, path, options: ReadOptions | None = None, *, allow_truncated: bool = False) -> None:
         super().__init__(path, options)
         p = self.path
         if not p.is_file():
@@ -237,8 +248,7 @@ class SensSequence(Sequence):
         mats = np.frombuffer(self._read(4 * 64, "header"), dtype="<f4").reshape(4, 4, 4)
         self.intrinsic_color, self.extrinsic_color = mats[0].astype(np.float64), mats[1]
         self.intrinsic_depth, self.extrinsic_depth = mats[2].astype(np.float64), mats[3]
-        cc, dc, cw, ch, dw, dh, shift, nframes = struct.unpack(
-            "<iiIIIIfQ", self._read(4 * 7 + 8, "header"))
+        cc, dc, cw, ch, dw, dh, shift, nframes = struct.unpack("<iiIIIIfQ", self._read(4 * 7 + 8, "header"))
         if cc not in SENS_COLOR_COMPRESSION or dc not in SENS_DEPTH_COMPRESSION:
             raise FormatError(f"sens: {self.path}: unknown compression codes {cc}, {dc}")
         self.color_compression = SENS_COLOR_COMPRESSION[cc]
@@ -249,8 +259,7 @@ class SensSequence(Sequence):
                 "(raw_ushort, zlib_ushort are)"
             )
         if min(cw, ch, dw, dh) == 0 or not (np.isfinite(shift) and shift > 0):
-            raise FormatError(f"sens: {self.path}: corrupt header (sizes {cw}x{ch}, {dw}x{dh}, "
-                              f"depth shift {shift})")
+            raise FormatError(f"sens: {self.path}: corrupt header (sizes {cw}x{ch}, {dw}x{dh}, depth shift {shift})")
         self.color_size = (cw, ch)
         self.depth_size = (dw, dh)
         self.depth_shift = float(shift)
@@ -307,8 +316,7 @@ class SensSequence(Sequence):
         cw, ch = self.color_size
         if self.color_compression == "raw":
             if n_color != cw * ch * 3:
-                raise FormatError(f"sens: frame {i}: {n_color} raw colour bytes, expected "
-                                  f"{cw * ch * 3}")
+                raise FormatError(f"sens: frame {i}: {n_color} raw colour bytes, expected {cw * ch * 3}")
             rgb = np.frombuffer(cbytes, np.uint8).reshape(ch, cw, 3).copy()
         else:
             rgb = decode_rgb(cbytes, f"sens colour of frame {i}")
@@ -324,8 +332,12 @@ class SensSequence(Sequence):
         depth, invalid = decode_depth_scaled(raw, self.depth_shift)
         intr = Intrinsics.from_K(self.intrinsic_depth, dw, dh)
         return RawFrame(
-            rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
-            world_T_cam=self._pose(i), timestamp_s=t_color * 1e-6,
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intr,
+            invalid_encoded=invalid,
+            world_T_cam=self._pose(i),
+            timestamp_s=t_color * 1e-6,
             meta={"sens_frame": i},
         )
 
@@ -335,18 +347,33 @@ class SensSequence(Sequence):
     def _info(self) -> SequenceInfo:
         dw, dh = self.depth_size
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=(dh, dw), intrinsics=Intrinsics.from_K(self.intrinsic_depth, dw, dh),
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=(dh, dw),
+            intrinsics=Intrinsics.from_K(self.intrinsic_depth, dw, dh),
             depth_encoding=f"{self.depth_compression}, {self.depth_shift:g} per metre",
             pose_source="per-frame camera_to_world",
-            extra={"sensor": self.sensor_name, "colour": f"{self.color_compression} "
-                   f"{self.color_size[0]}x{self.color_size[1]}", "truncated": self.truncated,
-                   "frames_announced": self.num_frames_announced},
+            extra={
+                "sensor": self.sensor_name,
+                "colour": f"{self.color_compression} {self.color_size[0]}x{self.color_size[1]}",
+                "truncated": self.truncated,
+                "frames_announced": self.num_frames_announced,
+            },
         )
 
 
-def write_sens(path, frames, intrinsic_color, intrinsic_depth, *, sensor_name="real3d",
-               depth_shift: float = 1000.0, color_format: str = "jpeg") -> None:
+def write_sens(
+    path,
+    frames,
+    intrinsic_color,
+    intrinsic_depth,
+    *,
+    sensor_name="real3d",
+    depth_shift: float = 1000.0,
+    color_format: str = "jpeg",
+) -> None:
     """Write a ``.sens`` file (used to convert recordings and to test the reader).
 
     Args:
@@ -378,15 +405,13 @@ def write_sens(path, frames, intrinsic_color, intrinsic_depth, *, sensor_name="r
         f.write(struct.pack("<IQ", 4, len(name)) + name)
         for M in (mat4(intrinsic_color), np.eye(4), mat4(intrinsic_depth), np.eye(4)):
             f.write(np.asarray(M, dtype="<f4").tobytes())
-        f.write(struct.pack("<iiIIIIfQ", codes[color_format], 1, cw, ch, dw, dh, depth_shift,
-                            len(frames)))
+        f.write(struct.pack("<iiIIIIfQ", codes[color_format], 1, cw, ch, dw, dh, depth_shift, len(frames)))
         for rgb, depth_raw, pose, t_us in frames:
             if color_format == "raw":
                 cbytes = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
             else:
                 buf = io.BytesIO()
-                Image.fromarray(rgb).save(buf, format="JPEG" if color_format == "jpeg" else "PNG",
-                                          quality=95)
+                Image.fromarray(rgb).save(buf, format="JPEG" if color_format == "jpeg" else "PNG", quality=95)
                 cbytes = buf.getvalue()
             dbytes = zlib.compress(np.ascontiguousarray(depth_raw, dtype="<u2").tobytes())
             P = np.full((4, 4), -np.inf, np.float32) if pose is None else np.asarray(pose)

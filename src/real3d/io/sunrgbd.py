@@ -35,8 +35,11 @@ CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def _scene_parts(p: Path) -> dict[str, bool]:
-    return {"intrinsics.txt": (p / "intrinsics.txt").is_file(), "image/": (p / "image").is_dir(),
-            "depth/": (p / "depth").is_dir()}
+    return {
+        "intrinsics.txt": (p / "intrinsics.txt").is_file(),
+        "image/": (p / "image").is_dir(),
+        "depth/": (p / "depth").is_dir(),
+    }
 
 
 def is_scene_dir(p: Path) -> bool:
@@ -85,12 +88,12 @@ class SUNRGBDSequence(Sequence):
         else:
             # A folder with some but not all of a scene's parts is a damaged scene: it is a
             # frame, reported as bad, rather than silently left out.
-            scenes = sorted((p for p in root.iterdir() if p.is_dir()
-                             and sum(_scene_parts(p).values()) >= 2),
-                            key=lambda p: _files.natural_key(p.name))
+            scenes = sorted(
+                (p for p in root.iterdir() if p.is_dir() and sum(_scene_parts(p).values()) >= 2),
+                key=lambda p: _files.natural_key(p.name),
+            )
         if not any(is_scene_dir(p) for p in scenes):
-            raise FormatError(
-                f"sunrgbd: no scene folders (intrinsics.txt, image/, depth/) in {root}")
+            raise FormatError(f"sunrgbd: no scene folders (intrinsics.txt, image/, depth/) in {root}")
         for i, scene in enumerate(scenes):
             missing = [k for k, ok in _scene_parts(scene).items() if not ok]
             if missing:
@@ -108,8 +111,7 @@ class SUNRGBDSequence(Sequence):
         depths = [p for p in _files.list_files(ddir, (".png",)) if ".decoded" not in p.name]
         if len(colors) != 1 or len(depths) != 1:
             raise FormatError(
-                f"sunrgbd: {scene}: expected one image and one depth file, found "
-                f"{len(colors)} and {len(depths)}"
+                f"sunrgbd: {scene}: expected one image and one depth file, found {len(colors)} and {len(depths)}"
             )
         rgb = decode_rgb(colors[0])
         depth, invalid = decode_depth_sun(decode_u16(depths[0]))
@@ -125,8 +127,15 @@ class SUNRGBDSequence(Sequence):
             meta["scene_type"] = scene_txt.read_text(errors="replace").strip()
         if pose is not None:
             meta["gravity_T_cam"] = pose
-        return RawFrame(rgb=rgb, depth_m=depth, intrinsics=intr, invalid_encoded=invalid,
-                        world_T_cam=pose, timestamp_s=float(i), meta=meta)
+        return RawFrame(
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intr,
+            invalid_encoded=invalid,
+            world_T_cam=pose,
+            timestamp_s=float(i),
+            meta=meta,
+        )
 
     def _pose(self, i: int):
         r = read_rtilt(self._scenes[i])
@@ -137,7 +146,10 @@ class SUNRGBDSequence(Sequence):
 
     def _info(self) -> SequenceInfo:
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
             depth_encoding="uint16 SUN bit-rotated mm",
             pose_source="gravity (extrinsics/, camera at origin)",
             extra={"depth maps": self.depth_kind},

@@ -48,8 +48,7 @@ def tum_intrinsics(camera: str, width: int = 640, height: int = 480) -> Intrinsi
     try:
         fx, fy, cx, cy = TUM_CAMERAS[camera]
     except KeyError:
-        raise ConfigError(
-            f"unknown TUM camera {camera!r}; valid: {', '.join(TUM_CAMERAS)}") from None
+        raise ConfigError(f"unknown TUM camera {camera!r}; valid: {', '.join(TUM_CAMERAS)}") from None
     intr = Intrinsics(fx, fy, cx, cy, 640, 480)
     return intr if (width, height) == (640, 480) else intr.resized(width, height)
 
@@ -71,8 +70,7 @@ def read_file_list(path, bad_rows: list[str] | None = None) -> tuple[np.ndarray,
     for row in _files.text_rows(path, "TUM file list"):
         try:
             if len(row) < 2:
-                raise FormatError(
-                    f"TUM file list: {path}: expected 'timestamp filename', got {row}")
+                raise FormatError(f"TUM file list: {path}: expected 'timestamp filename', got {row}")
             t = _files.floats(row[:1], 1, "TUM file list", path)[0]
             if not np.isfinite(t):
                 raise FormatError(f"TUM file list: {path}: timestamp {row[0]!r} is not finite")
@@ -112,8 +110,7 @@ def read_groundtruth(path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
             if not np.isfinite(v).all():
                 raise FormatError(f"groundtruth.txt: {path}: row {n + 1} (t={t}) has NaN/inf")
             if np.linalg.norm(v[3:]) < 1e-6:
-                raise FormatError(
-                    f"groundtruth.txt: {path}: row {n + 1} (t={t}) has a zero quaternion")
+                raise FormatError(f"groundtruth.txt: {path}: row {n + 1} (t={t}) has a zero quaternion")
         except FormatError as e:
             bad[len(times)] = str(e)
             reasons.append(str(e))
@@ -124,9 +121,11 @@ def read_groundtruth(path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     if rows_seen == 0:
         return np.zeros(0), np.zeros((0, 7)), {}
     if len(bad) == len(times):
-        raise FormatError(f"groundtruth.txt: {path}: no usable row (expected 8 numbers "
-                          "'timestamp tx ty tz qx qy qz qw' per row with a non-zero "
-                          f"quaternion); {reasons[0] if reasons else 'the file is empty'}")
+        raise FormatError(
+            f"groundtruth.txt: {path}: no usable row (expected 8 numbers "
+            "'timestamp tx ty tz qx qy qz qw' per row with a non-zero "
+            f"quaternion); {reasons[0] if reasons else 'the file is empty'}"
+        )
     times = np.asarray(times, dtype=np.float64)
     order = np.argsort(times, kind="stable")
     rank = np.empty_like(order)
@@ -189,8 +188,7 @@ def samples_used(times: np.ndarray, t: float, max_dt_s: float) -> tuple[int, ...
     return ()
 
 
-def interpolate_pose(times: np.ndarray, txyz_qxyzw: np.ndarray, t: float,
-                     max_dt_s: float) -> np.ndarray | None:
+def interpolate_pose(times: np.ndarray, txyz_qxyzw: np.ndarray, t: float, max_dt_s: float) -> np.ndarray | None:
     """Pose at time ``t`` from sorted samples (N,) and (N, 7) rows ``tx ty tz qx qy qz qw``.
 
     Interpolates between the bracketing samples when both are within ``max_dt_s`` of ``t``,
@@ -201,8 +199,10 @@ def interpolate_pose(times: np.ndarray, txyz_qxyzw: np.ndarray, t: float,
     for k in used:
         v = txyz_qxyzw[k]
         if not np.isfinite(v).all() or np.linalg.norm(v[3:]) < 1e-6:
-            raise FormatError(f"pose sample at t={times[k]}: expected finite 'tx ty tz qx qy "
-                              f"qz qw' with a non-zero quaternion, got {np.asarray(v).tolist()}")
+            raise FormatError(
+                f"pose sample at t={times[k]}: expected finite 'tx ty tz qx qy "
+                f"qz qw' with a non-zero quaternion, got {np.asarray(v).tolist()}"
+            )
     if not used:
         return None
     if len(used) == 1:
@@ -227,8 +227,9 @@ class TUMSequence(Sequence):
 
     format = "tum"
 
-    def __init__(self, path, options: ReadOptions | None = None, *, camera: str | None = None,
-                 max_dt_s: float = 0.02) -> None:
+    def __init__(
+        self, path, options: ReadOptions | None = None, *, camera: str | None = None, max_dt_s: float = 0.02
+    ) -> None:
         super().__init__(path, options)
         root = self.path
         if not root.is_dir():
@@ -238,8 +239,11 @@ class TUMSequence(Sequence):
         t_rgb, rgb_names = read_file_list(root / "rgb.txt", self._bad_list_rows)
         t_depth, depth_names = read_file_list(root / "depth.txt", self._bad_list_rows)
         if self._bad_list_rows:
-            warnings.warn(f"tum: {len(self._bad_list_rows)} unreadable row(s) of rgb.txt / "
-                          f"depth.txt left out; first: {self._bad_list_rows[0]}", stacklevel=2)
+            warnings.warn(
+                f"tum: {len(self._bad_list_rows)} unreadable row(s) of rgb.txt / "
+                f"depth.txt left out; first: {self._bad_list_rows[0]}",
+                stacklevel=2,
+            )
         pairs = associate(t_rgb, t_depth, self.max_dt_s)
         if not pairs:
             raise FormatError(f"tum: no colour/depth pairs within {self.max_dt_s} s in {root}")
@@ -258,8 +262,7 @@ class TUMSequence(Sequence):
                 for i, (t, _, _) in enumerate(self._frames):
                     hit = [k for k in samples_used(times, t, self.max_dt_s) if k in bad_rows]
                     if hit:
-                        self._mark_bad(i, f"tum: pose of the frame at t={t:.6f}: "
-                                          f"{bad_rows[hit[0]]}")
+                        self._mark_bad(i, f"tum: pose of the frame at t={t:.6f}: {bad_rows[hit[0]]}")
 
     def _num_source_frames(self) -> int:
         return len(self._frames)
@@ -268,8 +271,7 @@ class TUMSequence(Sequence):
         if self._gt is None:
             return None
         try:
-            return interpolate_pose(self._gt[0], self._gt[1], self._frames[i][0],
-                                    self.max_dt_s)
+            return interpolate_pose(self._gt[0], self._gt[1], self._frames[i][0], self.max_dt_s)
         except FormatError as e:
             raise FormatError(f"tum: groundtruth.txt of {self.path}: {e}") from None
 
@@ -278,9 +280,12 @@ class TUMSequence(Sequence):
         rgb = decode_rgb(cpath)
         depth, invalid = decode_depth_tum(decode_u16(dpath))
         return RawFrame(
-            rgb=rgb, depth_m=depth, intrinsics=tum_intrinsics(self.camera, rgb.shape[1],
-                                                              rgb.shape[0]),
-            invalid_encoded=invalid, world_T_cam=self._pose(i), timestamp_s=float(t),
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=tum_intrinsics(self.camera, rgb.shape[1], rgb.shape[0]),
+            invalid_encoded=invalid,
+            world_T_cam=self._pose(i),
+            timestamp_s=float(t),
             meta={"color_path": str(cpath), "depth_path": str(dpath)},
         )
 
@@ -289,13 +294,17 @@ class TUMSequence(Sequence):
 
     def _info(self) -> SequenceInfo:
         intr = self.options.intrinsics or tum_intrinsics(self.camera)
-        extra = {"camera": self.camera + (" (name unknown: ROS default)"
-                                          if self._camera_guessed else "")}
+        extra = {"camera": self.camera + (" (name unknown: ROS default)" if self._camera_guessed else "")}
         if self._bad_list_rows:
-            extra["unreadable list rows"] = (f"{len(self._bad_list_rows)} left out; first: "
-                                             f"{self._bad_list_rows[0]}")
+            extra["unreadable list rows"] = f"{len(self._bad_list_rows)} left out; first: {self._bad_list_rows[0]}"
         return SequenceInfo(
-            format=self.format, path=str(self.path), num_frames=0, num_source_frames=0,
-            size_hw=intr.size_hw, intrinsics=intr, depth_encoding="uint16, 5000 per metre",
-            pose_source="groundtruth.txt" if self._gt is not None else None, extra=extra,
+            format=self.format,
+            path=str(self.path),
+            num_frames=0,
+            num_source_frames=0,
+            size_hw=intr.size_hw,
+            intrinsics=intr,
+            depth_encoding="uint16, 5000 per metre",
+            pose_source="groundtruth.txt" if self._gt is not None else None,
+            extra=extra,
         )

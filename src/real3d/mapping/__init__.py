@@ -13,6 +13,16 @@ from real3d.mapping.semantic_map import (
 )
 
 __all__ = [
-    "SemanticMap", "SemanticMapConfig", "MapRefinement", "SemanticPoints", "VoxelHash", "pack_coords",
-    "pack_floor", "unpack_keys", "OCCUPIED", "FREE", "UNKNOWN", "MAP_FORMAT_VERSION",
+    "SemanticMap",
+    "SemanticMapConfig",
+    "MapRefinement",
+    "SemanticPoints",
+    "VoxelHash",
+    "pack_coords",
+    "pack_floor",
+    "unpack_keys",
+    "OCCUPIED",
+    "FREE",
+    "UNKNOWN",
+    "MAP_FORMAT_VERSION",
 ]

@@ -81,8 +81,7 @@ class SemanticMapConfig:
             raise ConfigError(f"SemanticMapConfig: voxel_size_m must be > 0, got {self.voxel_size_m}")
         if not self.truncation_m >= self.voxel_size_m:
             raise ConfigError(
-                f"SemanticMapConfig: truncation_m ({self.truncation_m}) must be >= voxel_size_m "
-                f"({self.voxel_size_m})"
+                f"SemanticMapConfig: truncation_m ({self.truncation_m}) must be >= voxel_size_m ({self.voxel_size_m})"
             )
         if self.num_classes < 2:
             raise ConfigError(f"SemanticMapConfig: num_classes must be >= 2, got {self.num_classes}")
@@ -99,8 +98,12 @@ class SemanticMapConfig:
             raise ConfigError(f"SemanticMapConfig: geometry_edge_jump must be >= 0, got {self.geometry_edge_jump}")
         if not 0 < self.min_prob < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("SemanticMapConfig: need 0 < min_prob < 1 and 0 <= label_smoothing < 1")
-        positive = {"max_weight": self.max_weight, "max_instance_votes": self.max_instance_votes,
-                    "edge_step_px": self.edge_step_px, "edge_jump": self.edge_jump}
+        positive = {
+            "max_weight": self.max_weight,
+            "max_instance_votes": self.max_instance_votes,
+            "edge_step_px": self.edge_step_px,
+            "edge_jump": self.edge_jump,
+        }
         for name, v in positive.items():
             if not v > 0:
                 raise ConfigError(f"SemanticMapConfig: {name} must be > 0, got {v}")

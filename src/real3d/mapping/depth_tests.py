@@ -10,8 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def incidence_cos(depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.ndarray,
-                   min_cos: float = 0.25, max_jump: float = 0.05, step: int = 2) -> np.ndarray:
+def incidence_cos(
+    depth: np.ndarray,
+    K,
+    v: np.ndarray,
+    u: np.ndarray,
+    d: np.ndarray,
+    min_cos: float = 0.25,
+    max_jump: float = 0.05,
+    step: int = 2,
+) -> np.ndarray:
     """|cos| of the angle between the viewing ray and the surface normal at pixels (v, u).
 
     The normal comes from central differences (``step`` pixels each way, which averages
@@ -50,8 +58,10 @@ def on_depth_edge(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, ju
     d = depth[v, u]
     inv = 1.0 / np.maximum(d, 1e-6)
     edge = np.zeros(v.shape[0], bool)
-    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
-                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
+    for (av, au), (bv, bu) in (
+        (((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
+        (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1)))),
+    ):
         a, b = depth[av, au], depth[bv, bu]
         ok = (a > 0) & (b > 0)
         second = 1.0 / np.maximum(a, 1e-6) + 1.0 / np.maximum(b, 1e-6) - 2.0 * inv
@@ -68,8 +78,10 @@ def between_surfaces(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int,
     h, w = depth.shape
     d = depth[v, u]
     out = np.zeros(v.shape[0], bool)
-    for (av, au), (bv, bu) in ((((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
-                               (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1))))):
+    for (av, au), (bv, bu) in (
+        (((np.maximum(v - step, 0), u), (np.minimum(v + step, h - 1), u))),
+        (((v, np.maximum(u - step, 0)), (v, np.minimum(u + step, w - 1)))),
+    ):
         a, b = depth[av, au], depth[bv, bu]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         out |= (lo > 0) & (d - lo > rel * d) & (hi - d > rel * d)
@@ -98,8 +110,12 @@ def agrees_with_a_neighbour(depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol
     h, w = depth.shape
     d = depth[v, u]
     out = np.zeros(v.shape[0], bool)
-    for nv, nu in ((np.maximum(v - 1, 0), u), (np.minimum(v + 1, h - 1), u),
-                   (v, np.maximum(u - 1, 0)), (v, np.minimum(u + 1, w - 1))):
+    for nv, nu in (
+        (np.maximum(v - 1, 0), u),
+        (np.minimum(v + 1, h - 1), u),
+        (v, np.maximum(u - 1, 0)),
+        (v, np.minimum(u + 1, w - 1)),
+    ):
         same = (nv == v) & (nu == u)
         out |= ~same & (np.abs(depth[nv, nu] - d) <= tol * d)
     return out

@@ -73,8 +73,13 @@ def observed_surface_points(frames: list[Frame], stride: int = 4, max_depth_m: f
     return np.concatenate(pts) if pts else np.zeros((0, 3))
 
 
-def evaluate_map(semantic_map: SemanticMap, mesh: SceneMesh, reference_points: np.ndarray | None = None,
-                 completeness_threshold_cm: float = 5.0, num_classes: int = 14) -> MapMetrics:
+def evaluate_map(
+    semantic_map: SemanticMap,
+    mesh: SceneMesh,
+    reference_points: np.ndarray | None = None,
+    completeness_threshold_cm: float = 5.0,
+    num_classes: int = 14,
+) -> MapMetrics:
     """Compare the map's labelled surface voxels with a labelled mesh.
 
     Args:
@@ -91,8 +96,9 @@ def evaluate_map(semantic_map: SemanticMap, mesh: SceneMesh, reference_points: n
     pred = sp.labels
     valid = (pred > 0) & (gt > 0)
     acc = float((pred[valid] == gt[valid]).mean()) if valid.any() else 0.0
-    conf = np.bincount(gt[valid].astype(np.int64) * num_classes + pred[valid],
-                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    conf = np.bincount(
+        gt[valid].astype(np.int64) * num_classes + pred[valid], minlength=num_classes * num_classes
+    ).reshape(num_classes, num_classes)
     inter = np.diag(conf).astype(float)
     union = conf.sum(0) + conf.sum(1) - np.diag(conf)
     ious = {int(c): float(inter[c] / union[c]) for c in range(1, num_classes) if union[c] > 0}

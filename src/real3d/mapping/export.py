@@ -44,8 +44,9 @@ def extract_mesh(semantic_map: SemanticMap, min_weight: float = 1.0) -> Semantic
     keep = arr["weight"] >= min_weight
     coords = arr["coords"][keep]
     if coords.shape[0] < 8:
-        return SemanticMesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros(0, np.uint8),
-                            np.zeros((0, 3), np.uint8))
+        return SemanticMesh(
+            np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros(0, np.uint8), np.zeros((0, 3), np.uint8)
+        )
     lo = coords.min(axis=0) - 1
     shape = tuple(coords.max(axis=0) - lo + 2)
     vol = np.ones(shape, np.float32)
@@ -75,12 +76,21 @@ def extract_mesh(semantic_map: SemanticMap, min_weight: float = 1.0) -> Semantic
     return SemanticMesh(world, faces.astype(np.int64), labels, colors)
 
 
-def _write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.ndarray | None,
-               faces: np.ndarray | None) -> Path:
+def _write_ply(
+    path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.ndarray | None, faces: np.ndarray | None
+) -> Path:
     n = vertices.shape[0]
-    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}",
-              "property float x", "property float y", "property float z",
-              "property uchar red", "property uchar green", "property uchar blue"]
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        f"element vertex {n}",
+        "property float x",
+        "property float y",
+        "property float z",
+        "property uchar red",
+        "property uchar green",
+        "property uchar blue",
+    ]
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")]
     if labels is not None:
         header.append("property uchar label")
@@ -105,8 +115,14 @@ def _write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.
     return path
 
 
-def write_semantic_ply(path, points: np.ndarray, labels: np.ndarray, colors: np.ndarray | None = None,
-                       label_set: LabelSet = NYU13, faces: np.ndarray | None = None) -> Path:
+def write_semantic_ply(
+    path,
+    points: np.ndarray,
+    labels: np.ndarray,
+    colors: np.ndarray | None = None,
+    label_set: LabelSet = NYU13,
+    faces: np.ndarray | None = None,
+) -> Path:
     """Binary PLY of points (or a mesh when ``faces`` is given) coloured by class.
 
     Args:
@@ -120,9 +136,7 @@ def write_semantic_ply(path, points: np.ndarray, labels: np.ndarray, colors: np.
     if points.ndim != 2 or points.shape[1] != 3:
         raise InputError(f"write_semantic_ply: expected points (N, 3), got {describe_array(points)}")
     if labels.shape != (points.shape[0],):
-        raise InputError(
-            f"write_semantic_ply: expected labels ({points.shape[0]},), got {describe_array(labels)}"
-        )
+        raise InputError(f"write_semantic_ply: expected labels ({points.shape[0]},), got {describe_array(labels)}")
     if colors is None:
         colors = label_set.colorize(labels)
     return _write_ply(Path(path), points, np.asarray(colors, np.uint8), labels.astype(np.uint8), faces)

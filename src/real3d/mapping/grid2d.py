@@ -74,8 +74,13 @@ class Grid2D:
     def cell_to_world(self, rc) -> np.ndarray:
         """(N, 2) (row, col) -> (N, 2) world xy of cell centres, metres."""
         rc = np.asarray(rc, np.float64).reshape(-1, 2)
-        return np.stack([self.origin_xy[0] + (rc[:, 1] + 0.5) * self.resolution_m,
-                         self.origin_xy[1] + (rc[:, 0] + 0.5) * self.resolution_m], axis=1)
+        return np.stack(
+            [
+                self.origin_xy[0] + (rc[:, 1] + 0.5) * self.resolution_m,
+                self.origin_xy[1] + (rc[:, 0] + 0.5) * self.resolution_m,
+            ],
+            axis=1,
+        )
 
     def inside(self, rc) -> np.ndarray:
         rc = np.asarray(rc).reshape(-1, 2)
@@ -89,8 +94,9 @@ def _splat(grid: np.ndarray, rc: np.ndarray) -> None:
     grid[rc[ok, 0], rc[ok, 1]] = True
 
 
-def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, cell_m: float,
-                   z0: float, z1: float, max_gap_levels: int) -> np.ndarray:
+def _known_columns(
+    grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, cell_m: float, z0: float, z1: float, max_gap_levels: int
+) -> np.ndarray:
     """(H, W) bool: grid cells whose column of ``cell_m`` cubes over [z0, z1) the map
     knows: its top cube holds a free-space cell (centres ``free_pts``) or an observed fine
     voxel (centres ``voxel_xyz``), and no run of unknown cubes below it is longer than
@@ -108,8 +114,14 @@ def _known_columns(grid: Grid2D, free_pts: np.ndarray, voxel_xyz: np.ndarray, ce
         c = np.floor(np.reshape(pts, (-1, 3)) / cell_m).astype(np.int64)
         c[:, :2] -= c0
         c[:, 2] -= lv0
-        ok = ((c[:, 0] >= 0) & (c[:, 0] < nx) & (c[:, 1] >= 0) & (c[:, 1] < ny)
-              & (c[:, 2] >= 0) & (c[:, 2] < vol.shape[2]))
+        ok = (
+            (c[:, 0] >= 0)
+            & (c[:, 0] < nx)
+            & (c[:, 1] >= 0)
+            & (c[:, 1] < ny)
+            & (c[:, 2] >= 0)
+            & (c[:, 2] < vol.shape[2])
+        )
         vol[c[ok, 0], c[ok, 1], c[ok, 2]] = True
     known = vol[:, :, -1].copy()
     g = max_gap_levels + 1
@@ -189,9 +201,21 @@ class ProjectionConfig:
 
 
 # The keyword form's argument order before ProjectionConfig (bounds_xy was the fifth).
-_LEGACY_ORDER = ("resolution_m", "z_min_m", "z_max_m", "min_weight", "bounds_xy", "floor_label",
-                 "min_column_voxels", "min_hit_ratio", "traversed_radius_m", "free_low_m",
-                 "obstacle_points", "free_column_top_m", "free_column_gap_m")
+_LEGACY_ORDER = (
+    "resolution_m",
+    "z_min_m",
+    "z_max_m",
+    "min_weight",
+    "bounds_xy",
+    "floor_label",
+    "min_column_voxels",
+    "min_hit_ratio",
+    "traversed_radius_m",
+    "free_low_m",
+    "obstacle_points",
+    "free_column_top_m",
+    "free_column_gap_m",
+)
 
 
 def _legacy_config(args: tuple, kwargs: dict) -> tuple[ProjectionConfig, object]:
@@ -209,8 +233,9 @@ def _legacy_config(args: tuple, kwargs: dict) -> tuple[ProjectionConfig, object]
     return ProjectionConfig(**given), bounds_xy
 
 
-def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float | None = None, *args,
-                   bounds_xy=None, **kwargs) -> Grid2D:
+def project_map_2d(
+    semantic_map: SemanticMap, config: ProjectionConfig | float | None = None, *args, bounds_xy=None, **kwargs
+) -> Grid2D:
     """Project the map onto the floor plane.
 
     Occupied: fine voxels on or behind a surface (sdf < half a voxel) with weight >=
@@ -263,14 +288,15 @@ def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float |
     min_weight, min_hit_ratio, min_column_voxels = c.min_weight, c.min_hit_ratio, c.min_column_voxels
     floor_label, traversed_radius_m, obstacle_points = c.floor_label, c.traversed_radius_m, c.obstacle_points
     if free_column_gap_m < 0 or (free_column_top_m is not None and not free_column_top_m > z_min_m):
-        raise InputError(f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
-                         f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})")
+        raise InputError(
+            f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
+            f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})"
+        )
     if not free_low_m >= 0:
         raise InputError(f"project_map_2d: expected free_low_m >= 0, got {free_low_m}")
     if resolution_m <= 0 or not z_max_m > z_min_m:
         raise InputError(
-            f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, "
-            f"[{z_min_m}, {z_max_m}]"
+            f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, [{z_min_m}, {z_max_m}]"
         )
     arr = semantic_map.voxel_arrays()
     vs = semantic_map.voxel_size_m
@@ -375,12 +401,19 @@ def project_map_2d(semantic_map: SemanticMap, config: ProjectionConfig | float |
         _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
     if free_column_top_m is not None:
         # Floor and free space so far; the cells a camera stood over (below) stay free.
-        grid.free &= _known_columns(grid, free_pts, centres[arr["weight"] > 0], fv, z_min_m,
-                                    min(z_max_m, free_column_top_m), int(round(free_column_gap_m / fv)))
+        grid.free &= _known_columns(
+            grid,
+            free_pts,
+            centres[arr["weight"] > 0],
+            fv,
+            z_min_m,
+            min(z_max_m, free_column_top_m),
+            int(round(free_column_gap_m / fv)),
+        )
     if traversed_radius_m > 0 and semantic_map.frames_integrated:
         k = ratio_count(traversed_radius_m, resolution_m)
-        dr, dc = np.mgrid[-k:k + 1, -k:k + 1]
-        disc = (dr * dr + dc * dc) * resolution_m ** 2 <= traversed_radius_m ** 2
+        dr, dc = np.mgrid[-k : k + 1, -k : k + 1]
+        disc = (dr * dr + dc * dc) * resolution_m**2 <= traversed_radius_m**2
         offs = np.stack([dr[disc], dc[disc]], axis=1)
         cams = grid.world_to_cell(semantic_map.camera_positions[:, :2])
         _splat(grid.free, (cams[:, None, :] + offs[None]).reshape(-1, 2))

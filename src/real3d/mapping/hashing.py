@@ -63,8 +63,7 @@ def keys_from_cells(cells: np.ndarray, cell_m: float | None = None) -> np.ndarra
     if cells.size and not (cells.min() >= -_OFFSET and cells.max() < _OFFSET):
         if cell_m is None or not np.isfinite(cells).all():
             raise InputError(
-                f"keys_from_cells: cells span [{cells.min():.0f}, {cells.max():.0f}], outside "
-                f"[{-_OFFSET}, {_OFFSET})"
+                f"keys_from_cells: cells span [{cells.min():.0f}, {cells.max():.0f}], outside [{-_OFFSET}, {_OFFSET})"
             )
         lim = _OFFSET * cell_m
         raise InputError(

@@ -15,8 +15,9 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
 * TSDF: each allocated voxel centre is projected into the full-resolution depth image;
   ``sdf = (depth - z_centre) * |ray| * cos(incidence)`` (metres, > 0 in front of the
   surface; the incidence angle between ray and surface normal comes from the depth image,
-  so the value approximates the distance to the surface, not along the ray) is stored as ``tsdf = clip(sdf / truncation_m, -1, 1)`` (voxels more than a truncation
-  behind the surface are left alone) and averaged with weight +1 per frame, capped at
+  so the value approximates the distance to the surface, not along the ray) is stored as
+  ``tsdf = clip(sdf / truncation_m, -1, 1)`` (voxels more than a truncation behind the
+  surface are left alone) and averaged with weight +1 per frame, capped at
   ``max_weight``. Each voxel gets exactly one update per frame.
 * Class evidence: voxels within ``label_band_voxels`` of the surface add ``log(max(p, min_prob))`` of
   the class probabilities of the pixel they project to (naive-Bayes log-posterior, renormalised so its maximum is
@@ -63,8 +64,7 @@ from real3d.mapping.storage import MAP_FORMAT_VERSION, MapStorage
 if TYPE_CHECKING:
     from real3d.core.segmentation import SegmentationResult
 
-__all__ = ["FREE", "MAP_FORMAT_VERSION", "OCCUPIED", "UNKNOWN", "SemanticMap", "SemanticMapConfig",
-           "SemanticPoints"]
+__all__ = ["FREE", "MAP_FORMAT_VERSION", "OCCUPIED", "UNKNOWN", "SemanticMap", "SemanticMapConfig", "SemanticPoints"]
 
 OCCUPIED = 1
 FREE = 0
@@ -251,17 +251,14 @@ class SemanticMap(MapStorage):
                 f"ids (0 = none), got {describe_array(instances)}"
             )
         if instances.size and instances.dtype.kind == "i" and int(instances.min()) < 0:
-            raise InputError(
-                f"SemanticMap.integrate: instance ids must be >= 0 (0 = none), got {int(instances.min())}"
-            )
+            raise InputError(f"SemanticMap.integrate: instance ids must be >= 0 (0 = none), got {int(instances.min())}")
         if instances.size and int(instances.max()) >= 1 << 31:
-            raise InputError(
-                f"SemanticMap.integrate: instance ids must be < 2**31, got {int(instances.max())}"
-            )
+            raise InputError(f"SemanticMap.integrate: instance ids must be < 2**31, got {int(instances.max())}")
         return instances
 
-    def integrate(self, frame: Frame, probs: SegmentationResult | np.ndarray | None = None,
-                  instances: np.ndarray | None = None) -> None:
+    def integrate(
+        self, frame: Frame, probs: SegmentationResult | np.ndarray | None = None, instances: np.ndarray | None = None
+    ) -> None:
         """Fuse one frame.
 
         Args:
@@ -438,8 +435,11 @@ class SemanticMap(MapStorage):
             pair, cnt = np.unique(seg_idx[has] * (1 << 32) + cur[has], return_counts=True)
             ps, pm = pair >> 32, pair & ((1 << 32) - 1)
             inst_cls = self._instance_class[pm].astype(np.int64)
-            ok = ((cnt >= cfg.instance_min_voxels) & (cnt >= cfg.instance_min_overlap * n_vox[ps])
-                  & ((inst_cls == 0) | (cls[ps] == 0) | (inst_cls == cls[ps])))
+            ok = (
+                (cnt >= cfg.instance_min_voxels)
+                & (cnt >= cfg.instance_min_overlap * n_vox[ps])
+                & ((inst_cls == 0) | (cls[ps] == 0) | (inst_cls == cls[ps]))
+            )
             used: set[int] = set()
             # Greedy one-to-one: the largest overlaps first.
             for k in np.argsort(-cnt, kind="stable"):
@@ -565,8 +565,9 @@ class SemanticMap(MapStorage):
             if len(refinement) > len(self):
                 raise InputError(f"set_refinement: covers {len(refinement)} rows, the map has {len(self)}")
             if len(refinement) and int(refinement.labels.max()) >= self.config.num_classes:
-                raise InputError(f"set_refinement: label {int(refinement.labels.max())} >= num_classes "
-                                 f"{self.config.num_classes}")
+                raise InputError(
+                    f"set_refinement: label {int(refinement.labels.max())} >= num_classes {self.config.num_classes}"
+                )
         self._refinement = refinement
         self.version += 1
 
@@ -704,9 +705,14 @@ class SemanticMap(MapStorage):
             out |= ok & ((t >= 0) != (t0 >= 0)) & (np.abs(t - t0) <= jump)
         return out
 
-    def semantic_points(self, band_voxels: float = 1.0, min_weight: float = 1.0,
-                        snap: bool = True, measured: bool = False,
-                        use_refinement: bool = True) -> SemanticPoints:
+    def semantic_points(
+        self,
+        band_voxels: float = 1.0,
+        min_weight: float = 1.0,
+        snap: bool = True,
+        measured: bool = False,
+        use_refinement: bool = True,
+    ) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
         With ``snap`` each voxel centre takes one Newton step onto the zero level,

@@ -84,10 +84,19 @@ class MapStorage:
     def nbytes(self) -> int:
         """Bytes held by voxel storage (tables and attribute arrays)."""
         return int(
-            self._hash.nbytes + self._free.nbytes + self._tsdf.nbytes + self._weight.nbytes
-            + self._color.nbytes + self._logev.nbytes + self._class_weight.nbytes
-            + self._color_weight.nbytes + self._instance.nbytes + self._instance_votes.nbytes
-            + self._hits.nbytes + self._hit_offset.nbytes + self._hit_weight.nbytes
+            self._hash.nbytes
+            + self._free.nbytes
+            + self._tsdf.nbytes
+            + self._weight.nbytes
+            + self._color.nbytes
+            + self._logev.nbytes
+            + self._class_weight.nbytes
+            + self._color_weight.nbytes
+            + self._instance.nbytes
+            + self._instance_votes.nbytes
+            + self._hits.nbytes
+            + self._hit_offset.nbytes
+            + self._hit_weight.nbytes
             + self._free_count.nbytes
         )
 
@@ -157,13 +166,20 @@ class MapStorage:
             "config_keys": np.array(list(asdict(self.config).keys())),
             "config_values": np.array([float(v) for v in asdict(self.config).values()]),
             "keys": self._hash.keys.copy(),
-            "tsdf": self._tsdf[:n], "weight": self._weight[:n], "color": self._color[:n],
-            "log_evidence": self._logev[:n], "class_weight": self._class_weight[:n],
+            "tsdf": self._tsdf[:n],
+            "weight": self._weight[:n],
+            "color": self._color[:n],
+            "log_evidence": self._logev[:n],
+            "class_weight": self._class_weight[:n],
             "color_weight": self._color_weight[:n],
-            "instance": self._instance[:n], "instance_votes": self._instance_votes[:n],
-            "instance_class": self._instance_class, "hits": self._hits[:n],
-            "hit_offset": self._hit_offset[:n], "hit_weight": self._hit_weight[:n],
-            "free_keys": self._free.keys.copy(), "free_count": self._free_count[:nf],
+            "instance": self._instance[:n],
+            "instance_votes": self._instance_votes[:n],
+            "instance_class": self._instance_class,
+            "hits": self._hits[:n],
+            "hit_offset": self._hit_offset[:n],
+            "hit_weight": self._hit_weight[:n],
+            "free_keys": self._free.keys.copy(),
+            "free_count": self._free_count[:nf],
             "frames_integrated": np.array(self.frames_integrated),
             "camera_positions": self.camera_positions,
         }
@@ -211,23 +227,28 @@ class MapStorage:
         def arr(name: str, shape: tuple, kinds: str) -> np.ndarray:
             a = z[name]
             if a.shape != shape or a.dtype.kind not in kinds:
-                raise FormatError(f"SemanticMap.load: {path} array {name!r}: expected shape {shape} of kind "
-                                  f"{kinds!r}, got {a.dtype} {a.shape}")
+                raise FormatError(
+                    f"SemanticMap.load: {path} array {name!r}: expected shape {shape} of kind "
+                    f"{kinds!r}, got {a.dtype} {a.shape}"
+                )
             return a
 
         version = int(arr("format_version", (), "iu"))
         if version > MAP_FORMAT_VERSION:
             raise FormatError(
-                f"SemanticMap.load: {path} has format version {version}, this real3d "
-                f"reads <= {MAP_FORMAT_VERSION}"
+                f"SemanticMap.load: {path} has format version {version}, this real3d reads <= {MAP_FORMAT_VERSION}"
             )
         if version < 1:
-            raise FormatError(f"SemanticMap.load: {path} has format version {version}; expected 1..{MAP_FORMAT_VERSION}")
+            raise FormatError(
+                f"SemanticMap.load: {path} has format version {version}; expected 1..{MAP_FORMAT_VERSION}"
+            )
         keys_c = z["config_keys"]
         vals_c = z["config_values"]
         if keys_c.ndim != 1 or keys_c.dtype.kind != "U" or vals_c.shape != keys_c.shape or vals_c.dtype.kind != "f":
-            raise FormatError(f"SemanticMap.load: {path} config arrays: expected names and numbers of one length, "
-                              f"got {keys_c.dtype} {keys_c.shape} and {vals_c.dtype} {vals_c.shape}")
+            raise FormatError(
+                f"SemanticMap.load: {path} config arrays: expected names and numbers of one length, "
+                f"got {keys_c.dtype} {keys_c.shape} and {vals_c.dtype} {vals_c.shape}"
+            )
         fields = SemanticMapConfig.__dataclass_fields__
         cfg_kw = {}
         for k, val in zip(keys_c.tolist(), vals_c.tolist()):
@@ -240,7 +261,9 @@ class MapStorage:
         m = cls(config)
         keys = z["keys"]
         if keys.ndim != 1 or keys.dtype != np.int64:
-            raise FormatError(f"SemanticMap.load: {path} array 'keys': expected int64 (N,), got {keys.dtype} {keys.shape}")
+            raise FormatError(
+                f"SemanticMap.load: {path} array 'keys': expected int64 (N,), got {keys.dtype} {keys.shape}"
+            )
         n, c = keys.shape[0], config.num_classes
         if n and np.unique(keys).shape[0] != n:
             raise FormatError(f"SemanticMap.load: {path} array 'keys' repeats voxels; the file is corrupt")
@@ -257,22 +280,28 @@ class MapStorage:
             m._instance_votes[:n] = arr("instance_votes", (n,), "f")
             ic = z["instance_class"]
             if ic.ndim != 1 or ic.shape[0] < 1 or ic.dtype.kind not in "iu":
-                raise FormatError(f"SemanticMap.load: {path} array 'instance_class': expected integers (I,), "
-                                  f"got {ic.dtype} {ic.shape}")
+                raise FormatError(
+                    f"SemanticMap.load: {path} array 'instance_class': expected integers (I,), "
+                    f"got {ic.dtype} {ic.shape}"
+                )
             m._instance_class = ic.astype(np.uint8)
             m._hits[:n] = arr("hits", (n,), "f")
             cams = z["camera_positions"]
             if cams.ndim != 2 or cams.shape[1] != 3 or cams.dtype.kind != "f":
-                raise FormatError(f"SemanticMap.load: {path} array 'camera_positions': expected float (F, 3), "
-                                  f"got {cams.dtype} {cams.shape}")
+                raise FormatError(
+                    f"SemanticMap.load: {path} array 'camera_positions': expected float (F, 3), "
+                    f"got {cams.dtype} {cams.shape}"
+                )
             m._camera_positions = list(cams)
         if version >= 3:
             m._hit_offset[:n] = arr("hit_offset", (n, 3), "f")
             m._hit_weight[:n] = arr("hit_weight", (n,), "f")
         free_keys = z["free_keys"]
         if free_keys.ndim != 1 or free_keys.dtype != np.int64:
-            raise FormatError(f"SemanticMap.load: {path} array 'free_keys': expected int64 (M,), "
-                              f"got {free_keys.dtype} {free_keys.shape}")
+            raise FormatError(
+                f"SemanticMap.load: {path} array 'free_keys': expected int64 (M,), "
+                f"got {free_keys.dtype} {free_keys.shape}"
+            )
         nf = free_keys.shape[0]
         if nf and np.unique(free_keys).shape[0] != nf:
             raise FormatError(f"SemanticMap.load: {path} array 'free_keys' repeats cells; the file is corrupt")

@@ -123,18 +123,24 @@ def verify_weights(weights: str | os.PathLike, card: dict, who: str) -> None:
     weights = Path(weights)
     expected = card.get(DIGEST_KEY)
     if expected is None:
-        warnings.warn(f"{who}: the card {card_path(weights)} records no sha256, so {weights} is not checked for "
-                      "corruption; write_card (real3d.models.cards) adds it", UnverifiedWeightsWarning, stacklevel=3)
+        warnings.warn(
+            f"{who}: the card {card_path(weights)} records no sha256, so {weights} is not checked for "
+            "corruption; write_card (real3d.models.cards) adds it",
+            UnverifiedWeightsWarning,
+            stacklevel=3,
+        )
         return
     if not isinstance(expected, str) or not _HEX64.fullmatch(expected):
-        raise FormatError(f"{who}: {card_path(weights)} field {DIGEST_KEY}: expected 64 lower-case hex digits, "
-                          f"got {expected!r}")
+        raise FormatError(
+            f"{who}: {card_path(weights)} field {DIGEST_KEY}: expected 64 lower-case hex digits, got {expected!r}"
+        )
     actual = file_sha256(weights)
     if actual != expected:
         raise FormatError(
             f"{who}: {weights} is corrupt or was changed after its card was written: sha256 {actual}, its card "
             f"{card_path(weights)} expects {expected}; restore the file (reinstall real3d for shipped weights) "
-            "or save the weights again")
+            "or save the weights again"
+        )
 
 
 def derived_card(model, drop: Iterable[str] = WEIGHTS_ONLY) -> dict:

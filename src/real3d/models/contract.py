@@ -64,8 +64,9 @@ class Segmenter(Protocol):
     @property
     def supports_guided(self) -> bool: ...
 
-    def predict(self, frame: Frame, *, flip: bool = False, scales: Sequence[float] = (1.0,),
-                guided: bool | None = None) -> SegmentationResult:
+    def predict(
+        self, frame: Frame, *, flip: bool = False, scales: Sequence[float] = (1.0,), guided: bool | None = None
+    ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
         ``flip``: also run the mirrored frame and average; ``scales``: run at these
@@ -91,8 +92,17 @@ def missing_members(obj) -> list[str]:
     return [m for m in _MEMBERS if not hasattr(obj, m)]
 
 
-_MEMBERS = ("name", "label_set", "uses_rgb", "uses_depth", "input_hw", "exportable", "quantizable",
-            "supports_guided", "predict")
+_MEMBERS = (
+    "name",
+    "label_set",
+    "uses_rgb",
+    "uses_depth",
+    "input_hw",
+    "exportable",
+    "quantizable",
+    "supports_guided",
+    "predict",
+)
 
 
 class ConfigCapabilities:

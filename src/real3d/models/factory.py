@@ -21,9 +21,14 @@ BACKENDS = ("torch", "onnx", "int8")
 __all__ = ["BACKENDS", "ModelSpec", "create_model", "list_models"]
 
 
-def create_model(spec: ModelSpec = "rgbd-default", backend: str = "torch", *,
-                 cache_dir: str | os.PathLike | None = None, threads: int | None = None,
-                 calibration_frames: int = 16) -> Segmenter:
+def create_model(
+    spec: ModelSpec = "rgbd-default",
+    backend: str = "torch",
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    calibration_frames: int = 16,
+) -> Segmenter:
     """A segmentation model for ``spec`` on ``backend`` (see the module docstring).
 
     Args:
@@ -52,5 +57,4 @@ def create_model(spec: ModelSpec = "rgbd-default", backend: str = "torch", *,
         return net.eval()
     from real3d.deploy.runtime import ort_segmenter
 
-    return ort_segmenter(net, backend, cache_dir=cache_dir, threads=threads,
-                         calibration_frames=calibration_frames)
+    return ort_segmenter(net, backend, cache_dir=cache_dir, threads=threads, calibration_frames=calibration_frames)

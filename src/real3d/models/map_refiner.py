@@ -50,23 +50,34 @@ class MapRefiner:
     refiner.
     """
 
-    def __init__(self, model: Seg3DNet | str | os.PathLike = "seg3d-small", instances: bool = True,
-                 cluster_radius_m: float = 0.1, min_instance_points: int = 20, labels: bool = True,
-                 adjacency_m: float | None = 0.08, incremental: bool = True, block_voxels: int = 16,
-                 margin_blocks: int = 1) -> None:
+    def __init__(
+        self,
+        model: Seg3DNet | str | os.PathLike = "seg3d-small",
+        instances: bool = True,
+        cluster_radius_m: float = 0.1,
+        min_instance_points: int = 20,
+        labels: bool = True,
+        adjacency_m: float | None = 0.08,
+        incremental: bool = True,
+        block_voxels: int = 16,
+        margin_blocks: int = 1,
+    ) -> None:
         self.net = model if isinstance(model, Seg3DNet) else create_seg3d(model)
         self.net.eval()
         self.instances = bool(instances) and self.net.offset_head is not None
         if not cluster_radius_m > 0 or min_instance_points < 1:
-            raise InputError(f"MapRefiner: cluster_radius_m > 0 and min_instance_points >= 1 expected, got "
-                             f"{cluster_radius_m}, {min_instance_points}")
+            raise InputError(
+                f"MapRefiner: cluster_radius_m > 0 and min_instance_points >= 1 expected, got "
+                f"{cluster_radius_m}, {min_instance_points}"
+            )
         self.cluster_radius_m = float(cluster_radius_m)
         self.min_instance_points = int(min_instance_points)
         self.labels = bool(labels)
         self.adjacency_m = adjacency_m
         if block_voxels < 1 or margin_blocks < 0:
-            raise InputError(f"MapRefiner: block_voxels >= 1 and margin_blocks >= 0 expected, got "
-                             f"{block_voxels}, {margin_blocks}")
+            raise InputError(
+                f"MapRefiner: block_voxels >= 1 and margin_blocks >= 0 expected, got {block_voxels}, {margin_blocks}"
+            )
         self.incremental = bool(incremental)
         self.block_voxels = int(block_voxels)
         self.margin_blocks = int(margin_blocks)
@@ -92,8 +103,10 @@ class MapRefiner:
             raise InputError("MapRefiner.refine: the map is empty")
         want = self.net.config.voxel_size_m
         if abs(semantic_map.voxel_size_m - want) > 0.01 * want:
-            raise InputError(f"MapRefiner.refine: {self.name} was trained on {want} m voxels, the map has "
-                             f"{semantic_map.voxel_size_m} m")
+            raise InputError(
+                f"MapRefiner.refine: {self.name} was trained on {want} m voxels, the map has "
+                f"{semantic_map.voxel_size_m} m"
+            )
         t = time.perf_counter()
         version = semantic_map.version
         arrays = voxel_arrays(semantic_map)
@@ -110,9 +123,14 @@ class MapRefiner:
             sp = semantic_map.semantic_points()
             inst = np.zeros(len(labels), np.int32)
             if len(sp.rows):
-                inst[sp.rows] = cluster_instances(sp.points, offsets[sp.rows], labels[sp.rows],
-                                                  self.cluster_radius_m, self.min_instance_points,
-                                                  adjacency_m=self.adjacency_m)
+                inst[sp.rows] = cluster_instances(
+                    sp.points,
+                    offsets[sp.rows],
+                    labels[sp.rows],
+                    self.cluster_radius_m,
+                    self.min_instance_points,
+                    adjacency_m=self.adjacency_m,
+                )
         ref = MapRefinement(labels, conf, inst, version, self.name)
         semantic_map.set_refinement(ref)
         self.last_ms = (time.perf_counter() - t) * 1e3
@@ -148,8 +166,14 @@ class MapRefiner:
                 probs[run[write]] = out.probs[write]
                 if out.offsets is not None:
                     offsets[run[write]] = out.offsets[write]
-        self._state = {"map": weakref.ref(semantic_map), "n": n, "weight": weight.copy(), "evidence": evidence.copy(),
-                       "probs": probs, "offsets": offsets}
+        self._state = {
+            "map": weakref.ref(semantic_map),
+            "n": n,
+            "weight": weight.copy(),
+            "evidence": evidence.copy(),
+            "probs": probs,
+            "offsets": offsets,
+        }
         return probs, offsets
 
     def _rows_to_run(self, coords: np.ndarray, changed: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

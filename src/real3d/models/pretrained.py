@@ -129,12 +129,13 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # a tensor of the wrong shape
-        raise FormatError(f"load_weights: {path} does not fit {config.name} as its card describes it: "
-                          f"{str(e).splitlines()[-1].strip()}") from None
+        raise FormatError(
+            f"load_weights: {path} does not fit {config.name} as its card describes it: "
+            f"{str(e).splitlines()[-1].strip()}"
+        ) from None
     if missing or unexpected:
         raise FormatError(
-            f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"load_weights: {path} does not fit {model.config.name}: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     model.card = card
     return model.eval()
@@ -148,13 +149,18 @@ def read_tensors(path: str | Path, who: str) -> dict[str, torch.Tensor]:
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise FormatError(f"{who}: {path} is not a readable safetensors file ({e}); restore it or save the "
-                          "weights again") from None
+        raise FormatError(
+            f"{who}: {path} is not a readable safetensors file ({e}); restore it or save the weights again"
+        ) from None
     # any NaN or inf makes the sum non-finite; float64 sums cannot overflow for real weights
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v.sum(dtype=torch.float64)))]
+    bad = [
+        k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v.sum(dtype=torch.float64)))
+    ]
     if bad:
-        raise FormatError(f"{who}: {path} holds NaN or inf in {len(bad)} tensors (first: {bad[0]}): the file is "
-                          "corrupt; restore it or save the weights again")
+        raise FormatError(
+            f"{who}: {path} holds NaN or inf in {len(bad)} tensors (first: {bad[0]}): the file is "
+            "corrupt; restore it or save the weights again"
+        )
     return state
 
 
@@ -171,8 +177,10 @@ def network_for(spec: ModelSpec) -> Real3DVisionNet:
     if isinstance(spec, SegNetConfig):
         return Real3DVisionNet(spec)
     if not isinstance(spec, (str, os.PathLike)):
-        raise ConfigError(f"create_model: expected a model name, a weights path, a SegNetConfig or a "
-                          f"Real3DVisionNet, got {type(spec).__name__}")
+        raise ConfigError(
+            f"create_model: expected a model name, a weights path, a SegNetConfig or a "
+            f"Real3DVisionNet, got {type(spec).__name__}"
+        )
     s = str(spec)
     if s in PRETRAINED:
         return load_weights(WEIGHTS_DIR / f"{s}.safetensors")
@@ -183,9 +191,7 @@ def network_for(spec: ModelSpec) -> Real3DVisionNet:
         if p.is_dir():
             p = p / "model.safetensors"
         return load_weights(p)
-    raise ConfigError(
-        f"unknown model {s!r}; expected a path to .safetensors or one of {', '.join(list_models())}"
-    )
+    raise ConfigError(f"unknown model {s!r}; expected a path to .safetensors or one of {', '.join(list_models())}")
 
 
 def load_pretrained(name: str = "rgbd-default") -> Real3DVisionNet:

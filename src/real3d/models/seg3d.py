@@ -62,7 +62,9 @@ def expand_encoding(encoding) -> tuple[str, ...]:
     for name in encoding:
         for n in ENCODING_ALIASES.get(name, (name,)):
             if n not in ENCODINGS:
-                raise ConfigError(f"unknown 3D input encoding {n!r}; valid: {', '.join((*ENCODINGS, *ENCODING_ALIASES))}")
+                raise ConfigError(
+                    f"unknown 3D input encoding {n!r}; valid: {', '.join((*ENCODINGS, *ENCODING_ALIASES))}"
+                )
             if n not in out:
                 out.append(n)
     if not out:
@@ -98,9 +100,13 @@ class Seg3DConfig:
         if not isinstance(self.encoding, (str, tuple, list)):
             raise ConfigError(f"Seg3DConfig.encoding: expected encoding names, got {self.encoding!r}")
         object.__setattr__(self, "encoding", expand_encoding(self.encoding))
-        if (not isinstance(self.channels, (tuple, list)) or not self.channels
-                or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 1 <= c <= 4096
-                       for c in self.channels)):
+        if (
+            not isinstance(self.channels, (tuple, list))
+            or not self.channels
+            or any(
+                isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 1 <= c <= 4096 for c in self.channels
+            )
+        ):
             raise ConfigError(f"Seg3DConfig.channels: expected integers in 1..4096, got {self.channels!r}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if isinstance(self.kernel_size, bool) or not isinstance(self.kernel_size, int):
@@ -140,8 +146,9 @@ PRESETS3D = {
     "seg3d-small": Seg3DConfig(name="seg3d-small"),
     "seg3d-geometry": Seg3DConfig(name="seg3d-geometry", encoding=("geometry",), evidence_skip=False),
     "seg3d-color": Seg3DConfig(name="seg3d-color", encoding=("occupancy", "color"), evidence_skip=False),
-    "seg3d-geometry-color": Seg3DConfig(name="seg3d-geometry-color", encoding=("geometry", "color"),
-                                        evidence_skip=False),
+    "seg3d-geometry-color": Seg3DConfig(
+        name="seg3d-geometry-color", encoding=("geometry", "color"), evidence_skip=False
+    ),
 }
 
 
@@ -168,8 +175,10 @@ def voxel_arrays(source) -> dict[str, np.ndarray]:
         out["log_evidence"] = a["log_evidence"][:, 1:]
         return out
     if all(hasattr(source, k) for k in ("coords", "tsdf", "log_evidence", "points")):
-        return {k: getattr(source, k) for k in ("coords", "tsdf", "weight", "color", "log_evidence",
-                                                 "class_weight", "points")}
+        return {
+            k: getattr(source, k)
+            for k in ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points")
+        }
     if isinstance(source, dict):
         return source
     raise InputError(f"expected a SemanticMap, a MapSample or a dict of voxel arrays, got {type(source).__name__}")
@@ -275,8 +284,7 @@ class Seg3DNet(nn.Module):
         check_coords(allc.to(torch.int32), self.name)
         keys = pack_keys(allc)
         order = torch.argsort(keys, stable=True)
-        x = SparseTensor(allc[order].to(torch.int32), torch.from_numpy(np.concatenate(feats))[order],
-                         _keys=keys[order])
+        x = SparseTensor(allc[order].to(torch.int32), torch.from_numpy(np.concatenate(feats))[order], _keys=keys[order])
         prior = torch.from_numpy(np.concatenate(priors))[order] if priors else None
         return x, prior, order.numpy()
 
@@ -290,8 +298,10 @@ class Seg3DNet(nn.Module):
         logits = self.backbone.head(f)
         if self.evidence_scale is not None:
             if prior is None or prior.shape != logits.shape:
-                raise InputError(f"{self.name}: evidence prior expected ({len(f)}, {NUM_CLASSES}), got "
-                                 f"{None if prior is None else tuple(prior.shape)}")
+                raise InputError(
+                    f"{self.name}: evidence prior expected ({len(f)}, {NUM_CLASSES}), got "
+                    f"{None if prior is None else tuple(prior.shape)}"
+                )
             logits = logits + self.evidence_scale * prior
         out = {"logits": logits, "features": f}
         if self.offset_head is not None:
@@ -322,9 +332,15 @@ class Seg3DNet(nn.Module):
         return Seg3DOutput(labels, probs, offsets, out["features"].numpy().astype(np.float32))
 
 
-def cluster_instances(points: np.ndarray, offsets: np.ndarray, labels: np.ndarray,
-                      radius_m: float = 0.1, min_points: int = 20,
-                      classes: tuple[int, ...] = THING_CLASSES, adjacency_m: float | None = None) -> np.ndarray:
+def cluster_instances(
+    points: np.ndarray,
+    offsets: np.ndarray,
+    labels: np.ndarray,
+    radius_m: float = 0.1,
+    min_points: int = 20,
+    classes: tuple[int, ...] = THING_CLASSES,
+    adjacency_m: float | None = None,
+) -> np.ndarray:
     """Object instances from centre offsets, per class.
 
     Two ways to link two points of a class (linked points, transitively, form an instance):
@@ -353,8 +369,10 @@ def cluster_instances(points: np.ndarray, offsets: np.ndarray, labels: np.ndarra
     labels = np.asarray(labels)
     n = points.shape[0]
     if points.shape != (n, 3) or offsets.shape != (n, 3) or labels.shape != (n,):
-        raise InputError(f"cluster_instances: expected points (N, 3), offsets (N, 3), labels (N,), got "
-                         f"{describe_array(points)}, {describe_array(offsets)}, {describe_array(labels)}")
+        raise InputError(
+            f"cluster_instances: expected points (N, 3), offsets (N, 3), labels (N,), got "
+            f"{describe_array(points)}, {describe_array(offsets)}, {describe_array(labels)}"
+        )
     if not radius_m > 0 or (adjacency_m is not None and not adjacency_m > 0):
         raise InputError(f"cluster_instances: radius_m and adjacency_m must be > 0, got {radius_m}, {adjacency_m}")
     out = np.zeros(n, np.int32)
@@ -433,7 +451,9 @@ def load_seg3d(path: str | os.PathLike) -> Seg3DNet:
     except RuntimeError as e:
         raise FormatError(f"load_seg3d: {path} does not fit its card ({str(e).splitlines()[-1].strip()})") from None
     if missing or unexpected:
-        raise FormatError(f"load_seg3d: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise FormatError(
+            f"load_seg3d: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     net.card = card
     return net.eval()
 
@@ -455,12 +475,14 @@ def create_seg3d(spec: str | os.PathLike | Seg3DConfig = "seg3d-small") -> Seg3D
         return Seg3DNet(PRESETS3D[s])
     if s.endswith(".safetensors") or Path(s).exists():
         return load_seg3d(s)
-    raise ConfigError(f"unknown 3D model {s!r}; expected a .safetensors path or one of "
-                      f"{', '.join((*SHIPPED3D, *PRESETS3D))}")
+    raise ConfigError(
+        f"unknown 3D model {s!r}; expected a .safetensors path or one of {', '.join((*SHIPPED3D, *PRESETS3D))}"
+    )
 
 
 def with_encoding(config: Seg3DConfig, encoding, name: str | None = None) -> Seg3DConfig:
     """``config`` with another input encoding (evidence skip only when it has evidence)."""
     enc = expand_encoding(encoding)
-    return replace(config, encoding=enc, evidence_skip=config.evidence_skip and "evidence" in enc,
-                   name=name or config.name)
+    return replace(
+        config, encoding=enc, evidence_skip=config.evidence_skip and "evidence" in enc, name=name or config.name
+    )

@@ -102,29 +102,46 @@ class SegNetConfig:
         for field_name in ("rgb_encoder", "depth_encoder"):
             _check_encoder(getattr(self, field_name), f"SegNetConfig.{field_name}")
         if not isinstance(self.decoder, DecoderConfig) or not all(
-                _is_int(v, 1, MAX_WIDTH) for v in (self.decoder.width, self.decoder.refine_width)):
-            raise ConfigError(f"SegNetConfig.decoder: expected width and refine_width integers in 1..{MAX_WIDTH}, "
-                              f"got {self.decoder!r}")
-        if (not isinstance(self.fusion_stages, tuple)
-                or any(not _is_int(s) or s not in range(5) for s in self.fusion_stages)):
+            _is_int(v, 1, MAX_WIDTH) for v in (self.decoder.width, self.decoder.refine_width)
+        ):
+            raise ConfigError(
+                f"SegNetConfig.decoder: expected width and refine_width integers in 1..{MAX_WIDTH}, "
+                f"got {self.decoder!r}"
+            )
+        if not isinstance(self.fusion_stages, tuple) or any(
+            not _is_int(s) or s not in range(5) for s in self.fusion_stages
+        ):
             raise ConfigError(f"SegNetConfig.fusion_stages: expected values in 0..4, got {self.fusion_stages!r}")
         if not _is_int(self.num_classes, 1, MAX_CLASSES):
-            raise ConfigError(f"SegNetConfig.num_classes: expected an integer in 1..{MAX_CLASSES} (labels are "
-                              f"uint8, 0 = void), got {self.num_classes!r}")
+            raise ConfigError(
+                f"SegNetConfig.num_classes: expected an integer in 1..{MAX_CLASSES} (labels are "
+                f"uint8, 0 = void), got {self.num_classes!r}"
+            )
         hw = self.infer_hw
-        if (not isinstance(hw, tuple) or len(hw) != 2
-                or not all(_is_int(v, 16, MAX_INFER_SIDE) and v % 16 == 0 for v in hw)):
-            raise ConfigError(f"SegNetConfig.infer_hw: expected (H, W), positive multiples of 16 up to "
-                              f"{MAX_INFER_SIDE}, got {hw!r}")
-        if (isinstance(self.max_depth_m, bool) or not isinstance(self.max_depth_m, (int, float))
-                or not math.isfinite(self.max_depth_m) or self.max_depth_m <= 0):
+        if (
+            not isinstance(hw, tuple)
+            or len(hw) != 2
+            or not all(_is_int(v, 16, MAX_INFER_SIDE) and v % 16 == 0 for v in hw)
+        ):
+            raise ConfigError(
+                f"SegNetConfig.infer_hw: expected (H, W), positive multiples of 16 up to {MAX_INFER_SIDE}, got {hw!r}"
+            )
+        if (
+            isinstance(self.max_depth_m, bool)
+            or not isinstance(self.max_depth_m, (int, float))
+            or not math.isfinite(self.max_depth_m)
+            or self.max_depth_m <= 0
+        ):
             raise ConfigError(f"SegNetConfig.max_depth_m: expected a finite value > 0, got {self.max_depth_m!r}")
         if isinstance(self.guide_radius, bool) or not isinstance(self.guide_radius, int) or self.guide_radius < 0:
             raise ConfigError(f"SegNetConfig.guide_radius: expected an integer >= 0, got {self.guide_radius!r}")
         if self.guide_radius and self.fusion == "depth":
-            raise ConfigError(f"SegNetConfig {self.name}: guide_radius needs an RGB model (the guide is the colour image)")
-        if isinstance(self.guide_eps, bool) or not (isinstance(self.guide_eps, (int, float))
-                                                    and math.isfinite(self.guide_eps) and self.guide_eps > 0):
+            raise ConfigError(
+                f"SegNetConfig {self.name}: guide_radius needs an RGB model (the guide is the colour image)"
+            )
+        if isinstance(self.guide_eps, bool) or not (
+            isinstance(self.guide_eps, (int, float)) and math.isfinite(self.guide_eps) and self.guide_eps > 0
+        ):
             raise ConfigError(f"SegNetConfig.guide_eps: expected a finite value > 0, got {self.guide_eps!r}")
 
     @property
@@ -145,10 +162,13 @@ class SegNetConfig:
         part = "config"
         try:
             d = dict(d)
-            for part, build in (("rgb_encoder", _enc_from_dict),
-                                 ("depth_encoder", lambda v: _enc_from_dict(v) if v else None),
-                                 ("decoder", lambda v: DecoderConfig(**v)),
-                                 ("fusion_stages", tuple), ("infer_hw", tuple)):
+            for part, build in (
+                ("rgb_encoder", _enc_from_dict),
+                ("depth_encoder", lambda v: _enc_from_dict(v) if v else None),
+                ("decoder", lambda v: DecoderConfig(**v)),
+                ("fusion_stages", tuple),
+                ("infer_hw", tuple),
+            ):
                 if part in d or part == "rgb_encoder":
                     d[part] = build(d[part])
             part = "config"
@@ -156,8 +176,9 @@ class SegNetConfig:
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             if isinstance(e, ConfigError):
                 raise
-            raise ConfigError(f"SegNetConfig.from_dict: malformed config field {part} ({type(e).__name__}: {e}); "
-                              f"got keys {sorted(d)}") from e
+            raise ConfigError(
+                f"SegNetConfig.from_dict: malformed config field {part} ({type(e).__name__}: {e}); got keys {sorted(d)}"
+            ) from e
 
 
 def _enc_from_dict(d: dict) -> EncoderConfig:
@@ -246,7 +267,9 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
         ref = None
         if self.uses_rgb:
             if not isinstance(rgb, torch.Tensor) or rgb.ndim != 4 or rgb.shape[1] != 3:
-                raise InputError(f"{self.config.name}: expected rgb (B, 3, H, W) float in [0, 1], got {describe_array(rgb)}")
+                raise InputError(
+                    f"{self.config.name}: expected rgb (B, 3, H, W) float in [0, 1], got {describe_array(rgb)}"
+                )
             if not rgb.is_floating_point():
                 raise InputError(f"{self.config.name}: expected float rgb in [0, 1], got {describe_array(rgb)}")
             ref = rgb
@@ -254,7 +277,9 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
             if depth_m is None:
                 raise InputError(f"{self.config.name} needs depth_m (B, 1, H, W) metres; got None")
             if not isinstance(depth_m, torch.Tensor) or depth_m.ndim != 4 or depth_m.shape[1] != 1:
-                raise InputError(f"{self.config.name}: expected depth_m (B, 1, H, W) metres, got {describe_array(depth_m)}")
+                raise InputError(
+                    f"{self.config.name}: expected depth_m (B, 1, H, W) metres, got {describe_array(depth_m)}"
+                )
             if ref is not None and (depth_m.shape[0] != ref.shape[0] or depth_m.shape[2:] != ref.shape[2:]):
                 raise InputError(
                     f"{self.config.name}: depth_m {tuple(depth_m.shape)} does not match rgb {tuple(ref.shape)}"
@@ -291,9 +316,7 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
             feats.append(r)
         return feats
 
-    def forward(
-        self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None = None, head: Head = "refined"
-    ):
+    def forward(self, rgb: torch.Tensor | None, depth_m: torch.Tensor | None = None, head: Head = "refined"):
         """Class logits.
 
         Args:
@@ -321,8 +344,12 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, frame: Frame, head: Literal["refined", "coarse"] = "refined", flip: bool = False,
-        scales: Sequence[float] = (1.0,), guided: bool | None = None,
+        self,
+        frame: Frame,
+        head: Literal["refined", "coarse"] = "refined",
+        flip: bool = False,
+        scales: Sequence[float] = (1.0,),
+        guided: bool | None = None,
     ) -> SegmentationResult:
         """Segment one frame of any size; the result has the frame's size.
 
@@ -348,8 +375,16 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
             self.eval()
         try:
             with torch.inference_mode():
-                return tta_predict(lambda r, d: self(r, d, head=head), frame, self.config, head, flip, scales,
-                                   guided, model_name=self.model_name)
+                return tta_predict(
+                    lambda r, d: self(r, d, head=head),
+                    frame,
+                    self.config,
+                    head,
+                    flip,
+                    scales,
+                    guided,
+                    model_name=self.model_name,
+                )
         finally:
             if was_training:
                 self.train()
@@ -396,7 +431,10 @@ def _owned(a: np.ndarray) -> np.ndarray:
 
 
 def frame_to_tensors(
-    frame: Frame, config: SegNetConfig, scale: float = 1.0, model_name: str | None = None,
+    frame: Frame,
+    config: SegNetConfig,
+    scale: float = 1.0,
+    model_name: str | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, tuple[int, int]]:
     """Frame -> (rgb (1, 3, h, w) float [0, 1] or None, depth (1, 1, h, w) metres or None,
     (H, W) of the frame), resized (``resize_inputs``) to ``network_size`` for
@@ -433,9 +471,7 @@ def resize_inputs(
     return rgb, depth_m
 
 
-def logits_to_result(
-    logits, out_hw: tuple[int, int], head: str = "refined", flipped_logits=None
-) -> SegmentationResult:
+def logits_to_result(logits, out_hw: tuple[int, int], head: str = "refined", flipped_logits=None) -> SegmentationResult:
     """(1, K, h, w) logits (torch or numpy) -> SegmentationResult at out_hw.
 
     ``flipped_logits``: the logits of the horizontally mirrored frame, same shape; their
@@ -464,9 +500,17 @@ def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     return out
 
 
-def tta_predict(run, frame: Frame, config: SegNetConfig, head: str, flip: bool = False,
-                scales: Sequence[float] = (1.0,), guided: bool | None = None, *,
-                model_name: str | None = None) -> SegmentationResult:
+def tta_predict(
+    run,
+    frame: Frame,
+    config: SegNetConfig,
+    head: str,
+    flip: bool = False,
+    scales: Sequence[float] = (1.0,),
+    guided: bool | None = None,
+    *,
+    model_name: str | None = None,
+) -> SegmentationResult:
     """The ``predict`` of every backend: ``run(rgb, depth)`` maps the network inputs
     (``frame_to_tensors``; a batch of 2 with ``flip``, the frame then its mirror) to
     (B, K, h, w) logits. The class distributions of every scale (and mirror) are
@@ -499,8 +543,14 @@ def tta_predict(run, frame: Frame, config: SegNetConfig, head: str, flip: bool =
             # than GUIDED_MAX_AREA times the network's pixels: then at the network's size,
             # the probabilities resized to the frame as the plain path resizes logits
             big = out_hw[0] * out_hw[1] > GUIDED_MAX_AREA * rgb_t.shape[-2] * rgb_t.shape[-1]
-            p = guided_probs(logits[:1], rgb_t[:1] if big else frame_guide, config.guide_radius, config.guide_eps,
-                             logits[1:] if flip else None, guide_low=_area(rgb_t[:1], (rgb_t.shape[-2] // 2, rgb_t.shape[-1] // 2)))
+            p = guided_probs(
+                logits[:1],
+                rgb_t[:1] if big else frame_guide,
+                config.guide_radius,
+                config.guide_eps,
+                logits[1:] if flip else None,
+                guide_low=_area(rgb_t[:1], (rgb_t.shape[-2] // 2, rgb_t.shape[-1] // 2)),
+            )
             if big:
                 p = F.interpolate(p.contiguous()[None], size=out_hw, mode="bilinear", align_corners=False)[0]
             if n == 0:
@@ -527,8 +577,10 @@ def check_finite_logits(logits, who: str) -> None:
     else:
         ok = bool(np.isfinite(np.asarray(logits).sum()))
     if not ok:
-        raise FormatError(f"{who}: the network's output holds NaN or inf for a finite input: its weights are "
-                          "corrupt; load them again from a checked file (load_weights verifies the card's sha256)")
+        raise FormatError(
+            f"{who}: the network's output holds NaN or inf for a finite input: its weights are "
+            "corrupt; load them again from a checked file (load_weights verifies the card's sha256)"
+        )
 
 
 GUIDED_MAX_AREA = 2.0
@@ -538,8 +590,9 @@ network's size, then resized bilinearly: the filter's cost grows with its output
 (docs/segmentation.md, Guided upsampling, gives the figures)."""
 
 
-def guided_probs(logits, guide: torch.Tensor, radius: int, eps: float, flipped_logits=None, *,
-                 guide_low: torch.Tensor) -> torch.Tensor:
+def guided_probs(
+    logits, guide: torch.Tensor, radius: int, eps: float, flipped_logits=None, *, guide_low: torch.Tensor
+) -> torch.Tensor:
     """(1, K, h, w) network logits -> (K, H, W) class probabilities at the size of ``guide``
     ((1, 3, H, W) RGB in [0, 1], the frame), upsampled along its edges.
 
@@ -580,8 +633,7 @@ def _probs_buffer(logits, out_hw: tuple[int, int]) -> torch.Tensor:
     return buf
 
 
-def _mean_probs(logits, out_hw: tuple[int, int], flipped_logits=None,
-                out: torch.Tensor | None = None) -> torch.Tensor:
+def _mean_probs(logits, out_hw: tuple[int, int], flipped_logits=None, out: torch.Tensor | None = None) -> torch.Tensor:
     """(K, H, W) class probabilities at out_hw (in ``out`` when given), averaged with those
     of the mirrored frame's logits when given."""
     p = _probs_at(logits, out_hw, out)

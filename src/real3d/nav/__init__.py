@@ -23,10 +23,25 @@ from real3d.nav.planner import (
 plan = plan_on_costmap
 
 __all__ = [
-    "Costmap", "CostmapConfig", "build_costmap", "costmap_from_grid", "clear_footprint", "LETHAL",
-    "FOOTPRINT_PAD_M", "Path", "plan", "plan_on_costmap", "plan_path", "astar", "route_skimage", "shortcut",
+    "Costmap",
+    "CostmapConfig",
+    "build_costmap",
+    "costmap_from_grid",
+    "clear_footprint",
+    "LETHAL",
+    "FOOTPRINT_PAD_M",
+    "Path",
+    "plan",
+    "plan_on_costmap",
+    "plan_path",
+    "astar",
+    "route_skimage",
+    "shortcut",
     "PLANNERS",
-    "RobotNavigator", "PlaneFit", "ransac_plane", "floor_alignment",
+    "RobotNavigator",
+    "PlaneFit",
+    "ransac_plane",
+    "floor_alignment",
 ]
 
 

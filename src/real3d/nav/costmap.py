@@ -129,9 +129,12 @@ class CostmapConfig:
         """The ``project_map_2d`` settings of this costmap over a floor at ``floor_z_m``:
         the height band and the free-space rules, in world heights."""
         return ProjectionConfig(
-            resolution_m=self.resolution_m, z_min_m=floor_z_m + self.z_min_m,
-            z_max_m=floor_z_m + self.z_max_m, traversed_radius_m=self.traversed_radius_m,
-            free_low_m=self.free_low_m, free_column_gap_m=self.free_column_gap_m,
+            resolution_m=self.resolution_m,
+            z_min_m=floor_z_m + self.z_min_m,
+            z_max_m=floor_z_m + self.z_max_m,
+            traversed_radius_m=self.traversed_radius_m,
+            free_low_m=self.free_low_m,
+            free_column_gap_m=self.free_column_gap_m,
             free_column_top_m=None if self.free_column_top_m is None else floor_z_m + self.free_column_top_m,
         )
 
@@ -185,8 +188,9 @@ class Costmap:
         return self.grid.cell_to_world(rc)
 
 
-def _refine_distance(grid: Grid2D, dist: np.ndarray, config: CostmapConfig, points: np.ndarray,
-                     extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _refine_distance(
+    grid: Grid2D, dist: np.ndarray, config: CostmapConfig, points: np.ndarray, extra: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances from free cell centres to the nearest obstacle point (``points``, e.g.
     ``grid.obstacle_xy``) instead of the nearest occupied cell's centre, where they shape
     the cost: a surface anywhere in a 5 cm cell moves the lethal edge by up to half a cell
@@ -248,13 +252,20 @@ def _thin_tall(grid: Grid2D, config: CostmapConfig) -> np.ndarray:
     extent = np.array([max(r.stop - r.start, c.stop - c.start) for r, c in ndimage.find_objects(lab)])
     top = ndimage.maximum(np.nan_to_num(grid.top_z_m, nan=-np.inf), lab, idx) - grid.z_min_m
     bottom = ndimage.minimum(np.nan_to_num(grid.bottom_z_m, nan=np.inf), lab, idx) - grid.z_min_m
-    pole = ((extent * grid.resolution_m <= config.thin_extent_m + 1e-6)
-            & (bottom <= config.thin_bottom_m) & (top >= config.thin_top_m))
+    pole = (
+        (extent * grid.resolution_m <= config.thin_extent_m + 1e-6)
+        & (bottom <= config.thin_bottom_m)
+        & (top >= config.thin_top_m)
+    )
     return np.concatenate([[False], pole])[lab]
 
 
-def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
-                      obstacle_distance_m: np.ndarray | None = None, object_boxes=None) -> Costmap:
+def costmap_from_grid(
+    grid: Grid2D,
+    config: CostmapConfig = CostmapConfig(),
+    obstacle_distance_m: np.ndarray | None = None,
+    object_boxes=None,
+) -> Costmap:
     """Inflate a ternary grid into a costmap.
 
     Lethal: occupied cells and cells within robot_radius of one (Euclidean distance
@@ -284,8 +295,9 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     if obstacle_distance_m is not None:
         dist = np.asarray(obstacle_distance_m, np.float32)
         if dist.shape != grid.shape:
-            raise InputError(f"costmap_from_grid: expected obstacle_distance_m of shape {grid.shape}, "
-                             f"got {describe_array(dist)}")
+            raise InputError(
+                f"costmap_from_grid: expected obstacle_distance_m of shape {grid.shape}, got {describe_array(dist)}"
+            )
         dist_seen = dist
     else:
         dist = (ndimage.distance_transform_edt(~grid.occupied) * res).astype(np.float32)
@@ -300,11 +312,17 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
     if not config.behind_cost >= 1:
         raise InputError(f"costmap_from_grid: expected behind_cost >= 1 (or inf), got {config.behind_cost}")
-    if not (config.unknown_margin_cost >= 0 and config.unknown_margin_m >= 0 and config.unknown_body_cost >= 0
-            and config.unknown_hole_m2 >= 0):
-        raise InputError(f"costmap_from_grid: expected unknown_margin_cost, unknown_margin_m, unknown_body_cost and "
-                         f"unknown_hole_m2 >= 0, got {config.unknown_margin_cost}, {config.unknown_margin_m}, "
-                         f"{config.unknown_body_cost} and {config.unknown_hole_m2}")
+    if not (
+        config.unknown_margin_cost >= 0
+        and config.unknown_margin_m >= 0
+        and config.unknown_body_cost >= 0
+        and config.unknown_hole_m2 >= 0
+    ):
+        raise InputError(
+            f"costmap_from_grid: expected unknown_margin_cost, unknown_margin_m, unknown_body_cost and "
+            f"unknown_hole_m2 >= 0, got {config.unknown_margin_cost}, {config.unknown_margin_m}, "
+            f"{config.unknown_body_cost} and {config.unknown_hole_m2}"
+        )
     r_margin = config.robot_radius_m + config.safety_margin_m
     cost = np.ones(grid.shape, np.float32)
     band = dist - r_margin
@@ -327,13 +345,13 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
         # corridor the camera crossed can keep a few unseen cells) stay unknown, hence
         # lethal, but make no zone: theirs would push paths off a corridor's middle
         # towards what the map has really measured.
-        zone_src = unknown & ~_small_holes(unknown, ratio_count(config.unknown_hole_m2, res ** 2, "floor"))
-        to_unknown = (ndimage.distance_transform_edt(~zone_src) * res if zone_src.any()
-                      else np.full(grid.shape, np.inf))
+        zone_src = unknown & ~_small_holes(unknown, ratio_count(config.unknown_hole_m2, res**2, "floor"))
+        to_unknown = ndimage.distance_transform_edt(~zone_src) * res if zone_src.any() else np.full(grid.shape, np.inf)
         if margin_on:
             near = to_unknown < config.unknown_margin_m
-            cost[near] += (config.unknown_margin_cost
-                           * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)).astype(np.float32)
+            cost[near] += (
+                config.unknown_margin_cost * (1.5 - 0.5 * to_unknown[near] / config.unknown_margin_m)
+            ).astype(np.float32)
         if body_on:
             # Within r_margin the body itself, give or take a cell, sweeps unseen cells: a
             # path along the edge of what the camera saw (a chair under a table it never
@@ -349,8 +367,10 @@ def costmap_from_grid(grid: Grid2D, config: CostmapConfig = CostmapConfig(),
     boxes = list(object_boxes) if object_boxes is not None else []
     if boxes:
         if not (config.object_cost >= 1 and config.object_margin_m >= 0):
-            raise InputError(f"costmap_from_grid: expected object_cost >= 1 (or inf) and object_margin_m >= 0, "
-                             f"got {config.object_cost} and {config.object_margin_m}")
+            raise InputError(
+                f"costmap_from_grid: expected object_cost >= 1 (or inf) and object_margin_m >= 0, "
+                f"got {config.object_cost} and {config.object_margin_m}"
+            )
         reach = config.robot_radius_m + config.object_margin_m
         d_box = _box_distance(grid, boxes, reach)
         near = np.isfinite(d_box)
@@ -377,8 +397,14 @@ def _small_holes(unknown: np.ndarray, max_cells: int) -> np.ndarray:
     return small[lab]
 
 
-def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConfig(), floor_z_m: float = 0.0,
-                  bounds_xy=None, objects=None, center_xy=None) -> Costmap:
+def build_costmap(
+    semantic_map: SemanticMap,
+    config: CostmapConfig = CostmapConfig(),
+    floor_z_m: float = 0.0,
+    bounds_xy=None,
+    objects=None,
+    center_xy=None,
+) -> Costmap:
     """Project the map's robot height band (above ``floor_z_m``) and inflate it.
 
     The grid covers the map's bounds, or ``bounds_xy`` (x0, y0, x1, y1) world metres. A
@@ -406,12 +432,15 @@ def build_costmap(semantic_map: SemanticMap, config: CostmapConfig = CostmapConf
         w, h = np.ceil((x1 - x0) / res), np.ceil((y1 - y0) / res)
         if not (w * h <= config.max_cells and max(x1 - x0, y1 - y0) <= config.max_extent_m + 1e-6):
             side = grid_side_cells(res, config.max_extent_m, config.max_cells)
-            raise InputError(f"build_costmap: bounds_xy {x1 - x0:.6g} x {y1 - y0:.6g} m make {w:.0f} x {h:.0f} "
-                             f"cells; the limit is max_extent_m {config.max_extent_m:g} m and max_cells "
-                             f"{config.max_cells} ({side} x {side} cells of {res:g} m)")
+            raise InputError(
+                f"build_costmap: bounds_xy {x1 - x0:.6g} x {y1 - y0:.6g} m make {w:.0f} x {h:.0f} "
+                f"cells; the limit is max_extent_m {config.max_extent_m:g} m and max_cells "
+                f"{config.max_cells} ({side} x {side} cells of {res:g} m)"
+            )
     grid = project_map_2d(semantic_map, config.projection(floor_z_m), bounds_xy=bounds_xy)
-    boxes = _boxes_in_band(objects if config.object_layer else None, floor_z_m + config.z_min_m,
-                           floor_z_m + config.z_max_m)
+    boxes = _boxes_in_band(
+        objects if config.object_layer else None, floor_z_m + config.z_min_m, floor_z_m + config.z_max_m
+    )
     cm = costmap_from_grid(grid, config, object_boxes=boxes)
     cm.cropped_from_xy = full
     return cm
@@ -451,6 +480,7 @@ def _free_footprint(costmap: Costmap, xy, radius_m: float) -> None:
     near = (rr - rc[0]) ** 2 + (cc - rc[1]) ** 2 <= k * k
     unknown = ~g.free[r0:r1, c0:c1] & ~g.occupied[r0:r1, c0:c1]
     lethal_by_obstacle = costmap.obstacle_distance_m[r0:r1, c0:c1] < (
-        costmap.config.robot_radius_m + costmap.config.safety_margin_m)
+        costmap.config.robot_radius_m + costmap.config.safety_margin_m
+    )
     sel = near & unknown & ~lethal_by_obstacle
     costmap.cost[r0:r1, c0:c1][sel] = 1.0

@@ -12,8 +12,15 @@ from real3d.nav.costmap import Costmap
 from real3d.nav.planner import Path
 
 
-def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, trajectory=None,
-                   goal_xy=None, scale: int = 4, max_px: int = 4096):
+def render_topdown(
+    costmap: Costmap,
+    objects=(),
+    path: Path | None = None,
+    trajectory=None,
+    goal_xy=None,
+    scale: int = 4,
+    max_px: int = 4096,
+):
     """RGB picture (PIL.Image) of a costmap, north (+y) up, ``scale`` pixels per cell
     (less where the picture's longer side would exceed ``max_px``, down to 1).
 
@@ -58,7 +65,7 @@ def render_topdown(costmap: Costmap, objects=(), path: Path | None = None, traje
         for x, y in to_px(path.waypoints):
             draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(0, 120, 0))
     if goal_xy is not None:
-        (x, y), = to_px(goal_xy)
+        ((x, y),) = to_px(goal_xy)
         draw.ellipse((x - 6, y - 6, x + 6, y + 6), outline=(0, 170, 0), width=3)
     return pil
 

@@ -143,8 +143,14 @@ def gt_costmap(occ: OccupancyGrid, config: CostmapConfig, footprints: Footprints
     The safety margin is lethal here whatever ``config.margin_cost`` says: a pair counts as
     connected only when the robot passes with the full margin. With ``footprints`` the
     clearance of each cell centre is measured to the exact outlines."""
-    grid = Grid2D(occ.occupied | ~occ.known, occ.known & ~occ.occupied, tuple(occ.origin_xy),
-                  occ.resolution_m, occ.z_min_m, occ.z_max_m)
+    grid = Grid2D(
+        occ.occupied | ~occ.known,
+        occ.known & ~occ.occupied,
+        tuple(occ.origin_xy),
+        occ.resolution_m,
+        occ.z_min_m,
+        occ.z_max_m,
+    )
     dist = None
     if footprints is not None:
         dist = ndimage.distance_transform_edt(~grid.occupied) * occ.resolution_m
@@ -164,8 +170,9 @@ def _densify(path_xy: np.ndarray, step_m: float) -> np.ndarray:
     return np.concatenate(pts)
 
 
-def collides(path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: float = 0.02,
-             footprints: Footprints | None = None) -> bool:
+def collides(
+    path_xy: np.ndarray, occ: OccupancyGrid, radius_m: float, step_m: float = 0.02, footprints: Footprints | None = None
+) -> bool:
     """Whether a polyline (N, 2) passes within ``radius_m`` of a ground-truth obstacle
     (checked every ``step_m``): of an exact outline when ``footprints`` is given, else of an
     occupied raster cell (with half a cell diagonal of allowance for cell-centre
@@ -193,9 +200,17 @@ def limit_to_explored(gt: Costmap, explored: Grid2D) -> None:
     gt.cost[~known.reshape(gt.cost.shape)] = np.inf
 
 
-def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: int = 0,
-                 min_dist_m: float = 1.5, clearance_m: float = 0.1, accept=None,
-                 explored: Grid2D | None = None, footprints: Footprints | None = None):
+def sample_pairs(
+    occ: OccupancyGrid,
+    config: CostmapConfig,
+    n_pairs: int,
+    seed: int = 0,
+    min_dist_m: float = 1.5,
+    clearance_m: float = 0.1,
+    accept=None,
+    explored: Grid2D | None = None,
+    footprints: Footprints | None = None,
+):
     """Start/goal pairs on ground-truth free cells, at least ``min_dist_m`` apart, and
     connected on the ground-truth costmap (same robot radius and margin).
 
@@ -211,8 +226,7 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
     if explored is not None:
         limit_to_explored(gt, explored)
     r_lethal = config.robot_radius_m + config.safety_margin_m
-    free_rc = np.argwhere(np.isfinite(gt.cost) & occ.known
-                          & (gt.obstacle_distance_m >= r_lethal + clearance_m))
+    free_rc = np.argwhere(np.isfinite(gt.cost) & occ.known & (gt.obstacle_distance_m >= r_lethal + clearance_m))
     rng = np.random.default_rng(seed)
     pairs = []
     tries = 0
@@ -232,10 +246,17 @@ def sample_pairs(occ: OccupancyGrid, config: CostmapConfig, n_pairs: int, seed: 
     return pairs
 
 
-def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20, seed: int = 0,
-                        method: str = "skimage", clearance_m: float = 0.1,
-                        observed_only: bool = True, goal_tolerance_m: float = 0.0,
-                        mesh: SceneMesh | None = None) -> NavMetrics:
+def evaluate_navigation(
+    costmap: Costmap,
+    occ: OccupancyGrid,
+    n_pairs: int = 20,
+    seed: int = 0,
+    method: str = "skimage",
+    clearance_m: float = 0.1,
+    observed_only: bool = True,
+    goal_tolerance_m: float = 0.0,
+    mesh: SceneMesh | None = None,
+) -> NavMetrics:
     """Plan on ``costmap`` between ground-truth-connected pairs (``sample_pairs``) and score
     the paths. With ``observed_only`` both ends must lie on cells the map has seen free and
     the ground-truth path between them on cells the map knows (a map of a partly explored
@@ -255,16 +276,24 @@ def evaluate_navigation(costmap: Costmap, occ: OccupancyGrid, n_pairs: int = 20,
         rc = costmap.world_to_cell(xy[None])
         return bool(costmap.grid.inside(rc)[0] and costmap.grid.free[rc[0, 0], rc[0, 1]])
 
-    pairs = sample_pairs(occ, cfg, n_pairs, seed, clearance_m=clearance_m,
-                         accept=observed if observed_only else None,
-                         explored=costmap.grid if observed_only else None, footprints=fp)
+    pairs = sample_pairs(
+        occ,
+        cfg,
+        n_pairs,
+        seed,
+        clearance_m=clearance_m,
+        accept=observed if observed_only else None,
+        explored=costmap.grid if observed_only else None,
+        footprints=fp,
+    )
     ok = coll = 0
     ratios, times = [], []
     for s, g, opt_len in pairs:
         # The robot's own body at the start is free space the camera never saw; nothing
         # is assumed about the goal's surroundings (unknown there may hide an obstacle).
         cm = Costmap(costmap.cost, costmap.grid, costmap.obstacle_distance_m, cfg).with_free_footprint(
-            s, cfg.robot_radius_m)
+            s, cfg.robot_radius_m
+        )
         t0 = time.perf_counter()
         try:
             path = plan_on_costmap(cm, s, g, method=method, goal_tolerance_m=goal_tolerance_m)

@@ -25,8 +25,14 @@ class PlaneFit:
     inliers: np.ndarray
 
 
-def ransac_plane(points: np.ndarray, threshold_m: float = 0.02, iterations: int = 300,
-                 up_hint=None, max_angle_rad: float = np.deg2rad(30), seed: int = 0) -> PlaneFit:
+def ransac_plane(
+    points: np.ndarray,
+    threshold_m: float = 0.02,
+    iterations: int = 300,
+    up_hint=None,
+    max_angle_rad: float = np.deg2rad(30),
+    seed: int = 0,
+) -> PlaneFit:
     """Largest plane among (N, 3) points; with ``up_hint`` only planes whose normal lies
     within ``max_angle_rad`` of it count, and the normal is oriented along the hint.
 

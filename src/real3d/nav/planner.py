@@ -18,8 +18,16 @@ from real3d.core.errors import ConfigError, InputError, NoPathError
 from real3d.nav.costmap import Costmap
 
 _SQRT2 = float(np.sqrt(2.0))
-_MOVES = [(-1, 0, 1.0), (1, 0, 1.0), (0, -1, 1.0), (0, 1, 1.0),
-          (-1, -1, _SQRT2), (-1, 1, _SQRT2), (1, -1, _SQRT2), (1, 1, _SQRT2)]
+_MOVES = [
+    (-1, 0, 1.0),
+    (1, 0, 1.0),
+    (0, -1, 1.0),
+    (0, 1, 1.0),
+    (-1, -1, _SQRT2),
+    (-1, 1, _SQRT2),
+    (1, -1, _SQRT2),
+    (1, 1, _SQRT2),
+]
 
 
 @dataclass
@@ -125,8 +133,9 @@ def _line_cells(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return pts
 
 
-def shortcut(cells: np.ndarray, cost: np.ndarray, clearance: np.ndarray | None = None,
-             clearance_cap_m: float = np.inf) -> np.ndarray:
+def shortcut(
+    cells: np.ndarray, cost: np.ndarray, clearance: np.ndarray | None = None, clearance_cap_m: float = np.inf
+) -> np.ndarray:
     """Line-of-sight shortcutting: from each kept cell jump to the farthest later cell whose
     straight segment crosses no cell costlier than the worst cell of the path it replaces
     and costs no more in all (length times the mean cost of the cells it crosses) than
@@ -159,9 +168,10 @@ def shortcut(cells: np.ndarray, cost: np.ndarray, clearance: np.ndarray | None =
         # so it is not always the farthest).
         while lo <= hi:
             mid = (lo + hi) // 2
-            floor_m = None if path_clear is None else float(path_clear[i:mid + 1].min())
-            if _visible(cells[i], cells[mid], cost, float(path_cost[i:mid + 1].max()), acc[mid] - acc[i],
-                        clearance, floor_m):
+            floor_m = None if path_clear is None else float(path_clear[i : mid + 1].min())
+            if _visible(
+                cells[i], cells[mid], cost, float(path_cost[i : mid + 1].max()), acc[mid] - acc[i], clearance, floor_m
+            ):
                 j_best, lo = mid, mid + 1
             else:
                 hi = mid - 1
@@ -181,8 +191,9 @@ def _visible(a, b, cost, limit: float, budget: float, clearance=None, floor_m=No
     return length * float(vals.mean()) <= budget * (1 + 1e-6) + 1e-6
 
 
-def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage",
-                    smooth: bool = True, goal_tolerance_m: float = 0.0) -> Path:
+def plan_on_costmap(
+    costmap: Costmap, start_xy, goal_xy, method: str = "skimage", smooth: bool = True, goal_tolerance_m: float = 0.0
+) -> Path:
     """Plan from ``start_xy`` to ``goal_xy`` (world metres) on a costmap, as it is (the
     grid search; ``plan_path`` plans a robot's path from where it stands, goal first).
 
@@ -219,23 +230,37 @@ def plan_on_costmap(costmap: Costmap, start_xy, goal_xy, method: str = "skimage"
             end = costmap.cell_to_world(near[None])[0]
     cells, total = PLANNERS[method](costmap.cost, rc[0], rc[1])
     cfg = costmap.config
-    kept = shortcut(cells, costmap.cost, costmap.obstacle_distance_m,
-                    cfg.robot_radius_m + cfg.safety_margin_m) if smooth else cells
+    kept = (
+        shortcut(cells, costmap.cost, costmap.obstacle_distance_m, cfg.robot_radius_m + cfg.safety_margin_m)
+        if smooth
+        else cells
+    )
     wp = costmap.cell_to_world(kept)
     wp[0], wp[-1] = s, end
     length = float(np.linalg.norm(np.diff(wp, axis=0), axis=1).sum()) if len(wp) > 1 else 0.0
     return Path(wp, length, float(total), cells)
 
 
-def plan_path(costmap: Costmap, goal_xy: ArrayLike, start_xy: ArrayLike, method: str = "skimage",
-              goal_tolerance_m: float = 0.0, footprint_m: float | None = None) -> Path:
+def plan_path(
+    costmap: Costmap,
+    goal_xy: ArrayLike,
+    start_xy: ArrayLike,
+    method: str = "skimage",
+    goal_tolerance_m: float = 0.0,
+    footprint_m: float | None = None,
+) -> Path:
     """A robot's path from where it stands: ``plan_on_costmap`` on
     ``costmap.with_free_footprint(start_xy, footprint_m)`` (unknown cells under the robot
     count as free; ``footprint_m`` None: robot radius + ``FOOTPRINT_PAD_M``). The costmap
     itself is left as it is. Goal first, as in ``Pipeline.plan`` and
     ``RobotNavigator.plan``. Raises NoPathError as ``plan_on_costmap``."""
-    return plan_on_costmap(costmap.with_free_footprint(start_xy, footprint_m), start_xy, goal_xy,
-                           method=method, goal_tolerance_m=goal_tolerance_m)
+    return plan_on_costmap(
+        costmap.with_free_footprint(start_xy, footprint_m),
+        start_xy,
+        goal_xy,
+        method=method,
+        goal_tolerance_m=goal_tolerance_m,
+    )
 
 
 def _nearest_passable(costmap: Costmap, xy: np.ndarray, radius_m: float):

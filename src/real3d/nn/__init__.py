@@ -5,6 +5,15 @@ from real3d.nn.decoder import DecoderConfig, ProgressiveDecoder
 from real3d.nn.fusion import FUSIONS, AddFusion, CrossModalAttention, SEFusion, make_fusion
 
 __all__ = [
-    "ConvBNAct", "ResBlock", "Encoder", "EncoderConfig", "DecoderConfig", "ProgressiveDecoder",
-    "AddFusion", "SEFusion", "CrossModalAttention", "FUSIONS", "make_fusion",
+    "ConvBNAct",
+    "ResBlock",
+    "Encoder",
+    "EncoderConfig",
+    "DecoderConfig",
+    "ProgressiveDecoder",
+    "AddFusion",
+    "SEFusion",
+    "CrossModalAttention",
+    "FUSIONS",
+    "make_fusion",
 ]

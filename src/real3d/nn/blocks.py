@@ -72,7 +72,9 @@ class EncoderConfig:
         if len(self.widths) != 5 or len(self.depths) != 4:
             raise ConfigError(f"EncoderConfig: expected 5 widths and 4 depths, got {self.widths}, {self.depths}")
         if self.kind == "mobilenetv2" and tuple(self.widths) != MOBILENETV2_WIDTHS:
-            raise ConfigError(f"EncoderConfig: a mobilenetv2 encoder has widths {MOBILENETV2_WIDTHS}, got {self.widths}")
+            raise ConfigError(
+                f"EncoderConfig: a mobilenetv2 encoder has widths {MOBILENETV2_WIDTHS}, got {self.widths}"
+            )
 
     def scaled(self, factor: float) -> EncoderConfig:
         """Same layout with every width multiplied by ``factor`` (rounded to multiples of 8)."""

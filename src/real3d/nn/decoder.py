@@ -21,8 +21,8 @@ from real3d.nn.blocks import ConvBNAct
 @dataclass(frozen=True)
 class DecoderConfig:
     """Attributes:
-        width: channels of the pyramid path (strides 32 -> 8).
-        refine_width: channels of the refinement path at stride 4; half of it at stride 2.
+    width: channels of the pyramid path (strides 32 -> 8).
+    refine_width: channels of the refinement path at stride 4; half of it at stride 2.
     """
 
     width: int = 64
@@ -60,9 +60,7 @@ class ProgressiveDecoder(nn.Module):
         x = self.smooth8(self.lat8(feats[2]) + _up(x, feats[2]))
         return self.coarse_head(x), x
 
-    def refine(
-        self, feats: list[torch.Tensor], coarse_logits: torch.Tensor, dec: torch.Tensor
-    ) -> torch.Tensor:
+    def refine(self, feats: list[torch.Tensor], coarse_logits: torch.Tensor, dec: torch.Tensor) -> torch.Tensor:
         f4 = feats[1]
         x = self.ref4(torch.cat([_up(dec, f4), _up(coarse_logits, f4), f4], dim=1))
         f2 = feats[0]

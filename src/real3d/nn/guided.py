@@ -41,10 +41,10 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     p = F.pad(x, (radius, radius, radius, radius))
     rows = p[..., :, 0:w].clone()
     for d in range(1, k):
-        rows += p[..., :, d:d + w]
+        rows += p[..., :, d : d + w]
     out = rows[..., 0:h, :].clone()
     for d in range(1, k):
-        out += rows[..., d:d + h, :]
+        out += rows[..., d : d + h, :]
     return out.div_(_counts(h, radius, x)[:, None] * _counts(w, radius, x)[None, :])
 
 
@@ -111,19 +111,27 @@ def guided_upsample(
     probs, guide_low, guide = probs.float(), guide_low.float(), guide.float()
     pairs = [(i, j) for i in range(c) for j in range(i, c)]
     # every window mean in one pass: p (K), I (C), I_c * p (C * K), I_i * I_j (pairs)
-    stats = box_mean(torch.cat([
-        probs, guide_low, (guide_low[:, :, None] * probs[:, None]).reshape(b, c * k, h, w),
-        *[guide_low[:, i:i + 1] * guide_low[:, j:j + 1] for i, j in pairs],
-    ], 1), radius)
+    stats = box_mean(
+        torch.cat(
+            [
+                probs,
+                guide_low,
+                (guide_low[:, :, None] * probs[:, None]).reshape(b, c * k, h, w),
+                *[guide_low[:, i : i + 1] * guide_low[:, j : j + 1] for i, j in pairs],
+            ],
+            1,
+        ),
+        radius,
+    )
     mean_p = stats[:, :k]  # (B, K, h, w)
-    mean_i = [stats[:, k + i:k + i + 1] for i in range(c)]  # C x (B, 1, h, w)
+    mean_i = [stats[:, k + i : k + i + 1] for i in range(c)]  # C x (B, 1, h, w)
     # everything below works on whole contiguous planes: on these CPUs broadcasting over
     # extra dimensions or changing the memory order cost more than the arithmetic
-    cov = [stats[:, k + c + i * k:k + c + (i + 1) * k] - mean_i[i] * mean_p for i in range(c)]  # C x (B, K, h, w)
+    cov = [stats[:, k + c + i * k : k + c + (i + 1) * k] - mean_i[i] * mean_p for i in range(c)]  # C x (B, K, h, w)
     base = k + c + c * k
     sigma = [[None] * c for _ in range(c)]
     for n, (i, j) in enumerate(pairs):
-        v = stats[:, base + n:base + n + 1] - mean_i[i] * mean_i[j]
+        v = stats[:, base + n : base + n + 1] - mean_i[i] * mean_i[j]
         if i == j:
             v = v + eps
         sigma[i][j] = sigma[j][i] = v
@@ -146,9 +154,9 @@ def guided_upsample(
         coef = F.interpolate(coef, size=(big_h, big_w), mode="bilinear", align_corners=False)
     hwc = coef.permute(0, 2, 3, 1)  # (B, H, W, (C + 1) K), contiguous
     g = guide.permute(0, 2, 3, 1)
-    q = hwc[..., c * k:].clone()
+    q = hwc[..., c * k :].clone()
     for d in range(c):
-        q.addcmul_(hwc[..., d * k:(d + 1) * k], g[..., d:d + 1])
+        q.addcmul_(hwc[..., d * k : (d + 1) * k], g[..., d : d + 1])
     q.clamp_(0.0, 1.0)
     q.div_(q.sum(-1, keepdim=True).clamp_min_(1e-6))
     return q.permute(0, 3, 1, 2)  # (B, K, H, W) in channels-last memory order

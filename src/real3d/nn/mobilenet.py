@@ -20,8 +20,7 @@ from torch import nn
 from real3d.core.errors import InputError
 
 # (expansion t, output channels c, repeats n, first stride s) of MobileNetV2 1.0.
-_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-             (6, 320, 1, 1))
+_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 # Index of the last ``features`` module of each stage (strides 2, 4, 8, 16, 32).
 _STAGE_ENDS = (1, 3, 6, 13, 17)
 STEM_WIDTH = 32
@@ -29,8 +28,10 @@ HEAD_WIDTH = 1280
 
 
 def _conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(c_out)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
     if act:
         layers.append(nn.ReLU6(inplace=True))
     return layers

@@ -153,18 +153,28 @@ class PipelineConfig:
             ("gravity", self.gravity, GRAVITY),
         ):
             if value not in valid:
-                raise ConfigError(
-                    f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}"
-                )
-        for name, low in (("refine_every", 1), ("queue_size", 1), ("graph_every", 0), ("costmap_every", 0),
-                          ("calibration_frames", 1)):
+                raise ConfigError(f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}")
+        for name, low in (
+            ("refine_every", 1),
+            ("queue_size", 1),
+            ("graph_every", 0),
+            ("costmap_every", 0),
+            ("calibration_frames", 1),
+        ):
             value = getattr(self, name)
             if not (_is_int(value) and value >= low):
                 raise ConfigError(f"PipelineConfig.{name}: expected an int >= {low}, got {value!r}")
         if self.threads is not None and not (_is_int(self.threads) and self.threads >= 1):
             raise ConfigError(f"PipelineConfig.threads: expected an int >= 1 or None, got {self.threads!r}")
-        for name in ("max_gap_s", "pose_max_jump_m", "pose_max_step_m", "min_median_depth_m",
-                     "max_median_depth_m", "trajectory_step_m", "min_valid_depth"):
+        for name in (
+            "max_gap_s",
+            "pose_max_jump_m",
+            "pose_max_step_m",
+            "min_median_depth_m",
+            "max_median_depth_m",
+            "trajectory_step_m",
+            "min_valid_depth",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"PipelineConfig.{name}: expected a number, got {value!r}")
@@ -173,40 +183,45 @@ class PipelineConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ConfigError(f"PipelineConfig.{name}: expected a number or None, got {value!r}")
         if self.map_refiner is not None and not isinstance(self.map_refiner, str):
-            raise ConfigError(f"PipelineConfig.map_refiner: expected a 3D model name or weights path, "
-                              f"got {type(self.map_refiner).__name__}")
+            raise ConfigError(
+                f"PipelineConfig.map_refiner: expected a 3D model name or weights path, "
+                f"got {type(self.map_refiner).__name__}"
+            )
         if self.queue_size < 1:
             raise ConfigError(f"PipelineConfig.queue_size: expected >= 1, got {self.queue_size}")
         if self.graph_every < 0 or self.costmap_every < 0:
             raise ConfigError("PipelineConfig: graph_every and costmap_every must be >= 0")
         if self.source_fps is not None and not self.source_fps > 0:
-            raise ConfigError(
-                f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}"
-            )
+            raise ConfigError(f"PipelineConfig.source_fps: expected > 0 or None, got {self.source_fps}")
         if not self.max_gap_s > 0:  # also refuses NaN
             raise ConfigError(f"PipelineConfig.max_gap_s: expected > 0 seconds, got {self.max_gap_s}")
         if self.pose_max_speed_mps is not None and not self.pose_max_speed_mps > 0:
-            raise ConfigError(f"PipelineConfig.pose_max_speed_mps: expected > 0 or None, got "
-                              f"{self.pose_max_speed_mps}")
+            raise ConfigError(f"PipelineConfig.pose_max_speed_mps: expected > 0 or None, got {self.pose_max_speed_mps}")
         if not (self.pose_max_jump_m >= 0 and self.pose_max_step_m > 0):
-            raise ConfigError(f"PipelineConfig: expected pose_max_jump_m >= 0 and pose_max_step_m > 0, got "
-                              f"{self.pose_max_jump_m} and {self.pose_max_step_m}")
+            raise ConfigError(
+                f"PipelineConfig: expected pose_max_jump_m >= 0 and pose_max_step_m > 0, got "
+                f"{self.pose_max_jump_m} and {self.pose_max_step_m}"
+            )
         if not (_is_int(self.pose_reanchor_after) and self.pose_reanchor_after >= 1):
-            raise ConfigError(f"PipelineConfig.pose_reanchor_after: expected an int >= 1, got "
-                              f"{self.pose_reanchor_after!r}")
+            raise ConfigError(
+                f"PipelineConfig.pose_reanchor_after: expected an int >= 1, got {self.pose_reanchor_after!r}"
+            )
         if not 0 <= self.min_median_depth_m < self.max_median_depth_m:
-            raise ConfigError(f"PipelineConfig: expected 0 <= min_median_depth_m < max_median_depth_m, got "
-                              f"{self.min_median_depth_m} and {self.max_median_depth_m}")
+            raise ConfigError(
+                f"PipelineConfig: expected 0 <= min_median_depth_m < max_median_depth_m, got "
+                f"{self.min_median_depth_m} and {self.max_median_depth_m}"
+            )
         if not self.trajectory_step_m >= 0:
             raise ConfigError(f"PipelineConfig.trajectory_step_m: expected >= 0, got {self.trajectory_step_m}")
         if self.trajectory_max_points is not None and not (
-                _is_int(self.trajectory_max_points) and self.trajectory_max_points >= 2):
-            raise ConfigError(f"PipelineConfig.trajectory_max_points: expected an int >= 2 or None, got "
-                              f"{self.trajectory_max_points!r}")
-        if not 0 <= self.min_valid_depth < 1:
+            _is_int(self.trajectory_max_points) and self.trajectory_max_points >= 2
+        ):
             raise ConfigError(
-                f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}"
+                f"PipelineConfig.trajectory_max_points: expected an int >= 2 or None, got "
+                f"{self.trajectory_max_points!r}"
             )
+        if not 0 <= self.min_valid_depth < 1:
+            raise ConfigError(f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}")
 
 
 def _is_int(x) -> bool:

@@ -54,20 +54,36 @@ class RobotNavigator:
             frame's floor).
     """
 
-    def __init__(self, map_config: SemanticMapConfig | None = None,
-                 costmap_config: CostmapConfig = CostmapConfig(), replan_every: int = 5,
-                 method: str = "skimage", segmenter=None, goal_tolerance_m: float = 0.0,
-                 object_layer: bool = False) -> None:
+    def __init__(
+        self,
+        map_config: SemanticMapConfig | None = None,
+        costmap_config: CostmapConfig = CostmapConfig(),
+        replan_every: int = 5,
+        method: str = "skimage",
+        segmenter=None,
+        goal_tolerance_m: float = 0.0,
+        object_layer: bool = False,
+    ) -> None:
         from real3d.models.contract import Segmenter
 
         is_model = isinstance(segmenter, Segmenter)
         if segmenter is not None and not is_model and not callable(segmenter):
-            raise InputError(f"RobotNavigator: segmenter must be a real3d.models.Segmenter or a callable, "
-                             f"got {type(segmenter).__name__}")
+            raise InputError(
+                f"RobotNavigator: segmenter must be a real3d.models.Segmenter or a callable, "
+                f"got {type(segmenter).__name__}"
+            )
         self.pipeline = Pipeline(
-            PipelineConfig(model=None, rgb_model=None, threads=None, map=map_config or SemanticMapConfig(),
-                           costmap=costmap_config, graph_every=0, costmap_every=0, plan_method=method,
-                           goal_tolerance_m=float(goal_tolerance_m)),
+            PipelineConfig(
+                model=None,
+                rgb_model=None,
+                threads=None,
+                map=map_config or SemanticMapConfig(),
+                costmap=costmap_config,
+                graph_every=0,
+                costmap_every=0,
+                plan_method=method,
+                goal_tolerance_m=float(goal_tolerance_m),
+            ),
             segmenter=segmenter if is_model else None,
         )
         self.costmap_config = costmap_config
@@ -168,12 +184,20 @@ class RobotNavigator:
             if not self.trajectory:
                 raise NoPathError("RobotNavigator.plan: no camera position yet; pass start_xy")
             start_xy = self.trajectory[-1][:2]
-        self.path = plan_path(self.costmap, goal_xy, start_xy, method=self.method,
-                              goal_tolerance_m=self.goal_tolerance_m)
+        self.path = plan_path(
+            self.costmap, goal_xy, start_xy, method=self.method, goal_tolerance_m=self.goal_tolerance_m
+        )
         return self.path
 
-    def navigate(self, rgb: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics,
-                 world_T_cam: np.ndarray, goal_xy: ArrayLike, probs=None) -> Path:
+    def navigate(
+        self,
+        rgb: np.ndarray,
+        depth_m: np.ndarray,
+        intrinsics: Intrinsics,
+        world_T_cam: np.ndarray,
+        goal_xy: ArrayLike,
+        probs=None,
+    ) -> Path:
         """Fuse one observation and return a path from the camera's floor position to
         ``goal_xy`` (world metres, z up).
 
@@ -188,20 +212,18 @@ class RobotNavigator:
         """
         if world_T_cam is None:
             raise InputError("RobotNavigator.navigate: world_T_cam is required")
-        frame = Frame(rgb=rgb, depth_m=depth_m, intrinsics=intrinsics, world_T_cam=world_T_cam,
-                      index=self._frames)
+        frame = Frame(rgb=rgb, depth_m=depth_m, intrinsics=intrinsics, world_T_cam=world_T_cam, index=self._frames)
         self.update(frame, probs)
         goal = tuple(np.asarray(goal_xy, float).reshape(2))
         start = self.trajectory[-1][:2]
-        if (self.costmap is None or self._frames % self.replan_every == 0 or goal != self._goal
-                or self.path is None):
+        if self.costmap is None or self._frames % self.replan_every == 0 or goal != self._goal or self.path is None:
             self.refresh_costmap()
             self._goal = goal
             return self.plan(goal, start)
         # Between refreshes: keep the cached path, starting from the nearest waypoint ahead.
         wp = self.path.waypoints
         k = int(np.argmin(np.linalg.norm(wp - start, axis=1)))
-        rest = np.concatenate([start[None], wp[k + 1:]]) if k + 1 < len(wp) else np.stack([start, wp[-1]])
+        rest = np.concatenate([start[None], wp[k + 1 :]]) if k + 1 < len(wp) else np.stack([start, wp[-1]])
         length = float(np.linalg.norm(np.diff(rest, axis=0), axis=1).sum())
         self.path = Path(rest, length, self.path.cost, self.path.cells)
         return self.path

@@ -110,8 +110,12 @@ class Pipeline(StreamRunner):
     """
 
     def __init__(
-        self, config: PipelineConfig | None = None, *, segmenter: Segmenter | None = None,
-        rgb_segmenter: Segmenter | None = None, map_refiner=None,
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        segmenter: Segmenter | None = None,
+        rgb_segmenter: Segmenter | None = None,
+        map_refiner=None,
     ) -> None:
         self.config = config = config or PipelineConfig()
         if segmenter is None and config.model is not None:
@@ -130,8 +134,9 @@ class Pipeline(StreamRunner):
 
             map_refiner = MapRefiner(config.map_refiner)
         if map_refiner is not None and not callable(getattr(map_refiner, "refine", None)):
-            raise ConfigError(f"map_refiner: expected an object with refine(SemanticMap), got "
-                              f"{type(map_refiner).__name__}")
+            raise ConfigError(
+                f"map_refiner: expected an object with refine(SemanticMap), got {type(map_refiner).__name__}"
+            )
         self.map_refiner = map_refiner
         self.reset()
 
@@ -183,9 +188,7 @@ class Pipeline(StreamRunner):
         self.notes: dict[str, str] = {}
         self.gravity_T_world: np.ndarray | None = None if cfg.gravity == "floor" else np.eye(4)
         #: how the gravity frame was found (for reports)
-        self.gravity_note = (
-            "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
-        )
+        self.gravity_note = "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
         self._graph_at = self._costmap_at = self._refine_at = 0  # frames_fused at the last periodic refresh
@@ -204,7 +207,11 @@ class Pipeline(StreamRunner):
     def _refine_map(self) -> float:
         """Run the map refiner when the map changed since its last run; returns ms."""
         ref = self.map.refinement
-        if self.map_refiner is None or not len(self.map) or (ref is not None and ref.map_version + 1 == self.map.version):
+        if (
+            self.map_refiner is None
+            or not len(self.map)
+            or (ref is not None and ref.map_version + 1 == self.map.version)
+        ):
             return 0.0
         t0 = time.perf_counter()
         self.map_refiner.refine(self.map)
@@ -236,8 +243,9 @@ class Pipeline(StreamRunner):
             if not self.trajectory:
                 raise NoPathError("Pipeline.plan: no camera position yet; pass start_xy")
             start_xy = self.trajectory[-1][:2]
-        self.path = plan_path(cm, goal_xy, start_xy, method=self.config.plan_method,
-                               goal_tolerance_m=self.config.goal_tolerance_m)
+        self.path = plan_path(
+            cm, goal_xy, start_xy, method=self.config.plan_method, goal_tolerance_m=self.config.goal_tolerance_m
+        )
         return self.path
 
     def refresh_costmap(self, floor_z_m: float | None = None) -> Costmap:
@@ -256,17 +264,25 @@ class Pipeline(StreamRunner):
             floor_z_m = self._graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
         center = self.trajectory[-1][:2] if self.trajectory else None
-        self._costmap = build_costmap(self.map, self.config.costmap, floor_z_m=floor_z_m,
-                                      objects=self._graph.objects() if built else None, center_xy=center)
+        self._costmap = build_costmap(
+            self.map,
+            self.config.costmap,
+            floor_z_m=floor_z_m,
+            objects=self._graph.objects() if built else None,
+            center_xy=center,
+        )
         self._costmap_version = self.map.version
         full = self._costmap.cropped_from_xy
         if full is not None:
             g = self._costmap.grid
             x0, y0 = g.origin_xy
-            self._note("costmap", f"the map spans {full[2] - full[0]:.1f} x {full[3] - full[1]:.1f} m, more than "
-                                  f"CostmapConfig.max_extent_m / max_cells allow: the costmap covers "
-                                  f"x [{x0:.1f}, {x0 + g.shape[1] * g.resolution_m:.1f}], y [{y0:.1f}, "
-                                  f"{y0 + g.shape[0] * g.resolution_m:.1f}] m around the camera")
+            self._note(
+                "costmap",
+                f"the map spans {full[2] - full[0]:.1f} x {full[3] - full[1]:.1f} m, more than "
+                f"CostmapConfig.max_extent_m / max_cells allow: the costmap covers "
+                f"x [{x0:.1f}, {x0 + g.shape[1] * g.resolution_m:.1f}], y [{y0:.1f}, "
+                f"{y0 + g.shape[0] * g.resolution_m:.1f}] m around the camera",
+            )
         return (time.perf_counter() - t0) * 1e3
 
     def _note(self, kind: str, message: str, warn: bool = True) -> None:
@@ -327,10 +343,12 @@ class Pipeline(StreamRunner):
         limit = half - mc.max_depth_m
         if np.abs(t).max() <= limit:
             return None
-        return (f"pose outside the map's range: camera at ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) m, but the map "
-                f"holds coordinates within +-{half:.1f} m of its origin ({AXIS_RANGE_VOXELS} voxels of "
-                f"{min(mc.voxel_size_m, mc.free_voxel_size_m):g} m), so cameras must stay within "
-                f"+-{limit:.1f} m (less max_depth_m)")
+        return (
+            f"pose outside the map's range: camera at ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) m, but the map "
+            f"holds coordinates within +-{half:.1f} m of its origin ({AXIS_RANGE_VOXELS} voxels of "
+            f"{min(mc.voxel_size_m, mc.free_voxel_size_m):g} m), so cameras must stay within "
+            f"+-{limit:.1f} m (less max_depth_m)"
+        )
 
     def _pose_jump(self, item: _Item, f: Frame, pose: np.ndarray) -> str | None:
         """The jump check of the module docstring: why ``pose`` is an implausible jump
@@ -360,13 +378,17 @@ class Pipeline(StreamRunner):
         if n > cfg.pose_reanchor_after:
             self._pose_ref, self._pose_candidate = here, None
             self.pose_reanchors += 1
-            item.reason = (f"pose re-anchored: {n - 1} frames before this one jumped away from frame {ref[2]} "
-                           f"({dist:.3g} m {how}) and agreed with each other; taken as a relocalisation")
+            item.reason = (
+                f"pose re-anchored: {n - 1} frames before this one jumped away from frame {ref[2]} "
+                f"({dist:.3g} m {how}) and agreed with each other; taken as a relocalisation"
+            )
             self._note("pose", f"{item.reason} (frame {item.index}; {self.pose_reanchors} re-anchor(s) so far)")
             return None
         self._pose_candidate = (*here, n)
-        return (f"pose jump: the camera moved {dist:.4g} m from frame {ref[2]} {how}; the limit is {limit:.3g} m "
-                f"(pose_max_speed_mps, pose_max_step_m, pose_max_jump_m)")
+        return (
+            f"pose jump: the camera moved {dist:.4g} m from frame {ref[2]} {how}; the limit is {limit:.3g} m "
+            f"(pose_max_speed_mps, pose_max_step_m, pose_max_jump_m)"
+        )
 
     def _jump(self, ref: tuple, here: tuple) -> tuple[float, float, str]:
         """(distance m, allowed distance m, how the allowance was found) between two
@@ -377,7 +399,11 @@ class Pipeline(StreamRunner):
         if dt > 0:
             return dist, cfg.pose_max_speed_mps * dt + cfg.pose_max_jump_m, f"in {dt:.3g} s"
         frames = max(1, here[2] - ref[2])
-        return dist, cfg.pose_max_step_m * frames + cfg.pose_max_jump_m, f"over {frames} frame(s) without usable timestamps"
+        return (
+            dist,
+            cfg.pose_max_step_m * frames + cfg.pose_max_jump_m,
+            f"over {frames} frame(s) without usable timestamps",
+        )
 
     def _segment(self, item: _Item) -> None:
         t0 = time.perf_counter()
@@ -394,16 +420,17 @@ class Pipeline(StreamRunner):
         cfg = self.config
         f = item.frame
         d = f.depth_m
-        depth_ok = (
-            d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
-        )
+        depth_ok = d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
         no_depth = "no depth" if d is None else "depth failed (too few valid pixels)"
         if depth_ok:
             bad = implausible_depth(d, cfg.min_median_depth_m, cfg.max_median_depth_m)
             if bad is not None:
                 depth_ok, no_depth = False, bad
-                self._note("depth", f"frame {item.index}: {bad}; frames like it go down the RGB path "
-                                    f"(min_median_depth_m, max_median_depth_m)")
+                self._note(
+                    "depth",
+                    f"frame {item.index}: {bad}; frames like it go down the RGB path "
+                    f"(min_median_depth_m, max_median_depth_m)",
+                )
         if self.segmenter is None:
             # No network: the map takes the frame's own labels and instances (ground
             # truth; segmentation None), else geometry only.
@@ -436,9 +463,7 @@ class Pipeline(StreamRunner):
             except Real3DError as e:
                 # No floor in the first frame: keep the source's frame rather than guess.
                 self.gravity_T_world = np.eye(4)
-                self.gravity_note = (
-                    f"no floor found in frame {index} ({e}); the source's frame is kept"
-                )
+                self.gravity_note = f"no floor found in frame {index} ({e}); the source's frame is kept"
         if not np.array_equal(self.gravity_T_world, np.eye(4)):
             pose = self.gravity_T_world @ pose
         return pose
@@ -527,9 +552,7 @@ class Pipeline(StreamRunner):
         lat["total"] = (t_done - item.t_in) * 1e3
         return StepResult(
             index=item.index,
-            timestamp_s=float(getattr(f, "timestamp_s", 0.0) or 0.0)
-            if isinstance(f, Frame)
-            else 0.0,
+            timestamp_s=float(getattr(f, "timestamp_s", 0.0) or 0.0) if isinstance(f, Frame) else 0.0,
             status=item.status,
             reason=item.reason,
             labels=item.labels,

@@ -27,12 +27,18 @@ def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConf
         import torch
 
         torch.set_num_threads(int(config.threads))
-    return create_model(spec, backend, cache_dir=config.cache_dir, threads=config.threads,
-                        calibration_frames=config.calibration_frames)
+    return create_model(
+        spec, backend, cache_dir=config.cache_dir, threads=config.threads, calibration_frames=config.calibration_frames
+    )
 
 
-def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tuple[float, ...] = (1.0,),
-             guided: bool | None = None) -> SegmentationResult:
+def _predict(
+    segmenter: Segmenter,
+    frame: Frame,
+    flip: bool = False,
+    scales: tuple[float, ...] = (1.0,),
+    guided: bool | None = None,
+) -> SegmentationResult:
     """``segmenter.predict(frame)`` with the test-time settings that differ from the
     defaults (a segmenter is asked nothing it need not do)."""
     tta = {}
@@ -47,8 +53,13 @@ def _predict(segmenter: Segmenter, frame: Frame, flip: bool = False, scales: tup
     return segmenter.predict(frame, **tta)
 
 
-def segment_frame(segmenter: Segmenter, frame: Frame, flip: bool = False,
-                  scales: tuple[float, ...] = (1.0,), guided: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def segment_frame(
+    segmenter: Segmenter,
+    frame: Frame,
+    flip: bool = False,
+    scales: tuple[float, ...] = (1.0,),
+    guided: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
     float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
     on when not the defaults; ``guided`` when True, or when False for a segmenter that
@@ -69,8 +80,9 @@ def _check_segmenter(seg, role: str) -> None:
 
     missing = missing_members(seg)
     if missing:
-        raise ConfigError(f"Pipeline: {role} must implement real3d.models.Segmenter; "
-                          f"{type(seg).__name__} lacks {', '.join(missing)}")
+        raise ConfigError(
+            f"Pipeline: {role} must implement real3d.models.Segmenter; {type(seg).__name__} lacks {', '.join(missing)}"
+        )
 
 
 # ---------------------------------------------------------------------------- frames
@@ -85,12 +97,7 @@ def check_frame(frame, expect_hw: tuple[int, int] | None = None) -> str | None:
     if not isinstance(frame, Frame):
         return f"not a real3d.Frame ({type(frame).__name__})"
     rgb = frame.rgb
-    if not (
-        isinstance(rgb, np.ndarray)
-        and rgb.ndim == 3
-        and rgb.shape[2] == 3
-        and rgb.dtype == np.uint8
-    ):
+    if not (isinstance(rgb, np.ndarray) and rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8):
         return f"rgb is not (H, W, 3) uint8 ({getattr(rgb, 'dtype', '?')} {getattr(rgb, 'shape', '?')})"
     hw = rgb.shape[:2]
     if expect_hw is not None and tuple(hw) != tuple(expect_hw):
@@ -125,8 +132,7 @@ def pose_problem(world_T_cam) -> str | None:
         return "pose has NaN/inf entries"
     R = T[:3, :3].astype(np.float64)
     tol = 1e-4
-    if (np.abs(T[3] - _BOTTOM).max() <= tol and np.abs(R @ R.T - _EYE3).max() <= tol
-            and np.linalg.det(R) > 0):
+    if np.abs(T[3] - _BOTTOM).max() <= tol and np.abs(R @ R.T - _EYE3).max() <= tol and np.linalg.det(R) > 0:
         return None  # the cheap test of every frame; check_pose words the failures
     try:
         check_pose(T, "pose", tol=tol)

@@ -11,7 +11,17 @@ from real3d.scene.graph import (
 )
 
 __all__ = [
-    "Box3D", "box_iou_3d", "fit_box", "min_area_rect", "SceneGraph", "SceneGraphConfig",
-    "SceneNode", "Edge", "SCENE_GRAPH_SCHEMA_VERSION", "evaluate_graph", "match_objects",
-    "GraphMetrics", "DetectionScore",
+    "Box3D",
+    "box_iou_3d",
+    "fit_box",
+    "min_area_rect",
+    "SceneGraph",
+    "SceneGraphConfig",
+    "SceneNode",
+    "Edge",
+    "SCENE_GRAPH_SCHEMA_VERSION",
+    "evaluate_graph",
+    "match_objects",
+    "GraphMetrics",
+    "DetectionScore",
 ]

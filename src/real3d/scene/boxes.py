@@ -44,14 +44,16 @@ class Box3D:
         return float(np.prod(self.size))
 
     def to_dict(self) -> dict:
-        return {"center": [float(v) for v in self.center], "size": [float(v) for v in self.size],
-                "yaw_rad": float(self.yaw_rad)}
+        return {
+            "center": [float(v) for v in self.center],
+            "size": [float(v) for v in self.size],
+            "yaw_rad": float(self.yaw_rad),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Box3D:
         """The box ``to_dict`` describes."""
-        return cls(np.asarray(d["center"], np.float64), np.asarray(d["size"], np.float64),
-                   float(d["yaw_rad"]))
+        return cls(np.asarray(d["center"], np.float64), np.asarray(d["size"], np.float64), float(d["yaw_rad"]))
 
 
 def convex_hull_2d(points: np.ndarray) -> np.ndarray:
@@ -119,6 +121,7 @@ def fit_box(points: np.ndarray, pad_m: float = 0.0, trim: float = 0.0, max_point
         pts = pts[:: int(np.ceil(len(pts) / max_points))]
     if not 0 <= trim < 0.5:
         raise InputError(f"fit_box: expected 0 <= trim < 0.5, got {trim}")
+
     def to_local(yaw):
         c, s = np.cos(yaw), np.sin(yaw)
         return np.stack([c * pts[:, 0] + s * pts[:, 1], -s * pts[:, 0] + c * pts[:, 1], pts[:, 2]], axis=1)

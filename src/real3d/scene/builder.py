@@ -54,8 +54,7 @@ class SceneGraphBuilder:
         ``semantic_map`` with the graph's ``config`` and ``refiner``, keeping node ids."""
         self.map_version = semantic_map.version
         cfg = graph.config
-        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points,
-                                           measured=cfg.measured_points)
+        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points, measured=cfg.measured_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
         arrays = semantic_map.voxel_arrays()
@@ -77,11 +76,23 @@ class SceneGraphBuilder:
             kind = "structure" if c.label in structure_ids else "object"
             if kind == "object":
                 box = complete_object_box(box, c.label, c.normal, graph.floor_z_m, semantic_map, cfg)
-            views.append(ClusterView(c.label, box, c.normal, len(c.points), c.n_obs, c.points) if kind == "object" else None)
-            new_nodes.append(SceneNode(
-                id=-1, kind=kind, label=c.label, class_name=NYU13.names[c.label],
-                confidence=c.confidence, centroid=c.points.mean(axis=0), box=box,
-                n_observations=c.n_obs, n_voxels=len(c.points), map_instance=c.instance))
+            views.append(
+                ClusterView(c.label, box, c.normal, len(c.points), c.n_obs, c.points) if kind == "object" else None
+            )
+            new_nodes.append(
+                SceneNode(
+                    id=-1,
+                    kind=kind,
+                    label=c.label,
+                    class_name=NYU13.names[c.label],
+                    confidence=c.confidence,
+                    centroid=c.points.mean(axis=0),
+                    box=box,
+                    n_observations=c.n_obs,
+                    n_voxels=len(c.points),
+                    map_instance=c.instance,
+                )
+            )
         keep = refine_objects(new_nodes, views, semantic_map, graph.refiner, graph.floor_z_m, cfg)
         new_nodes = [new_nodes[k] for k in keep]
         assign_ids(new_nodes, graph.nodes.values(), cfg, self.take_id)
@@ -99,8 +110,14 @@ class SceneGraphBuilder:
         graph.edges = build_relations(graph.nodes, graph.floor_z_m, cfg)
 
 
-def refine_objects(nodes: list[SceneNode], views: list[ClusterView | None], semantic_map: SemanticMap,
-                   refiner: BoxRefiner | None, floor_z_m: float, cfg: SceneGraphConfig) -> list[int]:
+def refine_objects(
+    nodes: list[SceneNode],
+    views: list[ClusterView | None],
+    semantic_map: SemanticMap,
+    refiner: BoxRefiner | None,
+    floor_z_m: float,
+    cfg: SceneGraphConfig,
+) -> list[int]:
     """Replace object boxes by the refiner's (see ``real3d.scene.refine``) and return
     the indices of the nodes to keep: structure nodes, and objects whose existence
     probability reaches ``min_object_score`` (default: the refiner card's), or that are
@@ -119,16 +136,23 @@ def refine_objects(nodes: list[SceneNode], views: list[ClusterView | None], sema
     keep = {k for k in idx if score_of[k] >= cut}
     if cfg.isolated_min_voxels > 0:
         for k in idx:
-            if (k not in keep and nodes[k].n_voxels >= cfg.isolated_min_voxels
-                    and _isolated(nodes, idx, k, cfg.isolated_m)):
+            if (
+                k not in keep
+                and nodes[k].n_voxels >= cfg.isolated_min_voxels
+                and _isolated(nodes, idx, k, cfg.isolated_m)
+            ):
                 keep.add(k)
     if cfg.nms_iou is not None:
         order = sorted(keep, key=lambda k: -score_of[k])
         kept: list[int] = []
         for k in order:
             a = nodes[k]
-            if any(nodes[j].label == a.label and boxes_may_overlap(a.box, nodes[j].box)
-                   and box_iou_3d(a.box, nodes[j].box) > cfg.nms_iou for j in kept):
+            if any(
+                nodes[j].label == a.label
+                and boxes_may_overlap(a.box, nodes[j].box)
+                and box_iou_3d(a.box, nodes[j].box) > cfg.nms_iou
+                for j in kept
+            ):
                 keep.discard(k)
             else:
                 kept.append(k)
@@ -152,8 +176,7 @@ def _isolated(nodes: list[SceneNode], idx: list[int], k: int, isolated_m: float)
     return True
 
 
-def assign_ids(new_nodes: list[SceneNode], old_nodes, cfg: SceneGraphConfig,
-               take_id: Callable[[], int]) -> None:
+def assign_ids(new_nodes: list[SceneNode], old_nodes, cfg: SceneGraphConfig, take_id: Callable[[], int]) -> None:
     """Give each new node (id < 0) the id of the previous node it continues, else a new
     one from ``take_id``. A node built from the same map instance as an old node of its
     class keeps that node's id outright; the others are matched by 3D IoU above

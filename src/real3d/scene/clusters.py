@@ -68,8 +68,16 @@ class BoxFitCache:
         return fit
 
 
-def find_clusters(pts: np.ndarray, labels: np.ndarray, conf: np.ndarray, n_obs: np.ndarray,
-                  inst: np.ndarray, normals: np.ndarray | None, cfg: SceneGraphConfig, fit) -> list[Cluster]:
+def find_clusters(
+    pts: np.ndarray,
+    labels: np.ndarray,
+    conf: np.ndarray,
+    n_obs: np.ndarray,
+    inst: np.ndarray,
+    normals: np.ndarray | None,
+    cfg: SceneGraphConfig,
+    fit,
+) -> list[Cluster]:
     """Clusters of labelled surface points (see the module docstring).
 
     Args:
@@ -112,8 +120,17 @@ def find_clusters(pts: np.ndarray, labels: np.ndarray, conf: np.ndarray, n_obs: 
         for g, i in found:
             if len(g) < min_voxels:
                 continue
-            clusters.append(Cluster(int(lab), pts[g], float(conf[g].mean()), int(n_obs[g].max()), i,
-                                    None if normals is None else normals[g].mean(axis=0), fit(g)))
+            clusters.append(
+                Cluster(
+                    int(lab),
+                    pts[g],
+                    float(conf[g].mean()),
+                    int(n_obs[g].max()),
+                    i,
+                    None if normals is None else normals[g].mean(axis=0),
+                    fit(g),
+                )
+            )
     return clusters
 
 

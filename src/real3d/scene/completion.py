@@ -23,17 +23,25 @@ from real3d.scene.config import (
 )
 
 
-def complete_object_box(box: Box3D, label: int, normal: np.ndarray | None, floor_z_m: float,
-                        semantic_map: SemanticMap, cfg: SceneGraphConfig) -> Box3D:
+def complete_object_box(
+    box: Box3D,
+    label: int,
+    normal: np.ndarray | None,
+    floor_z_m: float,
+    semantic_map: SemanticMap,
+    cfg: SceneGraphConfig,
+) -> Box3D:
     """The box of an object cluster of class ``label`` (NYUv2-13 id) after the floor and
     depth rules (see the module docstring); ``normal`` is the cluster's mean surface
     normal (3,) or None."""
     standing = NYU13.names[label] in FLOOR_STANDING_CLASSES
-    if (box.z_min - floor_z_m < cfg.floor_snap_m
-            or (standing and not free_below(box, floor_z_m, semantic_map))):
+    if box.z_min - floor_z_m < cfg.floor_snap_m or (standing and not free_below(box, floor_z_m, semantic_map)):
         z1 = box.z_max
-        box = Box3D(np.array([box.center[0], box.center[1], (floor_z_m + z1) / 2]),
-                    np.array([box.size[0], box.size[1], z1 - floor_z_m]), box.yaw_rad)
+        box = Box3D(
+            np.array([box.center[0], box.center[1], (floor_z_m + z1) / 2]),
+            np.array([box.size[0], box.size[1], z1 - floor_z_m]),
+            box.yaw_rad,
+        )
     if cfg.complete_depth and normal is not None:
         box = complete_depth(box, normal, label, semantic_map, cfg)
     return box
@@ -55,8 +63,9 @@ def free_below(box: Box3D, floor_z_m: float, semantic_map: SemanticMap) -> bool:
     return bool((semantic_map.query_occupancy(probes) == FREE).mean() > 0.5)
 
 
-def complete_depth(box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap,
-                   cfg: SceneGraphConfig) -> Box3D:
+def complete_depth(
+    box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap, cfg: SceneGraphConfig
+) -> Box3D:
     """Deepen a box seen from one side (see ``SceneGraphConfig.complete_depth``)."""
     typical = TYPICAL_DEPTH_M.get(NYU13.names[label])
     n = np.asarray(normal[:2], np.float64)
@@ -92,7 +101,7 @@ def complete_depth(box: Box3D, normal: np.ndarray, label: int, semantic_map: Sem
     hit = ((lab != 0) & (lab != label)).reshape(len(steps), n_probe).mean(axis=1) >= 1 / 3
     free = (occ == FREE).reshape(len(steps), n_probe).mean(axis=1) >= 2 / 3
     stop = np.flatnonzero(hit | free)
-    extra = (steps[stop[0]] - vs if stop.size else typical - box.size[k])
+    extra = steps[stop[0]] - vs if stop.size else typical - box.size[k]
     if extra <= 0:
         return box
     size = box.size.copy()

@@ -20,9 +20,17 @@ HANGING_CLASSES = ("picture", "window")
 # seen from one side only has a box as thin as its visible surface; the box is deepened
 # behind that surface up to the next surface of another class, observed free space, or this
 # depth, whichever comes first (see ``SceneGraphConfig.complete_depth``).
-TYPICAL_DEPTH_M = {"bed": 2.0, "chair": 0.5, "sofa": 0.9, "table": 0.7, "furniture": 0.5, "tv": 0.1,
-                   "objects": 0.3, "books": 0.25, "picture": 0.04}
-
+TYPICAL_DEPTH_M = {
+    "bed": 2.0,
+    "chair": 0.5,
+    "sofa": 0.9,
+    "table": 0.7,
+    "furniture": 0.5,
+    "tv": 0.1,
+    "objects": 0.3,
+    "books": 0.25,
+    "picture": 0.04,
+}
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,7 @@ def render_scene_graph(graph: SceneGraph, size_px: int = 900, margin_px: int = 6
     off = (size_px - 2 * margin_px - (hi - lo) * s) / 2
 
     def px(p):
-        return (margin_px + off[0] + (p[0] - lo[0]) * s,
-                size_px - margin_px - off[1] - (p[1] - lo[1]) * s)
+        return (margin_px + off[0] + (p[0] - lo[0]) * s, size_px - margin_px - off[1] - (p[1] - lo[1]) * s)
 
     # Objects stacked on others share a footprint: lift them up the picture by their height
     # so "on" edges stay visible.

@@ -14,8 +14,15 @@ from real3d.scene.config import STRUCTURE_CLASSES
 from real3d.scene.graph import SceneGraph
 
 # Predicate spellings that mean the same relation.
-_PREDICATE_ALIASES = {"supported_by": "on", "supported-by": "on", "on_top_of": "on",
-                      "next-to": "next_to", "near": "next_to", "in_room": "in", "in-room": "in"}
+_PREDICATE_ALIASES = {
+    "supported_by": "on",
+    "supported-by": "on",
+    "on_top_of": "on",
+    "next-to": "next_to",
+    "near": "next_to",
+    "in_room": "in",
+    "in-room": "in",
+}
 
 
 @dataclass
@@ -59,8 +66,9 @@ def gt_objects(scene: SceneGT, instance_ids=None):
     when ``instance_ids`` is given, only those ids (e.g. ``visible_instances(frames)``)."""
     structure = {NYU13.index(n) for n in STRUCTURE_CLASSES}
     keep = None if instance_ids is None else set(int(i) for i in instance_ids)
-    return [o for o in scene.objects if o.label not in structure and o.label > 0
-            and (keep is None or o.instance_id in keep)]
+    return [
+        o for o in scene.objects if o.label not in structure and o.label > 0 and (keep is None or o.instance_id in keep)
+    ]
 
 
 def visible_instances(frames, min_pixels: int = 400, with_depth: bool = True) -> set[int]:
@@ -96,15 +104,14 @@ def match_objects(graph: SceneGraph, scene: SceneGT, iou_threshold: float, insta
     for i, p in enumerate(preds):
         for j, g in enumerate(gts):
             if p.label == g.label:
-                iou[i, j] = box_iou_3d(p.box, Box3D(np.asarray(g.center, float), np.asarray(g.size, float),
-                                                     float(g.yaw_rad)))
+                iou[i, j] = box_iou_3d(
+                    p.box, Box3D(np.asarray(g.center, float), np.asarray(g.size, float), float(g.yaw_rad))
+                )
     r, c = linear_sum_assignment(-iou)
-    return [(preds[i].id, gts[j].instance_id, float(iou[i, j])) for i, j in zip(r, c)
-            if iou[i, j] >= iou_threshold]
+    return [(preds[i].id, gts[j].instance_id, float(iou[i, j])) for i, j in zip(r, c) if iou[i, j] >= iou_threshold]
 
 
-def evaluate_graph(graph: SceneGraph, scene: SceneGT, thresholds=(0.25, 0.5),
-                   instance_ids=None) -> GraphMetrics:
+def evaluate_graph(graph: SceneGraph, scene: SceneGT, thresholds=(0.25, 0.5), instance_ids=None) -> GraphMetrics:
     """Precision/recall/F1 of object nodes at each IoU threshold and relation accuracy.
 
     ``instance_ids`` restricts the ground truth (e.g. to ``visible_instances(frames)``).

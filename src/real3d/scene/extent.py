@@ -39,12 +39,14 @@ def grid_side_cells(resolution_m: float, max_extent_m: float, max_cells: int) ->
 def check_extent_limits(where: str, max_extent_m: float, max_cells: int) -> None:
     """Raise InputError unless ``max_extent_m > 0`` and ``max_cells >= 1``."""
     if not (max_extent_m > 0 and isinstance(max_cells, (int, np.integer)) and max_cells >= 1):
-        raise InputError(f"{where}: expected max_extent_m > 0 and an integer max_cells >= 1, got "
-                         f"{max_extent_m!r} and {max_cells!r}")
+        raise InputError(
+            f"{where}: expected max_extent_m > 0 and an integer max_cells >= 1, got {max_extent_m!r} and {max_cells!r}"
+        )
 
 
-def capped_bounds_xy(semantic_map: SemanticMap, resolution_m: float, max_extent_m: float, max_cells: int,
-                     center_xy=None) -> tuple[tuple[float, float, float, float] | None, tuple | None]:
+def capped_bounds_xy(
+    semantic_map: SemanticMap, resolution_m: float, max_extent_m: float, max_cells: int, center_xy=None
+) -> tuple[tuple[float, float, float, float] | None, tuple | None]:
     """Bounds of a grid over the map that respect the limits.
 
     Args:

@@ -118,7 +118,6 @@ class SceneGraph:
         """Surface points (N, 3) world metres of each object node at the last update."""
         return dict(self._builder.points)
 
-
     # ------------------------------------------------------------------ queries
     def objects(self) -> list[SceneNode]:
         return [n for n in self.nodes.values() if n.kind == "object"]
@@ -140,9 +139,11 @@ class SceneGraph:
         config's band above the floor)."""
         lo = self.floor_z_m + (self.config.z_min_m if z_min_m is None else z_min_m)
         hi = self.floor_z_m + (self.config.z_max_m if z_max_m is None else z_max_m)
-        return [n for n in self.nodes.values()
-                if n.kind != "room" and n.class_name not in ("floor", "ceiling")
-                and n.box.z_max >= lo and n.box.z_min <= hi]
+        return [
+            n
+            for n in self.nodes.values()
+            if n.kind != "room" and n.class_name not in ("floor", "ceiling") and n.box.z_max >= lo and n.box.z_min <= hi
+        ]
 
     def relations(self, predicate: str | None = None) -> list[Edge]:
         return [e for e in self.edges if predicate is None or e.predicate == predicate]
@@ -150,8 +151,10 @@ class SceneGraph:
     # ------------------------------------------------------------------ export
     def to_dict(self) -> dict:
         return {
-            "schema": SCENE_GRAPH_SCHEMA, "version": SCENE_GRAPH_SCHEMA_VERSION,
-            "frame": "world, z up, metres", "floor_z_m": float(self.floor_z_m),
+            "schema": SCENE_GRAPH_SCHEMA,
+            "version": SCENE_GRAPH_SCHEMA_VERSION,
+            "frame": "world, z up, metres",
+            "floor_z_m": float(self.floor_z_m),
             "nodes": [n.to_dict() for n in sorted(self.nodes.values(), key=lambda n: n.id)],
             "edges": [e.to_dict() for e in self.edges],
         }
@@ -165,8 +168,9 @@ class SceneGraph:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict, config: SceneGraphConfig | None = None,
-                  refiner: BoxRefiner | None = None) -> SceneGraph:
+    def from_dict(
+        cls, d: dict, config: SceneGraphConfig | None = None, refiner: BoxRefiner | None = None
+    ) -> SceneGraph:
         """The graph ``to_dict`` describes (nodes, edges, floor height); ``config`` and
         ``refiner`` as in the constructor. Free space and rooms' cells are not stored:
         they come back with the next ``update``, which keeps the nodes' ids.
@@ -175,11 +179,14 @@ class SceneGraph:
             FormatError: ``d`` is not a scene graph of a version this code reads.
         """
         if not isinstance(d, dict) or d.get("schema") != SCENE_GRAPH_SCHEMA:
-            raise FormatError(f"SceneGraph.from_dict: expected schema {SCENE_GRAPH_SCHEMA!r}, got "
-                              f"{d.get('schema') if isinstance(d, dict) else type(d).__name__!r}")
+            raise FormatError(
+                f"SceneGraph.from_dict: expected schema {SCENE_GRAPH_SCHEMA!r}, got "
+                f"{d.get('schema') if isinstance(d, dict) else type(d).__name__!r}"
+            )
         if not isinstance(d.get("version"), int) or not 1 <= d["version"] <= SCENE_GRAPH_SCHEMA_VERSION:
-            raise FormatError(f"SceneGraph.from_dict: expected version 1..{SCENE_GRAPH_SCHEMA_VERSION}, "
-                              f"got {d.get('version')!r}")
+            raise FormatError(
+                f"SceneGraph.from_dict: expected version 1..{SCENE_GRAPH_SCHEMA_VERSION}, got {d.get('version')!r}"
+            )
         try:
             nodes = [SceneNode.from_dict(n) for n in d["nodes"]]
             edges = [Edge.from_dict(e) for e in d["edges"]]
@@ -194,8 +201,9 @@ class SceneGraph:
         return g
 
     @classmethod
-    def from_json(cls, text_or_path: str | os.PathLike, config: SceneGraphConfig | None = None,
-                  refiner: BoxRefiner | None = None) -> SceneGraph:
+    def from_json(
+        cls, text_or_path: str | os.PathLike, config: SceneGraphConfig | None = None, refiner: BoxRefiner | None = None
+    ) -> SceneGraph:
         """``from_dict`` of JSON text (as ``to_json`` returns) or of a file holding it."""
         if isinstance(text_or_path, str) and text_or_path.lstrip().startswith("{"):
             text = text_or_path

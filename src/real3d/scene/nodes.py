@@ -48,12 +48,16 @@ class SceneNode:
     def to_dict(self) -> dict:
         """The node's entry of the graph's JSON (schema in ``real3d.scene.graph``)."""
         return {
-            "id": int(self.id), "kind": self.kind, "label": int(self.label),
-            "class_name": self.class_name, "confidence": float(self.confidence),
+            "id": int(self.id),
+            "kind": self.kind,
+            "label": int(self.label),
+            "class_name": self.class_name,
+            "confidence": float(self.confidence),
             "centroid": [float(v) for v in self.centroid],
             "box": None if self.box is None else self.box.to_dict(),
             "observed_box": None if self.observed_box is None else self.observed_box.to_dict(),
-            "n_observations": int(self.n_observations), "n_voxels": int(self.n_voxels),
+            "n_observations": int(self.n_observations),
+            "n_voxels": int(self.n_voxels),
             "room_id": None if self.room_id is None else int(self.room_id),
             "area_m2": float(self.area_m2),
             "map_instance": None if self.map_instance is None else int(self.map_instance),
@@ -63,12 +67,20 @@ class SceneNode:
     def from_dict(cls, d: dict) -> SceneNode:
         """The node ``to_dict`` describes."""
         return cls(
-            id=int(d["id"]), kind=d["kind"], label=int(d["label"]), class_name=d["class_name"],
-            confidence=float(d["confidence"]), centroid=np.asarray(d["centroid"], np.float64),
-            box=_box_or_none(d["box"]), n_observations=int(d["n_observations"]),
-            n_voxels=int(d["n_voxels"]), room_id=_int_or_none(d.get("room_id")),
-            area_m2=float(d.get("area_m2", 0.0)), map_instance=_int_or_none(d.get("map_instance")),
-            observed_box=_box_or_none(d.get("observed_box")))
+            id=int(d["id"]),
+            kind=d["kind"],
+            label=int(d["label"]),
+            class_name=d["class_name"],
+            confidence=float(d["confidence"]),
+            centroid=np.asarray(d["centroid"], np.float64),
+            box=_box_or_none(d["box"]),
+            n_observations=int(d["n_observations"]),
+            n_voxels=int(d["n_voxels"]),
+            room_id=_int_or_none(d.get("room_id")),
+            area_m2=float(d.get("area_m2", 0.0)),
+            map_instance=_int_or_none(d.get("map_instance")),
+            observed_box=_box_or_none(d.get("observed_box")),
+        )
 
 
 @dataclass(frozen=True)

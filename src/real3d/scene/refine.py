@@ -45,8 +45,9 @@ _FACES = ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0), (2, 1.0))
 _GRID = np.array([-0.35, 0.0, 0.35])
 # Quantiles of the cluster's surface points along e0, e1 and z (see ``point_spread``).
 SPREAD_QUANTILES = (0.1, 0.5, 0.9)
-N_FEATURES = (len(REFINE_CLASSES) + 3 + 2 + 2 + 3 + len(_FACES) * len(PROBE_DISTANCES_M) * 4 + 3
-              + 3 * len(SPREAD_QUANTILES))
+N_FEATURES = (
+    len(REFINE_CLASSES) + 3 + 2 + 2 + 3 + len(_FACES) * len(PROBE_DISTANCES_M) * 4 + 3 + 3 * len(SPREAD_QUANTILES)
+)
 MIN_SIZE_M = 0.02
 OFFSET_SCALE_FLOOR_M = 0.1
 MAX_LOG_RATIO = 1.6
@@ -147,9 +148,20 @@ def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_
         unknown = ((fo == UNKNOWN) & (fl == 0)).mean(axis=1)
         faces = np.stack([same, other, free, unknown], axis=1).reshape(-1)
         inside = [(i_occ[k] == FREE).mean(), (i_occ[k] == UNKNOWN).mean(), (i_lab[k] == v.label).mean()]
-        rows.append(np.concatenate([
-            onehot, np.log(size), [v.box.z_min - floor_z_m, v.box.z_max - floor_z_m],
-            [np.log1p(v.n_voxels), np.log1p(v.n_observations)], nl, faces, inside, point_spread(v, axes)]))
+        rows.append(
+            np.concatenate(
+                [
+                    onehot,
+                    np.log(size),
+                    [v.box.z_min - floor_z_m, v.box.z_max - floor_z_m],
+                    [np.log1p(v.n_voxels), np.log1p(v.n_observations)],
+                    nl,
+                    faces,
+                    inside,
+                    point_spread(v, axes),
+                ]
+            )
+        )
     return np.asarray(rows, np.float32)
 
 
@@ -157,14 +169,17 @@ def _face_probes(box: Box3D, axes: np.ndarray) -> np.ndarray:
     """Points outside each face in ``_FACES`` at each ``PROBE_DISTANCES_M``: a 3 x 3 grid
     over the face; (faces * distances * 9, 3) world metres."""
     out = []
-    e = [np.array([axes[0, 0], axes[0, 1], 0.0]), np.array([axes[1, 0], axes[1, 1], 0.0]),
-         np.array([0.0, 0.0, 1.0])]
+    e = [np.array([axes[0, 0], axes[0, 1], 0.0]), np.array([axes[1, 0], axes[1, 1], 0.0]), np.array([0.0, 0.0, 1.0])]
     half = np.asarray(box.size, np.float64) / 2
     for axis, sign in _FACES:
         a, b = [i for i in range(3) if i != axis]
         ga, gb = np.meshgrid(_GRID * 2 * half[a], _GRID * 2 * half[b], indexing="ij")
-        face = (np.asarray(box.center, np.float64)[None] + sign * half[axis] * e[axis][None]
-                + ga.reshape(-1, 1) * e[a][None] + gb.reshape(-1, 1) * e[b][None])
+        face = (
+            np.asarray(box.center, np.float64)[None]
+            + sign * half[axis] * e[axis][None]
+            + ga.reshape(-1, 1) * e[a][None]
+            + gb.reshape(-1, 1) * e[b][None]
+        )
         for d in PROBE_DISTANCES_M:
             out.append(face + sign * d * e[axis][None])
     return np.concatenate(out, axis=0)
@@ -222,8 +237,10 @@ class BoxRefiner:
         if set(params) != need:
             raise FormatError(f"BoxRefiner: expected arrays {sorted(need)}, got {sorted(params)}")
         if params["w0"].shape[0] != N_FEATURES or params["w2"].shape[1] != 7:
-            raise FormatError(f"BoxRefiner: expected w0 ({N_FEATURES}, H) and w2 (H, 7), got "
-                              f"{params['w0'].shape} and {params['w2'].shape}")
+            raise FormatError(
+                f"BoxRefiner: expected w0 ({N_FEATURES}, H) and w2 (H, 7), got "
+                f"{params['w0'].shape} and {params['w2'].shape}"
+            )
         self.params = {k: np.asarray(v, np.float32) for k, v in params.items()}
         self.card = dict(card or {})
 
@@ -293,9 +310,11 @@ class BoxRefiner:
             if expected is not None:
                 actual = hashlib.sha256(path.read_bytes()).hexdigest()
                 if actual != expected:
-                    raise FormatError(f"BoxRefiner.load: {path} is corrupt or was changed after its card was "
-                                      f"written: sha256 {actual}, its card {side} expects {expected}; restore "
-                                      "the file (reinstall real3d for the shipped one) or train it again")
+                    raise FormatError(
+                        f"BoxRefiner.load: {path} is corrupt or was changed after its card was "
+                        f"written: sha256 {actual}, its card {side} expects {expected}; restore "
+                        "the file (reinstall real3d for the shipped one) or train it again"
+                    )
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 params = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not iterable)
@@ -304,7 +323,9 @@ class BoxRefiner:
         except (SafetensorError, OSError, ValueError) as e:
             raise FormatError(f"BoxRefiner.load: {path} is not a readable safetensors file: {e}") from e
         if not isinstance(card, dict):
-            raise FormatError(f"BoxRefiner.load: {path} carries a card of type {type(card).__name__}, expected an object")
+            raise FormatError(
+                f"BoxRefiner.load: {path} carries a card of type {type(card).__name__}, expected an object"
+            )
         if expected is not None:
             card["sha256"] = expected  # the card as written beside the file
         bad = [k for k, v in params.items() if v.dtype.kind != "f" or v.ndim not in (1, 2) or not np.isfinite(v).all()]
@@ -312,13 +333,21 @@ class BoxRefiner:
             raise FormatError(f"BoxRefiner.load: {path} array {bad[0]!r} is not a finite float vector or matrix")
         p = params
         if set(p) == {"mean", "std", "w0", "b0", "w1", "b1", "w2", "b2"} and p["w0"].ndim == 2:
-            shapes_ok = (p["mean"].shape == p["std"].shape == (p["w0"].shape[0],) and p["w1"].ndim == 2
-                         and p["w2"].ndim == 2 and p["b0"].shape == (p["w0"].shape[1],)
-                         and p["w1"].shape[0] == p["w0"].shape[1] and p["b1"].shape == (p["w1"].shape[1],)
-                         and p["w2"].shape[0] == p["w1"].shape[1] and p["b2"].shape == (p["w2"].shape[1],))
+            shapes_ok = (
+                p["mean"].shape == p["std"].shape == (p["w0"].shape[0],)
+                and p["w1"].ndim == 2
+                and p["w2"].ndim == 2
+                and p["b0"].shape == (p["w0"].shape[1],)
+                and p["w1"].shape[0] == p["w0"].shape[1]
+                and p["b1"].shape == (p["w1"].shape[1],)
+                and p["w2"].shape[0] == p["w1"].shape[1]
+                and p["b2"].shape == (p["w2"].shape[1],)
+            )
             if not shapes_ok:
-                raise FormatError(f"BoxRefiner.load: {path} holds layers whose shapes do not chain: "
-                                  f"{ {k: v.shape for k, v in p.items()} }")
+                raise FormatError(
+                    f"BoxRefiner.load: {path} holds layers whose shapes do not chain: "
+                    f"{ {k: v.shape for k, v in p.items()} }"
+                )
             if not (p["std"] > 0).all():
                 raise FormatError(f"BoxRefiner.load: {path} array 'std' has values <= 0")
         return cls(params, card)

@@ -40,11 +40,15 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
         # the bottom board's, whose bottoms are level with the bookcase's).
         best = None
         for b in objs:
-            if (b.id != a.id and b.class_name in CONTAINER_CLASSES and areas[b.id] > areas[a.id]
-                    and B[b.id].z_min - cfg.support_tol_m <= B[a.id].z_min < B[b.id].z_max
-                    and B[a.id].z_max <= B[b.id].z_max + cfg.support_tol_m
-                    and overlap(a, b) >= 0.7 * areas[a.id]
-                    and (best is None or areas[b.id] < areas[best.id])):
+            if (
+                b.id != a.id
+                and b.class_name in CONTAINER_CLASSES
+                and areas[b.id] > areas[a.id]
+                and B[b.id].z_min - cfg.support_tol_m <= B[a.id].z_min < B[b.id].z_max
+                and B[a.id].z_max <= B[b.id].z_max + cfg.support_tol_m
+                and overlap(a, b) >= 0.7 * areas[a.id]
+                and (best is None or areas[b.id] < areas[best.id])
+            ):
                 best = b
         return best
 
@@ -65,8 +69,7 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
             on_top = abs(B[a.id].z_min - B[b.id].z_max) <= cfg.support_tol_m and B[b.id].z_max < B[a.id].z_max
             if on_top and box_b is not None and b.id != box_b.id and holder[b.id] is box_b:
                 continue
-            inside = (B[b.id].z_min + cfg.support_tol_m < B[a.id].z_min < B[b.id].z_max
-                      and areas[b.id] > area_a)
+            inside = B[b.id].z_min + cfg.support_tol_m < B[a.id].z_min < B[b.id].z_max and areas[b.id] > area_a
             if not (on_top or inside):
                 continue
             if overlap(a, b) <= 0.3 * area_a:
@@ -78,9 +81,13 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
             best = box_b.id
         off_floor = B[a.id].z_min - floor_z_m >= cfg.support_tol_m
         if best is None and off_floor and a.class_name not in HANGING_CLASSES:
-            below = [b for b in objs if b.id != a.id
-                     and 0 < B[a.id].z_min - B[b.id].z_max <= cfg.support_gap_m
-                     and overlap(a, b) > 0.3 * area_a]
+            below = [
+                b
+                for b in objs
+                if b.id != a.id
+                and 0 < B[a.id].z_min - B[b.id].z_max <= cfg.support_gap_m
+                and overlap(a, b) > 0.3 * area_a
+            ]
             if below:
                 best = max(below, key=lambda b: B[b.id].z_max).id
         if best is None and floor_nodes and not off_floor:
@@ -89,7 +96,7 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
         if best is not None:
             edges.append(Edge(a.id, "on", best))
     for i, a in enumerate(objs):
-        for b in objs[i + 1:]:
+        for b in objs[i + 1 :]:
             if support.get(a.id) != support.get(b.id):
                 continue
             # Cheap reject first: footprint circumcircles farther apart than next_to_m.
@@ -112,7 +119,7 @@ def footprint_gap(a: Box3D, b: Box3D) -> float:
     best = np.inf
     for P, Q in ((pa, pb), (pb, pa)):
         s0, d = Q, np.roll(Q, -1, axis=0) - Q  # 4 edges
-        rel = P[:, None, :] - s0[None, :, :]   # (4 points, 4 edges, 2)
+        rel = P[:, None, :] - s0[None, :, :]  # (4 points, 4 edges, 2)
         t = np.clip((rel * d[None]).sum(-1) / np.maximum((d * d).sum(-1), 1e-12)[None], 0, 1)
         best = min(best, float(np.sqrt(((rel - t[..., None] * d[None]) ** 2).sum(-1)).min()))
     return best

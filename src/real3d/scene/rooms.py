@@ -19,9 +19,13 @@ from real3d.scene.extent import capped_bounds_xy
 from real3d.scene.nodes import SceneNode
 
 
-def segment_rooms(semantic_map: SemanticMap, floor_z_m: float, cfg: SceneGraphConfig,
-                  old_rooms: list[SceneNode], take_id: Callable[[], int]
-                  ) -> tuple[Grid2D, np.ndarray, list[SceneNode]]:
+def segment_rooms(
+    semantic_map: SemanticMap,
+    floor_z_m: float,
+    cfg: SceneGraphConfig,
+    old_rooms: list[SceneNode],
+    take_id: Callable[[], int],
+) -> tuple[Grid2D, np.ndarray, list[SceneNode]]:
     """Room nodes of the map's free space.
 
     Args:
@@ -40,8 +44,15 @@ def segment_rooms(semantic_map: SemanticMap, floor_z_m: float, cfg: SceneGraphCo
     # Rooms are a matter of layout: any free space seen in the band counts (the costmap
     # is stricter about what a robot may drive over).
     bounds, _ = capped_bounds_xy(semantic_map, cfg.grid_resolution_m, cfg.max_extent_m, cfg.max_cells)
-    grid = project_map_2d(semantic_map, cfg.grid_resolution_m, floor_z_m + cfg.z_min_m,
-                          floor_z_m + cfg.z_max_m, free_low_m=np.inf, obstacle_points=False, bounds_xy=bounds)
+    grid = project_map_2d(
+        semantic_map,
+        cfg.grid_resolution_m,
+        floor_z_m + cfg.z_min_m,
+        floor_z_m + cfg.z_max_m,
+        free_low_m=np.inf,
+        obstacle_points=False,
+        bounds_xy=bounds,
+    )
     free = grid.free
     res = grid.resolution_m
     dist = ndimage.distance_transform_edt(free) * res
@@ -60,10 +71,20 @@ def segment_rooms(semantic_map: SemanticMap, floor_z_m: float, cfg: SceneGraphCo
             continue
         cells = np.argwhere((room_map == lab) & free)
         xy = grid.cell_to_world(cells)
-        rooms.append(SceneNode(id=-1, kind="room", label=0, class_name="room", confidence=1.0,
-                               centroid=np.array([*xy.mean(axis=0), floor_z_m]), box=None,
-                               n_observations=0, n_voxels=len(cells),
-                               area_m2=float(len(cells) * res * res)))
+        rooms.append(
+            SceneNode(
+                id=-1,
+                kind="room",
+                label=0,
+                class_name="room",
+                confidence=1.0,
+                centroid=np.array([*xy.mean(axis=0), floor_z_m]),
+                box=None,
+                n_observations=0,
+                n_voxels=len(cells),
+                area_m2=float(len(cells) * res * res),
+            )
+        )
         grid_labels.append(int(lab))
     # Stable room ids: the nearest previous room centroid within 1.5 m keeps its id.
     used = set()

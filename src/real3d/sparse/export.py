@@ -35,8 +35,12 @@ class ExportableSparseUNet(nn.Module):
 
     def input_names(self) -> list[str]:
         n = self.net.levels
-        return (["feats"] + [f"subm{i}" for i in range(n)] + [f"down{i}" for i in range(n - 1)]
-                + [f"up{i}" for i in range(n - 1)])
+        return (
+            ["feats"]
+            + [f"subm{i}" for i in range(n)]
+            + [f"down{i}" for i in range(n - 1)]
+            + [f"up{i}" for i in range(n - 1)]
+        )
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         """Site count of level l is ``sites{l}``: rows of subm{l}, down{l-1} and up{l}."""
@@ -50,8 +54,7 @@ class ExportableSparseUNet(nn.Module):
         return axes
 
 
-def export_sparse_unet(net: SparseUNet, example: SparseTensor, path: str | os.PathLike,
-                       opset: int = 17) -> Path:
+def export_sparse_unet(net: SparseUNet, example: SparseTensor, path: str | os.PathLike, opset: int = 17) -> Path:
     """Write ``net`` (eval mode) to an ONNX file, tracing it on the sites of ``example``.
 
     Args:
@@ -70,7 +73,13 @@ def export_sparse_unet(net: SparseUNet, example: SparseTensor, path: str | os.Pa
     tables = net.kernel_tables(example)
     path = Path(path)
     torch.onnx.export(
-        wrapper, (example.feats, *tables), str(path), input_names=wrapper.input_names(),
-        output_names=["logits"], dynamic_axes=wrapper.dynamic_axes(), opset_version=opset, dynamo=False,
+        wrapper,
+        (example.feats, *tables),
+        str(path),
+        input_names=wrapper.input_names(),
+        output_names=["logits"],
+        dynamic_axes=wrapper.dynamic_axes(),
+        opset_version=opset,
+        dynamo=False,
     )
     return path

@@ -27,8 +27,9 @@ class _ConvBase(nn.Module):
 class SubmanifoldConv3d(_ConvBase):
     """Submanifold convolution (output sites = input sites); weight (k**3, C_in, C_out)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1,
-                 bias: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1, bias: bool = False
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size**3, bias)
         self.kernel_size, self.dilation = kernel_size, dilation
 

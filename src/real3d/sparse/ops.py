@@ -22,8 +22,9 @@ from real3d.sparse.kernel_map import build_downsample_map, build_submanifold_map
 from real3d.sparse.tensor import KernelMap, SparseTensor
 
 
-def apply_kernel_map(feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor,
-                     bias: torch.Tensor | None = None) -> torch.Tensor:
+def apply_kernel_map(
+    feats: torch.Tensor, kmap: KernelMap, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """Sparse convolution of raw features through a kernel map (differentiable).
 
     Args:
@@ -122,15 +123,16 @@ def _sum_of_outer_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     parts = []
     if full:
         rows = full * _CHUNK_ROWS
-        parts.append(torch.bmm(a[:rows].reshape(full, _CHUNK_ROWS, -1).transpose(1, 2),
-                               b[:rows].reshape(full, _CHUNK_ROWS, -1)))
+        parts.append(
+            torch.bmm(a[:rows].reshape(full, _CHUNK_ROWS, -1).transpose(1, 2), b[:rows].reshape(full, _CHUNK_ROWS, -1))
+        )
     if m > full * _CHUNK_ROWS:
-        parts.append((a[full * _CHUNK_ROWS:].t() @ b[full * _CHUNK_ROWS:]).unsqueeze(0))
+        parts.append((a[full * _CHUNK_ROWS :].t() @ b[full * _CHUNK_ROWS :]).unsqueeze(0))
     partial = parts[0] if len(parts) == 1 else torch.cat(parts)
     while partial.shape[0] > 1:
         half = partial.shape[0] // 2
-        paired = partial[:half] + partial[half:2 * half]
-        partial = torch.cat((paired, partial[2 * half:])) if partial.shape[0] % 2 else paired
+        paired = partial[:half] + partial[half : 2 * half]
+        partial = torch.cat((paired, partial[2 * half :])) if partial.shape[0] % 2 else paired
     return partial[0]
 
 
@@ -155,8 +157,9 @@ def _kernel_size(volume: int, where: str) -> int:
 
 def submanifold_map(x: SparseTensor, kernel_size: int = 3, dilation: int = 1) -> KernelMap:
     """The (cached) submanifold kernel map of ``x``'s sites."""
-    return x.cache.get(("subm", x.stride, kernel_size, dilation),
-                       lambda: build_submanifold_map(x.keys, kernel_size, dilation))
+    return x.cache.get(
+        ("subm", x.stride, kernel_size, dilation), lambda: build_submanifold_map(x.keys, kernel_size, dilation)
+    )
 
 
 def downsample_map(x: SparseTensor) -> KernelMap:
@@ -171,8 +174,9 @@ def downsample_map(x: SparseTensor) -> KernelMap:
     return cache.get(("down", x.stride, 2, 1), build)
 
 
-def submanifold_conv(x: SparseTensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                     dilation: int = 1) -> SparseTensor:
+def submanifold_conv(
+    x: SparseTensor, weight: torch.Tensor, bias: torch.Tensor | None = None, dilation: int = 1
+) -> SparseTensor:
     """Submanifold convolution: output sites = input sites, odd cubic kernel.
 
     Args:
@@ -219,7 +223,9 @@ def transposed_conv(x: SparseTensor, weight: torch.Tensor, bias: torch.Tensor | 
     """
     _check_weight(x, weight, "transposed_conv")
     if weight.shape[0] != 8:
-        raise InputError(f"transposed_conv: expected weight (8, C_in, C_out) for kernel 2, got {describe_array(weight)}")
+        raise InputError(
+            f"transposed_conv: expected weight (8, C_in, C_out) for kernel 2, got {describe_array(weight)}"
+        )
     fine = x.stride // 2
     if x.stride % 2 or fine not in x.cache.coords:
         raise InputError(
@@ -246,9 +252,16 @@ def relu(x: SparseTensor) -> SparseTensor:
     return x.replace_feats(torch.relu(x.feats))
 
 
-def batch_norm(x: SparseTensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
-               weight: torch.Tensor | None = None, bias: torch.Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> SparseTensor:
+def batch_norm(
+    x: SparseTensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> SparseTensor:
     """Batch normalisation over all sites (statistics per channel), as ``F.batch_norm``."""
     return x.replace_feats(F.batch_norm(x.feats, running_mean, running_var, weight, bias, training, momentum, eps))
 
@@ -291,7 +304,9 @@ def cat(*xs: SparseTensor) -> SparseTensor:
     for i, x in enumerate(xs[1:], start=1):
         if not isinstance(x, SparseTensor):
             raise InputError(f"cat: argument {i} is a {type(x).__name__}, expected a SparseTensor")
-        same = x.coords is first.coords or (x.coords.shape == first.coords.shape and torch.equal(x.coords, first.coords))
+        same = x.coords is first.coords or (
+            x.coords.shape == first.coords.shape and torch.equal(x.coords, first.coords)
+        )
         if not same or x.stride != first.stride:
             raise InputError(
                 f"cat: argument {i} has {x.num_sites} sites at stride {x.stride}, expected the same "

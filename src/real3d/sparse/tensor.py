@@ -85,8 +85,7 @@ def check_coords(coords: torch.Tensor, where: str) -> None:
         raise InputError(f"{where}: batch indices must lie in [0, {BATCH_MAX}], got [{int(lo[0])}, {int(hi[0])}]")
     if int(lo[1:].min()) < COORD_MIN or int(hi[1:].max()) > COORD_MAX:
         raise InputError(
-            f"{where}: x, y, z must lie in [{COORD_MIN}, {COORD_MAX}], got "
-            f"[{int(lo[1:].min())}, {int(hi[1:].max())}]"
+            f"{where}: x, y, z must lie in [{COORD_MIN}, {COORD_MAX}], got [{int(lo[1:].min())}, {int(hi[1:].max())}]"
         )
 
 
@@ -124,8 +123,15 @@ class KernelMap:
 
     def transposed(self) -> KernelMap:
         """The same pairs with inputs and outputs swapped (for transposed convolution)."""
-        return KernelMap(self.out_rows, self.in_rows, self.num_out, self.num_in, self.identity_offset,
-                         in_once=self.out_once, out_once=self.in_once)
+        return KernelMap(
+            self.out_rows,
+            self.in_rows,
+            self.num_out,
+            self.num_in,
+            self.identity_offset,
+            in_once=self.out_once,
+            out_once=self.in_once,
+        )
 
     def neighbour_table(self) -> torch.Tensor:
         """(num_out, K) int64: input row feeding each output row per offset, ``num_in`` where none.
@@ -201,8 +207,15 @@ class SparseTensor:
 
     __slots__ = ("coords", "feats", "stride", "cache", "_keys")
 
-    def __init__(self, coords: torch.Tensor, feats: torch.Tensor, stride: int = 1,
-                 cache: KernelMapCache | None = None, *, _keys: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        coords: torch.Tensor,
+        feats: torch.Tensor,
+        stride: int = 1,
+        cache: KernelMapCache | None = None,
+        *,
+        _keys: torch.Tensor | None = None,
+    ) -> None:
         check_coords(coords, "SparseTensor")
         _check_feats(feats, coords.shape[0], "SparseTensor")
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
@@ -226,8 +239,9 @@ class SparseTensor:
         self.cache.register(stride, coords, keys)
 
     @classmethod
-    def from_coords(cls, coords: torch.Tensor, feats: torch.Tensor, stride: int = 1,
-                    reduce: str = "mean") -> SparseTensor:
+    def from_coords(
+        cls, coords: torch.Tensor, feats: torch.Tensor, stride: int = 1, reduce: str = "mean"
+    ) -> SparseTensor:
         """Sort sites by key and merge duplicates.
 
         Args:
@@ -274,8 +288,9 @@ class SparseTensor:
 
     def batch_rows(self) -> Iterator[tuple[int, int, int]]:
         """(batch, first row, end row) for each batch index 0..batch_size-1 (rows contiguous)."""
-        bounds = torch.searchsorted(self.coords[:, 0].contiguous(),
-                                    torch.arange(self.batch_size + 1, dtype=torch.int32))
+        bounds = torch.searchsorted(
+            self.coords[:, 0].contiguous(), torch.arange(self.batch_size + 1, dtype=torch.int32)
+        )
         for b in range(self.batch_size):
             yield b, int(bounds[b]), int(bounds[b + 1])
 
@@ -283,11 +298,18 @@ class SparseTensor:
         """Same sites, stride and cache with new (N, C') features (skips the sort check)."""
         _check_feats(feats, self.num_sites, "SparseTensor.replace_feats")
         out = SparseTensor.__new__(SparseTensor)
-        out.coords, out.feats, out.stride, out.cache, out._keys = self.coords, feats, self.stride, self.cache, self._keys
+        out.coords, out.feats, out.stride, out.cache, out._keys = (
+            self.coords,
+            feats,
+            self.stride,
+            self.cache,
+            self._keys,
+        )
         return out
 
-    def dense(self, origin: tuple[int, int, int] | None = None,
-              shape: tuple[int, int, int] | None = None) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def dense(
+        self, origin: tuple[int, int, int] | None = None, shape: tuple[int, int, int] | None = None
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Dense (B, C, X, Y, Z) copy with zeros at empty cells, and the grid origin used.
 
         ``origin`` defaults to the per-axis minimum of the sites and ``shape`` to the
@@ -304,8 +326,10 @@ class SparseTensor:
         return grid.permute(0, 4, 1, 2, 3).contiguous(), tuple(int(v) for v in o)
 
     def __repr__(self) -> str:
-        return (f"SparseTensor(sites={self.num_sites}, channels={self.num_channels}, stride={self.stride}, "
-                f"batch_size={self.batch_size}, dtype={self.feats.dtype})")
+        return (
+            f"SparseTensor(sites={self.num_sites}, channels={self.num_channels}, stride={self.stride}, "
+            f"batch_size={self.batch_size}, dtype={self.feats.dtype})"
+        )
 
 
 def _check_feats(feats: torch.Tensor, n: int, where: str) -> None:

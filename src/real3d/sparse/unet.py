@@ -61,8 +61,9 @@ class _Block(nn.Module):
         return torch.relu(nn.BatchNorm1d.forward(self.norm, y))
 
 
-def gather_conv(feats: torch.Tensor, table: torch.Tensor, weight: torch.Tensor,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+def gather_conv(
+    feats: torch.Tensor, table: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """Sparse convolution through a neighbour table: one gather and one matmul.
 
     Args:
@@ -88,10 +89,12 @@ class SparseUNet(nn.Module):
         super().__init__()
         self.config = cfg = config or SparseUNetConfig()
         ch, ks = cfg.channels, cfg.kernel_size
-        self.stem = nn.ModuleList([
-            _Block(SubmanifoldConv3d(cfg.in_channels, ch[0], ks), ch[0]),
-            _Block(SubmanifoldConv3d(ch[0], ch[0], ks), ch[0]),
-        ])
+        self.stem = nn.ModuleList(
+            [
+                _Block(SubmanifoldConv3d(cfg.in_channels, ch[0], ks), ch[0]),
+                _Block(SubmanifoldConv3d(ch[0], ch[0], ks), ch[0]),
+            ]
+        )
         self.down = nn.ModuleList()
         self.down_refine = nn.ModuleList()
         self.up = nn.ModuleList()
@@ -151,7 +154,7 @@ class SparseUNet(nn.Module):
         """``features`` on raw (N, in_channels) features with ``kernel_tables`` output:
         (N, channels[0])."""
         n = self.levels
-        subm, down, up = tables[:n], tables[n:2 * n - 1], tables[2 * n - 1:]
+        subm, down, up = tables[:n], tables[n : 2 * n - 1], tables[2 * n - 1 :]
         for block in self.stem:
             feats = block.forward_table(feats, subm[0])
         skips = []

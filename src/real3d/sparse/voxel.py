@@ -18,8 +18,9 @@ from real3d.sparse.tensor import (
 )
 
 
-def voxelize(points: torch.Tensor, feats: torch.Tensor, voxel_size_m: float,
-             batch: torch.Tensor | None = None) -> tuple[SparseTensor, torch.Tensor]:
+def voxelize(
+    points: torch.Tensor, feats: torch.Tensor, voxel_size_m: float, batch: torch.Tensor | None = None
+) -> tuple[SparseTensor, torch.Tensor]:
     """Average point features per voxel.
 
     Args:
@@ -34,12 +35,21 @@ def voxelize(points: torch.Tensor, feats: torch.Tensor, voxel_size_m: float,
         (stride-1 SparseTensor with the mean features in ``feats.dtype``,
         point_to_voxel (N,) int64 row of each point's voxel).
     """
-    if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 3 or not points.is_floating_point():
+    if (
+        not isinstance(points, torch.Tensor)
+        or points.ndim != 2
+        or points.shape[1] != 3
+        or not points.is_floating_point()
+    ):
         raise InputError(f"voxelize: expected points (N, 3) float metres, got {describe_array(points)}")
     if points.shape[0] == 0:
         raise InputError("voxelize: expected at least one point, got (0, 3)")
-    if not isinstance(feats, torch.Tensor) or feats.ndim != 2 or feats.shape[0] != points.shape[0] \
-            or not feats.is_floating_point():
+    if (
+        not isinstance(feats, torch.Tensor)
+        or feats.ndim != 2
+        or feats.shape[0] != points.shape[0]
+        or not feats.is_floating_point()
+    ):
         raise InputError(f"voxelize: expected feats ({points.shape[0]}, C) float, got {describe_array(feats)}")
     if not (isinstance(voxel_size_m, (int, float)) and not isinstance(voxel_size_m, bool) and voxel_size_m > 0):
         raise InputError(f"voxelize: expected voxel_size_m > 0 (metres), got {voxel_size_m!r}")
@@ -100,15 +110,19 @@ def _posterior(a: dict, m) -> np.ndarray:
 
 # Channels a semantic map can provide, in the order requested: name -> (N, c) float32.
 MAP_FEATURES: dict[str, Callable[[dict, object], np.ndarray]] = {
-    "occupancy": _occupancy,   # 1 channel, always 1
-    "tsdf": _tsdf,             # 1 channel in [-1, 1]
-    "color": _color,           # 3 channels RGB in [0, 1]
-    "posterior": _posterior,   # num_classes channels, void included, summing to 1
+    "occupancy": _occupancy,  # 1 channel, always 1
+    "tsdf": _tsdf,  # 1 channel in [-1, 1]
+    "color": _color,  # 3 channels RGB in [0, 1]
+    "posterior": _posterior,  # num_classes channels, void included, summing to 1
 }
 
 
-def from_semantic_map(semantic_map, features: Sequence[str] = ("occupancy", "tsdf", "color"),
-                      batch_index: int = 0, min_weight: float = 0.0) -> SparseTensor:
+def from_semantic_map(
+    semantic_map,
+    features: Sequence[str] = ("occupancy", "tsdf", "color"),
+    batch_index: int = 0,
+    min_weight: float = 0.0,
+) -> SparseTensor:
     """A stride-1 SparseTensor on a ``SemanticMap``'s fine voxels (the map is only read).
 
     Args:
@@ -123,7 +137,9 @@ def from_semantic_map(semantic_map, features: Sequence[str] = ("occupancy", "tsd
     """
     unknown = [f for f in features if f not in MAP_FEATURES]
     if unknown or not features:
-        raise ConfigError(f"from_semantic_map: unknown features {unknown or list(features)}; valid: {sorted(MAP_FEATURES)}")
+        raise ConfigError(
+            f"from_semantic_map: unknown features {unknown or list(features)}; valid: {sorted(MAP_FEATURES)}"
+        )
     arrays = semantic_map.voxel_arrays()
     keep = np.flatnonzero(arrays["weight"] > min_weight)
     if keep.size == 0:

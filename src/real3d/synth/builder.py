@@ -16,23 +16,56 @@ from real3d.synth.mesh import Material, MeshBuilder
 from real3d.synth.textures import random_palette_color
 from real3d.synth.types import ObjectGT, OccupancyGrid, Relation, Room
 
-WALL_T = 0.08          # thickness of one room's wall layer, metres
-GRID_RES_M = 0.05      # occupancy and placement grid resolution
+WALL_T = 0.08  # thickness of one room's wall layer, metres
+GRID_RES_M = 0.05  # occupancy and placement grid resolution
 ROBOT_BAND_M = (0.05, 1.8)  # geometry in this height band blocks the robot
 DOOR_HEIGHT_RANGE = (2.0, 2.15)
 
 
 # palette family used for a surface's role; roles not listed use their texture family
-_PALETTE_FAMILIES = frozenset({
-    "any", "brick", "carpet", "ceiling", "fabric", "grass", "leather", "metal", "paper",
-    "pattern", "plain", "plaster", "plastic", "stone", "tiles", "wall", "wood",
-})
+_PALETTE_FAMILIES = frozenset(
+    {
+        "any",
+        "brick",
+        "carpet",
+        "ceiling",
+        "fabric",
+        "grass",
+        "leather",
+        "metal",
+        "paper",
+        "pattern",
+        "plain",
+        "plaster",
+        "plastic",
+        "stone",
+        "tiles",
+        "wall",
+        "wood",
+    }
+)
 _HINT_FAMILY = {
-    "wall": "wall", "warehouse_wall": "wall", "ceiling": "ceiling", "door": "wood",
-    "curtain": "fabric", "bedding": "fabric", "pillow": "fabric", "lampshade": "fabric",
-    "rug": "carpet", "object": "plastic", "book": "pattern", "frame": "any", "pot": "stone",
-    "plant": "grass", "barrel": "plastic", "rack_beam": "pattern", "pallet": "wood",
-    "concrete": "stone", "pillar": "stone", "window_frame": "plain", "blinds": "plain",
+    "wall": "wall",
+    "warehouse_wall": "wall",
+    "ceiling": "ceiling",
+    "door": "wood",
+    "curtain": "fabric",
+    "bedding": "fabric",
+    "pillow": "fabric",
+    "lampshade": "fabric",
+    "rug": "carpet",
+    "object": "plastic",
+    "book": "pattern",
+    "frame": "any",
+    "pot": "stone",
+    "plant": "grass",
+    "barrel": "plastic",
+    "rack_beam": "pattern",
+    "pallet": "wood",
+    "concrete": "stone",
+    "pillar": "stone",
+    "window_frame": "plain",
+    "blinds": "plain",
 }
 
 
@@ -54,9 +87,9 @@ def _R2(yaw: float) -> np.ndarray:
 @dataclass
 class _Part:
     inst: int
-    kind: str          # "box" | "cyl"
+    kind: str  # "box" | "cyl"
     center: np.ndarray
-    size: np.ndarray   # box extents, or (2r, 2r, h) for cylinders
+    size: np.ndarray  # box extents, or (2r, 2r, h) for cylinders
     yaw: float
 
 
@@ -82,9 +115,17 @@ class _SceneBuilder:
         self._mat_cache: dict[tuple, int] = {}
 
     # -- materials --------------------------------------------------------------------
-    def material(self, kind: str, hint: str | None = None, *, scale_m: float | None = None,
-                 emissive: float = 0.0, specular: bool = False, color=None,
-                 strength: float | None = None) -> int:
+    def material(
+        self,
+        kind: str,
+        hint: str | None = None,
+        *,
+        scale_m: float | None = None,
+        emissive: float = 0.0,
+        specular: bool = False,
+        color=None,
+        strength: float | None = None,
+    ) -> int:
         rng = self.rng
         if color is None:
             col = _special_color(rng, hint)
@@ -119,8 +160,7 @@ class _SceneBuilder:
         self.mb.add_box(center, size, yaw, cls, inst, mat, off)
         self.parts.append(_Part(inst, "box", np.asarray(center, float), np.asarray(size, float), yaw))
 
-    def cyl(self, inst: int, center, radius: float, height: float, mat: int,
-            cls: str | None = None) -> None:
+    def cyl(self, inst: int, center, radius: float, height: float, mat: int, cls: str | None = None) -> None:
         cls = cls or self.inst_info[inst][0]
         self.mb.add_cylinder(center, radius, height, cls, inst, mat)
         self.parts.append(
@@ -174,8 +214,7 @@ class _SceneBuilder:
             sl, inside = rc
             self.taken[sl] |= inside
 
-    def place_against_wall(self, room: Room, w: float, d: float, front_clear: float = 0.5,
-                           tries: int = 40, sides=None):
+    def place_against_wall(self, room: Room, w: float, d: float, front_clear: float = 0.5, tries: int = 40, sides=None):
         """Find a spot for a w x d footprint with its back to one of the room's walls.
 
         Returns (center_xy, yaw) with the object's local +y facing into the room, or None.
@@ -202,15 +241,22 @@ class _SceneBuilder:
                 c, yaw = (room.x1 - off, t), np.pi / 2
             # keep-clear zone in front is checked, not stamped, so others may share it
             front = np.asarray(c) + _R2(yaw) @ np.array([0.0, d / 2 + front_clear / 2])
-            if self.is_free(c, w, d, yaw) and (
-                front_clear <= 0 or self.is_free(front, w, front_clear, yaw)
-            ):
+            if self.is_free(c, w, d, yaw) and (front_clear <= 0 or self.is_free(front, w, front_clear, yaw)):
                 self.stamp(c, w, d, yaw)
                 return np.asarray(c), yaw
         return None
 
-    def place_free(self, room: Room, w: float, d: float, yaw: float | None = None,
-                   pad: float = 0.3, tries: int = 40, near=None, near_radius: float = 1.5):
+    def place_free(
+        self,
+        room: Room,
+        w: float,
+        d: float,
+        yaw: float | None = None,
+        pad: float = 0.3,
+        tries: int = 40,
+        near=None,
+        near_radius: float = 1.5,
+    ):
         rng = self.rng
         for _ in range(tries):
             y = rng.uniform(-np.pi, np.pi) if yaw is None else yaw
@@ -241,10 +287,12 @@ class _SceneBuilder:
                 ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
                 r = p.size[0] / 2
                 ring = np.stack([np.cos(ang) * r, np.sin(ang) * r], 1)
-                pts = np.vstack([
-                    np.column_stack([ring + p.center[:2], np.full(12, p.center[2] - p.size[2] / 2)]),
-                    np.column_stack([ring + p.center[:2], np.full(12, p.center[2] + p.size[2] / 2)]),
-                ])
+                pts = np.vstack(
+                    [
+                        np.column_stack([ring + p.center[:2], np.full(12, p.center[2] - p.size[2] / 2)]),
+                        np.column_stack([ring + p.center[:2], np.full(12, p.center[2] + p.size[2] / 2)]),
+                    ]
+                )
             by_inst.setdefault(p.inst, []).append(pts)
         out = []
         for inst, pts_list in sorted(by_inst.items()):
@@ -256,11 +304,17 @@ class _SceneBuilder:
             hi = np.concatenate([local_xy.max(0), [pts[:, 2].max()]])
             mid_local = (lo + hi) / 2
             center_xy = _R2(yaw) @ mid_local[:2]
-            out.append(ObjectGT(
-                instance_id=inst, class_name=cls, label=NYU13.index(SYNTH_CLASSES[cls]),
-                center=np.array([center_xy[0], center_xy[1], mid_local[2]]),
-                size=hi - lo, yaw_rad=yaw, room_id=room,
-            ))
+            out.append(
+                ObjectGT(
+                    instance_id=inst,
+                    class_name=cls,
+                    label=NYU13.index(SYNTH_CLASSES[cls]),
+                    center=np.array([center_xy[0], center_xy[1], mid_local[2]]),
+                    size=hi - lo,
+                    yaw_rad=yaw,
+                    room_id=room,
+                )
+            )
         return out
 
     def occupancy(self, known_rect) -> OccupancyGrid:
@@ -307,6 +361,7 @@ class _SceneBuilder:
 
 # ---------------------------------------------------------------------------------------
 # the room shell
+
 
 def _build_walls(sb: _SceneBuilder, room: Room, height: float, doors, windows, mat: int):
     """Wall layers just inside the room rectangle, with openings cut for doors/windows.
@@ -362,8 +417,9 @@ def _window(sb, room, side, a, b, z0, z1):
     rng = sb.rng
     c, yaw = _side_point(room, side, (a + b) / 2, WALL_T / 2)
     w = sb.instance("window", yaw, room.room_id)
-    view = sb.material("photo", "window", emissive=float(rng.uniform(1.5, 4.0)), specular=True,
-                       color=(1.0, 1.0, 1.0), strength=1.0)
+    view = sb.material(
+        "photo", "window", emissive=float(rng.uniform(1.5, 4.0)), specular=True, color=(1.0, 1.0, 1.0), strength=1.0
+    )
     sb.box(w, (c[0], c[1], (z0 + z1) / 2), (b - a, 0.02, z1 - z0), yaw, view)
     frame_mat = sb.material("plain", "window_frame")
     sb.local_box(w, c, yaw, (0, 0.03, z0 + 0.02), (b - a, 0.08, 0.04), frame_mat, cls="window")
@@ -376,16 +432,14 @@ def _window(sb, room, side, a, b, z0, z1):
         for sgn in (-1, 1):
             ci = sb.instance("curtain", yaw, room.room_id)
             x = sgn * ((b - a) / 2 + cw / 2 - 0.1)
-            sb.local_box(ci, c, yaw, (x, WALL_T / 2 + 0.06, (bottom + ctop) / 2),
-                         (cw, 0.06, ctop - bottom), cm)
+            sb.local_box(ci, c, yaw, (x, WALL_T / 2 + 0.06, (bottom + ctop) / 2), (cw, 0.06, ctop - bottom), cm)
             sb.attached(ci, w)
         cc, cyaw = _side_point(room, side, (a + b) / 2, WALL_T + 0.06)
         sb.stamp(cc, b - a + 2 * cw, 0.12, cyaw)
     elif style < 0.7:  # blinds over the upper part
         bi = sb.instance("blinds", yaw, room.room_id)
         hb = (z1 - z0) * rng.uniform(0.2, 0.9)
-        sb.local_box(bi, c, yaw, (0, WALL_T / 2 + 0.03, z1 - hb / 2), (b - a, 0.03, hb),
-                     sb.material("plain", "blinds"))
+        sb.local_box(bi, c, yaw, (0, WALL_T / 2 + 0.03, z1 - hb / 2), (b - a, 0.03, hb), sb.material("plain", "blinds"))
         sb.attached(bi, w)
 
 
@@ -395,6 +449,11 @@ def _door_leaf(sb, room, side, a, wdoor, hdoor):
     d = sb.instance("door", yaw + np.pi / 2, room.room_id)
     # leaf along the room's inward direction from the hinge
     center = hinge + _R2(yaw) @ np.array([-0.03, wdoor / 2])
-    sb.box(d, (center[0], center[1], hdoor / 2 - 0.005), (0.04, wdoor - 0.02, hdoor - 0.01), yaw,
-           sb.material("wood", "door"))
+    sb.box(
+        d,
+        (center[0], center[1], hdoor / 2 - 0.005),
+        (0.04, wdoor - 0.02, hdoor - 0.01),
+        yaw,
+        sb.material("wood", "door"),
+    )
     sb.stamp(center, 0.1, wdoor, yaw)

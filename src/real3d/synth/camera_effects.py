@@ -27,13 +27,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit
 from PIL import Image
-from scipy import ndimage
 from scipy.special import ndtri
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 
-__all__ = ["GAUSS_FROM_BYTE", "CameraEffectsConfig", "apply_camera_effects",
-           "fast_standard_normal", "linear_to_srgb", "standard_normal_bytes"]
+__all__ = [
+    "GAUSS_FROM_BYTE",
+    "CameraEffectsConfig",
+    "apply_camera_effects",
+    "fast_standard_normal",
+    "linear_to_srgb",
+    "standard_normal_bytes",
+]
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _LUT_SIZE = 4096
@@ -124,27 +129,27 @@ class CameraEffectsConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name.startswith("p_") and not 0.0 <= v <= 1.0:
-                raise ConfigError(f"CameraEffectsConfig.{f.name}: expected a probability in "
-                                  f"[0, 1], got {v}")
+                raise ConfigError(f"CameraEffectsConfig.{f.name}: expected a probability in [0, 1], got {v}")
             if isinstance(v, tuple) and (len(v) != 2 or v[0] > v[1]):
-                raise ConfigError(f"CameraEffectsConfig.{f.name}: expected a (low, high) "
-                                  f"range with low <= high, got {v}")
+                raise ConfigError(
+                    f"CameraEffectsConfig.{f.name}: expected a (low, high) range with low <= high, got {v}"
+                )
         checks = (
-            (0 <= self.exposure_percentile[0] and self.exposure_percentile[1] <= 100,
-             "exposure_percentile within [0, 100]"),
+            (
+                0 <= self.exposure_percentile[0] and self.exposure_percentile[1] <= 100,
+                "exposure_percentile within [0, 100]",
+            ),
             (self.exposure_key[0] > 0, "exposure_key > 0"),
             (self.wb_max_gain >= 1.0, "wb_max_gain >= 1"),
             (0 <= self.vignetting[0] and self.vignetting[1] < 1, "vignetting within [0, 1)"),
             (self.blur_sigma_px[0] >= 0, "blur_sigma_px >= 0"),
             (self.motion_blur_px[0] >= 1, "motion_blur_px >= 1"),
-            (self.shot_noise[0] > 0 and self.read_noise[0] > 0,
-             "shot_noise, read_noise > 0 (log-uniform ranges)"),
+            (self.shot_noise[0] > 0 and self.read_noise[0] > 0, "shot_noise, read_noise > 0 (log-uniform ranges)"),
             (self.saturation[0] >= 0, "saturation >= 0"),
             (self.gamma[0] > 0, "gamma > 0"),
             (0 <= self.shoulder[0] and self.shoulder[1] <= 1, "shoulder within [0, 1]"),
             (-1 < self.contrast[0] and self.contrast[1] < 1, "contrast within (-1, 1)"),
-            (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 95,
-             "jpeg_quality within [1, 95]"),
+            (1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 95, "jpeg_quality within [1, 95]"),
         )
         for ok, what in checks:
             if not ok:
@@ -155,22 +160,36 @@ class CameraEffectsConfig:
         """Clean, deterministic tone mapping: median luminance -> mid grey (0.18), sRGB
         encoding, nothing random."""
         return cls(
-            exposure_percentile=(50.0, 50.0), exposure_key=(0.18, 0.18), exposure_ev=(0.0, 0.0),
-            p_white_balance=0.0, p_vignetting=0.0, p_blur=0.0, p_motion_blur=0.0,
-            p_noise=0.0, p_saturation=0.0, p_tone=0.0, p_jpeg=0.0,
+            exposure_percentile=(50.0, 50.0),
+            exposure_key=(0.18, 0.18),
+            exposure_ev=(0.0, 0.0),
+            p_white_balance=0.0,
+            p_vignetting=0.0,
+            p_blur=0.0,
+            p_motion_blur=0.0,
+            p_noise=0.0,
+            p_saturation=0.0,
+            p_tone=0.0,
+            p_jpeg=0.0,
         )
 
 
 def _check_image(linear_rgb) -> None:
-    if not isinstance(linear_rgb, np.ndarray) or linear_rgb.dtype != np.float32 or \
-            linear_rgb.ndim != 3 or linear_rgb.shape[2] != 3 or linear_rgb.size == 0:
-        raise InputError("apply_camera_effects: expected linear_rgb (H, W, 3) float32 with "
-                         f"H, W >= 1, got {describe_array(linear_rgb)}")
+    if (
+        not isinstance(linear_rgb, np.ndarray)
+        or linear_rgb.dtype != np.float32
+        or linear_rgb.ndim != 3
+        or linear_rgb.shape[2] != 3
+        or linear_rgb.size == 0
+    ):
+        raise InputError(
+            "apply_camera_effects: expected linear_rgb (H, W, 3) float32 with "
+            f"H, W >= 1, got {describe_array(linear_rgb)}"
+        )
     lo, hi = float(linear_rgb.min()), float(linear_rgb.max())
     # NaN propagates through min/max, so these two reductions also catch it.
     if not (lo >= 0.0 and np.isfinite(hi)):
-        raise InputError("apply_camera_effects: expected finite radiance >= 0, got values in "
-                         f"[{lo}, {hi}]")
+        raise InputError(f"apply_camera_effects: expected finite radiance >= 0, got values in [{lo}, {hi}]")
 
 
 def _log_uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
@@ -187,7 +206,7 @@ def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
     pad = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge")
     acc = np.zeros_like(img)
     for ox, oy in zip(dx, dy, strict=True):
-        acc += pad[r + oy:r + oy + h, r + ox:r + ox + w]
+        acc += pad[r + oy : r + oy + h, r + ox : r + ox + w]
     acc *= 1.0 / length
     return acc
 
@@ -219,7 +238,7 @@ def _gaussian_blur(img, taps, out):
     dst = out.reshape(h, n)
     row = np.empty(n + 6 * r, dtype=np.float32)  # one row of the vertical pass, edge-padded
     for v in range(h):
-        mid = row[3 * r:3 * r + n]
+        mid = row[3 * r : 3 * r + n]
         mid[:] = 0.0
         for k in range(-r, r + 1):
             t = taps[k + r]
@@ -234,7 +253,7 @@ def _gaussian_blur(img, taps, out):
         d[:] = 0.0
         for k in range(2 * r + 1):
             t = taps[k]
-            shifted = row[3 * k:3 * k + n]
+            shifted = row[3 * k : 3 * k + n]
             for i in range(n):
                 d[i] += t * shifted[i]
 
@@ -254,8 +273,7 @@ def _noise_and_tone(y, c, noise_bytes, gauss, noise_std_t, t0, lut_scale, lut, o
         out[i] = lut[int(x)]
 
 
-def _tone_lut(t0: float, t1: float, c: float, gamma: float, shoulder: float,
-              contrast: float) -> np.ndarray:
+def _tone_lut(t0: float, t1: float, c: float, gamma: float, shoulder: float, contrast: float) -> np.ndarray:
     """uint8 sRGB value for each of ``_LUT_SIZE`` steps of ``t = sqrt(y + c)`` in [t0, t1].
 
     Every stage is non-decreasing in y, so the whole camera response is monotone.
@@ -302,9 +320,16 @@ def apply_camera_effects(
     pct = rng.uniform(*cfg.exposure_percentile)
     key = rng.uniform(*cfg.exposure_key)
     ev = rng.uniform(*cfg.exposure_ev)
-    use_wb, use_vig, use_blur, use_motion, use_noise, use_sat, use_tone, use_jpeg = (
-        rng.random(8) < [cfg.p_white_balance, cfg.p_vignetting, cfg.p_blur, cfg.p_motion_blur,
-                         cfg.p_noise, cfg.p_saturation, cfg.p_tone, cfg.p_jpeg])
+    use_wb, use_vig, use_blur, use_motion, use_noise, use_sat, use_tone, use_jpeg = rng.random(8) < [
+        cfg.p_white_balance,
+        cfg.p_vignetting,
+        cfg.p_blur,
+        cfg.p_motion_blur,
+        cfg.p_noise,
+        cfg.p_saturation,
+        cfg.p_tone,
+        cfg.p_jpeg,
+    ]
     warm, tint = rng.uniform(-1.0, 1.0, size=2)
     vig = rng.uniform(*cfg.vignetting)
     blur_sigma = rng.uniform(*cfg.blur_sigma_px)
@@ -342,8 +367,9 @@ def apply_camera_effects(
     # (1 - v*x^2)(1 - v*y^2) instead of 1 - v*r^2 (a slightly different but equally
     # plausible fall-off), so it is a row and a column factor.
     if use_sat:
-        sat_m = np.float32(sat) * np.eye(3, dtype=np.float32) + np.float32(1.0 - sat) * \
-            np.outer(np.ones(3, np.float32), _LUMA)
+        sat_m = np.float32(sat) * np.eye(3, dtype=np.float32) + np.float32(1.0 - sat) * np.outer(
+            np.ones(3, np.float32), _LUMA
+        )
         colour = (sat_m * gain[None, :]).astype(np.float32)
     else:
         colour = np.diag(gain).astype(np.float32)
@@ -377,13 +403,20 @@ def apply_camera_effects(
         c, noise_std_t = 1e-6, 0.0
     y_max = 16.0  # brightest linear value the LUT distinguishes (after exposure)
     t0, t1 = np.sqrt(c), np.sqrt(y_max + c)
-    lut = _tone_lut(t0, t1, c, gamma if use_tone else 1.0, shoulder if use_tone else 0.0,
-                    contrast if use_tone else 0.0)
+    lut = _tone_lut(t0, t1, c, gamma if use_tone else 1.0, shoulder if use_tone else 0.0, contrast if use_tone else 0.0)
     noise = standard_normal_bytes(rng, img.size) if noise_std_t > 0 else _NO_BYTES
     out = np.empty((h, w, 3), dtype=np.uint8)
-    _noise_and_tone(img.reshape(-1), np.float32(c), noise, GAUSS_FROM_BYTE,
-                    np.float32(noise_std_t), np.float32(t0),
-                    np.float32((_LUT_SIZE - 1) / (t1 - t0)), lut, out.reshape(-1))
+    _noise_and_tone(
+        img.reshape(-1),
+        np.float32(c),
+        noise,
+        GAUSS_FROM_BYTE,
+        np.float32(noise_std_t),
+        np.float32(t0),
+        np.float32((_LUT_SIZE - 1) / (t1 - t0)),
+        lut,
+        out.reshape(-1),
+    )
 
     if use_jpeg:
         buf = io.BytesIO()

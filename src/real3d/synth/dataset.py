@@ -40,9 +40,16 @@ class SynthDataset(Dataset):
     (4,) fx, fy, cx, cy in pixels.
     """
 
-    def __init__(self, length: int, size_hw=(240, 320), kind: str = "mixed", seed: int = 0,
-                 noise: bool = True, frames_per_scene: int = 16,
-                 render_config: RenderConfig | None = None):
+    def __init__(
+        self,
+        length: int,
+        size_hw=(240, 320),
+        kind: str = "mixed",
+        seed: int = 0,
+        noise: bool = True,
+        frames_per_scene: int = 16,
+        render_config: RenderConfig | None = None,
+    ):
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
             raise InputError(f"SynthDataset: expected length >= 1, got {length!r}")
         if kind not in DATASET_KINDS:
@@ -91,8 +98,10 @@ class SynthDataset(Dataset):
             seed: seeds the dealing of scenes.
         """
         if batch_size < 1 or num_workers < 0:
-            raise InputError(f"SynthDataset.worker_batches: expected batch_size >= 1 and "
-                             f"num_workers >= 0, got {batch_size}, {num_workers}")
+            raise InputError(
+                f"SynthDataset.worker_batches: expected batch_size >= 1 and "
+                f"num_workers >= 0, got {batch_size}, {num_workers}"
+            )
         n_workers = max(1, int(num_workers))
         fps = self.frames_per_scene
         n_scenes = -(-self.length // fps)
@@ -100,9 +109,12 @@ class SynthDataset(Dataset):
         owner = np.concatenate([rng.permutation(n_workers) for _ in range(-(-n_scenes // n_workers))])
         per_worker: list[list[list[int]]] = []
         for w in range(n_workers):
-            idx = [i for s in np.flatnonzero(owner[:n_scenes] == w)
-                   for i in range(s * fps, min((s + 1) * fps, self.length))]
-            per_worker.append([idx[k:k + batch_size] for k in range(0, len(idx), batch_size)])
+            idx = [
+                i
+                for s in np.flatnonzero(owner[:n_scenes] == w)
+                for i in range(s * fps, min((s + 1) * fps, self.length))
+            ]
+            per_worker.append([idx[k : k + batch_size] for k in range(0, len(idx), batch_size)])
         # Round-robin over the workers' batch lists; where a worker's list runs out (only at
         # the end, when the scenes do not split evenly) the rest go on in turn.
         batches = []

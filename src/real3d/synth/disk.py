@@ -75,8 +75,9 @@ def scene_to_json(scene: SceneGT, extra: dict | None = None) -> dict:
         "label_set": "nyu13",
         "objects": [o.to_dict() for o in scene.objects],
         "relations": [[r.subject, r.predicate, r.object] for r in scene.relations],
-        "rooms": [{"room_id": r.room_id, "kind": r.kind, "x0": r.x0, "y0": r.y0,
-                   "x1": r.x1, "y1": r.y1} for r in scene.rooms],
+        "rooms": [
+            {"room_id": r.room_id, "kind": r.kind, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1} for r in scene.rooms
+        ],
         "lights": scene.lights,
         "materials": scene.materials,
     }
@@ -92,8 +93,9 @@ def _atomic_dir(out: Path, overwrite: bool):
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
 
 
-def write_sequence(out, frames, scene: SceneGT, *, image_format: str = "jpg",
-                   jpeg_quality: int = 95, overwrite: bool = False) -> Path:
+def write_sequence(
+    out, frames, scene: SceneGT, *, image_format: str = "jpg", jpeg_quality: int = 95, overwrite: bool = False
+) -> Path:
     """Write frames and their scene ground truth to ``out`` (see the module docstring).
 
     Args:
@@ -148,18 +150,26 @@ def write_sequence(out, frames, scene: SceneGT, *, image_format: str = "jpg",
         np.savetxt(tmp / "timestamps.txt", np.asarray(times), fmt="%.6f")
         from real3d.core.labels import NYU13
 
-        write_ply(tmp / "mesh.ply", scene.mesh, NYU13.colors[scene.mesh.face_label[
-            _first_face_of_vertex(scene.mesh)]])
+        write_ply(tmp / "mesh.ply", scene.mesh, NYU13.colors[scene.mesh.face_label[_first_face_of_vertex(scene.mesh)]])
         occ = scene.occupancy
         np.savez_compressed(
-            tmp / "occupancy.npz", occupied=occ.occupied, known=occ.known,
-            origin_xy=np.asarray(occ.origin_xy), resolution_m=occ.resolution_m,
+            tmp / "occupancy.npz",
+            occupied=occ.occupied,
+            known=occ.known,
+            origin_xy=np.asarray(occ.origin_xy),
+            resolution_m=occ.resolution_m,
             z_band_m=np.array([occ.z_min_m, occ.z_max_m]),
         )
-        meta = scene_to_json(scene, {
-            "n_frames": n, "size_hw": [intr.height, intr.width], "image_format": image_format,
-            "depth_unit": "millimetre", "pose_convention": "world_T_cam, OpenCV camera, world z up",
-        })
+        meta = scene_to_json(
+            scene,
+            {
+                "n_frames": n,
+                "size_hw": [intr.height, intr.width],
+                "image_format": image_format,
+                "depth_unit": "millimetre",
+                "pose_convention": "world_T_cam, OpenCV camera, world z up",
+            },
+        )
         (tmp / "scene.json").write_text(json.dumps(meta, indent=1))
         if out.exists():
             shutil.rmtree(out)

@@ -27,12 +27,10 @@ def _table(sb, room, c, yaw, w, d, h, cls="table"):
     top = rng.uniform(0.02, 0.05)
     sb.local_box(t, c, yaw, (0, 0, h - top / 2), (w, d, top), mat)
     leg_mat = mat if rng.random() < 0.6 else sb.material("metal", "metal")
-    _add_legs(sb, t, c, yaw, w, d, h - top, rng.uniform(0.04, 0.07), leg_mat,
-              round_legs=rng.random() < 0.4)
+    _add_legs(sb, t, c, yaw, w, d, h - top, rng.uniform(0.04, 0.07), leg_mat, round_legs=rng.random() < 0.4)
     if cls == "desk" and rng.random() < 0.6:  # a drawer block under one side
         dw = min(0.45, w * 0.35)
-        sb.local_box(t, c, yaw, (w / 2 - dw / 2 - 0.03, 0, (h - top) / 2 + 0.05),
-                     (dw, d * 0.9, h - top - 0.1), mat)
+        sb.local_box(t, c, yaw, (w / 2 - dw / 2 - 0.03, 0, (h - top) / 2 + 0.05), (dw, d * 0.9, h - top - 0.1), mat)
     return t, h
 
 
@@ -50,8 +48,18 @@ def _chair(sb, room, c, yaw, office=False):
         sb.cyl(ch, (c[0], c[1], seat_h / 2), 0.03, seat_h - 0.06, sb.material("metal", "metal"))
         sb.cyl(ch, (c[0], c[1], 0.03), 0.28, 0.06, sb.material("plain", "metal"))
     else:
-        _add_legs(sb, ch, c, yaw, sw, sd, seat_h - 0.06, 0.035,
-                  mat if rng.random() < 0.5 else sb.material("metal", "metal"), inset=0.01)
+        _add_legs(
+            sb,
+            ch,
+            c,
+            yaw,
+            sw,
+            sd,
+            seat_h - 0.06,
+            0.035,
+            mat if rng.random() < 0.5 else sb.material("metal", "metal"),
+            inset=0.01,
+        )
     return ch
 
 
@@ -59,8 +67,7 @@ def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None, max_h=None):
     """Small objects on a support surface of size w x d at height z (local frame c, yaw),
     at most ``max_h`` tall (the room under a shelf board above)."""
     rng = sb.rng
-    kinds = kinds or ["cup", "bottle", "bowl", "vase", "box", "books", "paper", "plant",
-                      "lamp", "clutter", "bag"]
+    kinds = kinds or ["cup", "bottle", "bowl", "vase", "box", "books", "paper", "plant", "lamp", "clutter", "bag"]
     placed = []
     # real surfaces carry more than the few items a uniform draw gives: double the tries
     for _ in range(2 * n):
@@ -87,8 +94,7 @@ def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None, max_h=None):
         for _ in range(8):
             lx = rng.uniform(-w / 2 + ow / 2 + 0.02, w / 2 - ow / 2 - 0.02)
             ly = rng.uniform(-d / 2 + od / 2 + 0.02, d / 2 - od / 2 - 0.02)
-            if all(abs(lx - px) > (ow + pw) / 2 or abs(ly - py) > (od + pd) / 2
-                   for px, py, pw, pd in placed):
+            if all(abs(lx - px) > (ow + pw) / 2 or abs(ly - py) > (od + pd) / 2 for px, py, pw, pd in placed):
                 break
         else:
             continue
@@ -103,8 +109,11 @@ def _clutter_on(sb, room, parent, c, yaw, w, d, z, n, kinds=None, max_h=None):
 def _small_object(sb, o, kind, xy, yaw, w, d, h, z):
     rng = sb.rng
     if kind in ("cup", "bottle", "vase", "bowl"):
-        mat = sb.material(str(rng.choice(["plain", "plain", "metal", "stone"])), "object",
-                          specular=kind == "bottle" and rng.random() < 0.5)
+        mat = sb.material(
+            str(rng.choice(["plain", "plain", "metal", "stone"])),
+            "object",
+            specular=kind == "bottle" and rng.random() < 0.5,
+        )
         r = w / 2
         if kind == "bottle":
             sb.cyl(o, (xy[0], xy[1], z + h * 0.35), r, h * 0.7, mat)
@@ -115,13 +124,16 @@ def _small_object(sb, o, kind, xy, yaw, w, d, h, z):
         sb.cyl(o, (xy[0], xy[1], z + 0.015), w * 0.4, 0.03, sb.material("metal", "metal"))
         sb.cyl(o, (xy[0], xy[1], z + h * 0.4), 0.012, h * 0.75, sb.material("metal", "metal"))
         glow = float(rng.uniform(0.0, 1.5))
-        sb.cyl(o, (xy[0], xy[1], z + h * 0.85), w / 2, h * 0.3,
-               sb.material("fabric", "lampshade", emissive=glow))
+        sb.cyl(o, (xy[0], xy[1], z + h * 0.85), w / 2, h * 0.3, sb.material("fabric", "lampshade", emissive=glow))
         if glow > 0.5:  # a lamp that is on also lights the room: from under its shade,
             # beside the pole (a light inside a closed part would be all shadow)
-            sb.lights.append({"position": [float(xy[0]) + 0.05, float(xy[1]), float(z + h * 0.65)],
-                              "intensity": float(rng.uniform(0.4, 1.5)),
-                              "color": [1.0, float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.6, 0.85))]})
+            sb.lights.append(
+                {
+                    "position": [float(xy[0]) + 0.05, float(xy[1]), float(z + h * 0.65)],
+                    "intensity": float(rng.uniform(0.4, 1.5)),
+                    "color": [1.0, float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.6, 0.85))],
+                }
+            )
     elif kind == "plant":
         sb.cyl(o, (xy[0], xy[1], z + h * 0.2), w * 0.35, h * 0.4, sb.material("stone", "pot"))
         leaf = sb.material("fabric", "plant")
@@ -130,14 +142,24 @@ def _small_object(sb, o, kind, xy, yaw, w, d, h, z):
             s = rng.uniform(0.28, 0.56) * w
             # the turned leaf block stays within the plant's w x w footprint
             off = np.clip(off, -(w / 2 - 0.71 * s), w / 2 - 0.71 * s)
-            sb.box(o, (xy[0] + off[0], xy[1] + off[1], z + h * rng.uniform(0.5, 0.8)),  # top <= h
-                   (s, s, h * 0.4), rng.uniform(0, np.pi), leaf)
+            sb.box(
+                o,
+                (xy[0] + off[0], xy[1] + off[1], z + h * rng.uniform(0.5, 0.8)),  # top <= h
+                (s, s, h * 0.4),
+                rng.uniform(0, np.pi),
+                leaf,
+            )
     elif kind == "books":
         n = int(rng.integers(1, 5))
         th = h / n
         for k in range(n):
-            sb.box(o, (xy[0], xy[1], z + th * (k + 0.5)), (w * rng.uniform(0.8, 1), d * rng.uniform(0.8, 1), th * 0.95),
-                   yaw + rng.uniform(-0.2, 0.2), sb.material("paper", "book"))
+            sb.box(
+                o,
+                (xy[0], xy[1], z + th * (k + 0.5)),
+                (w * rng.uniform(0.8, 1), d * rng.uniform(0.8, 1), th * 0.95),
+                yaw + rng.uniform(-0.2, 0.2),
+                sb.material("paper", "book"),
+            )
     else:
         hint = {"paper": "paper", "box": "cardboard", "bag": "fabric"}.get(kind, "object")
         tex = {"paper": "paper", "box": "paper", "bag": "fabric"}.get(kind, "plain")
@@ -155,10 +177,15 @@ def _cabinet(sb, room, c, yaw, w, d, h, cls="cabinet", drawers=True):
         n = int(rng.integers(1, 5))
         gap = (h - 0.1) / n
         for i in range(n):
-            sb.local_box(k, c, yaw, (0, d / 2 + 0.01, 0.08 + gap * (i + 0.5)),
-                         (w - 0.05, 0.02, gap - 0.02), front)
-            sb.local_box(k, c, yaw, (0, d / 2 + 0.03, 0.08 + gap * (i + 0.5)),
-                         (min(0.15, w * 0.3), 0.02, 0.02), sb.material("metal", "metal"))
+            sb.local_box(k, c, yaw, (0, d / 2 + 0.01, 0.08 + gap * (i + 0.5)), (w - 0.05, 0.02, gap - 0.02), front)
+            sb.local_box(
+                k,
+                c,
+                yaw,
+                (0, d / 2 + 0.03, 0.08 + gap * (i + 0.5)),
+                (min(0.15, w * 0.3), 0.02, 0.02),
+                sb.material("metal", "metal"),
+            )
     return k
 
 
@@ -180,8 +207,19 @@ def _bookshelf(sb, room, c, yaw, w, d, h):
         if rng.random() < 0.85:
             _book_row(sb, room, k, c, yaw, w - 2 * t, d, z, gap - t - 0.02)
         elif rng.random() < 0.5:
-            _clutter_on(sb, room, k, c, yaw, w - 2 * t, d, z, int(rng.integers(1, 3)),
-                        ["box", "vase", "plant", "clutter"], max_h=gap - t - 0.02)
+            _clutter_on(
+                sb,
+                room,
+                k,
+                c,
+                yaw,
+                w - 2 * t,
+                d,
+                z,
+                int(rng.integers(1, 3)),
+                ["box", "vase", "plant", "clutter"],
+                max_h=gap - t - 0.02,
+            )
     return k
 
 
@@ -196,8 +234,9 @@ def _book_row(sb, room, parent, c, yaw, w, d, z, max_h):
         bw = rng.uniform(0.015, 0.06)
         bh = rng.uniform(0.6, 1.0) * min(max_h, 0.35)
         bd = rng.uniform(0.6, 0.95) * d
-        sb.local_box(b, c, yaw, (x + bw / 2, -d / 2 + bd / 2 + 0.01, z + bh / 2), (bw, bd, bh),
-                     sb.material("paper", "book"))
+        sb.local_box(
+            b, c, yaw, (x + bw / 2, -d / 2 + bd / 2 + 0.01, z + bh / 2), (bw, bd, bh), sb.material("paper", "book")
+        )
         x += bw + 0.002
     sb.on(b, parent)
 
@@ -212,16 +251,14 @@ def _sofa(sb, room, c, yaw, w, d, cls="sofa"):
     sb.local_box(s, c, yaw, (0, 0.05, seat_h / 2), (w - 2 * arm, d - 0.1, seat_h), mat)
     sb.local_box(s, c, yaw, (0, -d / 2 + 0.1, back_h / 2), (w, 0.2, back_h), mat)
     for sx in (-1, 1):
-        sb.local_box(s, c, yaw, (sx * (w / 2 - arm / 2), 0.0, seat_h * 0.75 + 0.05),
-                     (arm, d, seat_h * 1.5 + 0.1), mat)
+        sb.local_box(s, c, yaw, (sx * (w / 2 - arm / 2), 0.0, seat_h * 0.75 + 0.05), (arm, d, seat_h * 1.5 + 0.1), mat)
     # Cushions 0.38 m wide sit side by side between the arms: as many as fit there.
     inner = w - 2 * arm
     n_cush = min(int(rng.integers(0, 4)), int(inner // 0.4))
     for i in range(n_cush):
         p = sb.instance("pillow", yaw, room.room_id)
         lx = 0.0 if n_cush == 1 else -inner / 2 + 0.2 + i * (inner - 0.4) / (n_cush - 1)
-        sb.local_box(p, c, yaw, (lx, -d / 2 + 0.3, seat_h + 0.2), (0.38, 0.12, 0.36),
-                     sb.material("fabric", "pillow"))
+        sb.local_box(p, c, yaw, (lx, -d / 2 + 0.3, seat_h + 0.2), (0.38, 0.12, 0.36), sb.material("fabric", "pillow"))
         sb.on(p, s)
     return s
 
@@ -238,15 +275,22 @@ def _bed(sb, room, c, yaw, w, d):
     hb = rng.uniform(0.8, 1.3)
     sb.local_box(b, c, yaw, (0, -d / 2 + 0.04, hb / 2), (w, 0.08, hb), frame_mat)
     if rng.random() < 0.7:  # blanket over the lower part
-        sb.local_box(b, c, yaw, (0, 0.25 * d, fh + mh + 0.02), (w + 0.02, d * 0.55, 0.04),
-                     sb.material("fabric", "bedding"))
+        sb.local_box(
+            b, c, yaw, (0, 0.25 * d, fh + mh + 0.02), (w + 0.02, d * 0.55, 0.04), sb.material("fabric", "bedding")
+        )
     support = b
     for i in range(int(rng.integers(1, 3)) if w < 1.3 else 2):
         p = sb.instance("pillow", yaw, room.room_id)
         # A narrow bed has room for one pillow across: a second one lies on the first.
         lx, lz = (0.0, 0.14 * i) if w < 1.3 else ((i - 0.5) * w * 0.48, 0.0)
-        sb.local_box(p, c, yaw, (lx, -d / 2 + 0.3, fh + mh + 0.07 + lz), (min(0.6, w * 0.42), 0.38, 0.14),
-                     sb.material("fabric", "pillow"))
+        sb.local_box(
+            p,
+            c,
+            yaw,
+            (lx, -d / 2 + 0.3, fh + mh + 0.07 + lz),
+            (min(0.6, w * 0.42), 0.38, 0.14),
+            sb.material("fabric", "pillow"),
+        )
         sb.on(p, support)
         if w < 1.3:
             support = p
@@ -265,14 +309,25 @@ def _tv_on_stand(sb, room, H):
     th = tw * 0.58
     tv = sb.instance("tv", yaw, room.room_id)
     body = sb.material("plain", "tv_body")
-    screen = sb.material("photo", "screen", emissive=float(rng.uniform(0.0, 1.5)), strength=1.0,
-                         color=(0.8, 0.8, 0.8), specular=True)
+    screen = sb.material(
+        "photo", "screen", emissive=float(rng.uniform(0.0, 1.5)), strength=1.0, color=(0.8, 0.8, 0.8), specular=True
+    )
     sb.local_box(tv, c, yaw, (0, -0.02, sh + 0.02), (0.3, 0.2, 0.04), body)
     sb.local_box(tv, c, yaw, (0, -0.02, sh + 0.04 + th / 2 + 0.05), (tw, 0.05, th), body)
     sb.local_box(tv, c, yaw, (0, 0.006, sh + 0.04 + th / 2 + 0.05), (tw - 0.03, 0.002, th - 0.03), screen)
     sb.on(tv, stand)
-    _clutter_on(sb, room, stand, c + _R2(yaw) @ np.array([0, 0.12]), yaw, sw, sd - 0.25, sh,
-                int(rng.integers(0, 3)), ["box", "books", "vase", "plant", "clutter"])
+    _clutter_on(
+        sb,
+        room,
+        stand,
+        c + _R2(yaw) @ np.array([0, 0.12]),
+        yaw,
+        sw,
+        sd - 0.25,
+        sh,
+        int(rng.integers(0, 3)),
+        ["box", "books", "vase", "plant", "clutter"],
+    )
 
 
 def _furnish_living(sb, room, H):
@@ -285,8 +340,14 @@ def _furnish_living(sb, room, H):
         front = c + _R2(yaw) @ np.array([0.0, 0.45 + 0.5 + 0.25])
         if rng.random() < 0.6:
             rug = sb.instance("rug", yaw, room.room_id)
-            sb.local_box(rug, front, yaw, (0, 0, 0.005), (sw * 1.1, 1.6, 0.01),
-                         sb.material(str(rng.choice(["carpet", "fabric"])), "rug"))
+            sb.local_box(
+                rug,
+                front,
+                yaw,
+                (0, 0, 0.005),
+                (sw * 1.1, 1.6, 0.01),
+                sb.material(str(rng.choice(["carpet", "fabric"])), "rug"),
+            )
         tw, td = rng.uniform(0.8, 1.3), rng.uniform(0.5, 0.7)
         if sb.is_free(front, tw, td, yaw):
             sb.stamp(front, tw, td, yaw)
@@ -329,8 +390,11 @@ def _floor_extras(sb, room, n):
             w, h = rng.uniform(0.3, 0.6), rng.uniform(0.5, 1.5)
         else:
             w, h = rng.uniform(0.25, 0.6), rng.uniform(0.15, 0.6)
-        spot = (sb.place_against_wall(room, w, w, front_clear=0.3) if rng.random() < 0.6
-                else sb.place_free(room, w, w, pad=0.2))
+        spot = (
+            sb.place_against_wall(room, w, w, front_clear=0.3)
+            if rng.random() < 0.6
+            else sb.place_free(room, w, w, pad=0.2)
+        )
         if spot is None:
             continue
         o = sb.instance(kind, spot[1], room.room_id)
@@ -353,8 +417,9 @@ def _furnish_bedroom(sb, room, H):
                 nc = c + _R2(yaw) @ np.array([sx * (bw / 2 + 0.26), -bd / 2 + 0.22])
                 nh = rng.uniform(0.45, 0.6)
                 n = _cabinet(sb, room, nc, yaw, 0.42, 0.4, nh, cls="nightstand")
-                _clutter_on(sb, room, n, nc, yaw, 0.42, 0.4, nh, int(rng.integers(0, 3)),
-                            ["lamp", "books", "cup", "clutter"])
+                _clutter_on(
+                    sb, room, n, nc, yaw, 0.42, 0.4, nh, int(rng.integers(0, 3)), ["lamp", "books", "cup", "clutter"]
+                )
     if rng.random() < 0.7:
         w, d, h = rng.uniform(0.9, 2.0), rng.uniform(0.55, 0.65), rng.uniform(1.8, 2.3)
         spot = sb.place_against_wall(room, w, d)
@@ -383,21 +448,40 @@ def _furnish_kitchen(sb, room, H):
         sb.local_box(k, c, yaw, (0, 0.01, 0.88), (w + 0.02, d + 0.02, 0.04), top)
         if rng.random() < 0.6:
             s = sb.instance("sink", yaw, room.room_id)
-            sb.local_box(s, c, yaw, (rng.uniform(-w / 4, w / 4), 0.0, 0.905), (0.5, 0.4, 0.01),
-                         sb.material("metal", "metal", specular=True))
+            sb.local_box(
+                s,
+                c,
+                yaw,
+                (rng.uniform(-w / 4, w / 4), 0.0, 0.905),
+                (0.5, 0.4, 0.01),
+                sb.material("metal", "metal", specular=True),
+            )
             sb.on(s, k)
-        _clutter_on(sb, room, k, c, yaw, w, d, 0.9, int(rng.integers(1, 6)),
-                    ["cup", "bottle", "bowl", "box", "clutter", "vase"])
+        _clutter_on(
+            sb, room, k, c, yaw, w, d, 0.9, int(rng.integers(1, 6)), ["cup", "bottle", "bowl", "box", "clutter", "vase"]
+        )
         if rng.random() < 0.7:  # upper cabinets
             u = sb.instance("cabinet", yaw, room.room_id)
-            sb.local_box(u, c, yaw, (0, -d / 2 + 0.18, min(H - 0.4, 2.2) - 0.35), (w, 0.35, 0.7),
-                         sb.material(str(rng.choice(["wood", "plain"])), "furniture"))
+            sb.local_box(
+                u,
+                c,
+                yaw,
+                (0, -d / 2 + 0.18, min(H - 0.4, 2.2) - 0.35),
+                (w, 0.35, 0.7),
+                sb.material(str(rng.choice(["wood", "plain"])), "furniture"),
+            )
     if rng.random() < 0.7:
         spot = sb.place_against_wall(room, 0.75, 0.7, front_clear=0.8)
         if spot is not None:
             f = sb.instance("fridge", spot[1], room.room_id)
-            sb.local_box(f, spot[0], spot[1], (0, 0, 0.9), (0.7, 0.68, 1.8),
-                         sb.material(str(rng.choice(["plain", "metal"])), "appliance"))
+            sb.local_box(
+                f,
+                spot[0],
+                spot[1],
+                (0, 0, 0.9),
+                (0.7, 0.68, 1.8),
+                sb.material(str(rng.choice(["plain", "metal"])), "appliance"),
+            )
     _dining_set(sb, room)
     _floor_extras(sb, room, int(rng.integers(0, 3)))
 
@@ -445,8 +529,18 @@ def _furnish_office(sb, room, H):
             sb.local_box(m, c, yaw, (mx, -d / 2 + 0.2, h + 0.1), (0.08, 0.08, 0.2), body)
             sb.local_box(m, c, yaw, (mx, -d / 2 + 0.18, h + 0.2 + mw * 0.3), (mw, 0.04, mw * 0.6), body)
             sb.on(m, t)
-        _clutter_on(sb, room, t, c + _R2(yaw) @ np.array([0, 0.15]), yaw, w, d - 0.35, h,
-                    int(rng.integers(1, 5)), ["paper", "books", "cup", "lamp", "clutter", "box"])
+        _clutter_on(
+            sb,
+            room,
+            t,
+            c + _R2(yaw) @ np.array([0, 0.15]),
+            yaw,
+            w,
+            d - 0.35,
+            h,
+            int(rng.integers(1, 5)),
+            ["paper", "books", "cup", "lamp", "clutter", "box"],
+        )
         cc = c + _R2(yaw) @ np.array([rng.uniform(-0.2, 0.2), d / 2 + 0.35])
         cyaw = yaw + np.pi + rng.uniform(-0.6, 0.6)
         if sb.is_free(cc, 0.6, 0.6, cyaw):  # the desk's chair, where nothing else stands
@@ -463,8 +557,11 @@ def _beside(x: float, width: float, placed, half_span: float, gap: float = 0.02)
     ±``half_span``; None when no such place exists."""
     lim = half_span - width / 2
     cands = [x] + [c + sd * ((w + width) / 2 + gap) for c, w in placed for sd in (-1.0, 1.0)]
-    ok = [c for c in cands if abs(c) <= lim + 1e-9
-          and all(abs(c - c2) >= (w2 + width) / 2 + gap - 1e-9 for c2, w2 in placed)]
+    ok = [
+        c
+        for c in cands
+        if abs(c) <= lim + 1e-9 and all(abs(c - c2) >= (w2 + width) / 2 + gap - 1e-9 for c2, w2 in placed)
+    ]
     return min(ok, key=lambda c: abs(c - x)) if ok else None
 
 
@@ -479,8 +576,11 @@ def _furnish_dining(sb, room, H):
 
 
 _FURNISH = {
-    "living": _furnish_living, "bedroom": _furnish_bedroom, "kitchen": _furnish_kitchen,
-    "office": _furnish_office, "dining": _furnish_dining,
+    "living": _furnish_living,
+    "bedroom": _furnish_bedroom,
+    "kitchen": _furnish_kitchen,
+    "office": _furnish_office,
+    "dining": _furnish_dining,
 }
 
 
@@ -498,8 +598,14 @@ def _decorate_walls(sb, room, H):
         zc = rng.uniform(1.3, min(1.9, H - ph / 2 - 0.2))
         if _covers_opening(sb, room, side, t - pw / 2, t + pw / 2, zc - ph / 2, zc + ph / 2):
             continue  # a picture never hangs across a doorway or a window
-        if any(sd == side and t - pw / 2 < b + 0.05 and a - 0.05 < t + pw / 2
-               and zc - ph / 2 < z1 + 0.05 and z0 - 0.05 < zc + ph / 2 for sd, a, b, z0, z1 in hung):
+        if any(
+            sd == side
+            and t - pw / 2 < b + 0.05
+            and a - 0.05 < t + pw / 2
+            and zc - ph / 2 < z1 + 0.05
+            and z0 - 0.05 < zc + ph / 2
+            for sd, a, b, z0, z1 in hung
+        ):
             continue  # nor over another picture
         c, yaw = _side_point(room, side, t, WALL_T + 0.015)
         # skip if something tall stands there
@@ -511,16 +617,22 @@ def _decorate_walls(sb, room, H):
         hung.append((side, t - pw / 2, t + pw / 2, zc - ph / 2, zc + ph / 2))
         sb.box(p, (c[0], c[1], zc), (pw, 0.03, ph), yaw, sb.material("plain", "frame"))
         front = c + _R2(yaw) @ np.array([0, 0.016])
-        sb.box(p, (front[0], front[1], zc), (pw - 0.06, 0.002, ph - 0.06), yaw,
-               sb.material("photo", "picture", color=(1, 1, 1), strength=1.0,
-                           specular=sb.inst_info[p][0] == "mirror"))
+        sb.box(
+            p,
+            (front[0], front[1], zc),
+            (pw - 0.06, 0.002, ph - 0.06),
+            yaw,
+            sb.material("photo", "picture", color=(1, 1, 1), strength=1.0, specular=sb.inst_info[p][0] == "mirror"),
+        )
 
 
 def _covers_opening(sb, room, side, a, b, z0, z1, margin=0.1) -> bool:
     """True when [a, b] x [z0, z1] on ``side`` of ``room`` comes within ``margin`` of one of
     the room's openings (doors, windows)."""
-    return any(o[0] == side and a < o[2] + margin and b > o[1] - margin and z0 < o[4] + margin
-               and z1 > o[3] - margin for o in sb.openings.get(room.room_id, []))
+    return any(
+        o[0] == side and a < o[2] + margin and b > o[1] - margin and z0 < o[4] + margin and z1 > o[3] - margin
+        for o in sb.openings.get(room.room_id, [])
+    )
 
 
 def _wall_shelves(sb, room, H, n):
@@ -541,13 +653,24 @@ def _wall_shelves(sb, room, H, n):
         if _covers_opening(sb, room, side, t - w / 2, t + w / 2, z - 0.02, z + 0.35):
             continue  # nor across a window
         k = sb.instance("shelves", yaw, room.room_id)
-        sb.box(k, (c[0], c[1], z - 0.01), (w, d, 0.02), yaw,
-               sb.material(str(rng.choice(["wood", "plain"])), "furniture"))
+        sb.box(
+            k, (c[0], c[1], z - 0.01), (w, d, 0.02), yaw, sb.material(str(rng.choice(["wood", "plain"])), "furniture")
+        )
         if rng.random() < 0.5:
             _book_row(sb, room, k, c, yaw, w, d, z, 0.3)
         else:
-            _clutter_on(sb, room, k, c, yaw, w, d, z, int(rng.integers(2, 5)),
-                        ["vase", "box", "plant", "clutter", "books", "cup", "bottle"])
+            _clutter_on(
+                sb,
+                room,
+                k,
+                c,
+                yaw,
+                w,
+                d,
+                z,
+                int(rng.integers(2, 5)),
+                ["vase", "box", "plant", "clutter", "books", "cup", "bottle"],
+            )
 
 
 def _scatter_floor_objects(sb, room):
@@ -561,8 +684,9 @@ def _fill_walls(sb, room, n):
     frames are dominated by furniture and objects rather than bare walls."""
     rng = sb.rng
     for _ in range(n):
-        what = str(rng.choice(["shelf_or_cabinet", "shelf_or_cabinet", "side_table", "chair",
-                               "desk", "boxes", "armchair"]))
+        what = str(
+            rng.choice(["shelf_or_cabinet", "shelf_or_cabinet", "side_table", "chair", "desk", "boxes", "armchair"])
+        )
         if what == "shelf_or_cabinet":
             _shelf_or_cabinet(sb, room)
         elif what == "side_table":
@@ -598,8 +722,13 @@ def _fill_walls(sb, room, n):
                 for _ in range(int(rng.integers(1, 4))):
                     bh = rng.uniform(0.2, 0.5)
                     b = sb.instance("box", spot[1], room.room_id)
-                    sb.box(b, (spot[0][0], spot[0][1], z + bh / 2), (w * rng.uniform(0.8, 1), w * rng.uniform(0.8, 1), bh),
-                           spot[1] + rng.uniform(-0.1, 0.1), sb.material("paper", "cardboard"))
+                    sb.box(
+                        b,
+                        (spot[0][0], spot[0][1], z + bh / 2),
+                        (w * rng.uniform(0.8, 1), w * rng.uniform(0.8, 1), bh),
+                        spot[1] + rng.uniform(-0.1, 0.1),
+                        sb.material("paper", "cardboard"),
+                    )
                     if parent is not None:
                         sb.on(b, parent)
                     parent = b

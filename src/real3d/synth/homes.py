@@ -8,7 +8,15 @@ import numpy as np
 
 from real3d.core.errors import InputError
 from real3d.synth.builder import (
-    DOOR_HEIGHT_RANGE, WALL_T, _build_walls, _door_leaf, _opening_along, _R2, _SceneBuilder, _side_point, _window,
+    DOOR_HEIGHT_RANGE,
+    WALL_T,
+    _build_walls,
+    _door_leaf,
+    _opening_along,
+    _R2,
+    _SceneBuilder,
+    _side_point,
+    _window,
 )
 from real3d.synth.furniture import _FURNISH, _decorate_walls, _scatter_floor_objects, _wall_shelves
 from real3d.synth.types import Room, SceneGT
@@ -111,20 +119,40 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
 
     for room in rooms:
         floor_mat = sb.material(str(rng.choice(["wood", "wood", "tiles", "carpet", "stone"])), "floor")
-        wall_mat = sb.material(str(rng.choice(["plaster", "plaster", "plain", "plain", "brick"])),
-                               "wall", strength=float(rng.uniform(0.1, 0.6)))
-        ceil_mat = sb.material(str(rng.choice(["plaster", "plain"])), "ceiling",
-                               strength=float(rng.uniform(0.05, 0.3)))
+        wall_mat = sb.material(
+            str(rng.choice(["plaster", "plaster", "plain", "plain", "brick"])),
+            "wall",
+            strength=float(rng.uniform(0.1, 0.6)),
+        )
+        ceil_mat = sb.material(str(rng.choice(["plaster", "plain"])), "ceiling", strength=float(rng.uniform(0.05, 0.3)))
         f = sb.instance("floor", 0.0, room.room_id)
-        sb.box(f, ((room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2, -0.025),
-               (room.x1 - room.x0, room.y1 - room.y0, 0.05), 0.0, floor_mat)
+        sb.box(
+            f,
+            ((room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2, -0.025),
+            (room.x1 - room.x0, room.y1 - room.y0, 0.05),
+            0.0,
+            floor_mat,
+        )
         c = sb.instance("ceiling", 0.0, room.room_id)
-        sb.box(c, ((room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2, H + 0.025),
-               (room.x1 - room.x0, room.y1 - room.y0, 0.05), 0.0, ceil_mat)
+        sb.box(
+            c,
+            ((room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2, H + 0.025),
+            (room.x1 - room.x0, room.y1 - room.y0, 0.05),
+            0.0,
+            ceil_mat,
+        )
         # windows on exterior sides
         windows = []
-        ext = [s for s, on in (("S", room.y0 < 1e-6), ("N", room.y1 > D - 1e-6),
-                               ("W", room.x0 < 1e-6), ("E", room.x1 > W - 1e-6)) if on]
+        ext = [
+            s
+            for s, on in (
+                ("S", room.y0 < 1e-6),
+                ("N", room.y1 > D - 1e-6),
+                ("W", room.x0 < 1e-6),
+                ("E", room.x1 > W - 1e-6),
+            )
+            if on
+        ]
         for side in rng.permutation(ext)[: int(rng.integers(0, 3)) if ext else 0]:
             lo, hi = _opening_along(side, room)
             ww = rng.uniform(0.7, min(2.4, hi - lo - 1.0)) if hi - lo > 1.8 else 0
@@ -143,10 +171,20 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
         # ceiling lamp and its light
         cx, cy = (room.x0 + room.x1) / 2, (room.y0 + room.y1) / 2
         lamp = sb.instance("lamp", 0.0, room.room_id)
-        sb.cyl(lamp, (cx, cy, H - 0.065), rng.uniform(0.12, 0.25), 0.12,
-               sb.material("plain", "lamp", emissive=float(rng.uniform(1.0, 3.0))))
-        sb.lights.append({"position": [cx, cy, H - 0.3], "intensity": float(rng.uniform(2.0, 6.0)),
-                          "color": list(rng.uniform(0.85, 1.0, 3))})
+        sb.cyl(
+            lamp,
+            (cx, cy, H - 0.065),
+            rng.uniform(0.12, 0.25),
+            0.12,
+            sb.material("plain", "lamp", emissive=float(rng.uniform(1.0, 3.0))),
+        )
+        sb.lights.append(
+            {
+                "position": [cx, cy, H - 0.3],
+                "intensity": float(rng.uniform(2.0, 6.0)),
+                "color": list(rng.uniform(0.85, 1.0, 3)),
+            }
+        )
     for room, side, a, wdoor, hdoor in door_leaves:
         _door_leaf(sb, room, side, a, wdoor, hdoor)
     # front door on an exterior side (closed, flush with the wall)
@@ -171,7 +209,13 @@ def generate_home(seed: int, n_rooms: int | None = None) -> SceneGT:
 
     objects = sb.objects()
     return SceneGT(
-        seed=int(seed), kind="home", mesh=sb.mb.build(), objects=objects,
-        relations=sb.relations, rooms=rooms, occupancy=sb.occupancy((0.0, 0.0, W, D)),
-        materials=[m.to_dict() for m in sb.mb.materials], lights=sb.lights,
+        seed=int(seed),
+        kind="home",
+        mesh=sb.mb.build(),
+        objects=objects,
+        relations=sb.relations,
+        rooms=rooms,
+        occupancy=sb.occupancy((0.0, 0.0, W, D)),
+        materials=[m.to_dict() for m in sb.mb.materials],
+        lights=sb.lights,
     )

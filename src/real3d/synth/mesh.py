@@ -14,10 +14,13 @@ from real3d.core.labels import SYNTH, SYNTH_TO_NYU13
 from real3d.synth.types import SceneMesh
 
 # Box corners in local units (+-0.5), and the 6 faces as quads (outward winding).
-_BOX_CORNERS = np.array(
-    [[-1, -1, -1], [1, -1, -1], [1, 1, -1], [-1, 1, -1],
-     [-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], dtype=np.float64
-) * 0.5
+_BOX_CORNERS = (
+    np.array(
+        [[-1, -1, -1], [1, -1, -1], [1, 1, -1], [-1, 1, -1], [-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]],
+        dtype=np.float64,
+    )
+    * 0.5
+)
 # (quad vertex indices counter-clockwise seen from outside, local normal)
 _BOX_FACES = (
     ((0, 3, 2, 1), (0, 0, -1)),
@@ -53,9 +56,12 @@ class Material:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind, "variant": int(self.variant),
-            "color": [float(c) for c in self.color], "strength": float(self.strength),
-            "scale_m": float(self.scale_m), "emissive": float(self.emissive),
+            "kind": self.kind,
+            "variant": int(self.variant),
+            "color": [float(c) for c in self.color],
+            "strength": float(self.strength),
+            "scale_m": float(self.scale_m),
+            "emissive": float(self.emissive),
             "specular": bool(self.specular),
         }
 
@@ -109,8 +115,7 @@ class MeshBuilder:
         row_v = np.append(v_axis * sv, -np.dot(origin, v_axis) * sv + ov)
         return np.stack([row_u, row_v])
 
-    def add_box(self, center, size, yaw: float, cls: str, inst: int, mat: int,
-                uv_offset=(0.0, 0.0)) -> None:
+    def add_box(self, center, size, yaw: float, cls: str, inst: int, mat: int, uv_offset=(0.0, 0.0)) -> None:
         """Add a box of extents ``size`` (local x, y, z) centred at ``center``, rotated by
         ``yaw`` about world z."""
         size = np.asarray(size, dtype=np.float64)
@@ -143,8 +148,9 @@ class MeshBuilder:
         self._mat.append(mat)
         self._uv.append(uv)
 
-    def add_cylinder(self, center, radius: float, height: float, cls: str, inst: int, mat: int,
-                     segments: int = 12) -> None:
+    def add_cylinder(
+        self, center, radius: float, height: float, cls: str, inst: int, mat: int, segments: int = 12
+    ) -> None:
         """Add a vertical cylinder; ``center`` is the centre of its axis (z mid-height)."""
         cx, cy, cz = (float(v) for v in center)
         ang = np.linspace(0, 2 * np.pi, segments, endpoint=False)
@@ -170,11 +176,16 @@ class MeshBuilder:
             pu, pv = q @ u_ax, q @ v_ax
             origin = u_ax * pu.min() + v_ax * pv.min()
             uv_side = self._uv_rows(material, origin, u_ax, v_ax, np.ptp(pu), np.ptp(pv), (0, 0))
-            uv_cap = self._uv_rows(material, np.array([cx - radius, cy - radius, 0.0]),
-                                   np.array([1.0, 0, 0]), np.array([0, 1.0, 0]),
-                                   2 * radius, 2 * radius, (0, 0))
-            for tri, uv in (((a, b, c), uv_side), ((a, c, d), uv_side),
-                            ((ib, b, a), uv_cap), ((it, d, c), uv_cap)):
+            uv_cap = self._uv_rows(
+                material,
+                np.array([cx - radius, cy - radius, 0.0]),
+                np.array([1.0, 0, 0]),
+                np.array([0, 1.0, 0]),
+                2 * radius,
+                2 * radius,
+                (0, 0),
+            )
+            for tri, uv in (((a, b, c), uv_side), ((a, c, d), uv_side), ((ib, b, a), uv_cap), ((it, d, c), uv_cap)):
                 self._face(tri, cls_id, inst, mat, uv)
         self._n_parts += 1
 

@@ -78,8 +78,7 @@ def _voronoi(rng: np.random.Generator, size: int, n_cells: int) -> tuple[np.ndar
     q = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64) + 0.5
     q %= size
     d, i = tree.query(q, k=2)
-    return (d[:, 0].reshape(size, size), d[:, 1].reshape(size, size),
-            i[:, 0].reshape(size, size))
+    return (d[:, 0].reshape(size, size), d[:, 1].reshape(size, size), i[:, 0].reshape(size, size))
 
 
 def _emboss(height: np.ndarray, strength: float) -> np.ndarray:
@@ -254,8 +253,7 @@ def _carpet(rng, size, fleck_colours=None, loops=0):
     g = 1.0 + 0.12 * speckle + 0.06 * mottle
     if loops:
         x, y = _grid(size)
-        g = g * (0.9 + 0.1 * np.sin(2 * np.pi * loops * x / size) ** 2
-                 * np.sin(2 * np.pi * loops * y / size) ** 2)
+        g = g * (0.9 + 0.1 * np.sin(2 * np.pi * loops * x / size) ** 2 * np.sin(2 * np.pi * loops * y / size) ** 2)
     out = _grey(g)
     if fleck_colours is not None:
         flecks = _blur_periodic(rng.random((size, size)).astype(np.float32), 0.6)
@@ -294,8 +292,11 @@ def _flagstone(rng, size, n_cells=24, grout=0.06):
 def _terrazzo(rng, size, n_cells=400, chip_colours=None):
     f1, f2, cid = _voronoi(rng, size, n_cells)
     chip = (f2 - f1) > 0.35 * size / np.sqrt(n_cells)
-    tones = 0.6 + 0.8 * rng.random((n_cells, 3)) if chip_colours is None else \
-        chip_colours[rng.integers(len(chip_colours), size=n_cells)]
+    tones = (
+        0.6 + 0.8 * rng.random((n_cells, 3))
+        if chip_colours is None
+        else chip_colours[rng.integers(len(chip_colours), size=n_cells)]
+    )
     if chip_colours is None:
         tones[:] = tones.mean(axis=1, keepdims=True)
     base = np.ones((size, size, 3)) * (1 + 0.04 * _spectral_noise(rng, size))[..., None]
@@ -303,8 +304,7 @@ def _terrazzo(rng, size, n_cells=400, chip_colours=None):
 
 
 def _brushed_metal(rng, size, vertical=False):
-    lines = _spectral_noise(rng, size, beta=0.4, stretch=40.0, f_lo=1.0,
-                            angle=np.pi / 2 if vertical else 0.0)
+    lines = _spectral_noise(rng, size, beta=0.4, stretch=40.0, f_lo=1.0, angle=np.pi / 2 if vertical else 0.0)
     broad = _spectral_noise(rng, size, beta=1.8, f_lo=1.0)
     return _grey(1.0 + 0.08 * lines + 0.05 * broad)
 

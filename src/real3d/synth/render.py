@@ -69,8 +69,9 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         if self.shadow_rays not in ("open3d", "bvh", "torch"):
-            raise ConfigError(f"RenderConfig.shadow_rays: expected 'open3d', 'bvh' or 'torch', got "
-                              f"{self.shadow_rays!r}")
+            raise ConfigError(
+                f"RenderConfig.shadow_rays: expected 'open3d', 'bvh' or 'torch', got {self.shadow_rays!r}"
+            )
 
 
 @dataclass
@@ -307,8 +308,9 @@ def _light_samples(face, points_world, normals_cam, R, stride):
             idx[m] = i * ws + k
             for j in range(3):
                 p[m, j] = points_world[v, u, j]
-                n[m, j] = (R[j, 0] * normals_cam[v, u, 0] + R[j, 1] * normals_cam[v, u, 1]
-                           + R[j, 2] * normals_cam[v, u, 2])
+                n[m, j] = (
+                    R[j, 0] * normals_cam[v, u, 0] + R[j, 1] * normals_cam[v, u, 1] + R[j, 2] * normals_cam[v, u, 2]
+                )
             m += 1
     return idx[:m], p[:m], n[:m]
 
@@ -384,8 +386,11 @@ def _radiance(albedo, emitted, irradiance, face, face_specular, lum, specular):
         for u in range(w):
             for j in range(3):
                 irradiance[v, u, j] = albedo[v, u, j] * irradiance[v, u, j] + emitted[v, u, j]
-            lum[v, u] = (np.float32(0.2126) * albedo[v, u, 0] + np.float32(0.7152) * albedo[v, u, 1]
-                         + np.float32(0.0722) * albedo[v, u, 2])
+            lum[v, u] = (
+                np.float32(0.2126) * albedo[v, u, 0]
+                + np.float32(0.7152) * albedo[v, u, 1]
+                + np.float32(0.0722) * albedo[v, u, 2]
+            )
             f = face[v, u]
             specular[v, u] = f >= 0 and face_specular[f]
 
@@ -460,8 +465,9 @@ class MeshCaster:
         if self._raycasting_scene is None:
             o3d = import_open3d()
             rc = o3d.t.geometry.RaycastingScene()
-            rc.add_triangles(o3d.core.Tensor(self._vertices.astype(np.float32)),
-                             o3d.core.Tensor(self._triangles.astype(np.uint32)))
+            rc.add_triangles(
+                o3d.core.Tensor(self._vertices.astype(np.float32)), o3d.core.Tensor(self._triangles.astype(np.uint32))
+            )
             self._raycasting_scene = rc
         return self._raycasting_scene
 
@@ -564,8 +570,7 @@ class Renderer:
         h, w = views.face.shape
         alb = np.empty((h, w, 3), dtype=np.float32)
         emit = np.empty((h, w, 3), dtype=np.float32)
-        _albedo(views.face, views.points_world, self._face_table, self._atlas, SRGB8_TO_LINEAR,
-                self._size, alb, emit)
+        _albedo(views.face, views.points_world, self._face_table, self._atlas, SRGB8_TO_LINEAR, self._size, alb, emit)
         return alb, emit
 
     def irradiance(self, views: RenderedViews, world_T_cam: np.ndarray, rng) -> np.ndarray:
@@ -591,8 +596,9 @@ class Renderer:
             cam_pos = world_T_cam[:3, 3]
             order = np.argsort(np.linalg.norm(self.lights_pos - cam_pos, axis=1))
             for li in order[: cfg.max_shadow_lights]:
-                gain, lit, rays = _shadow_rays(p, n, self.lights_pos[li],
-                                               np.float32(self.lights_int[li]), np.float32(2e-3))
+                gain, lit, rays = _shadow_rays(
+                    p, n, self.lights_pos[li], np.float32(self.lights_int[li]), np.float32(2e-3)
+                )
                 if len(lit) == 0:
                     continue
                 # tfar < 1 stops each ray just short of the light itself
@@ -602,8 +608,16 @@ class Renderer:
         _expand_irradiance(views.face, idx, acc, np.float32(ambient), s, E)
         return E
 
-    def render(self, world_T_cam: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator,
-               *, noise: bool = True, timestamp_s: float = 0.0, index: int = 0) -> Frame:
+    def render(
+        self,
+        world_T_cam: np.ndarray,
+        intrinsics: Intrinsics,
+        rng: np.random.Generator,
+        *,
+        noise: bool = True,
+        timestamp_s: float = 0.0,
+        index: int = 0,
+    ) -> Frame:
         """Render one frame with ground truth.
 
         Args:
@@ -626,13 +640,21 @@ class Renderer:
         labels, instances = self.caster.ground_truth(views)
         if noise:
             rgb = apply_camera_effects(radiance, rng, self.config.effects)
-            depth = simulate_depth(views.depth_m, views.normals_cam, intrinsics, rng,
-                                   self.config.sensor, albedo=lum, specular_mask=spec)
+            depth = simulate_depth(
+                views.depth_m, views.normals_cam, intrinsics, rng, self.config.sensor, albedo=lum, specular_mask=spec
+            )
         else:
             rgb = apply_camera_effects(radiance, rng, CameraEffectsConfig.none())
             depth = views.depth_m.copy()
         return Frame(
-            rgb=rgb, depth_m=depth, intrinsics=intrinsics, world_T_cam=world_T_cam,
-            timestamp_s=float(timestamp_s), labels=labels, instances=instances,
-            depth_clean_m=views.depth_m, normals_cam=views.normals_cam, index=int(index),
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intrinsics,
+            world_T_cam=world_T_cam,
+            timestamp_s=float(timestamp_s),
+            labels=labels,
+            instances=instances,
+            depth_clean_m=views.depth_m,
+            normals_cam=views.normals_cam,
+            index=int(index),
         )

@@ -21,8 +21,16 @@ from real3d.synth.warehouse import generate_warehouse
 SCENE_KINDS = ("home", "warehouse")
 
 __all__ = [
-    "DOOR_HEIGHT_RANGE", "GRID_RES_M", "ROBOT_BAND_M", "ROOM_KINDS", "ROOM_WEIGHTS", "SCENE_KINDS",
-    "WALL_T", "generate_home", "generate_scene", "generate_warehouse",
+    "DOOR_HEIGHT_RANGE",
+    "GRID_RES_M",
+    "ROBOT_BAND_M",
+    "ROOM_KINDS",
+    "ROOM_WEIGHTS",
+    "SCENE_KINDS",
+    "WALL_T",
+    "generate_home",
+    "generate_scene",
+    "generate_warehouse",
 ]
 
 

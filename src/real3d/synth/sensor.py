@@ -50,9 +50,19 @@ __all__ = [
 _NO_ALBEDO = np.zeros((1, 1), dtype=np.float32)
 _NO_MASK = np.zeros((1, 1), dtype=np.bool_)
 # arccos(x) = sqrt(1 - x) * sum(c_k x^k) on [0, 1] (Abramowitz & Stegun 4.4.46)
-_ACOS_POLY = np.array([1.5707963050, -0.2145988016, 0.0889789874, -0.0501743046,
-                       0.0308918810, -0.0170881256, 0.0066700901, -0.0012624911],
-                      dtype=np.float32)
+_ACOS_POLY = np.array(
+    [
+        1.5707963050,
+        -0.2145988016,
+        0.0889789874,
+        -0.0501743046,
+        0.0308918810,
+        -0.0170881256,
+        0.0066700901,
+        -0.0012624911,
+    ],
+    dtype=np.float32,
+)
 
 
 @dataclass(frozen=True)
@@ -109,16 +119,13 @@ class DepthSensorConfig:
     hole_radius_px: tuple[float, float] = (2.0, 10.0)
 
     def __post_init__(self) -> None:
-        for name in ("max_range_m", "grazing_start_deg", "dark_signal", "p_specular",
-                     "hole_radius_px"):
+        for name in ("max_range_m", "grazing_start_deg", "dark_signal", "p_specular", "hole_radius_px"):
             lo, hi = getattr(self, name)
             if lo > hi:
-                raise ConfigError(f"DepthSensorConfig.{name}: expected low <= high, got "
-                                  f"{(lo, hi)}")
+                raise ConfigError(f"DepthSensorConfig.{name}: expected low <= high, got {(lo, hi)}")
         checks = (
             (0 <= self.min_range_m < self.max_range_m[0], "0 <= min_range_m < max_range_m"),
-            (min(self.axial_a_m, self.axial_b_per_m, self.axial_angle_m) >= 0,
-             "non-negative axial noise coefficients"),
+            (min(self.axial_a_m, self.axial_b_per_m, self.axial_angle_m) >= 0, "non-negative axial noise coefficients"),
             (self.baseline_m > 0, "baseline_m > 0"),
             (self.projector_side in (-1, 1), "projector_side in (-1, 1)"),
             (self.native_width_px > 0, "native_width_px > 0"),
@@ -126,8 +133,10 @@ class DepthSensorConfig:
             (self.edge_rel_jump > 0, "edge_rel_jump > 0"),
             (self.lateral_sigma_px >= 0, "lateral_sigma_px >= 0"),
             (0 <= self.p_flying <= 1, "p_flying in [0, 1]"),
-            (0 <= self.grazing_start_deg[0] and self.grazing_start_deg[1] < self.grazing_full_deg
-             <= 90, "grazing_start_deg < grazing_full_deg <= 90"),
+            (
+                0 <= self.grazing_start_deg[0] and self.grazing_start_deg[1] < self.grazing_full_deg <= 90,
+                "grazing_start_deg < grazing_full_deg <= 90",
+            ),
             (self.dark_signal[0] >= 0, "dark_signal >= 0"),
             (0 <= self.p_specular[0] and self.p_specular[1] <= 1, "p_specular in [0, 1]"),
             (self.blob_px > 0, "blob_px > 0"),
@@ -142,15 +151,24 @@ class DepthSensorConfig:
     def noise_only(cls, **overrides) -> DepthSensorConfig:
         """Axial noise and quantisation only: no shadows, edge effects, dropout or holes,
         and a fixed 8 m maximum range. Useful to test and to study the noise alone."""
-        kw = dict(max_range_m=(8.0, 8.0), shadow=False, lateral_sigma_px=0.0, p_flying=0.0,
-                  grazing_start_deg=(89.9, 89.9), grazing_full_deg=90.0,
-                  dark_signal=(0.0, 0.0), p_specular=(0.0, 0.0), holes_per_frame=0.0)
+        kw = dict(
+            max_range_m=(8.0, 8.0),
+            shadow=False,
+            lateral_sigma_px=0.0,
+            p_flying=0.0,
+            grazing_start_deg=(89.9, 89.9),
+            grazing_full_deg=90.0,
+            dark_signal=(0.0, 0.0),
+            p_specular=(0.0, 0.0),
+            holes_per_frame=0.0,
+        )
         kw.update(overrides)
         return cls(**kw)
 
 
-def axial_noise_sigma_m(z_m: np.ndarray, cfg: DepthSensorConfig = DepthSensorConfig(),
-                        theta_rad: np.ndarray | float = 0.0) -> np.ndarray:
+def axial_noise_sigma_m(
+    z_m: np.ndarray, cfg: DepthSensorConfig = DepthSensorConfig(), theta_rad: np.ndarray | float = 0.0
+) -> np.ndarray:
     """Total axial error standard deviation (metres) of the model at depth ``z_m``."""
     z = np.asarray(z_m, dtype=np.float64)
     th = np.minimum(np.asarray(theta_rad, dtype=np.float64), np.pi / 2 - 1e-3)
@@ -158,8 +176,7 @@ def axial_noise_sigma_m(z_m: np.ndarray, cfg: DepthSensorConfig = DepthSensorCon
     return cfg.axial_a_m + cfg.axial_b_per_m * (z - cfg.axial_z0_m) ** 2 + angle
 
 
-def disparity_step_m(z_m: np.ndarray, fx_native_px: float,
-                     cfg: DepthSensorConfig = DepthSensorConfig()) -> np.ndarray:
+def disparity_step_m(z_m: np.ndarray, fx_native_px: float, cfg: DepthSensorConfig = DepthSensorConfig()) -> np.ndarray:
     """Depth difference between neighbouring quantised disparities at ``z_m`` (metres):
     ``z**2 / (f*b*steps)``, with f the focal length at the native width."""
     z = np.asarray(z_m, dtype=np.float64)
@@ -168,29 +185,27 @@ def disparity_step_m(z_m: np.ndarray, fx_native_px: float,
 
 def _check(depth, normals, intrinsics, albedo, specular_mask) -> None:
     if not isinstance(intrinsics, Intrinsics):
-        raise InputError(f"simulate_depth: expected intrinsics to be real3d.Intrinsics, got "
-                         f"{type(intrinsics).__name__}")
+        raise InputError(
+            f"simulate_depth: expected intrinsics to be real3d.Intrinsics, got {type(intrinsics).__name__}"
+        )
     hw = intrinsics.size_hw
     if not isinstance(depth, np.ndarray) or depth.dtype != np.float32 or depth.shape != hw:
-        raise InputError(f"simulate_depth: expected depth_clean_m float32 {hw} (from the "
-                         f"intrinsics), got {describe_array(depth)}")
-    if not isinstance(normals, np.ndarray) or normals.dtype != np.float32 or \
-            normals.shape != hw + (3,):
-        raise InputError(f"simulate_depth: expected normals_cam float32 {hw + (3,)}, got "
-                         f"{describe_array(normals)}")
-    if albedo is not None and (not isinstance(albedo, np.ndarray) or albedo.shape != hw
-                               or albedo.dtype != np.float32):
-        raise InputError(f"simulate_depth: expected albedo float32 {hw} or None, got "
-                         f"{describe_array(albedo)}")
-    if specular_mask is not None and (not isinstance(specular_mask, np.ndarray)
-                                      or specular_mask.shape != hw
-                                      or specular_mask.dtype != np.bool_):
-        raise InputError(f"simulate_depth: expected specular_mask bool {hw} or None, got "
-                         f"{describe_array(specular_mask)}")
+        raise InputError(
+            f"simulate_depth: expected depth_clean_m float32 {hw} (from the intrinsics), got {describe_array(depth)}"
+        )
+    if not isinstance(normals, np.ndarray) or normals.dtype != np.float32 or normals.shape != hw + (3,):
+        raise InputError(f"simulate_depth: expected normals_cam float32 {hw + (3,)}, got {describe_array(normals)}")
+    if albedo is not None and (not isinstance(albedo, np.ndarray) or albedo.shape != hw or albedo.dtype != np.float32):
+        raise InputError(f"simulate_depth: expected albedo float32 {hw} or None, got {describe_array(albedo)}")
+    if specular_mask is not None and (
+        not isinstance(specular_mask, np.ndarray) or specular_mask.shape != hw or specular_mask.dtype != np.bool_
+    ):
+        raise InputError(
+            f"simulate_depth: expected specular_mask bool {hw} or None, got {describe_array(specular_mask)}"
+        )
     lo, hi = float(depth.min()), float(depth.max())
     if not (lo >= 0 and np.isfinite(hi)):  # NaN fails both comparisons
-        raise InputError(f"simulate_depth: expected finite depth >= 0 (0 = invalid), got "
-                         f"values in [{lo}, {hi}]")
+        raise InputError(f"simulate_depth: expected finite depth >= 0 (0 = invalid), got values in [{lo}, {hi}]")
     # min/max propagate NaN and keep inf, and are cheaper than a sum
     if not (np.isfinite(normals.min()) and np.isfinite(normals.max())):
         raise InputError("simulate_depth: normals_cam contains NaN or inf")
@@ -278,8 +293,25 @@ def _axial_noise(z, cos_t, noise_bytes, gauss, a, b, z0, angle_c, quant_var_c, q
 
 
 @njit(cache=True, nogil=True)
-def _dropout(z, z_clean, cos_t, min_range, max_range, shadow_fb_px, side, graze_u, cos_start,
-             graze_inv_span, albedo, dark_inv_thr, specular, p_spec, coarse, cell, out):
+def _dropout(
+    z,
+    z_clean,
+    cos_t,
+    min_range,
+    max_range,
+    shadow_fb_px,
+    side,
+    graze_u,
+    cos_start,
+    graze_inv_span,
+    albedo,
+    dark_inv_thr,
+    specular,
+    p_spec,
+    coarse,
+    cell,
+    out,
+):
     """Writes ``out`` = ``z`` where the sensor returns a depth and 0 where it does not.
 
     Per pixel: valid clean depth; within range; not in the projector shadow (exact per
@@ -337,8 +369,7 @@ def _dropout(z, z_clean, cos_t, min_range, max_range, shadow_fb_px, side, graze_
                     zz = max(zc, np.float32(1e-3))
                     alb = min(max(albedo[v, u], np.float32(0.0)), np.float32(1.0))
                     signal = np.sqrt(alb) * (np.float32(0.5) + np.float32(0.5) * ct) / (zz * zz)
-                    p_dark = min(max(np.float32(1.0) - signal * dark_inv_thr, np.float32(0.0)),
-                                 np.float32(1.0))
+                    p_dark = min(max(np.float32(1.0) - signal * dark_inv_thr, np.float32(0.0)), np.float32(1.0))
                 p_s = p_spec if use_spec and specular[v, u] else np.float32(0.0)
                 p = np.float32(1.0) - (np.float32(1.0) - p_dark) * (np.float32(1.0) - p_s)
                 if p > 0:
@@ -416,10 +447,15 @@ def simulate_depth(
         if cfg.p_flying > 0:
             # The neighbour across the jump: the valid 4-neighbour with the largest difference.
             # (Clamped indices: at the border the pixel is its own neighbour, diff 0.)
-            neigh = np.stack([z_clean[np.maximum(ev - 1, 0), eu],
-                              z_clean[np.minimum(ev + 1, h - 1), eu],
-                              z_clean[ev, np.maximum(eu - 1, 0)],
-                              z_clean[ev, np.minimum(eu + 1, w - 1)]], axis=1)
+            neigh = np.stack(
+                [
+                    z_clean[np.maximum(ev - 1, 0), eu],
+                    z_clean[np.minimum(ev + 1, h - 1), eu],
+                    z_clean[ev, np.maximum(eu - 1, 0)],
+                    z_clean[ev, np.minimum(eu + 1, w - 1)],
+                ],
+                axis=1,
+            )
             own = z[ev, eu]
             diff = np.where(neigh > 0, np.abs(neigh - own[:, None]), -1.0)
             other = neigh[np.arange(ev.size), diff.argmax(axis=1)]
@@ -431,10 +467,18 @@ def simulate_depth(
     # disparity quantisation to 1/steps pixel (z = f*b/d) -----------------------------------
     quant_k = np.float32(fb_native * cfg.subpixel_steps)
     quant_var_c = np.float32(1.0 / (12.0 * (fb_native * max(cfg.subpixel_steps, 1)) ** 2))
-    _axial_noise(z.reshape(-1), cos_t.reshape(-1), standard_normal_bytes(rng, h * w),
-                 GAUSS_FROM_BYTE, np.float32(cfg.axial_a_m), np.float32(cfg.axial_b_per_m),
-                 np.float32(cfg.axial_z0_m), np.float32(cfg.axial_angle_m), quant_var_c,
-                 quant_k)
+    _axial_noise(
+        z.reshape(-1),
+        cos_t.reshape(-1),
+        standard_normal_bytes(rng, h * w),
+        GAUSS_FROM_BYTE,
+        np.float32(cfg.axial_a_m),
+        np.float32(cfg.axial_b_per_m),
+        np.float32(cfg.axial_z0_m),
+        np.float32(cfg.axial_angle_m),
+        quant_var_c,
+        quant_k,
+    )
 
     # -- dropout ------------------------------------------------------------------------------
     graze_u = rng.random(n_graze, dtype=np.float32)
@@ -453,11 +497,25 @@ def simulate_depth(
     else:
         coarse = _NO_ALBEDO
     out = np.empty((h, w), dtype=np.float32)
-    _dropout(z, z_clean, cos_t, np.float32(cfg.min_range_m), np.float32(max_range),
-             np.float32(intrinsics.fx * cfg.baseline_m if cfg.shadow else 0.0),
-             cfg.projector_side, graze_u, cos_start, np.float32(1.0 / (cos_start - cos_full)),
-             albedo if use_dark else _NO_ALBEDO, np.float32(1.0 / dark_thr if use_dark else 0.0),
-             specular_mask if use_spec else _NO_MASK, np.float32(p_spec), coarse, cell, out)
+    _dropout(
+        z,
+        z_clean,
+        cos_t,
+        np.float32(cfg.min_range_m),
+        np.float32(max_range),
+        np.float32(intrinsics.fx * cfg.baseline_m if cfg.shadow else 0.0),
+        cfg.projector_side,
+        graze_u,
+        cos_start,
+        np.float32(1.0 / (cos_start - cos_full)),
+        albedo if use_dark else _NO_ALBEDO,
+        np.float32(1.0 / dark_thr if use_dark else 0.0),
+        specular_mask if use_spec else _NO_MASK,
+        np.float32(p_spec),
+        coarse,
+        cell,
+        out,
+    )
 
     if n_holes:
         cy = rng.uniform(0, h, n_holes)

@@ -47,9 +47,19 @@ class SyntheticStream:
     ``SceneGT``. Arguments as for :func:`generate_sequence`.
     """
 
-    def __init__(self, seed: int, n_frames: int, size=(240, 320), kind: str = "home",
-                 noise: bool = True, *, mode: str = "robot", fps: float = 15.0,
-                 bank: TextureBank | None = None, render_config: RenderConfig | None = None):
+    def __init__(
+        self,
+        seed: int,
+        n_frames: int,
+        size=(240, 320),
+        kind: str = "home",
+        noise: bool = True,
+        *,
+        mode: str = "robot",
+        fps: float = 15.0,
+        bank: TextureBank | None = None,
+        render_config: RenderConfig | None = None,
+    ):
         if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or not 1 <= n_frames <= 100000:
             raise InputError(f"synthetic sequence: expected 1 <= n_frames <= 100000, got {n_frames!r}")
         h, w = check_size(size)
@@ -75,8 +85,9 @@ class SyntheticStream:
             raise IndexError(f"frame {i} out of range for {self.n_frames} frames")
         i = int(i) % self.n_frames
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 304, i]))
-        return self._renderer.render(self.poses[i], self.intrinsics, rng, noise=self.noise,
-                                     timestamp_s=self.times[i], index=i)
+        return self._renderer.render(
+            self.poses[i], self.intrinsics, rng, noise=self.noise, timestamp_s=self.times[i], index=i
+        )
 
     def __iter__(self):
         for i in range(self.n_frames):
@@ -86,14 +97,28 @@ class SyntheticStream:
         """Frame ``i`` as a sensor gives it: rgb, depth, intrinsics, pose and time only (no
         ground truth), e.g. to keep many frames in memory for a benchmark."""
         f = self[i]
-        return Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics,
-                     world_T_cam=f.world_T_cam, timestamp_s=f.timestamp_s, index=f.index)
+        return Frame(
+            rgb=f.rgb,
+            depth_m=f.depth_m,
+            intrinsics=f.intrinsics,
+            world_T_cam=f.world_T_cam,
+            timestamp_s=f.timestamp_s,
+            index=f.index,
+        )
 
 
-def generate_sequence(seed: int, n_frames: int, size=(240, 320), kind: str = "home",
-                      noise: bool = True, *, mode: str = "robot", fps: float = 15.0,
-                      bank: TextureBank | None = None,
-                      render_config: RenderConfig | None = None) -> SyntheticSequence:
+def generate_sequence(
+    seed: int,
+    n_frames: int,
+    size=(240, 320),
+    kind: str = "home",
+    noise: bool = True,
+    *,
+    mode: str = "robot",
+    fps: float = 15.0,
+    bank: TextureBank | None = None,
+    render_config: RenderConfig | None = None,
+) -> SyntheticSequence:
     """Generate a scene and render ``n_frames`` along a camera path through it.
 
     Args:
@@ -112,6 +137,7 @@ def generate_sequence(seed: int, n_frames: int, size=(240, 320), kind: str = "ho
         pose and intrinsics) and ``.scene`` (mesh, objects, relations, rooms, occupancy).
         :class:`SyntheticStream` gives the same frames rendered on demand.
     """
-    stream = SyntheticStream(seed, n_frames, size, kind, noise, mode=mode, fps=fps, bank=bank,
-                             render_config=render_config)
+    stream = SyntheticStream(
+        seed, n_frames, size, kind, noise, mode=mode, fps=fps, bank=bank, render_config=render_config
+    )
     return SyntheticSequence(frames=list(stream), scene=stream.scene)

@@ -28,8 +28,24 @@ from PIL import Image
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.synth.camera_effects import linear_to_srgb
 from real3d.synth.patterns import (
-    _brick, _brushed_metal, _carpet, _crossfade_tile, _dots, _fabric, _flagstone, _hammered_metal,
-    _leather, _marble, _paper, _plain, _plaster, _spectral_noise, _stripes, _terrazzo, _tiles, _wood,
+    _brick,
+    _brushed_metal,
+    _carpet,
+    _crossfade_tile,
+    _dots,
+    _fabric,
+    _flagstone,
+    _hammered_metal,
+    _leather,
+    _marble,
+    _paper,
+    _plain,
+    _plaster,
+    _spectral_noise,
+    _stripes,
+    _terrazzo,
+    _tiles,
+    _wood,
 )
 
 __all__ = [
@@ -97,7 +113,7 @@ def _square(img: np.ndarray, size: int, crop: tuple[float, float, float] = (0.5,
     side = max(8, int(min(h, w) * crop[2]))
     x0 = int(np.clip(crop[0] * w - side / 2, 0, w - side))
     y0 = int(np.clip(crop[1] * h - side / 2, 0, h - side))
-    sub = img[y0:y0 + side, x0:x0 + side]
+    sub = img[y0 : y0 + side, x0 : x0 + side]
     pil = Image.fromarray(np.clip(sub * 255 + 0.5, 0, 255).astype(np.uint8))
     pil = pil.resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(pil, dtype=np.float32) / 255.0
@@ -146,8 +162,7 @@ def _sky_view(rng, size):
     clouds = np.clip(_spectral_noise(rng, size, beta=1.6, stretch=2.0) - 0.3, 0, None)
     sky = sky + 0.5 * clouds[..., None]
     x = np.arange(size)
-    ground_line = size * rng.uniform(0.55, 0.85) + 0.08 * size * np.cumsum(
-        rng.standard_normal(size)) / np.sqrt(size)
+    ground_line = size * rng.uniform(0.55, 0.85) + 0.08 * size * np.cumsum(rng.standard_normal(size)) / np.sqrt(size)
     if rng.random() < 0.5:  # blocky skyline instead of hills
         widths = np.cumsum(rng.integers(size // 16, size // 5, size=32))
         heights = size * rng.uniform(0.3, 0.8, size=32)
@@ -180,30 +195,27 @@ def _abstract_painting(rng, size):
 def _recipes(rng: np.random.Generator) -> list[tuple[str, Callable, dict]]:
     """(kind, builder, kwargs) for every procedural texture; parameters drawn once here so
     they depend only on the bank seed."""
+
     def palette(n):
         return rng.uniform(0.25, 1.0, size=(n, 3)).astype(np.float32)
 
     r = []
-    for rings, planks, vert in ((6, 2, False), (10, 4, False), (14, 6, True), (8, 3, True),
-                                (20, 8, False)):
-        r.append(("wood", _wood, dict(rings=rings, planks=planks, vertical=vert,
-                                      warp=float(rng.uniform(0.8, 2.5)))))
-    for threads, weave in ((48, "plain"), (96, "plain"), (64, "twill"), (128, "twill"),
-                           (64, "basket")):
+    for rings, planks, vert in ((6, 2, False), (10, 4, False), (14, 6, True), (8, 3, True), (20, 8, False)):
+        r.append(("wood", _wood, dict(rings=rings, planks=planks, vertical=vert, warp=float(rng.uniform(0.8, 2.5)))))
+    for threads, weave in ((48, "plain"), (96, "plain"), (64, "twill"), (128, "twill"), (64, "basket")):
         r.append(("fabric", _fabric, dict(threads=threads, weave=weave)))
     for threads in (64, 96):
-        r.append(("fabric", _fabric, dict(threads=threads, weave="twill",
-                                          colours=palette(int(rng.integers(2, 5))))))
-    for n, grout, bond, checker, light in ((4, 0.03, False, False, False),
-                                           (8, 0.04, False, False, True),
-                                           (2, 0.02, False, False, False),
-                                           (4, 0.03, True, False, False),
-                                           (8, 0.03, False, True, False)):
-        r.append(("tiles", _tiles, dict(n=n, grout=grout, bond=bond, checker=checker,
-                                        grout_light=light)))
+        r.append(("fabric", _fabric, dict(threads=threads, weave="twill", colours=palette(int(rng.integers(2, 5))))))
+    for n, grout, bond, checker, light in (
+        (4, 0.03, False, False, False),
+        (8, 0.04, False, False, True),
+        (2, 0.02, False, False, False),
+        (4, 0.03, True, False, False),
+        (8, 0.03, False, True, False),
+    ):
+        r.append(("tiles", _tiles, dict(n=n, grout=grout, bond=bond, checker=checker, grout_light=light)))
     for rows, per_row in ((8, 4), (16, 8), (6, 2)):
-        r.append(("brick", _brick, dict(rows=rows, per_row=per_row,
-                                        mortar=float(rng.uniform(0.05, 0.12)))))
+        r.append(("brick", _brick, dict(rows=rows, per_row=per_row, mortar=float(rng.uniform(0.05, 0.12)))))
     r.append(("carpet", _carpet, {}))
     r.append(("carpet", _carpet, dict(loops=32)))
     r.append(("carpet", _carpet, dict(fleck_colours=palette(3))))
@@ -348,8 +360,7 @@ class TextureBank:
             # sRGB curve on every value, and the same code except for values within one such
             # step of a code boundary (one code off there)
             code_of = np.rint(linear_to_srgb(np.arange(65536) / 65535.0) * 255.0).astype(np.uint8)
-            atlas = np.empty((len(self.images) + len(self.photos),) + self.images.shape[1:],
-                             dtype=np.uint8)
+            atlas = np.empty((len(self.images) + len(self.photos),) + self.images.shape[1:], dtype=np.uint8)
             for i, img in enumerate(list(self.images) + list(self.photos)):
                 steps = np.clip(img, 0.0, 1.0) * np.float32(65535.0) + np.float32(0.5)
                 atlas[i] = code_of.take(steps.astype(np.uint16))
@@ -369,9 +380,7 @@ class TextureBank:
             ConfigError: unknown kind (the message lists the valid ones).
         """
         if kind not in self._ids:
-            raise ConfigError(
-                f"TextureBank.ids: unknown kind {kind!r}; valid kinds: {', '.join(self._ids)}"
-            )
+            raise ConfigError(f"TextureBank.ids: unknown kind {kind!r}; valid kinds: {', '.join(self._ids)}")
         return self._ids[kind].copy()
 
     def __len__(self) -> int:
@@ -397,21 +406,20 @@ def sample_texture(
         (N, 3) float32.
     """
     imgs = bank_images
-    if not (isinstance(imgs, np.ndarray) and imgs.ndim == 4 and imgs.shape[3] == 3
-            and imgs.shape[1] == imgs.shape[2]):
-        raise InputError(f"sample_texture: expected bank_images (T, S, S, 3), got "
-                         f"{describe_array(imgs)}")
+    if not (isinstance(imgs, np.ndarray) and imgs.ndim == 4 and imgs.shape[3] == 3 and imgs.shape[1] == imgs.shape[2]):
+        raise InputError(f"sample_texture: expected bank_images (T, S, S, 3), got {describe_array(imgs)}")
     tex_ids = np.asarray(tex_ids)
     uv = np.asarray(uv)
     if tex_ids.ndim != 1 or uv.shape != (tex_ids.shape[0], 2):
-        raise InputError(f"sample_texture: expected tex_ids (N,) and uv (N, 2), got "
-                         f"{describe_array(tex_ids)} and {describe_array(uv)}")
+        raise InputError(
+            f"sample_texture: expected tex_ids (N,) and uv (N, 2), got "
+            f"{describe_array(tex_ids)} and {describe_array(uv)}"
+        )
     if not np.issubdtype(tex_ids.dtype, np.integer):
         raise InputError(f"sample_texture: expected integer tex_ids, got {tex_ids.dtype}")
     n_tex, size = imgs.shape[0], imgs.shape[1]
     if tex_ids.size and (tex_ids.min() < 0 or tex_ids.max() >= n_tex):
-        raise InputError(f"sample_texture: tex_ids must lie in [0, {n_tex}), got "
-                         f"[{tex_ids.min()}, {tex_ids.max()}]")
+        raise InputError(f"sample_texture: tex_ids must lie in [0, {n_tex}), got [{tex_ids.min()}, {tex_ids.max()}]")
     flat = imgs.reshape(-1, 3)
     # int32 index arithmetic is enough (T*S*S < 2**31 for any sensible bank) and halves the
     # memory traffic of int64.
@@ -451,34 +459,52 @@ def sample_texture(
 # the aim is plausible *and* varied, so every family keeps a small share of any colour.
 _ANY = (0.06, (0, 360), (0.0, 1.0), (0.1, 1.0))
 _PALETTES: dict[str, list[tuple[float, tuple, tuple, tuple]]] = {
-    "wood": [(0.7, (18, 42), (0.35, 0.8), (0.2, 0.8)), (0.12, (25, 45), (0.15, 0.4),
-             (0.6, 0.95)), (0.12, (0, 360), (0.0, 0.1), (0.05, 0.97)), _ANY],
-    "fabric": [(0.6, (0, 360), (0.1, 0.85), (0.15, 0.9)), (0.34, (0, 360), (0.0, 0.15),
-               (0.1, 0.95)), _ANY],
-    "leather": [(0.6, (5, 35), (0.4, 0.85), (0.1, 0.6)), (0.25, (0, 360), (0.0, 0.1),
-                (0.03, 0.3)), (0.09, (345, 370), (0.5, 0.9), (0.2, 0.55)), _ANY],
-    "carpet": [(0.55, (0, 360), (0.05, 0.5), (0.2, 0.75)), (0.39, (15, 45), (0.1, 0.45),
-               (0.3, 0.8)), _ANY],
-    "plaster": [(0.7, (0, 360), (0.0, 0.12), (0.75, 0.98)), (0.2, (0, 360), (0.1, 0.4),
-                (0.6, 0.95)), (0.04, (0, 360), (0.3, 0.8), (0.3, 0.8)), _ANY],
-    "tiles": [(0.5, (0, 360), (0.0, 0.1), (0.6, 0.97)), (0.2, (25, 45), (0.1, 0.35),
-              (0.5, 0.9)), (0.24, (150, 240), (0.2, 0.6), (0.3, 0.85)), _ANY],
-    "brick": [(0.7, (0, 25), (0.45, 0.8), (0.3, 0.7)), (0.15, (20, 40), (0.2, 0.5),
-              (0.5, 0.85)), (0.09, (0, 360), (0.0, 0.08), (0.8, 0.97)), _ANY],
-    "stone": [(0.6, (0, 360), (0.0, 0.12), (0.3, 0.9)), (0.34, (25, 50), (0.1, 0.35),
-              (0.4, 0.9)), _ANY],
-    "metal": [(0.75, (0, 360), (0.0, 0.06), (0.35, 0.95)), (0.1, (35, 50), (0.4, 0.7),
-              (0.5, 0.9)), (0.09, (15, 30), (0.4, 0.7), (0.4, 0.8)), _ANY],
-    "paper": [(0.8, (30, 60), (0.0, 0.1), (0.85, 1.0)), (0.14, (0, 360), (0.1, 0.5),
-              (0.6, 1.0)), _ANY],
-    "plastic": [(0.5, (0, 360), (0.3, 0.95), (0.3, 1.0)), (0.44, (0, 360), (0.0, 0.08),
-                (0.05, 0.97)), _ANY],
+    "wood": [
+        (0.7, (18, 42), (0.35, 0.8), (0.2, 0.8)),
+        (0.12, (25, 45), (0.15, 0.4), (0.6, 0.95)),
+        (0.12, (0, 360), (0.0, 0.1), (0.05, 0.97)),
+        _ANY,
+    ],
+    "fabric": [(0.6, (0, 360), (0.1, 0.85), (0.15, 0.9)), (0.34, (0, 360), (0.0, 0.15), (0.1, 0.95)), _ANY],
+    "leather": [
+        (0.6, (5, 35), (0.4, 0.85), (0.1, 0.6)),
+        (0.25, (0, 360), (0.0, 0.1), (0.03, 0.3)),
+        (0.09, (345, 370), (0.5, 0.9), (0.2, 0.55)),
+        _ANY,
+    ],
+    "carpet": [(0.55, (0, 360), (0.05, 0.5), (0.2, 0.75)), (0.39, (15, 45), (0.1, 0.45), (0.3, 0.8)), _ANY],
+    "plaster": [
+        (0.7, (0, 360), (0.0, 0.12), (0.75, 0.98)),
+        (0.2, (0, 360), (0.1, 0.4), (0.6, 0.95)),
+        (0.04, (0, 360), (0.3, 0.8), (0.3, 0.8)),
+        _ANY,
+    ],
+    "tiles": [
+        (0.5, (0, 360), (0.0, 0.1), (0.6, 0.97)),
+        (0.2, (25, 45), (0.1, 0.35), (0.5, 0.9)),
+        (0.24, (150, 240), (0.2, 0.6), (0.3, 0.85)),
+        _ANY,
+    ],
+    "brick": [
+        (0.7, (0, 25), (0.45, 0.8), (0.3, 0.7)),
+        (0.15, (20, 40), (0.2, 0.5), (0.5, 0.85)),
+        (0.09, (0, 360), (0.0, 0.08), (0.8, 0.97)),
+        _ANY,
+    ],
+    "stone": [(0.6, (0, 360), (0.0, 0.12), (0.3, 0.9)), (0.34, (25, 50), (0.1, 0.35), (0.4, 0.9)), _ANY],
+    "metal": [
+        (0.75, (0, 360), (0.0, 0.06), (0.35, 0.95)),
+        (0.1, (35, 50), (0.4, 0.7), (0.5, 0.9)),
+        (0.09, (15, 30), (0.4, 0.7), (0.4, 0.8)),
+        _ANY,
+    ],
+    "paper": [(0.8, (30, 60), (0.0, 0.1), (0.85, 1.0)), (0.14, (0, 360), (0.1, 0.5), (0.6, 1.0)), _ANY],
+    "plastic": [(0.5, (0, 360), (0.3, 0.95), (0.3, 1.0)), (0.44, (0, 360), (0.0, 0.08), (0.05, 0.97)), _ANY],
     "grass": [(0.9, (70, 130), (0.3, 0.8), (0.2, 0.7)), (0.1, (40, 70), (0.3, 0.7), (0.3, 0.7))],
     "any": [(1.0, (0, 360), (0.0, 1.0), (0.05, 1.0))],
 }
 _PALETTES["wall"] = _PALETTES["plaster"]
-_PALETTES["ceiling"] = [(0.9, (0, 360), (0.0, 0.06), (0.85, 1.0)), (0.1, (0, 360), (0.05, 0.3),
-                        (0.6, 0.95))]
+_PALETTES["ceiling"] = [(0.9, (0, 360), (0.0, 0.06), (0.85, 1.0)), (0.1, (0, 360), (0.05, 0.3), (0.6, 0.95))]
 _PALETTES["plain"] = _PALETTES["plastic"]
 _PALETTES["pattern"] = _PALETTES["fabric"]
 
@@ -509,8 +535,7 @@ def random_palette_color(rng: np.random.Generator, kind_hint: str = "any") -> np
     """
     comps = _PALETTES.get(kind_hint)
     if comps is None:
-        raise ConfigError(f"random_palette_color: unknown kind_hint {kind_hint!r}; valid: "
-                          f"{', '.join(PALETTE_HINTS)}")
+        raise ConfigError(f"random_palette_color: unknown kind_hint {kind_hint!r}; valid: {', '.join(PALETTE_HINTS)}")
     w = np.array([c[0] for c in comps], dtype=np.float64)
     _, hr, sr, vr = comps[int(rng.choice(len(comps), p=w / w.sum()))]
     srgb = _hsv_to_rgb(rng.uniform(*hr), rng.uniform(*sr), rng.uniform(*vr))

@@ -56,9 +56,17 @@ def _resample(poly: np.ndarray, step: float) -> np.ndarray:
     return np.stack([np.interp(t, s, poly[:, 0]), np.interp(t, s, poly[:, 1])], axis=1)
 
 
-def trajectory(scene: SceneGT, n_frames: int, rng: np.random.Generator, *,
-               mode: str = "robot", fps: float = 15.0, speed_mps: float | None = None,
-               height_m: float | None = None, clearance_m: float = 0.3):
+def trajectory(
+    scene: SceneGT,
+    n_frames: int,
+    rng: np.random.Generator,
+    *,
+    mode: str = "robot",
+    fps: float = 15.0,
+    speed_mps: float | None = None,
+    height_m: float | None = None,
+    clearance_m: float = 0.3,
+):
     """A smooth camera path through free space, one pose per frame.
 
     Args:
@@ -138,21 +146,21 @@ def trajectory(scene: SceneGT, n_frames: int, rng: np.random.Generator, *,
         pitch += 0.05 * np.sin(2 * np.pi * t / 1.3 + rng.uniform(0, 6))
         roll = 0.04 * np.sin(2 * np.pi * t / 2.1 + rng.uniform(0, 6))
         z = z + 0.02 * np.sin(2 * np.pi * t / 0.9 + rng.uniform(0, 6))
-    poses = np.stack([
-        camera_from_yaw_pitch((xy[i, 0], xy[i, 1], z[i]), yaw[i], pitch[i], roll[i])
-        for i in range(n_frames)
-    ])
+    poses = np.stack(
+        [camera_from_yaw_pitch((xy[i, 0], xy[i, 1], z[i]), yaw[i], pitch[i], roll[i]) for i in range(n_frames)]
+    )
     return poses, t
 
 
-def random_viewpoint(scene: SceneGT, rng: np.random.Generator, free: np.ndarray | None = None,
-                     clearance_m: float = 0.3) -> np.ndarray:
+def random_viewpoint(
+    scene: SceneGT, rng: np.random.Generator, free: np.ndarray | None = None, clearance_m: float = 0.3
+) -> np.ndarray:
     """One camera pose looking at scene content, like a person photographing a room.
 
     Mostly (85 %) the camera picks a random object (furniture or clutter), stands in free
-    space 0.7-2.8 m from it (larger objects chosen more often) at 0.5-1.7 m height and aims at it with some jitter, as NYUv2's
-    hand-held frames do; otherwise it stands anywhere free and looks in a random direction,
-    slightly down.
+    space 0.7-2.8 m from it (larger objects chosen more often) at 0.5-1.7 m height and aims
+    at it with some jitter, as NYUv2's hand-held frames do; otherwise it stands anywhere free
+    and looks in a random direction, slightly down.
 
     Returns:
         (4, 4) float64 world_T_cam.

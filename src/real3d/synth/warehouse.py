@@ -28,8 +28,11 @@ def generate_warehouse(seed: int) -> SceneGT:
         for _ in range(int(rng.integers(0, 3))):
             a = rng.uniform(1.0, W - 3.0)
             windows.append((side, a, a + rng.uniform(1.0, 2.0), H - 1.8, H - 0.6))
-    windows = [w for i, w in enumerate(windows)
-               if all(w[0] != o[0] or w[1] > o[2] + 0.3 or w[2] < o[1] - 0.3 for o in windows[:i])]
+    windows = [
+        w
+        for i, w in enumerate(windows)
+        if all(w[0] != o[0] or w[1] > o[2] + 0.3 or w[2] < o[1] - 0.3 for o in windows[:i])
+    ]
     dock = []
     a = rng.uniform(1.0, D - 4.5)
     dock.append(("W", a, a + rng.uniform(2.5, 3.5), 0.0, rng.uniform(3.0, 4.0)))
@@ -44,10 +47,20 @@ def generate_warehouse(seed: int) -> SceneGT:
         sb.stamp(cc + _R2(yaw) @ np.array([0, 1.5]), b - a + 1, 3.0, yaw)
     for lx in np.linspace(W * 0.15, W * 0.85, int(rng.integers(2, 5))):
         for ly in np.linspace(D * 0.2, D * 0.8, int(rng.integers(1, 3))):
-            sb.cyl(sb.instance("lamp", 0.0, 0), (lx, ly, H - 0.09), 0.3, 0.17,
-                   sb.material("plain", "lamp", emissive=float(rng.uniform(1.5, 3.0))))
-            sb.lights.append({"position": [lx, ly, H - 0.5], "intensity": float(rng.uniform(6, 14)),
-                              "color": list(rng.uniform(0.85, 1.0, 3))})
+            sb.cyl(
+                sb.instance("lamp", 0.0, 0),
+                (lx, ly, H - 0.09),
+                0.3,
+                0.17,
+                sb.material("plain", "lamp", emissive=float(rng.uniform(1.5, 3.0))),
+            )
+            sb.lights.append(
+                {
+                    "position": [lx, ly, H - 0.5],
+                    "intensity": float(rng.uniform(6, 14)),
+                    "color": list(rng.uniform(0.85, 1.0, 3)),
+                }
+            )
     # rack rows along x, aisles between
     rack_d = rng.uniform(0.9, 1.2)
     aisle = rng.uniform(2.4, 3.4)
@@ -63,8 +76,19 @@ def generate_warehouse(seed: int) -> SceneGT:
         if length > 2.5:
             bays = max(1, int(length / 2.7))
             length = bays * 2.7
-            _rack(sb, room, np.array([x0 + length / 2, y]), length, rack_d, rack_h, levels, bays,
-                  beam_mat, upright_mat, deck_mat)
+            _rack(
+                sb,
+                room,
+                np.array([x0 + length / 2, y]),
+                length,
+                rack_d,
+                rack_h,
+                levels,
+                bays,
+                beam_mat,
+                upright_mat,
+                deck_mat,
+            )
         # back-to-back double rows sometimes
         y += rack_d + (0.1 if rng.random() < 0.3 else aisle)
     # pillars in a grid, only where free
@@ -93,8 +117,14 @@ def generate_warehouse(seed: int) -> SceneGT:
         for _ in range(int(rng.integers(0, 4))):
             bw, bd, bh = rng.uniform(0.3, 1.1), rng.uniform(0.3, 0.9), rng.uniform(0.2, 0.6)
             b = sb.instance("loose_box", yaw, 0)
-            sb.local_box(b, cc, yaw, (rng.uniform(-0.1, 0.1), rng.uniform(-0.05, 0.05), z + bh / 2),
-                         (bw, bd, bh), sb.material("paper", "cardboard"))
+            sb.local_box(
+                b,
+                cc,
+                yaw,
+                (rng.uniform(-0.1, 0.1), rng.uniform(-0.05, 0.05), z + bh / 2),
+                (bw, bd, bh),
+                sb.material("paper", "cardboard"),
+            )
             sb.on(b, pl)
             z += bh
     for _ in range(int(rng.integers(2, 10))):
@@ -108,13 +138,24 @@ def generate_warehouse(seed: int) -> SceneGT:
         if kind == "barrel":
             sb.cyl(o, (spot[0][0], spot[0][1], h / 2), w / 2, h, sb.material("plain", "barrel"))
         else:
-            sb.box(o, (spot[0][0], spot[0][1], h / 2), (w, w, h), spot[1],
-                   sb.material("paper" if kind == "loose_box" else "wood", "cardboard"))
+            sb.box(
+                o,
+                (spot[0][0], spot[0][1], h / 2),
+                (w, w, h),
+                spot[1],
+                sb.material("paper" if kind == "loose_box" else "wood", "cardboard"),
+            )
     objects = sb.objects()
     return SceneGT(
-        seed=int(seed), kind="warehouse", mesh=sb.mb.build(), objects=objects,
-        relations=sb.relations, rooms=[room], occupancy=sb.occupancy((0.0, 0.0, W, D)),
-        materials=[m.to_dict() for m in sb.mb.materials], lights=sb.lights,
+        seed=int(seed),
+        kind="warehouse",
+        mesh=sb.mb.build(),
+        objects=objects,
+        relations=sb.relations,
+        rooms=[room],
+        occupancy=sb.occupancy((0.0, 0.0, W, D)),
+        materials=[m.to_dict() for m in sb.mb.materials],
+        lights=sb.lights,
     )
 
 
@@ -151,7 +192,13 @@ def _rack(sb, room, c, length, d, h, levels, bays, beam_mat, upright_mat, deck_m
                 ph = rng.uniform(0.2, max(0.25, gap - 0.25))
                 pd = rng.uniform(0.4, d - 0.05)
                 p = sb.instance("package", 0.0, 0)
-                sb.local_box(p, c, 0.0, (x + pw / 2, rng.uniform(-0.02, 0.02), zb + ph / 2),
-                             (pw, pd, ph), sb.material("paper", "cardboard"))
+                sb.local_box(
+                    p,
+                    c,
+                    0.0,
+                    (x + pw / 2, rng.uniform(-0.02, 0.02), zb + ph / 2),
+                    (pw, pd, ph),
+                    sb.material("paper", "cardboard"),
+                )
                 sb.on(p, r)
                 x += pw + rng.uniform(0.02, 0.3)

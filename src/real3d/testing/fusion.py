@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 
-def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False,
-                  model=None):
+def fuse_sequence(seq, stride: int = 4, graph_config=None, refiner=None, no_instances: bool = False, model=None):
     """Fuse every frame of ``seq`` (a sequence of ``Frame``) into a
     ``SemanticMap(pixel_stride=stride)`` and update a ``SceneGraph(graph_config,
     refiner=refiner)`` every 10 frames and after the last.

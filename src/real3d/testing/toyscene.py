@@ -3,8 +3,8 @@
 Made for the mapping, scene-graph and navigation tests and benchmarks: every quantity is
 known exactly (box poses, per-face labels, 2D occupancy), frames render in milliseconds, and
 the output uses the ground-truth containers of ``real3d.core.gt`` (``SceneGT``) and the data
-engine's ``SyntheticSequence``, so the same evaluation code runs on both. Rendering uses Open3D's ``RaycastingScene`` with rays
-through pixel centres (cx + 0.5, cy + 0.5, see ARCHITECTURE.md).
+engine's ``SyntheticSequence``, so the same evaluation code runs on both. Rendering uses
+Open3D's ``RaycastingScene`` with rays through pixel centres (cx + 0.5, cy + 0.5, see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from real3d.core.pose import camera_from_yaw_pitch
 from real3d.synth.render import MeshCaster
 from real3d.synth.types import SyntheticSequence
 
-STRUCTURE_LABELS = (NYU13.index("floor"), NYU13.index("wall"), NYU13.index("ceiling"),
-                    NYU13.index("window"))
+STRUCTURE_LABELS = (NYU13.index("floor"), NYU13.index("wall"), NYU13.index("ceiling"), NYU13.index("window"))
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,9 @@ def boxes_scene(parts) -> SceneGT:
     """A ``SceneGT`` holding only the mesh of boxes given as ``BoxPart`` or tuples
     (center, size, yaw_rad, label[, instance_id]); no objects, rooms or occupancy (a
     placeholder grid). For tests that need a hand-made arrangement."""
-    boxes = [p if isinstance(p, BoxPart) else BoxPart(p[0], p[1], p[2], p[3], p[4] if len(p) > 4 else 0, "")
-             for p in parts]
+    boxes = [
+        p if isinstance(p, BoxPart) else BoxPart(p[0], p[1], p[2], p[3], p[4] if len(p) > 4 else 0, "") for p in parts
+    ]
     occ = OccupancyGrid(np.zeros((1, 1), bool), np.ones((1, 1), bool), (0.0, 0.0), 1.0, 0.1, 1.5)
     return SceneGT(0, "test", boxes_mesh(boxes), [], [], [], occ)
 
@@ -93,23 +93,25 @@ def _room_parts(x0, y0, x1, y1, height, wall_t, next_id, door_y=None, door_w=0.9
     w, d = x1 - x0, y1 - y0
     parts = [
         BoxPart((cx, cy, -0.025), (w + 2 * wall_t, d + 2 * wall_t, 0.05), 0.0, floor, next_id, "floor"),
-        BoxPart((cx, cy, height + 0.025), (w + 2 * wall_t, d + 2 * wall_t, 0.05), 0.0, ceil,
-                next_id + 1, "ceiling"),
-        BoxPart((cx, y0 - wall_t / 2, height / 2), (w + 2 * wall_t, wall_t, height), 0.0, wall,
-                next_id + 2, "wall"),
-        BoxPart((cx, y1 + wall_t / 2, height / 2), (w + 2 * wall_t, wall_t, height), 0.0, wall,
-                next_id + 3, "wall"),
+        BoxPart((cx, cy, height + 0.025), (w + 2 * wall_t, d + 2 * wall_t, 0.05), 0.0, ceil, next_id + 1, "ceiling"),
+        BoxPart((cx, y0 - wall_t / 2, height / 2), (w + 2 * wall_t, wall_t, height), 0.0, wall, next_id + 2, "wall"),
+        BoxPart((cx, y1 + wall_t / 2, height / 2), (w + 2 * wall_t, wall_t, height), 0.0, wall, next_id + 3, "wall"),
         BoxPart((x0 - wall_t / 2, cy, height / 2), (wall_t, d, height), 0.0, wall, next_id + 4, "wall"),
     ]
     if door_y is None:
-        parts.append(BoxPart((x1 + wall_t / 2, cy, height / 2), (wall_t, d, height), 0.0, wall,
-                             next_id + 5, "wall"))
+        parts.append(BoxPart((x1 + wall_t / 2, cy, height / 2), (wall_t, d, height), 0.0, wall, next_id + 5, "wall"))
     else:
         lo, hi = door_y - door_w / 2, door_y + door_w / 2
-        parts.append(BoxPart((x1 + wall_t / 2, (y0 + lo) / 2, height / 2), (wall_t, lo - y0, height),
-                             0.0, wall, next_id + 5, "wall"))
-        parts.append(BoxPart((x1 + wall_t / 2, (hi + y1) / 2, height / 2), (wall_t, y1 - hi, height),
-                             0.0, wall, next_id + 6, "wall"))
+        parts.append(
+            BoxPart(
+                (x1 + wall_t / 2, (y0 + lo) / 2, height / 2), (wall_t, lo - y0, height), 0.0, wall, next_id + 5, "wall"
+            )
+        )
+        parts.append(
+            BoxPart(
+                (x1 + wall_t / 2, (hi + y1) / 2, height / 2), (wall_t, y1 - hi, height), 0.0, wall, next_id + 6, "wall"
+            )
+        )
     return parts
 
 
@@ -163,15 +165,15 @@ def make_toy_scene(seed: int = 0, two_rooms: bool = True, height_m: float = 2.6)
         c = (float(sup.center[0]) + j(0.2), float(sup.center[1]) + j(0.1), float(sup.size[2]) + size[2] / 2)
         yaw = float(sup.yaw_rad)
         parts.append(BoxPart(c, size, yaw, lab("objects"), next_id, "box"))
-        objects.append(ObjectGT(next_id, "box", lab("objects"), np.array(c), np.array(size, float),
-                                yaw, sup.room_id))
+        objects.append(ObjectGT(next_id, "box", lab("objects"), np.array(c), np.array(size, float), yaw, sup.room_id))
         relations.append(Relation(next_id, "on", sup.instance_id))
         next_id += 1
 
     mesh = boxes_mesh(parts)
     occupancy = rasterize_occupancy(parts, rooms, resolution_m=0.05, z_min_m=0.05, z_max_m=1.6)
-    return SceneGT(seed=seed, kind="toy", mesh=mesh, objects=objects, relations=relations,
-                   rooms=rooms, occupancy=occupancy)
+    return SceneGT(
+        seed=seed, kind="toy", mesh=mesh, objects=objects, relations=relations, rooms=rooms, occupancy=occupancy
+    )
 
 
 def rasterize_occupancy(parts, rooms, resolution_m: float, z_min_m: float, z_max_m: float) -> OccupancyGrid:
@@ -207,8 +209,9 @@ class ToyRenderer:
         self.scene = scene
         self._caster = MeshCaster(scene.mesh)
 
-    def render(self, intrinsics: Intrinsics, world_T_cam: np.ndarray, rng=None,
-               depth_noise_m: float = 0.0, index: int = 0) -> Frame:
+    def render(
+        self, intrinsics: Intrinsics, world_T_cam: np.ndarray, rng=None, depth_noise_m: float = 0.0, index: int = 0
+    ) -> Frame:
         """One frame: depth (z, metres), labels, instances, class-coloured shaded RGB.
 
         ``depth_noise_m`` adds Gaussian noise of that sigma at 1 m, growing with depth^2.
@@ -225,9 +228,17 @@ class ToyRenderer:
             rng = np.random.default_rng(index) if rng is None else rng
             noise = rng.normal(0.0, 1.0, depth.shape).astype(np.float32) * depth_noise_m * depth**2
             depth = np.where(hit, np.maximum(depth + noise, 0.0), 0.0).astype(np.float32)
-        return Frame(rgb=rgb, depth_m=depth, intrinsics=intrinsics, world_T_cam=world_T_cam,
-                     timestamp_s=index / 30.0, labels=labels, instances=inst,
-                     depth_clean_m=clean, index=index)
+        return Frame(
+            rgb=rgb,
+            depth_m=depth,
+            intrinsics=intrinsics,
+            world_T_cam=world_T_cam,
+            timestamp_s=index / 30.0,
+            labels=labels,
+            instances=inst,
+            depth_clean_m=clean,
+            index=index,
+        )
 
 
 def toy_trajectory(scene: SceneGT, n_frames: int, height_m: float = 1.3, pitch_rad: float = -0.35) -> list[np.ndarray]:
@@ -250,13 +261,21 @@ def toy_trajectory(scene: SceneGT, n_frames: int, height_m: float = 1.3, pitch_r
     return poses
 
 
-def toy_sequence(seed: int = 0, n_frames: int = 48, size=(240, 320), two_rooms: bool = True,
-                 depth_noise_m: float = 0.0, hfov_rad: float = 1.02) -> SyntheticSequence:
+def toy_sequence(
+    seed: int = 0,
+    n_frames: int = 48,
+    size=(240, 320),
+    two_rooms: bool = True,
+    depth_noise_m: float = 0.0,
+    hfov_rad: float = 1.02,
+) -> SyntheticSequence:
     """Frames of ``make_toy_scene(seed)`` along ``toy_trajectory``; size is (H, W)."""
     scene = make_toy_scene(seed, two_rooms=two_rooms)
     K = Intrinsics.from_fov(size[1], size[0], hfov_rad)
     r = ToyRenderer(scene)
     rng = np.random.default_rng(seed)
-    frames = [r.render(K, T, rng=rng, depth_noise_m=depth_noise_m, index=i)
-              for i, T in enumerate(toy_trajectory(scene, n_frames))]
+    frames = [
+        r.render(K, T, rng=rng, depth_noise_m=depth_noise_m, index=i)
+        for i, T in enumerate(toy_trajectory(scene, n_frames))
+    ]
     return SyntheticSequence(frames, scene)

@@ -15,7 +15,22 @@ from real3d.train.loop import TrainConfig, lr_at, train
 from real3d.train.losses import class_weights_from_counts, distill_loss, seg_loss
 
 __all__ = [
-    "TrainConfig", "train", "lr_at", "AugmentConfig", "SynthSpec", "ToySegData", "augment", "open_data",
-    "parse_synth_spec", "save_checkpoint", "load_checkpoint", "seg_loss", "distill_loss",
-    "class_weights_from_counts", "ClassBiasFit", "collect_logits", "fit_class_bias", "apply_class_bias",
+    "TrainConfig",
+    "train",
+    "lr_at",
+    "AugmentConfig",
+    "SynthSpec",
+    "ToySegData",
+    "augment",
+    "open_data",
+    "parse_synth_spec",
+    "save_checkpoint",
+    "load_checkpoint",
+    "seg_loss",
+    "distill_loss",
+    "class_weights_from_counts",
+    "ClassBiasFit",
+    "collect_logits",
+    "fit_class_bias",
+    "apply_class_bias",
 ]

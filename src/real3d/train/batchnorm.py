@@ -42,13 +42,20 @@ class BatchNormRecalibration:
     mean_shift: float
 
     def to_dict(self) -> dict:
-        return {"layers": self.layers, "views": self.views, "batches": self.batches, "flip": self.flip,
-                "network_size": list(self.size_hw), "max_mean_shift_in_std": round(self.mean_shift, 4)}
+        return {
+            "layers": self.layers,
+            "views": self.views,
+            "batches": self.batches,
+            "flip": self.flip,
+            "network_size": list(self.size_hw),
+            "max_mean_shift_in_std": round(self.mean_shift, 4),
+        }
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, batch_size: int = 8,
-                          flip: bool = True) -> BatchNormRecalibration:
+def recalibrate_batchnorm(
+    model: nn.Module, data, max_views: int | None = None, batch_size: int = 8, flip: bool = True
+) -> BatchNormRecalibration:
     """Recompute the running statistics of every BatchNorm layer of ``model`` (in place)
     from ``data`` (samples as ``real3d.train.data.open_data`` gives them, all of one size).
 
@@ -60,13 +67,16 @@ def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, 
         raise InputError(f"recalibrate_batchnorm: expected batch_size >= 2 (batch statistics), got {batch_size}")
     n = len(data) if max_views is None else min(len(data), max_views)
     if n < batch_size:
-        raise InputError(f"recalibrate_batchnorm: expected at least batch_size={batch_size} views, "
-                         f"got {n} (data has {len(data)}, max_views={max_views})")
+        raise InputError(
+            f"recalibrate_batchnorm: expected at least batch_size={batch_size} views, "
+            f"got {n} (data has {len(data)}, max_views={max_views})"
+        )
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not layers:
         raise InputError(f"recalibrate_batchnorm: {type(model).__name__} has no BatchNorm layers")
-    before = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum)
-              for m in layers]
+    before = [
+        (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in layers
+    ]
     was_training = model.training
     model.eval()
     for m in layers:
@@ -87,8 +97,9 @@ def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, 
             batches += 1
         unused = [i for i, m in enumerate(layers) if int(m.num_batches_tracked) == 0]
         if unused:
-            raise InputError(f"recalibrate_batchnorm: {len(unused)} BatchNorm layers saw no batch "
-                             f"(first: #{unused[0]})")
+            raise InputError(
+                f"recalibrate_batchnorm: {len(unused)} BatchNorm layers saw no batch (first: #{unused[0]})"
+            )
     except BaseException:  # a failed run leaves the statistics as they were
         for m, (mean, var, count, _) in zip(layers, before):
             m.running_mean.copy_(mean)
@@ -99,7 +110,15 @@ def recalibrate_batchnorm(model: nn.Module, data, max_views: int | None = None, 
         for m, (*_, momentum) in zip(layers, before):
             m.momentum = momentum
         model.train(was_training)
-    shift = max(float(((m.running_mean - mean).abs() / (m.running_var + m.eps).sqrt()).max())
-                for m, (mean, *_) in zip(layers, before))
-    return BatchNormRecalibration(layers=len(layers), views=batches * batch_size, batches=batches, flip=flip,
-                                  size_hw=tuple(size), mean_shift=shift)
+    shift = max(
+        float(((m.running_mean - mean).abs() / (m.running_var + m.eps).sqrt()).max())
+        for m, (mean, *_) in zip(layers, before)
+    )
+    return BatchNormRecalibration(
+        layers=len(layers),
+        views=batches * batch_size,
+        batches=batches,
+        flip=flip,
+        size_hw=tuple(size),
+        mean_shift=shift,
+    )

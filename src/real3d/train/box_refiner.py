@@ -48,14 +48,14 @@ def samples_fingerprint() -> str:
     from real3d.synth import engine_fingerprint
 
     h = hashlib.sha256(engine_fingerprint().encode())
-    files = (sorted((_ROOT / "mapping").glob("*.py")) + sorted((_ROOT / "scene").glob("*.py"))
-             + [Path(__file__).resolve()])
+    files = (
+        sorted((_ROOT / "mapping").glob("*.py")) + sorted((_ROOT / "scene").glob("*.py")) + [Path(__file__).resolve()]
+    )
     update_with_sources(h, files, label=lambda f: f"{f.parent.name}/{f.name}")
     return h.hexdigest()[:12]
 
 
-def assign_ground_truth(points: np.ndarray, label: int, objects, margin_m: float = 0.05,
-                        min_share: float = 0.3):
+def assign_ground_truth(points: np.ndarray, label: int, objects, margin_m: float = 0.05, min_share: float = 0.3):
     """The ground-truth object (``ObjectGT``) of class ``label`` whose box (grown by
     ``margin_m``) holds most of ``points`` (N, 3), if it holds at least ``min_share`` of
     them; else None."""
@@ -107,22 +107,36 @@ def graph_samples(graph, semantic_map: SemanticMap, scene, visible: set[int]) ->
     for inst, k in largest.items():
         exists[k] = inst in visible
     n_visible = len(gt_objects(scene, visible))
-    return {"features": feats, "deltas": deltas, "has_gt": has_gt, "exists": exists,
-            "box": np.array([[*v.box.center, *v.box.size, v.box.yaw_rad] for v in views], np.float64),
-            "normal": np.array([np.zeros(3) if v.normal is None else v.normal for v in views], np.float64),
-            "gt_box": gt_box, "label": np.array([v.label for v in views], np.int64),
-            "n_voxels": np.array([v.n_voxels for v in views], np.int64),
-            "n_visible": np.full(n, n_visible, np.int64)}
+    return {
+        "features": feats,
+        "deltas": deltas,
+        "has_gt": has_gt,
+        "exists": exists,
+        "box": np.array([[*v.box.center, *v.box.size, v.box.yaw_rad] for v in views], np.float64),
+        "normal": np.array([np.zeros(3) if v.normal is None else v.normal for v in views], np.float64),
+        "gt_box": gt_box,
+        "label": np.array([v.label for v in views], np.int64),
+        "n_voxels": np.array([v.n_voxels for v in views], np.int64),
+        "n_visible": np.full(n, n_visible, np.int64),
+    }
 
 
 def _views_of(samples: dict[str, np.ndarray]) -> list[ClusterView]:
     b = samples["box"]
-    return [ClusterView(int(lab), Box3D(b[k, :3], b[k, 3:6], float(b[k, 6])), samples["normal"][k],
-                        int(samples["n_voxels"][k]), 1) for k, lab in enumerate(samples["label"])]
+    return [
+        ClusterView(
+            int(lab), Box3D(b[k, :3], b[k, 3:6], float(b[k, 6])), samples["normal"][k], int(samples["n_voxels"][k]), 1
+        )
+        for k, lab in enumerate(samples["label"])
+    ]
 
 
-def estimate_detection(samples: dict[str, np.ndarray], refiner: BoxRefiner | None = None,
-                       min_score: float = 0.0, iou_threshold: float = 0.25) -> dict[str, float]:
+def estimate_detection(
+    samples: dict[str, np.ndarray],
+    refiner: BoxRefiner | None = None,
+    min_score: float = 0.0,
+    iou_threshold: float = 0.25,
+) -> dict[str, float]:
     """Object precision, recall and F1 over the snapshots in ``samples`` (an estimate of
     ``evaluate_graph``: a node is a true positive when it is the largest cluster of a
     visible object and its box, refined when ``refiner`` is given, overlaps that object's at
@@ -134,8 +148,12 @@ def estimate_detection(samples: dict[str, np.ndarray], refiner: BoxRefiner | Non
     else:
         boxes, score = [v.box for v in views], np.ones(len(views), np.float32)
     g = samples["gt_box"]
-    iou = np.array([box_iou_3d(b, Box3D(g[k, :3], g[k, 3:6], float(g[k, 6]))) if samples["has_gt"][k] else 0.0
-                    for k, b in enumerate(boxes)])
+    iou = np.array(
+        [
+            box_iou_3d(b, Box3D(g[k, :3], g[k, 3:6], float(g[k, 6]))) if samples["has_gt"][k] else 0.0
+            for k, b in enumerate(boxes)
+        ]
+    )
     kept = score >= min_score
     tp = int((kept & samples["exists"] & (iou >= iou_threshold)).sum())
     n_pred = int(kept.sum())
@@ -143,12 +161,23 @@ def estimate_detection(samples: dict[str, np.ndarray], refiner: BoxRefiner | Non
     n_gt = int(samples["n_visible"][snap].sum())
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gt if n_gt else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "mean_iou": float(iou[samples["has_gt"]].mean()) if samples["has_gt"].any() else 0.0}
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "mean_iou": float(iou[samples["has_gt"]].mean()) if samples["has_gt"].any() else 0.0,
+    }
 
 
-def collect_samples(seeds, n_frames: int = 300, snapshots=(150, 300), kind: str = "home",
-                    instances: bool = True, size=(240, 320), progress: bool = True) -> dict[str, np.ndarray]:
+def collect_samples(
+    seeds,
+    n_frames: int = 300,
+    snapshots=(150, 300),
+    kind: str = "home",
+    instances: bool = True,
+    size=(240, 320),
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """Render data-engine sequences, fuse them (ground-truth labels; ground-truth 2D
     instance segments when ``instances``) and take ``graph_samples`` after the frame counts
     in ``snapshots``. Returns the concatenated arrays plus ``seed``."""
@@ -178,8 +207,14 @@ def collect_samples(seeds, n_frames: int = 300, snapshots=(150, 300), kind: str 
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def train_box_refiner(samples: dict[str, np.ndarray], hidden: int = 64, epochs: int = 300, lr: float = 3e-3,
-                      weight_decay: float = 1e-3, seed: int = 0) -> BoxRefiner:
+def train_box_refiner(
+    samples: dict[str, np.ndarray],
+    hidden: int = 64,
+    epochs: int = 300,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+) -> BoxRefiner:
     """Fit a ``BoxRefiner`` (torch, full batch, AdamW): smooth-L1 on the deltas of clusters
     with a ground-truth object plus a differentiable IoU term of the boxes in their canonical
     frame, and binary cross-entropy on ``exists``. The last layer starts at zero, so an
@@ -191,8 +226,9 @@ def train_box_refiner(samples: dict[str, np.ndarray], hidden: int = 64, epochs: 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"train_box_refiner: epochs: expected an integer >= 1, got {epochs!r}")
     if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ConfigError(f"train_box_refiner: expected a finite lr > 0 and weight_decay >= 0, got {lr!r}, "
-                          f"{weight_decay!r}")
+        raise ConfigError(
+            f"train_box_refiner: expected a finite lr > 0 and weight_decay >= 0, got {lr!r}, {weight_decay!r}"
+        )
     x = np.asarray(samples["features"], np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES or len(x) < 8:
         raise InputError(f"train_box_refiner: expected (N >= 8, {N_FEATURES}) features, got {x.shape}")
@@ -205,9 +241,14 @@ def train_box_refiner(samples: dict[str, np.ndarray], hidden: int = 64, epochs: 
     ex = torch.from_numpy(np.asarray(samples["exists"], np.float32))
     # Canonical-frame sizes of the input boxes: log sizes are features 9..11 (unnormalised).
     k0 = len(REFINE_CLASSES)
-    size = torch.from_numpy(np.exp(x[:, k0:k0 + 3]).astype(np.float32))
-    net = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 7))
+    size = torch.from_numpy(np.exp(x[:, k0 : k0 + 3]).astype(np.float32))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(N_FEATURES, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, 7),
+    )
     torch.nn.init.zeros_(net[4].weight)
     torch.nn.init.zeros_(net[4].bias)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)

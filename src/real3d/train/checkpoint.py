@@ -41,7 +41,9 @@ def _set_rng_state(s: dict) -> None:
     random.setstate((p[0], tuple(p[1]), p[2]))
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, extra: dict | None = None
+) -> Path:
     """Write ``path``.safetensors + ``path``.json atomically (temp files, then rename)."""
     path = Path(path).with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +65,9 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
     return path.with_suffix(".safetensors")
 
 
-def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, restore_rng: bool = True) -> dict:
+def load_checkpoint(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, restore_rng: bool = True
+) -> dict:
     """Restore model (and optimizer, RNG states) in place; returns the JSON metadata.
 
     Raises:
@@ -89,6 +93,8 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         if restore_rng and "rng" in meta:
             _set_rng_state(meta["rng"])
     except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, OSError) as e:
-        raise FormatError(f"checkpoint: {st_path} and {js_path} cannot be restored ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}); remove them or train with --fresh") from None
+        raise FormatError(
+            f"checkpoint: {st_path} and {js_path} cannot be restored ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); remove them or train with --fresh"
+        ) from None
     return meta

@@ -42,13 +42,18 @@ class ClassBiasFit:
     pixels: int
 
     def to_dict(self) -> dict:
-        return {"bias": [round(float(b), 4) for b in self.bias], "miou_before": round(self.miou_before, 3),
-                "miou_after": round(self.miou_after, 3), "pixels": self.pixels}
+        return {
+            "bias": [round(float(b), 4) for b in self.bias],
+            "miou_before": round(self.miou_before, 3),
+            "miou_after": round(self.miou_after, 3),
+            "pixels": self.pixels,
+        }
 
 
 @torch.no_grad()
-def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
-                   batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def collect_logits(
+    model, data, max_views: int | None = None, stride: int = 3, batch_size: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Refined logits and labels of the labelled pixels of ``data`` (samples as
     ``real3d.train.data.open_data`` gives them), every ``stride``-th pixel in each
     direction. The network runs as ``predict`` runs it: at ``network_size`` for the
@@ -66,8 +71,8 @@ def collect_logits(model, data, max_views: int | None = None, stride: int = 3,
         for i in range(0, n, batch_size):
             items = [data[j] for j in range(i, min(n, i + batch_size))]
             out = _predict_logits(model, *stack_views(items))
-            out = out[:, :, stride // 2::stride, stride // 2::stride]
-            g = torch.stack([s["labels"] for s in items])[:, stride // 2::stride, stride // 2::stride]
+            out = out[:, :, stride // 2 :: stride, stride // 2 :: stride]
+            g = torch.stack([s["labels"] for s in items])[:, stride // 2 :: stride, stride // 2 :: stride]
             k = out.shape[1]
             out, g = out.permute(0, 2, 3, 1).reshape(-1, k), g.reshape(-1).long()
             keep = g > 0
@@ -97,8 +102,9 @@ def _miou(logits: torch.Tensor, labels: torch.Tensor, bias: torch.Tensor) -> flo
     return metrics_from_confusion(conf.numpy()).miou * 100.0
 
 
-def fit_class_bias(logits: torch.Tensor, labels: torch.Tensor, steps: tuple[float, ...] = (0.4, 0.2, 0.1, 0.05),
-                   rounds: int = 2) -> ClassBiasFit:
+def fit_class_bias(
+    logits: torch.Tensor, labels: torch.Tensor, steps: tuple[float, ...] = (0.4, 0.2, 0.1, 0.05), rounds: int = 2
+) -> ClassBiasFit:
     """Per-class offsets that raise the mIoU of ``argmax(logits + bias)``.
 
     Coordinate ascent: for each step size (coarse to fine), ``rounds`` sweeps over the
@@ -108,8 +114,10 @@ def fit_class_bias(logits: torch.Tensor, labels: torch.Tensor, steps: tuple[floa
     logits = torch.as_tensor(logits).float()
     labels = torch.as_tensor(labels).long()
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-        raise InputError(f"fit_class_bias: expected logits (N, K) and labels (N,), got {tuple(logits.shape)} "
-                         f"and {tuple(labels.shape)}")
+        raise InputError(
+            f"fit_class_bias: expected logits (N, K) and labels (N,), got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
     k = logits.shape[1]
     if len(labels) == 0 or int(labels.min()) < 0 or int(labels.max()) >= k:
         raise InputError(f"fit_class_bias: expected labels in 0..{k - 1} and at least one pixel")
@@ -131,8 +139,7 @@ def fit_class_bias(logits: torch.Tensor, labels: torch.Tensor, steps: tuple[floa
                             break
                         bias, best = trial, v
     bias = bias - bias.mean()  # the argmax is unchanged by a common shift
-    return ClassBiasFit(bias=bias.numpy().astype(np.float32), miou_before=before, miou_after=best,
-                        pixels=len(labels))
+    return ClassBiasFit(bias=bias.numpy().astype(np.float32), miou_before=before, miou_after=best, pixels=len(labels))
 
 
 @torch.no_grad()

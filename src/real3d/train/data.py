@@ -61,8 +61,10 @@ class SynthSpec:
         return self.n
 
     def to_string(self) -> str:
-        out = (f"synth:kind={self.kind},size={self.size_hw[0]}x{self.size_hw[1]},seed={self.seed},"
-               f"first={self.first},n={self.n},noise={int(self.noise)},fps={self.fps}")
+        out = (
+            f"synth:kind={self.kind},size={self.size_hw[0]}x{self.size_hw[1]},seed={self.seed},"
+            f"first={self.first},n={self.n},noise={int(self.noise)},fps={self.fps}"
+        )
         if self.camera != "views":  # views keep their earlier spelling (cache keys)
             out += f",camera={self.camera},traj={self.traj}"
         if self.rays != "open3d":
@@ -80,7 +82,7 @@ def parse_synth_spec(spec: str) -> SynthSpec:
     if not spec.startswith("synth:") and spec != "synth":
         raise ConfigError(f"not a synth spec: {spec!r}")
     fields: dict = {}
-    body = spec[len("synth:"):] if spec.startswith("synth:") else ""
+    body = spec[len("synth:") :] if spec.startswith("synth:") else ""
     for part in filter(None, body.split(",")):
         if "=" not in part:
             raise ConfigError(f"synth spec: expected key=value, got {part!r} in {spec!r}")
@@ -107,8 +109,9 @@ def parse_synth_spec(spec: str) -> SynthSpec:
                     raise ConfigError(f"synth spec: rays must be open3d, bvh or torch, got {v!r}")
                 fields["rays"] = v
             else:
-                raise ConfigError(f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, "
-                                  f"camera, traj, rays")
+                raise ConfigError(
+                    f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, camera, traj, rays"
+                )
         except ValueError as e:
             raise ConfigError(f"synth spec: bad value for {k!r}: {v!r} ({e})") from None
     s = SynthSpec(**fields)
@@ -135,8 +138,15 @@ class SynthData(Dataset):
             from real3d.synth import SynthDataset
 
             sp = self.spec
-            self.ds = SynthDataset(sp.first + sp.n, size_hw=sp.size_hw, kind=sp.kind, seed=sp.seed,
-                                   noise=sp.noise, frames_per_scene=sp.fps, render_config=sp.render_config())
+            self.ds = SynthDataset(
+                sp.first + sp.n,
+                size_hw=sp.size_hw,
+                kind=sp.kind,
+                seed=sp.seed,
+                noise=sp.noise,
+                frames_per_scene=sp.fps,
+                render_config=sp.render_config(),
+            )
         return self.ds
 
     def __len__(self) -> int:
@@ -151,9 +161,19 @@ class SynthData(Dataset):
             if self._bank is None:
                 self._bank = TextureBank(0)
             kind = sp.kind if sp.kind != "mixed" else ("warehouse" if k % 4 == 3 else "home")
-            self._stream = (k, SyntheticStream(1_000_000 + 100_000 * sp.seed + k, sp.traj, sp.size_hw, kind,
-                                               sp.noise, mode=sp.camera, bank=self._bank,
-                                               render_config=sp.render_config()))
+            self._stream = (
+                k,
+                SyntheticStream(
+                    1_000_000 + 100_000 * sp.seed + k,
+                    sp.traj,
+                    sp.size_hw,
+                    kind,
+                    sp.noise,
+                    mode=sp.camera,
+                    bank=self._bank,
+                    render_config=sp.render_config(),
+                ),
+            )
         f = self._stream[1][slot * (sp.traj // sp.fps)]
         return {"rgb": np.moveaxis(f.rgb, -1, 0), "depth_m": f.depth_m, "labels": f.labels}
 
@@ -229,9 +249,9 @@ def _fill_cache(source: Dataset, d: Path, key: str, workers: int, progress: bool
     i = 0
     for b in it:
         k = len(b["labels"])
-        rgb[i:i + k] = b["rgb"].numpy()
-        depth[i:i + k] = b["depth_m"].numpy().astype(np.float16)
-        labels[i:i + k] = b["labels"].numpy().astype(np.uint8)
+        rgb[i : i + k] = b["rgb"].numpy()
+        depth[i : i + k] = b["depth_m"].numpy().astype(np.float16)
+        labels[i : i + k] = b["labels"].numpy().astype(np.uint8)
         i += k
     for a in (rgb, depth, labels):
         a.flush()
@@ -296,10 +316,12 @@ def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, 
     if len(parts) > 1:
         from torch.utils.data import ConcatDataset
 
-        return ConcatDataset([
-            open_data(p, None if cache_dir is None else Path(cache_dir) / f"part{i}", workers, progress)
-            for i, p in enumerate(parts)
-        ])
+        return ConcatDataset(
+            [
+                open_data(p, None if cache_dir is None else Path(cache_dir) / f"part{i}", workers, progress)
+                for i, p in enumerate(parts)
+            ]
+        )
     if spec == "synth" or spec.startswith("synth:"):
         parsed = parse_synth_spec(spec)
         ds: Dataset = SynthData(parsed)
@@ -400,7 +422,7 @@ def augment(sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, ge
         ww = int(torch.randint(4, max(5, ow // 4), (), generator=gen))
         y0 = int(torch.randint(0, max(1, oh - hh), (), generator=gen))
         x0 = int(torch.randint(0, max(1, ow - ww), (), generator=gen))
-        depth[..., y0:y0 + hh, x0:x0 + ww] = 0.0
+        depth[..., y0 : y0 + hh, x0 : x0 + ww] = 0.0
     if cfg.depth_dropout > 0:
         depth = depth * (torch.rand(depth.shape, generator=gen) >= cfg.depth_dropout)
     depth = depth.clamp(min=0.0)
@@ -471,10 +493,10 @@ class ToySegData(Dataset):
         g = torch.Generator().manual_seed(i)
         h, w = self.size_hw
         labels = torch.full((h, w), 12, dtype=torch.int64)
-        labels[h * 2 // 3:] = 5
+        labels[h * 2 // 3 :] = 5
         y0 = int(torch.randint(0, h // 2, (), generator=g))
         x0 = int(torch.randint(0, w // 2, (), generator=g))
-        labels[y0:y0 + h // 3, x0:x0 + w // 3] = (4, 10, 6)[i % 3]
+        labels[y0 : y0 + h // 3, x0 : x0 + w // 3] = (4, 10, 6)[i % 3]
         labels[:2] = 0
         palette = torch.zeros(14, 3)
         for k, c in self._COLORS.items():

@@ -50,12 +50,12 @@ LEVELS = 5  # encoder feature maps at strides 2, 4, 8, 16, 32
 @dataclass(frozen=True)
 class DecoderTuneConfig:
     """Attributes:
-        steps: optimiser steps; batch_size: views per step.
-        lr: peak AdamW learning rate (cosine decay to zero over ``steps``); weight_decay: AdamW's.
-        ce_weight: weight of the cross-entropy on the labels (void left out).
-        kd_weight: weight of the distillation term (needs a cache with teacher targets).
-        lovasz_weight: weight of the Lovász-softmax term on the labels.
-        seed: draws the batches.
+    steps: optimiser steps; batch_size: views per step.
+    lr: peak AdamW learning rate (cosine decay to zero over ``steps``); weight_decay: AdamW's.
+    ce_weight: weight of the cross-entropy on the labels (void left out).
+    kd_weight: weight of the distillation term (needs a cache with teacher targets).
+    lovasz_weight: weight of the Lovász-softmax term on the labels.
+    seed: draws the batches.
     """
 
     steps: int = 1500
@@ -69,15 +69,19 @@ class DecoderTuneConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"DecoderTuneConfig: expected steps >= 1 and batch_size >= 1, got {self.steps}, "
-                              f"{self.batch_size}")
+            raise ConfigError(
+                f"DecoderTuneConfig: expected steps >= 1 and batch_size >= 1, got {self.steps}, {self.batch_size}"
+            )
         if not (self.lr > 0 and math.isfinite(self.lr)) or not self.weight_decay >= 0:
-            raise ConfigError(f"DecoderTuneConfig: expected lr > 0 and weight_decay >= 0, got {self.lr}, "
-                              f"{self.weight_decay}")
+            raise ConfigError(
+                f"DecoderTuneConfig: expected lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
         weights = (self.ce_weight, self.kd_weight, self.lovasz_weight)
         if not all(w >= 0 and math.isfinite(w) for w in weights) or not any(w > 0 for w in weights):
-            raise ConfigError(f"DecoderTuneConfig: expected finite loss weights >= 0, one of them > 0, got "
-                              f"ce {self.ce_weight}, kd {self.kd_weight}, lovasz {self.lovasz_weight}")
+            raise ConfigError(
+                f"DecoderTuneConfig: expected finite loss weights >= 0, one of them > 0, got "
+                f"ce {self.ce_weight}, kd {self.kd_weight}, lovasz {self.lovasz_weight}"
+            )
 
 
 @dataclass
@@ -95,20 +99,38 @@ class ViewCache:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def matches(self, model, source: str, teacher_flip: bool = False,
-                teacher_scales: tuple[float, ...] = (1.0,), max_views: int | None = None) -> bool:
+    def matches(
+        self,
+        model,
+        source: str,
+        teacher_flip: bool = False,
+        teacher_scales: tuple[float, ...] = (1.0,),
+        max_views: int | None = None,
+    ) -> bool:
         """Whether ``cache_views`` with these arguments, on these very weights, would make
         this cache again (so it can be used instead)."""
         scales = list(check_scales(teacher_scales))
         teacher = {"flip": teacher_flip, "scales": scales} if teacher_flip or scales != [1.0] else None
         m = self.meta
-        return (m.get("weights") == weights_fingerprint(model) and m.get("source") == source
-                and m.get("teacher") == teacher and m.get("max_views") == max_views)
+        return (
+            m.get("weights") == weights_fingerprint(model)
+            and m.get("source") == source
+            and m.get("teacher") == teacher
+            and m.get("max_views") == max_views
+        )
 
 
-def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, batch_size: int = 8,
-                teacher_flip: bool = False, teacher_scales: tuple[float, ...] = (1.0,), source: str = "",
-                progress: Callable[[int, int], None] | None = None) -> ViewCache:
+def cache_views(
+    model,
+    data,
+    out_dir: str | Path,
+    max_views: int | None = None,
+    batch_size: int = 8,
+    teacher_flip: bool = False,
+    teacher_scales: tuple[float, ...] = (1.0,),
+    source: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ViewCache:
     """Run ``model``'s encoder (eval mode) over the first ``max_views`` samples of ``data``
     (as ``open_data`` gives them, all of one size) and store features, labels and, when
     ``teacher_flip`` or ``teacher_scales`` ask for it, the model's own test-time-augmented
@@ -141,26 +163,37 @@ def cache_views(model, data, out_dir: str | Path, max_views: int | None = None, 
                 x_rgb, x_depth = (rgb if model.uses_rgb else None), (depth if model.uses_depth else None)
                 fs = model.encode(x_rgb, x_depth)
                 if feats is None:
-                    feats = [np.lib.format.open_memmap(tmp / f"f{k}.npy", mode="w+", dtype=np.float16,
-                                                       shape=(n, *f.shape[1:])) for k, f in enumerate(fs)]
+                    feats = [
+                        np.lib.format.open_memmap(
+                            tmp / f"f{k}.npy", mode="w+", dtype=np.float16, shape=(n, *f.shape[1:])
+                        )
+                        for k, f in enumerate(fs)
+                    ]
                 for k, f in enumerate(fs):
-                    feats[k][i:i + len(items)] = f.half().numpy()
-                labels[i:i + len(items)] = torch.stack([s["labels"] for s in items]).numpy().astype(np.uint8)
+                    feats[k][i : i + len(items)] = f.half().numpy()
+                labels[i : i + len(items)] = torch.stack([s["labels"] for s in items]).numpy().astype(np.uint8)
                 if with_teacher:
                     logp = teacher_logits(model, rgb, depth, teacher_flip, 1.0, scales)
                     p = F.avg_pool2d(logp.exp(), 2)
                     if teacher is None:
-                        teacher = np.lib.format.open_memmap(tmp / "teacher.npy", mode="w+", dtype=np.float16,
-                                                            shape=(n, *p.shape[1:]))
-                    teacher[i:i + len(items)] = p.half().numpy()
+                        teacher = np.lib.format.open_memmap(
+                            tmp / "teacher.npy", mode="w+", dtype=np.float16, shape=(n, *p.shape[1:])
+                        )
+                    teacher[i : i + len(items)] = p.half().numpy()
                 if progress is not None:
                     progress(i + len(items), n)
         for a in [*feats, labels] + ([teacher] if teacher is not None else []):
             a.flush()
-        meta = {"views": n, "max_views": max_views, "view_hw": [h, w], "network_hw": [nh, nw],
-                "config": _config_json(model), "weights": weights_fingerprint(model),
-                "teacher": {"flip": teacher_flip, "scales": list(scales)} if with_teacher else None,
-                "source": source}
+        meta = {
+            "views": n,
+            "max_views": max_views,
+            "view_hw": [h, w],
+            "network_hw": [nh, nw],
+            "config": _config_json(model),
+            "weights": weights_fingerprint(model),
+            "teacher": {"flip": teacher_flip, "scales": list(scales)} if with_teacher else None,
+            "source": source,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         del feats, labels, teacher
         shutil.rmtree(out, ignore_errors=True)
@@ -192,19 +225,24 @@ def open_view_cache(path: str | Path) -> ViewCache:
     return ViewCache(p, feats, labels, teacher, meta)
 
 
-def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
-                 log: Callable[[int, float], None] | None = None) -> list[float]:
+def tune_decoder(
+    model, cache: ViewCache, cfg: DecoderTuneConfig | None = None, log: Callable[[int, float], None] | None = None
+) -> list[float]:
     """Train ``model.decoder`` in place on ``cache`` (the encoder and every BatchNorm's
     running statistics stay as they are). Returns the loss of every step; the model is left
     in eval mode. Raises ConfigError when the cache was made by another network layout or
     the distillation term is asked of a cache without teacher targets."""
     cfg = cfg or DecoderTuneConfig()
     if cache.meta.get("config") != _config_json(model):
-        raise ConfigError(f"tune_decoder: the cache at {cache.path} was made by another network "
-                          f"({cache.meta.get('config', {}).get('name')}); make it again with this model")
+        raise ConfigError(
+            f"tune_decoder: the cache at {cache.path} was made by another network "
+            f"({cache.meta.get('config', {}).get('name')}); make it again with this model"
+        )
     if cfg.kd_weight > 0 and cache.teacher is None:
-        raise ConfigError("tune_decoder: kd_weight > 0 needs teacher targets; make the cache with "
-                          "teacher_flip / teacher_scales, or set kd_weight 0")
+        raise ConfigError(
+            "tune_decoder: kd_weight > 0 needs teacher targets; make the cache with "
+            "teacher_flip / teacher_scales, or set kd_weight 0"
+        )
     dec = model.decoder
     model.eval()  # BatchNorm uses (and keeps) its running statistics
     trainable_before = [p for p in model.parameters() if p.requires_grad]
@@ -233,12 +271,16 @@ def tune_decoder(model, cache: ViewCache, cfg: DecoderTuneConfig | None = None,
                 loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(up, y, stride=2)
             if cfg.kd_weight > 0:
                 tp = torch.from_numpy(np.stack([cache.teacher[i] for i in idx])).float()
-                student = ref if tuple(ref.shape[-2:]) == tuple(tp.shape[-2:]) else F.interpolate(
-                    ref, size=tp.shape[-2:], mode="bilinear", align_corners=False)
+                student = (
+                    ref
+                    if tuple(ref.shape[-2:]) == tuple(tp.shape[-2:])
+                    else F.interpolate(ref, size=tp.shape[-2:], mode="bilinear", align_corners=False)
+                )
                 loss = loss + cfg.kd_weight * distill_loss(student, torch.log(tp.clamp_min(1e-6)), None, 1.0)
             if not torch.isfinite(loss):
-                raise InputError(f"tune_decoder: non-finite loss at step {step}; the decoder is left as it "
-                                 "was after the step before")
+                raise InputError(
+                    f"tune_decoder: non-finite loss at step {step}; the decoder is left as it was after the step before"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -45,66 +45,66 @@ from real3d.train.losses import (
 @dataclass(frozen=True)
 class TrainConfig:
     """Attributes:
-        preset: model preset name (``real3d.models.PRESETS``).
-        data: data spec (``real3d.train.data``).
-        out_dir: where the log, checkpoints and final weights go.
-        steps: optimizer steps in total (the schedule length).
-        batch_size: samples per step per process.
-        crop_hw: (H, W) training resolution, multiples of 16; multiples of 32
-            (``real3d.models.NETWORK_STRIDE``) keep the decoder's levels aligned, as
-            ``predict`` runs them.
-        lr, weight_decay, warmup_steps: AdamW and schedule (linear warm-up, cosine to 1 %).
-        coarse_weight: loss weight of the coarse head.
-        class_weighting: ``"enet"`` (1/ln(1.02 + f) from the first ``weight_samples``
-            samples) or ``"none"``.
-        amp: ``"auto"`` (default), ``"bf16"`` autocast or ``"off"``. ``auto`` uses bf16 only
-            where the CPU computes it natively (AVX512-BF16 or AMX, see ``bf16_is_native``):
-            there it measured 1.3-4.5x faster per training step, while on an AVX2-only CPU a
-            bf16 step of rgb-small took 16x longer than fp32 (docs/segmentation.md).
-        workers: DataLoader worker processes (also render the cache).
-        cache_dir: render/read the data once into memory-mapped arrays here (recommended
-            for synthetic data: random-order rendering rebuilds a scene per item).
-        seed: seeds model init and the data schedule.
-        ckpt_every: steps between checkpoints (and at the end).
-        augment: augmentation settings, None disables augmentation.
-        threads: torch intra-op threads per process (0 = leave torch's default).
-        init_weights: start from these weights (``.safetensors`` with its model card, same
-            preset) instead of a random init: a second training phase with a new schedule.
-            A checkpoint in ``out_dir`` still takes precedence (resume).
-        grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
-            loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
-            log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
-            stay as they were.
-        device: ``"cpu"`` (default) or ``"cuda"`` (``"cuda:N"``). Data loading and
-            augmentation stay on the CPU (seeded per schedule item as always); the model, the
-            loss and the optimizer run on the device. ``amp="auto"`` is bf16 on CUDA. Under
-            torchrun with CUDA each process takes GPU ``LOCAL_RANK`` and NCCL.
-        teacher: a trained segmentation network (pretrained name or ``.safetensors`` path)
-            whose refined class distributions the model also learns to match (knowledge
-            distillation, ``real3d.train.losses.distill_loss``) on the same augmented
-            batch; the teacher sees whichever of RGB and depth it was trained on, so an
-            RGB-D teacher can teach an RGB-only student. None: labels only.
-        distill_weight: weight of the distillation term added to the label loss.
-        distill_temperature: softmax temperature of the distillation term.
-        teacher_flip: the teacher also sees the mirrored batch, and the student learns the
-            average of the two (softened) class distributions, as ``predict(flip=True)``
-            averages them; it doubles the teacher's cost. Needs ``teacher``.
-        teacher_scales: the teacher also runs at these multiples of the crop size (sides
-            rounded to multiples of 32, as ``predict(scales=...)`` rounds them), its logits
-            resized back, and the student learns the mean of the distributions (with
-            ``teacher_flip``, of every scale and mirror): the target ``predict(flip=True,
-            scales=(1.0, 1.2))`` gives. Each scale adds a teacher pass. Needs ``teacher``.
-        lovasz_weight: weight of a Lovász-softmax term on the refined output (a surrogate of
-            1 - IoU over the batch, ``real3d.train.losses.lovasz_softmax_loss``) added to the
-            label loss; 0 (default) leaves it out.
-        lovasz_stride: the Lovász term uses every N-th pixel in each direction (its sort
-            over the batch's pixels is the cost).
-        imagenet_init: start the MobileNetV2 encoders of a ``*-mnv2`` preset from ImageNet
-            weights (``real3d.models.imagenet.init_from_imagenet``): ``"auto"`` imports them
-            into the user cache when missing (``ensure_imagenet_mobilenetv2``), or a path to
-            converted weights; None: random init. Ignored when resuming a checkpoint or
-            starting from ``init_weights``. The card records the pretrained part's origin
-            and licence.
+    preset: model preset name (``real3d.models.PRESETS``).
+    data: data spec (``real3d.train.data``).
+    out_dir: where the log, checkpoints and final weights go.
+    steps: optimizer steps in total (the schedule length).
+    batch_size: samples per step per process.
+    crop_hw: (H, W) training resolution, multiples of 16; multiples of 32
+        (``real3d.models.NETWORK_STRIDE``) keep the decoder's levels aligned, as
+        ``predict`` runs them.
+    lr, weight_decay, warmup_steps: AdamW and schedule (linear warm-up, cosine to 1 %).
+    coarse_weight: loss weight of the coarse head.
+    class_weighting: ``"enet"`` (1/ln(1.02 + f) from the first ``weight_samples``
+        samples) or ``"none"``.
+    amp: ``"auto"`` (default), ``"bf16"`` autocast or ``"off"``. ``auto`` uses bf16 only
+        where the CPU computes it natively (AVX512-BF16 or AMX, see ``bf16_is_native``):
+        there it measured 1.3-4.5x faster per training step, while on an AVX2-only CPU a
+        bf16 step of rgb-small took 16x longer than fp32 (docs/segmentation.md).
+    workers: DataLoader worker processes (also render the cache).
+    cache_dir: render/read the data once into memory-mapped arrays here (recommended
+        for synthetic data: random-order rendering rebuilds a scene per item).
+    seed: seeds model init and the data schedule.
+    ckpt_every: steps between checkpoints (and at the end).
+    augment: augmentation settings, None disables augmentation.
+    threads: torch intra-op threads per process (0 = leave torch's default).
+    init_weights: start from these weights (``.safetensors`` with its model card, same
+        preset) instead of a random init: a second training phase with a new schedule.
+        A checkpoint in ``out_dir`` still takes precedence (resume).
+    grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
+        loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
+        log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
+        stay as they were.
+    device: ``"cpu"`` (default) or ``"cuda"`` (``"cuda:N"``). Data loading and
+        augmentation stay on the CPU (seeded per schedule item as always); the model, the
+        loss and the optimizer run on the device. ``amp="auto"`` is bf16 on CUDA. Under
+        torchrun with CUDA each process takes GPU ``LOCAL_RANK`` and NCCL.
+    teacher: a trained segmentation network (pretrained name or ``.safetensors`` path)
+        whose refined class distributions the model also learns to match (knowledge
+        distillation, ``real3d.train.losses.distill_loss``) on the same augmented
+        batch; the teacher sees whichever of RGB and depth it was trained on, so an
+        RGB-D teacher can teach an RGB-only student. None: labels only.
+    distill_weight: weight of the distillation term added to the label loss.
+    distill_temperature: softmax temperature of the distillation term.
+    teacher_flip: the teacher also sees the mirrored batch, and the student learns the
+        average of the two (softened) class distributions, as ``predict(flip=True)``
+        averages them; it doubles the teacher's cost. Needs ``teacher``.
+    teacher_scales: the teacher also runs at these multiples of the crop size (sides
+        rounded to multiples of 32, as ``predict(scales=...)`` rounds them), its logits
+        resized back, and the student learns the mean of the distributions (with
+        ``teacher_flip``, of every scale and mirror): the target ``predict(flip=True,
+        scales=(1.0, 1.2))`` gives. Each scale adds a teacher pass. Needs ``teacher``.
+    lovasz_weight: weight of a Lovász-softmax term on the refined output (a surrogate of
+        1 - IoU over the batch, ``real3d.train.losses.lovasz_softmax_loss``) added to the
+        label loss; 0 (default) leaves it out.
+    lovasz_stride: the Lovász term uses every N-th pixel in each direction (its sort
+        over the batch's pixels is the cost).
+    imagenet_init: start the MobileNetV2 encoders of a ``*-mnv2`` preset from ImageNet
+        weights (``real3d.models.imagenet.init_from_imagenet``): ``"auto"`` imports them
+        into the user cache when missing (``ensure_imagenet_mobilenetv2``), or a path to
+        converted weights; None: random init. Ignored when resuming a checkpoint or
+        starting from ``init_weights``. The card records the pretrained part's origin
+        and licence.
     """
 
     preset: str = "rgbd-small"
@@ -150,8 +150,10 @@ class TrainConfig:
         if not self.distill_weight >= 0:
             raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
         if not self.lovasz_weight >= 0 or self.lovasz_stride < 1:
-            raise ConfigError(f"TrainConfig.lovasz_weight / lovasz_stride: expected >= 0 and >= 1, "
-                              f"got {self.lovasz_weight}, {self.lovasz_stride}")
+            raise ConfigError(
+                f"TrainConfig.lovasz_weight / lovasz_stride: expected >= 0 and >= 1, "
+                f"got {self.lovasz_weight}, {self.lovasz_stride}"
+            )
         if not self.distill_temperature > 0:
             raise ConfigError(f"TrainConfig.distill_temperature: expected > 0, got {self.distill_temperature}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
@@ -166,22 +168,42 @@ class TrainConfig:
         if len(hw) != 2 or not all(_is_count(v, 16) and v % 16 == 0 for v in hw):
             raise ConfigError(f"TrainConfig.crop_hw: expected (H, W), positive multiples of 16, got {self.crop_hw!r}")
         object.__setattr__(self, "crop_hw", hw)
-        for name, low in (("steps", 1), ("batch_size", 1), ("warmup_steps", 0), ("weight_samples", 1),
-                          ("workers", 0), ("ckpt_every", 1), ("threads", 0), ("seed", None),
-                          ("lovasz_stride", 1)):
+        for name, low in (
+            ("steps", 1),
+            ("batch_size", 1),
+            ("warmup_steps", 0),
+            ("weight_samples", 1),
+            ("workers", 0),
+            ("ckpt_every", 1),
+            ("threads", 0),
+            ("seed", None),
+            ("lovasz_stride", 1),
+        ):
             if not _is_count(getattr(self, name), low):
                 need = "an integer" + ("" if low is None else f" >= {low}")
                 raise ConfigError(f"TrainConfig.{name}: expected {need}, got {getattr(self, name)!r}")
         # rates: finite, and > 0 (the temperature) or >= 0 (weights; a learning rate of 0
         # keeps the weights, as a BatchNorm-only or a check run may want)
-        for name, strict in (("lr", False), ("distill_temperature", True), ("weight_decay", False),
-                             ("coarse_weight", False), ("grad_clip", False), ("distill_weight", False),
-                             ("lovasz_weight", False)):
+        for name, strict in (
+            ("lr", False),
+            ("distill_temperature", True),
+            ("weight_decay", False),
+            ("coarse_weight", False),
+            ("grad_clip", False),
+            ("distill_weight", False),
+            ("lovasz_weight", False),
+        ):
             v = getattr(self, name)
-            ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-                  and (v > 0 if strict else v >= 0))
+            ok = (
+                not isinstance(v, bool)
+                and isinstance(v, (int, float))
+                and math.isfinite(v)
+                and (v > 0 if strict else v >= 0)
+            )
             if not ok:
-                raise ConfigError(f"TrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}")
+                raise ConfigError(
+                    f"TrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}"
+                )
 
 
 def _is_count(v, low: int | None) -> bool:
@@ -259,8 +281,9 @@ def train(
     is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "train_config.json",
-                          json.dumps({"train": _cfg_dict(cfg), "model": mcfg.to_dict()}, indent=2))
+        atomic_write_text(
+            out / "train_config.json", json.dumps({"train": _cfg_dict(cfg), "model": mcfg.to_dict()}, indent=2)
+        )
     log = _TrainLog(out / "log.csv", start_step, cfg.steps, f"train {mcfg.name}", progress) if is_main else None
 
     # the steps, with checkpoints
@@ -272,8 +295,11 @@ def train(
     # a resumed run keeps the precision it started with
     amp = meta.get("amp") or resolve_amp(cfg.amp, device.type)
     t0 = time.perf_counter()
-    extra = {"class_weights": weights.tolist() if weights is not None else None, "train_config": _cfg_dict(cfg),
-             "amp": amp}
+    extra = {
+        "class_weights": weights.tolist() if weights is not None else None,
+        "train_config": _cfg_dict(cfg),
+        "amp": amp,
+    }
     for batch in loader:
         loss, finite = _train_step(net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device)
         skipped += not finite
@@ -286,8 +312,15 @@ def train(
         losses.append(last_loss)
         if log is not None:
             dt = time.perf_counter() - t0
-            log.row(step, (step * cfg.batch_size * world) // len(base), last_loss, opt.param_groups[0]["lr"], dt,
-                    (step - start_step) * cfg.batch_size * world / dt, skipped)
+            log.row(
+                step,
+                (step * cfg.batch_size * world) // len(base),
+                last_loss,
+                opt.param_groups[0]["lr"],
+                dt,
+                (step - start_step) * cfg.batch_size * world / dt,
+                skipped,
+            )
         stopping = stop_at is not None and step >= stop_at
         if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps or stopping):
             save_checkpoint(ckpt_path, model, opt, step, {**extra, "skipped_steps": skipped})
@@ -297,8 +330,15 @@ def train(
         log.close()
 
     # the final weights and their model card
-    summary = {"steps": step, "final_loss": last_loss, "losses": losses, "out_dir": str(out),
-               "skipped_steps": skipped, "amp": amp, "device": str(device)}
+    summary = {
+        "steps": step,
+        "final_loss": last_loss,
+        "losses": losses,
+        "out_dir": str(out),
+        "skipped_steps": skipped,
+        "amp": amp,
+        "device": str(device),
+    }
     if is_main and step >= cfg.steps:
         card = {
             "preset": mcfg.name,
@@ -327,8 +367,7 @@ def _imagenet_init(model: Real3DVisionNet, spec: str) -> dict:
     encoders = init_from_imagenet(model, path)
     card_path = Path(path).with_suffix(".json")
     src = _json.loads(card_path.read_text()) if card_path.is_file() else {}
-    return {"encoders": encoders, "weights": Path(path).name,
-            **{k: src[k] for k in ("origin", "sha256") if k in src}}
+    return {"encoders": encoders, "weights": Path(path).name, **{k: src[k] for k in ("origin", "sha256") if k in src}}
 
 
 def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[SegNetConfig, Real3DVisionNet | None]:
@@ -343,8 +382,10 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
     a, b = init.config.to_dict(), mcfg.to_dict()
     differ = [k for k in sorted(set(a) | set(b)) if k != "infer_hw" and a.get(k) != b.get(k)]
     if differ:
-        raise ConfigError(f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
-                          f"{mcfg.name} in {', '.join(differ)}")
+        raise ConfigError(
+            f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
+            f"{mcfg.name} in {', '.join(differ)}"
+        )
     # the inference size is no part of the architecture: keep the one the weights were tuned at
     return dataclasses.replace(mcfg, infer_hw=init.config.infer_hw), init
 
@@ -378,8 +419,9 @@ def _open_base(cfg: TrainConfig, dataset, rank: int, world: int, progress: bool)
     return open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
 
 
-def _restore(model: Real3DVisionNet, opt, init: Real3DVisionNet | None, device: torch.device,
-             ckpt_path: Path | None) -> tuple[int, dict]:
+def _restore(
+    model: Real3DVisionNet, opt, init: Real3DVisionNet | None, device: torch.device, ckpt_path: Path | None
+) -> tuple[int, dict]:
     """Load the init weights, move the model to ``device`` and resume from the checkpoint at
     ``ckpt_path`` when there is one; returns (first step, checkpoint metadata or {})."""
     if init is not None:
@@ -431,10 +473,12 @@ class _TrainLog:
 
             self.bar = tqdm(total=steps, initial=start_step, desc=desc, unit="step")
 
-    def row(self, step: int, epoch: int, loss: float, lr: float, seconds: float, samples_per_s: float,
-            skipped: int) -> None:
-        self.writer.writerow([step, epoch, f"{loss:.5f}", f"{lr:.6g}", f"{seconds:.2f}", f"{samples_per_s:.2f}",
-                              skipped])
+    def row(
+        self, step: int, epoch: int, loss: float, lr: float, seconds: float, samples_per_s: float, skipped: int
+    ) -> None:
+        self.writer.writerow(
+            [step, epoch, f"{loss:.5f}", f"{lr:.6g}", f"{seconds:.2f}", f"{samples_per_s:.2f}", skipped]
+        )
         self.file.flush()
         if self.bar is not None:
             self.bar.update(1)
@@ -446,9 +490,19 @@ class _TrainLog:
         self.file.close()
 
 
-def _train_step(net: torch.nn.Module, model: Real3DVisionNet, opt, teacher: Real3DVisionNet | None, batch: dict,
-                step: int, cfg: TrainConfig, mcfg: SegNetConfig, weights: torch.Tensor | None, amp: str,
-                device: torch.device) -> tuple[torch.Tensor, bool]:
+def _train_step(
+    net: torch.nn.Module,
+    model: Real3DVisionNet,
+    opt,
+    teacher: Real3DVisionNet | None,
+    batch: dict,
+    step: int,
+    cfg: TrainConfig,
+    mcfg: SegNetConfig,
+    weights: torch.Tensor | None,
+    amp: str,
+    device: torch.device,
+) -> tuple[torch.Tensor, bool]:
     """One optimizer step (schedule, forward, losses, backward, clipping). A step whose
     gradient norm is not finite is skipped and the BatchNorm statistics put back; returns
     (loss, whether the step was taken)."""
@@ -465,8 +519,9 @@ def _train_step(net: torch.nn.Module, model: Real3DVisionNet, opt, teacher: Real
         loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
     if teacher is not None and cfg.distill_weight > 0:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            t_logits = teacher_logits(teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature,
-                                      cfg.teacher_scales)
+            t_logits = teacher_logits(
+                teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature, cfg.teacher_scales
+            )
         loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
     opt.zero_grad(set_to_none=True)
     # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
@@ -485,8 +540,14 @@ def _train_step(net: torch.nn.Module, model: Real3DVisionNet, opt, teacher: Real
     return loss, False
 
 
-def teacher_logits(teacher: Real3DVisionNet, rgb: torch.Tensor, depth: torch.Tensor, flip: bool = False,
-                   temperature: float = 2.0, scales: tuple[float, ...] = (1.0,)) -> torch.Tensor:
+def teacher_logits(
+    teacher: Real3DVisionNet,
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    flip: bool = False,
+    temperature: float = 2.0,
+    scales: tuple[float, ...] = (1.0,),
+) -> torch.Tensor:
     """The teacher's refined logits for a batch (it sees whichever of RGB and depth it uses).
 
     With ``flip`` it also runs the mirrored batch, and with ``scales`` other than ``(1.0,)``
@@ -526,12 +587,16 @@ def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Rea
     from real3d.models.pretrained import PRETRAINED, load_model
 
     if spec in PRESETS and spec not in PRETRAINED:
-        raise ConfigError(f"TrainConfig.teacher: expected trained weights (a pretrained name such as "
-                          f"{sorted(PRETRAINED)[0]!r} or a .safetensors path), got the preset {spec!r}")
+        raise ConfigError(
+            f"TrainConfig.teacher: expected trained weights (a pretrained name such as "
+            f"{sorted(PRETRAINED)[0]!r} or a .safetensors path), got the preset {spec!r}"
+        )
     teacher = load_model(spec)
     if teacher.config.num_classes != student.num_classes:
-        raise ConfigError(f"TrainConfig.teacher: {spec} predicts {teacher.config.num_classes} classes, "
-                          f"the student {student.num_classes}")
+        raise ConfigError(
+            f"TrainConfig.teacher: {spec} predicts {teacher.config.num_classes} classes, "
+            f"the student {student.num_classes}"
+        )
     teacher.eval().requires_grad_(False)
     return teacher.to(device)
 
@@ -562,8 +627,9 @@ def _resolve_device(name: str, world: int) -> torch.device:
     dev = torch.device(name)
     if world > 1:
         if dev.index is not None:
-            raise ConfigError(f"TrainConfig.device={name!r}: under torchrun each process takes GPU LOCAL_RANK; "
-                              "pass 'cuda'")
+            raise ConfigError(
+                f"TrainConfig.device={name!r}: under torchrun each process takes GPU LOCAL_RANK; pass 'cuda'"
+            )
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"TrainConfig.device={name!r}: only {torch.cuda.device_count()} CUDA device(s) here")

@@ -75,8 +75,10 @@ def distill_loss(
         temperature: > 0; 1 compares the plain softmax outputs.
     """
     if student.shape != teacher.shape or student.ndim != 4:
-        raise InputError(f"distill_loss: expected student and teacher logits of one (B, K, H, W) shape, "
-                         f"got {tuple(student.shape)} and {tuple(teacher.shape)}")
+        raise InputError(
+            f"distill_loss: expected student and teacher logits of one (B, K, H, W) shape, "
+            f"got {tuple(student.shape)} and {tuple(teacher.shape)}"
+        )
     if not temperature > 0:
         raise ConfigError(f"distill_loss: expected temperature > 0, got {temperature}")
     t = temperature
@@ -108,8 +110,10 @@ def lovasz_softmax_loss(logits: torch.Tensor, labels: torch.Tensor, stride: int 
             of a batch is the cost: 2 takes a quarter of the pixels).
     """
     if logits.ndim != 4 or labels.shape != (logits.shape[0], *logits.shape[2:]):
-        raise InputError(f"lovasz_softmax_loss: expected logits (B, K, H, W) and labels (B, H, W), "
-                         f"got {tuple(logits.shape)} and {tuple(labels.shape)}")
+        raise InputError(
+            f"lovasz_softmax_loss: expected logits (B, K, H, W) and labels (B, H, W), "
+            f"got {tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
     if stride < 1:
         raise ConfigError(f"lovasz_softmax_loss: expected stride >= 1, got {stride}")
     if stride > 1:

@@ -74,10 +74,18 @@ class MapSample:
     free_voxel_size_m: float
     meta: dict = field(default_factory=dict)
 
-    _ROW_FIELDS = {"coords": (np.int32, 3), "tsdf": (np.float32, 0), "weight": (np.float32, 0),
-                   "color": (np.float32, 3), "log_evidence": (np.float32, -1), "class_weight": (np.float32, 0),
-                   "surface": (np.bool_, 0), "points": (np.float32, 3), "labels": (np.uint8, 0),
-                   "instances": (np.int32, 0)}
+    _ROW_FIELDS = {
+        "coords": (np.int32, 3),
+        "tsdf": (np.float32, 0),
+        "weight": (np.float32, 0),
+        "color": (np.float32, 3),
+        "log_evidence": (np.float32, -1),
+        "class_weight": (np.float32, 0),
+        "surface": (np.bool_, 0),
+        "points": (np.float32, 3),
+        "labels": (np.uint8, 0),
+        "instances": (np.int32, 0),
+    }
 
     def __post_init__(self) -> None:
         n = len(self.coords) if hasattr(self.coords, "__len__") else -1
@@ -87,8 +95,12 @@ class MapSample:
                 raise InputError(f"MapSample.{name}: expected {np.dtype(dtype)} with {n} rows, got {describe_array(a)}")
             if (cols == 0 and a.ndim != 1) or (cols > 0 and a.shape[1:] != (cols,)) or (cols < 0 and a.ndim != 2):
                 raise InputError(f"MapSample.{name}: wrong shape {a.shape} for {n} rows")
-        if not isinstance(self.free_coords, np.ndarray) or self.free_coords.dtype != np.int32 \
-                or self.free_coords.ndim != 2 or self.free_coords.shape[1] != 3:
+        if (
+            not isinstance(self.free_coords, np.ndarray)
+            or self.free_coords.dtype != np.int32
+            or self.free_coords.ndim != 2
+            or self.free_coords.shape[1] != 3
+        ):
             raise InputError(f"MapSample.free_coords: expected int32 (M, 3), got {describe_array(self.free_coords)}")
         if not (self.voxel_size_m > 0 and self.free_voxel_size_m > 0):
             raise InputError(f"MapSample: voxel sizes must be > 0, got {self.voxel_size_m}, {self.free_voxel_size_m}")
@@ -113,8 +125,12 @@ class MapSample:
             raise InputError(f"MapSample.save: expected a .npz path, got {path}")
         arrays = {name: getattr(self, name) for name in self._ROW_FIELDS}
         arrays["free_coords"] = self.free_coords
-        header = {"version": MAP_SAMPLE_VERSION, "voxel_size_m": self.voxel_size_m,
-                  "free_voxel_size_m": self.free_voxel_size_m, "meta": self.meta}
+        header = {
+            "version": MAP_SAMPLE_VERSION,
+            "voxel_size_m": self.voxel_size_m,
+            "free_voxel_size_m": self.free_voxel_size_m,
+            "meta": self.meta,
+        }
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)
@@ -135,10 +151,13 @@ class MapSample:
         except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as e:
             raise FormatError(f"MapSample.load: cannot read {path} ({type(e).__name__}: {e})") from e
         if not isinstance(header, dict):
-            raise FormatError(f"MapSample.load: {path} has a header of type {type(header).__name__}, expected an object")
+            raise FormatError(
+                f"MapSample.load: {path} has a header of type {type(header).__name__}, expected an object"
+            )
         if header.get("version") != MAP_SAMPLE_VERSION:
-            raise FormatError(f"MapSample.load: {path} has format version {header.get('version')}, "
-                              f"expected {MAP_SAMPLE_VERSION}")
+            raise FormatError(
+                f"MapSample.load: {path} has format version {header.get('version')}, expected {MAP_SAMPLE_VERSION}"
+            )
         try:
             sizes = [float(header[k]) for k in ("voxel_size_m", "free_voxel_size_m")]
         except (KeyError, TypeError, ValueError) as e:
@@ -147,7 +166,9 @@ class MapSample:
             raise FormatError(f"MapSample.load: {path} has voxel sizes {sizes}; expected finite values > 0")
         meta = header.get("meta", {})
         if not isinstance(meta, dict):
-            raise FormatError(f"MapSample.load: {path} header field meta: expected an object, got {type(meta).__name__}")
+            raise FormatError(
+                f"MapSample.load: {path} header field meta: expected an object, got {type(meta).__name__}"
+            )
         try:
             return cls(voxel_size_m=sizes[0], free_voxel_size_m=sizes[1], meta=meta, **arrays)
         except InputError as e:
@@ -173,8 +194,9 @@ def label_points(mesh, points: np.ndarray, max_dist_m: float) -> tuple[np.ndarra
     return labels, instances
 
 
-def sample_from_map(semantic_map: SemanticMap, mesh=None, max_label_dist_m: float = 0.1,
-                    meta: dict | None = None) -> MapSample:
+def sample_from_map(
+    semantic_map: SemanticMap, mesh=None, max_label_dist_m: float = 0.1, meta: dict | None = None
+) -> MapSample:
     """Flatten a fused map into a ``MapSample``; with ``mesh``, label its surface voxels.
 
     Args:
@@ -198,12 +220,19 @@ def sample_from_map(semantic_map: SemanticMap, mesh=None, max_label_dist_m: floa
     free_xyz, free_size = semantic_map.free_cells()
     free_coords = np.floor(free_xyz / free_size).astype(np.int32) if len(free_xyz) else np.zeros((0, 3), np.int32)
     return MapSample(
-        coords=arr["coords"].astype(np.int32), voxel_size_m=float(semantic_map.voxel_size_m),
-        tsdf=arr["tsdf"].astype(np.float32, copy=True), weight=arr["weight"].astype(np.float32, copy=True),
+        coords=arr["coords"].astype(np.int32),
+        voxel_size_m=float(semantic_map.voxel_size_m),
+        tsdf=arr["tsdf"].astype(np.float32, copy=True),
+        weight=arr["weight"].astype(np.float32, copy=True),
         color=arr["color"].astype(np.float32, copy=True),
         log_evidence=arr["log_evidence"][:, 1:].astype(np.float32, copy=True),  # void column dropped
-        class_weight=arr["class_weight"].astype(np.float32, copy=True), surface=surface, points=points,
-        labels=labels, instances=instances, free_coords=free_coords, free_voxel_size_m=float(free_size),
+        class_weight=arr["class_weight"].astype(np.float32, copy=True),
+        surface=surface,
+        points=points,
+        labels=labels,
+        instances=instances,
+        free_coords=free_coords,
+        free_voxel_size_m=float(free_size),
         meta=dict(meta or {}),
     )
 

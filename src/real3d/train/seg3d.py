@@ -66,18 +66,29 @@ class Seg3DTrainConfig:
     def __post_init__(self) -> None:
         if self.class_weighting not in ("none", "sqrt"):
             raise ConfigError(f"Seg3DTrainConfig.class_weighting: expected none or sqrt, got {self.class_weighting!r}")
-        for name, low in (("iterations", 1), ("batch", 1), ("warmup", 0), ("log_every", 1),
-                          ("checkpoint_every", 0), ("seed", None)):
+        for name, low in (
+            ("iterations", 1),
+            ("batch", 1),
+            ("warmup", 0),
+            ("log_every", 1),
+            ("checkpoint_every", 0),
+            ("seed", None),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low):
                 need = "an integer" + ("" if low is None else f" >= {low}")
                 raise ConfigError(f"Seg3DTrainConfig.{name}: expected {need}, got {v!r}")
         for name, strict in (("crop_m", True), ("lr", True), ("weight_decay", False), ("offset_weight", False)):
             v = getattr(self, name)
-            if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-                    or not (v > 0 if strict else v >= 0)):
-                raise ConfigError(f"Seg3DTrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, "
-                                  f"got {v!r}")
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or not (v > 0 if strict else v >= 0)
+            ):
+                raise ConfigError(
+                    f"Seg3DTrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}"
+                )
 
 
 def sample_paths(folder: str | Path) -> list[Path]:
@@ -104,10 +115,18 @@ def instance_centres(sample: MapSample) -> np.ndarray:
 
 
 def _prepared(sample: MapSample) -> dict:
-    return {"coords": sample.coords.astype(np.int64), "tsdf": sample.tsdf, "weight": sample.weight,
-            "color": sample.color, "log_evidence": sample.log_evidence, "class_weight": sample.class_weight,
-            "points": sample.points, "labels": sample.labels, "offsets": instance_centres(sample),
-            "voxel_size_m": sample.voxel_size_m}
+    return {
+        "coords": sample.coords.astype(np.int64),
+        "tsdf": sample.tsdf,
+        "weight": sample.weight,
+        "color": sample.color,
+        "log_evidence": sample.log_evidence,
+        "class_weight": sample.class_weight,
+        "points": sample.points,
+        "labels": sample.labels,
+        "offsets": instance_centres(sample),
+        "voxel_size_m": sample.voxel_size_m,
+    }
 
 
 _ROW_KEYS = ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points", "labels", "offsets")
@@ -152,7 +171,9 @@ def class_weights(samples: list[dict]) -> np.ndarray:
     return (w / w[counts > 0].mean()).astype(np.float32)
 
 
-def seg3d_loss(net: Seg3DNet, batch: list[dict], weights: torch.Tensor | None, offset_weight: float) -> tuple[torch.Tensor, dict]:
+def seg3d_loss(
+    net: Seg3DNet, batch: list[dict], weights: torch.Tensor | None, offset_weight: float
+) -> tuple[torch.Tensor, dict]:
     """Loss of ``net`` on prepared (cropped) samples; returns (loss, parts)."""
     x, prior, order = net.input_batch(batch)
     out = net(x, prior)
@@ -172,8 +193,14 @@ def seg3d_loss(net: Seg3DNet, batch: list[dict], weights: torch.Tensor | None, o
     return loss, parts
 
 
-def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainConfig | None = None,
-                val_dir: str | Path | None = None, log=print, command: str | None = None) -> dict:
+def train_seg3d(
+    train_dir: str | Path,
+    out_path: str | Path,
+    config: Seg3DTrainConfig | None = None,
+    val_dir: str | Path | None = None,
+    log=print,
+    command: str | None = None,
+) -> dict:
     """Train a ``Seg3DNet`` on the samples in ``train_dir``; write ``out_path``
     (.safetensors + card). With ``val_dir``, the card carries ``evaluate_seg3d`` on it;
     ``command`` (the command line that ran it) is recorded in the card.
@@ -185,7 +212,9 @@ def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainC
     paths = sample_paths(train_dir)
     t0 = time.perf_counter()
     data = [_prepared(MapSample.load(p)) for p in paths]
-    log(f"loaded {len(data)} samples ({sum(len(d['labels']) for d in data)} voxels) in {time.perf_counter() - t0:.0f} s")
+    log(
+        f"loaded {len(data)} samples ({sum(len(d['labels']) for d in data)} voxels) in {time.perf_counter() - t0:.0f} s"
+    )
     net = create_seg3d(cfg.model)
     net.train()
     weights = torch.from_numpy(class_weights(data)) if cfg.class_weighting == "sqrt" else None
@@ -212,18 +241,40 @@ def train_seg3d(train_dir: str | Path, out_path: str | Path, config: Seg3DTrainC
         run["offset"] += parts.get("offset", 0.0)
         run["n"] += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations:
-            rec = {"step": step + 1, "ce": run["ce"] / run["n"], "offset": run["offset"] / run["n"],
-                   "s": time.perf_counter() - t0}
+            rec = {
+                "step": step + 1,
+                "ce": run["ce"] / run["n"],
+                "offset": run["offset"] / run["n"],
+                "s": time.perf_counter() - t0,
+            }
             history.append(rec)
             log(f"step {rec['step']:5d}  ce {rec['ce']:.4f}  offset {rec['offset']:.4f}  {rec['s']:.0f} s")
             run = {"ce": 0.0, "offset": 0.0, "n": 0}
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.iterations:
-            save_seg3d(net, out_path, {"train": {"config": asdict(cfg), "data": str(train_dir),
-                                                 "checkpoint_step": step + 1, "history": history}})
-    card = {"command": command, "origin": "trained from scratch by real3d (no pretrained part)",
-            "train": {"config": asdict(cfg), "data": str(train_dir), "samples": len(data),
-                      "seconds": time.perf_counter() - t0, "threads": torch.get_num_threads(),
-                      "history": history}}
+            save_seg3d(
+                net,
+                out_path,
+                {
+                    "train": {
+                        "config": asdict(cfg),
+                        "data": str(train_dir),
+                        "checkpoint_step": step + 1,
+                        "history": history,
+                    }
+                },
+            )
+    card = {
+        "command": command,
+        "origin": "trained from scratch by real3d (no pretrained part)",
+        "train": {
+            "config": asdict(cfg),
+            "data": str(train_dir),
+            "samples": len(data),
+            "seconds": time.perf_counter() - t0,
+            "threads": torch.get_num_threads(),
+            "history": history,
+        },
+    }
     if val_dir is not None:
         card["eval"] = evaluate_seg3d(net, sample_paths(val_dir))
         card["eval"]["data"] = str(val_dir)
@@ -249,8 +300,11 @@ def evaluate_seg3d(net: Seg3DNet, paths: list[Path], log=None) -> dict:
     res = {"samples": len(paths), "predict_ms_mean": float(np.mean(ms)) if ms else 0.0}
     for k, c in conf.items():
         m = metrics_from_confusion(c)
-        res[k] = {"miou": float(m.miou), "accuracy": float(m.pixel_acc),
-                  "iou": [None if not np.isfinite(v) else float(v) for v in m.iou]}
+        res[k] = {
+            "miou": float(m.miou),
+            "accuracy": float(m.pixel_acc),
+            "iou": [None if not np.isfinite(v) else float(v) for v in m.iou],
+        }
     return res
 
 

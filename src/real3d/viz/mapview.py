@@ -9,8 +9,9 @@ from real3d.core.errors import InputError
 from real3d.core.labels import NYU13
 
 
-def topdown_labels(semantic_map, cell_m: float | None = None, use_refinement: bool = True,
-                   max_px: int = 440, min_px: int = 300) -> np.ndarray:
+def topdown_labels(
+    semantic_map, cell_m: float | None = None, use_refinement: bool = True, max_px: int = 440, min_px: int = 300
+) -> np.ndarray:
     """(H, W, 3) uint8 image of the map from above (x right, y up, world frame), cells of
     ``cell_m`` metres (default: the map's voxel size, enlarged so the image fits
     ``max_px``; a small map is enlarged by whole pixels towards ``min_px``), NYUv2-13
@@ -44,5 +45,5 @@ def before_after(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
     h = max(a.shape[0], b.shape[0])
     out = np.full((h, a.shape[1] + gap + b.shape[1], 3), 255, np.uint8)
     out[: a.shape[0], : a.shape[1]] = a
-    out[: b.shape[0], a.shape[1] + gap:] = b
+    out[: b.shape[0], a.shape[1] + gap :] = b
     return out

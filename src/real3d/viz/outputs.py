@@ -75,11 +75,13 @@ def check_output_folder(out) -> Path:
     need = [existing] + ([path] if path.exists() else [])
     for folder in need:
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise InputError(f"output folder {given}: cannot write in {folder} (permission denied "
-                             "or a read-only file system)")
+            raise InputError(
+                f"output folder {given}: cannot write in {folder} (permission denied or a read-only file system)"
+            )
     if path.exists():
         foreign = sorted(
-            e.name for e in path.iterdir()
+            e.name
+            for e in path.iterdir()
             if e.name not in OUTPUT_FILES + _OUTPUT_EXTRAS and not _OUTPUT_TEMPORARY.match(e.name)
         )
         if foreign:
@@ -91,8 +93,10 @@ def check_output_folder(out) -> Path:
             )
     free = shutil.disk_usage(existing).free
     if free < MIN_FREE_BYTES:
-        raise InputError(f"output folder {given}: only {free / 2**20:.1f} MiB free on its disk; "
-                         f"a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB")
+        raise InputError(
+            f"output folder {given}: only {free / 2**20:.1f} MiB free on its disk; "
+            f"a run needs at least {MIN_FREE_BYTES / 2**20:.0f} MiB"
+        )
     return path
 
 
@@ -125,8 +129,9 @@ class OutputSet:
         try:
             self.staging = make_staging_dir(self.path)
         except OSError as e:
-            raise OutputError(f"output folder {self.given}: cannot create a folder beside it "
-                             f"({e.strerror or e})") from e
+            raise OutputError(
+                f"output folder {self.given}: cannot create a folder beside it ({e.strerror or e})"
+            ) from e
         return self
 
     def commit(self) -> None:
@@ -136,8 +141,10 @@ class OutputSet:
         try:
             swap_in_dir(self.staging, self.path)
         except OSError as e:
-            raise OutputError(f"output folder {self.given}: could not move the new outputs into "
-                             f"place ({e.strerror or e}); the earlier outputs are kept") from e
+            raise OutputError(
+                f"output folder {self.given}: could not move the new outputs into "
+                f"place ({e.strerror or e}); the earlier outputs are kept"
+            ) from e
         self.committed = True
 
     def final(self, p: Path) -> Path:
@@ -148,7 +155,6 @@ class OutputSet:
         if self.staging is not None and not self.committed and os.path.lexists(self.staging):
             shutil.rmtree(self.staging, ignore_errors=True)
         self.staging = None
-
 
 
 # ---------------------------------------------------------------------------- files

@@ -151,11 +151,7 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
     pw, ph = w - left - right, h - top - bottom
     d.text((6, 6), title, fill=(0, 0, 0), font=f_title)
     cats = list(values)
-    data = (
-        np.array([np.atleast_1d(np.asarray(values[c], np.float64)) for c in cats])
-        if cats
-        else np.zeros((0, 1))
-    )
+    data = np.array([np.atleast_1d(np.asarray(values[c], np.float64)) for c in cats]) if cats else np.zeros((0, 1))
     ng = data.shape[1] if data.size else 1
     hi = float(data.max()) * 1.1 if data.size and data.max() > 0 else 1.0
     for t in _nice_ticks(0, hi):
@@ -243,9 +239,7 @@ def segmentation_samples(samples, label_set=NYU13, max_width: int = 320):
     scale = max_width / w0
     pw, ph = int(round(w0 * scale)), int(round(h0 * scale))
     head = 22
-    img = Image.new(
-        "RGB", (cols * pw + (cols - 1) * 4, len(samples) * (ph + head + 4) + 24), (255, 255, 255)
-    )
+    img = Image.new("RGB", (cols * pw + (cols - 1) * 4, len(samples) * (ph + head + 4) + 24), (255, 255, 255))
     d = ImageDraw.Draw(img)
     titles = ["colour", "prediction", "ground truth"][:cols]
     for c, t in enumerate(titles):

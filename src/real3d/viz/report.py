@@ -58,13 +58,10 @@ __all__ = [
 ]
 
 
-
 # ---------------------------------------------------------------------------- report
 def _table_html(rows, header=None) -> str:
     h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header) if header else ""
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
 
 
@@ -95,11 +92,7 @@ def _topdown(pipeline, path_info: dict):
 
     cm = pipeline.costmap
     wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
-    p = (
-        NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64))
-        if len(wp) > 1
-        else None
-    )
+    p = NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
     traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
     return render_topdown(
         cm,
@@ -129,9 +122,7 @@ def write_report(
     figs = {}
     lat = recorder.latency_arrays()
     processed = np.array([s in ("fused", "rgb_only") for s in recorder.status], bool)
-    stage_series = {
-        k: lat[k][processed] for k in ("segment", "fuse", "graph", "costmap", "total") if k in lat
-    }
+    stage_series = {k: lat[k][processed] for k in ("segment", "fuse", "graph", "costmap", "total") if k in lat}
     # graph / costmap run every N frames: plot only where they ran (NaN elsewhere)
     for k in ("graph", "costmap"):
         if k in stage_series:
@@ -214,15 +205,15 @@ def write_report(
         ("objects", f"{len(pipeline.scene_graph.objects())}"),
         ("peak RSS", _f(metrics.get("peak_rss_mb"), 0, " MiB")),
     ]
-    lat_rows = [
-        (k, _f(v.get("p50"), 1), _f(v.get("p95"), 1), _f(v.get("mean"), 1)) for k, v in pct.items()
-    ]
+    lat_rows = [(k, _f(v.get("p50"), 1), _f(v.get("p95"), 1), _f(v.get("mean"), 1)) for k, v in pct.items()]
     status_rows = [(k, v) for k, v in counts.items()]
     issues = (
         [(i, "skipped", r) for i, r in summary.skipped]
         + [(i, "rgb only", r) for i, r in summary.rgb_only]
-        + [(i, "dropped", "overload or run stopped" if getattr(summary, "stopped", False) else "overload")
-           for i in summary.dropped[:50]]
+        + [
+            (i, "dropped", "overload or run stopped" if getattr(summary, "stopped", False) else "overload")
+            for i in summary.dropped[:50]
+        ]
     )
     gt = metrics.get("ground_truth") or {}
     gt_rows = []
@@ -232,9 +223,7 @@ def write_report(
     if gt.get("map3d"):
         gt_rows.append(("3D map mIoU (surface voxels)", _f(gt["map3d"]["miou"], 1, " %")))
         gt_rows.append(("3D map completeness", _f(100 * gt["map3d"]["completeness"], 1, " %")))
-        gt_rows.append(
-            ("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm"))
-        )
+        gt_rows.append(("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm")))
     if gt.get("objects"):
         for t, dsc in gt["objects"]["detection"].items():
             gt_rows.append((f"object F1 @ IoU {t}", _f(dsc["f1"], 2)))
@@ -265,8 +254,7 @@ def write_report(
         (
             "Segmentation samples",
             "segmentation",
-            "Evenly spaced frames: colour, the network's labels and, "
-            "where the source has them, the ground truth.",
+            "Evenly spaced frames: colour, the network's labels and, where the source has them, the ground truth.",
         ),
         (
             "Top-down map",
@@ -300,11 +288,10 @@ def write_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>real3d report</title><style>{_CSS}</style>"
         "</head><body>",
         "<h1>real3d run report</h1>",
-        f"<p class='note'>{html.escape(str(meta.get('input', '')))} &middot; {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
+        f"<p class='note'>{html.escape(str(meta.get('input', '')))} &middot; "
+        f"{html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
         "<div>"
-        + "".join(
-            f"<span class='kpi'><b>{html.escape(v)}</b>{html.escape(k)}</span>" for k, v in kpis
-        )
+        + "".join(f"<span class='kpi'><b>{html.escape(v)}</b>{html.escape(k)}</span>" for k, v in kpis)
         + "</div>",
     ]
     if meta.get("partial run"):
@@ -409,9 +396,11 @@ def _write_outputs(out: Path, *args) -> dict:
     try:
         return _write_files(out, *args)
     except OSError as e:
-        raise OutputError(f"could not write the run's outputs ({e.strerror or e}"
-                         f"{': ' + Path(e.filename).name if e.filename else ''}); "
-                         "an earlier output set is kept") from e
+        raise OutputError(
+            f"could not write the run's outputs ({e.strerror or e}"
+            f"{': ' + Path(e.filename).name if e.filename else ''}); "
+            "an earlier output set is kept"
+        ) from e
 
 
 def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, stopped_by) -> dict:

@@ -35,9 +35,7 @@ class RerunLogger:
         self.rec = rr.RecordingStream("real3d")
         self.rec.save(str(self.tmp))
         self._n = 0
-        ann = rr.AnnotationContext(
-            [(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)]
-        )
+        ann = rr.AnnotationContext([(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)])
         self.rec.log("/", ann, static=True)
         self.rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
 
