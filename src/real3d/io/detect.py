@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 from real3d.core import ConfigError, FormatError
@@ -103,7 +104,7 @@ def _detect_folder(p: Path) -> str:
     )
 
 
-def open_sequence(path, format: str | None = None, **options) -> Sequence:
+def open_sequence(path: str | os.PathLike, format: str | None = None, **options) -> Sequence:
     """Open an RGB-D recording or dataset as a lazily read :class:`Sequence` of Frames.
 
     Args:

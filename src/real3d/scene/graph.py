@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from real3d.scene.config import (  # noqa: F401 (re-exported: their home was thi
 from real3d.scene.nodes import Edge, SceneNode
 from real3d.scene.refine import BoxRefiner, ClusterView, check_refiner, load_default_refiner
 from real3d.scene.relations import build_relations
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SCENE_GRAPH_SCHEMA = "real3d.scene_graph"
 SCENE_GRAPH_SCHEMA_VERSION = 2
@@ -219,7 +223,7 @@ class SceneGraph:
             raise FormatError(f"SceneGraph.from_json: not JSON ({e})") from e
         return cls.from_dict(d, config, refiner)
 
-    def to_networkx(self):
+    def to_networkx(self) -> nx.MultiDiGraph:
         """A ``networkx.MultiDiGraph``: node attributes from ``SceneNode.to_dict``, one edge
         per relation with attribute ``predicate`` (also the edge key)."""
         import networkx as nx
