@@ -22,9 +22,9 @@ every path that quantises shipped weights (CLI, pipeline, benchmarks) gets the s
 Weights are quantised to 7 bits (-64..64, onnxruntime's ``reduce_range``) by default. On x86
 CPUs without VNNI (AVX2 only) onnxruntime computes U8S8 convolutions with an instruction that
 adds pairs of uint8 x int8 products into int16 and saturates: with full 8-bit weights a pair
-can reach 2 x 255 x 127 = 64,770, past 32,767. On an AVX2-only host a toy rgbd-tiny kept
-98.9 % argmax agreement with full-range weights and 99.9 % with 7-bit weights, and the
-shipped rgbd-default 98.5 % against 99.4 % (docs/BENCHMARKS.md). VNNI CPUs sum in int32
+can reach 2 x 255 x 127 = 64,770, past 32,767, and on an AVX2-only host 7-bit weights kept
+argmax agreement with FP32 higher than full-range ones (figures in docs/segmentation.md and
+its history). VNNI CPUs sum in int32
 and do not saturate; there ``weight_format="int8"`` keeps one more bit of weight precision,
 but that graph computes differently from one x86 CPU to another. ``uint8`` weights (U8U8
 kernels) do not saturate either and ran 1.2-1.35x slower.

@@ -1,8 +1,8 @@
 """A vectorised open-addressing hash from integer voxel coordinates to dense row ids.
 
 Why not a Python dict or Open3D's hashmap: a frame touches tens of thousands of voxels, and
-both cost a Python-level call (or a tensor round trip) per batch that dominates the 10 ms
-budget (see ARCHITECTURE.md). Here lookup and insertion are a handful of numpy passes over
+both cost a Python-level call (or a tensor round trip) per batch that would dominate a
+frame's fusion budget (see ARCHITECTURE.md). Here lookup and insertion are a handful of numpy passes over
 the batch: linear probing with Fibonacci hashing, load factor kept <= 0.5 so that almost
 every key resolves in one or two probes.
 

@@ -570,8 +570,8 @@ def check_finite_logits(logits, who: str) -> None:
     """FormatError naming the model ``who`` unless every value of ``logits`` (torch or
     numpy) is finite. Inputs reach the network finite (``Frame`` refuses NaN and inf), so
     a non-finite output means corrupt weights. The test is on the sum, which any NaN or inf
-    makes non-finite (finite logits would need magnitudes near 1e32 to overflow it): 0.2 ms
-    for 13 x 224 x 288 on one thread, against 2.6 ms for ``isfinite(x).all()``."""
+    makes non-finite (finite logits would need magnitudes near 1e32 to overflow it); one
+    reduction is much cheaper than ``isfinite(x).all()``."""
     if isinstance(logits, torch.Tensor):
         ok = bool(torch.isfinite(logits.sum()))
     else:
@@ -617,7 +617,7 @@ def guided_probs(
 
 def _area(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Area resize; when the size is exactly half, the mean of the four strided quarters
-    (on one thread 0.9 ms for 13 x 224 x 288, against 4.3 ms for ``avg_pool2d``)."""
+    (cheaper on CPU than ``avg_pool2d``)."""
     if x.shape[-2] == 2 * size[0] and x.shape[-1] == 2 * size[1]:
         return (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]).mul_(0.25)
     return F.interpolate(x, size=size, mode="area")
@@ -649,8 +649,8 @@ def _result(buf: torch.Tensor, head: str) -> SegmentationResult:
     """(K + 1, H, W) probabilities, void channel 0 zero -> SegmentationResult.
 
     The labels come from ``max(dim=0).indices`` (the first maximum, as ``argmax``): torch's
-    ``argmax`` over the leading dimension of a (13, 240, 320) tensor took about 14 ms on 2
-    cores, ``max`` about 1.2 ms."""
+    ``argmax`` over the leading dimension of a (K, H, W) tensor is many times slower on CPU
+    (docs/segmentation.md)."""
     labels = (buf[1:].max(dim=0).indices + 1).to(torch.uint8).numpy()
     return SegmentationResult(labels=labels, probs=buf.numpy(), head=head)
 
@@ -658,8 +658,8 @@ def _result(buf: torch.Tensor, head: str) -> SegmentationResult:
 def _probs_at(logits, out_hw: tuple[int, int], out: torch.Tensor | None = None) -> torch.Tensor:
     """(1, K, h, w) logits -> (K, H, W) softmax probabilities at out_hw (bilinear logits),
     in ``out`` when given. The softmax over the leading dimension is written out (max,
-    subtract, exp, divide in place): on one thread at 480x640, with the labels, it took
-    15 ms against 28 ms for ``torch.softmax`` and a copy that adds the void channel."""
+    subtract, exp, divide in place), which on CPU costs about half of ``torch.softmax`` and a
+    copy that adds the void channel."""
     t = torch.as_tensor(logits).float()
     if t.ndim != 4 or t.shape[0] != 1:
         raise InputError(f"logits_to_result: expected (1, K, h, w), got {tuple(t.shape)}")

@@ -67,7 +67,7 @@ class CrossModalAttention(nn.Module):
     enters the RGB stream through a per-channel gate initialised at zero, so training
     starts from the RGB-only network and learns how much depth to let in. (A depthwise 3x3
     positional convolution was tried and dropped: torch runs grouped convs on CPU through a
-    slow path, +3 ms at 240x320.)
+    slow path.)
     """
 
     def __init__(self, c_rgb: int, c_depth: int, heads: int = 4, head_dim: int = 16):

@@ -11,7 +11,7 @@ than modelled after one camera (domain randomisation):
 5. tone: saturation, gamma, highlight shoulder, S-shaped contrast, sRGB encoding, 8 bits;
 6. JPEG compression at a random quality.
 
-Speed matters (a whole frame costs about 11 ms at 320x240): steps 4-5 run in a
+Speed matters (the data engine renders training data on the fly): steps 4-5 run in a
 variance-stabilised domain (the generalised Anscombe transform ``t = sqrt(y + c)``), where
 shot + read noise has a constant standard deviation, so the noise needs no per-pixel sigma,
 and the whole tone curve becomes one 4096-entry lookup table indexed by ``t``. The

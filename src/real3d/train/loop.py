@@ -59,8 +59,8 @@ class TrainConfig:
         samples) or ``"none"``.
     amp: ``"auto"`` (default), ``"bf16"`` autocast or ``"off"``. ``auto`` uses bf16 only
         where the CPU computes it natively (AVX512-BF16 or AMX, see ``bf16_is_native``):
-        there it measured 1.3-4.5x faster per training step, while on an AVX2-only CPU a
-        bf16 step of rgb-small took 16x longer than fp32 (docs/segmentation.md).
+        there it is faster per training step, while an AVX2-only CPU emulates bf16 and is
+        many times slower than fp32 (figures in docs/segmentation.md).
     workers: DataLoader worker processes (also render the cache).
     cache_dir: render/read the data once into memory-mapped arrays here (recommended
         for synthetic data: random-order rendering rebuilds a scene per item).
