@@ -18,7 +18,7 @@ from real3d.synth.builder import (
     _side_point,
     _window,
 )
-from real3d.synth.furniture import _FURNISH, _decorate_walls, _scatter_floor_objects, _wall_shelves
+from real3d.synth.furnish import _FURNISH, _decorate_walls, _scatter_floor_objects, _wall_shelves
 from real3d.synth.types import Room, SceneGT
 
 
