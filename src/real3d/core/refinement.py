@@ -20,14 +20,16 @@ from real3d.core.errors import InputError, describe_array
 
 @dataclass(frozen=True)
 class MapRefinement:
-    """Attributes:
-    labels: (R,) uint8 class ids 1..K of map rows 0..R-1 (0: no label, as a voxel
-        the fusion has no class evidence for).
-    confidence: (R,) float32 probability of that class, in [0, 1].
-    instances: (R,) int32 object instance ids (0 = none), or None (the map's fused
-        instances stay in use).
-    map_version: ``SemanticMap.version`` of the map the network read.
-    source: name of what produced it (e.g. the 3D model's name).
+    """A 3D network's labels (and instances) for the rows of a semantic map.
+
+    Attributes:
+        labels: (R,) uint8 class ids 1..K of map rows 0..R-1 (0: no label, as a voxel
+            the fusion has no class evidence for).
+        confidence: (R,) float32 probability of that class, in [0, 1].
+        instances: (R,) int32 object instance ids (0 = none), or None (the map's fused
+            instances stay in use).
+        map_version: ``SemanticMap.version`` of the map the network read.
+        source: name of what produced it (e.g. the 3D model's name).
     """
 
     labels: np.ndarray

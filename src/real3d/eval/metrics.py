@@ -35,16 +35,18 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int = 13) ->
 
 @dataclass(frozen=True)
 class SegMetrics:
-    """Attributes:
-    iou: (K,) float64 IoU of classes 1..K in [0, 1], NaN where a class is absent from both
-        ground truth and prediction.
-    miou: mean of the non-NaN IoUs, in [0, 1].
-    pixel_acc: correctly labelled / labelled pixels.
-    mean_acc: mean per-class recall over classes present in the ground truth.
-    confusion: the (K + 1, K + 1) matrix.
-    miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
-        evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
-        were not grouped by scene.
+    """Segmentation metrics of one confusion matrix.
+
+    Attributes:
+        iou: (K,) float64 IoU of classes 1..K in [0, 1], NaN where a class is absent from both
+            ground truth and prediction.
+        miou: mean of the non-NaN IoUs, in [0, 1].
+        pixel_acc: correctly labelled / labelled pixels.
+        mean_acc: mean per-class recall over classes present in the ground truth.
+        confusion: the (K + 1, K + 1) matrix.
+        miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
+            evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
+            were not grouped by scene.
     """
 
     iou: np.ndarray

@@ -31,7 +31,9 @@ from real3d.models.seg3d import Seg3DNet, cluster_instances, create_seg3d, voxel
 
 
 class MapRefiner:
-    """Args:
+    """A 3D network that relabels a semantic map (and groups its objects), whole or by changed blocks.
+
+    Args:
         model: a ``Seg3DNet``, a preset name or a weights path (``create_seg3d``).
         instances: group object voxels into instances (needs the network's instance head);
             False keeps the map's fused instances.
@@ -46,8 +48,8 @@ class MapRefiner:
         incremental, block_voxels, margin_blocks: rerun only the blocks that changed since
             the last run on the same map, with this much context (see the module docstring).
 
-    Voxels the fusion has no class evidence for stay unlabelled, as they are without the
-    refiner.
+        Voxels the fusion has no class evidence for stay unlabelled, as they are without the
+        refiner.
     """
 
     def __init__(

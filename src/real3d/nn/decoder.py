@@ -20,9 +20,11 @@ from real3d.nn.blocks import ConvBNAct
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Attributes:
-    width: channels of the pyramid path (strides 32 -> 8).
-    refine_width: channels of the refinement path at stride 4; half of it at stride 2.
+    """Settings of the progressive decoder.
+
+    Attributes:
+        width: channels of the pyramid path (strides 32 -> 8).
+        refine_width: channels of the refinement path at stride 4; half of it at stride 2.
     """
 
     width: int = 64

@@ -49,13 +49,15 @@ LEVELS = 5  # encoder feature maps at strides 2, 4, 8, 16, 32
 
 @dataclass(frozen=True)
 class DecoderTuneConfig:
-    """Attributes:
-    steps: optimiser steps; batch_size: views per step.
-    lr: peak AdamW learning rate (cosine decay to zero over ``steps``); weight_decay: AdamW's.
-    ce_weight: weight of the cross-entropy on the labels (void left out).
-    kd_weight: weight of the distillation term (needs a cache with teacher targets).
-    lovasz_weight: weight of the Lovász-softmax term on the labels.
-    seed: draws the batches.
+    """Settings of a decoder-tuning run.
+
+    Attributes:
+        steps: optimiser steps; batch_size: views per step.
+        lr: peak AdamW learning rate (cosine decay to zero over ``steps``); weight_decay: AdamW's.
+        ce_weight: weight of the cross-entropy on the labels (void left out).
+        kd_weight: weight of the distillation term (needs a cache with teacher targets).
+        lovasz_weight: weight of the Lovász-softmax term on the labels.
+        seed: draws the batches.
     """
 
     steps: int = 1500

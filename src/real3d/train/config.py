@@ -1,0 +1,184 @@
+"""The settings of a segmentation training run (``TrainConfig``), checked when made."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+from real3d.core.errors import ConfigError, InputError
+from real3d.models.segmentation import (
+    check_scales,
+)
+from real3d.train.data import AugmentConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one segmentation training run, checked when made.
+
+    Attributes:
+        preset: model preset name (``real3d.models.PRESETS``).
+        data: data spec (``real3d.train.data``).
+        out_dir: where the log, checkpoints and final weights go.
+        steps: optimizer steps in total (the schedule length).
+        batch_size: samples per step per process.
+        crop_hw: (H, W) training resolution, multiples of 16; multiples of 32
+            (``real3d.models.NETWORK_STRIDE``) keep the decoder's levels aligned, as
+            ``predict`` runs them.
+        lr, weight_decay, warmup_steps: AdamW and schedule (linear warm-up, cosine to 1 %).
+        coarse_weight: loss weight of the coarse head.
+        class_weighting: ``"enet"`` (1/ln(1.02 + f) from the first ``weight_samples``
+            samples) or ``"none"``.
+        amp: ``"auto"`` (default), ``"bf16"`` autocast or ``"off"``. ``auto`` uses bf16 only
+            where the CPU computes it natively (AVX512-BF16 or AMX, see ``bf16_is_native``):
+            there it is faster per training step, while an AVX2-only CPU emulates bf16 and is
+            many times slower than fp32 (figures in docs/segmentation.md).
+        workers: DataLoader worker processes (also render the cache).
+        cache_dir: render/read the data once into memory-mapped arrays here (recommended
+            for synthetic data: random-order rendering rebuilds a scene per item).
+        seed: seeds model init and the data schedule.
+        ckpt_every: steps between checkpoints (and at the end).
+        augment: augmentation settings, None disables augmentation.
+        threads: torch intra-op threads per process (0 = leave torch's default).
+        init_weights: start from these weights (``.safetensors`` with its model card, same
+            preset) instead of a random init: a second training phase with a new schedule.
+            A checkpoint in ``out_dir`` still takes precedence (resume).
+        grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
+            loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
+            log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
+            stay as they were.
+        device: ``"cpu"`` (default) or ``"cuda"`` (``"cuda:N"``). Data loading and
+            augmentation stay on the CPU (seeded per schedule item as always); the model, the
+            loss and the optimizer run on the device. ``amp="auto"`` is bf16 on CUDA. Under
+            torchrun with CUDA each process takes GPU ``LOCAL_RANK`` and NCCL.
+        teacher: a trained segmentation network (pretrained name or ``.safetensors`` path)
+            whose refined class distributions the model also learns to match (knowledge
+            distillation, ``real3d.train.losses.distill_loss``) on the same augmented
+            batch; the teacher sees whichever of RGB and depth it was trained on, so an
+            RGB-D teacher can teach an RGB-only student. None: labels only.
+        distill_weight: weight of the distillation term added to the label loss.
+        distill_temperature: softmax temperature of the distillation term.
+        teacher_flip: the teacher also sees the mirrored batch, and the student learns the
+            average of the two (softened) class distributions, as ``predict(flip=True)``
+            averages them; it doubles the teacher's cost. Needs ``teacher``.
+        teacher_scales: the teacher also runs at these multiples of the crop size (sides
+            rounded to multiples of 32, as ``predict(scales=...)`` rounds them), its logits
+            resized back, and the student learns the mean of the distributions (with
+            ``teacher_flip``, of every scale and mirror): the target ``predict(flip=True,
+            scales=(1.0, 1.2))`` gives. Each scale adds a teacher pass. Needs ``teacher``.
+        lovasz_weight: weight of a Lovász-softmax term on the refined output (a surrogate of
+            1 - IoU over the batch, ``real3d.train.losses.lovasz_softmax_loss``) added to the
+            label loss; 0 (default) leaves it out.
+        lovasz_stride: the Lovász term uses every N-th pixel in each direction (its sort
+            over the batch's pixels is the cost).
+        imagenet_init: start the MobileNetV2 encoders of a ``*-mnv2`` preset from ImageNet
+            weights (``real3d.models.imagenet.init_from_imagenet``): ``"auto"`` imports them
+            into the user cache when missing (``ensure_imagenet_mobilenetv2``), or a path to
+            converted weights; None: random init. Ignored when resuming a checkpoint or
+            starting from ``init_weights``. The card records the pretrained part's origin
+            and licence.
+    """
+
+    preset: str = "rgbd-small"
+    data: str = "synth:kind=mixed,size=240x320,seed=0-999"
+    out_dir: str = "runs/seg"
+    steps: int = 2000
+    batch_size: int = 8
+    crop_hw: tuple[int, int] = (256, 320)
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    coarse_weight: float = 0.4
+    class_weighting: str = "enet"
+    weight_samples: int = 64
+    amp: str = "auto"
+    workers: int = 0
+    cache_dir: str | None = None
+    seed: int = 0
+    ckpt_every: int = 200
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    threads: int = 0
+    init_weights: str | None = None
+    grad_clip: float = 5.0
+    device: str = "cpu"
+    teacher: str | None = None
+    distill_weight: float = 1.0
+    distill_temperature: float = 2.0
+    teacher_flip: bool = False
+    teacher_scales: tuple[float, ...] = (1.0,)
+    lovasz_weight: float = 0.0
+    lovasz_stride: int = 2
+    imagenet_init: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.teacher_flip and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
+        try:
+            object.__setattr__(self, "teacher_scales", check_scales(self.teacher_scales))
+        except InputError as e:
+            raise ConfigError(f"TrainConfig.teacher_scales: {e}") from None
+        if self.teacher_scales != (1.0,) and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_scales: needs a teacher (TrainConfig.teacher)")
+        if not self.distill_weight >= 0:
+            raise ConfigError(f"TrainConfig.distill_weight: expected >= 0, got {self.distill_weight}")
+        if not self.lovasz_weight >= 0 or self.lovasz_stride < 1:
+            raise ConfigError(
+                f"TrainConfig.lovasz_weight / lovasz_stride: expected >= 0 and >= 1, "
+                f"got {self.lovasz_weight}, {self.lovasz_stride}"
+            )
+        if not self.distill_temperature > 0:
+            raise ConfigError(f"TrainConfig.distill_temperature: expected > 0, got {self.distill_temperature}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"TrainConfig.device: expected 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.amp not in ("auto", "off", "bf16"):
+            raise ConfigError(f"TrainConfig.amp: expected 'auto', 'off' or 'bf16', got {self.amp!r}")
+        if not self.grad_clip >= 0:
+            raise ConfigError(f"TrainConfig.grad_clip: expected >= 0 (0 = off), got {self.grad_clip}")
+        if self.class_weighting not in ("enet", "none"):
+            raise ConfigError(f"TrainConfig.class_weighting: expected 'enet' or 'none', got {self.class_weighting!r}")
+        hw = tuple(self.crop_hw) if isinstance(self.crop_hw, (tuple, list)) else ()
+        if len(hw) != 2 or not all(_is_count(v, 16) and v % 16 == 0 for v in hw):
+            raise ConfigError(f"TrainConfig.crop_hw: expected (H, W), positive multiples of 16, got {self.crop_hw!r}")
+        object.__setattr__(self, "crop_hw", hw)
+        for name, low in (
+            ("steps", 1),
+            ("batch_size", 1),
+            ("warmup_steps", 0),
+            ("weight_samples", 1),
+            ("workers", 0),
+            ("ckpt_every", 1),
+            ("threads", 0),
+            ("seed", None),
+            ("lovasz_stride", 1),
+        ):
+            if not _is_count(getattr(self, name), low):
+                need = "an integer" + ("" if low is None else f" >= {low}")
+                raise ConfigError(f"TrainConfig.{name}: expected {need}, got {getattr(self, name)!r}")
+        # rates: finite, and > 0 (the temperature) or >= 0 (weights; a learning rate of 0
+        # keeps the weights, as a BatchNorm-only or a check run may want)
+        for name, strict in (
+            ("lr", False),
+            ("distill_temperature", True),
+            ("weight_decay", False),
+            ("coarse_weight", False),
+            ("grad_clip", False),
+            ("distill_weight", False),
+            ("lovasz_weight", False),
+        ):
+            v = getattr(self, name)
+            ok = (
+                not isinstance(v, bool)
+                and isinstance(v, (int, float))
+                and math.isfinite(v)
+                and (v > 0 if strict else v >= 0)
+            )
+            if not ok:
+                raise ConfigError(
+                    f"TrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}"
+                )
+
+
+def _is_count(v, low: int | None) -> bool:
+    """``v`` is an int (not a bool), at least ``low`` when given."""
+    return not isinstance(v, bool) and isinstance(v, int) and (low is None or v >= low)
