@@ -15,7 +15,7 @@ The per-pixel loops are numba kernels (compiled on first use, cached on disk): o
 step instead of chains of numpy temporaries (throughput against the numpy renderer built on
 Open3D's primary ray cast: docs/BENCHMARKS.md, "Data engine").
 
-The module is somewhat over 600 lines because the kernels of one frame (rasterise, surface,
+The module is somewhat over 600 lines (about 660) because the kernels of one frame (rasterise, surface,
 albedo, light, radiance, ground truth) and the two classes that drive them read best in
 the order a frame passes through them.
 """
