@@ -44,7 +44,7 @@ def _frames(args):
             return generate_sequence(args.seed, args.frames, size=tuple(args.size), kind="home"), "data engine home"
         except Exception as e:  # the data engine is optional for this benchmark
             print(f"data engine unavailable ({e}); using toy scenes")
-    from real3d.mapping.toyscene import toy_sequence
+    from real3d.testing.toyscene import toy_sequence
 
     return toy_sequence(args.seed, args.frames, size=tuple(args.size), depth_noise_m=0.0025), "toy scene"
 

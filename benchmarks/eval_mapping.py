@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--no-noise", action="store_true", help="clean depth and images")
     ap.add_argument("--stride", type=int, default=4, help="SemanticMap pixel_stride")
     ap.add_argument("--pairs", type=int, default=20, help="start/goal pairs per scene")
-    ap.add_argument("--toy", action="store_true", help="use real3d.mapping.toyscene instead")
+    ap.add_argument("--toy", action="store_true", help="use real3d.testing.toyscene instead")
     ap.add_argument("--no-instances", action="store_true", help="fuse class labels only, no 2D instance segments")
     ap.add_argument("--no-refine", action="store_true", help="scene graph without the learnt box refiner (rules only)")
     ap.add_argument("--refiner", default=None, help="box-refiner weights (.safetensors) instead of the shipped ones")
@@ -98,7 +98,7 @@ def main() -> None:
     for seed in args.seeds:
         t0 = time.perf_counter()
         if args.toy:
-            from real3d.mapping.toyscene import toy_sequence
+            from real3d.testing.toyscene import toy_sequence
 
             seq = toy_sequence(seed, args.frames, size=tuple(args.size), depth_noise_m=0.0 if args.no_noise else 0.0025)
         else:

@@ -5,7 +5,7 @@ import torch
 from real3d.core import NYU13, Intrinsics, look_at
 from real3d.core.errors import ConfigError, InputError
 from real3d.mapping import SemanticMap
-from real3d.mapping.toyscene import ToyRenderer, boxes_scene
+from real3d.testing.toyscene import ToyRenderer, boxes_scene
 from real3d.sparse.voxel import devoxelize, from_semantic_map, voxelize
 
 
