@@ -53,3 +53,15 @@ class SegmentationResult:
     def confidence(self) -> np.ndarray:
         """(H, W) float32 probability of the predicted class."""
         return self.probs.max(axis=0)
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """(H, W) float32 normalised entropy of the class distribution over channels 1..K,
+        in [0, 1]: 0 where one class has all the probability, 1 where all K are equal (a
+        per-pixel uncertainty map; ``log K`` nats is 1)."""
+        p = self.probs[1:].astype(np.float64, copy=False)
+        k = p.shape[0]
+        if k < 2:
+            return np.zeros(p.shape[1:], np.float32)
+        h = -(p * np.log(np.clip(p, 1e-30, None))).sum(axis=0) / np.log(k)
+        return np.clip(h, 0.0, 1.0).astype(np.float32)
