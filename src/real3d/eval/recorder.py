@@ -97,7 +97,7 @@ class RunRecorder:
         k = self.frames_seen
         self.frames_seen += 1
         self._record_row(k, result)
-        if result.status == "fused":
+        if result.status == "fused" and getattr(result, "timestamp_s", None) is not None:
             self.last_fused_s = float(result.timestamp_s)
         if k % self.rss_every == 0:
             self.rss.append((k, current_rss_mb()))
