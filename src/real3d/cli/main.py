@@ -36,6 +36,23 @@ def _register() -> None:
     app.command("export")(export_cmd.export)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from real3d import __version__
+
+        typer.echo(f"real3d {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version of real3d and exit."
+    ),
+) -> None:
+    """Real-time indoor 3D scene understanding for robots."""
+
+
 _register()
 
 

@@ -56,6 +56,8 @@ class RunRecorder:
     n_surface: int = 0
     frames_seen: int = 0
     row_stride: int = 1
+    #: capture time (seconds, the source's clock) of the last fused frame; None before one
+    last_fused_s: float | None = None
     t_start: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -95,6 +97,8 @@ class RunRecorder:
         k = self.frames_seen
         self.frames_seen += 1
         self._record_row(k, result)
+        if result.status == "fused" and getattr(result, "timestamp_s", None) is not None:
+            self.last_fused_s = float(result.timestamp_s)
         if k % self.rss_every == 0:
             self.rss.append((k, current_rss_mb()))
             if len(self.rss) >= max(20, self.max_rows // 50):

@@ -76,13 +76,27 @@ def extract_mesh(semantic_map: SemanticMap, min_weight: float = 1.0) -> Semantic
     return SemanticMesh(world, faces.astype(np.int64), labels, colors)
 
 
+def _comment_lines(comments, where: str) -> list[str]:
+    lines = [str(c) for c in comments]
+    for c in lines:
+        if not c.isascii() or "\n" in c or "\r" in c:
+            raise InputError(f"{where}: expected ASCII comments without line breaks, got {c!r}")
+    return [f"comment {c}" for c in lines]
+
+
 def _write_ply(
-    path: Path, vertices: np.ndarray, colors: np.ndarray, labels: np.ndarray | None, faces: np.ndarray | None
+    path: Path,
+    vertices: np.ndarray,
+    colors: np.ndarray,
+    labels: np.ndarray | None,
+    faces: np.ndarray | None,
+    comments: list[str] = (),
 ) -> Path:
     n = vertices.shape[0]
     header = [
         "ply",
         "format binary_little_endian 1.0",
+        *comments,
         f"element vertex {n}",
         "property float x",
         "property float y",
@@ -122,6 +136,7 @@ def write_semantic_ply(
     colors: np.ndarray | None = None,
     label_set: LabelSet = NYU13,
     faces: np.ndarray | None = None,
+    comments=(),
 ) -> Path:
     """Binary PLY of points (or a mesh when ``faces`` is given) coloured by class.
 
@@ -130,7 +145,10 @@ def write_semantic_ply(
         labels: (N,) integer class ids of ``label_set`` (also stored as a ``label`` property).
         colors: optional (N, 3) uint8; default the label set's class colours.
         faces: optional (F, 3) integer vertex indices.
+        comments: lines for the header's ``comment`` entries (ASCII, no line breaks), e.g.
+            the frame the points are in (``real3d.viz.outputs.frame_comments``).
     """
+    comment_lines = _comment_lines(comments, "write_semantic_ply")
     points = np.asarray(points, np.float64)
     labels = np.asarray(labels)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -139,16 +157,18 @@ def write_semantic_ply(
         raise InputError(f"write_semantic_ply: expected labels ({points.shape[0]},), got {describe_array(labels)}")
     if colors is None:
         colors = label_set.colorize(labels)
-    return _write_ply(Path(path), points, np.asarray(colors, np.uint8), labels.astype(np.uint8), faces)
+    return _write_ply(Path(path), points, np.asarray(colors, np.uint8), labels.astype(np.uint8), faces, comment_lines)
 
 
-def export_point_cloud_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13) -> Path:
-    """The map's surface voxels as a class-coloured PLY point cloud."""
+def export_point_cloud_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=()) -> Path:
+    """The map's surface voxels as a class-coloured PLY point cloud (``comments`` as in
+    ``write_semantic_ply``)."""
     p = semantic_map.semantic_points()
-    return write_semantic_ply(path, p.points, p.labels, label_set=label_set)
+    return write_semantic_ply(path, p.points, p.labels, label_set=label_set, comments=comments)
 
 
-def export_mesh_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13) -> Path:
-    """The map's marching-cubes mesh as a class-coloured PLY."""
+def export_mesh_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=()) -> Path:
+    """The map's marching-cubes mesh as a class-coloured PLY (``comments`` as in
+    ``write_semantic_ply``)."""
     m = extract_mesh(semantic_map)
-    return write_semantic_ply(path, m.vertices, m.labels, label_set=label_set, faces=m.triangles)
+    return write_semantic_ply(path, m.vertices, m.labels, label_set=label_set, faces=m.triangles, comments=comments)

@@ -7,6 +7,9 @@ import time
 
 import numpy as np
 
+PATH_SCHEMA = "real3d.path"
+PATH_SCHEMA_VERSION = 1
+
 
 def auto_goal(costmap, start_xy) -> np.ndarray | None:
     """The reachable free cell farthest (in path cost) from ``start_xy``: a goal that makes
@@ -32,19 +35,36 @@ def auto_goal(costmap, start_xy) -> np.ndarray | None:
     return costmap.cell_to_world(np.array([[r, col]]))[0]
 
 
-def plan_for_report(pipeline, goal_xy=None) -> dict:
+def plan_for_report(pipeline, goal_xy=None, header: dict | None = None) -> dict:
     """Plan from the last camera position to ``goal_xy`` (or ``auto_goal``); a dict for
-    path.json (``status`` "ok" or the reason there is no path)."""
-    from real3d.core.errors import NoPathError
+    path.json (``status`` "ok" or the reason there is no path; schema
+    ``real3d/schemas/path.schema.json``).
 
+    Args:
+        pipeline: the ``Pipeline`` (its ``costmap``, ``trajectory`` and ``plan``).
+        goal_xy: (2,) metres in the map frame; None picks ``auto_goal``.
+        header: the frame keys (``real3d.scene.graph.frame_header``); default: those of
+            the pipeline's ``gravity_T_world`` and ``gravity_note``, no time.
+
+    Every position (``start_xy``, ``goal_xy``, ``waypoints``) is (x, y) in the map frame,
+    metres.
+    """
+    from real3d.core.errors import NoPathError
+    from real3d.scene.graph import frame_header
+
+    if header is None:
+        header = frame_header(getattr(pipeline, "gravity_T_world", None), getattr(pipeline, "gravity_note", None))
     out = {
-        "frame": "world, z up, metres",
+        "schema": PATH_SCHEMA,
+        "version": PATH_SCHEMA_VERSION,
+        **header,
         "status": "no map",
         "start_xy": None,
         "goal_xy": None,
         "goal_source": "given" if goal_xy is not None else "auto: farthest reachable free cell",
         "waypoints": [],
         "length_m": None,
+        "plan_ms": None,
     }
     cm = pipeline.costmap
     if cm is None or not pipeline.trajectory:

@@ -11,9 +11,15 @@ grows, and derives rooms from the free space (``rooms``: cores that survive an e
 ``room_erosion_m``, doors closed, with the rest of the free space joining the nearest core)
 and relations (``relations``).
 
-JSON schema (``to_json``)::
+JSON schema (``to_json``; the JSON Schema file is ``real3d/schemas/scene_graph.schema.json``)::
 
-    {"schema": "real3d.scene_graph", "version": 2, "frame": "world, z up, metres",
+    {"schema": "real3d.scene_graph", "version": 2,
+     "frame_id": "map", "frame": str, "map_T_input": 4x4 nested list | null,
+     "alignment": str | null, "stamp_s": float | null,
+     "units": {"length": "m", "angle": "rad", "time": "s"}, "yaw": str,
+                (the frame header, ``frame_header``: every coordinate below is in the
+                 gravity-aligned map frame, z up, metres; yaw counter-clockwise about +z
+                 from +x, radians; p_map = map_T_input @ p_input)
      "floor_z_m": float,
      "nodes": [{"id": int, "kind": "object" | "structure" | "room",
                 "label": int (NYUv2-13; 0 for rooms), "class_name": str,
@@ -36,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from real3d.core.errors import FormatError, InputError
+from real3d.core.errors import FormatError, InputError, describe_array
 from real3d.core.files import atomic_write_text
 from real3d.mapping.grid2d import Grid2D
 from real3d.mapping.semantic_map import SemanticMap
@@ -59,6 +65,47 @@ if TYPE_CHECKING:
 
 SCENE_GRAPH_SCHEMA = "real3d.scene_graph"
 SCENE_GRAPH_SCHEMA_VERSION = 2
+
+#: name of the frame a run's outputs are in: the gravity-aligned frame the pipeline maps in
+MAP_FRAME_ID = "map"
+#: the yaw convention of every box and pose a run's outputs hold
+YAW_CONVENTION = "radians about +z, counter-clockwise from +x seen from above (right-handed)"
+
+
+def frame_header(map_T_input=None, alignment: str | None = None, stamp_s: float | None = None) -> dict:
+    """The keys that say which frame a JSON output is in (``docs/outputs.md``).
+
+    Args:
+        map_T_input: (4, 4) rigid transform with p_map = map_T_input @ p_input, from the frame
+            of the input's poses to the map frame (``Pipeline.gravity_T_world``); None when
+            not known yet (nothing fused).
+        alignment: how the map frame was found (``Pipeline.gravity_note``).
+        stamp_s: capture time, seconds on the input's clock, of the last frame fused into
+            the map; None when none was.
+
+    Returns:
+        {"frame_id", "frame", "map_T_input", "alignment", "stamp_s", "units", "yaw"}.
+
+    Raises:
+        InputError: ``map_T_input`` is not a finite (4, 4) matrix, or ``stamp_s`` is not finite.
+    """
+    t = None
+    if map_T_input is not None:
+        m = np.asarray(map_T_input, np.float64)
+        if m.shape != (4, 4) or not np.isfinite(m).all():
+            raise InputError(f"frame_header: expected map_T_input a finite (4, 4) matrix, got {describe_array(m)}")
+        t = m.tolist()
+    if stamp_s is not None and not np.isfinite(stamp_s):
+        raise InputError(f"frame_header: expected a finite stamp_s in seconds or None, got {stamp_s!r}")
+    return {
+        "frame_id": MAP_FRAME_ID,
+        "frame": f"world frame {MAP_FRAME_ID!r}: gravity-aligned, z up, metres",
+        "map_T_input": t,
+        "alignment": None if alignment is None else str(alignment),
+        "stamp_s": None if stamp_s is None else float(stamp_s),
+        "units": {"length": "m", "angle": "rad", "time": "s"},
+        "yaw": YAW_CONVENTION,
+    }
 
 
 @dataclass
@@ -153,20 +200,22 @@ class SceneGraph:
         return [e for e in self.edges if predicate is None or e.predicate == predicate]
 
     # ------------------------------------------------------------------ export
-    def to_dict(self) -> dict:
+    def to_dict(self, header: dict | None = None) -> dict:
+        """The graph's JSON form (schema in the module docstring). ``header``: the frame
+        keys (``frame_header``; default: the map frame with no transform or time known)."""
         return {
             "schema": SCENE_GRAPH_SCHEMA,
             "version": SCENE_GRAPH_SCHEMA_VERSION,
-            "frame": "world, z up, metres",
+            **(frame_header() if header is None else header),
             "floor_z_m": float(self.floor_z_m),
             "nodes": [n.to_dict() for n in sorted(self.nodes.values(), key=lambda n: n.id)],
             "edges": [e.to_dict() for e in self.edges],
         }
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """JSON text of the graph (schema in the module docstring); written atomically to
-        ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=1)
+    def to_json(self, path: str | os.PathLike | None = None, header: dict | None = None) -> str:
+        """JSON text of the graph (schema in the module docstring; ``header`` as in
+        ``to_dict``); written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(header), indent=1)
         if path is not None:
             atomic_write_text(path, text)
         return text

@@ -4,7 +4,8 @@
 starts; ``OutputSet`` stages every file in a temporary sibling folder
 (``.NAME.tmp-PID-XXXX``) and swaps it in by renames at the end (``real3d.core.files``), so
 a failed or killed run leaves the earlier set complete and no temporaries. The files of
-the set are listed in ``real3d.viz.report``.
+the set are listed in ``real3d.viz.report`` and described, with their frames, units and
+JSON Schemas (``SCHEMA_DIR``), in docs/outputs.md.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ OUTPUT_FILES = (
     "costmap.png",
     "path.json",
     "metrics.json",
+    "map.yaml",
+    "map.pgm",
 )
+#: the JSON Schemas (draft 2020-12) of scene_graph.json, path.json and metrics.json,
+#: shipped in the package: ``SCHEMA_DIR / "path.schema.json"``
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+#: metrics.json's schema name and version
+METRICS_SCHEMA = "real3d.metrics"
+METRICS_SCHEMA_VERSION = 1
 #: what else an output folder of an earlier run may hold: pictures, the optional
 #: recording, and per-file temporaries of versions that wrote the files in place
 _OUTPUT_EXTRAS = ("report_files", "recording.rrd")
@@ -192,6 +201,25 @@ def _clean(o):
     if isinstance(o, (float, np.floating)):
         return float(o) if np.isfinite(o) else None
     return o
+
+
+def frame_comments(header: dict) -> list[str]:
+    """One-line, ASCII ``key value`` comments of a frame header
+    (``real3d.scene.graph.frame_header``) for files without JSON: the PLY header, map.yaml.
+    ``map_T_input`` is written as its 16 numbers row by row, or ``unknown``."""
+    t = header.get("map_T_input")
+    lines = [
+        f"frame_id {header['frame_id']}",
+        f"frame {header['frame']}",
+        "map_T_input " + ("unknown" if t is None else " ".join(repr(float(v)) for row in t for v in row)),
+        "convention p_map = map_T_input @ p_input (input: the frame of the input poses)",
+        f"stamp_s {'unknown' if header.get('stamp_s') is None else repr(float(header['stamp_s']))}",
+        f"units length {header['units']['length']}, angle {header['units']['angle']}, time {header['units']['time']}",
+        f"yaw {header['yaw']}",
+    ]
+    if header.get("alignment"):
+        lines.append(f"alignment {header['alignment']}")
+    return [" ".join(c.split()).encode("ascii", "replace").decode("ascii") for c in lines]
 
 
 def write_json(path, obj) -> Path:

@@ -13,9 +13,15 @@ complete and no temporaries::
     semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
     scene_graph.json              the scene graph (schema in real3d.scene.graph)
     costmap.png                   top-down costmap with objects, trajectory and path
-    path.json                     the planned path (world frame, z up, metres)
+    path.json                     the planned path
     metrics.json                  run figures; with ground truth 2D/3D mIoU, object F1, nav
+    map.yaml, map.pgm             the costmap as a nav2 map (real3d.nav.nav2)
     recording.rrd                 when rerun-sdk is installed (written by viz.rerun_log)
+
+Everything is in the gravity-aligned map frame ``"map"`` (z up, metres, yaw counter-clockwise
+about +z from +x in radians); the JSON files, the PLY header and map.yaml say so and carry
+``map_T_input`` (``Pipeline.gravity_T_world``) back to the input's frame, and the capture
+time of the last fused frame (``real3d.scene.graph.frame_header``; docs/outputs.md).
 
 A run stopped early (``RunSummary.stopped``; ``real3d run`` on SIGINT / SIGTERM) writes the
 set of what it processed, marked ``"partial": true`` in metrics.json and in the report.
@@ -36,7 +42,16 @@ from real3d.core.machine import current_rss_mb, peak_rss_mb
 from real3d.eval.recorder import RunRecorder
 from real3d.eval.run_metrics import ground_truth_metrics
 from real3d.nav.goals import auto_goal, plan_for_report
-from real3d.viz.outputs import OUTPUT_FILES, OutputSet, atomic_save_png, check_output_folder, write_json
+from real3d.viz.outputs import (
+    METRICS_SCHEMA,
+    METRICS_SCHEMA_VERSION,
+    OUTPUT_FILES,
+    OutputSet,
+    atomic_save_png,
+    check_output_folder,
+    frame_comments,
+    write_json,
+)
 
 # The names below were defined here before recording, scoring, goal choice and the output
 # set moved to their own modules; they stay importable from this module.
@@ -405,6 +420,8 @@ def _write_outputs(out: Path, *args) -> dict:
 
 def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, stopped_by) -> dict:
     from real3d.mapping.export import export_point_cloud_ply
+    from real3d.nav.nav2 import NAV2_UNKNOWN, write_nav2_image, write_nav2_map
+    from real3d.scene.graph import frame_header
 
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
@@ -417,12 +434,18 @@ def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, s
             "those frames only"
         )
     files = {}
+    header = frame_header(
+        getattr(pipeline, "gravity_T_world", None),
+        getattr(pipeline, "gravity_note", None),
+        getattr(recorder, "last_fused_s", None),
+    )
+    comments = frame_comments(header)
     # Refresh the derived structures once, so every file below describes the final map.
     graph = pipeline.scene_graph
-    path_info = plan_for_report(pipeline, goal_xy)
+    path_info = plan_for_report(pipeline, goal_xy, header=header)
     files["path.json"] = write_json(out / "path.json", path_info)
-    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply")
-    files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json())
+    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply", comments=comments)
+    files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json(header=header))
     if pipeline.costmap is not None:
         img = _topdown(pipeline, path_info)
     else:
@@ -431,8 +454,18 @@ def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, s
         img = Image.new("RGB", (400, 120), (160, 160, 160))
         ImageDraw.Draw(img).text((10, 50), "empty map: no frame was fused", fill=(0, 0, 0))
     files["costmap.png"] = atomic_save_png(img, out / "costmap.png")
+    if pipeline.costmap is not None:
+        files["map.yaml"], files["map.pgm"] = write_nav2_map(pipeline.costmap, out / "map.yaml", comments=comments)
+    else:  # nothing fused: one unknown cell at the origin, still a map nav2 loads
+        res = getattr(getattr(getattr(pipeline, "config", None), "costmap", None), "resolution_m", 0.05)
+        files["map.yaml"], files["map.pgm"] = write_nav2_image(
+            np.full((1, 1), NAV2_UNKNOWN, np.uint8), res, (0.0, 0.0), out / "map.yaml", comments=comments
+        )
 
     metrics = {
+        "schema": METRICS_SCHEMA,
+        "version": METRICS_SCHEMA_VERSION,
+        **header,
         "partial": partial,
         "stopped_by": stopped_by if stopped_by else ("stop requested" if partial else None),
         "run": summary.to_dict(),
