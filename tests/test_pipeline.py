@@ -411,3 +411,36 @@ def test_run_summary_lists_are_bounded_and_counts_are_whole(monkeypatch):
 def test_config_values_of_the_wrong_type_are_config_errors(kw):
     with pytest.raises(ConfigError, match=next(iter(kw))):
         PipelineConfig(**kw)
+
+
+@pytest.fixture(scope="module")
+def little_floor_frames():
+    # a robot path whose first frames show (almost) no floor: the best plane is not the floor
+    return generate_sequence(3, 5, size=(240, 320)).frames
+
+
+def test_a_frame_without_a_convincing_floor_does_not_fix_gravity(little_floor_frames):
+    from real3d.pipeline.source import _floor_pose
+
+    with pytest.raises(InputError, match="no convincing floor"):
+        _floor_pose(little_floor_frames[0])
+
+
+def test_gravity_waits_for_a_floor_then_keeps_the_source_frame(little_floor_frames):
+    cfg = PipelineConfig(model=None, rgb_model=None, gravity="floor", gravity_wait_frames=3)
+    pipe = Pipeline(cfg)
+    s = pipe.run(little_floor_frames)
+    waiting = [i for i, r in s.rgb_only if "waiting for a floor" in r]
+    assert waiting == [0, 1, 2]
+    assert s.counts["fused"] == 2 and "source's frame is kept" in pipe.gravity_note
+    assert np.array_equal(pipe.gravity_T_world, np.eye(4))
+
+
+def test_gravity_from_a_frame_that_shows_the_floor_is_level():
+    frames = generate_sequence(4, 3, size=(240, 320)).frames
+    pipe = Pipeline(PipelineConfig(model=None, rgb_model=None, gravity="floor"))
+    s = pipe.run(frames)
+    assert s.counts["fused"] == 3 and pipe.gravity_note.startswith("floor plane fitted in frame 0")
+    # the synthetic poses are z-up already: the fitted gravity frame must keep z up
+    up = pipe.gravity_T_world[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    assert up @ np.array([0.0, 0.0, 1.0]) > np.cos(np.radians(1.0))

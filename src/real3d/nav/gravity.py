@@ -32,12 +32,15 @@ def ransac_plane(
     up_hint=None,
     max_angle_rad: float = np.deg2rad(30),
     seed: int = 0,
+    floor_band_m: float = 0.15,
 ) -> PlaneFit:
     """Largest plane among (N, 3) points; with ``up_hint`` only planes whose normal lies
     within ``max_angle_rad`` of it count, and the normal is oriented along the hint.
 
-    With a hint, the lowest plane along it that has at least half the best support wins
-    (the floor rather than a large table top).
+    With a hint, the floor rather than a large table top: among planes with at least half
+    the best support, those within ``floor_band_m`` of the lowest form the floor level, and
+    the best supported of them wins (a plane tilted through part of the floor can pass
+    lower under the camera than the floor itself; it must not win on height alone).
     """
     p = np.asarray(points, np.float64)
     if p.ndim != 2 or p.shape[1] != 3 or len(p) < 3:
@@ -64,8 +67,11 @@ def ransac_plane(
         raise InputError("ransac_plane: no plane found (degenerate points or no plane within the angle)")
     top = max(c[0] for c in candidates)
     if up is not None:
-        # Floor, not a table top: the lowest plane with at least half the best support.
-        best = min((c for c in candidates if c[0] >= 0.5 * top), key=lambda c: c[1])
+        # Floor, not a table top: the best supported plane near the lowest level among
+        # the planes with at least half the best support.
+        strong = [c for c in candidates if c[0] >= 0.5 * top]
+        low = min(c[1] for c in strong)
+        best = max((c for c in strong if c[1] <= low + floor_band_m), key=lambda c: c[0])
     else:
         best = max(candidates, key=lambda c: c[0])
     _, _, n, d = best

@@ -49,8 +49,13 @@ class PipelineConfig:
             frame by a floor-plane fit of its own depth (camera above the world origin; right
             for a static camera or single frames, not for a moving one).
         gravity: ``"off"`` (poses are already z-up, floor at z = 0, as in synthetic data) or
-            ``"floor"``: fit the floor plane in the first frame with depth and pose and
-            re-express every pose in that gravity frame (z up, floor at z = 0).
+            ``"floor"``: fit the floor plane in the first frame with depth, pose and a
+            convincing floor, and re-express every pose in that gravity frame (z up, floor
+            at z = 0).
+        gravity_wait_frames: with ``gravity="floor"``, how many frames without a
+            convincing floor are left unfused (``"rgb_only"``, "waiting for a floor to fix
+            gravity") before the source's frame is kept instead: a map fitted to a plane
+            that is not the floor would be tilted as a whole.
         map: semantic map parameters.
         scene_graph: scene graph parameters.
         costmap: costmap parameters.
@@ -112,6 +117,7 @@ class PipelineConfig:
     min_valid_depth: float = 0.01
     missing_pose: str = "skip"
     gravity: str = "off"
+    gravity_wait_frames: int = 10
     map: SemanticMapConfig = PIPELINE_MAP_CONFIG
     scene_graph: SceneGraphConfig = field(default_factory=SceneGraphConfig)
     costmap: CostmapConfig = field(default_factory=CostmapConfig)
@@ -156,6 +162,7 @@ class PipelineConfig:
                 raise ConfigError(f"PipelineConfig.{name}: unknown {value!r}; valid: {', '.join(valid)}")
         for name, low in (
             ("refine_every", 1),
+            ("gravity_wait_frames", 0),
             ("queue_size", 1),
             ("graph_every", 0),
             ("costmap_every", 0),

@@ -189,6 +189,8 @@ class Pipeline(StreamRunner):
         self.gravity_T_world: np.ndarray | None = None if cfg.gravity == "floor" else np.eye(4)
         #: how the gravity frame was found (for reports)
         self.gravity_note = "poses used as given (z up)" if cfg.gravity == "off" else "no frame fused yet"
+        self._gravity_tries = 0
+        self._gravity_wait_reason = ""
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
         self._graph_at = self._costmap_at = self._refine_at = 0  # frames_fused at the last periodic refresh
@@ -453,17 +455,27 @@ class Pipeline(StreamRunner):
         if not depth_ok:
             item.reason = no_depth
 
-    def _gravity_pose(self, f: Frame, pose: np.ndarray, index: int) -> np.ndarray:
+    def _gravity_pose(self, f: Frame, pose: np.ndarray, index: int) -> np.ndarray | None:
         """``pose`` in the gravity frame (``gravity_T_world``, fitted on the first frame
-        fused when ``config.gravity`` is ``"floor"``); ``pose`` itself when that is the identity."""
+        with a convincing floor when ``config.gravity`` is ``"floor"``); ``pose`` itself
+        when that is the identity. None while the frame is one of the first
+        ``gravity_wait_frames`` without a convincing floor: it must not be fused yet (the
+        frame it would be fused in is not known). After those, the source's frame is kept."""
         if self.gravity_T_world is None:
             try:
                 self.gravity_T_world = _floor_pose(f) @ np.linalg.inv(pose)
                 self.gravity_note = f"floor plane fitted in frame {index}"
             except Real3DError as e:
-                # No floor in the first frame: keep the source's frame rather than guess.
+                self._gravity_tries += 1
+                if self._gravity_tries <= self.config.gravity_wait_frames:
+                    self._gravity_wait_reason = str(e)
+                    return None
+                # No floor in the first frames: keep the source's frame rather than guess.
                 self.gravity_T_world = np.eye(4)
-                self.gravity_note = f"no floor found in frame {index} ({e}); the source's frame is kept"
+                self.gravity_note = (
+                    f"no floor found in the first {self._gravity_tries} frames with depth (frame {index}: {e}); "
+                    "the source's frame is kept"
+                )
         if not np.array_equal(self.gravity_T_world, np.eye(4)):
             pose = self.gravity_T_world @ pose
         return pose
@@ -488,6 +500,11 @@ class Pipeline(StreamRunner):
         if problem is not None:
             raise InputError(f"Pipeline.fuse: {problem}")
         pose = self._gravity_pose(frame, frame.world_T_cam, frame.index)
+        if pose is None:
+            raise InputError(
+                f"Pipeline.fuse: gravity is not fixed yet ({self._gravity_wait_reason}); "
+                "give a frame that shows the floor first, or use gravity='off'"
+            )
         if pose is not frame.world_T_cam:
             frame = frame.replace(world_T_cam=pose)
         self.map.integrate(frame, segmentation)
@@ -505,6 +522,10 @@ class Pipeline(StreamRunner):
         t0 = time.perf_counter()
         f = item.frame
         pose = self._gravity_pose(f, item.pose, item.index)
+        if pose is None:
+            item.segmentation = None
+            item.status, item.reason = "rgb_only", f"waiting for a floor to fix gravity ({self._gravity_wait_reason})"
+            return
         if pose is not f.world_T_cam:
             if item.segmentation is None:  # no network: the frame's own labels and instances go along
                 f = f.replace(world_T_cam=pose)

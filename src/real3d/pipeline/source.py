@@ -54,9 +54,20 @@ def _pose_delta(a_T: np.ndarray, b_T: np.ndarray) -> tuple[float, float]:
     return t, ang
 
 
+#: a floor fit is trusted when its plane holds at least this share of the depth points ...
+FLOOR_MIN_SHARE = 0.08
+#: ... and at most this share lies more than FLOOR_BELOW_M below it (a floor has nothing under it)
+FLOOR_MAX_BELOW = 0.02
+FLOOR_BELOW_M = 0.05
+
+
 def _floor_pose(frame: Frame) -> np.ndarray:
     """world_T_cam of a camera whose world is the gravity frame of its own floor plane
-    (z up, floor z = 0); raises InputError when no floor is found."""
+    (z up, floor z = 0); raises InputError when no floor is found, or when the plane found
+    is not convincingly the floor (it holds under ``FLOOR_MIN_SHARE`` of the depth points,
+    or more than ``FLOOR_MAX_BELOW`` of them lie ``FLOOR_BELOW_M`` below it): with little
+    floor in view, the best plane is often a tilted one through furniture, and a gravity
+    frame fitted to it would tilt the whole map."""
     from real3d.geometry.projection import depth_to_world_points
     from real3d.nav.gravity import floor_alignment
 
@@ -66,7 +77,15 @@ def _floor_pose(frame: Frame) -> np.ndarray:
     if len(pts) < 100:
         raise InputError("too few depth points for a floor fit")
     # Camera frame as world: image-up (-y) is the rough up direction.
-    _, gravity_T_cam = floor_alignment(pts, up_hint=(0.0, -1.0, 0.0))
+    world_T_gravity, gravity_T_cam = floor_alignment(pts, up_hint=(0.0, -1.0, 0.0))
+    height = (pts - world_T_gravity[:3, 3]) @ world_T_gravity[:3, 2]
+    share = float((np.abs(height) < 0.02).mean())
+    below = float((height < -FLOOR_BELOW_M).mean())
+    if share < FLOOR_MIN_SHARE or below > FLOOR_MAX_BELOW:
+        raise InputError(
+            f"no convincing floor (the best plane holds {100 * share:.0f} % of the depth points, "
+            f"{100 * below:.0f} % lie below it)"
+        )
     return gravity_T_cam
 
 
