@@ -434,9 +434,11 @@ def run(
         with seq:
             info = seq.info
             # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
-            z_up = info.format == "real3d" or info.pose_source == "gravity"
-            grav = ("off" if z_up else "floor") if gravity == "auto" else gravity
+            # Without poses every frame is placed by its own floor fit (missing_pose="gravity"),
+            # which is already a z-up frame.
             no_poses = info.pose_source is None
+            z_up = info.format == "real3d" or info.pose_source == "gravity" or no_poses
+            grav = ("off" if z_up else "floor") if gravity == "auto" else gravity
             warning = None
             if no_poses:
                 warning = (

@@ -317,7 +317,9 @@ class Pipeline(StreamRunner):
             pose = f.world_T_cam
             if pose is None and f.depth_m is not None and self.config.missing_pose == "gravity":
                 try:
-                    pose = _floor_pose(f)
+                    # A single frame has nothing better to wait for: its best level plane
+                    # (a desk when the floor is hidden) places it.
+                    pose = _floor_pose(f, strict=False)
                 except Real3DError as e:
                     reason = f"no pose, and no floor for a gravity pose ({e})"
             elif pose is None:

@@ -61,10 +61,10 @@ FLOOR_MAX_BELOW = 0.02
 FLOOR_BELOW_M = 0.05
 
 
-def _floor_pose(frame: Frame) -> np.ndarray:
+def _floor_pose(frame: Frame, strict: bool = True) -> np.ndarray:
     """world_T_cam of a camera whose world is the gravity frame of its own floor plane
-    (z up, floor z = 0); raises InputError when no floor is found, or when the plane found
-    is not convincingly the floor (it holds under ``FLOOR_MIN_SHARE`` of the depth points,
+    (z up, floor z = 0); raises InputError when no floor is found, or (``strict``) when
+    the plane found is not convincingly the floor (it holds under ``FLOOR_MIN_SHARE`` of the depth points,
     or more than ``FLOOR_MAX_BELOW`` of them lie ``FLOOR_BELOW_M`` below it): with little
     floor in view, the best plane is often a tilted one through furniture, and a gravity
     frame fitted to it would tilt the whole map."""
@@ -81,7 +81,7 @@ def _floor_pose(frame: Frame) -> np.ndarray:
     height = (pts - world_T_gravity[:3, 3]) @ world_T_gravity[:3, 2]
     share = float((np.abs(height) < 0.02).mean())
     below = float((height < -FLOOR_BELOW_M).mean())
-    if share < FLOOR_MIN_SHARE or below > FLOOR_MAX_BELOW:
+    if strict and (share < FLOOR_MIN_SHARE or below > FLOOR_MAX_BELOW):
         raise InputError(
             f"no convincing floor (the best plane holds {100 * share:.0f} % of the depth points, "
             f"{100 * below:.0f} % lie below it)"
