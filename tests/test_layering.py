@@ -45,11 +45,13 @@ ALLOWED = {
     "scene": _BASE | {"mapping"},
     "nav": _BASE | {"mapping", "scene"},
     "viz": _BASE | _NETS | {"models", "eval", "mapping", "scene", "nav"},
+    # corrupts frames and scores models under the corruptions, above eval
+    "robust": _BASE | _NETS | {"models", "eval", "train"},
     "pipeline": _BASE | _NETS | {"synth", "models", "deploy", "eval", "mapping", "scene", "nav"},
     "testing": _BASE | {"synth", "mapping", "scene"},
     "cli": _BASE
     | _NETS
-    | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing"},
+    | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing", "robust"},
     "real3d": _BASE | {"pipeline"},
 }
 
