@@ -21,7 +21,21 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Pipeline stages: their runtime code and evaluation take ground truth from real3d.core.gt
 # and never need the data engine.
-STAGES = ("core", "geometry", "io", "nn", "sparse", "models", "eval", "mapping", "scene", "nav", "deploy", "viz")
+STAGES = (
+    "core",
+    "geometry",
+    "io",
+    "nn",
+    "sparse",
+    "models",
+    "eval",
+    "robust",
+    "mapping",
+    "scene",
+    "nav",
+    "deploy",
+    "viz",
+)
 
 # Package -> the real3d packages it may import (its own always). The flow of ARCHITECTURE.md:
 # core <- geometry <- io/synth <- nn/sparse <- models <- train; mapping <- scene/nav;

@@ -52,7 +52,7 @@ def evaluate_robustness(
     """Run ``model.predict`` on each frame clean and under every corruption and severity.
 
     Labelled frames are scored by mIoU against their labels (moved with the image by the
-    geometric corruptions); frames without labels by agreement: mIoU of the corrupted
+    geometric corruptions); frames without labels (or with only void labels) by agreement: mIoU of the corrupted
     prediction against the model's own clean prediction (moved the same way), whose clean
     score is 1. Confusions are summed over all frames before the mIoU is taken.
 
@@ -90,7 +90,8 @@ def evaluate_robustness(
         it = tqdm(it, desc="robustness", unit="frame")
     for i in it:
         frame = get(i)
-        has = frame.labels is not None
+        # a sample of a frame without labels carries all-void labels
+        has = frame.labels is not None and bool(frame.labels.any())
         if labelled is None:
             labelled = has
         elif has != labelled:
