@@ -12,7 +12,7 @@ def make_scene_frame(h: int = 48, w: int = 64, index: int = 3, labelled: bool = 
     3-4 m (depth edges), a few invalid depth pixels, labels, instances, normals, a pose."""
     rng = np.random.default_rng(11)
     v, u = np.mgrid[0:h, 0:w]
-    rgb = np.stack([40 + 3 * u, 60 + 2 * v, 120 + (u + v) % 60], axis=-1).astype(np.float64)
+    rgb = np.stack([40 + u, 60 + v, 100 + (u + v) % 60], axis=-1).astype(np.float64)
     rgb += rng.normal(0, 6, rgb.shape)
     box = (v >= h // 4) & (v < 3 * h // 4) & (u >= w // 4) & (u < w // 2)
     rgb[box] = (180, 60, 40)

@@ -149,14 +149,15 @@ def seg3d(
 NYU_SAMPLE_DATA = "nyuv2-sample"
 
 
-def _robust_frames(data: str):
-    """Frames or a dataset for ``eval robust --data``: the NYUv2 sample, a synth spec, or a
-    recorded sequence (its frames as read, labelled or not)."""
+def _robust_frames(data: str, max_samples: int | None) -> list:
+    """The Frames of ``eval robust --data``: the NYUv2 sample, the first ``max_samples``
+    views of a synth spec (rendered once for all models), or the frames of a recorded
+    sequence as read, labelled or not."""
     if data == NYU_SAMPLE_DATA:
-        import real3d
         from real3d.eval.nyu_sample import load_nyu_sample, nyu_sample_dir
 
-        root = nyu_sample_dir(Path(real3d.__file__).resolve().parents[2])
+        # the checkout holding this source tree (src/real3d/cli/eval_cmd.py)
+        root = nyu_sample_dir(Path(__file__).resolve().parents[3])
         try:
             return [load_nyu_sample(root)]
         except FileNotFoundError as e:
@@ -164,10 +165,16 @@ def _robust_frames(data: str):
 
             raise FormatError(f"--data {NYU_SAMPLE_DATA}: the NYUv2 sample is not in {root} ({e})") from None
     if data == "synth" or data.startswith("synth:"):
-        return data
+        from real3d.eval.segmentation import sample_to_frame
+        from real3d.train.data import open_data
+
+        ds = open_data(data)
+        n = len(ds) if max_samples is None else min(len(ds), max_samples)
+        return [sample_to_frame(ds[i], i) for i in range(n)]
     from real3d.io import open_sequence
 
-    return list(open_sequence(data))
+    frames = list(open_sequence(data))
+    return frames if max_samples is None else frames[:max_samples]
 
 
 @app.command("robust")
@@ -225,7 +232,7 @@ def robust(
     reference = reference or models[0]
     if threads:
         torch.set_num_threads(threads)
-    frames = _robust_frames(data)
+    frames = _robust_frames(data, max_samples)
 
     def load(name: str):
         if name.endswith(".onnx"):

@@ -18,11 +18,15 @@ from real3d.robust._frame_ops import luminance, rgb_to_float
 
 #: luma below which a surface returns no depth (black, IR-absorbing material)
 DARK_LUMA = (0.06, 0.10, 0.14, 0.19, 0.25)
-#: specular highlights: value (max channel) above the first and saturation below 0.25;
-#: holes then grow by the second number of pixels (at a 240-pixel short side)
-SPECULAR_VALUE = (0.95, 0.9, 0.85, 0.8, 0.75)
-SPECULAR_GROW_PX = (0, 1, 2, 3, 4)
-SPECULAR_MAX_SATURATION = 0.25
+#: specular highlights: value (max channel) at least SPECULAR_VALUE, saturation below
+#: SPECULAR_MAX_SATURATION, and brighter than the mean of the surroundings (a window of
+#: SPECULAR_WINDOW_PX) by SPECULAR_CONTRAST, so that a bright matte wall is not a highlight;
+#: holes then grow by SPECULAR_GROW_PX (pixel sizes at a 240-pixel short side)
+SPECULAR_VALUE = (0.96, 0.93, 0.9, 0.87, 0.84)
+SPECULAR_GROW_PX = (0, 1, 2, 3, 5)
+SPECULAR_MAX_SATURATION = 0.2
+SPECULAR_CONTRAST = 0.05
+SPECULAR_WINDOW_PX = 15
 #: share of the pixels at a depth edge that become flying pixels, and the edge band's
 #: half-width in pixels (at a 240-pixel short side)
 FLYING_SHARE = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -58,14 +62,16 @@ def holes_dark(frame: Frame, severity: int, rng: np.random.Generator) -> dict:
 
 
 def holes_specular(frame: Frame, severity: int, rng: np.random.Generator) -> dict:
-    """No depth on glossy highlights: value above ``SPECULAR_VALUE`` with saturation below
-    ``SPECULAR_MAX_SATURATION``, grown by ``SPECULAR_GROW_PX``."""
-    from scipy.ndimage import binary_dilation
+    """No depth on glossy highlights: pixels of value (max channel) at least
+    ``SPECULAR_VALUE``, saturation below ``SPECULAR_MAX_SATURATION`` and brighter than their
+    surroundings by ``SPECULAR_CONTRAST``, grown by ``SPECULAR_GROW_PX``."""
+    from scipy.ndimage import binary_dilation, uniform_filter
 
     x = rgb_to_float(frame.rgb)
     v = x.max(axis=-1)
     sat = np.where(v > 0, (v - x.min(axis=-1)) / np.maximum(v, 1e-6), 0.0)
-    mask = (v >= SPECULAR_VALUE[severity - 1]) & (sat < SPECULAR_MAX_SATURATION)
+    around = uniform_filter(v, size=2 * max(1, _px(frame, SPECULAR_WINDOW_PX)) + 1, mode="nearest")
+    mask = (v >= SPECULAR_VALUE[severity - 1]) & (sat < SPECULAR_MAX_SATURATION) & (v - around >= SPECULAR_CONTRAST)
     grow = _px(frame, SPECULAR_GROW_PX[severity - 1])
     if grow > 0 and mask.any():
         mask = binary_dilation(mask, iterations=grow)
