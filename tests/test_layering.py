@@ -21,7 +21,21 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Pipeline stages: their runtime code and evaluation take ground truth from real3d.core.gt
 # and never need the data engine.
-STAGES = ("core", "geometry", "io", "nn", "sparse", "models", "eval", "mapping", "scene", "nav", "deploy", "viz")
+STAGES = (
+    "core",
+    "geometry",
+    "io",
+    "nn",
+    "sparse",
+    "models",
+    "eval",
+    "robust",
+    "mapping",
+    "scene",
+    "nav",
+    "deploy",
+    "viz",
+)
 
 # Package -> the real3d packages it may import (its own always). The flow of ARCHITECTURE.md:
 # core <- geometry <- io/synth <- nn/sparse <- models <- train; mapping <- scene/nav;
@@ -45,11 +59,13 @@ ALLOWED = {
     "scene": _BASE | {"mapping"},
     "nav": _BASE | {"mapping", "scene"},
     "viz": _BASE | _NETS | {"models", "eval", "mapping", "scene", "nav"},
+    # corrupts frames and scores models under the corruptions, above eval
+    "robust": _BASE | _NETS | {"models", "eval", "train"},
     "pipeline": _BASE | _NETS | {"synth", "models", "deploy", "eval", "mapping", "scene", "nav"},
     "testing": _BASE | {"synth", "mapping", "scene"},
     "cli": _BASE
     | _NETS
-    | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing"}
+    | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing", "robust"}
     | {"real3d"},  # the package root, for real3d --version
     "real3d": _BASE | {"pipeline"},
     # python -m real3d: the command, like the console script

@@ -99,3 +99,52 @@ def test_eval_seg_guided_switch(tmp_path):
     r = CliRunner().invoke(app, args + ["--guided"])
     assert r.exit_code != 0
     assert "guide_radius" in str(r.exception) + r.output
+
+
+def test_eval_robust_writes_the_tables(tmp_path):
+    spec = "synth:kind=home,size=48x64,seed=7,n=2"
+    r = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "robust",
+            "--model",
+            "rgbd-tiny",
+            "--data",
+            spec,
+            "--corruptions",
+            "jpeg,depth_missing",
+            "--severities",
+            "3,5",
+            "--reference",
+            "rgbd-tiny",
+            "--max-samples",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "robustness.json").read_text())
+    assert report["reference"] == "rgbd-tiny" and report["severities"] == [3, 5]
+    (m,) = report["models"]
+    assert m["frames"] == 1 and m["metric"] == "miou" and set(m["scores"]) == {"jpeg", "depth_missing"}
+    assert set(m["scores"]["jpeg"]) == {"3", "5"} and 0.0 <= m["clean"] <= 100.0
+    assert m["mce"] == 1.0  # against itself
+    md = (tmp_path / "robustness.md").read_text()
+    assert "| depth_missing |" in md and "mRR" in md
+
+
+def test_eval_robust_rejects_bad_names_and_severities(tmp_path):
+    base = ["eval", "robust", "--model", "rgbd-tiny", "--data", "synth:kind=home,size=48x64,seed=7,n=1"]
+    for extra, word in (
+        (["--corruptions", "fog"], "fog"),
+        (["--severities", "3,6"], "1..5"),
+        (["--severities", "x"], "severities"),
+    ):
+        r = CliRunner().invoke(app, base + extra + ["--out", str(tmp_path)])
+        assert r.exit_code != 0
+        assert word in str(r.exception) + r.output
+    assert not (tmp_path / "robustness.json").exists()

@@ -1,4 +1,5 @@
-"""``real3d eval seg``: mIoU, per-class IoU and pixel accuracy of a segmentation model."""
+"""``real3d eval seg`` (mIoU, per-class IoU and pixel accuracy of a segmentation model),
+``seg3d`` and ``robust`` (scores under sensor corruptions)."""
 
 from __future__ import annotations
 
@@ -142,3 +143,125 @@ def seg3d(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "metrics.json", json.dumps(res, indent=2))
+
+
+#: ``--data`` value of the labelled real NYUv2 frame in the shared data
+NYU_SAMPLE_DATA = "nyuv2-sample"
+
+
+def _robust_frames(data: str, max_samples: int | None) -> list:
+    """The Frames of ``eval robust --data``: the NYUv2 sample, the first ``max_samples``
+    views of a synth spec (rendered once for all models), or the frames of a recorded
+    sequence as read, labelled or not."""
+    if data == NYU_SAMPLE_DATA:
+        from real3d.eval.nyu_sample import load_nyu_sample, nyu_sample_dir
+
+        # the checkout holding this source tree (src/real3d/cli/eval_cmd.py)
+        root = nyu_sample_dir(Path(__file__).resolve().parents[3])
+        try:
+            return [load_nyu_sample(root)]
+        except FileNotFoundError as e:
+            from real3d.core.errors import FormatError
+
+            raise FormatError(f"--data {NYU_SAMPLE_DATA}: the NYUv2 sample is not in {root} ({e})") from None
+    if data == "synth" or data.startswith("synth:"):
+        from real3d.eval.segmentation import sample_to_frame
+        from real3d.train.data import open_data
+
+        ds = open_data(data)
+        n = len(ds) if max_samples is None else min(len(ds), max_samples)
+        return [sample_to_frame(ds[i], i) for i in range(n)]
+    from real3d.io import open_sequence
+
+    frames = list(open_sequence(data))
+    return frames if max_samples is None else frames[:max_samples]
+
+
+@app.command("robust")
+def robust(
+    model: str = typer.Option(
+        "rgbd-default", "--model", help="Comma-separated pretrained names, .safetensors or .onnx paths."
+    ),
+    data: str = typer.Option(
+        "synth:kind=mixed,size=240x320,seed=7,n=208",
+        "--data",
+        help=f"Data spec, a recorded sequence, or {NYU_SAMPLE_DATA} (the labelled real NYUv2 frame).",
+    ),
+    corruptions: str = typer.Option(
+        "all", "--corruptions", help="Comma-separated corruption names, groups (rgb, depth, geometry) or all."
+    ),
+    severities: str = typer.Option("3,5", "--severities", help="Comma-separated severities in 1..5."),
+    reference: str | None = typer.Option(
+        None, "--reference", help="Model the corruption error is measured against (default: the first --model)."
+    ),
+    out: Path = typer.Option(Path("runs/robust"), "--out", help="Where robustness.json and robustness.md go."),
+    max_samples: int | None = typer.Option(None, "--max-samples", help="Evaluate the first N frames."),
+    seed: int = typer.Option(0, "--seed", help="Corruption seed (with each frame's index)."),
+    head: str = typer.Option("refined", "--head", help="refined | coarse"),
+    threads: int = typer.Option(0, "--threads", help="torch / onnxruntime threads (0 = default)."),
+) -> None:
+    """Score models clean and under sensor corruptions: mIoU (or agreement with the clean
+    prediction on unlabelled frames) per corruption and severity, CE and mCE against the
+    reference model, RR and mRR. Writes robustness.json and robustness.md."""
+    import json
+
+    import torch
+
+    from real3d.cli.values import check_count
+    from real3d.core.errors import ConfigError, InputError
+    from real3d.core.files import atomic_write_text
+    from real3d.robust import evaluate_robustness, parse_corruptions
+    from real3d.robust.corruptions import check_severity
+    from real3d.robust.runner import robustness_report
+
+    names = parse_corruptions(corruptions)
+    try:
+        sevs = tuple(int(v) for v in severities.split(","))
+    except ValueError:
+        raise InputError(f"--severities: expected comma-separated integers in 1..5, got {severities!r}") from None
+    for s in sevs:
+        check_severity(s, "--severities")
+    if head not in ("refined", "coarse"):
+        raise ConfigError(f"--head: expected refined or coarse, got {head!r}")
+    check_count(max_samples, "--max-samples", 1, allow_none=True)
+    check_count(threads, "--threads", 0)
+    check_count(seed, "--seed", 0)
+    models = [m.strip() for m in model.split(",") if m.strip()]
+    if not models:
+        raise ConfigError(f"--model: expected one or more model names, got {model!r}")
+    reference = reference or models[0]
+    if threads:
+        torch.set_num_threads(threads)
+    frames = _robust_frames(data, max_samples)
+
+    def load(name: str):
+        if name.endswith(".onnx"):
+            from real3d.deploy import OrtSegmenter
+
+            return OrtSegmenter(name, threads=threads)
+        from real3d.models import create_model
+
+        return create_model(name)
+
+    tables = {}
+    for name in dict.fromkeys([*models, reference]):
+        typer.echo(f"{name}: {len(names)} corruptions x severities {','.join(map(str, sevs))} on {data}")
+        tables[name] = evaluate_robustness(
+            load(name),
+            frames,
+            names,
+            sevs,
+            head=head,
+            max_samples=max_samples,
+            seed=seed,
+            model_name=name,
+            data_name=data,
+            progress=True,
+        )
+    report, markdown = robustness_report([tables[m] for m in models], tables[reference])
+    report |= {"reference": reference, "severities": list(sevs), "corruptions": list(names)}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "robustness.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "robustness.md", markdown)
+    typer.echo(markdown)
+    typer.echo(f"wrote {out / 'robustness.json'} and {out / 'robustness.md'}")
