@@ -53,3 +53,31 @@ def test_outputs_of_a_run_that_fused_nothing(tmp_path):
     assert path["status"] == "no map" and path["waypoints"] == []
     assert res["metrics"]["map"]["voxels"] == 0
     assert "missing pose" in (tmp_path / "report.md").read_text()
+
+
+def test_topdown_uncertainty_colours_sure_and_unsure_cells():
+    from real3d.core import Intrinsics, look_at
+    from real3d.mapping import SemanticMap
+    from real3d.testing.toyscene import ToyRenderer, boxes_scene
+    from real3d.viz.mapview import labels_and_uncertainty, topdown_uncertainty
+
+    scene = boxes_scene([((0, 0, -0.05), (4, 4, 0.1), 0.0, 5, 1), ((0.0, 0.0, 0.25), (0.6, 0.4, 0.5), 0.3, 10, 2)])
+    K = Intrinsics.from_fov(64, 48, np.radians(70))
+    r = ToyRenderer(scene)
+    frames = [
+        r.render(K, look_at((1.5 * np.cos(a), 1.5 * np.sin(a), 1.2), (0, 0, 0.2)), index=i)
+        for i, a in enumerate(np.linspace(0, 2 * np.pi, 6, endpoint=False))
+    ]
+    sure, unsure = SemanticMap(voxel_size_m=0.05), SemanticMap(voxel_size_m=0.05)
+    even = np.zeros((14, 48, 64), np.float32)
+    even[1:] = 1 / 13
+    for f in frames:
+        sure.integrate(f)  # the frames' own (ground-truth) labels: one class per voxel
+        unsure.integrate(f, even)
+    a, b = topdown_uncertainty(sure), topdown_uncertainty(unsure)
+    drawn_a, drawn_b = (a != 255).any(axis=2), (b != 255).any(axis=2)
+    assert drawn_a.any() and drawn_b.any()
+    # sure cells are pale (high green), unsure ones dark red (low green)
+    assert np.median(a[drawn_a][:, 1]) > 200 and np.median(b[drawn_b][:, 1]) < 40
+    both = labels_and_uncertainty(sure)
+    assert both.shape[1] > a.shape[1] and both.shape[2] == 3

@@ -35,6 +35,46 @@ def topdown_labels(
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
 
 
+def topdown_uncertainty(semantic_map, cell_m: float | None = None, max_px: int = 440, min_px: int = 300) -> np.ndarray:
+    """(H, W, 3) uint8 image of the map from above, laid out as ``topdown_labels``: each
+    cell shows the normalised label entropy (``SemanticMap.label_entropy``, of the fusion)
+    of the highest labelled surface point over it, from pale (sure, 0) through orange to
+    dark red (all classes equally likely, 1); white where nothing was labelled."""
+    sp = semantic_map.semantic_points(use_refinement=False)
+    keep = (sp.labels > 0) & (sp.labels != NYU13.index("ceiling"))
+    pts = sp.points[keep]
+    if not len(pts):
+        raise InputError("topdown_uncertainty: the map has no labelled surface point")
+    ent = semantic_map.label_entropy(sp.rows[keep])
+    lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+    cell = float(cell_m or semantic_map.voxel_size_m)
+    cell = max(cell, float((hi - lo).max()) / max_px)
+    ij = np.floor((pts[:, :2] - lo) / cell).astype(np.int64)
+    w, h = (ij.max(0) + 1).tolist()
+    order = np.argsort(pts[:, 2], kind="stable")
+    # pale yellow -> orange -> dark red
+    stops = np.array([[255, 247, 188], [254, 153, 41], [153, 0, 13]], np.float64)
+    e = np.clip(ent[order], 0.0, 1.0)[:, None]
+    rgb = np.where(
+        e < 0.5, stops[0] + (stops[1] - stops[0]) * (e / 0.5), stops[1] + (stops[2] - stops[1]) * ((e - 0.5) / 0.5)
+    )
+    img = np.full((h, w, 3), 255, np.uint8)
+    img[h - 1 - ij[order, 1], ij[order, 0]] = rgb.round().astype(np.uint8)
+    k = max(1, min_px // max(h, w))
+    return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
+
+
+def labels_and_uncertainty(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
+    """The fusion's labels (left) and their uncertainty (right) side by side."""
+    a = topdown_labels(semantic_map, use_refinement=False, max_px=max_px)
+    b = topdown_uncertainty(semantic_map, max_px=max_px)
+    h = max(a.shape[0], b.shape[0])
+    out = np.full((h, a.shape[1] + gap + b.shape[1], 3), 255, np.uint8)
+    out[: a.shape[0], : a.shape[1]] = a
+    out[: b.shape[0], a.shape[1] + gap :] = b
+    return out
+
+
 def before_after(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
     """The fusion's labels (left) and the refined ones (right) side by side; the map must
     have a refinement."""

@@ -180,6 +180,13 @@ def write_report(
     if pipeline.costmap is not None:
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
+    if len(pipeline.map):
+        from real3d.viz.mapview import labels_and_uncertainty
+
+        try:
+            figs["uncertainty"] = labels_and_uncertainty(pipeline.map)
+        except InputError:
+            pass  # nothing labelled to draw
     if pipeline.map.refinement is not None and len(pipeline.map):
         from real3d.viz.mapview import before_after
 
@@ -284,6 +291,13 @@ def write_report(
             "The semantic map from above (highest labelled surface per cell, ceiling left out): left the "
             "2D segmentation fused over the frames, right the same map after the 3D network "
             f"({(meta.get('map refiner') or '').split(' (')[0]}) refined it; the scene graph uses the right one.",
+        ),
+        (
+            "Where the map is unsure",
+            "uncertainty",
+            "The fused labels from above (left; highest labelled surface per cell, ceiling left out) and "
+            "how sure the map is of them (right): the normalised entropy of each voxel's class evidence, "
+            "pale where one class holds it all, dark red where all classes are equally likely.",
         ),
         (
             "Scene graph",
@@ -407,6 +421,14 @@ def write_run_outputs(
     return result
 
 
+def _mean_label_entropy(semantic_map) -> float | None:
+    """Mean normalised label entropy over the voxels with class evidence (None: none)."""
+    if not len(semantic_map):
+        return None
+    rows = np.flatnonzero(semantic_map.voxel_arrays()["class_weight"] > 0)
+    return float(semantic_map.label_entropy(rows).mean()) if len(rows) else None
+
+
 def _write_outputs(out: Path, *args) -> dict:
     try:
         return _write_files(out, *args)
@@ -474,6 +496,7 @@ def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, s
             "bytes": pipeline.map.nbytes,
             "frames_fused": pipeline.frames_fused,
             "free_cells": pipeline.map.num_free_cells,
+            "mean_label_entropy": _mean_label_entropy(pipeline.map),
         },
         "scene_graph": {
             "objects": len(graph.objects()),
