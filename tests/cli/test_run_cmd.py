@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -93,3 +94,19 @@ def test_run_with_segmentation_tta(tmp_path):
     assert m["run"]["counts"]["fused"] == 3
     assert m["settings"]["segmentation test-time augmentation"] == "flip, scales 1, 1.2"
     assert "flip, scales 1, 1.2" in (out / "report.md").read_text()
+
+
+def test_a_recording_without_intrinsics_fails_at_once_naming_the_flag(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "pairs"
+    root.mkdir()
+    for k in range(2):
+        Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(root / f"{k}.png")
+        Image.fromarray(np.full((24, 32), 1500, np.uint16)).save(root / f"{k}_depth.png")
+    r = CliRunner().invoke(app, ["run", str(root), "--out", str(tmp_path / "out")])
+    from real3d.core.errors import ConfigError
+
+    assert r.exit_code != 0 and isinstance(r.exception, ConfigError), r.output
+    assert "--intrinsics fx,fy,cx,cy,width,height" in str(r.exception)
+    assert not (tmp_path / "out" / "metrics.json").exists()

@@ -115,6 +115,25 @@ def interruptible_outputs(out: Path) -> Iterator[tuple]:
         raise typer.Exit(signals.exit_code)
 
 
+def _check_intrinsics(seq, path) -> None:
+    """Fail before any work when the recording gives no camera intrinsics: every frame would
+    be skipped. Other problems of the first frame are left to the run (it skips and reports)."""
+    from real3d.core.errors import ConfigError, Real3DError
+    from real3d.io.base import MissingIntrinsicsError
+
+    if not hasattr(seq, "__getitem__") or not len(seq):
+        return
+    try:
+        seq[0]
+    except MissingIntrinsicsError:
+        raise ConfigError(
+            f"{path}: the recording gives no camera intrinsics; pass them with "
+            "--intrinsics fx,fy,cx,cy,width,height (pixels)"
+        ) from None
+    except Real3DError:
+        pass
+
+
 def parse_goal(text: str | None):
     """'2.5,-1' -> (2.5, -1.0) world metres."""
     from real3d.core.errors import InputError
@@ -432,6 +451,7 @@ def run(
     with interruptible_outputs(out) as (outputs, signals):
         seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
         with seq:
+            _check_intrinsics(seq, input)
             info = seq.info
             # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
             # Without poses every frame is placed by its own floor fit (missing_pose="gravity"),

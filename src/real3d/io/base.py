@@ -52,6 +52,10 @@ def as_format_error(e: Exception, what: str) -> FormatError:
     return FormatError(f"{what}: damaged input ({type(e).__name__}: {e})")
 
 
+class MissingIntrinsicsError(FormatError):
+    """The recording gives no camera intrinsics and none were passed (``intrinsics=``)."""
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """Options every reader honours.
@@ -467,7 +471,7 @@ class Sequence(abc.ABC):
         # A calibration passed by the caller wins over what the source says.
         intr = opts.intrinsics if opts.intrinsics is not None else raw.intrinsics
         if intr is None:
-            raise FormatError(
+            raise MissingIntrinsicsError(
                 f"{self.format}: {self.path} gives no camera intrinsics for frame {index}; "
                 "pass intrinsics=real3d.Intrinsics(...)"
             )
