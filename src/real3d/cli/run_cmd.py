@@ -417,15 +417,14 @@ def run(
         "1",
         "--seg-scales",
         help="Comma-separated multiples of the model's size to segment at and average, e.g. "
-        "1,1.2 (with --seg-flip about +0.9 held-out mIoU for rgbd-default, 3.5x the "
-        "segmentation time).",
+        "1,1.2: more accurate labels for more segmentation time (figures: docs/pipeline.md).",
     ),
     seg_guided: bool = typer.Option(
         False,
         "--seg-guided",
         help="Upsample the class probabilities along the image's edges, as predict does for the "
-        "shipped weights (+1.3 held-out mIoU for rgbd-default, about 18 ms more per frame on one "
-        "thread of an AVX2 CPU). Off by default for the frame rate.",
+        "shipped weights: more accurate labels for more time per frame (figures: docs/pipeline.md). "
+        "Off by default for the frame rate.",
     ),
     map_refiner: str | None = typer.Option(
         None,
