@@ -10,6 +10,18 @@ import numpy as np
 from real3d.core.errors import InputError, describe_array
 
 
+def normalized_entropy(p: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Entropy of the distributions ``p`` along ``axis`` (K classes, each summing to 1),
+    divided by ``log K``: float32 in [0, 1], 0 where one class has all the probability and 1
+    where all K are equal (0 everywhere when K < 2)."""
+    p = np.asarray(p, np.float64)
+    k = p.shape[axis]
+    if k < 2:
+        return np.zeros(np.delete(p.shape, axis), np.float32)
+    h = -(p * np.log(np.clip(p, 1e-30, None))).sum(axis=axis) / np.log(k)
+    return np.clip(h, 0.0, 1.0).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class SegmentationResult:
     """Per-pixel segmentation of one frame, at the frame's size.
@@ -59,9 +71,4 @@ class SegmentationResult:
         """(H, W) float32 normalised entropy of the class distribution over channels 1..K,
         in [0, 1]: 0 where one class has all the probability, 1 where all K are equal (a
         per-pixel uncertainty map; ``log K`` nats is 1)."""
-        p = self.probs[1:].astype(np.float64, copy=False)
-        k = p.shape[0]
-        if k < 2:
-            return np.zeros(p.shape[1:], np.float32)
-        h = -(p * np.log(np.clip(p, 1e-30, None))).sum(axis=0) / np.log(k)
-        return np.clip(h, 0.0, 1.0).astype(np.float32)
+        return normalized_entropy(self.probs[1:], axis=0)

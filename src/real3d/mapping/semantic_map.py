@@ -50,6 +50,7 @@ from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
 from real3d.core.values import real_array
 from real3d.core.refinement import MapRefinement
+from real3d.core.segmentation import normalized_entropy
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.depth_tests import (
     agrees_with_a_neighbour,
@@ -538,12 +539,11 @@ class SemanticMap(MapStorage):
         rows = rows.astype(np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise InputError(f"label_entropy: rows must be in 0..{len(self) - 1}")
-        k = self.config.num_classes - 1
         post = self.class_posterior(rows)[:, 1:].astype(np.float64)
         post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-30)
-        h = -(post * np.log(np.clip(post, 1e-30, None))).sum(axis=1) / np.log(k)
+        h = normalized_entropy(post, axis=1)
         h[self._class_weight[rows] <= 0] = 1.0
-        return np.clip(h, 0.0, 1.0).astype(np.float32)
+        return h
 
     # ------------------------------------------------------------------ refinement
     @property

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real3d.core.errors import ConfigError, InputError, describe_array
-from real3d.core.segmentation import SegmentationResult
+from real3d.core.segmentation import SegmentationResult, normalized_entropy
 
 STRATEGIES = ("random", "entropy", "margin", "confidence", "coreset", "class_balanced")
 
@@ -75,7 +75,7 @@ def frame_stats(
     p = probs[1:].reshape(probs.shape[0] - 1, -1).astype(np.float64)
     k = p.shape[0]
     top2 = np.sort(p, axis=0)[-2:] if k >= 2 else np.vstack([np.zeros_like(p), p])
-    ent = -(p * np.log(np.clip(p, 1e-30, None))).sum(axis=0) / np.log(max(k, 2))
+    ent = normalized_entropy(p, axis=0)
     share = np.bincount(p.argmax(axis=0), minlength=k).astype(np.float64)
     share /= max(share.sum(), 1.0)
     if embedding is not None:
