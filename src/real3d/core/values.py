@@ -36,6 +36,14 @@ def real_number(x, name: str, unit: str = "") -> float:
     return v
 
 
+def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
+    """``v`` is a Python int (not a bool) within [``lo``, ``hi``] (either bound optional):
+    the test config dataclasses use before they raise their own error."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        return False
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
 def whole_number(x, name: str, unit: str = "") -> int:
     """``x`` as an int: ints, numpy integers and integral floats (640.0) pass; bools,
     strings, None, fractional or non-finite floats raise InputError naming ``name``."""

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.core.values import is_int
 from real3d.core.frame import Frame
 from real3d.core.segmentation import SegmentationResult
 from real3d.models.contract import ConfigCapabilities
@@ -113,17 +114,17 @@ class SegNetConfig:
         for field_name in ("rgb_encoder", "depth_encoder"):
             _check_encoder(getattr(self, field_name), f"SegNetConfig.{field_name}")
         if not isinstance(self.decoder, DecoderConfig) or not all(
-            _is_int(v, 1, MAX_WIDTH) for v in (self.decoder.width, self.decoder.refine_width)
+            is_int(v, 1, MAX_WIDTH) for v in (self.decoder.width, self.decoder.refine_width)
         ):
             raise ConfigError(
                 f"SegNetConfig.decoder: expected width and refine_width integers in 1..{MAX_WIDTH}, "
                 f"got {self.decoder!r}"
             )
         if not isinstance(self.fusion_stages, tuple) or any(
-            not _is_int(s) or s not in range(5) for s in self.fusion_stages
+            not is_int(s) or s not in range(5) for s in self.fusion_stages
         ):
             raise ConfigError(f"SegNetConfig.fusion_stages: expected values in 0..4, got {self.fusion_stages!r}")
-        if not _is_int(self.num_classes, 1, MAX_CLASSES):
+        if not is_int(self.num_classes, 1, MAX_CLASSES):
             raise ConfigError(
                 f"SegNetConfig.num_classes: expected an integer in 1..{MAX_CLASSES} (labels are "
                 f"uint8, 0 = void), got {self.num_classes!r}"
@@ -132,7 +133,7 @@ class SegNetConfig:
         if (
             not isinstance(hw, tuple)
             or len(hw) != 2
-            or not all(_is_int(v, 16, MAX_INFER_SIDE) and v % 16 == 0 for v in hw)
+            or not all(is_int(v, 16, MAX_INFER_SIDE) and v % 16 == 0 for v in hw)
         ):
             raise ConfigError(
                 f"SegNetConfig.infer_hw: expected (H, W), positive multiples of 16 up to {MAX_INFER_SIDE}, got {hw!r}"
@@ -204,13 +205,6 @@ MAX_INFER_SIDE = 8192
 """Longest side of ``SegNetConfig.infer_hw``."""
 
 
-def _is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
-    """``v`` is an int (not a bool) within [lo, hi]."""
-    if isinstance(v, bool) or not isinstance(v, int):
-        return False
-    return (lo is None or v >= lo) and (hi is None or v <= hi)
-
-
 def _check_encoder(enc, where: str) -> None:
     """ConfigError naming ``where`` unless ``enc`` is None or an EncoderConfig with
     integer channels, widths >= 1 and depths >= 0."""
@@ -218,11 +212,11 @@ def _check_encoder(enc, where: str) -> None:
         return
     if not isinstance(enc, EncoderConfig):
         raise ConfigError(f"{where}: expected an EncoderConfig, got {type(enc).__name__}")
-    if not _is_int(enc.in_channels, 1, MAX_WIDTH):
+    if not is_int(enc.in_channels, 1, MAX_WIDTH):
         raise ConfigError(f"{where}.in_channels: expected an integer >= 1, got {enc.in_channels!r}")
-    if not all(_is_int(v, 1, MAX_WIDTH) for v in enc.widths):
+    if not all(is_int(v, 1, MAX_WIDTH) for v in enc.widths):
         raise ConfigError(f"{where}.widths: expected integers in 1..{MAX_WIDTH}, got {enc.widths!r}")
-    if not all(_is_int(v, 0, 64) for v in enc.depths):
+    if not all(is_int(v, 0, 64) for v in enc.depths):
         raise ConfigError(f"{where}.depths: expected integers in 0..64, got {enc.depths!r}")
 
 

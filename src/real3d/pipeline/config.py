@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from real3d.core.errors import ConfigError, InputError
+from real3d.core.values import is_int
 from real3d.mapping.config import PIPELINE_MAP_CONFIG, SemanticMapConfig
 from real3d.models.factory import BACKENDS
 from real3d.nav.costmap import CostmapConfig
@@ -169,9 +170,9 @@ class PipelineConfig:
             ("calibration_frames", 1),
         ):
             value = getattr(self, name)
-            if not (_is_int(value) and value >= low):
+            if not (is_int(value) and value >= low):
                 raise ConfigError(f"PipelineConfig.{name}: expected an int >= {low}, got {value!r}")
-        if self.threads is not None and not (_is_int(self.threads) and self.threads >= 1):
+        if self.threads is not None and not (is_int(self.threads) and self.threads >= 1):
             raise ConfigError(f"PipelineConfig.threads: expected an int >= 1 or None, got {self.threads!r}")
         for name in (
             "max_gap_s",
@@ -209,7 +210,7 @@ class PipelineConfig:
                 f"PipelineConfig: expected pose_max_jump_m >= 0 and pose_max_step_m > 0, got "
                 f"{self.pose_max_jump_m} and {self.pose_max_step_m}"
             )
-        if not (_is_int(self.pose_reanchor_after) and self.pose_reanchor_after >= 1):
+        if not (is_int(self.pose_reanchor_after) and self.pose_reanchor_after >= 1):
             raise ConfigError(
                 f"PipelineConfig.pose_reanchor_after: expected an int >= 1, got {self.pose_reanchor_after!r}"
             )
@@ -221,7 +222,7 @@ class PipelineConfig:
         if not self.trajectory_step_m >= 0:
             raise ConfigError(f"PipelineConfig.trajectory_step_m: expected >= 0, got {self.trajectory_step_m}")
         if self.trajectory_max_points is not None and not (
-            _is_int(self.trajectory_max_points) and self.trajectory_max_points >= 2
+            is_int(self.trajectory_max_points) and self.trajectory_max_points >= 2
         ):
             raise ConfigError(
                 f"PipelineConfig.trajectory_max_points: expected an int >= 2 or None, got "
@@ -229,7 +230,3 @@ class PipelineConfig:
             )
         if not 0 <= self.min_valid_depth < 1:
             raise ConfigError(f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 
 from real3d.core.errors import ConfigError, InputError
+from real3d.core.values import is_int
 from real3d.models.segmentation import (
     check_scales,
 )
@@ -138,7 +139,7 @@ class TrainConfig:
         if self.class_weighting not in ("enet", "none"):
             raise ConfigError(f"TrainConfig.class_weighting: expected 'enet' or 'none', got {self.class_weighting!r}")
         hw = tuple(self.crop_hw) if isinstance(self.crop_hw, (tuple, list)) else ()
-        if len(hw) != 2 or not all(_is_count(v, 16) and v % 16 == 0 for v in hw):
+        if len(hw) != 2 or not all(is_int(v, 16) and v % 16 == 0 for v in hw):
             raise ConfigError(f"TrainConfig.crop_hw: expected (H, W), positive multiples of 16, got {self.crop_hw!r}")
         object.__setattr__(self, "crop_hw", hw)
         for name, low in (
@@ -152,7 +153,7 @@ class TrainConfig:
             ("seed", None),
             ("lovasz_stride", 1),
         ):
-            if not _is_count(getattr(self, name), low):
+            if not is_int(getattr(self, name), low):
                 need = "an integer" + ("" if low is None else f" >= {low}")
                 raise ConfigError(f"TrainConfig.{name}: expected {need}, got {getattr(self, name)!r}")
         # rates: finite, and > 0 (the temperature) or >= 0 (weights; a learning rate of 0
@@ -177,8 +178,3 @@ class TrainConfig:
                 raise ConfigError(
                     f"TrainConfig.{name}: expected a finite number {'>' if strict else '>='} 0, got {v!r}"
                 )
-
-
-def _is_count(v, low: int | None) -> bool:
-    """``v`` is an int (not a bool), at least ``low`` when given."""
-    return not isinstance(v, bool) and isinstance(v, int) and (low is None or v >= low)

@@ -31,7 +31,7 @@ from real3d.models.segmentation import (
     resize_inputs,
 )
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
-from real3d.train.config import TrainConfig, _is_count  # noqa: F401 (TrainConfig re-exported: its home was this module)
+from real3d.train.config import TrainConfig  # noqa: F401 (re-exported: its home was this module)
 from real3d.train.data import ScheduleDataset, StepSampler, open_data
 from real3d.train.losses import (
     class_weights_from_counts,
