@@ -22,7 +22,7 @@ def main() -> None:
     from real3d.eval.breakdown import DistanceBreakdown
     from real3d.eval.segmentation import sample_to_frame
     from real3d.models import load_model
-    from real3d.train.data import open_data
+    from real3d.train.data import open_data, spec_cache_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="rgbd-default,rgb-default")
@@ -35,9 +35,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    cache = (
-        Path(args.cache) / args.heldout.replace(":", "_").replace(",", "_").replace("=", "-") if args.cache else None
-    )
+    cache = spec_cache_dir(args.cache, args.heldout) if args.cache else None
     data = open_data(args.heldout, cache)
     out = {"machine": describe_machine(("numpy", "torch")), "heldout": args.heldout, "models": {}}
     print(out["machine"])

@@ -24,11 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _frames(spec: str, cache: Path | None, limit: int | None):
     from real3d.eval.segmentation import sample_to_frame
-    from real3d.train.data import open_data
+    from real3d.train.data import open_data, spec_cache_dir
 
-    data = open_data(
-        spec, None if cache is None else cache / spec.replace(":", "_").replace(",", "_").replace("=", "-")
-    )
+    data = open_data(spec, None if cache is None else spec_cache_dir(cache, spec))
     n = len(data) if limit is None else min(limit, len(data))
     for i in range(n):
         yield sample_to_frame(data[i], i)

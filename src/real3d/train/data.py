@@ -304,6 +304,12 @@ def calibration_frames(n: int, size_hw: tuple[int, int]) -> list:
     return list(generate_sequence(11, n, size=tuple(size_hw), kind="home", noise=True).frames)
 
 
+def spec_cache_dir(root: str | Path, spec: str) -> Path:
+    """A folder under ``root`` named after the data spec (``:``, ``,`` and ``=`` replaced),
+    for callers that keep one rendered cache per spec (``open_data(spec, spec_cache_dir(...))``)."""
+    return Path(root) / spec.replace(":", "_").replace(",", "_").replace("=", "-")
+
+
 def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, progress: bool = False) -> Dataset:
     """Dataset of samples for a data spec (see the module docstring); with ``cache_dir``,
     the samples are rendered/read once into a memory-mapped cache there.
