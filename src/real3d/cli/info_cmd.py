@@ -22,6 +22,122 @@ def _parse_intrinsics(text: str | None):
     return Intrinsics(*vals[:4], int(vals[4]), int(vals[5]))
 
 
+#: ``open_sequence`` keyword of each ROS bag option of the command line
+BAG_FLAGS = {
+    "rgb_topic": "--rgb-topic",
+    "depth_topic": "--depth-topic",
+    "camera_info_topic": "--info-topic",
+    "pose_topic": "--pose-topic",
+    "world_frame": "--world-frame",
+}
+
+
+def input_options(
+    path: Path,
+    format: str | None,
+    *,
+    intrinsics: str | None = None,
+    depth_encoding: str | None = None,
+    depth_scale: float | None = None,
+    **bag: str | None,
+) -> tuple[str, dict]:
+    """(format, ``open_sequence`` keyword options) from the input options the ``run``,
+    ``info``, ``segment`` and ``batch`` commands share.
+
+    Args:
+        format: ``--format``, or None to detect it from ``path``.
+        intrinsics: ``--intrinsics`` text (fx,fy,cx,cy,width,height, pixels).
+        depth_encoding: ``--depth-encoding`` (folder formats: mm | tum | sun | nyu_disparity).
+        depth_scale: ``--depth-scale``, metres per stored depth unit.
+        **bag: the keys of ``BAG_FLAGS`` (topics, tf frame), None when not given.
+
+    Raises:
+        ConfigError: a bag option for an input that is no ROS bag, ``--depth-encoding`` for
+            a format without that option, a depth scale out of range.
+        FormatError: ``path`` missing or of no known format (when ``format`` is None).
+    """
+    from real3d.core import ConfigError
+    from real3d.io import detect_format
+    from real3d.io.base import MAX_DEPTH_SCALE_M
+
+    fmt = format or detect_format(path)
+    opts: dict = {}
+    intr = _parse_intrinsics(intrinsics)
+    if intr is not None:
+        opts["intrinsics"] = intr
+    if depth_encoding is not None:
+        if fmt not in ("folder", "pairs"):
+            raise ConfigError(
+                f"--depth-encoding applies to plain folders (formats folder, pairs); {path} is read as {fmt!r}"
+                + ("; use --depth-scale to set the depth unit" if fmt != "folder" else "")
+            )
+        opts["depth_encoding"] = depth_encoding
+    if depth_scale is not None:
+        if not (np.isfinite(depth_scale) and 0 < depth_scale <= MAX_DEPTH_SCALE_M):
+            hint = (
+                f" (units per metre? pass {1 / depth_scale:.6g})"
+                if np.isfinite(depth_scale) and depth_scale > 1
+                else ""
+            )
+            raise ConfigError(
+                f"--depth-scale: expected metres per stored depth unit in (0, {MAX_DEPTH_SCALE_M:g}], such as "
+                f"0.001 for millimetres or 0.0002 for TUM's 5000 per metre, got {depth_scale!r}{hint}"
+            )
+        opts["depth_scale_m"] = float(depth_scale)
+    unknown = sorted(set(bag) - set(BAG_FLAGS))
+    if unknown:
+        raise ConfigError(f"input_options: unknown option(s) {', '.join(unknown)}; valid: {', '.join(BAG_FLAGS)}")
+    given = {k: v for k, v in bag.items() if v is not None}
+    if given and fmt != "rosbag":
+        flags = ", ".join(BAG_FLAGS[k] for k in given)
+        raise ConfigError(f"{flags}: for ROS bag inputs only; {path} is read as {fmt!r}")
+    opts.update(given)
+    return fmt, opts
+
+
+#: depth of a room: the median of a frame's valid depth lies in this range (metres) ...
+ROOM_MEDIAN_M = (0.25, 6.0)
+#: ... and its largest value below this (metres); otherwise the scale is probably wrong
+ROOM_MAX_M = 25.0
+#: median depth of a typical indoor frame, metres (to rank suggested scales)
+TYPICAL_MEDIAN_M = 2.0
+#: depth units a recording commonly uses, metres per stored value
+COMMON_DEPTH_SCALES_M = (1e-3, 2e-4, 1e-4, 1.0)
+
+
+def depth_scale_warning(depth_m: np.ndarray, unit_m: float | None) -> str | None:
+    """Why ``depth_m`` (valid pixels > 0, metres) looks unlike a room, with the
+    ``--depth-scale`` values that would make it look like one; None when it looks right.
+
+    Args:
+        depth_m: depth values of one or more frames, metres, 0 = invalid (any shape).
+        unit_m: metres per stored unit the depth was decoded with (for the suggestion),
+            or None when not known.
+    """
+    v = np.asarray(depth_m, np.float64).ravel()
+    v = v[v > 0]
+    if v.size == 0:
+        return None
+    med, top = float(np.median(v)), float(v.max())
+    if ROOM_MEDIAN_M[0] <= med <= ROOM_MEDIAN_M[1] and top <= ROOM_MAX_M:
+        return None
+    msg = (
+        f"depth median {med:.3g} m, max {top:.3g} m is unlike a room (median {ROOM_MEDIAN_M[0]:g}-"
+        f"{ROOM_MEDIAN_M[1]:g} m, max <= {ROOM_MAX_M:g} m): is the depth scale wrong?"
+    )
+    if unit_m is not None:
+        fits = [
+            s
+            for s in COMMON_DEPTH_SCALES_M
+            if s != unit_m and 0.5 <= med * s / unit_m <= 4.0 and top * s / unit_m <= ROOM_MAX_M
+        ]
+        msg += f" It was read as {unit_m:g} m per stored unit"
+        # the common unit that puts the median nearest a typical room's (2 m, in ratio)
+        fits.sort(key=lambda s: abs(np.log(med * s / unit_m / TYPICAL_MEDIAN_M)))
+        msg += f"; try --depth-scale {fits[0]:g}" if fits else ""
+    return msg
+
+
 #: bad frames whose reason ``info`` prints below its table
 _MAX_REASONS = 5
 
@@ -39,20 +155,48 @@ def info(
     intrinsics: str | None = typer.Option(
         None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration."
     ),
+    depth_encoding: str | None = typer.Option(
+        None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity."
+    ),
+    depth_scale: float | None = typer.Option(
+        None,
+        "--depth-scale",
+        help="Metres per stored depth unit (0.001 = millimetres), replacing what the reader assumes.",
+    ),
+    rgb_topic: str | None = typer.Option(None, "--rgb-topic", help="ROS bags: colour image topic."),
+    depth_topic: str | None = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic."),
+    info_topic: str | None = typer.Option(
+        None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
+    ),
+    pose_topic: str | None = typer.Option(
+        None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
+    ),
+    world_frame: str | None = typer.Option(
+        None, "--world-frame", help="ROS bags: tf frame poses are expressed in (default: the tf tree's root)."
+    ),
 ) -> None:
     """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage,
-    label set and the frames that cannot be used (with reasons) of PATH."""
+    label set and the frames that cannot be used (with reasons) of PATH; for a ROS bag,
+    its topics with their types and message counts."""
     from rich.console import Console
     from rich.table import Table
 
     from real3d.core import FormatError
     from real3d.io import open_sequence
 
-    opts = {}
-    intr = _parse_intrinsics(intrinsics)
-    if intr is not None:
-        opts["intrinsics"] = intr
-    with open_sequence(path, format=format, **opts) as seq:
+    fmt, opts = input_options(
+        path,
+        format,
+        intrinsics=intrinsics,
+        depth_encoding=depth_encoding,
+        depth_scale=depth_scale,
+        rgb_topic=rgb_topic,
+        depth_topic=depth_topic,
+        camera_info_topic=info_topic,
+        pose_topic=pose_topic,
+        world_frame=world_frame,
+    )
+    with open_sequence(path, format=fmt, **opts) as seq:
         meta = seq.info
         n = meta.num_frames
         decoded, errors = [], {}
@@ -94,6 +238,7 @@ def info(
         )
         table.add_row("depth encoding", meta.depth_encoding or "unknown")
         depths = [f.depth_m for f in decoded if f.depth_m is not None]
+        scale_warning = None
         if depths:
             d = np.concatenate([x.ravel() for x in depths])
             v = d[d > 0]
@@ -105,6 +250,8 @@ def info(
                     f"valid {100 * share:.1f} %  min {p[0]:.3f}  "
                     f"median {p[1]:.3f}  max {p[2]:.3f}  ({len(depths)} frames)",
                 )
+                scale_warning = depth_scale_warning(v, seq.options.depth_scale_m or seq.assumed_depth_unit_m())
+                table.add_row("depth scale", "plausible for a room" if scale_warning is None else "check: see below")
             else:
                 table.add_row("depth (m)", f"no valid depth in {len(depths)} frames")
         else:
@@ -117,6 +264,7 @@ def info(
         else:
             table.add_row("poses", meta.pose_source or "none")
         table.add_row("labels", meta.label_set or "none")
+        topics = meta.extra.pop("topics", None)
         for key, val in meta.extra.items():
             table.add_row(key, str(val))
         if bad:
@@ -136,6 +284,12 @@ def info(
         )
         console = Console()
         console.print(table)
+        if topics:
+            console.print("topics:", soft_wrap=True, markup=False, highlight=False)
+            for line in topics:
+                console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+        if scale_warning is not None:
+            console.print(f"warning: {scale_warning}", style="yellow", soft_wrap=True, markup=False, highlight=False)
         # Below the table and unwrapped: the messages name paths and must stay whole.
         shown = sorted(bad.items())[:_MAX_REASONS]
         for k, reason in shown:

@@ -130,6 +130,8 @@ def _check_intrinsics(seq, path) -> None:
             f"{path}: the recording gives no camera intrinsics; pass them with "
             "--intrinsics fx,fy,cx,cy,width,height (pixels)"
         ) from None
+    except ConfigError:
+        raise  # an option that does not fit the recording (e.g. --depth-scale on disparity)
     except Real3DError:
         pass
 
@@ -352,21 +354,23 @@ def open_input(
     depth_encoding: str | None,
     stride: int,
     max_frames: int | None,
+    depth_scale: float | None = None,
+    **bag: str | None,
 ):
     """``open_sequence`` with the command's options (``--depth-encoding`` says how depth is
-    stored in plain folders, e.g. ``tum`` for ``N.png`` + ``N_depth.png`` TUM pairs)."""
-    from real3d.cli.info_cmd import _parse_intrinsics
+    stored in plain folders, e.g. ``tum`` for ``N.png`` + ``N_depth.png`` TUM pairs;
+    ``--depth-scale`` the metres per stored unit for any linear encoding; ``bag`` the ROS
+    bag options of ``info_cmd.BAG_FLAGS``)."""
+    from real3d.cli.info_cmd import input_options
     from real3d.io import open_sequence
 
-    opts = {"stride": stride}
+    fmt, opts = input_options(
+        path, format, intrinsics=intrinsics, depth_encoding=depth_encoding, depth_scale=depth_scale, **bag
+    )
+    opts["stride"] = stride
     if max_frames is not None:
         opts["max_frames"] = max_frames
-    intr = _parse_intrinsics(intrinsics)
-    if intr is not None:
-        opts["intrinsics"] = intr
-    if depth_encoding is not None:
-        opts["depth_encoding"] = depth_encoding
-    return open_sequence(path, format=format, **opts)
+    return open_sequence(path, format=fmt, **opts)
 
 
 def run(
@@ -403,6 +407,22 @@ def run(
     ),
     depth_encoding: str | None = typer.Option(
         None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity."
+    ),
+    depth_scale: float | None = typer.Option(
+        None,
+        "--depth-scale",
+        help="Metres per stored depth unit (0.001 = millimetres, 0.0002 = TUM), replacing what the reader assumes.",
+    ),
+    rgb_topic: str | None = typer.Option(None, "--rgb-topic", help="ROS bags: colour image topic."),
+    depth_topic: str | None = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic."),
+    info_topic: str | None = typer.Option(
+        None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
+    ),
+    pose_topic: str | None = typer.Option(
+        None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
+    ),
+    world_frame: str | None = typer.Option(
+        None, "--world-frame", help="ROS bags: tf frame poses are expressed in (default: the tf tree's root)."
     ),
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
     gravity: str = typer.Option(
@@ -448,7 +468,20 @@ def run(
     # --out is checked (and its staging folder made) before the input is opened or a
     # model loaded: a bad output folder fails at once, not after the whole run.
     with interruptible_outputs(out) as (outputs, signals):
-        seq = open_input(input, format, intrinsics, depth_encoding, stride, max_frames)
+        seq = open_input(
+            input,
+            format,
+            intrinsics,
+            depth_encoding,
+            stride,
+            max_frames,
+            depth_scale,
+            rgb_topic=rgb_topic,
+            depth_topic=depth_topic,
+            camera_info_topic=info_topic,
+            pose_topic=pose_topic,
+            world_frame=world_frame,
+        )
         with seq:
             _check_intrinsics(seq, input)
             info = seq.info
@@ -493,6 +526,11 @@ def run(
                 "gravity": grav,
                 "poses": info.pose_source or "none",
             }
+            if depth_scale is not None:
+                meta["depth scale"] = f"{depth_scale:g} m per stored unit (--depth-scale)"
+            for key in ("rgb_topic", "depth_topic", "camera_info_topic", "pose_topic"):
+                if info.extra.get(key):
+                    meta[key.replace("_", " ")] = info.extra[key]
             if seg_flip or scales != (1.0,):
                 meta["segmentation test-time augmentation"] = (
                     ("flip, " if seg_flip else "") + "scales " + ", ".join(f"{v:g}" for v in scales)

@@ -27,6 +27,13 @@ from real3d.io.nyu_tables import nyu894_to_40
 #: Label sets a reader can deliver in ``Frame.labels`` (uint8, 0 = void).
 LABEL_SETS = ("nyu13", "nyu40")
 
+#: largest ``ReadOptions.depth_scale_m``: 1 stored unit = 1 m (float metres)
+MAX_DEPTH_SCALE_M = 1.0
+#: metres per stored unit of the linear depth encodings a ``depth_encoding`` option names
+LINEAR_DEPTH_UNITS_M = {"mm": 1e-3, "tum": 1 / 5000, "sun": 1e-3}
+#: metres per stored unit of the formats whose depth encoding is fixed
+FORMAT_DEPTH_UNITS_M = {"tum": 1 / 5000, "real3d": 1e-3, "scannet": 1e-3, "sunrgbd": 1e-3, "nyu_labeled": 1.0}
+
 #: What decoding libraries (PIL, h5py, zlib, struct, rosbags, numpy) raise for damaged
 #: bytes; a reader turns these into :class:`FormatError` for the one frame they belong to.
 DAMAGED_INPUT_ERRORS = (
@@ -76,6 +83,11 @@ class ReadOptions:
             and skipped.
         intrinsics: colour-camera intrinsics to use where the source has none (or to
             override them), for the source image size.
+        depth_scale_m: metres per stored depth unit (0.001 for millimetres, 0.0002 for TUM's
+            5000 per metre), replacing the unit the reader assumes for the source
+            (:meth:`Sequence.assumed_depth_unit_m`); None keeps it. A value in
+            ``(0, MAX_DEPTH_SCALE_M]``; readers whose depth is not linear in the stored value
+            (disparity) refuse it with ConfigError.
     """
 
     resize: tuple[int, int] | float | None = None
@@ -85,6 +97,7 @@ class ReadOptions:
     label_set: str = "nyu13"
     strict: bool = False
     intrinsics: Intrinsics | None = None
+    depth_scale_m: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
@@ -119,6 +132,17 @@ class ReadOptions:
             raise ConfigError(
                 f"ReadOptions.intrinsics: expected real3d.Intrinsics, got {type(self.intrinsics).__name__}"
             )
+
+        if self.depth_scale_m is not None:
+            v = self.depth_scale_m
+            ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
+            if not (ok and np.isfinite(v) and 0 < v <= MAX_DEPTH_SCALE_M):
+                hint = f" (units per metre? pass 1/{v:g} = {1 / v:.6g})" if ok and np.isfinite(v) and v > 1 else ""
+                raise ConfigError(
+                    f"ReadOptions.depth_scale_m: expected metres per stored depth unit in (0, "
+                    f"{MAX_DEPTH_SCALE_M:g}], e.g. 0.001 for millimetres, got {v!r}{hint}"
+                )
+            object.__setattr__(self, "depth_scale_m", float(v))
 
     @classmethod
     def split(cls, options: dict) -> tuple[ReadOptions, dict]:
@@ -221,6 +245,9 @@ class RawFrame:
         depth_clean_m: (H, W) float32 noise-free depth in metres (synthetic data) or None;
             resized like depth, not counted in the statistics.
         meta: extra per-frame facts, copied into ``Frame.meta``.
+        depth_unit_m: metres per stored unit the reader decoded ``depth_m`` with (0.001 for
+            16-bit millimetres, 1.0 for float metres), when it varies per frame; None = the
+            sequence's :meth:`Sequence.assumed_depth_unit_m`.
     """
 
     rgb: np.ndarray
@@ -235,6 +262,7 @@ class RawFrame:
     instances: np.ndarray | None = None
     depth_clean_m: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    depth_unit_m: float | None = None
 
 
 def resize_rgb(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
@@ -339,6 +367,22 @@ class Sequence(abc.ABC):
 
     def close(self) -> None:
         """Release open files."""
+
+    def assumed_depth_unit_m(self) -> float | None:
+        """Metres per stored depth unit this reader decodes with, for depth stored linearly
+        (integers in mm or TUM units, float metres); None where depth is not linear in the
+        stored value (disparity) or the unit is not known. ``ReadOptions.depth_scale_m``
+        replaces it. Readers with an encoding option say it through ``depth_encoding``
+        (a name of ``LINEAR_DEPTH_UNITS_M``), ``depth_scale`` or ``depth_shift`` (units
+        per metre)."""
+        encoding = getattr(self, "depth_encoding", None)
+        if encoding is not None:
+            return LINEAR_DEPTH_UNITS_M.get(encoding)
+        for per_metre in ("depth_scale", "depth_shift"):
+            v = getattr(self, per_metre, None)
+            if isinstance(v, (int, float)) and v > 0:
+                return 1.0 / float(v)
+        return FORMAT_DEPTH_UNITS_M.get(self.format)
 
     # -- known-bad frames ----------------------------------------------------------------
     def known_bad(self) -> list[SkippedFrame]:
@@ -452,6 +496,20 @@ class Sequence(abc.ABC):
         self.stats.frames_skipped += 1
         warnings.warn(f"{self.format}: skipping frame {k}: {e}", stacklevel=stacklevel)
 
+    def _rescale_depth(self, depth_m: np.ndarray, unit_m: float | None) -> np.ndarray:
+        """``depth_m`` decoded with ``unit_m`` (or the assumed unit) metres per stored unit,
+        re-expressed with ``ReadOptions.depth_scale_m`` instead."""
+        unit = unit_m if unit_m is not None else self.assumed_depth_unit_m()
+        if unit is None:
+            raise ConfigError(
+                f"{self.format}: depth_scale_m (--depth-scale) applies to depth stored linearly (integer "
+                f"units or float metres); {self.path} stores depth in a form that is not (e.g. disparity)"
+            )
+        factor = self.options.depth_scale_m / unit
+        if factor == 1.0:
+            return depth_m
+        return np.asarray(depth_m, np.float32) * np.float32(factor)
+
     def _output_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
         r = self.options.resize
         if r is None:
@@ -477,6 +535,8 @@ class Sequence(abc.ABC):
             )
         depth = raw.depth_m
         stats_update = {}
+        if depth is not None and opts.depth_scale_m is not None:
+            depth = self._rescale_depth(depth, raw.depth_unit_m)
         if depth is not None:
             depth, n_bad = sanitize_depth(depth)
             stats_update["depth_pixels"] = depth.size

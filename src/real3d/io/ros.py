@@ -82,6 +82,12 @@ class RosbagSequence(Sequence):
         max_dt_s: colour/depth pairing tolerance in seconds (bag time).
         world_frame: tf frame poses are expressed in; None = the root of the camera's tf tree.
         max_pose_dt_s: how far a dynamic transform may be from the image time, seconds.
+        pose_topic: the one ``tf2_msgs/TFMessage`` or ``nav_msgs/Odometry`` topic dynamic
+            poses come from (``/tf_static`` is read as well); None = every tf and odometry
+            topic.
+
+    Depth in millimetres (16UC1, mono16, 16-bit PNG) has a unit of 0.001 m per stored value
+    and float depth (32FC1) of 1 m; ``ReadOptions.depth_scale_m`` replaces either.
     """
 
     format = "rosbag"
@@ -97,6 +103,7 @@ class RosbagSequence(Sequence):
         max_dt_s: float = 0.02,
         world_frame: str | None = None,
         max_pose_dt_s: float = 0.1,
+        pose_topic: str | None = None,
     ) -> None:
         super().__init__(path, options)
         from rosbags.highlevel import AnyReader
@@ -118,7 +125,7 @@ class RosbagSequence(Sequence):
         except Exception as e:  # rosbags raises several unrelated types for bad files
             raise FormatError(f"rosbag: cannot open {p}: {type(e).__name__}: {e} (cut short or not a bag?)") from None
         try:
-            self._choose_topics(rgb_topic, depth_topic, camera_info_topic)
+            self._choose_topics(rgb_topic, depth_topic, camera_info_topic, pose_topic)
         except Exception:
             self.close()
             raise
@@ -127,22 +134,32 @@ class RosbagSequence(Sequence):
         self._intrinsics_read = False
         self._tf: _TFBuffer | None = None
         self._camera_frame: str | None = None
+        self._depth_unit_m: float | None = None
 
     # -- topics ------------------------------------------------------------------------
-    def _choose_topics(self, rgb_topic, depth_topic, info_topic) -> None:
+    def _choose_topics(self, rgb_topic, depth_topic, info_topic, pose_topic=None) -> None:
         conns = self._reader.connections
         by_topic: dict[str, list] = {}
         for c in conns:
             by_topic.setdefault(c.topic, []).append(c)
         types = {t: cs[0].msgtype for t, cs in by_topic.items()}
+        #: topic -> (message type, number of messages), every topic of the recording
+        self.topic_counts = {t: (types[t], sum(int(c.msgcount) for c in cs)) for t, cs in sorted(by_topic.items())}
         images = sorted(t for t, ty in types.items() if ty in (IMAGE, COMPRESSED))
         self.topics = dict(sorted(types.items()))
 
-        def pick(given, candidates, what):
+        def pick(given, candidates, what, expect=None):
             if given is not None:
                 if given not in by_topic:
                     raise ConfigError(
                         f"rosbag: no topic {given!r} in {self.path}; topics: " + ", ".join(sorted(by_topic))
+                    )
+                if expect is not None and types[given] not in expect:
+                    raise ConfigError(
+                        f"rosbag: {what} topic {given!r} carries {types[given]}; expected "
+                        + " or ".join(expect)
+                        + ". Such topics: "
+                        + (", ".join(t for t, ty in types.items() if ty in expect) or "none")
                     )
                 return given
             return candidates[0] if candidates else None
@@ -152,8 +169,8 @@ class RosbagSequence(Sequence):
             (t for t in images if t not in depth_c),
             key=lambda t: (not any(k in t.lower() for k in ("color", "rgb")), t),
         )
-        self.depth_topic = pick(depth_topic, depth_c, "depth")
-        self.rgb_topic = pick(rgb_topic, color_c, "colour")
+        self.depth_topic = pick(depth_topic, depth_c, "depth", (IMAGE, COMPRESSED))
+        self.rgb_topic = pick(rgb_topic, color_c, "colour", (IMAGE, COMPRESSED))
         if self.rgb_topic is None:
             raise FormatError(
                 f"rosbag: no colour image topic in {self.path}; topics: "
@@ -162,14 +179,22 @@ class RosbagSequence(Sequence):
         if self.depth_topic is None:
             raise FormatError(
                 f"rosbag: no depth image topic (an image topic with 'depth' in "
-                f"its name) in {self.path}; pass depth_topic="
+                f"its name) in {self.path}; pass depth_topic= (--depth-topic); image topics: "
+                + (", ".join(images) or "none")
             )
         infos = [t for t, ty in types.items() if ty == CAMERA_INFO]
         infos.sort(key=lambda t: -_common_prefix(t, self.rgb_topic))
-        self.camera_info_topic = pick(info_topic, infos, "camera info")
+        self.camera_info_topic = pick(info_topic, infos, "camera info", (CAMERA_INFO,))
         self._conn = {k: by_topic[t] for k, t in (("c", self.rgb_topic), ("d", self.depth_topic))}
-        self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES]
-        self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY]
+        self.pose_topic = pose_topic
+        if pose_topic is not None:
+            pick(pose_topic, [], "pose", (*TF_TYPES, ODOMETRY))
+
+        def dynamic(t: str) -> bool:
+            return pose_topic is None or t == pose_topic or "static" in t
+
+        self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES and dynamic(t)]
+        self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY and dynamic(t)]
         self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
 
     def close(self) -> None:
@@ -299,8 +324,11 @@ class RosbagSequence(Sequence):
             rgb = decode_image_color(cmsg)
         if dconn.msgtype == COMPRESSED:
             depth_m, invalid = decode_compressed_depth(dmsg)
+            float_depth = str(dmsg.format).startswith("32FC1")
         else:
             depth_m, invalid = decode_image_depth(dmsg)
+            float_depth = str(dmsg.encoding) == "32FC1"
+        self._depth_unit_m = 1.0 if float_depth else 1e-3
         t = _stamp_s(cmsg.header)
         frame_id = str(cmsg.header.frame_id).lstrip("/")
         if self._camera_frame is None:
@@ -313,7 +341,13 @@ class RosbagSequence(Sequence):
             world_T_cam=self._pose_at(frame_id, t),
             timestamp_s=t,
             meta={"frame_id": frame_id, "depth_stamp_s": _stamp_s(dmsg.header)},
+            depth_unit_m=1.0 if float_depth else 1e-3,
         )
+
+    def assumed_depth_unit_m(self) -> float | None:
+        """0.001 (millimetres) or 1.0 (float metres) as the last decoded depth message said;
+        None before any was decoded."""
+        return self._depth_unit_m
 
     def _camera_intrinsics(self) -> Intrinsics | None:
         """Intrinsics from the first usable CameraInfo message (one that cannot be decoded
@@ -405,7 +439,9 @@ class RosbagSequence(Sequence):
                 "rgb_topic": self.rgb_topic,
                 "depth_topic": self.depth_topic,
                 "camera_info_topic": self.camera_info_topic,
+                **({"pose_topic": self.pose_topic} if self.pose_topic else {}),
                 "ros": 1 if not self._reader.is2 else 2,
+                "topics": [f"{t} [{ty.replace('/msg/', '/')}] x{n}" for t, (ty, n) in self.topic_counts.items()],
                 **self._info_problems(),
             },
         )
