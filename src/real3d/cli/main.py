@@ -22,12 +22,14 @@ def _register() -> None:
         export_cmd,
         info_cmd,
         run_cmd,
+        segment_cmd,
         synth_cmd,
         train_cmd,
     )
 
     app.command("demo")(demo_cmd.demo)
     app.command("run")(run_cmd.run)
+    app.command("segment")(segment_cmd.segment)
     app.command("bench")(bench_cmd.bench)
     app.command("synth")(synth_cmd.synth)
     app.command("info")(info_cmd.info)
