@@ -16,6 +16,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from real3d.cli import (
+        batch_cmd,
         bench_cmd,
         demo_cmd,
         eval_cmd,
@@ -30,6 +31,7 @@ def _register() -> None:
     app.command("demo")(demo_cmd.demo)
     app.command("run")(run_cmd.run)
     app.command("segment")(segment_cmd.segment)
+    app.command("batch")(batch_cmd.batch)
     app.command("bench")(bench_cmd.bench)
     app.command("synth")(synth_cmd.synth)
     app.command("info")(info_cmd.info)

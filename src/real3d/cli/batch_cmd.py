@@ -1,0 +1,281 @@
+"""``real3d batch INPUTS... --out DIR``: ``real3d run`` over many sequences.
+
+Each input is a recording path, a glob pattern (quoted, so the shell leaves it alone) or a
+``.txt`` list of paths (one per line, ``#`` starts a comment, relative paths are relative to
+the list's folder). Every sequence runs as its own ``real3d run`` process (a crash, a
+memory error or a hang in one cannot take the others down; ``--jobs`` run side by side)
+into ``DIR/NAME/``, NAME being the sequence's file or folder name (``-2``, ``-3`` ... after
+repeated names). Its console output goes to ``DIR/logs/NAME.log``.
+
+Resuming: a sequence whose ``DIR/NAME/metrics.json`` says it ran complete (not partial)
+on the same input is skipped (``--force`` runs it again). A failing sequence is reported
+and the others go on. ``DIR/batch_summary.json`` (and a table on the console) lists each
+sequence's status (``done``, ``done earlier``, ``failed``), its figures and, for failures,
+the reason; the command exits 1 when any sequence failed.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import typer
+
+#: batch_summary.json's schema name and version
+SUMMARY_SCHEMA = "real3d.batch"
+SUMMARY_VERSION = 1
+#: lines of a failed run's output kept as its reason
+_REASON_LINES = 3
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """The sequences named by ``items`` (paths, glob patterns, ``.txt`` lists), each once,
+    in the order given (a pattern's matches sorted).
+
+    Raises:
+        InputError: an item that names nothing (a missing path, a pattern without matches,
+            an empty list), or a list line that names a missing path.
+    """
+    from real3d.core.errors import InputError
+
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_file() and p.suffix.lower() == ".txt":
+            lines = [ln.split("#", 1)[0].strip() for ln in p.read_text().splitlines()]
+            found = [(p.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines if ln]
+            if not found:
+                raise InputError(f"batch: the list {p} names no sequence")
+            missing = [str(f) for f in found if not f.exists()]
+            if missing:
+                raise InputError(f"batch: the list {p} names missing paths: {', '.join(missing[:5])}")
+        elif any(c in item for c in "*?["):
+            found = [Path(m) for m in sorted(glob.glob(item))]
+            if not found:
+                raise InputError(f"batch: the pattern {item!r} matches nothing")
+        elif p.exists():
+            found = [p]
+        else:
+            raise InputError(f"batch: {item}: not found (expected a recording, a glob pattern or a .txt list)")
+        out.extend(found)
+    seen, unique = set(), []
+    for p in out:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def sequence_names(paths: list[Path]) -> list[str]:
+    """One output folder name per sequence: its name without a recording suffix, ``-2``,
+    ``-3`` ... appended to repeats (in input order, so a list run again gets the same)."""
+    names, used = [], set()
+    for p in paths:
+        base = p.stem if p.is_file() else p.name
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "sequence"
+        if base in ("logs", "batch_summary.json"):
+            base = f"{base}_seq"
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def finished_earlier(folder: Path, input: Path) -> dict | None:
+    """``metrics.json`` of ``folder`` when it holds a complete run of ``input``, else None."""
+    try:
+        m = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("partial") is not False:
+        return None
+    given = (m.get("settings") or {}).get("input")
+    if given is None or os.path.realpath(given) != os.path.realpath(input):
+        return None
+    return m
+
+
+def _figures(m: dict) -> dict:
+    run, mp, sg, path = m.get("run", {}), m.get("map", {}), m.get("scene_graph", {}), m.get("path", {})
+    return {
+        "frames_in": run.get("frames_in"),
+        "fused": (run.get("counts") or {}).get("fused"),
+        "fps": run.get("fps"),
+        "voxels": mp.get("voxels"),
+        "objects": sg.get("objects"),
+        "path": path.get("status"),
+    }
+
+
+def run_one(input: Path, out: Path, log: Path, run_args: list[str], timeout_s: float | None) -> tuple[int, str]:
+    """``real3d run INPUT --out OUT RUN_ARGS`` in its own process with the same real3d and
+    Python as this one; its output goes to ``log``. Returns (exit code, the last lines of
+    its error output); a run past ``timeout_s`` is killed (exit code -9)."""
+    import real3d
+
+    src = str(Path(real3d.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    cmd = [sys.executable, "-m", "real3d.cli.main", "run", str(input), "--out", str(out), *run_args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        fh.write("$ " + shlex.join(cmd) + "\n")
+        fh.flush()
+        try:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout_s).returncode
+        except subprocess.TimeoutExpired:
+            fh.write(f"\nreal3d batch: killed after {timeout_s:g} s\n")
+            return -9, f"timed out after {timeout_s:g} s"
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower() or "Traceback" in ln]
+    return rc, " | ".join((errors or lines)[-_REASON_LINES:]).strip()
+
+
+def run_batch(
+    inputs: list[Path],
+    out: Path,
+    run_args: list[str],
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    timeout_s: float | None = None,
+    on_result=None,
+) -> dict:
+    """Run every sequence of ``inputs`` into ``out/NAME`` (see the module docstring) and
+    write ``out/batch_summary.json``; returns its content. ``on_result(entry)`` is called
+    as each sequence ends."""
+    from real3d.core.files import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = sequence_names(inputs)
+    entries: list[dict | None] = [None] * len(inputs)
+
+    def one(k: int) -> dict:
+        name, src = names[k], inputs[k]
+        folder = out / name
+        entry = {"name": name, "input": str(src), "output": str(folder), "log": str(out / "logs" / f"{name}.log")}
+        earlier = None if force else finished_earlier(folder, src)
+        if earlier is not None:
+            entry.update(status="done earlier", exit_code=0, wall_s=0.0, reason=None, **_figures(earlier))
+            return entry
+        t0 = time.perf_counter()
+        rc, reason = run_one(src, folder, out / "logs" / f"{name}.log", run_args, timeout_s)
+        entry.update(exit_code=rc, wall_s=round(time.perf_counter() - t0, 2))
+        m = finished_earlier(folder, src) if rc == 0 else None
+        if m is not None:
+            entry.update(status="done", reason=None, **_figures(m))
+        else:
+            entry.update(status="failed", reason=reason or f"exit code {rc}")
+        return entry
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, k): k for k in range(len(inputs))}
+        for fut in as_completed(futures):
+            k = futures[fut]
+            entries[k] = fut.result()
+            if on_result is not None:
+                on_result(entries[k])
+    done = [e for e in entries if e["status"] == "done"]
+    counts = {
+        "sequences": len(entries),
+        "done": len(done),
+        "done_earlier": sum(e["status"] == "done earlier" for e in entries),
+        "failed": sum(e["status"] == "failed" for e in entries),
+    }
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "version": SUMMARY_VERSION,
+        "run_args": run_args,
+        "counts": counts,
+        "frames_fused": sum(e.get("fused") or 0 for e in entries),
+        "sequences": entries,
+    }
+    atomic_write_text(out / "batch_summary.json", json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def batch(
+    inputs: list[str] = typer.Argument(
+        ..., help="Recordings, quoted glob patterns ('data/*.bag') or .txt lists of paths."
+    ),
+    out: Path = typer.Option(Path("real3d_batch"), "--out", help="Output folder: one subfolder per sequence."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Sequences run side by side (processes)."),
+    force: bool = typer.Option(False, "--force", help="Run sequences again that finished in an earlier batch."),
+    timeout_s: float | None = typer.Option(None, "--timeout-s", help="Stop a sequence's run after this many seconds."),
+    model: str | None = typer.Option(None, "--model", help="Passed to real3d run."),
+    rgb_model: str | None = typer.Option(None, "--rgb-model", help="Passed to real3d run."),
+    backend: str | None = typer.Option(None, "--backend", help="Passed to real3d run."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Passed to real3d run."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Passed to real3d run."),
+    intrinsics: str | None = typer.Option(None, "--intrinsics", help="Passed to real3d run."),
+    depth_scale: float | None = typer.Option(None, "--depth-scale", help="Passed to real3d run."),
+    run_args: str = typer.Option("", "--run-args", help="Further real3d run options, as one quoted string."),
+) -> None:
+    """Run the whole pipeline over every sequence of INPUTS into OUT/NAME, skipping those
+    finished earlier, going on after failures, and write OUT/batch_summary.json."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from real3d.cli.values import check_rate
+    from real3d.core.errors import InputError
+
+    if timeout_s is not None:
+        check_rate(timeout_s, "--timeout-s")
+    paths = expand_inputs(inputs)
+    given = {
+        "--model": model,
+        "--rgb-model": rgb_model,
+        "--backend": backend,
+        "--max-frames": max_frames,
+        "--threads": threads,
+        "--intrinsics": intrinsics,
+        "--depth-scale": depth_scale,
+    }
+    try:
+        extra = shlex.split(run_args)
+    except ValueError as e:
+        raise InputError(f"--run-args: cannot split {run_args!r}: {e}") from None
+    if "--out" in extra:
+        raise InputError("--run-args: --out is set by batch (OUT/NAME); leave it out")
+    args = [v for k, val in given.items() if val is not None for v in (k, str(val))] + extra
+    out_path = Path(out)
+    if out_path.exists() and not out_path.is_dir():
+        raise InputError(f"--out {out}: expected a folder (or a new name), got a file")
+    console = Console(stderr=True)
+
+    def report(e: dict) -> None:
+        style = {"failed": "red", "done earlier": "dim"}.get(e["status"], "green")
+        console.print(f"{e['name']}: {e['status']}" + (f": {e['reason']}" if e["reason"] else ""), style=style)
+
+    summary = run_batch(paths, out_path, args, jobs=jobs, force=force, timeout_s=timeout_s, on_result=report)
+    t = Table(title=f"real3d batch: {len(paths)} sequences")
+    for col in ("sequence", "status", "frames fused", "fps", "voxels", "objects", "path", "wall s"):
+        t.add_column(col)
+    for e in summary["sequences"]:
+        t.add_row(
+            e["name"],
+            e["status"],
+            "" if e.get("fused") is None else str(e["fused"]),
+            "" if e.get("fps") is None else f"{e['fps']:.1f}",
+            "" if e.get("voxels") is None else f"{e['voxels']:,}",
+            "" if e.get("objects") is None else str(e["objects"]),
+            e.get("path") or "",
+            f"{e['wall_s']:.1f}",
+        )
+    Console().print(t)
+    c = summary["counts"]
+    typer.echo(
+        f"{c['done']} done, {c['done_earlier']} done earlier, {c['failed']} failed: {out_path / 'batch_summary.json'}"
+    )
+    if c["failed"]:
+        raise typer.Exit(1)
