@@ -27,6 +27,7 @@ BAG_FLAGS = {
     "rgb_topic": "--rgb-topic",
     "depth_topic": "--depth-topic",
     "camera_info_topic": "--info-topic",
+    "depth_camera_info_topic": "--depth-info-topic",
     "pose_topic": "--pose-topic",
     "world_frame": "--world-frame",
 }
@@ -39,6 +40,7 @@ def input_options(
     intrinsics: str | None = None,
     depth_encoding: str | None = None,
     depth_scale: float | None = None,
+    depth_aligned: bool = False,
     **bag: str | None,
 ) -> tuple[str, dict]:
     """(format, ``open_sequence`` keyword options) from the input options the ``run``,
@@ -49,6 +51,8 @@ def input_options(
         intrinsics: ``--intrinsics`` text (fx,fy,cx,cy,width,height, pixels).
         depth_encoding: ``--depth-encoding`` (folder formats: mm | tum | sun | nyu_disparity).
         depth_scale: ``--depth-scale``, metres per stored depth unit.
+        depth_aligned: ``--depth-aligned``: a bag's depth is registered to colour whatever
+            its frame_id says (no registration).
         **bag: the keys of ``BAG_FLAGS`` (topics, tf frame), None when not given.
 
     Raises:
@@ -88,8 +92,10 @@ def input_options(
     if unknown:
         raise ConfigError(f"input_options: unknown option(s) {', '.join(unknown)}; valid: {', '.join(BAG_FLAGS)}")
     given = {k: v for k, v in bag.items() if v is not None}
+    if depth_aligned:
+        given["depth_aligned"] = True
     if given and fmt != "rosbag":
-        flags = ", ".join(BAG_FLAGS[k] for k in given)
+        flags = ", ".join(BAG_FLAGS.get(k, "--depth-aligned") for k in given)
         raise ConfigError(f"{flags}: for ROS bag inputs only; {path} is read as {fmt!r}")
     opts.update(given)
     return fmt, opts
@@ -168,6 +174,12 @@ def info(
     info_topic: str | None = typer.Option(
         None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
     ),
+    depth_info_topic: str | None = typer.Option(
+        None, "--depth-info-topic", help="ROS bags: CameraInfo of a separate depth camera (to register its depth)."
+    ),
+    depth_aligned: bool = typer.Option(
+        False, "--depth-aligned", help="ROS bags: the depth is registered to colour; do not register it."
+    ),
     pose_topic: str | None = typer.Option(
         None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
     ),
@@ -193,6 +205,8 @@ def info(
         rgb_topic=rgb_topic,
         depth_topic=depth_topic,
         camera_info_topic=info_topic,
+        depth_camera_info_topic=depth_info_topic,
+        depth_aligned=depth_aligned,
         pose_topic=pose_topic,
         world_frame=world_frame,
     )

@@ -355,6 +355,7 @@ def open_input(
     stride: int,
     max_frames: int | None,
     depth_scale: float | None = None,
+    depth_aligned: bool = False,
     **bag: str | None,
 ):
     """``open_sequence`` with the command's options (``--depth-encoding`` says how depth is
@@ -365,7 +366,13 @@ def open_input(
     from real3d.io import open_sequence
 
     fmt, opts = input_options(
-        path, format, intrinsics=intrinsics, depth_encoding=depth_encoding, depth_scale=depth_scale, **bag
+        path,
+        format,
+        intrinsics=intrinsics,
+        depth_encoding=depth_encoding,
+        depth_scale=depth_scale,
+        depth_aligned=depth_aligned,
+        **bag,
     )
     opts["stride"] = stride
     if max_frames is not None:
@@ -417,6 +424,12 @@ def run(
     depth_topic: str | None = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic."),
     info_topic: str | None = typer.Option(
         None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
+    ),
+    depth_info_topic: str | None = typer.Option(
+        None, "--depth-info-topic", help="ROS bags: CameraInfo of a separate depth camera (to register its depth)."
+    ),
+    depth_aligned: bool = typer.Option(
+        False, "--depth-aligned", help="ROS bags: the depth is registered to colour; do not register it."
     ),
     pose_topic: str | None = typer.Option(
         None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
@@ -476,9 +489,11 @@ def run(
             stride,
             max_frames,
             depth_scale,
+            depth_aligned,
             rgb_topic=rgb_topic,
             depth_topic=depth_topic,
             camera_info_topic=info_topic,
+            depth_camera_info_topic=depth_info_topic,
             pose_topic=pose_topic,
             world_frame=world_frame,
         )

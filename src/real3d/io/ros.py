@@ -14,6 +14,16 @@ What is read:
   ``header.frame_id`` (expected to be an optical frame: x right, y down, z forward).
   Dynamic transforms are interpolated at the image time within ``max_pose_dt_s``.
 
+Depth from a separate depth camera (RealSense's default ``/camera/depth/image_rect_raw``:
+its own ``frame_id`` and often its own size) is registered into the colour camera
+(``real3d.geometry.register_depth``) with the depth camera's ``CameraInfo`` (the CameraInfo
+topic nearest the depth topic, or ``depth_camera_info_topic``) and the depth-to-colour
+transform from ``/tf_static`` / ``/tf`` (or ``color_T_depth``). Depth whose ``frame_id`` is the
+colour image's (or an ``aligned_depth_to_color`` topic) is used as it is; so is any depth
+with ``depth_aligned=True``. Depth that is in another frame and cannot be registered
+(no depth CameraInfo, no transform between the two frames) is refused with ConfigError,
+never stretched onto the colour image.
+
 Colour and depth messages are paired by their bag (log) time: each colour message takes
 the nearest unused depth message within ``max_dt_s``; unmatched messages are dropped. The
 frame's timestamp is the colour message's ``header.stamp``.
@@ -45,6 +55,7 @@ from real3d.core import (
 from real3d.core.errors import Real3DError
 from real3d.io.base import (
     DAMAGED_INPUT_ERRORS,
+    MissingIntrinsicsError,
     RawFrame,
     ReadOptions,
     Sequence,
@@ -85,6 +96,14 @@ class RosbagSequence(Sequence):
         pose_topic: the one ``tf2_msgs/TFMessage`` or ``nav_msgs/Odometry`` topic dynamic
             poses come from (``/tf_static`` is read as well); None = every tf and odometry
             topic.
+        depth_camera_info_topic: CameraInfo of the depth camera, for depth in its own frame;
+            None = the CameraInfo topic sharing the longest prefix with the depth topic, when
+            that is not the colour camera's.
+        depth_aligned: True: depth is registered to colour whatever its ``frame_id`` says;
+            False: always register it; None (default): register depth whose ``frame_id``
+            differs from the colour image's.
+        color_T_depth: (4, 4) depth-to-colour transform (p_color = color_T_depth @ p_depth,
+            metres) instead of looking it up in tf.
 
     Depth in millimetres (16UC1, mono16, 16-bit PNG) has a unit of 0.001 m per stored value
     and float depth (32FC1) of 1 m; ``ReadOptions.depth_scale_m`` replaces either.
@@ -104,6 +123,9 @@ class RosbagSequence(Sequence):
         world_frame: str | None = None,
         max_pose_dt_s: float = 0.1,
         pose_topic: str | None = None,
+        depth_camera_info_topic: str | None = None,
+        depth_aligned: bool | None = None,
+        color_T_depth: np.ndarray | None = None,
     ) -> None:
         super().__init__(path, options)
         from rosbags.highlevel import AnyReader
@@ -117,6 +139,18 @@ class RosbagSequence(Sequence):
         self.max_dt_s = float(max_dt_s)
         self.max_pose_dt_s = float(max_pose_dt_s)
         self.world_frame = world_frame
+        if depth_aligned not in (None, True, False):
+            raise ConfigError(f"rosbag: depth_aligned expected None, True or False, got {depth_aligned!r}")
+        self.depth_aligned = depth_aligned
+        self._color_T_depth = None
+        if color_T_depth is not None:
+            from real3d.core.pose import check_pose
+
+            try:
+                self._color_T_depth = check_pose(color_T_depth, "rosbag: color_T_depth")
+            except InputError as e:
+                raise ConfigError(str(e)) from None
+        self._depth_info_request = depth_camera_info_topic
         is_ros1 = p.is_file() and p.suffix == ".bag"
         store = get_typestore(Stores.ROS1_NOETIC if is_ros1 else Stores.ROS2_HUMBLE)
         try:
@@ -135,6 +169,8 @@ class RosbagSequence(Sequence):
         self._tf: _TFBuffer | None = None
         self._camera_frame: str | None = None
         self._depth_unit_m: float | None = None
+        self._depth_intrinsics: Intrinsics | None = None
+        self._depth_intrinsics_read = False
 
     # -- topics ------------------------------------------------------------------------
     def _choose_topics(self, rgb_topic, depth_topic, info_topic, pose_topic=None) -> None:
@@ -196,6 +232,15 @@ class RosbagSequence(Sequence):
         self._tf_conns = [c for t, cs in by_topic.items() for c in cs if types[t] in TF_TYPES and dynamic(t)]
         self._odom_conns = [c for t, cs in by_topic.items() for c in cs if types[t] == ODOMETRY and dynamic(t)]
         self._info_conns = by_topic.get(self.camera_info_topic, []) if self.camera_info_topic else []
+        given = self._depth_info_request
+        near_depth = sorted(infos, key=lambda t: -_common_prefix(t, self.depth_topic))
+        auto = None
+        if near_depth and near_depth[0] != self.camera_info_topic:
+            # only a CameraInfo that belongs to the depth topic more than to the colour one
+            if _common_prefix(near_depth[0], self.depth_topic) > _common_prefix(near_depth[0], self.rgb_topic):
+                auto = near_depth[0]
+        self.depth_camera_info_topic = pick(given, [auto] if auto else [], "depth camera info", (CAMERA_INFO,))
+        self._depth_info_conns = by_topic.get(self.depth_camera_info_topic, []) if self.depth_camera_info_topic else []
 
     def close(self) -> None:
         r = getattr(self, "_reader", None)
@@ -331,6 +376,15 @@ class RosbagSequence(Sequence):
         self._depth_unit_m = 1.0 if float_depth else 1e-3
         t = _stamp_s(cmsg.header)
         frame_id = str(cmsg.header.frame_id).lstrip("/")
+        depth_frame = str(dmsg.header.frame_id).lstrip("/")
+        unit = self._depth_unit_m
+        if self._needs_registration(frame_id, depth_frame):
+            if self.options.depth_scale_m is not None:
+                # the scale must be right before the depth is moved between cameras
+                depth_m = depth_m * np.float32(self.options.depth_scale_m / unit)
+                unit = self.options.depth_scale_m
+            depth_m = self._register(depth_m, rgb.shape[:2], frame_id, depth_frame, t)
+            invalid = int((depth_m == 0).sum())
         if self._camera_frame is None:
             self._camera_frame = frame_id
         return RawFrame(
@@ -341,8 +395,92 @@ class RosbagSequence(Sequence):
             world_T_cam=self._pose_at(frame_id, t),
             timestamp_s=t,
             meta={"frame_id": frame_id, "depth_stamp_s": _stamp_s(dmsg.header)},
-            depth_unit_m=1.0 if float_depth else 1e-3,
+            depth_unit_m=unit,
         )
+
+    # -- registration ------------------------------------------------------------------
+    def _needs_registration(self, color_frame: str, depth_frame: str) -> bool:
+        if self.depth_aligned is not None:
+            return not self.depth_aligned
+        if "aligned_depth_to_color" in (self.depth_topic or ""):
+            return False
+        return bool(depth_frame) and bool(color_frame) and depth_frame != color_frame
+
+    def _depth_camera(self) -> Intrinsics | None:
+        """Intrinsics of the depth camera from its CameraInfo topic (first usable message)."""
+        if not self._depth_intrinsics_read:
+            self._depth_intrinsics_read = True
+            for conn, _, raw in self._messages(self._depth_info_conns):
+                try:
+                    msg = self._deserialize(raw, conn)
+                    K = np.asarray(msg.k if hasattr(msg, "k") else msg.K, np.float64).reshape(3, 3)
+                    if K[0, 0] > 0 and K[1, 1] > 0:
+                        self._depth_intrinsics = Intrinsics.from_K(K, int(msg.width), int(msg.height))
+                        break
+                except (Real3DError, *DAMAGED_INPUT_ERRORS):
+                    continue
+        return self._depth_intrinsics
+
+    def _register(self, depth_m, color_hw, color_frame: str, depth_frame: str, t: float) -> np.ndarray:
+        """Depth from the depth camera's frame into the colour camera (ConfigError when the
+        depth camera's intrinsics or the transform between the two is not known)."""
+        from real3d.geometry.register import register_depth
+
+        what = (
+            f"rosbag: depth on {self.depth_topic} is in frame {depth_frame!r} ({depth_m.shape[1]} x "
+            f"{depth_m.shape[0]}), colour on {self.rgb_topic} in {color_frame!r} ({color_hw[1]} x {color_hw[0]}): "
+            "depth not registered to colour"
+        )
+        dK = self._depth_camera()
+        if dK is None:
+            raise ConfigError(
+                f"{what}, and no CameraInfo of the depth camera to register it with (found: "
+                f"{self.depth_camera_info_topic or 'none'}). Use a depth topic aligned to colour "
+                "(e.g. /camera/aligned_depth_to_color/image_raw), name the depth CameraInfo "
+                "(depth_camera_info_topic=, --depth-info-topic), or declare the depth registered "
+                "(depth_aligned=True, --depth-aligned)"
+            )
+        if dK.size_hw != depth_m.shape:
+            dK = dK.resized(depth_m.shape[1], depth_m.shape[0])
+        cK = self.options.intrinsics or self._camera_intrinsics()
+        if cK is None:
+            raise MissingIntrinsicsError(f"rosbag: {self.path} gives no colour camera intrinsics; pass intrinsics=")
+        if cK.size_hw != tuple(color_hw):
+            cK = cK.resized(color_hw[1], color_hw[0])
+        T = self._color_T_depth
+        if T is None:
+            T = self._relative_transform(color_frame, depth_frame, t)
+            if T is None:
+                raise ConfigError(
+                    f"{what}, and tf holds no transform between {color_frame!r} and {depth_frame!r} "
+                    "(expected on /tf_static). Pass color_T_depth, or use a depth topic aligned to colour"
+                )
+            self._color_T_depth = T
+        return register_depth(np.asarray(depth_m, np.float32), dK, cK, T)
+
+    def _relative_transform(self, a: str, b: str, t: float) -> np.ndarray | None:
+        """a_T_b through the frames' nearest common ancestor in tf (usually the camera's
+        base link, over static transforms), None when the frames are not connected."""
+        if not (self._tf_conns or self._odom_conns):
+            return None
+        tf = self._load_tf()
+        chain_a = [a]
+        while (p := tf.parent(chain_a[-1])) is not None and p not in chain_a:
+            chain_a.append(p)
+        common, f, seen = None, b, set()
+        while f is not None and f not in seen:
+            if f in chain_a:
+                common = f
+                break
+            seen.add(f)
+            f = tf.parent(f)
+        if common is None:
+            return None
+        anc_T_a = tf.lookup(common, a, t, self.max_pose_dt_s)
+        anc_T_b = tf.lookup(common, b, t, self.max_pose_dt_s)
+        if anc_T_a is None or anc_T_b is None:
+            return None
+        return np.linalg.inv(anc_T_a) @ anc_T_b
 
     def assumed_depth_unit_m(self) -> float | None:
         """0.001 (millimetres) or 1.0 (float metres) as the last decoded depth message said;
@@ -439,6 +577,7 @@ class RosbagSequence(Sequence):
                 "rgb_topic": self.rgb_topic,
                 "depth_topic": self.depth_topic,
                 "camera_info_topic": self.camera_info_topic,
+                **({"depth_camera_info_topic": self.depth_camera_info_topic} if self.depth_camera_info_topic else {}),
                 **({"pose_topic": self.pose_topic} if self.pose_topic else {}),
                 "ros": 1 if not self._reader.is2 else 2,
                 "topics": [f"{t} [{ty.replace('/msg/', '/')}] x{n}" for t, (ty, n) in self.topic_counts.items()],
