@@ -173,3 +173,342 @@ def write_rgbd_bag(
             put(c_dep, td, m.image(td, camera_frame, depth_mm, "16UC1"))
             n += 1
     return n
+
+
+# ---------------------------------------------------------------------------- results
+#: topics of a results bag (``ResultsBag``)
+LABELS_TOPIC = "/real3d/labels"
+LABELS_COLOR_TOPIC = "/real3d/labels/color"
+COSTMAP_TOPIC = "/real3d/costmap"
+PATH_TOPIC = "/real3d/path"
+MARKERS_TOPIC = "/real3d/scene_graph"
+CLOUD_TOPIC = "/real3d/semantic_map"
+#: Marker.type values used
+_CUBE, _LINE_LIST, _TEXT = 1, 5, 9
+#: sensor_msgs/PointField datatypes used
+_FLOAT32, _UINT32 = 7, 6
+
+
+def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by ``yaw`` radians about +z."""
+    return 0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
+
+
+class ResultsBag:
+    """A run's results as a ROS 2 bag with MCAP storage (a folder holding ``metadata.yaml``
+    and one ``.mcap`` file; Foxglove and RViz open it), standard message types only:
+
+    - ``/real3d/labels``: ``sensor_msgs/Image`` mono8 label ids (NYUv2-13, 0 = void) per
+      frame, in ``camera_frame``; ``/real3d/labels/color``: the same in class colours, rgb8;
+    - ``/tf``: ``map_frame`` -> ``camera_frame`` per frame whose pose is known;
+    - ``/real3d/costmap``: ``nav_msgs/OccupancyGrid`` (100 occupied, 0 free, -1 unknown;
+      cell (0, 0) at ``origin_xy``, rows along +y), at the end;
+    - ``/real3d/path``: ``nav_msgs/Path`` (z = 0, orientation along the path), at the end;
+    - ``/real3d/scene_graph``: ``visualization_msgs/MarkerArray``: a CUBE per node box
+      (ns ``object`` / ``structure``, id = node id, yaw about +z, class colour at alpha
+      0.5), a TEXT_VIEW_FACING class name above it (ns ``<kind>_label``) and one LINE_LIST of
+      the relations between node centroids (ns ``relations``), at the end;
+    - ``/real3d/semantic_map``: ``sensor_msgs/PointCloud2`` of the map's surface voxels,
+      fields x, y, z (float32 metres), rgb (float32 holding packed 0x00RRGGBB) and label
+      (uint32), at the end.
+
+    Everything lies in ``map_frame`` (the run's gravity-aligned map frame) but the label
+    images. The bag is written into a temporary folder beside ``path`` and moved into place
+    by :meth:`close` (an earlier bag at ``path`` is replaced whole); :meth:`abort` or an
+    exception inside a ``with`` block leaves ``path`` as it was.
+
+    Example::
+
+        with ResultsBag(out) as bag:
+            for t, labels, map_T_cam in frames:
+                bag.add_frame(t, labels, map_T_cam)
+            bag.add_results(t_end, occupancy=..., resolution_m=..., origin_xy=..., path_xy=..., graph=...)
+    """
+
+    def __init__(self, path, *, map_frame: str = "map", camera_frame: str = "camera") -> None:
+        from rosbags.rosbag2 import StoragePlugin
+        from rosbags.rosbag2 import Writer as Writer2
+
+        from real3d.core.files import make_staging_dir
+
+        self.path = Path(path)
+        if self.path.exists() and not (self.path.is_dir() and (self.path / "metadata.yaml").is_file()):
+            raise InputError(
+                f"ResultsBag: {self.path} exists and is no ROS 2 bag folder; expected a new name or an earlier bag"
+            )
+        self.map_frame, self.camera_frame = map_frame, camera_frame
+        self._m = _Messages(ros1=False)
+        self._staging = make_staging_dir(self.path)
+        # the writer makes its own folder: inside the staging one, moved up on close
+        self._bag_dir = self._staging / self.path.name
+        self._writer = Writer2(self._bag_dir, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._conns: dict[str, object] = {}
+        self.frames = 0
+        self._closed = False
+
+    # -- plumbing --------------------------------------------------------------------
+    def _put(self, topic: str, msgtype: str, t_ns: int, msg) -> None:
+        c = self._conns.get(topic)
+        if c is None:
+            c = self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=self._m.ts)
+        self._writer.write(c, t_ns, self._m.serialize(msg, msgtype))
+
+    @staticmethod
+    def _ns(t_s: float) -> int:
+        if not np.isfinite(t_s):
+            raise InputError(f"ResultsBag: expected a finite time in seconds, got {t_s!r}")
+        return max(0, round(float(t_s) * 1e9))
+
+    def _pose(self, xyz, quat_xyzw):
+        T = self._m.T
+        return T["geometry_msgs/msg/Pose"](
+            position=T["geometry_msgs/msg/Point"](x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2])),
+            orientation=T["geometry_msgs/msg/Quaternion"](
+                x=float(quat_xyzw[0]), y=float(quat_xyzw[1]), z=float(quat_xyzw[2]), w=float(quat_xyzw[3])
+            ),
+        )
+
+    # -- per frame -------------------------------------------------------------------
+    def add_frame(self, t_s: float, labels: np.ndarray, map_T_cam: np.ndarray | None = None) -> None:
+        """One frame's labels (and camera pose) at capture time ``t_s`` seconds.
+
+        Args:
+            labels: (H, W) uint8 NYUv2-13 ids.
+            map_T_cam: (4, 4) camera pose in the map frame, or None (no /tf message).
+        """
+        from real3d.core.labels import NYU13
+
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.dtype != np.uint8:
+            raise InputError(f"ResultsBag.add_frame: labels expected (H, W) uint8, got {labels.dtype} {labels.shape}")
+        t = self._ns(t_s)
+        if map_T_cam is not None:
+            self._put(
+                TF_TOPIC, "tf2_msgs/msg/TFMessage", t, self._m.tf(t, self.map_frame, self.camera_frame, map_T_cam)
+            )
+        self._put(LABELS_TOPIC, "sensor_msgs/msg/Image", t, self._m.image(t, self.camera_frame, labels, "mono8"))
+        colour = NYU13.colorize(labels)
+        self._put(LABELS_COLOR_TOPIC, "sensor_msgs/msg/Image", t, self._m.image(t, self.camera_frame, colour, "rgb8"))
+        self.frames += 1
+
+    # -- at the end ------------------------------------------------------------------
+    def add_results(
+        self,
+        t_s: float,
+        *,
+        occupancy: np.ndarray | None = None,
+        resolution_m: float | None = None,
+        origin_xy: tuple[float, float] | None = None,
+        path_xy: np.ndarray | None = None,
+        graph: dict | None = None,
+        points: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+    ) -> None:
+        """The run's final map products at time ``t_s`` seconds (each optional).
+
+        Args:
+            occupancy: (H, W) int8 cells, 100 occupied, 0 free, -1 unknown; row 0 = the
+                smallest y. With ``resolution_m`` (cell edge, metres) and ``origin_xy`` (the
+                corner of cell (0, 0), map metres).
+            path_xy: (N, 2) waypoints, map metres.
+            graph: ``scene_graph.json``'s content (nodes with ``box``, edges).
+            points: (N, 3) surface points, map metres; ``point_labels`` (N,) NYUv2-13 ids.
+        """
+        t = self._ns(t_s)
+        if occupancy is not None:
+            self._put(COSTMAP_TOPIC, "nav_msgs/msg/OccupancyGrid", t, self._grid(t, occupancy, resolution_m, origin_xy))
+        if path_xy is not None:
+            self._put(PATH_TOPIC, "nav_msgs/msg/Path", t, self._path(t, path_xy))
+        if graph is not None:
+            self._put(MARKERS_TOPIC, "visualization_msgs/msg/MarkerArray", t, self._markers(t, graph))
+        if points is not None:
+            self._put(CLOUD_TOPIC, "sensor_msgs/msg/PointCloud2", t, self._cloud(t, points, point_labels))
+
+    def _grid(self, t: int, occupancy, resolution_m, origin_xy):
+        occ = np.asarray(occupancy)
+        if occ.ndim != 2 or occ.dtype != np.int8 or resolution_m is None or origin_xy is None:
+            raise InputError(
+                "ResultsBag: occupancy expected (H, W) int8 with resolution_m and origin_xy, got "
+                f"{occ.dtype} {occ.shape}, resolution_m={resolution_m!r}, origin_xy={origin_xy!r}"
+            )
+        bad = ~np.isin(occ, (-1, 0, 100))
+        if bad.any():
+            raise InputError(f"ResultsBag: occupancy values expected -1, 0 or 100, got {np.unique(occ[bad])[:5]}")
+        T = self._m.T
+        info = T["nav_msgs/msg/MapMetaData"](
+            map_load_time=T["builtin_interfaces/msg/Time"](sec=t // 10**9, nanosec=t % 10**9),
+            resolution=float(resolution_m),
+            width=int(occ.shape[1]),
+            height=int(occ.shape[0]),
+            origin=self._pose((origin_xy[0], origin_xy[1], 0.0), (0.0, 0.0, 0.0, 1.0)),
+        )
+        return T["nav_msgs/msg/OccupancyGrid"](
+            header=self._m.header(t, self.map_frame), info=info, data=np.ascontiguousarray(occ).ravel()
+        )
+
+    def _path(self, t: int, path_xy):
+        xy = np.asarray(path_xy, np.float64).reshape(-1, 2)
+        T = self._m.T
+        poses = []
+        for k, (x, y) in enumerate(xy):
+            nxt = xy[min(k + 1, len(xy) - 1)] - xy[max(k - 1, 0)] if len(xy) > 1 else np.array([1.0, 0.0])
+            yaw = float(np.arctan2(nxt[1], nxt[0]))
+            poses.append(
+                T["geometry_msgs/msg/PoseStamped"](
+                    header=self._m.header(t, self.map_frame), pose=self._pose((x, y, 0.0), _yaw_quat(yaw))
+                )
+            )
+        return T["nav_msgs/msg/Path"](header=self._m.header(t, self.map_frame), poses=poses)
+
+    def _marker(self, t: int, ns: str, mid: int, mtype: int, pose, scale, rgba, text: str = "", points=()):
+        T = self._m.T
+        return T["visualization_msgs/msg/Marker"](
+            header=self._m.header(t, self.map_frame),
+            ns=ns,
+            id=int(mid),
+            type=mtype,
+            action=0,
+            pose=pose,
+            scale=T["geometry_msgs/msg/Vector3"](x=float(scale[0]), y=float(scale[1]), z=float(scale[2])),
+            color=T["std_msgs/msg/ColorRGBA"](r=float(rgba[0]), g=float(rgba[1]), b=float(rgba[2]), a=float(rgba[3])),
+            lifetime=T["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
+            frame_locked=False,
+            points=[T["geometry_msgs/msg/Point"](x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in points],
+            colors=[],
+            texture_resource="",
+            texture=T["sensor_msgs/msg/CompressedImage"](
+                header=self._m.header(0, ""), format="", data=np.zeros(0, np.uint8)
+            ),
+            uv_coordinates=[],
+            text=text,
+            mesh_resource="",
+            mesh_file=T["visualization_msgs/msg/MeshFile"](filename="", data=np.zeros(0, np.uint8)),
+            mesh_use_embedded_materials=False,
+        )
+
+    def _markers(self, t: int, graph: dict):
+        from real3d.core.labels import NYU13
+
+        markers = []
+        centroids = {}
+        try:
+            nodes, edges = list(graph["nodes"]), list(graph.get("edges", []))
+        except (KeyError, TypeError):
+            raise InputError("ResultsBag: graph expected scene_graph.json's content (nodes, edges)") from None
+        for n in nodes:
+            centroids[n["id"]] = n.get("centroid")
+            box = n.get("box")
+            if not box:
+                continue
+            label = int(n.get("label", 0))
+            r, g, b = (c / 255.0 for c in NYU13.colors[label if 0 <= label < len(NYU13.names) else 0])
+            center, size = box["center"], box["size"]
+            pose = self._pose(center, _yaw_quat(float(box.get("yaw_rad", 0.0))))
+            kind = str(n.get("kind", "object"))
+            markers.append(self._marker(t, kind, n["id"], _CUBE, pose, size, (r, g, b, 0.5)))
+            above = (center[0], center[1], center[2] + size[2] / 2 + 0.1)
+            markers.append(
+                self._marker(
+                    t,
+                    f"{kind}_label",
+                    n["id"],
+                    _TEXT,
+                    self._pose(above, (0, 0, 0, 1)),
+                    (0, 0, 0.15),
+                    (1, 1, 1, 1),
+                    text=str(n.get("class_name", "")),
+                )
+            )
+        pts = []
+        for e in edges:
+            a, b = centroids.get(e.get("subject")), centroids.get(e.get("object"))
+            if a is not None and b is not None:
+                pts += [a, b]
+        if pts:
+            markers.append(
+                self._marker(
+                    t,
+                    "relations",
+                    0,
+                    _LINE_LIST,
+                    self._pose((0, 0, 0), (0, 0, 0, 1)),
+                    (0.02, 0, 0),
+                    (1, 1, 0, 1),
+                    points=pts,
+                )
+            )
+        return self._m.T["visualization_msgs/msg/MarkerArray"](markers=markers)
+
+    def _cloud(self, t: int, points, labels):
+        from real3d.core.labels import NYU13
+
+        p = np.asarray(points, np.float64)
+        lab = np.asarray(labels)
+        if p.ndim != 2 or p.shape[1] != 3 or lab.shape != (p.shape[0],):
+            raise InputError(f"ResultsBag: points expected (N, 3) with labels (N,), got {p.shape} and {lab.shape}")
+        rgb = NYU13.colorize(lab.astype(np.int64)).astype(np.uint32)
+        packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        rec = np.empty(p.shape[0], dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4"), ("label", "<u4")])
+        rec["x"], rec["y"], rec["z"] = p[:, 0], p[:, 1], p[:, 2]
+        rec["rgb"], rec["label"] = packed, lab.astype(np.uint32)
+        T = self._m.T
+        fields = [
+            T["sensor_msgs/msg/PointField"](name=name, offset=off, datatype=dt, count=1)
+            for name, off, dt in (
+                ("x", 0, _FLOAT32),
+                ("y", 4, _FLOAT32),
+                ("z", 8, _FLOAT32),
+                ("rgb", 12, _FLOAT32),
+                ("label", 16, _UINT32),
+            )
+        ]
+        data = np.frombuffer(rec.tobytes(), np.uint8)
+        return T["sensor_msgs/msg/PointCloud2"](
+            header=self._m.header(t, self.map_frame),
+            height=1,
+            width=int(p.shape[0]),
+            fields=fields,
+            is_bigendian=False,
+            point_step=20,
+            row_step=20 * int(p.shape[0]),
+            data=data,
+            is_dense=True,
+        )
+
+    # -- finishing -------------------------------------------------------------------
+    def close(self) -> Path:
+        """Finish the bag and move it to ``path`` (replacing an earlier one); returns it."""
+        from real3d.core.files import swap_in_dir
+
+        if self._closed:
+            return self.path
+        self._writer.close()
+        self._closed = True
+        # the staging folder becomes the bag folder: its content moved up one level
+        for f in self._bag_dir.iterdir():
+            f.rename(self._staging / f.name)
+        self._bag_dir.rmdir()
+        swap_in_dir(self._staging, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written; ``path`` keeps what it held."""
+        import shutil
+
+        if not self._closed:
+            try:
+                self._writer.close()
+            except Exception:
+                pass
+            self._closed = True
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def __enter__(self) -> ResultsBag:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
