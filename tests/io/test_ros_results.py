@@ -167,3 +167,36 @@ def test_refuses_to_replace_what_is_no_bag(tmp_path):
     (tmp_path / "notes").mkdir()
     with pytest.raises(InputError, match="no ROS 2 bag folder"):
         ResultsBag(tmp_path / "notes")
+
+
+def test_real3d_run_bag_out(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from real3d.cli.main import app
+    from real3d.synth import generate_sequence, write_sequence
+
+    seq = generate_sequence(4, 3, size=(48, 64))
+    src = write_sequence(tmp_path / "seq", seq.frames, seq.scene, image_format="png")
+    out, bag = tmp_path / "out", tmp_path / "results"
+    args = ["run", str(src), "--out", str(out), "--model", "rgbd-tiny", "--rgb-model", "rgb-tiny"]
+    r = CliRunner().invoke(app, [*args, "--bag-out", str(out / "bag")])
+    assert isinstance(r.exception, InputError) and "outside --out" in str(r.exception)
+    r = CliRunner().invoke(app, [*args, "--bag-out", str(bag)])
+    assert r.exit_code == 0, r.output
+    msgs, _ = _read(bag)
+    assert len(msgs[LABELS_TOPIC]) == 3 and len(msgs["/tf"]) == 3
+    path = json.loads((out / "path.json").read_text())
+    ((_, p),) = msgs[PATH_TOPIC]
+    np.testing.assert_allclose(
+        [(q.pose.position.x, q.pose.position.y) for q in p.poses], path.get("waypoints") or np.zeros((0, 2))
+    )
+    ((_, g),) = msgs[COSTMAP_TOPIC]
+    occ = np.asarray(g.data, np.int8).reshape(g.info.height, g.info.width)
+    assert set(np.unique(occ)) <= {-1, 0, 100} and (occ == 100).any() and (occ == 0).any()
+    graph = json.loads((out / "scene_graph.json").read_text())
+    ((_, ma),) = msgs[MARKERS_TOPIC]
+    assert sorted(m.id for m in ma.markers if m.type == 1) == sorted(n["id"] for n in graph["nodes"] if n["box"])
+    ((_, pc),) = msgs[CLOUD_TOPIC]
+    assert pc.width > 100

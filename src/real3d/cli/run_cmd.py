@@ -188,6 +188,7 @@ def execute(
     rerun: bool = True,
     outputs=None,
     signals: StopSignals | None = None,
+    on_frame=None,
 ) -> dict | None:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
     ``out`` as one set and print a summary table.
@@ -197,6 +198,8 @@ def execute(
             into its staging folder, which replaces ``out`` at the end.
         signals: the ``StopSignals`` in force; its event stops the run early, and the
             outputs of what was processed are then written marked partial.
+        on_frame: called as ``on_frame(result, frame)`` after each frame (e.g. to write
+            its labels into a results bag).
 
     Returns:
         ``write_run_outputs``'s dict; None when the run was stopped before it took a frame
@@ -206,7 +209,7 @@ def execute(
 
     if outputs is None:
         with OutputSet(out) as outs:
-            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun, outs, signals)
+            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun, outs, signals, on_frame)
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -249,6 +252,8 @@ def execute(
         def on_result(res, frame):
             nonlocal rr_log, done
             recorder.on_result(res, frame)
+            if on_frame is not None:
+                on_frame(res, frame)
             if rr_log is not None:
                 try:
                     rr_log.log_frame(res, frame)
@@ -345,6 +350,69 @@ def execute(
     t.add_row("output", str(out / "report.html"))
     Console().print(t)
     return result
+
+
+def open_results_bag(bag_out: Path | None, out: Path):
+    """The ``ResultsBag`` of ``--bag-out`` (None without), checked before any work: not
+    inside ``--out`` (the output set replaces that folder whole)."""
+    if bag_out is None:
+        return None
+    from real3d.core.errors import InputError
+    from real3d.io.ros_write import ResultsBag
+
+    b, o = Path(os.path.realpath(bag_out)), Path(os.path.realpath(out))
+    if b == o or o in b.parents or b in o.parents:
+        raise InputError(
+            f"--bag-out {bag_out}: expected a path outside --out {out} (the output set replaces that folder whole)"
+        )
+    return ResultsBag(bag_out)
+
+
+def bag_frame_writer(bag, pipeline):
+    """``execute``'s ``on_frame`` writing each segmented frame into ``bag``: its labels and,
+    when its pose is known, the camera pose in the map frame. Returns (callback, a dict
+    whose ``"t_s"`` is the last frame's time)."""
+    last = {"t_s": 0.0}
+
+    def on_frame(res, frame) -> None:
+        last["t_s"] = max(last["t_s"], float(frame.timestamp_s))
+        if res.labels is None:
+            return
+        g = pipeline.gravity_T_world
+        pose = None if g is None or frame.world_T_cam is None else g @ frame.world_T_cam
+        bag.add_frame(frame.timestamp_s, res.labels, pose)
+
+    return on_frame, last
+
+
+def finish_results_bag(bag, pipeline, out: Path, t_s: float) -> Path:
+    """Write the final map products of ``pipeline`` (the costmap, the path and scene graph
+    as written into ``out``, the surface points) into ``bag`` and close it."""
+    import json
+
+    import numpy as np
+
+    occ = res = origin = None
+    cm = pipeline.costmap
+    if cm is not None:
+        g = cm.grid
+        occ = np.where(g.unknown, -1, np.where(g.occupied, 100, 0)).astype(np.int8)
+        res, origin = g.resolution_m, g.origin_xy
+    path = json.loads((out / "path.json").read_text())
+    waypoints = path.get("waypoints") or None
+    graph = json.loads((out / "scene_graph.json").read_text())
+    pts = pipeline.map.semantic_points()
+    bag.add_results(
+        t_s,
+        occupancy=occ,
+        resolution_m=res,
+        origin_xy=origin,
+        path_xy=None if waypoints is None else np.asarray(waypoints, np.float64),
+        graph=graph,
+        points=pts.points if len(pts.points) else None,
+        point_labels=pts.labels if len(pts.points) else None,
+    )
+    return bag.close()
 
 
 def open_input(
@@ -466,6 +534,12 @@ def run(
         "instances feed the scene graph; run every --refine-every fused frames.",
     ),
     refine_every: int = typer.Option(30, "--refine-every", min=1, help="Fused frames between map refinements."),
+    bag_out: Path | None = typer.Option(
+        None,
+        "--bag-out",
+        help="Also write the results as a ROS 2 bag (MCAP) folder: label images, tf, costmap, path, "
+        "scene-graph markers, labelled point cloud (docs/outputs.md).",
+    ),
 ) -> None:
     """Run the whole pipeline over INPUT and write the report and outputs into OUT.
 
@@ -481,6 +555,7 @@ def run(
     # --out is checked (and its staging folder made) before the input is opened or a
     # model loaded: a bad output folder fails at once, not after the whole run.
     with interruptible_outputs(out) as (outputs, signals):
+        bag = open_results_bag(bag_out, out)
         seq = open_input(
             input,
             format,
@@ -555,9 +630,25 @@ def run(
                 meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
             if warning:
                 meta["warning"] = warning
-            execute(
-                pipe, seq, out, meta, scene=None, goal=goal_xy, max_frames=max_frames, outputs=outputs, signals=signals
-            )
+            on_frame, last = bag_frame_writer(bag, pipe) if bag is not None else (None, None)
+            try:
+                result = execute(
+                    pipe,
+                    seq,
+                    out,
+                    meta,
+                    scene=None,
+                    goal=goal_xy,
+                    max_frames=max_frames,
+                    outputs=outputs,
+                    signals=signals,
+                    on_frame=on_frame,
+                )
+                if bag is not None and result is not None:
+                    typer.echo(f"results bag: {finish_results_bag(bag, pipe, out, last['t_s'])}", err=True)
+            finally:
+                if bag is not None and not bag.closed:
+                    bag.abort()
             # frames the reader knew to be bad at open (a bad pose row, a missing depth
             # image) and those that failed to decode; the pipeline reported each as skipped
             bad = {s.index for s in seq.known_bad()} | {s.index for s in seq.skipped}

@@ -477,6 +477,11 @@ class ResultsBag:
         )
 
     # -- finishing -------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether the bag was closed (moved into place) or aborted."""
+        return self._closed
+
     def close(self) -> Path:
         """Finish the bag and move it to ``path`` (replacing an earlier one); returns it."""
         from real3d.core.files import swap_in_dir
