@@ -126,3 +126,29 @@ def test_a_sequence_is_segmented_frame_by_frame(tmp_path):
     assert s["kind"] == "real3d" and s["counts"]["segmented"] == 2
     assert [rec["name"][:6] for rec in s["images"]] == ["000000", "000001"]
     assert all(rec["model"] == "rgbd" for rec in s["images"])
+
+
+def test_depth_scale_of_a_single_depth_image_is_validated(tmp_path):
+    from real3d.core import ConfigError
+
+    rgb, dep = _image(tmp_path / "rgb.png"), _depth(tmp_path / "d.png", mm=15000)
+    r = _seg([str(rgb), str(dep), "--out", str(tmp_path / "o"), "--depth-scale", "1000"])
+    assert isinstance(r.exception, ConfigError) and "pass 0.001" in str(r.exception)
+    r = _seg(
+        [
+            str(rgb),
+            str(dep),
+            "--out",
+            str(tmp_path / "o"),
+            "--depth-encoding",
+            "nyu_disparity",
+            "--depth-scale",
+            "0.001",
+        ]
+    )
+    assert isinstance(r.exception, InputError) and "not linear" in str(r.exception)
+
+
+def test_the_commands_are_listed():
+    r = CliRunner().invoke(app, ["--help"])
+    assert r.exit_code == 0 and "segment" in r.output and "batch" in r.output

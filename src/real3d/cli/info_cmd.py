@@ -62,7 +62,6 @@ def input_options(
     """
     from real3d.core import ConfigError
     from real3d.io import detect_format
-    from real3d.io.base import MAX_DEPTH_SCALE_M
 
     fmt = format or detect_format(path)
     opts: dict = {}
@@ -77,17 +76,7 @@ def input_options(
             )
         opts["depth_encoding"] = depth_encoding
     if depth_scale is not None:
-        if not (np.isfinite(depth_scale) and 0 < depth_scale <= MAX_DEPTH_SCALE_M):
-            hint = (
-                f" (units per metre? pass {1 / depth_scale:.6g})"
-                if np.isfinite(depth_scale) and depth_scale > 1
-                else ""
-            )
-            raise ConfigError(
-                f"--depth-scale: expected metres per stored depth unit in (0, {MAX_DEPTH_SCALE_M:g}], such as "
-                f"0.001 for millimetres or 0.0002 for TUM's 5000 per metre, got {depth_scale!r}{hint}"
-            )
-        opts["depth_scale_m"] = float(depth_scale)
+        opts["depth_scale_m"] = check_depth_scale(depth_scale)
     unknown = sorted(set(bag) - set(BAG_FLAGS))
     if unknown:
         raise ConfigError(f"input_options: unknown option(s) {', '.join(unknown)}; valid: {', '.join(BAG_FLAGS)}")
@@ -99,6 +88,22 @@ def input_options(
         raise ConfigError(f"{flags}: for ROS bag inputs only; {path} is read as {fmt!r}")
     opts.update(given)
     return fmt, opts
+
+
+def check_depth_scale(value: float) -> float:
+    """``--depth-scale``: metres per stored depth unit in (0, ``MAX_DEPTH_SCALE_M``];
+    ConfigError otherwise, with the reciprocal suggested for a value given per metre."""
+    from real3d.core import ConfigError
+    from real3d.io.base import MAX_DEPTH_SCALE_M
+
+    v = float(value)
+    if not (np.isfinite(v) and 0 < v <= MAX_DEPTH_SCALE_M):
+        hint = f" (units per metre? pass {1 / v:.6g})" if np.isfinite(v) and v > 1 else ""
+        raise ConfigError(
+            f"--depth-scale: expected metres per stored depth unit in (0, {MAX_DEPTH_SCALE_M:g}], such as "
+            f"0.001 for millimetres or 0.0002 for TUM's 5000 per metre, got {value!r}{hint}"
+        )
+    return v
 
 
 #: depth of a room: the median of a frame's valid depth lies in this range (metres) ...

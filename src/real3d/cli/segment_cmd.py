@@ -85,7 +85,10 @@ def _read_single(rgb_path: Path, depth_path: Path | None, depth_encoding: str, d
             raise InputError(f"DEPTH {depth_path}: expected a 16-bit depth image file, got nothing there")
         depth, _ = read_depth_file(depth_path, depth_encoding)
         if depth_scale is not None:
+            from real3d.cli.info_cmd import check_depth_scale
             from real3d.io.base import LINEAR_DEPTH_UNITS_M
+
+            depth_scale = check_depth_scale(depth_scale)
 
             unit = LINEAR_DEPTH_UNITS_M.get(depth_encoding)
             if unit is None:
