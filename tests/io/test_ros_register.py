@@ -133,3 +133,15 @@ def test_real3d_run_refuses_unregistered_depth_at_once(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "64 x 48" in r.output and "depth_camera_info_topic" in r.output
+
+
+def test_info_shows_the_topics_and_the_registration_problem(tmp_path):
+    from typer.testing import CliRunner
+
+    from real3d.cli.main import app
+
+    path = _write(tmp_path / "rec", depth_info=False)
+    r = CliRunner().invoke(app, ["info", str(path)], terminal_width=200)
+    assert r.exit_code == 2
+    assert "/camera/depth/image_rect_raw [sensor_msgs/Image] x2" in r.output
+    assert "error: rosbag: depth on /camera/depth/image_rect_raw is in frame 'depth_opt'" in r.output

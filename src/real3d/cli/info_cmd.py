@@ -198,7 +198,7 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    from real3d.core import FormatError
+    from real3d.core import ConfigError, FormatError
     from real3d.io import open_sequence
 
     fmt, opts = input_options(
@@ -219,11 +219,17 @@ def info(
         meta = seq.info
         n = meta.num_frames
         decoded, errors = [], {}
+        problem = None  # an option or a recording that no frame can be read with
         for k in _sample_positions(n, frames):
             try:
                 decoded.append(seq[k])
             except FormatError as e:
                 errors[k] = str(e)
+            except ConfigError as e:
+                # e.g. depth that is not registered to colour: shown under the table (with
+                # the topics that help to fix it), then the command fails
+                problem = str(e)
+                break
         poses = seq.source_poses()
         # Frames known to be unusable without decoding (bad pose rows, missing depth files,
         # unreadable pose files seen just now) and the sampled frames that failed to decode.
@@ -309,6 +315,8 @@ def info(
                 console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
         if scale_warning is not None:
             console.print(f"warning: {scale_warning}", style="yellow", soft_wrap=True, markup=False, highlight=False)
+        if problem is not None:
+            console.print(f"error: {problem}", style="red", soft_wrap=True, markup=False, highlight=False)
         # Below the table and unwrapped: the messages name paths and must stay whole.
         shown = sorted(bad.items())[:_MAX_REASONS]
         for k, reason in shown:
@@ -317,3 +325,5 @@ def info(
             console.print(
                 f"(and {len(bad) - len(shown)} more bad frames)", soft_wrap=True, markup=False, highlight=False
             )
+    if problem is not None:
+        raise typer.Exit(2)
