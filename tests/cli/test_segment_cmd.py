@@ -152,3 +152,31 @@ def test_depth_scale_of_a_single_depth_image_is_validated(tmp_path):
 def test_the_commands_are_listed():
     r = CliRunner().invoke(app, ["--help"])
     assert r.exit_code == 0 and "segment" in r.output and "batch" in r.output
+
+
+def test_an_image_folder_pairs_depth_by_name(tmp_path):
+    from real3d.cli.segment_cmd import _image_folder
+
+    root = tmp_path / "cap"
+    root.mkdir()
+    _image(root / "rgb_0001.png", seed=1)
+    _depth(root / "depth_0001.png")
+    _image(root / "rgb_0002.jpg", seed=2)
+    _image(root / "Color.png", seed=3)
+    _depth(root / "depth.png")
+    _depth(root / "x.pgm")  # a depth image of nothing: not read
+    assert [(c.name, d and d.name) for c, d in _image_folder(root)] == [
+        ("Color.png", "depth.png"),
+        ("rgb_0001.png", "depth_0001.png"),
+        ("rgb_0002.jpg", None),
+    ]
+    out = tmp_path / "out"
+    r = _seg([str(root), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["counts"] == {"segmented": 3, "failed": 0}
+    assert {rec["name"]: rec["model"] for rec in s["images"]} == {
+        "Color": "rgbd",
+        "rgb_0001": "rgbd",
+        "rgb_0002": "rgb",
+    }

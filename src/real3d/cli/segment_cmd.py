@@ -1,8 +1,10 @@
 """``real3d segment INPUT [DEPTH] --out DIR``: 2D segmentation only, no map.
 
 INPUT is one colour image (optionally with its depth image as DEPTH), a folder of colour
-images without depth, or any sequence ``open_sequence`` reads (a folder of colour/depth
-pairs, a dataset, a ROS bag). For each image OUT gets::
+images (each with its depth image where one is named like it: ``rgb.png`` + ``depth.png``,
+``rgb_0001.png`` + ``depth_0001.png``), or any sequence ``open_sequence`` reads (a folder of
+colour/depth pairs, a dataset, a ROS bag). Depth of another size than its colour image is
+refused, never stretched. For each image OUT gets::
 
     labels/NAME.png     uint8 NYUv2-13 ids (0 = void), the image's size
     color/NAME.png      the labels in the label set's colours
@@ -34,6 +36,8 @@ SUMMARY_VERSION = 1
 _SET_ENTRIES = ("labels", "color", "overlay", "probs", "summary.json")
 #: colour-image suffixes of a plain image folder
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp")
+#: further depth-image suffixes
+_DEPTH_SUFFIXES = (".pgm", ".tif", ".tiff")
 
 
 def _placeholder_intrinsics(h: int, w: int):
@@ -103,16 +107,38 @@ def _read_single(rgb_path: Path, depth_path: Path | None, depth_encoding: str, d
     return rgb_path.stem, Frame(rgb=rgb, depth_m=depth, intrinsics=_placeholder_intrinsics(*rgb.shape[:2]))
 
 
-def _image_folder(root: Path) -> list[Path]:
-    """Colour images directly in ``root`` (``*_depth.*`` left out), natural order."""
+def _image_folder(root: Path) -> list[tuple[Path, Path | None]]:
+    """(colour image, its depth image or None) for the images directly in ``root``, in
+    natural order. The depth image of ``NAME.png`` is ``NAME_depth.png`` or the name with
+    ``rgb`` / ``color`` / ``colour`` / ``image`` replaced by ``depth`` (``rgb.png`` +
+    ``depth.png``, ``rgb_0001.png`` + ``depth_0001.png``); PNG, PGM or TIFF."""
+    import re
+
     from real3d.io._files import natural_key
 
-    files = [
-        p
-        for p in root.iterdir()
-        if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES and not p.stem.endswith("_depth")
-    ]
-    return sorted(files, key=lambda p: natural_key(p.name))
+    files = sorted(
+        (p for p in root.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES + _DEPTH_SUFFIXES),
+        key=lambda p: natural_key(p.name),
+    )
+    by_stem: dict[str, Path] = {}
+    for p in files:
+        # a PNG is preferred as a stem's depth image (a JPEG cannot hold 16-bit depth)
+        if p.stem not in by_stem or p.suffix.lower() == ".png":
+            by_stem[p.stem] = p
+    pairs, depths = [], set()
+    for p in files:
+        if p.suffix.lower() not in _IMAGE_SUFFIXES:
+            continue
+        names = [p.stem + "_depth"] + [
+            re.sub(word, "depth", p.stem, flags=re.IGNORECASE)
+            for word in ("colour", "color", "rgb", "image")
+            if re.search(word, p.stem, flags=re.IGNORECASE)
+        ]
+        d = next((by_stem[n] for n in names if n != p.stem and n in by_stem), None)
+        if d is not None:
+            depths.add(d)
+        pairs.append((p, d))
+    return [(c, d) for c, d in pairs if c not in depths]
 
 
 def iter_inputs(
@@ -162,15 +188,11 @@ def iter_inputs(
             images = images[::stride][:max_frames]
 
             def folder_items():
-                from real3d.core import Frame
-                from real3d.io.codecs import decode_rgb
-
-                for p in images:
+                for c, d in images:
                     try:
-                        rgb = decode_rgb(p)
-                        yield p.stem, Frame(rgb=rgb, depth_m=None, intrinsics=_placeholder_intrinsics(*rgb.shape[:2]))
+                        yield _read_single(c, d, depth_encoding or "mm", depth_scale)
                     except Real3DError as e:
-                        yield p.stem, e
+                        yield c.stem, e
 
             return "images", len(images), folder_items()
     fmt, opts = input_options(
