@@ -35,7 +35,8 @@ def test_three_sequences_one_corrupt_two_done_one_failed_then_resumed(three, tmp
     assert r.exit_code == 1, r.output
     s = json.loads((out / "batch_summary.json").read_text())
     assert s["schema"] == "real3d.batch"
-    assert s["counts"] == {"sequences": 3, "done": 2, "done_earlier": 0, "failed": 1}
+    assert s["counts"] == {"sequences": 3, "done": 2, "done_earlier": 0, "failed": 1, "not_run": 0}
+    assert s["interrupted"] is False
     by = {e["name"]: e for e in s["sequences"]}
     assert by["room0"]["status"] == by["room1"]["status"] == "done"
     assert by["room0"]["fused"] == 2 and (out / "room0" / "metrics.json").is_file()
@@ -45,7 +46,7 @@ def test_three_sequences_one_corrupt_two_done_one_failed_then_resumed(three, tmp
     # again: the finished sequences are skipped, the failed one is tried again
     r = CliRunner().invoke(app, args)
     s = json.loads((out / "batch_summary.json").read_text())
-    assert s["counts"] == {"sequences": 3, "done": 0, "done_earlier": 2, "failed": 1}
+    assert s["counts"] == {"sequences": 3, "done": 0, "done_earlier": 2, "failed": 1, "not_run": 0}
     assert {e["name"]: e["status"] for e in s["sequences"]}["room1"] == "done earlier"
     assert s["frames_fused"] == 4
 
@@ -101,3 +102,19 @@ def test_run_args_may_not_set_out(tmp_path):
     (tmp_path / "s").mkdir()
     r = CliRunner().invoke(app, ["batch", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--run-args", "--out x"])
     assert isinstance(r.exception, InputError) and "--out is set by batch" in str(r.exception)
+
+
+def test_a_stopped_batch_starts_nothing_more(tmp_path):
+    import threading
+
+    from real3d.cli.batch_cmd import run_batch
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    stop = threading.Event()
+    stop.set()
+    s = run_batch([tmp_path / "a", tmp_path / "b"], tmp_path / "out", [], stop=stop)
+    assert s["counts"]["not_run"] == 2 and s["counts"]["failed"] == 0
+    assert [e["status"] for e in s["sequences"]] == ["not run", "not run"]
+    assert not (tmp_path / "out" / "logs").exists()  # no process was started
+    assert json.loads((tmp_path / "out" / "batch_summary.json").read_text())["counts"]["not_run"] == 2

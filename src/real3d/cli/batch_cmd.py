@@ -10,8 +10,11 @@ repeated names). Its console output goes to ``DIR/logs/NAME.log``.
 Resuming: a sequence whose ``DIR/NAME/metrics.json`` says it ran complete (not partial)
 on the same input is skipped (``--force`` runs it again). A failing sequence is reported
 and the others go on. ``DIR/batch_summary.json`` (and a table on the console) lists each
-sequence's status (``done``, ``done earlier``, ``failed``), its figures and, for failures,
-the reason; the command exits 1 when any sequence failed.
+sequence's status (``done``, ``done earlier``, ``failed``, ``not run``), its figures and,
+for failures, the reason; the command exits 1 when any sequence failed. Ctrl-C starts no
+further sequence, lets the running ones write their partial outputs (they get the same
+SIGINT and are then "failed": a partial run is not finished), writes the summary and
+exits 130.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -150,12 +154,17 @@ def run_batch(
     force: bool = False,
     timeout_s: float | None = None,
     on_result=None,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Run every sequence of ``inputs`` into ``out/NAME`` (see the module docstring) and
     write ``out/batch_summary.json``; returns its content. ``on_result(entry)`` is called
-    as each sequence ends."""
+    as each sequence ends. Once ``stop`` is set no further sequence starts (they are listed
+    as "not run"); a Ctrl-C sets it, lets the running sequences write their partial outputs
+    (they receive the same SIGINT) and writes the summary (``"interrupted": true``) before
+    KeyboardInterrupt is raised again."""
     from real3d.core.files import atomic_write_text
 
+    stop = stop if stop is not None else threading.Event()
     out.mkdir(parents=True, exist_ok=True)
     names = sequence_names(inputs)
     entries: list[dict | None] = [None] * len(inputs)
@@ -164,6 +173,9 @@ def run_batch(
         name, src = names[k], inputs[k]
         folder = out / name
         entry = {"name": name, "input": str(src), "output": str(folder), "log": str(out / "logs" / f"{name}.log")}
+        if stop.is_set():
+            entry.update(status="not run", exit_code=None, wall_s=0.0, reason="the batch was stopped first")
+            return entry
         earlier = None if force else finished_earlier(folder, src)
         if earlier is not None:
             entry.update(status="done earlier", exit_code=0, wall_s=0.0, reason=None, **_figures(earlier))
@@ -178,29 +190,42 @@ def run_batch(
             entry.update(status="failed", reason=reason or f"exit code {rc}")
         return entry
 
+    interrupted = False
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(one, k): k for k in range(len(inputs))}
-        for fut in as_completed(futures):
-            k = futures[fut]
-            entries[k] = fut.result()
-            if on_result is not None:
-                on_result(entries[k])
-    done = [e for e in entries if e["status"] == "done"]
+        pending = set(futures)
+        while pending:
+            try:
+                for fut in as_completed(pending):
+                    pending.discard(fut)
+                    k = futures[fut]
+                    entries[k] = fut.result()
+                    if on_result is not None:
+                        on_result(entries[k])
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise  # a second Ctrl-C: give up waiting
+                interrupted = True
+                stop.set()
     counts = {
         "sequences": len(entries),
-        "done": len(done),
+        "done": sum(e["status"] == "done" for e in entries),
         "done_earlier": sum(e["status"] == "done earlier" for e in entries),
         "failed": sum(e["status"] == "failed" for e in entries),
+        "not_run": sum(e["status"] == "not run" for e in entries),
     }
     summary = {
         "schema": SUMMARY_SCHEMA,
         "version": SUMMARY_VERSION,
+        "interrupted": interrupted,
         "run_args": run_args,
         "counts": counts,
         "frames_fused": sum(e.get("fused") or 0 for e in entries),
         "sequences": entries,
     }
     atomic_write_text(out / "batch_summary.json", json.dumps(summary, indent=1) + "\n")
+    if interrupted:
+        raise KeyboardInterrupt
     return summary
 
 
@@ -257,7 +282,11 @@ def batch(
         style = {"failed": "red", "done earlier": "dim"}.get(e["status"], "green")
         console.print(f"{e['name']}: {e['status']}" + (f": {e['reason']}" if e["reason"] else ""), style=style)
 
-    summary = run_batch(paths, out_path, args, jobs=jobs, force=force, timeout_s=timeout_s, on_result=report)
+    try:
+        summary = run_batch(paths, out_path, args, jobs=jobs, force=force, timeout_s=timeout_s, on_result=report)
+    except KeyboardInterrupt:
+        typer.echo(f"real3d batch: interrupted; what ran is listed in {out_path / 'batch_summary.json'}", err=True)
+        raise typer.Exit(130) from None
     t = Table(title=f"real3d batch: {len(paths)} sequences")
     for col in ("sequence", "status", "frames fused", "fps", "voxels", "objects", "path", "wall s"):
         t.add_column(col)
