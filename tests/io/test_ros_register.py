@@ -25,7 +25,7 @@ def _depth_mm(k: int) -> np.ndarray:
     return d
 
 
-def _write(path, *, depth_info=True, tf=True, depth_frame="depth_opt", units_per_mm=1):
+def _write(path, *, depth_info=True, tf=True, depth_frame="depth_opt", units_per_mm=1, float_depth=False):
     m = _Messages(ros1=False)
     with Writer2(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
         topics = [
@@ -52,7 +52,12 @@ def _write(path, *, depth_info=True, tf=True, depth_frame="depth_opt", units_per
             if depth_info:
                 put("dinf", t, m.camera_info(t, depth_frame, DK))
             raw = (_depth_mm(k).astype(np.uint32) * units_per_mm).astype(np.uint16)
-            put("dep", t + 1000, m.image(t + 1000, depth_frame, raw, "16UC1"))
+            if float_depth:
+                f = raw.astype(np.float32) / 1000
+                f[:5, :5] = np.nan  # no measurement
+                put("dep", t + 1000, m.image(t + 1000, depth_frame, f, "32FC1"))
+            else:
+                put("dep", t + 1000, m.image(t + 1000, depth_frame, raw, "16UC1"))
     return path
 
 
@@ -145,3 +150,13 @@ def test_info_shows_the_topics_and_the_registration_problem(tmp_path):
     assert r.exit_code == 2
     assert "/camera/depth/image_rect_raw [sensor_msgs/Image] x2" in r.output
     assert "error: rosbag: depth on /camera/depth/image_rect_raw is in frame 'depth_opt'" in r.output
+
+
+def test_float_depth_with_holes_is_registered(tmp_path):
+    path = _write(tmp_path / "rec", float_depth=True)
+    with open_sequence(path) as seq:
+        f = seq[0]
+        assert seq.stats.depth_nonfinite_or_negative == 25
+    d = _depth_mm(0).astype(np.float32) / 1000
+    d[:5, :5] = 0
+    np.testing.assert_array_equal(f.depth_m, register_depth(d, DK, CK, LINK_T_DEPTH))

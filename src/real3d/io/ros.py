@@ -378,7 +378,14 @@ class RosbagSequence(Sequence):
         frame_id = str(cmsg.header.frame_id).lstrip("/")
         depth_frame = str(dmsg.header.frame_id).lstrip("/")
         unit = self._depth_unit_m
+        dropped = 0
         if self._needs_registration(frame_id, depth_frame):
+            # NaN holes (32FC1) and negative values are dropped (and counted) before the
+            # depth is re-projected
+            bad = ~np.isfinite(depth_m) | (depth_m < 0)
+            dropped = int(bad.sum())
+            if dropped:
+                depth_m = np.where(bad, np.float32(0), depth_m).astype(np.float32)
             if self.options.depth_scale_m is not None:
                 # the scale must be right before the depth is moved between cameras
                 depth_m = depth_m * np.float32(self.options.depth_scale_m / unit)
@@ -392,6 +399,7 @@ class RosbagSequence(Sequence):
             depth_m=depth_m,
             intrinsics=self._camera_intrinsics(),
             invalid_encoded=invalid,
+            nonfinite_removed=dropped,
             world_T_cam=self._pose_at(frame_id, t),
             timestamp_s=t,
             meta={"frame_id": frame_id, "depth_stamp_s": _stamp_s(dmsg.header)},
