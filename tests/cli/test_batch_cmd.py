@@ -43,6 +43,8 @@ def test_three_sequences_one_corrupt_two_done_one_failed_then_resumed(three, tmp
     assert by["broken"]["status"] == "failed" and by["broken"]["exit_code"] != 0
     assert "rosbag" in by["broken"]["reason"] and (out / "logs" / "broken.log").is_file()
     assert "2 done, 0 done earlier, 1 failed" in r.output
+    md = (out / "batch_summary.md").read_text()
+    assert "| room0 | done | 2 |" in md and "- **broken**" in md
     # again: the finished sequences are skipped, the failed one is tried again
     r = CliRunner().invoke(app, args)
     s = json.loads((out / "batch_summary.json").read_text())

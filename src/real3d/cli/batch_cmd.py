@@ -85,7 +85,7 @@ def sequence_names(paths: list[Path]) -> list[str]:
     for p in paths:
         base = p.stem if p.is_file() else p.name
         base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "sequence"
-        if base in ("logs", "batch_summary.json"):
+        if base in ("logs", "batch_summary.json", "batch_summary.md"):
             base = f"{base}_seq"
         name, k = base, 2
         while name in used:
@@ -224,9 +224,46 @@ def run_batch(
         "sequences": entries,
     }
     atomic_write_text(out / "batch_summary.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out / "batch_summary.md", summary_markdown(summary))
     if interrupted:
         raise KeyboardInterrupt
     return summary
+
+
+def _cell(v, fmt: str = "{}") -> str:
+    return "" if v is None else fmt.format(v).replace("|", "\\|")
+
+
+def summary_markdown(summary: dict) -> str:
+    """``batch_summary.md``: the counts, a table of every sequence (status and figures)
+    and the reason of each failure, for people."""
+    c = summary["counts"]
+    lines = [
+        "# real3d batch",
+        "",
+        f"{c['sequences']} sequences: {c['done']} done, {c['done_earlier']} done earlier, "
+        f"{c['failed']} failed, {c['not_run']} not run" + (" (interrupted)" if summary["interrupted"] else ""),
+        "",
+        "| sequence | status | frames fused | fps | voxels | objects | path | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in summary["sequences"]:
+        row = (
+            _cell(e["name"]),
+            _cell(e["status"]),
+            _cell(e.get("fused")),
+            _cell(e.get("fps"), "{:.1f}"),
+            _cell(e.get("voxels"), "{:,}"),
+            _cell(e.get("objects")),
+            _cell(e.get("path")),
+            _cell(e.get("wall_s"), "{:.1f}"),
+        )
+        lines.append("| " + " | ".join(row) + " |")
+    failed = [e for e in summary["sequences"] if e["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failures", ""]
+        lines += [f"- **{e['name']}** ({e['input']}): {e['reason']} (log: {e['log']})" for e in failed]
+    return "\n".join(lines) + "\n"
 
 
 def batch(
