@@ -119,3 +119,19 @@ def test_run_refuses_bag_flags_for_a_folder_before_any_work(tmp_path):
     assert r.exit_code != 0 and isinstance(r.exception, ConfigError)
     assert "--rgb-topic: for ROS bag inputs only" in str(r.exception)
     assert not (tmp_path / "o").exists()
+
+
+def test_run_warns_when_the_first_frame_is_unlike_a_room(tmp_path):
+    root = _tenth_mm_pairs(tmp_path / "p", n=1)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", str(root), "--out", str(out), "--intrinsics", INTR, *TINY])
+    assert r.exit_code == 0, r.output
+    assert "warning: first frame: depth median 15 m" in r.output and "try --depth-scale 0.0001" in r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert "unlike a room" in m["settings"]["depth scale warning"]
+    r = CliRunner().invoke(
+        app, ["run", str(root), "--out", str(out), "--intrinsics", INTR, "--depth-scale", "0.0001", *TINY]
+    )
+    assert r.exit_code == 0, r.output
+    assert "unlike a room" not in r.output
+    assert "depth scale warning" not in json.loads((out / "metrics.json").read_text())["settings"]

@@ -115,16 +115,18 @@ def interruptible_outputs(out: Path) -> Iterator[tuple]:
         raise typer.Exit(signals.exit_code)
 
 
-def _check_intrinsics(seq, path) -> None:
+def _check_intrinsics(seq, path):
     """Fail before any work when the recording gives no camera intrinsics: every frame would
-    be skipped. Other problems of the first frame are left to the run (it skips and reports)."""
+    be skipped (or an option does not fit it: ConfigError). Other problems of the first frame
+    are left to the run (it skips and reports). Returns the first frame, or None when it
+    could not be read."""
     from real3d.core.errors import ConfigError, Real3DError
     from real3d.io.base import MissingIntrinsicsError
 
     if not hasattr(seq, "__getitem__") or not len(seq):
-        return
+        return None
     try:
-        seq[0]
+        return seq[0]
     except MissingIntrinsicsError:
         raise ConfigError(
             f"{path}: the recording gives no camera intrinsics; pass them with "
@@ -133,7 +135,7 @@ def _check_intrinsics(seq, path) -> None:
     except ConfigError:
         raise  # an option that does not fit the recording (e.g. --depth-scale on disparity)
     except Real3DError:
-        pass
+        return None
 
 
 def parse_goal(text: str | None):
@@ -573,7 +575,15 @@ def run(
             world_frame=world_frame,
         )
         with seq:
-            _check_intrinsics(seq, input)
+            first = _check_intrinsics(seq, input)
+            scale_warning = None
+            if first is not None and first.depth_m is not None:
+                from real3d.cli.info_cmd import depth_scale_warning
+
+                unit = seq.options.depth_scale_m or seq.assumed_depth_unit_m()
+                scale_warning = depth_scale_warning(first.depth_m, unit)
+                if scale_warning is not None:
+                    typer.echo(f"real3d: warning: first frame: {scale_warning}", err=True)
             info = seq.info
             # Synthetic (real3d layout) and SUN/NYU (gravity-aligned by their readers) are z-up.
             # Without poses every frame is placed by its own floor fit (missing_pose="gravity"),
@@ -630,6 +640,8 @@ def run(
                 meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
             if warning:
                 meta["warning"] = warning
+            if scale_warning:
+                meta["depth scale warning"] = f"first frame: {scale_warning}"
             on_frame, last = bag_frame_writer(bag, pipe) if bag is not None else (None, None)
             try:
                 result = execute(
