@@ -180,3 +180,18 @@ def test_an_image_folder_pairs_depth_by_name(tmp_path):
         "rgb_0001": "rgbd",
         "rgb_0002": "rgb",
     }
+
+
+def test_a_pairs_folder_without_intrinsics_is_segmented(tmp_path):
+    root = tmp_path / "pairs"
+    root.mkdir()
+    for k in range(2):
+        _image(root / f"{k}.png", seed=k)
+        _depth(root / f"{k}_depth.png")
+    out = tmp_path / "out"
+    r = _seg([str(root), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["kind"] == "pairs" and s["counts"] == {"segmented": 2, "failed": 0}
+    assert [rec["name"] for rec in s["images"]] == ["000000_0", "000001_1"]
+    assert all(rec["model"] == "rgbd" and rec["depth_valid_share"] == 1.0 for rec in s["images"])
