@@ -420,6 +420,11 @@ def build_costmap(
     Raises:
         InputError: ``bounds_xy`` larger than the limits, or inconsistent settings.
     """
+    return _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, None)
+
+
+def _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, grids) -> Costmap:
+    """``build_costmap``; the projection through ``grids`` (an ``IncrementalGrid``) when given."""
     from real3d.scene.extent import capped_bounds_xy, check_extent_limits, grid_side_cells
 
     res = config.resolution_m
@@ -437,13 +442,64 @@ def build_costmap(
                 f"cells; the limit is max_extent_m {config.max_extent_m:g} m and max_cells "
                 f"{config.max_cells} ({side} x {side} cells of {res:g} m)"
             )
-    grid = project_map_2d(semantic_map, config.projection(floor_z_m), bounds_xy=bounds_xy)
+    projection = config.projection(floor_z_m)
+    if grids is None:
+        grid = project_map_2d(semantic_map, projection, bounds_xy=bounds_xy)
+    else:
+        grid = grids.update(semantic_map, projection, bounds_xy=bounds_xy)
     boxes = _boxes_in_band(
         objects if config.object_layer else None, floor_z_m + config.z_min_m, floor_z_m + config.z_max_m
     )
     cm = costmap_from_grid(grid, config, object_boxes=boxes)
     cm.cropped_from_xy = full
     return cm
+
+
+class IncrementalCostmap:
+    """``build_costmap`` over refreshes of a growing map, the projection recomputed only
+    around what changed since the last refresh (``real3d.mapping.grid2d.IncrementalGrid``).
+
+    Hold one per map (e.g. one per pipeline) and call ``update`` where ``build_costmap``
+    would be called: the costmap it returns equals ``build_costmap`` of the same map with
+    the same arguments, cell for cell. A new floor estimate (``floor_z_m``) moves the
+    height band and recomputes only the cells with voxels between the old and the new
+    band edges; another map, or the grid's origin moving (the map grew towards -x or
+    -y), rebuilds in full.
+
+    Attributes:
+        config: the costmap settings.
+        last_full: whether the last update projected the whole map.
+        last_cells: grid cells the last update projected again.
+    """
+
+    def __init__(self, config: CostmapConfig = CostmapConfig()) -> None:
+        from real3d.mapping.grid2d import IncrementalGrid
+
+        if not isinstance(config, CostmapConfig):
+            raise InputError(f"IncrementalCostmap: expected a CostmapConfig, got {type(config).__name__}")
+        self.config = config
+        self._grids = IncrementalGrid(config.projection(0.0))
+
+    @property
+    def last_full(self) -> bool:
+        return self._grids.last_full
+
+    @property
+    def last_cells(self) -> int:
+        return self._grids.last_cells
+
+    def reset(self) -> None:
+        """Forget the cache: the next update rebuilds in full."""
+        self._grids.reset()
+
+    def update(
+        self, semantic_map: SemanticMap, floor_z_m: float = 0.0, bounds_xy=None, objects=None, center_xy=None
+    ) -> Costmap:
+        """The costmap of ``build_costmap(semantic_map, self.config, floor_z_m, bounds_xy,
+        objects, center_xy)`` (arguments and errors as there), a new ``Costmap``."""
+        if not isinstance(semantic_map, SemanticMap):
+            raise InputError(f"IncrementalCostmap.update: expected a SemanticMap, got {type(semantic_map).__name__}")
+        return _build(semantic_map, self.config, floor_z_m, bounds_xy, objects, center_xy, self._grids)
 
 
 def _boxes_in_band(objects, z0: float, z1: float) -> list:

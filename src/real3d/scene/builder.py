@@ -18,7 +18,8 @@ import numpy as np
 from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.boxes import box_iou_3d, convex_intersection, polygon_area
-from real3d.scene.clusters import BoxFitCache, boxes_may_overlap, find_clusters
+from real3d.mapping.grid2d import IncrementalGrid
+from real3d.scene.clusters import BoxFitCache, Cluster, boxes_may_overlap, label_clusters
 from real3d.scene.completion import complete_object_box
 from real3d.scene.config import STRUCTURE_CLASSES, SceneGraphConfig
 from real3d.scene.nodes import SceneNode
@@ -42,7 +43,15 @@ class SceneGraphBuilder:
         self.next_id = 1
         self.views: dict[int, ClusterView] = {}
         self.points: dict[int, np.ndarray] = {}
+        self.reset_caches()
+
+    def reset_caches(self) -> None:
+        """Forget what the next update could reuse (box fits, each class's clusters, the
+        free-space grid): it rebuilds from the whole map, with the same result."""
         self._fits = BoxFitCache()
+        self._by_label: dict[int, tuple[tuple, list[Cluster]]] = {}
+        self._rooms_grid = IncrementalGrid()
+        self.reused_labels = 0
 
     def take_id(self) -> int:
         i = self.next_id
@@ -68,7 +77,7 @@ class SceneGraphBuilder:
             graph.floor_z_m = float(np.median(pts[labels == floor, 2]))
 
         structure_ids = {NYU13.index(n) for n in STRUCTURE_CLASSES}
-        clusters = find_clusters(pts, labels, conf, n_obs, inst, normals, cfg, fit)
+        clusters = self._clusters(pts, labels, conf, n_obs, inst, normals, sp.rows[keep], cfg, fit)
         new_nodes: list[SceneNode] = []
         views: list[ClusterView | None] = []
         for c in clusters:
@@ -101,13 +110,40 @@ class SceneGraphBuilder:
         graph.nodes = {n.id: n for n in new_nodes}
 
         old_rooms = [n for n in graph.nodes.values() if n.kind == "room"]
-        grid, room_ids, rooms = segment_rooms(semantic_map, graph.floor_z_m, cfg, old_rooms, self.take_id)
+        grid, room_ids, rooms = segment_rooms(
+            semantic_map, graph.floor_z_m, cfg, old_rooms, self.take_id, self._rooms_grid
+        )
         graph.free_space = grid
         graph.room_map = room_ids
         for r in rooms:
             graph.nodes[r.id] = r
         assign_rooms(graph.nodes.values(), grid, room_ids)
         graph.edges = build_relations(graph.nodes, graph.floor_z_m, cfg)
+
+    def _clusters(self, pts, labels, conf, n_obs, inst, normals, rows, cfg, fit) -> list[Cluster]:
+        """``find_clusters``, class by class; a class whose points (rows, positions,
+        confidences, observations, instances, normals) are those of the last update keeps
+        its clusters (``reused_labels`` counts them)."""
+        out: list[Cluster] = []
+        cache: dict[int, tuple[tuple, list[Cluster]]] = {}
+        self.reused_labels = 0
+        for lab in np.unique(labels):
+            lab = int(lab)
+            sel = np.flatnonzero(labels == lab)
+            sig = (rows[sel], pts[sel], conf[sel], n_obs[sel], inst[sel], None if normals is None else normals[sel])
+            hit = self._by_label.get(lab)
+            if hit is not None and all(
+                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                for a, b in zip(hit[0], sig)
+            ):
+                found = hit[1]
+                self.reused_labels += 1
+            else:
+                found = label_clusters(lab, sel, pts, conf, n_obs, inst, normals, cfg, fit)
+            cache[lab] = (sig, found)
+            out += found
+        self._by_label = cache
+        return out
 
 
 def refine_objects(
