@@ -6,7 +6,11 @@ Each update takes the map's labelled surface voxels, groups them into clusters
 (``real3d.scene.refine``: refined boxes, existence scores, non-maximum suppression), matches
 the new nodes to the previous ones so node ids stay stable while the map grows, and then
 derives rooms (``real3d.scene.rooms``) and relations (``real3d.scene.relations``).
-``SceneGraphBuilder`` keeps what one update hands to the next.
+``SceneGraphBuilder`` keeps what one update hands to the next, and what an update can
+reuse: boxes of voxel groups whose rows and points did not change, the clusters of every
+class whose points did not change, and the free-space grid of the rooms, recomputed only
+around the cells that changed (``real3d.mapping.grid2d.IncrementalGrid``). The result is
+the same as an update with those caches cleared (``reset_caches``).
 """
 
 from __future__ import annotations
