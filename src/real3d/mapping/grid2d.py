@@ -514,9 +514,9 @@ class IncrementalGrid:
 
     Each ``update(map)`` compares the map's per-voxel inputs (tsdf, weight, hits, hit
     offsets, class evidence), its free-space cells and camera positions with a snapshot of
-    the last update (one vectorised pass), marks the grid cells of what changed, and
-    recomputes the cells within ``_reach_cells`` of those from the inputs within the same
-    reach of them; the other cells keep their values. The result equals
+    the last update (one vectorised pass, ``changed_rows``), marks the grid cells of what
+    changed, and recomputes the cells within ``_reach_cells`` of those from the inputs
+    within the same reach of them; the other cells keep their values. The result equals
     ``project_map_2d(map, config, bounds_xy=...)`` of the same map. A moved grid origin
     (the map grew towards -x or -y), another map, rows that changed their voxel, a
     change of settings other than the height band, or free-space cells that vanished
@@ -546,6 +546,9 @@ class IncrementalGrid:
         self._cams = np.zeros((0, 3))
         self._obs = (np.zeros((0, 2)), np.zeros(0, np.int64))
         self._beh = (np.zeros((0, 2)), np.zeros(0, np.int64))
+        # Flat grid cell of each row and free cell (-1 outside) for the cached grid.
+        self._row_cell = np.zeros(0, np.int64)
+        self._free_cell = np.zeros(0, np.int64)
 
     def update(self, semantic_map: SemanticMap, config: ProjectionConfig | None = None, bounds_xy=None) -> Grid2D:
         """The grid of ``project_map_2d(semantic_map, config, bounds_xy=bounds_xy)``, a new
@@ -554,7 +557,9 @@ class IncrementalGrid:
         Args:
             semantic_map: the map.
             config: the settings; None keeps the last ones.
-            bounds_xy: (x0, y0, x1, y1) world metres; None: the map's extent.
+            bounds_xy: (x0, y0, x1, y1) world metres; None: the map's extent; or a
+                callable that maps the map's own bounds (``real3d.scene.extent.map_bounds_xy``
+                at the config's resolution) to the grid's.
 
         Raises:
             InputError: not a SemanticMap, or inconsistent settings.
@@ -574,8 +579,9 @@ class IncrementalGrid:
         centres = (coords + 0.5) * semantic_map.voxel_size_m
         free_pts, fv = semantic_map.free_cells()
         cams = _cameras(semantic_map)
-        if bounds_xy is None:
-            bounds_xy = _default_bounds(centres, free_pts, c.resolution_m)
+        if bounds_xy is None or callable(bounds_xy):
+            own = _default_bounds(centres, free_pts, c.resolution_m)
+            bounds_xy = own if bounds_xy is None else bounds_xy(own)
         fresh = _empty_grid(bounds_xy, c)
         h, w = fresh.shape
         old = self._grid
@@ -598,32 +604,35 @@ class IncrementalGrid:
             # The band moved: only what lies between the old and the new thresholds
             # changes side, as long as the coarse column levels stay the same.
             full = _column_levels(old_cfg, fv) != _column_levels(c, fv)
+        # Flat cells of rows and free cells, kept while the grid's layout stays.
+        if not full and old.shape == (h, w):
+            row_cell = np.concatenate([self._row_cell, _flat_cells(fresh, centres[n_old:])])
+            free_cell = np.concatenate([self._free_cell, _flat_cells(fresh, free_pts[m_old:])])
+        else:
+            row_cell, free_cell = _flat_cells(fresh, centres), _flat_cells(fresh, free_pts)
         if full:
             dirty = np.ones((h, w), bool)
         else:
             dirty = np.zeros((h, w), bool)
             dirty[old.shape[0] :, :] = True
             dirty[:, old.shape[1] :] = True
-            changed = np.zeros(n, bool)
-            changed[n_old:] = True
-            for k in _WATCHED:
-                d = arr[k][:n_old] != self._snap[k]
-                changed[:n_old] |= d if d.ndim == 1 else d.any(axis=1)
+            changed = changed_rows(arr, self._snap, _WATCHED)
             new_free = np.zeros(len(free_pts), bool)
             new_free[m_old:] = True
             if old_cfg != c:
                 z = centres[:, 2]
-                for a, b in ((old_cfg.z_min_m, c.z_min_m), (old_cfg.z_max_m, c.z_max_m)):
-                    changed |= (z >= min(a, b)) & (z <= max(a, b))
+                for lo, hi in ((old_cfg.z_min_m, c.z_min_m), (old_cfg.z_max_m, c.z_max_m)):
+                    changed |= (z >= min(lo, hi)) & (z <= max(lo, hi))
                 zf = free_pts[:, 2]
-                for a, b in (
+                for lo, hi in (
                     (old_cfg.z_min_m, c.z_min_m),
                     (old_cfg.z_min_m + old_cfg.free_low_m, c.z_min_m + c.free_low_m),
                 ):
-                    new_free |= (zf + fv / 2 >= min(a, b)) & (zf + fv / 2 <= max(a, b))
-                    new_free |= (zf - fv / 2 >= min(a, b)) & (zf - fv / 2 <= max(a, b))
-            _splat(dirty, fresh.world_to_cell(centres[changed, :2]))
-            _splat(dirty, fresh.world_to_cell(free_pts[new_free, :2]))
+                    for zz in (zf + fv / 2, zf - fv / 2):
+                        new_free |= (zz >= min(lo, hi)) & (zz <= max(lo, hi))
+            flat = dirty.ravel()
+            for cells in (row_cell[changed], free_cell[new_free]):
+                flat[cells[cells >= 0]] = True
             _splat(dirty, fresh.world_to_cell(cams[len(self._cams) :, :2]))
         reach = _reach_cells(semantic_map, c, fv)
         redo = dirty if full else ndimage.binary_dilation(dirty, np.ones((3, 3), bool), iterations=reach)
@@ -647,10 +656,10 @@ class IncrementalGrid:
                 getattr(grid, name)[:oh, :ow] = getattr(old, name)
             obs, beh = self._obs, self._beh
             if redo.any():
-                near = ndimage.binary_dilation(redo, np.ones((3, 3), bool), iterations=reach)
-                rows = np.flatnonzero(_in_mask(fresh, near, centres))
-                free_sel = free_pts[_in_mask(fresh, near, free_pts)]
-                cam_sel = cams[_in_mask(fresh, near, cams)]
+                near = ndimage.binary_dilation(redo, np.ones((3, 3), bool), iterations=reach).ravel()
+                rows = np.flatnonzero((row_cell >= 0) & near[row_cell])
+                free_sel = free_pts[(free_cell >= 0) & near[free_cell]]
+                cam_sel = cams[_in_mask(fresh, near.reshape(h, w), cams)]
                 new_obs, new_beh = _fill(fresh, semantic_map, c, arr, centres, rows, free_sel, fv, cam_sel)
                 for name in ("occupied", "free", "top_z_m", "bottom_z_m"):
                     getattr(grid, name)[redo] = getattr(fresh, name)[redo]
@@ -668,8 +677,39 @@ class IncrementalGrid:
         self._coords = coords
         self._free = free_pts
         self._cams = cams
+        self._row_cell, self._free_cell = row_cell, free_cell
         self._obs, self._beh = obs, beh
         return _copy_grid(grid)
+
+
+def changed_rows(arrays: dict, snapshot: dict, keys) -> np.ndarray:
+    """(N,) bool: map rows whose values under ``keys`` differ between ``arrays`` (as
+    ``SemanticMap.voxel_arrays`` gives, N rows) and ``snapshot`` (the same keys, a prefix of
+    the rows), and the rows beyond the snapshot. Bit-wise: a NaN equals itself."""
+    n = len(next(iter(arrays.values())))
+    out = np.zeros(n, bool)
+    n_old = len(snapshot[keys[0]]) if keys else 0
+    out[n_old:] = True
+    for k in keys:
+        a, b = arrays[k][:n_old], snapshot[k]
+        per = int(np.prod(a.shape[1:], dtype=np.int64))
+        ai = np.ascontiguousarray(a).view(_uint_of(a.dtype)).ravel()
+        bi = np.ascontiguousarray(b).view(_uint_of(b.dtype)).ravel()
+        out[np.flatnonzero(ai != bi) // per] = True
+    return out
+
+
+def _uint_of(dtype) -> np.dtype:
+    return np.dtype(f"u{np.dtype(dtype).itemsize}")
+
+
+def _flat_cells(grid: Grid2D, pts: np.ndarray) -> np.ndarray:
+    """(N,) int64 flat cell index of world points (N, >= 2) in ``grid``; -1 outside."""
+    if not len(pts):
+        return np.zeros(0, np.int64)
+    rc = grid.world_to_cell(pts[:, :2])
+    ok = grid.inside(rc)
+    return np.where(ok, rc[:, 0] * grid.shape[1] + rc[:, 1], -1)
 
 
 def _column_levels(c: ProjectionConfig, fv: float) -> tuple | None:
