@@ -548,9 +548,17 @@ def _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, grids
 
     res = config.resolution_m
     check_extent_limits("build_costmap", config.max_extent_m, config.max_cells)
-    full = None
+    crop = {"full": None}
+
+    def capped(own=None):
+        b, crop["full"] = capped_bounds_xy(
+            semantic_map, res, config.max_extent_m, config.max_cells, center_xy, map_bounds=own
+        )
+        return b if b is not None or own is None else own
+
     if bounds_xy is None:
-        bounds_xy, full = capped_bounds_xy(semantic_map, res, config.max_extent_m, config.max_cells, center_xy)
+        # The incremental grid hands over the map's bounds from the arrays it reads anyway.
+        bounds_xy = capped if grids is not None else capped()
     else:
         x0, y0, x1, y1 = (float(b) for b in bounds_xy)
         w, h = np.ceil((x1 - x0) / res), np.ceil((y1 - y0) / res)
@@ -574,7 +582,7 @@ def _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, grids
     else:
         inflation.start(grid)
         cm = _inflate(grid, config, None, boxes, inflation.refine, inflation.box_distance)
-    cm.cropped_from_xy = full
+    cm.cropped_from_xy = crop["full"]
     return cm
 
 

@@ -27,7 +27,7 @@ from real3d.scene.clusters import BoxFitCache, Cluster, boxes_may_overlap, label
 from real3d.scene.completion import complete_object_box
 from real3d.scene.config import STRUCTURE_CLASSES, SceneGraphConfig
 from real3d.scene.nodes import SceneNode
-from real3d.scene.refine import BoxRefiner, ClusterView
+from real3d.scene.refine import BoxRefiner, ClusterView, point_spread
 from real3d.scene.relations import build_relations
 from real3d.scene.rooms import assign_rooms, segment_rooms
 
@@ -55,7 +55,24 @@ class SceneGraphBuilder:
         self._fits = BoxFitCache()
         self._by_label: dict[int, tuple[tuple, list[Cluster]]] = {}
         self._rooms_grid = IncrementalGrid()
+        self._spreads: dict = {}
         self.reused_labels = 0
+
+    def _spread(self, view: ClusterView, axes: np.ndarray) -> np.ndarray:
+        """``point_spread`` of a view, kept while its points, box and normal stay."""
+        key = (
+            hash(view.points.tobytes()) if view.points is not None else None,
+            view.box.center.tobytes(),
+            view.box.size.tobytes(),
+            float(view.box.yaw_rad),
+            None if view.normal is None else np.asarray(view.normal).tobytes(),
+            axes.tobytes(),
+        )
+        got = self._spreads.get(key)
+        if got is None:
+            got = point_spread(view, axes)
+        self._spread_used[key] = got
+        return got
 
     def take_id(self) -> int:
         i = self.next_id
@@ -106,7 +123,9 @@ class SceneGraphBuilder:
                     map_instance=c.instance,
                 )
             )
-        keep = refine_objects(new_nodes, views, semantic_map, graph.refiner, graph.floor_z_m, cfg)
+        self._spread_used: dict = {}
+        keep = refine_objects(new_nodes, views, semantic_map, graph.refiner, graph.floor_z_m, cfg, self._spread)
+        self._spreads = self._spread_used
         new_nodes = [new_nodes[k] for k in keep]
         assign_ids(new_nodes, graph.nodes.values(), cfg, self.take_id)
         self.views = {n.id: views[k] for n, k in zip(new_nodes, keep) if views[k] is not None}
@@ -157,16 +176,18 @@ def refine_objects(
     refiner: BoxRefiner | None,
     floor_z_m: float,
     cfg: SceneGraphConfig,
+    spread=None,
 ) -> list[int]:
     """Replace object boxes by the refiner's (see ``real3d.scene.refine``) and return
     the indices of the nodes to keep: structure nodes, and objects whose existence
     probability reaches ``min_object_score`` (default: the refiner card's), or that are
     isolated (``isolated_min_voxels``), less those that non-maximum suppression (``nms_iou``)
-    removes. ``views[k]`` is None for structure nodes."""
+    removes. ``views[k]`` is None for structure nodes; ``spread`` as in
+    ``real3d.scene.refine.cluster_features``."""
     idx = [k for k, v in enumerate(views) if v is not None]
     if refiner is None or not idx:
         return list(range(len(nodes)))
-    boxes, score = refiner.refine([views[k] for k in idx], semantic_map, floor_z_m)
+    boxes, score = refiner.refine([views[k] for k in idx], semantic_map, floor_z_m, spread)
     cut = cfg.min_object_score
     cut = refiner.min_score if cut is None else cut
     for k, box in zip(idx, boxes):

@@ -46,7 +46,11 @@ def segment_rooms(
     """
     # Rooms are a matter of layout: any free space seen in the band counts (the costmap
     # is stricter about what a robot may drive over).
-    bounds, _ = capped_bounds_xy(semantic_map, cfg.grid_resolution_m, cfg.max_extent_m, cfg.max_cells)
+    res = cfg.grid_resolution_m
+
+    def capped(own=None):
+        return capped_bounds_xy(semantic_map, res, cfg.max_extent_m, cfg.max_cells, map_bounds=own)[0] or own
+
     projection = ProjectionConfig(
         resolution_m=cfg.grid_resolution_m,
         z_min_m=floor_z_m + cfg.z_min_m,
@@ -55,11 +59,11 @@ def segment_rooms(
         obstacle_points=False,
     )
     if grids is None:
-        grid = project_map_2d(semantic_map, projection, bounds_xy=bounds)
+        grid = project_map_2d(semantic_map, projection, bounds_xy=capped())
     else:
-        grid = grids.update(semantic_map, projection, bounds_xy=bounds)
+        # The grid hands over the map's bounds from the arrays it reads anyway.
+        grid = grids.update(semantic_map, projection, bounds_xy=capped)
     free = grid.free
-    res = grid.resolution_m
     dist = ndimage.distance_transform_edt(free) * res
     cores, n = ndimage.label(dist > cfg.room_erosion_m)
     if n:
