@@ -9,12 +9,14 @@ incremental first on odd ones): the rebuild is ``build_costmap`` and a ``SceneGr
 update with its caches cleared (ids still carried over), the incremental one an
 ``IncrementalCostmap`` and a ``SceneGraph`` that keeps its caches. Every refresh checks
 that both give the same costmap cells and the same graph. Prints a markdown table (ms
-median and p95 per refresh) with the machine.
+median and p95 per refresh, wall clock and process CPU time: the CPU time is less
+disturbed by other work on a shared machine) with the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -42,6 +44,7 @@ def main() -> None:
     g_full, g_inc = SceneGraph(), SceneGraph()
     c_inc = IncrementalCostmap(ccfg)
     t = {k: [] for k in ("graph_full", "graph_inc", "costmap_full", "costmap_inc")}
+    cpu = {k: [] for k in t}
     partial = {"graph_labels_reused": [], "costmap_cells_share": []}
     k = 0
     for i in range(args.frames):
@@ -49,26 +52,23 @@ def main() -> None:
         if (i + 1) % args.every:
             continue
 
+        def timed(key, fn):
+            w0, c0 = time.perf_counter(), time.process_time()
+            out = fn()
+            t[key].append((time.perf_counter() - w0) * 1e3)
+            cpu[key].append((time.process_time() - c0) * 1e3)
+            return out
+
         def full():
-            t0 = time.perf_counter()
             g_full._builder.reset_caches()
-            g_full.update(m, force=True)
-            t1 = time.perf_counter()
-            cm = build_costmap(m, ccfg, floor_z_m=g_full.floor_z_m, objects=g_full.objects())
-            t2 = time.perf_counter()
-            t["graph_full"].append((t1 - t0) * 1e3)
-            t["costmap_full"].append((t2 - t1) * 1e3)
-            return cm
+            timed("graph_full", lambda: g_full.update(m, force=True))
+            objs = g_full.objects()
+            return timed("costmap_full", lambda: build_costmap(m, ccfg, floor_z_m=g_full.floor_z_m, objects=objs))
 
         def inc():
-            t0 = time.perf_counter()
-            g_inc.update(m, force=True)
-            t1 = time.perf_counter()
-            cm = c_inc.update(m, floor_z_m=g_inc.floor_z_m, objects=g_inc.objects())
-            t2 = time.perf_counter()
-            t["graph_inc"].append((t1 - t0) * 1e3)
-            t["costmap_inc"].append((t2 - t1) * 1e3)
-            return cm
+            timed("graph_inc", lambda: g_inc.update(m, force=True))
+            objs = g_inc.objects()
+            return timed("costmap_inc", lambda: c_inc.update(m, floor_z_m=g_inc.floor_z_m, objects=objs))
 
         if k % 2 == 0:
             a, b = full(), inc()
@@ -87,22 +87,27 @@ def main() -> None:
             flush=True,
         )
 
-    cpu = platform.processor() or platform.machine()
+    host = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            host = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"\nhost: {cpu}, python {platform.python_version()}, numpy {np.__version__}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"\nhost: {host}, {os.cpu_count()} cores, load {load:.1f}, "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
     print(f"{args.frames} frames {args.size}, refresh every {args.every} frames, {k} refreshes, same results: yes\n")
-    print("| refresh | rebuild p50 ms | rebuild p95 ms | incremental p50 ms | incremental p95 ms |")
-    print("|---|---|---|---|---|")
+    print("| refresh | clock | rebuild p50 ms | rebuild p95 ms | incremental p50 ms | incremental p95 ms |")
+    print("|---|---|---|---|---|---|")
     for name in ("graph", "costmap"):
-        f, g = np.array(t[f"{name}_full"]), np.array(t[f"{name}_inc"])
-        print(
-            f"| {name} | {np.median(f):.0f} | {np.percentile(f, 95):.0f} | {np.median(g):.0f} | "
-            f"{np.percentile(g, 95):.0f} |"
-        )
+        for clock, d in (("wall", t), ("cpu", cpu)):
+            f, g = np.array(d[f"{name}_full"]), np.array(d[f"{name}_inc"])
+            print(
+                f"| {name} | {clock} | {np.median(f):.0f} | {np.percentile(f, 95):.0f} | {np.median(g):.0f} | "
+                f"{np.percentile(g, 95):.0f} |"
+            )
 
 
 if __name__ == "__main__":

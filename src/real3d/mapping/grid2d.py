@@ -320,11 +320,11 @@ def _cameras(semantic_map: SemanticMap) -> np.ndarray:
 
 def _default_bounds(centres: np.ndarray, free_pts: np.ndarray, resolution_m: float) -> tuple:
     """(x0, y0, x1, y1) over voxel centres and free-space cell centres, two cells of margin."""
-    allxy = np.concatenate([centres[:, :2], free_pts[:, :2]]) if len(free_pts) else centres[:, :2]
-    if len(allxy) == 0:
-        allxy = np.zeros((1, 2))
-    lo = np.floor(allxy.min(axis=0) / resolution_m) * resolution_m - 2 * resolution_m
-    hi = allxy.max(axis=0) + 2 * resolution_m
+    parts = [p[:, :2] for p in (centres, free_pts) if len(p)] or [np.zeros((1, 2))]
+    lo = np.min([p.min(axis=0) for p in parts], axis=0)
+    hi = np.max([p.max(axis=0) for p in parts], axis=0)
+    lo = np.floor(lo / resolution_m) * resolution_m - 2 * resolution_m
+    hi = hi + 2 * resolution_m
     return (lo[0], lo[1], hi[0], hi[1])
 
 
@@ -404,8 +404,13 @@ def _fill(
     zs = centres[solid, 2].astype(np.float32)
     top = np.full(h * w, -np.inf, np.float32)
     bottom = np.full(h * w, np.inf, np.float32)
-    np.maximum.at(top, cell, zs)
-    np.minimum.at(bottom, cell, zs)
+    if len(cell):
+        # Per-cell max and min over the voxels sorted by cell (reduceat: ufunc.at is slow).
+        order = np.argsort(cell, kind="stable")
+        sc = cell[order]
+        start = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        top[sc[start]] = np.maximum.reduceat(zs[order], start)
+        bottom[sc[start]] = np.minimum.reduceat(zs[order], start)
     grid.top_z_m = np.where(grid.occupied, top.reshape(h, w), np.float32(np.nan))
     grid.bottom_z_m = np.where(grid.occupied, bottom.reshape(h, w), np.float32(np.nan))
     none = (np.zeros((0, 2)), np.zeros(0, np.int64))
