@@ -136,3 +136,18 @@ def test_bad_input_raises_input_error():
         IncrementalGrid().update(SemanticMap(), CostmapConfig())
     with pytest.raises(InputError, match="z_max_m > z_min_m"):
         IncrementalGrid(ProjectionConfig(z_min_m=1.0, z_max_m=0.5))
+
+
+def test_grow_cells_is_a_square_dilation():
+    from scipy import ndimage
+
+    from real3d.mapping.grid2d import grow_cells
+
+    rng = np.random.default_rng(1)
+    for k in range(5):
+        m = rng.random((23, 31)) < 0.02
+        want = ndimage.binary_dilation(m, np.ones((3, 3), bool), iterations=k) if k else m
+        assert np.array_equal(grow_cells(m, k), want)
+    m = np.zeros((5, 5), bool)
+    m[0, 0] = True
+    assert grow_cells(m, 1).sum() == 4  # the grid's edge clips the square

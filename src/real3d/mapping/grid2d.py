@@ -640,7 +640,7 @@ class IncrementalGrid:
                 flat[cells[cells >= 0]] = True
             _splat(dirty, fresh.world_to_cell(cams[len(self._cams) :, :2]))
         reach = _reach_cells(semantic_map, c, fv)
-        redo = dirty if full else ndimage.binary_dilation(dirty, np.ones((3, 3), bool), iterations=reach)
+        redo = dirty if full else grow_cells(dirty, reach)
         self.last_full, self.last_cells = bool(full), int(redo.sum())
         if full:
             obs, beh = _fill(fresh, semantic_map, c, arr, centres, None, free_pts, fv, cams)
@@ -661,7 +661,7 @@ class IncrementalGrid:
                 getattr(grid, name)[:oh, :ow] = getattr(old, name)
             obs, beh = self._obs, self._beh
             if redo.any():
-                near = ndimage.binary_dilation(redo, np.ones((3, 3), bool), iterations=reach).ravel()
+                near = grow_cells(redo, reach).ravel()
                 rows = np.flatnonzero((row_cell >= 0) & near[row_cell])
                 free_sel = free_pts[(free_cell >= 0) & near[free_cell]]
                 cam_sel = cams[_in_mask(fresh, near.reshape(h, w), cams)]
@@ -685,6 +685,14 @@ class IncrementalGrid:
         self._row_cell, self._free_cell = row_cell, free_cell
         self._obs, self._beh = obs, beh
         return _copy_grid(grid)
+
+
+def grow_cells(mask: np.ndarray, cells: int) -> np.ndarray:
+    """(H, W) bool: the cells within ``cells`` (Chebyshev distance) of a True cell of
+    ``mask`` (a square dilation; outside the grid counts as False)."""
+    if cells <= 0 or not mask.any():
+        return mask.copy()
+    return ndimage.maximum_filter(mask, size=2 * cells + 1, mode="constant", cval=False)
 
 
 def changed_rows(arrays: dict, snapshot: dict, keys) -> np.ndarray:

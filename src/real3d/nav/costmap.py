@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
-from real3d.mapping.grid2d import Grid2D, ProjectionConfig, project_map_2d
+from real3d.mapping.grid2d import Grid2D, ProjectionConfig, grow_cells, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
 
 LETHAL = np.float32(np.inf)
@@ -483,14 +483,14 @@ class _InflationCache:
                 if len(xy):
                     _mark(moved, grid, xy)
             moved |= grid.occupied != old.occupied
-            redo = ndimage.binary_dilation(moved, np.ones((3, 3), bool), iterations=k) if moved.any() else moved
+            redo = grow_cells(moved, k)
             redo |= dist != self.dist
             rc = np.argwhere(redo & (dist < cap) & ~grid.occupied)
             out, both = self.out.copy(), self.both.copy()
             out[redo], both[redo] = dist[redo], dist[redo]
             self.last_cells = len(rc)
             if len(rc):
-                near = ndimage.binary_dilation(redo, np.ones((3, 3), bool), iterations=k)
+                near = grow_cells(redo, k)
                 xy = grid.cell_to_world(rc)
                 p_sel, e_sel = points[_inside_mask(grid, near, points)], extra[_inside_mask(grid, near, extra)]
                 r, c = rc[:, 0], rc[:, 1]
