@@ -545,7 +545,7 @@ class IncrementalGrid:
         """Forget the cached grid: the next update is a full rebuild."""
         self._grid: Grid2D | None = None
         self._map_id: int | None = None
-        self._snap: dict[str, np.ndarray] = {}
+        self._snap = RowSnapshot(_WATCHED)
         self._coords = np.zeros((0, 3), np.int64)
         self._free = np.zeros((0, 3))
         self._cams = np.zeros((0, 3))
@@ -621,7 +621,7 @@ class IncrementalGrid:
             dirty = np.zeros((h, w), bool)
             dirty[old.shape[0] :, :] = True
             dirty[:, old.shape[1] :] = True
-            changed = changed_rows(arr, self._snap, _WATCHED)
+            changed = self._snap.changed(arr)
             new_free = np.zeros(len(free_pts), bool)
             new_free[m_old:] = True
             if old_cfg != c:
@@ -678,7 +678,7 @@ class IncrementalGrid:
             grid.behind_xy = _per_cm(beh[0], x0, y0)
         self._grid = grid
         self._map_id = id(semantic_map)
-        self._snap = {k: arr[k].copy() for k in _WATCHED}
+        self._snap.take(arr, None if full else changed)
         self._coords = coords
         self._free = free_pts
         self._cams = cams
@@ -693,6 +693,43 @@ def grow_cells(mask: np.ndarray, cells: int) -> np.ndarray:
     if cells <= 0 or not mask.any():
         return mask.copy()
     return ndimage.maximum_filter(mask, size=2 * cells + 1, mode="constant", cval=False)
+
+
+class RowSnapshot:
+    """Copies of per-row map arrays (``SemanticMap.voxel_arrays`` keys), brought up to date
+    row by row: ``changed`` says which rows differ from the copies (and which are new),
+    ``take`` copies those rows only."""
+
+    def __init__(self, keys) -> None:
+        self.keys = tuple(keys)
+        self.n = 0
+        self._buf: dict[str, np.ndarray] = {}
+
+    def view(self) -> dict[str, np.ndarray]:
+        return {k: b[: self.n] for k, b in self._buf.items()}
+
+    def changed(self, arrays: dict) -> np.ndarray:
+        """(N,) bool: rows of ``arrays`` that differ from the copies, or are new."""
+        return changed_rows(arrays, self.view(), self.keys)
+
+    def take(self, arrays: dict, changed: np.ndarray | None = None) -> None:
+        """Copy the rows ``changed`` (``changed`` gave it; None: all rows, anew)."""
+        n = len(arrays[self.keys[0]])
+        if changed is None or not self._buf:
+            self._buf = {k: arrays[k].copy() for k in self.keys}
+            self.n = n
+            return
+        old = self.n
+        rows = np.flatnonzero(changed[:old])
+        for k in self.keys:
+            buf, a = self._buf[k], arrays[k]
+            if len(buf) < n:
+                grown = np.empty((max(n, int(1.5 * len(buf))), *buf.shape[1:]), buf.dtype)
+                grown[:old] = buf[:old]
+                self._buf[k] = buf = grown
+            buf[rows] = a[rows]
+            buf[old:n] = a[old:n]
+        self.n = n
 
 
 def changed_rows(arrays: dict, snapshot: dict, keys) -> np.ndarray:
