@@ -6,6 +6,7 @@ floor at z = 0 (real data: align with a floor fit first, see ``real3d.nav.gravit
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -544,7 +545,8 @@ class IncrementalGrid:
     def reset(self) -> None:
         """Forget the cached grid: the next update is a full rebuild."""
         self._grid: Grid2D | None = None
-        self._map_id: int | None = None
+        self._map = None  # weak reference to the map of the cache
+        self._map_config = None
         self._snap = RowSnapshot(_WATCHED)
         self._coords = np.zeros((0, 3), np.int64)
         self._free = np.zeros((0, 3))
@@ -593,7 +595,9 @@ class IncrementalGrid:
         n_old, m_old = len(self._coords), len(self._free)
         full = (
             old is None
-            or self._map_id != id(semantic_map)
+            or self._map is None
+            or self._map() is not semantic_map
+            or self._map_config != semantic_map.config
             or (old_cfg != c and not _band_moved_only(old_cfg, c))
             or old.origin_xy != fresh.origin_xy
             or old.shape[0] > h
@@ -677,7 +681,7 @@ class IncrementalGrid:
             grid.obstacle_xy = _per_cm(obs[0], x0, y0)
             grid.behind_xy = _per_cm(beh[0], x0, y0)
         self._grid = grid
-        self._map_id = id(semantic_map)
+        self._map, self._map_config = weakref.ref(semantic_map), semantic_map.config
         self._snap.take(arr, None if full else changed)
         self._coords = coords
         self._free = free_pts

@@ -512,7 +512,10 @@ class _InflationCache:
                 # The plain path's special cases: nothing to keep for the next call.
                 self.grid = None
                 return out, both
-        self.grid, self.dist, self.out, self.both = grid, dist.copy(), out, both
+        # Copies: the caller owns the grid it gets back inside the costmap.
+        kept = Grid2D(grid.occupied.copy(), grid.free, grid.origin_xy, grid.resolution_m, grid.z_min_m, grid.z_max_m)
+        kept.obstacle_xy, kept.behind_xy = points.copy(), extra.copy()
+        self.grid, self.dist, self.out, self.both = kept, dist.copy(), out, both
         return out.copy(), both.copy()
 
 
