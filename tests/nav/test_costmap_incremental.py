@@ -151,3 +151,19 @@ def test_grow_cells_is_a_square_dilation():
     m = np.zeros((5, 5), bool)
     m[0, 0] = True
     assert grow_cells(m, 1).sum() == 4  # the grid's edge clips the square
+
+
+def test_copies_of_the_growing_map_update_incrementally(frames):
+    # A worker thread may refresh from a snapshot of the map instead of the map itself.
+    import copy
+
+    m = SemanticMap(pixel_stride=2)
+    inc = IncrementalCostmap()
+    partial = False
+    for i, f in enumerate(frames[:18]):
+        m.integrate(f)
+        if i % 4 == 3:
+            snap = copy.deepcopy(m)
+            _same_costmap(inc.update(snap, floor_z_m=0.003), build_costmap(m, CostmapConfig(), floor_z_m=0.003))
+            partial |= not inc.last_full
+    assert partial

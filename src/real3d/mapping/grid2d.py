@@ -6,7 +6,6 @@ floor at z = 0 (real data: align with a floor fit first, see ``real3d.nav.gravit
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -523,11 +522,13 @@ class IncrementalGrid:
     the last update (one vectorised pass, ``changed_rows``), marks the grid cells of what
     changed, and recomputes the cells within ``_reach_cells`` of those from the inputs
     within the same reach of them; the other cells keep their values. The result equals
-    ``project_map_2d(map, config, bounds_xy=...)`` of the same map. A moved grid origin
-    (the map grew towards -x or -y), another map, rows that changed their voxel, a
-    change of settings other than the height band, or free-space cells that vanished
-    make a full rebuild; a grid grown towards +x / +y and a moved height band (a new floor
-    estimate) recompute only what they touch.
+    ``project_map_2d(map, config, bounds_xy=...)`` of the same map. Everything the
+    projection reads is compared, so the map may be the same object or a copy of it (a
+    snapshot taken for a worker thread). A moved grid origin (the map grew towards -x or
+    -y), rows that changed their voxel (another map), other map settings, a change of
+    settings other than the height band, or free-space cells or camera positions that
+    vanished make a full rebuild; a grid grown towards +x / +y and a moved height band (a
+    new floor estimate) recompute only what they touch.
 
     Attributes:
         config: the projection settings of the last update.
@@ -545,7 +546,6 @@ class IncrementalGrid:
     def reset(self) -> None:
         """Forget the cached grid: the next update is a full rebuild."""
         self._grid: Grid2D | None = None
-        self._map = None  # weak reference to the map of the cache
         self._map_config = None
         self._snap = RowSnapshot(_WATCHED)
         self._coords = np.zeros((0, 3), np.int64)
@@ -595,8 +595,6 @@ class IncrementalGrid:
         n_old, m_old = len(self._coords), len(self._free)
         full = (
             old is None
-            or self._map is None
-            or self._map() is not semantic_map
             or self._map_config != semantic_map.config
             or (old_cfg != c and not _band_moved_only(old_cfg, c))
             or old.origin_xy != fresh.origin_xy
@@ -681,7 +679,7 @@ class IncrementalGrid:
             grid.obstacle_xy = _per_cm(obs[0], x0, y0)
             grid.behind_xy = _per_cm(beh[0], x0, y0)
         self._grid = grid
-        self._map, self._map_config = weakref.ref(semantic_map), semantic_map.config
+        self._map_config = semantic_map.config
         self._snap.take(arr, None if full else changed)
         self._coords = coords
         self._free = free_pts

@@ -595,10 +595,11 @@ class IncrementalCostmap:
 
     Hold one per map (e.g. one per pipeline) and call ``update`` where ``build_costmap``
     would be called: the costmap it returns equals ``build_costmap`` of the same map with
-    the same arguments, cell for cell. A new floor estimate (``floor_z_m``) moves the
-    height band and recomputes only the cells with voxels between the old and the new
-    band edges; another map, or the grid's origin moving (the map grew towards -x or
-    -y), rebuilds in full.
+    the same arguments, cell for cell. The map may be the same object each time or a copy
+    of it (a snapshot a worker thread takes): everything is compared. A new floor estimate
+    (``floor_z_m``) moves the height band and recomputes only the cells with voxels between
+    the old and the new band edges; rows that changed their voxel (another map), or the
+    grid's origin moving (the map grew towards -x or -y), rebuild in full.
 
     Attributes:
         config: the costmap settings.
