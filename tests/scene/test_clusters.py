@@ -43,7 +43,11 @@ def test_box_fit_cache_keeps_boxes_of_unchanged_groups():
     rows = np.arange(50)
     cache = BoxFitCache()
     first = cache.fitter(pts, rows, 0.0)(np.arange(20))
-    moved = pts + 5.0  # same map rows: the box is taken from the last update
-    assert cache.fitter(moved, rows, 0.0)(np.arange(20)) is first
+    # Same rows and points: the box is taken from the last update.
+    assert cache.fitter(pts.copy(), rows, 0.0)(np.arange(20)) is first
+    # Same rows, moved points (the surface of those voxels moved): fitted again.
+    moved = pts + 5.0
+    again = cache.fitter(moved, rows, 0.0)(np.arange(20))
+    assert again is not first and again.center[0] > 5.0
     other = cache.fitter(moved, rows, 0.0)(np.arange(21))
     assert other is not first and other.center[0] > 5.0

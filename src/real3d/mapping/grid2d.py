@@ -282,58 +282,110 @@ def project_map_2d(
         if bounds_xy is not None:
             kwargs = {**kwargs, "bounds_xy": bounds_xy}
         config, bounds_xy = _legacy_config(args if config is None else (config, *args), kwargs)
-    c = config
-    resolution_m, z_min_m, z_max_m = c.resolution_m, c.z_min_m, c.z_max_m
-    free_low_m, free_column_top_m, free_column_gap_m = c.free_low_m, c.free_column_top_m, c.free_column_gap_m
-    min_weight, min_hit_ratio, min_column_voxels = c.min_weight, c.min_hit_ratio, c.min_column_voxels
-    floor_label, traversed_radius_m, obstacle_points = c.floor_label, c.traversed_radius_m, c.obstacle_points
-    if free_column_gap_m < 0 or (free_column_top_m is not None and not free_column_top_m > z_min_m):
-        raise InputError(
-            f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
-            f"{free_column_gap_m} and {free_column_top_m} (z_min_m {z_min_m})"
-        )
-    if not free_low_m >= 0:
-        raise InputError(f"project_map_2d: expected free_low_m >= 0, got {free_low_m}")
-    if resolution_m <= 0 or not z_max_m > z_min_m:
-        raise InputError(
-            f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {resolution_m}, [{z_min_m}, {z_max_m}]"
-        )
+    _check_projection(config)
     arr = semantic_map.voxel_arrays()
-    vs = semantic_map.voxel_size_m
-    trunc = semantic_map.config.truncation_m
-    centres = (arr["coords"] + 0.5) * vs
+    centres = (arr["coords"] + 0.5) * semantic_map.voxel_size_m
     free_pts, fv = semantic_map.free_cells()
     if bounds_xy is None:
-        allxy = np.concatenate([centres[:, :2], free_pts[:, :2]]) if len(free_pts) else centres[:, :2]
-        if len(allxy) == 0:
-            allxy = np.zeros((1, 2))
-        lo = np.floor(allxy.min(axis=0) / resolution_m) * resolution_m - 2 * resolution_m
-        hi = allxy.max(axis=0) + 2 * resolution_m
-        bounds_xy = (lo[0], lo[1], hi[0], hi[1])
-    x0, y0, x1, y1 = (float(b) for b in bounds_xy)
-    w = max(1, ratio_count(x1 - x0, resolution_m))
-    h = max(1, ratio_count(y1 - y0, resolution_m))
-    grid = Grid2D(np.zeros((h, w), bool), np.zeros((h, w), bool), (x0, y0), resolution_m, z_min_m, z_max_m)
+        bounds_xy = _default_bounds(centres, free_pts, config.resolution_m)
+    grid = _empty_grid(bounds_xy, config)
+    obs, beh = _fill(grid, semantic_map, config, arr, centres, None, free_pts, fv, _cameras(semantic_map))
+    if config.obstacle_points:
+        x0, y0 = grid.origin_xy
+        grid.obstacle_xy = _per_cm(obs[0], x0, y0)
+        grid.behind_xy = _per_cm(beh[0], x0, y0)
+    return grid
 
-    sdf = arr["tsdf"] * trunc
+
+def _check_projection(c: ProjectionConfig) -> None:
+    """Raise InputError for inconsistent ``ProjectionConfig`` settings."""
+    if c.free_column_gap_m < 0 or (c.free_column_top_m is not None and not c.free_column_top_m > c.z_min_m):
+        raise InputError(
+            f"project_map_2d: need free_column_gap_m >= 0 and free_column_top_m > z_min_m, got "
+            f"{c.free_column_gap_m} and {c.free_column_top_m} (z_min_m {c.z_min_m})"
+        )
+    if not c.free_low_m >= 0:
+        raise InputError(f"project_map_2d: expected free_low_m >= 0, got {c.free_low_m}")
+    if c.resolution_m <= 0 or not c.z_max_m > c.z_min_m:
+        raise InputError(
+            f"project_map_2d: need resolution_m > 0 and z_max_m > z_min_m, got {c.resolution_m}, "
+            f"[{c.z_min_m}, {c.z_max_m}]"
+        )
+
+
+def _cameras(semantic_map: SemanticMap) -> np.ndarray:
+    """(F, 3) camera positions of the map's frames (none before the first)."""
+    return semantic_map.camera_positions if semantic_map.frames_integrated else np.zeros((0, 3))
+
+
+def _default_bounds(centres: np.ndarray, free_pts: np.ndarray, resolution_m: float) -> tuple:
+    """(x0, y0, x1, y1) over voxel centres and free-space cell centres, two cells of margin."""
+    parts = [p[:, :2] for p in (centres, free_pts) if len(p)] or [np.zeros((1, 2))]
+    lo = np.min([p.min(axis=0) for p in parts], axis=0)
+    hi = np.max([p.max(axis=0) for p in parts], axis=0)
+    lo = np.floor(lo / resolution_m) * resolution_m - 2 * resolution_m
+    hi = hi + 2 * resolution_m
+    return (lo[0], lo[1], hi[0], hi[1])
+
+
+def _empty_grid(bounds_xy, c: ProjectionConfig) -> Grid2D:
+    x0, y0, x1, y1 = (float(b) for b in bounds_xy)
+    w = max(1, ratio_count(x1 - x0, c.resolution_m))
+    h = max(1, ratio_count(y1 - y0, c.resolution_m))
+    return Grid2D(np.zeros((h, w), bool), np.zeros((h, w), bool), (x0, y0), c.resolution_m, c.z_min_m, c.z_max_m)
+
+
+def _fill(
+    grid: Grid2D,
+    semantic_map: SemanticMap,
+    c: ProjectionConfig,
+    arr: dict,
+    centres: np.ndarray,
+    rows: np.ndarray | None,
+    free_pts: np.ndarray,
+    fv: float,
+    cams: np.ndarray,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Fill an empty ``grid`` (occupied, free, top_z_m, bottom_z_m) from the map rows
+    ``rows`` (None: all), the free-space cell centres ``free_pts`` (M, 3) of edge ``fv`` and
+    the camera positions ``cams`` (F, 3) (the rules: ``project_map_2d``).
+
+    Returns:
+        ((xy, cell), (xy, cell)): the obstacle points (K, 2) world metres and their flat
+        cell indices (K,), then the points only the truncation band puts there (see
+        ``Grid2D.behind_xy``), before the 1 cm thinning; empty without
+        ``c.obstacle_points``. Every cell's values depend only on the rows, free cells and
+        cameras within ``_reach_cells`` of it, so a window of the grid can be filled from
+        the inputs around it (``IncrementalGrid``).
+    """
+    resolution_m, z_min_m, z_max_m = c.resolution_m, c.z_min_m, c.z_max_m
+    vs = semantic_map.voxel_size_m
+    trunc = semantic_map.config.truncation_m
+    h, w = grid.shape
+    x0, y0 = grid.origin_xy
+    every = slice(None) if rows is None else rows
+    weight = arr["weight"][every]
+    sdf_r = arr["tsdf"][every] * trunc
     # Only voxels that can matter: observed and on or behind a surface.
     hits = arr["hits"]  # frames whose measured points fell in this voxel
+    hits_r = hits[every]
     # Thin things (leaves, chair legs) average to "free" in a TSDF because views through
     # their gaps outweigh the views that hit them; a voxel hit in a good share of the frames
     # that saw it counts as solid too.
-    hit_solid = (hits >= 2) & (hits >= min_hit_ratio * arr["weight"])
-    cand = np.flatnonzero(((arr["weight"] >= min_weight) & (sdf < vs)) | hit_solid)
-    sdf_c, z = sdf[cand], centres[cand, 2]
+    hit_solid = (hits_r >= 2) & (hits_r >= c.min_hit_ratio * weight)
+    ci = np.flatnonzero(((weight >= c.min_weight) & (sdf_r < vs)) | hit_solid)
+    cand = ci if rows is None else rows[ci]  # map rows
+    sdf_c, z = sdf_r[ci], centres[cand, 2]
     is_floor = np.zeros(len(cand), bool)
     is_structure = np.zeros(len(cand), bool)
     has_cls = arr["class_weight"][cand] > 0
     if has_cls.any():
         lab = np.argmax(arr["log_evidence"][cand[has_cls], 1:], axis=1) + 1
-        is_floor[has_cls] = lab == floor_label
+        is_floor[has_cls] = lab == c.floor_label
         is_structure[has_cls] = np.isin(lab, _STRUCTURE)
     # The hit rule is for thin things; walls and floors are large surfaces whose TSDF is
     # reliable, and hits in front of them would only thicken them by a voxel.
-    thin = hit_solid[cand] & ~is_structure
+    thin = hit_solid[ci] & ~is_structure
     sdf_c = np.where(thin, np.minimum(sdf_c, 0.0), sdf_c)
     in_band = (z >= z_min_m) & (z <= z_max_m)
     is_solid = (sdf_c < 0.5 * vs) & in_band & ~is_floor
@@ -347,20 +399,27 @@ def project_map_2d(
     # is one voxel thick but wide; a flying pixel is alone).
     any_ = counts > 0
     nb = ndimage.uniform_filter(any_.astype(np.float32), size=3, mode="constant") * 9 - any_
-    grid.occupied |= (counts >= min_column_voxels) | (any_ & (nb >= 1.5))
+    grid.occupied |= (counts >= c.min_column_voxels) | (any_ & (nb >= 1.5))
     # Height range of each occupied column (thin tall obstacles, see the costmap).
     zs = centres[solid, 2].astype(np.float32)
     top = np.full(h * w, -np.inf, np.float32)
     bottom = np.full(h * w, np.inf, np.float32)
-    np.maximum.at(top, cell, zs)
-    np.minimum.at(bottom, cell, zs)
+    if len(cell):
+        # Per-cell max and min over the voxels sorted by cell (reduceat: ufunc.at is slow).
+        order = np.argsort(cell, kind="stable")
+        sc = cell[order]
+        start = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        top[sc[start]] = np.maximum.reduceat(zs[order], start)
+        bottom[sc[start]] = np.minimum.reduceat(zs[order], start)
     grid.top_z_m = np.where(grid.occupied, top.reshape(h, w), np.float32(np.nan))
     grid.bottom_z_m = np.where(grid.occupied, bottom.reshape(h, w), np.float32(np.nan))
-    if obstacle_points:
+    none = (np.zeros((0, 2)), np.zeros(0, np.int64))
+    obs, beh = none, none
+    if c.obstacle_points:
         # Where in its cell each obstacle is: the mean measured points of the voxels that
         # were hit; in a cell without any, the centres of its solid voxels. One entry per
-        # 1 cm in xy.
-        sdf_s = sdf[solid]
+        # 1 cm in xy (``_per_cm``, by the caller).
+        sdf_s = arr["tsdf"][solid] * trunc
         was_hit = hits[solid] > 0
         # A point measured in only one frame, more than a voxel behind the surface the
         # TSDF's many rays agree on, is a stray reading (a depth-noise tail behind a chair
@@ -382,16 +441,16 @@ def project_map_2d(
         col = arr["coords"][solid[sel], 0] * (1 << 32) + arr["coords"][solid[sel], 1]
         ask = ~surface & ~(~was_hit[sel] & np.isin(col, col[surface & ~was_hit[sel]]))
         behind = np.zeros(len(solid), bool)
-        behind[sel[ask]] = _near_surface(pts3[sel[ask]], pts3[sel[surface]], trunc + 0.5 * np.sqrt(3.0) * vs)
-        grid.obstacle_xy = _per_cm(pts3[keep & ~behind, :2], x0, y0)
-        grid.behind_xy = _per_cm(pts3[keep & behind, :2], x0, y0)
+        behind[sel[ask]] = _near_surface(pts3[sel[ask]], pts3[sel[surface]], _behind_reach_m(semantic_map))
+        obs = (pts3[keep & ~behind, :2], cell[keep & ~behind])
+        beh = (pts3[keep & behind, :2], cell[keep & behind])
     floor_surface = (np.abs(sdf_c) < vs) & ((z < z_min_m) | is_floor)
     _splat(grid.free, grid.world_to_cell(centres[cand[floor_surface], :2]))
     if len(free_pts):
         # Only coarse cells low in the band: a ray that grazed a bed top or a sofa seat from
         # a camera just above it proves the space over it free, not the column down to the
         # floor (the coarse cell it crossed also holds the top of the mattress).
-        band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_min_m + free_low_m)
+        band = (free_pts[:, 2] + fv / 2 >= z_min_m) & (free_pts[:, 2] - fv / 2 <= z_min_m + c.free_low_m)
         fp = free_pts[band]
         # A coarse cell covers several fine cells: mark all of them.
         k = max(1, int(round(fv / resolution_m)))
@@ -399,23 +458,352 @@ def project_map_2d(
         ox, oy = np.meshgrid(offs, offs)
         sub = fp[:, None, :2] + np.stack([ox.ravel(), oy.ravel()], axis=1)[None]
         _splat(grid.free, grid.world_to_cell(sub.reshape(-1, 2)))
-    if free_column_top_m is not None:
+    if c.free_column_top_m is not None:
         # Floor and free space so far; the cells a camera stood over (below) stay free.
         grid.free &= _known_columns(
             grid,
             free_pts,
-            centres[arr["weight"] > 0],
+            centres[every][weight > 0],
             fv,
             z_min_m,
-            min(z_max_m, free_column_top_m),
-            int(round(free_column_gap_m / fv)),
+            min(z_max_m, c.free_column_top_m),
+            int(round(c.free_column_gap_m / fv)),
         )
-    if traversed_radius_m > 0 and semantic_map.frames_integrated:
-        k = ratio_count(traversed_radius_m, resolution_m)
+    if c.traversed_radius_m > 0 and len(cams):
+        k = ratio_count(c.traversed_radius_m, resolution_m)
         dr, dc = np.mgrid[-k : k + 1, -k : k + 1]
-        disc = (dr * dr + dc * dc) * resolution_m**2 <= traversed_radius_m**2
+        disc = (dr * dr + dc * dc) * resolution_m**2 <= c.traversed_radius_m**2
         offs = np.stack([dr[disc], dc[disc]], axis=1)
-        cams = grid.world_to_cell(semantic_map.camera_positions[:, :2])
-        _splat(grid.free, (cams[:, None, :] + offs[None]).reshape(-1, 2))
+        cams_rc = grid.world_to_cell(cams[:, :2])
+        _splat(grid.free, (cams_rc[:, None, :] + offs[None]).reshape(-1, 2))
     grid.free &= ~grid.occupied
-    return grid
+    return obs, beh
+
+
+def _behind_reach_m(semantic_map: SemanticMap) -> float:
+    """How far a surface point makes a solid voxel's point one behind that surface."""
+    return semantic_map.config.truncation_m + 0.5 * np.sqrt(3.0) * semantic_map.voxel_size_m
+
+
+# The per-voxel inputs of ``project_map_2d``; a row whose values differ from the last
+# update's (or a new row) dirties its grid cell.
+_WATCHED = ("tsdf", "weight", "hits", "hit_offset", "class_weight", "log_evidence")
+
+
+def _reach_cells(semantic_map: SemanticMap, c: ProjectionConfig, free_voxel_size_m: float) -> int:
+    """Cells within which a change of the map's inputs can change a cell of
+    ``project_map_2d``: the 3 x 3 outlier rule, the reach of the behind-surface search
+    (points sit up to half a voxel off their voxel's cell), a coarse free-space cell's
+    span and the traversed disc, plus a cell of rounding."""
+    res = c.resolution_m
+    reach = 1
+    if c.obstacle_points:
+        # a voxel's keep needs its cell's occupancy (1), the surface points within reach
+        # (their voxels' cells), whose own keep needs their cells' occupancy (1).
+        reach = 2 + int(np.ceil((_behind_reach_m(semantic_map) + semantic_map.voxel_size_m) / res)) + 1
+    reach = max(reach, int(np.ceil(free_voxel_size_m / res)) + 1)
+    if c.traversed_radius_m > 0:
+        reach = max(reach, ratio_count(c.traversed_radius_m, res) + 1)
+    return reach + 1
+
+
+def _band_moved_only(a: ProjectionConfig, b: ProjectionConfig) -> bool:
+    """Whether two settings differ at most in the height band (a new floor estimate)."""
+    from dataclasses import replace
+
+    return replace(b, z_min_m=a.z_min_m, z_max_m=a.z_max_m, free_column_top_m=a.free_column_top_m) == a
+
+
+class IncrementalGrid:
+    """``project_map_2d`` of a map that grows, recomputed over the cells that changed.
+
+    Each ``update(map)`` compares the map's per-voxel inputs (tsdf, weight, hits, hit
+    offsets, class evidence), its free-space cells and camera positions with a snapshot of
+    the last update (one vectorised pass, ``changed_rows``), marks the grid cells of what
+    changed, and recomputes the cells within ``_reach_cells`` of those from the inputs
+    within the same reach of them; the other cells keep their values. The result equals
+    ``project_map_2d(map, config, bounds_xy=...)`` of the same map. Everything the
+    projection reads is compared, so the map may be the same object or a copy of it (a
+    snapshot taken for a worker thread). A moved grid origin (the map grew towards -x or
+    -y), rows that changed their voxel (another map), other map settings, a change of
+    settings other than the height band, or free-space cells or camera positions that
+    vanished make a full rebuild; a grid grown towards +x / +y and a moved height band (a
+    new floor estimate) recompute only what they touch.
+
+    Attributes:
+        config: the projection settings of the last update.
+        last_cells: cells recomputed by the last update (all on a full rebuild).
+        last_full: whether the last update was a full rebuild.
+    """
+
+    def __init__(self, config: ProjectionConfig | None = None) -> None:
+        self.config = ProjectionConfig() if config is None else config
+        _check_projection(self.config)
+        self.last_cells = 0
+        self.last_full = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the cached grid: the next update is a full rebuild."""
+        self._grid: Grid2D | None = None
+        self._map_config = None
+        self._snap = RowSnapshot(_WATCHED)
+        self._coords = np.zeros((0, 3), np.int64)
+        self._free = np.zeros((0, 3))
+        self._cams = np.zeros((0, 3))
+        self._obs = (np.zeros((0, 2)), np.zeros(0, np.int64))
+        self._beh = (np.zeros((0, 2)), np.zeros(0, np.int64))
+        # Flat grid cell of each row and free cell (-1 outside) for the cached grid.
+        self._row_cell = np.zeros(0, np.int64)
+        self._free_cell = np.zeros(0, np.int64)
+
+    def update(self, semantic_map: SemanticMap, config: ProjectionConfig | None = None, bounds_xy=None) -> Grid2D:
+        """The grid of ``project_map_2d(semantic_map, config, bounds_xy=bounds_xy)``, a new
+        ``Grid2D`` (arrays not shared with earlier results).
+
+        Args:
+            semantic_map: the map.
+            config: the settings; None keeps the last ones.
+            bounds_xy: (x0, y0, x1, y1) world metres; None: the map's extent; or a
+                callable that maps the map's own bounds (``real3d.scene.extent.map_bounds_xy``
+                at the config's resolution) to the grid's.
+
+        Raises:
+            InputError: not a SemanticMap, or inconsistent settings.
+        """
+        if not isinstance(semantic_map, SemanticMap):
+            raise InputError(f"IncrementalGrid.update: expected a SemanticMap, got {type(semantic_map).__name__}")
+        old_cfg = self.config
+        if config is not None:
+            if not isinstance(config, ProjectionConfig):
+                raise InputError(f"IncrementalGrid.update: expected a ProjectionConfig, got {type(config).__name__}")
+            _check_projection(config)
+            self.config = config
+        c = self.config
+        arr = semantic_map.voxel_arrays()
+        coords = arr["coords"]
+        n = len(coords)
+        centres = (coords + 0.5) * semantic_map.voxel_size_m
+        free_pts, fv = semantic_map.free_cells()
+        cams = _cameras(semantic_map)
+        if bounds_xy is None or callable(bounds_xy):
+            own = _default_bounds(centres, free_pts, c.resolution_m)
+            bounds_xy = own if bounds_xy is None else bounds_xy(own)
+        fresh = _empty_grid(bounds_xy, c)
+        h, w = fresh.shape
+        old = self._grid
+        n_old, m_old = len(self._coords), len(self._free)
+        full = (
+            old is None
+            or self._map_config != semantic_map.config
+            or (old_cfg != c and not _band_moved_only(old_cfg, c))
+            or old.origin_xy != fresh.origin_xy
+            or old.shape[0] > h
+            or old.shape[1] > w
+            or n < n_old
+            or len(free_pts) < m_old
+            or len(cams) < len(self._cams)
+            or not np.array_equal(coords[:n_old], self._coords)
+            or not np.array_equal(free_pts[:m_old], self._free)
+            or not np.array_equal(cams[: len(self._cams)], self._cams)
+        )
+        if not full and old_cfg != c:
+            # The band moved: only what lies between the old and the new thresholds
+            # changes side, as long as the coarse column levels stay the same.
+            full = _column_levels(old_cfg, fv) != _column_levels(c, fv)
+        # Flat cells of rows and free cells, kept while the grid's layout stays.
+        if not full and old.shape == (h, w):
+            row_cell = np.concatenate([self._row_cell, _flat_cells(fresh, centres[n_old:])])
+            free_cell = np.concatenate([self._free_cell, _flat_cells(fresh, free_pts[m_old:])])
+        else:
+            row_cell, free_cell = _flat_cells(fresh, centres), _flat_cells(fresh, free_pts)
+        if full:
+            dirty = np.ones((h, w), bool)
+        else:
+            dirty = np.zeros((h, w), bool)
+            dirty[old.shape[0] :, :] = True
+            dirty[:, old.shape[1] :] = True
+            changed = self._snap.changed(arr)
+            new_free = np.zeros(len(free_pts), bool)
+            new_free[m_old:] = True
+            if old_cfg != c:
+                z = centres[:, 2]
+                for lo, hi in ((old_cfg.z_min_m, c.z_min_m), (old_cfg.z_max_m, c.z_max_m)):
+                    changed |= (z >= min(lo, hi)) & (z <= max(lo, hi))
+                zf = free_pts[:, 2]
+                for lo, hi in (
+                    (old_cfg.z_min_m, c.z_min_m),
+                    (old_cfg.z_min_m + old_cfg.free_low_m, c.z_min_m + c.free_low_m),
+                ):
+                    for zz in (zf + fv / 2, zf - fv / 2):
+                        new_free |= (zz >= min(lo, hi)) & (zz <= max(lo, hi))
+            flat = dirty.ravel()
+            for cells in (row_cell[changed], free_cell[new_free]):
+                flat[cells[cells >= 0]] = True
+            _splat(dirty, fresh.world_to_cell(cams[len(self._cams) :, :2]))
+        reach = _reach_cells(semantic_map, c, fv)
+        redo = dirty if full else grow_cells(dirty, reach)
+        self.last_full, self.last_cells = bool(full), int(redo.sum())
+        if full:
+            obs, beh = _fill(fresh, semantic_map, c, arr, centres, None, free_pts, fv, cams)
+            grid = fresh
+        else:
+            grid = Grid2D(
+                np.zeros((h, w), bool),
+                np.zeros((h, w), bool),
+                fresh.origin_xy,
+                c.resolution_m,
+                c.z_min_m,
+                c.z_max_m,
+                top_z_m=np.full((h, w), np.nan, np.float32),
+                bottom_z_m=np.full((h, w), np.nan, np.float32),
+            )
+            oh, ow = old.shape
+            for name in ("occupied", "free", "top_z_m", "bottom_z_m"):
+                getattr(grid, name)[:oh, :ow] = getattr(old, name)
+            obs, beh = self._obs, self._beh
+            if redo.any():
+                near = grow_cells(redo, reach).ravel()
+                rows = np.flatnonzero((row_cell >= 0) & near[row_cell])
+                free_sel = free_pts[(free_cell >= 0) & near[free_cell]]
+                cam_sel = cams[_in_mask(fresh, near.reshape(h, w), cams)]
+                new_obs, new_beh = _fill(fresh, semantic_map, c, arr, centres, rows, free_sel, fv, cam_sel)
+                for name in ("occupied", "free", "top_z_m", "bottom_z_m"):
+                    getattr(grid, name)[redo] = getattr(fresh, name)[redo]
+                flat = redo.ravel()
+                # Cached points keep their cells' flat index in the old shape.
+                obs = _merge_points(obs, new_obs, flat, ow, w)
+                beh = _merge_points(beh, new_beh, flat, ow, w)
+        if c.obstacle_points:
+            x0, y0 = grid.origin_xy
+            grid.obstacle_xy = _per_cm(obs[0], x0, y0)
+            grid.behind_xy = _per_cm(beh[0], x0, y0)
+        self._grid = grid
+        self._map_config = semantic_map.config
+        self._snap.take(arr, None if full else changed)
+        self._coords = coords
+        self._free = free_pts
+        self._cams = cams
+        self._row_cell, self._free_cell = row_cell, free_cell
+        self._obs, self._beh = obs, beh
+        return _copy_grid(grid)
+
+
+def grow_cells(mask: np.ndarray, cells: int) -> np.ndarray:
+    """(H, W) bool: the cells within ``cells`` (Chebyshev distance) of a True cell of
+    ``mask`` (a square dilation; outside the grid counts as False)."""
+    if cells <= 0 or not mask.any():
+        return mask.copy()
+    return ndimage.maximum_filter(mask, size=2 * cells + 1, mode="constant", cval=False)
+
+
+class RowSnapshot:
+    """Copies of per-row map arrays (``SemanticMap.voxel_arrays`` keys), brought up to date
+    row by row: ``changed`` says which rows differ from the copies (and which are new),
+    ``take`` copies those rows only."""
+
+    def __init__(self, keys) -> None:
+        self.keys = tuple(keys)
+        self.n = 0
+        self._buf: dict[str, np.ndarray] = {}
+
+    def view(self) -> dict[str, np.ndarray]:
+        return {k: b[: self.n] for k, b in self._buf.items()}
+
+    def changed(self, arrays: dict) -> np.ndarray:
+        """(N,) bool: rows of ``arrays`` that differ from the copies, or are new."""
+        return changed_rows(arrays, self.view(), self.keys)
+
+    def take(self, arrays: dict, changed: np.ndarray | None = None) -> None:
+        """Copy the rows ``changed`` (``changed`` gave it; None: all rows, anew)."""
+        n = len(arrays[self.keys[0]])
+        if changed is None or not self._buf:
+            self._buf = {k: arrays[k].copy() for k in self.keys}
+            self.n = n
+            return
+        old = self.n
+        rows = np.flatnonzero(changed[:old])
+        for k in self.keys:
+            buf, a = self._buf[k], arrays[k]
+            if len(buf) < n:
+                grown = np.empty((max(n, int(1.5 * len(buf))), *buf.shape[1:]), buf.dtype)
+                grown[:old] = buf[:old]
+                self._buf[k] = buf = grown
+            buf[rows] = a[rows]
+            buf[old:n] = a[old:n]
+        self.n = n
+
+
+def changed_rows(arrays: dict, snapshot: dict, keys) -> np.ndarray:
+    """(N,) bool: map rows whose values under ``keys`` differ between ``arrays`` (as
+    ``SemanticMap.voxel_arrays`` gives, N rows) and ``snapshot`` (the same keys, a prefix of
+    the rows), and the rows beyond the snapshot. Bit-wise: a NaN equals itself."""
+    n = len(next(iter(arrays.values())))
+    out = np.zeros(n, bool)
+    n_old = len(snapshot[keys[0]]) if keys else 0
+    out[n_old:] = True
+    for k in keys:
+        a, b = arrays[k][:n_old], snapshot[k]
+        per = int(np.prod(a.shape[1:], dtype=np.int64))
+        ai = np.ascontiguousarray(a).view(_uint_of(a.dtype)).ravel()
+        bi = np.ascontiguousarray(b).view(_uint_of(b.dtype)).ravel()
+        out[np.flatnonzero(ai != bi) // per] = True
+    return out
+
+
+def _uint_of(dtype) -> np.dtype:
+    return np.dtype(f"u{np.dtype(dtype).itemsize}")
+
+
+def _flat_cells(grid: Grid2D, pts: np.ndarray) -> np.ndarray:
+    """(N,) int64 flat cell index of world points (N, >= 2) in ``grid``; -1 outside."""
+    if not len(pts):
+        return np.zeros(0, np.int64)
+    rc = grid.world_to_cell(pts[:, :2])
+    ok = grid.inside(rc)
+    return np.where(ok, rc[:, 0] * grid.shape[1] + rc[:, 1], -1)
+
+
+def _column_levels(c: ProjectionConfig, fv: float) -> tuple | None:
+    """The coarse levels ``_known_columns`` spans for these settings (None: unused)."""
+    if c.free_column_top_m is None:
+        return None
+    lv0 = ratio_count(c.z_min_m, fv, "floor")
+    return lv0, max(lv0, ratio_count(min(c.z_max_m, c.free_column_top_m), fv) - 1)
+
+
+def _in_mask(grid: Grid2D, mask: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """(N,) bool: world points (N, >= 2) whose cell lies inside ``grid`` and in ``mask``."""
+    rc = grid.world_to_cell(pts[:, :2]) if len(pts) else np.zeros((0, 2), np.int64)
+    ok = grid.inside(rc)
+    ok[ok] = mask[rc[ok, 0], rc[ok, 1]]
+    return ok
+
+
+def _merge_points(cached, new, redo_flat: np.ndarray, old_w: int, w: int):
+    """Cached (xy, flat cell) points outside the recomputed cells plus the new ones inside
+    them; flat cells of the old width ``old_w`` are renumbered to width ``w``."""
+    xy, cell = cached
+    if old_w != w:
+        cell = (cell // old_w) * w + cell % old_w
+    keep = ~redo_flat[cell]
+    take = redo_flat[new[1]]
+    return np.concatenate([xy[keep], new[0][take]]), np.concatenate([cell[keep], new[1][take]])
+
+
+def _copy_grid(g: Grid2D) -> Grid2D:
+    def cp(a):
+        return None if a is None else a.copy()
+
+    return Grid2D(
+        g.occupied.copy(),
+        g.free.copy(),
+        g.origin_xy,
+        g.resolution_m,
+        g.z_min_m,
+        g.z_max_m,
+        cp(g.obstacle_xy),
+        cp(g.behind_xy),
+        cp(g.top_z_m),
+        cp(g.bottom_z_m),
+    )

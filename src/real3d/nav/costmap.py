@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
-from real3d.mapping.grid2d import Grid2D, ProjectionConfig, project_map_2d
+from real3d.mapping.grid2d import Grid2D, ProjectionConfig, grow_cells, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
 
 LETHAL = np.float32(np.inf)
@@ -216,30 +216,39 @@ def _refine_distance(
     return out, both
 
 
-def _box_distance(grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
+def _box_distance(grid: Grid2D, boxes, reach_m: float, patch=None) -> np.ndarray:
     """(H, W) float32 distance from each cell centre to the nearest footprint of ``boxes``
-    (``Box3D``; 0 inside one), inf where none lies within ``reach_m``."""
+    (``Box3D``; 0 inside one), inf where none lies within ``reach_m``. ``patch(grid, box,
+    reach_m)``: ``_box_patch`` (default) or a cached form of it."""
     out = np.full(grid.shape, np.inf, np.float32)
+    for box in boxes:
+        r0, r1, c0, c1, d = (patch or _box_patch)(grid, box, reach_m)
+        if d is not None:
+            out[r0:r1, c0:c1] = np.minimum(out[r0:r1, c0:c1], d)
+    return out
+
+
+def _box_patch(grid: Grid2D, box, reach_m: float) -> tuple:
+    """(r0, r1, c0, c1, d): the window of ``grid`` within ``reach_m`` of the box's footprint
+    and the distances there (inf beyond the reach); d None when it misses the grid."""
     h, w = grid.shape
     res = grid.resolution_m
     x0, y0 = grid.origin_xy
-    for box in boxes:
-        poly = box.footprint()
-        lo = grid.world_to_cell(poly.min(axis=0) - reach_m)[0]
-        hi = grid.world_to_cell(poly.max(axis=0) + reach_m)[0]
-        r0, c0 = max(0, lo[0]), max(0, lo[1])
-        r1, c1 = min(h, hi[0] + 1), min(w, hi[1] + 1)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        # Cell centres in the box's frame; distance to an axis-aligned rectangle there.
-        dx = x0 + (np.arange(c0, c1) + 0.5) * res - box.center[0]
-        dy = y0 + (np.arange(r0, r1) + 0.5) * res - box.center[1]
-        c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
-        u = c * dx[None, :] + s * dy[:, None]
-        v = -s * dx[None, :] + c * dy[:, None]
-        d = np.hypot(np.maximum(np.abs(u) - box.size[0] / 2, 0), np.maximum(np.abs(v) - box.size[1] / 2, 0))
-        out[r0:r1, c0:c1] = np.minimum(out[r0:r1, c0:c1], np.where(d < reach_m, d, np.inf))
-    return out
+    poly = box.footprint()
+    lo = grid.world_to_cell(poly.min(axis=0) - reach_m)[0]
+    hi = grid.world_to_cell(poly.max(axis=0) + reach_m)[0]
+    r0, c0 = max(0, lo[0]), max(0, lo[1])
+    r1, c1 = min(h, hi[0] + 1), min(w, hi[1] + 1)
+    if r0 >= r1 or c0 >= c1:
+        return 0, 0, 0, 0, None
+    # Cell centres in the box's frame; distance to an axis-aligned rectangle there.
+    dx = x0 + (np.arange(c0, c1) + 0.5) * res - box.center[0]
+    dy = y0 + (np.arange(r0, r1) + 0.5) * res - box.center[1]
+    c, s = np.cos(box.yaw_rad), np.sin(box.yaw_rad)
+    u = c * dx[None, :] + s * dy[:, None]
+    v = -s * dx[None, :] + c * dy[:, None]
+    d = np.hypot(np.maximum(np.abs(u) - box.size[0] / 2, 0), np.maximum(np.abs(v) - box.size[1] / 2, 0))
+    return r0, r1, c0, c1, np.where(d < reach_m, d, np.inf)
 
 
 def _thin_tall(grid: Grid2D, config: CostmapConfig) -> np.ndarray:
@@ -286,6 +295,13 @@ def costmap_from_grid(
     ``obstacle_distance_m`` (H, W), when given, replaces the cell-centre distance
     transform (e.g. distances to the exact obstacle outlines).
     """
+    return _inflate(grid, config, obstacle_distance_m, object_boxes, _refine_distance, _box_distance)
+
+
+def _inflate(grid, config, obstacle_distance_m, object_boxes, refine, box_distance) -> Costmap:
+    """``costmap_from_grid`` with the obstacle-point refinement ``refine`` and the box
+    distances ``box_distance`` (``_refine_distance`` and ``_box_distance``, or cached
+    forms of them that give the same values)."""
     if grid.occupied.shape != grid.free.shape or grid.occupied.ndim != 2:
         raise InputError(
             f"costmap_from_grid: occupied and free must be equal (H, W) grids, got "
@@ -307,7 +323,7 @@ def costmap_from_grid(
         elif grid.obstacle_xy is not None:
             # Lethal by what the camera showed (obstacle_xy); every other zone, and the
             # distances the costmap reports, also count the space behind seen surfaces.
-            dist_seen, dist = _refine_distance(grid, dist, config, grid.obstacle_xy, grid.behind_xy)
+            dist_seen, dist = refine(grid, dist, config, grid.obstacle_xy, grid.behind_xy)
     if not config.margin_cost >= 1:
         raise InputError(f"costmap_from_grid: expected margin_cost >= 1 (or inf), got {config.margin_cost}")
     if not config.behind_cost >= 1:
@@ -372,7 +388,7 @@ def costmap_from_grid(
                 f"got {config.object_cost} and {config.object_margin_m}"
             )
         reach = config.robot_radius_m + config.object_margin_m
-        d_box = _box_distance(grid, boxes, reach)
+        d_box = box_distance(grid, boxes, reach)
         near = np.isfinite(d_box)
         # Dearer towards the box: inside the zone the planner, and the shortcutting after
         # it, still keep as far off as they can.
@@ -420,13 +436,132 @@ def build_costmap(
     Raises:
         InputError: ``bounds_xy`` larger than the limits, or inconsistent settings.
     """
+    return _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, None)
+
+
+class _InflationCache:
+    """What ``costmap_from_grid`` computed on the last grid of an ``IncrementalCostmap``:
+    the obstacle-point distances (recomputed only near changed cells and points) and the
+    box distance patches (recomputed only for new boxes), both for one grid layout."""
+
+    def __init__(self) -> None:
+        self.layout = None
+        self.grid: Grid2D | None = None
+        self.dist: np.ndarray | None = None
+        self.out: np.ndarray | None = None
+        self.both: np.ndarray | None = None
+        self.boxes: dict = {}
+        self.last_cells = 0
+
+    def start(self, grid: Grid2D) -> None:
+        layout = (grid.origin_xy, grid.shape, grid.resolution_m)
+        if layout != self.layout:
+            self.layout, self.grid, self.boxes = layout, None, {}
+
+    def box_distance(self, grid: Grid2D, boxes, reach_m: float) -> np.ndarray:
+        old, self.boxes = self.boxes, {}
+
+        def patch(grid, box, reach_m):
+            key = (box.center.tobytes(), box.size.tobytes(), float(box.yaw_rad), float(reach_m))
+            got = self.boxes.get(key) or old.get(key) or _box_patch(grid, box, reach_m)
+            self.boxes[key] = got
+            return got
+
+        return _box_distance(grid, boxes, reach_m, patch)
+
+    def refine(self, grid, dist, config, points, extra):
+        old = self.grid
+        res = grid.resolution_m
+        cap = config.robot_radius_m + config.safety_margin_m + config.inflation_m + 2 * res
+        plain = old is None or not len(points) or extra is None or not len(extra) or old.behind_xy is None
+        if not plain:
+            k = int(np.ceil((cap + res) / res)) + 2
+            x0, y0 = grid.origin_xy
+            moved = np.zeros(grid.shape, bool)
+            for a, b in ((points, old.obstacle_xy), (extra, old.behind_xy)):
+                xy = _changed_points(a, b, x0, y0)
+                if len(xy):
+                    _mark(moved, grid, xy)
+            moved |= grid.occupied != old.occupied
+            redo = grow_cells(moved, k)
+            redo |= dist != self.dist
+            rc = np.argwhere(redo & (dist < cap) & ~grid.occupied)
+            out, both = self.out.copy(), self.both.copy()
+            out[redo], both[redo] = dist[redo], dist[redo]
+            self.last_cells = len(rc)
+            if len(rc):
+                near = grow_cells(redo, k)
+                xy = grid.cell_to_world(rc)
+                p_sel, e_sel = points[_inside_mask(grid, near, points)], extra[_inside_mask(grid, near, extra)]
+                r, c = rc[:, 0], rc[:, 1]
+                if len(p_sel):
+                    from scipy.spatial import cKDTree
+
+                    d, _ = cKDTree(p_sel).query(xy, distance_upper_bound=cap + res)
+                    out[r, c] = np.where(np.isfinite(d), d, out[r, c]).astype(np.float32)
+                both[r, c] = out[r, c]
+                if len(e_sel):
+                    from scipy.spatial import cKDTree
+
+                    d2, _ = cKDTree(e_sel).query(xy, distance_upper_bound=cap + res)
+                    both[r, c] = np.minimum(out[r, c], d2).astype(np.float32)
+        else:
+            out, both = _refine_distance(grid, dist, config, points, extra)
+            self.last_cells = int(((dist < cap) & ~grid.occupied).sum())
+            if out is dist or both is out or not len(points) or extra is None or not len(extra):
+                # The plain path's special cases: nothing to keep for the next call.
+                self.grid = None
+                return out, both
+        # Copies: the caller owns the grid it gets back inside the costmap.
+        kept = Grid2D(grid.occupied.copy(), grid.free, grid.origin_xy, grid.resolution_m, grid.z_min_m, grid.z_max_m)
+        kept.obstacle_xy, kept.behind_xy = points.copy(), extra.copy()
+        self.grid, self.dist, self.out, self.both = kept, dist.copy(), out, both
+        return out.copy(), both.copy()
+
+
+def _changed_points(a: np.ndarray, b: np.ndarray, x0: float, y0: float) -> np.ndarray:
+    """(K, 2) the points of ``a`` not in ``b`` and of ``b`` not in ``a`` (both as
+    ``_per_cm`` gives them over a grid at (x0, y0))."""
+    o = np.array([x0 - 1.0, y0 - 1.0])
+    keys = []
+    for p in (a, b):
+        q = np.round((np.asarray(p, np.float64) - o) / 0.01).astype(np.int64)
+        keys.append(q[:, 0] * (1 << 31) + q[:, 1])
+    diff = np.setxor1d(keys[0], keys[1])
+    return np.stack([diff >> 31, diff & ((1 << 31) - 1)], axis=1) * 0.01 + o
+
+
+def _mark(mask: np.ndarray, grid: Grid2D, xy: np.ndarray) -> None:
+    rc = grid.world_to_cell(xy)
+    ok = grid.inside(rc)
+    mask[rc[ok, 0], rc[ok, 1]] = True
+
+
+def _inside_mask(grid: Grid2D, mask: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    rc = grid.world_to_cell(xy)
+    ok = grid.inside(rc)
+    ok[ok] = mask[rc[ok, 0], rc[ok, 1]]
+    return ok
+
+
+def _build(semantic_map, config, floor_z_m, bounds_xy, objects, center_xy, grids, inflation=None) -> Costmap:
+    """``build_costmap``; the projection through ``grids`` (an ``IncrementalGrid``) and the
+    inflation through ``inflation`` (an ``_InflationCache``) when given."""
     from real3d.scene.extent import capped_bounds_xy, check_extent_limits, grid_side_cells
 
     res = config.resolution_m
     check_extent_limits("build_costmap", config.max_extent_m, config.max_cells)
-    full = None
+    crop = {"full": None}
+
+    def capped(own=None):
+        b, crop["full"] = capped_bounds_xy(
+            semantic_map, res, config.max_extent_m, config.max_cells, center_xy, map_bounds=own
+        )
+        return b if b is not None or own is None else own
+
     if bounds_xy is None:
-        bounds_xy, full = capped_bounds_xy(semantic_map, res, config.max_extent_m, config.max_cells, center_xy)
+        # The incremental grid hands over the map's bounds from the arrays it reads anyway.
+        bounds_xy = capped if grids is not None else capped()
     else:
         x0, y0, x1, y1 = (float(b) for b in bounds_xy)
         w, h = np.ceil((x1 - x0) / res), np.ceil((y1 - y0) / res)
@@ -437,13 +572,71 @@ def build_costmap(
                 f"cells; the limit is max_extent_m {config.max_extent_m:g} m and max_cells "
                 f"{config.max_cells} ({side} x {side} cells of {res:g} m)"
             )
-    grid = project_map_2d(semantic_map, config.projection(floor_z_m), bounds_xy=bounds_xy)
+    projection = config.projection(floor_z_m)
+    if grids is None:
+        grid = project_map_2d(semantic_map, projection, bounds_xy=bounds_xy)
+    else:
+        grid = grids.update(semantic_map, projection, bounds_xy=bounds_xy)
     boxes = _boxes_in_band(
         objects if config.object_layer else None, floor_z_m + config.z_min_m, floor_z_m + config.z_max_m
     )
-    cm = costmap_from_grid(grid, config, object_boxes=boxes)
-    cm.cropped_from_xy = full
+    if inflation is None:
+        cm = costmap_from_grid(grid, config, object_boxes=boxes)
+    else:
+        inflation.start(grid)
+        cm = _inflate(grid, config, None, boxes, inflation.refine, inflation.box_distance)
+    cm.cropped_from_xy = crop["full"]
     return cm
+
+
+class IncrementalCostmap:
+    """``build_costmap`` over refreshes of a growing map, the projection recomputed only
+    around what changed since the last refresh (``real3d.mapping.grid2d.IncrementalGrid``).
+
+    Hold one per map (e.g. one per pipeline) and call ``update`` where ``build_costmap``
+    would be called: the costmap it returns equals ``build_costmap`` of the same map with
+    the same arguments, cell for cell. The map may be the same object each time or a copy
+    of it (a snapshot a worker thread takes): everything is compared. A new floor estimate
+    (``floor_z_m``) moves the height band and recomputes only the cells with voxels between
+    the old and the new band edges; rows that changed their voxel (another map), or the
+    grid's origin moving (the map grew towards -x or -y), rebuild in full.
+
+    Attributes:
+        config: the costmap settings.
+        last_full: whether the last update projected the whole map.
+        last_cells: grid cells the last update projected again.
+    """
+
+    def __init__(self, config: CostmapConfig = CostmapConfig()) -> None:
+        from real3d.mapping.grid2d import IncrementalGrid
+
+        if not isinstance(config, CostmapConfig):
+            raise InputError(f"IncrementalCostmap: expected a CostmapConfig, got {type(config).__name__}")
+        self.config = config
+        self._grids = IncrementalGrid(config.projection(0.0))
+        self._inflation = _InflationCache()
+
+    @property
+    def last_full(self) -> bool:
+        return self._grids.last_full
+
+    @property
+    def last_cells(self) -> int:
+        return self._grids.last_cells
+
+    def reset(self) -> None:
+        """Forget the cache: the next update rebuilds in full."""
+        self._grids.reset()
+        self._inflation = _InflationCache()
+
+    def update(
+        self, semantic_map: SemanticMap, floor_z_m: float = 0.0, bounds_xy=None, objects=None, center_xy=None
+    ) -> Costmap:
+        """The costmap of ``build_costmap(semantic_map, self.config, floor_z_m, bounds_xy,
+        objects, center_xy)`` (arguments and errors as there), a new ``Costmap``."""
+        if not isinstance(semantic_map, SemanticMap):
+            raise InputError(f"IncrementalCostmap.update: expected a SemanticMap, got {type(semantic_map).__name__}")
+        return _build(semantic_map, self.config, floor_z_m, bounds_xy, objects, center_xy, self._grids, self._inflation)
 
 
 def _boxes_in_band(objects, z0: float, z1: float) -> list:

@@ -6,7 +6,11 @@ Each update takes the map's labelled surface voxels, groups them into clusters
 (``real3d.scene.refine``: refined boxes, existence scores, non-maximum suppression), matches
 the new nodes to the previous ones so node ids stay stable while the map grows, and then
 derives rooms (``real3d.scene.rooms``) and relations (``real3d.scene.relations``).
-``SceneGraphBuilder`` keeps what one update hands to the next.
+``SceneGraphBuilder`` keeps what one update hands to the next, and what an update can
+reuse: boxes of voxel groups whose rows and points did not change, the clusters of every
+class whose points did not change, and the free-space grid of the rooms, recomputed only
+around the cells that changed (``real3d.mapping.grid2d.IncrementalGrid``). The result is
+the same as an update with those caches cleared (``reset_caches``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import numpy as np
 from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.boxes import box_iou_3d, convex_intersection, polygon_area
-from real3d.scene.clusters import BoxFitCache, boxes_may_overlap, find_clusters
+from real3d.mapping.grid2d import IncrementalGrid
+from real3d.scene.clusters import BoxFitCache, Cluster, boxes_may_overlap, label_clusters
 from real3d.scene.completion import complete_object_box
 from real3d.scene.config import STRUCTURE_CLASSES, SceneGraphConfig
 from real3d.scene.nodes import SceneNode
-from real3d.scene.refine import BoxRefiner, ClusterView
+from real3d.scene.refine import BoxRefiner, ClusterView, point_spread
 from real3d.scene.relations import build_relations
 from real3d.scene.rooms import assign_rooms, segment_rooms
 
@@ -42,7 +47,32 @@ class SceneGraphBuilder:
         self.next_id = 1
         self.views: dict[int, ClusterView] = {}
         self.points: dict[int, np.ndarray] = {}
+        self.reset_caches()
+
+    def reset_caches(self) -> None:
+        """Forget what the next update could reuse (box fits, each class's clusters, the
+        free-space grid): it rebuilds from the whole map, with the same result."""
         self._fits = BoxFitCache()
+        self._by_label: dict[int, tuple[tuple, list[Cluster]]] = {}
+        self._rooms_grid = IncrementalGrid()
+        self._spreads: dict = {}
+        self.reused_labels = 0
+
+    def _spread(self, view: ClusterView, axes: np.ndarray) -> np.ndarray:
+        """``point_spread`` of a view, kept while its points, box and normal stay."""
+        key = (
+            hash(view.points.tobytes()) if view.points is not None else None,
+            view.box.center.tobytes(),
+            view.box.size.tobytes(),
+            float(view.box.yaw_rad),
+            None if view.normal is None else np.asarray(view.normal).tobytes(),
+            axes.tobytes(),
+        )
+        got = self._spreads.get(key)
+        if got is None:
+            got = point_spread(view, axes)
+        self._spread_used[key] = got
+        return got
 
     def take_id(self) -> int:
         i = self.next_id
@@ -68,7 +98,7 @@ class SceneGraphBuilder:
             graph.floor_z_m = float(np.median(pts[labels == floor, 2]))
 
         structure_ids = {NYU13.index(n) for n in STRUCTURE_CLASSES}
-        clusters = find_clusters(pts, labels, conf, n_obs, inst, normals, cfg, fit)
+        clusters = self._clusters(pts, labels, conf, n_obs, inst, normals, sp.rows[keep], cfg, fit)
         new_nodes: list[SceneNode] = []
         views: list[ClusterView | None] = []
         for c in clusters:
@@ -93,7 +123,9 @@ class SceneGraphBuilder:
                     map_instance=c.instance,
                 )
             )
-        keep = refine_objects(new_nodes, views, semantic_map, graph.refiner, graph.floor_z_m, cfg)
+        self._spread_used: dict = {}
+        keep = refine_objects(new_nodes, views, semantic_map, graph.refiner, graph.floor_z_m, cfg, self._spread)
+        self._spreads = self._spread_used
         new_nodes = [new_nodes[k] for k in keep]
         assign_ids(new_nodes, graph.nodes.values(), cfg, self.take_id)
         self.views = {n.id: views[k] for n, k in zip(new_nodes, keep) if views[k] is not None}
@@ -101,13 +133,40 @@ class SceneGraphBuilder:
         graph.nodes = {n.id: n for n in new_nodes}
 
         old_rooms = [n for n in graph.nodes.values() if n.kind == "room"]
-        grid, room_ids, rooms = segment_rooms(semantic_map, graph.floor_z_m, cfg, old_rooms, self.take_id)
+        grid, room_ids, rooms = segment_rooms(
+            semantic_map, graph.floor_z_m, cfg, old_rooms, self.take_id, self._rooms_grid
+        )
         graph.free_space = grid
         graph.room_map = room_ids
         for r in rooms:
             graph.nodes[r.id] = r
         assign_rooms(graph.nodes.values(), grid, room_ids)
         graph.edges = build_relations(graph.nodes, graph.floor_z_m, cfg)
+
+    def _clusters(self, pts, labels, conf, n_obs, inst, normals, rows, cfg, fit) -> list[Cluster]:
+        """``find_clusters``, class by class; a class whose points (rows, positions,
+        confidences, observations, instances, normals) are those of the last update keeps
+        its clusters (``reused_labels`` counts them)."""
+        out: list[Cluster] = []
+        cache: dict[int, tuple[tuple, list[Cluster]]] = {}
+        self.reused_labels = 0
+        for lab in np.unique(labels):
+            lab = int(lab)
+            sel = np.flatnonzero(labels == lab)
+            sig = (rows[sel], pts[sel], conf[sel], n_obs[sel], inst[sel], None if normals is None else normals[sel])
+            hit = self._by_label.get(lab)
+            if hit is not None and all(
+                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                for a, b in zip(hit[0], sig)
+            ):
+                found = hit[1]
+                self.reused_labels += 1
+            else:
+                found = label_clusters(lab, sel, pts, conf, n_obs, inst, normals, cfg, fit)
+            cache[lab] = (sig, found)
+            out += found
+        self._by_label = cache
+        return out
 
 
 def refine_objects(
@@ -117,16 +176,18 @@ def refine_objects(
     refiner: BoxRefiner | None,
     floor_z_m: float,
     cfg: SceneGraphConfig,
+    spread=None,
 ) -> list[int]:
     """Replace object boxes by the refiner's (see ``real3d.scene.refine``) and return
     the indices of the nodes to keep: structure nodes, and objects whose existence
     probability reaches ``min_object_score`` (default: the refiner card's), or that are
     isolated (``isolated_min_voxels``), less those that non-maximum suppression (``nms_iou``)
-    removes. ``views[k]`` is None for structure nodes."""
+    removes. ``views[k]`` is None for structure nodes; ``spread`` as in
+    ``real3d.scene.refine.cluster_features``."""
     idx = [k for k, v in enumerate(views) if v is not None]
     if refiner is None or not idx:
         return list(range(len(nodes)))
-    boxes, score = refiner.refine([views[k] for k in idx], semantic_map, floor_z_m)
+    boxes, score = refiner.refine([views[k] for k in idx], semantic_map, floor_z_m, spread)
     cut = cfg.min_object_score
     cut = refiner.min_score if cut is None else cut
     for k, box in zip(idx, boxes):

@@ -45,8 +45,8 @@ class Cluster:
 
 class BoxFitCache:
     """Boxes of voxel groups kept from one update to the next: a group with the same map rows
-    as at the last update keeps its box, so on a growing map the objects out of view, which
-    do not change, are not refitted."""
+    and the same points as at the last update keeps its box, so on a growing map the objects
+    out of view, which do not change, are not refitted."""
 
     def __init__(self) -> None:
         self._fits: dict = {}
@@ -57,8 +57,8 @@ class BoxFitCache:
         old_fits, self._fits = self._fits, {}
 
         def fit(g: np.ndarray) -> Box3D:
-            r = rows[g]
-            key = (len(r), int(r.sum()), int((r * r).sum()))
+            # The points too: a voxel whose surface moved keeps its row.
+            key = (len(g), hash(rows[g].tobytes()), hash(points[g].tobytes()))
             box = old_fits.get(key) or self._fits.get(key)
             if box is None:
                 box = fit_box(points[g], trim=trim)
@@ -90,47 +90,64 @@ def find_clusters(
         cfg: the graph's parameters.
         fit: ``fit(idx) -> Box3D`` (``BoxFitCache.fitter``).
     """
-    floor = NYU13.index("floor")
     clusters: list[Cluster] = []
     for lab in np.unique(labels):
-        sel = np.flatnonzero(labels == lab)
-        big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
-        min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
-        if lab in (floor, NYU13.index("ceiling")):
-            # One node each: floor and ceiling are single surfaces however fragmented.
-            found = [(sel, None)]
-        else:
-            small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
-            cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
-            ids = inst[sel]
-            # A small object's 2D segments often fail to match its earlier ones, so the
-            # map splits it into many instances of a voxel or two: voxels of instances
-            # too small to be an object are grouped like voxels without one.
-            u, cnt = np.unique(ids, return_counts=True)
-            ids = np.where(np.isin(ids, u[cnt < min_voxels]), 0, ids)
-            found = [(main_part(pts, sel[ids == i], cell), int(i)) for i in np.unique(ids[ids > 0])]
-            found = merge_overlapping(found, fit, cfg.instance_merge_iou)
-            rest = sel[ids == 0]
-            if rest.size:
-                groups = [rest[g] for g in components(pts[rest], cell)]
-                if big:
-                    # Not for small things: books on the boards of one shelf share a footprint.
-                    groups = merge_stacked(pts, groups, cfg.merge_overlap)
-                found += [(g, None) for g in groups]
-        for g, i in found:
-            if len(g) < min_voxels:
-                continue
-            clusters.append(
-                Cluster(
-                    int(lab),
-                    pts[g],
-                    float(conf[g].mean()),
-                    int(n_obs[g].max()),
-                    i,
-                    None if normals is None else normals[g].mean(axis=0),
-                    fit(g),
-                )
+        clusters += label_clusters(int(lab), np.flatnonzero(labels == lab), pts, conf, n_obs, inst, normals, cfg, fit)
+    return clusters
+
+
+def label_clusters(
+    lab: int,
+    sel: np.ndarray,
+    pts: np.ndarray,
+    conf: np.ndarray,
+    n_obs: np.ndarray,
+    inst: np.ndarray,
+    normals: np.ndarray | None,
+    cfg: SceneGraphConfig,
+    fit,
+) -> list[Cluster]:
+    """The clusters of class ``lab`` (``find_clusters``), whose points are ``sel`` (indices
+    into the arrays of ``find_clusters``); they depend on those points alone."""
+    floor = NYU13.index("floor")
+    clusters: list[Cluster] = []
+    big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
+    min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
+    if lab in (floor, NYU13.index("ceiling")):
+        # One node each: floor and ceiling are single surfaces however fragmented.
+        found = [(sel, None)]
+    else:
+        small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
+        cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
+        ids = inst[sel]
+        # A small object's 2D segments often fail to match its earlier ones, so the
+        # map splits it into many instances of a voxel or two: voxels of instances
+        # too small to be an object are grouped like voxels without one.
+        u, cnt = np.unique(ids, return_counts=True)
+        ids = np.where(np.isin(ids, u[cnt < min_voxels]), 0, ids)
+        found = [(main_part(pts, sel[ids == i], cell), int(i)) for i in np.unique(ids[ids > 0])]
+        found = merge_overlapping(found, fit, cfg.instance_merge_iou)
+        rest = sel[ids == 0]
+        if rest.size:
+            groups = [rest[g] for g in components(pts[rest], cell)]
+            if big:
+                # Not for small things: books on the boards of one shelf share a footprint.
+                groups = merge_stacked(pts, groups, cfg.merge_overlap)
+            found += [(g, None) for g in groups]
+    for g, i in found:
+        if len(g) < min_voxels:
+            continue
+        clusters.append(
+            Cluster(
+                int(lab),
+                pts[g],
+                float(conf[g].mean()),
+                int(n_obs[g].max()),
+                i,
+                None if normals is None else normals[g].mean(axis=0),
+                fit(g),
             )
+        )
     return clusters
 
 

@@ -45,7 +45,12 @@ def check_extent_limits(where: str, max_extent_m: float, max_cells: int) -> None
 
 
 def capped_bounds_xy(
-    semantic_map: SemanticMap, resolution_m: float, max_extent_m: float, max_cells: int, center_xy=None
+    semantic_map: SemanticMap,
+    resolution_m: float,
+    max_extent_m: float,
+    max_cells: int,
+    center_xy=None,
+    map_bounds: tuple | None = None,
 ) -> tuple[tuple[float, float, float, float] | None, tuple | None]:
     """Bounds of a grid over the map that respect the limits.
 
@@ -56,6 +61,8 @@ def capped_bounds_xy(
         max_cells: most cells of the grid.
         center_xy: (2,) world metres the window is centred on when the map is too large;
             None: the map's last camera position (the middle of its bounds before any).
+        map_bounds: the map's own bounds when the caller has them (``map_bounds_xy`` at
+            ``resolution_m``); None computes them.
 
     Returns:
         (bounds, full): ``(None, None)`` when the map's own bounds fit (the grid covers the
@@ -64,7 +71,7 @@ def capped_bounds_xy(
         is larger, and ``full``, the map's own bounds.
     """
     check_extent_limits("capped_bounds_xy", max_extent_m, max_cells)
-    full = map_bounds_xy(semantic_map, resolution_m)
+    full = map_bounds_xy(semantic_map, resolution_m) if map_bounds is None else tuple(map_bounds)
     x0, y0, x1, y1 = full
     w = int(np.ceil((x1 - x0) / resolution_m))
     h = int(np.ceil((y1 - y0) / resolution_m))

@@ -113,9 +113,11 @@ def point_spread(view: ClusterView, axes: np.ndarray | None = None) -> np.ndarra
     return (np.quantile(local, SPREAD_QUANTILES, axis=0) / _size_and_scale(box)[1]).T.reshape(-1)
 
 
-def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float) -> np.ndarray:
+def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float, spread=None) -> np.ndarray:
     """(N, N_FEATURES) float32 features of clusters (see the module docstring); one batch
-    of map queries for all of them."""
+    of map queries for all of them. ``spread(view, axes)``: ``point_spread`` (default) or a
+    cached form of it."""
+    spread = point_spread if spread is None else spread
     n = len(views)
     if n == 0:
         return np.zeros((0, N_FEATURES), np.float32)
@@ -158,7 +160,7 @@ def cluster_features(views: list[ClusterView], semantic_map: SemanticMap, floor_
                     nl,
                     faces,
                     inside,
-                    point_spread(v, axes),
+                    spread(v, axes),
                 ]
             )
         )
@@ -261,8 +263,9 @@ class BoxRefiner:
         y = h @ p["w2"] + p["b2"]
         return y[:, :6], (1.0 / (1.0 + np.exp(-y[:, 6]))).astype(np.float32)
 
-    def refine(self, views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float):
-        """Refined boxes and existence probabilities of ``views``: (list[Box3D], (N,))."""
+    def refine(self, views: list[ClusterView], semantic_map: SemanticMap, floor_z_m: float, spread=None):
+        """Refined boxes and existence probabilities of ``views``: (list[Box3D], (N,)).
+        ``spread``: as in ``cluster_features``."""
         if not isinstance(semantic_map, SemanticMap):
             raise InputError(f"BoxRefiner.refine: expected a SemanticMap, got {type(semantic_map).__name__}")
         bad = [type(v).__name__ for v in views if not isinstance(v, ClusterView)]
@@ -270,7 +273,7 @@ class BoxRefiner:
             raise InputError(f"BoxRefiner.refine: expected ClusterView items, got {bad[0]}")
         if not views:
             return [], np.zeros(0, np.float32)
-        deltas, score = self.predict(cluster_features(views, semantic_map, floor_z_m))
+        deltas, score = self.predict(cluster_features(views, semantic_map, floor_z_m, spread))
         return [apply_deltas(v, d) for v, d in zip(views, deltas)], score
 
     def save(self, path: str | os.PathLike) -> Path:

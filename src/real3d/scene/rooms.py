@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from real3d.mapping.grid2d import Grid2D, project_map_2d
+from real3d.mapping.grid2d import Grid2D, IncrementalGrid, ProjectionConfig, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.config import SceneGraphConfig
 from real3d.scene.extent import capped_bounds_xy
@@ -25,6 +25,7 @@ def segment_rooms(
     cfg: SceneGraphConfig,
     old_rooms: list[SceneNode],
     take_id: Callable[[], int],
+    grids: IncrementalGrid | None = None,
 ) -> tuple[Grid2D, np.ndarray, list[SceneNode]]:
     """Room nodes of the map's free space.
 
@@ -36,6 +37,8 @@ def segment_rooms(
         old_rooms: room nodes of the previous update: the nearest previous room centroid
             within 1.5 m gives a room its id.
         take_id: gives a new node id.
+        grids: projects the free space over the cells that changed since its last use
+            (the same grid as without it); None projects the whole map.
 
     Returns:
         The free-space grid, the (H, W) int64 room node id of each of its cells (0 = none)
@@ -43,18 +46,24 @@ def segment_rooms(
     """
     # Rooms are a matter of layout: any free space seen in the band counts (the costmap
     # is stricter about what a robot may drive over).
-    bounds, _ = capped_bounds_xy(semantic_map, cfg.grid_resolution_m, cfg.max_extent_m, cfg.max_cells)
-    grid = project_map_2d(
-        semantic_map,
-        cfg.grid_resolution_m,
-        floor_z_m + cfg.z_min_m,
-        floor_z_m + cfg.z_max_m,
+    res = cfg.grid_resolution_m
+
+    def capped(own=None):
+        return capped_bounds_xy(semantic_map, res, cfg.max_extent_m, cfg.max_cells, map_bounds=own)[0] or own
+
+    projection = ProjectionConfig(
+        resolution_m=cfg.grid_resolution_m,
+        z_min_m=floor_z_m + cfg.z_min_m,
+        z_max_m=floor_z_m + cfg.z_max_m,
         free_low_m=np.inf,
         obstacle_points=False,
-        bounds_xy=bounds,
     )
+    if grids is None:
+        grid = project_map_2d(semantic_map, projection, bounds_xy=capped())
+    else:
+        # The grid hands over the map's bounds from the arrays it reads anyway.
+        grid = grids.update(semantic_map, projection, bounds_xy=capped)
     free = grid.free
-    res = grid.resolution_m
     dist = ndimage.distance_transform_edt(free) * res
     cores, n = ndimage.label(dist > cfg.room_erosion_m)
     if n:
