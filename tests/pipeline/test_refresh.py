@@ -28,11 +28,26 @@ def seq():
     return generate_sequence(2, 12, size=HW, bank=TextureBank(0))
 
 
-def make(**kw):
+def make(map_refiner=None, **kw):
     """A pipeline without a network: each frame fuses its own (ground-truth) labels."""
     kw.setdefault("graph_every", 3)
     kw.setdefault("costmap_every", 3)
-    return Pipeline(PipelineConfig(model=None, rgb_model=None, **kw))
+    return Pipeline(PipelineConfig(model=None, rgb_model=None, **kw), map_refiner=map_refiner)
+
+
+class TableRefiner:
+    """A map refiner that calls every labelled voxel a table (class 10)."""
+
+    def __init__(self):
+        self.maps = []
+
+    def refine(self, m):
+        from real3d.core.refinement import MapRefinement
+
+        self.maps.append(m)
+        labels, conf = m.fused_labels()
+        labels = np.where(labels > 0, 10, 0).astype(np.uint8)
+        m.set_refinement(MapRefinement(labels, conf, None, m.version, "table"))
 
 
 def map_arrays(p):
@@ -88,7 +103,28 @@ def test_offline_background_equals_synchronous_and_is_deterministic(seq):
         assert r["graph"]["count"] == r["costmap"]["count"] == len(seq) // 3 > 0
         assert r["graph"]["p50"] > 0 and "refresh_ms" in o["summary"].to_dict()
     assert len(bg["summary"].refresh_ms["snapshot"]) == len(seq) // 3
+    # the per-stage table keeps a graph / costmap row wherever they ran
+    for o in (sync, bg):
+        pct, ref = o["summary"].latency_percentiles(), o["summary"].refresh_percentiles()
+        assert pct["graph"]["p50"] == pytest.approx(ref["graph"]["p50"])
+        assert pct["costmap"]["p95"] == pytest.approx(ref["costmap"]["p95"])
+    assert "refresh" in bg["summary"].latency_percentiles() and "refresh" not in sync["summary"].latency_percentiles()
     assert len(sync["summary"].refresh_ms["snapshot"]) == 0
+
+
+def test_the_map_refiner_runs_on_the_snapshot_and_its_labels_reach_the_map(seq):
+    graphs = []
+    for background in (False, True):
+        refiner = TableRefiner()
+        p = make(map_refiner=refiner, refine_every=3, background_refresh=background)
+        p.run(seq)
+        assert p.map.refinement is not None and p.map.refinement.source == "table"
+        assert any(m is not p.map for m in refiner.maps) == background  # in the background: a snapshot
+        g = p.scene_graph.to_dict()
+        assert {n["class_name"] for n in g["nodes"] if n["kind"] == "object"} <= {"table"}
+        graphs.append(g)
+        p.close()
+    assert graphs[0] == graphs[1]
 
 
 def test_refresh_runs_off_the_frame_path_and_is_never_stale(seq, monkeypatch):

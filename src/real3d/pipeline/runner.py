@@ -156,9 +156,12 @@ class Pipeline(StreamRunner):
 
     @classmethod
     def default(cls, **overrides) -> Pipeline:
-        """The shipped RGB-D and RGB-only weights with the default map / nav settings;
+        """The shipped RGB-D and RGB-only weights with the default settings: the fastest
+        backend that keeps the labels (``backend="auto"``: INT8 onnxruntime when installed;
+        the first call exports and calibrates the graphs once into the ONNX cache), the
+        network's threads chosen from the core count, refreshes in the background.
         ``overrides`` replace PipelineConfig fields. Raises ConfigError when the shipped
-        weights are not installed."""
+        weights are not installed or an override is invalid."""
         from real3d.models.pretrained import WEIGHTS_DIR
 
         config = PipelineConfig(**overrides)
