@@ -306,6 +306,16 @@ def test_auto_backend_is_int8_for_weights_from_a_file(tmp_path, monkeypatch):
     got = load_segmenter("whatever.safetensors", "auto", cfg)
     assert calls == (["torch", "int8"] if has_ort else ["torch"])
     assert got == (("ort", "int8") if has_ort else carded)
+    if has_ort:
+
+        def failing_export(spec, backend, **kw):
+            if backend != "torch":
+                raise OSError("read-only cache folder")
+            return carded
+
+        monkeypatch.setattr(models, "create_model", failing_export)
+        with pytest.warns(UserWarning, match="read-only cache folder"):
+            assert load_segmenter("whatever.safetensors", "auto", cfg) is carded  # torch, said out loud
     real_find = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "onnxruntime" else real_find(m, *a))
     assert auto_backend(carded) == "torch"  # without onnxruntime the network runs in torch

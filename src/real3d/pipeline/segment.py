@@ -3,9 +3,11 @@ them."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.core.errors import ConfigError, InputError, Real3DError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
 from real3d.core.segmentation import SegmentationResult
@@ -20,8 +22,9 @@ def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConf
     the intra-op threads of ``config.threads`` (``PipelineConfig.resolved_threads``; an
     int also sets torch's process-wide thread count).
 
-    ``backend="auto"`` picks ``auto_backend``'s choice. Raises ConfigError for an unknown
-    backend (the message lists the valid ones)."""
+    ``backend="auto"`` picks ``auto_backend``'s choice, and falls back to torch with a
+    warning when that graph cannot be built (an unwritable cache, a failed export). Raises
+    ConfigError for an unknown backend (the message lists the valid ones)."""
     if backend not in PIPELINE_BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(PIPELINE_BACKENDS)}")
     config = config or PipelineConfig()
@@ -37,7 +40,19 @@ def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConf
         return create_model(spec, backend, **kw)
     net = create_model(spec, "torch", **kw)
     chosen = auto_backend(net)
-    return net if chosen == "torch" else create_model(net, chosen, **kw)
+    if chosen == "torch":
+        return net
+    try:
+        return create_model(net, chosen, **kw)
+    except (OSError, RuntimeError, Real3DError) as e:
+        # "auto" promises a working model: a cache folder that cannot be written or an
+        # export that fails leaves the network in torch, said out loud
+        warnings.warn(
+            f"real3d: backend 'auto' could not build the {chosen} graph of {net.config.name} "
+            f"({type(e).__name__}: {e}); it runs in torch",
+            stacklevel=2,
+        )
+        return net
 
 
 def auto_backend(net) -> str:
