@@ -1,10 +1,20 @@
-"""Whole-pipeline figures: FPS and per-stage latency per size and backend, what overlapping
-the stages buys, and a memory soak.
+"""Whole-pipeline figures: the defaults against the previous defaults, FPS and per-stage
+latency per size and backend, what overlapping the stages buys, and a memory soak.
 
+    nice python benchmarks/bench_pipeline.py defaults [--frames 120] [--repeats 3] [--size 240x320]
     nice python benchmarks/bench_pipeline.py speed [--sizes 240x320,480x640] [--backends torch,onnx,int8]
         [--frames 100] [--repeats 3] [--threads 2] [--model rgbd-small --rgb-model rgb-small]
     nice python benchmarks/bench_pipeline.py soak [--frames 10000] [--cycle 60] [--backend int8]
     nice python benchmarks/bench_pipeline.py realtime [--frames 300] [--fps 30] [--backend torch]
+
+``defaults`` renders a generated home once (``--frames`` at ``--size``) and runs
+``Pipeline.default()`` (shipped weights; backend, threads and background refreshes as
+configured by default) and the previous defaults (``backend="torch", threads=1,
+background_refresh=False``) alternately, ``--repeats`` times each, every run in a fresh
+process (its own peak RSS and process-wide thread settings): an offline run (FPS, per-frame
+p50 / p95 latency, every frame fused) and a realtime replay at ``--fps`` (frames dropped),
+with each refresh's own latency. The first build of the INT8 graphs (once per weights, into
+the ONNX cache) is reported apart.
 
 ``speed`` renders a synthetic home once per size, then per backend runs the pipeline in
 offline mode (stages overlapped in threads) and, as the baseline measured in the same run,
@@ -223,9 +233,160 @@ def print_realtime(res: dict) -> None:
         )
 
 
+#: the settings ``defaults`` compares: PipelineConfig overrides of Pipeline.default()
+SETTINGS = {
+    "default": {},
+    "previous": {"backend": "torch", "threads": 1, "background_refresh": False},
+}
+
+
+def one_run(args) -> dict:
+    """One measured run of one setting in this process (``defaults``' child)."""
+    import dataclasses
+    import pickle
+
+    from real3d.pipeline import Pipeline, peak_rss_mb, peak_rss_reset
+
+    with open(args.frames_file, "rb") as fh:
+        frames = pickle.load(fh)
+    t0 = time.perf_counter()
+    pipe = Pipeline.default(**SETTINGS[args.setting])
+    build_s = time.perf_counter() - t0
+    for f in frames[: args.warmup]:
+        pipe.step(f)
+    pipe.reset()
+    peak_rss_reset()
+    s = pipe.run(frames[args.warmup :])
+    # refresh work done inside the frames (sync refreshes; snapshots and waits of background ones)
+    on_path = sum(np.asarray(s.latency_ms[k], np.float64) for k in ("refine", "graph", "costmap", "refresh"))
+    offline = {
+        "frame_refresh_ms": {"p95": float(np.percentile(on_path, 95)), "max": float(on_path.max())},
+        "fps": s.fps,
+        "counts": dict(s.counts),
+        "latency_ms": s.latency_percentiles(),
+        "refresh_ms": s.refresh_percentiles(),
+        "refresh_waits": s.refresh_waits,
+        "n_objects": len(pipe.scene_graph.objects()),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    pipe.close()
+    pipe.config = dataclasses.replace(pipe.config, mode="realtime", source_fps=args.fps)
+    pipe.reset()
+    rt = pipe.run(frames[args.warmup :])
+    pipe.close()
+    return {
+        "setting": args.setting,
+        "backend": pipe.config.backend,
+        "resolved": {
+            "segmenter": type(pipe.segmenter).__name__,
+            "precision": getattr(pipe.segmenter, "precision", "fp32"),
+            "threads": pipe.config.resolved_threads(),
+            "background_refresh": pipe.config.background_refresh,
+        },
+        "build_s": build_s,
+        "offline": offline,
+        "realtime": {
+            "fps": rt.fps,
+            "counts": dict(rt.counts),
+            "latency_ms": rt.latency_percentiles(),
+            "refresh_waits": rt.refresh_waits,
+        },
+    }
+
+
+def defaults(args) -> dict:
+    """``Pipeline.default()`` against the previous defaults, alternating, one process a run."""
+    import os
+    import pickle
+    import subprocess
+    import tempfile
+
+    from real3d.pipeline import SyntheticStream
+    from real3d.synth import TextureBank
+
+    hw = tuple(int(v) for v in args.size.split("x"))
+    src = SyntheticStream(args.seed, args.frames + args.warmup, size=hw, bank=TextureBank(0))
+    frames = [src.sensor_frame(i) for i in range(len(src))]
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "frames.pkl")
+        with open(path, "wb") as fh:
+            pickle.dump(frames, fh)
+        del frames, src
+        # the first build of the default may export and quantize the graphs (once per weights)
+        order = ["default"] + [name for _ in range(args.repeats) for name in SETTINGS]
+        for k, name in enumerate(order):
+            out = os.path.join(tmp, f"run{k}.json")
+            cmd = [sys.executable, __file__, "_one", "--setting", name, "--frames-file", path, "--out", out]
+            cmd += ["--warmup", str(args.warmup), "--fps", str(args.fps)]
+            subprocess.run(cmd, check=True)
+            with open(out) as fh:
+                r = json.load(fh)
+            r["first_build"] = k == 0
+            runs.append(r)
+            o = r["offline"]
+            print(
+                f"  {name}{' (first build)' if k == 0 else ''}: {o['fps']:.1f} FPS offline, "
+                f"{r['realtime']['counts']['dropped']} dropped at {args.fps:g} FPS, build {r['build_s']:.1f} s",
+                file=sys.stderr,
+            )
+    return {"runs": runs, "size_hw": list(hw), "frames": args.frames}
+
+
+def print_defaults(res: dict) -> None:
+    h, w = res["size_hw"]
+    first = [r for r in res["runs"] if r["first_build"]]
+    if first:
+        print(
+            f"first build of Pipeline.default() (ONNX export + INT8 calibration when not cached): "
+            f"{first[0]['build_s']:.1f} s\n"
+        )
+    print(
+        "| setting | backend (resolved) | FPS | total p50 / p95 ms | segment p50 ms | fuse p50 ms "
+        "| in-frame refresh p95 / max ms | graph p50 / max ms | costmap p50 / max ms | waits | dropped at "
+        "realtime | realtime FPS | peak RSS MiB | objects |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in SETTINGS:
+        rows = [r for r in res["runs"] if r["setting"] == name and not r["first_build"]]
+        if not rows:
+            continue
+        fps = [r["offline"]["fps"] for r in rows]
+        med = rows[int(np.argsort(fps)[len(fps) // 2])]
+        o = med["offline"]
+        lat, ref = o["latency_ms"], o["refresh_ms"]
+
+        def p(d, k, q="p50"):
+            return f"{d[k][q]:.0f}" if k in d else "-"
+
+        on_path = o["frame_refresh_ms"]
+        rt = med["realtime"]
+        rv = med["resolved"]
+        print(
+            f"| {name} | {med['backend']} ({rv['segmenter']} {rv['precision']}, {rv['threads']} thr, "
+            f"{'bg' if rv['background_refresh'] else 'sync'} refresh) | {o['fps']:.1f} "
+            f"({', '.join(f'{v:.1f}' for v in fps)}) | {p(lat, 'total')} / {p(lat, 'total', 'p95')} "
+            f"| {p(lat, 'segment')} | {p(lat, 'fuse')} | {on_path['p95']:.0f} / {on_path['max']:.0f} "
+            f"| {p(ref, 'graph')} / {p(ref, 'graph', 'max')} "
+            f"| {p(ref, 'costmap')} / {p(ref, 'costmap', 'max')} | {o['refresh_waits']} "
+            f"| {rt['counts']['dropped']} of {sum(rt['counts'].values())} | {rt['fps']:.1f} "
+            f"| {o['peak_rss_mb']:.0f} | {o['n_objects']} |"
+        )
+    print(
+        f"\n{res['frames']} frames at {w}x{h}, offline mode (every frame fused); FPS: median run "
+        f"(all runs in brackets); the other columns are of the median run. 'in-frame refresh': the "
+        f"refresh work done inside a frame (sync refreshes, or the snapshot and waits of background ones), "
+        f"p95 and max over frames; graph / costmap: each refresh's own duration (on the refresh thread "
+        f"when in the background)."
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("speed", "soak", "realtime"))
+    ap.add_argument("what", choices=("defaults", "speed", "soak", "realtime", "_one"))
+    ap.add_argument("--size", default="240x320")
+    ap.add_argument("--setting", choices=tuple(SETTINGS), default="default")
+    ap.add_argument("--frames-file", default=None)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--sizes", default="240x320,480x640")
     ap.add_argument("--backends", default="torch,onnx,int8")
@@ -240,20 +401,29 @@ def main() -> None:
     ap.add_argument("--rgb-model", default="rgb-small")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.what == "_one":
+        res = one_run(args)
+        with open(args.out, "w") as fh:
+            json.dump(res, fh, default=float)
+        return
     if args.frames is None:
-        args.frames = {"speed": 100, "soak": 10000, "realtime": 300}[args.what]
+        args.frames = {"defaults": 120, "speed": 100, "soak": 10000, "realtime": 300}[args.what]
     from real3d.core.machine import describe_machine, load_average, machine_info
 
     info = machine_info(("torch", "onnxruntime", "numpy"))
     print(
         f"machine: {describe_machine(('torch', 'onnxruntime'))}; {platform.platform()}; "
-        f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n"
+        + (
+            "models: the shipped rgbd-default / rgb-default\n"
+            if args.what == "defaults"
+            else f"model {args.model} / {args.rgb_model}, threads {args.threads or 'default'}\n"
+        )
     )
-    res = {"speed": speed, "soak": soak, "realtime": realtime}[args.what](args)
+    res = {"defaults": defaults, "speed": speed, "soak": soak, "realtime": realtime}[args.what](args)
     res["machine"] = info
     res["machine"]["load_avg_end"] = load_average()
     res["args"] = vars(args)
-    {"speed": print_speed, "soak": print_soak, "realtime": print_realtime}[args.what](res)
+    {"defaults": print_defaults, "speed": print_speed, "soak": print_soak, "realtime": print_realtime}[args.what](res)
     print(f"\nload average at end {res['machine']['load_avg_end'][0]:.1f}")
     if args.out:
         with open(args.out, "w") as fh:

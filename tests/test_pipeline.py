@@ -226,7 +226,7 @@ def test_default_without_weights_raises_config_error(monkeypatch, tmp_path):
 
 
 def test_bad_config_names():
-    with pytest.raises(ConfigError, match="valid: torch, onnx, int8"):
+    with pytest.raises(ConfigError, match="valid: auto, torch, onnx, int8"):
         PipelineConfig(backend="tensorrt")
     with pytest.raises(ConfigError):
         PipelineConfig(overload_policy="block")

@@ -77,6 +77,7 @@ def test_pipeline_runs_the_refiner_before_the_graph(toy):
         graph_every=3,
         costmap_every=3,
         refine_every=3,
+        background_refresh=False,
         map=PipelineConfig().map.__class__(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2),
     )
     pipe = Pipeline(cfg, segmenter=seg, map_refiner=Counting("seg3d-tiny"))

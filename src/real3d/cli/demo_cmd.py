@@ -13,7 +13,7 @@ def demo(
     size: str = typer.Option("240x320", "--size", help="Image size HxW."),
     seed: int = typer.Option(0, "--seed", help="Scene seed."),
     kind: str = typer.Option("home", "--kind", help="home | warehouse"),
-    backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 (docs/pipeline.md)"),
     model: str = typer.Option(
         "rgbd-default",
         "--model",
@@ -21,11 +21,11 @@ def demo(
     ),
     rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth."),
     mode: str = typer.Option("offline", "--mode", help="offline | realtime"),
-    threads: int = typer.Option(
-        1,
+    threads: int | None = typer.Option(
+        None,
         "--threads",
         min=1,
-        help="torch / onnxruntime intra-op threads (the stages already run in parallel).",
+        help="torch / onnxruntime intra-op threads (default: chosen from the core count).",
     ),
     goal: str | None = typer.Option(
         None, "--goal", help="X,Y world metres; default: the farthest reachable free cell."
@@ -44,7 +44,7 @@ def demo(
     # The output folder first, then the models: a bad --out or a missing weights file
     # should fail before any rendering.
     with interruptible_outputs(out) as (outputs, signals):
-        pipe = build_pipeline(model, rgb_model, backend, mode, "drop", threads, graph_every=30, costmap_every=30)
+        pipe = build_pipeline(model, rgb_model, backend, mode, "drop", threads or "auto")
         source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
         meta = {
             "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",

@@ -2,7 +2,8 @@
 
 ``Pipeline`` (``runner``) composes the stages; its settings are ``PipelineConfig``
 (``config``), its reports ``StepResult`` / ``RunSummary`` (``results``); ``segment`` gets and
-runs the segmenters and checks frames; ``source`` reads frames for ``run``; ``bench``
+runs the segmenters and checks frames; ``source`` reads frames for ``run``; ``refresh``
+runs the periodic scene graph / costmap refreshes on a background thread; ``bench``
 measures a whole run; ``RobotNavigator`` (``navigator``) is the seed's robot-facing API
 over a ``Pipeline``. See ``real3d.pipeline.runner`` for the per-frame contract.
 """
@@ -15,14 +16,19 @@ from real3d.pipeline.config import (
     MISSING_POSE,
     MODES,
     OVERLOAD_POLICIES,
+    PIPELINE_BACKENDS,
     STAGES,
     STATUSES,
     PipelineConfig,
+    available_cores,
+    intra_op_threads,
 )
 from real3d.pipeline.navigator import RobotNavigator
 from real3d.pipeline.results import RunSummary, StepResult
 from real3d.pipeline.runner import Pipeline
+from real3d.pipeline.refresh import snapshot_map
 from real3d.pipeline.segment import (
+    auto_backend,
     calibration_feeds_from_frames,
     check_frame,
     load_segmenter,
@@ -46,6 +52,7 @@ __all__ = [
     "MISSING_POSE",
     "MODES",
     "OVERLOAD_POLICIES",
+    "PIPELINE_BACKENDS",
     "STAGES",
     "STATUSES",
     "Pipeline",
@@ -55,11 +62,15 @@ __all__ = [
     "Segmenter",
     "StepResult",
     "SyntheticStream",
+    "auto_backend",
+    "available_cores",
     "benchmark",
     "calibration_feeds_from_frames",
     "check_frame",
+    "intra_op_threads",
     "load_segmenter",
     "peak_rss_mb",
     "peak_rss_reset",
     "segment_frame",
+    "snapshot_map",
 ]

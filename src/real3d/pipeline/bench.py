@@ -19,7 +19,9 @@ def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
 
     Returns:
         {"frames", "fps", "wall_s", "latency_ms": {stage: {"p50", "p95", "mean"}},
-         "peak_rss_mb", "counts"}; the map is reset before the measured run.
+         "refresh_ms": {kind: {"count", "p50", "p95", "max"}}, "refresh_waits",
+         "peak_rss_mb", "counts"}; the map is reset before the measured run
+        (``RunSummary.latency_percentiles``, ``refresh_percentiles``).
     """
     frames = list(frames)
     for f in frames[:warmup]:
@@ -32,6 +34,8 @@ def benchmark(pipeline: Pipeline, frames, warmup: int = 5) -> dict:
         "fps": s.fps,
         "wall_s": s.wall_s,
         "latency_ms": s.latency_percentiles(),
+        "refresh_ms": s.refresh_percentiles(),
+        "refresh_waits": s.refresh_waits,
         "peak_rss_mb": peak_rss_mb(),
         "counts": dict(s.counts),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from real3d.core.errors import ConfigError, InputError
@@ -15,8 +16,33 @@ MODES = ("offline", "realtime")
 OVERLOAD_POLICIES = ("drop", "keyframe")
 MISSING_POSE = ("skip", "gravity")
 GRAVITY = ("off", "floor")
-STAGES = ("check", "segment", "fuse", "refine", "graph", "costmap")
+STAGES = ("check", "segment", "fuse", "refine", "graph", "costmap", "refresh")
 STATUSES = ("fused", "rgb_only", "skipped", "dropped")
+#: ``PipelineConfig.backend`` values: ``"auto"`` and the model backends
+PIPELINE_BACKENDS = ("auto", *BACKENDS)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def intra_op_threads(cores: int) -> int:
+    """Intra-op threads of the network for ``threads="auto"`` on ``cores`` cores.
+
+    ``run`` keeps up to three threads busy besides the network's own: segmentation (the
+    network), fusion and the background refresh. The network gets the cores left once
+    fusion has one and the refresh another, and at least one: 1 on up to 3 cores, 2 on
+    4, ``cores - 2`` above, at most 8 (small networks gain nothing from more). A network
+    given more threads than it has cores of its own makes its spinning workers fight the
+    stage threads.
+    """
+    if not (is_int(cores) and cores >= 1):
+        raise ConfigError(f"intra_op_threads: expected a core count >= 1, got {cores!r}")
+    return int(min(8, max(1, cores - 2)))
 
 
 @dataclass(frozen=True)
@@ -29,13 +55,17 @@ class PipelineConfig:
             each frame fuses its own labels and instances (``Frame.labels``, ground truth)
             when it has them, else geometry only.
         rgb_model: model for frames without usable depth (None: such frames are skipped).
-        backend: ``"torch"``, ``"onnx"`` (onnxruntime FP32) or ``"int8"`` (onnxruntime,
-            static INT8 calibrated on synthetic frames). ONNX graphs are exported once and
-            cached under ``cache_dir`` keyed by the weights' content.
-        threads: intra-op threads of torch / onnxruntime (None: library default). The
-            stages already run side by side in threads, so 1 is the default: on 2 cores,
-            2 intra-op threads on top made a 40-frame demo 4x slower (spinning workers).
-            ``torch.set_num_threads`` is process-wide: building a Pipeline sets it.
+        backend: ``"auto"`` (the default), ``"torch"``, ``"onnx"`` (onnxruntime FP32) or
+            ``"int8"`` (onnxruntime, static INT8 calibrated on synthetic frames). ``"auto"``
+            is the fastest backend that keeps the labels: ``"int8"`` for weights read from
+            a file (shipped or ``.safetensors``) when onnxruntime is installed, else
+            ``"torch"`` (random-weight presets would be exported on every build). ONNX
+            graphs are exported once, on first use, and cached under ``cache_dir`` keyed by
+            the weights' content.
+        threads: intra-op threads of torch / onnxruntime: an int >= 1, ``"auto"`` (the
+            default: ``intra_op_threads`` of the cores this process may use, 1 on 2
+            cores) or None (the libraries' own default). ``torch.set_num_threads`` is
+            process-wide: building a Pipeline with a network sets it.
         mode: ``"offline"`` or ``"realtime"`` (see the module docstring).
         overload_policy: ``"drop"`` or ``"keyframe"`` (realtime mode only).
         queue_size: capacity of each inter-stage queue (frames).
@@ -61,8 +91,13 @@ class PipelineConfig:
         scene_graph: scene graph parameters.
         costmap: costmap parameters.
         graph_every, costmap_every: refresh the scene graph / costmap every this many fused
-            frames (0: only on demand). In realtime mode a due refresh waits while another
-            frame is queued for fusion, for at most three periods.
+            frames (0: only on demand).
+        background_refresh: True: the periodic refreshes (graph, costmap, map refiner) run
+            on one background thread over a copy of the map taken when they come due, and
+            their results replace the pipeline's when done (see ``real3d.pipeline.refresh``
+            for when, and the determinism of offline mode). False: they run inside the
+            frame that makes them due; in realtime mode such a refresh then waits while
+            another frame is queued for fusion, for at most three periods.
         plan_method: planner backend (``"skimage"`` or ``"astar"``).
         goal_tolerance_m: ``plan`` replaces a goal on a blocked cell by the nearest passable
             cell within this distance (see ``real3d.nav.plan_on_costmap``); 0 fails instead.
@@ -106,8 +141,8 @@ class PipelineConfig:
 
     model: str | None = "rgbd-default"
     rgb_model: str | None = "rgb-default"
-    backend: str = "torch"
-    threads: int | None = 1
+    backend: str = "auto"
+    threads: int | str | None = "auto"
     mode: str = "offline"
     overload_policy: str = "drop"
     queue_size: int = 2
@@ -124,6 +159,7 @@ class PipelineConfig:
     costmap: CostmapConfig = field(default_factory=CostmapConfig)
     graph_every: int = 30
     costmap_every: int = 30
+    background_refresh: bool = True
     plan_method: str = "skimage"
     goal_tolerance_m: float = 0.0
     cache_dir: str | None = None
@@ -145,15 +181,16 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         from real3d.models.segmentation import check_scales
 
-        if not isinstance(self.seg_guided, bool):
-            raise ConfigError(f"PipelineConfig.seg_guided: expected True or False, got {self.seg_guided!r}")
+        for name in ("seg_guided", "background_refresh"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"PipelineConfig.{name}: expected True or False, got {getattr(self, name)!r}")
 
         try:
             object.__setattr__(self, "seg_scales", check_scales(self.seg_scales))
         except InputError as e:
             raise ConfigError(f"PipelineConfig.seg_scales: {e}") from None
         for name, value, valid in (
-            ("backend", self.backend, BACKENDS),
+            ("backend", self.backend, PIPELINE_BACKENDS),
             ("mode", self.mode, MODES),
             ("overload_policy", self.overload_policy, OVERLOAD_POLICIES),
             ("missing_pose", self.missing_pose, MISSING_POSE),
@@ -172,8 +209,8 @@ class PipelineConfig:
             value = getattr(self, name)
             if not (is_int(value) and value >= low):
                 raise ConfigError(f"PipelineConfig.{name}: expected an int >= {low}, got {value!r}")
-        if self.threads is not None and not (is_int(self.threads) and self.threads >= 1):
-            raise ConfigError(f"PipelineConfig.threads: expected an int >= 1 or None, got {self.threads!r}")
+        if self.threads is not None and self.threads != "auto" and not (is_int(self.threads) and self.threads >= 1):
+            raise ConfigError(f"PipelineConfig.threads: expected an int >= 1, 'auto' or None, got {self.threads!r}")
         for name in (
             "max_gap_s",
             "pose_max_jump_m",
@@ -230,3 +267,11 @@ class PipelineConfig:
             )
         if not 0 <= self.min_valid_depth < 1:
             raise ConfigError(f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}")
+
+    def resolved_threads(self) -> int | None:
+        """The intra-op thread count ``threads`` stands for: ``intra_op_threads`` of
+        ``available_cores()`` for ``"auto"``, else ``threads`` itself (None: the
+        libraries' default)."""
+        if self.threads == "auto":
+            return intra_op_threads(available_cores())
+        return self.threads

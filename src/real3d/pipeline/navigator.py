@@ -81,6 +81,7 @@ class RobotNavigator:
                 costmap=costmap_config,
                 graph_every=0,
                 costmap_every=0,
+                background_refresh=False,
                 plan_method=method,
                 goal_tolerance_m=float(goal_tolerance_m),
             ),

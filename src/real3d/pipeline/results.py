@@ -29,7 +29,9 @@ class StepResult:
         model: which segmentation model ran (``"rgbd"``, ``"rgb"`` or ``""``).
         map_voxels: fine voxels in the map after this frame.
         map_bytes: bytes of voxel storage after this frame.
-        n_objects: object nodes in the scene graph as of its last refresh.
+        n_objects: object nodes in the scene graph in use after this frame (with
+            ``background_refresh``, the last refresh put in place: see
+            ``real3d.pipeline.refresh``).
     """
 
     index: int
@@ -112,6 +114,13 @@ class RunSummary:
         gaps: (index, seconds) of the first ``MAX_GAPS_LISTED`` realtime replay gaps longer
             than ``PipelineConfig.max_gap_s``: the frame came that long after the previous
             one in the recording, the replay waited only ``max_gap_s``. n_gaps: all of them.
+        refresh_ms: {kind: (R,) float64 milliseconds of each refresh put in place during
+            the run}: ``"snapshot"`` (copying the map, on the frame path), ``"refine"``,
+            ``"graph"``, ``"costmap"`` (their own time, on the background thread with
+            ``background_refresh``, else inside the frame).
+        refresh_waits: frames that had to wait for a background refresh still running
+            (see ``real3d.pipeline.refresh``); refresh_errors: background refreshes that
+            failed (``Pipeline.notes["refresh"]`` says why).
     """
 
     frames_in: int = 0
@@ -127,6 +136,9 @@ class RunSummary:
     gaps: list = field(default_factory=list)
     n_gaps: int = 0
     latency_stride: int = 1
+    refresh_ms: dict = field(default_factory=dict)
+    refresh_waits: int = 0
+    refresh_errors: int = 0
 
     @property
     def processed(self) -> int:
@@ -137,14 +149,30 @@ class RunSummary:
         return self.processed / self.wall_s if self.wall_s > 0 else 0.0
 
     def latency_percentiles(self, q=(50, 95)) -> dict:
-        """{stage: {"p50": ms, "p95": ms, "mean": ms}} over the frames where it ran."""
+        """{stage: {"p50": ms, "p95": ms, "mean": ms}} over the frames where it ran; the
+        refreshes (``"refine"``, ``"graph"``, ``"costmap"``) that ran on the background
+        thread instead, over their ``refresh_ms``: each refresh's own duration either way."""
         out = {}
-        for k, v in self.latency_ms.items():
+        series = dict(self.latency_ms)
+        for k in ("refine", "graph", "costmap"):
+            v = np.asarray(series.get(k, ()), np.float64)
+            if not (v > 0).any() and len(self.refresh_ms.get(k, ())):
+                series[k] = self.refresh_ms[k]
+        for k, v in series.items():
             v = np.asarray(v, np.float64)
-            v = v[v > 0] if k in ("graph", "costmap") else v
+            v = v[v > 0] if k in ("refine", "graph", "costmap", "refresh") else v
             if len(v):
                 out[k] = {f"p{p}": float(np.percentile(v, p)) for p in q}
                 out[k]["mean"] = float(v.mean())
+        return out
+
+    def refresh_percentiles(self, q=(50, 95)) -> dict:
+        """{kind: {"count", "p50": ms, "p95": ms, "max": ms}} of ``refresh_ms``."""
+        out = {}
+        for k, v in self.refresh_ms.items():
+            v = np.asarray(v, np.float64)
+            if len(v):
+                out[k] = {"count": len(v), **{f"p{p}": float(np.percentile(v, p)) for p in q}, "max": float(v.max())}
         return out
 
     def to_dict(self) -> dict:
@@ -161,6 +189,9 @@ class RunSummary:
             "dropped": list(self.dropped),
             "latency_ms": self.latency_percentiles(),
             "latency_stride": self.latency_stride,
+            "refresh_ms": self.refresh_percentiles(),
+            "refresh_waits": self.refresh_waits,
+            "refresh_errors": self.refresh_errors,
             "stopped": self.stopped,
             "n_gaps": self.n_gaps,
             "gaps": [{"index": i, "gap_s": g} for i, g in self.gaps],

@@ -42,8 +42,9 @@ Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult
   ``"skipped"`` ("segmentation failed: ...") or ``"rgb_only"`` ("fusion failed: ...").
 
 The scene graph and the costmap are derived from the map every ``graph_every`` /
-``costmap_every`` fused frames (amortised) and on demand (``scene_graph``, ``costmap``,
-``plan``). Their grids are capped (``CostmapConfig.max_extent_m``,
+``costmap_every`` fused frames (amortised; by default on a background thread over a
+snapshot of the map, see ``real3d.pipeline.refresh``) and on demand (``scene_graph``,
+``costmap``, ``plan``: always from the current map). Their grids are capped (``CostmapConfig.max_extent_m``,
 ``SceneGraphConfig.max_extent_m``): a larger map is covered around the camera only.
 
 Pose checks: a frame's camera must not move farther from the last accepted pose than
@@ -59,6 +60,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -72,6 +75,7 @@ from real3d.nav.costmap import Costmap, build_costmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import PipelineConfig
+from real3d.pipeline.refresh import REFRESH_KINDS, RefreshJob, publish_graph, run_refresh, snapshot_map
 from real3d.pipeline.results import StepResult
 from real3d.pipeline.segment import (
     _check_segmenter,
@@ -84,6 +88,10 @@ from real3d.pipeline.segment import (
 from real3d.pipeline.source import _floor_pose, _Item
 from real3d.pipeline.stream import StreamRunner
 from real3d.scene.graph import SceneGraph
+
+
+#: refresh latencies ``Pipeline.refresh_ms`` keeps per kind
+REFRESH_LOG = 1000
 
 
 class Pipeline(StreamRunner):
@@ -138,13 +146,22 @@ class Pipeline(StreamRunner):
                 f"map_refiner: expected an object with refine(SemanticMap), got {type(map_refiner).__name__}"
             )
         self.map_refiner = map_refiner
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple[RefreshJob, Future] | None = None
+        #: milliseconds of the latest refreshes, by kind ("snapshot", "refine", "graph",
+        #: "costmap"), the last ``REFRESH_LOG`` of each, wherever they ran
+        self.refresh_ms: dict[str, deque] = {k: deque(maxlen=REFRESH_LOG) for k in ("snapshot", *REFRESH_KINDS)}
+        self._refresh_sink: dict[str, list] | None = None
         self.reset()
 
     @classmethod
     def default(cls, **overrides) -> Pipeline:
-        """The shipped RGB-D and RGB-only weights with the default map / nav settings;
+        """The shipped RGB-D and RGB-only weights with the default settings: the fastest
+        backend that keeps the labels (``backend="auto"``: INT8 onnxruntime when installed;
+        the first call exports and calibrates the graphs once into the ONNX cache), the
+        network's threads chosen from the core count, refreshes in the background.
         ``overrides`` replace PipelineConfig fields. Raises ConfigError when the shipped
-        weights are not installed."""
+        weights are not installed or an override is invalid."""
         from real3d.models.pretrained import WEIGHTS_DIR
 
         config = PipelineConfig(**overrides)
@@ -166,12 +183,22 @@ class Pipeline(StreamRunner):
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """Forget the map, graph, costmap and trajectory (models stay loaded)."""
+        """Forget the map, graph, costmap and trajectory (models stay loaded); a background
+        refresh in flight is waited for and dropped."""
         cfg = self.config
+        self._finish_refresh(publish=False)
         self.map = SemanticMap(cfg.map)
-        self._graph = SceneGraph(cfg.scene_graph)
+        # The working graph is updated in place (node ids stay stable from one update to
+        # the next); with background refreshes the pipeline hands out copies of it.
+        self._work_graph = SceneGraph(cfg.scene_graph)
+        self._graph = publish_graph(self._work_graph) if cfg.background_refresh else self._work_graph
         self._costmap: Costmap | None = None
         self._costmap_version = -1
+        #: ``frames_fused`` of the map the graph / costmap in use were built from (-1: none yet)
+        self.refreshed_at: dict[str, int] = {"graph": -1, "costmap": -1}
+        #: frames that waited for a background refresh, and background refreshes that failed
+        self.refresh_waits = 0
+        self.refresh_errors = 0
         #: (3,) float64 camera positions of the fused frames, gravity frame, metres, oldest
         #: first; the last entry is always the latest fused position. Entries are at least
         #: ``trajectory_step_m`` apart (thinned to every other one, the spacing doubled,
@@ -198,12 +225,32 @@ class Pipeline(StreamRunner):
         self._last_key_pose: np.ndarray | None = None
         self.path: NavPath | None = None
 
+    def close(self) -> None:
+        """Publish the background refresh in flight and end its thread (a later frame
+        starts a new one). The map, graph and costmap stay."""
+        self._finish_refresh()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def scene_graph(self) -> SceneGraph:
-        """The scene graph of the current map (refreshed when the map changed)."""
-        if self.map.version != self._graph.map_version and len(self.map):
+        """The scene graph of the current map (refreshed when the map changed). With
+        ``background_refresh`` it is a copy that later refreshes replace, not change."""
+        self._finish_refresh()
+        if self.map.version != self._work_graph.map_version and len(self.map):
             self._refine_map()
-            self._graph.update(self.map)
+            t0 = time.perf_counter()
+            self._work_graph.update(self.map)
+            self._graph = publish_graph(self._work_graph) if self.config.background_refresh else self._work_graph
+            self._record_refresh("graph", (time.perf_counter() - t0) * 1e3)
+            self.refreshed_at["graph"] = self.frames_fused
         return self._graph
 
     def _refine_map(self) -> float:
@@ -218,12 +265,15 @@ class Pipeline(StreamRunner):
         t0 = time.perf_counter()
         self.map_refiner.refine(self.map)
         self._refine_at = self.frames_fused
-        return (time.perf_counter() - t0) * 1e3
+        ms = (time.perf_counter() - t0) * 1e3
+        self._record_refresh("refine", ms)
+        return ms
 
     @property
     def costmap(self) -> Costmap | None:
         """The costmap of the current map (rebuilt when the map changed); None while the
         map is empty."""
+        self._finish_refresh()
         if not len(self.map):
             return None
         if self._costmap is None or self._costmap_version != self.map.version:
@@ -256,27 +306,37 @@ class Pipeline(StreamRunner):
         ``floor_z_m``: the floor height the robot's height band starts from; None: the
         scene graph's floor estimate once the graph has been built, else 0. The object
         layer takes the graph's objects as of its last refresh (none before the first)."""
+        self._finish_refresh()
         self._refresh_costmap(floor_z_m)
         return self._costmap
 
     def _refresh_costmap(self, floor_z_m: float | None = None) -> float:
         t0 = time.perf_counter()
-        built = self._graph.map_version >= 0
+        graph = self._work_graph
+        built = graph.map_version >= 0
         if floor_z_m is None:
-            floor_z_m = self._graph.floor_z_m if built else 0.0
+            floor_z_m = graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
         center = self.trajectory[-1][:2] if self.trajectory else None
         self._costmap = build_costmap(
             self.map,
             self.config.costmap,
             floor_z_m=floor_z_m,
-            objects=self._graph.objects() if built else None,
+            objects=graph.objects() if built else None,
             center_xy=center,
         )
         self._costmap_version = self.map.version
-        full = self._costmap.cropped_from_xy
+        self.refreshed_at["costmap"] = self.frames_fused
+        self._note_cropped(self._costmap)
+        ms = (time.perf_counter() - t0) * 1e3
+        self._record_refresh("costmap", ms)
+        return ms
+
+    def _note_cropped(self, costmap: Costmap) -> None:
+        """Note (once) that ``costmap`` covers only part of the map."""
+        full = costmap.cropped_from_xy
         if full is not None:
-            g = self._costmap.grid
+            g = costmap.grid
             x0, y0 = g.origin_xy
             self._note(
                 "costmap",
@@ -285,7 +345,6 @@ class Pipeline(StreamRunner):
                 f"x [{x0:.1f}, {x0 + g.shape[1] * g.resolution_m:.1f}], y [{y0:.1f}, "
                 f"{y0 + g.shape[0] * g.resolution_m:.1f}] m around the camera",
             )
-        return (time.perf_counter() - t0) * 1e3
 
     def _note(self, kind: str, message: str, warn: bool = True) -> None:
         """Keep a one-off event of the run in ``notes``; warn the first time of its kind."""
@@ -516,11 +575,13 @@ class Pipeline(StreamRunner):
     def _fuse(self, item: _Item, defer: bool = False) -> None:
         """Map fusion and the amortised graph / costmap refresh (fuse thread only);
         ``defer``: another frame is waiting, postpone a due refresh if allowed."""
+        cfg = self.config
+        if cfg.background_refresh and cfg.mode == "realtime" and self._pending and self._pending[1].done():
+            self._finish_refresh()  # realtime: results go in as soon as they are done
         if item.labels is not None:
             self.class_pixels += np.bincount(item.labels.ravel(), minlength=14)[:14]
         if item.status != "fused":
             return
-        cfg = self.config
         t0 = time.perf_counter()
         f = item.frame
         pose = self._gravity_pose(f, item.pose, item.index)
@@ -550,24 +611,125 @@ class Pipeline(StreamRunner):
         self._record_position(pose[:3, 3])
         self.frames_fused += 1
         item.lat["fuse"] = (time.perf_counter() - t0) * 1e3
-        # A due refresh may wait while another frame is queued for fusion (realtime mode
-        # only, where a 30-100 ms refresh would back the queue up into drops), but never
-        # past three periods. Offline it runs exactly every N frames (deterministic ids).
+        due = self._due_refreshes(self.frames_fused, defer and not cfg.background_refresh)
+        if cfg.background_refresh:
+            self._background_refresh(item, due)
+            return
         n = self.frames_fused
-        if self.map_refiner is not None and n - self._refine_at >= cfg.refine_every:
-            if not defer or n - self._refine_at >= 3 * cfg.refine_every:
-                item.lat["refine"] = self._refine_map()
-                self._refine_at = n
-        if cfg.graph_every and n - self._graph_at >= cfg.graph_every:
-            if not defer or n - self._graph_at >= 3 * cfg.graph_every:
-                t0 = time.perf_counter()
-                self._graph.update(self.map)
-                item.lat["graph"] = (time.perf_counter() - t0) * 1e3
-                self._graph_at = n
-        if cfg.costmap_every and n - self._costmap_at >= cfg.costmap_every:
-            if not defer or n - self._costmap_at >= 3 * cfg.costmap_every:
-                item.lat["costmap"] = self._refresh_costmap()
-                self._costmap_at = n
+        if "refine" in due:
+            item.lat["refine"] = self._refine_map()
+            self._refine_at = n
+        if "graph" in due:
+            t0 = time.perf_counter()
+            self._work_graph.update(self.map)
+            item.lat["graph"] = (time.perf_counter() - t0) * 1e3
+            self._record_refresh("graph", item.lat["graph"])
+            self._graph_at = self.refreshed_at["graph"] = n
+        if "costmap" in due:
+            item.lat["costmap"] = self._refresh_costmap()
+            self._costmap_at = n
+
+    def _due_refreshes(self, n: int, defer: bool) -> tuple[str, ...]:
+        """The refreshes (of ``REFRESH_KINDS``) due after ``n`` fused frames. ``defer``:
+        another frame is waiting for fusion; a due refresh may then wait, but never past
+        three periods (realtime mode without background refreshes, where a 30-100 ms
+        refresh would back the queue up into drops). Offline each runs exactly every N
+        frames (deterministic ids)."""
+        cfg = self.config
+        due = []
+        for kind, every, at in (
+            ("refine", cfg.refine_every if self.map_refiner is not None else 0, self._refine_at),
+            ("graph", cfg.graph_every, self._graph_at),
+            ("costmap", cfg.costmap_every, self._costmap_at),
+        ):
+            if every and n - at >= every and (not defer or n - at >= 3 * every):
+                due.append(kind)
+        return tuple(due)
+
+    # ------------------------------------------------------------------ background refresh
+    def _background_refresh(self, item: _Item, due: tuple[str, ...]) -> None:
+        """Publish the job in flight when its time has come, and submit the refreshes
+        ``due`` now over a snapshot of the map (see ``real3d.pipeline.refresh``)."""
+        cfg = self.config
+        n = self.frames_fused
+        t0 = time.perf_counter()
+        touched = False
+        if self._pending is not None:
+            job, fut = self._pending
+            on_time = cfg.mode == "offline" and job.publish_at is not None and n >= job.publish_at
+            if due or on_time or fut.done():
+                if not fut.done():
+                    self.refresh_waits += 1
+                self._finish_refresh()
+                touched = True
+        if due:
+            self._submit_refresh(due)
+            touched = True
+        if touched:
+            item.lat["refresh"] = (time.perf_counter() - t0) * 1e3
+
+    def _submit_refresh(self, kinds: tuple[str, ...]) -> None:
+        cfg = self.config
+        n = self.frames_fused
+        t0 = time.perf_counter()
+        snap = snapshot_map(self.map)
+        snapshot_ms = (time.perf_counter() - t0) * 1e3
+        periods = [p for p in (cfg.graph_every, cfg.costmap_every) if p]
+        if self.map_refiner is not None:
+            periods.append(cfg.refine_every)
+        job = RefreshJob(
+            frame=n,
+            map=snap,
+            map_version=self.map.version,
+            kinds=kinds,
+            center_xy=self.trajectory[-1][:2].copy() if self.trajectory else None,
+            publish_at=n + max(1, min(periods) // 2) if cfg.mode == "offline" else None,
+            snapshot_ms=snapshot_ms,
+        )
+        self._record_refresh("snapshot", snapshot_ms)
+        for kind in kinds:
+            setattr(self, f"_{kind}_at", n)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="real3d-refresh")
+        fut = self._executor.submit(run_refresh, job, self._work_graph, self.map_refiner, cfg.costmap)
+        self._pending = (job, fut)
+
+    def _finish_refresh(self, publish: bool = True) -> None:
+        """Wait for the background job in flight (if any) and put its results in place
+        (``publish``) or drop them. A job that failed is noted, not raised."""
+        pending, self._pending = getattr(self, "_pending", None), None
+        if pending is None:
+            return
+        job, fut = pending
+        try:
+            res = fut.result()
+        except Exception as e:  # the worker's error, reported where the run's events are
+            self.refresh_errors += 1
+            self._note(
+                "refresh",
+                f"the background refresh ({', '.join(job.kinds)}) of frame {job.frame} failed: "
+                f"{type(e).__name__}: {e}; the previous results stay in use",
+            )
+            return
+        if not publish:
+            return
+        if res.refinement is not None:
+            self.map.set_refinement(res.refinement)
+        if res.graph is not None:
+            self._graph = res.graph
+            self.refreshed_at["graph"] = job.frame
+        if res.costmap is not None:
+            self._costmap = res.costmap
+            self._costmap_version = job.map_version
+            self.refreshed_at["costmap"] = job.frame
+            self._note_cropped(res.costmap)
+        for kind, ms in res.latency_ms.items():
+            self._record_refresh(kind, ms)
+
+    def _record_refresh(self, kind: str, ms: float) -> None:
+        self.refresh_ms[kind].append(ms)
+        if self._refresh_sink is not None:
+            self._refresh_sink[kind].append(ms)
 
     def _result(self, item: _Item, t_done: float) -> StepResult:
         f = item.frame

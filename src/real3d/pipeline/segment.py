@@ -3,33 +3,70 @@ them."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from real3d.core.errors import ConfigError, InputError, describe_array
+from real3d.core.errors import ConfigError, InputError, Real3DError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
 from real3d.core.segmentation import SegmentationResult
 from real3d.models.contract import Segmenter
-from real3d.models.factory import BACKENDS, ModelSpec
-from real3d.pipeline.config import PipelineConfig
+from real3d.models.factory import ModelSpec
+from real3d.pipeline.config import PIPELINE_BACKENDS, PipelineConfig
 
 
 def load_segmenter(spec: ModelSpec, backend: str = "torch", config: PipelineConfig | None = None) -> Segmenter:
     """``real3d.models.create_model(spec, backend)`` with the pipeline's settings: the
     graph cache folder (``config.cache_dir``), ``config.calibration_frames`` for INT8 and
-    ``config.threads`` (which also sets torch's process-wide thread count)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    the intra-op threads of ``config.threads`` (``PipelineConfig.resolved_threads``; an
+    int also sets torch's process-wide thread count).
+
+    ``backend="auto"`` picks ``auto_backend``'s choice, and falls back to torch with a
+    warning when that graph cannot be built (an unwritable cache, a failed export). Raises
+    ConfigError for an unknown backend (the message lists the valid ones)."""
+    if backend not in PIPELINE_BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(PIPELINE_BACKENDS)}")
     config = config or PipelineConfig()
     from real3d.models import create_model
 
-    if config.threads:
+    threads = config.resolved_threads()
+    if threads:
         import torch
 
-        torch.set_num_threads(int(config.threads))
-    return create_model(
-        spec, backend, cache_dir=config.cache_dir, threads=config.threads, calibration_frames=config.calibration_frames
-    )
+        torch.set_num_threads(int(threads))
+    kw = dict(cache_dir=config.cache_dir, threads=threads, calibration_frames=config.calibration_frames)
+    if backend != "auto":
+        return create_model(spec, backend, **kw)
+    net = create_model(spec, "torch", **kw)
+    chosen = auto_backend(net)
+    if chosen == "torch":
+        return net
+    try:
+        return create_model(net, chosen, **kw)
+    except (OSError, RuntimeError, Real3DError) as e:
+        # "auto" promises a working model: a cache folder that cannot be written or an
+        # export that fails leaves the network in torch, said out loud
+        warnings.warn(
+            f"real3d: backend 'auto' could not build the {chosen} graph of {net.config.name} "
+            f"({type(e).__name__}: {e}); it runs in torch",
+            stacklevel=2,
+        )
+        return net
+
+
+def auto_backend(net) -> str:
+    """The backend ``"auto"`` runs ``net`` (a ``real3d.models`` network) on: ``"int8"``
+    when its weights come from a file (it has a model card, so the exported graph is
+    cached by content and built once), it declares itself quantizable and onnxruntime
+    and onnx are installed; ``"torch"`` otherwise."""
+    import importlib.util
+
+    if getattr(net, "card", None) is None or not getattr(net, "quantizable", False):
+        return "torch"
+    if any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "onnx")):
+        return "torch"
+    return "int8"
 
 
 def _predict(

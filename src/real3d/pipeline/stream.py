@@ -55,10 +55,13 @@ class StreamRunner:
                 finished, and ``run`` returns with ``summary.stopped`` set.
 
         Returns:
-            RunSummary. The map, graph and costmap stay on the pipeline.
+            RunSummary. The map, graph and costmap stay on the pipeline; a background
+            refresh still running when the source ends is waited for and put in place.
         """
         cfg = self.config
         summary = RunSummary(mode=cfg.mode, overload_policy=cfg.overload_policy)
+        waits0, errors0 = self.refresh_waits, self.refresh_errors
+        self._refresh_sink = {k: [] for k in self.refresh_ms}
         lat = ThinnedRows((*STAGES, "total"))
         shutdown = threading.Event()  # set when run ends, for whatever reason
         external = stop if stop is not None else threading.Event()
@@ -200,6 +203,7 @@ class StreamRunner:
                 settle(order_out.get_nowait())
             for k in sorted(pending):  # only reached if the source skipped indices
                 self._emit(*pending.pop(k), summary, lat, on_result)
+            self._finish_refresh()
         finally:
             shutdown.set()
             with cv:
@@ -212,6 +216,10 @@ class StreamRunner:
                     pass
             for t in threads:
                 t.join()
+            summary.refresh_ms = {k: np.asarray(v, np.float64) for k, v in self._refresh_sink.items()}
+            summary.refresh_waits = self.refresh_waits - waits0
+            summary.refresh_errors = self.refresh_errors - errors0
+            self._refresh_sink = None
         summary.wall_s = time.perf_counter() - t_run
         summary.latency_ms = lat.arrays()
         summary.latency_stride = lat.stride
