@@ -221,6 +221,32 @@ def test_close_ends_the_worker_and_reset_drops_its_job(seq, monkeypatch):
     p.close()
 
 
+@pytest.mark.parametrize("background", [False, True])
+def test_incremental_costmaps_equal_a_full_rebuild_of_the_same_map(seq, background):
+    from real3d.nav.costmap import build_costmap
+
+    p = make(background_refresh=background)
+    incremental = 0
+    for f in seq:
+        p.step(f)
+        cm = p.costmap
+        incremental += not p._costmap_builder.last_full
+        g = p._work_graph
+        built = g.map_version >= 0
+        full = build_costmap(
+            p.map,
+            p.config.costmap,
+            floor_z_m=g.floor_z_m if built else 0.0,
+            objects=g.objects() if built else None,
+            center_xy=p.trajectory[-1][:2] if p.trajectory else None,
+        )
+        np.testing.assert_array_equal(cm.cost, full.cost)
+        np.testing.assert_array_equal(cm.grid.occupied, full.grid.occupied)
+        np.testing.assert_array_equal(cm.grid.free, full.grid.free)
+    assert incremental >= len(seq) // 2  # the map kept its origin: most updates were partial
+    p.close()
+
+
 def test_snapshot_is_a_copy_that_later_fusion_leaves_alone(seq):
     p = make(graph_every=0, costmap_every=0)
     for f in seq[:4]:

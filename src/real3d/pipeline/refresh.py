@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from real3d.mapping.semantic_map import SemanticMap
-from real3d.nav.costmap import Costmap, CostmapConfig, build_costmap
+from real3d.nav.costmap import Costmap, IncrementalCostmap
 from real3d.scene.graph import SceneGraph
 
 #: what one refresh job may do, in the order it does it
@@ -142,11 +142,13 @@ def run_refresh(
     job: RefreshJob,
     graph: SceneGraph,
     map_refiner,
-    costmap_config: CostmapConfig,
+    costmap_builder: IncrementalCostmap,
 ) -> RefreshResult:
     """Do ``job`` on its snapshot (the worker's side): refine the snapshot with
     ``map_refiner``, update ``graph`` (the pipeline's working graph) from it and build the
-    costmap over the graph's floor and objects, as ``job.kinds`` asks."""
+    costmap over the graph's floor and objects with ``costmap_builder`` (the pipeline's
+    incremental costmap: only the cells near what changed since its last update are
+    recomputed; the result equals a full rebuild), as ``job.kinds`` asks."""
     out = RefreshResult()
     m = job.map
     if "refine" in job.kinds and map_refiner is not None and len(m):
@@ -162,9 +164,8 @@ def run_refresh(
     if "costmap" in job.kinds:
         t0 = time.perf_counter()
         built = graph.map_version >= 0
-        out.costmap = build_costmap(
+        out.costmap = costmap_builder.update(
             m,
-            costmap_config,
             floor_z_m=graph.floor_z_m if built else 0.0,
             objects=graph.objects() if built else None,
             center_xy=job.center_xy,

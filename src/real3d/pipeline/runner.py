@@ -71,7 +71,7 @@ from real3d.core.frame import Frame
 from real3d.core.segmentation import SegmentationResult
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.models.contract import Segmenter
-from real3d.nav.costmap import Costmap, build_costmap
+from real3d.nav.costmap import Costmap, IncrementalCostmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import PipelineConfig
@@ -193,6 +193,8 @@ class Pipeline(StreamRunner):
         self._work_graph = SceneGraph(cfg.scene_graph)
         self._graph = publish_graph(self._work_graph) if cfg.background_refresh else self._work_graph
         self._costmap: Costmap | None = None
+        # One incremental costmap, used by one refresh at a time (the worker's or the frame's).
+        self._costmap_builder = IncrementalCostmap(cfg.costmap)
         self._costmap_version = -1
         #: ``frames_fused`` of the map the graph / costmap in use were built from (-1: none yet)
         self.refreshed_at: dict[str, int] = {"graph": -1, "costmap": -1}
@@ -318,9 +320,8 @@ class Pipeline(StreamRunner):
             floor_z_m = graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
         center = self.trajectory[-1][:2] if self.trajectory else None
-        self._costmap = build_costmap(
+        self._costmap = self._costmap_builder.update(
             self.map,
-            self.config.costmap,
             floor_z_m=floor_z_m,
             objects=graph.objects() if built else None,
             center_xy=center,
@@ -691,7 +692,7 @@ class Pipeline(StreamRunner):
             setattr(self, f"_{kind}_at", n)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="real3d-refresh")
-        fut = self._executor.submit(run_refresh, job, self._work_graph, self.map_refiner, cfg.costmap)
+        fut = self._executor.submit(run_refresh, job, self._work_graph, self.map_refiner, self._costmap_builder)
         self._pending = (job, fut)
 
     def _finish_refresh(self, publish: bool = True) -> None:
