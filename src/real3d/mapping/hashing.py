@@ -127,16 +127,17 @@ class VoxelHash:
         keys = np.ascontiguousarray(keys, dtype=np.int64)
         rows = np.full(keys.shape[0], -1, dtype=np.int64)
         pending = np.arange(keys.shape[0])
-        slot = self._slots(keys)
+        want = keys
+        s = self._slots(keys)
         tk, tr = self._table_keys, self._table_rows
         while pending.size:
-            s = slot[pending]
-            k = tk[s]
-            hit = k == keys[pending]
-            rows[pending[hit]] = tr[s[hit]]
-            go_on = ~hit & (k != _EMPTY)
-            pending = pending[go_on]
-            slot[pending] = (s[go_on] + 1) & self._mask
+            k = tk.take(s)
+            hit = k == want
+            found = hit.nonzero()[0]
+            rows[pending.take(found)] = tr.take(s.take(found))
+            go_on = (~hit & (k != _EMPTY)).nonzero()[0]
+            pending, want = pending.take(go_on), want.take(go_on)
+            s = (s.take(go_on) + 1) & self._mask
         return rows
 
     def insert(self, keys: np.ndarray, reserve: int = 0, distinct: bool = False) -> np.ndarray:
@@ -194,20 +195,23 @@ class VoxelHash:
         return rows
 
     def _insert_distinct(self, keys: np.ndarray) -> np.ndarray:
-        """``insert`` of keys that do not repeat: the same rows as the general loop, which
-        for distinct keys has one claimant per won slot and so needs no owner election."""
-        n_in = keys.shape[0]
-        rows = np.empty(n_in, dtype=np.int64)
-        pending = np.arange(n_in)
-        s = self._slots(keys)
-        want = keys
+        """``insert`` of keys that do not repeat, with the rows the general loop gives.
+
+        Keys already in the table only read it, so they are looked up on their own; the
+        missing ones then run the general loop's rounds among themselves (in their order),
+        which for distinct keys has one claimant per won slot and needs no owner election.
+        """
+        rows = self.lookup(keys)
+        miss = (rows < 0).nonzero()[0]
+        if miss.size == 0:
+            return rows
+        want = keys.take(miss)
+        pending = np.arange(miss.shape[0])
+        s = self._slots(want)
         tk, tr = self._table_keys, self._table_rows
-        while pending.size:
-            k = tk.take(s)
-            hit = k == want
-            done = np.flatnonzero(hit)
-            rows[pending.take(done)] = tr.take(s.take(done))
-            empty = np.flatnonzero(k == _EMPTY)
+        while True:
+            empty = (tk.take(s) == _EMPTY).nonzero()[0]
+            go_on = np.ones(pending.shape[0], bool)
             if empty.size:
                 se, we = s.take(empty), want.take(empty)
                 # Claim empty slots; when several keys race for one slot the last write
@@ -220,14 +224,13 @@ class VoxelHash:
                 tr[sw] = new_rows
                 self._keys[new_rows] = want.take(wi)
                 self._n += sw.shape[0]
-                rows[pending.take(wi)] = new_rows
-                hit[wi] = True
-            go_on = np.flatnonzero(~hit)
+                rows[miss.take(pending.take(wi))] = new_rows
+                go_on[wi] = False
+            go_on = go_on.nonzero()[0]
             if go_on.size == 0:
-                break
+                return rows
             pending, want = pending.take(go_on), want.take(go_on)
             s = (s.take(go_on) + 1) & self._mask
-        return rows
 
     def _ensure_rows(self, n: int) -> None:
         if n > self._keys.shape[0]:

@@ -108,6 +108,26 @@ def _certainly_rigid(T, tol: float = 1e-4) -> np.ndarray | None:
     return M if det > 0 else None
 
 
+def _check_probabilities(p: np.ndarray) -> None:
+    """Raise InputError unless every value of the float32 array ``p`` is finite and lies
+    in [0, 1] (1 + 1e-3 allowed for rounding).
+
+    One integer pass over the bits decides almost always: a float32 in [+0, 1 + 1e-3] has
+    bits in [0, _MAX_PROB_BITS], and negative values (sign bit set), NaN and inf lie
+    above. Only when it fails (-0.0 included) do min and max decide and name the values.
+    """
+    if p.size == 0 or int(p.view(np.uint32).max()) <= _MAX_PROB_BITS:
+        return
+    lo, hi = float(p.min()), float(p.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
+    if lo < 0.0 or hi > 1.0 + 1e-3:
+        raise InputError(
+            f"SemanticMap.integrate: probabilities must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] "
+            "(logits? apply a softmax first)"
+        )
+
+
 def _row_max(a: np.ndarray) -> np.ndarray:
     """(N,) max over the columns of an (N, C) array, one column at a time (numpy's
     ``max(axis=1)`` over a few columns is several times slower)."""
@@ -267,18 +287,6 @@ class SemanticMap(MapStorage):
             )
         if probs.dtype != np.float32:
             raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
-        # One integer pass over the bits: a float32 in [+0, 1 + 1e-3] has bits in [0,
-        # _MAX_PROB_BITS]; negative values (sign bit), NaN and inf lie above. Only when that
-        # fails (-0.0 included) do min and max decide and name the values.
-        if probs.size and int(probs.view(np.uint32).max()) > _MAX_PROB_BITS:
-            lo, hi = float(probs.min()), float(probs.max())
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
-            if lo < 0.0 or hi > 1.0 + 1e-3:
-                raise InputError(
-                    f"SemanticMap.integrate: probabilities must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] "
-                    "(logits? apply a softmax first)"
-                )
         # The map reads only the pixels its voxels project to, by flat pixel index.
         if channels_first:
             return ("chw", probs.reshape(probs.shape[0], h * w))
@@ -287,7 +295,11 @@ class SemanticMap(MapStorage):
     def _probs_at(self, prepared, pix: np.ndarray):
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use" (a class is at least as likely as
-        void)."""
+        void).
+
+        Raises:
+            InputError: NaN, inf or values outside [0, 1] among the probabilities read.
+        """
         c = self.config.num_classes
         kind, arr = prepared
         if kind == "labels":
@@ -298,6 +310,7 @@ class SemanticMap(MapStorage):
             return p, lab != 0
         if kind == "chw":
             g = arr.take(pix, axis=1)  # (C, N): one contiguous row per class
+            _check_probabilities(g)
             if g.shape[0] == c - 1:
                 # No void channel: prepend a zero-probability void.
                 g = np.concatenate([np.zeros((1, g.shape[1]), np.float32), g], axis=0)
@@ -306,6 +319,7 @@ class SemanticMap(MapStorage):
                 np.maximum(best, g[k], out=best)
             return g.T, best >= g[0]
         p = arr.take(pix, axis=0)
+        _check_probabilities(p)
         if p.shape[1] == c - 1:
             p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
         return p, _row_max(p[:, 1:]) >= p[:, 0]
@@ -353,8 +367,10 @@ class SemanticMap(MapStorage):
         Raises:
             InputError: missing depth, pose or intrinsics; a pose that is no longer rigid;
                 wrong probability or instance shape or dtype; labels outside
-                [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1]; negative
-                instance ids; points beyond the map's extent. Nothing is fused then.
+                [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1] at a pixel
+                the map reads (those that near-surface voxels project to; the others are
+                not read, so not checked); negative instance ids; points beyond the map's
+                extent. Nothing is fused then.
         """
         T = self._check_frame(frame)
         cfg = self.config
@@ -363,10 +379,12 @@ class SemanticMap(MapStorage):
         h, w = depth.shape
         v, u = self._pixel_grid(h, w, s)
         d = depth[s // 2 :: s, s // 2 :: s].ravel()
-        ok = np.flatnonzero((d > cfg.min_depth_m) & (d < cfg.max_depth_m))
+        ok = ((d > cfg.min_depth_m) & (d < cfg.max_depth_m)).nonzero()[0]
         v, u, d = v.take(ok), u.take(ok), d.take(ok).astype(np.float64)
         prepared = self._prepare_probs(frame, probs)
         inst_img = self._prepare_instances(frame, probs, instances)
+        # Everything is computed from the frame first; the map changes only once the
+        # frame is known to be fusable (the last check reads the class probabilities).
 
         K = frame.intrinsics
         R, o = T[:3, :3], T[:3, 3]
@@ -399,8 +417,7 @@ class SemanticMap(MapStorage):
         centre_at = np.arange(v.shape[0]) * n_off + n_side
         last, centre = self._distinct.last_occurrences(cell, vs, at=centre_at)
         cell_u = np.stack([c.take(last) for c in cell], axis=1)  # (M, 3)
-        rows = self._hash.insert(keys_from_cells(cell_u, vs), reserve=cell.shape[1], distinct=True)
-        self._ensure_capacity(len(self._hash))
+        keys = keys_from_cells(cell_u, vs)
         # Which ray allocated each voxel: its incidence angle stands in for the voxel's.
         ray_of = last // n_off
 
@@ -414,9 +431,9 @@ class SemanticMap(MapStorage):
         if cfg.geometry_edge_jump > 0:
             # Neighbouring flying pixels agree with each other; they lie between surfaces.
             agreed &= ~between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump, nb=nb2)
-        agreed = np.flatnonzero(agreed)
+        agreed = agreed.nonzero()[0]
         centre_cell = np.stack([c.take(centre_at.take(agreed)) for c in cell], axis=1)
-        self._fuse_hits(rows, centre.take(agreed), surf[agreed] * (1.0 / vs) - centre_cell - 0.5)
+        hit_offset = surf.take(agreed, axis=0) * (1.0 / vs) - centre_cell - 0.5
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
         # centre projects to (not at the ray that allocated it, which would bias the value
@@ -427,8 +444,8 @@ class SemanticMap(MapStorage):
         xn, yn = cam[:, 0] / zs, cam[:, 1] / zs
         pu = np.rint(K.fx * xn + K.cx).astype(np.int64)
         pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
-        sel = np.flatnonzero((z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h))
-        rows, pu, pv, z, xn, yn, ray_of = (a.take(sel) for a in (rows, pu, pv, z, xn, yn, ray_of))
+        sel = ((z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)).nonzero()[0]
+        pu, pv, z, xn, yn = pu.take(sel), pv.take(sel), z.take(sel), xn.take(sel), yn.take(sel)
         nb1 = Neighbours.gather(depth, pv, pu, 1)
         dpx = nb1.d.astype(np.float64)
         if cfg.geometry_edge_jump > 0:
@@ -440,11 +457,31 @@ class SemanticMap(MapStorage):
         # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
         # and snapping work in true distances. The angle is taken once per allocating ray
         # (the voxel's own pixel is at most a voxel away on the image).
-        sdf *= incidence_cos(depth, K, v, u, d, nb=nb2).take(ray_of)
-        sel = np.flatnonzero((dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m) & (sdf >= -trunc))
-        rows, pu, pv = rows.take(sel), pu.take(sel), pv.take(sel)
-        sdf = np.minimum(sdf.take(sel), trunc)
+        sdf *= incidence_cos(depth, K, v, u, d, nb=nb2).take(ray_of.take(sel))
+        upd = ((dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m) & (sdf >= -trunc)).nonzero()[0]
+        vox = sel.take(upd)  # the distinct voxels this frame updates, as indices into ``keys``
+        pu, pv = pu.take(upd), pv.take(upd)
+        sdf = np.minimum(sdf.take(upd), trunc)
 
+        # Colour, classes and instances: voxels within the label band of the surface.
+        near = (np.abs(sdf) <= cfg.label_band_voxels * vs).nonzero()[0]
+        vn, un = pv.take(near), pu.take(near)
+        pix_near = vn * w + un
+        rgb = frame.rgb.reshape(-1, 3).take(pix_near, axis=0).astype(np.float32)
+        labelled = pix = p = use = None
+        if prepared is not None or inst_img is not None:
+            # Classes and instances skip depth-edge pixels, whose depth may be a flying
+            # pixel between the object the label names and the one behind.
+            labelled = (~on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)).nonzero()[0]
+            pix = pix_near.take(labelled)
+            if prepared is not None:
+                p, use = self._probs_at(prepared, pix)
+
+        # ---- the map changes from here on
+        rows_u = self._hash.insert(keys, reserve=cell.shape[1], distinct=True)
+        self._ensure_capacity(len(self._hash))
+        self._fuse_hits(rows_u, centre.take(agreed), hit_offset)
+        rows = rows_u.take(vox)
         tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
         w_new = np.minimum(self._weight[rows] + 1.0, cfg.max_weight)
         # Running mean with a capped weight: old data keeps (w_new - 1) / w_new of its say.
@@ -452,41 +489,28 @@ class SemanticMap(MapStorage):
         self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
         self._weight[rows] = w_new
 
-        near = np.flatnonzero(np.abs(sdf) <= cfg.label_band_voxels * vs)
-        rn, vn, un = rows.take(near), pv.take(near), pu.take(near)
-        pix = vn * w + un
-        rgb = frame.rgb.reshape(-1, 3).take(pix, axis=0).astype(np.float32)
+        rn = rows.take(near)
         cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
         c_old = self._color[rn]
         self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
         self._color_weight[rn] = cw
-        if prepared is None and inst_img is None:
-            self._carve_free(frame, T)
-            self._finish_frame(o)
-            return
-        # Classes and instances skip depth-edge pixels, whose depth may be a flying pixel
-        # between the object the label names and the one behind.
-        inner = np.flatnonzero(~on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump))
-        rn, pix = rn.take(inner), pix.take(inner)
-        seg_class = None
-        if prepared is not None:
-            p, use = self._probs_at(prepared, pix)
+        if labelled is not None:
+            rn = rn.take(labelled)
+            seg_class = None
+            if p is not None:
+                if inst_img is not None:
+                    seg_class = np.where(use, p.argmax(axis=1), 0)
+                rn_l = rn[use]
+                ev = self._logev[rn_l]
+                ev += np.log(np.maximum(p[use], cfg.min_prob))
+                ev -= _row_max(ev)[:, None]
+                np.maximum(ev, cfg.min_log_evidence, out=ev)
+                self._logev[rn_l] = ev
+                self._class_weight[rn_l] += 1.0
             if inst_img is not None:
-                seg_class = np.where(use, p.argmax(axis=1), 0)
-            rn_l = rn[use]
-            ev = self._logev[rn_l]
-            ev += np.log(np.maximum(p[use], cfg.min_prob))
-            ev -= _row_max(ev)[:, None]
-            np.maximum(ev, cfg.min_log_evidence, out=ev)
-            self._logev[rn_l] = ev
-            self._class_weight[rn_l] += 1.0
-        if inst_img is not None:
-            self._fuse_instances(rn, inst_img.take(pix).astype(np.int64), seg_class)
+                self._fuse_instances(rn, inst_img.take(pix).astype(np.int64), seg_class)
         self._carve_free(frame, T)
-        self._finish_frame(o)
-
-    def _finish_frame(self, camera_position: np.ndarray) -> None:
-        self._record_camera(camera_position)
+        self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
 
