@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from real3d.core.errors import InputError
+from real3d.mapping import SemanticMap
+
 DATA = Path(__file__).with_name("data")
 _spec = importlib.util.spec_from_file_location("make_fusion_reference", DATA / "make_fusion_reference.py")
 ref = importlib.util.module_from_spec(_spec)
@@ -41,3 +44,35 @@ def test_integrate_reproduces_the_reference_maps(stored, case):
     for name, atol in ATOL.items():
         np.testing.assert_allclose(got[name], want[name], rtol=0, atol=atol, err_msg=f"{case}: {name}")
     assert (got["labels"] > 0).any() == (ref.CASES[case][1] != "none")
+
+
+def _map_state(m) -> dict[str, np.ndarray]:
+    return {k: v.copy() for k, v in ref.map_arrays(m).items()}
+
+
+def test_bad_probabilities_where_the_map_reads_leave_the_map_unchanged(stored):
+    frames = {k.split("/", 1)[1]: v for k, v in stored.items() if k.startswith("frames/")}
+    fs = ref.make_frames(frames, with_truth=False)
+    m = SemanticMap(pixel_stride=2)
+    m.integrate(fs[0], ref.class_probs(frames["labels"][0], 0))
+    before, version = _map_state(m), m.version
+    good = ref.class_probs(frames["labels"][1], 1)
+    for value, match in ((np.nan, "NaN or inf"), (np.inf, "NaN or inf"), (1.5, r"\[0, 1\]"), (-0.2, r"\[0, 1\]")):
+        bad = good.copy()
+        bad[3] = value  # one class channel, everywhere
+        with pytest.raises(InputError, match=match):
+            m.integrate(fs[1], bad)
+        after = _map_state(m)
+        for k, v in before.items():
+            np.testing.assert_array_equal(after[k], v, err_msg=f"{value}: {k}")
+        assert m.version == version
+    # -0.0 is a valid zero; a bad value at a pixel no voxel reads is not looked at.
+    ok = good.copy()
+    ok[3][ok[3] == ok[3].min()] = -0.0
+    m.integrate(fs[1], ok)
+    corner = good.copy()
+    corner[:, 0, 0] = np.nan
+    depth = fs[2].depth_m.copy()
+    depth[:3, :3] = 0.0  # no depth near the corner: no voxel projects there
+    m.integrate(fs[2].replace(depth_m=depth), corner)
+    assert m.frames_integrated == 3
