@@ -3,180 +3,214 @@ grazing rays out of the fusion: the incidence angle of a pixel's ray against the
 (from the depth image's local plane), depth edges and pixels between two surfaces,
 depth discontinuities, and agreement with a neighbour.
 
-Pixels are given as (N,) int64 row ``v`` and column ``u`` indices into an (H, W) float32
-depth image in metres (0 = invalid). Every test reads the depths of the four neighbours
-``step`` pixels away (clamped at the image border); ``Neighbours`` gathers them once, so
-that tests with the same step on the same pixels can share them (pass ``nb``).
+Every test reads the depths of a pixel's four neighbours ``step`` pixels away (up, down,
+left, right; clamped at the image border). ``PaddedDepth`` holds the image with its
+border replicated, so that those reads are one gather for many pixels and steps; the
+tests take the gathered depths (``around``: (4, N) in the order up, down, left, right).
+The functions named ``..._px`` take an (H, W) float32 depth image in metres (0 = invalid)
+and (N,) int64 pixel rows ``v`` and columns ``u`` instead, for single use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Neighbours:
-    """The 4-neighbours ``step`` pixels away from pixels (v, u) of an (H, W) depth image,
-    clamped at the border (a pixel on the border is its own neighbour there).
+class PaddedDepth:
+    """An (H, W) depth image with ``pad`` pixels of replicated border around it: the depth
+    at the neighbour of a pixel ``step <= pad`` pixels away, clamped at the image border,
+    is one read at a fixed offset of the pixel's flat index.
 
     Attributes:
-        v, u: (N,) int64 the pixels.
-        step: the distance in pixels.
-        v_up, v_down, u_left, u_right: (N,) int64 clamped rows and columns of the neighbours.
-        d: (N,) depth at the pixels; d_up, d_down, d_left, d_right: (N,) depth at
-            (v_up, u), (v_down, u), (v, u_left), (v, u_right), in the image's dtype.
+        flat: ((H + 2 pad) * (W + 2 pad),) depth, the image's dtype.
+        pad: the border width in pixels.
+        width: W + 2 pad.
     """
 
-    v: np.ndarray
-    u: np.ndarray
-    step: int
-    v_up: np.ndarray
-    v_down: np.ndarray
-    u_left: np.ndarray
-    u_right: np.ndarray
-    d: np.ndarray
-    d_up: np.ndarray
-    d_down: np.ndarray
-    d_left: np.ndarray
-    d_right: np.ndarray
-
-    @classmethod
-    def gather(cls, depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int) -> Neighbours:
-        """The neighbours of pixels (v, u) of ``depth`` ((H, W)), ``step`` pixels away."""
+    def __init__(self, depth: np.ndarray, pad: int) -> None:
         h, w = depth.shape
-        flat = depth.reshape(-1)
-        vu, vd = np.maximum(v - step, 0), np.minimum(v + step, h - 1)
-        ul, ur = np.maximum(u - step, 0), np.minimum(u + step, w - 1)
-        row = v * w
-        return cls(
-            v=v,
-            u=u,
-            step=step,
-            v_up=vu,
-            v_down=vd,
-            u_left=ul,
-            u_right=ur,
-            d=flat.take(row + u),
-            d_up=flat.take(vu * w + u),
-            d_down=flat.take(vd * w + u),
-            d_left=flat.take(row + ul),
-            d_right=flat.take(row + ur),
-        )
+        p = np.empty((h + 2 * pad, w + 2 * pad), depth.dtype)
+        p[pad : pad + h, pad : pad + w] = depth
+        p[:pad, pad : pad + w] = depth[0]
+        p[pad + h :, pad : pad + w] = depth[h - 1]
+        p[:, :pad] = p[:, pad : pad + 1]
+        p[:, pad + w :] = p[:, pad + w - 1 : pad + w]
+        self.flat = p.reshape(-1)
+        self.pad = pad
+        self.width = w + 2 * pad
 
-    @classmethod
-    def of(cls, nb: Neighbours | None, depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int) -> Neighbours:
-        """``nb`` when it holds the neighbours of the same pixels ``step`` away, else gathered."""
-        if nb is not None and nb.step == step and nb.v is v and nb.u is u:
-            return nb
-        return cls.gather(depth, v, u, step)
+    def index(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(N,) int64 flat indices of pixels (v, u) of the image."""
+        return (v + self.pad) * self.width + (u + self.pad)
+
+    def offsets(self, step: int) -> np.ndarray:
+        """(4,) int64 flat offsets of the neighbours ``step`` pixels up, down, left, right."""
+        if not 0 < step <= self.pad:
+            raise ValueError(f"PaddedDepth: step {step} outside 1..{self.pad}")
+        return np.array([-step * self.width, step * self.width, -step, step], np.int64)
+
+    def at(self, index: np.ndarray) -> np.ndarray:
+        """(N,) depth at flat ``index``."""
+        return self.flat.take(index)
+
+    def around(self, index: np.ndarray, step: int) -> np.ndarray:
+        """(4, N) depth of the neighbours ``step`` pixels up, down, left and right of the
+        pixels at flat ``index`` (clamped at the image border)."""
+        return self.flat.take(index[None, :] + self.offsets(step)[:, None])
+
+
+def camera_terms(K, v: np.ndarray, u: np.ndarray, h: int, w: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """What ``incidence_cos`` needs of the camera at pixels (v, u) of an (h, w) image:
+    ((7, N) float64 rows (u - cx) / fx, (v - cy) / fy, the same at the columns left and
+    right and the rows up and down ``step`` away (clamped), and the ray length
+    sqrt(x^2 + y^2 + 1) at z = 1; (N,) bool: the pixel has distinct neighbours on both
+    sides in u and in v)."""
+    ul, ur = np.maximum(u - step, 0), np.minimum(u + step, w - 1)
+    vu, vd = np.maximum(v - step, 0), np.minimum(v + step, h - 1)
+    cu, cv = (u - K.cx) / K.fx, (v - K.cy) / K.fy
+    terms = np.stack(
+        [
+            cu,
+            cv,
+            (ul - K.cx) / K.fx,
+            (ur - K.cx) / K.fx,
+            (vu - K.cy) / K.fy,
+            (vd - K.cy) / K.fy,
+            np.sqrt((cu * cu + cv * cv) + 1.0),
+        ]
+    )
+    return terms, (ur > ul) & (vd > vu)
 
 
 def incidence_cos(
-    depth: np.ndarray,
-    K,
-    v: np.ndarray,
-    u: np.ndarray,
     d: np.ndarray,
+    around: np.ndarray,
+    terms: np.ndarray,
+    sides: np.ndarray,
     min_cos: float = 0.25,
     max_jump: float = 0.05,
     step: int = 2,
-    nb: Neighbours | None = None,
 ) -> np.ndarray:
-    """(N,) float64 |cos| of the angle between the viewing ray and the surface normal at
-    pixels (v, u) with depth ``d`` ((N,) float64 metres).
+    """(N,) float64 |cos| of the angle between the viewing ray and the surface normal.
+
+    Args:
+        d: (N,) float64 depth of the pixels, metres.
+        around: (4, N) depth ``step`` pixels up, down, left, right (``PaddedDepth.around``).
+        terms, sides: ``camera_terms`` of the pixels for the same ``step``.
 
     The normal comes from central differences (``step`` pixels each way, which averages
-    out some sensor noise) of the back-projected depth; where a
-    neighbour is invalid or across a depth jump (relative change > ``max_jump``) the
-    result is 1 (no correction). Clamped below at ``min_cos``.
+    out some sensor noise) of the back-projected depth; where a neighbour is invalid or
+    across a depth jump (relative change > ``max_jump``) the result is 1 (no correction).
+    Clamped below at ``min_cos``.
     """
-    nb = Neighbours.of(nb, depth, v, u, step)
-    ul, ur, vu, vd = nb.u_left, nb.u_right, nb.v_up, nb.v_down
-    dl, dr, du, dd = nb.d_left, nb.d_right, nb.d_up, nb.d_down
-    ok = (ur > ul) & (vd > vu)
-    lim = step * max_jump * d
-    for n in (dl, dr, du, dd):
-        ok &= (n > 0) & (np.abs(n - d) < lim)
+    du, dd, dl, dr = around
+    ok = sides & ((around > 0) & (np.abs(around - d) < step * max_jump * d)).all(axis=0)
+    cu, cv, cl, cr, cvu, cvd, ray_len = terms
     # Tangents along u and v of the back-projected surface, component by component.
-    xr, xl = (ur - K.cx) / K.fx * dr, (ul - K.cx) / K.fx * dl
-    yr, yl = (v - K.cy) / K.fy * dr, (v - K.cy) / K.fy * dl
-    tu = (xr - xl, yr - yl, dr.astype(np.float64) - dl)
-    xd, xu = (u - K.cx) / K.fx * dd, (u - K.cx) / K.fx * du
-    yd, yu = (vd - K.cy) / K.fy * dd, (vu - K.cy) / K.fy * du
-    tv = (xd - xu, yd - yu, dd.astype(np.float64) - du)
-    n0 = tu[1] * tv[2] - tu[2] * tv[1]
-    n1 = tu[2] * tv[0] - tu[0] * tv[2]
-    n2 = tu[0] * tv[1] - tu[1] * tv[0]
-    r0 = (u - K.cx) / K.fx * 1.0
-    r1 = (v - K.cy) / K.fy * 1.0
-    num = np.abs((n0 * r0 + n1 * r1) + n2)
-    den = np.sqrt((n0 * n0 + n1 * n1) + n2 * n2) * np.sqrt((r0 * r0 + r1 * r1) + 1.0)
+    tu0 = cr * dr - cl * dl
+    tu1 = cv * dr - cv * dl
+    tu2 = dr.astype(np.float64) - dl
+    tv0 = cu * dd - cu * du
+    tv1 = cvd * dd - cvu * du
+    tv2 = dd.astype(np.float64) - du
+    n0 = tu1 * tv2 - tu2 * tv1
+    n1 = tu2 * tv0 - tu0 * tv2
+    n2 = tu0 * tv1 - tu1 * tv0
+    num = np.abs((n0 * cu + n1 * cv) + n2)
+    den = np.sqrt((n0 * n0 + n1 * n1) + n2 * n2) * ray_len
     cos = np.divide(num, den, out=np.ones_like(num), where=den > 0)
     return np.where(ok, np.maximum(cos, min_cos), 1.0)
 
 
-def on_depth_edge(
-    depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, jump: float, nb: Neighbours | None = None
-) -> np.ndarray:
-    """(N,) bool: pixels (v, u) on a depth edge. Inverse depth is linear over the image
-    on any plane, so its second difference across ``step`` pixels (in u or in v) stays
-    near zero on flat surfaces however oblique, and is large at a discontinuity and on
-    flying pixels; an edge is where it exceeds ``jump`` of the pixel's own inverse depth.
-    Neighbours without depth count as no evidence."""
-    nb = Neighbours.of(nb, depth, v, u, step)
-    inv = 1.0 / np.maximum(nb.d, 1e-6)
+def on_depth_edge(d: np.ndarray, around: np.ndarray, jump: float) -> np.ndarray:
+    """(N,) bool: pixels on a depth edge. Inverse depth is linear over the image on any
+    plane, so its second difference across ``step`` pixels (in u or in v) stays near zero
+    on flat surfaces however oblique, and is large at a discontinuity and on flying
+    pixels; an edge is where it exceeds ``jump`` of the pixel's own inverse depth.
+    Neighbours without depth count as no evidence.
+
+    ``d``: (N,) float32 depth of the pixels; ``around``: (4, N) float32 depth ``step``
+    pixels up, down, left, right."""
+    inv = 1.0 / np.maximum(d, 1e-6)
     lim = jump * inv
-    edge = np.zeros(v.shape[0], bool)
-    for a, b in ((nb.d_up, nb.d_down), (nb.d_left, nb.d_right)):
-        second = 1.0 / np.maximum(a, 1e-6) + 1.0 / np.maximum(b, 1e-6) - 2.0 * inv
-        edge |= (a > 0) & (b > 0) & (np.abs(second) > lim)
+    inv_around = 1.0 / np.maximum(around, 1e-6)
+    edge = np.zeros(d.shape[0], bool)
+    for a, b in ((0, 1), (2, 3)):
+        second = inv_around[a] + inv_around[b] - 2.0 * inv
+        edge |= (around[a] > 0) & (around[b] > 0) & (np.abs(second) > lim)
     return edge
 
 
-def between_surfaces(
-    depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, rel: float, nb: Neighbours | None = None
-) -> np.ndarray:
-    """(N,) bool: pixels (v, u) whose depth lies between those ``step`` pixels to either
-    side (in u or in v), more than ``rel`` of their own from both: flying pixels, which a
+def between_surfaces(d: np.ndarray, around: np.ndarray, rel: float) -> np.ndarray:
+    """(N,) bool: pixels whose depth lies between those ``step`` pixels to either side
+    (in u or in v), more than ``rel`` of their own from both: flying pixels, which a
     sensor puts between a foreground edge and the background. A thin pole's pixels are
     nearer than both sides and a surface's edge pixel has a surface on one side: neither
-    counts."""
-    nb = Neighbours.of(nb, depth, v, u, step)
-    d = nb.d
+    counts. ``d``: (N,) float32; ``around``: (4, N) float32 up, down, left, right."""
     lim = rel * d
-    out = np.zeros(v.shape[0], bool)
-    for a, b in ((nb.d_up, nb.d_down), (nb.d_left, nb.d_right)):
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        out |= (lo > 0) & (d - lo > lim) & (hi - d > lim)
-    return out
+    lo = np.minimum(around[0::2], around[1::2])  # (2, N): in v, in u
+    hi = np.maximum(around[0::2], around[1::2])
+    return ((lo > 0) & (d - lo > lim) & (hi - d > lim)).any(axis=0)
 
 
-def depth_discontinuity(
-    depth: np.ndarray, v: np.ndarray, u: np.ndarray, rel: float, nb: Neighbours | None = None
+def depth_discontinuity(d: np.ndarray, around: np.ndarray, rel: float) -> np.ndarray:
+    """(N,) bool: pixels with valid depth and a valid 4-neighbour whose depth differs by
+    more than ``rel`` (>= 0) of their own. ``d``: (N,) float32; ``around``: (4, N) float32
+    depth one pixel up, down, left, right (clamped: a border pixel is its own neighbour
+    there, which never differs)."""
+    return ((around > 0) & (np.abs(around - d) > rel * d)).any(axis=0) & (d > 0)
+
+
+def agrees_with_a_neighbour(d: np.ndarray, around: np.ndarray, distinct: np.ndarray, tol: float) -> np.ndarray:
+    """(N,) bool: one of the 4-neighbours of a pixel has a depth within ``tol`` of its own
+    (relative). ``d``: (N,) float32; ``around``: (4, N) float32 depth one pixel up, down,
+    left, right; ``distinct``: (4, N) bool, that neighbour is another pixel (not the
+    pixel itself, clamped at the border)."""
+    return (distinct & (np.abs(around - d) <= tol * d)).any(axis=0)
+
+
+def neighbours_distinct(v: np.ndarray, u: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(4, N) bool: pixel (v, u) of an (h, w) image has a neighbour one pixel up, down,
+    left, right (it is not on that border)."""
+    return np.stack([v > 0, v < h - 1, u > 0, u < w - 1])
+
+
+# ------------------------------------------------------------------ single use
+
+
+def _padded(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int) -> tuple[PaddedDepth, np.ndarray]:
+    pd = PaddedDepth(depth, step)
+    return pd, pd.index(v, u)
+
+
+def incidence_cos_px(
+    depth: np.ndarray, K, v: np.ndarray, u: np.ndarray, d: np.ndarray, min_cos=0.25, max_jump=0.05, step=2
 ) -> np.ndarray:
-    """(N,) bool: pixels (v, u) with valid depth and a valid 4-neighbour whose depth
-    differs by more than ``rel`` (>= 0) of their own."""
-    nb = Neighbours.of(nb, depth, v, u, 1)
-    d = nb.d
-    lim = rel * d
-    out = np.zeros(v.shape[0], bool)
-    for n in (nb.d_up, nb.d_down, nb.d_left, nb.d_right):
-        out |= (n > 0) & (np.abs(n - d) > lim)
-    return out & (d > 0)
+    """``incidence_cos`` at pixels (v, u) of ``depth`` with depth ``d`` ((N,) float64)."""
+    pd, i = _padded(depth, v, u, step)
+    terms, sides = camera_terms(K, v, u, *depth.shape, step)
+    return incidence_cos(d, pd.around(i, step), terms, sides, min_cos, max_jump, step)
 
 
-def agrees_with_a_neighbour(
-    depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol: float, nb: Neighbours | None = None
-) -> np.ndarray:
-    """(N,) bool: one of the 4-neighbours of pixel (v, u) has a depth within ``tol`` of
-    its own (relative)."""
-    nb = Neighbours.of(nb, depth, v, u, 1)
-    d = nb.d
-    lim = tol * d
-    out = (nb.v_up != v) & (np.abs(nb.d_up - d) <= lim)
-    out |= (nb.v_down != v) & (np.abs(nb.d_down - d) <= lim)
-    out |= (nb.u_left != u) & (np.abs(nb.d_left - d) <= lim)
-    out |= (nb.u_right != u) & (np.abs(nb.d_right - d) <= lim)
-    return out
+def on_depth_edge_px(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, jump: float) -> np.ndarray:
+    """``on_depth_edge`` at pixels (v, u) of ``depth``, neighbours ``step`` away."""
+    pd, i = _padded(depth, v, u, step)
+    return on_depth_edge(pd.at(i), pd.around(i, step), jump)
+
+
+def between_surfaces_px(depth: np.ndarray, v: np.ndarray, u: np.ndarray, step: int, rel: float) -> np.ndarray:
+    """``between_surfaces`` at pixels (v, u) of ``depth``, neighbours ``step`` away."""
+    pd, i = _padded(depth, v, u, step)
+    return between_surfaces(pd.at(i), pd.around(i, step), rel)
+
+
+def depth_discontinuity_px(depth: np.ndarray, v: np.ndarray, u: np.ndarray, rel: float) -> np.ndarray:
+    """``depth_discontinuity`` at pixels (v, u) of ``depth``."""
+    pd, i = _padded(depth, v, u, 1)
+    return depth_discontinuity(pd.at(i), pd.around(i, 1), rel)
+
+
+def agrees_with_a_neighbour_px(depth: np.ndarray, v: np.ndarray, u: np.ndarray, tol: float) -> np.ndarray:
+    """``agrees_with_a_neighbour`` at pixels (v, u) of ``depth``."""
+    pd, i = _padded(depth, v, u, 1)
+    return agrees_with_a_neighbour(pd.at(i), pd.around(i, 1), neighbours_distinct(v, u, *depth.shape), tol)

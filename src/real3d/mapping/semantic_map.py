@@ -54,11 +54,13 @@ from real3d.core.refinement import MapRefinement
 from real3d.core.segmentation import normalized_entropy
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.depth_tests import (
-    Neighbours,
+    PaddedDepth,
     agrees_with_a_neighbour,
     between_surfaces,
+    camera_terms,
     depth_discontinuity,
     incidence_cos,
+    neighbours_distinct,
     on_depth_edge,
 )
 from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
@@ -167,6 +169,51 @@ class SemanticPoints:
         return int(self.points.shape[0])
 
 
+@dataclass(frozen=True)
+class _RayGrid:
+    """What fusion reads of every ``stride``-th pixel of an (H, W) image (from
+    ``stride // 2``, row by row) for given intrinsics, worked out once per size, stride
+    and camera: G pixels.
+
+    Attributes:
+        v, u: (G,) int64 pixel rows and columns.
+        taps: (T, G) int64 flat indices into a ``PaddedDepth`` (border ``pad``) of the
+            pixel (row 0), its neighbours 1 pixel away (rows 1-4: up, down, left, right),
+            2 away (5-8) and ``edge_step`` away (9-12, only when that is not 1 or 2).
+        cam_dir: (G, 3) float64 camera-frame rays at z = 1.
+        terms, sides: ``camera_terms`` for the incidence angle (step 2).
+        distinct: (4, G) bool, ``neighbours_distinct``.
+    """
+
+    v: np.ndarray
+    u: np.ndarray
+    taps: np.ndarray
+    cam_dir: np.ndarray
+    terms: np.ndarray
+    sides: np.ndarray
+    distinct: np.ndarray
+
+    @classmethod
+    def build(cls, h: int, w: int, stride: int, K, pad: int, edge_step: int) -> _RayGrid:
+        vv, uu = np.mgrid[stride // 2 : h : stride, stride // 2 : w : stride]
+        v, u = vv.ravel(), uu.ravel()
+        width = w + 2 * pad
+        centre = (v + pad) * width + (u + pad)
+        steps = [1, 2] + ([edge_step] if edge_step not in (1, 2) else [])
+        offs = [0] + [o for k in steps for o in (-k * width, k * width, -k, k)]
+        cu, cv = (u - K.cx) / K.fx, (v - K.cy) / K.fy
+        terms, sides = camera_terms(K, v, u, h, w, 2)
+        return cls(
+            v=v,
+            u=u,
+            taps=centre[None, :] + np.array(offs, np.int64)[:, None],
+            cam_dir=np.stack([cu, cv, np.ones_like(cu)], axis=1),
+            terms=terms,
+            sides=sides,
+            distinct=neighbours_distinct(v, u, h, w),
+        )
+
+
 class SemanticMap(MapStorage):
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
@@ -190,7 +237,7 @@ class SemanticMap(MapStorage):
         # position, and the list of positions they were built from (see _record_camera).
         self._camera_cells: set[tuple[int, int, int]] = set()
         self._camera_cells_of: list | None = None
-        self._pixel_grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._pixel_grids: dict[tuple, object] = {}
 
     @property
     def camera_spacing_m(self) -> float:
@@ -235,6 +282,17 @@ class SemanticMap(MapStorage):
             raise InputError("SemanticMap.integrate: the frame has no intrinsics")
         T = _certainly_rigid(frame.world_T_cam)
         return check_pose(frame.world_T_cam, "SemanticMap.integrate: frame.world_T_cam") if T is None else T
+
+    def _ray_grid(self, h: int, w: int, K, pad: int) -> _RayGrid:
+        """The fusion rays' ``_RayGrid`` for this image size and camera (kept)."""
+        cfg = self.config
+        key = ("rays", h, w, cfg.pixel_stride, K.fx, K.fy, K.cx, K.cy, pad, cfg.edge_step_px)
+        grid = self._pixel_grids.get(key)
+        if grid is None:
+            if len(self._pixel_grids) > 16:  # a camera whose intrinsics keep changing
+                self._pixel_grids.clear()
+            grid = self._pixel_grids[key] = _RayGrid.build(h, w, cfg.pixel_stride, K, pad, cfg.edge_step_px)
+        return grid
 
     def _pixel_grid(self, h: int, w: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """(v, u): (N,) int64 rows and columns of every ``stride``-th pixel of an (h, w)
@@ -295,7 +353,7 @@ class SemanticMap(MapStorage):
     def _probs_at(self, prepared, pix: np.ndarray):
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use" (a class is at least as likely as
-        void).
+        void; None when that holds for every pixel).
 
         Raises:
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
@@ -314,6 +372,8 @@ class SemanticMap(MapStorage):
             if g.shape[0] == c - 1:
                 # No void channel: prepend a zero-probability void.
                 g = np.concatenate([np.zeros((1, g.shape[1]), np.float32), g], axis=0)
+            if not g[0].any():  # void never wins (a segmenter's output): every pixel counts
+                return g.T, None
             best = g[1].copy()
             for k in range(2, c):
                 np.maximum(best, g[k], out=best)
@@ -374,22 +434,26 @@ class SemanticMap(MapStorage):
         """
         T = self._check_frame(frame)
         cfg = self.config
-        s = cfg.pixel_stride
         depth = frame.depth_m
         h, w = depth.shape
-        v, u = self._pixel_grid(h, w, s)
-        d = depth[s // 2 :: s, s // 2 :: s].ravel()
-        ok = ((d > cfg.min_depth_m) & (d < cfg.max_depth_m)).nonzero()[0]
-        v, u, d = v.take(ok), u.take(ok), d.take(ok).astype(np.float64)
+        K = frame.intrinsics
+        edge_step = cfg.edge_step_px
+        pd = PaddedDepth(depth, max(2, edge_step))
+        grid = self._ray_grid(h, w, K, pd.pad)
+        # Depth at each ray's pixel and its neighbours 1, 2 (and edge_step) pixels away.
+        taps = pd.flat.take(grid.taps)
+        ok = ((taps[0] > cfg.min_depth_m) & (taps[0] < cfg.max_depth_m)).nonzero()[0]
+        taps = taps.take(ok, axis=1)
+        d32 = taps[0]
+        d = d32.astype(np.float64)
         prepared = self._prepare_probs(frame, probs)
         inst_img = self._prepare_instances(frame, probs, instances)
         # Everything is computed from the frame first; the map changes only once the
         # frame is known to be fusable (the last check reads the class probabilities).
 
-        K = frame.intrinsics
         R, o = T[:3, :3], T[:3, 3]
         # Ray directions in the world frame for pixels (u, v); |ray| scales z-depth to range.
-        cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        cam_dir = grid.cam_dir.take(ok, axis=0)
         dirs = cam_dir @ R.T
         ray_norm = np.sqrt((dirs[:, 0] * dirs[:, 0] + dirs[:, 1] * dirs[:, 1]) + dirs[:, 2] * dirs[:, 2])
         dirs /= ray_norm[:, None]
@@ -414,7 +478,7 @@ class SemanticMap(MapStorage):
         # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
         # at the last sample that reached it, and hashed once; each voxel gets exactly one
         # update per frame. ``centre``: the voxel of each ray's measured point.
-        centre_at = np.arange(v.shape[0]) * n_off + n_side
+        centre_at = np.arange(d.shape[0]) * n_off + n_side
         last, centre = self._distinct.last_occurrences(cell, vs, at=centre_at)
         cell_u = np.stack([c.take(last) for c in cell], axis=1)  # (M, 3)
         keys = keys_from_cells(cell_u, vs)
@@ -426,11 +490,12 @@ class SemanticMap(MapStorage):
         # that projects onto their few pixels, so the TSDF misses them; their endpoints do not.
         # Flying pixels (isolated readings between a foreground edge and the background)
         # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
-        agreed = agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
-        nb2 = Neighbours.gather(depth, v, u, 2)  # the incidence angle's differences
+        agreed = agrees_with_a_neighbour(d32, taps[1:5], grid.distinct.take(ok, axis=1), cfg.edge_jump / 2)
+        e0 = {1: 1, 2: 5}.get(edge_step, 9)  # the rows of the taps edge_step pixels away
+        around_edge = taps[e0 : e0 + 4]
         if cfg.geometry_edge_jump > 0:
             # Neighbouring flying pixels agree with each other; they lie between surfaces.
-            agreed &= ~between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump, nb=nb2)
+            agreed &= ~between_surfaces(d32, around_edge, cfg.geometry_edge_jump)
         agreed = agreed.nonzero()[0]
         centre_cell = np.stack([c.take(centre_at.take(agreed)) for c in cell], axis=1)
         hit_offset = surf.take(agreed, axis=0) * (1.0 / vs) - centre_cell - 0.5
@@ -446,10 +511,11 @@ class SemanticMap(MapStorage):
         pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
         sel = ((z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)).nonzero()[0]
         pu, pv, z, xn, yn = pu.take(sel), pv.take(sel), z.take(sel), xn.take(sel), yn.take(sel)
-        nb1 = Neighbours.gather(depth, pv, pu, 1)
-        dpx = nb1.d.astype(np.float64)
+        # Depth at each voxel's pixel and one pixel around it.
+        at1 = pd.flat.take(pd.index(pv, pu)[None, :] + np.concatenate([[0], pd.offsets(1)])[:, None])
+        dpx = at1[0].astype(np.float64)
         if cfg.geometry_edge_jump > 0:
-            dpx[depth_discontinuity(depth, pv, pu, cfg.geometry_edge_jump, nb=nb1)] = 0.0  # no update
+            dpx[depth_discontinuity(at1[0], at1[1:], cfg.geometry_edge_jump)] = 0.0  # no update
         sdf = dpx - z
         sdf *= np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
         # Along the ray the distance to a surface seen at incidence angle a is |sdf| / cos a:
@@ -457,7 +523,8 @@ class SemanticMap(MapStorage):
         # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
         # and snapping work in true distances. The angle is taken once per allocating ray
         # (the voxel's own pixel is at most a voxel away on the image).
-        sdf *= incidence_cos(depth, K, v, u, d, nb=nb2).take(ray_of.take(sel))
+        cos = incidence_cos(d, taps[5:9], grid.terms.take(ok, axis=1), grid.sides.take(ok), step=2)
+        sdf *= cos.take(ray_of.take(sel))
         upd = ((dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m) & (sdf >= -trunc)).nonzero()[0]
         vox = sel.take(upd)  # the distinct voxels this frame updates, as indices into ``keys``
         pu, pv = pu.take(upd), pv.take(upd)
@@ -472,7 +539,8 @@ class SemanticMap(MapStorage):
         if prepared is not None or inst_img is not None:
             # Classes and instances skip depth-edge pixels, whose depth may be a flying
             # pixel between the object the label names and the one behind.
-            labelled = (~on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)).nonzero()[0]
+            at_e = pd.flat.take(pd.index(vn, un)[None, :] + np.concatenate([[0], pd.offsets(edge_step)])[:, None])
+            labelled = (~on_depth_edge(at_e[0], at_e[1:], cfg.edge_jump)).nonzero()[0]
             pix = pix_near.take(labelled)
             if prepared is not None:
                 p, use = self._probs_at(prepared, pix)
@@ -499,10 +567,10 @@ class SemanticMap(MapStorage):
             seg_class = None
             if p is not None:
                 if inst_img is not None:
-                    seg_class = np.where(use, p.argmax(axis=1), 0)
-                rn_l = rn[use]
+                    seg_class = p.argmax(axis=1) if use is None else np.where(use, p.argmax(axis=1), 0)
+                rn_l = rn if use is None else rn[use]
                 ev = self._logev[rn_l]
-                ev += np.log(np.maximum(p[use], cfg.min_prob))
+                ev += np.log(np.maximum(p if use is None else p[use], cfg.min_prob))
                 ev -= _row_max(ev)[:, None]
                 np.maximum(ev, cfg.min_log_evidence, out=ev)
                 self._logev[rn_l] = ev
