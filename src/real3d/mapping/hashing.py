@@ -18,6 +18,7 @@ import numpy as np
 from real3d.core.errors import InputError, describe_array
 
 _EMPTY = np.int64(-1)
+_FEW = 32  # lookups left on longer probe sequences than this many keys finish one by one
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # 17 bits per axis: coordinates in [-2**16, 2**16) voxels (+-3.2 km at 5 cm). Keys stay
 # below 2**51, so they are exact in float64 and can be formed with one matrix product.
@@ -130,7 +131,7 @@ class VoxelHash:
         want = keys
         s = self._slots(keys)
         tk, tr = self._table_keys, self._table_rows
-        while pending.size:
+        while pending.size > _FEW:
             k = tk.take(s)
             hit = k == want
             found = hit.nonzero()[0]
@@ -138,6 +139,17 @@ class VoxelHash:
             go_on = (~hit & (k != _EMPTY)).nonzero()[0]
             pending, want = pending.take(go_on), want.take(go_on)
             s = (s.take(go_on) + 1) & self._mask
+        # The last few keys on long probe sequences: one at a time beats more rounds.
+        mask = int(self._mask)
+        for i, key, slot in zip(pending.tolist(), want.tolist(), s.tolist()):
+            while True:
+                k = int(tk[slot])
+                if k == key:
+                    rows[i] = tr[slot]
+                    break
+                if k == _EMPTY:
+                    break
+                slot = (slot + 1) & mask
         return rows
 
     def insert(self, keys: np.ndarray, reserve: int = 0, distinct: bool = False) -> np.ndarray:
@@ -209,7 +221,7 @@ class VoxelHash:
         pending = np.arange(miss.shape[0])
         s = self._slots(want)
         tk, tr = self._table_keys, self._table_rows
-        while True:
+        while pending.size > _FEW:
             empty = (tk.take(s) == _EMPTY).nonzero()[0]
             go_on = np.ones(pending.shape[0], bool)
             if empty.size:
@@ -227,10 +239,28 @@ class VoxelHash:
                 rows[miss.take(pending.take(wi))] = new_rows
                 go_on[wi] = False
             go_on = go_on.nonzero()[0]
-            if go_on.size == 0:
-                return rows
             pending, want = pending.take(go_on), want.take(go_on)
             s = (s.take(go_on) + 1) & self._mask
+        # The last few keys: the same rounds (all read, then all claim, last write wins),
+        # one key at a time.
+        mask = int(self._mask)
+        left = list(zip(miss.take(pending).tolist(), want.tolist(), s.tolist()))
+        while left:
+            claims = [j for j, (_, _, slot) in enumerate(left) if tk[slot] == _EMPTY]
+            for j in claims:
+                tk[left[j][2]] = left[j][1]
+            done = set()
+            for j in claims:
+                i, key, slot = left[j]
+                if tk[slot] == key:
+                    self._ensure_rows(self._n + 1)
+                    tr[slot] = self._n
+                    self._keys[self._n] = key
+                    rows[i] = self._n
+                    self._n += 1
+                    done.add(j)
+            left = [(i, key, (slot + 1) & mask) for j, (i, key, slot) in enumerate(left) if j not in done]
+        return rows
 
     def _ensure_rows(self, n: int) -> None:
         if n > self._keys.shape[0]:
