@@ -33,8 +33,10 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
   ``truncation_m`` before the surface.
 
 The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``.
-This module stays at about 750 lines because fusion and the queries work on the same
-private arrays of the storage; splitting them would only spread one class over files.
+Fusion computes everything it needs from the frame first (the distinct voxels of the ray
+samples, their signed distances, the pixels they read) and changes the map only then, so
+a frame refused for bad input leaves it as it was. This module keeps fusion and the
+queries together because they work on the same private arrays of the storage.
 """
 
 from __future__ import annotations

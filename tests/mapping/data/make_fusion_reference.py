@@ -2,9 +2,9 @@
 ``SemanticMap.integrate`` fused from them, one per case of ``CASES``.
 
 The stored maps are the behaviour that ``tests/mapping/test_fusion_reference.py`` holds
-every faster fusion to. They were written by the straightforward fusion (before the
-single-pass rewrite of ``integrate``); regenerate them only for a deliberate change of
-what fusion computes, and say so in the commit:
+every faster fusion to. They were written by the straightforward fusion from before its
+rewrite for speed (the ``src`` of commit 46a3667 on the path); regenerate them only for a
+deliberate change of what fusion computes, and say so in the commit:
 
     PYTHONPATH=src python tests/mapping/data/make_fusion_reference.py
 
@@ -43,6 +43,11 @@ CASES = {
         "probs13_hwc_inst",
     ),
     "geometry": ({"pixel_stride": 5, "free_stride": 7, "free_voxel_size_m": 0.15}, "none"),
+    "edge_step_3": ({"pixel_stride": 3, "edge_step_px": 3, "label_band_voxels": 1.5, "voxel_size_m": 0.07}, "probs14"),
+    "every_pixel_edge_step_1": (
+        {"pixel_stride": 1, "edge_step_px": 1, "voxel_size_m": 0.1, "truncation_m": 0.2, "free_stride": 3},
+        "labels",
+    ),
 }
 
 
