@@ -76,3 +76,35 @@ def test_bad_probabilities_where_the_map_reads_leave_the_map_unchanged(stored):
     depth[:3, :3] = 0.0  # no depth near the corner: no voxel projects there
     m.integrate(fs[2].replace(depth_m=depth), corner)
     assert m.frames_integrated == 3
+
+
+def test_the_quick_pose_check_accepts_only_what_check_pose_accepts():
+    from real3d.core.pose import check_pose
+    from real3d.mapping.semantic_map import _certainly_rigid
+
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        q = rng.normal(size=4)
+        w, x, y, z = q / np.linalg.norm(q)
+        R = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, rng.normal(size=3) * 5
+        for cand in (T, T.astype(np.float32)):
+            np.testing.assert_array_equal(_certainly_rigid(cand), check_pose(cand))
+        bad = T.copy()
+        bad[:3, 0] *= -1  # a reflection
+        assert _certainly_rigid(bad) is None
+        bad = T.copy()
+        i, j = rng.integers(0, 4), rng.integers(0, 3)
+        bad[(i, j) if i < 3 else (3, j + 1)] += 1e-3  # a rotation entry or the bottom row off
+        assert _certainly_rigid(bad) is None
+        bad[0, 0] = np.nan
+        assert _certainly_rigid(bad) is None
+    assert _certainly_rigid(np.eye(4, dtype=np.int64)) is None  # check_pose decides
+    assert _certainly_rigid([[1, 0, 0, 0]] * 4) is None

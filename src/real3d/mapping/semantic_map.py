@@ -77,7 +77,7 @@ OCCUPIED = 1
 FREE = 0
 UNKNOWN = -1
 
-# Bits of the largest float32 that passes ``<= 1 + 1e-3`` as a float64 (see _prepare_probs).
+# Bits of the largest float32 that passes ``<= 1 + 1e-3`` as a float64 (see _check_probabilities).
 _MAX_PROB_BITS = int(np.array([1.0 + 1e-3]).astype(np.float32).view(np.uint32)[0])
 if float(np.array([_MAX_PROB_BITS], np.uint32).view(np.float32)[0]) > 1.0 + 1e-3:
     _MAX_PROB_BITS -= 1
