@@ -239,7 +239,9 @@ class SemanticMap(MapStorage):
         # position, and the list of positions they were built from (see _record_camera).
         self._camera_cells: set[tuple[int, int, int]] = set()
         self._camera_cells_of: list | None = None
-        self._pixel_grids: dict[tuple, object] = {}
+        # Per image size, stride and camera: the fusion rays' _RayGrid and the free-space
+        # rays' directions (see _ray_grid, _camera_rays).
+        self._ray_cache: dict[tuple, object] = {}
 
     @property
     def camera_spacing_m(self) -> float:
@@ -289,22 +291,27 @@ class SemanticMap(MapStorage):
         """The fusion rays' ``_RayGrid`` for this image size and camera (kept)."""
         cfg = self.config
         key = ("rays", h, w, cfg.pixel_stride, K.fx, K.fy, K.cx, K.cy, pad, cfg.edge_step_px)
-        grid = self._pixel_grids.get(key)
+        grid = self._ray_cache.get(key)
         if grid is None:
-            if len(self._pixel_grids) > 16:  # a camera whose intrinsics keep changing
-                self._pixel_grids.clear()
-            grid = self._pixel_grids[key] = _RayGrid.build(h, w, cfg.pixel_stride, K, pad, cfg.edge_step_px)
+            if len(self._ray_cache) > 16:  # a camera whose intrinsics keep changing
+                self._ray_cache.clear()
+            grid = self._ray_cache[key] = _RayGrid.build(h, w, cfg.pixel_stride, K, pad, cfg.edge_step_px)
         return grid
 
-    def _pixel_grid(self, h: int, w: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-        """(v, u): (N,) int64 rows and columns of every ``stride``-th pixel of an (h, w)
-        image from ``stride // 2``, row by row (kept per size and stride)."""
-        key = (h, w, stride)
-        grid = self._pixel_grids.get(key)
-        if grid is None:
+    def _camera_rays(self, h: int, w: int, stride: int, K) -> np.ndarray:
+        """(G, 3) float64 camera-frame rays at z = 1, ((u - cx) / fx, (v - cy) / fy, 1), of
+        every ``stride``-th pixel of an (h, w) image from ``stride // 2``, row by row (kept
+        per size, stride and camera)."""
+        key = ("free", h, w, stride, K.fx, K.fy, K.cx, K.cy)
+        rays = self._ray_cache.get(key)
+        if rays is None:
+            if len(self._ray_cache) > 16:  # a camera whose intrinsics keep changing
+                self._ray_cache.clear()
             vv, uu = np.mgrid[stride // 2 : h : stride, stride // 2 : w : stride]
-            grid = self._pixel_grids[key] = (vv.ravel(), uu.ravel())
-        return grid
+            v, u = vv.ravel(), uu.ravel()
+            rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones(u.shape[0])], axis=1)
+            self._ray_cache[key] = rays
+        return rays
 
     def _prepare_probs(self, frame: Frame, probs):
         """Validate the class input; returns None (no labels), ("labels", (H * W,) uint8),
@@ -592,14 +599,17 @@ class SemanticMap(MapStorage):
         position in that voxel relative to the centre, voxel units. Each hit voxel counts
         once and its mean offset this frame joins the voxel's running mean (capped weight).
         """
-        n_per = np.bincount(voxel, minlength=rows.shape[0])
-        hit = np.flatnonzero(n_per)
+        m = rows.shape[0]
+        n_per = np.bincount(voxel, minlength=m)
+        hit = n_per.nonzero()[0]
         if hit.size == 0:
             return
         hit_rows = rows.take(hit)
         self._hits[hit_rows] += 1.0
-        sums = [np.bincount(voxel, offset[:, k], minlength=rows.shape[0]).take(hit) for k in range(3)]
-        mean_off = np.stack(sums, axis=1) / n_per.take(hit)[:, None]
+        # Per voxel and axis, in one pass: bin 3 * voxel + axis (sums in endpoint order).
+        bins = (3 * voxel)[:, None] + np.arange(3)
+        sums = np.bincount(bins.ravel(), offset.ravel(), minlength=3 * m).reshape(m, 3)
+        mean_off = sums.take(hit, axis=0) / n_per.take(hit)[:, None]
         hw = np.minimum(self._hit_weight[hit_rows] + 1.0, self.config.max_weight)
         o_old = self._hit_offset[hit_rows]
         self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
@@ -673,16 +683,14 @@ class SemanticMap(MapStorage):
         s = cfg.free_stride
         depth = frame.depth_m
         h, w = depth.shape
-        v, u = self._pixel_grid(h, w, s)
         d = depth[s // 2 :: s, s // 2 :: s].ravel().astype(np.float64)
         # Invalid or too-far readings: the ray is still free up to max range only if we
         # trust "no return" -- we do not, so such rays carve nothing.
-        ok = np.flatnonzero((d > cfg.min_depth_m) & (d < cfg.max_depth_m))
-        v, u, d = v.take(ok), u.take(ok), d.take(ok)
-        if d.size == 0:
+        ok = ((d > cfg.min_depth_m) & (d < cfg.max_depth_m)).nonzero()[0]
+        if ok.size == 0:
             return
-        K = frame.intrinsics
-        cam = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        d = d.take(ok)
+        cam = self._camera_rays(h, w, s, frame.intrinsics).take(ok, axis=0)
         dirs_w = cam @ T[:3, :3].T
         ray_len = np.sqrt((dirs_w[:, 0] * dirs_w[:, 0] + dirs_w[:, 1] * dirs_w[:, 1]) + dirs_w[:, 2] * dirs_w[:, 2])
         dirs_w /= ray_len[:, None]
