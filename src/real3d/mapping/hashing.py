@@ -320,10 +320,6 @@ class DistinctCells:
         self.max_grid_cells = int(max_grid_cells)
         self._grid = np.zeros(0, np.int32)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self._grid.nbytes)
-
     def last_occurrences(
         self, cells: np.ndarray, cell_m: float | None = None, at: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
