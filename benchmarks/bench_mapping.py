@@ -1,16 +1,37 @@
-"""Semantic map fusion, scene-graph, costmap and planner timings; real3d's voxel hash vs
-Open3D's VoxelBlockGrid on the same frames.
+"""Semantic map fusion as the pipeline runs it, side by side with Open3D's VoxelBlockGrid
+on the same frames; scene-graph, costmap and planner timings (``--stages``); map memory
+against scene size (``--scaling``).
 
-Each fusion backend runs in its own process (so peak memory is its own) over the same
-frames, after one untimed warm-up frame; figures are medians over frames and repeats.
-Reported: wall ms/frame, CPU ms/frame (process time: what the frame costs when the
-machine is shared), resident memory growth from before the map was created to after the
-last frame (Open3D allocates ``block_count`` blocks up front; 20,000 8^3 blocks here),
-voxels allocated (Open3D: blocks x 512).
+Fusion (the default): ``--frames`` frames of a data-engine home at ``--size``, the map
+settings the pipeline uses (``real3d.mapping.config.PIPELINE_MAP_CONFIG``), one thread
+(``OMP_NUM_THREADS`` is set to 1 unless it is set already). Rows:
 
-    python benchmarks/bench_mapping.py                 # data-engine frames (toy if absent)
+* Open3D geometry + colour: tensor ``VoxelBlockGrid`` (8^3 blocks, 20,000 allocated up
+  front) integrating depth and colour of every pixel at the same voxel size, truncation
+  and depth range; the numpy -> Open3D tensor conversion of each frame included. Skipped
+  with a message when Open3D cannot be imported (it is not a dependency).
+* real3d geometry only: ``SemanticMap.integrate(frame)`` on frames without labels (TSDF,
+  colour, endpoint hits, free-space carving).
+* real3d with labels: the same plus class evidence from the frame's (H, W) uint8
+  ground-truth labels.
+* real3d as the pipeline calls it: ``integrate(sensor_frame, SegmentationResult)``
+  (``Pipeline._fuse``): (14, H, W) float32 class probabilities (void channel 0, a softmax
+  over the 13 classes peaked at the ground-truth class), no instance segments, on frames
+  that carry no ground truth.
+
+Each repeat runs every row once, in turn (A, B, C, D, A, B, ...), each in its own forked
+process (so memory is its own), over the same frames after one untimed warm-up frame.
+Reported: median and p90 wall ms/frame and median CPU ms/frame (process time) over all
+frames and repeats, CPU time relative to Open3D's, resident memory growth and voxels
+allocated (Open3D: blocks x 512). ``--baseline-src DIR`` adds the real3d rows once more
+with ``real3d.mapping`` imported from ``DIR`` (the ``src`` folder of another checkout,
+e.g. ``git worktree add /tmp/before <commit>``), alternating with the others.
+
+    python benchmarks/bench_mapping.py                     # 120 frames, 3 repeats
+    python benchmarks/bench_mapping.py --baseline-src /tmp/before/src
     python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
-    python benchmarks/bench_mapping.py --scaling       # map memory vs scene size (rooms)
+    python benchmarks/bench_mapping.py --stages            # scene graph, costmap, planners
+    python benchmarks/bench_mapping.py --scaling           # map memory vs scene size (rooms)
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -22,11 +43,16 @@ run, and for comparison the 8^3 blocks Open3D's VoxelBlockGrid touches on the sa
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import time
+import os
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and Open3D start their thread pools
+
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -37,6 +63,7 @@ def _rss_mb() -> float:
 
 
 def _frames(args):
+    """Frames with ground truth (labels), and the name of their source."""
     if not args.toy:
         try:
             from real3d.synth import generate_sequence
@@ -49,70 +76,170 @@ def _frames(args):
     return toy_sequence(args.seed, args.frames, size=tuple(args.size), depth_noise_m=0.0025), "toy scene"
 
 
-def _run_real3d(frames, stride: int, labels: bool, q) -> None:
-    from real3d.mapping import SemanticMap
+def segmenter_output(labels: np.ndarray, rng: np.random.Generator):
+    """A ``SegmentationResult`` shaped like a segmenter's: (14, H, W) float32, void channel
+    0, a softmax over the 13 classes of noisy logits peaked at ``labels`` ((H, W) uint8;
+    void pixels are given the wall class)."""
+    from real3d.core.segmentation import SegmentationResult
 
-    base = _rss_mb()
-    m = SemanticMap(pixel_stride=stride)
-    m.integrate(frames[0], None if labels else np.zeros(frames[0].size_hw, np.uint8))
+    h, w = labels.shape
+    lab = np.where(labels == 0, 12, labels).astype(np.int64)
+    logits = rng.normal(0.0, 1.0, (13, h, w)).astype(np.float32)
+    logits[lab - 1, np.arange(h)[:, None], np.arange(w)[None, :]] += 4.0
+    e = np.exp(logits - logits.max(axis=0))
+    probs = np.zeros((14, h, w), np.float32)
+    probs[1:] = e / e.sum(axis=0)
+    return SegmentationResult(labels=(probs[1:].argmax(axis=0) + 1).astype(np.uint8), probs=probs)
+
+
+def _use_mapping_from(src: str) -> None:
+    """Import ``real3d.mapping`` from ``src`` (another checkout's src folder) from now on
+    in this process; the rest of real3d stays this checkout's."""
+    import real3d
+
+    for name in [n for n in sys.modules if n == "real3d.mapping" or n.startswith("real3d.mapping.")]:
+        del sys.modules[name]
+    real3d.__path__.insert(0, os.path.join(src, "real3d"))
+
+
+def _time_frames(step, items) -> dict:
+    step(items[0])  # warm-up, untimed
     wall, cpu = [], []
-    for f in frames[1:]:
+    for it in items[1:]:
         t, c = time.perf_counter(), time.process_time()
-        m.integrate(f, None if labels else np.zeros(f.size_hw, np.uint8))
+        step(it)
         wall.append((time.perf_counter() - t) * 1e3)
         cpu.append((time.process_time() - c) * 1e3)
-    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": len(m), "map_mb": m.nbytes / 1e6})
+    return {"wall": wall, "cpu": cpu}
 
 
-def _run_open3d(frames, voxel_size: float, trunc_voxels: float, labels: bool, q) -> None:
-    from real3d.geometry.o3d import import_open3d
+def _run_real3d(items, mode: str, baseline_src: str | None, q) -> None:
+    """Fuse ``items`` (frame with ground truth, sensor frame, segmentation) with the
+    pipeline's map settings; ``mode``: "geometry", "labels" or "pipeline"."""
+    try:
+        if baseline_src:
+            _use_mapping_from(baseline_src)
+        from real3d.mapping import SemanticMap
+        from real3d.mapping.config import PIPELINE_MAP_CONFIG
 
-    o3d = import_open3d()
+        base = _rss_mb()
+        m = SemanticMap(PIPELINE_MAP_CONFIG)
+        if mode == "geometry":
+            out = _time_frames(lambda it: m.integrate(it[1]), items)
+        elif mode == "labels":
+            out = _time_frames(lambda it: m.integrate(it[1], it[0].labels), items)
+        else:
+            out = _time_frames(lambda it: m.integrate(it[1], it[2]), items)
+        q.put({**out, "mem": _rss_mb() - base, "voxels": len(m)})
+    except Exception as e:  # a baseline tree that does not fit this one
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def _run_open3d(items, voxel_size: float, trunc_voxels: float, depth_max: float, q) -> None:
+    try:
+        from real3d.geometry.o3d import import_open3d
+
+        o3d = import_open3d()
+    except Exception as e:  # optional: not a dependency of real3d
+        q.put({"error": f"Open3D unavailable ({type(e).__name__}: {e})"})
+        return
     core = o3d.core
     base = _rss_mb()  # before the grid: Open3D allocates block_count blocks up front
-    names, dtypes, ch = ["tsdf", "weight", "color"], [core.float32] * 3, [1, 1, 3]
-    if labels:
-        names.append("label")
-        dtypes.append(core.float32)
-        ch.append(14)
     vbg = o3d.t.geometry.VoxelBlockGrid(
-        names, dtypes, ch, voxel_size=voxel_size, block_resolution=8, block_count=20000, device=core.Device("CPU:0")
+        ["tsdf", "weight", "color"],
+        [core.float32] * 3,
+        [1, 1, 3],
+        voxel_size=voxel_size,
+        block_resolution=8,
+        block_count=20000,
+        device=core.Device("CPU:0"),
     )
 
-    def step(f):
+    def step(it):
+        f = it[1]
         K = core.Tensor(f.intrinsics.K, core.float64)
         ext = core.Tensor(np.linalg.inv(f.world_T_cam), core.float64)
         depth = o3d.t.geometry.Image(core.Tensor(f.depth_m))
         color = o3d.t.geometry.Image(core.Tensor(f.rgb.astype(np.float32)))
-        blocks = vbg.compute_unique_block_coordinates(depth, K, ext, 1.0, 6.0, trunc_voxels)
-        vbg.integrate(blocks, depth, color, K, K, ext, 1.0, 6.0, trunc_voxels)
-        if labels:
-            # The label update Open3D leaves to the caller: project every voxel of the touched
-            # blocks and add log-probabilities of the pixel's label (as real3d does).
-            buf, _ = vbg.hashmap().find(blocks)
-            coords, idx = vbg.voxel_coordinates_and_flattened_indices(buf)
-            p = coords.numpy() @ f.world_T_cam[:3, :3] - f.world_T_cam[:3, 3] @ f.world_T_cam[:3, :3]
-            z = p[:, 2]
-            ok = z > 0.1
-            u = np.rint(f.intrinsics.fx * p[ok, 0] / z[ok] + f.intrinsics.cx).astype(int)
-            v = np.rint(f.intrinsics.fy * p[ok, 1] / z[ok] + f.intrinsics.cy).astype(int)
-            inb = (u >= 0) & (u < f.intrinsics.width) & (v >= 0) & (v < f.intrinsics.height)
-            sel = idx.numpy()[ok][inb]
-            lab = f.labels[v[inb], u[inb]].astype(int)
-            attr = vbg.attribute("label").reshape((-1, 14))
-            cur = attr[core.Tensor(sel)].numpy()
-            cur[np.arange(len(sel)), lab] += 1.0
-            attr[core.Tensor(sel)] = core.Tensor(cur)
+        blocks = vbg.compute_unique_block_coordinates(depth, K, ext, 1.0, depth_max, trunc_voxels)
+        vbg.integrate(blocks, depth, color, K, K, ext, 1.0, depth_max, trunc_voxels)
 
-    step(frames[0])
-    wall, cpu = [], []
-    for f in frames[1:]:
-        t, c = time.perf_counter(), time.process_time()
-        step(f)
-        wall.append((time.perf_counter() - t) * 1e3)
-        cpu.append((time.process_time() - c) * 1e3)
-    n_blocks = vbg.hashmap().size()
-    q.put({"wall": wall, "cpu": cpu, "mem": _rss_mb() - base, "voxels": n_blocks * 512, "map_mb": float("nan")})
+    out = _time_frames(step, items)
+    q.put({**out, "mem": _rss_mb() - base, "voxels": int(vbg.hashmap().size()) * 512})
+
+
+def fusion(args) -> None:
+    from real3d.core.frame import Frame
+    from real3d.mapping.config import PIPELINE_MAP_CONFIG
+
+    cfg = PIPELINE_MAP_CONFIG
+    seq, source = _frames(args)
+    rng = np.random.default_rng(args.seed)
+    items = []
+    for f in seq:
+        sensor = Frame(
+            rgb=f.rgb,
+            depth_m=f.depth_m,
+            intrinsics=f.intrinsics,
+            world_T_cam=f.world_T_cam,
+            timestamp_s=f.timestamp_s,
+            index=f.index,
+        )
+        items.append((f, sensor, segmenter_output(f.labels, rng)))
+    o3d_row = "Open3D VoxelBlockGrid, geometry + colour"
+    rows = {} if args.skip_open3d else {o3d_row: ("open3d", None)}
+    names = {
+        "geometry": "real3d, geometry only",
+        "labels": "real3d, with labels (ground truth)",
+        "pipeline": "real3d as the pipeline calls it (14-class probabilities)",
+    }
+    for src in (None, args.baseline_src) if args.baseline_src else (None,):
+        for mode, name in names.items():
+            rows[name + (" [baseline]" if src else "")] = (mode, src)
+    results: dict[str, list] = {name: [] for name in rows}
+    skipped: dict[str, str] = {}
+    for _ in range(args.repeats):
+        for name, (mode, src) in rows.items():
+            if name in skipped:
+                continue
+            if mode == "open3d":
+                r = _in_child(
+                    _run_open3d, items, cfg.voxel_size_m, cfg.truncation_m / cfg.voxel_size_m, cfg.max_depth_m
+                )
+            else:
+                r = _in_child(_run_real3d, items, mode, src)
+            if "error" in r:
+                skipped[name] = r["error"]
+                print(f"skipping {name!r}: {r['error']}", flush=True)
+            else:
+                results[name].append(r)
+
+    from real3d.core.machine import describe_machine
+
+    print(f"\nmachine: {describe_machine(('numpy', 'open3d', 'real3d'))}")
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(
+        f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
+        f"{cfg.voxel_size_m * 100:g} cm voxels, truncation {cfg.truncation_m * 100:g} cm, pixel stride "
+        f"{cfg.pixel_stride} (real3d), {args.repeats} repeats alternating, first frame untimed"
+        + (f"; [baseline]: real3d.mapping from {args.baseline_src}" if args.baseline_src else "")
+        + "\n"
+    )
+    o3d_cpu = None
+    if results.get(o3d_row):
+        o3d_cpu = np.median(np.concatenate([r["cpu"] for r in results[o3d_row]]))
+    print("| fusion | wall ms/frame median | p90 | CPU ms/frame median | CPU vs Open3D | RSS growth MB | voxels |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rs in results.items():
+        if not rs:
+            continue
+        wall = np.concatenate([r["wall"] for r in rs])
+        cpu = np.median(np.concatenate([r["cpu"] for r in rs]))
+        rel = f"{cpu / o3d_cpu:.2f}x" if o3d_cpu else ""
+        print(
+            f"| {name} | {np.median(wall):.2f} | {np.percentile(wall, 90):.2f} | {cpu:.2f} | {rel} | "
+            f"{np.median([r['mem'] for r in rs]):.0f} | {rs[-1]['voxels']} |"
+        )
 
 
 def _scaled_frames(plan, frames_per_room: int, size):
@@ -218,62 +345,14 @@ def _in_child(target, *args):
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=60)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--toy", action="store_true")
-    ap.add_argument("--skip-open3d", action="store_true")
-    ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
-    ap.add_argument("--frames-per-room", type=int, default=100)
-    args = ap.parse_args()
-    if args.scaling:
-        _scaling(args)
-        return
-
-    seq, source = _frames(args)
-    frames = list(seq)
-    rows = []
-
-    def record(name, results):
-        wall = np.concatenate([r["wall"] for r in results])
-        cpu = np.concatenate([r["cpu"] for r in results])
-        r0 = results[-1]
-        rows.append(
-            (
-                name,
-                np.median(wall),
-                np.percentile(wall, 90),
-                np.median(cpu),
-                np.median([r["mem"] for r in results]),
-                r0["voxels"],
-                r0["map_mb"],
-            )
-        )
-
-    for stride in (2, 3, 4):
-        record(
-            f"real3d hash, stride {stride}, labels",
-            [_in_child(_run_real3d, frames, stride, True) for _ in range(args.repeats)],
-        )
-    record("real3d hash, stride 4, no labels", [_in_child(_run_real3d, frames, 4, False) for _ in range(args.repeats)])
-    if not args.skip_open3d:
-        record(
-            "Open3D VoxelBlockGrid (all pixels), TSDF+colour",
-            [_in_child(_run_open3d, frames, 0.05, 3.0, False) for _ in range(args.repeats)],
-        )
-        record(
-            "Open3D VoxelBlockGrid + Python label update",
-            [_in_child(_run_open3d, frames, 0.05, 3.0, True) for _ in range(args.repeats)],
-        )
-
-    # Scene graph, costmap and planners on the fused map.
+def stages(args) -> None:
+    """Scene graph, costmap and planners on a map fused from the frames' ground truth."""
     from real3d.mapping import SemanticMap
     from real3d.nav import CostmapConfig, astar, build_costmap, route_skimage
     from real3d.scene import SceneGraph
 
+    seq, source = _frames(args)
+    frames = list(seq)
     m = SemanticMap()
     g = SceneGraph()
     graph_ms = []
@@ -313,22 +392,36 @@ def main() -> None:
 
     from real3d.core.machine import describe_machine
 
-    print(f"\nmachine: {describe_machine(('numpy', 'scipy', 'skimage', 'open3d', 'real3d'))}")
-    print(
-        f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
-        f"5 cm voxels, {args.repeats} repeats\n"
-    )
-    print("| fusion backend | wall ms/frame median | p90 | CPU ms/frame median | RSS growth MB | voxels | map MB |")
-    print("|---|---|---|---|---|---|---|")
-    for name, med, p90, cpu, mem, vox, mb in rows:
-        print(f"| {name} | {med:.1f} | {p90:.1f} | {cpu:.1f} | {mem:.0f} | {vox} | {'' if mb != mb else f'{mb:.1f}'} |")
-    print("\n| stage | median ms |\n|---|---|")
+    print(f"\nmachine: {describe_machine(('numpy', 'scipy', 'skimage', 'real3d'))}")
+    print(f"frames: {len(frames)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed})\n")
+    print("| stage | median ms |\n|---|---|")
     print(f"| scene graph update (every 10 frames, {len(g.objects())} objects) | {np.median(graph_ms):.1f} |")
     print(f"| costmap build ({cm.cost.shape[0]}x{cm.cost.shape[1]} cells at 5 cm) | {np.median(cost_ms):.1f} |")
     print(f"| plan A* (own) on that costmap | {np.median(plan_ms['astar']):.1f} |")
     print(f"| plan skimage route_through_array on that costmap | {np.median(plan_ms['skimage']):.1f} |")
     print(f"| plan A* (own), 400x400 with a wall | {big_ms['astar']:.1f} |")
     print(f"| plan skimage, 400x400 with a wall | {big_ms['skimage']:.1f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--toy", action="store_true", help="toy scenes instead of the data engine")
+    ap.add_argument("--baseline-src", default=None, help="also time real3d.mapping from this src folder")
+    ap.add_argument("--skip-open3d", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="scene graph, costmap and planner timings instead")
+    ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
+    ap.add_argument("--frames-per-room", type=int, default=100)
+    args = ap.parse_args()
+    if args.scaling:
+        _scaling(args)
+    elif args.stages:
+        stages(args)
+    else:
+        fusion(args)
 
 
 if __name__ == "__main__":

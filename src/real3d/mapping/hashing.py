@@ -18,6 +18,7 @@ import numpy as np
 from real3d.core.errors import InputError, describe_array
 
 _EMPTY = np.int64(-1)
+_FEW = 32  # lookups left on longer probe sequences than this many keys finish one by one
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # 17 bits per axis: coordinates in [-2**16, 2**16) voxels (+-3.2 km at 5 cm). Keys stay
 # below 2**51, so they are exact in float64 and can be formed with one matrix product.
@@ -127,27 +128,48 @@ class VoxelHash:
         keys = np.ascontiguousarray(keys, dtype=np.int64)
         rows = np.full(keys.shape[0], -1, dtype=np.int64)
         pending = np.arange(keys.shape[0])
-        slot = self._slots(keys)
+        want = keys
+        s = self._slots(keys)
         tk, tr = self._table_keys, self._table_rows
-        while pending.size:
-            s = slot[pending]
-            k = tk[s]
-            hit = k == keys[pending]
-            rows[pending[hit]] = tr[s[hit]]
-            go_on = ~hit & (k != _EMPTY)
-            pending = pending[go_on]
-            slot[pending] = (s[go_on] + 1) & self._mask
+        while pending.size > _FEW:
+            k = tk.take(s)
+            hit = k == want
+            found = hit.nonzero()[0]
+            rows[pending.take(found)] = tr.take(s.take(found))
+            go_on = (~hit & (k != _EMPTY)).nonzero()[0]
+            pending, want = pending.take(go_on), want.take(go_on)
+            s = (s.take(go_on) + 1) & self._mask
+        # The last few keys on long probe sequences: one at a time beats more rounds.
+        mask = int(self._mask)
+        for i, key, slot in zip(pending.tolist(), want.tolist(), s.tolist()):
+            while True:
+                k = int(tk[slot])
+                if k == key:
+                    rows[i] = tr[slot]
+                    break
+                if k == _EMPTY:
+                    break
+                slot = (slot + 1) & mask
         return rows
 
-    def insert(self, keys: np.ndarray) -> np.ndarray:
+    def insert(self, keys: np.ndarray, reserve: int = 0, distinct: bool = False) -> np.ndarray:
         """Row ids of ``keys`` ((N,) int64 >= 0), adding the missing ones; duplicates allowed.
 
-        New keys get consecutive row ids starting at the old ``len``.
+        New keys get consecutive row ids starting at the old ``len``. The table grows
+        before the batch when ``len + max(N, reserve)`` keys would fill more than half of
+        it. Which rows the new keys get depends on the table's size; a caller that
+        inserts the distinct keys of a batch (each at its last occurrence, in order;
+        ``DistinctCells``) and passes the batch's size as ``reserve`` gets the rows that
+        inserting the whole batch would give. ``distinct``: the caller guarantees that
+        no key repeats (a faster path; a repeated key would then get two rows).
         """
         keys = np.ascontiguousarray(keys, dtype=np.int64)
         n_in = keys.shape[0]
-        if (self._n + n_in) * 2 > self.table_size:
-            self._grow(self._n + n_in)
+        n_grow = max(n_in, int(reserve))
+        if (self._n + n_grow) * 2 > self.table_size:
+            self._grow(self._n + n_grow)
+        if distinct:
+            return self._insert_distinct(keys)
         rows = np.full(n_in, -1, dtype=np.int64)
         pending = np.arange(n_in)
         slot = self._slots(keys)
@@ -182,6 +204,62 @@ class VoxelHash:
             go_on = ~hit
             pending = pending[go_on]
             slot[pending] = (s[go_on] + 1) & self._mask
+        return rows
+
+    def _insert_distinct(self, keys: np.ndarray) -> np.ndarray:
+        """``insert`` of keys that do not repeat, with the rows the general loop gives.
+
+        Keys already in the table only read it, so they are looked up on their own; the
+        missing ones then run the general loop's rounds among themselves (in their order),
+        which for distinct keys has one claimant per won slot and needs no owner election.
+        """
+        rows = self.lookup(keys)
+        miss = (rows < 0).nonzero()[0]
+        if miss.size == 0:
+            return rows
+        want = keys.take(miss)
+        pending = np.arange(miss.shape[0])
+        s = self._slots(want)
+        tk, tr = self._table_keys, self._table_rows
+        while pending.size > _FEW:
+            empty = (tk.take(s) == _EMPTY).nonzero()[0]
+            go_on = np.ones(pending.shape[0], bool)
+            if empty.size:
+                se, we = s.take(empty), want.take(empty)
+                # Claim empty slots; when several keys race for one slot the last write
+                # wins and the others probe on.
+                tk[se] = we
+                won = tk.take(se) == we
+                wi, sw = empty[won], se[won]
+                self._ensure_rows(self._n + sw.shape[0])
+                new_rows = np.arange(self._n, self._n + sw.shape[0], dtype=np.int64)
+                tr[sw] = new_rows
+                self._keys[new_rows] = want.take(wi)
+                self._n += sw.shape[0]
+                rows[miss.take(pending.take(wi))] = new_rows
+                go_on[wi] = False
+            go_on = go_on.nonzero()[0]
+            pending, want = pending.take(go_on), want.take(go_on)
+            s = (s.take(go_on) + 1) & self._mask
+        # The last few keys: the same rounds (all read, then all claim, last write wins),
+        # one key at a time.
+        mask = int(self._mask)
+        left = list(zip(miss.take(pending).tolist(), want.tolist(), s.tolist()))
+        while left:
+            claims = [j for j, (_, _, slot) in enumerate(left) if tk[slot] == _EMPTY]
+            for j in claims:
+                tk[left[j][2]] = left[j][1]
+            done = set()
+            for j in claims:
+                i, key, slot = left[j]
+                if tk[slot] == key:
+                    self._ensure_rows(self._n + 1)
+                    tr[slot] = self._n
+                    self._keys[self._n] = key
+                    rows[i] = self._n
+                    self._n += 1
+                    done.add(j)
+            left = [(i, key, (slot + 1) & mask) for j, (i, key, slot) in enumerate(left) if j not in done]
         return rows
 
     def _ensure_rows(self, n: int) -> None:
@@ -227,3 +305,78 @@ class VoxelHash:
         if keys.size:
             h._place(keys, np.arange(keys.shape[0], dtype=np.int64))
         return h
+
+
+class DistinctCells:
+    """Finds the distinct cells of a batch of integer cell coordinates, keeping a scratch
+    grid between batches (one per owner; not thread-safe).
+
+    A batch whose bounding box holds at most ``max_grid_cells`` cells is deduplicated in
+    a dense scratch grid over that box (two passes, no sort); a larger one by sorting its
+    keys.
+    """
+
+    def __init__(self, max_grid_cells: int = 1 << 23) -> None:
+        self.max_grid_cells = int(max_grid_cells)
+        self._grid = np.zeros(0, np.int32)
+
+    def last_occurrences(
+        self, cells: np.ndarray, cell_m: float | None = None, at: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The distinct cells of a batch.
+
+        Args:
+            cells: (3, S) float64 integer-valued cell coordinates, one row per axis
+                (``np.floor(points / s)``; rows contiguous for speed).
+            cell_m: the cell edge in metres, for the error message (``keys_from_cells``).
+            at: (A,) int positions into the batch whose distinct-cell index to return.
+
+        Returns:
+            (last (M,) int64 positions of the last occurrence of each distinct cell, in
+            increasing order; (A,) int64 index into ``last`` of the cell at each position
+            of ``at``, or None without ``at``).
+
+        Raises:
+            InputError: cells outside the representable range (``keys_from_cells``).
+        """
+        n = cells.shape[1]
+        if n == 0:
+            return np.zeros(0, np.int64), (None if at is None else np.zeros(0, np.int64))
+        lo = np.array([c.min() for c in cells])
+        hi = np.array([c.max() for c in cells])
+        extent = hi - lo + 1.0
+        volume = float(np.prod(extent))
+        if not (lo.min() >= -_OFFSET and hi.max() < _OFFSET and volume <= self.max_grid_cells):
+            return self._by_sorting(keys_from_cells(cells.T, cell_m), at)
+        # Row-major index of each cell in the box (exact: integers below 2**53).
+        lin_f = cells[0] - lo[0]
+        lin_f *= extent[1]
+        lin_f += cells[1]
+        lin_f -= lo[1]
+        lin_f *= extent[2]
+        lin_f += cells[2]
+        lin_f -= lo[2]
+        lin = lin_f.astype(np.int64)
+        if self._grid.shape[0] < volume:
+            self._grid = np.empty(max(int(volume), 2 * self._grid.shape[0]), np.int32)
+        grid = self._grid
+        pos = np.arange(n, dtype=np.int32)
+        grid[lin] = pos  # the last writer of each cell stays
+        last = np.flatnonzero(grid[lin] == pos)
+        if at is None:
+            return last, None
+        grid[lin.take(last)] = np.arange(last.shape[0], dtype=np.int32)
+        return last, grid[lin.take(at)].astype(np.int64)
+
+    @staticmethod
+    def _by_sorting(keys: np.ndarray, at: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        n = keys.shape[0]
+        _, first_rev, inv_rev = np.unique(keys[::-1], return_index=True, return_inverse=True)
+        last_sorted = (n - 1) - first_rev  # per distinct key in key order
+        order = np.argsort(last_sorted)
+        rank = np.empty(order.shape[0], np.int64)
+        rank[order] = np.arange(order.shape[0])
+        last = last_sorted[order]
+        if at is None:
+            return last, None
+        return last, rank[inv_rev.reshape(-1)[(n - 1) - np.asarray(at, np.int64)]]

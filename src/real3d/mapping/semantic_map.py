@@ -33,12 +33,15 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
   ``truncation_m`` before the surface.
 
 The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``.
-This module stays at about 750 lines because fusion and the queries work on the same
-private arrays of the storage; splitting them would only spread one class over files.
+Fusion computes everything it needs from the frame first (the distinct voxels of the ray
+samples, their signed distances, the pixels they read) and changes the map only then, so
+a frame refused for bad input leaves it as it was. This module keeps fusion and the
+queries together because they work on the same private arrays of the storage.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,10 +56,13 @@ from real3d.core.refinement import MapRefinement
 from real3d.core.segmentation import normalized_entropy
 from real3d.mapping.config import SemanticMapConfig
 from real3d.mapping.depth_tests import (
+    PaddedDepth,
     agrees_with_a_neighbour,
     between_surfaces,
+    camera_terms,
     depth_discontinuity,
     incidence_cos,
+    neighbours_distinct,
     on_depth_edge,
 )
 from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
@@ -70,6 +76,69 @@ __all__ = ["FREE", "MAP_FORMAT_VERSION", "OCCUPIED", "UNKNOWN", "SemanticMap", "
 OCCUPIED = 1
 FREE = 0
 UNKNOWN = -1
+
+# Bits of the largest float32 that passes ``<= 1 + 1e-3`` as a float64 (see _check_probabilities).
+_MAX_PROB_BITS = int(np.array([1.0 + 1e-3]).astype(np.float32).view(np.uint32)[0])
+if float(np.array([_MAX_PROB_BITS], np.uint32).view(np.float32)[0]) > 1.0 + 1e-3:
+    _MAX_PROB_BITS -= 1
+
+
+def _certainly_rigid(T, tol: float = 1e-4) -> np.ndarray | None:
+    """``T`` as a new (4, 4) float64 array when it passes ``check_pose``'s tests with room
+    to spare (every deviation within half of ``tol``), else None: then ``check_pose``
+    decides and names what is wrong. A few scalar operations instead of its array calls
+    (a pose is checked on every frame)."""
+    if type(T) is not np.ndarray or T.shape != (4, 4) or T.dtype not in (np.float64, np.float32):
+        return None
+    M = T.astype(np.float64)
+    rows4 = M.tolist()
+    if not all(math.isfinite(x) for row in rows4 for x in row):
+        return None
+    r0, r1, r2, b = rows4
+    half = 0.5 * tol
+    if abs(b[0]) > half or abs(b[1]) > half or abs(b[2]) > half or abs(b[3] - 1.0) > half:
+        return None
+    rows = (r0, r1, r2)
+    for i in range(3):
+        for j in range(i, 3):
+            dot = rows[i][0] * rows[j][0] + rows[i][1] * rows[j][1] + rows[i][2] * rows[j][2]
+            if abs(dot - (1.0 if i == j else 0.0)) > half:
+                return None
+    det = (
+        r0[0] * (r1[1] * r2[2] - r1[2] * r2[1])
+        - r0[1] * (r1[0] * r2[2] - r1[2] * r2[0])
+        + r0[2] * (r1[0] * r2[1] - r1[1] * r2[0])
+    )
+    return M if det > 0 else None
+
+
+def _check_probabilities(p: np.ndarray) -> None:
+    """Raise InputError unless every value of the float32 array ``p`` is finite and lies
+    in [0, 1] (1 + 1e-3 allowed for rounding).
+
+    One integer pass over the bits decides almost always: a float32 in [+0, 1 + 1e-3] has
+    bits in [0, _MAX_PROB_BITS], and negative values (sign bit set), NaN and inf lie
+    above. Only when it fails (-0.0 included) do min and max decide and name the values.
+    """
+    if p.size == 0 or int(p.view(np.uint32).max()) <= _MAX_PROB_BITS:
+        return
+    lo, hi = float(p.min()), float(p.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
+    if lo < 0.0 or hi > 1.0 + 1e-3:
+        raise InputError(
+            f"SemanticMap.integrate: probabilities must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] "
+            "(logits? apply a softmax first)"
+        )
+
+
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """(N,) max over the columns of an (N, C) array, one column at a time (numpy's
+    ``max(axis=1)`` over a few columns is several times slower)."""
+    out = a[:, 0].copy()
+    for k in range(1, a.shape[1]):
+        np.maximum(out, a[:, k], out=out)
+    return out
 
 
 @dataclass
@@ -102,6 +171,51 @@ class SemanticPoints:
         return int(self.points.shape[0])
 
 
+@dataclass(frozen=True)
+class _RayGrid:
+    """What fusion reads of every ``stride``-th pixel of an (H, W) image (from
+    ``stride // 2``, row by row) for given intrinsics, worked out once per size, stride
+    and camera: G pixels.
+
+    Attributes:
+        v, u: (G,) int64 pixel rows and columns.
+        taps: (T, G) int64 flat indices into a ``PaddedDepth`` (border ``pad``) of the
+            pixel (row 0), its neighbours 1 pixel away (rows 1-4: up, down, left, right),
+            2 away (5-8) and ``edge_step`` away (9-12, only when that is not 1 or 2).
+        cam_dir: (G, 3) float64 camera-frame rays at z = 1.
+        terms, sides: ``camera_terms`` for the incidence angle (step 2).
+        distinct: (4, G) bool, ``neighbours_distinct``.
+    """
+
+    v: np.ndarray
+    u: np.ndarray
+    taps: np.ndarray
+    cam_dir: np.ndarray
+    terms: np.ndarray
+    sides: np.ndarray
+    distinct: np.ndarray
+
+    @classmethod
+    def build(cls, h: int, w: int, stride: int, K, pad: int, edge_step: int) -> _RayGrid:
+        vv, uu = np.mgrid[stride // 2 : h : stride, stride // 2 : w : stride]
+        v, u = vv.ravel(), uu.ravel()
+        width = w + 2 * pad
+        centre = (v + pad) * width + (u + pad)
+        steps = [1, 2] + ([edge_step] if edge_step not in (1, 2) else [])
+        offs = [0] + [o for k in steps for o in (-k * width, k * width, -k, k)]
+        cu, cv = (u - K.cx) / K.fx, (v - K.cy) / K.fy
+        terms, sides = camera_terms(K, v, u, h, w, 2)
+        return cls(
+            v=v,
+            u=u,
+            taps=centre[None, :] + np.array(offs, np.int64)[:, None],
+            cam_dir=np.stack([cu, cv, np.ones_like(cu)], axis=1),
+            terms=terms,
+            sides=sides,
+            distinct=neighbours_distinct(v, u, h, w),
+        )
+
+
 class SemanticMap(MapStorage):
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
@@ -125,6 +239,9 @@ class SemanticMap(MapStorage):
         # position, and the list of positions they were built from (see _record_camera).
         self._camera_cells: set[tuple[int, int, int]] = set()
         self._camera_cells_of: list | None = None
+        # Per image size, stride and camera: the fusion rays' _RayGrid and the free-space
+        # rays' directions (see _ray_grid, _camera_rays).
+        self._ray_cache: dict[tuple, object] = {}
 
     @property
     def camera_spacing_m(self) -> float:
@@ -167,11 +284,39 @@ class SemanticMap(MapStorage):
             raise InputError("SemanticMap.integrate: the frame has no pose (world_T_cam is None)")
         if frame.intrinsics is None:
             raise InputError("SemanticMap.integrate: the frame has no intrinsics")
-        return check_pose(frame.world_T_cam, "SemanticMap.integrate: frame.world_T_cam")
+        T = _certainly_rigid(frame.world_T_cam)
+        return check_pose(frame.world_T_cam, "SemanticMap.integrate: frame.world_T_cam") if T is None else T
+
+    def _ray_grid(self, h: int, w: int, K, pad: int) -> _RayGrid:
+        """The fusion rays' ``_RayGrid`` for this image size and camera (kept)."""
+        cfg = self.config
+        key = ("rays", h, w, cfg.pixel_stride, K.fx, K.fy, K.cx, K.cy, pad, cfg.edge_step_px)
+        grid = self._ray_cache.get(key)
+        if grid is None:
+            if len(self._ray_cache) > 16:  # a camera whose intrinsics keep changing
+                self._ray_cache.clear()
+            grid = self._ray_cache[key] = _RayGrid.build(h, w, cfg.pixel_stride, K, pad, cfg.edge_step_px)
+        return grid
+
+    def _camera_rays(self, h: int, w: int, stride: int, K) -> np.ndarray:
+        """(G, 3) float64 camera-frame rays at z = 1, ((u - cx) / fx, (v - cy) / fy, 1), of
+        every ``stride``-th pixel of an (h, w) image from ``stride // 2``, row by row (kept
+        per size, stride and camera)."""
+        key = ("free", h, w, stride, K.fx, K.fy, K.cx, K.cy)
+        rays = self._ray_cache.get(key)
+        if rays is None:
+            if len(self._ray_cache) > 16:  # a camera whose intrinsics keep changing
+                self._ray_cache.clear()
+            vv, uu = np.mgrid[stride // 2 : h : stride, stride // 2 : w : stride]
+            v, u = vv.ravel(), uu.ravel()
+            rays = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones(u.shape[0])], axis=1)
+            self._ray_cache[key] = rays
+        return rays
 
     def _prepare_probs(self, frame: Frame, probs):
-        """Validate the class input; returns None (no labels), ("labels", (H, W) uint8) or
-        ("probs", (H, W, C) float32 view, with or without the void channel)."""
+        """Validate the class input; returns None (no labels), ("labels", (H * W,) uint8),
+        ("chw", (C, H * W) float32) or ("hwc", (H * W, C) float32), C with or without the
+        void channel (views of the input where its layout allows)."""
         c = self.config.num_classes
         h, w = frame.size_hw
         if probs is None:
@@ -199,7 +344,7 @@ class SemanticMap(MapStorage):
                     f"SemanticMap.integrate: labels must lie in [0, {c - 1}] ({c - 1} classes and "
                     f"void 0, num_classes={c}), got a label {int(probs.max())}"
                 )
-            return ("labels", probs)
+            return ("labels", probs.reshape(-1))
         channels_first = probs.ndim == 3 and probs.shape[1:] == (h, w) and probs.shape[0] in (c, c - 1)
         channels_last = probs.ndim == 3 and probs.shape[:2] == (h, w) and probs.shape[2] in (c, c - 1)
         if not (channels_first or channels_last):
@@ -209,33 +354,44 @@ class SemanticMap(MapStorage):
             )
         if probs.dtype != np.float32:
             raise InputError(f"SemanticMap.integrate: probabilities must be float32, got {describe_array(probs)}")
-        # min and max propagate NaN and show inf: two passes, no temporary mask.
-        lo, hi = (float(probs.min()), float(probs.max())) if probs.size else (0.0, 0.0)
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise InputError("SemanticMap.integrate: probabilities contain NaN or inf")
-        if lo < 0.0 or hi > 1.0 + 1e-3:
-            raise InputError(
-                f"SemanticMap.integrate: probabilities must lie in [0, 1], got [{lo:.4g}, {hi:.4g}] "
-                "(logits? apply a softmax first)"
-            )
-        # The map reads only the pixels its voxels project to: a channels-last view, no copy.
-        return ("probs", np.moveaxis(probs, 0, -1) if channels_first else probs)
+        # The map reads only the pixels its voxels project to, by flat pixel index.
+        if channels_first:
+            return ("chw", probs.reshape(probs.shape[0], h * w))
+        return ("hwc", probs.reshape(h * w, probs.shape[2]))
 
-    def _probs_at(self, prepared, v: np.ndarray, u: np.ndarray):
-        """(N, C) float32 probabilities at pixels (v, u) and (N,) bool "use" (not void)."""
+    def _probs_at(self, prepared, pix: np.ndarray):
+        """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
+        possibly a transposed view) and (N,) bool "use" (a class is at least as likely as
+        void; None when that holds for every pixel).
+
+        Raises:
+            InputError: NaN, inf or values outside [0, 1] among the probabilities read.
+        """
         c = self.config.num_classes
         kind, arr = prepared
         if kind == "labels":
-            lab = arr[v, u].astype(np.int64)
+            lab = arr.take(pix).astype(np.int64)
             a = self.config.label_smoothing
             p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
             p[np.arange(lab.shape[0]), lab] = 1.0 - a
             return p, lab != 0
-        p = arr[v, u]
-        if arr.shape[2] == c - 1:
-            # No void channel: prepend a zero-probability void.
+        if kind == "chw":
+            g = arr.take(pix, axis=1)  # (C, N): one contiguous row per class
+            _check_probabilities(g)
+            if g.shape[0] == c - 1:
+                # No void channel: prepend a zero-probability void.
+                g = np.concatenate([np.zeros((1, g.shape[1]), np.float32), g], axis=0)
+            if not g[0].any():  # void never wins (a segmenter's output): every pixel counts
+                return g.T, None
+            best = g[1].copy()
+            for k in range(2, c):
+                np.maximum(best, g[k], out=best)
+            return g.T, best >= g[0]
+        p = arr.take(pix, axis=0)
+        _check_probabilities(p)
+        if p.shape[1] == c - 1:
             p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
-        return p, p[:, 1:].max(axis=1) >= p[:, 0]
+        return p, _row_max(p[:, 1:]) >= p[:, 0]
 
     # ------------------------------------------------------------------ fusion
     def _prepare_instances(self, frame: Frame, probs, instances):
@@ -280,28 +436,35 @@ class SemanticMap(MapStorage):
         Raises:
             InputError: missing depth, pose or intrinsics; a pose that is no longer rigid;
                 wrong probability or instance shape or dtype; labels outside
-                [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1]; negative
-                instance ids; points beyond the map's extent. Nothing is fused then.
+                [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1] at a pixel
+                the map reads (those that near-surface voxels project to; the others are
+                not read, so not checked); negative instance ids; points beyond the map's
+                extent. Nothing is fused then.
         """
         T = self._check_frame(frame)
         cfg = self.config
-        s = cfg.pixel_stride
         depth = frame.depth_m
         h, w = depth.shape
-        vv, uu = np.mgrid[s // 2 : h : s, s // 2 : w : s]
-        v, u = vv.ravel(), uu.ravel()
-        d = depth[v, u]
-        ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
-        v, u, d = v[ok], u[ok], d[ok].astype(np.float64)
+        K = frame.intrinsics
+        edge_step = cfg.edge_step_px
+        pd = PaddedDepth(depth, max(2, edge_step))
+        grid = self._ray_grid(h, w, K, pd.pad)
+        # Depth at each ray's pixel and its neighbours 1, 2 (and edge_step) pixels away.
+        taps = pd.flat.take(grid.taps)
+        ok = ((taps[0] > cfg.min_depth_m) & (taps[0] < cfg.max_depth_m)).nonzero()[0]
+        taps = taps.take(ok, axis=1)
+        d32 = taps[0]
+        d = d32.astype(np.float64)
         prepared = self._prepare_probs(frame, probs)
         inst_img = self._prepare_instances(frame, probs, instances)
+        # Everything is computed from the frame first; the map changes only once the
+        # frame is known to be fusable (the last check reads the class probabilities).
 
-        K = frame.intrinsics
         R, o = T[:3, :3], T[:3, 3]
         # Ray directions in the world frame for pixels (u, v); |ray| scales z-depth to range.
-        cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        cam_dir = grid.cam_dir.take(ok, axis=0)
         dirs = cam_dir @ R.T
-        ray_norm = np.linalg.norm(dirs, axis=1)
+        ray_norm = np.sqrt((dirs[:, 0] * dirs[:, 0] + dirs[:, 1] * dirs[:, 1]) + dirs[:, 2] * dirs[:, 2])
         dirs /= ray_norm[:, None]
         r_surf = d * ray_norm
         surf = o + r_surf[:, None] * dirs
@@ -309,68 +472,93 @@ class SemanticMap(MapStorage):
         vs = cfg.voxel_size_m
         trunc = cfg.truncation_m
         n_side = ratio_count(trunc, vs)
+        n_off = 2 * n_side + 1
         offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
         # Cells of samples along each ray within +-truncation of the surface: these are the
         # voxels this frame allocates; their signed distances are computed projectively below.
-        cell = np.floor(((surf[:, None, :] + offs[None, :, None] * dirs[:, None, :]) * (1.0 / vs)).reshape(-1, 3))
-        rows = self._hash.insert(keys_from_cells(cell, vs))
-        self._ensure_capacity(len(self._hash))
+        # (3, rays * n_off): one contiguous row per axis.
+        cell = np.empty((3, dirs.shape[0], n_off))
+        for k in range(3):
+            np.multiply(offs[None, :], dirs[:, k, None], out=cell[k])
+            cell[k] += surf[:, k, None]
+        cell *= 1.0 / vs
+        np.floor(cell, out=cell)
+        cell = cell.reshape(3, -1)
+        # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
+        # at the last sample that reached it, and hashed once; each voxel gets exactly one
+        # update per frame. ``centre``: the voxel of each ray's measured point.
+        centre_at = np.arange(d.shape[0]) * n_off + n_side
+        last, centre = self._distinct.last_occurrences(cell, vs, at=centre_at)
+        cell_u = np.stack([c.take(last) for c in cell], axis=1)  # (M, 3)
+        keys = keys_from_cells(cell_u, vs)
+        # Which ray allocated each voxel: its incidence angle stands in for the voxel's.
+        ray_of = last // n_off
+
         # Endpoint hits: the voxel holding each measured point (offset 0 along its ray).
         # Things thinner than a voxel (a lamp pole, chair legs) rarely have a voxel centre
         # that projects onto their few pixels, so the TSDF misses them; their endpoints do not.
         # Flying pixels (isolated readings between a foreground edge and the background)
         # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
-        agreed = agrees_with_a_neighbour(depth, v, u, cfg.edge_jump / 2)
+        agreed = agrees_with_a_neighbour(d32, taps[1:5], grid.distinct.take(ok, axis=1), cfg.edge_jump / 2)
+        e0 = {1: 1, 2: 5}.get(edge_step, 9)  # the rows of the taps edge_step pixels away
+        around_edge = taps[e0 : e0 + 4]
         if cfg.geometry_edge_jump > 0:
             # Neighbouring flying pixels agree with each other; they lie between surfaces.
-            agreed &= ~between_surfaces(depth, v, u, cfg.edge_step_px, cfg.geometry_edge_jump)
-        hit_rows, inv = np.unique(rows.reshape(-1, offs.shape[0])[agreed, n_side], return_inverse=True)
-        self._hits[hit_rows] = self._hits[hit_rows] + 1.0
-        if hit_rows.size:
-            # Where in its voxel each measured point lies: this frame's mean offset per
-            # voxel joins the voxel's running mean (one update per frame, capped weight).
-            off = surf[agreed] * (1.0 / vs) - cell.reshape(-1, offs.shape[0], 3)[agreed, n_side] - 0.5
-            n_per = np.bincount(inv)[:, None]
-            mean_off = np.stack([np.bincount(inv, off[:, k]) for k in range(3)], axis=1) / n_per
-            hw = np.minimum(self._hit_weight[hit_rows] + 1.0, cfg.max_weight)
-            o_old = self._hit_offset[hit_rows]
-            self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
-            self._hit_weight[hit_rows] = hw
-        # Several rays of one frame often reach the same voxel: keep one entry per voxel
-        # (the last writer into a scratch array), so each voxel gets one update per frame.
-        order = np.arange(rows.shape[0])
-        self._scratch[rows] = order
-        first = self._scratch[rows] == order
-        # Which ray allocated each kept voxel: its incidence angle stands in for the voxel's.
-        ray_of = np.flatnonzero(first) // offs.shape[0]
-        rows, cell = rows[first], cell[first]
+            agreed &= ~between_surfaces(d32, around_edge, cfg.geometry_edge_jump)
+        agreed = agreed.nonzero()[0]
+        centre_cell = np.stack([c.take(centre_at.take(agreed)) for c in cell], axis=1)
+        hit_offset = surf.take(agreed, axis=0) * (1.0 / vs) - centre_cell - 0.5
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
         # centre projects to (not at the ray that allocated it, which would bias the value
         # by up to half a voxel over the ray's angle to the surface).
-        cam = ((cell + 0.5) * vs - o) @ R
+        cam = ((cell_u + 0.5) * vs - o) @ R
         z = cam[:, 2]
         zs = np.where(z > 1e-6, z, 1.0)
         xn, yn = cam[:, 0] / zs, cam[:, 1] / zs
         pu = np.rint(K.fx * xn + K.cx).astype(np.int64)
         pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
-        ok = (z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
-        rows, pu, pv, z, xn, yn, ray_of = rows[ok], pu[ok], pv[ok], z[ok], xn[ok], yn[ok], ray_of[ok]
-        dpx = depth[pv, pu].astype(np.float64)
+        sel = ((z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)).nonzero()[0]
+        pu, pv, z, xn, yn = pu.take(sel), pv.take(sel), z.take(sel), xn.take(sel), yn.take(sel)
+        # Depth at each voxel's pixel and one pixel around it.
+        at1 = pd.flat.take(pd.index(pv, pu)[None, :] + np.concatenate([[0], pd.offsets(1)])[:, None])
+        dpx = at1[0].astype(np.float64)
         if cfg.geometry_edge_jump > 0:
-            dpx[depth_discontinuity(depth, cfg.geometry_edge_jump)[pv, pu]] = 0.0  # no update
-        sdf = (dpx - z) * np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
-        ok = (dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m)
-        rows, pu, pv, sdf, ray_of = rows[ok], pu[ok], pv[ok], sdf[ok], ray_of[ok]
+            dpx[depth_discontinuity(at1[0], at1[1:], cfg.geometry_edge_jump)] = 0.0  # no update
+        sdf = dpx - z
+        sdf *= np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
         # Along the ray the distance to a surface seen at incidence angle a is |sdf| / cos a:
         # on a floor seen at 15 degrees, voxel centres half a voxel off the surface would read
         # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
         # and snapping work in true distances. The angle is taken once per allocating ray
         # (the voxel's own pixel is at most a voxel away on the image).
-        sdf = sdf * incidence_cos(depth, K, v, u, d)[ray_of]
-        ok = sdf >= -trunc
-        rows, pu, pv, sdf = rows[ok], pu[ok], pv[ok], np.minimum(sdf[ok], trunc)
+        cos = incidence_cos(d, taps[5:9], grid.terms.take(ok, axis=1), grid.sides.take(ok), step=2)
+        sdf *= cos.take(ray_of.take(sel))
+        upd = ((dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m) & (sdf >= -trunc)).nonzero()[0]
+        vox = sel.take(upd)  # the distinct voxels this frame updates, as indices into ``keys``
+        pu, pv = pu.take(upd), pv.take(upd)
+        sdf = np.minimum(sdf.take(upd), trunc)
 
+        # Colour, classes and instances: voxels within the label band of the surface.
+        near = (np.abs(sdf) <= cfg.label_band_voxels * vs).nonzero()[0]
+        vn, un = pv.take(near), pu.take(near)
+        pix_near = vn * w + un
+        rgb = frame.rgb.reshape(-1, 3).take(pix_near, axis=0).astype(np.float32)
+        labelled = pix = p = use = None
+        if prepared is not None or inst_img is not None:
+            # Classes and instances skip depth-edge pixels, whose depth may be a flying
+            # pixel between the object the label names and the one behind.
+            at_e = pd.flat.take(pd.index(vn, un)[None, :] + np.concatenate([[0], pd.offsets(edge_step)])[:, None])
+            labelled = (~on_depth_edge(at_e[0], at_e[1:], cfg.edge_jump)).nonzero()[0]
+            pix = pix_near.take(labelled)
+            if prepared is not None:
+                p, use = self._probs_at(prepared, pix)
+
+        # ---- the map changes from here on
+        rows_u = self._hash.insert(keys, reserve=cell.shape[1], distinct=True)
+        self._ensure_capacity(len(self._hash))
+        self._fuse_hits(rows_u, centre.take(agreed), hit_offset)
+        rows = rows_u.take(vox)
         tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
         w_new = np.minimum(self._weight[rows] + 1.0, cfg.max_weight)
         # Running mean with a capped weight: old data keeps (w_new - 1) / w_new of its say.
@@ -378,35 +566,54 @@ class SemanticMap(MapStorage):
         self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
         self._weight[rows] = w_new
 
-        near = np.abs(sdf) <= cfg.label_band_voxels * vs
-        rn, vn, un = rows[near], pv[near], pu[near]
-        rgb = frame.rgb[vn, un].astype(np.float32)
+        rn = rows.take(near)
         cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
         c_old = self._color[rn]
         self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
         self._color_weight[rn] = cw
-        # Classes and instances skip depth-edge pixels, whose depth may be a flying pixel
-        # between the object the label names and the one behind.
-        inner = ~on_depth_edge(depth, vn, un, cfg.edge_step_px, cfg.edge_jump)
-        rn, vn, un = rn[inner], vn[inner], un[inner]
-        seg_class = None
-        if prepared is not None:
-            p, use = self._probs_at(prepared, vn, un)
-            seg_class = np.where(use, p.argmax(axis=1), 0)
-            rn_l = rn[use]
-            ev = self._logev[rn_l]
-            ev += np.log(np.maximum(p[use], cfg.min_prob))
-            ev -= ev.max(axis=1, keepdims=True)
-            np.maximum(ev, cfg.min_log_evidence, out=ev)
-            self._logev[rn_l] = ev
-            self._class_weight[rn_l] = self._class_weight[rn_l] + 1.0
-        if inst_img is not None:
-            self._fuse_instances(rn, inst_img[vn, un].astype(np.int64), seg_class)
-
+        if labelled is not None:
+            rn = rn.take(labelled)
+            seg_class = None
+            if p is not None:
+                if inst_img is not None:
+                    seg_class = p.argmax(axis=1) if use is None else np.where(use, p.argmax(axis=1), 0)
+                rn_l = rn if use is None else rn[use]
+                ev = self._logev[rn_l]
+                ev += np.log(np.maximum(p if use is None else p[use], cfg.min_prob))
+                ev -= _row_max(ev)[:, None]
+                np.maximum(ev, cfg.min_log_evidence, out=ev)
+                self._logev[rn_l] = ev
+                self._class_weight[rn_l] += 1.0
+            if inst_img is not None:
+                self._fuse_instances(rn, inst_img.take(pix).astype(np.int64), seg_class)
         self._carve_free(frame, T)
         self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
+
+    def _fuse_hits(self, rows: np.ndarray, voxel: np.ndarray, offset: np.ndarray) -> None:
+        """Count this frame's endpoint hits and average where they lie.
+
+        ``rows``: (M,) map rows of the frame's distinct voxels; ``voxel``: (A,) index into
+        ``rows`` of the voxel each agreed endpoint fell in; ``offset``: (A, 3) float64 its
+        position in that voxel relative to the centre, voxel units. Each hit voxel counts
+        once and its mean offset this frame joins the voxel's running mean (capped weight).
+        """
+        m = rows.shape[0]
+        n_per = np.bincount(voxel, minlength=m)
+        hit = n_per.nonzero()[0]
+        if hit.size == 0:
+            return
+        hit_rows = rows.take(hit)
+        self._hits[hit_rows] += 1.0
+        # Per voxel and axis, in one pass: bin 3 * voxel + axis (sums in endpoint order).
+        bins = (3 * voxel)[:, None] + np.arange(3)
+        sums = np.bincount(bins.ravel(), offset.ravel(), minlength=3 * m).reshape(m, 3)
+        mean_off = sums.take(hit, axis=0) / n_per.take(hit)[:, None]
+        hw = np.minimum(self._hit_weight[hit_rows] + 1.0, self.config.max_weight)
+        o_old = self._hit_offset[hit_rows]
+        self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
+        self._hit_weight[hit_rows] = hw
 
     def _fuse_instances(self, rows: np.ndarray, seg: np.ndarray, pix_class: np.ndarray | None) -> None:
         """Associate this frame's segments with map instances and vote (see module doc).
@@ -476,19 +683,16 @@ class SemanticMap(MapStorage):
         s = cfg.free_stride
         depth = frame.depth_m
         h, w = depth.shape
-        vv, uu = np.mgrid[s // 2 : h : s, s // 2 : w : s]
-        v, u = vv.ravel(), uu.ravel()
-        d = depth[v, u].astype(np.float64)
+        d = depth[s // 2 :: s, s // 2 :: s].ravel().astype(np.float64)
         # Invalid or too-far readings: the ray is still free up to max range only if we
         # trust "no return" -- we do not, so such rays carve nothing.
-        ok = (d > cfg.min_depth_m) & (d < cfg.max_depth_m)
-        v, u, d = v[ok], u[ok], d[ok]
-        if d.size == 0:
+        ok = ((d > cfg.min_depth_m) & (d < cfg.max_depth_m)).nonzero()[0]
+        if ok.size == 0:
             return
-        K = frame.intrinsics
-        cam = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones_like(d)], axis=1)
+        d = d.take(ok)
+        cam = self._camera_rays(h, w, s, frame.intrinsics).take(ok, axis=0)
         dirs_w = cam @ T[:3, :3].T
-        ray_len = np.linalg.norm(dirs_w, axis=1)
+        ray_len = np.sqrt((dirs_w[:, 0] * dirs_w[:, 0] + dirs_w[:, 1] * dirs_w[:, 1]) + dirs_w[:, 2] * dirs_w[:, 2])
         dirs_w /= ray_len[:, None]
         r_free = d * ray_len - cfg.truncation_m  # free up to one truncation before the hit
         fv = cfg.free_voxel_size_m
@@ -497,15 +701,19 @@ class SemanticMap(MapStorage):
         if n_max <= 0:
             return
         t = (np.arange(n_max, dtype=np.float64) + 0.5) * step
-        valid = t[None, :] < r_free[:, None]
-        ray_i, step_i = np.nonzero(valid)
-        pts = T[:3, 3] + t[step_i, None] * dirs_w[ray_i]
-        keys = pack_floor(pts, fv)
-        rows = self._free.insert(keys)
+        ray_i, step_i = np.nonzero(t[None, :] < r_free[:, None])
+        t_s = t.take(step_i)
+        cells = np.empty((3, t_s.shape[0]))  # one contiguous row per axis
+        for k in range(3):
+            np.multiply(t_s, dirs_w[:, k].take(ray_i), out=cells[k])
+            cells[k] += T[k, 3]
+        cells *= 1.0 / fv
+        np.floor(cells, out=cells)
+        # One count per cell per frame, however many samples fell into it.
+        last, _ = self._distinct.last_occurrences(cells, fv)
+        rows = self._free.insert(keys_from_cells(cells[:, last].T, fv), reserve=cells.shape[1], distinct=True)
         self._ensure_free_capacity(len(self._free))
-        # One count per cell per frame, however many samples fell into it (duplicate
-        # indices in a fancy assignment write the same value).
-        self._free_count[rows] = self._free_count[rows] + 1.0
+        self._free_count[rows] += 1.0
 
     # ------------------------------------------------------------------ queries
     def lookup_rows(self, points_world: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from real3d.core.errors import FormatError, Real3DError
 from real3d.core.files import atomic_write_bytes
 from real3d.mapping.config import SemanticMapConfig
-from real3d.mapping.hashing import VoxelHash, unpack_keys
+from real3d.mapping.hashing import DistinctCells, VoxelHash, unpack_keys
 
 MAP_FORMAT_VERSION = 3  # 2: per-voxel instance id, votes and endpoint hits; camera positions;
 #                          3: per-voxel mean of the measured points
@@ -58,7 +58,8 @@ class MapStorage:
         self._instance_votes = np.zeros(0, np.float32)
         # Class of each map instance (index = instance id; 0 = unknown class).
         self._instance_class = np.zeros(1, np.uint8)
-        self._scratch = np.zeros(0, np.int64)
+        # Scratch grid that finds the distinct voxels and free cells of a frame.
+        self._distinct = DistinctCells()
         self._free_count = np.zeros(0, np.float32)
         self.frames_integrated = 0
         self._camera_positions: list[np.ndarray] = []
@@ -106,8 +107,9 @@ class MapStorage:
         cap = max(n, int(self._cap * 1.5), 4096)
 
         def grow(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
-            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
+            out = np.empty((cap, *a.shape[1:]), a.dtype)
             out[: a.shape[0]] = a
+            out[a.shape[0] :] = fill
             return out
 
         # Allocated-but-unobserved voxels (weight 0) read as "far in front of a surface".
@@ -122,7 +124,6 @@ class MapStorage:
         self._hit_offset = grow(self._hit_offset)
         self._hit_weight = grow(self._hit_weight)
         self._instance_votes = grow(self._instance_votes)
-        self._scratch = np.zeros(cap, np.int64)
         self._cap = cap
 
     def _ensure_free_capacity(self, n: int) -> None:
