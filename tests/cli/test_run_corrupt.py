@@ -34,7 +34,7 @@ def test_depth_missing_is_flagged_counted_and_goes_to_the_rgb_model(recording, t
     assert [f["index"] for f in h["frames"]] == [0, 1, 2]
     assert all("valid depth 0 %" in f["reason"] for f in h["frames"])
     assert m["settings"]["corruption"] == "depth_missing:5, jpeg:2 (seed 0, --corrupt)"
-    assert m["settings"]["sensor health"].startswith("3 of 3 frames flagged (depth 3)")
+    assert m["settings"]["sensor health"].startswith("3 of 3 frames flagged (depth: 3)")
     assert "sensor health" in (out / "report.md").read_text()
 
 

@@ -475,7 +475,7 @@ def robust_source(seq, corruptions, seed: int, health: bool, meta: dict, on_fram
 
     def update() -> None:
         s = source.summary()
-        faults = ", ".join(f"{n} {k}" for k, n in s["by_fault"].items() if n)
+        faults = ", ".join(f"{k}: {n}" for k, n in s["by_fault"].items() if n)
         line = f"{s['flagged']} of {s['checked']} frames flagged" + (f" ({faults})" if faults else "")
         if s["depth_switched"]:
             line += f"; {s['depth_switched']} without usable depth went to the RGB model"
