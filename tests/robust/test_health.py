@@ -156,3 +156,15 @@ def test_bad_arguments_raise():
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         HealthConfig().min_valid_depth = 0.5
+
+
+def test_luma_and_shrink_match_their_definitions():
+    from real3d.robust.health import _luma, _shrink
+
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    want = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]) / 255.0
+    assert np.allclose(_luma(rgb), want, atol=1e-6)
+    a = rng.random((7, 9)).astype(np.float32)
+    assert np.allclose(_shrink(a, 2), a[:6, :8].reshape(3, 2, 4, 2).mean(axis=(1, 3)), atol=1e-6)
+    assert _shrink(a, 1) is a

@@ -157,10 +157,13 @@ class FrameHealth:
         return d
 
 
+#: Rec. 601 luma weights of uint8 R, G, B, giving luma in [0, 1]
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32) / np.float32(255.0)
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     """(H, W) float32 Rec. 601 luma in [0, 1] of a uint8 colour image."""
-    x = rgb.astype(np.float32)
-    return (x[..., 0] * (0.299 / 255.0) + x[..., 1] * (0.587 / 255.0) + x[..., 2] * (0.114 / 255.0)).astype(np.float32)
+    return rgb @ _LUMA_WEIGHTS
 
 
 def _shrink(a: np.ndarray, factor: int) -> np.ndarray:
@@ -168,7 +171,12 @@ def _shrink(a: np.ndarray, factor: int) -> np.ndarray:
     if factor <= 1:
         return a
     h, w = (a.shape[0] // factor) * factor, (a.shape[1] // factor) * factor
-    return a[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    # strided slices summed: several times faster than reshape(...).mean(axis=(1, 3))
+    out = np.zeros((h // factor, w // factor), np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            out += a[dy:h:factor, dx:w:factor]
+    return out / np.float32(factor * factor)
 
 
 def sharpness_ratio(luma: np.ndarray) -> float:
