@@ -17,6 +17,17 @@ def pool(tmp_path_factory):
     return str(write_sequence(tmp_path_factory.mktemp("pool") / "seq", seq.frames, seq.scene, image_format="png"))
 
 
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny network with fixed weights: a preset name would draw new random weights per call."""
+    import torch
+
+    from real3d.models import create_model, save_weights
+
+    torch.manual_seed(0)
+    return str(save_weights(create_model("rgbd-tiny"), tmp_path_factory.mktemp("model") / "tiny.safetensors"))
+
+
 def invoke(args):
     return CliRunner().invoke(app, ["data", *args])
 
@@ -28,8 +39,8 @@ def picks(args, tmp_path):
     return json.loads(out.read_text())
 
 
-def test_select_entropy_picks_the_most_uncertain_frames_in_order(pool, tmp_path):
-    args = ["--data", pool, "--strategy", "entropy", "--model", "rgbd-tiny", "--pixel-stride", "1"]
+def test_select_entropy_picks_the_most_uncertain_frames_in_order(pool, model, tmp_path):
+    args = ["--data", pool, "--strategy", "entropy", "--model", model, "--pixel-stride", "1"]
     everything = picks([*args, "--k", "5"], tmp_path)
     assert sorted(r["index"] for r in everything) == [0, 1, 2, 3, 4]
     ent = [r["entropy"] for r in everything]
@@ -39,8 +50,8 @@ def test_select_entropy_picks_the_most_uncertain_frames_in_order(pool, tmp_path)
     assert [r["rank"] for r in two] == [0, 1]
 
 
-def test_select_margin_orders_by_smallest_margin(pool, tmp_path):
-    rows = picks(["--data", pool, "--strategy", "margin", "--model", "rgbd-tiny", "--k", "5"], tmp_path)
+def test_select_margin_orders_by_smallest_margin(pool, model, tmp_path):
+    rows = picks(["--data", pool, "--strategy", "margin", "--model", model, "--k", "5"], tmp_path)
     m = [r["margin"] for r in rows]
     assert m == sorted(m)
 
@@ -125,8 +136,8 @@ def test_curve_bad_input(tmp_path):
 
 
 @pytest.mark.parametrize("strategy", ["confidence", "coreset", "class_balanced"])
-def test_select_other_strategies_pick_k_distinct_pool_frames(pool, tmp_path, strategy):
-    rows = picks(["--data", pool, "--strategy", strategy, "--model", "rgbd-tiny", "--k", "3"], tmp_path)
+def test_select_other_strategies_pick_k_distinct_pool_frames(pool, model, tmp_path, strategy):
+    rows = picks(["--data", pool, "--strategy", strategy, "--model", model, "--k", "3"], tmp_path)
     idx = [r["index"] for r in rows]
     assert len(idx) == 3 == len(set(idx)) and set(idx) <= {0, 1, 2, 3, 4}
     assert all(0.0 <= r["confidence"] <= 1.0 for r in rows)
