@@ -18,6 +18,7 @@ def _register() -> None:
     from real3d.cli import (
         batch_cmd,
         bench_cmd,
+        data_cmd,
         demo_cmd,
         eval_cmd,
         export_cmd,
@@ -37,6 +38,7 @@ def _register() -> None:
     app.command("info")(info_cmd.info)
     app.add_typer(train_cmd.app, name="train")
     app.add_typer(eval_cmd.app, name="eval")
+    app.add_typer(data_cmd.app, name="data")
     app.command("export")(export_cmd.export)
 
 

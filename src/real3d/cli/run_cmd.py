@@ -191,6 +191,7 @@ def execute(
     outputs=None,
     signals: StopSignals | None = None,
     on_frame=None,
+    extra_metrics=None,
 ) -> dict | None:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
     ``out`` as one set and print a summary table.
@@ -202,6 +203,8 @@ def execute(
             outputs of what was processed are then written marked partial.
         on_frame: called as ``on_frame(result, frame)`` after each frame (e.g. to write
             its labels into a results bag).
+        extra_metrics: called after the run, returns a dict of further top-level entries
+            of metrics.json (e.g. ``sensor_health``).
 
     Returns:
         ``write_run_outputs``'s dict; None when the run was stopped before it took a frame
@@ -211,7 +214,21 @@ def execute(
 
     if outputs is None:
         with OutputSet(out) as outs:
-            return execute(pipeline, source, out, meta, scene, goal, max_frames, title, rerun, outs, signals, on_frame)
+            return execute(
+                pipeline,
+                source,
+                out,
+                meta,
+                scene,
+                goal,
+                max_frames,
+                title,
+                rerun,
+                outs,
+                signals,
+                on_frame,
+                extra_metrics,
+            )
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -288,6 +305,11 @@ def execute(
             atomic=False,
             stopped_by=stopped_by,
         )
+        if extra_metrics is not None:
+            from real3d.viz.outputs import write_json
+
+            result["metrics"].update(extra_metrics())
+            write_json(result["files"]["metrics.json"], result["metrics"])
         if rr_log is not None:
             try:
                 result["files"]["recording.rrd"] = rr_log.finish(pipeline)
@@ -417,6 +439,61 @@ def finish_results_bag(bag, pipeline, out: Path, t_s: float) -> Path:
     return bag.close()
 
 
+def parse_corrupt_option(text: str | None) -> tuple[tuple[str, int], ...]:
+    """``--corrupt`` as ``((name, severity), ...)`` (empty without it). ConfigError for an
+    unknown name (listing the valid ones), InputError for a severity outside 1..5."""
+    if text is None:
+        return ()
+    from real3d.robust.source import parse_corruption_spec
+
+    return parse_corruption_spec(text)
+
+
+#: flagged frames listed by index in the report's settings table (metrics.json lists all)
+HEALTH_LISTED = 20
+
+
+def robust_source(seq, corruptions, seed: int, health: bool, meta: dict, on_frame=None):
+    """``(source, on_frame, extra_metrics)`` for ``execute``: ``seq`` itself without
+    ``--corrupt`` and ``--health``, otherwise a ``real3d.robust.CorruptedSource`` over it.
+
+    ``meta`` (the report's settings) gets the corruptions applied and, with ``health``, a
+    one-line summary of the health check (``sensor health``: counts per fault and the first
+    flagged frames), kept current after each frame by the returned ``on_frame`` (which calls
+    the given one). ``extra_metrics`` (None without ``health``) gives metrics.json its
+    ``sensor_health`` entry: ``CorruptedSource.summary()``, every flagged frame listed."""
+    if not corruptions and not health:
+        return seq, on_frame, None
+    from real3d.robust.health import HealthConfig
+    from real3d.robust.source import CorruptedSource, describe_corruptions
+
+    source = CorruptedSource(seq, corruptions, seed=seed, health=HealthConfig() if health else None)
+    if corruptions:
+        meta["corruption"] = f"{describe_corruptions(corruptions)} (seed {seed}, --corrupt)"
+    if not health:
+        return source, on_frame, None
+
+    def update() -> None:
+        s = source.summary()
+        faults = ", ".join(f"{k}: {n}" for k, n in s["by_fault"].items() if n)
+        line = f"{s['flagged']} of {s['checked']} frames flagged" + (f" ({faults})" if faults else "")
+        if s["depth_switched"]:
+            line += f"; {s['depth_switched']} without usable depth went to the RGB model"
+        listed = s["frames"][:HEALTH_LISTED]
+        if listed:
+            more = len(s["frames"]) - len(listed)
+            line += "; frames " + ", ".join(str(f["index"]) for f in listed) + (f" and {more} more" if more else "")
+        meta["sensor health"] = line
+
+    def health_on_frame(res, frame) -> None:
+        update()
+        if on_frame is not None:
+            on_frame(res, frame)
+
+    update()
+    return source, health_on_frame, lambda: {"sensor_health": source.summary()}
+
+
 def open_input(
     path: Path,
     format: str | None,
@@ -542,6 +619,20 @@ def run(
         help="Also write the results as a ROS 2 bag (MCAP) folder: label images, tf, costmap, path, "
         "scene-graph markers, labelled point cloud (docs/outputs.md).",
     ),
+    corrupt: str | None = typer.Option(
+        None,
+        "--corrupt",
+        help="NAME:SEVERITY[,NAME:SEVERITY...]: apply these corruptions (real3d eval robust --help lists "
+        "the names; severity 1..5) to every frame before the pipeline, deterministic per frame index "
+        "(docs/robustness.md).",
+    ),
+    corrupt_seed: int = typer.Option(0, "--corrupt-seed", min=0, help="Seed of the --corrupt random draws."),
+    health: bool = typer.Option(
+        False,
+        "--health",
+        help="Check each frame's sensor health (depth validity, exposure, blur, noise): flagged frames are "
+        "counted and listed in the report and metrics.json; a frame whose depth fails goes to the RGB model.",
+    ),
 ) -> None:
     """Run the whole pipeline over INPUT and write the report and outputs into OUT.
 
@@ -552,6 +643,7 @@ def run(
 
     goal_xy = parse_goal(goal)
     scales = parse_scales(seg_scales, "--seg-scales")
+    corruptions = parse_corrupt_option(corrupt)
     if gravity not in ("auto", "floor", "off"):
         raise ConfigError(f"--gravity: expected auto | floor | off, got {gravity!r}")
     # --out is checked (and its staging folder made) before the input is opened or a
@@ -643,10 +735,11 @@ def run(
             if scale_warning:
                 meta["depth scale warning"] = f"first frame: {scale_warning}"
             on_frame, last = bag_frame_writer(bag, pipe) if bag is not None else (None, None)
+            source, on_frame, extra = robust_source(seq, corruptions, corrupt_seed, health, meta, on_frame)
             try:
                 result = execute(
                     pipe,
-                    seq,
+                    source,
                     out,
                     meta,
                     scene=None,
@@ -655,6 +748,7 @@ def run(
                     outputs=outputs,
                     signals=signals,
                     on_frame=on_frame,
+                    extra_metrics=extra,
                 )
                 if bag is not None and result is not None:
                     typer.echo(f"results bag: {finish_results_bag(bag, pipe, out, last['t_s'])}", err=True)
@@ -666,3 +760,5 @@ def run(
             bad = {s.index for s in seq.known_bad()} | {s.index for s in seq.skipped}
             if bad:
                 typer.echo(f"reader skipped {len(bad)} frame(s)", err=True)
+            if health and result is not None:
+                typer.echo(f"sensor health: {meta['sensor health']}", err=True)
