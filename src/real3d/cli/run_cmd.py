@@ -530,7 +530,7 @@ def open_input(
 def run(
     input: Path = typer.Argument(..., help="Recording or dataset (anything real3d info reads)."),
     out: Path = typer.Option(Path("real3d_run"), "--out", help="Output folder."),
-    backend: str = typer.Option("torch", "--backend", help="torch | onnx | int8"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 (docs/pipeline.md)"),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Process at most N frames."),
     goal: str | None = typer.Option(
         None,
@@ -549,11 +549,11 @@ def run(
     ),
     mode: str = typer.Option("offline", "--mode", help="offline (every frame, deterministic) | realtime"),
     policy: str = typer.Option("drop", "--policy", help="Realtime overload policy: drop | keyframe"),
-    threads: int = typer.Option(
-        1,
+    threads: int | None = typer.Option(
+        None,
         "--threads",
         min=1,
-        help="torch / onnxruntime intra-op threads (the stages already run in parallel).",
+        help="torch / onnxruntime intra-op threads (default: chosen from the core count).",
     ),
     format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
     intrinsics: str | None = typer.Option(
@@ -695,7 +695,7 @@ def run(
                 backend,
                 mode,
                 policy,
-                threads,
+                threads or "auto",
                 gravity=grav,
                 missing_pose="gravity" if no_poses else "skip",
                 graph_every=30,
