@@ -404,8 +404,8 @@ def test_network_result_probs_at_the_network_size_and_labels_at_the_frames():
     from real3d.models.inference import frame_to_tensors
 
     torch.manual_seed(0)
-    m = build_model("rgbd-tiny").eval()
-    for h, w in ((240, 320), (100, 150)):
+    m = build_model(dataclasses.replace(get_preset("rgbd-tiny"), infer_hw=(96, 128))).eval()
+    for h, w in ((120, 160), (100, 150)):
         frame = _frame(h, w, seed=3)
         plain = m.predict(frame, guided=False)
         res = m.predict(frame, probs_at="network")
@@ -420,7 +420,11 @@ def test_network_result_probs_at_the_network_size_and_labels_at_the_frames():
             ref = m(rgb, depth).softmax(1)[0].numpy()
         assert np.abs(res.probs[1:] - ref).max() < 1e-5 and not res.probs[0].any()
     # frame pixel -> nearest network pixel: (v + 0.5) * h / H, floored
-    res = m.predict(_frame(240, 320), probs_at="network")
+    from real3d.models.inference import NetworkSegmentation
+
+    res = NetworkSegmentation(
+        np.ones((240, 320), np.uint8), np.random.default_rng(0).random((14, 224, 288), np.float32)
+    )
     i, j = res.network_pixels(np.array([0, 120, 239]), np.array([0, 160, 319]))
     assert i.tolist() == [0, 112, 223] and j.tolist() == [0, 144, 287]
     p = res.probs_at_pixels(np.array([120]), np.array([160]))
@@ -428,7 +432,7 @@ def test_network_result_probs_at_the_network_size_and_labels_at_the_frames():
 
 
 def test_network_probs_take_the_plain_path_only():
-    m = build_model("rgb-tiny").eval()
+    m = build_model(dataclasses.replace(get_preset("rgb-tiny"), infer_hw=(64, 96))).eval()
     f = _frame(60, 80, depth=False)
     for kw in ({"flip": True}, {"scales": (1.0, 1.25)}, {"guided": True}):
         with pytest.raises(InputError, match="plain path"):
