@@ -456,3 +456,21 @@ def test_network_segmentation_checks_its_fields():
         NetworkSegmentation(np.full((10, 10), 14, np.uint8), probs)
     with pytest.raises(InputError, match="head"):
         NetworkSegmentation(np.ones((10, 10), np.uint8), probs, head="both")
+
+
+def test_default_predict_is_the_resized_softmax_of_the_logits():
+    # the default path (probabilities at the frame's size) is unchanged by probs_at
+    from real3d.models.inference import frame_to_tensors
+
+    torch.manual_seed(0)
+    m = build_model(dataclasses.replace(get_preset("rgbd-tiny"), infer_hw=(64, 96))).eval()
+    frame = _frame(70, 100, seed=5)
+    rgb, depth, _ = frame_to_tensors(frame, m.config)
+    with torch.no_grad():
+        logits = m(rgb, depth)
+    ref = torch.nn.functional.interpolate(logits, size=(70, 100), mode="bilinear", align_corners=False)[0].softmax(0)
+    res = m.predict(frame, guided=False)
+    assert np.abs(res.probs[1:] - ref.numpy()).max() < 1e-6
+    assert np.array_equal(res.labels, res.probs.argmax(0)) and np.array_equal(
+        res.labels, logits_to_result(logits, (70, 100)).labels
+    )
