@@ -49,3 +49,23 @@ def test_guided_needs_the_capability_on_every_backend(tmp_path):
     with pytest.raises(InputError, match="guide_radius"):
         ort.predict(_frame(), guided=True)
     assert list((tmp_path / "onnx").iterdir()) == []  # random weights leave nothing behind
+
+
+def test_openvino_backend_without_openvino_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from real3d.deploy.openvino_backend import OpenVinoSegmenter
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with pytest.raises(ConfigError, match=r"real3d\[openvino\]"):
+        OpenVinoSegmenter(tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match=r"real3d\[openvino\]"):
+        create_model(build_model("rgb-tiny").eval(), "openvino", cache_dir=tmp_path)
+    assert not (tmp_path / "onnx").exists() or list((tmp_path / "onnx").iterdir()) == []  # nothing exported
+
+
+def test_backend_names_and_threads_are_checked():
+    with pytest.raises(ConfigError, match="openvino"):  # the message lists the valid backends
+        create_model("rgb-tiny", "tensorrt")
+    with pytest.raises(ConfigError, match="threads"):
+        create_model("rgb-tiny", "openvino", threads=-1)

@@ -376,3 +376,101 @@ def test_guided_predict_of_a_large_frame_filters_at_the_network_size():
     expect = F.interpolate(p[None], size=out_hw, mode="bilinear", align_corners=False)[0].numpy()
     r = m.predict(frame)
     assert r.labels.shape == (400, 560) and np.allclose(r.probs[1:], expect, atol=1e-5)
+
+
+def _boundary_logits(k, h, w, seed):
+    """(1, k, h, w) logits with regions of different classes (smooth fields plus steps)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, k, max(2, h // 8), max(2, w // 8), generator=g) * 3
+    return torch.nn.functional.interpolate(
+        coarse, size=(h, w), mode="bilinear", align_corners=False
+    ) + 0.1 * torch.randn(1, k, h, w, generator=g)
+
+
+@pytest.mark.parametrize(("net_hw", "out_hw"), [((224, 288), (240, 320)), ((64, 96), (100, 150)), ((64, 96), (50, 70))])
+def test_resized_argmax_is_the_argmax_of_the_resized_logits(net_hw, out_hw):
+    from real3d.models.inference import _resized_argmax
+
+    for seed in range(3):
+        t = _boundary_logits(13, *net_hw, seed)
+        ref = torch.nn.functional.interpolate(t, size=out_hw, mode="bilinear", align_corners=False)[0].argmax(0)
+        got = _resized_argmax(t[0].numpy(), t[0].argmax(0).to(torch.uint8).numpy(), out_hw)
+        assert got.shape == out_hw and got.dtype == np.uint8
+        # the same class everywhere but where two classes tie within float rounding
+        assert (got == ref.numpy()).mean() >= 0.9999
+
+
+def test_network_result_probs_at_the_network_size_and_labels_at_the_frames():
+    from real3d.models.inference import frame_to_tensors
+
+    torch.manual_seed(0)
+    m = build_model(dataclasses.replace(get_preset("rgbd-tiny"), infer_hw=(96, 128))).eval()
+    for h, w in ((120, 160), (100, 150)):
+        frame = _frame(h, w, seed=3)
+        plain = m.predict(frame, guided=False)
+        res = m.predict(frame, probs_at="network")
+        nh, nw = network_size(h, w, m.config.infer_hw)
+        assert res.labels.shape == (h, w) == res.frame_hw and res.network_hw == (nh, nw)
+        assert res.probs.shape == (14, nh, nw) and res.probs.dtype == np.float32
+        # the labels of the default path (identical but for float ties)
+        assert (res.labels == plain.labels).mean() >= 0.999
+        # the softmax of the network's logits, before any resize; void channel zero
+        rgb, depth, _ = frame_to_tensors(frame, m.config)
+        with torch.no_grad():
+            ref = m(rgb, depth).softmax(1)[0].numpy()
+        assert np.abs(res.probs[1:] - ref).max() < 1e-5 and not res.probs[0].any()
+    # frame pixel -> nearest network pixel: (v + 0.5) * h / H, floored
+    from real3d.models.inference import NetworkSegmentation
+
+    res = NetworkSegmentation(
+        np.ones((240, 320), np.uint8), np.random.default_rng(0).random((14, 224, 288), np.float32)
+    )
+    i, j = res.network_pixels(np.array([0, 120, 239]), np.array([0, 160, 319]))
+    assert i.tolist() == [0, 112, 223] and j.tolist() == [0, 144, 287]
+    p = res.probs_at_pixels(np.array([120]), np.array([160]))
+    assert p.shape == (1, 14) and np.array_equal(p[0], res.probs[:, 112, 144])
+
+
+def test_network_probs_take_the_plain_path_only():
+    m = build_model(dataclasses.replace(get_preset("rgb-tiny"), infer_hw=(64, 96))).eval()
+    f = _frame(60, 80, depth=False)
+    for kw in ({"flip": True}, {"scales": (1.0, 1.25)}, {"guided": True}):
+        with pytest.raises(InputError, match="plain path"):
+            m.predict(f, probs_at="network", **kw)
+    with pytest.raises(InputError, match="probs_at"):
+        m.predict(f, probs_at="full")
+    # guided=None on a config that turns the filter on means bilinear here
+    m.config = dataclasses.replace(m.config, guide_radius=2)
+    assert np.array_equal(m.predict(f, probs_at="network").labels, m.predict(f, guided=False).labels)
+
+
+def test_network_segmentation_checks_its_fields():
+    from real3d.models.inference import NetworkSegmentation
+
+    probs = np.zeros((14, 8, 8), np.float32)
+    with pytest.raises(InputError, match="probs"):
+        NetworkSegmentation(np.ones((10, 10), np.uint8), probs.astype(np.float64))
+    with pytest.raises(InputError, match="labels"):
+        NetworkSegmentation(np.ones((10, 10), np.int32), probs)
+    with pytest.raises(InputError, match="a label 14"):
+        NetworkSegmentation(np.full((10, 10), 14, np.uint8), probs)
+    with pytest.raises(InputError, match="head"):
+        NetworkSegmentation(np.ones((10, 10), np.uint8), probs, head="both")
+
+
+def test_default_predict_is_the_resized_softmax_of_the_logits():
+    # the default path (probabilities at the frame's size) is unchanged by probs_at
+    from real3d.models.inference import frame_to_tensors
+
+    torch.manual_seed(0)
+    m = build_model(dataclasses.replace(get_preset("rgbd-tiny"), infer_hw=(64, 96))).eval()
+    frame = _frame(70, 100, seed=5)
+    rgb, depth, _ = frame_to_tensors(frame, m.config)
+    with torch.no_grad():
+        logits = m(rgb, depth)
+    ref = torch.nn.functional.interpolate(logits, size=(70, 100), mode="bilinear", align_corners=False)[0].softmax(0)
+    res = m.predict(frame, guided=False)
+    assert np.abs(res.probs[1:] - ref.numpy()).max() < 1e-6
+    assert np.array_equal(res.labels, res.probs.argmax(0)) and np.array_equal(
+        res.labels, logits_to_result(logits, (70, 100)).labels
+    )

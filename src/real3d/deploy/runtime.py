@@ -1,6 +1,7 @@
-"""A torch network on an onnxruntime backend: export, static INT8 calibration and a graph
-cache keyed by the weights' content. ``real3d.models.create_model(spec, backend=...)`` and
-the pipeline get their ONNX and INT8 segmenters here."""
+"""A torch network on a graph backend (onnxruntime, or OpenVINO when installed): export,
+static INT8 calibration and a graph cache keyed by the weights' content.
+``real3d.models.create_model(spec, backend=...)`` and the pipeline get their ONNX, INT8 and
+OpenVINO segmenters here."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ import numpy as np
 
 from real3d.core.errors import ConfigError, FormatError
 from real3d.core.files import atomic_write_text
+from real3d.deploy.graph_segmenter import GraphSegmenter
 from real3d.deploy.ort_backend import OrtSegmenter
 from real3d.models.cards import file_sha256
 from real3d.models.segmentation import Real3DVisionNet
 
 ORT_BACKENDS = ("onnx", "int8")
+GRAPH_BACKENDS = (*ORT_BACKENDS, "openvino")
+"""``"onnx"``: onnxruntime FP32; ``"int8"``: onnxruntime static INT8; ``"openvino"``: the same
+INT8 graph on OpenVINO (the ``openvino`` extra)."""
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -62,9 +67,11 @@ def ort_segmenter(
     cache_dir: str | os.PathLike | None = None,
     threads: int | None = None,
     calibration_frames: int = 16,
-) -> OrtSegmenter:
-    """``net`` exported to ONNX and served by onnxruntime: ``"onnx"`` (FP32) or ``"int8"``
-    (static INT8, calibrated on ``calibration_frames`` synthetic frames).
+) -> GraphSegmenter:
+    """``net`` exported to ONNX and served by a graph runtime (``GRAPH_BACKENDS``):
+    ``"onnx"`` (onnxruntime FP32), ``"int8"`` (onnxruntime, static INT8, calibrated on
+    ``calibration_frames`` synthetic frames) or ``"openvino"`` (that INT8 graph on
+    OpenVINO, ``OpenVinoSegmenter``; ConfigError naming the extra when openvino is missing).
 
     For weights loaded from a file (a network with a model card) the graphs are kept in
     ``cache_root(cache_dir) / "onnx"`` (file name = content hash of the weights and the INT8
@@ -77,10 +84,16 @@ def ort_segmenter(
     """
     from real3d.deploy.onnx_export import DEFAULT_WEIGHT_FORMAT, export_onnx, quantize_int8
 
-    if backend not in ORT_BACKENDS:
-        raise ConfigError(f"ort_segmenter: unknown backend {backend!r}; valid: {', '.join(ORT_BACKENDS)}")
-    if backend == "int8" and not net.quantizable:
+    if backend not in GRAPH_BACKENDS:
+        raise ConfigError(f"ort_segmenter: unknown backend {backend!r}; valid: {', '.join(GRAPH_BACKENDS)}")
+    if backend in ("int8", "openvino") and not net.quantizable:
         raise ConfigError(f"{net.config.name} does not declare itself quantizable")
+    opener = OrtSegmenter
+    if backend == "openvino":
+        from real3d.deploy.openvino_backend import OpenVinoSegmenter, import_openvino
+
+        import_openvino()  # before any export: say what to install first
+        opener = OpenVinoSegmenter
     cached = net.card is not None
     root = cache_root(cache_dir) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
@@ -106,7 +119,7 @@ def ort_segmenter(
             frames = synthetic_frames(max(1, int(calibration_frames)), net.config.infer_hw)
             quantize_int8(fp32, path, calibration_feeds_from_frames(frames, net.config))
 
-        return cached_graph(final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx", quantize, threads)
+        return cached_graph(final_dir / f"{key}.int8-{DEFAULT_WEIGHT_FORMAT}.onnx", quantize, threads, opener)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -126,8 +139,14 @@ def digest_path(graph: str | os.PathLike) -> Path:
     return graph.with_name(graph.name + ".sha256")
 
 
-def cached_graph(path: Path, build: Callable[[Path], None], threads: int = 0) -> OrtSegmenter:
-    """The graph at ``path`` served by onnxruntime, built by ``build(path)`` when absent.
+def cached_graph(
+    path: Path,
+    build: Callable[[Path], None],
+    threads: int = 0,
+    opener: Callable[..., GraphSegmenter] = OrtSegmenter,
+) -> GraphSegmenter:
+    """The graph at ``path`` served by ``opener(path, threads=threads)`` (default:
+    onnxruntime), built by ``build(path)`` when absent.
 
     A cached graph is reused only when its sha256 matches the digest recorded beside it
     (``digest_path``) and onnxruntime loads it; otherwise it is removed and built again,
@@ -139,7 +158,7 @@ def cached_graph(path: Path, build: Callable[[Path], None], threads: int = 0) ->
     if path.is_file():
         try:
             _check_digest(path)
-            seg = OrtSegmenter(path, threads=threads)
+            seg = opener(path, threads=threads)
             if not digest_path(path).is_file():
                 atomic_write_text(digest_path(path), file_sha256(path) + "\n")
             return seg
@@ -149,7 +168,7 @@ def cached_graph(path: Path, build: Callable[[Path], None], threads: int = 0) ->
             digest_path(path).unlink(missing_ok=True)
     build(path)
     atomic_write_text(digest_path(path), file_sha256(path) + "\n")
-    return OrtSegmenter(path, threads=threads)
+    return opener(path, threads=threads)
 
 
 def _check_digest(path: Path) -> None:

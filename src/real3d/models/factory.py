@@ -4,8 +4,9 @@ A spec is a shipped name (``PRETRAINED``: trained weights that come with real3d)
 name (``PRESETS``: random weights, for training or tests), a path to weights saved by
 ``save_weights`` (``.safetensors`` + its ``.json`` card, or a folder holding
 ``model.safetensors``), a ``SegNetConfig`` (random weights) or an already built network.
-The backend runs it: ``"torch"`` (the network itself), ``"onnx"`` (onnxruntime FP32) or
-``"int8"`` (onnxruntime, static INT8); the ONNX backends live in ``real3d.deploy``.
+The backend runs it: ``"torch"`` (the network itself), ``"onnx"`` (onnxruntime FP32),
+``"int8"`` (onnxruntime, static INT8) or ``"openvino"`` (that INT8 graph on OpenVINO, an
+optional extra); the graph backends live in ``real3d.deploy``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from real3d.core.errors import ConfigError
 from real3d.models.contract import Segmenter
 from real3d.models.pretrained import ModelSpec, list_models, network_for
 
-BACKENDS = ("torch", "onnx", "int8")
+BACKENDS = ("torch", "onnx", "int8", "openvino")
 
 __all__ = ["BACKENDS", "ModelSpec", "create_model", "list_models"]
 
@@ -35,13 +36,15 @@ def create_model(
         spec: a name of ``list_models()``, a weights path, a ``SegNetConfig`` or a
             ``Real3DVisionNet`` (used as is).
         backend: ``"torch"`` returns the ``Real3DVisionNet`` in eval mode; ``"onnx"`` /
-            ``"int8"`` export it and return a ``real3d.deploy.OrtSegmenter``
+            ``"int8"`` export it and return a ``real3d.deploy.OrtSegmenter``, ``"openvino"``
+            a ``real3d.deploy.openvino_backend.OpenVinoSegmenter`` of the INT8 graph
             (``real3d.deploy.runtime.ort_segmenter``: graph cache under ``cache_dir``,
-            onnxruntime ``threads``, INT8 calibrated on ``calibration_frames`` synthetic
+            runtime ``threads``, INT8 calibrated on ``calibration_frames`` synthetic
             frames).
 
     Raises:
-        ConfigError: an unknown name (the message lists the valid ones) or backend, or a
+        ConfigError: an unknown name (the message lists the valid ones) or backend,
+            ``"openvino"`` without the openvino package (the message names the extra), or a
             count out of range (``calibration_frames`` >= 1, ``threads`` >= 0).
         FormatError: a weights path that is missing, corrupt (its card's sha256 differs)
             or does not fit its card.

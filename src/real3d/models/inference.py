@@ -1,8 +1,9 @@
 """Running a segmentation network on a frame: the input size the network sees, the tensors
 it takes, test-time flips and scales, the finiteness check, guided or bilinear upsampling
 and the softmax / argmax that turn logits into the project's ``SegmentationResult``
-(probabilities (K + 1, H, W) indexed by label id, void channel 0). Used by
-``Real3DVisionNet.predict`` and the ONNX backends.
+(probabilities (K + 1, H, W) indexed by label id, void channel 0), or, with
+``probs_at="network"``, into a ``NetworkSegmentation`` (labels at the frame's size,
+probabilities at the network's). Used by ``Real3DVisionNet.predict`` and the graph backends.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from real3d.core.errors import FormatError, InputError
+from real3d.core.errors import FormatError, InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.segmentation import SegmentationResult
 from real3d.nn.guided import guided_upsample
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -125,6 +127,139 @@ def logits_to_result(logits, out_hw: tuple[int, int], head: str = "refined", fli
     return _result(buf, head)
 
 
+PROBS_AT = ("frame", "network")
+"""Where ``predict(frame, probs_at=...)`` gives the class probabilities: at the frame's size
+(a ``SegmentationResult``) or at the network's (a ``NetworkSegmentation``)."""
+
+
+@dataclass(frozen=True)
+class NetworkSegmentation:
+    """One frame's segmentation with the labels at the frame's size and the class
+    probabilities at the size the network ran at (``predict(frame, probs_at="network")``).
+
+    The network ran on the frame resized to (h, w) (``network_size``); network pixel
+    (i, j) covers frame pixels around ((i + 0.5) H / h - 0.5, (j + 0.5) W / w - 0.5), the
+    convention of bilinear resizing with ``align_corners=False``. ``labels`` are the first
+    most probable class of the logits resized to the frame, as
+    ``predict(frame, guided=False).labels`` (they can differ only where two classes tie
+    within float rounding); ``probs`` are the softmax of the logits before that resize.
+
+    Attributes:
+        labels: (H, W) uint8 NYUv2-13 ids at the frame's size; never 0.
+        probs: (K + 1, h, w) float32 class probabilities at the network's size indexed by
+            label id; channel 0 (void) is all zeros, channels 1..K sum to 1 at every pixel.
+        head: ``"refined"`` or ``"coarse"``.
+
+    Raises:
+        InputError: a field of the wrong type, shape or dtype, labels beyond the last
+            channel, or another head name.
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    head: str = "refined"
+
+    def __post_init__(self) -> None:
+        lab, p = self.labels, self.probs
+        if not isinstance(p, np.ndarray) or p.ndim != 3 or p.dtype != np.float32 or p.shape[0] < 2:
+            raise InputError(
+                "NetworkSegmentation.probs: expected a (K + 1, h, w) float32 array with K >= 1, "
+                f"got {describe_array(p)}"
+            )
+        if not isinstance(lab, np.ndarray) or lab.ndim != 2 or lab.dtype != np.uint8 or min(lab.shape) < 1:
+            raise InputError(f"NetworkSegmentation.labels: expected an (H, W) uint8 array, got {describe_array(lab)}")
+        if int(lab.max()) >= p.shape[0]:
+            raise InputError(
+                f"NetworkSegmentation.labels: expected ids in [0, {p.shape[0] - 1}] (a channel of probs), "
+                f"got a label {int(lab.max())}"
+            )
+        if self.head not in ("refined", "coarse"):
+            raise InputError(f"NetworkSegmentation.head: expected 'refined' or 'coarse', got {self.head!r}")
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        """(H, W) of the frame: the labels' size."""
+        return (int(self.labels.shape[0]), int(self.labels.shape[1]))
+
+    @property
+    def network_hw(self) -> tuple[int, int]:
+        """(h, w) the network ran at: the probabilities' size."""
+        return (int(self.probs.shape[1]), int(self.probs.shape[2]))
+
+    def network_pixels(self, v: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network pixel (row, column) nearest each frame pixel (v, u) (integer arrays
+        of frame rows and columns): ``floor((v + 0.5) h / H)``, clipped to the grid."""
+        (fh, fw), (h, w) = self.frame_hw, self.network_hw
+        i = np.minimum(((np.asarray(v, np.int64) * 2 + 1) * h) // (2 * fh), h - 1)
+        j = np.minimum(((np.asarray(u, np.int64) * 2 + 1) * w) // (2 * fw), w - 1)
+        return i, j
+
+    def probs_at_pixels(self, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(N, K + 1) float32 class probabilities at frame pixels (v, u) ((N,) integer rows
+        and columns), read at the nearest network pixel (``network_pixels``)."""
+        i, j = self.network_pixels(v, u)
+        return self.probs[:, i, j].T
+
+
+def network_result(logits, out_hw: tuple[int, int], head: str = "refined") -> NetworkSegmentation:
+    """(1, K, h, w) logits (torch or numpy) -> ``NetworkSegmentation``: probabilities at
+    (h, w), labels at ``out_hw``.
+
+    One pass over the logits gives each pixel's maximum (for the softmax) and its class;
+    the softmax is written into a (K + 1, h, w) buffer whose channel 0 is the void channel.
+    The labels at the frame's size are the argmax of the bilinearly resized logits
+    (``align_corners=False``), computed only where it can differ from the network pixel's
+    class: a resized pixel whose four source pixels agree on the class has that class
+    (the resize is a convex combination, per class the same weights), so the full resize
+    runs only on the pixels near a class boundary."""
+    t = torch.as_tensor(logits).float()
+    if t.ndim != 4 or t.shape[0] != 1:
+        raise InputError(f"network_result: expected (1, K, h, w) logits, got {tuple(t.shape)}")
+    t = t[0]
+    k = t.shape[0]
+    buf = torch.empty((k + 1, *t.shape[1:]), dtype=torch.float32)
+    buf[0].zero_()
+    peak, cls = t.max(dim=0)
+    e = buf[1:]
+    torch.sub(t, peak, out=e)
+    e.exp_()
+    e.div_(e.sum(dim=0))
+    labels = _resized_argmax(t.contiguous().numpy(), cls.to(torch.uint8).numpy(), out_hw)
+    labels += 1
+    return NetworkSegmentation(labels=labels, probs=buf.numpy(), head=head)
+
+
+def _source_pixels(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear resize from n_in to n_out samples (``align_corners=False``, as torch): for
+    each output sample its two source indices and their float32 weights."""
+    src = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, (1.0 - w1).astype(np.float32), w1
+
+
+def _resized_argmax(logits: np.ndarray, cls: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 first-maximum class (0-based) of (K, h, w) ``logits`` resized
+    bilinearly to ``out_hw``; ``cls`` (h, w) uint8 is their argmax at (h, w)."""
+    k, h, w = logits.shape
+    y0, y1, wy0, wy1 = _source_pixels(out_hw[0], h)
+    x0, x1, wx0, wx1 = _source_pixels(out_hw[1], w)
+    r0, r1 = cls.take(y0, axis=0), cls.take(y1, axis=0)
+    out = r0.take(x0, axis=1)
+    mixed = (out != r0.take(x1, axis=1)) | (out != r1.take(x0, axis=1)) | (out != r1.take(x1, axis=1))
+    yy, xx = np.nonzero(mixed)
+    if yy.size:
+        flat = logits.reshape(k, h * w)
+        a, b = y0[yy] * w, y1[yy] * w
+        c, d = x0[xx], x1[xx]
+        u0, u1 = wx0[xx], wx1[xx]
+        top = u0 * flat.take(a + c, axis=1) + u1 * flat.take(a + d, axis=1)
+        bottom = u0 * flat.take(b + c, axis=1) + u1 * flat.take(b + d, axis=1)
+        out[yy, xx] = (wy0[yy] * top + wy1[yy] * bottom).argmax(axis=0)
+    return out
+
+
 SCALE_RANGE = (0.25, 4.0)
 
 
@@ -153,17 +288,36 @@ def tta_predict(
     guided: bool | None = None,
     *,
     model_name: str | None = None,
-) -> SegmentationResult:
+    probs_at: str = "frame",
+) -> SegmentationResult | NetworkSegmentation:
     """The ``predict`` of every backend: ``run(rgb, depth)`` maps the network inputs
     (``frame_to_tensors``; a batch of 2 with ``flip``, the frame then its mirror) to
     (B, K, h, w) logits. The class distributions of every scale (and mirror) are
     resized to the frame and averaged; with ``guided`` (None: when ``config.guide_radius``
     is set) each scale's are upsampled along the colour image's edges (``guided_probs``).
 
+    ``probs_at="network"`` returns a ``NetworkSegmentation`` instead: the probabilities
+    stay at the network's size and only the labels are made at the frame's
+    (``network_result``); it takes the plain path only (no flip, one scale of 1.0,
+    ``guided`` None or False; None then means False).
+
     Logits that are not all finite raise FormatError naming ``model_name`` (default: the
-    config's name): the inputs are finite, so the weights are corrupt."""
+    config's name): the inputs are finite, so the weights are corrupt. An unknown
+    ``probs_at``, or ``"network"`` with test-time augmentation, raises InputError."""
     scales = check_scales(scales)
     who = model_name or config.name
+    if probs_at not in PROBS_AT:
+        raise InputError(f"probs_at: expected one of {', '.join(PROBS_AT)}, got {probs_at!r}")
+    if probs_at == "network":
+        if flip or scales != (1.0,) or guided:
+            raise InputError(
+                f"probs_at='network' takes the plain path only (flip=False, scales=(1.0,), guided False or None); "
+                f"got flip={flip}, scales={scales}, guided={guided}"
+            )
+        rgb_t, depth_t, out_hw = frame_to_tensors(frame, config, model_name=who)
+        logits = run(rgb_t, depth_t)
+        check_finite_logits(logits, who)
+        return network_result(logits, out_hw, head)
     if guided is None:
         guided = config.guide_radius > 0
     elif guided and config.guide_radius <= 0:

@@ -46,6 +46,9 @@ from real3d.models.inference import (  # noqa: F401 (re-exported: their home was
     check_finite_logits,
     GUIDED_MAX_AREA,
     guided_probs,
+    PROBS_AT,
+    NetworkSegmentation,
+    network_result,
 )
 
 Fusion = Literal["attn", "add", "se", "early", "rgb", "depth"]
@@ -355,7 +358,8 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
         flip: bool = False,
         scales: Sequence[float] = (1.0,),
         guided: bool | None = None,
-    ) -> SegmentationResult:
+        probs_at: Literal["frame", "network"] = "frame",
+    ) -> SegmentationResult | NetworkSegmentation:
         """Segment one frame of any size; the result has the frame's size.
 
         The frame is resized to about ``config.infer_hw`` pixels (``network_size``: sides
@@ -371,9 +375,14 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
         ``guided``: upsample the class probabilities along the colour image's edges
         (``config.guide_radius``, ``real3d.nn.guided``); None does as the config says,
         False upsamples bilinearly, True needs a config with ``guide_radius`` > 0.
-        Raises InputError when the model needs depth and the frame has none, or for
-        scales outside [0.25, 4]; FormatError when the network's output is not finite
-        (corrupt weights: the inputs are finite).
+        ``probs_at="network"``: a ``NetworkSegmentation``, the labels at the frame's size
+        (those of ``guided=False``) and the class probabilities at the network's, for
+        consumers that sample them (no full-size softmax is computed); plain path only
+        (no flip, scales ``(1.0,)``, ``guided`` None or False).
+        Raises InputError when the model needs depth and the frame has none, for
+        scales outside [0.25, 4], or for ``probs_at="network"`` with test-time
+        augmentation; FormatError when the network's output is not finite (corrupt
+        weights: the inputs are finite).
         """
         was_training = self.training
         if was_training:  # a module walk each way, about 0.4 ms: only when needed
@@ -389,6 +398,7 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
                     scales,
                     guided,
                     model_name=self.model_name,
+                    probs_at=probs_at,
                 )
         finally:
             if was_training:
