@@ -13,7 +13,7 @@ def demo(
     size: str = typer.Option("240x320", "--size", help="Image size HxW."),
     seed: int = typer.Option(0, "--seed", help="Scene seed."),
     kind: str = typer.Option("home", "--kind", help="home | warehouse"),
-    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 (docs/pipeline.md)"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 | openvino (docs/pipeline.md)"),
     model: str = typer.Option(
         "rgbd-default",
         "--model",

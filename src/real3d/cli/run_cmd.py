@@ -530,7 +530,7 @@ def open_input(
 def run(
     input: Path = typer.Argument(..., help="Recording or dataset (anything real3d info reads)."),
     out: Path = typer.Option(Path("real3d_run"), "--out", help="Output folder."),
-    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 (docs/pipeline.md)"),
+    backend: str = typer.Option("auto", "--backend", help="auto | torch | onnx | int8 | openvino (docs/pipeline.md)"),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Process at most N frames."),
     goal: str | None = typer.Option(
         None,
