@@ -323,6 +323,8 @@ class SemanticMap(MapStorage):
             if frame.labels is None:
                 return None
             probs = frame.labels
+        if hasattr(probs, "network_hw") and hasattr(probs, "probs"):
+            return self._prepare_network_probs(frame, probs)
         if hasattr(probs, "probs") and hasattr(probs, "labels"):  # a SegmentationResult
             probs = probs.probs
         try:
@@ -359,6 +361,26 @@ class SemanticMap(MapStorage):
             return ("chw", probs.reshape(probs.shape[0], h * w))
         return ("hwc", probs.reshape(h * w, probs.shape[2]))
 
+    def _prepare_network_probs(self, frame: Frame, seg):
+        """("net", (C, h * w) float32, (H, W), (h, w)) for a segmentation whose class
+        probabilities are at the network's size (``real3d.models.NetworkSegmentation``:
+        ``probs`` (C, h, w) with the void channel, ``labels`` at the frame's size)."""
+        c = self.config.num_classes
+        h, w = frame.size_hw
+        p = seg.probs
+        if not isinstance(p, np.ndarray) or p.ndim != 3 or p.dtype != np.float32 or p.shape[0] != c:
+            raise InputError(
+                f"SemanticMap.integrate: network-size probabilities must be ({c}, h, w) float32 (void "
+                f"channel included), got {describe_array(p)}"
+            )
+        lab = getattr(seg, "labels", None)
+        if not isinstance(lab, np.ndarray) or lab.shape != (h, w):
+            raise InputError(
+                f"SemanticMap.integrate: a network-size segmentation must carry labels of the frame's size "
+                f"({h}, {w}), got {describe_array(lab)}"
+            )
+        return ("net", p.reshape(c, -1), (h, w), (int(p.shape[1]), int(p.shape[2])))
+
     def _probs_at(self, prepared, pix: np.ndarray):
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use" (a class is at least as likely as
@@ -368,7 +390,16 @@ class SemanticMap(MapStorage):
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
         """
         c = self.config.num_classes
-        kind, arr = prepared
+        kind, arr = prepared[0], prepared[1]
+        if kind == "net":
+            g = _bilinear_at(arr, prepared[2], prepared[3], pix)
+            _check_probabilities(g)
+            if not g[0].any():
+                return g.T, None
+            best = g[1].copy()
+            for k in range(2, c):
+                np.maximum(best, g[k], out=best)
+            return g.T, best >= g[0]
         if kind == "labels":
             lab = arr.take(pix).astype(np.int64)
             a = self.config.label_smoothing
@@ -427,6 +458,10 @@ class SemanticMap(MapStorage):
                 num_classes - 1 (no void); or (H, W) uint8 labels (0 = void, not fused).
                 Channels-last (H, W, C) probabilities are accepted too (for a square
                 frame of C or C - 1 pixels a side both fit; it is read as (C, H, W)).
+                A segmentation with probabilities at the network's size (a
+                ``NetworkSegmentation``: ``probs`` (num_classes, h, w) with void, ``labels``
+                (H, W)) is read where the map needs it, resampled bilinearly as a resize to
+                (H, W) would give it, without making the frame-size array.
                 None uses ``frame.labels`` (ground truth); when both are missing only
                 geometry and free space are fused.
             instances: (H, W) integer 2D instance segment ids of this frame (0 = none); ids
@@ -970,3 +1005,19 @@ class SemanticMap(MapStorage):
         rows = np.flatnonzero(self._free_count[:n] >= min_count)
         fv = self.config.free_voxel_size_m
         return (unpack_keys(self._free.keys[rows]) + 0.5) * fv, fv
+
+
+def _bilinear_at(flat: np.ndarray, frame_hw: tuple[int, int], net_hw: tuple[int, int], pix: np.ndarray) -> np.ndarray:
+    """(C, N) float32 values of the (C, h * w) network-size image ``flat`` at flat frame
+    pixel indices ``pix``, bilinearly resampled as a resize from (h, w) to the frame's
+    (H, W) with ``align_corners=False`` gives them (source coordinates clamped to the grid)."""
+    (fh, fw), (h, w) = frame_hw, net_hw
+    v, u = np.divmod(pix.astype(np.int64), fw)
+    y = np.clip((v + 0.5) * (h / fh) - 0.5, 0.0, h - 1)
+    x = np.clip((u + 0.5) * (w / fw) - 0.5, 0.0, w - 1)
+    y0, x0 = y.astype(np.int64), x.astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (y - y0).astype(np.float32), (x - x0).astype(np.float32)
+    top = flat.take(y0 * w + x0, axis=1) * (1 - wx) + flat.take(y0 * w + x1, axis=1) * wx
+    bottom = flat.take(y1 * w + x0, axis=1) * (1 - wx) + flat.take(y1 * w + x1, axis=1) * wx
+    return (top * (1 - wy) + bottom * wy).astype(np.float32, copy=False)

@@ -114,6 +114,13 @@ class PipelineConfig:
             ``guide_radius``, as the shipped cards do). Off by default: the real-time budget
             goes to the frame rate (accuracy and cost: docs/BENCHMARKS.md, "Guided
             upsampling").
+        seg_network_probs: hand the map the class probabilities at the network's size
+            (``predict(frame, probs_at="network")``; the map resamples them bilinearly at
+            the pixels it reads) instead of resizing all of them to the frame; labels are
+            the same. Used for real3d's own networks without test-time augmentation or
+            guided upsampling; other segmenters answer as usual. Off by default: the map
+            quality is the same, but the time saved in ``predict`` goes to the resampling
+            in ``integrate`` (docs/pipeline.md, "Probabilities at the network's size").
         map_refiner: a 3D network over the map (``real3d.models.MapRefiner``: a ``seg3d``
             preset name or weights path): its labels and object instances replace the
             fusion's in the scene graph and the map's label queries; None: fusion alone.
@@ -167,6 +174,7 @@ class PipelineConfig:
     seg_flip: bool = False
     seg_scales: tuple[float, ...] = (1.0,)
     seg_guided: bool = False
+    seg_network_probs: bool = False
     map_refiner: str | None = None
     refine_every: int = 30
     pose_max_speed_mps: float | None = 5.0
@@ -181,7 +189,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         from real3d.models.segmentation import check_scales
 
-        for name in ("seg_guided", "background_refresh"):
+        for name in ("seg_guided", "seg_network_probs", "background_refresh"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"PipelineConfig.{name}: expected True or False, got {getattr(self, name)!r}")
 

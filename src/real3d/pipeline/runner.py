@@ -510,7 +510,7 @@ class Pipeline(StreamRunner):
         else:
             item.status, item.reason = "skipped", "no usable depth and no rgb_model configured"
             return
-        item.segmentation = _predict(seg, f, cfg.seg_flip, cfg.seg_scales, cfg.seg_guided)
+        item.segmentation = _predict(seg, f, cfg.seg_flip, cfg.seg_scales, cfg.seg_guided, cfg.seg_network_probs)
         item.labels = item.segmentation.labels
         item.model = model
         item.status = "fused" if depth_ok else "rgb_only"

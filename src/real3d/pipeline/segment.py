@@ -75,9 +75,18 @@ def _predict(
     flip: bool = False,
     scales: tuple[float, ...] = (1.0,),
     guided: bool | None = None,
+    network_probs: bool = False,
 ) -> SegmentationResult:
     """``segmenter.predict(frame)`` with the test-time settings that differ from the
-    defaults (a segmenter is asked nothing it need not do)."""
+    defaults (a segmenter is asked nothing it need not do). ``network_probs``: ask a
+    real3d network for its class probabilities at the network's size
+    (``predict(frame, probs_at="network")``, a ``NetworkSegmentation`` the map reads
+    directly) when it takes that option and no test-time augmentation or guided
+    upsampling is asked; other segmenters answer as usual."""
+    if network_probs and not flip and tuple(scales) == (1.0,) and not guided and _takes_probs_at(segmenter):
+        if segmenter.supports_guided:
+            return segmenter.predict(frame, guided=False, probs_at="network")
+        return segmenter.predict(frame, probs_at="network")
     tta = {}
     if flip:
         tta["flip"] = True
@@ -88,6 +97,15 @@ def _predict(
     if guided or (guided is not None and segmenter.supports_guided):
         tta["guided"] = bool(guided)
     return segmenter.predict(frame, **tta)
+
+
+def _takes_probs_at(segmenter) -> bool:
+    """Whether ``segmenter`` is one of real3d's own networks, whose ``predict`` takes
+    ``probs_at`` (the torch network, onnxruntime and OpenVINO backends)."""
+    from real3d.deploy.graph_segmenter import GraphSegmenter
+    from real3d.models.segmentation import Real3DVisionNet
+
+    return isinstance(segmenter, (Real3DVisionNet, GraphSegmenter))
 
 
 def segment_frame(
