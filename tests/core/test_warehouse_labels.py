@@ -129,3 +129,72 @@ def test_engine_frames_relabel_exactly():
         assert np.array_equal(map_labels(w, "warehouse", "nyu13"), labels)
         seen |= {WAREHOUSE.names[i] for i in np.unique(w)}
     assert {"floor", "rack"} <= seen
+
+
+def _toy_hall():
+    """A 8 x 6 m hall with a pillar, a rack with a package on top, a pallet and a crate, as
+    the engine names them; ray-cast frames from its middle, turning a full circle."""
+    from real3d.core.pose import camera_from_yaw_pitch
+    from real3d.testing.toyscene import BoxPart, ToyRenderer, boxes_scene
+
+    lab = NYU13.index
+    parts = [
+        BoxPart((4.0, 3.0, -0.025), (8.2, 6.2, 0.05), 0.0, lab("floor"), 1, "floor"),
+        BoxPart((4.0, -0.05, 1.5), (8.2, 0.1, 3.0), 0.0, lab("wall"), 2, "wall"),
+        BoxPart((4.0, 6.05, 1.5), (8.2, 0.1, 3.0), 0.0, lab("wall"), 3, "wall"),
+        BoxPart((-0.05, 3.0, 1.5), (0.1, 6.0, 3.0), 0.0, lab("wall"), 4, "wall"),
+        BoxPart((8.05, 3.0, 1.5), (0.1, 6.0, 3.0), 0.0, lab("wall"), 5, "wall"),
+        BoxPart((2.0, 3.0, 1.5), (0.4, 0.4, 3.0), 0.0, lab("wall"), 6, "pillar"),
+        BoxPart((6.0, 1.0, 0.6), (2.4, 0.9, 1.2), 0.0, lab("furniture"), 7, "rack"),
+        BoxPart((6.0, 1.0, 1.4), (0.6, 0.5, 0.4), 0.0, lab("objects"), 8, "package"),
+        BoxPart((6.0, 5.0, 0.075), (1.2, 1.0, 0.15), 0.0, lab("objects"), 9, "pallet"),
+        BoxPart((3.5, 5.0, 0.4), (0.8, 0.8, 0.8), 0.0, lab("objects"), 10, "crate"),
+    ]
+    objects = [ObjectGT(p.instance_id, p.class_name, p.label, np.array(p.center), np.array(p.size), 0.0) for p in parts]
+    renderer = ToyRenderer(boxes_scene(parts))
+    K = Intrinsics.from_fov(96, 72, 1.2)
+    frames = [
+        renderer.render(K, camera_from_yaw_pitch((4.0, 3.0, 1.4), yaw, -0.3), index=i)
+        for i, yaw in enumerate(np.linspace(0, 2 * np.pi, 16, endpoint=False))
+    ]
+    return parts, objects, frames
+
+
+def _majority(points, labels, part, pad=0.06):
+    c, s = np.asarray(part.center), np.asarray(part.size) / 2 + pad
+    inside = np.all(np.abs(points - c) <= s, axis=1)
+    assert inside.sum() > 5, part.class_name
+    return int(np.bincount(labels[inside]).argmax())
+
+
+def test_warehouse_labels_round_trip_through_map_and_graph():
+    from real3d.mapping import SemanticMap
+    from real3d.scene import SceneGraph
+
+    parts, objects, frames = _toy_hall()
+    ware = [f.replace(labels=labels_from_instances(f.instances, objects), label_set="warehouse") for f in frames]
+    m = SemanticMap(num_classes=len(WAREHOUSE.names), pixel_stride=2)
+    for f in ware:
+        m.integrate(f.replace(instances=None))
+    sp = m.semantic_points()
+    assert sp.labels.max() < len(WAREHOUSE.names)
+    for p in parts[5:]:  # pillar, rack, package, pallet, crate keep their own classes in 3D
+        assert WAREHOUSE.names[_majority(sp.points, sp.labels, p)] == p.class_name
+    # The scene graph reads NYUv2-13 classes: the folded labels give pillars as structure
+    # (wall) and racks as objects (furniture), with the package and crate as objects.
+    m13 = SemanticMap(pixel_stride=2)
+    for f in ware:
+        m13.integrate(f.replace(labels=map_labels(f.labels, "warehouse", "nyu13"), label_set="nyu13"))
+    g = SceneGraph()
+    g.update(m13)
+    nodes = [n for n in g.nodes.values() if n.kind in ("object", "structure")]
+
+    def near(part):
+        d = [np.linalg.norm(n.centroid - np.asarray(part.center)) for n in nodes]
+        return nodes[int(np.argmin(d))]
+
+    pillar, rack = near(parts[5]), near(parts[6])
+    assert (pillar.kind, pillar.class_name) == ("structure", "wall")
+    assert (rack.kind, rack.class_name) == ("object", "furniture")
+    for p in parts[7:]:  # package, pallet, crate
+        assert (near(p).kind, near(p).class_name) == ("object", "objects"), p.class_name
