@@ -319,3 +319,11 @@ def test_warehouse_labels_round_trip_through_training(tmp_path):
         evaluate_segmentation(net, nyu)
     with pytest.raises(ConfigError, match="TrainConfig.labels: unknown label set 'warehous'"):
         _cfg(tmp_path, "y", labels="warehous")
+    # a teacher of another label set with as many classes would teach the wrong classes
+    with pytest.raises(ConfigError, match="predicts nyu13 classes, the student learns warehouse"):
+        train(
+            _cfg(tmp_path, "z", labels="warehouse", teacher="rgbd-default"),
+            dataset=data,
+            resume=False,
+            progress=False,
+        )

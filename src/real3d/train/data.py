@@ -164,7 +164,7 @@ class SynthData(Dataset):
         self.ds = None
         self._stream = (None, None)  # (scene index, SyntheticStream) of the last trajectory
         self._bank = None
-        self._objects = (None, None)  # (scene key, objects) for labels made from instances
+        self._objects = (None, None)  # (scene key, SceneGT) for labels made from instances
 
     def _views(self):
         if self.ds is None:

@@ -445,6 +445,11 @@ def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Rea
             f"TrainConfig.teacher: {spec} predicts {teacher.config.num_classes} classes, "
             f"the student {student.num_classes}"
         )
+    if model_label_set(teacher.config) != model_label_set(student):
+        raise ConfigError(
+            f"TrainConfig.teacher: {spec} predicts {model_label_set(teacher.config)} classes, "
+            f"the student learns {model_label_set(student)}"
+        )
     teacher.eval().requires_grad_(False)
     return teacher.to(device)
 
