@@ -27,7 +27,7 @@ def test_every_preset_is_a_segmenter_whose_attributes_hold(name):
     assert m.name == name and m.input_hw == m.config.infer_hw
     r = m.predict(_frame(depth=m.uses_depth))
     assert r.probs.shape[0] == m.label_set.num_classes + 1 == 14
-    assert m.label_set.name == "nyu13"
+    assert m.label_set.name == (m.config.label_set or "nyu13")
     # uses_depth: a frame without depth is refused exactly when the model needs depth
     if m.uses_depth:
         with pytest.raises(InputError, match="depth"):

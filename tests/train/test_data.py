@@ -126,3 +126,50 @@ def test_joined_specs_give_both_parts_in_order_each_cached_apart(tmp_path):
     assert torch.equal(joined[2]["rgb"], b[0]["rgb"])
     assert torch.equal(joined[4]["labels"], b[2]["labels"])
     assert (tmp_path / "part0" / "meta.json").is_file() and (tmp_path / "part1" / "meta.json").is_file()
+
+
+def test_synth_spec_labels_key():
+    from real3d.train.data import data_label_set, open_data
+
+    s = parse_synth_spec("synth:kind=warehouse,size=48x64,seed=3,n=2,labels=warehouse")
+    assert s.labels == "warehouse" and "labels=warehouse" in s.to_string()
+    assert parse_synth_spec(s.to_string()) == s
+    # NYUv2-13 specs keep the spelling their caches are keyed by
+    plain = parse_synth_spec("synth:kind=warehouse,size=48x64,seed=3,n=2")
+    assert plain.labels == "nyu13" and "labels" not in plain.to_string()
+    assert (
+        parse_synth_spec("synth:kind=home,labels=nyu13").to_string() == parse_synth_spec("synth:kind=home").to_string()
+    )
+    for bad in ("synth:labels=warehous", "synth:labels=nyu40"):
+        with pytest.raises(ConfigError, match="labels"):
+            parse_synth_spec(bad)
+    # the model's label set fills in a spec that names none, and a spec naming another is refused
+    assert data_label_set(open_data("synth:kind=warehouse,n=2", labels="warehouse")) == "warehouse"
+    assert data_label_set(open_data("synth:kind=warehouse,n=2")) == "nyu13"
+    assert data_label_set(open_data("synth:n=2+synth:n=3", labels="warehouse")) == "warehouse"
+    with pytest.raises(ConfigError, match="gives warehouse labels, the model needs nyu13"):
+        open_data("synth:kind=warehouse,n=2,labels=warehouse", labels="nyu13")
+    with pytest.raises(ConfigError, match="labels"):
+        open_data("synth:n=2", labels="nyu40")
+
+
+@pytest.mark.slow
+def test_warehouse_labels_sit_on_the_engine_labels_pixels(tmp_path):
+    from real3d.core import WAREHOUSE, map_labels
+    from real3d.train.data import data_label_set, open_data
+
+    spec = "synth:kind=warehouse,size=48x64,seed=3,n=3,fps=2"
+    plain = open_data(spec)
+    ware = open_data(spec + ",labels=warehouse", tmp_path / "w")
+    assert data_label_set(ware) == "warehouse"
+    seen = set()
+    for i in range(3):
+        w = ware[i]["labels"].numpy()
+        assert torch.equal(ware[i]["rgb"], plain[i]["rgb"])  # same frames, other labels
+        assert np.array_equal(map_labels(w, "warehouse", "nyu13"), plain[i]["labels"].numpy())
+        seen |= {WAREHOUSE.names[k] for k in np.unique(w)}
+    assert "rack" in seen or "pillar" in seen or "pallet" in seen, seen
+    # the cache is keyed by the labels: the NYUv2-13 spec does not read the warehouse arrays
+    again = open_data(spec, tmp_path / "w")
+    assert data_label_set(again) == "nyu13"
+    assert torch.equal(again[1]["labels"], plain[1]["labels"])

@@ -266,3 +266,64 @@ def test_imagenet_init_starts_the_mobilenet_encoder_and_is_recorded(tmp_path):
     # one step at a vanishing learning rate: the convolutions are still the ImageNet ones
     conv = [k for k in src if k in enc and k.endswith("weight") and src[k].ndim == 4]
     assert conv and all(torch.allclose(enc[k], src[k], atol=1e-6) for k in conv)
+
+
+class _WarehouseToy(torch.utils.data.Dataset):
+    """ToySegData with its classes renamed into the warehouse set (wall, floor, and a rack,
+    a package or a pallet where the toy has its box)."""
+
+    label_set = "warehouse"
+
+    def __init__(self, n):
+        from real3d.core import WAREHOUSE
+
+        self.toy = ToySegData(n)
+        self.lut = torch.zeros(14, dtype=torch.int64)
+        for nyu, ware in ((12, "wall"), (5, "floor"), (4, "rack"), (10, "package"), (6, "pallet")):
+            self.lut[nyu] = WAREHOUSE.index(ware)
+
+    def __len__(self):
+        return len(self.toy)
+
+    def __getitem__(self, i):
+        s = dict(self.toy[i])
+        s["labels"] = self.lut[s["labels"]]
+        return s
+
+
+def test_warehouse_labels_round_trip_through_training(tmp_path):
+    from real3d.core import WAREHOUSE
+    from real3d.eval import evaluate_segmentation
+
+    data = _WarehouseToy(4)
+    cfg = _cfg(tmp_path, "w", steps=2, augment=None, amp="off", labels="warehouse")
+    s = train(cfg, dataset=data, resume=False, progress=False)
+    assert s["losses"][1] < s["losses"][0]
+    card = json.loads((tmp_path / "w" / "model.json").read_text())
+    assert card["config"]["label_set"] == "warehouse" and card["config"]["num_classes"] == WAREHOUSE.num_classes
+    net = load_weights(tmp_path / "w" / "model.safetensors")
+    assert net.label_set is WAREHOUSE
+    m = evaluate_segmentation(net, data, out_dir=tmp_path / "eval")
+    assert m.confusion.shape == (14, 14)
+    scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(scores["iou"]) == set(WAREHOUSE.names[1:])
+    # NYUv2-13 models keep their cards as they were: no label_set entry
+    assert "label_set" not in build_model("rgbd-tiny").config.to_dict()
+    # the preset carries the set; data in another set is refused before a step is taken
+    assert build_model("rgbd-warehouse").label_set is WAREHOUSE
+    nyu = ToySegData(4)
+    nyu.label_set = "nyu13"
+    with pytest.raises(ConfigError, match="labels are nyu13, the model learns warehouse"):
+        train(_cfg(tmp_path, "x", preset="rgbd-warehouse"), dataset=nyu, resume=False, progress=False)
+    with pytest.raises(ConfigError, match="the data's labels are nyu13, the model predicts warehouse"):
+        evaluate_segmentation(net, nyu)
+    with pytest.raises(ConfigError, match="TrainConfig.labels: unknown label set 'warehous'"):
+        _cfg(tmp_path, "y", labels="warehous")
+    # a teacher of another label set with as many classes would teach the wrong classes
+    with pytest.raises(ConfigError, match="predicts nyu13 classes, the student learns warehouse"):
+        train(
+            _cfg(tmp_path, "z", labels="warehouse", teacher="rgbd-default"),
+            dataset=data,
+            resume=False,
+            progress=False,
+        )

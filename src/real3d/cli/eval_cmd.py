@@ -48,6 +48,9 @@ def seg(
         help="Upsample the class probabilities along the image's edges or "
         "bilinearly (default: as the model's card says; on for the shipped weights).",
     ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="Label set to score in, e.g. warehouse; must be the model's (default: the model's)."
+    ),
 ) -> None:
     """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
     import torch
@@ -76,9 +79,15 @@ def seg(
         from real3d.models import create_model
 
         net = create_model(model)
+    from real3d.eval.segmentation import evaluation_label_set
     from real3d.train.data import open_data, parse_synth_spec
 
-    dataset = open_data(data, cache, progress=True)
+    label_set = evaluation_label_set(net)
+    if labels is not None and labels != label_set.name:
+        from real3d.core.errors import ConfigError
+
+        raise ConfigError(f"--labels {labels}: {model} predicts {label_set.name} classes")
+    dataset = open_data(data, cache, progress=True, labels=label_set.name)
     # Views of one synthetic scene come in blocks of the spec's fps: the mIoU's spread is
     # estimated by resampling scenes.
     per_scene = parse_synth_spec(data).fps if data == "synth" or data.startswith("synth:") else None
@@ -95,7 +104,7 @@ def seg(
         scales=scale_list,
         guided=guided,
     )
-    d = m.to_dict()
+    d = m.to_dict(label_set.names)
     tta = (", flip-averaged" if flip else "") + (f", scales {scales}" if scale_list != (1.0,) else "")
     tta += "" if guided is None else (", guided upsampling" if guided else ", bilinear upsampling")
     t = Table(title=f"{model} on {data} ({head}{tta})")

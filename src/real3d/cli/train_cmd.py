@@ -62,6 +62,9 @@ def seg(
         help="Start the MobileNetV2 encoders of a *-mnv2 preset from ImageNet "
         "weights: 'auto' (imported into the user cache when missing) or a path.",
     ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="Label set to learn, e.g. warehouse (default: the preset's, NYUv2-13)."
+    ),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -98,6 +101,7 @@ def seg(
         lovasz_weight=lovasz_weight,
         lovasz_stride=lovasz_stride,
         imagenet_init=imagenet,
+        labels=labels,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -21,11 +21,13 @@ from real3d.core.pose import (
     rotation_to_quat,
     transform_points,
 )
+from real3d.core.warehouse import WAREHOUSE  # registers the warehouse label set and its mappings
 
 __all__ = [
     "NYU13",
     "NYU40",
     "SYNTH",
+    "WAREHOUSE",
     "ConfigError",
     "FormatError",
     "Frame",

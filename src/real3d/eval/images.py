@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from real3d.core.files import atomic_path
-from real3d.core.labels import NYU13, NYU13_NAMES
+from real3d.core.labels import NYU13, NYU13_NAMES, LabelSet
 
 
 def confusion_png(conf: np.ndarray, path: str | Path, names: tuple[str, ...] = NYU13_NAMES, cell: int = 30) -> Path:
@@ -46,17 +46,22 @@ def confusion_png(conf: np.ndarray, path: str | Path, names: tuple[str, ...] = N
 
 
 def overlay_png(
-    rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, path: str | Path, alpha: float = 0.55
+    rgb: np.ndarray,
+    pred: np.ndarray,
+    gt: np.ndarray | None,
+    path: str | Path,
+    alpha: float = 0.55,
+    label_set: LabelSet = NYU13,
 ) -> Path:
     """Side by side: rgb, prediction blended over rgb, ground truth (void black) if given.
 
-    rgb (H, W, 3) uint8; pred, gt (H, W) uint8 NYUv2-13 ids.
+    rgb (H, W, 3) uint8; pred, gt (H, W) uint8 ids of ``label_set`` (NYUv2-13 by default).
     """
     base = rgb.astype(np.float32)
-    blend = ((1 - alpha) * base + alpha * NYU13.colorize(pred).astype(np.float32)).astype(np.uint8)
+    blend = ((1 - alpha) * base + alpha * label_set.colorize(pred).astype(np.float32)).astype(np.uint8)
     panels = [rgb, blend]
     if gt is not None:
-        panels.append(NYU13.colorize(gt))
+        panels.append(label_set.colorize(gt))
     path = Path(path)
     with atomic_path(path) as tmp:
         Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")

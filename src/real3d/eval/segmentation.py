@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from real3d.core.camera import Intrinsics
-from real3d.core.errors import InputError
+from real3d.core.errors import ConfigError, InputError
 from real3d.core.files import atomic_write_text
 from real3d.core.frame import Frame
+from real3d.core.labels import NYU13, LabelSet
 from real3d.eval.images import confusion_png, overlay_png
 from real3d.eval.metrics import (
     SegMetrics,
@@ -22,8 +23,9 @@ from real3d.eval.metrics import (
 )
 
 
-def sample_to_frame(sample: dict, index: int = 0) -> Frame:
-    """Training sample dict (rgb (3, H, W) uint8, depth_m (1, H, W), labels (H, W)) -> Frame.
+def sample_to_frame(sample: dict, index: int = 0, label_set: str = "nyu13") -> Frame:
+    """Training sample dict (rgb (3, H, W) uint8, depth_m (1, H, W), labels (H, W) ids of
+    ``label_set``) -> Frame.
 
     Intrinsics are a nominal 60 degree horizontal field of view: the networks do not use them.
     """
@@ -32,8 +34,27 @@ def sample_to_frame(sample: dict, index: int = 0) -> Frame:
     depth = np.ascontiguousarray(np.asarray(sample["depth_m"], dtype=np.float32).reshape(h, w))
     labels = np.asarray(sample["labels"]).astype(np.uint8)
     return Frame(
-        rgb=rgb, depth_m=depth, intrinsics=Intrinsics.from_fov(w, h, np.radians(60.0)), labels=labels, index=index
+        rgb=rgb,
+        depth_m=depth,
+        intrinsics=Intrinsics.from_fov(w, h, np.radians(60.0)),
+        labels=labels,
+        index=index,
+        label_set=label_set,
     )
+
+
+def evaluation_label_set(model, data=None) -> LabelSet:
+    """The label set a model is scored in: the one it predicts (``Segmenter.label_set``;
+    NYUv2-13 for a model that does not say). A dataset whose ``label_set`` names another
+    raises ConfigError: its ids would be read as the model's classes."""
+    from real3d.train.data import data_label_set
+
+    ls = getattr(model, "label_set", None)
+    ls = ls if isinstance(ls, LabelSet) else NYU13
+    have = data_label_set(data) if data is not None and not isinstance(data, str) else None
+    if have is not None and have != ls.name:
+        raise ConfigError(f"evaluate_segmentation: the data's labels are {have}, the model predicts {ls.name}")
+    return ls
 
 
 def evaluate_segmentation(
@@ -64,15 +85,20 @@ def evaluate_segmentation(
         scales: run at these multiples of the model's size and average (``predict(scales=...)``).
         guided: ``predict(guided=...)``: None as the model's config says, False bilinear
             upsampling of the class probabilities, True along the image's edges.
+
+    The scores are in the model's label set (``evaluation_label_set``): a data spec string
+    is opened in it, and ``confusion.png``, ``metrics.json`` and the overlays name and colour
+    its classes. Raises ConfigError for a dataset labelled in another set.
     """
     import json
 
+    ls = evaluation_label_set(model, data)
     if isinstance(data, str):
         from real3d.train.data import open_data, parse_synth_spec
 
         if views_per_scene is None and (data == "synth" or data.startswith("synth:")):
             views_per_scene = parse_synth_spec(data).fps
-        data = open_data(data)
+        data = open_data(data, labels=ls.name)
     if views_per_scene is not None and views_per_scene < 1:
         raise InputError(f"evaluate_segmentation: expected views_per_scene >= 1, got {views_per_scene}")
     n = len(data) if max_samples is None else min(len(data), max_samples)
@@ -93,21 +119,21 @@ def evaluate_segmentation(
 
         it = tqdm(it, desc="eval", unit="frame")
     for i in it:
-        frame = sample_to_frame(data[i], i)
+        frame = sample_to_frame(data[i], i, ls.name)
         res = model.predict(frame, head=head, **tta)
-        c = confusion_matrix(res.labels, frame.labels)
+        c = confusion_matrix(res.labels, frame.labels, ls.num_classes)
         conf = c if conf is None else conf + c
         if views_per_scene is not None:
             k = i // views_per_scene
             scenes[k] = c if k not in scenes else scenes[k] + c
         if out_dir is not None and i < n_overlays:
-            overlay_png(frame.rgb, res.labels, frame.labels, Path(out_dir) / f"overlay_{i:02d}.png")
+            overlay_png(frame.rgb, res.labels, frame.labels, Path(out_dir) / f"overlay_{i:02d}.png", label_set=ls)
     m = metrics_from_confusion(conf)
     if len(scenes) >= 2:
         m = dataclasses.replace(m, miou_spread=bootstrap_miou(np.stack(list(scenes.values()))))
     if out_dir is not None:
-        confusion_png(conf, Path(out_dir) / "confusion.png")
-        atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(m.to_dict(), indent=2) + "\n")
+        confusion_png(conf, Path(out_dir) / "confusion.png", names=ls.names)
+        atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(m.to_dict(ls.names), indent=2) + "\n")
     return m
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from real3d.core.labels import NYU13, LabelSet
+from real3d.core.labels import NYU13, LabelSet, get_label_set
 
 if TYPE_CHECKING:
     from real3d.core.frame import Frame
@@ -131,6 +131,8 @@ class ConfigCapabilities:
 
     @property
     def label_set(self) -> LabelSet:
+        if self.config.label_set is not None:
+            return get_label_set(self.config.label_set)
         return label_set_for(self.config.num_classes)
 
     @property

@@ -6,7 +6,10 @@ baselines share the ``small`` encoder widths so that a comparison isolates the f
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from real3d.core.errors import ConfigError
+from real3d.core.warehouse import WAREHOUSE
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 from real3d.nn.blocks import MOBILENETV2_WIDTHS, EncoderConfig
 from real3d.nn.decoder import DecoderConfig
@@ -41,6 +44,13 @@ PRESETS: dict[str, SegNetConfig] = {
     "early-small": SegNetConfig("early-small", "early", _RGB_SMALL, decoder=DecoderConfig(64, 32)),
     "add-small": _two_stream("add-small", "add", _RGB_SMALL, _DEPTH_SMALL, DecoderConfig(64, 32)),
     "se-small": _two_stream("se-small", "se", _RGB_SMALL, _DEPTH_SMALL, DecoderConfig(64, 32)),
+    # warehouse classes (real3d.core.warehouse) at the tiny widths, for low-resolution frames
+    "rgbd-warehouse": replace(
+        _two_stream("rgbd-warehouse", "attn", _RGB_TINY, _DEPTH_TINY, DecoderConfig(48, 24)),
+        num_classes=WAREHOUSE.num_classes,
+        label_set=WAREHOUSE.name,
+        infer_hw=(128, 160),
+    ),
 }
 
 

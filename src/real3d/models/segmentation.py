@@ -87,6 +87,9 @@ class SegNetConfig:
             the network size; 0 = plain bilinear upsampling (needs an RGB model otherwise).
         guide_eps: the guided filter's regularisation (RGB in [0, 1], squared); smaller
             follows fainter edges.
+        label_set: name of the label set the outputs index (``real3d.core.labels``), whose
+            class count must be ``num_classes``; None: NYUv2-13 for 13 classes, else
+            classes named by their ids (``real3d.models.contract.label_set_for``).
     """
 
     name: str
@@ -100,6 +103,7 @@ class SegNetConfig:
     max_depth_m: float = 10.0
     guide_radius: int = 0
     guide_eps: float = 1e-3
+    label_set: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -158,6 +162,17 @@ class SegNetConfig:
             isinstance(self.guide_eps, (int, float)) and math.isfinite(self.guide_eps) and self.guide_eps > 0
         ):
             raise ConfigError(f"SegNetConfig.guide_eps: expected a finite value > 0, got {self.guide_eps!r}")
+        if self.label_set is not None:
+            from real3d.core.labels import get_label_set
+
+            if not isinstance(self.label_set, str):
+                raise ConfigError(f"SegNetConfig.label_set: expected a label set name, got {self.label_set!r}")
+            n = get_label_set(self.label_set).num_classes
+            if n != self.num_classes:
+                raise ConfigError(
+                    f"SegNetConfig {self.name}: label set {self.label_set} has {n} classes, num_classes is "
+                    f"{self.num_classes}"
+                )
 
     @property
     def uses_rgb(self) -> bool:
@@ -168,7 +183,10 @@ class SegNetConfig:
         return self.fusion != "rgb"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["label_set"] is None:  # configs without one keep their dict (cards, fingerprints)
+            del d["label_set"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> SegNetConfig:

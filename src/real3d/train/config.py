@@ -79,6 +79,10 @@ class TrainConfig:
             converted weights; None: random init. Ignored when resuming a checkpoint or
             starting from ``init_weights``. The card records the pretrained part's origin
             and licence.
+        labels: label set the model learns (``real3d.core.labels``, e.g. ``"warehouse"``):
+            the preset's classes are replaced by its classes, and synth data specs are
+            labelled in it (``real3d.train.data.open_data``). None: the preset's own
+            (NYUv2-13 for the stock presets).
     """
 
     preset: str = "rgbd-small"
@@ -111,8 +115,18 @@ class TrainConfig:
     lovasz_weight: float = 0.0
     lovasz_stride: int = 2
     imagenet_init: str | None = None
+    labels: str | None = None
 
     def __post_init__(self) -> None:
+        if self.labels is not None:
+            from real3d.core.labels import get_label_set
+
+            if not isinstance(self.labels, str):
+                raise ConfigError(f"TrainConfig.labels: expected a label set name, got {self.labels!r}")
+            try:
+                get_label_set(self.labels)
+            except ConfigError as e:
+                raise ConfigError(f"TrainConfig.labels: {e}") from None
         if self.teacher_flip and not self.teacher:
             raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
         try:

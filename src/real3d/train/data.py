@@ -17,7 +17,10 @@ Data specs (strings, as on the command line):
   the map and navigation evaluations use); ``kind=mixed`` makes every fourth scene a
   warehouse. ``rays=bvh`` traces the engine's shadow rays with real3d's numba BVH on the
   CPU, ``rays=torch`` with torch (on a GPU where there is one), instead of Open3D, for
-  hosts without Open3D (``RenderConfig.shadow_rays``).
+  hosts without Open3D (``RenderConfig.shadow_rays``). ``labels=warehouse`` gives the
+  labels in the warehouse label set (``real3d.core.warehouse``) instead of NYUv2-13, made
+  from the frames' instance images and the scenes' objects; any label set with a mapping
+  from the engine's classes (``synth -> NAME``) can be named.
 - ``A+B``: synth specs joined into one dataset (e.g. views and trajectory frames).
 - anything else: a path that ``real3d.io.open_sequence`` reads (frames need labels).
 
@@ -28,6 +31,7 @@ scene for almost every item.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from real3d.core.errors import ConfigError, InputError
 from real3d.core.files import atomic_write_text
@@ -55,6 +59,7 @@ class SynthSpec:
     camera: str = "views"
     traj: int = 300
     rays: str = "open3d"
+    labels: str = "nyu13"
 
     @property
     def length(self) -> int:
@@ -69,6 +74,8 @@ class SynthSpec:
             out += f",camera={self.camera},traj={self.traj}"
         if self.rays != "open3d":
             out += f",rays={self.rays}"
+        if self.labels != "nyu13":  # NYUv2-13 specs keep their spelling (cache keys)
+            out += f",labels={self.labels}"
         return out
 
     def render_config(self):
@@ -108,9 +115,12 @@ def parse_synth_spec(spec: str) -> SynthSpec:
                 if v not in ("open3d", "bvh", "torch"):
                     raise ConfigError(f"synth spec: rays must be open3d, bvh or torch, got {v!r}")
                 fields["rays"] = v
+            elif k == "labels":
+                fields["labels"] = check_synth_labels(v)
             else:
                 raise ConfigError(
-                    f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, camera, traj, rays"
+                    f"synth spec: unknown key {k!r}; valid: kind, size, seed, n, first, noise, fps, camera, traj, "
+                    "rays, labels"
                 )
         except ValueError as e:
             raise ConfigError(f"synth spec: bad value for {k!r}: {v!r} ({e})") from None
@@ -122,16 +132,39 @@ def parse_synth_spec(spec: str) -> SynthSpec:
     return s
 
 
+def check_synth_labels(name: str) -> str:
+    """``name`` if the engine's frames can be labelled in that label set (one with a
+    ``synth -> name`` mapping, e.g. ``nyu13`` or ``warehouse``); else ConfigError."""
+    from real3d.core.labels import map_labels
+
+    try:
+        map_labels(np.zeros(1, np.uint8), "synth", name)
+    except ConfigError as e:
+        raise ConfigError(f"synth spec: labels={name!r} cannot be made from the engine's classes ({e})") from None
+    return name
+
+
+def data_label_set(data) -> str | None:
+    """Name of the label set of a dataset's ``labels`` (``open_data`` records it), or None
+    where a dataset does not say."""
+    if isinstance(data, ConcatDataset):
+        names = {data_label_set(d) for d in data.datasets}
+        return names.pop() if len(names) == 1 else None
+    return getattr(data, "label_set", None)
+
+
 class SynthData(Dataset):
-    """Samples of a SynthSpec, rendered on the fly."""
+    """Samples of a SynthSpec, rendered on the fly; ``labels`` in ``spec.labels``."""
 
     def __init__(self, spec: SynthSpec):
         self.spec = spec
+        self.label_set = spec.labels
         # the engine is built on first use: a cache that already holds these samples never
         # needs it (nor its compiled kernels and Open3D)
         self.ds = None
         self._stream = (None, None)  # (scene index, SyntheticStream) of the last trajectory
         self._bank = None
+        self._objects = (None, None)  # (scene key, SceneGT) for labels made from instances
 
     def _views(self):
         if self.ds is None:
@@ -175,7 +208,34 @@ class SynthData(Dataset):
                 ),
             )
         f = self._stream[1][slot * (sp.traj // sp.fps)]
-        return {"rgb": np.moveaxis(f.rgb, -1, 0), "depth_m": f.depth_m, "labels": f.labels}
+        return {
+            "rgb": np.moveaxis(f.rgb, -1, 0),
+            "depth_m": f.depth_m,
+            "labels": self._labels(f, self._stream[1].scene),
+        }
+
+    def _labels(self, frame, scene) -> np.ndarray:
+        """The frame's labels in ``spec.labels``: the engine's NYUv2-13 image, or one made
+        from its instance image and the scene's objects."""
+        if self.spec.labels == "nyu13":
+            return frame.labels
+        from real3d.core.warehouse import labels_from_instances
+
+        return labels_from_instances(frame.instances, scene.objects, self.spec.labels)
+
+    def _view_item(self, j: int) -> dict:
+        ds = self._views()
+        if self.spec.labels == "nyu13":
+            return ds[j]
+        # the scene's objects name the class of every instance; the engine builds the
+        # same scene for its own renderer (scenes depend only on their seed and kind)
+        from real3d.synth import generate_scene
+
+        key = ds.scene_for(j)
+        if self._objects[0] != key:
+            self._objects = (key, generate_scene(*key))
+        f = ds.frame(j)
+        return {"rgb": np.moveaxis(f.rgb, -1, 0), "depth_m": f.depth_m, "labels": self._labels(f, self._objects[1])}
 
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < self.spec.n:
@@ -183,7 +243,7 @@ class SynthData(Dataset):
         if self.spec.camera != "views":
             item = self._trajectory_item(self.spec.first + i)
         else:
-            item = self._views()[self.spec.first + i]
+            item = self._view_item(self.spec.first + i)
         return {
             "rgb": torch.as_tensor(item["rgb"], dtype=torch.uint8),
             "depth_m": torch.as_tensor(item["depth_m"], dtype=torch.float32).reshape(1, *item["rgb"].shape[-2:]),
@@ -203,6 +263,7 @@ class CachedData(Dataset):
     def __init__(self, source: Dataset, cache_dir: str | Path, key: str, workers: int = 0, progress: bool = True):
         import json
 
+        self.label_set = data_label_set(source)
         d = Path(cache_dir)
         meta_path = d / "meta.json"
         if not (meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == key):
@@ -273,10 +334,13 @@ def frame_to_sample(frame) -> dict:
 
 
 class FrameData(Dataset):
-    """Samples from a list of labelled Frames."""
+    """Samples from a list of labelled Frames; ``label_set`` is theirs (None when they
+    differ)."""
 
     def __init__(self, frames: list):
         self.frames = list(frames)
+        names = {getattr(f, "label_set", "nyu13") for f in self.frames}
+        self.label_set = names.pop() if len(names) == 1 else None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -310,9 +374,20 @@ def spec_cache_dir(root: str | Path, spec: str) -> Path:
     return Path(root) / spec.replace(":", "_").replace(",", "_").replace("=", "-")
 
 
-def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, progress: bool = False) -> Dataset:
+def open_data(
+    spec: str,
+    cache_dir: str | Path | None = None,
+    workers: int = 0,
+    progress: bool = False,
+    labels: str | None = None,
+) -> Dataset:
     """Dataset of samples for a data spec (see the module docstring); with ``cache_dir``,
     the samples are rendered/read once into a memory-mapped cache there.
+
+    ``labels`` names the label set the samples' ``labels`` must be in (the model's): synth
+    specs without a ``labels=`` key are rendered in it, and a spec or a sequence whose labels
+    are in another set raises ConfigError. None: as the spec says (NYUv2-13 by default). The
+    dataset's ``label_set`` (``data_label_set``) names the set.
 
     ``A+B`` joins synth specs into one dataset of len(A) + len(B) samples (A's first), so
     training draws from each in proportion to its size: e.g. single views and trajectory
@@ -324,12 +399,17 @@ def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, 
 
         return ConcatDataset(
             [
-                open_data(p, None if cache_dir is None else Path(cache_dir) / f"part{i}", workers, progress)
+                open_data(p, None if cache_dir is None else Path(cache_dir) / f"part{i}", workers, progress, labels)
                 for i, p in enumerate(parts)
             ]
         )
     if spec == "synth" or spec.startswith("synth:"):
         parsed = parse_synth_spec(spec)
+        if labels is not None:
+            explicit = any(p.startswith("labels=") for p in spec.split(","))
+            if explicit and parsed.labels != labels:
+                raise ConfigError(f"data spec {spec!r} gives {parsed.labels} labels, the model needs {labels}")
+            parsed = dataclasses.replace(parsed, labels=check_synth_labels(labels))
         ds: Dataset = SynthData(parsed)
         from real3d.synth import engine_fingerprint
 
@@ -339,6 +419,11 @@ def open_data(spec: str, cache_dir: str | Path | None = None, workers: int = 0, 
         from real3d.io import open_sequence  # another stage; imported only when a path is given
 
         ds = FrameData(list(open_sequence(spec)))
+        if labels is not None and ds.label_set != labels:
+            raise ConfigError(
+                f"data {spec!r}: its frames' labels are {ds.label_set or 'of several label sets'}, "
+                f"the model needs {labels}"
+            )
         key = f"path:{Path(spec).resolve()}"
     if cache_dir is not None:
         ds = CachedData(ds, cache_dir, key, workers=workers, progress=progress)

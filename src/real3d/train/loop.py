@@ -32,7 +32,7 @@ from real3d.models.segmentation import (
 )
 from real3d.train.checkpoint import load_checkpoint, save_checkpoint
 from real3d.train.config import TrainConfig  # noqa: F401 (re-exported: its home was this module)
-from real3d.train.data import ScheduleDataset, StepSampler, open_data
+from real3d.train.data import ScheduleDataset, StepSampler, data_label_set, open_data
 from real3d.train.losses import (
     class_weights_from_counts,
     distill_loss,
@@ -98,7 +98,7 @@ def train(
 
     # model and optimiser, data, then the state a checkpoint or init weights give them
     model, opt = _model_and_optimizer(cfg, mcfg)
-    base = _open_base(cfg, dataset, rank, world, progress)
+    base = _open_base(cfg, dataset, rank, world, progress, model_label_set(mcfg))
     pretrained = None
     if cfg.imagenet_init and init is None:
         pretrained = _imagenet_init(model, cfg.imagenet_init)
@@ -205,6 +205,11 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
     """The network's configuration and, with ``cfg.init_weights``, the weights to start from
     (which must have the same architecture)."""
     mcfg = model_config or get_preset(cfg.preset)
+    if cfg.labels is not None and cfg.labels != model_label_set(mcfg):
+        from real3d.core.labels import get_label_set
+
+        n = get_label_set(cfg.labels).num_classes
+        mcfg = dataclasses.replace(mcfg, num_classes=n, label_set=cfg.labels)
     if not cfg.init_weights:
         return mcfg, None
     from real3d.models.pretrained import load_weights
@@ -235,19 +240,31 @@ def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVi
     return model, opt
 
 
-def _open_base(cfg: TrainConfig, dataset, rank: int, world: int, progress: bool):
-    """The training samples: ``dataset`` if given, else ``cfg.data`` (cached)."""
+def model_label_set(mcfg: SegNetConfig) -> str | None:
+    """Name of the label set a network's outputs index: its config's, NYUv2-13 for a
+    13-class network without one, else None (classes named by their ids)."""
+    if mcfg.label_set is not None:
+        return mcfg.label_set
+    return "nyu13" if mcfg.num_classes == 13 else None
+
+
+def _open_base(cfg: TrainConfig, dataset, rank: int, world: int, progress: bool, labels: str | None = None):
+    """The training samples: ``dataset`` if given, else ``cfg.data`` (cached), labelled in
+    the model's label set ``labels`` (ConfigError where a dataset says it holds another)."""
     if dataset is not None:
+        have = data_label_set(dataset)
+        if labels is not None and have is not None and have != labels:
+            raise ConfigError(f"train: the dataset's labels are {have}, the model learns {labels}")
         return dataset
     if world > 1 and cfg.cache_dir:
         # rank 0 fills the cache, the others wait and then map it
         if rank == 0:
-            base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
+            base = open_data(cfg.data, cfg.cache_dir, cfg.workers, progress, labels)
         dist.barrier()
         if rank != 0:
-            base = open_data(cfg.data, cfg.cache_dir)
+            base = open_data(cfg.data, cfg.cache_dir, labels=labels)
         return base
-    return open_data(cfg.data, cfg.cache_dir, cfg.workers, progress)
+    return open_data(cfg.data, cfg.cache_dir, cfg.workers, progress, labels)
 
 
 def _restore(
@@ -427,6 +444,11 @@ def _load_teacher(spec: str, student: SegNetConfig, device: torch.device) -> Rea
         raise ConfigError(
             f"TrainConfig.teacher: {spec} predicts {teacher.config.num_classes} classes, "
             f"the student {student.num_classes}"
+        )
+    if model_label_set(teacher.config) != model_label_set(student):
+        raise ConfigError(
+            f"TrainConfig.teacher: {spec} predicts {model_label_set(teacher.config)} classes, "
+            f"the student learns {model_label_set(student)}"
         )
     teacher.eval().requires_grad_(False)
     return teacher.to(device)
