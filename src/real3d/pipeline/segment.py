@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from real3d.core.labels import NYU13
 from real3d.core.errors import ConfigError, InputError, Real3DError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
@@ -137,6 +138,15 @@ def _check_segmenter(seg, role: str) -> None:
     if missing:
         raise ConfigError(
             f"Pipeline: {role} must implement real3d.models.Segmenter; {type(seg).__name__} lacks {', '.join(missing)}"
+        )
+    # The map, scene graph and costmap read NYUv2-13 ids: another label set's ids would be
+    # misread (warehouse floor, id 1, is NYUv2-13 bed).
+    labels = seg.label_set
+    if labels.name != NYU13.name:
+        raise ConfigError(
+            f"Pipeline: {role} {seg.name!r} predicts {labels.name!r} labels; the pipeline's map, scene graph "
+            f"and costmap take NYUv2-13 ids ({NYU13.name!r}): use a NYUv2-13 model, or segment with this one "
+            "alone (real3d segment, real3d eval seg)"
         )
 
 
