@@ -43,13 +43,16 @@ def _prepared(sample) -> dict:
     }
 
 
-def build(name: str):
+def build(name: str, encoding: tuple[str, ...] | None = None):
+    """The network ``name`` (seg3d-tiny or a baseline); with ``encoding``, that input
+    encoding and the evidence skip only where it holds the evidence."""
     from real3d.models.seg3d import PRESETS3D, Seg3DNet
-    from real3d.models.seg3d_baselines import create_baseline
+    from real3d.models.seg3d_baselines import BASELINES, create_baseline
 
-    if name == "seg3d-tiny":
-        return Seg3DNet(replace(PRESETS3D["seg3d-tiny"], instance_head=False))
-    return create_baseline(name)
+    cfg = replace(PRESETS3D["seg3d-tiny"], instance_head=False) if name == "seg3d-tiny" else BASELINES[name]
+    if encoding is not None:
+        cfg = replace(cfg, encoding=encoding, evidence_skip="evidence" in encoding)
+    return Seg3DNet(cfg) if name == "seg3d-tiny" else create_baseline(cfg)
 
 
 def train(net, data: list[dict], steps: int, batch: int, crop_m: float, lr: float, warmup: int, log) -> dict:
@@ -84,6 +87,9 @@ def main() -> None:
     ap.add_argument("--train", type=Path, required=True, help="folder of MapSample .npz for training")
     ap.add_argument("--test", type=Path, required=True, help="folder of held-out MapSample .npz")
     ap.add_argument("--models", default="seg3d-tiny,multires,pointnet2,dense-chunk")
+    ap.add_argument(
+        "--encoding", default=None, help="input encoding for all, e.g. geometry,color (default: each preset's)"
+    )
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--crop-m", type=float, default=3.0)
@@ -112,7 +118,7 @@ def main() -> None:
     nets = {}
     for name in args.models.split(","):
         torch.manual_seed(0)
-        net = build(name)
+        net = build(name, None if args.encoding is None else tuple(args.encoding.split(",")))
         params = sum(p.numel() for p in net.parameters())
         print(f"{name}: {params} parameters", flush=True)
         tr = train(net, data, args.steps, args.batch, args.crop_m, args.lr, args.warmup, lambda s: print(s, flush=True))
