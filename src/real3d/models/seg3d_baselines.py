@@ -41,6 +41,7 @@ from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.models.seg3d import (
+    ENCODINGS,
     NUM_CLASSES,
     Seg3DOutput,
     encode_voxels,
@@ -78,8 +79,6 @@ def _check_ints(values, where: str, low: int = 1) -> tuple[int, ...]:
 
 
 def _in_channels(encoding: tuple[str, ...]) -> int:
-    from real3d.models.seg3d import ENCODINGS
-
     return sum(ENCODINGS[n] for n in encoding)
 
 
@@ -229,7 +228,7 @@ class DenseChunkConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < low or v % a:
                 raise ConfigError(
                     f"DenseChunkConfig.{field_name}: expected a multiple of the largest stride {a} "
-                    f"(>= {max(low, a) if low else 0}), got {v!r}"
+                    f"({'> 0' if low else '>= 0'}), got {v!r}"
                 )
 
     @property
@@ -339,8 +338,9 @@ def chunk_windows(xyz: torch.Tensor, chunk_cells: int, halo_cells: int, align: i
     """Sliding chunks over voxels ``xyz`` (N, 3) int64 grid indices.
 
     The aligned bounding box ``[lo, hi)`` (multiples of ``align``) is cut into core boxes
-    of ``chunk_cells`` per axis; each non-empty core gets the window ``core +- halo_cells``
-    (clipped to ``[lo - halo, hi + halo)``, still aligned).
+    of ``chunk_cells`` per axis (the last one per axis ends at ``hi``); each non-empty
+    core gets the window ``core +- halo_cells``, aligned when ``chunk_cells`` and
+    ``halo_cells`` are multiples of ``align``.
 
     Yields:
         (core_rows (M,) int64 voxels in the core, window_rows (W,) int64 voxels in the
