@@ -76,7 +76,7 @@ def test_pixel_voxel_rows_rejects_bad_input():
 
 @pytest.fixture(scope="module")
 def toy():
-    return toy_sequence(0, n_frames=6, size=(64, 96))
+    return toy_sequence(0, n_frames=4, size=(64, 96))
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +237,22 @@ def test_training_rejects_bad_input(scene):
         train_distill3d(build_distill3d("rgb-tiny", sim_channels=scene.feature_dim), [odd], Distill3DTrainConfig())
     with pytest.raises(InputError, match="beyond"):
         PairedScene(scene.rgb, scene.labels, scene.rows + len(scene.features), scene.features, scene.voxel_labels)
+
+
+def test_cli_command_checks_its_options_before_any_data_is_made(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from real3d.cli.distill_cmd import distill3d
+
+    app = typer.Typer()
+    app.command("distill3d")(distill3d)
+    app.command("other")(lambda: None)  # two commands: the name is a subcommand, as under `real3d train`
+    runner = CliRunner()
+    res = runner.invoke(app, ["distill3d", "--out", str(tmp_path / "m.pt")])
+    assert isinstance(res.exception, InputError) and ".safetensors" in str(res.exception)
+    res = runner.invoke(app, ["distill3d", "--out", str(tmp_path / "m.safetensors"), "--size", "100x128"])
+    assert isinstance(res.exception, InputError) and "multiples of 32" in str(res.exception)
+    res = runner.invoke(app, ["distill3d", "--out", str(tmp_path / "m.safetensors"), "--mode", "cascade"])
+    assert isinstance(res.exception, ConfigError) and "paired" in str(res.exception)
+    assert not (tmp_path / "m.safetensors").exists()
