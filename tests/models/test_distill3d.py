@@ -115,7 +115,7 @@ def test_student_follows_the_segmenter_contract_rgb_only():
         net(x, head="fine")
 
 
-def test_student_exports_to_onnx_and_matches_torch(tmp_path):
+def test_student_exports_to_onnx_matches_torch_and_quantizes(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from real3d.deploy.onnx_export import export_onnx
 
@@ -129,6 +129,16 @@ def test_student_exports_to_onnx_and_matches_torch(tmp_path):
     assert [i.name for i in sess.get_inputs()] == ["rgb"]
     got = sess.run(None, {"rgb": x.numpy()})[0]
     assert np.abs(got - net(x).detach().numpy()).max() < 1e-4
+    # quantizable: static INT8 keeps most of the argmax
+    from real3d.deploy.onnx_export import quantize_int8
+
+    g = np.random.default_rng(0)
+    feeds = [{"rgb": g.random((1, 3, 64, 96), dtype=np.float32)} for _ in range(3)]
+    q = quantize_int8(path, tmp_path / "s_int8.onnx", feeds)
+    x8 = feeds[0]["rgb"]
+    a = sess.run(None, {"rgb": x8})[0].argmax(1)
+    b = ort.InferenceSession(str(q)).run(None, {"rgb": x8})[0].argmax(1)
+    assert (a == b).mean() > 0.9
 
 
 def test_weights_round_trip_and_bad_files(tmp_path):

@@ -18,6 +18,7 @@ from real3d.train.distill3d import (
     discriminator_loss,
     evaluate_views,
     generator_loss,
+    paired_batch,
     paired_feature_loss,
     paired_scene,
     pixel_voxel_rows,
@@ -132,9 +133,7 @@ def test_discriminators_have_six_layers_per_class_and_route_by_class():
 
 
 def _batch_loss_parts(scene, n=4):
-    from real3d.train.distill3d import _batch
-
-    return _batch([scene], [(0, i) for i in range(n)], [False] * n)
+    return paired_batch([scene], [(0, i) for i in range(n)], [False] * n)
 
 
 def test_a_discriminator_step_and_a_generator_step_move_their_losses(scene):

@@ -398,7 +398,10 @@ class Distill3DTrainConfig:
         return asdict(self)
 
 
-def _batch(scenes: Sequence[PairedScene], picks: list[tuple[int, int]], flips: list[bool]) -> dict:
+def paired_batch(scenes: Sequence[PairedScene], picks: list[tuple[int, int]], flips: list[bool]) -> dict:
+    """Tensors of the frames ``picks`` ((scene, frame) indices), each mirrored left-right
+    where ``flips`` says: rgb (B, 3, H, W) float in [0, 1], labels (B, H, W) int64, f3d
+    (B, H, W, C3) float32 teacher features (0 where unpaired), paired (B, H, W) bool."""
     rgb, lab, tgt, paired = [], [], [], []
     for (si, fi), fl in zip(picks, flips):
         s = scenes[si]
@@ -491,7 +494,7 @@ def train_distill3d(
             g["lr"] = lr
         picks = [index[i] for i in rng.integers(0, len(index), cfg.batch_size)]
         flips = [bool(cfg.flip and rng.random() < 0.5) for _ in picks]
-        b = _batch(scenes, picks, flips)
+        b = paired_batch(scenes, picks, flips)
         rec: dict = {"step": step + 1}
         if cfg.mode == "rgb":
             refined, coarse = model(b["rgb"], head="both")
