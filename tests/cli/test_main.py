@@ -41,3 +41,12 @@ def test_python_m_real3d_runs_the_command():
 def test_python_m_real3d_reports_errors_like_the_command(tmp_path):
     r = _python_m("info", str(tmp_path / "missing"))
     assert r.returncode == 2 and "real3d: error:" in r.stderr and "missing" in r.stderr
+
+
+def test_every_training_command_is_registered():
+    r = CliRunner().invoke(app, ["train", "--help"])
+    assert r.exit_code == 0, r.output
+    for name in ("seg", "boxes", "seg3d", "distill3d"):
+        assert name in r.output
+    r = CliRunner().invoke(app, ["train", "distill3d", "--help"])
+    assert r.exit_code == 0 and "--mode" in r.output

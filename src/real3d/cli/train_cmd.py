@@ -1,5 +1,6 @@
 """``real3d train seg`` (a 2D segmentation network, also under torchrun), ``train boxes``
-(the scene graph's box refiner) and ``train seg3d`` (the 3D network on fused maps)."""
+(the scene graph's box refiner), ``train seg3d`` (the 3D network on fused maps) and ``train
+distill3d`` (an RGB network that learns the 3D network's features, ``real3d.cli.distill_cmd``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import typer
 
+from real3d.cli import distill_cmd
+
 app = typer.Typer(help="Train networks.", no_args_is_help=True)
+app.command("distill3d")(distill_cmd.distill3d)
 
 
 @app.command("seg")
