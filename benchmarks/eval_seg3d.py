@@ -10,6 +10,9 @@ with default settings, side by side:
             each graph update);
   labels_only, instances_only: the refiner's labels without its instances, and its
             instances on the fusion's labels (what each half changes);
+  fusion_islands: the fusion's labels with small single-class islands relabelled
+            (``clean_islands``, the refiner's ``min_island_voxels``) and no network: what
+            that clean-up alone gives;
   gt:       ground-truth labels and 2D instance segments fused (an upper bound no robot
             has: named as such).
 Scores: map semantic accuracy and mIoU of surface voxels against the labelled mesh
@@ -47,7 +50,9 @@ def main() -> None:
     from real3d.core.machine import describe_machine
     from real3d.mapping.evaluate import evaluate_map, observed_surface_points
     from real3d.models import create_model
+    from real3d.core.refinement import MapRefinement
     from real3d.models.map_refiner import MapRefiner
+    from real3d.models.seg3d import clean_islands
     from real3d.pipeline import Pipeline, PipelineConfig
     from real3d.scene import evaluate_graph
     from real3d.scene.evaluate import visible_instances
@@ -56,11 +61,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seg = create_model(args.model)
     refiner = MapRefiner(args.seg3d)
+
     # the whole refiner, and each half of it alone (on the same map)
+    class IslandsOnly:
+        """The fusion's labels with small islands relabelled; the fused instances kept."""
+
+        def refine(self, semantic_map):
+            labels, conf = semantic_map.fused_labels()
+            sp = semantic_map.semantic_points()
+            coords = semantic_map.voxel_arrays()["coords"]
+            labels = labels.copy()
+            labels[sp.rows] = clean_islands(coords[sp.rows], labels[sp.rows], refiner.min_island_voxels)
+            semantic_map.set_refinement(MapRefinement(labels, conf, None, semantic_map.version, "islands"))
+
     variants = {
         "refined": refiner,
         "labels_only": MapRefiner(refiner.net, instances=False),
         "instances_only": MapRefiner(refiner.net, labels=False),
+        "fusion_islands": IslandsOnly(),
     }
     print(describe_machine())
     print(f"2D model {args.model}, 3D model {refiner.name} ({args.seg3d}), {args.frames} frames per home")
@@ -71,7 +89,7 @@ def main() -> None:
         ref_pts = observed_surface_points(seq.frames)
         visible = visible_instances(seq.frames)
         row = {"seed": seed}
-        runs = ["fusion", "refined", "labels_only", "instances_only"] + ([] if args.no_gt else ["gt"])
+        runs = ["fusion", "refined", "labels_only", "instances_only", "fusion_islands"] + ([] if args.no_gt else ["gt"])
         pipe = None
         for name in runs:
             refine_ms = 0.0
@@ -98,6 +116,7 @@ def main() -> None:
                 "pred": d25.n_predicted,
                 "gt": d25.n_ground_truth,
                 "refine_ms": refine_ms,
+                "iou_per_class": {str(c): v for c, v in mm.iou_per_class.items()},
             }
         rows.append(row)
         print(
@@ -114,7 +133,7 @@ def main() -> None:
     print("| run | semantic acc | mIoU | F1@0.25 pooled (TP / pred / gt) | F1@0.25 mean | F1@0.5 mean |")
     print("|---|---|---|---|---|---|")
     summary = {}
-    for k in ("fusion", "refined", "labels_only", "instances_only", "gt"):
+    for k in ("fusion", "fusion_islands", "refined", "labels_only", "instances_only", "gt"):
         if k not in rows[0]:
             continue
         tp = sum(r[k]["tp"] for r in rows)
@@ -130,6 +149,7 @@ def main() -> None:
             "refined": f"2D fusion + {refiner.name}",
             "labels_only": f"2D fusion + {refiner.name} labels only (no 3D instances)",
             "instances_only": f"2D fusion labels + {refiner.name} instances only",
+            "fusion_islands": f"2D fusion + island clean-up ({refiner.min_island_voxels} voxels), no network",
         }[k]
         print(
             f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "

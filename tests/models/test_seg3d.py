@@ -11,6 +11,7 @@ from real3d.models.seg3d import (
     PRESETS3D,
     Seg3DConfig,
     Seg3DNet,
+    clean_islands,
     cluster_instances,
     create_seg3d,
     encode_voxels,
@@ -164,3 +165,29 @@ def test_adjacent_grouping_splits_touching_objects_where_their_centres_differ():
     assert len(np.unique(one)) == 1
     with pytest.raises(InputError):
         cluster_instances(pts, off, lab, adjacency_m=0.0)
+
+
+def test_clean_islands_gives_small_islands_their_neighbours_class():
+    # an 8 x 8 floor of class 5 with a 2-voxel speck of class 3, a 12-voxel patch of class 9,
+    # an unlabelled voxel, and a lone voxel of class 7 far away (no neighbour to take from)
+    cells = np.stack(np.meshgrid(np.arange(8), np.arange(8), [0], indexing="ij"), -1).reshape(-1, 3)
+    coords = np.concatenate((cells, [[20, 20, 20]])).astype(np.int32)
+    labels = np.full(len(coords), 5, np.uint8)
+    xy = coords[:, :2]
+    speck = (xy[:, 0] == 2) & np.isin(xy[:, 1], (2, 3))
+    patch = (xy[:, 0] >= 5) & (xy[:, 1] >= 4) & (coords[:, 2] == 0)  # 3 x 4 = 12 voxels
+    labels[speck], labels[patch], labels[-1] = 3, 9, 7
+    labels[0] = 0
+    out = clean_islands(coords, labels, 10)
+    assert out.dtype == labels.dtype and out is not labels
+    assert (out[speck] == 5).all()  # speck -> the floor around it
+    assert (out[patch] == 9).all()  # 12 >= 10 voxels: kept
+    assert out[-1] == 7 and out[0] == 0  # no neighbour to vote: kept; unlabelled stays 0
+    np.testing.assert_array_equal(clean_islands(coords, labels, 0), labels)
+    assert (clean_islands(coords, labels, 13)[patch] == 5).all()
+    with pytest.raises(InputError, match="min_voxels"):
+        clean_islands(coords, labels, -1)
+    with pytest.raises(InputError, match="coords"):
+        clean_islands(coords[:, :2], labels, 10)
+    with pytest.raises(InputError, match="labels"):
+        clean_islands(coords, labels[:-1], 10)
