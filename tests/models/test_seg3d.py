@@ -17,6 +17,7 @@ from real3d.models.seg3d import (
     encode_voxels,
     evidence_prior,
     load_seg3d,
+    observed_free,
     save_seg3d,
     with_encoding,
 )
@@ -36,6 +37,7 @@ def _arrays(n=300, seed=0):
         "color": rng.uniform(0, 255, (n, 3)).astype(np.float32),
         "log_evidence": ev - ev.max(axis=1, keepdims=True),
         "class_weight": cw,
+        "observed_free": rng.random(n) < 0.3,
     }
 
 
@@ -191,3 +193,42 @@ def test_clean_islands_gives_small_islands_their_neighbours_class():
         clean_islands(coords[:, :2], labels, 10)
     with pytest.raises(InputError, match="labels"):
         clean_islands(coords, labels[:-1], 10)
+
+
+def test_ternary_encoding_marks_occupied_free_and_unknown_voxels():
+    a = {
+        "coords": np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0]], np.int32),
+        "tsdf": np.array([-0.5, 0.0, 0.7, 0.0, -0.2], np.float32),
+        "weight": np.array([3, 2, 5, 0, 0], np.float32),
+        "observed_free": np.array([False, True, False, True, False]),
+    }
+    t = encode_voxels(a, ("ternary",))
+    # occupied (seen, tsdf <= 0) even inside a free cell; free (seen in front, or an unseen
+    # voxel in a free cell); unknown (unseen, no free-space evidence)
+    np.testing.assert_array_equal(t, [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(InputError, match="observed_free"):
+        encode_voxels({k: v for k, v in a.items() if k != "observed_free"}, ("ternary",))
+
+
+def test_observed_free_looks_voxels_up_in_the_coarse_free_cells():
+    coords = np.array([[0, 0, 0], [1, 1, 1], [2, 0, 0], [-1, 0, 0], [5, 5, 5]], np.int32)
+    # 0.05 m voxels, 0.1 m free cells: voxels 0, 1 -> cell 0, voxel 2 -> cell 1, voxel -1 -> cell -1
+    free = np.array([[0, 0, 0], [-1, 0, 0]], np.int32)
+    np.testing.assert_array_equal(observed_free(coords, 0.05, free, 0.1), [True, True, False, True, False])
+    assert observed_free(coords, 0.05, np.zeros((0, 3), np.int32), 0.1).sum() == 0
+
+
+def test_voxel_arrays_of_a_map_carry_its_free_space():
+    from real3d.mapping import SemanticMap
+    from real3d.models.seg3d import voxel_arrays
+    from real3d.testing.toyscene import toy_sequence
+
+    toy = toy_sequence(n_frames=3, size=(60, 80))
+    m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2)
+    for f in toy.frames:
+        m.integrate(f.replace(instances=None))
+    a = voxel_arrays(m)
+    assert a["observed_free"].dtype == bool and a["observed_free"].shape == (len(m),)
+    assert a["observed_free"].any()
+    t = encode_voxels(a, ("ternary",))
+    np.testing.assert_array_equal(t.sum(axis=1), 1)

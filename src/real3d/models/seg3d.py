@@ -17,7 +17,9 @@ Input encodings (``ENCODINGS``, chosen per preset, concatenated in order):
 ``occupancy`` 1 (always 1: where the map has a voxel), ``tsdf`` 1 (in [-1, 1], > 0 in front
 of surfaces), ``weight`` 1 (log of the TSDF observation count, scaled), ``color`` 3 (RGB,
 centred), ``evidence`` 14 (the 2D fusion's class posterior over the 13 classes, uniform
-where nothing was seen, and a seen flag). ``geometry`` is occupancy + tsdf + weight.
+where nothing was seen, and a seen flag), ``ternary`` 3 (one-hot: occupied = observed with
+TSDF <= 0; observed free = observed with TSDF > 0, or inside a coarse cell of the map's
+free-space evidence; unknown = neither). ``geometry`` is occupancy + tsdf + weight.
 
 Frames and units: voxel ``coords`` are integer indices on the map's grid (world frame, z up,
 ``voxel_size_m`` per cell); points and offsets are world metres.
@@ -46,7 +48,7 @@ _EVIDENCE_FLOOR = -10.0
 # log1p(weight) / this: about 1 at 50 observations
 _WEIGHT_SCALE = float(np.log1p(50.0))
 
-ENCODINGS = {"occupancy": 1, "tsdf": 1, "weight": 1, "color": 3, "evidence": NUM_CLASSES + 1}
+ENCODINGS = {"occupancy": 1, "tsdf": 1, "weight": 1, "color": 3, "evidence": NUM_CLASSES + 1, "ternary": 3}
 ENCODING_ALIASES = {"geometry": ("occupancy", "tsdf", "weight")}
 
 # Classes whose voxels are grouped into object instances (the scene graph's objects); the
@@ -144,7 +146,11 @@ class Seg3DConfig:
 PRESETS3D = {
     "seg3d-tiny": Seg3DConfig(name="seg3d-tiny", channels=(16, 32, 48)),
     "seg3d-small": Seg3DConfig(name="seg3d-small"),
+    "seg3d-small-ternary": Seg3DConfig(
+        name="seg3d-small-ternary", encoding=("geometry", "ternary", "color", "evidence")
+    ),
     "seg3d-geometry": Seg3DConfig(name="seg3d-geometry", encoding=("geometry",), evidence_skip=False),
+    "seg3d-ternary": Seg3DConfig(name="seg3d-ternary", encoding=("occupancy", "ternary"), evidence_skip=False),
     "seg3d-color": Seg3DConfig(name="seg3d-color", encoding=("occupancy", "color"), evidence_skip=False),
     "seg3d-geometry-color": Seg3DConfig(
         name="seg3d-geometry-color", encoding=("geometry", "color"), evidence_skip=False
@@ -164,21 +170,49 @@ def _rows(arrays: dict, name: str, n: int, cols: int | None, where: str) -> np.n
     return a
 
 
+def observed_free(coords: np.ndarray, voxel_size_m: float, free_coords: np.ndarray, free_size_m: float) -> np.ndarray:
+    """(N,) bool: the centre of voxel ``coords`` (N, 3) int (edge ``voxel_size_m``) lies in
+    one of the coarse cells ``free_coords`` (M, 3) int (edge ``free_size_m``) observed free."""
+    coords = np.asarray(coords)
+    free_coords = np.asarray(free_coords)
+    if len(coords) == 0 or len(free_coords) == 0:
+        return np.zeros(len(coords), bool)
+    cell = np.floor((coords.astype(np.float64) + 0.5) * (voxel_size_m / free_size_m)).astype(np.int64)
+    lo = np.minimum(cell.min(axis=0), free_coords.min(axis=0))
+    span = np.maximum(cell.max(axis=0), free_coords.max(axis=0)) - lo + 1
+
+    def key(c):
+        c = np.asarray(c, np.int64) - lo
+        return (c[:, 0] * span[1] + c[:, 1]) * span[2] + c[:, 2]
+
+    return np.isin(key(cell), key(free_coords))
+
+
 def voxel_arrays(source) -> dict[str, np.ndarray]:
     """The per-voxel arrays a ``Seg3DNet`` reads, from a ``SemanticMap`` (its
     ``voxel_arrays``, void evidence column dropped) or a ``MapSample``: coords (N, 3) int,
-    tsdf, weight, color (N, 3) 0..255, log_evidence (N, 13), class_weight (N,), and
-    ``points`` (N, 3) world metres when the source has them."""
+    tsdf, weight, color (N, 3) 0..255, log_evidence (N, 13), class_weight (N,),
+    observed_free (N,) bool (``observed_free`` of the map's free cells), and ``points``
+    (N, 3) world metres when the source has them."""
     if hasattr(source, "voxel_arrays") and hasattr(source, "semantic_points"):
         a = source.voxel_arrays()
         out = {k: a[k] for k in ("coords", "tsdf", "weight", "color", "class_weight")}
         out["log_evidence"] = a["log_evidence"][:, 1:]
+        if hasattr(source, "free_cells"):
+            xyz, size = source.free_cells()
+            free = np.floor(xyz / size).astype(np.int64) if len(xyz) else np.zeros((0, 3), np.int64)
+            out["observed_free"] = observed_free(out["coords"], source.voxel_size_m, free, size)
         return out
     if all(hasattr(source, k) for k in ("coords", "tsdf", "log_evidence", "points")):
-        return {
+        out = {
             k: getattr(source, k)
             for k in ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points")
         }
+        if hasattr(source, "free_coords"):
+            out["observed_free"] = observed_free(
+                source.coords, source.voxel_size_m, source.free_coords, source.free_voxel_size_m
+            )
+        return out
     if isinstance(source, dict):
         return source
     raise InputError(f"expected a SemanticMap, a MapSample or a dict of voxel arrays, got {type(source).__name__}")
@@ -209,6 +243,13 @@ def encode_voxels(arrays: dict, encoding) -> np.ndarray:
             post = e / e.sum(axis=1, keepdims=True)
             post[~seen] = 1.0 / NUM_CLASSES
             parts.append(np.concatenate((post, seen[:, None].astype(np.float32)), axis=1))
+        elif name == "ternary":
+            seen = _rows(arrays, "weight", n, None, where) > 0
+            front = _rows(arrays, "tsdf", n, None, where) > 0
+            free_cell = _rows(arrays, "observed_free", n, None, where).astype(bool)
+            occ = seen & ~front
+            free = ~occ & ((seen & front) | free_cell)
+            parts.append(np.stack((occ, free, ~(occ | free)), axis=1).astype(np.float32))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from real3d.core.errors import ConfigError, InputError
 from real3d.eval.metrics import confusion_matrix, metrics_from_confusion
-from real3d.models.seg3d import NUM_CLASSES, THING_CLASSES, Seg3DNet, create_seg3d, save_seg3d
+from real3d.models.seg3d import NUM_CLASSES, THING_CLASSES, Seg3DNet, create_seg3d, observed_free, save_seg3d
 from real3d.train.map_data import MapSample
 
 
@@ -116,6 +116,9 @@ def instance_centres(sample: MapSample) -> np.ndarray:
 
 def _prepared(sample: MapSample) -> dict:
     return {
+        "observed_free": observed_free(
+            sample.coords, sample.voxel_size_m, sample.free_coords, sample.free_voxel_size_m
+        ),
         "coords": sample.coords.astype(np.int64),
         "tsdf": sample.tsdf,
         "weight": sample.weight,
@@ -129,7 +132,18 @@ def _prepared(sample: MapSample) -> dict:
     }
 
 
-_ROW_KEYS = ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points", "labels", "offsets")
+_ROW_KEYS = (
+    "coords",
+    "tsdf",
+    "weight",
+    "color",
+    "log_evidence",
+    "class_weight",
+    "observed_free",
+    "points",
+    "labels",
+    "offsets",
+)
 
 
 def augment_crop(d: dict, crop_m: float, rng: np.random.Generator, min_labelled: int = 200) -> dict:
