@@ -19,6 +19,7 @@ from real3d.models.seg3d import (
     load_seg3d,
     observed_free,
     save_seg3d,
+    widen_encoding,
     with_encoding,
 )
 
@@ -232,3 +233,16 @@ def test_voxel_arrays_of_a_map_carry_its_free_space():
     assert a["observed_free"].any()
     t = encode_voxels(a, ("ternary",))
     np.testing.assert_array_equal(t.sum(axis=1), 1)
+
+
+def test_widen_encoding_adds_inputs_that_start_at_zero():
+    torch.manual_seed(0)
+    net = Seg3DNet(PRESETS3D["seg3d-tiny"]).eval()
+    with torch.no_grad():  # a non-trivial head, so the outputs depend on the weights
+        net.backbone.head.weight.normal_()
+    wide = widen_encoding(net, ("geometry", "ternary", "color", "evidence"))
+    assert wide.config.in_channels == net.config.in_channels + ENCODINGS["ternary"]
+    a = _arrays()
+    np.testing.assert_allclose(wide.predict(a).probs, net.predict(a).probs, atol=1e-6)
+    with pytest.raises(ConfigError, match="lacks"):
+        widen_encoding(net, ("geometry", "ternary"))

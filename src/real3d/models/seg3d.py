@@ -584,3 +584,36 @@ def with_encoding(config: Seg3DConfig, encoding, name: str | None = None) -> Seg
     return replace(
         config, encoding=enc, evidence_skip=config.evidence_skip and "evidence" in enc, name=name or config.name
     )
+
+
+def widen_encoding(net: Seg3DNet, encoding, name: str | None = None) -> Seg3DNet:
+    """A new ``Seg3DNet`` reading ``encoding`` that starts as ``net``: every weight is
+    copied, and the first convolution's weights for input groups that ``net`` does not
+    read are zero, so the new network gives ``net``'s outputs until trained (a fine-tune
+    that adds an input, e.g. ``ternary``). Every group of ``net``'s encoding must be in
+    ``encoding``; raises ConfigError otherwise."""
+    new_cfg = with_encoding(net.config, encoding, name=name)
+    missing = [g for g in net.config.encoding if g not in new_cfg.encoding]
+    if missing:
+        raise ConfigError(f"widen_encoding: {new_cfg.encoding} lacks the groups {missing} that {net.name} reads")
+
+    def offsets(enc):
+        out, at = {}, 0
+        for g in enc:
+            out[g] = (at, at + ENCODINGS[g])
+            at += ENCODINGS[g]
+        return out
+
+    old_at, new_at = offsets(net.config.encoding), offsets(new_cfg.encoding)
+    wide = Seg3DNet(new_cfg)
+    state = net.state_dict()
+    key = "backbone.stem.0.conv.weight"  # (kernel volume, in_channels, out_channels)
+    w_old = state[key]
+    w_new = torch.zeros(w_old.shape[0], new_cfg.in_channels, w_old.shape[2], dtype=w_old.dtype)
+    for g, (a, b) in old_at.items():
+        c, d = new_at[g]
+        w_new[:, c:d] = w_old[:, a:b]
+    state = dict(state)
+    state[key] = w_new
+    wide.load_state_dict(state)
+    return wide.train(net.training)
