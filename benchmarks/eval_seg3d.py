@@ -10,9 +10,10 @@ with default settings, side by side:
             each graph update);
   labels_only, instances_only: the refiner's labels without its instances, and its
             instances on the fusion's labels (what each half changes);
-  fusion_islands: the fusion's labels with small single-class islands relabelled
-            (``clean_islands``, the refiner's ``min_island_voxels``) and no network: what
-            that clean-up alone gives;
+  refined_islands: the refiner with ``min_island_voxels=--min-island`` (small
+            single-class islands of its labels relabelled, ``clean_islands``; opt-in);
+  fusion_islands: the fusion's labels with the same clean-up and no network: what the
+            clean-up alone gives;
   gt:       ground-truth labels and 2D instance segments fused (an upper bound no robot
             has: named as such).
 Scores: map semantic accuracy and mIoU of surface voxels against the labelled mesh
@@ -51,7 +52,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("out/eval_seg3d"))
     ap.add_argument("--samples", type=Path, default=None, help="score MapSample files in this folder instead")
-    ap.add_argument("--min-island", type=int, default=10, help="island clean-up size for --samples")
+    ap.add_argument("--min-island", type=int, default=10, help="island clean-up size (voxels) of the clean-up rows")
     args = ap.parse_args()
     if args.samples is not None:
         return breakdown(args)
@@ -84,13 +85,14 @@ def main() -> None:
             sp = semantic_map.semantic_points()
             coords = semantic_map.voxel_arrays()["coords"]
             labels = labels.copy()
-            labels[sp.rows] = clean_islands(coords[sp.rows], labels[sp.rows], refiner.min_island_voxels)
+            labels[sp.rows] = clean_islands(coords[sp.rows], labels[sp.rows], args.min_island)
             semantic_map.set_refinement(MapRefinement(labels, conf, None, semantic_map.version, "islands"))
 
     variants = {
         "refined": refiner,
         "labels_only": MapRefiner(refiner.net, instances=False),
         "instances_only": MapRefiner(refiner.net, labels=False),
+        "refined_islands": MapRefiner(refiner.net, min_island_voxels=args.min_island),
         "fusion_islands": IslandsOnly(),
     }
     print(describe_machine())
@@ -102,7 +104,9 @@ def main() -> None:
         ref_pts = observed_surface_points(seq.frames)
         visible = visible_instances(seq.frames)
         row = {"seed": seed}
-        runs = ["fusion", "refined", "labels_only", "instances_only", "fusion_islands"] + ([] if args.no_gt else ["gt"])
+        runs = ["fusion", "refined", "labels_only", "instances_only", "refined_islands", "fusion_islands"] + (
+            [] if args.no_gt else ["gt"]
+        )
         pipe = None
         for name in runs:
             refine_ms = 0.0
@@ -146,7 +150,7 @@ def main() -> None:
     print("| run | semantic acc | mIoU | F1@0.25 pooled (TP / pred / gt) | F1@0.25 mean | F1@0.5 mean |")
     print("|---|---|---|---|---|---|")
     summary = {}
-    for k in ("fusion", "fusion_islands", "refined", "labels_only", "instances_only", "gt"):
+    for k in ("fusion", "fusion_islands", "refined", "refined_islands", "labels_only", "instances_only", "gt"):
         if k not in rows[0]:
             continue
         tp = sum(r[k]["tp"] for r in rows)
@@ -162,7 +166,8 @@ def main() -> None:
             "refined": f"2D fusion + {refiner.name}",
             "labels_only": f"2D fusion + {refiner.name} labels only (no 3D instances)",
             "instances_only": f"2D fusion labels + {refiner.name} instances only",
-            "fusion_islands": f"2D fusion + island clean-up ({refiner.min_island_voxels} voxels), no network",
+            "fusion_islands": f"2D fusion + island clean-up ({args.min_island} voxels), no network",
+            "refined_islands": f"2D fusion + {refiner.name} + island clean-up ({args.min_island} voxels)",
         }[k]
         print(
             f"| {label} | {s['acc']:.3f} | {s['miou']:.3f} | {pooled:.3f} ({tp} / {pred} / {gt}) | "
