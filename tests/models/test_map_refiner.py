@@ -7,7 +7,7 @@ import torch
 from real3d.core.errors import ConfigError, InputError
 from real3d.mapping import SemanticMap
 from real3d.models.map_refiner import MapRefiner
-from real3d.models.seg3d import create_seg3d
+from real3d.models.seg3d import clean_islands, create_seg3d
 from real3d.testing.toyscene import toy_sequence
 
 
@@ -127,3 +127,20 @@ def test_incremental_refinement_reruns_changed_blocks_and_stays_close_to_a_whole
     other = _fused(toy.frames[:3])
     inc.refine(other)
     assert inc.last_rows_run == len(other)
+
+
+def test_refiner_relabels_small_islands_of_its_labels(toy):
+    m = _fused(toy.frames)
+    net = create_seg3d("seg3d-default")
+    raw = MapRefiner(net, min_island_voxels=0, incremental=False).refine(m)
+    clean = MapRefiner(net, min_island_voxels=40, incremental=False).refine(m)
+    sp = m.semantic_points()
+    coords = m.voxel_arrays()["coords"]
+    want = raw.labels.copy()
+    want[sp.rows] = clean_islands(coords[sp.rows], raw.labels[sp.rows], 40)
+    np.testing.assert_array_equal(clean.labels, want)
+    assert (clean.labels != raw.labels).any()  # the toy map has islands to clean
+    moved = clean.labels != raw.labels
+    assert ((clean.confidence[moved] >= 0) & (clean.confidence[moved] <= 1)).all()
+    with pytest.raises(InputError, match="min_island_voxels"):
+        MapRefiner(net, min_island_voxels=-1)

@@ -11,12 +11,15 @@ from real3d.models.seg3d import (
     PRESETS3D,
     Seg3DConfig,
     Seg3DNet,
+    clean_islands,
     cluster_instances,
     create_seg3d,
     encode_voxels,
     evidence_prior,
     load_seg3d,
+    observed_free,
     save_seg3d,
+    widen_encoding,
     with_encoding,
 )
 
@@ -35,6 +38,7 @@ def _arrays(n=300, seed=0):
         "color": rng.uniform(0, 255, (n, 3)).astype(np.float32),
         "log_evidence": ev - ev.max(axis=1, keepdims=True),
         "class_weight": cw,
+        "observed_free": rng.random(n) < 0.3,
     }
 
 
@@ -164,3 +168,81 @@ def test_adjacent_grouping_splits_touching_objects_where_their_centres_differ():
     assert len(np.unique(one)) == 1
     with pytest.raises(InputError):
         cluster_instances(pts, off, lab, adjacency_m=0.0)
+
+
+def test_clean_islands_gives_small_islands_their_neighbours_class():
+    # an 8 x 8 floor of class 5 with a 2-voxel speck of class 3, a 12-voxel patch of class 9,
+    # an unlabelled voxel, and a lone voxel of class 7 far away (no neighbour to take from)
+    cells = np.stack(np.meshgrid(np.arange(8), np.arange(8), [0], indexing="ij"), -1).reshape(-1, 3)
+    coords = np.concatenate((cells, [[20, 20, 20]])).astype(np.int32)
+    labels = np.full(len(coords), 5, np.uint8)
+    xy = coords[:, :2]
+    speck = (xy[:, 0] == 2) & np.isin(xy[:, 1], (2, 3))
+    patch = (xy[:, 0] >= 5) & (xy[:, 1] >= 4) & (coords[:, 2] == 0)  # 3 x 4 = 12 voxels
+    labels[speck], labels[patch], labels[-1] = 3, 9, 7
+    labels[0] = 0
+    out = clean_islands(coords, labels, 10)
+    assert out.dtype == labels.dtype and out is not labels
+    assert (out[speck] == 5).all()  # speck -> the floor around it
+    assert (out[patch] == 9).all()  # 12 >= 10 voxels: kept
+    assert out[-1] == 7 and out[0] == 0  # no neighbour to vote: kept; unlabelled stays 0
+    np.testing.assert_array_equal(clean_islands(coords, labels, 0), labels)
+    assert (clean_islands(coords, labels, 13)[patch] == 5).all()
+    with pytest.raises(InputError, match="min_voxels"):
+        clean_islands(coords, labels, -1)
+    with pytest.raises(InputError, match="coords"):
+        clean_islands(coords[:, :2], labels, 10)
+    with pytest.raises(InputError, match="labels"):
+        clean_islands(coords, labels[:-1], 10)
+
+
+def test_ternary_encoding_marks_occupied_free_and_unknown_voxels():
+    a = {
+        "coords": np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0]], np.int32),
+        "tsdf": np.array([-0.5, 0.0, 0.7, 0.0, -0.2], np.float32),
+        "weight": np.array([3, 2, 5, 0, 0], np.float32),
+        "observed_free": np.array([False, True, False, True, False]),
+    }
+    t = encode_voxels(a, ("ternary",))
+    # occupied (seen, tsdf <= 0) even inside a free cell; free (seen in front, or an unseen
+    # voxel in a free cell); unknown (unseen, no free-space evidence)
+    np.testing.assert_array_equal(t, [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(InputError, match="observed_free"):
+        encode_voxels({k: v for k, v in a.items() if k != "observed_free"}, ("ternary",))
+
+
+def test_observed_free_looks_voxels_up_in_the_coarse_free_cells():
+    coords = np.array([[0, 0, 0], [1, 1, 1], [2, 0, 0], [-1, 0, 0], [5, 5, 5]], np.int32)
+    # 0.05 m voxels, 0.1 m free cells: voxels 0, 1 -> cell 0, voxel 2 -> cell 1, voxel -1 -> cell -1
+    free = np.array([[0, 0, 0], [-1, 0, 0]], np.int32)
+    np.testing.assert_array_equal(observed_free(coords, 0.05, free, 0.1), [True, True, False, True, False])
+    assert observed_free(coords, 0.05, np.zeros((0, 3), np.int32), 0.1).sum() == 0
+
+
+def test_voxel_arrays_of_a_map_carry_its_free_space():
+    from real3d.mapping import SemanticMap
+    from real3d.models.seg3d import voxel_arrays
+    from real3d.testing.toyscene import toy_sequence
+
+    toy = toy_sequence(n_frames=3, size=(60, 80))
+    m = SemanticMap(voxel_size_m=0.05, truncation_m=0.15, pixel_stride=2)
+    for f in toy.frames:
+        m.integrate(f.replace(instances=None))
+    a = voxel_arrays(m)
+    assert a["observed_free"].dtype == bool and a["observed_free"].shape == (len(m),)
+    assert a["observed_free"].any()
+    t = encode_voxels(a, ("ternary",))
+    np.testing.assert_array_equal(t.sum(axis=1), 1)
+
+
+def test_widen_encoding_adds_inputs_that_start_at_zero():
+    torch.manual_seed(0)
+    net = Seg3DNet(PRESETS3D["seg3d-tiny"]).eval()
+    with torch.no_grad():  # a non-trivial head, so the outputs depend on the weights
+        net.backbone.head.weight.normal_()
+    wide = widen_encoding(net, ("geometry", "ternary", "color", "evidence"))
+    assert wide.config.in_channels == net.config.in_channels + ENCODINGS["ternary"]
+    a = _arrays()
+    np.testing.assert_allclose(wide.predict(a).probs, net.predict(a).probs, atol=1e-6)
+    with pytest.raises(ConfigError, match="lacks"):
+        widen_encoding(net, ("geometry", "ternary"))

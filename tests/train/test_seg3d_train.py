@@ -8,11 +8,12 @@ import torch
 from typer.testing import CliRunner
 
 from real3d.cli.main import app
-from real3d.core.errors import InputError
+from real3d.core.errors import ConfigError, InputError
 from real3d.models.seg3d import THING_CLASSES, create_seg3d, load_seg3d
 from real3d.testing.toyscene import toy_sequence
 from real3d.train.map_data import fuse_frames, sample_from_map
 from real3d.train.seg3d import (
+    Seg3DTrainConfig,
     _prepared,
     augment_crop,
     class_weights,
@@ -142,3 +143,32 @@ def test_cli_trains_and_evaluates(samples, tmp_path):
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["samples"] == 2
     r = CliRunner().invoke(app, ["eval", "seg3d", "--model", str(out), "--data", str(tmp_path / "none")])
     assert r.exit_code != 0 and "MapSample" in str(r.exception) + r.output
+
+
+def test_cli_widens_a_model_to_the_ternary_encoding(samples, tmp_path):
+    base = tmp_path / "base.safetensors"
+    wide = tmp_path / "wide.safetensors"
+    common = ["--data", str(samples), "--steps", "1", "--crop", "2", "--threads", "1", "--ckpt-every", "0"]
+    r = CliRunner().invoke(app, ["train", "seg3d", *common, "--model", "seg3d-tiny", "--out", str(base)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "seg3d",
+            *common,
+            "--model",
+            str(base),
+            "--out",
+            str(wide),
+            "--encoding",
+            "geometry,ternary,color,evidence",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    net = load_seg3d(wide)
+    assert net.config.encoding == ("occupancy", "tsdf", "weight", "ternary", "color", "evidence")
+    card = json.loads(wide.with_suffix(".json").read_text())
+    assert "--encoding geometry,ternary,color,evidence" in card["command"]
+    with pytest.raises(ConfigError, match="unknown 3D input encoding"):
+        Seg3DTrainConfig(encoding=("normals",))

@@ -290,6 +290,12 @@ def seg3d(
     seed: int = typer.Option(0, "--seed", help="Seed of init, crops and augmentation."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
     ckpt_every: int = typer.Option(250, "--ckpt-every", help="Steps between checkpoints written to --out (0 = none)."),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Comma list of input groups to widen --model to first (added groups start at zero), e.g. "
+        "geometry,ternary,color,evidence.",
+    ),
 ) -> None:
     """Train the 3D segmentation network (``real3d.models.seg3d``) on fused maps; the card
     records the command, the data and, with --val, the fusion-vs-network scores."""
@@ -309,6 +315,7 @@ def seg3d(
         offset_weight=offset_weight,
         seed=seed,
         checkpoint_every=ckpt_every,
+        encoding=None if encoding is None else tuple(e.strip() for e in encoding.split(",") if e.strip()),
     )
     if threads:
         torch.set_num_threads(threads)
@@ -336,6 +343,7 @@ def seg3d(
             str(seed),
             "--threads",
             str(threads),
+            *(["--encoding", encoding] if encoding else []),
         ]
     )
     card = train_seg3d(data, out, cfg, val_dir=val, log=lambda m: typer.echo(m), command=command)

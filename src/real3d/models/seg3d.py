@@ -17,7 +17,9 @@ Input encodings (``ENCODINGS``, chosen per preset, concatenated in order):
 ``occupancy`` 1 (always 1: where the map has a voxel), ``tsdf`` 1 (in [-1, 1], > 0 in front
 of surfaces), ``weight`` 1 (log of the TSDF observation count, scaled), ``color`` 3 (RGB,
 centred), ``evidence`` 14 (the 2D fusion's class posterior over the 13 classes, uniform
-where nothing was seen, and a seen flag). ``geometry`` is occupancy + tsdf + weight.
+where nothing was seen, and a seen flag), ``ternary`` 3 (one-hot: occupied = observed with
+TSDF <= 0; observed free = observed with TSDF > 0, or inside a coarse cell of the map's
+free-space evidence; unknown = neither). ``geometry`` is occupancy + tsdf + weight.
 
 Frames and units: voxel ``coords`` are integer indices on the map's grid (world frame, z up,
 ``voxel_size_m`` per cell); points and offsets are world metres.
@@ -46,7 +48,7 @@ _EVIDENCE_FLOOR = -10.0
 # log1p(weight) / this: about 1 at 50 observations
 _WEIGHT_SCALE = float(np.log1p(50.0))
 
-ENCODINGS = {"occupancy": 1, "tsdf": 1, "weight": 1, "color": 3, "evidence": NUM_CLASSES + 1}
+ENCODINGS = {"occupancy": 1, "tsdf": 1, "weight": 1, "color": 3, "evidence": NUM_CLASSES + 1, "ternary": 3}
 ENCODING_ALIASES = {"geometry": ("occupancy", "tsdf", "weight")}
 
 # Classes whose voxels are grouped into object instances (the scene graph's objects); the
@@ -144,7 +146,11 @@ class Seg3DConfig:
 PRESETS3D = {
     "seg3d-tiny": Seg3DConfig(name="seg3d-tiny", channels=(16, 32, 48)),
     "seg3d-small": Seg3DConfig(name="seg3d-small"),
+    "seg3d-small-ternary": Seg3DConfig(
+        name="seg3d-small-ternary", encoding=("geometry", "ternary", "color", "evidence")
+    ),
     "seg3d-geometry": Seg3DConfig(name="seg3d-geometry", encoding=("geometry",), evidence_skip=False),
+    "seg3d-ternary": Seg3DConfig(name="seg3d-ternary", encoding=("occupancy", "ternary"), evidence_skip=False),
     "seg3d-color": Seg3DConfig(name="seg3d-color", encoding=("occupancy", "color"), evidence_skip=False),
     "seg3d-geometry-color": Seg3DConfig(
         name="seg3d-geometry-color", encoding=("geometry", "color"), evidence_skip=False
@@ -164,21 +170,49 @@ def _rows(arrays: dict, name: str, n: int, cols: int | None, where: str) -> np.n
     return a
 
 
+def observed_free(coords: np.ndarray, voxel_size_m: float, free_coords: np.ndarray, free_size_m: float) -> np.ndarray:
+    """(N,) bool: the centre of voxel ``coords`` (N, 3) int (edge ``voxel_size_m``) lies in
+    one of the coarse cells ``free_coords`` (M, 3) int (edge ``free_size_m``) observed free."""
+    coords = np.asarray(coords)
+    free_coords = np.asarray(free_coords)
+    if len(coords) == 0 or len(free_coords) == 0:
+        return np.zeros(len(coords), bool)
+    cell = np.floor((coords.astype(np.float64) + 0.5) * (voxel_size_m / free_size_m)).astype(np.int64)
+    lo = np.minimum(cell.min(axis=0), free_coords.min(axis=0))
+    span = np.maximum(cell.max(axis=0), free_coords.max(axis=0)) - lo + 1
+
+    def key(c):
+        c = np.asarray(c, np.int64) - lo
+        return (c[:, 0] * span[1] + c[:, 1]) * span[2] + c[:, 2]
+
+    return np.isin(key(cell), key(free_coords))
+
+
 def voxel_arrays(source) -> dict[str, np.ndarray]:
     """The per-voxel arrays a ``Seg3DNet`` reads, from a ``SemanticMap`` (its
     ``voxel_arrays``, void evidence column dropped) or a ``MapSample``: coords (N, 3) int,
-    tsdf, weight, color (N, 3) 0..255, log_evidence (N, 13), class_weight (N,), and
-    ``points`` (N, 3) world metres when the source has them."""
+    tsdf, weight, color (N, 3) 0..255, log_evidence (N, 13), class_weight (N,),
+    observed_free (N,) bool (``observed_free`` of the map's free cells), and ``points``
+    (N, 3) world metres when the source has them."""
     if hasattr(source, "voxel_arrays") and hasattr(source, "semantic_points"):
         a = source.voxel_arrays()
         out = {k: a[k] for k in ("coords", "tsdf", "weight", "color", "class_weight")}
         out["log_evidence"] = a["log_evidence"][:, 1:]
+        if hasattr(source, "free_cells"):
+            xyz, size = source.free_cells()
+            free = np.floor(xyz / size).astype(np.int64) if len(xyz) else np.zeros((0, 3), np.int64)
+            out["observed_free"] = observed_free(out["coords"], source.voxel_size_m, free, size)
         return out
     if all(hasattr(source, k) for k in ("coords", "tsdf", "log_evidence", "points")):
-        return {
+        out = {
             k: getattr(source, k)
             for k in ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points")
         }
+        if hasattr(source, "free_coords"):
+            out["observed_free"] = observed_free(
+                source.coords, source.voxel_size_m, source.free_coords, source.free_voxel_size_m
+            )
+        return out
     if isinstance(source, dict):
         return source
     raise InputError(f"expected a SemanticMap, a MapSample or a dict of voxel arrays, got {type(source).__name__}")
@@ -209,6 +243,13 @@ def encode_voxels(arrays: dict, encoding) -> np.ndarray:
             post = e / e.sum(axis=1, keepdims=True)
             post[~seen] = 1.0 / NUM_CLASSES
             parts.append(np.concatenate((post, seen[:, None].astype(np.float32)), axis=1))
+        elif name == "ternary":
+            seen = _rows(arrays, "weight", n, None, where) > 0
+            front = _rows(arrays, "tsdf", n, None, where) > 0
+            free_cell = _rows(arrays, "observed_free", n, None, where).astype(bool)
+            occ = seen & ~front
+            free = ~occ & ((seen & front) | free_cell)
+            parts.append(np.stack((occ, free, ~(occ | free)), axis=1).astype(np.float32))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
@@ -400,6 +441,63 @@ def cluster_instances(
     return out
 
 
+def clean_islands(coords: np.ndarray, labels: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Relabel small islands: connected groups (26-neighbourhood on the voxel grid) of one
+    class with fewer than ``min_voxels`` voxels take the class most of their neighbours of
+    other classes have (an island with no such neighbour keeps its class).
+
+    A map's per-home mIoU counts a class predicted on a handful of scattered voxels as a
+    whole class at IoU 0; such specks are almost always label noise of the fusion or the
+    network, not objects.
+
+    Args:
+        coords: (N, 3) int voxel indices (unique).
+        labels: (N,) int class ids; 0 (unlabelled) voxels are neither islands nor neighbours.
+        min_voxels: islands smaller than this are relabelled (0 or 1: nothing changes).
+
+    Returns:
+        (N,) labels, same dtype, a new array.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    coords = np.asarray(coords)
+    labels = np.asarray(labels)
+    n = coords.shape[0]
+    if coords.ndim != 2 or coords.shape[1] != 3 or coords.dtype.kind not in "iu" or labels.shape != (n,):
+        raise InputError(
+            f"clean_islands: expected coords (N, 3) int and labels (N,), got {describe_array(coords)}, "
+            f"{describe_array(labels)}"
+        )
+    if isinstance(min_voxels, bool) or not isinstance(min_voxels, (int, np.integer)) or min_voxels < 0:
+        raise InputError(f"clean_islands: min_voxels must be an integer >= 0, got {min_voxels!r}")
+    out = labels.copy()
+    rows = np.flatnonzero(labels > 0)
+    if min_voxels <= 1 or rows.size < 2:
+        return out
+    lab = labels[rows].astype(np.int64)
+    pairs = cKDTree(coords[rows].astype(np.float64)).query_pairs(1.8, output_type="ndarray")  # 26 neighbours
+    same = lab[pairs[:, 0]] == lab[pairs[:, 1]]
+    p = pairs[same]
+    graph = coo_matrix((np.ones(len(p), np.int8), (p[:, 0], p[:, 1])), shape=(rows.size, rows.size))
+    _, comp = connected_components(graph, directed=False)
+    small = np.bincount(comp)[comp] < min_voxels
+    if not small.any():
+        return out
+    # votes of each small island's neighbours that are not in small islands themselves
+    x = pairs[~same]
+    a, b = np.concatenate((x[:, 0], x[:, 1])), np.concatenate((x[:, 1], x[:, 0]))
+    k = small[a] & ~small[b]
+    nc = int(lab.max()) + 1
+    votes = np.bincount(comp[a[k]] * nc + lab[b[k]], minlength=(int(comp.max()) + 1) * nc).reshape(-1, nc)
+    fix = small & (votes.sum(axis=1) > 0)[comp]
+    new = lab.copy()
+    new[fix] = votes.argmax(axis=1)[comp[fix]]
+    out[rows] = new.astype(labels.dtype)
+    return out
+
+
 # ---------------------------------------------------------------------------- weights
 def save_seg3d(net: Seg3DNet, path: str | os.PathLike, card: dict | None = None) -> Path:
     """Write ``net`` to ``path`` (.safetensors) and its card to ``path.with_suffix('.json')``
@@ -486,3 +584,36 @@ def with_encoding(config: Seg3DConfig, encoding, name: str | None = None) -> Seg
     return replace(
         config, encoding=enc, evidence_skip=config.evidence_skip and "evidence" in enc, name=name or config.name
     )
+
+
+def widen_encoding(net: Seg3DNet, encoding, name: str | None = None) -> Seg3DNet:
+    """A new ``Seg3DNet`` reading ``encoding`` that starts as ``net``: every weight is
+    copied, and the first convolution's weights for input groups that ``net`` does not
+    read are zero, so the new network gives ``net``'s outputs until trained (a fine-tune
+    that adds an input, e.g. ``ternary``). Every group of ``net``'s encoding must be in
+    ``encoding``; raises ConfigError otherwise."""
+    new_cfg = with_encoding(net.config, encoding, name=name)
+    missing = [g for g in net.config.encoding if g not in new_cfg.encoding]
+    if missing:
+        raise ConfigError(f"widen_encoding: {new_cfg.encoding} lacks the groups {missing} that {net.name} reads")
+
+    def offsets(enc):
+        out, at = {}, 0
+        for g in enc:
+            out[g] = (at, at + ENCODINGS[g])
+            at += ENCODINGS[g]
+        return out
+
+    old_at, new_at = offsets(net.config.encoding), offsets(new_cfg.encoding)
+    wide = Seg3DNet(new_cfg)
+    state = net.state_dict()
+    key = "backbone.stem.0.conv.weight"  # (kernel volume, in_channels, out_channels)
+    w_old = state[key]
+    w_new = torch.zeros(w_old.shape[0], new_cfg.in_channels, w_old.shape[2], dtype=w_old.dtype)
+    for g, (a, b) in old_at.items():
+        c, d = new_at[g]
+        w_new[:, c:d] = w_old[:, a:b]
+    state = dict(state)
+    state[key] = w_new
+    wide.load_state_dict(state)
+    return wide.train(net.training)

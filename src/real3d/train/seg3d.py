@@ -26,7 +26,16 @@ import torch
 
 from real3d.core.errors import ConfigError, InputError
 from real3d.eval.metrics import confusion_matrix, metrics_from_confusion
-from real3d.models.seg3d import NUM_CLASSES, THING_CLASSES, Seg3DNet, create_seg3d, save_seg3d
+from real3d.models.seg3d import (
+    NUM_CLASSES,
+    THING_CLASSES,
+    Seg3DNet,
+    create_seg3d,
+    expand_encoding,
+    observed_free,
+    save_seg3d,
+    widen_encoding,
+)
 from real3d.train.map_data import MapSample
 
 
@@ -48,6 +57,8 @@ class Seg3DTrainConfig:
             each class's voxel frequency, mean 1).
         checkpoint_every: steps between checkpoints written to the output path (0: none);
             each replaces the last, so a stopped run leaves its latest weights.
+        encoding: None, or input groups to widen ``model`` to before training
+            (``widen_encoding``: the added groups start with zero weights).
     """
 
     model: str = "seg3d-small"
@@ -62,8 +73,11 @@ class Seg3DTrainConfig:
     log_every: int = 25
     checkpoint_every: int = 0
     class_weighting: str = "none"
+    encoding: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.encoding is not None:
+            object.__setattr__(self, "encoding", expand_encoding(self.encoding))
         if self.class_weighting not in ("none", "sqrt"):
             raise ConfigError(f"Seg3DTrainConfig.class_weighting: expected none or sqrt, got {self.class_weighting!r}")
         for name, low in (
@@ -116,6 +130,9 @@ def instance_centres(sample: MapSample) -> np.ndarray:
 
 def _prepared(sample: MapSample) -> dict:
     return {
+        "observed_free": observed_free(
+            sample.coords, sample.voxel_size_m, sample.free_coords, sample.free_voxel_size_m
+        ),
         "coords": sample.coords.astype(np.int64),
         "tsdf": sample.tsdf,
         "weight": sample.weight,
@@ -129,7 +146,18 @@ def _prepared(sample: MapSample) -> dict:
     }
 
 
-_ROW_KEYS = ("coords", "tsdf", "weight", "color", "log_evidence", "class_weight", "points", "labels", "offsets")
+_ROW_KEYS = (
+    "coords",
+    "tsdf",
+    "weight",
+    "color",
+    "log_evidence",
+    "class_weight",
+    "observed_free",
+    "points",
+    "labels",
+    "offsets",
+)
 
 
 def augment_crop(d: dict, crop_m: float, rng: np.random.Generator, min_labelled: int = 200) -> dict:
@@ -216,6 +244,8 @@ def train_seg3d(
         f"loaded {len(data)} samples ({sum(len(d['labels']) for d in data)} voxels) in {time.perf_counter() - t0:.0f} s"
     )
     net = create_seg3d(cfg.model)
+    if cfg.encoding is not None and cfg.encoding != net.config.encoding:
+        net = widen_encoding(net, cfg.encoding, name=f"{net.name}+{'+'.join(cfg.encoding)}")
     net.train()
     weights = torch.from_numpy(class_weights(data)) if cfg.class_weighting == "sqrt" else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
