@@ -66,7 +66,16 @@ def register_depth(
     z = d[v, u].astype(np.float64)
     x = (u - depth_K.cx) / depth_K.fx * z
     y = (v - depth_K.cy) / depth_K.fy * z
-    R, t = T[:3, :3], T[:3, 3]
+    out = zbuffer_to_color(x, y, z, T[:3, :3], T[:3, 3], color_K)
+    return _fill_gaps(out) if fill_gaps else out
+
+
+def zbuffer_to_color(x, y, z, R, t, color_K: Intrinsics) -> np.ndarray:
+    """Depth-camera points (x, y, z) ((N,) arrays, metres) moved by p_color = R p + t
+    ((3, 3), (3,)) and projected into the colour camera, nearest point per pixel:
+    (color_K.height, color_K.width) float32 z-depth, 0 where no point lands. Arithmetic in
+    the inputs' dtype (points behind the camera or outside the image are dropped)."""
+    # p_color = R p_depth + t, written out: a (3, N) matmul is slower on small machines.
     qx = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + t[0]
     qy = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + t[1]
     qz = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + t[2]
@@ -78,14 +87,14 @@ def register_depth(
     idx = vc[inside] * color_K.width + uc[inside]
     zc = qz[inside].astype(np.float32)
     # z-buffer: sort by pixel, then depth, and keep the first (nearest) entry per pixel
+    # (np.minimum.at does the same but is several times slower).
     order = np.lexsort((zc, idx))
     idx, zc = idx[order], zc[order]
     first = np.ones(idx.size, dtype=bool)
     first[1:] = idx[1:] != idx[:-1]
     out = np.zeros(color_K.height * color_K.width, np.float32)
     out[idx[first]] = zc[first]
-    out = out.reshape(color_K.height, color_K.width)
-    return _fill_gaps(out) if fill_gaps else out
+    return out.reshape(color_K.height, color_K.width)
 
 
 def _fill_gaps(depth: np.ndarray, rel_tol: float = 0.05) -> np.ndarray:

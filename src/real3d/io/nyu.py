@@ -36,6 +36,7 @@ from real3d.io.base import (
     as_format_error,
 )
 from real3d.io.codecs import decode_depth_float, decode_depth_nyu_disparity, decode_rgb, read_pgm16
+from real3d.geometry.register import zbuffer_to_color
 from real3d.io.nyu_tables import (  # noqa: F401 (nyu894_*: public here before they moved)
     nyu894_names,
     nyu894_to_40,
@@ -259,26 +260,7 @@ def register_depth_to_color(
     x, y = rx[valid] * z, ry[valid] * z
     R = np.asarray(color_R_depth, dtype=np.float32)
     t = np.asarray(color_t_depth, dtype=np.float32).reshape(3)
-    # p_color = R p_depth + t, written out: a (3, N) matmul is slower on small machines.
-    qx = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + t[0]
-    qy = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + t[1]
-    qz = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + t[2]
-    front = qz > 1e-6
-    qx, qy, qz = qx[front], qy[front], qz[front]
-    uc = np.rint(color_K.fx * qx / qz + color_K.cx).astype(np.int64)
-    vc = np.rint(color_K.fy * qy / qz + color_K.cy).astype(np.int64)
-    inside = (uc >= 0) & (uc < color_K.width) & (vc >= 0) & (vc < color_K.height)
-    idx = vc[inside] * color_K.width + uc[inside]
-    z = qz[inside]
-    # z-buffer: sort by pixel, then depth, and keep the first (nearest) entry per pixel
-    # (np.minimum.at does the same but is several times slower).
-    order = np.lexsort((z, idx))
-    idx, z = idx[order], z[order]
-    first = np.ones(idx.size, dtype=bool)
-    first[1:] = idx[1:] != idx[:-1]
-    out = np.zeros(color_K.height * color_K.width, np.float32)
-    out[idx[first]] = z[first]
-    return out.reshape(color_K.height, color_K.width)
+    return zbuffer_to_color(x, y, z, R, t, color_K)
 
 
 _RAW_NAME = re.compile(r"^([rd])-(\d+(?:\.\d+)?)-\d+\.(ppm|pgm)$")
