@@ -262,6 +262,41 @@ def evidence_prior(arrays: dict) -> np.ndarray:
     return prior.astype(np.float32)
 
 
+def sparse_batch(
+    batch: list[dict], encoding, with_prior: bool, name: str
+) -> tuple[SparseTensor, torch.Tensor | None, np.ndarray]:
+    """Encoded voxels of voxel-array dicts (batch index = position in ``batch``) as a
+    stride-1 ``SparseTensor`` sorted by key, the evidence prior in its row order (None
+    without ``with_prior``), and ``order``: tensor row r holds input row ``order[r]`` of
+    the dicts concatenated. ``name`` prefixes the errors.
+
+    Raises:
+        InputError: not a non-empty list of dicts with ``coords`` (N, 3) int, or no voxel.
+    """
+    if not isinstance(batch, (list, tuple)) or not batch:
+        raise InputError(f"{name}: expected a non-empty list of voxel-array dicts, got {batch!r:.60}")
+    coords, feats, priors = [], [], []
+    for b, arrays in enumerate(batch):
+        if not isinstance(arrays, dict) or "coords" not in arrays:
+            raise InputError(f"{name}: batch item {b}: expected a dict of voxel arrays with 'coords'")
+        c = np.asarray(arrays["coords"])
+        if c.ndim != 2 or c.shape[1] != 3 or c.dtype.kind not in "iu":
+            raise InputError(f"{name}: voxel coords expected (N, 3) int, got {describe_array(c)}")
+        coords.append(np.concatenate((np.full((len(c), 1), b, np.int64), c.astype(np.int64)), axis=1))
+        feats.append(encode_voxels(arrays, encoding))
+        if with_prior:
+            priors.append(evidence_prior(arrays))
+    allc = torch.from_numpy(np.concatenate(coords))
+    if allc.shape[0] == 0:
+        raise InputError(f"{name}: no voxel to segment")
+    check_coords(allc.to(torch.int32), name)
+    keys = pack_keys(allc)
+    order = torch.argsort(keys, stable=True)
+    x = SparseTensor(allc[order].to(torch.int32), torch.from_numpy(np.concatenate(feats))[order], _keys=keys[order])
+    prior = torch.from_numpy(np.concatenate(priors))[order] if priors else None
+    return x, prior, order.numpy()
+
+
 @dataclass
 class Seg3DOutput:
     """What ``Seg3DNet.predict`` returns for N voxels (row-aligned with the input arrays).
@@ -310,24 +345,7 @@ class Seg3DNet(nn.Module):
         without ``evidence_skip``), and ``order``: tensor row r holds input row
         ``order[r]`` of the dicts concatenated. Voxel coords must be unique per dict (a
         map's are)."""
-        coords, feats, priors = [], [], []
-        for b, arrays in enumerate(batch):
-            c = np.asarray(arrays["coords"])
-            if c.ndim != 2 or c.shape[1] != 3 or c.dtype.kind not in "iu":
-                raise InputError(f"{self.name}: voxel coords expected (N, 3) int, got {describe_array(c)}")
-            coords.append(np.concatenate((np.full((len(c), 1), b, np.int64), c.astype(np.int64)), axis=1))
-            feats.append(encode_voxels(arrays, self.config.encoding))
-            if self.evidence_scale is not None:
-                priors.append(evidence_prior(arrays))
-        allc = torch.from_numpy(np.concatenate(coords))
-        if allc.shape[0] == 0:
-            raise InputError(f"{self.name}: no voxel to segment")
-        check_coords(allc.to(torch.int32), self.name)
-        keys = pack_keys(allc)
-        order = torch.argsort(keys, stable=True)
-        x = SparseTensor(allc[order].to(torch.int32), torch.from_numpy(np.concatenate(feats))[order], _keys=keys[order])
-        prior = torch.from_numpy(np.concatenate(priors))[order] if priors else None
-        return x, prior, order.numpy()
+        return sparse_batch(batch, self.config.encoding, self.evidence_scale is not None, self.name)
 
     def forward(self, x: SparseTensor, prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x: (N, in_channels) sites; prior: (N, 13) evidence skip (``evidence_prior``) in

@@ -41,17 +41,16 @@ from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.models.seg3d import (
+    sparse_batch,
     ENCODINGS,
     NUM_CLASSES,
     Seg3DOutput,
-    encode_voxels,
-    evidence_prior,
     expand_encoding,
     voxel_arrays,
 )
 from real3d.sparse import ops
 from real3d.sparse.modules import BatchNorm, SubmanifoldConv3d
-from real3d.sparse.tensor import SparseTensor, check_coords, pack_keys
+from real3d.sparse.tensor import SparseTensor
 
 _DEFAULT_ENCODING = ("geometry", "color", "evidence")
 
@@ -113,28 +112,7 @@ class _VoxelBaseline(nn.Module):
         """As ``Seg3DNet.input_batch``: encoded voxels of voxel-array dicts (batch index =
         position) as a stride-1 ``SparseTensor``, the evidence prior in its row order (None
         without ``evidence_skip``), and ``order`` (tensor row r = input row ``order[r]``)."""
-        if not isinstance(batch, (list, tuple)) or not batch:
-            raise InputError(f"{self.name}: expected a non-empty list of voxel-array dicts, got {batch!r:.60}")
-        coords, feats, priors = [], [], []
-        for b, arrays in enumerate(batch):
-            if not isinstance(arrays, dict) or "coords" not in arrays:
-                raise InputError(f"{self.name}: batch item {b}: expected a dict of voxel arrays with 'coords'")
-            c = np.asarray(arrays["coords"])
-            if c.ndim != 2 or c.shape[1] != 3 or c.dtype.kind not in "iu":
-                raise InputError(f"{self.name}: voxel coords expected (N, 3) int, got {describe_array(c)}")
-            coords.append(np.concatenate((np.full((len(c), 1), b, np.int64), c.astype(np.int64)), axis=1))
-            feats.append(encode_voxels(arrays, self.config.encoding))
-            if self.config.evidence_skip:
-                priors.append(evidence_prior(arrays))
-        allc = torch.from_numpy(np.concatenate(coords))
-        if allc.shape[0] == 0:
-            raise InputError(f"{self.name}: no voxel to segment")
-        check_coords(allc.to(torch.int32), self.name)
-        keys = pack_keys(allc)
-        order = torch.argsort(keys, stable=True)
-        x = SparseTensor(allc[order].to(torch.int32), torch.from_numpy(np.concatenate(feats))[order], _keys=keys[order])
-        prior = torch.from_numpy(np.concatenate(priors))[order] if priors else None
-        return x, prior, order.numpy()
+        return sparse_batch(batch, self.config.encoding, self.config.evidence_skip, self.name)
 
     def features(self, x: SparseTensor) -> torch.Tensor:
         """(N, F) per-voxel features of the stride-1 sites of ``x`` (row-aligned)."""
