@@ -61,23 +61,3 @@ def test_bad_refinements_are_refused(fused):
         MapRefinement(ok, np.ones(n, np.float32), np.ones(n, np.int64), 0)
     with pytest.raises(InputError, match="MapRefinement or None"):
         m.set_refinement({"labels": ok})
-
-
-def test_object_labels_reach_the_scene_graph_queries_only(fused):
-    m, _, _ = fused
-    n = len(m)
-    ref = MapRefinement(
-        np.full(n, CHAIR, np.uint8),
-        np.full(n, 0.6, np.float32),
-        None,
-        m.version,
-        "test",
-        object_labels=np.full(n, TABLE, np.uint8),
-    )
-    m.set_refinement(ref)
-    assert (m.semantic_points().labels == CHAIR).all()
-    assert (m.semantic_points(for_objects=True).labels == TABLE).all()
-    with pytest.raises(InputError, match="object_labels"):
-        MapRefinement(ref.labels, ref.confidence, None, 0, object_labels=np.zeros(n - 1, np.uint8))
-    with pytest.raises(InputError, match="object_labels"):
-        MapRefinement(ref.labels, ref.confidence, None, 0, object_labels=np.zeros(n, np.int32))

@@ -30,9 +30,6 @@ class MapRefinement:
             instances stay in use).
         map_version: ``SemanticMap.version`` of the map the network read.
         source: name of what produced it (e.g. the 3D model's name).
-        object_labels: (R,) uint8 labels the scene graph groups and names objects by, when
-            they differ from ``labels`` (e.g. ``labels`` after a clean-up of small islands
-            that would also relabel small real objects); None: ``labels``.
     """
 
     labels: np.ndarray
@@ -40,7 +37,6 @@ class MapRefinement:
     instances: np.ndarray | None
     map_version: int
     source: str = ""
-    object_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.labels.shape[0] if isinstance(self.labels, np.ndarray) else -1
@@ -56,9 +52,6 @@ class MapRefinement:
             raise InputError(f"MapRefinement.map_version: expected an integer, got {self.map_version!r}")
         if not isinstance(self.source, str):
             raise InputError(f"MapRefinement.source: expected a string, got {type(self.source).__name__}")
-        o = self.object_labels
-        if o is not None and (not isinstance(o, np.ndarray) or o.dtype != np.uint8 or o.shape != (n,)):
-            raise InputError(f"MapRefinement.object_labels: expected ({n},) uint8 or None, got {describe_array(o)}")
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

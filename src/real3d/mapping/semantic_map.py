@@ -832,9 +832,7 @@ class SemanticMap(MapStorage):
         out[has] = r.instances[rows[has]]
         return out
 
-    def _labels_of_rows(
-        self, rows: np.ndarray, use_refinement: bool = True, for_objects: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _labels_of_rows(self, rows: np.ndarray, use_refinement: bool = True) -> tuple[np.ndarray, np.ndarray]:
         post = self.class_posterior(rows)
         post[:, 0] = 0.0  # void is "no evidence", never a map class
         lab = post.argmax(axis=1).astype(np.uint8)
@@ -845,8 +843,7 @@ class SemanticMap(MapStorage):
         r = self._refinement if use_refinement else None
         if r is not None:
             has = rows < len(r)
-            src = r.object_labels if for_objects and r.object_labels is not None else r.labels
-            lab[has] = src[rows[has]]
+            lab[has] = r.labels[rows[has]]
             conf[has] = r.confidence[rows[has]]
         return lab, conf
 
@@ -958,7 +955,6 @@ class SemanticMap(MapStorage):
         snap: bool = True,
         measured: bool = False,
         use_refinement: bool = True,
-        for_objects: bool = False,
     ) -> SemanticPoints:
         """Surface voxels as a labelled point cloud (see ``SemanticPoints``).
 
@@ -972,11 +968,10 @@ class SemanticMap(MapStorage):
         normal (a voxel's few endpoints against the TSDF's many rays), so the scene graph
         fits boxes to it while the point cloud and its evaluation keep the snapped centres.
         With ``use_refinement`` False the labels are the fusion's even where a refinement
-        is set (``set_refinement``). With ``for_objects`` they are the refinement's
-        ``object_labels`` where it has them (what the scene graph groups objects by).
+        is set (``set_refinement``).
         """
         rows = self.surface_rows(band_voxels, min_weight)
-        lab, conf = self._labels_of_rows(rows, use_refinement, for_objects)
+        lab, conf = self._labels_of_rows(rows, use_refinement)
         centres = self.voxel_centers(rows)
         pts = centres
         normals = None

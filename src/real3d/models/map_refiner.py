@@ -150,10 +150,7 @@ class MapRefiner:
                     self.min_instance_points,
                     adjacency_m=self.adjacency_m,
                 )
-        # The scene graph names and groups objects by the labels before the clean-up (which
-        # would also relabel small real objects); the map's label queries read the cleaned ones.
-        objects = group_labels if labels is not group_labels else None
-        ref = MapRefinement(labels, conf, inst, version, self.name, object_labels=objects)
+        ref = MapRefinement(labels, conf, inst, version, self.name)
         semantic_map.set_refinement(ref)
         self.last_ms = (time.perf_counter() - t) * 1e3
         return ref

@@ -84,9 +84,7 @@ class SceneGraphBuilder:
         ``semantic_map`` with the graph's ``config`` and ``refiner``, keeping node ids."""
         self.map_version = semantic_map.version
         cfg = graph.config
-        sp = semantic_map.semantic_points(
-            min_weight=cfg.min_weight, snap=cfg.snap_points, measured=cfg.measured_points, for_objects=True
-        )
+        sp = semantic_map.semantic_points(min_weight=cfg.min_weight, snap=cfg.snap_points, measured=cfg.measured_points)
         keep = (sp.labels > 0) & (sp.confidence >= cfg.min_confidence)
         pts, labels, conf = sp.points[keep], sp.labels[keep], sp.confidence[keep]
         arrays = semantic_map.voxel_arrays()
