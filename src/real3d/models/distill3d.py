@@ -299,8 +299,8 @@ def load_distill3d(path: str | os.PathLike) -> Distill3DNet:
     Raises:
         FormatError: missing, corrupt or altered files, another kind of model, an invalid
             config or weights that do not fit it."""
-    from real3d.models.cards import parse_card, verify_weights
-    from real3d.models.pretrained import read_tensors
+    from real3d.models.cards import parse_card
+    from real3d.models.pretrained import load_card_weights
 
     path = Path(path)
     card_path = path.with_suffix(".json")
@@ -313,15 +313,6 @@ def load_distill3d(path: str | os.PathLike) -> Distill3DNet:
         net = Distill3DNet(Distill3DConfig.from_dict(card.get("config")))
     except (ValueError, KeyError, TypeError) as e:
         raise FormatError(f"load_distill3d: {card_path} has an invalid config ({e})") from None
-    verify_weights(path, card, "load_distill3d")
-    state = read_tensors(path, "load_distill3d")
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise FormatError(f"load_distill3d: {path} does not fit its card ({str(e).splitlines()[-1].strip()})") from None
-    if missing or unexpected:
-        raise FormatError(
-            f"load_distill3d: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    load_card_weights(net, path, card, "load_distill3d")
     net.card = card
     return net.eval()

@@ -141,6 +141,20 @@ def load_weights(path: str | Path) -> Real3DVisionNet:
     return model.eval()
 
 
+def load_card_weights(module: torch.nn.Module, path: str | Path, card: dict, who: str) -> None:
+    """Load the safetensors file ``path`` into ``module`` after checking it against its
+    ``card`` (sha256, ``verify_weights``): every tensor must fit, none may be missing or
+    extra; FormatError naming ``who`` otherwise."""
+    verify_weights(path, card, who)
+    state = read_tensors(path, who)
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        raise FormatError(f"{who}: {path} does not fit its card ({str(e).splitlines()[-1].strip()})") from None
+    if missing or unexpected:
+        raise FormatError(f"{who}: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
 def read_tensors(path: str | Path, who: str) -> dict[str, torch.Tensor]:
     """Every tensor of the safetensors file ``path``; FormatError naming ``who`` for a file
     that cannot be parsed or holds a floating-point tensor with NaN or inf."""

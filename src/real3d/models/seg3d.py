@@ -297,6 +297,16 @@ def sparse_batch(
     return x, prior, order.numpy()
 
 
+def forward_rows(net, arrays: dict) -> dict[str, torch.Tensor]:
+    """``net.forward`` on one dict of voxel arrays (``net.input_batch([arrays])``), each
+    output row-aligned with ``arrays`` again (the sparse input is sorted by key)."""
+    x, prior, order = net.input_batch([arrays])
+    out = net.forward(x, prior)
+    inv = torch.empty(len(order), dtype=torch.int64)
+    inv[torch.from_numpy(order)] = torch.arange(len(order))
+    return {k: v.index_select(0, inv) for k, v in out.items()}
+
+
 @dataclass
 class Seg3DOutput:
     """What ``Seg3DNet.predict`` returns for N voxels (row-aligned with the input arrays).
@@ -369,11 +379,7 @@ class Seg3DNet(nn.Module):
 
     def forward_arrays(self, arrays: dict) -> dict[str, torch.Tensor]:
         """``forward`` on one dict of voxel arrays; outputs row-aligned with ``arrays``."""
-        x, prior, order = self.input_batch([arrays])
-        out = self.forward(x, prior)
-        inv = torch.empty(len(order), dtype=torch.int64)
-        inv[torch.from_numpy(order)] = torch.arange(len(order))
-        return {k: v.index_select(0, inv) for k, v in out.items()}
+        return forward_rows(self, arrays)
 
     @torch.no_grad()
     def predict(self, source) -> Seg3DOutput:
@@ -544,8 +550,8 @@ def load_seg3d(path: str | os.PathLike) -> Seg3DNet:
     Raises:
         FormatError: missing, corrupt or altered files, another kind of model, an invalid
             config, or weights that do not fit."""
-    from real3d.models.cards import parse_card, verify_weights
-    from real3d.models.pretrained import read_tensors
+    from real3d.models.cards import parse_card
+    from real3d.models.pretrained import load_card_weights
 
     path = Path(path)
     card_path = path.with_suffix(".json")
@@ -560,16 +566,7 @@ def load_seg3d(path: str | os.PathLike) -> Seg3DNet:
         net = Seg3DNet(Seg3DConfig.from_dict(card["config"]))
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise FormatError(f"load_seg3d: {card_path} has an invalid 'config' ({type(e).__name__}: {e})") from None
-    verify_weights(path, card, "load_seg3d")
-    state = read_tensors(path, "load_seg3d")
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise FormatError(f"load_seg3d: {path} does not fit its card ({str(e).splitlines()[-1].strip()})") from None
-    if missing or unexpected:
-        raise FormatError(
-            f"load_seg3d: {path} does not fit its card: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    load_card_weights(net, path, card, "load_seg3d")
     net.card = card
     return net.eval()
 

@@ -41,6 +41,7 @@ from torch import nn
 
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.models.seg3d import (
+    forward_rows,
     sparse_batch,
     ENCODINGS,
     NUM_CLASSES,
@@ -145,11 +146,7 @@ class _VoxelBaseline(nn.Module):
 
     def forward_arrays(self, arrays: dict) -> dict[str, torch.Tensor]:
         """``forward`` on one dict of voxel arrays; outputs row-aligned with ``arrays``."""
-        x, prior, order = self.input_batch([arrays])
-        out = self.forward(x, prior)
-        inv = torch.empty(len(order), dtype=torch.int64)
-        inv[torch.from_numpy(order)] = torch.arange(len(order))
-        return {k: v.index_select(0, inv) for k, v in out.items()}
+        return forward_rows(self, arrays)
 
     @torch.no_grad()
     def predict(self, source) -> Seg3DOutput:
