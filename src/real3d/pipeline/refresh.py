@@ -138,6 +138,20 @@ def publish_graph(graph: SceneGraph) -> SceneGraph:
     return copy.deepcopy(graph, memo)
 
 
+def build_graph_costmap(
+    builder: IncrementalCostmap, semantic_map, graph: SceneGraph, center_xy, floor_z_m: float | None = None
+) -> Costmap:
+    """The costmap of ``semantic_map`` over ``graph``'s objects, its height band from
+    ``floor_z_m`` (None: the graph's floor estimate once it has been built, else 0), cropped
+    around ``center_xy`` where the extent is capped; ``builder`` updates incrementally."""
+    built = graph.map_version >= 0
+    if floor_z_m is None:
+        floor_z_m = graph.floor_z_m if built else 0.0
+    return builder.update(
+        semantic_map, floor_z_m=floor_z_m, objects=graph.objects() if built else None, center_xy=center_xy
+    )
+
+
 def run_refresh(
     job: RefreshJob,
     graph: SceneGraph,
@@ -163,12 +177,6 @@ def run_refresh(
         out.latency_ms["graph"] = (time.perf_counter() - t0) * 1e3
     if "costmap" in job.kinds:
         t0 = time.perf_counter()
-        built = graph.map_version >= 0
-        out.costmap = costmap_builder.update(
-            m,
-            floor_z_m=graph.floor_z_m if built else 0.0,
-            objects=graph.objects() if built else None,
-            center_xy=job.center_xy,
-        )
+        out.costmap = build_graph_costmap(costmap_builder, m, graph, job.center_xy)
         out.latency_ms["costmap"] = (time.perf_counter() - t0) * 1e3
     return out

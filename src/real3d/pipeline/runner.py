@@ -75,7 +75,14 @@ from real3d.nav.costmap import Costmap, IncrementalCostmap
 from real3d.nav.planner import Path as NavPath
 from real3d.nav.planner import plan_path
 from real3d.pipeline.config import PipelineConfig
-from real3d.pipeline.refresh import REFRESH_KINDS, RefreshJob, publish_graph, run_refresh, snapshot_map
+from real3d.pipeline.refresh import (
+    REFRESH_KINDS,
+    RefreshJob,
+    build_graph_costmap,
+    publish_graph,
+    run_refresh,
+    snapshot_map,
+)
 from real3d.pipeline.results import StepResult
 from real3d.pipeline.segment import (
     _check_segmenter,
@@ -314,18 +321,9 @@ class Pipeline(StreamRunner):
 
     def _refresh_costmap(self, floor_z_m: float | None = None) -> float:
         t0 = time.perf_counter()
-        graph = self._work_graph
-        built = graph.map_version >= 0
-        if floor_z_m is None:
-            floor_z_m = graph.floor_z_m if built else 0.0
         # The object layer takes the graph as it was last refreshed (every graph_every frames).
         center = self.trajectory[-1][:2] if self.trajectory else None
-        self._costmap = self._costmap_builder.update(
-            self.map,
-            floor_z_m=floor_z_m,
-            objects=graph.objects() if built else None,
-            center_xy=center,
-        )
+        self._costmap = build_graph_costmap(self._costmap_builder, self.map, self._work_graph, center, floor_z_m)
         self._costmap_version = self.map.version
         self.refreshed_at["costmap"] = self.frames_fused
         self._note_cropped(self._costmap)
