@@ -324,6 +324,23 @@ class Seg3DOutput:
     features: np.ndarray = field(repr=False)
 
 
+@torch.no_grad()
+def predict_voxels(net, source) -> Seg3DOutput:
+    """``Seg3DOutput`` of ``net`` (in eval mode for the call) for every voxel of ``source``
+    (a ``SemanticMap``, a ``MapSample`` or voxel arrays), in the source's row order;
+    ``offsets`` None when the net has no instance head."""
+    was = net.training
+    net.eval()
+    try:
+        out = forward_rows(net, voxel_arrays(source))
+    finally:
+        net.train(was)
+    probs = torch.softmax(out["logits"], dim=1).numpy().astype(np.float32)
+    labels = (probs.argmax(axis=1) + 1).astype(np.uint8)
+    offsets = out["offsets"].numpy().astype(np.float32) if "offsets" in out else None
+    return Seg3DOutput(labels, probs, offsets, out["features"].numpy().astype(np.float32))
+
+
 class Seg3DNet(nn.Module):
     """Sparse U-Net over map voxels: class logits, centre offsets, features (see the
     module docstring)."""
@@ -385,16 +402,7 @@ class Seg3DNet(nn.Module):
     def predict(self, source) -> Seg3DOutput:
         """Labels, probabilities, offsets and features for every voxel of ``source`` (a
         ``SemanticMap``, a ``MapSample`` or voxel arrays), in the source's row order."""
-        was = self.training
-        self.eval()
-        try:
-            out = self.forward_arrays(voxel_arrays(source))
-        finally:
-            self.train(was)
-        probs = torch.softmax(out["logits"], dim=1).numpy().astype(np.float32)
-        labels = (probs.argmax(axis=1) + 1).astype(np.uint8)
-        offsets = out["offsets"].numpy().astype(np.float32) if "offsets" in out else None
-        return Seg3DOutput(labels, probs, offsets, out["features"].numpy().astype(np.float32))
+        return predict_voxels(self, source)
 
 
 def cluster_instances(

@@ -42,12 +42,12 @@ from torch import nn
 from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.models.seg3d import (
     forward_rows,
+    predict_voxels,
     sparse_batch,
     ENCODINGS,
     NUM_CLASSES,
     Seg3DOutput,
     expand_encoding,
-    voxel_arrays,
 )
 from real3d.sparse import ops
 from real3d.sparse.modules import BatchNorm, SubmanifoldConv3d
@@ -153,15 +153,7 @@ class _VoxelBaseline(nn.Module):
         """Labels, probabilities and features for every voxel of ``source`` (a
         ``SemanticMap``, a ``MapSample`` or voxel arrays), in the source's row order;
         ``offsets`` is None (no instance head)."""
-        was = self.training
-        self.eval()
-        try:
-            out = self.forward_arrays(voxel_arrays(source))
-        finally:
-            self.train(was)
-        probs = torch.softmax(out["logits"], dim=1).numpy().astype(np.float32)
-        labels = (probs.argmax(axis=1) + 1).astype(np.uint8)
-        return Seg3DOutput(labels, probs, None, out["features"].numpy().astype(np.float32))
+        return predict_voxels(self, source)
 
 
 # -------------------------------------------------------------------------- dense chunks
