@@ -304,12 +304,8 @@ def execute(
             goal_xy=goal,
             atomic=False,
             stopped_by=stopped_by,
+            extra_metrics=None if extra_metrics is None else extra_metrics(),
         )
-        if extra_metrics is not None:
-            from real3d.viz.outputs import write_json
-
-            result["metrics"].update(extra_metrics())
-            write_json(result["files"]["metrics.json"], result["metrics"])
         if rr_log is not None:
             try:
                 result["files"]["recording.rrd"] = rr_log.finish(pipeline)

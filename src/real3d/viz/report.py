@@ -387,6 +387,7 @@ def write_run_outputs(
     *,
     atomic: bool = True,
     stopped_by: str | None = None,
+    extra_metrics: dict | None = None,
 ) -> dict:
     """Write every output file of a run into ``out_dir`` (see the module docstring).
 
@@ -394,6 +395,7 @@ def write_run_outputs(
         pipeline: the ``Pipeline`` after ``run``.
         summary: its ``RunSummary``; ``summary.stopped`` marks the set partial.
         recorder: the ``RunRecorder`` that watched the run.
+        extra_metrics: further top-level entries of metrics.json (e.g. ``sensor_health``).
         meta: settings shown in the report (input, model, backend, ...).
         scene: ``SceneGT`` of a synthetic source (enables the ground-truth metrics).
         goal_xy: (2,) world metres; None picks ``auto_goal``.
@@ -411,7 +413,7 @@ def write_run_outputs(
         OutputError: a write failed (disk full, ...): the earlier set in ``out_dir`` is
             kept (atomic) and no temporary is left.
     """
-    args = (pipeline, summary, recorder, meta, scene, goal_xy, stopped_by)
+    args = (pipeline, summary, recorder, meta, scene, goal_xy, stopped_by, extra_metrics)
     if not atomic:
         return _write_outputs(Path(out_dir), *args)
     with OutputSet(out_dir) as outs:
@@ -440,7 +442,7 @@ def _write_outputs(out: Path, *args) -> dict:
         ) from e
 
 
-def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, stopped_by) -> dict:
+def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, stopped_by, extra_metrics) -> dict:
     from real3d.mapping.export import export_point_cloud_ply
     from real3d.nav.nav2 import NAV2_UNKNOWN, write_nav2_image, write_nav2_map
     from real3d.scene.graph import frame_header
@@ -515,6 +517,7 @@ def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, s
         else None
     )
     metrics["ground_truth"] = gt
+    metrics.update(extra_metrics or {})
     files["metrics.json"] = write_json(out / "metrics.json", metrics)
     html_path, md_path = write_report(out, meta, summary, recorder, pipeline, path_info, metrics)
     files["report.html"], files["report.md"] = html_path, md_path
