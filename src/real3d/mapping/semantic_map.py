@@ -51,7 +51,7 @@ from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
-from real3d.core.values import real_array
+from real3d.core.values import real_array, real_number
 from real3d.core.refinement import MapRefinement
 from real3d.core.segmentation import normalized_entropy
 from real3d.mapping.config import SemanticMapConfig
@@ -445,7 +445,13 @@ class SemanticMap(MapStorage):
         return instances
 
     def integrate(
-        self, frame: Frame, probs: SegmentationResult | np.ndarray | None = None, instances: np.ndarray | None = None
+        self,
+        frame: Frame,
+        probs: SegmentationResult | np.ndarray | None = None,
+        instances: np.ndarray | None = None,
+        *,
+        weight: float = 1.0,
+        truncation_m: float | None = None,
     ) -> None:
         """Fuse one frame.
 
@@ -467,6 +473,17 @@ class SemanticMap(MapStorage):
             instances: (H, W) integer 2D instance segment ids of this frame (0 = none); ids
                 need not be consistent between frames. None uses ``frame.instances`` when
                 ``probs`` is None too (ground-truth mode), else fuses no instances.
+            weight: this frame's say, in (0, 1]: every running mean (TSDF, colour,
+                endpoint hits) and count (class evidence, which is scaled log-probability,
+                and free space) gains ``weight`` instead of one observation. Depth that is
+                less trustworthy than a sensor's (e.g. predicted from colour) fuses with a
+                lower weight, so measured depth of the same place outweighs it. Queries read
+                surfaces of at least one observation's weight by default (``min_weight``).
+            truncation_m: this frame's truncation distance in metres (default: the map's
+                ``truncation_m``); a wider band for noisier depth. Voxels within it of the
+                surface are updated; the stored TSDF stays normalised by the map's
+                truncation, clipped to [-1, 1]. Free space is carved up to this distance
+                before each reading.
 
         Raises:
             InputError: missing depth, pose or intrinsics; a pose that is no longer rigid;
@@ -474,10 +491,12 @@ class SemanticMap(MapStorage):
                 [0, num_classes - 1]; probabilities NaN/inf or outside [0, 1] at a pixel
                 the map reads (those that near-surface voxels project to; the others are
                 not read, so not checked); negative instance ids; points beyond the map's
-                extent. Nothing is fused then.
+                extent; a weight outside (0, 1] or a truncation that is not a
+                positive number of metres at least one voxel. Nothing is fused then.
         """
         T = self._check_frame(frame)
         cfg = self.config
+        weight, trunc = self._check_weight_truncation(weight, truncation_m)
         depth = frame.depth_m
         h, w = depth.shape
         K = frame.intrinsics
@@ -505,7 +524,6 @@ class SemanticMap(MapStorage):
         surf = o + r_surf[:, None] * dirs
 
         vs = cfg.voxel_size_m
-        trunc = cfg.truncation_m
         n_side = ratio_count(trunc, vs)
         n_off = 2 * n_side + 1
         offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
@@ -592,19 +610,22 @@ class SemanticMap(MapStorage):
         # ---- the map changes from here on
         rows_u = self._hash.insert(keys, reserve=cell.shape[1], distinct=True)
         self._ensure_capacity(len(self._hash))
-        self._fuse_hits(rows_u, centre.take(agreed), hit_offset)
+        self._fuse_hits(rows_u, centre.take(agreed), hit_offset, weight)
         rows = rows_u.take(vox)
-        tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
-        w_new = np.minimum(self._weight[rows] + 1.0, cfg.max_weight)
-        # Running mean with a capped weight: old data keeps (w_new - 1) / w_new of its say.
+        if trunc == cfg.truncation_m:
+            tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
+        else:  # stored normalised by the map's truncation
+            tsdf_new = np.clip(sdf * (1.0 / cfg.truncation_m), -1.0, 1.0).astype(np.float32)
+        w_new = np.minimum(self._weight[rows] + weight, cfg.max_weight)
+        # Running mean with a capped weight: old data keeps (w_new - weight) / w_new of its say.
         t_old = self._tsdf[rows]
-        self._tsdf[rows] = t_old + (tsdf_new - t_old) / w_new
+        self._tsdf[rows] = t_old + ((tsdf_new - t_old) * weight) / w_new
         self._weight[rows] = w_new
 
         rn = rows.take(near)
-        cw = np.minimum(self._color_weight[rn] + 1.0, cfg.max_weight)
+        cw = np.minimum(self._color_weight[rn] + weight, cfg.max_weight)
         c_old = self._color[rn]
-        self._color[rn] = c_old + (rgb - c_old) / cw[:, None]
+        self._color[rn] = c_old + ((rgb - c_old) * weight) / cw[:, None]
         self._color_weight[rn] = cw
         if labelled is not None:
             rn = rn.take(labelled)
@@ -614,19 +635,38 @@ class SemanticMap(MapStorage):
                     seg_class = p.argmax(axis=1) if use is None else np.where(use, p.argmax(axis=1), 0)
                 rn_l = rn if use is None else rn[use]
                 ev = self._logev[rn_l]
-                ev += np.log(np.maximum(p if use is None else p[use], cfg.min_prob))
+                lp = np.log(np.maximum(p if use is None else p[use], cfg.min_prob))
+                if weight != 1.0:
+                    lp *= weight
+                ev += lp
                 ev -= _row_max(ev)[:, None]
                 np.maximum(ev, cfg.min_log_evidence, out=ev)
                 self._logev[rn_l] = ev
-                self._class_weight[rn_l] += 1.0
+                self._class_weight[rn_l] += weight
             if inst_img is not None:
                 self._fuse_instances(rn, inst_img.take(pix).astype(np.int64), seg_class)
-        self._carve_free(frame, T)
+        self._carve_free(frame, T, weight, trunc)
         self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
 
-    def _fuse_hits(self, rows: np.ndarray, voxel: np.ndarray, offset: np.ndarray) -> None:
+    def _check_weight_truncation(self, weight, truncation_m) -> tuple[float, float]:
+        """``integrate``'s per-frame weight in (0, 1] and truncation (metres, at least one
+        voxel; None: the map's)."""
+        w = real_number(weight, "SemanticMap.integrate: weight")
+        if not 0.0 < w <= 1.0:
+            raise InputError(f"SemanticMap.integrate: expected a weight in (0, 1], got {w!r}")
+        if truncation_m is None:
+            return w, self.config.truncation_m
+        t = real_number(truncation_m, "SemanticMap.integrate: truncation_m", "m")
+        if not t >= self.config.voxel_size_m:
+            raise InputError(
+                f"SemanticMap.integrate: expected truncation_m >= the voxel size "
+                f"({self.config.voxel_size_m} m), got {t!r}"
+            )
+        return w, t
+
+    def _fuse_hits(self, rows: np.ndarray, voxel: np.ndarray, offset: np.ndarray, weight: float = 1.0) -> None:
         """Count this frame's endpoint hits and average where they lie.
 
         ``rows``: (M,) map rows of the frame's distinct voxels; ``voxel``: (A,) index into
@@ -640,14 +680,14 @@ class SemanticMap(MapStorage):
         if hit.size == 0:
             return
         hit_rows = rows.take(hit)
-        self._hits[hit_rows] += 1.0
+        self._hits[hit_rows] += weight
         # Per voxel and axis, in one pass: bin 3 * voxel + axis (sums in endpoint order).
         bins = (3 * voxel)[:, None] + np.arange(3)
         sums = np.bincount(bins.ravel(), offset.ravel(), minlength=3 * m).reshape(m, 3)
         mean_off = sums.take(hit, axis=0) / n_per.take(hit)[:, None]
-        hw = np.minimum(self._hit_weight[hit_rows] + 1.0, self.config.max_weight)
+        hw = np.minimum(self._hit_weight[hit_rows] + weight, self.config.max_weight)
         o_old = self._hit_offset[hit_rows]
-        self._hit_offset[hit_rows] = o_old + (mean_off.astype(np.float32) - o_old) / hw[:, None]
+        self._hit_offset[hit_rows] = o_old + ((mean_off.astype(np.float32) - o_old) * weight) / hw[:, None]
         self._hit_weight[hit_rows] = hw
 
     def _fuse_instances(self, rows: np.ndarray, seg: np.ndarray, pix_class: np.ndarray | None) -> None:
@@ -713,8 +753,9 @@ class SemanticMap(MapStorage):
         """Map instances created so far (ids 1 .. num_instances)."""
         return int(self._instance_class.shape[0] - 1)
 
-    def _carve_free(self, frame: Frame, T: np.ndarray) -> None:
+    def _carve_free(self, frame: Frame, T: np.ndarray, weight: float = 1.0, trunc: float | None = None) -> None:
         cfg = self.config
+        trunc = cfg.truncation_m if trunc is None else trunc
         s = cfg.free_stride
         depth = frame.depth_m
         h, w = depth.shape
@@ -729,7 +770,7 @@ class SemanticMap(MapStorage):
         dirs_w = cam @ T[:3, :3].T
         ray_len = np.sqrt((dirs_w[:, 0] * dirs_w[:, 0] + dirs_w[:, 1] * dirs_w[:, 1]) + dirs_w[:, 2] * dirs_w[:, 2])
         dirs_w /= ray_len[:, None]
-        r_free = d * ray_len - cfg.truncation_m  # free up to one truncation before the hit
+        r_free = d * ray_len - trunc  # free up to one truncation before the hit
         fv = cfg.free_voxel_size_m
         step = fv
         n_max = ratio_count(max(float(r_free.max()), 0.0), step)
@@ -748,7 +789,7 @@ class SemanticMap(MapStorage):
         last, _ = self._distinct.last_occurrences(cells, fv)
         rows = self._free.insert(keys_from_cells(cells[:, last].T, fv), reserve=cells.shape[1], distinct=True)
         self._ensure_free_capacity(len(self._free))
-        self._free_count[rows] += 1.0
+        self._free_count[rows] += weight
 
     # ------------------------------------------------------------------ queries
     def lookup_rows(self, points_world: np.ndarray) -> np.ndarray:
