@@ -17,7 +17,7 @@ from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
 
 _FLOOR = NYU13.index("floor")
-_STRUCTURE = [NYU13.index(n) for n in ("floor", "wall", "ceiling", "window")]
+_STRUCTURE = tuple(sorted(NYU13.index(n) for n in ("floor", "wall", "ceiling", "window")))
 
 
 @dataclass
@@ -183,6 +183,9 @@ class ProjectionConfig:
         free_column_top_m: when given, floor and low free space free a cell only where the
             map knows its column from ``z_min_m`` up to this height.
         free_column_gap_m: the longest unknown stretch such a column may have.
+        structure_labels: class ids of large structure surfaces (floor, walls, ...), whose
+            TSDF alone decides whether they are solid (NYUv2-13's by default, as
+            ``floor_label``; ``real3d.scene.roles`` has other label sets').
     The function's docstring gives the rules in full.
     """
 
@@ -198,6 +201,7 @@ class ProjectionConfig:
     obstacle_points: bool = True
     free_column_top_m: float | None = None
     free_column_gap_m: float = 0.2
+    structure_labels: tuple[int, ...] = _STRUCTURE
 
 
 # The keyword form's argument order before ProjectionConfig (bounds_xy was the fifth).
@@ -382,7 +386,7 @@ def _fill(
     if has_cls.any():
         lab = np.argmax(arr["log_evidence"][cand[has_cls], 1:], axis=1) + 1
         is_floor[has_cls] = lab == c.floor_label
-        is_structure[has_cls] = np.isin(lab, _STRUCTURE)
+        is_structure[has_cls] = np.isin(lab, c.structure_labels)
     # The hit rule is for thin things; walls and floors are large surfaces whose TSDF is
     # reliable, and hits in front of them would only thicken them by a voxel.
     thin = hit_solid[ci] & ~is_structure

@@ -13,6 +13,7 @@ from real3d.core.counts import ratio_count
 from real3d.core.errors import InputError, describe_array
 from real3d.mapping.grid2d import Grid2D, ProjectionConfig, grow_cells, project_map_2d
 from real3d.mapping.semantic_map import SemanticMap
+from real3d.scene.roles import roles_for
 
 LETHAL = np.float32(np.inf)
 FOOTPRINT_PAD_M = 0.1
@@ -95,6 +96,9 @@ class CostmapConfig:
             metres; cells). A map whose bounds exceed either (a voxel cluster far away, from
             a bad pose) gets a costmap of a window that size around the camera instead of
             one over its whole bounds (``Costmap.cropped_from_xy`` says so).
+        label_set: the label set of the map's class ids (``"nyu13"`` or ``"warehouse"``):
+            which class is the floor (never an obstacle) and which are structure
+            (``real3d.scene.roles``).
     """
 
     resolution_m: float = 0.05
@@ -124,11 +128,15 @@ class CostmapConfig:
     object_margin_m: float = 0.1
     max_extent_m: float = 100.0
     max_cells: int = 4_000_000
+    label_set: str = "nyu13"
 
     def projection(self, floor_z_m: float = 0.0) -> ProjectionConfig:
         """The ``project_map_2d`` settings of this costmap over a floor at ``floor_z_m``:
         the height band and the free-space rules, in world heights."""
+        roles = roles_for(self.label_set)
         return ProjectionConfig(
+            floor_label=roles.floor_id,
+            structure_labels=tuple(sorted(roles.structure_ids)),
             resolution_m=self.resolution_m,
             z_min_m=floor_z_m + self.z_min_m,
             z_max_m=floor_z_m + self.z_max_m,

@@ -19,17 +19,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.scene.boxes import box_iou_3d, convex_intersection, polygon_area
 from real3d.mapping.grid2d import IncrementalGrid
 from real3d.scene.clusters import BoxFitCache, Cluster, boxes_may_overlap, label_clusters
 from real3d.scene.completion import complete_object_box
-from real3d.scene.config import STRUCTURE_CLASSES, SceneGraphConfig
+from real3d.scene.config import SceneGraphConfig
 from real3d.scene.nodes import SceneNode
 from real3d.scene.refine import BoxRefiner, ClusterView, point_spread
 from real3d.scene.relations import build_relations
 from real3d.scene.rooms import assign_rooms, segment_rooms
+from real3d.scene.roles import roles_for
 
 
 class SceneGraphBuilder:
@@ -93,11 +93,12 @@ class SceneGraphBuilder:
         normals = sp.normals[keep] if sp.normals is not None else None
         fit = self._fits.fitter(pts, sp.rows[keep], cfg.box_trim)
 
-        floor = NYU13.index("floor")
+        roles = roles_for(cfg.label_set)
+        floor = roles.floor_id
         if (labels == floor).sum() > 20:
             graph.floor_z_m = float(np.median(pts[labels == floor, 2]))
 
-        structure_ids = {NYU13.index(n) for n in STRUCTURE_CLASSES}
+        structure_ids = roles.structure_ids
         clusters = self._clusters(pts, labels, conf, n_obs, inst, normals, sp.rows[keep], cfg, fit)
         new_nodes: list[SceneNode] = []
         views: list[ClusterView | None] = []
@@ -114,7 +115,7 @@ class SceneGraphBuilder:
                     id=-1,
                     kind=kind,
                     label=c.label,
-                    class_name=NYU13.names[c.label],
+                    class_name=roles.name(c.label),
                     confidence=c.confidence,
                     centroid=c.points.mean(axis=0),
                     box=box,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from real3d.core.labels import NYU13
 from real3d.scene.boxes import Box3D, box_iou_3d, convex_intersection, fit_box, polygon_area
-from real3d.scene.config import FLOOR_STANDING_CLASSES, SMALL_OBJECT_CLASSES, SceneGraphConfig
+from real3d.scene.config import SceneGraphConfig
+from real3d.scene.roles import roles_for
 
 
 @dataclass
@@ -109,15 +109,15 @@ def label_clusters(
 ) -> list[Cluster]:
     """The clusters of class ``lab`` (``find_clusters``), whose points are ``sel`` (indices
     into the arrays of ``find_clusters``); they depend on those points alone."""
-    floor = NYU13.index("floor")
+    roles = roles_for(cfg.label_set)
     clusters: list[Cluster] = []
-    big = NYU13.names[lab] in FLOOR_STANDING_CLASSES
+    big = roles.name(lab) in roles.floor_standing
     min_voxels = cfg.min_furniture_voxels if big else cfg.min_cluster_voxels
-    if lab in (floor, NYU13.index("ceiling")):
+    if lab in roles.unbounded_ids:
         # One node each: floor and ceiling are single surfaces however fragmented.
         found = [(sel, None)]
     else:
-        small = NYU13.names[lab] in SMALL_OBJECT_CLASSES
+        small = roles.name(lab) in roles.small
         cell = cfg.small_cluster_cell_m if small else cfg.cluster_cell_m
         ids = inst[sel]
         # A small object's 2D segments often fail to match its earlier ones, so the

@@ -12,15 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from real3d.core.counts import ratio_count
-from real3d.core.labels import NYU13
 from real3d.mapping.semantic_map import FREE, SemanticMap
 from real3d.scene.boxes import Box3D
 from real3d.scene.config import (
-    FLOOR_STANDING_CLASSES,
-    SMALL_OBJECT_CLASSES,
-    TYPICAL_DEPTH_M,
     SceneGraphConfig,
 )
+from real3d.scene.roles import roles_for
 
 
 def complete_object_box(
@@ -31,11 +28,13 @@ def complete_object_box(
     semantic_map: SemanticMap,
     cfg: SceneGraphConfig,
 ) -> Box3D:
-    """The box of an object cluster of class ``label`` (NYUv2-13 id) after the floor and
+    """The box of an object cluster of class ``label`` (id in ``cfg.label_set``) after the floor and
     depth rules (see the module docstring); ``normal`` is the cluster's mean surface
     normal (3,) or None."""
-    standing = NYU13.names[label] in FLOOR_STANDING_CLASSES
-    if box.z_min - floor_z_m < cfg.floor_snap_m or (standing and not free_below(box, floor_z_m, semantic_map)):
+    roles = roles_for(cfg.label_set)
+    standing = roles.name(label) in roles.floor_standing
+    snap_m = cfg.floor_snap_m if roles.max_floor_snap_m is None else min(cfg.floor_snap_m, roles.max_floor_snap_m)
+    if box.z_min - floor_z_m < snap_m or (standing and not free_below(box, floor_z_m, semantic_map)):
         z1 = box.z_max
         box = Box3D(
             np.array([box.center[0], box.center[1], (floor_z_m + z1) / 2]),
@@ -67,7 +66,8 @@ def complete_depth(
     box: Box3D, normal: np.ndarray, label: int, semantic_map: SemanticMap, cfg: SceneGraphConfig
 ) -> Box3D:
     """Deepen a box seen from one side (see ``SceneGraphConfig.complete_depth``)."""
-    typical = TYPICAL_DEPTH_M.get(NYU13.names[label])
+    roles = roles_for(cfg.label_set)
+    typical = roles.typical_depth_m.get(roles.name(label))
     n = np.asarray(normal[:2], np.float64)
     if typical is None or np.linalg.norm(n) < cfg.complete_min_normal:
         return box
@@ -75,7 +75,7 @@ def complete_depth(
     axes = np.array([[c, s], [-s, c]])
     along = axes @ n / np.linalg.norm(n)
     k = int(np.argmax(np.abs(along)))
-    if NYU13.names[label] in SMALL_OBJECT_CLASSES:
+    if roles.name(label) in roles.small:
         # Small things are about as deep as they are wide (a cup, a vase, a bag); a
         # typical depth would make a 7 cm cup 30 cm deep.
         typical = min(typical, max(box.size[1 - k], box.size[k]))

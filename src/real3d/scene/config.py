@@ -100,6 +100,11 @@ class SceneGraphConfig:
             above this, only the one with the higher existence score is kept
             (non-maximum suppression: the refiner can grow two fragments of one object
             into the same whole-object box); None disables.
+        label_set: name of the label set of the map's class ids (``"nyu13"`` or
+            ``"warehouse"``); the classes' roles (structure, floor-standing, small,
+            containers, typical depths) come from ``real3d.scene.roles.roles_for``. The
+            shipped box refiner is learnt on NYUv2-13 homes: other label sets build boxes
+            without it (``refine_boxes`` has no effect there).
     """
 
     cluster_cell_m: float = 0.1
@@ -133,3 +138,4 @@ class SceneGraphConfig:
     isolated_min_voxels: int = 20
     isolated_m: float = 1.0
     nms_iou: float | None = 0.3
+    label_set: str = "nyu13"

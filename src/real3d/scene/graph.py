@@ -20,9 +20,11 @@ JSON schema (``to_json``; the JSON Schema file is ``real3d/schemas/scene_graph.s
                 (the frame header, ``frame_header``: every coordinate below is in the
                  gravity-aligned map frame, z up, metres; yaw counter-clockwise about +z
                  from +x, radians; p_map = map_T_input @ p_input)
+     "label_set": str (the label set of every "label": "nyu13" or "warehouse"; files
+                without it are NYUv2-13),
      "floor_z_m": float,
      "nodes": [{"id": int, "kind": "object" | "structure" | "room",
-                "label": int (NYUv2-13; 0 for rooms), "class_name": str,
+                "label": int (of "label_set"; 0 for rooms), "class_name": str,
                 "confidence": float, "centroid": [x, y, z],
                 "box": {"center": [x, y, z], "size": [sx, sy, sz], "yaw_rad": float} | null,
                 "observed_box": same as "box" | null (objects whose box the refiner
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from real3d.core.errors import FormatError, InputError, describe_array
+from real3d.core.errors import ConfigError, FormatError, InputError, describe_array
 from real3d.core.files import atomic_write_text
 from real3d.mapping.grid2d import Grid2D
 from real3d.mapping.semantic_map import SemanticMap
@@ -59,6 +61,7 @@ from real3d.scene.config import (  # noqa: F401 (re-exported: their home was thi
 from real3d.scene.nodes import Edge, SceneNode
 from real3d.scene.refine import BoxRefiner, ClusterView, check_refiner, load_default_refiner
 from real3d.scene.relations import build_relations
+from real3d.scene.roles import roles_for
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -133,6 +136,16 @@ class SceneGraph:
     _builder: SceneGraphBuilder = field(default_factory=SceneGraphBuilder, init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.config, SceneGraphConfig):
+            raise ConfigError(f"SceneGraph.config: expected a SceneGraphConfig, got {type(self.config).__name__}")
+        roles = roles_for(self.config.label_set)  # a label set without roles fails here, not at the first update
+        if roles.label_set.name != "nyu13":
+            if self.refiner is not None:
+                raise ConfigError(
+                    f"SceneGraph: the box refiner takes NYUv2-13 classes; the graph's label set is "
+                    f"{roles.label_set.name!r} (build it without a refiner)"
+                )
+            return
         if self.refiner is None and self.config.refine_boxes:
             self.refiner = load_default_refiner()
         elif self.refiner is not None:
@@ -207,6 +220,7 @@ class SceneGraph:
             "schema": SCENE_GRAPH_SCHEMA,
             "version": SCENE_GRAPH_SCHEMA_VERSION,
             **(frame_header() if header is None else header),
+            "label_set": self.config.label_set,
             "floor_z_m": float(self.floor_z_m),
             "nodes": [n.to_dict() for n in sorted(self.nodes.values(), key=lambda n: n.id)],
             "edges": [e.to_dict() for e in self.edges],
@@ -225,11 +239,13 @@ class SceneGraph:
         cls, d: dict, config: SceneGraphConfig | None = None, refiner: BoxRefiner | None = None
     ) -> SceneGraph:
         """The graph ``to_dict`` describes (nodes, edges, floor height); ``config`` and
-        ``refiner`` as in the constructor. Free space and rooms' cells are not stored:
-        they come back with the next ``update``, which keeps the nodes' ids.
+        ``refiner`` as in the constructor (without ``config``: the default one for the
+        file's label set). Free space and rooms' cells are not stored: they come back with
+        the next ``update``, which keeps the nodes' ids.
 
         Raises:
-            FormatError: ``d`` is not a scene graph of a version this code reads.
+            FormatError: ``d`` is not a scene graph of a version this code reads, or its
+                label set is not ``config``'s.
         """
         if not isinstance(d, dict) or d.get("schema") != SCENE_GRAPH_SCHEMA:
             raise FormatError(
@@ -246,7 +262,17 @@ class SceneGraph:
             floor_z_m = float(d.get("floor_z_m", 0.0))
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(f"SceneGraph.from_dict: malformed node or edge ({e!r})") from e
-        g = cls(config or SceneGraphConfig(), refiner=refiner)
+        label_set = d.get("label_set", "nyu13")
+        if not isinstance(label_set, str):
+            raise FormatError(f"SceneGraph.from_dict: expected label_set to be a name, got {label_set!r}")
+        if config is None:
+            config = SceneGraphConfig(label_set=label_set)
+        elif config.label_set != label_set:
+            raise FormatError(
+                f"SceneGraph.from_dict: the graph's labels are of label set {label_set!r}, the config's "
+                f"{config.label_set!r}"
+            )
+        g = cls(config, refiner=refiner)
         g.nodes = {n.id: n for n in nodes}
         g.edges = edges
         g.floor_z_m = floor_z_m

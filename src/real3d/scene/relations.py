@@ -16,12 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from real3d.scene.boxes import Box3D, convex_intersection, polygon_area
-from real3d.scene.config import CONTAINER_CLASSES, HANGING_CLASSES, SceneGraphConfig
+from real3d.scene.config import SceneGraphConfig
 from real3d.scene.nodes import Edge, SceneNode
+from real3d.scene.roles import roles_for
 
 
 def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGraphConfig) -> list[Edge]:
     """The edges between ``nodes`` (id -> node, rooms included; see the module docstring)."""
+    roles = roles_for(cfg.label_set)
     objs = [n for n in nodes.values() if n.kind == "object"]
     floor_nodes = [n for n in nodes.values() if n.class_name == "floor"]
     edges: list[Edge] = []
@@ -42,7 +44,7 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
         for b in objs:
             if (
                 b.id != a.id
-                and b.class_name in CONTAINER_CLASSES
+                and b.class_name in roles.container
                 and areas[b.id] > areas[a.id]
                 and B[b.id].z_min - cfg.support_tol_m <= B[a.id].z_min < B[b.id].z_max
                 and B[a.id].z_max <= B[b.id].z_max + cfg.support_tol_m
@@ -80,7 +82,7 @@ def build_relations(nodes: dict[int, SceneNode], floor_z_m: float, cfg: SceneGra
         if (best is None or not best_key[0]) and box_b is not None:
             best = box_b.id
         off_floor = B[a.id].z_min - floor_z_m >= cfg.support_tol_m
-        if best is None and off_floor and a.class_name not in HANGING_CLASSES:
+        if best is None and off_floor and a.class_name not in roles.hanging:
             below = [
                 b
                 for b in objs
