@@ -121,3 +121,16 @@ def test_unknown_scheduler_and_address_without_ray(seqs, tmp_path):
     with pytest.raises(ConfigError, match="scheduler expected one of"):
         run_batch([seqs / "room0"], tmp_path / "o", [], scheduler="slurm")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stopped_ray_batch_starts_nothing(tmp_path):
+    import threading
+
+    ray = pytest.importorskip("ray")
+    was = ray.is_initialized()
+    (tmp_path / "a").mkdir()
+    stop = threading.Event()
+    stop.set()
+    s = run_batch([tmp_path / "a"], tmp_path / "out", [], scheduler="ray", stop=stop)
+    assert [e["status"] for e in s["sequences"]] == ["not run"] and s["scheduler"] == "ray"
+    assert ray.is_initialized() == was  # no Ray was started for it

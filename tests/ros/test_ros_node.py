@@ -243,6 +243,29 @@ def test_to_rclpy_gives_each_field_rclpys_container(fake_ros):
     assert (grid.info.width, grid.info.height, grid.info.origin.position.y) == (2, 2, -2.0)
 
 
+class RclpyDuration:
+    """Shaped like an rclpy class (slots, a property per field) that lacks ``nanosec``."""
+
+    __slots__ = ("_sec",)
+
+    def __init__(self):
+        self._sec = 0
+
+    @property
+    def sec(self):
+        return self._sec
+
+    @sec.setter
+    def sec(self, v):
+        assert isinstance(v, int)
+        self._sec = v
+
+
+def test_to_rclpy_leaves_out_fields_the_installed_type_lacks():
+    d = to_rclpy(Msg("builtin_interfaces/msg/Duration", {"sec": 3, "nanosec": 5}), lambda t: RclpyDuration)
+    assert d.sec == 3 and not hasattr(d, "nanosec")
+
+
 def _fields(obj, ros1=False):
     """A message object (rosbags or fake rclpy) as nested plain values."""
     if isinstance(obj, (list, tuple)):

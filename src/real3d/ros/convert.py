@@ -58,13 +58,18 @@ def to_rclpy(msg: Msg, resolve=message_class):
 
     Arrays are given the container rclpy's class holds for the field (``array.array`` of
     its type code for sequences of numbers, a numpy array of its dtype for fixed-size
-    arrays), read from a default-constructed instance.
+    arrays), read from a default-constructed instance. A field the installed ROS 2's type
+    does not have (``Marker.mesh_file`` before Humble) is left out.
 
     Args:
         resolve: type name -> message class (default :func:`message_class`).
     """
-    obj = resolve(msg.msgtype)()
+    cls = resolve(msg.msgtype)
+    obj = cls()
+    slotted = hasattr(cls, "__slots__")  # rclpy's classes: a property per field
     for name, v in msg.fields.items():
+        if slotted and not hasattr(cls, name):
+            continue
         setattr(obj, name, _value(v, getattr(obj, name, None), resolve))
     return obj
 
