@@ -63,6 +63,8 @@ ALLOWED = {
     "robust": _BASE | _NETS | {"models", "eval", "train"},
     "pipeline": _BASE | _NETS | {"synth", "models", "deploy", "eval", "mapping", "scene", "nav"},
     "testing": _BASE | {"synth", "mapping", "scene"},
+    # the optional ROS 2 node runs the pipeline, like cli
+    "ros": _BASE | {"pipeline"},
     "cli": _BASE
     | _NETS
     | {"synth", "models", "deploy", "eval", "train", "mapping", "scene", "nav", "viz", "pipeline", "testing", "robust"}

@@ -7,6 +7,15 @@ memory error or a hang in one cannot take the others down; ``--jobs`` run side b
 into ``DIR/NAME/``, NAME being the sequence's file or folder name (``-2``, ``-3`` ... after
 repeated names). Its console output goes to ``DIR/logs/NAME.log``.
 
+Schedulers (``--scheduler``): ``local`` (the default) runs ``--jobs`` sequences side by
+side on this machine; ``ray`` runs one Ray task per sequence, each declaring
+``--cpus-per-task`` CPUs, on a local Ray started for the batch (``--jobs`` x
+``--cpus-per-task`` CPUs) or on the cluster at ``--address``. A task runs the same
+``real3d run`` process as the local scheduler, on whichever node has room, so the inputs
+and DIR must be paths every node sees (a shared file system) and real3d must be installed
+on every node. Ray is the optional extra ``real3d[ray]``; without it ``--scheduler ray``
+stops at once with a ConfigError naming the extra.
+
 Resuming: a sequence whose ``DIR/NAME/metrics.json`` says it ran complete (not partial)
 on the same input is skipped (``--force`` runs it again). A failing sequence is reported
 and the others go on. ``DIR/batch_summary.json`` (and a table on the console) lists each
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -28,6 +38,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -145,50 +156,98 @@ def run_one(input: Path, out: Path, log: Path, run_args: list[str], timeout_s: f
     return rc, " | ".join((errors or lines)[-_REASON_LINES:]).strip()
 
 
-def run_batch(
-    inputs: list[Path],
-    out: Path,
-    run_args: list[str],
-    *,
-    jobs: int = 1,
-    force: bool = False,
-    timeout_s: float | None = None,
-    on_result=None,
-    stop: threading.Event | None = None,
+def process_sequence(
+    name: str, input: Path, out: Path, run_args: list[str], force: bool = False, timeout_s: float | None = None
 ) -> dict:
-    """Run every sequence of ``inputs`` into ``out/NAME`` (see the module docstring) and
-    write ``out/batch_summary.json``; returns its content. ``on_result(entry)`` is called
-    as each sequence ends. Once ``stop`` is set no further sequence starts (they are listed
-    as "not run"); a Ctrl-C sets it, lets the running sequences write their partial outputs
-    (they receive the same SIGINT) and writes the summary (``"interrupted": true``) before
-    KeyboardInterrupt is raised again."""
-    from real3d.core.files import atomic_write_text
+    """One sequence of a batch: skipped when ``out/NAME`` holds a complete run of
+    ``input`` (unless ``force``), else ``real3d run`` into it (:func:`run_one`). Returns its
+    summary entry (name, input, output, log, status ``done`` / ``done earlier`` /
+    ``failed``, exit code, wall seconds, reason, figures). Runs wherever the scheduler
+    puts it (a thread of this process, a Ray worker): it needs only the paths."""
+    folder = out / name
+    log = out / "logs" / f"{name}.log"
+    entry = {"name": name, "input": str(input), "output": str(folder), "log": str(log)}
+    earlier = None if force else finished_earlier(folder, input)
+    if earlier is not None:
+        entry.update(status="done earlier", exit_code=0, wall_s=0.0, reason=None, **_figures(earlier))
+        return entry
+    t0 = time.perf_counter()
+    rc, reason = run_one(input, folder, log, run_args, timeout_s)
+    entry.update(exit_code=rc, wall_s=round(time.perf_counter() - t0, 2))
+    m = finished_earlier(folder, input) if rc == 0 else None
+    if m is not None:
+        entry.update(status="done", reason=None, **_figures(m))
+    else:
+        entry.update(status="failed", reason=reason or f"exit code {rc}")
+    return entry
 
-    stop = stop if stop is not None else threading.Event()
-    out.mkdir(parents=True, exist_ok=True)
-    names = sequence_names(inputs)
+
+def _not_run(name: str, input: Path, out: Path, reason: str) -> dict:
+    return {
+        "name": name,
+        "input": str(input),
+        "output": str(out / name),
+        "log": str(out / "logs" / f"{name}.log"),
+        "status": "not run",
+        "exit_code": None,
+        "wall_s": 0.0,
+        "reason": reason,
+    }
+
+
+def _failed(name: str, input: Path, out: Path, reason: str) -> dict:
+    return _not_run(name, input, out, reason) | {"status": "failed"}
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How ``run_batch(scheduler="ray")`` uses Ray.
+
+    Attributes:
+        address: a running Ray cluster (``ray://head:10001``, ``head:6379`` or ``auto``);
+            None: the cluster this process is connected to already, else a local Ray
+            started for the batch (and stopped after it) with ``num_cpus`` CPUs.
+        cpus_per_task: CPUs each sequence's task declares (Ray starts a task only where
+            that many are free). Match it to ``real3d run --threads``.
+        num_cpus: CPUs of a local Ray started for the batch (None: ``jobs`` x
+            ``cpus_per_task``).
+        object_store_memory_mb: object store of a local Ray started for the batch, MiB
+            (tasks return small summaries; the outputs go to the shared file system).
+    """
+
+    address: str | None = None
+    cpus_per_task: float = 1.0
+    num_cpus: int | None = None
+    object_store_memory_mb: int = 128
+
+
+#: the extra that installs Ray
+RAY_EXTRA = "real3d[ray]"
+
+
+def import_ray():
+    """The ``ray`` module; ConfigError naming the extra when Ray is not installed."""
+    from real3d.core.errors import ConfigError
+
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError(
+            f"--scheduler ray needs Ray, which is not installed ({e}); install the extra: "
+            f"pip install '{RAY_EXTRA}' (or use --scheduler local)"
+        ) from None
+    return ray
+
+
+def _run_local(names, inputs, out, run_args, *, jobs, force, timeout_s, on_result, stop):
+    """Each sequence in a thread of this process (its ``real3d run`` in a process of its
+    own), ``jobs`` at a time. Returns (entries, interrupted)."""
     entries: list[dict | None] = [None] * len(inputs)
 
     def one(k: int) -> dict:
-        name, src = names[k], inputs[k]
-        folder = out / name
-        entry = {"name": name, "input": str(src), "output": str(folder), "log": str(out / "logs" / f"{name}.log")}
         if stop.is_set():
-            entry.update(status="not run", exit_code=None, wall_s=0.0, reason="the batch was stopped first")
-            return entry
-        earlier = None if force else finished_earlier(folder, src)
-        if earlier is not None:
-            entry.update(status="done earlier", exit_code=0, wall_s=0.0, reason=None, **_figures(earlier))
-            return entry
-        t0 = time.perf_counter()
-        rc, reason = run_one(src, folder, out / "logs" / f"{name}.log", run_args, timeout_s)
-        entry.update(exit_code=rc, wall_s=round(time.perf_counter() - t0, 2))
-        m = finished_earlier(folder, src) if rc == 0 else None
-        if m is not None:
-            entry.update(status="done", reason=None, **_figures(m))
-        else:
-            entry.update(status="failed", reason=reason or f"exit code {rc}")
-        return entry
+            return _not_run(names[k], inputs[k], out, "the batch was stopped first")
+        return process_sequence(names[k], inputs[k], out, run_args, force, timeout_s)
 
     interrupted = False
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -207,6 +266,124 @@ def run_batch(
                     raise  # a second Ctrl-C: give up waiting
                 interrupted = True
                 stop.set()
+    return entries, interrupted
+
+
+def _run_ray(names, inputs, out, run_args, *, jobs, force, timeout_s, on_result, stop, options: RayOptions):
+    """Each sequence as one Ray task (``options.cpus_per_task`` CPUs declared) running
+    :func:`process_sequence` on whichever node has room. A task that dies (its worker or
+    node lost, after one retry) is a failed sequence; the others go on. Returns (entries,
+    interrupted)."""
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        if options.address is not None:
+            ray.init(address=options.address, log_to_driver=False)
+        else:
+            import real3d
+
+            src = str(Path(real3d.__file__).resolve().parents[1])
+            pythonpath = src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+            ray.init(
+                num_cpus=options.num_cpus or max(1, math.ceil(jobs * options.cpus_per_task)),
+                include_dashboard=False,
+                object_store_memory=options.object_store_memory_mb * 1024**2,
+                log_to_driver=False,
+                # the workers import this real3d, as run_one's processes do
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+            )
+        started = True
+    try:
+        task = ray.remote(num_cpus=options.cpus_per_task, max_retries=1)(process_sequence)
+        entries: list[dict | None] = [None] * len(inputs)
+        refs = {}
+        for k in range(len(inputs)):
+            ref = task.remote(names[k], inputs[k], out, run_args, force, timeout_s)
+            refs[ref] = k
+        pending = list(refs)
+        interrupted = cancelled = False
+        while pending:
+            try:
+                ready, pending = ray.wait(pending, num_returns=1, timeout=1.0 if stop.is_set() else None)
+            except KeyboardInterrupt:
+                ready = []
+                if interrupted:
+                    raise  # a second Ctrl-C: give up waiting
+                interrupted = True
+                stop.set()
+            if stop.is_set() and not cancelled:
+                # queued tasks never start; running ones are interrupted (their run is killed)
+                cancelled = True
+                for ref in pending:
+                    ray.cancel(ref, force=False)
+            for ref in ready:
+                k = refs[ref]
+                try:
+                    entries[k] = ray.get(ref)
+                except ray.exceptions.TaskCancelledError:
+                    # started (its log exists) and stopped: failed, as a local run Ctrl-C'd
+                    log = out / "logs" / f"{names[k]}.log"
+                    if log.exists():
+                        entries[k] = _failed(names[k], inputs[k], out, "stopped with the batch")
+                    else:
+                        entries[k] = _not_run(names[k], inputs[k], out, "the batch was stopped first")
+                except ray.exceptions.RayError as e:
+                    first = str(e).strip().splitlines()
+                    entries[k] = _failed(
+                        names[k], inputs[k], out, f"Ray task: {first[0] if first else type(e).__name__}"
+                    )
+                if on_result is not None:
+                    on_result(entries[k])
+        return entries, interrupted
+    finally:
+        if started:
+            ray.shutdown()
+
+
+#: the schedulers of ``run_batch``
+SCHEDULERS = ("local", "ray")
+
+
+def run_batch(
+    inputs: list[Path],
+    out: Path,
+    run_args: list[str],
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    timeout_s: float | None = None,
+    on_result=None,
+    stop: threading.Event | None = None,
+    scheduler: str = "local",
+    ray_options: RayOptions | None = None,
+) -> dict:
+    """Run every sequence of ``inputs`` into ``out/NAME`` (see the module docstring) and
+    write ``out/batch_summary.json``; returns its content. ``on_result(entry)`` is called
+    as each sequence ends. Once ``stop`` is set no further sequence starts (they are listed
+    as "not run"); a Ctrl-C sets it, lets the running sequences write their partial outputs
+    (they receive the same SIGINT) and writes the summary (``"interrupted": true``) before
+    KeyboardInterrupt is raised again.
+
+    ``scheduler``: ``"local"`` runs ``jobs`` sequences side by side on this machine;
+    ``"ray"`` runs one Ray task per sequence (``ray_options``: the cluster and the CPUs each
+    task declares; ``jobs`` sizes a local Ray started for the batch). With Ray, ``inputs``
+    and ``out`` must be paths every node sees (a shared file system). Raises ConfigError
+    for an unknown scheduler, or ``"ray"`` without Ray installed (before any work)."""
+    from real3d.core.errors import ConfigError
+    from real3d.core.files import atomic_write_text
+
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"batch: scheduler expected one of {SCHEDULERS}, got {scheduler!r}")
+    if scheduler == "ray":
+        import_ray()
+    stop = stop if stop is not None else threading.Event()
+    out.mkdir(parents=True, exist_ok=True)
+    names = sequence_names(inputs)
+    common = dict(jobs=jobs, force=force, timeout_s=timeout_s, on_result=on_result, stop=stop)
+    if scheduler == "ray" and not stop.is_set():
+        entries, interrupted = _run_ray(names, inputs, out, run_args, **common, options=ray_options or RayOptions())
+    else:
+        entries, interrupted = _run_local(names, inputs, out, run_args, **common)
     counts = {
         "sequences": len(entries),
         "done": sum(e["status"] == "done" for e in entries),
@@ -218,6 +395,7 @@ def run_batch(
         "schema": SUMMARY_SCHEMA,
         "version": SUMMARY_VERSION,
         "interrupted": interrupted,
+        "scheduler": scheduler,
         "run_args": run_args,
         "counts": counts,
         "frames_fused": sum(e.get("fused") or 0 for e in entries),
@@ -282,6 +460,15 @@ def batch(
     intrinsics: str | None = typer.Option(None, "--intrinsics", help="Passed to real3d run."),
     depth_scale: float | None = typer.Option(None, "--depth-scale", help="Passed to real3d run."),
     run_args: str = typer.Option("", "--run-args", help="Further real3d run options, as one quoted string."),
+    scheduler: str = typer.Option(
+        "local", "--scheduler", help="local: --jobs processes here; ray: one Ray task per sequence (real3d[ray])."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray: the cluster to use (ray://HEAD:10001, HEAD:6379, auto); default a local Ray."
+    ),
+    cpus_per_task: float = typer.Option(
+        1.0, "--cpus-per-task", min=0.01, help="Ray: CPUs each sequence's task declares."
+    ),
 ) -> None:
     """Run the whole pipeline over every sequence of INPUTS into OUT/NAME, skipping those
     finished earlier, going on after failures, and write OUT/batch_summary.json."""
@@ -289,8 +476,14 @@ def batch(
     from rich.table import Table
 
     from real3d.cli.values import check_rate
-    from real3d.core.errors import InputError
+    from real3d.core.errors import ConfigError, InputError
 
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"--scheduler: expected one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
+    if scheduler == "ray":
+        import_ray()  # before any work: ConfigError naming the extra
+    elif address is not None:
+        raise InputError("--address names a Ray cluster; it needs --scheduler ray")
     if timeout_s is not None:
         check_rate(timeout_s, "--timeout-s")
     paths = expand_inputs(inputs)
@@ -320,7 +513,17 @@ def batch(
         console.print(f"{e['name']}: {e['status']}" + (f": {e['reason']}" if e["reason"] else ""), style=style)
 
     try:
-        summary = run_batch(paths, out_path, args, jobs=jobs, force=force, timeout_s=timeout_s, on_result=report)
+        summary = run_batch(
+            paths,
+            out_path,
+            args,
+            jobs=jobs,
+            force=force,
+            timeout_s=timeout_s,
+            on_result=report,
+            scheduler=scheduler,
+            ray_options=RayOptions(address=address, cpus_per_task=cpus_per_task),
+        )
     except KeyboardInterrupt:
         typer.echo(f"real3d batch: interrupted; what ran is listed in {out_path / 'batch_summary.json'}", err=True)
         raise typer.Exit(130) from None
