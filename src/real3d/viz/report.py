@@ -10,7 +10,7 @@ that replaces the output folder by renames at the end (``OutputSet``,
 complete and no temporaries::
 
     report.html, report.md        the report, pictures in report_files/
-    semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
+    semantic_map.ply              labelled surface voxels: observed colour, NYUv2-13 ``label``
     scene_graph.json              the scene graph (schema in real3d.scene.graph)
     costmap.png                   top-down costmap with objects, trajectory and path
     path.json                     the planned path
@@ -100,8 +100,9 @@ font-size:14px}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.n
 
 
 def _topdown(pipeline, path_info: dict):
-    """The costmap seen from above with the objects, the trajectory and the planned path
-    (``path_info`` as ``plan_for_report`` gives it), at most about 900 px wide."""
+    """The costmap seen from above with the objects, the trajectory, the planned path, its
+    start and goal (``path_info`` as ``plan_for_report`` gives it), with metre axes, the
+    origin, a scale bar and a legend (``real3d.nav.draw.topdown_figure``)."""
     from real3d.nav.draw import render_topdown
     from real3d.nav.planner import Path as NavPath
 
@@ -115,7 +116,8 @@ def _topdown(pipeline, path_info: dict):
         path=p,
         trajectory=traj,
         goal_xy=path_info.get("goal_xy"),
-        scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)),
+        start_xy=path_info.get("start_xy"),
+        scale=int(np.clip(860 // max(cm.grid.shape), 1, 6)),
     )
 
 
@@ -123,7 +125,7 @@ def write_report(
     out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, path_info: dict, metrics: dict
 ) -> tuple[Path, Path]:
     """Pictures into ``out_dir/report_files`` and report.html / report.md next to them."""
-    from real3d.scene.draw import render_scene_graph
+    from real3d.viz.mapview import render_scene_graph
     from real3d.viz.plots import (
         bar_chart,
         label_legend,
@@ -151,6 +153,7 @@ def write_report(
         "frame (stream order)",
         "ms",
         x=xs if len(xs) else None,
+        style="steps",
     )
     mem = [
         line_chart(
@@ -269,9 +272,10 @@ def write_report(
         (
             "Latency per stage",
             "latency",
-            "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
-            "few frames). 'total' runs from the start of a frame's processing (realtime mode: its arrival) to "
-            "its result, waits between the overlapping stages included.",
+            "Milliseconds per frame in each stage, as measured: each frame's time is a step one frame wide; "
+            "the graph and costmap refreshes run every few frames and show as dots on the frames they ran "
+            "in (nothing is drawn between them). 'total' runs from the start of a frame's processing "
+            "(realtime mode: its arrival) to its result, waits between the overlapping stages included.",
         ),
         (
             "Segmentation samples",
