@@ -100,7 +100,7 @@ def _step(px_per_m: float, min_px: float) -> float:
 def _ticks(lo_m: float, hi_m: float, step_m: float) -> np.ndarray:
     first = np.ceil(lo_m / step_m - 1e-9) * step_m
     t = np.arange(first, hi_m + 1e-9, step_m)
-    return np.round(t / step_m) * step_m  # no -0.0 or 0.30000000000000004
+    return np.round(t / step_m) * step_m + 0.0  # no -0.0 or 0.30000000000000004
 
 
 def _fmt_m(v: float) -> str:
@@ -243,7 +243,7 @@ def topdown_figure(
         return fig
 
     ox, oy = fig.origin_px
-    if 0 <= ox < pw and 0 <= oy < ph:
+    if 0 <= ox <= pw and 0 <= oy <= ph:  # on the map or its edge
         draw_map.line([(ox - 7, oy), (ox + 7, oy)], fill=ORIGIN_RGB, width=2)
         draw_map.line([(ox, oy - 7), (ox, oy + 7)], fill=ORIGIN_RGB, width=2)
         legend.append(LegendEntry("origin (0, 0) of the map frame", "cross", (ORIGIN_RGB,)))
@@ -262,7 +262,7 @@ def topdown_figure(
     draw.text((6, 6), title, fill=ink, font=f_title)
     draw.rectangle([x0 - 1, y0 - 1, x0 + pw, y0 + ph], outline=(80, 80, 80))
     lo_x, lo_y = g.origin_xy
-    for t in _ticks(lo_x, lo_x + w * res, _step(px_per_m, 56)):
+    for t in _ticks(lo_x, lo_x + w * res, _step(px_per_m, 48)):
         xx = ox + t * px_per_m
         draw.line([(xx, y0 + ph), (xx, y0 + ph + 5)], fill=grey)
         draw.text((xx, y0 + ph + 7), _fmt_m(t), fill=grey, font=f_small, anchor="mt")

@@ -79,6 +79,36 @@ def topdown_uncertainty(semantic_map, cell_m: float | None = None, max_px: int =
     return _from_above(semantic_map, False, colour, cell_m, max_px, min_px, "topdown_uncertainty")
 
 
+def classes_from_above(semantic_map, use_refinement: bool = True) -> list[int]:
+    """Class ids the pictures from above can show: those of the labelled surface points,
+    void and ceiling left out (a legend lists these)."""
+    sp = semantic_map.semantic_points(use_refinement=use_refinement)
+    return sorted(set(np.unique(sp.labels).tolist()) - {0, NYU13.index("ceiling")})
+
+
+def entropy_colour_bar(width: int = 900, height: int = 60):
+    """PIL strip explaining ``topdown_uncertainty``'s colours: the normalised label entropy
+    from 0 (sure, one class holds all the evidence) to 1 (all classes equally likely)."""
+    from PIL import Image, ImageDraw
+
+    from real3d.viz.plots import _font
+
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    f = _font(12)
+    x0, x1, y0 = 8, min(width - 8, 308), 6
+    e = np.linspace(0.0, 1.0, x1 - x0)[:, None]
+    s = _ENTROPY_STOPS
+    rgb = np.where(e < 0.5, s[0] + (s[1] - s[0]) * (e / 0.5), s[1] + (s[2] - s[1]) * ((e - 0.5) / 0.5))
+    for i, c in enumerate(rgb.round().astype(int)):
+        d.line([(x0 + i, y0), (x0 + i, y0 + 14)], fill=tuple(int(v) for v in c))
+    d.rectangle([x0, y0, x1, y0 + 14], outline=(60, 60, 60))
+    d.text((x0, y0 + 18), "0 sure", fill=(0, 0, 0), font=f)
+    d.text((x1, y0 + 18), "1 all classes alike", fill=(0, 0, 0), font=f, anchor="ra")
+    d.text((x0, y0 + 36), "right: normalised label entropy; white: nothing labelled", fill=(0, 0, 0), font=f)
+    return img
+
+
 def labels_and_uncertainty(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
     """The fusion's labels (left) and their uncertainty (right) side by side."""
     return _side_by_side(
@@ -141,7 +171,8 @@ def scene_graph_figure(graph, size_px: int = 900, margin_px: int = 50) -> SceneG
     (a leader line joins a caption set further out to its disc); captions with no free spot
     are listed under the drawing. Objects resting on another object (bottom over 0.2 m above
     the floor) are drawn 40 px higher up the picture so the "on" edge between them shows.
-    Edges are lines coloured by predicate (legend at the top); a scale bar gives metres.
+    Edges are lines coloured by predicate (legend at the top, for the predicates present); a
+    scale bar gives metres.
 
     Args:
         graph: a ``SceneGraph`` (its ``nodes``, ``edges`` and ``floor_z_m``).
@@ -156,7 +187,10 @@ def scene_graph_figure(graph, size_px: int = 900, margin_px: int = 50) -> SceneG
     font, f_small = _font(13), _font(12)
     head, foot = 34, 40  # legend band at the top, list of unplaced captions at the bottom
     x = 10
+    shown = {e.predicate for e in graph.edges}
     for pred, (col, text) in EDGE_STYLE.items():
+        if pred not in shown:
+            continue
         draw.line([(x, 17), (x + 22, 17)], fill=col, width=3)
         draw.text((x + 28, 10), text, fill=(0, 0, 0), font=f_small)
         x += 40 + int(draw.textlength(text, font=f_small))
@@ -210,7 +244,7 @@ def scene_graph_figure(graph, size_px: int = 900, margin_px: int = 50) -> SceneG
             continue
         bx, by = min(max(x, box[0]), box[2]), min(max(y, box[1]), box[3])  # the box's point nearest the disc
         if np.hypot(bx - x, by - y) > fig.radii[n.id] + 8:
-            draw.line([(x, y), (bx, by)], fill=(150, 150, 150), width=1)
+            draw.line([(x, y), (bx, by)], fill=(90, 90, 90), width=1)
     for n in sorted(nodes, key=lambda n: n.kind != "room"):
         x, y = fig.positions[n.id]
         r = fig.radii[n.id]

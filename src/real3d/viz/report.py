@@ -184,17 +184,26 @@ def write_report(
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
     if len(pipeline.map):
-        from real3d.viz.mapview import labels_and_uncertainty
+        from PIL import Image
+
+        from real3d.viz.mapview import classes_from_above, entropy_colour_bar, labels_and_uncertainty
 
         try:
-            figs["uncertainty"] = labels_and_uncertainty(pipeline.map)
+            pic = labels_and_uncertainty(pipeline.map)
+            legend = label_legend(width=pic.shape[1], classes=classes_from_above(pipeline.map, False))
+            bar = entropy_colour_bar(width=pic.shape[1])
+            figs["uncertainty"] = stack_vertical([Image.fromarray(pic), legend, bar])
         except InputError:
             pass  # nothing labelled to draw
     if pipeline.map.refinement is not None and len(pipeline.map):
-        from real3d.viz.mapview import before_after
+        from PIL import Image
+
+        from real3d.viz.mapview import before_after, classes_from_above
 
         try:
-            figs["refined"] = before_after(pipeline.map)
+            pic = before_after(pipeline.map)
+            both = set(classes_from_above(pipeline.map, False)) | set(classes_from_above(pipeline.map, True))
+            figs["refined"] = stack_vertical([Image.fromarray(pic), label_legend(width=pic.shape[1], classes=both)])
         except InputError:
             pass  # nothing labelled to draw
     pix = pipeline.class_pixels[1:].astype(float)
@@ -285,9 +294,9 @@ def write_report(
         (
             "Top-down map",
             "topdown",
-            "Costmap (white free, grey unknown, red obstacles and their "
-            "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
-            f"(green). Path: {path_txt}.",
+            "The costmap from above in the map frame (axes in metres, the origin marked where it is on the "
+            "map); the legend names every colour: the cells' states, the object boxes by class, the camera "
+            f"trajectory, the planned path, its start and goal. Path: {path_txt}.",
         ),
         (
             "Map labels: 2D fusion and 3D network",
@@ -306,8 +315,10 @@ def write_report(
         (
             "Scene graph",
             "graph",
-            "Objects and structure at their positions seen from above; edges: "
-            "on (orange), next to (blue), in room (grey).",
+            "Objects and structure at their positions seen from above (edges coloured by relation, legend "
+            "at the top). Captions are placed so that none covers another or a node; a thin dark line joins "
+            "a caption set further out to its node, and captions with no free spot are listed underneath. "
+            "Objects resting on another object are drawn a little higher up the picture.",
         ),
         (
             "Class histogram",
