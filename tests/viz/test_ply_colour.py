@@ -67,6 +67,11 @@ def test_point_cloud_carries_the_observed_colour_and_the_label(tmp_path, painted
     assert "label_set nyu13" in comments and "colour rgb: the mean colour the camera observed" in comments
     for i, name in enumerate(NYU13.names):
         assert f"label {i} {name}" in comments
+    from real3d.geometry.o3d import import_open3d
+
+    o3d = import_open3d()
+    assert np.allclose(np.asarray(o3d.io.read_point_cloud(str(path)).colors) * 255, PAINT)
+    assert np.array_equal(o3d.t.io.read_point_cloud(str(path)).point["label"].numpy()[:, 0], v["label"])
 
 
 def test_class_coloured_variant_and_its_errors(tmp_path, painted_map):
