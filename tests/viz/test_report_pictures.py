@@ -195,3 +195,32 @@ def test_latency_is_drawn_as_measured_steps_and_refresh_dots():
     assert len(_rows_of(steps, SERIES_COLORS[1], x_px(5, 10))) > 0
     with pytest.raises(InputError, match="style"):
         line_chart({"a": frame}, "t", "x", "y", style="bars")
+
+
+def test_labels_from_above_are_framed_in_metres_with_their_classes():
+    from real3d.core import Intrinsics, look_at
+    from real3d.mapping import SemanticMap
+    from real3d.testing.toyscene import ToyRenderer, boxes_scene
+    from real3d.viz.mapview import topdown_labels_figure, topdown_uncertainty_figure
+
+    table = NYU13.index("table")
+    # a 0.6 x 0.4 m table centred at (1.0, 0.5) on a 4 x 4 m floor
+    scene = boxes_scene([((0, 0, -0.05), (4, 4, 0.1), 0.0, 5, 1), ((1.0, 0.5, 0.25), (0.6, 0.4, 0.5), 0.0, table, 2)])
+    K = Intrinsics.from_fov(64, 48, np.radians(70))
+    r = ToyRenderer(scene)
+    m = SemanticMap(voxel_size_m=0.05)
+    for i, a in enumerate(np.linspace(0, 2 * np.pi, 6, endpoint=False)):
+        m.integrate(r.render(K, look_at((1.0 + 1.5 * np.cos(a), 0.5 + 1.5 * np.sin(a), 1.2), (1.0, 0.5, 0.2)), index=i))
+    fig = topdown_labels_figure(m)
+    names = [e.text for e in fig.legend]
+    assert "floor" in names and "table" in names and "bed" not in names
+    x0, y0, x1, y1 = fig.panel
+    panel = np.asarray(fig.image)[y0:y1, x0:x1]
+    ys, xs = np.nonzero((panel == NYU13.colors[table]).all(-1))
+    centre = fig.xy_to_px([1.0, 0.5])[0] - (x0, y0)
+    assert abs(xs.mean() - centre[0]) < 0.05 * fig.px_per_m and abs(ys.mean() - centre[1]) < 0.05 * fig.px_per_m
+    assert abs((xs.max() - xs.min()) / fig.px_per_m - 0.6) < 0.15  # 0.6 m wide, in x
+    explained = {tuple(c) for e in fig.legend for c in e.colors}
+    assert {tuple(int(v) for v in c) for c in np.unique(panel.reshape(-1, 3), axis=0)} <= explained
+    unsure = topdown_uncertainty_figure(m)
+    assert [e.kind for e in unsure.legend][:2] == ["gradient", "gradient"] and unsure.px_per_m == fig.px_per_m

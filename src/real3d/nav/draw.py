@@ -1,8 +1,9 @@
 """Top-down pictures: costmap, object boxes, planned path and robot trajectory (PIL).
 
-``topdown_figure`` draws the map for a person: metre axes in the map frame (the
+``topdown_figure`` draws the costmap for a person: metre axes in the map frame (the
 gravity-aligned frame the costmap is in), the frame's origin, a scale bar and a legend with
-an entry for every colour the picture uses. ``render_topdown`` returns its image.
+an entry for every colour the picture uses (``frame_map`` puts any map picture in that
+frame). ``render_topdown`` returns its image.
 """
 
 from __future__ import annotations
@@ -242,32 +243,72 @@ def topdown_figure(
         fig.image = panel
         return fig
 
-    ox, oy = fig.origin_px
+    return frame_map(panel, g.origin_xy, px_per_m, legend, title)
+
+
+def frame_map(
+    panel,
+    corner_xy_m,
+    px_per_m: float,
+    legend=(),
+    title: str = "",
+    legend_below: bool = False,
+) -> TopdownFigure:
+    """A map picture seen from above, framed for a person: the title, axes with ticks in metres
+    of the map frame, the origin (a black cross where it lies on the map), a scale bar and
+    the legend (right of the map, or under it with ``legend_below``).
+
+    Args:
+        panel: PIL image of the map, +x right and +y up, ``px_per_m`` pixels per metre
+            both ways (it is not changed; the cross is drawn on a copy).
+        corner_xy_m: (x, y) map-frame metres of the panel's lower-left corner.
+        legend: ``LegendEntry`` rows for the colours in the panel; the origin's is added
+            when the cross is drawn.
+
+    Returns:
+        The ``TopdownFigure`` with the pixel positions of the panel, origin and ticks.
+    """
+    from PIL import Image, ImageDraw
+
+    panel = panel.copy()
+    pw, ph = panel.size
+    legend = list(legend)
+    ox, oy = -corner_xy_m[0] * px_per_m, ph + corner_xy_m[1] * px_per_m
     if 0 <= ox <= pw and 0 <= oy <= ph:  # on the map or its edge
-        draw_map.line([(ox - 7, oy), (ox + 7, oy)], fill=ORIGIN_RGB, width=2)
-        draw_map.line([(ox, oy - 7), (ox, oy + 7)], fill=ORIGIN_RGB, width=2)
+        d = ImageDraw.Draw(panel)
+        d.line([(ox - 7, oy), (ox + 7, oy)], fill=ORIGIN_RGB, width=2)
+        d.line([(ox, oy - 7), (ox, oy + 7)], fill=ORIGIN_RGB, width=2)
         legend.append(LegendEntry("origin (0, 0) of the map frame", "cross", (ORIGIN_RGB,)))
 
-    # The picture around the map: title, axes in metres, scale bar and legend.
     x0, y0 = _LEFT, _TOP
-    fig_w = x0 + pw + _GAP + _LEGEND_W
-    fig_h = max(y0 + ph + _BOTTOM, y0 + 36 + 20 * len(legend))
+    f_title, f_small = _font(15), _font(12)
+    col_w, n_cols = _LEGEND_W, 1
+    if legend_below:
+        lx, ly = x0, y0 + ph + _BOTTOM
+        fig_w = max(x0 + pw + _GAP, x0 + _LEGEND_W)
+        # as many columns as the width takes, each as wide as the longest entry
+        col_w = 34 + max((f_small.getlength(e.text) for e in legend), default=0)
+        n_cols = max(1, int((fig_w - x0) // col_w))
+        fig_h = ly + 36 + 20 * -(-len(legend) // n_cols)
+    else:
+        lx, ly = x0 + pw + _GAP, y0
+        fig_w = x0 + pw + _GAP + _LEGEND_W
+        fig_h = max(y0 + ph + _BOTTOM, y0 + 36 + 20 * len(legend))
     img = Image.new("RGB", (fig_w, fig_h), (255, 255, 255))
     img.paste(panel, (x0, y0))
-    fig.panel = (x0, y0, x0 + pw, y0 + ph)
-    fig.origin_px = ox, oy = (ox + x0, oy + y0)
+    fig = TopdownFigure(img, (x0, y0, x0 + pw, y0 + ph), float(px_per_m), (ox + x0, oy + y0), legend=legend)
+    ox, oy = fig.origin_px
     draw = ImageDraw.Draw(img)
-    f_title, f_small = _font(15), _font(12)
     ink, grey = (0, 0, 0), (70, 70, 70)
     draw.text((6, 6), title, fill=ink, font=f_title)
     draw.rectangle([x0 - 1, y0 - 1, x0 + pw, y0 + ph], outline=(80, 80, 80))
-    lo_x, lo_y = g.origin_xy
-    for t in _ticks(lo_x, lo_x + w * res, _step(px_per_m, 48)):
+    lo_x, lo_y = corner_xy_m
+    for t in _ticks(lo_x, lo_x + pw / px_per_m, _step(px_per_m, 48)):
         xx = ox + t * px_per_m
         draw.line([(xx, y0 + ph), (xx, y0 + ph + 5)], fill=grey)
         draw.text((xx, y0 + ph + 7), _fmt_m(t), fill=grey, font=f_small, anchor="mt")
         fig.ticks_x.append((float(t), float(xx)))
-    for t in _ticks(lo_y, lo_y + h * res, _step(px_per_m, 32)):
+    for t in _ticks(lo_y, lo_y + ph / px_per_m, _step(px_per_m, 32)):
         yy = oy - t * px_per_m
         draw.line([(x0 - 6, yy), (x0 - 1, yy)], fill=grey)
         draw.text((x0 - 8, yy), _fmt_m(t), fill=grey, font=f_small, anchor="rm")
@@ -275,7 +316,6 @@ def topdown_figure(
     draw.text((x0 + pw / 2, y0 + ph + 26), "x [m]", fill=ink, font=f_small, anchor="mt")
     draw.text((6, y0 - 16), "y [m]", fill=ink, font=f_small)
 
-    lx, ly = x0 + pw + _GAP, y0
     bar_m = _step(px_per_m, 60)
     bar_px = bar_m * px_per_m
     draw.line([(lx, ly + 8), (lx + bar_px, ly + 8)], fill=ink, width=3)
@@ -284,11 +324,10 @@ def topdown_figure(
     draw.text((lx + bar_px + 6, ly + 2), f"{_fmt_m(bar_m)} m", fill=ink, font=f_small)
     fig.scale_bar_m = float(bar_m)
     ly += 28
-    for e in legend:
-        _swatch(draw, lx, ly, e)
-        draw.text((lx + 26, ly + 1), e.text, fill=ink, font=f_small)
-        ly += 20
-    fig.image = img
+    for k, e in enumerate(legend):
+        ex, ey = lx + (k % n_cols) * col_w, ly + (k // n_cols) * 20
+        _swatch(draw, ex, ey, e)
+        draw.text((ex + 26, ey + 1), e.text, fill=ink, font=f_small)
     return fig
 
 

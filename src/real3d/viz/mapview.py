@@ -21,6 +21,12 @@ def _from_above(semantic_map, use_refinement: bool, colour, cell_m, max_px: int,
     the highest point over it, white where nothing was labelled. Cells of ``cell_m``
     metres (default: the voxel size, enlarged so the image fits ``max_px``; a small map is
     enlarged by whole pixels towards ``min_px``)."""
+    return _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who)[0]
+
+
+def _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who):
+    """``_from_above``'s image, the map-frame (x, y) metres of its lower-left corner and its
+    pixels per metre."""
     sp = semantic_map.semantic_points(use_refinement=use_refinement)
     keep = (sp.labels > 0) & (sp.labels != NYU13.index("ceiling"))
     pts = sp.points[keep]
@@ -35,10 +41,12 @@ def _from_above(semantic_map, use_refinement: bool, colour, cell_m, max_px: int,
     img = np.full((h, w, 3), 255, np.uint8)
     img[h - 1 - ij[order, 1], ij[order, 0]] = colour(sp.labels[keep][order], sp.rows[keep][order])
     k = max(1, min_px // max(h, w))
-    return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
+    img = np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
+    return img, (float(lo[0]), float(lo[1])), k / cell
 
 
-def _side_by_side(a: np.ndarray, b: np.ndarray, gap: int) -> np.ndarray:
+def side_by_side(a: np.ndarray, b: np.ndarray, gap: int) -> np.ndarray:
+    """Two (H, W, 3) uint8 pictures next to each other on white, ``gap`` pixels apart."""
     h = max(a.shape[0], b.shape[0])
     out = np.full((h, a.shape[1] + gap + b.shape[1], 3), 255, np.uint8)
     out[: a.shape[0], : a.shape[1]] = a
@@ -71,47 +79,84 @@ def topdown_uncertainty(semantic_map, cell_m: float | None = None, max_px: int =
     dark red (all classes equally likely, 1); white where nothing was labelled."""
 
     def colour(lab, rows):
-        e = np.clip(semantic_map.label_entropy(rows), 0.0, 1.0)[:, None]
-        s = _ENTROPY_STOPS
-        rgb = np.where(e < 0.5, s[0] + (s[1] - s[0]) * (e / 0.5), s[1] + (s[2] - s[1]) * ((e - 0.5) / 0.5))
-        return rgb.round().astype(np.uint8)
+        return _entropy_colours(semantic_map.label_entropy(rows))
 
     return _from_above(semantic_map, False, colour, cell_m, max_px, min_px, "topdown_uncertainty")
 
 
-def classes_from_above(semantic_map, use_refinement: bool = True) -> list[int]:
-    """Class ids the pictures from above can show: those of the labelled surface points,
-    void and ceiling left out (a legend lists these)."""
-    sp = semantic_map.semantic_points(use_refinement=use_refinement)
-    return sorted(set(np.unique(sp.labels).tolist()) - {0, NYU13.index("ceiling")})
-
-
-def entropy_colour_bar(width: int = 900, height: int = 60):
-    """PIL strip explaining ``topdown_uncertainty``'s colours: the normalised label entropy
-    from 0 (sure, one class holds all the evidence) to 1 (all classes equally likely)."""
-    from PIL import Image, ImageDraw
-
-    from real3d.viz.plots import _font
-
-    img = Image.new("RGB", (width, height), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    f = _font(12)
-    x0, x1, y0 = 8, min(width - 8, 308), 6
-    e = np.linspace(0.0, 1.0, x1 - x0)[:, None]
+def _entropy_colours(e: np.ndarray) -> np.ndarray:
+    """(N,) normalised entropies in [0, 1] -> (N, 3) uint8 colours of ``_ENTROPY_STOPS``."""
+    e = np.clip(e, 0.0, 1.0)[:, None]
     s = _ENTROPY_STOPS
     rgb = np.where(e < 0.5, s[0] + (s[1] - s[0]) * (e / 0.5), s[1] + (s[2] - s[1]) * ((e - 0.5) / 0.5))
-    for i, c in enumerate(rgb.round().astype(int)):
-        d.line([(x0 + i, y0), (x0 + i, y0 + 14)], fill=tuple(int(v) for v in c))
-    d.rectangle([x0, y0, x1, y0 + 14], outline=(60, 60, 60))
-    d.text((x0, y0 + 18), "0 sure", fill=(0, 0, 0), font=f)
-    d.text((x1, y0 + 18), "1 all classes alike", fill=(0, 0, 0), font=f, anchor="ra")
-    d.text((x0, y0 + 36), "right: normalised label entropy; white: nothing labelled", fill=(0, 0, 0), font=f)
-    return img
+    return rgb.round().astype(np.uint8)
+
+
+def _framed(img: np.ndarray, corner, px_per_m: float, legend: list, title: str):
+    from PIL import Image
+
+    from real3d.nav.draw import LegendEntry, frame_map
+
+    if (img == 255).all(axis=2).any():
+        legend = [*legend, LegendEntry("nothing labelled", "fill", ((255, 255, 255),))]
+    return frame_map(Image.fromarray(img), corner, px_per_m, legend, title, legend_below=True)
+
+
+def topdown_labels_figure(
+    semantic_map, use_refinement: bool = True, title: str = "Labels from above", max_px: int = 440, min_px: int = 300
+):
+    """``topdown_labels`` framed for a person (``real3d.nav.draw.frame_map``): metre axes of
+    the map frame, the origin, a scale bar and a legend of the classes in the picture.
+    Returns a ``real3d.nav.draw.TopdownFigure``.
+
+    Raises:
+        InputError: the map has no labelled surface point.
+    """
+    from real3d.nav.draw import LegendEntry
+
+    colors = np.asarray(NYU13.colors, np.uint8)
+    img, corner, ppm = _placed_from_above(
+        semantic_map, use_refinement, lambda lab, rows: colors[lab], None, max_px, min_px, "topdown_labels_figure"
+    )
+    legend = [
+        LegendEntry(NYU13.names[c], "fill", (tuple(int(v) for v in colors[c]),))
+        for c in range(1, len(colors))
+        if (img == colors[c]).all(axis=2).any()
+    ]
+    return _framed(img, corner, ppm, legend, title)
+
+
+def topdown_uncertainty_figure(
+    semantic_map, title: str = "Label uncertainty from above", max_px: int = 440, min_px: int = 300
+):
+    """``topdown_uncertainty`` framed as ``topdown_labels_figure``, the legend giving the
+    entropy scale. Returns a ``real3d.nav.draw.TopdownFigure``.
+
+    Raises:
+        InputError: the map has no labelled surface point.
+    """
+    from real3d.nav.draw import LegendEntry
+
+    img, corner, ppm = _placed_from_above(
+        semantic_map,
+        False,
+        lambda lab, rows: _entropy_colours(semantic_map.label_entropy(rows)),
+        None,
+        max_px,
+        min_px,
+        "topdown_uncertainty_figure",
+    )
+    stops = [tuple(int(v) for v in c) for c in _ENTROPY_STOPS]
+    legend = [
+        LegendEntry("label entropy 0 (sure) to 0.5", "gradient", (stops[0], stops[1])),
+        LegendEntry("0.5 to 1 (all classes alike)", "gradient", (stops[1], stops[2])),
+    ]
+    return _framed(img, corner, ppm, legend, title)
 
 
 def labels_and_uncertainty(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
     """The fusion's labels (left) and their uncertainty (right) side by side."""
-    return _side_by_side(
+    return side_by_side(
         topdown_labels(semantic_map, use_refinement=False, max_px=max_px),
         topdown_uncertainty(semantic_map, max_px=max_px),
         gap,
@@ -123,7 +168,7 @@ def before_after(semantic_map, max_px: int = 440, gap: int = 8) -> np.ndarray:
     have a refinement."""
     if semantic_map.refinement is None:
         raise InputError("before_after: the map has no refinement")
-    return _side_by_side(
+    return side_by_side(
         topdown_labels(semantic_map, use_refinement=False, max_px=max_px),
         topdown_labels(semantic_map, use_refinement=True, max_px=max_px),
         gap,

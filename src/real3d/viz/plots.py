@@ -247,14 +247,13 @@ def bar_chart(values: dict, title: str, ylabel: str, colors=None, size=(900, 360
     return img
 
 
-def label_legend(label_set=NYU13, width: int = 900, classes=None):
-    """A strip with each class colour and name: all classes, or the ids in ``classes``."""
+def label_legend(label_set=NYU13, width: int = 900):
+    """A strip with each class colour and name."""
     from PIL import Image, ImageDraw
 
-    ids = range(1, len(label_set.names)) if classes is None else sorted({int(c) for c in classes} - {0})
-    names = [label_set.names[i] for i in ids]
+    names = label_set.names[1:]
     per_row = 7
-    rows = max(1, (len(names) + per_row - 1) // per_row)
+    rows = (len(names) + per_row - 1) // per_row
     img = Image.new("RGB", (width, 24 * rows + 8), (255, 255, 255))
     d = ImageDraw.Draw(img)
     f = _font(12)
@@ -264,7 +263,7 @@ def label_legend(label_set=NYU13, width: int = 900, classes=None):
         x, y = 8 + c * cw, 6 + 24 * r
         d.rectangle(
             [x, y, x + 16, y + 16],
-            fill=tuple(int(v) for v in label_set.colors[ids[k]]),
+            fill=tuple(int(v) for v in label_set.colors[k + 1]),
             outline=(0, 0, 0),
         )
         d.text((x + 22, y + 2), name, fill=(0, 0, 0), font=f)

@@ -184,26 +184,15 @@ def write_report(
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
     if len(pipeline.map):
-        from PIL import Image
-
-        from real3d.viz.mapview import classes_from_above, entropy_colour_bar, labels_and_uncertainty
+        from real3d.viz.mapview import side_by_side, topdown_labels_figure, topdown_uncertainty_figure
 
         try:
-            pic = labels_and_uncertainty(pipeline.map)
-            legend = label_legend(width=pic.shape[1], classes=classes_from_above(pipeline.map, False))
-            bar = entropy_colour_bar(width=pic.shape[1])
-            figs["uncertainty"] = stack_vertical([Image.fromarray(pic), legend, bar])
-        except InputError:
-            pass  # nothing labelled to draw
-    if pipeline.map.refinement is not None and len(pipeline.map):
-        from PIL import Image
-
-        from real3d.viz.mapview import before_after, classes_from_above
-
-        try:
-            pic = before_after(pipeline.map)
-            both = set(classes_from_above(pipeline.map, False)) | set(classes_from_above(pipeline.map, True))
-            figs["refined"] = stack_vertical([Image.fromarray(pic), label_legend(width=pic.shape[1], classes=both)])
+            left = topdown_labels_figure(pipeline.map, use_refinement=False, title="Fused labels").image
+            right = topdown_uncertainty_figure(pipeline.map, title="How unsure").image
+            figs["uncertainty"] = side_by_side(np.asarray(left), np.asarray(right), 8)
+            if pipeline.map.refinement is not None:
+                refined = topdown_labels_figure(pipeline.map, title="Refined by the 3D network").image
+                figs["refined"] = side_by_side(np.asarray(left), np.asarray(refined), 8)
         except InputError:
             pass  # nothing labelled to draw
     pix = pipeline.class_pixels[1:].astype(float)
