@@ -1,4 +1,5 @@
-"""Small charts drawn with PIL: line charts over frames, bar charts, segmentation samples.
+"""Small charts drawn with PIL: line charts over frames, bar charts, segmentation samples,
+and a greedy placement of labels that never overlap (``place_labels``).
 
 Plain PIL keeps the report free of a plotting dependency; the charts are simple on purpose
 (axes with ticks, a legend, one colour per series).
@@ -332,7 +333,8 @@ def stack_vertical(images, gap: int = 6):
 
 
 def boxes_overlap(a, b, pad: float = 0.0) -> bool:
-    """Whether pixel boxes ``a`` and ``b`` (x0, y0, x1, y1) overlap, each grown by ``pad``."""
+    """Whether pixel boxes ``a`` and ``b`` (x0, y0, x1, y1) overlap or come closer than
+    ``pad`` pixels."""
     return a[0] - pad < b[2] and b[0] - pad < a[2] and a[1] - pad < b[3] and b[1] - pad < a[3]
 
 
