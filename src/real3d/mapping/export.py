@@ -1,4 +1,13 @@
-"""Exports of a ``SemanticMap``: class-coloured point clouds and meshes as PLY files."""
+"""Exports of a ``SemanticMap``: point clouds and meshes as binary PLY files.
+
+Every vertex carries x, y, z (float32 metres, the map's frame), red, green, blue (uchar) and
+a ``label`` (uchar class id of the label set). The colour is the map's mean observed colour
+(``colour="rgb"``, the default) or the class colour (``colour="label"``). The header lists
+the label set's classes as comments (``comment label 5 floor``), says what the colour is
+(``comment colour rgb ...``) and carries the caller's comments (e.g. the frame, see
+``real3d.viz.outputs.frame_comments``). Point clouds leave out void points (label 0, no
+class evidence); a mesh keeps its void vertices, which its faces need.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,29 @@ from pathlib import Path
 
 import numpy as np
 
-from real3d.core.errors import InputError, describe_array
+from real3d.core.errors import ConfigError, InputError, describe_array
 from real3d.core.files import atomic_path
 from real3d.core.labels import NYU13, LabelSet
 from real3d.mapping.semantic_map import SemanticMap
+
+
+#: what a PLY's red, green and blue hold: name -> the header's comment
+PLY_COLOURS = {
+    "rgb": "colour rgb: the mean colour the camera observed",
+    "label": "colour label: the class colour of the label set",
+}
+
+
+def _check_colour(colour: str, where: str) -> str:
+    if colour not in PLY_COLOURS:
+        raise ConfigError(f"{where}: unknown colour {colour!r}; expected one of {', '.join(map(repr, PLY_COLOURS))}")
+    return colour
+
+
+def label_comments(label_set: LabelSet = NYU13) -> list[str]:
+    """The header comments that name the classes: ``label_set NAME``, then ``label ID NAME``
+    for every class id, void (0) included."""
+    return [f"label_set {label_set.name}"] + [f"label {i} {n}" for i, n in enumerate(label_set.names)]
 
 
 @dataclass
@@ -137,38 +165,94 @@ def write_semantic_ply(
     label_set: LabelSet = NYU13,
     faces: np.ndarray | None = None,
     comments=(),
+    colour_note: str | None = None,
 ) -> Path:
-    """Binary PLY of points (or a mesh when ``faces`` is given) coloured by class.
+    """Binary PLY of labelled points (or a mesh when ``faces`` is given).
 
     Args:
-        points: (N, 3) float world metres.
-        labels: (N,) integer class ids of ``label_set`` (also stored as a ``label`` property).
-        colors: optional (N, 3) uint8; default the label set's class colours.
+        points: (N, 3) float map-frame metres.
+        labels: (N,) integer class ids of ``label_set``, stored as the ``label`` property;
+            the header names every class (``label_comments``).
+        colors: optional (N, 3) uint8 red, green, blue; default the label set's class colours.
         faces: optional (F, 3) integer vertex indices.
         comments: lines for the header's ``comment`` entries (ASCII, no line breaks), e.g.
             the frame the points are in (``real3d.viz.outputs.frame_comments``).
+        colour_note: the comment that says what the colours are (default: the entry of
+            ``PLY_COLOURS`` that fits, "label" without ``colors``).
+
+    Raises:
+        InputError: points not (N, 3), labels not (N,) ids of ``label_set``, colors not
+            (N, 3), or a comment that is not one ASCII line.
     """
-    comment_lines = _comment_lines(comments, "write_semantic_ply")
     points = np.asarray(points, np.float64)
     labels = np.asarray(labels)
     if points.ndim != 2 or points.shape[1] != 3:
         raise InputError(f"write_semantic_ply: expected points (N, 3), got {describe_array(points)}")
     if labels.shape != (points.shape[0],):
         raise InputError(f"write_semantic_ply: expected labels ({points.shape[0]},), got {describe_array(labels)}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(label_set.names)):
+        raise InputError(
+            f"write_semantic_ply: expected labels in [0, {len(label_set.names) - 1}] ({label_set.name}), "
+            f"got [{labels.min()}, {labels.max()}]"
+        )
     if colors is None:
         colors = label_set.colorize(labels)
-    return _write_ply(Path(path), points, np.asarray(colors, np.uint8), labels.astype(np.uint8), faces, comment_lines)
+        colour_note = colour_note or PLY_COLOURS["label"]
+    colors = np.asarray(colors)
+    if colors.shape != (points.shape[0], 3):
+        raise InputError(f"write_semantic_ply: expected colors ({points.shape[0]}, 3), got {describe_array(colors)}")
+    notes = [*comments, colour_note or "colour: given by the writer", *label_comments(label_set)]
+    comment_lines = _comment_lines(notes, "write_semantic_ply")
+    return _write_ply(Path(path), points, colors.astype(np.uint8), labels.astype(np.uint8), faces, comment_lines)
 
 
-def export_point_cloud_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=()) -> Path:
-    """The map's surface voxels as a class-coloured PLY point cloud (``comments`` as in
-    ``write_semantic_ply``)."""
+def export_point_cloud_ply(
+    semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=(), colour: str = "rgb"
+) -> Path:
+    """The map's labelled surface voxels (``SemanticMap.semantic_points``) as a PLY point
+    cloud; void points (no class evidence) are left out.
+
+    Args:
+        colour: "rgb" the mean observed colour of each voxel, "label" its class colour.
+        comments: as in ``write_semantic_ply``.
+
+    Raises:
+        ConfigError: an unknown ``colour``.
+    """
+    _check_colour(colour, "export_point_cloud_ply")
     p = semantic_map.semantic_points()
-    return write_semantic_ply(path, p.points, p.labels, label_set=label_set, comments=comments)
+    keep = p.labels > 0
+    colors = p.colors[keep] if colour == "rgb" else None
+    return write_semantic_ply(
+        path,
+        p.points[keep],
+        p.labels[keep],
+        colors,
+        label_set=label_set,
+        comments=comments,
+        colour_note=PLY_COLOURS[colour],
+    )
 
 
-def export_mesh_ply(semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=()) -> Path:
-    """The map's marching-cubes mesh as a class-coloured PLY (``comments`` as in
-    ``write_semantic_ply``)."""
+def export_mesh_ply(
+    semantic_map: SemanticMap, path, label_set: LabelSet = NYU13, comments=(), colour: str = "rgb"
+) -> Path:
+    """The map's marching-cubes mesh (``extract_mesh``) as a PLY; ``colour`` and
+    ``comments`` as in ``export_point_cloud_ply``. Vertices with no class keep label 0
+    (and, with ``colour="label"``, the void colour).
+
+    Raises:
+        ConfigError: an unknown ``colour``.
+    """
+    _check_colour(colour, "export_mesh_ply")
     m = extract_mesh(semantic_map)
-    return write_semantic_ply(path, m.vertices, m.labels, label_set=label_set, faces=m.triangles, comments=comments)
+    return write_semantic_ply(
+        path,
+        m.vertices,
+        m.labels,
+        m.colors if colour == "rgb" else None,
+        label_set=label_set,
+        faces=m.triangles,
+        comments=comments,
+        colour_note=PLY_COLOURS[colour],
+    )

@@ -1,4 +1,5 @@
-"""Small charts drawn with PIL: line charts over frames, bar charts, segmentation samples.
+"""Small charts drawn with PIL: line charts over frames, bar charts, segmentation samples,
+and a greedy placement of labels that never overlap (``place_labels``).
 
 Plain PIL keeps the report free of a plotting dependency; the charts are simple on purpose
 (axes with ticks, a legend, one colour per series).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from real3d.core.errors import InputError, describe_array
 from real3d.core.labels import NYU13
 
 # Distinct, colour-blind-friendly series colours (Okabe-Ito).
@@ -51,6 +53,12 @@ def _fmt(v: float) -> str:
     return f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
 
 
+def _runs(finite: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the runs of True in ``finite`` (stop exclusive)."""
+    edges = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 def line_chart(
     series: dict,
     title: str,
@@ -60,18 +68,31 @@ def line_chart(
     x=None,
     ylim=None,
     smooth: int = 1,
+    style: str = "line",
 ):
     """PIL image of one or more series against a shared x axis.
 
     Args:
-        series: {name: (N,) float values}; NaN values leave gaps.
-        x: (N,) x values (default 0..N-1).
+        series: {name: (N,) float values}; NaN values leave gaps (no line is drawn across
+            them).
+        x: (N,) increasing x values (default 0..N-1).
         ylim: (lo, hi) or None (0 .. the 99th percentile of all values, so one stall does not
-            flatten the rest; values above are clipped to the top edge).
+            flatten the rest; values above are drawn on the top edge and counted in a note).
         smooth: running-mean window in samples (1 = raw).
+        style: "line" joins the samples of each run of finite values with straight lines
+            (for quantities between samples, e.g. memory); "steps" draws each sample as
+            measured, holding its value from its x to the next sample's (per-frame figures
+            such as latency), and a sample with no finite neighbour as a dot (a stage that
+            runs every few frames), so nothing is drawn between samples that were not
+            measured.
+
+    Raises:
+        InputError: an unknown ``style``, or ``x`` of another length than the series.
     """
     from PIL import Image, ImageDraw
 
+    if style not in ("line", "steps"):
+        raise InputError(f"line_chart: expected style 'line' or 'steps', got {style!r}")
     w, h = size
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
@@ -82,15 +103,21 @@ def line_chart(
     vals = [np.asarray(v, np.float64) for v in series.values() if len(v)]
     n = max((len(v) for v in vals), default=0)
     xs = np.arange(n, dtype=np.float64) if x is None else np.asarray(x, np.float64)
+    if n and len(xs) < n:
+        raise InputError(f"line_chart: expected x of length {n}, got {describe_array(xs)}")
     if n == 0:
         d.text((left + 10, top + ph // 2), "no data", fill=(120, 120, 120), font=f_small)
         return img
+    # the width of a step: the usual spacing of the samples
+    dx = float(np.median(np.diff(xs[:n]))) if n > 1 else 1.0
+    dx = dx if dx > 0 else 1.0
     allv = np.concatenate([v[np.isfinite(v)] for v in vals]) if vals else np.zeros(1)
     if ylim is None:
         hi = float(np.percentile(allv, 99)) * 1.1 if allv.size else 1.0
         ylim = (0.0, hi if hi > 0 else 1.0)
     y0, y1 = ylim
-    x0, x1 = float(xs.min()), float(max(xs.max(), xs.min() + 1))
+    x0 = float(xs[:n].min())
+    x1 = float(max(xs[:n].max() + (dx if style == "steps" else 0.0), x0 + 1))
 
     def px(xv, yv):
         return (
@@ -113,6 +140,15 @@ def line_chart(
     d.rectangle([left, top, left + pw, top + ph], outline=(80, 80, 80))
     d.text((left + pw // 2, h - 16), xlabel, fill=(0, 0, 0), font=f_small, anchor="mm")
     d.text((6, top - 16), ylabel, fill=(0, 0, 0), font=f_small)
+    above = int((allv > y1 + 1e-9).sum())
+    if above:
+        d.text(
+            (left + pw, top - 16),
+            f"{above} value{'s' if above > 1 else ''} above the top (max {_fmt(float(allv.max()))})",
+            fill=(90, 90, 90),
+            font=f_small,
+            anchor="ra",
+        )
     for k, (name, v) in enumerate(series.items()):
         v = np.asarray(v, np.float64)
         if not len(v):
@@ -121,13 +157,30 @@ def line_chart(
             kern = np.ones(smooth) / smooth
             v = np.convolve(np.nan_to_num(v), kern, mode="same")
         col = SERIES_COLORS[k % len(SERIES_COLORS)]
-        pts = [px(a, b) for a, b in zip(xs[: len(v)], v) if np.isfinite(b)]
-        if len(pts) > 1:
-            d.line(pts, fill=col, width=2)
-        elif pts:
-            d.ellipse([pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2], fill=col)
+        xv = xs[: len(v)]
+        runs = _runs(np.isfinite(v))
+        dots_only = all(b - a == 1 for a, b in runs)
+        for a, b in runs:
+            if style == "steps" and b - a == 1:
+                cx, cy = px(xv[a], v[a])
+                d.ellipse([cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5], fill=col)
+                continue
+            if style == "steps":
+                ends = np.append(xv[a + 1 : b], min(xv[b - 1] + dx, x1))
+                pts = []
+                for xa, xb, val in zip(xv[a:b], ends, v[a:b]):
+                    pts += [px(xa, val), px(xb, val)]
+            else:
+                pts = [px(xa, val) for xa, val in zip(xv[a:b], v[a:b])]
+            if len(pts) > 1:
+                d.line(pts, fill=col, width=2)
+            else:
+                d.ellipse([pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2], fill=col)
         ly = top + 6 + 18 * k
-        d.line([(left + pw + 12, ly + 6), (left + pw + 32, ly + 6)], fill=col, width=3)
+        if style == "steps" and dots_only:
+            d.ellipse([left + pw + 19, ly + 3, left + pw + 25, ly + 9], fill=col)
+        else:
+            d.line([(left + pw + 12, ly + 6), (left + pw + 32, ly + 6)], fill=col, width=3)
         d.text((left + pw + 38, ly), str(name), fill=(0, 0, 0), font=f_small)
     return img
 
@@ -276,4 +329,88 @@ def stack_vertical(images, gap: int = 6):
     for im in images:
         out.paste(im, (0, y))
         y += im.height + gap
+    return out
+
+
+def boxes_overlap(a, b, pad: float = 0.0) -> bool:
+    """Whether pixel boxes ``a`` and ``b`` (x0, y0, x1, y1) overlap or come closer than
+    ``pad`` pixels."""
+    return a[0] - pad < b[2] and b[0] - pad < a[2] and a[1] - pad < b[3] and b[1] - pad < a[3]
+
+
+def place_labels(
+    anchors,
+    sizes,
+    canvas,
+    obstacles=(),
+    pad: float = 2.0,
+    reach_px: float = 120.0,
+) -> list[tuple[float, float, float, float] | None]:
+    """Greedy label placement: each label takes the first free spot around its anchor.
+
+    Labels are placed in the given order (put the important ones first). For each, spots
+    are tried on rings of growing distance around the anchor, eight directions a ring
+    (right, left, above, below, then the diagonals; sixteen on the outer rings); the first
+    box that stays inside ``canvas`` and overlaps neither a label placed before nor an
+    obstacle is taken. A label with no free spot within ``reach_px`` of its anchor's edge
+    gets None (the caller shows it elsewhere), so no two returned boxes ever overlap.
+
+    Args:
+        anchors: (N, 3) pixel x, y and radius of what each label names (a marker).
+        sizes: (N, 2) label width and height, pixels.
+        canvas: (x0, y0, x1, y1) pixel box the labels must stay in.
+        obstacles: (M, 4) pixel boxes no label may cover (markers, legends, titles).
+        pad: free pixels kept around every label.
+        reach_px: how far from its anchor's edge a label may go.
+
+    Returns:
+        One (x0, y0, x1, y1) box or None per label.
+
+    Raises:
+        InputError: ``anchors`` not (N, 3) or ``sizes`` not (N, 2).
+    """
+    anchors = np.asarray(anchors, np.float64).reshape(-1, 3) if len(anchors) else np.zeros((0, 3))
+    sizes = np.asarray(sizes, np.float64)
+    if sizes.shape != (len(anchors), 2):
+        raise InputError(f"place_labels: expected sizes ({len(anchors)}, 2), got {describe_array(sizes)}")
+    taken = np.asarray(obstacles, np.float64).reshape(-1, 4)
+    placed = np.zeros((0, 4))
+    cx0, cy0, cx1, cy1 = canvas
+    rings = [3.0, 10.0, 20.0, 34.0, 50.0, 70.0, 95.0, 120.0, 150.0]
+    out: list = []
+    for (ax, ay, r), (w, h) in zip(anchors, sizes):
+        found = None
+        for ring in (d for d in rings if d <= reach_px):
+            n_dir = 8 if ring < 30 else 16
+            # right, left, up, down first: a caption beside its marker reads best
+            angles = [0.0, np.pi, -np.pi / 2, np.pi / 2, *np.linspace(0, 2 * np.pi, n_dir, endpoint=False)]
+            for ang in angles:
+                dxu, dyu = np.cos(ang), np.sin(ang)
+                d = r + ring
+                # the box's near edge or corner touches the point at distance d in this direction
+                x0 = ax + dxu * d - (0.0 if dxu > 0.3 else w if dxu < -0.3 else w / 2)
+                y0 = ay + dyu * d - (0.0 if dyu > 0.3 else h if dyu < -0.3 else h / 2)
+                box = np.array([x0, y0, x0 + w, y0 + h])
+                if box[0] < cx0 or box[1] < cy0 or box[2] > cx1 or box[3] > cy1:
+                    continue
+                others = np.concatenate([placed, taken])
+                if (
+                    len(others)
+                    and (
+                        (box[0] - pad < others[:, 2])
+                        & (others[:, 0] - pad < box[2])
+                        & (box[1] - pad < others[:, 3])
+                        & (others[:, 1] - pad < box[3])
+                    ).any()
+                ):
+                    continue
+                found = box
+                break
+            if found is not None:
+                break
+        if found is None:
+            out.append(None)
+            continue
+        placed = np.vstack([placed, found])
+        out.append(tuple(float(v) for v in found))
     return out

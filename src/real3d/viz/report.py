@@ -10,7 +10,7 @@ that replaces the output folder by renames at the end (``OutputSet``,
 complete and no temporaries::
 
     report.html, report.md        the report, pictures in report_files/
-    semantic_map.ply              surface voxels coloured by class (NYUv2-13 ``label`` property)
+    semantic_map.ply              labelled surface voxels: observed colour, NYUv2-13 ``label``
     scene_graph.json              the scene graph (schema in real3d.scene.graph)
     costmap.png                   top-down costmap with objects, trajectory and path
     path.json                     the planned path
@@ -100,8 +100,9 @@ font-size:14px}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.n
 
 
 def _topdown(pipeline, path_info: dict):
-    """The costmap seen from above with the objects, the trajectory and the planned path
-    (``path_info`` as ``plan_for_report`` gives it), at most about 900 px wide."""
+    """The costmap seen from above with the objects, the trajectory, the planned path, its
+    start and goal (``path_info`` as ``plan_for_report`` gives it), with metre axes, the
+    origin, a scale bar and a legend (``real3d.nav.draw.topdown_figure``)."""
     from real3d.nav.draw import render_topdown
     from real3d.nav.planner import Path as NavPath
 
@@ -115,7 +116,8 @@ def _topdown(pipeline, path_info: dict):
         path=p,
         trajectory=traj,
         goal_xy=path_info.get("goal_xy"),
-        scale=int(np.clip(900 // max(cm.grid.shape), 1, 6)),
+        start_xy=path_info.get("start_xy"),
+        scale=int(np.clip(860 // max(cm.grid.shape), 1, 6)),
     )
 
 
@@ -123,7 +125,7 @@ def write_report(
     out_dir, meta: dict, summary, recorder: RunRecorder, pipeline, path_info: dict, metrics: dict
 ) -> tuple[Path, Path]:
     """Pictures into ``out_dir/report_files`` and report.html / report.md next to them."""
-    from real3d.scene.draw import render_scene_graph
+    from real3d.viz.mapview import render_scene_graph
     from real3d.viz.plots import (
         bar_chart,
         label_legend,
@@ -151,6 +153,7 @@ def write_report(
         "frame (stream order)",
         "ms",
         x=xs if len(xs) else None,
+        style="steps",
     )
     mem = [
         line_chart(
@@ -181,17 +184,15 @@ def write_report(
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
     if len(pipeline.map):
-        from real3d.viz.mapview import labels_and_uncertainty
+        from real3d.viz.mapview import side_by_side, topdown_labels_figure, topdown_uncertainty_figure
 
         try:
-            figs["uncertainty"] = labels_and_uncertainty(pipeline.map)
-        except InputError:
-            pass  # nothing labelled to draw
-    if pipeline.map.refinement is not None and len(pipeline.map):
-        from real3d.viz.mapview import before_after
-
-        try:
-            figs["refined"] = before_after(pipeline.map)
+            left = topdown_labels_figure(pipeline.map, use_refinement=False, title="Fused labels").image
+            right = topdown_uncertainty_figure(pipeline.map, title="How unsure").image
+            figs["uncertainty"] = side_by_side(np.asarray(left), np.asarray(right), 8)
+            if pipeline.map.refinement is not None:
+                refined = topdown_labels_figure(pipeline.map, title="Refined by the 3D network").image
+                figs["refined"] = side_by_side(np.asarray(left), np.asarray(refined), 8)
         except InputError:
             pass  # nothing labelled to draw
     pix = pipeline.class_pixels[1:].astype(float)
@@ -269,9 +270,10 @@ def write_report(
         (
             "Latency per stage",
             "latency",
-            "Milliseconds per frame in each stage (graph and costmap refreshes are amortised: they run every "
-            "few frames). 'total' runs from the start of a frame's processing (realtime mode: its arrival) to "
-            "its result, waits between the overlapping stages included.",
+            "Milliseconds per frame in each stage, as measured: each frame's time is a step one frame wide; "
+            "the graph and costmap refreshes run every few frames and show as dots on the frames they ran "
+            "in (nothing is drawn between them). 'total' runs from the start of a frame's processing "
+            "(realtime mode: its arrival) to its result, waits between the overlapping stages included.",
         ),
         (
             "Segmentation samples",
@@ -281,9 +283,9 @@ def write_report(
         (
             "Top-down map",
             "topdown",
-            "Costmap (white free, grey unknown, red obstacles and their "
-            "inflation), object boxes in class colours, camera trajectory (orange) and the planned path "
-            f"(green). Path: {path_txt}.",
+            "The costmap from above in the map frame (axes in metres, the origin marked where it is on the "
+            "map); the legend names every colour: the cells' states, the object boxes by class, the camera "
+            f"trajectory, the planned path, its start and goal. Path: {path_txt}.",
         ),
         (
             "Map labels: 2D fusion and 3D network",
@@ -302,8 +304,10 @@ def write_report(
         (
             "Scene graph",
             "graph",
-            "Objects and structure at their positions seen from above; edges: "
-            "on (orange), next to (blue), in room (grey).",
+            "Objects and structure at their positions seen from above (edges coloured by relation, legend "
+            "at the top). Captions are placed so that none covers another or a node; a thin dark line joins "
+            "a caption set further out to its node, and captions with no free spot are listed underneath. "
+            "Objects resting on another object are drawn a little higher up the picture.",
         ),
         (
             "Class histogram",
