@@ -77,7 +77,8 @@ def main() -> None:
     from real3d.nav.draw import save_topdown_png
     from real3d.nav.evaluate import evaluate_navigation
     from real3d.scene import SceneGraphConfig, evaluate_graph
-    from real3d.scene.draw import save_scene_graph_png
+    from real3d.core.files import atomic_path
+    from real3d.viz.mapview import render_scene_graph
     from real3d.scene.evaluate import visible_instances
 
     def config_from(cls, overrides, **base):
@@ -163,7 +164,8 @@ def main() -> None:
         except Exception:  # no pair or no path: the picture goes without one
             path, goal = None, None
         save_topdown_png(out / f"{tag}_topdown.png", cm, objects=g.objects(), path=path, trajectory=traj, goal_xy=goal)
-        save_scene_graph_png(g, out / f"{tag}_graph.png")
+        with atomic_path(out / f"{tag}_graph.png") as tmp:
+            render_scene_graph(g).save(tmp, format="PNG")
         export_point_cloud_ply(m, out / f"{tag}_semantic.ply")
         g.to_json(out / f"{tag}_graph.json")
         row = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real3d.core.errors import InputError
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, get_label_set
 
 
 def _from_above(semantic_map, use_refinement: bool, colour, cell_m, max_px: int, min_px: int, who: str) -> np.ndarray:
@@ -227,6 +227,8 @@ def scene_graph_figure(graph, size_px: int = 900, margin_px: int = 50) -> SceneG
 
     from real3d.viz.plots import _font, place_labels
 
+    # Node colours in the graph's label set (NYUv2-13 unless its config names another).
+    label_set = get_label_set(getattr(getattr(graph, "config", None), "label_set", "nyu13"))
     img = Image.new("RGB", (size_px, size_px), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     font, f_small = _font(13), _font(12)
@@ -296,7 +298,7 @@ def scene_graph_figure(graph, size_px: int = 900, margin_px: int = 50) -> SceneG
         if n.kind == "room":
             draw.ellipse((x - r, y - r, x + r, y + r), fill=_ROOM_FILL, outline=(120, 120, 120))
         else:
-            col = tuple(int(c) for c in NYU13.colors[n.label])
+            col = tuple(int(c) for c in label_set.colors[n.label])
             draw.ellipse((x - r, y - r, x + r, y + r), fill=col, outline=(0, 0, 0))
     for n, text, ink, box in zip(order, texts, ink_boxes, boxes):
         if box is None:
