@@ -41,11 +41,12 @@ def demo(
     file go into OUT (default ./real3d_demo/)."""
     from real3d.cli.run_cmd import build_pipeline, execute, interruptible_outputs, parse_goal, viewer_options
     from real3d.cli.synth_cmd import parse_size
-    from real3d.synth import SyntheticStream
 
     hw = parse_size(size)
     goal_xy = parse_goal(goal)
-    viewer_opts = viewer_options(viewer, viewer_url)
+    viewer_opts = viewer_options(viewer, viewer_url)  # before the heavy imports: fail fast
+    from real3d.synth import SyntheticStream
+
     # The output folder first, then the models: a bad --out or a missing weights file
     # should fail before any rendering.
     with interruptible_outputs(out) as (outputs, signals):

@@ -152,6 +152,19 @@ def viewer_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
         return False
 
 
+def recording_rows(path) -> dict[str, int]:
+    """Rows per entity path of a saved recording (``recording.rrd``), static rows under
+    ``"static:" + path``: what a run logged, e.g. ``{"/world/map": 11, ...}``. Needs a
+    rerun-sdk that reads recordings back (``rerun.chunk.RrdReader``, 0.29 and later)."""
+    from rerun.chunk import RrdReader
+
+    rows: dict[str, int] = {}
+    for chunk in RrdReader(str(path)).stream():
+        key = ("static:" if chunk.is_static else "") + chunk.entity_path
+        rows[key] = rows.get(key, 0) + chunk.num_rows
+    return rows
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -177,24 +190,28 @@ class RerunLogger:
         self.options = options
         self.report = report or _stderr
         self.path = None if path is None else Path(path)
-        self.tmp = None
-        self.rec = rr.RecordingStream("real3d")
-        url = options.live_url
-        sinks = []
-        if url is not None:
-            if options.mode == "spawn":
-                # Starts a viewer (or finds one already on the port); streams nowhere yet.
-                self.rec.spawn(port=SPAWN_PORT, connect=False)
-            sinks.append(rr.GrpcSink(url))
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = self.path.with_name(f".{self.path.name}.tmp")
-            sinks.append(rr.FileSink(str(self.tmp)))
-        self.rec.set_sinks(*sinks)
-        self._url = url
+        self.tmp = None if self.path is None else self.path.with_name(f".{self.path.name}.tmp")
+        self._url = url = options.live_url
         self._host_port = None if url is None else parse_viewer_url(url)
         self._next_check = 0.0
         self._viewer_reported = False
+        if options.mode == "spawn":
+            # Starts a viewer (or finds one already on the port) and waits until it listens;
+            # one that cannot start (no display) is found out just below.
+            # (rerun spawns through an enabled recording; with connect=False nothing is sent.)
+            rr.RecordingStream("real3d-spawn").spawn(port=SPAWN_PORT, connect=False)
+        sinks = []
+        # Stream only to a viewer that is there: rerun would otherwise keep trying to reach
+        # it and hold the end of the run for seconds.
+        if url is not None and self.check_viewer(force=True, timeout_s=1.0):
+            sinks.append(rr.GrpcSink(url))
+        if self.tmp is not None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            sinks.append(rr.FileSink(str(self.tmp)))
+        # Without a sink (no file, no viewer) every call below does nothing.
+        self.rec = rr.RecordingStream("real3d", default_enabled=bool(sinks))
+        if sinks:
+            self.rec.set_sinks(*sinks)
         self._labelled = 0  # frames with labels seen (image_every counts these)
         self._fused = 0
         self._map_logged_at = 0
@@ -205,7 +222,6 @@ class RerunLogger:
         ann = rr.AnnotationContext([(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)])
         self.rec.log("/", ann, static=True)
         self.rec.log(WORLD, rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
-        self.check_viewer(force=True)
 
     @classmethod
     def create(cls, path, options: ViewerOptions = ViewerOptions(), report=None):
@@ -217,17 +233,17 @@ class RerunLogger:
         return cls(path, options, report)
 
     # ------------------------------------------------------------------ live viewer
-    def check_viewer(self, force: bool = False) -> bool | None:
-        """Whether the live viewer answers (None without one); checked at most every
-        ``VIEWER_CHECK_S`` seconds unless ``force``. The first time it does not, says so
-        once through ``report``; logging goes on either way."""
+    def check_viewer(self, force: bool = False, timeout_s: float = 0.2) -> bool | None:
+        """Whether the live viewer answers (None without one, or once it was found gone);
+        checked at most every ``VIEWER_CHECK_S`` seconds unless ``force``. The first time it
+        does not answer, says so once through ``report``; logging goes on either way."""
         if self._host_port is None or self._viewer_reported:
             return None
         now = time.monotonic()
         if not force and now < self._next_check:
             return True
         self._next_check = now + VIEWER_CHECK_S
-        if viewer_answers(*self._host_port):
+        if viewer_answers(*self._host_port, timeout_s=timeout_s):
             return True
         self._viewer_reported = True
         where = "the spawned viewer" if self.options.mode == "spawn" else "the viewer"
@@ -381,7 +397,14 @@ class RerunLogger:
         return self.path
 
     def _close(self) -> None:
-        self.rec.flush()
+        try:
+            self.rec.flush()
+        except RuntimeError:
+            # rerun raises when the live viewer went away; the file sink is flushed anyway
+            # by the disconnect below.
+            if self._url is None:
+                raise
+            self.check_viewer(force=True)
         self.rec.disconnect()
 
     def abort(self) -> None:
