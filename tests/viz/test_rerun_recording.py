@@ -57,6 +57,12 @@ def test_viewer_options_name_what_is_valid():
     assert ViewerOptions(mode="save").live_url is None
 
 
+def test_the_latency_plot_has_a_series_per_pipeline_stage():
+    from real3d.pipeline.config import STAGES
+
+    assert rerun_log.LATENCY_SERIES == (*STAGES, "total")
+
+
 def test_a_requested_viewer_without_rerun_fails_and_the_default_only_notes_it(monkeypatch):
     monkeypatch.setattr(rerun_log, "rerun_available", lambda: False)
     for mode in ("spawn", "connect", "save"):
@@ -89,12 +95,11 @@ def test_run_with_viewer_spawn_and_no_rerun_exits_non_zero_before_any_work(monke
 N_FRAMES = 8
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """A pipeline run over 8 toy frames (the frames' own labels, no network) logged with
-    images every 2nd frame and the map every 3rd fused frame; graph and costmap refreshed
-    every 3 fused frames. Times from 100 s on."""
-    pytest.importorskip("rerun")
+def record(path, options: ViewerOptions, budget_ms: float = float("inf")):
+    """A pipeline run over 8 toy frames (the frames' own labels, no network) logged into
+    ``path``; graph and costmap refreshed every 3 fused frames; times from 100 s on.
+    ``budget_ms``: ``MAP_LOG_BUDGET_MS`` during the run (default: no doubling of the map
+    period, whatever this machine's speed)."""
     from real3d.pipeline import Pipeline, PipelineConfig
     from real3d.testing.toyscene import toy_sequence
 
@@ -102,11 +107,21 @@ def recorded(tmp_path_factory):
     pipe = Pipeline(
         PipelineConfig(model=None, rgb_model=None, graph_every=3, costmap_every=3, background_refresh=False)
     )
-    path = tmp_path_factory.mktemp("rec") / "recording.rrd"
-    log = RerunLogger(path, ViewerOptions(image_every=2, map_every=3))
-    pipe.run(frames, on_result=lambda res, frame: log.log_frame(res, frame, pipe))
+    log = RerunLogger(path, options)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rerun_log, "MAP_LOG_BUDGET_MS", budget_ms)
+        pipe.run(frames, on_result=lambda res, frame: log.log_frame(res, frame, pipe))
     path_info = {"waypoints": [[0.0, 0.0], [1.0, 0.5], [1.5, 1.5]], "goal_xy": [1.5, 1.5]}
     assert log.finish(pipe, path_info) == path
+    return pipe, log
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """``record`` with images every 2nd frame and the map every 3rd fused frame."""
+    pytest.importorskip("rerun")
+    path = tmp_path_factory.mktemp("rec") / "recording.rrd"
+    pipe, _ = record(path, ViewerOptions(image_every=2, map_every=3))
     rows, batches = read_recording(path)
     return pipe, path, rows, batches
 
@@ -125,7 +140,7 @@ def test_the_recording_holds_every_entity_at_its_rate(recorded):
         assert rows[e] == 3, e
     assert rows["/world/path"] == 1 and rows["/world/path/goal"] == 1
     assert rows["/world/trajectory"] == N_FRAMES // 2 - 1  # from the 2nd image on (two positions)
-    assert rows["/stats/latency_ms/total"] == N_FRAMES
+    assert rows["/stats/latency_ms"] == N_FRAMES  # one row of all stages per frame
 
 
 def test_the_recording_is_on_the_frame_and_time_timelines(recorded):
@@ -156,6 +171,17 @@ def test_the_final_boxes_map_and_path_are_the_pipelines(recorded):
     assert len(strips) == len(rel)
     cam = np.asarray(column(batches["/world/camera"], "Transform3D:translation")[-1])
     np.testing.assert_allclose(cam.reshape(3), pipe.trajectory[-1], atol=1e-5)
+
+
+def test_a_map_log_over_budget_doubles_the_map_period(tmp_path):
+    pytest.importorskip("rerun")
+    path = tmp_path / "recording.rrd"
+    _, log = record(path, ViewerOptions(map_every=1), budget_ms=0.0)
+    # logged after fused frames 1, 3 and 7 (the period 1 -> 2 -> 4 -> 8), then the final map
+    assert log.map_every == 8
+    rows, batches = read_recording(path)
+    assert rows["/world/map"] == 4
+    assert column(batches["/world/map"], "frame") == [0, 2, 6, N_FRAMES - 1]
 
 
 # ---------------------------------------------------------------------------- live viewer
@@ -217,7 +243,7 @@ def test_a_viewer_that_goes_away_is_reported_once_and_the_recording_goes_on(tmp_
     log._close()
     log.tmp.replace(path)
     rows, _ = read_recording(path)
-    assert rows["/stats/latency_ms/total"] == 7  # every frame, before and after the viewer went
+    assert rows["/stats/latency_ms"] == 7  # every frame, before and after the viewer went
 
 
 def test_connect_with_no_viewer_listening_is_reported_at_the_start(tmp_path):

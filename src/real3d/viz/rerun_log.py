@@ -36,6 +36,12 @@ SPAWN_PORT = 9876
 DEFAULT_VIEWER_URL = f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy"
 #: seconds between checks that a live viewer still answers
 VIEWER_CHECK_S = 2.0
+#: the periodic map log may cost the run this many milliseconds per frame on average;
+#: when one costs more, the period doubles (``RerunLogger.map_every``)
+MAP_LOG_BUDGET_MS = 2.0
+#: the series of the latency plot: the pipeline's stages (``real3d.pipeline.config.STAGES``,
+#: which viz may not import) and the whole frame
+LATENCY_SERIES = ("check", "segment", "fuse", "refine", "graph", "costmap", "refresh", "total")
 INSTALL_HINT = "pip install 'real3d[viz]'"
 
 # entity paths (docs/viewer.md)
@@ -52,7 +58,6 @@ PATH = "world/path"
 GOAL = "world/path/goal"
 COSTMAP_2D = "costmap"
 LATENCY = "stats/latency_ms"
-MAP_VOXELS = "stats/map_voxels"
 
 
 def rerun_available() -> bool:
@@ -70,7 +75,8 @@ class ViewerOptions:
         image_every: log the colour, depth and label images (and the trajectory) of every
             N-th frame that has labels; the camera pose goes in for every frame.
         map_every: log the map's labelled surface points after every N-th fused frame
-            (and at the end).
+            (and at the end); doubled during the run whenever a log costs more than
+            ``MAP_LOG_BUDGET_MS`` per frame of the period.
         map_max_points: at most this many map points per periodic log (thinned evenly);
             the final map goes in whole.
         requested: the user named the mode: a missing rerun-sdk is then an error
@@ -215,6 +221,8 @@ class RerunLogger:
         self._labelled = 0  # frames with labels seen (image_every counts these)
         self._fused = 0
         self._map_logged_at = 0
+        #: fused frames between map logs now (``options.map_every``, doubled when too dear)
+        self.map_every = options.map_every
         self._refreshed: dict = {}
         self._pinhole = None
         self._time_kind: str | None = None
@@ -222,6 +230,8 @@ class RerunLogger:
         ann = rr.AnnotationContext([(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)])
         self.rec.log("/", ann, static=True)
         self.rec.log(WORLD, rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
+        if hasattr(rr, "SeriesLines"):
+            self.rec.log(LATENCY, rr.SeriesLines(names=list(LATENCY_SERIES)), static=True)
 
     @classmethod
     def create(cls, path, options: ViewerOptions = ViewerOptions(), report=None):
@@ -247,7 +257,7 @@ class RerunLogger:
             return True
         self._viewer_reported = True
         where = "the spawned viewer" if self.options.mode == "spawn" else "the viewer"
-        saved = "; the recording goes on into recording.rrd" if self.tmp is not None else ""
+        saved = ", recording into recording.rrd" if self.tmp is not None else ""
         self.report(
             f"rerun: {where} at {self._url} does not answer (closed, not started, or no display); "
             f"the run goes on{saved}"
@@ -276,9 +286,10 @@ class RerunLogger:
         self._last_index = int(result.index)
         self._set_time(result, frame)
         self.check_viewer()
-        for stage, ms in result.latency_ms.items():
-            rec.log(f"{LATENCY}/{stage}", rr.Scalars(float(ms)))
-        rec.log(MAP_VOXELS, rr.Scalars(float(result.map_voxels)))
+        # One row per frame (each log call costs the run's thread about a tenth of a
+        # millisecond or more); a stage that did not run is a gap in its line.
+        lat = result.latency_ms
+        rec.log(LATENCY, rr.Scalars([float(lat.get(k, np.nan)) for k in LATENCY_SERIES]))
         if frame is None:
             return
         pose = se.camera_pose(pipeline.gravity_T_world, frame.world_T_cam)
@@ -302,8 +313,11 @@ class RerunLogger:
             if costmap is not None and refreshed.get("costmap") != self._refreshed.get("costmap"):
                 self._log_costmap(costmap)
             self._refreshed = refreshed
-        if self._fused - self._map_logged_at >= opt.map_every:
-            self._log_map(pipeline.map, opt.map_max_points)
+        if self._fused - self._map_logged_at >= self.map_every:
+            t0 = time.perf_counter()
+            self._log_map(pipeline.map, opt.map_max_points, snap=False)
+            if (time.perf_counter() - t0) * 1e3 > MAP_LOG_BUDGET_MS * self.map_every:
+                self.map_every *= 2
             self._map_logged_at = self._fused
 
     def _log_images(self, result, frame) -> None:
@@ -332,10 +346,10 @@ class RerunLogger:
             rec.log(f"{IMAGE}/depth", rr.DepthImage(depth_mm, meter=1000.0))
         rec.log(f"{IMAGE}/labels", rr.SegmentationImage(result.labels))
 
-    def _log_map(self, semantic_map, max_points: int | None) -> None:
+    def _log_map(self, semantic_map, max_points: int | None, snap: bool = True) -> None:
         if not len(semantic_map):
             return
-        mp = se.map_points(semantic_map, max_points)
+        mp = se.map_points(semantic_map, max_points, snap=snap)
         # Class ids alone: the annotation context gives colours and names.
         self.rec.log(MAP, self.rr.Points3D(mp.points, class_ids=mp.class_ids, radii=mp.radius_m))
 
