@@ -286,8 +286,13 @@ def execute(
     def report(message: str) -> None:
         console.print(f"[yellow]{escape(message)}[/yellow]")
 
-    rr_log = RerunLogger.create(staging / "recording.rrd", viewer, report)
-    if rr_log is None and viewer.mode != "none":
+    rr_log = None
+    if viewer.check():  # ConfigError: a viewer asked for without rerun-sdk
+        try:
+            rr_log = RerunLogger(staging / "recording.rrd", viewer, report)
+        except Exception as e:  # an optional extra that cannot start must not end the run
+            report(f"rerun: no recording ({type(e).__name__}: {e})")
+    elif viewer.mode != "none":
         console.print(f"[dim]rerun-sdk not installed: no recording.rrd ({escape(INSTALL_HINT)})[/dim]")
     # Without a terminal the bar is drawn only at the end: say how far the run is in plain
     # lines (first frame, then every tenth of the run or every 50 frames).
