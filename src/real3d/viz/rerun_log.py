@@ -161,7 +161,7 @@ def viewer_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
 def recording_rows(path) -> dict[str, int]:
     """Rows per entity path of a saved recording (``recording.rrd``), static rows under
     ``"static:" + path``: what a run logged, e.g. ``{"/world/map": 11, ...}``. Needs a
-    rerun-sdk that reads recordings back (``rerun.chunk.RrdReader``, 0.29 and later)."""
+    rerun-sdk that reads recordings back (``rerun.chunk.RrdReader``)."""
     from rerun.chunk import RrdReader
 
     rows: dict[str, int] = {}
