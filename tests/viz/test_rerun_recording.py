@@ -210,40 +210,62 @@ def _rerun_server(port: int) -> subprocess.Popen:
     return proc
 
 
+def _empty_pipeline():
+    from real3d.pipeline import Pipeline, PipelineConfig
+
+    return Pipeline(PipelineConfig(model=None, rgb_model=None))
+
+
+def _no_frame(k: int):
+    from real3d.pipeline.results import StepResult
+
+    return StepResult(k, 0.0, "skipped", latency_ms={"total": 1.0})
+
+
 def test_a_viewer_that_goes_away_is_reported_once_and_the_recording_goes_on(tmp_path, monkeypatch):
     pytest.importorskip("rerun")
     monkeypatch.setattr(rerun_log, "VIEWER_CHECK_S", 0.0)  # check at every frame
-    from real3d.pipeline.results import StepResult
-
     port = _free_port()
     proc = _rerun_server(port)
     messages = []
     path = tmp_path / "recording.rrd"
+    pipe = _empty_pipeline()
     try:
         opts = ViewerOptions(mode="connect", url=f"rerun+http://127.0.0.1:{port}/proxy")
         log = RerunLogger(path, opts, report=messages.append)
         assert log.check_viewer(force=True) is True and messages == []
-
-        class Pipe:  # what log_frame reads of a pipeline
-            gravity_T_world = np.eye(4)
-            trajectory = []
-            refreshed_at = {"graph": -1, "costmap": -1}
-
-        for k in range(6):
+        for k in range(7):
             if k == 3:
                 proc.kill()
                 proc.wait()
-            log.log_frame(StepResult(k, 0.0, "skipped", latency_ms={"total": 1.0}), None, Pipe())
-        log.log_frame(StepResult(6, 0.0, "skipped", latency_ms={"total": 1.0}), None, Pipe())
+            log.log_frame(_no_frame(k), None, pipe)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert len(messages) == 1 and f"127.0.0.1:{port}" in messages[0] and "goes on" in messages[0]
-    log._close()
-    log.tmp.replace(path)
+    assert log.finish(pipe) == path  # closing over the severed connection does not fail
+    assert len(messages) == 1
     rows, _ = read_recording(path)
     assert rows["/stats/latency_ms"] == 7  # every frame, before and after the viewer went
+
+
+def test_a_viewer_that_cannot_be_spawned_is_reported_once_and_the_file_is_saved(tmp_path, monkeypatch):
+    rr = pytest.importorskip("rerun")
+
+    def fail(self, **kw):
+        raise RuntimeError("no rerun executable")
+
+    monkeypatch.setattr(rr.RecordingStream, "spawn", fail)
+    messages = []
+    path = tmp_path / "recording.rrd"
+    pipe = _empty_pipeline()
+    log = RerunLogger(path, ViewerOptions(mode="spawn"), report=messages.append)
+    for k in range(3):
+        log.log_frame(_no_frame(k), None, pipe)
+    assert log.finish(pipe) == path
+    assert len(messages) == 1 and "could not start a viewer" in messages[0]
+    assert read_recording(path)[0]["/stats/latency_ms"] == 3
 
 
 def test_connect_with_no_viewer_listening_is_reported_at_the_start(tmp_path):

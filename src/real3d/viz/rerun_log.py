@@ -205,7 +205,11 @@ class RerunLogger:
             # Starts a viewer (or finds one already on the port) and waits until it listens;
             # one that cannot start (no display) is found out just below.
             # (rerun spawns through an enabled recording; with connect=False nothing is sent.)
-            rr.RecordingStream("real3d-spawn").spawn(port=SPAWN_PORT, connect=False)
+            try:
+                rr.RecordingStream("real3d-spawn").spawn(port=SPAWN_PORT, connect=False)
+            except Exception as e:  # no viewer, but the recording is still saved
+                self.report(f"rerun: could not start a viewer ({type(e).__name__}: {e}); the run goes on")
+                self._viewer_reported = True  # said once; not again below
         sinks = []
         # Stream only to a viewer that is there: rerun would otherwise keep trying to reach
         # it and hold the end of the run for seconds.
