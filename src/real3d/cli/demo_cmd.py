@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from real3d.cli.run_cmd import VIEWER_HELP, VIEWER_URL_HELP
+
 
 def demo(
     out: Path = typer.Option(Path("real3d_demo"), "--out", help="Output folder."),
@@ -30,17 +32,21 @@ def demo(
     goal: str | None = typer.Option(
         None, "--goal", help="X,Y world metres; default: the farthest reachable free cell."
     ),
+    viewer: str | None = typer.Option(None, "--viewer", help=VIEWER_HELP),
+    viewer_url: str | None = typer.Option(None, "--viewer-url", help=VIEWER_URL_HELP),
 ) -> None:
     """Render a multi-room home and run the whole chain over it (no data needed).
 
     Segmentation -> semantic map -> scene graph -> planning; the report and every output
     file go into OUT (default ./real3d_demo/)."""
-    from real3d.cli.run_cmd import build_pipeline, execute, interruptible_outputs, parse_goal
+    from real3d.cli.run_cmd import build_pipeline, execute, interruptible_outputs, parse_goal, viewer_options
     from real3d.cli.synth_cmd import parse_size
-    from real3d.synth import SyntheticStream
 
     hw = parse_size(size)
     goal_xy = parse_goal(goal)
+    viewer_opts = viewer_options(viewer, viewer_url)  # before the heavy imports: fail fast
+    from real3d.synth import SyntheticStream
+
     # The output folder first, then the models: a bad --out or a missing weights file
     # should fail before any rendering.
     with interruptible_outputs(out) as (outputs, signals):
@@ -67,4 +73,5 @@ def demo(
             title="real3d demo",
             outputs=outputs,
             signals=signals,
+            viewer=viewer_opts,
         )

@@ -138,6 +138,30 @@ def _check_intrinsics(seq, path):
         return None
 
 
+def viewer_options(viewer: str | None, url: str | None, every: int = 5, map_every: int = 30):
+    """``ViewerOptions`` of the ``--viewer`` options, checked before any work: ConfigError
+    for an unknown mode or URL, and for a viewer asked for without rerun-sdk installed.
+    Without ``--viewer``: ``connect`` when ``--viewer-url`` is given, else ``save`` (which
+    without rerun-sdk only notes that no recording is written)."""
+    from real3d.viz.rerun_log import ViewerOptions
+
+    mode = viewer if viewer is not None else ("connect" if url is not None else "save")
+    opts = ViewerOptions(
+        mode=mode, url=url, image_every=every, map_every=map_every, requested=viewer is not None or url is not None
+    )
+    opts.check()
+    return opts
+
+
+#: the ``--viewer`` options of ``real3d run`` and ``real3d demo``
+VIEWER_HELP = (
+    "rerun recording: save (recording.rrd in OUT; the default, when rerun-sdk is installed) | spawn (start a "
+    "viewer and stream to it) | connect (stream to --viewer-url) | none. spawn and connect also save "
+    "recording.rrd (docs/viewer.md)."
+)
+VIEWER_URL_HELP = "rerun gRPC URL of a viewer for --viewer connect (default rerun+http://127.0.0.1:9876/proxy)."
+
+
 def parse_goal(text: str | None):
     """'2.5,-1' -> (2.5, -1.0) world metres."""
     from real3d.core.errors import InputError
@@ -187,11 +211,12 @@ def execute(
     goal=None,
     max_frames: int | None = None,
     title: str = "real3d run",
-    rerun: bool = True,
+    viewer=None,
     outputs=None,
     signals: StopSignals | None = None,
     on_frame=None,
     extra_metrics=None,
+    mesh: bool = False,
 ) -> dict | None:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
     ``out`` as one set and print a summary table.
@@ -205,11 +230,16 @@ def execute(
             its labels into a results bag).
         extra_metrics: called after the run, returns a dict of further top-level entries
             of metrics.json (e.g. ``sensor_health``).
+        viewer: ``real3d.viz.rerun_log.ViewerOptions`` of the rerun recording (default:
+            ``recording.rrd`` when rerun-sdk is installed).
+        mesh: also write the TSDF mesh with labels as ``semantic_mesh.ply``.
 
     Returns:
         ``write_run_outputs``'s dict; None when the run was stopped before it took a frame
         (nothing written, ``out`` left as it was).
     """
+    import json
+
     from real3d.viz.report import OutputSet
 
     if outputs is None:
@@ -223,13 +253,15 @@ def execute(
                 goal,
                 max_frames,
                 title,
-                rerun,
+                viewer,
                 outs,
                 signals,
                 on_frame,
                 extra_metrics,
+                mesh,
             )
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -241,7 +273,7 @@ def execute(
     from rich.table import Table
 
     from real3d.viz.report import RunRecorder, write_run_outputs
-    from real3d.viz.rerun_log import RerunLogger
+    from real3d.viz.rerun_log import INSTALL_HINT, RerunLogger, ViewerOptions
 
     console = Console(stderr=True)
     staging = outputs.staging
@@ -249,9 +281,19 @@ def execute(
     if total is not None and max_frames is not None:
         total = min(total, max_frames)
     recorder = RunRecorder(expected_frames=total)
-    rr_log = RerunLogger.create(staging / "recording.rrd") if rerun else None
-    if rerun and rr_log is None:
-        console.print("[dim]rerun-sdk not installed: no recording.rrd (pip install 'real3d\\[viz]')[/dim]")
+    viewer = ViewerOptions() if viewer is None else viewer
+
+    def report(message: str) -> None:
+        console.print(f"[yellow]{escape(message)}[/yellow]")
+
+    rr_log = None
+    if viewer.check():  # ConfigError: a viewer asked for without rerun-sdk
+        try:
+            rr_log = RerunLogger(staging / "recording.rrd", viewer, report)
+        except Exception as e:  # an optional extra that cannot start must not end the run
+            report(f"rerun: no recording ({type(e).__name__}: {e})")
+    elif viewer.mode != "none":
+        console.print(f"[dim]rerun-sdk not installed: no recording.rrd ({escape(INSTALL_HINT)})[/dim]")
     # Without a terminal the bar is drawn only at the end: say how far the run is in plain
     # lines (first frame, then every tenth of the run or every 50 frames).
     line_every = max(1, total // 10) if total else 50
@@ -275,9 +317,10 @@ def execute(
                 on_frame(res, frame)
             if rr_log is not None:
                 try:
-                    rr_log.log_frame(res, frame)
+                    rr_log.log_frame(res, frame, pipeline)
                 except Exception as e:  # an optional extra must not end the run
-                    console.print(f"[yellow]rerun logging stopped: {e}[/yellow]")
+                    report(f"rerun logging stopped: {type(e).__name__}: {e}; no recording.rrd")
+                    rr_log.abort()
                     rr_log = None
             progress.update(task, advance=1, info=f"{res.status:8s} {res.map_voxels / 1000:7.0f}k voxels")
             done += 1
@@ -285,32 +328,50 @@ def execute(
                 console.print(f"frame {done}/{total if total else '?'}: {res.status}", highlight=False)
 
         stop = signals.event if signals is not None else None
-        summary = pipeline.run(source, on_result=on_result, max_frames=max_frames, stop=stop)
+        try:
+            summary = pipeline.run(source, on_result=on_result, max_frames=max_frames, stop=stop)
+        except BaseException:
+            if rr_log is not None:
+                rr_log.abort()
+            raise
         stopped_by = signals.signame if signals is not None and summary.stopped else None
         if signals is not None:
             signals.partial = summary.stopped
         if summary.stopped and summary.frames_in == 0:
+            if rr_log is not None:
+                rr_log.abort()
             progress.stop()
             console.print(f"real3d: stopped before the first frame; {out} left as it was")
             return None
         task2 = progress.add_task("writing outputs", total=None, info="")
-        result = write_run_outputs(
-            staging,
-            pipeline,
-            summary,
-            recorder,
-            meta=meta,
-            scene=scene,
-            goal_xy=goal,
-            atomic=False,
-            stopped_by=stopped_by,
-            extra_metrics=None if extra_metrics is None else extra_metrics(),
-        )
+        try:
+            result = write_run_outputs(
+                staging,
+                pipeline,
+                summary,
+                recorder,
+                meta=meta,
+                scene=scene,
+                goal_xy=goal,
+                atomic=False,
+                stopped_by=stopped_by,
+                extra_metrics=None if extra_metrics is None else extra_metrics(),
+            )
+            if mesh:
+                result["files"]["semantic_mesh.ply"] = write_mesh(staging / "semantic_mesh.ply", pipeline, recorder)
+        except BaseException:
+            if rr_log is not None:
+                rr_log.abort()
+            raise
         if rr_log is not None:
             try:
-                result["files"]["recording.rrd"] = rr_log.finish(pipeline)
+                path_info = json.loads(Path(result["files"]["path.json"]).read_text())
+                saved = rr_log.finish(pipeline, path_info)
+                if saved is not None:
+                    result["files"]["recording.rrd"] = saved
             except Exception as e:
-                console.print(f"[yellow]no recording.rrd: {e}[/yellow]")
+                report(f"no recording.rrd: {type(e).__name__}: {e}")
+                rr_log.abort()
         result["files"] = {k: outputs.final(v) for k, v in result["files"].items()}
         if signals is not None:
             signals.committing = True
@@ -370,6 +431,18 @@ def execute(
     t.add_row("output", str(out / "report.html"))
     Console().print(t)
     return result
+
+
+def write_mesh(path: Path, pipeline, recorder) -> Path:
+    """The map's TSDF mesh (marching cubes) with class colours and labels as a binary PLY
+    at ``path`` (``semantic_mesh.ply``), written atomically, its header's comments naming
+    the map frame as ``semantic_map.ply``'s do."""
+    from real3d.mapping.export import export_mesh_ply
+    from real3d.scene.graph import frame_header
+    from real3d.viz.outputs import frame_comments
+
+    header = frame_header(pipeline.gravity_T_world, pipeline.gravity_note, recorder.last_fused_s)
+    return export_mesh_ply(pipeline.map, path, comments=frame_comments(header))
 
 
 def open_results_bag(bag_out: Path | None, out: Path):
@@ -629,15 +702,28 @@ def run(
         help="Check each frame's sensor health (depth validity, exposure, blur, noise): flagged frames are "
         "counted and listed in the report and metrics.json; a frame whose depth fails goes to the RGB model.",
     ),
+    viewer: str | None = typer.Option(None, "--viewer", help=VIEWER_HELP),
+    viewer_url: str | None = typer.Option(None, "--viewer-url", help=VIEWER_URL_HELP),
+    viewer_every: int = typer.Option(
+        5, "--viewer-every", min=1, help="rerun: log the colour, depth and label images of every N-th frame."
+    ),
+    viewer_map_every: int = typer.Option(
+        30, "--viewer-map-every", min=1, help="rerun: log the growing map's points every N fused frames."
+    ),
+    mesh: bool = typer.Option(
+        False, "--mesh", help="Also write the TSDF mesh with class colours and labels as semantic_mesh.ply."
+    ),
 ) -> None:
     """Run the whole pipeline over INPUT and write the report and outputs into OUT.
 
     Segmentation, mapping, scene graph and planning; OUT gets report.html / report.md,
-    semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json."""
+    semantic_map.ply, scene_graph.json, costmap.png, path.json and metrics.json (with --mesh
+    semantic_mesh.ply; with rerun-sdk recording.rrd, see --viewer)."""
     from real3d.cli.eval_cmd import parse_scales
     from real3d.core.errors import ConfigError
 
     goal_xy = parse_goal(goal)
+    viewer_opts = viewer_options(viewer, viewer_url, viewer_every, viewer_map_every)
     scales = parse_scales(seg_scales, "--seg-scales")
     corruptions = parse_corrupt_option(corrupt)
     if gravity not in ("auto", "floor", "off"):
@@ -745,6 +831,8 @@ def run(
                     signals=signals,
                     on_frame=on_frame,
                     extra_metrics=extra,
+                    viewer=viewer_opts,
+                    mesh=mesh,
                 )
                 if bag is not None and result is not None:
                     typer.echo(f"results bag: {finish_results_bag(bag, pipe, out, last['t_s'])}", err=True)

@@ -46,7 +46,7 @@ METRICS_SCHEMA = "real3d.metrics"
 METRICS_SCHEMA_VERSION = 1
 #: what else an output folder of an earlier run may hold: pictures, the optional
 #: recording, and per-file temporaries of versions that wrote the files in place
-_OUTPUT_EXTRAS = ("report_files", "recording.rrd")
+_OUTPUT_EXTRAS = ("report_files", "recording.rrd", "semantic_mesh.ply")
 _OUTPUT_TEMPORARY = re.compile(r"^\.[^/]+\.part(\.[A-Za-z0-9]+)?$|^\.recording\.rrd\.tmp$")
 #: free space the disk of the output folder must have before a run starts
 MIN_FREE_BYTES = 16 * 2**20
