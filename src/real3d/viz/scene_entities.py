@@ -283,7 +283,7 @@ def costmap_image(costmap) -> CostmapImage:
     from real3d.nav.draw import render_topdown
 
     g = costmap.grid
-    rgb = np.asarray(render_topdown(costmap, scale=1), np.uint8)
+    rgb = np.asarray(render_topdown(costmap, scale=1, axes=False), np.uint8)
     return CostmapImage(
         rgb=rgb,
         origin_xy=(float(g.origin_xy[0]), float(g.origin_xy[1])),
