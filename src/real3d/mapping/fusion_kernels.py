@@ -114,9 +114,8 @@ def fine_rays(
     the floor cells of the samples at -n_side..n_side voxels along the ray; ``lohi`` (2, 3)
     their bounds. Returns n, the kept rays."""
     n_off = 2 * n_side + 1
-    for k in range(3):
-        lohi[0, k] = np.inf
-        lohi[1, k] = -np.inf
+    lo0 = lo1 = lo2 = np.inf
+    hi0 = hi1 = hi2 = -np.inf
     n = 0
     for g in range(v.shape[0]):
         vg, ug = v[g], u[g]
@@ -142,9 +141,9 @@ def fine_rays(
             y = np.floor((off * r1 + s1) * inv_vs)
             z = np.floor((off * r2 + s2) * inv_vs)
             cells[0, base + j], cells[1, base + j], cells[2, base + j] = x, y, z
-            lohi[0, 0], lohi[1, 0] = min(lohi[0, 0], x), max(lohi[1, 0], x)
-            lohi[0, 1], lohi[1, 1] = min(lohi[0, 1], y), max(lohi[1, 1], y)
-            lohi[0, 2], lohi[1, 2] = min(lohi[0, 2], z), max(lohi[1, 2], z)
+            lo0, hi0 = min(lo0, x), max(hi0, x)
+            lo1, hi1 = min(lo1, y), max(hi1, y)
+            lo2, hi2 = min(lo2, z), max(hi2, z)
         # The measured point's offset from the centre of its voxel (sample n_side), voxel units.
         mid = base + n_side
         hit_off[n, 0] = s0 * inv_vs - cells[0, mid] - 0.5
@@ -195,6 +194,8 @@ def fine_rays(
             c = max(num / den if den > 0 else 1.0, 0.25)
         cos[n] = c
         n += 1
+    lohi[0, 0], lohi[0, 1], lohi[0, 2] = lo0, lo1, lo2
+    lohi[1, 0], lohi[1, 1], lohi[1, 2] = hi0, hi1, hi2
     return n
 
 
@@ -312,18 +313,19 @@ def gather_chw(arr, pix, out, use, max_prob):
     good = True
     for i in range(pix.shape[0]):
         p = pix[i]
+        void = np.float32(0.0)
         if first:
-            out[i, 0] = 0.0
+            out[i, 0] = void
+        best = -np.float32(np.inf)
         for k in range(c_in):
             x = arr[k, p]
             out[i, first + k] = x
-            if not (x >= 0 and x <= max_prob):
-                good = False
-    for i in range(pix.shape[0]):
-        best = out[i, 1]
-        for k in range(2, c):
-            best = max(best, out[i, k])
-        use[i] = best >= out[i, 0]
+            good &= (x >= 0) & (x <= max_prob)
+            if first + k == 0:
+                void = x
+            else:
+                best = max(best, x)
+        use[i] = best >= void
     return good
 
 

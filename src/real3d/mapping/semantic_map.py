@@ -542,11 +542,14 @@ class SemanticMap(MapStorage):
             pix_l = pix[labelled]
             if prepared is not None:
                 p, use = self._probs_at(prepared, pix_l)
-                lp = np.log(np.maximum(p[use], cfg.min_prob))
-                if weight != 1.0:
-                    lp *= weight
                 if inst_img is not None:
                     seg_class = np.where(use, p.argmax(axis=1), 0)
+                # In place where p is this frame's own array and every pixel counts.
+                own = inst_img is None and p.flags.c_contiguous and prepared[0] == "chw" and use.all()
+                lp = np.maximum(p if own else p[use], cfg.min_prob, out=p if own else None)
+                np.log(lp, out=lp)
+                if weight != 1.0:
+                    lp *= weight
 
         # ---- the map changes from here on
         rows_u = self._hash.insert(keys, reserve=n_rays * n_off, distinct=True)
@@ -581,11 +584,11 @@ class SemanticMap(MapStorage):
         """
         if s == 0:
             return np.zeros(0, np.int64), (None if at is None else np.zeros(0, np.int64)), np.zeros(0, np.int64)
-        lo, hi = lohi[0], lohi[1]
-        extent = hi - lo + 1.0
-        volume = float(np.prod(extent))
+        lo, hi = lohi.tolist()
+        extent = [b - a + 1.0 for a, b in zip(lo, hi)]
+        volume = extent[0] * extent[1] * extent[2]
         dc = self._distinct
-        if not (lo.min() >= -AXIS_RANGE_VOXELS and hi.max() < AXIS_RANGE_VOXELS and volume <= dc.max_grid_cells):
+        if not (min(lo) >= -AXIS_RANGE_VOXELS and max(hi) < AXIS_RANGE_VOXELS and volume <= dc.max_grid_cells):
             view = cells[:, :s]
             last, at_idx = dc.last_occurrences(np.ascontiguousarray(view), cell_m, at)
             return last, at_idx, keys_from_cells(view[:, last].T, cell_m)
@@ -598,7 +601,7 @@ class SemanticMap(MapStorage):
         m = fk.distinct_cells(
             cells,
             s,
-            np.ascontiguousarray(lo),
+            lohi[0].copy(),
             extent[1],
             extent[2],
             dc._grid,
