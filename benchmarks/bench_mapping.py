@@ -32,6 +32,15 @@ e.g. ``git worktree add /tmp/before <commit>``), alternating with the others.
     python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
     python benchmarks/bench_mapping.py --stages            # scene graph, costmap, planners
     python benchmarks/bench_mapping.py --scaling           # map memory vs scene size (rooms)
+    python benchmarks/bench_mapping.py --overlap --baseline-src /tmp/before/src
+
+``--overlap`` checks that fusion lets another Python thread run: in a child process per
+tree (this one and ``--baseline-src``), alternating, a second thread repeats a
+segmentation's post-processing in numpy (softmax over 14 classes of a (14, H, W) float32
+image and its argmax) while the main thread fuses all frames as the pipeline calls it.
+Reported: fusion ms/frame alone and with that thread running, and that thread's rate
+while fusion runs as a fraction of its rate alone (1.0: fusion never kept it from running;
+with two free cores a fusion that held the GIL throughout would bring it near 0).
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -242,6 +251,93 @@ def fusion(args) -> None:
         )
 
 
+def _numpy_work(shape: tuple[int, int], stop, counter: list) -> None:
+    """Softmax over 14 classes of a (14, H, W) float32 image and its argmax, repeated until
+    ``stop`` is set; ``counter[0]`` counts the rounds."""
+    logits = np.random.default_rng(0).normal(size=(14, *shape)).astype(np.float32)
+    while not stop.is_set():
+        e = np.exp(logits - logits.max(axis=0))
+        (e / e.sum(axis=0)).argmax(axis=0)
+        counter[0] += 1
+
+
+def _run_overlap(items, baseline_src: str | None, size, q) -> None:
+    """Fusion alone, the numpy thread alone, then both (see the module docstring)."""
+    import threading
+
+    try:
+        if baseline_src:
+            _use_mapping_from(baseline_src)
+        from real3d.mapping import SemanticMap
+        from real3d.mapping.config import PIPELINE_MAP_CONFIG
+
+        def fuse() -> float:
+            m = SemanticMap(PIPELINE_MAP_CONFIG)
+            m.integrate(items[0][1], items[0][2])  # warm-up, untimed
+            t = time.perf_counter()
+            for it in items[1:]:
+                m.integrate(it[1], it[2])
+            return (time.perf_counter() - t) * 1e3 / (len(items) - 1)
+
+        def work(seconds: float | None) -> tuple[threading.Thread, threading.Event, list]:
+            stop, counter = threading.Event(), [0]
+            th = threading.Thread(target=_numpy_work, args=(size, stop, counter))
+            th.start()
+            if seconds is not None:
+                time.sleep(seconds)
+            return th, stop, counter
+
+        alone = fuse()
+        t = time.perf_counter()
+        th, stop, counter = work(alone * (len(items) - 1) / 1e3)
+        stop.set()
+        th.join()
+        rate_alone = counter[0] / (time.perf_counter() - t)
+        t = time.perf_counter()
+        th, stop, counter = work(None)
+        together = fuse()
+        stop.set()
+        th.join()
+        rate_together = counter[0] / (time.perf_counter() - t)
+        q.put({"alone": alone, "together": together, "rate": rate_together / max(rate_alone, 1e-9)})
+    except Exception as e:  # a baseline tree that does not fit this one
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def overlap(args) -> None:
+    from real3d.core.frame import Frame
+
+    seq, source = _frames(args)
+    rng = np.random.default_rng(args.seed)
+    items = []
+    for f in seq:
+        sensor = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam)
+        items.append((f, sensor, segmenter_output(f.labels, rng)))
+    trees = {"real3d": None, "real3d [baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
+    results: dict[str, list] = {name: [] for name in trees}
+    for _ in range(args.repeats):
+        for name, src in trees.items():
+            r = _in_child(_run_overlap, items, src, tuple(args.size))
+            if "error" in r:
+                print(f"skipping {name!r}: {r['error']}", flush=True)
+            else:
+                results[name].append(r)
+
+    from real3d.core.machine import describe_machine
+
+    print(f"\nmachine: {describe_machine(('numpy', 'numba', 'real3d'))}")
+    print(
+        f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
+        f"pipeline calls it; {args.repeats} repeats alternating, medians\n"
+    )
+    print("| tree | fusion ms/frame alone | with the numpy thread | numpy thread's rate during fusion / alone |")
+    print("|---|---|---|---|")
+    for name, rs in results.items():
+        if rs:
+            med = {k: float(np.median([r[k] for r in rs])) for k in ("alone", "together", "rate")}
+            print(f"| {name} | {med['alone']:.2f} | {med['together']:.2f} | {med['rate']:.2f} |")
+
+
 def _scaled_frames(plan, frames_per_room: int, size):
     """Frames of the homes in ``plan`` [(seed, n_rooms)], each shifted 30 m further in x."""
     from real3d.synth.sequence import SyntheticStream
@@ -414,10 +510,13 @@ def main() -> None:
     ap.add_argument("--skip-open3d", action="store_true")
     ap.add_argument("--stages", action="store_true", help="scene graph, costmap and planner timings instead")
     ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
+    ap.add_argument("--overlap", action="store_true", help="fusion beside a numpy thread (GIL release) instead")
     ap.add_argument("--frames-per-room", type=int, default=100)
     args = ap.parse_args()
     if args.scaling:
         _scaling(args)
+    elif args.overlap:
+        overlap(args)
     elif args.stages:
         stages(args)
     else:

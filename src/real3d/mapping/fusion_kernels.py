@@ -66,20 +66,20 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(f8(f8, f8, f8, f8, f8, f8), **_OPTS)
+@njit(**_OPTS)
 def _rot(x0, x1, x2, r0, r1, r2):
     """x . r as numpy's (N, 3) @ (3, 3) product computes it (see the module docstring)."""
     return _fma(x2, r2, _fma(x1, r1, x0 * r0))
 
 
-@njit(f4(f4[:, ::1], i8, i8, i8, i8), **_OPTS)
+@njit(**_OPTS)
 def _at(depth, v, u, dv, du):
     """Depth at (v + dv, u + du), clamped to the image (``PaddedDepth``'s border)."""
     h, w = depth.shape
     return depth[min(max(v + dv, 0), h - 1), min(max(u + du, 0), w - 1)]
 
 
-@njit(b1(f4, f4, f4, f4, f4, f4), **_OPTS)
+@njit(**_OPTS)
 def _on_depth_edge(d, up, down, left, right, jump):
     """``depth_tests.on_depth_edge`` of one pixel (float32 throughout)."""
     inv = np.float32(1.0) / max(d, np.float32(1e-6))
