@@ -38,9 +38,14 @@ e.g. ``git worktree add /tmp/before <commit>``), alternating with the others.
 tree (this one and ``--baseline-src``), alternating, a second thread repeats a
 segmentation's post-processing in numpy (softmax over 14 classes of a (14, H, W) float32
 image and its argmax) while the main thread fuses all frames as the pipeline calls it.
-Reported: fusion ms/frame alone and with that thread running, and that thread's rate
-while fusion runs as a fraction of its rate alone (1.0: fusion never kept it from running;
-with two free cores a fusion that held the GIL throughout would bring it near 0).
+Reported: fusion wall ms/frame alone and with that thread running, and the CPU time that
+thread gets per second while fusion runs, as a fraction of what it gets alone (1.0: fusion
+never kept it waiting for the GIL; a fusion that held the GIL throughout would bring it
+near 0); and the share of the fusion thread's CPU time spent in the compiled kernels,
+which release the GIL (measured in a separate pass; "n/a" for a tree without them). On a
+host whose scheduler caps the process's CPU, the thread's share is capped too: the
+kernels' share is then the figure that tells how much of fusion other threads can run
+beside.
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -251,14 +256,15 @@ def fusion(args) -> None:
         )
 
 
-def _numpy_work(shape: tuple[int, int], stop, counter: list) -> None:
+def _numpy_work(shape: tuple[int, int], stop, out: list) -> None:
     """Softmax over 14 classes of a (14, H, W) float32 image and its argmax, repeated until
-    ``stop`` is set; ``counter[0]`` counts the rounds."""
+    ``stop`` is set; ``out``: [this thread's CPU seconds, wall seconds]."""
     logits = np.random.default_rng(0).normal(size=(14, *shape)).astype(np.float32)
+    t, c = time.perf_counter(), time.thread_time()
     while not stop.is_set():
         e = np.exp(logits - logits.max(axis=0))
         (e / e.sum(axis=0)).argmax(axis=0)
-        counter[0] += 1
+    out[:] = [time.thread_time() - c, time.perf_counter() - t]
 
 
 def _run_overlap(items, baseline_src: str | None, size, q) -> None:
@@ -280,26 +286,52 @@ def _run_overlap(items, baseline_src: str | None, size, q) -> None:
             return (time.perf_counter() - t) * 1e3 / (len(items) - 1)
 
         def work(seconds: float | None) -> tuple[threading.Thread, threading.Event, list]:
-            stop, counter = threading.Event(), [0]
-            th = threading.Thread(target=_numpy_work, args=(size, stop, counter))
+            stop, out = threading.Event(), []
+            th = threading.Thread(target=_numpy_work, args=(size, stop, out))
             th.start()
             if seconds is not None:
                 time.sleep(seconds)
-            return th, stop, counter
+            return th, stop, out
+
+        # Thread CPU time inside the compiled kernels, which release the GIL (this tree only).
+        in_kernels = [0.0]
+        kernels = []
+        for mod_name in ("real3d.mapping.fusion_kernels", "real3d.mapping.hashing"):
+            mod = sys.modules.get(mod_name)
+            for name in getattr(mod, "__dict__", {}):
+                f = getattr(mod, name)
+                if getattr(f, "targetoptions", {}).get("nogil") and name not in ("_rot", "_at", "_on_depth_edge"):
+                    kernels.append((mod, name, f))
+
+        def timed(f):
+            def call(*a):
+                c = time.thread_time()
+                try:
+                    return f(*a)
+                finally:
+                    in_kernels[0] += time.thread_time() - c
+
+            return call
+
+        for mod, name, f in kernels:
+            setattr(mod, name, timed(f))
+        c = time.thread_time()
+        fuse()
+        nogil_share = in_kernels[0] / (time.thread_time() - c) if kernels else float("nan")
+        for mod, name, f in kernels:
+            setattr(mod, name, f)
 
         alone = fuse()
-        t = time.perf_counter()
-        th, stop, counter = work(alone * (len(items) - 1) / 1e3)
+        th, stop, out = work(alone * (len(items) - 1) / 1e3)
         stop.set()
         th.join()
-        rate_alone = counter[0] / (time.perf_counter() - t)
-        t = time.perf_counter()
-        th, stop, counter = work(None)
+        share_alone = out[0] / out[1]
+        th, stop, out = work(None)
         together = fuse()
         stop.set()
         th.join()
-        rate_together = counter[0] / (time.perf_counter() - t)
-        q.put({"alone": alone, "together": together, "rate": rate_together / max(rate_alone, 1e-9)})
+        rate = (out[0] / out[1]) / max(share_alone, 1e-9)
+        q.put({"alone": alone, "together": together, "rate": rate, "nogil": nogil_share})
     except Exception as e:  # a baseline tree that does not fit this one
         q.put({"error": f"{type(e).__name__}: {e}"})
 
@@ -330,12 +362,16 @@ def overlap(args) -> None:
         f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
         f"pipeline calls it; {args.repeats} repeats alternating, medians\n"
     )
-    print("| tree | fusion ms/frame alone | with the numpy thread | numpy thread's rate during fusion / alone |")
-    print("|---|---|---|---|")
+    print(
+        "| tree | fusion ms/frame alone | with the numpy thread | numpy thread's CPU share during fusion / alone "
+        "| fusion CPU time without the GIL |"
+    )
+    print("|---|---|---|---|---|")
     for name, rs in results.items():
         if rs:
-            med = {k: float(np.median([r[k] for r in rs])) for k in ("alone", "together", "rate")}
-            print(f"| {name} | {med['alone']:.2f} | {med['together']:.2f} | {med['rate']:.2f} |")
+            med = {k: float(np.median([r[k] for r in rs])) for k in ("alone", "together", "rate", "nogil")}
+            nogil = "n/a" if np.isnan(med["nogil"]) else f"{100 * med['nogil']:.0f} %"
+            print(f"| {name} | {med['alone']:.2f} | {med['together']:.2f} | {med['rate']:.2f} | {nogil} |")
 
 
 def _scaled_frames(plan, frames_per_room: int, size):
