@@ -33,7 +33,7 @@ ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
 KERNELS = [
-    fk.fine_rays, fk.distinct_cells, fk.project_voxels, fk.gather_chw, fk.fuse_voxels, fk.free_rays, fk.free_samples,
+    fk.fine_rays, fk.distinct_cells, fk.project_voxels, fk.gather_chw, fk.fuse_voxels, fk.free_cells,
     hashing._lookup_kernel, hashing._claim_kernel,
 ]  # fmt: skip
 
@@ -67,13 +67,23 @@ def test_fine_rays_match_the_numpy_depth_tests(edge_step):
     cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones(v.shape[0])], axis=1)
     g, n_side = v.shape[0], 3
     out = [np.empty(g, np.int64), np.empty(g), np.empty((g, 3)), np.empty(g), np.empty(g, bool), np.empty((g, 3))]
-    cells, lohi = np.empty((3, g * (2 * n_side + 1))), np.empty((2, 3))
+    s = g * (2 * n_side + 1)
+    cells, lohi = np.empty((3, s)), np.empty((2, 3))
+    last, centre, keys, counts = (
+        np.empty(s, np.int64),
+        np.empty(g, np.int64),
+        np.empty(s, np.int64),
+        np.zeros(2, np.int64),
+    )
+    grid = np.empty(1 << 20, np.int32)
     R, o = np.eye(3), np.zeros(3)
-    n = fk.fine_rays(
+    status = fk.fine_rays(
         depth, v, u, cam_dir, np.ascontiguousarray(terms), sides, np.ascontiguousarray(distinct), R, o,
         np.float32(0.1), np.float32(6.0), 0.05, 1.0 / 0.05, n_side, edge_step, np.float32(0.025), np.float32(0.05),
-        *out, cells, lohi,
+        *out, cells, lohi, grid, float(1 << 23), np.empty(s, np.int64), last, centre, keys, counts,
     )  # fmt: skip
+    n, m = counts
+    assert status == 0
     ok, d, _, cos, agreed, _ = (a[:n] for a in out)
     want_ok = np.flatnonzero((depth.ravel() > 0.1) & (depth.ravel() < 6.0))
     np.testing.assert_array_equal(ok, want_ok)
@@ -87,9 +97,20 @@ def test_fine_rays_match_the_numpy_depth_tests(edge_step):
     want_agreed &= ~between_surfaces(d32, pd.around(idx, edge_step), 0.05)
     np.testing.assert_array_equal(agreed, want_agreed)
     assert 0 < agreed.sum() < n and (cos < 1).any()  # the tests decide something here
-    # The samples' cells and their bounds.
+    # The samples' cells, their bounds and their distinct cells.
     c = cells[:, : n * (2 * n_side + 1)]
     np.testing.assert_array_equal(lohi, np.stack([c.min(axis=1), c.max(axis=1)]))
+    at = np.arange(n) * (2 * n_side + 1) + n_side
+    want_last, want_centre = DistinctCells._by_sorting(keys_from_cells(c.T), at)
+    np.testing.assert_array_equal(last[:m], want_last)
+    np.testing.assert_array_equal(centre[:n], want_centre)
+    np.testing.assert_array_equal(keys[:m], keys_from_cells(c[:, want_last].T))
+    # A scratch grid too small for the box: the caller is told to grow it.
+    assert fk.fine_rays(
+        depth, v, u, cam_dir, np.ascontiguousarray(terms), sides, np.ascontiguousarray(distinct), R, o,
+        np.float32(0.1), np.float32(6.0), 0.05, 1.0 / 0.05, n_side, edge_step, np.float32(0.025), np.float32(0.05),
+        *out, cells, lohi, grid[:10], float(1 << 23), np.empty(s, np.int64), last, centre, keys, counts,
+    ) == -1  # fmt: skip
 
 
 def test_projection_tests_match_the_numpy_depth_tests():

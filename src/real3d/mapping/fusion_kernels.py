@@ -9,8 +9,8 @@ a frame as a few loops instead of dozens of numpy passes with temporaries.
   voxels take colour and classes.
 * ``gather_chw``: the class probabilities of the pixels the labelled voxels read.
 * ``fuse_voxels``: the map update (endpoint hits, TSDF, colour, class evidence).
-* ``free_rays`` and ``free_samples``: the sparser rays of free-space carving and the
-  coarse cells they cross.
+* ``free_cells``: the sparser rays of free-space carving and the distinct coarse cells
+  they cross.
 
 Every kernel computes what the numpy formulation in ``real3d.mapping.depth_tests`` and the
 history of ``semantic_map.py`` computed, operation for operation in the same precision
@@ -37,8 +37,7 @@ from numba.core.extending import intrinsic
 
 __all__ = [
     "distinct_cells",
-    "free_rays",
-    "free_samples",
+    "free_cells",
     "fuse_voxels",
     "gather_chw",
     "fine_rays",
@@ -95,16 +94,47 @@ def _on_depth_edge(d, up, down, left, right, jump):
     return False
 
 
+@njit(i8(f8_2, i8, f8_1, f8, f8, i4_1, i8_1, i8_1, i8_1, i8_1, i8_1), **_OPTS)
+def distinct_cells(cells, s, lo, ext1, ext2, grid, lin, at, last, at_idx, keys):
+    """The distinct cells among the first ``s`` columns of ``cells`` (3, >= s) float64,
+    all in the box from ``lo`` with extents (-, ext1, ext2) whose cells ``grid`` covers:
+    ``last`` their last occurrences in increasing order, ``keys`` their hash keys
+    (``hashing.keys_from_cells``), ``at_idx`` the index into ``last`` of the cell of each
+    position in ``at``. ``lin`` (>= s) is scratch. Returns the number of distinct cells
+    (``DistinctCells.last_occurrences``' result)."""
+    e1, e2 = np.int64(ext1), np.int64(ext2)
+    l0, l1, l2 = np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2])
+    for i in range(s):
+        x = (np.int64(cells[0, i]) - l0) * e1 + (np.int64(cells[1, i]) - l1)
+        lin[i] = x * e2 + (np.int64(cells[2, i]) - l2)
+        grid[lin[i]] = i  # the last writer of each cell stays
+    m = 0
+    for i in range(s):
+        if grid[lin[i]] == i:
+            last[m] = i
+            c0 = np.int64(cells[0, i]) + _OFFSET
+            c1 = np.int64(cells[1, i]) + _OFFSET
+            c2 = np.int64(cells[2, i]) + _OFFSET
+            keys[m] = (c0 << 34) | (c1 << 17) | c2
+            m += 1
+    if at.shape[0]:
+        for j in range(m):
+            grid[lin[last[j]]] = j
+        for a in range(at.shape[0]):
+            at_idx[a] = grid[lin[at[a]]]
+    return m
+
+
 @njit(
     i8(
         f4_2, i8_1, i8_1, f8_2, f8_2, b1_1, b1_2, f8_2, f8_1, f4, f4, f8, f8, i8, i8, f4, f4,
-        i8_1, f8_1, f8_2, f8_1, b1_1, f8_2, f8_2, f8_2,
+        i8_1, f8_1, f8_2, f8_1, b1_1, f8_2, f8_2, f8_2, i4_1, f8, i8_1, i8_1, i8_1, i8_1, i8_1,
     ),
     **_OPTS,
 )  # fmt: skip
 def fine_rays(
     depth, v, u, cam_dir, terms, sides, distinct, R, o, min_d, max_d, vs, inv_vs, n_side, edge_step, agree_tol,
-    geom_jump, ok, d_out, surf, cos, agreed, hit_off, cells, lohi,
+    geom_jump, ok, d_out, surf, cos, agreed, hit_off, cells, lohi, grid, max_cells, lin, last, centre, keys, counts,
 ):  # fmt: skip
     """Per kept pixel (depth in (min_d, max_d)) of the ray grid: index into the grid
     ``ok``, depth ``d_out`` (float64), measured point ``surf`` (world), incidence cosine
@@ -112,7 +142,12 @@ def fine_rays(
     with ``geom_jump`` > 0, lies between no two surfaces), ``hit_off`` (n, 3) the measured
     point's offset from the centre of its voxel in voxel units; ``cells`` (3, n * (2 n_side + 1))
     the floor cells of the samples at -n_side..n_side voxels along the ray; ``lohi`` (2, 3)
-    their bounds. Returns n, the kept rays."""
+    their bounds; ``counts[0]`` = n, the kept rays. Then the distinct cells of the samples
+    (``distinct_cells`` in ``grid``, ``lin`` scratch): ``last``, ``keys``, ``counts[1]``
+    their count and ``centre`` (n,) the index into ``last`` of each ray's measured point
+    (sample n_side). Returns 0, or -1 when the samples' box is larger than ``grid`` but
+    holds at most ``max_cells`` cells, -2 when it holds more or lies outside the
+    representable range: the caller then finds the distinct cells itself."""
     n_off = 2 * n_side + 1
     lo0 = lo1 = lo2 = np.inf
     hi0 = hi1 = hi2 = -np.inf
@@ -196,38 +231,20 @@ def fine_rays(
         n += 1
     lohi[0, 0], lohi[0, 1], lohi[0, 2] = lo0, lo1, lo2
     lohi[1, 0], lohi[1, 1], lohi[1, 2] = hi0, hi1, hi2
-    return n
-
-
-@njit(i8(f8_2, i8, f8_1, f8, f8, i4_1, i8_1, i8_1, i8_1, i8_1, i8_1), **_OPTS)
-def distinct_cells(cells, s, lo, ext1, ext2, grid, lin, at, last, at_idx, keys):
-    """The distinct cells among the first ``s`` columns of ``cells`` (3, >= s) float64,
-    all in the box from ``lo`` with extents (-, ext1, ext2) whose cells ``grid`` covers:
-    ``last`` their last occurrences in increasing order, ``keys`` their hash keys
-    (``hashing.keys_from_cells``), ``at_idx`` the index into ``last`` of the cell of each
-    position in ``at``. ``lin`` (>= s) is scratch. Returns the number of distinct cells
-    (``DistinctCells.last_occurrences``' result)."""
-    e1, e2 = np.int64(ext1), np.int64(ext2)
-    l0, l1, l2 = np.int64(lo[0]), np.int64(lo[1]), np.int64(lo[2])
-    for i in range(s):
-        x = (np.int64(cells[0, i]) - l0) * e1 + (np.int64(cells[1, i]) - l1)
-        lin[i] = x * e2 + (np.int64(cells[2, i]) - l2)
-        grid[lin[i]] = i  # the last writer of each cell stays
-    m = 0
-    for i in range(s):
-        if grid[lin[i]] == i:
-            last[m] = i
-            c0 = np.int64(cells[0, i]) + _OFFSET
-            c1 = np.int64(cells[1, i]) + _OFFSET
-            c2 = np.int64(cells[2, i]) + _OFFSET
-            keys[m] = (c0 << 34) | (c1 << 17) | c2
-            m += 1
-    if at.shape[0]:
-        for j in range(m):
-            grid[lin[last[j]]] = j
-        for a in range(at.shape[0]):
-            at_idx[a] = grid[lin[at[a]]]
-    return m
+    counts[0], counts[1] = n, 0
+    if n == 0:
+        return 0
+    e0, e1, e2 = hi0 - lo0 + 1.0, hi1 - lo1 + 1.0, hi2 - lo2 + 1.0
+    volume = e0 * e1 * e2
+    if not (min(lo0, lo1, lo2) >= -_OFFSET and max(hi0, hi1, hi2) < _OFFSET and volume <= max_cells):
+        return -2
+    if volume > grid.shape[0]:
+        return -1
+    at = np.empty(n, np.int64)
+    for i in range(n):
+        at[i] = i * n_off + n_side
+    counts[1] = distinct_cells(cells, n * n_off, lohi[0], e1, e2, grid, lin, at, last, centre, keys)
+    return 0
 
 
 @njit(
@@ -410,42 +427,55 @@ def fuse_voxels(
         n_lab += 1
 
 
-@njit(i8(f4_2, i8, f8_2, f8_2, f8, f8, f8, f8_2, f8_1), **_OPTS)
-def free_rays(depth, stride, cam, R, trunc, min_d, max_d, dirs, r_free):
-    """Rays of every ``stride``-th pixel (from ``stride // 2``, row by row; ``cam`` their
-    camera-frame directions at z = 1) with depth in (min_d, max_d): unit world directions
-    ``dirs`` and the range ``r_free`` up to one truncation before the reading. Returns
-    the count."""
+@njit(
+    types.Tuple((i8, i8, f8_2, f8_2, i8_1))(f4_2, i8, f8_2, f8_2, f8_1, f8, f8, f8, f8, f8, i4_1, f8),
+    **_OPTS,
+)  # fmt: skip
+def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cell, grid, max_cells):
+    """The coarse cells (edge 1 / ``inv_cell``) that free-space rays cross: the rays of
+    every ``stride``-th pixel (from ``stride // 2``, row by row; ``cam`` their camera-frame
+    directions at z = 1) with depth in (min_d, max_d), sampled at (j + 0.5) ``step`` from
+    the camera (``origin``, rotation ``R``) up to one truncation before the reading.
+
+    Returns (status, S, cells (3, S) of the samples ray by ray, their bounds (2, 3), the
+    keys of the distinct cells), status 0, or -1 / -2 as ``fine_rays`` when the caller
+    finds the distinct cells itself (the keys are then empty).
+    """
     h, w = depth.shape
+    g = cam.shape[0]
+    dirs = np.empty((g, 3))
+    r_free = np.empty(g)
     n = 0
-    g = 0
+    total = 0
+    i = 0
     for v in range(stride // 2, h, stride):
         for u in range(stride // 2, w, stride):
             d = np.float64(depth[v, u])
             if d > min_d and d < max_d:
-                c0, c1, c2 = cam[g, 0], cam[g, 1], cam[g, 2]
+                c0, c1, c2 = cam[i, 0], cam[i, 1], cam[i, 2]
                 r0 = _rot(c0, c1, c2, R[0, 0], R[0, 1], R[0, 2])
                 r1 = _rot(c0, c1, c2, R[1, 0], R[1, 1], R[1, 2])
                 r2 = _rot(c0, c1, c2, R[2, 0], R[2, 1], R[2, 2])
                 ray_len = np.sqrt((r0 * r0 + r1 * r1) + r2 * r2)
                 dirs[n, 0], dirs[n, 1], dirs[n, 2] = r0 / ray_len, r1 / ray_len, r2 / ray_len
-                r_free[n] = d * ray_len - trunc
+                r = d * ray_len - trunc
+                r_free[n] = r
+                j = 0
+                while (np.float64(j) + 0.5) * step < r:
+                    j += 1
+                total += j
                 n += 1
-            g += 1
-    return n
-
-
-@njit(i8(f8_2, f8_1, i8, i8, f8, f8_1, f8, f8_2, f8_2), **_OPTS)
-def free_samples(dirs, r_free, n, n_max, step, origin, inv_cell, cells, lohi):
-    """Samples at (j + 0.5) ``step`` (j < n_max) along the first ``n`` rays, short of
-    ``r_free``: their floor cells (edge 1 / ``inv_cell``) in ``cells`` (3, >= count), ray by
-    ray, and the bounds ``lohi`` (2, 3). Returns the sample count."""
+            i += 1
+    cells = np.empty((3, total))
+    lohi = np.empty((2, 3))
+    keys = np.empty(total, np.int64)
     for k in range(3):
         lohi[0, k] = np.inf
         lohi[1, k] = -np.inf
     s = 0
     for i in range(n):
-        for j in range(n_max):
+        j = 0
+        while True:
             t = (np.float64(j) + 0.5) * step
             if not t < r_free[i]:
                 break
@@ -455,4 +485,15 @@ def free_samples(dirs, r_free, n, n_max, step, origin, inv_cell, cells, lohi):
                 lohi[0, k] = min(lohi[0, k], x)
                 lohi[1, k] = max(lohi[1, k], x)
             s += 1
-    return s
+            j += 1
+    if s == 0:
+        return 0, 0, cells, lohi, keys
+    e1, e2 = lohi[1, 1] - lohi[0, 1] + 1.0, lohi[1, 2] - lohi[0, 2] + 1.0
+    volume = (lohi[1, 0] - lohi[0, 0] + 1.0) * e1 * e2
+    if not (lohi[0].min() >= -_OFFSET and lohi[1].max() < _OFFSET and volume <= max_cells):
+        return -2, s, cells, lohi, keys[:0]
+    if volume > grid.shape[0]:
+        return -1, s, cells, lohi, keys[:0]
+    last = np.empty(s, np.int64)
+    m = distinct_cells(cells, s, lohi[0], e1, e2, grid, np.empty(s, np.int64), last[:0], last, last[:0], keys)
+    return 0, s, cells, lohi, keys[:m]

@@ -500,18 +500,29 @@ class SemanticMap(MapStorage):
         hit_off = np.empty((g, 3))
         cell = np.empty((3, g * n_off))
         lohi = np.empty((2, 3))
-        n_rays = fk.fine_rays(
-            depth, grid.v, grid.u, grid.cam_dir, grid.terms, grid.sides, grid.distinct, R, o,
-            np.float32(cfg.min_depth_m), np.float32(cfg.max_depth_m), vs, 1.0 / vs, n_side, cfg.edge_step_px,
-            np.float32(cfg.edge_jump / 2), np.float32(cfg.geometry_edge_jump),
-            ok, d, surf, cos, agreed, hit_off, cell, lohi,
-        )  # fmt: skip
         # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
         # at the last sample that reached it, and hashed once; each voxel gets exactly one
         # update per frame. ``centre``: the voxel of each ray's measured point.
-        centre_at = np.arange(n_rays, dtype=np.int64) * n_off + n_side
-        last, centre, keys = self._distinct_keys(cell, n_rays * n_off, lohi, vs, centre_at)
-        m = last.shape[0]
+        last, centre, keys, counts = (
+            np.empty(g * n_off, np.int64),
+            np.empty(g, np.int64),
+            np.empty(g * n_off, np.int64),
+            np.empty(2, np.int64),
+        )
+        status = fk.fine_rays(
+            depth, grid.v, grid.u, grid.cam_dir, grid.terms, grid.sides, grid.distinct, R, o,
+            np.float32(cfg.min_depth_m), np.float32(cfg.max_depth_m), vs, 1.0 / vs, n_side, cfg.edge_step_px,
+            np.float32(cfg.edge_jump / 2), np.float32(cfg.geometry_edge_jump),
+            ok, d, surf, cos, agreed, hit_off, cell, lohi, self._distinct._grid, float(self._distinct.max_grid_cells),
+            np.empty(g * n_off, np.int64), last, centre, keys, counts,
+        )  # fmt: skip
+        n_rays, m = int(counts[0]), int(counts[1])
+        if status == 0:
+            last, centre, keys = last[:m], centre[:n_rays], keys[:m]
+        else:  # a box larger than the scratch grid, or beyond the map's extent (raises)
+            centre_at = np.arange(n_rays, dtype=np.int64) * n_off + n_side
+            last, centre, keys = self._distinct_keys(cell, n_rays * n_off, lohi, vs, centre_at)
+            m = last.shape[0]
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
         # centre projects to (not at the ray that allocated it, which would bias the value
@@ -726,23 +737,18 @@ class SemanticMap(MapStorage):
         h, w = depth.shape
         cam = self._camera_rays(h, w, s, frame.intrinsics)
         # Invalid or too-far readings: the ray is still free up to max range only if we
-        # trust "no return" -- we do not, so such rays carve nothing.
-        dirs = np.empty(cam.shape)
-        r_free = np.empty(cam.shape[0])
-        R = np.ascontiguousarray(T[:3, :3])
-        n = fk.free_rays(depth, s, cam, R, trunc, cfg.min_depth_m, cfg.max_depth_m, dirs, r_free)
-        if n == 0:
-            return
+        # trust "no return" -- we do not, so such rays carve nothing. One count per cell
+        # per frame, however many samples fell into it.
         fv = cfg.free_voxel_size_m
-        step = fv
-        n_max = ratio_count(max(float(r_free[:n].max()), 0.0), step)
-        if n_max <= 0:
+        dc = self._distinct
+        status, n_s, cells, lohi, keys = fk.free_cells(
+            depth, s, cam, np.ascontiguousarray(T[:3, :3]), np.ascontiguousarray(T[:3, 3]), trunc,
+            cfg.min_depth_m, cfg.max_depth_m, fv, 1.0 / fv, dc._grid, float(dc.max_grid_cells),
+        )  # fmt: skip
+        if n_s == 0:
             return
-        cells = np.empty((3, n * n_max))
-        lohi = np.empty((2, 3))
-        n_s = fk.free_samples(dirs, r_free, n, n_max, step, np.ascontiguousarray(T[:3, 3]), 1.0 / fv, cells, lohi)
-        # One count per cell per frame, however many samples fell into it.
-        _, _, keys = self._distinct_keys(cells, n_s, lohi, fv)
+        if status != 0:  # a box larger than the scratch grid, or beyond the map's extent (raises)
+            _, _, keys = self._distinct_keys(cells, n_s, lohi, fv)
         rows = self._free.insert(keys, reserve=n_s, distinct=True)
         self._ensure_free_capacity(len(self._free))
         self._free_count[rows] += weight
