@@ -176,6 +176,10 @@ def fine_rays(
             y = np.floor((off * r1 + s1) * inv_vs)
             z = np.floor((off * r2 + s2) * inv_vs)
             cells[0, base + j], cells[1, base + j], cells[2, base + j] = x, y, z
+        # The cells are monotonic along the ray (each step is a product, a sum and a floor,
+        # all monotonic), so its first and last samples bound them.
+        for j in (0, n_off - 1):
+            x, y, z = cells[0, base + j], cells[1, base + j], cells[2, base + j]
             lo0, hi0 = min(lo0, x), max(hi0, x)
             lo1, hi1 = min(lo1, y), max(hi1, y)
             lo2, hi2 = min(lo2, z), max(hi2, z)
