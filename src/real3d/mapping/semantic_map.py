@@ -32,7 +32,9 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
 * Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
   ``truncation_m`` before the surface.
 
-The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``.
+The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``;
+the per-frame passes run as compiled kernels (``real3d.mapping.fusion_kernels``: the same
+operations in the same precision, so the same maps; the GIL is released while they run).
 Fusion computes everything it needs from the frame first (the distinct voxels of the ray
 samples, their signed distances, the pixels they read) and changes the map only then, so
 a frame refused for bad input leaves it as it was. This module keeps fusion and the
