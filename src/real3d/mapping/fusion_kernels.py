@@ -12,6 +12,9 @@ a frame as a few loops instead of dozens of numpy passes with temporaries.
 * ``free_cells``: the sparser rays of free-space carving and the distinct coarse cells
   they cross.
 
+The passes whose reads land all over memory (the class probabilities, the map's arrays,
+the hash table) ask the cache for the element a few iterations ahead (``_prefetch``).
+
 Every kernel computes what the numpy formulation in ``real3d.mapping.depth_tests`` and the
 history of ``semantic_map.py`` computed, operation for operation in the same precision
 (float32 where the depth image's values meet Python scalars, as numpy 2 does), so the maps
@@ -63,6 +66,31 @@ def _fma(typingctx, a, b, c):
         return builder.call(fn, args)
 
     return sig, codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Ask the cache for element ``index`` of 1-D ``arr`` ahead of its read (llvm.prefetch;
+    no effect on results)."""
+    sig = types.void(arr, index)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        shape = cgutils.unpack_tuple(builder, ary.shape)
+        strides = cgutils.unpack_tuple(builder, ary.strides)
+        ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout, [args[1]])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read, moderate locality (keep in the outer caches), data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_AHEAD = 16  # iterations between a prefetch and the read it serves
 
 
 @njit(**_OPTS)
@@ -333,6 +361,9 @@ def gather_chw(arr, pix, out, use, max_prob):
     first = c - c_in
     good = True
     for i in range(pix.shape[0]):
+        if i + _AHEAD < pix.shape[0]:
+            for k in range(c_in):
+                _prefetch(arr[k], pix[i + _AHEAD])
         p = pix[i]
         void = np.float32(0.0)
         if first:
@@ -399,6 +430,16 @@ def fuse_voxels(
     n_lab = 0
     n_use = 0
     for i in range(vox.shape[0]):
+        if i + _AHEAD < vox.shape[0]:
+            q = rows_u[vox[i + _AHEAD]]
+            _prefetch(tsdf, q)
+            _prefetch(wt, q)
+            if near[i + _AHEAD]:
+                _prefetch(color_weight, q)
+                _prefetch(color[:, 0], q)
+                if labelled[i + _AHEAD]:
+                    _prefetch(logev[:, 0], q)
+                    _prefetch(class_weight, q)
         r = rows_u[vox[i]]
         t = sdf[i] * inv_trunc
         if clip:

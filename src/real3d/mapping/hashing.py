@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, types
 
 from real3d.core.errors import InputError, describe_array
+from real3d.mapping.fusion_kernels import _AHEAD, _prefetch
 
 _EMPTY = np.int64(-1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -88,7 +89,12 @@ def _lookup_kernel(table_keys, table_rows, bits, keys):
     mask = (np.int64(1) << bits) - 1
     shift = np.uint64(64 - bits)
     out = np.empty(keys.shape[0], np.int64)
-    for i in range(keys.shape[0]):
+    n = keys.shape[0]
+    for i in range(n):
+        if i + _AHEAD < n:
+            ahead = np.int64((np.uint64(keys[i + _AHEAD]) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+            _prefetch(table_keys, ahead)
+            _prefetch(table_rows, ahead)
         key = keys[i]
         slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
         while True:
