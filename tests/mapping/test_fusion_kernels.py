@@ -33,7 +33,7 @@ ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
 KERNELS = [
-    fk.fine_rays, fk.distinct_cells, fk.project_voxels, fk.gather_chw, fk.fuse_voxels, fk.free_cells,
+    fk.fine_rays, fk.ray_cells, fk.distinct_cells, fk.project_voxels, fk.gather_chw, fk.fuse_voxels, fk.free_cells,
     hashing._lookup_kernel, hashing._claim_kernel,
 ]  # fmt: skip
 
@@ -66,25 +66,24 @@ def test_fine_rays_match_the_numpy_depth_tests(edge_step):
     distinct = neighbours_distinct(v, u, h, w)
     cam_dir = np.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, np.ones(v.shape[0])], axis=1)
     g, n_side = v.shape[0], 3
+    n_off = 2 * n_side + 1
     out = [np.empty(g, np.int64), np.empty(g), np.empty((g, 3)), np.empty(g), np.empty(g, bool), np.empty((g, 3))]
-    s = g * (2 * n_side + 1)
-    cells, lohi = np.empty((3, s)), np.empty((2, 3))
-    last, centre, keys, counts = (
-        np.empty(s, np.int64),
-        np.empty(g, np.int64),
-        np.empty(s, np.int64),
-        np.zeros(2, np.int64),
-    )
-    grid = np.empty(1 << 20, np.int32)
+    s = g * n_off
+    dirs, lohi, vcell = np.empty((g, 3)), np.empty((2, 3)), np.empty((s, 3))
+    last, ray, centre, keys = np.empty(s, np.int64), np.empty(s, np.int64), np.empty(g, np.int64), np.empty(s, np.int64)
+    counts, grid = np.zeros(2, np.int64), np.empty(1 << 20, np.int32)
     R, o = np.eye(3), np.zeros(3)
-    status = fk.fine_rays(
-        depth, v, u, cam_dir, np.ascontiguousarray(terms), sides, np.ascontiguousarray(distinct), R, o,
-        np.float32(0.1), np.float32(6.0), 0.05, 1.0 / 0.05, n_side, edge_step, np.float32(0.025), np.float32(0.05),
-        *out, cells, lohi, grid, float(1 << 23), np.empty(s, np.int64), last, centre, keys, counts,
-    )  # fmt: skip
+
+    def run(grid):
+        return fk.fine_rays(
+            depth, v, u, cam_dir, np.ascontiguousarray(terms), sides, np.ascontiguousarray(distinct), R, o,
+            np.float32(0.1), np.float32(6.0), 0.05, 1.0 / 0.05, n_side, edge_step, np.float32(0.025), np.float32(0.05),
+            *out, dirs, lohi, grid, float(1 << 23), np.empty(s, np.int64), last, ray, centre, keys, vcell, counts,
+        )  # fmt: skip
+
+    assert run(grid) == 0
     n, m = counts
-    assert status == 0
-    ok, d, _, cos, agreed, _ = (a[:n] for a in out)
+    ok, d, surf, cos, agreed, hit_off = (a[:n] for a in out)
     want_ok = np.flatnonzero((depth.ravel() > 0.1) & (depth.ravel() < 6.0))
     np.testing.assert_array_equal(ok, want_ok)
     pd = PaddedDepth(depth, 3)
@@ -97,20 +96,25 @@ def test_fine_rays_match_the_numpy_depth_tests(edge_step):
     want_agreed &= ~between_surfaces(d32, pd.around(idx, edge_step), 0.05)
     np.testing.assert_array_equal(agreed, want_agreed)
     assert 0 < agreed.sum() < n and (cos < 1).any()  # the tests decide something here
-    # The samples' cells, their bounds and their distinct cells.
-    c = cells[:, : n * (2 * n_side + 1)]
+    # The samples' cells as the numpy fusion formed them, their bounds and distinct cells.
+    offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * 0.05
+    c = np.stack([np.floor((offs[None, :] * dirs[:n, k, None] + surf[:, k, None]) * (1.0 / 0.05)) for k in range(3)])
+    c = c.reshape(3, -1)
+    cells = np.empty((3, n * n_off))
+    fk.ray_cells(dirs, np.ascontiguousarray(surf), n, n_side, 0.05, 1.0 / 0.05, cells)
+    np.testing.assert_array_equal(cells, c)
     np.testing.assert_array_equal(lohi, np.stack([c.min(axis=1), c.max(axis=1)]))
-    at = np.arange(n) * (2 * n_side + 1) + n_side
+    np.testing.assert_array_equal(hit_off, surf * (1.0 / 0.05) - c[:, n_side::n_off].T - 0.5)
+    at = np.arange(n) * n_off + n_side
     want_last, want_centre = DistinctCells._by_sorting(keys_from_cells(c.T), at)
+    assert m == want_last.shape[0]
     np.testing.assert_array_equal(last[:m], want_last)
+    np.testing.assert_array_equal(ray[:m], want_last // n_off)
+    np.testing.assert_array_equal(vcell[:m], c[:, want_last].T)
     np.testing.assert_array_equal(centre[:n], want_centre)
     np.testing.assert_array_equal(keys[:m], keys_from_cells(c[:, want_last].T))
     # A scratch grid too small for the box: the caller is told to grow it.
-    assert fk.fine_rays(
-        depth, v, u, cam_dir, np.ascontiguousarray(terms), sides, np.ascontiguousarray(distinct), R, o,
-        np.float32(0.1), np.float32(6.0), 0.05, 1.0 / 0.05, n_side, edge_step, np.float32(0.025), np.float32(0.05),
-        *out, cells, lohi, grid[:10], float(1 << 23), np.empty(s, np.int64), last, centre, keys, counts,
-    ) == -1  # fmt: skip
+    assert run(grid[:10]) == -1
 
 
 def test_projection_tests_match_the_numpy_depth_tests():
@@ -130,8 +134,8 @@ def test_projection_tests_match_the_numpy_depth_tests():
     m = cells.shape[1]
     out = [np.empty(m, np.int64), np.empty(m), np.empty(m, np.int64), np.empty(m, bool), np.empty(m, bool)]
     n = fk.project_voxels(
-        cells, np.arange(m), m, 1, np.ones(m), vs, np.zeros(3), np.eye(3), K.fx, K.fy, K.cx, K.cy, depth,
-        np.float32(0.05), 0.1, 6.0, 10.0, 10.0, True, 2, np.float32(0.05), *out,
+        np.ascontiguousarray(cells.T), np.zeros(m, np.int64), m, np.ones(1), vs, np.zeros(3), np.eye(3),
+        K.fx, K.fy, K.cx, K.cy, depth, np.float32(0.05), 0.1, 6.0, 10.0, 10.0, True, 2, np.float32(0.05), *out,
     )  # fmt: skip
     vox, _, pix, near, labelled = (a[:n] for a in out)
     np.testing.assert_array_equal(pix, v[vox] * w + u[vox])

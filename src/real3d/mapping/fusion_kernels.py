@@ -45,6 +45,7 @@ __all__ = [
     "gather_chw",
     "fine_rays",
     "project_voxels",
+    "ray_cells",
 ]
 
 _OFFSET = 1 << 16  # real3d.mapping.hashing: 17 bits per axis, coordinates + 2**16 >= 0
@@ -153,29 +154,42 @@ def distinct_cells(cells, s, lo, ext1, ext2, grid, lin, at, last, at_idx, keys):
     return m
 
 
+@njit(**_OPTS)
+def _sample_cell(j, n_side, vs, inv_vs, r, s):
+    """Floor cell coordinate of sample ``j`` (-n_side..n_side voxels) along a ray with
+    direction component ``r`` through ``s``."""
+    return np.floor((np.float64(j - n_side) * vs * r + s) * inv_vs)
+
+
 @njit(
     i8(
         f4_2, i8_1, i8_1, f8_2, f8_2, b1_1, b1_2, f8_2, f8_1, f4, f4, f8, f8, i8, i8, f4, f4,
-        i8_1, f8_1, f8_2, f8_1, b1_1, f8_2, f8_2, f8_2, i4_1, f8, i8_1, i8_1, i8_1, i8_1, i8_1,
+        i8_1, f8_1, f8_2, f8_1, b1_1, f8_2, f8_2, f8_2, i4_1, f8, i8_1, i8_1, i8_1, i8_1, i8_1, f8_2, i8_1,
     ),
     **_OPTS,
 )  # fmt: skip
 def fine_rays(
     depth, v, u, cam_dir, terms, sides, distinct, R, o, min_d, max_d, vs, inv_vs, n_side, edge_step, agree_tol,
-    geom_jump, ok, d_out, surf, cos, agreed, hit_off, cells, lohi, grid, max_cells, lin, last, centre, keys, counts,
+    geom_jump, ok, d_out, surf, cos, agreed, hit_off, dirs, lohi, grid, max_cells, lin, last, ray, centre, keys,
+    vcell, counts,
 ):  # fmt: skip
     """Per kept pixel (depth in (min_d, max_d)) of the ray grid: index into the grid
-    ``ok``, depth ``d_out`` (float64), measured point ``surf`` (world), incidence cosine
-    ``cos`` (``incidence_cos`` at step 2), ``agreed`` (endpoint agrees with a neighbour and,
-    with ``geom_jump`` > 0, lies between no two surfaces), ``hit_off`` (n, 3) the measured
-    point's offset from the centre of its voxel in voxel units; ``cells`` (3, n * (2 n_side + 1))
-    the floor cells of the samples at -n_side..n_side voxels along the ray; ``lohi`` (2, 3)
-    their bounds; ``counts[0]`` = n, the kept rays. Then the distinct cells of the samples
-    (``distinct_cells`` in ``grid``, ``lin`` scratch): ``last``, ``keys``, ``counts[1]``
-    their count and ``centre`` (n,) the index into ``last`` of each ray's measured point
-    (sample n_side). Returns 0, or -1 when the samples' box is larger than ``grid`` but
-    holds at most ``max_cells`` cells, -2 when it holds more or lies outside the
-    representable range: the caller then finds the distinct cells itself."""
+    ``ok``, depth ``d_out`` (float64), measured point ``surf`` (world), unit direction
+    ``dirs`` (world), incidence cosine ``cos`` (``incidence_cos`` at step 2), ``agreed``
+    (endpoint agrees with a neighbour and, with ``geom_jump`` > 0, lies between no two
+    surfaces), ``hit_off`` (n, 3) the measured point's offset from the centre of its voxel
+    in voxel units; ``lohi`` (2, 3) the bounds of the floor cells of the samples at
+    -n_side..n_side voxels along the rays (``ray_cells``); ``counts[0]`` = n, the kept rays.
+
+    Then the distinct cells of the samples, found in the scratch ``grid`` over their box
+    (``lin`` scratch, one per sample; ``distinct_cells``' result): ``last`` their last
+    occurrences, ``ray`` the ray of each, ``vcell`` (M, 3) their cell coordinates, ``keys``
+    their hash keys,
+    ``counts[1]`` = M and ``centre`` (n,) the index into ``last`` of each ray's measured
+    point (sample n_side). Returns 0, or -1 when the samples' box is larger than ``grid``
+    but holds at most ``max_cells`` cells (the caller grows the grid and calls again), -2
+    when it holds more or lies outside the representable range (the caller finds the
+    distinct cells of ``ray_cells`` itself)."""
     n_off = 2 * n_side + 1
     lo0 = lo1 = lo2 = np.inf
     hi0 = hi1 = hi2 = -np.inf
@@ -194,28 +208,23 @@ def fine_rays(
         r2 = _rot(c0, c1, c2, R[2, 0], R[2, 1], R[2, 2])
         norm = np.sqrt((r0 * r0 + r1 * r1) + r2 * r2)
         r0, r1, r2 = r0 / norm, r1 / norm, r2 / norm
+        dirs[n, 0], dirs[n, 1], dirs[n, 2] = r0, r1, r2
         rs = d * norm
         s0, s1, s2 = o[0] + rs * r0, o[1] + rs * r1, o[2] + rs * r2
         surf[n, 0], surf[n, 1], surf[n, 2] = s0, s1, s2
-        base = n * n_off
-        for j in range(n_off):
-            off = np.float64(j - n_side) * vs
-            x = np.floor((off * r0 + s0) * inv_vs)
-            y = np.floor((off * r1 + s1) * inv_vs)
-            z = np.floor((off * r2 + s2) * inv_vs)
-            cells[0, base + j], cells[1, base + j], cells[2, base + j] = x, y, z
         # The cells are monotonic along the ray (each step is a product, a sum and a floor,
         # all monotonic), so its first and last samples bound them.
         for j in (0, n_off - 1):
-            x, y, z = cells[0, base + j], cells[1, base + j], cells[2, base + j]
+            x = _sample_cell(j, n_side, vs, inv_vs, r0, s0)
+            y = _sample_cell(j, n_side, vs, inv_vs, r1, s1)
+            z = _sample_cell(j, n_side, vs, inv_vs, r2, s2)
             lo0, hi0 = min(lo0, x), max(hi0, x)
             lo1, hi1 = min(lo1, y), max(hi1, y)
             lo2, hi2 = min(lo2, z), max(hi2, z)
         # The measured point's offset from the centre of its voxel (sample n_side), voxel units.
-        mid = base + n_side
-        hit_off[n, 0] = s0 * inv_vs - cells[0, mid] - 0.5
-        hit_off[n, 1] = s1 * inv_vs - cells[1, mid] - 0.5
-        hit_off[n, 2] = s2 * inv_vs - cells[2, mid] - 0.5
+        hit_off[n, 0] = s0 * inv_vs - _sample_cell(n_side, n_side, vs, inv_vs, r0, s0) - 0.5
+        hit_off[n, 1] = s1 * inv_vs - _sample_cell(n_side, n_side, vs, inv_vs, r1, s1) - 0.5
+        hit_off[n, 2] = s2 * inv_vs - _sample_cell(n_side, n_side, vs, inv_vs, r2, s2) - 0.5
         # Endpoint agreement with a 4-neighbour one pixel away (agrees_with_a_neighbour).
         lim = agree_tol * d32
         a = (
@@ -266,34 +275,75 @@ def fine_rays(
     counts[0], counts[1] = n, 0
     if n == 0:
         return 0
-    e0, e1, e2 = hi0 - lo0 + 1.0, hi1 - lo1 + 1.0, hi2 - lo2 + 1.0
-    volume = e0 * e1 * e2
+    e1, e2 = np.int64(hi1 - lo1 + 1.0), np.int64(hi2 - lo2 + 1.0)
+    volume = (hi0 - lo0 + 1.0) * (hi1 - lo1 + 1.0) * (hi2 - lo2 + 1.0)
     if not (min(lo0, lo1, lo2) >= -_OFFSET and max(hi0, hi1, hi2) < _OFFSET and volume <= max_cells):
         return -2
     if volume > grid.shape[0]:
         return -1
-    at = np.empty(n, np.int64)
+    l0, l1, l2 = np.int64(lo0), np.int64(lo1), np.int64(lo2)
+    # Row-major index of each sample's cell in the box; the last writer of each cell stays.
+    s = 0
     for i in range(n):
-        at[i] = i * n_off + n_side
-    counts[1] = distinct_cells(cells, n * n_off, lohi[0], e1, e2, grid, lin, at, last, centre, keys)
+        r0, r1, r2 = dirs[i, 0], dirs[i, 1], dirs[i, 2]
+        s0, s1, s2 = surf[i, 0], surf[i, 1], surf[i, 2]
+        for j in range(n_off):
+            x = np.int64(_sample_cell(j, n_side, vs, inv_vs, r0, s0)) - l0
+            y = np.int64(_sample_cell(j, n_side, vs, inv_vs, r1, s1)) - l1
+            z = np.int64(_sample_cell(j, n_side, vs, inv_vs, r2, s2)) - l2
+            lin[s] = (x * e1 + y) * e2 + z
+            grid[lin[s]] = s
+            s += 1
+    m = 0
+    s = 0
+    for i in range(n):
+        for j in range(n_off):
+            if grid[lin[s]] == s:
+                last[m] = s
+                ray[m] = i
+                x = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 0], surf[i, 0])
+                y = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 1], surf[i, 1])
+                z = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 2], surf[i, 2])
+                vcell[m, 0], vcell[m, 1], vcell[m, 2] = x, y, z
+                ix, iy, iz = np.int64(x) + _OFFSET, np.int64(y) + _OFFSET, np.int64(z) + _OFFSET
+                keys[m] = (ix << 34) | (iy << 17) | iz
+                m += 1
+            s += 1
+    for j in range(m):
+        grid[lin[last[j]]] = j
+    for i in range(n):
+        centre[i] = grid[lin[i * n_off + n_side]]
+    counts[1] = m
     return 0
+
+
+@njit(types.void(f8_2, f8_2, i8, i8, f8, f8, f8_2), **_OPTS)
+def ray_cells(dirs, surf, n, n_side, vs, inv_vs, cells):
+    """The floor cells (3, n * (2 n_side + 1)) of the samples of ``fine_rays``' first ``n``
+    rays, ray by ray."""
+    n_off = 2 * n_side + 1
+    for i in range(n):
+        for j in range(n_off):
+            for k in range(3):
+                cells[k, i * n_off + j] = _sample_cell(j, n_side, vs, inv_vs, dirs[i, k], surf[i, k])
 
 
 @njit(
     i8(
-        f8_2, i8_1, i8, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2, f4, f8, f8, f8, f8, b1, i8, f4,
+        f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2, f4, f8, f8, f8, f8, b1, i8, f4,
         i8_1, f8_1, i8_1, b1_1, b1_1,
     ),
     **_OPTS,
 )  # fmt: skip
 def project_voxels(
-    cells, last, m, n_off, cos, vs, o, R, fx, fy, cx, cy, depth, geom_jump, min_d, max_d, trunc, band, labels,
+    vcell, ray, m, cos, vs, o, R, fx, fy, cx, cy, depth, geom_jump, min_d, max_d, trunc, band, labels,
     edge_step, edge_jump, vox, sdf_out, pix, near, labelled,
 ):  # fmt: skip
-    """The projective signed distance of the ``m`` distinct voxels (cells ``cells[:, last]``):
+    """The projective signed distance of the ``m`` distinct voxels (cells ``vcell`` (M, 3),
+    allocated by the rays ``ray``):
     each centre projected into ``depth`` (pinhole fx, fy, cx, cy); the depth there (none
     across a depth discontinuity when ``geom_jump`` > 0) minus the centre's, along the
-    pixel's ray, times the allocating ray's incidence cosine ``cos[last // n_off]``. For
+    pixel's ray, times the allocating ray's incidence cosine ``cos[ray]``. For
     each voxel updated (a valid depth there, sdf >= -trunc): ``vox`` its index, ``sdf_out``
     its sdf clipped at ``trunc`` (metres), ``pix`` the flat pixel, ``near`` within ``band``
     metres of the surface (takes colour), ``labelled`` near and, when ``labels``, not on a
@@ -301,10 +351,9 @@ def project_voxels(
     h, w = depth.shape
     n = 0
     for i in range(m):
-        li = last[i]
-        p0 = (cells[0, li] + 0.5) * vs - o[0]
-        p1 = (cells[1, li] + 0.5) * vs - o[1]
-        p2 = (cells[2, li] + 0.5) * vs - o[2]
+        p0 = (vcell[i, 0] + 0.5) * vs - o[0]
+        p1 = (vcell[i, 1] + 0.5) * vs - o[1]
+        p2 = (vcell[i, 2] + 0.5) * vs - o[2]
         z = _rot(p0, p1, p2, R[0, 2], R[1, 2], R[2, 2])
         if not z > 1e-6:
             continue
@@ -326,7 +375,7 @@ def project_voxels(
                     break
         sdf = dpx - z
         sdf *= np.sqrt((1.0 + xn * xn) + yn * yn)  # z difference -> along the ray
-        sdf *= cos[li // n_off]
+        sdf *= cos[ray[i]]
         if not (dpx > min_d and dpx < max_d and sdf >= -trunc):
             continue
         sdf = min(sdf, trunc)

@@ -500,30 +500,36 @@ class SemanticMap(MapStorage):
         cos = np.empty(g)
         agreed = np.empty(g, np.bool_)
         hit_off = np.empty((g, 3))
-        cell = np.empty((3, g * n_off))
+        dirs = np.empty((g, 3))
         lohi = np.empty((2, 3))
         # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
         # at the last sample that reached it, and hashed once; each voxel gets exactly one
         # update per frame. ``centre``: the voxel of each ray's measured point.
-        last, centre, keys, counts = (
-            np.empty(g * n_off, np.int64),
-            np.empty(g, np.int64),
-            np.empty(g * n_off, np.int64),
-            np.empty(2, np.int64),
-        )
-        status = fk.fine_rays(
-            depth, grid.v, grid.u, grid.cam_dir, grid.terms, grid.sides, grid.distinct, R, o,
-            np.float32(cfg.min_depth_m), np.float32(cfg.max_depth_m), vs, 1.0 / vs, n_side, cfg.edge_step_px,
-            np.float32(cfg.edge_jump / 2), np.float32(cfg.geometry_edge_jump),
-            ok, d, surf, cos, agreed, hit_off, cell, lohi, self._distinct._grid, float(self._distinct.max_grid_cells),
-            np.empty(g * n_off, np.int64), last, centre, keys, counts,
-        )  # fmt: skip
+        s_max = g * n_off
+        last, centre, keys = np.empty(s_max, np.int64), np.empty(g, np.int64), np.empty(s_max, np.int64)
+        vcell, counts, lin = np.empty((s_max, 3)), np.empty(2, np.int64), np.empty(s_max, np.int64)
+        ray = np.empty(s_max, np.int64)
+        dc = self._distinct
+        for _ in range(2):  # again after growing the scratch grid
+            status = fk.fine_rays(
+                depth, grid.v, grid.u, grid.cam_dir, grid.terms, grid.sides, grid.distinct, R, o,
+                np.float32(cfg.min_depth_m), np.float32(cfg.max_depth_m), vs, 1.0 / vs, n_side, cfg.edge_step_px,
+                np.float32(cfg.edge_jump / 2), np.float32(cfg.geometry_edge_jump),
+                ok, d, surf, cos, agreed, hit_off, dirs, lohi, dc._grid, float(dc.max_grid_cells),
+                lin, last, ray, centre, keys, vcell, counts,
+            )  # fmt: skip
+            if status != -1:
+                break
+            self._grow_scratch_grid(lohi)
         n_rays, m = int(counts[0]), int(counts[1])
         if status == 0:
-            last, centre, keys = last[:m], centre[:n_rays], keys[:m]
-        else:  # a box larger than the scratch grid, or beyond the map's extent (raises)
+            ray, centre, keys, vcell = ray[:m], centre[:n_rays], keys[:m], vcell[:m]
+        else:  # a box larger than the scratch grid may be, or beyond the map's extent (raises)
+            cell = np.empty((3, n_rays * n_off))
+            fk.ray_cells(dirs, surf, n_rays, n_side, vs, 1.0 / vs, cell)
             centre_at = np.arange(n_rays, dtype=np.int64) * n_off + n_side
             last, centre, keys = self._distinct_keys(cell, n_rays * n_off, lohi, vs, centre_at)
+            vcell, ray = np.ascontiguousarray(cell[:, last].T), last // n_off
             m = last.shape[0]
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
@@ -541,7 +547,7 @@ class SemanticMap(MapStorage):
         near = np.empty(m, np.bool_)
         labelled = np.empty(m, np.bool_)
         n_upd = fk.project_voxels(
-            cell, last, m, n_off, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
+            vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
             np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
             prepared is not None or inst_img is not None, cfg.edge_step_px, np.float32(cfg.edge_jump),
             vox, sdf, pix, near, labelled,
@@ -583,6 +589,14 @@ class SemanticMap(MapStorage):
         self.frames_integrated += 1
         self.version += 1
 
+    def _grow_scratch_grid(self, lohi: np.ndarray) -> None:
+        """Make the scratch grid of ``DistinctCells`` cover a box of cells with bounds
+        ``lohi`` (2, 3) (at least doubling it)."""
+        dc = self._distinct
+        volume = int(np.prod(lohi[1] - lohi[0] + 1.0))
+        if dc._grid.shape[0] < volume:
+            dc._grid = np.empty(max(volume, 2 * dc._grid.shape[0]), np.int32)
+
     def _distinct_keys(
         self, cells: np.ndarray, s: int, lohi: np.ndarray, cell_m: float, at: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -606,7 +620,7 @@ class SemanticMap(MapStorage):
             last, at_idx = dc.last_occurrences(np.ascontiguousarray(view), cell_m, at)
             return last, at_idx, keys_from_cells(view[:, last].T, cell_m)
         if dc._grid.shape[0] < volume:
-            dc._grid = np.empty(max(int(volume), 2 * dc._grid.shape[0]), np.int32)
+            self._grow_scratch_grid(lohi)
         at_arr = np.zeros(0, np.int64) if at is None else at
         last = np.empty(s, np.int64)
         at_idx = np.empty(at_arr.shape[0], np.int64)
