@@ -486,7 +486,7 @@ class SemanticMap(MapStorage):
         n_off = 2 * n_side + 1
         # Per ray with valid depth (fine_rays): its measured point, incidence angle and
         # endpoint agreement, and the cells of its samples along the ray within
-        # +-truncation of the surface (3, rays * n_off): the voxels this frame allocates.
+        # +-truncation of the surface (n_off a ray): the voxels this frame allocates.
         # Endpoint hits: the voxel holding each measured point. Things thinner than a voxel
         # (a lamp pole, chair legs) rarely have a voxel centre that projects onto their few
         # pixels, so the TSDF misses them; their endpoints do not. Flying pixels (isolated
