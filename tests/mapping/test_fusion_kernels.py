@@ -226,3 +226,31 @@ def test_void_that_wins_keeps_a_pixel_out_of_the_class_evidence(frames):
     a = m.voxel_arrays()
     assert len(m) > 100 and (a["class_weight"] == 0).all() and (a["log_evidence"] == 0).all()
     assert (a["color_weight"] > 0).any()
+
+
+def test_maps_fused_in_two_threads_at_once_equal_those_fused_one_after_the_other(frames):
+    """The kernels release the GIL and keep no state outside the map they are given."""
+    import threading
+
+    fs = ref.make_frames(frames, with_truth=False)
+    probs = [ref.class_probs(frames["labels"][i], i) for i in range(len(fs))]
+
+    def fuse(m: SemanticMap, order: list[int]) -> None:
+        for _ in range(3):
+            for i in order:
+                m.integrate(fs[i], probs[i])
+
+    orders = [list(range(len(fs))), list(reversed(range(len(fs))))]
+    alone = [SemanticMap(pixel_stride=2) for _ in orders]
+    for m, order in zip(alone, orders):
+        fuse(m, order)
+    together = [SemanticMap(pixel_stride=2) for _ in orders]
+    threads = [threading.Thread(target=fuse, args=(m, order)) for m, order in zip(together, orders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together):
+        assert len(a) > 100
+        _same_maps(a, b)
+    assert len(alone[0]) != len(alone[1]) or not np.array_equal(alone[0]._hash.keys, alone[1]._hash.keys)
