@@ -296,12 +296,10 @@ def _run_overlap(items, baseline_src: str | None, size, q) -> None:
         # Thread CPU time inside the compiled kernels, which release the GIL (this tree only).
         in_kernels = [0.0]
         kernels = []
-        for mod_name in ("real3d.mapping.fusion_kernels", "real3d.mapping.hashing"):
-            mod = sys.modules.get(mod_name)
-            for name in getattr(mod, "__dict__", {}):
-                f = getattr(mod, name)
-                if getattr(f, "targetoptions", {}).get("nogil") and name not in ("_rot", "_at", "_on_depth_edge"):
-                    kernels.append((mod, name, f))
+        fk, hashing = sys.modules.get("real3d.mapping.fusion_kernels"), sys.modules.get("real3d.mapping.hashing")
+        if fk is not None:
+            for mod, names in ((fk, fk.__all__), (hashing, ("_lookup_kernel", "_claim_kernel"))):
+                kernels += [(mod, name, getattr(mod, name)) for name in names if hasattr(mod, name)]
 
         def timed(f):
             def call(*a):

@@ -101,10 +101,16 @@ def _rot(x0, x1, x2, r0, r1, r2):
 
 
 @njit(**_OPTS)
-def _at(depth, v, u, dv, du):
-    """Depth at (v + dv, u + du), clamped to the image (``PaddedDepth``'s border)."""
-    h, w = depth.shape
-    return depth[min(max(v + dv, 0), h - 1), min(max(u + du, 0), w - 1)]
+def _at_v(depth, v, u, dv):
+    """Depth at (v + dv, u) of a pixel (v, u), clamped to the image (``PaddedDepth``'s
+    border)."""
+    return depth[min(max(v + dv, 0), depth.shape[0] - 1), u]
+
+
+@njit(**_OPTS)
+def _at_u(depth, v, u, du):
+    """Depth at (v, u + du) of a pixel (v, u), clamped to the image."""
+    return depth[v, min(max(u + du, 0), depth.shape[1] - 1)]
 
 
 @njit(**_OPTS)
@@ -228,16 +234,16 @@ def fine_rays(
         # Endpoint agreement with a 4-neighbour one pixel away (agrees_with_a_neighbour).
         lim = agree_tol * d32
         a = (
-            (distinct[0, g] and abs(_at(depth, vg, ug, -1, 0) - d32) <= lim)
-            or (distinct[1, g] and abs(_at(depth, vg, ug, 1, 0) - d32) <= lim)
-            or (distinct[2, g] and abs(_at(depth, vg, ug, 0, -1) - d32) <= lim)
-            or (distinct[3, g] and abs(_at(depth, vg, ug, 0, 1) - d32) <= lim)
+            (distinct[0, g] and abs(_at_v(depth, vg, ug, -1) - d32) <= lim)
+            or (distinct[1, g] and abs(_at_v(depth, vg, ug, 1) - d32) <= lim)
+            or (distinct[2, g] and abs(_at_u(depth, vg, ug, -1) - d32) <= lim)
+            or (distinct[3, g] and abs(_at_u(depth, vg, ug, 1) - d32) <= lim)
         )
         if a and geom_jump > 0:  # between_surfaces, neighbours edge_step away
             lim = geom_jump * d32
             pairs = (
-                (_at(depth, vg, ug, -edge_step, 0), _at(depth, vg, ug, edge_step, 0)),
-                (_at(depth, vg, ug, 0, -edge_step), _at(depth, vg, ug, 0, edge_step)),
+                (_at_v(depth, vg, ug, -edge_step), _at_v(depth, vg, ug, edge_step)),
+                (_at_u(depth, vg, ug, -edge_step), _at_u(depth, vg, ug, edge_step)),
             )
             for p in pairs:
                 lo, hi = min(p[0], p[1]), max(p[0], p[1])
@@ -245,8 +251,8 @@ def fine_rays(
                     a = False
         agreed[n] = a
         # Incidence angle from the neighbours 2 pixels away (incidence_cos).
-        du, dd = _at(depth, vg, ug, -2, 0), _at(depth, vg, ug, 2, 0)
-        dl, dr = _at(depth, vg, ug, 0, -2), _at(depth, vg, ug, 0, 2)
+        du, dd = _at_v(depth, vg, ug, -2), _at_v(depth, vg, ug, 2)
+        dl, dr = _at_u(depth, vg, ug, -2), _at_u(depth, vg, ug, 2)
         lim8 = 0.1 * d  # step * max_jump * d
         good = sides[g]
         for x32 in (du, dd, dl, dr):
@@ -368,11 +374,15 @@ def project_voxels(
         dpx = np.float64(d32)
         if geom_jump > 0 and d32 > 0:  # depth_discontinuity: no update
             lim = geom_jump * d32
-            for dv, du in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-                a = _at(depth, pv, pu, dv, du)
+            around = (
+                _at_v(depth, pv, pu, -1),
+                _at_v(depth, pv, pu, 1),
+                _at_u(depth, pv, pu, -1),
+                _at_u(depth, pv, pu, 1),
+            )
+            for a in around:
                 if a > 0 and abs(a - d32) > lim:
                     dpx = 0.0
-                    break
         sdf = dpx - z
         sdf *= np.sqrt((1.0 + xn * xn) + yn * yn)  # z difference -> along the ray
         sdf *= cos[ray[i]]
@@ -389,10 +399,10 @@ def project_voxels(
             and labels
             and not _on_depth_edge(
                 d32,
-                _at(depth, pv, pu, -edge_step, 0),
-                _at(depth, pv, pu, edge_step, 0),
-                _at(depth, pv, pu, 0, -edge_step),
-                _at(depth, pv, pu, 0, edge_step),
+                _at_v(depth, pv, pu, -edge_step),
+                _at_v(depth, pv, pu, edge_step),
+                _at_u(depth, pv, pu, -edge_step),
+                _at_u(depth, pv, pu, edge_step),
                 edge_jump,
             )
         )
