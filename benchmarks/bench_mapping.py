@@ -32,6 +32,20 @@ e.g. ``git worktree add /tmp/before <commit>``), alternating with the others.
     python benchmarks/bench_mapping.py --frames 60 --repeats 3 --toy
     python benchmarks/bench_mapping.py --stages            # scene graph, costmap, planners
     python benchmarks/bench_mapping.py --scaling           # map memory vs scene size (rooms)
+    python benchmarks/bench_mapping.py --overlap --baseline-src /tmp/before/src
+
+``--overlap`` checks that fusion lets another Python thread run: in a child process per
+tree (this one and ``--baseline-src``), alternating, a second thread repeats a
+segmentation's post-processing in numpy (softmax over 14 classes of a (14, H, W) float32
+image and its argmax) while the main thread fuses all frames as the pipeline calls it.
+Reported: fusion wall ms/frame alone and with that thread running, and the CPU time that
+thread gets per second while fusion runs, as a fraction of what it gets alone (1.0: fusion
+never kept it waiting for the GIL; a fusion that held the GIL throughout would bring it
+near 0); and the share of the fusion thread's CPU time spent in the compiled kernels,
+which release the GIL (measured in a separate pass; "n/a" for a tree without them). On a
+host whose scheduler caps the process's CPU, the thread's share is capped too: the
+kernels' share is then the figure that tells how much of fusion other threads can run
+beside.
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -242,6 +256,122 @@ def fusion(args) -> None:
         )
 
 
+def _numpy_work(shape: tuple[int, int], stop, out: list) -> None:
+    """Softmax over 14 classes of a (14, H, W) float32 image and its argmax, repeated until
+    ``stop`` is set; ``out``: [this thread's CPU seconds, wall seconds]."""
+    logits = np.random.default_rng(0).normal(size=(14, *shape)).astype(np.float32)
+    t, c = time.perf_counter(), time.thread_time()
+    while not stop.is_set():
+        e = np.exp(logits - logits.max(axis=0))
+        (e / e.sum(axis=0)).argmax(axis=0)
+    out[:] = [time.thread_time() - c, time.perf_counter() - t]
+
+
+def _run_overlap(items, baseline_src: str | None, size, q) -> None:
+    """Fusion alone, the numpy thread alone, then both (see the module docstring)."""
+    import threading
+
+    try:
+        if baseline_src:
+            _use_mapping_from(baseline_src)
+        from real3d.mapping import SemanticMap
+        from real3d.mapping.config import PIPELINE_MAP_CONFIG
+
+        def fuse() -> float:
+            m = SemanticMap(PIPELINE_MAP_CONFIG)
+            m.integrate(items[0][1], items[0][2])  # warm-up, untimed
+            t = time.perf_counter()
+            for it in items[1:]:
+                m.integrate(it[1], it[2])
+            return (time.perf_counter() - t) * 1e3 / (len(items) - 1)
+
+        def work(seconds: float | None) -> tuple[threading.Thread, threading.Event, list]:
+            stop, out = threading.Event(), []
+            th = threading.Thread(target=_numpy_work, args=(size, stop, out))
+            th.start()
+            if seconds is not None:
+                time.sleep(seconds)
+            return th, stop, out
+
+        # Thread CPU time inside the compiled kernels, which release the GIL (this tree only).
+        in_kernels = [0.0]
+        kernels = []
+        fk, hashing = sys.modules.get("real3d.mapping.fusion_kernels"), sys.modules.get("real3d.mapping.hashing")
+        if fk is not None:
+            for mod, names in ((fk, fk.__all__), (hashing, ("_lookup_kernel", "_claim_kernel"))):
+                kernels += [(mod, name, getattr(mod, name)) for name in names if hasattr(mod, name)]
+
+        def timed(f):
+            def call(*a):
+                c = time.thread_time()
+                try:
+                    return f(*a)
+                finally:
+                    in_kernels[0] += time.thread_time() - c
+
+            return call
+
+        for mod, name, f in kernels:
+            setattr(mod, name, timed(f))
+        c = time.thread_time()
+        fuse()
+        nogil_share = in_kernels[0] / (time.thread_time() - c) if kernels else float("nan")
+        for mod, name, f in kernels:
+            setattr(mod, name, f)
+
+        alone = fuse()
+        th, stop, out = work(alone * (len(items) - 1) / 1e3)
+        stop.set()
+        th.join()
+        share_alone = out[0] / out[1]
+        th, stop, out = work(None)
+        together = fuse()
+        stop.set()
+        th.join()
+        rate = (out[0] / out[1]) / max(share_alone, 1e-9)
+        q.put({"alone": alone, "together": together, "rate": rate, "nogil": nogil_share})
+    except Exception as e:  # a baseline tree that does not fit this one
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def overlap(args) -> None:
+    from real3d.core.frame import Frame
+
+    seq, source = _frames(args)
+    rng = np.random.default_rng(args.seed)
+    items = []
+    for f in seq:
+        sensor = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam)
+        items.append((f, sensor, segmenter_output(f.labels, rng)))
+    trees = {"real3d": None, "real3d [baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
+    results: dict[str, list] = {name: [] for name in trees}
+    for _ in range(args.repeats):
+        for name, src in trees.items():
+            r = _in_child(_run_overlap, items, src, tuple(args.size))
+            if "error" in r:
+                print(f"skipping {name!r}: {r['error']}", flush=True)
+            else:
+                results[name].append(r)
+
+    from real3d.core.machine import describe_machine
+
+    print(f"\nmachine: {describe_machine(('numpy', 'numba', 'real3d'))}")
+    print(
+        f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
+        f"pipeline calls it; {args.repeats} repeats alternating, medians\n"
+    )
+    print(
+        "| tree | fusion ms/frame alone | with the numpy thread | numpy thread's CPU share during fusion / alone "
+        "| fusion CPU time without the GIL |"
+    )
+    print("|---|---|---|---|---|")
+    for name, rs in results.items():
+        if rs:
+            med = {k: float(np.median([r[k] for r in rs])) for k in ("alone", "together", "rate", "nogil")}
+            nogil = "n/a" if np.isnan(med["nogil"]) else f"{100 * med['nogil']:.0f} %"
+            print(f"| {name} | {med['alone']:.2f} | {med['together']:.2f} | {med['rate']:.2f} | {nogil} |")
+
+
 def _scaled_frames(plan, frames_per_room: int, size):
     """Frames of the homes in ``plan`` [(seed, n_rooms)], each shifted 30 m further in x."""
     from real3d.synth.sequence import SyntheticStream
@@ -414,10 +544,13 @@ def main() -> None:
     ap.add_argument("--skip-open3d", action="store_true")
     ap.add_argument("--stages", action="store_true", help="scene graph, costmap and planner timings instead")
     ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
+    ap.add_argument("--overlap", action="store_true", help="fusion beside a numpy thread (GIL release) instead")
     ap.add_argument("--frames-per-room", type=int, default=100)
     args = ap.parse_args()
     if args.scaling:
         _scaling(args)
+    elif args.overlap:
+        overlap(args)
     elif args.stages:
         stages(args)
     else:

@@ -9,6 +9,10 @@ border replicated, so that those reads are one gather for many pixels and steps;
 tests take the gathered depths (``around``: (4, N) in the order up, down, left, right).
 The functions named ``..._px`` take an (H, W) float32 depth image in metres (0 = invalid)
 and (N,) int64 pixel rows ``v`` and columns ``u`` instead, for single use.
+
+``SemanticMap.integrate`` runs the same tests, operation for operation, inside its compiled
+per-frame passes (``real3d.mapping.fusion_kernels``); these numpy forms are their
+reference (``tests/mapping/test_fusion_kernels.py``) and serve single use.
 """
 
 from __future__ import annotations

@@ -2,9 +2,13 @@
 
 Why not a Python dict or Open3D's hashmap: a frame touches tens of thousands of voxels, and
 both cost a Python-level call (or a tensor round trip) per batch that would dominate a
-frame's fusion budget (see ARCHITECTURE.md). Here lookup and insertion are a handful of numpy passes over
-the batch: linear probing with Fibonacci hashing, load factor kept <= 0.5 so that almost
-every key resolves in one or two probes.
+frame's fusion budget (see ARCHITECTURE.md). Here lookup and the insertion of distinct
+keys are compiled loops over the batch (numba, GIL released): linear probing with
+Fibonacci hashing, load factor kept <= 0.5 so that almost every key resolves in one or two
+probes. Insertion claims slots in rounds (every missing key reads its slot, then all that
+found it empty write, the last write winning, then the winners take rows in batch order;
+the rest probe on), so the rows new keys get are those of the vectorised rounds the table
+has always used: maps keep their row order.
 
 Values are not stored in the table: each key gets a dense row id ``0..len-1`` in insertion
 order, and the owner keeps its per-voxel attributes in plain arrays indexed by that id.
@@ -14,11 +18,12 @@ Growing the table therefore never moves the attributes.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, types
 
 from real3d.core.errors import InputError, describe_array
+from real3d.mapping.fusion_kernels import _AHEAD, _prefetch
 
 _EMPTY = np.int64(-1)
-_FEW = 32  # lookups left on longer probe sequences than this many keys finish one by one
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # 17 bits per axis: coordinates in [-2**16, 2**16) voxels (+-3.2 km at 5 cm). Keys stay
 # below 2**51, so they are exact in float64 and can be formed with one matrix product.
@@ -75,6 +80,77 @@ def keys_from_cells(cells: np.ndarray, cell_m: float | None = None) -> np.ndarra
     return (cells @ _FLOAT_WEIGHTS + _FLOAT_OFFSET).astype(np.int64)
 
 
+_i8_1 = types.int64[::1]
+
+
+@njit(_i8_1(_i8_1, _i8_1, types.int64, _i8_1), cache=True, nogil=True)
+def _lookup_kernel(table_keys, table_rows, bits, keys):
+    """Row of each key in the table (-1 where absent)."""
+    mask = (np.int64(1) << bits) - 1
+    shift = np.uint64(64 - bits)
+    out = np.empty(keys.shape[0], np.int64)
+    n = keys.shape[0]
+    for i in range(n):
+        if i + _AHEAD < n:
+            ahead = np.int64((np.uint64(keys[i + _AHEAD]) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+            _prefetch(table_keys, ahead)
+            _prefetch(table_rows, ahead)
+        key = keys[i]
+        slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        while True:
+            k = table_keys[slot]
+            if k == key:
+                out[i] = table_rows[slot]
+                break
+            if k == -1:
+                out[i] = -1
+                break
+            slot = (slot + 1) & mask
+    return out
+
+
+@njit(types.int64(_i8_1, _i8_1, types.int64, _i8_1, types.int64, _i8_1, _i8_1), cache=True, nogil=True)
+def _claim_kernel(table_keys, table_rows, bits, store, n, keys, rows):
+    """Insert the keys whose ``rows`` are -1 (distinct, absent from the table) in rounds
+    (module docstring): new rows from ``n`` into ``rows`` and their keys into ``store``.
+    Returns the new key count."""
+    mask = (np.int64(1) << bits) - 1
+    shift = np.uint64(64 - bits)
+    m = 0
+    for i in range(keys.shape[0]):
+        if rows[i] < 0:
+            m += 1
+    pend = np.empty(m, np.int64)
+    slot = np.empty(m, np.int64)
+    empty = np.empty(m, np.bool_)
+    m = 0
+    for i in range(keys.shape[0]):
+        if rows[i] < 0:
+            pend[m] = i
+            slot[m] = np.int64((np.uint64(keys[i]) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+            m += 1
+    while m:
+        for j in range(m):  # every key reads its slot ...
+            empty[j] = table_keys[slot[j]] == -1
+        for j in range(m):  # ... those that found it empty write (the last write stays) ...
+            if empty[j]:
+                table_keys[slot[j]] = keys[pend[j]]
+        left = 0
+        for j in range(m):  # ... the winners take rows in batch order, the rest probe on
+            i = pend[j]
+            if empty[j] and table_keys[slot[j]] == keys[i]:
+                table_rows[slot[j]] = n
+                store[n] = keys[i]
+                rows[i] = n
+                n += 1
+            else:
+                pend[left] = i
+                slot[left] = (slot[j] + 1) & mask
+                left += 1
+        m = left
+    return n
+
+
 def unpack_keys(keys: np.ndarray) -> np.ndarray:
     """(N,) int64 keys -> (N, 3) int64 voxel coordinates (inverse of ``pack_coords``)."""
     keys = np.asarray(keys, dtype=np.int64)
@@ -126,31 +202,7 @@ class VoxelHash:
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row ids of ``keys`` ((N,) int64); -1 where a key is absent."""
         keys = np.ascontiguousarray(keys, dtype=np.int64)
-        rows = np.full(keys.shape[0], -1, dtype=np.int64)
-        pending = np.arange(keys.shape[0])
-        want = keys
-        s = self._slots(keys)
-        tk, tr = self._table_keys, self._table_rows
-        while pending.size > _FEW:
-            k = tk.take(s)
-            hit = k == want
-            found = hit.nonzero()[0]
-            rows[pending.take(found)] = tr.take(s.take(found))
-            go_on = (~hit & (k != _EMPTY)).nonzero()[0]
-            pending, want = pending.take(go_on), want.take(go_on)
-            s = (s.take(go_on) + 1) & self._mask
-        # The last few keys on long probe sequences: one at a time beats more rounds.
-        mask = int(self._mask)
-        for i, key, slot in zip(pending.tolist(), want.tolist(), s.tolist()):
-            while True:
-                k = int(tk[slot])
-                if k == key:
-                    rows[i] = tr[slot]
-                    break
-                if k == _EMPTY:
-                    break
-                slot = (slot + 1) & mask
-        return rows
+        return _lookup_kernel(self._table_keys, self._table_rows, self._bits, keys)
 
     def insert(self, keys: np.ndarray, reserve: int = 0, distinct: bool = False) -> np.ndarray:
         """Row ids of ``keys`` ((N,) int64 >= 0), adding the missing ones; duplicates allowed.
@@ -207,59 +259,17 @@ class VoxelHash:
         return rows
 
     def _insert_distinct(self, keys: np.ndarray) -> np.ndarray:
-        """``insert`` of keys that do not repeat, with the rows the general loop gives.
-
-        Keys already in the table only read it, so they are looked up on their own; the
-        missing ones then run the general loop's rounds among themselves (in their order),
-        which for distinct keys has one claimant per won slot and needs no owner election.
-        """
+        """``insert`` of keys that do not repeat, with the rows the general loop gives:
+        keys already in the table only read it; the missing ones claim slots in rounds
+        among themselves (module docstring), which for distinct keys has one claimant per
+        won slot and needs no owner election."""
         rows = self.lookup(keys)
-        miss = (rows < 0).nonzero()[0]
-        if miss.size == 0:
-            return rows
-        want = keys.take(miss)
-        pending = np.arange(miss.shape[0])
-        s = self._slots(want)
-        tk, tr = self._table_keys, self._table_rows
-        while pending.size > _FEW:
-            empty = (tk.take(s) == _EMPTY).nonzero()[0]
-            go_on = np.ones(pending.shape[0], bool)
-            if empty.size:
-                se, we = s.take(empty), want.take(empty)
-                # Claim empty slots; when several keys race for one slot the last write
-                # wins and the others probe on.
-                tk[se] = we
-                won = tk.take(se) == we
-                wi, sw = empty[won], se[won]
-                self._ensure_rows(self._n + sw.shape[0])
-                new_rows = np.arange(self._n, self._n + sw.shape[0], dtype=np.int64)
-                tr[sw] = new_rows
-                self._keys[new_rows] = want.take(wi)
-                self._n += sw.shape[0]
-                rows[miss.take(pending.take(wi))] = new_rows
-                go_on[wi] = False
-            go_on = go_on.nonzero()[0]
-            pending, want = pending.take(go_on), want.take(go_on)
-            s = (s.take(go_on) + 1) & self._mask
-        # The last few keys: the same rounds (all read, then all claim, last write wins),
-        # one key at a time.
-        mask = int(self._mask)
-        left = list(zip(miss.take(pending).tolist(), want.tolist(), s.tolist()))
-        while left:
-            claims = [j for j, (_, _, slot) in enumerate(left) if tk[slot] == _EMPTY]
-            for j in claims:
-                tk[left[j][2]] = left[j][1]
-            done = set()
-            for j in claims:
-                i, key, slot = left[j]
-                if tk[slot] == key:
-                    self._ensure_rows(self._n + 1)
-                    tr[slot] = self._n
-                    self._keys[self._n] = key
-                    rows[i] = self._n
-                    self._n += 1
-                    done.add(j)
-            left = [(i, key, (slot + 1) & mask) for j, (i, key, slot) in enumerate(left) if j not in done]
+        n_miss = int(np.count_nonzero(rows < 0))
+        if n_miss:
+            self._ensure_rows(self._n + n_miss)
+            self._n = int(
+                _claim_kernel(self._table_keys, self._table_rows, self._bits, self._keys, self._n, keys, rows)
+            )
         return rows
 
     def _ensure_rows(self, n: int) -> None:

@@ -32,7 +32,9 @@ Fusion per frame (pixels subsampled by ``pixel_stride``):
 * Free space: sparser rays (``free_stride``) mark coarse cells from the camera up to
   ``truncation_m`` before the surface.
 
-The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``.
+The per-pixel depth tests that keep flying pixels out are ``real3d.mapping.depth_tests``;
+the per-frame passes run as compiled kernels (``real3d.mapping.fusion_kernels``: the same
+operations in the same precision, so the same maps; the GIL is released while they run).
 Fusion computes everything it needs from the frame first (the distinct voxels of the ray
 samples, their signed distances, the pixels they read) and changes the map only then, so
 a frame refused for bad input leaves it as it was. This module keeps fusion and the
@@ -55,17 +57,9 @@ from real3d.core.values import real_array, real_number
 from real3d.core.refinement import MapRefinement
 from real3d.core.segmentation import normalized_entropy
 from real3d.mapping.config import SemanticMapConfig
-from real3d.mapping.depth_tests import (
-    PaddedDepth,
-    agrees_with_a_neighbour,
-    between_surfaces,
-    camera_terms,
-    depth_discontinuity,
-    incidence_cos,
-    neighbours_distinct,
-    on_depth_edge,
-)
-from real3d.mapping.hashing import keys_from_cells, pack_floor, unpack_keys
+from real3d.mapping import fusion_kernels as fk
+from real3d.mapping.depth_tests import camera_terms, neighbours_distinct
+from real3d.mapping.hashing import AXIS_RANGE_VOXELS, keys_from_cells, pack_floor, unpack_keys
 from real3d.mapping.storage import MAP_FORMAT_VERSION, MapStorage
 
 if TYPE_CHECKING:
@@ -81,6 +75,7 @@ UNKNOWN = -1
 _MAX_PROB_BITS = int(np.array([1.0 + 1e-3]).astype(np.float32).view(np.uint32)[0])
 if float(np.array([_MAX_PROB_BITS], np.uint32).view(np.float32)[0]) > 1.0 + 1e-3:
     _MAX_PROB_BITS -= 1
+_MAX_PROB = np.array([_MAX_PROB_BITS], np.uint32).view(np.float32)[0]
 
 
 def _certainly_rigid(T, tol: float = 1e-4) -> np.ndarray | None:
@@ -179,9 +174,6 @@ class _RayGrid:
 
     Attributes:
         v, u: (G,) int64 pixel rows and columns.
-        taps: (T, G) int64 flat indices into a ``PaddedDepth`` (border ``pad``) of the
-            pixel (row 0), its neighbours 1 pixel away (rows 1-4: up, down, left, right),
-            2 away (5-8) and ``edge_step`` away (9-12, only when that is not 1 or 2).
         cam_dir: (G, 3) float64 camera-frame rays at z = 1.
         terms, sides: ``camera_terms`` for the incidence angle (step 2).
         distinct: (4, G) bool, ``neighbours_distinct``.
@@ -189,30 +181,24 @@ class _RayGrid:
 
     v: np.ndarray
     u: np.ndarray
-    taps: np.ndarray
     cam_dir: np.ndarray
     terms: np.ndarray
     sides: np.ndarray
     distinct: np.ndarray
 
     @classmethod
-    def build(cls, h: int, w: int, stride: int, K, pad: int, edge_step: int) -> _RayGrid:
+    def build(cls, h: int, w: int, stride: int, K) -> _RayGrid:
         vv, uu = np.mgrid[stride // 2 : h : stride, stride // 2 : w : stride]
         v, u = vv.ravel(), uu.ravel()
-        width = w + 2 * pad
-        centre = (v + pad) * width + (u + pad)
-        steps = [1, 2] + ([edge_step] if edge_step not in (1, 2) else [])
-        offs = [0] + [o for k in steps for o in (-k * width, k * width, -k, k)]
         cu, cv = (u - K.cx) / K.fx, (v - K.cy) / K.fy
         terms, sides = camera_terms(K, v, u, h, w, 2)
         return cls(
-            v=v,
-            u=u,
-            taps=centre[None, :] + np.array(offs, np.int64)[:, None],
+            v=np.ascontiguousarray(v, np.int64),
+            u=np.ascontiguousarray(u, np.int64),
             cam_dir=np.stack([cu, cv, np.ones_like(cu)], axis=1),
-            terms=terms,
-            sides=sides,
-            distinct=neighbours_distinct(v, u, h, w),
+            terms=np.ascontiguousarray(terms),
+            sides=np.ascontiguousarray(sides),
+            distinct=np.ascontiguousarray(neighbours_distinct(v, u, h, w)),
         )
 
 
@@ -287,15 +273,15 @@ class SemanticMap(MapStorage):
         T = _certainly_rigid(frame.world_T_cam)
         return check_pose(frame.world_T_cam, "SemanticMap.integrate: frame.world_T_cam") if T is None else T
 
-    def _ray_grid(self, h: int, w: int, K, pad: int) -> _RayGrid:
+    def _ray_grid(self, h: int, w: int, K) -> _RayGrid:
         """The fusion rays' ``_RayGrid`` for this image size and camera (kept)."""
         cfg = self.config
-        key = ("rays", h, w, cfg.pixel_stride, K.fx, K.fy, K.cx, K.cy, pad, cfg.edge_step_px)
+        key = ("rays", h, w, cfg.pixel_stride, K.fx, K.fy, K.cx, K.cy)
         grid = self._ray_cache.get(key)
         if grid is None:
             if len(self._ray_cache) > 16:  # a camera whose intrinsics keep changing
                 self._ray_cache.clear()
-            grid = self._ray_cache[key] = _RayGrid.build(h, w, cfg.pixel_stride, K, pad, cfg.edge_step_px)
+            grid = self._ray_cache[key] = _RayGrid.build(h, w, cfg.pixel_stride, K)
         return grid
 
     def _camera_rays(self, h: int, w: int, stride: int, K) -> np.ndarray:
@@ -381,25 +367,16 @@ class SemanticMap(MapStorage):
             )
         return ("net", p.reshape(c, -1), (h, w), (int(p.shape[1]), int(p.shape[2])))
 
-    def _probs_at(self, prepared, pix: np.ndarray):
+    def _probs_at(self, prepared, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
-        possibly a transposed view) and (N,) bool "use" (a class is at least as likely as
-        void; None when that holds for every pixel).
+        possibly a transposed view) and (N,) bool "use": a class is at least as likely as
+        void (every pixel of a segmenter's output, whose void channel is 0).
 
         Raises:
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
         """
         c = self.config.num_classes
         kind, arr = prepared[0], prepared[1]
-        if kind == "net":
-            g = _bilinear_at(arr, prepared[2], prepared[3], pix)
-            _check_probabilities(g)
-            if not g[0].any():
-                return g.T, None
-            best = g[1].copy()
-            for k in range(2, c):
-                np.maximum(best, g[k], out=best)
-            return g.T, best >= g[0]
         if kind == "labels":
             lab = arr.take(pix).astype(np.int64)
             a = self.config.label_smoothing
@@ -407,18 +384,15 @@ class SemanticMap(MapStorage):
             p[np.arange(lab.shape[0]), lab] = 1.0 - a
             return p, lab != 0
         if kind == "chw":
-            g = arr.take(pix, axis=1)  # (C, N): one contiguous row per class
-            _check_probabilities(g)
-            if g.shape[0] == c - 1:
-                # No void channel: prepend a zero-probability void.
-                g = np.concatenate([np.zeros((1, g.shape[1]), np.float32), g], axis=0)
-            if not g[0].any():  # void never wins (a segmenter's output): every pixel counts
-                return g.T, None
-            best = g[1].copy()
-            for k in range(2, c):
-                np.maximum(best, g[k], out=best)
-            return g.T, best >= g[0]
-        p = arr.take(pix, axis=0)
+            p = np.empty((pix.shape[0], c), np.float32)
+            use = np.empty(pix.shape[0], np.bool_)
+            if not fk.gather_chw(np.ascontiguousarray(arr), pix, p, use, _MAX_PROB):
+                _check_probabilities(p)
+            return p, use
+        if kind == "net":
+            p = _bilinear_at(arr, prepared[2], prepared[3], pix).T
+        else:
+            p = arr.take(pix, axis=0)
         _check_probabilities(p)
         if p.shape[1] == c - 1:
             p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
@@ -497,158 +471,174 @@ class SemanticMap(MapStorage):
         T = self._check_frame(frame)
         cfg = self.config
         weight, trunc = self._check_weight_truncation(weight, truncation_m)
-        depth = frame.depth_m
+        depth = np.ascontiguousarray(frame.depth_m, np.float32)
         h, w = depth.shape
         K = frame.intrinsics
-        edge_step = cfg.edge_step_px
-        pd = PaddedDepth(depth, max(2, edge_step))
-        grid = self._ray_grid(h, w, K, pd.pad)
-        # Depth at each ray's pixel and its neighbours 1, 2 (and edge_step) pixels away.
-        taps = pd.flat.take(grid.taps)
-        ok = ((taps[0] > cfg.min_depth_m) & (taps[0] < cfg.max_depth_m)).nonzero()[0]
-        taps = taps.take(ok, axis=1)
-        d32 = taps[0]
-        d = d32.astype(np.float64)
+        grid = self._ray_grid(h, w, K)
         prepared = self._prepare_probs(frame, probs)
         inst_img = self._prepare_instances(frame, probs, instances)
         # Everything is computed from the frame first; the map changes only once the
         # frame is known to be fusable (the last check reads the class probabilities).
 
-        R, o = T[:3, :3], T[:3, 3]
-        # Ray directions in the world frame for pixels (u, v); |ray| scales z-depth to range.
-        cam_dir = grid.cam_dir.take(ok, axis=0)
-        dirs = cam_dir @ R.T
-        ray_norm = np.sqrt((dirs[:, 0] * dirs[:, 0] + dirs[:, 1] * dirs[:, 1]) + dirs[:, 2] * dirs[:, 2])
-        dirs /= ray_norm[:, None]
-        r_surf = d * ray_norm
-        surf = o + r_surf[:, None] * dirs
-
+        R, o = np.ascontiguousarray(T[:3, :3]), np.ascontiguousarray(T[:3, 3])
         vs = cfg.voxel_size_m
         n_side = ratio_count(trunc, vs)
         n_off = 2 * n_side + 1
-        offs = np.arange(-n_side, n_side + 1, dtype=np.float64) * vs
-        # Cells of samples along each ray within +-truncation of the surface: these are the
-        # voxels this frame allocates; their signed distances are computed projectively below.
-        # (3, rays * n_off): one contiguous row per axis.
-        cell = np.empty((3, dirs.shape[0], n_off))
-        for k in range(3):
-            np.multiply(offs[None, :], dirs[:, k, None], out=cell[k])
-            cell[k] += surf[:, k, None]
-        cell *= 1.0 / vs
-        np.floor(cell, out=cell)
-        cell = cell.reshape(3, -1)
+        # Per ray with valid depth (fine_rays): its measured point, incidence angle and
+        # endpoint agreement, and the cells of its samples along the ray within
+        # +-truncation of the surface (n_off a ray): the voxels this frame allocates.
+        # Endpoint hits: the voxel holding each measured point. Things thinner than a voxel
+        # (a lamp pole, chair legs) rarely have a voxel centre that projects onto their few
+        # pixels, so the TSDF misses them; their endpoints do not. Flying pixels (isolated
+        # readings between a foreground edge and the background) would leave false hits: an
+        # endpoint counts only when a neighbouring pixel agrees and it lies between no two
+        # surfaces.
+        g = grid.v.shape[0]
+        ok = np.empty(g, np.int64)
+        d = np.empty(g)
+        surf = np.empty((g, 3))
+        cos = np.empty(g)
+        agreed = np.empty(g, np.bool_)
+        hit_off = np.empty((g, 3))
+        dirs = np.empty((g, 3))
+        lohi = np.empty((2, 3))
         # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
         # at the last sample that reached it, and hashed once; each voxel gets exactly one
         # update per frame. ``centre``: the voxel of each ray's measured point.
-        centre_at = np.arange(d.shape[0]) * n_off + n_side
-        last, centre = self._distinct.last_occurrences(cell, vs, at=centre_at)
-        cell_u = np.stack([c.take(last) for c in cell], axis=1)  # (M, 3)
-        keys = keys_from_cells(cell_u, vs)
-        # Which ray allocated each voxel: its incidence angle stands in for the voxel's.
-        ray_of = last // n_off
-
-        # Endpoint hits: the voxel holding each measured point (offset 0 along its ray).
-        # Things thinner than a voxel (a lamp pole, chair legs) rarely have a voxel centre
-        # that projects onto their few pixels, so the TSDF misses them; their endpoints do not.
-        # Flying pixels (isolated readings between a foreground edge and the background)
-        # would leave false hits: an endpoint counts only when a neighbouring pixel agrees.
-        agreed = agrees_with_a_neighbour(d32, taps[1:5], grid.distinct.take(ok, axis=1), cfg.edge_jump / 2)
-        e0 = {1: 1, 2: 5}.get(edge_step, 9)  # the rows of the taps edge_step pixels away
-        around_edge = taps[e0 : e0 + 4]
-        if cfg.geometry_edge_jump > 0:
-            # Neighbouring flying pixels agree with each other; they lie between surfaces.
-            agreed &= ~between_surfaces(d32, around_edge, cfg.geometry_edge_jump)
-        agreed = agreed.nonzero()[0]
-        centre_cell = np.stack([c.take(centre_at.take(agreed)) for c in cell], axis=1)
-        hit_offset = surf.take(agreed, axis=0) * (1.0 / vs) - centre_cell - 0.5
+        s_max = g * n_off
+        last, centre, keys = np.empty(s_max, np.int64), np.empty(g, np.int64), np.empty(s_max, np.int64)
+        vcell, counts, lin = np.empty((s_max, 3)), np.empty(2, np.int64), np.empty(s_max, np.int64)
+        ray = np.empty(s_max, np.int64)
+        dc = self._distinct
+        for _ in range(2):  # again after growing the scratch grid
+            status = fk.fine_rays(
+                depth, grid.v, grid.u, grid.cam_dir, grid.terms, grid.sides, grid.distinct, R, o,
+                np.float32(cfg.min_depth_m), np.float32(cfg.max_depth_m), vs, 1.0 / vs, n_side, cfg.edge_step_px,
+                np.float32(cfg.edge_jump / 2), np.float32(cfg.geometry_edge_jump),
+                ok, d, surf, cos, agreed, hit_off, dirs, lohi, dc._grid, float(dc.max_grid_cells),
+                lin, last, ray, centre, keys, vcell, counts,
+            )  # fmt: skip
+            if status != -1:
+                break
+            self._grow_scratch_grid(lohi)
+        n_rays, m = int(counts[0]), int(counts[1])
+        if status == 0:
+            ray, centre, keys, vcell = ray[:m], centre[:n_rays], keys[:m], vcell[:m]
+        else:  # a box larger than the scratch grid may be, or beyond the map's extent (raises)
+            cell = np.empty((3, n_rays * n_off))
+            fk.ray_cells(dirs, surf, n_rays, n_side, vs, 1.0 / vs, cell)
+            centre_at = np.arange(n_rays, dtype=np.int64) * n_off + n_side
+            last, centre, keys = self._distinct_keys(cell, n_rays * n_off, lohi, vs, centre_at)
+            vcell, ray = np.ascontiguousarray(cell[:, last].T), last // n_off
+            m = last.shape[0]
 
         # Projective signed distance of each voxel centre: read the depth at the pixel the
         # centre projects to (not at the ray that allocated it, which would bias the value
-        # by up to half a voxel over the ray's angle to the surface).
-        cam = ((cell_u + 0.5) * vs - o) @ R
-        z = cam[:, 2]
-        zs = np.where(z > 1e-6, z, 1.0)
-        xn, yn = cam[:, 0] / zs, cam[:, 1] / zs
-        pu = np.rint(K.fx * xn + K.cx).astype(np.int64)
-        pv = np.rint(K.fy * yn + K.cy).astype(np.int64)
-        sel = ((z > 1e-6) & (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)).nonzero()[0]
-        pu, pv, z, xn, yn = pu.take(sel), pv.take(sel), z.take(sel), xn.take(sel), yn.take(sel)
-        # Depth at each voxel's pixel and one pixel around it.
-        at1 = pd.flat.take(pd.index(pv, pu)[None, :] + np.concatenate([[0], pd.offsets(1)])[:, None])
-        dpx = at1[0].astype(np.float64)
-        if cfg.geometry_edge_jump > 0:
-            dpx[depth_discontinuity(at1[0], at1[1:], cfg.geometry_edge_jump)] = 0.0  # no update
-        sdf = dpx - z
-        sdf *= np.sqrt(1.0 + xn * xn + yn * yn)  # z difference -> along the ray
-        # Along the ray the distance to a surface seen at incidence angle a is |sdf| / cos a:
-        # on a floor seen at 15 degrees, voxel centres half a voxel off the surface would read
-        # two voxels off. Scale by cos a (surface normal from the depth image) so that bands
-        # and snapping work in true distances. The angle is taken once per allocating ray
-        # (the voxel's own pixel is at most a voxel away on the image).
-        cos = incidence_cos(d, taps[5:9], grid.terms.take(ok, axis=1), grid.sides.take(ok), step=2)
-        sdf *= cos.take(ray_of.take(sel))
-        upd = ((dpx > cfg.min_depth_m) & (dpx < cfg.max_depth_m) & (sdf >= -trunc)).nonzero()[0]
-        vox = sel.take(upd)  # the distinct voxels this frame updates, as indices into ``keys``
-        pu, pv = pu.take(upd), pv.take(upd)
-        sdf = np.minimum(sdf.take(upd), trunc)
-
-        # Colour, classes and instances: voxels within the label band of the surface.
-        near = (np.abs(sdf) <= cfg.label_band_voxels * vs).nonzero()[0]
-        vn, un = pv.take(near), pu.take(near)
-        pix_near = vn * w + un
-        rgb = frame.rgb.reshape(-1, 3).take(pix_near, axis=0).astype(np.float32)
-        labelled = pix = p = use = None
+        # by up to half a voxel over the ray's angle to the surface), times the cosine of
+        # the incidence angle of the ray that allocated it (surface normal from the depth
+        # image): on a floor seen at 15 degrees, voxel centres half a voxel off the surface
+        # would otherwise read two voxels off along the ray. Colour, classes and instances
+        # go to the voxels within the label band of the surface; classes and instances
+        # skip depth-edge pixels, whose depth may be a flying pixel between the object the
+        # label names and the one behind.
+        vox = np.empty(m, np.int64)
+        sdf = np.empty(m)
+        pix = np.empty(m, np.int64)
+        near = np.empty(m, np.bool_)
+        labelled = np.empty(m, np.bool_)
+        n_upd = fk.project_voxels(
+            vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
+            np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
+            prepared is not None or inst_img is not None, cfg.edge_step_px, np.float32(cfg.edge_jump),
+            vox, sdf, pix, near, labelled,
+        )  # fmt: skip
+        vox, sdf, pix, near, labelled = vox[:n_upd], sdf[:n_upd], pix[:n_upd], near[:n_upd], labelled[:n_upd]
+        c = cfg.num_classes
+        use = np.zeros(0, np.bool_)
+        lp = np.zeros((0, c), np.float32)
+        seg_class = pix_l = None
         if prepared is not None or inst_img is not None:
-            # Classes and instances skip depth-edge pixels, whose depth may be a flying
-            # pixel between the object the label names and the one behind.
-            at_e = pd.flat.take(pd.index(vn, un)[None, :] + np.concatenate([[0], pd.offsets(edge_step)])[:, None])
-            labelled = (~on_depth_edge(at_e[0], at_e[1:], cfg.edge_jump)).nonzero()[0]
-            pix = pix_near.take(labelled)
+            pix_l = pix[labelled]
             if prepared is not None:
-                p, use = self._probs_at(prepared, pix)
-
-        # ---- the map changes from here on
-        rows_u = self._hash.insert(keys, reserve=cell.shape[1], distinct=True)
-        self._ensure_capacity(len(self._hash))
-        self._fuse_hits(rows_u, centre.take(agreed), hit_offset, weight)
-        rows = rows_u.take(vox)
-        if trunc == cfg.truncation_m:
-            tsdf_new = (sdf * (1.0 / trunc)).astype(np.float32)
-        else:  # stored normalised by the map's truncation
-            tsdf_new = np.clip(sdf * (1.0 / cfg.truncation_m), -1.0, 1.0).astype(np.float32)
-        w_new = np.minimum(self._weight[rows] + weight, cfg.max_weight)
-        # Running mean with a capped weight: old data keeps (w_new - weight) / w_new of its say.
-        t_old = self._tsdf[rows]
-        self._tsdf[rows] = t_old + ((tsdf_new - t_old) * weight) / w_new
-        self._weight[rows] = w_new
-
-        rn = rows.take(near)
-        cw = np.minimum(self._color_weight[rn] + weight, cfg.max_weight)
-        c_old = self._color[rn]
-        self._color[rn] = c_old + ((rgb - c_old) * weight) / cw[:, None]
-        self._color_weight[rn] = cw
-        if labelled is not None:
-            rn = rn.take(labelled)
-            seg_class = None
-            if p is not None:
+                p, use = self._probs_at(prepared, pix_l)
                 if inst_img is not None:
-                    seg_class = p.argmax(axis=1) if use is None else np.where(use, p.argmax(axis=1), 0)
-                rn_l = rn if use is None else rn[use]
-                ev = self._logev[rn_l]
-                lp = np.log(np.maximum(p if use is None else p[use], cfg.min_prob))
+                    seg_class = np.where(use, p.argmax(axis=1), 0)
+                # In place where p is this frame's own array and every pixel counts.
+                own = inst_img is None and p.flags.c_contiguous and prepared[0] == "chw" and use.all()
+                lp = np.maximum(p if own else p[use], cfg.min_prob, out=p if own else None)
+                np.log(lp, out=lp)
                 if weight != 1.0:
                     lp *= weight
-                ev += lp
-                ev -= _row_max(ev)[:, None]
-                np.maximum(ev, cfg.min_log_evidence, out=ev)
-                self._logev[rn_l] = ev
-                self._class_weight[rn_l] += weight
-            if inst_img is not None:
-                self._fuse_instances(rn, inst_img.take(pix).astype(np.int64), seg_class)
+
+        # ---- the map changes from here on
+        rows_u = self._hash.insert(keys, reserve=n_rays * n_off, distinct=True)
+        self._ensure_capacity(len(self._hash))
+        fk.fuse_voxels(
+            rows_u, centre, agreed[:n_rays], hit_off[:n_rays], np.zeros((m, 4)), vox, sdf, pix, near, labelled, use,
+            np.ascontiguousarray(frame.rgb).reshape(-1, 3), np.ascontiguousarray(lp, np.float32), np.float32(weight),
+            1.0 / (trunc if trunc == cfg.truncation_m else cfg.truncation_m), trunc != cfg.truncation_m,
+            np.float32(cfg.max_weight), np.float32(cfg.min_log_evidence),
+            self._tsdf, self._weight, self._color, self._color_weight, self._hits, self._hit_offset,
+            self._hit_weight, self._logev, self._class_weight,
+        )  # fmt: skip
+        if inst_img is not None:
+            rn = rows_u.take(vox[labelled])
+            self._fuse_instances(rn, inst_img.reshape(-1).take(pix_l).astype(np.int64), seg_class)
         self._carve_free(frame, T, weight, trunc)
         self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
+
+    def _grow_scratch_grid(self, lohi: np.ndarray) -> None:
+        """Make the scratch grid of ``DistinctCells`` cover a box of cells with bounds
+        ``lohi`` (2, 3) (at least doubling it)."""
+        dc = self._distinct
+        volume = int(np.prod(lohi[1] - lohi[0] + 1.0))
+        if dc._grid.shape[0] < volume:
+            dc._grid = np.empty(max(volume, 2 * dc._grid.shape[0]), np.int32)
+
+    def _distinct_keys(
+        self, cells: np.ndarray, s: int, lohi: np.ndarray, cell_m: float, at: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The distinct cells among the first ``s`` columns of ``cells`` (3, >= s) float64
+        (bounds ``lohi`` (2, 3)): (last (M,) int64 positions of their last occurrences in
+        increasing order, (A,) int64 index into ``last`` of the cell at each position of
+        ``at`` (None without), (M,) int64 hash keys). In the owner's dense scratch grid when
+        the cells' box fits it, else ``DistinctCells``' sorting path.
+
+        Raises:
+            InputError: cells outside the representable range (``keys_from_cells``).
+        """
+        if s == 0:
+            return np.zeros(0, np.int64), (None if at is None else np.zeros(0, np.int64)), np.zeros(0, np.int64)
+        lo, hi = lohi.tolist()
+        extent = [b - a + 1.0 for a, b in zip(lo, hi)]
+        volume = extent[0] * extent[1] * extent[2]
+        dc = self._distinct
+        if not (min(lo) >= -AXIS_RANGE_VOXELS and max(hi) < AXIS_RANGE_VOXELS and volume <= dc.max_grid_cells):
+            view = cells[:, :s]
+            last, at_idx = dc.last_occurrences(np.ascontiguousarray(view), cell_m, at)
+            return last, at_idx, keys_from_cells(view[:, last].T, cell_m)
+        if dc._grid.shape[0] < volume:
+            self._grow_scratch_grid(lohi)
+        at_arr = np.zeros(0, np.int64) if at is None else at
+        last = np.empty(s, np.int64)
+        at_idx = np.empty(at_arr.shape[0], np.int64)
+        keys = np.empty(s, np.int64)
+        m = fk.distinct_cells(
+            cells,
+            s,
+            lohi[0].copy(),
+            extent[1],
+            extent[2],
+            dc._grid,
+            np.empty(s, np.int64),
+            at_arr,
+            last,
+            at_idx,
+            keys,
+        )
+        return last[:m], (None if at is None else at_idx), keys[:m]
 
     def _check_weight_truncation(self, weight, truncation_m) -> tuple[float, float]:
         """``integrate``'s per-frame weight in (0, 1] and truncation (metres, at least one
@@ -754,40 +744,28 @@ class SemanticMap(MapStorage):
         return int(self._instance_class.shape[0] - 1)
 
     def _carve_free(self, frame: Frame, T: np.ndarray, weight: float = 1.0, trunc: float | None = None) -> None:
+        """Count the coarse cells crossed by every ``free_stride``-th pixel's ray, from the
+        camera up to one truncation before its reading (once per cell and frame)."""
         cfg = self.config
         trunc = cfg.truncation_m if trunc is None else trunc
         s = cfg.free_stride
-        depth = frame.depth_m
+        depth = np.ascontiguousarray(frame.depth_m, np.float32)
         h, w = depth.shape
-        d = depth[s // 2 :: s, s // 2 :: s].ravel().astype(np.float64)
+        cam = self._camera_rays(h, w, s, frame.intrinsics)
         # Invalid or too-far readings: the ray is still free up to max range only if we
-        # trust "no return" -- we do not, so such rays carve nothing.
-        ok = ((d > cfg.min_depth_m) & (d < cfg.max_depth_m)).nonzero()[0]
-        if ok.size == 0:
-            return
-        d = d.take(ok)
-        cam = self._camera_rays(h, w, s, frame.intrinsics).take(ok, axis=0)
-        dirs_w = cam @ T[:3, :3].T
-        ray_len = np.sqrt((dirs_w[:, 0] * dirs_w[:, 0] + dirs_w[:, 1] * dirs_w[:, 1]) + dirs_w[:, 2] * dirs_w[:, 2])
-        dirs_w /= ray_len[:, None]
-        r_free = d * ray_len - trunc  # free up to one truncation before the hit
+        # trust "no return" -- we do not, so such rays carve nothing. One count per cell
+        # per frame, however many samples fell into it.
         fv = cfg.free_voxel_size_m
-        step = fv
-        n_max = ratio_count(max(float(r_free.max()), 0.0), step)
-        if n_max <= 0:
+        dc = self._distinct
+        status, n_s, cells, lohi, keys = fk.free_cells(
+            depth, s, cam, np.ascontiguousarray(T[:3, :3]), np.ascontiguousarray(T[:3, 3]), trunc,
+            cfg.min_depth_m, cfg.max_depth_m, fv, 1.0 / fv, dc._grid, float(dc.max_grid_cells),
+        )  # fmt: skip
+        if n_s == 0:
             return
-        t = (np.arange(n_max, dtype=np.float64) + 0.5) * step
-        ray_i, step_i = np.nonzero(t[None, :] < r_free[:, None])
-        t_s = t.take(step_i)
-        cells = np.empty((3, t_s.shape[0]))  # one contiguous row per axis
-        for k in range(3):
-            np.multiply(t_s, dirs_w[:, k].take(ray_i), out=cells[k])
-            cells[k] += T[k, 3]
-        cells *= 1.0 / fv
-        np.floor(cells, out=cells)
-        # One count per cell per frame, however many samples fell into it.
-        last, _ = self._distinct.last_occurrences(cells, fv)
-        rows = self._free.insert(keys_from_cells(cells[:, last].T, fv), reserve=cells.shape[1], distinct=True)
+        if status != 0:  # a box larger than the scratch grid, or beyond the map's extent (raises)
+            _, _, keys = self._distinct_keys(cells, n_s, lohi, fv)
+        rows = self._free.insert(keys, reserve=n_s, distinct=True)
         self._ensure_free_capacity(len(self._free))
         self._free_count[rows] += weight
 
