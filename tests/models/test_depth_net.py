@@ -231,3 +231,29 @@ def test_train_depth_writes_loadable_weights(tmp_path):
     assert load_depth_model(r["path"]).card["train"]["steps_done"] == 2
     with pytest.raises(ConfigError, match="steps"):
         DepthTrainConfig(data="synth", out=str(tmp_path), steps=0)
+
+
+@pytest.mark.slow
+def test_the_train_and_eval_depth_commands(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from real3d.cli.main import app
+
+    spec = "synth:kind=home,size=64x96,seed=3,n=2,camera=robot,traj=32"
+    out = tmp_path / "run"
+    r = CliRunner().invoke(
+        app,
+        ["train", "depth", "--data", spec, "--out", str(out), "--preset", "depth-tiny", "--init", "none"]
+        + ["--steps", "2", "--batch-size", "2", "--size", "64x96"],
+    )
+    assert r.exit_code == 0, r.output
+    weights = out / "model.safetensors"
+    assert weights.is_file()
+    r = CliRunner().invoke(app, ["eval", "depth", "--model", str(weights), "--data", spec, "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "depth.json").read_text())
+    assert res["frames"] == 2 and 0 <= res["coverage"] <= 1
+    r = CliRunner().invoke(app, ["train", "depth", "--data", spec, "--out", str(out), "--size", "60x96"])
+    assert r.exit_code != 0 and "multiples of 32" in str(r.exception)

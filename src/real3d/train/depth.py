@@ -302,3 +302,97 @@ def _card_or_empty(path: str) -> dict:
         return json.loads(p.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def synth_frames(spec: str, max_frames: int | None = None) -> list:
+    """The items of a synth data spec as ``Frame`` objects, with the intrinsics, pose and
+    clean depth that training samples drop (the same images ``open_data(spec)`` gives):
+    single views (``camera=views``) or trajectory frames (``camera=robot`` / ``handheld``).
+    The first ``max_frames`` when given."""
+    from real3d.synth import SynthDataset, SyntheticStream, TextureBank
+    from real3d.train.data import parse_synth_spec
+
+    s = parse_synth_spec(spec)
+    n = s.n if max_frames is None else min(s.n, max_frames)
+    if s.camera == "views":
+        ds = SynthDataset(
+            s.first + n,
+            size_hw=s.size_hw,
+            kind=s.kind,
+            seed=s.seed,
+            noise=s.noise,
+            frames_per_scene=s.fps,
+            render_config=s.render_config(),
+        )
+        return [ds.frame(s.first + i) for i in range(n)]
+    bank, current, frames = TextureBank(0), (None, None), []
+    for j in range(s.first, s.first + n):
+        k, slot = divmod(j, s.fps)
+        if current[0] != k:
+            kind = s.kind if s.kind != "mixed" else ("warehouse" if k % 4 == 3 else "home")
+            stream = SyntheticStream(
+                1_000_000 + 100_000 * s.seed + k,
+                s.traj,
+                s.size_hw,
+                kind,
+                s.noise,
+                mode=s.camera,
+                bank=bank,
+                render_config=s.render_config(),
+            )
+            current = (k, stream)
+        frames.append(current[1][slot * (s.traj // s.fps)])
+    return frames
+
+
+def score_depth_frames(net: DepthNet, frames, floor_prior: bool = False, progress: bool = False) -> dict:
+    """Depth scores of ``net.predict`` on ``frames`` against their depth (the clean depth
+    where a frame has one, else ``depth_m``).
+
+    ``floor_prior``: pass each frame's camera height (its pose's z: world z up, floor at
+    z = 0, as in synthetic data) to ``predict``. Returns the pixel-pooled scores of
+    ``depth_errors`` (``abs_rel``, ``rmse_m``, ``delta1``, ``coverage``), the same after
+    scaling each frame's prediction by its median ratio to the truth
+    (``abs_rel_median_scaled``, ``delta1_median_scaled``: the shape without the scale), the
+    median of those per-frame ratios (``scale_ratio_median``: 1 = right scale on the
+    typical frame), ``floor_used`` (frames the floor prior rescaled), ``frames`` and
+    ``predict_ms`` (median)."""
+    preds, gts, scaled, ratios, ms = [], [], [], [], []
+    used = 0
+    it = frames
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(frames, desc="depth", unit="frame")
+    for f in it:
+        gt = f.depth_clean_m if f.depth_clean_m is not None else f.depth_m
+        if gt is None:
+            raise InputError(f"score_depth_frames: frame {f.index} has no depth to score against")
+        height = None
+        if floor_prior and f.world_T_cam is not None and f.world_T_cam[2, 3] > 0.05:
+            height = float(f.world_T_cam[2, 3])
+        t0 = time.perf_counter()
+        p = net.predict(f, camera_height_m=height)
+        ms.append((time.perf_counter() - t0) * 1e3)
+        used += p.scale_source == "floor"
+        d = p.depth_m
+        both = (d > 0) & (gt > 0)
+        preds.append(d.ravel())
+        gts.append(gt.ravel())
+        if both.any():
+            r = float(np.median(gt[both] / d[both]))
+            ratios.append(1.0 / r)
+            scaled.append((d * r).ravel())
+        else:
+            scaled.append(np.zeros(d.size, np.float32))
+    out = depth_errors(np.concatenate(preds), np.concatenate(gts))
+    ms_scaled = depth_errors(np.concatenate(scaled), np.concatenate(gts))
+    out.update(
+        abs_rel_median_scaled=ms_scaled["abs_rel"],
+        delta1_median_scaled=ms_scaled["delta1"],
+        scale_ratio_median=float(np.median(ratios)) if ratios else math.nan,
+        floor_used=used,
+        frames=len(preds),
+        predict_ms=float(np.median(ms)) if ms else math.nan,
+    )
+    return out
