@@ -289,7 +289,7 @@ def train_depth(cfg: DepthTrainConfig, progress: bool = False) -> dict:
     scores = evaluate_depth(net, val, cfg.size_hw) if val is not None else None
     card = {
         "name": cfg.preset,
-        "train": {**asdict(cfg), "steps_done": step, "seconds": round(seconds, 1), "init": init_note},
+        "train": {**asdict(cfg), "steps_done": step, "seconds": round(seconds, 1), "init_loaded": init_note},
         "metrics": {"heldout": scores, "heldout_data": cfg.val_data} if scores else {},
     }
     path = save_depth_weights(net, out / "model.safetensors", card)
