@@ -8,8 +8,8 @@ uses) two pipeline runs over the same frames:
   rgbd:   the frames as they are (``--rgbd-model``, shipped rgbd-default);
   camera: every frame's depth dropped; ``--rgb-model`` segments and ``--depth-model``
           predicts metric depth, fused with ``--weight`` and ``--trunc-scale`` times the
-          map's truncation (``PipelineConfig.depth_model``); with ``--floor-prior`` the
-          depth is rescaled to the camera's height (the pose's z).
+          map's truncation (``PipelineConfig.depth_model``), rescaled to the camera's
+          height (the pose's z) unless ``--no-floor-prior``.
 
 Scored as ``eval_mapping.py`` scores maps: 3D semantic accuracy and mIoU of the surface
 voxels against the labelled mesh, geometric accuracy (voxel -> mesh, cm) and completeness
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--depth-model", default="depth-rgb-default")
     ap.add_argument("--weight", type=float, default=0.3, help="PipelineConfig.predicted_depth_weight")
     ap.add_argument("--trunc-scale", type=float, default=2.0, help="PipelineConfig.predicted_truncation_scale")
-    ap.add_argument("--floor-prior", action="store_true", help="PipelineConfig.depth_floor_prior")
+    ap.add_argument("--no-floor-prior", action="store_true", help="PipelineConfig.depth_floor_prior=False")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args()
@@ -110,7 +110,7 @@ def main() -> None:
         depth_model=args.depth_model,
         predicted_depth_weight=args.weight,
         predicted_truncation_scale=args.trunc_scale,
-        depth_floor_prior=args.floor_prior,
+        depth_floor_prior=not args.no_floor_prior,
         **base,
     )
     rows = []
@@ -140,7 +140,7 @@ def main() -> None:
     print(
         f"\n{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
         f"homes {args.seeds}, {args.frames} frames; camera run: {args.depth_model}, weight {args.weight}, "
-        f"truncation x{args.trunc_scale}, floor prior {'on' if args.floor_prior else 'off'}"
+        f"truncation x{args.trunc_scale}, floor prior {'off' if args.no_floor_prior else 'on'}"
     )
     print("| run | map mIoU | sem. acc | geo cm (median) | completeness | nav own pairs | nav shared pairs |")
     print("|---|---|---|---|---|---|---|")

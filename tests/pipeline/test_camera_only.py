@@ -83,7 +83,7 @@ def test_the_map_and_costmap_grow_from_a_camera_alone(nets, seq):
     # full weight: the costmap counts a voxel as solid after a few frames' weight
     # (ProjectionConfig.min_weight), which lighter frames reach only over more views
     oracle = OracleDepth({f.index: f.depth_clean_m for f in seq})
-    p = pipe(nets, oracle, predicted_depth_weight=1.0, depth_floor_prior=True)
+    p = pipe(nets, oracle, predicted_depth_weight=1.0)
     sizes = []
     for f in seq:
         assert p.step(rgb_only(f)).depth_source == "predicted"
@@ -93,9 +93,9 @@ def test_the_map_and_costmap_grow_from_a_camera_alone(nets, seq):
     assert cm is not None and cm.grid.free.sum() > 20 and cm.grid.occupied.sum() > 5
     # the floor prior asks the depth model for the camera's height: the pose's z (gravity off)
     assert oracle.calls[0] == pytest.approx(seq[0].world_T_cam[2, 3])
-    assert pipe(nets, oracle, depth_floor_prior=True, camera_height_m=1.1).step(rgb_only(seq[0])).status == "fused"
+    assert pipe(nets, oracle, camera_height_m=1.1).step(rgb_only(seq[0])).status == "fused"
     assert oracle.calls[-1] == 1.1
-    assert pipe(nets, oracle).step(rgb_only(seq[0])).status == "fused"  # the default: no floor prior
+    assert pipe(nets, oracle, depth_floor_prior=False).step(rgb_only(seq[0])).status == "fused"
     assert oracle.calls[-1] is None
 
 

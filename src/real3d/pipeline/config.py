@@ -155,9 +155,8 @@ class PipelineConfig:
             ``truncation_m`` times this (>= 1): its depth is less certain.
         depth_floor_prior: rescale predicted depth so that its floor lies at the camera's
             known height (``real3d.models.depth.floor_scale``); when the floor is not seen
-            the depth is used as predicted. Off by default: on the data engine's homes the
-            network's own scale was the closer one (docs/camera_only.md); the prior is meant
-            for cameras unlike the training ones.
+            the depth is used as predicted (docs/camera_only.md: it puts the predicted
+            floor where the costmap's height band expects it).
         camera_height_m: the camera's height above the floor for the floor prior; None:
             the pose's z in the gravity frame (floor at z = 0).
         health_check: run the sensor health check (``real3d.robust.health.check_health``)
@@ -208,7 +207,7 @@ class PipelineConfig:
     depth_model: str | None = None
     predicted_depth_weight: float = 0.3
     predicted_truncation_scale: float = 2.0
-    depth_floor_prior: bool = False
+    depth_floor_prior: bool = True
     camera_height_m: float | None = None
     health_check: bool = False
 
