@@ -84,6 +84,8 @@ KNOWN_EXCEPTIONS = {
     ("real3d.nav", "real3d.pipeline.navigator"),
     # create_model serves the "onnx" / "int8" backends through deploy (imported only then).
     ("real3d.models.factory", "real3d.deploy.runtime"),
+    # PipelineConfig.health_check runs the sensor health check (numpy over a Frame) per frame.
+    ("real3d.pipeline.runner", "real3d.robust.health"),
     # Alias of real3d.testing.toyscene kept for the benchmarks that import the old path.
     ("real3d.mapping.toyscene", "real3d.testing.toyscene"),
 }

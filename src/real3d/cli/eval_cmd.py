@@ -1,5 +1,6 @@
 """``real3d eval seg`` (mIoU, per-class IoU and pixel accuracy of a segmentation model),
-``seg3d`` and ``robust`` (scores under sensor corruptions)."""
+``seg3d``, ``robust`` (scores under sensor corruptions) and ``depth`` (AbsRel and delta<1.25
+of a metric depth network)."""
 
 from __future__ import annotations
 
@@ -274,3 +275,53 @@ def robust(
     atomic_write_text(out / "robustness.md", markdown)
     typer.echo(markdown)
     typer.echo(f"wrote {out / 'robustness.json'} and {out / 'robustness.md'}")
+
+
+@app.command("depth")
+def depth(
+    model: str = typer.Option("depth-rgb-default", "--model", help="Depth model name or .safetensors path."),
+    data: str = typer.Option(
+        "synth:kind=home,size=240x320,seed=7,n=160,camera=robot",
+        "--data",
+        help="Synth data spec (held-out seed) or a recorded sequence with depth.",
+    ),
+    floor_prior: bool = typer.Option(
+        False, "--floor-prior", help="Rescale by the floor and the camera height (the pose's z; synthetic data)."
+    ),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="Score the first N frames."),
+    threads: int = typer.Option(1, "--threads", help="torch threads."),
+    out: Path | None = typer.Option(None, "--out", help="Write depth.json here (a folder)."),
+) -> None:
+    """Score a metric depth network against the frames' depth: AbsRel, RMSE, delta<1.25,
+    the same after per-frame median scaling, and the share of depth it covers."""
+    import json
+
+    import torch
+
+    from real3d.cli.values import check_count
+    from real3d.core.files import atomic_write_text
+    from real3d.models.depth import load_depth_model
+    from real3d.train.depth import score_depth_frames, synth_frames
+
+    check_count(max_frames, "--max-frames", 1, allow_none=True)
+    check_count(threads, "--threads", 1)
+    torch.set_num_threads(threads)
+    net = load_depth_model(model)
+    if data == "synth" or data.startswith("synth:"):
+        frames = synth_frames(data, max_frames)
+    else:
+        from real3d.io import open_sequence
+
+        frames = [f for f in open_sequence(data) if f.depth_m is not None]
+        frames = frames if max_frames is None else frames[:max_frames]
+    res = score_depth_frames(net, frames, floor_prior=floor_prior, progress=True)
+    res.update(model=model, data=data, floor_prior=floor_prior)
+    typer.echo(
+        f"{model} on {data} ({res['frames']} frames{', floor prior' if floor_prior else ''}): "
+        f"AbsRel {res['abs_rel']:.4f}, delta<1.25 {res['delta1']:.4f}, RMSE {res['rmse_m']:.3f} m, "
+        f"coverage {res['coverage']:.3f}; median-scaled AbsRel {res['abs_rel_median_scaled']:.4f}, "
+        f"delta<1.25 {res['delta1_median_scaled']:.4f}; {res['predict_ms']:.1f} ms per frame"
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "depth.json", json.dumps(res, indent=2) + "\n")

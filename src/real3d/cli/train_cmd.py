@@ -1,6 +1,7 @@
 """``real3d train seg`` (a 2D segmentation network, also under torchrun), ``train boxes``
-(the scene graph's box refiner), ``train seg3d`` (the 3D network on fused maps) and ``train
-distill3d`` (an RGB network that learns the 3D network's features, ``real3d.cli.distill_cmd``)."""
+(the scene graph's box refiner), ``train seg3d`` (the 3D network on fused maps), ``train
+distill3d`` (an RGB network that learns the 3D network's features, ``real3d.cli.distill_cmd``)
+and ``train depth`` (the metric depth network of the camera-only path)."""
 
 from __future__ import annotations
 
@@ -350,3 +351,56 @@ def seg3d(
     if "eval" in card:
         typer.echo(format_seg3d_eval(card["eval"]))
     typer.echo(f"wrote {out}")
+
+
+@app.command("depth")
+def depth(
+    data: str = typer.Option(
+        "synth:kind=home,size=120x160,seed=0,n=2400,camera=robot", "--data", help="Training data spec."
+    ),
+    out: Path = typer.Option(Path("runs/depth"), "--out", help="Output folder (model.safetensors + card, log.json)."),
+    preset: str = typer.Option("depth-small", "--preset", help="Depth preset (real3d.models.depth.DEPTH_PRESETS)."),
+    init: str | None = typer.Option(
+        "rgb-default",
+        "--init",
+        help="Start the encoder and feature pyramid from this segmentation model (or depth weights); 'none': random.",
+    ),
+    val: str | None = typer.Option(None, "--val", help="Held-out data spec scored during and after training."),
+    val_every: int = typer.Option(0, "--val-every", help="Score --val every N steps (0: at the end only)."),
+    steps: int = typer.Option(2000, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Samples per step."),
+    size: str = typer.Option("128x160", "--size", help="Training size HxW (multiples of 32)."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak AdamW learning rate."),
+    warmup: int = typer.Option(50, "--warmup", help="Linear warm-up steps."),
+    cache: Path | None = typer.Option(None, "--cache", help="Render the data once into this folder."),
+    seed: int = typer.Option(0, "--seed", help="Seed of init, sampling and augmentation."),
+    threads: int = typer.Option(1, "--threads", help="torch threads."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop (and save) after this much wall time."),
+) -> None:
+    """Train the metric depth network (``real3d.models.depth``) on the data engine's depth:
+    scale-invariant log + L1 loss, a confidence head; writes weights with a card."""
+    from real3d.cli.values import parse_hw
+    from real3d.train.depth import DepthTrainConfig, train_depth
+
+    cfg = DepthTrainConfig(
+        data=data,
+        out=str(out),
+        preset=preset,
+        init=None if init in (None, "none") else init,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=warmup,
+        size_hw=parse_hw(size, "--size", 32),
+        seed=seed,
+        threads=threads,
+        cache_dir=None if cache is None else str(cache),
+        val_data=val,
+        val_every=val_every,
+        max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+    )
+    res = train_depth(cfg, progress=True)
+    if res["val"]:
+        v = res["val"]
+        typer.echo(f"held-out: AbsRel {v['abs_rel']:.4f}, delta<1.25 {v['delta1']:.4f}, coverage {v['coverage']:.3f}")
+    typer.echo(f"{res['steps']} steps in {res['seconds']:.0f} s; wrote {res['path']}")

@@ -144,6 +144,25 @@ class PipelineConfig:
             at least this far from the previous one (else its last entry moves along).
         trajectory_max_points: when ``trajectory`` reaches this many entries every other
             one is dropped (and the spacing doubles); None keeps every entry.
+        depth_model: metric depth network for frames without usable depth
+            (``real3d.models.depth.load_depth_model``: ``"depth-rgb-default"``, a preset
+            name = random weights, or a ``.safetensors`` path); such a frame is segmented
+            by ``rgb_model`` and fused with the predicted depth (``StepResult.depth_source``
+            ``"predicted"``). None (the default): such frames are not fused.
+        predicted_depth_weight: the say of a predicted-depth frame in the map, in (0, 1]
+            (a sensor frame has 1).
+        predicted_truncation_scale: a predicted-depth frame fuses with the map's
+            ``truncation_m`` times this (>= 1): its depth is less certain.
+        depth_floor_prior: rescale predicted depth so that its floor lies at the camera's
+            known height (``real3d.models.depth.floor_scale``); when the floor is not seen
+            the depth is used as predicted (docs/camera_only.md: it puts the predicted
+            floor where the costmap's height band expects it).
+        camera_height_m: the camera's height above the floor for the floor prior; None:
+            the pose's z in the gravity frame (floor at z = 0).
+        health_check: run the sensor health check (``real3d.robust.health.check_health``)
+            on every frame: its result is in ``StepResult.health`` and counted in
+            ``RunSummary.health``, and a frame whose depth fails it goes down the RGB path
+            (and to ``depth_model`` when one is set).
     """
 
     model: str | None = "rgbd-default"
@@ -185,11 +204,17 @@ class PipelineConfig:
     max_median_depth_m: float = 20.0
     trajectory_step_m: float = 0.02
     trajectory_max_points: int | None = 10_000
+    depth_model: str | None = None
+    predicted_depth_weight: float = 0.3
+    predicted_truncation_scale: float = 2.0
+    depth_floor_prior: bool = True
+    camera_height_m: float | None = None
+    health_check: bool = False
 
     def __post_init__(self) -> None:
         from real3d.models.segmentation import check_scales
 
-        for name in ("seg_guided", "seg_network_probs", "background_refresh"):
+        for name in ("seg_guided", "seg_network_probs", "background_refresh", "depth_floor_prior", "health_check"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"PipelineConfig.{name}: expected True or False, got {getattr(self, name)!r}")
 
@@ -273,6 +298,20 @@ class PipelineConfig:
                 f"PipelineConfig.trajectory_max_points: expected an int >= 2 or None, got "
                 f"{self.trajectory_max_points!r}"
             )
+        if self.depth_model is not None and not (isinstance(self.depth_model, str) and self.depth_model):
+            raise ConfigError(
+                f"PipelineConfig.depth_model: expected None, a depth model name or a weights path, got "
+                f"{self.depth_model!r}"
+            )
+        w = self.predicted_depth_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w <= 1:
+            raise ConfigError(f"PipelineConfig.predicted_depth_weight: expected a number in (0, 1], got {w!r}")
+        t = self.predicted_truncation_scale
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 1 <= t <= 10:
+            raise ConfigError(f"PipelineConfig.predicted_truncation_scale: expected a number in [1, 10], got {t!r}")
+        h = self.camera_height_m
+        if h is not None and (isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h < 10):
+            raise ConfigError(f"PipelineConfig.camera_height_m: expected None or metres in (0, 10), got {h!r}")
         if not 0 <= self.min_valid_depth < 1:
             raise ConfigError(f"PipelineConfig.min_valid_depth: expected [0, 1), got {self.min_valid_depth}")
 

@@ -29,6 +29,11 @@ class StepResult:
         model: which segmentation model ran (``"rgbd"``, ``"rgb"`` or ``""``).
         map_voxels: fine voxels in the map after this frame.
         map_bytes: bytes of voxel storage after this frame.
+        depth_source: the depth the map fused: ``"sensor"``, ``"predicted"`` (the depth
+            model's, for a frame without usable depth: ``PipelineConfig.depth_model``) or
+            ``""`` (not fused).
+        health: the frame's sensor health (a ``real3d.robust.FrameHealth``) with
+            ``PipelineConfig.health_check``, else None.
         n_objects: object nodes in the scene graph in use after this frame (with
             ``background_refresh``, the last refresh put in place: see
             ``real3d.pipeline.refresh``).
@@ -44,6 +49,8 @@ class StepResult:
     map_voxels: int = 0
     map_bytes: int = 0
     n_objects: int = 0
+    depth_source: str = ""
+    health: object | None = None
 
 
 #: gaps listed by ``RunSummary.gaps`` (all are counted)
@@ -118,6 +125,11 @@ class RunSummary:
             the run}: ``"snapshot"`` (copying the map, on the frame path), ``"refine"``,
             ``"graph"``, ``"costmap"`` (their own time, on the background thread with
             ``background_refresh``, else inside the frame).
+        predicted_depth: frames fused with the depth model's depth (no usable depth of their own).
+        health: with ``PipelineConfig.health_check``: ``checked``, ``flagged`` (frames),
+            ``by_fault`` (frames per failed check: depth, exposure, blur, noise),
+            ``depth_switched`` (frames with depth that failed the check and went to the RGB
+            model), ``frames`` ({index, reason} of the first flagged frames); else empty.
         refresh_waits: frames that had to wait for a background refresh still running
             (see ``real3d.pipeline.refresh``); refresh_errors: background refreshes that
             failed (``Pipeline.notes["refresh"]`` says why).
@@ -139,6 +151,8 @@ class RunSummary:
     refresh_ms: dict = field(default_factory=dict)
     refresh_waits: int = 0
     refresh_errors: int = 0
+    predicted_depth: int = 0
+    health: dict = field(default_factory=dict)
 
     @property
     def processed(self) -> int:
@@ -195,6 +209,8 @@ class RunSummary:
             "stopped": self.stopped,
             "n_gaps": self.n_gaps,
             "gaps": [{"index": i, "gap_s": g} for i, g in self.gaps],
+            "predicted_depth": self.predicted_depth,
+            **({"sensor_health": self.health} if self.health else {}),
         }
 
 

@@ -33,9 +33,14 @@ Per frame, in this order (nothing here is fatal; every outcome is a ``StepResult
   from the stream's first frame, no pose (``missing_pose="skip"``), a pose outside the
   map's coordinate range, a pose jump beyond ``pose_max_speed_mps`` (see "Pose checks"
   below), or a reader error (truncated or corrupt image) -> ``"skipped"`` with the reason;
-* no depth, fewer than ``min_valid_depth`` valid depth pixels, or depth whose median is
+* no depth, fewer than ``min_valid_depth`` valid depth pixels, depth whose median is
   implausible for a room (``min_median_depth_m``, ``max_median_depth_m``: a unit error;
-  warned once) -> the RGB-only model segments it, the map is not updated -> ``"rgb_only"``;
+  warned once), or, with ``health_check``, depth that fails the sensor health check
+  (``real3d.robust.health``) -> the RGB-only model segments it; without a ``depth_model``
+  the map is not updated -> ``"rgb_only"``; with one, the frame's depth is predicted from
+  its colour image and fused with ``predicted_depth_weight`` and a truncation
+  ``predicted_truncation_scale`` times the map's -> ``"fused"``, ``depth_source``
+  ``"predicted"``;
 * otherwise the RGB-D model segments it and the map fuses its class probabilities ->
   ``"fused"``;
 * the network or the map rejects the frame (an error of real3d, torch or onnxruntime) ->
@@ -83,7 +88,7 @@ from real3d.pipeline.refresh import (
     run_refresh,
     snapshot_map,
 )
-from real3d.pipeline.results import StepResult
+from real3d.pipeline.results import MAX_FRAMES_LISTED, StepResult
 from real3d.pipeline.segment import (
     _check_segmenter,
     _predict,
@@ -99,6 +104,8 @@ from real3d.scene.graph import SceneGraph
 
 #: refresh latencies ``Pipeline.refresh_ms`` keeps per kind
 REFRESH_LOG = 1000
+#: the checks of the sensor health check, as ``RunSummary.health["by_fault"]`` counts them
+HEALTH_FAULTS = ("depth", "exposure", "blur", "noise")
 
 
 class Pipeline(StreamRunner):
@@ -118,6 +125,8 @@ class Pipeline(StreamRunner):
             instead of loading ``config.model`` / ``config.rgb_model``.
         map_refiner: an already built ``real3d.models.MapRefiner`` (anything with
             ``refine(SemanticMap)``) instead of loading ``config.map_refiner``.
+        depth_net: an already built ``real3d.models.depth.DepthNet`` instead of loading
+            ``config.depth_model``.
 
     Raises:
         ConfigError: a segmenter that does not implement ``Segmenter``, or an RGB-only
@@ -131,6 +140,7 @@ class Pipeline(StreamRunner):
         segmenter: Segmenter | None = None,
         rgb_segmenter: Segmenter | None = None,
         map_refiner=None,
+        depth_net=None,
     ) -> None:
         self.config = config = config or PipelineConfig()
         if segmenter is None and config.model is not None:
@@ -153,6 +163,23 @@ class Pipeline(StreamRunner):
                 f"map_refiner: expected an object with refine(SemanticMap), got {type(map_refiner).__name__}"
             )
         self.map_refiner = map_refiner
+        if depth_net is None and config.depth_model is not None:
+            from real3d.models.depth import load_depth_model
+
+            depth_net = load_depth_model(config.depth_model)
+        if depth_net is not None and not callable(getattr(depth_net, "predict", None)):
+            raise ConfigError(f"depth_net: expected a DepthNet, got {type(depth_net).__name__}")
+        if depth_net is not None and rgb_segmenter is None and (segmenter is None or segmenter.uses_depth):
+            raise ConfigError(
+                "depth_model: frames without depth need an RGB-only segmentation model (rgb_model) to fuse "
+                "predicted depth"
+            )
+        self.depth_net = depth_net
+        self._check_health = None
+        if config.health_check:
+            from real3d.robust.health import check_health
+
+            self._check_health = check_health
         self._executor: ThreadPoolExecutor | None = None
         self._pending: tuple[RefreshJob, Future] | None = None
         #: milliseconds of the latest refreshes, by kind ("snapshot", "refine", "graph",
@@ -484,6 +511,10 @@ class Pipeline(StreamRunner):
         d = f.depth_m
         depth_ok = d is not None and float(np.count_nonzero(d)) >= self.config.min_valid_depth * d.size
         no_depth = "no depth" if d is None else "depth failed (too few valid pixels)"
+        if self._check_health is not None:
+            item.health = self._check_health(f)
+            if depth_ok and not item.health.depth_ok:
+                depth_ok, no_depth = False, f"sensor health: {item.health.reason}"
         if depth_ok:
             bad = implausible_depth(d, cfg.min_median_depth_m, cfg.max_median_depth_m)
             if bad is not None:
@@ -514,6 +545,29 @@ class Pipeline(StreamRunner):
         item.status = "fused" if depth_ok else "rgb_only"
         if not depth_ok:
             item.reason = no_depth
+            if self.depth_net is not None:
+                self._predict_depth(item, no_depth)
+
+    def _predict_depth(self, item: _Item, no_depth: str) -> None:
+        """Give a frame without usable depth the depth network's (segment stage); the
+        fuse stage then fuses it with the predicted-depth weight and truncation."""
+        cfg = self.config
+        f = item.frame
+        height = None
+        if cfg.depth_floor_prior:
+            height = cfg.camera_height_m
+            g = self.gravity_T_world
+            if height is None and g is not None:
+                z = float((g @ item.pose)[2, 3])  # floor at z = 0 in the gravity frame
+                height = z if z > 0.05 else None
+        pose = None if self.gravity_T_world is None else self.gravity_T_world @ item.pose
+        pred = self.depth_net.predict(f, camera_height_m=height, world_T_cam=pose)
+        if not pred.valid_fraction > 0:
+            item.reason = f"{no_depth}; the depth model declined every pixel"
+            return
+        item.predicted = pred
+        item.status = "fused"
+        item.reason = f"{no_depth}; predicted depth fused (scale {pred.scale:.3g}, {pred.scale_source})"
 
     def _gravity_pose(self, f: Frame, pose: np.ndarray, index: int) -> np.ndarray | None:
         """``pose`` in the gravity frame (``gravity_T_world``, fitted on the first frame
@@ -585,10 +639,20 @@ class Pipeline(StreamRunner):
         f = item.frame
         pose = self._gravity_pose(f, item.pose, item.index)
         if pose is None:
-            item.segmentation = None
+            item.segmentation = item.predicted = None
             item.status, item.reason = "rgb_only", f"waiting for a floor to fix gravity ({self._gravity_wait_reason})"
             return
-        if pose is not f.world_T_cam:
+        predicted = item.predicted
+        if predicted is not None:
+            f = Frame(
+                rgb=f.rgb,
+                depth_m=predicted.depth_m,
+                intrinsics=f.intrinsics,
+                world_T_cam=pose,
+                timestamp_s=f.timestamp_s,
+                index=f.index,
+            )
+        elif pose is not f.world_T_cam:
             if item.segmentation is None:  # no network: the frame's own labels and instances go along
                 f = f.replace(world_T_cam=pose)
             else:
@@ -601,7 +665,15 @@ class Pipeline(StreamRunner):
                     index=f.index,
                 )
         try:
-            self.map.integrate(f, item.segmentation)
+            if predicted is None:
+                self.map.integrate(f, item.segmentation)
+            else:
+                self.map.integrate(
+                    f,
+                    item.segmentation,
+                    weight=cfg.predicted_depth_weight,
+                    truncation_m=cfg.map.truncation_m * cfg.predicted_truncation_scale,
+                )
         except Real3DError as e:
             item.status, item.reason = "rgb_only", f"fusion failed: {e}"
             return
@@ -745,7 +817,29 @@ class Pipeline(StreamRunner):
             map_voxels=len(self.map),
             map_bytes=self.map.nbytes,
             n_objects=len(self._graph.objects()),
+            depth_source=("predicted" if item.predicted is not None else "sensor") if item.status == "fused" else "",
+            health=item.health,
         )
+
+    def _emit(self, res: StepResult, frame, summary, lat, on_result) -> None:
+        """``StreamRunner._emit`` plus the predicted-depth and sensor-health counts."""
+        if res.depth_source == "predicted":
+            summary.predicted_depth += 1
+        h = res.health
+        if h is not None:
+            s = summary.health
+            if not s:
+                s.update(checked=0, flagged=0, by_fault=dict.fromkeys(HEALTH_FAULTS, 0), depth_switched=0, frames=[])
+            s["checked"] += 1
+            for k in h.faults:
+                s["by_fault"][k] += 1
+            if h.flagged:
+                s["flagged"] += 1
+                if len(s["frames"]) < MAX_FRAMES_LISTED:
+                    s["frames"].append({"index": res.index, "reason": h.reason})
+            if h.has_depth and h.depth_flag and res.status in ("fused", "rgb_only") and res.model == "rgb":
+                s["depth_switched"] += 1
+        super()._emit(res, frame, summary, lat, on_result)
 
     def step(self, frame: Frame) -> StepResult:
         """Run one frame through every stage (synchronously). Never raises for a bad frame

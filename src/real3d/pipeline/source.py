@@ -104,6 +104,8 @@ class _Item:
         "status",
         "reason",
         "pose",
+        "health",
+        "predicted",
     )
 
     def __init__(self, index: int, frame, t_in: float):
@@ -115,3 +117,5 @@ class _Item:
         self.status = ""
         self.reason = None
         self.pose = None
+        self.health = None  # real3d.robust.FrameHealth with PipelineConfig.health_check
+        self.predicted = None  # real3d.models.depth.DepthPrediction of a frame without usable depth
