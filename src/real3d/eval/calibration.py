@@ -18,7 +18,9 @@ channel 0 void and ignored, channels 1..K summing to 1.
 ``fit_temperature`` finds the temperature T that minimises the NLL of ``softmax(log p / T)``
 on held-out pixels (temperature scaling); ``apply_temperature`` rescales probabilities with it.
 It can only make a model's confidence fit the data it was fitted on: a domain shift that
-makes the network confidently wrong is not seen by a temperature fitted on synthetic views.
+makes the network confidently wrong is not seen by a temperature fitted on synthetic views;
+``real3d.models.calibrated`` sets a per-pixel temperature that grows with the input's
+distance from the training data instead. ``reliability_diagram`` draws reliability diagrams.
 """
 
 from __future__ import annotations
