@@ -205,6 +205,9 @@ def test_bad_inputs_raise_the_documented_errors(tiny_model, tmp_path):
         fit_shift_calibration(tiny_model, [_tiny_frame(0)])
     with pytest.raises(InputError):
         FeatureTap(object())
+    other = ShiftCalibration(("energy",), 0.0, (1.0,), (0.0,), (1.0,), model="rgb-default")
+    with pytest.raises(ConfigError):  # fitted for another model
+        predict_calibrated(tiny_model, _tiny_frame(0), other)
     with pytest.raises(ConfigError):
         FeatureTap(tiny_model, "decoder.nothing")
     (tmp_path / "bad.json").write_text('{"format": "other"}')

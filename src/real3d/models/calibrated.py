@@ -418,11 +418,18 @@ def predict_with_scores(model, frame, density: FeatureDensity | None = None, sco
 def predict_calibrated(model, frame, calibration: ShiftCalibration):
     """``model.predict(frame)`` (plain path) with the class probabilities recalibrated by
     ``calibration``: a ``SegmentationResult`` with the same labels, whose ``confidence`` and
-    ``entropy`` reflect the input's distance from the training data. One forward pass."""
+    ``entropy`` reflect the input's distance from the training data. One forward pass.
+    Raises ConfigError when the calibration names another model than ``model``, and as
+    ``predict_with_scores`` does."""
     from real3d.core.segmentation import SegmentationResult
 
     if not isinstance(calibration, ShiftCalibration):
         raise InputError(f"predict_calibrated: expected a ShiftCalibration, got {type(calibration).__name__}")
+    name = str(getattr(model, "model_name", getattr(model, "name", "")))
+    if calibration.model and name and calibration.model != name:
+        raise ConfigError(
+            f"predict_calibrated: the calibration was fitted for {calibration.model}, the model is {name}"
+        )
     result, maps = predict_with_scores(model, frame, calibration.density, calibration.scores, calibration.layer)
     return SegmentationResult(labels=result.labels, probs=calibration.apply(result.probs, maps), head=result.head)
 
