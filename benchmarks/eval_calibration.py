@@ -10,11 +10,12 @@ Nothing is fitted on real frames. The feature Gaussians come from training views
 (``--density``); every temperature is fitted on ``--fit`` (held-out homes, no scene shared
 with training or ``--heldout``): the global "T (clean)" on its clean views as usual, the
 others on the proxy for the shift, each view clean, under one random corruption and under
-three at once (``real3d.robust``, severities 3-5). The held-out corruptions are drawn with
-another seed. The real frame's depth is known only up to scale (``real3d.eval.nyu_sample``),
-so RGB-D figures on it are indicative. Writes ``calibration.json`` (every measure and the
-reliability tables), ``reliability_*.png`` and ``shift_calibration_<model>.json`` (the
-fitted default calibration, ``ShiftCalibration.load`` reads it) into ``--out``.
+three at once (``real3d.robust``, severities 3-5), drawn with ``--seed``. The held-out
+corruptions are drawn with fixed other seeds. The real frame's depth is known only up to
+scale (``real3d.eval.nyu_sample``), so RGB-D figures on it are indicative. Writes
+``calibration.json`` (every measure and the reliability tables), ``reliability_*.png`` and
+``shift_calibration_<model>.json`` (the fitted default calibration, which
+``ShiftCalibration.load`` reads) into ``--out``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--cache", default="runs/cache")
     ap.add_argument("--out", default="runs/calibration")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="seeds the corruption draws and the pixel draw")
     args = ap.parse_args()
 
     import torch
@@ -118,7 +120,11 @@ def main() -> None:
     dst = Path(args.out)
     dst.mkdir(parents=True, exist_ok=True)
     fit_clean = _frames(args.fit, cache)
-    fit_frames = {"clean": fit_clean, "single": _shifted(fit_clean, 1, 1), "compound": _shifted(fit_clean, 2, 3)}
+    fit_frames = {
+        "clean": fit_clean,
+        "single": _shifted(fit_clean, 1 + 100 * args.seed, 1),
+        "compound": _shifted(fit_clean, 2 + 100 * args.seed, 3),
+    }
     held = _frames(args.heldout, cache)
     splits = {
         "synthetic held-out": held,
@@ -142,7 +148,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model = load_model(name)
         density = fit_feature_density(*density_features(model, _frames(args.density, cache)))
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(args.seed)
         pix: dict = {}
         for kind, frames in fit_frames.items():
             for f in frames:
