@@ -192,11 +192,11 @@ def apply_pixel_temperature(probs, temperature) -> np.ndarray:
     p = np.asarray(probs)
     if p.ndim != 3 or p.shape[0] < 2 or not np.issubdtype(p.dtype, np.floating):
         raise InputError(f"apply_pixel_temperature: expected (K + 1, H, W) float probs, got {describe_array(p)}")
-    t = np.broadcast_to(np.asarray(temperature, np.float64), p.shape[1:]) if np.ndim(temperature) == 0 else None
-    if t is None:
-        t = np.asarray(temperature, np.float64)
-        if t.shape != p.shape[1:]:
-            raise InputError(f"apply_pixel_temperature: expected a {p.shape[1:]} temperature map, got {t.shape}")
+    t = np.asarray(temperature, np.float64)
+    if t.ndim == 0:
+        t = np.full(p.shape[1:], float(t))
+    elif t.shape != p.shape[1:]:
+        raise InputError(f"apply_pixel_temperature: expected a {p.shape[1:]} temperature map, got {t.shape}")
     if not np.isfinite(t).all() or (t <= 0).any():
         raise InputError("apply_pixel_temperature: temperatures must be finite and > 0")
     pt = torch.from_numpy(np.ascontiguousarray(p, np.float32))
