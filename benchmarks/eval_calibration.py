@@ -103,7 +103,11 @@ def main() -> None:
         default="synth:kind=mixed,size=240x320,seed=0,first=211200,n=48",
         help="labelled training views for the feature Gaussians",
     )
-    ap.add_argument("--fit", default="synth:kind=mixed,size=240x320,seed=9,n=80", help="held-out homes to fit on")
+    ap.add_argument(
+        "--fit",
+        default="synth:kind=mixed,size=240x320,seed=9,n=80+synth:kind=mixed,size=240x320,seed=5,n=80",
+        help="held-out homes to fit on",
+    )
     ap.add_argument("--heldout", default="synth:kind=mixed,size=240x320,seed=7,n=64")
     ap.add_argument("--fit-pixels", type=int, default=2000, help="labelled pixels drawn per fitting frame")
     ap.add_argument("--bins", type=int, default=15)
