@@ -18,7 +18,9 @@ channel 0 void and ignored, channels 1..K summing to 1.
 ``fit_temperature`` finds the temperature T that minimises the NLL of ``softmax(log p / T)``
 on held-out pixels (temperature scaling); ``apply_temperature`` rescales probabilities with it.
 It can only make a model's confidence fit the data it was fitted on: a domain shift that
-makes the network confidently wrong is not seen by a temperature fitted on synthetic views.
+makes the network confidently wrong is not seen by a temperature fitted on synthetic views;
+``real3d.models.calibrated`` sets a per-pixel temperature that grows with the input's
+distance from the training data instead. ``reliability_diagram`` draws reliability diagrams.
 """
 
 from __future__ import annotations
@@ -228,3 +230,61 @@ def pixels_for_fit(
     at random (deterministic in ``seed``)."""
     probs, labels = _check_pair(probs, labels, "pixels_for_fit")
     return _flatten(probs, labels, max_pixels, np.random.default_rng(seed))
+
+
+def reliability_diagram(results: dict, title: str, size: tuple[int, int] = (420, 440)):
+    """PIL image of reliability diagrams side by side, one panel per entry of ``results``
+    ({panel title: ``CalibrationStats.result()``}): per confidence bin, a bar up to the bin's
+    accuracy over the diagonal of perfect calibration, with the ECE and accuracy / mean
+    confidence written above. ``size`` is one panel's (width, height) in pixels.
+    Raises InputError for an empty ``results`` or an entry without ``bins``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not isinstance(results, dict) or not results:
+        raise InputError("reliability_diagram: expected {panel title: CalibrationStats.result()}, got nothing")
+    for name, r in results.items():
+        if not isinstance(r, dict) or "bins" not in r:
+            raise InputError(f"reliability_diagram: {name!r} is not a CalibrationStats.result() (no 'bins')")
+    try:
+        font, small = ImageFont.load_default(size=14), ImageFont.load_default(size=11)
+    except TypeError:  # Pillow < 10.1: one fixed bitmap font
+        font = small = ImageFont.load_default()
+    pw, ph = size
+    img = Image.new("RGB", (pw * len(results), ph + 28), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.text((8, 6), title, fill=(0, 0, 0), font=font)
+    left, top, right, bottom = 44, 74, 14, 40
+    side = min(pw - left - right, ph - top - bottom)
+    for k, (name, r) in enumerate(results.items()):
+        x0, y0 = k * pw + left, 28 + top
+        d.text((k * pw + 8, 30), str(name), fill=(0, 0, 0), font=font)
+        d.text(
+            (k * pw + 8, 50),
+            f"ECE {100 * r['ece']:.1f} %  acc {100 * r['accuracy']:.1f} %  conf {100 * r['confidence']:.1f} %",
+            fill=(60, 60, 60),
+            font=small,
+        )
+
+        def px(c: float, a: float) -> tuple[float, float]:
+            return x0 + c * side, y0 + (1.0 - a) * side
+
+        d.rectangle([x0, y0, x0 + side, y0 + side], outline=(80, 80, 80))
+        total = max(r.get("pixels", 1), 1)
+        for b in r["bins"]:
+            if not b["count"]:
+                continue
+            # bars: accuracy (blue); the gap to the bin's mean confidence (red outline)
+            a, c = b["accuracy"], b["confidence"]
+            d.rectangle([*px(b["lo"], a), *px(b["hi"], 0.0)], fill=(0, 114, 178), outline=(255, 255, 255))
+            lo_y, hi_y = sorted((px(0, a)[1], px(0, c)[1]))
+            d.rectangle([px(b["lo"], 0)[0], lo_y, px(b["hi"], 0)[0], hi_y], outline=(213, 94, 0), width=2)
+            # share of pixels in the bin as a strip under the axis
+            share = b["count"] / total
+            d.rectangle(
+                [px(b["lo"], 0)[0], y0 + side + 4, px(b["hi"], 0)[0], y0 + side + 4 + 14 * share], fill=(90, 90, 90)
+            )
+        d.line([px(0, 0), px(1, 1)], fill=(150, 150, 150), width=1)
+        for t in (0.0, 0.5, 1.0):
+            d.text((x0 - 6, px(0, t)[1]), f"{t:g}", fill=(60, 60, 60), font=small, anchor="rm")
+            d.text((px(t, 0)[0], y0 + side + 22), f"{t:g}", fill=(60, 60, 60), font=small, anchor="mt")
+    return img
