@@ -91,3 +91,27 @@ def test_bad_weight_or_truncation_is_refused_and_leaves_the_map(frames, kwargs):
     with pytest.raises(InputError, match="SemanticMap.integrate"):
         m.integrate(frames[0], **kwargs)
     assert len(m) == 0 and m.frames_integrated == 0
+
+
+def test_read_only_frame_arrays_fuse_as_writeable_ones(frames):
+    """Readers hand out read-only arrays (``np.asarray`` of a decoded image); the compiled
+    fusion must take them and give the same map."""
+    import dataclasses
+
+    f = frames[0]
+    ro = {}
+    for name in ("rgb", "depth_m", "labels"):
+        a = np.array(getattr(f, name))
+        a.setflags(write=False)
+        ro[name] = a
+    frozen = dataclasses.replace(f, **ro)
+    probs = np.full((14, *f.depth_m.shape), 1.0 / 14, np.float32)
+    probs.setflags(write=False)
+    a, b = _map(), _map()
+    a.integrate(f)
+    b.integrate(frozen)
+    for k, v in a.voxel_arrays().items():
+        np.testing.assert_array_equal(v, b.voxel_arrays()[k], err_msg=k)
+    c = _map()
+    c.integrate(frozen, probs)
+    assert len(c) == len(a)

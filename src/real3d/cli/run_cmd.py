@@ -523,44 +523,47 @@ HEALTH_LISTED = 20
 
 
 def robust_source(seq, corruptions, seed: int, health: bool, meta: dict, on_frame=None):
-    """``(source, on_frame, extra_metrics)`` for ``execute``: ``seq`` itself without
-    ``--corrupt`` and ``--health``, otherwise a ``real3d.robust.CorruptedSource`` over it.
+    """``(source, on_frame)`` for ``execute``: ``seq`` itself without ``--corrupt``, else a
+    ``real3d.robust.CorruptedSource`` over it; ``meta`` (the report's settings) gets the
+    corruptions applied.
 
-    ``meta`` (the report's settings) gets the corruptions applied and, with ``health``, a
-    one-line summary of the health check (``sensor health``: counts per fault and the first
-    flagged frames), kept current after each frame by the returned ``on_frame`` (which calls
-    the given one). ``extra_metrics`` (None without ``health``) gives metrics.json its
-    ``sensor_health`` entry: ``CorruptedSource.summary()``, every flagged frame listed."""
-    if not corruptions and not health:
-        return seq, on_frame, None
-    from real3d.robust.health import HealthConfig
-    from real3d.robust.source import CorruptedSource, describe_corruptions
-
-    source = CorruptedSource(seq, corruptions, seed=seed, health=HealthConfig() if health else None)
+    With ``health`` (the pipeline then runs ``PipelineConfig.health_check``), ``meta`` also
+    gets a one-line summary of the checks (``sensor health``: frames flagged per check, those
+    sent to the RGB model, the first flagged frames), kept current after each frame by the
+    returned ``on_frame`` (which calls the given one); metrics.json has the counts as
+    ``run.sensor_health``."""
+    source = seq
     if corruptions:
+        from real3d.robust.source import CorruptedSource, describe_corruptions
+
+        source = CorruptedSource(seq, corruptions, seed=seed)
         meta["corruption"] = f"{describe_corruptions(corruptions)} (seed {seed}, --corrupt)"
     if not health:
-        return source, on_frame, None
+        return source, on_frame
+    from real3d.pipeline.results import count_health
+
+    tally: dict = {}
 
     def update() -> None:
-        s = source.summary()
+        s = tally or {"checked": 0, "flagged": 0, "by_fault": {}, "depth_switched": 0, "frames": []}
         faults = ", ".join(f"{k}: {n}" for k, n in s["by_fault"].items() if n)
         line = f"{s['flagged']} of {s['checked']} frames flagged" + (f" ({faults})" if faults else "")
         if s["depth_switched"]:
             line += f"; {s['depth_switched']} without usable depth went to the RGB model"
         listed = s["frames"][:HEALTH_LISTED]
         if listed:
-            more = len(s["frames"]) - len(listed)
+            more = s["flagged"] - len(listed)
             line += "; frames " + ", ".join(str(f["index"]) for f in listed) + (f" and {more} more" if more else "")
         meta["sensor health"] = line
 
     def health_on_frame(res, frame) -> None:
+        count_health(tally, res)
         update()
         if on_frame is not None:
             on_frame(res, frame)
 
     update()
-    return source, health_on_frame, lambda: {"sensor_health": source.summary()}
+    return source, health_on_frame
 
 
 def open_input(
@@ -700,7 +703,28 @@ def run(
         False,
         "--health",
         help="Check each frame's sensor health (depth validity, exposure, blur, noise): flagged frames are "
-        "counted and listed in the report and metrics.json; a frame whose depth fails goes to the RGB model.",
+        "counted and listed in the report and metrics.json; a frame whose depth fails goes to the RGB model "
+        "(and to predicted depth with --depth-model).",
+    ),
+    depth_model: str | None = typer.Option(
+        None,
+        "--depth-model",
+        help="Metric depth model for frames without usable depth (depth-rgb-default, or a .safetensors path): "
+        "they are segmented by --rgb-model and fused with predicted depth at a lower weight and twice the "
+        "truncation (docs/camera_only.md). Default: none (such frames are not fused).",
+    ),
+    predicted_depth_weight: float = typer.Option(
+        0.3,
+        "--predicted-depth-weight",
+        help="The say of a predicted-depth frame in the map, in (0, 1]; a sensor frame has 1.",
+    ),
+    camera_height: float | None = typer.Option(
+        None,
+        "--camera-height",
+        help="The camera's height above the floor in metres, for scaling predicted depth (default: the pose's z).",
+    ),
+    no_floor_prior: bool = typer.Option(
+        False, "--no-floor-prior", help="Use the depth model's own scale instead of rescaling it to the camera height."
     ),
     viewer: str | None = typer.Option(None, "--viewer", help=VIEWER_HELP),
     viewer_url: str | None = typer.Option(None, "--viewer-url", help=VIEWER_URL_HELP),
@@ -787,6 +811,11 @@ def run(
                 seg_guided=seg_guided,
                 map_refiner=map_refiner,
                 refine_every=refine_every,
+                health_check=health,
+                depth_model=depth_model,
+                predicted_depth_weight=predicted_depth_weight,
+                camera_height_m=camera_height,
+                depth_floor_prior=not no_floor_prior,
             )
             meta = {
                 "input": str(input),
@@ -812,12 +841,19 @@ def run(
             meta["segmentation upsampling"] = "guided" if seg_guided else "bilinear"
             if map_refiner:
                 meta["map refiner"] = f"{map_refiner} (every {refine_every} fused frames)"
+            if depth_model:
+                meta["depth model"] = (
+                    f"{depth_model} for frames without usable depth (weight {predicted_depth_weight:g}"
+                    + (", floor prior" if not no_floor_prior else "")
+                    + (f", camera height {camera_height:g} m" if camera_height is not None else "")
+                    + ")"
+                )
             if warning:
                 meta["warning"] = warning
             if scale_warning:
                 meta["depth scale warning"] = f"first frame: {scale_warning}"
             on_frame, last = bag_frame_writer(bag, pipe) if bag is not None else (None, None)
-            source, on_frame, extra = robust_source(seq, corruptions, corrupt_seed, health, meta, on_frame)
+            source, on_frame = robust_source(seq, corruptions, corrupt_seed, health, meta, on_frame)
             try:
                 result = execute(
                     pipe,
@@ -830,7 +866,6 @@ def run(
                     outputs=outputs,
                     signals=signals,
                     on_frame=on_frame,
-                    extra_metrics=extra,
                     viewer=viewer_opts,
                     mesh=mesh,
                 )

@@ -57,6 +57,28 @@ class StepResult:
 MAX_GAPS_LISTED = 100
 #: frames listed by ``RunSummary.skipped`` / ``rgb_only`` / ``dropped`` each (all are counted)
 MAX_FRAMES_LISTED = 1000
+#: the checks of the sensor health check, as ``RunSummary.health["by_fault"]`` counts them
+HEALTH_FAULTS = ("depth", "exposure", "blur", "noise")
+
+
+def count_health(tally: dict, res: StepResult) -> dict:
+    """Add ``res.health`` (when the frame was checked) to ``tally``, the dict of
+    ``RunSummary.health`` (filled in on the first checked frame); returns ``tally``."""
+    h = res.health
+    if h is None:
+        return tally
+    if not tally:
+        tally.update(checked=0, flagged=0, by_fault=dict.fromkeys(HEALTH_FAULTS, 0), depth_switched=0, frames=[])
+    tally["checked"] += 1
+    for k in h.faults:
+        tally["by_fault"][k] += 1
+    if h.flagged:
+        tally["flagged"] += 1
+        if len(tally["frames"]) < MAX_FRAMES_LISTED:
+            tally["frames"].append({"index": res.index, "reason": h.reason})
+    if h.has_depth and h.depth_flag and res.status in ("fused", "rgb_only") and res.model == "rgb":
+        tally["depth_switched"] += 1
+    return tally
 #: per-frame latency rows ``RunSummary.latency_ms`` keeps before it thins them
 MAX_LATENCY_ROWS = 20_000
 

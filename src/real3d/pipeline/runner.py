@@ -88,7 +88,7 @@ from real3d.pipeline.refresh import (
     run_refresh,
     snapshot_map,
 )
-from real3d.pipeline.results import MAX_FRAMES_LISTED, StepResult
+from real3d.pipeline.results import StepResult, count_health
 from real3d.pipeline.segment import (
     _check_segmenter,
     _predict,
@@ -105,7 +105,6 @@ from real3d.scene.graph import SceneGraph
 #: refresh latencies ``Pipeline.refresh_ms`` keeps per kind
 REFRESH_LOG = 1000
 #: the checks of the sensor health check, as ``RunSummary.health["by_fault"]`` counts them
-HEALTH_FAULTS = ("depth", "exposure", "blur", "noise")
 
 
 class Pipeline(StreamRunner):
@@ -315,6 +314,14 @@ class Pipeline(StreamRunner):
         if self._costmap is None or self._costmap_version != self.map.version:
             self._refresh_costmap()
         return self._costmap
+
+    @property
+    def last_refreshed(self) -> tuple[SceneGraph, Costmap | None]:
+        """``(scene graph, costmap or None)`` as the last periodic refresh left them, without
+        starting one (``scene_graph`` and ``costmap`` rebuild from the current map when it
+        changed, which mid-run costs a refresh and, offline, changes the run's schedule).
+        For viewers and loggers that show the run as it goes."""
+        return self._graph, self._costmap
 
     def plan(self, goal_xy: ArrayLike, start_xy: ArrayLike | None = None) -> NavPath:
         """Path from ``start_xy`` (default: the last fused camera position) to ``goal_xy``,
@@ -825,20 +832,7 @@ class Pipeline(StreamRunner):
         """``StreamRunner._emit`` plus the predicted-depth and sensor-health counts."""
         if res.depth_source == "predicted":
             summary.predicted_depth += 1
-        h = res.health
-        if h is not None:
-            s = summary.health
-            if not s:
-                s.update(checked=0, flagged=0, by_fault=dict.fromkeys(HEALTH_FAULTS, 0), depth_switched=0, frames=[])
-            s["checked"] += 1
-            for k in h.faults:
-                s["by_fault"][k] += 1
-            if h.flagged:
-                s["flagged"] += 1
-                if len(s["frames"]) < MAX_FRAMES_LISTED:
-                    s["frames"].append({"index": res.index, "reason": h.reason})
-            if h.has_depth and h.depth_flag and res.status in ("fused", "rgb_only") and res.model == "rgb":
-                s["depth_switched"] += 1
+        count_health(summary.health, res)
         super()._emit(res, frame, summary, lat, on_result)
 
     def step(self, frame: Frame) -> StepResult:

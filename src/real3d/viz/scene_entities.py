@@ -314,4 +314,4 @@ def products_in_use(pipeline) -> tuple:
     ``Pipeline.costmap`` rebuild them from the current map when it changed, which in the
     middle of a run would cost the run a refresh and, offline, change its results).
     Read on the thread that runs ``Pipeline.run`` (its ``on_result`` callback)."""
-    return pipeline._graph, pipeline._costmap
+    return pipeline.last_refreshed
