@@ -79,6 +79,8 @@ def count_health(tally: dict, res: StepResult) -> dict:
     if h.has_depth and h.depth_flag and res.status in ("fused", "rgb_only") and res.model == "rgb":
         tally["depth_switched"] += 1
     return tally
+
+
 #: per-frame latency rows ``RunSummary.latency_ms`` keeps before it thins them
 MAX_LATENCY_ROWS = 20_000
 
