@@ -88,6 +88,8 @@ KNOWN_EXCEPTIONS = {
     ("real3d.pipeline.runner", "real3d.robust.health"),
     # Alias of real3d.testing.toyscene kept for the benchmarks that import the old path.
     ("real3d.mapping.toyscene", "real3d.testing.toyscene"),
+    # Corruption-aware training applies the benchmark's corruptions (real3d.robust) as augmentation.
+    ("real3d.train.corrupt_augment", "real3d.robust.corruptions"),
 }
 
 

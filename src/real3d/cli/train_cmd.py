@@ -37,6 +37,16 @@ def seg(
     seed: int = typer.Option(0, "--seed", help="Seed of init and data schedule."),
     ckpt_every: int = typer.Option(200, "--ckpt-every", help="Steps between checkpoints."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Disable augmentation."),
+    corrupt_p: float = typer.Option(
+        0.0, "--corrupt-p", help="Probability per sample of one real3d.robust corruption (corruption-aware training)."
+    ),
+    corruptions: str = typer.Option(
+        "default", "--corruptions", help="Corruptions to draw from: names, 'rgb', 'depth' or 'default' (rgb + depth)."
+    ),
+    corrupt_severity: str = typer.Option("1-5", "--corrupt-severity", help="Severity range drawn from, e.g. 1-5."),
+    depth_missing_p: float = typer.Option(
+        0.0, "--depth-missing-p", help="Probability per sample that its depth is all 0 (keeps the RGB path strong)."
+    ),
     threads: int = typer.Option(0, "--threads", help="torch threads per process (0 = default)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --out."),
     init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
@@ -76,7 +86,14 @@ def seg(
     from real3d.cli.eval_cmd import parse_scales
     from real3d.cli.values import check_rate, parse_hw
     from real3d.train import AugmentConfig, TrainConfig, train
+    from real3d.train.corrupt_augment import parse_corruption_names, parse_severity_range
 
+    aug = AugmentConfig(
+        corrupt_p=corrupt_p,
+        corruptions=parse_corruption_names(corruptions),
+        corrupt_severity=parse_severity_range(corrupt_severity),
+        depth_missing_p=depth_missing_p,
+    )
     # TrainConfig checks every value (sizes, counts, rates) before any data is rendered
     check_rate(lr, "--lr")
     cfg = TrainConfig(
@@ -93,7 +110,7 @@ def seg(
         cache_dir=str(cache) if cache else None,
         seed=seed,
         ckpt_every=ckpt_every,
-        augment=None if no_augment else AugmentConfig(),
+        augment=None if no_augment else aug,
         threads=threads,
         init_weights=str(init) if init else None,
         grad_clip=grad_clip,

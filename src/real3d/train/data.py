@@ -43,6 +43,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from real3d.core.errors import ConfigError, InputError
 from real3d.core.files import atomic_write_text
+from real3d.train.corrupt_augment import DEFAULT_TRAIN_CORRUPTIONS, check_corruption_settings, corrupt_sample
 
 
 @dataclass(frozen=True)
@@ -433,7 +434,17 @@ def open_data(
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training augmentation. Geometric ops are one affine warp (scale, rotation, flip,
-    crop); photometric ops act on RGB; depth gets noise and holes like a real sensor."""
+    crop); photometric ops act on RGB; depth gets noise and holes like a real sensor.
+
+    Corruption-aware training (``real3d.train.corrupt_augment``, off by default): with
+    probability ``corrupt_p`` per sample one corruption of ``corruptions`` (names of
+    ``real3d.robust``, colour and depth ones) at a severity drawn uniformly from
+    ``corrupt_severity`` (lo, hi) in 1..5 is applied to the augmented sample; then, with
+    probability ``depth_missing_p``, its depth image is all 0 (the sensor dropped out), so
+    an RGB-D network also learns to segment from colour alone. Bad names, severities or
+    probabilities raise ConfigError. With both probabilities 0 the augmentation draws
+    exactly what it drew before these fields existed.
+    """
 
     scale: tuple[float, float] = (0.75, 1.3)
     rotation_deg: float = 8.0
@@ -444,6 +455,19 @@ class AugmentConfig:
     depth_noise_rel: float = 0.02
     depth_holes: int = 4
     depth_dropout: float = 0.02
+    corrupt_p: float = 0.0
+    corruptions: tuple[str, ...] = DEFAULT_TRAIN_CORRUPTIONS
+    corrupt_severity: tuple[int, int] = (1, 5)
+    depth_missing_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        names, sev, p, p_missing = check_corruption_settings(
+            self.corruptions, self.corrupt_severity, self.corrupt_p, self.depth_missing_p
+        )
+        object.__setattr__(self, "corruptions", names)
+        object.__setattr__(self, "corrupt_severity", sev)
+        object.__setattr__(self, "corrupt_p", p)
+        object.__setattr__(self, "depth_missing_p", p_missing)
 
 
 def stack_views(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -517,6 +541,11 @@ def augment(sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, ge
     if cfg.depth_dropout > 0:
         depth = depth * (torch.rand(depth.shape, generator=gen) >= cfg.depth_dropout)
     depth = depth.clamp(min=0.0)
+    if cfg.corrupt_p > 0 or cfg.depth_missing_p > 0:
+        # the sensor's faults come last, on the crop the network sees
+        rgb, depth, _ = corrupt_sample(
+            rgb, depth, cfg.corruptions, cfg.corrupt_severity, cfg.corrupt_p, cfg.depth_missing_p, gen
+        )
     return {"rgb": rgb[0], "depth_m": depth[0], "labels": labels[0, 0].long()}
 
 
