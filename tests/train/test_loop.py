@@ -53,8 +53,9 @@ def test_two_iterations_lower_the_loss(tmp_path):
             resume=False,
             progress=False,
         )
-    # the inference size is no part of the architecture: the next phase keeps the weights' own
-    first.config = dataclasses.replace(first.config, infer_hw=(64, 96))
+    # the inference settings (size, guided upsampling, as the shipped cards tune them) are no
+    # part of the architecture: the next phase keeps the weights' own
+    first.config = dataclasses.replace(first.config, infer_hw=(64, 96), guide_radius=4, guide_eps=0.01)
     save_weights(first, tmp_path / "hw.safetensors", {})
     train(
         _cfg(tmp_path, "d", steps=1, init_weights=str(tmp_path / "hw.safetensors")),
@@ -62,7 +63,8 @@ def test_two_iterations_lower_the_loss(tmp_path):
         resume=False,
         progress=False,
     )
-    assert load_weights(tmp_path / "d" / "model.safetensors").config.infer_hw == (64, 96)
+    tuned = load_weights(tmp_path / "d" / "model.safetensors").config
+    assert (tuned.infer_hw, tuned.guide_radius, tuned.guide_eps) == ((64, 96), 4, 0.01)
 
 
 def test_resume_gives_the_same_steps_as_an_uninterrupted_run(tmp_path):

@@ -201,6 +201,11 @@ def _imagenet_init(model: Real3DVisionNet, spec: str) -> dict:
     return {"encoders": encoders, "weights": Path(path).name, **{k: src[k] for k in ("origin", "sha256") if k in src}}
 
 
+#: SegNetConfig fields that set how ``predict`` runs, not the architecture: weights to start
+#: from may differ from the preset in them (the shipped cards tune them after training)
+_INFERENCE_KEYS = ("infer_hw", "guide_radius", "guide_eps")
+
+
 def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[SegNetConfig, Real3DVisionNet | None]:
     """The network's configuration and, with ``cfg.init_weights``, the weights to start from
     (which must have the same architecture)."""
@@ -216,14 +221,14 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
 
     init = load_weights(cfg.init_weights)
     a, b = init.config.to_dict(), mcfg.to_dict()
-    differ = [k for k in sorted(set(a) | set(b)) if k != "infer_hw" and a.get(k) != b.get(k)]
+    differ = [k for k in sorted(set(a) | set(b)) if k not in _INFERENCE_KEYS and a.get(k) != b.get(k)]
     if differ:
         raise ConfigError(
             f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
             f"{mcfg.name} in {', '.join(differ)}"
         )
-    # the inference size is no part of the architecture: keep the one the weights were tuned at
-    return dataclasses.replace(mcfg, infer_hw=init.config.infer_hw), init
+    # the inference settings are no part of the architecture: keep those the weights were tuned with
+    return dataclasses.replace(mcfg, **{k: getattr(init.config, k) for k in _INFERENCE_KEYS}), init
 
 
 def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVisionNet, torch.optim.AdamW]:
