@@ -173,3 +173,13 @@ def test_warehouse_labels_sit_on_the_engine_labels_pixels(tmp_path):
     again = open_data(spec, tmp_path / "w")
     assert data_label_set(again) == "nyu13"
     assert torch.equal(again[1]["labels"], plain[1]["labels"])
+
+
+def test_spec_cache_dir_names_long_joins_within_file_system_limits():
+    from real3d.train.data import spec_cache_dir
+
+    assert spec_cache_dir("c", "synth:kind=home,seed=0,n=5").name == "synth_kind-home_seed-0_n-5"
+    parts = [f"synth:kind=home,size=240x320,seed={i},n=160" for i in range(10)]
+    a, b = "+".join(parts), "+".join(parts[:-1] + ["synth:kind=home,size=240x320,seed=99,n=160"])
+    assert len(spec_cache_dir("c", a).name) <= 120 and spec_cache_dir("c", a) != spec_cache_dir("c", b)
+    assert spec_cache_dir("c", "runs/seq/one").parent == spec_cache_dir("c", "x").parent  # one level

@@ -370,9 +370,16 @@ def calibration_frames(n: int, size_hw: tuple[int, int]) -> list:
 
 
 def spec_cache_dir(root: str | Path, spec: str) -> Path:
-    """A folder under ``root`` named after the data spec (``:``, ``,`` and ``=`` replaced),
-    for callers that keep one rendered cache per spec (``open_data(spec, spec_cache_dir(...))``)."""
-    return Path(root) / spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    """A folder under ``root`` named after the data spec (``:``, ``,`` and ``=`` replaced,
+    ``/`` and ``+`` too), for callers that keep one rendered cache per spec
+    (``open_data(spec, spec_cache_dir(...))``). A name longer than file systems take (a
+    long ``A+B+...`` join) keeps its first 100 characters and a hash of the whole spec."""
+    name = spec.replace(":", "_").replace(",", "_").replace("=", "-").replace("/", "_").replace("+", "__")
+    if len(name) > 120:
+        import hashlib
+
+        name = f"{name[:100]}-{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
+    return Path(root) / name
 
 
 def open_data(
