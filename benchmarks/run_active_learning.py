@@ -14,7 +14,14 @@ records them). Writes OUT/curated.json.
 
     python benchmarks/run_active_learning.py curated --seeds 0,1 --out /work/data/active/curated
 
-Both keep trained runs under OUT/runs: a second call with the same settings reuses them.
+``merge``: the runs of several ``loop`` outputs (e.g. one folder per seed, run side by side)
+in one OUT/active.json and OUT/active.png.
+
+    python benchmarks/run_active_learning.py merge /work/data/active/al_s0 /work/data/active/al_s1 \
+        --out /work/data/active/al
+
+``loop`` and ``curated`` keep trained runs under OUT/runs: a second call with the same
+settings reuses them.
 Run under ``nice -n 10`` with ``--threads 1`` on a shared machine.
 """
 
@@ -106,9 +113,34 @@ def curated(args) -> None:
         print(f"{k:<10}{s['frames']:>8}{s['mean']:>11.2f}{s['min']:>8.2f}{s['max']:>8.2f}")
 
 
+def merge(args) -> None:
+    from real3d.cli.data_cmd import active_plot
+    from real3d.train.active import ActiveRun, summarise
+    from real3d.viz.outputs import atomic_save_png, write_json
+
+    parts = [json.loads((Path(p) / "active.json").read_text()) for p in args.inputs]
+    runs = [ActiveRun.from_dict(r) for p in parts for r in p["runs"]]
+    full = [f for p in parts for f in p["full_pool"]]
+    summary = summarise(runs, full)
+    config = {**parts[0]["config"], "seeds": sorted({r.seed for r in runs})}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(
+        args.out / "active.json", {"config": config, "runs": [r.to_dict() for r in runs], "full_pool": full, **summary}
+    )
+    atomic_save_png(active_plot(summary), args.out / "active.png")
+    print(f"full pool ({summary['full_pool_frames']} frames): {summary['full_pool_miou']:.2f} mean over {full}")
+    for name, c in summary["curves"].items():
+        pts = ", ".join(
+            f"{n:g}: {m:.2f} [{a:.2f}, {b:.2f}]"
+            for n, m, a, b in zip(c["labelled"], c["miou_mean"], c["miou_min"], c["miou_max"], strict=True)
+        )
+        print(f"{name:<16} {pts}  reaches full pool at: {c['reaches_full_pool_at']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("loop", "curated"))
+    ap.add_argument("mode", choices=("loop", "curated", "merge"))
+    ap.add_argument("inputs", nargs="*", type=Path, help="merge: folders of loop outputs")
     ap.add_argument("--pool", default=None, help="pool data spec (loop default: home views, seed 21, 400 frames)")
     ap.add_argument("--heldout", default="synth:kind=home,size=96x128,seed=22,n=96")
     ap.add_argument("--strategies", default="random,entropy,coreset,class_balanced")
@@ -131,7 +163,7 @@ def main() -> None:
 
     print(f"host: {host()}, torch {torch.__version__}, {args.threads} thread(s)", flush=True)
     t0 = time.perf_counter()
-    loop(args) if args.mode == "loop" else curated(args)
+    {"loop": loop, "curated": curated, "merge": merge}[args.mode](args)
     print(f"wall: {time.perf_counter() - t0:.0f} s", flush=True)
 
 

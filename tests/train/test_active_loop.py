@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
-from real3d.core.errors import ConfigError, InputError
+from real3d.core.errors import ConfigError, FormatError, InputError
 from real3d.train.active import (
     ActiveConfig,
     ActiveRun,
@@ -167,3 +169,14 @@ def test_summarise_means_spread_and_where_the_full_pool_is_reached():
     assert s["curves"]["entropy:scene"]["seeds"] == [1]
     assert s["full_pool_miou"] == 35.0 and s["full_pool_frames"] == 100
     assert summarise(runs)["curves"]["random"]["reaches_full_pool_at"] is None
+
+
+def test_a_run_round_trips_through_its_dict():
+    run = ActiveRun("coreset", "scene", 2, (4, 5), (RoundResult(2, 0.12345, (0.5, np.nan), (7, 8), 1.0, 0.5),))
+    back = ActiveRun.from_dict(json.loads(json.dumps(run.to_dict())))
+    assert (back.strategy, back.unit, back.seed, back.initial) == ("coreset", "scene", 2, (4, 5))
+    r = back.rounds[0]
+    assert r.labelled == 2 and r.picked == (7, 8) and r.miou == pytest.approx(0.1235)
+    assert r.iou[0] == 0.5 and np.isnan(r.iou[1])
+    with pytest.raises(FormatError):
+        ActiveRun.from_dict({"strategy": "random"})
