@@ -120,7 +120,8 @@ def merge(args) -> None:
 
     parts = [json.loads((Path(p) / "active.json").read_text()) for p in args.inputs]
     runs = [ActiveRun.from_dict(r) for p in parts for r in p["runs"]]
-    full = [f for p in parts for f in p["full_pool"]]
+    # folders of the same seed (one strategy each) each trained the same whole pool: once per seed
+    full = list({f["seed"]: f for p in parts for f in reversed(p["full_pool"])}.values())
     summary = summarise(runs, full)
     config = {**parts[0]["config"], "seeds": sorted({r.seed for r in runs})}
     args.out.mkdir(parents=True, exist_ok=True)
