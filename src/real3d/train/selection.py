@@ -19,6 +19,9 @@ then picks ``k`` frames (or whole scenes) by one of ``STRATEGIES``:
 With ``scene_ids`` the unit of selection is a scene (every frame of it): scenes are scored
 by the mean of their frames' scores (core-set: by their mean embedding) and whole scenes
 are picked until ``k`` frames are reached or passed once.
+
+``prune_near_duplicates`` curates a labelled set instead: it removes the most redundant
+frames (those with a near twin in embedding space) until a given number is left.
 """
 
 from __future__ import annotations
@@ -197,3 +200,37 @@ def select(
             break
         picked.extend(int(i) for i in members[u])
     return picked
+
+
+def prune_near_duplicates(embeddings: np.ndarray, keep: int) -> list[int]:
+    """Sorted indices of the ``keep`` rows of ``embeddings`` left after removing
+    near-duplicates one at a time: of the two closest remaining rows, the one whose next
+    nearest remaining neighbour is closer (the more redundant of the twins) goes; ties go
+    to the higher index. Deterministic.
+
+    Args:
+        embeddings: (N, D) finite float embeddings of the frames (e.g. the pooled encoder
+            features of ``real3d.train.active.forward_with_embedding``); Euclidean distance.
+        keep: rows to keep, 1 <= keep <= N.
+
+    Raises:
+        InputError: a non-finite or non-2D array, or ``keep`` out of range.
+    """
+    emb = np.asarray(embeddings, np.float64)
+    if emb.ndim != 2 or emb.shape[0] < 1 or not np.isfinite(emb).all():
+        raise InputError(f"prune_near_duplicates: expected finite (N, D) embeddings, got {describe_array(emb)}")
+    n = emb.shape[0]
+    if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or not 1 <= keep <= n:
+        raise InputError(f"prune_near_duplicates: keep must be an int in [1, {n}], got {keep!r}")
+    sq = (emb**2).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0))
+    np.fill_diagonal(d, np.inf)
+    alive = np.ones(n, bool)
+    for _ in range(n - keep):
+        sub = np.where(alive[:, None] & alive[None, :], d, np.inf)
+        i, j = np.unravel_index(int(np.argmin(sub)), sub.shape)
+        # each twin's nearest neighbour other than the other twin
+        second = [np.min(np.delete(sub[a], [a, b])) if alive.sum() > 2 else 0.0 for a, b in ((i, j), (j, i))]
+        drop = max(i, j) if second[0] == second[1] else (i if second[0] < second[1] else j)
+        alive[drop] = False
+    return [int(i) for i in np.flatnonzero(alive)]
