@@ -650,27 +650,19 @@ class Pipeline(StreamRunner):
             item.status, item.reason = "rgb_only", f"waiting for a floor to fix gravity ({self._gravity_wait_reason})"
             return
         predicted = item.predicted
-        if predicted is not None:
+        if predicted is not None or (pose is not f.world_T_cam and item.segmentation is not None):
+            # The fused frame: predicted depth where the model gave it, the gravity pose, and
+            # none of the frame's own labels (the network's segmentation is fused).
             f = Frame(
                 rgb=f.rgb,
-                depth_m=predicted.depth_m,
+                depth_m=f.depth_m if predicted is None else predicted.depth_m,
                 intrinsics=f.intrinsics,
                 world_T_cam=pose,
                 timestamp_s=f.timestamp_s,
                 index=f.index,
             )
-        elif pose is not f.world_T_cam:
-            if item.segmentation is None:  # no network: the frame's own labels and instances go along
-                f = f.replace(world_T_cam=pose)
-            else:
-                f = Frame(
-                    rgb=f.rgb,
-                    depth_m=f.depth_m,
-                    intrinsics=f.intrinsics,
-                    world_T_cam=pose,
-                    timestamp_s=f.timestamp_s,
-                    index=f.index,
-                )
+        elif pose is not f.world_T_cam:  # no network: the frame's own labels and instances go along
+            f = f.replace(world_T_cam=pose)
         try:
             if predicted is None:
                 self.map.integrate(f, item.segmentation)
