@@ -37,6 +37,9 @@ def test_depth_missing_is_flagged_counted_and_goes_to_the_rgb_model(recording, t
     assert m["settings"]["corruption"] == "depth_missing:5, jpeg:2 (seed 0, --corrupt)"
     assert m["settings"]["sensor health"].startswith("3 of 3 frames flagged (depth: 3)")
     assert "sensor health" in (out / "report.md").read_text()
+    # the per-frame measures are drawn: valid depth 0 on every frame, each flagged
+    assert "## Sensor health per frame" in (out / "report.md").read_text()
+    assert (out / "report_files" / "health.png").is_file()
 
 
 def test_frames_without_usable_depth_fuse_predicted_depth_with_a_depth_model(recording, tmp_path):
@@ -69,6 +72,7 @@ def test_health_on_clean_frames_flags_none_and_fuses_all(recording, tmp_path):
     assert m["run"]["counts"]["fused"] == 3
     assert m["run"]["sensor_health"]["flagged"] == 0 and m["run"]["sensor_health"]["checked"] == 3
     assert "corruption" not in m["settings"]
+    assert (out / "report_files" / "health.png").is_file()
 
 
 def test_corrupt_without_health_writes_no_health_entry(recording, tmp_path):
@@ -77,6 +81,7 @@ def test_corrupt_without_health_writes_no_health_entry(recording, tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
     assert "sensor_health" not in m["run"] and m["run"]["counts"]["fused"] == 2
+    assert not (out / "report_files" / "health.png").exists()
     assert m["settings"]["corruption"].startswith("depth_block_dropout:5")
 
 

@@ -89,3 +89,25 @@ def test_without_the_check_nothing_changes(nets, seq):
     assert r.health is None and r.depth_source == "sensor"
     s = p.run(list(seq))
     assert s.health == {} and "sensor_health" not in s.to_dict() and s.predicted_depth == 0
+
+
+def test_the_recorder_keeps_each_checked_frames_measures():
+    from types import SimpleNamespace
+
+    from real3d.eval.recorder import HEALTH_SERIES, RunRecorder
+
+    def res(i, health):
+        return SimpleNamespace(index=i, status="fused", latency_ms={"total": 1.0}, map_voxels=0, health=health)
+
+    h = SimpleNamespace(valid_depth=0.0, mean_luma=0.4, sharpness=2.0, noise_sigma=0.01, flagged=True)
+    rec = RunRecorder(max_rows=100)
+    rec.on_result(res(0, None), None)
+    assert rec.health == {}
+    rec.on_result(res(1, h), None)
+    rec.on_result(res(2, None), None)
+    assert set(rec.health) == set(HEALTH_SERIES) and all(len(v) == 3 for v in rec.health.values())
+    assert np.isnan(rec.health["valid_depth"][0]) and rec.health["valid_depth"][1] == 0.0
+    assert rec.health["flagged"][1] == 1.0 and np.isnan(rec.health["sharpness"][2])
+    for i in range(3, 100):  # thinning keeps the rows aligned
+        rec.on_result(res(i, h), None)
+    assert all(len(v) == len(rec.position) for v in rec.health.values())

@@ -17,6 +17,10 @@ from real3d.core.errors import InputError
 from real3d.core.machine import current_rss_mb
 
 
+#: the per-frame sensor health measures a recorder keeps (``FrameHealth`` attributes)
+HEALTH_SERIES = ("valid_depth", "mean_luma", "sharpness", "noise_sigma", "flagged")
+
+
 @dataclass
 class RunRecorder:
     """Bounded record of a run, fed by ``on_result(result, frame)``.
@@ -29,12 +33,16 @@ class RunRecorder:
         surface_stride, max_surface_points: thinning of the ground-truth surface points
             seen by the camera (synthetic data with ``depth_clean_m``) for 3D scoring.
         max_rows: per-frame rows (``position``, ``index``, ``status``, ``latency``,
-            ``map_voxels``) kept before they are thinned: then every other row is dropped
+            ``map_voxels``, ``health``) kept before they are thinned: then every other row is dropped
             and only every ``row_stride``-th frame is recorded (the stride doubles each
             time they fill up again), so a run of any length keeps an evenly spaced
             sample. ``rss`` is thinned the same way at ``max(20, max_rows // 50)`` samples.
 
     ``position`` is each kept row's place in the stream (0-based, dropped frames included).
+    ``health`` holds, per row, the sensor health measures of frames the pipeline checked
+    (``PipelineConfig.health_check``; NaN for the others): ``valid_depth`` (share of pixels),
+    ``mean_luma`` (0..1), ``sharpness`` (1/pixel^2), ``noise_sigma`` (0..1) and ``flagged``
+    (1.0 or 0.0); empty when no frame was checked.
     """
 
     expected_frames: int | None = None
@@ -49,6 +57,7 @@ class RunRecorder:
     status: list = field(default_factory=list)
     latency: dict = field(default_factory=dict)
     map_voxels: list = field(default_factory=list)
+    health: dict = field(default_factory=dict)
     rss: list = field(default_factory=list)  # (frame count, MiB)
     samples: list = field(default_factory=list)
     confusion: np.ndarray | None = None
@@ -79,10 +88,17 @@ class RunRecorder:
             if len(v) < n + 1:
                 v.append(np.nan)
         self.map_voxels.append(result.map_voxels)
+        h = getattr(result, "health", None)
+        if h is not None and not self.health:
+            self.health = {k: [np.nan] * n for k in HEALTH_SERIES}
+        if self.health:
+            for k, v in self.health.items():
+                v.append(np.nan if h is None else float(h.flagged if k == "flagged" else getattr(h, k)))
         if len(self.position) >= self.max_rows:
             for name in ("position", "index", "status", "map_voxels"):
                 setattr(self, name, getattr(self, name)[::2])
             self.latency = {name: v[::2] for name, v in self.latency.items()}
+            self.health = {name: v[::2] for name, v in self.health.items()}
             self.row_stride *= 2
 
     def _want_sample(self, k: int) -> bool:

@@ -179,6 +179,42 @@ def write_report(
             )
         )
     figs["memory"] = stack_vertical(mem)
+    if recorder.health:
+        hx = np.asarray(recorder.position, np.float64)
+        hs = {k: np.asarray(v, np.float64) for k, v in recorder.health.items()}
+        figs["health"] = stack_vertical(
+            [
+                line_chart(
+                    {"valid depth": 100 * hs["valid_depth"], "flagged": 100 * hs["flagged"]},
+                    "Sensor health: depth",
+                    "frame (stream order)",
+                    "% of pixels / flagged",
+                    x=hx,
+                    size=(900, 220),
+                    ylim=(0, 105),
+                    style="steps",
+                ),
+                line_chart(
+                    {"sharpness": hs["sharpness"]},
+                    "Sensor health: sharpness (mean squared Laplacian over squared gradient)",
+                    "frame (stream order)",
+                    "1/pixel^2",
+                    x=hx,
+                    size=(900, 220),
+                    style="steps",
+                ),
+                line_chart(
+                    {"brightness": 100 * hs["mean_luma"], "noise": 100 * hs["noise_sigma"]},
+                    "Sensor health: exposure and noise",
+                    "frame (stream order)",
+                    "% of full scale",
+                    x=hx,
+                    size=(900, 220),
+                    ylim=(0, 105),
+                    style="steps",
+                ),
+            ]
+        )
     figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
     if pipeline.costmap is not None:
         figs["topdown"] = _topdown(pipeline, path_info)
@@ -274,6 +310,13 @@ def write_report(
             "the graph and costmap refreshes run every few frames and show as dots on the frames they ran "
             "in (nothing is drawn between them). 'total' runs from the start of a frame's processing "
             "(realtime mode: its arrival) to its result, waits between the overlapping stages included.",
+        ),
+        (
+            "Sensor health per frame",
+            "health",
+            "The sensor health check of each checked frame (PipelineConfig.health_check, real3d run --health): "
+            "the share of pixels with valid depth, sharpness, mean brightness and the noise estimate; "
+            "'flagged' is 100 on frames that failed a check (the settings list them and the reason).",
         ),
         (
             "Segmentation samples",
