@@ -23,6 +23,32 @@ def _parse_intrinsics(text: str | None):
 
 
 #: ``open_sequence`` keyword of each ROS bag option of the command line
+# The input options `real3d info` and `real3d run` share (typer reads each as the default of
+# its parameter; ``open_input`` / ``input_options`` take their values).
+FORMAT_OPTION = typer.Option(None, "--format", help="Skip detection: format name.")
+INTRINSICS_OPTION = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration.")
+DEPTH_ENCODING_OPTION = typer.Option(None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity.")
+DEPTH_SCALE_OPTION = typer.Option(
+    None,
+    "--depth-scale",
+    help="Metres per stored depth unit (0.001 = millimetres, 0.0002 = TUM), replacing what the reader assumes.",
+)
+RGB_TOPIC_OPTION = typer.Option(None, "--rgb-topic", help="ROS bags: colour image topic.")
+DEPTH_TOPIC_OPTION = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic.")
+INFO_TOPIC_OPTION = typer.Option(None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera.")
+DEPTH_INFO_TOPIC_OPTION = typer.Option(
+    None, "--depth-info-topic", help="ROS bags: CameraInfo of a separate depth camera (to register its depth)."
+)
+DEPTH_ALIGNED_OPTION = typer.Option(
+    False, "--depth-aligned", help="ROS bags: the depth is registered to colour; do not register it."
+)
+POSE_TOPIC_OPTION = typer.Option(
+    None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
+)
+WORLD_FRAME_OPTION = typer.Option(
+    None, "--world-frame", help="ROS bags: tf frame poses are expressed in (default: the tf tree's root)."
+)
+
 BAG_FLAGS = {
     "rgb_topic": "--rgb-topic",
     "depth_topic": "--depth-topic",
@@ -162,35 +188,17 @@ def _sample_positions(n: int, k: int) -> list[int]:
 def info(
     path: Path = typer.Argument(..., help="Recording or dataset: file or folder."),
     frames: int = typer.Option(5, "--frames", "-n", help="Frames decoded (spread evenly) for depth statistics."),
-    format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
-    intrinsics: str | None = typer.Option(
-        None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration."
-    ),
-    depth_encoding: str | None = typer.Option(
-        None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity."
-    ),
-    depth_scale: float | None = typer.Option(
-        None,
-        "--depth-scale",
-        help="Metres per stored depth unit (0.001 = millimetres), replacing what the reader assumes.",
-    ),
-    rgb_topic: str | None = typer.Option(None, "--rgb-topic", help="ROS bags: colour image topic."),
-    depth_topic: str | None = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic."),
-    info_topic: str | None = typer.Option(
-        None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
-    ),
-    depth_info_topic: str | None = typer.Option(
-        None, "--depth-info-topic", help="ROS bags: CameraInfo of a separate depth camera (to register its depth)."
-    ),
-    depth_aligned: bool = typer.Option(
-        False, "--depth-aligned", help="ROS bags: the depth is registered to colour; do not register it."
-    ),
-    pose_topic: str | None = typer.Option(
-        None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
-    ),
-    world_frame: str | None = typer.Option(
-        None, "--world-frame", help="ROS bags: tf frame poses are expressed in (default: the tf tree's root)."
-    ),
+    format: str | None = FORMAT_OPTION,
+    intrinsics: str | None = INTRINSICS_OPTION,
+    depth_encoding: str | None = DEPTH_ENCODING_OPTION,
+    depth_scale: float | None = DEPTH_SCALE_OPTION,
+    rgb_topic: str | None = RGB_TOPIC_OPTION,
+    depth_topic: str | None = DEPTH_TOPIC_OPTION,
+    info_topic: str | None = INFO_TOPIC_OPTION,
+    depth_info_topic: str | None = DEPTH_INFO_TOPIC_OPTION,
+    depth_aligned: bool = DEPTH_ALIGNED_OPTION,
+    pose_topic: str | None = POSE_TOPIC_OPTION,
+    world_frame: str | None = WORLD_FRAME_OPTION,
 ) -> None:
     """Print format, frame count, resolution, intrinsics, depth statistics, pose coverage,
     label set and the frames that cannot be used (with reasons) of PATH; for a ROS bag,

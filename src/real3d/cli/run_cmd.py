@@ -18,6 +18,20 @@ from pathlib import Path
 
 import typer
 
+from real3d.cli.info_cmd import (
+    DEPTH_ALIGNED_OPTION,
+    DEPTH_ENCODING_OPTION,
+    DEPTH_INFO_TOPIC_OPTION,
+    DEPTH_SCALE_OPTION,
+    DEPTH_TOPIC_OPTION,
+    FORMAT_OPTION,
+    INFO_TOPIC_OPTION,
+    INTRINSICS_OPTION,
+    POSE_TOPIC_OPTION,
+    RGB_TOPIC_OPTION,
+    WORLD_FRAME_OPTION,
+)
+
 
 class RunAborted(BaseException):
     """A second SIGINT / SIGTERM: give up the run at once (not an ``Exception``, so that no
@@ -627,35 +641,17 @@ def run(
         min=1,
         help="torch / onnxruntime intra-op threads (default: chosen from the core count).",
     ),
-    format: str | None = typer.Option(None, "--format", help="Skip detection: format name."),
-    intrinsics: str | None = typer.Option(
-        None, "--intrinsics", help="fx,fy,cx,cy,width,height for sources without calibration."
-    ),
-    depth_encoding: str | None = typer.Option(
-        None, "--depth-encoding", help="Folder sources: mm | tum | sun | nyu_disparity."
-    ),
-    depth_scale: float | None = typer.Option(
-        None,
-        "--depth-scale",
-        help="Metres per stored depth unit (0.001 = millimetres, 0.0002 = TUM), replacing what the reader assumes.",
-    ),
-    rgb_topic: str | None = typer.Option(None, "--rgb-topic", help="ROS bags: colour image topic."),
-    depth_topic: str | None = typer.Option(None, "--depth-topic", help="ROS bags: depth image topic."),
-    info_topic: str | None = typer.Option(
-        None, "--info-topic", help="ROS bags: CameraInfo topic of the colour camera."
-    ),
-    depth_info_topic: str | None = typer.Option(
-        None, "--depth-info-topic", help="ROS bags: CameraInfo of a separate depth camera (to register its depth)."
-    ),
-    depth_aligned: bool = typer.Option(
-        False, "--depth-aligned", help="ROS bags: the depth is registered to colour; do not register it."
-    ),
-    pose_topic: str | None = typer.Option(
-        None, "--pose-topic", help="ROS bags: the tf or Odometry topic poses come from (default: all)."
-    ),
-    world_frame: str | None = typer.Option(
-        None, "--world-frame", help="ROS bags: tf frame poses are expressed in (default: the tf tree's root)."
-    ),
+    format: str | None = FORMAT_OPTION,
+    intrinsics: str | None = INTRINSICS_OPTION,
+    depth_encoding: str | None = DEPTH_ENCODING_OPTION,
+    depth_scale: float | None = DEPTH_SCALE_OPTION,
+    rgb_topic: str | None = RGB_TOPIC_OPTION,
+    depth_topic: str | None = DEPTH_TOPIC_OPTION,
+    info_topic: str | None = INFO_TOPIC_OPTION,
+    depth_info_topic: str | None = DEPTH_INFO_TOPIC_OPTION,
+    depth_aligned: bool = DEPTH_ALIGNED_OPTION,
+    pose_topic: str | None = POSE_TOPIC_OPTION,
+    world_frame: str | None = WORLD_FRAME_OPTION,
     stride: int = typer.Option(1, "--stride", min=1, help="Use every N-th frame."),
     gravity: str = typer.Option(
         "auto",
