@@ -53,6 +53,10 @@ _OFFSET = 1 << 16  # real3d.mapping.hashing: 17 bits per axis, coordinates + 2**
 f4, f8, i8, b1 = types.float32, types.float64, types.int64, types.boolean
 f4_1, f8_1, i8_1, b1_1, i4_1 = f4[::1], f8[::1], i8[::1], b1[::1], types.int32[::1]
 f4_2, f8_2, b1_2, u1_2 = f4[:, ::1], f8[:, ::1], b1[:, ::1], types.uint8[:, ::1]
+# Inputs the kernels only read (a frame's depth and colour, class probabilities): typed
+# read-only, which takes writeable arrays too, so a reader's read-only frame is not copied.
+f4_2r = types.Array(f4, 2, "C", readonly=True)
+u1_2r = types.Array(types.uint8, 2, "C", readonly=True)
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -169,7 +173,7 @@ def _sample_cell(j, n_side, vs, inv_vs, r, s):
 
 @njit(
     i8(
-        f4_2, i8_1, i8_1, f8_2, f8_2, b1_1, b1_2, f8_2, f8_1, f4, f4, f8, f8, i8, i8, f4, f4,
+        f4_2r, i8_1, i8_1, f8_2, f8_2, b1_1, b1_2, f8_2, f8_1, f4, f4, f8, f8, i8, i8, f4, f4,
         i8_1, f8_1, f8_2, f8_1, b1_1, f8_2, f8_2, f8_2, i4_1, f8, i8_1, i8_1, i8_1, i8_1, i8_1, f8_2, i8_1,
     ),
     **_OPTS,
@@ -336,7 +340,7 @@ def ray_cells(dirs, surf, n, n_side, vs, inv_vs, cells):
 
 @njit(
     i8(
-        f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2, f4, f8, f8, f8, f8, b1, i8, f4,
+        f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2r, f4, f8, f8, f8, f8, b1, i8, f4,
         i8_1, f8_1, i8_1, b1_1, b1_1,
     ),
     **_OPTS,
@@ -410,7 +414,7 @@ def project_voxels(
     return n
 
 
-@njit(b1(f4_2, i8_1, f4_2, b1_1, f4), **_OPTS)
+@njit(b1(f4_2r, i8_1, f4_2, b1_1, f4), **_OPTS)
 def gather_chw(arr, pix, out, use, max_prob):
     """Class probabilities of pixels ``pix`` from ``arr`` (C', H * W) float32 into ``out``
     (N, C) (a zero void channel first when C' = C - 1); ``use``: a class is at least as
@@ -442,7 +446,7 @@ def gather_chw(arr, pix, out, use, max_prob):
 
 @njit(
     types.void(
-        i8_1, i8_1, b1_1, f8_2, f8_2, i8_1, f8_1, i8_1, b1_1, b1_1, b1_1, u1_2, f4_2, f4, f8, b1, f4, f4,
+        i8_1, i8_1, b1_1, f8_2, f8_2, i8_1, f8_1, i8_1, b1_1, b1_1, b1_1, u1_2r, f4_2, f4, f8, b1, f4, f4,
         f4_1, f4_1, f4_2, f4_1, f4_1, f4_2, f4_1, f4_2, f4_1,
     ),
     **_OPTS,
@@ -532,7 +536,7 @@ def fuse_voxels(
 
 
 @njit(
-    types.Tuple((i8, i8, f8_2, f8_2, i8_1))(f4_2, i8, f8_2, f8_2, f8_1, f8, f8, f8, f8, f8, i4_1, f8),
+    types.Tuple((i8, i8, f8_2, f8_2, i8_1))(f4_2r, i8, f8_2, f8_2, f8_1, f8, f8, f8, f8, f8, i4_1, f8),
     **_OPTS,
 )  # fmt: skip
 def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cell, grid, max_cells):

@@ -136,13 +136,6 @@ def _row_max(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kernel_input(a: np.ndarray, dtype=None) -> np.ndarray:
-    """``a`` as the compiled fusion kernels take it: C-contiguous and writeable (their
-    signatures name mutable arrays; a reader's frame may hold read-only ones, which are
-    copied)."""
-    return np.require(a, dtype, ("C", "W"))
-
-
 @dataclass
 class SemanticPoints:
     """Surface voxels of the map as a labelled point cloud (world frame, z up).
@@ -393,7 +386,7 @@ class SemanticMap(MapStorage):
         if kind == "chw":
             p = np.empty((pix.shape[0], c), np.float32)
             use = np.empty(pix.shape[0], np.bool_)
-            if not fk.gather_chw(_kernel_input(arr), pix, p, use, _MAX_PROB):
+            if not fk.gather_chw(np.ascontiguousarray(arr), pix, p, use, _MAX_PROB):
                 _check_probabilities(p)
             return p, use
         if kind == "net":
@@ -478,7 +471,7 @@ class SemanticMap(MapStorage):
         T = self._check_frame(frame)
         cfg = self.config
         weight, trunc = self._check_weight_truncation(weight, truncation_m)
-        depth = _kernel_input(frame.depth_m, np.float32)
+        depth = np.ascontiguousarray(frame.depth_m, np.float32)
         h, w = depth.shape
         K = frame.intrinsics
         grid = self._ray_grid(h, w, K)
@@ -582,7 +575,7 @@ class SemanticMap(MapStorage):
         self._ensure_capacity(len(self._hash))
         fk.fuse_voxels(
             rows_u, centre, agreed[:n_rays], hit_off[:n_rays], np.zeros((m, 4)), vox, sdf, pix, near, labelled, use,
-            _kernel_input(frame.rgb).reshape(-1, 3), np.ascontiguousarray(lp, np.float32), np.float32(weight),
+            np.ascontiguousarray(frame.rgb).reshape(-1, 3), np.ascontiguousarray(lp, np.float32), np.float32(weight),
             1.0 / (trunc if trunc == cfg.truncation_m else cfg.truncation_m), trunc != cfg.truncation_m,
             np.float32(cfg.max_weight), np.float32(cfg.min_log_evidence),
             self._tsdf, self._weight, self._color, self._color_weight, self._hits, self._hit_offset,
@@ -756,7 +749,7 @@ class SemanticMap(MapStorage):
         cfg = self.config
         trunc = cfg.truncation_m if trunc is None else trunc
         s = cfg.free_stride
-        depth = _kernel_input(frame.depth_m, np.float32)
+        depth = np.ascontiguousarray(frame.depth_m, np.float32)
         h, w = depth.shape
         cam = self._camera_rays(h, w, s, frame.intrinsics)
         # Invalid or too-far readings: the ray is still free up to max range only if we
