@@ -80,6 +80,17 @@ def seg(
     labels: str | None = typer.Option(
         None, "--labels", help="Label set to learn, e.g. warehouse (default: the preset's, NYUv2-13)."
     ),
+    encoder_lr_scale: float = typer.Option(
+        1.0, "--encoder-lr-scale", help="The encoders train at this multiple of the learning rate (e.g. 0.1)."
+    ),
+    freeze_encoder_bn: bool = typer.Option(
+        False, "--freeze-encoder-bn", help="Keep the encoders' BatchNorm statistics and affine parameters as loaded."
+    ),
+    feature_distance: float = typer.Option(
+        0.0,
+        "--feature-distance",
+        help="Weight of a term keeping the RGB encoder's features close to ImageNet's (needs --imagenet).",
+    ),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -124,6 +135,9 @@ def seg(
         lovasz_stride=lovasz_stride,
         imagenet_init=imagenet,
         labels=labels,
+        encoder_lr_scale=encoder_lr_scale,
+        freeze_encoder_bn=freeze_encoder_bn,
+        feature_distance_weight=feature_distance,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

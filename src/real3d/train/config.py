@@ -83,6 +83,18 @@ class TrainConfig:
             the preset's classes are replaced by its classes, and synth data specs are
             labelled in it (``real3d.train.data.open_data``). None: the preset's own
             (NYUv2-13 for the stock presets).
+        encoder_lr_scale: the encoders' parameters (``model.encoder`` and, in two-stream
+            models, ``model.depth_encoder``) train at this multiple of the schedule's
+            learning rate; fusion blocks and the decoder at the full rate. Below 1 keeps
+            pretrained (ImageNet) features closer to where they started. 1.0: one rate.
+        freeze_encoder_bn: the encoders' BatchNorm layers keep the statistics and affine
+            parameters they start with (ImageNet's, with ``imagenet_init``): they stay in
+            eval mode and are not trained.
+        feature_distance_weight: weight of a term that keeps the RGB encoder's features
+            close to those of the ImageNet encoder it started from (a frozen copy, run on the
+            same batch): the mean over the five stages of the squared feature distance,
+            each divided by the mean squared reference feature. Needs ``imagenet_init``;
+            0 (default) leaves it out.
     """
 
     preset: str = "rgbd-small"
@@ -116,6 +128,9 @@ class TrainConfig:
     lovasz_stride: int = 2
     imagenet_init: str | None = None
     labels: str | None = None
+    encoder_lr_scale: float = 1.0
+    freeze_encoder_bn: bool = False
+    feature_distance_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.labels is not None:
@@ -127,6 +142,12 @@ class TrainConfig:
                 get_label_set(self.labels)
             except ConfigError as e:
                 raise ConfigError(f"TrainConfig.labels: {e}") from None
+        if self.feature_distance_weight and not self.imagenet_init:
+            raise ConfigError(
+                "TrainConfig.feature_distance_weight: needs ImageNet-initialised encoders (TrainConfig.imagenet_init)"
+            )
+        if not isinstance(self.freeze_encoder_bn, bool):
+            raise ConfigError(f"TrainConfig.freeze_encoder_bn: expected a bool, got {self.freeze_encoder_bn!r}")
         if self.teacher_flip and not self.teacher:
             raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
         try:
@@ -180,6 +201,8 @@ class TrainConfig:
             ("grad_clip", False),
             ("distill_weight", False),
             ("lovasz_weight", False),
+            ("encoder_lr_scale", False),
+            ("feature_distance_weight", False),
         ):
             v = getattr(self, name)
             ok = (

@@ -103,6 +103,7 @@ def train(
     if cfg.imagenet_init and init is None:
         pretrained = _imagenet_init(model, cfg.imagenet_init)
     start_step, meta = _restore(model, opt, init, device, ckpt_path if resume else None)
+    anchor = _FeatureAnchor(model, _imagenet_path(cfg.imagenet_init)) if cfg.feature_distance_weight > 0 else None
     weights = _class_weights(meta, base, cfg, mcfg.num_classes)
     weights_dev = weights.to(device) if weights is not None else None
     net: torch.nn.Module = model
@@ -119,6 +120,8 @@ def train(
 
     # the steps, with checkpoints
     model.train()
+    for bn in _encoder_norms(model) if cfg.freeze_encoder_bn else ():
+        bn.eval()
     step = start_step
     last_loss = float("nan")
     losses: list[float] = []
@@ -132,7 +135,7 @@ def train(
         "amp": amp,
     }
     for batch in loader:
-        loss, finite = _train_step(net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device)
+        loss, finite = _train_step(net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device, anchor)
         skipped += not finite
         step += 1
         last_loss = float(loss.detach())
@@ -192,13 +195,21 @@ def _imagenet_init(model: Real3DVisionNet, spec: str) -> dict:
     ``TrainConfig.imagenet_init``); returns what the model card records about them."""
     import json as _json
 
-    from real3d.models.imagenet import ensure_imagenet_mobilenetv2, init_from_imagenet
+    from real3d.models.imagenet import init_from_imagenet
 
-    path = ensure_imagenet_mobilenetv2() if spec == "auto" else Path(spec)
+    path = _imagenet_path(spec)
     encoders = init_from_imagenet(model, path)
     card_path = Path(path).with_suffix(".json")
     src = _json.loads(card_path.read_text()) if card_path.is_file() else {}
     return {"encoders": encoders, "weights": Path(path).name, **{k: src[k] for k in ("origin", "sha256") if k in src}}
+
+
+def _imagenet_path(spec: str) -> Path:
+    """The converted ImageNet weights ``TrainConfig.imagenet_init`` names ("auto": the user
+    cache's, imported when missing)."""
+    from real3d.models.imagenet import ensure_imagenet_mobilenetv2
+
+    return Path(ensure_imagenet_mobilenetv2()) if spec == "auto" else Path(spec)
 
 
 #: SegNetConfig fields that set how ``predict`` runs, not the architecture: weights to start
@@ -235,14 +246,93 @@ def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVi
     """A seeded fresh network and AdamW over it (no weight decay on biases and norms)."""
     torch.manual_seed(cfg.seed)
     model = Real3DVisionNet(mcfg)
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr,
-    )
+    if cfg.freeze_encoder_bn:
+        for bn in _encoder_norms(model):
+            bn.requires_grad_(False)
+    decay, no_decay, enc_decay, enc_no_decay = [], [], [], []
+    scaled = cfg.encoder_lr_scale != 1.0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        in_encoder = scaled and name.split(".", 1)[0] in _ENCODERS
+        if p.ndim <= 1:
+            (enc_no_decay if in_encoder else no_decay).append(p)
+        else:
+            (enc_decay if in_encoder else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if scaled:
+        # the schedule's rate times lr_scale (see _train_step); the full-rate groups stay first,
+        # so the log's rate is the schedule's
+        groups += [
+            {"params": enc_decay, "weight_decay": cfg.weight_decay, "lr_scale": cfg.encoder_lr_scale},
+            {"params": enc_no_decay, "weight_decay": 0.0, "lr_scale": cfg.encoder_lr_scale},
+        ]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)
     return model, opt
+
+
+#: the modules of a Real3DVisionNet that TrainConfig.encoder_lr_scale and freeze_encoder_bn address
+_ENCODERS = ("encoder", "depth_encoder")
+
+
+def _encoder_norms(model: Real3DVisionNet) -> list[torch.nn.Module]:
+    """The BatchNorm layers of the model's encoders (``TrainConfig.freeze_encoder_bn``)."""
+    out = []
+    for name in _ENCODERS:
+        enc = getattr(model, name, None)
+        if enc is not None:
+            out += [m for m in enc.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    return out
+
+
+class _FeatureAnchor:
+    """The feature-distance term of ``TrainConfig.feature_distance_weight``: a frozen RGB
+    encoder with the ImageNet weights at ``path`` (also when training resumes or starts from
+    other weights), and the live encoder's features of the current batch.
+
+    RGB-only models: a forward hook on ``model.encoder`` keeps the five stage features of the
+    training forward pass (no extra pass). Two-stream and early-fusion models feed the
+    encoder fused or stacked inputs, so their RGB encoder is run again on the RGB alone.
+    """
+
+    def __init__(self, model: Real3DVisionNet, path: Path) -> None:
+        import copy
+
+        from real3d.models.imagenet import load_imagenet_mobilenetv2
+        from real3d.nn.mobilenet import MobileNetV2Features
+
+        if not isinstance(model.encoder, MobileNetV2Features):
+            raise ConfigError(
+                f"TrainConfig.feature_distance_weight: {model.config.name} has no MobileNetV2 RGB encoder"
+            )
+        self.model = model
+        self.reference = copy.deepcopy(model.encoder)
+        enc = model.encoder
+        self.reference.load_state_dict(
+            load_imagenet_mobilenetv2(path, in_channels=enc.in_channels, with_head=enc.with_head).state_dict()
+        )
+        self.reference.eval().requires_grad_(False)
+        self.features: list[torch.Tensor] | None = None
+        self.hooked = model.config.fusion == "rgb"
+        if self.hooked:
+            model.encoder.register_forward_hook(self._keep)
+
+    def _keep(self, module, args, output) -> None:
+        self.features = list(output)
+
+    def loss(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Mean over stages of ||f - f_ref||^2 / mean(f_ref^2), in float32; rgb (B, 3, H, W) in [0, 1]."""
+        from real3d.models.segmentation import normalize_rgb
+
+        x = normalize_rgb(rgb, self.model.rgb_mean, self.model.rgb_std)
+        feats = self.features if self.hooked else None
+        if feats is None:
+            feats = list(self.model.encoder(x))
+        self.features = None
+        with torch.no_grad():
+            ref = list(self.reference(x))
+        terms = [F.mse_loss(f.float(), r.float()) / r.float().pow(2).mean().clamp_min(1e-6) for f, r in zip(feats, ref)]
+        return torch.stack(terms).mean()
 
 
 def model_label_set(mcfg: SegNetConfig) -> str | None:
@@ -355,12 +445,13 @@ def _train_step(
     weights: torch.Tensor | None,
     amp: str,
     device: torch.device,
+    anchor: _FeatureAnchor | None = None,
 ) -> tuple[torch.Tensor, bool]:
     """One optimizer step (schedule, forward, losses, backward, clipping). A step whose
     gradient norm is not finite is skipped and the BatchNorm statistics put back; returns
     (loss, whether the step was taken)."""
     for g in opt.param_groups:
-        g["lr"] = lr_at(step, cfg)
+        g["lr"] = lr_at(step, cfg) * g.get("lr_scale", 1.0)
     rgb, depth, labels = (batch[k].to(device, non_blocking=True) for k in ("rgb", "depth_m", "labels"))
     # BatchNorm running statistics change during the forward pass: keep a copy so that a
     # skipped (non-finite) step can put them back.
@@ -368,6 +459,8 @@ def _train_step(
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
         refined, coarse = net(rgb if mcfg.uses_rgb else None, depth if mcfg.uses_depth else None, head="both")
     loss = seg_loss(refined, coarse, labels, weights, cfg.coarse_weight)
+    if anchor is not None:
+        loss = loss + cfg.feature_distance_weight * anchor.loss(rgb)
     if cfg.lovasz_weight > 0:
         loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
     if teacher is not None and cfg.distill_weight > 0:
