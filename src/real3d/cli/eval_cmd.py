@@ -370,6 +370,7 @@ def run_transfer(
     from real3d.core.errors import ConfigError
     from real3d.core.files import atomic_write_text
     from real3d.eval.transfer import (
+        REAL_CAPTURES,
         REAL_STATS_FILE,
         contact_rows,
         evaluate_transfer,
@@ -389,6 +390,10 @@ def run_transfer(
     frames, notes = load_real_frames(real_dir)
     for note in notes:
         echo(note)
+    if not frames:
+        from real3d.core.errors import InputError
+
+        raise InputError(f"eval transfer: no real capture under {real_dir}; expected one of {', '.join(REAL_CAPTURES)}")
     # a bad model name fails before any model runs
     reports = [evaluate_transfer(m, frames, stats, progress=progress) for m in models]
     out.mkdir(parents=True, exist_ok=True)
