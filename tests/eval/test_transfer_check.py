@@ -20,6 +20,7 @@ from real3d.eval.transfer import (
     band_fractions,
     contact_rows,
     evaluate_transfer,
+    frame_bootstrap,
     format_share_table,
     format_transfer_table,
     js_divergence,
@@ -171,6 +172,23 @@ def test_transfer_figures_against_constructed_statistics():
         transfer_figures([np.zeros((13, 8))], stats)
 
 
+def test_frame_bootstrap_spread():
+    stats = _stats_wall_over_floor()
+    same = [band_fractions(_wall_over_floor())] * 5
+    assert frame_bootstrap(same, stats, n_boot=50) == {"share_jsd_std": 0.0, "profile_emd_std": 0.0}
+    mixed = same + [band_fractions(np.full((16, 4), WALL, np.uint8))] * 5
+    a, b = frame_bootstrap(mixed, stats, n_boot=200), frame_bootstrap(mixed, stats, n_boot=200)
+    assert a == b  # seeded
+    assert a["share_jsd_std"] > 0.0 and a["profile_emd_std"] > 0.0
+    assert frame_bootstrap(mixed, stats, n_boot=200, seed=1) != a
+    with pytest.raises(InputError, match="n_boot"):
+        frame_bootstrap(mixed, stats, n_boot=0)
+    with pytest.raises(InputError, match="none"):
+        frame_bootstrap([], stats)
+    with pytest.raises(InputError, match=r"\(14, 8\)"):
+        frame_bootstrap([np.zeros((14, 4))], stats)
+
+
 def test_reference_layout_rates_from_constructed_statistics():
     stats = _stats_wall_over_floor()
     assert reference_layout_rates(stats) == {"ceiling_low": 0.0, "floor_high": 0.0}
@@ -285,7 +303,7 @@ def test_evaluate_transfer_with_a_stub_model():
     json.dumps(d)  # JSON-ready
 
     table = format_transfer_table([rep, rep_d], stats)
-    assert table.count("\n") == 4 and "| with depth | 3 | 0.000 | 0.000 | 0 of 2 |" in table
+    assert table.count("\n") == 4 and "| with depth | 3 | 0.000 ± 0.000 | 0.000 ± 0.000 | 0 of 2 |" in table
     assert "| wall | 50.0 | 50.0 | 50.0 |" in format_share_table([rep, rep_d], stats)
     rows = contact_rows(rep, frames)
     assert rows[2]["gt"] is gt and rows[0]["gt"] is None and "mIoU" in rows[2]["status"]

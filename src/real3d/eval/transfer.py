@@ -288,6 +288,32 @@ def transfer_figures(fractions, stats: RealStats, min_share: float = PREDICTED_M
     }
 
 
+def frame_bootstrap(fractions, stats: RealStats, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """How much ``share_jsd`` and ``profile_emd`` of :func:`transfer_figures` move when the
+    frames are drawn again: their standard deviations over ``n_boot`` resamples of the
+    frames with replacement (seeded, so deterministic). With few frames this is the figure
+    to hold a difference between two models against.
+
+    Returns:
+        ``{"share_jsd_std": ..., "profile_emd_std": ...}``; 0 for a single frame.
+
+    Raises:
+        InputError: as :func:`transfer_figures`, or ``n_boot`` < 1.
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise InputError(f"frame_bootstrap: n_boot: expected an integer >= 1, got {n_boot!r}")
+    transfer_figures(fractions, stats)  # checks the arrays
+    fr = np.stack([np.asarray(f, dtype=np.float64) for f in fractions])
+    rng = np.random.default_rng(seed)
+    draws = [transfer_figures(fr[rng.integers(0, len(fr), len(fr))], stats) for _ in range(n_boot)]
+    emd = np.array([d["profile_emd"] for d in draws])
+    emd = emd[np.isfinite(emd)]  # a draw of frames predicted all void has no profile
+    return {
+        "share_jsd_std": float(np.std([d["share_jsd"] for d in draws])),
+        "profile_emd_std": float(np.std(emd)) if emd.size else float("nan"),
+    }
+
+
 def reference_layout_rates(stats: RealStats) -> dict[str, float]:
     """``ceiling_low`` and ``floor_high`` (as :func:`layout_rates`) implied by real
     statistics: the class's share of all pixels times its share of the region's bands,
@@ -493,6 +519,8 @@ class TransferReport:
         profiles: (13, NUM_BANDS) predicted vertical profiles (zero rows: never predicted).
         share_jsd, profile_emd, frequent, missing_frequent, missing_fraction:
             :func:`transfer_figures`.
+        share_jsd_std, profile_emd_std: their spread when the frames are drawn again
+            (:func:`frame_bootstrap`).
         ceiling_low, floor_high: the means over the frames of the per-frame rates.
         miou, pixel_acc: percent over the labelled frames pooled (one confusion); None
             when no frame has labels.
@@ -506,6 +534,8 @@ class TransferReport:
     profiles: np.ndarray
     share_jsd: float
     profile_emd: float
+    share_jsd_std: float
+    profile_emd_std: float
     frequent: tuple[str, ...]
     missing_frequent: tuple[str, ...]
     missing_fraction: float
@@ -523,6 +553,8 @@ class TransferReport:
             "frames_used": len(self.frames),
             "share_jsd": _r(self.share_jsd),
             "profile_emd": _r(self.profile_emd),
+            "share_jsd_std": _r(self.share_jsd_std),
+            "profile_emd_std": _r(self.profile_emd_std),
             "frequent": list(self.frequent),
             "missing_frequent": list(self.missing_frequent),
             "missing_fraction": _r(self.missing_fraction),
@@ -628,6 +660,7 @@ def evaluate_transfer(
         fractions.append(fr)
         preds.append(labels)
     agg = transfer_figures(fractions, stats)
+    spread = frame_bootstrap(fractions, stats)
     pooled = metrics_from_confusion(conf).to_dict() if conf is not None else None
     return TransferReport(
         model=model_name,
@@ -636,6 +669,8 @@ def evaluate_transfer(
         profiles=agg["profiles"],
         share_jsd=agg["share_jsd"],
         profile_emd=agg["profile_emd"],
+        share_jsd_std=spread["share_jsd_std"],
+        profile_emd_std=spread["profile_emd_std"],
         frequent=tuple(agg["frequent"]),
         missing_frequent=tuple(agg["missing_frequent"]),
         missing_fraction=agg["missing_fraction"],
@@ -658,7 +693,8 @@ TABLE_HEADER = (
 
 def format_transfer_table(reports: list[TransferReport], stats: RealStats | None = None) -> str:
     """A markdown table, one row per report (and a first row of the real statistics' own
-    figures when ``stats`` is given): JSD and EMD to 3 decimals, rates in percent."""
+    figures when ``stats`` is given): JSD and EMD to 3 decimals with their frame-bootstrap
+    standard deviations, rates in percent."""
     lines = [TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|"]
     if stats is not None:
         ref = reference_layout_rates(stats)
@@ -672,7 +708,8 @@ def format_transfer_table(reports: list[TransferReport], stats: RealStats | None
             missing += f" ({', '.join(r.missing_frequent)})"
         lab = ("-", "-") if r.miou is None else (f"{r.miou:.1f}", f"{r.pixel_acc:.1f}")
         lines.append(
-            f"| {r.model} | {len(r.frames)} | {r.share_jsd:.3f} | {r.profile_emd:.3f} | {missing} "
+            f"| {r.model} | {len(r.frames)} | {r.share_jsd:.3f} ± {r.share_jsd_std:.3f} "
+            f"| {r.profile_emd:.3f} ± {r.profile_emd_std:.3f} | {missing} "
             f"| {100 * r.ceiling_low:.2f} | {100 * r.floor_high:.2f} | {lab[0]} | {lab[1]} |"
         )
     return "\n".join(lines)
