@@ -336,6 +336,9 @@ def test_load_real_frames_skips_missing_folders_and_refuses_unknown_names(tmp_pa
     assert all("skipped" in n for n in notes)
     with pytest.raises(ConfigError, match="iclnuim_synthetic_seq"):
         load_real_frames(tmp_path, ("iclnuim_synthetic_seq",))
+    (tmp_path / "nyuv2_train_sample").mkdir()  # there, but without its files
+    with pytest.raises(FormatError, match="labelled NYUv2 frame"):
+        load_real_frames(tmp_path, ("nyuv2_train_sample",))
 
 
 def test_every_real_capture_is_read():

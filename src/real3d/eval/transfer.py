@@ -415,7 +415,11 @@ def _sequence_frames(folder: Path) -> list[RealFrame]:
 def _nyu_sample(folder: Path) -> list[RealFrame]:
     from real3d.eval.nyu_sample import load_nyu_sample
 
-    return [RealFrame(f"{folder.name}/0", load_nyu_sample(folder), depth="relative")]
+    try:
+        frame = load_nyu_sample(folder)
+    except FileNotFoundError as e:
+        raise FormatError(f"load_real_frames: {folder} lacks a file of the labelled NYUv2 frame ({e})") from None
+    return [RealFrame(f"{folder.name}/0", frame, depth="relative")]
 
 
 #: the real capture folders of the shared data, in the order they are read, and their readers
