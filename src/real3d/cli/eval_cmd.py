@@ -1,6 +1,7 @@
 """``real3d eval seg`` (mIoU, per-class IoU and pixel accuracy of a segmentation model),
-``seg3d``, ``robust`` (scores under sensor corruptions) and ``depth`` (AbsRel and delta<1.25
-of a metric depth network)."""
+``seg3d``, ``robust`` (scores under sensor corruptions), ``depth`` (AbsRel and delta<1.25
+of a metric depth network) and ``transfer`` (how models transfer to real rooms, without
+labels)."""
 
 from __future__ import annotations
 
@@ -325,3 +326,120 @@ def depth(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "depth.json", json.dumps(res, indent=2) + "\n")
+
+
+def _checkout() -> Path:
+    """The checkout holding this source tree (src/real3d/cli/eval_cmd.py): the shared data
+    sit beside it."""
+    return Path(__file__).resolve().parents[3]
+
+
+def _slug(model: str) -> str:
+    """A file name for a model name or weights path: ``runs/a/model.safetensors`` ->
+    ``runs_a_model``."""
+    import re
+
+    p = Path(model)
+    stem = str(p.with_suffix("")) if p.suffix in (".safetensors", ".json") else model
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", stem).strip("_.") or "model"
+
+
+def run_transfer(
+    models: list[str],
+    out: Path,
+    real_dir: Path | None = None,
+    stats_path: Path | None = None,
+    progress: bool = False,
+    echo=print,
+) -> list:
+    """The transfer check of ``real3d eval transfer`` (``real3d.eval.transfer``) for each of
+    ``models`` (names or ``.safetensors`` paths) on every real capture in ``real_dir``
+    (default: the shared data beside the checkout) against the NYUv2 test statistics at
+    ``stats_path``. Writes under ``out``: ``transfer.json`` (every model, every frame),
+    ``transfer.md`` (the tables), and per model ``<model>.png``, a contact sheet of each
+    frame beside its predicted labels. Prints the notes and tables with ``echo``; returns
+    the ``TransferReport``s.
+
+    Raises:
+        ConfigError: no model, an unknown model name, or a model not predicting NYUv2-13.
+        FormatError: a missing statistics file, a damaged capture or weights file.
+        InputError: no real frame found.
+    """
+    import json
+
+    from real3d.core.errors import ConfigError
+    from real3d.core.files import atomic_write_text
+    from real3d.eval.transfer import (
+        REAL_CAPTURES,
+        REAL_STATS_FILE,
+        contact_rows,
+        evaluate_transfer,
+        format_share_table,
+        format_transfer_table,
+        load_real_frames,
+        load_real_stats,
+        nyu_meta_dir,
+    )
+    from real3d.io.real_samples import real_samples_dir
+    from real3d.viz.plots import label_legend, segmentation_samples, stack_vertical
+
+    if not models:
+        raise ConfigError("eval transfer: expected one or more model names or .safetensors paths, got none")
+    stats = load_real_stats(stats_path or nyu_meta_dir(_checkout()) / REAL_STATS_FILE)
+    real_dir = Path(real_dir) if real_dir is not None else real_samples_dir(_checkout())
+    frames, notes = load_real_frames(real_dir)
+    for note in notes:
+        echo(note)
+    if not frames:
+        from real3d.core.errors import InputError
+
+        raise InputError(f"eval transfer: no real capture under {real_dir}; expected one of {', '.join(REAL_CAPTURES)}")
+    # a bad model name fails before any model runs
+    reports = [evaluate_transfer(m, frames, stats, progress=progress) for m in models]
+    out.mkdir(parents=True, exist_ok=True)
+    for r in reports:
+        sheet = stack_vertical([label_legend(width=980), segmentation_samples(contact_rows(r, frames))])
+        sheet.save(out / f"{_slug(r.model)}.png")
+    tables = format_transfer_table(reports, stats) + "\n\n" + format_share_table(reports, stats)
+    doc = {
+        "real_dir": str(real_dir),
+        "frames": [{"name": f.name, "depth": f.depth, "size_hw": list(f.frame.rgb.shape[:2])} for f in frames],
+        "skipped": notes,
+        "models": [r.to_dict() for r in reports],
+    }
+    atomic_write_text(out / "transfer.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(out / "transfer.md", tables + "\n")
+    echo(tables)
+    echo(f"wrote {out / 'transfer.json'}, {out / 'transfer.md'} and a contact sheet per model")
+    return reports
+
+
+@app.command("transfer")
+def transfer(
+    models: str = typer.Option(
+        "rgbd-default,rgb-default", "--models", help="Comma-separated pretrained names or .safetensors paths."
+    ),
+    out: Path = typer.Option(Path("runs/transfer"), "--out", help="Where transfer.json, transfer.md and sheets go."),
+    real: Path | None = typer.Option(
+        None, "--real", help="Folder of the real captures (default: shared/data/real beside the checkout)."
+    ),
+    stats: Path | None = typer.Option(
+        None, "--stats", help="NYUv2-13 label statistics JSON (default: the shared nyuv2_meta's)."
+    ),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
+) -> None:
+    """Label-free check of how models transfer to real rooms: predicted class shares and
+    vertical layout on every real capture against the NYUv2 test statistics, impossible
+    layouts, and mIoU on the labelled NYUv2 frame (docs/segmentation.md)."""
+    import torch
+
+    from real3d.cli.values import check_count
+    from real3d.core.errors import ConfigError
+
+    check_count(threads, "--threads", 0)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise ConfigError(f"--models: expected one or more model names or .safetensors paths, got {models!r}")
+    if threads:
+        torch.set_num_threads(threads)
+    run_transfer(names, out, real, stats, progress=True, echo=typer.echo)
