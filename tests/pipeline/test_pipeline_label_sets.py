@@ -278,6 +278,7 @@ def test_results_bag_and_export_take_the_label_set(wh_run, tmp_path):
     assert b"comment label_set warehouse" in p.read_bytes()[:4000]
 
 
+@pytest.mark.slow
 def test_nyu13_outputs_unchanged(tmp_path, warehouse):
     """A NYUv2-13 model over the same warehouse frames: scored against the engine's own
     NYUv2-13 ground truth, its report names the NYUv2-13 classes and its PLY says nyu13."""

@@ -160,7 +160,8 @@ def pipeline_label_set(segmenter, rgb_segmenter, config: PipelineConfig) -> Labe
         raise ConfigError(
             "Pipeline: the segmenters predict different label sets ("
             + ", ".join(f"{role} {ls.name!r}" for role, ls in names.items())
-            + "); the map, scene graph and costmap hold one: give an RGB-only model of the same label set"
+            + "); the map, scene graph and costmap hold one: give an RGB-only model of the same label set, "
+            "or none (rgb_model=None; frames without depth are then skipped)"
         )
     label_set = next(iter(names.values())) if names else get_label_set(config.scene_graph.label_set)
     try:
