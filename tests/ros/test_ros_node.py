@@ -460,3 +460,26 @@ def test_without_rclpy_the_node_names_ros2(monkeypatch):
     assert "rclpy" in str(e.value)
     with pytest.raises(ConfigError, match="ROS 2"):
         real3d.ros.main([])
+
+
+def test_a_warehouse_pipeline_publishes_warehouse_colours(fake_ros, seq):
+    from real3d.core.warehouse import WAREHOUSE
+    from real3d.pipeline import Pipeline, PipelineConfig
+
+    cfg = PipelineConfig(model="rgbd-warehouse", rgb_model=None, backend="torch", background_refresh=False)
+    node = Real3DNode(pipeline=Pipeline(cfg))
+    f0 = seq.frames[0]
+    node.node.subscriptions[node.config.camera_info_topic][1](
+        to_rclpy(camera_info_msg(0, "camera_optical", f0.intrinsics), _fake_class)
+    )
+    FakeTFBuffer.transforms[("odom", "camera_optical", 10**9)] = f0.world_T_cam
+    _feed(node, f0, 10**9)
+    labels = node.last_result.labels
+    colour = decode_image_color(_sent(node, LABELS_COLOR_TOPIC)[-1])
+    assert np.array_equal(colour, WAREHOUSE.colors[labels])
+    node.node.timers[0][1]()
+    cloud = _sent(node, CLOUD_TOPIC)[-1]
+    rec = np.frombuffer(bytes(cloud.data), dtype=[("xyz", "<f4", 3), ("rgb", "<u4"), ("label", "<u4")])
+    rgb = WAREHOUSE.colors[rec["label"]].astype(np.uint32)
+    assert len(rec) and np.array_equal(rec["rgb"], (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2])
+    node.destroy()

@@ -231,6 +231,7 @@ def execute(
     on_frame=None,
     extra_metrics=None,
     mesh: bool = False,
+    gt_objects=None,
 ) -> dict | None:
     """Run ``pipeline`` over ``source`` with a progress bar, write every output into
     ``out`` as one set and print a summary table.
@@ -247,6 +248,9 @@ def execute(
         viewer: ``real3d.viz.rerun_log.ViewerOptions`` of the rerun recording (default:
             ``recording.rrd`` when rerun-sdk is installed).
         mesh: also write the TSDF mesh with labels as ``semantic_mesh.ply``.
+        gt_objects: the scene's objects (``SceneGT.objects``; default ``scene.objects``)
+            from which frames' ground-truth labels of another label set than the
+            pipeline's are made in its (``real3d.eval.ground_truth.ground_truth_frame``).
 
     Returns:
         ``write_run_outputs``'s dict; None when the run was stopped before it took a frame
@@ -273,6 +277,7 @@ def execute(
                 on_frame,
                 extra_metrics,
                 mesh,
+                gt_objects,
             )
     from rich.console import Console
     from rich.markup import escape
@@ -286,6 +291,8 @@ def execute(
     )
     from rich.table import Table
 
+    from real3d.core.labels import NYU13
+    from real3d.eval.ground_truth import ground_truth_frame
     from real3d.viz.report import RunRecorder, write_run_outputs
     from real3d.viz.rerun_log import INSTALL_HINT, RerunLogger, ViewerOptions
 
@@ -296,6 +303,9 @@ def execute(
         total = min(total, max_frames)
     recorder = RunRecorder(expected_frames=total)
     viewer = ViewerOptions() if viewer is None else viewer
+    label_set = getattr(pipeline, "label_set", NYU13)
+    if gt_objects is None and scene is not None:
+        gt_objects = scene.objects
 
     def report(message: str) -> None:
         console.print(f"[yellow]{escape(message)}[/yellow]")
@@ -303,7 +313,7 @@ def execute(
     rr_log = None
     if viewer.check():  # ConfigError: a viewer asked for without rerun-sdk
         try:
-            rr_log = RerunLogger(staging / "recording.rrd", viewer, report)
+            rr_log = RerunLogger(staging / "recording.rrd", viewer, report, label_set)
         except Exception as e:  # an optional extra that cannot start must not end the run
             report(f"rerun: no recording ({type(e).__name__}: {e})")
     elif viewer.mode != "none":
@@ -326,7 +336,10 @@ def execute(
 
         def on_result(res, frame):
             nonlocal rr_log, done
-            recorder.on_result(res, frame)
+            # ground truth is scored in the model's label set: relabelled, or refused (ConfigError)
+            labelled = getattr(frame, "labels", None) is not None
+            truth = ground_truth_frame(frame, label_set, gt_objects) if labelled else frame
+            recorder.on_result(res, truth)
             if on_frame is not None:
                 on_frame(res, frame)
             if rr_log is not None:
@@ -447,6 +460,30 @@ def execute(
     return result
 
 
+def _ground_truth_objects(seq, first, label_set, path):
+    """The scene objects of a recording in real3d's layout (``scene.json``), from which its
+    frames' NYUv2-13 ground truth is relabelled in ``label_set`` when the model predicts
+    another (None otherwise, or for other formats). Checks the first frame before any work:
+    ConfigError when its ground truth is of another label set and cannot be relabelled."""
+    from real3d.core.errors import ConfigError, FormatError
+    from real3d.eval.ground_truth import ground_truth_frame
+
+    if first is None or first.labels is None or first.label_set == label_set.name:
+        return None
+    objects = None
+    source = getattr(seq, "_source", None) if seq.info.format == "real3d" else None
+    if source is not None:
+        try:
+            objects = source.scene.objects
+        except FormatError:
+            objects = None
+    try:
+        ground_truth_frame(first, label_set, objects)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return objects
+
+
 def write_mesh(path: Path, pipeline, recorder) -> Path:
     """The map's TSDF mesh (marching cubes) with class colours and labels as a binary PLY
     at ``path`` (``semantic_mesh.ply``), written atomically, its header's comments naming
@@ -456,7 +493,7 @@ def write_mesh(path: Path, pipeline, recorder) -> Path:
     from real3d.viz.outputs import frame_comments
 
     header = frame_header(pipeline.gravity_T_world, pipeline.gravity_note, recorder.last_fused_s)
-    return export_mesh_ply(pipeline.map, path, comments=frame_comments(header))
+    return export_mesh_ply(pipeline.map, path, label_set=pipeline.label_set, comments=frame_comments(header))
 
 
 def open_results_bag(bag_out: Path | None, out: Path):
@@ -813,6 +850,9 @@ def run(
                 camera_height_m=camera_height,
                 depth_floor_prior=not no_floor_prior,
             )
+            if bag is not None:
+                bag.label_set = pipe.label_set
+            gt_objects = _ground_truth_objects(seq, first, pipe.label_set, input)
             meta = {
                 "input": str(input),
                 "format": info.format,
@@ -825,6 +865,8 @@ def run(
                 "gravity": grav,
                 "poses": info.pose_source or "none",
             }
+            if pipe.label_set.name != "nyu13":
+                meta["label set"] = f"{pipe.label_set.name} (the model's): " + ", ".join(pipe.label_set.names[1:])
             if depth_scale is not None:
                 meta["depth scale"] = f"{depth_scale:g} m per stored unit (--depth-scale)"
             for key in ("rgb_topic", "depth_topic", "camera_info_topic", "pose_topic"):
@@ -864,6 +906,7 @@ def run(
                     on_frame=on_frame,
                     viewer=viewer_opts,
                     mesh=mesh,
+                    gt_objects=gt_objects,
                 )
                 if bag is not None and result is not None:
                     typer.echo(f"results bag: {finish_results_bag(bag, pipe, out, last['t_s'])}", err=True)

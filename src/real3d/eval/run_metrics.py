@@ -19,10 +19,13 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     ``objects``, ``nav`` (each None when it cannot be computed)."""
     from real3d.eval.metrics import metrics_from_confusion
 
+    # the pipeline's label set (NYUv2-13 unless its model predicts another); the ground
+    # truth must be in it (real3d.eval.ground_truth)
+    label_set = getattr(pipeline, "label_set", NYU13)
     out = {"seg2d": None, "map3d": None, "objects": None, "nav": None}
     if recorder.confusion is not None:
         m = metrics_from_confusion(recorder.confusion)
-        out["seg2d"] = m.to_dict()
+        out["seg2d"] = m.to_dict(label_set.names)
     if scene is None or not len(pipeline.map):
         return out
     from real3d.mapping.evaluate import evaluate_map
@@ -30,10 +33,10 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     from real3d.scene.evaluate import evaluate_graph
 
     ref = np.concatenate(recorder.surface_points).astype(np.float64) if recorder.surface_points else None
-    mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref)
+    mm = evaluate_map(pipeline.map, scene.mesh, reference_points=ref, num_classes=len(label_set.names))
     d = mm.to_dict()
     d["miou"] = 100 * d["miou"]
-    d["iou_per_class"] = {NYU13.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
+    d["iou_per_class"] = {label_set.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
     out["map3d"] = d
     g = evaluate_graph(pipeline.scene_graph, scene)
     out["objects"] = g.to_dict()

@@ -295,22 +295,39 @@ def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:
     return 0.0, 0.0, float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
 
 
-def label_image_msgs(t_ns: int, frame: str, labels: np.ndarray, what: str = "labels") -> tuple[Msg, Msg]:
-    """The two images of a frame's labels: mono8 ids (NYUv2-13, 0 = void) and rgb8 class
-    colours, both in ``frame`` (the camera's).
+def _label_set(label_set, what: str):
+    """``label_set`` (a ``LabelSet`` or a registered name; None: NYUv2-13) as a LabelSet."""
+    from real3d.core.labels import NYU13, LabelSet, get_label_set
+
+    if label_set is None:
+        return NYU13
+    if isinstance(label_set, LabelSet):
+        return label_set
+    if isinstance(label_set, str):
+        return get_label_set(label_set)
+    raise InputError(f"{what}: expected a LabelSet or a label set name, got {type(label_set).__name__}")
+
+
+def label_image_msgs(
+    t_ns: int, frame: str, labels: np.ndarray, what: str = "labels", label_set=None
+) -> tuple[Msg, Msg]:
+    """The two images of a frame's labels: mono8 ids (0 = void) and rgb8 class colours,
+    both in ``frame`` (the camera's).
 
     Args:
-        labels: (H, W) uint8 NYUv2-13 ids.
+        labels: (H, W) uint8 ids of ``label_set``.
+        label_set: the ``LabelSet`` (or its name) of the ids, whose colours the rgb8 image
+            takes; None: NYUv2-13.
 
     Raises:
-        InputError: ``labels`` of another shape or dtype.
+        InputError: ``labels`` of another shape or dtype, or ids outside ``label_set``.
+        ConfigError: an unknown label set name.
     """
-    from real3d.core.labels import NYU13
-
+    ls = _label_set(label_set, what)
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise InputError(f"{what}: labels expected (H, W) uint8, got {labels.dtype} {labels.shape}")
-    return image_msg(t_ns, frame, labels, "mono8"), image_msg(t_ns, frame, NYU13.colorize(labels), "rgb8")
+    return image_msg(t_ns, frame, labels, "mono8"), image_msg(t_ns, frame, ls.colorize(labels), "rgb8")
 
 
 def occupancy_grid_msg(t_ns: int, frame: str, occupancy, resolution_m, origin_xy, what: str = "occupancy") -> Msg:
@@ -399,7 +416,7 @@ def _marker(t_ns: int, frame: str, ns: str, mid: int, mtype: int, pose: Msg, sca
     )
 
 
-def marker_array_msg(t_ns: int, frame: str, graph: dict, what: str = "graph") -> Msg:
+def marker_array_msg(t_ns: int, frame: str, graph: dict, what: str = "graph", label_set=None) -> Msg:
     """``visualization_msgs/MarkerArray`` of a scene graph in ``frame``: a CUBE per node
     box (ns = the node's kind, id = node id, yaw about +z, class colour at alpha 0.5), a
     TEXT_VIEW_FACING class name above it (ns ``<kind>_label``) and one LINE_LIST of the
@@ -409,12 +426,16 @@ def marker_array_msg(t_ns: int, frame: str, graph: dict, what: str = "graph") ->
         graph: ``scene_graph.json``'s content (nodes with ``id``, ``kind``, ``label``,
             ``class_name``, ``centroid`` and ``box`` {center, size, yaw_rad}; edges with
             ``subject`` and ``object``), metres in ``frame``.
+        label_set: the ``LabelSet`` (or name) of the nodes' ``label``, whose colours the
+            boxes take; None: the graph's own ``"label_set"`` (NYUv2-13 when it has none).
 
     Raises:
         InputError: ``graph`` without nodes.
+        ConfigError: an unknown label set name.
     """
-    from real3d.core.labels import NYU13
-
+    if label_set is None and isinstance(graph, dict):
+        label_set = graph.get("label_set")
+    ls = _label_set(label_set, what)
     markers = []
     centroids = {}
     try:
@@ -427,7 +448,7 @@ def marker_array_msg(t_ns: int, frame: str, graph: dict, what: str = "graph") ->
         if not box:
             continue
         label = int(n.get("label", 0))
-        r, g, b = (c / 255.0 for c in NYU13.colors[label if 0 <= label < len(NYU13.names) else 0])
+        r, g, b = (c / 255.0 for c in ls.colors[label if 0 <= label < len(ls.names) else 0])
         center, size = box["center"], box["size"]
         pose = pose_msg(center, _yaw_quat(float(box.get("yaw_rad", 0.0))))
         kind = str(n.get("kind", "object"))
@@ -468,24 +489,26 @@ def marker_array_msg(t_ns: int, frame: str, graph: dict, what: str = "graph") ->
     return Msg("visualization_msgs/msg/MarkerArray", {"markers": markers})
 
 
-def point_cloud_msg(t_ns: int, frame: str, points, labels, what: str = "points") -> Msg:
+def point_cloud_msg(t_ns: int, frame: str, points, labels, what: str = "points", label_set=None) -> Msg:
     """``sensor_msgs/PointCloud2`` of labelled points in ``frame``: fields x, y, z (float32
     metres), rgb (float32 holding packed 0x00RRGGBB class colours) and label (uint32),
     20 bytes a point, one row.
 
     Args:
-        points: (N, 3) metres. labels: (N,) NYUv2-13 ids.
+        points: (N, 3) metres. labels: (N,) ids of ``label_set``.
+        label_set: the ``LabelSet`` (or name) of the ids, whose colours ``rgb`` packs;
+            None: NYUv2-13.
 
     Raises:
-        InputError: other shapes.
+        InputError: other shapes, or ids outside ``label_set``.
+        ConfigError: an unknown label set name.
     """
-    from real3d.core.labels import NYU13
-
+    ls = _label_set(label_set, what)
     p = np.asarray(points, np.float64)
     lab = np.asarray(labels)
     if p.ndim != 2 or p.shape[1] != 3 or lab.shape != (p.shape[0],):
         raise InputError(f"{what}: points expected (N, 3) with labels (N,), got {p.shape} and {lab.shape}")
-    rgb = NYU13.colorize(lab.astype(np.int64)).astype(np.uint32)
+    rgb = ls.colorize(lab.astype(np.int64)).astype(np.uint32)
     packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
     rec = np.empty(p.shape[0], dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4"), ("label", "<u4")])
     rec["x"], rec["y"], rec["z"] = p[:, 0], p[:, 1], p[:, 2]
@@ -520,8 +543,8 @@ class ResultsBag:
     """A run's results as a ROS 2 bag with MCAP storage (a folder holding ``metadata.yaml``
     and one ``.mcap`` file; Foxglove and RViz open it), standard message types only:
 
-    - ``/real3d/labels``: ``sensor_msgs/Image`` mono8 label ids (NYUv2-13, 0 = void) per
-      frame, in ``camera_frame``; ``/real3d/labels/color``: the same in class colours, rgb8;
+    - ``/real3d/labels``: ``sensor_msgs/Image`` mono8 label ids (of ``label_set``, 0 = void)
+      per frame, in ``camera_frame``; ``/real3d/labels/color``: the same in class colours, rgb8;
     - ``/tf``: ``map_frame`` -> ``camera_frame`` per frame whose pose is known;
     - ``/real3d/costmap``: ``nav_msgs/OccupancyGrid`` (100 occupied, 0 free, -1 unknown;
       cell (0, 0) at ``origin_xy``, rows along +y), at the end;
@@ -547,7 +570,7 @@ class ResultsBag:
             bag.add_results(t_end, occupancy=..., resolution_m=..., origin_xy=..., path_xy=..., graph=...)
     """
 
-    def __init__(self, path, *, map_frame: str = "map", camera_frame: str = "camera") -> None:
+    def __init__(self, path, *, map_frame: str = "map", camera_frame: str = "camera", label_set=None) -> None:
         from rosbags.rosbag2 import StoragePlugin
         from rosbags.rosbag2 import Writer as Writer2
 
@@ -559,6 +582,8 @@ class ResultsBag:
                 f"ResultsBag: {self.path} exists and is no ROS 2 bag folder; expected a new name or an earlier bag"
             )
         self.map_frame, self.camera_frame = map_frame, camera_frame
+        #: the ``LabelSet`` of the label ids (class colours); ``label_set`` None: NYUv2-13
+        self.label_set = _label_set(label_set, "ResultsBag")
         self._m = _Messages(ros1=False)
         self._staging = make_staging_dir(self.path)
         # the writer makes its own folder: inside the staging one, moved up on close
@@ -587,11 +612,11 @@ class ResultsBag:
         """One frame's labels (and camera pose) at capture time ``t_s`` seconds.
 
         Args:
-            labels: (H, W) uint8 NYUv2-13 ids.
+            labels: (H, W) uint8 ids of ``label_set``.
             map_T_cam: (4, 4) camera pose in the map frame, or None (no /tf message).
         """
         t = self._ns(t_s)
-        ids, colour = label_image_msgs(t, self.camera_frame, labels, "ResultsBag.add_frame")
+        ids, colour = label_image_msgs(t, self.camera_frame, labels, "ResultsBag.add_frame", self.label_set)
         if map_T_cam is not None:
             self._put(TF_TOPIC, t, tf_msg(t, self.map_frame, self.camera_frame, map_T_cam))
         self._put(LABELS_TOPIC, t, ids)
@@ -619,7 +644,7 @@ class ResultsBag:
                 corner of cell (0, 0), map metres).
             path_xy: (N, 2) waypoints, map metres.
             graph: ``scene_graph.json``'s content (nodes with ``box``, edges).
-            points: (N, 3) surface points, map metres; ``point_labels`` (N,) NYUv2-13 ids.
+            points: (N, 3) surface points, map metres; ``point_labels`` (N,) ids of ``label_set``.
         """
         t = self._ns(t_s)
         f = self.map_frame
@@ -628,9 +653,9 @@ class ResultsBag:
         if path_xy is not None:
             self._put(PATH_TOPIC, t, path_msg(t, f, path_xy))
         if graph is not None:
-            self._put(MARKERS_TOPIC, t, marker_array_msg(t, f, graph, "ResultsBag"))
+            self._put(MARKERS_TOPIC, t, marker_array_msg(t, f, graph, "ResultsBag", self.label_set))
         if points is not None:
-            self._put(CLOUD_TOPIC, t, point_cloud_msg(t, f, points, point_labels, "ResultsBag"))
+            self._put(CLOUD_TOPIC, t, point_cloud_msg(t, f, points, point_labels, "ResultsBag", self.label_set))
 
     # -- finishing -------------------------------------------------------------------
     @property

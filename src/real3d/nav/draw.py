@@ -155,6 +155,7 @@ def topdown_figure(
     max_px: int = 4096,
     axes: bool = True,
     title: str = "Top-down costmap, frame map (z up)",
+    label_set=NYU13,
 ) -> TopdownFigure:
     """The costmap from above (+y up, +x right) for a person to read.
 
@@ -170,6 +171,7 @@ def topdown_figure(
             scale bar and the legend around the map; False gives the bare map, one
             ``scale`` block per cell.
         title: the line above the map (with ``axes``).
+        label_set: the ``LabelSet`` of the objects' ``label`` (box colours and legend names).
 
     Colours: unknown grey, free white, the soft inflation band from white to pale blue as the
     cost rises towards obstacles, too close for the robot (lethal inflation) light red,
@@ -218,10 +220,10 @@ def topdown_figure(
             continue
         classes.add(int(n.label))
         fp = to_px(box.footprint())
-        draw_map.line(fp + fp[:1], fill=tuple(int(c) for c in NYU13.colors[int(n.label)]), width=2)
+        draw_map.line(fp + fp[:1], fill=tuple(int(c) for c in label_set.colors[int(n.label)]), width=2)
     for lab in sorted(classes):
-        col = tuple(int(c) for c in NYU13.colors[lab])
-        legend.append(LegendEntry(f"{NYU13.names[lab]} (object box)", "outline", (col,)))
+        col = tuple(int(c) for c in label_set.colors[lab])
+        legend.append(LegendEntry(f"{label_set.names[lab]} (object box)", "outline", (col,)))
     if traj is not None and len(traj) > 1:
         draw_map.line(to_px(traj), fill=TRAJECTORY_RGB, width=2)
         legend.append(LegendEntry("camera trajectory", "line", (TRAJECTORY_RGB,)))
@@ -367,6 +369,7 @@ def render_topdown(
     max_px: int = 4096,
     start_xy=None,
     axes: bool = True,
+    label_set=NYU13,
 ):
     """RGB picture (PIL.Image) of a costmap from above: ``topdown_figure(...).image``."""
     return topdown_figure(
@@ -379,6 +382,7 @@ def render_topdown(
         scale=scale,
         max_px=max_px,
         axes=axes,
+        label_set=label_set,
     ).image
 
 

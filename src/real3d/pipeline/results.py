@@ -21,7 +21,8 @@ class StepResult:
         status: ``"fused"``, ``"rgb_only"``, ``"skipped"`` or ``"dropped"``.
         reason: why a frame was skipped, dropped or not fused; None when fused, except for
             a frame that re-anchored the pose check (``"pose re-anchored: ..."``).
-        labels: (H, W) uint8 NYUv2-13 labels, None for skipped / dropped frames.
+        labels: (H, W) uint8 labels of the pipeline's label set (``Pipeline.label_set``,
+            NYUv2-13 by default), None for skipped / dropped frames.
         latency_ms: milliseconds per stage that ran (keys of ``STAGES``) and ``"total"``:
             from the frame's arrival to its result in realtime mode (queue waits included),
             from the start of its processing in offline mode (where the source is read

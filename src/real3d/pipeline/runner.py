@@ -73,6 +73,7 @@ from numpy.typing import ArrayLike
 
 from real3d.core.errors import ConfigError, InputError, Real3DError
 from real3d.core.frame import Frame
+from real3d.core.labels import LabelSet
 from real3d.core.segmentation import SegmentationResult
 from real3d.mapping.semantic_map import SemanticMap
 from real3d.models.contract import Segmenter
@@ -93,8 +94,10 @@ from real3d.pipeline.segment import (
     _check_segmenter,
     _predict,
     check_frame,
+    config_for_label_set,
     implausible_depth,
     load_segmenter,
+    pipeline_label_set,
     pose_problem,
 )
 from real3d.pipeline.source import _floor_pose, _Item
@@ -127,9 +130,14 @@ class Pipeline(StreamRunner):
         depth_net: an already built ``real3d.models.depth.DepthNet`` instead of loading
             ``config.depth_model``.
 
+    The map, scene graph and costmap hold the segmenters' label set (``label_set``: a
+    NYUv2-13 or warehouse model; ``real3d.pipeline.segment.config_for_label_set`` sets
+    ``config``'s map, scene graph and costmap to it).
+
     Raises:
-        ConfigError: a segmenter that does not implement ``Segmenter``, or an RGB-only
-            segmenter that needs depth.
+        ConfigError: a segmenter that does not implement ``Segmenter``, an RGB-only
+            segmenter that needs depth, segmenters of two label sets, a label set without
+            scene-graph roles, or a config naming another label set.
     """
 
     def __init__(
@@ -151,6 +159,10 @@ class Pipeline(StreamRunner):
                 _check_segmenter(seg, role)
         if rgb_segmenter is not None and rgb_segmenter.uses_depth:
             raise ConfigError(f"rgb_model {rgb_segmenter.name} needs depth; choose an RGB-only model")
+        #: the label set of the map's, scene graph's and costmap's class ids: the segmenters'
+        #: (without one, ``config.scene_graph.label_set``)
+        self.label_set: LabelSet = pipeline_label_set(segmenter, rgb_segmenter, config)
+        self.config = config = config_for_label_set(config, self.label_set)
         self.segmenter: Segmenter | None = segmenter
         self.rgb_segmenter: Segmenter | None = rgb_segmenter
         if map_refiner is None and config.map_refiner is not None:
@@ -256,7 +268,8 @@ class Pipeline(StreamRunner):
         self.size_hw: tuple[int, int] | None = None
         self.frames_fused = 0
         self._graph_at = self._costmap_at = self._refine_at = 0  # frames_fused at the last periodic refresh
-        self.class_pixels = np.zeros(14, np.int64)
+        #: (C,) int64 segmented pixels per class of ``label_set`` (C with void) over the run
+        self.class_pixels = np.zeros(len(self.label_set.names), np.int64)
         self._last_key_pose: np.ndarray | None = None
         self.path: NavPath | None = None
 
@@ -534,7 +547,12 @@ class Pipeline(StreamRunner):
         if self.segmenter is None:
             # No network: the map takes the frame's own labels and instances (ground
             # truth; segmentation None), else geometry only.
-            if depth_ok:
+            if depth_ok and f.labels is not None and f.label_set != self.label_set.name:
+                item.status, item.reason = (
+                    "skipped",
+                    f"the frame's labels are {f.label_set!r} ids, the map holds {self.label_set.name!r} ids",
+                )
+            elif depth_ok:
                 item.labels, item.status = f.labels, "fused"
             else:
                 item.status, item.reason = "skipped", f"{no_depth} and no segmentation model"
@@ -611,12 +629,17 @@ class Pipeline(StreamRunner):
         as in ``step`` and joins ``trajectory``. No periodic graph or costmap refresh, and
         no pose jump check (the caller vouches for its poses). Unlike ``step`` it raises:
         InputError for a frame without depth or pose, a pose that is not a rigid
-        transform, or input the map refuses.
+        transform, labels of another label set than ``label_set``, or input the map refuses.
         """
         if not isinstance(frame, Frame):
             raise InputError(f"Pipeline.fuse: expected a real3d.Frame, got {type(frame).__name__}")
         if frame.world_T_cam is None:
             raise InputError("Pipeline.fuse: the frame has no pose (world_T_cam is None)")
+        if segmentation is None and frame.labels is not None and frame.label_set != self.label_set.name:
+            raise InputError(
+                f"Pipeline.fuse: the frame's labels are {frame.label_set!r} ids, the map holds "
+                f"{self.label_set.name!r} ids"
+            )
         problem = pose_problem(frame.world_T_cam) or self._map_range_problem(frame.world_T_cam)
         if problem is not None:
             raise InputError(f"Pipeline.fuse: {problem}")
@@ -639,7 +662,8 @@ class Pipeline(StreamRunner):
         if cfg.background_refresh and cfg.mode == "realtime" and self._pending and self._pending[1].done():
             self._finish_refresh()  # realtime: results go in as soon as they are done
         if item.labels is not None:
-            self.class_pixels += np.bincount(item.labels.ravel(), minlength=14)[:14]
+            n = len(self.class_pixels)
+            self.class_pixels += np.bincount(item.labels.ravel(), minlength=n)[:n]
         if item.status != "fused":
             return
         t0 = time.perf_counter()

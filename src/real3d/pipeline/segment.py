@@ -3,11 +3,12 @@ them."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, LabelSet, get_label_set
 from real3d.core.errors import ConfigError, InputError, Real3DError, describe_array
 from real3d.core.frame import Frame
 from real3d.core.pose import check_pose
@@ -116,10 +117,11 @@ def segment_frame(
     scales: tuple[float, ...] = (1.0,),
     guided: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a segmenter on a frame: (labels (H, W) uint8 NYUv2-13 ids 1..13, probs (13, H, W)
-    float32, no void channel), as its ``predict`` gives them (``flip`` and ``scales`` passed
-    on when not the defaults; ``guided`` when True, or when False for a segmenter that
-    ``supports_guided``; ``predict`` raises InputError for True without that capability)."""
+    """Run a segmenter on a frame: (labels (H, W) uint8 ids 1..K of its label set, probs
+    (K, H, W) float32, no void channel; K = 13 for NYUv2-13), as its ``predict`` gives
+    them (``flip`` and ``scales`` passed on when not the defaults; ``guided`` when True,
+    or when False for a segmenter that ``supports_guided``; ``predict`` raises InputError
+    for True without that capability)."""
     r = _predict(segmenter, frame, flip, scales, guided)
     return r.labels, r.probs[1:]
 
@@ -139,15 +141,75 @@ def _check_segmenter(seg, role: str) -> None:
         raise ConfigError(
             f"Pipeline: {role} must implement real3d.models.Segmenter; {type(seg).__name__} lacks {', '.join(missing)}"
         )
-    # The map, scene graph and costmap read NYUv2-13 ids: another label set's ids would be
-    # misread (warehouse floor, id 1, is NYUv2-13 bed).
-    labels = seg.label_set
-    if labels.name != NYU13.name:
+
+
+def pipeline_label_set(segmenter, rgb_segmenter, config: PipelineConfig) -> LabelSet:
+    """The label set of a pipeline's map, scene graph and costmap: the segmenters' (both
+    must predict the same one), or without a segmenter ``config.scene_graph.label_set``
+    (the frames' own labels are fused then).
+
+    Raises:
+        ConfigError: the two segmenters predict different label sets, or the label set has
+            no scene-graph roles (``real3d.scene.roles.roles_for``; the message lists the
+            label sets that have them).
+    """
+    from real3d.scene.roles import roles_for
+
+    names = {role: seg.label_set for role, seg in (("model", segmenter), ("rgb_model", rgb_segmenter)) if seg}
+    if len({ls.name for ls in names.values()}) > 1:
         raise ConfigError(
-            f"Pipeline: {role} {seg.name!r} predicts {labels.name!r} labels; the pipeline's map, scene graph "
-            f"and costmap take NYUv2-13 ids ({NYU13.name!r}): use a NYUv2-13 model, or segment with this one "
-            "alone (real3d segment, real3d eval seg)"
+            "Pipeline: the segmenters predict different label sets ("
+            + ", ".join(f"{role} {ls.name!r}" for role, ls in names.items())
+            + "); the map, scene graph and costmap hold one: give an RGB-only model of the same label set, "
+            "or none (rgb_model=None; frames without depth are then skipped)"
         )
+    label_set = next(iter(names.values())) if names else get_label_set(config.scene_graph.label_set)
+    try:
+        roles_for(label_set.name)
+    except ConfigError as e:
+        raise ConfigError(
+            f"Pipeline: the map, scene graph and costmap cannot take {label_set.name!r} ids: {e}"
+        ) from None
+    return label_set
+
+
+def config_for_label_set(config: PipelineConfig, label_set: LabelSet) -> PipelineConfig:
+    """``config`` with its map, scene graph and costmap set to ``label_set``: the map's
+    ``num_classes`` (void included) and the ``label_set`` of ``SceneGraphConfig`` and
+    ``CostmapConfig``. ``config`` itself when they already are. A field left at its
+    NYUv2-13 default follows the label set; one set to another label set is refused.
+
+    Raises:
+        ConfigError: ``config`` names another label set (or class count) than ``label_set``,
+            or a map refiner with a label set other than NYUv2-13 (the refiner is learnt on
+            NYUv2-13 classes).
+    """
+    n = len(label_set.names)
+    changes = {}
+    mc = config.map
+    if mc.num_classes != n:
+        if mc.num_classes != len(NYU13.names):
+            raise ConfigError(
+                f"PipelineConfig.map.num_classes is {mc.num_classes}, but the segmentation model predicts "
+                f"{label_set.name!r} ({n} classes with void)"
+            )
+        changes["map"] = dataclasses.replace(mc, num_classes=n)
+    for name in ("scene_graph", "costmap"):
+        sub = getattr(config, name)
+        if sub.label_set == label_set.name:
+            continue
+        if sub.label_set != NYU13.name:
+            raise ConfigError(
+                f"PipelineConfig.{name}.label_set is {sub.label_set!r}, but the segmentation model predicts "
+                f"{label_set.name!r}"
+            )
+        changes[name] = dataclasses.replace(sub, label_set=label_set.name)
+    if config.map_refiner is not None and label_set.name != NYU13.name:
+        raise ConfigError(
+            f"PipelineConfig.map_refiner: the 3D map refiner predicts NYUv2-13 classes; the map holds "
+            f"{label_set.name!r} ids (run without a map refiner)"
+        )
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 # ---------------------------------------------------------------------------- frames

@@ -17,9 +17,10 @@ Subscribes (topics are parameters):
 Publishes the message types, topics and conversions of a results bag
 (``real3d.io.ros_write.ResultsBag``; remap topics with ``--ros-args -r``):
 
-- per frame: ``/real3d/labels`` (mono8 ids) and ``/real3d/labels/color`` (rgb8) in the
-  camera's frame, and on ``/tf`` ``map_frame`` -> ``world_frame`` (the pipeline's
-  gravity-aligned map frame in the robot's tree: ``Pipeline.gravity_T_world``);
+- per frame: ``/real3d/labels`` (mono8 ids of the model's label set, ``Pipeline.label_set``)
+  and ``/real3d/labels/color`` (rgb8, that set's class colours) in the camera's frame, and
+  on ``/tf`` ``map_frame`` -> ``world_frame`` (the pipeline's gravity-aligned map frame in
+  the robot's tree: ``Pipeline.gravity_T_world``);
 - every ``map_period_s``: ``/real3d/costmap`` (``nav_msgs/OccupancyGrid``),
   ``/real3d/scene_graph`` (``visualization_msgs/MarkerArray``), ``/real3d/semantic_map``
   (``sensor_msgs/PointCloud2``) and, once a goal was given, ``/real3d/path``
@@ -244,6 +245,12 @@ class Real3DNode:
             self._tf_listener = tf2_ros.TransformListener(self.tf_buffer, self.node)
         self.timer = self.node.create_timer(cfg.map_period_s, self.publish_map)
 
+    @property
+    def _label_set(self):
+        """The label set of the pipeline's ids (``Pipeline.label_set``; NYUv2-13 for a
+        pipeline that does not say): the colours of the labels, markers and cloud."""
+        return getattr(self.pipeline, "label_set", None)
+
     # -- parameters ------------------------------------------------------------------
     def _parameters(self, defaults: NodeConfig) -> NodeConfig:
         values = {}
@@ -378,7 +385,7 @@ class Real3DNode:
         res = self.pipeline.step(frame)
         self.last_result = res
         if res.labels is not None:
-            ids, colour = label_image_msgs(t_ns, color_frame, res.labels, "real3d node")
+            ids, colour = label_image_msgs(t_ns, color_frame, res.labels, "real3d node", self._label_set)
             self.publish(LABELS_TOPIC, ids)
             self.publish(LABELS_COLOR_TOPIC, colour)
         g = self.pipeline.gravity_T_world
@@ -405,11 +412,11 @@ class Real3DNode:
             occ = np.where(g.unknown, -1, np.where(g.occupied, 100, 0)).astype(np.int8)
             self.publish(COSTMAP_TOPIC, occupancy_grid_msg(t, f, occ, g.resolution_m, g.origin_xy, "real3d node"))
             done.append(COSTMAP_TOPIC)
-        self.publish(MARKERS_TOPIC, marker_array_msg(t, f, pipe.scene_graph.to_dict(), "real3d node"))
+        self.publish(MARKERS_TOPIC, marker_array_msg(t, f, pipe.scene_graph.to_dict(), "real3d node", self._label_set))
         done.append(MARKERS_TOPIC)
         pts = pipe.map.semantic_points()
         if len(pts.points):
-            self.publish(CLOUD_TOPIC, point_cloud_msg(t, f, pts.points, pts.labels, "real3d node"))
+            self.publish(CLOUD_TOPIC, point_cloud_msg(t, f, pts.points, pts.labels, "real3d node", self._label_set))
             done.append(CLOUD_TOPIC)
         if self.goal_xy is not None:
             try:

@@ -61,10 +61,17 @@ class GraphMetrics:
         return d
 
 
-def gt_objects(scene: SceneGT, instance_ids=None):
+def gt_objects(scene: SceneGT, instance_ids=None, label_set: str = "nyu13"):
     """Ground-truth objects that the graph should find: structure classes excluded and,
-    when ``instance_ids`` is given, only those ids (e.g. ``visible_instances(frames)``)."""
-    structure = {NYU13.index(n) for n in STRUCTURE_CLASSES}
+    when ``instance_ids`` is given, only those ids (e.g. ``visible_instances(frames)``).
+    ``label_set``: the label set of the objects' ``label`` (its structure classes from
+    ``real3d.scene.roles``)."""
+    if label_set == NYU13.name:
+        structure = {NYU13.index(n) for n in STRUCTURE_CLASSES}
+    else:
+        from real3d.scene.roles import roles_for
+
+        structure = set(roles_for(label_set).structure_ids)
     keep = None if instance_ids is None else set(int(i) for i in instance_ids)
     return [
         o for o in scene.objects if o.label not in structure and o.label > 0 and (keep is None or o.instance_id in keep)
@@ -97,7 +104,7 @@ def match_objects(graph: SceneGraph, scene: SceneGT, iou_threshold: float, insta
         list of (predicted node id, ground-truth instance id, IoU) with IoU >= threshold.
     """
     preds = graph.objects()
-    gts = gt_objects(scene, instance_ids)
+    gts = gt_objects(scene, instance_ids, graph.config.label_set)
     if not preds or not gts:
         return []
     iou = np.zeros((len(preds), len(gts)))
@@ -117,7 +124,7 @@ def evaluate_graph(graph: SceneGraph, scene: SceneGT, thresholds=(0.25, 0.5), in
     ``instance_ids`` restricts the ground truth (e.g. to ``visible_instances(frames)``).
     """
     n_pred = len(graph.objects())
-    n_gt = len(gt_objects(scene, instance_ids))
+    n_gt = len(gt_objects(scene, instance_ids, graph.config.label_set))
     det = {}
     for t in thresholds:
         m = match_objects(graph, scene, t, instance_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, get_label_set
 
 
 def colorize_depth(depth_m: np.ndarray, max_m: float | None = None) -> np.ndarray:
@@ -22,11 +22,13 @@ def colorize_depth(depth_m: np.ndarray, max_m: float | None = None) -> np.ndarra
     return img
 
 
-def contact_sheet(frames, max_rows: int = 8, label_set=NYU13) -> np.ndarray:
+def contact_sheet(frames, max_rows: int = 8, label_set=None) -> np.ndarray:
     """Rows of [rgb | depth | labels] for up to ``max_rows`` evenly spaced frames.
 
     Args:
         frames: sequence of ``Frame`` (depth and labels optional; missing ones stay grey).
+        label_set: the ``LabelSet`` whose colours the labels take; None: each frame's own
+            (``Frame.label_set``).
 
     Returns:
         (rows * H, 3 * W, 3) uint8 image.
@@ -41,6 +43,7 @@ def contact_sheet(frames, max_rows: int = 8, label_set=NYU13) -> np.ndarray:
         h, w = f.size_hw
         grey = np.full((h, w, 3), 128, np.uint8)
         depth = colorize_depth(f.depth_m) if f.depth_m is not None else grey
-        lab = label_set.colorize(f.labels) if f.labels is not None else grey
+        ls = label_set if label_set is not None else get_label_set(getattr(f, "label_set", NYU13.name))
+        lab = ls.colorize(f.labels) if f.labels is not None else grey
         rows.append(np.concatenate([f.rgb, depth, lab], axis=1))
     return np.concatenate(rows, axis=0)

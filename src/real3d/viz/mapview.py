@@ -12,23 +12,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from real3d.core.errors import InputError
-from real3d.core.labels import NYU13, get_label_set
+from real3d.core.labels import NYU13, LabelSet, get_label_set
 
 
-def _from_above(semantic_map, use_refinement: bool, colour, cell_m, max_px: int, min_px: int, who: str) -> np.ndarray:
+def _from_above(
+    semantic_map, use_refinement: bool, colour, cell_m, max_px: int, min_px: int, who: str, label_set=NYU13
+) -> np.ndarray:
     """(H, W, 3) uint8 image of the map's labelled surface from above (x right, y up, world
     frame; ceiling left out): each cell coloured by ``colour(points, rows)`` -> (n, 3) of
     the highest point over it, white where nothing was labelled. Cells of ``cell_m``
     metres (default: the voxel size, enlarged so the image fits ``max_px``; a small map is
-    enlarged by whole pixels towards ``min_px``)."""
-    return _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who)[0]
+    enlarged by whole pixels towards ``min_px``). ``label_set``: that of the map's ids (its
+    ceiling class, when it has one, is left out)."""
+    return _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who, label_set)[0]
 
 
-def _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who):
+def _placed_from_above(semantic_map, use_refinement, colour, cell_m, max_px, min_px, who, label_set=NYU13):
     """``_from_above``'s image, the map-frame (x, y) metres of its lower-left corner and its
     pixels per metre."""
     sp = semantic_map.semantic_points(use_refinement=use_refinement)
-    keep = (sp.labels > 0) & (sp.labels != NYU13.index("ceiling"))
+    keep = sp.labels > 0
+    if "ceiling" in label_set.names:
+        keep &= sp.labels != label_set.index("ceiling")
     pts = sp.points[keep]
     if not len(pts):
         raise InputError(f"{who}: the map has no labelled surface point")
@@ -55,33 +60,66 @@ def side_by_side(a: np.ndarray, b: np.ndarray, gap: int) -> np.ndarray:
 
 
 def topdown_labels(
-    semantic_map, cell_m: float | None = None, use_refinement: bool = True, max_px: int = 440, min_px: int = 300
+    semantic_map,
+    cell_m: float | None = None,
+    use_refinement: bool = True,
+    max_px: int = 440,
+    min_px: int = 300,
+    label_set: LabelSet = NYU13,
 ) -> np.ndarray:
     """(H, W, 3) uint8 image of the map from above (x right, y up, world frame), cells of
     ``cell_m`` metres (default: the map's voxel size, enlarged so the image fits
-    ``max_px``; a small map is enlarged by whole pixels towards ``min_px``), NYUv2-13
-    colours; white where nothing was labelled. ``use_refinement``
-    False draws the fusion's labels even where a 3D network refined the map."""
-    colors = np.asarray(NYU13.colors, np.uint8)
+    ``max_px``; a small map is enlarged by whole pixels towards ``min_px``), in the class
+    colours of ``label_set`` (that of the map's ids; NYUv2-13 by default); white where
+    nothing was labelled. ``use_refinement`` False draws the fusion's labels even where a
+    3D network refined the map."""
+    colors = _class_colours(semantic_map, label_set, "topdown_labels")
     return _from_above(
-        semantic_map, use_refinement, lambda lab, rows: colors[lab], cell_m, max_px, min_px, "topdown_labels"
+        semantic_map,
+        use_refinement,
+        lambda lab, rows: colors[lab],
+        cell_m,
+        max_px,
+        min_px,
+        "topdown_labels",
+        label_set,
     )
+
+
+def _class_colours(semantic_map, label_set: LabelSet, who: str) -> np.ndarray:
+    """(C, 3) uint8 colours of ``label_set``; InputError when the map holds more classes."""
+    if not isinstance(label_set, LabelSet):
+        raise InputError(f"{who}: expected label_set to be a LabelSet, got {type(label_set).__name__}")
+    colors = np.asarray(label_set.colors, np.uint8)
+    n = getattr(getattr(semantic_map, "config", None), "num_classes", len(colors))
+    if n > len(colors):
+        raise InputError(
+            f"{who}: the map holds {n} classes (void included), label set {label_set.name!r} names {len(colors)}"
+        )
+    return colors
 
 
 #: pale yellow (sure) -> orange -> dark red (all classes equally likely)
 _ENTROPY_STOPS = np.array([[255, 247, 188], [254, 153, 41], [153, 0, 13]], np.float64)
 
 
-def topdown_uncertainty(semantic_map, cell_m: float | None = None, max_px: int = 440, min_px: int = 300) -> np.ndarray:
-    """(H, W, 3) uint8 image of the map from above, laid out as ``topdown_labels``: each
-    cell shows the normalised label entropy (``SemanticMap.label_entropy``, of the fusion)
-    of the highest labelled surface point over it, from pale (sure, 0) through orange to
-    dark red (all classes equally likely, 1); white where nothing was labelled."""
+def topdown_uncertainty(
+    semantic_map,
+    cell_m: float | None = None,
+    max_px: int = 440,
+    min_px: int = 300,
+    label_set: LabelSet = NYU13,
+) -> np.ndarray:
+    """(H, W, 3) uint8 image of the map from above, laid out as ``topdown_labels`` (with the
+    same ``label_set``): each cell shows the normalised label entropy
+    (``SemanticMap.label_entropy``, of the fusion) of the highest labelled surface point
+    over it, from pale (sure, 0) through orange to dark red (all classes equally likely,
+    1); white where nothing was labelled."""
 
     def colour(lab, rows):
         return _entropy_colours(semantic_map.label_entropy(rows))
 
-    return _from_above(semantic_map, False, colour, cell_m, max_px, min_px, "topdown_uncertainty")
+    return _from_above(semantic_map, False, colour, cell_m, max_px, min_px, "topdown_uncertainty", label_set)
 
 
 def _entropy_colours(e: np.ndarray) -> np.ndarray:
@@ -103,23 +141,37 @@ def _framed(img: np.ndarray, corner, px_per_m: float, legend: list, title: str):
 
 
 def topdown_labels_figure(
-    semantic_map, use_refinement: bool = True, title: str = "Labels from above", max_px: int = 440, min_px: int = 300
+    semantic_map,
+    use_refinement: bool = True,
+    title: str = "Labels from above",
+    max_px: int = 440,
+    min_px: int = 300,
+    label_set: LabelSet = NYU13,
 ):
     """``topdown_labels`` framed for a person (``real3d.nav.draw.frame_map``): metre axes of
-    the map frame, the origin, a scale bar and a legend of the classes in the picture.
-    Returns a ``real3d.nav.draw.TopdownFigure``.
+    the map frame, the origin, a scale bar and a legend of the classes in the picture,
+    named and coloured as in ``label_set`` (that of the map's ids). Returns a
+    ``real3d.nav.draw.TopdownFigure``.
 
     Raises:
-        InputError: the map has no labelled surface point.
+        InputError: the map has no labelled surface point, or holds more classes than
+            ``label_set`` names.
     """
     from real3d.nav.draw import LegendEntry
 
-    colors = np.asarray(NYU13.colors, np.uint8)
+    colors = _class_colours(semantic_map, label_set, "topdown_labels_figure")
     img, corner, ppm = _placed_from_above(
-        semantic_map, use_refinement, lambda lab, rows: colors[lab], None, max_px, min_px, "topdown_labels_figure"
+        semantic_map,
+        use_refinement,
+        lambda lab, rows: colors[lab],
+        None,
+        max_px,
+        min_px,
+        "topdown_labels_figure",
+        label_set,
     )
     legend = [
-        LegendEntry(NYU13.names[c], "fill", (tuple(int(v) for v in colors[c]),))
+        LegendEntry(label_set.names[c], "fill", (tuple(int(v) for v in colors[c]),))
         for c in range(1, len(colors))
         if (img == colors[c]).all(axis=2).any()
     ]
@@ -127,7 +179,11 @@ def topdown_labels_figure(
 
 
 def topdown_uncertainty_figure(
-    semantic_map, title: str = "Label uncertainty from above", max_px: int = 440, min_px: int = 300
+    semantic_map,
+    title: str = "Label uncertainty from above",
+    max_px: int = 440,
+    min_px: int = 300,
+    label_set: LabelSet = NYU13,
 ):
     """``topdown_uncertainty`` framed as ``topdown_labels_figure``, the legend giving the
     entropy scale. Returns a ``real3d.nav.draw.TopdownFigure``.
@@ -145,6 +201,7 @@ def topdown_uncertainty_figure(
         max_px,
         min_px,
         "topdown_uncertainty_figure",
+        label_set,
     )
     stops = [tuple(int(v) for v in c) for c in _ENTROPY_STOPS]
     legend = [

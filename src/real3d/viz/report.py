@@ -10,7 +10,8 @@ that replaces the output folder by renames at the end (``OutputSet``,
 complete and no temporaries::
 
     report.html, report.md        the report, pictures in report_files/
-    semantic_map.ply              labelled surface voxels: observed colour, NYUv2-13 ``label``
+    semantic_map.ply              labelled surface voxels: observed colour, ``label`` (ids of
+                                  the model's label set, named in the header)
     scene_graph.json              the scene graph (schema in real3d.scene.graph)
     costmap.png                   top-down costmap with objects, trajectory and path
     path.json                     the planned path
@@ -37,7 +38,7 @@ import numpy as np
 
 from real3d.core.errors import InputError, OutputError
 from real3d.core.files import atomic_write_text
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, LabelSet
 from real3d.core.machine import current_rss_mb, peak_rss_mb
 from real3d.eval.recorder import RunRecorder
 from real3d.eval.run_metrics import ground_truth_metrics
@@ -107,6 +108,7 @@ def _topdown(pipeline, path_info: dict):
     from real3d.nav.planner import Path as NavPath
 
     cm = pipeline.costmap
+    label_set = _label_set(pipeline)
     wp = np.asarray(path_info.get("waypoints") or np.zeros((0, 2)), float)
     p = NavPath(wp, path_info.get("length_m") or 0.0, 0.0, np.zeros((0, 2), np.int64)) if len(wp) > 1 else None
     traj = np.asarray(pipeline.trajectory) if pipeline.trajectory else None
@@ -118,7 +120,14 @@ def _topdown(pipeline, path_info: dict):
         goal_xy=path_info.get("goal_xy"),
         start_xy=path_info.get("start_xy"),
         scale=int(np.clip(860 // max(cm.grid.shape), 1, 6)),
+        label_set=label_set,
     )
+
+
+def _label_set(pipeline) -> LabelSet:
+    """The label set of a pipeline's map, graph and segmentations (NYUv2-13 for an object
+    that does not say)."""
+    return getattr(pipeline, "label_set", NYU13)
 
 
 def write_report(
@@ -215,7 +224,8 @@ def write_report(
                 ),
             ]
         )
-    figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples), label_legend()])
+    label_set = _label_set(pipeline)
+    figs["segmentation"] = stack_vertical([segmentation_samples(recorder.samples, label_set), label_legend(label_set)])
     if pipeline.costmap is not None:
         figs["topdown"] = _topdown(pipeline, path_info)
     figs["graph"] = render_scene_graph(pipeline.scene_graph, size_px=800)
@@ -223,11 +233,15 @@ def write_report(
         from real3d.viz.mapview import side_by_side, topdown_labels_figure, topdown_uncertainty_figure
 
         try:
-            left = topdown_labels_figure(pipeline.map, use_refinement=False, title="Fused labels").image
-            right = topdown_uncertainty_figure(pipeline.map, title="How unsure").image
+            left = topdown_labels_figure(
+                pipeline.map, use_refinement=False, title="Fused labels", label_set=label_set
+            ).image
+            right = topdown_uncertainty_figure(pipeline.map, title="How unsure", label_set=label_set).image
             figs["uncertainty"] = side_by_side(np.asarray(left), np.asarray(right), 8)
             if pipeline.map.refinement is not None:
-                refined = topdown_labels_figure(pipeline.map, title="Refined by the 3D network").image
+                refined = topdown_labels_figure(
+                    pipeline.map, title="Refined by the 3D network", label_set=label_set
+                ).image
                 figs["refined"] = side_by_side(np.asarray(left), np.asarray(refined), 8)
         except InputError:
             pass  # nothing labelled to draw
@@ -236,13 +250,13 @@ def write_report(
     gt_counts = None
     if recorder.confusion is not None:
         gt_counts = recorder.confusion[1:].sum(axis=1).astype(float)
-    for k, name in enumerate(NYU13.names[1:]):
+    for k, name in enumerate(label_set.names[1:]):
         pred_share = 100 * pix[k] / max(pix.sum(), 1)
         if gt_counts is not None:
             hist[name] = [pred_share, 100 * gt_counts[k] / max(gt_counts.sum(), 1)]
         else:
             hist[name] = pred_share
-    colors = {n: NYU13.colors[i + 1] for i, n in enumerate(NYU13.names[1:])}
+    colors = {n: label_set.colors[i + 1] for i, n in enumerate(label_set.names[1:])}
     figs["classes"] = bar_chart(
         hist,
         "Class histogram of the segmented pixels",
@@ -444,7 +458,9 @@ def write_run_outputs(
         recorder: the ``RunRecorder`` that watched the run.
         extra_metrics: further top-level entries of metrics.json (e.g. ``sensor_health``).
         meta: settings shown in the report (input, model, backend, ...).
-        scene: ``SceneGT`` of a synthetic source (enables the ground-truth metrics).
+        scene: ``SceneGT`` of a synthetic source (enables the ground-truth metrics); its
+            labels are made in the pipeline's label set from the engine's classes
+            (``real3d.eval.ground_truth.ground_truth_scene``).
         goal_xy: (2,) world metres; None picks ``auto_goal``.
         atomic: write the set into a temporary sibling folder and swap it in whole
             (``OutputSet``; ``out_dir`` is checked first, see ``check_output_folder``);
@@ -457,9 +473,15 @@ def write_run_outputs(
 
     Raises:
         InputError: ``out_dir`` cannot take the set (checked before anything is written).
+        ConfigError: ``scene``'s ground truth cannot be labelled in the pipeline's label
+            set (checked before anything is written).
         OutputError: a write failed (disk full, ...): the earlier set in ``out_dir`` is
             kept (atomic) and no temporary is left.
     """
+    if scene is not None:
+        from real3d.eval.ground_truth import ground_truth_scene
+
+        scene = ground_truth_scene(scene, _label_set(pipeline))
     args = (pipeline, summary, recorder, meta, scene, goal_xy, stopped_by, extra_metrics)
     if not atomic:
         return _write_outputs(Path(out_dir), *args)
@@ -515,7 +537,9 @@ def _write_files(out: Path, pipeline, summary, recorder, meta, scene, goal_xy, s
     graph = pipeline.scene_graph
     path_info = plan_for_report(pipeline, goal_xy, header=header)
     files["path.json"] = write_json(out / "path.json", path_info)
-    files["semantic_map.ply"] = export_point_cloud_ply(pipeline.map, out / "semantic_map.ply", comments=comments)
+    files["semantic_map.ply"] = export_point_cloud_ply(
+        pipeline.map, out / "semantic_map.ply", label_set=_label_set(pipeline), comments=comments
+    )
     files["scene_graph.json"] = atomic_write_text(out / "scene_graph.json", graph.to_json(header=header))
     if pipeline.costmap is not None:
         img = _topdown(pipeline, path_info)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from real3d.core.errors import ConfigError
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, LabelSet
 from real3d.viz import scene_entities as se
 
 #: where the recording goes (``ViewerOptions.mode``)
@@ -187,14 +187,19 @@ class RerunLogger:
         options: ``ViewerOptions``.
         report: called with a one-line message for what the user should know (a viewer
             that does not answer); default: printed on stderr.
+        label_set: the ``LabelSet`` of the run's ids (``Pipeline.label_set``): the names
+            and colours of the class ids in the annotation context.
     """
 
-    def __init__(self, path, options: ViewerOptions = ViewerOptions(), report=None) -> None:
+    def __init__(
+        self, path, options: ViewerOptions = ViewerOptions(), report=None, label_set: LabelSet = NYU13
+    ) -> None:
         import rerun as rr
 
         self.rr = rr
         self.options = options
         self.report = report or _stderr
+        self.label_set = label_set
         self.path = None if path is None else Path(path)
         self.tmp = None if self.path is None else self.path.with_name(f".{self.path.name}.tmp")
         self._url = url = options.live_url
@@ -231,20 +236,20 @@ class RerunLogger:
         self._pinhole = None
         self._time_kind: str | None = None
         self._last_index = 0
-        ann = rr.AnnotationContext([(i, n, tuple(int(c) for c in NYU13.colors[i])) for i, n in enumerate(NYU13.names)])
+        ann = rr.AnnotationContext(se.annotation_classes(label_set))
         self.rec.log("/", ann, static=True)
         self.rec.log(WORLD, rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
         if hasattr(rr, "SeriesLines"):
             self.rec.log(LATENCY, rr.SeriesLines(names=list(LATENCY_SERIES)), static=True)
 
     @classmethod
-    def create(cls, path, options: ViewerOptions = ViewerOptions(), report=None):
+    def create(cls, path, options: ViewerOptions = ViewerOptions(), report=None, label_set: LabelSet = NYU13):
         """A logger for ``options``, or None when nothing is to be logged (``"none"``, or
         the default ``"save"`` without rerun-sdk). ConfigError: a requested mode without
         rerun-sdk (``ViewerOptions.check``)."""
         if not options.check():
             return None
-        return cls(path, options, report)
+        return cls(path, options, report, label_set)
 
     # ------------------------------------------------------------------ live viewer
     def check_viewer(self, force: bool = False, timeout_s: float = 0.2) -> bool | None:
@@ -353,7 +358,7 @@ class RerunLogger:
     def _log_map(self, semantic_map, max_points: int | None, snap: bool = True) -> None:
         if not len(semantic_map):
             return
-        mp = se.map_points(semantic_map, max_points, snap=snap)
+        mp = se.map_points(semantic_map, max_points, snap=snap, label_set=self.label_set)
         # Class ids alone: the annotation context gives colours and names.
         self.rec.log(MAP, self.rr.Points3D(mp.points, class_ids=mp.class_ids, radii=mp.radius_m))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from real3d.core.errors import InputError, describe_array
-from real3d.core.labels import NYU13
+from real3d.core.labels import NYU13, LabelSet
 
 #: node kinds that carry a box (rooms have none)
 BOX_KINDS = ("object", "structure")
@@ -63,6 +63,20 @@ def trajectory_strip(trajectory, max_points: int | None = None) -> np.ndarray:
     return pts
 
 
+# ---------------------------------------------------------------------------- classes
+def annotation_classes(label_set: LabelSet = NYU13) -> list[tuple[int, str, tuple[int, int, int]]]:
+    """``(class id, name, (r, g, b))`` of every class of ``label_set`` (void 0 included):
+    what a viewer names and colours the map's, the graph's and the label images' class
+    ids by (rerun's annotation context).
+
+    Raises:
+        InputError: ``label_set`` is not a ``LabelSet``.
+    """
+    if not isinstance(label_set, LabelSet):
+        raise InputError(f"annotation_classes: expected a LabelSet, got {type(label_set).__name__}")
+    return [(i, n, tuple(int(c) for c in label_set.colors[i])) for i, n in enumerate(label_set.names)]
+
+
 # ---------------------------------------------------------------------------- map
 @dataclass(frozen=True)
 class MapPoints:
@@ -70,8 +84,8 @@ class MapPoints:
 
     Attributes:
         points: (N, 3) float32 map frame metres.
-        class_ids: (N,) uint16 NYUv2-13 class ids, 1..13.
-        colors: (N, 3) uint8 class colours of ``class_ids`` (``NYU13.colors``).
+        class_ids: (N,) uint16 class ids of the map's label set, >= 1.
+        colors: (N, 3) uint8 class colours of ``class_ids`` (the label set's ``colors``).
         radius_m: half the map's voxel size: a point's drawn radius.
         total: surface points with a class before ``max_points`` thinned them.
     """
@@ -83,11 +97,17 @@ class MapPoints:
     total: int
 
 
-def map_points(semantic_map, max_points: int | None = None, snap: bool = True) -> MapPoints:
+def map_points(
+    semantic_map, max_points: int | None = None, snap: bool = True, label_set: LabelSet = NYU13
+) -> MapPoints:
     """The labelled surface points of ``semantic_map``; points without class evidence
     (label 0) are left out. ``max_points``: keep at most this many (every k-th point, a
     deterministic thinning that keeps the cloud's spread). ``snap``: points moved onto the
-    surface, as in semantic_map.ply; False: the voxel centres (less than half the time)."""
+    surface, as in semantic_map.ply; False: the voxel centres (less than half the time).
+    ``label_set``: that of the map's ids (``Pipeline.label_set``), whose colours they take.
+
+    Raises:
+        InputError: a label outside ``label_set``."""
     sp = semantic_map.semantic_points(snap=snap)
     keep = np.flatnonzero(sp.labels > 0)
     total = len(keep)
@@ -97,7 +117,7 @@ def map_points(semantic_map, max_points: int | None = None, snap: bool = True) -
     return MapPoints(
         points=np.asarray(sp.points[keep], np.float32),
         class_ids=labels.astype(np.uint16),
-        colors=NYU13.colorize(labels),
+        colors=label_set.colorize(labels),
         radius_m=float(semantic_map.voxel_size_m) / 2,
         total=total,
     )
@@ -114,7 +134,7 @@ class Boxes:
         half_sizes: (N, 3) float64 half extents along the box's own x, y and world z, metres.
         yaw_rad: (N,) float64 turn about +z, counter-clockwise from +x.
         quaternions_xyzw: (N, 4) float64 the same turn as unit quaternions (x, y, z, w).
-        class_ids: (N,) uint16 NYUv2-13 classes.
+        class_ids: (N,) uint16 classes of the graph's label set (``SceneGraphConfig.label_set``).
         labels: N strings, ``"<class name> <node id>"``.
     """
 
