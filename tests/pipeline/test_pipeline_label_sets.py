@@ -324,15 +324,25 @@ def test_real3d_run_with_warehouse_weights(tmp_path, wh_net):
     assert isinstance(r.exception, ConfigError) and "different label sets" in str(r.exception)
 
 
-def test_frames_without_instances_are_refused_by_real3d_run(tmp_path, wh_net, warehouse):
-    """Ground truth that cannot be relabelled stops ``real3d run`` before the run."""
-    from real3d.cli.run_cmd import _ground_truth_objects
+def test_ground_truth_that_cannot_be_relabelled_is_left_unscored(tmp_path, wh_net, warehouse, capsys):
+    """``real3d run``'s loop over frames whose NYUv2-13 ground truth has no scene objects to
+    be relabelled from: the run goes on, unscored, and says why once."""
+    from real3d.cli.run_cmd import _ground_truth_objects, execute
+    from real3d.viz.rerun_log import ViewerOptions
 
     frames, _ = warehouse
 
     class Seq:
         info = dataclasses.make_dataclass("Info", [("format", str)])("folder")
 
-    with pytest.raises(ConfigError, match="rec: ground truth of frame 0: its labels are 'nyu13'"):
-        _ground_truth_objects(Seq(), frames[0], WAREHOUSE, "rec")
-    assert _ground_truth_objects(Seq(), frames[0], NYU13, "rec") is None
+    assert _ground_truth_objects(Seq(), frames[0], WAREHOUSE) is None
+    assert _ground_truth_objects(Seq(), frames[0], NYU13) is None
+    pipe = Pipeline(PipelineConfig(**FAST), segmenter=wh_net)
+    try:
+        res = execute(pipe, frames, tmp_path / "out", {"input": "rec"}, viewer=ViewerOptions(mode="none"))
+    finally:
+        pipe.close()
+    assert res["metrics"]["run"]["counts"]["fused"] == len(frames)
+    assert "seg2d" not in (res["metrics"].get("ground_truth") or {})
+    err = capsys.readouterr().err
+    assert err.count("ground truth not scored") == 1 and "its labels are 'nyu13' ids" in err

@@ -291,6 +291,9 @@ def execute(
     )
     from rich.table import Table
 
+    import dataclasses
+
+    from real3d.core.errors import ConfigError
     from real3d.core.labels import NYU13
     from real3d.eval.ground_truth import ground_truth_frame
     from real3d.viz.report import RunRecorder, write_run_outputs
@@ -309,6 +312,8 @@ def execute(
 
     def report(message: str) -> None:
         console.print(f"[yellow]{escape(message)}[/yellow]")
+
+    unscored: list[int] = []  # frames whose ground truth could not be put in the model's label set
 
     rr_log = None
     if viewer.check():  # ConfigError: a viewer asked for without rerun-sdk
@@ -336,9 +341,17 @@ def execute(
 
         def on_result(res, frame):
             nonlocal rr_log, done
-            # ground truth is scored in the model's label set: relabelled, or refused (ConfigError)
-            labelled = getattr(frame, "labels", None) is not None
-            truth = ground_truth_frame(frame, label_set, gt_objects) if labelled else frame
+            # ground truth is scored in the model's label set: relabelled, or left unscored
+            # with a note when it cannot be (labels of another set, nothing to relabel from)
+            truth = frame
+            if getattr(frame, "labels", None) is not None:
+                try:
+                    truth = ground_truth_frame(frame, label_set, gt_objects)
+                except ConfigError as e:
+                    if not unscored:
+                        report(f"ground truth not scored: {e}")
+                    unscored.append(frame.index)
+                    truth = dataclasses.replace(frame, labels=None)
             recorder.on_result(res, truth)
             if on_frame is not None:
                 on_frame(res, frame)
@@ -460,13 +473,12 @@ def execute(
     return result
 
 
-def _ground_truth_objects(seq, first, label_set, path):
+def _ground_truth_objects(seq, first, label_set):
     """The scene objects of a recording in real3d's layout (``scene.json``), from which its
     frames' NYUv2-13 ground truth is relabelled in ``label_set`` when the model predicts
-    another (None otherwise, or for other formats). Checks the first frame before any work:
-    ConfigError when its ground truth is of another label set and cannot be relabelled."""
-    from real3d.core.errors import ConfigError, FormatError
-    from real3d.eval.ground_truth import ground_truth_frame
+    another (None otherwise, or for other formats). Ground truth that cannot be relabelled is
+    left unscored by ``execute``, which says so."""
+    from real3d.core.errors import FormatError
 
     if first is None or first.labels is None or first.label_set == label_set.name:
         return None
@@ -477,10 +489,6 @@ def _ground_truth_objects(seq, first, label_set, path):
             objects = source.scene.objects
         except FormatError:
             objects = None
-    try:
-        ground_truth_frame(first, label_set, objects)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
     return objects
 
 
@@ -852,7 +860,7 @@ def run(
             )
             if bag is not None:
                 bag.label_set = pipe.label_set
-            gt_objects = _ground_truth_objects(seq, first, pipe.label_set, input)
+            gt_objects = _ground_truth_objects(seq, first, pipe.label_set)
             meta = {
                 "input": str(input),
                 "format": info.format,
