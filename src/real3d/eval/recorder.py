@@ -124,7 +124,9 @@ class RunRecorder:
             return
         gt = frame.labels
         if gt is not None and gt.shape == result.labels.shape:
-            c = confusion_matrix(result.labels, gt, 13)
+            from real3d.core.labels import get_label_set
+
+            c = confusion_matrix(result.labels, gt, get_label_set(getattr(frame, "label_set", "nyu13")).num_classes)
             self.confusion = c if self.confusion is None else self.confusion + c
         if self._want_sample(k) or (self.expected_frames and k == self.expected_frames - 1 and not self.samples):
             self.samples.append(
