@@ -95,7 +95,8 @@ def real_samples(real: Path) -> list[Sample]:
     out.append(
         Sample(KINECT_V2, "kinect_v2_emsanet", d, decode_rgb(real / "kinect_v2_emsanet" / "sample_rgb.png"), None)
     )
-    return out
+    # a time-of-flight camera has no disparity quantiser: no model constant for it
+    return [Sample(s.group, s.source, s.depth_m, s.rgb, None) if s.group == KINECT_V2 else s for s in out]
 
 
 def engine_samples(n: int, size_hw: tuple[int, int], seed: int, fps: int) -> list[Sample]:
