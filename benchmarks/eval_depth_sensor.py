@@ -73,7 +73,7 @@ def real_samples(real: Path) -> list[Sample]:
     with open_sequence(real / "sunrgbd") as seq:
         for f in seq:
             scene = f.meta["scene"]
-            out.append(Sample(SUN_SENSOR[scene], f"sunrgbd/{scene}", f.depth_m, f.rgb, fx640(f.intrinsics)))
+            out.append(Sample(SUN_SENSOR[scene], f"sunrgbd/{scene[:24]}", f.depth_m, f.rgb, fx640(f.intrinsics)))
     single = real / "single_frames"
     d, _ = decode_depth_tum(decode_u16(single / "TUM_depth.png"))
     out.append(Sample(TUM, "single_frames/TUM", d, decode_rgb(single / "TUM_color.png"), 525.0))
@@ -126,14 +126,15 @@ def tables(groups: dict[str, dict], cfg: DepthStatsConfig) -> str:
     lines = [
         f"Holes (shares in %; edge band +-{cfg.edge_band_px:g} px, gaps and blob areas at 640 px width):",
         "",
-        "| sensor | frames | invalid | at edges | elsewhere | edge gap % | gap px | far side left % "
-        "| dark | bright | blobs/Mpx | blob px |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| sensor | frames | invalid | border-connected | at edges | elsewhere | edge gap % | gap px "
+        "| far side left % | dark | bright | blobs/Mpx | blob px |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, g in groups.items():
         s: DepthStats = g["summary"]
         lines.append(
-            f"| {name} | {g['frames']} | {_pct(s.invalid_share)} | {_pct(s.edge_invalid_share)} "
+            f"| {name} | {g['frames']} | {_pct(s.invalid_share)} | {_pct(s.border_invalid_share)} "
+            f"| {_pct(s.edge_invalid_share)} "
             f"| {_pct(s.nonedge_invalid_share)} | {_pct(s.edge_gap_share)} | {_fmt(s.edge_gap_median_px, 1)} "
             f"| {_pct(s.edge_gap_far_left_share)} | {_pct(s.dark_invalid_share)} | {_pct(s.bright_invalid_share)} "
             f"| {_fmt(s.blobs_per_mpx, 0)} | {_fmt(s.blob_median_px, 1)} |"

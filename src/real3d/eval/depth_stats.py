@@ -29,8 +29,10 @@ data engine's sensor model (``real3d.synth.sensor``) can be compared with real c
   discontinuities (for independent Gaussian noise of standard deviation s and a locally
   linear surface, the median is ``0.6745 * sqrt(6) * s``, about ``1.65 s``; quantised
   depth gives a median of 0 where the level gap exceeds the noise);
-* **hole blobs**: 8-connected components of invalid pixels: their number per megapixel and
-  their median area.
+* **hole blobs**: 8-connected components of invalid pixels. Those touching the image border
+  (the unmeasured frame a registered depth image leaves around the colour image, out-of-range
+  regions cut by the border) are counted apart as a share of the image; the others, the
+  holes inside the image, give their number per megapixel and their median area.
 
 Pixel-sized quantities (band, gap, blob area, blobs per megapixel) are given at a reference
 width of ``ref_width_px`` (640) and scaled with the image width, so that frames of different
@@ -126,8 +128,9 @@ class DepthStats:
         step_k_px_m: per bin, median ``z_mid**2 / gap`` of those gaps (pixels x metres).
         noise_med_mm: per bin, median absolute second difference along rows.
         noise_mean_mm: per bin, mean absolute second difference along rows.
-        blobs_per_mpx: hole blobs per million reference pixels.
-        blob_median_px: median hole blob area (reference pixels).
+        border_invalid_share: share of the image in hole blobs that touch the border.
+        blobs_per_mpx: hole blobs not touching the border per million reference pixels.
+        blob_median_px: median area of those blobs (reference pixels).
     """
 
     invalid_share: float
@@ -148,6 +151,7 @@ class DepthStats:
     step_k_px_m: tuple[float, ...]
     noise_med_mm: tuple[float, ...]
     noise_mean_mm: tuple[float, ...]
+    border_invalid_share: float
     blobs_per_mpx: float
     blob_median_px: float
 
@@ -301,13 +305,15 @@ def depth_stats(
     smooth_row = ok[:, :-2] & ok[:, 1:-1] & ok[:, 2:]
     step, k_est, noise_med, noise_mean = _bin_figures(z, valid, smooth_row, cfg.depth_bins_m, cfg.min_bin_px)
 
-    labels, n_blobs = ndimage.label(invalid, structure=np.ones((3, 3), dtype=bool))
+    labels, n_labels = ndimage.label(invalid, structure=np.ones((3, 3), dtype=bool))
+    areas = np.bincount(labels.ravel(), minlength=n_labels + 1)
+    at_border = np.zeros(n_labels + 1, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        at_border[edge] = True
+    at_border[0] = False  # label 0: valid pixels
+    inner = areas[1:][~at_border[1:]]
     ref_px = h * w / scale**2
-    if n_blobs:
-        areas = np.bincount(labels.ravel())[1:]
-        blob_med = float(np.median(areas)) / scale**2
-    else:
-        blob_med = math.nan
+    blob_med = float(np.median(inner)) / scale**2 if inner.size else math.nan
 
     return DepthStats(
         invalid_share=_share(invalid, everything),
@@ -328,7 +334,8 @@ def depth_stats(
         step_k_px_m=k_est,
         noise_med_mm=noise_med,
         noise_mean_mm=noise_mean,
-        blobs_per_mpx=n_blobs / ref_px * 1e6,
+        border_invalid_share=float(areas[at_border].sum()) / (h * w),
+        blobs_per_mpx=inner.size / ref_px * 1e6,
         blob_median_px=blob_med,
     )
 
