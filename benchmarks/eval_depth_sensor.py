@@ -99,12 +99,28 @@ def real_samples(real: Path) -> list[Sample]:
     return [Sample(s.group, s.source, s.depth_m, s.rgb, None) if s.group == KINECT_V2 else s for s in out]
 
 
-def engine_samples(n: int, size_hw: tuple[int, int], seed: int, fps: int) -> list[Sample]:
-    """``n`` home views of the engine with the sensor model at its defaults."""
-    from real3d.synth import SynthDataset
+def parse_overrides(text: str) -> dict:
+    """``"name=value,name=low:high"`` -> DepthSensorConfig overrides (floats, ranges as tuples)."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        parts = [float(x) for x in value.split(":")]
+        out[name.strip()] = tuple(parts) if len(parts) > 1 else parts[0]
+    return out
 
-    ds = SynthDataset(n, size_hw=size_hw, kind="home", seed=seed, frames_per_scene=fps)
-    group = f"engine {size_hw[0]}x{size_hw[1]}"
+
+def engine_samples(
+    n: int, size_hw: tuple[int, int], seed: int, fps: int, overrides: dict | None = None
+) -> list[Sample]:
+    """``n`` home views of the engine with the sensor model at its defaults, or with
+    ``overrides`` of DepthSensorConfig fields."""
+    from real3d.synth import SynthDataset
+    from real3d.synth.render import RenderConfig
+    from real3d.synth.sensor import DepthSensorConfig
+
+    rc = RenderConfig(sensor=DepthSensorConfig(**overrides)) if overrides else None
+    ds = SynthDataset(n, size_hw=size_hw, kind="home", seed=seed, frames_per_scene=fps, render_config=rc)
+    group = f"engine {size_hw[0]}x{size_hw[1]}" + (" variant" if overrides else "")
     out = []
     for i in range(n):
         f = ds.frame(i)
@@ -227,6 +243,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fps", type=int, default=4, help="engine views per scene")
     ap.add_argument("--sizes", default="480x640,240x320")
     ap.add_argument("--real", default=None, help="real samples folder (default ../shared/data/real)")
+    ap.add_argument(
+        "--variant",
+        default="",
+        help="also run the engine at the first size with these DepthSensorConfig settings, "
+        "e.g. axial_b_per_m=0.0008,dark_signal=0.001:0.004",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--figure", default=None)
     args = ap.parse_args(argv)
@@ -242,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     for size in args.sizes.split(","):
         h, w = (int(x) for x in size.split("x"))
         samples += engine_samples(args.frames, (h, w), args.seed, args.fps)
+        if args.variant and not any(s.group.endswith("variant") for s in samples):
+            samples += engine_samples(args.frames, (h, w), args.seed, args.fps, parse_overrides(args.variant))
     t_engine = time.perf_counter() - t0
     if real.is_dir():
         samples += real_samples(real)
@@ -254,9 +278,10 @@ def main(argv: list[str] | None = None) -> None:
         # the model's quantiser constant f*b*steps at this frame's focal length
         k_model = 1.0 / float(disparity_step_m(1.0, s.fx_native_px)) if s.fx_native_px else math.nan
         per_frame.append({"group": s.group, "source": s.source, "shape": list(s.depth_m.shape), **st.to_dict()})
-        g = by_group.setdefault(s.group, {"stats": [], "k": []})
+        g = by_group.setdefault(s.group, {"stats": [], "k": [], "samples": []})
         g["stats"].append(st)
         g["k"].append(k_model)
+        g["samples"].append(s)
     groups = {}
     for name, g in by_group.items():
         k = np.array(g["k"])
@@ -269,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine}")
     print(f"engine: {args.frames} home views per size, seed {args.seed}, {args.fps} per scene ({t_engine:.0f} s)")
     print(f"sensor model defaults: {DepthSensorConfig()}")
+    if args.variant:
+        print(f"variant: {parse_overrides(args.variant)}")
     print()
     print(tables(groups, cfg))
 
@@ -276,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         doc = {
             "command": "python benchmarks/eval_depth_sensor.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "machine": machine,
+            "variant": parse_overrides(args.variant),
             "config": {k: v for k, v in cfg.__dict__.items()},
             "groups": {
                 name: {
@@ -290,10 +318,12 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
     if args.figure:
+        # per sensor the two frames with the most depth edges: the ones that show most
         picks = []
-        for name in groups:
-            mine = [s for s in samples if s.group == name]
-            picks += mine[:2]
+        for name, g in by_group.items():
+            if not name.endswith("variant"):
+                order = sorted(range(len(g["stats"])), key=lambda i: -g["stats"][i].edge_px_share)
+                picks += [g["samples"][i] for i in order[:2]]
         figure(picks, Path(args.figure))
 
 

@@ -15,49 +15,66 @@ REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 
 
 def _step_edge(width: int = 640, hole_px: int = 6, far_left: bool = True) -> np.ndarray:
-    """Rows of 2 m (left) | hole_px invalid | 1 m (right), or mirrored, 16 rows."""
+    """16 rows of 2 m (left) | hole_px invalid | 1 m (right), or mirrored. The hole spans rows
+    1..14; in rows 0 and 15 its columns take the 2 m side's depth, so it touches no border."""
     z = np.zeros((16, width), np.float32)
     a = width // 16
-    z[:, :a] = 2.0 if far_left else 1.0
-    z[:, a + hole_px :] = 1.0 if far_left else 2.0
+    near, far = 1.0, 2.0
+    z[:, :a] = far if far_left else near
+    z[:, a + hole_px :] = near if far_left else far
+    z[[0, -1], a : a + hole_px] = far
     return z
 
 
 def test_step_edge_with_a_hole_band():
     s = depth_stats(_step_edge())
-    # discontinuity pixels u = 39 and 46 (the valid pixels either side of the hole);
-    # band +-3 px: u = 36..49, 14 columns of which the 6 hole columns are invalid
-    assert s.edge_invalid_share == pytest.approx(6 / 14)
+    # discontinuity pixels: u = 39 and 46 in rows 1..14 (the valid pixels either side of the
+    # hole), u = 45 and 46 in rows 0 and 15; band +-3 px: every row of u = 36..49, 14 x 16
+    # pixels, of which the 6 x 14 hole pixels are invalid
+    assert s.edge_invalid_share == pytest.approx(84 / 224)
     assert s.nonedge_invalid_share == 0.0
-    assert s.edge_px_share == pytest.approx(14 / 640)
-    assert s.invalid_share == pytest.approx(6 / 640)
-    assert s.edge_gap_share == 1.0 and s.edge_gap_median_px == 6.0
+    assert s.edge_px_share == pytest.approx(224 / (16 * 640))
+    assert s.invalid_share == pytest.approx(84 / (16 * 640))
+    # 16 jumping row pairs, 14 of them with the 6-pixel hole between, far side on the left
+    assert s.edge_gap_share == pytest.approx(14 / 16) and s.edge_gap_median_px == 6.0
     assert s.edge_gap_far_left_share == 1.0
     assert depth_stats(_step_edge(far_left=False)).edge_gap_far_left_share == 0.0
-    # the hole runs from the top to the bottom row: a border blob, no inner blob
-    assert s.border_invalid_share == pytest.approx(6 / 640)
-    assert s.blobs_per_mpx == 0.0 and math.isnan(s.blob_median_px)
+    # one inner hole of 84 pixels
+    assert s.border_invalid_share == 0.0
+    assert s.blobs_per_mpx == pytest.approx(1e6 / (16 * 640)) and s.blob_median_px == 84.0
 
 
 def test_pixel_figures_are_stated_at_the_reference_width():
     s = depth_stats(_step_edge(width=1280, hole_px=12))
     assert s.edge_gap_median_px == 6.0  # 12 image px = 6 px at 640
-    # band +-6 image px around u = 79 and 92: u = 73..98, 26 columns, 12 invalid
-    assert s.edge_invalid_share == pytest.approx(12 / 26)
+    # band +-6 image px around u = 79 and 92: u = 73..98, 26 columns, 12 of them hole
+    assert s.edge_invalid_share == pytest.approx(12 * 14 / (26 * 16))
+    assert s.blob_median_px == pytest.approx(12 * 14 / 4)
+
+
+def test_holes_touching_the_border_are_counted_apart():
+    z = np.full((16, 640), 1.0, np.float32)
+    z[:, :20] = 0  # a frame-edge band, as registered depth leaves
+    z[5:9, 300:304] = 0
+    s = depth_stats(z)
+    assert s.border_invalid_share == pytest.approx(20 / 640)
+    assert s.nonedge_invalid_share == pytest.approx(16 / (16 * 620))
+    assert s.blobs_per_mpx == pytest.approx(1e6 / (16 * 640)) and s.blob_median_px == 16.0
 
 
 def test_no_jump_no_edge():
     # a hole between two pixels of the same depth is not a discontinuity; nor is a 3 % step
     z = np.full((16, 640), 1.0, np.float32)
-    z[:, 100:106] = 0
+    z[1:15, 100:106] = 0
     z[:, 300:] = 1.03
     s = depth_stats(z)
     assert s.edge_px_share == 0.0 and math.isnan(s.edge_invalid_share) and math.isnan(s.edge_gap_share)
-    assert s.nonedge_invalid_share == pytest.approx(6 / 640)
-    # a gap wider than edge_gap_px (32) hides the jump
+    assert s.nonedge_invalid_share == pytest.approx(84 / (16 * 640))
+    # a hole wider than edge_gap_px (32) hides the jump across it
     z = _step_edge(hole_px=40)
-    assert depth_stats(z).edge_px_share == 0.0
-    assert depth_stats(z, cfg=DepthStatsConfig(edge_gap_px=41)).edge_gap_median_px == 40.0
+    assert depth_stats(z).edge_gap_share == 0.0  # only rows 0 and 15 jump, with no hole
+    s = depth_stats(z, cfg=DepthStatsConfig(edge_gap_px=41))
+    assert s.edge_gap_share == pytest.approx(14 / 16) and s.edge_gap_median_px == 40.0
 
 
 def test_quantised_ramp_has_the_disparity_step():
@@ -123,7 +140,12 @@ def test_summarize_means_and_skips_nan():
     m = summarize([a, b])
     assert isinstance(m, DepthStats)
     assert m.edge_gap_far_left_share == 0.5
-    assert math.isnan(m.blob_median_px)
+    flat = depth_stats(np.ones((16, 640), np.float32))  # no hole, no edge: NaN figures
+    assert math.isnan(flat.blob_median_px) and math.isnan(flat.edge_invalid_share)
+    m = summarize([a, flat])
+    assert m.blob_median_px == 84.0 and m.edge_invalid_share == a.edge_invalid_share
+    assert m.invalid_share == pytest.approx(a.invalid_share / 2)
+    assert math.isnan(summarize([flat, flat]).edge_invalid_share)
     one, ref = summarize([a]).to_dict(), a.to_dict()
     for key, value in ref.items():
         assert np.asarray(one[key]) == pytest.approx(np.asarray(value), nan_ok=True), key

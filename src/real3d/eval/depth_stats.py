@@ -14,7 +14,9 @@ data engine's sensor model (``real3d.synth.sensor``) can be compared with real c
   the left (a structured-light projector at +x of the camera shadows the background left
   of foreground objects, so a Kinect-v1-like sensor gives a share near 1);
 * **dark and bright surfaces**: the invalid share of pixels with low colour luminance
-  against bright ones, both away from discontinuities (only with a colour image);
+  against bright ones, both away from discontinuities (only with a colour image). These
+  shares and the edge ones leave out the pixels of holes that touch the image border (see
+  hole blobs), which would otherwise swamp them in registered depth;
 * **range**: percentiles 1, 50 and 99 of valid depth and the share of valid depth beyond
   ``far_m``;
 * **quantisation**: per depth bin, the median gap between adjacent distinct values of valid
@@ -115,6 +117,7 @@ class DepthStats:
         invalid_share: invalid pixels / all pixels.
         edge_invalid_share: invalid share within the band around discontinuities.
         nonedge_invalid_share: invalid share outside that band.
+            (These and the dark/bright shares leave out hole blobs touching the border.)
         edge_px_share: share of the image inside that band.
         edge_gap_share: share of row discontinuities with invalid pixels between the sides.
         edge_gap_median_px: median length of those hole runs (reference pixels).
@@ -272,6 +275,17 @@ def depth_stats(
     invalid = ~valid
     everything = np.ones_like(valid)
 
+    labels, n_labels = ndimage.label(invalid, structure=np.ones((3, 3), dtype=bool))
+    areas = np.bincount(labels.ravel(), minlength=n_labels + 1)
+    at_border = np.zeros(n_labels + 1, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        at_border[edge] = True
+    at_border[0] = False  # label 0: valid pixels
+    inner = areas[1:][~at_border[1:]]
+    ref_px = h * w / scale**2
+    # pixels of holes that touch the border are counted apart, not in the shares below
+    inside = ~at_border[labels]
+
     max_gap = max(1, int(round(cfg.edge_gap_px * scale)))
     disc, (rv, rl, rr) = _discontinuities(z, valid, max_gap, cfg.edge_rel_jump)
     k = int(round(cfg.edge_band_px * scale))
@@ -287,8 +301,8 @@ def depth_stats(
     # dark / bright surfaces away from edges
     if rgb is not None:
         y = luminance(rgb)
-        dark = (y < cfg.dark_luma) & away
-        bright = (y >= cfg.bright_luma) & away
+        dark = (y < cfg.dark_luma) & away & inside
+        bright = (y >= cfg.bright_luma) & away & inside
         dark_inv, bright_inv, dark_px = _share(invalid, dark), _share(invalid, bright), float(dark.mean())
     else:
         dark_inv = bright_inv = dark_px = math.nan
@@ -305,20 +319,12 @@ def depth_stats(
     smooth_row = ok[:, :-2] & ok[:, 1:-1] & ok[:, 2:]
     step, k_est, noise_med, noise_mean = _bin_figures(z, valid, smooth_row, cfg.depth_bins_m, cfg.min_bin_px)
 
-    labels, n_labels = ndimage.label(invalid, structure=np.ones((3, 3), dtype=bool))
-    areas = np.bincount(labels.ravel(), minlength=n_labels + 1)
-    at_border = np.zeros(n_labels + 1, dtype=bool)
-    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        at_border[edge] = True
-    at_border[0] = False  # label 0: valid pixels
-    inner = areas[1:][~at_border[1:]]
-    ref_px = h * w / scale**2
     blob_med = float(np.median(inner)) / scale**2 if inner.size else math.nan
 
     return DepthStats(
         invalid_share=_share(invalid, everything),
-        edge_invalid_share=_share(invalid, band),
-        nonedge_invalid_share=_share(invalid, away),
+        edge_invalid_share=_share(invalid, band & inside),
+        nonedge_invalid_share=_share(invalid, away & inside),
         edge_px_share=float(band.mean()),
         edge_gap_share=float(gapped.mean()) if n_disc else math.nan,
         edge_gap_median_px=float(np.median(run[gapped])) / scale if gapped.any() else math.nan,
