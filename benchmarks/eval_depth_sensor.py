@@ -1,13 +1,14 @@
 """The data engine's depth sensor model against real depth captures, statistic by statistic.
 
-python benchmarks/eval_depth_sensor.py --frames 24 --json docs/depth_sensor_stats.json \
-    --figure docs/images/depth_sensor_real_vs_engine.png
+python benchmarks/eval_depth_sensor.py --frames 24 --variant axial_a_m=0.0005,axial_b_per_m=0.0012 \
+    --json docs/depth_sensor_stats.json --figure docs/images/depth_sensor_real_vs_engine.png
 
 Real frames: every real capture with metric depth in ``../shared/data/real`` (see its
-README), grouped by sensor; the synthetic views of ``NYU-like`` relative depth and the
+README), grouped by sensor; the NYUv2 sample (depth known only up to scale) and the
 ICL-NUIM synthetic sequence are left out. Engine frames: ``SynthDataset`` home views (the
 items of ``synth:kind=home,size=HxW,seed=S,n=N,fps=F``) with the sensor model at its
-defaults, at 480x640 and 240x320. Statistics: ``real3d.eval.depth_stats`` (no ground truth
+defaults, at 480x640 and 240x320, and with ``--variant`` once more at the first size with
+other sensor settings (a proposal's figures). Statistics: ``real3d.eval.depth_stats`` (no ground truth
 needed). Prints three tables (holes, range, quantisation and noise), writes the per-frame
 and per-group figures as JSON and a picture of real and engine depth maps on one colour
 scale with the holes in red.

@@ -12,7 +12,8 @@ data engine's sensor model (``real3d.synth.sensor``) can be compared with real c
   two sides is measured too: the share of row discontinuities with a hole between the
   sides, the median length of that hole, and the share of those holes whose far side is on
   the left (a structured-light projector at +x of the camera shadows the background left
-  of foreground objects, so a Kinect-v1-like sensor gives a share near 1);
+  of foreground objects: projector shadows alone give a share near 1, holes on both sides
+  of objects a share near 0.5);
 * **dark and bright surfaces**: the invalid share of pixels with low colour luminance
   against bright ones, both away from discontinuities (only with a colour image). These
   shares and the edge ones leave out the pixels of holes that touch the image border (see
@@ -25,7 +26,7 @@ data engine's sensor model (``real3d.synth.sensor``) can be compared with real c
   depth. The median of ``z_mid**2 / gap`` over the same pairs (``z_mid`` their mean) is the
   quantiser's constant ``f*b*steps`` (pixels times metres) for disparity levels ``z = K/d``,
   ``d`` integer, whatever the depths in the bin; it is constant over bins for a disparity
-  sensor and falls with depth for a fixed metric step;
+  sensor and grows as ``z**2`` for a fixed metric step;
 * **local noise**: per depth bin, the median and the mean absolute second difference
   ``z[u-1] - 2 z[u] + z[u+1]`` along rows over triples of valid pixels away from
   discontinuities (for independent Gaussian noise of standard deviation s and a locally
