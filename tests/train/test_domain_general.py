@@ -90,7 +90,7 @@ def test_frozen_encoder_bn_keeps_the_imagenet_statistics(tmp_path):
     net = load_weights(tmp_path / "run" / "model.safetensors")
     ref = load_weights(tmp_path / "run" / "model.safetensors")
     init_from_imagenet(ref, path)
-    a, b = _encoder_norms(net), _encoder_norms(ref)
+    a, b = _encoder_norms(net, cfg), _encoder_norms(ref, cfg)
     assert a and len(a) == len(b)
     for m, r in zip(a, b):
         for name in ("running_mean", "running_var", "weight", "bias"):
@@ -151,3 +151,21 @@ def test_bad_options_raise_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="MobileNetV2"):
         _FeatureAnchor(build_model("rgb-small"), tmp_path / "none.safetensors")
+
+
+def test_a_random_depth_encoder_beside_an_imagenet_one_trains_at_the_full_rate(tmp_path):
+    """rgbd-mnv2 with imagenet_init: only the MobileNetV2 RGB encoder is pretrained, so only it
+    gets the lower rate and frozen BatchNorm; the depth encoder starts random and learns fully."""
+    cfg = _cfg(tmp_path, preset="rgbd-mnv2", imagenet_init="auto", encoder_lr_scale=0.1, freeze_encoder_bn=True)
+    model, opt = _model_and_optimizer(cfg, get_preset("rgbd-mnv2"))
+    scaled = {id(p) for g in opt.param_groups if g.get("lr_scale") for p in g["params"]}
+    assert scaled and scaled <= {id(p) for p in model.encoder.parameters()}
+    assert not scaled & {id(p) for p in model.depth_encoder.parameters()}
+    norms = _encoder_norms(model, cfg)
+    assert norms and all(any(m is n for n in model.encoder.modules()) for m in norms)
+    assert all(p.requires_grad for p in model.depth_encoder.parameters())
+    # starting from other weights, every encoder counts as pretrained
+    cfg2 = _cfg(tmp_path, preset="rgbd-mnv2", encoder_lr_scale=0.1)
+    model2, opt2 = _model_and_optimizer(cfg2, get_preset("rgbd-mnv2"))
+    scaled2 = {id(p) for g in opt2.param_groups if g.get("lr_scale") for p in g["params"]}
+    assert {id(p) for p in model2.depth_encoder.parameters()} <= scaled2

@@ -83,13 +83,15 @@ class TrainConfig:
             the preset's classes are replaced by its classes, and synth data specs are
             labelled in it (``real3d.train.data.open_data``). None: the preset's own
             (NYUv2-13 for the stock presets).
-        encoder_lr_scale: the encoders' parameters (``model.encoder`` and, in two-stream
-            models, ``model.depth_encoder``) train at this multiple of the schedule's
-            learning rate; fusion blocks and the decoder at the full rate. Below 1 keeps
-            pretrained (ImageNet) features closer to where they started. 1.0: one rate.
-        freeze_encoder_bn: the encoders' BatchNorm layers keep the statistics and affine
-            parameters they start with (ImageNet's, with ``imagenet_init``): they stay in
-            eval mode and are not trained.
+        encoder_lr_scale: the pretrained encoders' parameters train at this multiple of the
+            schedule's learning rate; fusion blocks, the decoder and encoders that start
+            random at the full rate. Pretrained: with ``imagenet_init`` the MobileNetV2
+            encoders it initialises (not a two-stream model's depth encoder), otherwise
+            every encoder (``model.encoder``, ``model.depth_encoder``). Below 1 keeps
+            pretrained features closer to where they started. 1.0: one rate.
+        freeze_encoder_bn: the pretrained encoders' BatchNorm layers (as for
+            ``encoder_lr_scale``) keep the statistics and affine parameters they start with
+            (ImageNet's, with ``imagenet_init``): they stay in eval mode and are not trained.
         feature_distance_weight: weight of a term that keeps the RGB encoder's features
             close to those of the ImageNet encoder it started from (a frozen copy, run on the
             same batch): the mean over the five stages of the squared feature distance,

@@ -120,7 +120,7 @@ def train(
 
     # the steps, with checkpoints
     model.train()
-    for bn in _encoder_norms(model) if cfg.freeze_encoder_bn else ():
+    for bn in _encoder_norms(model, cfg) if cfg.freeze_encoder_bn else ():
         bn.eval()
     step = start_step
     last_loss = float("nan")
@@ -247,14 +247,15 @@ def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVi
     torch.manual_seed(cfg.seed)
     model = Real3DVisionNet(mcfg)
     if cfg.freeze_encoder_bn:
-        for bn in _encoder_norms(model):
+        for bn in _encoder_norms(model, cfg):
             bn.requires_grad_(False)
     decay, no_decay, enc_decay, enc_no_decay = [], [], [], []
     scaled = cfg.encoder_lr_scale != 1.0
+    encoders = _pretrained_encoders(model, cfg)
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        in_encoder = scaled and name.split(".", 1)[0] in _ENCODERS
+        in_encoder = scaled and name.split(".", 1)[0] in encoders
         if p.ndim <= 1:
             (enc_no_decay if in_encoder else no_decay).append(p)
         else:
@@ -271,17 +272,25 @@ def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVi
     return model, opt
 
 
-#: the modules of a Real3DVisionNet that TrainConfig.encoder_lr_scale and freeze_encoder_bn address
-_ENCODERS = ("encoder", "depth_encoder")
+def _pretrained_encoders(model: Real3DVisionNet, cfg: TrainConfig) -> tuple[str, ...]:
+    """Names of the encoders ``TrainConfig.encoder_lr_scale`` and ``freeze_encoder_bn``
+    address: with ``imagenet_init`` (and no ``init_weights``) the MobileNetV2 encoders it
+    initialises (a two-stream model's depth encoder starts random and trains as the
+    decoder does), otherwise every encoder (``encoder``, ``depth_encoder``)."""
+    from real3d.nn.mobilenet import MobileNetV2Features
+
+    names = [n for n in ("encoder", "depth_encoder") if getattr(model, n, None) is not None]
+    if cfg.imagenet_init and not cfg.init_weights:
+        names = [n for n in names if isinstance(getattr(model, n), MobileNetV2Features)]
+    return tuple(names)
 
 
-def _encoder_norms(model: Real3DVisionNet) -> list[torch.nn.Module]:
-    """The BatchNorm layers of the model's encoders (``TrainConfig.freeze_encoder_bn``)."""
+def _encoder_norms(model: Real3DVisionNet, cfg: TrainConfig) -> list[torch.nn.Module]:
+    """The BatchNorm layers of the encoders ``TrainConfig.freeze_encoder_bn`` keeps."""
     out = []
-    for name in _ENCODERS:
-        enc = getattr(model, name, None)
-        if enc is not None:
-            out += [m for m in enc.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for name in _pretrained_encoders(model, cfg):
+        enc = getattr(model, name)
+        out += [m for m in enc.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     return out
 
 
