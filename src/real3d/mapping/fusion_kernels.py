@@ -148,14 +148,15 @@ def distinct_cells(cells, s, lo, ext1, ext2, grid, lin, at, last, at_idx, keys):
         lin[i] = x * e2 + (np.int64(cells[2, i]) - l2)
         grid[lin[i]] = i  # the last writer of each cell stays
     m = 0
-    for i in range(s):
-        if grid[lin[i]] == i:
-            last[m] = i
-            c0 = np.int64(cells[0, i]) + _OFFSET
-            c1 = np.int64(cells[1, i]) + _OFFSET
-            c2 = np.int64(cells[2, i]) + _OFFSET
-            keys[m] = (c0 << 34) | (c1 << 17) | c2
-            m += 1
+    for i in range(s):  # without a branch, as in fine_rays
+        last[m] = i
+        m += 1 if grid[lin[i]] == i else 0
+    for j in range(m):
+        i = last[j]
+        c0 = np.int64(cells[0, i]) + _OFFSET
+        c1 = np.int64(cells[1, i]) + _OFFSET
+        c2 = np.int64(cells[2, i]) + _OFFSET
+        keys[j] = (c0 << 34) | (c1 << 17) | c2
     if at.shape[0]:
         for j in range(m):
             grid[lin[last[j]]] = j
@@ -304,21 +305,26 @@ def fine_rays(
             lin[s] = (x * e1 + y) * e2 + z
             grid[lin[s]] = s
             s += 1
+    # The last samples of their cells, kept without a branch (whether a sample is its
+    # cell's last is unpredictable, and a mispredicted branch costs more than two stores);
+    # their cells and keys are worked out afterwards, for the kept ones only.
     m = 0
     s = 0
     for i in range(n):
         for j in range(n_off):
-            if grid[lin[s]] == s:
-                last[m] = s
-                ray[m] = i
-                x = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 0], surf[i, 0])
-                y = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 1], surf[i, 1])
-                z = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 2], surf[i, 2])
-                vcell[m, 0], vcell[m, 1], vcell[m, 2] = x, y, z
-                ix, iy, iz = np.int64(x) + _OFFSET, np.int64(y) + _OFFSET, np.int64(z) + _OFFSET
-                keys[m] = (ix << 34) | (iy << 17) | iz
-                m += 1
+            last[m] = s
+            ray[m] = i
+            m += 1 if grid[lin[s]] == s else 0
             s += 1
+    for q in range(m):
+        i = ray[q]
+        j = last[q] - i * n_off
+        x = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 0], surf[i, 0])
+        y = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 1], surf[i, 1])
+        z = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 2], surf[i, 2])
+        vcell[q, 0], vcell[q, 1], vcell[q, 2] = x, y, z
+        ix, iy, iz = np.int64(x) + _OFFSET, np.int64(y) + _OFFSET, np.int64(z) + _OFFSET
+        keys[q] = (ix << 34) | (iy << 17) | iz
     for j in range(m):
         grid[lin[last[j]]] = j
     for i in range(n):
@@ -460,7 +466,8 @@ def fuse_voxels(
 
     * Endpoint hits: ``hit_vox`` (n,) index into ``rows_u`` of each ray's endpoint voxel,
       ``agreed`` (n,) whether it counts, ``hit_off`` (n, 3) its offset from the centre
-      (voxel units); ``sums`` (M, 4) zeroed scratch. Each hit voxel counts once; its mean offset joins the running mean.
+      (voxel units); ``sums`` (>= M, 4) scratch (zeroed here). Each hit voxel counts once;
+      its mean offset joins the running mean.
     * TSDF of the updated voxels ``vox`` (U,) with ``sdf`` (U,) metres: stored as
       ``sdf * inv_trunc`` (clipped to [-1, 1] when ``clip``), running mean.
     * Colour of the ``near`` ones from ``rgb`` (H * W, 3) at ``pix``.
@@ -470,6 +477,9 @@ def fuse_voxels(
 
     Weights and counts gain ``weight``, capped at ``max_weight``; every value float32.
     """
+    for j in range(rows_u.shape[0]):
+        for k in range(4):
+            sums[j, k] = 0.0
     for a in range(hit_vox.shape[0]):
         if not agreed[a]:
             continue
