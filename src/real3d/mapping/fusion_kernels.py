@@ -75,16 +75,19 @@ def _fma(typingctx, a, b, c):
 
 @intrinsic
 def _prefetch(typingctx, arr, index):
-    """Ask the cache for element ``index`` of 1-D ``arr`` ahead of its read (llvm.prefetch;
-    no effect on results)."""
+    """Ask the cache for element ``index`` (an integer, or a tuple of one per axis) of
+    ``arr`` ahead of its read (llvm.prefetch; no effect on results). Lowered in place:
+    unlike a slice or a call of a compiled function, it takes no reference to the array,
+    whose atomic count would serialise the loop."""
     sig = types.void(arr, index)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
+        aryty, idxty = signature.args
         ary = context.make_array(aryty)(context, builder, args[0])
         shape = cgutils.unpack_tuple(builder, ary.shape)
         strides = cgutils.unpack_tuple(builder, ary.strides)
-        ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout, [args[1]])
+        idx = cgutils.unpack_tuple(builder, args[1]) if isinstance(idxty, types.BaseTuple) else [args[1]]
+        ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout, idx)
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
@@ -105,16 +108,11 @@ def _rot(x0, x1, x2, r0, r1, r2):
 
 
 @njit(**_OPTS)
-def _at_v(depth, v, u, dv):
-    """Depth at (v + dv, u) of a pixel (v, u), clamped to the image (``PaddedDepth``'s
-    border)."""
-    return depth[min(max(v + dv, 0), depth.shape[0] - 1), u]
-
-
-@njit(**_OPTS)
-def _at_u(depth, v, u, du):
-    """Depth at (v, u + du) of a pixel (v, u), clamped to the image."""
-    return depth[v, min(max(u + du, 0), depth.shape[1] - 1)]
+def _clamp(i, n):
+    """Index ``i`` clamped to 0..n - 1 (``PaddedDepth``'s border). The kernels index their
+    arrays themselves: passing an array to a compiled function takes a reference to it, an
+    atomic count update per call that stalls the loop around it."""
+    return min(max(i, 0), n - 1)
 
 
 @njit(**_OPTS)
@@ -201,6 +199,7 @@ def fine_rays(
     but holds at most ``max_cells`` cells (the caller grows the grid and calls again), -2
     when it holds more or lies outside the representable range (the caller finds the
     distinct cells of ``ray_cells`` itself)."""
+    h, w = depth.shape
     n_off = 2 * n_side + 1
     lo0 = lo1 = lo2 = np.inf
     hi0 = hi1 = hi2 = -np.inf
@@ -239,16 +238,16 @@ def fine_rays(
         # Endpoint agreement with a 4-neighbour one pixel away (agrees_with_a_neighbour).
         lim = agree_tol * d32
         a = (
-            (distinct[0, g] and abs(_at_v(depth, vg, ug, -1) - d32) <= lim)
-            or (distinct[1, g] and abs(_at_v(depth, vg, ug, 1) - d32) <= lim)
-            or (distinct[2, g] and abs(_at_u(depth, vg, ug, -1) - d32) <= lim)
-            or (distinct[3, g] and abs(_at_u(depth, vg, ug, 1) - d32) <= lim)
+            (distinct[0, g] and abs(depth[_clamp(vg - 1, h), ug] - d32) <= lim)
+            or (distinct[1, g] and abs(depth[_clamp(vg + 1, h), ug] - d32) <= lim)
+            or (distinct[2, g] and abs(depth[vg, _clamp(ug - 1, w)] - d32) <= lim)
+            or (distinct[3, g] and abs(depth[vg, _clamp(ug + 1, w)] - d32) <= lim)
         )
         if a and geom_jump > 0:  # between_surfaces, neighbours edge_step away
             lim = geom_jump * d32
             pairs = (
-                (_at_v(depth, vg, ug, -edge_step), _at_v(depth, vg, ug, edge_step)),
-                (_at_u(depth, vg, ug, -edge_step), _at_u(depth, vg, ug, edge_step)),
+                (depth[_clamp(vg - edge_step, h), ug], depth[_clamp(vg + edge_step, h), ug]),
+                (depth[vg, _clamp(ug - edge_step, w)], depth[vg, _clamp(ug + edge_step, w)]),
             )
             for p in pairs:
                 lo, hi = min(p[0], p[1]), max(p[0], p[1])
@@ -256,8 +255,8 @@ def fine_rays(
                     a = False
         agreed[n] = a
         # Incidence angle from the neighbours 2 pixels away (incidence_cos).
-        du, dd = _at_v(depth, vg, ug, -2), _at_v(depth, vg, ug, 2)
-        dl, dr = _at_u(depth, vg, ug, -2), _at_u(depth, vg, ug, 2)
+        du, dd = depth[_clamp(vg - 2, h), ug], depth[_clamp(vg + 2, h), ug]
+        dl, dr = depth[vg, _clamp(ug - 2, w)], depth[vg, _clamp(ug + 2, w)]
         lim8 = 0.1 * d  # step * max_jump * d
         good = sides[g]
         for x32 in (du, dd, dl, dr):
@@ -385,10 +384,10 @@ def project_voxels(
         if geom_jump > 0 and d32 > 0:  # depth_discontinuity: no update
             lim = geom_jump * d32
             around = (
-                _at_v(depth, pv, pu, -1),
-                _at_v(depth, pv, pu, 1),
-                _at_u(depth, pv, pu, -1),
-                _at_u(depth, pv, pu, 1),
+                depth[_clamp(pv - 1, h), pu],
+                depth[_clamp(pv + 1, h), pu],
+                depth[pv, _clamp(pu - 1, w)],
+                depth[pv, _clamp(pu + 1, w)],
             )
             for a in around:
                 if a > 0 and abs(a - d32) > lim:
@@ -409,10 +408,10 @@ def project_voxels(
             and labels
             and not _on_depth_edge(
                 d32,
-                _at_v(depth, pv, pu, -edge_step),
-                _at_v(depth, pv, pu, edge_step),
-                _at_u(depth, pv, pu, -edge_step),
-                _at_u(depth, pv, pu, edge_step),
+                depth[_clamp(pv - edge_step, h), pu],
+                depth[_clamp(pv + edge_step, h), pu],
+                depth[pv, _clamp(pu - edge_step, w)],
+                depth[pv, _clamp(pu + edge_step, w)],
                 edge_jump,
             )
         )
@@ -432,7 +431,7 @@ def gather_chw(arr, pix, out, use, max_prob):
     for i in range(pix.shape[0]):
         if i + _AHEAD < pix.shape[0]:
             for k in range(c_in):
-                _prefetch(arr[k], pix[i + _AHEAD])
+                _prefetch(arr, (k, pix[i + _AHEAD]))
         p = pix[i]
         void = np.float32(0.0)
         if first:
@@ -509,9 +508,9 @@ def fuse_voxels(
             _prefetch(wt, q)
             if near[i + _AHEAD]:
                 _prefetch(color_weight, q)
-                _prefetch(color[:, 0], q)
+                _prefetch(color, (q, 0))
                 if labelled[i + _AHEAD]:
-                    _prefetch(logev[:, 0], q)
+                    _prefetch(logev, (q, 0))
                     _prefetch(class_weight, q)
         r = rows_u[vox[i]]
         t = sdf[i] * inv_trunc
