@@ -487,7 +487,13 @@ def fuse_voxels(
         sums[j, 1] += hit_off[a, 1]
         sums[j, 2] += hit_off[a, 2]
         sums[j, 3] += 1.0
-    for j in range(rows_u.shape[0]):
+    m = rows_u.shape[0]
+    for j in range(m):
+        if j + _AHEAD < m and sums[j + _AHEAD, 3] != 0:
+            q = rows_u[j + _AHEAD]
+            _prefetch(hits, q)
+            _prefetch(hit_weight, q)
+            _prefetch(hit_offset, (q, 0))
         cnt = sums[j, 3]
         if cnt == 0:
             continue
@@ -509,8 +515,10 @@ def fuse_voxels(
             if near[i + _AHEAD]:
                 _prefetch(color_weight, q)
                 _prefetch(color, (q, 0))
+                _prefetch(rgb, (pix[i + _AHEAD], 0))
                 if labelled[i + _AHEAD]:
                     _prefetch(logev, (q, 0))
+                    _prefetch(logev, (q, logev.shape[1] - 1))  # a row may span two lines
                     _prefetch(class_weight, q)
         r = rows_u[vox[i]]
         t = sdf[i] * inv_trunc
@@ -561,7 +569,7 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
     h, w = depth.shape
     g = cam.shape[0]
     dirs = np.empty((g, 3))
-    r_free = np.empty(g)
+    count = np.empty(g, np.int64)
     n = 0
     total = 0
     i = 0
@@ -576,10 +584,14 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
                 ray_len = np.sqrt((r0 * r0 + r1 * r1) + r2 * r2)
                 dirs[n, 0], dirs[n, 1], dirs[n, 2] = r0 / ray_len, r1 / ray_len, r2 / ray_len
                 r = d * ray_len - trunc
-                r_free[n] = r
-                j = 0
+                # Samples j = 0, 1, ... while (j + 0.5) step < r: from an estimate, moved to
+                # the first j that fails the test (which holds for all j below it).
+                j = max(np.int64(r / step), 0) if r > 0 else 0
+                while j > 0 and not (np.float64(j - 1) + 0.5) * step < r:
+                    j -= 1
                 while (np.float64(j) + 0.5) * step < r:
                     j += 1
+                count[n] = j
                 total += j
                 n += 1
             i += 1
@@ -591,18 +603,18 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
         lohi[1, k] = -np.inf
     s = 0
     for i in range(n):
-        j = 0
-        while True:
-            t = (np.float64(j) + 0.5) * step
-            if not t < r_free[i]:
-                break
-            for k in range(3):
-                x = np.floor((t * dirs[i, k] + origin[k]) * inv_cell)
-                cells[k, s] = x
-                lohi[0, k] = min(lohi[0, k], x)
-                lohi[1, k] = max(lohi[1, k], x)
-            s += 1
-            j += 1
+        c = count[i]
+        if c == 0:
+            continue
+        for k in range(3):
+            dk, ok = dirs[i, k], origin[k]
+            for j in range(c):
+                cells[k, s + j] = np.floor((((np.float64(j) + 0.5) * step) * dk + ok) * inv_cell)
+            # Monotonic along the ray (products, sums and floor are): its ends bound it.
+            a, b = cells[k, s], cells[k, s + c - 1]
+            lohi[0, k] = min(lohi[0, k], min(a, b))
+            lohi[1, k] = max(lohi[1, k], max(a, b))
+        s += c
     if s == 0:
         return 0, 0, cells, lohi, keys
     e1, e2 = lohi[1, 1] - lohi[0, 1] + 1.0, lohi[1, 2] - lohi[0, 2] + 1.0
