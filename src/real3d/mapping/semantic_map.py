@@ -278,7 +278,8 @@ class SemanticMap(MapStorage):
                     kept.append(np.asarray(q, np.float64))
             self._camera_positions[:] = kept
             self._camera_cells, self._camera_cells_of = cells, self._camera_positions
-        c = tuple(int(x) for x in np.floor(position / s))
+        x, y, z = position.tolist()
+        c = (math.floor(x / s), math.floor(y / s), math.floor(z / s))  # np.floor(position / s), as ints
         if c not in self._camera_cells:
             self._camera_cells.add(c)
             self._camera_positions.append(np.array(position, np.float64))
@@ -672,6 +673,8 @@ class SemanticMap(MapStorage):
     def _check_weight_truncation(self, weight, truncation_m) -> tuple[float, float]:
         """``integrate``'s per-frame weight in (0, 1] and truncation (metres, at least one
         voxel; None: the map's)."""
+        if truncation_m is None and type(weight) is float and 0.0 < weight <= 1.0:  # the usual call
+            return weight, self.config.truncation_m
         w = real_number(weight, "SemanticMap.integrate: weight")
         if not 0.0 < w <= 1.0:
             raise InputError(f"SemanticMap.integrate: expected a weight in (0, 1], got {w!r}")
