@@ -205,7 +205,7 @@ class _RayGrid:
 class _FrameScratch:
     """The work arrays of ``SemanticMap.integrate`` for up to ``rays`` rays and ``samples``
     samples along them (rays x samples per ray), kept between frames so that a frame
-    allocates none: per ray (``fine_rays``' outputs), per sample (the distinct voxels
+    does not allocate them: per ray (``fine_rays``' outputs), per sample (the distinct voxels
     and their scratch), per distinct voxel (``project_voxels``' and ``fuse_voxels``').
     Contents are meaningless between calls."""
 
