@@ -20,7 +20,11 @@ settings the pipeline uses (``real3d.mapping.config.PIPELINE_MAP_CONFIG``), one 
   that carry no ground truth.
 
 Each repeat runs every row once, in turn (A, B, C, D, A, B, ...), each in its own forked
-process (so memory is its own), over the same frames after one untimed warm-up frame.
+process (so memory is its own), over the same frames after one untimed warm-up frame. The
+frames' arrays are made before the timing, so each frame's inputs come from memory, not
+from the caches; with ``--inputs-in-cache`` every row first reads each frame's inputs
+(untimed), as they are after the reader and the segmenter that just wrote them in the
+pipeline.
 Reported: median and p90 wall ms/frame and median CPU ms/frame (process time) over all
 frames and repeats, CPU time relative to Open3D's, resident memory growth and voxels
 allocated (Open3D: blocks x 512). ``--baseline-src DIR`` adds the real3d rows once more
@@ -33,6 +37,7 @@ e.g. ``git worktree add /tmp/before <commit>``), alternating with the others.
     python benchmarks/bench_mapping.py --stages            # scene graph, costmap, planners
     python benchmarks/bench_mapping.py --scaling           # map memory vs scene size (rooms)
     python benchmarks/bench_mapping.py --overlap --baseline-src /tmp/before/src
+    python benchmarks/bench_mapping.py --kernels --baseline-src /tmp/before/src
 
 ``--overlap`` checks that fusion lets another Python thread run: in a child process per
 tree (this one and ``--baseline-src``), alternating, a second thread repeats a
@@ -46,6 +51,10 @@ which release the GIL (measured in a separate pass; "n/a" for a tree without the
 host whose scheduler caps the process's CPU, the thread's share is capped too: the
 kernels' share is then the figure that tells how much of fusion other threads can run
 beside.
+
+``--kernels`` times each stage of fusion as the pipeline calls it (the compiled kernels,
+the hash's lookup, insertion and growth, the arrays' growth, free-space carving, the
+whole ``integrate``) in CPU ms/frame, in a child process per tree, alternating.
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -116,10 +125,22 @@ def _use_mapping_from(src: str) -> None:
     real3d.__path__.insert(0, os.path.join(src, "real3d"))
 
 
-def _time_frames(step, items) -> dict:
+def _read_inputs(it) -> None:
+    """Read every input array of item ``it`` (depth, colour, labels, class probabilities)
+    once, untimed: they are then in the caches as after the reader and the segmenter that
+    just wrote them in the pipeline (``--inputs-in-cache``)."""
+    f, sensor, seg = it
+    for a in (sensor.depth_m, sensor.rgb, f.labels, seg.probs):
+        if a is not None:
+            a.sum(dtype=np.float64)
+
+
+def _time_frames(step, items, inputs_in_cache: bool = False) -> dict:
     step(items[0])  # warm-up, untimed
     wall, cpu = [], []
     for it in items[1:]:
+        if inputs_in_cache:
+            _read_inputs(it)
         t, c = time.perf_counter(), time.process_time()
         step(it)
         wall.append((time.perf_counter() - t) * 1e3)
@@ -127,7 +148,7 @@ def _time_frames(step, items) -> dict:
     return {"wall": wall, "cpu": cpu}
 
 
-def _run_real3d(items, mode: str, baseline_src: str | None, q) -> None:
+def _run_real3d(items, mode: str, baseline_src: str | None, inputs_in_cache: bool, q) -> None:
     """Fuse ``items`` (frame with ground truth, sensor frame, segmentation) with the
     pipeline's map settings; ``mode``: "geometry", "labels" or "pipeline"."""
     try:
@@ -139,17 +160,17 @@ def _run_real3d(items, mode: str, baseline_src: str | None, q) -> None:
         base = _rss_mb()
         m = SemanticMap(PIPELINE_MAP_CONFIG)
         if mode == "geometry":
-            out = _time_frames(lambda it: m.integrate(it[1]), items)
+            out = _time_frames(lambda it: m.integrate(it[1]), items, inputs_in_cache)
         elif mode == "labels":
-            out = _time_frames(lambda it: m.integrate(it[1], it[0].labels), items)
+            out = _time_frames(lambda it: m.integrate(it[1], it[0].labels), items, inputs_in_cache)
         else:
-            out = _time_frames(lambda it: m.integrate(it[1], it[2]), items)
+            out = _time_frames(lambda it: m.integrate(it[1], it[2]), items, inputs_in_cache)
         q.put({**out, "mem": _rss_mb() - base, "voxels": len(m)})
     except Exception as e:  # a baseline tree that does not fit this one
         q.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def _run_open3d(items, voxel_size: float, trunc_voxels: float, depth_max: float, q) -> None:
+def _run_open3d(items, voxel_size: float, trunc_voxels: float, depth_max: float, inputs_in_cache: bool, q) -> None:
     try:
         from real3d.geometry.o3d import import_open3d
 
@@ -178,7 +199,7 @@ def _run_open3d(items, voxel_size: float, trunc_voxels: float, depth_max: float,
         blocks = vbg.compute_unique_block_coordinates(depth, K, ext, 1.0, depth_max, trunc_voxels)
         vbg.integrate(blocks, depth, color, K, K, ext, 1.0, depth_max, trunc_voxels)
 
-    out = _time_frames(step, items)
+    out = _time_frames(step, items, inputs_in_cache)
     q.put({**out, "mem": _rss_mb() - base, "voxels": int(vbg.hashmap().size()) * 512})
 
 
@@ -218,10 +239,15 @@ def fusion(args) -> None:
                 continue
             if mode == "open3d":
                 r = _in_child(
-                    _run_open3d, items, cfg.voxel_size_m, cfg.truncation_m / cfg.voxel_size_m, cfg.max_depth_m
+                    _run_open3d,
+                    items,
+                    cfg.voxel_size_m,
+                    cfg.truncation_m / cfg.voxel_size_m,
+                    cfg.max_depth_m,
+                    args.inputs_in_cache,
                 )
             else:
-                r = _in_child(_run_real3d, items, mode, src)
+                r = _in_child(_run_real3d, items, mode, src, args.inputs_in_cache)
             if "error" in r:
                 skipped[name] = r["error"]
                 print(f"skipping {name!r}: {r['error']}", flush=True)
@@ -236,6 +262,7 @@ def fusion(args) -> None:
         f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), "
         f"{cfg.voxel_size_m * 100:g} cm voxels, truncation {cfg.truncation_m * 100:g} cm, pixel stride "
         f"{cfg.pixel_stride} (real3d), {args.repeats} repeats alternating, first frame untimed"
+        + ("; each frame's inputs read just before it (in cache)" if args.inputs_in_cache else "")
         + (f"; [baseline]: real3d.mapping from {args.baseline_src}" if args.baseline_src else "")
         + "\n"
     )
@@ -370,6 +397,103 @@ def overlap(args) -> None:
             med = {k: float(np.median([r[k] for r in rs])) for k in ("alone", "together", "rate", "nogil")}
             nogil = "n/a" if np.isnan(med["nogil"]) else f"{100 * med['nogil']:.0f} %"
             print(f"| {name} | {med['alone']:.2f} | {med['together']:.2f} | {med['rate']:.2f} | {nogil} |")
+
+
+# The stages of SemanticMap.integrate that ``--kernels`` times: (module, attribute), an
+# attribute of a class as "Class.method"; those a tree lacks are left out.
+_STAGES = (
+    ("real3d.mapping.fusion_kernels", "fine_rays"),
+    ("real3d.mapping.fusion_kernels", "project_voxels"),
+    ("real3d.mapping.fusion_kernels", "gather_chw"),
+    ("real3d.mapping.fusion_kernels", "fuse_voxels"),
+    ("real3d.mapping.fusion_kernels", "free_cells"),
+    ("real3d.mapping.hashing", "_lookup_kernel"),
+    ("real3d.mapping.hashing", "_claim_kernel"),
+    ("real3d.mapping.hashing", "VoxelHash._grow"),
+    ("real3d.mapping.storage", "MapStorage._ensure_capacity"),
+    ("real3d.mapping.semantic_map", "SemanticMap._carve_free"),
+    ("real3d.mapping.semantic_map", "SemanticMap.integrate"),
+)
+
+
+def _run_kernels(items, baseline_src: str | None, q) -> None:
+    """CPU time per frame (this thread's) in each of ``_STAGES`` while fusing ``items`` as
+    the pipeline calls it (stages nest: ``_carve_free`` holds ``free_cells`` and a hash
+    insertion, ``integrate`` everything)."""
+    import importlib
+
+    try:
+        if baseline_src:
+            _use_mapping_from(baseline_src)
+        from real3d.mapping import SemanticMap
+        from real3d.mapping.config import PIPELINE_MAP_CONFIG
+
+        spent: dict[str, float] = {}
+
+        def timed(name, f):
+            def call(*a, **kw):
+                c = time.thread_time()
+                try:
+                    return f(*a, **kw)
+                finally:
+                    spent[name] = spent.get(name, 0.0) + time.thread_time() - c
+
+            return call
+
+        for mod_name, attr in _STAGES:
+            owner = importlib.import_module(mod_name)
+            *cls, name = attr.split(".")
+            if cls:
+                owner = getattr(owner, cls[0], None)
+            if owner is not None and hasattr(owner, name):
+                setattr(owner, name, timed(attr, getattr(owner, name)))
+        m = SemanticMap(PIPELINE_MAP_CONFIG)
+        m.integrate(items[0][1], items[0][2])  # warm-up, untimed
+        spent.clear()
+        for it in items[1:]:
+            m.integrate(it[1], it[2])
+        q.put({k: v * 1e3 / (len(items) - 1) for k, v in spent.items()})
+    except Exception as e:  # a baseline tree that does not fit this one
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def kernels(args) -> None:
+    """Per-stage CPU ms/frame of fusion as the pipeline calls it, this tree and
+    ``--baseline-src`` alternating; medians over the repeats."""
+    from real3d.core.frame import Frame
+
+    seq, source = _frames(args)
+    rng = np.random.default_rng(args.seed)
+    items = []
+    for f in seq:
+        sensor = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam)
+        items.append((f, sensor, segmenter_output(f.labels, rng)))
+    trees = {"real3d": None, "[baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
+    results: dict[str, list] = {name: [] for name in trees}
+    for _ in range(args.repeats):
+        for name, src in trees.items():
+            r = _in_child(_run_kernels, items, src)
+            if "error" in r:
+                print(f"skipping {name!r}: {r['error']}", flush=True)
+            else:
+                results[name].append(r)
+
+    from real3d.core.machine import describe_machine
+
+    print(f"\nmachine: {describe_machine(('numpy', 'numba', 'real3d'))}")
+    print(
+        f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
+        f"pipeline calls it; CPU ms/frame per stage, {args.repeats} repeats alternating, medians\n"
+    )
+    names = list(trees)
+    print("| stage | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for _, attr in _STAGES:
+        cells = []
+        for name in names:
+            vals = [r[attr] for r in results[name] if attr in r]
+            cells.append(f"{np.median(vals):.3f}" if vals else "n/a")
+        print(f"| {attr} | " + " | ".join(cells) + " |")
 
 
 def _scaled_frames(plan, frames_per_room: int, size):
@@ -545,12 +669,20 @@ def main() -> None:
     ap.add_argument("--stages", action="store_true", help="scene graph, costmap and planner timings instead")
     ap.add_argument("--scaling", action="store_true", help="map memory vs scene size instead")
     ap.add_argument("--overlap", action="store_true", help="fusion beside a numpy thread (GIL release) instead")
+    ap.add_argument(
+        "--inputs-in-cache",
+        action="store_true",
+        help="read each frame's depth, colour, labels and probabilities just before fusing it (untimed)",
+    )
+    ap.add_argument("--kernels", action="store_true", help="CPU time per fusion stage (kernels, hashing) instead")
     ap.add_argument("--frames-per-room", type=int, default=100)
     args = ap.parse_args()
     if args.scaling:
         _scaling(args)
     elif args.overlap:
         overlap(args)
+    elif args.kernels:
+        kernels(args)
     elif args.stages:
         stages(args)
     else:

@@ -75,16 +75,19 @@ def _fma(typingctx, a, b, c):
 
 @intrinsic
 def _prefetch(typingctx, arr, index):
-    """Ask the cache for element ``index`` of 1-D ``arr`` ahead of its read (llvm.prefetch;
-    no effect on results)."""
+    """Ask the cache for element ``index`` (an integer, or a tuple of one per axis) of
+    ``arr`` ahead of its read (llvm.prefetch; no effect on results). Lowered in place:
+    unlike a slice or a call of a compiled function, it takes no reference to the array,
+    whose atomic count would serialise the loop."""
     sig = types.void(arr, index)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
+        aryty, idxty = signature.args
         ary = context.make_array(aryty)(context, builder, args[0])
         shape = cgutils.unpack_tuple(builder, ary.shape)
         strides = cgutils.unpack_tuple(builder, ary.strides)
-        ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout, [args[1]])
+        idx = cgutils.unpack_tuple(builder, args[1]) if isinstance(idxty, types.BaseTuple) else [args[1]]
+        ptr = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout, idx)
         i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
@@ -105,16 +108,11 @@ def _rot(x0, x1, x2, r0, r1, r2):
 
 
 @njit(**_OPTS)
-def _at_v(depth, v, u, dv):
-    """Depth at (v + dv, u) of a pixel (v, u), clamped to the image (``PaddedDepth``'s
-    border)."""
-    return depth[min(max(v + dv, 0), depth.shape[0] - 1), u]
-
-
-@njit(**_OPTS)
-def _at_u(depth, v, u, du):
-    """Depth at (v, u + du) of a pixel (v, u), clamped to the image."""
-    return depth[v, min(max(u + du, 0), depth.shape[1] - 1)]
+def _clamp(i, n):
+    """Index ``i`` clamped to 0..n - 1 (``PaddedDepth``'s border). The kernels index their
+    arrays themselves: passing an array to a compiled function takes a reference to it, an
+    atomic count update per call that stalls the loop around it."""
+    return min(max(i, 0), n - 1)
 
 
 @njit(**_OPTS)
@@ -148,14 +146,15 @@ def distinct_cells(cells, s, lo, ext1, ext2, grid, lin, at, last, at_idx, keys):
         lin[i] = x * e2 + (np.int64(cells[2, i]) - l2)
         grid[lin[i]] = i  # the last writer of each cell stays
     m = 0
-    for i in range(s):
-        if grid[lin[i]] == i:
-            last[m] = i
-            c0 = np.int64(cells[0, i]) + _OFFSET
-            c1 = np.int64(cells[1, i]) + _OFFSET
-            c2 = np.int64(cells[2, i]) + _OFFSET
-            keys[m] = (c0 << 34) | (c1 << 17) | c2
-            m += 1
+    for i in range(s):  # without a branch, as in fine_rays
+        last[m] = i
+        m += 1 if grid[lin[i]] == i else 0
+    for j in range(m):
+        i = last[j]
+        c0 = np.int64(cells[0, i]) + _OFFSET
+        c1 = np.int64(cells[1, i]) + _OFFSET
+        c2 = np.int64(cells[2, i]) + _OFFSET
+        keys[j] = (c0 << 34) | (c1 << 17) | c2
     if at.shape[0]:
         for j in range(m):
             grid[lin[last[j]]] = j
@@ -200,6 +199,7 @@ def fine_rays(
     but holds at most ``max_cells`` cells (the caller grows the grid and calls again), -2
     when it holds more or lies outside the representable range (the caller finds the
     distinct cells of ``ray_cells`` itself)."""
+    h, w = depth.shape
     n_off = 2 * n_side + 1
     lo0 = lo1 = lo2 = np.inf
     hi0 = hi1 = hi2 = -np.inf
@@ -238,16 +238,16 @@ def fine_rays(
         # Endpoint agreement with a 4-neighbour one pixel away (agrees_with_a_neighbour).
         lim = agree_tol * d32
         a = (
-            (distinct[0, g] and abs(_at_v(depth, vg, ug, -1) - d32) <= lim)
-            or (distinct[1, g] and abs(_at_v(depth, vg, ug, 1) - d32) <= lim)
-            or (distinct[2, g] and abs(_at_u(depth, vg, ug, -1) - d32) <= lim)
-            or (distinct[3, g] and abs(_at_u(depth, vg, ug, 1) - d32) <= lim)
+            (distinct[0, g] and abs(depth[_clamp(vg - 1, h), ug] - d32) <= lim)
+            or (distinct[1, g] and abs(depth[_clamp(vg + 1, h), ug] - d32) <= lim)
+            or (distinct[2, g] and abs(depth[vg, _clamp(ug - 1, w)] - d32) <= lim)
+            or (distinct[3, g] and abs(depth[vg, _clamp(ug + 1, w)] - d32) <= lim)
         )
         if a and geom_jump > 0:  # between_surfaces, neighbours edge_step away
             lim = geom_jump * d32
             pairs = (
-                (_at_v(depth, vg, ug, -edge_step), _at_v(depth, vg, ug, edge_step)),
-                (_at_u(depth, vg, ug, -edge_step), _at_u(depth, vg, ug, edge_step)),
+                (depth[_clamp(vg - edge_step, h), ug], depth[_clamp(vg + edge_step, h), ug]),
+                (depth[vg, _clamp(ug - edge_step, w)], depth[vg, _clamp(ug + edge_step, w)]),
             )
             for p in pairs:
                 lo, hi = min(p[0], p[1]), max(p[0], p[1])
@@ -255,8 +255,8 @@ def fine_rays(
                     a = False
         agreed[n] = a
         # Incidence angle from the neighbours 2 pixels away (incidence_cos).
-        du, dd = _at_v(depth, vg, ug, -2), _at_v(depth, vg, ug, 2)
-        dl, dr = _at_u(depth, vg, ug, -2), _at_u(depth, vg, ug, 2)
+        du, dd = depth[_clamp(vg - 2, h), ug], depth[_clamp(vg + 2, h), ug]
+        dl, dr = depth[vg, _clamp(ug - 2, w)], depth[vg, _clamp(ug + 2, w)]
         lim8 = 0.1 * d  # step * max_jump * d
         good = sides[g]
         for x32 in (du, dd, dl, dr):
@@ -304,21 +304,26 @@ def fine_rays(
             lin[s] = (x * e1 + y) * e2 + z
             grid[lin[s]] = s
             s += 1
+    # The last samples of their cells, kept without a branch (whether a sample is its
+    # cell's last is unpredictable, and a mispredicted branch costs more than two stores);
+    # their cells and keys are worked out afterwards, for the kept ones only.
     m = 0
     s = 0
     for i in range(n):
         for j in range(n_off):
-            if grid[lin[s]] == s:
-                last[m] = s
-                ray[m] = i
-                x = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 0], surf[i, 0])
-                y = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 1], surf[i, 1])
-                z = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 2], surf[i, 2])
-                vcell[m, 0], vcell[m, 1], vcell[m, 2] = x, y, z
-                ix, iy, iz = np.int64(x) + _OFFSET, np.int64(y) + _OFFSET, np.int64(z) + _OFFSET
-                keys[m] = (ix << 34) | (iy << 17) | iz
-                m += 1
+            last[m] = s
+            ray[m] = i
+            m += 1 if grid[lin[s]] == s else 0
             s += 1
+    for q in range(m):
+        i = ray[q]
+        j = last[q] - i * n_off
+        x = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 0], surf[i, 0])
+        y = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 1], surf[i, 1])
+        z = _sample_cell(j, n_side, vs, inv_vs, dirs[i, 2], surf[i, 2])
+        vcell[q, 0], vcell[q, 1], vcell[q, 2] = x, y, z
+        ix, iy, iz = np.int64(x) + _OFFSET, np.int64(y) + _OFFSET, np.int64(z) + _OFFSET
+        keys[q] = (ix << 34) | (iy << 17) | iz
     for j in range(m):
         grid[lin[last[j]]] = j
     for i in range(n):
@@ -379,10 +384,10 @@ def project_voxels(
         if geom_jump > 0 and d32 > 0:  # depth_discontinuity: no update
             lim = geom_jump * d32
             around = (
-                _at_v(depth, pv, pu, -1),
-                _at_v(depth, pv, pu, 1),
-                _at_u(depth, pv, pu, -1),
-                _at_u(depth, pv, pu, 1),
+                depth[_clamp(pv - 1, h), pu],
+                depth[_clamp(pv + 1, h), pu],
+                depth[pv, _clamp(pu - 1, w)],
+                depth[pv, _clamp(pu + 1, w)],
             )
             for a in around:
                 if a > 0 and abs(a - d32) > lim:
@@ -403,10 +408,10 @@ def project_voxels(
             and labels
             and not _on_depth_edge(
                 d32,
-                _at_v(depth, pv, pu, -edge_step),
-                _at_v(depth, pv, pu, edge_step),
-                _at_u(depth, pv, pu, -edge_step),
-                _at_u(depth, pv, pu, edge_step),
+                depth[_clamp(pv - edge_step, h), pu],
+                depth[_clamp(pv + edge_step, h), pu],
+                depth[pv, _clamp(pu - edge_step, w)],
+                depth[pv, _clamp(pu + edge_step, w)],
                 edge_jump,
             )
         )
@@ -426,7 +431,7 @@ def gather_chw(arr, pix, out, use, max_prob):
     for i in range(pix.shape[0]):
         if i + _AHEAD < pix.shape[0]:
             for k in range(c_in):
-                _prefetch(arr[k], pix[i + _AHEAD])
+                _prefetch(arr, (k, pix[i + _AHEAD]))
         p = pix[i]
         void = np.float32(0.0)
         if first:
@@ -460,7 +465,8 @@ def fuse_voxels(
 
     * Endpoint hits: ``hit_vox`` (n,) index into ``rows_u`` of each ray's endpoint voxel,
       ``agreed`` (n,) whether it counts, ``hit_off`` (n, 3) its offset from the centre
-      (voxel units); ``sums`` (M, 4) zeroed scratch. Each hit voxel counts once; its mean offset joins the running mean.
+      (voxel units); ``sums`` (>= M, 4) scratch (zeroed here). Each hit voxel counts once;
+      its mean offset joins the running mean.
     * TSDF of the updated voxels ``vox`` (U,) with ``sdf`` (U,) metres: stored as
       ``sdf * inv_trunc`` (clipped to [-1, 1] when ``clip``), running mean.
     * Colour of the ``near`` ones from ``rgb`` (H * W, 3) at ``pix``.
@@ -470,6 +476,9 @@ def fuse_voxels(
 
     Weights and counts gain ``weight``, capped at ``max_weight``; every value float32.
     """
+    for j in range(rows_u.shape[0]):
+        for k in range(4):
+            sums[j, k] = 0.0
     for a in range(hit_vox.shape[0]):
         if not agreed[a]:
             continue
@@ -478,7 +487,13 @@ def fuse_voxels(
         sums[j, 1] += hit_off[a, 1]
         sums[j, 2] += hit_off[a, 2]
         sums[j, 3] += 1.0
-    for j in range(rows_u.shape[0]):
+    m = rows_u.shape[0]
+    for j in range(m):
+        if j + _AHEAD < m and sums[j + _AHEAD, 3] != 0:
+            q = rows_u[j + _AHEAD]
+            _prefetch(hits, q)
+            _prefetch(hit_weight, q)
+            _prefetch(hit_offset, (q, 0))
         cnt = sums[j, 3]
         if cnt == 0:
             continue
@@ -499,9 +514,11 @@ def fuse_voxels(
             _prefetch(wt, q)
             if near[i + _AHEAD]:
                 _prefetch(color_weight, q)
-                _prefetch(color[:, 0], q)
+                _prefetch(color, (q, 0))
+                _prefetch(rgb, (pix[i + _AHEAD], 0))
                 if labelled[i + _AHEAD]:
-                    _prefetch(logev[:, 0], q)
+                    _prefetch(logev, (q, 0))
+                    _prefetch(logev, (q, logev.shape[1] - 1))  # a row may span two lines
                     _prefetch(class_weight, q)
         r = rows_u[vox[i]]
         t = sdf[i] * inv_trunc
@@ -552,7 +569,7 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
     h, w = depth.shape
     g = cam.shape[0]
     dirs = np.empty((g, 3))
-    r_free = np.empty(g)
+    count = np.empty(g, np.int64)
     n = 0
     total = 0
     i = 0
@@ -567,10 +584,14 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
                 ray_len = np.sqrt((r0 * r0 + r1 * r1) + r2 * r2)
                 dirs[n, 0], dirs[n, 1], dirs[n, 2] = r0 / ray_len, r1 / ray_len, r2 / ray_len
                 r = d * ray_len - trunc
-                r_free[n] = r
-                j = 0
+                # Samples j = 0, 1, ... while (j + 0.5) step < r: from an estimate, moved to
+                # the first j that fails the test (which holds for all j below it).
+                j = max(np.int64(r / step), 0) if r > 0 else 0
+                while j > 0 and not (np.float64(j - 1) + 0.5) * step < r:
+                    j -= 1
                 while (np.float64(j) + 0.5) * step < r:
                     j += 1
+                count[n] = j
                 total += j
                 n += 1
             i += 1
@@ -582,18 +603,18 @@ def free_cells(depth, stride, cam, R, origin, trunc, min_d, max_d, step, inv_cel
         lohi[1, k] = -np.inf
     s = 0
     for i in range(n):
-        j = 0
-        while True:
-            t = (np.float64(j) + 0.5) * step
-            if not t < r_free[i]:
-                break
-            for k in range(3):
-                x = np.floor((t * dirs[i, k] + origin[k]) * inv_cell)
-                cells[k, s] = x
-                lohi[0, k] = min(lohi[0, k], x)
-                lohi[1, k] = max(lohi[1, k], x)
-            s += 1
-            j += 1
+        c = count[i]
+        if c == 0:
+            continue
+        for k in range(3):
+            dk, ok = dirs[i, k], origin[k]
+            for j in range(c):
+                cells[k, s + j] = np.floor((((np.float64(j) + 0.5) * step) * dk + ok) * inv_cell)
+            # Monotonic along the ray (products, sums and floor are): its ends bound it.
+            a, b = cells[k, s], cells[k, s + c - 1]
+            lohi[0, k] = min(lohi[0, k], min(a, b))
+            lohi[1, k] = max(lohi[1, k], max(a, b))
+        s += c
     if s == 0:
         return 0, 0, cells, lohi, keys
     e1, e2 = lohi[1, 1] - lohi[0, 1] + 1.0, lohi[1, 2] - lohi[0, 2] + 1.0

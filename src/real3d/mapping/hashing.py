@@ -151,6 +151,38 @@ def _claim_kernel(table_keys, table_rows, bits, store, n, keys, rows):
     return n
 
 
+@njit(types.void(_i8_1, _i8_1, types.int64, _i8_1, _i8_1), cache=True, nogil=True)
+def _place_kernel(table_keys, table_rows, bits, keys, rows):
+    """Write distinct ``keys`` with their ``rows`` into an empty-enough table in rounds:
+    every pending key reads its slot, those that found it empty write (the last write
+    wins), the winners store their row, the rest probe on (the table's layout is the
+    one these rounds have always given)."""
+    mask = (np.int64(1) << bits) - 1
+    shift = np.uint64(64 - bits)
+    m = keys.shape[0]
+    pend = np.arange(m)
+    slot = np.empty(m, np.int64)
+    empty = np.empty(m, np.bool_)
+    for j in range(m):
+        slot[j] = np.int64((np.uint64(keys[j]) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+    while m:
+        for j in range(m):
+            empty[j] = table_keys[slot[j]] == -1
+        for j in range(m):
+            if empty[j]:
+                table_keys[slot[j]] = keys[pend[j]]
+        left = 0
+        for j in range(m):
+            i = pend[j]
+            if empty[j] and table_keys[slot[j]] == keys[i]:
+                table_rows[slot[j]] = rows[i]
+            else:
+                pend[left] = i
+                slot[left] = (slot[j] + 1) & mask
+                left += 1
+        m = left
+
+
 def unpack_keys(keys: np.ndarray) -> np.ndarray:
     """(N,) int64 keys -> (N, 3) int64 voxel coordinates (inverse of ``pack_coords``)."""
     keys = np.asarray(keys, dtype=np.int64)
@@ -289,20 +321,10 @@ class VoxelHash:
 
     def _place(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Write distinct keys with known rows into an empty-enough table."""
-        pending = np.arange(keys.shape[0])
-        slot = self._slots(keys)
-        tk, tr = self._table_keys, self._table_rows
-        while pending.size:
-            s = slot[pending]
-            free = tk[s] == _EMPTY
-            sf, pf = s[free], pending[free]
-            tk[sf] = keys[pf]
-            won = tk[sf] == keys[pf]
-            tr[sf[won]] = rows[pf[won]]
-            placed = np.zeros(pending.shape[0], dtype=bool)
-            placed[np.flatnonzero(free)[won]] = True
-            pending = pending[~placed]
-            slot[pending] = (s[~placed] + 1) & self._mask
+        _place_kernel(
+            self._table_keys, self._table_rows, self._bits, np.ascontiguousarray(keys, np.int64),
+            np.ascontiguousarray(rows, np.int64),
+        )  # fmt: skip
 
     @classmethod
     def from_keys(cls, keys: np.ndarray) -> VoxelHash:

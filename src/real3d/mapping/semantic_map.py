@@ -202,6 +202,28 @@ class _RayGrid:
         )
 
 
+class _FrameScratch:
+    """The work arrays of ``SemanticMap.integrate`` for up to ``rays`` rays and ``samples``
+    samples along them (rays x samples per ray), kept between frames so that a frame
+    does not allocate them: per ray (``fine_rays``' outputs), per sample (the distinct voxels
+    and their scratch), per distinct voxel (``project_voxels``' and ``fuse_voxels``').
+    Contents are meaningless between calls."""
+
+    def __init__(self, rays: int, samples: int) -> None:
+        g, s = rays, samples
+        self.rays, self.samples = g, s
+        self.ok, self.centre = np.empty(g, np.int64), np.empty(g, np.int64)
+        self.d, self.cos, self.agreed = np.empty(g), np.empty(g), np.empty(g, np.bool_)
+        self.surf, self.hit_off, self.dirs = np.empty((g, 3)), np.empty((g, 3)), np.empty((g, 3))
+        self.lohi, self.counts = np.empty((2, 3)), np.empty(2, np.int64)
+        self.last, self.keys, self.lin, self.ray = (np.empty(s, np.int64) for _ in range(4))
+        self.vcell = np.empty((s, 3))
+        # A frame has at most as many distinct voxels as samples.
+        self.vox, self.pix = np.empty(s, np.int64), np.empty(s, np.int64)
+        self.sdf, self.near, self.labelled = np.empty(s), np.empty(s, np.bool_), np.empty(s, np.bool_)
+        self.sums = np.empty((s, 4))
+
+
 class SemanticMap(MapStorage):
     """Sparse voxel TSDF with per-voxel class evidence and a coarse free-space set.
 
@@ -228,6 +250,8 @@ class SemanticMap(MapStorage):
         # Per image size, stride and camera: the fusion rays' _RayGrid and the free-space
         # rays' directions (see _ray_grid, _camera_rays).
         self._ray_cache: dict[tuple, object] = {}
+        # integrate's work arrays, kept between frames (see _frame_scratch).
+        self._scratch: _FrameScratch | None = None
 
     @property
     def camera_spacing_m(self) -> float:
@@ -254,7 +278,8 @@ class SemanticMap(MapStorage):
                     kept.append(np.asarray(q, np.float64))
             self._camera_positions[:] = kept
             self._camera_cells, self._camera_cells_of = cells, self._camera_positions
-        c = tuple(int(x) for x in np.floor(position / s))
+        x, y, z = position.tolist()
+        c = (math.floor(x / s), math.floor(y / s), math.floor(z / s))  # np.floor(position / s), as ints
         if c not in self._camera_cells:
             self._camera_cells.add(c)
             self._camera_positions.append(np.array(position, np.float64))
@@ -494,21 +519,21 @@ class SemanticMap(MapStorage):
         # endpoint counts only when a neighbouring pixel agrees and it lies between no two
         # surfaces.
         g = grid.v.shape[0]
-        ok = np.empty(g, np.int64)
-        d = np.empty(g)
-        surf = np.empty((g, 3))
-        cos = np.empty(g)
-        agreed = np.empty(g, np.bool_)
-        hit_off = np.empty((g, 3))
-        dirs = np.empty((g, 3))
-        lohi = np.empty((2, 3))
         # Neighbouring rays mostly reach the same voxels: each distinct voxel is kept once,
         # at the last sample that reached it, and hashed once; each voxel gets exactly one
         # update per frame. ``centre``: the voxel of each ray's measured point.
-        s_max = g * n_off
-        last, centre, keys = np.empty(s_max, np.int64), np.empty(g, np.int64), np.empty(s_max, np.int64)
-        vcell, counts, lin = np.empty((s_max, 3)), np.empty(2, np.int64), np.empty(s_max, np.int64)
-        ray = np.empty(s_max, np.int64)
+        sc = self._frame_scratch(g, n_off)
+        ok, d, surf, cos, agreed, hit_off, dirs, lohi = (
+            sc.ok,
+            sc.d,
+            sc.surf,
+            sc.cos,
+            sc.agreed,
+            sc.hit_off,
+            sc.dirs,
+            sc.lohi,
+        )
+        last, centre, keys, vcell, counts, lin, ray = sc.last, sc.centre, sc.keys, sc.vcell, sc.counts, sc.lin, sc.ray
         dc = self._distinct
         for _ in range(2):  # again after growing the scratch grid
             status = fk.fine_rays(
@@ -541,11 +566,7 @@ class SemanticMap(MapStorage):
         # go to the voxels within the label band of the surface; classes and instances
         # skip depth-edge pixels, whose depth may be a flying pixel between the object the
         # label names and the one behind.
-        vox = np.empty(m, np.int64)
-        sdf = np.empty(m)
-        pix = np.empty(m, np.int64)
-        near = np.empty(m, np.bool_)
-        labelled = np.empty(m, np.bool_)
+        vox, sdf, pix, near, labelled = sc.vox, sc.sdf, sc.pix, sc.near, sc.labelled
         n_upd = fk.project_voxels(
             vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
             np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
@@ -574,7 +595,7 @@ class SemanticMap(MapStorage):
         rows_u = self._hash.insert(keys, reserve=n_rays * n_off, distinct=True)
         self._ensure_capacity(len(self._hash))
         fk.fuse_voxels(
-            rows_u, centre, agreed[:n_rays], hit_off[:n_rays], np.zeros((m, 4)), vox, sdf, pix, near, labelled, use,
+            rows_u, centre, agreed[:n_rays], hit_off[:n_rays], sc.sums, vox, sdf, pix, near, labelled, use,
             np.ascontiguousarray(frame.rgb).reshape(-1, 3), np.ascontiguousarray(lp, np.float32), np.float32(weight),
             1.0 / (trunc if trunc == cfg.truncation_m else cfg.truncation_m), trunc != cfg.truncation_m,
             np.float32(cfg.max_weight), np.float32(cfg.min_log_evidence),
@@ -588,6 +609,15 @@ class SemanticMap(MapStorage):
         self._record_camera(o)
         self.frames_integrated += 1
         self.version += 1
+
+    def _frame_scratch(self, g: int, n_off: int) -> _FrameScratch:
+        """``integrate``'s work arrays for ``g`` rays of ``n_off`` samples (kept while they
+        are large enough)."""
+        sc = self._scratch
+        if sc is None or sc.rays < g or sc.samples < g * n_off:
+            g_max, s_max = (g, g * n_off) if sc is None else (max(g, sc.rays), max(g * n_off, sc.samples))
+            sc = self._scratch = _FrameScratch(g_max, s_max)
+        return sc
 
     def _grow_scratch_grid(self, lohi: np.ndarray) -> None:
         """Make the scratch grid of ``DistinctCells`` cover a box of cells with bounds
@@ -643,6 +673,8 @@ class SemanticMap(MapStorage):
     def _check_weight_truncation(self, weight, truncation_m) -> tuple[float, float]:
         """``integrate``'s per-frame weight in (0, 1] and truncation (metres, at least one
         voxel; None: the map's)."""
+        if truncation_m is None and type(weight) is float and 0.0 < weight <= 1.0:  # the usual call
+            return weight, self.config.truncation_m
         w = real_number(weight, "SemanticMap.integrate: weight")
         if not 0.0 < w <= 1.0:
             raise InputError(f"SemanticMap.integrate: expected a weight in (0, 1], got {w!r}")

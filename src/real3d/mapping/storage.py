@@ -107,9 +107,11 @@ class MapStorage:
         cap = max(n, int(self._cap * 1.5), 4096)
 
         def grow(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
-            out = np.empty((cap, *a.shape[1:]), a.dtype)
+            # np.zeros takes zeroed pages from the system instead of writing the new rows.
+            out = np.zeros((cap, *a.shape[1:]), a.dtype)
             out[: a.shape[0]] = a
-            out[a.shape[0] :] = fill
+            if fill:
+                out[a.shape[0] :] = fill
             return out
 
         # Allocated-but-unobserved voxels (weight 0) read as "far in front of a surface".
