@@ -205,3 +205,37 @@ def test_compare_labellings_pairs_the_same_views():
         compare_labellings(right, right, data, views_per_scene=4)
     with pytest.raises(InputError, match="views_per_scene"):
         compare_labellings(right, right, data, views_per_scene=0)
+
+
+class _Confident:
+    """Labels as _Oracle with probabilities: ``conf`` on the answered class, the rest spread evenly."""
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def predict(self, frame, head="refined"):
+        from types import SimpleNamespace
+
+        lab = _Oracle().predict(frame).labels
+        probs = np.full((14, *lab.shape), (1 - self.conf) / 12, np.float32)
+        probs[0] = 0
+        np.put_along_axis(probs, lab[None].astype(np.int64), self.conf, axis=0)
+        return SimpleNamespace(labels=lab, probs=probs)
+
+
+def test_evaluation_reports_the_calibration_of_the_probabilities(tmp_path):
+    import json
+
+    from real3d.train import ToySegData
+
+    data = ToySegData(3, (32, 48))
+    acc = evaluate_segmentation(_Oracle(), data).pixel_acc
+    assert evaluate_segmentation(_Oracle(), data).calibration is None  # no probabilities: nothing to say
+    for conf in (1.0, 0.6):
+        m = evaluate_segmentation(_Confident(conf), data, out_dir=tmp_path)
+        # every pixel at one confidence: ECE = |accuracy - confidence|
+        assert m.calibration["confidence"] == pytest.approx(conf, abs=1e-6)
+        assert m.calibration["accuracy"] == pytest.approx(acc, abs=1e-9)
+        assert m.calibration["ece"] == pytest.approx(abs(acc - conf), abs=1e-6)
+        written = json.loads((tmp_path / "metrics.json").read_text())["calibration"]
+        assert written["ece"] == pytest.approx(100 * abs(acc - conf), abs=0.01)

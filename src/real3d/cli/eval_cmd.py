@@ -54,7 +54,7 @@ def seg(
         None, "--labels", help="Label set to score in, e.g. warehouse; must be the model's (default: the model's)."
     ),
 ) -> None:
-    """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy."""
+    """Evaluate on a data spec; prints mIoU, per-class IoU, pixel accuracy and calibration (ECE)."""
     import torch
     from rich.console import Console
     from rich.table import Table
@@ -121,6 +121,9 @@ def seg(
         t.add_row("mIoU 95 % range", f"{b['q025']:.1f}-{b['q975']:.1f}")
     t.add_row("pixel acc", f"{d['pixel_acc']:.2f}")
     t.add_row("mean acc", f"{d['mean_acc']:.2f}")
+    if "calibration" in d:
+        c = d["calibration"]
+        t.add_row("ECE (confidence)", f"{c['ece']:.2f} ({c['confidence']:.2f})")
     Console().print(t)
     typer.echo(f"wrote {out / 'confusion.png'}, {out / 'metrics.json'} and overlay_*.png")
 

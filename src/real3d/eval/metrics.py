@@ -47,6 +47,9 @@ class SegMetrics:
         miou_spread: (standard deviation, 2.5 %, 97.5 % quantile) of the mIoU when the
             evaluated scenes are drawn again (``bootstrap_miou``), or None when the views
             were not grouped by scene.
+        calibration: confidence measures of the class probabilities behind the labels
+            (``real3d.eval.calibration.CalibrationStats.result`` without its bins: ``ece``,
+            ``mce``, ``brier``, ``nll``, ``accuracy``, ``confidence``, fractions), or None.
     """
 
     iou: np.ndarray
@@ -55,6 +58,7 @@ class SegMetrics:
     mean_acc: float
     confusion: np.ndarray
     miou_spread: tuple[float, float, float] | None = None
+    calibration: dict | None = None
 
     def to_dict(self, names: tuple[str, ...] = NYU13_NAMES) -> dict:
         d = {
@@ -70,6 +74,8 @@ class SegMetrics:
                 "q025": round(100 * lo, 2),
                 "q975": round(100 * hi, 2),
             }
+        if self.calibration is not None:
+            d["calibration"] = {k: round(100 * float(v), 2) for k, v in self.calibration.items()}
         return d
 
 

@@ -13,6 +13,7 @@ from real3d.core.errors import ConfigError, InputError
 from real3d.core.files import atomic_write_text
 from real3d.core.frame import Frame
 from real3d.core.labels import NYU13, LabelSet
+from real3d.eval.calibration import CalibrationStats
 from real3d.eval.images import confusion_png, overlay_png
 from real3d.eval.metrics import (
     SegMetrics,
@@ -113,6 +114,8 @@ def evaluate_segmentation(
         tta["guided"] = guided
     conf = None
     scenes: dict[int, np.ndarray] = {}
+    # up to 20,000 labelled pixels per view, drawn with a fixed seed
+    cal = CalibrationStats(max_pixels_per_frame=20000, seed=0)
     it = range(n)
     if progress:
         from tqdm import tqdm
@@ -123,6 +126,9 @@ def evaluate_segmentation(
         res = model.predict(frame, head=head, **tta)
         c = confusion_matrix(res.labels, frame.labels, ls.num_classes)
         conf = c if conf is None else conf + c
+        probs = getattr(res, "probs", None)
+        if probs is not None and probs.shape[1:] == frame.labels.shape and (frame.labels > 0).any():
+            cal.update(probs, frame.labels)
         if views_per_scene is not None:
             k = i // views_per_scene
             scenes[k] = c if k not in scenes else scenes[k] + c
@@ -131,6 +137,11 @@ def evaluate_segmentation(
     m = metrics_from_confusion(conf)
     if len(scenes) >= 2:
         m = dataclasses.replace(m, miou_spread=bootstrap_miou(np.stack(list(scenes.values()))))
+    if cal.pixels:
+        r = cal.result()
+        m = dataclasses.replace(
+            m, calibration={k: r[k] for k in ("ece", "mce", "brier", "nll", "accuracy", "confidence")}
+        )
     if out_dir is not None:
         confusion_png(conf, Path(out_dir) / "confusion.png", names=ls.names)
         atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(m.to_dict(ls.names), indent=2) + "\n")
