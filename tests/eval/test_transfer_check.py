@@ -293,6 +293,9 @@ def test_evaluate_transfer_with_a_stub_model():
     want = metrics_from_confusion(confusion_matrix(_wall_over_floor(16, 12), gt)).to_dict()
     assert rep.miou == want["miou"] and rep.pixel_acc == pytest.approx(100 * 14 / 16)
     assert [p.shape for p in rep.predictions] == [(16, 12), (32, 24), (16, 12)]
+    # fully confident on every pixel; right on 14 of 16 rows of the labelled frame: ECE = 2/16
+    assert rep.confidence == pytest.approx(1.0) and rep.ece == pytest.approx(2 / 16)
+    assert rep.to_dict()["ece"] == pytest.approx(2 / 16, abs=1e-4)
 
     rep_d = evaluate_transfer(rgbd_model, frames, stats, model_name="with depth")
     assert rgbd_model.seen_depth == [True] * 3

@@ -22,6 +22,9 @@ of the image to the bottom). The figures, all deterministic for given weights an
   0 in the real statistics for a level camera).
 - ``miou`` and ``pixel_acc``: on the frames that do carry NYUv2-13 labels (the one
   labelled NYUv2 frame), in percent, as ``real3d.eval.metrics`` scores them.
+- ``confidence`` and ``ece``: the mean top-class probability over all frames (no labels
+  needed: a model as sure of itself on real rooms as on its training data is a warning)
+  and the expected calibration error on the labelled frames (``real3d.eval.calibration``).
 
 Every frame weighs the same: the shares and profiles over a set of frames are means of each
 frame's pixel fractions, so a 1440x1080 capture counts as much as a 640x480 one (the NYUv2
@@ -529,6 +532,10 @@ class TransferReport:
         miou, pixel_acc: percent over the labelled frames pooled (one confusion); None
             when no frame has labels.
         labelled_frames: how many frames carried labels.
+        confidence: mean top-class probability over every pixel of every frame (each frame
+            weighted alike), a fraction; needs no labels. None for a model without probabilities.
+        ece: expected calibration error (15 bins, fraction) over the labelled frames'
+            labelled pixels; None without labels or probabilities.
         predictions: (H, W) uint8 predicted labels per frame (for pictures; not in to_dict).
     """
 
@@ -549,6 +556,8 @@ class TransferReport:
     pixel_acc: float | None
     labelled_frames: int
     predictions: tuple[np.ndarray, ...] = dataclasses.field(default=(), repr=False)
+    confidence: float | None = None
+    ece: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: every figure, shares and profiles by class name, the per-frame list."""
@@ -567,6 +576,8 @@ class TransferReport:
             "miou": self.miou,
             "pixel_acc": self.pixel_acc,
             "labelled_frames": self.labelled_frames,
+            "confidence": None if self.confidence is None else _r(self.confidence),
+            "ece": None if self.ece is None else _r(self.ece),
             "shares": {NYU13_NAMES[i + 1]: round(float(v), 5) for i, v in enumerate(self.shares)},
             "profiles": {NYU13_NAMES[i + 1]: [round(float(v), 4) for v in p] for i, p in enumerate(self.profiles)},
             "frames": [f.to_dict() for f in self.frames],
@@ -609,6 +620,7 @@ def evaluate_transfer(
         InputError: no frames, an entry that is not a RealFrame, or a frame without depth
             for a model that needs it.
     """
+    from real3d.eval.calibration import CalibrationStats
     from real3d.eval.metrics import confusion_matrix, metrics_from_confusion
 
     if isinstance(model, (str, Path)):
@@ -636,9 +648,17 @@ def evaluate_transfer(
         it = tqdm(frames, desc=f"transfer {model_name}", unit="frame")
     per_frame, fractions, preds, conf = [], [], [], None
     labelled = 0
+    confidences: list[float] = []
+    cal = CalibrationStats()
     for rf in it:
         frame, depth_input = _model_input(rf, model, model_name)
-        labels = np.asarray(model.predict(frame).labels, dtype=np.uint8)
+        res = model.predict(frame)
+        labels = np.asarray(res.labels, dtype=np.uint8)
+        probs = getattr(res, "probs", None)
+        if probs is not None:
+            confidences.append(float(np.asarray(probs).max(axis=0).mean()))
+            if rf.frame.labels is not None and (rf.frame.labels > 0).any():
+                cal.update(probs, rf.frame.labels)
         fr = band_fractions(labels)
         one = transfer_figures([fr], stats)
         rates = layout_rates(labels)
@@ -684,6 +704,8 @@ def evaluate_transfer(
         pixel_acc=None if pooled is None else pooled["pixel_acc"],
         labelled_frames=labelled,
         predictions=tuple(preds),
+        confidence=float(np.mean(confidences)) if len(confidences) == len(frames) else None,
+        ece=cal.result()["ece"] if cal.pixels and len(confidences) == len(frames) else None,
     )
 
 
@@ -691,7 +713,8 @@ def evaluate_transfer(
 
 TABLE_HEADER = (
     "| model | frames | share JSD | profile EMD | frequent classes missing | ceiling in bottom half % "
-    "| floor in top quarter % | NYUv2 frame mIoU | NYUv2 frame pixel acc |"
+    "| floor in top quarter % | NYUv2 frame mIoU | NYUv2 frame pixel acc | mean confidence % "
+    "| NYUv2 frame ECE % |"
 )
 
 
@@ -704,17 +727,19 @@ def format_transfer_table(reports: list[TransferReport], stats: RealStats | None
         ref = reference_layout_rates(stats)
         lines.append(
             f"| real NYUv2 test labels ({stats.frames} frames) | - | 0 | 0 | 0 of {len(stats.frequent())} "
-            f"| {100 * ref['ceiling_low']:.2f} | {100 * ref['floor_high']:.2f} | - | - |"
+            f"| {100 * ref['ceiling_low']:.2f} | {100 * ref['floor_high']:.2f} | - | - | - | - |"
         )
     for r in reports:
         missing = f"{len(r.missing_frequent)} of {len(r.frequent)}"
         if r.missing_frequent:
             missing += f" ({', '.join(r.missing_frequent)})"
         lab = ("-", "-") if r.miou is None else (f"{r.miou:.1f}", f"{r.pixel_acc:.1f}")
+        conf = "-" if r.confidence is None else f"{100 * r.confidence:.1f}"
+        ece = "-" if r.ece is None else f"{100 * r.ece:.1f}"
         lines.append(
             f"| {r.model} | {len(r.frames)} | {r.share_jsd:.3f} ± {r.share_jsd_std:.3f} "
             f"| {r.profile_emd:.3f} ± {r.profile_emd_std:.3f} | {missing} "
-            f"| {100 * r.ceiling_low:.2f} | {100 * r.floor_high:.2f} | {lab[0]} | {lab[1]} |"
+            f"| {100 * r.ceiling_low:.2f} | {100 * r.floor_high:.2f} | {lab[0]} | {lab[1]} | {conf} | {ece} |"
         )
     return "\n".join(lines)
 
