@@ -65,3 +65,15 @@ def test_demo_without_shipped_weights_fails_clearly(monkeypatch, tmp_path):
     assert r.exit_code != 0 and isinstance(r.exception, ConfigError)
     assert "shipped weights are missing" in str(r.exception)
     assert not (tmp_path / "d").exists()  # nothing rendered or written before the check
+
+
+def test_demo_with_a_warehouse_model_and_no_rgb_model(tmp_path):
+    """A warehouse segmenter (random weights) on the warehouse demo: ``--rgb-model none``
+    drops the NYUv2-13 RGB-only model, and the graph and scores are in the warehouse set."""
+    out = tmp_path / "demo"
+    args = ["demo", "--kind", "warehouse", "--frames", "6", "--size", "48x64", "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "--model", "rgbd-warehouse", "--rgb-model", "none", "--viewer", "none"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "scene_graph.json").read_text())["label_set"] == "warehouse"
+    m = json.loads((out / "metrics.json").read_text())
+    assert "rack" in m["ground_truth"]["seg2d"]["iou"]

@@ -21,7 +21,9 @@ def demo(
         "--model",
         help="RGB-D model: pretrained name, preset (random weights, for testing) or .safetensors path.",
     ),
-    rgb_model: str = typer.Option("rgb-default", "--rgb-model", help="Model for frames without depth."),
+    rgb_model: str = typer.Option(
+        "rgb-default", "--rgb-model", help="Model for frames without depth ('none': such frames are skipped)."
+    ),
     mode: str = typer.Option("offline", "--mode", help="offline | realtime"),
     threads: int | None = typer.Option(
         None,
@@ -50,7 +52,9 @@ def demo(
     # The output folder first, then the models: a bad --out or a missing weights file
     # should fail before any rendering.
     with interruptible_outputs(out) as (outputs, signals):
-        pipe = build_pipeline(model, rgb_model, backend, mode, "drop", threads or "auto")
+        pipe = build_pipeline(
+            model, None if rgb_model == "none" else rgb_model, backend, mode, "drop", threads or "auto"
+        )
         source = SyntheticStream(seed, frames, size=hw, kind=kind, noise=True)
         meta = {
             "input": f"synthetic {kind}, seed {seed}, {frames} frames at {hw[1]}x{hw[0]}",
