@@ -361,7 +361,9 @@ def _run_overlap(items, baseline_src: str | None, size, q) -> None:
         q.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def overlap(args) -> None:
+def _pipeline_items(args) -> tuple[list[tuple], str]:
+    """Per rendered frame: (the frame, the sensor frame without ground truth, a segmenter's
+    output made from its labels), as the pipeline hands them to fusion; and the frames' source."""
     from real3d.core.frame import Frame
 
     seq, source = _frames(args)
@@ -370,6 +372,11 @@ def overlap(args) -> None:
     for f in seq:
         sensor = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam)
         items.append((f, sensor, segmenter_output(f.labels, rng)))
+    return items, source
+
+
+def overlap(args) -> None:
+    items, source = _pipeline_items(args)
     trees = {"real3d": None, "real3d [baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
     results: dict[str, list] = {name: [] for name in trees}
     for _ in range(args.repeats):
@@ -460,14 +467,7 @@ def _run_kernels(items, baseline_src: str | None, q) -> None:
 def kernels(args) -> None:
     """Per-stage CPU ms/frame of fusion as the pipeline calls it, this tree and
     ``--baseline-src`` alternating; medians over the repeats."""
-    from real3d.core.frame import Frame
-
-    seq, source = _frames(args)
-    rng = np.random.default_rng(args.seed)
-    items = []
-    for f in seq:
-        sensor = Frame(rgb=f.rgb, depth_m=f.depth_m, intrinsics=f.intrinsics, world_T_cam=f.world_T_cam)
-        items.append((f, sensor, segmenter_output(f.labels, rng)))
+    items, source = _pipeline_items(args)
     trees = {"real3d": None, "[baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
     results: dict[str, list] = {name: [] for name in trees}
     for _ in range(args.repeats):
