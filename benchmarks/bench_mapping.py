@@ -375,17 +375,24 @@ def _pipeline_items(args) -> tuple[list[tuple], str]:
     return items, source
 
 
-def overlap(args) -> None:
-    items, source = _pipeline_items(args)
-    trees = {"real3d": None, "real3d [baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
+def _alternate(trees: dict, repeats: int, run, items, *extra) -> dict[str, list]:
+    """``run(items, src, *extra)`` in a child process per tree (``{name: src or None}``),
+    the trees alternating for ``repeats`` rounds; per tree the results without an error."""
     results: dict[str, list] = {name: [] for name in trees}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, src in trees.items():
-            r = _in_child(_run_overlap, items, src, tuple(args.size))
+            r = _in_child(run, items, src, *extra)
             if "error" in r:
                 print(f"skipping {name!r}: {r['error']}", flush=True)
             else:
                 results[name].append(r)
+    return results
+
+
+def overlap(args) -> None:
+    items, source = _pipeline_items(args)
+    trees = {"real3d": None, "real3d [baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
+    results = _alternate(trees, args.repeats, _run_overlap, items, tuple(args.size))
 
     from real3d.core.machine import describe_machine
 
@@ -469,14 +476,7 @@ def kernels(args) -> None:
     ``--baseline-src`` alternating; medians over the repeats."""
     items, source = _pipeline_items(args)
     trees = {"real3d": None, "[baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
-    results: dict[str, list] = {name: [] for name in trees}
-    for _ in range(args.repeats):
-        for name, src in trees.items():
-            r = _in_child(_run_kernels, items, src)
-            if "error" in r:
-                print(f"skipping {name!r}: {r['error']}", flush=True)
-            else:
-                results[name].append(r)
+    results = _alternate(trees, args.repeats, _run_kernels, items)
 
     from real3d.core.machine import describe_machine
 

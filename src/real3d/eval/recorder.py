@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from real3d.core.errors import InputError
+from real3d.core.labels import get_label_set
 from real3d.core.machine import current_rss_mb
 
 
@@ -124,8 +125,6 @@ class RunRecorder:
             return
         gt = frame.labels
         if gt is not None and gt.shape == result.labels.shape:
-            from real3d.core.labels import get_label_set
-
             c = confusion_matrix(result.labels, gt, get_label_set(getattr(frame, "label_set", "nyu13")).num_classes)
             self.confusion = c if self.confusion is None else self.confusion + c
         if self._want_sample(k) or (self.expected_frames and k == self.expected_frames - 1 and not self.samples):
