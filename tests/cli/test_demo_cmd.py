@@ -33,6 +33,11 @@ def test_demo_tiny_writes_every_file(tmp_path):
     gt = m["ground_truth"]
     assert 0 <= gt["seg2d"]["miou"] <= 100 and 0 <= gt["map3d"]["miou"] <= 100
     assert "0.25" in gt["objects"]["detection"]
+    # the graph is scored against the objects the 8 frames saw, a strict subset of the home's
+    assert gt["objects"]["scored_against"] == "seen"
+    n_seen = gt["objects"]["detection"]["0.25"]["n_ground_truth"]
+    n_all = gt["objects_in_scene"]["detection"]["0.25"]["n_ground_truth"]
+    assert 0 < n_seen < n_all
     nav = gt["nav"]  # success is null when no ground-truth pair was sampled on a tiny map
     assert nav["n_pairs"] >= 0 and (nav["success_rate"] is None or 0 <= nav["success_rate"] <= 1)
     graph = json.loads((out / "scene_graph.json").read_text())

@@ -60,3 +60,33 @@ def test_recorder_refuses_bad_settings():
     for kw in ({"max_rows": 10}, {"max_rows": True}, {"rss_every": 0}):
         with pytest.raises(InputError):
             RunRecorder(**kw)
+
+
+def test_seen_objects_count_depth_pixels_of_fused_frames_only():
+    labels = np.ones((30, 30), np.uint8)
+    inst = np.zeros((30, 30), np.int32)
+    inst[:20, :20] = 1  # 400 pixels, 300 of them with depth
+    inst[25:, 25:] = 2  # 25 pixels
+    inst[:, 20:22] = 3  # 60 pixels, never with depth
+    depth = np.ones((30, 30), np.float32)
+    depth[:5, :20] = 0.0
+    depth[:, 20:22] = 0.0
+
+    def frame():
+        f = _frame(labels)
+        f.instances, f.depth_m = inst, depth
+        return f
+
+    rec = RunRecorder()
+    assert rec.seen_instances() is None  # nothing says which objects were seen
+    rec.on_result(_result(0, labels=labels), frame())
+    assert rec.instance_pixels == {1: 300, 2: 25}
+    assert rec.seen_instances() == set() and rec.seen_instances(min_pixels=100) == {1}
+    rec.on_result(_result(1, status="rgb_only", labels=labels), frame())  # not fused: not in the map
+    assert rec.instance_pixels == {1: 300, 2: 25}
+    rec.on_result(_result(2, labels=labels), frame())
+    assert rec.seen_instances() == {1} and rec.seen_instances(min_pixels=50) == {1, 2}
+    # frames without instance images say nothing
+    plain = RunRecorder()
+    plain.on_result(_result(0, labels=labels), _frame(labels))
+    assert plain.seen_instances() is None

@@ -459,7 +459,7 @@ def execute(
     if gt.get("map3d"):
         t.add_row("3D mIoU", f"{gt['map3d']['miou']:.1f} %")
     if gt.get("objects"):
-        t.add_row("object F1 @0.25", f"{gt['objects']['detection']['0.25']['f1']:.2f}")
+        t.add_row("object F1 @0.25", object_f1_text(gt))
     if gt.get("nav"):
         t.add_row(
             "nav success",
@@ -471,6 +471,21 @@ def execute(
     t.add_row("output", str(out / "report.html"))
     Console().print(t)
     return result
+
+
+def object_f1_text(gt: dict) -> str:
+    """The summary table's object F1 at IoU 0.25 from ``metrics.json``'s ``ground_truth``:
+    scored against the objects the run saw, with how many of them and of the whole scene
+    the graph found."""
+    d = gt["objects"]["detection"]["0.25"]
+    text = f"{d['f1']:.2f}"
+    if gt["objects"].get("scored_against") != "seen":
+        return text
+    text += f" ({d['true_positives']} of {d['n_ground_truth']} objects seen"
+    every = (gt.get("objects_in_scene") or {}).get("detection", {}).get("0.25")
+    if every is not None:
+        text += f"; {every['true_positives']} of {every['n_ground_truth']} in the scene"
+    return text + ")"
 
 
 def _ground_truth_objects(seq, first, label_set):

@@ -3,7 +3,8 @@
 ``RunRecorder`` watches a ``Pipeline.run`` (pass ``recorder.on_result`` as its callback)
 and keeps only bounded summaries: per-frame latencies and statuses, a handful of
 segmentation samples, the 2D confusion matrix against ground-truth labels, a thinned set
-of observed surface points (for 3D scoring) and the process memory over time.
+of observed surface points (for 3D scoring), the pixels each ground-truth object was seen
+on (which objects the scene graph is scored against) and the process memory over time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class RunRecorder:
             time they fill up again), so a run of any length keeps an evenly spaced
             sample. ``rss`` is thinned the same way at ``max(20, max_rows // 50)`` samples.
 
+    ``instance_pixels`` counts, per ground-truth instance id, the pixels with a depth
+    reading on which the fused frames saw it (frames with an ``instances`` image only);
+    ``seen_instances()`` turns it into the set of objects the map can know about.
+
     ``position`` is each kept row's place in the stream (0-based, dropped frames included).
     ``health`` holds, per row, the sensor health measures of frames the pipeline checked
     (``PipelineConfig.health_check``; NaN for the others): ``valid_depth`` (share of pixels),
@@ -64,6 +69,9 @@ class RunRecorder:
     confusion: np.ndarray | None = None
     surface_points: list = field(default_factory=list)
     n_surface: int = 0
+    instance_pixels: dict = field(default_factory=dict)
+    #: whether any fused frame carried a ground-truth ``instances`` image
+    has_instances: bool = False
     frames_seen: int = 0
     row_stride: int = 1
     #: capture time (seconds, the source's clock) of the last fused frame; None before one
@@ -137,6 +145,11 @@ class RunRecorder:
                     "gt": None if gt is None else gt.copy(),
                 }
             )
+        if result.status == "fused" and getattr(frame, "instances", None) is not None:
+            from real3d.scene.evaluate import add_instance_pixels
+
+            self.has_instances = True
+            add_instance_pixels(self.instance_pixels, frame)
         if (
             result.status == "fused"
             and frame.depth_clean_m is not None
@@ -148,6 +161,17 @@ class RunRecorder:
             p = observed_surface_points([frame], stride=self.surface_stride)
             self.surface_points.append(p.astype(np.float32))
             self.n_surface += len(p)
+
+    def seen_instances(self, min_pixels: int | None = None) -> set[int] | None:
+        """Ground-truth instance ids seen on at least ``min_pixels`` depth pixels over the
+        fused frames (default ``real3d.scene.evaluate.MIN_SEEN_PIXELS``); None when no fused
+        frame carried an ``instances`` image (then nothing says which objects were seen)."""
+        from real3d.scene.evaluate import MIN_SEEN_PIXELS
+
+        if not self.has_instances:
+            return None
+        k = MIN_SEEN_PIXELS if min_pixels is None else min_pixels
+        return {i for i, c in self.instance_pixels.items() if c >= k}
 
     def latency_arrays(self) -> dict:
         return {k: np.asarray(v, np.float64) for k, v in self.latency.items()}

@@ -78,22 +78,36 @@ def gt_objects(scene: SceneGT, instance_ids=None, label_set: str = "nyu13"):
     ]
 
 
-def visible_instances(frames, min_pixels: int = 400, with_depth: bool = True) -> set[int]:
+#: pixels (with a depth reading, summed over a run's frames) an object needs to count as
+#: seen: what a map of those frames can know about
+MIN_SEEN_PIXELS = 400
+
+
+def add_instance_pixels(counts: dict[int, int], frame, with_depth: bool = True) -> dict[int, int]:
+    """Add one frame's pixels per ground-truth instance id (> 0) of ``frame.instances``
+    (H, W) to ``counts`` (in place; returned). With ``with_depth`` only pixels with a valid
+    depth reading (``depth_m`` > 0) count. A frame without instances adds nothing."""
+    inst = getattr(frame, "instances", None)
+    if inst is None:
+        return counts
+    depth = getattr(frame, "depth_m", None)
+    if with_depth and depth is not None:
+        inst = inst[depth > 0]  # 0 (and NaN) = no reading
+    ids, n = np.unique(inst, return_counts=True)
+    for i, c in zip(ids.tolist(), n.tolist()):
+        if i > 0:
+            counts[i] = counts.get(i, 0) + c
+    return counts
+
+
+def visible_instances(frames, min_pixels: int = MIN_SEEN_PIXELS, with_depth: bool = True) -> set[int]:
     """Instance ids seen on at least ``min_pixels`` pixels over the frames' ``instances``
     images (summed over frames): the objects a map of these frames can know about. With
     ``with_depth`` only pixels with a valid depth reading count (an object the depth
     sensor never returned, e.g. beyond its range, cannot be mapped)."""
     counts: dict[int, int] = {}
     for f in frames:
-        if f.instances is None:
-            continue
-        inst = f.instances
-        if with_depth and f.depth_m is not None:
-            inst = inst[f.depth_m > 0]  # 0 (and NaN) = no reading
-        ids, n = np.unique(inst, return_counts=True)
-        for i, c in zip(ids.tolist(), n.tolist()):
-            if i > 0:
-                counts[i] = counts.get(i, 0) + c
+        add_instance_pixels(counts, f, with_depth)
     return {i for i, c in counts.items() if c >= min_pixels}
 
 

@@ -298,8 +298,24 @@ def write_report(
         gt_rows.append(("3D map completeness", _f(100 * gt["map3d"]["completeness"], 1, " %")))
         gt_rows.append(("3D map accuracy (median)", _f(gt["map3d"]["accuracy_cm_median"], 1, " cm")))
     if gt.get("objects"):
+        seen = gt["objects"].get("scored_against") == "seen"
         for t, dsc in gt["objects"]["detection"].items():
-            gt_rows.append((f"object F1 @ IoU {t}", _f(dsc["f1"], 2)))
+            what = " (objects the camera saw)" if seen else ""
+            gt_rows.append((f"object F1 @ IoU {t}{what}", _f(dsc["f1"], 2)))
+        d25 = gt["objects"]["detection"].get("0.25")
+        if d25 is not None:
+            gt_rows.append(
+                ("objects found @ IoU 0.25", f"{d25['true_positives']} of {d25['n_ground_truth']} seen objects")
+            )
+    every = (gt.get("objects_in_scene") or {}).get("detection", {}).get("0.25")
+    if every is not None and (gt.get("objects") or {}).get("scored_against") == "seen":
+        gt_rows.append(
+            (
+                "objects found of the whole scene @ IoU 0.25",
+                f"{every['true_positives']} of {every['n_ground_truth']} (recall {_f(every['recall'], 2)}; "
+                "includes objects the camera never saw)",
+            )
+        )
     if gt.get("nav"):
         gt_rows.append(
             (
