@@ -112,8 +112,8 @@ class PipelineConfig:
         seg_guided: upsample the class probabilities along the image's edges, as
             ``predict(frame, guided=True)`` (for models whose config sets
             ``guide_radius``, as the shipped cards do). Off by default: the real-time budget
-            goes to the frame rate (accuracy and cost: docs/BENCHMARKS.md, "Guided
-            upsampling").
+            goes to the frame rate (accuracy and cost:
+            docs/history/2026-12-02-segmentation-experiments.md, "Guided upsampling").
         seg_network_probs: hand the map the class probabilities at the network's size
             (``predict(frame, probs_at="network")``; the map resamples them bilinearly at
             the pixels it reads) instead of resizing all of them to the frame; labels are
