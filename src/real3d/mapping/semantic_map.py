@@ -127,6 +127,11 @@ def _check_probabilities(p: np.ndarray) -> None:
         )
 
 
+# integrate's stand-ins for class probabilities and "use" when a frame reads none.
+_NO_PROBS = np.empty((0, 0), np.float32)
+_NO_USE = np.empty(0, np.bool_)
+
+
 def _row_max(a: np.ndarray) -> np.ndarray:
     """(N,) max over the columns of an (N, C) array, one column at a time (numpy's
     ``max(axis=1)`` over a few columns is several times slower)."""
@@ -222,6 +227,20 @@ class _FrameScratch:
         self.vox, self.pix = np.empty(s, np.int64), np.empty(s, np.int64)
         self.sdf, self.near, self.labelled = np.empty(s), np.empty(s, np.bool_), np.empty(s, np.bool_)
         self.sums = np.empty((s, 4))
+        # Per labelled voxel: pixel, index into the updated voxels, "use"; (L, C) class
+        # probabilities in class_probs, sized by the frames' distinct voxels (class_rows).
+        self.lab_pix, self.lab_vox, self.use = np.empty(s, np.int64), np.empty(s, np.int64), np.empty(s, np.bool_)
+        self.class_probs = np.empty((0, 0), np.float32)
+        self.lab_counts = np.empty(2, np.int64)
+
+    def class_rows(self, m: int, c: int) -> np.ndarray:
+        """``class_probs`` with room for ``m`` voxels of ``c`` classes (grown, at least
+        doubling, when it has less)."""
+        a = self.class_probs
+        if a.shape[0] < m or a.shape[1] != c:
+            rows = max(m, 2 * a.shape[0]) if a.shape[1] == c else m
+            a = self.class_probs = np.empty((rows, c), np.float32)
+        return a
 
 
 class SemanticMap(MapStorage):
@@ -395,7 +414,9 @@ class SemanticMap(MapStorage):
     def _probs_at(self, prepared, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use": a class is at least as likely as
-        void (every pixel of a segmenter's output, whose void channel is 0).
+        void (every pixel of a segmenter's output, whose void channel is 0). For labels,
+        channels-last and network-size probabilities; ``project_voxels`` reads the
+        (C, H, W) layout itself.
 
         Raises:
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
@@ -408,12 +429,6 @@ class SemanticMap(MapStorage):
             p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
             p[np.arange(lab.shape[0]), lab] = 1.0 - a
             return p, lab != 0
-        if kind == "chw":
-            p = np.empty((pix.shape[0], c), np.float32)
-            use = np.empty(pix.shape[0], np.bool_)
-            if not fk.gather_chw(np.ascontiguousarray(arr), pix, p, use, _MAX_PROB):
-                _check_probabilities(p)
-            return p, use
         if kind == "net":
             p = _bilinear_at(arr, prepared[2], prepared[3], pix).T
         else:
@@ -566,26 +581,38 @@ class SemanticMap(MapStorage):
         # go to the voxels within the label band of the surface; classes and instances
         # skip depth-edge pixels, whose depth may be a flying pixel between the object the
         # label names and the one behind.
+        # The segmenter's (C, H, W) probabilities are read there too, at the pixels of the
+        # labelled voxels (lab_p, "use"), and checked.
         vox, sdf, pix, near, labelled = sc.vox, sc.sdf, sc.pix, sc.near, sc.labelled
+        c = cfg.num_classes
+        chw = prepared is not None and prepared[0] == "chw"
+        probs_in = np.ascontiguousarray(prepared[1]) if chw else _NO_PROBS
+        lab_p = sc.class_rows(m, c) if chw else _NO_PROBS
+        lab_counts = sc.lab_counts
         n_upd = fk.project_voxels(
             vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
             np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
             prepared is not None or inst_img is not None, cfg.edge_step_px, np.float32(cfg.edge_jump),
-            vox, sdf, pix, near, labelled,
+            vox, sdf, pix, near, labelled, probs_in, _MAX_PROB, sc.lab_pix, sc.lab_vox, lab_p, sc.use, lab_counts,
         )  # fmt: skip
         vox, sdf, pix, near, labelled = vox[:n_upd], sdf[:n_upd], pix[:n_upd], near[:n_upd], labelled[:n_upd]
-        c = cfg.num_classes
-        use = np.zeros(0, np.bool_)
-        lp = np.zeros((0, c), np.float32)
+        n_lab = int(lab_counts[0])
+        use = _NO_USE
+        lp = _NO_PROBS
         seg_class = pix_l = None
         if prepared is not None or inst_img is not None:
-            pix_l = pix[labelled]
+            pix_l = sc.lab_pix[:n_lab]
             if prepared is not None:
-                p, use = self._probs_at(prepared, pix_l)
+                if chw:
+                    p, use = lab_p[:n_lab], sc.use[:n_lab]
+                    if not lab_counts[1]:
+                        _check_probabilities(p)  # raises, naming the values
+                else:
+                    p, use = self._probs_at(prepared, pix_l)
                 if inst_img is not None:
                     seg_class = np.where(use, p.argmax(axis=1), 0)
-                # In place where p is this frame's own array and every pixel counts.
-                own = inst_img is None and p.flags.c_contiguous and prepared[0] == "chw" and use.all()
+                # In place where p is integrate's scratch (class_probs) and every pixel counts.
+                own = chw and use.all()
                 lp = np.maximum(p if own else p[use], cfg.min_prob, out=p if own else None)
                 np.log(lp, out=lp)
                 if weight != 1.0:
@@ -603,7 +630,7 @@ class SemanticMap(MapStorage):
             self._hit_weight, self._logev, self._class_weight,
         )  # fmt: skip
         if inst_img is not None:
-            rn = rows_u.take(vox[labelled])
+            rn = rows_u.take(vox.take(sc.lab_vox[:n_lab]))
             self._fuse_instances(rn, inst_img.reshape(-1).take(pix_l).astype(np.int64), seg_class)
         self._carve_free(frame, T, weight, trunc)
         self._record_camera(o)
