@@ -54,7 +54,9 @@ beside.
 
 ``--kernels`` times each stage of fusion as the pipeline calls it (the compiled kernels,
 the hash's lookup, insertion and growth, the arrays' growth, free-space carving, the
-whole ``integrate``) in CPU ms/frame, in a child process per tree, alternating.
+whole ``integrate``) in CPU ms/frame, in a child process per tree, alternating (with
+``--inputs-in-cache`` too). A stage a tree lacks reads "n/a" (``gather_chw``, the class
+probabilities' read before ``project_voxels`` took it over).
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -430,10 +432,11 @@ _STAGES = (
 )
 
 
-def _run_kernels(items, baseline_src: str | None, q) -> None:
+def _run_kernels(items, baseline_src: str | None, inputs_in_cache: bool, q) -> None:
     """CPU time per frame (this thread's) in each of ``_STAGES`` while fusing ``items`` as
     the pipeline calls it (stages nest: ``_carve_free`` holds ``free_cells`` and a hash
-    insertion, ``integrate`` everything)."""
+    insertion, ``integrate`` everything); with ``inputs_in_cache`` each frame's inputs are
+    read first (``_read_inputs``, outside the stages)."""
     import importlib
 
     try:
@@ -465,6 +468,8 @@ def _run_kernels(items, baseline_src: str | None, q) -> None:
         m.integrate(items[0][1], items[0][2])  # warm-up, untimed
         spent.clear()
         for it in items[1:]:
+            if inputs_in_cache:
+                _read_inputs(it)
             m.integrate(it[1], it[2])
         q.put({k: v * 1e3 / (len(items) - 1) for k, v in spent.items()})
     except Exception as e:  # a baseline tree that does not fit this one
@@ -476,14 +481,16 @@ def kernels(args) -> None:
     ``--baseline-src`` alternating; medians over the repeats."""
     items, source = _pipeline_items(args)
     trees = {"real3d": None, "[baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
-    results = _alternate(trees, args.repeats, _run_kernels, items)
+    results = _alternate(trees, args.repeats, _run_kernels, items, args.inputs_in_cache)
 
     from real3d.core.machine import describe_machine
 
     print(f"\nmachine: {describe_machine(('numpy', 'numba', 'real3d'))}")
     print(
         f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
-        f"pipeline calls it; CPU ms/frame per stage, {args.repeats} repeats alternating, medians\n"
+        f"pipeline calls it; CPU ms/frame per stage, {args.repeats} repeats alternating, medians"
+        + ("; each frame's inputs read just before it (in cache)" if args.inputs_in_cache else "")
+        + "\n"
     )
     names = list(trees)
     print("| stage | " + " | ".join(names) + " |")

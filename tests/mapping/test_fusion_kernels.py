@@ -133,7 +133,7 @@ def test_projection_tests_match_the_numpy_depth_tests():
     )
     m = cells.shape[1]
     out = [np.empty(m, np.int64), np.empty(m), np.empty(m, np.int64), np.empty(m, bool), np.empty(m, bool)]
-    no_probs = (np.empty((0, 0), np.float32), np.float32(1.0))
+    no_probs = (np.empty((0, 0), np.float32), np.float32(1.0), np.float32(0.0))
     lab = (np.empty(m, np.int64), np.empty(m, np.int64), np.empty((0, 0), np.float32), np.empty(m, bool))
     counts = np.empty(2, np.int64)
     n = fk.project_voxels(

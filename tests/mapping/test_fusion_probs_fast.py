@@ -27,9 +27,10 @@ def frames():
         return {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("frames/")}
 
 
-def _project(probs_chw: np.ndarray, c: int = 14, max_prob: float = 1.001):
+def _project(probs_chw: np.ndarray, c: int = 14, max_prob: float = 1.001, min_prob: float = 0.0):
     """``project_voxels`` over voxel centres placed to project onto every pixel of a
-    (40, 56) depth image with a few holes and edges, reading ``probs_chw`` (C', 40 * 56);
+    (40, 56) depth image with a few holes and edges, reading ``probs_chw`` (C', 40 * 56)
+    (raised to ``min_prob`` when > 0);
     returns (updated count, labelled flags, labelled pixels, probabilities, use, counts)."""
     rng = np.random.default_rng(0)
     h, w = 40, 56
@@ -56,7 +57,8 @@ def _project(probs_chw: np.ndarray, c: int = 14, max_prob: float = 1.001):
     n = fk.project_voxels(
         np.ascontiguousarray(cells.T), np.zeros(m, np.int64), m, np.ones(1), vs, np.zeros(3), np.eye(3),
         K.fx, K.fy, K.cx, K.cy, depth, np.float32(0.05), 0.1, 6.0, 10.0, 10.0, True, 2, np.float32(0.05), *out,
-        np.ascontiguousarray(probs_chw), np.float32(max_prob), lab_pix, lab_vox, lab_p, use, counts,
+        np.ascontiguousarray(probs_chw), np.float32(max_prob), np.float32(min_prob),
+        lab_pix, lab_vox, lab_p, use, counts,
     )  # fmt: skip
     n_lab = int(counts[0])
     return n, out[4][:n], lab_pix[:n_lab], lab_p[:n_lab], use[:n_lab], counts
@@ -84,6 +86,19 @@ def test_project_voxels_reads_the_probabilities_of_the_labelled_pixels(void):
         assert 0 < use.sum() < use.shape[0]
     else:
         assert use.all()
+
+
+@pytest.mark.parametrize("void", [True, False])
+def test_project_voxels_raises_the_probabilities_to_min_prob_as_numpy_does(void):
+    c_in = 14 if void else 13
+    probs = _random_probs(c_in, 40 * 56, 3)
+    probs[:, ::3] *= np.float32(1e-3)  # some values below min_prob, some pixels where void wins
+    raw = _project(probs)
+    got = _project(probs, min_prob=1e-3)
+    np.testing.assert_array_equal(got[2], raw[2])
+    np.testing.assert_array_equal(got[3], np.maximum(raw[3], 1e-3))
+    assert (raw[3] < np.float32(1e-3)).any()
+    np.testing.assert_array_equal(got[4], raw[4])  # "use" from the values read
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -0.25, 1.5])

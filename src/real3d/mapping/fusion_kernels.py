@@ -346,13 +346,14 @@ def ray_cells(dirs, surf, n, n_side, vs, inv_vs, cells):
 @njit(
     i8(
         f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2r, f4, f8, f8, f8, f8, b1, i8, f4,
-        i8_1, f8_1, i8_1, b1_1, b1_1, f4_2r, f4, i8_1, i8_1, f4_2, b1_1, i8_1,
+        i8_1, f8_1, i8_1, b1_1, b1_1, f4_2r, f4, f4, i8_1, i8_1, f4_2, b1_1, i8_1,
     ),
     **_OPTS,
 )  # fmt: skip
 def project_voxels(
     vcell, ray, m, cos, vs, o, R, fx, fy, cx, cy, depth, geom_jump, min_d, max_d, trunc, band, labels,
-    edge_step, edge_jump, vox, sdf_out, pix, near, labelled, probs, max_prob, lab_pix, lab_vox, lab_p, use, counts,
+    edge_step, edge_jump, vox, sdf_out, pix, near, labelled, probs, max_prob, min_prob, lab_pix, lab_vox, lab_p, use,
+    counts,
 ):  # fmt: skip
     """The projective signed distance of the ``m`` distinct voxels (cells ``vcell`` (M, 3),
     allocated by the rays ``ray``):
@@ -367,8 +368,9 @@ def project_voxels(
     The labelled ones, in order (L of them): ``lab_pix`` their flat pixels, ``lab_vox``
     their index into ``vox``. With class probabilities ``probs`` (C', H * W) float32
     (C' > 0; no rows: none read), ``lab_p`` (L, C) their probabilities at ``lab_pix``
-    (a zero void channel first when C' = C - 1) and ``use`` whether a class is at least as
-    likely as void. Each labelled pixel's C' cache lines are
+    (a zero void channel first when C' = C - 1), raised to ``min_prob`` when that is > 0
+    (``np.maximum(p, min_prob)``), and ``use`` whether a class is at least as likely as
+    void (before raising). Each labelled pixel's C' cache lines are
     asked for when it is found and read ``_LAG`` labelled voxels later, so that their
     transfer from memory overlaps the projections in between. ``counts[0]`` = L,
     ``counts[1]`` = 1 when every probability read lies in [0, ``max_prob``] (else 0: NaN
@@ -389,11 +391,11 @@ def project_voxels(
             q = lab_pix[done]
             void = np.float32(0.0)
             if first:
-                lab_p[done, 0] = void
+                lab_p[done, 0] = max(void, min_prob)
             best = -np.float32(np.inf)
             for k in range(c_in):
                 x = probs[k, q]
-                lab_p[done, first + k] = x
+                lab_p[done, first + k] = max(x, min_prob) if min_prob > 0 else x
                 good &= (x >= 0) & (x <= max_prob)
                 if first + k == 0:
                     void = x

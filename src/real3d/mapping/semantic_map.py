@@ -589,11 +589,13 @@ class SemanticMap(MapStorage):
         probs_in = np.ascontiguousarray(prepared[1]) if chw else _NO_PROBS
         lab_p = sc.class_rows(m, c) if chw else _NO_PROBS
         lab_counts = sc.lab_counts
+        # Probabilities raised to min_prob as they are read, unless instances need their argmax.
+        clip = np.float32(cfg.min_prob if inst_img is None else 0.0)
         n_upd = fk.project_voxels(
             vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
             np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
             prepared is not None or inst_img is not None, cfg.edge_step_px, np.float32(cfg.edge_jump),
-            vox, sdf, pix, near, labelled, probs_in, _MAX_PROB, sc.lab_pix, sc.lab_vox, lab_p, sc.use, lab_counts,
+            vox, sdf, pix, near, labelled, probs_in, _MAX_PROB, clip, sc.lab_pix, sc.lab_vox, lab_p, sc.use, lab_counts,
         )  # fmt: skip
         vox, sdf, pix, near, labelled = vox[:n_upd], sdf[:n_upd], pix[:n_upd], near[:n_upd], labelled[:n_upd]
         n_lab = int(lab_counts[0])
@@ -605,15 +607,17 @@ class SemanticMap(MapStorage):
             if prepared is not None:
                 if chw:
                     p, use = lab_p[:n_lab], sc.use[:n_lab]
-                    if not lab_counts[1]:
-                        _check_probabilities(p)  # raises, naming the values
+                    if not lab_counts[1]:  # raises, naming the values read
+                        _check_probabilities(np.ascontiguousarray(probs_in[:, pix_l]))
                 else:
                     p, use = self._probs_at(prepared, pix_l)
                 if inst_img is not None:
                     seg_class = np.where(use, p.argmax(axis=1), 0)
                 # In place where p is integrate's scratch (class_probs) and every pixel counts.
                 own = chw and use.all()
-                lp = np.maximum(p if own else p[use], cfg.min_prob, out=p if own else None)
+                lp = p if own else p[use]
+                if not (chw and clip > 0):  # else raised to min_prob already; lp is p's copy unless own
+                    lp = np.maximum(lp, cfg.min_prob, out=lp)
                 np.log(lp, out=lp)
                 if weight != 1.0:
                     lp *= weight
