@@ -205,3 +205,48 @@ def test_bad_probabilities_without_void_raise_and_leave_the_map_unchanged(frames
         np.testing.assert_array_equal(after[k], v, err_msg=k)
     m.integrate(fs[1], ref.class_probs(frames["labels"][1], 1)[1:])  # the next good frame fuses
     assert m.frames_integrated == 2
+
+
+@pytest.mark.parametrize("void", [True, False])
+def test_project_voxels_reads_a_view_of_channels_last_memory_as_the_planes(void):
+    c_in = 14 if void else 13
+    probs = _random_probs(c_in, 40 * 56, 4)
+    view = np.ascontiguousarray(probs.T).T  # (C', H * W) over (H * W, C') memory
+    assert not view.flags.c_contiguous
+    want, got = _project(probs, min_prob=1e-3), _project(view, min_prob=1e-3)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    bad = np.ascontiguousarray(probs.T)
+    bad[want[2][0], 2] = np.nan
+    assert _project(bad.T)[5][1] == 0
+
+
+def test_channels_last_probabilities_are_read_in_place(frames, monkeypatch):
+    """A SegmentationResult whose (14, H, W) probabilities are a view of channels-last
+    memory, and (H, W, C) arrays: the map reads that memory, no copy, and fuses the map
+    of the same probabilities in planes."""
+    seen = []
+    kernel = fk.project_voxels
+
+    def spy(*args):
+        seen.append(args[25])
+        return kernel(*args)
+
+    fs = ref.make_frames(frames, with_truth=False)
+    planes, inputs = SemanticMap(pixel_stride=2), []
+    m = SemanticMap(pixel_stride=2)
+    monkeypatch.setattr(fk, "project_voxels", spy)
+    for i, f in enumerate(fs):
+        p = ref.class_probs(frames["labels"][i], i)
+        hwc = np.ascontiguousarray(np.moveaxis(p, 0, -1))
+        arg = (
+            hwc
+            if i % 2
+            else SegmentationResult(labels=p.argmax(axis=0).astype(np.uint8), probs=np.moveaxis(hwc, -1, 0))
+        )
+        inputs.append(hwc)
+        m.integrate(f, arg)
+        planes.integrate(f, p)
+    for hwc, got in zip(inputs, seen[0::2]):
+        assert np.shares_memory(got, hwc)
+    _assert_same_map(m, planes)

@@ -56,6 +56,9 @@ f4_2, f8_2, b1_2, u1_2 = f4[:, ::1], f8[:, ::1], b1[:, ::1], types.uint8[:, ::1]
 # read-only, which takes writeable arrays too, so a reader's read-only frame is not copied.
 f4_2r = types.Array(f4, 2, "C", readonly=True)
 u1_2r = types.Array(types.uint8, 2, "C", readonly=True)
+# Class probabilities (C', H * W) in any layout: (C, H, W) planes, or a view of
+# channels-last memory (a pixel's values side by side: one or two cache lines, not C).
+f4_2ar = types.Array(f4, 2, "A", readonly=True)
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -346,7 +349,7 @@ def ray_cells(dirs, surf, n, n_side, vs, inv_vs, cells):
 @njit(
     i8(
         f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2r, f4, f8, f8, f8, f8, b1, i8, f4,
-        i8_1, f8_1, i8_1, b1_1, b1_1, f4_2r, f4, f4, i8_1, i8_1, f4_2, b1_1, i8_1,
+        i8_1, f8_1, i8_1, b1_1, b1_1, f4_2ar, f4, f4, i8_1, i8_1, f4_2, b1_1, i8_1,
     ),
     **_OPTS,
 )  # fmt: skip
@@ -366,8 +369,8 @@ def project_voxels(
     depth edge (takes classes and instances). Returns the count, U.
 
     The labelled ones, in order (L of them): ``lab_pix`` their flat pixels, ``lab_vox``
-    their index into ``vox``. With class probabilities ``probs`` (C', H * W) float32
-    (C' > 0; no rows: none read), ``lab_p`` (L, C) their probabilities at ``lab_pix``
+    their index into ``vox``. With class probabilities ``probs`` (C', H * W) float32, any
+    strides (C' > 0; no rows: none read), ``lab_p`` (L, C) their probabilities at ``lab_pix``
     (a zero void channel first when C' = C - 1), raised to ``min_prob`` when that is > 0
     (``np.maximum(p, min_prob)``), and ``use`` whether a class is at least as likely as
     void (before raising). Each labelled pixel's C' cache lines are

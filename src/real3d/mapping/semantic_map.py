@@ -414,9 +414,9 @@ class SemanticMap(MapStorage):
     def _probs_at(self, prepared, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use": a class is at least as likely as
-        void (every pixel of a segmenter's output, whose void channel is 0). For labels,
-        channels-last and network-size probabilities; ``project_voxels`` reads the
-        (C, H, W) layout itself.
+        void (every pixel of a segmenter's output, whose void channel is 0). For labels
+        and network-size probabilities; ``project_voxels`` reads frame-size
+        probabilities itself.
 
         Raises:
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
@@ -429,13 +429,8 @@ class SemanticMap(MapStorage):
             p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
             p[np.arange(lab.shape[0]), lab] = 1.0 - a
             return p, lab != 0
-        if kind == "net":
-            p = _bilinear_at(arr, prepared[2], prepared[3], pix).T
-        else:
-            p = arr.take(pix, axis=0)
+        p = _bilinear_at(arr, prepared[2], prepared[3], pix).T  # "net": void channel included
         _check_probabilities(p)
-        if p.shape[1] == c - 1:
-            p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
         return p, _row_max(p[:, 1:]) >= p[:, 0]
 
     # ------------------------------------------------------------------ fusion
@@ -478,6 +473,10 @@ class SemanticMap(MapStorage):
                 num_classes - 1 (no void); or (H, W) uint8 labels (0 = void, not fused).
                 Channels-last (H, W, C) probabilities are accepted too (for a square
                 frame of C or C - 1 pixels a side both fit; it is read as (C, H, W)).
+                Probabilities are read in place, whatever their strides; memory that
+                holds each pixel's values side by side (channels-last, or a (C, H, W)
+                view of it) is the cheapest to read: one or two cache lines per pixel
+                instead of one in each of C planes.
                 A segmentation with probabilities at the network's size (a
                 ``NetworkSegmentation``: ``probs`` (num_classes, h, w) with void, ``labels``
                 (H, W)) is read where the map needs it, resampled bilinearly as a resize to
@@ -581,13 +580,14 @@ class SemanticMap(MapStorage):
         # go to the voxels within the label band of the surface; classes and instances
         # skip depth-edge pixels, whose depth may be a flying pixel between the object the
         # label names and the one behind.
-        # The segmenter's (C, H, W) probabilities are read there too, at the pixels of the
-        # labelled voxels (lab_p, "use"), and checked.
+        # Class probabilities (not labels or network-size ones) are read there too, at the
+        # pixels of the labelled voxels (lab_p, "use"), and checked.
         vox, sdf, pix, near, labelled = sc.vox, sc.sdf, sc.pix, sc.near, sc.labelled
         c = cfg.num_classes
-        chw = prepared is not None and prepared[0] == "chw"
-        probs_in = np.ascontiguousarray(prepared[1]) if chw else _NO_PROBS
-        lab_p = sc.class_rows(m, c) if chw else _NO_PROBS
+        # (C', H * W) views, whatever the strides: channels-last input is read in place too.
+        direct = prepared is not None and prepared[0] in ("chw", "hwc")
+        probs_in = _NO_PROBS if not direct else prepared[1] if prepared[0] == "chw" else prepared[1].T
+        lab_p = sc.class_rows(m, c) if direct else _NO_PROBS
         lab_counts = sc.lab_counts
         # Probabilities raised to min_prob as they are read, unless instances need their argmax.
         clip = np.float32(cfg.min_prob if inst_img is None else 0.0)
@@ -605,7 +605,7 @@ class SemanticMap(MapStorage):
         if prepared is not None or inst_img is not None:
             pix_l = sc.lab_pix[:n_lab]
             if prepared is not None:
-                if chw:
+                if direct:
                     p, use = lab_p[:n_lab], sc.use[:n_lab]
                     if not lab_counts[1]:  # raises, naming the values read
                         _check_probabilities(np.ascontiguousarray(probs_in[:, pix_l]))
@@ -614,9 +614,9 @@ class SemanticMap(MapStorage):
                 if inst_img is not None:
                     seg_class = np.where(use, p.argmax(axis=1), 0)
                 # In place where p is integrate's scratch (class_probs) and every pixel counts.
-                own = chw and use.all()
+                own = direct and use.all()
                 lp = p if own else p[use]
-                if not (chw and clip > 0):  # else raised to min_prob already; lp is p's copy unless own
+                if not (direct and clip > 0):  # else raised to min_prob already; lp is p's copy unless own
                     lp = np.maximum(lp, cfg.min_prob, out=lp)
                 np.log(lp, out=lp)
                 if weight != 1.0:
