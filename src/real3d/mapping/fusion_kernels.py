@@ -6,8 +6,8 @@ a frame as a few loops instead of dozens of numpy passes with temporaries.
 * ``distinct_cells``: the distinct cells of a batch of samples (each at its last
   occurrence) and their hash keys, through the owner's dense scratch grid.
 * ``project_voxels``: the projective signed distance of each distinct voxel, which
-  voxels take colour and classes, and the class probabilities of the pixels that the
-  labelled voxels read (the segmenter's (C, H, W) layout).
+  voxels take colour and classes, and the class probabilities (in any layout) of the
+  pixels that the labelled voxels read.
 * ``fuse_voxels``: the map update (endpoint hits, TSDF, colour, class evidence).
 * ``free_cells``: the sparser rays of free-space carving and the distinct coarse cells
   they cross.
