@@ -18,6 +18,10 @@ settings the pipeline uses (``real3d.mapping.config.PIPELINE_MAP_CONFIG``), one 
   (``Pipeline._fuse``): (14, H, W) float32 class probabilities (void channel 0, a softmax
   over the 13 classes peaked at the ground-truth class), no instance segments, on frames
   that carry no ground truth.
+* with ``--channels-last``, also: the same probabilities in channels-last memory, handed
+  over as a (14, H, W) view of it (what a segmenter that wrote its softmax pixel by pixel
+  would give): the map reads a pixel's 14 values from one or two cache lines instead of
+  one line in each of 14 planes.
 
 Each repeat runs every row once, in turn (A, B, C, D, A, B, ...), each in its own forked
 process (so memory is its own), over the same frames after one untimed warm-up frame. The
@@ -54,7 +58,9 @@ beside.
 
 ``--kernels`` times each stage of fusion as the pipeline calls it (the compiled kernels,
 the hash's lookup, insertion and growth, the arrays' growth, free-space carving, the
-whole ``integrate``) in CPU ms/frame, in a child process per tree, alternating.
+whole ``integrate``) in CPU ms/frame, in a child process per tree, alternating (with
+``--inputs-in-cache`` too). A stage a tree lacks reads "n/a" (``gather_chw``, the class
+probabilities' read before ``project_voxels`` took it over).
 
 ``--scaling`` fuses data-engine homes of 1, 3 and 10 rooms (10 = homes of 4, 3 and 3 rooms
 side by side, 30 m apart, in one map), 100 robot frames per room, and reports the map's
@@ -129,8 +135,8 @@ def _read_inputs(it) -> None:
     """Read every input array of item ``it`` (depth, colour, labels, class probabilities)
     once, untimed: they are then in the caches as after the reader and the segmenter that
     just wrote them in the pipeline (``--inputs-in-cache``)."""
-    f, sensor, seg = it
-    for a in (sensor.depth_m, sensor.rgb, f.labels, seg.probs):
+    f, sensor, *segs = it
+    for a in (sensor.depth_m, sensor.rgb, f.labels, *(s.probs for s in segs)):
         if a is not None:
             a.sum(dtype=np.float64)
 
@@ -149,8 +155,9 @@ def _time_frames(step, items, inputs_in_cache: bool = False) -> dict:
 
 
 def _run_real3d(items, mode: str, baseline_src: str | None, inputs_in_cache: bool, q) -> None:
-    """Fuse ``items`` (frame with ground truth, sensor frame, segmentation) with the
-    pipeline's map settings; ``mode``: "geometry", "labels" or "pipeline"."""
+    """Fuse ``items`` (frame with ground truth, sensor frame, segmentation[, the same
+    channels-last]) with the pipeline's map settings; ``mode``: "geometry", "labels",
+    "pipeline" or "channels_last"."""
     try:
         if baseline_src:
             _use_mapping_from(baseline_src)
@@ -163,6 +170,8 @@ def _run_real3d(items, mode: str, baseline_src: str | None, inputs_in_cache: boo
             out = _time_frames(lambda it: m.integrate(it[1]), items, inputs_in_cache)
         elif mode == "labels":
             out = _time_frames(lambda it: m.integrate(it[1], it[0].labels), items, inputs_in_cache)
+        elif mode == "channels_last":
+            out = _time_frames(lambda it: m.integrate(it[1], it[3]), items, inputs_in_cache)
         else:
             out = _time_frames(lambda it: m.integrate(it[1], it[2]), items, inputs_in_cache)
         q.put({**out, "mem": _rss_mb() - base, "voxels": len(m)})
@@ -205,6 +214,7 @@ def _run_open3d(items, voxel_size: float, trunc_voxels: float, depth_max: float,
 
 def fusion(args) -> None:
     from real3d.core.frame import Frame
+    from real3d.core.segmentation import SegmentationResult
     from real3d.mapping.config import PIPELINE_MAP_CONFIG
 
     cfg = PIPELINE_MAP_CONFIG
@@ -220,7 +230,12 @@ def fusion(args) -> None:
             timestamp_s=f.timestamp_s,
             index=f.index,
         )
-        items.append((f, sensor, segmenter_output(f.labels, rng)))
+        seg = segmenter_output(f.labels, rng)
+        if args.channels_last:
+            hwc = np.ascontiguousarray(np.moveaxis(seg.probs, 0, -1))
+            items.append((f, sensor, seg, SegmentationResult(labels=seg.labels, probs=np.moveaxis(hwc, -1, 0))))
+        else:
+            items.append((f, sensor, seg))
     o3d_row = "Open3D VoxelBlockGrid, geometry + colour"
     rows = {} if args.skip_open3d else {o3d_row: ("open3d", None)}
     names = {
@@ -228,6 +243,8 @@ def fusion(args) -> None:
         "labels": "real3d, with labels (ground truth)",
         "pipeline": "real3d as the pipeline calls it (14-class probabilities)",
     }
+    if args.channels_last:
+        names["channels_last"] = "real3d, the same probabilities channels-last (a (14, H, W) view)"
     for src in (None, args.baseline_src) if args.baseline_src else (None,):
         for mode, name in names.items():
             rows[name + (" [baseline]" if src else "")] = (mode, src)
@@ -430,10 +447,11 @@ _STAGES = (
 )
 
 
-def _run_kernels(items, baseline_src: str | None, q) -> None:
+def _run_kernels(items, baseline_src: str | None, inputs_in_cache: bool, q) -> None:
     """CPU time per frame (this thread's) in each of ``_STAGES`` while fusing ``items`` as
     the pipeline calls it (stages nest: ``_carve_free`` holds ``free_cells`` and a hash
-    insertion, ``integrate`` everything)."""
+    insertion, ``integrate`` everything); with ``inputs_in_cache`` each frame's inputs are
+    read first (``_read_inputs``, outside the stages)."""
     import importlib
 
     try:
@@ -465,6 +483,8 @@ def _run_kernels(items, baseline_src: str | None, q) -> None:
         m.integrate(items[0][1], items[0][2])  # warm-up, untimed
         spent.clear()
         for it in items[1:]:
+            if inputs_in_cache:
+                _read_inputs(it)
             m.integrate(it[1], it[2])
         q.put({k: v * 1e3 / (len(items) - 1) for k, v in spent.items()})
     except Exception as e:  # a baseline tree that does not fit this one
@@ -476,14 +496,16 @@ def kernels(args) -> None:
     ``--baseline-src`` alternating; medians over the repeats."""
     items, source = _pipeline_items(args)
     trees = {"real3d": None, "[baseline]": args.baseline_src} if args.baseline_src else {"real3d": None}
-    results = _alternate(trees, args.repeats, _run_kernels, items)
+    results = _alternate(trees, args.repeats, _run_kernels, items, args.inputs_in_cache)
 
     from real3d.core.machine import describe_machine
 
     print(f"\nmachine: {describe_machine(('numpy', 'numba', 'real3d'))}")
     print(
         f"frames: {len(items)} x {args.size[0]}x{args.size[1]} from {source} (seed {args.seed}), fused as the "
-        f"pipeline calls it; CPU ms/frame per stage, {args.repeats} repeats alternating, medians\n"
+        f"pipeline calls it; CPU ms/frame per stage, {args.repeats} repeats alternating, medians"
+        + ("; each frame's inputs read just before it (in cache)" if args.inputs_in_cache else "")
+        + "\n"
     )
     names = list(trees)
     print("| stage | " + " | ".join(names) + " |")
@@ -675,6 +697,9 @@ def main() -> None:
         help="read each frame's depth, colour, labels and probabilities just before fusing it (untimed)",
     )
     ap.add_argument("--kernels", action="store_true", help="CPU time per fusion stage (kernels, hashing) instead")
+    ap.add_argument(
+        "--channels-last", action="store_true", help="also fuse the probabilities from channels-last memory"
+    )
     ap.add_argument("--frames-per-room", type=int, default=100)
     args = ap.parse_args()
     if args.scaling:

@@ -33,7 +33,7 @@ ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
 KERNELS = [
-    fk.fine_rays, fk.ray_cells, fk.distinct_cells, fk.project_voxels, fk.gather_chw, fk.fuse_voxels, fk.free_cells,
+    fk.fine_rays, fk.ray_cells, fk.distinct_cells, fk.project_voxels, fk.fuse_voxels, fk.free_cells,
     hashing._lookup_kernel, hashing._claim_kernel,
 ]  # fmt: skip
 
@@ -133,9 +133,13 @@ def test_projection_tests_match_the_numpy_depth_tests():
     )
     m = cells.shape[1]
     out = [np.empty(m, np.int64), np.empty(m), np.empty(m, np.int64), np.empty(m, bool), np.empty(m, bool)]
+    no_probs = (np.empty((0, 0), np.float32), np.float32(1.0), np.float32(0.0))
+    lab = (np.empty(m, np.int64), np.empty(m, np.int64), np.empty((0, 0), np.float32), np.empty(m, bool))
+    counts = np.empty(2, np.int64)
     n = fk.project_voxels(
         np.ascontiguousarray(cells.T), np.zeros(m, np.int64), m, np.ones(1), vs, np.zeros(3), np.eye(3),
         K.fx, K.fy, K.cx, K.cy, depth, np.float32(0.05), 0.1, 6.0, 10.0, 10.0, True, 2, np.float32(0.05), *out,
+        *no_probs, *lab, counts,
     )  # fmt: skip
     vox, _, pix, near, labelled = (a[:n] for a in out)
     np.testing.assert_array_equal(pix, v[vox] * w + u[vox])
@@ -147,6 +151,10 @@ def test_projection_tests_match_the_numpy_depth_tests():
     assert near.all()
     np.testing.assert_array_equal(labelled, ~on_depth_edge(pd.at(idx[vox]), pd.around(idx[vox], 2), 0.05))
     assert 0 < labelled.sum() < n
+    # The labelled ones in order: their pixels and positions among the updated voxels.
+    n_lab = int(counts[0])
+    np.testing.assert_array_equal(lab[0][:n_lab], pix[labelled])
+    np.testing.assert_array_equal(lab[1][:n_lab], np.flatnonzero(labelled))
 
 
 @pytest.mark.parametrize("extent", [8, 300])

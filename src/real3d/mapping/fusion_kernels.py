@@ -5,9 +5,9 @@ a frame as a few loops instead of dozens of numpy passes with temporaries.
   samples within the truncation band, its endpoint agreement and incidence angle.
 * ``distinct_cells``: the distinct cells of a batch of samples (each at its last
   occurrence) and their hash keys, through the owner's dense scratch grid.
-* ``project_voxels``: the projective signed distance of each distinct voxel and which
-  voxels take colour and classes.
-* ``gather_chw``: the class probabilities of the pixels the labelled voxels read.
+* ``project_voxels``: the projective signed distance of each distinct voxel, which
+  voxels take colour and classes, and the class probabilities (in any layout) of the
+  pixels that the labelled voxels read.
 * ``fuse_voxels``: the map update (endpoint hits, TSDF, colour, class evidence).
 * ``free_cells``: the sparser rays of free-space carving and the distinct coarse cells
   they cross.
@@ -42,7 +42,6 @@ __all__ = [
     "distinct_cells",
     "free_cells",
     "fuse_voxels",
-    "gather_chw",
     "fine_rays",
     "project_voxels",
     "ray_cells",
@@ -57,6 +56,9 @@ f4_2, f8_2, b1_2, u1_2 = f4[:, ::1], f8[:, ::1], b1[:, ::1], types.uint8[:, ::1]
 # read-only, which takes writeable arrays too, so a reader's read-only frame is not copied.
 f4_2r = types.Array(f4, 2, "C", readonly=True)
 u1_2r = types.Array(types.uint8, 2, "C", readonly=True)
+# Class probabilities (C', H * W) in any layout: (C, H, W) planes, or a view of
+# channels-last memory (a pixel's values side by side: one or two cache lines, not C).
+f4_2ar = types.Array(f4, 2, "A", readonly=True)
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -99,6 +101,7 @@ def _prefetch(typingctx, arr, index):
 
 
 _AHEAD = 16  # iterations between a prefetch and the read it serves
+_LAG = 16  # project_voxels: labelled voxels between a pixel's prefetch and its read
 
 
 @njit(**_OPTS)
@@ -346,13 +349,14 @@ def ray_cells(dirs, surf, n, n_side, vs, inv_vs, cells):
 @njit(
     i8(
         f8_2, i8_1, i8, f8_1, f8, f8_1, f8_2, f8, f8, f8, f8, f4_2r, f4, f8, f8, f8, f8, b1, i8, f4,
-        i8_1, f8_1, i8_1, b1_1, b1_1,
+        i8_1, f8_1, i8_1, b1_1, b1_1, f4_2ar, f4, f4, i8_1, i8_1, f4_2, b1_1, i8_1,
     ),
     **_OPTS,
 )  # fmt: skip
 def project_voxels(
     vcell, ray, m, cos, vs, o, R, fx, fy, cx, cy, depth, geom_jump, min_d, max_d, trunc, band, labels,
-    edge_step, edge_jump, vox, sdf_out, pix, near, labelled,
+    edge_step, edge_jump, vox, sdf_out, pix, near, labelled, probs, max_prob, min_prob, lab_pix, lab_vox, lab_p, use,
+    counts,
 ):  # fmt: skip
     """The projective signed distance of the ``m`` distinct voxels (cells ``vcell`` (M, 3),
     allocated by the rays ``ray``):
@@ -362,10 +366,48 @@ def project_voxels(
     each voxel updated (a valid depth there, sdf >= -trunc): ``vox`` its index, ``sdf_out``
     its sdf clipped at ``trunc`` (metres), ``pix`` the flat pixel, ``near`` within ``band``
     metres of the surface (takes colour), ``labelled`` near and, when ``labels``, not on a
-    depth edge (takes classes and instances). Returns the count."""
+    depth edge (takes classes and instances). Returns the count, U.
+
+    The labelled ones, in order (L of them): ``lab_pix`` their flat pixels, ``lab_vox``
+    their index into ``vox``. With class probabilities ``probs`` (C', H * W) float32, any
+    strides (C' > 0; no rows: none read), ``lab_p`` (L, C) their probabilities at ``lab_pix``
+    (a zero void channel first when C' = C - 1), raised to ``min_prob`` when that is > 0
+    (``np.maximum(p, min_prob)``), and ``use`` whether a class is at least as likely as
+    void (before raising). Each labelled pixel's C' cache lines are
+    asked for when it is found and read ``_LAG`` labelled voxels later, so that their
+    transfer from memory overlaps the projections in between. ``counts[0]`` = L,
+    ``counts[1]`` = 1 when every probability read lies in [0, ``max_prob``] (else 0: NaN
+    or out of range; the caller then names it).
+    """
     h, w = depth.shape
+    c_in, c = probs.shape[0], lab_p.shape[1]
+    first = c - c_in
+    good = True
     n = 0
-    for i in range(m):
+    n_l = 0
+    done = 0  # labelled voxels whose probabilities were read
+    for i in range(m + 1):
+        # Read the probabilities of the labelled voxels found _LAG or more voxels ago (all
+        # of them after the last voxel).
+        lag = _LAG if i < m else 0
+        while c_in and done + lag < n_l:
+            q = lab_pix[done]
+            void = np.float32(0.0)
+            if first:
+                lab_p[done, 0] = max(void, min_prob)
+            best = -np.float32(np.inf)
+            for k in range(c_in):
+                x = probs[k, q]
+                lab_p[done, first + k] = max(x, min_prob) if min_prob > 0 else x
+                good &= (x >= 0) & (x <= max_prob)
+                if first + k == 0:
+                    void = x
+                else:
+                    best = max(best, x)
+            use[done] = best >= void
+            done += 1
+        if i == m:
+            break
         p0 = (vcell[i, 0] + 0.5) * vs - o[0]
         p1 = (vcell[i, 1] + 0.5) * vs - o[1]
         p2 = (vcell[i, 2] + 0.5) * vs - o[2]
@@ -400,10 +442,11 @@ def project_voxels(
         sdf = min(sdf, trunc)
         vox[n] = i
         sdf_out[n] = sdf
-        pix[n] = pv * w + pu
+        p = pv * w + pu
+        pix[n] = p
         nr = abs(sdf) <= band
         near[n] = nr
-        labelled[n] = (
+        lab = (
             nr
             and labels
             and not _on_depth_edge(
@@ -415,38 +458,16 @@ def project_voxels(
                 edge_jump,
             )
         )
-        n += 1
-    return n
-
-
-@njit(b1(f4_2r, i8_1, f4_2, b1_1, f4), **_OPTS)
-def gather_chw(arr, pix, out, use, max_prob):
-    """Class probabilities of pixels ``pix`` from ``arr`` (C', H * W) float32 into ``out``
-    (N, C) (a zero void channel first when C' = C - 1); ``use``: a class is at least as
-    likely as void. Returns False when a value read is NaN or outside [0, ``max_prob``]
-    (the caller then names it)."""
-    c_in, c = arr.shape[0], out.shape[1]
-    first = c - c_in
-    good = True
-    for i in range(pix.shape[0]):
-        if i + _AHEAD < pix.shape[0]:
+        labelled[n] = lab
+        if lab:
+            lab_pix[n_l] = p
+            lab_vox[n_l] = n
             for k in range(c_in):
-                _prefetch(arr, (k, pix[i + _AHEAD]))
-        p = pix[i]
-        void = np.float32(0.0)
-        if first:
-            out[i, 0] = void
-        best = -np.float32(np.inf)
-        for k in range(c_in):
-            x = arr[k, p]
-            out[i, first + k] = x
-            good &= (x >= 0) & (x <= max_prob)
-            if first + k == 0:
-                void = x
-            else:
-                best = max(best, x)
-        use[i] = best >= void
-    return good
+                _prefetch(probs, (k, p))
+            n_l += 1
+        n += 1
+    counts[0], counts[1] = n_l, 1 if good else 0
+    return n
 
 
 @njit(

@@ -127,6 +127,11 @@ def _check_probabilities(p: np.ndarray) -> None:
         )
 
 
+# integrate's stand-ins for class probabilities and "use" when a frame reads none.
+_NO_PROBS = np.empty((0, 0), np.float32)
+_NO_USE = np.empty(0, np.bool_)
+
+
 def _row_max(a: np.ndarray) -> np.ndarray:
     """(N,) max over the columns of an (N, C) array, one column at a time (numpy's
     ``max(axis=1)`` over a few columns is several times slower)."""
@@ -222,6 +227,20 @@ class _FrameScratch:
         self.vox, self.pix = np.empty(s, np.int64), np.empty(s, np.int64)
         self.sdf, self.near, self.labelled = np.empty(s), np.empty(s, np.bool_), np.empty(s, np.bool_)
         self.sums = np.empty((s, 4))
+        # Per labelled voxel: pixel, index into the updated voxels, "use"; (L, C) class
+        # probabilities in class_probs, sized by the frames' distinct voxels (class_rows).
+        self.lab_pix, self.lab_vox, self.use = np.empty(s, np.int64), np.empty(s, np.int64), np.empty(s, np.bool_)
+        self.class_probs = np.empty((0, 0), np.float32)
+        self.lab_counts = np.empty(2, np.int64)
+
+    def class_rows(self, m: int, c: int) -> np.ndarray:
+        """``class_probs`` with room for ``m`` voxels of ``c`` classes (grown, at least
+        doubling, when it has less)."""
+        a = self.class_probs
+        if a.shape[0] < m or a.shape[1] != c:
+            rows = max(m, 2 * a.shape[0]) if a.shape[1] == c else m
+            a = self.class_probs = np.empty((rows, c), np.float32)
+        return a
 
 
 class SemanticMap(MapStorage):
@@ -395,7 +414,9 @@ class SemanticMap(MapStorage):
     def _probs_at(self, prepared, pix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, C) float32 probabilities at flat pixel indices ``pix`` (void channel first;
         possibly a transposed view) and (N,) bool "use": a class is at least as likely as
-        void (every pixel of a segmenter's output, whose void channel is 0).
+        void (every pixel of a segmenter's output, whose void channel is 0). For labels
+        and network-size probabilities; ``project_voxels`` reads frame-size
+        probabilities itself.
 
         Raises:
             InputError: NaN, inf or values outside [0, 1] among the probabilities read.
@@ -408,19 +429,8 @@ class SemanticMap(MapStorage):
             p = np.full((lab.shape[0], c), a / (c - 1), np.float32)
             p[np.arange(lab.shape[0]), lab] = 1.0 - a
             return p, lab != 0
-        if kind == "chw":
-            p = np.empty((pix.shape[0], c), np.float32)
-            use = np.empty(pix.shape[0], np.bool_)
-            if not fk.gather_chw(np.ascontiguousarray(arr), pix, p, use, _MAX_PROB):
-                _check_probabilities(p)
-            return p, use
-        if kind == "net":
-            p = _bilinear_at(arr, prepared[2], prepared[3], pix).T
-        else:
-            p = arr.take(pix, axis=0)
+        p = _bilinear_at(arr, prepared[2], prepared[3], pix).T  # "net": void channel included
         _check_probabilities(p)
-        if p.shape[1] == c - 1:
-            p = np.concatenate([np.zeros((p.shape[0], 1), np.float32), p], axis=1)
         return p, _row_max(p[:, 1:]) >= p[:, 0]
 
     # ------------------------------------------------------------------ fusion
@@ -463,6 +473,10 @@ class SemanticMap(MapStorage):
                 num_classes - 1 (no void); or (H, W) uint8 labels (0 = void, not fused).
                 Channels-last (H, W, C) probabilities are accepted too (for a square
                 frame of C or C - 1 pixels a side both fit; it is read as (C, H, W)).
+                Probabilities are read in place, whatever their strides; memory that
+                holds each pixel's values side by side (channels-last, or a (C, H, W)
+                view of it) is the cheapest to read: one or two cache lines per pixel
+                instead of one in each of C planes.
                 A segmentation with probabilities at the network's size (a
                 ``NetworkSegmentation``: ``probs`` (num_classes, h, w) with void, ``labels``
                 (H, W)) is read where the map needs it, resampled bilinearly as a resize to
@@ -566,27 +580,44 @@ class SemanticMap(MapStorage):
         # go to the voxels within the label band of the surface; classes and instances
         # skip depth-edge pixels, whose depth may be a flying pixel between the object the
         # label names and the one behind.
+        # Class probabilities (not labels or network-size ones) are read there too, at the
+        # pixels of the labelled voxels (lab_p, "use"), and checked.
         vox, sdf, pix, near, labelled = sc.vox, sc.sdf, sc.pix, sc.near, sc.labelled
+        c = cfg.num_classes
+        # (C', H * W) views, whatever the strides: channels-last input is read in place too.
+        direct = prepared is not None and prepared[0] in ("chw", "hwc")
+        probs_in = _NO_PROBS if not direct else prepared[1] if prepared[0] == "chw" else prepared[1].T
+        lab_p = sc.class_rows(m, c) if direct else _NO_PROBS
+        lab_counts = sc.lab_counts
+        # Probabilities raised to min_prob as they are read, unless instances need their argmax.
+        clip = np.float32(cfg.min_prob if inst_img is None else 0.0)
         n_upd = fk.project_voxels(
             vcell, ray, m, cos, vs, o, R, K.fx, K.fy, K.cx, K.cy, depth,
             np.float32(cfg.geometry_edge_jump), cfg.min_depth_m, cfg.max_depth_m, trunc, cfg.label_band_voxels * vs,
             prepared is not None or inst_img is not None, cfg.edge_step_px, np.float32(cfg.edge_jump),
-            vox, sdf, pix, near, labelled,
+            vox, sdf, pix, near, labelled, probs_in, _MAX_PROB, clip, sc.lab_pix, sc.lab_vox, lab_p, sc.use, lab_counts,
         )  # fmt: skip
         vox, sdf, pix, near, labelled = vox[:n_upd], sdf[:n_upd], pix[:n_upd], near[:n_upd], labelled[:n_upd]
-        c = cfg.num_classes
-        use = np.zeros(0, np.bool_)
-        lp = np.zeros((0, c), np.float32)
+        n_lab = int(lab_counts[0])
+        use = _NO_USE
+        lp = _NO_PROBS
         seg_class = pix_l = None
         if prepared is not None or inst_img is not None:
-            pix_l = pix[labelled]
+            pix_l = sc.lab_pix[:n_lab]
             if prepared is not None:
-                p, use = self._probs_at(prepared, pix_l)
+                if direct:
+                    p, use = lab_p[:n_lab], sc.use[:n_lab]
+                    if not lab_counts[1]:  # raises, naming the values read
+                        _check_probabilities(np.ascontiguousarray(probs_in[:, pix_l]))
+                else:
+                    p, use = self._probs_at(prepared, pix_l)
                 if inst_img is not None:
                     seg_class = np.where(use, p.argmax(axis=1), 0)
-                # In place where p is this frame's own array and every pixel counts.
-                own = inst_img is None and p.flags.c_contiguous and prepared[0] == "chw" and use.all()
-                lp = np.maximum(p if own else p[use], cfg.min_prob, out=p if own else None)
+                # In place where p is integrate's scratch (class_probs) and every pixel counts.
+                own = direct and use.all()
+                lp = p if own else p[use]
+                if not (direct and clip > 0):  # else raised to min_prob already; lp is p's copy unless own
+                    lp = np.maximum(lp, cfg.min_prob, out=lp)
                 np.log(lp, out=lp)
                 if weight != 1.0:
                     lp *= weight
@@ -603,7 +634,7 @@ class SemanticMap(MapStorage):
             self._hit_weight, self._logev, self._class_weight,
         )  # fmt: skip
         if inst_img is not None:
-            rn = rows_u.take(vox[labelled])
+            rn = rows_u.take(vox.take(sc.lab_vox[:n_lab]))
             self._fuse_instances(rn, inst_img.reshape(-1).take(pix_l).astype(np.int64), seg_class)
         self._carve_free(frame, T, weight, trunc)
         self._record_camera(o)
