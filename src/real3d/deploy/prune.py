@@ -49,6 +49,10 @@ IMPORTANCES = ("l1", "l2", "taylor")
 MAX_RATIO = 0.9
 """Largest fraction of a layer's original channels pruning removes."""
 
+OVERSHOOT = 0.02
+"""A last step that lands more than this fraction below the budget is taken again group by
+group."""
+
 INSTALL_HINT = 'pip install "real3d[prune]"'
 
 
@@ -181,6 +185,41 @@ def _taylor_gradients(model: Real3DVisionNet, batches: Sequence[dict]) -> None:
             F.cross_entropy(logits, target, ignore_index=-1).backward()
 
 
+def batches_from_samples(samples, n: int = 8, batch_size: int = 4) -> list[dict]:
+    """The batches ``prune_to_macs(importance="taylor")`` takes, from the first ``n`` samples
+    of a training dataset (``real3d.train.data``: ``rgb`` (3, H, W) uint8, ``depth_m``
+    (1, H, W) float metres, ``labels`` (H, W) int, all of one size), centre-cropped to sides
+    that are multiples of 16. InputError for fewer than one sample or mixed sizes."""
+    if not is_int(n, 1) or not is_int(batch_size, 1):
+        raise ConfigError(f"batches_from_samples: expected n, batch_size >= 1, got {n!r}, {batch_size!r}")
+    items = [samples[i] for i in range(min(n, len(samples)))]
+    if not items:
+        raise InputError("batches_from_samples: the dataset holds no samples")
+    h, w = items[0]["labels"].shape[-2:]
+    if any(tuple(s["labels"].shape[-2:]) != (h, w) for s in items):
+        raise InputError("batches_from_samples: expected samples of one size")
+    ch, cw = h - h % 16, w - w % 16
+    if not ch or not cw:
+        raise InputError(f"batches_from_samples: samples of {h}x{w} are smaller than 16x16")
+    y, x = (h - ch) // 2, (w - cw) // 2
+    out = []
+    for a in range(0, len(items), batch_size):
+        part = items[a : a + batch_size]
+
+        def stack(key, part=part):
+            return torch.stack([torch.as_tensor(s[key])[..., y : y + ch, x : x + cw] for s in part])
+
+        rgb = stack("rgb")
+        out.append(
+            {
+                "rgb": rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float(),
+                "depth_m": stack("depth_m").float().reshape(len(part), 1, ch, cw),
+                "labels": stack("labels").long(),
+            }
+        )
+    return out
+
+
 def _check_batches(batches, model: Real3DVisionNet) -> list[dict]:
     if batches is None:
         raise ConfigError("prune_to_macs: importance 'taylor' needs labelled batches (rgb, depth_m, labels)")
@@ -261,28 +300,30 @@ def prune_to_macs(
             f"prune_to_macs: the budget {target_macs / 1e9:.3f} GMAC is not below {source.config.name}'s "
             f"{macs_before / 1e9:.3f} GMAC at {hw[0]}x{hw[1]}: nothing to prune"
         )
-    work = copy.deepcopy(source).eval()
-    work.requires_grad_(True)
-    pruner = _pruner(tp, work, hw, importance, round_to, max(1, math.ceil(MAX_RATIO / step_fraction)))
-    kept = {n: list(range(_out_channels(m))) for n, m in work.named_modules() if _out_channels(m)}
-    names = {m: n for n, m in work.named_modules()}
-    macs, steps = macs_before, 0
+    total_steps = max(1, math.ceil(MAX_RATIO / step_fraction))
+    run = _Run(tp, source, hw, importance, round_to, total_steps, data)
+    macs = macs_before
     while macs > target_macs:
-        if steps >= pruner.iterative_steps:
+        if run.steps >= total_steps:
             raise ConfigError(
                 f"prune_to_macs: the budget {target_macs / 1e9:.4f} GMAC is unreachable: {macs / 1e9:.4f} GMAC "
                 f"after pruning {MAX_RATIO:.0%} of every layer"
             )
-        if data is not None:
-            _taylor_gradients(work, data)
-        for group in pruner.step(interactive=True):
-            _record(group, names, kept)
-            group.prune()
-        steps += 1
-        macs = fast_macs(work, hw)
-        if macs <= target_macs:  # the project's count decides
-            macs = count_macs(work, hw)
+        macs = run.step()
+    if macs < (1.0 - OVERSHOOT) * target_macs:
+        # the last step took every layer down at once (widths fall by whole multiples of
+        # round_to) and went well below the budget: take it again, one channel group at a
+        # time, stopping as soon as the budget is met
+        steps = run.steps
+        run = _Run(tp, source, hw, importance, round_to, total_steps, data)
+        for _ in range(steps - 1):
+            run.step()
+        macs = run.step(stop_at=target_macs)
+    work, kept = run.work, run.kept
     work.zero_grad(set_to_none=True)
+    macs = count_macs(work, hw)  # the project's count is the figure reported
+    if macs > target_macs:
+        raise RuntimeError(f"prune_to_macs: count_macs gives {macs} MACs, the layer count {run.macs} (budget met)")
 
     pruned = _rebuild(work, source, name or f"{source.config.name}-pruned")
     for n, m in pruned.named_modules():  # the record must describe the network it came with
@@ -301,7 +342,7 @@ def prune_to_macs(
         macs_after=macs,
         params_before=_num_params(source),
         params_after=_num_params(pruned),
-        steps=steps,
+        steps=run.steps,
         importance=importance,
     )
 
@@ -337,6 +378,34 @@ def fast_macs(model: Real3DVisionNet, size_hw: tuple[int, int]) -> int:
             h.remove()
         model.train(was)
     return int(total[0])
+
+
+class _Run:
+    """One pruning run: a copy of ``source``, its pruner and the record of kept channels."""
+
+    def __init__(self, tp, source, hw, importance, round_to, total_steps, data) -> None:
+        self.work = copy.deepcopy(source).eval()
+        self.work.requires_grad_(True)
+        self.hw, self.data = hw, data
+        self.pruner = _pruner(tp, self.work, hw, importance, round_to, total_steps)
+        self.kept = {n: list(range(_out_channels(m))) for n, m in self.work.named_modules() if _out_channels(m)}
+        self.names = {m: n for n, m in self.work.named_modules()}
+        self.steps = 0
+        self.macs = -1
+
+    def step(self, stop_at: float | None = None) -> int:
+        """One pruning step; returns the MACs after it. With ``stop_at``, the step's channel
+        groups are pruned one at a time and the step ends once the MACs are <= ``stop_at``."""
+        if self.data is not None:
+            _taylor_gradients(self.work, self.data)
+        self.steps += 1
+        for group in self.pruner.step(interactive=True):
+            _record(group, self.names, self.kept)
+            group.prune()
+            if stop_at is not None and fast_macs(self.work, self.hw) <= stop_at:
+                break
+        self.macs = fast_macs(self.work, self.hw)
+        return self.macs
 
 
 def _out_channels(m: nn.Module) -> int:
