@@ -380,6 +380,46 @@ def fast_macs(model: Real3DVisionNet, size_hw: tuple[int, int]) -> int:
     return int(total[0])
 
 
+class _MacCounter:
+    """``fast_macs`` without a forward pass: pruning changes channel counts, never the maps'
+    sizes, so the output size of every convolution (and each attention block's pixel count)
+    is recorded once and the MACs are summed from the layers' current shapes."""
+
+    def __init__(self, model: Real3DVisionNet, hw: tuple[int, int]) -> None:
+        from real3d.nn.fusion import CrossModalAttention
+
+        self.pixels: dict[str, int] = {}
+        hooks = []
+        for name, m in model.named_modules():
+            if isinstance(m, nn.Conv2d):
+                hooks.append(
+                    m.register_forward_hook(lambda m, a, out, n=name: self.pixels.__setitem__(n, out[0, 0].numel()))
+                )
+            elif isinstance(m, CrossModalAttention):
+                hooks.append(
+                    m.register_forward_hook(lambda m, a, out, n=name: self.pixels.__setitem__(n, a[0][0, 0].numel()))
+                )
+        try:
+            with torch.no_grad():
+                model.eval()(*_example_inputs(model, hw), head="refined")
+        finally:
+            for h in hooks:
+                h.remove()
+
+    def __call__(self, model: nn.Module) -> int:
+        from real3d.nn.fusion import CrossModalAttention
+
+        total = 0
+        for name, m in model.named_modules():
+            if name not in self.pixels:
+                continue
+            if isinstance(m, nn.Conv2d):
+                total += self.pixels[name] * m.out_channels * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
+            elif isinstance(m, CrossModalAttention):
+                total += 2 * m.heads * m.head_dim * m.head_dim * self.pixels[name]
+        return int(total)
+
+
 class _Run:
     """One pruning run: a copy of ``source``, its pruner and the record of kept channels."""
 
@@ -392,6 +432,7 @@ class _Run:
         self.names = {m: n for n, m in self.work.named_modules()}
         self.steps = 0
         self.macs = -1
+        self.count = _MacCounter(self.work, hw)
 
     def step(self, stop_at: float | None = None) -> int:
         """One pruning step; returns the MACs after it. With ``stop_at``, the step's channel
@@ -402,9 +443,9 @@ class _Run:
         for group in self.pruner.step(interactive=True):
             _record(group, self.names, self.kept)
             group.prune()
-            if stop_at is not None and fast_macs(self.work, self.hw) <= stop_at:
+            if stop_at is not None and self.count(self.work) <= stop_at:
                 break
-        self.macs = fast_macs(self.work, self.hw)
+        self.macs = self.count(self.work)
         return self.macs
 
 

@@ -173,6 +173,8 @@ def train(
             break
     if log is not None:
         log.close()
+    if distiller is not None:
+        distiller.close()
 
     # the final weights and their model card
     summary = {
@@ -386,8 +388,15 @@ class _StageTap:
 
     def __init__(self, model: Real3DVisionNet) -> None:
         self.features: list[torch.Tensor | None] = [None] * 5
-        for i, m in enumerate(stage_feature_modules(model)):
+        self.hooks = [
             m.register_forward_hook(lambda mod, args, out, i=i: self.features.__setitem__(i, out))
+            for i, m in enumerate(stage_feature_modules(model))
+        ]
+
+    def close(self) -> None:
+        for h in self.hooks:
+            h.remove()
+        self.features = [None] * 5
 
     def take(self) -> list[torch.Tensor] | None:
         feats, self.features = self.features, [None] * 5
@@ -448,6 +457,11 @@ class TeacherFeatures:
             opt.add_param_group({"params": params, "weight_decay": 0.0})
         self.student_tap = _StageTap(model)
         self.teacher_tap = _StageTap(teacher)
+
+    def close(self) -> None:
+        """Remove the hooks from the student and the teacher."""
+        self.student_tap.close()
+        self.teacher_tap.close()
 
     def to(self, device: torch.device) -> TeacherFeatures:
         self.projections.to(device)
