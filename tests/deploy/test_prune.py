@@ -228,7 +228,9 @@ def test_prune_command_writes_weights_and_card(tmp_path):
         with pytest.raises(ConfigError, match="--macs"):
             parse_macs(bad)
     torch.manual_seed(1)
-    src = save_weights(build_model("rgbd-tiny").eval(), tmp_path / "big.safetensors", {"name": "big"})
+    src = save_weights(
+        build_model("rgbd-tiny").eval(), tmp_path / "big.safetensors", {"name": "big", "note": "the source's"}
+    )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     base = [sys.executable, "-m", "real3d.cli.main", "prune", "--model", str(src), "--size", "32x64", "--step", "0.3"]
     out = tmp_path / "small.safetensors"
@@ -241,7 +243,8 @@ def test_prune_command_writes_weights_and_card(tmp_path):
     assert card["budget"] == {"macs": budget, "macs_of": "rgb-tiny", "size_hw": list(HW)}
     assert card["pruned"]["macs_after"] <= budget < card["pruned"]["macs_before"]
     assert card["pruned"]["params_after"] < card["pruned"]["params_before"]
-    assert card["source"]["model"] == str(src) and card["source"]["sha256"]
+    assert card["source"]["model"] == str(src) and card["source"]["name"] == "big" and card["source"]["sha256"]
+    assert card["params"] == card["pruned"]["params_after"] and "note" not in card
     assert card["command"].startswith("real3d prune --model")
     assert count_macs(create_model(out), HW) == card["pruned"]["macs_after"]
     # one budget, exactly

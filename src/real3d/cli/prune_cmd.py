@@ -57,7 +57,6 @@ def prune(
     from real3d.core.errors import ConfigError
     from real3d.deploy.prune import IMPORTANCES, batches_from_samples, prune_to_macs
     from real3d.models import create_model
-    from real3d.models.cards import derived_card
     from real3d.models.pretrained import count_macs, save_weights
 
     # every argument is checked before any model is loaded
@@ -85,16 +84,20 @@ def prune(
     result = prune_to_macs(
         source, budget, hw, importance=importance, batches=batches, round_to=round_to, step_fraction=step, name=name
     )
-    card = derived_card(source)
-    card.update(
-        {
-            "name": result.model.config.name,
-            "source": {"model": model, "name": source.config.name, "sha256": (source.card or {}).get("sha256")},
-            "budget": {"macs": int(budget), "macs_of": macs_of, "size_hw": list(hw)},
-            "pruned": result.card_entry(),
-            "command": "real3d " + shlex.join(sys.argv[1:]),
-        }
-    )
+    # a new card: the source's entries (history, measured figures, float list) describe other weights
+    src_card = source.card or {}
+    card = {
+        "name": result.model.config.name,
+        "source": {
+            "model": model,
+            "name": src_card.get("name", source.config.name),
+            "sha256": src_card.get("sha256"),
+            "command": src_card.get("command"),
+        },
+        "budget": {"macs": int(budget), "macs_of": macs_of, "size_hw": list(hw)},
+        "pruned": result.card_entry(),
+        "command": "real3d " + shlex.join(sys.argv[1:]),
+    }
     path = save_weights(result.model, out, card)
     typer.echo(
         f"{source.config.name}: {result.macs_before / 1e9:.3f} -> {result.macs_after / 1e9:.3f} GMAC at "

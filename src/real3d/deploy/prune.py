@@ -441,7 +441,7 @@ class _Run:
             _taylor_gradients(self.work, self.data)
         self.steps += 1
         for group in self.pruner.step(interactive=True):
-            _record(group, self.names, self.kept)
+            _record(group, self.pruner.DG, self.names, self.kept)
             group.prune()
             if stop_at is not None and self.count(self.work) <= stop_at:
                 break
@@ -481,14 +481,14 @@ def _pruner(tp, model: Real3DVisionNet, hw: tuple[int, int], importance: str, ro
     )
 
 
-def _record(group, names: dict, kept: dict[str, list[int]]) -> None:
+def _record(group, graph, names: dict, kept: dict[str, list[int]]) -> None:
     """Remove the output channels ``group`` is about to prune from ``kept`` (module path ->
     source indices of the channels still there)."""
     done = set()
     for dep, idxs in group:
         module = dep.target.module
         n = names.get(module)
-        if n not in kept or n in done or not group._DG.is_out_channel_pruning_fn(dep.handler):
+        if n not in kept or n in done or not graph.is_out_channel_pruning_fn(dep.handler):
             continue
         done.add(n)
         # an index is a plain int or torch-pruning's (idx, root_idx) pair

@@ -458,6 +458,16 @@ class TeacherFeatures:
         self.student_tap = _StageTap(model)
         self.teacher_tap = _StageTap(teacher)
 
+    def sync_gradients(self) -> None:
+        """Average the projections' gradients over the processes (DDP averages the model's
+        only); nothing to do in one process."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        for p in self.projections.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
+
     def close(self) -> None:
         """Remove the hooks from the student and the teacher."""
         self.student_tap.close()
@@ -670,6 +680,8 @@ def _train_step(
     # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
     # every rank then sees the same non-finite norm and skips the same step.
     loss.backward()
+    if distiller is not None:
+        distiller.sync_gradients()
     params = [p for p in model.parameters() if p.grad is not None]
     # The total norm is needed either way; an infinite limit leaves the gradients as they are.
     gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
