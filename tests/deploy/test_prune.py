@@ -245,6 +245,7 @@ def test_prune_command_writes_weights_and_card(tmp_path):
     assert card["pruned"]["params_after"] < card["pruned"]["params_before"]
     assert card["source"]["model"] == str(src) and card["source"]["name"] == "big" and card["source"]["sha256"]
     assert card["params"] == card["pruned"]["params_after"] and "note" not in card
+    assert card["pruned"]["source_sha256"] == card["source"]["sha256"]
     assert card["command"].startswith("real3d prune --model")
     assert count_macs(create_model(out), HW) == card["pruned"]["macs_after"]
     # one budget, exactly

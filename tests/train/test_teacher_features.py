@@ -84,6 +84,13 @@ def test_pruned_student_is_compared_on_its_kept_channels(teacher):
     # the stem reads the unpruned input: its kept channels are the teacher's exactly
     torch.testing.assert_close(s[0], t[0][:, list(r.feature_channels[0])])
     assert float(_term(student, d, rgb, depth)) > 0
+    # a record of the same source weights counts; one of other weights does not
+    other = copy.deepcopy(teacher)
+    other.card = {"sha256": "a" * 64}
+    entry = {**r.card_entry(), "source_sha256": "a" * 64}
+    assert TeacherFeatures(student, other, {"pruned": entry}, _opt(student)).modes == ["kept"] * 5
+    entry["source_sha256"] = "b" * 64
+    assert "projection" in TeacherFeatures(student, other, {"pruned": entry}, _opt(student)).modes
     # without the record the widths differ, so the stages go through projections
     opt = _opt(student)
     d = TeacherFeatures(student, teacher, None, opt)

@@ -95,7 +95,7 @@ def prune(
             "command": src_card.get("command"),
         },
         "budget": {"macs": int(budget), "macs_of": macs_of, "size_hw": list(hw)},
-        "pruned": result.card_entry(),
+        "pruned": {**result.card_entry(), "source_sha256": src_card.get("sha256")},
         "command": "real3d " + shlex.join(sys.argv[1:]),
     }
     path = save_weights(result.model, out, card)

@@ -104,7 +104,8 @@ class TrainConfig:
             teacher's at the same stages: the mean over stages of the squared distance, each
             divided by the mean squared teacher feature. A model pruned from the teacher
             (``init_weights`` from ``real3d prune``, whose card records the channels each
-            stage kept) is compared on those channels; a model whose stage widths equal the
+            stage kept) is compared on those channels, unless the card names other source
+            weights than the teacher's; a model whose stage widths equal the
             teacher's directly; any other through a learned 1x1 projection per stage (trained
             with the model, not saved, restarted when a run resumes). Needs ``teacher``;
             0 (default) leaves it out.

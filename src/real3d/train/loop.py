@@ -526,8 +526,13 @@ _ARCH_KEYS = ("fusion", "rgb_encoder", "depth_encoder", "decoder", "fusion_stage
 def _kept_channels(model: Real3DVisionNet, teacher: Real3DVisionNet, card: dict | None) -> list[list[int]] | None:
     """The teacher's channels each encoder stage of ``model`` kept when it was pruned from a
     network of the teacher's architecture (``card["pruned"]["feature_channels"]``), or None
-    where the card has no such record or the architectures differ."""
-    kept = ((card or {}).get("pruned") or {}).get("feature_channels")
+    where the card has no such record, the architectures differ, or the card names other
+    source weights (``source_sha256``) than the teacher's."""
+    pruned = (card or {}).get("pruned") or {}
+    kept = pruned.get("feature_channels")
+    source, have = pruned.get("source_sha256"), (teacher.card or {}).get("sha256")
+    if source and have and source != have:  # pruned from other weights of that architecture
+        return None
     if not isinstance(kept, list) or len(kept) != 5:
         return None
     if not all(isinstance(k, list) and k and all(is_int(c, 0) for c in k) for k in kept):
