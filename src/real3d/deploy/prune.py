@@ -220,7 +220,7 @@ def batches_from_samples(samples, n: int = 8, batch_size: int = 4) -> list[dict]
     return out
 
 
-def _check_batches(batches, model: Real3DVisionNet) -> list[dict]:
+def _check_batches(batches) -> list[dict]:
     if batches is None:
         raise ConfigError("prune_to_macs: importance 'taylor' needs labelled batches (rgb, depth_m, labels)")
     out = list(batches)
@@ -290,7 +290,7 @@ def prune_to_macs(
         raise ConfigError(f"prune_to_macs: round_to: expected an integer in 1..256, got {round_to!r}")
     if not (isinstance(step_fraction, (int, float)) and 0 < step_fraction <= MAX_RATIO):
         raise ConfigError(f"prune_to_macs: step_fraction: expected a value in (0, {MAX_RATIO}], got {step_fraction!r}")
-    data = _check_batches(batches, model) if importance == "taylor" else None
+    data = _check_batches(batches) if importance == "taylor" else None
     tp = _torch_pruning()
 
     source = model
@@ -329,7 +329,8 @@ def prune_to_macs(
     for n, m in pruned.named_modules():  # the record must describe the network it came with
         if n in kept and len(kept[n]) != _out_channels(m):
             raise RuntimeError(f"prune_to_macs: channel record of {n} ({len(kept[n])}) != {_out_channels(m)}")
-    record = {n: tuple(k) for n, k in kept.items() if len(k) != _out_channels(dict(source.named_modules())[n])}
+    src_modules = dict(source.named_modules())
+    record = {n: tuple(k) for n, k in kept.items() if len(k) != _out_channels(src_modules[n])}
     stage_convs = stage_output_modules(source)
     features = tuple(tuple(kept[c]) for c in stage_convs)
     return PruneResult(
