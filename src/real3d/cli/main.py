@@ -23,6 +23,7 @@ def _register() -> None:
         eval_cmd,
         export_cmd,
         info_cmd,
+        prune_cmd,
         run_cmd,
         segment_cmd,
         synth_cmd,
@@ -40,6 +41,7 @@ def _register() -> None:
     app.add_typer(eval_cmd.app, name="eval")
     app.add_typer(data_cmd.app, name="data")
     app.command("export")(export_cmd.export)
+    app.command("prune")(prune_cmd.prune)
 
 
 def _version(value: bool) -> None:

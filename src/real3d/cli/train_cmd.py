@@ -91,6 +91,12 @@ def seg(
         "--feature-distance",
         help="Weight of a term keeping the RGB encoder's features close to ImageNet's (needs --imagenet).",
     ),
+    teacher_features: float = typer.Option(
+        0.0,
+        "--teacher-features",
+        help="Weight of a term drawing the encoder stage features to the teacher's (needs --teacher; "
+        "a model pruned from the teacher is compared on the channels it kept).",
+    ),
 ) -> None:
     """Train; resumes from OUT/ckpt/last.* when present. Multi-process:
     ``torchrun --nproc-per-node 2 -m real3d.cli.main train seg ...``."""
@@ -138,6 +144,7 @@ def seg(
         encoder_lr_scale=encoder_lr_scale,
         freeze_encoder_bn=freeze_encoder_bn,
         feature_distance_weight=feature_distance,
+        teacher_feature_weight=teacher_features,
     )
     summary = train(cfg, resume=not fresh)
     if "weights" in summary:

@@ -90,6 +90,10 @@ class SegNetConfig:
         label_set: name of the label set the outputs index (``real3d.core.labels``), whose
             class count must be ``num_classes``; None: NYUv2-13 for 13 classes, else
             classes named by their ids (``real3d.models.contract.label_set_for``).
+        channel_widths: per-module overrides of the channel counts the widths above give, as
+            ``(module path, in_channels, out_channels)`` for a ``Conv2d`` or a ``BatchNorm2d``
+            (whose two counts are equal); what structured pruning (``real3d.deploy.prune``)
+            leaves of a network. Empty (default): the widths above, unchanged.
     """
 
     name: str
@@ -104,6 +108,7 @@ class SegNetConfig:
     guide_radius: int = 0
     guide_eps: float = 1e-3
     label_set: str | None = None
+    channel_widths: tuple[tuple[str, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -111,6 +116,7 @@ class SegNetConfig:
         for seq in ("fusion_stages", "infer_hw"):  # lists (as JSON gives them) become tuples
             if isinstance(getattr(self, seq), list):
                 object.__setattr__(self, seq, tuple(getattr(self, seq)))
+        object.__setattr__(self, "channel_widths", _check_channel_widths(self.channel_widths))
         if not isinstance(self.fusion, str) or self.fusion not in FUSION_KINDS:
             raise ConfigError(f"SegNetConfig.fusion: unknown {self.fusion!r}; valid: {', '.join(FUSION_KINDS)}")
         two_stream = self.fusion in ("attn", "add", "se")
@@ -186,6 +192,10 @@ class SegNetConfig:
         d = asdict(self)
         if d["label_set"] is None:  # configs without one keep their dict (cards, fingerprints)
             del d["label_set"]
+        if d["channel_widths"]:
+            d["channel_widths"] = [list(w) for w in self.channel_widths]
+        else:  # unpruned configs keep their dict too
+            del d["channel_widths"]
         return d
 
     @classmethod
@@ -214,6 +224,33 @@ class SegNetConfig:
             ) from e
 
 
+def _check_channel_widths(widths) -> tuple[tuple[str, int, int], ...]:
+    """``SegNetConfig.channel_widths`` as a tuple of ``(path, in, out)`` tuples (JSON gives
+    lists); ConfigError for anything else or a path given twice."""
+    if not isinstance(widths, (tuple, list)):
+        raise ConfigError(
+            f"SegNetConfig.channel_widths: expected a sequence of (module path, in, out), got {type(widths).__name__}"
+        )
+    out = []
+    for w in widths:
+        if (
+            not isinstance(w, (tuple, list))
+            or len(w) != 3
+            or not isinstance(w[0], str)
+            or not w[0]
+            or not all(is_int(v, 1, MAX_WIDTH) for v in w[1:])
+        ):
+            raise ConfigError(
+                f"SegNetConfig.channel_widths: expected entries (module path, in, out) with counts in 1..{MAX_WIDTH}, "
+                f"got {w!r}"
+            )
+        out.append((w[0], int(w[1]), int(w[2])))
+    paths = [w[0] for w in out]
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"SegNetConfig.channel_widths: a module path is given twice in {sorted(paths)}")
+    return tuple(out)
+
+
 def _enc_from_dict(d: dict) -> EncoderConfig:
     return EncoderConfig(d["in_channels"], tuple(d["widths"]), tuple(d["depths"]), d.get("kind", "residual"))
 
@@ -239,6 +276,60 @@ def _check_encoder(enc, where: str) -> None:
         raise ConfigError(f"{where}.widths: expected integers in 1..{MAX_WIDTH}, got {enc.widths!r}")
     if not all(is_int(v, 0, 64) for v in enc.depths):
         raise ConfigError(f"{where}.depths: expected integers in 0..64, got {enc.depths!r}")
+
+
+def apply_channel_widths(net: nn.Module, widths: Sequence[tuple[str, int, int]], name: str = "network") -> None:
+    """Rebuild the named ``Conv2d`` / ``BatchNorm2d`` modules of ``net`` in place with the
+    channel counts ``widths`` gives (``SegNetConfig.channel_widths``), freshly initialised;
+    every other setting (kernel, stride, padding, bias, eps) is kept. A depthwise convolution
+    stays depthwise (its groups follow its width). A cross-modal attention block's gate
+    follows the width of its output projection, its head size that of its queries.
+
+    Raises ConfigError naming ``name`` for a path that names no such module, or counts a
+    module cannot take (a BatchNorm's two counts differ, a grouped convolution's do not
+    divide)."""
+    from real3d.nn.fusion import CrossModalAttention
+
+    modules = dict(net.named_modules())
+    for path, c_in, c_out in widths:
+        m = modules.get(path)
+        parent_path, _, attr = path.rpartition(".")
+        if isinstance(m, nn.Conv2d):
+            depthwise = m.groups > 1 and m.groups == m.in_channels == m.out_channels
+            if m.groups > 1 and not depthwise:
+                raise ConfigError(f"{name}: channel_widths cannot resize the grouped convolution {path}")
+            if depthwise and c_in != c_out:
+                raise ConfigError(
+                    f"{name}: channel_widths: the depthwise convolution {path} needs in == out, got {c_in}, {c_out}"
+                )
+            new = nn.Conv2d(
+                c_in,
+                c_out,
+                m.kernel_size,
+                m.stride,
+                m.padding,
+                m.dilation,
+                groups=c_out if depthwise else 1,
+                bias=m.bias is not None,
+                padding_mode=m.padding_mode,
+            )
+        elif isinstance(m, nn.BatchNorm2d):
+            if c_in != c_out:
+                raise ConfigError(f"{name}: channel_widths: the BatchNorm {path} needs in == out, got {c_in}, {c_out}")
+            new = nn.BatchNorm2d(c_out, m.eps, m.momentum, m.affine, m.track_running_stats)
+        else:
+            found = "nothing" if m is None else type(m).__name__
+            raise ConfigError(f"{name}: channel_widths: expected a Conv2d or BatchNorm2d at {path!r}, found {found}")
+        setattr(modules[parent_path] if parent_path else net, attr, new)
+    for m in net.modules():
+        if isinstance(m, CrossModalAttention):
+            if m.gate.shape[1] != m.out.out_channels:
+                m.gate = nn.Parameter(torch.zeros(1, m.out.out_channels, 1, 1))
+            if m.q.out_channels % m.heads:
+                raise ConfigError(
+                    f"{name}: channel_widths: query width {m.q.out_channels} is not a multiple of {m.heads} heads"
+                )
+            m.head_dim = m.q.out_channels // m.heads
 
 
 def normalize_rgb(rgb: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
@@ -284,6 +375,8 @@ class Real3DVisionNet(ConfigCapabilities, nn.Module):
             for s in c.fusion_stages:
                 self.fusions[str(s)] = make_fusion(c.fusion, rgb_cfg.widths[s], d_cfg.widths[s])
         self.decoder = ProgressiveDecoder(rgb_cfg.widths, c.num_classes, c.decoder)
+        if c.channel_widths:
+            apply_channel_widths(self, c.channel_widths, c.name)
         # constants, not weights: kept out of the state dict
         self.register_buffer("rgb_mean", torch.tensor(_RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("rgb_std", torch.tensor(_RGB_STD).view(1, 3, 1, 1), persistent=False)

@@ -44,7 +44,9 @@ class TrainConfig:
         threads: torch intra-op threads per process (0 = leave torch's default).
         init_weights: start from these weights (``.safetensors`` with its model card, same
             preset) instead of a random init: a second training phase with a new schedule.
-            A checkpoint in ``out_dir`` still takes precedence (resume).
+            A checkpoint in ``out_dir`` still takes precedence (resume). Pruned weights
+            (``real3d prune``: their config sets ``channel_widths``) train as the network
+            they are, and ``preset`` is not used.
         grad_clip: gradients are clipped to this global L2 norm (0 disables). A step whose
             loss or gradient norm is not finite (a bf16 overflow) is skipped, counted in the
             log's ``skipped`` column and the summary, and the weights and BatchNorm statistics
@@ -97,6 +99,16 @@ class TrainConfig:
             same batch): the mean over the five stages of the squared feature distance,
             each divided by the mean squared reference feature. Needs ``imagenet_init``;
             0 (default) leaves it out.
+        teacher_feature_weight: weight of a feature-distillation term from ``teacher``: the
+            model's five encoder stage outputs (after fusion, strides 2..32) are drawn to the
+            teacher's at the same stages: the mean over stages of the squared distance, each
+            divided by the mean squared teacher feature. A model pruned from the teacher
+            (``init_weights`` from ``real3d prune``, whose card records the channels each
+            stage kept) is compared on those channels, unless the card names other source
+            weights than the teacher's; a model whose stage widths equal the
+            teacher's directly; any other through a learned 1x1 projection per stage (trained
+            with the model, not saved, restarted when a run resumes). Needs ``teacher``;
+            0 (default) leaves it out.
     """
 
     preset: str = "rgbd-small"
@@ -133,6 +145,7 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0
     freeze_encoder_bn: bool = False
     feature_distance_weight: float = 0.0
+    teacher_feature_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.labels is not None:
@@ -150,6 +163,8 @@ class TrainConfig:
             )
         if not isinstance(self.freeze_encoder_bn, bool):
             raise ConfigError(f"TrainConfig.freeze_encoder_bn: expected a bool, got {self.freeze_encoder_bn!r}")
+        if self.teacher_feature_weight and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_feature_weight: needs a teacher (TrainConfig.teacher)")
         if self.teacher_flip and not self.teacher:
             raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
         try:
@@ -205,6 +220,7 @@ class TrainConfig:
             ("lovasz_weight", False),
             ("encoder_lr_scale", False),
             ("feature_distance_weight", False),
+            ("teacher_feature_weight", False),
         ):
             v = getattr(self, name)
             ok = (

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from real3d.core.errors import ConfigError
 from real3d.core.files import atomic_write_text
+from real3d.core.values import is_int
 from real3d.models.presets import PRESETS, get_preset
 from real3d.models.pretrained import save_weights
 from real3d.models.segmentation import (
@@ -102,7 +103,15 @@ def train(
     pretrained = None
     if cfg.imagenet_init and init is None:
         pretrained = _imagenet_init(model, cfg.imagenet_init)
+    # before the restore: its projections join the optimizer, whose checkpointed state then fits
+    distiller = (
+        TeacherFeatures(model, teacher, init.card if init is not None else None, opt)
+        if teacher is not None and cfg.teacher_feature_weight > 0
+        else None
+    )
     start_step, meta = _restore(model, opt, init, device, ckpt_path if resume else None)
+    if distiller is not None:
+        distiller.to(device)
     anchor = _FeatureAnchor(model, _imagenet_path(cfg.imagenet_init)) if cfg.feature_distance_weight > 0 else None
     weights = _class_weights(meta, base, cfg, mcfg.num_classes)
     weights_dev = weights.to(device) if weights is not None else None
@@ -135,7 +144,9 @@ def train(
         "amp": amp,
     }
     for batch in loader:
-        loss, finite = _train_step(net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device, anchor)
+        loss, finite = _train_step(
+            net, model, opt, teacher, batch, step, cfg, mcfg, weights_dev, amp, device, anchor, distiller
+        )
         skipped += not finite
         step += 1
         last_loss = float(loss.detach())
@@ -162,6 +173,8 @@ def train(
             break
     if log is not None:
         log.close()
+    if distiller is not None:
+        distiller.close()
 
     # the final weights and their model card
     summary = {
@@ -184,6 +197,8 @@ def train(
         }
         if pretrained is not None:
             card["pretrained"] = pretrained
+        if init is not None and "pruned" in (init.card or {}):
+            card["pruned"] = init.card["pruned"]  # the channels kept of the network it was pruned from
         summary["weights"] = str(save_weights(model, out / "model.safetensors", card))
     if world > 1:
         dist.barrier()
@@ -231,6 +246,14 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
     from real3d.models.pretrained import load_weights
 
     init = load_weights(cfg.init_weights)
+    if init.config.channel_widths and model_config is None:
+        # pruned weights (real3d prune) are their own architecture: no preset describes them
+        if model_label_set(init.config) != model_label_set(mcfg):
+            raise ConfigError(
+                f"init_weights {cfg.init_weights} predicts {model_label_set(init.config)} classes, the run learns "
+                f"{model_label_set(mcfg)}"
+            )
+        return init.config, init
     a, b = init.config.to_dict(), mcfg.to_dict()
     differ = [k for k in sorted(set(a) | set(b)) if k not in _INFERENCE_KEYS and a.get(k) != b.get(k)]
     if differ:
@@ -344,6 +367,182 @@ class _FeatureAnchor:
         return torch.stack(terms).mean()
 
 
+def stage_feature_modules(model: Real3DVisionNet) -> list[torch.nn.Module]:
+    """The module whose output is each of the five maps ``model.encode`` returns (strides
+    2..32): a stage's fusion block where depth joins there, else the last module of the
+    encoder's stage (a residual stage, or the last MobileNetV2 block of the stage)."""
+    enc = model.encoder
+    out = []
+    for i in range(5):
+        if str(i) in model.fusions:
+            out.append(model.fusions[str(i)])
+        elif hasattr(enc, "stages"):
+            out.append(enc.stages[i])
+        else:
+            out.append(enc.features[enc._bounds[i][1] - 1])
+    return out
+
+
+class _StageTap:
+    """Keeps the outputs of ``stage_feature_modules(model)`` of the latest forward pass."""
+
+    def __init__(self, model: Real3DVisionNet) -> None:
+        self.features: list[torch.Tensor | None] = [None] * 5
+        self.hooks = [
+            m.register_forward_hook(lambda mod, args, out, i=i: self.features.__setitem__(i, out))
+            for i, m in enumerate(stage_feature_modules(model))
+        ]
+
+    def close(self) -> None:
+        for h in self.hooks:
+            h.remove()
+        self.features = [None] * 5
+
+    def take(self) -> list[torch.Tensor] | None:
+        feats, self.features = self.features, [None] * 5
+        return None if any(f is None for f in feats) else feats
+
+
+class TeacherFeatures:
+    """The feature-distillation term of ``TrainConfig.teacher_feature_weight``.
+
+    The student's five encoder stage outputs are taken from its training forward pass
+    (forward hooks, no extra pass), the teacher's from its distillation pass when that ran
+    on the plain batch, otherwise from one more pass of the teacher's encoders. Per stage
+    the student is compared with, in this order of preference:
+
+    - ``"kept"``: the teacher's channels the student kept when it was pruned from the
+      teacher (``card["pruned"]["feature_channels"]``, written by ``real3d prune``; used
+      when the student's architecture is the teacher's with other widths);
+    - ``"same"``: the teacher's features as they are (equal widths);
+    - ``"projection"``: a 1x1 convolution from the student's width to the teacher's,
+      zero-mean initialised and trained along (its parameters join ``opt``).
+
+    Args:
+        model: the student.
+        teacher: the frozen teacher (eval mode).
+        card: the student's model card when it starts from saved weights (or None).
+        opt: the student's optimizer; projections are added to it as a group without
+            weight decay.
+    """
+
+    def __init__(
+        self, model: Real3DVisionNet, teacher: Real3DVisionNet, card: dict | None, opt: torch.optim.Optimizer
+    ) -> None:
+        self.model, self.teacher = model, teacher
+        s_w = _stage_widths(model)
+        t_w = _stage_widths(teacher)
+        kept = _kept_channels(model, teacher, card)
+        self.modes: list[str] = []
+        self.index: list[torch.Tensor | None] = []
+        self.projections = torch.nn.ModuleList()
+        gen = torch.Generator().manual_seed(0)
+        for i in range(5):
+            proj = torch.nn.Identity()
+            idx = None
+            if kept is not None and len(kept[i]) == s_w[i] and max(kept[i]) < t_w[i]:
+                mode, idx = "kept", torch.tensor(kept[i], dtype=torch.long)
+            elif s_w[i] == t_w[i]:
+                mode = "same"
+            else:
+                mode = "projection"
+                proj = torch.nn.Conv2d(s_w[i], t_w[i], 1, bias=False)
+                with torch.no_grad():
+                    proj.weight.copy_(torch.randn(proj.weight.shape, generator=gen) / math.sqrt(s_w[i]))
+            self.modes.append(mode)
+            self.index.append(idx)
+            self.projections.append(proj)
+        params = list(self.projections.parameters())
+        if params:
+            opt.add_param_group({"params": params, "weight_decay": 0.0})
+        self.student_tap = _StageTap(model)
+        self.teacher_tap = _StageTap(teacher)
+
+    def sync_gradients(self) -> None:
+        """Average the projections' gradients over the processes (DDP averages the model's
+        only); nothing to do in one process."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        for p in self.projections.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
+
+    def close(self) -> None:
+        """Remove the hooks from the student and the teacher."""
+        self.student_tap.close()
+        self.teacher_tap.close()
+
+    def to(self, device: torch.device) -> TeacherFeatures:
+        self.projections.to(device)
+        self.index = [None if i is None else i.to(device) for i in self.index]
+        return self
+
+    def loss(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Mean over the five stages of ||P(f_s) - f_t||^2 / mean(f_t^2), in float32, for the
+        batch the student has just run on (rgb (B, 3, H, W) in [0, 1], depth (B, 1, H, W)
+        metres)."""
+        student = self.student_tap.take()
+        if student is None:
+            raise RuntimeError("TeacherFeatures.loss: the student has not run on this batch")
+        b = student[0].shape[0]
+        teacher = self.teacher_tap.take()
+        if teacher is None or teacher[0].shape[0] != b or teacher[0].shape[-2:] != student[0].shape[-2:]:
+            tcfg = self.teacher.config
+            with torch.no_grad():
+                teacher = self.teacher.encode(rgb if tcfg.uses_rgb else None, depth if tcfg.uses_depth else None)
+            self.teacher_tap.take()
+        terms = []
+        for f, t, proj, idx in zip(student, teacher, self.projections, self.index):
+            t = t.detach().float()
+            if idx is not None:
+                t = t.index_select(1, idx)
+            f = proj(f).float()
+            if f.shape[-2:] != t.shape[-2:]:
+                t = F.interpolate(t, size=f.shape[-2:], mode="bilinear", align_corners=False)
+            terms.append(F.mse_loss(f, t) / t.pow(2).mean().clamp_min(1e-6))
+        return torch.stack(terms).mean()
+
+
+def _stage_widths(model: Real3DVisionNet) -> list[int]:
+    """Channels of the five maps ``model.encode`` returns (one small pass in eval mode)."""
+    cfg = model.config
+    dev = next(model.parameters()).device
+    x = torch.rand(1, 3, 32, 32, device=dev) if cfg.uses_rgb else None
+    d = torch.rand(1, 1, 32, 32, device=dev) + 1.0 if cfg.uses_depth else None
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [int(f.shape[1]) for f in model.encode(x, d)]
+    finally:
+        model.train(was)
+
+
+#: SegNetConfig fields that make two networks the same architecture up to their widths
+_ARCH_KEYS = ("fusion", "rgb_encoder", "depth_encoder", "decoder", "fusion_stages", "num_classes")
+
+
+def _kept_channels(model: Real3DVisionNet, teacher: Real3DVisionNet, card: dict | None) -> list[list[int]] | None:
+    """The teacher's channels each encoder stage of ``model`` kept when it was pruned from a
+    network of the teacher's architecture (``card["pruned"]["feature_channels"]``), or None
+    where the card has no such record, the architectures differ, or the card names other
+    source weights (``source_sha256``) than the teacher's."""
+    pruned = (card or {}).get("pruned") or {}
+    kept = pruned.get("feature_channels")
+    source, have = pruned.get("source_sha256"), (teacher.card or {}).get("sha256")
+    if source and have and source != have:  # pruned from other weights of that architecture
+        return None
+    if not isinstance(kept, list) or len(kept) != 5:
+        return None
+    if not all(isinstance(k, list) and k and all(is_int(c, 0) for c in k) for k in kept):
+        return None
+    s, t = model.config, teacher.config
+    if t.channel_widths or any(getattr(s, k) != getattr(t, k) for k in _ARCH_KEYS):
+        return None
+    return [[int(c) for c in k] for k in kept]
+
+
 def model_label_set(mcfg: SegNetConfig) -> str | None:
     """Name of the label set a network's outputs index: its config's, NYUv2-13 for a
     13-class network without one, else None (classes named by their ids)."""
@@ -455,6 +654,7 @@ def _train_step(
     amp: str,
     device: torch.device,
     anchor: _FeatureAnchor | None = None,
+    distiller: TeacherFeatures | None = None,
 ) -> tuple[torch.Tensor, bool]:
     """One optimizer step (schedule, forward, losses, backward, clipping). A step whose
     gradient norm is not finite is skipped and the BatchNorm statistics put back; returns
@@ -478,10 +678,15 @@ def _train_step(
                 teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature, cfg.teacher_scales
             )
         loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
+    if distiller is not None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            loss = loss + cfg.teacher_feature_weight * distiller.loss(rgb, depth)
     opt.zero_grad(set_to_none=True)
     # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
     # every rank then sees the same non-finite norm and skips the same step.
     loss.backward()
+    if distiller is not None:
+        distiller.sync_gradients()
     params = [p for p in model.parameters() if p.grad is not None]
     # The total norm is needed either way; an infinite limit leaves the gradients as they are.
     gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
