@@ -237,6 +237,8 @@ def print_realtime(res: dict) -> None:
 SETTINGS = {
     "default": {},
     "previous": {"backend": "torch", "threads": 1, "background_refresh": False},
+    # the defaults with the shipped 3D map refiner (off by default), on the refresh worker
+    "refiner": {"map_refiner": "seg3d-default"},
 }
 
 
