@@ -46,8 +46,8 @@ def ground_truth_metrics(pipeline, recorder: RunRecorder, scene, nav_pairs: int 
     d["iou_per_class"] = {label_set.names[int(k)]: round(100 * v, 2) for k, v in mm.iou_per_class.items()}
     out["map3d"] = d
     seen = recorder.seen_instances()
-    g = evaluate_graph(pipeline.scene_graph, scene, instance_ids=seen)
     everything = evaluate_graph(pipeline.scene_graph, scene)
+    g = everything if seen is None else evaluate_graph(pipeline.scene_graph, scene, instance_ids=seen)
     out["objects"] = {
         **g.to_dict(),
         "scored_against": "all" if seen is None else "seen",
