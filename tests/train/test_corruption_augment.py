@@ -197,3 +197,76 @@ def test_training_steps_run_with_corruption_augmentation(tmp_path):
     )
     s = train(cfg, dataset=ToySegData(4, size_hw=HW), resume=False, progress=False)
     assert len(s["losses"]) == 2 and all(np.isfinite(s["losses"]))
+
+
+def test_keep_clean_adds_the_crop_before_its_corruption_and_draws_the_same():
+    cfg = AugmentConfig(corrupt_p=1.0, corruptions=("contrast",), corrupt_severity=(5, 5), depth_missing_p=1.0)
+    for k in range(4):
+        plain = augment(_sample(k), HW, AugmentConfig(), torch.Generator().manual_seed(k))
+        x = augment(_sample(k), HW, cfg, torch.Generator().manual_seed(k))
+        y = augment(_sample(k), HW, cfg, torch.Generator().manual_seed(k), keep_clean=True)
+        assert "rgb_clean" not in x and set(y) == {"rgb", "depth_m", "labels", "rgb_clean", "depth_m_clean"}
+        # the corrupted crop is the one without keep_clean; the clean one is the crop the
+        # augmentation gives without corruptions
+        assert torch.equal(x["rgb"], y["rgb"]) and torch.equal(x["depth_m"], y["depth_m"])
+        assert torch.equal(y["rgb_clean"], plain["rgb"]) and torch.equal(y["depth_m_clean"], plain["depth_m"])
+        assert not torch.equal(y["rgb"], y["rgb_clean"])
+        assert float(y["depth_m"].abs().sum()) == 0.0 and float(y["depth_m_clean"].abs().sum()) > 0
+    # without corruptions there is nothing to keep
+    z = augment(_sample(0), HW, AugmentConfig(), torch.Generator().manual_seed(0), keep_clean=True)
+    assert "rgb_clean" not in z
+
+
+def _teacher_clean_cfg(tmp_path, teacher, **kw):
+    base = dict(
+        preset="rgbd-tiny",
+        out_dir=str(tmp_path / "run"),
+        steps=1,
+        batch_size=2,
+        crop_hw=(48, 64),
+        warmup_steps=1,
+        weight_samples=2,
+        ckpt_every=100,
+        amp="off",
+        teacher=teacher,
+        augment=AugmentConfig(corrupt_p=1.0, corruptions=("contrast",), corrupt_severity=(5, 5), depth_missing_p=1.0),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_teacher_clean_feeds_the_teacher_the_uncorrupted_batch(tmp_path, monkeypatch):
+    from real3d.models import build_model
+    from real3d.models.pretrained import save_weights
+    from real3d.train import loop
+
+    torch.manual_seed(0)
+    t_path = save_weights(build_model("rgbd-tiny"), tmp_path / "t.safetensors", {"note": "test"})
+    seen = []
+    real = loop.teacher_logits
+
+    def spy(teacher, rgb, depth, *a, **k):
+        seen.append(float(depth.abs().sum()))
+        return real(teacher, rgb, depth, *a, **k)
+
+    monkeypatch.setattr(loop, "teacher_logits", spy)
+    for clean in (False, True):
+        seen.clear()
+        cfg = _teacher_clean_cfg(tmp_path / str(clean), str(t_path), teacher_clean=clean)
+        s = train(cfg, dataset=ToySegData(4, size_hw=HW), resume=False, progress=False)
+        assert np.isfinite(s["losses"]).all() and len(seen) == 1
+        # every crop loses its depth (depth_missing_p = 1): only the clean batch has any
+        assert (seen[0] > 0) == clean
+
+
+def test_teacher_clean_needs_a_teacher_and_corruptions(tmp_path):
+    with pytest.raises(ConfigError, match="teacher_clean: needs a teacher"):
+        TrainConfig(teacher_clean=True, augment=AugmentConfig(corrupt_p=0.5))
+    with pytest.raises(ConfigError, match="teacher_clean: needs corruption-aware training"):
+        TrainConfig(teacher="rgbd-default", teacher_clean=True)
+    with pytest.raises(ConfigError, match="teacher_clean: needs corruption-aware training"):
+        TrainConfig(teacher="rgbd-default", teacher_clean=True, augment=None)
+    r = CliRunner().invoke(
+        app, ["train", "seg", "--teacher", "rgbd-default", "--teacher-clean", "--out", str(tmp_path / "x")]
+    )
+    assert isinstance(r.exception, ConfigError) and "needs corruption-aware training" in str(r.exception)

@@ -7,6 +7,7 @@ import torch
 
 from real3d.core.errors import ConfigError
 from real3d.models import build_model, load_weights, save_weights
+from real3d.models.pretrained import WEIGHTS_DIR
 from real3d.train import ToySegData, TrainConfig, lr_at, train
 from real3d.train.checkpoint import load_checkpoint
 
@@ -65,6 +66,28 @@ def test_two_iterations_lower_the_loss(tmp_path):
     )
     tuned = load_weights(tmp_path / "d" / "model.safetensors").config
     assert (tuned.infer_hw, tuned.guide_radius, tuned.guide_eps) == ((64, 96), 4, 0.01)
+
+
+def test_init_by_shipped_name_starts_from_the_shipped_weights(tmp_path):
+    shipped = load_weights(WEIGHTS_DIR / "rgbd-default.safetensors")
+    cfg = _cfg(
+        tmp_path,
+        "s",
+        preset=shipped.config.name,
+        steps=1,
+        augment=None,
+        amp="off",
+        lr=0.0,
+        crop_hw=(64, 96),
+        init_weights="rgbd-default",
+    )
+    train(cfg, dataset=ToySegData(4), resume=False, progress=False)
+    out = load_weights(tmp_path / "s" / "model.safetensors")
+    assert out.config.infer_hw == shipped.config.infer_hw
+    for (n, p), (_, q) in zip(shipped.named_parameters(), out.named_parameters()):
+        assert torch.equal(p, q), n
+    with pytest.raises(ConfigError, match="differ from the preset rgbd-tiny"):
+        train(_cfg(tmp_path, "t", init_weights="rgbd-default"), dataset=ToySegData(4), resume=False, progress=False)
 
 
 def test_resume_gives_the_same_steps_as_an_uninterrupted_run(tmp_path):

@@ -461,7 +461,7 @@ def batch(
     depth_scale: float | None = typer.Option(None, "--depth-scale", help="Passed to real3d run."),
     run_args: str = typer.Option("", "--run-args", help="Further real3d run options, as one quoted string."),
     scheduler: str = typer.Option(
-        "local", "--scheduler", help="local: --jobs processes here; ray: one Ray task per sequence (real3d[ray])."
+        "local", "--scheduler", help="local: --jobs processes here; ray: one Ray task per sequence (real3d\\[ray])."
     ),
     address: str | None = typer.Option(
         None, "--address", help="Ray: the cluster to use (ray://HEAD:10001, HEAD:6379, auto); default a local Ray."

@@ -49,7 +49,7 @@ def prune(
     """Prune a model's channels until one forward pass at --size costs at most the budget
     (--macs-of or --macs); writes OUT and its card (source, budget, MACs and parameters
     before and after, the kept encoder channels, the command). Needs torch-pruning
-    (pip install "real3d[prune]"); loading the result does not."""
+    (pip install "real3d\\[prune]"); loading the result does not."""
     import shlex
     import sys
 

@@ -49,7 +49,9 @@ def seg(
     ),
     threads: int = typer.Option(0, "--threads", help="torch threads per process (0 = default)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --out."),
-    init: Path | None = typer.Option(None, "--init", help="Start from these .safetensors weights (new schedule)."),
+    init: str | None = typer.Option(
+        None, "--init", help="Start from these weights: a shipped name or .safetensors (new schedule)."
+    ),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="Clip gradients to this global norm (0 = off)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N (data stays on the CPU)."),
     teacher: str | None = typer.Option(
@@ -61,6 +63,11 @@ def seg(
     ),
     teacher_flip: bool = typer.Option(
         False, "--teacher-flip", help="Teach the mean of the teacher's plain and mirrored distributions."
+    ),
+    teacher_clean: bool = typer.Option(
+        False,
+        "--teacher-clean",
+        help="With --corrupt-p / --depth-missing-p: the teacher sees each crop before its corruption.",
     ),
     teacher_scales: str = typer.Option(
         "1",
@@ -136,6 +143,7 @@ def seg(
         distill_weight=distill_weight,
         distill_temperature=distill_temperature,
         teacher_flip=teacher_flip,
+        teacher_clean=teacher_clean,
         teacher_scales=parse_scales(teacher_scales, "--teacher-scales"),
         lovasz_weight=lovasz_weight,
         lovasz_stride=lovasz_stride,

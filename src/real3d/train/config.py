@@ -42,8 +42,9 @@ class TrainConfig:
         ckpt_every: steps between checkpoints (and at the end).
         augment: augmentation settings, None disables augmentation.
         threads: torch intra-op threads per process (0 = leave torch's default).
-        init_weights: start from these weights (``.safetensors`` with its model card, same
-            preset) instead of a random init: a second training phase with a new schedule.
+        init_weights: start from these weights (a shipped name such as ``rgbd-default``, or
+            ``.safetensors`` with its model card; same preset) instead of a random init: a
+            second training phase with a new schedule.
             A checkpoint in ``out_dir`` still takes precedence (resume). Pruned weights
             (``real3d prune``: their config sets ``channel_widths``) train as the network
             they are, and ``preset`` is not used.
@@ -60,6 +61,12 @@ class TrainConfig:
             distillation, ``real3d.train.losses.distill_loss``) on the same augmented
             batch; the teacher sees whichever of RGB and depth it was trained on, so an
             RGB-D teacher can teach an RGB-only student. None: labels only.
+        teacher_clean: with corruption-aware training (``augment.corrupt_p`` or
+            ``augment.depth_missing_p`` > 0), the teacher (logits and, with
+            ``teacher_feature_weight``, encoder features) sees each sample as it was before
+            the sensor corruption, while the student sees it corrupted: the student learns
+            to give under a corruption what the teacher gives without it. False: both see
+            the same (corrupted) batch. Needs ``teacher`` and corruptions.
         distill_weight: weight of the distillation term added to the label loss.
         distill_temperature: softmax temperature of the distillation term.
         teacher_flip: the teacher also sees the mirrored batch, and the student learns the
@@ -146,6 +153,7 @@ class TrainConfig:
     freeze_encoder_bn: bool = False
     feature_distance_weight: float = 0.0
     teacher_feature_weight: float = 0.0
+    teacher_clean: bool = False
 
     def __post_init__(self) -> None:
         if self.labels is not None:
@@ -165,6 +173,15 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.freeze_encoder_bn: expected a bool, got {self.freeze_encoder_bn!r}")
         if self.teacher_feature_weight and not self.teacher:
             raise ConfigError("TrainConfig.teacher_feature_weight: needs a teacher (TrainConfig.teacher)")
+        if self.teacher_clean and not self.teacher:
+            raise ConfigError("TrainConfig.teacher_clean: needs a teacher (TrainConfig.teacher)")
+        if self.teacher_clean and (
+            self.augment is None or (self.augment.corrupt_p == 0 and self.augment.depth_missing_p == 0)
+        ):
+            raise ConfigError(
+                "TrainConfig.teacher_clean: needs corruption-aware training (augment.corrupt_p or "
+                "augment.depth_missing_p > 0)"
+            )
         if self.teacher_flip and not self.teacher:
             raise ConfigError("TrainConfig.teacher_flip: needs a teacher (TrainConfig.teacher)")
         try:

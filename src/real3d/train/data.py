@@ -485,11 +485,16 @@ def stack_views(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     return rgb, depth
 
 
-def augment(sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, gen: torch.Generator) -> dict:
+def augment(
+    sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, gen: torch.Generator, keep_clean: bool = False
+) -> dict:
     """Augment one sample and bring it to out_hw (H, W). ``cfg=None``: resize only.
 
     Returns rgb (3, H, W) float [0, 1], depth_m (1, H, W) float metres, labels (H, W) int64.
-    Pixels warped in from outside the image get label 0 (void) and depth 0 (invalid).
+    Pixels warped in from outside the image get label 0 (void) and depth 0 (invalid). With
+    ``keep_clean`` and the corruptions of ``cfg`` on, also rgb_clean and depth_m_clean: the
+    same crop before the sensor corruption (equal to rgb / depth_m where none was drawn). The
+    random draws do not depend on ``keep_clean``.
     """
     rgb = sample["rgb"].float()[None] / 255.0
     depth = sample["depth_m"].float()[None]
@@ -548,12 +553,15 @@ def augment(sample: dict, out_hw: tuple[int, int], cfg: AugmentConfig | None, ge
     if cfg.depth_dropout > 0:
         depth = depth * (torch.rand(depth.shape, generator=gen) >= cfg.depth_dropout)
     depth = depth.clamp(min=0.0)
+    clean = {}
     if cfg.corrupt_p > 0 or cfg.depth_missing_p > 0:
+        if keep_clean:
+            clean = {"rgb_clean": rgb[0].clone(), "depth_m_clean": depth[0].clone()}
         # the sensor's faults come last, on the crop the network sees
         rgb, depth, _ = corrupt_sample(
             rgb, depth, cfg.corruptions, cfg.corrupt_severity, cfg.corrupt_p, cfg.depth_missing_p, gen
         )
-    return {"rgb": rgb[0], "depth_m": depth[0], "labels": labels[0, 0].long()}
+    return {"rgb": rgb[0], "depth_m": depth[0], "labels": labels[0, 0].long(), **clean}
 
 
 class ScheduleDataset(Dataset):
@@ -564,8 +572,11 @@ class ScheduleDataset(Dataset):
     step, with any number of loader workers or processes, replays exactly the same data.
     """
 
-    def __init__(self, base: Dataset, out_hw: tuple[int, int], aug: AugmentConfig | None, seed: int):
+    def __init__(
+        self, base: Dataset, out_hw: tuple[int, int], aug: AugmentConfig | None, seed: int, keep_clean: bool = False
+    ):
         self.base, self.out_hw, self.aug, self.seed = base, tuple(out_hw), aug, int(seed)
+        self.keep_clean = bool(keep_clean)
         self._perm_epoch, self._perm = -1, None
 
     def __len__(self) -> int:
@@ -581,7 +592,7 @@ class ScheduleDataset(Dataset):
 
     def __getitem__(self, k: int) -> dict:
         gen = torch.Generator().manual_seed((self.seed * 2_654_435_761 + k) % (2**63))
-        return augment(self.base[self._index(k)], self.out_hw, self.aug, gen)
+        return augment(self.base[self._index(k)], self.out_hw, self.aug, gen, self.keep_clean)
 
 
 class StepSampler(Sampler):

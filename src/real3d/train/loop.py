@@ -243,9 +243,12 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
         mcfg = dataclasses.replace(mcfg, num_classes=n, label_set=cfg.labels)
     if not cfg.init_weights:
         return mcfg, None
-    from real3d.models.pretrained import load_weights
+    from real3d.models.pretrained import PRETRAINED, WEIGHTS_DIR, load_weights
 
-    init = load_weights(cfg.init_weights)
+    # a shipped name ("rgbd-default") starts from the shipped weights
+    init = load_weights(
+        WEIGHTS_DIR / f"{cfg.init_weights}.safetensors" if cfg.init_weights in PRETRAINED else cfg.init_weights
+    )
     if init.config.channel_widths and model_config is None:
         # pruned weights (real3d prune) are their own architecture: no preset describes them
         if model_label_set(init.config) != model_label_set(mcfg):
@@ -480,8 +483,9 @@ class TeacherFeatures:
 
     def loss(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Mean over the five stages of ||P(f_s) - f_t||^2 / mean(f_t^2), in float32, for the
-        batch the student has just run on (rgb (B, 3, H, W) in [0, 1], depth (B, 1, H, W)
-        metres)."""
+        batch the student has just run on. ``rgb`` (B, 3, H, W) in [0, 1] and ``depth``
+        (B, 1, H, W) metres are what the teacher sees: that batch, or the same crops before
+        the sensor corruption (``TrainConfig.teacher_clean``)."""
         student = self.student_tap.take()
         if student is None:
             raise RuntimeError("TeacherFeatures.loss: the student has not run on this batch")
@@ -597,7 +601,7 @@ def _class_weights(meta: dict, base, cfg: TrainConfig, num_classes: int) -> torc
 
 def _loader(base, cfg: TrainConfig, start_step: int, rank: int, world: int, device: torch.device) -> DataLoader:
     """Batches of this process's part of the schedule from ``start_step`` on."""
-    ds = ScheduleDataset(base, cfg.crop_hw, cfg.augment, cfg.seed)
+    ds = ScheduleDataset(base, cfg.crop_hw, cfg.augment, cfg.seed, keep_clean=cfg.teacher_clean)
     return DataLoader(
         ds,
         batch_size=cfg.batch_size,
@@ -672,15 +676,20 @@ def _train_step(
         loss = loss + cfg.feature_distance_weight * anchor.loss(rgb)
     if cfg.lovasz_weight > 0:
         loss = loss + cfg.lovasz_weight * lovasz_softmax_loss(refined, labels, cfg.lovasz_stride)
+    # what the teacher sees: the batch before the sensor corruption (TrainConfig.teacher_clean)
+    # or the student's batch
+    t_rgb, t_depth = rgb, depth
+    if "rgb_clean" in batch:
+        t_rgb, t_depth = (batch[k].to(device, non_blocking=True) for k in ("rgb_clean", "depth_m_clean"))
     if teacher is not None and cfg.distill_weight > 0:
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
             t_logits = teacher_logits(
-                teacher, rgb, depth, cfg.teacher_flip, cfg.distill_temperature, cfg.teacher_scales
+                teacher, t_rgb, t_depth, cfg.teacher_flip, cfg.distill_temperature, cfg.teacher_scales
             )
         loss = loss + cfg.distill_weight * distill_loss(refined, t_logits, labels, cfg.distill_temperature)
     if distiller is not None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            loss = loss + cfg.teacher_feature_weight * distiller.loss(rgb, depth)
+            loss = loss + cfg.teacher_feature_weight * distiller.loss(t_rgb, t_depth)
     opt.zero_grad(set_to_none=True)
     # Backward on every rank even for a non-finite loss: DDP averages the gradients, so
     # every rank then sees the same non-finite norm and skips the same step.
