@@ -352,3 +352,52 @@ def test_warehouse_labels_round_trip_through_training(tmp_path):
             resume=False,
             progress=False,
         )
+
+
+def test_init_from_another_label_set_keeps_all_but_the_class_heads(tmp_path):
+    torch.manual_seed(3)
+    src = build_model("rgbd-tiny")
+    save_weights(src, tmp_path / "nyu.safetensors", {})
+    cfg = _cfg(
+        tmp_path,
+        "w",
+        steps=1,
+        augment=None,
+        amp="off",
+        lr=0.0,
+        labels="warehouse",
+        crop_hw=(48, 64),
+        init_weights=str(tmp_path / "nyu.safetensors"),
+    )
+    train(cfg, dataset=ToySegData(4, size_hw=(48, 64)), resume=False, progress=False)
+    out = load_weights(tmp_path / "w" / "model.safetensors")
+    assert out.config.label_set == "warehouse"
+    heads = 0
+    # lr 0: the parameters stay where they started (BatchNorm statistics move)
+    for (n, p), (_, q) in zip(src.named_parameters(), out.named_parameters()):
+        if n.startswith(("decoder.coarse_head.", "decoder.refine_head.")):
+            heads += 1
+            assert not torch.equal(p, q), n
+        else:
+            assert torch.equal(p, q), n
+    assert heads == 4
+    card = json.loads((tmp_path / "w" / "model.json").read_text())
+    assert card["init"]["class_heads"] == "new" and card["init"]["label_set"] == "nyu13"
+    assert card["init"]["weights"] == str(tmp_path / "nyu.safetensors") and len(card["init"]["sha256"]) == 64
+    # the same label set keeps the heads
+    train(
+        _cfg(
+            tmp_path,
+            "n",
+            steps=1,
+            augment=None,
+            amp="off",
+            lr=0.0,
+            crop_hw=(48, 64),
+            init_weights=str(tmp_path / "nyu.safetensors"),
+        ),
+        dataset=ToySegData(4, size_hw=(48, 64)),
+        resume=False,
+        progress=False,
+    )
+    assert json.loads((tmp_path / "n" / "model.json").read_text())["init"]["class_heads"] == "kept"

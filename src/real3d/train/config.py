@@ -44,7 +44,9 @@ class TrainConfig:
         threads: torch intra-op threads per process (0 = leave torch's default).
         init_weights: start from these weights (a shipped name such as ``rgbd-default``, or
             ``.safetensors`` with its model card; same preset) instead of a random init: a
-            second training phase with a new schedule.
+            second training phase with a new schedule. Weights of another label set
+            (``labels``) give everything but the class heads, which start new. The card
+            records them (``init``).
             A checkpoint in ``out_dir`` still takes precedence (resume). Pruned weights
             (``real3d prune``: their config sets ``channel_widths``) train as the network
             they are, and ``preset`` is not used.

@@ -197,6 +197,8 @@ def train(
         }
         if pretrained is not None:
             card["pretrained"] = pretrained
+        if init is not None:
+            card["init"] = init_record(cfg.init_weights, init, mcfg)
         if init is not None and "pruned" in (init.card or {}):
             card["pruned"] = init.card["pruned"]  # the channels kept of the network it was pruned from
         summary["weights"] = str(save_weights(model, out / "model.safetensors", card))
@@ -258,7 +260,9 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
             )
         return init.config, init
     a, b = init.config.to_dict(), mcfg.to_dict()
-    differ = [k for k in sorted(set(a) | set(b)) if k not in _INFERENCE_KEYS and a.get(k) != b.get(k)]
+    # weights of another label set give everything but the class heads (new_class_heads)
+    free = _INFERENCE_KEYS + (("label_set", "num_classes") if _other_label_set(init, mcfg) else ())
+    differ = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
     if differ:
         raise ConfigError(
             f"init_weights {cfg.init_weights} ({init.config.name}) differ from the preset "
@@ -266,6 +270,28 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
         )
     # the inference settings are no part of the architecture: keep those the weights were tuned with
     return dataclasses.replace(mcfg, **{k: getattr(init.config, k) for k in _INFERENCE_KEYS}), init
+
+
+#: parameter prefixes of the per-class output layers: new when the init weights predict
+#: another label set
+_CLASS_HEADS = ("decoder.coarse_head.", "decoder.refine_head.")
+
+
+def _other_label_set(init: Real3DVisionNet, mcfg: SegNetConfig) -> bool:
+    """Whether init weights predict another label set than the run learns (their encoders
+    and decoder are a starting point, their class heads are not)."""
+    return model_label_set(init.config) != model_label_set(mcfg)
+
+
+def init_record(spec: str, init: Real3DVisionNet, mcfg: SegNetConfig) -> dict:
+    """What a model card records of the weights a run started from: the name or path given,
+    their sha256 and label set, and whether the class heads were kept or new."""
+    return {
+        "weights": spec,
+        "sha256": (init.card or {}).get("sha256"),
+        "label_set": model_label_set(init.config),
+        "class_heads": "new" if _other_label_set(init, mcfg) else "kept",
+    }
 
 
 def _model_and_optimizer(cfg: TrainConfig, mcfg: SegNetConfig) -> tuple[Real3DVisionNet, torch.optim.AdamW]:
@@ -580,7 +606,12 @@ def _restore(
     """Load the init weights, move the model to ``device`` and resume from the checkpoint at
     ``ckpt_path`` when there is one; returns (first step, checkpoint metadata or {})."""
     if init is not None:
-        model.load_state_dict(init.state_dict())
+        state = init.state_dict()
+        if _other_label_set(init, model.config):
+            # the class heads stay as the seeded initialisation made them
+            fresh = model.state_dict()
+            state.update({k: fresh[k] for k in fresh if k.startswith(_CLASS_HEADS)})
+        model.load_state_dict(state)
     # Module.to keeps the Parameter objects, so the optimizer built before still holds them;
     # a loaded optimizer state follows its parameters' device.
     model.to(device)
