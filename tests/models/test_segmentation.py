@@ -215,13 +215,14 @@ def test_pretrained_weights_load_without_unpickling(name, monkeypatch):
     frame = _frame(480, 640, depth=m.uses_depth)
     assert m.predict(frame).labels.shape == (480, 640)
     assert (name == "rgb-default") == (not m.uses_depth)
+    assert (name == "rgbd-warehouse-default") == (m.config.label_set == "warehouse")
 
 
-def test_shipped_weights_under_30_mib():
+def test_shipped_weights_under_48_mib():
     from real3d.models.pretrained import WEIGHTS_DIR
 
     total = sum(p.stat().st_size for p in WEIGHTS_DIR.glob("*") if p.is_file())
-    assert total < 30 * 2**20  # 2D networks, box refiner, 3D network
+    assert total < 48 * 2**20  # 2D networks (homes, warehouses), box refiner, 3D network
 
 
 @pytest.mark.parametrize("name", ["rgbd-tiny", "rgb-small"])
