@@ -5,7 +5,9 @@ decoder tensor for tensor; the RGB-D network also has a depth encoder and the cr
 attention blocks, which enter the RGB stream through zero-initialised gates. Copying the
 shared tensors gives the RGB-only network the RGB-D network's RGB features and decoder as a
 starting point for ``real3d train seg --init``. Every tensor of the target must be found in
-the source with the same shape, or nothing is written.
+the source with the same shape, or nothing is written. The target predicts the source's
+label set (train it with the same ``--labels``) and runs as the source does (``infer_hw``,
+guided upsampling).
 
     python tools/rgb_init_from_rgbd.py src/real3d/weights/rgbd-default.safetensors \\
         --preset rgb-small --out runs/init/rgb-from-rgbd.safetensors
@@ -24,11 +26,26 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="target .safetensors (card beside it)")
     args = ap.parse_args()
 
+    import dataclasses
+
     from real3d.models import build_model, load_model
+    from real3d.models.presets import get_preset
     from real3d.models.pretrained import save_weights
 
     src = load_model(args.source)
-    dst = build_model(args.preset)
+    # the RGB-only network predicts the source's label set (a warehouse source gives warehouse classes)
+    preset = get_preset(args.preset)
+    dst = build_model(
+        dataclasses.replace(
+            preset,
+            num_classes=src.config.num_classes,
+            label_set=src.config.label_set,
+            # how predict runs (network size, guided upsampling) follows the source too
+            infer_hw=src.config.infer_hw,
+            guide_radius=src.config.guide_radius,
+            guide_eps=src.config.guide_eps,
+        )
+    )
     if dst.config.fusion != "rgb":
         raise SystemExit(f"--preset: expected an RGB-only preset, got {args.preset} ({dst.config.fusion})")
     s_state = src.state_dict()
