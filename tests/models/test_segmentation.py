@@ -214,8 +214,8 @@ def test_pretrained_weights_load_without_unpickling(name, monkeypatch):
         assert key in card, key
     frame = _frame(480, 640, depth=m.uses_depth)
     assert m.predict(frame).labels.shape == (480, 640)
-    assert (name == "rgb-default") == (not m.uses_depth)
-    assert (name == "rgbd-warehouse-default") == (m.config.label_set == "warehouse")
+    assert name.startswith("rgb-") == (not m.uses_depth)
+    assert ("warehouse" in name) == (m.config.label_set == "warehouse")
 
 
 def test_shipped_weights_under_48_mib():

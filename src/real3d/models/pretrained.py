@@ -21,7 +21,7 @@ from real3d.models.presets import PRESETS
 from real3d.models.segmentation import Real3DVisionNet, SegNetConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-PRETRAINED = ("rgbd-default", "rgb-default", "rgbd-warehouse-default")
+PRETRAINED = ("rgbd-default", "rgb-default", "rgbd-warehouse-default", "rgb-warehouse-default")
 
 ModelSpec = str | os.PathLike | SegNetConfig | Real3DVisionNet
 
@@ -210,7 +210,8 @@ def network_for(spec: ModelSpec) -> Real3DVisionNet:
 
 def load_pretrained(name: str = "rgbd-default") -> Real3DVisionNet:
     """Shipped weights by name (``PRETRAINED``: ``rgbd-default``, ``rgb-default``, and
-    ``rgbd-warehouse-default`` for the warehouse label set), in eval mode.
+    ``rgbd-warehouse-default`` / ``rgb-warehouse-default`` for the warehouse label set), in
+    eval mode.
 
     Alias of ``create_model(name)`` restricted to ``PRETRAINED`` (a preset name raises)."""
     if name not in PRETRAINED:
