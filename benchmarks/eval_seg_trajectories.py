@@ -38,6 +38,7 @@ def main() -> None:
     import torch
 
     from real3d.cli.values import parse_seeds
+    from real3d.core.labels import get_label_set
     from real3d.eval.ground_truth import ground_truth_frame
     from real3d.eval.segmentation import confusion_matrix, metrics_from_confusion
     from real3d.models import load_model
@@ -46,7 +47,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     net = load_model(args.model)
-    labels = model_label_set(net.config)
+    # a 13-class network without a named set predicts NYUv2-13
+    labels = model_label_set(net.config) or "nyu13"
     t0 = time.perf_counter()
     total, per_home = None, []
     for seed in parse_seeds(args.seeds):
@@ -54,14 +56,12 @@ def main() -> None:
         cm = None
         for i in range(0, len(seq), args.every):
             f = seq[i]
-            gt = ground_truth_frame(f, labels or "nyu13", seq.scene.objects).labels
+            gt = ground_truth_frame(f, labels, seq.scene.objects).labels
             c = confusion_matrix(net.predict(f, head=args.head, **tta).labels, gt, num_classes=net.config.num_classes)
             cm = c if cm is None else cm + c
         per_home.append(metrics_from_confusion(cm).miou)
         total = cm if total is None else total + cm
     m = metrics_from_confusion(total)
-    from real3d.core.labels import get_label_set
-
     all_names = get_label_set(labels).names
     names = all_names[1:] if len(all_names) == len(m.iou) + 1 else all_names
     print(

@@ -182,8 +182,8 @@ def test_train_seg_cli_rejects_bad_corruption_options_before_any_data(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_training_steps_run_with_corruption_augmentation(tmp_path):
-    cfg = TrainConfig(
+def _run_cfg(tmp_path, augment, **kw):
+    base = dict(
         preset="rgbd-tiny",
         out_dir=str(tmp_path / "run"),
         steps=2,
@@ -193,8 +193,14 @@ def test_training_steps_run_with_corruption_augmentation(tmp_path):
         weight_samples=4,
         ckpt_every=100,
         amp="off",
-        augment=AugmentConfig(corrupt_p=1.0, depth_missing_p=0.5),
+        augment=augment,
     )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_training_steps_run_with_corruption_augmentation(tmp_path):
+    cfg = _run_cfg(tmp_path, AugmentConfig(corrupt_p=1.0, depth_missing_p=0.5))
     s = train(cfg, dataset=ToySegData(4, size_hw=HW), resume=False, progress=False)
     assert len(s["losses"]) == 2 and all(np.isfinite(s["losses"]))
 
@@ -217,24 +223,6 @@ def test_keep_clean_adds_the_crop_before_its_corruption_and_draws_the_same():
     assert "rgb_clean" not in z
 
 
-def _teacher_clean_cfg(tmp_path, teacher, **kw):
-    base = dict(
-        preset="rgbd-tiny",
-        out_dir=str(tmp_path / "run"),
-        steps=1,
-        batch_size=2,
-        crop_hw=(48, 64),
-        warmup_steps=1,
-        weight_samples=2,
-        ckpt_every=100,
-        amp="off",
-        teacher=teacher,
-        augment=AugmentConfig(corrupt_p=1.0, corruptions=("contrast",), corrupt_severity=(5, 5), depth_missing_p=1.0),
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 def test_teacher_clean_feeds_the_teacher_the_uncorrupted_batch(tmp_path, monkeypatch):
     from real3d.models import build_model
     from real3d.models.pretrained import save_weights
@@ -252,7 +240,16 @@ def test_teacher_clean_feeds_the_teacher_the_uncorrupted_batch(tmp_path, monkeyp
     monkeypatch.setattr(loop, "teacher_logits", spy)
     for clean in (False, True):
         seen.clear()
-        cfg = _teacher_clean_cfg(tmp_path / str(clean), str(t_path), teacher_clean=clean)
+        aug = AugmentConfig(corrupt_p=1.0, corruptions=("contrast",), corrupt_severity=(5, 5), depth_missing_p=1.0)
+        cfg = _run_cfg(
+            tmp_path / str(clean),
+            aug,
+            steps=1,
+            batch_size=2,
+            weight_samples=2,
+            teacher=str(t_path),
+            teacher_clean=clean,
+        )
         s = train(cfg, dataset=ToySegData(4, size_hw=HW), resume=False, progress=False)
         assert np.isfinite(s["losses"]).all() and len(seen) == 1
         # every crop loses its depth (depth_missing_p = 1): only the clean batch has any
@@ -266,6 +263,8 @@ def test_teacher_clean_needs_a_teacher_and_corruptions(tmp_path):
         TrainConfig(teacher="rgbd-default", teacher_clean=True)
     with pytest.raises(ConfigError, match="teacher_clean: needs corruption-aware training"):
         TrainConfig(teacher="rgbd-default", teacher_clean=True, augment=None)
+    with pytest.raises(ConfigError, match="teacher_clean: expected a bool"):
+        TrainConfig(teacher="rgbd-default", teacher_clean="yes", augment=AugmentConfig(corrupt_p=0.5))
     r = CliRunner().invoke(
         app, ["train", "seg", "--teacher", "rgbd-default", "--teacher-clean", "--out", str(tmp_path / "x")]
     )

@@ -175,6 +175,8 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.freeze_encoder_bn: expected a bool, got {self.freeze_encoder_bn!r}")
         if self.teacher_feature_weight and not self.teacher:
             raise ConfigError("TrainConfig.teacher_feature_weight: needs a teacher (TrainConfig.teacher)")
+        if not isinstance(self.teacher_clean, bool):
+            raise ConfigError(f"TrainConfig.teacher_clean: expected a bool, got {self.teacher_clean!r}")
         if self.teacher_clean and not self.teacher:
             raise ConfigError("TrainConfig.teacher_clean: needs a teacher (TrainConfig.teacher)")
         if self.teacher_clean and (

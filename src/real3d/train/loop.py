@@ -198,7 +198,7 @@ def train(
         if pretrained is not None:
             card["pretrained"] = pretrained
         if init is not None:
-            card["init"] = init_record(cfg.init_weights, init, mcfg)
+            card["init"] = _init_record(cfg.init_weights, init, mcfg)
         if init is not None and "pruned" in (init.card or {}):
             card["pruned"] = init.card["pruned"]  # the channels kept of the network it was pruned from
         summary["weights"] = str(save_weights(model, out / "model.safetensors", card))
@@ -245,12 +245,10 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
         mcfg = dataclasses.replace(mcfg, num_classes=n, label_set=cfg.labels)
     if not cfg.init_weights:
         return mcfg, None
-    from real3d.models.pretrained import PRETRAINED, WEIGHTS_DIR, load_weights
+    from real3d.models.pretrained import PRETRAINED, load_pretrained, load_weights
 
     # a shipped name ("rgbd-default") starts from the shipped weights
-    init = load_weights(
-        WEIGHTS_DIR / f"{cfg.init_weights}.safetensors" if cfg.init_weights in PRETRAINED else cfg.init_weights
-    )
+    init = load_pretrained(cfg.init_weights) if cfg.init_weights in PRETRAINED else load_weights(cfg.init_weights)
     if init.config.channel_widths and model_config is None:
         # pruned weights (real3d prune) are their own architecture: no preset describes them
         if model_label_set(init.config) != model_label_set(mcfg):
@@ -260,7 +258,7 @@ def _model_config(cfg: TrainConfig, model_config: SegNetConfig | None) -> tuple[
             )
         return init.config, init
     a, b = init.config.to_dict(), mcfg.to_dict()
-    # weights of another label set give everything but the class heads (new_class_heads)
+    # weights of another label set give everything but the class heads (_CLASS_HEADS)
     free = _INFERENCE_KEYS + (("label_set", "num_classes") if _other_label_set(init, mcfg) else ())
     differ = [k for k in sorted(set(a) | set(b)) if k not in free and a.get(k) != b.get(k)]
     if differ:
@@ -283,7 +281,7 @@ def _other_label_set(init: Real3DVisionNet, mcfg: SegNetConfig) -> bool:
     return model_label_set(init.config) != model_label_set(mcfg)
 
 
-def init_record(spec: str, init: Real3DVisionNet, mcfg: SegNetConfig) -> dict:
+def _init_record(spec: str, init: Real3DVisionNet, mcfg: SegNetConfig) -> dict:
     """What a model card records of the weights a run started from: the name or path given,
     their sha256 and label set, and whether the class heads were kept or new."""
     return {
